@@ -1,0 +1,23 @@
+import { defineConfig } from "vitest/config";
+import { fileURLToPath } from "node:url";
+
+const pkg = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    // Tests run against the TypeScript sources; the CLI's end-to-end tests run the built bin.
+    alias: {
+      "@vigil/engine": pkg("engine"),
+      "@vigil/tlog": pkg("tlog"),
+      "@vigil/updates": pkg("updates"),
+      "@vigil/scanner": pkg("scanner"),
+    },
+  },
+  test: {
+    include: ["packages/*/test/**/*.test.ts"],
+    reporters: ["default", "./scripts/summary-reporter.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: "forks",
+  },
+});
