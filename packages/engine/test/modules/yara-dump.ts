@@ -256,3 +256,66 @@ function emptyLike(t: FieldType): DumpNode {
 export function fieldOf(t: StructType, name: string): FieldType | undefined {
   return t.fields[name];
 }
+
+/** A YARA float literal (no exponent notation, which yara rejects) that parses back to exactly `x`. */
+export function floatLiteral(x: number): string {
+  if (!Number.isFinite(x)) throw new Error(`no YARA literal for ${x}`);
+  if (Object.is(x, -0)) x = 0;
+  let s = x.toPrecision(17);
+  if (s.includes("e")) {
+    const digits = Math.min(100, Math.max(1, 17 - Math.floor(Math.log10(Math.abs(x)))));
+    s = x.toFixed(digits);
+  }
+  if (!s.includes(".")) s += ".0";
+  if (Number(s) !== x) throw new Error(`float literal ${s} does not round-trip ${x}`);
+  return s;
+}
+
+/** A YARA text-string literal for a byte string, escaping everything but plain printable ASCII. */
+export function stringLiteral(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i) & 0xff;
+    out += c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c ? s[i] : `\\x${c.toString(16).padStart(2, "0")}`;
+  }
+  return out + '"';
+}
+
+/** A YARA literal for a module value: integer, float or byte string. */
+export function literal(v: number | bigint | string, kind: "integer" | "float" | "string"): string {
+  if (kind === "string") return stringLiteral(String(v));
+  if (kind === "float") return floatLiteral(Number(v));
+  const b = BigInt.asIntN(64, typeof v === "bigint" ? v : BigInt(v));
+  // yara cannot parse -9223372036854775808 as a literal; write it as an expression.
+  return b === -(2n ** 63n) ? "(-9223372036854775807 - 1)" : b.toString();
+}
+
+export interface FunctionCase {
+  /** a YARA expression, e.g. `hash.md5(0, filesize)`. */
+  readonly expr: string;
+  /** what Vigil's module computes for it (undefined for YARA's undefined). */
+  readonly value: unknown;
+  readonly kind: "integer" | "float" | "string";
+}
+
+/**
+ * Checks, with one run of Debian's yara over `file`, that every expression evaluates under yara
+ * to exactly the value Vigil computed (floats compared with ==, undefined with `not defined`,
+ * NaN as neither <= 0 nor > 0). Returns the cases yara disagrees with, as readable lines.
+ */
+export function checkWithYara(imports: readonly string[], file: string, cases: readonly FunctionCase[]): string[] {
+  const rules: string[] = imports.map((m) => `import "${m}"`);
+  cases.forEach((c, i) => {
+    let cond: string;
+    if (c.value === undefined) cond = `not defined (${c.expr})`;
+    else if (c.kind === "float" && Number.isNaN(c.value)) cond = `defined (${c.expr}) and not ((${c.expr}) <= 0.0) and not ((${c.expr}) > 0.0)`;
+    else cond = `(${c.expr}) == ${literal(c.value as number | bigint | string, c.kind)}`;
+    rules.push(`rule case_${i} { condition: ${cond} }`);
+  });
+  const matched = yaraMatches(rules.join("\n") + "\n", file);
+  const out: string[] = [];
+  cases.forEach((c, i) => {
+    if (!matched.has(`case_${i}`)) out.push(`${c.expr}: Vigil ${describe(c.value)}, yara differs`);
+  });
+  return out;
+}
