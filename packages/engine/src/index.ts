@@ -1,1 +1,94 @@
-export {};
+/**
+ * @vigil/engine: a YARA-compatible rule engine in TypeScript.
+ *
+ * Pipeline (one way, each stage knows nothing of the next):
+ *   source text --parser.ts--> AST (ast.ts)
+ *     --compiler.ts--> RuleSetData: rules, strings compiled to patterns (patterns.ts, regex.ts)
+ *                      and conditions emitted as JavaScript source
+ *     --rules.ts--> CompiledRules: atom tables + condition functions; scan(bytes) -> matches.
+ * CompiledRules serialise to JSON (`serialize()` / `loadRules()`) so workers share them
+ * without recompiling. Modules (pe, elf, math, hash, ...) plug in through a typed schema
+ * (modules/schema.ts). The core does no I/O; include files are read through `readFile`
+ * (by default node:fs, see include.ts).
+ *
+ * ```ts
+ * const rules = compile('rule r { strings: $a = "evil" condition: $a }');
+ * rules.scan(new TextEncoder().encode("so evil")).matches[0].rule; // "r"
+ * ```
+ */
+import type { RuleFile } from "./ast.js";
+import { Compiler, type ExternalValue } from "./compiler.js";
+import { CompileError, DiagnosticError, type Diagnostic } from "./error.js";
+import { parse, toByteString } from "./parser.js";
+import { CompiledRules } from "./rules.js";
+import { defaultReadFile, dirnameOf, resolvePath } from "./include.js";
+
+export interface SourceUnit {
+  namespace?: string;
+  source: string;
+  path?: string;
+}
+
+export interface CompileOptions {
+  /** external variables and their default values (their types come from the values). */
+  externals?: Record<string, ExternalValue>;
+  /** directory against which includes of a source without a path are resolved. */
+  includeDir?: string;
+  /** reads an included file (absolute path) as bytes or a latin1 string; defaults to node:fs. */
+  readFile?: (path: string) => string | Uint8Array;
+  /** allow `include` at all (default true). */
+  includes?: boolean;
+}
+
+export function compile(sources: string | SourceUnit[], options: CompileOptions = {}): CompiledRules {
+  const units: SourceUnit[] = typeof sources === "string" ? [{ source: sources }] : sources;
+  const externals = new Map<string, ExternalValue>(Object.entries(options.externals ?? {}));
+  const compiler = new Compiler(externals);
+  const readFile = options.readFile ?? defaultReadFile;
+  try {
+    const importsByNs = new Map<string, Set<string>>();
+    for (const unit of units) {
+      const ns = unit.namespace ?? "default";
+      let imports = importsByNs.get(ns);
+      if (!imports) { imports = new Set(); importsByNs.set(ns, imports); }
+      const addTree = (source: string, path: string | undefined, stack: string[]) => {
+        const file: RuleFile = parse(source, { path });
+        for (const inc of file.includes) {
+          if (options.includes === false) {
+            throw new DiagnosticError({ code: "E_INCLUDE", message: "includes are disabled", line: inc.pos.line, column: inc.pos.column, path });
+          }
+          const base = path !== undefined ? dirnameOf(path) : options.includeDir ?? ".";
+          const target = resolvePath(base, inc.path);
+          if (stack.includes(target)) {
+            throw new DiagnosticError({ code: "E_INCLUDE_CYCLE", message: `include cycle: ${[...stack, target].join(" -> ")}`, line: inc.pos.line, column: inc.pos.column, path });
+          }
+          let text: string;
+          try {
+            const raw = readFile(target);
+            text = typeof raw === "string" ? raw : Buffer.from(raw).toString("latin1");
+          } catch (e) {
+            throw new DiagnosticError({ code: "E_INCLUDE", message: `can't open include file: ${inc.path} (${(e as Error).message})`, line: inc.pos.line, column: inc.pos.column, path });
+          }
+          addTree(text, target, [...stack, target]);
+        }
+        compiler.addFile({ file: { ...file, includes: [] }, namespace: ns, source: toByteString(source) }, imports!);
+      };
+      addTree(unit.source, unit.path, unit.path !== undefined ? [unit.path] : []);
+    }
+  } catch (e) {
+    if (e instanceof DiagnosticError) throw new CompileError([e.diagnostic], { cause: e });
+    throw e;
+  }
+  return new CompiledRules(compiler.finish(), compiler.warnings);
+}
+
+export { parse, toByteString } from "./parser.js";
+export { CompiledRules, loadRules, MAX_MATCHES_PER_STRING } from "./rules.js";
+export type { RuleMatch, StringMatch, ScanOptions, ScanResult } from "./rules.js";
+export type { RuleSetData, ExternalValue } from "./compiler.js";
+export { CompileError, ScanError, LoadError, formatDiagnostic } from "./error.js";
+export type { Diagnostic, DiagnosticCode } from "./error.js";
+export type * from "./ast.js";
+export { builtinModules } from "./modules/index.js";
+export type { YaraModule, FieldType, StructType, ScanContext, RegexpValue } from "./modules/schema.js";
+export const ENGINE_VERSION = "0.1.0";

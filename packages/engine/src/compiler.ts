@@ -1,0 +1,594 @@
+/**
+ * AST -> compiled rule set. The compiler resolves identifiers (rules, strings, externals,
+ * modules, loop variables), type-checks every condition against the module schemas, compiles
+ * strings to patterns (patterns.ts) and emits each condition as JavaScript source that reads
+ * the scan context `c` through the runtime helpers `h` (runtime.ts). The result is plain data
+ * (`RuleSetData`) that serialises to JSON and is turned into a scanner by rules.ts.
+ */
+import type { Expr, Pos, Quantifier, Rule, RuleFile, StringDef, StringSet } from "./ast.js";
+import { DiagnosticError, type Diagnostic, type DiagnosticCode } from "./error.js";
+import { builtinModules } from "./modules/index.js";
+import type { FieldType, FunctionOverload, StructType } from "./modules/schema.js";
+import { compileString, PatternError, type CompiledString } from "./patterns.js";
+import { caseFold, parseRegex, RegexSyntaxError, toJsSource } from "./regex.js";
+import { lineAt } from "./parser.js";
+
+export type ExternalValue = string | number | bigint | boolean;
+
+export interface RuleData {
+  name: string;
+  namespace: string;
+  tags: string[];
+  meta: Array<[string, string | number | boolean | { bigint: string }]>;
+  global: boolean;
+  private: boolean;
+  /** global string indices of this rule's strings, in declaration order. */
+  strings: number[];
+}
+
+export interface FunctionRef {
+  module: string;
+  /** path of field names from the module root to the function ("[]" steps into arrays/dicts). */
+  path: string[];
+  overload: number;
+}
+
+export interface RuleSetData {
+  format: "vigil-rules";
+  version: 1;
+  rules: RuleData[];
+  strings: CompiledString[];
+  /** JS source of the condition factory: a function body taking `h` and returning the rule functions. */
+  code: string;
+  functions: FunctionRef[];
+  modules: string[];
+  externals: Array<[string, ExternalValue | { bigint: string }]>;
+  /** indices of rules that need no string matches (for bookkeeping and stats). */
+  namespaces: string[];
+}
+
+type Type =
+  | { k: "bool" } | { k: "int" } | { k: "float" } | { k: "string" } | { k: "regex" }
+  | { k: "struct"; t: StructType; path: PathRef }
+  | { k: "array"; of: FieldType; path: PathRef }
+  | { k: "dict"; of: FieldType; path: PathRef }
+  | { k: "func"; overloads: readonly FunctionOverload[]; path: PathRef; self: string };
+
+interface PathRef { module: string; path: string[] }
+
+const BOOL: Type = { k: "bool" }, INT: Type = { k: "int" }, FLOAT: Type = { k: "float" }, STRING: Type = { k: "string" };
+
+interface Compiled { code: string; type: Type; constant?: boolean }
+
+interface Scope {
+  vars: Map<string, { code: string; type: Type }>;
+  anonymous?: string; // code of the current string index in for..of
+}
+
+export interface CompilerInput {
+  file: RuleFile;
+  namespace: string;
+  source: string;
+}
+
+function fieldToType(f: FieldType, path: PathRef, selfCode: string): Type {
+  switch (f.kind) {
+    case "integer": return INT;
+    case "float": return FLOAT;
+    case "string": return STRING;
+    case "struct": return { k: "struct", t: f, path };
+    case "array": return { k: "array", of: f.of, path };
+    case "dictionary": return { k: "dict", of: f.of, path };
+    case "function": return { k: "func", overloads: f.overloads, path, self: selfCode };
+  }
+}
+
+function typeName(t: Type): string {
+  switch (t.k) {
+    case "bool": return "boolean";
+    case "int": return "integer";
+    case "float": return "float";
+    case "string": return "string";
+    case "regex": return "regexp";
+    case "struct": return "structure";
+    case "array": return "array";
+    case "dict": return "dictionary";
+    case "func": return "function";
+  }
+}
+
+const js = JSON.stringify;
+
+export class Compiler {
+  readonly warnings: Diagnostic[] = [];
+  private rules: RuleData[] = [];
+  private strings: CompiledString[] = [];
+  private ruleCode: string[] = [];
+  private consts: string[] = [];
+  private functions: FunctionRef[] = [];
+  private functionIndex = new Map<string, number>();
+  private modulesUsed = new Set<string>();
+  private ruleIndex = new Map<string, number>(); // ns + "\0" + name
+  private namespaces: string[] = [];
+  private tmp = 0;
+
+  // per rule
+  private source = "";
+  private path: string | undefined;
+  private imported = new Set<string>();
+  private curStrings = new Map<string, number>();
+  private curStringOrder: string[] = [];
+  private referenced = new Set<string>();
+  private curNamespace = "default";
+
+  constructor(private externals: Map<string, ExternalValue>) {}
+
+  private diag(code: DiagnosticCode, message: string, pos: Pos | undefined): DiagnosticError {
+    return new DiagnosticError({
+      code, message, line: pos?.line ?? 0, column: pos?.column ?? 0, path: this.path,
+      sourceLine: pos ? lineAt(this.source, pos.offset) : undefined,
+    });
+  }
+  private warn(code: DiagnosticCode, message: string, pos: Pos): void {
+    this.warnings.push({ code, message, line: pos.line, column: pos.column, path: this.path, sourceLine: lineAt(this.source, pos.offset) });
+  }
+
+  addFile(input: CompilerInput, imports: Set<string>): void {
+    this.source = input.source;
+    this.path = input.file.path;
+    this.curNamespace = input.namespace;
+    if (!this.namespaces.includes(input.namespace)) this.namespaces.push(input.namespace);
+    this.imported = imports;
+    for (const imp of input.file.imports) {
+      const mod = builtinModules.get(imp.module);
+      if (!mod) throw this.diag("E_UNKNOWN_MODULE", `unknown module "${imp.module}" (available: ${[...builtinModules.keys()].filter((k) => !builtinModules.get(k)!.unavailable).join(", ")})`, imp.pos);
+      if (mod.unavailable) throw this.diag("E_MODULE_UNAVAILABLE", `module "${imp.module}" is not available: ${mod.unavailable}`, imp.pos);
+      imports.add(imp.module);
+    }
+    for (const rule of input.file.rules) this.addRule(rule);
+  }
+
+  private addRule(rule: Rule): void {
+    const key = this.curNamespace + "\0" + rule.name;
+    if (this.ruleIndex.has(key)) throw this.diag("E_DUPLICATE_RULE", `duplicate rule identifier "${rule.name}"`, rule.pos);
+    if (this.externals.has(rule.name)) throw this.diag("E_DUPLICATE_RULE", `rule identifier "${rule.name}" is already an external variable`, rule.pos);
+    this.path = rule.path ?? this.path;
+    this.curStrings = new Map();
+    this.curStringOrder = [];
+    this.referenced = new Set();
+    const stringIdx: number[] = [];
+    let anon = 0;
+    for (const s of rule.strings) {
+      let id = s.id;
+      if (id === "$") id = `$\0${anon++}`; // anonymous strings
+      else if (this.curStrings.has(id)) throw this.diag("E_DUPLICATE_STRING", `duplicate string identifier "${s.id}" in rule "${rule.name}"`, s.pos);
+      const compiled = this.compileStringDef(s);
+      const gi = this.strings.length;
+      this.strings.push(compiled);
+      this.curStrings.set(id, gi);
+      this.curStringOrder.push(id);
+      stringIdx.push(gi);
+      if (compiled.slow) {
+        this.warn("W_SLOW_PATTERN", compiled.slow, s.pos);
+      }
+    }
+    const seenMeta = new Set<string>();
+    for (const m of rule.meta) seenMeta.add(m.key);
+    const ruleIdx = this.rules.length;
+    const cond = this.compileCondition(rule.condition, { vars: new Map() });
+    for (const id of this.curStringOrder) {
+      if (!this.referenced.has(id) && !id.startsWith("$\0") && !id.startsWith("$_")) {
+        const s = rule.strings.find((x) => x.id === id)!;
+        throw this.diag("E_UNREFERENCED_STRING", `unreferenced string "${id}" in rule "${rule.name}": use it in the condition, or name it $_${id.slice(1)} to keep it unreferenced`, s.pos);
+      }
+      if (id.startsWith("$\0") && !this.referenced.has("$\0any")) {
+        throw this.diag("E_UNREFERENCED_STRING", `unreferenced anonymous string in rule "${rule.name}": anonymous strings are used through 'of them' or a set`, rule.strings[0]!.pos);
+      }
+    }
+    this.rules.push({
+      name: rule.name,
+      namespace: this.curNamespace,
+      tags: rule.tags,
+      meta: rule.meta.map((m) => [m.key, typeof m.value === "bigint" ? { bigint: m.value.toString() } : m.value]),
+      global: rule.global,
+      private: rule.private,
+      strings: stringIdx,
+    });
+    this.ruleCode.push(`function(c){return ${cond};}`);
+    this.ruleIndex.set(key, ruleIdx);
+  }
+
+  private compileStringDef(s: StringDef): CompiledString {
+    try {
+      return compileString(s);
+    } catch (e) {
+      if (e instanceof PatternError) throw this.diag("E_MODIFIERS", `${e.message} (string ${s.id})`, s.pos);
+      if (e instanceof RegexSyntaxError) throw this.diag("E_REGEX", `invalid regular expression in string ${s.id}: ${e.message}`, s.pos);
+      throw e;
+    }
+  }
+
+  private compileCondition(e: Expr, scope: Scope): string {
+    const c = this.expr(e, scope);
+    return this.toBool(c, e.pos);
+  }
+
+  /** Code giving true/false/undefined for any value type usable as a boolean. */
+  private toBool(c: Compiled, pos: Pos): string {
+    switch (c.type.k) {
+      case "bool": return c.code;
+      case "int": case "float": return `h.nb(${c.code})`;
+      case "string": return `h.sb(${c.code})`;
+      default: throw this.diag("E_TYPE", `wrong type: a ${typeName(c.type)} cannot be used as a boolean`, pos);
+    }
+  }
+
+  private constant(code: string): string {
+    this.consts.push(code);
+    return `K${this.consts.length - 1}`;
+  }
+
+  private regexConst(source: string, flags: string, pos: Pos): string {
+    try {
+      let node = parseRegex(source, flags.includes("s"));
+      if (flags.includes("i")) node = caseFold(node);
+      return this.constant(`new RegExp(${js(toJsSource(node))})`);
+    } catch (e) {
+      if (e instanceof RegexSyntaxError) throw this.diag("E_REGEX", `invalid regular expression: ${e.message}`, pos);
+      throw e;
+    }
+  }
+
+  private stringRef(id: string, pos: Pos, scope: Scope): string {
+    if (id === "$") {
+      if (scope.anonymous === undefined) throw this.diag("E_UNDEFINED_STRING", "'$' can only be used inside a 'for ... of' loop body", pos);
+      return scope.anonymous;
+    }
+    const gi = this.curStrings.get(id);
+    if (gi === undefined) throw this.diag("E_UNDEFINED_STRING", `undefined string identifier "${id}"`, pos);
+    this.referenced.add(id);
+    return String(gi);
+  }
+
+  private stringSet(set: StringSet, pos: Pos): number[] {
+    if (set.kind === "them") {
+      if (this.curStringOrder.length === 0) throw this.diag("E_UNDEFINED_STRING", "'them' used in a rule without strings", pos);
+      for (const id of this.curStringOrder) this.referenced.add(id);
+      this.referenced.add("$\0any");
+      return this.curStringOrder.map((id) => this.curStrings.get(id)!);
+    }
+    const out: number[] = [];
+    for (const item of set.items) {
+      if (item.wildcard) {
+        let found = false;
+        for (const id of this.curStringOrder) {
+          if (id.startsWith(item.id) && !id.startsWith("$\0")) { out.push(this.curStrings.get(id)!); this.referenced.add(id); found = true; }
+        }
+        if (item.id === "$") { for (const id of this.curStringOrder) if (id.startsWith("$\0")) { out.push(this.curStrings.get(id)!); found = true; } this.referenced.add("$\0any"); }
+        if (!found) throw this.diag("E_UNDEFINED_STRING", `undefined string identifier "${item.id}*": no string of this rule starts with ${item.id}`, item.pos);
+      } else {
+        out.push(Number(this.stringRef(item.id, item.pos, { vars: new Map() })));
+      }
+    }
+    return [...new Set(out)];
+  }
+
+  private int(e: Expr, scope: Scope, what: string): string {
+    const c = this.expr(e, scope);
+    if (c.type.k !== "int") throw this.diag("E_TYPE", `wrong type for ${what}: expected an integer, got a ${typeName(c.type)}`, e.pos);
+    return c.code;
+  }
+
+  private quantifier(q: Quantifier, scope: Scope): { kind: string; n: string } {
+    if (q.kind !== "expr") return { kind: q.kind, n: "0" };
+    const c = this.expr(q.expr, scope);
+    if (c.type.k !== "int") throw this.diag("E_TYPE", `wrong type for the quantifier: expected an integer, got a ${typeName(c.type)}`, q.expr.pos);
+    if (q.percent && q.expr.type === "int" && (Number(q.expr.value) < 1 || Number(q.expr.value) > 100)) {
+      throw this.diag("E_RANGE", `percentage must be between 1 and 100, got ${q.expr.value}`, q.expr.pos);
+    }
+    return { kind: q.percent ? "pct" : "n", n: c.code };
+  }
+
+  /** Code for a quantifier test given the count of true items and the total. */
+  private quantTest(q: { kind: string; n: string }, count: string, total: string): string {
+    switch (q.kind) {
+      case "all": return `${count} === ${total}`;
+      case "any": return `${count} >= 1`;
+      case "none": return `${count} === 0`;
+      case "pct": return `h.pct(${count}, ${total}, ${q.n})`;
+      default: return `h.atLeast(${count}, ${q.n})`;
+    }
+  }
+
+  expr(e: Expr, scope: Scope): Compiled {
+    switch (e.type) {
+      case "bool": return { code: String(e.value), type: BOOL, constant: true };
+      case "int": return { code: typeof e.value === "bigint" ? `${e.value}n` : String(e.value), type: INT, constant: true };
+      case "float": return { code: Number.isFinite(e.value) ? String(e.value) : "NaN", type: FLOAT, constant: true };
+      case "string": return { code: js(e.value), type: STRING, constant: true };
+      case "regex": return { code: this.regexConst(e.source, e.flags, e.pos), type: { k: "regex" } };
+      case "filesize": return { code: "c.size", type: INT };
+      case "entrypoint": return { code: "c.ep()", type: INT };
+      case "paren": return this.expr(e.expr, scope);
+      case "strMatch": {
+        const s = this.stringRef(e.id, e.pos, scope);
+        if (e.at) return { code: `h.at(c.mo[${s}], ${this.int(e.at, scope, "'at'")})`, type: BOOL };
+        if (e.range) return { code: `h.inr(c.mo[${s}], ${this.int(e.range.lo, scope, "the range")}, ${this.int(e.range.hi, scope, "the range")})`, type: BOOL };
+        return { code: `(c.mo[${s}].length > 0)`, type: BOOL };
+      }
+      case "strCount": {
+        const s = this.stringRef(e.id, e.pos, scope);
+        if (e.range) return { code: `h.cntin(c.mo[${s}], ${this.int(e.range.lo, scope, "the range")}, ${this.int(e.range.hi, scope, "the range")})`, type: INT };
+        return { code: `c.mo[${s}].length`, type: INT };
+      }
+      case "strOffset": case "strLength": {
+        const s = this.stringRef(e.id, e.pos, scope);
+        const arr = e.type === "strOffset" ? "mo" : "ml";
+        const idx = e.index ? this.int(e.index, scope, "the match index") : "1";
+        return { code: `h.nth(c.${arr}[${s}], ${idx})`, type: INT };
+      }
+      case "unary": {
+        if (e.op === "not") return { code: `h.not(${this.toBool(this.expr(e.operand, scope), e.operand.pos)})`, type: BOOL };
+        if (e.op === "defined") {
+          const c = this.expr(e.operand, scope);
+          return { code: `(${c.code} !== undefined)`, type: BOOL };
+        }
+        const c = this.expr(e.operand, scope);
+        if (e.op === "-") {
+          if (c.type.k === "int") return { code: `h.neg(${c.code})`, type: INT };
+          if (c.type.k === "float") return { code: `h.fneg(${c.code})`, type: FLOAT };
+          throw this.diag("E_TYPE", `wrong type for '-': expected a number, got a ${typeName(c.type)}`, e.pos);
+        }
+        if (c.type.k !== "int") throw this.diag("E_TYPE", `wrong type for '~': expected an integer, got a ${typeName(c.type)}`, e.pos);
+        return { code: `h.bnot(${c.code})`, type: INT };
+      }
+      case "binary": return this.binary(e, scope);
+      case "ident": return this.ident(e.name, e.pos, scope);
+      case "field": {
+        const obj = this.expr(e.object, scope);
+        if (obj.type.k !== "struct") throw this.diag("E_TYPE", `'${describeExpr(e.object)}' is not a structure: it has no field '${e.name}'`, e.pos);
+        const f = obj.type.t.fields[e.name];
+        if (!f) throw this.diag("E_UNDEFINED_IDENTIFIER", `unknown field '${e.name}' in '${describeExpr(e.object)}'`, e.pos);
+        const code = `h.fld(${obj.code}, ${js(e.name)})`;
+        const path = { module: obj.type.path.module, path: [...obj.type.path.path, e.name] };
+        return { code, type: fieldToType(f, path, obj.code) };
+      }
+      case "index": {
+        const obj = this.expr(e.object, scope);
+        if (obj.type.k === "array") {
+          const i = this.int(e.index, scope, "an array index");
+          const path = { module: obj.type.path.module, path: [...obj.type.path.path, "[]"] };
+          return { code: `h.idx(${obj.code}, ${i})`, type: fieldToType(obj.type.of, path, "undefined") };
+        }
+        if (obj.type.k === "dict") {
+          const k = this.expr(e.index, scope);
+          if (k.type.k !== "string") throw this.diag("E_TYPE", `wrong type for a dictionary key: expected a string, got a ${typeName(k.type)}`, e.index.pos);
+          const path = { module: obj.type.path.module, path: [...obj.type.path.path, "[]"] };
+          return { code: `h.dget(${obj.code}, ${k.code})`, type: fieldToType(obj.type.of, path, "undefined") };
+        }
+        throw this.diag("E_TYPE", `'${describeExpr(e.object)}' is not an array or dictionary`, e.pos);
+      }
+      case "call": return this.call(e, scope);
+      case "of": return this.of(e, scope);
+      case "forOf": {
+        const sids = this.stringSet(e.strings, e.strings.pos);
+        const q = this.quantifier(e.quantifier, scope);
+        const v = `s${this.tmp++}`;
+        const body = this.toBool(this.expr(e.body, { vars: scope.vars, anonymous: v }), e.body.pos);
+        const arr = this.constant(js(sids));
+        return { code: this.loop(q, `const ${v} of ${arr}`, body, `${arr}.length`), type: BOOL };
+      }
+      case "forIn": return this.forIn(e, scope);
+    }
+  }
+
+  /** A quantified loop as an immediately invoked arrow function with early exits. */
+  private loop(q: { kind: string; n: string }, head: string, body: string, total: string, pre = "", totalVar?: string): string {
+    const t = `t${this.tmp++}`;
+    const exitAny = q.kind === "any" ? `if (r === true) return true;` : q.kind === "none" ? `if (r === true) return false;` : q.kind === "all" ? `if (r !== true) return false;` : "";
+    return `(() => { ${pre}let ${t} = 0; for (${head}) { const r = ${body}; if (r === true) ${t}++; ${exitAny} } return ${this.quantTest(q, t, totalVar ?? total)}; })()`;
+  }
+
+  private forIn(e: Extract<Expr, { type: "forIn" }>, scope: Scope): Compiled {
+    const q = this.quantifier(e.quantifier, scope);
+    const it = e.iterable;
+    const vars = new Map(scope.vars);
+    const names = e.vars.map((n) => `v_${n}_${this.tmp++}`);
+    for (const n of e.vars) if (this.curStrings.has("$" + n) && false) void n;
+    if (it.kind === "range") {
+      if (e.vars.length !== 1) throw this.diag("E_ARGUMENTS", "a range gives one value per iteration: use one loop variable", e.pos);
+      const lo = this.int(it.lo, scope, "the range"), hi = this.int(it.hi, scope, "the range");
+      vars.set(e.vars[0]!, { code: names[0]!, type: INT });
+      const body = this.toBool(this.expr(e.body, { ...scope, vars }), e.body.pos);
+      const L = `lo${this.tmp++}`, H = `hi${this.tmp++}`;
+      const pre = `const ${L} = h.num(${lo}), ${H} = h.num(${hi}); if (${L} === undefined || ${H} === undefined) return undefined; if (${H} - ${L} > 1e8) return undefined; `;
+      return { code: this.loop(q, `let ${names[0]} = ${L}; ${names[0]} <= ${H}; ${names[0]}++`, body, "", pre, `Math.max(0, ${H} - ${L} + 1)`), type: BOOL };
+    }
+    if (it.kind === "list") {
+      if (e.vars.length !== 1) throw this.diag("E_ARGUMENTS", "a list gives one value per iteration: use one loop variable", e.pos);
+      const items = it.items.map((x) => this.expr(x, scope));
+      const t0 = items[0]!.type;
+      for (const [k, x] of items.entries()) {
+        if (x.type.k !== t0.k || (t0.k !== "int" && t0.k !== "string")) throw this.diag("E_TYPE", "the items of a list must all be integers or all be strings", it.items[k]!.pos);
+      }
+      vars.set(e.vars[0]!, { code: names[0]!, type: t0 });
+      const body = this.toBool(this.expr(e.body, { ...scope, vars }), e.body.pos);
+      const A = `a${this.tmp++}`;
+      return { code: this.loop(q, `const ${names[0]} of ${A}`, body, `${A}.length`, `const ${A} = [${items.map((x) => x.code).join(", ")}]; `), type: BOOL };
+    }
+    const obj = this.expr(it.expr, scope);
+    if (obj.type.k === "array") {
+      if (e.vars.length !== 1) throw this.diag("E_ARGUMENTS", "an array gives one value per iteration: use one loop variable", e.pos);
+      const path = { module: obj.type.path.module, path: [...obj.type.path.path, "[]"] };
+      vars.set(e.vars[0]!, { code: names[0]!, type: fieldToType(obj.type.of, path, "undefined") });
+      const body = this.toBool(this.expr(e.body, { ...scope, vars }), e.body.pos);
+      const A = `a${this.tmp++}`;
+      return { code: this.loop(q, `const ${names[0]} of ${A}`, body, `${A}.length`, `const ${A} = ${obj.code}; if (${A} === undefined) return undefined; `), type: BOOL };
+    }
+    if (obj.type.k === "dict") {
+      if (e.vars.length !== 2) throw this.diag("E_ARGUMENTS", "a dictionary gives a key and a value per iteration: use two loop variables", e.pos);
+      const path = { module: obj.type.path.module, path: [...obj.type.path.path, "[]"] };
+      vars.set(e.vars[0]!, { code: names[0]!, type: STRING });
+      vars.set(e.vars[1]!, { code: names[1]!, type: fieldToType(obj.type.of, path, "undefined") });
+      const body = this.toBool(this.expr(e.body, { ...scope, vars }), e.body.pos);
+      const A = `a${this.tmp++}`;
+      return { code: this.loop(q, `const [${names[0]}, ${names[1]}] of ${A}`, body, `${A}.size`, `const ${A} = ${obj.code}; if (${A} === undefined) return undefined; `), type: BOOL };
+    }
+    throw this.diag("E_TYPE", `'${describeExpr(it.expr)}' cannot be iterated: expected a range, a list, an array or a dictionary`, it.expr.pos);
+  }
+
+  private of(e: Extract<Expr, { type: "of" }>, scope: Scope): Compiled {
+    const q = this.quantifier(e.quantifier, scope);
+    if (e.rules) {
+      const idx: number[] = [];
+      for (const r of e.rules) {
+        let found = false;
+        for (const [key, i] of this.ruleIndex) {
+          const [ns, name] = key.split("\0") as [string, string];
+          if (ns !== this.curNamespace) continue;
+          if (r.wildcard ? name.startsWith(r.name) : name === r.name) { idx.push(i); found = true; }
+        }
+        if (!found) throw this.diag("E_UNDEFINED_IDENTIFIER", `undefined identifier "${r.name}${r.wildcard ? "*" : ""}": rules in a set must be defined before the rule that uses them`, r.pos);
+      }
+      const arr = this.constant(js([...new Set(idx)]));
+      return { code: `(${this.quantTest(q, `h.countRules(c, ${arr})`, `${arr}.length`)})`, type: BOOL };
+    }
+    const sids = this.stringSet(e.strings!, e.strings!.pos);
+    const arr = this.constant(js(sids));
+    let count: string;
+    if (e.at) count = `h.countAt(c, ${arr}, ${this.int(e.at, scope, "'at'")})`;
+    else if (e.range) count = `h.countIn(c, ${arr}, ${this.int(e.range.lo, scope, "the range")}, ${this.int(e.range.hi, scope, "the range")})`;
+    else count = `h.countMatched(c, ${arr})`;
+    if (q.kind === "any" && !e.at && !e.range) return { code: `h.anyMatched(c, ${arr})`, type: BOOL };
+    return { code: `h.quant(${count}, ${arr}.length, ${js(q.kind)}, ${q.n})`, type: BOOL };
+  }
+
+  private ident(name: string, pos: Pos, scope: Scope): Compiled {
+    const v = scope.vars.get(name);
+    if (v) return { code: v.code, type: v.type };
+    const ri = this.ruleIndex.get(this.curNamespace + "\0" + name);
+    if (ri !== undefined) return { code: `(c.r[${ri}] === 1)`, type: BOOL };
+    if (this.externals.has(name)) {
+      const val = this.externals.get(name)!;
+      const type = typeof val === "boolean" ? BOOL : typeof val === "string" ? STRING : typeof val === "number" && !Number.isInteger(val) ? FLOAT : INT;
+      return { code: `c.ext[${js(name)}]`, type };
+    }
+    const mod = builtinModules.get(name);
+    if (mod && this.imported.has(name)) {
+      this.modulesUsed.add(name);
+      return { code: `c.m[${js(name)}]`, type: { k: "struct", t: mod.declarations, path: { module: name, path: [] } } };
+    }
+    if (mod) throw this.diag("E_MODULE_NOT_IMPORTED", `undefined identifier "${name}": add import "${name}" at the top of the file`, pos);
+    throw this.diag("E_UNDEFINED_IDENTIFIER", `undefined identifier "${name}"`, pos);
+  }
+
+  private call(e: Extract<Expr, { type: "call" }>, scope: Scope): Compiled {
+    if (e.callee.type === "ident" && /^u?int(8|16|32)(be)?$/.test(e.callee.name) && !scope.vars.has(e.callee.name)) {
+      if (e.args.length !== 1) throw this.diag("E_ARGUMENTS", `${e.callee.name} takes one argument (an offset)`, e.pos);
+      const off = this.int(e.args[0]!, scope, `the argument of ${e.callee.name}`);
+      return { code: `h.${e.callee.name}(c.data, ${off})`, type: INT };
+    }
+    const callee = this.expr(e.callee, scope);
+    if (callee.type.k !== "func") throw this.diag("E_TYPE", `'${describeExpr(e.callee)}' is not a function`, e.pos);
+    const args = e.args.map((a) => this.expr(a, scope));
+    const codes = args.map((a) => (a.type.k === "bool" ? "i" : a.type.k === "int" ? "i" : a.type.k === "float" ? "f" : a.type.k === "string" ? "s" : a.type.k === "regex" ? "r" : "?"));
+    let chosen = -1;
+    callee.type.overloads.forEach((o, i) => {
+      if (chosen < 0 && o.args.length === codes.length && o.args.every((a, k) => a === codes[k] || (a === "f" && codes[k] === "i"))) chosen = i;
+    });
+    if (chosen < 0) {
+      const sigs = callee.type.overloads.map((o) => `(${o.args.map((a) => ({ i: "integer", f: "float", s: "string", r: "regexp" })[a]).join(", ")})`).join(" or ");
+      throw this.diag("E_ARGUMENTS", `wrong arguments for '${describeExpr(e.callee)}': got (${args.map((a) => typeName(a.type)).join(", ")}), expected ${sigs}`, e.pos);
+    }
+    const ref: FunctionRef = { module: callee.type.path.module, path: callee.type.path.path, overload: chosen };
+    const key = JSON.stringify(ref);
+    let fi = this.functionIndex.get(key);
+    if (fi === undefined) { fi = this.functions.length; this.functions.push(ref); this.functionIndex.set(key, fi); }
+    const overload = callee.type.overloads[chosen]!;
+    const argCode = args.map((a, k) => (a.type.k === "regex" ? `h.reArg(${a.code})` : a.type.k === "bool" ? `h.b2i(${a.code})` : overload.args[k] === "f" ? `h.num(${a.code})` : a.code));
+    const ret = overload.returns === "integer" ? INT : overload.returns === "float" ? FLOAT : STRING;
+    const selfCode = e.callee.type === "field" ? this.expr(e.callee.object, scope).code : "undefined";
+    return { code: `h.call(c, ${fi}, ${selfCode}${argCode.map((a) => ", " + a).join("")})`, type: ret };
+  }
+
+  private binary(e: Extract<Expr, { type: "binary" }>, scope: Scope): Compiled {
+    const op = e.op;
+    if (op === "and" || op === "or") {
+      const l = this.toBool(this.expr(e.left, scope), e.left.pos);
+      const r = this.toBool(this.expr(e.right, scope), e.right.pos);
+      if (op === "and") return { code: `((${l}) === true && (${r}) === true)`, type: BOOL };
+      const t = `o${this.tmp++}`;
+      return { code: `((${t} = (${l})) === true ? true : h.or(${t}, ${r}))`, type: BOOL, constant: false };
+    }
+    const l = this.expr(e.left, scope);
+    if (op === "matches") {
+      if (l.type.k !== "string") throw this.diag("E_TYPE", `wrong type for 'matches': the left side must be a string, got a ${typeName(l.type)}`, e.pos);
+      const r = this.expr(e.right, scope);
+      return { code: `h.matches(${l.code}, ${r.code})`, type: BOOL };
+    }
+    const r = this.expr(e.right, scope);
+    const lt = l.type.k, rt = r.type.k;
+    const num = (k: string) => k === "int" || k === "float";
+    switch (op) {
+      case "contains": case "icontains": case "startswith": case "istartswith": case "endswith": case "iendswith": case "iequals":
+        if (lt !== "string" || rt !== "string") throw this.diag("E_TYPE", `wrong type for '${op}': both sides must be strings, got ${typeName(l.type)} and ${typeName(r.type)}`, e.pos);
+        return { code: `h.${op}(${l.code}, ${r.code})`, type: BOOL };
+      case "==": case "!=": case "<": case "<=": case ">": case ">=": {
+        const ok = (num(lt) && num(rt)) || (lt === "string" && rt === "string") || (lt === "bool" && rt === "bool");
+        if (!ok) throw this.diag("E_TYPE", `wrong type: '${op}' cannot compare a ${typeName(l.type)} with a ${typeName(r.type)}`, e.pos);
+        const name = { "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge" }[op];
+        return { code: `h.${name}(${l.code}, ${r.code})`, type: BOOL };
+      }
+      case "+": case "-": case "*": case "\\": case "%": {
+        if (!num(lt) || !num(rt)) throw this.diag("E_TYPE", `wrong type for '${op}': expected numbers, got ${typeName(l.type)} and ${typeName(r.type)}`, e.pos);
+        if (op === "%" && (lt !== "int" || rt !== "int")) throw this.diag("E_TYPE", "wrong type for '%': expected integers", e.pos);
+        const isFloat = lt === "float" || rt === "float";
+        const name = { "+": "add", "-": "sub", "*": "mul", "\\": "div", "%": "mod" }[op];
+        if (op === "\\" && !isFloat && r.constant && (r.code === "0" || r.code === "0n")) {
+          throw this.diag("E_RANGE", "division by zero", e.right.pos);
+        }
+        return { code: `h.${isFloat ? "f" : ""}${name}(${l.code}, ${r.code})`, type: isFloat ? FLOAT : INT };
+      }
+      case "&": case "|": case "^": case "<<": case ">>": {
+        if (lt !== "int" || rt !== "int") throw this.diag("E_TYPE", `wrong type for '${op}': expected integers, got ${typeName(l.type)} and ${typeName(r.type)}`, e.pos);
+        const name = { "&": "band", "|": "bor", "^": "bxor", "<<": "shl", ">>": "shr" }[op];
+        return { code: `h.${name}(${l.code}, ${r.code})`, type: INT };
+      }
+    }
+    throw this.diag("E_SYNTAX", `unsupported operator ${op}`, e.pos);
+  }
+
+  finish(): RuleSetData {
+    const temps: string[] = [];
+    for (let i = 0; i < this.tmp; i++) temps.push(`o${i}`);
+    const code = [
+      `"use strict";`,
+      ...this.consts.map((c, i) => `const K${i} = ${c};`),
+      temps.length ? `let ${temps.join(", ")};` : "",
+      `return [`,
+      this.ruleCode.join(",\n"),
+      `];`,
+    ].join("\n");
+    return {
+      format: "vigil-rules",
+      version: 1,
+      rules: this.rules,
+      strings: this.strings,
+      code,
+      functions: this.functions,
+      modules: [...this.modulesUsed],
+      externals: [...this.externals].map(([k, v]) => [k, typeof v === "bigint" ? { bigint: v.toString() } : v]),
+      namespaces: this.namespaces,
+    };
+  }
+}
+
+function describeExpr(e: Expr): string {
+  switch (e.type) {
+    case "ident": return e.name;
+    case "field": return `${describeExpr(e.object)}.${e.name}`;
+    case "index": return `${describeExpr(e.object)}[...]`;
+    case "call": return `${describeExpr(e.callee)}(...)`;
+    default: return e.type;
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Errors and warnings of the engine. Every diagnostic has a stable code, a message that says
+ * what is wrong and what to do, and where: file, line and column.
+ */
+
+export type DiagnosticCode =
+  // syntax
+  | "E_SYNTAX" | "E_UNTERMINATED" | "E_ESCAPE" | "E_NUMBER" | "E_HEX" | "E_REGEX"
+  // semantics
+  | "E_DUPLICATE_RULE" | "E_DUPLICATE_STRING" | "E_DUPLICATE_TAG" | "E_DUPLICATE_META"
+  | "E_UNREFERENCED_STRING" | "E_UNDEFINED_STRING" | "E_UNDEFINED_IDENTIFIER" | "E_TYPE"
+  | "E_MODIFIERS" | "E_UNKNOWN_MODULE" | "E_MODULE_UNAVAILABLE" | "E_MODULE_NOT_IMPORTED"
+  | "E_INCLUDE" | "E_INCLUDE_CYCLE" | "E_ARGUMENTS" | "E_EMPTY_STRING" | "E_RANGE" | "E_LIMIT"
+  | "E_EXTERNAL"
+  // warnings
+  | "W_SLOW_PATTERN" | "W_CONSTANT_CONDITION" | "W_NON_BOOLEAN" | "W_UNUSED";
+
+export interface Diagnostic {
+  readonly code: DiagnosticCode;
+  readonly message: string;
+  readonly line: number;
+  readonly column: number;
+  readonly path?: string | undefined;
+  /** the source line the diagnostic points at, when known. */
+  readonly sourceLine?: string | undefined;
+}
+
+/** Formats a diagnostic with its source line and a caret, like a compiler. */
+export function formatDiagnostic(d: Diagnostic, severity: "error" | "warning" = d.code.startsWith("W") ? "warning" : "error"): string {
+  const where = `${d.path ?? "<source>"}:${d.line}:${d.column}`;
+  let out = `${where}: ${severity}[${d.code}]: ${d.message}`;
+  if (d.sourceLine !== undefined) {
+    const gutter = String(d.line).length;
+    out += `\n${" ".repeat(gutter)} |\n${d.line} | ${d.sourceLine}\n${" ".repeat(gutter)} | ${" ".repeat(Math.max(0, d.column - 1))}^`;
+  }
+  return out;
+}
+
+export class CompileError extends Error {
+  readonly code = "COMPILE_ERROR" as const;
+  readonly diagnostics: Diagnostic[];
+  constructor(diagnostics: Diagnostic[], options?: { cause?: unknown }) {
+    super(diagnostics.map((d) => formatDiagnostic(d)).join("\n"), options);
+    this.name = "CompileError";
+    this.diagnostics = diagnostics;
+  }
+}
+
+export type ScanErrorCode = "SCAN_TIMEOUT" | "SCAN_TOO_MANY_MATCHES" | "SCAN_INTERNAL";
+
+export class ScanError extends Error {
+  readonly code: ScanErrorCode;
+  constructor(code: ScanErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ScanError";
+    this.code = code;
+  }
+}
+
+export type LoadErrorCode = "LOAD_FORMAT" | "LOAD_VERSION";
+
+export class LoadError extends Error {
+  readonly code: LoadErrorCode;
+  constructor(code: LoadErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "LoadError";
+    this.code = code;
+  }
+}
+
+/** Thrown inside the front end and turned into a CompileError with position information. */
+export class DiagnosticError extends Error {
+  constructor(readonly diagnostic: Diagnostic) {
+    super(diagnostic.message);
+  }
+}

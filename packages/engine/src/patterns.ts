@@ -1,0 +1,193 @@
+/**
+ * String definitions -> patterns. A text string becomes a set of literal *variants* (one per
+ * concrete form its modifiers allow: ascii/wide, each xor key, each base64 shift), each with an
+ * atom; hex strings and regular expressions become one JavaScript RegExp over byte strings
+ * with the atoms chosen from their AST. Everything here is plain data, so it serialises.
+ */
+import type { StringDef } from "./ast.js";
+import {
+  type AtomChoice, type ReNode, caseFold, chooseAtoms, hasUnboundedAny, hexToRe, lengthRange, parseRegex,
+  toJsSource, widen, atomQuality, emptySet, setAdd,
+} from "./regex.js";
+
+export interface LiteralVariant {
+  /** the bytes as they appear in the data (after wide/xor/base64), latin1 string. */
+  bytes: string;
+  nocase: boolean;
+  xorKey: number | null;
+  /** offset of the atom within `bytes`, and the atom's concrete forms. */
+  atomOffset: number;
+  atoms: number[][];
+}
+
+export interface RegexPattern {
+  /** JavaScript RegExp source over byte strings. */
+  source: string;
+  /** atoms, or null if the pattern must be tried at every offset. */
+  atoms: Array<{ variants: number[][]; prefixMin: number; prefixMax: number | null }> | null;
+  minLength: number;
+  maxLength: number | null;
+}
+
+export interface CompiledString {
+  /** "$a" (anonymous strings get "$"). */
+  id: string;
+  kind: "text" | "hex" | "regex";
+  private: boolean;
+  fullword: boolean;
+  /** wide forms need a wide fullword check. */
+  wideForms: boolean[];
+  literals: LiteralVariant[] | null;
+  regexes: RegexPattern[] | null;
+  /** warnings about slow patterns. */
+  slow: string | null;
+}
+
+export class PatternError extends Error {}
+
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+function wideOf(s: string): string {
+  let out = "";
+  for (let i = 0; i < s.length; i++) out += s[i] + "\0";
+  return out;
+}
+
+function base64Encode(bytes: string, alphabet: string): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 3) {
+    const a = bytes.charCodeAt(i), b = bytes.charCodeAt(i + 1), c = bytes.charCodeAt(i + 2);
+    const n = (a << 16) | ((b || 0) << 8) | (c || 0);
+    out += alphabet[(n >> 18) & 63]! + alphabet[(n >> 12) & 63]!;
+    out += i + 1 < bytes.length ? alphabet[(n >> 6) & 63]! : "=";
+    out += i + 2 < bytes.length ? alphabet[n & 63]! : "=";
+  }
+  return out;
+}
+
+/** The three base64 forms of `s` whose characters depend on `s` only (YARA's base64 modifier). */
+export function base64Forms(s: string, alphabet = B64): string[] {
+  const out: string[] = [];
+  for (let shift = 0; shift < 3; shift++) {
+    const enc = base64Encode("\0".repeat(shift) + s, alphabet);
+    const total = shift + s.length;
+    const dropStart = shift === 0 ? 0 : shift === 1 ? 2 : 3;
+    const dropEnd = total % 3 === 1 ? 3 : total % 3 === 2 ? 2 : 0;
+    const form = enc.slice(dropStart, enc.length - dropEnd);
+    if (form.length > 0) out.push(form);
+  }
+  return out;
+}
+
+function lowerByte(b: number): number { return b >= 0x41 && b <= 0x5a ? b + 32 : b; }
+function isAlpha(b: number): boolean { return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a); }
+
+/** Picks the best window of up to 4 bytes in a literal, and its concrete forms. */
+export function literalAtom(bytes: string, nocase: boolean): { offset: number; atoms: number[][] } {
+  const len = Math.min(4, bytes.length);
+  let bestOff = 0, bestQ = -Infinity;
+  for (let off = 0; off + len <= bytes.length; off++) {
+    const sets: Uint32Array[] = [];
+    for (let k = 0; k < len; k++) {
+      const b = bytes.charCodeAt(off + k);
+      const s = emptySet();
+      setAdd(s, b);
+      if (nocase && isAlpha(b)) setAdd(s, b ^ 0x20);
+      sets.push(s);
+    }
+    const q = atomQuality(sets);
+    if (q > bestQ) { bestQ = q; bestOff = off; }
+  }
+  let atoms: number[][] = [[]];
+  for (let k = 0; k < len; k++) {
+    const b = bytes.charCodeAt(bestOff + k);
+    const forms = nocase && isAlpha(b) ? [lowerByte(b), lowerByte(b) - 32] : [b];
+    const next: number[][] = [];
+    for (const a of atoms) for (const f of forms) next.push([...a, f]);
+    atoms = next;
+  }
+  return { offset: bestOff, atoms };
+}
+
+function literal(bytes: string, nocase: boolean, xorKey: number | null): LiteralVariant {
+  const { offset, atoms } = literalAtom(bytes, nocase);
+  return { bytes, nocase, xorKey, atomOffset: offset, atoms };
+}
+
+/** Compiles one string definition. Throws PatternError with a message on invalid input. */
+export function compileString(def: StringDef): CompiledString {
+  const m = def.modifiers;
+  const wide = !!m.wide;
+  const ascii = !!m.ascii || !wide;
+  const base = {
+    id: def.id,
+    kind: def.kind,
+    private: !!m.private,
+    fullword: !!m.fullword,
+    slow: null as string | null,
+  };
+  if (def.kind === "text") {
+    if (m.nocase && m.xor) throw new PatternError("invalid modifier combination: nocase and xor cannot be used together");
+    const b64 = m.base64 ?? m.base64wide;
+    if ((m.base64 || m.base64wide) && (m.nocase || m.xor || m.fullword)) {
+      throw new PatternError(`invalid modifier combination: base64 cannot be used with ${m.nocase ? "nocase" : m.xor ? "xor" : "fullword"}`);
+    }
+    if (m.base64 && m.base64wide && (m.base64.alphabet ?? B64) !== (m.base64wide.alphabet ?? B64)) {
+      throw new PatternError("base64 and base64wide must use the same alphabet");
+    }
+    if ((m.base64 || m.base64wide) && def.value.length < 3) {
+      throw new PatternError("base64 strings must be at least 3 bytes long");
+    }
+    const literals: LiteralVariant[] = [];
+    const wideForms: boolean[] = [];
+    const plains: Array<[string, boolean]> = [];
+    if (ascii) plains.push([def.value, false]);
+    if (wide) plains.push([wideOf(def.value), true]);
+    if (b64) {
+      const alphabet = b64.alphabet ?? B64;
+      for (const [p] of plains) {
+        for (const form of base64Forms(p, alphabet)) {
+          if (m.base64) { literals.push(literal(form, false, null)); wideForms.push(false); }
+          if (m.base64wide) { literals.push(literal(wideOf(form), false, null)); wideForms.push(true); }
+        }
+      }
+    } else if (m.xor) {
+      for (const [p, isWide] of plains) {
+        for (let k = m.xor.min; k <= m.xor.max; k++) {
+          let x = "";
+          for (let i = 0; i < p.length; i++) x += String.fromCharCode(p.charCodeAt(i) ^ k);
+          literals.push(literal(x, false, k));
+          wideForms.push(isWide);
+        }
+      }
+    } else {
+      for (const [p, isWide] of plains) { literals.push(literal(p, !!m.nocase, null)); wideForms.push(isWide); }
+    }
+    return { ...base, wideForms, literals, regexes: null };
+  }
+  let node: ReNode;
+  if (def.kind === "hex") node = hexToRe(def.tokens);
+  else {
+    node = parseRegex(def.source, def.flags.includes("s"));
+    if (def.flags.includes("i") || m.nocase) node = caseFold(node);
+  }
+  const forms: Array<[ReNode, boolean]> = [];
+  if (def.kind === "hex" || ascii) forms.push([node, false]);
+  if (def.kind === "regex" && wide) forms.push([widen(node), true]);
+  const regexes: RegexPattern[] = [];
+  for (const [n] of forms) {
+    const atoms = chooseAtoms(n);
+    const [minLength, maxLength] = lengthRange(n);
+    regexes.push({
+      source: toJsSource(n),
+      atoms: atoms ? atoms.map((a: AtomChoice) => ({ variants: a.variants, prefixMin: a.prefixMin, prefixMax: a.prefixMax })) : null,
+      minLength,
+      maxLength,
+    });
+    if (!atoms || atoms.some((a) => a.variants[0]!.length < 2)) base.slow = `string "${def.id}" may slow down scanning`;
+  }
+  if (def.kind === "regex" && hasUnboundedAny(node)) {
+    base.slow = `${def.id} contains .*, .+ or .{x,} consider using .{,N}, .{1,N} or {x,N} with a reasonable value for N`;
+  }
+  return { ...base, wideForms: forms.map(([, w]) => w), literals: null, regexes };
+}

@@ -1,0 +1,457 @@
+/**
+ * Regular expressions and hex strings -> one byte-level pattern AST -> JavaScript RegExp source.
+ *
+ * YARA's regex dialect is parsed here (classes, \w \s \d \b, \xHH, anchors, greedy and lazy
+ * quantifiers, {n,m} forms); hex strings (ast.HexNode) are lowered to the same AST, with YARA's
+ * lazy jumps. The AST is then printed as JavaScript RegExp source over *byte strings* (latin1
+ * strings, one char per byte): every byte is written as \xHH, case-insensitivity is expanded
+ * into explicit ASCII-only classes (JS's `i` flag would also fold latin1 letters) and `.` is
+ * [^\n] (JS's `.` would also exclude \r). The same AST gives the min/max match length and the
+ * literal runs from which atoms are chosen.
+ */
+import type { HexNode } from "./ast.js";
+
+export type ReNode =
+  | { t: "set"; bits: Uint32Array } // one byte from a set (256 bits)
+  | { t: "cat"; items: ReNode[] }
+  | { t: "alt"; alts: ReNode[] }
+  | { t: "rep"; node: ReNode; min: number; max: number | null; greedy: boolean }
+  | { t: "bol" } | { t: "eol" } | { t: "wordb" } | { t: "nwordb" };
+
+export class RegexSyntaxError extends Error {
+  constructor(message: string, readonly index: number) { super(message); }
+}
+
+export const RE_MAX_REPEAT = 32767;
+
+// ---------------- byte sets ----------------
+
+export function emptySet(): Uint32Array { return new Uint32Array(8); }
+export function setAdd(bits: Uint32Array, b: number): void { bits[b >>> 5]! |= 1 << (b & 31); }
+export function setHas(bits: Uint32Array, b: number): boolean { return (bits[b >>> 5]! & (1 << (b & 31))) !== 0; }
+export function setRange(bits: Uint32Array, lo: number, hi: number): void { for (let b = lo; b <= hi; b++) setAdd(bits, b); }
+export function setSize(bits: Uint32Array): number {
+  let n = 0;
+  for (let w = 0; w < 8; w++) { let x = bits[w]!; while (x) { x &= x - 1; n++; } }
+  return n;
+}
+export function setMembers(bits: Uint32Array): number[] {
+  const out: number[] = [];
+  for (let b = 0; b < 256; b++) if (setHas(bits, b)) out.push(b);
+  return out;
+}
+function setInvert(bits: Uint32Array): Uint32Array {
+  const out = new Uint32Array(8);
+  for (let w = 0; w < 8; w++) out[w] = ~bits[w]! >>> 0;
+  return out;
+}
+function setUnion(a: Uint32Array, b: Uint32Array): void { for (let w = 0; w < 8; w++) a[w]! |= b[w]!; }
+function single(b: number): ReNode { const s = emptySet(); setAdd(s, b); return { t: "set", bits: s }; }
+
+const WORD = (() => { const s = emptySet(); setRange(s, 0x30, 0x39); setRange(s, 0x41, 0x5a); setRange(s, 0x61, 0x7a); setAdd(s, 0x5f); return s; })();
+const SPACE = (() => { const s = emptySet(); for (const b of [9, 10, 11, 12, 13, 32]) setAdd(s, b); return s; })();
+const DIGIT = (() => { const s = emptySet(); setRange(s, 0x30, 0x39); return s; })();
+const ANY = (() => setInvert(emptySet()))();
+const ANY_BUT_NL = (() => { const s = setInvert(emptySet()); s[0]! &= ~(1 << 10); return s; })();
+
+// ---------------- the YARA regex parser ----------------
+
+/** Parses a YARA regular expression body (without slashes). `dotAll` is the /s flag. */
+export function parseRegex(src: string, dotAll: boolean): ReNode {
+  let i = 0;
+  const fail = (msg: string): never => { throw new RegexSyntaxError(msg, i); };
+
+  const parseAlt = (depth: number): ReNode => {
+    if (depth > 200) fail("regular expression nested too deeply");
+    const alts: ReNode[] = [parseCat(depth)];
+    while (src[i] === "|") { i++; alts.push(parseCat(depth)); }
+    return alts.length === 1 ? alts[0]! : { t: "alt", alts };
+  };
+
+  const parseCat = (depth: number): ReNode => {
+    const items: ReNode[] = [];
+    while (i < src.length && src[i] !== "|" && src[i] !== ")") {
+      let atom = parseAtom(depth);
+      for (;;) {
+        const q = parseQuantifier();
+        if (!q) break;
+        if (atom.t === "bol" || atom.t === "eol" || atom.t === "wordb" || atom.t === "nwordb") fail("a quantifier cannot follow an anchor");
+        if (atom.t === "rep") fail("multiple repeat operators: add parentheses to repeat a repetition");
+        atom = { t: "rep", node: atom, ...q };
+      }
+      items.push(atom);
+    }
+    return items.length === 1 ? items[0]! : { t: "cat", items };
+  };
+
+  const parseQuantifier = (): { min: number; max: number | null; greedy: boolean } | null => {
+    const c = src[i];
+    let min: number, max: number | null;
+    if (c === "*") { min = 0; max = null; i++; }
+    else if (c === "+") { min = 1; max = null; i++; }
+    else if (c === "?") { min = 0; max = 1; i++; }
+    else if (c === "{") {
+      const m = /^\{(\d*)(,?)(\d*)\}/.exec(src.slice(i));
+      if (!m || (m[1] === "" && m[3] === "" ) || (m[1] === "" && m[2] === "")) return null; // a literal '{'
+      min = m[1] === "" ? 0 : Number(m[1]);
+      max = m[2] === "" ? min : m[3] === "" ? null : Number(m[3]);
+      if (min > RE_MAX_REPEAT || (max !== null && max > RE_MAX_REPEAT)) fail(`repeat interval too large: at most ${RE_MAX_REPEAT}`);
+      if (max !== null && max < min) fail(`bad repeat interval {${m[1]},${m[3]}}: the maximum is below the minimum`);
+      i += m[0].length;
+    } else return null;
+    let greedy = true;
+    if (src[i] === "?") { greedy = false; i++; }
+    return { min, max, greedy };
+  };
+
+  const parseEscape = (inClass: boolean): Uint32Array | number | "b" | "B" => {
+    i++; // backslash
+    const c = src[i++];
+    if (c === undefined) fail("regular expression ends with a backslash");
+    switch (c) {
+      case "w": return WORD;
+      case "W": return setInvert(WORD);
+      case "s": return SPACE;
+      case "S": return setInvert(SPACE);
+      case "d": return DIGIT;
+      case "D": return setInvert(DIGIT);
+      case "b": if (inClass) return 8; return "b";
+      case "B": if (inClass) fail("\\B is not allowed in a character class"); return "B";
+      case "n": return 10;
+      case "t": return 9;
+      case "r": return 13;
+      case "f": return 12;
+      case "a": return 7;
+      case "x": {
+        const h = src.slice(i, i + 2);
+        if (!/^[0-9a-fA-F]{2}$/.test(h)) fail("\\x must be followed by two hexadecimal digits");
+        i += 2;
+        return parseInt(h, 16);
+      }
+      default: return c.charCodeAt(0);
+    }
+  };
+
+  const parseClass = (): ReNode => {
+    i++; // [
+    let negate = false;
+    if (src[i] === "^") { negate = true; i++; }
+    const bits = emptySet();
+    let first = true;
+    for (;;) {
+      if (i >= src.length) fail("missing ] in character class");
+      const c = src[i]!;
+      if (c === "]" && !first) { i++; break; }
+      first = false;
+      let lo: number;
+      if (c === "\\") {
+        const e = parseEscape(true);
+        if (typeof e !== "number") { setUnion(bits, e as Uint32Array); continue; }
+        lo = e;
+      } else { lo = c.charCodeAt(0); i++; }
+      if (src[i] === "-" && src[i + 1] !== "]" && i + 1 < src.length) {
+        i++;
+        let hi: number;
+        if (src[i] === "\\") {
+          const e = parseEscape(true);
+          if (typeof e !== "number") fail("bad character range in class");
+          hi = e as number;
+        } else { hi = src.charCodeAt(i); i++; }
+        if (hi < lo) fail("bad character range in class: the end is before the start");
+        setRange(bits, lo, hi);
+      } else setAdd(bits, lo);
+    }
+    return { t: "set", bits: negate ? setInvert(bits) : bits };
+  };
+
+  const parseAtom = (depth: number): ReNode => {
+    const c = src[i]!;
+    switch (c) {
+      case "(": {
+        i++;
+        if (src.startsWith("?:", i)) i += 2;
+        const inner = src[i] === ")" ? ({ t: "cat", items: [] } as ReNode) : parseAlt(depth + 1);
+        if (src[i] !== ")") fail("missing ) in regular expression");
+        i++;
+        return inner;
+      }
+      case "[": return parseClass();
+      case ".": i++; return { t: "set", bits: dotAll ? ANY : ANY_BUT_NL };
+      case "^": i++; return { t: "bol" };
+      case "$": i++; return { t: "eol" };
+      case "*": case "+": case "?": fail(`nothing to repeat before '${c}'`); break;
+      case "{": {
+        if (/^\{\d*,?\d*\}/.test(src.slice(i)) && !/^\{\}/.test(src.slice(i)) && !/^\{,\}/.test(src.slice(i))) fail("nothing to repeat before '{'");
+        i++;
+        return single(0x7b);
+      }
+      case "\\": {
+        const e = parseEscape(false);
+        if (e === "b") return { t: "wordb" };
+        if (e === "B") return { t: "nwordb" };
+        if (typeof e === "number") return single(e);
+        return { t: "set", bits: e };
+      }
+    }
+    i++;
+    return single(c.charCodeAt(0));
+  };
+
+  const node = parseAlt(0);
+  if (i < src.length) fail(src[i] === ")" ? "unbalanced ) in regular expression" : `unexpected '${src[i]}'`);
+  return node;
+}
+
+/** Lowers a hex string to the pattern AST (jumps are lazy, as in YARA). */
+export function hexToRe(nodes: HexNode[]): ReNode {
+  const conv = (seq: HexNode[]): ReNode => {
+    const items: ReNode[] = seq.map((n): ReNode => {
+      if (n.type === "byte") {
+        const bits = emptySet();
+        for (let b = 0; b < 256; b++) if ((b & n.mask) === (n.value & n.mask)) setAdd(bits, b);
+        return { t: "set", bits: n.not ? setInvert(bits) : bits };
+      }
+      if (n.type === "jump") return { t: "rep", node: { t: "set", bits: ANY }, min: n.min, max: n.max, greedy: false };
+      return { t: "alt", alts: n.alternatives.map(conv) };
+    });
+    return items.length === 1 ? items[0]! : { t: "cat", items };
+  };
+  return conv(nodes);
+}
+
+/** Adds the other ASCII case of every letter, everywhere (nocase, /i). */
+export function caseFold(node: ReNode): ReNode {
+  switch (node.t) {
+    case "set": {
+      const bits = node.bits.slice();
+      for (let b = 0x41; b <= 0x5a; b++) if (setHas(node.bits, b)) setAdd(bits, b + 32);
+      for (let b = 0x61; b <= 0x7a; b++) if (setHas(node.bits, b)) setAdd(bits, b - 32);
+      return { t: "set", bits };
+    }
+    case "cat": return { t: "cat", items: node.items.map(caseFold) };
+    case "alt": return { t: "alt", alts: node.alts.map(caseFold) };
+    case "rep": return { ...node, node: caseFold(node.node) };
+    default: return node;
+  }
+}
+
+/** Interleaves a zero byte after every byte (the `wide` modifier on a regex). */
+export function widen(node: ReNode): ReNode {
+  switch (node.t) {
+    case "set": return { t: "cat", items: [node, single(0)] };
+    case "cat": return { t: "cat", items: node.items.map(widen) };
+    case "alt": return { t: "alt", alts: node.alts.map(widen) };
+    case "rep": return { ...node, node: widen(node.node) };
+    default: return node;
+  }
+}
+
+// ---------------- JS source ----------------
+
+const hx = (b: number) => "\\x" + b.toString(16).padStart(2, "0");
+
+function setSource(bits: Uint32Array): string {
+  const n = setSize(bits);
+  if (n === 256) return "[\\s\\S]";
+  if (n === 1) return hx(setMembers(bits)[0]!);
+  const negate = n > 128;
+  const src = negate ? setInvert(bits) : bits;
+  let out = "";
+  for (let b = 0; b < 256; b++) {
+    if (!setHas(src, b)) continue;
+    let e = b;
+    while (e + 1 < 256 && setHas(src, e + 1)) e++;
+    out += e === b ? hx(b) : e === b + 1 ? hx(b) + hx(e) : hx(b) + "-" + hx(e);
+    b = e;
+  }
+  return (negate ? "[^" : "[") + out + "]";
+}
+
+/** JavaScript RegExp source for the AST (to be used with no `i`/`m`/`s`/`u` flags). */
+export function toJsSource(node: ReNode): string {
+  switch (node.t) {
+    case "set": return setSource(node.bits);
+    case "cat": return node.items.map((n) => (n.t === "alt" ? `(?:${toJsSource(n)})` : toJsSource(n))).join("");
+    case "alt": return node.alts.map(toJsSource).join("|");
+    case "rep": {
+      const inner = node.node.t === "set" ? toJsSource(node.node) : `(?:${toJsSource(node.node)})`;
+      const q = node.max === null ? (node.min === 0 ? "*" : node.min === 1 ? "+" : `{${node.min},}`)
+        : node.min === node.max ? `{${node.min}}` : node.min === 0 && node.max === 1 ? "?" : `{${node.min},${node.max}}`;
+      return inner + q + (node.greedy || node.min === node.max ? "" : "?");
+    }
+    case "bol": return "^";
+    case "eol": return "$";
+    case "wordb": return "\\b";
+    case "nwordb": return "\\B";
+  }
+}
+
+/** Minimum and maximum length in bytes of a match (max null: unbounded). */
+export function lengthRange(node: ReNode): [number, number | null] {
+  switch (node.t) {
+    case "set": return [1, 1];
+    case "cat": {
+      let lo = 0, hi: number | null = 0;
+      for (const n of node.items) { const [a, b] = lengthRange(n); lo += a; hi = hi === null || b === null ? null : hi + b; }
+      return [lo, hi];
+    }
+    case "alt": {
+      let lo = Infinity, hi: number | null = 0;
+      for (const n of node.alts) { const [a, b] = lengthRange(n); lo = Math.min(lo, a); hi = hi === null || b === null ? null : Math.max(hi, b); }
+      return [lo === Infinity ? 0 : lo, hi];
+    }
+    case "rep": {
+      const [a, b] = lengthRange(node.node);
+      return [a * node.min, node.max === null || b === null ? (b === 0 ? 0 : null) : b * node.max];
+    }
+    default: return [0, 0];
+  }
+}
+
+/** True when the pattern contains an unbounded repetition of "any byte" such as .* or [-]. */
+export function hasUnboundedAny(node: ReNode): boolean {
+  switch (node.t) {
+    case "rep": return (node.max === null && node.node.t === "set" && setSize(node.node.bits) >= 255) || hasUnboundedAny(node.node);
+    case "cat": return node.items.some(hasUnboundedAny);
+    case "alt": return node.alts.some(hasUnboundedAny);
+    default: return false;
+  }
+}
+
+// ---------------- atoms ----------------
+
+/** An atom: up to 4 concrete bytes that every match contains, with where the match starts relative to it. */
+export interface AtomChoice {
+  /** every concrete byte sequence the atom position can hold (nocase/nibble expansions). */
+  readonly variants: number[][];
+  /** bytes between the start of a match and the start of the atom: [min, max] (max null: unbounded). */
+  readonly prefixMin: number;
+  readonly prefixMax: number | null;
+  readonly quality: number;
+}
+
+const MAX_ATOM = 4;
+const MAX_EXPANSION = 64;
+
+/** Quality of an atom made of these byte sets (higher is better), after YARA's heuristics. */
+export function atomQuality(sets: Uint32Array[]): number {
+  let q = 0;
+  const seen = new Set<number>();
+  for (const s of sets) {
+    const n = setSize(s);
+    if (n === 1) {
+      const b = setMembers(s)[0]!;
+      if (b === 0x00 || b === 0xff || b === 0x20 || b === 0xcc || b === 0x90) q += 12;
+      else if ((b >= 0x61 && b <= 0x7a)) q += 18;
+      else q += 20;
+      seen.add(b);
+    } else if (n === 2) q += 14; // a case pair
+    else if (n <= 16) q += 6; // a nibble wildcard
+    else q += 0;
+  }
+  if (seen.size === sets.length && sets.length > 1) q += 2 * sets.length;
+  if (sets.length > 0 && seen.size === 1 && sets.length > 1 && setSize(sets[0]!) === 1) q -= 10 * sets.length; // "AAAA", "\0\0\0\0"
+  return q;
+}
+
+function expand(sets: Uint32Array[]): number[][] {
+  let out: number[][] = [[]];
+  for (const s of sets) {
+    const m = setMembers(s);
+    const next: number[][] = [];
+    for (const prefix of out) for (const b of m) next.push([...prefix, b]);
+    out = next;
+  }
+  return out;
+}
+
+/**
+ * Chooses atoms for a pattern: a list of AtomChoices such that every match contains at least
+ * one of them (several when the pattern is a top-level alternation). Returns null when no
+ * usable atom exists (the pattern must then be searched at every offset).
+ */
+export function chooseAtoms(node: ReNode): AtomChoice[] | null {
+  if (node.t === "alt") {
+    const all: AtomChoice[] = [];
+    for (const a of node.alts) {
+      const sub = chooseAtoms(a);
+      if (!sub) return null;
+      all.push(...sub);
+    }
+    return all;
+  }
+  const items = node.t === "cat" ? flattenCat(node.items) : [node];
+  // prefix lengths before each item
+  let best: AtomChoice | null = null;
+  let preMin = 0, preMax: number | null = 0;
+  for (let i = 0; i < items.length; i++) {
+    // longest run of small sets starting at i (at most MAX_ATOM)
+    const sets: Uint32Array[] = [];
+    let product = 1;
+    for (let j = i; j < items.length && sets.length < MAX_ATOM; j++) {
+      const it = items[j]!;
+      if (it.t !== "set") break;
+      const n = setSize(it.bits);
+      if (n > 16 || product * n > MAX_EXPANSION) break;
+      product *= n;
+      sets.push(it.bits);
+    }
+    // consider every prefix of the run; prefer the best quality
+    for (let len = sets.length; len >= 1; len--) {
+      const cand = sets.slice(0, len);
+      const q = atomQuality(cand) - (preMax === null ? 5 : 0);
+      if (!best || q > best.quality) best = { variants: expand(cand), prefixMin: preMin, prefixMax: preMax, quality: q };
+    }
+    // a single alternation item: atoms from each branch, if they are good enough
+    const it = items[i]!;
+    if (it.t === "alt" && (!best || best.quality < 40)) {
+      const sub = chooseAtoms(it);
+      if (sub && sub.length <= 16) {
+        const q = Math.min(...sub.map((s) => s.quality)) - 2;
+        if (!best || q > best.quality) {
+          // combine: shift each sub-atom's prefix by our prefix
+          const combined = sub.map((s) => ({
+            variants: s.variants,
+            prefixMin: preMin + s.prefixMin,
+            prefixMax: preMax === null || s.prefixMax === null ? null : preMax + s.prefixMax,
+            quality: q,
+          }));
+          if (combined.length === 1) best = combined[0]!;
+          else return pickBetterGroup(best, combined, items, i + 1, preMin, preMax, it);
+        }
+      }
+    }
+    const [a, b] = lengthRange(items[i]!);
+    preMin += a;
+    preMax = preMax === null || b === null ? null : preMax + b;
+  }
+  if (!best || best.quality <= 0) return null;
+  return [best];
+}
+
+/** When an alternation gives a group of atoms, keep the group unless a later single atom is better. */
+function pickBetterGroup(current: AtomChoice | null, group: AtomChoice[], items: ReNode[], from: number, preMin0: number, preMax0: number | null, alt: ReNode): AtomChoice[] {
+  const [a, b] = lengthRange(alt);
+  const rest = chooseAtoms({ t: "cat", items: items.slice(from) });
+  const groupQ = group[0]!.quality;
+  let best: AtomChoice[] = group;
+  let bestQ = groupQ;
+  if (current && current.quality >= bestQ) { best = [current]; bestQ = current.quality; }
+  if (rest && rest.length === 1 && rest[0]!.quality > bestQ) {
+    const r = rest[0]!;
+    const pMin = preMin0 + a + r.prefixMin;
+    const pMax = preMax0 === null || b === null || r.prefixMax === null ? null : preMax0 + b + r.prefixMax;
+    best = [{ ...r, prefixMin: pMin, prefixMax: pMax }];
+  }
+  return best;
+}
+
+function flattenCat(items: ReNode[]): ReNode[] {
+  const out: ReNode[] = [];
+  for (const it of items) {
+    if (it.t === "cat") out.push(...flattenCat(it.items));
+    else if (it.t === "rep" && it.min === it.max && it.min <= 8 && it.node.t === "set") for (let k = 0; k < it.min; k++) out.push(it.node);
+    else out.push(it);
+  }
+  return out;
+}

@@ -1,0 +1,464 @@
+/**
+ * Compiled rules -> scanner. `CompiledRules` takes the plain data the compiler produced
+ * (RuleSetData), builds the atom tables (every atom of every string in one table, probed once
+ * per byte through a bitmap), instantiates the condition functions once, and scans:
+ *
+ *   bytes --one pass, rolling 32-bit window--> atom hits --verify at hit--> match lists
+ *         --> module data (imported modules) --> condition functions in rule order --> matches
+ *
+ * Literal variants are verified by comparing bytes; hex strings and regexes with a sticky
+ * JavaScript RegExp over the latin1 view of the data, only at the start offsets an atom allows.
+ */
+import { ScanError, LoadError, type Diagnostic } from "./error.js";
+import type { CompiledString } from "./patterns.js";
+import type { RuleSetData, ExternalValue } from "./compiler.js";
+import { helpers, type MatchLists } from "./runtime.js";
+import { builtinModules } from "./modules/index.js";
+import type { FieldType, ScanContext, YaraModule } from "./modules/schema.js";
+
+export interface StringMatch {
+  offset: number;
+  length: number;
+  /** the matched bytes (at most 512, as YARA keeps). */
+  data: Uint8Array;
+  xorKey?: number;
+}
+
+export interface RuleMatch {
+  rule: string;
+  namespace: string;
+  tags: string[];
+  meta: Record<string, string | number | bigint | boolean>;
+  /** meta in declaration order (keys may repeat, as in YARA). */
+  metaList: Array<[string, string | number | bigint | boolean]>;
+  strings: Array<{ identifier: string; matches: StringMatch[] }>;
+}
+
+export interface ScanOptions {
+  externals?: Record<string, ExternalValue>;
+  timeoutMs?: number;
+  /** extra data for modules (yara -x MODULE=FILE). */
+  moduleData?: Record<string, Uint8Array>;
+  /** receives console module output; by default it is collected in result.console. */
+  log?: (message: string) => void;
+  /** also report rules that did not match (result.nonMatching), like yara -n. */
+  reportNonMatching?: boolean;
+  /** stop after this many matching rules (yara -l). */
+  maxRules?: number;
+}
+
+export interface ScanResult {
+  matches: RuleMatch[];
+  nonMatching?: Array<{ rule: string; namespace: string; tags: string[]; meta: Record<string, string | number | bigint | boolean>; metaList: Array<[string, string | number | bigint | boolean]> }>;
+  /** data of the imported modules, for yara -D. */
+  moduleData: Record<string, Record<string, unknown>>;
+  console: string[];
+  warnings: string[];
+}
+
+export const MAX_MATCHES_PER_STRING = 1_000_000;
+const MAX_MATCH_DATA = 512;
+const REGEX_BACKWARD_LIMIT = 4096;
+
+interface LitTarget { kind: 0; sid: number; bytes: Uint8Array; lower: Uint8Array | null; xorKey: number | null; atomOffset: number; wide: boolean; fullword: boolean }
+interface ReTarget { kind: 1; sid: number; form: number; re: RegExp; prefixMin: number; prefixMax: number; hwSlot: number; fullword: boolean; wide: boolean }
+type Target = LitTarget | ReTarget;
+
+function isAlnum(b: number): boolean {
+  return (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
+}
+function lowerByte(b: number): number { return b >= 0x41 && b <= 0x5a ? b + 32 : b; }
+
+function latin1(data: Uint8Array): string {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("latin1");
+}
+
+function reviveExternal(v: ExternalValue | { bigint: string }): ExternalValue {
+  return typeof v === "object" && v !== null ? BigInt(v.bigint) : v;
+}
+
+/** Resolves a function reference (module + path of fields) to its implementation. */
+function resolveFunction(mod: YaraModule, path: string[], overload: number): (self: any, ctx: ScanContext, ...a: any[]) => unknown {
+  let t: FieldType = mod.declarations;
+  for (const step of path) {
+    if (step === "[]") {
+      if (t.kind !== "array" && t.kind !== "dictionary") throw new LoadError("LOAD_FORMAT", `module ${mod.name}: bad function path ${path.join(".")}`);
+      t = t.of;
+    } else {
+      if (t.kind !== "struct" || !t.fields[step]) throw new LoadError("LOAD_FORMAT", `module ${mod.name} has no field ${path.join(".")} (compiled with another module version?)`);
+      t = t.fields[step]!;
+    }
+  }
+  if (t.kind !== "function" || !t.overloads[overload]) throw new LoadError("LOAD_FORMAT", `module ${mod.name}: ${path.join(".")} is not a function`);
+  return t.overloads[overload]!.impl;
+}
+
+export class CompiledRules {
+  readonly data: RuleSetData;
+  readonly warnings: Diagnostic[];
+  private conditions: Array<(c: any) => unknown>;
+  private fnImpls: Array<{ impl: (self: any, ctx: ScanContext, ...a: any[]) => unknown; module: string }>;
+  private targets4 = new Map<number, Target[]>();
+  private targets3 = new Map<number, Target[]>();
+  private targets2 = new Map<number, Target[]>();
+  private targets1: Array<Target[] | undefined> = new Array(256);
+  private bm4 = new Uint32Array(1 << 19); // 2^24 bits over a hash of the 4-byte window
+  private bm3: Uint32Array | null = null; // 2^24 bits, direct
+  private bm2: Uint32Array | null = null; // 2^16 bits, direct
+  private has4 = false;
+  private has1 = false;
+  private atomless: Array<{ sid: number; re: RegExp; fullword: boolean; wide: boolean }> = [];
+  private hwSlots = 0;
+  private externalsDefault: Map<string, ExternalValue>;
+  private stringCount: number;
+  private regexCache = new Map<string, RegExp>();
+
+  constructor(data: RuleSetData, warnings: CompiledRules["warnings"] = []) {
+    if (data.format !== "vigil-rules") throw new LoadError("LOAD_FORMAT", "not a Vigil compiled rules file");
+    if (data.version !== 1) throw new LoadError("LOAD_VERSION", `compiled rules format version ${data.version} is not supported by this engine (expects 1): recompile the rules`);
+    this.data = data;
+    this.warnings = warnings;
+    this.stringCount = data.strings.length;
+    this.externalsDefault = new Map(data.externals.map(([k, v]) => [k, reviveExternal(v)]));
+    try {
+      this.conditions = new Function("h", data.code)(helpers) as Array<(c: any) => unknown>;
+    } catch (e) {
+      throw new LoadError("LOAD_FORMAT", "compiled rules contain invalid condition code", { cause: e });
+    }
+    this.fnImpls = data.functions.map((f) => {
+      const mod = builtinModules.get(f.module);
+      if (!mod) throw new LoadError("LOAD_FORMAT", `compiled rules use module ${f.module}, which this engine does not have`);
+      return { impl: resolveFunction(mod, f.path, f.overload), module: f.module };
+    });
+    data.strings.forEach((s, sid) => this.addString(s, sid));
+  }
+
+  private regex(source: string, flags: string): RegExp {
+    const key = flags + "/" + source;
+    let re = this.regexCache.get(key);
+    if (!re) { re = new RegExp(source, flags); this.regexCache.set(key, re); }
+    return re;
+  }
+
+  private addAtom(atom: number[], t: Target): void {
+    let v = 0;
+    for (const b of atom) v = (v << 8) | b;
+    switch (atom.length) {
+      case 4: {
+        this.has4 = true;
+        const h = Math.imul(v, 0x9e3779b1) >>> 8;
+        this.bm4[h >>> 5]! |= 1 << (h & 31);
+        push(this.targets4, v, t);
+        break;
+      }
+      case 3:
+        this.bm3 ??= new Uint32Array(1 << 19);
+        this.bm3[v >>> 5]! |= 1 << (v & 31);
+        push(this.targets3, v, t);
+        break;
+      case 2:
+        this.bm2 ??= new Uint32Array(1 << 11);
+        this.bm2[v >>> 5]! |= 1 << (v & 31);
+        push(this.targets2, v, t);
+        break;
+      case 1:
+        this.has1 = true;
+        (this.targets1[v] ??= []).push(t);
+        break;
+    }
+  }
+
+  private addString(s: CompiledString, sid: number): void {
+    if (s.literals) {
+      s.literals.forEach((lit, i) => {
+        const bytes = Uint8Array.from(lit.bytes, (ch) => ch.charCodeAt(0));
+        const t: LitTarget = {
+          kind: 0, sid, bytes, lower: lit.nocase ? bytes.map(lowerByte) : null, xorKey: lit.xorKey,
+          atomOffset: lit.atomOffset, wide: s.wideForms[i] ?? false, fullword: s.fullword,
+        };
+        for (const atom of lit.atoms) this.addAtom(atom, t);
+      });
+    }
+    if (s.regexes) {
+      s.regexes.forEach((r, form) => {
+        const wide = s.wideForms[form] ?? false;
+        if (!r.atoms) {
+          this.atomless.push({ sid, re: this.regex(r.source, "g"), fullword: s.fullword, wide });
+          return;
+        }
+        const re = this.regex(r.source, "y");
+        for (const a of r.atoms) {
+          const t: ReTarget = {
+            kind: 1, sid, form, re, prefixMin: a.prefixMin, prefixMax: a.prefixMax ?? REGEX_BACKWARD_LIMIT,
+            hwSlot: this.hwSlots++, fullword: s.fullword, wide,
+          };
+          for (const v of a.variants) this.addAtom(v, t);
+        }
+      });
+    }
+  }
+
+  get ruleCount(): number { return this.data.rules.length; }
+
+  serialize(): Uint8Array {
+    return Buffer.from(JSON.stringify({ ...this.data, warnings: this.warnings }), "utf8");
+  }
+
+  /** Scans `bytes` and returns the matching rules (and module data, console output, warnings). */
+  scan(bytes: Uint8Array, options: ScanOptions = {}): ScanResult {
+    const deadline = options.timeoutMs !== undefined ? Date.now() + options.timeoutMs : Infinity;
+    const n = bytes.length;
+    const mo: number[][] = new Array(this.stringCount);
+    const ml: number[][] = new Array(this.stringCount);
+    const mx: Array<Array<number | null> | undefined> = new Array(this.stringCount);
+    for (let i = 0; i < this.stringCount; i++) { mo[i] = []; ml[i] = []; }
+    const hw = new Int32Array(this.hwSlots).fill(-1);
+    let text: string | null = null;
+    const getText = () => (text ??= latin1(bytes));
+    const warnings: string[] = [];
+    const overflowed = new Set<number>();
+
+    const record = (sid: number, start: number, len: number, xorKey: number | null) => {
+      const offs = mo[sid]!;
+      if (offs.length >= MAX_MATCHES_PER_STRING) { overflowed.add(sid); return; }
+      offs.push(start);
+      ml[sid]!.push(len);
+      if (xorKey !== null) (mx[sid] ??= new Array(offs.length - 1).fill(null)).push(xorKey);
+      else if (mx[sid]) mx[sid]!.push(null);
+    };
+
+    const fullwordOk = (start: number, end: number, wide: boolean): boolean => {
+      if (wide) {
+        if (start >= 2 && bytes[start - 1] === 0 && isAlnum(bytes[start - 2]!)) return false;
+        if (end + 1 < n && bytes[end + 1] === 0 && isAlnum(bytes[end]!)) return false;
+        return true;
+      }
+      if (start >= 1 && isAlnum(bytes[start - 1]!)) return false;
+      if (end < n && isAlnum(bytes[end]!)) return false;
+      return true;
+    };
+
+    const verify = (targets: Target[], atomPos: number) => {
+      for (let k = 0; k < targets.length; k++) {
+        const t = targets[k]!;
+        if (t.kind === 0) {
+          const start = atomPos - t.atomOffset;
+          const len = t.bytes.length;
+          if (start < 0 || start + len > n) continue;
+          let ok = true;
+          if (t.lower) {
+            const lw = t.lower;
+            for (let j = 0; j < len; j++) if (lowerByte(bytes[start + j]!) !== lw[j]) { ok = false; break; }
+          } else {
+            const b = t.bytes;
+            for (let j = 0; j < len; j++) if (bytes[start + j] !== b[j]) { ok = false; break; }
+          }
+          if (!ok || (t.fullword && !fullwordOk(start, start + len, t.wide))) continue;
+          record(t.sid, start, len, t.xorKey);
+        } else {
+          let lo = atomPos - t.prefixMax;
+          const hi = atomPos - t.prefixMin;
+          if (lo <= hw[t.hwSlot]!) lo = hw[t.hwSlot]! + 1;
+          if (lo < 0) lo = 0;
+          if (hi < lo) continue;
+          const str = getText();
+          const re = t.re;
+          for (let s = lo; s <= hi; s++) {
+            re.lastIndex = s;
+            const m = re.exec(str);
+            if (m !== null && m[0].length > 0) {
+              const len = m[0].length;
+              if (t.fullword && !fullwordOk(s, s + len, t.wide)) continue;
+              record(t.sid, s, len, null);
+            }
+          }
+          hw[t.hwSlot] = hi;
+          if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+        }
+      }
+    };
+
+    // ---- the single pass over the data ----
+    const bm4 = this.bm4, bm3 = this.bm3, bm2 = this.bm2;
+    const t4 = this.targets4, t3 = this.targets3, t2 = this.targets2, t1 = this.targets1;
+    const has4 = this.has4, has1 = this.has1;
+    let v = 0;
+    const CHECK_EVERY = 1 << 20;
+    for (let base = 0; base < n; base += CHECK_EVERY) {
+      const end = Math.min(n, base + CHECK_EVERY);
+      for (let i = base; i < end; i++) {
+        const b = bytes[i]!;
+        v = (v << 8) | b;
+        if (has4 && i >= 3) {
+          const h = Math.imul(v, 0x9e3779b1) >>> 8;
+          if ((bm4[h >>> 5]! & (1 << (h & 31))) !== 0) {
+            const ts = t4.get(v);
+            if (ts !== undefined) verify(ts, i - 3);
+          }
+        }
+        if (bm3 !== null && i >= 2) {
+          const k = v & 0xffffff;
+          if ((bm3[k >>> 5]! & (1 << (k & 31))) !== 0) verify(t3.get(k)!, i - 2);
+        }
+        if (bm2 !== null && i >= 1) {
+          const k = v & 0xffff;
+          if ((bm2[k >>> 5]! & (1 << (k & 31))) !== 0) verify(t2.get(k)!, i - 1);
+        }
+        if (has1) {
+          const ts = t1[b];
+          if (ts !== undefined) verify(ts, i);
+        }
+      }
+      if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+    }
+    for (const a of this.atomless) {
+      if (n === 0) break;
+      const str = getText();
+      const re = a.re;
+      re.lastIndex = 0;
+      let guard = 0;
+      for (;;) {
+        const m = re.exec(str);
+        if (m === null) break;
+        if (m[0].length > 0 && (!a.fullword || fullwordOk(m.index, m.index + m[0].length, a.wide))) record(a.sid, m.index, m[0].length, null);
+        re.lastIndex = m.index + 1;
+        if (++guard % 4096 === 0 && Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+        if (m.index + 1 > n) break;
+      }
+    }
+    // sort and deduplicate match lists
+    for (let sid = 0; sid < this.stringCount; sid++) {
+      const offs = mo[sid]!;
+      if (offs.length < 2) continue;
+      let sorted = true;
+      for (let i = 1; i < offs.length; i++) if (offs[i]! <= offs[i - 1]!) { sorted = false; break; }
+      if (sorted) continue;
+      const lens = ml[sid]!, xs = mx[sid];
+      const order = offs.map((_, i) => i).sort((a, b) => offs[a]! - offs[b]! || lens[b]! - lens[a]!);
+      const no: number[] = [], nl: number[] = [], nx: Array<number | null> = [];
+      for (const i of order) {
+        if (no.length && no[no.length - 1] === offs[i]) continue;
+        no.push(offs[i]!); nl.push(lens[i]!); if (xs) nx.push(xs[i]!);
+      }
+      mo[sid] = no; ml[sid] = nl; if (xs) mx[sid] = nx;
+    }
+    for (const sid of overflowed) warnings.push(`string ${this.data.strings[sid]!.id} has more than ${MAX_MATCHES_PER_STRING} matches: the rest were not recorded`);
+
+    // ---- modules ----
+    const consoleOut: string[] = [];
+    const cache = new Map<string, unknown>();
+    const makeCtx = (moduleName: string): ScanContext => ({
+      data: bytes,
+      text: getText,
+      moduleData: options.moduleData?.[moduleName],
+      cache,
+      log: options.log ?? ((m: string) => consoleOut.push(m)),
+    });
+    const roots: Record<string, Record<string, unknown>> = {};
+    const ctxs: Record<string, ScanContext> = {};
+    for (const name of this.data.modules) {
+      const mod = builtinModules.get(name)!;
+      ctxs[name] = makeCtx(name);
+      try {
+        roots[name] = mod.load(ctxs[name]!);
+      } catch (e) {
+        roots[name] = {};
+        warnings.push(`module ${name} failed on this data: ${(e as Error).message}`);
+      }
+    }
+    let epCache: number | undefined | null = null;
+    const ep = () => {
+      if (epCache !== null) return epCache;
+      epCache = undefined;
+      for (const name of ["pe", "elf"]) {
+        const mod = builtinModules.get(name);
+        if (!mod?.entrypoint) continue;
+        try {
+          const root = roots[name] ?? mod.load(makeCtx(name));
+          const e = mod.entrypoint(root);
+          if (e !== undefined) { epCache = e; break; }
+        } catch { /* malformed: no entry point */ }
+      }
+      return epCache;
+    };
+    const fn = this.fnImpls.map(({ impl, module }) => {
+      const ctx = ctxs[module] ?? makeCtx(module);
+      return (self: any, ...args: any[]) => (self === undefined ? undefined : impl(self, ctx, ...args));
+    });
+    const externals = new Map(this.externalsDefault);
+    if (options.externals) for (const [k, v] of Object.entries(options.externals)) if (externals.has(k)) externals.set(k, v);
+    const ext: Record<string, ExternalValue> = Object.create(null);
+    for (const [k, v] of externals) ext[k] = typeof v === "bigint" && v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
+
+    const rules = this.data.rules;
+    const r = new Uint8Array(rules.length);
+    const c: MatchLists & Record<string, unknown> = { mo, ml, r, size: n, data: bytes, ext, m: roots, fn, ep };
+    for (let i = 0; i < rules.length; i++) {
+      if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+      let v: unknown;
+      try {
+        v = this.conditions[i]!(c);
+      } catch (e) {
+        warnings.push(`rule ${rules[i]!.name}: condition failed: ${(e as Error).message}`);
+        v = false;
+      }
+      r[i] = v === true ? 1 : 0;
+    }
+    // global rules: a false global rule makes every rule of its namespace false
+    const failedNs = new Set<string>();
+    for (let i = 0; i < rules.length; i++) if (rules[i]!.global && r[i] === 0) failedNs.add(rules[i]!.namespace);
+
+    const matches: RuleMatch[] = [];
+    const nonMatching: NonNullable<ScanResult["nonMatching"]> = [];
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i]!;
+      if (rule.private) continue;
+      const metaList = rule.meta.map(([k, v]) => [k, typeof v === "object" ? BigInt(v.bigint) : v] as [string, string | number | bigint | boolean]);
+      const meta: Record<string, string | number | bigint | boolean> = {};
+      for (const [k, v] of metaList) if (!(k in meta)) meta[k] = v;
+      const matched = r[i] === 1 && !failedNs.has(rule.namespace);
+      if (!matched) {
+        if (options.reportNonMatching) nonMatching.push({ rule: rule.name, namespace: rule.namespace, tags: rule.tags, meta, metaList });
+        continue;
+      }
+      if (options.maxRules !== undefined && matches.length >= options.maxRules) continue;
+      const strings: RuleMatch["strings"] = [];
+      for (const sid of rule.strings) {
+        const s = this.data.strings[sid]!;
+        if (s.private) continue;
+        const offs = mo[sid]!, lens = ml[sid]!, xs = mx[sid];
+        const list: StringMatch[] = [];
+        for (let j = 0; j < offs.length; j++) {
+          const m: StringMatch = { offset: offs[j]!, length: lens[j]!, data: bytes.slice(offs[j]!, offs[j]! + Math.min(lens[j]!, MAX_MATCH_DATA)) };
+          const x = xs?.[j];
+          if (x !== null && x !== undefined) m.xorKey = x;
+          list.push(m);
+        }
+        strings.push({ identifier: s.id.startsWith("$\0") ? "$" : s.id, matches: list });
+      }
+      matches.push({ rule: rule.name, namespace: rule.namespace, tags: rule.tags, meta, metaList, strings });
+    }
+    const result: ScanResult = { matches, moduleData: roots, console: consoleOut, warnings };
+    if (options.reportNonMatching) result.nonMatching = nonMatching;
+    return result;
+  }
+}
+
+function push(map: Map<number, Target[]>, key: number, t: Target): void {
+  const list = map.get(key);
+  if (list) { if (!list.includes(t)) list.push(t); } else map.set(key, [t]);
+}
+
+/** Loads rules serialised by `CompiledRules.serialize()` without recompiling them. */
+export function loadRules(serialized: Uint8Array | string): CompiledRules {
+  let parsed: RuleSetData & { warnings?: CompiledRules["warnings"] };
+  try {
+    const text = typeof serialized === "string" ? serialized : Buffer.from(serialized.buffer, serialized.byteOffset, serialized.byteLength).toString("utf8");
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new LoadError("LOAD_FORMAT", "not a Vigil compiled rules file (it is not valid JSON)", { cause: e });
+  }
+  if (!parsed || typeof parsed !== "object") throw new LoadError("LOAD_FORMAT", "not a Vigil compiled rules file");
+  const { warnings, ...data } = parsed;
+  return new CompiledRules(data as RuleSetData, warnings ?? []);
+}
