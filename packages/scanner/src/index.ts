@@ -1,1 +1,25 @@
-export {};
+/**
+ * @vigil/scanner: scanning files and trees with a Detector (the engine's compiled rules).
+ *
+ * Data flow: `walk` lists the regular files under the given paths (symlinks not followed,
+ * special files skipped, filters and depth applied, errors as entries); the `Scanner` skips
+ * files the `ScanCache` knows are clean, and hands the rest to a `WorkerPool` whose threads
+ * rebuild the detector once from its serialised form; each worker reads a file into a reused
+ * buffer (`scanFile`), runs the detector on it and, for archives (zip, gzip, bzip2, tar),
+ * on every member recursively within the `Limits` (`scanContent`), producing one `FileResult`
+ * per top-level file with detections, "not fully scanned" notes and errors. Results feed
+ * `ScanStats` and a `ReportWriter` (text, json, ndjson, SARIF), and optionally the
+ * `Quarantine` vault. `watch` runs the same scan on files as they settle after writes.
+ */
+export { ScannerError, type ScannerErrorCode } from "./error.js";
+export * from "./types.js";
+export { globToRegExp, pathFilter, type PathFilter, type PathFilterSpec } from "./filter.js";
+export { walk, type WalkEntry, type WalkOptions } from "./walk.js";
+export { sniffArchive, readArchive, type ArchiveKind, type Member } from "./archive/index.js";
+export { scanContent, toDetection, emptyResult, BOMB_NAME, type ContentOptions } from "./content.js";
+export { ReadBuffer, scanFile, scanBytes, type FileScanOptions } from "./file.js";
+export { WorkerPool, defaultJobs } from "./pool.js";
+export { ScanCache } from "./cache.js";
+export { Scanner, readAllLimited, type ScannerOptions, type ScanEvent, type ScanRunOptions } from "./scanner.js";
+export { ScanStats, summaryText } from "./report/summary.js";
+export { reportWriter, textWriter, jsonWriter, ndjsonWriter, sarifWriter, printable, type ReportFormat, type ReportInfo, type ReportWriter, type TextOptions } from "./report/formats.js";

@@ -1,0 +1,24 @@
+/** Archive sniffing and dispatch: which reader opens these bytes. */
+import { isBzip2, isGzip, readBzip2, readGzip } from "./gzip.js";
+import { isTar, readTar } from "./tar.js";
+import { isZip, readZip } from "./zip.js";
+import type { ArchiveKind, Member, OutputCap } from "./types.js";
+
+export type { ArchiveKind, Member, OutputCap } from "./types.js";
+
+export function sniffArchive(b: Uint8Array): ArchiveKind | undefined {
+  if (isZip(b)) return "zip";
+  if (isGzip(b)) return "gzip";
+  if (isBzip2(b)) return "bzip2";
+  if (isTar(b)) return "tar";
+  return undefined;
+}
+
+export function readArchive(kind: ArchiveKind, b: Uint8Array, outerName: string, cap: OutputCap): Iterable<Member> {
+  switch (kind) {
+    case "zip": return readZip(b, cap);
+    case "gzip": return readGzip(b, outerName, cap);
+    case "bzip2": return readBzip2(b, outerName, cap);
+    case "tar": return readTar(b);
+  }
+}

@@ -1,0 +1,37 @@
+/** What every archive reader yields, and the error that stops one when a limit is hit. */
+
+export type ArchiveKind = "zip" | "gzip" | "bzip2" | "tar";
+
+export interface Member {
+  /** Name inside the archive (control characters escaped). */
+  name: string;
+  /** Decoded bytes, absent when the member could not be decoded. */
+  data?: Uint8Array;
+  /** Size the member had inside the archive (compressed). */
+  compressedSize: number;
+  encrypted?: boolean;
+  /** Why the member could not be decoded (corrupt, unsupported method). */
+  problem?: { reason: "corrupt-archive" | "unsupported" | "encrypted" | "over-limit"; message: string };
+  /** With reason "over-limit": the output cap that decoding would have exceeded. */
+  limit?: number;
+}
+
+/** Thrown by decoders when output would pass the cap. */
+export class OutputLimit extends Error {
+  constructor(readonly limit: number) {
+    super(`decoded output exceeds ${limit} bytes`);
+  }
+}
+
+export function overLimit(name: string, compressedSize: number, limit: number): Member {
+  return { name, compressedSize, limit, problem: { reason: "over-limit", message: `decoded output exceeds ${limit} bytes` } };
+}
+
+/** Sizing callback: given a member's compressed size, how many output bytes may it produce. */
+export type OutputCap = (compressedSize: number) => number;
+
+/** Escapes control characters so a hostile member name cannot forge report lines. */
+export function cleanName(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  return name.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}

@@ -1,0 +1,110 @@
+/**
+ * Scanning one file's bytes: the detector looks at the bytes, then, if they are an archive,
+ * at each member, recursively, within the limits. Everything lands in one FileResult.
+ */
+import { readArchive, sniffArchive } from "./archive/index.js";
+import type { Detection, Detector, FileResult, Incomplete, IncompleteReason, Limits, RuleMatch } from "./types.js";
+
+export interface ContentOptions {
+  limits: Limits;
+  /** Report limit overruns as detections named Heuristics.Limits.Exceeded.* (like clamscan). */
+  alertExceedsMax?: boolean;
+  /** Report archive bombs as detections (default true). */
+  alertBombs?: boolean;
+  /** Keep scanning members after the first detection (default true). */
+  allMatch?: boolean;
+}
+
+export const BOMB_NAME = "Vigil.Heuristic.ArchiveBomb";
+
+const LIMIT_NAMES: Partial<Record<IncompleteReason, string>> = {
+  "max-filesize": "Heuristics.Limits.Exceeded.MaxFileSize",
+  "max-scansize": "Heuristics.Limits.Exceeded.MaxScanSize",
+  "max-files": "Heuristics.Limits.Exceeded.MaxFiles",
+  "max-recursion": "Heuristics.Limits.Exceeded.MaxRecursion",
+};
+
+function metaString(m: RuleMatch, key: string): string | undefined {
+  const v = m.meta?.[key];
+  return typeof v === "string" && v ? v : undefined;
+}
+
+export function toDetection(m: RuleMatch, path: string): Detection {
+  const strings = [];
+  for (const s of m.strings ?? []) for (const x of s.matches) strings.push({ identifier: s.identifier, offset: x.offset, length: x.length });
+  return {
+    name: metaString(m, "clamav_name") ?? m.rule,
+    rule: m.rule,
+    namespace: m.namespace ?? "default",
+    tags: m.tags ?? [],
+    path,
+    strings,
+  };
+}
+
+/** Adds a "not fully scanned" entry, and the matching detection when asked to. */
+export function addIncomplete(result: FileResult, inc: Incomplete, opts: Pick<ContentOptions, "alertExceedsMax" | "alertBombs">): void {
+  result.incomplete.push(inc);
+  const name = inc.reason === "max-ratio" ? (opts.alertBombs !== false ? BOMB_NAME : undefined) : opts.alertExceedsMax ? LIMIT_NAMES[inc.reason] : undefined;
+  if (name) result.detections.push({ name, rule: name, namespace: "vigil", tags: ["heuristic"], path: inc.path, strings: [] });
+}
+
+export function emptyResult(path: string, size: number): FileResult {
+  return { path, size, scannedBytes: 0, detections: [], incomplete: [], errors: [] };
+}
+
+/** Scans `bytes` (a whole top-level file) into `result`. */
+export function scanContent(detector: Detector, bytes: Uint8Array, result: FileResult, opts: ContentOptions): void {
+  const { limits } = opts;
+  const allMatch = opts.allMatch !== false;
+  const visit = (b: Uint8Array, path: string, depth: number): boolean => {
+    // returns false when the whole scan must stop (scan budget exhausted)
+    if (result.scannedBytes + b.length > limits.maxScanSize) {
+      addIncomplete(result, { reason: "max-scansize", path, message: `scan budget of ${limits.maxScanSize} bytes per file used up` }, opts);
+      return false;
+    }
+    result.scannedBytes += b.length;
+    let matches: RuleMatch[];
+    try {
+      matches = detector.scan(b, { path, size: b.length });
+    } catch (err) {
+      result.errors.push({ code: "DETECTOR_FAILED", path, message: `${path}: the detector failed: ${(err as Error)?.message ?? String(err)}` });
+      return true;
+    }
+    for (const m of matches) result.detections.push(toDetection(m, path));
+    if (!allMatch && result.detections.length > 0) return false;
+    const kind = sniffArchive(b);
+    if (!kind) return true;
+    if (depth >= limits.maxRecursion) {
+      addIncomplete(result, { reason: "max-recursion", path, message: `archive nested deeper than ${limits.maxRecursion} levels not opened` }, opts);
+      return true;
+    }
+    let count = 0;
+    const cap = (compressed: number) =>
+      Math.min(limits.maxScanSize - result.scannedBytes, Math.max(limits.ratioFloor, compressed * limits.maxRatio)) + 1;
+    for (const member of readArchive(kind, b, path, cap)) {
+      const inner = member.name ? `${path}!${member.name}` : path;
+      if (member.problem) {
+        const p = member.problem;
+        if (p.reason === "over-limit") {
+          const remaining = limits.maxScanSize - result.scannedBytes;
+          if ((member.limit ?? 0) > remaining) {
+            addIncomplete(result, { reason: "max-scansize", path: inner, message: `scan budget of ${limits.maxScanSize} bytes per file used up` }, opts);
+            return false;
+          }
+          addIncomplete(result, { reason: "max-ratio", path: inner, message: `archive bomb: ${member.compressedSize} bytes expand past ${(member.limit ?? 1) - 1} bytes (ratio limit ${limits.maxRatio}); decoding stopped` }, opts);
+          continue;
+        }
+        addIncomplete(result, { reason: p.reason, path: inner, message: p.message }, opts);
+        continue;
+      }
+      if (++count > limits.maxFiles) {
+        addIncomplete(result, { reason: "max-files", path, message: `archive has more than ${limits.maxFiles} members; the rest were not scanned` }, opts);
+        return true;
+      }
+      if (!visit(member.data!, inner, depth + 1)) return false;
+    }
+    return true;
+  };
+  visit(bytes, result.path, 0);
+}

@@ -1,0 +1,29 @@
+/**
+ * Hash-signature store. Text sources (ClamAV `.hdb/.hsb`, `.mdb/.msb`, `.fp/.sfp`, plain hash lists)
+ * are parsed from bytes, chunk by chunk (`HashTextParser`, `loadHashFile`), into a
+ * `HashStoreBuilder`, which interns names and stages raw digests; `finish()` radix-sorts them into
+ * a frozen `HashStore` (per algorithm: 65,536 buckets on the first two digest bytes, the other bytes
+ * in one `Uint8Array`, sizes and name indexes in typed arrays). `writeCompiledHashStore` /
+ * `readCompiledHashStore` save and load that store as-is. The scanner hashes a file with the
+ * algorithms in `store.algorithms` and calls `store.lookup({ sha256, ... }, fileSize)`; for PE
+ * sections it calls `lookup` on the section store with the section's raw size and digest.
+ */
+
+export { SignatureDbError, type SignatureDbErrorCode } from "./error.js";
+export {
+  ANY_SIZE,
+  DIGEST_LENGTH,
+  HASH_ALGORITHMS,
+  HashStore,
+  HashStoreBuilder,
+  HashTable,
+  NameTable,
+  algorithmForDigestLength,
+  hexToBytes,
+  type Digests,
+  type HashAlgorithm,
+  type HashMatch,
+} from "./store.js";
+export { CLAMAV_FLEVEL, HashTextParser, parseHashText, type HashParseOptions, type HashParseStats, type HashTextFormat } from "./parse.js";
+export { deserializeHashStore, readCompiledHashStore, serializeHashStore, writeCompiledHashStore } from "./compiled.js";
+export { hashFormatForPath, loadHashFile } from "./load.js";

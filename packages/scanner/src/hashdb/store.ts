@@ -1,0 +1,415 @@
+/**
+ * The hash-signature store: md5, sha1 and sha256 digests, each with a file (or section) size or
+ * "any size", and a detection name.
+ *
+ * Layout (per algorithm, after `HashStoreBuilder.finish()`): entries sorted by digest; the first
+ * two digest bytes select one of 65,536 buckets (`bucketStart`), so only the remaining bytes are
+ * stored (`tails`: 30 bytes per sha256, 18 per sha1, 14 per md5), beside a `Uint32Array` of sizes
+ * (ANY_SIZE = 0xffffffff for `*`) and a name index (`Uint16Array` while there are fewer than 65,536
+ * distinct names, else `Uint32Array`). Names are interned once as UTF-8 in one blob with offsets and
+ * decoded only when a lookup hits. No JS object or string exists per signature: a sha256 entry costs
+ * 36 or 38 bytes plus its share of the name blob.
+ *
+ * A lookup is a bucket index plus a binary search over about n/65536 entries comparing raw bytes.
+ */
+
+import { SignatureDbError } from "./error.js";
+
+export type HashAlgorithm = "md5" | "sha1" | "sha256";
+export const HASH_ALGORITHMS: readonly HashAlgorithm[] = ["md5", "sha1", "sha256"];
+export const DIGEST_LENGTH: Readonly<Record<HashAlgorithm, number>> = { md5: 16, sha1: 20, sha256: 32 };
+/** The size value that stands for ClamAV's `*`: the signature matches a digest of any size. */
+export const ANY_SIZE = 0xffffffff;
+
+function digestLength(a: HashAlgorithm): number {
+  return a === "sha256" ? 32 : a === "sha1" ? 20 : 16;
+}
+
+export function algorithmForDigestLength(bytes: number): HashAlgorithm | undefined {
+  return bytes === 16 ? "md5" : bytes === 20 ? "sha1" : bytes === 32 ? "sha256" : undefined;
+}
+
+/** Digests of one file (or section), raw bytes or hex; give those the store asks for (`algorithms`). */
+export type Digests = Partial<Record<HashAlgorithm, Uint8Array | string>>;
+
+export interface HashMatch {
+  readonly name: string;
+  readonly algorithm: HashAlgorithm;
+  /** the signature's size field (ANY_SIZE for `*`). */
+  readonly size: number;
+}
+
+const BUCKETS = 65536;
+const decoder = new TextDecoder("utf-8");
+
+const HEX_VALUE = (() => {
+  const t = new Int8Array(256).fill(-1);
+  for (let i = 0; i < 10; i++) t[48 + i] = i;
+  for (let i = 0; i < 6; i++) {
+    t[65 + i] = 10 + i;
+    t[97 + i] = 10 + i;
+  }
+  return t;
+})();
+
+/** Decodes hex text to bytes; undefined if it is not an even number of hex digits. */
+export function hexToBytes(hex: string): Uint8Array | undefined {
+  if (hex.length % 2 !== 0) return undefined;
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) {
+    const hi = HEX_VALUE[hex.charCodeAt(2 * i) & 0xff]!;
+    const lo = HEX_VALUE[hex.charCodeAt(2 * i + 1) & 0xff]!;
+    if (hi < 0 || lo < 0 || hex.charCodeAt(2 * i) > 0xff || hex.charCodeAt(2 * i + 1) > 0xff) return undefined;
+    out[i] = (hi << 4) | lo;
+  }
+  return out;
+}
+
+/** The frozen, sorted table of one algorithm. */
+export class HashTable {
+  readonly algorithm: HashAlgorithm;
+  readonly tailLength: number;
+  constructor(
+    algorithm: HashAlgorithm,
+    readonly count: number,
+    readonly bucketStart: Uint32Array,
+    readonly tails: Uint8Array,
+    readonly sizes: Uint32Array,
+    readonly nameIndex: Uint16Array | Uint32Array,
+  ) {
+    this.algorithm = algorithm;
+    this.tailLength = digestLength(algorithm) - 2;
+  }
+
+  get byteLength(): number {
+    return this.bucketStart.byteLength + this.tails.byteLength + this.sizes.byteLength + this.nameIndex.byteLength;
+  }
+
+  /** Index of the first entry whose digest equals `d` and whose size fits `size`, or -1. */
+  find(d: Uint8Array, size: number): number {
+    const T = this.tailLength;
+    if (d.length !== T + 2) return -1;
+    const b = (d[0]! << 8) | d[1]!;
+    let lo = this.bucketStart[b]!;
+    let hi = this.bucketStart[b + 1]!;
+    const tails = this.tails;
+    // lower bound of d's tail in [lo, hi)
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const base = mid * T;
+      let c = 0;
+      for (let k = 0; k < T; k++) {
+        c = tails[base + k]! - d[k + 2]!;
+        if (c !== 0) break;
+      }
+      if (c < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    const end = this.bucketStart[b + 1]!;
+    for (let i = lo; i < end; i++) {
+      const base = i * T;
+      for (let k = 0; k < T; k++) if (tails[base + k] !== d[k + 2]) return -1;
+      const s = this.sizes[i]!;
+      if (s === ANY_SIZE || s === size) return i;
+    }
+    return -1;
+  }
+}
+
+/** The names of a store, interned: one UTF-8 blob and `count + 1` offsets. */
+export class NameTable {
+  private readonly cache = new Map<number, string>();
+  constructor(
+    readonly blob: Uint8Array,
+    readonly offsets: Uint32Array,
+  ) {}
+  get count(): number {
+    return this.offsets.length - 1;
+  }
+  get(i: number): string {
+    let s = this.cache.get(i);
+    if (s === undefined) {
+      s = decoder.decode(this.blob.subarray(this.offsets[i], this.offsets[i + 1]));
+      if (this.cache.size < 4096) this.cache.set(i, s);
+    }
+    return s;
+  }
+}
+
+export class HashStore {
+  constructor(
+    readonly tables: Readonly<Partial<Record<HashAlgorithm, HashTable>>>,
+    readonly names: NameTable,
+  ) {}
+
+  static empty(): HashStore {
+    return new HashStore({}, new NameTable(new Uint8Array(0), new Uint32Array(1)));
+  }
+
+  /** Number of signatures held. */
+  get count(): number {
+    let n = 0;
+    for (const a of HASH_ALGORITHMS) n += this.tables[a]?.count ?? 0;
+    return n;
+  }
+
+  /** Memory held by the tables and names, in bytes. */
+  get byteLength(): number {
+    let n = this.names.blob.byteLength + this.names.offsets.byteLength;
+    for (const a of HASH_ALGORITHMS) n += this.tables[a]?.byteLength ?? 0;
+    return n;
+  }
+
+  /** The algorithms with at least one signature: compute only these digests per file. */
+  get algorithms(): HashAlgorithm[] {
+    return HASH_ALGORITHMS.filter((a) => (this.tables[a]?.count ?? 0) > 0);
+  }
+
+  /** The first signature matching one of the digests at this size, or undefined. */
+  lookup(digests: Digests, size: number): HashMatch | undefined {
+    for (const a of HASH_ALGORITHMS) {
+      const d = digests[a];
+      if (d === undefined) continue;
+      const m = this.lookupDigest(a, d, size);
+      if (m !== undefined) return m;
+    }
+    return undefined;
+  }
+
+  /** Looks one digest up (raw bytes or hex); `size` is the file's (or section's) size in bytes. */
+  lookupDigest(algorithm: HashAlgorithm, digest: Uint8Array | string, size: number): HashMatch | undefined {
+    const t = this.tables[algorithm];
+    if (t === undefined) return undefined;
+    const d = typeof digest === "string" ? hexToBytes(digest) : digest;
+    if (d === undefined) return undefined;
+    const i = t.find(d, size);
+    if (i < 0) return undefined;
+    return { name: this.names.get(t.nameIndex[i]!), algorithm, size: t.sizes[i]! };
+  }
+
+  /** True when a digest (any size) is present: for allow lists, where only presence counts. */
+  has(digests: Digests, size: number): boolean {
+    return this.lookup(digests, size) !== undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building
+
+class Staging {
+  count = 0;
+  digests: Uint8Array;
+  sizes: Uint32Array;
+  names: Uint32Array;
+  constructor(readonly algorithm: HashAlgorithm, capacity = 1024) {
+    this.digests = new Uint8Array(capacity * digestLength(algorithm));
+    this.sizes = new Uint32Array(capacity);
+    this.names = new Uint32Array(capacity);
+  }
+  grow(): void {
+    this.resize(this.sizes.length * 2);
+  }
+  resize(cap: number): void {
+    if (cap > 0xffffffff) throw new SignatureDbError("SIGDB_LIMIT", "too many hash signatures for one store (over 2^32-1)");
+    const d = new Uint8Array(cap * digestLength(this.algorithm));
+    d.set(this.digests);
+    this.digests = d;
+    const s = new Uint32Array(cap);
+    s.set(this.sizes);
+    this.sizes = s;
+    const n = new Uint32Array(cap);
+    n.set(this.names);
+    this.names = n;
+  }
+}
+
+/**
+ * Collects signatures (from parsers or `add`) and builds a `HashStore`. Names are interned as
+ * bytes through an open-addressing table, so adding a signature allocates nothing.
+ */
+export class HashStoreBuilder {
+  private readonly staging: Partial<Record<HashAlgorithm, Staging>> = {};
+  private nameBlob = new Uint8Array(1 << 16);
+  private nameBlobLength = 0;
+  private nameOffsets = new Uint32Array(1024);
+  private nameCount = 0;
+  private slots = new Int32Array(1 << 12).fill(-1);
+  private readonly encoder = new TextEncoder();
+
+  get count(): number {
+    let n = 0;
+    for (const a of HASH_ALGORITHMS) n += this.staging[a]?.count ?? 0;
+    return n;
+  }
+
+  /** Pre-sizes the staging area for `count` more signatures of one algorithm (avoids regrowth). */
+  expect(algorithm: HashAlgorithm, count: number): void {
+    let s = this.staging[algorithm];
+    if (s === undefined) s = this.staging[algorithm] = new Staging(algorithm, 1024);
+    const want = s.count + Math.ceil(count);
+    if (want <= s.sizes.length) return;
+    s.resize(want);
+  }
+
+  /** Adds one signature. `digest` is raw bytes (16, 20 or 32); `size` ANY_SIZE for any. */
+  add(digest: Uint8Array, size: number, name: string): void {
+    const a = algorithmForDigestLength(digest.length);
+    if (a === undefined) throw new SignatureDbError("SIGDB_BAD_HASH", `a digest must be 16, 20 or 32 bytes, got ${digest.length}`);
+    const nb = this.encoder.encode(name);
+    this.addRaw(digest, 0, a, size, this.internName(nb, 0, nb.length, undefined));
+  }
+
+  /** Adds a digest found at `digest[offset..]` with a name index from `internName`. */
+  addRaw(digest: Uint8Array, offset: number, algorithm: HashAlgorithm, size: number, nameIndex: number): void {
+    let s = this.staging[algorithm];
+    if (s === undefined) s = this.staging[algorithm] = new Staging(algorithm);
+    if (s.count === s.sizes.length) s.grow();
+    const L = digestLength(algorithm);
+    const dst = s.count * L;
+    for (let k = 0; k < L; k++) s.digests[dst + k] = digest[offset + k]!;
+    s.sizes[s.count] = size >>> 0;
+    s.names[s.count] = nameIndex;
+    s.count++;
+  }
+
+  /** Interns `bytes[start..end]` (+ optional suffix bytes) and returns its index. */
+  internName(bytes: Uint8Array, start: number, end: number, suffix: Uint8Array | undefined): number {
+    const len = end - start;
+    const slen = suffix === undefined ? 0 : suffix.length;
+    let h = 0x811c9dc5;
+    for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+    for (let i = 0; i < slen; i++) h = Math.imul(h ^ suffix![i]!, 0x01000193);
+    const mask = this.slots.length - 1;
+    let p = h & mask;
+    const blob = this.nameBlob;
+    for (;;) {
+      const idx = this.slots[p]!;
+      if (idx < 0) break;
+      const o = this.nameOffsets[idx]!;
+      if (this.nameOffsets[idx + 1]! - o === len + slen) {
+        let eq = true;
+        for (let i = 0; i < len; i++) if (blob[o + i] !== bytes[start + i]) { eq = false; break; }
+        if (eq) for (let i = 0; i < slen; i++) if (blob[o + len + i] !== suffix![i]) { eq = false; break; }
+        if (eq) return idx;
+      }
+      p = (p + 1) & mask;
+    }
+    // new name
+    const idx = this.nameCount;
+    if (this.nameBlobLength + len + slen > this.nameBlob.length) {
+      let cap = this.nameBlob.length * 2;
+      while (cap < this.nameBlobLength + len + slen) cap *= 2;
+      if (cap > 0xffffffff) throw new SignatureDbError("SIGDB_LIMIT", "detection names exceed 4 GiB");
+      const nb = new Uint8Array(cap);
+      nb.set(this.nameBlob.subarray(0, this.nameBlobLength));
+      this.nameBlob = nb;
+    }
+    this.nameBlob.set(bytes.subarray(start, end), this.nameBlobLength);
+    if (slen > 0) this.nameBlob.set(suffix!, this.nameBlobLength + len);
+    this.nameBlobLength += len + slen;
+    if (idx + 2 > this.nameOffsets.length) {
+      const no = new Uint32Array(this.nameOffsets.length * 2);
+      no.set(this.nameOffsets);
+      this.nameOffsets = no;
+    }
+    this.nameOffsets[idx + 1] = this.nameBlobLength;
+    this.nameCount++;
+    this.slots[p] = idx;
+    if (this.nameCount * 2 > this.slots.length) this.rehash();
+    return idx;
+  }
+
+  private rehash(): void {
+    const slots = new Int32Array(this.slots.length * 2).fill(-1);
+    const mask = slots.length - 1;
+    for (let idx = 0; idx < this.nameCount; idx++) {
+      let h = 0x811c9dc5;
+      for (let i = this.nameOffsets[idx]!; i < this.nameOffsets[idx + 1]!; i++) h = Math.imul(h ^ this.nameBlob[i]!, 0x01000193);
+      let p = h & mask;
+      while (slots[p]! >= 0) p = (p + 1) & mask;
+      slots[p] = idx;
+    }
+    this.slots = slots;
+  }
+
+  /** Sorts and freezes everything added so far into a store. The builder must not be reused. */
+  finish(): HashStore {
+    const names = new NameTable(this.nameBlob.slice(0, this.nameBlobLength), this.nameOffsets.slice(0, this.nameCount + 1));
+    const tables: Partial<Record<HashAlgorithm, HashTable>> = {};
+    for (const a of HASH_ALGORITHMS) {
+      const s = this.staging[a];
+      if (s === undefined || s.count === 0) continue;
+      tables[a] = sortStaging(s, this.nameCount);
+      delete this.staging[a];
+    }
+    return new HashStore(tables, names);
+  }
+}
+
+function compareDigests(d: Uint8Array, L: number, x: number, y: number): number {
+  const bx = x * L;
+  const by = y * L;
+  for (let k = 0; k < L; k++) {
+    const c = d[bx + k]! - d[by + k]!;
+    if (c !== 0) return c;
+  }
+  return 0;
+}
+
+/** Two stable counting-sort passes on 16-bit keys (bytes 2-3, then 0-1), then exact order within equal 32-bit prefixes. */
+function sortStaging(s: Staging, nameCount: number): HashTable {
+  const n = s.count;
+  const L = digestLength(s.algorithm);
+  const T = L - 2;
+  const d = s.digests;
+  // sequential key extraction, so the passes below touch small arrays instead of the digests
+  const k0 = new Uint16Array(n);
+  const k1 = new Uint16Array(n);
+  for (let i = 0, b = 0; i < n; i++, b += L) {
+    k0[i] = (d[b]! << 8) | d[b + 1]!;
+    k1[i] = (d[b + 2]! << 8) | d[b + 3]!;
+  }
+  const counts = new Uint32Array(BUCKETS + 1);
+  for (let i = 0; i < n; i++) counts[k1[i]! + 1]!++;
+  for (let i = 1; i <= BUCKETS; i++) counts[i]! += counts[i - 1]!;
+  const perm1 = new Uint32Array(n);
+  for (let i = 0; i < n; i++) perm1[counts[k1[i]!]!++] = i;
+  counts.fill(0);
+  for (let i = 0; i < n; i++) counts[k0[i]! + 1]!++;
+  for (let i = 1; i <= BUCKETS; i++) counts[i]! += counts[i - 1]!;
+  const bucketStart = counts.slice(); // start of each bucket, then n
+  const perm = new Uint32Array(n);
+  const sortedKey = new Uint32Array(n);
+  for (let j = 0; j < n; j++) {
+    const i = perm1[j]!;
+    const pos = counts[k0[i]!]!++;
+    perm[pos] = i;
+    sortedKey[pos] = (k0[i]! << 16) | k1[i]!;
+  }
+  // runs sharing the first 4 bytes: order by the whole digest
+  let r = 0;
+  while (r < n) {
+    let e = r + 1;
+    while (e < n && sortedKey[e] === sortedKey[r]) e++;
+    if (e - r > 1) {
+      const run = Array.from(perm.subarray(r, e));
+      run.sort((x, y) => compareDigests(d, L, x, y) || x - y);
+      perm.set(run, r);
+    }
+    r = e;
+  }
+  const tails = new Uint8Array(n * T);
+  const sizes = new Uint32Array(n);
+  const nameIndex = nameCount <= 0x10000 ? new Uint16Array(n) : new Uint32Array(n);
+  const ss = s.sizes;
+  const sn = s.names;
+  for (let j = 0; j < n; j++) {
+    const i = perm[j]!;
+    const src = i * L + 2;
+    const dst = j * T;
+    for (let k = 0; k < T; k++) tails[dst + k] = d[src + k]!;
+    sizes[j] = ss[i]!;
+    nameIndex[j] = sn[i]!;
+  }
+  return new HashTable(s.algorithm, n, bucketStart, tails, sizes, nameIndex);
+}

@@ -1,0 +1,141 @@
+/**
+ * A pool of worker threads (node:worker_threads) that scan files in parallel. Each worker
+ * builds its detector once from a DetectorSpec (for the engine: the serialised compiled
+ * rules), so rules are compiled once in the parent and loaded, not recompiled, per worker.
+ * A worker that dies fails only its current task (reported as an error result) and is
+ * replaced.
+ */
+import { Worker } from "node:worker_threads";
+import { availableParallelism } from "node:os";
+import { ScannerError } from "./error.js";
+import type { ContentOptions } from "./content.js";
+import type { DetectorSpec, FileResult } from "./types.js";
+import type { WorkerInit, WorkerReply, WorkerTask } from "./worker.js";
+import { emptyResult } from "./content.js";
+
+type Job = { task: WorkerTask; resolve: (r: FileResult) => void; label: string };
+
+interface Slot {
+  worker: Worker;
+  job?: Job;
+  ready: boolean;
+}
+
+export function defaultJobs(): number {
+  return Math.max(1, availableParallelism());
+}
+
+export class WorkerPool {
+  private readonly slots: Slot[] = [];
+  private readonly queue: Job[] = [];
+  private nextId = 1;
+  private closed = false;
+  private fatal?: ScannerError;
+  private readonly workerUrl: URL;
+
+  constructor(private readonly spec: DetectorSpec, private readonly options: ContentOptions, readonly size = defaultJobs()) {
+    const here = import.meta.url;
+    this.workerUrl = new URL(here.endsWith(".ts") ? "./worker.ts" : "./worker.js", here);
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn());
+  }
+
+  private spawn(): Slot {
+    const init: WorkerInit = { spec: this.spec, options: this.options };
+    const execArgv = this.workerUrl.pathname.endsWith(".ts") ? ["--import", "tsx"] : [];
+    const worker = new Worker(this.workerUrl, { workerData: init, execArgv });
+    const slot: Slot = { worker, ready: false };
+    worker.on("message", (msg: WorkerReply) => {
+      if ("ready" in msg) {
+        slot.ready = true;
+        this.pump();
+      } else if ("fatal" in msg) {
+        this.fatal = new ScannerError("WORKER_FAILED", msg.fatal);
+        this.failAll();
+      } else if (slot.job && slot.job.task.id === msg.id) {
+        const job = slot.job;
+        slot.job = undefined;
+        job.resolve(msg.result);
+        this.pump();
+      }
+    });
+    const onDeath = (why: string) => {
+      const job = slot.job;
+      slot.job = undefined;
+      const idx = this.slots.indexOf(slot);
+      if (job) {
+        const r = emptyResult(job.label, 0);
+        r.errors.push({ code: "WORKER_FAILED", path: job.label, message: `${job.label}: the scanning worker died (${why}); file not scanned` });
+        job.resolve(r);
+      }
+      if (idx >= 0 && !this.closed && !this.fatal) {
+        this.slots[idx] = this.spawn();
+      } else if (idx >= 0) this.slots.splice(idx, 1);
+    };
+    worker.on("error", (err) => onDeath(err.message));
+    worker.on("exit", (code) => { if (!this.closed) onDeath(`exit code ${code}`); });
+    worker.unref();
+    return slot;
+  }
+
+  private failAll(): void {
+    for (const job of this.queue.splice(0)) job.resolve(this.failed(job.label));
+    for (const s of this.slots) if (s.job) { const j = s.job; s.job = undefined; j.resolve(this.failed(j.label)); }
+  }
+
+  private failed(label: string): FileResult {
+    const r = emptyResult(label, 0);
+    r.errors.push({ code: "WORKER_FAILED", path: label, message: this.fatal?.message ?? "the worker pool failed" });
+    return r;
+  }
+
+  /** Fails with WORKER_FAILED when the workers cannot build their detector. */
+  get error(): ScannerError | undefined {
+    return this.fatal;
+  }
+
+  private pump(): void {
+    for (const s of this.slots) {
+      if (!this.queue.length) return;
+      if (s.ready && !s.job) {
+        const job = this.queue.shift()!;
+        s.job = job;
+        const transfer = "bytes" in job.task ? [job.task.bytes.buffer as ArrayBuffer] : [];
+        s.worker.postMessage(job.task, transfer);
+      }
+    }
+  }
+
+  get idle(): boolean {
+    return this.queue.length === 0 && this.slots.every((s) => !s.job);
+  }
+
+  /** Number of tasks queued or running. */
+  get pending(): number {
+    return this.queue.length + this.slots.filter((s) => s.job).length;
+  }
+
+  scanPath(path: string, follow: boolean): Promise<FileResult> {
+    return this.submit({ id: this.nextId++, path, follow }, path);
+  }
+
+  /** The buffer is transferred to the worker (detached here). */
+  scanBytes(bytes: Uint8Array, name: string): Promise<FileResult> {
+    return this.submit({ id: this.nextId++, bytes, name }, name);
+  }
+
+  private submit(task: WorkerTask, label: string): Promise<FileResult> {
+    if (this.fatal) return Promise.resolve(this.failed(label));
+    if (this.closed) return Promise.resolve(this.failed(label));
+    return new Promise((resolve) => {
+      this.queue.push({ task, resolve, label });
+      this.pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.failAll();
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    this.slots.length = 0;
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * Report writers: text (clamscan's `path: Name FOUND` lines), json (one document), ndjson
+ * (one object per file, then a summary object) and SARIF 2.1.0 (GitHub code scanning:
+ * ruleId, file location with byte offsets and startLine 1, partial fingerprints). Each
+ * writer takes results as they come and returns the text to append to the output.
+ */
+import { createHash } from "node:crypto";
+import { pathToFileURL } from "node:url";
+import type { Detection, FileResult } from "../types.js";
+import type { ScanStats } from "./summary.js";
+
+export type ReportFormat = "text" | "json" | "ndjson" | "sarif";
+
+export interface ReportInfo {
+  toolVersion: string;
+  rulesVersion: string;
+  signatures: number;
+}
+
+export interface TextOptions {
+  /** Print `path: OK` for clean files too. */
+  all?: boolean;
+  /** Print only infected files (no errors, no warnings). */
+  infectedOnly?: boolean;
+}
+
+export interface ReportWriter {
+  file(r: FileResult): string;
+  skipped?(path: string, reason: string): string;
+  end(stats: ScanStats): string;
+}
+
+/** Escapes control characters in paths so a file name cannot forge report lines. */
+export function printable(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+function stripPath(message: string, path: string): string {
+  return message.startsWith(`${path}: `) ? message.slice(path.length + 2) : message;
+}
+
+const SKIP_TEXT: Record<string, string> = {
+  symlink: "Symbolic link",
+  special: "Special file",
+  excluded: "Excluded",
+  "other-filesystem": "Other file system",
+  "max-depth": "Max depth",
+};
+
+export function textWriter(opts: TextOptions = {}): ReportWriter {
+  return {
+    file(r) {
+      const out: string[] = [];
+      for (const d of r.detections) out.push(`${printable(d.path)}: ${d.name} FOUND`);
+      if (!opts.infectedOnly) {
+        for (const e of r.errors) out.push(`${printable(e.path)}: ${printable(stripPath(e.message, e.path))} ERROR`);
+        for (const i of r.incomplete) out.push(`${printable(i.path)}: Not fully scanned (${i.reason}): ${printable(i.message)} WARNING`);
+        if (opts.all && !r.detections.length && !r.errors.length) out.push(`${printable(r.path)}: OK`);
+      }
+      return out.length ? out.join("\n") + "\n" : "";
+    },
+    skipped(path, reason) {
+      return opts.all && !opts.infectedOnly ? `${printable(path)}: ${SKIP_TEXT[reason] ?? reason}\n` : "";
+    },
+    end() {
+      return "";
+    },
+  };
+}
+
+function fileJson(r: FileResult): Record<string, unknown> {
+  return {
+    path: r.path,
+    size: r.size,
+    status: r.detections.length ? "infected" : r.errors.length ? "error" : r.incomplete.length ? "incomplete" : "clean",
+    detections: r.detections,
+    incomplete: r.incomplete,
+    errors: r.errors,
+    scannedBytes: r.scannedBytes,
+    ...(r.cached ? { cached: true } : {}),
+  };
+}
+
+export function ndjsonWriter(info: ReportInfo, opts: TextOptions = {}): ReportWriter {
+  return {
+    file(r) {
+      if (opts.infectedOnly && !r.detections.length) return "";
+      if (!opts.all && !r.detections.length && !r.errors.length && !r.incomplete.length) return "";
+      return JSON.stringify({ type: "file", ...fileJson(r) }) + "\n";
+    },
+    end(stats) {
+      return JSON.stringify({ type: "summary", tool: "vigil", version: info.toolVersion, rulesVersion: info.rulesVersion, signatures: info.signatures, ...stats.toJSON() }) + "\n";
+    },
+  };
+}
+
+export function jsonWriter(info: ReportInfo, opts: TextOptions = {}): ReportWriter {
+  const files: Record<string, unknown>[] = [];
+  return {
+    file(r) {
+      if (opts.infectedOnly && !r.detections.length) return "";
+      if (!opts.all && !r.detections.length && !r.errors.length && !r.incomplete.length) return "";
+      files.push(fileJson(r));
+      return "";
+    },
+    end(stats) {
+      return JSON.stringify({ version: 1, tool: { name: "vigil", version: info.toolVersion }, rules: { version: info.rulesVersion, signatures: info.signatures }, files, summary: stats.toJSON() }, null, 2) + "\n";
+    },
+  };
+}
+
+/** SARIF artifact URI: relative paths stay relative (to %SRCROOT%), absolute ones become file: URIs. */
+function artifact(path: string): Record<string, unknown> {
+  if (path === "stdin") return { uri: "stdin" };
+  if (path.startsWith("/")) return { uri: pathToFileURL(path).href };
+  return { uri: path.split("/").map(encodeURIComponent).join("/").replace(/^(\.\/)+/, ""), uriBaseId: "%SRCROOT%" };
+}
+
+export function sarifWriter(info: ReportInfo): ReportWriter {
+  const rules = new Map<string, number>();
+  const ruleList: Record<string, unknown>[] = [];
+  const results: Record<string, unknown>[] = [];
+  const notifications: Record<string, unknown>[] = [];
+  const addResult = (r: FileResult, d: Detection) => {
+    let idx = rules.get(d.name);
+    if (idx === undefined) {
+      idx = ruleList.length;
+      rules.set(d.name, idx);
+      ruleList.push({
+        id: d.name,
+        name: d.rule.replace(/[^A-Za-z0-9_]/g, "_"),
+        shortDescription: { text: `Malware signature ${d.name}` },
+        fullDescription: { text: `Detection by rule ${d.namespace}:${d.rule}${d.tags.length ? ` (tags: ${d.tags.join(", ")})` : ""}.` },
+        defaultConfiguration: { level: "error" },
+        properties: { tags: ["security", "malware", ...d.tags], "security-severity": "9.0" },
+      });
+    }
+    const inner = d.path !== r.path;
+    const first = d.strings[0];
+    const region: Record<string, unknown> = { startLine: 1 };
+    if (!inner && first) { region.byteOffset = first.offset; region.byteLength = first.length; }
+    const fp = createHash("sha256").update(`${d.name}\0${d.path}`).digest("hex").slice(0, 32);
+    results.push({
+      ruleId: d.name,
+      ruleIndex: idx,
+      level: "error",
+      message: { text: inner ? `${d.name} found in archive member ${d.path}` : `${d.name} found in ${d.path}` },
+      locations: [{ physicalLocation: { artifactLocation: artifact(r.path), region } }],
+      ...(inner ? { properties: { archiveMember: d.path } } : {}),
+      partialFingerprints: { "vigilDetection/v1": fp },
+      ...(d.strings.length > 1 && !inner
+        ? { relatedLocations: d.strings.slice(1, 20).map((s, i) => ({ id: i + 1, message: { text: s.identifier }, physicalLocation: { artifactLocation: artifact(r.path), region: { startLine: 1, byteOffset: s.offset, byteLength: s.length } } })) }
+        : {}),
+    });
+  };
+  return {
+    file(r) {
+      for (const d of r.detections) addResult(r, d);
+      for (const e of r.errors) notifications.push({ level: "error", message: { text: e.message }, descriptor: { id: e.code } });
+      for (const i of r.incomplete) notifications.push({ level: "warning", message: { text: `${i.path}: not fully scanned (${i.reason}): ${i.message}` }, descriptor: { id: i.reason } });
+      return "";
+    },
+    end(stats) {
+      const doc = {
+        $schema: "https://json.schemastore.org/sarif-2.1.0.json",
+        version: "2.1.0",
+        runs: [{
+          tool: { driver: { name: "vigil", semanticVersion: info.toolVersion, version: info.toolVersion, rules: ruleList } },
+          results,
+          invocations: [{ executionSuccessful: stats.errors === 0 && !stats.interrupted, toolExecutionNotifications: notifications.slice(0, 1000) }],
+          properties: { rulesVersion: info.rulesVersion, signatures: info.signatures },
+        }],
+      };
+      return JSON.stringify(doc, null, 2) + "\n";
+    },
+  };
+}
+
+export function reportWriter(format: ReportFormat, info: ReportInfo, opts: TextOptions = {}): ReportWriter {
+  switch (format) {
+    case "text": return textWriter(opts);
+    case "json": return jsonWriter(info, opts);
+    case "ndjson": return ndjsonWriter(info, opts);
+    case "sarif": return sarifWriter(info);
+  }
+}

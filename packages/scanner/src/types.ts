@@ -1,0 +1,112 @@
+/** Data types shared by every part of the scanner: detectors, limits, per-file results. */
+
+/** One match of one rule, in the shape @vigil/engine reports it (only what the scanner needs). */
+export interface RuleMatch {
+  rule: string;
+  namespace?: string;
+  tags?: string[];
+  meta?: Record<string, string | number | boolean | bigint | undefined>;
+  strings?: { identifier: string; matches: { offset: number; length: number }[] }[];
+}
+
+/**
+ * Something that looks at bytes and says which rules match. The real one wraps the engine's
+ * compiled rules; tests may use a trivial one. `version` changes whenever the rules change
+ * (the scan cache keys on it).
+ */
+export interface Detector {
+  readonly version: string;
+  readonly signatures: number;
+  scan(bytes: Uint8Array, context: { path: string; size: number }): RuleMatch[];
+}
+
+/**
+ * How a worker thread builds its own Detector: it imports `module` (a file: URL) and calls its
+ * exported `createDetector(init)`. `init` must be structured-cloneable (e.g. serialised rules).
+ */
+export interface DetectorSpec {
+  module: string;
+  init: unknown;
+}
+
+/** Scan limits, like clamscan's. Sizes in bytes. */
+export interface Limits {
+  /** Files larger than this are not scanned (reported as not fully scanned). */
+  maxFileSize: number;
+  /** Bytes scanned per top-level file, archive members included. */
+  maxScanSize: number;
+  /** Members scanned per archive. */
+  maxFiles: number;
+  /** Archive nesting depth. */
+  maxRecursion: number;
+  /** Largest expansion ratio (output / input) tolerated for a member bigger than ratioFloor. */
+  maxRatio: number;
+  /** Members smaller than this are never treated as bombs by ratio. */
+  ratioFloor: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxFileSize: 100 * 1024 * 1024,
+  maxScanSize: 400 * 1024 * 1024,
+  maxFiles: 10000,
+  maxRecursion: 17,
+  maxRatio: 250,
+  ratioFloor: 1024 * 1024,
+};
+
+/** A matched string, as byte offsets relative to the (inner) file it was found in. */
+export interface MatchedString {
+  identifier: string;
+  offset: number;
+  length: number;
+}
+
+export interface Detection {
+  /** The name shown to people: meta clamav_name when present, else the rule name. */
+  name: string;
+  rule: string;
+  namespace: string;
+  tags: string[];
+  /** Display path of the (possibly inner) file, e.g. `a.zip!dir/b.exe`. */
+  path: string;
+  strings: MatchedString[];
+}
+
+/** Why a file was not fully scanned. */
+export type IncompleteReason =
+  | "max-filesize"
+  | "max-scansize"
+  | "max-files"
+  | "max-recursion"
+  | "max-ratio"
+  | "encrypted"
+  | "corrupt-archive"
+  | "unsupported";
+
+export interface Incomplete {
+  reason: IncompleteReason;
+  /** Display path of the file or member concerned. */
+  path: string;
+  message: string;
+}
+
+export interface ScanIssue {
+  code: string;
+  path: string;
+  message: string;
+}
+
+/** The outcome of scanning one top-level file (archive members included). */
+export interface FileResult {
+  path: string;
+  size: number;
+  /** Bytes given to the detector (members included). */
+  scannedBytes: number;
+  detections: Detection[];
+  incomplete: Incomplete[];
+  errors: ScanIssue[];
+  /** True when the result came from the scan cache. */
+  cached?: boolean;
+  /** Identity used by the cache and quarantine. */
+  stat?: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number; mode: number };
+}
