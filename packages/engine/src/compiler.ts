@@ -120,17 +120,18 @@ export class Compiler {
   private curStringOrder: string[] = [];
   private referenced = new Set<string>();
   private curNamespace = "default";
+  private curRule: string | undefined;
 
   constructor(private externals: Map<string, ExternalValue>) {}
 
   private diag(code: DiagnosticCode, message: string, pos: Pos | undefined): DiagnosticError {
     return new DiagnosticError({
-      code, message, line: pos?.line ?? 0, column: pos?.column ?? 0, path: this.path,
+      code, message, line: pos?.line ?? 0, column: pos?.column ?? 0, path: this.path, rule: this.curRule,
       sourceLine: pos ? lineAt(this.source, pos.offset) : undefined,
     });
   }
   private warn(code: DiagnosticCode, message: string, pos: Pos): void {
-    this.warnings.push({ code, message, line: pos.line, column: pos.column, path: this.path, sourceLine: lineAt(this.source, pos.offset) });
+    this.warnings.push({ code, message, line: pos.line, column: pos.column, path: this.path, rule: this.curRule, sourceLine: lineAt(this.source, pos.offset) });
   }
 
   addFile(input: CompilerInput, imports: Set<string>): void {
@@ -150,9 +151,10 @@ export class Compiler {
 
   private addRule(rule: Rule): void {
     const key = this.curNamespace + "\0" + rule.name;
-    if (this.ruleIndex.has(key)) throw this.diag("E_DUPLICATE_RULE", `duplicate rule identifier "${rule.name}"`, rule.pos);
+    if (this.ruleIndex.has(key)) throw this.diag("E_DUPLICATE_RULE", `duplicated identifier "${rule.name}"`, rule.pos);
     if (this.externals.has(rule.name)) throw this.diag("E_DUPLICATE_RULE", `rule identifier "${rule.name}" is already an external variable`, rule.pos);
     this.path = rule.path ?? this.path;
+    this.curRule = rule.name;
     this.curStrings = new Map();
     this.curStringOrder = [];
     this.referenced = new Set();
@@ -196,6 +198,7 @@ export class Compiler {
     });
     this.ruleCode.push(`function(c){return ${cond};}`);
     this.ruleIndex.set(key, ruleIdx);
+    this.curRule = undefined;
   }
 
   private compileStringDef(s: StringDef): CompiledString {

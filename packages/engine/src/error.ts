@@ -21,6 +21,8 @@ export interface Diagnostic {
   readonly line: number;
   readonly column: number;
   readonly path?: string | undefined;
+  /** the rule the diagnostic is about, when it is inside one. */
+  readonly rule?: string | undefined;
   /** the source line the diagnostic points at, when known. */
   readonly sourceLine?: string | undefined;
 }

@@ -90,5 +90,6 @@ export { CompileError, ScanError, LoadError, formatDiagnostic } from "./error.js
 export type { Diagnostic, DiagnosticCode } from "./error.js";
 export type * from "./ast.js";
 export { builtinModules } from "./modules/index.js";
+export { formatModuleData } from "./modules/dump.js";
 export type { YaraModule, FieldType, StructType, ScanContext, RegexpValue } from "./modules/schema.js";
 export const ENGINE_VERSION = "0.1.0";

@@ -305,8 +305,10 @@ class Parser {
 
   private k(): TokKind { return this.tok.kind; }
 
+  private curRule: string | undefined;
+
   private fail(message: string, pos: Pos = this.tok.pos, code: DiagnosticCode = "E_SYNTAX"): never {
-    throw new DiagnosticError({ code, message, line: pos.line, column: pos.column, path: this.path, sourceLine: lineAt(this.src, pos.offset) });
+    throw new DiagnosticError({ code, message, line: pos.line, column: pos.column, path: this.path, rule: this.curRule, sourceLine: lineAt(this.src, pos.offset) });
   }
 
   private advance(mode = { regex: true, hex: false }): Token {
@@ -358,6 +360,7 @@ class Parser {
     this.expect("rule", "'rule'");
     if (this.k() !== "ident") this.fail(`syntax error: expected a rule name, found ${describe(this.tok)}`);
     const nameTok = this.advance();
+    this.curRule = nameTok.value;
     const tags: string[] = [];
     if (this.is(":")) {
       this.advance();
@@ -401,6 +404,7 @@ class Parser {
     const condition = this.parseExpr();
     if (!this.is("}")) this.fail(`syntax error: expected '}' to end rule '${nameTok.value}', found ${describe(this.tok)}`);
     this.advance();
+    this.curRule = undefined;
     return { name: nameTok.value, global: isGlobal, private: isPrivate, tags, meta, strings, condition, pos, path: this.path };
   }
 

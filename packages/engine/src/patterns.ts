@@ -163,6 +163,7 @@ export function compileString(def: StringDef): CompiledString {
     } else {
       for (const [p, isWide] of plains) { literals.push(literal(p, !!m.nocase, null)); wideForms.push(isWide); }
     }
+    if (literals.some((l) => l.bytes.length < 2)) base.slow = `string "${def.id}" may slow down scanning`;
     return { ...base, wideForms, literals, regexes: null };
   }
   let node: ReNode;
