@@ -232,7 +232,7 @@ export class TileReader {
     return foldSubtrees(parts);
   }
 
-  root(): Promise<Uint8Array> {
+  async root(): Promise<Uint8Array> {
     return this.rangeHash(0n, this.size);
   }
 
@@ -241,12 +241,12 @@ export class TileReader {
   }
 
   /** Inclusion proof for leaf `index` in this tree. */
-  inclusionProof(index: bigint | number): Promise<Uint8Array[]> {
+  async inclusionProof(index: bigint | number): Promise<Uint8Array[]> {
     return this.hashRanges(inclusionRanges(toBigIndex(index, "leaf index"), this.size));
   }
 
   /** Consistency proof from `oldSize` to this tree's size. */
-  consistencyProof(oldSize: bigint | number): Promise<Uint8Array[]> {
+  async consistencyProof(oldSize: bigint | number): Promise<Uint8Array[]> {
     return this.hashRanges(consistencyRanges(toBigIndex(oldSize, "old size"), this.size));
   }
 
