@@ -12,7 +12,8 @@
  * `name = "text\x0a"` (printable ASCII as is, other bytes as \xNN) or `name = YR_UNDEFINED`;
  * structs, arrays and dictionaries as a bare name followed by their members; array items as
  * `[i]` (undefined items left out); dictionary items by their key. Like yara, structure members
- * are printed in reverse declaration order and functions are not printed.
+ * are printed in reverse declaration order, except inside array and dictionary items (yara builds
+ * those by copying, which restores declaration order); functions are not printed.
  */
 import type { FieldType, YaraModule } from "./schema.js";
 
@@ -48,7 +49,7 @@ function scalar(type: FieldType, v: unknown): string {
   }
 }
 
-function print(type: FieldType, v: unknown, label: string, indent: number, out: string[]): void {
+function print(type: FieldType, v: unknown, label: string, indent: number, out: string[], copied = false): void {
   const tabs = "\t".repeat(Math.min(indent, 31));
   switch (type.kind) {
     case "function":
@@ -62,17 +63,15 @@ function print(type: FieldType, v: unknown, label: string, indent: number, out: 
       out.push(tabs + label);
       const obj = (v !== null && typeof v === "object" ? v : {}) as Record<string, unknown>;
       const names = Object.keys(type.fields);
-      for (let i = names.length - 1; i >= 0; i--) {
-        const name = names[i]!;
-        print(type.fields[name]!, obj[name], name, indent + 1, out);
-      }
+      if (!copied) names.reverse();
+      for (const name of names) print(type.fields[name]!, obj[name], name, indent + 1, out, copied);
       return;
     }
     case "array": {
       out.push(tabs + label);
       if (!Array.isArray(v)) return;
       v.forEach((item: unknown, i: number) => {
-        if (item !== undefined && item !== null) print(type.of, item, `[${i}]`, indent + 1, out);
+        if (item !== undefined && item !== null) print(type.of, item, `[${i}]`, indent + 1, out, true);
       });
       return;
     }
@@ -80,7 +79,7 @@ function print(type: FieldType, v: unknown, label: string, indent: number, out: 
       out.push(tabs + label);
       if (!(v instanceof Map)) return;
       for (const [k, item] of v as Map<string, unknown>) {
-        if (item !== undefined && item !== null) print(type.of, item, quoteKey(String(k)), indent + 1, out);
+        if (item !== undefined && item !== null) print(type.of, item, quoteKey(String(k)), indent + 1, out, true);
       }
       return;
     }

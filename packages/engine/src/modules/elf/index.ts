@@ -92,12 +92,19 @@ function i64(v: bigint): number | bigint {
 
 class Reader {
   private readonly view: DataView;
+  /**
+   * Work left for scans whose cost a hostile file could multiply (string lookups, dynamic
+   * entries of many PT_DYNAMIC segments): far above what any real file needs, so real files
+   * parse exactly as in YARA and crafted ones stop early instead of taking quadratic time.
+   */
+  budget: number;
   constructor(
     readonly bytes: Uint8Array,
     readonly le: boolean,
     readonly is64: boolean,
   ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.budget = 16 * bytes.length + (1 << 20);
   }
   get size(): number {
     return this.bytes.length;
@@ -139,8 +146,11 @@ function tableString(r: Reader, base: bigint, limit: bigint, index: number): str
   if (start >= end) return undefined;
   const s = Number(start);
   const e = Number(end);
-  const nul = r.bytes.indexOf(0, s);
-  if (nul < 0 || nul >= e) return undefined;
+  if (r.budget <= 0) return undefined;
+  const rel = r.bytes.subarray(s, e).indexOf(0);
+  r.budget -= rel < 0 ? e - s : rel + 1;
+  if (rel < 0) return undefined;
+  const nul = s + rel;
   let out = "";
   for (let i = s; i < nul; i += 8192) {
     out += String.fromCharCode.apply(null, r.bytes.subarray(i, Math.min(nul, i + 8192)) as unknown as number[]);
@@ -349,7 +359,7 @@ function parse(data: Uint8Array, root: ElfRoot): void {
         dynamic ??= [];
         const entSize = is64 ? 16 : 8;
         let j = 0;
-        for (let d = offset; r.has(d, entSize); d += BigInt(entSize), j++) {
+        for (let d = offset; r.has(d, entSize) && r.budget > 0; d += BigInt(entSize), j++, r.budget -= entSize) {
           const at = Number(d);
           const tag = r.word(at);
           dynamic[j] = { type: i64(tag), val: i64(r.word(at + (is64 ? 8 : 4))) };
