@@ -404,7 +404,8 @@ export class Compiler {
       vars.set(e.vars[0]!, { code: names[0]!, type: INT });
       const body = this.toBool(this.expr(e.body, { ...scope, vars }), e.body.pos);
       const L = `lo${this.tmp++}`, H = `hi${this.tmp++}`;
-      const pre = `const ${L} = h.num(${lo}), ${H} = h.num(${hi}); if (${L} === undefined || ${H} === undefined) return undefined; if (${H} - ${L} > 1e8) return undefined; `;
+      // YARA: a range with an undefined bound, or an empty range, makes the whole loop false
+      const pre = `const ${L} = h.num(${lo}), ${H} = h.num(${hi}); if (${L} === undefined || ${H} === undefined || ${L} > ${H}) return false; `;
       return { code: this.loop(q, `let ${names[0]} = ${L}; ${names[0]} <= ${H}; ${names[0]}++`, body, "", pre, `Math.max(0, ${H} - ${L} + 1)`), type: BOOL };
     }
     if (it.kind === "list") {
@@ -547,6 +548,14 @@ export class Compiler {
         if (op === "%" && (lt !== "int" || rt !== "int")) throw this.diag("E_TYPE", "wrong type for '%': expected integers", e.pos);
         const isFloat = lt === "float" || rt === "float";
         const name = { "+": "add", "-": "sub", "*": "mul", "\\": "div", "%": "mod" }[op];
+        if (!isFloat && l.constant && r.constant && (op === "+" || op === "-" || op === "*")) {
+          // constant folding, with YARA's compile-time overflow check
+          const a = BigInt(l.code.replace(/n$/, "")), b = BigInt(r.code.replace(/n$/, ""));
+          const v = op === "+" ? a + b : op === "-" ? a - b : a * b;
+          if (v > 0x7fffffffffffffffn || v < -0x8000000000000000n) throw this.diag("E_RANGE", `integer overflow in "${a} ${op} ${b}"`, e.pos);
+          const safe = v >= -9007199254740991n && v <= 9007199254740991n;
+          return { code: safe ? String(v) : `${v}n`, type: INT, constant: true };
+        }
         if (op === "\\" && !isFloat && r.constant && (r.code === "0" || r.code === "0n")) {
           throw this.diag("E_RANGE", "division by zero", e.right.pos);
         }

@@ -173,7 +173,8 @@ export function parseRegex(src: string, dotAll: boolean): ReNode {
         const inner = src[i] === ")" ? ({ t: "cat", items: [] } as ReNode) : parseAlt(depth + 1);
         if (src[i] !== ")") fail("missing ) in regular expression");
         i++;
-        return inner;
+        // keep the group visible so that "(a+)?" is a repetition of a group, not "a+?"
+        return inner.t === "rep" ? { t: "cat", items: [inner] } : inner;
       }
       case "[": return parseClass();
       case ".": i++; return { t: "set", bits: dotAll ? ANY : ANY_BUT_NL };
