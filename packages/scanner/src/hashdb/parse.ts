@@ -56,7 +56,14 @@ const HEX = (() => {
   return t;
 })();
 
+const HEX2 = (() => {
+  const t = new Int16Array(65536).fill(-1);
+  for (let a = 0; a < 256; a++) for (let b = 0; b < 256; b++) if (HEX[a]! >= 0 && HEX[b]! >= 0) t[(a << 8) | b] = (HEX[a]! << 4) | HEX[b]!;
+  return t;
+})();
+
 const COLON = 58;
+const MAX_LINE = 1 << 20;
 const NL = 10;
 const CR = 13;
 const utf8 = new TextDecoder("utf-8");
@@ -74,6 +81,7 @@ class LineError extends Error {
 export class HashTextParser {
   readonly stats: HashParseStats = { lines: 0, loaded: 0, skippedFlevel: 0, ignored: 0, malformed: 0 };
   private carry: Uint8Array | undefined;
+  private pos = 0;
   private readonly scratch = new Uint8Array(32);
   private readonly suffix: Uint8Array | undefined;
   private readonly defaultName: Uint8Array;
@@ -97,6 +105,7 @@ export class HashTextParser {
     if (this.carry !== undefined) {
       const nl = chunk.indexOf(NL);
       if (nl < 0) {
+        if (this.carry.length + chunk.length > MAX_LINE) throw new SignatureDbError("SIGDB_MALFORMED_LINE", `a line longer than ${MAX_LINE} bytes: not a hash signature file`, { path: this.options.path, line: this.stats.lines + 1 });
         const c = new Uint8Array(this.carry.length + chunk.length);
         c.set(this.carry);
         c.set(chunk, this.carry.length);
@@ -113,6 +122,7 @@ export class HashTextParser {
     }
     const last = buf.lastIndexOf(NL);
     if (last < start) {
+      if (buf.length - start > MAX_LINE) throw new SignatureDbError("SIGDB_MALFORMED_LINE", `a line longer than ${MAX_LINE} bytes: not a hash signature file`, { path: this.options.path, line: this.stats.lines + 1 });
       if (start < buf.length) this.carry = buf.slice(start);
       return;
     }
@@ -122,104 +132,163 @@ export class HashTextParser {
 
   end(): HashParseStats {
     if (this.carry !== undefined) {
-      const c = this.carry;
+      const c = new Uint8Array(this.carry.length + 1);
+      c.set(this.carry);
+      c[c.length - 1] = NL;
       this.carry = undefined;
       this.lines(c, 0, c.length);
     }
     return this.stats;
   }
 
+  /** Parses the lines of buf[start..end), where buf[end-1] is a newline. */
   private lines(buf: Uint8Array, start: number, end: number): void {
     let p = start;
+    const stats = this.stats;
+    const plain = this.format === "list";
     while (p < end) {
-      let e = buf.indexOf(NL, p);
-      if (e < 0 || e > end) e = end;
-      let le = e;
-      if (le > p && buf[le - 1] === CR) le--;
-      this.stats.lines++;
-      if (le > p && buf[p] !== 35 /* # */) {
-        try {
-          this.line(buf, p, le);
-        } catch (err) {
-          if (!(err instanceof LineError)) throw err;
-          this.stats.malformed++;
-          const lineNo = this.stats.lines;
-          if (!this.options.lenient) throw new SignatureDbError(err.code, `${err.message}; fix or delete the line (clamscan also refuses the whole file)`, { path: this.options.path, line: lineNo });
-          this.options.onWarning?.(`${this.options.path ?? "<hashes>"}:${lineNo}: ${err.message}; line skipped`, lineNo);
-        }
+      stats.lines++;
+      const c = buf[p]!;
+      if (c === NL) {
+        p++;
+        continue;
       }
-      p = e + 1;
+      if (c === 35 /* # */ || (c === CR && buf[p + 1] === NL)) {
+        p = buf.indexOf(NL, p) + 1;
+        continue;
+      }
+      try {
+        p = plain ? this.listLine(buf, p, buf.indexOf(NL, p)) : this.line(buf, p);
+      } catch (err) {
+        if (!(err instanceof LineError)) throw err;
+        stats.malformed++;
+        const lineNo = stats.lines;
+        if (!this.options.lenient) throw new SignatureDbError(err.code, `${err.message}; fix or delete the line (clamscan also refuses the whole file)`, { path: this.options.path, line: lineNo });
+        this.options.onWarning?.(`${this.options.path ?? "<hashes>"}:${lineNo}: ${err.message}; line skipped`, lineNo);
+        p = buf.indexOf(NL, p) + 1;
+      }
     }
   }
 
-  private line(buf: Uint8Array, p: number, le: number): void {
-    if (this.format === "list") return this.listLine(buf, p, le);
-    // fields: hash/size (order per format), name, optional min and max FLEVEL
+  /** One `.hdb/.fp` or `.mdb` line starting at p; returns the start of the next line. */
+  private line(buf: Uint8Array, p: number): number {
     const mdb = this.format === "mdb";
-    let hs: number, he: number, ss: number, se: number;
+    let j = p;
+    let size: number;
+    let algoLen: number;
     if (mdb) {
-      ss = p;
-      se = ss;
-      while (se < le && buf[se] !== COLON) se++;
-      hs = se + 1;
-      he = hs;
-      while (he < le && buf[he] !== COLON) he++;
+      size = this.sizeField(buf, j);
+      j = this.pos + 1;
+      algoLen = this.hashField(buf, j);
+      j = this.pos;
     } else {
-      hs = p;
-      he = hs;
-      while (he < le && buf[he] !== COLON) he++;
-      ss = he + 1;
-      se = ss;
-      while (se < le && buf[se] !== COLON) se++;
+      algoLen = this.hashField(buf, j);
+      size = this.sizeField(buf, this.pos + 1);
+      j = this.pos;
     }
-    const ns = (mdb ? he : se) + 1;
-    if (ns > le) throw new LineError("SIGDB_MALFORMED_LINE", `expected ${mdb ? "size:hash:name" : "hash:size:name"}[:min_flevel[:max_flevel]]`);
-    let ne = ns;
-    while (ne < le && buf[ne] !== COLON) ne++;
+    const anySize = size < 0;
+    const algo = algoLen === 32 ? "sha256" : algoLen === 20 ? "sha1" : "md5";
+    // name, hashed while scanning (FNV-1a, as internName expects)
+    const ns = ++j;
+    let h = 0x811c9dc5;
+    for (;;) {
+      const c = buf[j]!;
+      if (c === COLON || c === NL || c === CR) break;
+      h = Math.imul(h ^ c, 0x01000193);
+      j++;
+    }
+    const ne = j;
     if (ne === ns) throw new LineError("SIGDB_MALFORMED_LINE", "empty signature name");
     let minfl = 0;
     let maxfl = Infinity;
-    if (ne < le) {
-      let e = ne + 1;
-      while (e < le && buf[e] !== COLON) e++;
-      minfl = decimal(buf, ne + 1, e);
-      if (e < le) {
-        let e2 = e + 1;
-        while (e2 < le && buf[e2] !== COLON) e2++;
-        if (e2 < le) throw new LineError("SIGDB_MALFORMED_LINE", "too many ':' separated fields (expected 3 to 5)");
-        maxfl = decimal(buf, e + 1, e2);
+    if (buf[j] === COLON) {
+      minfl = this.flField(buf, j + 1);
+      j = this.pos;
+      if (buf[j] === COLON) {
+        maxfl = this.flField(buf, j + 1);
+        j = this.pos;
       }
-      if (Number.isNaN(minfl) || Number.isNaN(maxfl)) throw new LineError("SIGDB_MALFORMED_LINE", "FLEVEL fields must be decimal numbers");
+      if (buf[j] === COLON) throw new LineError("SIGDB_MALFORMED_LINE", "too many ':' separated fields (expected 3 to 5)");
     }
-    let size: number;
-    if (se - ss === 1 && buf[ss] === 42 /* * */) {
-      if (minfl < 73) throw new LineError("SIGDB_BAD_SIZE", "size '*' needs a min_flevel field of at least 73 (e.g. HASH:*:NAME:73)");
-      size = ANY_SIZE;
-    } else {
-      size = decimal(buf, ss, se);
-      if (Number.isNaN(size) || size === 0 || size >= ANY_SIZE) throw new LineError("SIGDB_BAD_SIZE", "size must be a decimal from 1 to 4294967294, or '*'");
-    }
-    const algo = this.decodeHash(buf, hs, he);
+    if (buf[j] === CR) j++;
+    if (buf[j] !== NL) throw new LineError("SIGDB_MALFORMED_LINE", "unexpected character after the last field");
+    if (anySize && minfl < 73) throw new LineError("SIGDB_BAD_SIZE", "size '*' needs a min_flevel field of at least 73 (e.g. HASH:*:NAME:73)");
     if (minfl > this.flevel || maxfl < this.flevel) {
       this.stats.skippedFlevel++;
-      return;
+      return j + 1;
     }
     if (this.options.ignore !== undefined) {
-      const name = utf8.decode(buf.subarray(ns, ne));
-      if (this.options.ignore(name, utf8.decode(buf.subarray(p, le)))) {
+      const lineEnd = buf[j - 1] === CR ? j - 1 : j;
+      if (this.options.ignore(utf8.decode(buf.subarray(ns, ne)), utf8.decode(buf.subarray(p, lineEnd)))) {
         this.stats.ignored++;
-        return;
+        return j + 1;
       }
     }
-    const nameIndex = this.builder.internName(buf, ns, ne, this.suffix);
-    this.builder.addRaw(this.scratch, 0, algo, size, nameIndex);
+    const nameIndex = this.builder.internNameHashed(buf, ns, ne, h, this.suffix);
+    this.builder.addRaw(this.scratch, 0, algo, anySize ? ANY_SIZE : size, nameIndex);
     this.stats.loaded++;
-    if (this.stats.loaded === 1 && this.options.expectedBytes !== undefined) this.builder.expect(algo, (this.options.expectedBytes / (le - p + 1)) * 1.02);
+    if (this.stats.loaded === 1 && this.options.expectedBytes !== undefined) this.builder.expect(algo, (this.options.expectedBytes / (j + 1 - p)) * 1.02);
+    return j + 1;
   }
 
-  private listLine(buf: Uint8Array, p: number, le: number): void {
+  /** Decodes hex at j into scratch; returns the digest length (16, 20 or 32) and sets pos to the ':' after it. */
+  private hashField(buf: Uint8Array, j: number): number {
+    const out = this.scratch;
+    let i = 0;
+    while (i < 32) {
+      const v = HEX2[(buf[j]! << 8) | buf[j + 1]!]!;
+      if (v < 0) break;
+      out[i++] = v;
+      j += 2;
+    }
+    if (buf[j] !== COLON) {
+      if (buf[j] === NL || buf[j] === CR) throw new LineError("SIGDB_MALFORMED_LINE", "expected hash:size:name (or size:hash:name for .mdb)");
+      throw new LineError("SIGDB_BAD_HASH", "a hash must be 32 (md5), 40 (sha1) or 64 (sha256) hex digits followed by ':'");
+    }
+    if (i !== 16 && i !== 20 && i !== 32) throw new LineError("SIGDB_BAD_HASH", `a hash must be 32 (md5), 40 (sha1) or 64 (sha256) hex digits, got ${2 * i}`);
+    this.pos = j;
+    return i;
+  }
+
+  /** Reads a size at j: the value, or -1 for '*'; sets pos to the ':' after it. */
+  private sizeField(buf: Uint8Array, j: number): number {
+    if (buf[j] === 42 /* * */ && buf[j + 1] === COLON) {
+      this.pos = j + 1;
+      return -1;
+    }
+    let v = 0;
+    const s = j;
+    for (;;) {
+      const c = buf[j]! - 48;
+      if (c < 0 || c > 9) break;
+      v = v * 10 + c;
+      j++;
+    }
+    if (buf[j] !== COLON) throw new LineError(buf[j] === NL || buf[j] === CR ? "SIGDB_MALFORMED_LINE" : "SIGDB_BAD_SIZE", buf[j] === NL || buf[j] === CR ? "expected hash:size:name (or size:hash:name for .mdb)" : "size must be a decimal from 1 to 4294967294, or '*'");
+    if (j === s || j - s > 10 || v === 0 || v >= ANY_SIZE) throw new LineError("SIGDB_BAD_SIZE", "size must be a decimal from 1 to 4294967294, or '*'");
+    this.pos = j;
+    return v;
+  }
+
+  private flField(buf: Uint8Array, j: number): number {
+    let v = 0;
+    const s = j;
+    for (;;) {
+      const c = buf[j]! - 48;
+      if (c < 0 || c > 9) break;
+      v = v * 10 + c;
+      j++;
+    }
+    if (j === s || j - s > 9) throw new LineError("SIGDB_MALFORMED_LINE", "FLEVEL fields must be decimal numbers");
+    this.pos = j;
+    return v;
+  }
+
+  private listLine(buf: Uint8Array, p: number, nl: number): number {
+    const next = nl + 1;
+    const le = nl > p && buf[nl - 1] === CR ? nl - 1 : nl;
     while (p < le && (buf[p] === 32 || buf[p] === 9)) p++;
-    if (p === le) return;
+    if (p === le) return next;
     let he = p;
     while (he < le && HEX[buf[he]!]! >= 0) he++;
     if (he < le && buf[he] !== 32 && buf[he] !== 9 && buf[he] !== COLON && buf[he] !== 44) throw new LineError("SIGDB_BAD_HASH", "expected a 32, 40 or 64 digit hex hash at the start of the line");
@@ -232,7 +301,7 @@ export class HashTextParser {
     if (ne > ns) {
       if (this.options.ignore !== undefined && this.options.ignore(utf8.decode(buf.subarray(ns, ne)), utf8.decode(buf.subarray(p, le)))) {
         this.stats.ignored++;
-        return;
+        return next;
       }
       nameIndex = this.builder.internName(buf, ns, ne, this.suffix);
     } else {
@@ -241,6 +310,7 @@ export class HashTextParser {
     }
     this.builder.addRaw(this.scratch, 0, algo, ANY_SIZE, nameIndex);
     this.stats.loaded++;
+    return next;
   }
 
   private decodeHash(buf: Uint8Array, hs: number, he: number): "md5" | "sha1" | "sha256" {

@@ -274,10 +274,15 @@ export class HashStoreBuilder {
 
   /** Interns `bytes[start..end]` (+ optional suffix bytes) and returns its index. */
   internName(bytes: Uint8Array, start: number, end: number, suffix: Uint8Array | undefined): number {
-    const len = end - start;
-    const slen = suffix === undefined ? 0 : suffix.length;
     let h = 0x811c9dc5;
     for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+    return this.internNameHashed(bytes, start, end, h, suffix);
+  }
+
+  /** As internName, with `h` the FNV-1a hash (offset basis 0x811c9dc5, prime 0x01000193) of bytes[start..end). */
+  internNameHashed(bytes: Uint8Array, start: number, end: number, h: number, suffix: Uint8Array | undefined): number {
+    const len = end - start;
+    const slen = suffix === undefined ? 0 : suffix.length;
     for (let i = 0; i < slen; i++) h = Math.imul(h ^ suffix![i]!, 0x01000193);
     const mask = this.slots.length - 1;
     let p = h & mask;
@@ -356,60 +361,91 @@ function compareDigests(d: Uint8Array, L: number, x: number, y: number): number 
   return 0;
 }
 
-/** Two stable counting-sort passes on 16-bit keys (bytes 2-3, then 0-1), then exact order within equal 32-bit prefixes. */
+/**
+ * Sorts staged entries: a counting sort on the first two digest bytes scatters each entry's tail,
+ * size and name once (sequential reads), then each bucket (about n/65536 entries, cache-resident)
+ * is ordered by its next four bytes with a native Float64Array sort, ties by the whole tail.
+ */
 function sortStaging(s: Staging, nameCount: number): HashTable {
   const n = s.count;
   const L = digestLength(s.algorithm);
   const T = L - 2;
+  const T2 = T >>> 1;
+  const L2 = L >>> 1;
   const d = s.digests;
-  // sequential key extraction, so the passes below touch small arrays instead of the digests
-  const k0 = new Uint16Array(n);
-  const k1 = new Uint16Array(n);
-  for (let i = 0, b = 0; i < n; i++, b += L) {
-    k0[i] = (d[b]! << 8) | d[b + 1]!;
-    k1[i] = (d[b + 2]! << 8) | d[b + 3]!;
-  }
   const counts = new Uint32Array(BUCKETS + 1);
-  for (let i = 0; i < n; i++) counts[k1[i]! + 1]!++;
+  for (let i = 0, b = 0; i < n; i++, b += L) counts[((d[b]! << 8) | d[b + 1]!) + 1]!++;
   for (let i = 1; i <= BUCKETS; i++) counts[i]! += counts[i - 1]!;
-  const perm1 = new Uint32Array(n);
-  for (let i = 0; i < n; i++) perm1[counts[k1[i]!]!++] = i;
-  counts.fill(0);
-  for (let i = 0; i < n; i++) counts[k0[i]! + 1]!++;
-  for (let i = 1; i <= BUCKETS; i++) counts[i]! += counts[i - 1]!;
-  const bucketStart = counts.slice(); // start of each bucket, then n
-  const perm = new Uint32Array(n);
-  const sortedKey = new Uint32Array(n);
-  for (let j = 0; j < n; j++) {
-    const i = perm1[j]!;
-    const pos = counts[k0[i]!]!++;
-    perm[pos] = i;
-    sortedKey[pos] = (k0[i]! << 16) | k1[i]!;
-  }
-  // runs sharing the first 4 bytes: order by the whole digest
-  let r = 0;
-  while (r < n) {
-    let e = r + 1;
-    while (e < n && sortedKey[e] === sortedKey[r]) e++;
-    if (e - r > 1) {
-      const run = Array.from(perm.subarray(r, e));
-      run.sort((x, y) => compareDigests(d, L, x, y) || x - y);
-      perm.set(run, r);
+  const bucketStart = counts.slice();
+  const tmpTails = new Uint8Array(n * T);
+  const tmpSizes = new Uint32Array(n);
+  const tmpNames = new Uint32Array(n);
+  {
+    const d16 = new Uint16Array(d.buffer, d.byteOffset, n * L2);
+    const t16 = new Uint16Array(tmpTails.buffer, 0, n * T2);
+    const ss = s.sizes;
+    const sn = s.names;
+    for (let i = 0, b = 0; i < n; i++, b += L) {
+      const j = counts[(d[b]! << 8) | d[b + 1]!]!++;
+      const src = i * L2 + 1;
+      const dst = j * T2;
+      for (let k = 0; k < T2; k++) t16[dst + k] = d16[src + k]!;
+      tmpSizes[j] = ss[i]!;
+      tmpNames[j] = sn[i]!;
     }
-    r = e;
   }
+  // the staged digests are no longer needed
+  s.digests = new Uint8Array(0);
+  s.sizes = new Uint32Array(0);
+  s.names = new Uint32Array(0);
+
   const tails = new Uint8Array(n * T);
   const sizes = new Uint32Array(n);
   const nameIndex = nameCount <= 0x10000 ? new Uint16Array(n) : new Uint32Array(n);
-  const ss = s.sizes;
-  const sn = s.names;
-  for (let j = 0; j < n; j++) {
-    const i = perm[j]!;
-    const src = i * L + 2;
-    const dst = j * T;
-    for (let k = 0; k < T; k++) tails[dst + k] = d[src + k]!;
-    sizes[j] = ss[i]!;
-    nameIndex[j] = sn[i]!;
+  const src16 = new Uint16Array(tmpTails.buffer, 0, n * T2);
+  const dst16 = new Uint16Array(tails.buffer, 0, n * T2);
+  let keys = new Float64Array(1024);
+  for (let b = 0; b < BUCKETS; b++) {
+    const start = bucketStart[b]!;
+    const m = bucketStart[b + 1]! - start;
+    if (m === 0) continue;
+    let order: ArrayLike<number>;
+    if (m < 65536) {
+      if (keys.length < m) keys = new Float64Array(m * 2);
+      for (let k = 0; k < m; k++) {
+        const o = (start + k) * T;
+        keys[k] = (tmpTails[o]! * 16777216 + ((tmpTails[o + 1]! << 16) | (tmpTails[o + 2]! << 8) | tmpTails[o + 3]!)) * 65536 + k;
+      }
+      const sorted = keys.subarray(0, m).sort();
+      const ord = new Uint32Array(m);
+      for (let k = 0; k < m; k++) ord[k] = sorted[k]! % 65536;
+      // equal first four tail bytes: order those runs by the whole tail
+      for (let k = 0; k + 1 < m; ) {
+        let e = k + 1;
+        const hi = Math.floor(sorted[k]! / 65536);
+        while (e < m && Math.floor(sorted[e]! / 65536) === hi) e++;
+        if (e - k > 1) {
+          const run = Array.from(ord.subarray(k, e));
+          run.sort((x, y) => compareDigests(tmpTails, T, start + x, start + y) || x - y);
+          ord.set(run, k);
+        }
+        k = e;
+      }
+      order = ord;
+    } else {
+      const run = Array.from({ length: m }, (_, k) => k);
+      run.sort((x, y) => compareDigests(tmpTails, T, start + x, start + y) || x - y);
+      order = run;
+    }
+    for (let k = 0; k < m; k++) {
+      const from = start + order[k]!;
+      const to = start + k;
+      const fo = from * T2;
+      const tt = to * T2;
+      for (let q = 0; q < T2; q++) dst16[tt + q] = src16[fo + q]!;
+      sizes[to] = tmpSizes[from]!;
+      nameIndex[to] = tmpNames[from]!;
+    }
   }
   return new HashTable(s.algorithm, n, bucketStart, tails, sizes, nameIndex);
 }
