@@ -1,0 +1,76 @@
+/**
+ * PE fixtures for the pe and dotnet tests: real Windows binaries from Debian packages (listed
+ * in .ci/apt-packages.txt) and helpers that adapt our module data to the layout Debian's
+ * yara 4.2.3 prints, where 4.2.3 differs from YARA 4.5 by a known bug.
+ */
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+
+export interface FixtureGroup {
+  readonly pkg: string;
+  readonly files: string[];
+}
+
+function list(dir: string, re: RegExp, max = 1000): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => re.test(f))
+    .sort()
+    .slice(0, max)
+    .map((f) => join(dir, f));
+}
+
+/** PE files by Debian package; an empty list means the package is not installed. */
+export function peFixtures(): FixtureGroup[] {
+  return [
+    { pkg: "clamav-testfiles", files: list("/usr/share/clamav-testfiles", /\.exe$/) },
+    { pkg: "shim-helpers-amd64-signed", files: list("/usr/lib/shim", /\.efi(\.signed)?$/) },
+    { pkg: "libmono-system4.0-cil", files: ["/usr/lib/mono/4.5/mscorlib.dll", "/usr/lib/mono/4.5/System.dll", "/usr/lib/mono/4.5/System.Core.dll", "/usr/lib/mono/4.5/Mono.Security.dll"].filter((f) => existsSync(f)) },
+    {
+      pkg: "nsis-common",
+      files: [
+        ...list("/usr/share/nsis/Plugins/x86-ansi", /\.dll$/),
+        ...list("/usr/share/nsis/Plugins/amd64-unicode", /\.dll$/),
+        ...list("/usr/share/nsis/Contrib/UIs", /\.exe$/),
+        ...list("/usr/share/nsis/Stubs", /.*/, 6),
+      ],
+    },
+    { pkg: "gpgv-win32", files: list("/usr/share/win32", /\.exe$/) },
+  ];
+}
+
+export function allPeFiles(): string[] {
+  return peFixtures().flatMap((g) => g.files);
+}
+
+export function reportMissing(groups: FixtureGroup[]): void {
+  for (const g of groups) {
+    if (g.files.length === 0) console.log(`skipping the ${g.pkg} fixtures: the Debian package ${g.pkg} is not installed (apt-get install ${g.pkg})`);
+  }
+}
+
+type Obj = Record<string, unknown>;
+
+/**
+ * yara 4.2.3 numbers the functions of import_details (and delayed_import_details) with one
+ * counter across all DLLs and sets number_of_functions to that running total; YARA 4.5
+ * numbers them per DLL. This rewrites our (4.5) layout into 4.2.3's so the dumps compare.
+ */
+export function toYara423Imports(root: Obj): Obj {
+  const out: Obj = { ...root };
+  for (const key of ["import_details", "delayed_import_details"]) {
+    const list = root[key] as Obj[] | undefined;
+    if (!Array.isArray(list)) continue;
+    let running = 0;
+    out[key] = list.map((dll) => {
+      const fns = (dll.functions as Obj[]) ?? [];
+      const spread: Obj[] = [];
+      fns.forEach((f, i) => {
+        spread[running + i] = f;
+      });
+      running += fns.length;
+      return { ...dll, functions: spread, number_of_functions: running };
+    });
+  }
+  return out;
+}
