@@ -6,6 +6,10 @@
  * replaced.
  */
 import { Worker } from "node:worker_threads";
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { availableParallelism } from "node:os";
 import { ScannerError } from "./error.js";
 import type { ContentOptions } from "./content.js";
@@ -19,6 +23,14 @@ interface Slot {
   worker: Worker;
   job?: Job;
   ready: boolean;
+  dead?: boolean;
+}
+
+/** file: URL of tsx's ESM API (its package.json "exports" entry for ./esm/api, import side). */
+function tsxEsmApi(): string {
+  const pkgPath = createRequire(import.meta.url).resolve("tsx/package.json");
+  const pkg = JSON.parse(readFileSync(pkgPath, "utf8")) as { exports: Record<string, { import: { default: string } }> };
+  return pathToFileURL(join(dirname(pkgPath), pkg.exports["./esm/api"]!.import.default)).href;
 }
 
 export function defaultJobs(): number {
@@ -41,8 +53,15 @@ export class WorkerPool {
 
   private spawn(): Slot {
     const init: WorkerInit = { spec: this.spec, options: this.options };
-    const execArgv = this.workerUrl.pathname.endsWith(".ts") ? ["--import", "tsx"] : [];
-    const worker = new Worker(this.workerUrl, { workerData: init, execArgv });
+    let worker: Worker;
+    if (this.workerUrl.pathname.endsWith(".ts")) {
+      // Running from TypeScript sources (tests, tsx): register tsx inside the worker first.
+      const tsx = tsxEsmApi();
+      const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(this.workerUrl.href)}); });`;
+      worker = new Worker(boot, { eval: true, workerData: init });
+    } else {
+      worker = new Worker(this.workerUrl, { workerData: init });
+    }
     const slot: Slot = { worker, ready: false };
     worker.on("message", (msg: WorkerReply) => {
       if ("ready" in msg) {
@@ -59,6 +78,13 @@ export class WorkerPool {
       }
     });
     const onDeath = (why: string) => {
+      if (slot.dead) return;
+      slot.dead = true;
+      if (!slot.ready && !this.closed && !this.fatal) {
+        // died before it could scan anything: replacing it would die the same way
+        this.fatal = new ScannerError("WORKER_FAILED", `a scanning worker failed to start (${why})`);
+        this.failAll();
+      }
       const job = slot.job;
       slot.job = undefined;
       const idx = this.slots.indexOf(slot);

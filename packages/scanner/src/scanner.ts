@@ -117,6 +117,7 @@ export class Scanner {
     const rootSet = new Set(roots);
     for await (const entry of walk(roots, run)) {
       if (run.signal?.aborted) break;
+      while (done.length) yield done.shift()!;
       if (entry.kind === "dir") { yield { type: "dir", path: entry.path }; continue; }
       if (entry.kind === "skipped") { yield { type: "skipped", path: entry.path, reason: entry.reason }; continue; }
       if (entry.kind === "error") {
