@@ -23,3 +23,7 @@ export { ScanCache } from "./cache.js";
 export { Scanner, readAllLimited, type ScannerOptions, type ScanEvent, type ScanRunOptions } from "./scanner.js";
 export { ScanStats, summaryText } from "./report/summary.js";
 export { reportWriter, textWriter, jsonWriter, ndjsonWriter, sarifWriter, printable, type ReportFormat, type ReportInfo, type ReportWriter, type TextOptions } from "./report/formats.js";
+export { compileRuleSet, engineDetector, engineDetectorWithSpec, createDetector, ruleFiles, starterSources, STARTER_RULES_DIR, type RuleSetOptions, type EngineDetectorInit } from "./rules.js";
+export { Progress, useColor, paint, type ProgressStream } from "./progress.js";
+export { parseSize, parseCount, cacheDir, dataDir, defaultQuarantineDir, buildDetector, type DetectorSetup } from "./options.js";
+export { Quarantine, parseAge, type QuarantineEntry, type QuarantineOptions, type QuarantineStep, type RestoreOptions } from "./quarantine.js";
