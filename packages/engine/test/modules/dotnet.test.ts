@@ -1,0 +1,119 @@
+/**
+ * The dotnet module against Debian's yara 4.2.3 on Mono's assemblies (and on the other PE
+ * fixtures, which are not .NET), plus truncated and corrupted variants.
+ */
+import { readFileSync } from "node:fs";
+import { beforeAll, describe, expect, test } from "vitest";
+import { dotnetModule } from "../../src/modules/dotnet/index.js";
+import { makeContext } from "./context.js";
+import { compareWithDump, haveYara, yaraDump } from "./yara-dump.js";
+import { allPeFiles, peFixtures, reportMissing } from "./pe-fixtures.js";
+
+type Obj = Record<string, any>;
+const load = (bytes: Uint8Array): Obj => dotnetModule.load(makeContext(bytes)) as Obj;
+const read = (f: string) => new Uint8Array(readFileSync(f));
+const assemblies = allPeFiles().filter((f) => f.startsWith("/usr/lib/mono/"));
+
+beforeAll(() => reportMissing(peFixtures()));
+
+/**
+ * yara 4.2.3 stores string constants and assembly-reference public key tokens one byte short
+ * (b77a5c561934e089 becomes b77a5c561934e0); YARA 4.5, which we follow, keeps the whole blob.
+ */
+function toYara423(root: Obj): Obj {
+  const out = { ...root };
+  if (Array.isArray(root.constants)) out.constants = root.constants.map((s: string) => s.slice(0, -1));
+  if (Array.isArray(root.assembly_refs)) {
+    out.assembly_refs = root.assembly_refs.map((r: Obj) => ({
+      ...r,
+      public_key_or_token: typeof r.public_key_or_token === "string" ? r.public_key_or_token.slice(0, -1) : r.public_key_or_token,
+    }));
+  }
+  return out;
+}
+
+describe("dotnet module against yara -D", () => {
+  test.runIf(haveYara)("every field yara 4.2.3 prints agrees on every PE fixture (.NET or not) and on an ELF file", () => {
+    const failures: string[] = [];
+    for (const f of [...allPeFiles(), "/usr/bin/true"]) {
+      const ours = toYara423(load(read(f)));
+      const diffs = compareWithDump(dotnetModule, ours, yaraDump(["dotnet"], f).get("dotnet"));
+      if (diffs.length) failures.push(`${f}:\n  ${diffs.join("\n  ")}`);
+    }
+    expect(failures).toEqual([]);
+  });
+
+  test("Mono assemblies: metadata version, streams, module name, assembly, references, user strings", () => {
+    if (assemblies.length === 0) {
+      console.log("skipping: libmono-system4.0-cil is not installed");
+      return;
+    }
+    const sec = load(read("/usr/lib/mono/4.5/Mono.Security.dll"));
+    expect(sec.is_dotnet).toBe(1);
+    expect(sec.version).toBe("v4.0.30319");
+    expect(sec.module_name).toBe("Mono.Security.dll");
+    expect(sec.streams.map((s: Obj) => s.name)).toEqual(["#~", "#Strings", "#US", "#GUID", "#Blob"]);
+    expect(sec.number_of_guids).toBe(1);
+    expect(sec.guids[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(sec.assembly.name).toBe("Mono.Security");
+    expect(sec.assembly.version).toEqual({ major: 4, minor: 0, build_number: 0, revision_number: 0 });
+    expect(sec.assembly.culture).toBeUndefined();
+    const mscorlib = sec.assembly_refs.find((r: Obj) => r.name === "mscorlib");
+    expect(Buffer.from(mscorlib.public_key_or_token, "latin1").toString("hex")).toBe("b77a5c561934e089");
+    expect(sec.number_of_user_strings).toBeGreaterThan(10);
+    expect(sec.number_of_constants).toBe(sec.constants.length);
+    // mscorlib has tables over YARA's 10000-row limit: the walk stops, as in YARA.
+    const corlib = load(read("/usr/lib/mono/4.5/mscorlib.dll"));
+    expect(corlib.is_dotnet).toBe(1);
+    expect(corlib.assembly).toBeUndefined();
+    expect(corlib.number_of_user_strings).toBeGreaterThan(1000);
+  });
+
+  test("a PE that is not .NET has is_dotnet = 0; a non-PE has nothing defined", () => {
+    const clam = allPeFiles().find((f) => f.endsWith("clam.exe"));
+    if (clam) expect(load(read(clam))).toEqual({ is_dotnet: 0 });
+    expect(load(read("/usr/bin/true"))).toEqual({});
+  });
+});
+
+describe("malformed .NET files", () => {
+  test("truncated anywhere and with corrupted metadata: no exception, bounded time", () => {
+    let variants = 0;
+    for (const f of assemblies.filter((x) => readFileSync(x).length < 2_000_000)) {
+      const bytes = read(f);
+      const r = load(bytes);
+      const md = r.streams?.[0]?.offset as number | undefined;
+      const cuts = new Set<number>();
+      for (let i = 1; i < 40; i++) cuts.add(Math.floor((bytes.length * i) / 40));
+      for (const s of (r.streams as Obj[] | undefined) ?? []) for (const d of [0, 4, 12, 24, 30]) cuts.add(s.offset + d);
+      for (const cut of cuts) {
+        const t = performance.now();
+        const res = load(bytes.subarray(0, Math.min(cut, bytes.length)));
+        expect(performance.now() - t).toBeLessThan(2000);
+        expect(res.is_dotnet === undefined || res.is_dotnet === 0 || res.is_dotnet === 1).toBe(true);
+        variants++;
+      }
+      if (md === undefined) continue;
+      // corrupt the #~ header: every table present, huge row counts, wide heaps
+      const mutations: Array<(b: Uint8Array) => void> = [
+        (b) => b.fill(0xff, md + 8, md + 16),
+        (b) => b.fill(0xff, md + 24, md + 24 + 64),
+        (b) => { b[md + 6] = 0xff; },
+        (b) => b.fill(0x7f, md + 24, md + 24 + 200),
+      ];
+      for (const s of (r.streams as Obj[]).slice(1)) {
+        mutations.push((b) => b.fill(0xff, s.offset, s.offset + 64));
+        mutations.push((b) => b.fill(0xc0, s.offset, s.offset + 64));
+      }
+      for (const m of mutations) {
+        const b = bytes.slice();
+        m(b);
+        const t = performance.now();
+        load(b);
+        expect(performance.now() - t).toBeLessThan(3000);
+        variants++;
+      }
+    }
+    if (assemblies.length) expect(variants).toBeGreaterThan(100);
+  });
+});
