@@ -12,8 +12,9 @@
  * `name = "text\x0a"` (printable ASCII as is, other bytes as \xNN) or `name = YR_UNDEFINED`;
  * structs, arrays and dictionaries as a bare name followed by their members; array items as
  * `[i]` (undefined items left out); dictionary items by their key. Like yara, structure members
- * are printed in reverse declaration order, except inside array and dictionary items (yara builds
- * those by copying, which restores declaration order); functions are not printed.
+ * are printed in reverse declaration order, and every copy yara makes to create an array or
+ * dictionary item reverses them again: inside an item they come in declaration order, inside an
+ * item of an item reversed, and so on. Functions are not printed.
  */
 import type { FieldType, YaraModule } from "./schema.js";
 
@@ -49,7 +50,7 @@ function scalar(type: FieldType, v: unknown): string {
   }
 }
 
-function print(type: FieldType, v: unknown, label: string, indent: number, out: string[], copied = false): void {
+function print(type: FieldType, v: unknown, label: string, indent: number, out: string[], copies = 0): void {
   const tabs = "\t".repeat(Math.min(indent, 31));
   switch (type.kind) {
     case "function":
@@ -63,15 +64,15 @@ function print(type: FieldType, v: unknown, label: string, indent: number, out: 
       out.push(tabs + label);
       const obj = (v !== null && typeof v === "object" ? v : {}) as Record<string, unknown>;
       const names = Object.keys(type.fields);
-      if (!copied) names.reverse();
-      for (const name of names) print(type.fields[name]!, obj[name], name, indent + 1, out, copied);
+      if (copies % 2 === 0) names.reverse();
+      for (const name of names) print(type.fields[name]!, obj[name], name, indent + 1, out, copies);
       return;
     }
     case "array": {
       out.push(tabs + label);
       if (!Array.isArray(v)) return;
       v.forEach((item: unknown, i: number) => {
-        if (item !== undefined && item !== null) print(type.of, item, `[${i}]`, indent + 1, out, true);
+        if (item !== undefined && item !== null) print(type.of, item, `[${i}]`, indent + 1, out, copies + 1);
       });
       return;
     }
@@ -79,7 +80,7 @@ function print(type: FieldType, v: unknown, label: string, indent: number, out: 
       out.push(tabs + label);
       if (!(v instanceof Map)) return;
       for (const [k, item] of v as Map<string, unknown>) {
-        if (item !== undefined && item !== null) print(type.of, item, quoteKey(String(k)), indent + 1, out, true);
+        if (item !== undefined && item !== null) print(type.of, item, quoteKey(String(k)), indent + 1, out, copies + 1);
       }
       return;
     }
