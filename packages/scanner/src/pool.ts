@@ -99,7 +99,6 @@ export class WorkerPool {
     };
     worker.on("error", (err) => onDeath(err.message));
     worker.on("exit", (code) => { if (!this.closed) onDeath(`exit code ${code}`); });
-    worker.unref();
     return slot;
   }
 
