@@ -27,3 +27,5 @@ export { compileRuleSet, engineDetector, engineDetectorWithSpec, createDetector,
 export { Progress, useColor, paint, type ProgressStream } from "./progress.js";
 export { parseSize, parseCount, cacheDir, dataDir, defaultQuarantineDir, buildDetector, type DetectorSetup } from "./options.js";
 export { Quarantine, parseAge, type QuarantineEntry, type QuarantineOptions, type QuarantineStep, type RestoreOptions } from "./quarantine.js";
+export { entropy } from "./entropy.js";
+export { WatchSession, chokidarWatcher, DEFAULT_RANSOMWARE, type Watcher, type WatchChange, type WatchEvent, type WatchOptions, type RansomwareOptions, type RansomwareEvidence } from "./watch.js";
