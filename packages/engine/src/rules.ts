@@ -211,6 +211,8 @@ export class CompiledRules {
     const mo: number[][] = new Array(this.stringCount);
     const ml: number[][] = new Array(this.stringCount);
     const mx: Array<Array<number | null> | undefined> = new Array(this.stringCount);
+    // rank of the form that matched (0 ascii, 1 wide): at one offset YARA keeps the ascii match
+    const mr: Array<number[] | undefined> = new Array(this.stringCount);
     for (let i = 0; i < this.stringCount; i++) { mo[i] = []; ml[i] = []; }
     const hw = new Int32Array(this.hwSlots).fill(-1);
     let text: string | null = null;
@@ -218,9 +220,11 @@ export class CompiledRules {
     const warnings: string[] = [];
     const overflowed = new Set<number>();
 
-    const record = (sid: number, start: number, len: number, xorKey: number | null) => {
+    const record = (sid: number, start: number, len: number, xorKey: number | null, wide: boolean) => {
       const offs = mo[sid]!;
       if (offs.length >= MAX_MATCHES_PER_STRING) { overflowed.add(sid); return; }
+      if (wide) (mr[sid] ??= new Array(offs.length).fill(0)).push(1);
+      else if (mr[sid]) mr[sid]!.push(0);
       offs.push(start);
       ml[sid]!.push(len);
       if (xorKey !== null) (mx[sid] ??= new Array(offs.length - 1).fill(null)).push(xorKey);
@@ -254,7 +258,7 @@ export class CompiledRules {
             for (let j = 0; j < len; j++) if (bytes[start + j] !== b[j]) { ok = false; break; }
           }
           if (!ok || (t.fullword && !fullwordOk(start, start + len, t.wide))) continue;
-          record(t.sid, start, len, t.xorKey);
+          record(t.sid, start, len, t.xorKey, t.wide);
         } else {
           let lo = atomPos - t.prefixMax;
           const hi = atomPos - t.prefixMin;
@@ -269,7 +273,7 @@ export class CompiledRules {
             if (m !== null && m[0].length > 0) {
               const len = m[0].length;
               if (t.fullword && !fullwordOk(s, s + len, t.wide)) continue;
-              record(t.sid, s, len, null);
+              record(t.sid, s, len, null, t.wide);
             }
           }
           hw[t.hwSlot] = hi;
@@ -320,7 +324,7 @@ export class CompiledRules {
       for (;;) {
         const m = re.exec(str);
         if (m === null) break;
-        if (m[0].length > 0 && (!a.fullword || fullwordOk(m.index, m.index + m[0].length, a.wide))) record(a.sid, m.index, m[0].length, null);
+        if (m[0].length > 0 && (!a.fullword || fullwordOk(m.index, m.index + m[0].length, a.wide))) record(a.sid, m.index, m[0].length, null, a.wide);
         re.lastIndex = m.index + 1;
         if (++guard % 4096 === 0 && Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
         if (m.index + 1 > n) break;
@@ -333,8 +337,8 @@ export class CompiledRules {
       let sorted = true;
       for (let i = 1; i < offs.length; i++) if (offs[i]! <= offs[i - 1]!) { sorted = false; break; }
       if (sorted) continue;
-      const lens = ml[sid]!, xs = mx[sid];
-      const order = offs.map((_, i) => i).sort((a, b) => offs[a]! - offs[b]! || lens[b]! - lens[a]!);
+      const lens = ml[sid]!, xs = mx[sid], rk = mr[sid];
+      const order = offs.map((_, i) => i).sort((a, b) => offs[a]! - offs[b]! || (rk ? rk[a]! - rk[b]! : 0) || lens[b]! - lens[a]!);
       const no: number[] = [], nl: number[] = [], nx: Array<number | null> = [];
       for (const i of order) {
         if (no.length && no[no.length - 1] === offs[i]) continue;
