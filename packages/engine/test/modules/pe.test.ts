@@ -96,6 +96,7 @@ function functionCases(bytes: Uint8Array): FunctionCase[] {
   const call = (name: string, codes: string, ...args: unknown[]) => callFn(decl, name, codes, r, ctx, ...args);
 
   add("pe.imphash()", call("imphash", ""), "string");
+  add("entrypoint", peModule.entrypoint!(r));
   add("pe.is_dll()", call("is_dll", ""));
   add("pe.is_32bit()", call("is_32bit", ""));
   add("pe.is_64bit()", call("is_64bit", ""));
@@ -211,11 +212,20 @@ describe("pe functions against yara", () => {
     }
   });
 
-  test("entrypoint() gives the entry point file offset for the deprecated keyword", () => {
-    const f = files.find((x) => x.endsWith("clam.exe"))!;
-    const r = load(read(f));
-    expect(peModule.entrypoint!(r)).toBe(r.entry_point);
+  test("entrypoint() follows YARA's legacy computation, not pe.entry_point", () => {
+    const clam = files.find((x) => x.endsWith("clam.exe"))!;
+    const r = load(read(clam));
     expect(r.entry_point).toBe(64);
+    // the section table ends exactly at the end of the file: YARA's exefiles.c gives 0
+    expect(peModule.entrypoint!(r)).toBe(0);
+    const padded = new Uint8Array(read(clam).length + 100);
+    padded.set(read(clam));
+    expect(peModule.entrypoint!(load(padded))).toBe(65);
+    const dll = files.find((x) => x.endsWith("x86-ansi/System.dll"));
+    if (dll) {
+      const d = load(read(dll));
+      expect(peModule.entrypoint!(d)).toBe(d.entry_point);
+    }
   });
 });
 

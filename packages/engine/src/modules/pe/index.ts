@@ -49,7 +49,8 @@ const importDetails = array(struct({
 
 function constantsDecl(): Record<string, FieldType> {
   const out: Record<string, FieldType> = {};
-  for (const k of Object.keys(PE_CONSTANTS)) out[k] = integer;
+  // IMPORT_* are declared next to the import fields, where `yara -D` prints them.
+  for (const k of Object.keys(PE_CONSTANTS)) if (!k.startsWith("IMPORT_")) out[k] = integer;
   return out;
 }
 
@@ -152,6 +153,9 @@ const declarations = struct({
   is_dll: fn("", "integer", (self: Obj) => (typeof self.characteristics === "number" ? self.characteristics & IMAGE_FILE_DLL : undefined)),
   is_32bit: fn("", "integer", (self: Obj) => (self.is_pe === 1 ? (self.opthdr_magic === IMAGE_NT_OPTIONAL_HDR64_MAGIC ? 0 : 1) : undefined)),
   is_64bit: fn("", "integer", (self: Obj) => (self.is_pe === 1 ? (self.opthdr_magic === IMAGE_NT_OPTIONAL_HDR64_MAGIC ? 1 : 0) : undefined)),
+  IMPORT_DELAYED: integer,
+  IMPORT_STANDARD: integer,
+  IMPORT_ANY: integer,
   number_of_imports: integer,
   number_of_imported_functions: integer,
   number_of_delayed_imports: integer,
@@ -204,8 +208,46 @@ function imageOf(ctx: ScanContext): PeImage | undefined {
   return pe;
 }
 
+/** Where `entrypoint(root)` finds the value of the deprecated `entrypoint` keyword (not a field). */
+const LEGACY_ENTRY_POINT = Symbol("pe.legacyEntryPoint");
+
+/**
+ * The deprecated `entrypoint` keyword is not the pe module's entry_point: YARA computes it with a
+ * simpler mapping (libyara/exefiles.c) that only knows i386 and AMD64 images, does not round
+ * PointerToRawData, ignores virtual sizes, looks at 60 sections and gives 0 when a section header
+ * does not fit.
+ */
+function legacyEntryPoint(data: Uint8Array): number | undefined {
+  if (data.length < 64 || data[0] !== 0x4d || data[1] !== 0x5a) return undefined;
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const lfanew = v.getUint32(0x3c, true);
+  if (lfanew >= 0x80000000) return undefined;
+  const size = data.length;
+  if (size < lfanew + 24) return undefined;
+  if (v.getUint32(lfanew, true) !== 0x4550) return undefined;
+  const machine = v.getUint16(lfanew + 4, true);
+  if ((machine !== 0x14c && machine !== 0x8664) || !(size > lfanew + 24 + 224)) return undefined;
+  const rva = v.getUint32(lfanew + 24 + 16, true);
+  const count = Math.min(v.getUint16(lfanew + 6, true), 60);
+  const first = 24 + v.getUint16(lfanew + 20, true); // relative to the NT headers
+  const available = size - lfanew;
+  let sectionRva = 0;
+  let sectionOffset = 0;
+  for (let i = 0; i < count; i++) {
+    const rel = first + 40 * i;
+    if (!(rel + 40 < available)) return 0;
+    const va = v.getUint32(lfanew + rel + 12, true);
+    if (rva >= va && sectionRva <= va) {
+      sectionRva = va;
+      sectionOffset = v.getUint32(lfanew + rel + 20, true);
+    }
+  }
+  return sectionOffset + (rva - sectionRva);
+}
+
 function load(ctx: ScanContext): Obj {
   const root: Obj = { ...PE_CONSTANTS, is_pe: 0 };
+  Object.defineProperty(root, LEGACY_ENTRY_POINT, { value: legacyEntryPoint(ctx.data), enumerable: false });
   const pe = imageOf(ctx);
   if (!pe) return root;
   parseHeader(pe, root);
@@ -1024,7 +1066,6 @@ export const peModule: YaraModule = {
     }
   },
   entrypoint(root: Record<string, unknown>): number | undefined {
-    const ep = root.entry_point;
-    return typeof ep === "number" && ep >= 0 ? ep : undefined;
+    return (root as { [LEGACY_ENTRY_POINT]?: number })[LEGACY_ENTRY_POINT];
   },
 };
