@@ -1,1 +1,40 @@
-export {};
+/**
+ * @vigil/updates: verifiable rule updates. A publisher turns a rules directory into a bundle
+ * (a signed manifest plus a deterministic archive, bundle.ts), appends the signed manifest to a
+ * transparency log kept on disk as C2SP tiles (log.ts, publish.ts) and asks witnesses to cosign
+ * the new checkpoint. A witness (witness.ts, C2SP tlog-witness) checks consistency, fetches every
+ * new bundle, runs the rule auditor (audit/) and cosigns only what passes. An endpoint (endpoint.ts)
+ * downloads checkpoint, proofs and bundle from a URL or directory (source.ts) and applies the
+ * bundle atomically only when the log signature, witness quorum and freshness, consistency with
+ * its last checkpoint, inclusion, publisher signature, version and file hashes all hold, under a
+ * trust policy (policy.ts). The monitor (monitor.ts) replays a whole log and audits every bundle.
+ */
+export { UpdateError, type UpdateErrorCode } from "./error.js";
+export {
+  MANIFEST_FORMAT, MAX_ENTRY_BYTES, buildBundle, bundleArchivePath, compareVersions, compileBundleRules, encodeManifest, isValidBundlePath,
+  manifestOf, openBundle, openManifest, parseManifest, readRulesDir, sha256Hex, signManifest,
+  type BuildOptions, type BuiltBundle, type Manifest, type ManifestFile, type OpenedManifest, type RuleFileData,
+} from "./bundle.js";
+export { readTar, writeTar, type TarFile } from "./tar.js";
+export { openSource, LIMITS, type Source } from "./source.js";
+export { writeFileAtomic } from "./fsutil.js";
+export { DiskLog } from "./log.js";
+export { publish, lastManifest, type PublishOptions, type PublishResult } from "./publish.js";
+export {
+  Witness, addCheckpointBody, requestCosignature,
+  type AuditOutcome, type BundleAuditor, type WitnessLogConfig, type WitnessOptions, type WitnessResponse,
+} from "./witness.js";
+export { loadPolicy, validatePolicy, type TrustPolicy } from "./policy.js";
+export {
+  currentBundleDir, installedManifest, loadState, recoverEndpoint, rollback, update, verifyCheckpointNote,
+  type EndpointState, type InstalledBundle, type UpdateOptions, type UpdateResult,
+} from "./endpoint.js";
+export {
+  auditRuleFile, auditRules, failing, formatFinding, regexSkeleton, type AuditOptions, type Finding, type FindingCode,
+} from "./audit/auditor.js";
+export {
+  defaultAuditPolicy, loadAuditPolicy, parseAuditPolicy, SEVERITY_RANK,
+  type AuditPolicy, type DocumentFormat, type Severity, type WordList,
+} from "./audit/policy.js";
+export { CHARSETS, MarkerIndex, base64Variants, encodeText, expandMarker, type Charset, type MarkerHit, type MarkerVariant, type MarkerWord } from "./audit/encodings.js";
+export { bundleAuditor } from "./audit/bundle-audit.js";

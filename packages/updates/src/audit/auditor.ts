@@ -1,0 +1,541 @@
+/**
+ * The rule auditor. Reads rules through the engine's parser (AST only) and flags rules that look
+ * for documents or people rather than malware. Each finding names the rule, the reason, a
+ * severity and the evidence. Checks:
+ *  - classification-marking: a string (text, hex, regex, or a literal in the condition) holds a
+ *    classification or handling marking of the policy, in any policy character set, under
+ *    nocase/wide, XOR-encoded (any single-byte key), base64- or hex-encoded;
+ *  - sensitive-vocabulary: the same for sensitive-document vocabulary (lower severity);
+ *  - document-target: the rule aims at a document format (magic in the condition, format strings,
+ *    a document file extension) and has no malware indicator;
+ *  - matches-everything: the condition is always true (`true`, `filesize > 0`, ...);
+ *  - short-atoms: every string is very short or very common and nothing else constrains the rule;
+ *  - single-file-target: the rule picks one file by hash or exact size, and it is not an executable;
+ *  - collection-request: meta or tags ask for the matched file to be uploaded or collected.
+ * Private and global rules are helpers: their features count through the public rules that use them.
+ */
+import { parse, type Expr, type HexNode, type Rule, type RuleFile, type StringDef } from "@vigil/engine";
+import { MarkerIndex, type MarkerHit, type MarkerWord } from "./encodings.js";
+import { SEVERITY_RANK, defaultAuditPolicy, type AuditPolicy, type Severity } from "./policy.js";
+
+export type FindingCode =
+  | "classification-marking" | "sensitive-vocabulary" | "document-target" | "matches-everything" | "short-atoms"
+  | "single-file-target" | "collection-request" | "unparseable";
+
+export interface Finding {
+  readonly rule: string;
+  readonly file?: string;
+  readonly line?: number;
+  readonly code: FindingCode;
+  readonly severity: Severity;
+  readonly reason: string;
+  readonly evidence: string;
+}
+
+interface Features {
+  markings: Array<{ hit: MarkerHit; where: string }>;
+  vocabulary: Array<{ hit: MarkerHit; where: string }>;
+  docFormats: Set<string>;
+  docEvidence: string[];
+  /** ids of strings that only identify a document format */
+  docStringIds: Set<string>;
+  indicators: string[];
+  executable: string[];
+  alwaysTrue?: string;
+  hashTarget?: string;
+  refs: Set<string>;
+}
+
+const compiled = new WeakMap<AuditPolicy, CompiledPolicy>();
+
+interface CompiledPolicy {
+  index: MarkerIndex;
+  indicators: string[];
+  docStrings: Array<{ format: string; s: string }>;
+  magic: Map<string, string>; // "u32:0x...", "u32be:...", "u16:..." -> format
+  exeMagic: Set<string>;
+  exeStrings: string[];
+  docExt: RegExp;
+  commonAtoms: Set<string>;
+  exeModules: Set<string>;
+  metaKeys: Set<string>;
+  metaValueRes: RegExp[];
+  tags: Set<string>;
+}
+
+function compilePolicy(p: AuditPolicy): CompiledPolicy {
+  let c = compiled.get(p);
+  if (c) return c;
+  const words: MarkerWord[] = [];
+  for (const l of p.markings) for (const w of l.words) words.push({ word: w, lang: l.lang, severity: l.severity, upperOnly: l.case === "upper", kind: "marking" });
+  for (const l of p.vocabulary) for (const w of l.words) words.push({ word: w, lang: l.lang, severity: l.severity, upperOnly: l.case === "upper", kind: "vocabulary" });
+  const magic = new Map<string, string>();
+  const docStrings: Array<{ format: string; s: string }> = [];
+  for (const f of p.documentFormats) {
+    for (const m of f.magic32 ?? []) magic.set(`u32:${BigInt(m)}`, f.format);
+    for (const m of f.magic32be ?? []) magic.set(`u32be:${BigInt(m)}`, f.format);
+    for (const m of f.magic16 ?? []) magic.set(`u16:${BigInt(m)}`, f.format);
+    for (const s of f.strings ?? []) docStrings.push({ format: f.format, s });
+  }
+  const exeMagic = new Set<string>();
+  for (const m of p.executableMagic.magic16 ?? []) exeMagic.add(`u16:${BigInt(m)}`);
+  for (const m of p.executableMagic.magic32 ?? []) exeMagic.add(`u32:${BigInt(m)}`);
+  c = {
+    index: new MarkerIndex(words),
+    indicators: p.malwareIndicators.map((s) => s.toLowerCase()),
+    docStrings,
+    magic,
+    exeMagic,
+    exeStrings: [...(p.executableMagic.strings ?? [])],
+    docExt: new RegExp(`\\.(${p.documentExtensions.map((e) => e.replace(/[^a-z0-9]/gi, "")).join("|")})\\b`, "i"),
+    commonAtoms: new Set(p.commonAtoms.map((a) => a.toLowerCase())),
+    exeModules: new Set(p.executableModules),
+    metaKeys: new Set(p.collection.metaKeys.map((k) => k.toLowerCase())),
+    metaValueRes: p.collection.metaValuePatterns.map((r) => new RegExp(r, "iu")),
+    tags: new Set(p.collection.tags.map((t) => t.toLowerCase())),
+  };
+  compiled.set(p, c);
+  return c;
+}
+
+const latin1 = (s: string) => new Uint8Array(Buffer.from(s, "latin1"));
+
+/** Fixed byte runs of a hex string (split at wildcards, masks and jumps; alternatives separately). */
+function hexRuns(tokens: readonly HexNode[]): Uint8Array[] {
+  const runs: Uint8Array[] = [];
+  let cur: number[] = [];
+  const flush = () => {
+    if (cur.length) runs.push(Uint8Array.from(cur));
+    cur = [];
+  };
+  for (const t of tokens) {
+    if (t.type === "byte" && t.mask === 0xff && !t.not) cur.push(t.value);
+    else if (t.type === "alt") {
+      flush();
+      for (const alt of t.alternatives) runs.push(...hexRuns(alt));
+    } else flush();
+  }
+  flush();
+  return runs;
+}
+
+function hexHasGaps(tokens: readonly HexNode[]): boolean {
+  return tokens.some((t) => t.type === "jump" || t.type === "alt" || (t.type === "byte" && (t.mask !== 0xff || t.not)));
+}
+
+/** A regular expression's literal skeleton: `T\s*O\s+P` -> `TOP`, `[Ss]ecret` -> `Secret`. */
+export function regexSkeleton(src: string): string {
+  let s = src.replace(/\(\?[a-z]+\)/g, "");
+  s = s.replace(/\\[sWbB][*+?]?|\[\\s\][*+?]?|\[ \][*+?]?| [*+?]|\.[*+?]|\{\d+(,\d*)?\}/g, (m) => (/^\\b|^\\B/.test(m) ? "" : m.startsWith("{") ? "" : " "));
+  s = s.replace(/\[([^\]\\])[^\]]*\]/g, "$1");
+  s = s.replace(/\\x([0-9a-fA-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+  s = s.replace(/\\([^a-zA-Z0-9])/g, "$1");
+  s = s.replace(/[()^$|]/g, " ");
+  return s.replace(/ +/g, " ").trim();
+}
+
+function tryBase64(s: string): Uint8Array[] {
+  const t = s.replace(/=+$/, "");
+  if (t.length < 8 || !/^[A-Za-z0-9+/]+$/.test(t)) return [];
+  const out: Uint8Array[] = [];
+  for (const pre of ["", "A", "AA", "AAA"]) {
+    const u = pre + t;
+    if (u.length % 4 !== 1) out.push(new Uint8Array(Buffer.from(u, "base64")));
+  }
+  return out;
+}
+
+function tryHexText(s: string): Uint8Array | undefined {
+  const t = s.replace(/(?:\\x|0x)/gi, "").replace(/[\s:,-]/g, "");
+  if (t.length < 8 || t.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(t)) return undefined;
+  return new Uint8Array(Buffer.from(t, "hex"));
+}
+
+function printable(b: Uint8Array): string {
+  let s = "";
+  for (const x of b.subarray(0, 48)) s += x >= 0x20 && x < 0x7f ? String.fromCharCode(x) : `\\x${x.toString(16).padStart(2, "0")}`;
+  return b.length > 48 ? s + "..." : s;
+}
+
+class RuleAnalyzer {
+  readonly f: Features = { markings: [], vocabulary: [], docFormats: new Set(), docEvidence: [], docStringIds: new Set(), indicators: [], executable: [], refs: new Set() };
+  constructor(private readonly c: CompiledPolicy, private readonly ruleNames: Set<string>) {}
+
+  private hits(hs: MarkerHit[], where: string): void {
+    const words = hs.map((h) => h.marker.word.toUpperCase());
+    for (const hit of hs) {
+      const w = hit.marker.word.toUpperCase();
+      if (words.some((o) => o !== w && o.includes(w))) continue;
+      const list = hit.marker.kind === "marking" ? this.f.markings : this.f.vocabulary;
+      if (!list.some((x) => x.hit.marker === hit.marker)) list.push({ hit, where });
+    }
+  }
+
+  /** Checks a byte string for markers in every encoding and for document/indicator strings. */
+  private scanBytes(bytes: Uint8Array, where: string, opts: { nocase?: boolean; text?: boolean; xor?: boolean; minLength?: number }): void {
+    const idx = this.c.index;
+    this.hits(idx.searchBytes(bytes, { nocase: opts.nocase ?? false, xor: opts.xor ?? true, minLength: opts.minLength ?? 3 }), where);
+    if (opts.text) {
+      const asUtf8 = new TextDecoder("utf-8").decode(bytes);
+      this.hits(idx.searchText(asUtf8, opts.nocase), where);
+      const asLatin = Buffer.from(bytes).toString("latin1");
+      for (const b64 of tryBase64(asLatin)) this.hits(idx.searchBytes(b64, { xor: true }).map((h) => ({ ...h, encoding: `base64, ${h.encoding}` })), where);
+      const hex = tryHexText(asLatin);
+      if (hex) this.hits(idx.searchBytes(hex, { xor: true }).map((h) => ({ ...h, encoding: `hex text, ${h.encoding}` })), where);
+    }
+    let lower = Buffer.from(bytes).toString("latin1").toLowerCase();
+    const hexText = tryHexText(lower);
+    if (hexText) lower += "\n" + Buffer.from(hexText).toString("latin1").toLowerCase();
+    for (const d of this.c.docStrings) {
+      if (lower.includes(d.s.toLowerCase())) {
+        this.f.docFormats.add(d.format);
+        if (where.startsWith("string ")) this.f.docStringIds.add(where.slice(7));
+        this.f.docEvidence.push(`${where} is ${d.format} content ("${printable(latin1(d.s))}")`);
+      }
+    }
+    for (const ind of this.c.indicators) if (lower.includes(ind)) this.f.indicators.push(`${where} contains "${ind}"`);
+    for (const e of this.c.exeStrings) if (Buffer.from(bytes).toString("latin1").startsWith(e)) this.f.executable.push(`${where} starts with an executable magic`);
+  }
+
+  addString(s: StringDef): void {
+    const where = `string ${s.id}`;
+    const nocase = !!s.modifiers.nocase;
+    if (s.kind === "text") {
+      this.scanBytes(latin1(s.value), where, { nocase, text: true });
+    } else if (s.kind === "hex") {
+      const runs = hexRuns(s.tokens);
+      // a code pattern (wildcards, jumps) holds binary: only longer words count there, against chance hits
+      const code = hexHasGaps(s.tokens);
+      for (const r of runs) this.scanBytes(r, where, { text: false, minLength: code ? 6 : 3 });
+      // the whole string with gaps dropped catches words split by a wildcard
+      const joined = runs.length > 1 ? Uint8Array.from(runs.flatMap((r) => [...r])) : undefined;
+      if (joined) this.hits(this.c.index.searchBytes(joined, { xor: false, minLength: 6 }), where);
+      if (hexHasGaps(s.tokens) && runs.reduce((n, r) => n + r.length, 0) >= 6) this.f.indicators.push(`${where} is a byte pattern with wildcards or jumps (code)`);
+    } else {
+      const skel = regexSkeleton(s.source);
+      this.scanBytes(latin1(skel), where, { nocase: nocase || s.flags.includes("i"), text: true });
+    }
+  }
+
+  /** Longest fixed run of literal bytes in the string. */
+  static atomLength(s: StringDef): number {
+    if (s.kind === "text") return s.value.length;
+    if (s.kind === "hex") return Math.max(0, ...hexRuns(s.tokens).map((r) => r.length));
+    return regexSkeleton(s.source).replace(/ /g, "").length;
+  }
+
+  walk(e: Expr): void {
+    switch (e.type) {
+      case "string":
+        this.scanBytes(latin1(e.value), "a condition literal", { text: true });
+        return;
+      case "regex":
+        this.scanBytes(latin1(regexSkeleton(e.source)), "a condition regex", { text: true, nocase: e.flags.includes("i") });
+        return;
+      case "ident":
+        if (this.ruleNames.has(e.name)) this.f.refs.add(e.name);
+        return;
+      case "field": {
+        const root = rootIdent(e);
+        if (root && this.c.exeModules.has(root)) this.f.executable.push(`uses the ${root} module`);
+        this.walk(e.object);
+        return;
+      }
+      case "index":
+        this.walk(e.object);
+        this.walk(e.index);
+        return;
+      case "call": {
+        const root = rootIdent(e.callee);
+        if (root && this.c.exeModules.has(root)) this.f.executable.push(`uses the ${root} module`);
+        this.walk(e.callee);
+        for (const a of e.args) this.walk(a);
+        return;
+      }
+      case "binary": {
+        this.checkComparison(e);
+        this.walk(e.left);
+        this.walk(e.right);
+        return;
+      }
+      case "unary":
+        this.walk(e.operand);
+        return;
+      case "paren":
+        this.walk(e.expr);
+        return;
+      case "strMatch":
+        if (e.at) this.walk(e.at);
+        if (e.range) { this.walk(e.range.lo); this.walk(e.range.hi); }
+        return;
+      case "strCount":
+      case "strOffset":
+      case "strLength":
+        return;
+      case "of":
+        if (e.rules) for (const r of e.rules) if (this.ruleNames.has(r.name)) this.f.refs.add(r.name);
+        if (e.at) this.walk(e.at);
+        if (e.quantifier.kind === "expr") this.walk(e.quantifier.expr);
+        return;
+      case "forIn":
+        if (e.iterable.kind === "range") { this.walk(e.iterable.lo); this.walk(e.iterable.hi); }
+        else if (e.iterable.kind === "list") e.iterable.items.forEach((x) => this.walk(x));
+        else this.walk(e.iterable.expr);
+        this.walk(e.body);
+        return;
+      case "forOf":
+        this.walk(e.body);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private checkComparison(e: Extract<Expr, { type: "binary" }>): void {
+    if (e.op === "==" || e.op === "!=") {
+      for (const [a, b] of [[e.left, e.right], [e.right, e.left]] as const) {
+        const read = magicRead(a);
+        const v = intValue(b);
+        if (read && v !== undefined && e.op === "==") {
+          const fmt = this.c.magic.get(`${read}:${v}`);
+          if (fmt) {
+            this.f.docFormats.add(fmt);
+            this.f.docEvidence.push(`the condition checks the ${fmt} magic (${read.replace("u", "uint")}(0) == 0x${v.toString(16)})`);
+          }
+          const exeKey = read === "u32be" ? `u32:${swap32(v)}` : `${read}:${v}`;
+          if (this.c.exeMagic.has(exeKey)) this.f.executable.push(`the condition checks an executable magic (0x${v.toString(16)})`);
+        }
+        // hash.xxx(0, filesize) == "..." or filesize == N
+        if (e.op === "==" && b.type === "string" && a.type === "call" && rootIdent(a.callee) === "hash") {
+          this.f.hashTarget = `the condition compares ${exprName(a.callee)}(...) with "${b.value.slice(0, 64)}"`;
+        }
+        if (e.op === "==" && a.type === "filesize" && v !== undefined) this.f.hashTarget ??= `the condition requires filesize == ${v}`;
+      }
+    }
+    // filename / extension externals aimed at document extensions
+    for (const side of [e.left, e.right]) {
+      if (side.type === "ident" && /^(file_?name|file_?path|extension|file_?ext)$/i.test(side.name)) {
+        const other = side === e.left ? e.right : e.left;
+        const text = other.type === "string" ? other.value : other.type === "regex" ? other.source : "";
+        if (this.c.docExt.test(text) || this.c.docExt.test("." + text.replace(/^\./, ""))) {
+          this.f.docFormats.add("document file name");
+          this.f.docEvidence.push(`the condition matches ${side.name} against "${text.slice(0, 60)}"`);
+        }
+      }
+    }
+  }
+}
+
+function swap32(v: bigint): bigint {
+  return ((v & 0xffn) << 24n) | ((v & 0xff00n) << 8n) | ((v >> 8n) & 0xff00n) | ((v >> 24n) & 0xffn);
+}
+
+function rootIdent(e: Expr): string | undefined {
+  if (e.type === "ident") return e.name;
+  if (e.type === "field") return rootIdent(e.object);
+  if (e.type === "index") return rootIdent(e.object);
+  if (e.type === "call") return rootIdent(e.callee);
+  return undefined;
+}
+
+function exprName(e: Expr): string {
+  if (e.type === "ident") return e.name;
+  if (e.type === "field") return `${exprName(e.object)}.${e.name}`;
+  return "?";
+}
+
+function intValue(e: Expr): bigint | undefined {
+  if (e.type === "int") return BigInt(e.value);
+  if (e.type === "paren") return intValue(e.expr);
+  return undefined;
+}
+
+/** `uint32(0)` -> "u32", `uint32be(0)` -> "u32be", `uint16(0)` -> "u16". */
+function magicRead(e: Expr): string | undefined {
+  if (e.type !== "call" || e.callee.type !== "ident" || e.args.length !== 1) return undefined;
+  const at = intValue(e.args[0]!);
+  if (at !== 0n) return undefined;
+  switch (e.callee.name) {
+    case "uint32": case "int32": return "u32";
+    case "uint32be": case "int32be": return "u32be";
+    case "uint16": case "int16": return "u16";
+    default: return undefined;
+  }
+}
+
+/** Whether a condition is true for (almost) every file. */
+function alwaysTrue(e: Expr): string | undefined {
+  switch (e.type) {
+    case "bool":
+      return e.value ? "the condition is `true`" : undefined;
+    case "paren":
+      return alwaysTrue(e.expr);
+    case "unary":
+      return e.op === "not" && alwaysFalse(e.operand) ? "the condition is `not false`" : undefined;
+    case "binary": {
+      if (e.op === "or") return alwaysTrue(e.left) ?? alwaysTrue(e.right);
+      if (e.op === "and") {
+        const l = alwaysTrue(e.left), r = alwaysTrue(e.right);
+        return l && r ? l : undefined;
+      }
+      const l = e.left, r = e.right;
+      const n = intValue(r);
+      if (l.type === "filesize" && n !== undefined) {
+        if ((e.op === ">" && n <= 0n) || (e.op === ">=" && n <= 1n) || (e.op === "!=" && n === 0n)) return `the condition is \`filesize ${e.op} ${n}\``;
+        if ((e.op === "<" || e.op === "<=") && n >= 1024n * 1024n) return `the condition only bounds the size (\`filesize ${e.op} ${n}\`)`;
+      }
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+function alwaysFalse(e: Expr): boolean {
+  if (e.type === "bool") return !e.value;
+  if (e.type === "paren") return alwaysFalse(e.expr);
+  return false;
+}
+
+function usesStrings(e: Expr): boolean {
+  switch (e.type) {
+    case "strMatch": case "strCount": case "strOffset": case "strLength": case "forOf": return true;
+    case "of": return e.strings !== undefined;
+    case "paren": return usesStrings(e.expr);
+    case "unary": return usesStrings(e.operand);
+    case "binary": return usesStrings(e.left) || usesStrings(e.right);
+    case "forIn": return usesStrings(e.body);
+    default: return false;
+  }
+}
+
+function constrainsOtherwise(e: Expr): boolean {
+  switch (e.type) {
+    case "field": case "call": case "index": return true;
+    case "binary": return (e.op !== "and" && e.op !== "or" && !(e.left.type === "filesize" || e.right.type === "filesize")) || constrainsOtherwise(e.left) || constrainsOtherwise(e.right);
+    case "paren": return constrainsOtherwise(e.expr);
+    case "unary": return constrainsOtherwise(e.operand);
+    case "strMatch": return e.at !== undefined || e.range !== undefined;
+    case "ident": return true; // another rule or an external
+    default: return false;
+  }
+}
+
+export interface AuditOptions {
+  readonly policy?: AuditPolicy;
+  readonly path?: string;
+}
+
+/** Audits parsed rules. */
+export function auditRuleFile(file: RuleFile, options: AuditOptions = {}): Finding[] {
+  const policy = options.policy ?? defaultAuditPolicy();
+  const c = compilePolicy(policy);
+  const names = new Set(file.rules.map((r) => r.name));
+  const features = new Map<string, Features>();
+  for (const r of file.rules) {
+    const a = new RuleAnalyzer(c, names);
+    for (const s of r.strings) a.addString(s);
+    a.walk(r.condition);
+    const at = alwaysTrue(r.condition);
+    if (at) a.f.alwaysTrue = at;
+    features.set(r.name, a.f);
+  }
+  const merged = (name: string, depth = 0, seen = new Set<string>()): Features => {
+    const f = features.get(name)!;
+    if (depth > 8 || seen.has(name)) return f;
+    seen.add(name);
+    const out: Features = { ...f, docFormats: new Set(f.docFormats), docEvidence: [...f.docEvidence], docStringIds: f.docStringIds, indicators: [...f.indicators], executable: [...f.executable], refs: f.refs };
+    for (const ref of f.refs) {
+      const g = merged(ref, depth + 1, seen);
+      for (const d of g.docFormats) out.docFormats.add(d);
+      out.docEvidence.push(...g.docEvidence.map((x) => `${x} (via rule ${ref})`));
+      out.indicators.push(...g.indicators);
+      out.executable.push(...g.executable);
+    }
+    return out;
+  };
+  const findings: Finding[] = [];
+  for (const r of file.rules) {
+    const f = merged(r.name);
+    const add = (code: FindingCode, severity: Severity, reason: string, evidence: string) =>
+      findings.push({ rule: r.name, ...(options.path ?? file.path ? { file: (options.path ?? file.path)! } : {}), line: r.pos.line, code, severity, reason, evidence });
+    for (const { hit, where } of f.markings) {
+      add("classification-marking", hit.marker.severity, `looks for the ${hit.marker.lang} classification marking "${hit.marker.word}"`, `${where} (${hit.encoding})`);
+    }
+    for (const { hit, where } of f.vocabulary) {
+      add("sensitive-vocabulary", hit.marker.severity, `looks for the sensitive-document term "${hit.marker.word}" (${hit.marker.lang})`, `${where} (${hit.encoding})`);
+    }
+    collection(r, c, add);
+    if (r.private || r.global) continue;
+    if (f.docFormats.size > 0 && f.indicators.length === 0 && f.executable.length === 0) {
+      // high when the rule takes every document of the format, or looks for sensitive content in it;
+      // medium when other specific strings narrow it (e.g. an authoring tool), which still deserves a look
+      const specific = r.strings.some((s) => !f.docStringIds.has(s.id));
+      const sensitive = f.markings.length > 0 || f.vocabulary.length > 0;
+      add("document-target", !specific || sensitive ? "high" : "medium",
+        `aims at ${[...f.docFormats].join(", ")} documents without any malware indicator (macro, script, exploit, embedded executable)`,
+        f.docEvidence.slice(0, 3).join("; "));
+    }
+    if (f.alwaysTrue && r.strings.length === 0) {
+      add("matches-everything", "high", "matches (almost) every file", f.alwaysTrue);
+    } else if (f.alwaysTrue && !usesStrings(r.condition)) {
+      add("matches-everything", "high", "matches (almost) every file: its strings do not matter to the condition", f.alwaysTrue);
+    } else if (r.strings.length > 0 && !constrainsOtherwise(r.condition)) {
+      const weak = r.strings.every((s) => RuleAnalyzer.atomLength(s) < policy.minAtomLength || (s.kind === "text" && c.commonAtoms.has(s.value.toLowerCase())));
+      if (weak) add("short-atoms", "medium", `every string is shorter than ${policy.minAtomLength} bytes or very common, so the rule matches a large share of all files`, r.strings.map((s) => s.id).join(", "));
+    }
+    if (f.hashTarget && f.executable.length === 0) {
+      const doc = f.docFormats.size > 0;
+      add("single-file-target", doc ? "high" : "medium", doc ? "targets one specific document" : "targets one specific file that the rule does not check to be an executable", f.hashTarget);
+    }
+  }
+  return findings;
+}
+
+const DESCRIPTIVE_META = /^(description|desc|info|reference\d*|ref\d*|source|url|link|author|report|comment|notes?|date|version|hash\d*|sample\d*|malware|family|threat_name|category)$/i;
+
+function collection(r: Rule, c: CompiledPolicy, add: (code: FindingCode, s: Severity, reason: string, evidence: string) => void): void {
+  for (const m of r.meta) {
+    const key = m.key.toLowerCase();
+    const value = typeof m.value === "string" ? m.value : String(m.value);
+    if (c.metaKeys.has(key) && value !== "" && value !== "false" && value !== "0") {
+      add("collection-request", "high", "its metadata asks for matched files to be sent or collected", `meta ${m.key} = ${JSON.stringify(value).slice(0, 80)}`);
+      return;
+    }
+    if (typeof m.value === "string" && !m.value.includes("://") && c.metaValueRes.some((re) => re.test(m.value as string)) && !DESCRIPTIVE_META.test(m.key)) {
+      add("collection-request", "high", "its metadata asks for matched files to be sent or collected", `meta ${m.key} = ${JSON.stringify(value).slice(0, 80)}`);
+      return;
+    }
+  }
+  for (const t of r.tags) {
+    if (c.tags.has(t.toLowerCase())) {
+      add("collection-request", "high", "its tags ask for matched files to be sent or collected", `tag ${t}`);
+      return;
+    }
+  }
+}
+
+/**
+ * Audits rule source (bytes or a latin1/UTF-8 string). A file that does not parse gives one
+ * `unparseable` finding: an auditor cannot vouch for what it cannot read.
+ */
+export function auditRules(source: string | Uint8Array, options: AuditOptions = {}): Finding[] {
+  const text = typeof source === "string" ? source : Buffer.from(source).toString("latin1");
+  let file: RuleFile;
+  try {
+    file = parse(text, { path: options.path });
+  } catch (e) {
+    return [{ rule: "(file)", ...(options.path ? { file: options.path } : {}), code: "unparseable", severity: "high", reason: "the rules do not parse, so they cannot be audited", evidence: (e as Error).message.split("\n")[0]! }];
+  }
+  return auditRuleFile(file, options);
+}
+
+/** Whether findings reach the policy's failing severity. */
+export function failing(findings: readonly Finding[], policy: AuditPolicy = defaultAuditPolicy()): Finding[] {
+  return findings.filter((f) => SEVERITY_RANK[f.severity] >= SEVERITY_RANK[policy.failOn]);
+}
+
+export function formatFinding(f: Finding): string {
+  const where = f.file ? `${f.file}:${f.line ?? 0}` : `line ${f.line ?? 0}`;
+  return `${where}: ${f.severity}: rule ${f.rule}: ${f.reason} [${f.code}]\n    evidence: ${f.evidence}`;
+}

@@ -1,0 +1,332 @@
+/**
+ * The endpoint's side: `update` downloads the checkpoint, proofs and the newest bundle from a
+ * source (URL or directory) and applies it only when every check holds, in this order:
+ *  1. the checkpoint is signed by the trusted log key and has the trusted origin;
+ *  2. a quorum of distinct trusted witnesses cosigned it, recently enough (maxCheckpointAge) and
+ *     not in the future (maxClockSkew);
+ *  3. it is consistent with the last checkpoint this endpoint accepted (same size: same root;
+ *     larger: a consistency proof computed from the log's tiles verifies; smaller: rollback);
+ *  4. the newest manifest of the policy's bundle name is included in it (inclusion proof);
+ *  5. the manifest is signed by a trusted publisher, its version is above every version this
+ *     endpoint ever accepted, and this engine is recent enough;
+ *  6. the archive's files match the manifest.
+ * Apply is atomic: the bundle is written and fsynced to its own directory, then state.json is
+ * replaced atomically (the commit point), then the `current` symlink is swapped. A crash at any
+ * point leaves either the old or the new bundle in force, never a mix; `open` repairs the symlink.
+ * Security failures keep their evidence (both checkpoints) under `evidence/`.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, readdir, readlink, rename, rm, symlink, open as openFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { ENGINE_VERSION } from "@vigil/engine";
+import {
+  KEY_TYPE_COSIGNATURE_V1, NoteError, TileReader, equalBytes, leafHash, openNote, parseCheckpoint, parseVerifierKey, readEntries,
+  verifyConsistency, verifyInclusion, type Checkpoint, type OpenedNote,
+} from "@vigil/tlog";
+import { bundleArchivePath, compareVersions, manifestOf, openBundle, openManifest, type Manifest } from "./bundle.js";
+import { UpdateError } from "./error.js";
+import { fsyncDir, writeFileAtomic } from "./fsutil.js";
+import type { TrustPolicy } from "./policy.js";
+import { LIMITS, openSource, type Source } from "./source.js";
+
+export interface InstalledBundle {
+  readonly name: string;
+  readonly version: number;
+  readonly manifestHash: string;
+  /** directory name under `bundles/` */
+  readonly dir: string;
+}
+
+export interface EndpointState {
+  readonly format: "vigil-endpoint/v1";
+  /** the last accepted checkpoint note, with its cosignatures */
+  readonly checkpoint: string | null;
+  readonly current: InstalledBundle | null;
+  readonly previous: InstalledBundle | null;
+  /** highest bundle version ever accepted: nothing at or below it is applied again */
+  readonly highestVersion: number;
+}
+
+export interface UpdateOptions {
+  readonly source: string;
+  readonly stateDir: string;
+  readonly policy: TrustPolicy;
+  /** clock in POSIX seconds (tests move it) */
+  readonly now?: () => number;
+  /** test hook: throw at this point of the apply, as a crash there would stop it */
+  readonly failpoint?: "after-extract" | "after-state";
+}
+
+export interface UpdateResult {
+  readonly status: "applied" | "up-to-date";
+  readonly version: number;
+  readonly previousVersion: number | null;
+  readonly checkpointSize: bigint;
+  readonly witnesses: string[];
+}
+
+const EMPTY_STATE: EndpointState = { format: "vigil-endpoint/v1", checkpoint: null, current: null, previous: null, highestVersion: 0 };
+
+export async function loadState(stateDir: string): Promise<EndpointState> {
+  let text: string;
+  try {
+    text = await readFile(join(stateDir, "state.json"), "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return EMPTY_STATE;
+    throw new UpdateError("bad-input", `cannot read ${join(stateDir, "state.json")}`, { cause: e });
+  }
+  try {
+    const s = JSON.parse(text) as EndpointState;
+    if (s.format !== "vigil-endpoint/v1") throw new Error("unknown format");
+    return s;
+  } catch (cause) {
+    throw new UpdateError("bad-input", `${join(stateDir, "state.json")} is damaged; restore it from backup or remove the state directory to re-bootstrap`, { cause });
+  }
+}
+
+async function saveState(stateDir: string, s: EndpointState): Promise<void> {
+  await writeFileAtomic(join(stateDir, "state.json"), JSON.stringify(s, null, 2) + "\n");
+}
+
+async function pointCurrent(stateDir: string, dir: string | null): Promise<void> {
+  const link = join(stateDir, "current");
+  if (dir === null) return;
+  const target = join("bundles", dir);
+  try {
+    if ((await readlink(link)) === target) return;
+  } catch {
+    /* missing link */
+  }
+  const tmp = `${link}.tmp-${randomBytes(4).toString("hex")}`;
+  await symlink(target, tmp);
+  await rename(tmp, link);
+  await fsyncDir(stateDir);
+}
+
+/**
+ * Opens an endpoint state directory after a possible crash: points `current` at the bundle
+ * state.json names and removes unfinished staging directories. Returns the state.
+ */
+export async function recoverEndpoint(stateDir: string): Promise<EndpointState> {
+  await mkdir(join(stateDir, "bundles"), { recursive: true });
+  const state = await loadState(stateDir);
+  for (const d of await readdir(join(stateDir, "bundles"))) {
+    if (d.startsWith(".staging-")) await rm(join(stateDir, "bundles", d), { recursive: true, force: true });
+  }
+  await pointCurrent(stateDir, state.current?.dir ?? null);
+  return state;
+}
+
+/** The directory of the bundle in force (what the scanner loads), or null before the first update. */
+export async function currentBundleDir(stateDir: string): Promise<string | null> {
+  const s = await loadState(stateDir);
+  return s.current ? join(stateDir, "bundles", s.current.dir) : null;
+}
+
+async function keepEvidence(stateDir: string, code: string, parts: Record<string, string>): Promise<string> {
+  const file = join(stateDir, "evidence", `${new Date().toISOString().replace(/[:.]/g, "-")}-${code}.txt`);
+  const body = Object.entries(parts).map(([k, v]) => `== ${k}\n${v}`).join("\n");
+  await writeFileAtomic(file, body);
+  return file;
+}
+
+function countQuorum(opened: OpenedNote, policy: TrustPolicy, now: number): { fresh: string[]; stale: string[]; future: string[] } {
+  const witnessKeys = new Map(policy.witnesses.map((w) => {
+    const k = parseVerifierKey(w);
+    return [`${k.name}\u0000${k.keyId}`, w] as const;
+  }));
+  const fresh = new Set<string>(), stale = new Set<string>(), future = new Set<string>();
+  for (const s of opened.signatures) {
+    if (s.type !== KEY_TYPE_COSIGNATURE_V1 || s.timestampBig === undefined) continue;
+    const key = witnessKeys.get(`${s.name}\u0000${s.keyId}`);
+    if (!key) continue;
+    const ts = s.timestampBig;
+    if (ts > BigInt(now + policy.maxClockSkew)) future.add(key);
+    else if (BigInt(now) - ts > BigInt(policy.maxCheckpointAge)) stale.add(key);
+    else fresh.add(key);
+  }
+  return { fresh: [...fresh], stale: [...stale], future: [...future] };
+}
+
+/** Verifies a checkpoint note against the policy: log signature, origin, witness quorum and freshness. */
+export function verifyCheckpointNote(note: string, policy: TrustPolicy, now: number): { checkpoint: Checkpoint; opened: OpenedNote; witnesses: string[] } {
+  let opened: OpenedNote;
+  try {
+    opened = openNote(note, [...policy.log.keys, ...policy.witnesses]);
+  } catch (e) {
+    if (e instanceof NoteError && e.code === "invalid-signature") {
+      const isLog = policy.log.keys.some((k) => {
+        const v = parseVerifierKey(k);
+        return v.name === e.key?.name && v.keyId === e.key?.keyId;
+      });
+      if (isLog) throw new UpdateError("bad-log-signature", "the checkpoint's log signature is invalid: refusing it", { cause: e });
+      throw new UpdateError("no-quorum", `a witness cosignature on this checkpoint is invalid (${e.key?.name}): the checkpoint was altered after cosigning, or cosignatures were copied from another tree (split view?)`, { cause: e });
+    }
+    throw new UpdateError("bad-log-signature", `the checkpoint is not signed by the trusted log key (${e instanceof NoteError ? e.code : "error"})`, { cause: e });
+  }
+  const logNames = new Set(policy.log.keys.map((k) => {
+    const v = parseVerifierKey(k);
+    return `${v.name}\u0000${v.keyId}`;
+  }));
+  if (!opened.signatures.some((s) => logNames.has(`${s.name}\u0000${s.keyId}`))) {
+    throw new UpdateError("bad-log-signature", "the checkpoint carries witness cosignatures but no signature by the trusted log key");
+  }
+  let cp: Checkpoint;
+  try {
+    cp = parseCheckpoint(opened.text);
+  } catch (e) {
+    throw new UpdateError("bad-log-signature", `the signed checkpoint is malformed: ${(e as Error).message}`, { cause: e });
+  }
+  if (cp.origin !== policy.log.origin) throw new UpdateError("wrong-origin", `checkpoint origin ${JSON.stringify(cp.origin)} is not the trusted log ${JSON.stringify(policy.log.origin)}`);
+  const q = countQuorum(opened, policy, now);
+  if (q.fresh.length < policy.quorum) {
+    if (q.fresh.length + q.stale.length >= policy.quorum) {
+      throw new UpdateError("stale-checkpoint", `only ${q.fresh.length} of ${policy.quorum} required witness cosignatures are newer than ${policy.maxCheckpointAge} s: the log may be frozen; refusing`);
+    }
+    if (q.future.length > 0) throw new UpdateError("future-checkpoint", `${q.future.length} witness cosignature(s) are dated in the future; check this machine's clock`);
+    throw new UpdateError("no-quorum", `${q.fresh.length} valid witness cosignature(s), the policy needs ${policy.quorum}: the witnesses have not (yet) vouched for this checkpoint`);
+  }
+  return { checkpoint: cp, opened, witnesses: q.fresh };
+}
+
+function fetcher(src: Source) {
+  return (p: string) => src.get(p, p.startsWith("tile/entries/") ? LIMITS.entryBundle : LIMITS.tile);
+}
+
+/** Runs one update. Throws UpdateError with the failed check's code; nothing is applied then. */
+export async function update(opts: UpdateOptions): Promise<UpdateResult> {
+  const now = (opts.now ?? (() => Math.floor(Date.now() / 1000)))();
+  const { policy, stateDir } = opts;
+  const state = await recoverEndpoint(stateDir);
+  const src = openSource(opts.source);
+  const note = Buffer.from(await src.get("checkpoint", LIMITS.checkpoint)).toString("utf8");
+  const { checkpoint: cp, witnesses } = verifyCheckpointNote(note, policy, now);
+
+  // 3. consistency with what we accepted before
+  const fetchTile = fetcher(src);
+  if (state.checkpoint) {
+    const oldText = state.checkpoint.slice(0, state.checkpoint.lastIndexOf("\n\n") + 1);
+    const old = parseCheckpoint(oldText);
+    if (cp.size < old.size) {
+      throw new UpdateError("rollback", `the log offers a tree of ${cp.size} entries, smaller than the ${old.size} this endpoint already accepted: refusing (rollback)`);
+    }
+    let ok: boolean;
+    if (cp.size === old.size) ok = equalBytes(cp.rootHash, old.rootHash);
+    else if (old.size === 0n) ok = true;
+    else {
+      try {
+        const proof = await new TileReader(fetchTile, cp.size).consistencyProof(old.size);
+        ok = verifyConsistency(old.size, cp.size, proof, old.rootHash, cp.rootHash);
+      } catch {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      const file = await keepEvidence(stateDir, "inconsistent", { "accepted checkpoint": state.checkpoint, "offered checkpoint": note });
+      throw new UpdateError("inconsistent", `the offered checkpoint (size ${cp.size}) does not extend the accepted one (size ${old.size}): the log shows this endpoint a different tree (split view). Evidence kept in ${file}`, {
+        evidence: { accepted: state.checkpoint, offered: note },
+      });
+    }
+  }
+  if (cp.size === 0n) {
+    return { status: "up-to-date", version: state.current?.version ?? 0, previousVersion: state.previous?.version ?? null, checkpointSize: 0n, witnesses };
+  }
+
+  // 4. the newest manifest of our bundle name, and its inclusion
+  const tailStart = cp.size - 1n - ((cp.size - 1n) % 256n);
+  const tail = await readEntries(fetchTile, cp.size, tailStart, cp.size);
+  let index = -1;
+  let signed = "";
+  let manifest: Manifest | undefined;
+  for (let i = tail.length - 1; i >= 0 && !manifest; i--) {
+    const s = Buffer.from(tail[i]!).toString("utf8");
+    try {
+      const m = manifestOf(s);
+      if (m.name === policy.bundle) {
+        manifest = m;
+        signed = s;
+        index = i;
+      }
+    } catch {
+      /* not a bundle manifest */
+    }
+  }
+  if (!manifest) throw new UpdateError("not-included", `no manifest of bundle ${policy.bundle} among the log's last entries`);
+  const leafIndex = tailStart + BigInt(index);
+  const proof = await new TileReader(fetchTile, cp.size).inclusionProof(leafIndex);
+  if (!verifyInclusion(leafIndex, cp.size, leafHash(Buffer.from(signed, "utf8")), proof, cp.rootHash)) {
+    throw new UpdateError("not-included", `the manifest at index ${leafIndex} is not included in the checkpoint's tree: refusing`);
+  }
+
+  // 5. publisher, version, engine
+  const opened = openManifest(signed, policy.publishers);
+  manifest = opened.manifest;
+  if (manifest.version <= state.highestVersion) {
+    if (state.current && opened.hash === state.current.manifestHash) {
+      await saveState(stateDir, { ...state, checkpoint: note });
+      return { status: "up-to-date", version: manifest.version, previousVersion: state.previous?.version ?? null, checkpointSize: cp.size, witnesses };
+    }
+    throw new UpdateError("rollback", `bundle version ${manifest.version} is not above version ${state.highestVersion} already accepted: refusing (rollback)`);
+  }
+  if (compareVersions(ENGINE_VERSION, manifest.engine) < 0) {
+    throw new UpdateError("bad-bundle", `bundle ${manifest.version} needs engine ${manifest.engine}, this is ${ENGINE_VERSION}: upgrade Vigil first`);
+  }
+
+  // 6. files
+  const archive = await src.get(bundleArchivePath(manifest.name, manifest.version), LIMITS.bundle);
+  const { files } = openBundle(archive, signed);
+
+  // apply
+  const dirName = `${manifest.name}-${manifest.version}-${opened.hash.slice(0, 12)}`;
+  const bundlesDir = join(stateDir, "bundles");
+  const staging = join(bundlesDir, `.staging-${randomBytes(6).toString("hex")}`);
+  try {
+    for (const f of [{ path: "MANIFEST", data: new Uint8Array(Buffer.from(signed, "utf8")) }, ...files]) {
+      const full = join(staging, ...f.path.split("/"));
+      await mkdir(dirname(full), { recursive: true });
+      const h = await openFile(full, "wx", 0o644);
+      try {
+        await h.writeFile(f.data);
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+    }
+    await fsyncDir(staging);
+    await rm(join(bundlesDir, dirName), { recursive: true, force: true });
+    await rename(staging, join(bundlesDir, dirName));
+    await fsyncDir(bundlesDir);
+  } catch (cause) {
+    await rm(staging, { recursive: true, force: true });
+    throw new UpdateError("apply-failed", `could not write bundle ${manifest.version} under ${bundlesDir}`, { cause });
+  }
+  if (opts.failpoint === "after-extract") throw new Error("failpoint after-extract");
+  const installed: InstalledBundle = { name: manifest.name, version: manifest.version, manifestHash: opened.hash, dir: dirName };
+  await saveState(stateDir, { format: "vigil-endpoint/v1", checkpoint: note, current: installed, previous: state.current, highestVersion: manifest.version });
+  if (opts.failpoint === "after-state") throw new Error("failpoint after-state");
+  await pointCurrent(stateDir, dirName);
+  // keep only the current and previous bundles
+  for (const d of await readdir(bundlesDir)) {
+    if (d !== dirName && d !== state.current?.dir && !d.startsWith(".")) await rm(join(bundlesDir, d), { recursive: true, force: true });
+  }
+  return { status: "applied", version: manifest.version, previousVersion: state.current?.version ?? null, checkpointSize: cp.size, witnesses };
+}
+
+/**
+ * Operator rollback: puts the previous bundle back in force. The highest accepted version stays,
+ * so the bundle rolled away from is not re-applied by the next update; a newer one will be.
+ */
+export async function rollback(stateDir: string): Promise<{ version: number; from: number }> {
+  const state = await recoverEndpoint(stateDir);
+  if (!state.current || !state.previous) throw new UpdateError("no-previous", "there is no previous bundle to roll back to");
+  await saveState(stateDir, { ...state, current: state.previous, previous: state.current });
+  await pointCurrent(stateDir, state.previous.dir);
+  return { version: state.previous.version, from: state.current.version };
+}
+
+/** Reads the manifest of the bundle in force. */
+export async function installedManifest(stateDir: string): Promise<Manifest | null> {
+  const dir = await currentBundleDir(stateDir);
+  if (!dir) return null;
+  return manifestOf(await readFile(join(dir, "MANIFEST"), "utf8"));
+}

@@ -1,0 +1,99 @@
+/**
+ * Publishing: rules directory -> compiled check -> bundle (signed manifest + deterministic
+ * archive) -> archive written under `bundles/` -> manifest appended to the log -> tiles and a new
+ * checkpoint -> cosignatures requested from witnesses and added to the checkpoint.
+ */
+import { TlogError } from "@vigil/tlog";
+import { buildBundle, bundleArchivePath, compileBundleRules, manifestOf, readRulesDir, sha256Hex, type Manifest } from "./bundle.js";
+import { UpdateError } from "./error.js";
+import { DiskLog } from "./log.js";
+import { requestCosignature } from "./witness.js";
+
+export interface PublishOptions {
+  readonly rulesDir: string;
+  readonly logDir: string;
+  /** publisher key (`PRIVATE+KEY+...`) that signs the manifest */
+  readonly publisherKey: string;
+  /** log key that signs checkpoints; defaults to the publisher key */
+  readonly logKey?: string;
+  /** bundle name (default "rules") */
+  readonly name?: string;
+  /** witness base URLs to ask for cosignatures */
+  readonly witnesses?: readonly string[];
+  readonly time?: Date;
+  /** compile the rules with the engine and refuse bundles that do not compile (default true) */
+  readonly compileCheck?: boolean;
+}
+
+export interface PublishResult {
+  readonly manifest: Manifest;
+  readonly manifestHash: string;
+  readonly index: number;
+  readonly checkpoint: string;
+  readonly ruleCount: number;
+  readonly cosignedBy: string[];
+  readonly refusedBy: Array<{ witness: string; reason: string }>;
+}
+
+/** The last manifest named `name` in the log and its hash, if any. */
+export function lastManifest(log: DiskLog, name: string): { manifest: Manifest; hash: string; index: number } | undefined {
+  for (let i = log.entries.length - 1; i >= 0; i--) {
+    const signed = Buffer.from(log.entries[i]!).toString("utf8");
+    let m: Manifest;
+    try {
+      m = manifestOf(signed);
+    } catch {
+      continue;
+    }
+    if (m.name === name) return { manifest: m, hash: sha256Hex(signed), index: i };
+  }
+  return undefined;
+}
+
+export async function publish(opts: PublishOptions): Promise<PublishResult> {
+  const name = opts.name ?? "rules";
+  const logKey = opts.logKey ?? opts.publisherKey;
+  const files = await readRulesDir(opts.rulesDir);
+  const ruleCount = opts.compileCheck === false ? -1 : compileBundleRules(files).ruleCount;
+  const log = await DiskLog.open(opts.logDir, logKey);
+  const prev = lastManifest(log, name);
+  const built = buildBundle(files, { name, version: (prev?.manifest.version ?? 0) + 1, previous: prev?.hash ?? "", ...(opts.time ? { time: opts.time } : {}) }, opts.publisherKey);
+  // the archive goes out before the log entry, so whoever sees the entry can fetch the bundle
+  await log.writeFile(bundleArchivePath(name, built.manifest.version), built.archive);
+  const oldSize = log.size;
+  let checkpoint = await log.append([Buffer.from(built.signedManifest, "utf8")], logKey);
+  const cosignedBy: string[] = [];
+  const refusedBy: Array<{ witness: string; reason: string }> = [];
+  const lines: string[] = [];
+  for (const w of opts.witnesses ?? []) {
+    try {
+      const got = await requestCosignature(
+        w,
+        checkpoint,
+        (old) => {
+          try {
+            return log.tree.consistencyProof(old);
+          } catch (e) {
+            if (e instanceof TlogError) throw new UpdateError("witness-refused", `witness ${w} claims a size ${old} this log never had: it saw a different log`, { cause: e });
+            throw e;
+          }
+        },
+        BigInt(oldSize),
+      );
+      lines.push(...got);
+      cosignedBy.push(w);
+    } catch (e) {
+      refusedBy.push({ witness: w, reason: (e as Error).message });
+    }
+  }
+  if (lines.length) checkpoint = await log.addCosignatures(lines);
+  return {
+    manifest: built.manifest,
+    manifestHash: sha256Hex(built.signedManifest),
+    index: log.size - 1,
+    checkpoint,
+    ruleCount,
+    cosignedBy,
+    refusedBy,
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * Where an endpoint, witness or monitor reads a log from: a base URL (http/https) or a directory.
+ * Every read has a size limit, so a hostile server cannot make us buffer without bound.
+ */
+import { readFile, stat } from "node:fs/promises";
+import { isAbsolute, resolve, sep } from "node:path";
+import { UpdateError } from "./error.js";
+
+export interface Source {
+  /** Reads `path` (relative, '/'-separated) under the source; throws `fetch-failed` or `too-large`. */
+  get(path: string, maxBytes: number): Promise<Uint8Array>;
+  readonly location: string;
+}
+
+export const LIMITS = {
+  checkpoint: 64 * 1024,
+  tile: 256 * 32,
+  entryBundle: 256 * (2 + 65535),
+  bundle: 128 * 1024 * 1024,
+};
+
+function checkRelative(path: string): void {
+  if (path.startsWith("/") || path.split("/").some((c) => c === ".." || c === "")) {
+    throw new UpdateError("bad-input", `refusing to read ${JSON.stringify(path)}: not a plain relative path`);
+  }
+}
+
+class DirSource implements Source {
+  constructor(readonly location: string) {}
+  async get(path: string, maxBytes: number): Promise<Uint8Array> {
+    checkRelative(path);
+    const full = resolve(this.location, ...path.split("/"));
+    if (!full.startsWith(resolve(this.location) + sep)) throw new UpdateError("bad-input", `path escapes the source directory: ${path}`);
+    try {
+      const st = await stat(full);
+      if (st.size > maxBytes) throw new UpdateError("too-large", `${path} is ${st.size} bytes, over the ${maxBytes}-byte limit`);
+      return new Uint8Array(await readFile(full));
+    } catch (e) {
+      if (e instanceof UpdateError) throw e;
+      throw new UpdateError("fetch-failed", `cannot read ${path} from ${this.location}`, { cause: e });
+    }
+  }
+}
+
+class HttpSource implements Source {
+  private readonly base: string;
+  constructor(readonly location: string, private readonly timeoutMs: number) {
+    this.base = location.endsWith("/") ? location : location + "/";
+  }
+  async get(path: string, maxBytes: number): Promise<Uint8Array> {
+    checkRelative(path);
+    const url = this.base + path;
+    let res: Response;
+    try {
+      res = await fetch(url, { signal: AbortSignal.timeout(this.timeoutMs), redirect: "follow" });
+    } catch (cause) {
+      throw new UpdateError("fetch-failed", `cannot fetch ${url}`, { cause });
+    }
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      throw new UpdateError("fetch-failed", `fetching ${url} gave HTTP ${res.status}`);
+    }
+    const len = Number(res.headers.get("content-length") ?? "-1");
+    if (len > maxBytes) {
+      await res.body?.cancel();
+      throw new UpdateError("too-large", `${url} is ${len} bytes, over the ${maxBytes}-byte limit`);
+    }
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    if (res.body) {
+      const reader = res.body.getReader();
+      for (;;) {
+        let r;
+        try {
+          r = await reader.read();
+        } catch (cause) {
+          throw new UpdateError("fetch-failed", `reading ${url} failed`, { cause });
+        }
+        if (r.done) break;
+        total += r.value.length;
+        if (total > maxBytes) {
+          await reader.cancel();
+          throw new UpdateError("too-large", `${url} is over the ${maxBytes}-byte limit`);
+        }
+        chunks.push(r.value);
+      }
+    }
+    const out = new Uint8Array(total);
+    let off = 0;
+    for (const c of chunks) {
+      out.set(c, off);
+      off += c.length;
+    }
+    return out;
+  }
+}
+
+/** `http://...` or `https://...` gives an HTTP source; anything else is a directory. */
+export function openSource(location: string, options: { timeoutMs?: number } = {}): Source {
+  if (/^https?:\/\//i.test(location)) return new HttpSource(location, options.timeoutMs ?? 30_000);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) throw new UpdateError("bad-input", `unsupported source scheme: ${location} (use http, https or a directory)`);
+  return new DirSource(isAbsolute(location) ? location : resolve(location));
+}
