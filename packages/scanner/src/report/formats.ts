@@ -56,7 +56,7 @@ export function textWriter(opts: TextOptions = {}): ReportWriter {
       if (!opts.infectedOnly) {
         for (const e of r.errors) out.push(`${printable(e.path)}: ${printable(stripPath(e.message, e.path))} ERROR`);
         for (const i of r.incomplete) out.push(`${printable(i.path)}: Not fully scanned (${i.reason}): ${printable(i.message)} WARNING`);
-        if (opts.all && !r.detections.length && !r.errors.length) out.push(`${printable(r.path)}: OK`);
+        if (opts.all && !r.detections.length && !r.errors.length && !r.incomplete.length) out.push(`${printable(r.path)}: OK`);
       }
       return out.length ? out.join("\n") + "\n" : "";
     },

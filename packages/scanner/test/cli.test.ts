@@ -1,0 +1,212 @@
+// End-to-end tests of `vigil scan` and `vigil quarantine`: the built bin (npx tsc -b) in temporary trees.
+import { describe, expect, it, beforeAll } from "vitest";
+import { spawn, spawnSync, execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { makeZip, EICAR } from "./helpers/zip.js";
+
+const BIN = fileURLToPath(new URL("../../cli/bin/vigil.js", import.meta.url));
+
+let home: string;
+let tree: string;
+
+function vigil(args: string[], opts: { input?: string; cwd?: string; uid?: number; gid?: number } = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: "utf8", input: opts.input ?? "", cwd: opts.cwd ?? tree, uid: opts.uid, gid: opts.gid, timeout: 60_000,
+    env: { ...process.env, XDG_CACHE_HOME: join(home, "cache"), XDG_DATA_HOME: join(home, "data"), NO_COLOR: "1" },
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+beforeAll(() => {
+  home = mkdtempSync(join(tmpdir(), "vigil-cli-home-"));
+  tree = mkdtempSync(join(tmpdir(), "vigil-cli-"));
+  mkdirSync(join(tree, "clean/sub"), { recursive: true });
+  writeFileSync(join(tree, "clean/a.txt"), "hello");
+  writeFileSync(join(tree, "clean/sub/b.txt"), "world");
+  mkdirSync(join(tree, "bad"));
+  writeFileSync(join(tree, "bad/eicar.com"), EICAR);
+  writeFileSync(join(tree, "bad/nested.zip"), makeZip([{ name: "docs/inner.zip", data: makeZip([{ name: "deep/eicar.txt", data: EICAR }]) }]));
+  mkdirSync(join(tree, "arch"));
+  writeFileSync(join(tree, "arch/bomb.zip"), makeZip([{ name: "zeros.bin", data: Buffer.alloc(40 * 1024 * 1024) }]));
+  writeFileSync(join(tree, "arch/enc.zip"), makeZip([{ name: "secret.com", data: EICAR, method: 0, flags: 1 }]));
+  mkdirSync(join(tree, "loop/x"), { recursive: true });
+  symlinkSync(join(tree, "loop"), join(tree, "loop/x/back"));
+  writeFileSync(join(tree, "loop/x/file.txt"), "f");
+});
+
+describe("vigil scan (end to end)", () => {
+  it("exit codes: 0 clean, 1 found, 2 errors, detection wins over errors", () => {
+    const clean = vigil(["scan", "clean"]);
+    expect(clean.code).toBe(0);
+    expect(clean.out).toBe("");
+    expect(clean.err).toMatch(/Scanned directories: 2\nScanned files: 2\nInfected files: 0\n/);
+    const bad = vigil(["scan", "bad"]);
+    expect(bad.code).toBe(1);
+    expect(bad.out.split("\n").sort().filter(Boolean)).toEqual([
+      "bad/eicar.com: Win.Test.EICAR_HDB-1 FOUND",
+      "bad/nested.zip!docs/inner.zip!deep/eicar.txt: Win.Test.EICAR_HDB-1 FOUND",
+    ]);
+    const missing = vigil(["scan", "clean", "nope"]);
+    expect(missing.code).toBe(2);
+    expect(missing.out).toMatch(/^nope: no such file or directory .*ERROR$/m);
+    expect(missing.err).toMatch(/Total errors: 1/);
+    expect(vigil(["scan", "nope", "bad/eicar.com"]).code).toBe(1);
+  });
+
+  it("--all, -i and skipped entries", () => {
+    const all = vigil(["scan", "--all", "--no-cache", "clean", "loop"]);
+    expect(all.out).toContain("clean/a.txt: OK\n");
+    expect(all.out).toContain("loop/x/back: Symbolic link\n");
+    const inf = vigil(["scan", "-i", "bad", "nope"]);
+    expect(inf.out).not.toMatch(/ERROR/);
+    expect(inf.out).toMatch(/FOUND/);
+  });
+
+  it("json, ndjson, sarif and -o FILE", () => {
+    const j = vigil(["scan", "-f", "json", "bad", "clean"]);
+    const doc = JSON.parse(j.out);
+    expect(doc.summary).toMatchObject({ files: 4, infected: 2 });
+    expect(doc.rules.signatures).toBeGreaterThanOrEqual(4);
+    const nd = vigil(["scan", "--format", "ndjson", "bad"]).out.trim().split("\n").map((l) => JSON.parse(l));
+    expect(nd.at(-1)).toMatchObject({ type: "summary", infected: 2 });
+    expect(nd.filter((x) => x.type === "file").flatMap((x) => x.detections.map((d: { path: string }) => d.path)).sort()).toEqual(["bad/eicar.com", "bad/nested.zip!docs/inner.zip!deep/eicar.txt"]);
+    const outFile = join(home, "report.sarif");
+    const s = vigil(["scan", "-f", "sarif", "-o", outFile, "bad"]);
+    expect(s.out).toBe("");
+    expect(s.code).toBe(1);
+    const sarif = JSON.parse(readFileSync(outFile, "utf8"));
+    expect(sarif.version).toBe("2.1.0");
+    const results = sarif.runs[0].results;
+    expect(results).toHaveLength(2);
+    const direct = results.find((r: { locations: { physicalLocation: { artifactLocation: { uri: string } } }[] }) => r.locations[0].physicalLocation.artifactLocation.uri === "bad/eicar.com");
+    expect(direct.locations[0].physicalLocation).toEqual({ artifactLocation: { uri: "bad/eicar.com", uriBaseId: "%SRCROOT%" }, region: { startLine: 1, byteOffset: 0, byteLength: 68 } });
+  });
+
+  it("archives: bombs are detections, encrypted members are reported as not fully scanned", () => {
+    const r = vigil(["scan", "arch"]);
+    expect(r.out).toMatch(/^arch\/bomb\.zip!zeros\.bin: Vigil\.Heuristic\.ArchiveBomb FOUND$/m);
+    expect(r.out).toMatch(/^arch\/enc\.zip!secret\.com: Not fully scanned \(encrypted\).* WARNING$/m);
+    expect(r.err).toMatch(/Not fully scanned: 2/);
+    expect(r.code).toBe(1);
+    const enc = vigil(["scan", "arch/enc.zip"]);
+    expect(enc.code).toBe(0);
+  });
+
+  it("limits: over-limit files are never silently OK", () => {
+    const r = vigil(["scan", "--all", "--max-filesize", "10", "bad/eicar.com"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^bad\/eicar\.com: Not fully scanned \(max-filesize\).*WARNING$/m);
+    expect(r.out).not.toMatch(/: OK$/m);
+    const a = vigil(["scan", "--max-filesize", "10", "--alert-exceeds-max", "bad/eicar.com"]);
+    expect(a.code).toBe(1);
+    expect(a.out).toMatch(/^bad\/eicar\.com: Heuristics\.Limits\.Exceeded\.MaxFileSize FOUND$/m);
+    expect(vigil(["scan", "--max-recursion", "1", "bad/nested.zip"]).out).toMatch(/Not fully scanned \(max-recursion\)/);
+    expect(vigil(["scan", "--max-filesize", "lots", "bad"]).code).toBe(2);
+  });
+
+  it("symlink loops with --follow-symlinks end with an error, not a hang", () => {
+    const r = vigil(["scan", "--follow-symlinks", "loop"]);
+    expect(r.code).toBe(2);
+    expect(r.out).toMatch(/loop\/x\/back: directory loop/);
+  });
+
+  it("stdin with -", () => {
+    const r = vigil(["scan", "-"], { input: EICAR });
+    expect(r.out).toBe("stdin: Win.Test.EICAR_HDB-1 FOUND\n");
+    expect(r.code).toBe(1);
+  });
+
+  it("permission denied is an error for an unprivileged user, and the scan goes on", () => {
+    const d = mkdtempSync(join(tmpdir(), "vigil-perm-"));
+    chmodSync(d, 0o755);
+    writeFileSync(join(d, "secret.txt"), "s");
+    chmodSync(join(d, "secret.txt"), 0o000);
+    mkdirSync(join(d, "closed"));
+    writeFileSync(join(d, "closed/x"), "x");
+    chmodSync(join(d, "closed"), 0o000);
+    writeFileSync(join(d, "eicar.com"), EICAR);
+    chmodSync(join(d, "eicar.com"), 0o644);
+    const r = vigil(["scan", "--no-cache", d], { uid: 65534, gid: 65534, cwd: "/" });
+    expect(r.out).toMatch(/secret\.txt: access denied .*ERROR$/m);
+    expect(r.out).toMatch(/closed: access denied .*ERROR$/m);
+    expect(r.out).toMatch(/eicar\.com: Win\.Test\.EICAR_HDB-1 FOUND$/m);
+    expect(r.code).toBe(1);
+  });
+
+  it("custom rules, --no-builtin, and rules that do not compile", () => {
+    writeFileSync(join(home, "custom.yar"), 'rule Hello_Rule { meta: clamav_name = "Custom.Hello" strings: $h = "hello" condition: $h }');
+    const r = vigil(["scan", "--no-builtin", "--rules", join(home, "custom.yar"), "clean", "bad"]);
+    expect(r.out).toBe("clean/a.txt: Custom.Hello FOUND\n");
+    expect(r.err).toMatch(/Known viruses: 1\n/);
+    writeFileSync(join(home, "broken.yar"), "rule { oops");
+    const b = vigil(["scan", "--rules", join(home, "broken.yar"), "clean"]);
+    expect(b.code).toBe(2);
+    expect(b.err).toMatch(/rules do not compile/);
+  });
+
+  it("the scan cache skips unchanged files on the next run", () => {
+    const d = mkdtempSync(join(tmpdir(), "vigil-c-"));
+    for (let i = 0; i < 5; i++) writeFileSync(join(d, `f${i}`), `file ${i}`);
+    vigil(["scan", d]);
+    expect(vigil(["scan", d]).err).toMatch(/Unchanged \(cached\): 5/);
+    expect(vigil(["scan", "--no-cache", d]).err).not.toMatch(/cached/);
+  });
+
+  it("exclude, include and max-depth", () => {
+    expect(vigil(["scan", "--exclude", "*.zip", "bad"]).out).toBe("bad/eicar.com: Win.Test.EICAR_HDB-1 FOUND\n");
+    expect(vigil(["scan", "--include", "*.zip", "bad"]).out).toMatch(/^bad\/nested\.zip!.*FOUND\n$/);
+    const ex = vigil(["scan", "--exclude-regex", "(^|/)bad/", "--all", "."]).out;
+    expect(ex).not.toMatch(/bad\/.*(FOUND|OK)$/m);
+    expect(ex).toMatch(/^\.\/bad\/eicar\.com: Excluded$/m);
+    expect(vigil(["scan", "--max-depth", "0", "--all", "--no-cache", "clean"]).out.split("\n").sort()).toEqual(["", "clean/a.txt: OK", "clean/sub: Max depth"]);
+  });
+
+  it("quarantine round trip through the CLI", () => {
+    const d = mkdtempSync(join(tmpdir(), "vigil-qcli-"));
+    writeFileSync(join(d, "eicar.com"), EICAR);
+    writeFileSync(join(d, "ok.txt"), "ok");
+    const vault = join(home, "vault");
+    const s = vigil(["scan", "--quarantine-dir", vault, d]);
+    expect(s.code).toBe(1);
+    expect(s.err).toMatch(/eicar\.com: moved to quarantine as \S+/);
+    expect(existsSync(join(d, "eicar.com"))).toBe(false);
+    expect(existsSync(join(d, "ok.txt"))).toBe(true);
+    // the vault itself scans clean
+    expect(vigil(["scan", "--no-cache", vault]).code).toBe(0);
+    const list = vigil(["quarantine", "--quarantine-dir", vault, "list"]);
+    const id = list.out.split(/\s+/)[0]!;
+    expect(list.out).toContain("Win.Test.EICAR_HDB-1");
+    const show = JSON.parse(vigil(["quarantine", "--quarantine-dir", vault, "show", id]).out);
+    expect(show).toMatchObject({ originalPath: join(d, "eicar.com"), size: 68, detections: ["Win.Test.EICAR_HDB-1"] });
+    expect(show.key).toBeUndefined();
+    writeFileSync(join(d, "eicar.com"), "replacement");
+    const refused = vigil(["quarantine", "--quarantine-dir", vault, "restore", id]);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toMatch(/already exists; pass --overwrite/);
+    expect(vigil(["quarantine", "--quarantine-dir", vault, "restore", id, "--to", join(d, "back.com")]).code).toBe(0);
+    expect(readFileSync(join(d, "back.com"), "utf8")).toBe(EICAR);
+    expect(vigil(["quarantine", "--quarantine-dir", vault, "list"]).out).toBe("");
+    expect(vigil(["quarantine", "--quarantine-dir", vault, "show", id]).code).toBe(2);
+  });
+
+  it("Ctrl-C stops cleanly with a partial summary", async () => {
+    const d = mkdtempSync(join(tmpdir(), "vigil-int-"));
+    const blob = Buffer.alloc(512 * 1024, 0x41);
+    for (let i = 0; i < 400; i++) writeFileSync(join(d, `f${i}.bin`), blob);
+    const child = spawn(process.execPath, [BIN, "scan", "--no-cache", "-j", "1", d], { env: { ...process.env, XDG_CACHE_HOME: join(home, "cache") } });
+    let err = "";
+    child.stderr.on("data", (c) => (err += c));
+    await new Promise((r) => setTimeout(r, 1200));
+    child.kill("SIGINT");
+    const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+    expect(err).toMatch(/interrupted/);
+    expect(err).toMatch(/SCAN SUMMARY \(interrupted\)/);
+    const files = Number(/Scanned files: (\d+)/.exec(err)?.[1]);
+    expect(files).toBeLessThan(400);
+    expect(code).toBe(130);
+    void execFileSync;
+  });
+});
