@@ -262,7 +262,8 @@ export async function update(opts: UpdateOptions): Promise<UpdateResult> {
   const opened = openManifest(signed, policy.publishers);
   manifest = opened.manifest;
   if (manifest.version <= state.highestVersion) {
-    if (state.current && opened.hash === state.current.manifestHash) {
+    // the bundle in force, or the one an operator rolled back from: nothing to do
+    if ((state.current && opened.hash === state.current.manifestHash) || (state.previous && opened.hash === state.previous.manifestHash)) {
       await saveState(stateDir, { ...state, checkpoint: note });
       return { status: "up-to-date", version: manifest.version, previousVersion: state.previous?.version ?? null, checkpointSize: cp.size, witnesses };
     }

@@ -1,0 +1,2 @@
+export * from "@vigil/updates";
+export type { Server } from "node:http";
