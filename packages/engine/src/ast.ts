@@ -30,6 +30,8 @@ export interface Rule {
   readonly strings: StringDef[];
   readonly condition: Expr;
   readonly pos: Pos;
+  /** position of the closing brace. */
+  readonly end?: Pos;
   /** the namespace the rule was compiled into (set by the compiler's front end). */
   namespace?: string;
   /** path of the file the rule comes from, if any. */

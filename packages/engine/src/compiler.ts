@@ -124,9 +124,9 @@ export class Compiler {
 
   constructor(private externals: Map<string, ExternalValue>) {}
 
-  private diag(code: DiagnosticCode, message: string, pos: Pos | undefined): DiagnosticError {
+  private diag(code: DiagnosticCode, message: string, pos: Pos | undefined, hint?: string): DiagnosticError {
     return new DiagnosticError({
-      code, message, line: pos?.line ?? 0, column: pos?.column ?? 0, path: this.path, rule: this.curRule,
+      code, message, hint, line: pos?.line ?? 0, column: pos?.column ?? 0, path: this.path, rule: this.curRule,
       sourceLine: pos ? lineAt(this.source, pos.offset) : undefined,
     });
   }
@@ -179,13 +179,11 @@ export class Compiler {
     const ruleIdx = this.rules.length;
     const cond = this.compileCondition(rule.condition, { vars: new Map() });
     for (const id of this.curStringOrder) {
-      if (!this.referenced.has(id) && !id.startsWith("$\0") && !id.startsWith("$_")) {
-        const s = rule.strings.find((x) => x.id === id)!;
-        throw this.diag("E_UNREFERENCED_STRING", `unreferenced string "${id}" in rule "${rule.name}": use it in the condition, or name it $_${id.slice(1)} to keep it unreferenced`, s.pos);
-      }
-      if (id.startsWith("$\0") && !this.referenced.has("$\0any")) {
-        throw this.diag("E_UNREFERENCED_STRING", `unreferenced anonymous string in rule "${rule.name}": anonymous strings are used through 'of them' or a set`, rule.strings[0]!.pos);
-      }
+      const anonymous = id.startsWith("$\0");
+      if (anonymous ? this.referenced.has("$\0any") : this.referenced.has(id)) continue;
+      // reported where yara reports it: at the end of the rule
+      throw this.diag("E_UNREFERENCED_STRING", `unreferenced string "${anonymous ? "$" : id}"`, rule.end ?? rule.pos,
+        "use it in the condition (e.g. 'any of them'), or remove it");
     }
     this.rules.push({
       name: rule.name,

@@ -21,6 +21,8 @@ export interface Diagnostic {
   readonly line: number;
   readonly column: number;
   readonly path?: string | undefined;
+  /** what to do about it, when the message alone does not say. */
+  readonly hint?: string | undefined;
   /** the rule the diagnostic is about, when it is inside one. */
   readonly rule?: string | undefined;
   /** the source line the diagnostic points at, when known. */
@@ -31,6 +33,7 @@ export interface Diagnostic {
 export function formatDiagnostic(d: Diagnostic, severity: "error" | "warning" = d.code.startsWith("W") ? "warning" : "error"): string {
   const where = `${d.path ?? "<source>"}:${d.line}:${d.column}`;
   let out = `${where}: ${severity}[${d.code}]: ${d.message}`;
+  if (d.hint) out += ` (${d.hint})`;
   if (d.sourceLine !== undefined) {
     const gutter = String(d.line).length;
     out += `\n${" ".repeat(gutter)} |\n${d.line} | ${d.sourceLine}\n${" ".repeat(gutter)} | ${" ".repeat(Math.max(0, d.column - 1))}^`;

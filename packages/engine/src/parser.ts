@@ -403,9 +403,9 @@ class Parser {
     this.expect(":");
     const condition = this.parseExpr();
     if (!this.is("}")) this.fail(`syntax error: expected '}' to end rule '${nameTok.value}', found ${describe(this.tok)}`);
-    this.advance();
+    const end = this.advance().pos;
     this.curRule = undefined;
-    return { name: nameTok.value, global: isGlobal, private: isPrivate, tags, meta, strings, condition, pos, path: this.path };
+    return { name: nameTok.value, global: isGlobal, private: isPrivate, tags, meta, strings, condition, pos, end, path: this.path };
   }
 
   private parseStringDef(): StringDef {

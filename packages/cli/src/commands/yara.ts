@@ -295,6 +295,7 @@ export async function run(args: string[]): Promise<number> {
     if (outcome.ok === false) { err(outcome.error + "\n"); failed = true; return; }
     const result = outcome.result;
     let text = "";
+    for (const line of result.console) text += line + "\n"; // console module output (worker mode)
     if (o.moduleDump) {
       for (const [name, root] of Object.entries(result.moduleData)) {
         const mod = builtinModules.get(name);

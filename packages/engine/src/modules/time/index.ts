@@ -1,8 +1,10 @@
-/** The `time` module (placeholder: declarations and parsing come with their own work). */
-import { struct, type YaraModule } from "../schema.js";
+/** The `time` module: time.now() gives the current Unix time in seconds. */
+import { fn, struct, type YaraModule } from "../schema.js";
 
 export const timeModule: YaraModule = {
   name: "time",
-  declarations: struct({}),
+  declarations: struct({
+    now: fn("", "integer", () => Math.floor(Date.now() / 1000)),
+  }),
   load: () => ({}),
 };

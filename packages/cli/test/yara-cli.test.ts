@@ -1,0 +1,117 @@
+/**
+ * `vigil yara` against Debian's `yara` 4.2.3, run as processes on the same rules and files:
+ * stdout byte for byte (lines sorted where yara's directory order is unspecified), exit codes,
+ * and the shape of error messages. Runs the built bin (npm test builds first).
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+
+const BIN = join(__dirname, "../bin/vigil.js");
+const haveYara = spawnSync("yara", ["--version"]).status === 0;
+const built = existsSync(join(__dirname, "../dist/index.js"));
+if (!haveYara) console.log("yara CLI comparison needs Debian's yara: not run");
+if (!built) console.log("CLI tests need the build (npm test runs tsc -b first): not run");
+
+const dir = mkdtempSync(join(tmpdir(), "vigil-yara-cli-"));
+const data = join(dir, "data");
+mkdirSync(join(data, "sub"), { recursive: true });
+writeFileSync(join(data, "a.bin"), Buffer.from("MZ\x90\x00hello\nworld\x01\xff\"\\ EICAR and evil.exe", "latin1"));
+writeFileSync(join(data, "b.txt"), "nothing to see here, just text\n");
+writeFileSync(join(data, "sub", "c.txt"), "hello again from a subdirectory; evil\n");
+const rulesPath = join(dir, "rules.yar");
+writeFileSync(rulesPath, String.raw`
+import "console"
+rule a : t1 t2 { meta: author = "x\"y\\z\n" score = 5 neg = -3 ok = true hx = 0x10 strings: $a = "hello" $h = { 4D 5A } $w = "world" condition: all of them }
+rule b { condition: false }
+private rule p { condition: true }
+rule c : t2 { strings: $a = /hello\nworld\x01\xff"\\/ condition: $a }
+rule d { strings: $e = "evil" nocase $x = "nope" condition: $e or $x }
+rule logs { condition: console.log("size: ", filesize) and console.hex(filesize) }
+rule ext { condition: ext_int > 2 and ext_str == "abc" and ext_bool }
+`);
+
+function run(cmd: string, args: string[]) {
+  const r = spawnSync(cmd, args, { encoding: "latin1" });
+  return { out: r.stdout, err: r.stderr, status: r.status };
+}
+const sortLines = (s: string) => s.split("\n").filter(Boolean).sort().join("\n");
+const defines = ["-d", "ext_int=3", "-d", "ext_str=abc", "-d", "ext_bool=true"];
+
+describe.runIf(haveYara && built)("vigil yara vs yara", () => {
+  const cases: Array<[string, string[], boolean]> = [
+    ["plain", [rulesPath, join(data, "a.bin")], false],
+    ["strings", ["-s", rulesPath, join(data, "a.bin")], false],
+    ["strings with lengths", ["-s", "-L", rulesPath, join(data, "a.bin")], false],
+    ["meta, tags, namespace", ["-m", "-g", "-e", rulesPath, join(data, "a.bin")], false],
+    ["combined short flags", ["-smge", rulesPath, join(data, "a.bin")], false],
+    ["negate", ["-n", rulesPath, join(data, "b.txt")], false],
+    ["count", ["-c", rulesPath, join(data, "a.bin")], false],
+    ["count over a directory", ["-c", rulesPath, data], true],
+    ["directory", [rulesPath, data], true],
+    ["recursive", ["-r", "-s", rulesPath, data], true],
+    ["tag filter", ["-t", "t2", rulesPath, join(data, "a.bin")], false],
+    ["identifier filter", ["-i", "d", rulesPath, join(data, "a.bin")], false],
+    ["namespace prefix", ["-e", `myns:${rulesPath}`, join(data, "a.bin")], false],
+    ["max rules", ["-l", "1", rulesPath, join(data, "a.bin")], false],
+    ["threads", ["-p", "2", "-r", rulesPath, data], true],
+  ];
+  for (const [name, args, unordered] of cases) {
+    test(name, () => {
+      const y = run("yara", ["-w", ...defines, ...args]);
+      const v = run("node", [BIN, "yara", "-w", ...defines, ...args]);
+      expect(v.status).toBe(y.status);
+      if (unordered) expect(sortLines(v.out)).toBe(sortLines(y.out));
+      else expect(v.out).toBe(y.out);
+    });
+  }
+
+  test("a missing target: same message and exit code", () => {
+    const y = run("yara", [...defines, rulesPath, join(dir, "nope")]);
+    const v = run("node", [BIN, "yara", ...defines, rulesPath, join(dir, "nope")]);
+    expect(v.status).toBe(1);
+    expect(v.status).toBe(y.status);
+    expect(v.err).toBe(y.err);
+  });
+
+  test("compile errors: yara's shape, file and line, exit 1", () => {
+    const bad = join(dir, "bad.yar");
+    writeFileSync(bad, 'rule ok { condition: true }\nrule x { condition: foo }\n');
+    const y = run("yara", [bad, join(data, "a.bin")]);
+    const v = run("node", [BIN, "yara", bad, join(data, "a.bin")]);
+    expect(v.status).toBe(1);
+    expect(y.status).toBe(1);
+    expect(v.err).toBe(y.err); // error: rule "x" in FILE(2): undefined identifier "foo"
+  });
+
+  test("unreferenced string error matches yara's", () => {
+    const bad = join(dir, "bad2.yar");
+    writeFileSync(bad, 'rule x {\n strings: $a = "abc"\n condition: true }\n');
+    const y = run("yara", ["-w", bad, join(data, "a.bin")]);
+    const v = run("node", [BIN, "yara", "-w", bad, join(data, "a.bin")]);
+    expect(v.status).toBe(y.status);
+    expect(v.err.split(":").slice(0, 2).join(":")).toBe(y.err.split(":").slice(0, 2).join(":"));
+    expect(v.err).toContain('unreferenced string "$a"');
+  });
+
+  test("compile to a file, then scan with -C gives the same output", () => {
+    const out = join(dir, "compiled.vrules");
+    const c = run("node", [BIN, "yara", "compile", ...defines, rulesPath, "-o", out]);
+    expect(c.status).toBe(0);
+    const direct = run("node", [BIN, "yara", "-s", ...defines, rulesPath, join(data, "a.bin")]);
+    const loaded = run("node", [BIN, "yara", "-s", "-C", out, join(data, "a.bin")]);
+    expect(loaded.status).toBe(0);
+    expect(loaded.out).toBe(direct.out);
+    expect(readFileSync(out).length).toBeGreaterThan(100);
+  });
+
+  test("a corrupted compiled rules file is a clear error, not a crash", () => {
+    const out = join(dir, "broken.vrules");
+    writeFileSync(out, "{ not json");
+    const v = run("node", [BIN, "yara", "-C", out, join(data, "a.bin")]);
+    expect(v.status).toBe(1);
+    expect(v.err).toMatch(/not a Vigil compiled rules file/);
+  });
+});
