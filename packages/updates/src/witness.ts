@@ -29,8 +29,8 @@ export interface WitnessLogConfig {
   readonly origin: string;
   /** the log's verifier key(s) */
   readonly keys: readonly string[];
-  /** URL or directory where the log's tiles and bundles are served */
-  readonly source: string;
+  /** URL or directory where the log's tiles and bundles are served (needed to audit) */
+  readonly source?: string;
   /** if set, every manifest must be signed by one of these publisher keys */
   readonly publishers?: readonly string[];
 }
@@ -187,7 +187,7 @@ export class Witness {
         await this.log(`MISBEHAVIOUR ${origin}: consistency proof from ${old} to ${cp.size} does not verify\nstored:\n${state!.note}\nreceived:\n${note}`);
         return reply(422, "the consistency proof does not verify\n");
       }
-      if (cp.size > old) {
+      if (cp.size > old && (this.options.audit || logCfg.publishers)) {
         const refusal = await this.auditRange(logCfg, cp, old);
         if (refusal) {
           await this.log(`REFUSED ${origin} size ${cp.size}: ${refusal}`);
@@ -203,6 +203,7 @@ export class Witness {
 
   /** Reads entries [old, size), checks each is in the new tree, and audits each bundle. Returns a refusal reason or undefined. */
   private async auditRange(logCfg: WitnessLogConfig, cp: Checkpoint, old: bigint): Promise<string | undefined> {
+    if (!logCfg.source) return `no source configured for log ${logCfg.origin}: cannot fetch its bundles to audit them`;
     const src: Source = openSource(logCfg.source);
     const fetchTile = (p: string) => src.get(p, p.startsWith("tile/entries/") ? LIMITS.entryBundle : LIMITS.tile);
     let entries: Uint8Array[];

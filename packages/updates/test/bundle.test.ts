@@ -1,0 +1,155 @@
+import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { generateKey, openNote, readEntries, TileReader, verifyInclusion, leafHash, parseCheckpoint } from "@vigil/tlog";
+import {
+  DiskLog, UpdateError, buildBundle, compileBundleRules, encodeManifest, manifestOf, openBundle, openManifest, parseManifest, publish,
+  readRulesDir, readTar, writeTar, openSource, LIMITS,
+} from "@vigil/updates";
+import { HONEST_RULES, tempDir, writeRules } from "./helpers.js";
+
+const files = [
+  { path: "a.yar", data: new Uint8Array(Buffer.from('rule A { strings: $a = "malware marker alpha" condition: $a }\n')) },
+  { path: "dir/b.yar", data: new Uint8Array(Buffer.from('rule B { strings: $b = "malware marker beta" condition: $b }\n')) },
+];
+const key = generateKey("pub.example");
+const time = new Date("2026-01-02T03:04:05Z");
+
+function code(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (e) {
+    return (e as UpdateError).code;
+  }
+  return undefined;
+}
+
+describe("bundles", () => {
+  it("are deterministic: same inputs, same bytes", () => {
+    const a = buildBundle(files, { name: "rules", version: 3, previous: "", time }, key.signerKey);
+    const b = buildBundle(files, { name: "rules", version: 3, previous: "", time }, key.signerKey);
+    expect(Buffer.compare(a.archive, b.archive)).toBe(0);
+    expect(a.signedManifest).toBe(b.signedManifest);
+    expect(a.manifest.time).toBe("2026-01-02T03:04:05Z");
+    expect(a.manifest.files.map((f) => f.path)).toEqual(["a.yar", "dir/b.yar"]);
+    expect(Buffer.byteLength(a.signedManifest)).toBeLessThan(65536);
+  });
+
+  it("round-trip through the archive and verify against the signed manifest", () => {
+    const b = buildBundle(files, { name: "rules", version: 1, previous: "", time }, key.signerKey);
+    const opened = openBundle(b.archive, b.signedManifest);
+    expect(opened.files.map((f) => Buffer.from(f.data).toString())).toEqual(files.map((f) => Buffer.from(f.data).toString()));
+    expect(openManifest(b.signedManifest, [key.verifierKey]).manifest).toEqual(b.manifest);
+    expect(code(() => openManifest(b.signedManifest, [generateKey("pub.example").verifierKey]))).toBe("bad-publisher-signature");
+    // another bundle's manifest does not open this archive
+    const other = buildBundle(files, { name: "rules", version: 2, previous: "", time }, key.signerKey);
+    expect(code(() => openBundle(b.archive, other.signedManifest))).toBe("file-mismatch");
+    // a changed byte in a file
+    const t = Buffer.from(b.archive);
+    t[t.indexOf("alpha")] ^= 1;
+    expect(code(() => openBundle(t, b.signedManifest))).toBe("file-mismatch");
+    // an extra file
+    const entries = readTar(b.archive);
+    const extra = writeTar([...entries, { name: "rules/zzz.yar", data: new Uint8Array(3) }]);
+    expect(code(() => openBundle(extra, b.signedManifest))).toBe("file-mismatch");
+  });
+
+  it("parses manifests strictly", () => {
+    const b = buildBundle(files, { name: "rules", version: 1, previous: "", time }, key.signerKey);
+    const text = encodeManifest(b.manifest);
+    expect(parseManifest(text)).toEqual(b.manifest);
+    expect(manifestOf(b.signedManifest)).toEqual(b.manifest);
+    expect(code(() => parseManifest(text.replace('"version":1', '"version": 1')))).toBe("bad-bundle");
+    expect(code(() => parseManifest(text.replace('"version":1', '"version":0')))).toBe("bad-bundle");
+    expect(code(() => parseManifest(text.replace("a.yar", "../a.yar")))).toBe("bad-bundle");
+    expect(code(() => parseManifest(text.replace("a.yar", "/a.yar")))).toBe("bad-bundle");
+    expect(code(() => parseManifest("{"))).toBe("bad-bundle");
+    expect(code(() => parseManifest("[]\n"))).toBe("bad-bundle");
+    expect(code(() => encodeManifest({ ...b.manifest, files: [...b.manifest.files].reverse() }))).toBe("bad-bundle");
+  });
+
+  it("reads tar archives strictly", () => {
+    const b = buildBundle(files, { name: "rules", version: 1, previous: "", time }, key.signerKey);
+    expect(code(() => readTar(b.archive.subarray(0, 700)))).toBe("bad-bundle");
+    expect(code(() => readTar(b.archive.subarray(0, 512)))).toBe("bad-bundle");
+    const badSum = Buffer.from(b.archive);
+    badSum[0] ^= 1;
+    expect(code(() => readTar(badSum))).toBe("bad-bundle");
+    expect(code(() => readTar(new Uint8Array(10)))).toBe("bad-bundle");
+    expect(code(() => readTar(b.archive, { maxTotal: 10 }))).toBe("too-large");
+    expect(code(() => readTar(b.archive, { maxFiles: 1 }))).toBe("too-large");
+    expect(readTar(writeTar([])).length).toBe(0);
+  });
+
+  it("compiles rules with the engine and refuses those that do not compile", () => {
+    expect(compileBundleRules(files).ruleCount).toBe(2);
+    const broken = [{ path: "x.yar", data: new Uint8Array(Buffer.from("rule X { condition: $missing }\n")) }];
+    expect(code(() => compileBundleRules(broken))).toBe("compile-failed");
+    const inc = [
+      { path: "main.yar", data: new Uint8Array(Buffer.from('include "inc/common.yar"\nrule M { condition: C }\n')) },
+      { path: "inc/common.yar", data: new Uint8Array(Buffer.from("rule C { condition: true }\n")) },
+    ];
+    expect(compileBundleRules(inc).ruleCount).toBeGreaterThanOrEqual(2);
+    const escape = [{ path: "main.yar", data: new Uint8Array(Buffer.from('include "/etc/passwd"\nrule M { condition: true }\n')) }];
+    expect(code(() => compileBundleRules(escape))).toBe("compile-failed");
+  });
+
+  it("reads a rules directory in path order and refuses symlinks", async () => {
+    const dir = await tempDir();
+    await writeRules(dir, { "z.yar": "rule Z { condition: false }\n", "a/b.yara": "rule B { condition: false }\n", "notes.txt": "ignored" });
+    expect((await readRulesDir(dir)).map((f) => f.path)).toEqual(["a/b.yara", "z.yar"]);
+    await symlink("/etc/hostname", join(dir, "link.yar"));
+    await expect(readRulesDir(dir)).rejects.toThrow(/symbolic links/);
+    const empty = await tempDir();
+    await expect(readRulesDir(empty)).rejects.toThrow(/no rule files/);
+  });
+});
+
+describe("the log on disk", () => {
+  it("writes tiles and checkpoints any reader can verify, and reopens them", async () => {
+    const root = await tempDir();
+    const logDir = join(root, "log"), rulesDir = join(root, "rules");
+    await writeRules(rulesDir, HONEST_RULES);
+    const logKey = generateKey("log.example");
+    for (let i = 0; i < 3; i++) await publish({ rulesDir, logDir, publisherKey: key.signerKey, logKey: logKey.signerKey, time });
+    const log = await DiskLog.open(logDir, logKey.signerKey);
+    expect(log.size).toBe(3);
+    const cp = parseCheckpoint(openNote(await readFile(join(logDir, "checkpoint"), "utf8"), [logKey.verifierKey]).text);
+    expect(cp.size).toBe(3n);
+    const src = openSource(logDir);
+    const fetch = (p: string) => src.get(p, LIMITS.entryBundle);
+    const entries = await readEntries(fetch, cp.size, 0n, cp.size);
+    const versions = entries.map((e) => manifestOf(Buffer.from(e).toString()).version);
+    expect(versions).toEqual([1, 2, 3]);
+    const reader = new TileReader(fetch, cp.size);
+    expect(await reader.root()).toEqual(cp.rootHash);
+    expect(verifyInclusion(1n, 3n, leafHash(entries[1]!), await reader.inclusionProof(1n), cp.rootHash)).toBe(true);
+    // the previous-manifest chain
+    const m = entries.map((e) => manifestOf(Buffer.from(e).toString()));
+    expect(m[2]!.previous).toBe((await import("@vigil/updates")).sha256Hex(entries[1]!));
+  });
+
+  it("detects a damaged log and a wrong key", async () => {
+    const root = await tempDir();
+    const logDir = join(root, "log"), rulesDir = join(root, "rules");
+    await writeRules(rulesDir, HONEST_RULES);
+    const logKey = generateKey("log.example");
+    await publish({ rulesDir, logDir, publisherKey: key.signerKey, logKey: logKey.signerKey, time });
+    await expect(DiskLog.open(logDir, generateKey("log.example").signerKey)).rejects.toMatchObject({ code: "log-corrupt" });
+    const bundlePath = join(logDir, "tile", "entries", "000.p", "1");
+    const data = Buffer.from(await readFile(bundlePath));
+    data[data.length - 5] ^= 1;
+    await writeFile(bundlePath, data);
+    await expect(DiskLog.open(logDir, logKey.signerKey)).rejects.toMatchObject({ code: "log-corrupt" });
+  });
+
+  it("refuses to publish rules that do not compile, leaving the log unchanged", async () => {
+    const root = await tempDir();
+    const logDir = join(root, "log"), rulesDir = join(root, "rules");
+    await writeRules(rulesDir, HONEST_RULES);
+    await publish({ rulesDir, logDir, publisherKey: key.signerKey, time });
+    await writeRules(rulesDir, { "bad.yar": "rule Bad { strings: $a = \"x\" condition: $b }\n" });
+    await expect(publish({ rulesDir, logDir, publisherKey: key.signerKey, time })).rejects.toMatchObject({ code: "compile-failed" });
+    expect((await DiskLog.open(logDir, key.signerKey)).size).toBe(1);
+  });
+});
