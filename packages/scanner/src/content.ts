@@ -2,7 +2,7 @@
  * Scanning one file's bytes: the detector looks at the bytes, then, if they are an archive,
  * at each member, recursively, within the limits. Everything lands in one FileResult.
  */
-import { readArchive, sniffArchive } from "./archive/index.js";
+import { readArchive, sniffArchive, type ArchiveKind } from "./archive/index.js";
 import type { Detection, Detector, FileResult, Incomplete, IncompleteReason, Limits, RuleMatch } from "./types.js";
 
 export interface ContentOptions {
@@ -57,7 +57,7 @@ export function emptyResult(path: string, size: number): FileResult {
 export function scanContent(detector: Detector, bytes: Uint8Array, result: FileResult, opts: ContentOptions): void {
   const { limits } = opts;
   const allMatch = opts.allMatch !== false;
-  const visit = (b: Uint8Array, path: string, depth: number): boolean => {
+  const visit = (b: Uint8Array, path: string, depth: number, container?: ArchiveKind): boolean => {
     // returns false when the whole scan must stop (scan budget exhausted)
     if (result.scannedBytes + b.length > limits.maxScanSize) {
       addIncomplete(result, { reason: "max-scansize", path, message: `scan budget of ${limits.maxScanSize} bytes per file used up` }, opts);
@@ -66,7 +66,7 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
     result.scannedBytes += b.length;
     let matches: RuleMatch[];
     try {
-      matches = detector.scan(b, { path, size: b.length });
+      matches = detector.scan(b, container ? { path, size: b.length, container } : { path, size: b.length });
     } catch (err) {
       result.errors.push({ code: "DETECTOR_FAILED", path, message: `${path}: the detector failed: ${(err as Error)?.message ?? String(err)}` });
       return true;
@@ -102,7 +102,7 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
         addIncomplete(result, { reason: "max-files", path, message: `archive has more than ${limits.maxFiles} members; the rest were not scanned` }, opts);
         return true;
       }
-      if (!visit(member.data!, inner, depth + 1)) return false;
+      if (!visit(member.data!, inner, depth + 1, kind)) return false;
     }
     return true;
   };

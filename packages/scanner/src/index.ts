@@ -1,6 +1,9 @@
 /**
  * @vigil/scanner: scanning files and trees with a Detector (the engine's compiled rules).
  *
+ * Signatures: `buildSignatures` compiles the built-in starter rules, YARA files and ClamAV
+ * databases (translated by ./clamav, hash stores from ./hashdb) into one Detector.
+ *
  * Data flow: `walk` lists the regular files under the given paths (symlinks not followed,
  * special files skipped, filters and depth applied, errors as entries); the `Scanner` skips
  * files the `ScanCache` knows are clean, and hands the rest to a `WorkerPool` whose threads
@@ -25,7 +28,8 @@ export { ScanStats, summaryText } from "./report/summary.js";
 export { reportWriter, textWriter, jsonWriter, ndjsonWriter, sarifWriter, printable, type ReportFormat, type ReportInfo, type ReportWriter, type TextOptions } from "./report/formats.js";
 export { compileRuleSet, engineDetector, engineDetectorWithSpec, createDetector, ruleFiles, starterSources, STARTER_RULES_DIR, type RuleSetOptions, type EngineDetectorInit } from "./rules.js";
 export { Progress, useColor, paint, type ProgressStream } from "./progress.js";
-export { parseSize, parseCount, cacheDir, dataDir, defaultQuarantineDir, buildDetector, type DetectorSetup } from "./options.js";
+export { parseSize, parseCount, cacheDir, dataDir, defaultQuarantineDir } from "./options.js";
+export { buildSignatures, peSections, type SignatureOptions, type SignatureSetup, type FullDetectorInit } from "./signatures.js";
 export { Quarantine, parseAge, type QuarantineEntry, type QuarantineOptions, type QuarantineStep, type RestoreOptions } from "./quarantine.js";
 export { entropy } from "./entropy.js";
 export { WatchSession, chokidarWatcher, DEFAULT_RANSOMWARE, type Watcher, type WatchChange, type WatchEvent, type WatchOptions, type RansomwareOptions, type RansomwareEvidence } from "./watch.js";

@@ -2,8 +2,6 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { ScannerError } from "./error.js";
-import { compileRuleSet, engineDetectorWithSpec, type RuleSetOptions } from "./rules.js";
-import type { Detector, DetectorSpec } from "./types.js";
 
 /** "25M", "100K", "1G", "512" (bytes). */
 export function parseSize(s: string): number {
@@ -32,12 +30,3 @@ export function defaultQuarantineDir(env: NodeJS.ProcessEnv = process.env): stri
   return env.VIGIL_QUARANTINE_DIR || join(dataDir(env), "quarantine");
 }
 
-export interface DetectorSetup {
-  detector: Detector;
-  spec: DetectorSpec;
-}
-
-/** Compiles the rule set (built-in + --rules) once; workers load its serialised form. */
-export function buildDetector(opts: RuleSetOptions & { timeoutMs?: number }): DetectorSetup {
-  return engineDetectorWithSpec(compileRuleSet(opts), opts.timeoutMs);
-}

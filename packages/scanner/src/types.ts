@@ -9,6 +9,15 @@ export interface RuleMatch {
   strings?: { identifier: string; matches: { offset: number; length: number }[] }[];
 }
 
+/** What a detector is told about the bytes it scans. */
+export interface ScanContextInfo {
+  /** Display path (e.g. `a.zip!b.exe`). */
+  path: string;
+  size: number;
+  /** The archive format these bytes were extracted from (absent for top-level files). */
+  container?: "zip" | "gzip" | "bzip2" | "tar";
+}
+
 /**
  * Something that looks at bytes and says which rules match. The real one wraps the engine's
  * compiled rules; tests may use a trivial one. `version` changes whenever the rules change
@@ -17,7 +26,7 @@ export interface RuleMatch {
 export interface Detector {
   readonly version: string;
   readonly signatures: number;
-  scan(bytes: Uint8Array, context: { path: string; size: number }): RuleMatch[];
+  scan(bytes: Uint8Array, context: ScanContextInfo): RuleMatch[];
 }
 
 /**

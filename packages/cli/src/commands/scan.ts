@@ -9,7 +9,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
 import {
-  buildDetector, cacheDir, defaultJobs, defaultQuarantineDir, paint, parseCount, parseSize, printable, Progress,
+  buildSignatures, cacheDir, defaultJobs, defaultQuarantineDir, paint, parseCount, parseSize, printable, Progress,
   Quarantine, reportWriter, ScanCache, Scanner, ScannerError, ScanStats, summaryText, useColor, walk,
   type FileResult, type Limits, type ReportFormat,
 } from "@vigil/scanner";
@@ -34,6 +34,7 @@ function program(): Command {
     .description("Scan files and directories (recursively) for malware. '-' scans standard input.")
     .argument("<paths...>", "files or directories to scan, or - for standard input")
     .option("--rules <file|dir>", "YARA rule file or directory of .yar files (repeatable)", collect, [])
+    .option("-d, --database <file|dir>", "ClamAV database file or directory: .hdb .hsb .mdb .msb .ndb .ldb .fp .sfp .ign2, hash lists (repeatable)", collect, [])
     .option("--no-builtin", "do not load the built-in starter rules")
     .option("-r, --recursive", "descend into directories (the default; accepted for clamscan/yara habits)")
     .option("--no-recursive", "scan only the files directly inside directory arguments")
@@ -68,7 +69,7 @@ function program(): Command {
 }
 
 interface Opts {
-  rules: string[]; builtin: boolean; recursive: boolean; maxDepth?: string; exclude: string[]; excludeRegex: string[];
+  rules: string[]; database: string[]; builtin: boolean; recursive: boolean; maxDepth?: string; exclude: string[]; excludeRegex: string[];
   include: string[]; includeRegex: string[]; followSymlinks?: boolean; oneFileSystem?: boolean; jobs?: string;
   maxFilesize: string; maxScansize: string; maxFiles: string; maxRecursion: string; maxRatio: string;
   alertExceedsMax?: boolean; cache: boolean; cacheFile?: string; all?: boolean; infected?: boolean; format: ReportFormat;
@@ -108,7 +109,9 @@ async function scan(paths: string[], o: Opts): Promise<number> {
   const jobs = o.jobs !== undefined ? parseCount(o.jobs, "--jobs") : defaultJobs();
   const maxDepth = o.maxDepth !== undefined ? parseCount(o.maxDepth, "--max-depth") : undefined;
   const stats = new ScanStats();
-  const { detector, spec } = buildDetector({ builtin: o.builtin, rules: o.rules });
+  const { detector, spec, warnings } = buildSignatures({ builtin: o.builtin, rules: o.rules, databases: o.database });
+  if (!o.quiet) for (const w of warnings.slice(0, 20)) process.stderr.write(`vigil: warning: ${w.message}\n`);
+  if (!o.quiet && warnings.length > 20) process.stderr.write(`vigil: warning: ${warnings.length - 20} more database warnings\n`);
   const contentOpts = { limits, alertExceedsMax: o.alertExceedsMax };
   let cache: ScanCache | undefined;
   if (o.cache) {

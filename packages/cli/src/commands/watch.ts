@@ -9,7 +9,7 @@
 import { appendFileSync, createWriteStream, type WriteStream } from "node:fs";
 import { Command, Option } from "commander";
 import {
-  buildDetector, defaultJobs, defaultQuarantineDir, parseCount, parseSize, printable, Quarantine, reportWriter, Scanner,
+  buildSignatures, defaultJobs, defaultQuarantineDir, parseCount, parseSize, printable, Quarantine, reportWriter, Scanner,
   ScannerError, ScanStats, WatchSession, DEFAULT_LIMITS, type ReportFormat, type WatchEvent,
 } from "@vigil/scanner";
 
@@ -23,6 +23,7 @@ function program(): Command {
     .description("Scan files as they are created or changed under PATHs.")
     .argument("<paths...>", "directories or files to watch")
     .option("--rules <file|dir>", "YARA rule file or directory (repeatable)", collect, [])
+    .option("-d, --database <file|dir>", "ClamAV database file or directory: .hdb .hsb .mdb .msb .ndb .ldb .fp .sfp .ign2, hash lists (repeatable)", collect, [])
     .option("--no-builtin", "do not load the built-in starter rules")
     .option("--exclude <glob>", "ignore paths matching the glob (repeatable)", collect, [])
     .option("--exclude-regex <re>", "ignore paths matching the regular expression (repeatable)", collect, [])
@@ -48,7 +49,7 @@ function program(): Command {
 }
 
 interface Opts {
-  rules: string[]; builtin: boolean; exclude: string[]; excludeRegex: string[]; include: string[]; includeRegex: string[];
+  rules: string[]; database: string[]; builtin: boolean; exclude: string[]; excludeRegex: string[]; include: string[]; includeRegex: string[];
   jobs: string; settle: string; maxFilesize: string; maxScansize: string; format: ReportFormat; output?: string; all?: boolean;
   eventLog?: string; quarantine?: boolean; quarantineDir?: string; ransomware: boolean; ransomwareFiles: string;
   ransomwareWindow: string; duration?: string; quiet?: boolean;
@@ -75,7 +76,9 @@ export async function run(args: string[]): Promise<number> {
 
 async function watch(paths: string[], o: Opts): Promise<number> {
   const limits = { ...DEFAULT_LIMITS, maxFileSize: parseSize(o.maxFilesize), maxScanSize: parseSize(o.maxScansize) };
-  const { detector, spec } = buildDetector({ builtin: o.builtin, rules: o.rules });
+  const { detector, spec, warnings } = buildSignatures({ builtin: o.builtin, rules: o.rules, databases: o.database });
+  if (!o.quiet) for (const w of warnings.slice(0, 20)) process.stderr.write(`vigil: warning: ${w.message}\n`);
+  if (!o.quiet && warnings.length > 20) process.stderr.write(`vigil: warning: ${warnings.length - 20} more database warnings\n`);
   const scanner = new Scanner({ detector, spec, jobs: parseCount(o.jobs, "--jobs"), limits });
   const vault = o.quarantine || o.quarantineDir ? new Quarantine(o.quarantineDir ?? defaultQuarantineDir()) : undefined;
   const stats = new ScanStats();

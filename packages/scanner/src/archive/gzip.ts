@@ -51,11 +51,10 @@ interface SeekBzip {
 }
 let bunzip: SeekBzip | undefined;
 
-export function* readBzip2(b: Uint8Array, outerName: string, cap: OutputCap): Generator<Member> {
-  const name = stripSuffix(outerName, /\.(bz2|tbz2?|bzip2)$/i);
-  const limit = cap(b.length);
+/** Decodes a bzip2 stream into at most `limit` bytes; throws OutputLimit past it. */
+export function bunzipLimited(b: Uint8Array, limit: number): Uint8Array {
   bunzip ??= createRequire(import.meta.url)("seek-bzip") as SeekBzip;
-  let out = new Uint8Array(Math.min(limit, Math.max(4096, b.length * 4)));
+  let out = new Uint8Array(Math.max(1, Math.min(limit, Math.max(4096, b.length * 4))));
   let n = 0;
   const sink = {
     writeByte(byte: number) {
@@ -68,12 +67,20 @@ export function* readBzip2(b: Uint8Array, outerName: string, cap: OutputCap): Ge
       out[n++] = byte;
     },
   };
+  bunzip.decode(Buffer.from(b.buffer, b.byteOffset, b.byteLength), sink, true);
+  return out.subarray(0, n);
+}
+
+export function* readBzip2(b: Uint8Array, outerName: string, cap: OutputCap): Generator<Member> {
+  const name = stripSuffix(outerName, /\.(bz2|tbz2?|bzip2)$/i);
+  const limit = cap(b.length);
+  let data: Uint8Array;
   try {
-    bunzip.decode(Buffer.from(b.buffer, b.byteOffset, b.byteLength), sink, true);
+    data = bunzipLimited(b, limit);
   } catch (err) {
     if (err instanceof OutputLimit) yield overLimit(name, b.length, limit);
     else yield { name, compressedSize: b.length, problem: { reason: "corrupt-archive", message: `bzip2 data corrupt: ${String((err as Error)?.message ?? err)}` } };
     return;
   }
-  yield { name, compressedSize: b.length, data: out.subarray(0, n) };
+  yield { name, compressedSize: b.length, data };
 }

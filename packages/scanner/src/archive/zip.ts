@@ -1,11 +1,12 @@
 /**
  * A ZIP reader written from PKWARE's APPNOTE: it finds the end-of-central-directory record
- * (zip64 included), walks the central directory, and decodes stored and deflated members from
+ * (zip64 included), walks the central directory, and decodes stored, deflated and bzip2 (method 12) members from
  * their local headers. Encrypted members (traditional or AES) are reported, never guessed.
  * Every offset is bounds-checked; a hostile archive gives a `problem`, never a crash.
  */
 import { inflateRawSync } from "node:zlib";
-import { cleanName, overLimit, type Member, type OutputCap } from "./types.js";
+import { cleanName, overLimit, OutputLimit, type Member, type OutputCap } from "./types.js";
+import { bunzipLimited } from "./gzip.js";
 
 const EOCD = 0x06054b50;
 const ZIP64_LOCATOR = 0x07064b50;
@@ -146,6 +147,16 @@ export function* readZip(b: Uint8Array, cap: OutputCap): Generator<Member> {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") yield overLimit(name, en.csize, limit);
         else yield { name, compressedSize: en.csize, problem: { reason: "corrupt-archive", message: `deflate data corrupt: ${(err as Error).message}` } };
+        continue;
+      }
+      yield { name, compressedSize: en.csize, data };
+    } else if (en.method === 12) {
+      let data: Uint8Array;
+      try {
+        data = bunzipLimited(raw, limit);
+      } catch (err) {
+        if (err instanceof OutputLimit) yield overLimit(name, en.csize, limit);
+        else yield { name, compressedSize: en.csize, problem: { reason: "corrupt-archive", message: `bzip2 data corrupt: ${String((err as Error)?.message ?? err)}` } };
         continue;
       }
       yield { name, compressedSize: en.csize, data };

@@ -1,0 +1,171 @@
+/**
+ * The full detector `vigil scan` uses: the engine's compiled rules (built-in starter rules,
+ * --rules YARA files, and ClamAV .ndb/.ldb signatures translated to YARA by ./clamav) plus
+ * the ClamAV hash stores (./hashdb: .hdb/.hsb whole-file hashes, .mdb/.msb PE section hashes,
+ * .fp/.sfp allow list). Per buffer (a file or an archive member) it applies, in ClamAV's order:
+ * the allow list (a listed file is clean whatever matched), whole-file hashes, PE section
+ * hashes, then the rules (with the `clamav_container` external set to "" for top-level files
+ * and the container's CL_TYPE_* name for members). Workers rebuild it from serialised rules
+ * and serialised hash stores, so nothing is recompiled per worker.
+ */
+import { createHash } from "node:crypto";
+import { compile, loadRules, CompileError, type CompiledRules, type SourceUnit } from "@vigil/engine";
+import { loadClamavDatabase, type SignatureWarning } from "./clamav/index.js";
+import { deserializeHashStore, serializeHashStore, type HashAlgorithm, type HashStore, type Digests } from "./hashdb/index.js";
+import { ScannerError } from "./error.js";
+import { ruleFiles, starterSources } from "./rules.js";
+import { readFileSync } from "node:fs";
+import type { Detector, DetectorSpec, RuleMatch } from "./types.js";
+import type { ArchiveKind } from "./archive/index.js";
+
+export interface SignatureOptions {
+  /** Built-in starter rules (default true). */
+  builtin?: boolean;
+  /** YARA rule files or directories. */
+  rules?: string[];
+  /** ClamAV database files or directories (and plain hash lists). */
+  databases?: string[];
+  /** Skip malformed database lines with a warning instead of failing. */
+  lenient?: boolean;
+  timeoutMs?: number;
+}
+
+export interface SignatureSetup {
+  detector: Detector;
+  spec: DetectorSpec;
+  /** Database warnings (unsupported or approximated signatures). */
+  warnings: SignatureWarning[];
+  /** Rules compiled, for the summary ("Known viruses"): rules plus hash signatures. */
+  signatures: number;
+}
+
+export interface FullDetectorInit {
+  rules: Uint8Array;
+  hashes?: Uint8Array;
+  sections?: Uint8Array;
+  allow?: Uint8Array;
+  externals: Record<string, string>;
+  version: string;
+  signatures: number;
+  timeoutMs?: number;
+}
+
+const CONTAINER: Record<ArchiveKind, string> = { zip: "CL_TYPE_ZIP", gzip: "CL_TYPE_GZ", bzip2: "CL_TYPE_BZ", tar: "CL_TYPE_POSIX_TAR" };
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  return Buffer.concat(chunks);
+}
+
+function digestsFor(bytes: Uint8Array, algos: Set<HashAlgorithm>): Digests {
+  const d: Digests = {};
+  for (const a of algos) d[a] = createHash(a).update(bytes).digest();
+  return d;
+}
+
+/** Raw-data ranges of a PE file's sections (bounds-checked; empty for non-PE input). */
+export function peSections(b: Uint8Array): { offset: number; size: number }[] {
+  if (b.length < 0x40 || b[0] !== 0x4d || b[1] !== 0x5a) return [];
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const pe = v.getUint32(0x3c, true);
+  if (pe + 24 > b.length || v.getUint32(pe, true) !== 0x00004550) return [];
+  const n = v.getUint16(pe + 6, true);
+  const optSize = v.getUint16(pe + 20, true);
+  const out: { offset: number; size: number }[] = [];
+  for (let i = 0, at = pe + 24 + optSize; i < n && i < 96 && at + 40 <= b.length; i++, at += 40) {
+    const size = v.getUint32(at + 16, true);
+    const offset = v.getUint32(at + 20, true);
+    if (size > 0 && offset + size <= b.length) out.push({ offset, size });
+  }
+  return out;
+}
+
+function fullDetector(rules: CompiledRules, stores: { hashes?: HashStore; sections?: HashStore; allow?: HashStore }, init: Omit<FullDetectorInit, "rules" | "hashes" | "sections" | "allow">): Detector {
+  const fileAlgos = new Set<HashAlgorithm>([...(stores.hashes?.algorithms ?? []), ...(stores.allow?.algorithms ?? [])]);
+  const sectionAlgos = new Set<HashAlgorithm>(stores.sections?.algorithms ?? []);
+  const hasContainerExternal = "clamav_container" in init.externals;
+  return {
+    version: init.version,
+    signatures: init.signatures,
+    scan(bytes, ctx): RuleMatch[] {
+      const out: RuleMatch[] = [];
+      if (fileAlgos.size) {
+        const d = digestsFor(bytes, fileAlgos);
+        if (stores.allow?.has(d, bytes.length)) return [];
+        const m = stores.hashes?.lookup(d, bytes.length);
+        if (m) out.push({ rule: m.name, namespace: "clamav", tags: [], meta: { clamav_name: m.name } });
+      }
+      if (sectionAlgos.size && stores.sections) {
+        for (const s of peSections(bytes)) {
+          const m = stores.sections.lookup(digestsFor(bytes.subarray(s.offset, s.offset + s.size), sectionAlgos), s.size);
+          if (m) { out.push({ rule: m.name, namespace: "clamav", tags: [], meta: { clamav_name: m.name } }); break; }
+        }
+      }
+      const externals = hasContainerExternal ? { clamav_container: ctx.container ? CONTAINER[ctx.container] : "" } : undefined;
+      const res = rules.scan(bytes, { ...(externals ? { externals } : {}), ...(init.timeoutMs !== undefined ? { timeoutMs: init.timeoutMs } : {}) });
+      for (const m of res.matches) {
+        out.push({
+          rule: m.rule, namespace: m.namespace, tags: m.tags, meta: m.meta,
+          strings: m.strings.map((s) => ({ identifier: s.identifier, matches: s.matches.map((x) => ({ offset: x.offset, length: x.length })) })),
+        });
+      }
+      return out;
+    },
+  };
+}
+
+/** Compiles everything once and returns the detector plus the spec workers load. */
+export function buildSignatures(opts: SignatureOptions = {}): SignatureSetup {
+  const units: SourceUnit[] = opts.builtin === false ? [] : starterSources();
+  for (const p of opts.rules ?? []) {
+    for (const path of ruleFiles(p)) {
+      let source: string;
+      try { source = readFileSync(path, "latin1"); } catch (err) {
+        throw new ScannerError("RULES_FAILED", `cannot read rule file ${path}: ${(err as Error).message}`, err);
+      }
+      units.push({ namespace: "default", source, path });
+    }
+  }
+  let externals: Record<string, string> = {};
+  let warnings: SignatureWarning[] = [];
+  let stores: { hashes?: HashStore; sections?: HashStore; allow?: HashStore } = {};
+  let dbCount = 0;
+  if (opts.databases?.length) {
+    let set;
+    try {
+      set = loadClamavDatabase(opts.databases, { lenient: opts.lenient });
+    } catch (err) {
+      throw new ScannerError("RULES_FAILED", `cannot load the ClamAV database: ${(err as Error).message}`, err);
+    }
+    units.push(...set.yara);
+    externals = set.externals;
+    warnings = set.warnings;
+    stores = { hashes: set.hashes, sections: set.sectionHashes, allow: set.allow };
+    dbCount = set.count;
+  }
+  if (!units.length && !dbCount) throw new ScannerError("RULES_FAILED", "no signatures to scan with: drop --no-builtin or give --rules/--database");
+  let rules: CompiledRules;
+  try {
+    rules = compile(units.length ? units : [{ source: "" }], { externals });
+  } catch (err) {
+    if (err instanceof CompileError) throw new ScannerError("RULES_FAILED", `rules do not compile: ${err.message}`, err);
+    throw err;
+  }
+  const ser = (s?: HashStore) => (s && s.algorithms.length ? concat(serializeHashStore(s)) : undefined);
+  const init: FullDetectorInit = {
+    rules: rules.serialize(), hashes: ser(stores.hashes), sections: ser(stores.sections), allow: ser(stores.allow),
+    externals, version: "", signatures: 0, timeoutMs: opts.timeoutMs,
+  };
+  const h = createHash("sha256");
+  for (const part of [init.rules, init.hashes, init.sections, init.allow]) h.update(part ?? new Uint8Array(0)).update("\0");
+  init.version = h.digest("hex").slice(0, 16);
+  // like clamscan's "Known viruses": every rule plus every hash signature
+  init.signatures = rules.ruleCount + (stores.hashes?.count ?? 0) + (stores.sections?.count ?? 0);
+  const detector = fullDetector(rules, stores, init);
+  return { detector, spec: { module: import.meta.url, init }, warnings, signatures: init.signatures };
+}
+
+/** Worker-side entry point (see DetectorSpec). */
+export function createDetector(init: FullDetectorInit): Detector {
+  const load = (b?: Uint8Array) => (b ? deserializeHashStore(b) : undefined);
+  return fullDetector(loadRules(init.rules), { hashes: load(init.hashes), sections: load(init.sections), allow: load(init.allow) }, init);
+}
