@@ -1,0 +1,76 @@
+// Differential tests: `vigil scan -d DB` (the built bin) against Debian's clamscan 1.4.6 on the
+// same ClamAV databases and the same files.
+import { describe, expect, it, beforeAll } from "vitest";
+import { spawnSync } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { makeCorpus, type Corpus } from "./helpers/corpus.js";
+
+const BIN = fileURLToPath(new URL("../../cli/bin/vigil.js", import.meta.url));
+
+/** top-level file (relative to root) -> names found */
+function parse(out: string, root: string): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (const line of out.split("\n")) {
+    const x = /^(.*?): (\S+) FOUND$/.exec(line);
+    if (!x) continue;
+    const top = relative(root, x[1]!.replace(/!.*$/, ""));
+    m.set(top, [...(m.get(top) ?? []), x[2]!].sort());
+  }
+  for (const [k, v] of m) m.set(k, [...new Set(v)]);
+  return m;
+}
+
+function clamscan(db: string[], root: string) {
+  const r = spawnSync("clamscan", ["-r", "--no-summary", "--infected", ...db.flatMap((d) => ["-d", d]), root], { encoding: "utf8", maxBuffer: 64 << 20 });
+  return { found: parse(r.stdout, root), code: r.status, out: r.stdout };
+}
+
+function vigil(db: string[], root: string) {
+  const r = spawnSync(process.execPath, [BIN, "scan", "--no-builtin", "--no-cache", "-i", "--no-summary", ...db.flatMap((d) => ["-d", d]), root], { encoding: "utf8", maxBuffer: 64 << 20 });
+  return { found: parse(r.stdout, root), code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const sorted = (m: Map<string, string[]>) => [...m.entries()].sort((a, b) => a[0].localeCompare(b[0]));
+
+let corpus: Corpus;
+beforeAll(() => {
+  corpus = makeCorpus(mkdtempSync(join(tmpdir(), "vigil-diff-")), { files: 300, sizeKb: 8 });
+});
+
+describe("vigil scan vs clamscan 1.4.6", () => {
+  it("generated tree: same files, same names (ndb forms, hdb, hsb, fp allow list, zip/gz/tar.gz containers)", () => {
+    const c = clamscan([corpus.db], corpus.root);
+    const v = vigil([corpus.db], corpus.root);
+    expect(v.err).not.toMatch(/Error/);
+    const expectedMap = new Map([...corpus.expected].map(([k, n]) => [k, [n]]));
+    expect(sorted(c.found)).toEqual(sorted(expectedMap)); // the generator's intent is what clamscan sees
+    expect(sorted(v.found)).toEqual(sorted(c.found));
+    expect(v.code).toBe(c.code);
+  });
+
+  it("clamav-testfiles with the one-line test-file hash: the formats Vigil unpacks give clamscan's names", () => {
+    const d = mkdtempSync(join(tmpdir(), "vigil-ctf-"));
+    const files = ["clam.exe", "clam.zip", "clam.bz2.zip", "clam.tar.gz", "clam.exe.bz2"];
+    mkdirSync(join(d, "t"));
+    for (const f of files) cpSync(join("/usr/share/clamav-testfiles", f), join(d, "t", f));
+    writeFileSync(join(d, "test.hdb"), "aa15bcf478d165efd2065190eb473bcb:544:ClamAV-Test-File\n");
+    const c = clamscan([join(d, "test.hdb")], join(d, "t"));
+    const v = vigil([join(d, "test.hdb")], join(d, "t"));
+    expect(sorted(c.found)).toEqual(files.sort().map((f) => [f, ["ClamAV-Test-File.UNOFFICIAL"]]));
+    expect(sorted(v.found)).toEqual(sorted(c.found));
+  });
+
+  it("a malformed database fails both with exit 2", () => {
+    const d = mkdtempSync(join(tmpdir(), "vigil-bad-"));
+    writeFileSync(join(d, "bad.ndb"), "Broken:0:*:zz\n");
+    mkdirSync(join(d, "t"));
+    writeFileSync(join(d, "t/a"), "a");
+    expect(clamscan([join(d, "bad.ndb")], join(d, "t")).code).toBe(2);
+    const v = vigil([join(d, "bad.ndb")], join(d, "t"));
+    expect(v.code).toBe(2);
+    expect(v.err).toMatch(/bad\.ndb/);
+  });
+});
