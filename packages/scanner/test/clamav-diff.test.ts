@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compile } from "@vigil/engine";
 import { loadClamavDatabase, type SignatureSet } from "../src/clamav/index.js";
-import { catalogue, filler } from "./clamav-fixtures.js";
+import { catalogue, filler, makePe, PE_S0, PE_S1 } from "./clamav-fixtures.js";
 
 const RFXN = join(import.meta.dirname, "../../../../shared/corpora/clamav/rfxn");
 const work = mkdtempSync(join(tmpdir(), "vigil-clamav-diff-"));
@@ -202,12 +202,45 @@ describe("hash signatures against clamscan", () => {
       if (set.allow.has(digests, b.length)) return;
       // clamscan --allmatch reports every hash signature that matches
       for (const algo of ["md5", "sha1", "sha256"] as const) {
-        const m = set.hashes.lookupDigest(algo, digests[algo], b.length);
-        if (m) ours.add(`f${i}.bin ${m.name}`);
+        for (const m of set.hashes.lookupAllDigest(algo, digests[algo], b.length)) ours.add(`f${i}.bin ${m.name}`);
       }
     });
     expect(sorted(ours)).toEqual(sorted(clam.found));
     expect(clam.found.size).toBe(8);
     expect(set.ignored.has("Vg.Hash.Ignored-10")).toBe(true);
+  });
+});
+
+describe("PE section hashes against clamscan", () => {
+  it("finds the same sections as clamscan with .mdb (md5) and .msb (sha256)", () => {
+    const dir = join(work, "sect");
+    mkdirSync(dir, { recursive: true });
+    const hit = makePe([[PE_S0 + 40, "SECTION CONTENT"]]);
+    const miss = makePe([[PE_S0 + 40, "SECTION CONTENX"]]);
+    const other = makePe([[PE_S1 + 8, "DATA SECTION"]]);
+    const files = { "hit.exe": hit, "miss.exe": miss, "other.exe": other };
+    for (const [n, b] of Object.entries(files)) writeFileSync(join(dir, n), b);
+    const sect = (b: Uint8Array, at: number) => Buffer.from(b.subarray(at, at + 0x200));
+    const md5 = createHash("md5").update(sect(hit, PE_S0)).digest("hex");
+    const sha = createHash("sha256").update(sect(other, PE_S1)).digest("hex");
+    writeFileSync(join(dir, "t.mdb"), `512:${md5}:Vg.Section.Text-1\n`);
+    writeFileSync(join(dir, "t.msb"), `512:${sha}:Vg.Section.Data-1\n*:${sha}:Vg.Section.AnySize-1:73\n`);
+    const clam = clamscan([join(dir, "t.mdb"), join(dir, "t.msb")], Object.keys(files).map((n) => join(dir, n)));
+    expect(clam.stderr).toBe("");
+    const set = loadClamavDatabase([join(dir, "t.mdb"), join(dir, "t.msb")]);
+    const ours = new Set<string>();
+    for (const [n, b] of Object.entries(files))
+      for (const at of [PE_S0, PE_S1]) {
+        const s = sect(b, at);
+        for (const algo of ["md5", "sha256"] as const) {
+          for (const m of set.sectionHashes.lookupAllDigest(algo, createHash(algo).update(s).digest(), s.length)) ours.add(`${n} ${m.name}`);
+        }
+      }
+    // clamscan --allmatch reports every entry matching a section (sized and '*' alike)
+    expect(sorted(ours)).toEqual(sorted(clam.found));
+    expect(clam.found.has("hit.exe Vg.Section.Text-1.UNOFFICIAL")).toBe(true);
+    expect(clam.found.has("other.exe Vg.Section.Data-1.UNOFFICIAL")).toBe(true);
+    expect(clam.found.has("other.exe Vg.Section.AnySize-1.UNOFFICIAL")).toBe(true);
+    expect([...clam.found].some((k) => k.startsWith("miss.exe"))).toBe(false);
   });
 });

@@ -75,6 +75,9 @@ describe("hdb/hsb parsing and lookup", () => {
     expect(s.lookupDigest("md5", h, 10)?.name).toBe("Size.Ten");
     expect(s.lookupDigest("md5", h, 20)?.name).toBe("Size.Twenty");
     expect(s.lookupDigest("md5", h, 30)?.name).toBe("Size.Any");
+    expect(s.lookupAllDigest("md5", h, 20).map((m) => m.name).sort()).toEqual(["Size.Any", "Size.Twenty"]);
+    expect(s.lookupAllDigest("md5", h, 30).map((m) => m.name)).toEqual(["Size.Any"]);
+    expect(s.lookupAllDigest("md5", hex("md5", "other"), 20)).toEqual([]);
   });
 
   it("skips lines outside the FLEVEL range like clamscan 1.4.6 (FLEVEL 216)", () => {

@@ -85,6 +85,23 @@ export class HashTable {
     return this.bucketStart.byteLength + this.tails.byteLength + this.sizes.byteLength + this.nameIndex.byteLength;
   }
 
+  /** Indexes of every entry whose digest equals `d` and whose size fits `size` (for all-match scans). */
+  findAll(d: Uint8Array, size: number): number[] {
+    const out: number[] = [];
+    let i = this.find(d, size);
+    if (i < 0) return out;
+    const T = this.tailLength;
+    const end = this.bucketStart[((d[0]! << 8) | d[1]!) + 1]!;
+    for (; i < end; i++) {
+      let same = true;
+      for (let k = 0; k < T; k++) if (this.tails[i * T + k] !== d[k + 2]) { same = false; break; }
+      if (!same) break;
+      const s = this.sizes[i]!;
+      if (s === ANY_SIZE || s === size) out.push(i);
+    }
+    return out;
+  }
+
   /** Index of the first entry whose digest equals `d` and whose size fits `size`, or -1. */
   find(d: Uint8Array, size: number): number {
     const T = this.tailLength;
@@ -185,6 +202,15 @@ export class HashStore {
     const i = t.find(d, size);
     if (i < 0) return undefined;
     return { name: this.names.get(t.nameIndex[i]!), algorithm, size: t.sizes[i]! };
+  }
+
+  /** Every signature matching the digest at this size (clamscan --allmatch reports each). */
+  lookupAllDigest(algorithm: HashAlgorithm, digest: Uint8Array | string, size: number): HashMatch[] {
+    const t = this.tables[algorithm];
+    if (t === undefined) return [];
+    const d = typeof digest === "string" ? hexToBytes(digest) : digest;
+    if (d === undefined) return [];
+    return t.findAll(d, size).map((i) => ({ name: this.names.get(t.nameIndex[i]!), algorithm, size: t.sizes[i]! }));
   }
 
   /** True when a digest (any size) is present: for allow lists, where only presence counts. */
