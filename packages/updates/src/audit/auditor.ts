@@ -50,7 +50,7 @@ const compiled = new WeakMap<AuditPolicy, CompiledPolicy>();
 
 interface CompiledPolicy {
   index: MarkerIndex;
-  indicators: string[];
+  indicators: Array<{ s: string; re?: RegExp }>;
   docStrings: Array<{ format: string; s: string }>;
   magic: Map<string, string>; // "u32:0x...", "u32be:...", "u16:..." -> format
   exeMagic: Set<string>;
@@ -82,7 +82,11 @@ function compilePolicy(p: AuditPolicy): CompiledPolicy {
   for (const m of p.executableMagic.magic32 ?? []) exeMagic.add(`u32:${BigInt(m)}`);
   c = {
     index: new MarkerIndex(words),
-    indicators: p.malwareIndicators.map((s) => s.toLowerCase()),
+    // short alphanumeric indicators (DDE, VBA, CVE) must stand alone: "hidden" does not contain DDE
+    indicators: p.malwareIndicators.map((x) => {
+      const s = x.toLowerCase();
+      return /^[a-z0-9]{1,5}$/.test(s) ? { s, re: new RegExp(`(?<![a-z0-9])${s}(?![a-z0-9])`) } : { s };
+    }),
     docStrings,
     magic,
     exeMagic,
@@ -193,7 +197,7 @@ class RuleAnalyzer {
         this.f.docEvidence.push(`${where} is ${d.format} content ("${printable(latin1(d.s))}")`);
       }
     }
-    for (const ind of this.c.indicators) if (lower.includes(ind)) this.f.indicators.push(`${where} contains "${ind}"`);
+    for (const ind of this.c.indicators) if (ind.re ? ind.re.test(lower) : lower.includes(ind.s)) this.f.indicators.push(`${where} contains "${ind.s}"`);
     for (const e of this.c.exeStrings) if (Buffer.from(bytes).toString("latin1").startsWith(e)) this.f.executable.push(`${where} starts with an executable magic`);
   }
 
@@ -214,6 +218,8 @@ class RuleAnalyzer {
     } else {
       const skel = regexSkeleton(s.source);
       this.scanBytes(latin1(skel), where, { nocase: nocase || s.flags.includes("i"), text: true });
+      // letters spread out by \s* or classes: try the skeleton with the gaps closed
+      if (skel.includes(" ")) this.scanBytes(latin1(skel.replace(/ /g, "")), where, { nocase: nocase || s.flags.includes("i"), text: true, xor: false });
     }
   }
 
@@ -227,7 +233,8 @@ class RuleAnalyzer {
   walk(e: Expr): void {
     switch (e.type) {
       case "string":
-        this.scanBytes(latin1(e.value), "a condition literal", { text: true });
+        // a hex digest compared with hash.*() is not text
+        if (!/^[0-9a-fA-F]{32,128}$/.test(e.value)) this.scanBytes(latin1(e.value), "a condition literal", { text: true });
         return;
       case "regex":
         this.scanBytes(latin1(regexSkeleton(e.source)), "a condition regex", { text: true, nocase: e.flags.includes("i") });

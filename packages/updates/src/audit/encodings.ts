@@ -98,7 +98,12 @@ export function expandMarker(word: string, options: { xorKeys?: number[] } = {})
   }
   const utf8 = encodeText(word, "utf-8")!;
   for (const k of options.xorKeys ?? [0x01, 0x20, 0x41, 0x5a, 0xff]) out.push({ encoding: `xor 0x${k.toString(16).padStart(2, "0")}`, bytes: utf8.map((x) => x ^ k) });
-  for (const s of base64Variants(utf8)) out.push({ encoding: "base64", bytes: new Uint8Array(Buffer.from(s, "latin1")) });
+  // base64 text of the word inside a line, at the three alignments (the edges of a base64 run
+  // depend on the neighbouring bytes, so the word is framed by spaces)
+  for (let pad = 0; pad < 3; pad++) {
+    const framed = Buffer.concat([Buffer.from("x".repeat(pad) + " "), Buffer.from(utf8), Buffer.from(" ")]);
+    out.push({ encoding: "base64", bytes: new Uint8Array(Buffer.from(framed.toString("base64"), "latin1")) });
+  }
   out.push({ encoding: "hex text", bytes: new Uint8Array(Buffer.from(Buffer.from(utf8).toString("hex"), "latin1")) });
   return out;
 }
