@@ -7,7 +7,7 @@ import { dexModule } from "../../src/modules/dex/index.js";
 import { formatModuleData } from "../../src/modules/dump.js";
 import { callFn, makeContext, regexp } from "./context.js";
 import { buildDex } from "./dex-builder.js";
-import { checkWithYara, compareWithDump, haveYara, yaraDump, type FunctionCase } from "./yara-dump.js";
+import { checkWithVigil, checkWithYara, compareWithDump, fieldCases, haveYara, yaraDump, type FunctionCase } from "./yara-dump.js";
 
 let dir = "";
 beforeAll(() => {
@@ -36,7 +36,7 @@ describe("dex module against yara 4.2.3", () => {
     }
   });
 
-  test.runIf(haveYara)("has_method and has_class agree with yara", () => {
+  test.runIf(haveYara)("has_method and has_class agree with yara and Vigil's engine", async () => {
     const { bytes } = buildDex();
     const file = write("funcs", bytes);
     const ctx = makeContext(bytes);
@@ -62,6 +62,18 @@ describe("dex module against yara 4.2.3", () => {
     expect(cases.filter((c) => c.value === 1).length).toBeGreaterThan(5);
     expect(cases.filter((c) => c.value === 0).length).toBeGreaterThan(5);
     expect(checkWithYara(["dex"], file, cases)).toEqual([]);
+    expect(await checkWithVigil(["dex"], bytes, cases)).toEqual([]);
+  });
+
+  test.runIf(haveYara)("fields as rule conditions: yara and Vigil's engine agree with the module data", async () => {
+    const { bytes } = buildDex("038");
+    const file = write("rules", bytes);
+    const root = dexModule.load(makeContext(bytes));
+    // field[i].static/instance are newer than yara 4.2.3
+    const cases = fieldCases(dexModule, root, { maxItems: 4 }).filter((c) => !/^dex\.field\[\d+\]\.(static|instance)$/.test(c.expr));
+    expect(cases.length).toBeGreaterThan(100);
+    expect(checkWithYara(["dex"], file, cases)).toEqual([]);
+    expect(await checkWithVigil(["dex"], bytes, cases)).toEqual([]);
   });
 
   test.runIf(haveYara)("the yara -D printer reproduces yara's output", () => {

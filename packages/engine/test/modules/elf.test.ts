@@ -8,7 +8,7 @@ import { elfModule } from "../../src/modules/elf/index.js";
 import { formatModuleData } from "../../src/modules/dump.js";
 import { callFn, fileContext, makeContext } from "./context.js";
 import { buildElf } from "./elf-builder.js";
-import { compareWithDump, haveYara, yaraDump } from "./yara-dump.js";
+import { checkWithVigil, checkWithYara, compareWithDump, fieldCases, haveYara, yaraDump } from "./yara-dump.js";
 
 let dir = "";
 beforeAll(() => {
@@ -85,6 +85,22 @@ describe("elf module against yara 4.2.3 (yara -D, field by field)", () => {
     }
   });
 
+  test.runIf(haveYara)("fields as rule conditions: yara and Vigil's engine agree with the module data", async () => {
+    const files = [write("rules-64le", buildElf({ is64: true, le: true }).bytes), write("rules-32be", buildElf({ is64: false, le: false, type: 3 }).bytes), "/usr/bin/ls"];
+    for (const file of files.filter(existsSync)) {
+      const ctx = fileContext(file);
+      const root = elfModule.load(ctx);
+      const cases = fieldCases(elfModule, root, { maxItems: 4 });
+      cases.push({ expr: "entrypoint", value: elfModule.entrypoint!(root), kind: "integer" });
+      for (const arr of ["sections", "segments", "dynamic", "symtab", "dynsym"]) {
+        cases.push({ expr: `elf.${arr}[100000].type`, value: undefined, kind: "integer" });
+      }
+      expect(cases.length).toBeGreaterThan(100);
+      expect(checkWithYara(["elf"], file, cases), file).toEqual([]);
+      expect(await checkWithVigil(["elf"], ctx.data, cases), file).toEqual([]);
+    }
+  });
+
   test.runIf(haveYara)("the yara -D printer reproduces yara's own output for the elf module", () => {
     for (const file of [write("dump-64le", buildElf({ is64: true, le: true }).bytes), write("dump-32be", buildElf({ is64: false, le: false }).bytes), "/usr/bin/ls"]) {
       if (!existsSync(file)) continue;
@@ -138,9 +154,11 @@ describe("elf module against yara 4.2.3 (yara -D, field by field)", () => {
         const b = bytes.slice();
         patch(b);
         const t0 = performance.now();
-        elfModule.load(makeContext(b));
+        const root = elfModule.load(makeContext(b));
         expect(performance.now() - t0, name).toBeLessThan(1000);
-        expectSameAsYara(write(`bad-${v.is64}-${v.le}-${name.replace(/ /g, "_")}`, b));
+        const file = write(`bad-${v.is64}-${v.le}-${name.replace(/ /g, "_")}`, b);
+        expectSameAsYara(file);
+        expect(checkWithYara(["elf"], file, [{ expr: "entrypoint", value: elfModule.entrypoint!(root), kind: "integer" }]), name).toEqual([]);
       }
     }
   });
@@ -157,13 +175,14 @@ describe("elf module", () => {
     expect(elfModule.entrypoint!(root)).toBeUndefined();
   });
 
-  test("entry_point is a file offset and entrypoint() returns it", () => {
+  test("entry_point is a file offset; entrypoint() gives the deprecated keyword's value", () => {
     for (const v of variants) {
       const { bytes } = buildElf(v);
       const root = elfModule.load(makeContext(bytes));
       const text = (root.sections as Array<Record<string, unknown>>).find((s) => s.name === ".text")!;
       expect(root.entry_point).toBe((text.offset as number) + 4);
-      expect(elfModule.entrypoint!(root)).toBe(root.entry_point);
+      // the deprecated keyword, as yara computes it: 0 for big-endian files
+      expect(elfModule.entrypoint!(root)).toBe(v.le ? root.entry_point : 0);
       const sym = (root.symtab as Array<Record<string, unknown>>).find((s) => s.name === "helper")!;
       expect(sym).toMatchObject({ type: 2, bind: 0, size: 4, shndx: 1 });
     }

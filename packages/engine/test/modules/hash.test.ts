@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { hashModule } from "../../src/modules/hash/index.js";
 import { callFn, fileContext, makeContext } from "./context.js";
-import { checkWithYara, haveYara, type FunctionCase } from "./yara-dump.js";
+import { checkWithVigil, checkWithYara, haveYara, type FunctionCase } from "./yara-dump.js";
 
 const decl = hashModule.declarations;
 const files: string[] = [];
@@ -42,7 +42,7 @@ function rangeCases(size: number): Array<[string, number, number]> {
 }
 
 describe("hash module against yara 4.2.3", () => {
-  test.runIf(haveYara)("range functions agree with yara on every case, including undefined ones", () => {
+  test.runIf(haveYara)("range functions agree with yara, and with rules run by Vigil's engine, on every case", async () => {
     let checked = 0;
     for (const file of files) {
       const ctx = fileContext(file);
@@ -56,12 +56,13 @@ describe("hash module against yara 4.2.3", () => {
         }
       }
       expect(checkWithYara(["hash"], file, cases), file).toEqual([]);
+      expect(await checkWithVigil(["hash"], ctx.data, cases), file).toEqual([]);
       checked += cases.length;
     }
     expect(checked).toBeGreaterThan(200);
   });
 
-  test.runIf(haveYara)("string functions agree with yara, including bytes above 0x7f and NUL", () => {
+  test.runIf(haveYara)("string functions agree with yara and Vigil's engine, including bytes above 0x7f and NUL", async () => {
     const ctx = makeContext("x");
     const strings = ["", "abc", "123456789", "\x00\x01\xff\x80 \"\\", "\xff".repeat(300)];
     const cases: FunctionCase[] = [];
@@ -71,6 +72,7 @@ describe("hash module against yara 4.2.3", () => {
       for (const f of ["checksum32", "crc32"]) cases.push({ expr: `hash.${f}("${yaraLit}")`, value: callFn(decl, f, "s", {}, ctx, s), kind: "integer" });
     }
     expect(checkWithYara(["hash"], files[0]!, cases)).toEqual([]);
+    expect(await checkWithVigil(["hash"], new Uint8Array(0), cases)).toEqual([]);
   });
 });
 

@@ -7,7 +7,7 @@ import { machoModule } from "../../src/modules/macho/index.js";
 import { formatModuleData } from "../../src/modules/dump.js";
 import { callFn, makeContext } from "./context.js";
 import { buildFat, buildMacho, type MachoOptions } from "./macho-builder.js";
-import { checkWithYara, compareWithDump, haveYara, yaraDump, type FunctionCase } from "./yara-dump.js";
+import { checkWithVigil, checkWithYara, compareWithDump, fieldCases, haveYara, yaraDump, type FunctionCase } from "./yara-dump.js";
 
 let dir = "";
 beforeAll(() => {
@@ -68,7 +68,7 @@ describe("macho module against yara 4.2.3", () => {
     }
   });
 
-  test.runIf(haveYara)("fat binaries (32- and 64-bit headers) and the arch functions", () => {
+  test.runIf(haveYara)("fat binaries (32- and 64-bit headers) and the arch functions", async () => {
     for (const is64 of [false, true]) {
       const bytes = fat(is64);
       const file = write(`fat-${is64}`, bytes);
@@ -87,6 +87,20 @@ describe("macho module against yara 4.2.3", () => {
       }
       expect(cases.filter((c) => c.value !== undefined).length).toBeGreaterThan(8);
       expect(checkWithYara(["macho"], file, cases)).toEqual([]);
+      expect(await checkWithVigil(["macho"], bytes, cases)).toEqual([]);
+    }
+  });
+
+  test.runIf(haveYara)("fields as rule conditions: yara and Vigil's engine agree with the module data", async () => {
+    for (const [name, bytes] of [["r-thin", buildMacho(thin[0]![1])], ["r-be", buildMacho(thin[5]![1])], ["r-fat", fat(true)]] as const) {
+      const file = write(name, bytes);
+      const root = machoModule.load(makeContext(bytes));
+      const cases = fieldCases(machoModule, root, { maxItems: 3 });
+      // yara's deprecated entrypoint keyword ignores Mach-O files
+      cases.push({ expr: "entrypoint", value: undefined, kind: "integer" });
+      expect(cases.length).toBeGreaterThan(100);
+      expect(checkWithYara(["macho"], file, cases), name).toEqual([]);
+      expect(await checkWithVigil(["macho"], bytes, cases), name).toEqual([]);
     }
   });
 
@@ -160,7 +174,7 @@ describe("macho module", () => {
     expect(root.number_of_segments).toBe(0);
   });
 
-  test("sections, names and entrypoint() on a 64-bit image", () => {
+  test("sections, names, stack size on a 64-bit image", () => {
     const root = machoModule.load(makeContext(buildMacho(thin[0]![1])));
     const segs = root.segments as Array<Record<string, unknown>>;
     expect(segs.map((s) => s.segname)).toEqual(["__PAGEZERO", "__TEXT", "__LINKEDIT"]);
@@ -168,7 +182,7 @@ describe("macho module", () => {
     expect(secs.map((s) => s.sectname)).toEqual(["__text", "__cstring"]);
     expect(secs[0]).toMatchObject({ segname: "__TEXT", addr: 0x100000800, size: 0x40, offset: 0x800, flags: 0x80000400, reserved3: 0 });
     expect(root.stack_size).toBe(0x10000);
-    expect(machoModule.entrypoint!(root)).toBe(0x800);
+    expect(machoModule.entrypoint).toBeUndefined();
     expect(root.cputype).toBe(C.CPU_TYPE_X86_64);
   });
 });

@@ -319,3 +319,71 @@ export function checkWithYara(imports: readonly string[], file: string, cases: r
   });
   return out;
 }
+
+/**
+ * Expressions for the scalar fields of a module's data (e.g. `elf.sections[3].name`), with the
+ * values Vigil's `load` produced, for checking them as rule conditions under yara and Vigil.
+ * Arrays contribute their first `maxItems` items and their length is not checked here.
+ */
+export function fieldCases(
+  module: YaraModule,
+  root: Record<string, unknown>,
+  options: { maxItems?: number; maxCases?: number } = {},
+): FunctionCase[] {
+  const maxItems = options.maxItems ?? 3;
+  const maxCases = options.maxCases ?? 400;
+  const out: FunctionCase[] = [];
+  const walk = (t: FieldType, v: unknown, path: string): void => {
+    if (out.length >= maxCases) return;
+    switch (t.kind) {
+      case "integer":
+      case "float":
+      case "string":
+        out.push({ expr: path, value: v, kind: t.kind });
+        return;
+      case "struct":
+        for (const [k, ft] of Object.entries(t.fields)) walk(ft, (v as Record<string, unknown> | undefined)?.[k], `${path}.${k}`);
+        return;
+      case "array":
+        if (Array.isArray(v)) v.slice(0, maxItems).forEach((item, i) => item !== undefined && walk(t.of, item, `${path}[${i}]`));
+        return;
+      case "dictionary":
+        if (v instanceof Map) {
+          let n = 0;
+          for (const [k, item] of v) {
+            if (n++ >= maxItems) break;
+            walk(t.of, item, `${path}[${stringLiteral(String(k))}]`);
+          }
+        }
+        return;
+      default:
+        return;
+    }
+  };
+  walk(module.declarations, root, module.name);
+  return out;
+}
+
+/**
+ * Evaluates the same generated rules as `checkWithYara` with Vigil's own engine (compile + scan)
+ * over `bytes`, and returns the cases whose rule did not match.
+ */
+export async function checkWithVigil(imports: readonly string[], bytes: Uint8Array, cases: readonly FunctionCase[]): Promise<string[]> {
+  const engine = await import("../../src/index.js");
+  const rules: string[] = imports.map((m) => `import "${m}"`);
+  cases.forEach((c, i) => {
+    let cond: string;
+    if (c.value === undefined) cond = `not defined (${c.expr})`;
+    else if (c.kind === "float" && Number.isNaN(c.value)) cond = `defined (${c.expr}) and not ((${c.expr}) <= 0.0) and not ((${c.expr}) > 0.0)`;
+    else cond = `(${c.expr}) == ${literal(c.value as number | bigint | string, c.kind)}`;
+    rules.push(`rule case_${i} { condition: ${cond} }`);
+  });
+  const compiled = engine.compile(rules.join("\n") + "\n");
+  const result = compiled.scan(bytes, {});
+  const matched = new Set(result.matches.map((m: { rule: string }) => m.rule));
+  const out: string[] = [];
+  cases.forEach((c, i) => {
+    if (!matched.has(`case_${i}`)) out.push(`${c.expr}: Vigil module ${describe(c.value)}, Vigil engine differs`);
+  });
+  return out;
+}

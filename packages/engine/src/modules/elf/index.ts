@@ -79,6 +79,13 @@ interface ElfSymbol {
   shndx: number;
 }
 
+/**
+ * What the deprecated `entrypoint` keyword needs beyond the parsed fields: yara computes it
+ * apart from the module, and gives 0 (not undefined) for any ELF whose entry it cannot map,
+ * including every big-endian ELF, which it reads as little-endian.
+ */
+const keywordInfo = new WeakMap<object, { le: boolean }>();
+
 /** Symbols as YARA keeps them for its functions (with visibility), beside the public arrays. */
 const hidden = new WeakMap<object, { list: Array<ElfSymbol & { visibility: number }> }>();
 
@@ -247,6 +254,7 @@ function parse(data: Uint8Array, root: ElfRoot): void {
   const enc = data[5];
   if ((cls !== 1 && cls !== 2) || (enc !== 1 && enc !== 2)) return;
   const is64 = cls === 2;
+  if (data.length >= (is64 ? 64 : 52)) keywordInfo.set(root, { le: enc === 1 });
   // YARA parses only when the data is strictly longer than the file header.
   if (data.length <= (is64 ? 64 : 52)) return;
   const r = new Reader(data, enc === 1, is64);
@@ -413,7 +421,9 @@ export const elfModule: YaraModule = {
     return root;
   },
   entrypoint(root) {
+    const info = keywordInfo.get(root);
+    if (!info) return undefined;
     const e = root.entry_point;
-    return typeof e === "number" ? e : undefined;
+    return info.le && typeof e === "number" ? e : 0;
   },
 };

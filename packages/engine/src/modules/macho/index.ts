@@ -11,6 +11,8 @@
  * far. Commands shorter than their 8-byte header stop the walk (YARA would spin on a zero
  * cmdsize), so the work is bounded by the data size. Fields of a command that YARA reads past
  * the command's end come from the following bytes of the file, or 0 past the end of the data.
+ * Like yara, the deprecated `entrypoint` keyword does not look at Mach-O files (no `entrypoint`
+ * hook here); rules use macho.entry_point.
  */
 import { array, integer, overloads, string, struct, type ScanContext, type YaraModule } from "../schema.js";
 import { machoConstants } from "./constants.js";
@@ -320,9 +322,5 @@ export const machoModule: YaraModule = {
       // every read above is bounds-checked; keep what was parsed if one is not.
     }
     return root;
-  },
-  entrypoint(root) {
-    const e = root.entry_point;
-    return typeof e === "number" ? e : undefined;
   },
 };
