@@ -38,3 +38,4 @@ export {
 } from "./audit/policy.js";
 export { CHARSETS, MarkerIndex, base64Variants, encodeText, expandMarker, type Charset, type MarkerHit, type MarkerVariant, type MarkerWord } from "./audit/encodings.js";
 export { bundleAuditor } from "./audit/bundle-audit.js";
+export { monitorLog, formatMonitorReport, type MonitorOptions, type MonitorReport, type BundleReport, type RuleDiff } from "./monitor.js";
