@@ -55,7 +55,7 @@ export class Progress {
     const eta = this.total !== undefined && rate > 0 ? ` ETA ${fmtDuration((this.total - this.files) / rate)}` : "";
     const found = this.found ? paint(this.color, 31, ` ${this.found} found`) : " 0 found";
     const head = `${this.files}${of} files ${rate.toFixed(0)} files/s ${mbs.toFixed(1)} MB/s${found}${eta} `;
-    const width = (this.out.columns ?? 100) - 1;
+    const width = (this.out.columns || 100) - 1;
     // eslint-disable-next-line no-control-regex
     const visible = head.replace(/\x1b\[[0-9;]*m/g, "").length;
     const room = Math.max(0, width - visible);

@@ -213,3 +213,14 @@ describe("gzip, bzip2, tar", () => {
     void deflateRawSync;
   });
 });
+
+describe("zip-based containers", () => {
+  it("Office documents, JAR and APK are opened as zip", () => {
+    const docx = makeZip([{ name: "[Content_Types].xml", data: "<Types/>" }, { name: "word/embeddings/oleObject1.bin", data: EICAR }]);
+    expect(scan(docx, "report.docx").detections.map((d) => d.path)).toEqual(["report.docx!word/embeddings/oleObject1.bin"]);
+    const jar = makeZip([{ name: "META-INF/MANIFEST.MF", data: "Manifest-Version: 1.0\n" }, { name: "lib/inner.jar", data: makeZip([{ name: "a/B.class", data: EICAR }]) }]);
+    expect(scan(jar, "app.jar").detections.map((d) => d.path)).toEqual(["app.jar!lib/inner.jar!a/B.class"]);
+    const apk = makeZip([{ name: "AndroidManifest.xml", data: "x" }, { name: "assets/payload.bin", data: EICAR }]);
+    expect(scan(apk, "app.apk").detections.map((d) => d.name)).toEqual(["Win.Test.EICAR_HDB-1"]);
+  });
+});

@@ -166,11 +166,18 @@ async function scan(paths: string[], o: Opts): Promise<number> {
         r.errors.push({ code: (err as ScannerError).code ?? "QUARANTINE_FAILED", path: r.path, message: (err as Error).message });
       }
     }
-    progress?.clear();
     let text = writer.file(r);
     if (color && text) text = text.replace(/ FOUND$/gm, paint(true, 31, " FOUND")).replace(/ ERROR$/gm, paint(true, 33, " ERROR"));
-    writeOut(text);
-    progress?.update(r.path, r.size, r.detections.length);
+    if (text && progress && !o.output) {
+      // keep result lines and the progress line apart on the terminal
+      progress.clear();
+      writeOut(text);
+      progress.update(r.path, r.size, r.detections.length);
+      progress.draw();
+    } else {
+      writeOut(text);
+      progress?.update(r.path, r.size, r.detections.length);
+    }
   };
 
   try {
