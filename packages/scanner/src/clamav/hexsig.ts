@@ -18,7 +18,7 @@ export type HexNode =
 
 export class HexSyntaxError extends Error {}
 
-const isHex = (c: string) => /^[0-9a-fA-F]$/.test(c);
+const isHex = (c: string) => (c >= "0" && c <= "9") || (c >= "a" && c <= "f") || (c >= "A" && c <= "F");
 
 /** Parses a ClamAV hex signature body (the part after the offset). */
 export function parseHexSignature(src: string): HexNode[] {

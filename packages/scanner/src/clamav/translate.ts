@@ -13,7 +13,9 @@
  * `approximations` (rule emitted, with a note on how it differs).
  */
 
-import { HexSyntaxError, parseHexSignature, translateHex, type HexNode } from "./hexsig.js";
+import { HexSyntaxError, parseHexSignature, translateHex, type HexNode, type PatternText } from "./hexsig.js";
+
+const PLAIN_HEX = /^[0-9a-fA-F]+$/;
 
 export const FLEVEL = 216;
 
@@ -167,19 +169,24 @@ export interface SubsigOptions {
 
 /** Translates one body pattern with its offset into a YARA string `$id` plus conditions. */
 export function translateSubsig(id: string, hex: string, offset: OffsetSpec, target: number, modules: Set<string>, opts: SubsigOptions = {}): TranslatedString {
-  let nodes: HexNode[];
-  try {
-    nodes = parseHexSignature(hex);
-  } catch (e) {
-    throw new SignatureSyntaxError(`bad hex signature: ${(e as Error).message}`);
-  }
   const textual = !!(opts.nocase || opts.wide || opts.fullword);
-  let p;
-  try {
-    p = translateHex(nodes, textual);
-  } catch (e) {
-    if (e instanceof HexSyntaxError) throw new SignatureSyntaxError(e.message);
-    throw e;
+  let p: PatternText;
+  if (!textual && hex.length % 2 === 0 && hex.length > 0 && PLAIN_HEX.test(hex)) {
+    // fast path for the common plain-bytes signature
+    p = { text: `{ ${hex.toUpperCase().replace(/(..)(?!$)/g, "$1 ")} }`, form: "hex", edges: [], approximations: [] };
+  } else {
+    let nodes: HexNode[];
+    try {
+      nodes = parseHexSignature(hex);
+    } catch (e) {
+      throw new SignatureSyntaxError(`bad hex signature: ${(e as Error).message}`);
+    }
+    try {
+      p = translateHex(nodes, textual);
+    } catch (e) {
+      if (e instanceof HexSyntaxError) throw new SignatureSyntaxError(e.message);
+      throw e;
+    }
   }
   const mods: string[] = [];
   if (opts.nocase) mods.push("nocase");
