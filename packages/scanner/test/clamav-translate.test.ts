@@ -95,6 +95,13 @@ describe("offsets and logical expressions", () => {
   });
 });
 
+/** An ldb whose count modifiers nest 12 deep: its expansion would be exponential. */
+function nestedCounts(): string {
+  let e = "(0|1)>1";
+  for (let i = 2; i < 14; i++) e = `((${e})&${i}|${i})>1`;
+  return `Deep-1;Engine:51-255,Target:0;${e};${Array.from({ length: 14 }, (_, i) => (0x4141 + i).toString(16)).join(";")}`;
+}
+
 describe("loadClamavDatabase", () => {
   it("names rules after ClamAV names with .UNOFFICIAL and keeps them in meta", () => {
     const set = loadClamavDatabase(db("ndb", `Win.Test.Dots-1:0:*:${hex("dotted name")}\n`));
@@ -173,8 +180,16 @@ describe("loadClamavDatabase", () => {
     expect(set.count).toBe(4);
   });
 
+  it("reports exponential count expansions as unsupported instead of building them", () => {
+    const t = performance.now();
+    const set = loadClamavDatabase(db("ldb", nestedCounts() + "\n"));
+    expect(performance.now() - t).toBeLessThan(5000);
+    expect(set.rules).toHaveLength(0);
+    expect(set.warnings[0]).toMatchObject({ code: "SIGDB_UNSUPPORTED", signature: "Deep-1" });
+  });
+
   it("never crashes on hostile text", () => {
-    const junk = ["", ":::::", ";;;;", "A;B;C;D", "x:0:*:((((", "x;Engine:51-255;(((((0;41", "x:0:*:" + "(41|".repeat(500), "x:0:*:" + "41".repeat(5000), "\u0000\u0001:0:*:4142", "x;Engine:51-255,Target:0;" + "(".repeat(300) + "0" + ")".repeat(300) + ";4142"];
+    const junk = ["", ":::::", ";;;;", "A;B;C;D", "x:0:*:((((", "x;Engine:51-255;(((((0;41", "x:0:*:" + "(41|".repeat(500), "x:0:*:" + "41".repeat(5000), "\u0000\u0001:0:*:4142", "x;Engine:51-255,Target:0;" + "(".repeat(300) + "0" + ")".repeat(300) + ";4142", nestedCounts()];
     for (const j of junk) {
       const p = db(j.includes(";") ? "ldb" : "ndb", j + "\n");
       try {

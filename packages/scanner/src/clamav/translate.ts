@@ -342,6 +342,9 @@ function maxId(e: Expr): number {
   return e.kind === "leaf" ? e.id : Math.max(maxId(e.left), maxId(e.right));
 }
 
+/** Longest condition text a count expansion may produce before the signature is reported as too complex. */
+const MAX_CONDITION = 20_000;
+
 interface Case {
   guard: string;
   count: string;
@@ -409,6 +412,7 @@ class ExprTranslator {
         out.push({ guard, count: a.count === "0" ? b.count : b.count === "0" ? a.count : `${a.count} + ${b.count}` });
       }
     if (t !== undefined) out.push({ guard: `not (${t})`, count: "0" });
+    if (out.some((c) => c.guard.length + c.count.length > MAX_CONDITION)) throw new SignatureSyntaxError("count modifier over too complex a group to translate");
     return out;
   }
 
@@ -417,6 +421,7 @@ class ExprTranslator {
     const cases = this.innerCases(e);
     const parts = cases.map((c) => (c.guard === "true" ? this.cmp(`(${c.count})`, mod.op, mod.n) : `((${c.guard}) and ${this.cmp(`(${c.count})`, mod.op, mod.n)})`));
     let t = parts.length === 1 ? parts[0]! : `(${parts.join(" or ")})`;
+    if (t.length > MAX_CONDITION) throw new SignatureSyntaxError("count modifier over too complex a group to translate");
     if (mod.distinct > 0) {
       const leaves = this.distinctLeaves(e);
       if (leaves === undefined) {
