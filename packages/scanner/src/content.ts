@@ -22,6 +22,7 @@ const LIMIT_NAMES: Partial<Record<IncompleteReason, string>> = {
   "max-scansize": "Heuristics.Limits.Exceeded.MaxScanSize",
   "max-files": "Heuristics.Limits.Exceeded.MaxFiles",
   "max-recursion": "Heuristics.Limits.Exceeded.MaxRecursion",
+  "max-scantime": "Heuristics.Limits.Exceeded.MaxScanTime",
 };
 
 function metaString(m: RuleMatch, key: string): string | undefined {
@@ -68,6 +69,10 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
     try {
       matches = detector.scan(b, container ? { path, size: b.length, container } : { path, size: b.length });
     } catch (err) {
+      if ((err as { code?: string })?.code === "SCAN_TIMEOUT") {
+        addIncomplete(result, { reason: "max-scantime", path, message: "scanning took longer than the time limit (--max-scantime); stopped" }, opts);
+        return true;
+      }
       result.errors.push({ code: "DETECTOR_FAILED", path, message: `${path}: the detector failed: ${(err as Error)?.message ?? String(err)}` });
       return true;
     }

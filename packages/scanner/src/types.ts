@@ -88,6 +88,7 @@ export type IncompleteReason =
   | "max-files"
   | "max-recursion"
   | "max-ratio"
+  | "max-scantime"
   | "encrypted"
   | "corrupt-archive"
   | "unsupported";

@@ -107,6 +107,14 @@ describe("vigil scan (end to end)", () => {
     expect(vigil(["scan", "--max-filesize", "lots", "bad"]).code).toBe(2);
   });
 
+  it("--max-scantime stops a slow scan and reports it", () => {
+    writeFileSync(join(home, "slow.yar"), "rule Slow { strings: $a = /a[^b]{0,300}c/ condition: $a }");
+    writeFileSync(join(home, "aaa.txt"), Buffer.alloc(3_000_000, 0x61));
+    const r = vigil(["scan", "--no-builtin", "--no-cache", "--rules", join(home, "slow.yar"), "--max-scantime", "50", join(home, "aaa.txt")]);
+    expect(r.out).toMatch(/aaa\.txt: Not fully scanned \(max-scantime\).* WARNING$/m);
+    expect(r.code).toBe(0);
+  });
+
   it("symlink loops with --follow-symlinks end with an error, not a hang", () => {
     const r = vigil(["scan", "--follow-symlinks", "loop"]);
     expect(r.code).toBe(2);

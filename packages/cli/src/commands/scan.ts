@@ -48,6 +48,7 @@ function program(): Command {
     .option("-j, --jobs <n>", `worker threads (default: one per core, here ${defaultJobs()})`)
     .option("--max-filesize <size>", "skip (and report) files larger than this", "100M")
     .option("--max-scansize <size>", "bytes scanned per file, archive members included", "400M")
+    .option("--max-scantime <ms>", "time limit for scanning one file or archive member, in milliseconds", "120000")
     .option("--max-files <n>", "members scanned per archive", "10000")
     .option("--max-recursion <n>", "archive nesting depth", "17")
     .option("--max-ratio <n>", "largest expansion ratio of an archive member before it is a bomb", "250")
@@ -71,7 +72,7 @@ function program(): Command {
 interface Opts {
   rules: string[]; database: string[]; builtin: boolean; recursive: boolean; maxDepth?: string; exclude: string[]; excludeRegex: string[];
   include: string[]; includeRegex: string[]; followSymlinks?: boolean; oneFileSystem?: boolean; jobs?: string;
-  maxFilesize: string; maxScansize: string; maxFiles: string; maxRecursion: string; maxRatio: string;
+  maxFilesize: string; maxScansize: string; maxScantime: string; maxFiles: string; maxRecursion: string; maxRatio: string;
   alertExceedsMax?: boolean; cache: boolean; cacheFile?: string; all?: boolean; infected?: boolean; format: ReportFormat;
   output?: string; quiet?: boolean; progress: boolean; summary: boolean; quarantine?: boolean; quarantineDir?: string;
 }
@@ -109,7 +110,7 @@ async function scan(paths: string[], o: Opts): Promise<number> {
   const jobs = o.jobs !== undefined ? parseCount(o.jobs, "--jobs") : defaultJobs();
   const maxDepth = o.maxDepth !== undefined ? parseCount(o.maxDepth, "--max-depth") : undefined;
   const stats = new ScanStats();
-  const { detector, spec, warnings } = buildSignatures({ builtin: o.builtin, rules: o.rules, databases: o.database });
+  const { detector, spec, warnings } = buildSignatures({ builtin: o.builtin, rules: o.rules, databases: o.database, timeoutMs: parseCount(o.maxScantime, "--max-scantime") });
   if (!o.quiet) for (const w of warnings.slice(0, 20)) process.stderr.write(`vigil: warning: ${w.message}\n`);
   if (!o.quiet && warnings.length > 20) process.stderr.write(`vigil: warning: ${warnings.length - 20} more database warnings\n`);
   const contentOpts = { limits, alertExceedsMax: o.alertExceedsMax };

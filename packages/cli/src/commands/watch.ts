@@ -33,6 +33,7 @@ function program(): Command {
     .option("--settle <ms>", "quiet time after the last write before a file is scanned", "500")
     .option("--max-filesize <size>", "skip (and report) files larger than this", "100M")
     .option("--max-scansize <size>", "bytes scanned per file, archive members included", "400M")
+    .option("--max-scantime <ms>", "time limit for scanning one file or archive member, in milliseconds", "120000")
     .addOption(new Option("-f, --format <format>", "report format").choices(["text", "json", "ndjson", "sarif"]).default("text"))
     .option("-o, --output <file>", "write the report to a file")
     .option("-a, --all", "also report clean files")
@@ -50,7 +51,7 @@ function program(): Command {
 
 interface Opts {
   rules: string[]; database: string[]; builtin: boolean; exclude: string[]; excludeRegex: string[]; include: string[]; includeRegex: string[];
-  jobs: string; settle: string; maxFilesize: string; maxScansize: string; format: ReportFormat; output?: string; all?: boolean;
+  jobs: string; settle: string; maxFilesize: string; maxScansize: string; maxScantime: string; format: ReportFormat; output?: string; all?: boolean;
   eventLog?: string; quarantine?: boolean; quarantineDir?: string; ransomware: boolean; ransomwareFiles: string;
   ransomwareWindow: string; duration?: string; quiet?: boolean;
 }
@@ -76,7 +77,7 @@ export async function run(args: string[]): Promise<number> {
 
 async function watch(paths: string[], o: Opts): Promise<number> {
   const limits = { ...DEFAULT_LIMITS, maxFileSize: parseSize(o.maxFilesize), maxScanSize: parseSize(o.maxScansize) };
-  const { detector, spec, warnings } = buildSignatures({ builtin: o.builtin, rules: o.rules, databases: o.database });
+  const { detector, spec, warnings } = buildSignatures({ builtin: o.builtin, rules: o.rules, databases: o.database, timeoutMs: parseCount(o.maxScantime, "--max-scantime") });
   if (!o.quiet) for (const w of warnings.slice(0, 20)) process.stderr.write(`vigil: warning: ${w.message}\n`);
   if (!o.quiet && warnings.length > 20) process.stderr.write(`vigil: warning: ${warnings.length - 20} more database warnings\n`);
   const scanner = new Scanner({ detector, spec, jobs: parseCount(o.jobs, "--jobs"), limits });
