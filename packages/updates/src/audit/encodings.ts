@@ -30,10 +30,22 @@ function table(cs: Charset): Map<string, number[]> {
     }
   } else if (DOUBLE_BYTE.has(cs)) {
     for (let b = 0; b < 0x80; b++) t.set(String.fromCharCode(b), [b]);
+    // one decode call for every (lead, trail) pair, each followed by a newline that resynchronises
+    const buf = new Uint8Array(126 * 191 * 3);
+    let n = 0;
     for (let lead = 0x81; lead <= 0xfe; lead++) {
       for (let trail = 0x40; trail <= 0xfe; trail++) {
-        const ch = dec.decode(Uint8Array.of(lead, trail));
-        if (ch.length === 1 && ch !== "\ufffd" && !t.has(ch)) t.set(ch, [lead, trail]);
+        buf[n++] = lead;
+        buf[n++] = trail;
+        buf[n++] = 0x0a;
+      }
+    }
+    const pieces = dec.decode(buf.subarray(0, n)).split("\n");
+    let i = 0;
+    for (let lead = 0x81; lead <= 0xfe; lead++) {
+      for (let trail = 0x40; trail <= 0xfe; trail++) {
+        const ch = pieces[i++]!;
+        if (ch.length >= 1 && [...ch].length === 1 && ch !== "\ufffd" && !t.has(ch)) t.set(ch, [lead, trail]);
       }
     }
     if (cs === "shift_jis") for (let b = 0xa1; b <= 0xdf; b++) {
@@ -159,15 +171,22 @@ export class MarkerIndex {
   private readonly plain = new Map<number, Pattern[]>();
   private readonly xor = new Map<number, Pattern[]>();
   private readonly textRes: Array<{ re: RegExp; marker: MarkerWord }> = [];
+  /** one alternation per case mode, tried first: most strings match no word at all */
+  private readonly anyInsensitive: RegExp;
+  private readonly anyUpper: RegExp;
 
   constructor(words: readonly MarkerWord[]) {
+    const upperBodies: string[] = [], insensitiveBodies: string[] = [];
     for (const m of words) {
       const cjk = CJK.test(m.word);
       const sepFlex = m.word.trim().split(/[\s-]+/).map(escapeRe).join("[\\s_\\-.]*");
       const body = cjk ? sepFlex : `(?<![\\p{L}\\p{N}_])${sepFlex}(?![\\p{L}\\p{N}_])`;
       this.textRes.push({ re: new RegExp(body, m.upperOnly ? "u" : "iu"), marker: m });
+      (m.upperOnly ? upperBodies : insensitiveBodies).push(`(?:${body})`);
+      // every policy character set is ASCII-compatible but UTF-16: an ASCII word needs only three
+      const sets: readonly Charset[] = /^[\x00-\x7f]*$/.test(m.word) ? ["utf-8", "utf-16le", "utf-16be"] : CHARSETS;
       for (const v of caseVariants(m.word, m.upperOnly)) {
-        for (const cs of CHARSETS) {
+        for (const cs of sets) {
           const bytes = encodeText(v, cs);
           if (!bytes || bytes.length < 3) continue;
           const p: Pattern = { marker: m, charset: cs, bytes, boundary: !cjk, unit: cs.startsWith("utf-16") ? 2 : 1 };
@@ -185,6 +204,8 @@ export class MarkerIndex {
         }
       }
     }
+    this.anyInsensitive = insensitiveBodies.length ? new RegExp(insensitiveBodies.join("|"), "iu") : /(?!)/;
+    this.anyUpper = upperBodies.length ? new RegExp(upperBodies.join("|"), "u") : /(?!)/;
   }
 
   /** Searches raw bytes for the words in every character set, as written and XOR-encoded. */
@@ -233,6 +254,7 @@ export class MarkerIndex {
   searchText(text: string, nocase = false): MarkerHit[] {
     const hits: MarkerHit[] = [];
     // "upper" words count only as written in capitals: a nocase string must still spell them so
+    if (!this.anyInsensitive.test(text) && !this.anyUpper.test(text)) return hits;
     for (const { re, marker } of this.textRes) {
       if (re.test(text)) hits.push({ marker, encoding: nocase && !marker.upperOnly ? "text, nocase" : "text" });
     }

@@ -1,0 +1,105 @@
+/**
+ * `vigil audit rules PATH...`: runs the rule auditor on rule files or directories and lists
+ * findings (rule, reason, severity, evidence). `vigil audit --log URL|DIR --log-key VKEY`: replays
+ * a whole log from its tiles, checks every checkpoint seen for consistency, diffs each bundle
+ * against the previous version and audits it; incremental with --state. Text or --json reports.
+ * Exit codes: 0 no failing finding or problem, 1 failing findings or log problems, 2 error.
+ */
+import { readFile, readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { Command } from "commander";
+import {
+  SEVERITY_RANK, UpdateError, auditRules, formatFinding, formatMonitorReport, loadAuditPolicy, monitorLog, type Finding, type Severity,
+} from "@vigil/updates";
+
+export const summary = "audit rules for document hunting, or monitor and audit a whole update log";
+
+async function ruleFiles(path: string): Promise<string[]> {
+  const st = await stat(path);
+  if (!st.isDirectory()) return [path];
+  const out: string[] = [];
+  for (const e of (await readdir(path, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const p = join(path, e.name);
+    if (e.isDirectory()) out.push(...(await ruleFiles(p)));
+    else if (/\.(yar|yara|rule|rules)$/i.test(e.name)) out.push(p);
+  }
+  return out;
+}
+
+export async function run(args: string[]): Promise<number> {
+  const result = { code: 0 };
+  const collect = (v: string, acc: string[]) => [...acc, v];
+  const root = new Command("vigil audit")
+    .description("Audit rules, or monitor a log (--log)")
+    .enablePositionalOptions()
+    .option("--log <url-or-dir>", "monitor this log: replay it from tiles and audit every bundle")
+    .option("--log-key <vkey>", "the log's verifier key (repeatable)", collect, [] as string[])
+    .option("--publisher <vkey>", "publisher verifier key to check manifests against (repeatable)", collect, [] as string[])
+    .option("--witness <vkey>", "witness verifier key to report cosignatures of (repeatable)", collect, [] as string[])
+    .option("--state <file>", "monitor state file (incremental runs)")
+    .option("--policy <file>", "audit policy file (default: the built-in policy)")
+    .option("--json", "print a JSON report")
+    .option("-v, --verbose", "list every bundle and rule change")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
+    .action(async (o: { log?: string; logKey: string[]; publisher: string[]; witness: string[]; state?: string; policy?: string; json?: boolean; verbose?: boolean }) => {
+      if (!o.log) {
+        root.outputHelp();
+        result.code = 2;
+        return;
+      }
+      if (!o.logKey.length) throw new UpdateError("bad-input", "--log needs --log-key (the log's verifier key)");
+      const policy = await loadAuditPolicy(o.policy);
+      const r = await monitorLog({
+        source: o.log, logKeys: o.logKey, policy,
+        ...(o.publisher.length ? { publishers: o.publisher } : {}),
+        ...(o.witness.length ? { witnesses: o.witness } : {}),
+        ...(o.state ? { stateFile: o.state } : {}),
+      });
+      process.stdout.write(o.json ? JSON.stringify(r, null, 2) + "\n" : formatMonitorReport(r, o.verbose));
+      const failing = r.bundles.some((b) => b.problems.length || b.findings.some((f) => SEVERITY_RANK[f.severity] >= SEVERITY_RANK[policy.failOn]));
+      if (r.problems.length || failing) result.code = 1;
+    });
+  root.command("rules")
+    .description("audit rule files or directories")
+    .argument("<paths...>")
+    .option("--policy <file>", "audit policy file (default: the built-in policy)")
+    .option("--fail-on <severity>", "lowest severity that fails (low, medium, high; default: the policy's)")
+    .option("--json", "print findings as JSON")
+    .action(async (paths: string[], o: { policy?: string; failOn?: string; json?: boolean }) => {
+      const policy = await loadAuditPolicy(o.policy);
+      const failOn = (o.failOn ?? policy.failOn) as Severity;
+      if (!(failOn in SEVERITY_RANK)) throw new UpdateError("bad-input", "--fail-on must be low, medium or high");
+      const findings: Finding[] = [];
+      let files = 0;
+      for (const p of paths) {
+        for (const f of await ruleFiles(p)) {
+          files++;
+          findings.push(...auditRules(await readFile(f), { policy, path: f }));
+        }
+      }
+      if (o.json) process.stdout.write(JSON.stringify({ policy: policy.version, files, findings }, null, 2) + "\n");
+      else {
+        for (const f of findings) process.stdout.write(formatFinding(f) + "\n");
+        process.stderr.write(`${files} file(s) audited with policy ${policy.version}: ${findings.length} finding(s)\n`);
+      }
+      if (findings.some((f) => SEVERITY_RANK[f.severity] >= SEVERITY_RANK[failOn])) result.code = 1;
+    });
+  try {
+    if (!args.length) {
+      root.outputHelp();
+      return 2;
+    }
+    await root.parseAsync(args, { from: "user" });
+    return result.code;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "commander.helpDisplayed" || code === "commander.help") return 0;
+    if (typeof code === "string" && code.startsWith("commander.")) return 2;
+    if (err instanceof UpdateError || code === "ENOENT" || code === "EACCES") {
+      process.stderr.write(`vigil audit: ${(err as Error).message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

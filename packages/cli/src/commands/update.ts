@@ -1,0 +1,66 @@
+/**
+ * `vigil update --source URL|DIR --policy FILE`: fetches the log's checkpoint, proofs and newest
+ * bundle and applies it only if every check of the trust policy holds (log signature, witness
+ * quorum and freshness, consistency with the last accepted checkpoint, inclusion, publisher
+ * signature, higher version, file hashes). `--rollback` puts the previous bundle back (operator
+ * action). The bundle in force is STATE/current. Exit codes: 0 applied or up to date, 1 refused
+ * (a security check failed; see the message and STATE/evidence), 2 error.
+ */
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { Command } from "commander";
+import { NoteError } from "@vigil/tlog";
+import { UpdateError, loadPolicy, rollback, update, type UpdateErrorCode } from "@vigil/updates";
+
+export const summary = "verify and apply the newest rule bundle from a log (or roll back)";
+
+const ERRORS: ReadonlySet<UpdateErrorCode> = new Set(["bad-input", "bad-policy", "fetch-failed", "apply-failed", "no-previous", "too-large"]);
+
+function defaultState(): string {
+  return process.env.VIGIL_UPDATE_STATE ?? join(process.env.XDG_DATA_HOME ?? join(homedir(), ".local", "share"), "vigil", "updates");
+}
+
+export async function run(args: string[]): Promise<number> {
+  const cmd = new Command("vigil update")
+    .description("Verify and apply rule updates")
+    .option("--source <url-or-dir>", "log base URL (http/https) or directory")
+    .option("--policy <file>", "trust policy (JSON, format vigil-trust/v1)")
+    .option("--state <dir>", "endpoint state directory (default: $VIGIL_UPDATE_STATE or ~/.local/share/vigil/updates)")
+    .option("--rollback", "operator action: put the previous bundle back in force")
+    .option("--json", "print the result as JSON")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+  try {
+    await cmd.parseAsync(args, { from: "user" });
+    const o = cmd.opts<{ source?: string; policy?: string; state?: string; rollback?: boolean; json?: boolean }>();
+    const stateDir = o.state ?? defaultState();
+    if (o.rollback) {
+      const r = await rollback(stateDir);
+      process.stdout.write(o.json ? JSON.stringify(r) + "\n" : `rolled back from version ${r.from} to version ${r.version}\n`);
+      return 0;
+    }
+    if (!o.source || !o.policy) {
+      process.stderr.write("vigil update: --source and --policy are required (or --rollback)\n");
+      return 2;
+    }
+    const policy = await loadPolicy(o.policy);
+    const r = await update({ source: o.source, stateDir, policy });
+    if (o.json) process.stdout.write(JSON.stringify({ ...r, checkpointSize: r.checkpointSize.toString() }) + "\n");
+    else if (r.status === "applied") process.stdout.write(`applied version ${r.version}${r.previousVersion !== null ? ` (was ${r.previousVersion})` : ""}; log size ${r.checkpointSize}; witnesses: ${r.witnesses.length}\n`);
+    else process.stdout.write(`up to date (version ${r.version}; log size ${r.checkpointSize})\n`);
+    return 0;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "commander.helpDisplayed" || code === "commander.help") return 0;
+    if (typeof code === "string" && code.startsWith("commander.")) return 2;
+    if (err instanceof UpdateError) {
+      process.stderr.write(`vigil update: refused [${err.code}]: ${err.message}\n`.replace("refused", ERRORS.has(err.code) ? "error" : "refused"));
+      return ERRORS.has(err.code) ? 2 : 1;
+    }
+    if (err instanceof NoteError) {
+      process.stderr.write(`vigil update: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
