@@ -115,7 +115,8 @@ export class Scanner {
       yield { type: "file", result: r };
     }
     const rootSet = new Set(roots);
-    for await (const entry of walk(roots, run)) {
+    const statFiles = run.statFiles ?? (cache !== undefined || !!run.oneFileSystem);
+    for await (const entry of walk(roots, { ...run, statFiles })) {
       if (run.signal?.aborted) break;
       while (done.length) yield done.shift()!;
       if (entry.kind === "dir") { yield { type: "dir", path: entry.path }; continue; }
@@ -127,7 +128,7 @@ export class Scanner {
         continue;
       }
       const st = entry.stat;
-      if (cache?.isClean(st)) {
+      if (st && cache?.isClean(st)) {
         const r = emptyResult(entry.path, st.size);
         r.cached = true;
         r.stat = { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, mode: st.mode };

@@ -18,10 +18,16 @@ export interface WalkOptions extends PathFilterSpec {
   followSymlinks?: boolean;
   oneFileSystem?: boolean;
   signal?: AbortSignal;
+  /**
+   * Stat every regular file (default true). When false, files found inside directories are
+   * yielded from their directory entry alone (no lstat), which makes walking much cheaper;
+   * `stat` is then absent for them.
+   */
+  statFiles?: boolean;
 }
 
 export type WalkEntry =
-  | { kind: "file"; path: string; stat: Stats }
+  | { kind: "file"; path: string; stat?: Stats }
   | { kind: "dir"; path: string }
   | { kind: "skipped"; path: string; reason: "symlink" | "special" | "excluded" | "other-filesystem" | "max-depth" }
   | { kind: "error"; path: string; error: ScannerError };
@@ -74,6 +80,11 @@ export async function* walk(roots: string[], opts: WalkOptions = {}): AsyncGener
         const path = join(dir, ent.name);
         if (filter.excluded(path)) {
           yield { kind: "skipped", path, reason: "excluded" };
+          continue;
+        }
+        if (ent.isFile() && opts.statFiles === false) {
+          if (filter.included(path)) yield { kind: "file", path };
+          else yield { kind: "skipped", path, reason: "excluded" };
           continue;
         }
         let st: Stats;

@@ -45,6 +45,14 @@ describe("walk", () => {
     expect(files(es)).toContain("link.txt");
   });
 
+  it("statFiles: false yields the same files from directory entries alone", async () => {
+    const a = await collect();
+    const b = await collect({ statFiles: false });
+    expect(files(b)).toEqual(files(a));
+    expect(b.filter((e) => e.kind === "file" && e.path.endsWith("one.js")).map((e) => (e as { stat?: unknown }).stat)).toEqual([undefined]);
+    expect(b.filter((e) => e.kind === "skipped").length).toBe(a.filter((e) => e.kind === "skipped").length);
+  });
+
   it("max-depth, include and exclude (glob and regex)", async () => {
     expect(files(await collect({ maxDepth: 0 }))).toEqual(["top.txt"]);
     expect(files(await collect({ maxDepth: 1 }))).toEqual(["a/one.js", "top.txt"]);

@@ -151,7 +151,7 @@ async function scan(paths: string[], o: Opts): Promise<number> {
     // quick pre-count for the ETA, concurrently with the scan
     void (async () => {
       let n = 0;
-      for await (const e of walk(paths.filter((p) => p !== "-"), walkOpts)) if (e.kind === "file") n++;
+      for await (const e of walk(paths.filter((p) => p !== "-"), { ...walkOpts, statFiles: false })) if (e.kind === "file") n++;
       progress.setTotal(n + (paths.includes("-") ? 1 : 0));
     })().catch(() => undefined);
   }
