@@ -221,6 +221,7 @@ describe("sorted store at scale", () => {
     const s = b.finish();
     expect(s.count).toBe(n + 50);
     expect(s.tables.sha256!.nameIndex).toBeInstanceOf(Uint16Array);
+    expect(s.tables.sha256!.byteLength).toBe(65537 * 4 + (n + 50) * (4 + 26 + 4 + 2));
     for (let i = 0; i < n; i += 7) expect(s.lookupDigest("sha256", all.subarray(32 * i, 32 * i + 32), (i % 1000) + 1)?.name).toBe(`Big.Name-${i % 300}`);
     for (let i = 0; i < 50; i++) {
       const d = Buffer.from(shared);

@@ -7,7 +7,8 @@
  *   24  for md5, sha1, sha256: count, nameIndexWidth (0 when absent, else 2 or 4)
  *   48  reserved up to 64
  *   64  name offsets (nameCount + 1), name blob (padded), then per present table:
- *       bucketStart (65,537), sizes (count), nameIndex (count * width, padded), tails (count * (L-2), padded)
+ *       bucketStart (65,537), keys (count), sizes (count), nameIndex (count * width, padded),
+ *       rest (count * (L-6), padded)
  * A loader checks every length against the file size, offsets and bucket starts for monotony and
  * name indexes against nameCount, so a truncated or hostile file is refused with SIGDB_BAD_COMPILED
  * instead of reading out of bounds.
@@ -18,7 +19,7 @@ import { SignatureDbError } from "./error.js";
 import { DIGEST_LENGTH, HASH_ALGORITHMS, HashStore, HashTable, NameTable, type HashAlgorithm } from "./store.js";
 
 const MAGIC = "VIGILHDB";
-const VERSION = 1;
+const VERSION = 2;
 const HEADER = 64;
 const BUCKETS = 65536;
 const pad4 = (n: number) => (n + 3) & ~3;
@@ -44,8 +45,8 @@ export function serializeHashStore(store: HashStore): Uint8Array[] {
     if (t === undefined || t.count === 0) return;
     dv.setUint32(24 + 8 * k, t.count, true);
     dv.setUint32(28 + 8 * k, t.nameIndex.BYTES_PER_ELEMENT, true);
-    parts.push(bytesOf(t.bucketStart), bytesOf(t.sizes), bytesOf(t.nameIndex), new Uint8Array(pad4(t.nameIndex.byteLength) - t.nameIndex.byteLength));
-    parts.push(t.tails, new Uint8Array(pad4(t.tails.byteLength) - t.tails.byteLength));
+    parts.push(bytesOf(t.bucketStart), bytesOf(t.keys), bytesOf(t.sizes), bytesOf(t.nameIndex), new Uint8Array(pad4(t.nameIndex.byteLength) - t.nameIndex.byteLength));
+    parts.push(t.rest, new Uint8Array(pad4(t.rest.byteLength) - t.rest.byteLength));
   });
   return parts;
 }
@@ -104,14 +105,15 @@ export function deserializeHashStore(input: Uint8Array): HashStore {
     const bucketStart = u32(BUCKETS + 1);
     if (bucketStart[0] !== 0 || bucketStart[BUCKETS] !== count) bad("bucket table does not cover the entries");
     for (let i = 0; i < BUCKETS; i++) if (bucketStart[i]! > bucketStart[i + 1]!) bad("bucket table is not in order");
+    const keys = u32(count);
     const sizes = u32(count);
     const nameAt = take(count * width);
     const nameIndex = width === 2 ? new Uint16Array(bytes.buffer, bytes.byteOffset + nameAt, count) : new Uint32Array(bytes.buffer, bytes.byteOffset + nameAt, count);
     for (let i = 0; i < count; i++) if (nameIndex[i]! >= nameCount) bad("a name index points past the name table");
-    const T = DIGEST_LENGTH[a] - 2;
-    const tailsAt = take(count * T);
-    const tails = bytes.subarray(tailsAt, tailsAt + count * T);
-    tables[a] = new HashTable(a, count, bucketStart, tails, sizes, nameIndex);
+    const R = DIGEST_LENGTH[a] - 6;
+    const restAt = take(count * R);
+    const rest = bytes.subarray(restAt, restAt + count * R);
+    tables[a] = new HashTable(a, count, bucketStart, keys, rest, sizes, nameIndex);
   });
   return new HashStore(tables, new NameTable(blob, offsets));
 }

@@ -65,71 +65,57 @@ export function hexToBytes(hex: string): Uint8Array | undefined {
   return out;
 }
 
-/** The frozen, sorted table of one algorithm. */
+/**
+ * The frozen table of one algorithm: entries grouped in 65,536 buckets by their first two digest
+ * bytes, in load order within a bucket. Per entry: the next four digest bytes as a `Uint32`
+ * key (`keys`), the remaining bytes (`rest`), the size and the name index.
+ */
 export class HashTable {
   readonly algorithm: HashAlgorithm;
-  readonly tailLength: number;
+  readonly restLength: number;
   constructor(
     algorithm: HashAlgorithm,
     readonly count: number,
     readonly bucketStart: Uint32Array,
-    readonly tails: Uint8Array,
+    readonly keys: Uint32Array,
+    readonly rest: Uint8Array,
     readonly sizes: Uint32Array,
     readonly nameIndex: Uint16Array | Uint32Array,
   ) {
     this.algorithm = algorithm;
-    this.tailLength = digestLength(algorithm) - 2;
+    this.restLength = digestLength(algorithm) - 6;
   }
 
   get byteLength(): number {
-    return this.bucketStart.byteLength + this.tails.byteLength + this.sizes.byteLength + this.nameIndex.byteLength;
+    return this.bucketStart.byteLength + this.keys.byteLength + this.rest.byteLength + this.sizes.byteLength + this.nameIndex.byteLength;
+  }
+
+  /** Index of the first entry at or after `from` whose digest equals `d` and whose size fits `size`, or -1. */
+  find(d: Uint8Array, size: number, from = 0): number {
+    const R = this.restLength;
+    if (d.length !== R + 6) return -1;
+    const b = (d[0]! << 8) | d[1]!;
+    const key = ((d[2]! << 24) | (d[3]! << 16) | (d[4]! << 8) | d[5]!) >>> 0;
+    const keys = this.keys;
+    const rest = this.rest;
+    const end = this.bucketStart[b + 1]!;
+    for (let i = Math.max(this.bucketStart[b]!, from); i < end; i++) {
+      if (keys[i] !== key) continue;
+      const base = i * R;
+      let k = 0;
+      while (k < R && rest[base + k] === d[k + 6]) k++;
+      if (k < R) continue;
+      const s = this.sizes[i]!;
+      if (s === ANY_SIZE || s === size) return i;
+    }
+    return -1;
   }
 
   /** Indexes of every entry whose digest equals `d` and whose size fits `size` (for all-match scans). */
   findAll(d: Uint8Array, size: number): number[] {
     const out: number[] = [];
-    let i = this.find(d, size);
-    if (i < 0) return out;
-    const T = this.tailLength;
-    const end = this.bucketStart[((d[0]! << 8) | d[1]!) + 1]!;
-    for (; i < end; i++) {
-      let same = true;
-      for (let k = 0; k < T; k++) if (this.tails[i * T + k] !== d[k + 2]) { same = false; break; }
-      if (!same) break;
-      const s = this.sizes[i]!;
-      if (s === ANY_SIZE || s === size) out.push(i);
-    }
+    for (let i = this.find(d, size); i >= 0; i = this.find(d, size, i + 1)) out.push(i);
     return out;
-  }
-
-  /** Index of the first entry whose digest equals `d` and whose size fits `size`, or -1. */
-  find(d: Uint8Array, size: number): number {
-    const T = this.tailLength;
-    if (d.length !== T + 2) return -1;
-    const b = (d[0]! << 8) | d[1]!;
-    let lo = this.bucketStart[b]!;
-    let hi = this.bucketStart[b + 1]!;
-    const tails = this.tails;
-    // lower bound of d's tail in [lo, hi)
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const base = mid * T;
-      let c = 0;
-      for (let k = 0; k < T; k++) {
-        c = tails[base + k]! - d[k + 2]!;
-        if (c !== 0) break;
-      }
-      if (c < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    const end = this.bucketStart[b + 1]!;
-    for (let i = lo; i < end; i++) {
-      const base = i * T;
-      for (let k = 0; k < T; k++) if (tails[base + k] !== d[k + 2]) return -1;
-      const s = this.sizes[i]!;
-      if (s === ANY_SIZE || s === size) return i;
-    }
-    return -1;
   }
 }
 
@@ -377,101 +363,41 @@ export class HashStoreBuilder {
   }
 }
 
-function compareDigests(d: Uint8Array, L: number, x: number, y: number): number {
-  const bx = x * L;
-  const by = y * L;
-  for (let k = 0; k < L; k++) {
-    const c = d[bx + k]! - d[by + k]!;
-    if (c !== 0) return c;
-  }
-  return 0;
-}
-
 /**
- * Sorts staged entries: a counting sort on the first two digest bytes scatters each entry's tail,
- * size and name once (sequential reads), then each bucket (about n/65536 entries, cache-resident)
- * is ordered by its next four bytes with a native Float64Array sort, ties by the whole tail.
+ * Groups staged entries by bucket with one counting pass and one scatter (sequential reads, stable
+ * within a bucket, so the first loaded of equal entries is found first). No sort: a lookup scans
+ * its bucket's 32-bit keys, about n/65,536 of them.
  */
 function sortStaging(s: Staging, nameCount: number): HashTable {
   const n = s.count;
   const L = digestLength(s.algorithm);
-  const T = L - 2;
-  const T2 = T >>> 1;
+  const R = L - 6;
+  const R2 = R >>> 1;
   const L2 = L >>> 1;
   const d = s.digests;
   const counts = new Uint32Array(BUCKETS + 1);
   for (let i = 0, b = 0; i < n; i++, b += L) counts[((d[b]! << 8) | d[b + 1]!) + 1]!++;
   for (let i = 1; i <= BUCKETS; i++) counts[i]! += counts[i - 1]!;
   const bucketStart = counts.slice();
-  const tmpTails = new Uint8Array(n * T);
-  const tmpSizes = new Uint32Array(n);
-  const tmpNames = new Uint32Array(n);
-  {
-    const d16 = new Uint16Array(d.buffer, d.byteOffset, n * L2);
-    const t16 = new Uint16Array(tmpTails.buffer, 0, n * T2);
-    const ss = s.sizes;
-    const sn = s.names;
-    for (let i = 0, b = 0; i < n; i++, b += L) {
-      const j = counts[(d[b]! << 8) | d[b + 1]!]!++;
-      const src = i * L2 + 1;
-      const dst = j * T2;
-      for (let k = 0; k < T2; k++) t16[dst + k] = d16[src + k]!;
-      tmpSizes[j] = ss[i]!;
-      tmpNames[j] = sn[i]!;
-    }
+  const keys = new Uint32Array(n);
+  const rest = new Uint8Array(n * R);
+  const sizes = new Uint32Array(n);
+  const nameIndex = nameCount <= 0x10000 ? new Uint16Array(n) : new Uint32Array(n);
+  const d16 = new Uint16Array(d.buffer, d.byteOffset, n * L2);
+  const r16 = new Uint16Array(rest.buffer, 0, n * R2);
+  const ss = s.sizes;
+  const sn = s.names;
+  for (let i = 0, b = 0; i < n; i++, b += L) {
+    const j = counts[(d[b]! << 8) | d[b + 1]!]!++;
+    keys[j] = ((d[b + 2]! << 24) | (d[b + 3]! << 16) | (d[b + 4]! << 8) | d[b + 5]!) >>> 0;
+    const src = i * L2 + 3;
+    const dst = j * R2;
+    for (let k = 0; k < R2; k++) r16[dst + k] = d16[src + k]!;
+    sizes[j] = ss[i]!;
+    nameIndex[j] = sn[i]!;
   }
-  // the staged digests are no longer needed
   s.digests = new Uint8Array(0);
   s.sizes = new Uint32Array(0);
   s.names = new Uint32Array(0);
-
-  const tails = new Uint8Array(n * T);
-  const sizes = new Uint32Array(n);
-  const nameIndex = nameCount <= 0x10000 ? new Uint16Array(n) : new Uint32Array(n);
-  const src16 = new Uint16Array(tmpTails.buffer, 0, n * T2);
-  const dst16 = new Uint16Array(tails.buffer, 0, n * T2);
-  let keys = new Float64Array(1024);
-  for (let b = 0; b < BUCKETS; b++) {
-    const start = bucketStart[b]!;
-    const m = bucketStart[b + 1]! - start;
-    if (m === 0) continue;
-    let order: ArrayLike<number>;
-    if (m < 65536) {
-      if (keys.length < m) keys = new Float64Array(m * 2);
-      for (let k = 0; k < m; k++) {
-        const o = (start + k) * T;
-        keys[k] = (tmpTails[o]! * 16777216 + ((tmpTails[o + 1]! << 16) | (tmpTails[o + 2]! << 8) | tmpTails[o + 3]!)) * 65536 + k;
-      }
-      const sorted = keys.subarray(0, m).sort();
-      const ord = new Uint32Array(m);
-      for (let k = 0; k < m; k++) ord[k] = sorted[k]! % 65536;
-      // equal first four tail bytes: order those runs by the whole tail
-      for (let k = 0; k + 1 < m; ) {
-        let e = k + 1;
-        const hi = Math.floor(sorted[k]! / 65536);
-        while (e < m && Math.floor(sorted[e]! / 65536) === hi) e++;
-        if (e - k > 1) {
-          const run = Array.from(ord.subarray(k, e));
-          run.sort((x, y) => compareDigests(tmpTails, T, start + x, start + y) || x - y);
-          ord.set(run, k);
-        }
-        k = e;
-      }
-      order = ord;
-    } else {
-      const run = Array.from({ length: m }, (_, k) => k);
-      run.sort((x, y) => compareDigests(tmpTails, T, start + x, start + y) || x - y);
-      order = run;
-    }
-    for (let k = 0; k < m; k++) {
-      const from = start + order[k]!;
-      const to = start + k;
-      const fo = from * T2;
-      const tt = to * T2;
-      for (let q = 0; q < T2; q++) dst16[tt + q] = src16[fo + q]!;
-      sizes[to] = tmpSizes[from]!;
-      nameIndex[to] = tmpNames[from]!;
-    }
-  }
-  return new HashTable(s.algorithm, n, bucketStart, tails, sizes, nameIndex);
+  return new HashTable(s.algorithm, n, bucketStart, keys, rest, sizes, nameIndex);
 }
