@@ -44,6 +44,8 @@ const constants = {
 
 type Obj = Record<string, unknown>;
 
+const CONSTANTS: Readonly<Record<string, unknown>> = Object.freeze({ ...constants });
+
 const HEADER_SIZE = 0x70;
 const MAX_INDEX = 0x80000;
 
@@ -433,7 +435,8 @@ export const dexModule: YaraModule = {
     ),
   }),
   load(ctx) {
-    const root: Obj = { ...constants };
+    // constants on a shared prototype (copying them per scan is slow in V8)
+    const root: Obj = Object.create(CONSTANTS) as Obj;
     const d = ctx.data;
     if (d.length < HEADER_SIZE) return root;
     const magic = bytesToString(d, 0, 8);

@@ -40,6 +40,8 @@ const constants2 = {
   PF_X: 1, PF_W: 2, PF_R: 4,
 } as const;
 
+const CONSTANTS: Readonly<Record<string, number>> = Object.freeze({ ...constants, ...constants2 });
+
 const sym = struct({ name: string, value: integer, size: integer, type: integer, bind: integer, shndx: integer });
 
 const declarations = struct({
@@ -86,8 +88,8 @@ interface ElfSymbol {
  */
 const keywordInfo = new WeakMap<object, { le: boolean }>();
 
-/** Symbols as YARA keeps them for its functions (with visibility), beside the public arrays. */
-const hidden = new WeakMap<object, { list: Array<ElfSymbol & { visibility: number }> }>();
+/** The symbol list import_md5 reads (dynsym when present, else symtab), kept beside the root. */
+const hidden = new WeakMap<object, { list: ElfSymbol[] }>();
 
 type ElfRoot = Record<string, unknown>;
 
@@ -138,21 +140,27 @@ class Reader {
   word(off: number): bigint {
     return this.is64 ? this.u64(off) : BigInt(this.u32(off));
   }
+  /** a word of the file's class as a YARA integer (int64; a number when safe), without BigInt when possible. */
+  int(off: number): number | bigint {
+    if (!this.is64) return this.u32(off);
+    const lo = this.view.getUint32(this.le ? off : off + 4, this.le);
+    const hi = this.view.getUint32(this.le ? off + 4 : off, this.le);
+    return hi < 0x200000 ? hi * 4294967296 + lo : i64(this.u64(off));
+  }
 }
 
 /**
  * YARA's string-table lookup: the table must start with a NUL, the entry must start inside
  * [base, limit) and its NUL must come before limit. Returns the name or undefined.
  */
-function tableString(r: Reader, base: bigint, limit: bigint, index: number): string | undefined {
-  const end = limit < BigInt(r.size) ? limit : BigInt(r.size);
-  if (base < 0n || base >= end) return undefined;
-  if (r.bytes[Number(base)] !== 0) return undefined;
+function tableString(r: Reader, base: number, limit: number, index: number): string | undefined {
+  const end = Math.min(limit, r.size);
+  if (base < 0 || base >= end) return undefined;
+  if (r.bytes[base] !== 0) return undefined;
   if (index < 0) return undefined;
-  const start = base + BigInt(index);
-  if (start >= end) return undefined;
-  const s = Number(start);
-  const e = Number(end);
+  const s = base + index;
+  if (s >= end) return undefined;
+  const e = end;
   if (r.budget <= 0) return undefined;
   const rel = r.bytes.subarray(s, e).indexOf(0);
   r.budget -= rel < 0 ? e - s : rel + 1;
@@ -217,31 +225,30 @@ interface Header {
 function readSymbols(
   r: Reader,
   table: { off: bigint; size: bigint; strOff: bigint; strSize: bigint },
-): Array<ElfSymbol & { visibility: number }> | undefined {
+): ElfSymbol[] | undefined {
   if (!r.has(table.strOff, table.strSize) || !r.has(table.off, table.size)) return undefined;
   const entSize = r.is64 ? 24 : 16;
   // YARA counts with the table size's own width (32 bits for ELF32).
   const count = Number(table.size / BigInt(entSize));
-  const out: Array<ElfSymbol & { visibility: number }> = new Array(count);
+  const out: ElfSymbol[] = new Array(count);
   const base = Number(table.off);
-  const strLimit = table.strOff + table.strSize;
+  const strOff = Number(table.strOff);
+  const strLimit = Number(table.strOff + table.strSize);
   for (let j = 0; j < count; j++) {
     const p = base + j * entSize;
     const nameIdx = r.u32(p);
     const info = r.u8(p + (r.is64 ? 4 : 12));
-    const other = r.u8(p + (r.is64 ? 5 : 13));
     const shndx = r.u16(p + (r.is64 ? 6 : 14));
-    const value = r.is64 ? r.u64(p + 8) : BigInt(r.u32(p + 4));
-    const size = r.is64 ? r.u64(p + 16) : BigInt(r.u32(p + 8));
+    const value = r.int(r.is64 ? p + 8 : p + 4);
+    const size = r.int(r.is64 ? p + 16 : p + 8);
     out[j] = {
       // the C code passes the uint32 index as an int: indexes >= 2^31 are negative, hence no name.
-      name: tableString(r, table.strOff, strLimit, nameIdx | 0),
-      value: i64(value),
-      size: i64(size),
+      name: tableString(r, strOff, strLimit, nameIdx | 0),
+      value,
+      size,
       type: info & 0xf,
       bind: info >> 4,
       shndx,
-      visibility: other & 3,
     };
   }
   return out;
@@ -296,14 +303,14 @@ function parse(data: Uint8Array, root: ElfRoot): void {
       const link = r.u32(s + (is64 ? 40 : 24));
       const sec: Record<string, unknown> = {
         type,
-        flags: i64(r.word(s + 8)),
-        address: i64(r.word(s + (is64 ? 16 : 12))),
+        flags: r.int(s + 8),
+        address: r.int(s + (is64 ? 16 : 12)),
         name: undefined,
-        size: i64(r.word(s + (is64 ? 32 : 20))),
-        offset: i64(r.word(s + (is64 ? 24 : 16))),
+        size: r.int(s + (is64 ? 32 : 20)),
+        offset: r.int(s + (is64 ? 24 : 16)),
       };
       if (BigInt(nameIdx) < size && strTab !== undefined && strTab > 0n) {
-        sec.name = tableString(r, strTab, size, nameIdx | 0);
+        sec.name = tableString(r, Number(strTab), data.length, nameIdx | 0);
       }
       sections[i] = sec;
       if ((type === constants.SHT_SYMTAB || type === constants.SHT_DYNSYM) && link < h.shCountRaw) {
@@ -321,20 +328,20 @@ function parse(data: Uint8Array, root: ElfRoot): void {
       }
     }
     root.sections = sections;
-    const keep: { list: Array<ElfSymbol & { visibility: number }> } = { list: [] };
-    let dynList: Array<ElfSymbol & { visibility: number }> | undefined;
+    const keep: { list: ElfSymbol[] } = { list: [] };
+    let dynList: ElfSymbol[] | undefined;
     let symList: typeof dynList;
     if (symtab) {
       symList = readSymbols(r, symtab);
       if (symList) {
-        root.symtab = symList.map(publicSymbol);
+        root.symtab = symList;
         root.symtab_entries = symList.length;
       }
     }
     if (dynsym) {
       dynList = readSymbols(r, dynsym);
       if (dynList) {
-        root.dynsym = dynList.map(publicSymbol);
+        root.dynsym = dynList;
         root.dynsym_entries = dynList.length;
       }
     }
@@ -384,10 +391,6 @@ function parse(data: Uint8Array, root: ElfRoot): void {
   }
 }
 
-function publicSymbol(s: ElfSymbol): ElfSymbol {
-  return { name: s.name, value: s.value, size: s.size, type: s.type, bind: s.bind, shndx: s.shndx };
-}
-
 /** MD5 of the sorted, lowercased, comma-joined names of undefined (imported) symbols. */
 function importMd5(root: ElfRoot): string | undefined {
   const list = hidden.get(root)?.list;
@@ -411,7 +414,9 @@ export const elfModule: YaraModule = {
   name: "elf",
   declarations,
   load(ctx) {
-    const root: ElfRoot = { ...constants, ...constants2 };
+    // The constants live on a shared prototype: copying ~130 properties per scan costs more than
+    // parsing a small file (V8 makes such copies dictionary-mode objects).
+    const root: ElfRoot = Object.create(CONSTANTS) as ElfRoot;
     try {
       parse(ctx.data, root);
     } catch {

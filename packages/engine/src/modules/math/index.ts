@@ -18,36 +18,45 @@
 import { float, overloads, struct, type FieldType, type ScanContext, type StructType, type YaraModule } from "../schema.js";
 import { dataRange, intArg } from "../hash/range.js";
 
-function histogram(bytes: Uint8Array, start: number, end: number): Float64Array {
-  const h = new Float64Array(256);
-  for (let i = start; i < end; i++) h[bytes[i]!]!++;
-  return h;
+function histogram(bytes: Uint8Array, start: number, end: number): Uint32Array {
+  // four interleaved tables avoid a store-to-load dependency when neighbouring bytes repeat
+  const a = new Uint32Array(256), b = new Uint32Array(256), c = new Uint32Array(256), d = new Uint32Array(256);
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    a[bytes[i]!]!++;
+    b[bytes[i + 1]!]!++;
+    c[bytes[i + 2]!]!++;
+    d[bytes[i + 3]!]!++;
+  }
+  for (; i < end; i++) a[bytes[i]!]!++;
+  for (let k = 0; k < 256; k++) a[k] = a[k]! + b[k]! + c[k]! + d[k]!;
+  return a;
 }
 
 /** The byte histogram of YARA's (offset, size) range, or undefined where YARA's is. */
-function rangeHistogram(ctx: ScanContext, offset: unknown, size: unknown): Float64Array | undefined {
+function rangeHistogram(ctx: ScanContext, offset: unknown, size: unknown): Uint32Array | undefined {
   const r = dataRange(ctx.data, offset, size);
   if (r === undefined) return undefined;
   const key = `math:hist:${r[0]}:${r[1]}`;
   const hit = ctx.cache.get(key);
-  if (hit instanceof Float64Array) return hit;
+  if (hit instanceof Uint32Array) return hit;
   const h = histogram(ctx.data, r[0], r[1]);
   ctx.cache.set(key, h);
   return h;
 }
 
 /** The whole data's histogram; undefined for empty data, as yara has no data block to read then. */
-function globalHistogram(ctx: ScanContext): Float64Array | undefined {
+function globalHistogram(ctx: ScanContext): Uint32Array | undefined {
   return rangeHistogram(ctx, 0, ctx.data.length);
 }
 
-function total(h: Float64Array): number {
+function total(h: Uint32Array): number {
   let t = 0;
   for (let i = 0; i < 256; i++) t += h[i]!;
   return t;
 }
 
-function entropyOf(h: Float64Array, n: number): number {
+function entropyOf(h: Uint32Array, n: number): number {
   let e = 0;
   for (let i = 0; i < 256; i++) {
     const c = h[i]!;
@@ -249,7 +258,7 @@ export const mathModule: YaraModule = {
         "float",
         (_s, _c, str: string) => {
           const b = codes(str);
-          const h = new Float64Array(256);
+          const h = new Uint32Array(256);
           for (const x of b) h[x]!++;
           return entropyOf(h, str.length);
         },
@@ -366,7 +375,7 @@ export const mathModule: YaraModule = {
   load: () => ({ MEAN_BYTES: 127.5 }),
 };
 
-function modeOf(h: Float64Array): number {
+function modeOf(h: Uint32Array): number {
   let best = 0;
   for (let i = 0; i < 256; i++) if (h[i]! > h[best]!) best = i;
   return best;
