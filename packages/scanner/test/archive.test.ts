@@ -96,6 +96,41 @@ describe("zip", () => {
   });
 });
 
+describe("hostile tar, gzip and bzip2", () => {
+  it("fuzzed and truncated inputs never crash", () => {
+    const d = mkdtempSync(join(dir, "fz-"));
+    writeFileSync(join(d, "e.com"), EICAR);
+    writeFileSync(join(d, "t.txt"), "text ".repeat(500));
+    execFileSync("tar", ["-cf", "a.tar", "e.com", "t.txt"], { cwd: d });
+    execFileSync("bzip2", ["-k", "a.tar"], { cwd: d });
+    const inputs = [readFileSync(join(d, "a.tar")), gzipSync(readFileSync(join(d, "a.tar"))), readFileSync(join(d, "a.tar.bz2"))];
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    for (const input of inputs) {
+      for (let i = 0; i < 120; i++) {
+        const m = Buffer.from(input);
+        for (let k = 0; k < 3; k++) m[Math.floor(rnd() * m.length)] = Math.floor(rnd() * 256);
+        const cut = i % 3 === 0 ? m.subarray(0, Math.floor(rnd() * m.length)) : m;
+        expect(scan(cut, "f").errors).toEqual([]);
+      }
+    }
+  });
+
+  it("a tar header claiming a huge size is reported as truncated", () => {
+    const d = mkdtempSync(join(dir, "ts-"));
+    writeFileSync(join(d, "x"), "abc");
+    execFileSync("tar", ["-cf", "x.tar", "x"], { cwd: d });
+    const t = Buffer.from(readFileSync(join(d, "x.tar")));
+    t.write("77777777777", 124, "latin1");
+    let sum = 0;
+    t.fill(0x20, 148, 156);
+    for (let i = 0; i < 512; i++) sum += t[i]!;
+    t.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, "latin1");
+    const r = scan(t, "huge.tar");
+    expect(r.incomplete.map((i) => i.reason)).toEqual(["corrupt-archive"]);
+  });
+});
+
 describe("bombs and limits", () => {
   it("stops a zip bomb and reports it as such", () => {
     const zeros = Buffer.alloc(50 * 1024 * 1024);

@@ -53,6 +53,21 @@ describe("Scanner", () => {
     await s.close();
   });
 
+  it("a worker that dies on one file fails only that file and is replaced", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-crash-"));
+    writeFileSync(join(dir, "a.txt"), "EVIL");
+    writeFileSync(join(dir, "b.txt"), "CRASH");
+    for (let i = 0; i < 6; i++) writeFileSync(join(dir, `c${i}.txt`), i % 2 ? "EVIL" : "fine");
+    const { createDetector } = await import("./helpers/crashy-detector.js");
+    const spec = { module: new URL("./helpers/crashy-detector.ts", import.meta.url).href, init: null };
+    const { files } = await run({ detector: createDetector(), spec, jobs: 2 }, [dir]);
+    const by = new Map(files.map((f) => [f.path.slice(dir.length + 1), f]));
+    expect(by.size).toBe(8);
+    expect(by.get("b.txt")!.errors.map((e) => e.code)).toEqual(["WORKER_FAILED"]);
+    expect([...by.values()].filter((f) => f.detections.length).map((f) => f.path.slice(dir.length + 1)).sort()).toEqual(["a.txt", "c1.txt", "c3.txt", "c5.txt"]);
+    expect([...by.values()].filter((f) => f.errors.length)).toHaveLength(1);
+  });
+
   it("a worker that cannot build its detector fails files with WORKER_FAILED, not a hang", async () => {
     const bad = { module: "file:///nonexistent/detector.js", init: null };
     const { files } = await run({ jobs: 1, spec: bad }, [join(root, "clean.txt")]);
