@@ -216,6 +216,13 @@ export function catalogue(): SigCase[] {
   add({ name: "Vg.Ndb.Java-1", format: "ndb", line: `Vg.Ndb.Java-1:12:*:${h("JAVABODY")}`, hits: [f("a.class", file(300, [[0, java], [100, "JAVABODY"]]))], misses: [f("notclass", file(300, [[100, "JAVABODY"]]))] });
   add({ name: "Vg.Ndb.Text-1", format: "ndb", line: `Vg.Ndb.Text-1:7:*:${h("lowercase text marker")}`, hits: [f("t.txt", file(300, [[0, "plain text file\n"], [100, "lowercase text marker"]]))], misses: [f("t-miss.txt", file(300, [[0, "plain text file\n"], [100, "lowercase text markex"]]))] });
   add({ name: "Vg.Ndb.ElfS1-1", format: "ndb", line: `Vg.Ndb.ElfS1-1:6:S1+8:${h("ELFSECT")}`, hits: [f("elf-s1", makeElf([[0x108, "ELFSECT"]]))], misses: [f("elf-s1-miss", makeElf([[0x188, "ELFSECT"]]))] });
+  const macho = new Uint8Array(32);
+  new DataView(macho.buffer).setUint32(0, 0xfeedfacf, true);
+  new DataView(macho.buffer).setUint32(4, 0x01000007, true);
+  new DataView(macho.buffer).setUint32(8, 3, true);
+  new DataView(macho.buffer).setUint32(12, 2, true);
+  add({ name: "Vg.Ndb.MachO-1", format: "ndb", line: `Vg.Ndb.MachO-1:9:*:${h("MACHOBODY")}`, hits: [f("a.macho", file(300, [[0, macho], [100, "MACHOBODY"]]))], misses: [f("notmacho", file(300, [[100, "MACHOBODY"]]))] });
+  add({ name: "Vg.Ndb.Swf-1", format: "ndb", line: `Vg.Ndb.Swf-1:11:*:${h("SWFBODY")}`, hits: [f("a.swf", file(300, [[0, new Uint8Array([0x46, 0x57, 0x53, 0x0a, 0x2c, 0x01, 0, 0])], [100, "SWFBODY"]]))], misses: [f("notswf", file(300, [[100, "SWFBODY"]]))] });
   // more body forms
   add({ name: "Vg.Ndb.NotBoundaryL-1", format: "ndb", line: `Vg.Ndb.NotBoundaryL-1:0:*:!(B)${h("GLUED")}`, hits: [f("nbl-hit", file(64, [[3, "xGLUED"]]))], misses: [f("nbl-miss", file(64, [[3, " GLUED"]]))] }); // a match at offset 0 crashes clamscan 1.4.6 (SIGSEGV), so no such file here
   add({ name: "Vg.Ndb.WordM-1", format: "ndb", line: `Vg.Ndb.WordM-1:0:*:${h("WMID")}(W)${h("DLE")}`, hits: [f("wm-hit", file(64, [[3, "WMID.DLE"]]))], misses: [f("wm-miss", file(64, [[3, "WMIDzDLE"]]))] });
