@@ -217,4 +217,22 @@ describe("vigil scan (end to end)", () => {
     expect(code).toBe(130);
     void execFileSync;
   });
+
+  it("a second Ctrl-C exits at once, without waiting for files in progress", async () => {
+    const d = mkdtempSync(join(tmpdir(), "vigil-int2-"));
+    writeFileSync(join(d, "big.bin"), Buffer.alloc(60 * 1024 * 1024, 0x61));
+    writeFileSync(join(home, "slowish.yar"), "rule S { strings: $a = /a[^b]{0,50}c/ condition: $a }");
+    const child = spawn(process.execPath, [BIN, "scan", "--no-cache", "--no-builtin", "--rules", join(home, "slowish.yar"), "-j", "1", d], { env: { ...process.env, XDG_CACHE_HOME: join(home, "cache") } });
+    let err = "";
+    child.stderr.on("data", (c) => (err += c));
+    await new Promise((r) => setTimeout(r, 1500));
+    const t = Date.now();
+    child.kill("SIGINT");
+    await new Promise((r) => setTimeout(r, 100));
+    child.kill("SIGINT");
+    const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+    expect(code).toBe(130);
+    expect(Date.now() - t).toBeLessThan(3000);
+    expect(err).not.toMatch(/SCAN SUMMARY/);
+  });
 });
