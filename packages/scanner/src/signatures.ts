@@ -52,8 +52,16 @@ export interface FullDetectorInit {
 
 const CONTAINER: Record<ArchiveKind, string> = { zip: "CL_TYPE_ZIP", gzip: "CL_TYPE_GZ", bzip2: "CL_TYPE_BZ", tar: "CL_TYPE_POSIX_TAR" };
 
-function concat(chunks: Uint8Array[]): Uint8Array {
-  return Buffer.concat(chunks);
+/**
+ * Copies chunks into one SharedArrayBuffer-backed array: passed to worker threads it is shared,
+ * not copied, so a large hash store or rule set costs its memory once whatever the pool size.
+ */
+function shared(chunks: Uint8Array[]): Uint8Array {
+  const n = chunks.reduce((a, c) => a + c.length, 0);
+  const out = new Uint8Array(new SharedArrayBuffer(n));
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.length; }
+  return out;
 }
 
 function digestsFor(bytes: Uint8Array, algos: Set<HashAlgorithm>): Digests {
@@ -150,9 +158,9 @@ export function buildSignatures(opts: SignatureOptions = {}): SignatureSetup {
     if (err instanceof CompileError) throw new ScannerError("RULES_FAILED", `rules do not compile: ${err.message}`, err);
     throw err;
   }
-  const ser = (s?: HashStore) => (s && s.algorithms.length ? concat(serializeHashStore(s)) : undefined);
+  const ser = (s?: HashStore) => (s && s.algorithms.length ? shared(serializeHashStore(s)) : undefined);
   const init: FullDetectorInit = {
-    rules: rules.serialize(), hashes: ser(stores.hashes), sections: ser(stores.sections), allow: ser(stores.allow),
+    rules: shared([rules.serialize()]), hashes: ser(stores.hashes), sections: ser(stores.sections), allow: ser(stores.allow),
     externals, version: "", signatures: 0, timeoutMs: opts.timeoutMs,
   };
   const h = createHash("sha256");

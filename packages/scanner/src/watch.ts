@@ -68,6 +68,8 @@ export type WatchEvent =
 
 export interface WatchOptions extends PathFilterSpec {
   settleMs?: number;
+  /** A file that never stops changing (a growing log) is scanned anyway after this long (default 30 s). */
+  maxWaitMs?: number;
   ransomware?: Partial<RansomwareOptions> | false;
   /** Files whose entropy is recorded at start (bounded baseline; later scans update it). */
   baselineFiles?: number;
@@ -93,7 +95,7 @@ export class WatchSession {
   private readonly watcher: Watcher;
   private readonly settleMs: number;
   private readonly rw?: RansomwareOptions;
-  private readonly pending = new Map<string, { timer: NodeJS.Timeout; trigger: WatchChange["type"]; size: number; mtimeMs: number }>();
+  private readonly pending = new Map<string, { timer: NodeJS.Timeout; trigger: WatchChange["type"]; size: number; mtimeMs: number; since: number }>();
   private readonly entropyOf = new Map<string, number>();
   private readonly recentUnlinks: { path: string; dir: string; entropy: number; at: number }[] = [];
   private evidence: (RansomwareEvidence & { at: number })[] = [];
@@ -156,10 +158,18 @@ export class WatchSession {
 
   private schedule(path: string, trigger: WatchChange["type"]): void {
     const prev = this.pending.get(path);
-    if (prev) clearTimeout(prev.timer);
+    if (prev) {
+      clearTimeout(prev.timer);
+      if (Date.now() - prev.since >= (this.opts.maxWaitMs ?? 30_000)) {
+        // changing for too long: scan it now rather than never
+        prev.timer = setTimeout(() => this.settled(path), 0);
+        prev.size = -2;
+        return;
+      }
+    }
     let size = -1, mtimeMs = -1;
     try { const st = statSync(path); size = st.size; mtimeMs = st.mtimeMs; } catch { /* vanished: the check below drops it */ }
-    const entry = { timer: setTimeout(() => this.settled(path), this.settleMs), trigger: prev?.trigger === "add" ? "add" : trigger, size, mtimeMs };
+    const entry = { timer: setTimeout(() => this.settled(path), this.settleMs), trigger: prev?.trigger === "add" ? "add" : trigger, size, mtimeMs, since: prev?.since ?? Date.now() };
     this.pending.set(path, entry);
   }
 
@@ -168,7 +178,7 @@ export class WatchSession {
     if (!p || this.closed) return;
     let st;
     try { st = statSync(path); } catch { this.pending.delete(path); return; }
-    if (st.size !== p.size || st.mtimeMs !== p.mtimeMs) {
+    if ((st.size !== p.size || st.mtimeMs !== p.mtimeMs) && Date.now() - p.since < (this.opts.maxWaitMs ?? 30_000)) {
       // still being written: look again later
       p.size = st.size; p.mtimeMs = st.mtimeMs;
       p.timer = setTimeout(() => this.settled(path), this.settleMs);

@@ -74,6 +74,23 @@ describe("WatchSession", () => {
     await s.close();
   });
 
+  it("a file that keeps changing is still scanned after maxWaitMs", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-grow-"));
+    const { s, events } = session(dir, { ransomware: false, maxWaitMs: 400 });
+    await s.start();
+    const log = join(dir, "app.log");
+    writeFileSync(log, EICAR);
+    const stopAt = Date.now() + 1500;
+    let resultsWhileWriting = 0;
+    while (Date.now() < stopAt) {
+      appendFileSync(log, "\nline");
+      await sleep(50);
+      resultsWhileWriting = events.filter((e) => e.type === "result").length;
+    }
+    expect(resultsWhileWriting).toBeGreaterThanOrEqual(1);
+    await s.close();
+  });
+
   it("raises one ransomware alert for a burst of files rewritten to high entropy, with evidence", async () => {
     const dir = mkdtempSync(join(tmpdir(), "vigil-ransom-"));
     mkdirSync(join(dir, "docs"));
