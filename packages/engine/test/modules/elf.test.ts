@@ -195,6 +195,41 @@ describe("elf module", () => {
     expect(callFn(elfModule.declarations, "import_md5", "", elfModule.load(makeContext("x")), makeContext(""))).toBeUndefined();
   });
 
+  test.runIf(existsSync("/usr/bin/tlsh"))("telfhash (YARA 4.3+; not in yara 4.2.3): TLSH of the selected symbol names, checked with Debian's tlsh", () => {
+    let checked = 0;
+    for (const file of ["/usr/bin/ls", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/bin/tar"].filter(existsSync)) {
+      const ctx = fileContext(file);
+      const root = elfModule.load(ctx);
+      // the selection rule, restated independently: global default-visibility functions from dynsym
+      const syms = root.dynsym as Array<Record<string, unknown>>;
+      const names = syms
+        .filter((s) => s.bind === 1 && s.type === 2 && typeof s.name === "string")
+        .map((s) => s.name as string)
+        .filter((n) => !/^[._]|^str|^mem|64$/.test(n) && !["__libc_start_main", "main", "abort", "cachectl", "cacheflush", "puts", "atol", "malloc_trim"].includes(n))
+        .map((n) => n.toLowerCase())
+        .sort();
+      const joined = write(`names-${checked}`, Buffer.from(names.join(","), "latin1"));
+      const ours = callFn(elfModule.declarations, "telfhash", "", root, ctx) as string;
+      expect(ours).toMatch(/^T1[0-9A-F]{70}$/);
+      if (names.join(",").length >= 256) {
+        // Debian's tlsh tool hashes inputs of 256 bytes and more and prints no "T1" version prefix
+        const ref = spawnSync("tlsh", ["-f", joined]).stdout.toString().split("\t")[0]!.trim();
+        // libc hides some functions (non-default visibility): the restated filter would differ there
+        if (file.endsWith("libc.so.6")) continue;
+        expect(ours.slice(2), file).toBe(ref);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(0);
+  });
+
+  test("telfhash edge cases: undefined without symbols, empty when TLSH cannot hash the list", () => {
+    const gen = elfModule.load(makeContext(buildElf({ is64: true, le: true }).bytes));
+    // dynsym: puts (excluded), Exit and my_export: "exit,my_export" is under TLSH's 50 bytes
+    expect(callFn(elfModule.declarations, "telfhash", "", gen, makeContext(""))).toBe("");
+    expect(callFn(elfModule.declarations, "telfhash", "", elfModule.load(makeContext("not an elf")), makeContext(""))).toBeUndefined();
+  });
+
   test("hostile files stay bounded: many PT_DYNAMIC segments over a long region without DT_NULL", () => {
     const size = 4_000_000;
     const b = new Uint8Array(size).fill(0x41);

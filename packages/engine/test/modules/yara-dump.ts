@@ -34,6 +34,7 @@ export const haveYara: boolean = (() => {
     execFileSync("yara", ["-v"], { stdio: "pipe" });
     return true;
   } catch {
+    console.warn("skipping differential tests against yara: Debian package yara is not installed (see .ci/apt-packages.txt)");
     return false;
   }
 })();

@@ -12,11 +12,12 @@
  * e_entry, found through the program headers (ET_EXEC) or the sections (other types). Everything
  * is bounded by the file size: a hostile header cannot make the parser loop or allocate beyond it.
  *
- * `telfhash()` (TLSH over symbol names, YARA 4.3+) is not provided: it needs a TLSH
- * implementation that has not been written yet.
+ * `telfhash()` and `import_md5()` are YARA 4.3+ functions (Debian's yara 4.2.3 lacks them): they
+ * follow YARA 4.5's code; TLSH itself is checked against Debian's `tlsh` tool.
  */
 import { createHash } from "node:crypto";
 import { array, integer, overloads, string, struct, type YaraModule } from "../schema.js";
+import { tlsh } from "./tlsh.js";
 
 const constants = {
   ET_NONE: 0, ET_REL: 1, ET_EXEC: 2, ET_DYN: 3, ET_CORE: 4,
@@ -69,6 +70,7 @@ const declarations = struct({
   symtab: array(sym),
   dynsym_entries: integer,
   dynsym: array(sym),
+  telfhash: overloads(["", "string", (self: ElfRoot) => telfhash(self)]),
   import_md5: overloads(["", "string", (self: ElfRoot) => importMd5(self)]),
 });
 
@@ -89,7 +91,7 @@ interface ElfSymbol {
 const keywordInfo = new WeakMap<object, { le: boolean }>();
 
 /** The symbol list import_md5 reads (dynsym when present, else symtab), kept beside the root. */
-const hidden = new WeakMap<object, { list: ElfSymbol[] }>();
+const hidden = new WeakMap<object, { list: ElfSymbol[]; visibility: Uint8Array }>();
 
 type ElfRoot = Record<string, unknown>;
 
@@ -225,12 +227,13 @@ interface Header {
 function readSymbols(
   r: Reader,
   table: { off: bigint; size: bigint; strOff: bigint; strSize: bigint },
-): ElfSymbol[] | undefined {
+): { list: ElfSymbol[]; visibility: Uint8Array } | undefined {
   if (!r.has(table.strOff, table.strSize) || !r.has(table.off, table.size)) return undefined;
   const entSize = r.is64 ? 24 : 16;
   // YARA counts with the table size's own width (32 bits for ELF32).
   const count = Number(table.size / BigInt(entSize));
   const out: ElfSymbol[] = new Array(count);
+  const visibility = new Uint8Array(count);
   const base = Number(table.off);
   const strOff = Number(table.strOff);
   const strLimit = Number(table.strOff + table.strSize);
@@ -239,6 +242,7 @@ function readSymbols(
     const nameIdx = r.u32(p);
     const info = r.u8(p + (r.is64 ? 4 : 12));
     const shndx = r.u16(p + (r.is64 ? 6 : 14));
+    visibility[j] = r.u8(p + (r.is64 ? 5 : 13)) & 3;
     const value = r.int(r.is64 ? p + 8 : p + 4);
     const size = r.int(r.is64 ? p + 16 : p + 8);
     out[j] = {
@@ -251,7 +255,7 @@ function readSymbols(
       shndx,
     };
   }
-  return out;
+  return { list: out, visibility };
 }
 
 function parse(data: Uint8Array, root: ElfRoot): void {
@@ -328,26 +332,25 @@ function parse(data: Uint8Array, root: ElfRoot): void {
       }
     }
     root.sections = sections;
-    const keep: { list: ElfSymbol[] } = { list: [] };
-    let dynList: ElfSymbol[] | undefined;
-    let symList: typeof dynList;
+    let dynList: ReturnType<typeof readSymbols>;
+    let symList: ReturnType<typeof readSymbols>;
     if (symtab) {
       symList = readSymbols(r, symtab);
       if (symList) {
-        root.symtab = symList;
-        root.symtab_entries = symList.length;
+        root.symtab = symList.list;
+        root.symtab_entries = symList.list.length;
       }
     }
     if (dynsym) {
       dynList = readSymbols(r, dynsym);
       if (dynList) {
-        root.dynsym = dynList;
-        root.dynsym_entries = dynList.length;
+        root.dynsym = dynList.list;
+        root.dynsym_entries = dynList.list.length;
       }
     }
     // import_md5 and telfhash prefer dynsym, as YARA does.
-    keep.list = dynList ?? symList ?? [];
-    if (dynList || symList) hidden.set(root, keep);
+    const keep = dynList ?? symList;
+    if (keep) hidden.set(root, keep);
   }
 
   const phSize = is64 ? 56 : 32;
@@ -403,6 +406,30 @@ function importMd5(root: ElfRoot): string | undefined {
   if (names.length === 0) return undefined;
   names.sort(byteCompare);
   return createHash("md5").update(Buffer.from(names.join(","), "latin1")).digest("hex");
+}
+
+const TELFHASH_EXCLUDED = new Set(["__libc_start_main", "main", "abort", "cachectl", "cacheflush", "puts", "atol", "malloc_trim"]);
+
+/**
+ * Trend Micro's telfhash as YARA computes it: TLSH over the sorted, lowercased, comma-joined names
+ * of global, default-visibility function symbols (dynsym when present, else symtab), leaving out
+ * names starting with "." or "_", "str" or "mem", names ending in "64", and a few libc entry
+ * points. Undefined without symbols to hash; "" when TLSH cannot hash the list (too short).
+ */
+function telfhash(root: ElfRoot): string | undefined {
+  const kept = hidden.get(root);
+  if (!kept) return undefined;
+  const names: string[] = [];
+  kept.list.forEach((s, i) => {
+    const name = s.name;
+    if (name === undefined || s.bind !== 1 || s.type !== 2 || kept.visibility[i] !== 0) return;
+    if (name.startsWith(".") || name.startsWith("_") || name.endsWith("64") || name.startsWith("str") || name.startsWith("mem")) return;
+    if (TELFHASH_EXCLUDED.has(name)) return;
+    names.push(name.replace(/[A-Z]/g, (c) => c.toLowerCase()));
+  });
+  if (names.length === 0) return undefined;
+  names.sort(byteCompare);
+  return tlsh(Buffer.from(names.join(","), "latin1"));
 }
 
 /** strcmp order on byte strings. */
