@@ -26,7 +26,7 @@ const hex = (s: string) => Buffer.from(s, "latin1").toString("hex");
 
 describe("hex signature syntax", () => {
   it("parses every body form", () => {
-    const nodes = parseHexSignature("4142??4??3*{4}{-3}{2-}{1-5}[1-2](41|42)(4142|4344)(41??|4243)!(41|42)(B)(L)(W)!(B)");
+    const nodes = parseHexSignature("4142??4??3*{4}{-3}{2-}{1-5}{1-2}(41|42)(4142|4344)(41??|4243)!(41|42)(B)(L)(W)!(B)");
     expect(nodes.map((n) => n.kind)).toEqual(["byte", "byte", "byte", "byte", "byte", "jump", "jump", "jump", "jump", "jump", "jump", "alt", "alt", "alt", "alt", "marker", "marker", "marker", "marker"]);
     expect(nodes[3]).toEqual({ kind: "byte", value: 0x40, mask: 0xf0 });
     expect(nodes[4]).toEqual({ kind: "byte", value: 0x03, mask: 0x0f });
@@ -36,7 +36,9 @@ describe("hex signature syntax", () => {
   });
 
   it("rejects malformed bodies with a reason", () => {
-    for (const bad of ["414", "41zz", "41{3", "41{x}", "41{5-2}", "41(42", "41()", "41!42", "41(42{1-2}|43)", "", "41[3-1]42"]) expect(() => parseHexSignature(bad), bad).toThrow();
+    expect(parseHexSignature("41[1-3]4243")[1]).toMatchObject({ kind: "jump", min: 1, max: 3 });
+    expect(parseHexSignature("4142[1-3]43")[2]).toMatchObject({ kind: "jump", min: 1, max: 3 });
+    for (const bad of ["4142[1-3]4344", "41[1-40]4243", "414", "41zz", "41{3", "41{x}", "41{5-2}", "41(42", "41()", "41!42", "41(42{1-2}|43)", "", "41[3-1]42"]) expect(() => parseHexSignature(bad), bad).toThrow();
   });
 
   it("writes YARA hex strings, and regexes when a byte set is too large for YARA's hex alternatives", () => {

@@ -11,7 +11,7 @@
 
 export type HexNode =
   | { kind: "byte"; value: number; mask: number } // mask 0xff exact, 0xf0 high nibble, 0x0f low nibble, 0 any
-  | { kind: "jump"; min: number; max: number | undefined }
+  | { kind: "jump"; min: number; max: number | undefined; bracket?: true }
   | { kind: "alt"; negated: boolean; alternatives: HexNode[][] }
   | { kind: "set"; bytes: number[] } // one byte out of a set (from negations and markers)
   | { kind: "marker"; marker: "B" | "L" | "W"; negated: boolean };
@@ -49,7 +49,8 @@ export function parseHexSignature(src: string): HexNode[] {
         const end = src.indexOf("]", i);
         const m = end < 0 ? null : src.slice(i + 1, end).match(/^(\d+)-(\d+)$/);
         if (!m || +m[2]! < +m[1]!) throw new HexSyntaxError(`bad range [${end < 0 ? src.slice(i + 1) : src.slice(i + 1, end)}]`);
-        out.push({ kind: "jump", min: +m[1]!, max: +m[2]! });
+        if (+m[2]! > 32) throw new HexSyntaxError(`range [${m[1]}-${m[2]}] may span at most 32 bytes`);
+        out.push({ kind: "jump", min: +m[1]!, max: +m[2]!, bracket: true });
         i = end + 1;
       } else if (c === "!" || c === "(") {
         const negated = c === "!";
@@ -97,6 +98,14 @@ export function parseHexSignature(src: string): HexNode[] {
   const nodes = parseSeq(false);
   if (i !== src.length) throw new HexSyntaxError(`unexpected '${src[i]}' at ${i}`);
   if (nodes.length === 0) throw new HexSyntaxError("empty signature");
+  // the older [n-m] form binds one byte at the very start or end to the rest
+  nodes.forEach((n, k) => {
+    if (n.kind !== "jump" || !n.bracket) return;
+    const single = (x: HexNode | undefined) => x !== undefined && x.kind === "byte";
+    const atStart = k === 1 && single(nodes[0]);
+    const atEnd = k === nodes.length - 2 && single(nodes[nodes.length - 1]);
+    if (!atStart && !atEnd) throw new HexSyntaxError("[n-m] needs exactly one byte before it at the start of the signature, or after it at the end");
+  });
   return nodes;
 }
 
@@ -291,7 +300,17 @@ function regexText(nodes: HexNode[]): string {
  */
 export function translateHex(nodes: HexNode[], textual: boolean): PatternText {
   const approximations: string[] = [];
+  const prefixEdges: string[] = [];
+  // `aa[x-y]REST`: ClamAV matches REST and then looks back for aa; offsets apply to REST's start
+  const first = nodes[0];
+  const second = nodes[1];
+  if (first?.kind === "byte" && second?.kind === "jump" && second.bracket) {
+    const test = first.mask === 0xff ? `uint8(OFF - k - 1) == 0x${hx(first.value)}` : `uint8(OFF - k - 1) & 0x${hx(first.mask)} == 0x${hx(first.value)}`;
+    prefixEdges.push(`(for any k in (${second.min}..${second.max!}) : (OFF >= k + 1 and ${test}))`);
+    nodes = nodes.slice(2);
+  }
   const lowered = lower(nodes, approximations);
+  lowered.edges.push(...prefixEdges);
   const body = lowered.nodes;
   while (body.length > 0 && body[0]!.kind === "jump") {
     approximations.push("a leading wildcard was dropped");
