@@ -7,14 +7,13 @@
  * ranges [start, end) a proof consists of (pure index arithmetic), and a range hasher turns each
  * range into a hash. The in-memory `MerkleTree` and the tile reader (tiles.ts) are two hashers.
  */
-import { createHash } from "node:crypto";
+import { createHash, hash as oneShotHash } from "node:crypto";
 import { TlogError } from "./error.js";
 
 export const HASH_SIZE = 32;
 /** Proofs longer than this are rejected before any hashing (a uint64 tree has at most 64 levels). */
 export const MAX_PROOF_LENGTH = 64;
 const LEAF_PREFIX = new Uint8Array([0]);
-const NODE_PREFIX = new Uint8Array([1]);
 const TWO_64 = 1n << 64n;
 
 function toU8(b: Buffer): Uint8Array {
@@ -37,9 +36,22 @@ export function emptyRoot(): Uint8Array {
   return toU8(createHash("sha256").digest());
 }
 
+const leafScratch = new Uint8Array(4097);
+const nodeScratch = new Uint8Array(65);
+nodeScratch[0] = 1;
+
+function sha256(data: Uint8Array): Uint8Array {
+  return toU8(oneShotHash("sha256", data, "buffer"));
+}
+
 /** RFC 6962 leaf hash: SHA-256(0x00 || entry). A string entry is hashed as its UTF-8 bytes. */
 export function leafHash(entry: Uint8Array | string): Uint8Array {
   const data = typeof entry === "string" ? Buffer.from(entry, "utf8") : entry;
+  if (data.length < leafScratch.length) {
+    leafScratch[0] = 0;
+    leafScratch.set(data, 1);
+    return sha256(leafScratch.subarray(0, data.length + 1));
+  }
   return toU8(createHash("sha256").update(LEAF_PREFIX).update(data).digest());
 }
 
@@ -47,11 +59,13 @@ export function leafHash(entry: Uint8Array | string): Uint8Array {
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   checkHash(left, "left hash");
   checkHash(right, "right hash");
-  return toU8(createHash("sha256").update(NODE_PREFIX).update(left).update(right).digest());
+  return rawNode(left, right);
 }
 
 function rawNode(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return toU8(createHash("sha256").update(NODE_PREFIX).update(left).update(right).digest());
+  nodeScratch.set(left, 1);
+  nodeScratch.set(right, 33);
+  return sha256(nodeScratch);
 }
 
 /**
@@ -252,11 +266,66 @@ export class MerkleTree {
 
   /** MTH(D[start:end]) for 0 <= start <= end <= size. */
   rangeHash(start: bigint | number, end: bigint | number): Uint8Array {
-    const a = BigInt(start), b = BigInt(end);
-    if (a < 0n || a > b || b > BigInt(this.n)) {
-      throw new TlogError("bad-index", `range [${a}, ${b}) is outside a tree of size ${this.n}`);
+    const a = Number(start), b = Number(end);
+    if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b) || a < 0 || a > b || b > this.n) {
+      throw new TlogError("bad-index", `range [${start}, ${end}) is outside a tree of size ${this.n}`);
     }
-    return foldSubtrees(perfectSubtrees(a, b).map(([l, i]) => this.node(l, Number(i))));
+    return this.range(a, b);
+  }
+
+  /** A view of a stored complete subtree hash (no copy). */
+  private view(level: number, index: number): Uint8Array {
+    return this.levels[level]!.subarray(index * 32, index * 32 + 32);
+  }
+
+  /** MTH(D[a:b]) from stored perfect subtrees, with number arithmetic. */
+  private range(a: number, b: number): Uint8Array {
+    if (a === b) return emptyRoot();
+    const parts: Uint8Array[] = [];
+    while (a < b) {
+      let level = 0, size = 1;
+      while (size * 2 <= b - a && a % (size * 2) === 0) {
+        size *= 2;
+        level++;
+      }
+      parts.push(this.view(level, a / size));
+      a += size;
+    }
+    if (parts.length === 1) return parts[0]!.slice();
+    let acc = parts[parts.length - 1]!;
+    for (let i = parts.length - 2; i >= 0; i--) acc = rawNode(parts[i]!, acc);
+    return acc;
+  }
+
+  private path(m: number, a: number, b: number, out: Uint8Array[]): void {
+    const n = b - a;
+    if (n === 1) return;
+    let k = 1;
+    while (k * 2 < n) k *= 2;
+    if (m < a + k) {
+      this.path(m, a, a + k, out);
+      out.push(this.range(a + k, b));
+    } else {
+      this.path(m, a + k, b, out);
+      out.push(this.range(a, a + k));
+    }
+  }
+
+  private subproof(m: number, a: number, b: number, whole: boolean, out: Uint8Array[]): void {
+    const n = b - a;
+    if (m === n) {
+      if (!whole) out.push(this.range(a, b));
+      return;
+    }
+    let k = 1;
+    while (k * 2 < n) k *= 2;
+    if (m <= k) {
+      this.subproof(m, a, a + k, whole, out);
+      out.push(this.range(a + k, b));
+    } else {
+      this.subproof(m - k, a + k, b, false, out);
+      out.push(this.range(a, a + k));
+    }
   }
 
   /** The root at `size` (default: the current size); any earlier size works too. */
@@ -265,15 +334,24 @@ export class MerkleTree {
   }
 
   inclusionProof(index: bigint | number, size: bigint | number = this.n): Uint8Array[] {
-    const s = toBigIndex(size, "tree size");
-    if (s > BigInt(this.n)) throw new TlogError("bad-index", `tree size ${s} is above the current size ${this.n}`);
-    return inclusionRanges(toBigIndex(index, "leaf index"), s).map(([a, b]) => this.rangeHash(a, b));
+    const s = Number(toBigIndex(size, "tree size"));
+    const i = Number(toBigIndex(index, "leaf index"));
+    if (s > this.n) throw new TlogError("bad-index", `tree size ${s} is above the current size ${this.n}`);
+    if (i >= s) throw new TlogError("bad-index", `leaf index ${i} is outside a tree of size ${s}; the index must be below the size`);
+    const out: Uint8Array[] = [];
+    this.path(i, 0, s, out);
+    return out;
   }
 
   consistencyProof(oldSize: bigint | number, newSize: bigint | number = this.n): Uint8Array[] {
-    const n = toBigIndex(newSize, "new size");
-    if (n > BigInt(this.n)) throw new TlogError("bad-index", `tree size ${n} is above the current size ${this.n}`);
-    return consistencyRanges(toBigIndex(oldSize, "old size"), n).map(([a, b]) => this.rangeHash(a, b));
+    const n = Number(toBigIndex(newSize, "new size"));
+    const m = Number(toBigIndex(oldSize, "old size"));
+    if (n > this.n) throw new TlogError("bad-index", `tree size ${n} is above the current size ${this.n}`);
+    if (m > n) throw new TlogError("bad-index", `old size ${m} must be between 0 and the new size ${n}`);
+    const out: Uint8Array[] = [];
+    if (m === 0 || m === n) return out;
+    this.subproof(m, 0, n, true, out);
+    return out;
   }
 }
 

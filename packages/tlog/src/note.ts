@@ -126,8 +126,22 @@ function publicFromSeed(seed: Uint8Array): Uint8Array {
   return new Uint8Array(spki.subarray(spki.length - 32));
 }
 
+const parsedVerifiers = new Map<string, VerifierKey>();
+const parsedSigners = new Map<string, SignerKey>();
+
+function remember<T>(cache: Map<string, T>, key: string, value: T): T {
+  if (cache.size >= 512) cache.clear();
+  cache.set(key, value);
+  return value;
+}
+
 /** Parses a verifier key `name+id+base64(type||key)`, checking the name, the type, the length and the key ID. */
 export function parseVerifierKey(vkey: string): VerifierKey {
+  const known = typeof vkey === "string" ? parsedVerifiers.get(vkey) : undefined;
+  return known ?? remember(parsedVerifiers, vkey, parseVerifierKeyUncached(vkey));
+}
+
+function parseVerifierKeyUncached(vkey: string): VerifierKey {
   if (typeof vkey !== "string") throw bad("a verifier key must be a string of the form name+keyid+base64");
   const [name, rest] = chop(vkey, "+");
   const [hash16, key64] = chop(rest, "+");
@@ -146,6 +160,11 @@ export function parseVerifierKey(vkey: string): VerifierKey {
 
 /** Parses a signer key `PRIVATE+KEY+name+id+base64(type||seed)`. */
 export function parseSignerKey(skey: string): SignerKey {
+  const known = typeof skey === "string" ? parsedSigners.get(skey) : undefined;
+  return known ?? remember(parsedSigners, skey, parseSignerKeyUncached(skey));
+}
+
+function parseSignerKeyUncached(skey: string): SignerKey {
   if (typeof skey !== "string") throw bad("a signer key must be a string of the form PRIVATE+KEY+name+keyid+base64");
   const [p1, r1] = chop(skey, "+");
   const [p2, r2] = chop(r1, "+");

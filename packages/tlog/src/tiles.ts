@@ -10,7 +10,7 @@
  */
 import { TlogError } from "./error.js";
 import {
-  HASH_SIZE, MerkleTree, consistencyRanges, emptyRoot, foldSubtrees, inclusionRanges, perfectSubtrees, rootHash, toBigIndex,
+  HASH_SIZE, MerkleTree, consistencyRanges, emptyRoot, foldSubtrees, inclusionRanges, nodeHash, perfectSubtrees, toBigIndex,
   type Range,
 } from "./merkle.js";
 
@@ -174,6 +174,7 @@ export type TileFetch = (path: string) => Promise<Uint8Array>;
 export class TileReader {
   readonly size: bigint;
   private readonly cache = new Map<string, Promise<Uint8Array[]>>();
+  private readonly inner = new WeakMap<Uint8Array[], Uint8Array[][]>();
 
   constructor(private readonly fetch: TileFetch, size: bigint | number) {
     this.size = toBigIndex(size, "tree size");
@@ -220,8 +221,17 @@ export class TileReader {
     const t = first / BigInt(TILE_WIDTH);
     const hashes = await this.tile(tileLevel, t);
     const off = Number(first - t * BigInt(TILE_WIDTH));
-    const part = hashes.slice(off, off + (1 << r));
-    return part.length === 1 ? part[0]! : rootHash(part);
+    if (r === 0) return hashes[off]!;
+    // the tile's inner levels, computed once per tile and kept
+    let inner = this.inner.get(hashes);
+    if (!inner) this.inner.set(hashes, (inner = [hashes]));
+    for (let j = inner.length; j <= r; j++) {
+      const below = inner[j - 1]!;
+      const row: Uint8Array[] = [];
+      for (let i = 0; i + 1 < below.length; i += 2) row.push(nodeHash(below[i]!, below[i + 1]!));
+      inner.push(row);
+    }
+    return inner[r]![off >> r]!;
   }
 
   /** MTH(D[start:end]) for ranges that occur in RFC 6962 proofs (start aligned). */
