@@ -50,7 +50,7 @@ export interface FullDetectorInit {
   timeoutMs?: number;
 }
 
-const CONTAINER: Record<ArchiveKind, string> = { zip: "CL_TYPE_ZIP", gzip: "CL_TYPE_GZ", bzip2: "CL_TYPE_BZ", tar: "CL_TYPE_POSIX_TAR" };
+const CONTAINER: Record<ArchiveKind, string> = { zip: "CL_TYPE_ZIP", gzip: "CL_TYPE_GZ", bzip2: "CL_TYPE_BZ", xz: "CL_TYPE_XZ", tar: "CL_TYPE_POSIX_TAR" };
 
 /**
  * Copies chunks into one SharedArrayBuffer-backed array: passed to worker threads it is shared,

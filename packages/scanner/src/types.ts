@@ -15,7 +15,7 @@ export interface ScanContextInfo {
   path: string;
   size: number;
   /** The archive format these bytes were extracted from (absent for top-level files). */
-  container?: "zip" | "gzip" | "bzip2" | "tar";
+  container?: "zip" | "gzip" | "bzip2" | "xz" | "tar";
 }
 
 /**

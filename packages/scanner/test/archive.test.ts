@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { gzipSync, deflateRawSync } from "node:zlib";
 import { scanBytes, BOMB_NAME, DEFAULT_LIMITS, sniffArchive, readArchive, type Limits } from "../src/index.js";
 import { makeZip, EICAR } from "./helpers/zip.js";
+import { unxz } from "../src/archive/xz.js";
 import { starter } from "./helpers/detector.js";
 
 const limits = (over: Partial<Limits> = {}): Limits => ({ ...DEFAULT_LIMITS, ...over });
@@ -246,6 +247,51 @@ describe("gzip, bzip2, tar", () => {
     const r = scan(m, "g.zip");
     expect(r.errors).toEqual([]);
     void deflateRawSync;
+  });
+});
+
+describe("xz (our LZMA2 decoder)", () => {
+  it("decodes what xz writes: presets, lc/lp/pb variants, blocks, checks, concatenated streams", () => {
+    const text = Buffer.from("the quick brown fox jumps over the lazy dog 0123456789\n".repeat(5000));
+    const bin = readFileSync(process.execPath).subarray(0, 400_000);
+    const mixed = Buffer.concat([text.subarray(0, 50_000), bin.subarray(0, 200_000), text]);
+    for (const data of [text, bin, mixed, Buffer.alloc(0)]) {
+      for (const args of [["-0"], ["-6"], ["-9e"], ["--lzma2=lc=0,lp=2,pb=0"], ["--lzma2=lc=4,lp=0,pb=4"], ["--block-size=10000"], ["-C", "sha256"], ["-C", "none"]]) {
+        const xz = execFileSync("xz", ["-c", ...args], { input: data, maxBuffer: 1 << 28 });
+        expect(Buffer.from(unxz(xz, 1 << 28)).equals(data)).toBe(true);
+      }
+    }
+    const two = Buffer.concat([execFileSync("xz", ["-c"], { input: text }), Buffer.alloc(8), execFileSync("xz", ["-c"], { input: bin })]);
+    expect(Buffer.from(unxz(two, 1 << 28)).equals(Buffer.concat([text, bin]))).toBe(true);
+  });
+
+  it("finds EICAR in .xz and .tar.xz, stops xz bombs, reports BCJ filters as unsupported", () => {
+    const d = mkdtempSync(join(dir, "xz-"));
+    writeFileSync(join(d, "eicar.com"), EICAR);
+    execFileSync("tar", ["-cJf", "e.tar.xz", "eicar.com"], { cwd: d });
+    execFileSync("xz", ["-k", "eicar.com"], { cwd: d });
+    expect(scan(readFileSync(join(d, "eicar.com.xz")), "eicar.com.xz").detections.map((x) => x.path)).toEqual(["eicar.com.xz!eicar.com"]);
+    expect(scan(readFileSync(join(d, "e.tar.xz")), "e.tar.xz").detections.map((x) => x.path)).toEqual(["e.tar.xz!e.tar!eicar.com"]);
+    const bomb = execFileSync("xz", ["-c"], { input: Buffer.alloc(40 * 1024 * 1024), maxBuffer: 1 << 28 });
+    const r = scan(bomb, "zeros.xz");
+    expect(r.incomplete.map((i) => i.reason)).toEqual(["max-ratio"]);
+    expect(r.detections.map((x) => x.name)).toEqual([BOMB_NAME]);
+    const bcj = execFileSync("xz", ["-c", "--x86", "--lzma2"], { input: Buffer.from(EICAR) });
+    expect(scan(bcj, "x.xz").incomplete.map((i) => i.reason)).toEqual(["unsupported"]);
+  });
+
+  it("fuzzed and truncated xz never crashes or hangs", () => {
+    const src = execFileSync("xz", ["-c"], { input: Buffer.concat([Buffer.from(EICAR), readFileSync(process.execPath).subarray(0, 20_000)]) });
+    let seed = 3;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const t = Date.now();
+    for (let i = 0; i < 300; i++) {
+      const m = Buffer.from(src);
+      for (let k = 0; k < 3; k++) m[12 + Math.floor(rnd() * (m.length - 12))] = Math.floor(rnd() * 256);
+      const cut = i % 4 === 0 ? m.subarray(0, 12 + Math.floor(rnd() * (m.length - 12))) : m;
+      expect(scan(cut, "f.xz").errors).toEqual([]);
+    }
+    expect(Date.now() - t).toBeLessThan(20_000);
   });
 });
 

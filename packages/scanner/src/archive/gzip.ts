@@ -1,10 +1,11 @@
 /**
- * gzip (RFC 1952) and bzip2 single-member "archives": the decoded stream is one member, named
+ * gzip (RFC 1952), bzip2 and xz single-member "archives": the decoded stream is one member, named
  * from the gzip FNAME field when present, else from the outer name without its suffix.
  */
 import { gunzipSync } from "node:zlib";
 import { createRequire } from "node:module";
 import { cleanName, overLimit, OutputLimit, type Member, type OutputCap } from "./types.js";
+import { unxz } from "./xz.js";
 
 export function isGzip(b: Uint8Array): boolean {
   return b.length >= 18 && b[0] === 0x1f && b[1] === 0x8b && b[2] === 8;
@@ -80,6 +81,24 @@ export function* readBzip2(b: Uint8Array, outerName: string, cap: OutputCap): Ge
   } catch (err) {
     if (err instanceof OutputLimit) yield overLimit(name, b.length, limit);
     else yield { name, compressedSize: b.length, problem: { reason: "corrupt-archive", message: `bzip2 data corrupt: ${String((err as Error)?.message ?? err)}` } };
+    return;
+  }
+  yield { name, compressedSize: b.length, data };
+}
+
+export function* readXz(b: Uint8Array, outerName: string, cap: OutputCap): Generator<Member> {
+  const name = stripSuffix(outerName, /\.(xz|txz)$/i);
+  const limit = cap(b.length);
+  let data: Uint8Array;
+  try {
+    data = unxz(b, limit);
+  } catch (err) {
+    if (err instanceof OutputLimit) yield overLimit(name, b.length, limit);
+    else {
+      const msg = String((err as Error)?.message ?? err);
+      const reason = /not supported/.test(msg) ? "unsupported" : "corrupt-archive";
+      yield { name, compressedSize: b.length, problem: { reason, message: `xz: ${msg}` } };
+    }
     return;
   }
   yield { name, compressedSize: b.length, data };

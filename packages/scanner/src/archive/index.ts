@@ -1,5 +1,6 @@
 /** Archive sniffing and dispatch: which reader opens these bytes. */
-import { isBzip2, isGzip, readBzip2, readGzip } from "./gzip.js";
+import { isBzip2, isGzip, readBzip2, readGzip, readXz } from "./gzip.js";
+import { isXz } from "./xz.js";
 import { isTar, readTar } from "./tar.js";
 import { isZip, readZip } from "./zip.js";
 import type { ArchiveKind, Member, OutputCap } from "./types.js";
@@ -10,6 +11,7 @@ export function sniffArchive(b: Uint8Array): ArchiveKind | undefined {
   if (isZip(b)) return "zip";
   if (isGzip(b)) return "gzip";
   if (isBzip2(b)) return "bzip2";
+  if (isXz(b)) return "xz";
   if (isTar(b)) return "tar";
   return undefined;
 }
@@ -19,6 +21,7 @@ export function readArchive(kind: ArchiveKind, b: Uint8Array, outerName: string,
     case "zip": return readZip(b, cap);
     case "gzip": return readGzip(b, outerName, cap);
     case "bzip2": return readBzip2(b, outerName, cap);
+    case "xz": return readXz(b, outerName, cap);
     case "tar": return readTar(b);
   }
 }
