@@ -33,11 +33,13 @@ export function tileIndexPath(index: bigint | number): string {
 /**
  * Path of a tile relative to the log prefix: `tile/<level>/<index>` for a full tile and
  * `tile/<level>/<index>.p/<width>` for a partial one (width 1..255; 256 or undefined means full).
- * `level` is 0..63, or "entries" for an entry bundle ("data" gives static-ct-api's `tile/data`).
+ * `level` is 0..63, or "entries" (or -1, as Go's sumdb/tlog numbers data tiles) for an entry
+ * bundle; "data" gives static-ct-api's `tile/data`.
  */
 export function tilePath(level: number | "entries" | "data", index: bigint | number, width?: number): string {
   let l: string;
   if (level === "entries" || level === "data") l = level;
+  else if (level === -1) l = "entries"; // Go's sumdb/tlog uses level -1 for data tiles
   else if (Number.isInteger(level) && level >= 0 && level <= 63) l = String(level);
   else throw new TlogError("bad-index", `tile level must be an integer in 0..63, "entries" or "data" (got ${String(level)})`);
   let p = `tile/${l}/${tileIndexPath(index)}`;

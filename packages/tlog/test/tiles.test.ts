@@ -20,10 +20,11 @@ describe("tilePath", () => {
     expect(tilePath(1, 5, 17)).toBe("tile/1/005.p/17");
     expect(tilePath("entries", 3, 112)).toBe("tile/entries/003.p/112");
     expect(tilePath("data", 0)).toBe("tile/data/000");
+    expect(tilePath(-1, 1234, 9)).toBe("tile/entries/x001/234.p/9");
     expect(() => tilePath(0, 0, 0)).toThrow(TlogError);
     expect(() => tilePath(0, 0, 257)).toThrow(TlogError);
     expect(() => tilePath(64, 0)).toThrow(TlogError);
-    expect(() => tilePath(-1, 0)).toThrow(TlogError);
+    expect(() => tilePath(-2, 0)).toThrow(TlogError);
     expect(() => tilePath(0, -1)).toThrow(TlogError);
   });
 });

@@ -10,6 +10,8 @@
  * 404 unknown origin; 409 old size differs from the stored size (body `<size>\n`, content type
  * text/x.tlog.size); 422 bad consistency proof, non-empty proof with old 0, same size with a
  * different root (c2sp main; v1.0.0 said 409), a wrong empty-tree root, or an audit refusal.
+ * `GET <prefix>/<hex sha256(origin)>/checkpoint` returns the latest cosigned checkpoint (the
+ * monitor retrieval of c2sp main), so monitors see what clients see.
  */
 import { createHash } from "node:crypto";
 import { appendFile, mkdir, readFile } from "node:fs/promises";
@@ -258,6 +260,12 @@ export class Witness {
       res.end(r.body);
     };
     try {
+      const mon = req.method === "GET" && req.url?.startsWith(prefix + "/") ? /^\/([0-9a-f]{64})\/checkpoint$/.exec(req.url.slice(prefix.length)) : null;
+      if (mon) {
+        const log = this.options.logs.find((l) => createHash("sha256").update(l.origin).digest("hex") === mon[1]);
+        const note = log ? await this.latest(log.origin) : undefined;
+        return send(note ? reply(200, note) : reply(404, "no cosigned checkpoint for this log\n"));
+      }
       if (req.url !== `${prefix}/add-checkpoint`) return send(reply(404, "not found\n"));
       if (req.method !== "POST") return send(reply(405, "use POST\n"));
       const chunks: Buffer[] = [];

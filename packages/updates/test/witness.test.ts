@@ -118,6 +118,11 @@ describe("tlog-witness add-checkpoint", () => {
       expect(c.headers.get("content-type")).toBe("text/x.tlog.size");
       expect(await c.text()).toBe("2\n");
       expect((await fetch(`http://127.0.0.1:${port}/add-checkpoint`)).status).toBe(405);
+      const hash = (await import("node:crypto")).createHash("sha256").update("log.example/a").digest("hex");
+      const mon = await fetch(`http://127.0.0.1:${port}/${hash}/checkpoint`);
+      expect(mon.status).toBe(200);
+      expect(openNote(await mon.text(), [s.log.verifierKey, s.wkey.verifierKey]).verified).toEqual(["log.example/a", "witness.example/w"]);
+      expect((await fetch(`http://127.0.0.1:${port}/${"0".repeat(64)}/checkpoint`)).status).toBe(404);
       expect((await fetch(`http://127.0.0.1:${port}/other`, { method: "POST", body: "x" })).status).toBe(404);
       const big = await fetch(`http://127.0.0.1:${port}/add-checkpoint`, { method: "POST", body: "x".repeat(200_000) }).catch(() => undefined);
       if (big) expect(big.status).toBe(413);
