@@ -69,6 +69,35 @@ describe("dotnet module against yara -D", () => {
     expect(corlib.number_of_user_strings).toBeGreaterThan(1000);
   });
 
+  test("classes (YARA 4.5): types with namespaces, base types, methods, parameters and their decoded types", () => {
+    if (assemblies.length === 0) return;
+    const r = load(read("/usr/lib/mono/4.5/Mono.Security.dll"));
+    expect(r.number_of_classes).toBe(r.classes.length);
+    expect(r.number_of_classes).toBeGreaterThan(100);
+    const byName = new Map((r.classes as Obj[]).map((c) => [c.fullname, c]));
+    const asn1 = byName.get("Mono.Security.ASN1")!;
+    expect(asn1).toMatchObject({ name: "ASN1", namespace: "Mono.Security", type: "class", visibility: "public", abstract: 0, sealed: 0 });
+    expect(asn1.base_types).toEqual(["System.Object"]);
+    const add = (asn1.methods as Obj[]).find((m) => m.name === "Add")!;
+    expect(add).toMatchObject({ visibility: "public", static: 0, return_type: "Mono.Security.ASN1", number_of_parameters: 1 });
+    expect(add.parameters).toEqual([{ name: "asn1", type: "Mono.Security.ASN1" }]);
+    const ctor = (asn1.methods as Obj[]).find((m) => m.name === ".ctor")!;
+    expect(ctor.return_type).toBeUndefined();
+    // a delegate: sealed class deriving from MulticastDelegate, with Invoke/BeginInvoke/EndInvoke
+    const prim = byName.get("Mono.Math.Prime.PrimalityTest")!;
+    expect(prim).toMatchObject({ sealed: 1, base_types: ["System.MulticastDelegate"] });
+    expect((prim.methods as Obj[]).map((m) => m.name)).toEqual([".ctor", "Invoke", "BeginInvoke", "EndInvoke"]);
+    // every type name is a non-empty byte string without the generic arity suffix
+    for (const c of r.classes as Obj[]) {
+      expect(c.name).not.toMatch(/`/);
+      expect(c.number_of_base_types).toBe(c.base_types.length);
+      if (c.number_of_methods !== undefined) expect(c.number_of_methods).toBe(c.methods.length);
+    }
+    // generic types and methods carry their parameter names
+    const generic = (r.classes as Obj[]).filter((c) => c.number_of_generic_parameters > 0);
+    for (const g of generic) expect(g.generic_parameters.length).toBe(g.number_of_generic_parameters);
+  });
+
   test("a PE that is not .NET has is_dotnet = 0; a non-PE has nothing defined", () => {
     const clam = allPeFiles().find((f) => f.endsWith("clam.exe"));
     if (clam) expect(load(read(clam))).toEqual({ is_dotnet: 0 });

@@ -10,12 +10,12 @@
  * table, reading the rows YARA reports. Every read is bounds-checked; YARA's limits are kept
  * (tables over 10000 rows stop the walk, strings over 1024 bytes are ignored, at most 16 GUIDs).
  *
- * Not provided yet: `classes` (with methods, parameters and generic parameters) and
- * `number_of_classes`, which YARA 4.5 derives from TypeDef/MethodDef signatures; they are
- * declared so rules compile, and are always undefined.
+ * When the whole #~ stream could be walked, the user types are decoded into `classes` (with
+ * base types, generic parameters and methods) by classes.ts, as YARA 4.5 does.
  */
 import { array, integer, string, struct, type ScanContext, type YaraModule } from "../schema.js";
 import { PeImage, type Bytes, IMAGE_FILE_DLL } from "../pe/reader.js";
+import { parseClasses, type ClassContext, type TableInfo } from "./classes.js";
 
 type Obj = Record<string, unknown>;
 
@@ -268,6 +268,17 @@ function parseTables(pe: PeImage, cli: number, metadata: number, tilde: Stream, 
   let table = rowsAt + 4 * matched;
   if (heapSizes & 0x40) table += 4;
 
+  const noTable = (): TableInfo => ({ offset: 0, rows: 0, rowSize: 0 });
+  const tables: ClassContext["tables"] = {
+    module: noTable(), typeref: noTable(), typedef: noTable(), methoddef: noTable(), param: noTable(),
+    interfaceimpl: noTable(), moduleref: noTable(), typespec: noTable(), assemblyref: noTable(),
+    nestedclass: noTable(), genericparam: noTable(),
+  };
+  const record: Partial<Record<number, keyof ClassContext["tables"]>> = {
+    [T.Module]: "module", [T.TypeRef]: "typeref", [T.TypeDef]: "typedef", [T.MethodDef]: "methoddef",
+    [T.Param]: "param", [T.InterfaceImpl]: "interfaceimpl", [T.ModuleRef]: "moduleref", [T.TypeSpec]: "typespec",
+    [T.AssemblyRef]: "assemblyref", [T.NestedClass]: "nestedclass", [T.GenericParam]: "genericparam",
+  };
   let typerefAt = -1;
   let typerefRow = 0;
   let memberrefAt = -1;
@@ -434,9 +445,22 @@ function parseTables(pe: PeImage, cli: number, metadata: number, tilde: Stream, 
       default:
         return; // a table YARA does not know (e.g. ParamPtr): it stops here
     }
+    const rec = record[bit];
+    if (rec) tables[rec] = { offset: table, rows: n, rowSize };
     table += rowSize * n;
     matched++;
   }
+
+  const classes = parseClasses({
+    b,
+    str,
+    blobHeap,
+    blob: (at) => blobEntry(b, at),
+    tables,
+    idx: { string: strIdx, blob: blobIdx, field: idx(T.Field), methoddef: idx(T.MethodDef), param: idx(T.Param), typedef: idx(T.TypeDef) },
+  });
+  root.classes = classes.classes;
+  root.number_of_classes = classes.count;
 
   /** The assembly's [GuidAttribute("...")] value, found through CustomAttribute -> MemberRef -> TypeRef. */
   function parseTypelib(start: number, n: number, rowSize: number, parentSize: number, typeSize: number): void {

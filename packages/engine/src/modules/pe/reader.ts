@@ -54,9 +54,15 @@ export class Bytes {
   str(start: number, end: number): string {
     start = Math.max(0, Math.min(start, this.size));
     end = Math.max(start, Math.min(end, this.size));
+    const d = this.data;
+    if (end - start <= 64) {
+      let out = "";
+      for (let i = start; i < end; i++) out += String.fromCharCode(d[i]!);
+      return out;
+    }
     let out = "";
     for (let i = start; i < end; i += 8192) {
-      out += String.fromCharCode.apply(null, this.data.subarray(i, Math.min(end, i + 8192)) as unknown as number[]);
+      out += String.fromCharCode.apply(null, d.subarray(i, Math.min(end, i + 8192)) as unknown as number[]);
     }
     return out;
   }
