@@ -267,3 +267,44 @@ describe("property tests on random trees", () => {
     expect(tree.consistencyProof(10, 50)).toEqual(consistencyProof(10, leaves.slice(0, 50)));
   });
 });
+
+describe("Certificate Transparency reference corpus (8 leaves)", () => {
+  const leaves = ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"].map((h) => leafHash(Buffer.from(h, "hex")));
+  const roots = [
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+  ];
+  const H = (...xs: string[]) => xs.map((x) => new Uint8Array(Buffer.from(x, "hex")));
+
+  it("has the published root at every size", () => {
+    for (let n = 0; n <= 8; n++) expect(hex(rootHash(leaves.slice(0, n))), `size ${n}`).toBe(roots[n]);
+  });
+
+  it("has the published audit path and consistency proofs", () => {
+    const path0of7 = H("96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7", "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "837dbb152e9b079010717e84e865da4ebc0fa198a806d59d31bf15accef22d0e");
+    expect(inclusionProof(0n, leaves.slice(0, 7))).toEqual(path0of7);
+    const c18 = H("96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7", "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4");
+    const c68 = H("0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a", "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0", "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7");
+    const c25 = H("5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b");
+    expect(consistencyProof(1n, leaves)).toEqual(c18);
+    expect(consistencyProof(6n, leaves)).toEqual(c68);
+    expect(consistencyProof(2n, leaves.slice(0, 5))).toEqual(c25);
+    const r = (n: number) => new Uint8Array(Buffer.from(roots[n]!, "hex"));
+    expect(verifyConsistency(1n, 8n, c18, r(1), r(8))).toBe(true);
+    expect(verifyConsistency(6n, 8n, c68, r(6), r(8))).toBe(true);
+    expect(verifyConsistency(2n, 5n, c25, r(2), r(5))).toBe(true);
+    expect(verifyConsistency(1n, 1n, [], r(1), r(1))).toBe(true);
+    expect(verifyInclusion(0n, 7n, leaves[0]!, path0of7, r(7))).toBe(true);
+    for (let n = 1; n <= 8; n++) {
+      for (let i = 0; i < n; i++) expect(verifyInclusion(BigInt(i), BigInt(n), leaves[i]!, inclusionProof(BigInt(i), leaves.slice(0, n)), r(n))).toBe(true);
+      for (let m = 1; m <= n; m++) expect(verifyConsistency(BigInt(m), BigInt(n), consistencyProof(BigInt(m), leaves.slice(0, n)), r(m), r(n))).toBe(true);
+    }
+  });
+});
