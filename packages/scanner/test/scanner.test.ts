@@ -46,6 +46,27 @@ describe("Scanner", () => {
     expect(files.map((f) => [f.path, f.detections[0]?.name])).toEqual([["stdin", "Win.Test.EICAR_HDB-1"]]);
   });
 
+  it("files deleted while the scan runs are reported as vanished, never a crash", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-vanish-"));
+    for (let i = 0; i < 300; i++) writeFileSync(join(dir, `f${i}.txt`), "x".repeat(1000));
+    const s = new Scanner({ ...starter(), jobs: 1 });
+    const out: FileResult[] = [];
+    let deleted = false;
+    for await (const e of s.scan([dir])) {
+      if (e.type !== "file") continue;
+      out.push(e.result);
+      if (!deleted) {
+        deleted = true;
+        for (let i = 0; i < 300; i++) { try { unlinkSync(join(dir, `f${i}.txt`)); } catch { /* scanned and gone already */ } }
+      }
+    }
+    await s.close();
+    const codes = out.flatMap((r) => r.errors.map((e) => e.code));
+    expect(codes.length).toBeGreaterThan(0);
+    expect(new Set(codes)).toEqual(new Set(["VANISHED"]));
+    expect(out.length).toBeLessThanOrEqual(300);
+  });
+
   it("a file that vanished or cannot be opened is an error result", async () => {
     const s = new Scanner({ ...starter(), jobs: 0 });
     const r = await s.scanFile(join(root, "gone"));
