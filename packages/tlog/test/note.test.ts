@@ -50,6 +50,19 @@ describe("keys", () => {
     expect(() => parseVerifierKey("PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")).toThrow(/key type/);
   });
 
+  it("accepts published type 0x01 and 0x04 verifier keys and rejects bad ones", () => {
+    // from transparency-dev/formats note tests (a real witness key and a note key)
+    const remora = parseVerifierKey("remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2");
+    expect(remora.type).toBe(4);
+    expect(remora.keyId).toBe(0xda77ade7);
+    expect(parseVerifierKey("TEST+7997405c+AQcC+FTVKf0jlTdHDY3rbevmnKxxPjigCXlVtGe6RIr6").type).toBe(1);
+    expect(code(() => parseVerifierKey("bananas.sigstore.dev+12344556"))).toBe("malformed");
+    expect(code(() => parseVerifierKey("rekor.sigstore.dev+12345678+THIS_IS_NOT_BASE64!"))).toBe("malformed");
+    expect(code(() => parseVerifierKey("rekor.sigstore.dev+12345678+AwEB"))).toBe("malformed");
+    expect(code(() => parseVerifierKey("remora.n621.de+00000000+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"))).toBe("malformed");
+    expect(code(() => parseVerifierKey("remora.n621.de+NOT_A_NUMBER+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"))).toBe("malformed");
+  });
+
   it("rejects mangled signer keys", () => {
     for (let i = 0; i < peterS.length; i++) {
       const changed = peterS.slice(0, i) + String.fromCharCode(peterS.charCodeAt(i) + 1) + peterS.slice(i + 1);
@@ -246,6 +259,18 @@ describe("checkpoints and cosignatures", () => {
     const only = cosignCheckpoint(cpText, w2.signerKey, 5n);
     expect(openNote(only, [w2.verifierKey]).signatures[0]!.timestamp).toBe(5);
     expect(cosignatureLine(cpText, w2.signerKey, 5n)).toBe(only.slice(cpText.length + 1));
+  });
+
+  it("lays out a cosignature as key ID, big-endian u64 timestamp, signature (76 bytes)", () => {
+    // the timestamp of a published cosignature (transparency-dev/formats tests): 1727964367
+    const raw = Buffer.from("ZGhGuQAAAABm/qTPeyKXD+R2rzyQsxPiP8mXum7qq/iF0u4vanlqJyocWODBt97w9uL+8qT7S5gxEHWWOworDcFiEBYJXORmnFBOBA==", "base64");
+    expect(raw.length).toBe(76);
+    expect(raw.readBigUInt64BE(4)).toBe(1727964367n);
+    const cos = cosignCheckpoint(cpText, w1.signerKey, 1727964367);
+    const mine = Buffer.from(cos.trim().split("\n").pop()!.split(" ")[2]!, "base64");
+    expect(mine.length).toBe(76);
+    expect(mine.readUInt32BE(0)).toBe(parseVerifierKey(w1.verifierKey).keyId);
+    expect(mine.readBigUInt64BE(4)).toBe(1727964367n);
   });
 
   it("signs the cosignature/v1 message, so a changed timestamp or checkpoint fails", () => {
