@@ -273,6 +273,19 @@ describe("checkpoints and cosignatures", () => {
     expect(mine.readBigUInt64BE(4)).toBe(1727964367n);
   });
 
+  it("verifies a cosignature produced by another implementation (sunlight's witness test data)", () => {
+    const note = "rome2026h1.example.org\n300\nlCkHUpkmVBEms2r2T1K6Og69+wUuuN3MIEW1/ezu2v0=\n\n" +
+      "\u2014 rome2026h1.example.org kVB1JgAAAZtxtEwABAMARzBFAiEAi+mTa2xjL1IdWpH82OeciGsGvwRAP+f1WkfKaSZCfFECIHoNPZ/Q3y6UNzvKOO9cuLr6V16vPNfhwhle9f6r5H/Z\n" +
+      "\u2014 witness.example.org uKLPIAAAAABpVGeAhm2bOvKc3LaB9PFN1ruG19Y5yqslmcAAbhftnn1Zznmo0LXFZq4LGvqKqLX8jWlwLKasxEGTLIqAVusneCBmBw==\n";
+    const vkey = "witness.example.org+b8a2cf20+BFLN3yikSfFkVAJtrnh/CiY3Zozkoy7clp+P7XB28qUN";
+    const n = openNote(note, [vkey]);
+    expect(n.verified).toEqual(["witness.example.org"]);
+    expect(n.signatures[0]!.timestamp).toBe(1767139200);
+    expect(n.unverified.map((u) => u.name)).toEqual(["rome2026h1.example.org"]); // a type 0x05 log signature we do not know
+    expect(parseCheckpoint(n.text).size).toBe(300n);
+    expect(code(() => openNote(note.replace("\n300\n", "\n301\n"), [vkey]))).toBe("invalid-signature");
+  });
+
   it("signs the cosignature/v1 message, so a changed timestamp or checkpoint fails", () => {
     const cosigned = cosignCheckpoint(cpText, w1.signerKey, 1000);
     const [, , b64] = cosigned.slice(cpText.length + 1).trim().split(" ");
