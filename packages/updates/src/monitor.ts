@@ -14,12 +14,12 @@
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { parse, type Rule } from "@vigil/engine";
+import { parse, type Rule, type RuleFile } from "@vigil/engine";
 import {
   TileReader, decodeBase64, encodeBase64, equalBytes, foldSubtrees, leafHash, nodeHash, openNote, parseCheckpoint, readEntries,
   verifyConsistency,
 } from "@vigil/tlog";
-import { auditRules, type Finding } from "./audit/auditor.js";
+import { auditRuleFile, auditRules, type Finding } from "./audit/auditor.js";
 import { defaultAuditPolicy, type AuditPolicy } from "./audit/policy.js";
 import { bundleArchivePath, manifestOf, openBundle, openManifest, sha256Hex, type Manifest } from "./bundle.js";
 import { UpdateError } from "./error.js";
@@ -77,22 +77,26 @@ interface MonitorState {
   last: Record<string, { version: number; hash: string; rules: Record<string, string> }>;
 }
 
-function ruleFingerprints(files: Array<{ path: string; data: Uint8Array }>): Record<string, string> {
-  const out: Record<string, string> = {};
+/** Parses each file once: audit findings plus a fingerprint per rule (its AST without positions). */
+function auditFiles(files: Array<{ path: string; data: Uint8Array }>, policy: AuditPolicy): { findings: Finding[]; rules: Record<string, string> } {
+  const rules: Record<string, string> = {};
+  const findings: Finding[] = [];
   for (const f of files) {
-    let rules: Rule[];
+    let parsed: RuleFile;
     try {
-      rules = parse(Buffer.from(f.data).toString("latin1"), { path: f.path }).rules;
+      parsed = parse(Buffer.from(f.data).toString("latin1"), { path: f.path });
     } catch {
-      out[`${f.path}:(unparseable)`] = sha256Hex(f.data);
+      rules[`${f.path}:(unparseable)`] = sha256Hex(f.data);
+      findings.push(...auditRules(f.data, { policy, path: f.path }));
       continue;
     }
-    for (const r of rules) {
+    findings.push(...auditRuleFile(parsed, { policy, path: f.path }));
+    for (const r of parsed.rules as Rule[]) {
       const text = JSON.stringify(r, (k, v) => (k === "pos" || k === "path" ? undefined : typeof v === "bigint" ? v.toString() : v));
-      out[`${f.path}:${r.name}`] = createHash("sha256").update(text).digest("hex");
+      rules[`${f.path}:${r.name}`] = createHash("sha256").update(text).digest("hex");
     }
   }
-  return out;
+  return { findings, rules };
 }
 
 function diffRules(before: Record<string, string>, after: Record<string, string>): RuleDiff {
@@ -222,8 +226,9 @@ async function auditEntry(index: number, entry: Uint8Array, opts: MonitorOptions
   try {
     const archive = await src.get(bundleArchivePath(manifest.name, manifest.version), LIMITS.bundle);
     const { files } = openBundle(archive, signed);
-    findings = files.flatMap((f) => auditRules(f.data, { policy, path: f.path }));
-    const rules = ruleFingerprints(files);
+    const audited = auditFiles(files, policy);
+    findings = audited.findings;
+    const rules = audited.rules;
     diff = diffRules(last?.rules ?? {}, rules);
     state.last[manifest.name] = { version: manifest.version, hash: manifestHash, rules };
   } catch (e) {
