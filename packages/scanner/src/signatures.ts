@@ -70,7 +70,12 @@ function digestsFor(bytes: Uint8Array, algos: Set<HashAlgorithm>): Digests {
   return d;
 }
 
-/** Raw-data ranges of a PE file's sections (bounds-checked; empty for non-PE input). */
+/**
+ * Raw-data ranges of a PE file's sections as the Windows loader (and ClamAV, whose .mdb section
+ * hashes cover them) sees them: PointerToRawData rounded down and SizeOfRawData rounded up to
+ * the FileAlignment (when it is a power of two), clipped to the file. Bounds-checked; empty
+ * for anything that is not a PE file.
+ */
 export function peSections(b: Uint8Array): { offset: number; size: number }[] {
   if (b.length < 0x40 || b[0] !== 0x4d || b[1] !== 0x5a) return [];
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -78,11 +83,19 @@ export function peSections(b: Uint8Array): { offset: number; size: number }[] {
   if (pe + 24 > b.length || v.getUint32(pe, true) !== 0x00004550) return [];
   const n = v.getUint16(pe + 6, true);
   const optSize = v.getUint16(pe + 20, true);
+  let falign = optSize >= 40 && pe + 24 + 40 <= b.length ? v.getUint32(pe + 24 + 36, true) : 0;
+  if (falign < 2 || (falign & (falign - 1)) !== 0) falign = 0;
   const out: { offset: number; size: number }[] = [];
   for (let i = 0, at = pe + 24 + optSize; i < n && i < 96 && at + 40 <= b.length; i++, at += 40) {
-    const size = v.getUint32(at + 16, true);
-    const offset = v.getUint32(at + 20, true);
-    if (size > 0 && offset + size <= b.length) out.push({ offset, size });
+    let size = v.getUint32(at + 16, true);
+    let offset = v.getUint32(at + 20, true);
+    if (falign) {
+      offset = Math.floor(offset / falign) * falign;
+      size = Math.ceil(size / falign) * falign;
+    }
+    if (offset >= b.length || size === 0) continue;
+    size = Math.min(size, b.length - offset);
+    out.push({ offset, size });
   }
   return out;
 }

@@ -2,7 +2,10 @@
 // same ClamAV databases and the same files.
 import { describe, expect, it, beforeAll } from "vitest";
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { peSections } from "../src/index.js";
+import { makeZip } from "./helpers/zip.js";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -60,6 +63,47 @@ describe("vigil scan vs clamscan 1.4.6", () => {
     const c = clamscan([join(d, "test.hdb")], join(d, "t"));
     const v = vigil([join(d, "test.hdb")], join(d, "t"));
     expect(sorted(c.found)).toEqual(files.sort().map((f) => [f, ["ClamAV-Test-File.UNOFFICIAL"]]));
+    expect(sorted(v.found)).toEqual(sorted(c.found));
+  });
+
+  it("logical signatures (and, or, counts, container), PE section hashes and ignore lists", () => {
+    const d = mkdtempSync(join(tmpdir(), "vigil-ldb-"));
+    const t = join(d, "t");
+    mkdirSync(t);
+    const hex = (s: string) => Buffer.from(s).toString("hex");
+    writeFileSync(join(t, "both.txt"), "xx alpha-token yy beta-token zz");
+    writeFileSync(join(t, "alpha.txt"), "only alpha-token here");
+    writeFileSync(join(t, "three.txt"), "kotek kotek kotek");
+    writeFileSync(join(t, "two.txt"), "kotek kotek");
+    writeFileSync(join(t, "marker.bin"), "plain zip-only-marker outside a zip");
+    writeFileSync(join(t, "boxed.zip"), makeZip([{ name: "in/marker.bin", data: "inside: zip-only-marker" }]));
+    writeFileSync(join(t, "ignored.txt"), "ignore-me-marker");
+    cpSync("/usr/share/clamav-testfiles/clam.exe", join(t, "clam.exe"));
+    const exe = readFileSync(join(t, "clam.exe"));
+    const sec = peSections(exe)[0]!;
+    const secMd5 = createHash("md5").update(exe.subarray(sec.offset, sec.offset + sec.size)).digest("hex");
+    const db = join(d, "db");
+    mkdirSync(db);
+    writeFileSync(join(db, "t.ldb"), [
+      `Custom.AlphaBeta;Engine:51-255,Target:0;0&1;${hex("alpha-token")};${hex("beta-token")}`,
+      `Custom.Count;Engine:51-255,Target:0;0>2;${hex("kotek")}`,
+      `Custom.InZip;Engine:81-255,Container:CL_TYPE_ZIP,Target:0;0;${hex("zip-only-marker")}`,
+      "",
+    ].join("\n"));
+    writeFileSync(join(db, "t.ndb"), `Custom.Ignored:0:*:${hex("ignore-me-marker")}\nCustom.Alpha:0:*:${hex("only alpha")}\n`);
+    writeFileSync(join(db, "t.mdb"), `${sec.size}:${secMd5}:Custom.Section\n`);
+    writeFileSync(join(db, "t.ign2"), "Custom.Ignored\n");
+    // a database directory: both load the ignore list before the signatures
+    const dbs = [db];
+    const c = clamscan(dbs, t);
+    const v = vigil(dbs, t);
+    expect(sorted(c.found)).toEqual([
+      ["alpha.txt", ["Custom.Alpha.UNOFFICIAL"]],
+      ["both.txt", ["Custom.AlphaBeta.UNOFFICIAL"]],
+      ["boxed.zip", ["Custom.InZip.UNOFFICIAL"]],
+      ["clam.exe", ["Custom.Section.UNOFFICIAL"]],
+      ["three.txt", ["Custom.Count.UNOFFICIAL"]],
+    ]);
     expect(sorted(v.found)).toEqual(sorted(c.found));
   });
 
