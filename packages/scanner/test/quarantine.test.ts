@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,6 +20,7 @@ describe("quarantine", () => {
     const bytes = Buffer.concat([Buffer.from(EICAR), Buffer.alloc(20, 0x20)]);
     writeFileSync(f, bytes);
     chmodSync(f, 0o640);
+    if (process.getuid?.() === 0) chownSync(f, 65534, 65534);
     utimesSync(f, new Date("2020-01-02T03:04:05Z"), new Date("2021-02-03T04:05:06Z"));
     const e = vault.add(f, { detections: ["Win.Test.EICAR_HDB-1"], rulesVersion: "r1" });
     expect(existsSync(f)).toBe(false);
@@ -34,6 +35,7 @@ describe("quarantine", () => {
     expect(readFileSync(f)).toEqual(bytes);
     const st = statSync(f);
     expect(st.mode & 0o7777).toBe(0o640);
+    if (process.getuid?.() === 0) expect([st.uid, st.gid]).toEqual([65534, 65534]);
     expect(st.mtime.toISOString()).toBe("2021-02-03T04:05:06.000Z");
     expect(vault.list()).toEqual([]);
   });
