@@ -171,18 +171,16 @@ export class MarkerIndex {
   private readonly plain = new Map<number, Pattern[]>();
   private readonly xor = new Map<number, Pattern[]>();
   private readonly textRes: Array<{ re: RegExp; marker: MarkerWord }> = [];
-  /** one alternation per case mode, tried first: most strings match no word at all */
-  private readonly anyInsensitive: RegExp;
-  private readonly anyUpper: RegExp;
+  /** the words in capitals without separators, indexed by their first two characters */
+  private readonly normWords: string[] = [];
+  private readonly byPrefix = new Map<string, number[]>();
 
   constructor(words: readonly MarkerWord[]) {
-    const upperBodies: string[] = [], insensitiveBodies: string[] = [];
     for (const m of words) {
       const cjk = CJK.test(m.word);
       const sepFlex = m.word.trim().split(/[\s-]+/).map(escapeRe).join("[\\s_\\-.]*");
       const body = cjk ? sepFlex : `(?<![\\p{L}\\p{N}_])${sepFlex}(?![\\p{L}\\p{N}_])`;
       this.textRes.push({ re: new RegExp(body, m.upperOnly ? "u" : "iu"), marker: m });
-      (m.upperOnly ? upperBodies : insensitiveBodies).push(`(?:${body})`);
       // every policy character set is ASCII-compatible but UTF-16: an ASCII word needs only three
       const sets: readonly Charset[] = /^[\x00-\x7f]*$/.test(m.word) ? ["utf-8", "utf-16le", "utf-16be"] : CHARSETS;
       for (const v of caseVariants(m.word, m.upperOnly)) {
@@ -204,8 +202,14 @@ export class MarkerIndex {
         }
       }
     }
-    this.anyInsensitive = insensitiveBodies.length ? new RegExp(insensitiveBodies.join("|"), "iu") : /(?!)/;
-    this.anyUpper = upperBodies.length ? new RegExp(upperBodies.join("|"), "u") : /(?!)/;
+    this.textRes.forEach(({ marker }, k) => {
+      const n = normalise(marker.word);
+      this.normWords.push(n);
+      const key = n.slice(0, 2);
+      const list = this.byPrefix.get(key);
+      if (list) list.push(k);
+      else this.byPrefix.set(key, [k]);
+    });
   }
 
   /** Searches raw bytes for the words in every character set, as written and XOR-encoded. */
@@ -254,12 +258,24 @@ export class MarkerIndex {
   searchText(text: string, nocase = false): MarkerHit[] {
     const hits: MarkerHit[] = [];
     // "upper" words count only as written in capitals: a nocase string must still spell them so
-    if (!this.anyInsensitive.test(text) && !this.anyUpper.test(text)) return hits;
-    for (const { re, marker } of this.textRes) {
+    // prefilter: words, in capitals and without separators, looked up by their first two characters
+    const norm = normalise(text);
+    const cands = new Set<number>();
+    for (let i = 0; i + 2 <= norm.length; i++) {
+      const list = this.byPrefix.get(norm.slice(i, i + 2));
+      if (!list) continue;
+      for (const k of list) if (norm.startsWith(this.normWords[k]!, i)) cands.add(k);
+    }
+    for (const k of cands) {
+      const { re, marker } = this.textRes[k]!;
       if (re.test(text)) hits.push({ marker, encoding: nocase && !marker.upperOnly ? "text, nocase" : "text" });
     }
     return hits;
   }
+}
+
+function normalise(s: string): string {
+  return s.toUpperCase().replace(/[\s_\-.]+/g, "");
 }
 
 function delta(b: Uint8Array): Uint8Array {
