@@ -201,10 +201,12 @@ function parseFile(data: Uint8Array, base: number, size: number, obj: Obj): void
   };
   // First pass: segments (a segment command cut short by the end of the image keeps its slot).
   const segments: Array<Obj | undefined> = [];
+  let segCount = 0;
   walk((type, cmd, cmdSize, remaining) => {
     if (type !== LC_SEGMENT && type !== LC_SEGMENT_64) return;
     const seg64 = type === LC_SEGMENT_64;
-    segments.push(remaining < (seg64 ? 72 : 56) ? undefined : parseSegment(r, cmd, cmdSize, seg64));
+    if (remaining >= (seg64 ? 72 : 56)) segments[segCount] = parseSegment(r, cmd, cmdSize, seg64);
+    segCount++;
   });
   // Second pass: entry point and stack size, mapped through all the segments.
   walk((type, cmd, _cmdSize, remaining) => {
@@ -218,7 +220,7 @@ function parseFile(data: Uint8Array, base: number, size: number, obj: Obj): void
       obj.stack_size = i64(r.u64(cmd + 16));
     }
   });
-  obj.number_of_segments = segments.length;
+  obj.number_of_segments = segCount;
   if (segments.length > 0) obj.segments = segments;
 }
 
@@ -232,6 +234,7 @@ function parseFat(data: Uint8Array, root: Obj): void {
   const archSize = is64 ? 32 : 20;
   if (data.length < 8 + count * archSize) return;
   const archs: Obj[] = [];
+  // like a YARA array, `file` is as long as its last parsed item (skipped architectures are holes)
   const files: Array<Obj | undefined> = [];
   for (let i = 0; i < count; i++) {
     const a = 8 + i * archSize;
@@ -244,16 +247,13 @@ function parseFat(data: Uint8Array, root: Obj): void {
       size: i64(size),
       align: r.u32(a + (is64 ? 24 : 16)),
     });
-    if (BigInt(data.length) < offset + size) {
-      files.push(undefined);
-      continue;
-    }
+    if (BigInt(data.length) < offset + size) continue;
     const file: Obj = {};
     parseFile(data, Number(offset), Number(size), file);
-    files.push(file);
+    files[i] = file;
   }
   root.fat_arch = archs;
-  if (files.some((f) => f !== undefined)) root.file = files;
+  if (files.length > 0) root.file = files;
 }
 
 const CONSTANTS: Readonly<Record<string, number>> = Object.freeze({ ...machoConstants });
