@@ -768,14 +768,14 @@ export function parseHexString(body: string, fail: (message: string) => never): 
   const s = body;
   const skip = () => {
     for (;;) {
-      while (i < s.length && /\s/.test(s[i]!)) i++;
-      if (s.startsWith("//", i)) { while (i < s.length && s[i] !== "\n") i++; continue; }
-      if (s.startsWith("/*", i)) { const e = s.indexOf("*/", i + 2); i = e < 0 ? s.length : e + 2; continue; }
+      while (i < s.length && (s[i] === " " || s[i] === "\n" || s[i] === "\t" || s[i] === "\r" || s[i] === "\v" || s[i] === "\f")) i++;
+      if (s[i] === "/" && s[i + 1] === "/") { while (i < s.length && s[i] !== "\n") i++; continue; }
+      if (s[i] === "/" && s[i + 1] === "*") { const e = s.indexOf("*/", i + 2); i = e < 0 ? s.length : e + 2; continue; }
       return;
     }
   };
   const hexVal = (c: string): number => parseInt(c, 16);
-  const isHex = (c: string | undefined) => c !== undefined && /[0-9a-fA-F]/.test(c);
+  const isHex = (c: string | undefined) => c !== undefined && ((c >= "0" && c <= "9") || (c >= "a" && c <= "f") || (c >= "A" && c <= "F"));
   const parseSeq = (depth: number): HexNode[] => {
     const out: HexNode[] = [];
     for (;;) {
@@ -784,20 +784,19 @@ export function parseHexString(body: string, fail: (message: string) => never): 
       if (c === undefined || c === ")" || c === "|") return out;
       if (c === "~") {
         i++;
-        const b = parseByte();
+        const b = parseByte(true);
         if (b.mask === 0) fail("'~??' is not allowed in hex strings: negate a byte or a nibble");
-        out.push({ ...b, not: true });
+        out.push(b);
         continue;
       }
-      if (isHex(c) || c === "?") { out.push({ ...parseByte(), not: false }); continue; }
+      if (isHex(c) || c === "?") { out.push(parseByte(false)); continue; }
       if (c === "[") {
         i++;
         skip();
         const num = (): number | null => {
-          const m = /^[0-9]+/.exec(s.slice(i));
-          if (!m) return null;
-          i += m[0].length;
-          return Number(m[0]);
+          const from = i;
+          while (i < s.length && s[i]! >= "0" && s[i]! <= "9") i++;
+          return i === from ? null : Number(s.slice(from, i));
         };
         let min: number, max: number | null;
         const a = num();
@@ -839,7 +838,7 @@ export function parseHexString(body: string, fail: (message: string) => never): 
       fail(`invalid character '${c}' in hex string`);
     }
   };
-  const parseByte = (): { type: "byte"; value: number; mask: number } => {
+  const parseByte = (not: boolean): { type: "byte"; value: number; mask: number; not: boolean } => {
     const a = s[i], b = s[i + 1];
     if (a === undefined || b === undefined || !(isHex(a) || a === "?") || !(isHex(b) || b === "?")) {
       fail("invalid hex string: bytes are two hexadecimal digits or '?' wildcards (an odd number of digits was written)");
@@ -847,7 +846,7 @@ export function parseHexString(body: string, fail: (message: string) => never): 
     i += 2;
     const hi = a === "?" ? 0 : hexVal(a), lo = b === "?" ? 0 : hexVal(b);
     const mask = (a === "?" ? 0 : 0xf0) | (b === "?" ? 0 : 0x0f);
-    return { type: "byte", value: (hi << 4) | lo, mask };
+    return { type: "byte", value: (hi << 4) | lo, mask, not };
   };
   const seq = parseSeq(0);
   skip();

@@ -7,7 +7,7 @@
 import type { StringDef } from "./ast.js";
 import {
   type AtomChoice, type ReNode, caseFold, chooseAtoms, hasUnboundedAny, hexToRe, lengthRange, parseRegex,
-  toJsSource, widen, atomQuality, emptySet, setAdd,
+  toJsSource, widen,
 } from "./regex.js";
 
 export interface LiteralVariant {
@@ -27,6 +27,8 @@ export interface RegexPattern {
   atoms: Array<{ variants: number[][]; prefixMin: number; prefixMax: number | null }> | null;
   minLength: number;
   maxLength: number | null;
+  /** for hex strings of plain and masked bytes only (no jumps, alternatives or ~): value and mask per byte, verified without a RegExp. */
+  masked?: { value: number[]; mask: number[] };
 }
 
 export interface CompiledString {
@@ -82,36 +84,51 @@ export function base64Forms(s: string, alphabet = B64): string[] {
 function lowerByte(b: number): number { return b >= 0x41 && b <= 0x5a ? b + 32 : b; }
 function isAlpha(b: number): boolean { return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a); }
 
-/** Picks the best window of up to 4 bytes in a literal, and its concrete forms. */
-export function literalAtom(bytes: string, nocase: boolean): { offset: number; atoms: number[][] } {
+function byteQuality(b: number): number {
+  return b === 0x00 || b === 0xff || b === 0x20 || b === 0xcc || b === 0x90 ? 12 : b >= 0x61 && b <= 0x7a ? 18 : 20;
+}
+
+/** Offset of the best window of up to 4 bytes in a literal (YARA-like quality). */
+export function literalAtomOffset(bytes: string, nocase: boolean): number {
   const len = Math.min(4, bytes.length);
   let bestOff = 0, bestQ = -Infinity;
   for (let off = 0; off + len <= bytes.length; off++) {
-    const sets: Uint32Array[] = [];
+    let q = 0, same = true, distinct = true;
     for (let k = 0; k < len; k++) {
       const b = bytes.charCodeAt(off + k);
-      const s = emptySet();
-      setAdd(s, b);
-      if (nocase && isAlpha(b)) setAdd(s, b ^ 0x20);
-      sets.push(s);
+      q += nocase && isAlpha(b) ? 14 : byteQuality(b);
+      if (k > 0 && b !== bytes.charCodeAt(off)) same = false;
+      for (let j = 0; j < k; j++) if (bytes.charCodeAt(off + j) === b) distinct = false;
     }
-    const q = atomQuality(sets);
+    if (len > 1 && distinct) q += 2 * len;
+    if (len > 1 && same) q -= 10 * len;
     if (q > bestQ) { bestQ = q; bestOff = off; }
   }
+  return bestOff;
+}
+
+/** The concrete forms of the atom at `offset` (case variants under nocase). */
+export function literalAtomForms(bytes: string, offset: number, nocase: boolean): number[][] {
+  const len = Math.min(4, bytes.length);
   let atoms: number[][] = [[]];
   for (let k = 0; k < len; k++) {
-    const b = bytes.charCodeAt(bestOff + k);
+    const b = bytes.charCodeAt(offset + k);
     const forms = nocase && isAlpha(b) ? [lowerByte(b), lowerByte(b) - 32] : [b];
     const next: number[][] = [];
     for (const a of atoms) for (const f of forms) next.push([...a, f]);
     atoms = next;
   }
-  return { offset: bestOff, atoms };
+  return atoms;
 }
 
-function literal(bytes: string, nocase: boolean, xorKey: number | null): LiteralVariant {
-  const { offset, atoms } = literalAtom(bytes, nocase);
-  return { bytes, nocase, xorKey, atomOffset: offset, atoms };
+export function literalAtom(bytes: string, nocase: boolean): { offset: number; atoms: number[][] } {
+  const offset = literalAtomOffset(bytes, nocase);
+  return { offset, atoms: literalAtomForms(bytes, offset, nocase) };
+}
+
+function literal(bytes: string, nocase: boolean, xorKey: number | null, atomOffset?: number): LiteralVariant {
+  const offset = atomOffset ?? literalAtomOffset(bytes, nocase);
+  return { bytes, nocase, xorKey, atomOffset: offset, atoms: literalAtomForms(bytes, offset, nocase) };
 }
 
 /** Compiles one string definition. Throws PatternError with a message on invalid input. */
@@ -153,10 +170,12 @@ export function compileString(def: StringDef): CompiledString {
       }
     } else if (m.xor) {
       for (const [p, isWide] of plains) {
+        // one atom position for every key, chosen on the plain text (as YARA does)
+        const offset = literalAtomOffset(p, false);
+        const codes = Uint8Array.from(p, (c) => c.charCodeAt(0));
         for (let k = m.xor.min; k <= m.xor.max; k++) {
-          let x = "";
-          for (let i = 0; i < p.length; i++) x += String.fromCharCode(p.charCodeAt(i) ^ k);
-          literals.push(literal(x, false, k));
+          const x = Buffer.from(codes.map((b) => b ^ k)).toString("latin1");
+          literals.push(literal(x, false, k, offset));
           wideForms.push(isWide);
         }
       }
@@ -176,15 +195,23 @@ export function compileString(def: StringDef): CompiledString {
   if (def.kind === "hex" || ascii) forms.push([node, false]);
   if (def.kind === "regex" && wide) forms.push([widen(node), true]);
   const regexes: RegexPattern[] = [];
+  const simpleHex = def.kind === "hex" && def.tokens.every((t) => t.type === "byte" && !t.not);
   for (const [n] of forms) {
     const atoms = chooseAtoms(n);
     const [minLength, maxLength] = lengthRange(n);
-    regexes.push({
+    const pattern: RegexPattern = {
       source: toJsSource(n),
       atoms: atoms ? atoms.map((a: AtomChoice) => ({ variants: a.variants, prefixMin: a.prefixMin, prefixMax: a.prefixMax })) : null,
       minLength,
       maxLength,
-    });
+    };
+    if (simpleHex && def.kind === "hex") {
+      pattern.masked = {
+        value: def.tokens.map((t) => (t.type === "byte" ? t.value & t.mask : 0)),
+        mask: def.tokens.map((t) => (t.type === "byte" ? t.mask : 0)),
+      };
+    }
+    regexes.push(pattern);
     if (!atoms || atoms.some((a) => a.variants[0]!.length < 2)) base.slow = `string "${def.id}" may slow down scanning`;
   }
   if (def.kind === "regex" && hasUnboundedAny(node)) {

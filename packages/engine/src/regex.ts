@@ -46,7 +46,13 @@ function setInvert(bits: Uint32Array): Uint32Array {
   return out;
 }
 function setUnion(a: Uint32Array, b: Uint32Array): void { for (let w = 0; w < 8; w++) a[w]! |= b[w]!; }
-function single(b: number): ReNode { const s = emptySet(); setAdd(s, b); return { t: "set", bits: s }; }
+/** Shared one-byte sets (never mutated: every transformation copies). */
+const SINGLES: Uint32Array[] = Array.from({ length: 256 }, (_, b) => { const s = emptySet(); setAdd(s, b); return s; });
+function single(b: number): ReNode { return { t: "set", bits: SINGLES[b]! }; }
+function onlyMember(bits: Uint32Array): number {
+  for (let w = 0; w < 8; w++) if (bits[w]) return w * 32 + (31 - Math.clz32(bits[w]!));
+  return -1;
+}
 
 const WORD = (() => { const s = emptySet(); setRange(s, 0x30, 0x39); setRange(s, 0x41, 0x5a); setRange(s, 0x61, 0x7a); setAdd(s, 0x5f); return s; })();
 const SPACE = (() => { const s = emptySet(); for (const b of [9, 10, 11, 12, 13, 32]) setAdd(s, b); return s; })();
@@ -208,8 +214,10 @@ export function hexToRe(nodes: HexNode[]): ReNode {
   const conv = (seq: HexNode[]): ReNode => {
     const items: ReNode[] = seq.map((n): ReNode => {
       if (n.type === "byte") {
+        if (n.mask === 0xff && !n.not) return single(n.value);
         const bits = emptySet();
-        for (let b = 0; b < 256; b++) if ((b & n.mask) === (n.value & n.mask)) setAdd(bits, b);
+        if (n.mask === 0xff) setAdd(bits, n.value);
+        else for (let b = 0; b < 256; b++) if ((b & n.mask) === (n.value & n.mask)) setAdd(bits, b);
         return { t: "set", bits: n.not ? setInvert(bits) : bits };
       }
       if (n.type === "jump") return { t: "rep", node: { t: "set", bits: ANY }, min: n.min, max: n.max, greedy: false };
@@ -254,7 +262,7 @@ const hx = (b: number) => "\\x" + b.toString(16).padStart(2, "0");
 function setSource(bits: Uint32Array): string {
   const n = setSize(bits);
   if (n === 256) return "[\\s\\S]";
-  if (n === 1) return hx(setMembers(bits)[0]!);
+  if (n === 1) return hx(onlyMember(bits));
   const negate = n > 128;
   const src = negate ? setInvert(bits) : bits;
   let out = "";
@@ -334,31 +342,49 @@ export interface AtomChoice {
 const MAX_ATOM = 4;
 const MAX_EXPANSION = 64;
 
-/** Quality of an atom made of these byte sets (higher is better), after YARA's heuristics. */
-export function atomQuality(sets: Uint32Array[]): number {
-  let q = 0;
-  const seen = new Set<number>();
-  for (const s of sets) {
-    const n = setSize(s);
-    if (n === 1) {
-      const b = setMembers(s)[0]!;
+/** Per-item facts the atom chooser needs: set size and, for single bytes, the byte. */
+interface ItemInfo { size: number; byte: number; bits: Uint32Array | null }
+
+function info(node: ReNode): ItemInfo {
+  if (node.t !== "set") return { size: 0, byte: -1, bits: null };
+  const n = setSize(node.bits);
+  return { size: n, byte: n === 1 ? onlyMember(node.bits) : -1, bits: node.bits };
+}
+
+/** Quality of an atom made of these items (higher is better), after YARA's heuristics. */
+function quality(items: ItemInfo[], from: number, len: number): number {
+  let q = 0, distinct = 0, first = -2, allSame = true;
+  const seen: number[] = [];
+  for (let k = from; k < from + len; k++) {
+    const it = items[k]!;
+    if (it.size === 1) {
+      const b = it.byte;
       if (b === 0x00 || b === 0xff || b === 0x20 || b === 0xcc || b === 0x90) q += 12;
-      else if ((b >= 0x61 && b <= 0x7a)) q += 18;
+      else if (b >= 0x61 && b <= 0x7a) q += 18;
       else q += 20;
-      seen.add(b);
-    } else if (n === 2) q += 14; // a case pair
-    else if (n <= 16) q += 6; // a nibble wildcard
-    else q += 0;
+      if (!seen.includes(b)) { seen.push(b); distinct++; }
+      if (first === -2) first = b; else if (b !== first) allSame = false;
+    } else {
+      allSame = false;
+      q += it.size === 2 ? 14 : it.size <= 16 ? 6 : 0;
+    }
   }
-  if (seen.size === sets.length && sets.length > 1) q += 2 * sets.length;
-  if (sets.length > 0 && seen.size === 1 && sets.length > 1 && setSize(sets[0]!) === 1) q -= 10 * sets.length; // "AAAA", "\0\0\0\0"
+  if (len > 1 && distinct === len) q += 2 * len;
+  if (len > 1 && allSame && items[from]!.size === 1) q -= 10 * len; // "AAAA", "\0\0\0\0"
   return q;
 }
 
-function expand(sets: Uint32Array[]): number[][] {
+/** Quality of an atom made of these byte sets (used for literals). */
+export function atomQuality(sets: Uint32Array[]): number {
+  const items = sets.map((b) => info({ t: "set", bits: b }));
+  return quality(items, 0, items.length);
+}
+
+function expandItems(items: ItemInfo[], from: number, len: number): number[][] {
   let out: number[][] = [[]];
-  for (const s of sets) {
-    const m = setMembers(s);
+  for (let k = from; k < from + len; k++) {
+    const it = items[k]!;
+    const m = it.size === 1 ? [it.byte] : setMembers(it.bits!);
     const next: number[][] = [];
     for (const prefix of out) for (const b of m) next.push([...prefix, b]);
     out = next;
@@ -368,83 +394,64 @@ function expand(sets: Uint32Array[]): number[][] {
 
 /**
  * Chooses atoms for a pattern: a list of AtomChoices such that every match contains at least
- * one of them (several when the pattern is a top-level alternation). Returns null when no
- * usable atom exists (the pattern must then be searched at every offset).
+ * one of them (several when the chosen item is an alternation). Returns null when no usable
+ * atom exists (the pattern must then be searched at every offset). Linear in the pattern size.
  */
-export function chooseAtoms(node: ReNode): AtomChoice[] | null {
+export function chooseAtoms(node: ReNode, depth = 0): AtomChoice[] | null {
+  if (depth > 20) return null;
   if (node.t === "alt") {
     const all: AtomChoice[] = [];
     for (const a of node.alts) {
-      const sub = chooseAtoms(a);
+      const sub = chooseAtoms(a, depth + 1);
       if (!sub) return null;
       all.push(...sub);
+      if (all.length > 64) return null;
     }
     return all;
   }
   const items = node.t === "cat" ? flattenCat(node.items) : [node];
-  // prefix lengths before each item
-  let best: AtomChoice | null = null;
+  const infos = items.map(info);
+  let bestQ = -Infinity;
+  let best: AtomChoice[] | null = null;
   let preMin = 0, preMax: number | null = 0;
   for (let i = 0; i < items.length; i++) {
-    // longest run of small sets starting at i (at most MAX_ATOM)
-    const sets: Uint32Array[] = [];
-    let product = 1;
-    for (let j = i; j < items.length && sets.length < MAX_ATOM; j++) {
-      const it = items[j]!;
-      if (it.t !== "set") break;
-      const n = setSize(it.bits);
-      if (n > 16 || product * n > MAX_EXPANSION) break;
+    // the longest run of small sets starting at i (at most MAX_ATOM, bounded expansion)
+    let len = 0, product = 1;
+    while (i + len < items.length && len < MAX_ATOM) {
+      const n = infos[i + len]!.size;
+      if (n === 0 || n > 16 || product * n > MAX_EXPANSION) break;
       product *= n;
-      sets.push(it.bits);
+      len++;
     }
-    // consider every prefix of the run; prefer the best quality
-    for (let len = sets.length; len >= 1; len--) {
-      const cand = sets.slice(0, len);
-      const q = atomQuality(cand) - (preMax === null ? 5 : 0);
-      if (!best || q > best.quality) best = { variants: expand(cand), prefixMin: preMin, prefixMax: preMax, quality: q };
+    for (let l = len; l >= 1; l--) {
+      const q = quality(infos, i, l) - (preMax === null ? 5 : 0);
+      if (q > bestQ) {
+        bestQ = q;
+        best = [{ variants: [], prefixMin: preMin, prefixMax: preMax, quality: q, _items: [i, l] } as AtomChoice & { _items: [number, number] }];
+      }
     }
-    // a single alternation item: atoms from each branch, if they are good enough
     const it = items[i]!;
-    if (it.t === "alt" && (!best || best.quality < 40)) {
-      const sub = chooseAtoms(it);
+    if (it.t === "alt" && bestQ < 40) {
+      const sub = chooseAtoms(it, depth + 1);
       if (sub && sub.length <= 16) {
-        const q = Math.min(...sub.map((s) => s.quality)) - 2;
-        if (!best || q > best.quality) {
-          // combine: shift each sub-atom's prefix by our prefix
-          const combined = sub.map((s) => ({
-            variants: s.variants,
-            prefixMin: preMin + s.prefixMin,
-            prefixMax: preMax === null || s.prefixMax === null ? null : preMax + s.prefixMax,
-            quality: q,
-          }));
-          if (combined.length === 1) best = combined[0]!;
-          else return pickBetterGroup(best, combined, items, i + 1, preMin, preMax, it);
+        const q = Math.min(...sub.map((x) => x.quality)) - 2 - (preMax === null ? 5 : 0);
+        if (q > bestQ) {
+          bestQ = q;
+          const pm = preMin, pM = preMax;
+          best = sub.map((x) => ({ variants: x.variants, prefixMin: pm + x.prefixMin, prefixMax: pM === null || x.prefixMax === null ? null : pM + x.prefixMax, quality: q }));
         }
       }
     }
-    const [a, b] = lengthRange(items[i]!);
+    const [a, b] = lengthRange(it);
     preMin += a;
     preMax = preMax === null || b === null ? null : preMax + b;
   }
-  if (!best || best.quality <= 0) return null;
-  return [best];
-}
-
-/** When an alternation gives a group of atoms, keep the group unless a later single atom is better. */
-function pickBetterGroup(current: AtomChoice | null, group: AtomChoice[], items: ReNode[], from: number, preMin0: number, preMax0: number | null, alt: ReNode): AtomChoice[] {
-  const [a, b] = lengthRange(alt);
-  const rest = chooseAtoms({ t: "cat", items: items.slice(from) });
-  const groupQ = group[0]!.quality;
-  let best: AtomChoice[] = group;
-  let bestQ = groupQ;
-  if (current && current.quality >= bestQ) { best = [current]; bestQ = current.quality; }
-  if (rest && rest.length === 1 && rest[0]!.quality > bestQ) {
-    const r = rest[0]!;
-    const pMin = preMin0 + a + r.prefixMin;
-    const pMax = preMax0 === null || b === null || r.prefixMax === null ? null : preMax0 + b + r.prefixMax;
-    best = [{ ...r, prefixMin: pMin, prefixMax: pMax }];
-  }
-  return best;
+  if (!best || bestQ <= 0) return null;
+  return best.map((c) => {
+    const marker = (c as AtomChoice & { _items?: [number, number] })._items;
+    if (!marker) return c;
+    return { variants: expandItems(infos, marker[0], marker[1]), prefixMin: c.prefixMin, prefixMax: c.prefixMax, quality: c.quality };
+  });
 }
 
 function flattenCat(items: ReNode[]): ReNode[] {

@@ -13,6 +13,7 @@ import { ScanError, LoadError, type Diagnostic } from "./error.js";
 import type { CompiledString } from "./patterns.js";
 import type { RuleSetData, ExternalValue } from "./compiler.js";
 import { helpers, type MatchLists } from "./runtime.js";
+import { AtomTable, HitBuffer } from "./atoms.js";
 import { builtinModules } from "./modules/index.js";
 import type { FieldType, ScanContext, YaraModule } from "./modules/schema.js";
 
@@ -45,6 +46,10 @@ export interface ScanOptions {
   reportNonMatching?: boolean;
   /** stop after this many matching rules (yara -l). */
   maxRules?: number;
+  /** copy the matched bytes into each StringMatch.data (default true; false leaves data empty, which is faster). */
+  matchData?: boolean;
+  /** list each matching rule's string matches (default true; false leaves RuleMatch.strings empty). */
+  strings?: boolean;
 }
 
 export interface ScanResult {
@@ -57,12 +62,15 @@ export interface ScanResult {
 }
 
 export const MAX_MATCHES_PER_STRING = 1_000_000;
+const NO_DATA = new Uint8Array(0);
 const MAX_MATCH_DATA = 512;
 const REGEX_BACKWARD_LIMIT = 4096;
 
 interface LitTarget { kind: 0; sid: number; bytes: Uint8Array; lower: Uint8Array | null; xorKey: number | null; atomOffset: number; wide: boolean; fullword: boolean }
 interface ReTarget { kind: 1; sid: number; form: number; re: RegExp; prefixMin: number; prefixMax: number; hwSlot: number; fullword: boolean; wide: boolean }
-type Target = LitTarget | ReTarget;
+/** a hex string of plain and masked bytes: compared in place, no RegExp. */
+interface MaskTarget { kind: 2; sid: number; value: Uint8Array; mask: Uint8Array; prefix: number; fullword: boolean; wide: boolean }
+type Target = LitTarget | ReTarget | MaskTarget;
 
 function isAlnum(b: number): boolean {
   return (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
@@ -98,15 +106,8 @@ export class CompiledRules {
   readonly warnings: Diagnostic[];
   private conditions: Array<(c: any) => unknown>;
   private fnImpls: Array<{ impl: (self: any, ctx: ScanContext, ...a: any[]) => unknown; module: string }>;
-  private targets4 = new Map<number, Target[]>();
-  private targets3 = new Map<number, Target[]>();
-  private targets2 = new Map<number, Target[]>();
-  private targets1: Array<Target[] | undefined> = new Array(256);
-  private bm4 = new Uint32Array(1 << 19); // 2^24 bits over a hash of the 4-byte window
-  private bm3: Uint32Array | null = null; // 2^24 bits, direct
-  private bm2: Uint32Array | null = null; // 2^16 bits, direct
-  private has4 = false;
-  private has1 = false;
+  private atoms = new AtomTable<Target>();
+  private hits = new HitBuffer();
   private atomless: Array<{ sid: number; re: RegExp; fullword: boolean; wide: boolean }> = [];
   private hwSlots = 0;
   private externalsDefault: Map<string, ExternalValue>;
@@ -131,6 +132,7 @@ export class CompiledRules {
       return { impl: resolveFunction(mod, f.path, f.overload), module: f.module };
     });
     data.strings.forEach((s, sid) => this.addString(s, sid));
+    this.atoms.build();
   }
 
   private regex(source: string, flags: string): RegExp {
@@ -141,31 +143,7 @@ export class CompiledRules {
   }
 
   private addAtom(atom: number[], t: Target): void {
-    let v = 0;
-    for (const b of atom) v = (v << 8) | b;
-    switch (atom.length) {
-      case 4: {
-        this.has4 = true;
-        const h = Math.imul(v, 0x9e3779b1) >>> 8;
-        this.bm4[h >>> 5]! |= 1 << (h & 31);
-        push(this.targets4, v, t);
-        break;
-      }
-      case 3:
-        this.bm3 ??= new Uint32Array(1 << 19);
-        this.bm3[v >>> 5]! |= 1 << (v & 31);
-        push(this.targets3, v, t);
-        break;
-      case 2:
-        this.bm2 ??= new Uint32Array(1 << 11);
-        this.bm2[v >>> 5]! |= 1 << (v & 31);
-        push(this.targets2, v, t);
-        break;
-      case 1:
-        this.has1 = true;
-        (this.targets1[v] ??= []).push(t);
-        break;
-    }
+    this.atoms.add(atom, t);
   }
 
   private addString(s: CompiledString, sid: number): void {
@@ -176,7 +154,7 @@ export class CompiledRules {
           kind: 0, sid, bytes, lower: lit.nocase ? bytes.map(lowerByte) : null, xorKey: lit.xorKey,
           atomOffset: lit.atomOffset, wide: s.wideForms[i] ?? false, fullword: s.fullword,
         };
-        for (const atom of lit.atoms) this.addAtom(atom, t);
+        for (const atom of uniqueAtoms(lit.atoms)) this.addAtom(atom, t);
       });
     }
     if (s.regexes) {
@@ -186,13 +164,20 @@ export class CompiledRules {
           this.atomless.push({ sid, re: this.regex(r.source, "g"), fullword: s.fullword, wide });
           return;
         }
+        if (r.masked) {
+          for (const a of r.atoms) {
+            const t: MaskTarget = { kind: 2, sid, value: Uint8Array.from(r.masked.value), mask: Uint8Array.from(r.masked.mask), prefix: a.prefixMin, fullword: s.fullword, wide };
+            for (const v of uniqueAtoms(a.variants)) this.addAtom(v, t);
+          }
+          return;
+        }
         const re = this.regex(r.source, "y");
         for (const a of r.atoms) {
           const t: ReTarget = {
             kind: 1, sid, form, re, prefixMin: a.prefixMin, prefixMax: a.prefixMax ?? REGEX_BACKWARD_LIMIT,
             hwSlot: this.hwSlots++, fullword: s.fullword, wide,
           };
-          for (const v of a.variants) this.addAtom(v, t);
+          for (const v of uniqueAtoms(a.variants)) this.addAtom(v, t);
         }
       });
     }
@@ -259,6 +244,15 @@ export class CompiledRules {
           }
           if (!ok || (t.fullword && !fullwordOk(start, start + len, t.wide))) continue;
           record(t.sid, start, len, t.xorKey, t.wide);
+        } else if (t.kind === 2) {
+          const start = atomPos - t.prefix;
+          const len = t.value.length;
+          if (start < 0 || start + len > n) continue;
+          const val = t.value, mask = t.mask;
+          let ok = true;
+          for (let j = 0; j < len; j++) if ((bytes[start + j]! & mask[j]!) !== val[j]) { ok = false; break; }
+          if (!ok || (t.fullword && !fullwordOk(start, start + len, t.wide))) continue;
+          record(t.sid, start, len, null, t.wide);
         } else {
           let lo = atomPos - t.prefixMax;
           const hi = atomPos - t.prefixMin;
@@ -282,36 +276,16 @@ export class CompiledRules {
       }
     };
 
-    // ---- the single pass over the data ----
-    const bm4 = this.bm4, bm3 = this.bm3, bm2 = this.bm2;
-    const t4 = this.targets4, t3 = this.targets3, t2 = this.targets2, t1 = this.targets1;
-    const has4 = this.has4, has1 = this.has1;
-    let v = 0;
-    const CHECK_EVERY = 1 << 20;
-    for (let base = 0; base < n; base += CHECK_EVERY) {
-      const end = Math.min(n, base + CHECK_EVERY);
-      for (let i = base; i < end; i++) {
-        const b = bytes[i]!;
-        v = (v << 8) | b;
-        if (has4 && i >= 3) {
-          const h = Math.imul(v, 0x9e3779b1) >>> 8;
-          if ((bm4[h >>> 5]! & (1 << (h & 31))) !== 0) {
-            const ts = t4.get(v);
-            if (ts !== undefined) verify(ts, i - 3);
-          }
-        }
-        if (bm3 !== null && i >= 2) {
-          const k = v & 0xffffff;
-          if ((bm3[k >>> 5]! & (1 << (k & 31))) !== 0) verify(t3.get(k)!, i - 2);
-        }
-        if (bm2 !== null && i >= 1) {
-          const k = v & 0xffff;
-          if ((bm2[k >>> 5]! & (1 << (k & 31))) !== 0) verify(t2.get(k)!, i - 1);
-        }
-        if (has1) {
-          const ts = t1[b];
-          if (ts !== undefined) verify(ts, i);
-        }
+    // ---- the single pass over the data, a window at a time, then verification at the hits ----
+    const atoms = this.atoms, hits = this.hits;
+    const WINDOW = 1 << 20;
+    for (let base = 0; base < n; base += WINDOW) {
+      const end = Math.min(n, base + WINDOW);
+      atoms.find(bytes, base, end, hits);
+      const hp = hits.pos, hl = hits.len, hn = hits.n;
+      for (let k = 0; k < hn; k++) {
+        const ts = atoms.targets(bytes, hp[k]!, hl[k]!);
+        if (ts !== undefined) verify(ts, hp[k]!);
       }
       if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
     }
@@ -338,10 +312,20 @@ export class CompiledRules {
       for (let i = 1; i < offs.length; i++) if (offs[i]! <= offs[i - 1]!) { sorted = false; break; }
       if (sorted) continue;
       const lens = ml[sid]!, xs = mx[sid], rk = mr[sid];
-      const order = offs.map((_, i) => i).sort((a, b) => offs[a]! - offs[b]! || (rk ? rk[a]! - rk[b]! : 0) || lens[b]! - lens[a]!);
+      // sort by offset, then form rank (ascii before wide); numeric keys in a typed array sort
+      // natively (exact below 4 GiB offsets and 2^20 matches); among equal keys keep the longest
+      const count = offs.length;
+      const keys = new Float64Array(count);
+      for (let i = 0; i < count; i++) keys[i] = (offs[i]! * 2 + (rk ? rk[i]! : 0)) * 1048576 + i;
+      keys.sort();
       const no: number[] = [], nl: number[] = [], nx: Array<number | null> = [];
-      for (const i of order) {
-        if (no.length && no[no.length - 1] === offs[i]) continue;
+      for (let k = 0; k < count; k++) {
+        const i = keys[k]! % 1048576;
+        if (no.length && no[no.length - 1] === offs[i]) {
+          const prevKey = Math.floor(keys[k - 1]! / 1048576), key = Math.floor(keys[k]! / 1048576);
+          if (prevKey === key && lens[i]! > nl[nl.length - 1]!) { nl[nl.length - 1] = lens[i]!; if (xs) nx[nx.length - 1] = xs[i]!; }
+          continue;
+        }
         no.push(offs[i]!); nl.push(lens[i]!); if (xs) nx.push(xs[i]!);
       }
       mo[sid] = no; ml[sid] = nl; if (xs) mx[sid] = nx;
@@ -412,6 +396,7 @@ export class CompiledRules {
     const failedNs = new Set<string>();
     for (let i = 0; i < rules.length; i++) if (rules[i]!.global && r[i] === 0) failedNs.add(rules[i]!.namespace);
 
+    const wantData = options.matchData !== false;
     const matches: RuleMatch[] = [];
     const nonMatching: NonNullable<ScanResult["nonMatching"]> = [];
     for (let i = 0; i < rules.length; i++) {
@@ -427,13 +412,23 @@ export class CompiledRules {
       }
       if (options.maxRules !== undefined && matches.length >= options.maxRules) continue;
       const strings: RuleMatch["strings"] = [];
-      for (const sid of rule.strings) {
+      for (const sid of options.strings === false ? [] : rule.strings) {
         const s = this.data.strings[sid]!;
         if (s.private) continue;
         const offs = mo[sid]!, lens = ml[sid]!, xs = mx[sid];
         const list: StringMatch[] = [];
+        // one copy of the matched region, shared by the matches' data views
+        let backing: Uint8Array = NO_DATA, backingStart = 0;
+        if (wantData && offs.length > 0) {
+          let end = 0;
+          for (let j = 0; j < offs.length; j++) end = Math.max(end, offs[j]! + Math.min(lens[j]!, MAX_MATCH_DATA));
+          backingStart = offs[0]!;
+          backing = bytes.slice(backingStart, end);
+        }
         for (let j = 0; j < offs.length; j++) {
-          const m: StringMatch = { offset: offs[j]!, length: lens[j]!, data: bytes.slice(offs[j]!, offs[j]! + Math.min(lens[j]!, MAX_MATCH_DATA)) };
+          const from = offs[j]! - backingStart;
+          const data = wantData ? backing.subarray(from, from + Math.min(lens[j]!, MAX_MATCH_DATA)) : NO_DATA;
+          const m: StringMatch = { offset: offs[j]!, length: lens[j]!, data };
           const x = xs?.[j];
           if (x !== null && x !== undefined) m.xorKey = x;
           list.push(m);
@@ -448,9 +443,15 @@ export class CompiledRules {
   }
 }
 
+function uniqueAtoms(atoms: number[][]): number[][] {
+  if (atoms.length < 2) return atoms;
+  const seen = new Set<string>();
+  return atoms.filter((a) => { const k = a.join(","); if (seen.has(k)) return false; seen.add(k); return true; });
+}
+
 function push(map: Map<number, Target[]>, key: number, t: Target): void {
   const list = map.get(key);
-  if (list) { if (!list.includes(t)) list.push(t); } else map.set(key, [t]);
+  if (list) list.push(t); else map.set(key, [t]);
 }
 
 /** Loads rules serialised by `CompiledRules.serialize()` without recompiling them. */

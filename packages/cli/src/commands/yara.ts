@@ -273,6 +273,8 @@ export async function run(args: string[]): Promise<number> {
   const scanOptions: ScanOptions & { skipLarger?: number; keepModuleData?: boolean } = {
     externals,
     reportNonMatching: o.negate,
+    matchData: o.strings,
+    strings: o.strings,
     moduleData,
     log: (m) => out(m + "\n"),
   };

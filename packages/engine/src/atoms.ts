@@ -1,0 +1,129 @@
+/**
+ * The atom table: every atom (1 to 4 concrete bytes) of every string of every rule, and the
+ * single pass that finds where they occur. Atoms are keyed by their bytes as a 32-bit value;
+ * for each atom length a bitmap over a multiplicative hash of the key (sized to the number of
+ * atoms) answers "maybe" in one probe, and a Map gives the exact targets. The pass writes
+ * candidate positions into a reusable buffer; verification happens afterwards, outside the
+ * hot loop, so the loop stays small enough for the JIT to compile it tightly.
+ */
+
+const HASH = 0x9e3779b1;
+
+export class AtomTable<T> {
+  /** per atom length 1..4: key -> targets. */
+  readonly maps: Array<Map<number, T[]>> = [new Map(), new Map(), new Map(), new Map()];
+  /** per atom length: bitmap and the shift that turns a hash into a bit index. */
+  private bits: Array<Uint32Array | null> = [null, null, null, null];
+  private shifts = [32, 32, 32, 32];
+  private built = false;
+
+  add(atom: readonly number[], target: T): void {
+    if (atom.length < 1 || atom.length > 4) throw new Error(`atom length ${atom.length} is outside 1..4`);
+    let key = 0;
+    for (const b of atom) key = (key << 8) | b;
+    const map = this.maps[atom.length - 1]!;
+    const list = map.get(key);
+    if (list) list.push(target); else map.set(key, [target]);
+    this.built = false;
+  }
+
+  /** Sizes and fills the bitmaps (about 32 bits per atom, between 2^10 and 2^24 bits). */
+  build(): void {
+    for (let l = 0; l < 4; l++) {
+      const map = this.maps[l]!;
+      if (map.size === 0) { this.bits[l] = null; continue; }
+      let log = 10;
+      while (log < 24 && 1 << log < map.size * 32) log++;
+      const bm = new Uint32Array(1 << (log - 5));
+      const shift = 32 - log;
+      for (const key of map.keys()) {
+        const h = Math.imul(key, HASH) >>> shift;
+        bm[h >>> 5]! |= 1 << (h & 31);
+      }
+      this.bits[l] = bm;
+      this.shifts[l] = shift;
+    }
+    this.built = true;
+  }
+
+  /**
+   * Finds candidate atom ends in bytes[from, to): fills `hits` with (position of the atom's
+   * first byte, atom length) pairs, in increasing order of atom end.
+   */
+  find(bytes: Uint8Array, from: number, to: number, hits: HitBuffer): void {
+    if (!this.built) this.build();
+    hits.n = 0;
+    findHits(bytes, from, to, this.bits[0]!, this.shifts[0]!, this.bits[1]!, this.shifts[1]!, this.bits[2]!, this.shifts[2]!, this.bits[3]!, this.shifts[3]!, hits);
+  }
+
+  targets(bytes: Uint8Array, pos: number, len: number): T[] | undefined {
+    let key = 0;
+    for (let k = 0; k < len; k++) key = (key << 8) | bytes[pos + k]!;
+    return this.maps[len - 1]!.get(key);
+  }
+
+  get size(): number {
+    return this.maps.reduce((n, m) => n + m.size, 0);
+  }
+}
+
+export class HitBuffer {
+  pos = new Int32Array(1024);
+  len = new Uint8Array(1024);
+  n = 0;
+  grow(): void {
+    const p = new Int32Array(this.pos.length * 2);
+    p.set(this.pos);
+    const l = new Uint8Array(this.len.length * 2);
+    l.set(this.len);
+    this.pos = p;
+    this.len = l;
+  }
+}
+
+function push(hits: HitBuffer, pos: number, len: number): void {
+  if (hits.n === hits.pos.length) hits.grow();
+  hits.pos[hits.n] = pos;
+  hits.len[hits.n] = len;
+  hits.n++;
+}
+
+/** The hot loop: one rolling 32-bit window, at most four bitmap probes per byte. */
+function findHits(
+  bytes: Uint8Array, from: number, to: number,
+  b1: Uint32Array | null, s1: number, b2: Uint32Array | null, s2: number,
+  b3: Uint32Array | null, s3: number, b4: Uint32Array | null, s4: number,
+  hits: HitBuffer,
+): void {
+  // the window holds the bytes before `from` too, so atoms may start before it
+  let v = 0;
+  for (let k = Math.max(0, from - 3); k < from; k++) v = (v << 8) | bytes[k]!;
+  if (b4 !== null && b3 === null && b2 === null && b1 === null) {
+    // the common case: only 4-byte atoms
+    for (let i = from; i < to; i++) {
+      v = (v << 8) | bytes[i]!;
+      const h = Math.imul(v, HASH) >>> s4;
+      if ((b4[h >>> 5]! & (1 << (h & 31))) !== 0 && i >= 3) push(hits, i - 3, 4);
+    }
+    return;
+  }
+  for (let i = from; i < to; i++) {
+    v = (v << 8) | bytes[i]!;
+    if (b4 !== null) {
+      const h = Math.imul(v, HASH) >>> s4;
+      if ((b4[h >>> 5]! & (1 << (h & 31))) !== 0 && i >= 3) push(hits, i - 3, 4);
+    }
+    if (b3 !== null) {
+      const h = Math.imul(v & 0xffffff, HASH) >>> s3;
+      if ((b3[h >>> 5]! & (1 << (h & 31))) !== 0 && i >= 2) push(hits, i - 2, 3);
+    }
+    if (b2 !== null) {
+      const h = Math.imul(v & 0xffff, HASH) >>> s2;
+      if ((b2[h >>> 5]! & (1 << (h & 31))) !== 0 && i >= 1) push(hits, i - 1, 2);
+    }
+    if (b1 !== null) {
+      const h = Math.imul(v & 0xff, HASH) >>> s1;
+      if ((b1[h >>> 5]! & (1 << (h & 31))) !== 0) push(hits, i, 1);
+    }
+  }
+}
