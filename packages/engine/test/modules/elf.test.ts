@@ -125,6 +125,31 @@ describe("elf module against yara 4.2.3 (yara -D, field by field)", () => {
     }
   });
 
+  test.runIf(haveYara)("a real binary cut at each of its own table boundaries: same fields as yara", () => {
+    const src = ["/usr/bin/ls", "/usr/bin/true"].find(existsSync);
+    if (!src) return;
+    const bytes = new Uint8Array(readFileSync(src));
+    const root = elfModule.load(makeContext(bytes));
+    const cuts = new Set<number>([63, 64, 65]);
+    for (const s of root.sections as Array<Record<string, unknown>>) {
+      const o = s.offset as number;
+      const n = s.size as number;
+      if (s.type === 8 || o <= 0 || o >= bytes.length) continue; // SHT_NOBITS occupies no bytes
+      cuts.add(o);
+      cuts.add(Math.min(bytes.length, o + Math.floor(n / 2)));
+    }
+    cuts.add(root.sh_offset as number);
+    cuts.add((root.sh_offset as number) + 64 * 3);
+    cuts.add(bytes.length - 1);
+    const list = [...cuts].filter((c) => c > 0 && c <= bytes.length).sort((a, b) => a - b);
+    // at most ~40 cuts, spread over the file
+    const step = Math.max(1, Math.ceil(list.length / 40));
+    for (let i = 0; i < list.length; i += step) {
+      const cut = list[i]!;
+      expectSameAsYara(write(`real-cut-${cut}`, bytes.slice(0, cut)));
+    }
+  });
+
   test.runIf(haveYara)("corrupted counts, offsets, links and string tables: same fields as yara", () => {
     for (const v of variants) {
       const { bytes, layout } = buildElf(v);
