@@ -82,12 +82,12 @@ function program(result: { code: number }): Command {
 export async function run(args: string[]): Promise<number> {
   const result = { code: 0 };
   const cmd = program(result);
+  if (!args.length) {
+    process.stderr.write(cmd.helpInformation());
+    return 2;
+  }
   try {
     await cmd.parseAsync(args, { from: "user" });
-    if (!args.length) {
-      cmd.outputHelp();
-      return 2;
-    }
     return result.code;
   } catch (err) {
     const code = (err as { code?: string }).code;
