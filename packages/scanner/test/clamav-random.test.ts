@@ -220,3 +220,98 @@ describe("seeded random .ndb signatures", () => {
     expect(sorted(vigilFound)).toEqual(sorted(clamFound));
   });
 });
+
+describe("seeded random .ldb logical expressions", () => {
+  it("count modifiers, groups and ClamAV's operator grouping agree with clamscan", () => {
+    const r = mulberry32(Number(process.env.VIGIL_SEED ?? 0x1d6b2026) ^ 0x1db);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+    const dir = join(work, "ldb");
+    mkdirSync(dir);
+    const lines: string[] = [];
+    const files: string[] = [];
+    type Node = { leaf: number; mod?: string } | { op: "&" | "|"; l: Node; r: Node; mod?: string };
+    // group modifiers nest at most two deep: deeper nests are reported unsupported (too complex)
+    const gen = (depth: number, k: number, mods = 0): Node => {
+      if (depth === 0 || r() < 0.3) {
+        const leaf: Node = { leaf: Math.floor(r() * k) };
+        if (r() < 0.3) leaf.mod = `${pick(["=", ">", "<"])}${Math.floor(r() * 3)}`;
+        return leaf;
+      }
+      const withMod = mods < 2 && r() < 0.4;
+      const node: Node = { op: pick(["&", "|"] as const), l: gen(depth - 1, k, mods + (withMod ? 1 : 0)), r: gen(depth - 1, k, mods + (withMod ? 1 : 0)) };
+      if (withMod) node.mod = `${pick(["=", ">", "<"])}${Math.floor(r() * 5)}${r() < 0.3 ? `,${1 + Math.floor(r() * 2)}` : ""}`;
+      return node;
+    };
+    const text = (n: Node, top: boolean): string => {
+      if ("leaf" in n) return `${n.leaf}${n.mod ?? ""}`;
+      const inner = `${text(n.l, false)}${n.op}${text(n.r, false)}`;
+      return n.mod ? `(${inner})${n.mod}` : top ? inner : `(${inner})`;
+    };
+    const used = (n: Node, s: Set<number>): Set<number> => ("leaf" in n ? s.add(n.leaf) : (used(n.l, s), used(n.r, s)));
+    for (let i = 0; i < 60; i++) {
+      const k = 2 + Math.floor(r() * 4);
+      let tree = gen(3, k);
+      // renumber so that subsignatures 0..m-1 are all used
+      const ids = [...used(tree, new Set())].sort((a, b) => a - b);
+      const remap = (n: Node): Node => ("leaf" in n ? { ...n, leaf: ids.indexOf(n.leaf) } : { ...n, l: remap(n.l), r: remap(n.r) });
+      tree = remap(tree);
+      const subs = ids.map((_, j) => `S${String.fromCharCode(65 + (i % 26))}${String.fromCharCode(65 + j)}${i}Z`);
+      const name = `Vg.RandomLdb.Sig-${i}`;
+      lines.push(`${name};Engine:51-255,Target:0;${text(tree, true)};${subs.map((s) => Buffer.from(s).toString("hex")).join(";")}`);
+      for (let v = 0; v < 6; v++) {
+        const parts: string[] = [];
+        for (const s of subs) for (let c = Math.floor(r() * 4); c > 0; c--) parts.push(s);
+        parts.sort(() => r() - 0.5);
+        const body = parts.map((p) => `..${p}..`).join("");
+        const p = join(dir, `l${i}-${v}`);
+        // an ELF magic, so clamscan types the file as ELF: a file it does not recognise (text, and
+        // most binary data, which it calls UTF-16) is also scanned as normalised lower-case text,
+        // where these upper-case subsignatures never match and "=0"/"<N" expressions become true
+        writeFileSync(p, Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]), Buffer.from(`start.${body}.end`)]));
+        files.push(p);
+      }
+    }
+    const db = join(work, "random.ldb");
+    writeFileSync(db, lines.join("\n") + "\n");
+    if (process.env.VIGIL_KEEP) writeFileSync(process.env.VIGIL_KEEP + ".ldb", lines.join("\n") + "\n");
+    const clam = spawnSync("clamscan", ["--no-summary", "-z", "-d", db, ...files], { encoding: "utf8", maxBuffer: 64 << 20 });
+    expect(clam.stderr).toBe("");
+    const clamFound = new Set<string>();
+    for (const line of clam.stdout.split("\n")) {
+      const m = line.match(/^(.*): (\S+) FOUND$/);
+      if (m) clamFound.add(`${m[1]!.split("/").pop()} ${m[2]}`);
+    }
+    const set = loadClamavDatabase(db);
+    expect(set.warnings.filter((w) => w.code !== "SIGDB_APPROXIMATE")).toEqual([]);
+    const rules = compile(set.yara, { externals: set.externals });
+    const vigilFound = new Set<string>();
+    for (const f of files) for (const m of rules.scan(readFileSync(f)).matches) vigilFound.add(`${f.split("/").pop()} ${m.meta.clamav_name}`);
+    const rulesPath = join(work, "random-ldb.yar");
+    writeFileSync(rulesPath, set.yara.map((y) => y.source).join("\n"));
+    const byRule = new Map(set.rules.map((x) => [x.ruleName, x.name]));
+    const y = spawnSync("yara", ["-w", "-d", "clamav_container=", rulesPath, dir], { encoding: "utf8", maxBuffer: 64 << 20 });
+    expect(y.stderr).toBe("");
+    const yaraFound = new Set<string>();
+    for (const line of y.stdout.split("\n")) {
+      const m = line.match(/^(\S+) (.*)$/);
+      if (m) yaraFound.add(`${m[2]!.split("/").pop()} ${byRule.get(m[1]!)}`);
+    }
+    const sorted = (s: Set<string>) => [...s].sort();
+    if (process.env.VIGIL_KEEP) {
+      const diff = [...clamFound].filter((k) => !yaraFound.has(k)).concat([...yaraFound].filter((k) => !clamFound.has(k)).map((k) => `yara-only ${k}`));
+      const show = new Map<string, string[]>();
+      for (const d of diff) {
+        const sig = d.split(" ").pop()!.replace(".UNOFFICIAL", "");
+        const file = d.split(" ").at(-2)!;
+        show.set(sig, [...(show.get(sig) ?? []), `${d.startsWith("yara-only") ? "+" : "-"}${file}:${readFileSync(join(dir, file), "latin1").replace(/[^ -~]/g, "")}`]);
+      }
+      for (const [sig, fl] of [...show].slice(0, 6)) console.log(lines.find((l) => l.startsWith(sig + ";"))!.split(";").slice(0, 3).join(";"), "\n  ", fl.slice(0, 3).join("\n   "));
+    }
+    // each signature's own files give a mix of hits and misses
+    const own = [...clamFound].filter((k) => k.startsWith(`l${k.split("Sig-")[1]!.split(".")[0]}-`)).length;
+    expect(own).toBeGreaterThan(files.length * 0.1);
+    expect(own).toBeLessThan(files.length * 0.9);
+    expect(sorted(yaraFound)).toEqual(sorted(clamFound));
+    expect(sorted(vigilFound)).toEqual(sorted(clamFound));
+  });
+});

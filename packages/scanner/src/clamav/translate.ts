@@ -345,6 +345,15 @@ function maxId(e: Expr): number {
 /** Longest condition text a count expansion may produce before the signature is reported as too complex. */
 const MAX_CONDITION = 20_000;
 
+interface Arith {
+  /** 0/1: the node is true. */
+  I: string;
+  /** what the node adds to an enclosing group's count (0 when false). */
+  C: string;
+  /** per subsignature id: 0/1, the id reaches the enclosing group's distinct set. */
+  P: Map<number, string>;
+}
+
 interface Case {
   guard: string;
   count: string;
@@ -416,8 +425,55 @@ class ExprTranslator {
     return out;
   }
 
+  /**
+   * Integer (0/1) encoding of truths, so that counts can be summed without YARA having a
+   * boolean-to-integer conversion: [x > 0] is ((-x >> 63) & 1) for counts. Works when every leaf
+   * below has an exact count (`#sN`); undefined otherwise.
+   */
+  private arith(e: Expr): Arith | undefined {
+    const gt = (a: string, n: string) => `((((${n}) - (${a})) >> 63) & 1)`;
+    const lt = (a: string, n: string) => `((((${a}) - (${n})) >> 63) & 1)`;
+    const cmpI = (a: string, op: "=" | "<" | ">", n: number) => (op === ">" ? gt(a, String(n)) : op === "<" ? lt(a, String(n)) : `(1 - (${gt(a, String(n))} | ${lt(a, String(n))}))`);
+    if (e.kind === "leaf") {
+      const s = this.subs[e.id]!;
+      if (s.count === undefined) return undefined;
+      const I = e.mod === undefined ? gt(s.count, "0") : cmpI(s.count, e.mod.op, e.mod.n);
+      return { I, C: e.mod === undefined ? s.count : `(${s.count}) * ${I}`, P: new Map([[e.id, I]]) };
+    }
+    const l = this.arith(e.left);
+    const r = this.arith(e.right);
+    if (l === undefined || r === undefined) return undefined;
+    const I0 = e.op === "&" ? `(${l.I} * ${r.I})` : `(${l.I} | ${r.I})`;
+    const C0 = e.op === "&" ? `((${l.C}) + (${r.C})) * ${I0}` : `(${l.C}) + (${r.C})`;
+    const P0 = new Map<number, string>();
+    for (const id of new Set([...l.P.keys(), ...r.P.keys()])) {
+      const a = l.P.get(id);
+      const b = r.P.get(id);
+      const either = a !== undefined && b !== undefined ? `(${a} | ${b})` : (a ?? b)!;
+      P0.set(id, e.op === "&" ? `(${either} * ${I0})` : either);
+    }
+    if (e.mod === undefined) return { I: I0, C: C0, P: P0 };
+    const t = this.blockInts(C0, P0, e.mod);
+    return { I: t, C: `(${C0}) * ${t}`, P: new Map() };
+  }
+
+  private blockInts(tcnt: string, ids: Map<number, string>, mod: { op: "=" | "<" | ">"; n: number; distinct: number }): string {
+    const gt = (a: string, n: string) => `((((${n}) - (${a})) >> 63) & 1)`;
+    const lt = (a: string, n: string) => `((((${a}) - (${n})) >> 63) & 1)`;
+    const c = mod.op === ">" ? gt(tcnt, String(mod.n)) : mod.op === "<" ? lt(tcnt, String(mod.n)) : `(1 - (${gt(tcnt, String(mod.n))} | ${lt(tcnt, String(mod.n))}))`;
+    if (mod.distinct === 0) return c;
+    const distinct = ids.size === 0 ? "0" : [...ids.values()].join(" + ");
+    return `(${c} * ${gt(distinct, String(mod.distinct - 1))})`;
+  }
+
   private blockTruth(e: Extract<Expr, { kind: "bin" }>): string {
     const mod = e.mod!;
+    const a = this.arith({ ...e, mod: undefined });
+    if (a !== undefined) {
+      const t = `${this.blockInts(a.C, a.P, mod)} == 1`;
+      if (t.length > MAX_CONDITION * 10) throw new SignatureSyntaxError("count modifier over too complex a group to translate");
+      return t;
+    }
     const cases = this.innerCases(e);
     const parts = cases.map((c) => (c.guard === "true" ? this.cmp(`(${c.count})`, mod.op, mod.n) : `((${c.guard}) and ${this.cmp(`(${c.count})`, mod.op, mod.n)})`));
     let t = parts.length === 1 ? parts[0]! : `(${parts.join(" or ")})`;
