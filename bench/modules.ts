@@ -19,6 +19,9 @@ import { hashModule } from "../packages/engine/src/modules/hash/index.js";
 import { mathModule } from "../packages/engine/src/modules/math/index.js";
 import { machoModule } from "../packages/engine/src/modules/macho/index.js";
 import { dexModule } from "../packages/engine/src/modules/dex/index.js";
+import { peModule } from "../packages/engine/src/modules/pe/index.js";
+import { dotnetModule } from "../packages/engine/src/modules/dotnet/index.js";
+import { allPeFiles } from "../packages/engine/test/modules/pe-fixtures.js";
 import { buildMacho, buildFat } from "../packages/engine/test/modules/macho-builder.js";
 import { buildDex } from "../packages/engine/test/modules/dex-builder.js";
 
@@ -144,7 +147,31 @@ function benchElfHashMathMachoDex(): void {
   report("dex load() (generated)", "dex", dexes, x.dir, (d) => void dexModule.load(ctxOf(d)), "dex.number_of_methods > 100");
 }
 
-const sections: Array<[string, () => void]> = [["elf, hash, math, macho, dex", benchElfHashMathMachoDex]];
+// ---- pe, dotnet ----
+function benchPeDotnet(): void {
+  const files = allPeFiles();
+  if (files.length === 0) {
+    console.log("no PE fixtures: apt-get install clamav-testfiles shim-helpers-amd64-signed libmono-system4.0-cil nsis-common gpgv-win32");
+    return;
+  }
+  const datas = files.map((f) => new Uint8Array(readFileSync(f)));
+  const dir = linkDir("pe", files);
+  const mb = datas.reduce((a, d) => a + d.length, 0) / 1e6;
+  console.log(`PE sample: ${files.length} files, ${mb.toFixed(1)} MB (clamav-testfiles, shim, Mono, NSIS, gpgv-win32)`);
+  report("pe load()", "pe", datas, dir, (d) => void peModule.load(ctxOf(d)), "pe.number_of_sections > 1000");
+  const imphash = (peModule.declarations.fields.imphash as { overloads: Array<{ impl: Function }> }).overloads[0]!.impl;
+  report("pe load() + imphash()", "pe", datas, dir, (d) => {
+    const ctx = ctxOf(d);
+    imphash(peModule.load(ctx), ctx);
+  }, 'pe.imphash() == "x"');
+  const dotnet = files.filter((f) => f.startsWith("/usr/lib/mono/"));
+  if (dotnet.length) {
+    const dd = dotnet.map((f) => new Uint8Array(readFileSync(f)));
+    report("dotnet load() (Mono assemblies)", "dotnet", dd, linkDir("dotnet", dotnet), (d) => void dotnetModule.load(ctxOf(d)), "dotnet.number_of_streams > 1000");
+  }
+}
+
+const sections: Array<[string, () => void]> = [["elf, hash, math, macho, dex", benchElfHashMathMachoDex], ["pe, dotnet", benchPeDotnet]];
 for (const [name, run] of sections) {
   console.log(`== ${name}`);
   run();

@@ -57,7 +57,8 @@ type Obj = Record<string, unknown>;
  * numbers them per DLL. This rewrites our (4.5) layout into 4.2.3's so the dumps compare.
  */
 export function toYara423Imports(root: Obj): Obj {
-  const out: Obj = { ...root };
+  // keep the prototype: the module's constants live there
+  const out: Obj = Object.assign(Object.create(Object.getPrototypeOf(root)), root);
   for (const key of ["import_details", "delayed_import_details"]) {
     const list = root[key] as Obj[] | undefined;
     if (!Array.isArray(list)) continue;

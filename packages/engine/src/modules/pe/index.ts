@@ -245,8 +245,16 @@ function legacyEntryPoint(data: Uint8Array): number | undefined {
   return sectionOffset + (rva - sectionRva);
 }
 
+/** The constants live on a shared, frozen prototype of every root: copying them per scan costs more than parsing. */
+const CONSTANTS_PROTO: Readonly<Record<string, number>> = Object.freeze({ ...PE_CONSTANTS });
+const newRoot = (): Obj => {
+  const root = Object.create(CONSTANTS_PROTO) as Obj;
+  root.is_pe = 0;
+  return root;
+};
+
 function load(ctx: ScanContext): Obj {
-  const root: Obj = { ...PE_CONSTANTS, is_pe: 0 };
+  const root = newRoot();
   Object.defineProperty(root, LEGACY_ENTRY_POINT, { value: legacyEntryPoint(ctx.data), enumerable: false });
   const pe = imageOf(ctx);
   if (!pe) return root;
@@ -1062,7 +1070,7 @@ export const peModule: YaraModule = {
       return load(ctx);
     } catch {
       // A parser bug must not abort the scan: fall back to "not a PE".
-      return { ...PE_CONSTANTS, is_pe: 0 };
+      return newRoot();
     }
   },
   entrypoint(root: Record<string, unknown>): number | undefined {
