@@ -1,7 +1,7 @@
 // End-to-end tests of `vigil scan` and `vigil quarantine`: the built bin (npx tsc -b) in temporary trees.
 import { describe, expect, it, beforeAll } from "vitest";
 import { spawn, spawnSync, execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -113,6 +113,7 @@ describe("vigil scan (end to end)", () => {
     const r = vigil(["scan", "--no-builtin", "--no-cache", "--rules", join(home, "slow.yar"), "--max-scantime", "50", join(home, "aaa.txt")]);
     expect(r.out).toMatch(/aaa\.txt: Not fully scanned \(max-scantime\).* WARNING$/m);
     expect(r.code).toBe(0);
+    rmSync(join(home, "aaa.txt"));
   });
 
   it("symlink loops with --follow-symlinks end with an error, not a hang", () => {
@@ -215,6 +216,7 @@ describe("vigil scan (end to end)", () => {
     const files = Number(/Scanned files: (\d+)/.exec(err)?.[1]);
     expect(files).toBeLessThan(400);
     expect(code).toBe(130);
+    rmSync(d, { recursive: true, force: true });
     void execFileSync;
   });
 
@@ -234,5 +236,6 @@ describe("vigil scan (end to end)", () => {
     expect(code).toBe(130);
     expect(Date.now() - t).toBeLessThan(3000);
     expect(err).not.toMatch(/SCAN SUMMARY/);
+    rmSync(d, { recursive: true, force: true });
   });
 });
