@@ -73,15 +73,15 @@ function checkMutants(module: YaraModule, name: string, bases: Uint8Array[], cou
 describe("mutated files: no exception, bounded time, same fields as yara 4.2.3", () => {
   test.runIf(haveYara)("elf", () => {
     const bases = [buildElf({ is64: true, le: true }).bytes, buildElf({ is64: false, le: false, type: 3 }).bytes];
-    checkMutants(elfModule, "elf", bases, Number(process.env.MUTANTS ?? 40), 0x200, Number(process.env.SEED ?? 1234));
+    checkMutants(elfModule, "elf", bases, Number(process.env.MUTANTS ?? 30), 0x200, Number(process.env.SEED ?? 1234));
   });
   test.runIf(haveYara)("macho", () => {
     const thin = buildMacho({ is64: true, le: true, cputype: 0x01000007, entry: "main" });
     const fat = buildFat([{ cputype: 0x01000007, cpusubtype: 3, bytes: thin }, { cputype: 7, cpusubtype: 3, bytes: buildMacho({ is64: false, le: true, cputype: 7, entry: { pcOffset: 40, pcIs64: false, stateSize: 64 } }) }]);
-    checkMutants(machoModule, "macho", [thin, fat], Number(process.env.MUTANTS ?? 40), 0x300, Number(process.env.SEED ?? 99));
+    checkMutants(machoModule, "macho", [thin, fat], Number(process.env.MUTANTS ?? 30), 0x300, Number(process.env.SEED ?? 99));
   });
   test.runIf(haveYara)("dex", () => {
-    checkMutants(dexModule, "dex", [buildDex().bytes], Number(process.env.MUTANTS ?? 40), 0x300, Number(process.env.SEED ?? 4321));
+    checkMutants(dexModule, "dex", [buildDex().bytes], Number(process.env.MUTANTS ?? 30), 0x300, Number(process.env.SEED ?? 4321));
   });
 });
 

