@@ -98,6 +98,8 @@ function typeName(t: Type): string {
 }
 
 const js = JSON.stringify;
+const an2 = (t: Type) => an(typeName(t));
+const an = (word: string) => (/^[aeiou]/.test(word) ? "an " : "a ") + word;
 
 export class Compiler {
   readonly warnings: Diagnostic[] = [];
@@ -276,14 +278,14 @@ export class Compiler {
 
   private int(e: Expr, scope: Scope, what: string): string {
     const c = this.expr(e, scope);
-    if (c.type.k !== "int") throw this.diag("E_TYPE", `wrong type for ${what}: expected an integer, got a ${typeName(c.type)}`, e.pos);
+    if (c.type.k !== "int") throw this.diag("E_TYPE", `wrong type for ${what}: expected an integer, got ${an2(c.type)}`, e.pos);
     return c.code;
   }
 
   private quantifier(q: Quantifier, scope: Scope): { kind: string; n: string } {
     if (q.kind !== "expr") return { kind: q.kind, n: "0" };
     const c = this.expr(q.expr, scope);
-    if (c.type.k !== "int") throw this.diag("E_TYPE", `wrong type for the quantifier: expected an integer, got a ${typeName(c.type)}`, q.expr.pos);
+    if (c.type.k !== "int") throw this.diag("E_TYPE", `wrong type for the quantifier: expected an integer, got ${an2(c.type)}`, q.expr.pos);
     if (q.percent && q.expr.type === "int" && (Number(q.expr.value) < 1 || Number(q.expr.value) > 100)) {
       throw this.diag("E_RANGE", `percentage must be between 1 and 100, got ${q.expr.value}`, q.expr.pos);
     }
@@ -338,9 +340,9 @@ export class Compiler {
         if (e.op === "-") {
           if (c.type.k === "int") return { code: `h.neg(${c.code})`, type: INT };
           if (c.type.k === "float") return { code: `h.fneg(${c.code})`, type: FLOAT };
-          throw this.diag("E_TYPE", `wrong type for '-': expected a number, got a ${typeName(c.type)}`, e.pos);
+          throw this.diag("E_TYPE", `wrong type for '-': expected a number, got ${an2(c.type)}`, e.pos);
         }
-        if (c.type.k !== "int") throw this.diag("E_TYPE", `wrong type for '~': expected an integer, got a ${typeName(c.type)}`, e.pos);
+        if (c.type.k !== "int") throw this.diag("E_TYPE", `wrong type for '~': expected an integer, got ${an2(c.type)}`, e.pos);
         return { code: `h.bnot(${c.code})`, type: INT };
       }
       case "binary": return this.binary(e, scope);
@@ -363,7 +365,7 @@ export class Compiler {
         }
         if (obj.type.k === "dict") {
           const k = this.expr(e.index, scope);
-          if (k.type.k !== "string") throw this.diag("E_TYPE", `wrong type for a dictionary key: expected a string, got a ${typeName(k.type)}`, e.index.pos);
+          if (k.type.k !== "string") throw this.diag("E_TYPE", `wrong type for a dictionary key: expected a string, got ${an2(k.type)}`, e.index.pos);
           const path = { module: obj.type.path.module, path: [...obj.type.path.path, "[]"] };
           return { code: `h.dget(${obj.code}, ${k.code})`, type: fieldToType(obj.type.of, path, "undefined") };
         }
@@ -404,7 +406,9 @@ export class Compiler {
       const L = `lo${this.tmp++}`, H = `hi${this.tmp++}`;
       // YARA: a range with an undefined bound, or an empty range, makes the whole loop false
       const pre = `const ${L} = h.num(${lo}), ${H} = h.num(${hi}); if (${L} === undefined || ${H} === undefined || ${L} > ${H}) return false; `;
-      return { code: this.loop(q, `let ${names[0]} = ${L}; ${names[0]} <= ${H}; ${names[0]}++`, body, "", pre, `Math.max(0, ${H} - ${L} + 1)`), type: BOOL };
+      // the deadline is checked every 65536 iterations
+      const guarded = `((${names[0]} & 0xffff) === 0 && c.tick(), ${body})`;
+      return { code: this.loop(q, `let ${names[0]} = ${L}; ${names[0]} <= ${H}; ${names[0]}++`, guarded, "", pre, `Math.max(0, ${H} - ${L} + 1)`), type: BOOL };
     }
     if (it.kind === "list") {
       if (e.vars.length !== 1) throw this.diag("E_ARGUMENTS", "a list gives one value per iteration: use one loop variable", e.pos);
@@ -524,7 +528,7 @@ export class Compiler {
     }
     const l = this.expr(e.left, scope);
     if (op === "matches") {
-      if (l.type.k !== "string") throw this.diag("E_TYPE", `wrong type for 'matches': the left side must be a string, got a ${typeName(l.type)}`, e.pos);
+      if (l.type.k !== "string") throw this.diag("E_TYPE", `wrong type for 'matches': the left side must be a string, got ${an2(l.type)}`, e.pos);
       const r = this.expr(e.right, scope);
       return { code: `h.matches(${l.code}, ${r.code})`, type: BOOL };
     }
@@ -537,7 +541,7 @@ export class Compiler {
         return { code: `h.${op}(${l.code}, ${r.code})`, type: BOOL };
       case "==": case "!=": case "<": case "<=": case ">": case ">=": {
         const ok = (num(lt) && num(rt)) || (lt === "string" && rt === "string") || (lt === "bool" && rt === "bool");
-        if (!ok) throw this.diag("E_TYPE", `wrong type: '${op}' cannot compare a ${typeName(l.type)} with a ${typeName(r.type)}`, e.pos);
+        if (!ok) throw this.diag("E_TYPE", `wrong type: '${op}' cannot compare ${an(typeName(l.type))} with ${an(typeName(r.type))}`, e.pos);
         const name = { "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge" }[op];
         return { code: `h.${name}(${l.code}, ${r.code})`, type: BOOL };
       }

@@ -67,7 +67,8 @@ export function compile(sources: string | SourceUnit[], options: CompileOptions 
             const raw = readFile(target);
             text = typeof raw === "string" ? raw : Buffer.from(raw).toString("latin1");
           } catch (e) {
-            throw new DiagnosticError({ code: "E_INCLUDE", message: `can't open include file: ${inc.path} (${(e as Error).message})`, line: inc.pos.line, column: inc.pos.column, path });
+            const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+            throw new DiagnosticError({ code: "E_INCLUDE", message: `can't open include file: ${inc.path} (${reason})`, hint: "include paths are relative to the including file", line: inc.pos.line, column: inc.pos.column, path });
           }
           addTree(text, target, [...stack, target]);
         }

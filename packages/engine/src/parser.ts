@@ -485,7 +485,18 @@ class Parser {
 
   // ---------------- expressions ----------------
 
+  private depth = 0;
+
   parseExpr(minPrec = 1): Expr {
+    if (++this.depth > 400) this.fail("expression nested too deeply (more than 400 levels): simplify the condition", this.tok.pos, "E_LIMIT");
+    try {
+      return this.parseExprInner(minPrec);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private parseExprInner(minPrec: number): Expr {
     let left = this.parseUnary(minPrec);
     for (;;) {
       const t = this.tok;

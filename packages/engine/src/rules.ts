@@ -380,13 +380,15 @@ export class CompiledRules {
 
     const rules = this.data.rules;
     const r = new Uint8Array(rules.length);
-    const c: MatchLists & Record<string, unknown> = { mo, ml, r, size: n, data: bytes, ext, m: roots, fn, ep };
+    const tick = () => { if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out"); };
+    const c: MatchLists & Record<string, unknown> = { mo, ml, r, size: n, data: bytes, ext, m: roots, fn, ep, tick };
     for (let i = 0; i < rules.length; i++) {
       if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
       let v: unknown;
       try {
         v = this.conditions[i]!(c);
       } catch (e) {
+        if (e instanceof ScanError) throw e;
         warnings.push(`rule ${rules[i]!.name}: condition failed: ${(e as Error).message}`);
         v = false;
       }
