@@ -222,6 +222,7 @@ describe("sorted store at scale", () => {
     expect(s.count).toBe(n + 50);
     expect(s.tables.sha256!.nameIndex).toBeInstanceOf(Uint16Array);
     expect(s.tables.sha256!.byteLength).toBe(65537 * 4 + (n + 50) * (4 + 26 + 4 + 2));
+    expect(s.tables.sha256!.bucketBits).toBe(16);
     for (let i = 0; i < n; i += 7) expect(s.lookupDigest("sha256", all.subarray(32 * i, 32 * i + 32), (i % 1000) + 1)?.name).toBe(`Big.Name-${i % 300}`);
     for (let i = 0; i < 50; i++) {
       const d = Buffer.from(shared);
@@ -234,6 +235,20 @@ describe("sorted store at scale", () => {
     expect(falseHits).toBe(0);
     // under 40 bytes per signature, names included
     expect(s.byteLength / s.count).toBeLessThan(40);
+  });
+
+  it("grows the bucket table past 512k entries and still finds everything", () => {
+    const b = new HashStoreBuilder();
+    const n = 600_000;
+    const all = randomBytes(16 * n);
+    for (let i = 0; i < n; i++) b.add(all.subarray(16 * i, 16 * i + 16), 5, "Many");
+    const s = b.finish();
+    expect(s.tables.md5!.bucketBits).toBe(17);
+    for (let i = 0; i < n; i += 97) expect(s.lookupDigest("md5", all.subarray(16 * i, 16 * i + 16), 5)?.name).toBe("Many");
+    const again = deserializeHashStore(concat(serializeHashStore(s)));
+    expect(again.tables.md5!.bucketBits).toBe(17);
+    expect(again.lookupDigest("md5", all.subarray(16 * 7, 16 * 8), 5)?.name).toBe("Many");
+    expect(again.lookupDigest("md5", randomBytes(16), 5)).toBeUndefined();
   });
 
   it("switches to 32-bit name indexes past 65,536 names", () => {

@@ -4,10 +4,10 @@
  *
  * Layout, all integers little-endian u32, every section starting at a multiple of 4:
  *   0   "VIGILHDB" magic, version (1), nameCount, nameBlobLength, reserved
- *   24  for md5, sha1, sha256: count, nameIndexWidth (0 when absent, else 2 or 4)
+ *   24  for md5, sha1, sha256: count, nameIndexWidth | bucketBits << 8 (0 when absent; width 2 or 4, bits 16..24)
  *   48  reserved up to 64
  *   64  name offsets (nameCount + 1), name blob (padded), then per present table:
- *       bucketStart (65,537), keys (count), sizes (count), nameIndex (count * width, padded),
+ *       bucketStart (2^bits + 1), keys (count), sizes (count), nameIndex (count * width, padded),
  *       rest (count * (L-6), padded)
  * A loader checks every length against the file size, offsets and bucket starts for monotony and
  * name indexes against nameCount, so a truncated or hostile file is refused with SIGDB_BAD_COMPILED
@@ -19,9 +19,8 @@ import { SignatureDbError } from "./error.js";
 import { DIGEST_LENGTH, HASH_ALGORITHMS, HashStore, HashTable, NameTable, type HashAlgorithm } from "./store.js";
 
 const MAGIC = "VIGILHDB";
-const VERSION = 2;
+const VERSION = 3;
 const HEADER = 64;
-const BUCKETS = 65536;
 const pad4 = (n: number) => (n + 3) & ~3;
 
 const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
@@ -44,7 +43,7 @@ export function serializeHashStore(store: HashStore): Uint8Array[] {
     const t = store.tables[a];
     if (t === undefined || t.count === 0) return;
     dv.setUint32(24 + 8 * k, t.count, true);
-    dv.setUint32(28 + 8 * k, t.nameIndex.BYTES_PER_ELEMENT, true);
+    dv.setUint32(28 + 8 * k, t.nameIndex.BYTES_PER_ELEMENT | (t.bucketBits << 8), true);
     parts.push(bytesOf(t.bucketStart), bytesOf(t.keys), bytesOf(t.sizes), bytesOf(t.nameIndex), new Uint8Array(pad4(t.nameIndex.byteLength) - t.nameIndex.byteLength));
     parts.push(t.rest, new Uint8Array(pad4(t.rest.byteLength) - t.rest.byteLength));
   });
@@ -99,12 +98,16 @@ export function deserializeHashStore(input: Uint8Array): HashStore {
   const tables: Partial<Record<HashAlgorithm, HashTable>> = {};
   HASH_ALGORITHMS.forEach((a, k) => {
     const count = dv.getUint32(24 + 8 * k, true);
-    const width = dv.getUint32(28 + 8 * k, true);
-    if (width === 0) return;
+    const field = dv.getUint32(28 + 8 * k, true);
+    if (field === 0) return;
+    const width = field & 0xff;
+    const bits = field >>> 8;
     if (width !== 2 && width !== 4) bad(`bad name index width ${width}`);
-    const bucketStart = u32(BUCKETS + 1);
-    if (bucketStart[0] !== 0 || bucketStart[BUCKETS] !== count) bad("bucket table does not cover the entries");
-    for (let i = 0; i < BUCKETS; i++) if (bucketStart[i]! > bucketStart[i + 1]!) bad("bucket table is not in order");
+    if (bits < 16 || bits > 24) bad(`bad bucket size 2^${bits}`);
+    const buckets = 1 << bits;
+    const bucketStart = u32(buckets + 1);
+    if (bucketStart[0] !== 0 || bucketStart[buckets] !== count) bad("bucket table does not cover the entries");
+    for (let i = 0; i < buckets; i++) if (bucketStart[i]! > bucketStart[i + 1]!) bad("bucket table is not in order");
     const keys = u32(count);
     const sizes = u32(count);
     const nameAt = take(count * width);

@@ -1,9 +1,9 @@
 /**
  * Hash-signature store. Text sources (ClamAV `.hdb/.hsb`, `.mdb/.msb`, `.fp/.sfp`, plain hash lists)
  * are parsed from bytes, chunk by chunk (`HashTextParser`, `loadHashFile`), into a
- * `HashStoreBuilder`, which interns names and stages raw digests; `finish()` radix-sorts them into
- * a frozen `HashStore` (per algorithm: 65,536 buckets on the first two digest bytes, the other bytes
- * in one `Uint8Array`, sizes and name indexes in typed arrays). `writeCompiledHashStore` /
+ * `HashStoreBuilder`, which interns names and stages raw digests; `finish()` groups them with one
+ * counting pass and one scatter into a frozen `HashStore` (per algorithm: buckets on the leading
+ * digest bits, 32-bit keys and the other digest bytes, sizes and name indexes in typed arrays). `writeCompiledHashStore` /
  * `readCompiledHashStore` save and load that store as-is. The scanner hashes a file with the
  * algorithms in `store.algorithms` and calls `store.lookup({ sha256, ... }, fileSize)`; for PE
  * sections it calls `lookup` on the section store with the section's raw size and digest.

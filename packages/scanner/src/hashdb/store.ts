@@ -2,15 +2,18 @@
  * The hash-signature store: md5, sha1 and sha256 digests, each with a file (or section) size or
  * "any size", and a detection name.
  *
- * Layout (per algorithm, after `HashStoreBuilder.finish()`): entries sorted by digest; the first
- * two digest bytes select one of 65,536 buckets (`bucketStart`), so only the remaining bytes are
- * stored (`tails`: 30 bytes per sha256, 18 per sha1, 14 per md5), beside a `Uint32Array` of sizes
- * (ANY_SIZE = 0xffffffff for `*`) and a name index (`Uint16Array` while there are fewer than 65,536
- * distinct names, else `Uint32Array`). Names are interned once as UTF-8 in one blob with offsets and
- * decoded only when a lookup hits. No JS object or string exists per signature: a sha256 entry costs
- * 36 or 38 bytes plus its share of the name blob.
+ * Layout (per algorithm, after `HashStoreBuilder.finish()`): the leading bits of the digest
+ * select a bucket (`bucketStart`: 2^16 buckets, or more for big tables, about 8 entries each, so
+ * at most ~0.5 byte per entry); within a bucket entries keep load order. Per entry: digest bytes
+ * 2..5 as a `Uint32Array` key, the remaining bytes in one `Uint8Array` (`rest`: 26 per sha256,
+ * 14 per sha1, 10 per md5; bytes 0..1 are implied by the bucket), a `Uint32Array` of sizes
+ * (ANY_SIZE = 0xffffffff for `*`) and a name index (`Uint16Array` while there are at most 65,536
+ * distinct names, else `Uint32Array`). Names are interned once as UTF-8 in one blob with offsets
+ * and decoded only when a lookup hits. No JS object or string exists per signature: a sha256
+ * entry costs 36 or 38 bytes plus its share of the bucket table and name blob.
  *
- * A lookup is a bucket index plus a binary search over about n/65536 entries comparing raw bytes.
+ * A lookup is a bucket index plus a scan of that bucket's keys (a cache line or two), then the
+ * rest of the digest and the size for a key that matches.
  */
 
 import { SignatureDbError } from "./error.js";
@@ -39,7 +42,12 @@ export interface HashMatch {
   readonly size: number;
 }
 
-const BUCKETS = 65536;
+/** Buckets for n entries: about 8 entries a bucket, from 2^16 to 2^24 buckets (at most ~0.5 byte per entry past 512k). */
+export function bucketBitsFor(n: number): number {
+  let bits = 16;
+  while (bits < 24 && n > 8 << bits) bits++;
+  return bits;
+}
 const decoder = new TextDecoder("utf-8");
 
 const HEX_VALUE = (() => {
@@ -66,13 +74,15 @@ export function hexToBytes(hex: string): Uint8Array | undefined {
 }
 
 /**
- * The frozen table of one algorithm: entries grouped in 65,536 buckets by their first two digest
- * bytes, in load order within a bucket. Per entry: the next four digest bytes as a `Uint32`
+ * The frozen table of one algorithm: entries grouped in buckets by their leading digest bits, in
+ * load order within a bucket. Per entry: the next four digest bytes as a `Uint32`
  * key (`keys`), the remaining bytes (`rest`), the size and the name index.
  */
 export class HashTable {
   readonly algorithm: HashAlgorithm;
   readonly restLength: number;
+  /** log2 of the bucket count: 16 up to ~512k entries, then one more bit per doubling, at most 24. */
+  readonly bucketBits: number;
   constructor(
     algorithm: HashAlgorithm,
     readonly count: number,
@@ -84,6 +94,7 @@ export class HashTable {
   ) {
     this.algorithm = algorithm;
     this.restLength = digestLength(algorithm) - 6;
+    this.bucketBits = Math.log2(bucketStart.length - 1);
   }
 
   get byteLength(): number {
@@ -94,7 +105,7 @@ export class HashTable {
   find(d: Uint8Array, size: number, from = 0): number {
     const R = this.restLength;
     if (d.length !== R + 6) return -1;
-    const b = (d[0]! << 8) | d[1]!;
+    const b = ((d[0]! << 16) | (d[1]! << 8) | d[2]!) >>> (24 - this.bucketBits);
     const key = ((d[2]! << 24) | (d[3]! << 16) | (d[4]! << 8) | d[5]!) >>> 0;
     const keys = this.keys;
     const rest = this.rest;
@@ -366,7 +377,7 @@ export class HashStoreBuilder {
 /**
  * Groups staged entries by bucket with one counting pass and one scatter (sequential reads, stable
  * within a bucket, so the first loaded of equal entries is found first). No sort: a lookup scans
- * its bucket's 32-bit keys, about n/65,536 of them.
+ * its bucket's 32-bit keys, about 8 of them (16 or fewer tables hold 2^16 buckets).
  */
 function sortStaging(s: Staging, nameCount: number): HashTable {
   const n = s.count;
@@ -375,9 +386,12 @@ function sortStaging(s: Staging, nameCount: number): HashTable {
   const R2 = R >>> 1;
   const L2 = L >>> 1;
   const d = s.digests;
-  const counts = new Uint32Array(BUCKETS + 1);
-  for (let i = 0, b = 0; i < n; i++, b += L) counts[((d[b]! << 8) | d[b + 1]!) + 1]!++;
-  for (let i = 1; i <= BUCKETS; i++) counts[i]! += counts[i - 1]!;
+  const bits = bucketBitsFor(n);
+  const shift = 24 - bits;
+  const buckets = 1 << bits;
+  const counts = new Uint32Array(buckets + 1);
+  for (let i = 0, b = 0; i < n; i++, b += L) counts[(((d[b]! << 16) | (d[b + 1]! << 8) | d[b + 2]!) >>> shift) + 1]!++;
+  for (let i = 1; i <= buckets; i++) counts[i]! += counts[i - 1]!;
   const bucketStart = counts.slice();
   const keys = new Uint32Array(n);
   const rest = new Uint8Array(n * R);
@@ -388,7 +402,7 @@ function sortStaging(s: Staging, nameCount: number): HashTable {
   const ss = s.sizes;
   const sn = s.names;
   for (let i = 0, b = 0; i < n; i++, b += L) {
-    const j = counts[(d[b]! << 8) | d[b + 1]!]!++;
+    const j = counts[((d[b]! << 16) | (d[b + 1]! << 8) | d[b + 2]!) >>> shift]!++;
     keys[j] = ((d[b + 2]! << 24) | (d[b + 3]! << 16) | (d[b + 4]! << 8) | d[b + 5]!) >>> 0;
     const src = i * L2 + 3;
     const dst = j * R2;
