@@ -25,7 +25,7 @@ import {
 } from "@vigil/tlog";
 import { bundleArchivePath, compareVersions, manifestOf, openBundle, openManifest, type Manifest } from "./bundle.js";
 import { UpdateError } from "./error.js";
-import { fsyncDir, writeFileAtomic } from "./fsutil.js";
+import { fsyncDir, lockDir, writeFileAtomic } from "./fsutil.js";
 import type { TrustPolicy } from "./policy.js";
 import { LIMITS, openSource, type Source } from "./source.js";
 
@@ -195,6 +195,15 @@ function fetcher(src: Source) {
 
 /** Runs one update. Throws UpdateError with the failed check's code; nothing is applied then. */
 export async function update(opts: UpdateOptions): Promise<UpdateResult> {
+  const release = await lockDir(opts.stateDir, "update");
+  try {
+    return await updateLocked(opts);
+  } finally {
+    await release();
+  }
+}
+
+async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
   const now = (opts.now ?? (() => Math.floor(Date.now() / 1000)))();
   const { policy, stateDir } = opts;
   const state = await recoverEndpoint(stateDir);
@@ -318,11 +327,16 @@ export async function update(opts: UpdateOptions): Promise<UpdateResult> {
  * so the bundle rolled away from is not re-applied by the next update; a newer one will be.
  */
 export async function rollback(stateDir: string): Promise<{ version: number; from: number }> {
-  const state = await recoverEndpoint(stateDir);
-  if (!state.current || !state.previous) throw new UpdateError("no-previous", "there is no previous bundle to roll back to");
-  await saveState(stateDir, { ...state, current: state.previous, previous: state.current });
-  await pointCurrent(stateDir, state.previous.dir);
-  return { version: state.previous.version, from: state.current.version };
+  const release = await lockDir(stateDir, "update");
+  try {
+    const state = await recoverEndpoint(stateDir);
+    if (!state.current || !state.previous) throw new UpdateError("no-previous", "there is no previous bundle to roll back to");
+    await saveState(stateDir, { ...state, current: state.previous, previous: state.current });
+    await pointCurrent(stateDir, state.previous.dir);
+    return { version: state.previous.version, from: state.current.version };
+  } finally {
+    await release();
+  }
 }
 
 /** Reads the manifest of the bundle in force. */

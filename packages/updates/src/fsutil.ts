@@ -29,3 +29,40 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, m
   await rename(tmp, path);
   await fsyncDir(dir);
 }
+
+/**
+ * An exclusive lock on a directory for one process (`<dir>/<name>.lock` holding the pid). A lock
+ * left by a process that no longer runs is taken over. Returns the release function.
+ */
+export async function lockDir(dir: string, name: string): Promise<() => Promise<void>> {
+  const { mkdir: mk, readFile: rf, unlink, writeFile: wf } = await import("node:fs/promises");
+  await mk(dir, { recursive: true });
+  const path = `${dir}/${name}.lock`;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await wf(path, `${process.pid}\n`, { flag: "wx" });
+      return async () => {
+        await unlink(path).catch(() => undefined);
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const pid = Number((await rf(path, "utf8").catch(() => "")).trim());
+      let alive = false;
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) {
+        try {
+          process.kill(pid, 0);
+          alive = true;
+        } catch (err) {
+          alive = (err as NodeJS.ErrnoException).code === "EPERM";
+        }
+      }
+      if (alive) {
+        const { UpdateError } = await import("./error.js");
+        throw new UpdateError("bad-input", `${dir} is in use by process ${pid} (${name}); wait for it to finish`);
+      }
+      await unlink(path).catch(() => undefined);
+    }
+  }
+  const { UpdateError } = await import("./error.js");
+  throw new UpdateError("bad-input", `cannot take the lock ${path}`);
+}

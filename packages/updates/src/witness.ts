@@ -23,7 +23,7 @@ import {
 } from "@vigil/tlog";
 import { bundleArchivePath, manifestOf, openBundle, openManifest, type Manifest, type RuleFileData } from "./bundle.js";
 import { UpdateError } from "./error.js";
-import { writeFileAtomic } from "./fsutil.js";
+import { lockDir, writeFileAtomic } from "./fsutil.js";
 import { LIMITS, openSource, type Source } from "./source.js";
 
 export interface WitnessLogConfig {
@@ -245,11 +245,20 @@ export class Witness {
     return undefined;
   }
 
-  /** Serves POST /add-checkpoint (under `prefix`) on host:port; resolves once listening. */
-  listen(port: number, host = "127.0.0.1", prefix = ""): Promise<Server> {
+  /**
+   * Serves POST /add-checkpoint (under `prefix`) on host:port; resolves once listening. Takes a
+   * lock on the state directory: one witness process per state, so that the check of the old
+   * size and the write of the new state stay atomic. The lock is released when the server closes.
+   */
+  async listen(port: number, host = "127.0.0.1", prefix = ""): Promise<Server> {
+    const release = await lockDir(this.options.stateDir, "witness");
     const server = createServer((req, res) => void this.handle(req, res, prefix));
+    server.once("close", () => void release());
     return new Promise((resolve, reject) => {
-      server.once("error", reject);
+      server.once("error", (e) => {
+        void release();
+        reject(e);
+      });
       server.listen(port, host, () => resolve(server));
     });
   }

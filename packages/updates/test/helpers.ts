@@ -8,6 +8,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve, sep } from "node:path";
+import { onTestFinished } from "vitest";
 import { generateKey } from "@vigil/tlog";
 import { Witness, bundleAuditor, type TrustPolicy, type BundleAuditor } from "@vigil/updates";
 
@@ -27,8 +28,11 @@ export function makeKeys(): Keys {
   };
 }
 
+/** A temporary directory removed when the calling test finishes. */
 export async function tempDir(prefix = "vigil-upd-"): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 export async function writeRules(dir: string, files: Record<string, string>): Promise<void> {

@@ -1,8 +1,8 @@
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MerkleTree, emptyRoot, formatCheckpoint, generateKey, leafHash, openNote, signNote } from "@vigil/tlog";
-import { Witness, addCheckpointBody } from "@vigil/updates";
+import { Witness, addCheckpointBody, update } from "@vigil/updates";
 import { tempDir } from "./helpers.js";
 
 /** A witness with no auditing over an in-memory log, driven through addCheckpoint directly. */
@@ -130,5 +130,20 @@ describe("tlog-witness add-checkpoint", () => {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     }
+  });
+
+  it("one process per state directory: a live lock is refused, a stale one taken over", async () => {
+    const s = await setup();
+    await mkdir(s.dir, { recursive: true });
+    await writeFile(join(s.dir, "witness.lock"), `${process.ppid}\n`); // a process that is alive
+    await expect(s.make().listen(0)).rejects.toThrow(/in use by process/);
+    await writeFile(join(s.dir, "witness.lock"), "999999999\n"); // no such process
+    const server = await s.make().listen(0);
+    expect((await readFile(join(s.dir, "witness.lock"), "utf8")).trim()).toBe(String(process.pid));
+    await new Promise((r) => server.close(r));
+    // the endpoint's update takes the same kind of lock
+    const ep = await tempDir("vigil-ep-");
+    await writeFile(join(ep, "update.lock"), `${process.ppid}\n`);
+    await expect(update({ source: ep, stateDir: ep, policy: {} as never })).rejects.toMatchObject({ code: "bad-input" });
   });
 });
