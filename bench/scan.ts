@@ -6,6 +6,7 @@
 // both report the same files.
 //
 //   npx tsx bench/scan.ts [--files 3000] [--size-kb 24] [--jobs N]
+//   npx tsx bench/scan.ts --xz      # our xz/LZMA2 decoder against `xz -d` on the same data
 //
 // Build first (npx tsc -b): it runs the built bin.
 import { spawnSync } from "node:child_process";
@@ -21,6 +22,21 @@ const sizeKb = Number(arg("--size-kb", "24"));
 const jobs = arg("--jobs", String(availableParallelism()));
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = join(root, "packages/cli/bin/vigil.js");
+
+if (process.argv.includes("--xz")) {
+  const { unxz } = await import("../packages/scanner/src/archive/xz.js");
+  const { readFileSync } = await import("node:fs");
+  const data = Buffer.concat([readFileSync(process.execPath).subarray(0, 16_000_000), Buffer.from("plain text line for the dictionary\n".repeat(200_000))]);
+  const xz = spawnSync("xz", ["-c", "-6"], { input: data, maxBuffer: 1 << 30 }).stdout;
+  const mbs = (ms: number) => (data.length / 1048576 / (ms / 1000)).toFixed(1);
+  let best = Infinity;
+  for (let i = 0; i < 5; i++) { const t = performance.now(); unxz(xz, 1 << 30); best = Math.min(best, performance.now() - t); }
+  let bestXz = Infinity;
+  for (let i = 0; i < 3; i++) { const t = performance.now(); spawnSync("xz", ["-dc"], { input: xz, maxBuffer: 1 << 30 }); bestXz = Math.min(bestXz, performance.now() - t); }
+  console.log(`xz data: ${(data.length / 1048576).toFixed(1)} MB -> ${(xz.length / 1048576).toFixed(1)} MB`);
+  console.log(`vigil unxz (best of 5): ${mbs(best)} MB/s; xz -dc (best of 3, incl. process start): ${mbs(bestXz)} MB/s; ratio ${(bestXz / best).toFixed(2)}`);
+  process.exit(0);
+}
 
 const work = mkdtempSync(join(tmpdir(), "vigil-bench-scan-"));
 const corpus = makeCorpus(work, { files, sizeKb, seed: 7 });
