@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// `npm run bench [-- NAME...]`: runs the benchmarks in bench/ one after another (all of them,
+// or the named ones: yara, scan, clamav, hashdb, modules, tlog, updates) and prints their
+// reports. Each compares Vigil with the reference tool in the same run where one exists.
+import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..");
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+const order = ["yara", "modules", "scan", "clamav", "hashdb", "tlog", "updates"];
+const files = readdirSync(here).filter((f) => /\.(mjs|ts)$/.test(f) && f !== "run.mjs");
+const names = files.map((f) => f.replace(/\.(mjs|ts)$/, "")).sort((a, b) => (order.indexOf(a) + 99) % 99 - (order.indexOf(b) + 99) % 99);
+const build = spawnSync("npx", ["tsc", "-b"], { cwd: root, stdio: "inherit" });
+if (build.status !== 0) process.exit(build.status ?? 1);
+let failed = 0;
+for (const name of names) {
+  if (wanted.length && !wanted.includes(name)) continue;
+  const file = files.find((f) => f.replace(/\.(mjs|ts)$/, "") === name);
+  console.log(`\n=== bench/${file} ===`);
+  const cmd = file.endsWith(".ts") ? ["npx", ["tsx", join(here, file)]] : ["node", [join(here, file)]];
+  const r = spawnSync(cmd[0], cmd[1], { cwd: root, stdio: "inherit" });
+  if (r.status !== 0) { failed++; console.log(`bench/${file} exited with ${r.status}`); }
+}
+process.exit(failed ? 1 : 0);
