@@ -55,6 +55,8 @@ class RangeDecoder {
   range = 0xffffffff;
   code = 0;
   p: number;
+  /** Reading past the chunk yields zeros; the caller checks `overrun` after the chunk. */
+  overrun = false;
   constructor(private readonly b: Uint8Array, start: number, private readonly end: number) {
     if (start + 5 > end || b[start] !== 0) throw new XzError("bad LZMA range coder start");
     this.p = start + 1;
@@ -62,8 +64,9 @@ class RangeDecoder {
     if (this.code === this.range) throw new XzError("bad LZMA range coder start");
   }
   private byte(): number {
-    if (this.p >= this.end) throw new XzError("LZMA chunk data ends early");
-    return this.b[this.p++]!;
+    if (this.p < this.end) return this.b[this.p++]!;
+    this.overrun = true;
+    return 0;
   }
   bit(probs: Uint16Array, i: number): number {
     const prob = probs[i]!;
@@ -297,6 +300,7 @@ function lzma2(b: Uint8Array, p: number, out: Out, lz: Lzma): number {
     if (p + packed > b.length) throw new XzError("LZMA2 data ends early");
     const rc = new RangeDecoder(b, p, p + packed);
     lz.decode(rc, out, unpacked, dictStart);
+    if (rc.overrun) throw new XzError("LZMA chunk data ends early");
     p += packed;
   }
 }
