@@ -55,6 +55,8 @@ export interface UpdateOptions {
   readonly now?: () => number;
   /** test hook: throw at this point of the apply, as a crash there would stop it */
   readonly failpoint?: "after-extract" | "after-state";
+  /** instrumentation hooks, called at the two points of the apply (tests kill the process there) */
+  readonly hooks?: { readonly afterExtract?: () => void | Promise<void>; readonly afterCommit?: () => void | Promise<void> };
 }
 
 export interface UpdateResult {
@@ -310,9 +312,11 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
     await rm(staging, { recursive: true, force: true });
     throw new UpdateError("apply-failed", `could not write bundle ${manifest.version} under ${bundlesDir}`, { cause });
   }
+  await opts.hooks?.afterExtract?.();
   if (opts.failpoint === "after-extract") throw new Error("failpoint after-extract");
   const installed: InstalledBundle = { name: manifest.name, version: manifest.version, manifestHash: opened.hash, dir: dirName };
   await saveState(stateDir, { format: "vigil-endpoint/v1", checkpoint: note, current: installed, previous: state.current, highestVersion: manifest.version });
+  await opts.hooks?.afterCommit?.();
   if (opts.failpoint === "after-state") throw new Error("failpoint after-state");
   await pointCurrent(stateDir, dirName);
   // keep only the current and previous bundles

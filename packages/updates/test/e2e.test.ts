@@ -236,6 +236,38 @@ describe("attacks", () => {
     expect((await update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy })).status).toBe("up-to-date");
   });
 
+  it("a process killed (SIGKILL) mid-apply leaves the old bundle in force; the next run applies the new one", async () => {
+    const f = await fixture();
+    await f.pub(HONEST_RULES);
+    await update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy });
+    await f.pub(v2Rules);
+    const script = join(f.root, "crash.mjs");
+    const { writeFile } = await import("node:fs/promises");
+    const dist = new URL("../dist/index.js", import.meta.url).href; // the built package (npm test builds first)
+    await writeFile(script, `
+      import { update } from ${JSON.stringify(dist)};
+      const [source, stateDir, policy, at] = process.argv.slice(2);
+      const kill = () => process.kill(process.pid, "SIGKILL");
+      await update({ source, stateDir, policy: JSON.parse(policy), hooks: at === "extract" ? { afterExtract: kill } : { afterCommit: kill } });
+      process.exit(3);
+    `);
+    const { spawnSync } = await import("node:child_process");
+    // the child reads the log from its directory: spawnSync blocks this process, and so its HTTP server
+    const run = (at: string) => spawnSync(process.execPath, [script, f.logDir, f.stateDir, JSON.stringify(f.policy), at], { encoding: "utf8", timeout: 60_000 });
+    const r1 = run("extract");
+    expect(r1.signal, r1.stderr).toBe("SIGKILL");
+    expect(existsSync(join(f.stateDir, "update.lock"))).toBe(true); // left behind by the dead process
+    expect(await readFile(join(f.stateDir, "current", "eicar.yar"), "utf8")).toBe(HONEST_RULES["eicar.yar"]);
+    expect(existsSync(join(f.stateDir, "current", "families", "stealer.yar"))).toBe(false);
+    expect((await loadState(f.stateDir)).current!.version).toBe(1);
+    const r2 = run("commit");
+    expect(r2.signal, r2.stderr).toBe("SIGKILL");
+    expect((await loadState(f.stateDir)).current!.version).toBe(2);
+    // the next run (stale lock taken over) repairs the link and finds nothing to do
+    expect((await update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy })).status).toBe("up-to-date");
+    expect(await readFile(join(f.stateDir, "current", "families", "stealer.yar"), "utf8")).toBe(v2Rules["families/stealer.yar"]);
+  });
+
   it("an operator can roll back; the rolled-back bundle is not re-applied, a newer one is", async () => {
     const f = await fixture();
     await f.pub(HONEST_RULES);
