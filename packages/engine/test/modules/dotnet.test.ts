@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, test } from "vitest";
 import { dotnetModule } from "../../src/modules/dotnet/index.js";
 import { makeContext } from "./context.js";
 import { compareWithDump, haveYara, yaraDump } from "./yara-dump.js";
-import { allPeFiles, peFixtures, reportMissing } from "./pe-fixtures.js";
+import { allPeFiles, peFixtures, reportMissing, toYara423Dotnet as toYara423 } from "./pe-fixtures.js";
 
 type Obj = Record<string, any>;
 const load = (bytes: Uint8Array): Obj => dotnetModule.load(makeContext(bytes)) as Obj;
@@ -15,22 +15,6 @@ const read = (f: string) => new Uint8Array(readFileSync(f));
 const assemblies = allPeFiles().filter((f) => f.startsWith("/usr/lib/mono/"));
 
 beforeAll(() => reportMissing(peFixtures()));
-
-/**
- * yara 4.2.3 stores string constants and assembly-reference public key tokens one byte short
- * (b77a5c561934e089 becomes b77a5c561934e0); YARA 4.5, which we follow, keeps the whole blob.
- */
-function toYara423(root: Obj): Obj {
-  const out = { ...root };
-  if (Array.isArray(root.constants)) out.constants = root.constants.map((s: string) => s.slice(0, -1));
-  if (Array.isArray(root.assembly_refs)) {
-    out.assembly_refs = root.assembly_refs.map((r: Obj) => ({
-      ...r,
-      public_key_or_token: typeof r.public_key_or_token === "string" ? r.public_key_or_token.slice(0, -1) : r.public_key_or_token,
-    }));
-  }
-  return out;
-}
 
 describe("dotnet module against yara -D", () => {
   test.runIf(haveYara)("every field yara 4.2.3 prints agrees on every PE fixture (.NET or not) and on an ELF file", () => {

@@ -75,3 +75,20 @@ export function toYara423Imports(root: Obj): Obj {
   }
   return out;
 }
+
+/**
+ * yara 4.2.3 stores .NET string constants and assembly-reference public key tokens one byte
+ * short (b77a5c561934e089 becomes b77a5c561934e0); YARA 4.5, which we follow, keeps the whole
+ * blob. This drops that byte from our dotnet data so it compares with 4.2.3's.
+ */
+export function toYara423Dotnet(root: Obj): Obj {
+  const out = { ...root };
+  if (Array.isArray(root.constants)) out.constants = (root.constants as string[]).map((s) => s.slice(0, -1));
+  if (Array.isArray(root.assembly_refs)) {
+    out.assembly_refs = (root.assembly_refs as Obj[]).map((r) => ({
+      ...r,
+      public_key_or_token: typeof r.public_key_or_token === "string" ? r.public_key_or_token.slice(0, -1) : r.public_key_or_token,
+    }));
+  }
+  return out;
+}

@@ -12,7 +12,7 @@ import { peModule } from "../../src/modules/pe/index.js";
 import type { StructType } from "../../src/modules/schema.js";
 import { callFn, makeContext, regexp } from "./context.js";
 import { checkWithYara, compareWithDump, haveYara, stringLiteral, yaraDump, type FunctionCase } from "./yara-dump.js";
-import { allPeFiles, peFixtures, reportMissing, toYara423Imports } from "./pe-fixtures.js";
+import { allPeFiles, peFixtures, reportMissing, toYara423Dotnet, toYara423Imports } from "./pe-fixtures.js";
 
 type Obj = Record<string, any>;
 const decl = peModule.declarations;
@@ -426,3 +426,41 @@ function hostileResourcePe(): Uint8Array {
   }
   return b;
 }
+
+describe("vigil yara -D layout", () => {
+  test.runIf(haveYara)("formatModuleData prints pe and dotnet data line for line as yara -D, apart from fields 4.2.3 lacks", async () => {
+    const { formatModuleData } = await import("../../src/modules/dump.js");
+    const { dotnetModule } = await import("../../src/modules/dotnet/index.js");
+    const { spawnSync } = await import("node:child_process");
+    const rule = join(tmp, "dump.yar");
+    writeFileSync(rule, 'import "pe"\nimport "dotnet"\nrule r { condition: false }\n');
+    // lines only Vigil prints: fields and structures YARA 4.5 added after 4.2.3
+    const newer = /^\t*(is_signed|rva|version_data|number_of_classes|classes|delayed_import_details|verified|digest_alg|digest|file_digest|number_of_certificates|certificates|signer_info|program_name|length_of_chain|chain|number_of_countersignatures|countersignatures) |^\t*(classes|delayed_import_details|certificates|signer_info|chain|countersignatures)$/;
+    const picked = files.filter((f) => /clam\.exe$|x86-ansi\/System\.dll$|mmx64\.efi\.signed$|Mono\.Security\.dll$/.test(f));
+    for (const f of picked) {
+      const ctx = makeContext(read(f));
+      const ours = formatModuleData(peModule, toYara423Imports(peModule.load(ctx))) + formatModuleData(dotnetModule, toYara423Dotnet(dotnetModule.load(ctx)));
+      const theirs = spawnSync("yara", ["-D", rule, f], { maxBuffer: 1 << 28 }).stdout.toString("latin1");
+      const strip = (text: string) => {
+        const out: string[] = [];
+        let skipBelow = -1; // drop the subtree of a newer container
+        for (const l of text.split("\n")) {
+          if (l === "") continue;
+          const depth = l.length - l.replace(/^\t+/, "").length;
+          if (skipBelow >= 0 && depth > skipBelow) continue;
+          skipBelow = -1;
+          if (newer.test(l)) {
+            if (!l.includes(" = ")) skipBelow = depth;
+            continue;
+          }
+          out.push(l);
+        }
+        return out;
+      };
+      const a = strip(ours);
+      const b = strip(theirs).filter((l) => l !== "\tdelay_import_details");
+      expect(a.filter((l, i) => l !== b[i]).slice(0, 5), f).toEqual([]);
+      expect(a.length, f).toBe(b.length);
+    }
+  });
+});
