@@ -18,7 +18,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import {
   chownSync, closeSync, constants, fchmodSync, fstatSync, fsyncSync, futimesSync, linkSync, mkdirSync, openSync,
-  readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeSync, lstatSync,
+  readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeSync, lstatSync, statSync,
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { ScannerError, fsError } from "./error.js";
@@ -52,7 +52,7 @@ export interface QuarantineOptions {
 }
 
 export interface RestoreOptions {
-  /** Restore to this path instead of the original one. */
+  /** Restore to this path (or into this existing directory) instead of the original path. */
   to?: string;
   /** Replace an existing file at the target. */
   overwrite?: boolean;
@@ -214,7 +214,11 @@ export class Quarantine {
   /** Restores the exact bytes and metadata; returns the path written. */
   restore(id: string, opts: RestoreOptions = {}): string {
     const e = this.get(id);
-    const target = resolve(opts.to ?? e.originalPath);
+    let target = resolve(opts.to ?? e.originalPath);
+    // --to an existing directory restores into it under the original name
+    if (opts.to !== undefined) {
+      try { if (statSync(target).isDirectory()) target = join(target, basename(e.originalPath)); } catch { /* not there: a file path */ }
+    }
     const tmp = join(dirname(target), `.${basename(target)}.vigil-restore-${randomBytes(4).toString("hex")}`);
     const decipher = createDecipheriv("aes-256-ctr", Buffer.from(e.key, "hex"), Buffer.from(e.iv, "hex"));
     const hash = createHash("sha256");

@@ -52,6 +52,8 @@ describe("quarantine", () => {
     const other = join(d, "sub", "restored.bin");
     expect(vault.restore(e.id, { to: other, keep: true })).toBe(other);
     expect(readFileSync(other, "utf8")).toBe("original");
+    expect(vault.restore(e.id, { to: join(d, "sub"), keep: true })).toBe(join(d, "sub", "x.bin"));
+    expect(readFileSync(join(d, "sub", "x.bin"), "utf8")).toBe("original");
     vault.restore(e.id, { overwrite: true });
     expect(readFileSync(f, "utf8")).toBe("original");
   });
