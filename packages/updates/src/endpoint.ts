@@ -67,6 +67,9 @@ export interface UpdateResult {
   readonly witnesses: string[];
 }
 
+/** How far back from the end of the log an endpoint looks for its bundle name. */
+const MAX_SEARCH = 4096;
+
 const EMPTY_STATE: EndpointState = { format: "vigil-endpoint/v1", checkpoint: null, current: null, previous: null, highestVersion: 0 };
 
 export async function loadState(stateDir: string): Promise<EndpointState> {
@@ -243,27 +246,31 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
     return { status: "up-to-date", version: state.current?.version ?? 0, previousVersion: state.previous?.version ?? null, checkpointSize: 0n, witnesses };
   }
 
-  // 4. the newest manifest of our bundle name, and its inclusion
-  const tailStart = cp.size - 1n - ((cp.size - 1n) % 256n);
-  const tail = await readEntries(fetchTile, cp.size, tailStart, cp.size);
-  let index = -1;
+  // 4. the newest manifest of our bundle name (searched backwards, one entry bundle at a time,
+  // over at most MAX_SEARCH entries), and its inclusion
+  let leafIndex = -1n;
   let signed = "";
   let manifest: Manifest | undefined;
-  for (let i = tail.length - 1; i >= 0 && !manifest; i--) {
-    const s = Buffer.from(tail[i]!).toString("utf8");
-    try {
-      const m = manifestOf(s);
-      if (m.name === policy.bundle) {
-        manifest = m;
-        signed = s;
-        index = i;
+  const stop = cp.size > BigInt(MAX_SEARCH) ? cp.size - BigInt(MAX_SEARCH) : 0n;
+  for (let end = cp.size; end > stop && !manifest;) {
+    const start = (end - 1n) - ((end - 1n) % 256n);
+    const chunk = await readEntries(fetchTile, cp.size, start, end);
+    for (let i = chunk.length - 1; i >= 0 && !manifest; i--) {
+      const s = Buffer.from(chunk[i]!).toString("utf8");
+      try {
+        const m = manifestOf(s);
+        if (m.name === policy.bundle) {
+          manifest = m;
+          signed = s;
+          leafIndex = start + BigInt(i);
+        }
+      } catch {
+        /* not a bundle manifest */
       }
-    } catch {
-      /* not a bundle manifest */
     }
+    end = start;
   }
-  if (!manifest) throw new UpdateError("not-included", `no manifest of bundle ${policy.bundle} among the log's last entries`);
-  const leafIndex = tailStart + BigInt(index);
+  if (!manifest) throw new UpdateError("not-included", `no manifest of bundle ${policy.bundle} among the log's last ${MAX_SEARCH} entries`);
   const proof = await new TileReader(fetchTile, cp.size).inclusionProof(leafIndex);
   if (!verifyInclusion(leafIndex, cp.size, leafHash(Buffer.from(signed, "utf8")), proof, cp.rootHash)) {
     throw new UpdateError("not-included", `the manifest at index ${leafIndex} is not included in the checkpoint's tree: refusing`);

@@ -268,6 +268,25 @@ describe("attacks", () => {
     expect(await readFile(join(f.stateDir, "current", "families", "stealer.yar"), "utf8")).toBe(v2Rules["families/stealer.yar"]);
   });
 
+  it("finds its bundle behind hundreds of entries of another bundle name", async () => {
+    const keys = makeKeys();
+    const root = await tempDir();
+    const logDir = join(root, "log");
+    await writeRules(join(root, "rules"), HONEST_RULES);
+    await publish({ rulesDir: join(root, "rules"), logDir, publisherKey: keys.publisher.signerKey, logKey: keys.log.signerKey });
+    const log = await DiskLog.open(logDir, keys.log.signerKey);
+    const other = [{ path: "o.yar", data: new Uint8Array(Buffer.from('rule O { strings: $a = "other feed marker" condition: $a }\n')) }];
+    const entries: Uint8Array[] = [];
+    for (let v = 1; v <= 300; v++) entries.push(Buffer.from(buildBundle(other, { name: "other-feed", version: v, previous: "" }, keys.publisher.signerKey).signedManifest));
+    await log.append(entries, keys.log.signerKey);
+    const { cosignatureLine } = await import("@vigil/tlog");
+    const text = log.checkpoint.slice(0, log.checkpoint.indexOf("\n\n") + 1);
+    const now = Math.floor(Date.now() / 1000);
+    await log.addCosignatures([cosignatureLine(text, keys.w1.signerKey, now), cosignatureLine(text, keys.w2.signerKey, now)]);
+    const r = await update({ source: logDir, stateDir: join(root, "ep"), policy: policyFor(keys) });
+    expect(r).toMatchObject({ status: "applied", version: 1, checkpointSize: 301n });
+  });
+
   it("an operator can roll back; the rolled-back bundle is not re-applied, a newer one is", async () => {
     const f = await fixture();
     await f.pub(HONEST_RULES);
