@@ -161,6 +161,7 @@ describe("loadClamavDatabase", () => {
     writeFileSync(join(d, "a.ndb"), [keep, drop, bound].join("\n") + "\n");
     writeFileSync(join(d, "z.ign2"), `Drop-1\nBound-1:${createHash("md5").update(bound).digest("hex")}\nKeep-1:${"0".repeat(32)}\n`);
     writeFileSync(join(d, "README"), "not a database\n");
+    writeFileSync(join(d, "notes.txt"), "documentation, not a hash list\n");
     const set = loadClamavDatabase(d);
     expect(set.rules.map((r) => r.name)).toEqual(["Keep-1.UNOFFICIAL"]);
     expect(set.ignored).toEqual(new Set(["Drop-1", "Bound-1", "Keep-1"]));

@@ -69,7 +69,8 @@ function expand(paths: string[], warnings: SignatureWarning[]): string[] {
       throw new SignatureDbError("SIGDB_READ", `cannot open database: ${(cause as Error).message}`, { path: p, cause });
     }
     if (st.isDirectory()) {
-      for (const name of readdirSync(p).sort()) if (kindOf(name) !== undefined) files.push(join(p, name));
+      // in a directory, .txt files are documentation, not hash lists (name them explicitly to load them)
+      for (const name of readdirSync(p).sort()) if (kindOf(name) !== undefined && !name.toLowerCase().endsWith(".txt")) files.push(join(p, name));
     } else if (kindOf(p) === undefined) {
       warnings.push({ code: "SIGDB_UNKNOWN_EXTENSION", path: p, message: `${p}: unknown database extension, skipped (use .hdb .hsb .mdb .msb .fp .sfp .ndb .ldb .ign2 or a hash list .txt/.md5/.sha1/.sha256)` });
     } else files.push(p);
