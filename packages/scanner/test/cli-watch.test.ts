@@ -19,12 +19,12 @@ describe("vigil watch (end to end)", () => {
     for (let i = 0; i < 10; i++) writeFileSync(join(w, "docs", `n${i}.txt`), "plain words and more plain words ".repeat(100));
     const log = join(d, "events.ndjson");
     const child = spawn(process.execPath, [BIN, "watch", w, "--settle", "150", "--event-log", log, "--quarantine-dir", join(d, "vault"),
-      "--ransomware-files", "6", "--format", "ndjson"], { env: { ...process.env, NO_COLOR: "1" } });
+      "--ransomware-files", "6", "--ransomware-window", "60000", "--format", "ndjson"], { env: { ...process.env, NO_COLOR: "1" } });
     let out = "";
     let err = "";
     child.stdout.on("data", (c) => (out += c));
     child.stderr.on("data", (c) => (err += c));
-    const end = Date.now() + 20_000;
+    const end = Date.now() + 45_000;
     while (!err.includes("watching") && Date.now() < end) await sleep(50);
     mkdirSync(join(w, "new/sub"), { recursive: true });
     writeFileSync(join(w, "new/sub/eicar.com"), EICAR);

@@ -9,7 +9,7 @@ import { EICAR } from "./helpers/zip.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(pred: () => boolean, ms = 8000): Promise<void> {
+async function until(pred: () => boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!pred()) {
     if (Date.now() > end) throw new Error("timed out waiting for watch events");
@@ -38,7 +38,7 @@ describe("entropy", () => {
 describe("WatchSession", () => {
   it("scans files once writes settle, through directory creation, rename and deletion", async () => {
     const dir = mkdtempSync(join(tmpdir(), "vigil-watch-"));
-    const { s, events } = session(dir, { ransomware: false });
+    const { s, events } = session(dir, { ransomware: false, settleMs: 700 });
     await s.start();
     const results = () => events.flatMap((e) => (e.type === "result" ? [e.result] : []));
     // a file written in several bursts is scanned once, after it settles
@@ -95,7 +95,7 @@ describe("WatchSession", () => {
     const dir = mkdtempSync(join(tmpdir(), "vigil-ransom-"));
     mkdirSync(join(dir, "docs"));
     for (let i = 0; i < 12; i++) writeFileSync(join(dir, "docs", `doc${i}.txt`), text(4000 + i));
-    const { s, events } = session(dir, { ransomware: { minFiles: 8, windowMs: 10_000 } });
+    const { s, events } = session(dir, { ransomware: { minFiles: 8, windowMs: 60_000 } });
     await s.start();
     expect(events[0]).toMatchObject({ type: "ready", baselineFiles: 12 });
     // normal edits: not an alert
