@@ -4,7 +4,8 @@
  * checkpoint it cosigned, on disk, written atomically before it answers. Before cosigning a
  * larger tree it reads every new entry (checking each one's inclusion against the new root),
  * fetches the bundle each entry names, checks the files against the manifest and runs the rule
- * auditor; a bundle that fails is refused with 422 and the reason goes to the witness's log.
+ * auditor. While the newest bundle of a name fails, the checkpoint is refused with 422 and the
+ * reason goes to the witness's log; a later version that passes unblocks the log.
  *
  * Status codes: 400 malformed request or old > size; 403 no trusted log signature (or a bad one);
  * 404 unknown origin; 409 old size differs from the stored size (body `<size>\n`, content type
@@ -221,6 +222,8 @@ export class Witness {
     } catch (e) {
       return `cannot read the new entries from ${logCfg.source}: ${(e as Error).message}`;
     }
+    const newest = new Map<string, string | undefined>();
+    const failed: string[] = [];
     for (let i = 0; i < entries.length; i++) {
       const index = old + BigInt(i);
       const signed = Buffer.from(entries[i]!).toString("utf8");
@@ -239,9 +242,17 @@ export class Witness {
       }
       if (this.options.audit) {
         const outcome = await this.options.audit(manifest, files);
-        if (!outcome.pass) return `bundle ${manifest.name} v${manifest.version} (entry ${index}) fails the audit policy:\n${outcome.reasons.join("\n")}`;
+        newest.set(manifest.name, outcome.pass ? undefined : `bundle ${manifest.name} v${manifest.version} (entry ${index}) fails the audit policy:\n${outcome.reasons.join("\n")}`);
+        if (!outcome.pass) failed.push(manifest.name);
+      } else {
+        newest.set(manifest.name, undefined);
       }
     }
+    // Endpoints apply only the newest bundle of a name in a checkpoint: a failing bundle blocks
+    // cosigning while it is the newest of its name; once a later version that passes supersedes
+    // it, the log can be cosigned again (the failed one stays in the log, for monitors to see).
+    for (const [name, refusal] of newest) if (refusal) return refusal;
+    for (const name of failed) await this.log(`SUPERSEDED ${logCfg.origin}: a bundle of ${name} failed the audit but a later version in the same range passes`);
     return undefined;
   }
 

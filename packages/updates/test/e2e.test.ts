@@ -106,6 +106,15 @@ describe("attacks", () => {
     expect(wlog).toMatch(/classification marking "TOP SECRET"/);
     await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy }), "no-quorum");
     expect((await loadState(f.stateDir)).current!.version).toBe(1);
+
+    // the publisher ships a clean version on top: the bad one stays in the log for monitors, but
+    // is no longer the newest, so witnesses cosign again and the endpoint skips straight to it
+    const fixed = await f.pub(v2Rules);
+    expect(fixed.manifest.version).toBe(3);
+    expect(fixed.cosignedBy.length).toBe(2);
+    expect(await update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy })).toMatchObject({ status: "applied", version: 3 });
+    expect(existsSync(join(f.stateDir, "current", "hunt.yar"))).toBe(false);
+    expect(await readFile(join(f.root, "w1", "witness.log"), "utf8")).toMatch(/SUPERSEDED rules\.example\/log/);
   });
 
   it("a split view is detected: forged cosignatures fail, and a fork cosigned by fooled witnesses is inconsistent", async () => {
