@@ -130,3 +130,61 @@ describe("malformed .NET files", () => {
     if (assemblies.length) expect(variants).toBeGreaterThan(100);
   });
 });
+
+describe("dotnet classes on hostile tables", () => {
+  test("types that all claim the same 10000 methods with 2000-parameter signatures finish in bounded time", async () => {
+    const { parseClasses } = await import("../../src/modules/dotnet/classes.js");
+    const { Bytes } = await import("../../src/modules/pe/reader.js");
+    const types = 10000;
+    const methods = 10000;
+    // layout: [strings "\0Name\0"] [blob: len, sig] [typedef rows] [methoddef rows]
+    const strings = Uint8Array.from([0, ...Buffer.from("Evil\0", "latin1")]);
+    const sig = [0x00, 0x80 | (2000 >> 8), 2000 & 0xff, 0x01, ...new Array(2000).fill(0x08)]; // void M(int x 2000)
+    const blob = Uint8Array.from([0xc0, 0, (sig.length >> 8) & 0xff, sig.length & 0xff, ...sig]);
+    const typedefRow = 4 + 2 + 2 + 2 + 2 + 2;
+    const methodRow = 4 + 2 + 2 + 2 + 2 + 2;
+    const typedefAt = strings.length + blob.length;
+    const methodAt = typedefAt + types * typedefRow;
+    const data = new Uint8Array(methodAt + methods * methodRow);
+    data.set(strings, 0);
+    data.set(blob, strings.length);
+    const v = new DataView(data.buffer);
+    for (let i = 0; i < types; i++) {
+      const o = typedefAt + i * typedefRow;
+      v.setUint32(o, 0x1, true); // public class
+      v.setUint16(o + 4, 1, true); // name "Evil"
+      v.setUint16(o + 12, i % 2 ? methods : 1, true); // method list alternating 1 / 10000
+    }
+    for (let i = 0; i < methods; i++) {
+      const o = methodAt + i * methodRow;
+      v.setUint16(o + 6, 0x16, true);
+      v.setUint16(o + 8, 1, true); // name
+      v.setUint16(o + 10, strings.length, true); // signature blob (index relative to blob heap 0)
+      v.setUint16(o + 12, 1, true); // param list 1 (no Param table: names P_0, P_1, ...)
+    }
+    const b = new Bytes(data);
+    const t0 = performance.now();
+    const r = parseClasses({
+      b,
+      str: (i) => (i > 0 && i < strings.length ? "Evil" : i === 0 ? "" : undefined),
+      blobHeap: 0,
+      blob: (at) => (at === strings.length ? { size: 4, length: sig.length } : { size: 0, length: 0 }),
+      tables: {
+        module: { offset: 0, rows: 0, rowSize: 0 }, typeref: { offset: 0, rows: 0, rowSize: 6 },
+        typedef: { offset: typedefAt, rows: types, rowSize: typedefRow }, methoddef: { offset: methodAt, rows: methods, rowSize: methodRow },
+        param: { offset: 0, rows: 0, rowSize: 6 }, interfaceimpl: { offset: 0, rows: 0, rowSize: 4 },
+        moduleref: { offset: 0, rows: 0, rowSize: 2 }, typespec: { offset: 0, rows: 0, rowSize: 2 },
+        assemblyref: { offset: 0, rows: 0, rowSize: 20 }, nestedclass: { offset: 0, rows: 0, rowSize: 4 },
+        genericparam: { offset: 0, rows: 0, rowSize: 8 },
+      },
+      idx: { string: 2, blob: 2, field: 2, methoddef: 2, param: 2, typedef: 2 },
+    });
+    const ms = performance.now() - t0;
+    expect(r.count).toBe(types);
+    expect(ms).toBeLessThan(15000);
+    // the first type got its methods before the work budget ran out
+    const first = (r.classes[0]!.methods as Array<Record<string, any>>)[0]!;
+    expect(first.number_of_parameters).toBe(2000);
+    expect(first.parameters[1999]).toEqual({ name: "P_1999", type: "int" });
+  });
+});

@@ -20,8 +20,8 @@ const MAX_NAMESPACE_DEPTH = 0x0a;
  * Work budgets (YARA has none): a hostile file can make every type claim the same 10000 methods
  * and every method the same 2000-parameter signature. Real assemblies stay far below these.
  */
-const MAX_METHOD_VISITS = 200_000;
-const MAX_SIGNATURE_STEPS = 2_000_000;
+const MAX_METHOD_VISITS = 100_000;
+const MAX_SIGNATURE_STEPS = 1_000_000;
 
 export interface TableInfo { offset: number; rows: number; rowSize: number }
 
