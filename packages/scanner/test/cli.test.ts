@@ -122,6 +122,21 @@ describe("vigil scan (end to end)", () => {
     expect(r.out).toMatch(/loop\/x\/back: directory loop/);
   });
 
+  it("progress is drawn on a terminal only, and --no-progress / --quiet turn it off", () => {
+    const d = mkdtempSync(join(tmpdir(), "vigil-tty-"));
+    for (let i = 0; i < 40; i++) writeFileSync(join(d, `f${i}.bin`), Buffer.alloc(200_000, i));
+    const viaTty = (extra: string) => spawnSync("script", ["-qec", `${process.execPath} ${BIN} scan --no-cache -j 1 ${extra} ${d}`, "/dev/null"], {
+      encoding: "utf8", env: { ...process.env, XDG_CACHE_HOME: join(home, "cache"), NO_COLOR: "1" }, timeout: 60_000,
+    }).stdout;
+    const withTty = viaTty("");
+    expect(withTty).toMatch(/\d+\/40 files \d+ files\/s [\d.]+ MB\/s 0 found/);
+    expect(viaTty("--no-progress")).not.toMatch(/files\/s/);
+    expect(viaTty("--quiet")).not.toMatch(/files\/s/);
+    // not a terminal: no progress on stderr
+    expect(vigil(["scan", "--no-cache", d]).err).not.toMatch(/files\/s/);
+    rmSync(d, { recursive: true, force: true });
+  });
+
   it("stdin with -", () => {
     const r = vigil(["scan", "-"], { input: EICAR });
     expect(r.out).toBe("stdin: Win.Test.EICAR_HDB-1 FOUND\n");
