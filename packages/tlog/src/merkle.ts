@@ -431,9 +431,9 @@ export function verifyInclusion(
 
 /**
  * Verifies that the tree of `oldSize` leaves with `oldRoot` is a prefix of the tree of `newSize`
- * leaves with `newRoot` (RFC 9162 §2.1.4.2). Equal sizes need an empty proof and equal roots.
- * oldSize 0 is outside the RFC's precondition and returns false, as in transparency-dev/merkle:
- * a first checkpoint has to be trusted some other way. Never throws.
+ * leaves with `newRoot` (RFC 9162 §2.1.4.2). Equal sizes (0 included) need an empty proof and
+ * equal roots. A proof from size 0 to a larger size is meaningless and returns false, as in
+ * transparency-dev/merkle: a first checkpoint has to be trusted some other way. Never throws.
  */
 export function verifyConsistency(
   oldSize: bigint | number, newSize: bigint | number, proof: readonly Uint8Array[], oldRoot: Uint8Array, newRoot: Uint8Array,
@@ -441,8 +441,9 @@ export function verifyConsistency(
   const first = asBig(oldSize), second = asBig(newSize);
   if (first === undefined || second === undefined) return false;
   if (!isHash(oldRoot) || !isHash(newRoot) || !validProof(proof)) return false;
-  if (first === 0n || first > second) return false;
+  if (first > second) return false;
   if (first === second) return proof.length === 0 && equalBytes(oldRoot, newRoot);
+  if (first === 0n) return false;
   if (proof.length === 0) return false;
   const path = (first & (first - 1n)) === 0n ? [oldRoot, ...proof] : [...proof];
   let fn = first - 1n, sn = second - 1n;

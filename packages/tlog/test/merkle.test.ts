@@ -148,9 +148,12 @@ describe("verification edge cases", () => {
     expect(verifyConsistency(10n, 10n, [], root, leaves[0]!)).toBe(false);
   });
 
-  it("rejects old size 0, old > new, and an empty proof between different sizes", () => {
+  it("rejects a proof from size 0 to a larger size, old > new, and an empty proof between different sizes", () => {
     expect(verifyConsistency(0n, 10n, [], emptyRoot(), root)).toBe(false);
-    expect(verifyConsistency(0n, 0n, [], emptyRoot(), emptyRoot())).toBe(false);
+    expect(verifyConsistency(0n, 10n, [root], emptyRoot(), root)).toBe(false);
+    // 0 -> 0 is the equal-size case (transparency-dev/merkle checks equal sizes before size 0)
+    expect(verifyConsistency(0n, 0n, [], emptyRoot(), emptyRoot())).toBe(true);
+    expect(verifyConsistency(0n, 0n, [emptyRoot()], emptyRoot(), emptyRoot())).toBe(false);
     const r4 = rootHash(leaves.slice(0, 4));
     expect(verifyConsistency(10n, 4n, consistencyProof(4n, leaves), root, r4)).toBe(false);
     expect(verifyConsistency(4n, 10n, [], r4, root)).toBe(false);
