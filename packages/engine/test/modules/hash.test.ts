@@ -23,7 +23,7 @@ beforeAll(() => {
     writeFileSync(p, bytes);
     files.push(p);
   }
-  for (const p of ["/usr/bin/ls", "/usr/bin/true"]) if (existsSync(p)) files.push(p);
+  for (const p of ["/usr/bin/ls", "/usr/bin/true", "/usr/share/clamav-testfiles/clam.exe", "/usr/share/clamav-testfiles/clam.pdf", "/usr/share/clamav-testfiles/clam.zip"]) if (existsSync(p)) files.push(p);
 });
 
 function rangeCases(size: number): Array<[string, number, number]> {

@@ -26,7 +26,7 @@ beforeAll(() => {
     writeFileSync(p, bytes);
     files.push(p);
   }
-  for (const p of ["/usr/bin/ls", "/usr/lib/x86_64-linux-gnu/libc.so.6"]) if (existsSync(p)) files.push(p);
+  for (const p of ["/usr/bin/ls", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/share/clamav-testfiles/clam.exe", "/usr/share/clamav-testfiles/clam.pdf", "/usr/share/clamav-testfiles/clam.zip"]) if (existsSync(p)) files.push(p);
 });
 
 function ranges(size: number): Array<[string, number, number]> {
