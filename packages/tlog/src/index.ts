@@ -29,3 +29,4 @@ export {
   type TileFetch, type TileRef,
 } from "./tiles.js";
 export { decodeBase64, encodeBase64 } from "./base64.js";
+export { TLOG_PROOF_HEADER, formatTlogProof, parseTlogProof, type TlogProof } from "./proof.js";

@@ -1,9 +1,10 @@
 /**
  * Publishing: rules directory -> compiled check -> bundle (signed manifest + deterministic
  * archive) -> archive written under `bundles/` -> manifest appended to the log -> tiles and a new
- * checkpoint -> cosignatures requested from witnesses and added to the checkpoint.
+ * checkpoint -> cosignatures requested from witnesses and added to the checkpoint -> a C2SP
+ * tlog-proof (`bundles/<name>-<version>.tlog-proof`) for offline verification.
  */
-import { TlogError } from "@vigil/tlog";
+import { TlogError, formatTlogProof } from "@vigil/tlog";
 import { buildBundle, bundleArchivePath, compileBundleRules, manifestOf, readRulesDir, sha256Hex, type Manifest } from "./bundle.js";
 import { UpdateError } from "./error.js";
 import { DiskLog } from "./log.js";
@@ -87,6 +88,13 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
     }
   }
   if (lines.length) checkpoint = await log.addCosignatures(lines);
+  // a C2SP tlog-proof next to the archive: the entry's inclusion in the (cosigned) checkpoint,
+  // verifiable offline with the MANIFEST inside the archive
+  const index = log.size - 1;
+  await log.writeFile(
+    bundleArchivePath(name, built.manifest.version).replace(/\.tar$/, ".tlog-proof"),
+    Buffer.from(formatTlogProof({ index: BigInt(index), proof: log.tree.inclusionProof(index), checkpoint })),
+  );
   return {
     manifest: built.manifest,
     manifestHash: sha256Hex(built.signedManifest),

@@ -67,6 +67,13 @@ describe("honest updates", () => {
     const opened = openNote(r1.checkpoint, [f.keys.log.verifierKey, f.keys.w1.verifierKey, f.keys.w2.verifierKey]);
     expect(opened.verified).toEqual(["rules.example/log", "witness-one.example", "witness-two.example"]);
 
+    // the tlog-proof beside the archive proves the manifest's inclusion offline
+    const { parseTlogProof, parseCheckpoint, verifyInclusion, leafHash } = await import("@vigil/tlog");
+    const tp = parseTlogProof(await readFile(join(f.logDir, "bundles", "rules-1.tlog-proof"), "utf8"));
+    const cp = parseCheckpoint(openNote(tp.checkpoint, [f.keys.log.verifierKey, f.keys.w1.verifierKey]).text);
+    expect(verifyInclusion(tp.index, cp.size, leafHash("some other entry"), tp.proof, cp.rootHash)).toBe(false);
+    expect(verifyInclusion(tp.index, cp.size, leafHash(Buffer.from((await import("@vigil/updates")).readTar(await readFile(join(f.logDir, "bundles", "rules-1.tar")))[0]!.data)), tp.proof, cp.rootHash)).toBe(true);
+
     const u1 = await update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy });
     expect(u1.status).toBe("applied");
     expect(u1.version).toBe(1);
