@@ -147,6 +147,8 @@ export class Compiler {
       if (!mod) throw this.diag("E_UNKNOWN_MODULE", `unknown module "${imp.module}" (available: ${[...builtinModules.keys()].filter((k) => !builtinModules.get(k)!.unavailable).join(", ")})`, imp.pos);
       if (mod.unavailable) throw this.diag("E_MODULE_UNAVAILABLE", `module "${imp.module}" is not available: ${mod.unavailable}`, imp.pos);
       imports.add(imp.module);
+      // every imported module is loaded for each scan (as yara does), in import order
+      this.modulesUsed.add(imp.module);
     }
     for (const rule of input.file.rules) this.addRule(rule);
   }

@@ -131,7 +131,7 @@ class Lexer {
     if (s[this.i] === "0" && (s[this.i + 1] === "x" || s[this.i + 1] === "X")) {
       this.i += 2;
       const d0 = this.i;
-      while (/[0-9a-fA-F]/.test(s[this.i] ?? "")) this.i++;
+      while (this.i < s.length && isHexDigit(s.charCodeAt(this.i))) this.i++;
       if (this.i === d0) this.fail("E_NUMBER", "hexadecimal number without digits after 0x", pos);
       value = BigInt("0x" + s.slice(d0, this.i));
     } else if (s[this.i] === "0" && s[this.i + 1] === "o") {
@@ -250,6 +250,7 @@ function narrow(v: bigint): number | bigint {
   return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
 }
 function isDigit(c: string): boolean { return c >= "0" && c <= "9"; }
+function isHexDigit(k: number): boolean { return (k >= 48 && k <= 57) || (k >= 65 && k <= 70) || (k >= 97 && k <= 102); }
 function isIdentStart(c: string): boolean { return (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || c === "_"; }
 function isIdentChar(c: string): boolean { return isIdentStart(c) || isDigit(c); }
 function describeChar(c: string): string {
@@ -785,7 +786,7 @@ export function parseHexString(body: string, fail: (message: string) => never): 
       return;
     }
   };
-  const hexVal = (c: string): number => parseInt(c, 16);
+  const hexVal = (c: string): number => { const k = c.charCodeAt(0); return k <= 57 ? k - 48 : (k | 32) - 87; };
   const isHex = (c: string | undefined) => c !== undefined && ((c >= "0" && c <= "9") || (c >= "a" && c <= "f") || (c >= "A" && c <= "F"));
   const parseSeq = (depth: number): HexNode[] => {
     const out: HexNode[] = [];

@@ -7,7 +7,7 @@
 import type { StringDef } from "./ast.js";
 import {
   type AtomChoice, type ReNode, caseFold, chooseAtoms, hasUnboundedAny, hexToRe, lengthRange, parseRegex,
-  toJsSource, widen,
+  toJsSource, widen, hasAnchors,
 } from "./regex.js";
 
 export interface LiteralVariant {
@@ -27,6 +27,8 @@ export interface RegexPattern {
   atoms: Array<{ variants: number[][]; prefixMin: number; prefixMax: number | null }> | null;
   minLength: number;
   maxLength: number | null;
+  /** the pattern uses ^, $, \b or \B: it must run over the whole data, not a window. */
+  anchored?: boolean;
   /** for hex strings of plain and masked bytes only (no jumps, alternatives or ~): value and mask per byte, verified without a RegExp. */
   masked?: { value: number[]; mask: number[] };
 }
@@ -205,6 +207,7 @@ export function compileString(def: StringDef): CompiledString {
       minLength,
       maxLength,
     };
+    if (hasAnchors(n)) pattern.anchored = true;
     if (simpleHex && def.kind === "hex") {
       pattern.masked = {
         value: def.tokens.map((t) => (t.type === "byte" ? t.value & t.mask : 0)),

@@ -317,6 +317,17 @@ export function lengthRange(node: ReNode): [number, number | null] {
   }
 }
 
+/** True when the pattern contains ^, $, \b or \B (which look outside the matched bytes). */
+export function hasAnchors(node: ReNode): boolean {
+  switch (node.t) {
+    case "bol": case "eol": case "wordb": case "nwordb": return true;
+    case "rep": return hasAnchors(node.node);
+    case "cat": return node.items.some(hasAnchors);
+    case "alt": return node.alts.some(hasAnchors);
+    default: return false;
+  }
+}
+
 /** True when the pattern contains an unbounded repetition of "any byte" such as .* or [-]. */
 export function hasUnboundedAny(node: ReNode): boolean {
   switch (node.t) {

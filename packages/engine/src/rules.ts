@@ -65,9 +65,23 @@ export const MAX_MATCHES_PER_STRING = 1_000_000;
 const NO_DATA = new Uint8Array(0);
 const MAX_MATCH_DATA = 512;
 const REGEX_BACKWARD_LIMIT = 4096;
+/** YARA's regex engine looks at most this many bytes from where a match starts. */
+const RE_SCAN_LIMIT = 4096;
+
+/**
+ * A regex match longer than RE_SCAN_LIMIT is not a match for YARA: redo the match over the
+ * first RE_SCAN_LIMIT bytes only, which gives the match YARA finds within its limit (or none).
+ */
+function limitedMatch(bytes: Uint8Array, start: number, re: RegExp): number {
+  const window = latin1(bytes.subarray(start, Math.min(bytes.length, start + RE_SCAN_LIMIT)));
+  const sticky = new RegExp(re.source, "y");
+  sticky.lastIndex = 0;
+  const m = sticky.exec(window);
+  return m === null ? 0 : m[0].length;
+}
 
 interface LitTarget { kind: 0; sid: number; bytes: Uint8Array; lower: Uint8Array | null; xorKey: number | null; atomOffset: number; wide: boolean; fullword: boolean }
-interface ReTarget { kind: 1; sid: number; form: number; re: RegExp; prefixMin: number; prefixMax: number; hwSlot: number; fullword: boolean; wide: boolean }
+interface ReTarget { kind: 1; sid: number; form: number; re: RegExp; prefixMin: number; prefixMax: number; hwSlot: number; fullword: boolean; wide: boolean; maxLength: number | null; anchored: boolean }
 /** a hex string of plain and masked bytes: compared in place, no RegExp. */
 interface MaskTarget { kind: 2; sid: number; value: Uint8Array; mask: Uint8Array; prefix: number; fullword: boolean; wide: boolean }
 type Target = LitTarget | ReTarget | MaskTarget;
@@ -175,7 +189,7 @@ export class CompiledRules {
         for (const a of r.atoms) {
           const t: ReTarget = {
             kind: 1, sid, form, re, prefixMin: a.prefixMin, prefixMax: a.prefixMax ?? REGEX_BACKWARD_LIMIT,
-            hwSlot: this.hwSlots++, fullword: s.fullword, wide,
+            hwSlot: this.hwSlots++, fullword: s.fullword, wide, maxLength: r.maxLength, anchored: !!r.anchored,
           };
           for (const v of uniqueAtoms(a.variants)) this.addAtom(v, t);
         }
@@ -259,13 +273,20 @@ export class CompiledRules {
           if (lo <= hw[t.hwSlot]!) lo = hw[t.hwSlot]! + 1;
           if (lo < 0) lo = 0;
           if (hi < lo) continue;
-          const str = getText();
+          // a pattern of bounded length without anchors runs over a window of the data, so a
+          // few candidates in a large file do not cost a conversion of the whole file
+          let str: string, base = 0;
+          if (text === null && !t.anchored && t.maxLength !== null && t.maxLength <= 4096 && n > 65536) {
+            base = lo;
+            str = latin1(bytes.subarray(lo, Math.min(n, hi + t.maxLength)));
+          } else str = getText();
           const re = t.re;
           for (let s = lo; s <= hi; s++) {
-            re.lastIndex = s;
+            re.lastIndex = s - base;
             const m = re.exec(str);
             if (m !== null && m[0].length > 0) {
-              const len = m[0].length;
+              let len = m[0].length;
+              if (len > RE_SCAN_LIMIT) { len = limitedMatch(bytes, s, re); if (len === 0) continue; }
               if (t.fullword && !fullwordOk(s, s + len, t.wide)) continue;
               record(t.sid, s, len, null, t.wide);
             }
@@ -298,7 +319,9 @@ export class CompiledRules {
       for (;;) {
         const m = re.exec(str);
         if (m === null) break;
-        if (m[0].length > 0 && (!a.fullword || fullwordOk(m.index, m.index + m[0].length, a.wide))) record(a.sid, m.index, m[0].length, null, a.wide);
+        let len = m[0].length;
+        if (len > RE_SCAN_LIMIT) len = limitedMatch(bytes, m.index, a.re);
+        if (len > 0 && (!a.fullword || fullwordOk(m.index, m.index + len, a.wide))) record(a.sid, m.index, len, null, a.wide);
         re.lastIndex = m.index + 1;
         if (++guard % 4096 === 0 && Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
         if (m.index + 1 > n) break;

@@ -51,7 +51,7 @@ export function formatStringLines(m: RuleMatch, hexIds: Set<string>, o: { length
   for (const s of m.strings) {
     for (const x of s.matches) {
       let line = `0x${x.offset.toString(16)}:`;
-      if (o.length) line += `${x.length}:`;
+      if (o.length) line += `${x.data.length}:`; // yara prints the stored data length (at most 512)
       line += s.identifier;
       if (o.xor && x.xorKey !== undefined) {
         const plain = x.data.map((b) => b ^ x.xorKey!);

@@ -56,7 +56,8 @@ export function runVigil(rules: string, dir: string, options: CompileOptions = {
     const perFile: Record<string, Record<string, string[]>> = {};
     for (const m of res.matches) {
       const strings: Record<string, string[]> = {};
-      for (const s of m.strings) if (s.matches.length) strings[s.identifier] = [...(strings[s.identifier] ?? []), ...s.matches.map((x) => `${x.offset}:${x.length}`)];
+      // yara -L prints the match length capped at 512 (its stored match data), so compare that
+      for (const s of m.strings) if (s.matches.length) strings[s.identifier] = [...(strings[s.identifier] ?? []), ...s.matches.map((x) => `${x.offset}:${Math.min(x.length, 512)}`)];
       perFile[m.rule] = strings;
     }
     outcome[f] = perFile;
