@@ -33,6 +33,9 @@ rule logs { condition: console.log("size: ", filesize) and console.hex(filesize)
 rule ext { condition: ext_int > 2 and ext_str == "abc" and ext_bool }
 `);
 
+const elfRules = join(dir, "elf.yar");
+writeFileSync(elfRules, 'import "elf"\nimport "math"\nrule big_elf { condition: elf.number_of_sections > 5 and math.entropy(0, filesize) > 1 }\n');
+
 function run(cmd: string, args: string[]) {
   const r = spawnSync(cmd, args, { encoding: "latin1" });
   return { out: r.stdout, err: r.stderr, status: r.status };
@@ -57,6 +60,7 @@ describe.runIf(haveYara && built)("vigil yara vs yara", () => {
     ["namespace prefix", ["-e", `myns:${rulesPath}`, join(data, "a.bin")], false],
     ["max rules", ["-l", "1", rulesPath, join(data, "a.bin")], false],
     ["threads", ["-p", "2", "-r", rulesPath, data], true],
+    ["module data (-D) on a real ELF file", ["-D", elfRules, "/usr/bin/ls"], false],
   ];
   for (const [name, args, unordered] of cases) {
     test(name, () => {
