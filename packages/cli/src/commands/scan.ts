@@ -110,7 +110,8 @@ async function scan(paths: string[], o: Opts): Promise<number> {
   const jobs = o.jobs !== undefined ? parseCount(o.jobs, "--jobs") : defaultJobs();
   const maxDepth = o.maxDepth !== undefined ? parseCount(o.maxDepth, "--max-depth") : undefined;
   const stats = new ScanStats();
-  const { detector, spec, warnings } = buildSignatures({ builtin: o.builtin, rules: o.rules, databases: o.database, timeoutMs: parseCount(o.maxScantime, "--max-scantime") });
+  const { detector, spec, warnings } = buildSignatures({ builtin: o.builtin, rules: o.rules, databases: o.database, timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
+    ...(o.cache ? { cacheDir: join(cacheDir(), "compiled") } : {}) });
   if (!o.quiet) for (const w of warnings.slice(0, 20)) process.stderr.write(`vigil: warning: ${w.message}\n`);
   if (!o.quiet && warnings.length > 20) process.stderr.write(`vigil: warning: ${warnings.length - 20} more database warnings\n`);
   const contentOpts = { limits, alertExceedsMax: o.alertExceedsMax };

@@ -7,9 +7,10 @@
  * exits 1 if anything was found, 2 on errors only, else 0.
  */
 import { appendFileSync, createWriteStream, type WriteStream } from "node:fs";
+import { join } from "node:path";
 import { Command, Option } from "commander";
 import {
-  buildSignatures, defaultJobs, defaultQuarantineDir, parseCount, parseSize, printable, Quarantine, reportWriter, Scanner,
+  buildSignatures, cacheDir, defaultJobs, defaultQuarantineDir, parseCount, parseSize, printable, Quarantine, reportWriter, Scanner,
   ScannerError, ScanStats, WatchSession, DEFAULT_LIMITS, type ReportFormat, type WatchEvent,
 } from "@vigil/scanner";
 
@@ -77,7 +78,8 @@ export async function run(args: string[]): Promise<number> {
 
 async function watch(paths: string[], o: Opts): Promise<number> {
   const limits = { ...DEFAULT_LIMITS, maxFileSize: parseSize(o.maxFilesize), maxScanSize: parseSize(o.maxScansize) };
-  const { detector, spec, warnings } = buildSignatures({ builtin: o.builtin, rules: o.rules, databases: o.database, timeoutMs: parseCount(o.maxScantime, "--max-scantime") });
+  const { detector, spec, warnings } = buildSignatures({ builtin: o.builtin, rules: o.rules, databases: o.database, timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
+    cacheDir: join(cacheDir(), "compiled") });
   if (!o.quiet) for (const w of warnings.slice(0, 20)) process.stderr.write(`vigil: warning: ${w.message}\n`);
   if (!o.quiet && warnings.length > 20) process.stderr.write(`vigil: warning: ${warnings.length - 20} more database warnings\n`);
   const scanner = new Scanner({ detector, spec, jobs: parseCount(o.jobs, "--jobs"), limits });
