@@ -6,6 +6,7 @@
 // both report the same files.
 //
 //   npx tsx bench/scan.ts [--files 3000] [--size-kb 24] [--jobs N]
+//   npx tsx bench/scan.ts --rfxn    # also load ../shared/corpora/clamav/rfxn (11k real signatures)
 //   npx tsx bench/scan.ts --xz      # our xz/LZMA2 decoder against `xz -d` on the same data
 //
 // Build first (npx tsc -b): it runs the built bin.
@@ -63,9 +64,14 @@ function found(out: string, base: string): string {
 spawnSync("cat", ["-"], { input: "" });
 spawnSync("sh", ["-c", `find ${corpus.root} -type f -exec cat {} + > /dev/null`]);
 
-const clam = timed("clamscan", ["-r", "--no-summary", "-i", "-d", corpus.db, corpus.root]);
-const vig = timed(process.execPath, [bin, "scan", "--no-builtin", "--no-cache", "-i", "--no-summary", "--no-progress", "-j", jobs, "-d", corpus.db, corpus.root]);
-const vig1 = timed(process.execPath, [bin, "scan", "--no-builtin", "--no-cache", "-i", "--no-summary", "--no-progress", "-j", "1", "-d", corpus.db, corpus.root]);
+const dbs = [corpus.db];
+const rfxn = join(root, "..", "shared", "corpora", "clamav", "rfxn");
+if (process.argv.includes("--rfxn")) dbs.push(rfxn);
+const dbArgs = dbs.flatMap((d) => ["-d", d]);
+console.log(`signatures: ${dbs.join(" + ")}`);
+const clam = timed("clamscan", ["-r", "--no-summary", "-i", ...dbArgs, corpus.root]);
+const vig = timed(process.execPath, [bin, "scan", "--no-builtin", "--no-cache", "-i", "--no-summary", "--no-progress", "-j", jobs, ...dbArgs, corpus.root]);
+const vig1 = timed(process.execPath, [bin, "scan", "--no-builtin", "--no-cache", "-i", "--no-summary", "--no-progress", "-j", "1", ...dbArgs, corpus.root]);
 
 const mb = corpus.bytes / 1048576;
 const row = (name: string, r: { secs: number; rss: number }) =>
