@@ -389,29 +389,61 @@ function sortStaging(s: Staging, nameCount: number): HashTable {
   const bits = bucketBitsFor(n);
   const shift = 24 - bits;
   const buckets = 1 << bits;
+  const sub = 1 << (bits - 8); // fine buckets per first-byte partition
+  const bucketOf = (b: number) => (((d[b]! << 16) | (d[b + 1]! << 8) | d[b + 2]!) >>> shift);
+
+  // Pass 1: partition whole records by the first digest byte into one interleaved temporary
+  // array (256 sequential write streams), so that pass 2 works within cache-sized regions.
+  // Random writes over the whole table would cost a cache miss each.
   const counts = new Uint32Array(buckets + 1);
-  for (let i = 0, b = 0; i < n; i++, b += L) counts[(((d[b]! << 16) | (d[b + 1]! << 8) | d[b + 2]!) >>> shift) + 1]!++;
+  for (let i = 0, b = 0; i < n; i++, b += L) counts[bucketOf(b) + 1]!++;
   for (let i = 1; i <= buckets; i++) counts[i]! += counts[i - 1]!;
   const bucketStart = counts.slice();
-  const keys = new Uint32Array(n);
-  const rest = new Uint8Array(n * R);
-  const sizes = new Uint32Array(n);
-  const nameIndex = nameCount <= 0x10000 ? new Uint16Array(n) : new Uint32Array(n);
-  const d16 = new Uint16Array(d.buffer, d.byteOffset, n * L2);
-  const r16 = new Uint16Array(rest.buffer, 0, n * R2);
-  const ss = s.sizes;
-  const sn = s.names;
-  for (let i = 0, b = 0; i < n; i++, b += L) {
-    const j = counts[((d[b]! << 16) | (d[b + 1]! << 8) | d[b + 2]!) >>> shift]!++;
-    keys[j] = ((d[b + 2]! << 24) | (d[b + 3]! << 16) | (d[b + 4]! << 8) | d[b + 5]!) >>> 0;
-    const src = i * L2 + 3;
-    const dst = j * R2;
-    for (let k = 0; k < R2; k++) r16[dst + k] = d16[src + k]!;
-    sizes[j] = ss[i]!;
-    nameIndex[j] = sn[i]!;
+  const W = L2 + 4; // record: digest (L/2 u16), size (2 u16), name (2 u16)
+  const tmp = new Uint16Array(n * W);
+  const part = new Uint32Array(256);
+  for (let p = 0; p < 256; p++) part[p] = bucketStart[p * sub]!;
+  {
+    const d16 = new Uint16Array(d.buffer, d.byteOffset, n * L2);
+    const ss = s.sizes;
+    const sn = s.names;
+    for (let i = 0, b = 0; i < n; i++, b += L) {
+      const at = part[d[b]!]!++ * W;
+      const src = i * L2;
+      for (let k = 0; k < L2; k++) tmp[at + k] = d16[src + k]!;
+      const size = ss[i]!;
+      const name = sn[i]!;
+      tmp[at + L2] = size & 0xffff;
+      tmp[at + L2 + 1] = size >>> 16;
+      tmp[at + L2 + 2] = name & 0xffff;
+      tmp[at + L2 + 3] = name >>> 16;
+    }
   }
   s.digests = new Uint8Array(0);
   s.sizes = new Uint32Array(0);
   s.names = new Uint32Array(0);
+
+  // Pass 2: within each partition, place records in their fine buckets (stable).
+  const keys = new Uint32Array(n);
+  const rest = new Uint8Array(n * R);
+  const sizes = new Uint32Array(n);
+  const nameIndex = nameCount <= 0x10000 ? new Uint16Array(n) : new Uint32Array(n);
+  const r16 = new Uint16Array(rest.buffer, 0, n * R2);
+  const t8 = new Uint8Array(tmp.buffer, 0, n * W * 2);
+  const cursor = bucketStart.slice(0, buckets);
+  for (let p = 0; p < 256; p++) {
+    const from = bucketStart[p * sub]!;
+    const to = bucketStart[(p + 1) * sub]!;
+    for (let i = from; i < to; i++) {
+      const at = i * W;
+      const b = at * 2;
+      const j = cursor[((t8[b]! << 16) | (t8[b + 1]! << 8) | t8[b + 2]!) >>> shift]!++;
+      keys[j] = ((t8[b + 2]! << 24) | (t8[b + 3]! << 16) | (t8[b + 4]! << 8) | t8[b + 5]!) >>> 0;
+      const dst = j * R2;
+      for (let k = 0; k < R2; k++) r16[dst + k] = tmp[at + 3 + k]!;
+      sizes[j] = (tmp[at + L2]! | (tmp[at + L2 + 1]! << 16)) >>> 0;
+      nameIndex[j] = tmp[at + L2 + 2]! | (tmp[at + L2 + 3]! << 16);
+    }
+  }
   return new HashTable(s.algorithm, n, bucketStart, keys, rest, sizes, nameIndex);
 }
