@@ -215,9 +215,24 @@ export function parseClasses(c: ClassContext): { classes: Obj[]; count: number }
     return fullName(name, ns);
   }
 
+  // TypeDef and TypeRef names do not depend on the generic context: resolve each coded index once.
+  const nameCache = new Map<number, string | undefined>();
+
   function typeDefOrRef(coded: number, classGen: string[], methodGen: string[] | undefined, depth: number): string | undefined {
     const index = coded >>> 2;
     if (!index) return undefined;
+    if ((coded & 3) < 2) {
+      let v = nameCache.get(coded);
+      if (v === undefined && !nameCache.has(coded)) {
+        v = typeDefOrRefName(coded, index);
+        nameCache.set(coded, v);
+      }
+      return v;
+    }
+    return typeDefOrRefName(coded, index, classGen, depth);
+  }
+
+  function typeDefOrRefName(coded: number, index: number, classGen: string[] = NONE, depth = 0): string | undefined {
     switch (coded & 3) {
       case 0: {
         const row = readTypeDef(rowAt(t.typedef, index));

@@ -263,7 +263,16 @@ function parseTables(pe: PeImage, cli: number, metadata: number, tilde: Stream, 
   const strHeap = metadata + strings.offset;
   const strSize = strings.size;
   const blobHeap = metadata + blob.offset;
-  const str = (i: number) => heapString(b, strHeap, strSize, i);
+  // #Strings entries are looked up many times (type names in every signature): decode each once.
+  const strCache = new Map<number, string | undefined>();
+  const str = (i: number) => {
+    let v = strCache.get(i);
+    if (v === undefined && !strCache.has(i)) {
+      v = heapString(b, strHeap, strSize, i);
+      strCache.set(i, v);
+    }
+    return v;
+  };
 
   let table = rowsAt + 4 * matched;
   if (heapSizes & 0x40) table += 4;
