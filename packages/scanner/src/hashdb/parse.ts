@@ -82,6 +82,9 @@ export class HashTextParser {
   readonly stats: HashParseStats = { lines: 0, loaded: 0, skippedFlevel: 0, ignored: 0, malformed: 0 };
   private carry: Uint8Array | undefined;
   private pos = 0;
+  private rawSlots = new Int32Array(1 << 10).fill(-1);
+  private rawHash = new Int32Array(1 << 10);
+  private rawCount = 0;
   private readonly scratch = new Uint8Array(32);
   private readonly suffix: Uint8Array | undefined;
   private readonly defaultName: Uint8Array;
@@ -224,11 +227,44 @@ export class HashTextParser {
         return j + 1;
       }
     }
-    const nameIndex = this.builder.internNameHashed(buf, ns, ne, h, this.suffix);
+    const nameIndex = this.intern(buf, ns, ne, h);
     this.builder.addRaw(this.scratch, 0, algo, anySize ? ANY_SIZE : size, nameIndex);
     this.stats.loaded++;
     if (this.stats.loaded === 1 && this.options.expectedBytes !== undefined) this.builder.expect(algo, (this.options.expectedBytes / (j + 1 - p)) * 1.02);
     return j + 1;
+  }
+
+  /** Name index of buf[ns..ne) (+ this parser's suffix), through a table keyed on the raw name so the suffix is not hashed and compared per line. */
+  private intern(buf: Uint8Array, ns: number, ne: number, h: number): number {
+    if (this.suffix === undefined) return this.builder.internNameHashed(buf, ns, ne, h, undefined);
+    const slots = this.rawSlots;
+    const mask = slots.length - 1;
+    const slen = this.suffix.length;
+    let p = h & mask;
+    for (;;) {
+      const idx = slots[p]!;
+      if (idx < 0) break;
+      if (this.rawHash[p] === h && this.builder.nameStartsWith(idx, buf, ns, ne, slen)) return idx;
+      p = (p + 1) & mask;
+    }
+    const idx = this.builder.internNameHashed(buf, ns, ne, h, this.suffix);
+    slots[p] = idx;
+    this.rawHash[p] = h;
+    if (++this.rawCount * 2 > slots.length) {
+      const ns2 = new Int32Array(slots.length * 2).fill(-1);
+      const nh = new Int32Array(slots.length * 2);
+      const m2 = ns2.length - 1;
+      for (let q = 0; q < slots.length; q++) {
+        if (slots[q]! < 0) continue;
+        let r = this.rawHash[q]! & m2;
+        while (ns2[r]! >= 0) r = (r + 1) & m2;
+        ns2[r] = slots[q]!;
+        nh[r] = this.rawHash[q]!;
+      }
+      this.rawSlots = ns2;
+      this.rawHash = nh;
+    }
+    return idx;
   }
 
   /** Decodes hex at j into scratch; returns the digest length (16, 20 or 32) and sets pos to the ':' after it. */

@@ -347,6 +347,16 @@ export class HashStoreBuilder {
     return idx;
   }
 
+  /** True when name `idx` is bytes[start..end) followed by `extra` more bytes (a parser's fixed suffix). */
+  nameStartsWith(idx: number, bytes: Uint8Array, start: number, end: number, extra: number): boolean {
+    const o = this.nameOffsets[idx]!;
+    const len = end - start;
+    if (this.nameOffsets[idx + 1]! - o !== len + extra) return false;
+    const blob = this.nameBlob;
+    for (let i = 0; i < len; i++) if (blob[o + i] !== bytes[start + i]) return false;
+    return true;
+  }
+
   private rehash(): void {
     const slots = new Int32Array(this.slots.length * 2).fill(-1);
     const mask = slots.length - 1;
