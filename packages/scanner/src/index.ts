@@ -33,3 +33,6 @@ export { buildSignatures, peSections, type SignatureOptions, type SignatureSetup
 export { Quarantine, parseAge, type QuarantineEntry, type QuarantineOptions, type QuarantineStep, type RestoreOptions } from "./quarantine.js";
 export { entropy } from "./entropy.js";
 export { WatchSession, chokidarWatcher, DEFAULT_RANSOMWARE, type Watcher, type WatchChange, type WatchEvent, type WatchOptions, type RansomwareOptions, type RansomwareEvidence } from "./watch.js";
+/** ClamAV signature formats (loading, translation to YARA) and the hash-signature store. */
+export * as clamav from "./clamav/index.js";
+export * as hashdb from "./hashdb/index.js";
