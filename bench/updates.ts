@@ -1,9 +1,10 @@
 /**
  * Benchmark of @vigil/updates: builds a log of N bundles (default 10,000), then times the log
  * monitor (`vigil audit --log`) replaying and auditing all of it, an incremental monitor run,
- * one publish into the big log, and one endpoint update. With the shared YARA corpus present
+ * one publish into the big log, one endpoint update, and appending M raw entries (default
+ * 1,000,000) to a log on disk. With the shared YARA corpus present
  * (../shared/corpora/yara, read in place, never copied), also reports the auditor's findings on
- * public malware rules. Run by hand: `npx tsx bench/updates.ts [N]`.
+ * public malware rules. Run by hand: `npx tsx bench/updates.ts [N] [M]`.
  */
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
@@ -64,6 +65,27 @@ const u = await update({
   policy: { format: "vigil-trust/v1", log: { origin: "bench.example/log", keys: [logKey.verifierKey] }, publishers: [pub.verifierKey], witnesses: [w.verifierKey], quorum: 1, maxCheckpointAge: 3600, maxClockSkew: 300, bundle: "rules" },
 });
 console.log(`vigil update (all checks, apply v${u.version}): ${ms(t)}`);
+
+// the log on disk: 1,000,000 small entries appended in batches of 10,000 (tiles and a signed
+// checkpoint written, each file fsynced, after every batch)
+const M = Number(process.argv[3] ?? 1_000_000);
+const rawDir = join(root, "raw-log");
+const raw = await DiskLog.open(rawDir, logKey.signerKey);
+t = performance.now();
+for (let done = 0; done < M; done += 10_000) {
+  const batch: Uint8Array[] = [];
+  for (let i = done; i < Math.min(M, done + 10_000); i++) {
+    const e = Buffer.alloc(64, 0x61);
+    e.writeUInt32BE(i, 0);
+    batch.push(e);
+  }
+  await raw.append(batch, logKey.signerKey);
+}
+const rawMs = performance.now() - t;
+console.log(`log on disk: append ${M.toLocaleString("en")} entries in batches of 10,000 (tiles + checkpoint, fsynced): ${Math.round(rawMs)} ms (${Math.round((M / rawMs) * 1000).toLocaleString("en")} entries/s)`);
+t = performance.now();
+const reopened = await DiskLog.open(rawDir, logKey.signerKey);
+console.log(`log on disk: reopen and re-verify ${reopened.size.toLocaleString("en")} entries against the checkpoint: ${ms(t)}`);
 
 const corpus = join(import.meta.dirname, "..", "..", "shared", "corpora", "yara");
 if (existsSync(corpus)) {
