@@ -107,6 +107,21 @@ describe("vigil scan vs clamscan 1.4.6", () => {
     expect(sorted(v.found)).toEqual(sorted(c.found));
   });
 
+  it("with the shared rfxn corpus (11k real signatures) loaded: same results on system files and test files", () => {
+    const rfxn = join(import.meta.dirname, "../../../../shared/corpora/clamav/rfxn");
+    const d = mkdtempSync(join(tmpdir(), "vigil-rfxn-"));
+    const t = join(d, "t");
+    mkdirSync(t);
+    for (const f of ["clam.exe", "clam.zip", "clam.tar.gz"]) cpSync(join("/usr/share/clamav-testfiles", f), join(t, f));
+    for (const f of ["/usr/bin/ls", "/usr/bin/tar", "/usr/bin/gzip", "/etc/services", "/etc/passwd"]) cpSync(f, join(t, f.replace(/\//g, "_")));
+    writeFileSync(join(d, "test.hdb"), "aa15bcf478d165efd2065190eb473bcb:544:ClamAV-Test-File\n");
+    const dbs = [rfxn, join(d, "test.hdb")];
+    const c = clamscan(dbs, t);
+    const v = vigil(dbs, t);
+    expect(sorted(v.found)).toEqual(sorted(c.found));
+    expect(v.found.size).toBe(3);
+  });
+
   it("a malformed database fails both with exit 2", () => {
     const d = mkdtempSync(join(tmpdir(), "vigil-bad-"));
     writeFileSync(join(d, "bad.ndb"), "Broken:0:*:zz\n");
