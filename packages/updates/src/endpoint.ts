@@ -9,7 +9,8 @@
  *  4. the newest manifest of the policy's bundle name is included in it (inclusion proof);
  *  5. the manifest is signed by a trusted publisher, its version is above every version this
  *     endpoint ever accepted, and this engine is recent enough;
- *  6. the archive's files match the manifest.
+ *  6. the archive's files match the manifest;
+ *  7. optionally, the rules pass the endpoint's own audit policy.
  * Apply is atomic: the bundle is written and fsynced to its own directory, then state.json is
  * replaced atomically (the commit point), then the `current` symlink is swapped. A crash at any
  * point leaves either the old or the new bundle in force, never a mix; `open` repairs the symlink.
@@ -27,6 +28,8 @@ import { bundleArchivePath, compareVersions, manifestOf, openBundle, openManifes
 import { UpdateError } from "./error.js";
 import { fsyncDir, lockDir, writeFileAtomic } from "./fsutil.js";
 import type { TrustPolicy } from "./policy.js";
+import { auditRules, failing, formatFinding } from "./audit/auditor.js";
+import type { AuditPolicy } from "./audit/policy.js";
 import { LIMITS, openSource, type Source } from "./source.js";
 
 export interface InstalledBundle {
@@ -55,6 +58,8 @@ export interface UpdateOptions {
   readonly now?: () => number;
   /** test hook: throw at this point of the apply, as a crash there would stop it */
   readonly failpoint?: "after-extract" | "after-state";
+  /** the endpoint's own audit policy: when set, a bundle with failing findings is refused */
+  readonly auditPolicy?: AuditPolicy;
   /** instrumentation hooks, called at the two points of the apply (tests kill the process there) */
   readonly hooks?: { readonly afterExtract?: () => void | Promise<void>; readonly afterCommit?: () => void | Promise<void> };
 }
@@ -294,6 +299,13 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
   // 6. files
   const archive = await src.get(bundleArchivePath(manifest.name, manifest.version), LIMITS.bundle);
   const { files } = openBundle(archive, signed);
+  if (opts.auditPolicy) {
+    const policy = opts.auditPolicy;
+    const bad = failing(files.flatMap((f) => auditRules(f.data, { policy, path: f.path })), policy);
+    if (bad.length) {
+      throw new UpdateError("audit-failed", `bundle ${manifest.version} fails this endpoint's audit policy (${policy.version}):\n${bad.map(formatFinding).join("\n")}`);
+    }
+  }
 
   // apply
   const dirName = `${manifest.name}-${manifest.version}-${opened.hash.slice(0, 12)}`;

@@ -284,6 +284,21 @@ describe("attacks", () => {
     expect(await readFile(join(f.stateDir, "current", "families", "stealer.yar"), "utf8")).toBe(v2Rules["families/stealer.yar"]);
   });
 
+  it("an endpoint can refuse, with its own extended audit policy, a bundle the witnesses accepted", async () => {
+    const f = await fixture();
+    await f.pub({ ...HONEST_RULES, "p.yar": 'rule Project { strings: $a = "project bluebird" nocase condition: $a }\n' });
+    const { parseAuditPolicy } = await import("@vigil/updates");
+    const mine = parseAuditPolicy(JSON.stringify({
+      format: "vigil-audit-policy/v1", extends: "default", version: "endpoint-1",
+      markings: [{ lang: "en", case: "insensitive", severity: "high", words: ["PROJECT BLUEBIRD"] }],
+    }));
+    const e = await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, auditPolicy: mine }), "audit-failed");
+    expect(e.message).toMatch(/p\.yar:1: high: rule Project: looks for the en classification marking "PROJECT BLUEBIRD"/);
+    expect((await loadState(f.stateDir)).current).toBeNull();
+    // without that extension the default policy lets it through
+    expect((await update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, auditPolicy: parseAuditPolicy('{"format":"vigil-audit-policy/v1","extends":"default"}') })).status).toBe("applied");
+  });
+
   it("finds its bundle behind hundreds of entries of another bundle name", async () => {
     const keys = makeKeys();
     const root = await tempDir();

@@ -2,7 +2,8 @@
  * `vigil update --source URL|DIR --policy FILE`: fetches the log's checkpoint, proofs and newest
  * bundle and applies it only if every check of the trust policy holds (log signature, witness
  * quorum and freshness, consistency with the last accepted checkpoint, inclusion, publisher
- * signature, higher version, file hashes). `--rollback` puts the previous bundle back (operator
+ * signature, higher version, file hashes; with --audit or --audit-policy, the endpoint's own rule
+ * audit). `--rollback` puts the previous bundle back (operator
  * action). The bundle in force is STATE/current. Exit codes: 0 applied or up to date, 1 refused
  * (a security check failed; see the message and STATE/evidence), 2 error.
  */
@@ -10,7 +11,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
 import { NoteError } from "@vigil/tlog";
-import { UpdateError, loadPolicy, rollback, update, type UpdateErrorCode } from "@vigil/updates";
+import { UpdateError, loadAuditPolicy, loadPolicy, rollback, update, type UpdateErrorCode } from "@vigil/updates";
 
 export const summary = "verify and apply the newest rule bundle from a log (or roll back)";
 
@@ -26,13 +27,15 @@ export async function run(args: string[]): Promise<number> {
     .option("--source <url-or-dir>", "log base URL (http/https) or directory")
     .option("--policy <file>", "trust policy (JSON, format vigil-trust/v1)")
     .option("--state <dir>", "endpoint state directory (default: $VIGIL_UPDATE_STATE or ~/.local/share/vigil/updates)")
+    .option("--audit-policy <file>", "also run the rule auditor with this policy file and refuse failing bundles")
+    .option("--audit", "also run the rule auditor with the built-in policy")
     .option("--rollback", "operator action: put the previous bundle back in force")
     .option("--json", "print the result as JSON")
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
   try {
     await cmd.parseAsync(args, { from: "user" });
-    const o = cmd.opts<{ source?: string; policy?: string; state?: string; rollback?: boolean; json?: boolean }>();
+    const o = cmd.opts<{ source?: string; policy?: string; state?: string; rollback?: boolean; json?: boolean; audit?: boolean; auditPolicy?: string }>();
     const stateDir = o.state ?? defaultState();
     if (o.rollback) {
       const r = await rollback(stateDir);
@@ -44,7 +47,8 @@ export async function run(args: string[]): Promise<number> {
       return 2;
     }
     const policy = await loadPolicy(o.policy);
-    const r = await update({ source: o.source, stateDir, policy });
+    const auditPolicy = o.auditPolicy || o.audit ? await loadAuditPolicy(o.auditPolicy) : undefined;
+    const r = await update({ source: o.source, stateDir, policy, ...(auditPolicy ? { auditPolicy } : {}) });
     if (o.json) process.stdout.write(JSON.stringify({ ...r, checkpointSize: r.checkpointSize.toString() }) + "\n");
     else if (r.status === "applied") process.stdout.write(`applied version ${r.version}${r.previousVersion !== null ? ` (was ${r.previousVersion})` : ""}; log size ${r.checkpointSize}; witnesses: ${r.witnesses.length}\n`);
     else process.stdout.write(`up to date (version ${r.version}; log size ${r.checkpointSize})\n`);
