@@ -21,7 +21,8 @@ type Job = { task: WorkerTask; resolve: (r: FileResult) => void; label: string }
 
 interface Slot {
   worker: Worker;
-  job?: Job;
+  /** Jobs sent to this worker, in order; the first is the one it is working on. */
+  jobs: Job[];
   ready: boolean;
   dead?: boolean;
 }
@@ -62,7 +63,7 @@ export class WorkerPool {
     } else {
       worker = new Worker(this.workerUrl, { workerData: init });
     }
-    const slot: Slot = { worker, ready: false };
+    const slot: Slot = { worker, ready: false, jobs: [] };
     worker.on("message", (msg: WorkerReply) => {
       if ("ready" in msg) {
         slot.ready = true;
@@ -70,9 +71,8 @@ export class WorkerPool {
       } else if ("fatal" in msg) {
         this.fatal = new ScannerError("WORKER_FAILED", msg.fatal);
         this.failAll();
-      } else if (slot.job && slot.job.task.id === msg.id) {
-        const job = slot.job;
-        slot.job = undefined;
+      } else if (slot.jobs.length && slot.jobs[0]!.task.id === msg.id) {
+        const job = slot.jobs.shift()!;
         job.resolve(msg.result);
         this.pump();
       }
@@ -85,8 +85,14 @@ export class WorkerPool {
         this.fatal = new ScannerError("WORKER_FAILED", `a scanning worker failed to start (${why})`);
         this.failAll();
       }
-      const job = slot.job;
-      slot.job = undefined;
+      // the first job is the one that was running; the others had not started: requeue them
+      // (except buffers, which went to the dead worker with their memory)
+      const [job, ...waiting] = slot.jobs;
+      slot.jobs = [];
+      for (const w of waiting.reverse()) {
+        if (this.closed || this.fatal || "bytes" in w.task) w.resolve(this.failed(w.label));
+        else this.queue.unshift(w);
+      }
       const idx = this.slots.indexOf(slot);
       if (job) {
         const r = emptyResult(job.label, 0);
@@ -104,7 +110,7 @@ export class WorkerPool {
 
   private failAll(): void {
     for (const job of this.queue.splice(0)) job.resolve(this.failed(job.label));
-    for (const s of this.slots) if (s.job) { const j = s.job; s.job = undefined; j.resolve(this.failed(j.label)); }
+    for (const s of this.slots) for (const j of s.jobs.splice(0)) j.resolve(this.failed(j.label));
   }
 
   private failed(label: string): FileResult {
@@ -121,9 +127,10 @@ export class WorkerPool {
   private pump(): void {
     for (const s of this.slots) {
       if (!this.queue.length) return;
-      if (s.ready && !s.job) {
+      // two jobs per worker: the next file is already there when one finishes
+      while (s.ready && s.jobs.length < 2 && this.queue.length) {
         const job = this.queue.shift()!;
-        s.job = job;
+        s.jobs.push(job);
         const transfer = "bytes" in job.task ? [job.task.bytes.buffer as ArrayBuffer] : [];
         s.worker.postMessage(job.task, transfer);
       }
@@ -131,12 +138,12 @@ export class WorkerPool {
   }
 
   get idle(): boolean {
-    return this.queue.length === 0 && this.slots.every((s) => !s.job);
+    return this.queue.length === 0 && this.slots.every((s) => !s.jobs.length);
   }
 
   /** Number of tasks queued or running. */
   get pending(): number {
-    return this.queue.length + this.slots.filter((s) => s.job).length;
+    return this.queue.length + this.slots.reduce((n, s) => n + s.jobs.length, 0);
   }
 
   scanPath(path: string, follow: boolean): Promise<FileResult> {

@@ -92,7 +92,7 @@ export class Scanner {
 
   async *scan(paths: string[], run: ScanRunOptions = {}): AsyncGenerator<ScanEvent> {
     const cache = this.opts.cache;
-    const maxInFlight = Math.max(4, (this.pool?.size ?? 1) * 4);
+    const maxInFlight = this.pool ? this.pool.size * 32 : 4;
     const done: ScanEvent[] = [];
     let inFlight = 0;
     let wake: (() => void) | undefined;
