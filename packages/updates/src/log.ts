@@ -7,21 +7,27 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
-  MerkleTree, equalBytes, encodeEntryBundle, formatCheckpoint, hashTileFromTree, newTiles, openNote, parseCheckpoint, parseSignerKey,
-  readEntries, signNote, splitNote, tilePath, verifierKeyOf, type Checkpoint,
+  MerkleTree, TileReader, equalBytes, encodeEntryBundle, formatCheckpoint, hashTileFromTree, leafHash, newTiles, openNote, parseCheckpoint,
+  parseSignerKey, readEntries, signNote, splitNote, tilePath, verifierKeyOf, type Checkpoint,
 } from "@vigil/tlog";
 import { UpdateError } from "./error.js";
 import { writeFileAtomic } from "./fsutil.js";
 import { LIMITS, openSource } from "./source.js";
 
 export class DiskLog {
+  /** entries of the last, partial entry bundle (what the next append rewrites) */
+  private tail: Uint8Array[];
+  private readonly bundleCache = new Map<bigint, Uint8Array[]>();
+
   private constructor(
     readonly dir: string,
     readonly origin: string,
     readonly tree: MerkleTree,
-    readonly entries: Uint8Array[],
+    tail: Uint8Array[],
     private checkpointNote: string,
-  ) {}
+  ) {
+    this.tail = tail;
+  }
 
   get size(): number {
     return this.tree.size;
@@ -34,7 +40,9 @@ export class DiskLog {
 
   /**
    * Opens the log in `dir`, or creates an empty one signed by `logKey` (its key name is the origin).
-   * Reads every entry back from the entry bundles and checks the tree against the checkpoint.
+   * Rebuilds the tree from the level-0 hash tiles and checks it against the signed checkpoint;
+   * the entries of the last partial bundle are read and checked against their leaf hashes.
+   * Other entries are read on demand (`entry`), each checked against its leaf hash.
    */
   static async open(dir: string, logKey: string): Promise<DiskLog> {
     const key = parseSignerKey(logKey);
@@ -60,11 +68,39 @@ export class DiskLog {
       throw new UpdateError("log-corrupt", `the checkpoint in ${dir} is not signed by this log key or is malformed; is this the right key?`, { cause: e });
     }
     const src = openSource(dir);
-    const entries = cp.size === 0n ? [] : await readEntries((p) => src.get(p, LIMITS.entryBundle), cp.size, 0n, cp.size);
+    const fetch = (p: string) => src.get(p, p.startsWith("tile/entries/") ? LIMITS.entryBundle : LIMITS.tile);
     const tree = new MerkleTree();
-    for (const e of entries) tree.append(e);
-    if (!equalBytes(tree.root(), cp.rootHash)) throw new UpdateError("log-corrupt", `the entries in ${dir} do not hash to the checkpoint's root: the log is damaged`);
-    return new DiskLog(dir, cp.origin, tree, entries, note);
+    let tail: Uint8Array[] = [];
+    try {
+      if (cp.size > 0n) for (const h of await new TileReader(fetch, cp.size).leafHashes(0n, cp.size)) tree.appendLeafHash(h);
+      const tailStart = cp.size - (cp.size % 256n);
+      if (tailStart < cp.size) tail = await readEntries(fetch, cp.size, tailStart, cp.size);
+    } catch (e) {
+      throw new UpdateError("log-corrupt", `cannot read the tiles of ${dir}: ${(e as Error).message}`, { cause: e });
+    }
+    if (!equalBytes(tree.root(), cp.rootHash)) throw new UpdateError("log-corrupt", `the hash tiles in ${dir} do not hash to the checkpoint's root: the log is damaged`);
+    const base = tree.size - tail.length;
+    tail.forEach((e, i) => {
+      if (!equalBytes(leafHash(e), tree.leafHash(base + i))) throw new UpdateError("log-corrupt", `entry ${base + i} in ${dir} does not match its leaf hash: the log is damaged`);
+    });
+    return new DiskLog(dir, cp.origin, tree, tail, note);
+  }
+
+  /** Entry `index`, read from its entry bundle and checked against the tree. */
+  async entry(index: number): Promise<Uint8Array> {
+    if (!Number.isInteger(index) || index < 0 || index >= this.size) throw new UpdateError("bad-input", `no entry ${index} in a log of ${this.size}`);
+    const tailStart = this.size - this.tail.length;
+    if (index >= tailStart) return this.tail[index - tailStart]!;
+    const t = BigInt(Math.floor(index / 256));
+    let bundle = this.bundleCache.get(t);
+    if (!bundle) {
+      const src = openSource(this.dir);
+      bundle = await readEntries((p) => src.get(p, LIMITS.entryBundle), BigInt(this.size), t * 256n, t * 256n + 256n > BigInt(this.size) ? BigInt(this.size) : t * 256n + 256n);
+      this.bundleCache.set(t, bundle);
+    }
+    const e = bundle[index % 256]!;
+    if (!equalBytes(leafHash(e), this.tree.leafHash(index))) throw new UpdateError("log-corrupt", `entry ${index} in ${this.dir} does not match its leaf hash: the log is damaged`);
+    return e;
   }
 
   /** Appends entries, writes the new tiles and entry bundles, then a new checkpoint signed by `logKey`. */
@@ -72,18 +108,23 @@ export class DiskLog {
     const key = parseSignerKey(logKey);
     if (key.name !== this.origin) throw new UpdateError("bad-key", `the log key is named ${key.name} but the log's origin is ${this.origin}`);
     const oldSize = this.tree.size;
+    // entries from the start of the current partial bundle: what the new entry bundles are made of
+    const pending = [...this.tail];
+    const pendingStart = oldSize - this.tail.length;
     for (const e of newEntries) {
       if (e.length > 0xffff) throw new UpdateError("bad-bundle", `log entry of ${e.length} bytes exceeds 65535`);
-      this.entries.push(e);
+      pending.push(e);
       this.tree.append(e);
     }
     for (const ref of newTiles(BigInt(oldSize), BigInt(this.tree.size))) {
       await writeFileAtomic(join(this.dir, tilePath(ref.level, ref.index, ref.width)), hashTileFromTree(this.tree, ref));
       if (ref.level === 0) {
-        const start = Number(ref.index) * 256;
-        await writeFileAtomic(join(this.dir, tilePath("entries", ref.index, ref.width)), encodeEntryBundle(this.entries.slice(start, start + ref.width)));
+        const start = Number(ref.index) * 256 - pendingStart;
+        await writeFileAtomic(join(this.dir, tilePath("entries", ref.index, ref.width)), encodeEntryBundle(pending.slice(start, start + ref.width)));
       }
     }
+    const keep = this.tree.size % 256;
+    this.tail = keep === 0 ? [] : pending.slice(pending.length - keep);
     const text = formatCheckpoint({ origin: this.origin, size: BigInt(this.tree.size), rootHash: this.tree.root() });
     this.checkpointNote = signNote(text, key);
     await writeFileAtomic(join(this.dir, "checkpoint"), this.checkpointNote);

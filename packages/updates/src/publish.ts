@@ -37,9 +37,9 @@ export interface PublishResult {
 }
 
 /** The last manifest named `name` in the log and its hash, if any. */
-export function lastManifest(log: DiskLog, name: string): { manifest: Manifest; hash: string; index: number } | undefined {
-  for (let i = log.entries.length - 1; i >= 0; i--) {
-    const signed = Buffer.from(log.entries[i]!).toString("utf8");
+export async function lastManifest(log: DiskLog, name: string): Promise<{ manifest: Manifest; hash: string; index: number } | undefined> {
+  for (let i = log.size - 1; i >= 0; i--) {
+    const signed = Buffer.from(await log.entry(i)).toString("utf8");
     let m: Manifest;
     try {
       m = manifestOf(signed);
@@ -57,7 +57,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   const files = await readRulesDir(opts.rulesDir);
   const ruleCount = opts.compileCheck === false ? -1 : compileBundleRules(files).ruleCount;
   const log = await DiskLog.open(opts.logDir, logKey);
-  const prev = lastManifest(log, name);
+  const prev = await lastManifest(log, name);
   const built = buildBundle(files, { name, version: (prev?.manifest.version ?? 0) + 1, previous: prev?.hash ?? "", ...(opts.time ? { time: opts.time } : {}) }, opts.publisherKey);
   // the archive goes out before the log entry, so whoever sees the entry can fetch the bundle
   await log.writeFile(bundleArchivePath(name, built.manifest.version), built.archive);

@@ -143,6 +143,34 @@ describe("the log on disk", () => {
     await expect(DiskLog.open(logDir, logKey.signerKey)).rejects.toMatchObject({ code: "log-corrupt" });
   });
 
+  it("appends across entry-bundle boundaries, reopens from hash tiles and reads entries on demand", async () => {
+    const root = await tempDir();
+    const logDir = join(root, "log");
+    const logKey = generateKey("log.example");
+    const all: Uint8Array[] = [];
+    let log = await DiskLog.open(logDir, logKey.signerKey);
+    for (const n of [1, 254, 2, 43, 256, 1]) {
+      const batch = Array.from({ length: n }, (_, i) => new Uint8Array(Buffer.from(`entry ${all.length + i}`)));
+      all.push(...batch);
+      await log.append(batch, logKey.signerKey);
+      log = await DiskLog.open(logDir, logKey.signerKey); // reopen after every batch
+    }
+    expect(log.size).toBe(557);
+    for (const i of [0, 1, 255, 256, 299, 300, 511, 512, 556]) expect(Buffer.from(await log.entry(i)).toString()).toBe(`entry ${i}`);
+    const src = openSource(logDir);
+    const got = await readEntries((p) => src.get(p, LIMITS.entryBundle), 557n, 0n, 557n);
+    expect(got.map((e) => Buffer.from(e).toString())).toEqual(all.map((e) => Buffer.from(e).toString()));
+    // a damaged full bundle is found when read (the hash tiles still match the checkpoint)
+    const full = join(logDir, "tile", "entries", "000");
+    const data = Buffer.from(await readFile(full));
+    data[5] ^= 1; // inside entry 0
+    await writeFile(full, data);
+    const again = await DiskLog.open(logDir, logKey.signerKey);
+    await expect(again.entry(0)).rejects.toMatchObject({ code: "log-corrupt" });
+    expect(Buffer.from(await again.entry(3)).toString()).toBe("entry 3");
+    expect(Buffer.from(await again.entry(556)).toString()).toBe("entry 556");
+  });
+
   it("refuses to publish rules that do not compile, leaving the log unchanged", async () => {
     const root = await tempDir();
     const logDir = join(root, "log"), rulesDir = join(root, "rules");
