@@ -24,6 +24,8 @@ export interface RuleData {
   private: boolean;
   /** global string indices of this rule's strings, in declaration order. */
   strings: number[];
+  /** the condition is never true when none of the rule's strings matched (the scanner skips it then). */
+  needsStrings?: boolean;
 }
 
 export interface FunctionRef {
@@ -197,6 +199,7 @@ export class Compiler {
       global: rule.global,
       private: rule.private,
       strings: stringIdx,
+      needsStrings: stringIdx.length > 0 && needsMatch(rule.condition),
     });
     this.ruleCode.push(`function(c){return ${cond};}`);
     this.ruleIndex.set(key, ruleIdx);
@@ -596,6 +599,31 @@ export class Compiler {
       externals: [...this.externals].map(([k, v]) => [k, typeof v === "bigint" ? { bigint: v.toString() } : v]),
       namespaces: this.namespaces,
     };
+  }
+}
+
+/**
+ * True when `e` cannot evaluate to true while every string of the rule has no match: then the
+ * rule need not be evaluated for data in which none of its strings matched. Conservative.
+ */
+export function needsMatch(e: Expr): boolean {
+  switch (e.type) {
+    case "paren": return needsMatch(e.expr);
+    case "strMatch": return e.id !== "$";
+    case "binary":
+      if (e.op === "and") return needsMatch(e.left) || needsMatch(e.right);
+      if (e.op === "or") return needsMatch(e.left) && needsMatch(e.right);
+      // #a > N, #a >= N (N >= 1): false when #a is 0
+      if (e.left.type === "strCount" && !e.left.range && e.right.type === "int") {
+        const n = Number(e.right.value);
+        return (e.op === ">" && n >= 0) || (e.op === ">=" && n >= 1) || (e.op === "==" && n >= 1);
+      }
+      return false;
+    case "of":
+      if (!e.strings || e.quantifier.kind === "none") return false;
+      if (e.quantifier.kind === "any" || e.quantifier.kind === "all") return true;
+      return e.quantifier.kind === "expr" && e.quantifier.expr.type === "int" && Number(e.quantifier.expr.value) >= 1;
+    default: return false;
   }
 }
 

@@ -63,6 +63,7 @@ export interface ScanResult {
 
 export const MAX_MATCHES_PER_STRING = 1_000_000;
 const NO_DATA = new Uint8Array(0);
+const NO_MATCHES: number[] = Object.freeze([]) as unknown as number[];
 const MAX_MATCH_DATA = 512;
 const REGEX_BACKWARD_LIMIT = 4096;
 /** YARA's regex engine looks at most this many bytes from where a match starts. */
@@ -127,6 +128,8 @@ export class CompiledRules {
   private externalsDefault: Map<string, ExternalValue>;
   private stringCount: number;
   private regexCache = new Map<string, RegExp>();
+  private moBuf: number[][] | undefined;
+  private mlBuf: number[][] | undefined;
 
   constructor(data: RuleSetData, warnings: CompiledRules["warnings"] = []) {
     if (data.format !== "vigil-rules") throw new LoadError("LOAD_FORMAT", "not a Vigil compiled rules file");
@@ -207,12 +210,15 @@ export class CompiledRules {
   scan(bytes: Uint8Array, options: ScanOptions = {}): ScanResult {
     const deadline = options.timeoutMs !== undefined ? Date.now() + options.timeoutMs : Infinity;
     const n = bytes.length;
-    const mo: number[][] = new Array(this.stringCount);
-    const ml: number[][] = new Array(this.stringCount);
-    const mx: Array<Array<number | null> | undefined> = new Array(this.stringCount);
+    // per-string match lists, reused from scan to scan (scans of one CompiledRules are sequential)
+    const mo: number[][] = (this.moBuf ??= new Array(this.stringCount));
+    const ml: number[][] = (this.mlBuf ??= new Array(this.stringCount));
+    const mx: Array<Array<number | null> | undefined> = []; // xor keys, only for strings that need them
     // rank of the form that matched (0 ascii, 1 wide): at one offset YARA keeps the ascii match
-    const mr: Array<number[] | undefined> = new Array(this.stringCount);
-    for (let i = 0; i < this.stringCount; i++) { mo[i] = []; ml[i] = []; }
+    const mr: Array<number[] | undefined> = [];
+    // strings without matches share one empty list; a list is allocated at the first match
+    mo.fill(NO_MATCHES);
+    ml.fill(NO_MATCHES);
     const hw = new Int32Array(this.hwSlots).fill(-1);
     let text: string | null = null;
     const getText = () => (text ??= latin1(bytes));
@@ -220,7 +226,8 @@ export class CompiledRules {
     const overflowed = new Set<number>();
 
     const record = (sid: number, start: number, len: number, xorKey: number | null, wide: boolean) => {
-      const offs = mo[sid]!;
+      let offs = mo[sid]!;
+      if (offs === NO_MATCHES) { offs = mo[sid] = []; ml[sid] = []; }
       if (offs.length >= MAX_MATCHES_PER_STRING) { overflowed.add(sid); return; }
       if (wide) (mr[sid] ??= new Array(offs.length).fill(0)).push(1);
       else if (mr[sid]) mr[sid]!.push(0);
@@ -406,8 +413,11 @@ export class CompiledRules {
     const tick = () => { if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out"); };
     const c: MatchLists & Record<string, unknown> = { mo, ml, r, size: n, data: bytes, ext, m: roots, fn, ep, tick };
     for (let i = 0; i < rules.length; i++) {
-      if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+      if ((i & 255) === 0 && Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
       let v: unknown;
+      const rule = rules[i]!;
+      // a rule whose condition cannot be true without a string match is skipped when none matched
+      if (rule.needsStrings && !helpers.anyMatched(c, rule.strings)) { r[i] = 0; continue; }
       try {
         v = this.conditions[i]!(c);
       } catch (e) {
@@ -427,10 +437,11 @@ export class CompiledRules {
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!;
       if (rule.private) continue;
+      const matched = r[i] === 1 && !failedNs.has(rule.namespace);
+      if (!matched && !options.reportNonMatching) continue;
       const metaList = rule.meta.map(([k, v]) => [k, typeof v === "object" ? BigInt(v.bigint) : v] as [string, string | number | bigint | boolean]);
       const meta: Record<string, string | number | bigint | boolean> = {};
       for (const [k, v] of metaList) if (!(k in meta)) meta[k] = v;
-      const matched = r[i] === 1 && !failedNs.has(rule.namespace);
       if (!matched) {
         if (options.reportNonMatching) nonMatching.push({ rule: rule.name, namespace: rule.namespace, tags: rule.tags, meta, metaList });
         continue;
