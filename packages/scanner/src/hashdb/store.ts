@@ -219,30 +219,49 @@ export class HashStore {
 // ---------------------------------------------------------------------------------------------
 // Building
 
-class Staging {
+/** Staged entries whose digests start with one byte value (one of 256 partitions per algorithm). */
+class Part {
   count = 0;
   digests: Uint8Array;
   sizes: Uint32Array;
   names: Uint32Array;
-  constructor(readonly algorithm: HashAlgorithm, capacity = 1024) {
-    this.digests = new Uint8Array(capacity * digestLength(algorithm));
+  constructor(
+    readonly L: number,
+    capacity: number,
+  ) {
+    this.digests = new Uint8Array(capacity * L);
     this.sizes = new Uint32Array(capacity);
     this.names = new Uint32Array(capacity);
   }
-  grow(): void {
-    this.resize(this.sizes.length * 2);
-  }
   resize(cap: number): void {
-    if (cap > 0xffffffff) throw new SignatureDbError("SIGDB_LIMIT", "too many hash signatures for one store (over 2^32-1)");
-    const d = new Uint8Array(cap * digestLength(this.algorithm));
-    d.set(this.digests);
+    const d = new Uint8Array(cap * this.L);
+    d.set(this.digests.subarray(0, this.count * this.L));
     this.digests = d;
     const s = new Uint32Array(cap);
-    s.set(this.sizes);
+    s.set(this.sizes.subarray(0, this.count));
     this.sizes = s;
     const n = new Uint32Array(cap);
-    n.set(this.names);
+    n.set(this.names.subarray(0, this.count));
     this.names = n;
+  }
+}
+
+/**
+ * Entries of one algorithm as they are added, already split by their first digest byte, so that
+ * `finish()` places each partition within a cache-sized region of the final arrays.
+ */
+class Staging {
+  count = 0;
+  readonly parts: Part[];
+  readonly L: number;
+  constructor(readonly algorithm: HashAlgorithm, capacity = 1024) {
+    this.L = digestLength(algorithm);
+    this.parts = Array.from({ length: 256 }, () => new Part(this.L, Math.max(4, Math.ceil(capacity / 256))));
+  }
+  /** Makes room for `count` more entries spread evenly over the partitions. */
+  reserve(count: number): void {
+    const per = Math.ceil((count / 256) * 1.1) + 16;
+    for (const p of this.parts) if (p.sizes.length < p.count + per) p.resize(p.count + per);
   }
 }
 
@@ -269,9 +288,7 @@ export class HashStoreBuilder {
   expect(algorithm: HashAlgorithm, count: number): void {
     let s = this.staging[algorithm];
     if (s === undefined) s = this.staging[algorithm] = new Staging(algorithm, 1024);
-    const want = s.count + Math.ceil(count);
-    if (want <= s.sizes.length) return;
-    s.resize(want);
+    s.reserve(count);
   }
 
   /** Adds one signature. `digest` is raw bytes (16, 20 or 32); `size` ANY_SIZE for any. */
@@ -286,12 +303,16 @@ export class HashStoreBuilder {
   addRaw(digest: Uint8Array, offset: number, algorithm: HashAlgorithm, size: number, nameIndex: number): void {
     let s = this.staging[algorithm];
     if (s === undefined) s = this.staging[algorithm] = new Staging(algorithm);
-    if (s.count === s.sizes.length) s.grow();
-    const L = digestLength(algorithm);
-    const dst = s.count * L;
-    for (let k = 0; k < L; k++) s.digests[dst + k] = digest[offset + k]!;
-    s.sizes[s.count] = size >>> 0;
-    s.names[s.count] = nameIndex;
+    if (s.count === 0xffffffff) throw new SignatureDbError("SIGDB_LIMIT", "too many hash signatures for one store (over 2^32-1)");
+    const part = s.parts[digest[offset]!]!;
+    if (part.count === part.sizes.length) part.resize(part.count * 2);
+    const L = s.L;
+    const dst = part.count * L;
+    const dd = part.digests;
+    for (let k = 0; k < L; k++) dd[dst + k] = digest[offset + k]!;
+    part.sizes[part.count] = size >>> 0;
+    part.names[part.count] = nameIndex;
+    part.count++;
     s.count++;
   }
 
@@ -385,75 +406,49 @@ export class HashStoreBuilder {
 }
 
 /**
- * Groups staged entries by bucket with one counting pass and one scatter (sequential reads, stable
- * within a bucket, so the first loaded of equal entries is found first). No sort: a lookup scans
+ * Groups staged entries by bucket: a counting pass, then each first-byte partition is placed
+ * into its own contiguous range of buckets (stable, so the first loaded of equal entries is found
+ * first). No sort: a lookup scans
  * its bucket's 32-bit keys, about 8 of them (16 or fewer tables hold 2^16 buckets).
  */
 function sortStaging(s: Staging, nameCount: number): HashTable {
   const n = s.count;
-  const L = digestLength(s.algorithm);
+  const L = s.L;
   const R = L - 6;
   const R2 = R >>> 1;
   const L2 = L >>> 1;
-  const d = s.digests;
   const bits = bucketBitsFor(n);
   const shift = 24 - bits;
   const buckets = 1 << bits;
-  const sub = 1 << (bits - 8); // fine buckets per first-byte partition
-  const bucketOf = (b: number) => (((d[b]! << 16) | (d[b + 1]! << 8) | d[b + 2]!) >>> shift);
-
-  // Pass 1: partition whole records by the first digest byte into one interleaved temporary
-  // array (256 sequential write streams), so that pass 2 works within cache-sized regions.
-  // Random writes over the whole table would cost a cache miss each.
   const counts = new Uint32Array(buckets + 1);
-  for (let i = 0, b = 0; i < n; i++, b += L) counts[bucketOf(b) + 1]!++;
+  for (const part of s.parts) {
+    const d = part.digests;
+    for (let i = 0, b = 0; i < part.count; i++, b += L) counts[(((d[b]! << 16) | (d[b + 1]! << 8) | d[b + 2]!) >>> shift) + 1]!++;
+  }
   for (let i = 1; i <= buckets; i++) counts[i]! += counts[i - 1]!;
   const bucketStart = counts.slice();
-  const W = L2 + 4; // record: digest (L/2 u16), size (2 u16), name (2 u16)
-  const tmp = new Uint16Array(n * W);
-  const part = new Uint32Array(256);
-  for (let p = 0; p < 256; p++) part[p] = bucketStart[p * sub]!;
-  {
-    const d16 = new Uint16Array(d.buffer, d.byteOffset, n * L2);
-    const ss = s.sizes;
-    const sn = s.names;
-    for (let i = 0, b = 0; i < n; i++, b += L) {
-      const at = part[d[b]!]!++ * W;
-      const src = i * L2;
-      for (let k = 0; k < L2; k++) tmp[at + k] = d16[src + k]!;
-      const size = ss[i]!;
-      const name = sn[i]!;
-      tmp[at + L2] = size & 0xffff;
-      tmp[at + L2 + 1] = size >>> 16;
-      tmp[at + L2 + 2] = name & 0xffff;
-      tmp[at + L2 + 3] = name >>> 16;
-    }
-  }
-  s.digests = new Uint8Array(0);
-  s.sizes = new Uint32Array(0);
-  s.names = new Uint32Array(0);
-
-  // Pass 2: within each partition, place records in their fine buckets (stable).
   const keys = new Uint32Array(n);
   const rest = new Uint8Array(n * R);
   const sizes = new Uint32Array(n);
   const nameIndex = nameCount <= 0x10000 ? new Uint16Array(n) : new Uint32Array(n);
   const r16 = new Uint16Array(rest.buffer, 0, n * R2);
-  const t8 = new Uint8Array(tmp.buffer, 0, n * W * 2);
-  const cursor = bucketStart.slice(0, buckets);
+  // each partition fills one contiguous range of buckets, so its writes stay within that range
   for (let p = 0; p < 256; p++) {
-    const from = bucketStart[p * sub]!;
-    const to = bucketStart[(p + 1) * sub]!;
-    for (let i = from; i < to; i++) {
-      const at = i * W;
-      const b = at * 2;
-      const j = cursor[((t8[b]! << 16) | (t8[b + 1]! << 8) | t8[b + 2]!) >>> shift]!++;
-      keys[j] = ((t8[b + 2]! << 24) | (t8[b + 3]! << 16) | (t8[b + 4]! << 8) | t8[b + 5]!) >>> 0;
+    const part = s.parts[p]!;
+    const d = part.digests;
+    const d16 = new Uint16Array(d.buffer, d.byteOffset, part.count * L2);
+    const ss = part.sizes;
+    const sn = part.names;
+    for (let i = 0, b = 0; i < part.count; i++, b += L) {
+      const j = counts[((d[b]! << 16) | (d[b + 1]! << 8) | d[b + 2]!) >>> shift]!++;
+      keys[j] = ((d[b + 2]! << 24) | (d[b + 3]! << 16) | (d[b + 4]! << 8) | d[b + 5]!) >>> 0;
+      const src = i * L2 + 3;
       const dst = j * R2;
-      for (let k = 0; k < R2; k++) r16[dst + k] = tmp[at + 3 + k]!;
-      sizes[j] = (tmp[at + L2]! | (tmp[at + L2 + 1]! << 16)) >>> 0;
-      nameIndex[j] = tmp[at + L2 + 2]! | (tmp[at + L2 + 3]! << 16);
+      for (let k = 0; k < R2; k++) r16[dst + k] = d16[src + k]!;
+      sizes[j] = ss[i]!;
+      nameIndex[j] = sn[i]!;
     }
+    s.parts[p] = new Part(L, 0); // release the partition
   }
   return new HashTable(s.algorithm, n, bucketStart, keys, rest, sizes, nameIndex);
 }
