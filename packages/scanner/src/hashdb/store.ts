@@ -144,7 +144,7 @@ export class NameTable {
     let s = this.cache.get(i);
     if (s === undefined) {
       s = decoder.decode(this.blob.subarray(this.offsets[i], this.offsets[i + 1]));
-      if (this.cache.size < 4096) this.cache.set(i, s);
+      if (this.cache.size < 65536) this.cache.set(i, s);
     }
     return s;
   }
