@@ -7,7 +7,8 @@
  *  - refuses a tree smaller than one already seen;
  *  - reads the new entries from the entry bundles, extends the tree and checks the recomputed
  *    root against the checkpoint;
- *  - checks every checkpoint seen before for consistency with the new one (proofs from tiles);
+ *  - checks every checkpoint seen before, and the latest checkpoint each given witness cosigned,
+ *    for consistency with the new one (proofs from tiles);
  *  - for each new entry: parses the manifest, checks the publisher signature (if keys are given),
  *    version order and previous-hash chain, fetches the archive, checks its files, diffs the rules
  *    against the previous version (added, removed, changed) and runs the auditor.
@@ -36,6 +37,11 @@ export interface MonitorOptions {
   readonly policy?: AuditPolicy;
   /** stop after this many new entries in one run (the next run continues) */
   readonly maxEntries?: number;
+  /**
+   * witness base URLs whose latest cosigned checkpoint (`GET <url>/<sha256(origin)>/checkpoint`)
+   * is compared with the log's: a monitor must not be shown a different or older tree than clients
+   */
+  readonly witnessUrls?: readonly string[];
 }
 
 export interface RuleDiff {
@@ -167,6 +173,41 @@ export async function monitorLog(opts: MonitorOptions): Promise<MonitorReport> {
     }
     checked++;
     if (!ok) problems.push(`checkpoint of size ${old.size} seen earlier is not consistent with the current checkpoint of size ${cpSize}: the log forked`);
+  }
+
+  // what the witnesses cosigned must be a prefix of what the log shows us
+  for (const url of opts.witnessUrls ?? []) {
+    const path = `${url.replace(/\/$/, "")}/${createHash("sha256").update(cp.origin).digest("hex")}/checkpoint`;
+    let wnote: string;
+    try {
+      const res = await fetch(path, { signal: AbortSignal.timeout(30_000) });
+      if (res.status === 404) continue; // the witness has not cosigned this log yet
+      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+      wnote = await res.text();
+    } catch (e) {
+      problems.push(`cannot read the witness checkpoint at ${path}: ${(e as Error).message}`);
+      continue;
+    }
+    let wcp;
+    try {
+      wcp = parseCheckpoint(openNote(wnote, opts.logKeys).text);
+    } catch (e) {
+      problems.push(`the witness at ${url} serves a checkpoint not signed by the log key: ${(e as Error).message}`);
+      continue;
+    }
+    let ok = false;
+    if (wcp.size > cp.size) {
+      problems.push(`the witness at ${url} cosigned a tree of ${wcp.size} entries, larger than the ${cp.size} the log shows this monitor: the monitor may be partitioned`);
+      continue;
+    }
+    try {
+      ok = wcp.size === cp.size ? equalBytes(wcp.rootHash, cp.rootHash)
+        : wcp.size === 0n || verifyConsistency(wcp.size, cp.size, await reader.consistencyProof(wcp.size), wcp.rootHash, cp.rootHash);
+    } catch {
+      ok = false;
+    }
+    checked++;
+    if (!ok) problems.push(`the checkpoint of size ${wcp.size} cosigned by the witness at ${url} is not consistent with the log's checkpoint of size ${cp.size}: split view`);
   }
 
   const end = Math.min(cpSize, state.size + (opts.maxEntries ?? Number.MAX_SAFE_INTEGER));

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { formatMonitorReport, monitorLog, publish } from "@vigil/updates";
-import { HONEST_RULES, SECRET_HUNTING_RULES, makeKeys, serveDir, closeServer, tempDir, writeRules } from "./helpers.js";
+import { HONEST_RULES, SECRET_HUNTING_RULES, makeKeys, serveDir, closeServer, startWitness, tempDir, writeRules } from "./helpers.js";
 
 describe("log monitor (vigil audit --log)", () => {
   it("replays the log, diffs versions, audits every bundle, and continues where it stopped", async () => {
@@ -58,6 +58,37 @@ describe("log monitor (vigil audit --log)", () => {
       await expect(monitorLog({ source: http.url, logKeys: [keys.publisher.verifierKey] })).rejects.toMatchObject({ code: "bad-log-signature" });
     } finally {
       await closeServer(http.server);
+    }
+  });
+});
+
+describe("monitor against witnesses", () => {
+  it("compares the log's checkpoint with what each witness cosigned, and flags a split view", async () => {
+    const keys = makeKeys();
+    const root = await tempDir();
+    const logDir = join(root, "log"), rulesDir = join(root, "rules");
+    const w = await startWitness(keys.w1.signerKey, join(root, "w1"), "rules.example/log", keys.log.verifierKey, logDir);
+    try {
+      await writeRules(rulesDir, HONEST_RULES);
+      await publish({ rulesDir, logDir, publisherKey: keys.publisher.signerKey, logKey: keys.log.signerKey, witnesses: [w.url] });
+      const ok = await monitorLog({ source: logDir, logKeys: [keys.log.verifierKey], witnessUrls: [w.url] });
+      expect(ok.problems).toEqual([]);
+      expect(ok.checkpointsChecked).toBe(1);
+      // a fork of the same size shown only to the monitor
+      const forkDir = join(root, "fork");
+      await writeRules(rulesDir, { "f.yar": 'rule F { strings: $a = "the forked tree" condition: $a }\n' });
+      await publish({ rulesDir, logDir: forkDir, publisherKey: keys.publisher.signerKey, logKey: keys.log.signerKey });
+      const split = await monitorLog({ source: forkDir, logKeys: [keys.log.verifierKey], witnessUrls: [w.url] });
+      expect(split.problems.join("\n")).toMatch(/not consistent .* split view/);
+      // the honest log grows; a monitor shown the old tree notices the witness saw more
+      await writeRules(rulesDir, HONEST_RULES);
+      const { cp } = await import("node:fs/promises");
+      await cp(logDir, join(root, "stale"), { recursive: true });
+      await publish({ rulesDir, logDir, publisherKey: keys.publisher.signerKey, logKey: keys.log.signerKey, witnesses: [w.url] });
+      const stale = await monitorLog({ source: join(root, "stale"), logKeys: [keys.log.verifierKey], witnessUrls: [w.url] });
+      expect(stale.problems.join("\n")).toMatch(/larger than the 1 the log shows this monitor/);
+    } finally {
+      await closeServer(w.server);
     }
   });
 });

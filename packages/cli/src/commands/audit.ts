@@ -36,13 +36,14 @@ export async function run(args: string[]): Promise<number> {
     .option("--log-key <vkey>", "the log's verifier key (repeatable)", collect, [] as string[])
     .option("--publisher <vkey>", "publisher verifier key to check manifests against (repeatable)", collect, [] as string[])
     .option("--witness <vkey>", "witness verifier key to report cosignatures of (repeatable)", collect, [] as string[])
+    .option("--witness-url <url>", "compare with the latest checkpoint this witness cosigned (repeatable)", collect, [] as string[])
     .option("--state <file>", "monitor state file (incremental runs)")
     .option("--policy <file>", "audit policy file (default: the built-in policy)")
     .option("--json", "print a JSON report")
     .option("-v, --verbose", "list every bundle and rule change")
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
-    .action(async (o: { log?: string; logKey: string[]; publisher: string[]; witness: string[]; state?: string; policy?: string; json?: boolean; verbose?: boolean }) => {
+    .action(async (o: { log?: string; logKey: string[]; publisher: string[]; witness: string[]; witnessUrl: string[]; state?: string; policy?: string; json?: boolean; verbose?: boolean }) => {
       if (!o.log) {
         root.outputHelp();
         result.code = 2;
@@ -54,6 +55,7 @@ export async function run(args: string[]): Promise<number> {
         source: o.log, logKeys: o.logKey, policy,
         ...(o.publisher.length ? { publishers: o.publisher } : {}),
         ...(o.witness.length ? { witnesses: o.witness } : {}),
+        ...(o.witnessUrl.length ? { witnessUrls: o.witnessUrl } : {}),
         ...(o.state ? { stateFile: o.state } : {}),
       });
       process.stdout.write(o.json ? JSON.stringify(r, null, 2) + "\n" : formatMonitorReport(r, o.verbose));
