@@ -14,6 +14,8 @@ export class AtomTable<T> {
   readonly maps: Array<Map<number, T[]>> = [new Map(), new Map(), new Map(), new Map()];
   /** per atom length: bitmap and the shift that turns a hash into a bit index. */
   private bits: Array<Uint32Array | null> = [null, null, null, null];
+  /** indexed by the last two bytes of the window: which atom lengths (bit l-1) may end here. */
+  private tail = new Uint8Array(65536);
   private shifts = [32, 32, 32, 32];
   private built = false;
 
@@ -29,6 +31,13 @@ export class AtomTable<T> {
 
   /** Sizes and fills the bitmaps (about 32 bits per atom, between 2^10 and 2^24 bits). */
   build(): void {
+    this.tail.fill(0);
+    for (let l = 0; l < 4; l++) {
+      for (const key of this.maps[l]!.keys()) {
+        if (l === 0) for (let x = 0; x < 256; x++) this.tail[(x << 8) | (key & 0xff)]! |= 1;
+        else this.tail[key & 0xffff]! |= 1 << l;
+      }
+    }
     for (let l = 0; l < 4; l++) {
       const map = this.maps[l]!;
       if (map.size === 0) { this.bits[l] = null; continue; }
@@ -53,7 +62,7 @@ export class AtomTable<T> {
   find(bytes: Uint8Array, from: number, to: number, hits: HitBuffer): void {
     if (!this.built) this.build();
     hits.n = 0;
-    findHits(bytes, from, to, this.bits[0]!, this.shifts[0]!, this.bits[1]!, this.shifts[1]!, this.bits[2]!, this.shifts[2]!, this.bits[3]!, this.shifts[3]!, hits);
+    findHits(bytes, from, to, this.tail, this.bits[0]!, this.shifts[0]!, this.bits[1]!, this.shifts[1]!, this.bits[2]!, this.shifts[2]!, this.bits[3]!, this.shifts[3]!, hits);
   }
 
   targets(bytes: Uint8Array, pos: number, len: number): T[] | undefined {
@@ -88,9 +97,13 @@ function push(hits: HitBuffer, pos: number, len: number): void {
   hits.n++;
 }
 
-/** The hot loop: one rolling 32-bit window, at most four bitmap probes per byte. */
+/**
+ * The hot loop: one rolling 32-bit window and one probe per byte in a 64 KiB table indexed by
+ * the window's last two bytes, which says which atom lengths may end here; only then are the
+ * per-length bitmaps probed.
+ */
 function findHits(
-  bytes: Uint8Array, from: number, to: number,
+  bytes: Uint8Array, from: number, to: number, tail: Uint8Array,
   b1: Uint32Array | null, s1: number, b2: Uint32Array | null, s2: number,
   b3: Uint32Array | null, s3: number, b4: Uint32Array | null, s4: number,
   hits: HitBuffer,
@@ -98,32 +111,25 @@ function findHits(
   // the window holds the bytes before `from` too, so atoms may start before it
   let v = 0;
   for (let k = Math.max(0, from - 3); k < from; k++) v = (v << 8) | bytes[k]!;
-  if (b4 !== null && b3 === null && b2 === null && b1 === null) {
-    // the common case: only 4-byte atoms
-    for (let i = from; i < to; i++) {
-      v = (v << 8) | bytes[i]!;
-      const h = Math.imul(v, HASH) >>> s4;
-      if ((b4[h >>> 5]! & (1 << (h & 31))) !== 0 && i >= 3) push(hits, i - 3, 4);
-    }
-    return;
-  }
   for (let i = from; i < to; i++) {
     v = (v << 8) | bytes[i]!;
-    if (b4 !== null) {
+    const f = tail[v & 0xffff]!;
+    if (f === 0) continue;
+    if ((f & 8) !== 0 && i >= 3) {
       const h = Math.imul(v, HASH) >>> s4;
-      if ((b4[h >>> 5]! & (1 << (h & 31))) !== 0 && i >= 3) push(hits, i - 3, 4);
+      if ((b4![h >>> 5]! & (1 << (h & 31))) !== 0) push(hits, i - 3, 4);
     }
-    if (b3 !== null) {
+    if ((f & 4) !== 0 && i >= 2) {
       const h = Math.imul(v & 0xffffff, HASH) >>> s3;
-      if ((b3[h >>> 5]! & (1 << (h & 31))) !== 0 && i >= 2) push(hits, i - 2, 3);
+      if ((b3![h >>> 5]! & (1 << (h & 31))) !== 0) push(hits, i - 2, 3);
     }
-    if (b2 !== null) {
+    if ((f & 2) !== 0 && i >= 1) {
       const h = Math.imul(v & 0xffff, HASH) >>> s2;
-      if ((b2[h >>> 5]! & (1 << (h & 31))) !== 0 && i >= 1) push(hits, i - 1, 2);
+      if ((b2![h >>> 5]! & (1 << (h & 31))) !== 0) push(hits, i - 1, 2);
     }
-    if (b1 !== null) {
+    if ((f & 1) !== 0) {
       const h = Math.imul(v & 0xff, HASH) >>> s1;
-      if ((b1[h >>> 5]! & (1 << (h & 31))) !== 0) push(hits, i, 1);
+      if ((b1![h >>> 5]! & (1 << (h & 31))) !== 0) push(hits, i, 1);
     }
   }
 }
