@@ -24,7 +24,9 @@ function list(dir: string, re: RegExp, max = 1000): string[] {
 export function peFixtures(): FixtureGroup[] {
   return [
     { pkg: "clamav-testfiles", files: list("/usr/share/clamav-testfiles", /\.exe$/) },
-    { pkg: "shim-helpers-amd64-signed", files: list("/usr/lib/shim", /\.efi(\.signed)?$/) },
+    { pkg: "shim-helpers-amd64-signed", files: list("/usr/lib/shim", /^(fb|mm)x64\.efi(\.signed)?$/) },
+    { pkg: "shim-signed", files: list("/usr/lib/shim", /^shimx64\.efi(\.signed)?$/) },
+    { pkg: "grub-efi-amd64-signed", files: list("/usr/lib/grub/x86_64-efi-signed", /\.efi\.signed$/) },
     { pkg: "libmono-system4.0-cil", files: ["/usr/lib/mono/4.5/mscorlib.dll", "/usr/lib/mono/4.5/System.dll", "/usr/lib/mono/4.5/System.Core.dll", "/usr/lib/mono/4.5/Mono.Security.dll"].filter((f) => existsSync(f)) },
     {
       pkg: "nsis-common",

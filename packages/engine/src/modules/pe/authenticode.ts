@@ -18,6 +18,8 @@ const OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4";
 const OID_SPC_SP_OPUS_INFO = "1.3.6.1.4.1.311.2.1.12";
 const OID_NESTED_SIGNATURE = "1.3.6.1.4.1.311.2.4.1";
 const OID_COUNTERSIGNATURE = "1.2.840.113549.1.9.6";
+const OID_SIGNING_TIME = "1.2.840.113549.1.9.5";
+const OID_TST_INFO = "1.2.840.113549.1.9.16.1.4";
 const OID_MS_COUNTERSIGNATURE = "1.3.6.1.4.1.311.3.3.1";
 
 /** OpenSSL long names of the algorithms seen in Authenticode. */
@@ -94,7 +96,15 @@ export interface SignatureInfo {
     digest_alg: string | undefined;
     chain: CertificateInfo[];
   } | undefined;
-  countersignatures: number;
+  countersignatures: CountersignatureInfo[];
+}
+
+export interface CountersignatureInfo {
+  verified: number;
+  sign_time: number | undefined;
+  digest_alg: string | undefined;
+  digest: string | undefined;
+  chain: CertificateInfo[];
 }
 
 /** OpenSSL's X509_NAME_oneline: "/C=US/O=Org/CN=Name", bytes outside 0x20..0x7e as \xHH. */
@@ -185,6 +195,138 @@ function publicKeyOf(cert: CertificateInfo): KeyObject | undefined {
   }
 }
 
+/** The chain from a signing certificate up through the issuers present in `certs`. */
+function buildChain(first: CertificateInfo | undefined, certs: CertificateInfo[]): CertificateInfo[] {
+  const chain: CertificateInfo[] = [];
+  let cur = first;
+  while (cur && chain.length < 16 && !chain.includes(cur)) {
+    chain.push(cur);
+    if (cur.issuerDer === cur.subjectDer) break;
+    const issuer: string = cur.issuerDer;
+    cur = certs.find((c) => c.subjectDer === issuer && !chain.includes(c));
+  }
+  return chain;
+}
+
+/** A SignerInfo's parts (RFC 5652 5.3, issuerAndSerialNumber form). */
+interface SignerParts {
+  issuerDer: string;
+  serialDer: string;
+  digest: [string, string] | undefined;
+  authAttrs: Tlv | undefined;
+  encDigest: Tlv | undefined;
+  unauth: Tlv | undefined;
+  attrs: Map<string, Tlv>;
+}
+
+function signerParts(d: Uint8Array, si: Tlv): SignerParts {
+  const f = children(d, si);
+  const [issuerT, serialT] = children(d, f[1]);
+  let k = 3;
+  let authAttrs: Tlv | undefined;
+  if (f[k] && f[k]!.tag === 0xa0) authAttrs = f[k++];
+  k++; // digestEncryptionAlgorithm
+  const encDigest = f[k] && f[k]!.tag === 0x04 ? f[k] : undefined;
+  k++;
+  const unauth = f[k] && f[k]!.tag === 0xa1 ? f[k] : undefined;
+  const oid = oidToString(d, children(d, f[2])[0]);
+  const attrs = new Map<string, Tlv>();
+  for (const attr of children(d, authAttrs)) {
+    const [oidT, values] = children(d, attr);
+    const a = oidToString(d, oidT);
+    const v = children(d, values)[0];
+    if (a && v && !attrs.has(a)) attrs.set(a, v);
+  }
+  return {
+    issuerDer: issuerT ? latin1(d.subarray(issuerT.start, issuerT.end)) : "",
+    serialDer: serialT ? latin1(bytes(d, serialT)) : "",
+    digest: oid ? DIGESTS[oid] : undefined,
+    authAttrs,
+    encDigest,
+    unauth,
+    attrs,
+  };
+}
+
+/** Verifies a SignerInfo's signature over its signed attributes with the certificate's key. */
+function signatureValid(d: Uint8Array, s: SignerParts, cert: CertificateInfo): boolean {
+  if (!s.authAttrs || !s.encDigest || !s.digest) return false;
+  const key = publicKeyOf(cert);
+  if (!key) return false;
+  const signed = Buffer.from(d.subarray(s.authAttrs.start, s.authAttrs.end));
+  signed[0] = 0x31; // [0] IMPLICIT SET is signed as a SET
+  try {
+    return cryptoVerify(s.digest[1], signed, key, bytes(d, s.encDigest));
+  } catch {
+    return false;
+  }
+}
+
+const hashHex = (alg: string, data: Uint8Array) => createHash(alg).update(data).digest("hex");
+
+/** A PKCS#9 countersignature: a SignerInfo over the countersigned signature's encrypted digest. */
+function pkcs9Countersignature(d: Uint8Array, si: Tlv, certs: CertificateInfo[], countersigned: Uint8Array): CountersignatureInfo {
+  const out: CountersignatureInfo = { verified: 0, sign_time: undefined, digest_alg: undefined, digest: undefined, chain: [] };
+  const s = signerParts(d, si);
+  out.digest_alg = s.digest?.[0];
+  const time = s.attrs.get(OID_SIGNING_TIME);
+  if (!time) return out;
+  out.sign_time = parseTime(d, time);
+  const cert = certs.find((c) => c.issuerDer === s.issuerDer && c.serialDer === s.serialDer);
+  if (!cert) return out;
+  out.chain = buildChain(cert, certs);
+  const md = s.attrs.get(OID_MESSAGE_DIGEST);
+  if (!md || md.tag !== 0x04 || md.end === md.body) return out;
+  out.digest = hex(bytes(d, md));
+  if (!s.digest) return out;
+  out.verified = signatureValid(d, s, cert) && hashHex(s.digest[1], countersigned) === out.digest ? 1 : 0;
+  return out;
+}
+
+/** A Microsoft (RFC 3161) countersignature: a timestamp token whose imprint is the countersigned signature's digest. */
+function msCountersignature(d: Uint8Array, ci: Tlv, countersigned: Uint8Array): CountersignatureInfo {
+  const out: CountersignatureInfo = { verified: 0, sign_time: undefined, digest_alg: undefined, digest: undefined, chain: [] };
+  const [typeT, content] = children(d, ci);
+  if (oidToString(d, typeT) !== OID_SIGNED_DATA || !content || content.tag !== 0xa0) return out;
+  const sd = children(d, children(d, content)[0]);
+  const [eType, eContent] = children(d, sd[2]);
+  if (oidToString(d, eType) !== OID_TST_INFO || !eContent || eContent.tag !== 0xa0) return out;
+  const tstOctets = children(d, eContent)[0];
+  if (!tstOctets || tstOctets.tag !== 0x04) return out;
+  const tst = children(d, readTlv(d, tstOctets.body, tstOctets.end));
+  // TSTInfo: version, policy, messageImprint, serialNumber, genTime, ...
+  const genTime = tst[4];
+  if (!genTime) return out;
+  out.sign_time = parseTime(d, genTime);
+  let certs: CertificateInfo[] = [];
+  let signerInfos: Tlv | undefined;
+  for (let k = 3; k < sd.length; k++) {
+    const t = sd[k]!;
+    if (t.tag === 0xa0) certs = children(d, t).map((c) => parseCertificate(d, c)).filter((c): c is CertificateInfo => c !== undefined);
+    else if (t.tag === 0x31) signerInfos = t;
+  }
+  const si = children(d, signerInfos)[0];
+  if (!si) return out;
+  const s = signerParts(d, si);
+  const cert = certs.find((c) => c.issuerDer === s.issuerDer && c.serialDer === s.serialDer);
+  if (!cert) return out;
+  out.chain = buildChain(cert, certs);
+  const [algT, imprintT] = children(d, tst[2]);
+  const algOid = oidToString(d, children(d, algT)[0]);
+  const alg = algOid ? DIGESTS[algOid] : undefined;
+  out.digest_alg = alg?.[0] ?? algOid;
+  if (!imprintT || imprintT.tag !== 0x04 || imprintT.end === imprintT.body) return out;
+  out.digest = hex(bytes(d, imprintT));
+  if (!alg || !s.digest) return out;
+  const versionOk = tst[0] && tst[0].tag === 0x02 && tst[0].end - tst[0].body === 1 && d[tst[0].body] === 1;
+  if (hashHex(alg[1], countersigned) !== out.digest || !versionOk) return out;
+  // the token's signer vouches for the TSTInfo through its messageDigest attribute
+  const md = s.attrs.get(OID_MESSAGE_DIGEST);
+  const contentOk = md !== undefined && md.tag === 0x04 && hex(bytes(d, md)) === hashHex(s.digest[1], bytes(d, tstOctets));
+  out.verified = contentOk && signatureValid(d, s, cert) ? 1 : 0;
+  return out;
+}
+
 function parseSignedData(pe: PeImage, d: Uint8Array, ci: Tlv, out: SignatureInfo[], depth: number): void {
   if (depth > 4 || out.length >= 16) return;
   const [typeT, content] = children(d, ci);
@@ -246,15 +388,7 @@ function parseSignedData(pe: PeImage, d: Uint8Array, ci: Tlv, out: SignatureInfo
       }
     }
 
-    // Chain: from the signing certificate up through issuers present in the bag.
-    const chain: CertificateInfo[] = [];
-    let cur = signerCert;
-    while (cur && chain.length < 16 && !chain.includes(cur)) {
-      chain.push(cur);
-      if (cur.issuerDer === cur.subjectDer) break;
-      const issuer: string = cur.issuerDer;
-      cur = certs.find((c) => c.subjectDer === issuer && !chain.includes(c));
-    }
+    const chain = buildChain(signerCert, certs);
 
     let verified = 0;
     if (signerCert && authAttrs && encDigest && encDigest.tag === 0x04 && signerDigest && indirect && digest !== undefined) {
@@ -274,14 +408,21 @@ function parseSignedData(pe: PeImage, d: Uint8Array, ci: Tlv, out: SignatureInfo
       }
     }
 
-    let countersignatures = 0;
+    const countersigned = encDigest && encDigest.tag === 0x04 ? bytes(d, encDigest) : new Uint8Array(0);
+    const pkcs9: CountersignatureInfo[] = [];
+    const ms: CountersignatureInfo[] = [];
     const nested: Tlv[] = [];
     for (const attr of children(d, unauth)) {
       const [oidT, values] = children(d, attr);
       const oid = oidToString(d, oidT);
-      if (oid === OID_COUNTERSIGNATURE || oid === OID_MS_COUNTERSIGNATURE) countersignatures += children(d, values).length;
-      else if (oid === OID_NESTED_SIGNATURE) nested.push(...children(d, values));
+      for (const v of children(d, values)) {
+        if (pkcs9.length + ms.length >= 16) break;
+        if (oid === OID_COUNTERSIGNATURE) pkcs9.push(pkcs9Countersignature(d, v, certs, countersigned));
+        else if (oid === OID_MS_COUNTERSIGNATURE) ms.push(msCountersignature(d, v, countersigned));
+      }
+      if (oid === OID_NESTED_SIGNATURE) nested.push(...children(d, values));
     }
+    const countersignatures = [...pkcs9, ...ms];
 
     out.push({
       cert: chain[0],
@@ -322,20 +463,13 @@ export function parseSignatures(pe: PeImage): SignatureInfo[] | undefined {
   const va = dir.virtualAddress;
   if (va === 0 || va > size || dir.size > size || va + dir.size > size) return undefined;
   const d = pe.b.data;
-  const end = va + dir.size;
   const out: SignatureInfo[] = [];
-  let p = va;
-  let guard = 0;
-  while (p + 8 <= end && guard++ < 64) {
-    const length = pe.b.u32At(p);
-    const revision = pe.b.u16At(p + 4);
-    const type = pe.b.u16At(p + 6);
-    if (length < 8 || p + length > end) break;
-    if (revision === 0x0200 && type === 0x0002) {
-      const ci = readTlv(d, p + 8, p + length);
-      if (ci && ci.tag === 0x30) parseSignedData(pe, d, ci, out, 0);
-    }
-    p += (length + 7) & ~7;
-  }
+  // YARA 4.5 reads only the first WIN_CERTIFICATE (its PKCS#7 and the signatures nested in it);
+  // yara 4.2.3 walked them all.
+  if (dir.size < 8 || va + 8 > size) return out;
+  const length = pe.b.u32At(va);
+  if (length < 8 || va + length > size) return out;
+  const ci = readTlv(d, va + 8, va + length);
+  if (ci && ci.tag === 0x30) parseSignedData(pe, d, ci, out, 0);
   return out;
 }

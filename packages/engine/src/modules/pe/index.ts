@@ -641,7 +641,15 @@ function parseCertificates(pe: PeImage, root: Obj): void {
       file_digest: s.file_digest,
       number_of_certificates: s.certificates.length,
       certificates: s.certificates.map(certObj),
-      number_of_countersignatures: s.countersignatures,
+      number_of_countersignatures: s.countersignatures.length,
+      countersignatures: s.countersignatures.map((c) => ({
+        verified: c.verified,
+        sign_time: c.sign_time,
+        digest_alg: c.digest_alg,
+        digest: c.digest,
+        length_of_chain: c.chain.length,
+        chain: c.chain.map(certObj),
+      })),
     };
     if (s.signer) {
       o.signer_info = {
