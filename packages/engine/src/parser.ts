@@ -774,6 +774,8 @@ class Parser {
   }
 }
 
+const BYTE_NODES = new Map<number, { type: "byte"; value: number; mask: number; not: boolean }>();
+
 /** Parses the body of a hex string (between the braces) into hex nodes, with YARA's rules. */
 export function parseHexString(body: string, fail: (message: string) => never): HexNode[] {
   let i = 0;
@@ -858,7 +860,11 @@ export function parseHexString(body: string, fail: (message: string) => never): 
     i += 2;
     const hi = a === "?" ? 0 : hexVal(a), lo = b === "?" ? 0 : hexVal(b);
     const mask = (a === "?" ? 0 : 0xf0) | (b === "?" ? 0 : 0x0f);
-    return { type: "byte", value: (hi << 4) | lo, mask, not };
+    // byte nodes are immutable: share one per (value, mask, not) instead of allocating each
+    const key = ((hi << 4) | lo) | (mask << 8) | (not ? 1 << 16 : 0);
+    let node = BYTE_NODES.get(key);
+    if (!node) { node = { type: "byte", value: (hi << 4) | lo, mask, not }; BYTE_NODES.set(key, node); }
+    return node;
   };
   const seq = parseSeq(0);
   skip();
