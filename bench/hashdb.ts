@@ -47,7 +47,7 @@ const store = b.finish();
 const tLoad = ms(t);
 const cpu2 = process.cpuUsage(cpu0);
 const cpuS = (u: NodeJS.CpuUsage) => ((u.user + u.system) / 1e6).toFixed(2);
-console.log(`text load: ${(tLoad / 1000).toFixed(2)} s wall (parse ${(tParse / 1000).toFixed(2)} s, sort ${((tLoad - tParse) / 1000).toFixed(2)} s), ${(textBytes / 1e6 / (tLoad / 1000)).toFixed(0)} MB/s; CPU ${cpuS(cpu2)} s (parse ${cpuS(cpu1)} s); load average ${(await import("node:os")).loadavg()[0]!.toFixed(1)} on ${(await import("node:os")).cpus().length} cores`);
+console.log(`text load: ${(tLoad / 1000).toFixed(2)} s wall (parse ${(tParse / 1000).toFixed(2)} s, finish ${((tLoad - tParse) / 1000).toFixed(2)} s), ${(textBytes / 1e6 / (tLoad / 1000)).toFixed(0)} MB/s; CPU ${cpuS(cpu2)} s (user ${(cpu2.user / 1e6).toFixed(2)}, system ${(cpu2.system / 1e6).toFixed(2)}; parse ${cpuS(cpu1)} s); load average ${(await import("node:os")).loadavg()[0]!.toFixed(1)} on ${(await import("node:os")).cpus().length} cores`);
 console.log(`held: ${(store.byteLength / 1e6).toFixed(1)} MB = ${(store.byteLength / N).toFixed(2)} bytes/signature (names: ${store.names.count} distinct, ${(store.names.blob.length / 1e6).toFixed(2)} MB)`);
 globalThis.gc?.();
 const heap1 = process.memoryUsage();
