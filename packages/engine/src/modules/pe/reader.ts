@@ -22,9 +22,12 @@ const ACCEPTED_MACHINES = new Set([
 export class Bytes {
   readonly size: number;
   private readonly view: DataView;
+  /** a Buffer view of the same bytes, for fast latin1 decoding (no copy). */
+  private readonly buf: Buffer;
   constructor(readonly data: Uint8Array) {
     this.size = data.length;
     this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    this.buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   }
   /** true when [offset, offset + length) lies inside the data. */
   fits(offset: number, length: number): boolean {
@@ -54,17 +57,7 @@ export class Bytes {
   str(start: number, end: number): string {
     start = Math.max(0, Math.min(start, this.size));
     end = Math.max(start, Math.min(end, this.size));
-    const d = this.data;
-    if (end - start <= 64) {
-      let out = "";
-      for (let i = start; i < end; i++) out += String.fromCharCode(d[i]!);
-      return out;
-    }
-    let out = "";
-    for (let i = start; i < end; i += 8192) {
-      out += String.fromCharCode.apply(null, d.subarray(i, Math.min(end, i + 8192)) as unknown as number[]);
-    }
-    return out;
+    return this.buf.toString("latin1", start, end);
   }
   /** length of the NUL-terminated string at `o`, looking at most `max` bytes (and not past the end). */
   strnlen(o: number, max: number): number {
