@@ -167,8 +167,18 @@ function parseCertificate(d: Uint8Array, cert: Tlv): CertificateInfo | undefined
   };
 }
 
-/** The Authenticode digest of the file: everything but the checksum, the security entry and the certificate table. */
+const fileDigests = new WeakMap<PeImage, Map<string, string | undefined>>();
+
+/** The Authenticode digest of the file, computed once per algorithm however many signatures use it. */
 function fileDigest(pe: PeImage, hashName: string): string | undefined {
+  let cache = fileDigests.get(pe);
+  if (!cache) fileDigests.set(pe, (cache = new Map()));
+  if (!cache.has(hashName)) cache.set(hashName, computeFileDigest(pe, hashName));
+  return cache.get(hashName);
+}
+
+/** The Authenticode digest of the file: everything but the checksum, the security entry and the certificate table. */
+function computeFileDigest(pe: PeImage, hashName: string): string | undefined {
   const sec = pe.directory(4);
   if (!sec) return undefined;
   const data = pe.b.data;
