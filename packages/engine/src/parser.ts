@@ -573,17 +573,7 @@ class Parser {
     if (!this.is("(")) this.fail(`syntax error: expected 'them' or a parenthesised set after 'of', found ${describe(this.tok)}`);
     const open = this.advance();
     if (this.k() === "strid") {
-      const items: Array<{ id: string; wildcard: boolean; pos: Pos }> = [];
-      for (;;) {
-        if (this.k() !== "strid") this.fail(`syntax error: expected a string identifier in the set, found ${describe(this.tok)}`);
-        const s = this.advance();
-        const wildcard = s.value.endsWith("*");
-        items.push({ id: wildcard ? s.value.slice(0, -1) : s.value, wildcard, pos: s.pos });
-        if (this.is(",")) { this.advance(); continue; }
-        break;
-      }
-      this.expect(")");
-      return this.parseOfAnchor({ type: "of", quantifier, strings: { kind: "list", items, pos: open.pos }, pos });
+      return this.parseOfAnchor({ type: "of", quantifier, strings: this.parseStringList(open.pos), pos });
     }
     // a set of rules: names, possibly ending in '*'
     const rules: RuleSetItem[] = [];
@@ -598,6 +588,21 @@ class Parser {
     }
     this.expect(")");
     return { type: "of", quantifier, rules, pos };
+  }
+
+  /** `$a, $b*, ...)` after the opening parenthesis of a string set. */
+  private parseStringList(pos: Pos): StringSet {
+    const items: Array<{ id: string; wildcard: boolean; pos: Pos }> = [];
+    for (;;) {
+      if (this.k() !== "strid") this.fail(`syntax error: expected a string identifier in the set, found ${describe(this.tok)}`);
+      const s = this.advance();
+      const wildcard = s.value.endsWith("*");
+      items.push({ id: wildcard ? s.value.slice(0, -1) : s.value, wildcard, pos: s.pos });
+      if (this.is(",")) { this.advance(); continue; }
+      break;
+    }
+    this.expect(")");
+    return { kind: "list", items, pos };
   }
 
   private parseOfAnchor(e: Extract<Expr, { type: "of" }>): Expr {
@@ -631,17 +636,7 @@ class Parser {
       if (this.is("them")) strings = { kind: "them", pos: this.advance().pos };
       else {
         const open = this.expect("(");
-        const items: Array<{ id: string; wildcard: boolean; pos: Pos }> = [];
-        for (;;) {
-          if (this.k() !== "strid") this.fail(`syntax error: expected a string identifier in the set, found ${describe(this.tok)}`);
-          const s = this.advance();
-          const wildcard = s.value.endsWith("*");
-          items.push({ id: wildcard ? s.value.slice(0, -1) : s.value, wildcard, pos: s.pos });
-          if (this.is(",")) { this.advance(); continue; }
-          break;
-        }
-        this.expect(")");
-        strings = { kind: "list", items, pos: open.pos };
+        strings = this.parseStringList(open.pos);
       }
       this.expect(":", "':' after the string set");
       const body = this.parseForBody();
