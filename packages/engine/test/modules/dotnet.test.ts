@@ -2,7 +2,9 @@
  * The dotnet module against Debian's yara 4.2.3 on Mono's assemblies (and on the other PE
  * fixtures, which are not .NET), plus truncated and corrupted variants.
  */
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { dotnetModule } from "../../src/modules/dotnet/index.js";
 import { makeContext } from "./context.js";
@@ -90,6 +92,55 @@ describe("dotnet module against yara -D", () => {
 });
 
 describe("malformed .NET files", () => {
+  test.runIf(haveYara)("truncated and corrupted assemblies: the same fields defined, with the same values, as yara", () => {
+    const f = assemblies.find((x) => x.endsWith("Mono.Security.dll"));
+    if (!f) return;
+    const tmp = mkdtempSync(join(tmpdir(), "vigil-dotnet-"));
+    const bytes = read(f);
+    const r = load(bytes);
+    const variants: Array<[string, Uint8Array]> = [];
+    const cuts = new Set<number>();
+    for (const s of r.streams as Obj[]) for (const d of [0, 4, 12, 24, 30, 100, 1000]) cuts.add(s.offset + d);
+    for (let i = 1; i < 10; i++) cuts.add(Math.floor((bytes.length * i) / 10));
+    for (const cut of cuts) variants.push([`cut at ${cut}`, bytes.subarray(0, cut)]);
+    const md = (r.streams as Obj[])[0]!.offset as number;
+    const mutate = (name: string, m: (b: Uint8Array) => void) => {
+      const b = bytes.slice();
+      m(b);
+      variants.push([name, b]);
+    };
+    mutate("#~ Valid mask all ones", (b) => b.fill(0xff, md + 8, md + 16));
+    mutate("#~ row counts 0xffffffff", (b) => b.fill(0xff, md + 24, md + 24 + 64));
+    mutate("#~ row counts 0x7f7f7f7f", (b) => b.fill(0x7f, md + 24, md + 24 + 200));
+    mutate("wide heap indexes", (b) => { b[md + 6] = 0x07; });
+    for (const s of (r.streams as Obj[]).slice(1)) {
+      mutate(`${s.name} filled with 0xff`, (b) => b.fill(0xff, s.offset, s.offset + 64));
+      mutate(`${s.name} filled with 0xc0`, (b) => b.fill(0xc0, s.offset, s.offset + 64));
+      mutate(`${s.name} zeroed`, (b) => b.fill(0x00, s.offset + 1, s.offset + 200));
+    }
+    const failures: string[] = [];
+    variants.forEach(([name, b], i) => {
+      const p = join(tmp, `v${i}`);
+      writeFileSync(p, b);
+      const diffs = compareWithDump(dotnetModule, toYara423(load(b)), yaraDump(["dotnet"], p).get("dotnet"), { limit: 5 });
+      if (diffs.length) failures.push(`${name}:\n  ${diffs.join("\n  ")}`);
+    });
+    expect(failures).toEqual([]);
+    expect(variants.length).toBeGreaterThan(50);
+  });
+
+  test("the #~ EXTRA_DATA heap flag shifts the tables by 4 bytes (YARA 4.5; yara 4.2.3 ignores it)", () => {
+    const f = assemblies.find((x) => x.endsWith("Mono.Security.dll"));
+    if (!f) return;
+    const bytes = read(f);
+    const md = (load(bytes).streams as Obj[])[0]!.offset as number;
+    const b = bytes.slice();
+    b[md + 6]! |= 0x40;
+    const r = load(b);
+    // the Module row is now read 4 bytes late: its name index lands elsewhere
+    expect(r.module_name).not.toBe("Mono.Security.dll");
+  });
+
   test("truncated anywhere and with corrupted metadata: no exception, bounded time", () => {
     let variants = 0;
     for (const f of assemblies.filter((x) => readFileSync(x).length < 2_000_000)) {
