@@ -29,8 +29,8 @@ export interface RegexPattern {
   maxLength: number | null;
   /** the pattern uses ^, $, \b or \B: it must run over the whole data, not a window. */
   anchored?: boolean;
-  /** for hex strings of plain and masked bytes only (no jumps, alternatives or ~): value and mask per byte, verified without a RegExp. */
-  masked?: { value: number[]; mask: number[] };
+  /** for hex strings of plain and masked bytes only (no jumps, alternatives or ~): value and mask bytes in hex, verified without a RegExp. */
+  masked?: { value: string; mask: string };
 }
 
 export interface CompiledString {
@@ -209,9 +209,10 @@ export function compileString(def: StringDef): CompiledString {
     };
     if (hasAnchors(n)) pattern.anchored = true;
     if (simpleHex && def.kind === "hex") {
+      // as hex text: compact in the serialised rules
       pattern.masked = {
-        value: def.tokens.map((t) => (t.type === "byte" ? t.value & t.mask : 0)),
-        mask: def.tokens.map((t) => (t.type === "byte" ? t.mask : 0)),
+        value: Buffer.from(def.tokens.map((t) => (t.type === "byte" ? t.value & t.mask : 0))).toString("hex"),
+        mask: Buffer.from(def.tokens.map((t) => (t.type === "byte" ? t.mask : 0))).toString("hex"),
       };
     }
     regexes.push(pattern);

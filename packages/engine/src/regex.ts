@@ -257,7 +257,11 @@ export function widen(node: ReNode): ReNode {
 
 // ---------------- JS source ----------------
 
-const hx = (b: number) => "\\x" + b.toString(16).padStart(2, "0");
+/** A byte in RegExp source: letters, digits and a few safe marks as they are, others as \xHH. */
+const hx = (b: number) =>
+  (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x20 || b === 0x5f || b === 0x2c || b === 0x3a || b === 0x3d || b === 0x40 || b === 0x27 || b === 0x22 || b === 0x3c || b === 0x3e || b === 0x21 || b === 0x23 || b === 0x25 || b === 0x26 || b === 0x7e || b === 0x60 || b === 0x3b
+    ? String.fromCharCode(b)
+    : "\\x" + b.toString(16).padStart(2, "0");
 
 function setSource(bits: Uint32Array): string {
   const n = setSize(bits);

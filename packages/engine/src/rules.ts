@@ -183,7 +183,7 @@ export class CompiledRules {
         }
         if (r.masked) {
           for (const a of r.atoms) {
-            const t: MaskTarget = { kind: 2, sid, value: Uint8Array.from(r.masked.value), mask: Uint8Array.from(r.masked.mask), prefix: a.prefixMin, fullword: s.fullword, wide };
+            const t: MaskTarget = { kind: 2, sid, value: Uint8Array.from(Buffer.from(r.masked.value, "hex")), mask: Uint8Array.from(Buffer.from(r.masked.mask, "hex")), prefix: a.prefixMin, fullword: s.fullword, wide };
             for (const v of uniqueAtoms(a.variants)) this.addAtom(v, t);
           }
           return;
