@@ -105,6 +105,7 @@ export function literalAtomOffset(bytes: string, nocase: boolean): number {
     if (len > 1 && distinct) q += 2 * len;
     if (len > 1 && same) q -= 10 * len;
     if (q > bestQ) { bestQ = q; bestOff = off; }
+    if (bestQ >= 88) break; // four distinct uncommon bytes: nothing later can be better
   }
   return bestOff;
 }

@@ -355,6 +355,8 @@ export interface AtomChoice {
 }
 
 const MAX_ATOM = 4;
+/** the quality of 4 distinct bytes outside the common set (20 each, +2 per distinct byte). */
+const BEST_POSSIBLE = 4 * 20 + 2 * 4;
 const MAX_EXPANSION = 64;
 
 /** Per-item facts the atom chooser needs: set size and, for single bytes, the byte. */
@@ -457,6 +459,8 @@ export function chooseAtoms(node: ReNode, depth = 0): AtomChoice[] | null {
         }
       }
     }
+    // four distinct uncommon bytes at a fixed offset: no later atom can be better
+    if (bestQ >= BEST_POSSIBLE && preMax !== null) break;
     const [a, b] = lengthRange(it);
     preMin += a;
     preMax = preMax === null || b === null ? null : preMax + b;
