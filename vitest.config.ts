@@ -11,6 +11,7 @@ export default defineConfig({
       "@vigil/tlog": pkg("tlog"),
       "@vigil/updates": pkg("updates"),
       "@vigil/scanner": pkg("scanner"),
+      "@vigil/daemon": pkg("daemon"),
     },
   },
   test: {
