@@ -12,6 +12,7 @@ export default defineConfig({
       "@vigil/updates": pkg("updates"),
       "@vigil/scanner": pkg("scanner"),
       "@vigil/daemon": pkg("daemon"),
+      "@vigil/inventory": pkg("inventory"),
     },
   },
   test: {
