@@ -309,7 +309,8 @@ function parseHeader(pe: PeImage, root: Obj): void {
   root.loader_flags = pe.is64 ? pe.opt32(104) : pe.opt32(88);
 
   const dirs: Obj[] = [];
-  const ddcount = Math.min(pe.numberOfRvaAndSizes, 16);
+  // YARA keeps the count in a C int: 0x80000000 and above are negative, so no entries.
+  const ddcount = Math.min(pe.numberOfRvaAndSizes | 0, 16);
   for (let i = 0; i < ddcount; i++) {
     const o = pe.dataDirOffset + i * 8;
     if (!b.fits(o, 8)) break;
@@ -396,8 +397,14 @@ function resourceName(b: Bytes, rsrcBase: number, name: number): string | undefi
   return b.str(o + 2, o + 2 + len * 2);
 }
 
+/**
+ * Where the walk is. As in YARA, the type, id and language integers are shared by the whole
+ * walk (a data entry met at a shallow level reports the values the last deeper entry left),
+ * while the name strings belong to each directory level and are passed down.
+ */
+interface ResourceIds { type: number; id: number; language: number }
 interface ResourcePath {
-  type: number; id: number; language: number;
+  ids: ResourceIds;
   typeString: string | undefined; nameString: string | undefined; langString: string | undefined;
 }
 
@@ -408,7 +415,7 @@ function parseResources(pe: PeImage, root: Obj, rs: ResourceState): void {
   if (offset < 0 || !pe.b.fits(offset, 16)) return;
   root.resource_timestamp = pe.b.u32At(offset + 4);
   root.resource_version = { major: pe.b.u16At(offset + 8), minor: pe.b.u16At(offset + 10) };
-  const path: ResourcePath = { type: -1, id: -1, language: -1, typeString: undefined, nameString: undefined, langString: undefined };
+  const path: ResourcePath = { ids: { type: -1, id: -1, language: -1 }, typeString: undefined, nameString: undefined, langString: undefined };
   iterateResources(pe, root, rs, offset, offset, 0, path);
 }
 
@@ -426,13 +433,13 @@ function iterateResources(pe: PeImage, root: Obj, rs: ResourceState, dirOffset: 
     const name = b.u32At(e);
     const target = b.u32At(e + 4);
     if (level === 0) {
-      path.type = name | 0;
+      path.ids.type = name | 0;
       path.typeString = resourceName(b, base, name);
     } else if (level === 1) {
-      path.id = name | 0;
+      path.ids.id = name | 0;
       path.nameString = resourceName(b, base, name);
     } else if (level === 2) {
-      path.language = name | 0;
+      path.ids.language = name | 0;
       path.langString = resourceName(b, base, name);
     }
     const child = base + (target & 0x7fffffff);
@@ -453,13 +460,14 @@ function collectResource(pe: PeImage, rs: ResourceState, entry: number, path: Re
   const rva = b.u32At(entry);
   const offset = pe.rvaToOffset(rva);
   const r: Obj = { rva, offset: offset < 0 ? undefined : offset, length: b.u32At(entry + 4) };
+  const { type, id, language } = path.ids;
   if (path.typeString !== undefined) r.type_string = path.typeString;
-  else r.type = path.type | 0;
+  else r.type = type;
   if (path.nameString !== undefined) r.name_string = path.nameString;
-  else r.id = path.id | 0;
+  else r.id = id;
   if (path.langString !== undefined) r.language_string = path.langString;
-  else r.language = path.language | 0;
-  if (path.type === 16) parseVersionInfo(pe, rs, rva);
+  else r.language = language;
+  if (type === 16) parseVersionInfo(pe, rs, rva);
   rs.resources.push(r);
 }
 
