@@ -61,6 +61,11 @@ type Obj = Record<string, unknown>;
 export function toYara423Imports(root: Obj): Obj {
   // keep the prototype: the module's constants live there
   const out: Obj = Object.assign(Object.create(Object.getPrototypeOf(root)), root);
+  // 4.2.3 leaves an export's offset at -1 when its RVA maps nowhere; 4.5 makes it undefined.
+  if (Array.isArray(root.export_details)) {
+    out.export_details = (root.export_details as Obj[]).map((e) =>
+      e.offset === undefined && e.forward_name === undefined ? { ...e, offset: -1 } : e);
+  }
   for (const key of ["import_details", "delayed_import_details"]) {
     const list = root[key] as Obj[] | undefined;
     if (!Array.isArray(list)) continue;

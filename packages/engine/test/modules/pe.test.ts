@@ -436,7 +436,24 @@ describe("malformed PE files", () => {
         ] as Array<[string, (b: Uint8Array) => void]>),
         ["export counts 0xffffffff", (b) => { const o = at(0); if (o !== undefined) { le32(b, o + 20, 0xffffffff); le32(b, o + 24, 0xffffffff); } }],
         ["resource root counts 0x8000", (b) => { const o = at(2); if (o !== undefined) { le16(b, o + 12, 0x8000); le16(b, o + 14, 0x8000); } }],
+        ["FileAlignment 1", (b) => le32(b, lfanew + 24 + 36, 1)],
+        ["FileAlignment 0", (b) => le32(b, lfanew + 24 + 36, 0)],
+        ["entry point 0xffffffff", (b) => le32(b, lfanew + 24 + 16, 0xffffffff)],
+        ["symbol table at the end, huge count", (b) => { le32(b, lfanew + 12, b.length - 10); le32(b, lfanew + 16, 0x10000000); }],
       ];
+      const sec = lfanew + 24 + (r.size_of_optional_header as number);
+      for (let i = 0; i < Math.min(r.number_of_sections as number, 3); i++) {
+        const o = sec + 40 * i;
+        mutations.push([`section ${i} PointerToRawData 0xffffffff`, (b) => le32(b, o + 20, 0xffffffff)]);
+        mutations.push([`section ${i} SizeOfRawData 0xffffffff`, (b) => le32(b, o + 16, 0xffffffff)]);
+        mutations.push([`section ${i} VirtualSize 0`, (b) => le32(b, o + 8, 0)]);
+        mutations.push([`section ${i} named /400 with a string table`, (b) => { b.set([0x2f, 0x34, 0x30, 0x30, 0, 0, 0, 0], o); le32(b, lfanew + 12, 0x100); }]);
+      }
+      if (r.rich_signature) {
+        const ro = r.rich_signature.offset as number;
+        mutations.push(["Rich header key changed", (b) => { b[ro + 4]! ^= 1; }]);
+        mutations.push(["Rich header entry changed", (b) => { b[ro + 20]! ^= 0x55; }]);
+      }
       for (const [name, m] of mutations) {
         const b = orig.slice();
         m(b);
@@ -450,7 +467,7 @@ describe("malformed PE files", () => {
       }
     }
     expect(failures).toEqual([]);
-    expect(n).toBeGreaterThan(50);
+    expect(n).toBeGreaterThan(100);
   });
 
   test("a resource tree whose directories point to themselves is walked in bounded time and memory", () => {

@@ -346,7 +346,8 @@ function parseHeader(pe: PeImage, root: Obj): void {
       number_of_relocations: s.numberOfRelocations,
       number_of_line_numbers: s.numberOfLineNumbers,
     });
-    const end = s.rawDataOffset + s.rawDataSize;
+    // YARA adds the two 32-bit fields in 32 bits: an end past 4 GiB wraps and is not the highest.
+    const end = (s.rawDataOffset + s.rawDataSize) >>> 0;
     if (end > highestOfs + highestSize) {
       highestOfs = s.rawDataOffset;
       highestSize = s.rawDataSize;
