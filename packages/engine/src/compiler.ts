@@ -527,9 +527,9 @@ export class Compiler {
     if (op === "and" || op === "or") {
       const l = this.toBool(this.expr(e.left, scope), e.left.pos);
       const r = this.toBool(this.expr(e.right, scope), e.right.pos);
+      // YARA: "and" and "or" are never undefined (an undefined operand counts as false)
       if (op === "and") return { code: `((${l}) === true && (${r}) === true)`, type: BOOL };
-      const t = `o${this.tmp++}`;
-      return { code: `((${t} = (${l})) === true ? true : h.or(${t}, ${r}))`, type: BOOL, constant: false };
+      return { code: `((${l}) === true || (${r}) === true)`, type: BOOL };
     }
     const l = this.expr(e.left, scope);
     if (op === "matches") {
@@ -545,7 +545,8 @@ export class Compiler {
         if (lt !== "string" || rt !== "string") throw this.diag("E_TYPE", `wrong type for '${op}': both sides must be strings, got ${typeName(l.type)} and ${typeName(r.type)}`, e.pos);
         return { code: `h.${op}(${l.code}, ${r.code})`, type: BOOL };
       case "==": case "!=": case "<": case "<=": case ">": case ">=": {
-        const ok = (num(lt) && num(rt)) || (lt === "string" && rt === "string") || (lt === "bool" && rt === "bool");
+        // as in YARA's grammar, booleans cannot be compared (true == true is an error)
+        const ok = (num(lt) && num(rt)) || (lt === "string" && rt === "string");
         if (!ok) throw this.diag("E_TYPE", `wrong type: '${op}' cannot compare ${an(typeName(l.type))} with ${an(typeName(r.type))}`, e.pos);
         const name = { "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge" }[op];
         return { code: `h.${name}(${l.code}, ${r.code})`, type: BOOL };

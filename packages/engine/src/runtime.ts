@@ -34,7 +34,6 @@ export const helpers = {
   nb(x: U<Int | number>): U<boolean> { return x === undefined ? undefined : x != 0; },
   sb(x: U<string>): U<boolean> { return x === undefined ? undefined : x.length > 0; },
   not(x: U<boolean>): U<boolean> { return x === undefined ? undefined : !x; },
-  or(a: U<boolean>, b: U<boolean>): U<boolean> { return a === undefined ? b : b === undefined ? false : b; },
   b2i(x: U<boolean>): U<number> { return x === undefined ? undefined : x ? 1 : 0; },
 
   // ---- comparisons ----

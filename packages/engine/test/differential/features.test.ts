@@ -116,6 +116,8 @@ rule cond_strings_ops { condition: "abc" contains "b" and "ABC" icontains "b" an
 rule cond_matches { condition: "hello world" matches /wor?ld$/ and not ("x" matches /y/) }
 rule cond_undefined_not { condition: not (uint8(filesize + 10) == 1) }
 rule cond_undefined_or { condition: uint8(filesize + 10) == 1 or filesize >= 0 }
+rule cond_not_or_undefined { condition: not (uint8(filesize + 10) == 1 or uint8(filesize + 11) == 1) }
+rule cond_not_and_undefined { condition: not (uint8(filesize + 10) == 1 and uint8(filesize + 11) == 1) and not (not not (uint8(filesize + 10) == 1)) }
 rule cond_defined { condition: defined filesize and not defined uint8(filesize) }
 rule cond_div_zero { condition: not defined (filesize \ (filesize - filesize)) }
 rule cond_runtime_overflow { condition: 0x7FFFFFFFFFFFFFFF + filesize + 1 < 0 and (-0x7FFFFFFFFFFFFFFF - filesize) - 2 > 0 and filesize * 0x4000000000000000 * 4 == 0 }
