@@ -1,0 +1,587 @@
+/**
+ * The clamd protocol server (clamd 1.4's commands and replies) over TCP and unix sockets.
+ *
+ * Per connection: bytes arrive in a ByteQueue; a command is cut off by its framing (`z...\0`,
+ * `n...\n`, or a bare command ending at `\n` or at the end of the packet); INSTREAM switches
+ * to reading `<uint32 big-endian length><bytes>` chunks up to a zero-length chunk, bounded by
+ * StreamMaxLength; the bytes go to the Service's scanner and the reply goes back in the
+ * command's framing. Outside IDSESSION the connection is closed after the reply; inside it,
+ * replies are numbered `N: ...` and may come out of order. Timeouts (CommandReadTimeout,
+ * ReadTimeout, IdleTimeout) and limits (StreamMaxLength, MaxQueue, connections) always answer
+ * with an error line before closing, and closing is a FIN after the reply with the rest of the
+ * client's input read and discarded (for a while), so the client sees the reply instead of a
+ * reset.
+ */
+import { createServer, type Server, type Socket } from "node:net";
+import { isAbsolute } from "node:path";
+import { lstat, unlink } from "node:fs/promises";
+import type { Service } from "./service.js";
+import { BusyError, CLAMD_VERSION, replyLines } from "./service.js";
+
+export interface ClamdLimits {
+  /** Largest INSTREAM in bytes (clamd StreamMaxLength; default 25 MiB as Debian ships it). */
+  streamMaxLength: number;
+  /** ms to wait for INSTREAM data (clamd ReadTimeout, default 120 s). */
+  readTimeout: number;
+  /** ms a session may sit idle between commands (clamd IdleTimeout, default 30 s). */
+  idleTimeout: number;
+  /** ms from connecting to a complete first command (clamd CommandReadTimeout, default 30 s). */
+  commandReadTimeout: number;
+  /** Open connections; more are answered with an error and closed. */
+  maxConnections: number;
+  /** Requests in flight per IDSESSION before its input is paused. */
+  maxSessionQueue: number;
+}
+
+export const DEFAULT_CLAMD_LIMITS: ClamdLimits = {
+  streamMaxLength: 25 * 1024 * 1024,
+  readTimeout: 120_000,
+  idleTimeout: 30_000,
+  commandReadTimeout: 30_000,
+  maxConnections: 1024,
+  maxSessionQueue: 16,
+};
+
+/** Longest command line accepted (clamd reads commands into a small buffer too). */
+const MAX_COMMAND = 1024 + 4096;
+/** After the last reply, unread client input is discarded for this long, then the socket closed. */
+const LINGER_MS = 5000;
+
+export const VERSION_COMMANDS = "SCAN QUIT RELOAD PING CONTSCAN VERSIONCOMMANDS VERSION END SHUTDOWN MULTISCAN FILDES STATS IDSESSION INSTREAM DETSTATSCLEAR DETSTATS ALLMATCHSCAN";
+const OLD_STYLE = new Set(["SCAN", "QUIT", "RELOAD", "PING", "CONTSCAN", "VERSION", "SHUTDOWN", "MULTISCAN", "FILDES"]);
+const IN_SESSION = new Set(["SCAN", "INSTREAM", "FILDES", "VERSION", "VERSIONCOMMANDS", "PING", "STATS", "END"]);
+const WITH_PATH = new Set(["SCAN", "CONTSCAN", "MULTISCAN", "ALLMATCHSCAN"]);
+
+/** A queue of received buffers read without copying them into one. */
+class ByteQueue {
+  private bufs: Buffer[] = [];
+  length = 0;
+  push(b: Buffer): void {
+    if (b.length) { this.bufs.push(b); this.length += b.length; }
+  }
+  /** Index of `byte` within the first `limit` bytes, or -1. */
+  indexOf(byte: number, limit: number): number {
+    let base = 0;
+    for (const b of this.bufs) {
+      const i = b.subarray(0, Math.max(0, limit - base)).indexOf(byte);
+      if (i >= 0) return base + i;
+      base += b.length;
+      if (base >= limit) break;
+    }
+    return -1;
+  }
+  byteAt(i: number): number {
+    for (const b of this.bufs) {
+      if (i < b.length) return b[i]!;
+      i -= b.length;
+    }
+    return -1;
+  }
+  /** Removes and returns the first n bytes as slices. */
+  take(n: number): Buffer[] {
+    const out: Buffer[] = [];
+    this.length -= n;
+    while (n > 0) {
+      const b = this.bufs[0]!;
+      if (b.length <= n) { out.push(b); this.bufs.shift(); n -= b.length; }
+      else { out.push(b.subarray(0, n)); this.bufs[0] = b.subarray(n); n = 0; }
+    }
+    return out;
+  }
+  takeBuffer(n: number): Buffer {
+    const parts = this.take(n);
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+  }
+  clear(): void {
+    this.bufs = [];
+    this.length = 0;
+  }
+}
+
+interface Command {
+  name: string;
+  arg?: string;
+  /** Reply terminator: "\0" for z, "\n" for n and bare commands. */
+  term: string;
+  prefixed: boolean;
+  /** Text after the name that is not a valid argument (makes the command unknown). */
+  junk: boolean;
+}
+
+function parseCommand(raw: Buffer): Command {
+  let text = raw.toString("latin1");
+  let term = "\n";
+  let prefixed = false;
+  if (text[0] === "z" || text[0] === "n") {
+    term = text[0] === "z" ? "\0" : "\n";
+    prefixed = true;
+    text = text.slice(1);
+  }
+  if (!prefixed && text.endsWith("\r")) text = text.slice(0, -1);
+  const sp = text.indexOf(" ");
+  const name = sp < 0 ? text : text.slice(0, sp);
+  const arg = sp < 0 ? undefined : text.slice(sp + 1);
+  return { name, arg, term, prefixed, junk: arg !== undefined && !WITH_PATH.has(name) };
+}
+
+type State =
+  | { kind: "command" }
+  | { kind: "stream"; cmd: Command; id: number; chunks: Buffer[]; received: number; need: number; slot: Promise<() => void> }
+  | { kind: "discard" };
+
+class Connection {
+  private readonly input = new ByteQueue();
+  private state: State = { kind: "command" };
+  private session = false;
+  private ending = false;
+  private closed = false;
+  private nextId = 1;
+  private inFlight = 0;
+  private timer?: NodeJS.Timeout;
+  private gotCommand = false;
+  /** Our side is done (FIN sent); input is discarded. */
+  private finished = false;
+  private peerEnded = false;
+
+  constructor(private readonly socket: Socket, private readonly server: ClamdServer) {
+    socket.setNoDelay(true);
+    socket.on("data", (b: Buffer) => this.onData(b));
+    socket.on("end", () => this.onEnd());
+    socket.on("error", () => this.destroy());
+    socket.on("close", () => this.destroy());
+    this.arm(this.server.limits.commandReadTimeout, () => this.reply("COMMAND READ TIMED OUT", "\n", undefined, true));
+  }
+
+  private get limits(): ClamdLimits {
+    return this.server.limits;
+  }
+
+  private arm(ms: number, f: () => void): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(f, ms);
+    this.timer.unref();
+  }
+
+  private disarm(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private onData(b: Buffer): void {
+    if (this.closed || this.finished || this.state.kind === "discard") return;
+    this.input.push(b);
+    this.pump(true);
+  }
+
+  private onEnd(): void {
+    this.peerEnded = true;
+    if (this.closed) return;
+    if (this.finished) { this.destroy(); return; }
+    if (this.state.kind === "command") this.pump(true, true);
+    const st = this.state as State;
+    if (this.closed || this.finished) return;
+    if (st.kind === "stream") {
+      this.state = { kind: "command" };
+      this.inFlight--;
+      void st.slot.then((release) => release());
+      this.reply("INSTREAM ended before its zero-length terminating chunk. ERROR", st.cmd.term, this.session ? st.id : undefined, true);
+      return;
+    }
+    // nothing more will come: finish once the replies in flight are out
+    this.ending = true;
+    this.maybeFinish();
+  }
+
+  /** Processes whatever complete commands and chunks are buffered. */
+  private pump(packetEnd: boolean, eof = false): void {
+    while (!this.closed && !this.ending) {
+      const st = this.state;
+      if (st.kind === "discard") return;
+      if (st.kind === "stream") {
+        if (!this.readStream(st)) return;
+        continue;
+      }
+      if (this.input.length === 0) return;
+      const first = this.input.byteAt(0);
+      let end: number;
+      let skip = 1;
+      if (first === 0x7a /* z */) end = this.input.indexOf(0, MAX_COMMAND);
+      else if (first === 0x6e /* n */) end = this.input.indexOf(0x0a, MAX_COMMAND);
+      else {
+        end = this.input.indexOf(0x0a, MAX_COMMAND);
+        // old style: one packet is one command
+        if (end < 0 && (packetEnd || eof) && this.input.length <= MAX_COMMAND) { end = this.input.length; skip = 0; }
+      }
+      if (end < 0) {
+        if (this.input.length >= MAX_COMMAND) {
+          this.reply(`Command exceeds the ${MAX_COMMAND}-byte limit. ERROR`, first === 0x7a ? "\0" : "\n", this.session ? this.nextId++ : undefined, true);
+        }
+        return;
+      }
+      const raw = this.input.takeBuffer(end);
+      if (skip) this.input.take(skip);
+      this.gotCommand = true;
+      this.command(parseCommand(raw));
+      packetEnd = true;
+    }
+  }
+
+  private command(cmd: Command): void {
+    const id = this.session ? this.nextId++ : undefined;
+    this.disarm();
+    const known = (OLD_STYLE.has(cmd.name) || VERSION_COMMANDS.split(" ").includes(cmd.name)) && !cmd.junk;
+    if (!known || (!cmd.prefixed && !OLD_STYLE.has(cmd.name))) {
+      if (this.session && cmd.name === "" && cmd.prefixed) { this.idle(); return; } // stray empty command in a session
+      this.reply("UNKNOWN COMMAND", cmd.term, id, true);
+      return;
+    }
+    if (this.session && !IN_SESSION.has(cmd.name)) {
+      this.reply("Command invalid inside IDSESSION. ERROR", cmd.term, id, true);
+      return;
+    }
+    switch (cmd.name) {
+      case "PING":
+        this.reply("PONG", cmd.term, id);
+        return;
+      case "VERSION":
+        this.reply(this.server.service.version, cmd.term, id);
+        return;
+      case "VERSIONCOMMANDS":
+        this.reply(`${this.server.service.version}| COMMANDS: ${VERSION_COMMANDS}`, cmd.term, id);
+        return;
+      case "STATS":
+        this.reply(this.server.stats(), cmd.term, id);
+        return;
+      case "IDSESSION":
+        this.session = true;
+        this.idle();
+        return;
+      case "END":
+        if (!this.session) { this.reply("UNKNOWN COMMAND", cmd.term, id, true); return; }
+        this.ending = true;
+        this.maybeFinish();
+        return;
+      case "RELOAD":
+        this.reply("RELOADING", cmd.term, id);
+        this.server.reload();
+        return;
+      case "SHUTDOWN":
+      case "QUIT":
+        this.destroy();
+        void this.server.shutdown();
+        return;
+      case "FILDES":
+        this.reply("FILDES: file descriptor passing is not supported by Vigil; send the bytes with INSTREAM. ERROR", cmd.term, id, true);
+        return;
+      case "DETSTATS":
+      case "DETSTATSCLEAR":
+        this.reply("UNKNOWN COMMAND", cmd.term, id, true);
+        return;
+      case "INSTREAM": {
+        let slot: Promise<() => void>;
+        try {
+          slot = this.server.service.reserve();
+        } catch (err) {
+          if (!(err instanceof BusyError)) throw err;
+          this.reply(`stream: ${err.message} ERROR`, cmd.term, id, true);
+          return;
+        }
+        this.inFlight++;
+        this.state = { kind: "stream", cmd, id: id ?? 0, chunks: [], received: 0, need: -1, slot };
+        this.arm(this.limits.readTimeout, () => this.streamTimeout());
+        return;
+      }
+      default:
+        this.pathCommand(cmd, id);
+    }
+  }
+
+  private streamTimeout(): void {
+    if (this.state.kind !== "stream") return;
+    const s = this.state;
+    this.state = { kind: "command" };
+    void s.slot.then((release) => release());
+    this.inFlight--;
+    this.reply(`stream: No data for ${Math.round(this.limits.readTimeout / 1000)} s (ReadTimeout). ERROR`, s.cmd.term, this.session ? s.id : undefined, true);
+  }
+
+  /** Reads chunks; returns false when it needs more input. */
+  private readStream(st: Extract<State, { kind: "stream" }>): boolean {
+    for (;;) {
+      if (st.need < 0) {
+        if (this.input.length < 4) { this.arm(this.limits.readTimeout, () => this.streamTimeout()); return false; }
+        const len = this.input.takeBuffer(4).readUInt32BE(0);
+        if (len === 0) {
+          this.disarm();
+          this.state = { kind: "command" };
+          this.finishStream(st);
+          return true;
+        }
+        if (len > this.limits.streamMaxLength - st.received) {
+          this.state = { kind: "command" };
+          this.inFlight--;
+          void st.slot.then((release) => release());
+          this.server.service.metrics.rejected++;
+          this.reply("INSTREAM size limit exceeded. ERROR", st.cmd.term, this.session ? st.id : undefined, true);
+          return false;
+        }
+        st.need = len;
+      }
+      if (this.input.length === 0) { this.arm(this.limits.readTimeout, () => this.streamTimeout()); return false; }
+      const n = Math.min(st.need, this.input.length);
+      for (const part of this.input.take(n)) st.chunks.push(part);
+      st.received += n;
+      st.need -= n;
+      if (st.need > 0) { this.arm(this.limits.readTimeout, () => this.streamTimeout()); return false; }
+      st.need = -1;
+    }
+  }
+
+  private finishStream(st: Extract<State, { kind: "stream" }>): void {
+    // one exact-size, unshared buffer: the worker pool can take it without a copy
+    const bytes = new Uint8Array(st.received);
+    let at = 0;
+    for (const c of st.chunks) { bytes.set(c, at); at += c.length; }
+    st.chunks.length = 0;
+    const id = this.session ? st.id : undefined;
+    if (this.session) this.idle();
+    else this.state = { kind: "discard" };
+    this.server.service.scanBytes(bytes, "stream", "clamd", st.slot).then(
+      ({ result }) => { this.inFlight--; this.reply(replyLines(result, "stream")[0]!, st.cmd.term, id); },
+      (err: unknown) => { this.inFlight--; this.reply(`stream: ${(err as Error).message} ERROR`, st.cmd.term, id); },
+    );
+    this.throttle();
+  }
+
+  private pathCommand(cmd: Command, id: number | undefined): void {
+    const path = cmd.arg ?? "";
+    const allMatch = cmd.name === "ALLMATCHSCAN";
+    const stopAtFirst = cmd.name === "SCAN";
+    if (!isAbsolute(path)) {
+      this.reply(`${path}: File path check failure: No such file or directory. ERROR`, cmd.term, id);
+      return;
+    }
+    let slot: Promise<() => void>;
+    try {
+      slot = this.server.service.reserve();
+    } catch (err) {
+      if (!(err instanceof BusyError)) throw err;
+      this.reply(`${path}: ${err.message} ERROR`, cmd.term, id, true);
+      return;
+    }
+    this.inFlight++;
+    if (this.session) this.idle();
+    else this.state = { kind: "discard" };
+    void (async () => {
+      const lines: string[] = [];
+      try {
+        const st = await lstat(path).catch((err: NodeJS.ErrnoException) => err);
+        if (st instanceof Error) {
+          void slot.then((r) => r());
+          const why = st.code === "ENOENT" ? "No such file or directory" : st.code === "EACCES" ? "Permission denied" : st.message;
+          lines.push(`${path}: File path check failure: ${why}. ERROR`);
+          return;
+        }
+        let found = false;
+        await this.server.service.scanPath(path, slot, (r) => {
+          const rl = replyLines(r, r.path, allMatch);
+          if (r.detections.length) found = true;
+          if (r.detections.length || r.errors.length) lines.push(...rl);
+          return !(stopAtFirst && found);
+        });
+        if (!lines.length) lines.push(`${path}: OK`);
+      } catch (err) {
+        lines.push(`${path}: ${(err as Error).message} ERROR`);
+      } finally {
+        this.inFlight--;
+        if (this.session) for (const l of lines) this.reply(l, cmd.term, id);
+        else this.reply(lines.join(cmd.term), cmd.term, id);
+      }
+    })();
+    this.throttle();
+  }
+
+  /** Pauses reading while a session has too many requests in flight. */
+  private throttle(): void {
+    if (this.inFlight >= this.limits.maxSessionQueue) this.socket.pause();
+  }
+
+  private idle(): void {
+    if (this.inFlight === 0) this.arm(this.limits.idleTimeout, () => { this.ending = true; this.finish(); });
+    else this.disarm();
+  }
+
+  /**
+   * Sends one reply. Outside a session (id undefined) and for `last` replies the connection
+   * then closes; in a session with `last`, after the replies still in flight.
+   */
+  private reply(text: string, term: string, id: number | undefined, last = false): void {
+    if (this.closed || this.finished) return;
+    const line = id !== undefined ? `${id}: ${text}${term}` : `${text}${term}`;
+    if (this.socket.writable) this.socket.write(line, "latin1");
+    if (id === undefined || last) {
+      this.ending = true;
+      this.maybeFinish();
+      return;
+    }
+    if (this.socket.isPaused() && this.inFlight < this.limits.maxSessionQueue) this.socket.resume();
+    if (this.ending) this.maybeFinish();
+    else if (this.session) {
+      this.idle();
+      this.pump(false);
+    }
+  }
+
+  private maybeFinish(): void {
+    if (this.inFlight > 0) return;
+    this.finish();
+  }
+
+  /** FIN after the replies; unread input is discarded until the peer closes or LINGER_MS. */
+  private finish(): void {
+    if (this.closed || this.finished) return;
+    this.finished = true;
+    this.disarm();
+    this.state = { kind: "discard" };
+    this.input.clear();
+    if (this.socket.isPaused()) this.socket.resume();
+    this.socket.end();
+    if (this.peerEnded) { this.socket.destroySoon(); return; }
+    this.arm(LINGER_MS, () => this.destroy());
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.disarm();
+    if (this.state.kind === "stream") {
+      const s = this.state;
+      void s.slot.then((release) => release());
+    }
+    this.state = { kind: "discard" };
+    this.input.clear();
+    this.socket.destroy();
+    this.server.forget(this);
+  }
+
+  /** For SHUTDOWN: a connection that had not sent a command yet is simply closed. */
+  get idleAtStart(): boolean {
+    return !this.gotCommand;
+  }
+}
+
+export interface ClamdListenOptions {
+  /** TCP "host:port" listeners (port 0 picks a free port). */
+  tcp?: string[];
+  /** Unix socket paths (a stale socket file is replaced, like clamd's FixStaleSocket). */
+  socket?: string[];
+}
+
+export class ClamdServer {
+  readonly servers: Server[] = [];
+  private readonly conns = new Set<Connection>();
+  readonly limits: ClamdLimits;
+  private onShutdown?: () => Promise<void> | void;
+
+  constructor(readonly service: Service, limits: Partial<ClamdLimits> = {}) {
+    this.limits = { ...DEFAULT_CLAMD_LIMITS, ...limits };
+  }
+
+  /** Called when a client sends SHUTDOWN (the Daemon stops everything). */
+  setShutdownHandler(f: () => Promise<void> | void): void {
+    this.onShutdown = f;
+  }
+
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  private accept(socket: Socket): void {
+    if (this.conns.size >= this.limits.maxConnections) {
+      socket.on("error", () => socket.destroy());
+      socket.end(`Too many connections (the limit is ${this.limits.maxConnections}); retry later. ERROR\n`);
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return;
+    }
+    this.conns.add(new Connection(socket, this));
+  }
+
+  forget(c: Connection): void {
+    this.conns.delete(c);
+  }
+
+  /** Starts listening; resolves with the bound addresses ("host:port" or socket path). */
+  async listen(opts: ClamdListenOptions): Promise<string[]> {
+    const bound: string[] = [];
+    for (const spec of opts.tcp ?? []) {
+      const m = /^(.*):(\d+)$/.exec(spec);
+      if (!m) throw new Error(`bad TCP address '${spec}': use HOST:PORT, e.g. 127.0.0.1:3310`);
+      const host = m[1]!.replace(/^\[(.*)\]$/, "$1");
+      const srv = createServer({ allowHalfOpen: true }, (s) => this.accept(s));
+      await new Promise<void>((res, rej) => { srv.once("error", rej); srv.listen(Number(m[2]), host, 511, () => { srv.off("error", rej); res(); }); });
+      const a = srv.address();
+      bound.push(typeof a === "object" && a ? `${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}` : spec);
+      this.servers.push(srv);
+    }
+    for (const path of opts.socket ?? []) {
+      await removeStaleSocket(path);
+      const srv = createServer({ allowHalfOpen: true }, (s) => this.accept(s));
+      await new Promise<void>((res, rej) => { srv.once("error", rej); srv.listen(path, 511, () => { srv.off("error", rej); res(); }); });
+      bound.push(path);
+      this.servers.push(srv);
+    }
+    return bound;
+  }
+
+  reload(): void {
+    this.service.engines.reload().catch((err: unknown) => {
+      process.emitWarning(`vigil daemon: reload failed, keeping the old rules: ${(err as Error).message}`);
+    });
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.onShutdown) await this.onShutdown();
+    else await this.close();
+  }
+
+  stats(): string {
+    const s = this.service.slots;
+    const mem = process.memoryUsage();
+    const mb = (n: number) => (n / 1048576).toFixed(3);
+    return [
+      "POOLS: 1",
+      "",
+      "STATE: VALID PRIMARY",
+      `THREADS: live ${s.running}  idle ${Math.max(0, s.maxThreads - s.running)} max ${s.maxThreads} idle-timeout ${Math.round(this.limits.idleTimeout / 1000)}`,
+      `QUEUE: ${s.queued} items`,
+      "\tSTATS 0.000000 ",
+      "",
+      `MEMSTATS: heap ${mb(mem.heapUsed)}M mmap N/A used ${mb(mem.heapUsed)}M free ${mb(mem.heapTotal - mem.heapUsed)}M releasable N/A pools 1 pools_used ${mb(mem.rss)}M pools_total ${mb(mem.rss)}M`,
+      "END",
+    ].join("\n");
+  }
+
+  /** Stops listening and closes every connection. */
+  async close(): Promise<void> {
+    await Promise.all(this.servers.map((s) => new Promise<void>((res) => s.close(() => res()))));
+    this.servers.length = 0;
+    for (const c of [...this.conns]) c.destroy();
+  }
+}
+
+async function removeStaleSocket(path: string): Promise<void> {
+  const st = await lstat(path).catch(() => undefined);
+  if (!st) return;
+  if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; remove it or choose another --socket path`);
+  // a socket nobody listens on any more
+  const { connect } = await import("node:net");
+  const live = await new Promise<boolean>((res) => {
+    const c = connect(path);
+    c.once("connect", () => { c.destroy(); res(true); });
+    c.once("error", () => res(false));
+  });
+  if (live) throw new Error(`${path} is in use by a running server; stop it or choose another --socket path`);
+  await unlink(path);
+}
+
+export { CLAMD_VERSION };

@@ -1,0 +1,18 @@
+/** Errors of the daemon package: each carries a string-literal code and says what to do. */
+export type DaemonErrorCode =
+  | "BAD_OPTION"
+  | "LISTEN_FAILED"
+  | "RELOAD_FAILED"
+  | "AUTH_REQUIRED"
+  | "BAD_REQUEST";
+
+export class DaemonError extends Error {
+  readonly code: DaemonErrorCode;
+  override readonly cause?: unknown;
+  constructor(code: DaemonErrorCode, message: string, cause?: unknown) {
+    super(message);
+    this.name = "DaemonError";
+    this.code = code;
+    if (cause !== undefined) this.cause = cause;
+  }
+}

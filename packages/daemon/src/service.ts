@@ -1,0 +1,125 @@
+/**
+ * What the clamd and HTTP front ends share: the rules (Engines), the scan slots (Slots), the
+ * metrics, and the mapping from a scanner FileResult to clamd's reply lines.
+ */
+import type { FileResult } from "@vigil/scanner";
+import { Engines, Slots, type EngineOptions } from "./engine.js";
+import { Metrics, type Interface, type Verdict } from "./metrics.js";
+
+export const CLAMD_VERSION = "ClamAV 1.4.6";
+export const VIGIL_VERSION = "0.1.0";
+
+export interface ServiceOptions extends EngineOptions {
+  /** Concurrent scans (clamd MaxThreads, default 10). */
+  maxThreads?: number;
+  /** Scans waiting for a thread before new ones are refused (clamd MaxQueue, default 100). */
+  maxQueue?: number;
+}
+
+export class BusyError extends Error {
+  constructor(readonly maxQueue: number) {
+    super(`Server busy: MaxQueue (${maxQueue}) scans already waiting; retry later.`);
+  }
+}
+
+export function verdictOf(r: FileResult): Verdict {
+  if (r.detections.length) return "infected";
+  if (r.errors.length) return "error";
+  return "clean";
+}
+
+/** clamd's wording for a scanner error code. */
+function errorText(r: FileResult): string {
+  const e = r.errors[0]!;
+  switch (e.code) {
+    case "ACCESS_DENIED": return "Access denied.";
+    case "VANISHED":
+    case "ENOENT_PATH": return "File path check failure: No such file or directory.";
+    default: {
+      // the scanner's messages start with the path; clamd puts the path in front itself
+      const msg = e.message.startsWith(`${e.path}: `) ? e.message.slice(e.path.length + 2) : e.message;
+      return msg.replace(/[\0\n\r]/g, " ");
+    }
+  }
+}
+
+/**
+ * The clamd reply lines for one scanned file, named `name`: `NAME: SIG FOUND` (the first
+ * detection, or every one with allMatch), `NAME: OK`, or `NAME: reason ERROR`. Files over a
+ * limit are OK, as clamd reports them (unless alertExceedsMax made them detections).
+ */
+export function replyLines(r: FileResult, name: string, allMatch = false): string[] {
+  if (r.detections.length) {
+    const ds = allMatch ? r.detections : r.detections.slice(0, 1);
+    const seen = new Set<string>();
+    const out: string[] = [];
+    for (const d of ds) {
+      if (seen.has(d.name)) continue;
+      seen.add(d.name);
+      out.push(`${name}: ${d.name} FOUND`);
+    }
+    return out;
+  }
+  if (r.errors.length) return [`${name}: ${errorText(r)} ERROR`];
+  return [`${name}: OK`];
+}
+
+export class Service {
+  readonly engines: Engines;
+  readonly slots: Slots;
+  readonly metrics = new Metrics();
+
+  constructor(opts: ServiceOptions) {
+    this.engines = new Engines(opts);
+    this.slots = new Slots(opts.maxThreads ?? 10, opts.maxQueue ?? 100);
+  }
+
+  /** "ClamAV 1.4.6/Vigil 0.1.0/<rules version>", the VERSION reply. */
+  get version(): string {
+    return `${CLAMD_VERSION}/Vigil ${VIGIL_VERSION}/${this.engines.generation.version}`;
+  }
+
+  /** Reserves a scan slot now (or throws BusyError): call before receiving a stream. */
+  reserve(): Promise<() => void> {
+    const p = this.slots.tryAcquire();
+    if (!p) {
+      this.metrics.rejected++;
+      throw new BusyError(this.slots.maxQueue);
+    }
+    return p;
+  }
+
+  /** Scans bytes as one file on the current rules, in a slot already reserved. */
+  async scanBytes(bytes: Uint8Array, name: string, iface: Interface, slot: Promise<() => void>): Promise<{ result: FileResult; seconds: number; version: string }> {
+    const release = await slot;
+    const lease = this.engines.lease();
+    const t0 = performance.now();
+    try {
+      const size = bytes.length;
+      const result = await lease.generation.scanner.scanBuffer(bytes, name);
+      const seconds = (performance.now() - t0) / 1000;
+      this.metrics.record(iface, verdictOf(result), size, result.detections.length, seconds);
+      return { result, seconds, version: lease.generation.version };
+    } finally {
+      lease.release();
+      release();
+    }
+  }
+
+  /** Scans a file or a directory tree; `onFile` gets each file's result; false stops the walk. */
+  async scanPath(path: string, slot: Promise<() => void>, onFile: (r: FileResult) => boolean | void): Promise<void> {
+    const release = await slot;
+    const lease = this.engines.lease();
+    try {
+      for await (const ev of lease.generation.scanner.scan([path])) {
+        if (ev.type !== "file") continue;
+        const r = ev.result;
+        this.metrics.record("clamd", verdictOf(r), r.size, r.detections.length, 0);
+        if (onFile(r) === false) break;
+      }
+    } finally {
+      lease.release();
+      release();
+    }
+  }
+}
