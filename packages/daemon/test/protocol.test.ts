@@ -1,0 +1,251 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EICAR, chunked, startDaemon, talk, tempDir, u32, type Running } from "./helpers.js";
+import { VERSION_COMMANDS } from "@vigil/daemon";
+import { connect } from "node:net";
+
+const NAME = "Win.Test.EICAR_HDB-1";
+
+describe("clamd protocol: commands and framing", () => {
+  let d: Running;
+  let files: ReturnType<typeof tempDir>;
+  beforeAll(async () => {
+    d = await startDaemon();
+    files = tempDir();
+    files.file("eicar.com", EICAR);
+    files.file("clean.txt", "hello\n");
+    files.file("sub/../clean2.txt", "nothing here\n");
+  });
+  afterAll(async () => { await d.stop(); files.cleanup(); });
+
+  it("answers PING in the z, n and bare forms, each with its terminator, then closes", async () => {
+    const z = await talk(d.port, ["zPING\0"]);
+    expect(z.text).toBe("PONG\0");
+    expect(z.ended).toBe("end");
+    expect((await talk(d.port, ["nPING\n"])).text).toBe("PONG\n");
+    expect((await talk(d.port, ["PING\n"])).text).toBe("PONG\n");
+    // bare, no terminator: one packet is one command (what the npm clamscan package sends)
+    expect((await talk(d.port, ["PING"])).text).toBe("PONG\n");
+    expect((await talk(d.sock, ["zPING\0"])).text).toBe("PONG\0");
+  });
+
+  it("VERSION and VERSIONCOMMANDS as clamd words them", async () => {
+    const v = (await talk(d.port, ["zVERSION\0"])).text;
+    expect(v).toMatch(/^ClamAV 1\.4\.6\/Vigil 0\.1\.0\/[0-9a-f]{16}\0$/);
+    const vc = (await talk(d.port, ["nVERSIONCOMMANDS\n"])).text;
+    expect(vc).toBe(`${v.slice(0, -1)}| COMMANDS: ${VERSION_COMMANDS}\n`);
+    expect(VERSION_COMMANDS).toBe("SCAN QUIT RELOAD PING CONTSCAN VERSIONCOMMANDS VERSION END SHUTDOWN MULTISCAN FILDES STATS IDSESSION INSTREAM DETSTATSCLEAR DETSTATS ALLMATCHSCAN");
+  });
+
+  it("refuses commands clamd refuses: bare INSTREAM/STATS/IDSESSION, unknown words, junk after a command, END outside a session", async () => {
+    for (const c of ["INSTREAM\n", "STATS\n", "IDSESSION\n", "VERSIONCOMMANDS\n", "HELLO\n", "nPING extra\n", "nEND\n", "\u00ff\u00fe\n"]) {
+      const r = await talk(d.port, [c]);
+      expect(r.text, c).toBe(c.startsWith("n") ? "UNKNOWN COMMAND\n" : "UNKNOWN COMMAND\n");
+      expect(r.ended).toBe("end");
+    }
+    expect((await talk(d.port, ["zNOPE\0"])).text).toBe("UNKNOWN COMMAND\0");
+  });
+
+  it("STATS ends with END", async () => {
+    const r = (await talk(d.port, ["zSTATS\0"])).text;
+    expect(r.startsWith("POOLS: 1\n\nSTATE: VALID PRIMARY\nTHREADS: live ")).toBe(true);
+    expect(r).toMatch(/QUEUE: 0 items\n/);
+    expect(r.endsWith("\nEND\0")).toBe(true);
+  });
+
+  it("INSTREAM: detection, clean, empty stream, chunks split across packets at every byte", async () => {
+    expect((await talk(d.port, ["zINSTREAM\0", chunked(EICAR)])).text).toBe(`stream: ${NAME} FOUND\0`);
+    expect((await talk(d.port, ["nINSTREAM\n", chunked("hello world")])).text).toBe("stream: OK\n");
+    expect((await talk(d.port, ["zINSTREAM\0", u32(0)])).text).toBe("stream: OK\0");
+    // command and data in one packet, one-byte chunks, written one byte at a time
+    const all = Buffer.concat([Buffer.from("zINSTREAM\0"), chunked(EICAR, 1)]);
+    const steps = [...all].map((b) => Buffer.from([b]));
+    expect((await talk(d.port, steps)).text).toBe(`stream: ${NAME} FOUND\0`);
+    expect((await talk(d.port, [all])).text).toBe(`stream: ${NAME} FOUND\0`);
+  });
+
+  it("SCAN, CONTSCAN, MULTISCAN and ALLMATCHSCAN on files and directories", async () => {
+    const e = `${files.dir}/eicar.com`;
+    expect((await talk(d.port, [`zSCAN ${e}\0`])).text).toBe(`${e}: ${NAME} FOUND\0`);
+    expect((await talk(d.port, [`SCAN ${files.dir}/clean.txt`])).text).toBe(`${files.dir}/clean.txt: OK\n`);
+    expect((await talk(d.port, [`nSCAN ${files.dir}\n`])).text).toBe(`${e}: ${NAME} FOUND\n`);
+    expect((await talk(d.port, [`nCONTSCAN ${files.dir}\n`])).text).toBe(`${e}: ${NAME} FOUND\n`);
+    expect((await talk(d.port, [`nMULTISCAN ${files.dir}\n`])).text).toBe(`${e}: ${NAME} FOUND\n`);
+    expect((await talk(d.port, [`nALLMATCHSCAN ${e}\n`])).text).toBe(`${e}: ${NAME} FOUND\n`);
+    const clean = tempDir();
+    clean.file("a.txt", "a");
+    clean.file("b.txt", "b");
+    expect((await talk(d.port, [`zCONTSCAN ${clean.dir}\0`])).text).toBe(`${clean.dir}: OK\0`);
+    clean.cleanup();
+    expect((await talk(d.port, ["zSCAN /no/such/file\0"])).text).toBe("/no/such/file: File path check failure: No such file or directory. ERROR\0");
+    expect((await talk(d.port, ["zSCAN relative/path\0"])).text).toBe("relative/path: File path check failure: No such file or directory. ERROR\0");
+  });
+
+  it("FILDES gets a clear error instead of a hang", async () => {
+    const r = await talk(d.sock, ["nFILDES\n", Buffer.from([0])]);
+    expect(r.text).toMatch(/^FILDES: .*not supported.*INSTREAM\. ERROR\n$/);
+    expect(r.ended).toBe("end");
+  });
+
+  it("IDSESSION: numbered replies in the command's framing, END closes after the replies", async () => {
+    const r = await talk(d.port, ["nIDSESSION\n", "nPING\n", "nINSTREAM\n", chunked(EICAR), "zINSTREAM\0", chunked("clean"), `nSCAN ${files.dir}/clean.txt\n`, "nVERSION\n", "nEND\n"]);
+    expect(r.ended).toBe("end");
+    const lines = r.text.split(/(?<=[\n\0])/).sort();
+    expect(lines).toEqual([
+      "1: PONG\n",
+      `2: stream: ${NAME} FOUND\n`,
+      "3: stream: OK\0",
+      `4: ${files.dir}/clean.txt: OK\n`,
+      expect.stringMatching(/^5: ClamAV 1\.4\.6\/Vigil/),
+    ].sort());
+  });
+
+  it("IDSESSION: a command not allowed inside ends the session with clamd's error", async () => {
+    const r = await talk(d.port, ["zIDSESSION\0", "zPING\0", `zCONTSCAN ${files.dir}\0`, "zPING\0"]);
+    expect(r.text).toBe("1: PONG\x002: Command invalid inside IDSESSION. ERROR\0");
+    expect(r.ended).toBe("end");
+  });
+});
+
+describe("clamd protocol: limits and hostile clients", () => {
+  let d: Running;
+  beforeAll(async () => {
+    d = await startDaemon({
+      clamd: { streamMaxLength: 1000, readTimeout: 300, commandReadTimeout: 300, idleTimeout: 300, maxConnections: 20 },
+      maxThreads: 1, maxQueue: 1,
+    });
+  });
+  afterAll(async () => { await d.stop(); });
+
+  it("StreamMaxLength: clamd's reply, delivered (FIN, not reset) even while the client keeps sending", async () => {
+    const r = await talk(d.port, ["zINSTREAM\0", chunked(Buffer.alloc(600), 600, false), chunked(Buffer.alloc(600), 600, false), Buffer.alloc(1 << 20), { wait: 50 }, Buffer.alloc(1 << 20)]);
+    expect(r.text).toBe("INSTREAM size limit exceeded. ERROR\0");
+    expect(r.ended).toBe("end");
+    // one chunk at exactly the limit is fine
+    expect((await talk(d.port, ["zINSTREAM\0", chunked(Buffer.alloc(1000), 1000)])).text).toBe("stream: OK\0");
+  });
+
+  it("a chunk length with the top bit set (a 'negative' length) or 0xffffffff is over the limit", async () => {
+    for (const n of [0x80000000, 0xffffffff, 0x7fffffff]) {
+      const r = await talk(d.port, ["nINSTREAM\n", u32(n), "abc"]);
+      expect(r.text).toBe("INSTREAM size limit exceeded. ERROR\n");
+    }
+  });
+
+  it("a client that stops mid-chunk gets a ReadTimeout error", async () => {
+    const r = await talk(d.port, ["zINSTREAM\0", u32(500), Buffer.alloc(100)]);
+    expect(r.text).toMatch(/^stream: No data for .*\(ReadTimeout\)\. ERROR\0$/);
+    expect(r.ended).toBe("end");
+    expect(r.ms).toBeGreaterThanOrEqual(250);
+    expect(r.ms).toBeLessThan(3000);
+  });
+
+  it("slowloris: a command trickled byte by byte is cut off by CommandReadTimeout", async () => {
+    const steps = [..."zPING"].flatMap((c) => [c, { wait: 120 }]);
+    const r = await talk(d.port, steps);
+    expect(r.text).toBe("COMMAND READ TIMED OUT\n");
+    expect(r.ended).toBe("end");
+    // a silent client too
+    expect((await talk(d.port, [])).text).toBe("COMMAND READ TIMED OUT\n");
+  });
+
+  it("an idle session is closed after IdleTimeout", async () => {
+    const r = await talk(d.port, ["nIDSESSION\n", "nPING\n"]);
+    expect(r.text).toBe("1: PONG\n");
+    expect(r.ended).toBe("end");
+    expect(r.ms).toBeLessThan(3000);
+  });
+
+  it("half-closed sockets: a command followed by FIN still gets its reply; a stream cut by FIN gets an error", async () => {
+    expect((await talk(d.port, ["zPING\0", { end: true }])).text).toBe("PONG\0");
+    expect((await talk(d.port, ["PING", { end: true }])).text).toBe("PONG\n");
+    expect((await talk(d.port, ["zINSTREAM\0", chunked(EICAR), { end: true }])).text).toBe(`stream: ${NAME} FOUND\0`);
+    const cut = await talk(d.port, ["zINSTREAM\0", u32(10), "abc", { end: true }]);
+    expect(cut.text).toBe("INSTREAM ended before its zero-length terminating chunk. ERROR\0");
+  });
+
+  it("a command longer than the limit gets an error, not an unbounded buffer", async () => {
+    const r = await talk(d.port, ["zSCAN /" + "a".repeat(10_000)]);
+    expect(r.text).toMatch(/^Command exceeds the \d+-byte limit\. ERROR\0$/);
+  });
+
+  it("MaxThreads + MaxQueue: beyond them a stream is refused with a busy error; the others finish", async () => {
+    // two streams left open hold the one thread and the one queue place
+    const holders = [connect(d.port, "127.0.0.1"), connect(d.port, "127.0.0.1")];
+    for (const h of holders) { h.on("error", () => {}); h.write("zINSTREAM\0"); h.write(u32(4)); }
+    await new Promise((r) => setTimeout(r, 100));
+    const r = await talk(d.port, ["zINSTREAM\0", chunked("x")]);
+    expect(r.text).toMatch(/^stream: Server busy: MaxQueue \(1\) .* ERROR\0$/);
+    const replies = holders.map((h) => new Promise<string>((res) => { let s = ""; h.on("data", (b) => (s += b)); h.on("end", () => res(s)); }));
+    for (const h of holders) h.write(Buffer.concat([Buffer.from("abcd"), u32(0)]));
+    expect(await Promise.all(replies)).toEqual(["stream: OK\0", "stream: OK\0"]);
+  });
+
+  it("a flood of connections: beyond maxConnections clients get an error, and the daemon recovers", async () => {
+    const idle = Array.from({ length: 20 }, () => connect(d.port, "127.0.0.1"));
+    for (const s of idle) s.on("error", () => {});
+    await Promise.all(idle.map((s) => new Promise((r) => s.once("connect", r))));
+    await new Promise((r) => setTimeout(r, 50));
+    const over = await talk(d.port, ["zPING\0"]);
+    expect(over.text).toBe("Too many connections (the limit is 20); retry later. ERROR\n");
+    for (const s of idle) s.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    const many = await Promise.all(Array.from({ length: 200 }, () => talk(d.port, ["zPING\0"], 10_000)));
+    const ok = many.filter((m) => m.text === "PONG\0").length;
+    const refused = many.filter((m) => m.text.startsWith("Too many connections")).length;
+    expect(ok + refused).toBe(200);
+    expect(ok).toBeGreaterThan(0);
+    expect((await talk(d.port, ["zPING\0"])).text).toBe("PONG\0");
+  });
+
+  it("clients that disconnect before the reply leave the daemon serving", async () => {
+    for (let i = 0; i < 20; i++) {
+      const s = connect(d.port, "127.0.0.1");
+      s.on("error", () => {});
+      s.write(Buffer.concat([Buffer.from("zINSTREAM\0"), chunked(EICAR)]));
+      s.destroy();
+    }
+    const rst = connect(d.port, "127.0.0.1");
+    rst.on("error", () => {});
+    rst.write("zINSTREAM\0");
+    rst.resetAndDestroy();
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await talk(d.port, ["zINSTREAM\0", chunked(EICAR)])).text).toBe(`stream: ${NAME} FOUND\0`);
+    expect(d.daemon.service.slots.running).toBe(0);
+  });
+
+  it("random garbage never crashes the daemon and every connection ends", async () => {
+    let seed = 42;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const prefixes = ["z", "n", "", "zINSTREAM\0", "nIDSESSION\n", "nIDSESSION\nnINSTREAM\n"];
+    const runs = [];
+    for (let i = 0; i < 60; i++) {
+      const junk = Buffer.alloc(Math.floor(rnd() * 300));
+      for (let j = 0; j < junk.length; j++) junk[j] = Math.floor(rnd() * 256);
+      runs.push(talk(d.port, [prefixes[i % prefixes.length]!, junk, { end: true }], 5000));
+    }
+    const out = await Promise.all(runs);
+    for (const o of out) expect(o.ended).not.toBe("timeout");
+    expect((await talk(d.port, ["zPING\0"])).text).toBe("PONG\0");
+  });
+});
+
+describe("clamd protocol: unix socket, SHUTDOWN", () => {
+  it("replaces a stale socket file, and SHUTDOWN stops the daemon", async () => {
+    const d = await startDaemon();
+    await d.daemon.stop();
+    // the socket file of a stopped server is stale: a new daemon takes its place
+    const { Daemon } = await import("@vigil/daemon");
+    const again = new Daemon({ signatures: {}, jobs: 0, socket: [d.sock] });
+    expect((await again.start()).clamd).toEqual([d.sock]);
+    // and a second one on a live socket refuses to start
+    const third = new Daemon({ signatures: {}, jobs: 0, socket: [d.sock] });
+    await expect(third.start()).rejects.toMatchObject({ code: "LISTEN_FAILED" });
+    const r = await talk(d.sock, ["zSHUTDOWN\0"]);
+    expect(r.text).toBe("");
+    await again.done;
+    const after = await talk(d.sock, ["zPING\0"], 1000);
+    expect(after.text).toBe("");
+    expect(after.ended).toBe("reset");
+    await d.stop();
+  });
+});
