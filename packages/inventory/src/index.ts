@@ -24,3 +24,9 @@ export { parseReg, decodeRegText, uninstallEntries, registrySource, type RegKey,
 export { macosSource, vendorFromCopyright } from "./macos.js";
 export { parsePlist, type PlistValue } from "./plist.js";
 export { stanzas } from "./fsutil.js";
+export {
+  FORBIDDABLE, builtinKeys, builtinPackPaths, dateValue, generatePackKey, keyIdOf, loadPack, parsePack, parsePublicKey,
+  publicKeyFile, signPack, signedBytes, validatePack, verifyPack, PACKS_DIR,
+  type Forbidden, type LoadedPack, type PackHash, type PackKey, type PackPackage, type PackProhibition, type PackSignature,
+  type PackVendor, type PackageSource, type PolicyPack,
+} from "./pack.js";
