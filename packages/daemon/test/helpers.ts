@@ -1,8 +1,8 @@
 /** Test helpers: a daemon on free ports in a temp dir, and a raw socket client. */
 import { connect, type Socket } from "node:net";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Daemon, type DaemonOptions } from "@vigil/daemon";
 
 export const EICAR = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -32,7 +32,7 @@ export function tempDir(): { dir: string; file(name: string, data: string | Uint
   const dir = mkdtempSync(join(tmpdir(), "vigil-daemon-files-"));
   return {
     dir,
-    file(name, data) { const p = join(dir, name); writeFileSync(p, data); return p; },
+    file(name, data) { const p = join(dir, name); mkdirSync(dirname(p), { recursive: true }); writeFileSync(p, data); return p; },
     cleanup() { rmSync(dir, { recursive: true, force: true }); },
   };
 }

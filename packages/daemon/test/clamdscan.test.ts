@@ -1,0 +1,131 @@
+/**
+ * Debian's clamdscan (the real client) against Vigil's daemon and against Debian's clamd on
+ * the same ClamAV-format signatures (a hand-made .hdb and .ndb): same lines, same exit codes.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { startDaemon, talk, tempDir, EICAR, type Running } from "./helpers.js";
+
+interface Run { lines: string[]; code: number; stderr: string }
+
+function clamdscan(conf: string, args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile("clamdscan", [`--config-file=${conf}`, "--no-summary", ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1) : 0;
+      resolve({ lines: stdout.split("\n").filter(Boolean).sort(), code, stderr });
+    });
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+describe("Debian clamdscan: Vigil vs clamd on the same signatures", () => {
+  let files: ReturnType<typeof tempDir>;
+  let vigil: Running;
+  let clamd: ChildProcess;
+  let vigilTcp: string, vigilUnix: string, realConf: string;
+  const f: Record<string, string> = {};
+
+  beforeAll(async () => {
+    files = tempDir();
+    const db = join(files.dir, "db");
+    mkdirSync(db);
+    const hashed = randomBytes(3000);
+    writeFileSync(join(db, "t.hdb"), `${createHash("md5").update(hashed).digest("hex")}:3000:Custom.Hash.Daemon-1\n`);
+    writeFileSync(join(db, "t.ndb"), `Custom.Body.Daemon-1:0:*:${Buffer.from("VIGIL-DAEMON-TEST-BODY-MARKER").toString("hex")}\nCustom.Body.Second-1:0:*:${Buffer.from("SECOND-MARKER-XYZ").toString("hex")}\n`);
+    f.body = files.file("body.txt", "prefix VIGIL-DAEMON-TEST-BODY-MARKER suffix\n");
+    f.both = files.file("both.txt", "VIGIL-DAEMON-TEST-BODY-MARKER and SECOND-MARKER-XYZ\n");
+    f.hashed = files.file("hashed.bin", hashed);
+    f.clean = files.file("clean.txt", "nothing to see\n");
+    f.eicar = files.file("eicar.txt", EICAR); // no EICAR signature in this database: OK for both
+    f.big = files.file("big.bin", Buffer.alloc(3 * 1024 * 1024, 0x41));
+    mkdirSync(join(files.dir, "tree"), { recursive: true });
+    f.tree = join(files.dir, "tree");
+    files.file("tree/a.txt", "clean a\n");
+    files.file("tree/b.txt", "VIGIL-DAEMON-TEST-BODY-MARKER in a tree\n");
+    files.file("tree/c.bin", hashed);
+
+    vigil = await startDaemon({ signatures: { builtin: false, databases: [db] }, jobs: 1, clamd: { streamMaxLength: 2 * 1024 * 1024 } });
+    vigilTcp = files.file("vigil-tcp.conf", `TCPSocket ${vigil.port}\nTCPAddr 127.0.0.1\n`);
+    vigilUnix = files.file("vigil-unix.conf", `LocalSocket ${vigil.sock}\n`);
+    const port = await freePort();
+    const conf = files.file("clamd.conf", [
+      "Foreground yes", `TCPSocket ${port}`, "TCPAddr 127.0.0.1", `DatabaseDirectory ${db}`,
+      `LogFile ${join(files.dir, "clamd.log")}`, "StreamMaxLength 2M", "DisableCache yes", `PidFile ${join(files.dir, "clamd.pid")}`,
+    ].join("\n") + "\n");
+    realConf = files.file("real.conf", `TCPSocket ${port}\nTCPAddr 127.0.0.1\n`);
+    clamd = spawn("clamd", ["-c", conf], { stdio: "ignore" });
+    for (let i = 0; i < 100; i++) {
+      if ((await talk(port, ["zPING\0"], 500)).text === "PONG\0") break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  });
+
+  afterAll(async () => {
+    clamd?.kill("SIGTERM");
+    await vigil?.stop();
+    files?.cleanup();
+  });
+
+  const cases: [string, () => string[]][] = [
+    ["--stream on files", () => ["--stream", f.body!, f.hashed!, f.clean!, f.eicar!, f.both!]],
+    ["-m --stream on files and a directory", () => ["-m", "--stream", f.body!, f.clean!, f.tree!]],
+    ["--stream on a directory", () => ["--stream", f.tree!]],
+    ["SCAN by path", () => [f.body!, f.clean!]],
+    ["CONTSCAN of a directory", () => [f.tree!]],
+    ["MULTISCAN (-m) of a directory", () => ["-m", f.tree!]],
+    ["ALLMATCHSCAN (--allmatch)", () => ["--allmatch", f.both!]],
+    ["a missing file", () => ["--stream", join(files.dir, "missing.txt")]],
+  ];
+  for (const [title, args] of cases) {
+    it(`${title}: same lines and exit code`, async () => {
+      const real = await clamdscan(realConf, args());
+      const tcp = await clamdscan(vigilTcp, args());
+      const unix = await clamdscan(vigilUnix, args());
+      expect(real.lines.length + real.stderr.length).toBeGreaterThan(0);
+      expect(tcp.stderr).toBe(real.stderr);
+      expect(tcp.lines).toEqual(real.lines);
+      expect(tcp.code).toBe(real.code);
+      expect(unix.lines).toEqual(real.lines);
+      expect(unix.code).toBe(real.code);
+    });
+  }
+
+  it("the detections really are there (the comparison is not of two empty runs)", async () => {
+    const r = await clamdscan(vigilTcp, ["--stream", f.body!, f.hashed!, f.clean!]);
+    expect(r.lines).toEqual([`${f.body}: Custom.Body.Daemon-1.UNOFFICIAL FOUND`, `${f.clean}: OK`, `${f.hashed}: Custom.Hash.Daemon-1.UNOFFICIAL FOUND`].sort());
+    expect(r.code).toBe(1);
+  });
+
+  it("a stream over StreamMaxLength: an error and exit 2 (clamd's reply, never 'OK')", async () => {
+    const r = await clamdscan(vigilTcp, ["--stream", f.big!]);
+    expect(r.code).toBe(2);
+    expect(r.lines.join("\n") + r.stderr).toMatch(/size limit exceeded/i);
+    const real = await clamdscan(realConf, ["--stream", f.big!]);
+    expect(real.code).toBe(2);
+  });
+
+  it("--ping, --version and --reload", async () => {
+    for (const conf of [vigilTcp, vigilUnix, realConf]) {
+      const ping = await clamdscan(conf, ["--ping", "1"]);
+      expect(ping).toMatchObject({ lines: ["PONG"], code: 0 });
+      const v = await clamdscan(conf, ["--version"]);
+      expect(v.code).toBe(0);
+      expect(v.lines[0]).toMatch(/^ClamAV 1\.4\.6/);
+      const reload = await clamdscan(conf, ["--reload"]);
+      expect(reload.code).toBe(0);
+    }
+    expect(vigil.daemon.service.engines.reloads).toBeGreaterThanOrEqual(2);
+  });
+});
