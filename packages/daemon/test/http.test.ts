@@ -1,0 +1,182 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFile } from "node:child_process";
+import { connect } from "node:net";
+import { Daemon, HttpApi, MultipartReader, boundaryOf, isLoopback, type Service } from "@vigil/daemon";
+import { EICAR, startDaemon, talk, chunked, tempDir, type Running } from "./helpers.js";
+
+function curl(args: string[]): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    execFile("curl", ["-s", "-w", "\n%{http_code}", ...args], { timeout: 20_000, maxBuffer: 1 << 24 }, (err, stdout) => {
+      if (err && !stdout) return reject(err);
+      const i = stdout.lastIndexOf("\n");
+      resolve({ status: Number(stdout.slice(i + 1)), body: stdout.slice(0, i) });
+    });
+  });
+}
+
+describe("HTTP scan API", () => {
+  let d: Running;
+  let base: string;
+  let files: ReturnType<typeof tempDir>;
+  beforeAll(async () => {
+    d = await startDaemon({ http: "127.0.0.1:0", httpOptions: { maxBodySize: 1024 * 1024 } });
+    base = `http://${d.http}`;
+    files = tempDir();
+    files.file("eicar.com", EICAR);
+    files.file("clean.txt", "hello\n");
+    files.file("big.bin", Buffer.alloc(2 * 1024 * 1024));
+  });
+  afterAll(async () => { await d.stop(); files.cleanup(); });
+
+  it("POST /v1/scan with a raw body: verdict, detection with offsets, rules version, time", async () => {
+    const r = await curl(["-X", "POST", "--data-binary", `@${files.dir}/eicar.com`, `${base}/v1/scan?name=upload.com`]);
+    expect(r.status).toBe(200);
+    const j = JSON.parse(r.body);
+    expect(j.verdict).toBe("infected");
+    expect(j.rulesVersion).toBe(d.daemon.service.engines.generation.version);
+    expect(typeof j.elapsedMs).toBe("number");
+    expect(j.files).toHaveLength(1);
+    expect(j.files[0]).toMatchObject({ name: "upload.com", size: 68, verdict: "infected" });
+    expect(j.files[0].detections[0]).toMatchObject({ name: "Win.Test.EICAR_HDB-1", strings: [{ offset: 0, length: 68 }] });
+    const clean = JSON.parse((await curl(["-X", "POST", "--data-binary", "hello", `${base}/v1/scan`])).body);
+    expect(clean).toMatchObject({ verdict: "clean", files: [{ name: "body", verdict: "clean", detections: [] }] });
+  });
+
+  it("POST /v1/scan with multipart/form-data: one verdict per file", async () => {
+    const r = await curl(["-F", `one=@${files.dir}/clean.txt`, "-F", `two=@${files.dir}/eicar.com;filename=x.com`, `${base}/v1/scan`]);
+    expect(r.status).toBe(200);
+    const j = JSON.parse(r.body);
+    expect(j.verdict).toBe("infected");
+    expect(j.files.map((f: { name: string; verdict: string }) => [f.name, f.verdict])).toEqual([["clean.txt", "clean"], ["x.com", "infected"]]);
+  });
+
+  it("chunked uploads are read as they come", async () => {
+    const r = await curl(["-H", "Transfer-Encoding: chunked", "--data-binary", `@${files.dir}/eicar.com`, `${base}/v1/scan`]);
+    expect(JSON.parse(r.body).verdict).toBe("infected");
+  });
+
+  it("body size limit: 413 from Content-Length, and 413 for a chunked body that goes over", async () => {
+    const r = await curl(["--data-binary", `@${files.dir}/big.bin`, `${base}/v1/scan`]);
+    expect(r.status).toBe(413);
+    expect(JSON.parse(r.body).error.code).toBe("BODY_TOO_LARGE");
+    const c = await curl(["-H", "Transfer-Encoding: chunked", "--data-binary", `@${files.dir}/big.bin`, `${base}/v1/scan`]);
+    expect(c.status).toBe(413);
+  });
+
+  it("clear 4xx errors: truncated multipart, no boundary, empty multipart, unknown path, wrong method", async () => {
+    const trunc = await curl(["-H", "Content-Type: multipart/form-data; boundary=XX", "--data-binary", "--XX\r\nContent-Disposition: form-data; name=\"a\"; filename=\"a\"\r\n\r\nabc", `${base}/v1/scan`]);
+    expect(trunc.status).toBe(400);
+    expect(JSON.parse(trunc.body).error.message).toMatch(/closing boundary/);
+    expect((await curl(["-H", "Content-Type: multipart/form-data", "--data-binary", "x", `${base}/v1/scan`])).status).toBe(400);
+    const empty = await curl(["-H", "Content-Type: multipart/form-data; boundary=XX", "--data-binary", "--XX--\r\n", `${base}/v1/scan`]);
+    expect(empty.status).toBe(400);
+    expect(JSON.parse(empty.body).error.code).toBe("NO_FILE");
+    expect((await curl([`${base}/v2/nothing`])).status).toBe(404);
+    expect((await curl([`${base}/v1/scan`])).status).toBe(405);
+    expect((await curl(["-X", "POST", `${base}/v1/health`])).status).toBe(405);
+  });
+
+  it("GET /v1/health, /v1/version, /v1/openapi.json", async () => {
+    const h = JSON.parse((await curl([`${base}/v1/health`])).body);
+    expect(h).toMatchObject({ status: "ok", rulesVersion: d.daemon.service.engines.generation.version });
+    expect(h.signatures).toBeGreaterThan(0);
+    const v = JSON.parse((await curl([`${base}/v1/version`])).body);
+    expect(v).toMatchObject({ vigil: "0.1.0", clamdProtocol: "ClamAV 1.4.6" });
+    const o = JSON.parse((await curl([`${base}/v1/openapi.json`])).body);
+    expect(o.openapi).toBe("3.1.0");
+    expect(Object.keys(o.paths).sort()).toEqual(["/metrics", "/v1/health", "/v1/openapi.json", "/v1/scan", "/v1/version"]);
+  });
+
+  it("GET /metrics: Prometheus text whose counters move with scans over both interfaces", async () => {
+    const get = async () => (await curl([`${base}/metrics`])).body;
+    const num = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}"|.]/g, "\\$&")} (\\S+)$`, "m").exec(text)?.[1]);
+    const before = await get();
+    await curl(["--data-binary", EICAR, `${base}/v1/scan`]);
+    await talk(d.port, ["zINSTREAM\0", chunked("clean bytes")]);
+    const after = await get();
+    expect(num(after, 'vigil_scans_total{interface="http",verdict="infected"}') - num(before, 'vigil_scans_total{interface="http",verdict="infected"}')).toBe(1);
+    expect(num(after, 'vigil_scans_total{interface="clamd",verdict="clean"}') - num(before, 'vigil_scans_total{interface="clamd",verdict="clean"}')).toBe(1);
+    expect(num(after, "vigil_detections_total") - num(before, "vigil_detections_total")).toBe(1);
+    expect(num(after, "vigil_scanned_bytes_total") - num(before, "vigil_scanned_bytes_total")).toBe(68 + 11);
+    expect(num(after, "vigil_scan_duration_seconds_count") - num(before, "vigil_scan_duration_seconds_count")).toBe(2);
+    expect(after).toMatch(/^# TYPE vigil_scan_duration_seconds histogram$/m);
+    expect(after).toMatch(/^vigil_queue_depth 0$/m);
+  });
+
+  it("a client that drops mid-upload leaves the API serving", async () => {
+    const [host, port] = d.http!.split(":");
+    const s = connect(Number(port), host);
+    s.on("error", () => {});
+    s.write("POST /v1/scan HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc");
+    await new Promise((r) => setTimeout(r, 50));
+    s.destroy();
+    expect((await curl([`${base}/v1/health`])).status).toBe(200);
+  });
+});
+
+describe("HTTP API authentication", () => {
+  it("refuses to listen off loopback without a token", () => {
+    const fake = {} as Service;
+    expect(() => new HttpApi(fake, { listen: "0.0.0.0:0" })).toThrow(expect.objectContaining({ code: "AUTH_REQUIRED" }));
+    expect(() => new HttpApi(fake, { listen: "127.0.0.1:0" })).not.toThrow();
+    expect(isLoopback("127.0.0.1") && isLoopback("[::1]") && isLoopback("localhost") && !isLoopback("0.0.0.0") && !isLoopback("10.0.0.1")).toBe(true);
+  });
+
+  it("with a token: 401 without or with a wrong one, 200 with it; health stays open", async () => {
+    const d = new Daemon({ signatures: {}, jobs: 0, tcp: ["127.0.0.1:0"], http: "0.0.0.0:0", httpOptions: { token: "s3cret-token" } });
+    const a = await d.start();
+    const port = a.http!.split(":").pop();
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      const none = await curl(["--data-binary", "x", `${url}/v1/scan`]);
+      expect(none.status).toBe(401);
+      expect(JSON.parse(none.body).error.code).toBe("UNAUTHORIZED");
+      expect((await curl(["-H", "Authorization: Bearer wrong", `${url}/metrics`])).status).toBe(401);
+      expect((await curl(["-H", "Authorization: Bearer s3cret-token", "--data-binary", "x", `${url}/v1/scan`])).status).toBe(200);
+      expect((await curl(["-H", "Authorization: Bearer s3cret-token", `${url}/metrics`])).status).toBe(200);
+      expect((await curl([`${url}/v1/health`])).status).toBe(200);
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
+describe("multipart reader", () => {
+  const body = (b: string) => Buffer.from(
+    `preamble\r\n--${b}\r\nContent-Disposition: form-data; name="f1"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\n` +
+    `line one\r\n--not-the-boundary\r\n\r\n--${b}\r\nContent-Disposition: form-data; name="field"\r\n\r\nvalue\r\n--${b}--\r\nepilogue`, "latin1");
+
+  it("gives the same parts however the body is split", () => {
+    const b = "----WebKitFormBoundary7MA4YWxkTrZu0gW";
+    const whole = body(b);
+    for (let size = 1; size <= whole.length; size += size < 10 ? 1 : 17) {
+      const parts: { h: unknown; data: string }[] = [];
+      const r = new MultipartReader(b, {
+        partStart: (h) => parts.push({ h, data: "" }),
+        partData: (c) => { parts[parts.length - 1]!.data += c.toString("latin1"); },
+        partEnd: () => {},
+      });
+      for (let at = 0; at < whole.length; at += size) r.write(whole.subarray(at, at + size));
+      r.end();
+      expect(parts, `split ${size}`).toEqual([
+        { h: { name: "f1", filename: "a.txt", contentType: "text/plain" }, data: "line one\r\n--not-the-boundary\r\n" },
+        { h: { name: "field" }, data: "value" },
+      ]);
+    }
+  });
+
+  it("boundaryOf reads quoted and bare boundaries, and only for multipart/form-data", () => {
+    expect(boundaryOf('multipart/form-data; boundary="a b"')).toBe("a b");
+    expect(boundaryOf("multipart/form-data;boundary=xyz; charset=utf-8")).toBe("xyz");
+    expect(boundaryOf("multipart/mixed; boundary=xyz")).toBeUndefined();
+    expect(boundaryOf("text/plain")).toBeUndefined();
+  });
+
+  it("rejects oversized part headers and a missing CRLF after a boundary", () => {
+    const noop = { partStart() {}, partData() {}, partEnd() {} };
+    const r = new MultipartReader("B", noop);
+    expect(() => r.write(Buffer.from(`--B\r\n${"x".repeat(20_000)}`))).toThrow(/headers longer/);
+    expect(() => new MultipartReader("B", noop).write(Buffer.from("--Bxx\r\n"))).toThrow(/CRLF/);
+  });
+});
+
