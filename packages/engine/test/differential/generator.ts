@@ -82,7 +82,12 @@ function regexString(r: Rng): string {
     else if (k === 4 && /[0-9]/.test(c)) body += "\\d";
     else body += reEsc(c);
   }
-  if (r.chance(0.15)) body = `(${body}|${reEsc(r.pick(WORDS))})`;
+  // the second alternative starts with another letter: when alternatives share their atom,
+  // yara 4.2.3 reports whichever branch it verified first at an offset, not the leftmost-first one
+  if (r.chance(0.15)) {
+    const other = r.pick(WORDS.filter((x) => x[0]!.toLowerCase() !== w[0]!.toLowerCase()));
+    body = `(${body}|${reEsc(other)})`;
+  }
   const flags = r.chance(0.2) ? "i" : "";
   const mods: string[] = [];
   // "wide ascii" together is left out for regexes: yara tries the wide form only where the
@@ -97,7 +102,7 @@ function condition(r: Rng, ids: string[]): string {
   const atom = (): string => {
     const id = r.pick(ids);
     const n = id.slice(1);
-    switch (r.int(11)) {
+    switch (r.int(16)) {
       case 0: return `#${n} > ${r.int(3)}`;
       case 1: return `@${n}[1] < ${r.int(800)}`;
       case 2: return `$${n} in (${r.int(300)}..${300 + r.int(1200)})`;
@@ -108,6 +113,11 @@ function condition(r: Rng, ids: string[]): string {
       case 7: return `filesize > ${r.int(1500)}`;
       case 8: return `none of them`;
       case 9: return `#${n} in (0..${r.int(1000)}) >= 1`;
+      case 10: return `@${n}[${1 + r.int(3)}] > ${r.int(900)}`;
+      case 11: return `for all of them : ( # >= ${r.int(2)} )`;
+      case 12: return `$${n} at ${r.int(400)}`;
+      case 13: return `not (!${n}[2] == ${r.int(10)})`;
+      case 14: return `uint8(@${n}[1] + ${r.int(4)}) < ${r.int(256)}`;
       default: return `$${n}`;
     }
   };
