@@ -202,6 +202,8 @@ class Connection {
         continue;
       }
       if (this.input.length === 0) return;
+      // a session with many requests in flight: leave the rest buffered (input is paused)
+      if (this.session && this.inFlight >= this.limits.maxSessionQueue) return;
       const first = this.input.byteAt(0);
       let end: number;
       let skip = 1;

@@ -249,3 +249,31 @@ describe("clamd protocol: unix socket, SHUTDOWN", () => {
     await d.stop();
   });
 });
+
+describe("clamd protocol: memory", () => {
+  it("returns to its baseline after abandoned, oversized and cut-off streams", async () => {
+    const { setFlagsFromString } = await import("node:v8");
+    const { runInNewContext } = await import("node:vm");
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const d = await startDaemon({ clamd: { streamMaxLength: 4 * 1024 * 1024, readTimeout: 200 } });
+    const used = () => { gc(); gc(); const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
+    await talk(d.port, ["zINSTREAM\0", chunked(Buffer.alloc(1 << 20))]);
+    const base = used();
+    const big = Buffer.alloc(3 * 1024 * 1024, 0x61);
+    for (let round = 0; round < 3; round++) {
+      await Promise.all([
+        ...Array.from({ length: 10 }, () => talk(d.port, ["zINSTREAM\0", chunked(big, 1 << 16, false)], 2000)), // stops before the end: ReadTimeout
+        ...Array.from({ length: 10 }, () => talk(d.port, ["zINSTREAM\0", chunked(big, 1 << 16, false), chunked(big, 1 << 20, false)], 2000)), // over the limit
+        ...Array.from({ length: 10 }, () => talk(d.port, ["zINSTREAM\0", chunked(big), { end: true }], 2000)), // complete
+      ]);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const after = used();
+    expect(d.daemon.clamd.connections).toBe(0);
+    // 30 streams of 3 MiB went through each round; what is left is noise, not streams
+    expect(after - base).toBeLessThan(8 * 1024 * 1024);
+    expect((await talk(d.port, ["zPING\0"])).text).toBe("PONG\0");
+    await d.stop();
+  });
+});
