@@ -30,3 +30,5 @@ export {
   type Forbidden, type LoadedPack, type PackHash, type PackKey, type PackPackage, type PackProhibition, type PackSignature,
   type PackVendor, type PackageSource, type PolicyPack,
 } from "./pack.js";
+export { scanExecutables, peFacts, decodeVersionInfo, type ExecutableFacts, type ExecutableScan, type ExecutableScanOptions, type Signer } from "./executables.js";
+export { evaluate, entryEvidence, fileEvidence, normalizeName, containsWords, globMatch, subjectNames, type Evidence, type EvidenceKind, type Finding } from "./match.js";
