@@ -340,16 +340,20 @@ function reportCompileFailure(e: unknown, err: (s: string) => void): number {
   throw e;
 }
 
+/**
+ * Scans with `threads` threads: the main thread, which already holds the compiled rules,
+ * scans too, and threads - 1 workers load the serialised rules. All take files from one queue.
+ */
 async function scanWithWorkers(
   rules: CompiledRules, files: string[], threads: number, options: ScanOptions & { skipLarger?: number; keepModuleData?: boolean },
   onResult: (path: string, outcome: ScanOutcome) => void,
 ): Promise<void> {
   const serialized = rules.serialize();
   const workerUrl = new URL("../yara/worker.js", import.meta.url);
-  const n = Math.min(threads, files.length);
+  const n = Math.min(threads - 1, files.length - 1);
   let next = 0;
   const { log: _log, ...cloneable } = options;
-  await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
+  const workers = Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
     const w = new Worker(fileURLToPath(workerUrl), { workerData: { rules: serialized, options: cloneable } });
     const feed = () => {
       if (next >= files.length) { w.postMessage(null); return; }
@@ -359,6 +363,13 @@ async function scanWithWorkers(
     w.on("message", (msg: { id: number; outcome: ScanOutcome }) => { onResult(files[msg.id]!, msg.outcome); feed(); });
     w.on("error", reject);
     w.on("exit", () => resolve());
-    feed();
-  })));
+    w.once("online", feed);
+  }));
+  // the main thread's share, yielding between files so worker replies are handled
+  while (next < files.length) {
+    const id = next++;
+    onResult(files[id]!, scanOneFile(rules, files[id]!, options));
+    await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(workers);
 }
