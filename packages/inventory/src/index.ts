@@ -32,3 +32,4 @@ export {
 } from "./pack.js";
 export { scanExecutables, peFacts, decodeVersionInfo, type ExecutableFacts, type ExecutableScan, type ExecutableScanOptions, type Signer } from "./executables.js";
 export { evaluate, entryEvidence, fileEvidence, normalizeName, containsWords, globMatch, subjectNames, type Evidence, type EvidenceKind, type Finding } from "./match.js";
+export { buildReport, renderText, renderSarif, type InventoryReport, type ReportEntry, type ReportFinding } from "./report.js";
