@@ -72,6 +72,16 @@ describe.runIf(haveYara && built)("vigil yara vs yara", () => {
     });
   }
 
+  test("-X prints the xor key and the plain text (YARA 4.3+ output; not in yara 4.2.3)", () => {
+    const rules = join(dir, "xor.yar");
+    const target = join(dir, "xor.bin");
+    writeFileSync(rules, 'rule x { strings: $a = "evil" xor(1-3) condition: $a }\n');
+    writeFileSync(target, Buffer.from("..evil..dwhm..", "latin1"));
+    const v = run("node", [BIN, "yara", "-s", "-X", rules, target]);
+    expect(v.status).toBe(0);
+    expect(v.out).toBe(`x ${target}\n0x8:$a:xor(0x01,evil): dwhm\n`);
+  });
+
   test("a missing target: same message and exit code", () => {
     const y = run("yara", [...defines, rulesPath, join(dir, "nope")]);
     const v = run("node", [BIN, "yara", ...defines, rulesPath, join(dir, "nope")]);
