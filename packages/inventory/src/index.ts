@@ -2,7 +2,7 @@
  * @vigil/inventory: installed-software inventory and vendor policy packs.
  *
  * Data flow: `collect({ root })` reads the files package systems and the OS leave on disk
- * (dpkg status and .list files, apk's installed db, snap and flatpak trees, Python dist-info
+ * (dpkg status and .list files, rpm's SQLite rpmdb, apk's installed db, snap and flatpak trees, Python dist-info
  * METADATA, npm global package.json, systemd units, kernel modules) under a root directory,
  * plus Windows uninstall .reg exports and macOS Info.plist bundles from mounted or exported
  * data, into `InventoryEntry` records (name, version, vendor, install path, source). Policy
@@ -22,6 +22,8 @@ export {
 } from "./sources.js";
 export { parseReg, decodeRegText, uninstallEntries, registrySource, type RegKey, type RegValue } from "./windows.js";
 export { macosSource, vendorFromCopyright } from "./macos.js";
+export { rpmSource, parseRpmHeader, rpmEntry } from "./rpm.js";
+export { SqliteFile, type SqlValue } from "./sqlite.js";
 export { parsePlist, type PlistValue } from "./plist.js";
 export { stanzas } from "./fsutil.js";
 export {

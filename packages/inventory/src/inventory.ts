@@ -6,6 +6,7 @@ import { stat } from "node:fs/promises";
 import { hostname } from "node:os";
 import { InventoryError } from "./error.js";
 import { macosSource } from "./macos.js";
+import { rpmSource } from "./rpm.js";
 import { LINUX_SOURCES, type Source } from "./sources.js";
 import type { InventoryEntry, SourceKind, SourceProblem } from "./types.js";
 import { registrySource } from "./windows.js";
@@ -33,11 +34,12 @@ export interface Inventory {
 
 const ALL: Record<SourceKind, Source | undefined> = {
   ...(LINUX_SOURCES as Record<string, Source>),
+  rpm: rpmSource,
   "macos-app": macosSource,
   "windows-registry": undefined,
 } as Record<SourceKind, Source | undefined>;
 
-export const SOURCE_KINDS: SourceKind[] = ["dpkg", "apk", "snap", "flatpak", "python", "npm", "systemd", "kernel-module", "windows-registry", "macos-app"];
+export const SOURCE_KINDS: SourceKind[] = ["dpkg", "rpm", "apk", "snap", "flatpak", "python", "npm", "systemd", "kernel-module", "windows-registry", "macos-app"];
 
 export async function collect(opts: CollectOptions = {}): Promise<Inventory> {
   const root = opts.root ?? "/";

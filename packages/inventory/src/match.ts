@@ -132,7 +132,7 @@ export function evaluate(entries: InventoryEntry[], files: ExecutableFacts[], pa
       for (const e of entries) {
         const evidence = entryEvidence(e, v);
         if (!evidence.length) continue;
-        if (e.source === "dpkg" || e.source === "apk") matchedPackages.add(`${e.source}\0${e.name}`);
+        if (e.source === "dpkg" || e.source === "rpm" || e.source === "apk") matchedPackages.add(`${e.source}\0${e.name}`);
         findings.push({ subject: { kind: "entry", entry: e }, pack: packRef, vendor: vendorRef, evidence, ...split(lp, v, t) });
       }
       for (const f of files) {

@@ -2,9 +2,7 @@
  * Inventory sources: each reads the files a package system or the OS leaves on disk (never
  * runs a package manager) under a root directory, so the same code inventories the running
  * machine ("/"), a mounted disk image or a generated test tree.
- *
- * rpm is not read: its database (rpmdb.sqlite, Berkeley DB Packages, or ndb) needs a SQLite
- * or BDB reader, which would be native code; see README.
+ * rpm lives in rpm.ts (its SQLite database is read by sqlite.ts).
  */
 import { basename, dirname, join, posix } from "node:path";
 import type { InventoryEntry, SourceKind, SourceProblem, SourceResult } from "./types.js";

@@ -1,6 +1,7 @@
 /** What every inventory source produces: one entry per installed piece of software. */
 export type SourceKind =
   | "dpkg"
+  | "rpm"
   | "apk"
   | "snap"
   | "flatpak"

@@ -18,7 +18,7 @@ export const summary = "list installed software and find what a policy pack forb
 
 const EXIT_HELP = `
 Sources (read from files, never by running package managers): ${SOURCE_KINDS.join(", ")}.
-rpm databases are not read (they need a SQLite or Berkeley DB reader).
+rpm: the SQLite database of rpm 4.16+ only (Berkeley DB and ndb databases are reported, not read).
 
 Exit codes:
   0  nothing forbidden at the evaluation date (upcoming prohibitions are reported)
