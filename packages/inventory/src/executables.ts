@@ -6,7 +6,7 @@
  * and apk file lists. Files that are neither executables nor hash matches are only counted.
  */
 import { createHash } from "node:crypto";
-import { open } from "node:fs/promises";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { relative, isAbsolute, sep } from "node:path";
 import { builtinModules, type ScanContext } from "@vigil/engine";
 import { walk } from "@vigil/scanner";
@@ -177,36 +177,41 @@ export async function scanExecutables(paths: string[], opts: ExecutableScanOptio
     if (ent.kind === "error") { result.errors.push({ path: ent.path, message: ent.error.message }); continue; }
     if (ent.kind !== "file") continue;
     result.examined++;
-    let fh;
+    let fd: number | undefined;
     try {
-      fh = await open(ent.path, "r");
-      const size = (await fh.stat()).size;
+      // synchronous reads: one file at a time either way, and no thread-pool hop per chunk
+      fd = openSync(ent.path, "r");
+      const size = fstatSync(fd).size;
       const facts: ExecutableFacts = { path: ent.path, size, kind: "other" };
-      const whole = size <= maxParse ? Buffer.alloc(size) : undefined;
-      const hash = createHash("sha256");
-      let pos = 0;
-      if (size <= maxHash) {
+      const head = readSync(fd, chunk, 0, Math.min(chunk.length, size), 0);
+      facts.kind = kindOf(chunk.subarray(0, head));
+      if (facts.kind === "pe" && size <= maxParse) {
+        // the pe module needs the whole file: read it once, hash it from memory
+        const data = Buffer.allocUnsafe(size);
+        let pos = 0;
         while (pos < size) {
-          const want = Math.min(chunk.length, size - pos);
-          const { bytesRead } = await fh.read(chunk, 0, want, pos);
-          if (bytesRead === 0) break;
-          hash.update(chunk.subarray(0, bytesRead));
-          if (whole) chunk.copy(whole, pos, 0, bytesRead);
-          else if (pos === 0) facts.kind = kindOf(chunk.subarray(0, bytesRead));
-          pos += bytesRead;
+          const n = readSync(fd, data, pos, size - pos, pos);
+          if (n === 0) break;
+          pos += n;
+        }
+        facts.sha256 = createHash("sha256").update(data.subarray(0, pos)).digest("hex");
+        if (pos < size) facts.note = "file shrank while being read";
+        Object.assign(facts, peFacts(data.subarray(0, pos)));
+      } else if (size <= maxHash) {
+        const hash = createHash("sha256").update(chunk.subarray(0, head));
+        let pos = head;
+        while (pos < size) {
+          const n = readSync(fd, chunk, 0, Math.min(chunk.length, size - pos), pos);
+          if (n === 0) break;
+          hash.update(chunk.subarray(0, n));
+          pos += n;
         }
         facts.sha256 = hash.digest("hex");
         if (pos < size) facts.note = "file shrank while being read";
+        else if (facts.kind === "pe") facts.note = "too large to parse";
       } else {
-        const { bytesRead } = await fh.read(chunk, 0, 4, 0);
-        facts.kind = kindOf(chunk.subarray(0, bytesRead));
         facts.note = "too large to hash";
       }
-      if (whole) {
-        const data = whole.subarray(0, pos);
-        facts.kind = kindOf(data);
-        if (facts.kind === "pe") Object.assign(facts, peFacts(data));
-      } else if (!facts.note) facts.note = "too large to parse";
       const rel = relative(root, ent.path);
       if (!rel.startsWith("..") && !isAbsolute(rel)) {
         const owner = owners.get("/" + rel.split(sep).join("/"));
@@ -216,7 +221,7 @@ export async function scanExecutables(paths: string[], opts: ExecutableScanOptio
     } catch (e) {
       result.errors.push({ path: ent.path, message: (e as Error).message });
     } finally {
-      await fh?.close();
+      if (fd !== undefined) closeSync(fd);
     }
   }
   return result;

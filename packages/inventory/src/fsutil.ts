@@ -1,5 +1,6 @@
 /** Bounded file reading under a root directory: every source reads through these. */
-import { open, readdir, readlink, stat } from "node:fs/promises";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { readdir, readlink, stat } from "node:fs/promises";
 import { join } from "node:path";
 
 /** Largest file any source reads whole (a dpkg status file of a big system is a few MB). */
@@ -12,27 +13,29 @@ export function under(root: string, abs: string): string {
 
 /** Reads at most `max` bytes of a file; undefined when it does not exist or is not a regular file. */
 export async function readBytes(path: string, max = MAX_FILE): Promise<Buffer | undefined> {
-  let fh;
+  // synchronous reads: thousands of small files (dpkg .list, METADATA) go several times faster
+  // than through the thread pool, and an inventory is a batch job
+  let fd: number;
   try {
-    fh = await open(path, "r");
+    fd = openSync(path, "r");
   } catch (e) {
-    if (isMissing(e)) return undefined;
+    if (isMissing(e) || (e as NodeJS.ErrnoException).code === "EISDIR") return undefined;
     throw e;
   }
   try {
-    const st = await fh.stat();
+    const st = fstatSync(fd);
     if (!st.isFile()) return undefined;
     const size = Math.min(st.size, max);
-    const buf = Buffer.alloc(size);
+    const buf = Buffer.allocUnsafe(size);
     let got = 0;
     while (got < size) {
-      const { bytesRead } = await fh.read(buf, got, size - got, got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
+      const n = readSync(fd, buf, got, size - got, got);
+      if (n === 0) break;
+      got += n;
     }
     return got === size ? buf : buf.subarray(0, got);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 

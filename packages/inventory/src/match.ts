@@ -32,8 +32,15 @@ export interface Finding {
 }
 
 /** Lower case, accents and punctuation removed, single spaces: for word-sequence comparisons. */
+const normCache = new Map<string, string>();
 export function normalizeName(s: string): string {
-  return s.normalize("NFKD").replace(/\p{M}/gu, "").toLowerCase().replace(/[^\p{L}\p{N}]+/gu, " ").trim();
+  let n = normCache.get(s);
+  if (n === undefined) {
+    n = s.normalize("NFKD").replace(/\p{M}/gu, "").toLowerCase().replace(/[^\p{L}\p{N}]+/gu, " ").trim();
+    if (normCache.size > 100_000) normCache.clear();
+    normCache.set(s, n);
+  }
+  return n;
 }
 
 /** true when `needle`'s words appear, in order and adjacent, in `hay`. */
