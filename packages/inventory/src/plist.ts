@@ -20,13 +20,35 @@ export function parsePlist(bytes: Uint8Array): PlistValue | undefined {
 
 type Tok = { kind: "open" | "close" | "empty"; name: string } | { kind: "text"; text: string };
 
+/** A linear scan: every construct is found with indexOf, so unterminated ones end the input. */
 function* tokens(xml: string): Generator<Tok> {
-  const re = /<!--[\s\S]*?-->|<\?[\s\S]*?\?>|<!DOCTYPE[^>]*>|<!\[CDATA\[([\s\S]*?)\]\]>|<(\/?)([A-Za-z_][\w.-]*)[^>]*?(\/?)>|([^<]+)/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(xml))) {
-    if (m[1] !== undefined) yield { kind: "text", text: m[1] };
-    else if (m[3] !== undefined) yield { kind: m[2] ? "close" : m[4] ? "empty" : "open", name: m[3] };
-    else if (m[5] !== undefined) yield { kind: "text", text: decodeXml(m[5]) };
+  let i = 0;
+  const n = xml.length;
+  while (i < n) {
+    const lt = xml.indexOf("<", i);
+    if (lt < 0) { yield { kind: "text", text: decodeXml(xml.slice(i)) }; return; }
+    if (lt > i) yield { kind: "text", text: decodeXml(xml.slice(i, lt)) };
+    const close = (marker: string, from: number): number => {
+      const e = xml.indexOf(marker, from);
+      return e < 0 ? n : e + marker.length;
+    };
+    if (xml.startsWith("<!--", lt)) { i = close("-->", lt + 4); continue; }
+    if (xml.startsWith("<?", lt)) { i = close("?>", lt + 2); continue; }
+    if (xml.startsWith("<![CDATA[", lt)) {
+      const e = xml.indexOf("]]>", lt + 9);
+      if (e < 0) return;
+      yield { kind: "text", text: xml.slice(lt + 9, e) };
+      i = e + 3;
+      continue;
+    }
+    if (xml.startsWith("<!", lt)) { i = close(">", lt + 2); continue; }
+    const gt = xml.indexOf(">", lt + 1);
+    if (gt < 0) return;
+    const inner = xml.slice(lt + 1, gt);
+    i = gt + 1;
+    const m = /^(\/?)([A-Za-z_][\w.-]*)/.exec(inner);
+    if (!m) continue;
+    yield { kind: m[1] ? "close" : inner.endsWith("/") ? "empty" : "open", name: m[2]! };
   }
 }
 

@@ -168,7 +168,7 @@ export async function snapSource({ root }: SourceContext): Promise<SourceResult>
 // ---------------------------------------------------------------- flatpak
 
 function xmlText(xml: string, tag: string): string | undefined {
-  const m = new RegExp(`<${tag}(?:\\s[^>]*)?>([^<]*)</${tag}>`).exec(xml);
+  const m = new RegExp(`<${tag}(?:\\s[^<>]*)?>([^<]*)</${tag}>`).exec(xml);
   return m ? decodeXml(m[1]!.trim()) : undefined;
 }
 
@@ -205,8 +205,8 @@ export async function flatpakSource({ root }: SourceContext): Promise<SourceResu
             for (const d of ["share/metainfo", "share/appdata"]) {
               const xml = await readText(join(active, "files", d, f), 4 << 20);
               if (xml === undefined) continue;
-              version ??= /<release\b[^>]*\bversion="([^"]*)"/.exec(xml)?.[1];
-              vendor ??= xmlText(xml, "developer_name") ?? /<developer\b[^>]*>\s*<name[^>]*>([^<]*)</.exec(xml)?.[1]?.trim();
+              version ??= /<release\b[^<>]*?\bversion="([^"]*)"/.exec(xml)?.[1];
+              vendor ??= xmlText(xml, "developer_name") ?? /<developer\b[^<>]*>\s*<name[^<>]*>([^<]*)</.exec(xml)?.[1]?.trim();
               title ??= xmlText(xml, "name");
             }
           }

@@ -78,9 +78,16 @@ export function parseReg(text: string): RegKey[] {
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i]!;
-    // a hex value continues on the next lines after a trailing backslash
-    while (/\\\s*$/.test(line) && !/^\s*\[/.test(line) && /=\s*hex/.test(line) && i + 1 < lines.length) {
-      line = line.replace(/\\\s*$/, "") + lines[++i]!.trim();
+    // a hex value continues on the next lines after a trailing backslash (joined once, linearly)
+    if (/\\\s*$/.test(line) && !/^\s*\[/.test(line) && /=\s*hex/.test(line)) {
+      const parts: string[] = [];
+      let cur = line;
+      while (/\\\s*$/.test(cur) && i + 1 < lines.length) {
+        parts.push(cur.replace(/\\\s*$/, ""));
+        cur = lines[++i]!.trim();
+      }
+      parts.push(cur);
+      line = parts.join("");
     }
     line = line.trim();
     if (line === "" || line.startsWith(";")) continue;

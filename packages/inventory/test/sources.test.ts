@@ -194,6 +194,16 @@ describe("Windows registry exports", () => {
     expect(keys[0]!.values.get("Publisher")).toBe("АО «Лаборатория Касперского»");
   });
 
+  it("long hex values over many continuation lines are joined in linear time", () => {
+    const n = 200_000;
+    const text = `Windows Registry Editor Version 5.00\r\n\r\n[${UNINSTALL}\\big]\r\n"DisplayName"="Big"\r\n"Blob"=hex:${"00,".repeat(n).split(",").slice(0, n).join(",\\\r\n  ")}\r\n"Publisher"="P"\r\n`;
+    const t0 = Date.now();
+    const keys = parseReg(text);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect((keys[0]!.values.get("Blob") as Uint8Array).length).toBe(n);
+    expect(keys[0]!.values.get("Publisher")).toBe("P");
+  });
+
   it("rejects non-registry files and skips malformed lines", async () => {
     const root = tree({
       "junk.reg": Buffer.from([0xff, 0xfe, 0x41]),
@@ -246,6 +256,13 @@ describe("macOS bundles", () => {
     cyc[11 + 6] = 1; cyc[11 + 7] = 1; cyc.writeBigUInt64BE(1n, 11 + 8); cyc.writeBigUInt64BE(10n, 11 + 24);
     expect(parsePlist(cyc)).toBeUndefined();
     expect(parsePlist(Buffer.from("<plist>" + "<array>".repeat(10000)))).toBeUndefined();
+    // unterminated constructs are linear, not quadratic (8 MB each)
+    for (const unit of ["<!--", "<a", "<?x", "<![CDATA[", "<!D"]) {
+      const t0 = Date.now();
+      expect(parsePlist(Buffer.from(unit.repeat((8 << 20) / unit.length)))).toBeUndefined();
+      expect(Date.now() - t0).toBeLessThan(3000);
+    }
+    expect(parsePlist(Buffer.from('<?xml version="1.0"?><!-- c --><plist><dict><key>a&amp;b</key><string><![CDATA[x<y]]></string></dict></plist>'))).toEqual({ "a&b": "x<y" });
   });
 });
 
