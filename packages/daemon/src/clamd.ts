@@ -15,6 +15,9 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { isAbsolute } from "node:path";
 import { lstat, unlink } from "node:fs/promises";
+import { closeSync, openSync, unlinkSync, writeSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
 import type { Service } from "./service.js";
 import { BusyError, CLAMD_VERSION, replyLines } from "./service.js";
 
@@ -126,7 +129,7 @@ function parseCommand(raw: Buffer): Command {
 
 type State =
   | { kind: "command" }
-  | { kind: "stream"; cmd: Command; id: number; chunks: Buffer[]; received: number; need: number; slot: Promise<() => void> }
+  | { kind: "stream"; cmd: Command; id: number; chunks: Buffer[]; received: number; need: number; slot: Promise<() => void>; inMemory: number; spool?: { fd: number; path: string } }
   | { kind: "discard" };
 
 class Connection {
@@ -183,7 +186,7 @@ class Connection {
     if (st.kind === "stream") {
       this.state = { kind: "command" };
       this.inFlight--;
-      void st.slot.then((release) => release());
+      this.dropStream(st);
       this.reply("INSTREAM ended before its zero-length terminating chunk. ERROR", st.cmd.term, this.session ? st.id : undefined, true);
       return;
     }
@@ -289,7 +292,7 @@ class Connection {
           return;
         }
         this.inFlight++;
-        this.state = { kind: "stream", cmd, id: id ?? 0, chunks: [], received: 0, need: -1, slot };
+        this.state = { kind: "stream", cmd, id: id ?? 0, chunks: [], received: 0, need: -1, slot, inMemory: 0 };
         this.arm(this.limits.readTimeout, () => this.streamTimeout());
         return;
       }
@@ -302,7 +305,7 @@ class Connection {
     if (this.state.kind !== "stream") return;
     const s = this.state;
     this.state = { kind: "command" };
-    void s.slot.then((release) => release());
+    this.dropStream(s);
     this.inFlight--;
     this.reply(`stream: No data for ${Math.round(this.limits.readTimeout / 1000)} s (ReadTimeout). ERROR`, s.cmd.term, this.session ? s.id : undefined, true);
   }
@@ -322,7 +325,7 @@ class Connection {
         if (len > this.limits.streamMaxLength - st.received) {
           this.state = { kind: "command" };
           this.inFlight--;
-          void st.slot.then((release) => release());
+          this.dropStream(st);
           this.server.service.metrics.rejected++;
           this.reply("INSTREAM size limit exceeded. ERROR", st.cmd.term, this.session ? st.id : undefined, true);
           return false;
@@ -331,7 +334,7 @@ class Connection {
       }
       if (this.input.length === 0) { this.arm(this.limits.readTimeout, () => this.streamTimeout()); return false; }
       const n = Math.min(st.need, this.input.length);
-      for (const part of this.input.take(n)) st.chunks.push(part);
+      if (!this.store(st, this.input.take(n), n)) return false;
       st.received += n;
       st.need -= n;
       if (st.need > 0) { this.arm(this.limits.readTimeout, () => this.streamTimeout()); return false; }
@@ -339,19 +342,79 @@ class Connection {
     }
   }
 
+  /**
+   * Keeps stream bytes in memory while the daemon-wide budget allows, else in a spool file.
+   * Returns false (after replying with an error) when the spool file cannot be written.
+   */
+  private store(st: Extract<State, { kind: "stream" }>, parts: Buffer[], n: number): boolean {
+    const svc = this.server.service;
+    try {
+      if (!st.spool && svc.buffered + n > svc.memoryBudget) {
+        const path = join(svc.spoolDir, `vigil-stream-${randomBytes(8).toString("hex")}`);
+        st.spool = { fd: openSync(path, "wx", 0o600), path };
+        for (const c of st.chunks) writeSync(st.spool.fd, c);
+        svc.buffered -= st.inMemory;
+        st.inMemory = 0;
+        st.chunks = [];
+      }
+      if (st.spool) {
+        for (const c of parts) writeSync(st.spool.fd, c);
+      } else {
+        for (const c of parts) st.chunks.push(c);
+        st.inMemory += n;
+        svc.buffered += n;
+      }
+      return true;
+    } catch (err) {
+      this.state = { kind: "command" };
+      this.inFlight--;
+      this.dropStream(st);
+      this.reply(`stream: Can't write to the spool file (${(err as Error).message}). ERROR`, st.cmd.term, this.session ? st.id : undefined, true);
+      return false;
+    }
+  }
+
+  /** Frees an abandoned (or finished) stream: memory accounting, spool file, scan slot. */
+  private dropStream(st: Extract<State, { kind: "stream" }>, keepSlot = false): void {
+    this.server.service.buffered -= st.inMemory;
+    st.inMemory = 0;
+    st.chunks = [];
+    if (st.spool) {
+      try { closeSync(st.spool.fd); } catch { /* already closed */ }
+      try { unlinkSync(st.spool.path); } catch { /* already gone */ }
+      st.spool = undefined;
+    }
+    if (!keepSlot) void st.slot.then((release) => release());
+  }
+
   private finishStream(st: Extract<State, { kind: "stream" }>): void {
+    if (st.spool) {
+      const spool = st.spool;
+      closeSync(spool.fd);
+      const id = this.session ? st.id : undefined;
+      if (this.session) this.idle();
+      else this.state = { kind: "discard" };
+      this.server.service.scanSpooled(spool.path, "stream", "clamd", st.slot).then(
+        ({ result }) => { this.inFlight--; this.reply(replyLines(result, "stream")[0]!, st.cmd.term, id); },
+        (err: unknown) => { this.inFlight--; this.reply(`stream: ${(err as Error).message} ERROR`, st.cmd.term, id); },
+      ).finally(() => { try { unlinkSync(spool.path); } catch { /* gone */ } });
+      this.throttle();
+      return;
+    }
     // one exact-size, unshared buffer: the worker pool can take it without a copy
     const bytes = new Uint8Array(st.received);
     let at = 0;
     for (const c of st.chunks) { bytes.set(c, at); at += c.length; }
-    st.chunks.length = 0;
+    st.chunks = [];
+    const held = st.inMemory;
+    st.inMemory = 0;
     const id = this.session ? st.id : undefined;
     if (this.session) this.idle();
     else this.state = { kind: "discard" };
     this.server.service.scanBytes(bytes, "stream", "clamd", st.slot).then(
       ({ result }) => { this.inFlight--; this.reply(replyLines(result, "stream")[0]!, st.cmd.term, id); },
       (err: unknown) => { this.inFlight--; this.reply(`stream: ${(err as Error).message} ERROR`, st.cmd.term, id); },
-    );
+    ).finally(() => { this.server.service.buffered -= held; });
     this.throttle();
   }
 
@@ -456,10 +519,7 @@ class Connection {
     if (this.closed) return;
     this.closed = true;
     this.disarm();
-    if (this.state.kind === "stream") {
-      const s = this.state;
-      void s.slot.then((release) => release());
-    }
+    if (this.state.kind === "stream") this.dropStream(this.state);
     this.state = { kind: "discard" };
     this.input.clear();
     this.socket.destroy();

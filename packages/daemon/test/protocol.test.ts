@@ -277,3 +277,32 @@ describe("clamd protocol: memory", () => {
     await d.stop();
   });
 });
+
+describe("clamd protocol: spooling streams beyond the memory budget", () => {
+  it("spools to files past the budget, scans them with the same result, and removes them", async () => {
+    const { mkdtempSync, readdirSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const spool = mkdtempSync(join(tmpdir(), "vigil-spool-test-"));
+    const d = await startDaemon({ memoryBudget: 0, spoolDir: spool, jobs: 1, clamd: { readTimeout: 200 } });
+    const payload = Buffer.alloc(300_000, 0x20);
+    const eicarFirst = Buffer.from(EICAR);
+    const seen = new Set<string>();
+    const watcher = setInterval(() => { for (const f of readdirSync(spool)) seen.add(f); }, 1);
+    const [a, b, c] = await Promise.all([
+      talk(d.port, ["zINSTREAM\0", chunked(payload, 4096)]),
+      talk(d.port, ["zINSTREAM\0", chunked(eicarFirst, 7)]),
+      talk(d.port, ["zINSTREAM\0", chunked(payload, 4096, false)]), // abandoned: ReadTimeout
+    ]);
+    clearInterval(watcher);
+    expect(a.text).toBe("stream: OK\0");
+    expect(b.text).toBe(`stream: ${NAME} FOUND\0`);
+    expect(c.text).toMatch(/ReadTimeout/);
+    expect(seen.size).toBeGreaterThan(0);
+    expect([...seen].every((f) => /^vigil-stream-[0-9a-f]{16}$/.test(f))).toBe(true);
+    expect(readdirSync(spool)).toEqual([]);
+    expect(d.daemon.service.buffered).toBe(0);
+    await d.stop();
+    rmSync(spool, { recursive: true, force: true });
+  });
+});

@@ -39,6 +39,8 @@ function program(): Command {
     .option("--command-read-timeout <s>", "seconds to wait for a command (clamd CommandReadTimeout)", "30")
     .option("--idle-timeout <s>", "seconds a session may idle (clamd IdleTimeout)", "30")
     .option("--max-connections <n>", "open clamd connections before new ones are refused", "1024")
+    .option("--memory-budget <size>", "stream bytes held in memory across connections; beyond it streams are spooled to files", "256M")
+    .option("--spool-dir <dir>", "where spooled streams go (clamd TemporaryDirectory; default the OS temp directory)")
     .option("--max-filesize <size>", "files larger than this are not scanned (reported OK, as clamd does)", "100M")
     .option("--max-scansize <size>", "bytes scanned per file, archive members included", "400M")
     .option("--max-files <n>", "members scanned per archive", "10000")
@@ -54,7 +56,7 @@ function program(): Command {
 interface Opts {
   tcp: string[]; socket: string[]; http?: string; httpToken?: string; httpMaxBody: string; rules: string[]; database: string[];
   builtin: boolean; jobs?: string; streamMaxLength: string; maxThreads: string; maxQueue: string; readTimeout: string;
-  commandReadTimeout: string; idleTimeout: string; maxConnections: string; maxFilesize: string; maxScansize: string;
+  commandReadTimeout: string; idleTimeout: string; maxConnections: string; memoryBudget: string; spoolDir?: string; maxFilesize: string; maxScansize: string;
   maxFiles: string; maxRecursion: string; maxScantime: string; alertExceedsMax?: boolean; cache: boolean;
 }
 
@@ -88,6 +90,8 @@ export async function run(args: string[]): Promise<number> {
       ...(o.alertExceedsMax ? { alertExceedsMax: true } : {}),
       maxThreads: positive(o.maxThreads, "--max-threads"),
       maxQueue: parseCount(o.maxQueue, "--max-queue"),
+      memoryBudget: parseSize(o.memoryBudget),
+      ...(o.spoolDir ? { spoolDir: o.spoolDir } : {}),
       ...(o.tcp.length ? { tcp: o.tcp } : {}),
       socket: o.socket,
       clamd: {
