@@ -29,6 +29,11 @@ export interface Finding {
   upcoming: PackProhibition[];
   /** everything forbidden at the evaluation date. */
   forbids: Forbidden[];
+  /**
+   * prohibitions of new installations or of updates that were already in force when the entry
+   * was installed or last updated (from its installedAt): evidence of a change made after the ban.
+   */
+  changedAfter?: PackProhibition[];
 }
 
 /** Lower case, accents and punctuation removed, single spaces: for word-sequence comparisons. */
@@ -140,7 +145,13 @@ export function evaluate(entries: InventoryEntry[], files: ExecutableFacts[], pa
         const evidence = entryEvidence(e, v);
         if (!evidence.length) continue;
         if (e.source === "dpkg" || e.source === "rpm" || e.source === "apk") matchedPackages.add(`${e.source}\0${e.name}`);
-        findings.push({ subject: { kind: "entry", entry: e }, pack: packRef, vendor: vendorRef, evidence, ...split(lp, v, t) });
+        const f: Finding = { subject: { kind: "entry", entry: e }, pack: packRef, vendor: vendorRef, evidence, ...split(lp, v, t) };
+        const when = e.installedAt ? Date.parse(e.installedAt) : NaN;
+        if (!Number.isNaN(when)) {
+          const after = f.inForce.filter((p) => dateValue(p.effective) <= when && p.forbids.some((x) => x === "install" || x === "updates"));
+          if (after.length) f.changedAfter = after;
+        }
+        findings.push(f);
       }
       for (const f of files) {
         const owned = f.owner !== undefined && matchedPackages.has(`${f.owner.source}\0${f.owner.name}`);

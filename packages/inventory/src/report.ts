@@ -27,6 +27,7 @@ export interface ReportFinding {
   forbids: Forbidden[];
   inForce: PackProhibition[];
   upcoming: PackProhibition[];
+  changedAfter?: PackProhibition[];
 }
 
 export interface InventoryReport {
@@ -63,6 +64,7 @@ export function buildReport(inv: Inventory, packs: LoadedPack[], findings: Findi
       inForce: f.inForce,
       upcoming: f.upcoming,
     };
+    if (f.changedAfter) out.changedAfter = f.changedAfter;
     if (f.subject.kind === "entry") out.entry = index.get(f.subject.entry);
     else out.file = f.subject.file;
     return out;
@@ -118,6 +120,9 @@ export function renderText(r: InventoryReport, opts: { all?: boolean } = {}): st
     lines.push(`${f.status === "forbidden" ? "FORBIDDEN" : "UPCOMING "}  ${what}${where ? `  ${where}` : ""}`);
     lines.push(`    pack ${f.pack.id} v${f.pack.version}, vendor ${f.vendor.name}`);
     lines.push(`    evidence: ${f.evidence.map((e) => `${e.kind} "${e.found}" matches "${e.matched}"`).join("; ")}`);
+    if (f.changedAfter && f.entry !== undefined) {
+      lines.push(`    installed or updated ${r.entries[f.entry]!.installedAt?.slice(0, 10)}, after ${f.changedAfter.map((p) => `${p.effective} (${p.forbids.join(", ")})`).join(" and ")}`);
+    }
     for (const p of f.inForce) lines.push(`    in force since ${p.effective}: ${p.forbids.join(", ")}: ${p.text}`);
     for (const p of f.upcoming) lines.push(`    from ${p.effective}: ${p.forbids.join(", ")}: ${p.text}`);
     lines.push("");
@@ -156,7 +161,7 @@ export function renderSarif(r: InventoryReport): string {
         text: `${what}: ${f.status === "forbidden" ? `forbidden (${f.forbids.join(", ")})` : `prohibited from ${f.upcoming[0]?.effective}`} by ${f.pack.id}; evidence: ${f.evidence.map((e) => `${e.kind} "${e.found}"`).join("; ")}`,
       },
       locations: [location],
-      properties: { status: f.status, forbids: f.forbids, evidence: f.evidence, inForce: f.inForce.map((p) => p.effective), upcoming: f.upcoming.map((p) => p.effective) },
+      properties: { status: f.status, forbids: f.forbids, changedAfter: f.changedAfter?.map((p) => p.effective), evidence: f.evidence, inForce: f.inForce.map((p) => p.effective), upcoming: f.upcoming.map((p) => p.effective) },
     };
   });
   return JSON.stringify({

@@ -11,7 +11,7 @@ import { SqliteFile } from "./sqlite.js";
 import type { SourceContext } from "./sources.js";
 import type { InventoryEntry, SourceResult } from "./types.js";
 
-const TAG = { name: 1000, version: 1001, release: 1002, epoch: 1003, summary: 1004, vendor: 1011, packager: 1015, url: 1020, arch: 1022, dirindexes: 1116, basenames: 1117, dirnames: 1118 } as const;
+const TAG = { installtime: 1008, name: 1000, version: 1001, release: 1002, epoch: 1003, summary: 1004, vendor: 1011, packager: 1015, url: 1020, arch: 1022, dirindexes: 1116, basenames: 1117, dirnames: 1118 } as const;
 const MAX_ENTRIES = 65536;
 
 /** The fields of an rpm header blob (strings, string arrays and int32 arrays); undefined when malformed. */
@@ -72,6 +72,8 @@ export function rpmEntry(h: Map<number, string | string[] | number[]>): Inventor
   const idx = h.get(TAG.dirindexes) as number[] | undefined;
   const files = base && dirs && idx && Array.isArray(idx) ? base.map((f, i) => `${dirs[idx[i]!] ?? ""}${f}`) : undefined;
   const e: InventoryEntry = { name, source: "rpm" };
+  const installed = (h.get(TAG.installtime) as number[] | undefined)?.[0];
+  if (installed !== undefined && installed > 0) e.installedAt = new Date(installed * 1000).toISOString();
   if (full) e.version = full;
   const vendor = s(TAG.vendor) ?? s(TAG.packager);
   if (vendor) e.vendor = vendor;

@@ -4,6 +4,7 @@
  * machine ("/"), a mounted disk image or a generated test tree.
  * rpm lives in rpm.ts (its SQLite database is read by sqlite.ts).
  */
+import { lstat } from "node:fs/promises";
 import { basename, dirname, join, posix } from "node:path";
 import type { InventoryEntry, SourceKind, SourceProblem, SourceResult } from "./types.js";
 import { isDir, linkTarget, list, personName, readText, stanzas, under } from "./fsutil.js";
@@ -13,6 +14,14 @@ export interface SourceContext {
 }
 
 export type Source = (ctx: SourceContext) => Promise<SourceResult>;
+
+async function mtimeOf(path: string): Promise<string | undefined> {
+  try {
+    return (await lstat(path)).mtime.toISOString();
+  } catch {
+    return undefined;
+  }
+}
 
 function problem(source: SourceKind, path: string, e: unknown): SourceProblem {
   return { source, path, message: e instanceof Error ? e.message : String(e) };
@@ -49,11 +58,13 @@ export async function dpkgSource({ root }: SourceContext): Promise<SourceResult>
     if (state === undefined || state === "not-installed" || state === "config-files") continue;
     const arch = st.get("Architecture");
     let files: string[] | undefined;
+    let installedAt: string | undefined;
     for (const cand of [`${name}:${arch}.list`, `${name}.list`]) {
       if (!infoFiles.has(cand)) continue;
       try {
         const l = await readText(join(infoDir, cand));
         if (l !== undefined) files = l.split("\n").filter((x) => x.startsWith("/"));
+        installedAt = await mtimeOf(join(infoDir, cand));
       } catch (e) {
         problems.push(problem("dpkg", join(infoDir, cand), e));
       }
@@ -65,6 +76,7 @@ export async function dpkgSource({ root }: SourceContext): Promise<SourceResult>
       vendor: personName(st.get("Maintainer")),
       installPath: files ? installDirOf(files) : undefined,
       source: "dpkg" as const,
+      installedAt,
       files,
       extra: strs({ architecture: arch, status: state, description: st.get("Description")?.split("\n")[0], maintainer: st.get("Maintainer") }),
     }));
@@ -156,6 +168,7 @@ export async function snapSource({ root }: SourceContext): Promise<SourceResult>
       const m = yamlTop(y);
       entries.push(clean({
         name: m.get("name") ?? name, version: m.get("version"), installPath: `/snap/${name}/${basename(rev)}`,
+        installedAt: await mtimeOf(join(revDir, "meta", "snap.yaml")),
         source: "snap" as const, extra: strs({ revision: basename(rev), summary: m.get("summary"), identifier: name }),
       }));
     } catch (e) {

@@ -21,6 +21,11 @@ export interface InventoryEntry {
   /** where it is installed (a directory, a unit file, a module file), relative to the scanned root shown as absolute. */
   installPath?: string;
   source: SourceKind;
+  /**
+   * when it was installed or last updated, as far as the source records it (ISO 8601): dpkg's
+   * .list file time, rpm's INSTALLTIME, the registry's InstallDate, a snap revision's directory.
+   */
+  installedAt?: string;
   /** files the source says belong to the entry (dpkg .list, apk R: lines), when known. */
   files?: string[];
   /** source-specific extras (e.g. architecture, description, unit ExecStart). */

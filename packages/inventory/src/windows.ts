@@ -147,6 +147,11 @@ export function uninstallEntries(keys: RegKey[], file?: string): InventoryEntry[
     if (m[2]) extra.view = "32-bit";
     if (file) extra.file = file;
     const entry: InventoryEntry = { name, source: "windows-registry", extra };
+    const date = /^(\d{4})(\d{2})(\d{2})$/.exec(str(k.values.get("InstallDate")) ?? "");
+    if (date) {
+      const t = Date.UTC(Number(date[1]), Number(date[2]) - 1, Number(date[3]));
+      if (!Number.isNaN(t) && new Date(t).getUTCDate() === Number(date[3])) entry.installedAt = new Date(t).toISOString();
+    }
     const version = str(k.values.get("DisplayVersion"));
     const vendor = str(k.values.get("Publisher"));
     const path = str(k.values.get("InstallLocation"));

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
@@ -34,10 +34,12 @@ const machine = tree({
     dpkgStanza({ name: "bash", version: "5.2.15-2", maintainer: "Matthias Klose <doko@debian.org>" }),
   ].join("\n"),
   "var/lib/dpkg/info/kesl.list": "/opt/kaspersky/kesl/bin/kesl\n",
+  "var/lib/dpkg/info/bash.list": "/bin/bash\n",
   "opt/kaspersky/kesl/bin/kesl": readFileSync("/bin/true"),
   "mnt/c/Program Files/KES/avp.exe": buildPe({ CompanyName: "AO Kaspersky Lab", ProductName: "Kaspersky Endpoint Security", FileVersion: "12.3.0.493" }),
   "exports/uninstall.reg": regExport([{ path: `${UNINSTALL}\\{KES}`, values: ['"DisplayName"="Kaspersky Endpoint Security for Windows"', '"Publisher"="AO Kaspersky Lab"'] }]),
 });
+utimesSync(join(machine, "var/lib/dpkg/info/kesl.list"), new Date("2024-09-30T08:00:00Z"), new Date("2024-09-30T08:00:00Z"));
 const clean = tree({ "var/lib/dpkg/status": dpkgStanza({ name: "bash", version: "5.2", maintainer: "Matthias Klose <doko@debian.org>" }) });
 
 describe("vigil inventory", () => {
@@ -46,6 +48,7 @@ describe("vigil inventory", () => {
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/^FORBIDDEN  dpkg kesl 12\.1\.0\.1297 \(AO Kaspersky Lab\)  \/opt\/kaspersky$/m);
     expect(r.out).toMatch(/in force since 2024-09-29: updates, network-service: /);
+    expect(r.out).toMatch(/^    installed or updated 2024-09-30, after 2024-07-20 \(sale, install\) and 2024-09-29 \(updates, network-service\)$/m);
     expect(r.out).toMatch(/2 entries from dpkg; packs: us-commerce-2024-kaspersky v1; evaluated at 2024-10-01: 1 forbidden, 0 upcoming/);
   });
 

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, readFileSync } from "node:fs";
+import { copyFileSync, readFileSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
@@ -92,6 +92,35 @@ describe("inventory entries against the Kaspersky pack", () => {
     const after = evaluate(inv.entries, [], kaspersky, new Date("2024-09-29T00:00:00Z"));
     expect(after[0]!.forbids).toEqual(["sale", "install", "updates", "network-service"]);
     expect(after[0]!.upcoming).toEqual([]);
+  });
+
+  it("installed or updated after a ban: dpkg .list times and registry InstallDate", async () => {
+    const r = tree({
+      "var/lib/dpkg/status": [
+        dpkgStanza({ name: "kesl", version: "12.1", maintainer: "AO Kaspersky Lab" }),
+        dpkgStanza({ name: "klnagent64", version: "15", maintainer: "AO Kaspersky Lab" }),
+        dpkgStanza({ name: "kesl-gui", version: "12.1", maintainer: "AO Kaspersky Lab" }),
+      ].join("\n"),
+      "var/lib/dpkg/info/kesl.list": "/opt/kaspersky/kesl/x\n",
+      "var/lib/dpkg/info/klnagent64.list": "/opt/kaspersky/klnagent64/x\n",
+      "var/lib/dpkg/info/kesl-gui.list": "/opt/kaspersky/kesl-gui/x\n",
+      "u.reg": regExport([
+        { path: `${UNINSTALL}\\a`, values: ['"DisplayName"="Kaspersky Small Office Security"', '"InstallDate"="20240803"'] },
+        { path: `${UNINSTALL}\\b`, values: ['"DisplayName"="Kaspersky Free"', '"InstallDate"="20241345"'] },
+      ]),
+    });
+    utimesSync(join(r, "var/lib/dpkg/info/kesl.list"), new Date("2024-01-10T00:00:00Z"), new Date("2024-01-10T00:00:00Z"));
+    utimesSync(join(r, "var/lib/dpkg/info/klnagent64.list"), new Date("2024-08-03T10:00:00Z"), new Date("2024-08-03T10:00:00Z"));
+    utimesSync(join(r, "var/lib/dpkg/info/kesl-gui.list"), new Date("2024-10-05T10:00:00Z"), new Date("2024-10-05T10:00:00Z"));
+    const inv = await collect({ root: r, regFiles: [join(r, "u.reg")] });
+    expect(inv.entries.map((e) => [e.name, e.installedAt])).toEqual([
+      ["kesl", "2024-01-10T00:00:00.000Z"], ["klnagent64", "2024-08-03T10:00:00.000Z"], ["kesl-gui", "2024-10-05T10:00:00.000Z"],
+      ["Kaspersky Small Office Security", "2024-08-03T00:00:00.000Z"], ["Kaspersky Free", undefined],
+    ]);
+    const findings = evaluate(inv.entries, [], kaspersky, new Date("2024-11-01T00:00:00Z"));
+    expect(findings.map((f) => f.changedAfter?.map((p) => p.effective))).toEqual([
+      undefined, ["2024-07-20"], ["2024-07-20", "2024-09-29"], ["2024-07-20"], undefined,
+    ]);
   });
 
   it("ELF files tie to their owning package; unowned files and other packages do not", async () => {

@@ -14,13 +14,14 @@ function tree(spec: Parameters<typeof makeTree>[0]): string {
 }
 
 /** An rpm header blob: il, dl, index entries (tag, type, offset, count), data. */
-function rpmHeader(f: { name: string; version: string; release: string; epoch?: number; vendor?: string; arch?: string; files?: string[] }): Buffer {
+function rpmHeader(f: { name: string; version: string; release: string; epoch?: number; installtime?: number; vendor?: string; arch?: string; files?: string[] }): Buffer {
   const entries: Array<[number, number, Buffer, number]> = [];
   const str = (tag: number, s: string) => entries.push([tag, 6, Buffer.from(s + "\0"), 1]);
   str(1000, f.name);
   str(1001, f.version);
   str(1002, f.release);
   if (f.epoch !== undefined) { const b = Buffer.alloc(4); b.writeInt32BE(f.epoch); entries.push([1003, 4, b, 1]); }
+  if (f.installtime !== undefined) { const b = Buffer.alloc(4); b.writeInt32BE(f.installtime); entries.push([1008, 4, b, 1]); }
   if (f.vendor) str(1011, f.vendor);
   str(1022, f.arch ?? "x86_64");
   entries.push([1004, 9, Buffer.from(`the ${f.name} package\0`), 1]);
@@ -79,7 +80,7 @@ describe("rpm (SQLite rpmdb)", () => {
     name: `pkg${i}`, version: `1.${i}`, release: "1.el9", vendor: "Rocky Enterprise Software Foundation",
     files: Array.from({ length: i % 50 === 0 ? 1500 : 3 }, (_, j) => `/usr/share/pkg${i}/dir${j % 7}/file${j}`),
   }));
-  const kesl = rpmHeader({ name: "kesl", version: "12.1.0", release: "1297", epoch: 2, vendor: "AO Kaspersky Lab", files: ["/opt/kaspersky/kesl/bin/kesl", "/etc/opt/kaspersky/kesl.conf"] });
+  const kesl = rpmHeader({ name: "kesl", version: "12.1.0", release: "1297", epoch: 2, installtime: 1722686400, vendor: "AO Kaspersky Lab", files: ["/opt/kaspersky/kesl/bin/kesl", "/etc/opt/kaspersky/kesl.conf"] });
   const root = tree({ "opt/kaspersky/kesl/bin/kesl": readFileSync("/bin/true") });
   makeRpmdb(join(root, "var/lib/rpm"), [...many.slice(0, 150), kesl, ...many.slice(150)]);
 
@@ -89,7 +90,7 @@ describe("rpm (SQLite rpmdb)", () => {
     expect(entries).toHaveLength(301);
     expect(entries.map((e) => e.name).slice(149, 152)).toEqual(["pkg149", "kesl", "pkg150"]);
     const k = entries[150]!;
-    expect(k).toMatchObject({ name: "kesl", version: "2:12.1.0-1297", vendor: "AO Kaspersky Lab", installPath: "/opt/kaspersky", source: "rpm" });
+    expect(k).toMatchObject({ name: "kesl", version: "2:12.1.0-1297", vendor: "AO Kaspersky Lab", installPath: "/opt/kaspersky", source: "rpm", installedAt: "2024-08-03T12:00:00.000Z" });
     expect(k.files).toEqual(["/opt/kaspersky/kesl/bin/kesl", "/etc/opt/kaspersky/kesl.conf"]);
     const big = entries.find((e) => e.name === "pkg100")!;
     expect(big.files).toHaveLength(1500);
@@ -104,6 +105,7 @@ describe("rpm (SQLite rpmdb)", () => {
     const findings = evaluate(entries, scan.files, packs, new Date("2025-01-01T00:00:00Z"));
     expect(findings.map((f) => (f.subject.kind === "entry" ? f.subject.entry.name : f.subject.file.path.slice(root.length)))).toEqual(["kesl", "/opt/kaspersky/kesl/bin/kesl"]);
     expect(findings[0]!.evidence.map((e) => e.kind)).toEqual(["package", "publisher"]);
+    expect(findings[0]!.changedAfter?.map((p) => p.effective)).toEqual(["2024-07-20"]);
   });
 
   it("other page sizes", async () => {
