@@ -163,10 +163,18 @@ export class HttpApi {
       partEnd: () => { const c = current!; current = undefined; start(c.name, c.chunks, c.size); },
     }) : undefined;
 
+    // upload bytes count against the daemon-wide memory budget shared with clamd streams
+    let held = 0;
     try {
       for await (const chunk of req as AsyncIterable<Buffer>) {
         total += chunk.length;
         if (total > this.maxBodySize) throw new HttpFail(413, `request body is over the ${this.maxBodySize}-byte limit`, "BODY_TOO_LARGE");
+        if (this.service.buffered + chunk.length > this.service.memoryBudget) {
+          this.service.metrics.rejected++;
+          throw new HttpFail(503, `uploads in progress fill the daemon's memory budget (${this.service.memoryBudget} bytes); retry later`, "BUSY");
+        }
+        this.service.buffered += chunk.length;
+        held += chunk.length;
         if (raw) rawChunks.push(chunk);
         else reader!.write(chunk);
       }
@@ -176,10 +184,16 @@ export class HttpApi {
     } catch (err) {
       // scans already started still finish and release their slots
       await Promise.allSettled(scans.map((s) => s.p));
+      this.service.buffered -= held;
       if (err instanceof MultipartError) throw new HttpFail(400, err.message, "BAD_MULTIPART");
       throw err;
     }
-    const done = await Promise.all(scans.map((s) => s.p));
+    let done;
+    try {
+      done = await Promise.all(scans.map((s) => s.p));
+    } finally {
+      this.service.buffered -= held;
+    }
     const files: FileVerdict[] = done.map(({ result }, i) => ({
       name: scans[i]!.name,
       size: result.size,
@@ -203,7 +217,7 @@ export class HttpApi {
     if (res.headersSent) { res.destroy(); return; }
     if (f.status === 503) res.setHeader("Retry-After", "1");
     // a body we stopped reading: close the connection after the answer
-    if (f.status === 413 || f.status === 400) res.setHeader("Connection", "close");
+    if (f.status === 413 || f.status === 400 || f.status === 503) res.setHeader("Connection", "close");
     this.json(res, f.status, { error: { code: f.code, message: f.message } });
   }
 }

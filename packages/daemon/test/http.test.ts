@@ -180,3 +180,23 @@ describe("multipart reader", () => {
   });
 });
 
+
+describe("HTTP API memory budget", () => {
+  it("uploads past the daemon-wide memory budget get 503 BUSY, and the budget is returned", async () => {
+    const d = await startDaemon({ http: "127.0.0.1:0", memoryBudget: 4096 });
+    try {
+      const files = tempDir();
+      const upload = files.file("up.bin", Buffer.alloc(100_000, 0x41));
+      const r = await curl(["--data-binary", `@${upload}`, `http://${d.http}/v1/scan`]);
+      files.cleanup();
+      expect(r.status).toBe(503);
+      expect(JSON.parse(r.body).error.code).toBe("BUSY");
+      expect(d.daemon.service.buffered).toBe(0);
+      const ok = await curl(["--data-binary", EICAR, `http://${d.http}/v1/scan`]);
+      expect(JSON.parse(ok.body).verdict).toBe("infected");
+      expect(d.daemon.service.buffered).toBe(0);
+    } finally {
+      await d.stop();
+    }
+  });
+});
