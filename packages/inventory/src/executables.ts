@@ -44,6 +44,8 @@ export interface ExecutableScanOptions {
   maxHashSize?: number;
   /** keep every file's facts, not only executables (so hashes can be matched). Default true. */
   keepAll?: boolean;
+  /** with keepAll false: also keep the other files whose SHA-256 (lower-case hex) is in this set. */
+  keepHashes?: ReadonlySet<string>;
   signal?: AbortSignal;
 }
 
@@ -217,7 +219,7 @@ export async function scanExecutables(paths: string[], opts: ExecutableScanOptio
         const owner = owners.get("/" + rel.split(sep).join("/"));
         if (owner) facts.owner = owner;
       }
-      if (opts.keepAll !== false || facts.kind !== "other") result.files.push(facts);
+      if (opts.keepAll !== false || facts.kind !== "other" || (facts.sha256 !== undefined && opts.keepHashes?.has(facts.sha256))) result.files.push(facts);
     } catch (e) {
       result.errors.push({ path: ent.path, message: (e as Error).message });
     } finally {

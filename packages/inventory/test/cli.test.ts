@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -110,6 +111,8 @@ describe("vigil inventory pack", () => {
     expect((await vigil("pack", "keygen", "org-sec", "-o", dir))).toMatchObject({ code: 2, err: expect.stringMatching(/will not overwrite/) });
     const pack = JSON.parse(readFileSync(join(import.meta.dirname, "../packs/template.json"), "utf8"));
     pack.vendors[0].packages.push({ name: "bash", sources: ["dpkg"] });
+    const doc = tree({ "docs/tool-installer.txt": "a plain file a pack lists by hash", "docs/other.txt": "x" });
+    pack.vendors[0].hashes = [{ sha256: createHash("sha256").update("a plain file a pack lists by hash").digest("hex"), note: "installer" }];
     const file = join(dir, "org.json");
     writeFileSync(file, JSON.stringify(pack));
     // unsigned: refused
@@ -122,6 +125,10 @@ describe("vigil inventory pack", () => {
     expect(use.code).toBe(1);
     expect(use.out).toMatch(/^FORBIDDEN  dpkg bash 5\.2 \(Matthias Klose\)$/m);
     expect(use.out).toMatch(/from 2026-06-30: use, updates, network-service/);
+    const byHash = await vigil("--root", clean, "--no-builtin-packs", "--pack", file, "--trust-key", join(dir, "org-sec.pub.json"), "--scan", join(doc, "docs"), "--format", "json");
+    const rep = JSON.parse(byHash.out) as InventoryReport;
+    expect(rep.findings.filter((f) => f.file).map((f) => [f.file!.path.slice(doc.length), f.evidence[0]!.kind])).toEqual([["/docs/tool-installer.txt", "hash"]]);
+    expect(rep.scan?.examined).toBe(2);
     const signed = JSON.parse(readFileSync(file, "utf8"));
     signed.prohibitions[0].effective = "2030-01-01";
     writeFileSync(file, JSON.stringify(signed));

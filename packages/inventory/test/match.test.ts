@@ -167,6 +167,11 @@ describe("executables", () => {
     const scan = await scanExecutables([root]);
     const findings = evaluate([], scan.files, [pack], new Date("2026-03-01T00:00:00Z"));
     expect(findings).toHaveLength(1);
+    // keeping only executables and listed hashes: the text file is dropped, the match stays
+    const notes = createHash("sha256").update("nothing").digest("hex");
+    const lean = await scanExecutables([root], { keepAll: false, keepHashes: new Set([notes]) });
+    expect(lean.files.map((f) => f.path.slice(root.length)).sort()).toEqual(["/win/7z/7z.exe", "/win/kes/avp.exe", "/win/kes/ru.exe", "/win/notes.txt"]);
+    expect((await scanExecutables([root], { keepAll: false })).files).toHaveLength(3);
     expect(findings[0]!.evidence).toEqual([{ kind: "hash", found: sha, matched: `${sha.toUpperCase()} (banned build)` }]);
     expect(findings[0]!.forbids).toEqual(["install"]);
   });

@@ -97,7 +97,9 @@ function mainProgram(result: { code: number }): Command {
       const root = resolve(o.root);
       const inv = await collect({ root, regFiles: o.reg, ...(sources.length ? { sources } : {}) });
       const scanPaths = o.scan.map((p) => resolve(p));
-      const scan = scanPaths.length ? await scanExecutables(scanPaths, { root, entries: inv.entries }) : undefined;
+      // keep executables, and other files only when a pack lists their hash (bounded memory on big trees)
+      const keepHashes = new Set(packs.flatMap((p) => p.pack.vendors.flatMap((v) => (v.hashes ?? []).map((h) => h.sha256.toLowerCase()))));
+      const scan = scanPaths.length ? await scanExecutables(scanPaths, { root, entries: inv.entries, keepAll: false, keepHashes }) : undefined;
       const findings = evaluate(inv.entries, scan?.files ?? [], packs, at);
       const report = buildReport(inv, packs, findings, at, scan ? { paths: scanPaths, result: scan } : undefined);
       const text = o.format === "json" ? JSON.stringify(report, null, 2) + "\n" : o.format === "sarif" ? renderSarif(report) : renderText(report, { all: o.all });
