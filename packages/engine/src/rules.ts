@@ -166,7 +166,7 @@ export class CompiledRules {
   private addString(s: CompiledString, sid: number): void {
     if (s.literals) {
       s.literals.forEach((lit, i) => {
-        const bytes = Uint8Array.from(lit.bytes, (ch) => ch.charCodeAt(0));
+        const bytes = new Uint8Array(Buffer.from(lit.bytes, "latin1"));
         const t: LitTarget = {
           kind: 0, sid, bytes, lower: lit.nocase ? bytes.map(lowerByte) : null, xorKey: lit.xorKey,
           atomOffset: lit.atomOffset, wide: s.wideForms[i] ?? false, fullword: s.fullword,
