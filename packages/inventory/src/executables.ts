@@ -216,7 +216,10 @@ export async function scanExecutables(paths: string[], opts: ExecutableScanOptio
       }
       const rel = relative(root, ent.path);
       if (!rel.startsWith("..") && !isAbsolute(rel)) {
-        const owner = owners.get("/" + rel.split(sep).join("/"));
+        const abs = "/" + rel.split(sep).join("/");
+        // merged /usr: dpkg may list /bin/ls for what is found at /usr/bin/ls, and the reverse
+        const alias = /^\/usr\/(s?bin|lib\d*)\//.test(abs) ? abs.slice(4) : /^\/(s?bin|lib\d*)\//.test(abs) ? `/usr${abs}` : undefined;
+        const owner = owners.get(abs) ?? (alias !== undefined ? owners.get(alias) : undefined);
         if (owner) facts.owner = owner;
       }
       if (opts.keepAll !== false || facts.kind !== "other" || (facts.sha256 !== undefined && opts.keepHashes?.has(facts.sha256))) result.files.push(facts);

@@ -189,6 +189,12 @@ describe("executables", () => {
     expect(evaluate([], scan.files, kaspersky)).toEqual([]);
   });
 
+  it("ownership on this machine, across merged /usr (dpkg lists /bin/ls, the file is also /usr/bin/ls)", async () => {
+    const inv = await collect({ root: "/", sources: ["dpkg"] });
+    const scan = await scanExecutables(["/usr/bin/ls", "/bin/ls"], { root: "/", entries: inv.entries });
+    expect(scan.files.map((f) => [f.kind, f.owner?.name])).toEqual([["elf", "coreutils"], ["elf", "coreutils"]]);
+  });
+
   it("truncated and corrupted PE files give no facts and no crash", async () => {
     const full = buildPe({ CompanyName: "AO Kaspersky Lab" });
     const spec: Record<string, Buffer> = {};
