@@ -25,6 +25,7 @@ export const FILES: Record<string, Uint8Array | string> = {
   "mz.bin": "MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + "A".repeat(40) + "This program cannot be run in DOS mode.\r\r\n$" + "\x00".repeat(20) + "PE\x00\x00L\x01",
   "xor.bin": Buffer.from("This program cannot be run").map((b) => b ^ 0x21).toString("latin1") + "|" + Buffer.from("This program cannot be run").map((b) => b ^ 0x7f).toString("latin1") + "|This program cannot be run",
   "b64.txt": "prefix " + Buffer.from("This program cannot").toString("base64") + " mid " + Buffer.from("xThis program cannot").toString("base64") + " " + Buffer.from("xyThis program cannot").toString("base64") + " " + wide(Buffer.from("This program cannot").toString("base64")),
+  "b64wide.txt": "A " + Buffer.from(wide("This program cannot"), "latin1").toString("base64") + " B " + wide(Buffer.from("This program cannot").toString("base64")) + " C " + Buffer.from("x" + wide("This program cannot"), "latin1").toString("base64"),
   "repeat.bin": "aaaaaaaaaa" + "abababab" + "\x00\x00\x00\x00\x00" + "ab\x00\x00cd" + "abcabcabc",
   "random.bin": pseudoRandom(7, 4096),
   "empty.bin": "",
@@ -54,6 +55,9 @@ rule text_base64 { strings: $a = "This program cannot" base64 condition: $a }
 rule text_base64wide { strings: $a = "This program cannot" base64wide condition: $a }
 rule text_base64_both { strings: $a = "This program cannot" base64 base64wide condition: $a }
 rule text_base64_alpha { strings: $a = "This program cannot" base64("ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkjihgfedcba9876543210+/") condition: $a }
+rule text_base64_of_wide { strings: $a = "This program cannot" base64 wide condition: $a }
+rule text_base64wide_ascii { strings: $a = "This program cannot" base64wide ascii condition: $a }
+rule text_base64_wide_ascii { strings: $a = "This program cannot" base64 wide ascii condition: $a }
 rule text_overlap { strings: $a = "aa" $b = "abab" $c = "abc" condition: $a and $b and $c }
 rule text_eicar { strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" condition: $a at 11 }
 rule hex_plain { strings: $a = { 4D 5A 90 00 } condition: $a at 0 }
