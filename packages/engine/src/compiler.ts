@@ -402,7 +402,6 @@ export class Compiler {
     const it = e.iterable;
     const vars = new Map(scope.vars);
     const names = e.vars.map((n) => `v_${n}_${this.tmp++}`);
-    for (const n of e.vars) if (this.curStrings.has("$" + n) && false) void n;
     if (it.kind === "range") {
       if (e.vars.length !== 1) throw this.diag("E_ARGUMENTS", "a range gives one value per iteration: use one loop variable", e.pos);
       const lo = this.int(it.lo, scope, "the range"), hi = this.int(it.hi, scope, "the range");
