@@ -459,8 +459,8 @@ class Connection {
         lines.push(`${path}: ${(err as Error).message} ERROR`);
       } finally {
         this.inFlight--;
-        if (this.session) for (const l of lines) this.reply(l, cmd.term, id);
-        else this.reply(lines.join(cmd.term), cmd.term, id);
+        // one write, so a session that already got END still receives every line
+        this.reply(lines.join(id !== undefined ? `${cmd.term}${id}: ` : cmd.term), cmd.term, id);
       }
     })();
     this.throttle();
