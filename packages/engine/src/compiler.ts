@@ -578,12 +578,9 @@ export class Compiler {
   }
 
   finish(): RuleSetData {
-    const temps: string[] = [];
-    for (let i = 0; i < this.tmp; i++) temps.push(`o${i}`);
     const code = [
       `"use strict";`,
       ...this.consts.map((c, i) => `const K${i} = ${c};`),
-      temps.length ? `let ${temps.join(", ")};` : "",
       `return [`,
       this.ruleCode.join(",\n"),
       `];`,
