@@ -51,6 +51,30 @@ describe("RELOAD without dropping connections", () => {
   });
 });
 
+describe("RELOAD after a bundle swap", () => {
+  it("rules read through a `current` symlink (as vigil update swaps it) are re-resolved on RELOAD", async () => {
+    const { mkdirSync, renameSync, symlinkSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const files = tempDir();
+    mkdirSync(join(files.dir, "bundles"));
+    files.file("bundles/v1/rules.yar", rule("Bundle_V1", "BUNDLE-MARK"));
+    files.file("bundles/v2/rules.yar", rule("Bundle_V2", "BUNDLE-MARK"));
+    files.file("bundles/v2/manifest.json", "{}");
+    const current = join(files.dir, "current");
+    symlinkSync("bundles/v1", current);
+    const d = await startDaemon({ signatures: { builtin: false, rules: [current] } });
+    expect((await talk(d.port, ["zINSTREAM\0", chunked("BUNDLE-MARK")])).text).toBe("stream: Bundle_V1 FOUND\0");
+    symlinkSync("bundles/v2", `${current}.tmp`);
+    renameSync(`${current}.tmp`, current);
+    const before = d.daemon.service.engines.generation.version;
+    expect((await talk(d.port, ["zRELOAD\0"])).text).toBe("RELOADING\0");
+    while (d.daemon.service.engines.generation.version === before) await new Promise((r) => setTimeout(r, 10));
+    expect((await talk(d.port, ["zINSTREAM\0", chunked("BUNDLE-MARK")])).text).toBe("stream: Bundle_V2 FOUND\0");
+    await d.stop();
+    files.cleanup();
+  });
+});
+
 describe("Engines: scans in flight finish on the old rules", () => {
   it("a slow scan started before a reload reports the old rules; the old pool closes when it ends", async () => {
     const files = tempDir();
