@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { createServer } from "node:net";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startDaemon, talk, tempDir, EICAR, type Running } from "./helpers.js";
+import { startDaemon, talk, tempDir, chunked, u32, EICAR, type Running, type Step } from "./helpers.js";
 
 interface Run { lines: string[]; code: number; stderr: string }
 
@@ -35,6 +35,7 @@ describe("Debian clamdscan: Vigil vs clamd on the same signatures", () => {
   let vigil: Running;
   let clamd: ChildProcess;
   let vigilTcp: string, vigilUnix: string, realConf: string;
+  let realPort: number;
   const f: Record<string, string> = {};
 
   beforeAll(async () => {
@@ -65,6 +66,7 @@ describe("Debian clamdscan: Vigil vs clamd on the same signatures", () => {
       `LogFile ${join(files.dir, "clamd.log")}`, "StreamMaxLength 2M", "DisableCache yes", `PidFile ${join(files.dir, "clamd.pid")}`,
     ].join("\n") + "\n");
     realConf = files.file("real.conf", `TCPSocket ${port}\nTCPAddr 127.0.0.1\n`);
+    realPort = port;
     clamd = spawn("clamd", ["-c", conf], { stdio: "ignore" });
     for (let i = 0; i < 100; i++) {
       if ((await talk(port, ["zPING\0"], 500)).text === "PONG\0") break;
@@ -101,6 +103,40 @@ describe("Debian clamdscan: Vigil vs clamd on the same signatures", () => {
       expect(unix.code).toBe(real.code);
     });
   }
+
+  it("raw protocol exchanges: byte-for-byte the same replies as clamd", async () => {
+    const exchanges: [string, () => Step[], boolean?][] = [
+      ["zPING", () => ["zPING\0"]],
+      ["nPING", () => ["nPING\n"]],
+      ["bare PING", () => ["PING\n"]],
+      ["bare INSTREAM", () => ["INSTREAM\n"]],
+      ["bare STATS", () => ["STATS\n"]],
+      ["unknown", () => ["zFOO\0"]],
+      ["junk after PING", () => ["nPING now\n"]],
+      ["END outside a session", () => ["nEND\n"]],
+      ["INSTREAM detection", () => ["zINSTREAM\0", chunked(readFileSync(f.body!))]],
+      ["INSTREAM hash detection", () => ["nINSTREAM\n", chunked(readFileSync(f.hashed!), 1000)]],
+      ["INSTREAM clean", () => ["zINSTREAM\0", chunked("clean bytes")]],
+      ["INSTREAM empty", () => ["zINSTREAM\0", u32(0)]],
+      ["INSTREAM one chunk over StreamMaxLength", () => ["zINSTREAM\0", u32(3 * 1024 * 1024)]],
+      ["SCAN infected file", () => [`zSCAN ${f.body}\0`]],
+      ["SCAN clean file", () => [`nSCAN ${f.clean}\n`]],
+      ["SCAN missing file", () => [`zSCAN ${files.dir}/nope\0`]],
+      ["SCAN relative path", () => ["zSCAN relative/x\0"]],
+      ["CONTSCAN tree", () => [`zCONTSCAN ${f.tree}\0`], true],
+      ["ALLMATCHSCAN two signatures", () => [`zALLMATCHSCAN ${f.both}\0`], true],
+      ["IDSESSION", () => ["zIDSESSION\0", "zPING\0", "zINSTREAM\0", chunked(readFileSync(f.body!)), `zSCAN ${f.clean}\0`, "zEND\0"], true],
+      ["invalid in IDSESSION", () => ["nIDSESSION\n", "nPING\n", "nRELOAD\n"]],
+    ];
+    for (const [title, steps, unordered] of exchanges) {
+      const real = await talk(realPort, steps());
+      const ours = await talk(vigil.port, steps());
+      const norm = (t: string) => (unordered ? t.split(/(?<=[\0\n])/).sort().join("") : t);
+      expect(real.text.length, title).toBeGreaterThan(0);
+      expect(norm(ours.text), title).toBe(norm(real.text));
+      expect(ours.ended, title).toBe(real.ended);
+    }
+  });
 
   it("the detections really are there (the comparison is not of two empty runs)", async () => {
     const r = await clamdscan(vigilTcp, ["--stream", f.body!, f.hashed!, f.clean!]);
