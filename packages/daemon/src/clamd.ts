@@ -124,7 +124,8 @@ function parseCommand(raw: Buffer): Command {
   const sp = text.indexOf(" ");
   const name = sp < 0 ? text : text.slice(0, sp);
   const arg = sp < 0 ? undefined : text.slice(sp + 1);
-  return { name, arg, term, prefixed, junk: arg !== undefined && !WITH_PATH.has(name) };
+  // a path command needs its argument; anything else must have none
+  return { name, arg, term, prefixed, junk: WITH_PATH.has(name) ? arg === undefined : arg !== undefined };
 }
 
 type State =
@@ -454,7 +455,8 @@ class Connection {
           if (r.detections.length || r.errors.length) lines.push(...rl);
           return !(stopAtFirst && found);
         });
-        if (!lines.length) lines.push(`${path}: OK`);
+        // like clamd: the summary OK comes whenever nothing was found, errors or not
+        if (!found) lines.push(`${path}: OK`);
       } catch (err) {
         lines.push(`${path}: ${(err as Error).message} ERROR`);
       } finally {

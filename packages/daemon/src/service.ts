@@ -45,6 +45,7 @@ function errorText(r: FileResult): string {
     case "ACCESS_DENIED": return "Access denied.";
     case "VANISHED":
     case "ENOENT_PATH": return "File path check failure: No such file or directory.";
+    case "NOT_SUPPORTED": return "Not supported file type";
     default: {
       // the scanner's messages start with the path; clamd puts the path in front itself
       const msg = e.message.startsWith(`${e.path}: `) ? e.message.slice(e.path.length + 2) : e.message;
@@ -156,6 +157,11 @@ export class Service {
     const lease = this.engines.lease();
     try {
       for await (const ev of lease.generation.scanner.scan([path])) {
+        if (ev.type === "skipped" && ev.reason === "special") {
+          // a fifo, socket or device: clamd's "Not supported file type"
+          onFile({ path: ev.path, size: 0, scannedBytes: 0, detections: [], incomplete: [], errors: [{ code: "NOT_SUPPORTED", path: ev.path, message: "Not supported file type" }] });
+          continue;
+        }
         if (ev.type !== "file") continue;
         const r = ev.result;
         this.metrics.record("clamd", verdictOf(r), r.size, r.detections.length, 0);

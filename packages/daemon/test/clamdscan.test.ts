@@ -56,6 +56,9 @@ describe("Debian clamdscan: Vigil vs clamd on the same signatures", () => {
     files.file("tree/a.txt", "clean a\n");
     files.file("tree/b.txt", "VIGIL-DAEMON-TEST-BODY-MARKER in a tree\n");
     files.file("tree/c.bin", hashed);
+    files.file("cleandir/a.txt", "a\n");
+    files.file("cleandir/sub/b.txt", "b\n");
+    files.file("onlyone/x.txt", "VIGIL-DAEMON-TEST-BODY-MARKER\n");
 
     vigil = await startDaemon({ signatures: { builtin: false, databases: [db] }, jobs: 1, clamd: { streamMaxLength: 2 * 1024 * 1024 } });
     vigilTcp = files.file("vigil-tcp.conf", `TCPSocket ${vigil.port}\nTCPAddr 127.0.0.1\n`);
@@ -127,15 +130,31 @@ describe("Debian clamdscan: Vigil vs clamd on the same signatures", () => {
       ["ALLMATCHSCAN two signatures", () => [`zALLMATCHSCAN ${f.both}\0`], true],
       ["IDSESSION", () => ["zIDSESSION\0", "zPING\0", "zINSTREAM\0", chunked(readFileSync(f.body!)), `zSCAN ${f.clean}\0`, "zEND\0"], true],
       ["invalid in IDSESSION", () => ["nIDSESSION\n", "nPING\n", "nRELOAD\n"]],
+      ["empty IDSESSION", () => ["zIDSESSION\0", "zEND\0"]],
+      ["nested IDSESSION", () => ["zIDSESSION\0", "zIDSESSION\0"]],
+      ["CONTSCAN clean dir", () => [`zCONTSCAN ${files.dir}/cleandir\0`]],
+      ["SCAN tree stops at the first", () => [`zSCAN ${files.dir}/onlyone\0`]],
+      ["size limit over several chunks", () => ["zINSTREAM\0", chunked(Buffer.alloc(2 * 1024 * 1024 + 10), 1 << 20, false)]],
+      ["PING then FIN", () => ["zPING\0", { end: true }]],
+      ["VERSION with junk", () => ["zVERSION x\0"]],
+      ["lowercase command", () => ["zping\0"]],
+      ["SCAN without a path", () => ["zSCAN\0"]],
+      ["SCAN with an empty path", () => ["zSCAN \0"]],
+      ["CONTSCAN of /dev/null", () => ["zCONTSCAN /dev/null\0"]],
+      ["SCAN with two spaces", () => [`zSCAN  ${f.body}\0`]],
     ];
     for (const [title, steps, unordered] of exchanges) {
       const real = await talk(realPort, steps());
       const ours = await talk(vigil.port, steps());
       const norm = (t: string) => (unordered ? t.split(/(?<=[\0\n])/).sort().join("") : t);
-      expect(real.text.length, title).toBeGreaterThan(0);
+      if (title !== "empty IDSESSION") expect(real.text.length, title).toBeGreaterThan(0);
       expect(norm(ours.text), title).toBe(norm(real.text));
       expect(ours.ended, title).toBe(real.ended);
     }
+    // a documented difference: clamd closes a stream cut by FIN without a word; Vigil says why
+    const cut = (): Step[] => ["zINSTREAM\0", u32(100), "abc", { end: true }];
+    expect((await talk(realPort, cut())).text).toBe("");
+    expect((await talk(vigil.port, cut())).text).toBe("INSTREAM ended before its zero-length terminating chunk. ERROR\0");
   });
 
   it("the detections really are there (the comparison is not of two empty runs)", async () => {
