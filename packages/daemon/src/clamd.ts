@@ -235,14 +235,15 @@ class Connection {
   private command(cmd: Command): void {
     const id = this.session ? this.nextId++ : undefined;
     this.disarm();
-    const known = (OLD_STYLE.has(cmd.name) || VERSION_COMMANDS.split(" ").includes(cmd.name)) && !cmd.junk;
-    if (!known || (!cmd.prefixed && !OLD_STYLE.has(cmd.name))) {
-      if (this.session && cmd.name === "" && cmd.prefixed) { this.idle(); return; } // stray empty command in a session
-      this.reply("UNKNOWN COMMAND", cmd.term, id, true);
-      return;
-    }
+    if (this.session && cmd.name === "" && cmd.prefixed) { this.idle(); return; } // stray empty command in a session
+    // in a session, anything but the session commands (unknown words included) ends it, as in clamd
     if (this.session && !IN_SESSION.has(cmd.name)) {
       this.reply("Command invalid inside IDSESSION. ERROR", cmd.term, id, true);
+      return;
+    }
+    const known = (OLD_STYLE.has(cmd.name) || VERSION_COMMANDS.split(" ").includes(cmd.name)) && !cmd.junk;
+    if (!known || (!cmd.prefixed && !OLD_STYLE.has(cmd.name))) {
+      this.reply("UNKNOWN COMMAND", cmd.term, id, true);
       return;
     }
     switch (cmd.name) {

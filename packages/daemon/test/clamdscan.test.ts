@@ -142,6 +142,11 @@ describe("Debian clamdscan: Vigil vs clamd on the same signatures", () => {
       ["SCAN with an empty path", () => ["zSCAN \0"]],
       ["CONTSCAN of /dev/null", () => ["zCONTSCAN /dev/null\0"]],
       ["SCAN with two spaces", () => [`zSCAN  ${f.body}\0`]],
+      ["two commands in one packet", () => ["zPING\0zPING\0"]],
+      ["session ended by FIN", () => ["zIDSESSION\0zPING\0", { end: true }]],
+      ["unknown command in a session", () => ["nIDSESSION\n", "nPING\n", "nBOGUS\n"]],
+      ["size limit in a session", () => ["nIDSESSION\n", "nINSTREAM\n", u32(3 * 1024 * 1024)]],
+      ["MULTISCAN tree", () => [`zMULTISCAN ${f.tree}\0`], true],
     ];
     for (const [title, steps, unordered] of exchanges) {
       const real = await talk(realPort, steps());
