@@ -309,7 +309,8 @@ class Connection {
     this.state = { kind: "command" };
     this.dropStream(s);
     this.inFlight--;
-    this.reply(`stream: No data for ${Math.round(this.limits.readTimeout / 1000)} s (ReadTimeout). ERROR`, s.cmd.term, this.session ? s.id : undefined, true);
+    // clamd's words and framing (unnumbered, newline) whatever the command's prefix
+    this.reply("COMMAND READ TIMED OUT", "\n", undefined, true);
   }
 
   /** Reads chunks; returns false when it needs more input. */
@@ -475,7 +476,7 @@ class Connection {
   }
 
   private idle(): void {
-    if (this.inFlight === 0) this.arm(this.limits.idleTimeout, () => { this.ending = true; this.finish(); });
+    if (this.inFlight === 0) this.arm(this.limits.idleTimeout, () => this.reply("COMMAND READ TIMED OUT", "\n", undefined, true));
     else this.disarm();
   }
 

@@ -60,13 +60,13 @@ describe("Debian clamdscan: Vigil vs clamd on the same signatures", () => {
     files.file("cleandir/sub/b.txt", "b\n");
     files.file("onlyone/x.txt", "VIGIL-DAEMON-TEST-BODY-MARKER\n");
 
-    vigil = await startDaemon({ signatures: { builtin: false, databases: [db] }, jobs: 1, clamd: { streamMaxLength: 2 * 1024 * 1024 } });
+    vigil = await startDaemon({ signatures: { builtin: false, databases: [db] }, jobs: 1, clamd: { streamMaxLength: 2 * 1024 * 1024, commandReadTimeout: 2000, readTimeout: 2000, idleTimeout: 2000 } });
     vigilTcp = files.file("vigil-tcp.conf", `TCPSocket ${vigil.port}\nTCPAddr 127.0.0.1\n`);
     vigilUnix = files.file("vigil-unix.conf", `LocalSocket ${vigil.sock}\n`);
     const port = await freePort();
     const conf = files.file("clamd.conf", [
       "Foreground yes", `TCPSocket ${port}`, "TCPAddr 127.0.0.1", `DatabaseDirectory ${db}`,
-      `LogFile ${join(files.dir, "clamd.log")}`, "StreamMaxLength 2M", "DisableCache yes", `PidFile ${join(files.dir, "clamd.pid")}`,
+      `LogFile ${join(files.dir, "clamd.log")}`, "StreamMaxLength 2M", "DisableCache yes", "CommandReadTimeout 2", "ReadTimeout 2", "IdleTimeout 2", `PidFile ${join(files.dir, "clamd.pid")}`,
     ].join("\n") + "\n");
     realConf = files.file("real.conf", `TCPSocket ${port}\nTCPAddr 127.0.0.1\n`);
     realPort = port;
@@ -160,6 +160,21 @@ describe("Debian clamdscan: Vigil vs clamd on the same signatures", () => {
     const cut = (): Step[] => ["zINSTREAM\0", u32(100), "abc", { end: true }];
     expect((await talk(realPort, cut())).text).toBe("");
     expect((await talk(vigil.port, cut())).text).toBe("INSTREAM ended before its zero-length terminating chunk. ERROR\0");
+  });
+
+  it("timeouts: the same words and framing as clamd (CommandReadTimeout, ReadTimeout, IdleTimeout)", async () => {
+    const cases: [string, Step[]][] = [
+      ["silent client", []],
+      ["partial command", ["zPIN"]],
+      ["stream stalled mid-chunk", ["zINSTREAM\0", u32(10), "abc"]],
+      ["idle session", ["nIDSESSION\n", "nPING\n"]],
+    ];
+    const runs = await Promise.all(cases.map(async ([title, steps]) => ({ title, real: await talk(realPort, steps, 8000), ours: await talk(vigil.port, steps, 8000) })));
+    for (const { title, real, ours } of runs) {
+      expect(real.text, title).toMatch(/COMMAND READ TIMED OUT\n$/);
+      expect(ours.text, title).toBe(real.text);
+      expect(ours.ended, title).toBe(real.ended);
+    }
   });
 
   it("the detections really are there (the comparison is not of two empty runs)", async () => {
