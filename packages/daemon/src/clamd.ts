@@ -618,11 +618,12 @@ export class ClamdServer {
       "POOLS: 1",
       "",
       "STATE: VALID PRIMARY",
-      `THREADS: live ${s.running}  idle ${Math.max(0, s.maxThreads - s.running)} max ${s.maxThreads} idle-timeout ${Math.round(this.limits.idleTimeout / 1000)}`,
+      // the STATS request itself is a live thread, as in clamd
+      `THREADS: live ${s.running + 1}  idle 0 max ${s.maxThreads} idle-timeout ${Math.round(this.limits.idleTimeout / 1000)}`,
       `QUEUE: ${s.queued} items`,
       "\tSTATS 0.000000 ",
       "",
-      `MEMSTATS: heap ${mb(mem.heapUsed)}M mmap N/A used ${mb(mem.heapUsed)}M free ${mb(mem.heapTotal - mem.heapUsed)}M releasable N/A pools 1 pools_used ${mb(mem.rss)}M pools_total ${mb(mem.rss)}M`,
+      `MEMSTATS: heap N/A mmap N/A used N/A free N/A releasable N/A pools 1 pools_used ${mb(mem.heapUsed + mem.arrayBuffers)}M pools_total ${mb(mem.rss)}M`,
       "END",
     ].join("\n");
   }

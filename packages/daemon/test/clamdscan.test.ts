@@ -162,6 +162,15 @@ describe("Debian clamdscan: Vigil vs clamd on the same signatures", () => {
     expect((await talk(vigil.port, cut())).text).toBe("INSTREAM ended before its zero-length terminating chunk. ERROR\0");
   });
 
+  it("STATS: clamd's layout, numbers aside", async () => {
+    const norm = (t: string) => t.replace(/\d+\.\d+/g, "N");
+    for (const steps of [["zSTATS\0"], ["nSTATS\n"], ["nIDSESSION\n", "nSTATS\n", "nEND\n"]]) {
+      const real = await talk(realPort, steps);
+      expect(real.text).toMatch(/END[\0\n]$/);
+      expect(norm((await talk(vigil.port, steps)).text)).toBe(norm(real.text));
+    }
+  });
+
   it("timeouts: the same words and framing as clamd (CommandReadTimeout, ReadTimeout, IdleTimeout)", async () => {
     const cases: [string, Step[]][] = [
       ["silent client", []],
