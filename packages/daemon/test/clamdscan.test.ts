@@ -163,7 +163,8 @@ describe("Debian clamdscan: Vigil vs clamd on the same signatures", () => {
   });
 
   it("STATS: clamd's layout, numbers aside", async () => {
-    const norm = (t: string) => t.replace(/\d+\.\d+/g, "N");
+    // numbers and clamd's per-thread task lines (tab-indented) depend on each server's state
+    const norm = (t: string) => t.split("\n").filter((l) => !l.startsWith("\t")).join("\n").replace(/\d+(\.\d+)?/g, "N");
     for (const steps of [["zSTATS\0"], ["nSTATS\n"], ["nIDSESSION\n", "nSTATS\n", "nEND\n"]]) {
       const real = await talk(realPort, steps);
       expect(real.text).toMatch(/END[\0\n]$/);
