@@ -130,7 +130,7 @@ function parseCommand(raw: Buffer): Command {
 
 type State =
   | { kind: "command" }
-  | { kind: "stream"; cmd: Command; id: number; chunks: Buffer[]; received: number; need: number; slot: Promise<() => void>; inMemory: number; spool?: { fd: number; path: string } }
+  | { kind: "stream"; cmd: Command; id: number; chunks: Buffer[]; received: number; need: number; inMemory: number; spool?: { fd: number; path: string } }
   | { kind: "discard" };
 
 class Connection {
@@ -285,16 +285,16 @@ class Connection {
         this.reply("UNKNOWN COMMAND", cmd.term, id, true);
         return;
       case "INSTREAM": {
-        let slot: Promise<() => void>;
+        // receiving takes no scan thread (as in clamd): only a full queue refuses a stream now
         try {
-          slot = this.server.service.reserve();
+          this.server.service.admit();
         } catch (err) {
           if (!(err instanceof BusyError)) throw err;
           this.reply(`stream: ${err.message} ERROR`, cmd.term, id, true);
           return;
         }
         this.inFlight++;
-        this.state = { kind: "stream", cmd, id: id ?? 0, chunks: [], received: 0, need: -1, slot, inMemory: 0 };
+        this.state = { kind: "stream", cmd, id: id ?? 0, chunks: [], received: 0, need: -1, inMemory: 0 };
         this.arm(this.limits.readTimeout, () => this.streamTimeout());
         return;
       }
@@ -377,8 +377,8 @@ class Connection {
     }
   }
 
-  /** Frees an abandoned (or finished) stream: memory accounting, spool file, scan slot. */
-  private dropStream(st: Extract<State, { kind: "stream" }>, keepSlot = false): void {
+  /** Frees an abandoned stream: memory accounting, spool file. */
+  private dropStream(st: Extract<State, { kind: "stream" }>): void {
     this.server.service.buffered -= st.inMemory;
     st.inMemory = 0;
     st.chunks = [];
@@ -387,17 +387,26 @@ class Connection {
       try { unlinkSync(st.spool.path); } catch { /* already gone */ }
       st.spool = undefined;
     }
-    if (!keepSlot) void st.slot.then((release) => release());
   }
 
   private finishStream(st: Extract<State, { kind: "stream" }>): void {
+    let slot: Promise<() => void>;
+    try {
+      slot = this.server.service.reserve();
+    } catch (err) {
+      if (!(err instanceof BusyError)) throw err;
+      this.inFlight--;
+      this.dropStream(st);
+      this.reply(`stream: ${err.message} ERROR`, st.cmd.term, this.session ? st.id : undefined, true);
+      return;
+    }
     if (st.spool) {
       const spool = st.spool;
       closeSync(spool.fd);
       const id = this.session ? st.id : undefined;
       if (this.session) this.idle();
       else this.state = { kind: "discard" };
-      this.server.service.scanSpooled(spool.path, "stream", "clamd", st.slot).then(
+      this.server.service.scanSpooled(spool.path, "stream", "clamd", slot).then(
         ({ result }) => { this.inFlight--; this.reply(replyLines(result, "stream")[0]!, st.cmd.term, id); },
         (err: unknown) => { this.inFlight--; this.reply(`stream: ${(err as Error).message} ERROR`, st.cmd.term, id); },
       ).finally(() => { try { unlinkSync(spool.path); } catch { /* gone */ } });
@@ -414,7 +423,7 @@ class Connection {
     const id = this.session ? st.id : undefined;
     if (this.session) this.idle();
     else this.state = { kind: "discard" };
-    this.server.service.scanBytes(bytes, "stream", "clamd", st.slot).then(
+    this.server.service.scanBytes(bytes, "stream", "clamd", slot).then(
       ({ result }) => { this.inFlight--; this.reply(replyLines(result, "stream")[0]!, st.cmd.term, id); },
       (err: unknown) => { this.inFlight--; this.reply(`stream: ${(err as Error).message} ERROR`, st.cmd.term, id); },
     ).finally(() => { this.server.service.buffered -= held; });

@@ -98,7 +98,15 @@ export class Service {
     return `${CLAMD_VERSION}/Vigil ${VIGIL_VERSION}/${this.engines.generation.version}`;
   }
 
-  /** Reserves a scan slot now (or throws BusyError): call before receiving a stream. */
+  /** Throws BusyError when MaxQueue scans are already waiting (checked before receiving a stream). */
+  admit(): void {
+    if (this.slots.running >= this.slots.maxThreads && this.slots.queued >= this.slots.maxQueue) {
+      this.metrics.rejected++;
+      throw new BusyError(this.slots.maxQueue);
+    }
+  }
+
+  /** Takes a scan slot (running, or waiting in the queue), or throws BusyError when the queue is full. */
   reserve(): Promise<() => void> {
     const p = this.slots.tryAcquire();
     if (!p) {

@@ -168,16 +168,28 @@ describe("clamd protocol: limits and hostile clients", () => {
     expect(r.text).toMatch(/^Command exceeds the \d+-byte limit\. ERROR\0$/);
   });
 
-  it("MaxThreads + MaxQueue: beyond them a stream is refused with a busy error; the others finish", async () => {
-    // two streams left open hold the one thread and the one queue place
-    const holders = [connect(d.port, "127.0.0.1"), connect(d.port, "127.0.0.1")];
+  it("slow uploaders hold no scan thread: with MaxThreads 1, other clients are served while they trickle", async () => {
+    const holders = [connect(d.port, "127.0.0.1"), connect(d.port, "127.0.0.1"), connect(d.port, "127.0.0.1")];
     for (const h of holders) { h.on("error", () => {}); h.write("zINSTREAM\0"); h.write(u32(4)); }
-    await new Promise((r) => setTimeout(r, 100));
-    const r = await talk(d.port, ["zINSTREAM\0", chunked("x")]);
-    expect(r.text).toMatch(/^stream: Server busy: MaxQueue \(1\) .* ERROR\0$/);
+    await new Promise((r) => setTimeout(r, 50));
+    const r = await talk(d.port, ["zINSTREAM\0", chunked(EICAR)]);
+    expect(r.text).toBe(`stream: ${NAME} FOUND\0`);
     const replies = holders.map((h) => new Promise<string>((res) => { let s = ""; h.on("data", (b) => (s += b)); h.on("end", () => res(s)); }));
     for (const h of holders) h.write(Buffer.concat([Buffer.from("abcd"), u32(0)]));
-    expect(await Promise.all(replies)).toEqual(["stream: OK\0", "stream: OK\0"]);
+    expect(await Promise.all(replies)).toEqual(["stream: OK\0", "stream: OK\0", "stream: OK\0"]);
+  });
+
+  it("MaxThreads busy and MaxQueue full: a new stream is refused with a busy error, then served once a slot frees", async () => {
+    const slots = d.daemon.service.slots;
+    const running = await slots.tryAcquire()!;
+    const waiting = slots.tryAcquire()!;
+    expect(slots.queued).toBe(1);
+    const r = await talk(d.port, ["zINSTREAM\0", chunked("x")]);
+    expect(r.text).toBe("stream: Server busy: MaxQueue (1) scans already waiting; retry later. ERROR\0");
+    expect((await talk(d.port, [`zSCAN ${process.cwd()}/package.json\0`])).text).toMatch(/^\/.*package\.json: Server busy: MaxQueue \(1\) .* ERROR\0$/);
+    running();
+    (await waiting)();
+    expect((await talk(d.port, ["zINSTREAM\0", chunked("x")])).text).toBe("stream: OK\0");
   });
 
   it("a flood of connections: beyond maxConnections clients get an error, and the daemon recovers", async () => {
