@@ -6,12 +6,12 @@
  */
 import { join } from "node:path";
 import { Command } from "commander";
+import { collect, limitOptions, parseOrExit, signatureOptions } from "../options.js";
 import { Daemon, DaemonError } from "@vigil/daemon";
 import { cacheDir, defaultJobs, parseCount, parseSize, ScannerError } from "@vigil/scanner";
 
 export const summary = "clamd-compatible scan daemon (TCP, unix socket) with an HTTP scan API";
 
-const collect = (v: string, prev: string[]) => [...prev, v];
 
 const HELP = `
 Clients: clamdscan (TCPSocket/LocalSocket in its config), the npm clamscan/clamdjs packages,
@@ -21,16 +21,13 @@ Signals: SIGHUP or SIGUSR2 reload the rules (scans in flight finish on the old o
 SIGTERM or SIGINT stop the daemon. Exit codes: 0 stopped, 2 could not start.`;
 
 function program(): Command {
-  return new Command("vigil daemon")
+  return limitOptions(signatureOptions(new Command("vigil daemon")), { archives: true, filesizeHelp: "files larger than this are not scanned (reported OK, as clamd does)" })
     .description("Run the scan service: the clamd protocol on TCP and unix sockets, and an optional HTTP API.")
     .option("--tcp <host:port>", "clamd protocol on TCP (repeatable; default 127.0.0.1:3310 unless only --socket is given)", collect, [])
     .option("--socket <path>", "clamd protocol on a unix socket (repeatable)", collect, [])
     .option("--http <host:port>", "HTTP scan API (POST /v1/scan, /v1/health, /metrics, /v1/openapi.json)")
     .option("--http-token <token>", "bearer token for the HTTP API (required off loopback; default $VIGIL_HTTP_TOKEN)")
     .option("--http-max-body <size>", "largest HTTP request body", "25M")
-    .option("--rules <file|dir>", "YARA rule file or directory (repeatable)", collect, [])
-    .option("-d, --database <file|dir>", "ClamAV database file or directory (repeatable)", collect, [])
-    .option("--no-builtin", "do not load the built-in starter rules")
     .option("-j, --jobs <n>", `worker threads (default: one per core, here ${defaultJobs()})`)
     .option("--stream-max-length <size>", "largest INSTREAM (clamd StreamMaxLength)", "25M")
     .option("--max-threads <n>", "concurrent scans (clamd MaxThreads)", "10")
@@ -41,11 +38,6 @@ function program(): Command {
     .option("--max-connections <n>", "open clamd connections before new ones are refused", "1024")
     .option("--memory-budget <size>", "stream bytes held in memory across connections; beyond it streams are spooled to files", "256M")
     .option("--spool-dir <dir>", "where spooled streams go (clamd TemporaryDirectory; default the OS temp directory)")
-    .option("--max-filesize <size>", "files larger than this are not scanned (reported OK, as clamd does)", "100M")
-    .option("--max-scansize <size>", "bytes scanned per file, archive members included", "400M")
-    .option("--max-files <n>", "members scanned per archive", "10000")
-    .option("--max-recursion <n>", "archive nesting depth", "17")
-    .option("--max-scantime <ms>", "time limit per file or member, in milliseconds", "120000")
     .option("--alert-exceeds-max", "report limit overruns as detections (Heuristics.Limits.Exceeded.*)")
     .option("--no-cache", "do not use or write the compiled-signature cache")
     .addHelpText("after", HELP)
@@ -62,12 +54,8 @@ interface Opts {
 
 export async function run(args: string[]): Promise<number> {
   const cmd = program();
-  try {
-    cmd.parse(args, { from: "user" });
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    return code === "commander.helpDisplayed" || code === "commander.version" ? 0 : 2;
-  }
+  const exit = parseOrExit(cmd, args);
+  if (exit !== undefined) return exit;
   const o = cmd.opts<Opts>();
   let daemon: Daemon;
   try {

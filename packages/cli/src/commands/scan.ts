@@ -8,6 +8,7 @@
 import { createWriteStream, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
+import { collect, limitOptions, parseOrExit, signatureOptions } from "../options.js";
 import {
   buildSignatures, cacheDir, defaultJobs, defaultQuarantineDir, paint, parseCount, parseSize, printable, Progress,
   Quarantine, reportWriter, ScanCache, Scanner, ScannerError, ScanStats, summaryText, useColor, walk,
@@ -27,15 +28,11 @@ Exit codes:
 
 Sizes accept K, M, G suffixes (e.g. --max-filesize 25M).`;
 
-const collect = (v: string, prev: string[]) => [...prev, v];
 
 function program(): Command {
-  return new Command("vigil scan")
+  return limitOptions(signatureOptions(new Command("vigil scan")), { archives: true })
     .description("Scan files and directories (recursively) for malware. '-' scans standard input.")
     .argument("<paths...>", "files or directories to scan, or - for standard input")
-    .option("--rules <file|dir>", "YARA rule file or directory of .yar files (repeatable)", collect, [])
-    .option("-d, --database <file|dir>", "ClamAV database file or directory: .hdb .hsb .mdb .msb .ndb .ldb .fp .sfp .ign2, hash lists (repeatable)", collect, [])
-    .option("--no-builtin", "do not load the built-in starter rules")
     .option("-r, --recursive", "descend into directories (the default; accepted for clamscan/yara habits)")
     .option("--no-recursive", "scan only the files directly inside directory arguments")
     .option("--max-depth <n>", "directory levels to descend below each argument")
@@ -46,11 +43,6 @@ function program(): Command {
     .option("--follow-symlinks", "follow symbolic links inside directories (loops are detected)")
     .option("--one-file-system", "do not cross into other file systems")
     .option("-j, --jobs <n>", `worker threads (default: one per core, here ${defaultJobs()})`)
-    .option("--max-filesize <size>", "skip (and report) files larger than this", "100M")
-    .option("--max-scansize <size>", "bytes scanned per file, archive members included", "400M")
-    .option("--max-scantime <ms>", "time limit for scanning one file or archive member, in milliseconds", "120000")
-    .option("--max-files <n>", "members scanned per archive", "10000")
-    .option("--max-recursion <n>", "archive nesting depth", "17")
     .option("--max-ratio <n>", "largest expansion ratio of an archive member before it is a bomb", "250")
     .option("--alert-exceeds-max", "report limit overruns as detections (Heuristics.Limits.Exceeded.*)")
     .option("--no-cache", "rescan files even if unchanged since a clean scan with the same rules")
@@ -79,12 +71,8 @@ interface Opts {
 
 export async function run(args: string[]): Promise<number> {
   const cmd = program();
-  try {
-    cmd.parse(args, { from: "user" });
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    return code === "commander.helpDisplayed" || code === "commander.version" ? 0 : 2;
-  }
+  const exit = parseOrExit(cmd, args);
+  if (exit !== undefined) return exit;
   const o = cmd.opts<Opts>();
   const paths = cmd.args;
   try {

@@ -9,6 +9,7 @@
 import { appendFileSync, createWriteStream, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
+import { collect, limitOptions, parseOrExit, signatureOptions } from "../options.js";
 import {
   buildSignatures, cacheDir, defaultJobs, defaultQuarantineDir, parseCount, parseSize, printable, Quarantine, reportWriter, Scanner,
   ScannerError, ScanStats, WatchSession, DEFAULT_LIMITS, type ReportFormat, type WatchEvent,
@@ -17,24 +18,17 @@ import {
 export const summary = "watch directories and scan files as they are written (on-access, ransomware heuristic)";
 
 const VERSION = "0.1.0";
-const collect = (v: string, prev: string[]) => [...prev, v];
 
 function program(): Command {
-  return new Command("vigil watch")
+  return limitOptions(signatureOptions(new Command("vigil watch")), { archives: false })
     .description("Scan files as they are created or changed under PATHs.")
     .argument("<paths...>", "directories or files to watch")
-    .option("--rules <file|dir>", "YARA rule file or directory (repeatable)", collect, [])
-    .option("-d, --database <file|dir>", "ClamAV database file or directory: .hdb .hsb .mdb .msb .ndb .ldb .fp .sfp .ign2, hash lists (repeatable)", collect, [])
-    .option("--no-builtin", "do not load the built-in starter rules")
     .option("--exclude <glob>", "ignore paths matching the glob (repeatable)", collect, [])
     .option("--exclude-regex <re>", "ignore paths matching the regular expression (repeatable)", collect, [])
     .option("--include <glob>", "scan only files matching the glob (repeatable)", collect, [])
     .option("--include-regex <re>", "scan only files matching the regular expression (repeatable)", collect, [])
     .option("-j, --jobs <n>", "worker threads", String(Math.min(2, defaultJobs())))
     .option("--settle <ms>", "quiet time after the last write before a file is scanned", "500")
-    .option("--max-filesize <size>", "skip (and report) files larger than this", "100M")
-    .option("--max-scansize <size>", "bytes scanned per file, archive members included", "400M")
-    .option("--max-scantime <ms>", "time limit for scanning one file or archive member, in milliseconds", "120000")
     .addOption(new Option("-f, --format <format>", "report format").choices(["text", "json", "ndjson", "sarif"]).default("text"))
     .option("-o, --output <file>", "write the report to a file")
     .option("-a, --all", "also report clean files")
@@ -59,12 +53,8 @@ interface Opts {
 
 export async function run(args: string[]): Promise<number> {
   const cmd = program();
-  try {
-    cmd.parse(args, { from: "user" });
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    return code === "commander.helpDisplayed" || code === "commander.version" ? 0 : 2;
-  }
+  const exit = parseOrExit(cmd, args);
+  if (exit !== undefined) return exit;
   try {
     return await watch(cmd.args, cmd.opts<Opts>());
   } catch (err) {
