@@ -13,6 +13,7 @@ export default defineConfig({
       "@vigil/scanner": pkg("scanner"),
       "@vigil/daemon": pkg("daemon"),
       "@vigil/inventory": pkg("inventory"),
+      "@vigil/server": pkg("server"),
     },
   },
   test: {

@@ -1,0 +1,165 @@
+/**
+ * The wire format between `vigil agent` and `vigil server`, as zod schemas both sides use:
+ * the server validates every request body with them and the agent builds its requests from
+ * the same types. Changing a schema changes the protocol; add fields as optional.
+ *
+ * Endpoint routes (all JSON, `Authorization: Bearer <endpoint key>` except enrol):
+ *   POST /api/v1/enroll            EnrollRequest      -> EnrollResponse
+ *   POST /api/v1/heartbeat         Heartbeat          -> HeartbeatResponse
+ *   POST /api/v1/detections        DetectionBatch     -> BatchResponse
+ *   POST /api/v1/scans             ScanBatch          -> BatchResponse
+ *   GET  /api/v1/reputation/:prefix  (5 hex digits = 20 bits) -> ReputationResponse
+ *   GET  /api/v1/policy                               -> SignedPolicy
+ *   POST /api/v1/samples?sha256=..&type=..  raw bytes (only when the policy allows) -> { stored: true }
+ *   GET  /updates/<path>           the update log mirror: tiles, checkpoint, cosignatures, bundles
+ */
+import { z } from "zod";
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "a lowercase hex sha256");
+const shortText = z.string().max(256);
+
+export const Severity = z.enum(["low", "medium", "high", "critical"]);
+export type Severity = z.infer<typeof Severity>;
+
+export const OsInfo = z.object({
+  platform: shortText, // process.platform
+  release: shortText, // os.release()
+  arch: shortText,
+});
+export type OsInfo = z.infer<typeof OsInfo>;
+
+export const EnrollRequest = z.object({
+  token: z.string().min(16).max(200),
+  hostname: shortText.optional(),
+  os: OsInfo,
+  agentVersion: shortText,
+});
+export type EnrollRequest = z.infer<typeof EnrollRequest>;
+
+export const CheckpointRef = z.object({
+  origin: shortText,
+  size: z.number().int().nonnegative(),
+  rootHash: z.string().max(128), // base64 as in the signed note
+});
+export type CheckpointRef = z.infer<typeof CheckpointRef>;
+
+export const Heartbeat = z.object({
+  time: z.number().int(), // agent clock, ms since epoch
+  agentVersion: shortText,
+  rulesVersion: shortText.nullable(),
+  /** The newest checkpoint of the update log the agent verified (signature, witnesses, consistency). */
+  checkpoint: CheckpointRef.nullable(),
+  os: OsInfo,
+  hostname: shortText.optional(), // only when the policy allows it
+  ledger: z.object({ entries: z.number().int().nonnegative(), head: z.string().max(128) }).optional(),
+});
+export type Heartbeat = z.infer<typeof Heartbeat>;
+
+export const Detection = z.object({
+  id: z.string().min(1).max(64), // agent-chosen, makes retries idempotent
+  time: z.number().int(),
+  rule: shortText,
+  severity: Severity,
+  bundleVersion: shortText.nullable(),
+  sha256: sha256Hex,
+  size: z.number().int().nonnegative().nullable(),
+  fileType: z.string().max(64).nullable(),
+  action: z.enum(["reported", "quarantined", "deleted", "blocked", "failed"]),
+  path: z.string().max(4096).optional(), // only when the policy allows it
+});
+export type Detection = z.infer<typeof Detection>;
+
+export const DetectionBatch = z.object({ detections: z.array(Detection).min(1).max(1000) });
+export type DetectionBatch = z.infer<typeof DetectionBatch>;
+
+export const ScanSummary = z.object({
+  id: z.string().min(1).max(64),
+  startedAt: z.number().int(),
+  finishedAt: z.number().int(),
+  kind: z.enum(["scheduled", "manual", "watch"]),
+  files: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  detections: z.number().int().nonnegative(),
+  errors: z.number().int().nonnegative(),
+  bundleVersion: shortText.nullable(),
+});
+export type ScanSummary = z.infer<typeof ScanSummary>;
+
+export const ScanBatch = z.object({ scans: z.array(ScanSummary).min(1).max(1000) });
+export type ScanBatch = z.infer<typeof ScanBatch>;
+
+export const BatchResponse = z.object({ accepted: z.number().int(), duplicates: z.number().int() });
+export type BatchResponse = z.infer<typeof BatchResponse>;
+
+/** What the organisation lets endpoints send. The agent applies the narrower of this and its own config. */
+export const DataPolicy = z.object({
+  version: z.number().int().nonnegative(),
+  send: z.object({
+    path: z.boolean(),
+    hostname: z.boolean(),
+    scanSummaries: z.boolean(),
+  }),
+  reputation: z.object({ enabled: z.boolean() }),
+  samples: z.object({
+    enabled: z.boolean(),
+    maxBytes: z.number().int().nonnegative(),
+    fileTypes: z.array(z.enum(["pe", "elf", "macho", "dex", "script"])),
+  }),
+  heartbeatSeconds: z.number().int().min(10).max(86_400),
+});
+export type DataPolicy = z.infer<typeof DataPolicy>;
+
+export const DEFAULT_POLICY: DataPolicy = {
+  version: 1,
+  send: { path: false, hostname: true, scanSummaries: true },
+  reputation: { enabled: true },
+  samples: { enabled: false, maxBytes: 10 * 1024 * 1024, fileTypes: ["pe", "elf", "macho"] },
+  heartbeatSeconds: 300,
+};
+
+/**
+ * The policy as endpoints fetch it: `payload` is the exact JSON text that was signed (Ed25519,
+ * base64 signature), so the agent verifies bytes, not a re-serialisation.
+ */
+export const SignedPolicy = z.object({
+  payload: z.string(),
+  signature: z.string(),
+  keyId: z.string(),
+});
+export type SignedPolicy = z.infer<typeof SignedPolicy>;
+
+export const EnrollResponse = z.object({
+  endpointId: z.string(),
+  /** The endpoint key; shown once, stored hashed on the server. */
+  key: z.string(),
+  /** The server's policy-signing public key (SPKI DER, base64), pinned by the agent at enrolment. */
+  policyKey: z.string(),
+  policyKeyId: z.string(),
+  policy: SignedPolicy,
+});
+export type EnrollResponse = z.infer<typeof EnrollResponse>;
+
+export const HeartbeatResponse = z.object({
+  serverTime: z.number().int(),
+  policyVersion: z.number().int(),
+});
+export type HeartbeatResponse = z.infer<typeof HeartbeatResponse>;
+
+export const ReputationEntry = z.object({
+  sha256: sha256Hex,
+  verdict: z.enum(["malicious", "suspicious", "clean", "unknown"]),
+  name: z.string().nullable(),
+  /** Distinct endpoints of the fleet that reported the hash. */
+  prevalence: z.number().int().nonnegative(),
+});
+export type ReputationEntry = z.infer<typeof ReputationEntry>;
+
+export const ReputationResponse = z.object({
+  prefix: z.string().regex(/^[0-9a-f]{5}$/),
+  entries: z.array(ReputationEntry),
+});
+export type ReputationResponse = z.infer<typeof ReputationResponse>;
+
+/** Error body of every 4xx/5xx reply. */
+export const ApiError = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+export type ApiError = z.infer<typeof ApiError>;

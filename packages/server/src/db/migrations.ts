@@ -1,0 +1,161 @@
+/**
+ * The one migration set, written in Kysely's schema builder inside the subset SQLite and
+ * PostgreSQL share (text, bigint, integer; no autoincrement, no dialect-specific types).
+ * Append new migrations; never edit one that has shipped.
+ */
+import type { Kysely, Migration, MigrationProvider } from "kysely";
+
+const initial: Migration = {
+  async up(db: Kysely<any>): Promise<void> {
+    await db.schema
+      .createTable("users")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("username", "text", (c) => c.notNull().unique())
+      .addColumn("password_hash", "text", (c) => c.notNull())
+      .addColumn("role", "text", (c) => c.notNull())
+      .addColumn("created_at", "bigint", (c) => c.notNull())
+      .addColumn("disabled", "integer", (c) => c.notNull().defaultTo(0))
+      .execute();
+
+    await db.schema
+      .createTable("sessions")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("user_id", "text", (c) => c.notNull().references("users.id").onDelete("cascade"))
+      .addColumn("csrf_token", "text", (c) => c.notNull())
+      .addColumn("created_at", "bigint", (c) => c.notNull())
+      .addColumn("expires_at", "bigint", (c) => c.notNull())
+      .addColumn("last_seen", "bigint", (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex("sessions_user").on("sessions").column("user_id").execute();
+
+    await db.schema
+      .createTable("enrollment_tokens")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("label", "text", (c) => c.notNull())
+      .addColumn("created_by", "text", (c) => c.notNull())
+      .addColumn("created_at", "bigint", (c) => c.notNull())
+      .addColumn("expires_at", "bigint", (c) => c.notNull())
+      .addColumn("uses_left", "integer", (c) => c.notNull())
+      .addColumn("last_used_at", "bigint")
+      .execute();
+
+    await db.schema
+      .createTable("endpoints")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("key_hash", "text", (c) => c.notNull().unique())
+      .addColumn("hostname", "text")
+      .addColumn("os", "text")
+      .addColumn("agent_version", "text")
+      .addColumn("rules_version", "text")
+      .addColumn("checkpoint_origin", "text")
+      .addColumn("checkpoint_size", "bigint")
+      .addColumn("checkpoint_root", "text")
+      .addColumn("checkpoint_at", "bigint")
+      .addColumn("ledger_entries", "bigint")
+      .addColumn("ledger_head", "text")
+      .addColumn("enrolled_at", "bigint", (c) => c.notNull())
+      .addColumn("enrolled_with", "text")
+      .addColumn("last_seen", "bigint")
+      .addColumn("revoked_at", "bigint")
+      .addColumn("revoked_by", "text")
+      .execute();
+    await db.schema.createIndex("endpoints_last_seen").on("endpoints").column("last_seen").execute();
+
+    await db.schema
+      .createTable("endpoint_presence")
+      .addColumn("endpoint_id", "text", (c) => c.notNull())
+      .addColumn("hour", "bigint", (c) => c.notNull())
+      .addPrimaryKeyConstraint("endpoint_presence_pk", ["endpoint_id", "hour"])
+      .execute();
+    await db.schema.createIndex("endpoint_presence_hour").on("endpoint_presence").column("hour").execute();
+
+    await db.schema
+      .createTable("detections")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("endpoint_id", "text", (c) => c.notNull())
+      .addColumn("client_id", "text", (c) => c.notNull())
+      .addColumn("time", "bigint", (c) => c.notNull())
+      .addColumn("received_at", "bigint", (c) => c.notNull())
+      .addColumn("rule", "text", (c) => c.notNull())
+      .addColumn("severity", "text", (c) => c.notNull())
+      .addColumn("bundle_version", "text")
+      .addColumn("sha256", "text", (c) => c.notNull())
+      .addColumn("sha256_prefix", "integer", (c) => c.notNull())
+      .addColumn("size", "bigint")
+      .addColumn("file_type", "text")
+      .addColumn("action", "text", (c) => c.notNull())
+      .addColumn("path", "text")
+      .addUniqueConstraint("detections_client_unique", ["endpoint_id", "client_id"])
+      .execute();
+    await db.schema.createIndex("detections_time").on("detections").column("time").execute();
+    await db.schema.createIndex("detections_prefix").on("detections").column("sha256_prefix").execute();
+    await db.schema.createIndex("detections_endpoint_time").on("detections").columns(["endpoint_id", "time"]).execute();
+
+    await db.schema
+      .createTable("scans")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("endpoint_id", "text", (c) => c.notNull())
+      .addColumn("client_id", "text", (c) => c.notNull())
+      .addColumn("started_at", "bigint", (c) => c.notNull())
+      .addColumn("finished_at", "bigint", (c) => c.notNull())
+      .addColumn("kind", "text", (c) => c.notNull())
+      .addColumn("files", "bigint", (c) => c.notNull())
+      .addColumn("bytes", "bigint", (c) => c.notNull())
+      .addColumn("detections", "integer", (c) => c.notNull())
+      .addColumn("errors", "integer", (c) => c.notNull())
+      .addColumn("bundle_version", "text")
+      .addUniqueConstraint("scans_client_unique", ["endpoint_id", "client_id"])
+      .execute();
+    await db.schema.createIndex("scans_endpoint_time").on("scans").columns(["endpoint_id", "finished_at"]).execute();
+
+    await db.schema
+      .createTable("reputation")
+      .addColumn("sha256", "text", (c) => c.primaryKey())
+      .addColumn("sha256_prefix", "integer", (c) => c.notNull())
+      .addColumn("verdict", "text", (c) => c.notNull())
+      .addColumn("name", "text")
+      .addColumn("source", "text", (c) => c.notNull())
+      .addColumn("updated_at", "bigint", (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex("reputation_prefix").on("reputation").column("sha256_prefix").execute();
+
+    await db.schema
+      .createTable("policy")
+      .addColumn("id", "integer", (c) => c.primaryKey())
+      .addColumn("version", "integer", (c) => c.notNull())
+      .addColumn("body", "text", (c) => c.notNull())
+      .addColumn("updated_at", "bigint", (c) => c.notNull())
+      .addColumn("updated_by", "text")
+      .execute();
+
+    await db.schema
+      .createTable("audit_log")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("time", "bigint", (c) => c.notNull())
+      .addColumn("user_id", "text")
+      .addColumn("username", "text")
+      .addColumn("action", "text", (c) => c.notNull())
+      .addColumn("target", "text")
+      .addColumn("detail", "text")
+      .addColumn("ip", "text")
+      .execute();
+    await db.schema.createIndex("audit_log_time").on("audit_log").column("time").execute();
+
+    await db.schema
+      .createTable("server_keys")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("public_key", "text", (c) => c.notNull())
+      .addColumn("private_key", "text", (c) => c.notNull())
+      .addColumn("created_at", "bigint", (c) => c.notNull())
+      .execute();
+  },
+};
+
+/** Migrations by name; names sort in the order they apply. */
+export const migrations: Record<string, Migration> = {
+  "0001_initial": initial,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => migrations,
+};

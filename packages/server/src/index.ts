@@ -1,0 +1,4 @@
+/**
+ * @vigil/server: the self-hosted fleet server.
+ */
+export {};
