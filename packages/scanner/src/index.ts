@@ -36,3 +36,5 @@ export { WatchSession, chokidarWatcher, DEFAULT_RANSOMWARE, type Watcher, type W
 /** ClamAV signature formats (loading, translation to YARA) and the hash-signature store. */
 export * as clamav from "./clamav/index.js";
 export * as hashdb from "./hashdb/index.js";
+/** The agent <-> server wire format (zod schemas), shared by vigil agent and vigil server. */
+export * as protocol from "./agent/protocol.js";
