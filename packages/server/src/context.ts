@@ -50,6 +50,14 @@ export interface SessionUser {
   role: Role;
 }
 
+/** Who performs an operation (audit log): a logged-in user plus the client address. */
+export interface Actor extends SessionUser {
+  ip: string | null;
+}
+
+/** The actor for operator commands run on the server machine (`vigil server token create`, ...). */
+export const CLI_ACTOR: Actor = { id: "cli", username: "(command line)", role: "admin", ip: null };
+
 export interface AppEnv {
   Variables: {
     /** Set by the session middleware for console and admin routes; null when not logged in. */

@@ -1,0 +1,103 @@
+/**
+ * zod schemas of the admin API (requests validated with them, responses described by them in
+ * /openapi.json). The endpoint API's schemas are the agent protocol's (`@vigil/scanner` protocol).
+ */
+import { z } from "zod";
+import { protocol } from "@vigil/scanner";
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "a lowercase hex sha256");
+export const Role = z.enum(["admin", "analyst", "viewer"]);
+
+export const LoginRequest = z.object({ username: z.string().min(1).max(100), password: z.string().min(1).max(200) });
+export const User = z.object({ id: z.string(), username: z.string(), role: Role });
+export const Me = z.object({ user: User, csrfToken: z.string() });
+
+export const TokenCreate = z.object({
+  label: z.string().min(1).max(200),
+  ttlHours: z.number().positive().max(8784).optional(),
+  uses: z.number().int().min(1).max(100_000).optional(),
+});
+export const TokenCreated = z.object({ token: z.string(), id: z.string(), label: z.string(), uses: z.number().int(), expiresAt: z.number().int() });
+export const TokenInfo = z.object({
+  id: z.string(), label: z.string(), createdBy: z.string(), createdAt: z.number().int(), expiresAt: z.number().int(),
+  usesLeft: z.number().int(), lastUsedAt: z.number().int().nullable(), state: z.enum(["active", "used", "expired"]),
+});
+
+export const EndpointInfo = z.object({
+  id: z.string(),
+  hostname: z.string().nullable(),
+  os: protocol.OsInfo.nullable(),
+  agentVersion: z.string().nullable(),
+  rulesVersion: z.string().nullable(),
+  checkpoint: z.object({ origin: z.string(), size: z.number().int(), rootHash: z.string(), at: z.number().int().nullable() }).nullable(),
+  ledger: z.object({ entries: z.number().int(), head: z.string() }).nullable(),
+  enrolledAt: z.number().int(),
+  enrolledWith: z.string().nullable(),
+  lastSeen: z.number().int().nullable(),
+  revokedAt: z.number().int().nullable(),
+  revokedBy: z.string().nullable(),
+  status: z.enum(["online", "stale", "offline", "never", "revoked"]),
+});
+
+export const DetectionInfo = z.object({
+  id: z.string(), endpointId: z.string(), hostname: z.string().nullable(), clientId: z.string(), time: z.number().int(), receivedAt: z.number().int(),
+  rule: z.string(), severity: protocol.Severity, bundleVersion: z.string().nullable(), sha256: sha256Hex, size: z.number().int().nullable(),
+  fileType: z.string().nullable(), action: z.string(), path: z.string().nullable(),
+});
+
+export const ScanInfo = z.object({
+  id: z.string(), endpointId: z.string(), clientId: z.string(), startedAt: z.number().int(), finishedAt: z.number().int(), kind: z.string(),
+  files: z.number().int(), bytes: z.number().int(), detections: z.number().int(), errors: z.number().int(), bundleVersion: z.string().nullable(),
+});
+
+/** Query parameters are strings; numbers are parsed here. */
+const int = z.coerce.number().int();
+export const DetectionQuery = z.object({
+  endpoint: z.string().max(64).optional(),
+  rule: z.string().max(256).optional(),
+  severity: protocol.Severity.optional(),
+  sha256: sha256Hex.optional(),
+  since: int.optional(),
+  until: int.optional(),
+  limit: int.min(1).max(5000).optional(),
+  offset: int.min(0).optional(),
+});
+export const EndpointQuery = z.object({
+  q: z.string().max(100).optional(),
+  limit: int.min(1).max(5000).optional(),
+  offset: int.min(0).optional(),
+  revoked: z.enum(["0", "1"]).optional(),
+});
+export const PageQuery = z.object({ limit: int.min(1).max(5000).optional(), offset: int.min(0).optional() });
+export const AuditQuery = z.object({ limit: int.min(1).max(1000).optional(), before: int.optional(), action: z.string().max(64).optional() });
+
+export const PolicyInput = protocol.DataPolicy.extend({ version: z.number().int().nonnegative().optional() });
+
+export const UserInfo = z.object({ id: z.string(), username: z.string(), role: Role, createdAt: z.number().int(), disabled: z.boolean() });
+export const UserCreate = z.object({ username: z.string().min(1).max(64), role: Role, password: z.string().min(12).max(200).optional() });
+export const UserCreated = z.object({ user: UserInfo, password: z.string() });
+export const UserPatch = z.object({ role: Role.optional(), disabled: z.boolean().optional(), resetPassword: z.boolean().optional() });
+export const UserPatched = z.object({ user: UserInfo, password: z.string().optional() });
+
+export const ReputationAdd = z.object({
+  entries: z.array(z.object({
+    sha256: sha256Hex,
+    verdict: z.enum(["malicious", "suspicious", "clean"]),
+    name: z.string().max(256).nullable().optional(),
+    source: z.string().max(100).optional(),
+  })).min(1).max(10_000),
+});
+export const HashReport = z.object({
+  sha256: sha256Hex, verdict: z.enum(["malicious", "suspicious", "clean", "unknown"]), name: z.string().nullable(), source: z.string().nullable(),
+  updatedAt: z.number().int().nullable(), prevalence: z.number().int(), detections: z.number().int(), firstSeen: z.number().int().nullable(),
+  lastSeen: z.number().int().nullable(), endpoints: z.array(z.string()),
+});
+export const AuditRecord = z.object({
+  id: z.string(), time: z.number().int(), userId: z.string().nullable(), username: z.string().nullable(), action: z.string(),
+  target: z.string().nullable(), detail: z.record(z.string(), z.unknown()).nullable(), ip: z.string().nullable(),
+});
+
+export const Health = z.object({
+  status: z.enum(["ok", "degraded"]), db: z.enum(["ok", "error"]), dialect: z.enum(["sqlite", "postgres"]), version: z.string(), uptimeSeconds: z.number().int(),
+});
+export const SampleStored = z.object({ stored: z.literal(true), sha256: sha256Hex, size: z.number().int() });
