@@ -38,3 +38,4 @@ export * as clamav from "./clamav/index.js";
 export * as hashdb from "./hashdb/index.js";
 /** The agent <-> server wire format (zod schemas), shared by vigil agent and vigil server. */
 export * as protocol from "./agent/protocol.js";
+export * as agent from "./agent/index.js";

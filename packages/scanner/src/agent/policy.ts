@@ -1,0 +1,111 @@
+/**
+ * The data policy on the endpoint: the server's signed policy is verified against the key pinned
+ * at enrolment (Ed25519 over the exact `payload` bytes), parsed with the protocol's DataPolicy
+ * schema, and must not be older than the last one accepted. What the agent then obeys is the
+ * narrower of that policy and the endpoint's own ceiling, field by field: the server can turn
+ * things off but never on where the endpoint's configuration forbids them.
+ */
+import { createPublicKey, verify } from "node:crypto";
+import { z } from "zod";
+import { ScannerError } from "../error.js";
+import { DataPolicy, type SignedPolicy } from "./protocol.js";
+
+export const SampleType = z.enum(["pe", "elf", "macho", "dex", "script"]);
+export type SampleType = z.infer<typeof SampleType>;
+
+/** What this endpoint ever allows to leave it, whatever the server asks. */
+export const DataCeiling = z.object({
+  path: z.boolean(),
+  hostname: z.boolean(),
+  scanSummaries: z.boolean(),
+  reputation: z.boolean(),
+  samples: z.object({
+    enabled: z.boolean(),
+    maxBytes: z.number().int().nonnegative(),
+    fileTypes: z.array(SampleType),
+  }),
+});
+export type DataCeiling = z.infer<typeof DataCeiling>;
+
+export const DEFAULT_CEILING: DataCeiling = {
+  path: false,
+  hostname: true,
+  scanSummaries: true,
+  reputation: true,
+  samples: { enabled: false, maxBytes: 10 * 1024 * 1024, fileTypes: ["pe", "elf", "macho"] },
+};
+
+/** The fields the ceiling can name on the command line (`--allow path,samples`). */
+export const CEILING_FIELDS = ["path", "hostname", "scanSummaries", "reputation", "samples"] as const;
+export type CeilingField = (typeof CEILING_FIELDS)[number];
+
+/** Field by field, the narrower of the server's policy and the local ceiling. */
+export function effectivePolicy(server: DataPolicy, ceiling: DataCeiling): DataPolicy {
+  const types = server.samples.fileTypes.filter((t) => ceiling.samples.fileTypes.includes(t));
+  return {
+    version: server.version,
+    send: {
+      path: server.send.path && ceiling.path,
+      hostname: server.send.hostname && ceiling.hostname,
+      scanSummaries: server.send.scanSummaries && ceiling.scanSummaries,
+    },
+    reputation: { enabled: server.reputation.enabled && ceiling.reputation },
+    samples: {
+      enabled: server.samples.enabled && ceiling.samples.enabled && types.length > 0,
+      maxBytes: Math.min(server.samples.maxBytes, ceiling.samples.maxBytes),
+      fileTypes: types,
+    },
+    heartbeatSeconds: server.heartbeatSeconds,
+  };
+}
+
+/** The most restrictive policy: what the agent obeys before it has verified any. */
+export function closedPolicy(heartbeatSeconds = 300): DataPolicy {
+  return {
+    version: 0,
+    send: { path: false, hostname: false, scanSummaries: false },
+    reputation: { enabled: false },
+    samples: { enabled: false, maxBytes: 0, fileTypes: [] },
+    heartbeatSeconds,
+  };
+}
+
+export interface PinnedKey {
+  /** SPKI DER, base64, as EnrollResponse.policyKey. */
+  key: string;
+  keyId: string;
+}
+
+/**
+ * Verifies a signed policy with the pinned key and returns the policy. `lastVersion` is the
+ * version last accepted (and `lastPayload` its text): an older version is refused, and so is
+ * the same version with different content.
+ */
+export function verifyPolicy(signed: SignedPolicy, pinned: PinnedKey, last?: { version: number; payload: string }): DataPolicy {
+  if (signed.keyId !== pinned.keyId) {
+    throw new ScannerError("POLICY_REJECTED", `the policy is signed with key ${JSON.stringify(signed.keyId)}, not the key ${JSON.stringify(pinned.keyId)} pinned at enrolment; keeping the last good policy (if the server's key really changed, enrol again)`);
+  }
+  let ok = false;
+  try {
+    const key = createPublicKey({ key: Buffer.from(pinned.key, "base64"), format: "der", type: "spki" });
+    ok = verify(null, Buffer.from(signed.payload, "utf8"), key, Buffer.from(signed.signature, "base64"));
+  } catch (err) {
+    throw new ScannerError("POLICY_REJECTED", `cannot check the policy signature: ${(err as Error).message}; keeping the last good policy`, err);
+  }
+  if (!ok) throw new ScannerError("POLICY_REJECTED", "the policy's signature does not verify with the pinned key (altered in transit or not from this server); keeping the last good policy");
+  let parsed: DataPolicy;
+  try {
+    parsed = DataPolicy.parse(JSON.parse(signed.payload));
+  } catch (err) {
+    throw new ScannerError("POLICY_REJECTED", `the signed policy is not a valid data policy: ${(err as Error).message.slice(0, 300)}`, err);
+  }
+  if (last) {
+    if (parsed.version < last.version) {
+      throw new ScannerError("POLICY_REJECTED", `the server offers policy version ${parsed.version}, older than version ${last.version} already accepted (replay?); keeping the last good policy`);
+    }
+    if (parsed.version === last.version && signed.payload !== last.payload) {
+      throw new ScannerError("POLICY_REJECTED", `the server offers a different policy under the same version ${parsed.version}; keeping the last good policy`);
+    }
+  }
+  return parsed;
+}
