@@ -29,8 +29,9 @@ export class RateLimiter {
       b = { tokens: this.perMinute, at: t };
       this.buckets.set(key, b);
     } else {
-      b.tokens = Math.min(this.perMinute, b.tokens + (t - b.at) * rate);
-      b.at = t;
+      // a clock that steps backwards refills nothing (and takes nothing away)
+      b.tokens = Math.min(this.perMinute, b.tokens + Math.max(0, t - b.at) * rate);
+      b.at = Math.max(t, b.at);
     }
     if (b.tokens >= 1) {
       b.tokens -= 1;
