@@ -1,0 +1,342 @@
+/** @jsxImportSource hono/jsx */
+/**
+ * Endpoints: the fleet table (status filter, search by hostname or id, paging) and one
+ * endpoint's page (overview, checkpoint verification against the update log, ledger summary,
+ * detections, scans) with the admin's revoke action behind a confirmation page.
+ */
+import type { Hono } from "hono";
+import type { FC } from "hono/jsx";
+import { actorOf, requireRole } from "../../auth/session.js";
+import type { AppEnv, ServerContext } from "../../context.js";
+import { ServerError } from "../../error.js";
+import { revokeEndpoint } from "../../services/endpoints.js";
+import { getPolicy } from "../../services/policy.js";
+import { bytes, count, intParam, isoMinute, oneOf, textParam } from "../format.js";
+import { Ago, BASE, CsrfField, Empty, EndpointLink, Facts, HashLink, Page, Pager, SeverityBadge, StatusBadge, Time, statusLabel } from "../layout.js";
+import {
+  DAY_MS, HOUR_MS, STATUSES, detectionsPerDay, endpointPresenceHours, endpointScans, getEndpoint, listDetections, listEndpoints, thresholds,
+  type EndpointDetail, type EndpointStatus,
+} from "../queries.js";
+import { verifyEndpointCheckpoint, type CheckpointVerdict } from "../update-log.js";
+import { DetectionsChart } from "./dashboard.js";
+
+const PAGE = 50;
+
+/** The OS column holds the agent's OsInfo as JSON; shown as "linux 6.1 (x64)". */
+export function osText(os: string | null): string {
+  if (!os) return "–";
+  try {
+    const o = JSON.parse(os) as { platform?: unknown; release?: unknown; arch?: unknown };
+    return [o.platform, o.release, o.arch ? `(${String(o.arch)})` : ""].filter(Boolean).map(String).join(" ");
+  } catch {
+    return os;
+  }
+}
+
+const CheckpointState: FC<{ v: CheckpointVerdict }> = ({ v }) => {
+  switch (v.state) {
+    case "none":
+      return <span class="flag">No verified checkpoint reported yet.</span>;
+    case "unknown":
+      return <span class="muted">Not checked: {v.reason}.</span>;
+    case "match":
+      return <span class="ok">Verified: matches {v.detail}.</span>;
+    case "behind":
+      return <span class="warn">Behind: {v.detail}.</span>;
+    case "ahead":
+      return <span class="warn">Ahead: {v.detail}.</span>;
+    case "mismatch":
+      return <strong class="bad">Mismatch: {v.detail}.</strong>;
+  }
+};
+
+export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): void {
+  const db = ctx.store.db;
+
+  app.get("/endpoints", async (c) => {
+    const now = ctx.now();
+    const policy = await getPolicy(ctx);
+    const t = thresholds(policy.heartbeatSeconds, now);
+    const status = oneOf(c.req.query("status"), STATUSES);
+    const q = textParam(c.req.query("q"), 100);
+    const page = intParam(c.req.query("page"), 1, 1, 100_000);
+    const { rows, total } = await listEndpoints(db, t, { status, q, limit: PAGE, offset: (page - 1) * PAGE });
+    return c.html(
+      <Page title="Endpoints" user={c.get("user")} csrf={c.get("csrfToken")} active="endpoints">
+        <h1>Endpoints</h1>
+        <form class="filters" method="get" action={`${BASE}/endpoints`} role="search">
+          <p>
+            <label for="f-status">Status</label>
+            <select id="f-status" name="status">
+              <option value="">Any</option>
+              {STATUSES.map((s) => (
+                <option value={s} selected={status === s}>{statusLabel(s)}</option>
+              ))}
+            </select>
+          </p>
+          <p>
+            <label for="f-q">Hostname or id</label>
+            <input id="f-q" name="q" type="search" value={q ?? ""} maxlength={100} />
+          </p>
+          <p>
+            <button type="submit">Filter</button> {status || q ? <a href={`${BASE}/endpoints`}>Clear</a> : null}
+          </p>
+        </form>
+        {rows.length === 0 ? (
+          <Empty>No endpoints{status || q ? " match these filters" : " are enrolled yet"}.</Empty>
+        ) : (
+          <div class="scroll">
+            <table class="list">
+              <caption class="sr-only">Endpoints{status ? `, status ${statusLabel(status)}` : ""}{q ? `, matching ${q}` : ""}</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Endpoint</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Last seen</th>
+                  <th scope="col">OS</th>
+                  <th scope="col">Agent</th>
+                  <th scope="col">Rules</th>
+                  <th scope="col" class="num">Checkpoint</th>
+                  <th scope="col" class="num">Detections (30 d)</th>
+                </tr>
+              </thead>
+              <tbody>
+                {rows.map((e) => (
+                  <tr>
+                    <th scope="row">
+                      <EndpointLink id={e.id} hostname={e.hostname} />
+                      <div class="mono small muted">{e.id.slice(0, 8)}</div>
+                    </th>
+                    <td><StatusBadge status={e.status} /></td>
+                    <td><Ago ms={e.lastSeen} now={now} /></td>
+                    <td>{osText(e.os)}</td>
+                    <td class="mono">{e.agentVersion ?? "–"}</td>
+                    <td class="mono">{e.rulesVersion ?? "–"}</td>
+                    <td class="num">{e.checkpointSize ?? "–"}</td>
+                    <td class="num">{e.detections30d ? <a href={`${BASE}/detections?endpoint=${e.id}`}>{count(e.detections30d)}</a> : "0"}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+        <Pager path={`${BASE}/endpoints`} params={{ status, q }} page={page} pageSize={PAGE} total={total} />
+      </Page>,
+    );
+  });
+
+  async function loadEndpoint(id: string): Promise<{ e: EndpointDetail; now: number; heartbeatSeconds: number }> {
+    const now = ctx.now();
+    const policy = await getPolicy(ctx);
+    const e = id.length <= 100 ? await getEndpoint(db, id, thresholds(policy.heartbeatSeconds, now)) : undefined;
+    if (!e) throw new ServerError("SERVER_NOT_FOUND", "there is no endpoint with this id");
+    return { e, now, heartbeatSeconds: policy.heartbeatSeconds };
+  }
+
+  app.get("/endpoints/:id", async (c) => {
+    const { e, now } = await loadEndpoint(c.req.param("id"));
+    const [dets, scans, perDay, hours30, verdict] = await Promise.all([
+      listDetections(db, { endpointId: e.id, limit: 50, offset: 0 }),
+      endpointScans(db, e.id),
+      detectionsPerDay(db, now, 30, e.id),
+      endpointPresenceHours(db, e.id, Math.floor((now - 30 * DAY_MS) / HOUR_MS)),
+      verifyEndpointCheckpoint(ctx.config, e.checkpoint),
+    ]);
+    const own = dets.rows;
+    const user = c.get("user")!;
+    const done = c.req.query("done") === "revoked" ? { kind: "ok" as const, text: "The endpoint was revoked: its key no longer works." } : undefined;
+    return c.html(
+      <Page title={e.hostname ?? e.id} user={user} csrf={c.get("csrfToken")} active="endpoints" charts notice={done}>
+        <p class="crumbs"><a href={`${BASE}/endpoints`}>Endpoints</a> /</p>
+        <h1>
+          {e.hostname ?? <span class="mono">{e.id}</span>} <StatusBadge status={e.status} />
+        </h1>
+        <nav class="tabs" aria-label="Sections of this page">
+          <a href="#overview">Overview</a> <a href="#checkpoint">Checkpoint</a> <a href="#ledger">Ledger</a> <a href="#detections">Detections</a>{" "}
+          <a href="#scans">Scans</a>
+        </nav>
+        <div class="grid two">
+          <section id="overview" aria-labelledby="ov-h">
+            <h2 id="ov-h">Overview</h2>
+            <Facts
+              items={[
+                ["Endpoint id", <span class="mono">{e.id}</span>],
+                ["Hostname", e.hostname ?? <span class="muted">not sent (policy)</span>],
+                ["Status", <StatusBadge status={e.status} />],
+                ["Last seen", <Time ms={e.lastSeen} now={now} />],
+                ["Online hours, 30 days", `${hours30} of ${30 * 24}`],
+                ["OS", osText(e.os)],
+                ["Agent version", <span class="mono">{e.agentVersion ?? "–"}</span>],
+                ["Rules version", <span class="mono">{e.rulesVersion ?? "none"}</span>],
+                ["Enrolled", <>
+                  <Time ms={e.enrolledAt} now={now} />
+                  {e.enrolledWith ? ` with token “${e.enrolledWith}”` : ""}
+                </>],
+                ...(e.revokedAt !== null ? ([["Revoked", <><Time ms={e.revokedAt} now={now} /> by {e.revokedBy ?? "?"}</>]] as Array<[string, any]>) : []),
+              ]}
+            />
+            {user.role === "admin" && e.revokedAt === null ? (
+              <p>
+                <a class="button danger" href={`${BASE}/endpoints/${encodeURIComponent(e.id)}/revoke`}>Revoke this endpoint…</a>
+              </p>
+            ) : null}
+          </section>
+          <div>
+            <section id="checkpoint" aria-labelledby="cp-h">
+              <h2 id="cp-h">Checkpoint verification</h2>
+              <p><CheckpointState v={verdict} /></p>
+              {e.checkpoint.size !== null ? (
+                <Facts
+                  items={[
+                    ["Log", <span class="mono">{e.checkpoint.origin ?? "–"}</span>],
+                    ["Tree size", String(e.checkpoint.size)],
+                    ["Root hash", <span class="mono wrap">{e.checkpoint.root ?? "–"}</span>],
+                    ["Verified by the agent", <Time ms={e.checkpoint.at} now={now} />],
+                  ]}
+                />
+              ) : null}
+            </section>
+            <section id="ledger" aria-labelledby="lg-h">
+              <h2 id="lg-h">Outbound ledger</h2>
+              {e.ledger.entries === null ? (
+                <p class="muted">The agent has not reported its ledger yet.</p>
+              ) : (
+                <>
+                  <p>
+                    The agent records every request it sends in a hash-chained ledger (<code>vigil ledger</code> on the endpoint shows it;{" "}
+                    <code>vigil ledger verify</code> checks the chain). Compare the head below with the endpoint's own.
+                  </p>
+                  <Facts
+                    items={[
+                      ["Entries", count(e.ledger.entries)],
+                      ["Head", <span class="mono wrap">{e.ledger.head ?? "–"}</span>],
+                    ]}
+                  />
+                </>
+              )}
+            </section>
+          </div>
+        </div>
+        <section id="detections" aria-labelledby="dt-h">
+          <h2 id="dt-h">Detections</h2>
+          {perDay.total > 0 ? <DetectionsChart data={perDay} id="ep-det-per-day" /> : null}
+          {own.length === 0 ? (
+            <Empty>No detections from this endpoint.</Empty>
+          ) : (
+            <>
+              <div class="scroll">
+                <table class="list">
+                  <caption class="sr-only">Latest detections on this endpoint</caption>
+                  <thead>
+                    <tr>
+                      <th scope="col">Time</th>
+                      <th scope="col">Rule</th>
+                      <th scope="col">Severity</th>
+                      <th scope="col">Action</th>
+                      <th scope="col">SHA-256</th>
+                      <th scope="col">Type</th>
+                      <th scope="col" class="num">Size</th>
+                      <th scope="col">Path</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {own.map((d) => (
+                      <tr>
+                        <th scope="row"><Time ms={d.time} now={now} precise /></th>
+                        <td>{d.rule}</td>
+                        <td><SeverityBadge severity={d.severity} /></td>
+                        <td>{d.action}</td>
+                        <td><HashLink sha256={d.sha256} short /></td>
+                        <td>{d.fileType ?? "–"}</td>
+                        <td class="num">{bytes(d.size)}</td>
+                        <td class="mono wrap">{d.path ?? <span class="muted">not sent</span>}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+              <p><a href={`${BASE}/detections?endpoint=${e.id}`}>All {count(dets.total)} detections of this endpoint</a></p>
+            </>
+          )}
+        </section>
+        <section id="scans" aria-labelledby="sc-h">
+          <h2 id="sc-h">Scans</h2>
+          {scans.length === 0 ? (
+            <Empty>No scan summaries (the policy may not allow sending them).</Empty>
+          ) : (
+            <div class="scroll">
+              <table class="list">
+                <caption class="sr-only">Latest scans on this endpoint</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Finished</th>
+                    <th scope="col">Kind</th>
+                    <th scope="col" class="num">Duration</th>
+                    <th scope="col" class="num">Files</th>
+                    <th scope="col" class="num">Bytes</th>
+                    <th scope="col" class="num">Detections</th>
+                    <th scope="col" class="num">Errors</th>
+                    <th scope="col">Rules</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {scans.map((s) => (
+                    <tr>
+                      <th scope="row"><Time ms={s.finishedAt} now={now} precise /></th>
+                      <td>{s.kind}</td>
+                      <td class="num">{Math.max(0, Math.round((s.finishedAt - s.startedAt) / 1000))} s</td>
+                      <td class="num">{count(s.files)}</td>
+                      <td class="num">{bytes(s.bytes)}</td>
+                      <td class="num">{count(s.detections)}</td>
+                      <td class="num">{count(s.errors)}</td>
+                      <td class="mono">{s.bundleVersion ?? "–"}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </section>
+      </Page>,
+    );
+  });
+
+  app.get("/endpoints/:id/revoke", requireRole("admin"), async (c) => {
+    const { e, now } = await loadEndpoint(c.req.param("id"));
+    return c.html(
+      <Page title="Revoke endpoint" user={c.get("user")} csrf={c.get("csrfToken")} active="endpoints">
+        <h1>Revoke {e.hostname ?? e.id}?</h1>
+        {e.revokedAt !== null ? (
+          <p>This endpoint was already revoked <Time ms={e.revokedAt} now={now} />.</p>
+        ) : (
+          <form method="post" action={`${BASE}/endpoints/${encodeURIComponent(e.id)}/revoke`} class="confirm">
+            <p>
+              Its key stops working at once: the agent can no longer report, fetch the policy or look up hashes. Its detections and
+              scans stay. To bring the machine back, enrol it again with a new token. This cannot be undone.
+            </p>
+            <Facts
+              items={[
+                ["Endpoint id", <span class="mono">{e.id}</span>],
+                ["Hostname", e.hostname ?? "–"],
+                ["Last seen", e.lastSeen === null ? "never" : isoMinute(e.lastSeen)],
+              ]}
+            />
+            <CsrfField token={c.get("csrfToken")} />
+            <p>
+              <button type="submit" class="danger">Revoke the endpoint</button> <a href={`${BASE}/endpoints/${encodeURIComponent(e.id)}`}>Cancel</a>
+            </p>
+          </form>
+        )}
+      </Page>,
+    );
+  });
+
+  app.post("/endpoints/:id/revoke", requireRole("admin"), async (c) => {
+    const id = c.req.param("id");
+    if (id.length > 100) throw new ServerError("SERVER_NOT_FOUND", "there is no endpoint with this id");
+    await revokeEndpoint(ctx, id, actorOf(c));
+    return c.redirect(`${BASE}/endpoints/${encodeURIComponent(id)}?done=revoked`, 303);
+  });
+}
+
+export type { EndpointStatus };
