@@ -6,7 +6,7 @@
  * @hono/node-server. `close()` stops accepting, ends open connections and closes the store.
  * `openServerContext` does the same without listening, for operator commands.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
@@ -83,6 +83,12 @@ export async function openServerContext(opts: ServerOptions = {}): Promise<Serve
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const store = await openStore({ database: opts.database, dataDir, ...(opts.poolSize ? { poolSize: opts.poolSize } : {}) });
   const now = opts.now ?? Date.now;
+  if (store.dialect === "sqlite") {
+    // the database holds the signing key and hashed credentials: owner only
+    for (const suffix of ["", "-wal", "-shm"]) {
+      try { chmodSync(store.location + suffix, 0o600); } catch { /* not created yet */ }
+    }
+  }
   try {
     await migrate(store.db);
     const signer = await loadOrCreateSigner(store, now());

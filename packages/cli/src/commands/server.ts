@@ -1,0 +1,185 @@
+/**
+ * `vigil server [OPTIONS]`: the fleet server (endpoint API for `vigil agent`, admin API, web
+ * console, update distribution). With no flags it keeps its SQLite database, keys and the first
+ * admin's password in ./vigil-data/ and listens on 127.0.0.1:8443. SIGINT/SIGTERM close it
+ * gracefully. Operator sub-commands act on the same store without the console:
+ * `vigil server token create` and `vigil server user add`.
+ */
+import { Command } from "commander";
+import { openServerContext, ServerError, services, startServer, CLI_ACTOR, type ServerContext } from "@vigil/server";
+import { parseOrExit } from "../options.js";
+
+export const summary = "fleet server: enrolment, endpoint API, reputation, signed data policy, updates, web console";
+
+const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+type Level = (typeof LEVELS)[number];
+
+const HELP = `
+Data: SQLite in --data (default ./vigil-data), or PostgreSQL with --database postgres://...
+(default $VIGIL_DATABASE). Several server processes may share one PostgreSQL database.
+The first start creates the user 'admin' and writes its password to <data>/initial-admin-password.
+
+Operator commands (same --data/--database):
+  vigil server token create --label L [--uses N] [--ttl-hours H]   prints an enrolment token
+  vigil server user add NAME --role admin|analyst|viewer            prints the generated password
+
+Exit codes: 0 stopped cleanly, 2 bad options or could not start.`;
+
+function storeOptions(cmd: Command): Command {
+  return cmd
+    .option("--data <dir>", "data directory (SQLite database, samples, initial admin password)", "vigil-data")
+    .option("--database <url>", "postgres://user:pass@host/db, or a SQLite file (default $VIGIL_DATABASE, else <data>/vigil.db)");
+}
+
+function configure(cmd: Command): Command {
+  return cmd.exitOverride().configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+}
+
+interface StoreOpts { data: string; database?: string }
+
+function positiveInt(s: string, what: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0) throw new ServerError("SERVER_CONFIG", `${what} must be a whole number (got '${s}')`);
+  return n;
+}
+
+/** Opens the store for an operator command; logs (e.g. the first admin's creation) go to stderr. */
+async function openStoreCtx(o: StoreOpts): Promise<ServerContext> {
+  return openServerContext({
+    dataDir: o.data,
+    database: o.database ?? process.env.VIGIL_DATABASE,
+    logLevel: "warn",
+    logStream: { write: (line: string) => { process.stderr.write(line); } },
+  });
+}
+
+async function withErrors(name: string, f: () => Promise<number>): Promise<number> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof ServerError) {
+      process.stderr.write(`vigil ${name}: ${e.message}\n`);
+      return 2;
+    }
+    const msg = (e as Error).message ?? String(e);
+    // a database that cannot be reached is an operator problem, not a crash
+    if (/ECONNREFUSED|ENOTFOUND|password authentication|does not exist|SQLITE_CANTOPEN|unable to open/i.test(msg)) {
+      process.stderr.write(`vigil ${name}: cannot open the database: ${msg}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+async function tokenCreate(args: string[]): Promise<number> {
+  const cmd = configure(storeOptions(new Command("vigil server token create")))
+    .description("Create an enrolment token (printed once on stdout) for `vigil agent enroll URL TOKEN`.")
+    .requiredOption("--label <text>", "what the token is for (shown in the console and the audit log)")
+    .option("--uses <n>", "how many endpoints may enrol with it", "1")
+    .option("--ttl-hours <h>", "hours until it expires", "24");
+  const exit = parseOrExit(cmd, args);
+  if (exit !== undefined) return exit;
+  const o = cmd.opts<StoreOpts & { label: string; uses: string; ttlHours: string }>();
+  return withErrors("server token create", async () => {
+    const uses = positiveInt(o.uses, "--uses");
+    const ttlHours = Number(o.ttlHours);
+    if (!(ttlHours > 0)) throw new ServerError("SERVER_CONFIG", `--ttl-hours must be a positive number (got '${o.ttlHours}')`);
+    const ctx = await openStoreCtx(o);
+    try {
+      const t = await services.createEnrollmentToken(ctx, { label: o.label, uses, ttlHours }, CLI_ACTOR);
+      process.stdout.write(`${t.token}\n`);
+      process.stderr.write(`enrolment token '${t.label}': ${t.uses} use(s), expires ${new Date(t.expiresAt).toISOString()}; shown once, stored hashed\n`);
+      return 0;
+    } finally {
+      await ctx.store.close();
+    }
+  });
+}
+
+async function userAdd(args: string[]): Promise<number> {
+  const cmd = configure(storeOptions(new Command("vigil server user add")))
+    .description("Create a console/API user; the generated password is printed once on stdout.")
+    .argument("<name>", "username")
+    .requiredOption("--role <role>", "admin, analyst or viewer");
+  const exit = parseOrExit(cmd, args);
+  if (exit !== undefined) return exit;
+  const o = cmd.opts<StoreOpts & { role: string }>();
+  const name = cmd.args[0]!;
+  return withErrors("server user add", async () => {
+    if (!["admin", "analyst", "viewer"].includes(o.role)) throw new ServerError("SERVER_CONFIG", `--role must be admin, analyst or viewer (got '${o.role}')`);
+    const ctx = await openStoreCtx(o);
+    try {
+      const r = await services.createUser(ctx, { username: name, role: o.role as "admin" | "analyst" | "viewer" }, CLI_ACTOR);
+      process.stdout.write(`${r.password}\n`);
+      process.stderr.write(`user '${r.user.username}' (${r.user.role}) created; the password above is shown once\n`);
+      return 0;
+    } finally {
+      await ctx.store.close();
+    }
+  });
+}
+
+async function serve(args: string[]): Promise<number> {
+  const cmd = configure(storeOptions(new Command("vigil server")))
+    .description("Run the fleet server: endpoint API, admin API, web console and update distribution.")
+    .option("--host <addr>", "listen address", "127.0.0.1")
+    .option("--port <n>", "listen port (0 picks a free one)", "8443")
+    .option("--updates-dir <dir>", "serve this update log directory (as `vigil publish` writes it) under /updates/")
+    .option("--updates-upstream <url>", "or proxy /updates/ to this publisher URL")
+    .option("--log-level <level>", `log level: ${LEVELS.join(", ")}`, "info")
+    .option("--secure-cookies", "mark session cookies Secure (when served over https or behind a TLS proxy)")
+    .option("--rate-limit <n>", "requests per minute per endpoint key and per client address on enrolment/login (0: off)", "120")
+    .option("--public-url <url>", "the URL agents use to reach this server (shown in the console)")
+    .addHelpText("after", HELP);
+  const exit = parseOrExit(cmd, args);
+  if (exit !== undefined) return exit;
+  const o = cmd.opts<StoreOpts & {
+    host: string; port: string; updatesDir?: string; updatesUpstream?: string; logLevel: string; secureCookies?: boolean; rateLimit: string; publicUrl?: string;
+  }>();
+  return withErrors("server", async () => {
+    if (!LEVELS.includes(o.logLevel as Level)) throw new ServerError("SERVER_CONFIG", `--log-level must be one of ${LEVELS.join(", ")}`);
+    const port = positiveInt(o.port, "--port");
+    if (port > 65535) throw new ServerError("SERVER_CONFIG", "--port must be at most 65535");
+    const server = await startServer({
+      dataDir: o.data,
+      database: o.database ?? process.env.VIGIL_DATABASE,
+      host: o.host,
+      port,
+      logLevel: o.logLevel as Level,
+      updatesDir: o.updatesDir,
+      updatesUpstream: o.updatesUpstream,
+      secureCookies: o.secureCookies ?? false,
+      rateLimitPerMinute: positiveInt(o.rateLimit, "--rate-limit"),
+      publicUrl: o.publicUrl,
+    });
+    process.stderr.write(`vigil server: listening on ${server.url} (console ${server.url}/console/, ${server.ctx.store.dialect} store ${server.ctx.store.location})\n`);
+    await new Promise<void>((resolve) => {
+      const stop = (sig: string) => {
+        process.stderr.write(`vigil server: ${sig}: stopping\n`);
+        process.off("SIGINT", onInt);
+        process.off("SIGTERM", onTerm);
+        server.close().then(resolve, (e: unknown) => { process.stderr.write(`vigil server: ${(e as Error).message}\n`); resolve(); });
+      };
+      const onInt = () => stop("SIGINT");
+      const onTerm = () => stop("SIGTERM");
+      process.on("SIGINT", onInt);
+      process.on("SIGTERM", onTerm);
+    });
+    process.stderr.write("vigil server: stopped\n");
+    return 0;
+  });
+}
+
+export async function run(args: string[]): Promise<number> {
+  if (args[0] === "token") {
+    if (args[1] === "create") return tokenCreate(args.slice(2));
+    process.stderr.write("vigil server token: the sub-command is 'create' (vigil server token create --label L)\n");
+    return 2;
+  }
+  if (args[0] === "user") {
+    if (args[1] === "add") return userAdd(args.slice(2));
+    process.stderr.write("vigil server user: the sub-command is 'add' (vigil server user add NAME --role R)\n");
+    return 2;
+  }
+  return serve(args);
+}
