@@ -80,7 +80,7 @@ export interface EndpointQuery {
 export async function listEndpoints(ctx: ServerContext, q: EndpointQuery = {}): Promise<EndpointInfo[]> {
   const policy = await getPolicy(ctx);
   let query = ctx.store.db.selectFrom("endpoints").selectAll()
-    .orderBy("last_seen", "desc").orderBy("id")
+    .orderBy("last_seen", (ob) => ob.desc().nullsLast()).orderBy("id")
     .limit(Math.min(Math.max(q.limit ?? 200, 1), 5000)).offset(Math.max(q.offset ?? 0, 0));
   if (!q.includeRevoked) query = query.where("revoked_at", "is", null);
   if (q.q) {
