@@ -140,6 +140,12 @@ async function runAgent(args: string[]): Promise<number> {
   const dir = stateDir(o);
   const a = openAgent(dir, !!o.quiet);
   const unlock = agent.lockStateDir(dir);
+  try {
+    a.verifyLedger();
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   const ac = new AbortController();
   const stop = () => ac.abort();
   process.on("SIGINT", stop);
@@ -194,7 +200,7 @@ async function status(args: string[]): Promise<number> {
     `  reputation:        ${onOff(p.reputation.enabled)}${s.ceiling.reputation ? "" : " (local ceiling: never)"}`,
     `  samples:           ${p.samples.enabled ? `yes, ${p.samples.fileTypes.join("/")} up to ${p.samples.maxBytes} bytes` : "no"}${s.ceiling.samples.enabled ? "" : " (local ceiling: never)"}`,
     `  heartbeat:         every ${p.heartbeatSeconds} s`,
-    `ledger:        ${s.ledger.entries} lines, head ${s.ledger.head}`,
+    `ledger:        ${s.ledger.entries} lines, head ${s.ledger.head}${s.ledger.broken ? ` (BROKEN: ${s.ledger.broken})` : ""}`,
     `rules:         ${s.rulesVersion ?? "not built yet"}`,
     `checkpoint:    ${s.checkpoint ? `${s.checkpoint.origin} size ${s.checkpoint.size}` : "none verified"}${s.lastUpdateResult ? ` (last check ${fmtTime(s.lastUpdateCheck)}: ${s.lastUpdateResult})` : ""}`,
     `scan:          ${s.scan.paths.length ? `${s.scan.paths.join(", ")}${s.scan.everyMinutes ? ` every ${s.scan.everyMinutes} min` : ""}${s.scan.dailyAt ? ` daily at ${s.scan.dailyAt}` : ""}; last ${fmtTime(s.lastScanAt)}, next ${fmtTime(s.nextScanAt)}` : "no scheduled scan"}`,

@@ -111,6 +111,11 @@ interface LookupBudget {
 
 const SEVERITIES = new Set<Severity>(["low", "medium", "high", "critical"]);
 
+/** Errors that stop the agent: the server no longer knows this endpoint, or the ledger cannot be trusted. */
+export function isFatal(err: unknown): boolean {
+  return err instanceof ScannerError && (err.code === "AGENT_REVOKED" || err.code === "LEDGER_BROKEN");
+}
+
 export function osInfo(): OsInfo {
   return { platform: process.platform, release: release().slice(0, 256), arch: arch() };
 }
@@ -219,7 +224,7 @@ export class Agent {
     this.reputation = new ReputationCache(join(opts.dir, "reputation.json"), this.config.reputation.ttlSeconds, this.now);
     this.state = this.files.state();
     this.log = opts.log ?? (() => {});
-    this.hostname = (opts.hostname ?? osHostname()).slice(0, 256);
+    this.hostname = (opts.hostname ?? this.config.hostname ?? osHostname()).slice(0, 256);
     const sp = this.files.storedPolicy();
     if (sp) {
       try {
@@ -244,7 +249,7 @@ export class Agent {
     const client = new AgentClient({ server: o.server, ledger });
     const body: EnrollRequest = {
       token: o.token, os: osInfo(), agentVersion: AGENT_VERSION,
-      ...(ceiling?.hostname === false ? {} : { hostname: (o.hostname ?? osHostname()).slice(0, 256) }),
+      ...(ceiling?.hostname === false ? {} : { hostname: (o.hostname ?? old?.hostname ?? osHostname()).slice(0, 256) }),
     };
     let res: EnrollResponse;
     try {
@@ -266,11 +271,24 @@ export class Agent {
       policyKey: res.policyKey,
       policyKeyId: res.policyKeyId,
       enrolledAt: Date.now(),
+      hostname: o.hostname ?? old?.hostname ?? null,
     };
     files.saveConfig(config as AgentConfig);
     files.savePolicy({ signed: res.policy, version: policy.version, acceptedAt: Date.now() });
     o.log?.("info", `enrolled as ${res.endpointId} with ${o.server}`);
     return files.config();
+  }
+
+  /**
+   * Re-computes the whole ledger chain (run at start): the agent does not send anything on top of
+   * a ledger that was edited, cut or reordered; the operator inspects it and moves it aside.
+   */
+  verifyLedger(): void {
+    const v = this.ledger.verify();
+    if (!v.ok) {
+      const where = v.problem!.line ? ` at line ${v.problem!.line}` : "";
+      throw new ScannerError("LEDGER_BROKEN", `the outbound ledger ${this.ledger.file} does not verify${where} (${v.problem!.reason}); nothing will be sent on top of it. Keep a copy, then move ledger.jsonl and ledger.head aside to start a new ledger`);
+    }
   }
 
   /** What the agent obeys now: the narrower of the last verified server policy and the ceiling. */
@@ -393,7 +411,7 @@ export class Agent {
     try {
       entry = await this.reputation.lookup(this.client, sha);
     } catch (err) {
-      if (err instanceof ScannerError && err.code === "AGENT_REVOKED") throw err;
+      if (isFatal(err)) throw err;
       budget.offline = true; // no more lookups this round; the next scan asks again
       this.log("warn", `reputation lookups paused: ${(err as Error).message}`);
       return 0;
@@ -487,7 +505,7 @@ export class Agent {
       await this.flushKind("scan", out);
       await this.flushSamples(out);
     } catch (err) {
-      if (err instanceof ScannerError && err.code === "AGENT_REVOKED") throw err;
+      if (isFatal(err)) throw err;
       out.stopped = this.noteError(err);
     }
     out.remaining = this.spool.count().total;
@@ -581,7 +599,7 @@ export class Agent {
       await this.heartbeat();
       contacted = true;
     } catch (err) {
-      if (err instanceof ScannerError && err.code === "AGENT_REVOKED") throw err;
+      if (isFatal(err)) throw err;
       errors.push(`heartbeat: ${(err as Error).message}`);
     }
     let scan: ScanReport | undefined;
@@ -590,7 +608,7 @@ export class Agent {
       try {
         scan = await this.scan(o.scan ? "manual" : "scheduled", o.signal);
       } catch (err) {
-        if (err instanceof ScannerError && err.code === "AGENT_REVOKED") throw err;
+        if (isFatal(err)) throw err;
         errors.push(`scan: ${(err as Error).message}`);
       }
     }
@@ -602,7 +620,7 @@ export class Agent {
       update = await this.checkUpdates();
       if (update && update.changed && contacted) {
         try { await this.heartbeat(); } catch (err) {
-          if (err instanceof ScannerError && err.code === "AGENT_REVOKED") throw err;
+          if (isFatal(err)) throw err;
         }
       }
     }
@@ -654,7 +672,7 @@ export class Agent {
             }
             this.reputation.save();
           } catch (err) {
-            if (err instanceof ScannerError && err.code === "AGENT_REVOKED") { fatal = err; poke(); }
+            if (isFatal(err)) { fatal = err; poke(); }
             else this.log("error", `watch: ${(err as Error).message}`);
           }
         });
@@ -676,7 +694,7 @@ export class Agent {
             await this.heartbeat();
             ok = true;
           } catch (err) {
-            if (err instanceof ScannerError && err.code === "AGENT_REVOKED") throw err;
+            if (isFatal(err)) throw err;
             this.log("warn", `heartbeat: ${(err as Error).message}`);
           }
           const every = this.policy.heartbeatSeconds * 1000;
@@ -688,7 +706,7 @@ export class Agent {
           try {
             await this.scan(forceScan ? "manual" : "scheduled", signal);
           } catch (err) {
-            if (err instanceof ScannerError && err.code === "AGENT_REVOKED") throw err;
+            if (isFatal(err)) throw err;
             this.log("error", `scan: ${(err as Error).message}`);
             this.state.lastScanAt = this.now(); // do not retry a failing scan in a tight loop
             this.saveState();
@@ -752,7 +770,7 @@ export class Agent {
       policyRejected: this.state.policyRejected,
       effectivePolicy: this.policy,
       ceiling: this.config.ceiling,
-      ledger: this.ledger.head(),
+      ledger: ledgerHead(this.ledger),
       rulesVersion: this.state.rulesVersion,
       checkpoint: this.state.checkpoint,
       lastScanAt: this.state.lastScanAt,
@@ -762,6 +780,15 @@ export class Agent {
       scan: this.config.scan,
       watch: this.config.watch.paths,
     };
+  }
+}
+
+function ledgerHead(l: Ledger): { entries: number; head: string; broken?: string } {
+  try {
+    return l.head();
+  } catch (err) {
+    const v = l.verify();
+    return { entries: v.entries, head: v.head, broken: (err as Error).message };
   }
 }
 
@@ -783,7 +810,7 @@ export interface AgentStatus {
   policyRejected: string | null;
   effectivePolicy: DataPolicy;
   ceiling: DataCeiling;
-  ledger: { entries: number; head: string };
+  ledger: { entries: number; head: string; broken?: string };
   rulesVersion: string | null;
   checkpoint: CheckpointRef | null;
   lastScanAt: number | null;

@@ -45,6 +45,8 @@ export const AgentConfig = z.object({
   policyKey: z.string().min(1),
   policyKeyId: z.string().min(1),
   enrolledAt: z.number().int(),
+  /** The host name reported (when the policy allows it); null: this machine's. */
+  hostname: z.string().max(256).nullable().default(null),
   scan: ScanSchedule.default({ paths: [], everyMinutes: null, dailyAt: null, exclude: [] }),
   watch: z.object({ paths: z.array(z.string().min(1)).default([]), settleMs: z.number().int().nonnegative().default(500) }).default({ paths: [], settleMs: 500 }),
   rules: z.object({
