@@ -158,8 +158,9 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     if (!m) throw new Error(`login set no session cookie: ${set}`);
     return { cookie: `vigil_session=${m[1]}`, csrf: r.json.csrfToken as string };
   };
-  let adminSession: { cookie: string; csrf: string } | undefined;
-  const loginAdmin = async () => (adminSession ??= await login(TEST_ADMIN.username, TEST_ADMIN.password));
+  // one login shared by concurrent callers (the promise is cached, not its result)
+  let adminSession: Promise<{ cookie: string; csrf: string }> | undefined;
+  const loginAdmin = () => (adminSession ??= login(TEST_ADMIN.username, TEST_ADMIN.password));
 
   const createToken = async (o: { label?: string; uses?: number; ttlHours?: number } = {}) => {
     const s = await loginAdmin();

@@ -24,6 +24,8 @@ const HOUR = 3_600_000;
 export function endpointApi(ctx: ServerContext): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
   const db = ctx.store.db;
+  // the hour each endpoint's presence was last recorded by this process: one insert per hour, not per heartbeat
+  const presenceHour = new Map<string, number>();
 
   api.post("/enroll", async (c) => {
     limiters(ctx).enroll.check(clientIp(c), "enrolment");
@@ -73,11 +75,15 @@ export function endpointApi(ctx: ServerContext): Hono<AppEnv> {
       })
       .where("id", "=", id)
       .execute();
-    await db
-      .insertInto("endpoint_presence")
-      .values({ endpoint_id: id, hour: Math.floor(now / HOUR) })
-      .onConflict((oc) => oc.columns(["endpoint_id", "hour"]).doNothing())
-      .execute();
+    const hour = Math.floor(now / HOUR);
+    if (presenceHour.get(id) !== hour) {
+      await db
+        .insertInto("endpoint_presence")
+        .values({ endpoint_id: id, hour })
+        .onConflict((oc) => oc.columns(["endpoint_id", "hour"]).doNothing())
+        .execute();
+      presenceHour.set(id, hour);
+    }
     const body: protocol.HeartbeatResponse = { serverTime: now, policyVersion: policy.version };
     return c.json(body);
   });
