@@ -378,6 +378,8 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     }
     // requests made while the relay was down are in the ledger with no status
     expect(recs.some((x) => x.status === null)).toBe(true);
+    expect(JSON.parse((await vigil(["ledger", ...S, "--json", "--since", "1h"])).stdout)).toHaveLength(recs.length);
+    expect((await vigil(["ledger", ...S, "--since", "2099-01-01"])).stdout).toBe("no requests recorded\n");
     const text = await vigil(["ledger", ...S, "--limit", "3"]);
     expect(text.stdout.split("\n").filter(Boolean)).toHaveLength(4);
     const v = await vigil(["ledger", "verify", ...S]);
@@ -436,6 +438,25 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     expect(await exited).toBe(0);
     expect(existsSync(join(state, "run.lock"))).toBe(false);
     expect((await vigil(["agent", "config", ...S, "--clear-watch"])).code).toBe(0);
+  });
+
+  test("with action quarantine the detected file is moved into the vault and reported as quarantined", async () => {
+    expect((await vigil(["agent", "config", ...S, "--action", "quarantine"])).code).toBe(0);
+    writeFileSync(join(scanDir, "q.com"), EICAR);
+    const r = await once("--scan");
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(scanDir, "q.com"))).toBe(false);
+    expect(existsSync(join(scanDir, "eicar.com"))).toBe(false);
+    // the two EICAR files and the script the server's reputation calls malicious
+    expect(readdirSync(join(state, "quarantine")).filter((n) => n.endsWith(".json"))).toHaveLength(3);
+    expect(existsSync(join(scanDir, "tool.sh"))).toBe(false);
+    expect(existsSync(join(scanDir, "notes.txt"))).toBe(true);
+    const q = (await detections()).filter((d) => d.action === "quarantined");
+    expect(q.map((d) => d.path).sort()).toEqual([join(scanDir, "eicar.com"), join(scanDir, "q.com"), join(scanDir, "tool.sh")]);
+    const status = await vigil(["agent", "status", ...S]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/sends path: +yes/);
+    expect(status.stdout).toMatch(/queued: +0 /);
   });
 
   test("a revoked key: clear error, non-zero exit", async () => {
