@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateKey, parseCheckpoint, signatureLine, splitNote, encodeBase64 } from "@vigil/tlog";
 import { monitorLog, publish } from "@vigil/updates";
 import { createApp } from "../src/app.js";
+import { ago, bytes } from "../src/console/format.js";
 import { safeNext } from "../src/console/index.js";
 import { compareRuleVersions, containsPattern, thresholds, statusOf } from "../src/console/queries.js";
 import type { AppEnv, ServerContext } from "../src/context.js";
@@ -174,6 +175,15 @@ describe("console helpers", () => {
     expect(compareRuleVersions("1.10.0", "1.9.3")).toBeGreaterThan(0);
     expect(compareRuleVersions("7", "7")).toBe(0);
     expect(containsPattern("50%_a\\b")).toBe("%50\\%\\_a\\\\b%");
+  });
+
+  it("formats times and sizes", () => {
+    expect(ago(NOW - 30_000, NOW)).toBe("just now");
+    expect(ago(NOW - 5 * 60_000, NOW)).toBe("5 min ago");
+    expect(ago(NOW - 3 * DAY, NOW)).toBe("3 d ago");
+    expect(ago(NOW + 2 * HOUR, NOW)).toBe("in 2 h");
+    expect(bytes(68)).toBe("68 B");
+    expect(bytes(987654321)).toBe("942 MiB");
   });
 
   it("derives status from the heartbeat interval", () => {
@@ -360,6 +370,7 @@ describe.each(DIALECTS)("console on %s", (dialect) => {
       expect(text).toMatch(/db-01 rules-6 .*outdated rules/);
       expect(text).toMatch(/old-01 rules-7 .*checkpoint older than 3 days/);
       expect(text).toContain("2 of 4 active endpoints up to date");
+      expect(text).toContain("1 on older rules 1 with a checkpoint older than 3 days");
       // polled regions are live regions
       expect(html).toMatch(/<div id="fleet" aria-live="polite"[^>]*><div hx-get="\/console\/fragments\/fleet\?v=[0-9a-f]{16}" hx-trigger="every 10s"/);
       expect(html).toMatch(/<div id="activity" aria-live="polite"/);

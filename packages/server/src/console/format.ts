@@ -17,7 +17,13 @@ export function isoDay(ms: number): string {
 
 export function ago(ms: number, now: number): string {
   const d = now - ms;
-  if (d < 0) return d > -60_000 ? "just now" : "in the future";
+  if (d < 0) {
+    const f = -d;
+    if (f < 60_000) return "just now";
+    if (f < 3_600_000) return `in ${Math.floor(f / 60_000)} min`;
+    if (f < 86_400_000) return `in ${Math.floor(f / 3_600_000)} h`;
+    return `in ${Math.floor(f / 86_400_000)} d`;
+  }
   if (d < 60_000) return "just now";
   if (d < 3_600_000) return `${Math.floor(d / 60_000)} min ago`;
   if (d < 86_400_000) return `${Math.floor(d / 3_600_000)} h ago`;

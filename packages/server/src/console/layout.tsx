@@ -72,6 +72,8 @@ export const Page: FC<PropsWithChildren<PageProps>> = (p) => (
         {/* htmx would otherwise inject an inline <style>, which the CSP does not allow */}
         <meta name="htmx-config" content={HTMX_CONFIG} />
         <title>{p.title} · Vigil</title>
+        {/* no favicon request (the app has none) */}
+        <link rel="icon" href="data:," />
         <link rel="stylesheet" href={`${STATIC}/console.css`} />
         <script src={`${STATIC}/htmx.min.js`} defer></script>
         {p.charts ? <script src={`${STATIC}/chart.umd.min.js`} defer></script> : null}

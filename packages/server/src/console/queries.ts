@@ -127,6 +127,34 @@ export async function fleetCounts(db: Db, t: Thresholds): Promise<FleetCounts> {
   };
 }
 
+export interface CheckIn {
+  id: string;
+  hostname: string | null;
+  lastSeen: number;
+  status: EndpointStatus;
+  agentVersion: string | null;
+}
+
+/** The endpoints heard from most recently (the fleet card's "last check-ins"). */
+export async function latestCheckIns(db: Db, t: Thresholds, limit = 5): Promise<CheckIn[]> {
+  const rows = await db
+    .selectFrom("endpoints")
+    .select(["id", "hostname", "last_seen", "revoked_at", "agent_version"])
+    .where("last_seen", "is not", null)
+    .where("revoked_at", "is", null)
+    .orderBy("last_seen", "desc")
+    .orderBy("id")
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    hostname: r.hostname,
+    lastSeen: Number(r.last_seen),
+    status: statusOf({ last_seen: Number(r.last_seen), revoked_at: null }, t),
+    agentVersion: r.agent_version,
+  }));
+}
+
 /** Endpoints heard from per hour: `days` x 24 cells (UTC), oldest day first. */
 export interface HeatMap {
   /** First hour (floor(ms / 3.6e6)) of the first day shown. */
@@ -299,7 +327,11 @@ export interface Freshness {
   /** Active (not revoked, heard from at least once) endpoints considered. */
   considered: number;
   current: number;
+  /** How many flagged endpoints are on the list (the rest were cut by `limit`). */
   flagged: FreshnessRow[];
+  flaggedTotal: number;
+  /** Endpoints per reason (one endpoint can have several). */
+  reasons: { outdated: number; noRules: number; noCheckpoint: number; oldCheckpoint: number; behindLog: number };
   maxCheckpointAgeDays: number;
 }
 
@@ -328,6 +360,16 @@ export async function rulesFreshness(db: Db, now: number, maxCheckpointAgeDays =
   };
   const [{ n: considered }] = await base.select(sql<number>`count(*)`.as("n")).execute() as [{ n: number }];
   const [{ n: flaggedCount }] = await base.select(sql<number>`count(*)`.as("n")).where(flaggedWhere).execute() as [{ n: number }];
+  const none = sql.lit(-1);
+  const r: Record<string, number | null> = await base
+    .select([
+      sql<number>`sum(case when rules_version is not null and rules_version <> ${newest ?? ""} then 1 else 0 end)`.as("outdated"),
+      sql<number>`sum(case when rules_version is null then 1 else 0 end)`.as("noRules"),
+      sql<number>`sum(case when checkpoint_at is null then 1 else 0 end)`.as("noCheckpoint"),
+      sql<number>`sum(case when checkpoint_at < ${oldCheckpoint} then 1 else 0 end)`.as("oldCheckpoint"),
+      sql<number>`sum(case when checkpoint_size < ${logSize ?? none} then 1 else 0 end)`.as("behindLog"),
+    ])
+    .executeTakeFirstOrThrow();
   const rows = await base
     .select(["id", "hostname", "rules_version", "checkpoint_size", "checkpoint_at", "last_seen"])
     .where(flaggedWhere)
@@ -351,7 +393,16 @@ export async function rulesFreshness(db: Db, now: number, maxCheckpointAgeDays =
       reasons,
     };
   });
-  return { newest, considered: Number(considered), current: Number(considered) - Number(flaggedCount), flagged, maxCheckpointAgeDays };
+  const n = (k: string) => Number(r[k] ?? 0);
+  return {
+    newest,
+    considered: Number(considered),
+    current: Number(considered) - Number(flaggedCount),
+    flagged,
+    flaggedTotal: Number(flaggedCount),
+    reasons: { outdated: newest === null ? 0 : n("outdated"), noRules: n("noRules"), noCheckpoint: n("noCheckpoint"), oldCheckpoint: n("oldCheckpoint"), behindLog: logSize === undefined ? 0 : n("behindLog") },
+    maxCheckpointAgeDays,
+  };
 }
 
 export type ActivityItem =

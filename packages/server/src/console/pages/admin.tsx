@@ -287,6 +287,8 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
             </p>
           </section>
         ) : null}
+        <section aria-labelledby="users-h">
+        <h2 id="users-h">Accounts</h2>
         <table class="list">
           <caption class="sr-only">Users</caption>
           <thead>
@@ -335,6 +337,7 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
             ))}
           </tbody>
         </table>
+        </section>
         <section aria-labelledby="add-user-h">
           <h2 id="add-user-h">Add a user</h2>
           <form method="post" action={`${BASE}/users`} class="filters">

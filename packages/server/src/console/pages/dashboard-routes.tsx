@@ -6,10 +6,10 @@ import { getPolicy } from "../../services/policy.js";
 import { BASE, Page } from "../layout.js";
 import { LiveRegion, fragment, versionOf } from "../polled.js";
 import {
-  DAY_MS, activityFeed, detectionsPerDay, fleetCounts, presenceHeatMap, rulesFreshness, thresholds, topEndpoints, topRules,
+  DAY_MS, activityFeed, detectionsPerDay, fleetCounts, latestCheckIns, presenceHeatMap, rulesFreshness, thresholds, topEndpoints, topRules,
 } from "../queries.js";
 import { latestCheckpoint } from "../update-log.js";
-import { ActivityList, DetectionsChart, FleetCards, FreshnessCard, HeatMapGrid, TopEndpointsTable, TopRulesTable } from "./dashboard.js";
+import { ActivityList, CheckInsTable, DetectionsChart, FleetCards, FreshnessCard, HeatMapGrid, TopEndpointsTable, TopRulesTable } from "./dashboard.js";
 
 export function registerDashboard(app: Hono<AppEnv>, ctx: ServerContext): void {
   const db = ctx.store.db;
@@ -17,7 +17,8 @@ export function registerDashboard(app: Hono<AppEnv>, ctx: ServerContext): void {
   async function fleet() {
     const now = ctx.now();
     const policy = await getPolicy(ctx);
-    return { counts: await fleetCounts(db, thresholds(policy.heartbeatSeconds, now)), heartbeatSeconds: policy.heartbeatSeconds };
+    const t = thresholds(policy.heartbeatSeconds, now);
+    return { counts: await fleetCounts(db, t), heartbeatSeconds: policy.heartbeatSeconds, t };
   }
 
   // Mounted at /console, a "/" route answers "/console"; the dashboard's address is "/console/"
@@ -27,13 +28,13 @@ export function registerDashboard(app: Hono<AppEnv>, ctx: ServerContext): void {
 
   async function dashboard(c: Context<AppEnv>) {
     const now = ctx.now();
-    const [f, heat, perDay, rules, eps, fresh, feed, cp] = await Promise.all([
-      fleet(),
+    const [[f, checkIns], heat, perDay, rules, eps, fresh, feed, cp] = await Promise.all([
+      fleet().then(async (f) => [f, await latestCheckIns(db, f.t)] as const),
       presenceHeatMap(db, now),
       detectionsPerDay(db, now),
       topRules(db, now - 30 * DAY_MS),
       topEndpoints(db, now - 30 * DAY_MS),
-      latestCheckpoint(ctx.config, now).then((cp) => rulesFreshness(db, now, 3, 50, cp ? cp.size : undefined)),
+      latestCheckpoint(ctx.config, now).then((cp) => rulesFreshness(db, now, 3, 10, cp ? cp.size : undefined)),
       activityFeed(db),
       latestCheckpoint(ctx.config, now),
     ]);
@@ -43,9 +44,10 @@ export function registerDashboard(app: Hono<AppEnv>, ctx: ServerContext): void {
         <div class="grid two">
           <section aria-labelledby="fleet-h">
             <h2 id="fleet-h">Fleet status</h2>
-            <LiveRegion id="fleet" url={`${BASE}/fragments/fleet`} version={versionOf(f)}>
+            <LiveRegion id="fleet" url={`${BASE}/fragments/fleet`} version={versionOf([f.counts, f.heartbeatSeconds])}>
               <FleetCards counts={f.counts} heartbeatSeconds={f.heartbeatSeconds} />
             </LiveRegion>
+            <CheckInsTable checkIns={checkIns} now={now} />
           </section>
           <section aria-labelledby="heat-h">
             <h2 id="heat-h">Online, last 30 days</h2>
@@ -87,7 +89,7 @@ export function registerDashboard(app: Hono<AppEnv>, ctx: ServerContext): void {
 
   app.get("/fragments/fleet", async (c) => {
     const f = await fleet();
-    return fragment(c, `${BASE}/fragments/fleet`, f, () => <FleetCards counts={f.counts} heartbeatSeconds={f.heartbeatSeconds} />);
+    return fragment(c, `${BASE}/fragments/fleet`, [f.counts, f.heartbeatSeconds], () => <FleetCards counts={f.counts} heartbeatSeconds={f.heartbeatSeconds} />);
   });
 
   app.get("/fragments/activity", async (c) => {

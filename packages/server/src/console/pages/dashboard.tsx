@@ -8,7 +8,7 @@ import type { FC } from "hono/jsx";
 import { count, isoDay, plural } from "../format.js";
 import { Ago, BASE, ChartTable, Empty, EndpointLink, SeverityBadge, StatusBadge, Time } from "../layout.js";
 import {
-  DAY_MS, SEVERITIES, STATUSES, type ActivityItem, type DailySeverity, type FleetCounts, type Freshness, type HeatMap, type Severity,
+  DAY_MS, SEVERITIES, STATUSES, type ActivityItem, type CheckIn, type DailySeverity, type FleetCounts, type Freshness, type HeatMap, type Severity,
   type TopEndpoint, type TopRule,
 } from "../queries.js";
 
@@ -30,6 +30,35 @@ export const FleetCards: FC<{ counts: FleetCounts; heartbeatSeconds: number }> =
       {plural(counts.total, "endpoint")} enrolled. Online: heard from within {2 * heartbeatSeconds} s (two heartbeats); stale: within 24 h;
       offline: longer ago; never seen: enrolled but no heartbeat yet.
     </p>
+  </>
+);
+
+/** Not polled: heartbeats would change it every few seconds and a live region would chatter. */
+export const CheckInsTable: FC<{ checkIns: CheckIn[]; now: number }> = ({ checkIns, now }) => (
+  <>
+    {checkIns.length ? (
+      <table class="compact">
+        <caption>Latest check-ins (when the page was loaded)</caption>
+        <thead>
+          <tr>
+            <th scope="col">Endpoint</th>
+            <th scope="col">Status</th>
+            <th scope="col">Last heartbeat</th>
+            <th scope="col">Agent</th>
+          </tr>
+        </thead>
+        <tbody>
+          {checkIns.map((e) => (
+            <tr>
+              <th scope="row"><EndpointLink id={e.id} hostname={e.hostname} /></th>
+              <td><StatusBadge status={e.status} /></td>
+              <td><Ago ms={e.lastSeen} now={now} /></td>
+              <td class="mono">{e.agentVersion ?? "–"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    ) : null}
   </>
 );
 
@@ -175,11 +204,19 @@ export const FreshnessCard: FC<{ f: Freshness; now: number; logSize: number | nu
       {f.considered > 0 ? `${count(f.current)} of ${plural(f.considered, "active endpoint")} up to date` : null}
       {logSize !== null ? `; the update log has ${plural(logSize, "entry", "entries")}` : null}.
     </p>
+    {f.flaggedTotal ? (
+      <ul class="reasons">
+        {f.reasons.outdated ? <li><strong>{count(f.reasons.outdated)}</strong> on older rules</li> : null}
+        {f.reasons.noRules ? <li><strong>{count(f.reasons.noRules)}</strong> without rules</li> : null}
+        {f.reasons.noCheckpoint ? <li><strong>{count(f.reasons.noCheckpoint)}</strong> never verified a checkpoint</li> : null}
+        {f.reasons.oldCheckpoint ? <li><strong>{count(f.reasons.oldCheckpoint)}</strong> with a checkpoint older than {f.maxCheckpointAgeDays} days</li> : null}
+        {f.reasons.behindLog ? <li><strong>{count(f.reasons.behindLog)}</strong> behind the update log</li> : null}
+      </ul>
+    ) : null}
     {f.flagged.length ? (
-      <table>
+      <table class="compact">
         <caption>
-          Flagged: outdated or missing rules, no verified checkpoint within {f.maxCheckpointAgeDays} days, or a checkpoint behind the log
-          {f.considered - f.current > f.flagged.length ? ` (first ${f.flagged.length} of ${f.considered - f.current})` : ""}
+          Flagged endpoints{f.flaggedTotal > f.flagged.length ? ` (the ${f.flagged.length} heard from most recently, of ${count(f.flaggedTotal)})` : ""}
         </caption>
         <thead>
           <tr>

@@ -255,7 +255,7 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
                   </tbody>
                 </table>
               </div>
-              <p><a href={`${BASE}/detections?endpoint=${e.id}`}>All {count(dets.total)} detections of this endpoint</a></p>
+              <p><a href={`${BASE}/detections?endpoint=${e.id}`}>{dets.total === 1 ? "Its only detection" : `All ${count(dets.total)} detections`} on the detections page</a></p>
             </>
           )}
         </section>

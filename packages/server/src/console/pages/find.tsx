@@ -177,7 +177,8 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
       const eps = await hashEndpoints(db, raw);
       body = (
         <>
-          <h2>
+          <section aria-labelledby="hash-h">
+          <h2 id="hash-h">
             <span class="mono wrap">{raw}</span>
           </h2>
           <Facts
@@ -191,6 +192,7 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
               ["Last seen", <Time ms={report.lastSeen} now={now} />],
             ]}
           />
+          </section>
           <section aria-labelledby="hash-eps">
             <h3 id="hash-eps">Endpoints that reported it</h3>
             {eps.length === 0 ? (

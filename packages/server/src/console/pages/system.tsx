@@ -6,6 +6,7 @@
  */
 import type { Hono } from "hono";
 import { sql } from "kysely";
+import { loadavg } from "node:os";
 import type { AppEnv, ServerContext } from "../../context.js";
 import { bytes, count, intParam, isoMinute, plural, textParam } from "../format.js";
 import { Ago, BASE, ChartTable, Empty, Facts, Page, Pager, Time } from "../layout.js";
@@ -218,7 +219,7 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
         <section aria-labelledby="fleet-cp-h">
           <h2 id="fleet-cp-h">Checkpoints the fleet verified</h2>
           {fleet.length === 0 ? (
-            <Empty>No endpoints.</Empty>
+            <Empty>No active endpoints.</Empty>
           ) : (
             <table class="list">
               <thead>
@@ -319,6 +320,7 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
   app.get("/health", async (c) => {
     const now = ctx.now();
     const mem = process.memoryUsage();
+    const cpu = process.cpuUsage();
     const [tables, lastHour, lastDay, perHour] = await Promise.all([
       tableCounts(db),
       connectedSince(db, now - HOUR_MS),
@@ -342,6 +344,8 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
                 ["Console up since", <Time ms={stats.startedAt} now={now} />],
                 ["Node.js", process.version],
                 ["Process id", String(process.pid)],
+                ["CPU time", `${(cpu.user / 1e6).toFixed(1)} s user, ${(cpu.system / 1e6).toFixed(1)} s system (${((cpu.user + cpu.system) / 1e4 / Math.max(1, uptime)).toFixed(1)}% of one core on average)`],
+                ["Load average", loadavg().map((x) => x.toFixed(2)).join(", ") + " (1, 5, 15 min)"],
                 ["Resident memory", bytes(mem.rss)],
                 ["JavaScript heap", `${bytes(mem.heapUsed)} used of ${bytes(mem.heapTotal)}`],
                 [
