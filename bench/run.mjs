@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
-const order = ["yara", "modules", "scan", "clamav", "hashdb", "tlog", "updates"];
+const order = ["yara", "modules", "scan", "clamav", "hashdb", "tlog", "updates", "daemon", "inventory", "server"];
 const files = readdirSync(here).filter((f) => /\.(mjs|ts)$/.test(f) && f !== "run.mjs");
 const names = files.map((f) => f.replace(/\.(mjs|ts)$/, "")).sort((a, b) => (order.indexOf(a) + 99) % 99 - (order.indexOf(b) + 99) % 99);
 const build = spawnSync("npx", ["tsc", "-b"], { cwd: root, stdio: "inherit" });
