@@ -4,7 +4,10 @@
  * Per connection: bytes arrive in a ByteQueue; a command is cut off by its framing (`z...\0`,
  * `n...\n`, or a bare command ending at `\n` or at the end of the packet); INSTREAM switches
  * to reading `<uint32 big-endian length><bytes>` chunks up to a zero-length chunk, bounded by
- * StreamMaxLength; the bytes go to the Service's scanner and the reply goes back in the
+ * StreamMaxLength; a stream is kept in memory up to the Service's spoolThreshold (and while
+ * the daemon-wide memoryBudget allows), past it the bytes go to a spool file, with the socket
+ * paused while the file's writes lag behind (or the budget is full), so memory per connection
+ * stays bounded; the bytes go to the Service's scanner and the reply goes back in the
  * command's framing. Outside IDSESSION the connection is closed after the reply; inside it,
  * replies are numbered `N: ...` and may come out of order. Timeouts (CommandReadTimeout,
  * ReadTimeout, IdleTimeout) and limits (StreamMaxLength, MaxQueue, connections) always answer
@@ -15,11 +18,10 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { isAbsolute } from "node:path";
 import { lstat, unlink } from "node:fs/promises";
-import { closeSync, openSync, unlinkSync, writeSync } from "node:fs";
-import { randomBytes } from "node:crypto";
-import { join } from "node:path";
 import type { Service } from "./service.js";
+import { SpoolWriter } from "./spool.js";
 import { BusyError, CLAMD_VERSION, replyLines } from "./service.js";
+import type { FileResult } from "@vigil/scanner";
 
 export interface ClamdLimits {
   /** Largest INSTREAM in bytes (clamd StreamMaxLength; default 25 MiB as Debian ships it). */
@@ -130,7 +132,7 @@ function parseCommand(raw: Buffer): Command {
 
 type State =
   | { kind: "command" }
-  | { kind: "stream"; cmd: Command; id: number; chunks: Buffer[]; received: number; need: number; inMemory: number; spool?: { fd: number; path: string } }
+  | { kind: "stream"; cmd: Command; id: number; chunks: Buffer[]; received: number; need: number; inMemory: number; spool?: SpoolWriter }
   | { kind: "discard" };
 
 class Connection {
@@ -146,6 +148,9 @@ class Connection {
   /** Our side is done (FIN sent); input is discarded. */
   private finished = false;
   private peerEnded = false;
+  /** Reading is paused until the spool file's writes catch up (or the memory budget frees). */
+  private spoolWait = false;
+  private budgetWait = false;
 
   constructor(private readonly socket: Socket, private readonly server: ClamdServer) {
     socket.setNoDelay(true);
@@ -169,6 +174,20 @@ class Connection {
   private disarm(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  /** ReadTimeout runs only while we wait for the client, not while we hold its input back. */
+  private armRead(): void {
+    if (this.spoolWait) this.disarm();
+    else this.arm(this.limits.readTimeout, () => this.streamTimeout());
+  }
+
+  /** Pauses or resumes the socket: paused while a session has too many requests in flight or a spool file lags. */
+  private updateFlow(): void {
+    if (this.closed || this.finished) return;
+    const want = this.spoolWait || this.inFlight >= this.limits.maxSessionQueue;
+    if (want && !this.socket.isPaused()) this.socket.pause();
+    else if (!want && this.socket.isPaused()) this.socket.resume();
   }
 
   private onData(b: Buffer): void {
@@ -317,7 +336,7 @@ class Connection {
   private readStream(st: Extract<State, { kind: "stream" }>): boolean {
     for (;;) {
       if (st.need < 0) {
-        if (this.input.length < 4) { this.arm(this.limits.readTimeout, () => this.streamTimeout()); return false; }
+        if (this.input.length < 4) { this.armRead(); return false; }
         const len = this.input.takeBuffer(4).readUInt32BE(0);
         if (len === 0) {
           this.disarm();
@@ -335,37 +354,39 @@ class Connection {
         }
         st.need = len;
       }
-      if (this.input.length === 0) { this.arm(this.limits.readTimeout, () => this.streamTimeout()); return false; }
+      if (this.input.length === 0) { this.armRead(); return false; }
       const n = Math.min(st.need, this.input.length);
       if (!this.store(st, this.input.take(n), n)) return false;
       st.received += n;
       st.need -= n;
-      if (st.need > 0) { this.arm(this.limits.readTimeout, () => this.streamTimeout()); return false; }
+      if (st.need > 0) { this.armRead(); return false; }
       st.need = -1;
     }
   }
 
   /**
-   * Keeps stream bytes in memory while the daemon-wide budget allows, else in a spool file.
-   * Returns false (after replying with an error) when the spool file cannot be written.
+   * Keeps stream bytes in memory up to the spool threshold while the daemon-wide budget
+   * allows, else in a spool file. Returns false (after replying with an error) when the spool
+   * file cannot be written.
    */
   private store(st: Extract<State, { kind: "stream" }>, parts: Buffer[], n: number): boolean {
     const svc = this.server.service;
     try {
-      if (!st.spool && svc.buffered + n > svc.memoryBudget) {
-        const path = join(svc.spoolDir, `vigil-stream-${randomBytes(8).toString("hex")}`);
-        st.spool = { fd: openSync(path, "wx", 0o600), path };
-        for (const c of st.chunks) writeSync(st.spool.fd, c);
-        svc.buffered -= st.inMemory;
+      if (!st.spool && (st.received + n > svc.spoolThreshold || svc.buffered + n > svc.memoryBudget)) {
+        st.spool = new SpoolWriter(svc.spoolDir, (d) => svc.account(d));
+        for (const c of st.chunks) st.spool.write(c);
+        svc.account(-st.inMemory);
         st.inMemory = 0;
         st.chunks = [];
       }
       if (st.spool) {
-        for (const c of parts) writeSync(st.spool.fd, c);
+        if (st.spool.error) throw st.spool.error;
+        for (const c of parts) st.spool.write(c);
+        this.holdForSpool(st.spool);
       } else {
         for (const c of parts) st.chunks.push(c);
         st.inMemory += n;
-        svc.buffered += n;
+        svc.account(n);
       }
       return true;
     } catch (err) {
@@ -377,22 +398,49 @@ class Connection {
     }
   }
 
-  /** Frees an abandoned stream: memory accounting, spool file. */
-  private dropStream(st: Extract<State, { kind: "stream" }>): void {
-    this.server.service.buffered -= st.inMemory;
-    st.inMemory = 0;
-    st.chunks = [];
-    if (st.spool) {
-      try { closeSync(st.spool.fd); } catch { /* already closed */ }
-      try { unlinkSync(st.spool.path); } catch { /* already gone */ }
-      st.spool = undefined;
+  /** Pauses reading while the spool file's writes lag or stream memory is over the budget. */
+  private holdForSpool(w: SpoolWriter): void {
+    const svc = this.server.service;
+    if (!w.congested && !svc.overBudget) return;
+    if (!this.spoolWait) {
+      this.spoolWait = true;
+      this.disarm();
+      this.updateFlow();
+    }
+    if (w.congested) w.onDrain = () => { w.onDrain = undefined; this.spoolProgress(w); };
+    else if (!this.budgetWait) {
+      this.budgetWait = true;
+      svc.whenUnderBudget(() => { this.budgetWait = false; this.spoolProgress(w); });
     }
   }
 
+  private spoolProgress(w: SpoolWriter): void {
+    if (!this.spoolWait || this.closed) return;
+    const st = this.state;
+    if (st.kind === "stream" && st.spool === w && (w.congested || this.server.service.overBudget)) {
+      this.holdForSpool(w);
+      return;
+    }
+    this.spoolWait = false;
+    this.updateFlow();
+    if (this.state.kind === "stream") this.armRead();
+  }
+
+  /** Frees an abandoned stream: memory accounting, spool file. */
+  private dropStream(st: Extract<State, { kind: "stream" }>): void {
+    this.server.service.account(-st.inMemory);
+    st.inMemory = 0;
+    st.chunks = [];
+    st.spool?.discard();
+    st.spool = undefined;
+    this.spoolWait = false;
+  }
+
   private finishStream(st: Extract<State, { kind: "stream" }>): void {
+    const svc = this.server.service;
     let slot: Promise<() => void>;
     try {
-      slot = this.server.service.reserve();
+      slot = svc.reserve();
     } catch (err) {
       if (!(err instanceof BusyError)) throw err;
       this.inFlight--;
@@ -400,33 +448,47 @@ class Connection {
       this.reply(`stream: ${err.message} ERROR`, st.cmd.term, this.session ? st.id : undefined, true);
       return;
     }
+    const id = this.session ? st.id : undefined;
+    const term = st.cmd.term;
+    const done = (p: Promise<{ result: FileResult }>) => {
+      p.then(
+        ({ result }) => { this.inFlight--; this.reply(replyLines(result, "stream")[0]!, term, id); },
+        (err: unknown) => { this.inFlight--; this.reply(`stream: ${(err as Error).message} ERROR`, term, id); },
+      );
+    };
+    if (this.session) this.idle();
+    else this.state = { kind: "discard" };
     if (st.spool) {
-      const spool = st.spool;
-      closeSync(spool.fd);
-      const id = this.session ? st.id : undefined;
-      if (this.session) this.idle();
-      else this.state = { kind: "discard" };
-      this.server.service.scanSpooled(spool.path, "stream", "clamd", slot).then(
-        ({ result }) => { this.inFlight--; this.reply(replyLines(result, "stream")[0]!, st.cmd.term, id); },
-        (err: unknown) => { this.inFlight--; this.reply(`stream: ${(err as Error).message} ERROR`, st.cmd.term, id); },
-      ).finally(() => { try { unlinkSync(spool.path); } catch { /* gone */ } });
+      const w = st.spool;
+      const size = st.received;
+      st.spool = undefined;
+      w.onDrain = undefined;
+      this.spoolWait = false;
+      this.updateFlow();
+      done(w.end().then(
+        () => svc.scanSpooled(w.path, size, "stream", "clamd", slot),
+        (err: unknown) => {
+          void slot.then((r) => r());
+          throw new Error(`Can't write to the spool file (${(err as Error).message}).`);
+        },
+      ).finally(() => w.remove()));
       this.throttle();
       return;
     }
-    // one exact-size, unshared buffer: the worker pool can take it without a copy
-    const bytes = new Uint8Array(st.received);
-    let at = 0;
-    for (const c of st.chunks) { bytes.set(c, at); at += c.length; }
-    st.chunks = [];
     const held = st.inMemory;
     st.inMemory = 0;
-    const id = this.session ? st.id : undefined;
-    if (this.session) this.idle();
-    else this.state = { kind: "discard" };
-    this.server.service.scanBytes(bytes, "stream", "clamd", slot).then(
-      ({ result }) => { this.inFlight--; this.reply(replyLines(result, "stream")[0]!, st.cmd.term, id); },
-      (err: unknown) => { this.inFlight--; this.reply(`stream: ${(err as Error).message} ERROR`, st.cmd.term, id); },
-    ).finally(() => { this.server.service.buffered -= held; });
+    let bytes: Uint8Array;
+    if (st.chunks.length === 1 && st.received <= svc.inlineMax) {
+      // scanned in this thread: the received chunk as it is, no copy
+      bytes = st.chunks[0]!;
+    } else {
+      // one exact-size, unshared buffer: the worker pool can take it without a copy
+      bytes = new Uint8Array(st.received);
+      let at = 0;
+      for (const c of st.chunks) { bytes.set(c, at); at += c.length; }
+    }
+    st.chunks = [];
+    done(svc.scanBytes(bytes, "stream", "clamd", slot).finally(() => svc.account(-held)));
     this.throttle();
   }
 
@@ -481,7 +543,7 @@ class Connection {
 
   /** Pauses reading while a session has too many requests in flight. */
   private throttle(): void {
-    if (this.inFlight >= this.limits.maxSessionQueue) this.socket.pause();
+    this.updateFlow();
   }
 
   private idle(): void {
@@ -502,7 +564,7 @@ class Connection {
       this.maybeFinish();
       return;
     }
-    if (this.socket.isPaused() && this.inFlight < this.limits.maxSessionQueue) this.socket.resume();
+    this.updateFlow();
     if (this.ending) this.maybeFinish();
     else if (this.session) {
       this.idle();

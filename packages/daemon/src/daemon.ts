@@ -1,6 +1,6 @@
 /**
  * One daemon process: the Service (rules, slots, metrics) with its clamd listeners and,
- * optionally, the HTTP API. `start` listens; `reload` (RELOAD, SIGHUP, SIGUSR2) swaps the
+ * optionally, the HTTP API. `start` waits for the rules and listens; `reload` (RELOAD, SIGHUP, SIGUSR2) swaps the
  * rules without touching connections; `stop` (SHUTDOWN, SIGTERM) closes everything.
  */
 import { ClamdServer, type ClamdLimits } from "./clamd.js";
@@ -43,6 +43,8 @@ export class Daemon {
     const tcp = this.opts.tcp ?? (this.opts.socket?.length ? [] : ["127.0.0.1:3310"]);
     let clamd: string[];
     try {
+      // the rules first (compiled in a worker thread): a daemon that cannot scan does not listen
+      await this.service.engines.ready;
       clamd = await this.clamd.listen({ tcp, socket: this.opts.socket });
       if (this.opts.http) {
         this.http = new HttpApi(this.service, { ...this.opts.httpOptions, listen: this.opts.http }, () => this.clamd.connections);

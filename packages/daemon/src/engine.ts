@@ -1,11 +1,19 @@
 /**
- * The rules the daemon scans with, and the scan slots. `Engines` holds the current Scanner
- * (built from a SignatureOptions by `load`); every scan takes a lease on the Scanner current
- * when it starts and releases it when it ends, so `reload` can swap in new rules at any time:
- * scans in flight finish on the old Scanner, which is closed when its last lease ends.
- * `Slots` bounds concurrent scans (MaxThreads) and waiting ones (MaxQueue).
+ * The rules the daemon scans with, and the scan slots. `Engines` holds the current
+ * Generation (one compiled rule set and the scanners using it); every scan takes a lease on
+ * the Generation current when it starts and releases it when it ends, so `reload` can swap in
+ * new rules at any time: scans in flight finish on the old Generation, which is closed when its
+ * last lease ends. `Slots` bounds concurrent scans (MaxThreads) and waiting ones (MaxQueue).
+ *
+ * Memory: rules are compiled in a short-lived worker thread (./compile.ts), so the compiler's
+ * garbage never grows the daemon's own heap and a RELOAD does not stall the connections; the
+ * daemon's thread keeps only the loaded detector (for small scans, see Service.inlineMax).
+ * The worker pool that scans larger inputs starts on first use and its threads exit after
+ * `workerIdleTimeout` without work (clamd's idle threads exit the same way), so an idle
+ * daemon holds no scanning threads, heaps or read buffers.
  */
-import { Scanner, buildSignatures, type SignatureOptions, type Limits } from "@vigil/scanner";
+import { Scanner, defaultJobs, type Detector, type DetectorSpec, type Limits, type SignatureOptions, type SignatureSetup } from "@vigil/scanner";
+import { compileInWorker } from "./compile.js";
 import { DaemonError } from "./error.js";
 
 export interface EngineOptions {
@@ -14,48 +22,131 @@ export interface EngineOptions {
   jobs?: number;
   limits?: Partial<Limits>;
   alertExceedsMax?: boolean;
+  /** ms the worker pool may sit unused before its threads exit (default 30 s; 0: never). */
+  workerIdleTimeout?: number;
 }
 
-export interface Generation {
-  scanner: Scanner;
-  version: string;
-  signatures: number;
-  loadedAt: Date;
-  leases: number;
-  retired: boolean;
-}
+/** Builds a rule set in this thread (tests, embedders); without one, rules compile in a worker. */
+export type BuildSignatures = (o: SignatureOptions) => SignatureSetup;
 
 export interface Lease {
   readonly generation: Generation;
   release(): void;
 }
 
+/** One loaded rule set: its in-thread scanner and its worker pool (started on demand). */
+export class Generation {
+  leases = 0;
+  retired = false;
+  readonly loadedAt = new Date();
+  /** Scans in this thread (no worker round trip). */
+  readonly inline: Scanner;
+  private pool?: Scanner;
+  private poolUsers = 0;
+  private idleTimer?: NodeJS.Timeout;
+  private closed = false;
+  private readonly jobs: number;
+
+  constructor(readonly detector: Detector, readonly spec: DetectorSpec | undefined, readonly version: string, readonly signatures: number, private readonly opts: EngineOptions) {
+    this.jobs = spec ? (opts.jobs ?? defaultJobs()) : 0;
+    this.inline = new Scanner({ detector, jobs: 0, limits: opts.limits, alertExceedsMax: opts.alertExceedsMax });
+  }
+
+  /** True when scans can go to worker threads. */
+  get threaded(): boolean {
+    return this.jobs > 0;
+  }
+
+  /** Worker threads running now (0 while the pool is idle-stopped). */
+  get workers(): number {
+    return this.pool && !this.closed ? this.jobs : 0;
+  }
+
+  /** The worker-pool scanner (started now if it is not running); the inline one when jobs is 0. */
+  get scanner(): Scanner {
+    if (!this.threaded || (this.closed && !this.pool)) return this.inline;
+    this.pool ??= new Scanner({ detector: this.detector, spec: this.spec, jobs: this.jobs, limits: this.opts.limits, alertExceedsMax: this.opts.alertExceedsMax });
+    return this.pool;
+  }
+
+  /** Runs `f` on the worker pool, keeping the pool alive meanwhile. */
+  async withPool<T>(f: (s: Scanner) => Promise<T>): Promise<T> {
+    const s = this.scanner;
+    this.poolUsers++;
+    clearTimeout(this.idleTimer);
+    try {
+      return await f(s);
+    } finally {
+      if (--this.poolUsers === 0) this.armIdle();
+    }
+  }
+
+  private armIdle(): void {
+    const ms = this.opts.workerIdleTimeout ?? 30_000;
+    if (!ms || this.closed || !this.pool) return;
+    this.idleTimer = setTimeout(() => {
+      if (this.poolUsers || this.closed || !this.pool) return;
+      const p = this.pool;
+      this.pool = undefined;
+      void p.close();
+    }, ms);
+    this.idleTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.idleTimer);
+    await this.pool?.close();
+  }
+}
+
 export class Engines {
-  private current: Generation;
+  private current?: Generation;
   private reloading?: Promise<Generation>;
+  private again?: Promise<Generation>;
+  /** Settles when the first rule set is loaded (rejects with RELOAD_FAILED if it cannot be). */
+  readonly ready: Promise<void>;
   reloads = 0;
 
-  constructor(private readonly opts: EngineOptions, private readonly build: (o: SignatureOptions) => ReturnType<typeof buildSignatures> = buildSignatures) {
-    this.current = this.load();
-  }
-
-  private load(): Generation {
-    let setup;
-    try {
-      setup = this.build(this.opts.signatures);
-    } catch (err) {
-      throw new DaemonError("RELOAD_FAILED", `cannot load the rules: ${(err as Error).message} (fix the rule files; the daemon keeps the rules it had)`, err);
+  constructor(private readonly opts: EngineOptions, private readonly build?: BuildSignatures) {
+    if (build) {
+      this.current = this.make(this.buildHere(build));
+      this.ready = Promise.resolve();
+    } else {
+      this.ready = this.load().then((g) => { this.current = g; });
+      this.ready.catch(() => { /* reported to whoever awaits ready (Daemon.start) */ });
     }
-    const scanner = new Scanner({ detector: setup.detector, spec: setup.spec, jobs: this.opts.jobs, limits: this.opts.limits, alertExceedsMax: this.opts.alertExceedsMax });
-    return { scanner, version: setup.detector.version, signatures: setup.signatures, loadedAt: new Date(), leases: 0, retired: false };
   }
 
+  private buildHere(build: BuildSignatures): SignatureSetup {
+    try {
+      return build(this.opts.signatures);
+    } catch (err) {
+      throw rulesFailed(err);
+    }
+  }
+
+  private make(setup: SignatureSetup): Generation {
+    return new Generation(setup.detector, setup.spec, setup.detector.version, setup.signatures, this.opts);
+  }
+
+  private async load(): Promise<Generation> {
+    if (this.build) return this.make(this.buildHere(this.build));
+    try {
+      return this.make(await compileInWorker(this.opts.signatures));
+    } catch (err) {
+      throw rulesFailed(err);
+    }
+  }
+
+  /** The current rule set (only after `ready`). */
   get generation(): Generation {
+    if (!this.current) throw new DaemonError("RELOAD_FAILED", "the rules are not loaded yet (await engines.ready)");
     return this.current;
   }
 
   lease(): Lease {
-    const g = this.current;
+    const g = this.generation;
     g.leases++;
     let done = false;
     return {
@@ -64,40 +155,47 @@ export class Engines {
         if (done) return;
         done = true;
         g.leases--;
-        if (g.retired && g.leases === 0) void g.scanner.close();
+        if (g.retired && g.leases === 0) void g.close();
       },
     };
   }
 
   /**
-   * Loads the rules again and swaps them in; concurrent calls share one reload. On failure the
-   * old rules stay and the error is thrown.
+   * Loads the rules again and swaps them in. A call while a reload runs gets one more reload
+   * after it (the files may have changed since that one read them); further calls meanwhile
+   * share that one. On failure the old rules stay and the error is thrown.
    */
   reload(): Promise<Generation> {
-    if (this.reloading) return this.reloading;
-    this.reloading = new Promise<Generation>((resolve, reject) => {
-      // next macrotask: the RELOADING reply goes out before the (synchronous) compile
-      setImmediate(() => {
-        try {
-          const next = this.load();
-          const old = this.current;
-          this.current = next;
-          this.reloads++;
-          old.retired = true;
-          if (old.leases === 0) void old.scanner.close();
-          resolve(next);
-        } catch (err) {
-          reject(err);
-        }
-      });
-    }).finally(() => { this.reloading = undefined; });
+    if (this.reloading) {
+      this.again ??= this.reloading.catch(() => {}).then(() => { this.again = undefined; return this.reload(); });
+      return this.again;
+    }
+    this.reloading = (async () => {
+      await this.ready;
+      // next macrotask: the RELOADING reply goes out before a build in this thread starts
+      await new Promise((r) => setImmediate(r));
+      const next = await this.load();
+      const old = this.generation;
+      this.current = next;
+      this.reloads++;
+      old.retired = true;
+      if (old.leases === 0) void old.close();
+      return next;
+    })().finally(() => { this.reloading = undefined; });
     return this.reloading;
   }
 
   async close(): Promise<void> {
+    await this.ready.catch(() => {});
+    if (!this.current) return;
     this.current.retired = true;
-    await this.current.scanner.close();
+    await this.current.close();
   }
+}
+
+function rulesFailed(err: unknown): DaemonError {
+  if (err instanceof DaemonError) return err;
+  return new DaemonError("RELOAD_FAILED", `cannot load the rules: ${(err as Error).message} (fix the rule files; the daemon keeps the rules it had)`, err);
 }
 
 /** MaxThreads running, MaxQueue waiting; beyond that `tryAcquire` says no. */

@@ -2,7 +2,9 @@
  * The HTTP scan API (node:http): POST /v1/scan takes a raw body (one file) or
  * multipart/form-data (one file per part); the body is read as it arrives, each file's bytes
  * are collected up to the body limit and handed to the Service's scanner, and the answer is
- * JSON with a verdict per file. GET /v1/health, /v1/version, /metrics (Prometheus text) and
+ * JSON with a verdict per file. A file larger than the Service's spoolThreshold (or arriving
+ * while stream memory is over the budget) goes to a spool file as it arrives, with the request
+ * left unread while the file's writes lag, and is scanned from there. GET /v1/health, /v1/version, /metrics (Prometheus text) and
  * /v1/openapi.json. A bearer token is required when listening anywhere but loopback.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -12,6 +14,7 @@ import { BusyError, CLAMD_VERSION, VIGIL_VERSION, verdictOf, type Service } from
 import { DaemonError } from "./error.js";
 import { boundaryOf, MultipartError, MultipartReader } from "./multipart.js";
 import { openApiDocument } from "./openapi.js";
+import { SpoolWriter } from "./spool.js";
 
 export interface HttpOptions {
   /** "HOST:PORT" (port 0 picks a free one). */
@@ -134,65 +137,121 @@ export class HttpApi {
     if (multipart && !boundary) throw new HttpFail(400, "multipart body without a boundary parameter (or not multipart/form-data)", "BAD_MULTIPART");
 
     type Pending = Promise<{ result: FileResult; version: string }>;
+    const svc = this.service;
     const scans: { name: string; p: Pending }[] = [];
-    const start = (name: string, chunks: Buffer[], size: number) => {
-      const bytes = new Uint8Array(size);
-      let at = 0;
-      for (const c of chunks) { bytes.set(c, at); at += c.length; }
+    // one file being received: in memory up to the spool threshold (and while the daemon-wide
+    // budget allows), then in a spool file, as clamd INSTREAM streams are
+    interface Part { name: string; chunks: Buffer[]; size: number; inMemory: number; spool?: SpoolWriter }
+    const spools: SpoolWriter[] = [];
+    const add = (p: Part, c: Buffer) => {
+      p.size += c.length;
+      if (!p.spool && (p.size > svc.spoolThreshold || svc.buffered + c.length > svc.memoryBudget)) {
+        try {
+          p.spool = new SpoolWriter(svc.spoolDir, (d) => svc.account(d));
+        } catch (err) {
+          throw new HttpFail(500, `cannot create a spool file for the upload in ${svc.spoolDir}: ${(err as Error).message}`, "SPOOL_FAILED");
+        }
+        spools.push(p.spool);
+        for (const x of p.chunks) p.spool.write(x);
+        svc.account(-p.inMemory);
+        p.inMemory = 0;
+        p.chunks = [];
+      }
+      if (p.spool) p.spool.write(c);
+      else {
+        p.chunks.push(c);
+        p.inMemory += c.length;
+        svc.account(c.length);
+      }
+    };
+    const start = (p: Part) => {
       let slot: Promise<() => void>;
       try {
-        slot = this.service.reserve();
+        slot = svc.reserve();
       } catch (err) {
         if (err instanceof BusyError) throw new HttpFail(503, err.message, "BUSY");
         throw err;
       }
-      scans.push({ name, p: this.service.scanBytes(bytes, name, "http", slot) });
+      if (p.spool) {
+        const w = p.spool;
+        scans.push({
+          name: p.name,
+          p: w.end().then(
+            () => svc.scanSpooled(w.path, p.size, p.name, "http", slot),
+            (err: unknown) => {
+              void slot.then((r) => r());
+              throw new HttpFail(500, `cannot write the upload to the spool file: ${(err as Error).message}`, "SPOOL_FAILED");
+            },
+          ).finally(() => w.remove()),
+        });
+        return;
+      }
+      let bytes: Uint8Array;
+      if (p.chunks.length === 1 && p.size <= svc.inlineMax) bytes = p.chunks[0]!; // scanned in this thread: no copy
+      else {
+        bytes = new Uint8Array(p.size);
+        let at = 0;
+        for (const c of p.chunks) { bytes.set(c, at); at += c.length; }
+      }
+      const held = p.inMemory;
+      p.chunks = [];
+      p.inMemory = 0;
+      scans.push({ name: p.name, p: svc.scanBytes(bytes, p.name, "http", slot).finally(() => svc.account(-held)) });
+    };
+    /** Waits (not reading the request) while the part's spool writes lag or memory is over the budget. */
+    const settle = async (p: Part | undefined) => {
+      const w = p?.spool;
+      while (w && !w.error && (w.congested || (svc.overBudget && w.pending > 0))) {
+        await new Promise<void>((r) => {
+          if (w.congested) w.onDrain = () => { w.onDrain = undefined; r(); };
+          else svc.whenUnderBudget(r);
+        });
+      }
     };
 
     let total = 0;
-    let current: { name: string; chunks: Buffer[]; size: number } | undefined;
+    let current: Part | undefined;
     const raw = !multipart;
-    const rawName = url.searchParams.get("name") ?? "body";
-    const rawChunks: Buffer[] = [];
+    const rawPart: Part = { name: url.searchParams.get("name") ?? "body", chunks: [], size: 0, inMemory: 0 };
     const reader = boundary ? new MultipartReader(boundary, {
       partStart: (h) => {
         if (scans.length >= this.maxFiles) throw new HttpFail(413, `more than ${this.maxFiles} files in one request`, "TOO_MANY_FILES");
-        current = { name: h.filename ?? h.name ?? `part${scans.length + 1}`, chunks: [], size: 0 };
+        current = { name: h.filename ?? h.name ?? `part${scans.length + 1}`, chunks: [], size: 0, inMemory: 0 };
       },
-      partData: (c) => { current!.chunks.push(Buffer.from(c)); current!.size += c.length; },
-      partEnd: () => { const c = current!; current = undefined; start(c.name, c.chunks, c.size); },
+      // a copy: the reader's slice may share memory with bytes it keeps
+      partData: (c) => add(current!, Buffer.from(c)),
+      partEnd: () => { const c = current!; current = undefined; start(c); },
     }) : undefined;
 
-    // upload bytes count against the daemon-wide memory budget shared with clamd streams
-    let held = 0;
     try {
       for await (const chunk of req as AsyncIterable<Buffer>) {
         total += chunk.length;
         if (total > this.maxBodySize) throw new HttpFail(413, `request body is over the ${this.maxBodySize}-byte limit`, "BODY_TOO_LARGE");
-        if (this.service.buffered + chunk.length > this.service.memoryBudget) {
-          this.service.metrics.rejected++;
-          throw new HttpFail(503, `uploads in progress fill the daemon's memory budget (${this.service.memoryBudget} bytes); retry later`, "BUSY");
+        if (raw) {
+          add(rawPart, chunk);
+          await settle(rawPart);
+        } else {
+          reader!.write(chunk);
+          await settle(current);
         }
-        this.service.buffered += chunk.length;
-        held += chunk.length;
-        if (raw) rawChunks.push(chunk);
-        else reader!.write(chunk);
       }
-      if (raw) start(rawName, rawChunks, total);
+      if (raw) start(rawPart);
       else reader!.end();
       if (!scans.length) throw new HttpFail(400, "no file in the request: send the bytes as the body, or multipart/form-data parts", "NO_FILE");
     } catch (err) {
-      // scans already started still finish and release their slots
+      // parts not handed to a scan: memory and spool files back; scans already started finish
+      for (const p of [rawPart, current]) if (p && p.inMemory) { svc.account(-p.inMemory); p.inMemory = 0; p.chunks = []; }
+      for (const w of spools) w.discard();
       await Promise.allSettled(scans.map((s) => s.p));
-      this.service.buffered -= held;
       if (err instanceof MultipartError) throw new HttpFail(400, err.message, "BAD_MULTIPART");
       throw err;
     }
     let done;
     try {
       done = await Promise.all(scans.map((s) => s.p));
-    } finally {
-      this.service.buffered -= held;
+    } catch (err) {
+      await Promise.allSettled(scans.map((s) => s.p));
+      throw err;
     }
     const files: FileVerdict[] = done.map(({ result }, i) => ({
       name: scans[i]!.name,

@@ -181,22 +181,87 @@ describe("multipart reader", () => {
 });
 
 
-describe("HTTP API memory budget", () => {
-  it("uploads past the daemon-wide memory budget get 503 BUSY, and the budget is returned", async () => {
-    const d = await startDaemon({ http: "127.0.0.1:0", memoryBudget: 4096 });
+describe("HTTP API: large uploads go to spool files", () => {
+  it("bodies and parts past the spool threshold or the memory budget are spooled, scanned alike, and removed", async () => {
+    const { mkdtempSync, readdirSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const spool = mkdtempSync(join(tmpdir(), "vigil-http-spool-"));
+    const rules = tempDir();
+    const rule = rules.file("tail.yar", 'rule Tail_Marker { strings: $a = "TAIL-MARKER-7f3a" condition: $a }\n');
+    // threshold 64 KiB; budget 4 KiB: even small parts spool while another upload holds memory
+    const d = await startDaemon({ signatures: { builtin: false, rules: [rule] }, http: "127.0.0.1:0", memoryBudget: 4096, spoolThreshold: 64 * 1024, spoolDir: spool, jobs: 1 });
+    const seen = new Set<string>();
+    const watcher = setInterval(() => { for (const f of readdirSync(spool)) seen.add(f); }, 1);
     try {
       const files = tempDir();
-      const upload = files.file("up.bin", Buffer.alloc(100_000, 0x41));
-      const r = await curl(["--data-binary", `@${upload}`, `http://${d.http}/v1/scan`]);
+      // a marker at the end of 3 MiB of padding: a detection only if every spooled byte is scanned
+      const big = files.file("big.bin", Buffer.concat([Buffer.alloc(3 * 1024 * 1024, 0x20), Buffer.from("TAIL-MARKER-7f3a")]));
+      const clean = files.file("clean.bin", Buffer.alloc(100_000, 0x41));
+      const [raw, multi, small] = await Promise.all([
+        curl(["--data-binary", `@${big}`, `http://${d.http}/v1/scan?name=big.bin`]),
+        curl(["-F", `a=@${clean}`, "-F", `b=@${big};filename=inner.bin`, `http://${d.http}/v1/scan`]),
+        curl(["--data-binary", "TAIL-MARKER-7f3a", `http://${d.http}/v1/scan`]),
+      ]);
       files.cleanup();
-      expect(r.status).toBe(503);
-      expect(JSON.parse(r.body).error.code).toBe("BUSY");
-      expect(d.daemon.service.buffered).toBe(0);
-      const ok = await curl(["--data-binary", EICAR, `http://${d.http}/v1/scan`]);
-      expect(JSON.parse(ok.body).verdict).toBe("infected");
+      expect(raw.status).toBe(200);
+      expect(JSON.parse(raw.body).files[0]).toMatchObject({ name: "big.bin", size: 3 * 1024 * 1024 + 16, verdict: "infected", detections: [{ name: "Tail_Marker", strings: [{ offset: 3 * 1024 * 1024, length: 16 }] }] });
+      const m = JSON.parse(multi.body);
+      expect(m.files.map((f: { name: string; verdict: string; size: number }) => [f.name, f.verdict, f.size])).toEqual([["clean.bin", "clean", 100_000], ["inner.bin", "infected", 3 * 1024 * 1024 + 16]]);
+      expect(JSON.parse(small.body).verdict).toBe("infected");
+      expect(seen.size).toBeGreaterThan(0);
+      expect([...seen].every((f) => /^vigil-stream-[0-9a-f]{16}$/.test(f))).toBe(true);
+      expect(readdirSync(spool)).toEqual([]);
       expect(d.daemon.service.buffered).toBe(0);
     } finally {
+      clearInterval(watcher);
       await d.stop();
+      rules.cleanup();
+      rmSync(spool, { recursive: true, force: true });
+    }
+  });
+
+  it("an upload cut off mid-body, or over the body limit, leaves no spool file and no memory held", async () => {
+    const { mkdtempSync, readdirSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const spool = mkdtempSync(join(tmpdir(), "vigil-http-spool-"));
+    const d = await startDaemon({ http: "127.0.0.1:0", spoolThreshold: 16 * 1024, spoolDir: spool, httpOptions: { maxBodySize: 1024 * 1024 } });
+    try {
+      const [host, port] = [d.http!.split(":")[0]!, Number(d.http!.split(":")[1])];
+      // declares 900 KB, sends 300 KB, then disconnects
+      const cut = connect(port, host);
+      cut.on("error", () => {});
+      await new Promise((r) => cut.once("connect", r));
+      cut.write(`POST /v1/scan HTTP/1.1\r\nHost: x\r\nContent-Length: 900000\r\n\r\n`);
+      cut.write(Buffer.alloc(300_000, 0x42));
+      for (let i = 0; i < 100 && readdirSync(spool).length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(readdirSync(spool)).toHaveLength(1);
+      cut.destroy();
+      // chunked (no Content-Length): over the limit only once the bytes arrive
+      const over = connect(port, host);
+      over.on("error", () => {});
+      let reply = "";
+      over.on("data", (b) => (reply += b));
+      await new Promise((r) => over.once("connect", r));
+      over.write(`POST /v1/scan HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n`);
+      const piece = Buffer.alloc(256 * 1024, 0x43);
+      for (let i = 0; i < 5 && !reply; i++) {
+        over.write(`${piece.length.toString(16)}\r\n`);
+        over.write(piece);
+        over.write("\r\n");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      for (let i = 0; i < 200 && !reply.includes("BODY_TOO_LARGE"); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(reply).toMatch(/^HTTP\/1\.1 413/);
+      over.destroy();
+      for (let i = 0; i < 200 && (readdirSync(spool).length || d.daemon.service.buffered); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(readdirSync(spool)).toEqual([]);
+      expect(d.daemon.service.buffered).toBe(0);
+      expect(JSON.parse((await curl(["--data-binary", EICAR, `http://${d.http}/v1/scan`])).body).verdict).toBe("infected");
+    } finally {
+      await d.stop();
+      rmSync(spool, { recursive: true, force: true });
     }
   });
 });
