@@ -73,7 +73,9 @@ async function startServerProc(dataDir: string, database: string | undefined): P
   const args = [bin, "server", "--data", dataDir, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warn",
     "--rate-limit", "0"];
   if (database) args.push("--database", database);
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
+  // VIGIL_BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server processes.
+  const flags = (process.env.VIGIL_BENCH_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean);
+  const child = spawn(process.execPath, [...flags, ...args], { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
   child.stderr!.on("data", (b) => { err += b; });
   const url = `http://127.0.0.1:${port}`;
