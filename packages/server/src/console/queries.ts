@@ -264,26 +264,30 @@ export interface TopEndpoint {
 }
 
 export async function topEndpoints(db: Db, since: number, limit = 10): Promise<TopEndpoint[]> {
+  // aggregate first, then name only the winners (a join before grouping costs a lookup per row)
   const rows = await db
-    .selectFrom("detections as d")
-    .leftJoin("endpoints as e", "e.id", "d.endpoint_id")
+    .selectFrom("detections")
     .select([
-      "d.endpoint_id as id",
-      sql<string | null>`max(e.hostname)`.as("hostname"),
+      "endpoint_id as id",
       sql<number>`count(*)`.as("n"),
-      sql<number>`count(distinct d.rule)`.as("rules"),
-      sql<number>`max(d.time)`.as("last"),
-      sql<number>`max(case d.severity when 'critical' then 4 when 'high' then 3 when 'medium' then 2 else 1 end)`.as("sev"),
+      sql<number>`count(distinct rule)`.as("rules"),
+      sql<number>`max(time)`.as("last"),
+      SEVERITY_CASE.as("sev"),
     ])
-    .where("d.time", ">=", since)
-    .groupBy("d.endpoint_id")
+    .where("time", ">=", since)
+    .groupBy("endpoint_id")
     .orderBy(sql`count(*)`, "desc")
-    .orderBy("d.endpoint_id")
+    .orderBy("endpoint_id")
     .limit(limit)
     .execute();
+  const names = new Map<string, string | null>();
+  if (rows.length) {
+    const eps = await db.selectFrom("endpoints").select(["id", "hostname"]).where("id", "in", rows.map((r) => r.id)).execute();
+    for (const e of eps) names.set(e.id, e.hostname);
+  }
   return rows.map((r) => ({
     id: r.id,
-    hostname: r.hostname,
+    hostname: names.get(r.id) ?? null,
     count: Number(r.n),
     rules: Number(r.rules),
     lastSeen: Number(r.last),
@@ -409,14 +413,18 @@ export type ActivityItem =
   | { kind: "audit"; time: number; id: string; username: string | null; action: string; target: string | null; detail: string | null; ip: string | null }
   | { kind: "detection"; time: number; id: string; endpointId: string; hostname: string | null; rule: string; severity: Severity; action: string };
 
-/** The dashboard feed: recent audit entries and recent detections (by arrival), newest first. */
+/**
+ * The dashboard feed: recent audit entries and recent detections, newest first. Detections are
+ * ordered by their time on the endpoint (indexed); one that arrives late, from an agent that was
+ * offline, sorts by when it happened.
+ */
 export async function activityFeed(db: Db, limit = 25): Promise<ActivityItem[]> {
   const audit = await db.selectFrom("audit_log").selectAll().orderBy("time", "desc").orderBy("id", "desc").limit(limit).execute();
   const dets = await db
     .selectFrom("detections as d")
     .leftJoin("endpoints as e", "e.id", "d.endpoint_id")
-    .select(["d.id", "d.received_at", "d.endpoint_id", "e.hostname", "d.rule", "d.severity", "d.action"])
-    .orderBy("d.received_at", "desc")
+    .select(["d.id", "d.time", "d.endpoint_id", "e.hostname", "d.rule", "d.severity", "d.action"])
+    .orderBy("d.time", "desc")
     .orderBy("d.id", "desc")
     .limit(limit)
     .execute();
@@ -424,7 +432,7 @@ export async function activityFeed(db: Db, limit = 25): Promise<ActivityItem[]> 
     ...audit.map((a) => ({ kind: "audit" as const, time: Number(a.time), id: a.id, username: a.username, action: a.action, target: a.target, detail: a.detail, ip: a.ip })),
     ...dets.map((d) => ({
       kind: "detection" as const,
-      time: Number(d.received_at),
+      time: Number(d.time),
       id: d.id,
       endpointId: d.endpoint_id,
       hostname: d.hostname,
@@ -865,15 +873,29 @@ export async function listEnrollmentTokens(db: Db, limit = 50): Promise<TokenRow
   }));
 }
 
-/** Rows per table, for the health page. */
-export async function tableCounts(db: Db): Promise<Record<string, number>> {
+/**
+ * Rows per table, for the health page. On PostgreSQL the planner's estimate (pg_class.reltuples,
+ * kept by autovacuum) for big tables: an exact count(*) reads the whole table.
+ */
+export async function tableCounts(db: Db, dialect: "sqlite" | "postgres"): Promise<{ counts: Record<string, number>; estimated: string[] }> {
   const tables = ["endpoints", "detections", "scans", "reputation", "endpoint_presence", "audit_log", "users", "sessions"] as const;
   const out: Record<string, number> = {};
+  const estimated: string[] = [];
+  if (dialect === "postgres") {
+    const est = await sql<{ relname: string; n: number }>`select relname, reltuples::bigint as n from pg_class where relkind = 'r' and relname in (${sql.join(tables.map((t) => sql.lit(t)))}) and relnamespace = current_schema()::regnamespace`.execute(db);
+    for (const r of est.rows) {
+      if (Number(r.n) >= 100_000) {
+        out[r.relname] = Number(r.n);
+        estimated.push(r.relname);
+      }
+    }
+  }
   for (const t of tables) {
+    if (t in out) continue;
     const [{ n }] = (await db.selectFrom(t).select(sql<number>`count(*)`.as("n")).execute()) as [{ n: number }];
     out[t] = Number(n);
   }
-  return out;
+  return { counts: Object.fromEntries(tables.map((t) => [t, out[t]!])), estimated };
 }
 
 export async function connectedSince(db: Db, since: number): Promise<number> {

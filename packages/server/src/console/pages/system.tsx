@@ -322,7 +322,7 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
     const mem = process.memoryUsage();
     const cpu = process.cpuUsage();
     const [tables, lastHour, lastDay, perHour] = await Promise.all([
-      tableCounts(db),
+      tableCounts(db, ctx.store.dialect),
       connectedSince(db, now - HOUR_MS),
       connectedSince(db, now - 24 * HOUR_MS),
       presencePerHour(db, now, 48),
@@ -375,10 +375,10 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
                 </tr>
               </thead>
               <tbody>
-                {Object.entries(tables).map(([t, n]) => (
+                {Object.entries(tables.counts).map(([t, n]) => (
                   <tr>
                     <th scope="row" class="mono">{t}</th>
-                    <td class="num">{count(n)}</td>
+                    <td class="num">{tables.estimated.includes(t) ? `≈ ${count(n)}` : count(n)}</td>
                   </tr>
                 ))}
               </tbody>
