@@ -704,6 +704,41 @@ describe.each(DIALECTS)("update log page on %s", (dialect) => {
     expect(dash).toMatch(/db-01 rules-6 size 1, .*checkpoint behind the log \(1 of 2\)/);
   });
 
+  it("reads a proxied upstream log over HTTP, and reports an unreadable log without failing the page", async () => {
+    const { createServer } = await import("node:http");
+    const { readFile } = await import("node:fs/promises");
+    const http = createServer((req, res) => {
+      const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname).slice(1);
+      if (path.split("/").includes("..")) return res.writeHead(400).end();
+      readFile(join(logDir, path)).then((b) => res.writeHead(200).end(b), () => res.writeHead(404).end());
+    });
+    await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+    const port = (http.address() as { port: number }).port;
+    const up = await seed("sqlite", { updatesUpstream: `http://127.0.0.1:${port}/` });
+    const empty = mkdtempSync(join(tmpdir(), "vigil-console-emptylog-"));
+    const broken = await seed("sqlite", { updatesDir: empty });
+    try {
+      const v = await up.loginAs("viewer");
+      const t = textOf(await (await up.request("/console/updates", { session: v })).text());
+      expect(t).toContain(`Proxied from http://127.0.0.1:${port}/`);
+      expect(t).toMatch(/Log log\.test Tree size 2 entries/);
+      expect(t).toContain("reproduce the root hash");
+      expect(t).toMatch(/rules-2 1 /);
+      expect(t).not.toContain("Audit findings"); // audit reports are read from directories only
+      const b = await broken.loginAs("viewer");
+      const r = await broken.request("/console/updates", { session: b });
+      expect(r.status).toBe(200);
+      expect(textOf(await r.text())).toContain("cannot read the checkpoint");
+      const ep = textOf(await (await broken.request(`/console/endpoints/${broken.ids.online}`, { session: b })).text());
+      expect(ep).toContain("Not checked: cannot read the log's checkpoint");
+    } finally {
+      await up.close();
+      await broken.close();
+      rmSync(empty, { recursive: true, force: true });
+      await new Promise((r) => http.close(r));
+    }
+  });
+
   it("says when no update log is configured", async () => {
     const plain = await seed("sqlite");
     try {

@@ -288,55 +288,55 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
           </section>
         ) : null}
         <section aria-labelledby="users-h">
-        <h2 id="users-h">Accounts</h2>
-        <table class="list">
-          <caption class="sr-only">Users</caption>
-          <thead>
-            <tr>
-              <th scope="col">User</th>
-              <th scope="col">Role</th>
-              <th scope="col">State</th>
-              <th scope="col">Created</th>
-              <th scope="col">Last active</th>
-              <th scope="col"><span class="sr-only">Actions</span></th>
-            </tr>
-          </thead>
-          <tbody>
-            {users.map((u) => (
+          <h2 id="users-h">Accounts</h2>
+          <table class="list">
+            <caption class="sr-only">Users</caption>
+            <thead>
               <tr>
-                <th scope="row">{u.username}{u.id === me.id ? <span class="muted"> (you)</span> : null}</th>
-                <td>
-                  <form method="post" action={`${BASE}/users/role`} class="inline" {...hxForm(`${BASE}/users/role`)}>
-                    <CsrfField token={c.get("csrfToken")} />
-                    <input type="hidden" name="id" value={u.id} />
-                    <label for={`role-${u.id}`} class="sr-only">Role of {u.username}</label>
-                    <select id={`role-${u.id}`} name="role">
-                      {ROLES.map((r) => (
-                        <option value={r} selected={u.role === r}>{r}</option>
-                      ))}
-                    </select>{" "}
-                    <button type="submit" class="small" aria-label={`Change the role of ${u.username}`}>Change</button>
-                  </form>
-                </td>
-                <td>{u.disabled ? <span class="badge st-offline">disabled</span> : "active"}</td>
-                <td><Ago ms={u.createdAt} now={now} /></td>
-                <td><Ago ms={u.lastSeen} now={now} /></td>
-                <td class="actions">
-                  <form method="post" action={`${BASE}/users/${u.disabled ? "enable" : "disable"}`} class="inline" {...hxForm(`${BASE}/users/${u.disabled ? "enable" : "disable"}`)}>
-                    <CsrfField token={c.get("csrfToken")} />
-                    <input type="hidden" name="id" value={u.id} />
-                    <button type="submit" class="small" aria-label={`${u.disabled ? "Enable" : "Disable"} ${u.username}`}>{u.disabled ? "Enable" : "Disable"}</button>
-                  </form>{" "}
-                  <form method="post" action={`${BASE}/users/password`} class="inline">
-                    <CsrfField token={c.get("csrfToken")} />
-                    <input type="hidden" name="id" value={u.id} />
-                    <button type="submit" class="small" aria-label={`New password for ${u.username}`}>New password</button>
-                  </form>
-                </td>
+                <th scope="col">User</th>
+                <th scope="col">Role</th>
+                <th scope="col">State</th>
+                <th scope="col">Created</th>
+                <th scope="col">Last active</th>
+                <th scope="col"><span class="sr-only">Actions</span></th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {users.map((u) => (
+                <tr>
+                  <th scope="row">{u.username}{u.id === me.id ? <span class="muted"> (you)</span> : null}</th>
+                  <td>
+                    <form method="post" action={`${BASE}/users/role`} class="inline" {...hxForm(`${BASE}/users/role`)}>
+                      <CsrfField token={c.get("csrfToken")} />
+                      <input type="hidden" name="id" value={u.id} />
+                      <label for={`role-${u.id}`} class="sr-only">Role of {u.username}</label>
+                      <select id={`role-${u.id}`} name="role">
+                        {ROLES.map((r) => (
+                          <option value={r} selected={u.role === r}>{r}</option>
+                        ))}
+                      </select>{" "}
+                      <button type="submit" class="small" aria-label={`Change the role of ${u.username}`}>Change</button>
+                    </form>
+                  </td>
+                  <td>{u.disabled ? <span class="badge st-offline">disabled</span> : "active"}</td>
+                  <td><Ago ms={u.createdAt} now={now} /></td>
+                  <td><Ago ms={u.lastSeen} now={now} /></td>
+                  <td class="actions">
+                    <form method="post" action={`${BASE}/users/${u.disabled ? "enable" : "disable"}`} class="inline" {...hxForm(`${BASE}/users/${u.disabled ? "enable" : "disable"}`)}>
+                      <CsrfField token={c.get("csrfToken")} />
+                      <input type="hidden" name="id" value={u.id} />
+                      <button type="submit" class="small" aria-label={`${u.disabled ? "Enable" : "Disable"} ${u.username}`}>{u.disabled ? "Enable" : "Disable"}</button>
+                    </form>{" "}
+                    <form method="post" action={`${BASE}/users/password`} class="inline">
+                      <CsrfField token={c.get("csrfToken")} />
+                      <input type="hidden" name="id" value={u.id} />
+                      <button type="submit" class="small" aria-label={`New password for ${u.username}`}>New password</button>
+                    </form>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
         </section>
         <section aria-labelledby="add-user-h">
           <h2 id="add-user-h">Add a user</h2>

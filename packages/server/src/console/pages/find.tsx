@@ -178,20 +178,20 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
       body = (
         <>
           <section aria-labelledby="hash-h">
-          <h2 id="hash-h">
-            <span class="mono wrap">{raw}</span>
-          </h2>
-          <Facts
-            items={[
-              ["Verdict", <><Verdict verdict={report.verdict} />{report.name ? ` ${report.name}` : ""}</>],
-              ["Source", report.source ?? "–"],
-              ["Verdict updated", <Time ms={report.updatedAt} now={now} />],
-              ["Prevalence", `${count(report.prevalence)} endpoint${report.prevalence === 1 ? "" : "s"}`],
-              ["Detections", count(report.detections)],
-              ["First seen", <Time ms={report.firstSeen} now={now} />],
-              ["Last seen", <Time ms={report.lastSeen} now={now} />],
-            ]}
-          />
+            <h2 id="hash-h">
+              <span class="mono wrap">{raw}</span>
+            </h2>
+            <Facts
+              items={[
+                ["Verdict", <><Verdict verdict={report.verdict} />{report.name ? ` ${report.name}` : ""}</>],
+                ["Source", report.source ?? "–"],
+                ["Verdict updated", <Time ms={report.updatedAt} now={now} />],
+                ["Prevalence", `${count(report.prevalence)} endpoint${report.prevalence === 1 ? "" : "s"}`],
+                ["Detections", count(report.detections)],
+                ["First seen", <Time ms={report.firstSeen} now={now} />],
+                ["Last seen", <Time ms={report.lastSeen} now={now} />],
+              ]}
+            />
           </section>
           <section aria-labelledby="hash-eps">
             <h3 id="hash-eps">Endpoints that reported it</h3>
