@@ -85,7 +85,15 @@ export function createApp(ctx: ServerContext): Hono<AppEnv> {
       throw new ServerError("SERVER_TOO_LARGE", `request body over the ${ctx.config.maxBodyBytes}-byte limit`);
     },
   });
-  app.use(async (c, next) => (c.req.path === "/api/v1/samples" ? next() : limit(c, next)));
+  // an inventory report is one document of up to 50,000 items: its own, larger limit
+  const inventoryBytes = ctx.config.maxInventoryBytes ?? 32 * 1024 * 1024;
+  const inventoryLimit = bodyLimit({
+    maxSize: inventoryBytes,
+    onError: () => {
+      throw new ServerError("SERVER_TOO_LARGE", `inventory report over the ${inventoryBytes}-byte limit`);
+    },
+  });
+  app.use(async (c, next) => (c.req.path === "/api/v1/samples" ? next() : c.req.path === "/api/v1/inventory" ? inventoryLimit(c, next) : limit(c, next)));
 
   app.onError((err, c) => {
     if (err instanceof ServerError) return errorResponse(c, err);

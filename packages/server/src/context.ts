@@ -19,6 +19,8 @@ export interface ServerConfig {
   updatesUpstream?: string | undefined;
   /** Largest JSON body accepted, bytes. */
   maxBodyBytes: number;
+  /** Largest inventory report accepted (POST /api/v1/inventory: up to 50,000 items), bytes; default 32 MiB. */
+  maxInventoryBytes?: number;
   /** Largest sample upload accepted (the policy may lower it), bytes. */
   maxSampleBytes: number;
   /** Requests per minute per endpoint key / per client IP for unauthenticated routes. */

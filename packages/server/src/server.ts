@@ -24,6 +24,7 @@ import { createApp } from "./app.js";
 export const DEFAULT_CONFIG: Omit<ServerConfig, "dataDir"> = {
   maxBodyBytes: 4 * 1024 * 1024,
   maxSampleBytes: 32 * 1024 * 1024,
+  maxInventoryBytes: 32 * 1024 * 1024,
   rateLimitPerMinute: 120,
   sessionTtlMs: 12 * 3_600_000,
   secureCookies: false,

@@ -19,6 +19,8 @@ export const DataCeiling = z.object({
   hostname: z.boolean(),
   scanSummaries: z.boolean(),
   reputation: z.boolean(),
+  /** The installed-software inventory (a default, so configurations written before it still parse). */
+  inventory: z.boolean().default(true),
   samples: z.object({
     enabled: z.boolean(),
     maxBytes: z.number().int().nonnegative(),
@@ -32,11 +34,12 @@ export const DEFAULT_CEILING: DataCeiling = {
   hostname: true,
   scanSummaries: true,
   reputation: true,
+  inventory: true,
   samples: { enabled: false, maxBytes: 10 * 1024 * 1024, fileTypes: ["pe", "elf", "macho"] },
 };
 
 /** The fields the ceiling can name on the command line (`--allow path,samples`). */
-export const CEILING_FIELDS = ["path", "hostname", "scanSummaries", "reputation", "samples"] as const;
+export const CEILING_FIELDS = ["path", "hostname", "scanSummaries", "reputation", "samples", "inventory"] as const;
 export type CeilingField = (typeof CEILING_FIELDS)[number];
 
 /** Field by field, the narrower of the server's policy and the local ceiling. */
@@ -48,6 +51,8 @@ export function effectivePolicy(server: DataPolicy, ceiling: DataCeiling): DataP
       path: server.send.path && ceiling.path,
       hostname: server.send.hostname && ceiling.hostname,
       scanSummaries: server.send.scanSummaries && ceiling.scanSummaries,
+      // absent in policies from before the inventory existed: off
+      inventory: (server.send.inventory ?? false) && ceiling.inventory,
     },
     reputation: { enabled: server.reputation.enabled && ceiling.reputation },
     samples: {
@@ -63,7 +68,7 @@ export function effectivePolicy(server: DataPolicy, ceiling: DataCeiling): DataP
 export function closedPolicy(heartbeatSeconds = 300): DataPolicy {
   return {
     version: 0,
-    send: { path: false, hostname: false, scanSummaries: false },
+    send: { path: false, hostname: false, scanSummaries: false, inventory: false },
     reputation: { enabled: false },
     samples: { enabled: false, maxBytes: 0, fileTypes: [] },
     heartbeatSeconds,

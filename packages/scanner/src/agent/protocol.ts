@@ -11,6 +11,7 @@
  *   GET  /api/v1/reputation/:prefix  (5 hex digits = 20 bits) -> ReputationResponse
  *   GET  /api/v1/policy                               -> SignedPolicy
  *   POST /api/v1/samples?sha256=..&type=..  raw bytes (only when the policy allows) -> { stored: true }
+ *   POST /api/v1/inventory         InventoryReport    -> InventoryResponse (only when the policy allows)
  *   GET  /updates/<path>           the update log mirror: tiles, checkpoint, cosignatures, bundles
  */
 import { z } from "zod";
@@ -98,6 +99,11 @@ export const DataPolicy = z.object({
     path: z.boolean(),
     hostname: z.boolean(),
     scanSummaries: z.boolean(),
+    /**
+     * The installed-software inventory and what the policy packs say about it. Optional so that
+     * policies stored before it existed still parse; absent means false.
+     */
+    inventory: z.boolean().optional(),
   }),
   reputation: z.object({ enabled: z.boolean() }),
   samples: z.object({
@@ -111,7 +117,7 @@ export type DataPolicy = z.infer<typeof DataPolicy>;
 
 export const DEFAULT_POLICY: DataPolicy = {
   version: 1,
-  send: { path: false, hostname: true, scanSummaries: true },
+  send: { path: false, hostname: true, scanSummaries: true, inventory: true },
   reputation: { enabled: true },
   samples: { enabled: false, maxBytes: 10 * 1024 * 1024, fileTypes: ["pe", "elf", "macho"] },
   heartbeatSeconds: 300,
@@ -159,6 +165,55 @@ export const ReputationResponse = z.object({
   entries: z.array(ReputationEntry),
 });
 export type ReputationResponse = z.infer<typeof ReputationResponse>;
+
+/** One installed piece of software, as the endpoint's inventory lists it. */
+export const InventoryItem = z.object({
+  name: z.string().min(1).max(512),
+  version: z.string().max(256).optional(),
+  /** vendor, publisher or maintainer as the source records it. */
+  vendor: z.string().max(512).optional(),
+  /** where the entry comes from: dpkg, rpm, apk, snap, flatpak, python, npm, systemd, kernel-module, windows-registry, macos-app, ... */
+  source: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "a source name (lowercase letters, digits, '-')"),
+  /** when it was installed or last updated, as far as the source records it (ISO 8601). */
+  installedAt: z.string().max(64).optional(),
+  /** only when the effective policy allows paths. */
+  installPath: z.string().max(4096).optional(),
+});
+export type InventoryItem = z.infer<typeof InventoryItem>;
+
+/** What a policy pack says about one entry or file of the inventory. */
+export const InventoryFinding = z.object({
+  /** forbidden: a prohibition is in force now; upcoming: one will be. */
+  status: z.enum(["forbidden", "upcoming"]),
+  packId: shortText,
+  packVersion: z.number().int().nonnegative(),
+  /** the vendor's name in the pack. */
+  vendor: shortText,
+  /** the package or application name, or the file name for an executable. */
+  subject: z.string().min(1).max(512),
+  /** short descriptions of what matched ("package \"kesl\" matches \"kesl\""). */
+  evidence: z.array(z.string().max(512)).max(20),
+  /** the earliest prohibition in force, "YYYY-MM-DD" or an ISO time. */
+  inForceSince: z.string().max(64).optional(),
+});
+export type InventoryFinding = z.infer<typeof InventoryFinding>;
+
+export const INVENTORY_MAX_ITEMS = 50_000;
+
+/**
+ * The endpoint's whole inventory at one time. Each report replaces the previous one on the server
+ * (items no longer listed are gone), so it is sent whole, never in parts.
+ */
+export const InventoryReport = z.object({
+  collectedAt: z.number().int(), // agent clock, ms since epoch
+  packs: z.array(z.object({ id: shortText, version: z.number().int().nonnegative(), title: z.string().max(1024) })).max(100),
+  items: z.array(InventoryItem).max(INVENTORY_MAX_ITEMS),
+  findings: z.array(InventoryFinding).max(10_000),
+});
+export type InventoryReport = z.infer<typeof InventoryReport>;
+
+export const InventoryResponse = z.object({ items: z.number().int(), findings: z.number().int() });
+export type InventoryResponse = z.infer<typeof InventoryResponse>;
 
 /** Error body of every 4xx/5xx reply. */
 export const ApiError = z.object({ error: z.object({ code: z.string(), message: z.string() }) });

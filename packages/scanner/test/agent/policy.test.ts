@@ -86,7 +86,7 @@ describe("effective policy", () => {
     const ceiling = { ...DEFAULT_CEILING, path: true, samples: { enabled: true, maxBytes: 1 << 30, fileTypes: ["pe", "elf", "macho", "dex", "script"] as agent.SampleType[] } };
     const narrow: DataPolicy = { ...wide, send: { path: false, hostname: false, scanSummaries: false }, reputation: { enabled: false }, samples: { enabled: false, maxBytes: 1, fileTypes: [] } };
     const e = effectivePolicy(narrow, ceiling);
-    expect(e.send).toEqual({ path: false, hostname: false, scanSummaries: false });
+    expect(e.send).toEqual({ path: false, hostname: false, scanSummaries: false, inventory: false });
     expect(e.reputation.enabled).toBe(false);
     expect(e.samples.enabled).toBe(false);
   });
@@ -103,13 +103,26 @@ describe("effective policy", () => {
 
   test("a ceiling that forbids hostname and summaries wins over the default server policy", () => {
     const e = effectivePolicy(DEFAULT_POLICY, { ...DEFAULT_CEILING, hostname: false, scanSummaries: false, reputation: false });
-    expect(e.send).toEqual({ path: false, hostname: false, scanSummaries: false });
+    expect(e.send).toEqual({ path: false, hostname: false, scanSummaries: false, inventory: true });
     expect(e.reputation.enabled).toBe(false);
+  });
+
+  test("inventory: on when both allow it; off when a policy predates it (no send.inventory) or the ceiling forbids it", () => {
+    expect(DEFAULT_POLICY.send.inventory).toBe(true);
+    expect(DEFAULT_CEILING.inventory).toBe(true);
+    expect(effectivePolicy(DEFAULT_POLICY, DEFAULT_CEILING).send.inventory).toBe(true);
+    expect(effectivePolicy(DEFAULT_POLICY, { ...DEFAULT_CEILING, inventory: false }).send.inventory).toBe(false);
+    // `wide` was written before the field existed: it still parses, and means no inventory
+    expect(wide.send.inventory).toBeUndefined();
+    expect(agent.DataPolicy.parse(JSON.parse(JSON.stringify(wide))).send.inventory).toBeUndefined();
+    expect(effectivePolicy(wide, DEFAULT_CEILING).send.inventory).toBe(false);
+    // an agent.json ceiling written before the field existed defaults to allowing it
+    expect(agent.DataCeiling.parse({ path: false, hostname: true, scanSummaries: true, reputation: true, samples: { enabled: false, maxBytes: 0, fileTypes: [] } }).inventory).toBe(true);
   });
 
   test("before any verified policy the agent obeys the closed policy", () => {
     const c = closedPolicy();
-    expect(c.send).toEqual({ path: false, hostname: false, scanSummaries: false });
+    expect(c.send).toEqual({ path: false, hostname: false, scanSummaries: false, inventory: false });
     expect(c.samples.enabled).toBe(false);
     expect(c.reputation.enabled).toBe(false);
   });

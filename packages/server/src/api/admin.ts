@@ -117,6 +117,16 @@ export function adminApi(ctx: ServerContext): Hono<AppEnv> {
   });
   api.get("/reputation/:sha256", analyst, async (c) => c.json(await svc.lookupHash(ctx, c.req.param("sha256"), actorOf(c))));
 
+  // inventory (reported by agents when the policy allows it)
+  api.get("/inventory", async (c) => {
+    const q = validate(S.InventoryQuery, c.req.query());
+    return c.json(await svc.searchInventory(ctx, { q: q.q, vendor: q.vendor, source: q.source, endpointId: q.endpoint, limit: q.limit, offset: q.offset }));
+  });
+  api.get("/inventory/findings", async (c) => {
+    const q = validate(S.InventoryFindingQuery, c.req.query());
+    return c.json(await svc.listInventoryFindings(ctx, { endpointId: q.endpoint, status: q.status, packId: q.pack, q: q.q, limit: q.limit, offset: q.offset }));
+  });
+
   // audit log
   api.get("/audit", admin, async (c) => {
     const q = validate(S.AuditQuery, c.req.query());

@@ -18,6 +18,7 @@ import { limiters } from "../auth/ratelimit.js";
 import { consumeEnrollmentToken } from "../services/tokens.js";
 import { getPolicy, getSignedPolicy } from "../services/policy.js";
 import { prefixOf, reputationByPrefix } from "../services/reputation.js";
+import { storeInventory } from "../services/inventory.js";
 
 const HOUR = 3_600_000;
 
@@ -146,6 +147,15 @@ export function endpointApi(ctx: ServerContext): Hono<AppEnv> {
   });
 
   api.get("/policy", async (c) => c.json(await getSignedPolicy(ctx)));
+
+  // the whole inventory, replacing the previous one (403 when the policy does not collect it)
+  api.post("/inventory", async (c) => {
+    const id = c.get("endpointId");
+    // refused before the (possibly large) body is parsed
+    if (!(await getPolicy(ctx)).send.inventory) throw new ServerError("SERVER_POLICY_DENIED", "inventory reports are off in the organisation's policy");
+    const report = await readJson(c, protocol.InventoryReport);
+    return c.json((await storeInventory(ctx, id, report)) satisfies protocol.InventoryResponse);
+  });
 
   api.post("/samples", async (c) => {
     const id = c.get("endpointId");

@@ -101,3 +101,30 @@ export const Health = z.object({
   status: z.enum(["ok", "degraded"]), db: z.enum(["ok", "error"]), dialect: z.enum(["sqlite", "postgres"]), version: z.string(), uptimeSeconds: z.number().int(),
 });
 export const SampleStored = z.object({ stored: z.literal(true), sha256: sha256Hex, size: z.number().int() });
+
+export const InventoryQuery = z.object({
+  q: z.string().max(200).optional(),
+  vendor: z.string().max(200).optional(),
+  source: z.string().max(32).optional(),
+  endpoint: z.string().max(64).optional(),
+  limit: int.min(1).max(5000).optional(),
+  offset: int.min(0).optional(),
+});
+export const InventoryItemInfo = z.object({
+  endpointId: z.string(), hostname: z.string().nullable(), name: z.string(), version: z.string().nullable(), vendor: z.string().nullable(),
+  source: z.string(), installedAt: z.string().nullable(), installPath: z.string().nullable(), firstSeen: z.number().int(), lastSeen: z.number().int(),
+});
+export const InventoryItems = z.object({ items: z.array(InventoryItemInfo), total: z.number().int() });
+export const InventoryFindingQuery = z.object({
+  endpoint: z.string().max(64).optional(),
+  status: z.enum(["forbidden", "upcoming"]).optional(),
+  pack: z.string().max(256).optional(),
+  q: z.string().max(200).optional(),
+  limit: int.min(1).max(5000).optional(),
+  offset: int.min(0).optional(),
+});
+export const InventoryFindingInfo = z.object({
+  endpointId: z.string(), hostname: z.string().nullable(), status: z.enum(["forbidden", "upcoming"]), packId: z.string(), packVersion: z.number().int(),
+  vendor: z.string(), subject: z.string(), evidence: z.array(z.string()), inForceSince: z.string().nullable(), firstSeen: z.number().int(), lastSeen: z.number().int(),
+});
+export const InventoryFindings = z.object({ findings: z.array(InventoryFindingInfo), total: z.number().int() });

@@ -151,9 +151,54 @@ const initial: Migration = {
   },
 };
 
+/**
+ * The installed-software inventory endpoints report: the current set of items and of policy-pack
+ * findings per endpoint (each report replaces the set; first_seen survives for what stays), and
+ * when the endpoint last reported one.
+ */
+const inventory: Migration = {
+  async up(db: Kysely<any>): Promise<void> {
+    await db.schema.alterTable("endpoints").addColumn("inventory_at", "bigint").execute();
+
+    await db.schema
+      .createTable("inventory_items")
+      .addColumn("endpoint_id", "text", (c) => c.notNull())
+      .addColumn("item_key", "text", (c) => c.notNull())
+      .addColumn("name", "text", (c) => c.notNull())
+      .addColumn("version", "text")
+      .addColumn("vendor", "text")
+      .addColumn("source", "text", (c) => c.notNull())
+      .addColumn("installed_at", "text")
+      .addColumn("install_path", "text")
+      .addColumn("first_seen", "bigint", (c) => c.notNull())
+      .addColumn("last_seen", "bigint", (c) => c.notNull())
+      .addPrimaryKeyConstraint("inventory_items_pk", ["endpoint_id", "item_key"])
+      .execute();
+    await db.schema.createIndex("inventory_items_name").on("inventory_items").column("name").execute();
+
+    await db.schema
+      .createTable("inventory_findings")
+      .addColumn("endpoint_id", "text", (c) => c.notNull())
+      .addColumn("finding_key", "text", (c) => c.notNull())
+      .addColumn("status", "text", (c) => c.notNull())
+      .addColumn("pack_id", "text", (c) => c.notNull())
+      .addColumn("pack_version", "integer", (c) => c.notNull())
+      .addColumn("vendor", "text", (c) => c.notNull())
+      .addColumn("subject", "text", (c) => c.notNull())
+      .addColumn("evidence", "text", (c) => c.notNull())
+      .addColumn("in_force_since", "text")
+      .addColumn("first_seen", "bigint", (c) => c.notNull())
+      .addColumn("last_seen", "bigint", (c) => c.notNull())
+      .addPrimaryKeyConstraint("inventory_findings_pk", ["endpoint_id", "finding_key"])
+      .execute();
+    await db.schema.createIndex("inventory_findings_status").on("inventory_findings").columns(["status", "first_seen"]).execute();
+  },
+};
+
 /** Migrations by name; names sort in the order they apply. */
 export const migrations: Record<string, Migration> = {
   "0001_initial": initial,
+  "0002_inventory": inventory,
 };
 
 export const migrationProvider: MigrationProvider = {

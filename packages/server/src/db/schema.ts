@@ -59,6 +59,8 @@ export interface EndpointsTable {
   last_seen: number | null;
   revoked_at: number | null;
   revoked_by: string | null;
+  /** When the endpoint's inventory was last received (null: never). */
+  inventory_at: number | null;
 }
 
 /** One row per endpoint per hour it was heard from: the 30-day online heat-map. */
@@ -141,6 +143,40 @@ export interface ServerKeysTable {
   created_at: number;
 }
 
+/** The endpoint's current inventory: one row per installed item, replaced by each report. */
+export interface InventoryItemsTable {
+  endpoint_id: string;
+  /** Stable per item across reports (a hash of source and name), so first_seen survives a new report. */
+  item_key: string;
+  name: string;
+  version: string | null;
+  vendor: string | null;
+  source: string;
+  /** ISO 8601 as the endpoint's source recorded it. */
+  installed_at: string | null;
+  /** Only stored when the data policy allows paths. */
+  install_path: string | null;
+  first_seen: number;
+  last_seen: number;
+}
+
+/** What the endpoint's policy packs said about its inventory in its latest report. */
+export interface InventoryFindingsTable {
+  endpoint_id: string;
+  /** A hash of pack id, vendor and subject (not status: an upcoming finding that comes into force keeps first_seen). */
+  finding_key: string;
+  status: "forbidden" | "upcoming";
+  pack_id: string;
+  pack_version: number;
+  vendor: string;
+  subject: string;
+  /** JSON text: an array of short strings. */
+  evidence: string;
+  in_force_since: string | null;
+  first_seen: number;
+  last_seen: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -153,4 +189,6 @@ export interface Database {
   policy: PolicyTable;
   audit_log: AuditLogTable;
   server_keys: ServerKeysTable;
+  inventory_items: InventoryItemsTable;
+  inventory_findings: InventoryFindingsTable;
 }

@@ -14,3 +14,7 @@ export {
 export { ensurePolicy, getPolicy, getSignedPolicy, updatePolicy, PolicyInput, POLICY_CACHE_MS } from "./policy.js";
 export { createUser, disableUser, insertUser, listUsers, resetPassword, setUserRole, ROLES, type NewUser, type UserInfo } from "./users.js";
 export { addReputation, lookupHash, prefixOf, reputationByPrefix, type HashReport, type ReputationInput } from "./reputation.js";
+export {
+  endpointInventory, fleetInventoryCounts, listInventoryFindings, searchInventory, searchSoftware, storeInventory,
+  type EndpointInventory, type FindingQuery, type InventoryFindingInfo, type InventoryItemInfo, type InventoryQuery, type SoftwareInfo, type StoredInventory,
+} from "./inventory.js";
