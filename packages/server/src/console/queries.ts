@@ -8,6 +8,7 @@
  */
 import { sql, type Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
+import { STALE_AFTER_HEARTBEATS } from "../services/endpoints.js";
 
 type Db = Kysely<Database>;
 
@@ -68,14 +69,14 @@ export async function readPolicy(db: Db): Promise<StoredPolicy> {
 /** Status thresholds from the policy's heartbeat interval. */
 export interface Thresholds {
   now: number;
-  /** last_seen at or after this: online (two heartbeat intervals). */
+  /** last_seen at or after this: online (STALE_AFTER_HEARTBEATS intervals, as the admin API counts). */
   onlineSince: number;
   /** last_seen at or after this (and not online): stale (24 hours). */
   staleSince: number;
 }
 
 export function thresholds(heartbeatSeconds: number, now: number): Thresholds {
-  const onlineSince = now - 2 * heartbeatSeconds * 1000;
+  const onlineSince = now - STALE_AFTER_HEARTBEATS * heartbeatSeconds * 1000;
   // with a heartbeat of 12 h or more "online" already covers a day: stale then starts there
   return { now, onlineSince, staleSince: Math.min(onlineSince, now - DAY_MS) };
 }

@@ -28,7 +28,7 @@ export interface EndpointInfo {
 }
 
 /** Stale after this many missed heartbeats, offline after a day of silence. */
-export const STALE_AFTER_HEARTBEATS = 3;
+export const STALE_AFTER_HEARTBEATS = 2;
 export const OFFLINE_AFTER_MS = 24 * 3_600_000;
 
 export function endpointStatus(row: Pick<EndpointsTable, "last_seen" | "revoked_at">, now: number, heartbeatSeconds: number): EndpointStatus {

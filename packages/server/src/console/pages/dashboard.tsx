@@ -5,6 +5,7 @@
  * and the feed are polled by htmx (see polled.ts); everything is in the HTML without JavaScript.
  */
 import type { FC } from "hono/jsx";
+import { STALE_AFTER_HEARTBEATS } from "../../services/endpoints.js";
 import { count, isoDay, plural } from "../format.js";
 import { Ago, BASE, ChartTable, Empty, EndpointLink, SeverityBadge, StatusBadge, Time } from "../layout.js";
 import {
@@ -27,7 +28,7 @@ export const FleetCards: FC<{ counts: FleetCounts; heartbeatSeconds: number }> =
       ))}
     </ul>
     <p class="muted small">
-      {plural(counts.total, "endpoint")} enrolled. Online: heard from within {2 * heartbeatSeconds} s (two heartbeats); stale: within 24 h;
+      {plural(counts.total, "endpoint")} enrolled. Online: heard from within {STALE_AFTER_HEARTBEATS * heartbeatSeconds} s ({STALE_AFTER_HEARTBEATS} heartbeats); stale: within 24 h;
       offline: longer ago; never seen: enrolled but no heartbeat yet.
     </p>
   </>
