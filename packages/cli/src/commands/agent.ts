@@ -2,7 +2,8 @@
  * `vigil agent`: the endpoint side of the Vigil security network.
  *   vigil agent enroll URL TOKEN   exchange a one-time token for this endpoint's key
  *   vigil agent config [...]       show or change scan schedule, watch paths, data ceiling, updates
- *   vigil agent run [--once]       heartbeats, scheduled scans, watching, reports, update checks
+ *   vigil agent run [--once]       heartbeats, scheduled scans, watching, reports, update checks,
+ *                                  the installed-software inventory (--inventory: collect it now)
  *   vigil agent status             enrolment, last contact, queue, effective policy, ledger head
  * Everything sent is recorded in the outbound ledger first (`vigil ledger`). Every subcommand
  * takes --state DIR (default $VIGIL_AGENT_DIR or ~/.local/share/vigil/agent).
@@ -17,6 +18,7 @@ import { agent, parseSize, ScannerError } from "@vigil/scanner";
 import { UpdateError, validatePolicy } from "@vigil/updates";
 import { collect, parseOrExit } from "../options.js";
 import { updaterFor } from "../agent/updater.js";
+import { inventorierFor } from "../agent/inventory.js";
 
 export const summary = "endpoint agent: enrol with a Vigil server, report scans and detections under the data policy";
 
@@ -124,6 +126,7 @@ async function enroll(args: string[]): Promise<number> {
 function openAgent(dir: string, quiet: boolean): agent.Agent {
   const a = new agent.Agent({ dir, log: logger(quiet) });
   a.updater = updaterFor(a);
+  a.inventorier = inventorierFor(a);
   return a;
 }
 
@@ -132,11 +135,12 @@ async function runAgent(args: string[]): Promise<number> {
     .description("Run the agent: heartbeats, scheduled scans, watched paths, reports, update checks. Stops on SIGINT/SIGTERM.")
     .option("--once", "run one cycle (heartbeat, due scan, send queued events, due update check) and exit")
     .option("--scan", "scan the configured paths now, whatever the schedule")
+    .option("--inventory", "collect the installed-software inventory now and send it (when the data policy allows it)")
     .option("--json", "with --once: print the cycle's report as JSON")
     .option("-q, --quiet", "only warnings and errors on stderr");
   const exit = parseOrExit(cmd, args);
   if (exit !== undefined) return exit;
-  const o = cmd.opts<{ state?: string; once?: boolean; scan?: boolean; json?: boolean; quiet?: boolean }>();
+  const o = cmd.opts<{ state?: string; once?: boolean; scan?: boolean; inventory?: boolean; json?: boolean; quiet?: boolean }>();
   const dir = stateDir(o);
   const a = openAgent(dir, !!o.quiet);
   const unlock = agent.lockStateDir(dir);
@@ -152,20 +156,22 @@ async function runAgent(args: string[]): Promise<number> {
   process.on("SIGTERM", stop);
   try {
     if (o.once) {
-      const r = await a.cycle({ scan: !!o.scan, signal: ac.signal });
+      const r = await a.cycle({ scan: !!o.scan, inventory: !!o.inventory, signal: ac.signal });
       if (o.json) process.stdout.write(JSON.stringify(r) + "\n");
       else {
         const parts = [r.contacted ? `server reached (policy version ${r.policyVersion})` : "server NOT reached"];
         if (r.scan) parts.push(`scanned ${r.scan.files} files: ${r.scan.detections} detection(s), ${r.scan.errors} error(s)`);
         parts.push(`sent ${r.flush.detections} detection(s), ${r.flush.scans} scan summary(ies)${r.flush.samples ? `, ${r.flush.samples} sample(s)` : ""}${r.flush.duplicates ? ` (${r.flush.duplicates} already known)` : ""}`);
-        parts.push(`${r.queued} queued`);
+        if (r.inventory?.collected) parts.push(`inventory: ${r.inventory.items} items, ${r.inventory.findings} finding(s), ${r.inventory.forbidden} forbidden`);
+        if (r.flush.inventory) parts.push("inventory sent");
+        parts.push(`${r.queued} queued${r.inventoryQueued ? " (and an inventory report)" : ""}`);
         if (r.update) parts.push(`update: ${r.update.status}: ${r.update.message}`);
         process.stdout.write(parts.join("; ") + "\n");
         for (const e of r.errors) process.stderr.write(`vigil agent: warning: ${e}\n`);
       }
       return 0;
     }
-    await a.run(ac.signal, { scan: !!o.scan });
+    await a.run(ac.signal, { scan: !!o.scan, inventory: !!o.inventory });
     return 0;
   } finally {
     process.off("SIGINT", stop);
@@ -198,6 +204,7 @@ async function status(args: string[]): Promise<number> {
     `  sends hostname:    ${onOff(p.send.hostname)}${s.ceiling.hostname ? "" : " (local ceiling: never)"}`,
     `  scan summaries:    ${onOff(p.send.scanSummaries)}${s.ceiling.scanSummaries ? "" : " (local ceiling: never)"}`,
     `  reputation:        ${onOff(p.reputation.enabled)}${s.ceiling.reputation ? "" : " (local ceiling: never)"}`,
+    `  inventory:         ${onOff(!!p.send.inventory)}${s.ceiling.inventory ? "" : " (local ceiling: never)"}`,
     `  samples:           ${p.samples.enabled ? `yes, ${p.samples.fileTypes.join("/")} up to ${p.samples.maxBytes} bytes` : "no"}${s.ceiling.samples.enabled ? "" : " (local ceiling: never)"}`,
     `  heartbeat:         every ${p.heartbeatSeconds} s`,
     `ledger:        ${s.ledger.entries} lines, head ${s.ledger.head}${s.ledger.broken ? ` (BROKEN: ${s.ledger.broken})` : ""}`,
@@ -205,6 +212,7 @@ async function status(args: string[]): Promise<number> {
     `checkpoint:    ${s.checkpoint ? `${s.checkpoint.origin} size ${s.checkpoint.size}` : "none verified"}${s.lastUpdateResult ? ` (last check ${fmtTime(s.lastUpdateCheck)}: ${s.lastUpdateResult})` : ""}`,
     `scan:          ${s.scan.paths.length ? `${s.scan.paths.join(", ")}${s.scan.everyMinutes ? ` every ${s.scan.everyMinutes} min` : ""}${s.scan.dailyAt ? ` daily at ${s.scan.dailyAt}` : ""}; last ${fmtTime(s.lastScanAt)}, next ${fmtTime(s.nextScanAt)}` : "no scheduled scan"}`,
     `watch:         ${s.watch.length ? s.watch.join(", ") : "nothing"}`,
+    `inventory:     ${s.inventory.everyHours > 0 ? `every ${s.inventory.everyHours} h` : "on demand only"}; last ${fmtTime(s.inventory.lastAt)}, next ${s.inventory.nextAt === null ? (p.send.inventory ? "on demand" : "not sent (policy)") : fmtTime(s.inventory.nextAt)}${s.inventory.queued ? "; a report is queued" : ""}${s.inventory.lastResult ? ` (${s.inventory.lastResult})` : ""}`,
   ];
   process.stdout.write(lines.join("\n") + "\n");
   return 0;
@@ -247,6 +255,14 @@ async function config(args: string[]): Promise<number> {
     .option("--update-source <url|dir>", "the update log (default: the server's /updates/); 'server' to reset")
     .option("--update-every <interval>", "how often to check for updates")
     .option("--jobs <n>", "worker threads for scheduled scans")
+    .option("--inventory-hours <n>", "collect and send the installed-software inventory every N hours (0: only with 'run --inventory')")
+    .option("--inventory-root <dir>", "the filesystem root to inventory (default /)")
+    .option("--inventory-pack <file>", "also check the inventory against this signed policy pack (repeatable)", collect, [])
+    .option("--clear-inventory-packs", "remove the added policy packs first")
+    .option("--inventory-trust-key <file>", "trust this pack public key (NAME.pub.json) for added packs (repeatable)", collect, [])
+    .option("--inventory-builtin-packs <on|off>", "use the policy packs shipped with Vigil")
+    .option("--inventory-scan <path>", "also inspect the executables under PATH for the inventory (repeatable)", collect, [])
+    .option("--clear-inventory-scan", "remove every inventory scan path first")
     .option("--json", "print the configuration as JSON");
   const exit = parseOrExit(cmd, args);
   if (exit !== undefined) return exit;
@@ -254,6 +270,8 @@ async function config(args: string[]): Promise<number> {
     state?: string; scan: string[]; clearScan?: boolean; every?: string; daily?: string; exclude: string[]; watch: string[]; clearWatch?: boolean; allow?: string; deny?: string;
     sampleMax?: string; sampleTypes?: string; action?: string; rules: string[]; builtin?: string; trustPolicy?: string; updateSource?: string;
     updateEvery?: string; jobs?: string; json?: boolean;
+    inventoryHours?: string; inventoryRoot?: string; inventoryPack: string[]; clearInventoryPacks?: boolean; inventoryTrustKey: string[];
+    inventoryBuiltinPacks?: string; inventoryScan: string[]; clearInventoryScan?: boolean;
   }>();
   const files = new agent.AgentFiles(stateDir(o));
   const c = files.config();
@@ -301,6 +319,21 @@ async function config(args: string[]): Promise<number> {
     if (!/^\d+$/.test(o.jobs)) throw new ScannerError("BAD_OPTION", "--jobs must be a whole number");
     c.jobs = Number(o.jobs);
   }
+  const inv = c.inventory;
+  if (o.inventoryHours !== undefined) {
+    if (!/^\d+(\.\d+)?$/.test(o.inventoryHours) || Number(o.inventoryHours) > 24 * 366) throw new ScannerError("BAD_OPTION", `--inventory-hours needs a number of hours from 0 to ${24 * 366} (got ${JSON.stringify(o.inventoryHours)})`);
+    inv.everyHours = Number(o.inventoryHours);
+  }
+  if (o.inventoryRoot !== undefined) inv.root = resolve(o.inventoryRoot);
+  if (o.clearInventoryPacks) inv.packs = [];
+  for (const p of o.inventoryPack) if (!inv.packs.includes(resolve(p))) inv.packs.push(resolve(p));
+  for (const k of o.inventoryTrustKey) if (!inv.trustKeys.includes(resolve(k))) inv.trustKeys.push(resolve(k));
+  if (o.inventoryBuiltinPacks !== undefined) {
+    if (o.inventoryBuiltinPacks !== "on" && o.inventoryBuiltinPacks !== "off") throw new ScannerError("BAD_OPTION", "--inventory-builtin-packs is on or off");
+    inv.builtinPacks = o.inventoryBuiltinPacks === "on";
+  }
+  if (o.clearInventoryScan) inv.scan = [];
+  for (const p of o.inventoryScan) if (!inv.scan.includes(resolve(p))) inv.scan.push(resolve(p));
   files.saveConfig(c);
   const shown = { ...files.config(), key: "(hidden)" };
   if (o.json) process.stdout.write(JSON.stringify(shown, null, 2) + "\n");

@@ -7,10 +7,13 @@
  * scan when due, flushing the spool, the update check when due (and one more heartbeat when the
  * verified checkpoint changed). `run` repeats that on timers and adds the watch session;
  * `cycle` does it once (`vigil agent run --once`). Updates need @vigil/updates, which this
- * package does not depend on: the caller passes an `Updater`.
+ * package does not depend on: the caller passes an `Updater`. Likewise the installed-software
+ * inventory needs @vigil/inventory: the caller passes an `Inventorier`; the agent decides when
+ * to collect (every `inventory.everyHours`, or on demand), keeps only the newest report queued
+ * (inventory.json) and sends it when the data policy allows it.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { closeSync, createReadStream, openSync, readFileSync, readdirSync, statSync, unlinkSync, writeSync, constants } from "node:fs";
+import { closeSync, createReadStream, existsSync, openSync, readFileSync, readdirSync, statSync, unlinkSync, writeSync, constants } from "node:fs";
 import { arch, hostname as osHostname, platform, release } from "node:os";
 import { join } from "node:path";
 import { parse } from "@vigil/engine";
@@ -22,12 +25,12 @@ import { buildSignatures, type SignatureSetup } from "../signatures.js";
 import type { FileResult } from "../types.js";
 import { WatchSession, type WatchEvent } from "../watch.js";
 import { AgentClient, AgentHttpError, REVOKED_MESSAGE } from "./client.js";
-import { AGENT_VERSION, AgentFiles, nextScanAt, type AgentConfig, type AgentState } from "./config.js";
+import { AGENT_VERSION, AgentFiles, nextScanAt, writeJsonAtomic, type AgentConfig, type AgentState } from "./config.js";
 import { sniffFile, type FileType } from "./filetype.js";
 import { Ledger } from "./ledger.js";
 import { closedPolicy, effectivePolicy, verifyPolicy, type DataCeiling } from "./policy.js";
 import {
-  BatchResponse, DataPolicy, EnrollResponse, HeartbeatResponse, SignedPolicy,
+  BatchResponse, DataPolicy, EnrollResponse, HeartbeatResponse, InventoryReport, InventoryResponse, SignedPolicy,
   type CheckpointRef, type Detection, type EnrollRequest, type Heartbeat, type OsInfo, type ScanSummary, type Severity,
 } from "./protocol.js";
 import { ReputationCache } from "./reputation.js";
@@ -54,9 +57,26 @@ export interface Updater {
   checkpoint(): Promise<CheckpointRef | null>;
 }
 
+/** Collects the installed-software inventory (implemented over @vigil/inventory by the CLI). */
+export interface Inventorier {
+  /** The whole report; install paths only when `includePaths` (the effective policy allows paths). */
+  collect(o: { includePaths: boolean; now: number }): Promise<InventoryReport>;
+}
+
+/** What one inventory collection did. */
+export interface InventoryRun {
+  /** false: nothing collected (the reason in `skipped`). */
+  collected: boolean;
+  skipped?: string;
+  items: number;
+  findings: number;
+  forbidden: number;
+}
+
 export interface AgentOptions {
   dir: string;
   updater?: Updater;
+  inventorier?: Inventorier;
   log?: (level: LogLevel, message: string) => void;
   /** Host name reported when the policy allows it (default os.hostname()). */
   hostname?: string;
@@ -82,6 +102,8 @@ export interface FlushReport {
   /** Events the server refused as malformed (dropped, not retried). */
   rejected: number;
   remaining: number;
+  /** Inventory reports sent (0 or 1: only the newest is kept). */
+  inventory: number;
   /** Why the flush stopped early (offline, server error). */
   stopped?: string;
 }
@@ -92,7 +114,10 @@ export interface CycleReport {
   scan?: ScanReport;
   flush: FlushReport;
   update?: UpdateCheck;
+  inventory?: InventoryRun;
   queued: number;
+  /** An inventory report is waiting to be sent. */
+  inventoryQueued: boolean;
   errors: string[];
 }
 
@@ -205,6 +230,8 @@ export class Agent {
   client: AgentClient;
   /** The verified update client; set after construction when it needs this agent's client. */
   updater: Updater | undefined;
+  /** The inventory collector; without one the agent collects no inventory. */
+  inventorier: Inventorier | undefined;
   state: AgentState;
   private serverPolicy: DataPolicy | undefined;
   private rulesCache: Rules | undefined;
@@ -215,6 +242,7 @@ export class Agent {
   constructor(private readonly opts: AgentOptions) {
     this.dir = opts.dir;
     this.updater = opts.updater;
+    this.inventorier = opts.inventorier;
     this.files = new AgentFiles(opts.dir);
     this.config = this.files.config();
     this.ledger = new Ledger(opts.dir);
@@ -499,11 +527,12 @@ export class Agent {
 
   /** Sends the queued events in batches; stops at the first network or server failure (they stay queued). */
   async flush(): Promise<FlushReport> {
-    const out: FlushReport = { detections: 0, scans: 0, samples: 0, duplicates: 0, rejected: 0, remaining: 0 };
+    const out: FlushReport = { detections: 0, scans: 0, samples: 0, inventory: 0, duplicates: 0, rejected: 0, remaining: 0 };
     try {
       await this.flushKind("detection", out);
       await this.flushKind("scan", out);
       await this.flushSamples(out);
+      await this.flushInventory(out);
     } catch (err) {
       if (isFatal(err)) throw err;
       out.stopped = this.noteError(err);
@@ -568,6 +597,94 @@ export class Agent {
     }
   }
 
+  /** The queued inventory report (the newest collected and not yet sent). */
+  get inventoryFile(): string {
+    return join(this.dir, "inventory.json");
+  }
+
+  inventoryQueued(): boolean {
+    return existsSync(this.inventoryFile);
+  }
+
+  private dropInventory(): void {
+    try { unlinkSync(this.inventoryFile); } catch { /* none queued */ }
+  }
+
+  /**
+   * When the next inventory is due, or null: no collector, only on demand (everyHours 0), or
+   * the effective policy does not let the inventory leave (then nothing is collected at all).
+   */
+  nextInventoryAt(): number | null {
+    if (!this.inventorier || !this.policy.send.inventory) return null;
+    const hours = this.config.inventory.everyHours;
+    if (hours <= 0) return null;
+    const last = this.state.lastInventoryAt;
+    return last === null ? this.now() : last + hours * 3_600_000;
+  }
+
+  /**
+   * Collects the inventory and queues it in place of any report still unsent (only the newest
+   * matters: each report replaces the previous one on the server). Nothing is collected when the
+   * effective policy does not allow sending it.
+   */
+  async collectInventory(): Promise<InventoryRun> {
+    if (!this.inventorier) return { collected: false, skipped: "no inventory collector", items: 0, findings: 0, forbidden: 0 };
+    const pol = this.policy;
+    if (!pol.send.inventory) {
+      this.dropInventory();
+      return { collected: false, skipped: "the data policy (or this endpoint's ceiling) does not allow sending the inventory", items: 0, findings: 0, forbidden: 0 };
+    }
+    const started = this.now();
+    let report: InventoryReport;
+    try {
+      report = InventoryReport.parse(await this.inventorier.collect({ includePaths: pol.send.path, now: started }));
+    } catch (err) {
+      this.state.lastInventoryAt = started; // a failing collection is retried at the next due time, not in a loop
+      this.state.lastInventoryResult = `collection failed: ${(err as Error).message}`.slice(0, 1000);
+      this.saveState();
+      throw err;
+    }
+    writeJsonAtomic(this.inventoryFile, report, 0o600);
+    const forbidden = report.findings.filter((f) => f.status === "forbidden").length;
+    this.state.lastInventoryAt = started;
+    this.state.lastInventoryResult = `collected ${report.items.length} items, ${report.findings.length} findings (${forbidden} forbidden)`;
+    this.saveState();
+    this.log(forbidden ? "warn" : "info", `inventory: ${report.items.length} items, ${report.findings.length} findings, ${forbidden} forbidden`);
+    return { collected: true, items: report.items.length, findings: report.findings.length, forbidden };
+  }
+
+  private async flushInventory(out: FlushReport): Promise<void> {
+    if (!this.inventoryQueued()) return;
+    const pol = this.policy;
+    if (!pol.send.inventory) { this.dropInventory(); return; }
+    let report: InventoryReport;
+    try {
+      report = InventoryReport.parse(JSON.parse(readFileSync(this.inventoryFile, "utf8")));
+    } catch (err) {
+      this.dropInventory();
+      this.log("warn", `the queued inventory report is damaged (${(err as Error).message.slice(0, 200)}); dropped, the next collection replaces it`);
+      return;
+    }
+    // the policy in force when sending applies again: paths collected under a wider policy are dropped
+    if (!pol.send.path) report = { ...report, items: report.items.map(({ installPath: _p, ...rest }) => rest) };
+    try {
+      const r = await this.client.json("POST", "api/v1/inventory", InventoryResponse, { body: report, maxResponseBytes: 64 * 1024, timeoutMs: 120_000 });
+      this.dropInventory();
+      out.inventory++;
+      this.state.lastInventoryResult = `sent ${r.items} items, ${r.findings} findings`;
+    } catch (err) {
+      if (err instanceof AgentHttpError && (err.status === 400 || err.status === 403 || err.status === 413 || err.status === 422)) {
+        // refused for good (malformed, too large, or the server's policy says no): resending would fail again
+        this.dropInventory();
+        out.rejected++;
+        this.state.lastInventoryResult = `the server refused the inventory (${err.message})`.slice(0, 1000);
+        this.log("error", `the server refused the inventory report (${err.message}); dropped`);
+        return;
+      }
+      throw err;
+    }
+  }
+
   /** Runs the verified update check (when an updater is configured). */
   async checkUpdates(): Promise<UpdateCheck | undefined> {
     if (!this.updater) return undefined;
@@ -591,8 +708,8 @@ export class Agent {
     return this.state.lastUpdateCheck === null ? this.now() : this.state.lastUpdateCheck + this.config.updates.everyMinutes * 60_000;
   }
 
-  /** One cycle: heartbeat, due scan (or forced), flush, due update check. A revoked key throws. */
-  async cycle(o: { scan?: boolean; signal?: AbortSignal } = {}): Promise<CycleReport> {
+  /** One cycle: heartbeat, due scan (or forced), due inventory (or forced), flush, due update check. A revoked key throws. */
+  async cycle(o: { scan?: boolean; inventory?: boolean; signal?: AbortSignal } = {}): Promise<CycleReport> {
     const errors: string[] = [];
     let contacted = false;
     try {
@@ -612,6 +729,17 @@ export class Agent {
         errors.push(`scan: ${(err as Error).message}`);
       }
     }
+    let inventory: InventoryRun | undefined;
+    const invDue = this.nextInventoryAt();
+    if (o.inventory || (invDue !== null && invDue <= this.now())) {
+      try {
+        inventory = await this.collectInventory();
+        if (o.inventory && inventory.skipped) errors.push(`inventory: not collected: ${inventory.skipped}`);
+      } catch (err) {
+        if (isFatal(err)) throw err;
+        errors.push(`inventory: ${(err as Error).message}`);
+      }
+    }
     const flush = await this.flush();
     if (flush.stopped) errors.push(`sending: ${flush.stopped}`);
     let update: UpdateCheck | undefined;
@@ -624,7 +752,10 @@ export class Agent {
         }
       }
     }
-    return { contacted, policyVersion: this.serverPolicyVersion, ...(scan ? { scan } : {}), flush, ...(update ? { update } : {}), queued: this.spool.count().total, errors };
+    return {
+      contacted, policyVersion: this.serverPolicyVersion, ...(scan ? { scan } : {}), flush, ...(update ? { update } : {}), ...(inventory ? { inventory } : {}),
+      queued: this.spool.count().total, inventoryQueued: this.inventoryQueued(), errors,
+    };
   }
 
   /**
@@ -632,7 +763,7 @@ export class Agent {
    * while the server does not answer), scheduled scans, the watch session, flushing soon after
    * events, update checks. Resolves when stopped; a revoked key rejects.
    */
-  async run(signal: AbortSignal, o: { scan?: boolean } = {}): Promise<void> {
+  async run(signal: AbortSignal, o: { scan?: boolean; inventory?: boolean } = {}): Promise<void> {
     let wake: (() => void) | undefined;
     const poke = () => wake?.();
     signal.addEventListener("abort", poke);
@@ -640,6 +771,7 @@ export class Agent {
     let nextHeartbeat = 0;
     let nextFlush = 0;
     let forceScan = !!o.scan;
+    let forceInventory = !!o.inventory;
     let watch: WatchSession | undefined;
     let watchScanner: Scanner | undefined;
     let watchQueue: Promise<unknown> = Promise.resolve();
@@ -714,14 +846,28 @@ export class Agent {
           forceScan = false;
           flushWanted = true;
         }
+        const invDue = this.nextInventoryAt();
+        if (!signal.aborted && (forceInventory || (invDue !== null && invDue <= this.now()))) {
+          try {
+            const r = await this.collectInventory();
+            if (r.skipped && forceInventory) this.log("warn", `inventory not collected: ${r.skipped}`);
+          } catch (err) {
+            if (isFatal(err)) throw err;
+            this.log("error", `inventory: ${(err as Error).message}`);
+          }
+          forceInventory = false;
+          flushWanted = true;
+          nextFlush = 0;
+        }
         now = this.now();
-        if (flushWanted && now >= nextFlush && this.spool.count().total > 0) {
+        const pending = () => this.spool.count().total > 0 || this.inventoryQueued();
+        if (flushWanted && now >= nextFlush && pending()) {
           const f = await this.flush();
           if (f.stopped) {
             this.log("warn", `sending paused: ${f.stopped} (${f.remaining} queued)`);
             nextFlush = now + Math.min(this.policy.heartbeatSeconds * 1000, 60_000);
           } else { flushWanted = false; nextFlush = 0; }
-        } else if (flushWanted && this.spool.count().total === 0) flushWanted = false;
+        } else if (flushWanted && !pending()) flushWanted = false;
         const upd = this.nextUpdateAt();
         if (!signal.aborted && upd !== null && upd <= this.now()) {
           const r = await this.checkUpdates();
@@ -738,6 +884,8 @@ export class Agent {
         if (s !== null) times.push(s);
         const u = this.nextUpdateAt();
         if (u !== null) times.push(u);
+        const inv = this.nextInventoryAt();
+        if (inv !== null) times.push(inv);
         if (flushWanted && nextFlush) times.push(nextFlush);
         const delay = Math.max(50, Math.min(...times) - now);
         await new Promise<void>((res) => {
@@ -779,6 +927,14 @@ export class Agent {
       lastUpdateResult: this.state.lastUpdateResult,
       scan: this.config.scan,
       watch: this.config.watch.paths,
+      inventory: {
+        everyHours: this.config.inventory.everyHours,
+        collector: this.inventorier !== undefined,
+        lastAt: this.state.lastInventoryAt,
+        nextAt: this.nextInventoryAt(),
+        lastResult: this.state.lastInventoryResult,
+        queued: this.inventoryQueued(),
+      },
     };
   }
 }
@@ -819,4 +975,5 @@ export interface AgentStatus {
   lastUpdateResult: string | null;
   scan: AgentConfig["scan"];
   watch: string[];
+  inventory: { everyHours: number; collector: boolean; lastAt: number | null; nextAt: number | null; lastResult: string | null; queued: boolean };
 }

@@ -8,6 +8,7 @@
  *   ledger.jsonl + ledger.head   the outbound ledger (ledger.ts)
  *   spool/       events waiting to be sent (spool.ts)
  *   reputation.json   the prefix cache (reputation.ts)
+ *   inventory.json    the newest inventory report not yet sent (a newer one replaces it)
  *   updates/     the verified update client's state (bundles, accepted checkpoint)
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync, chmodSync } from "node:fs";
@@ -35,6 +36,22 @@ export const ScanSchedule = z.object({
   exclude: z.array(z.string()).default([]),
 });
 export type ScanSchedule = z.infer<typeof ScanSchedule>;
+
+export const InventorySettings = z.object({
+  /** Collect and send every N hours; 0: only on demand (`vigil agent run --once --inventory`). */
+  everyHours: z.number().nonnegative().max(24 * 366).default(24),
+  /** The filesystem root to inventory. */
+  root: z.string().min(1).default("/"),
+  /** Use the policy packs shipped with Vigil. */
+  builtinPacks: z.boolean().default(true),
+  /** More signed pack files. */
+  packs: z.array(z.string().min(1)).default([]),
+  /** Public key files (NAME.pub.json) trusted for those packs, besides the shipped keys. */
+  trustKeys: z.array(z.string().min(1)).default([]),
+  /** Also inspect the executables under these paths (PE version info, signers, hashes). */
+  scan: z.array(z.string().min(1)).default([]),
+});
+export type InventorySettings = z.infer<typeof InventorySettings>;
 
 export const AgentConfig = z.object({
   format: z.literal("vigil-agent/v1"),
@@ -78,6 +95,11 @@ export const AgentConfig = z.object({
   spool: z.object({ maxEvents: z.number().int().positive().default(10_000) }).default({ maxEvents: 10_000 }),
   /** Worker threads for scheduled scans. */
   jobs: z.number().int().nonnegative().default(1),
+  /**
+   * The installed-software inventory (collected by the CLI's @vigil/inventory hook and sent when
+   * the data policy allows it): how often, which root, which policy packs.
+   */
+  inventory: InventorySettings.default({ everyHours: 24, root: "/", builtinPacks: true, packs: [], trustKeys: [], scan: [] }),
 });
 export type AgentConfig = z.infer<typeof AgentConfig>;
 
@@ -93,6 +115,9 @@ export const AgentState = z.object({
   /** Events dropped because the spool was full. */
   dropped: z.number().int().nonnegative().default(0),
   policyRejected: z.string().nullable().default(null),
+  /** When the inventory was last collected, and what came of the last collection or sending. */
+  lastInventoryAt: z.number().int().nullable().default(null),
+  lastInventoryResult: z.string().nullable().default(null),
 });
 export type AgentState = z.infer<typeof AgentState>;
 
