@@ -2,18 +2,26 @@
  * bench/daemon.ts: INSTREAM throughput and latency of `vigil daemon` vs Debian's clamd on the
  * same ClamAV signatures (generated .ndb body signatures and .hdb hashes), 1, 8 and 64
  * concurrent clients, 10 KB and 20 MB files, with each server's resident memory (idle and
- * peak while serving). Run by hand: `npx tsc -b && npx tsx bench/daemon.ts [--quick]`.
+ * peak while serving). Run by hand: `npx tsc -b && npx tsx bench/daemon.ts [--quick]`;
+ * `--servers vigil` (or clamd) and `--sizes 10KB` (or 20MB) narrow the run, `--idle-after S`
+ * reports each server's RSS again after S seconds of rest following the load (Vigil's scan
+ * threads exit after 30 s idle), and `--vigil-args "..."` adds `vigil daemon` options.
  * clamd runs with DisableCache yes (its clean-file cache would make repeats free).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const quick = process.argv.includes("--quick");
+const arg = (name: string): string | undefined => { const i = process.argv.indexOf(name); return i >= 0 ? process.argv[i + 1] : undefined; };
+const only = arg("--servers")?.split(",");
+const sizes = arg("--sizes")?.split(",");
+const idleAfter = Number(arg("--idle-after") ?? 0);
+const vigilArgs = arg("--vigil-args")?.split(/\s+/).filter(Boolean) ?? [];
 const root = fileURLToPath(new URL("..", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "vigil-bench-daemon-"));
 const NDB = 2000;
@@ -119,28 +127,31 @@ async function main(): Promise<void> {
 
   const vport = await freePort();
   const cport = await freePort();
-  const vigil = spawn(process.execPath, [join(root, "packages/cli/bin/vigil.js"), "daemon", "--tcp", `127.0.0.1:${vport}`, "--no-builtin", "-d", db, "--stream-max-length", "25M", "--no-cache", "--max-queue", "200"], { stdio: ["ignore", "ignore", "inherit"] });
+  const vigil = spawn(process.execPath, [join(root, "packages/cli/bin/vigil.js"), "daemon", "--tcp", `127.0.0.1:${vport}`, "--no-builtin", "-d", db, "--stream-max-length", "25M", "--no-cache", "--max-queue", "200", ...vigilArgs], { stdio: ["ignore", "ignore", "inherit"] });
   const conf = join(dir, "clamd.conf");
   writeFileSync(conf, [
     "Foreground yes", `TCPSocket ${cport}`, "TCPAddr 127.0.0.1", `DatabaseDirectory ${db}`, `LogFile ${join(dir, "clamd.log")}`,
     "StreamMaxLength 25M", "DisableCache yes", "MaxThreads 10", "MaxQueue 200", `TemporaryDirectory ${dir}`,
   ].join("\n") + "\n");
-  let clamd: ChildProcess | undefined = spawn("clamd", ["-c", conf], { stdio: "ignore" });
-  const servers: { name: string; port: number; proc: ChildProcess }[] = [{ name: "vigil", port: vport, proc: vigil }];
-  try {
-    await waitPing(cport, clamd);
-    servers.push({ name: "clamd", port: cport, proc: clamd });
-  } catch (err) {
-    console.log(`clamd not available (${(err as Error).message}): Vigil only`);
-    clamd.kill();
-    clamd = undefined;
+  let clamd: ChildProcess | undefined = only && !only.includes("clamd") ? undefined : spawn("clamd", ["-c", conf], { stdio: "ignore" });
+  const servers: { name: string; port: number; proc: ChildProcess }[] = only && !only.includes("vigil") ? [] : [{ name: "vigil", port: vport, proc: vigil }];
+  if (clamd) {
+    try {
+      await waitPing(cport, clamd);
+      servers.push({ name: "clamd", port: cport, proc: clamd });
+    } catch (err) {
+      console.log(`clamd not available (${(err as Error).message}): Vigil only`);
+      clamd.kill();
+      clamd = undefined;
+    }
   }
   await waitPing(vport, vigil);
+  console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(" ")} (${cpus().length} cores)`);
 
   const scenarios: { label: string; data: Buffer; plan: [number, number][] }[] = [
     { label: "10 KB", data: small, plan: quick ? [[1, 100], [8, 200], [64, 320]] : [[1, 300], [8, 1000], [64, 1920]] },
     { label: "20 MB", data: large, plan: quick ? [[1, 3], [8, 8], [64, 64]] : [[1, 6], [8, 24], [64, 64]] },
-  ];
+  ].filter((s) => !sizes || sizes.includes(s.label.replace(" ", "")));
   const rows: string[] = [];
   for (const s of servers) {
     const idle = rss(s.proc.pid!);
@@ -172,6 +183,11 @@ async function main(): Promise<void> {
     }
   }
   for (const r of rows) console.log(r);
+  if (idleAfter > 0) {
+    await new Promise((r) => setTimeout(r, idleAfter * 1000));
+    for (const s of servers) console.log(`${s.name.padEnd(6)} RSS ${(rss(s.proc.pid!) / 1048576).toFixed(1).padStart(7)} MiB after ${idleAfter} s idle`);
+  }
+  console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
   vigil.kill("SIGTERM");
   clamd?.kill("SIGTERM");
   await new Promise((r) => setTimeout(r, 500));

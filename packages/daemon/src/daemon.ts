@@ -43,7 +43,7 @@ export class Daemon {
     const tcp = this.opts.tcp ?? (this.opts.socket?.length ? [] : ["127.0.0.1:3310"]);
     let clamd: string[];
     try {
-      // the rules first (compiled in a worker thread): a daemon that cannot scan does not listen
+      // the rules first (compiled in a child process): a daemon that cannot scan does not listen
       await this.service.engines.ready;
       clamd = await this.clamd.listen({ tcp, socket: this.opts.socket });
       if (this.opts.http) {

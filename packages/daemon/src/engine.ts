@@ -5,15 +5,15 @@
  * new rules at any time: scans in flight finish on the old Generation, which is closed when its
  * last lease ends. `Slots` bounds concurrent scans (MaxThreads) and waiting ones (MaxQueue).
  *
- * Memory: rules are compiled in a short-lived worker thread (./compile.ts), so the compiler's
- * garbage never grows the daemon's own heap and a RELOAD does not stall the connections; the
+ * Memory: rules are compiled in a short-lived child process (./compile.ts), so the compiler's
+ * garbage never grows the daemon's own memory and a RELOAD does not stall the connections; the
  * daemon's thread keeps only the loaded detector (for small scans, see Service.inlineMax).
  * The worker pool that scans larger inputs starts on first use and its threads exit after
  * `workerIdleTimeout` without work (clamd's idle threads exit the same way), so an idle
  * daemon holds no scanning threads, heaps or read buffers.
  */
 import { Scanner, defaultJobs, type Detector, type DetectorSpec, type Limits, type SignatureOptions, type SignatureSetup } from "@vigil/scanner";
-import { compileInWorker } from "./compile.js";
+import { compileInChild } from "./compile.js";
 import { DaemonError } from "./error.js";
 
 export interface EngineOptions {
@@ -26,7 +26,7 @@ export interface EngineOptions {
   workerIdleTimeout?: number;
 }
 
-/** Builds a rule set in this thread (tests, embedders); without one, rules compile in a worker. */
+/** Builds a rule set in this thread (tests, embedders); without one, rules compile in a child process. */
 export type BuildSignatures = (o: SignatureOptions) => SignatureSetup;
 
 export interface Lease {
@@ -133,7 +133,7 @@ export class Engines {
   private async load(): Promise<Generation> {
     if (this.build) return this.make(this.buildHere(this.build));
     try {
-      return this.make(await compileInWorker(this.opts.signatures));
+      return this.make(await compileInChild(this.opts.signatures));
     } catch (err) {
       throw rulesFailed(err);
     }

@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 
 /** Bytes waiting to be written above which the writer asks its caller to pause reading. */
-export const SPOOL_HIGH_WATER = 1 << 20;
+export const SPOOL_HIGH_WATER = 256 * 1024;
 
 export class SpoolWriter {
   readonly path: string;

@@ -211,7 +211,7 @@ describe("Debian clamdscan: Vigil vs clamd on the same signatures", () => {
       const reload = await clamdscan(conf, ["--reload"]);
       expect(reload.code).toBe(0);
     }
-    // rules compile in a worker thread: the reloads complete after their RELOADING replies
+    // rules compile in a child process: the reloads complete after their RELOADING replies
     for (let i = 0; i < 400 && vigil.daemon.service.engines.reloads < 2; i++) await new Promise((r) => setTimeout(r, 50));
     expect(vigil.daemon.service.engines.reloads).toBeGreaterThanOrEqual(2);
   });

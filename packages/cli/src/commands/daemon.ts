@@ -36,7 +36,8 @@ function program(): Command {
     .option("--command-read-timeout <s>", "seconds to wait for a command (clamd CommandReadTimeout)", "30")
     .option("--idle-timeout <s>", "seconds a session may idle (clamd IdleTimeout)", "30")
     .option("--max-connections <n>", "open clamd connections before new ones are refused", "1024")
-    .option("--memory-budget <size>", "stream bytes held in memory across connections; beyond it streams are spooled to files", "256M")
+    .option("--memory-budget <size>", "stream bytes held in memory across connections; beyond it streams are spooled to files", "64M")
+    .option("--spool-threshold <size>", "a stream (INSTREAM, HTTP body or part) larger than this is spooled to a file and scanned from there", "1M")
     .option("--spool-dir <dir>", "where spooled streams go (clamd TemporaryDirectory; default the OS temp directory)")
     .option("--alert-exceeds-max", "report limit overruns as detections (Heuristics.Limits.Exceeded.*)")
     .option("--no-cache", "do not use or write the compiled-signature cache")
@@ -48,7 +49,7 @@ function program(): Command {
 interface Opts {
   tcp: string[]; socket: string[]; http?: string; httpToken?: string; httpMaxBody: string; rules: string[]; database: string[];
   builtin: boolean; jobs?: string; streamMaxLength: string; maxThreads: string; maxQueue: string; readTimeout: string;
-  commandReadTimeout: string; idleTimeout: string; maxConnections: string; memoryBudget: string; spoolDir?: string; maxFilesize: string; maxScansize: string;
+  commandReadTimeout: string; idleTimeout: string; maxConnections: string; memoryBudget: string; spoolThreshold: string; spoolDir?: string; maxFilesize: string; maxScansize: string;
   maxFiles: string; maxRecursion: string; maxScantime: string; alertExceedsMax?: boolean; cache: boolean;
 }
 
@@ -79,6 +80,7 @@ export async function run(args: string[]): Promise<number> {
       maxThreads: positive(o.maxThreads, "--max-threads"),
       maxQueue: parseCount(o.maxQueue, "--max-queue"),
       memoryBudget: parseSize(o.memoryBudget),
+      spoolThreshold: parseSize(o.spoolThreshold),
       ...(o.spoolDir ? { spoolDir: o.spoolDir } : {}),
       ...(o.tcp.length ? { tcp: o.tcp } : {}),
       socket: o.socket,
