@@ -520,7 +520,7 @@ describe.each(DIALECTS)("console on %s", (dialect) => {
       const row = await s.ctx.store.db.selectFrom("policy").selectAll().where("id", "=", 1).executeTakeFirstOrThrow();
       const body = JSON.parse(row.body);
       expect(Number(row.version)).toBe(Number(before.version) + 1);
-      expect(body.send).toEqual({ path: true, hostname: false, scanSummaries: true });
+      expect(body.send).toEqual({ path: true, hostname: false, scanSummaries: true, inventory: false });
       expect(body.samples).toEqual({ enabled: true, maxBytes: 2048, fileTypes: ["pe", "script"] });
       expect(body.heartbeatSeconds).toBe(60);
       const shown = textOf((await page("/console/policy?done=saved", "viewer")).html);

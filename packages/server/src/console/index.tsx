@@ -23,6 +23,7 @@ import { registerAdminPages } from "./pages/admin.js";
 import { registerDashboard } from "./pages/dashboard-routes.js";
 import { registerEndpointPages } from "./pages/endpoints.js";
 import { registerFindPages } from "./pages/find.js";
+import { registerInventoryPages } from "./inventory.js";
 import { LoginPage } from "./pages/login.js";
 import { registerSystemPages } from "./pages/system.js";
 import { RequestStats } from "./stats.js";
@@ -146,6 +147,7 @@ export function consoleApp(ctx: ServerContext): Hono<AppEnv> {
   registerDashboard(app, ctx);
   registerEndpointPages(app, ctx);
   registerFindPages(app, ctx);
+  registerInventoryPages(app, ctx);
   registerAdminPages(app, ctx);
   registerSystemPages(app, ctx, stats);
 

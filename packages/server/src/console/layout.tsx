@@ -43,6 +43,7 @@ const NAV: NavItem[] = [
   { href: `${BASE}/endpoints`, label: "Endpoints", key: "endpoints" },
   { href: `${BASE}/detections`, label: "Detections", key: "detections" },
   { href: `${BASE}/hashes`, label: "Hashes", key: "hashes" },
+  { href: `${BASE}/inventory`, label: "Inventory", key: "inventory" },
   { href: `${BASE}/policy`, label: "Policy", key: "policy" },
   { href: `${BASE}/enrollment`, label: "Enrolment", key: "enrollment", roles: ["admin"] },
   { href: `${BASE}/updates`, label: "Updates", key: "updates" },

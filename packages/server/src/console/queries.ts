@@ -23,7 +23,7 @@ export const STATUSES: readonly EndpointStatus[] = ["online", "stale", "offline"
 /** The subset of the data policy the console reads; the full shape lives in the agent protocol. */
 export interface PolicyView {
   version: number;
-  send: { path: boolean; hostname: boolean; scanSummaries: boolean };
+  send: { path: boolean; hostname: boolean; scanSummaries: boolean; inventory?: boolean };
   reputation: { enabled: boolean };
   samples: { enabled: boolean; maxBytes: number; fileTypes: string[] };
   heartbeatSeconds: number;
@@ -32,7 +32,7 @@ export interface PolicyView {
 /** Mirrors the protocol's DEFAULT_POLICY: what endpoints get before an admin saves one. */
 export const FALLBACK_POLICY: PolicyView = {
   version: 1,
-  send: { path: false, hostname: true, scanSummaries: true },
+  send: { path: false, hostname: true, scanSummaries: true, inventory: true },
   reputation: { enabled: true },
   samples: { enabled: false, maxBytes: 10 * 1024 * 1024, fileTypes: ["pe", "elf", "macho"] },
   heartbeatSeconds: 300,

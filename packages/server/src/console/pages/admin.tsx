@@ -53,6 +53,7 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
             ["Send file paths", <YesNo on={p.send.path} />],
             ["Send hostnames", <YesNo on={p.send.hostname} />],
             ["Send scan summaries", <YesNo on={p.send.scanSummaries} />],
+            ["Send the software inventory", <YesNo on={!!p.send.inventory} />],
             ["Hash reputation lookups", <YesNo on={p.reputation.enabled} />],
             ["Sample upload", p.samples.enabled ? <><strong>on</strong>: {p.samples.fileTypes.join(", ") || "no types"}, up to {bytes(p.samples.maxBytes)}</> : "off"],
             ["Heartbeat interval", `${p.heartbeatSeconds} s`],
@@ -74,6 +75,10 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
                 <p>
                   <input type="checkbox" id="p-scans" name="send.scanSummaries" value="1" checked={p.send.scanSummaries} />{" "}
                   <label for="p-scans">Scan summaries</label>
+                </p>
+                <p>
+                  <input type="checkbox" id="p-inv" name="send.inventory" value="1" checked={!!p.send.inventory} />{" "}
+                  <label for="p-inv">Installed-software inventory and policy-pack findings</label>
                 </p>
                 <p>
                   <input type="checkbox" id="p-rep" name="reputation.enabled" value="1" checked={p.reputation.enabled} />{" "}
@@ -128,7 +133,7 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
     let input;
     try {
       input = validate(PolicyInput, {
-        send: { path: checked(form, "send.path"), hostname: checked(form, "send.hostname"), scanSummaries: checked(form, "send.scanSummaries") },
+        send: { path: checked(form, "send.path"), hostname: checked(form, "send.hostname"), scanSummaries: checked(form, "send.scanSummaries"), inventory: checked(form, "send.inventory") },
         reputation: { enabled: checked(form, "reputation.enabled") },
         samples: { enabled: checked(form, "samples.enabled"), maxBytes: num("samples.maxBytes"), fileTypes: fields(form, "samples.fileTypes") },
         heartbeatSeconds: num("heartbeatSeconds"),

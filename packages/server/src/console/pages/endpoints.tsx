@@ -19,6 +19,7 @@ import {
 } from "../queries.js";
 import { verifyEndpointCheckpoint, type CheckpointVerdict } from "../update-log.js";
 import { DetectionsChart } from "./dashboard.js";
+import { EndpointInventorySection, loadEndpointInventory } from "../inventory.js";
 
 const PAGE = 50;
 
@@ -135,12 +136,13 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
 
   app.get("/endpoints/:id", async (c) => {
     const { e, now } = await loadEndpoint(c.req.param("id"));
-    const [dets, scans, perDay, hours30, verdict] = await Promise.all([
+    const [dets, scans, perDay, hours30, verdict, inventory] = await Promise.all([
       listDetections(db, { endpointId: e.id, limit: 50, offset: 0 }),
       endpointScans(db, e.id),
       detectionsPerDay(db, now, 30, e.id),
       endpointPresenceHours(db, e.id, Math.floor((now - 30 * DAY_MS) / HOUR_MS)),
       verifyEndpointCheckpoint(ctx.config, e.checkpoint),
+      loadEndpointInventory(ctx, e.id),
     ]);
     const own = dets.rows;
     const user = c.get("user")!;
@@ -153,7 +155,7 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
         </h1>
         <nav class="tabs" aria-label="Sections of this page">
           <a href="#overview">Overview</a> <a href="#checkpoint">Checkpoint</a> <a href="#ledger">Ledger</a> <a href="#detections">Detections</a>{" "}
-          <a href="#scans">Scans</a>
+          <a href="#scans">Scans</a> <a href="#inventory">Inventory</a>
         </nav>
         <div class="grid two">
           <section id="overview" aria-labelledby="ov-h">
@@ -297,6 +299,7 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
             </div>
           )}
         </section>
+        <EndpointInventorySection id={e.id} data={inventory} now={now} />
       </Page>,
     );
   });
