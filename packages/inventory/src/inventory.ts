@@ -1,6 +1,7 @@
 /**
- * Collects the inventory of one machine (or a mounted image) from every source present, into
- * a JSON document a future fleet agent can send as is (see `InventoryReport` in report.ts).
+ * Collects the inventory of one machine (or a mounted image) from every source present. The
+ * command renders it as a report (report.ts); the fleet agent (packages/cli/src/agent/inventory.ts)
+ * sends it to the server in the protocol's InventoryReport form.
  */
 import { stat } from "node:fs/promises";
 import { hostname } from "node:os";

@@ -1,8 +1,11 @@
 /**
  * The inventory report: one JSON document (`vigil-inventory-report/1`) holding the machine's
  * inventory, the packs used, the executables that matched and the findings. It is what
- * `vigil inventory --format json` prints and what a fleet agent would send to the server
- * (the server side does not exist yet). Text and SARIF 2.1.0 renderings are derived from it.
+ * `vigil inventory --format json` prints. The fleet agent sends a smaller document built from
+ * the same inventory and findings (the protocol's InventoryReport, made by
+ * packages/cli/src/agent/inventory.ts; install paths only when the data policy allows them) to
+ * `POST /api/v1/inventory`, and the server's console shows the fleet view. Text and SARIF 2.1.0
+ * renderings are derived from this one.
  */
 import type { ExecutableFacts, ExecutableScan } from "./executables.js";
 import type { Inventory } from "./inventory.js";
