@@ -220,7 +220,7 @@ describe("sorted store at scale", () => {
     }
     const s = b.finish();
     expect(s.count).toBe(n + 50);
-    expect(s.tables.sha256!.nameIndex).toBeInstanceOf(Uint16Array);
+    expect(s.tables.sha256!.nameIndexWidth).toBe(2);
     expect(s.tables.sha256!.byteLength).toBe(65537 * 4 + (n + 50) * (4 + 26 + 4 + 2));
     expect(s.tables.sha256!.bucketBits).toBe(16);
     for (let i = 0; i < n; i += 7) expect(s.lookupDigest("sha256", all.subarray(32 * i, 32 * i + 32), (i % 1000) + 1)?.name).toBe(`Big.Name-${i % 300}`);
@@ -255,8 +255,106 @@ describe("sorted store at scale", () => {
     const b = new HashStoreBuilder();
     for (let i = 0; i < 70_000; i++) b.add(createHash("md5").update(String(i)).digest(), 1, `N${i}`);
     const s = b.finish();
-    expect(s.tables.md5!.nameIndex).toBeInstanceOf(Uint32Array);
+    expect(s.tables.md5!.nameIndexWidth).toBe(4);
     expect(s.lookupDigest("md5", hex("md5", "69999"), 1)?.name).toBe("N69999");
+  });
+});
+
+describe("staging in place", () => {
+  it("maps entry indexes to the right part when most first-byte parts are empty", () => {
+    const b = new HashStoreBuilder();
+    const digests: Buffer[] = [];
+    for (const first of [0x00, 0x01, 0x7f, 0xfe, 0xff]) {
+      for (let i = 0; i < 3; i++) {
+        const d = randomBytes(32);
+        d[0] = first;
+        digests.push(d);
+        b.add(d, 100 + digests.length, `Part.${first}-${i}`);
+      }
+    }
+    const s = b.finish();
+    digests.forEach((d, k) => {
+      const m = s.lookupDigest("sha256", d, 101 + k);
+      expect(m?.name).toBe(`Part.${d[0]}-${k % 3}`);
+      expect(m?.size).toBe(101 + k);
+    });
+    expect(s.lookupAllDigest("sha256", digests[7]!, 108).map((m) => m.name)).toEqual([`Part.127-1`]);
+  });
+
+  it("stages a big reservation on shared memory, prefaulted, and widens name indexes inside it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-hashdb-shared-"));
+    try {
+      const b = new HashStoreBuilder();
+      b.expect("md5", 1 << 20); // big enough for shared staging and the prefault thread
+      const n = 800_000;
+      const all = randomBytes(16 * n);
+      const names = Array.from({ length: 70_000 }, (_, i) => new TextEncoder().encode(`Wide.${i}`));
+      // 70,000 names: the staged 16-bit name indexes switch to 32 bits half way
+      for (let i = 0; i < n; i++) {
+        const nm = names[i % 70_000]!;
+        b.addRaw(all, 16 * i, "md5", i + 1, b.internName(nm, 0, nm.length, undefined));
+      }
+      const s = b.finish();
+      const t = s.tables.md5!;
+      expect(t.parts.every((p) => p.keys.buffer instanceof SharedArrayBuffer)).toBe(true);
+      expect(t.nameIndexWidth).toBe(4);
+      expect(t.byteLength).toBe(2 ** t.bucketBits * 4 + 4 + n * (4 + 10 + 4 + 4));
+      for (let i = 0; i < n; i += 97) expect(s.lookupDigest("md5", all.subarray(16 * i, 16 * i + 16), i + 1)?.name).toBe(`Wide.${i % 70_000}`);
+      expect(s.lookupDigest("md5", randomBytes(16), 5)).toBeUndefined();
+      // a store on shared memory writes and reads back through the compiled form
+      const path = join(dir, "shared.vhdb");
+      writeCompiledHashStore(path, s);
+      const again = readCompiledHashStore(path);
+      expect(again.count).toBe(n);
+      for (let i = 0; i < n; i += 1001) expect(again.lookupDigest("md5", all.subarray(16 * i, 16 * i + 16), i + 1)?.name).toBe(`Wide.${i % 70_000}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a hash that goes bad after its first bytes fails the line, and lenient parsing keeps the store clean", () => {
+    const good = hex("sha256", "good");
+    const badTail = hex("sha256", "bad").slice(0, 50) + "zz" + hex("sha256", "bad").slice(52);
+    let err: unknown;
+    try {
+      build("hdb", `${good}:4:Good.One\n${badTail}:3:Bad.Tail\n`);
+    } catch (e) {
+      err = e;
+    }
+    expect((err as SignatureDbError).code).toBe("SIGDB_BAD_HASH");
+    expect((err as SignatureDbError).line).toBe(2);
+    // started entries that fail later in the line (bad hex, size, name, FLEVEL) are never stored
+    const other = hex("sha256", "other");
+    const text = [`${badTail}:3:Bad.Tail`, `${other}:0:Zero.Size`, `${other}:5:`, `${other}:5:Too.New:999`, `${other.toUpperCase()}:5:Upper.Case`, `${good}:4:Good.One`].join("\n");
+    const b = new HashStoreBuilder();
+    const stats = parseHashText(b, "hdb", text, { lenient: true });
+    expect(stats).toMatchObject({ loaded: 2, malformed: 3, skippedFlevel: 1 });
+    const st = b.finish();
+    expect(st.count).toBe(2);
+    expect(st.lookupDigest("sha256", other, 5)?.name).toBe("Upper.Case");
+    expect(st.lookupDigest("sha256", good, 4)?.name).toBe("Good.One");
+  });
+
+  it("loadHashFile sizes the staging area from the file and finds every line of a mixed file", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-hashdb-est-"));
+    try {
+      const lines: string[] = [];
+      for (let i = 0; i < 6000; i++) lines.push(`${hex(i < 3000 ? "sha256" : i % 2 ? "md5" : "sha1", String(i))}:${i + 1}:Est.Name-${i % 23}`);
+      const path = join(dir, "mixed.hsb");
+      writeFileSync(path, lines.join("\n") + "\n");
+      const b = new HashStoreBuilder();
+      expect(loadHashFile(b, path, "hdb").loaded).toBe(6000);
+      const s = b.finish();
+      expect(s.count).toBe(6000);
+      for (let i = 0; i < 6000; i += 7) {
+        const algo = i < 3000 ? "sha256" : i % 2 ? "md5" : "sha1";
+        expect(s.lookupDigest(algo, hex(algo, String(i)), i + 1)?.name).toBe(`Est.Name-${i % 23}`);
+      }
+      // parts that were reserved far beyond what they received are kept at their exact size
+      expect(s.byteLength).toBeLessThan(3 * 65537 * 4 + 6000 * 40 + 23 * 20);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -16,7 +16,7 @@
 
 import { readFileSync, openSync, writeSync, closeSync, renameSync } from "node:fs";
 import { SignatureDbError } from "./error.js";
-import { DIGEST_LENGTH, HASH_ALGORITHMS, HashStore, HashTable, NameTable, type HashAlgorithm } from "./store.js";
+import { DIGEST_LENGTH, HASH_ALGORITHMS, HashStore, HashTable, NameTable, type HashAlgorithm, type HashPart } from "./store.js";
 
 const MAGIC = "VIGILHDB";
 const VERSION = 3;
@@ -43,9 +43,22 @@ export function serializeHashStore(store: HashStore): Uint8Array[] {
     const t = store.tables[a];
     if (t === undefined || t.count === 0) return;
     dv.setUint32(24 + 8 * k, t.count, true);
-    dv.setUint32(28 + 8 * k, t.nameIndex.BYTES_PER_ELEMENT | (t.bucketBits << 8), true);
-    parts.push(bytesOf(t.bucketStart), bytesOf(t.keys), bytesOf(t.sizes), bytesOf(t.nameIndex), new Uint8Array(pad4(t.nameIndex.byteLength) - t.nameIndex.byteLength));
-    parts.push(t.rest, new Uint8Array(pad4(t.rest.byteLength) - t.rest.byteLength));
+    dv.setUint32(28 + 8 * k, t.nameIndexWidth | (t.bucketBits << 8), true);
+    // each column is the concatenation of the 256 parts, so the file is one contiguous table
+    const column = (pick: (p: HashPart) => ArrayBufferView) => {
+      let len = 0;
+      for (const p of t.parts) {
+        const a = pick(p);
+        if (a.byteLength > 0) parts.push(bytesOf(a));
+        len += a.byteLength;
+      }
+      parts.push(new Uint8Array(pad4(len) - len));
+    };
+    parts.push(bytesOf(t.bucketStart));
+    column((p) => p.keys);
+    column((p) => p.sizes);
+    column((p) => p.nameIndex);
+    column((p) => p.rest);
   });
   return parts;
 }
@@ -116,7 +129,15 @@ export function deserializeHashStore(input: Uint8Array): HashStore {
     const R = DIGEST_LENGTH[a] - 6;
     const restAt = take(count * R);
     const rest = bytes.subarray(restAt, restAt + count * R);
-    tables[a] = new HashTable(a, count, bucketStart, keys, rest, sizes, nameIndex);
+    // the table's parts are views of the contiguous columns, split at each first byte's first bucket
+    const parts: HashPart[] = [];
+    const sub = bits - 8;
+    for (let p = 0; p < 256; p++) {
+      const from = bucketStart[p << sub]!;
+      const to = bucketStart[(p + 1) << sub]!;
+      parts.push({ keys: keys.subarray(from, to), rest: rest.subarray(from * R, to * R), sizes: sizes.subarray(from, to), nameIndex: nameIndex.subarray(from, to) });
+    }
+    tables[a] = new HashTable(a, count, bucketStart, parts, width);
   });
   return new HashStore(tables, new NameTable(blob, offsets));
 }

@@ -1,9 +1,11 @@
 /**
  * Hash-signature store. Text sources (ClamAV `.hdb/.hsb`, `.mdb/.msb`, `.fp/.sfp`, plain hash lists)
  * are parsed from bytes, chunk by chunk (`HashTextParser`, `loadHashFile`), into a
- * `HashStoreBuilder`, which interns names and stages raw digests; `finish()` groups them with one
- * counting pass and one scatter into a frozen `HashStore` (per algorithm: buckets on the leading
- * digest bits, 32-bit keys and the other digest bytes, sizes and name indexes in typed arrays). `writeCompiledHashStore` /
+ * `HashStoreBuilder`, which interns names and stages entries per first digest byte in their final
+ * form; `finish()` puts each part into bucket order in place, giving a frozen `HashStore` (per
+ * algorithm: buckets on the leading digest bits, 32-bit keys and the other digest bytes, sizes and
+ * name indexes in typed arrays). Big loads stage on shared memory that a helper thread prefaults
+ * (`prefault.ts`). `writeCompiledHashStore` /
  * `readCompiledHashStore` save and load that store as-is. The scanner hashes a file with the
  * algorithms in `store.algorithms` and calls `store.lookup({ sha256, ... }, fileSize)`; for PE
  * sections it calls `lookup` on the section store with the section's raw size and digest.
@@ -18,6 +20,7 @@ export {
   HashStoreBuilder,
   HashTable,
   NameTable,
+  type HashPart,
   algorithmForDigestLength,
   hexToBytes,
   type Digests,

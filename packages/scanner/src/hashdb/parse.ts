@@ -13,7 +13,7 @@
  */
 
 import { SignatureDbError } from "./error.js";
-import { ANY_SIZE, HashStoreBuilder, algorithmForDigestLength } from "./store.js";
+import { ANY_SIZE, HashStoreBuilder, algorithmForDigestLength, type HashAlgorithm, type StagePart } from "./store.js";
 
 export type HashTextFormat = "hdb" | "mdb" | "fp" | "list";
 
@@ -34,7 +34,7 @@ export interface HashParseOptions {
   /** skip malformed lines with a warning instead of throwing. */
   lenient?: boolean;
   onWarning?: (message: string, line: number) => void;
-  /** total size of the text, if known: the staging area is sized from the first line's length. */
+  /** total size of the text, if known: the staging area is sized from the average length of the first lines. */
   expectedBytes?: number;
 }
 
@@ -63,6 +63,8 @@ const HEX2 = (() => {
 })();
 
 const COLON = 58;
+/** signatures read before the builder is pre-sized from the average line length. */
+const ESTIMATE_AFTER = 2048;
 const MAX_LINE = 1 << 20;
 const NL = 10;
 const CR = 13;
@@ -82,6 +84,11 @@ export class HashTextParser {
   readonly stats: HashParseStats = { lines: 0, loaded: 0, skippedFlevel: 0, ignored: 0, malformed: 0 };
   private carry: Uint8Array | undefined;
   private pos = 0;
+  /** digest length of the entry stageHash last started. */
+  private slotLength = 0;
+  /** bytes pushed before the buffer being parsed, and that buffer's offset in the text (for the size estimate). */
+  private consumed = 0;
+  private bufBase = 0;
   private rawSlots = new Int32Array(1 << 10).fill(-1);
   private rawHash = new Int32Array(1 << 10);
   private rawCount = 0;
@@ -113,17 +120,21 @@ export class HashTextParser {
         c.set(this.carry);
         c.set(chunk, this.carry.length);
         this.carry = c;
+        this.consumed += chunk.length;
         return;
       }
       const c = new Uint8Array(this.carry.length + nl + 1);
       c.set(this.carry);
       c.set(chunk.subarray(0, nl + 1), this.carry.length);
+      this.bufBase = this.consumed - this.carry.length;
       this.carry = undefined;
       this.lines(c, 0, c.length);
       start = nl + 1;
       buf = chunk;
     }
     const last = buf.lastIndexOf(NL);
+    this.bufBase = this.consumed;
+    this.consumed += chunk.length;
     if (last < start) {
       if (buf.length - start > MAX_LINE) throw new SignatureDbError("SIGDB_MALFORMED_LINE", `a line longer than ${MAX_LINE} bytes: not a hash signature file`, { path: this.options.path, line: this.stats.lines + 1 });
       if (start < buf.length) this.carry = buf.slice(start);
@@ -179,13 +190,15 @@ export class HashTextParser {
     let j = p;
     let size: number;
     let algoLen: number;
+    let slot: StagePart | undefined;
     if (mdb) {
       size = this.sizeField(buf, j);
       j = this.pos + 1;
       algoLen = this.hashField(buf, j);
       j = this.pos;
     } else {
-      algoLen = this.hashField(buf, j);
+      slot = this.stageHash(buf, j);
+      algoLen = slot === undefined ? this.hashField(buf, j) : this.slotLength;
       size = this.sizeField(buf, this.pos + 1);
       j = this.pos;
     }
@@ -228,10 +241,21 @@ export class HashTextParser {
       }
     }
     const nameIndex = this.intern(buf, ns, ne, h);
-    this.builder.addRaw(this.scratch, 0, algo, anySize ? ANY_SIZE : size, nameIndex);
+    if (slot !== undefined) this.builder.commitSlot(algo, slot, anySize ? ANY_SIZE : size, nameIndex);
+    else this.builder.addRaw(this.scratch, 0, algo, anySize ? ANY_SIZE : size, nameIndex);
     this.stats.loaded++;
-    if (this.stats.loaded === 1 && this.options.expectedBytes !== undefined) this.builder.expect(algo, (this.options.expectedBytes / (j + 1 - p)) * 1.02);
+    if (this.stats.loaded === ESTIMATE_AFTER && this.options.expectedBytes !== undefined) this.reserve(algo, this.bufBase + j + 1);
     return j + 1;
+  }
+
+  /**
+   * Pre-sizes the builder for the rest of the text once ESTIMATE_AFTER signatures are in, from
+   * the average line length so far (one line alone can be far from the average).
+   */
+  private reserve(algo: HashAlgorithm, bytesSoFar: number): void {
+    const left = this.options.expectedBytes! - bytesSoFar;
+    if (left <= 0) return;
+    this.builder.expect(algo, (left / bytesSoFar) * this.stats.loaded);
   }
 
   /** Name index of buf[ns..ne) (+ this parser's suffix), through a table keyed on the raw name so the suffix is not hashed and compared per line. */
@@ -265,6 +289,41 @@ export class HashTextParser {
       this.rawHash = nh;
     }
     return idx;
+  }
+
+  /**
+   * The common case of a `.hdb` hash field, decoded straight into the builder's staging area: a
+   * hash of exactly 32, 40 or 64 hex digits followed by ':'. Returns the part holding the entry
+   * (to commit once the rest of the line is valid) and sets pos and slotLength, or undefined for
+   * anything else, which hashField then reads or reports.
+   */
+  private stageHash(buf: Uint8Array, j: number): StagePart | undefined {
+    const L = buf[j + 32] === COLON ? 16 : buf[j + 40] === COLON ? 20 : buf[j + 64] === COLON ? 32 : 0;
+    if (L === 0) return undefined;
+    const b0 = HEX2[(buf[j]! << 8) | buf[j + 1]!]!;
+    const b1 = HEX2[(buf[j + 2]! << 8) | buf[j + 3]!]!;
+    const b2 = HEX2[(buf[j + 4]! << 8) | buf[j + 5]!]!;
+    const b3 = HEX2[(buf[j + 6]! << 8) | buf[j + 7]!]!;
+    const b4 = HEX2[(buf[j + 8]! << 8) | buf[j + 9]!]!;
+    const b5 = HEX2[(buf[j + 10]! << 8) | buf[j + 11]!]!;
+    if ((b0 | b1 | b2 | b3 | b4 | b5) < 0) return undefined;
+    const part = this.builder.stageSlot(L === 32 ? "sha256" : L === 20 ? "sha1" : "md5", b0);
+    const i = part.count;
+    part.second[i] = b1;
+    part.keys[i] = ((b2 << 24) | (b3 << 16) | (b4 << 8) | b5) >>> 0;
+    const rest = part.rest;
+    let o = i * (L - 6);
+    const end = j + 2 * L;
+    let bad = 0;
+    for (let k = j + 12; k < end; k += 2) {
+      const v = HEX2[(buf[k]! << 8) | buf[k + 1]!]!;
+      bad |= v;
+      rest[o++] = v;
+    }
+    if (bad < 0) return undefined;
+    this.pos = end;
+    this.slotLength = L;
+    return part;
   }
 
   /** Decodes hex at j into scratch; returns the digest length (16, 20 or 32) and sets pos to the ':' after it. */

@@ -8,15 +8,19 @@
  * 2..5 as a `Uint32Array` key, the remaining bytes in one `Uint8Array` (`rest`: 26 per sha256,
  * 14 per sha1, 10 per md5; bytes 0..1 are implied by the bucket), a `Uint32Array` of sizes
  * (ANY_SIZE = 0xffffffff for `*`) and a name index (`Uint16Array` while there are at most 65,536
- * distinct names, else `Uint32Array`). Names are interned once as UTF-8 in one blob with offsets
- * and decoded only when a lookup hits. No JS object or string exists per signature: a sha256
- * entry costs 36 or 38 bytes plus its share of the bucket table and name blob.
+ * distinct names, else `Uint32Array`). These columns are kept per first digest byte (256
+ * `HashPart`s), because that is how the builder stages entries as they arrive: `finish()` then
+ * reorders each part in place instead of copying the whole table once more. Names are interned
+ * once as UTF-8 in one blob with offsets and decoded only when a lookup hits. No JS object or
+ * string exists per signature: a sha256 entry costs 36 or 38 bytes plus its share of the bucket
+ * table and name blob.
  *
  * A lookup is a bucket index plus a scan of that bucket's keys (a cache line or two), then the
  * rest of the digest and the size for a key that matches.
  */
 
 import { SignatureDbError } from "./error.js";
+import { prefault, type PrefaultRegion } from "./prefault.js";
 
 export type HashAlgorithm = "md5" | "sha1" | "sha256";
 export const HASH_ALGORITHMS: readonly HashAlgorithm[] = ["md5", "sha1", "sha256"];
@@ -74,31 +78,50 @@ export function hexToBytes(hex: string): Uint8Array | undefined {
 }
 
 /**
+ * One first-byte partition of a table: the entries whose digest starts with one byte value, in
+ * bucket order (load order within a bucket). Per entry: digest bytes 2..5 as a key, the bytes
+ * after them (`rest`, restLength each), the size and the name index.
+ */
+export interface HashPart {
+  readonly keys: Uint32Array;
+  readonly rest: Uint8Array;
+  readonly sizes: Uint32Array;
+  readonly nameIndex: Uint16Array | Uint32Array;
+}
+
+/**
  * The frozen table of one algorithm: entries grouped in buckets by their leading digest bits, in
- * load order within a bucket. Per entry: the next four digest bytes as a `Uint32`
- * key (`keys`), the remaining bytes (`rest`), the size and the name index.
+ * load order within a bucket. The entries of each first-byte value live in their own arrays (a
+ * `HashPart`), so the builder can stage them in place and `finish()` needs no second copy of
+ * the table; entry indexes (`find`) count across the 256 parts in order, as in the compiled form.
  */
 export class HashTable {
   readonly algorithm: HashAlgorithm;
   readonly restLength: number;
   /** log2 of the bucket count: 16 up to ~512k entries, then one more bit per doubling, at most 24. */
   readonly bucketBits: number;
+  /** bucket bits within a part (bucketBits - 8). */
+  private readonly partBits: number;
   constructor(
     algorithm: HashAlgorithm,
     readonly count: number,
+    /** first entry index of each bucket (2^bucketBits + 1, the last is `count`). */
     readonly bucketStart: Uint32Array,
-    readonly keys: Uint32Array,
-    readonly rest: Uint8Array,
-    readonly sizes: Uint32Array,
-    readonly nameIndex: Uint16Array | Uint32Array,
+    /** 256 parts, one per first digest byte. */
+    readonly parts: readonly HashPart[],
+    /** bytes per name index: 2 while the store has at most 65,536 names, else 4. */
+    readonly nameIndexWidth: 2 | 4,
   ) {
     this.algorithm = algorithm;
     this.restLength = digestLength(algorithm) - 6;
     this.bucketBits = Math.log2(bucketStart.length - 1);
+    this.partBits = this.bucketBits - 8;
   }
 
   get byteLength(): number {
-    return this.bucketStart.byteLength + this.keys.byteLength + this.rest.byteLength + this.sizes.byteLength + this.nameIndex.byteLength;
+    let n = this.bucketStart.byteLength;
+    for (const p of this.parts) n += p.keys.byteLength + p.rest.byteLength + p.sizes.byteLength + p.nameIndex.byteLength;
+    return n;
   }
 
   /** Index of the first entry at or after `from` whose digest equals `d` and whose size fits `size`, or -1. */
@@ -107,17 +130,19 @@ export class HashTable {
     if (d.length !== R + 6) return -1;
     const b = ((d[0]! << 16) | (d[1]! << 8) | d[2]!) >>> (24 - this.bucketBits);
     const key = ((d[2]! << 24) | (d[3]! << 16) | (d[4]! << 8) | d[5]!) >>> 0;
-    const keys = this.keys;
-    const rest = this.rest;
-    const end = this.bucketStart[b + 1]!;
-    for (let i = Math.max(this.bucketStart[b]!, from); i < end; i++) {
+    const part = this.parts[d[0]!]!;
+    const base = this.bucketStart[d[0]! << this.partBits]!;
+    const keys = part.keys;
+    const rest = part.rest;
+    const end = this.bucketStart[b + 1]! - base;
+    for (let i = Math.max(this.bucketStart[b]!, from) - base; i < end; i++) {
       if (keys[i] !== key) continue;
-      const base = i * R;
+      const o = i * R;
       let k = 0;
-      while (k < R && rest[base + k] === d[k + 6]) k++;
+      while (k < R && rest[o + k] === d[k + 6]) k++;
       if (k < R) continue;
-      const s = this.sizes[i]!;
-      if (s === ANY_SIZE || s === size) return i;
+      const s = part.sizes[i]!;
+      if (s === ANY_SIZE || s === size) return base + i;
     }
     return -1;
   }
@@ -127,6 +152,30 @@ export class HashTable {
     const out: number[] = [];
     for (let i = this.find(d, size); i >= 0; i = this.find(d, size, i + 1)) out.push(i);
     return out;
+  }
+
+  /** The size field of entry `i` (ANY_SIZE for `*`). */
+  sizeAt(i: number): number {
+    const p = this.partOf(i);
+    return this.parts[p]!.sizes[i - this.bucketStart[p << this.partBits]!]!;
+  }
+
+  /** The name index of entry `i`. */
+  nameIndexAt(i: number): number {
+    const p = this.partOf(i);
+    return this.parts[p]!.nameIndex[i - this.bucketStart[p << this.partBits]!]!;
+  }
+
+  /** The part holding entry `i`: the last part whose first index is at most `i`. */
+  private partOf(i: number): number {
+    let lo = 0;
+    let hi = 255;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.bucketStart[mid << this.partBits]! <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
   }
 }
 
@@ -198,7 +247,7 @@ export class HashStore {
     if (d === undefined) return undefined;
     const i = t.find(d, size);
     if (i < 0) return undefined;
-    return { name: this.names.get(t.nameIndex[i]!), algorithm, size: t.sizes[i]! };
+    return { name: this.names.get(t.nameIndexAt(i)), algorithm, size: t.sizeAt(i) };
   }
 
   /** Every signature matching the digest at this size (clamscan --allmatch reports each). */
@@ -207,7 +256,7 @@ export class HashStore {
     if (t === undefined) return [];
     const d = typeof digest === "string" ? hexToBytes(digest) : digest;
     if (d === undefined) return [];
-    return t.findAll(d, size).map((i) => ({ name: this.names.get(t.nameIndex[i]!), algorithm, size: t.sizes[i]! }));
+    return t.findAll(d, size).map((i) => ({ name: this.names.get(t.nameIndexAt(i)), algorithm, size: t.sizeAt(i) }));
   }
 
   /** True when a digest (any size) is present: for allow lists, where only presence counts. */
@@ -219,49 +268,120 @@ export class HashStore {
 // ---------------------------------------------------------------------------------------------
 // Building
 
-/** Staged entries whose digests start with one byte value (one of 256 partitions per algorithm). */
-class Part {
+/**
+ * Staged entries whose digests start with one byte value, already in the final per-entry form
+ * (key, rest, size, name index) plus digest byte 1, which `finish()` needs to find the bucket.
+ * `finish()` reorders a part in place and keeps its arrays as the table's part, so the memory
+ * written while parsing is the memory the store ends up in (on small VMs first-touching memory
+ * costs as much as the parsing itself).
+ */
+export class StagePart {
   count = 0;
-  digests: Uint8Array;
+  keys: Uint32Array;
+  second: Uint8Array;
+  rest: Uint8Array;
   sizes: Uint32Array;
-  names: Uint32Array;
+  names: Uint16Array | Uint32Array;
   constructor(
-    readonly L: number,
+    readonly R: number,
     capacity: number,
+    wide: boolean,
   ) {
-    this.digests = new Uint8Array(capacity * L);
+    this.keys = new Uint32Array(capacity);
+    this.second = new Uint8Array(capacity);
+    this.rest = new Uint8Array(capacity * R);
     this.sizes = new Uint32Array(capacity);
-    this.names = new Uint32Array(capacity);
+    this.names = wide ? new Uint32Array(capacity) : new Uint16Array(capacity);
   }
+  get capacity(): number {
+    return this.keys.length;
+  }
+  /** Moves the entries to new arrays with room for `cap`. */
   resize(cap: number): void {
-    const d = new Uint8Array(cap * this.L);
-    d.set(this.digests.subarray(0, this.count * this.L));
-    this.digests = d;
-    const s = new Uint32Array(cap);
-    s.set(this.sizes.subarray(0, this.count));
-    this.sizes = s;
-    const n = new Uint32Array(cap);
-    n.set(this.names.subarray(0, this.count));
-    this.names = n;
+    const wide = this.names instanceof Uint32Array;
+    this.moveTo(new Uint32Array(cap), new Uint8Array(cap), new Uint8Array(cap * this.R), new Uint32Array(cap), wide ? new Uint32Array(cap) : new Uint16Array(cap));
+  }
+  /** Moves the entries to the given arrays (all of one capacity, names of the same width). */
+  moveTo(keys: Uint32Array, second: Uint8Array, rest: Uint8Array, sizes: Uint32Array, names: Uint16Array | Uint32Array): void {
+    const n = this.count;
+    keys.set(this.keys.subarray(0, n));
+    second.set(this.second.subarray(0, n));
+    rest.set(this.rest.subarray(0, n * this.R));
+    sizes.set(this.sizes.subarray(0, n));
+    names.set(this.names.subarray(0, n));
+    this.keys = keys;
+    this.second = second;
+    this.rest = rest;
+    this.sizes = sizes;
+    this.names = names;
+  }
+  /** Switches the name indexes to 32 bits. */
+  widen(): void {
+    const nm = new Uint32Array(this.capacity);
+    nm.set(this.names.subarray(0, this.count));
+    this.names = nm;
   }
 }
 
-/**
- * Entries of one algorithm as they are added, already split by their first digest byte, so that
- * `finish()` places each partition within a cache-sized region of the final arrays.
- */
+/** Reservations of at least this many entries are staged on shared memory and prefaulted by a helper thread. */
+const PREFAULT_MIN_ENTRIES = 1 << 20;
+
+/** Entries of one algorithm as they are added, split by their first digest byte. */
 class Staging {
   count = 0;
-  readonly parts: Part[];
-  readonly L: number;
-  constructor(readonly algorithm: HashAlgorithm, capacity = 1024) {
-    this.L = digestLength(algorithm);
-    this.parts = Array.from({ length: 256 }, () => new Part(this.L, Math.max(4, Math.ceil(capacity / 256))));
+  readonly parts: StagePart[];
+  readonly R: number;
+  private prefaulting: { stop(): void } | undefined;
+  constructor(
+    readonly algorithm: HashAlgorithm,
+    wide: boolean,
+  ) {
+    this.R = digestLength(algorithm) - 6;
+    this.parts = Array.from({ length: 256 }, () => new StagePart(this.R, 0, wide));
   }
-  /** Makes room for `count` more entries spread evenly over the partitions. */
+  /**
+   * Makes room for `count` more entries, spread evenly over the parts (digests are uniform), with
+   * a margin of four standard deviations so that almost no part has to grow again. Room that is
+   * never written costs address space only, not memory.
+   */
   reserve(count: number): void {
-    const per = Math.ceil((count / 256) * 1.1) + 16;
-    for (const p of this.parts) if (p.sizes.length < p.count + per) p.resize(p.count + per);
+    const mean = count / 256;
+    const per = Math.ceil(mean * 1.01 + 4 * Math.sqrt(mean) + 16);
+    const grow = this.parts.filter((p) => p.capacity < p.count + per);
+    if (count < PREFAULT_MIN_ENTRIES) {
+      for (const p of grow) p.resize(p.count + per);
+      return;
+    }
+    // Big: one shared buffer per column for all parts (a single large allocation is mapped fresh
+    // rather than cleared by the allocator), each part a region of it, and a helper thread that
+    // touches the pages each part is expected to fill (not the margin) ahead of the parser.
+    let total = 0;
+    for (const p of grow) total += p.count + per;
+    const wide = this.parts[0]!.names instanceof Uint32Array;
+    const R = this.R;
+    const K = new SharedArrayBuffer(total * 4);
+    const S2 = new SharedArrayBuffer(total);
+    const RR = new SharedArrayBuffer(total * R);
+    const SZ = new SharedArrayBuffer(total * 4);
+    const NM = new SharedArrayBuffer(total * (wide ? 4 : 2));
+    const regions: PrefaultRegion[] = [];
+    const expected = Math.ceil(mean);
+    let at = 0;
+    for (const p of grow) {
+      const cap = p.count + per;
+      p.moveTo(new Uint32Array(K, at * 4, cap), new Uint8Array(S2, at, cap), new Uint8Array(RR, at * R, cap * R), new Uint32Array(SZ, at * 4, cap), wide ? new Uint32Array(NM, at * 4, cap) : new Uint16Array(NM, at * 2, cap));
+      const from = at + p.count;
+      const to = at + Math.min(cap, p.count + expected);
+      regions.push({ buffer: K, from: from * 4, to: to * 4 }, { buffer: S2, from, to }, { buffer: RR, from: from * R, to: to * R }, { buffer: SZ, from: from * 4, to: to * 4 }, { buffer: NM, from: from * (wide ? 4 : 2), to: to * (wide ? 4 : 2) });
+      at += cap;
+    }
+    this.prefaulting?.stop();
+    this.prefaulting = prefault(regions);
+  }
+  /** Stops prefaulting (the staged arrays become the store's). */
+  done(): void {
+    this.prefaulting?.stop();
+    this.prefaulting = undefined;
   }
 }
 
@@ -275,6 +395,8 @@ export class HashStoreBuilder {
   private nameBlobLength = 0;
   private nameOffsets = new Uint32Array(1024);
   private nameCount = 0;
+  /** name indexes are staged as 16-bit until a 65,537th name appears. */
+  private wideNames = false;
   private slots = new Int32Array(1 << 12).fill(-1);
   private readonly encoder = new TextEncoder();
 
@@ -284,11 +406,13 @@ export class HashStoreBuilder {
     return n;
   }
 
+  private stagingFor(algorithm: HashAlgorithm): Staging {
+    return (this.staging[algorithm] ??= new Staging(algorithm, this.wideNames));
+  }
+
   /** Pre-sizes the staging area for `count` more signatures of one algorithm (avoids regrowth). */
   expect(algorithm: HashAlgorithm, count: number): void {
-    let s = this.staging[algorithm];
-    if (s === undefined) s = this.staging[algorithm] = new Staging(algorithm, 1024);
-    s.reserve(count);
+    this.stagingFor(algorithm).reserve(count);
   }
 
   /** Adds one signature. `digest` is raw bytes (16, 20 or 32); `size` ANY_SIZE for any. */
@@ -301,19 +425,45 @@ export class HashStoreBuilder {
 
   /** Adds a digest found at `digest[offset..]` with a name index from `internName`. */
   addRaw(digest: Uint8Array, offset: number, algorithm: HashAlgorithm, size: number, nameIndex: number): void {
-    let s = this.staging[algorithm];
-    if (s === undefined) s = this.staging[algorithm] = new Staging(algorithm);
+    const s = this.staging[algorithm] ?? this.stagingFor(algorithm);
     if (s.count === 0xffffffff) throw new SignatureDbError("SIGDB_LIMIT", "too many hash signatures for one store (over 2^32-1)");
     const part = s.parts[digest[offset]!]!;
-    if (part.count === part.sizes.length) part.resize(part.count * 2);
-    const L = s.L;
-    const dst = part.count * L;
-    const dd = part.digests;
-    for (let k = 0; k < L; k++) dd[dst + k] = digest[offset + k]!;
-    part.sizes[part.count] = size >>> 0;
-    part.names[part.count] = nameIndex;
-    part.count++;
+    const i = part.count;
+    if (i === part.keys.length) part.resize(Math.max(16, i * 2));
+    part.second[i] = digest[offset + 1]!;
+    part.keys[i] = ((digest[offset + 2]! << 24) | (digest[offset + 3]! << 16) | (digest[offset + 4]! << 8) | digest[offset + 5]!) >>> 0;
+    const R = s.R;
+    const rest = part.rest;
+    const o = i * R;
+    const from = offset + 6;
+    for (let k = 0; k < R; k++) rest[o + k] = digest[from + k]!;
+    part.sizes[i] = size >>> 0;
+    part.names[i] = nameIndex;
+    part.count = i + 1;
     s.count++;
+  }
+
+  /**
+   * For parsers that decode a digest straight into the staging area: the part for digests of
+   * `algorithm` starting with byte `first`, with room for one more entry at index `count`. Write
+   * digest byte 1 to `second`, bytes 2..5 to `keys` (big-endian) and the rest to `rest`, then
+   * call `commitSlot`; an entry never committed is simply overwritten by the next one.
+   */
+  stageSlot(algorithm: HashAlgorithm, first: number): StagePart {
+    const s = this.staging[algorithm] ?? this.stagingFor(algorithm);
+    if (s.count === 0xffffffff) throw new SignatureDbError("SIGDB_LIMIT", "too many hash signatures for one store (over 2^32-1)");
+    const part = s.parts[first]!;
+    if (part.count === part.keys.length) part.resize(Math.max(16, part.count * 2));
+    return part;
+  }
+
+  /** Completes the entry started with `stageSlot` (the part must not have been asked for again since). */
+  commitSlot(algorithm: HashAlgorithm, part: StagePart, size: number, nameIndex: number): void {
+    const i = part.count;
+    part.sizes[i] = size >>> 0;
+    part.names[i] = nameIndex;
+    part.count = i + 1;
+    this.staging[algorithm]!.count++;
   }
 
   /** Interns `bytes[start..end]` (+ optional suffix bytes) and returns its index. */
@@ -345,6 +495,10 @@ export class HashStoreBuilder {
     }
     // new name
     const idx = this.nameCount;
+    if (idx === 0x10000 && !this.wideNames) {
+      this.wideNames = true;
+      for (const a of HASH_ALGORITHMS) for (const part of this.staging[a]?.parts ?? []) part.widen();
+    }
     if (this.nameBlobLength + len + slen > this.nameBlob.length) {
       let cap = this.nameBlob.length * 2;
       while (cap < this.nameBlobLength + len + slen) cap *= 2;
@@ -391,14 +545,15 @@ export class HashStoreBuilder {
     this.slots = slots;
   }
 
-  /** Sorts and freezes everything added so far into a store. The builder must not be reused. */
+  /** Groups and freezes everything added so far into a store. The builder must not be reused. */
   finish(): HashStore {
     const names = new NameTable(this.nameBlob.slice(0, this.nameBlobLength), this.nameOffsets.slice(0, this.nameCount + 1));
     const tables: Partial<Record<HashAlgorithm, HashTable>> = {};
     for (const a of HASH_ALGORITHMS) {
       const s = this.staging[a];
       if (s === undefined || s.count === 0) continue;
-      tables[a] = sortStaging(s, this.nameCount);
+      s.done();
+      tables[a] = freezeStaging(s, this.wideNames ? 4 : 2);
       delete this.staging[a];
     }
     return new HashStore(tables, names);
@@ -406,49 +561,67 @@ export class HashStoreBuilder {
 }
 
 /**
- * Groups staged entries by bucket: a counting pass, then each first-byte partition is placed
- * into its own contiguous range of buckets (stable, so the first loaded of equal entries is found
- * first). No sort: a lookup scans
- * its bucket's 32-bit keys, about 8 of them (16 or fewer tables hold 2^16 buckets).
+ * Puts each staged part into bucket order in place: a count per bucket, a stable scatter into a
+ * scratch area the size of the largest part, and a copy back. No comparison sort (digests are
+ * uniform and a lookup scans its bucket's ~8 keys), no second table-sized allocation. A part
+ * left with much more room than entries (grown by doubling) is copied to its exact size.
  */
-function sortStaging(s: Staging, nameCount: number): HashTable {
+function freezeStaging(s: Staging, width: 2 | 4): HashTable {
   const n = s.count;
-  const L = s.L;
-  const R = L - 6;
-  const R2 = R >>> 1;
-  const L2 = L >>> 1;
+  const R = s.R;
+  const R2 = R >>> 1; // rest is copied in 16-bit units (R is 26, 14 or 10)
   const bits = bucketBitsFor(n);
-  const shift = 24 - bits;
-  const buckets = 1 << bits;
-  const counts = new Uint32Array(buckets + 1);
-  for (const part of s.parts) {
-    const d = part.digests;
-    for (let i = 0, b = 0; i < part.count; i++, b += L) counts[(((d[b]! << 16) | (d[b + 1]! << 8) | d[b + 2]!) >>> shift) + 1]!++;
-  }
-  for (let i = 1; i <= buckets; i++) counts[i]! += counts[i - 1]!;
-  const bucketStart = counts.slice();
-  const keys = new Uint32Array(n);
-  const rest = new Uint8Array(n * R);
-  const sizes = new Uint32Array(n);
-  const nameIndex = nameCount <= 0x10000 ? new Uint16Array(n) : new Uint32Array(n);
-  const r16 = new Uint16Array(rest.buffer, 0, n * R2);
-  // each partition fills one contiguous range of buckets, so its writes stay within that range
+  const sub = bits - 8;
+  const shift = 16 - sub;
+  const perPart = 1 << sub;
+  const bucketStart = new Uint32Array((1 << bits) + 1);
+  let largest = 0;
+  for (const p of s.parts) largest = Math.max(largest, p.count);
+  const sk = new Uint32Array(largest);
+  const sr = new Uint16Array(largest * R2);
+  const ss = new Uint32Array(largest);
+  const sn = width === 4 ? new Uint32Array(largest) : new Uint16Array(largest);
+  const pos = new Uint32Array(perPart);
+  const parts: HashPart[] = [];
+  let base = 0;
   for (let p = 0; p < 256; p++) {
     const part = s.parts[p]!;
-    const d = part.digests;
-    const d16 = new Uint16Array(d.buffer, d.byteOffset, part.count * L2);
-    const ss = part.sizes;
-    const sn = part.names;
-    for (let i = 0, b = 0; i < part.count; i++, b += L) {
-      const j = counts[((d[b]! << 16) | (d[b + 1]! << 8) | d[b + 2]!) >>> shift]!++;
-      keys[j] = ((d[b + 2]! << 24) | (d[b + 3]! << 16) | (d[b + 4]! << 8) | d[b + 5]!) >>> 0;
-      const src = i * L2 + 3;
-      const dst = j * R2;
-      for (let k = 0; k < R2; k++) r16[dst + k] = d16[src + k]!;
-      sizes[j] = ss[i]!;
-      nameIndex[j] = sn[i]!;
+    const m = part.count;
+    const { keys, second, rest, sizes, names } = part;
+    pos.fill(0);
+    for (let i = 0; i < m; i++) pos[((second[i]! << 8) | (keys[i]! >>> 24)) >>> shift]!++;
+    let run = 0;
+    const b0 = p << sub;
+    for (let lb = 0; lb < perPart; lb++) {
+      const c = pos[lb]!;
+      bucketStart[b0 + lb] = base + run;
+      pos[lb] = run;
+      run += c;
     }
-    s.parts[p] = new Part(L, 0); // release the partition
+    const r16 = new Uint16Array(rest.buffer, rest.byteOffset, m * R2);
+    for (let i = 0; i < m; i++) {
+      const j = pos[((second[i]! << 8) | (keys[i]! >>> 24)) >>> shift]!++;
+      sk[j] = keys[i]!;
+      const src = i * R2;
+      const dst = j * R2;
+      for (let k = 0; k < R2; k++) sr[dst + k] = r16[src + k]!;
+      ss[j] = sizes[i]!;
+      sn[j] = names[i]!;
+    }
+    const srBytes = new Uint8Array(sr.buffer, 0, m * R);
+    if (part.capacity > m + (m >>> 1) + 64) {
+      // much more room than entries: keep exact-size copies instead
+      parts.push({ keys: sk.slice(0, m), rest: srBytes.slice(), sizes: ss.slice(0, m), nameIndex: sn.slice(0, m) });
+    } else {
+      keys.set(sk.subarray(0, m));
+      rest.set(srBytes);
+      sizes.set(ss.subarray(0, m));
+      names.set(sn.subarray(0, m));
+      parts.push({ keys: keys.subarray(0, m), rest: rest.subarray(0, m * R), sizes: sizes.subarray(0, m), nameIndex: names.subarray(0, m) });
+    }
+    s.parts[p] = new StagePart(R, 0, false); // the staging no longer owns these arrays
+    base += m;
   }
-  return new HashTable(s.algorithm, n, bucketStart, keys, rest, sizes, nameIndex);
+  bucketStart[1 << bits] = n;
+  return new HashTable(s.algorithm, n, bucketStart, parts, width);
 }
