@@ -1,7 +1,17 @@
 /**
- * @vigil/server: the self-hosted fleet server. `startServer` opens the store, migrates it and
- * listens; `createApp` is the Hono application (endpoint API, admin API, updates, console);
- * services/ holds the operations shared by the admin API, the console and the CLI.
+ * @vigil/server: the self-hosted fleet server ("security network").
+ *
+ * Data flow: an agent enrols with a one-time token (services/tokens) and gets an endpoint key
+ * that is stored only as a hash. Its requests to /api/v1 (api/endpoint.ts) are authenticated by
+ * that key, validated against the zod wire schemas of @vigil/scanner's agent protocol, narrowed
+ * by the organisation's data policy (services/policy.ts; endpoints fetch it signed with the
+ * server's Ed25519 key, signer.ts) and written through Kysely (db/) to SQLite or PostgreSQL.
+ * Reputation lookups take a 20-bit prefix and answer every known hash under it, so the server
+ * never learns which file was asked about. People use the admin API (api/admin.ts) or the
+ * console (console/), both behind sessions, roles and CSRF checks (auth/), and both call the same
+ * services, which write the audit log. /updates/ mirrors or proxies the rule-update log.
+ * `startServer` opens the store, migrates it, loads the shared signing key and listens;
+ * `createApp` is the Hono application.
  */
 export { startServer, openServerContext, makeLogger, DEFAULT_CONFIG, type RunningServer, type ServerOptions } from "./server.js";
 export { createApp, VERSION } from "./app.js";
