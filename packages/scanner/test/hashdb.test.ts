@@ -358,6 +358,54 @@ describe("staging in place", () => {
   });
 });
 
+describe("read-ahead thread", () => {
+  const dir = mkdtempSync(join(tmpdir(), "vigil-hashdb-ra-"));
+  const lines: string[] = [];
+  for (let i = 0; i < 40_000; i++) lines.push(`${hex(i % 5 ? "sha256" : "md5", `ra${i}`)}:${(i % 900) + 1}:ReadAhead.Name-${i % 311}`);
+  const path = join(dir, "ra.hsb");
+  writeFileSync(path, lines.join("\n") + "\n");
+
+  it("gives the same store as plain reads, with slots cutting lines anywhere and the ring wrapping many times", () => {
+    const plain = new HashStoreBuilder();
+    loadHashFile(plain, path, "hdb", { readAheadMin: Infinity });
+    const ps = plain.finish();
+    for (const slot of [4093, 65536, 1 << 20]) {
+      const b = new HashStoreBuilder();
+      const stats = loadHashFile(b, path, "hdb", { readAheadMin: 0, readAheadSlot: slot, suffix: ".X" });
+      expect(stats.loaded).toBe(40_000);
+      const s = b.finish();
+      expect(s.count).toBe(40_000);
+      for (let i = 0; i < 40_000; i += 37) {
+        const algo = i % 5 ? "sha256" : "md5";
+        const m = s.lookupDigest(algo, hex(algo, `ra${i}`), (i % 900) + 1);
+        expect(m?.name).toBe(`${ps.lookupDigest(algo, hex(algo, `ra${i}`), (i % 900) + 1)?.name}.X`);
+      }
+    }
+  });
+
+  it("reports a malformed line deep in the file with its number and stops the reader", () => {
+    const bad = lines.slice();
+    bad[31_234] = "not a hash line";
+    const badPath = join(dir, "bad.hsb");
+    writeFileSync(badPath, bad.join("\n") + "\n");
+    let err: unknown;
+    try {
+      loadHashFile(new HashStoreBuilder(), badPath, "hdb", { readAheadMin: 0, readAheadSlot: 65536 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SignatureDbError);
+    expect((err as SignatureDbError).line).toBe(31_235);
+    // and the next load still works (the reader of the failed one is gone, its descriptor closed)
+    expect(loadHashFile(new HashStoreBuilder(), path, "hdb", { readAheadMin: 0, readAheadSlot: 65536 }).loaded).toBe(40_000);
+  });
+
+  it("cleans up", () => {
+    rmSync(dir, { recursive: true, force: true });
+    expect(true).toBe(true);
+  });
+});
+
 describe("compiled form", () => {
   const dir = mkdtempSync(join(tmpdir(), "vigil-hashdb-"));
   const b = new HashStoreBuilder();

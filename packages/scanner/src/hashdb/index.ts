@@ -29,4 +29,4 @@ export {
 } from "./store.js";
 export { CLAMAV_FLEVEL, HashTextParser, parseHashText, type HashParseOptions, type HashParseStats, type HashTextFormat } from "./parse.js";
 export { deserializeHashStore, readCompiledHashStore, serializeHashStore, writeCompiledHashStore } from "./compiled.js";
-export { hashFormatForPath, loadHashFile } from "./load.js";
+export { hashFormatForPath, loadHashFile, type HashLoadOptions } from "./load.js";

@@ -102,6 +102,8 @@ export class HashTable {
   readonly bucketBits: number;
   /** bucket bits within a part (bucketBits - 8). */
   private readonly partBits: number;
+  /** index of each part's first entry (257): a small copy of every 2^partBits-th bucket start, which stays in cache. */
+  private readonly partBase: Uint32Array;
   constructor(
     algorithm: HashAlgorithm,
     readonly count: number,
@@ -116,6 +118,8 @@ export class HashTable {
     this.restLength = digestLength(algorithm) - 6;
     this.bucketBits = Math.log2(bucketStart.length - 1);
     this.partBits = this.bucketBits - 8;
+    this.partBase = new Uint32Array(257);
+    for (let p = 0; p <= 256; p++) this.partBase[p] = bucketStart[p << this.partBits]!;
   }
 
   get byteLength(): number {
@@ -131,7 +135,7 @@ export class HashTable {
     const b = ((d[0]! << 16) | (d[1]! << 8) | d[2]!) >>> (24 - this.bucketBits);
     const key = ((d[2]! << 24) | (d[3]! << 16) | (d[4]! << 8) | d[5]!) >>> 0;
     const part = this.parts[d[0]!]!;
-    const base = this.bucketStart[d[0]! << this.partBits]!;
+    const base = this.partBase[d[0]!]!;
     const keys = part.keys;
     const rest = part.rest;
     const end = this.bucketStart[b + 1]! - base;
@@ -154,28 +158,14 @@ export class HashTable {
     return out;
   }
 
-  /** The size field of entry `i` (ANY_SIZE for `*`). */
-  sizeAt(i: number): number {
-    const p = this.partOf(i);
-    return this.parts[p]!.sizes[i - this.bucketStart[p << this.partBits]!]!;
+  /** The size field (ANY_SIZE for `*`) of entry `i`, found by `find` for a digest starting with byte `first`. */
+  sizeAt(i: number, first: number): number {
+    return this.parts[first]!.sizes[i - this.partBase[first]!]!;
   }
 
-  /** The name index of entry `i`. */
-  nameIndexAt(i: number): number {
-    const p = this.partOf(i);
-    return this.parts[p]!.nameIndex[i - this.bucketStart[p << this.partBits]!]!;
-  }
-
-  /** The part holding entry `i`: the last part whose first index is at most `i`. */
-  private partOf(i: number): number {
-    let lo = 0;
-    let hi = 255;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (this.bucketStart[mid << this.partBits]! <= i) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+  /** The name index of entry `i`, found by `find` for a digest starting with byte `first`. */
+  nameIndexAt(i: number, first: number): number {
+    return this.parts[first]!.nameIndex[i - this.partBase[first]!]!;
   }
 }
 
@@ -247,7 +237,7 @@ export class HashStore {
     if (d === undefined) return undefined;
     const i = t.find(d, size);
     if (i < 0) return undefined;
-    return { name: this.names.get(t.nameIndexAt(i)), algorithm, size: t.sizeAt(i) };
+    return { name: this.names.get(t.nameIndexAt(i, d[0]!)), algorithm, size: t.sizeAt(i, d[0]!) };
   }
 
   /** Every signature matching the digest at this size (clamscan --allmatch reports each). */
@@ -256,7 +246,7 @@ export class HashStore {
     if (t === undefined) return [];
     const d = typeof digest === "string" ? hexToBytes(digest) : digest;
     if (d === undefined) return [];
-    return t.findAll(d, size).map((i) => ({ name: this.names.get(t.nameIndexAt(i)), algorithm, size: t.sizeAt(i) }));
+    return t.findAll(d, size).map((i) => ({ name: this.names.get(t.nameIndexAt(i, d[0]!)), algorithm, size: t.sizeAt(i, d[0]!) }));
   }
 
   /** True when a digest (any size) is present: for allow lists, where only presence counts. */
