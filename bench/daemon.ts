@@ -5,8 +5,10 @@
  * peak while serving). Run by hand: `npx tsc -b && npx tsx bench/daemon.ts [--quick]`;
  * `--servers vigil` (or clamd) and `--sizes 10KB` (or 20MB) narrow the run, `--idle-after S`
  * reports each server's RSS again after S seconds of rest following the load (Vigil's scan
- * threads exit after 30 s idle), and `--vigil-args "..."` adds `vigil daemon` options.
- * clamd runs with DisableCache yes (its clean-file cache would make repeats free).
+ * threads exit after 30 s idle), `--vigil-args "..."` adds `vigil daemon` options and
+ * `--vigil-node-options "..."` Node.js options (e.g. "--max-semi-space-size=1").
+ * clamd runs with DisableCache yes (its clean-file cache would make repeats free). Before
+ * each file size, both servers get the same unmeasured warm-up requests.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -22,6 +24,7 @@ const only = arg("--servers")?.split(",");
 const sizes = arg("--sizes")?.split(",");
 const idleAfter = Number(arg("--idle-after") ?? 0);
 const vigilArgs = arg("--vigil-args")?.split(/\s+/).filter(Boolean) ?? [];
+const vigilNode = arg("--vigil-node-options")?.split(/\s+/).filter(Boolean) ?? [];
 const root = fileURLToPath(new URL("..", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "vigil-bench-daemon-"));
 const NDB = 2000;
@@ -127,7 +130,7 @@ async function main(): Promise<void> {
 
   const vport = await freePort();
   const cport = await freePort();
-  const vigil = spawn(process.execPath, [join(root, "packages/cli/bin/vigil.js"), "daemon", "--tcp", `127.0.0.1:${vport}`, "--no-builtin", "-d", db, "--stream-max-length", "25M", "--no-cache", "--max-queue", "200", ...vigilArgs], { stdio: ["ignore", "ignore", "inherit"] });
+  const vigil = spawn(process.execPath, [...vigilNode, join(root, "packages/cli/bin/vigil.js"), "daemon", "--tcp", `127.0.0.1:${vport}`, "--no-builtin", "-d", db, "--stream-max-length", "25M", "--no-cache", "--max-queue", "200", ...vigilArgs], { stdio: ["ignore", "ignore", "inherit"] });
   const conf = join(dir, "clamd.conf");
   writeFileSync(conf, [
     "Foreground yes", `TCPSocket ${cport}`, "TCPAddr 127.0.0.1", `DatabaseDirectory ${db}`, `LogFile ${join(dir, "clamd.log")}`,
@@ -165,6 +168,8 @@ async function main(): Promise<void> {
   const table: Record<string, Result> = {};
   for (const sc of scenarios) {
     const framed = frame(sc.data);
+    // warm-up, not measured, the same for both servers (Vigil's JIT, both servers' page cache)
+    for (const s of servers) await run(s.port, s.proc.pid!, framed, sc.data.length, 1, sc.data.length > 1e6 ? 1 : 100, "stream: OK");
     for (const [clients, requests] of sc.plan) {
       for (const s of servers) {
         const r = await run(s.port, s.proc.pid!, framed, sc.data.length, clients, requests, "stream: OK");

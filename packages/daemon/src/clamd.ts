@@ -374,6 +374,7 @@ class Connection {
     try {
       if (!st.spool && (st.received + n > svc.spoolThreshold || svc.buffered + n > svc.memoryBudget)) {
         st.spool = new SpoolWriter(svc.spoolDir, (d) => svc.account(d));
+        svc.metrics.spooled++;
         for (const c of st.chunks) st.spool.write(c);
         svc.account(-st.inMemory);
         st.inMemory = 0;

@@ -8,9 +8,10 @@
  * Memory: rules are compiled in a short-lived child process (./compile.ts), so the compiler's
  * garbage never grows the daemon's own memory and a RELOAD does not stall the connections; the
  * daemon's thread keeps only the loaded detector (for small scans, see Service.inlineMax).
- * The worker pool that scans larger inputs starts on first use and its threads exit after
- * `workerIdleTimeout` without work (clamd's idle threads exit the same way), so an idle
- * daemon holds no scanning threads, heaps or read buffers.
+ * Scan threads for larger inputs start one at a time as the load needs them (up to `jobs`)
+ * and each exits after `workerIdleTimeout` without work (clamd's idle threads exit the same
+ * way), so an idle daemon holds no scanning threads, heaps or read buffers. A directory scan
+ * (SCAN, CONTSCAN, MULTISCAN) runs on one thread; concurrent commands spread over the threads.
  */
 import { Scanner, defaultJobs, type Detector, type DetectorSpec, type Limits, type SignatureOptions, type SignatureSetup } from "@vigil/scanner";
 import { compileInChild } from "./compile.js";
@@ -35,15 +36,20 @@ export interface Lease {
 }
 
 /** One loaded rule set: its in-thread scanner and its worker pool (started on demand). */
+/** One scan thread: a single-worker Scanner and the scans it has now. */
+interface Thread {
+  scanner: Scanner;
+  busy: number;
+  idleTimer?: NodeJS.Timeout;
+}
+
 export class Generation {
   leases = 0;
   retired = false;
   readonly loadedAt = new Date();
   /** Scans in this thread (no worker round trip). */
   readonly inline: Scanner;
-  private pool?: Scanner;
-  private poolUsers = 0;
-  private idleTimer?: NodeJS.Timeout;
+  private threads: Thread[] = [];
   private closed = false;
   private readonly jobs: number;
 
@@ -57,46 +63,61 @@ export class Generation {
     return this.jobs > 0;
   }
 
-  /** Worker threads running now (0 while the pool is idle-stopped). */
+  /** Scan threads running now (0 at rest; up to `jobs` under load). */
   get workers(): number {
-    return this.pool && !this.closed ? this.jobs : 0;
+    return this.closed ? 0 : this.threads.length;
   }
 
-  /** The worker-pool scanner (started now if it is not running); the inline one when jobs is 0. */
+  private startThread(): Thread {
+    const t: Thread = { scanner: new Scanner({ detector: this.detector, spec: this.spec, jobs: 1, limits: this.opts.limits, alertExceedsMax: this.opts.alertExceedsMax }), busy: 0 };
+    this.threads.push(t);
+    return t;
+  }
+
+  /**
+   * The least busy scan thread; a new one is started when every running thread has work and
+   * fewer than `jobs` run, so one large upload at a time needs one thread, not `jobs`.
+   */
+  private pick(): Thread {
+    let best: Thread | undefined;
+    for (const t of this.threads) if (!best || t.busy < best.busy) best = t;
+    if ((!best || best.busy > 0) && this.threads.length < this.jobs && !this.closed) best = this.startThread();
+    return best!;
+  }
+
+  /** A worker-thread scanner (started now if none runs); the inline one when jobs is 0. */
   get scanner(): Scanner {
-    if (!this.threaded || (this.closed && !this.pool)) return this.inline;
-    this.pool ??= new Scanner({ detector: this.detector, spec: this.spec, jobs: this.jobs, limits: this.opts.limits, alertExceedsMax: this.opts.alertExceedsMax });
-    return this.pool;
+    if (!this.threaded || (this.closed && !this.threads.length)) return this.inline;
+    return (this.threads[0] ?? this.startThread()).scanner;
   }
 
-  /** Runs `f` on the worker pool, keeping the pool alive meanwhile. */
+  /** Runs `f` on a scan thread, keeping that thread alive meanwhile. */
   async withPool<T>(f: (s: Scanner) => Promise<T>): Promise<T> {
-    const s = this.scanner;
-    this.poolUsers++;
-    clearTimeout(this.idleTimer);
+    const t = this.pick();
+    t.busy++;
+    clearTimeout(t.idleTimer);
     try {
-      return await f(s);
+      return await f(t.scanner);
     } finally {
-      if (--this.poolUsers === 0) this.armIdle();
+      if (--t.busy === 0) this.armIdle(t);
     }
   }
 
-  private armIdle(): void {
+  private armIdle(t: Thread): void {
     const ms = this.opts.workerIdleTimeout ?? 30_000;
-    if (!ms || this.closed || !this.pool) return;
-    this.idleTimer = setTimeout(() => {
-      if (this.poolUsers || this.closed || !this.pool) return;
-      const p = this.pool;
-      this.pool = undefined;
-      void p.close();
+    if (!ms || this.closed) return;
+    t.idleTimer = setTimeout(() => {
+      if (t.busy || this.closed) return;
+      this.threads = this.threads.filter((x) => x !== t);
+      void t.scanner.close();
     }, ms);
-    this.idleTimer.unref();
+    t.idleTimer.unref();
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.idleTimer);
-    await this.pool?.close();
+    for (const t of this.threads) clearTimeout(t.idleTimer);
+    await Promise.all(this.threads.map((t) => t.scanner.close()));
   }
 }
 

@@ -41,6 +41,9 @@ export function isLoopback(host: string): boolean {
   return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h) || h === "::ffff:127.0.0.1";
 }
 
+/** How long the rest of a refused request body is read and dropped before the connection closes. */
+const LINGER_MS = 5000;
+
 class HttpFail extends Error {
   constructor(readonly status: number, message: string, readonly code: string) {
     super(message);
@@ -69,7 +72,7 @@ export class HttpApi {
   }
 
   async listen(): Promise<string> {
-    const srv = createServer((req, res) => { this.handle(req, res).catch((err: unknown) => this.fail(res, err)); });
+    const srv = createServer((req, res) => { this.handle(req, res).catch((err: unknown) => this.fail(req, res, err)); });
     srv.requestTimeout = 120_000;
     srv.headersTimeout = 30_000;
     this.server = srv;
@@ -118,6 +121,7 @@ export class HttpApi {
         res.end(this.service.metrics.render({
           queueDepth: this.service.slots.queued, running: this.service.slots.running, connections: this.connections(),
           signatures: g.signatures, reloads: this.service.engines.reloads,
+          streamBytes: this.service.buffered, scanThreads: g.workers, spooled: this.service.metrics.spooled,
         }));
         return;
       case "/v1/openapi.json":
@@ -148,6 +152,7 @@ export class HttpApi {
       if (!p.spool && (p.size > svc.spoolThreshold || svc.buffered + c.length > svc.memoryBudget)) {
         try {
           p.spool = new SpoolWriter(svc.spoolDir, (d) => svc.account(d));
+          svc.metrics.spooled++;
         } catch (err) {
           throw new HttpFail(500, `cannot create a spool file for the upload in ${svc.spoolDir}: ${(err as Error).message}`, "SPOOL_FAILED");
         }
@@ -224,7 +229,8 @@ export class HttpApi {
     }) : undefined;
 
     try {
-      for await (const chunk of req as AsyncIterable<Buffer>) {
+      // not destroyed when we stop early: the error answer must still reach the client (see fail)
+      for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
         total += chunk.length;
         if (total > this.maxBodySize) throw new HttpFail(413, `request body is over the ${this.maxBodySize}-byte limit`, "BODY_TOO_LARGE");
         if (raw) {
@@ -271,12 +277,26 @@ export class HttpApi {
     res.end(text);
   }
 
-  private fail(res: ServerResponse, err: unknown): void {
+  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
     const f = err instanceof HttpFail ? err : new HttpFail(500, `internal error: ${(err as Error)?.message ?? String(err)}`, "INTERNAL");
     if (res.headersSent) { res.destroy(); return; }
     if (f.status === 503) res.setHeader("Retry-After", "1");
-    // a body we stopped reading: close the connection after the answer
-    if (f.status === 413 || f.status === 400 || f.status === 503) res.setHeader("Connection", "close");
+    if (!req.complete) {
+      // A body we stopped reading. Closing now would reset the connection while the client is
+      // still sending, and a reset can destroy this answer in the client's receive queue
+      // (curl then reports no status at all). So the connection is not closed after the answer
+      // ("Connection: close" would make Node close it at once): the rest of the body is read
+      // and dropped, for at most LINGER_MS, after which a client still sending is cut off.
+      const socket = req.socket;
+      const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+      timer.unref();
+      const clear = () => clearTimeout(timer);
+      req.once("end", clear);
+      socket.once("close", clear);
+      req.on("error", () => {});
+      req.resume();
+    }
     this.json(res, f.status, { error: { code: f.code, message: f.message } });
   }
+
 }

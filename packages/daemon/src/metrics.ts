@@ -14,6 +14,8 @@ export class Metrics {
   detections = 0;
   errors = 0;
   rejected = 0;
+  /** Streams that went to spool files. */
+  spooled = 0;
   private readonly buckets = new Array<number>(BUCKETS.length).fill(0);
   private latencyCount = 0;
   private latencySum = 0;
@@ -36,7 +38,7 @@ export class Metrics {
     return n;
   }
 
-  render(gauges: { queueDepth: number; running: number; connections: number; signatures: number; reloads: number }): string {
+  render(gauges: { queueDepth: number; running: number; connections: number; signatures: number; reloads: number; streamBytes?: number; scanThreads?: number; spooled?: number }): string {
     const out: string[] = [];
     const metric = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     metric("vigil_scans_total", "counter", "Scans finished, by interface and verdict.");
@@ -62,6 +64,12 @@ export class Metrics {
     out.push(`vigil_scans_running ${gauges.running}`);
     metric("vigil_connections", "gauge", "Open clamd protocol connections.");
     out.push(`vigil_connections ${gauges.connections}`);
+    metric("vigil_stream_memory_bytes", "gauge", "Bytes of incoming streams held in memory (--memory-budget bounds it).");
+    out.push(`vigil_stream_memory_bytes ${gauges.streamBytes ?? 0}`);
+    metric("vigil_spooled_streams_total", "counter", "Streams written to spool files (over --spool-threshold or the memory budget).");
+    out.push(`vigil_spooled_streams_total ${gauges.spooled ?? 0}`);
+    metric("vigil_scan_threads", "gauge", "Scan worker threads running (they start under load and exit when idle).");
+    out.push(`vigil_scan_threads ${gauges.scanThreads ?? 0}`);
     metric("vigil_signatures", "gauge", "Signatures loaded.");
     out.push(`vigil_signatures ${gauges.signatures}`);
     metric("vigil_reloads_total", "counter", "Successful rule reloads.");

@@ -213,6 +213,11 @@ describe("HTTP API: large uploads go to spool files", () => {
       expect([...seen].every((f) => /^vigil-stream-[0-9a-f]{16}$/.test(f))).toBe(true);
       expect(readdirSync(spool)).toEqual([]);
       expect(d.daemon.service.buffered).toBe(0);
+      const metrics = (await curl([`http://${d.http}/metrics`])).body;
+      // the 3 MiB body, the 3 MiB part and the 100 KB part are over the 64 KiB threshold
+      expect(Number(/^vigil_spooled_streams_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(3);
+      expect(metrics).toMatch(/^vigil_stream_memory_bytes 0$/m);
+      expect(metrics).toMatch(/^vigil_scan_threads 1$/m);
     } finally {
       clearInterval(watcher);
       await d.stop();

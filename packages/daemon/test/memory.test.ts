@@ -147,7 +147,7 @@ describe("memory while many large streams arrive at once", () => {
 });
 
 describe("scan threads on demand", () => {
-  it("no scan threads at idle; large inputs start the pool; it stops after workerIdleTimeout and starts again", async () => {
+  it("no scan threads at idle; threads start as large inputs need them and exit after workerIdleTimeout", async () => {
     const d = await startDaemon({ jobs: 2, workerIdleTimeout: 300 });
     try {
       const g = d.daemon.service.engines.generation;
@@ -156,11 +156,17 @@ describe("scan threads on demand", () => {
       expect((await talk(d.port, ["zINSTREAM\0", chunked("small")])).text).toBe("stream: OK\0");
       expect(g.workers).toBe(0);
       const big = chunked(Buffer.alloc(200 * 1024, 0x61));
+      // one large stream at a time: one thread
       expect((await talk(d.port, ["zINSTREAM\0", big])).text).toBe("stream: OK\0");
+      expect(g.workers).toBe(1);
+      expect((await talk(d.port, ["zINSTREAM\0", big])).text).toBe("stream: OK\0");
+      expect(g.workers).toBe(1);
+      expect(await until(() => g.workers === 0, 3000)).toBe(true);
+      // several at once: up to jobs threads
+      const many = await Promise.all(Array.from({ length: 6 }, () => talk(d.port, ["zINSTREAM\0", big])));
+      expect(many.map((r) => r.text)).toEqual(Array(6).fill("stream: OK\0"));
       expect(g.workers).toBe(2);
       expect(await until(() => g.workers === 0, 3000)).toBe(true);
-      expect((await talk(d.port, ["zINSTREAM\0", big])).text).toBe("stream: OK\0");
-      expect(g.workers).toBe(2);
     } finally {
       await d.stop();
     }
