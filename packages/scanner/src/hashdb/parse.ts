@@ -36,6 +36,8 @@ export interface HashParseOptions {
   onWarning?: (message: string, line: number) => void;
   /** total size of the text, if known: the staging area is sized from the average length of the first lines. */
   expectedBytes?: number;
+  /** average line length of the text, if known (sampled across a file): a better basis for that estimate than the first lines. */
+  averageLineLength?: number;
 }
 
 export interface HashParseStats {
@@ -89,8 +91,8 @@ export class HashTextParser {
   /** bytes pushed before the buffer being parsed, and that buffer's offset in the text (for the size estimate). */
   private consumed = 0;
   private bufBase = 0;
-  private rawSlots = new Int32Array(1 << 10).fill(-1);
-  private rawHash = new Int32Array(1 << 10);
+  /** open-addressing table of raw names: [2k] name index (-1 when empty), [2k + 1] its hash, side by side so a probe is one cache miss. */
+  private rawTable = new Int32Array(1 << 11).fill(-1);
   private rawCount = 0;
   private readonly scratch = new Uint8Array(32);
   private readonly suffix: Uint8Array | undefined;
@@ -255,38 +257,37 @@ export class HashTextParser {
   private reserve(algo: HashAlgorithm, bytesSoFar: number): void {
     const left = this.options.expectedBytes! - bytesSoFar;
     if (left <= 0) return;
-    this.builder.expect(algo, (left / bytesSoFar) * this.stats.loaded);
+    const lineLength = this.options.averageLineLength ?? bytesSoFar / this.stats.lines;
+    this.builder.expect(algo, (left / lineLength) * (this.stats.loaded / this.stats.lines));
   }
 
   /** Name index of buf[ns..ne) (+ this parser's suffix), through a table keyed on the raw name so the suffix is not hashed and compared per line. */
   private intern(buf: Uint8Array, ns: number, ne: number, h: number): number {
     if (this.suffix === undefined) return this.builder.internNameHashed(buf, ns, ne, h, undefined);
-    const slots = this.rawSlots;
-    const mask = slots.length - 1;
+    const table = this.rawTable;
+    const mask = (table.length >>> 1) - 1;
     const slen = this.suffix.length;
     let p = h & mask;
     for (;;) {
-      const idx = slots[p]!;
+      const idx = table[2 * p]!;
       if (idx < 0) break;
-      if (this.rawHash[p] === h && this.builder.nameStartsWith(idx, buf, ns, ne, slen)) return idx;
+      if (table[2 * p + 1] === h && this.builder.nameStartsWith(idx, buf, ns, ne, slen)) return idx;
       p = (p + 1) & mask;
     }
     const idx = this.builder.internNameHashed(buf, ns, ne, h, this.suffix);
-    slots[p] = idx;
-    this.rawHash[p] = h;
-    if (++this.rawCount * 2 > slots.length) {
-      const ns2 = new Int32Array(slots.length * 2).fill(-1);
-      const nh = new Int32Array(slots.length * 2);
-      const m2 = ns2.length - 1;
-      for (let q = 0; q < slots.length; q++) {
-        if (slots[q]! < 0) continue;
-        let r = this.rawHash[q]! & m2;
-        while (ns2[r]! >= 0) r = (r + 1) & m2;
-        ns2[r] = slots[q]!;
-        nh[r] = this.rawHash[q]!;
+    table[2 * p] = idx;
+    table[2 * p + 1] = h;
+    if (++this.rawCount * 4 > table.length) {
+      const t2 = new Int32Array(table.length * 2).fill(-1);
+      const m2 = (t2.length >>> 1) - 1;
+      for (let q = 0; q < table.length; q += 2) {
+        if (table[q]! < 0) continue;
+        let r = table[q + 1]! & m2;
+        while (t2[2 * r]! >= 0) r = (r + 1) & m2;
+        t2[2 * r] = table[q]!;
+        t2[2 * r + 1] = table[q + 1]!;
       }
-      this.rawSlots = ns2;
-      this.rawHash = nh;
+      this.rawTable = t2;
     }
     return idx;
   }
