@@ -243,7 +243,7 @@ export class HashTextParser {
       }
     }
     const nameIndex = this.intern(buf, ns, ne, h);
-    if (slot !== undefined) this.builder.commitSlot(algo, slot, anySize ? ANY_SIZE : size, nameIndex);
+    if (slot !== undefined) this.builder.commitSlot(slot, anySize ? ANY_SIZE : size, nameIndex);
     else this.builder.addRaw(this.scratch, 0, algo, anySize ? ANY_SIZE : size, nameIndex);
     this.stats.loaded++;
     if (this.stats.loaded === ESTIMATE_AFTER && this.options.expectedBytes !== undefined) this.reserve(algo, this.bufBase + j + 1);

@@ -276,6 +276,8 @@ export class StagePart {
     readonly R: number,
     capacity: number,
     wide: boolean,
+    /** the staging of this part's algorithm (its total count). */
+    readonly owner: { count: number },
   ) {
     this.keys = new Uint32Array(capacity);
     this.second = new Uint8Array(capacity);
@@ -327,7 +329,7 @@ class Staging {
     wide: boolean,
   ) {
     this.R = digestLength(algorithm) - 6;
-    this.parts = Array.from({ length: 256 }, () => new StagePart(this.R, 0, wide));
+    this.parts = Array.from({ length: 256 }, () => new StagePart(this.R, 0, wide, this));
   }
   /**
    * Makes room for `count` more entries, spread evenly over the parts (digests are uniform), with
@@ -448,12 +450,12 @@ export class HashStoreBuilder {
   }
 
   /** Completes the entry started with `stageSlot` (the part must not have been asked for again since). */
-  commitSlot(algorithm: HashAlgorithm, part: StagePart, size: number, nameIndex: number): void {
+  commitSlot(part: StagePart, size: number, nameIndex: number): void {
     const i = part.count;
     part.sizes[i] = size >>> 0;
     part.names[i] = nameIndex;
     part.count = i + 1;
-    this.staging[algorithm]!.count++;
+    part.owner.count++;
   }
 
   /** Interns `bytes[start..end]` (+ optional suffix bytes) and returns its index. */
@@ -609,7 +611,7 @@ function freezeStaging(s: Staging, width: 2 | 4): HashTable {
       names.set(sn.subarray(0, m));
       parts.push({ keys: keys.subarray(0, m), rest: rest.subarray(0, m * R), sizes: sizes.subarray(0, m), nameIndex: names.subarray(0, m) });
     }
-    s.parts[p] = new StagePart(R, 0, false); // the staging no longer owns these arrays
+    s.parts[p] = new StagePart(R, 0, false, s); // the staging no longer owns these arrays
     base += m;
   }
   bucketStart[1 << bits] = n;
