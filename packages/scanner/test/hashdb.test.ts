@@ -17,6 +17,8 @@ import {
   type HashStore,
   type HashTextFormat,
 } from "../src/hashdb/index.js";
+import { StagingHelper, type FreezeJob } from "../src/hashdb/helper.js";
+import { freezePart } from "../src/hashdb/store.js";
 
 const hex = (algo: string, data: string | Uint8Array) => createHash(algo).update(data).digest("hex");
 
@@ -355,6 +357,50 @@ describe("staging in place", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("helper thread", () => {
+  it("runs freezePart from its source text on shared parts exactly as this thread does", () => {
+    const R = 26;
+    const E = 40;
+    const m = 700;
+    const total = E * m;
+    const buffers = { keys: new SharedArrayBuffer(total * 4), second: new SharedArrayBuffer(total), rest: new SharedArrayBuffer(total * R), sizes: new SharedArrayBuffer(total * 4), names: new SharedArrayBuffer(total * 2), R, width: 2 as const };
+    for (const b of [buffers.keys, buffers.second, buffers.rest, buffers.sizes, buffers.names]) new Uint8Array(b).set(randomBytes(b.byteLength));
+    const sub = 8; // 2^16 buckets, 256 per part
+    const shift = 16 - sub;
+    const jobs: FreezeJob[] = Array.from({ length: E }, (_, k) => ({ at: k * m, m, b0: k << sub, base: k * m }));
+    // the reference: plain copies put in order here
+    const copy = (b: SharedArrayBuffer) => new Uint8Array(b).slice().buffer;
+    const ref = { keys: copy(buffers.keys), second: copy(buffers.second), rest: copy(buffers.rest), sizes: copy(buffers.sizes), names: copy(buffers.names) };
+    const refStart = new Uint32Array((1 << 16) + 1);
+    const scratch = () => ({ pos: new Uint32Array(1 << sub), sk: new Uint32Array(m), sr: new Uint16Array((m * R) / 2), ss: new Uint32Array(m), sn: new Uint16Array(m) });
+    const run = (B: typeof ref | typeof buffers, start: Uint32Array, j: FreezeJob, t: ReturnType<typeof scratch>) =>
+      freezePart(new Uint32Array(B.keys, j.at * 4, j.m), new Uint8Array(B.second, j.at, j.m), new Uint8Array(B.rest, j.at * R, j.m * R), new Uint32Array(B.sizes, j.at * 4, j.m), new Uint16Array(B.names, j.at * 2, j.m), j.m, R, shift, 1 << sub, start, j.b0, j.base, t.pos, t.sk, t.sr, t.ss, t.sn, true);
+    const t0 = scratch();
+    for (const j of jobs) run(ref, refStart, j, t0);
+    // shared: this thread is slow on purpose, so the helper takes most jobs
+    const helper = StagingHelper.start(buffers, [{ buffer: buffers.keys, from: 0, to: buffers.keys.byteLength }], freezePart.toString());
+    const start = new Uint32Array(new SharedArrayBuffer(4 * ((1 << 16) + 1)));
+    const t1 = scratch();
+    let here = 0;
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    try {
+      helper.freeze(jobs, start, shift, 1 << sub, m, (j) => {
+        here++;
+        Atomics.wait(pause, 0, 0, 25);
+        run(buffers, start, j, t1);
+      });
+    } finally {
+      helper.stop();
+    }
+    expect(here).toBeLessThan(E); // the helper did some
+    for (const k of ["keys", "second", "rest", "sizes", "names"] as const) {
+      if (k === "second") continue; // not reordered (finish drops it)
+      expect(Buffer.from(new Uint8Array(buffers[k])).equals(Buffer.from(new Uint8Array(ref[k]))), k).toBe(true);
+    }
+    expect(Buffer.from(start.buffer).subarray(0, 4 * (E << sub)).equals(Buffer.from(refStart.buffer).subarray(0, 4 * (E << sub)))).toBe(true);
   });
 });
 

@@ -5,7 +5,7 @@
  * form; `finish()` puts each part into bucket order in place, giving a frozen `HashStore` (per
  * algorithm: buckets on the leading digest bits, 32-bit keys and the other digest bytes, sizes and
  * name indexes in typed arrays). Big loads stage on shared memory that a helper thread prefaults
- * (`prefault.ts`). `writeCompiledHashStore` /
+ * and later helps to put in order (`helper.ts`). `writeCompiledHashStore` /
  * `readCompiledHashStore` save and load that store as-is. The scanner hashes a file with the
  * algorithms in `store.algorithms` and calls `store.lookup({ sha256, ... }, fileSize)`; for PE
  * sections it calls `lookup` on the section store with the section's raw size and digest.

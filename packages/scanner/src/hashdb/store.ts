@@ -20,7 +20,7 @@
  */
 
 import { SignatureDbError } from "./error.js";
-import { prefault, type PrefaultRegion } from "./prefault.js";
+import { StagingHelper, type FreezeJob, type PrefaultRegion } from "./helper.js";
 
 export type HashAlgorithm = "md5" | "sha1" | "sha256";
 export const HASH_ALGORITHMS: readonly HashAlgorithm[] = ["md5", "sha1", "sha256"];
@@ -315,7 +315,7 @@ export class StagePart {
   }
 }
 
-/** Reservations of at least this many entries are staged on shared memory and prefaulted by a helper thread. */
+/** Reservations of at least this many entries are staged on shared memory, with a helper thread (helper.ts). */
 const PREFAULT_MIN_ENTRIES = 1 << 20;
 
 /** Entries of one algorithm as they are added, split by their first digest byte. */
@@ -323,7 +323,8 @@ class Staging {
   count = 0;
   readonly parts: StagePart[];
   readonly R: number;
-  private prefaulting: { stop(): void } | undefined;
+  /** the helper thread of the last big reservation. */
+  helper: StagingHelper | undefined;
   constructor(
     readonly algorithm: HashAlgorithm,
     wide: boolean,
@@ -346,7 +347,8 @@ class Staging {
     }
     // Big: one shared buffer per column for all parts (a single large allocation is mapped fresh
     // rather than cleared by the allocator), each part a region of it, and a helper thread that
-    // touches the pages each part is expected to fill (not the margin) ahead of the parser.
+    // touches the pages each part is expected to fill (not the margin) ahead of the parser and
+    // later shares the finish() work.
     let total = 0;
     for (const p of grow) total += p.count + per;
     const wide = this.parts[0]!.names instanceof Uint32Array;
@@ -367,13 +369,13 @@ class Staging {
       regions.push({ buffer: K, from: from * 4, to: to * 4 }, { buffer: S2, from, to }, { buffer: RR, from: from * R, to: to * R }, { buffer: SZ, from: from * 4, to: to * 4 }, { buffer: NM, from: from * (wide ? 4 : 2), to: to * (wide ? 4 : 2) });
       at += cap;
     }
-    this.prefaulting?.stop();
-    this.prefaulting = prefault(regions);
+    this.helper?.stop();
+    this.helper = StagingHelper.start({ keys: K, second: S2, rest: RR, sizes: SZ, names: NM, R, width: wide ? 4 : 2 }, regions, freezePart.toString());
   }
-  /** Stops prefaulting (the staged arrays become the store's). */
+  /** Stops the helper thread (the staged arrays become the store's). */
   done(): void {
-    this.prefaulting?.stop();
-    this.prefaulting = undefined;
+    this.helper?.stop();
+    this.helper = undefined;
   }
 }
 
@@ -543,9 +545,12 @@ export class HashStoreBuilder {
     const tables: Partial<Record<HashAlgorithm, HashTable>> = {};
     for (const a of HASH_ALGORITHMS) {
       const s = this.staging[a];
-      if (s === undefined || s.count === 0) continue;
-      s.done();
-      tables[a] = freezeStaging(s, this.wideNames ? 4 : 2);
+      if (s === undefined) continue;
+      try {
+        if (s.count > 0) tables[a] = freezeStaging(s, this.wideNames ? 4 : 2);
+      } finally {
+        s.done();
+      }
       delete this.staging[a];
     }
     return new HashStore(tables, names);
@@ -553,67 +558,123 @@ export class HashStoreBuilder {
 }
 
 /**
- * Puts each staged part into bucket order in place: a count per bucket, a stable scatter into a
- * scratch area the size of the largest part, and a copy back. No comparison sort (digests are
- * uniform and a lookup scans its bucket's ~8 keys), no second table-sized allocation. A part
- * left with much more room than entries (grown by doubling) is copied to its exact size.
+ * Puts each staged part into bucket order in place (`freezePart`), with the helper thread taking
+ * a share of the parts still in its shared buffers. A part left with much more room than entries
+ * (grown by doubling) is copied to its exact size instead.
  */
 function freezeStaging(s: Staging, width: 2 | 4): HashTable {
   const n = s.count;
   const R = s.R;
-  const R2 = R >>> 1; // rest is copied in 16-bit units (R is 26, 14 or 10)
   const bits = bucketBitsFor(n);
   const sub = bits - 8;
   const shift = 16 - sub;
   const perPart = 1 << sub;
-  const bucketStart = new Uint32Array((1 << bits) + 1);
+  const helper = s.helper;
+  const bucketStart = new Uint32Array(helper !== undefined ? new SharedArrayBuffer(4 * ((1 << bits) + 1)) : new ArrayBuffer(4 * ((1 << bits) + 1)));
+  const B = helper?.buffers;
+  const inHelperBuffers = (p: StagePart) => B !== undefined && p.keys.buffer === B.keys && p.second.buffer === B.second && p.rest.buffer === B.rest && p.sizes.buffer === B.sizes && p.names.buffer === B.names;
+  const jobs: FreezeJob[] = [];
+  const jobPart: number[] = [];
+  const own: number[] = [];
+  const base: number[] = [];
   let largest = 0;
-  for (const p of s.parts) largest = Math.max(largest, p.count);
-  const sk = new Uint32Array(largest);
-  const sr = new Uint16Array(largest * R2);
-  const ss = new Uint32Array(largest);
-  const sn = width === 4 ? new Uint32Array(largest) : new Uint16Array(largest);
-  const pos = new Uint32Array(perPart);
-  const parts: HashPart[] = [];
-  let base = 0;
-  for (let p = 0; p < 256; p++) {
+  let largestJob = 0;
+  for (let p = 0, b = 0; p < 256; p++) {
     const part = s.parts[p]!;
     const m = part.count;
-    const { keys, second, rest, sizes, names } = part;
-    pos.fill(0);
-    for (let i = 0; i < m; i++) pos[((second[i]! << 8) | (keys[i]! >>> 24)) >>> shift]!++;
-    let run = 0;
-    const b0 = p << sub;
-    for (let lb = 0; lb < perPart; lb++) {
-      const c = pos[lb]!;
-      bucketStart[b0 + lb] = base + run;
-      pos[lb] = run;
-      run += c;
-    }
-    const r16 = new Uint16Array(rest.buffer, rest.byteOffset, m * R2);
-    for (let i = 0; i < m; i++) {
-      const j = pos[((second[i]! << 8) | (keys[i]! >>> 24)) >>> shift]!++;
-      sk[j] = keys[i]!;
-      const src = i * R2;
-      const dst = j * R2;
-      for (let k = 0; k < R2; k++) sr[dst + k] = r16[src + k]!;
-      ss[j] = sizes[i]!;
-      sn[j] = names[i]!;
-    }
-    const srBytes = new Uint8Array(sr.buffer, 0, m * R);
-    if (part.capacity > m + (m >>> 1) + 64) {
-      // much more room than entries: keep exact-size copies instead
-      parts.push({ keys: sk.slice(0, m), rest: srBytes.slice(), sizes: ss.slice(0, m), nameIndex: sn.slice(0, m) });
-    } else {
-      keys.set(sk.subarray(0, m));
-      rest.set(srBytes);
-      sizes.set(ss.subarray(0, m));
-      names.set(sn.subarray(0, m));
-      parts.push({ keys: keys.subarray(0, m), rest: rest.subarray(0, m * R), sizes: sizes.subarray(0, m), nameIndex: names.subarray(0, m) });
-    }
-    s.parts[p] = new StagePart(R, 0, false, s); // the staging no longer owns these arrays
-    base += m;
+    base.push(b);
+    largest = Math.max(largest, m);
+    if (m > 0 && !tooRoomy(part) && inHelperBuffers(part)) {
+      jobs.push({ at: part.keys.byteOffset / 4, m, b0: p << sub, base: b });
+      jobPart.push(p);
+      largestJob = Math.max(largestJob, m);
+    } else own.push(p);
+    b += m;
   }
+  const pos = new Uint32Array(perPart);
+  const sk = new Uint32Array(largest);
+  const sr = new Uint16Array((largest * R) >>> 1);
+  const ss = new Uint32Array(largest);
+  const sn = width === 4 ? new Uint32Array(largest) : new Uint16Array(largest);
+  const parts: HashPart[] = new Array<HashPart>(256);
+  for (const p of own) {
+    const part = s.parts[p]!;
+    const m = part.count;
+    const exact = tooRoomy(part);
+    freezePart(part.keys, part.second, part.rest, part.sizes, part.names, m, R, shift, perPart, bucketStart, p << sub, base[p]!, pos, sk, sr, ss, sn, !exact);
+    parts[p] = exact
+      ? { keys: sk.slice(0, m), rest: new Uint8Array(sr.buffer, 0, m * R).slice(), sizes: ss.slice(0, m), nameIndex: sn.slice(0, m) }
+      : { keys: part.keys.subarray(0, m), rest: part.rest.subarray(0, m * R), sizes: part.sizes.subarray(0, m), nameIndex: part.names.subarray(0, m) };
+  }
+  helper?.freeze(jobs, bucketStart, shift, perPart, largestJob, (job, k) => {
+    const part = s.parts[jobPart[k]!]!;
+    freezePart(part.keys, part.second, part.rest, part.sizes, part.names, job.m, R, shift, perPart, bucketStart, job.b0, job.base, pos, sk, sr, ss, sn, true);
+  });
+  jobPart.forEach((p) => {
+    const part = s.parts[p]!;
+    const m = part.count;
+    parts[p] = { keys: part.keys.subarray(0, m), rest: part.rest.subarray(0, m * R), sizes: part.sizes.subarray(0, m), nameIndex: part.names.subarray(0, m) };
+  });
+  for (let p = 0; p < 256; p++) s.parts[p] = new StagePart(R, 0, false, s); // the staging no longer owns these arrays
   bucketStart[1 << bits] = n;
   return new HashTable(s.algorithm, n, bucketStart, parts, width);
+}
+
+/** True when a part has much more room than entries (it grew by doubling): its table part is then an exact-size copy. */
+function tooRoomy(part: StagePart): boolean {
+  return part.capacity > part.count + (part.count >>> 1) + 64;
+}
+
+/**
+ * Puts one staged part into bucket order: a count per bucket (recorded in `bucketStart` from
+ * bucket `b0`, entry indexes from `base`), a stable scatter into the scratch arrays (`pos`, `sk`,
+ * `sr`, `ss`, `sn`, at least `m` entries), and, when `inPlace`, a copy back. No comparison sort:
+ * digests are uniform and a lookup scans its bucket's ~8 keys. The helper thread runs this
+ * function from its source text, so it must use no outside names and define no inner functions.
+ */
+export function freezePart(
+  keys: Uint32Array,
+  second: Uint8Array,
+  rest: Uint8Array,
+  sizes: Uint32Array,
+  names: Uint16Array | Uint32Array,
+  m: number,
+  R: number,
+  shift: number,
+  perPart: number,
+  bucketStart: Uint32Array,
+  b0: number,
+  base: number,
+  pos: Uint32Array,
+  sk: Uint32Array,
+  sr: Uint16Array,
+  ss: Uint32Array,
+  sn: Uint16Array | Uint32Array,
+  inPlace: boolean,
+): void {
+  const R2 = R >>> 1; // rest is copied in 16-bit units (R is 26, 14 or 10; parts start at even offsets)
+  pos.fill(0);
+  for (let i = 0; i < m; i++) pos[((second[i]! << 8) | (keys[i]! >>> 24)) >>> shift]!++;
+  let run = 0;
+  for (let lb = 0; lb < perPart; lb++) {
+    const c = pos[lb]!;
+    bucketStart[b0 + lb] = base + run;
+    pos[lb] = run;
+    run += c;
+  }
+  const r16 = new Uint16Array(rest.buffer, rest.byteOffset, m * R2);
+  for (let i = 0; i < m; i++) {
+    const j = pos[((second[i]! << 8) | (keys[i]! >>> 24)) >>> shift]!++;
+    sk[j] = keys[i]!;
+    const src = i * R2;
+    const dst = j * R2;
+    for (let k = 0; k < R2; k++) sr[dst + k] = r16[src + k]!;
+    ss[j] = sizes[i]!;
+    sn[j] = names[i]!;
+  }
+  if (!inPlace) return;
+  keys.set(sk.subarray(0, m));
+  rest.set(new Uint8Array(sr.buffer, sr.byteOffset, m * R));
+  sizes.set(ss.subarray(0, m));
+  names.set(sn.subarray(0, m));
 }
