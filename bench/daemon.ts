@@ -446,10 +446,13 @@ function compiledParts(cacheHome: string): Record<string, number> {
   if (!file) return {};
   const fd = openSync(join(d, file), "r");
   try {
-    const head = Buffer.alloc(1 << 16);
-    readSync(fd, head, 0, head.length, 0);
     const magic = "VIGIL-SIGSET-1\n".length;
-    const header = JSON.parse(head.toString("utf8", magic + 4, magic + 4 + head.readUInt32LE(magic))) as { parts: { name: string; length: number }[] };
+    const len = Buffer.alloc(4);
+    readSync(fd, len, 0, 4, magic);
+    // the header also lists the translation warnings, so it can be large
+    const head = Buffer.alloc(len.readUInt32LE(0));
+    readSync(fd, head, 0, head.length, magic + 4);
+    const header = JSON.parse(head.toString("utf8")) as { parts: { name: string; length: number }[] };
     return Object.fromEntries(header.parts.filter((p) => p.length >= 0).map((p) => [p.name, p.length]));
   } finally {
     closeSync(fd);
@@ -459,15 +462,15 @@ function compiledParts(cacheHome: string): Record<string, number> {
 /**
  * `--breakdown`: each signature kind alone (and a one-signature base), loaded by each server in
  * turn, so the memory of a kind is its idle RSS minus the base's; for Vigil also the size of
- * each compiled part (from its compiled-rules cache). Then Vigil's restart from that cache on
- * the whole set.
+ * each compiled part (from its compiled-rules cache), and the 10 KB request rate with that kind
+ * alone (one client). Then Vigil's restart from that cache on the whole set.
  */
-async function breakdown(db: string, set: Database): Promise<void> {
+async function breakdown(db: string, set: Database, small: Buffer): Promise<void> {
   const kinds = ["base", "hsb", "hdb", "mdb", "ndb", "ldb"];
   const rows: string[] = [];
   const base: Record<string, number> = {};
   console.log("\nper kind (each alone; RSS above the one-signature base):");
-  console.log("kind   signatures  server  load s  load peak MiB  idle MiB  above base MiB  bytes/sig  compiled parts MB");
+  console.log("kind   signatures  server  load s  load peak MiB  idle MiB  above base MiB  bytes/sig  10 KB req/s  compiled parts MB");
   for (const kind of kinds) {
     const kdir = join(dir, `kind-${kind}`);
     mkdirSync(kdir, { recursive: true });
@@ -486,11 +489,14 @@ async function breakdown(db: string, set: Database): Promise<void> {
         console.log(`${kind.padEnd(6)} ${name}: failed to load: ${(err as Error).message}`);
         continue;
       }
+      // the scan cost each kind adds: 10 KB requests, one client (after a warm-up)
+      await run(s.port, s.proc.pid!, small, 10240, 1, 50, "stream: OK");
+      const r = await run(s.port, s.proc.pid!, small, 10240, 1, quick ? 100 : 300, "stream: OK");
       await stop(s);
       if (kind === "base") base[name] = s.idle;
       const above = s.idle - (base[name] ?? 0);
       const parts = name === "vigil" ? Object.entries(compiledParts(cache)).map(([k, v]) => `${k} ${(v / 1e6).toFixed(1)}`).join(", ") : "";
-      const row = `${kind.padEnd(6)} ${n.toLocaleString("en").padStart(10)}  ${name.padEnd(6)} ${s.loadSeconds.toFixed(1).padStart(6)} ${mib(s.loadPeak).padStart(14)} ${mib(s.idle).padStart(9)} ${mib(above).padStart(15)} ${(kind === "base" ? "" : (above / n).toFixed(0)).padStart(10)}  ${parts}`;
+      const row = `${kind.padEnd(6)} ${n.toLocaleString("en").padStart(10)}  ${name.padEnd(6)} ${s.loadSeconds.toFixed(1).padStart(6)} ${mib(s.loadPeak).padStart(14)} ${mib(s.idle).padStart(9)} ${mib(above).padStart(15)} ${(kind === "base" ? "" : (above / n).toFixed(0)).padStart(10)} ${r.rps.toFixed(0).padStart(11)}  ${parts}`;
       rows.push(row);
       console.log(row);
       rmSync(cache, { recursive: true, force: true });
@@ -622,7 +628,7 @@ async function main(): Promise<void> {
     for (const s of servers) console.log(`${s.name.padEnd(6)} RSS ${mib(rss(s.proc.pid!)).padStart(7)} MiB after ${idleAfter} s idle`);
   }
   for (const s of servers) await stop(s);
-  if (process.argv.includes("--breakdown")) await breakdown(db, set);
+  if (process.argv.includes("--breakdown")) await breakdown(db, set, frame(small));
   console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}; whole run ${((performance.now() - benchStart) / 1000).toFixed(0)} s`);
   rmSync(dir, { recursive: true, force: true });
   if (mismatches) process.exitCode = 1;
