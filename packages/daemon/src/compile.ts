@@ -5,31 +5,42 @@
  * would stall every connection for the compile time. A worker thread avoids the stall but its
  * freed memory stays in the process's allocator arenas (about 10 MiB measured); a process
  * gives everything back when it exits. The child builds with @vigil/scanner's
- * buildSignatures and sends the DetectorSpec (serialised rules and hash stores) over the IPC
- * channel; here the byte arrays are put in SharedArrayBuffers, so the scan workers share one
- * copy, and the detector is loaded from the spec, as the scan workers do.
+ * buildSignatures and sends the DetectorSpec's small fields over the IPC channel and its byte
+ * arrays (the serialised rules and hash stores, hundreds of MB at a real signature scale) raw
+ * down a separate pipe, which this side reads straight into SharedArrayBuffers of the announced
+ * sizes: that is the one copy kept (the scan workers share it). Sending the arrays inside the
+ * IPC message left two more copies of them behind as garbage (the joined message bytes and
+ * the deserialised arrays) that an idle daemon never collected.
  */
 import { spawn } from "node:child_process";
+import type { Readable } from "node:stream";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import type { Detector, DetectorSpec, SignatureOptions, SignatureSetup } from "@vigil/scanner";
 
 type Reply =
-  | { ok: true; spec: DetectorSpec; signatures: number; warnings: SignatureSetup["warnings"] }
+  | { ok: true; module: string; init: Record<string, unknown>; bytes: [key: string, length: number][]; signatures: number; warnings: SignatureSetup["warnings"] }
   | { ok: false; message: string };
 
 // Plain JavaScript run by the child: it needs no TypeScript loader, so the same code runs
 // from the built package and under the test runner (which then compiles with the built scanner).
-// Byte arrays go as plain copies (SharedArrayBuffers cannot cross processes).
+// The byte arrays are announced (key, length) in the message and then written to fd 3 in that
+// order; the message is sent first so the parent can allocate before the bytes come.
 const CHILD = `
+import { Socket } from "node:net";
 const send = (m) => new Promise((r) => process.send(m, () => r()));
 try {
   const [scanner, options] = JSON.parse(process.argv[1]);
   const m = await import(scanner);
   const s = m.buildSignatures(options);
-  const init = {};
-  for (const [k, v] of Object.entries(s.spec.init)) init[k] = v instanceof Uint8Array ? new Uint8Array(v) : v;
-  await send({ ok: true, spec: { module: s.spec.module, init }, signatures: s.signatures, warnings: s.warnings });
+  const init = {}, bytes = [], arrays = [];
+  for (const [k, v] of Object.entries(s.spec.init)) {
+    if (v instanceof Uint8Array) { bytes.push([k, v.length]); arrays.push(v); } else init[k] = v;
+  }
+  await send({ ok: true, module: s.spec.module, init, bytes, signatures: s.signatures, warnings: s.warnings });
+  const out = new Socket({ fd: 3, readable: false });
+  for (const a of arrays) if (a.length && !out.write(a)) await new Promise((r) => out.once("drain", r));
+  await new Promise((r, j) => out.end((e) => (e ? j(e) : r())));
 } catch (err) {
   await send({ ok: false, message: err && err.message ? err.message : String(err) });
 }
@@ -43,20 +54,60 @@ function scannerEntry(): string {
   return scannerUrl;
 }
 
-/** A copy of `b` in a SharedArrayBuffer: passed to worker threads it is shared, not copied. */
-function shared(b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(new SharedArrayBuffer(b.length));
-  out.set(b);
-  return out;
+/**
+ * Reads exactly the announced arrays from `from` into new SharedArrayBuffer-backed arrays
+ * (passed to worker threads they are shared, not copied). Each pipe chunk is copied once and
+ * dropped; nothing else holds the bytes.
+ */
+function receive(from: Readable, sizes: number[]): Promise<Uint8Array[]> {
+  const arrays = sizes.map((n) => new Uint8Array(new SharedArrayBuffer(n)));
+  let i = 0;
+  let at = 0;
+  const skipEmpty = () => { while (i < arrays.length && at === arrays[i]!.length) { i++; at = 0; } };
+  skipEmpty();
+  return new Promise((resolve, reject) => {
+    let failed = false;
+    const fail = (why: string) => {
+      if (failed) return;
+      failed = true;
+      from.destroy();
+      reject(new Error(why));
+    };
+    from.on("data", (chunk: Buffer) => {
+      let off = 0;
+      while (off < chunk.length) {
+        if (i >= arrays.length) return fail("the rule compiler process sent more bytes than it announced");
+        const a = arrays[i]!;
+        const n = Math.min(a.length - at, chunk.length - off);
+        a.set(chunk.subarray(off, off + n), at);
+        at += n;
+        off += n;
+        skipEmpty();
+      }
+    });
+    from.once("error", (e) => fail(`reading the compiled rules failed: ${e.message}`));
+    from.once("end", () => {
+      if (failed) return;
+      if (i < arrays.length) return fail("the rule compiler process ended before sending all compiled rules");
+      resolve(arrays);
+    });
+    // paused explicitly until now, so a "data" listener alone would not start the flow
+    from.resume();
+  });
 }
 
 export async function compileInChild(options: SignatureOptions): Promise<SignatureSetup> {
+  // fd 3: the raw byte arrays; fd 4: the IPC channel for the message
   const child = spawn(process.execPath, ["--input-type=module", "-e", CHILD, JSON.stringify([scannerEntry(), options])], {
-    stdio: ["ignore", "ignore", "pipe", "ipc"],
+    stdio: ["ignore", "ignore", "pipe", "pipe", "ipc"],
     serialization: "advanced",
   });
   let stderr = "";
   child.stderr!.setEncoding("utf8").on("data", (s: string) => { if (stderr.length < 4096) stderr += s; });
+  const data = child.stdio[3] as Readable;
+  // not read until the sizes are known: the pipe holds the bytes back meanwhile
+  data.pause();
+  let init: Record<string, unknown>;
   let reply: Reply;
   try {
     reply = await new Promise<Reply>((resolve, reject) => {
@@ -67,13 +118,15 @@ export async function compileInChild(options: SignatureOptions): Promise<Signatu
         setImmediate(() => reject(new Error(`the rule compiler process ended (${signal ?? `code ${code}`}) without a result${stderr ? `: ${stderr.trim()}` : ""}`)));
       });
     });
+    if (!reply.ok) throw new Error(reply.message);
+    const arrays = await receive(data, reply.bytes.map(([, n]) => n));
+    init = { ...reply.init };
+    reply.bytes.forEach(([k], j) => { init[k] = arrays[j]; });
   } finally {
+    data.destroy();
     if (child.exitCode === null) child.kill();
   }
-  if (!reply.ok) throw new Error(reply.message);
-  const init: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(reply.spec.init as Record<string, unknown>)) init[k] = v instanceof Uint8Array ? shared(v) : v;
-  const spec: DetectorSpec = { module: reply.spec.module, init };
+  const spec: DetectorSpec = { module: reply.module, init };
   const mod = (await import(spec.module)) as { createDetector(init: unknown): Detector | Promise<Detector> };
   const detector = await mod.createDetector(spec.init);
   return { detector, spec, signatures: reply.signatures, warnings: reply.warnings };

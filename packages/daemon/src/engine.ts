@@ -14,6 +14,8 @@
  * (SCAN, CONTSCAN, MULTISCAN) runs on one thread; concurrent commands spread over the threads.
  */
 import { Scanner, defaultJobs, type Detector, type DetectorSpec, type Limits, type SignatureOptions, type SignatureSetup } from "@vigil/scanner";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { compileInChild } from "./compile.js";
 import { DaemonError } from "./error.js";
 
@@ -152,11 +154,13 @@ export class Engines {
   }
 
   private async load(): Promise<Generation> {
-    if (this.build) return this.make(this.buildHere(this.build));
     try {
-      return this.make(await compileInChild(this.opts.signatures));
+      return this.make(this.build ? this.buildHere(this.build) : await compileInChild(this.opts.signatures));
     } catch (err) {
       throw rulesFailed(err);
+    } finally {
+      // the load's temporaries (pipe chunks, a failed load's arrays) are garbage now; see fullGc
+      fullGc();
     }
   }
 
@@ -176,7 +180,7 @@ export class Engines {
         if (done) return;
         done = true;
         g.leases--;
-        if (g.retired && g.leases === 0) void g.close();
+        if (g.retired && g.leases === 0) void g.close().then(fullGc, () => {});
       },
     };
   }
@@ -200,7 +204,7 @@ export class Engines {
       this.current = next;
       this.reloads++;
       old.retired = true;
-      if (old.leases === 0) void old.close();
+      if (old.leases === 0) void old.close().then(fullGc, () => {});
       return next;
     })().finally(() => { this.reloading = undefined; });
     return this.reloading;
@@ -212,6 +216,33 @@ export class Engines {
     this.current.retired = true;
     await this.current.close();
   }
+}
+
+let collect: (() => void) | null | undefined;
+
+/**
+ * Runs a full garbage collection. After a (re)load the old rule set and the load's temporaries
+ * can be hundreds of MB of garbage, and an idle daemon allocates too little for V8 ever to
+ * run a full collection on its own, so the RSS would stay that high for good. Uses global.gc
+ * when node runs with --expose-gc, else gets V8's gc function into a fresh context once
+ * (the flag is switched off again so no other code sees a gc global); a no-op if neither works.
+ */
+export function fullGc(): void {
+  if (collect === undefined) {
+    const g = (globalThis as { gc?: unknown }).gc;
+    if (typeof g === "function") collect = g as () => void;
+    else {
+      try {
+        setFlagsFromString("--expose-gc");
+        const f: unknown = runInNewContext("gc");
+        collect = typeof f === "function" ? (f as () => void) : null;
+        setFlagsFromString("--no-expose-gc");
+      } catch {
+        collect = null;
+      }
+    }
+  }
+  collect?.();
 }
 
 function rulesFailed(err: unknown): DaemonError {
