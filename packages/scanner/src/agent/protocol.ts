@@ -16,7 +16,9 @@
  */
 import { z } from "zod";
 
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "a lowercase hex sha256");
+/** A sha256 as lowercase hex (also used by the server's admin API schemas). */
+export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "a lowercase hex sha256");
+const sha256Hex = Sha256Hex;
 const shortText = z.string().max(256);
 
 export const Severity = z.enum(["low", "medium", "high", "critical"]);

@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { protocol } from "@vigil/scanner";
 
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "a lowercase hex sha256");
+const sha256Hex = protocol.Sha256Hex;
 export const Role = z.enum(["admin", "analyst", "viewer"]);
 
 export const LoginRequest = z.object({ username: z.string().min(1).max(100), password: z.string().min(1).max(200) });

@@ -5,7 +5,8 @@
  * `x-csrf-token`). `login` always creates a new session id and never adopts a cookie the
  * client brought (no session fixation). Sessions slide: each use extends them by the lifetime.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { sha256Hex } from "@vigil/updates";
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { Actor, AppEnv, Role, ServerContext, SessionUser } from "../context.js";
@@ -20,9 +21,7 @@ export const SESSION_COOKIE = "vigil_session";
 /** Extending a session writes to the database at most once a minute per session. */
 const SLIDE_EVERY_MS = 60_000;
 
-export function sha256Hex(s: string): string {
-  return createHash("sha256").update(s).digest("hex");
-}
+export { sha256Hex };
 
 export function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);

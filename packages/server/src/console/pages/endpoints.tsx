@@ -19,6 +19,7 @@ import {
 } from "../queries.js";
 import { verifyEndpointCheckpoint, type CheckpointVerdict } from "../update-log.js";
 import { DetectionsChart } from "./dashboard.js";
+import { DetectionTable } from "./find.js";
 import { EndpointInventorySection, loadEndpointInventory } from "../inventory.js";
 
 const PAGE = 50;
@@ -226,37 +227,7 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
             <Empty>No detections from this endpoint.</Empty>
           ) : (
             <>
-              <div class="scroll">
-                <table class="list">
-                  <caption class="sr-only">Latest detections on this endpoint</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Time</th>
-                      <th scope="col">Rule</th>
-                      <th scope="col">Severity</th>
-                      <th scope="col">Action</th>
-                      <th scope="col">SHA-256</th>
-                      <th scope="col">Type</th>
-                      <th scope="col" class="num">Size</th>
-                      <th scope="col">Path</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {own.map((d) => (
-                      <tr>
-                        <th scope="row"><Time ms={d.time} now={now} precise /></th>
-                        <td>{d.rule}</td>
-                        <td><SeverityBadge severity={d.severity} /></td>
-                        <td>{d.action}</td>
-                        <td><HashLink sha256={d.sha256} short /></td>
-                        <td>{d.fileType ?? "–"}</td>
-                        <td class="num">{bytes(d.size)}</td>
-                        <td class="mono wrap">{d.path ?? <span class="muted">not sent</span>}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <DetectionTable rows={own} now={now} caption="Latest detections on this endpoint" linkRules={false} noPath="not sent" />
               <p><a href={`${BASE}/detections?endpoint=${e.id}`}>{dets.total === 1 ? "Its only detection" : `All ${count(dets.total)} detections`} on the detections page</a></p>
             </>
           )}

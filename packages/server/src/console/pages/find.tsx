@@ -12,7 +12,48 @@ import { addReputation, lookupHash } from "../../services/reputation.js";
 import { field, formOf } from "../forms.js";
 import { bytes, count, dateParam, intParam, isoDay, oneOf, textParam } from "../format.js";
 import { Ago, BASE, CsrfField, hxForm, Empty, EndpointLink, Facts, HashLink, Page, Pager, SeverityBadge, Time, Verdict } from "../layout.js";
-import { DAY_MS, SEVERITIES, hashEndpoints, listDetections, lookupHashes } from "../queries.js";
+import { DAY_MS, SEVERITIES, hashEndpoints, listDetections, lookupHashes, type DetectionRow } from "../queries.js";
+import type { FC } from "hono/jsx";
+
+/** The detections table of the detections page and of an endpoint's page (which leaves out the endpoint column). */
+export const DetectionTable: FC<{ rows: DetectionRow[]; now: number; caption: string; id?: string; withEndpoint?: boolean; linkRules?: boolean; noPath?: string }> = ({
+  rows, now, caption, id, withEndpoint = false, linkRules = true, noPath = "–",
+}) => (
+  <div class="scroll">
+    <table class="list" id={id}>
+      <caption class="sr-only">{caption}</caption>
+      <thead>
+        <tr>
+          <th scope="col">Time</th>
+          {withEndpoint && <th scope="col">Endpoint</th>}
+          <th scope="col">Rule</th>
+          <th scope="col">Severity</th>
+          <th scope="col">Action</th>
+          <th scope="col">SHA-256</th>
+          <th scope="col">Type</th>
+          <th scope="col" class="num">Size</th>
+          <th scope="col">Path</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((d) => (
+          <tr>
+            <th scope="row"><Time ms={d.time} now={now} precise /></th>
+            {withEndpoint && <td><EndpointLink id={d.endpointId} hostname={d.hostname} /></td>}
+            <td>{linkRules ? <a href={`${BASE}/detections?rule=${encodeURIComponent(d.rule)}`}>{d.rule}</a> : d.rule}</td>
+            <td><SeverityBadge severity={d.severity} /></td>
+            <td>{d.action}</td>
+            <td><HashLink sha256={d.sha256} short /></td>
+            <td>{d.fileType ?? "–"}</td>
+            <td class="num">{bytes(d.size)}</td>
+            <td class="mono wrap">{d.path ?? <span class="muted">{noPath}</span>}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  </div>
+);
+
 
 const PAGE = 50;
 const RANGES = { "24h": DAY_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS } as const;
@@ -79,39 +120,7 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
         {rows.length === 0 ? (
           <Empty>No detections{filtered ? " match these filters" : " yet"}.</Empty>
         ) : (
-          <div class="scroll">
-            <table class="list" id="detections-table">
-              <caption class="sr-only">Detections, newest first</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Time</th>
-                  <th scope="col">Endpoint</th>
-                  <th scope="col">Rule</th>
-                  <th scope="col">Severity</th>
-                  <th scope="col">Action</th>
-                  <th scope="col">SHA-256</th>
-                  <th scope="col">Type</th>
-                  <th scope="col" class="num">Size</th>
-                  <th scope="col">Path</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((d) => (
-                  <tr>
-                    <th scope="row"><Time ms={d.time} now={now} precise /></th>
-                    <td><EndpointLink id={d.endpointId} hostname={d.hostname} /></td>
-                    <td><a href={`${BASE}/detections?rule=${encodeURIComponent(d.rule)}`}>{d.rule}</a></td>
-                    <td><SeverityBadge severity={d.severity} /></td>
-                    <td>{d.action}</td>
-                    <td><HashLink sha256={d.sha256} short /></td>
-                    <td>{d.fileType ?? "–"}</td>
-                    <td class="num">{bytes(d.size)}</td>
-                    <td class="mono wrap">{d.path ?? <span class="muted">–</span>}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DetectionTable rows={rows} now={now} id="detections-table" caption="Detections, newest first" withEndpoint />
         )}
         <Pager
           path={`${BASE}/detections`}
