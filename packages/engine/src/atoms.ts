@@ -12,11 +12,7 @@ const HASH = 0x9e3779b1;
 export class AtomTable<T> {
   /** per atom length 1..4: key -> targets. */
   readonly maps: Array<Map<number, T[]>> = [new Map(), new Map(), new Map(), new Map()];
-  /** per atom length: bitmap and the shift that turns a hash into a bit index. */
-  private bits: Array<Uint32Array | null> = [null, null, null, null];
-  /** indexed by the last two bytes of the window: which atom lengths (bit l-1) may end here. */
-  private tail = new Uint8Array(65536);
-  private shifts = [32, 32, 32, 32];
+  private filter: AtomFilter = buildAtomFilter([[], [], [], []]);
   private built = false;
 
   add(atom: readonly number[], target: T): void {
@@ -31,27 +27,7 @@ export class AtomTable<T> {
 
   /** Sizes and fills the bitmaps (about 32 bits per atom, between 2^10 and 2^24 bits). */
   build(): void {
-    this.tail.fill(0);
-    for (let l = 0; l < 4; l++) {
-      for (const key of this.maps[l]!.keys()) {
-        if (l === 0) for (let x = 0; x < 256; x++) this.tail[(x << 8) | (key & 0xff)]! |= 1;
-        else this.tail[key & 0xffff]! |= 1 << l;
-      }
-    }
-    for (let l = 0; l < 4; l++) {
-      const map = this.maps[l]!;
-      if (map.size === 0) { this.bits[l] = null; continue; }
-      let log = 10;
-      while (log < 24 && 1 << log < map.size * 32) log++;
-      const bm = new Uint32Array(1 << (log - 5));
-      const shift = 32 - log;
-      for (const key of map.keys()) {
-        const h = Math.imul(key, HASH) >>> shift;
-        bm[h >>> 5]! |= 1 << (h & 31);
-      }
-      this.bits[l] = bm;
-      this.shifts[l] = shift;
-    }
+    this.filter = buildAtomFilter(this.maps.map((m) => m.keys()));
     this.built = true;
   }
 
@@ -61,8 +37,7 @@ export class AtomTable<T> {
    */
   find(bytes: Uint8Array, from: number, to: number, hits: HitBuffer): void {
     if (!this.built) this.build();
-    hits.n = 0;
-    findHits(bytes, from, to, this.tail, this.bits[0]!, this.shifts[0]!, this.bits[1]!, this.shifts[1]!, this.bits[2]!, this.shifts[2]!, this.bits[3]!, this.shifts[3]!, hits);
+    findAtomHits(bytes, from, to, this.filter, hits);
   }
 
   targets(bytes: Uint8Array, pos: number, len: number): T[] | undefined {
@@ -74,6 +49,53 @@ export class AtomTable<T> {
   get size(): number {
     return this.maps.reduce((n, m) => n + m.size, 0);
   }
+}
+
+/**
+ * The pre-filter over a set of atoms, in typed arrays only (so a caller can keep it in shared
+ * memory): per atom length a bitmap over a multiplicative hash of the key and its shift, and
+ * `tail`, indexed by the last two bytes of the window, saying which atom lengths (bit l-1) may
+ * end there.
+ */
+export interface AtomFilter {
+  tail: Uint8Array;
+  bits: Array<Uint32Array | null>;
+  shifts: number[];
+}
+
+/** Builds the pre-filter for atom keys given per length (index 0: 1-byte keys ... 3: 4-byte keys). */
+export function buildAtomFilter(keysByLength: Array<Iterable<number>>): AtomFilter {
+  const tail = new Uint8Array(65536);
+  const bits: Array<Uint32Array | null> = [null, null, null, null];
+  const shifts = [32, 32, 32, 32];
+  for (let l = 0; l < 4; l++) {
+    const keys = [...(keysByLength[l] ?? [])];
+    for (const key of keys) {
+      if (l === 0) for (let x = 0; x < 256; x++) tail[(x << 8) | (key & 0xff)]! |= 1;
+      else tail[key & 0xffff]! |= 1 << l;
+    }
+    if (keys.length === 0) continue;
+    let log = 10;
+    while (log < 24 && 1 << log < keys.length * 32) log++;
+    const bm = new Uint32Array(1 << (log - 5));
+    const shift = 32 - log;
+    for (const key of keys) {
+      const h = Math.imul(key, HASH) >>> shift;
+      bm[h >>> 5]! |= 1 << (h & 31);
+    }
+    bits[l] = bm;
+    shifts[l] = shift;
+  }
+  return { tail, bits, shifts };
+}
+
+/**
+ * Finds candidate atom ends in bytes[from, to) under a pre-filter: fills `hits` with (position
+ * of the atom's first byte, atom length) pairs, in increasing order of atom end.
+ */
+export function findAtomHits(bytes: Uint8Array, from: number, to: number, f: AtomFilter, hits: HitBuffer): void {
+  hits.n = 0;
+  findHits(bytes, from, to, f.tail, f.bits[0]!, f.shifts[0]!, f.bits[1]!, f.shifts[1]!, f.bits[2]!, f.shifts[2]!, f.bits[3]!, f.shifts[3]!, hits);
 }
 
 export class HitBuffer {

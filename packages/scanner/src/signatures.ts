@@ -11,6 +11,7 @@
 import { createHash } from "node:crypto";
 import { compile, loadRules, CompileError, type CompiledRules, type SourceUnit } from "@vigil/engine";
 import { loadClamavDatabase, type SignatureWarning } from "./clamav/index.js";
+import { BodyDb } from "./bodydb/index.js";
 import { deserializeHashStore, serializeHashStore, type HashAlgorithm, type HashStore, type Digests } from "./hashdb/index.js";
 import { ScannerError } from "./error.js";
 import { ruleFiles, starterSources, STARTER_RULES_DIR } from "./rules.js";
@@ -53,6 +54,8 @@ export interface FullDetectorInit {
   hashes?: Uint8Array;
   sections?: Uint8Array;
   allow?: Uint8Array;
+  /** `.ndb` body signatures held natively (../bodydb), shared by the scan threads. */
+  bodies?: Uint8Array;
   externals: Record<string, string>;
   version: string;
   signatures: number;
@@ -109,7 +112,16 @@ export function peSections(b: Uint8Array): { offset: number; size: number }[] {
   return out;
 }
 
-function fullDetector(rules: CompiledRules, stores: { hashes?: HashStore; sections?: HashStore; allow?: HashStore }, init: Omit<FullDetectorInit, "rules" | "hashes" | "sections" | "allow">): Detector {
+/** Position of a translated ClamAV rule among the ClamAV signatures (its name is clamav_<n>_...), or -1. */
+function clamavOrdinal(rule: string, namespace: string): number {
+  if (!namespace.startsWith("clamav_")) return -1;
+  const m = /^clamav_(\d+)_/.exec(rule);
+  return m ? Number(m[1]) : -1;
+}
+
+type Stores = { hashes?: HashStore | undefined; sections?: HashStore | undefined; allow?: HashStore | undefined; bodies?: BodyDb | undefined };
+
+function fullDetector(rules: CompiledRules, stores: Stores, init: Omit<FullDetectorInit, "rules" | "hashes" | "sections" | "allow" | "bodies">): Detector {
   const fileAlgos = new Set<HashAlgorithm>([...(stores.hashes?.algorithms ?? []), ...(stores.allow?.algorithms ?? [])]);
   const sectionAlgos = new Set<HashAlgorithm>(stores.sections?.algorithms ?? []);
   const hasContainerExternal = "clamav_container" in init.externals;
@@ -131,13 +143,21 @@ function fullDetector(rules: CompiledRules, stores: { hashes?: HashStore; sectio
         }
       }
       const externals = hasContainerExternal ? { clamav_container: ctx.container ? CONTAINER[ctx.container] : "" } : undefined;
+      const started = Date.now();
       const res = rules.scan(bytes, { ...(externals ? { externals } : {}), ...(init.timeoutMs !== undefined ? { timeoutMs: init.timeoutMs } : {}) });
+      const body = stores.bodies?.scan(bytes, init.timeoutMs !== undefined ? started + init.timeoutMs : Infinity) ?? [];
+      // rule order as if every signature were a translated rule: YARA rules first, then the
+      // ClamAV signatures by their position in the database files
+      let b = 0;
       for (const m of res.matches) {
+        const ord = clamavOrdinal(m.rule, m.namespace);
+        if (ord >= 0) while (b < body.length && body[b]!.ordinal < ord) out.push(stores.bodies!.ruleMatch(body[b++]!));
         out.push({
           rule: m.rule, namespace: m.namespace, tags: m.tags, meta: m.meta,
           strings: m.strings.map((s) => ({ identifier: s.identifier, matches: s.matches.map((x) => ({ offset: x.offset, length: x.length })) })),
         });
       }
+      while (b < body.length) out.push(stores.bodies!.ruleMatch(body[b++]!));
       return out;
     },
   };
@@ -159,7 +179,7 @@ export function buildSignatures(opts: SignatureOptions = {}): SignatureSetup {
 function cacheKey(opts: SignatureOptions): string | undefined {
   try {
     const h = createHash("sha256");
-    h.update(JSON.stringify({ f: 1, builtin: opts.builtin !== false, lenient: !!opts.lenient }));
+    h.update(JSON.stringify({ f: 2, builtin: opts.builtin !== false, lenient: !!opts.lenient }));
     const files: string[] = [];
     if (opts.builtin !== false) files.push(...ruleFiles(STARTER_RULES_DIR));
     for (const r of opts.rules ?? []) files.push(...ruleFiles(r));
@@ -187,7 +207,7 @@ const MAGIC = "VIGIL-SIGSET-1\n";
 
 function writeCompiled(file: string, key: string, s: SignatureSetup): void {
   const init = s.spec.init as FullDetectorInit;
-  const parts = (["rules", "hashes", "sections", "allow"] as const).map((name) => ({ name, bytes: init[name] }));
+  const parts = (["rules", "hashes", "sections", "allow", "bodies"] as const).map((name) => ({ name, bytes: init[name] }));
   const header = Buffer.from(JSON.stringify({
     key, externals: init.externals, version: init.version, signatures: init.signatures, warnings: s.warnings,
     parts: parts.map((p) => ({ name: p.name, length: p.bytes ? p.bytes.length : -1 })),
@@ -217,7 +237,7 @@ function readCompiled(file: string, key: string, timeoutMs?: number): SignatureS
     let at = MAGIC.length + 4;
     const header = JSON.parse(b.subarray(at, at + hlen).toString()) as {
       key: string; externals: Record<string, string>; version: string; signatures: number; warnings: SignatureWarning[];
-      parts: { name: "rules" | "hashes" | "sections" | "allow"; length: number }[];
+      parts: { name: "rules" | "hashes" | "sections" | "allow" | "bodies"; length: number }[];
     };
     if (header.key !== key) return undefined;
     at += hlen;
@@ -248,19 +268,19 @@ function compileSignatures(opts: SignatureOptions): SignatureSetup {
   }
   let externals: Record<string, string> = {};
   let warnings: SignatureWarning[] = [];
-  let stores: { hashes?: HashStore; sections?: HashStore; allow?: HashStore } = {};
+  let stores: Stores = {};
   let dbCount = 0;
   if (opts.databases?.length) {
     let set;
     try {
-      set = loadClamavDatabase(opts.databases, { lenient: opts.lenient });
+      set = loadClamavDatabase(opts.databases, { lenient: opts.lenient, nativeBodies: true });
     } catch (err) {
       throw new ScannerError("RULES_FAILED", `cannot load the ClamAV database: ${(err as Error).message}`, err);
     }
     units.push(...set.yara);
     externals = set.externals;
     warnings = set.warnings;
-    stores = { hashes: set.hashes, sections: set.sectionHashes, allow: set.allow };
+    stores = { hashes: set.hashes, sections: set.sectionHashes, allow: set.allow, bodies: set.bodies };
     dbCount = set.count;
   }
   if (!units.length && !dbCount) throw new ScannerError("RULES_FAILED", "no signatures to scan with: drop --no-builtin or give --rules/--database");
@@ -274,13 +294,14 @@ function compileSignatures(opts: SignatureOptions): SignatureSetup {
   const ser = (s?: HashStore) => (s && s.algorithms.length ? shared(serializeHashStore(s)) : undefined);
   const init: FullDetectorInit = {
     rules: shared([rules.serialize()]), hashes: ser(stores.hashes), sections: ser(stores.sections), allow: ser(stores.allow),
+    ...(stores.bodies ? { bodies: stores.bodies.bytes } : {}),
     externals, version: "", signatures: 0, timeoutMs: opts.timeoutMs,
   };
   const h = createHash("sha256");
-  for (const part of [init.rules, init.hashes, init.sections, init.allow]) h.update(part ?? new Uint8Array(0)).update("\0");
+  for (const part of [init.rules, init.hashes, init.sections, init.allow, init.bodies]) h.update(part ?? new Uint8Array(0)).update("\0");
   init.version = h.digest("hex").slice(0, 16);
   // like clamscan's "Known viruses": every rule plus every hash signature
-  init.signatures = rules.ruleCount + (stores.hashes?.count ?? 0) + (stores.sections?.count ?? 0);
+  init.signatures = rules.ruleCount + (stores.bodies?.count ?? 0) + (stores.hashes?.count ?? 0) + (stores.sections?.count ?? 0);
   const detector = fullDetector(rules, stores, init);
   return { detector, spec: { module: import.meta.url, init }, warnings, signatures: init.signatures };
 }
@@ -288,5 +309,5 @@ function compileSignatures(opts: SignatureOptions): SignatureSetup {
 /** Worker-side entry point (see DetectorSpec). */
 export function createDetector(init: FullDetectorInit): Detector {
   const load = (b?: Uint8Array) => (b ? deserializeHashStore(b) : undefined);
-  return fullDetector(loadRules(init.rules), { hashes: load(init.hashes), sections: load(init.sections), allow: load(init.allow) }, init);
+  return fullDetector(loadRules(init.rules), { hashes: load(init.hashes), sections: load(init.sections), allow: load(init.allow), bodies: init.bodies ? BodyDb.load(init.bodies) : undefined }, init);
 }

@@ -299,6 +299,26 @@ function regexText(nodes: HexNode[]): string {
  * where a match may start or end, which ClamAV's offsets already bound).
  */
 export function translateHex(nodes: HexNode[], textual: boolean): PatternText {
+  const { body, edges, approximations } = prepareHex(nodes);
+  if (!textual && !needsRegex(body)) return { text: `{ ${hexText(body)} }`, form: "hex", edges, approximations };
+  if (body.every((n) => n.kind === "byte" && n.mask === 0xff)) {
+    const s = body
+      .map((n) => {
+        const b = (n as { value: number }).value;
+        return b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c ? String.fromCharCode(b) : `\\x${hx(b).toLowerCase()}`;
+      })
+      .join("");
+    return { text: `"${s}"`, form: "text", edges, approximations };
+  }
+  return { text: `/${regexText(body).replace(/\//g, "\\/")}/`, form: "regex", edges, approximations };
+}
+
+/**
+ * The body a signature matches, as both translation and the native matcher (../bodydb) use it:
+ * middle markers and negations lowered to plain alternatives, end markers and the leading
+ * `aa[x-y]` form turned into edge predicates (`edges`), leading and trailing jumps dropped.
+ */
+export function prepareHex(nodes: HexNode[]): { body: HexNode[]; edges: string[]; approximations: string[] } {
   const approximations: string[] = [];
   const prefixEdges: string[] = [];
   // `aa[x-y]REST`: ClamAV matches REST and then looks back for aa; offsets apply to REST's start
@@ -321,17 +341,7 @@ export function translateHex(nodes: HexNode[], textual: boolean): PatternText {
     body.pop();
   }
   if (body.length === 0) throw new HexSyntaxError("signature has no bytes to match");
-  if (!textual && !needsRegex(body)) return { text: `{ ${hexText(body)} }`, form: "hex", edges: lowered.edges, approximations };
-  if (body.every((n) => n.kind === "byte" && n.mask === 0xff)) {
-    const s = body
-      .map((n) => {
-        const b = (n as { value: number }).value;
-        return b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c ? String.fromCharCode(b) : `\\x${hx(b).toLowerCase()}`;
-      })
-      .join("");
-    return { text: `"${s}"`, form: "text", edges: lowered.edges, approximations };
-  }
-  return { text: `/${regexText(body).replace(/\//g, "\\/")}/`, form: "regex", edges: lowered.edges, approximations };
+  return { body, edges: lowered.edges, approximations };
 }
 
 /** Minimum and maximum byte length a node sequence can match (max undefined when unbounded). */
