@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compile } from "@vigil/engine";
 import { loadClamavDatabase, type SignatureSet } from "../src/clamav/index.js";
+import { buildSignatures } from "../src/signatures.js";
 import { catalogue, filler, makePe, PE_S0, PE_S1 } from "./clamav-fixtures.js";
 
 const RFXN = join(import.meta.dirname, "../../../../shared/corpora/clamav/rfxn");
@@ -46,6 +47,15 @@ function vigil(set: SignatureSet, files: string[]): Set<string> {
   return found;
 }
 
+/** The scanner's own detector: .ndb signatures in the native store (bodydb), the rest as rules. */
+function native(dbs: string[], files: string[]): { found: Set<string>; held: number } {
+  const { detector, spec } = buildSignatures({ builtin: false, databases: dbs });
+  const found = new Set<string>();
+  for (const f of files) for (const m of detector.scan(readFileSync(f), {})) found.add(`${f.split("/").pop()} ${m.meta?.clamav_name}`);
+  const bodies = (spec.init as { bodies?: Uint8Array }).bodies;
+  return { found, held: bodies ? bodies.length : 0 };
+}
+
 const sorted = (s: Set<string>) => [...s].sort();
 
 describe("generated signatures covering every .ndb/.ldb form", () => {
@@ -81,6 +91,12 @@ describe("generated signatures covering every .ndb/.ldb form", () => {
 
   it("Vigil's engine on the translated rules reports the same files and names", () => {
     expect(sorted(vigil(set, files))).toEqual(sorted(clam.found));
+  });
+
+  it("the scanner's detector, with .ndb signatures held natively, reports the same files and names", () => {
+    const n = native([ndb, ldb], files);
+    expect(n.held).toBeGreaterThan(0);
+    expect(sorted(n.found)).toEqual(sorted(clam.found));
   });
 
   it("every signature is exercised by at least one hit and one near miss", () => {
@@ -154,6 +170,7 @@ describe("rfxn corpus (shared/corpora/clamav/rfxn)", () => {
     const y = yaraCli(set, dir, join(work, "rfxn.yar"));
     const v = vigil(set, files);
     expect(sorted(v)).toEqual(sorted(y));
+    expect(sorted(native([sub], files).found)).toEqual(sorted(y));
     const onlyOurs = [...y].filter((k) => !clam.found.has(k));
     const onlyClam = [...clam.found].filter((k) => !y.has(k));
     expect(onlyClam).toEqual([]);

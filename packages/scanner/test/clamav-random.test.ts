@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compile } from "@vigil/engine";
 import { loadClamavDatabase } from "../src/clamav/index.js";
+import { buildSignatures } from "../src/signatures.js";
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -218,6 +219,11 @@ describe("seeded random .ndb signatures", () => {
     expect(clamFound.size).toBeGreaterThan(200);
     expect(sorted(yaraFound)).toEqual(sorted(clamFound));
     expect(sorted(vigilFound)).toEqual(sorted(clamFound));
+    // the scanner's detector holds these .ndb signatures natively (bodydb), not as rules
+    const { detector } = buildSignatures({ builtin: false, databases: [db] });
+    const nativeFound = new Set<string>();
+    for (const f of files) for (const m of detector.scan(readFileSync(f), {})) nativeFound.add(`${f.split("/").pop()} ${m.meta?.clamav_name}`);
+    expect(sorted(nativeFound)).toEqual(sorted(clamFound));
   });
 });
 

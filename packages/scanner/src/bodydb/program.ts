@@ -7,10 +7,12 @@
  *   EXACT  len:u16 bytes[len]                 bytes equal
  *   MASKED len:u16 values[len] masks[len]     (byte & mask) == value   (nibbles, ??)
  *   SET    bitmap[32]                         one byte out of a set
- *   JUMP   min:u32 max:u32                    skip min..max bytes (max 0xffffffff: unbounded)
+ *   JUMP   min:u32 max:u32                    skip min..max bytes (max 0xffffffff: unbounded), fewest first
+ *   JUMP_GREEDY min:u32 max:u32               the same, most first
  *   ALT    k:u16 then k x (len:u32 body[len]) one of the alternatives, tried in order
- * The matcher follows the priority of the regular expression the translation emits (jumps lazy:
- * the shortest skip first; alternatives left first), so it finds the same match and length.
+ * The matcher follows the priority of the pattern the translation emits, so it finds the same
+ * match and length: alternatives left first; jumps lazy (fewest bytes first) as in a YARA hex
+ * string, or greedy when the translation has to write a regular expression (`greedy`).
  */
 import type { HexNode } from "../clamav/hexsig.js";
 
@@ -19,6 +21,7 @@ export const OP_MASKED = 2;
 export const OP_SET = 3;
 export const OP_JUMP = 4;
 export const OP_ALT = 5;
+export const OP_JUMP_GREEDY = 6;
 export const UNBOUNDED = 0xffffffff;
 
 /** Growable byte output. */
@@ -46,7 +49,7 @@ export class ByteSink {
 const singleByte = (a: HexNode[]): number | undefined => (a.length === 1 && a[0]!.kind === "byte" && a[0]!.mask === 0xff ? a[0]!.value : undefined);
 
 /** Writes the program for a lowered node sequence (no markers, no negations). */
-export function encode(nodes: HexNode[], out: ByteSink): void {
+export function encode(nodes: HexNode[], out: ByteSink, greedy = false): void {
   for (let i = 0; i < nodes.length; ) {
     const n = nodes[i]!;
     if (n.kind === "byte") {
@@ -74,7 +77,7 @@ export function encode(nodes: HexNode[], out: ByteSink): void {
       out.bytes(bitmap);
     } else if (n.kind === "jump") {
       if (n.min === 0 && n.max === 0) continue;
-      out.u8(OP_JUMP);
+      out.u8(greedy ? OP_JUMP_GREEDY : OP_JUMP);
       out.u32(n.min);
       out.u32(n.max === undefined ? UNBOUNDED : n.max);
     } else if (n.kind === "alt") {
@@ -83,7 +86,7 @@ export function encode(nodes: HexNode[], out: ByteSink): void {
       for (const a of n.alternatives) {
         const hole = out.hole();
         const from = out.n;
-        encode(a, out);
+        encode(a, out, greedy);
         out.fill(hole, out.n - from);
       }
     } else throw new Error(`internal: ${n.kind} node left in a lowered pattern`);
@@ -94,8 +97,12 @@ interface Cont { pc: number; end: number; next: Cont | null }
 
 const u32 = (p: Uint8Array, at: number) => (p[at]! | (p[at + 1]! << 8) | (p[at + 2]! << 16) | (p[at + 3]! << 24)) >>> 0;
 
-/** Work done by matchAt since the caller last reset it (for scan deadlines). */
-export const work = { steps: 0 };
+/**
+ * The running scan's deadline: matchAt counts the positions its jumps try and, every 65536,
+ * calls `expired` (which throws the scan's timeout error when the deadline has passed), so even
+ * one pathological pattern at one position cannot run past it.
+ */
+export const work = { steps: 0, deadline: Infinity, expired: (): void => {} };
 
 /**
  * Runs the program p[pc, end) on data from `pos`, never reading at or past `limit`. Returns the
@@ -141,8 +148,19 @@ export function matchAt(p: Uint8Array, pc: number, end: number, d: Uint8Array, p
         const min = u32(p, pc + 1), max = u32(p, pc + 5);
         const next = pc + 9;
         const hi = max === UNBOUNDED ? limit : Math.min(limit, pos + max);
-        work.steps += hi - pos;
         for (let q = pos + min; q <= hi; q++) {
+          if (++work.steps > 0xffff) { work.steps = 0; if (Date.now() > work.deadline) work.expired(); }
+          const r = matchAt(p, next, end, d, q, limit, k);
+          if (r >= 0) return r;
+        }
+        return -1;
+      }
+      case OP_JUMP_GREEDY: {
+        const min = u32(p, pc + 1), max = u32(p, pc + 5);
+        const next = pc + 9;
+        const hi = max === UNBOUNDED ? limit : Math.min(limit, pos + max);
+        for (let q = hi; q >= pos + min; q--) {
+          if (++work.steps > 0xffff) { work.steps = 0; if (Date.now() > work.deadline) work.expired(); }
           const r = matchAt(p, next, end, d, q, limit, k);
           if (r >= 0) return r;
         }

@@ -13,7 +13,7 @@
  * 4096-byte match limit for variable patterns), without a rule per signature.
  */
 import { buildAtomFilter, builtinModules, findAtomHits, HitBuffer, ScanError, type AtomFilter, type ScanContext } from "@vigil/engine";
-import { parseHexSignature, prepareHex, type HexNode } from "../clamav/hexsig.js";
+import { needsRegex, parseHexSignature, prepareHex, type HexNode } from "../clamav/hexsig.js";
 import { parseOffset, ruleIdentifier, targetCondition, type NdbSignature } from "../clamav/translate.js";
 import { SignatureDbError } from "../hashdb/error.js";
 import { ByteSink, encode, matchAt, work } from "./program.js";
@@ -184,7 +184,8 @@ export class BodyDbBuilder {
     this.offShift.push(shift);
     this.flags.push(limited ? 1 : 0);
     this.progStart.push(this.prog.n);
-    encode(body, this.prog);
+    // the translation writes a regular expression, with greedy jumps, when a byte set is large
+    encode(body, this.prog, needsRegex(body));
     this.nameStart.push(this.names.n);
     this.names.bytes(Buffer.from(sig.name, "utf8"));
     let key = 0;
@@ -355,6 +356,8 @@ export class BodyDb {
     const found = new Map<number, { starts: number[]; lengths: number[] }>();
     const hits = this.hits;
     work.steps = 0;
+    work.deadline = deadline;
+    work.expired = timedOut;
     const WINDOW = 1 << 20;
     for (let base = 0; base < n; base += WINDOW) {
       findAtomHits(d, base, Math.min(n, base + WINDOW), this.filter, hits);
@@ -392,10 +395,9 @@ export class BodyDb {
             if (f.starts.length < 1_000_000) { f.starts.push(s); f.lengths.push(m - s); }
           }
           if (slot >= 0) hw![slot] = to;
-          if (work.steps > 1 << 16) { work.steps = 0; if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out"); }
         }
       }
-      if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+      if (Date.now() > deadline) timedOut();
     }
     if (found.size === 0) return [];
     const out: BodyMatch[] = [];
@@ -430,6 +432,10 @@ export class BodyDb {
     out.sort((x, y) => x.ordinal - y.ordinal);
     return out;
   }
+}
+
+function timedOut(): never {
+  throw new ScanError("SCAN_TIMEOUT", "scan timed out");
 }
 
 const u16 = (d: Uint8Array, at: number) => (at + 2 <= d.length ? d[at]! | (d[at + 1]! << 8) : -1);

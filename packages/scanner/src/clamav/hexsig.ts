@@ -136,7 +136,7 @@ function setToAlt(bytes: number[]): HexNode {
 /** Sets larger than this are written as regex classes: YARA 4.2 rejects hex alternatives of ~250 bytes as too complex. */
 const MAX_HEX_SET = 16;
 
-function needsRegex(nodes: HexNode[]): boolean {
+export function needsRegex(nodes: HexNode[]): boolean {
   return nodes.some((n) => (n.kind === "set" && n.bytes.length > MAX_HEX_SET) || (n.kind === "alt" && n.alternatives.some(needsRegex)));
 }
 
