@@ -5,9 +5,9 @@
  * would stall every connection for the compile time. A worker thread avoids the stall but its
  * freed memory stays in the process's allocator arenas (about 10 MiB measured); a process
  * gives everything back when it exits. The child builds with @vigil/scanner's
- * buildSignatures and sends the DetectorSpec's small fields over the IPC channel and its byte
- * arrays (the serialised rules and hash stores, hundreds of MB at a real signature scale) raw
- * down a separate pipe, which this side reads straight into SharedArrayBuffers of the announced
+ * buildSignatureChunks and sends the DetectorSpec's small fields over the IPC channel and its
+ * byte arrays (the serialised rules and signature stores, hundreds of MB at a real signature
+ * scale, as the serialisers' chunks, never joined in the child) raw down a separate pipe, which this side reads straight into SharedArrayBuffers of the announced
  * sizes: that is the one copy kept (the scan workers share it). Sending the arrays inside the
  * IPC message left two more copies of them behind as garbage (the joined message bytes and
  * the deserialised arrays) that an idle daemon never collected.
@@ -32,12 +32,15 @@ const send = (m) => new Promise((r) => process.send(m, () => r()));
 try {
   const [scanner, options] = JSON.parse(process.argv[1]);
   const m = await import(scanner);
-  const s = m.buildSignatures(options);
-  const init = {}, bytes = [], arrays = [];
-  for (const [k, v] of Object.entries(s.spec.init)) {
-    if (v instanceof Uint8Array) { bytes.push([k, v.length]); arrays.push(v); } else init[k] = v;
+  // each part as its serialiser's chunks: joined only on the daemon's side, in shared memory
+  const s = m.buildSignatureChunks(options);
+  const bytes = [], arrays = [];
+  for (const [k, chunks] of Object.entries(s.parts)) {
+    if (!chunks) continue;
+    bytes.push([k, chunks.reduce((n, c) => n + c.length, 0)]);
+    arrays.push(...chunks);
   }
-  await send({ ok: true, module: s.spec.module, init, bytes, signatures: s.signatures, warnings: s.warnings });
+  await send({ ok: true, module: s.module, init: s.init, bytes, signatures: s.signatures, warnings: s.warnings });
   const out = new Socket({ fd: 3, readable: false });
   for (const a of arrays) if (a.length && !out.write(a)) await new Promise((r) => out.once("drain", r));
   await new Promise((r, j) => out.end((e) => (e ? j(e) : r())));

@@ -2,7 +2,9 @@
  * @vigil/scanner: scanning files and trees with a Detector (the engine's compiled rules).
  *
  * Signatures: `buildSignatures` compiles the built-in starter rules, YARA files and ClamAV
- * databases (translated by ./clamav, hash stores from ./hashdb) into one Detector.
+ * databases into one Detector: `.ldb` (and the few `.ndb` forms ./bodydb cannot hold) translated
+ * to engine rules by ./clamav, `.ndb` body signatures in the native store ./bodydb, hash
+ * signatures in the stores of ./hashdb. Every part is a byte array the scan threads share.
  *
  * Data flow: `walk` lists the regular files under the given paths (symlinks not followed,
  * special files skipped, filters and depth applied, errors as entries); the `Scanner` skips
@@ -29,13 +31,14 @@ export { reportWriter, textWriter, jsonWriter, ndjsonWriter, sarifWriter, printa
 export { compileRuleSet, engineDetector, engineDetectorWithSpec, createDetector, ruleFiles, starterSources, STARTER_RULES_DIR, type RuleSetOptions, type EngineDetectorInit } from "./rules.js";
 export { Progress, useColor, paint, type ProgressStream } from "./progress.js";
 export { parseSize, parseCount, cacheDir, dataDir, defaultQuarantineDir } from "./options.js";
-export { buildSignatures, peSections, type SignatureOptions, type SignatureSetup, type FullDetectorInit } from "./signatures.js";
+export { buildSignatures, buildSignatureChunks, peSections, type SignatureOptions, type SignatureSetup, type FullDetectorInit } from "./signatures.js";
 export { Quarantine, parseAge, type QuarantineEntry, type QuarantineOptions, type QuarantineStep, type RestoreOptions } from "./quarantine.js";
 export { entropy } from "./entropy.js";
 export { WatchSession, chokidarWatcher, DEFAULT_RANSOMWARE, type Watcher, type WatchChange, type WatchEvent, type WatchOptions, type RansomwareOptions, type RansomwareEvidence } from "./watch.js";
-/** ClamAV signature formats (loading, translation to YARA) and the hash-signature store. */
+/** ClamAV signature formats (loading, translation to YARA), the body- and hash-signature stores. */
 export * as clamav from "./clamav/index.js";
 export * as hashdb from "./hashdb/index.js";
+export * as bodydb from "./bodydb/index.js";
 /** The agent <-> server wire format (zod schemas), shared by vigil agent and vigil server. */
 export * as protocol from "./agent/protocol.js";
 export * as agent from "./agent/index.js";

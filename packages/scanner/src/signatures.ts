@@ -69,6 +69,8 @@ const CONTAINER: Record<ArchiveKind, string> = { zip: "CL_TYPE_ZIP", gzip: "CL_T
  * not copied, so a large hash store or rule set costs its memory once whatever the pool size.
  */
 function shared(chunks: Uint8Array[]): Uint8Array {
+  const only = chunks.length === 1 ? chunks[0]! : undefined;
+  if (only && only.buffer instanceof SharedArrayBuffer && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength) return only;
   const n = chunks.reduce((a, c) => a + c.length, 0);
   const out = new Uint8Array(new SharedArrayBuffer(n));
   let at = 0;
@@ -170,9 +172,46 @@ export function buildSignatures(opts: SignatureOptions = {}): SignatureSetup {
     const hit = readCompiled(join(opts.cacheDir, `signatures-${key}.bin`), key, opts.timeoutMs);
     if (hit) return hit;
   }
-  const built = compileSignatures(opts);
-  if (key && opts.cacheDir) writeCompiled(join(opts.cacheDir, `signatures-${key}.bin`), key, built);
-  return built;
+  const c = compileParts(opts);
+  if (key && opts.cacheDir) writeCompiled(join(opts.cacheDir, `signatures-${key}.bin`), key, c);
+  const init = { ...c.meta } as FullDetectorInit;
+  for (const name of PART_NAMES) { const chunks = c.parts[name]; if (chunks) init[name] = shared(chunks); }
+  const detector = fullDetector(c.rules, c.stores, init);
+  return { detector, spec: { module: import.meta.url, init }, warnings: c.warnings, signatures: init.signatures };
+}
+
+/**
+ * As buildSignatures, for a process that only hands the compiled set on (the daemon's compile
+ * child writes it down a pipe): each part stays the list of chunks its serialiser produced, so
+ * the hundreds of MB of a real-scale database are not joined into one more copy here. No
+ * detector is built.
+ */
+export function buildSignatureChunks(opts: SignatureOptions = {}): { module: string; init: Omit<FullDetectorInit, PartName>; parts: Partial<Record<PartName, Uint8Array[]>>; warnings: SignatureWarning[]; signatures: number } {
+  const key = opts.cacheDir ? cacheKey(opts) : undefined;
+  if (key && opts.cacheDir) {
+    const hit = readCompiled(join(opts.cacheDir, `signatures-${key}.bin`), key, opts.timeoutMs);
+    if (hit) {
+      const init = { ...(hit.spec.init as FullDetectorInit) };
+      const parts: Partial<Record<PartName, Uint8Array[]>> = {};
+      for (const name of PART_NAMES) { if (init[name]) parts[name] = [init[name]]; delete init[name]; }
+      return { module: import.meta.url, init, parts, warnings: hit.warnings, signatures: hit.signatures };
+    }
+  }
+  const c = compileParts(opts);
+  if (key && opts.cacheDir) writeCompiled(join(opts.cacheDir, `signatures-${key}.bin`), key, c);
+  return { module: import.meta.url, init: c.meta, parts: c.parts, warnings: c.warnings, signatures: c.meta.signatures };
+}
+
+const PART_NAMES = ["rules", "hashes", "sections", "allow", "bodies"] as const;
+type PartName = (typeof PART_NAMES)[number];
+
+/** A compiled set before its parts are joined: each part as its serialiser's chunks. */
+interface CompiledParts {
+  rules: CompiledRules;
+  stores: Stores;
+  parts: Partial<Record<PartName, Uint8Array[]>>;
+  meta: Omit<FullDetectorInit, PartName>;
+  warnings: SignatureWarning[];
 }
 
 /** Every input that changes the compiled set: options, file paths and contents, the engine build. */
@@ -205,19 +244,19 @@ function cacheKey(opts: SignatureOptions): string | undefined {
 
 const MAGIC = "VIGIL-SIGSET-1\n";
 
-function writeCompiled(file: string, key: string, s: SignatureSetup): void {
-  const init = s.spec.init as FullDetectorInit;
-  const parts = (["rules", "hashes", "sections", "allow", "bodies"] as const).map((name) => ({ name, bytes: init[name] }));
+function writeCompiled(file: string, key: string, c: CompiledParts): void {
+  const init = c.meta;
+  const parts = PART_NAMES.map((name) => ({ name, chunks: c.parts[name] }));
   const header = Buffer.from(JSON.stringify({
-    key, externals: init.externals, version: init.version, signatures: init.signatures, warnings: s.warnings,
-    parts: parts.map((p) => ({ name: p.name, length: p.bytes ? p.bytes.length : -1 })),
+    key, externals: init.externals, version: init.version, signatures: init.signatures, warnings: c.warnings,
+    parts: parts.map((p) => ({ name: p.name, length: p.chunks ? p.chunks.reduce((n, x) => n + x.length, 0) : -1 })),
   }));
   const len = Buffer.alloc(4);
   len.writeUInt32LE(header.length);
   try {
     mkdirSync(dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, Buffer.concat([Buffer.from(MAGIC), len, header, ...parts.flatMap((p) => (p.bytes ? [Buffer.from(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength)] : []))]));
+    writeFileSync(tmp, Buffer.concat([Buffer.from(MAGIC), len, header, ...parts.flatMap((p) => (p.chunks ?? []).map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)))]));
     renameSync(tmp, file);
     // keep the 8 most recent compiled sets
     const dir = dirname(file);
@@ -255,7 +294,7 @@ function readCompiled(file: string, key: string, timeoutMs?: number): SignatureS
   }
 }
 
-function compileSignatures(opts: SignatureOptions): SignatureSetup {
+function compileParts(opts: SignatureOptions): CompiledParts {
   const units: SourceUnit[] = opts.builtin === false ? [] : starterSources();
   for (const p of opts.rules ?? []) {
     for (const path of ruleFiles(p)) {
@@ -291,19 +330,17 @@ function compileSignatures(opts: SignatureOptions): SignatureSetup {
     if (err instanceof CompileError) throw new ScannerError("RULES_FAILED", `rules do not compile: ${err.message}`, err);
     throw err;
   }
-  const ser = (s?: HashStore) => (s && s.algorithms.length ? shared(serializeHashStore(s)) : undefined);
-  const init: FullDetectorInit = {
-    rules: shared([rules.serialize()]), hashes: ser(stores.hashes), sections: ser(stores.sections), allow: ser(stores.allow),
-    ...(stores.bodies ? { bodies: stores.bodies.bytes } : {}),
-    externals, version: "", signatures: 0, timeoutMs: opts.timeoutMs,
+  const ser = (s?: HashStore) => (s && s.algorithms.length ? serializeHashStore(s) : undefined);
+  const parts: CompiledParts["parts"] = {
+    rules: [rules.serialize()], hashes: ser(stores.hashes), sections: ser(stores.sections), allow: ser(stores.allow),
+    bodies: stores.bodies ? [stores.bodies.bytes] : undefined,
   };
   const h = createHash("sha256");
-  for (const part of [init.rules, init.hashes, init.sections, init.allow, init.bodies]) h.update(part ?? new Uint8Array(0)).update("\0");
-  init.version = h.digest("hex").slice(0, 16);
+  for (const name of PART_NAMES) { for (const chunk of parts[name] ?? []) h.update(chunk); h.update("\0"); }
   // like clamscan's "Known viruses": every rule plus every hash signature
-  init.signatures = rules.ruleCount + (stores.bodies?.count ?? 0) + (stores.hashes?.count ?? 0) + (stores.sections?.count ?? 0);
-  const detector = fullDetector(rules, stores, init);
-  return { detector, spec: { module: import.meta.url, init }, warnings, signatures: init.signatures };
+  const signatures = rules.ruleCount + (stores.bodies?.count ?? 0) + (stores.hashes?.count ?? 0) + (stores.sections?.count ?? 0);
+  const meta = { externals, version: h.digest("hex").slice(0, 16), signatures, timeoutMs: opts.timeoutMs };
+  return { rules, stores, parts, meta, warnings };
 }
 
 /** Worker-side entry point (see DetectorSpec). */

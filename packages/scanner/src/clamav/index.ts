@@ -10,6 +10,8 @@
  * logical expressions with ClamAV's grouping and counts, PCRE subsignatures). Forms that cannot be
  * expressed are reported in `warnings` (SIGDB_UNSUPPORTED: not loaded; SIGDB_APPROXIMATE: loaded,
  * with how it differs); malformed lines throw SignatureDbError (path:line) unless `lenient`.
+ * With `nativeBodies` (as the scanner loads), `.ndb` signatures go to `bodies` (../bodydb, the
+ * same matches without a rule each) and only the forms it cannot hold are translated.
  *
  * Scanning with a SignatureSet: a file (or archive member) is reported with the first of
  *   1. `allow.has(digests, size)` -> clean, whatever else matched;

@@ -92,8 +92,6 @@ export class HashTextParser {
   private consumed = 0;
   private bufBase = 0;
   /** open-addressing table of raw names: [2k] name index (-1 when empty), [2k + 1] its hash, side by side so a probe is one cache miss. */
-  private rawTable = new Int32Array(1 << 11).fill(-1);
-  private rawCount = 0;
   private readonly scratch = new Uint8Array(32);
   private readonly suffix: Uint8Array | undefined;
   private readonly defaultName: Uint8Array;
@@ -261,36 +259,11 @@ export class HashTextParser {
     this.builder.expect(algo, (left / lineLength) * (this.stats.loaded / this.stats.lines));
   }
 
-  /** Name index of buf[ns..ne) (+ this parser's suffix), through a table keyed on the raw name so the suffix is not hashed and compared per line. */
+  /** Name index of buf[ns..ne) (+ this parser's suffix); `h` is the FNV-1a hash of the name's bytes. */
   private intern(buf: Uint8Array, ns: number, ne: number, h: number): number {
-    if (this.suffix === undefined) return this.builder.internNameHashed(buf, ns, ne, h, undefined);
-    const table = this.rawTable;
-    const mask = (table.length >>> 1) - 1;
-    const slen = this.suffix.length;
-    let p = h & mask;
-    for (;;) {
-      const idx = table[2 * p]!;
-      if (idx < 0) break;
-      if (table[2 * p + 1] === h && this.builder.nameStartsWith(idx, buf, ns, ne, slen)) return idx;
-      p = (p + 1) & mask;
-    }
-    const idx = this.builder.internNameHashed(buf, ns, ne, h, this.suffix);
-    table[2 * p] = idx;
-    table[2 * p + 1] = h;
-    if (++this.rawCount * 4 > table.length) {
-      const t2 = new Int32Array(table.length * 2).fill(-1);
-      const m2 = (t2.length >>> 1) - 1;
-      for (let q = 0; q < table.length; q += 2) {
-        if (table[q]! < 0) continue;
-        let r = table[q + 1]! & m2;
-        while (t2[2 * r]! >= 0) r = (r + 1) & m2;
-        t2[2 * r] = table[q]!;
-        t2[2 * r + 1] = table[q + 1]!;
-      }
-      this.rawTable = t2;
-    }
-    return idx;
+    return this.builder.internNameHashed(buf, ns, ne, h, this.suffix);
   }
+
 
   /**
    * The common case of a `.hdb` hash field, decoded straight into the builder's staging area: a

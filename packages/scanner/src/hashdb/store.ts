@@ -380,8 +380,28 @@ class Staging {
 }
 
 /**
+ * Spreads an FNV-1a hash over all its bits (murmur3's finaliser): FNV's low bits, the ones a
+ * power-of-two table uses, depend only on the low bits of the input, and names that differ
+ * in a few digits then crowd into neighbouring slots.
+ */
+function mix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/** Name-table sets at most (2 ways each): 8 MiB, where exact interning gives way to a cache. */
+const MAX_NAME_SETS = 1 << 19;
+
+/**
  * Collects signatures (from parsers or `add`) and builds a `HashStore`. Names are interned as
- * bytes through an open-addressing table, so adding a signature allocates nothing.
+ * bytes, so adding a signature allocates nothing: through a 2-way set-associative table that
+ * grows with the names (and stays exact) up to 262,144 names, and past that size stays put and
+ * works as a cache of recent names. A database of millions of distinct names (ClamAV's, where
+ * each signature has its own) then costs one probe per name instead of a table of hundreds of
+ * MB and its rehashes; a name that recurs far apart after being evicted is stored again.
  */
 export class HashStoreBuilder {
   private readonly staging: Partial<Record<HashAlgorithm, Staging>> = {};
@@ -391,7 +411,8 @@ export class HashStoreBuilder {
   private nameCount = 0;
   /** name indexes are staged as 16-bit until a 65,537th name appears. */
   private wideNames = false;
-  private slots = new Int32Array(1 << 12).fill(-1);
+  /** sets of two ways, each (name index or -1, mixed hash); way 0 is the more recent. */
+  private slots = new Int32Array(4 << 12).fill(-1);
   private readonly encoder = new TextEncoder();
 
   get count(): number {
@@ -407,6 +428,22 @@ export class HashStoreBuilder {
   /** Pre-sizes the staging area for `count` more signatures of one algorithm (avoids regrowth). */
   expect(algorithm: HashAlgorithm, count: number): void {
     this.stagingFor(algorithm).reserve(count);
+    // the names too, at the rate and length of the names so far: growing by doubling copies
+    // them again and again, and on a big load fresh pages cost more than the copying
+    const seen = this.count;
+    if (seen === 0 || this.nameCount === 0) return;
+    const names = Math.ceil((count * this.nameCount) / seen * 1.05) + 2;
+    const blob = Math.ceil(this.nameBlobLength + (names * this.nameBlobLength) / this.nameCount);
+    if (blob > this.nameBlob.length && blob <= 0xffffffff) {
+      const nb = new Uint8Array(blob);
+      nb.set(this.nameBlob.subarray(0, this.nameBlobLength));
+      this.nameBlob = nb;
+    }
+    if (this.nameCount + names > this.nameOffsets.length) {
+      const no = new Uint32Array(this.nameCount + names);
+      no.set(this.nameOffsets.subarray(0, this.nameCount + 1));
+      this.nameOffsets = no;
+    }
   }
 
   /** Adds one signature. `digest` is raw bytes (16, 20 or 32); `size` ANY_SIZE for any. */
@@ -472,20 +509,21 @@ export class HashStoreBuilder {
     const len = end - start;
     const slen = suffix === undefined ? 0 : suffix.length;
     for (let i = 0; i < slen; i++) h = Math.imul(h ^ suffix![i]!, 0x01000193);
-    const mask = this.slots.length - 1;
-    let p = h & mask;
+    h = mix(h);
+    const slots = this.slots;
+    const set = (h & ((slots.length >>> 2) - 1)) << 2;
     const blob = this.nameBlob;
-    for (;;) {
-      const idx = this.slots[p]!;
-      if (idx < 0) break;
+    for (let way = 0; way < 4; way += 2) {
+      const idx = slots[set + way]!;
+      if (idx < 0 || slots[set + way + 1] !== h) continue;
       const o = this.nameOffsets[idx]!;
-      if (this.nameOffsets[idx + 1]! - o === len + slen) {
-        let eq = true;
-        for (let i = 0; i < len; i++) if (blob[o + i] !== bytes[start + i]) { eq = false; break; }
-        if (eq) for (let i = 0; i < slen; i++) if (blob[o + len + i] !== suffix![i]) { eq = false; break; }
-        if (eq) return idx;
-      }
-      p = (p + 1) & mask;
+      if (this.nameOffsets[idx + 1]! - o !== len + slen) continue;
+      let eq = true;
+      for (let i = 0; i < len; i++) if (blob[o + i] !== bytes[start + i]) { eq = false; break; }
+      if (eq) for (let i = 0; i < slen; i++) if (blob[o + len + i] !== suffix![i]) { eq = false; break; }
+      if (!eq) continue;
+      if (way === 2) { slots[set + 2] = slots[set]!; slots[set + 3] = slots[set + 1]!; slots[set] = idx; slots[set + 1] = h; }
+      return idx;
     }
     // new name
     const idx = this.nameCount;
@@ -501,8 +539,10 @@ export class HashStoreBuilder {
       nb.set(this.nameBlob.subarray(0, this.nameBlobLength));
       this.nameBlob = nb;
     }
-    this.nameBlob.set(bytes.subarray(start, end), this.nameBlobLength);
-    if (slen > 0) this.nameBlob.set(suffix!, this.nameBlobLength + len);
+    // byte loops: names are short, and subarray+set would allocate a view per name
+    const nb = this.nameBlob, at = this.nameBlobLength;
+    for (let i = 0; i < len; i++) nb[at + i] = bytes[start + i]!;
+    for (let i = 0; i < slen; i++) nb[at + len + i] = suffix![i]!;
     this.nameBlobLength += len + slen;
     if (idx + 2 > this.nameOffsets.length) {
       const no = new Uint32Array(this.nameOffsets.length * 2);
@@ -511,8 +551,12 @@ export class HashStoreBuilder {
     }
     this.nameOffsets[idx + 1] = this.nameBlobLength;
     this.nameCount++;
-    this.slots[p] = idx;
-    if (this.nameCount * 2 > this.slots.length) this.rehash();
+    slots[set + 2] = slots[set]!;
+    slots[set + 3] = slots[set + 1]!;
+    slots[set] = idx;
+    slots[set + 1] = h;
+    // a quarter of the ways in use: grow (names stay exact while the table may grow)
+    if (this.nameCount * 8 > slots.length && slots.length < 4 * MAX_NAME_SETS) this.rehash();
     return idx;
   }
 
@@ -526,22 +570,31 @@ export class HashStoreBuilder {
     return true;
   }
 
+  /** Doubles the table and enters every name again (only while it is small enough to stay exact). */
   private rehash(): void {
     const slots = new Int32Array(this.slots.length * 2).fill(-1);
-    const mask = slots.length - 1;
+    const setMask = (slots.length >>> 2) - 1;
     for (let idx = 0; idx < this.nameCount; idx++) {
       let h = 0x811c9dc5;
       for (let i = this.nameOffsets[idx]!; i < this.nameOffsets[idx + 1]!; i++) h = Math.imul(h ^ this.nameBlob[i]!, 0x01000193);
-      let p = h & mask;
-      while (slots[p]! >= 0) p = (p + 1) & mask;
-      slots[p] = idx;
+      h = mix(h);
+      const set = (h & setMask) << 2;
+      slots[set + 2] = slots[set]!;
+      slots[set + 3] = slots[set + 1]!;
+      slots[set] = idx;
+      slots[set + 1] = h;
     }
     this.slots = slots;
   }
 
+
+
+
   /** Groups and freezes everything added so far into a store. The builder must not be reused. */
   finish(): HashStore {
-    const names = new NameTable(this.nameBlob.slice(0, this.nameBlobLength), this.nameOffsets.slice(0, this.nameCount + 1));
+    // views when the arrays are nearly full (no copy of a big name table), copies otherwise
+    const fit = <T extends Uint8Array | Uint32Array>(a: T, n: number): T => (a.length - n <= a.length / 8 ? (a.subarray(0, n) as T) : (a.slice(0, n) as T));
+    const names = new NameTable(fit(this.nameBlob, this.nameBlobLength), fit(this.nameOffsets, this.nameCount + 1));
     const tables: Partial<Record<HashAlgorithm, HashTable>> = {};
     for (const a of HASH_ALGORITHMS) {
       const s = this.staging[a];
