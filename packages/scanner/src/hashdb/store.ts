@@ -392,16 +392,9 @@ function mix(h: number): number {
   return h ^ (h >>> 16);
 }
 
-/** Name-table sets at most (2 ways each): 8 MiB, where exact interning gives way to a cache. */
-const MAX_NAME_SETS = 1 << 19;
-
 /**
  * Collects signatures (from parsers or `add`) and builds a `HashStore`. Names are interned as
- * bytes, so adding a signature allocates nothing: through a 2-way set-associative table that
- * grows with the names (and stays exact) up to 262,144 names, and past that size stays put and
- * works as a cache of recent names. A database of millions of distinct names (ClamAV's, where
- * each signature has its own) then costs one probe per name instead of a table of hundreds of
- * MB and its rehashes; a name that recurs far apart after being evicted is stored again.
+ * bytes through an open-addressing table, so adding a signature allocates nothing.
  */
 export class HashStoreBuilder {
   private readonly staging: Partial<Record<HashAlgorithm, Staging>> = {};
@@ -411,8 +404,11 @@ export class HashStoreBuilder {
   private nameCount = 0;
   /** name indexes are staged as 16-bit until a 65,537th name appears. */
   private wideNames = false;
-  /** sets of two ways, each (name index or -1, mixed hash); way 0 is the more recent. */
-  private slots = new Int32Array(4 << 12).fill(-1);
+  /**
+   * Open addressing over names: pairs (name index or -1, mixed hash), side by side so a probe
+   * costs one cache miss, and most probes settle on the hash without touching the names.
+   */
+  private slots = new Int32Array(2 << 12).fill(-1);
   private readonly encoder = new TextEncoder();
 
   get count(): number {
@@ -429,7 +425,9 @@ export class HashStoreBuilder {
   expect(algorithm: HashAlgorithm, count: number): void {
     this.stagingFor(algorithm).reserve(count);
     // the names too, at the rate and length of the names so far: growing by doubling copies
-    // them again and again, and on a big load fresh pages cost more than the copying
+    // them again and again, and on a big load fresh pages cost more than the copying. An
+    // estimate too high (names that recur later) only reserves address space: pages never
+    // written are never faulted in, and finish() copies the used part out of a roomy array.
     const seen = this.count;
     if (seen === 0 || this.nameCount === 0) return;
     const names = Math.ceil((count * this.nameCount) / seen * 1.05) + 2;
@@ -511,19 +509,19 @@ export class HashStoreBuilder {
     for (let i = 0; i < slen; i++) h = Math.imul(h ^ suffix![i]!, 0x01000193);
     h = mix(h);
     const slots = this.slots;
-    const set = (h & ((slots.length >>> 2) - 1)) << 2;
+    const mask = (slots.length >>> 1) - 1;
+    let p = h & mask;
     const blob = this.nameBlob;
-    for (let way = 0; way < 4; way += 2) {
-      const idx = slots[set + way]!;
-      if (idx < 0 || slots[set + way + 1] !== h) continue;
+    for (;; p = (p + 1) & mask) {
+      const idx = slots[2 * p]!;
+      if (idx < 0) break;
+      if (slots[2 * p + 1] !== h) continue;
       const o = this.nameOffsets[idx]!;
       if (this.nameOffsets[idx + 1]! - o !== len + slen) continue;
       let eq = true;
       for (let i = 0; i < len; i++) if (blob[o + i] !== bytes[start + i]) { eq = false; break; }
       if (eq) for (let i = 0; i < slen; i++) if (blob[o + len + i] !== suffix![i]) { eq = false; break; }
-      if (!eq) continue;
-      if (way === 2) { slots[set + 2] = slots[set]!; slots[set + 3] = slots[set + 1]!; slots[set] = idx; slots[set + 1] = h; }
-      return idx;
+      if (eq) return idx;
     }
     // new name
     const idx = this.nameCount;
@@ -551,12 +549,9 @@ export class HashStoreBuilder {
     }
     this.nameOffsets[idx + 1] = this.nameBlobLength;
     this.nameCount++;
-    slots[set + 2] = slots[set]!;
-    slots[set + 3] = slots[set + 1]!;
-    slots[set] = idx;
-    slots[set + 1] = h;
-    // a quarter of the ways in use: grow (names stay exact while the table may grow)
-    if (this.nameCount * 8 > slots.length && slots.length < 4 * MAX_NAME_SETS) this.rehash();
+    slots[2 * p] = idx;
+    slots[2 * p + 1] = h;
+    if (this.nameCount * 4 > slots.length) this.rehash();
     return idx;
   }
 
@@ -570,22 +565,24 @@ export class HashStoreBuilder {
     return true;
   }
 
-  /** Doubles the table and enters every name again (only while it is small enough to stay exact). */
+  /** Doubles the name table. */
   private rehash(): void {
-    const slots = new Int32Array(this.slots.length * 2).fill(-1);
-    const setMask = (slots.length >>> 2) - 1;
-    for (let idx = 0; idx < this.nameCount; idx++) {
-      let h = 0x811c9dc5;
-      for (let i = this.nameOffsets[idx]!; i < this.nameOffsets[idx + 1]!; i++) h = Math.imul(h ^ this.nameBlob[i]!, 0x01000193);
-      h = mix(h);
-      const set = (h & setMask) << 2;
-      slots[set + 2] = slots[set]!;
-      slots[set + 3] = slots[set + 1]!;
-      slots[set] = idx;
-      slots[set + 1] = h;
+    const old = this.slots;
+    const slots = new Int32Array(2 * old.length).fill(-1);
+    const mask = old.length - 1; // pairs in the new table, less one
+    for (let q = 0; q < old.length; q += 2) {
+      const idx = old[q]!;
+      if (idx < 0) continue;
+      const h = old[q + 1]!;
+      let p = h & mask;
+      while (slots[2 * p]! >= 0) p = (p + 1) & mask;
+      slots[2 * p] = idx;
+      slots[2 * p + 1] = h;
     }
     this.slots = slots;
   }
+
+
 
 
 
@@ -595,6 +592,10 @@ export class HashStoreBuilder {
     // views when the arrays are nearly full (no copy of a big name table), copies otherwise
     const fit = <T extends Uint8Array | Uint32Array>(a: T, n: number): T => (a.length - n <= a.length / 8 ? (a.subarray(0, n) as T) : (a.slice(0, n) as T));
     const names = new NameTable(fit(this.nameBlob, this.nameBlobLength), fit(this.nameOffsets, this.nameCount + 1));
+    // the builder is done: let go of its tables (and of roomy name arrays copied out above)
+    this.slots = new Int32Array(2).fill(-1);
+    if (names.blob.buffer !== this.nameBlob.buffer) this.nameBlob = new Uint8Array(0);
+    if (names.offsets.buffer !== this.nameOffsets.buffer) this.nameOffsets = new Uint32Array(1);
     const tables: Partial<Record<HashAlgorithm, HashTable>> = {};
     for (const a of HASH_ALGORITHMS) {
       const s = this.staging[a];
