@@ -10,16 +10,20 @@
  * scale, as the serialisers' chunks, never joined in the child) raw down a separate pipe, which this side reads straight into SharedArrayBuffers of the announced
  * sizes: that is the one copy kept (the scan workers share it). Sending the arrays inside the
  * IPC message left two more copies of them behind as garbage (the joined message bytes and
- * the deserialised arrays) that an idle daemon never collected.
+ * the deserialised arrays) that an idle daemon never collected. When the compiled-signature
+ * cache already holds the set for these files, the child only says where, and this side reads
+ * the parts from the cache file straight into shared memory (a restart does no compile and no
+ * transfer).
  */
 import { spawn } from "node:child_process";
 import type { Readable } from "node:stream";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
-import type { Detector, DetectorSpec, SignatureOptions, SignatureSetup } from "@vigil/scanner";
+import { readCompiledParts, type CompiledLocation, type Detector, type DetectorSpec, type SignatureOptions, type SignatureSetup } from "@vigil/scanner";
 
 type Reply =
-  | { ok: true; module: string; init: Record<string, unknown>; bytes: [key: string, length: number][]; signatures: number; warnings: SignatureSetup["warnings"] }
+  | { ok: true; cached?: undefined; module: string; init: Record<string, unknown>; bytes: [key: string, length: number][]; signatures: number; warnings: SignatureSetup["warnings"] }
+  | { ok: true; cached: CompiledLocation }
   | { ok: false; message: string };
 
 // Plain JavaScript run by the child: it needs no TypeScript loader, so the same code runs
@@ -32,6 +36,13 @@ const send = (m) => new Promise((r) => process.send(m, () => r()));
 try {
   const [scanner, options] = JSON.parse(process.argv[1]);
   const m = await import(scanner);
+  // compiled before for these very files: the daemon reads the cache file itself
+  const cached = m.locateCompiledSignatures(options);
+  if (cached) {
+    await send({ ok: true, cached });
+    process.disconnect();
+    process.exit(0);
+  }
   // each part as its serialiser's chunks: joined only on the daemon's side, in shared memory
   const s = m.buildSignatureChunks(options);
   const bytes = [], arrays = [];
@@ -99,7 +110,8 @@ function receive(from: Readable, sizes: number[]): Promise<Uint8Array[]> {
   });
 }
 
-export async function compileInChild(options: SignatureOptions): Promise<SignatureSetup> {
+/** Builds the rule set in a child process (or reads it from the compiled-signature cache: `fromCache`). */
+export async function compileInChild(options: SignatureOptions): Promise<SignatureSetup & { fromCache: boolean }> {
   // fd 3: the raw byte arrays; fd 4: the IPC channel for the message
   const child = spawn(process.execPath, ["--input-type=module", "-e", CHILD, JSON.stringify([scannerEntry(), options])], {
     stdio: ["ignore", "ignore", "pipe", "pipe", "ipc"],
@@ -111,6 +123,8 @@ export async function compileInChild(options: SignatureOptions): Promise<Signatu
   // not read until the sizes are known: the pipe holds the bytes back meanwhile
   data.pause();
   let init: Record<string, unknown>;
+  let module: string, signatures: number, warnings: SignatureSetup["warnings"];
+  let fromCache = false;
   let reply: Reply;
   try {
     reply = await new Promise<Reply>((resolve, reject) => {
@@ -122,15 +136,24 @@ export async function compileInChild(options: SignatureOptions): Promise<Signatu
       });
     });
     if (!reply.ok) throw new Error(reply.message);
-    const arrays = await receive(data, reply.bytes.map(([, n]) => n));
-    init = { ...reply.init };
-    reply.bytes.forEach(([k], j) => { init[k] = arrays[j]; });
+    if (reply.cached) {
+      // a compiled set in the cache: read straight from its file into shared memory
+      const loc = reply.cached;
+      init = { ...readCompiledParts(loc, options.timeoutMs) };
+      ({ module, signatures, warnings } = loc);
+      fromCache = true;
+    } else {
+      const arrays = await receive(data, reply.bytes.map(([, n]) => n));
+      init = { ...reply.init };
+      reply.bytes.forEach(([k], j) => { init[k] = arrays[j]; });
+      ({ module, signatures, warnings } = reply);
+    }
   } finally {
     data.destroy();
     if (child.exitCode === null) child.kill();
   }
-  const spec: DetectorSpec = { module: reply.module, init };
+  const spec: DetectorSpec = { module, init };
   const mod = (await import(spec.module)) as { createDetector(init: unknown): Detector | Promise<Detector> };
   const detector = await mod.createDetector(spec.init);
-  return { detector, spec, signatures: reply.signatures, warnings: reply.warnings };
+  return { detector, spec, signatures, warnings, fromCache };
 }

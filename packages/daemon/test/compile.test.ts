@@ -1,7 +1,7 @@
 // The hand-over of compiled rules from the compiler child process: byte arrays arrive once,
 // in SharedArrayBuffers, and still detect; a full collection after a load really runs.
 import { describe, expect, it } from "vitest";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { compileInChild } from "../src/compile.js";
@@ -43,6 +43,44 @@ describe("compileInChild", () => {
       } finally {
         await d.stop();
       }
+    } finally {
+      files.cleanup();
+    }
+  }, 60000);
+
+  it("a second load of the same files reads the compiled-signature cache directly, and a damaged cache is rebuilt", async () => {
+    const files = tempDir();
+    try {
+      const db = join(files.dir, "db");
+      const cacheDir = join(files.dir, "cache");
+      mkdirSync(db);
+      const planted = randomBytes(555);
+      hashDb(db, 5000, planted);
+      const first = await compileInChild({ builtin: false, databases: [db], cacheDir });
+      expect(first.fromCache).toBe(false);
+      const cached = readdirSync(cacheDir).filter((n) => n.endsWith(".bin"));
+      expect(cached).toHaveLength(1);
+      const second = await compileInChild({ builtin: false, databases: [db], cacheDir });
+      expect(second.fromCache).toBe(true);
+      expect(second.signatures).toBe(first.signatures);
+      expect((second.spec.init as { version: string }).version).toBe((first.spec.init as { version: string }).version);
+      for (const [k, v] of Object.entries(second.spec.init as Record<string, unknown>)) {
+        if (!(v instanceof Uint8Array)) continue;
+        expect(v.buffer, k).toBeInstanceOf(SharedArrayBuffer);
+        expect(Buffer.from(v).equals(Buffer.from((first.spec.init as Record<string, Uint8Array>)[k]!)), k).toBe(true);
+      }
+      expect(second.detector.scan(planted, {}).map((m) => m.meta?.clamav_name)).toEqual(["Planted.Sha256-1.UNOFFICIAL"]);
+      // cut the cache file short: it is not used, the set is compiled again and still detects
+      const file = join(cacheDir, cached[0]!);
+      truncateSync(file, statSync(file).size - 100);
+      const third = await compileInChild({ builtin: false, databases: [db], cacheDir });
+      expect(third.fromCache).toBe(false);
+      expect(third.detector.scan(Buffer.from("x HANDOVER-BODY-MARKER y"), {}).map((m) => m.meta?.clamav_name)).toEqual(["Planted.Body-1.UNOFFICIAL"]);
+      // a changed database file changes the key: compiled again
+      writeFileSync(join(db, "extra.ndb"), `Extra.Body-1:0:*:${Buffer.from("EXTRA-MARKER").toString("hex")}\n`);
+      const fourth = await compileInChild({ builtin: false, databases: [db], cacheDir });
+      expect(fourth.fromCache).toBe(false);
+      expect(fourth.signatures).toBe(first.signatures + 1);
     } finally {
       files.cleanup();
     }

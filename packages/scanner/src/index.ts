@@ -31,7 +31,7 @@ export { reportWriter, textWriter, jsonWriter, ndjsonWriter, sarifWriter, printa
 export { compileRuleSet, engineDetector, engineDetectorWithSpec, createDetector, ruleFiles, starterSources, STARTER_RULES_DIR, type RuleSetOptions, type EngineDetectorInit } from "./rules.js";
 export { Progress, useColor, paint, type ProgressStream } from "./progress.js";
 export { parseSize, parseCount, cacheDir, dataDir, defaultQuarantineDir } from "./options.js";
-export { buildSignatures, buildSignatureChunks, peSections, type SignatureOptions, type SignatureSetup, type FullDetectorInit } from "./signatures.js";
+export { buildSignatures, buildSignatureChunks, locateCompiledSignatures, readCompiledParts, peSections, type CompiledLocation, type SignatureOptions, type SignatureSetup, type FullDetectorInit } from "./signatures.js";
 export { Quarantine, parseAge, type QuarantineEntry, type QuarantineOptions, type QuarantineStep, type RestoreOptions } from "./quarantine.js";
 export { entropy } from "./entropy.js";
 export { WatchSession, chokidarWatcher, DEFAULT_RANSOMWARE, type Watcher, type WatchChange, type WatchEvent, type WatchOptions, type RansomwareOptions, type RansomwareEvidence } from "./watch.js";

@@ -15,7 +15,7 @@ import { BodyDb } from "./bodydb/index.js";
 import { deserializeHashStore, serializeHashStore, type HashAlgorithm, type HashStore, type Digests } from "./hashdb/index.js";
 import { ScannerError } from "./error.js";
 import { ruleFiles, starterSources, STARTER_RULES_DIR } from "./rules.js";
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import type { Detector, DetectorSpec, RuleMatch } from "./types.js";
@@ -189,12 +189,14 @@ export function buildSignatures(opts: SignatureOptions = {}): SignatureSetup {
 export function buildSignatureChunks(opts: SignatureOptions = {}): { module: string; init: Omit<FullDetectorInit, PartName>; parts: Partial<Record<PartName, Uint8Array[]>>; warnings: SignatureWarning[]; signatures: number } {
   const key = opts.cacheDir ? cacheKey(opts) : undefined;
   if (key && opts.cacheDir) {
-    const hit = readCompiled(join(opts.cacheDir, `signatures-${key}.bin`), key, opts.timeoutMs);
-    if (hit) {
-      const init = { ...(hit.spec.init as FullDetectorInit) };
-      const parts: Partial<Record<PartName, Uint8Array[]>> = {};
-      for (const name of PART_NAMES) { if (init[name]) parts[name] = [init[name]]; delete init[name]; }
-      return { module: import.meta.url, init, parts, warnings: hit.warnings, signatures: hit.signatures };
+    const loc = locateCompiled(join(opts.cacheDir, `signatures-${key}.bin`), key);
+    if (loc) {
+      try {
+        const init = readCompiledParts(loc, opts.timeoutMs) as Partial<FullDetectorInit>;
+        const parts: Partial<Record<PartName, Uint8Array[]>> = {};
+        for (const name of PART_NAMES) { if (init[name]) parts[name] = [init[name]]; delete init[name]; }
+        return { module: import.meta.url, init: init as Omit<FullDetectorInit, PartName>, parts, warnings: loc.warnings, signatures: loc.signatures };
+      } catch { /* rebuild */ }
     }
   }
   const c = compileParts(opts);
@@ -269,29 +271,94 @@ function writeCompiled(file: string, key: string, c: CompiledParts): void {
 }
 
 function readCompiled(file: string, key: string, timeoutMs?: number): SignatureSetup | undefined {
+  const loc = locateCompiled(file, key);
+  if (!loc) return undefined;
   try {
-    const b = readFileSync(file);
-    if (b.subarray(0, MAGIC.length).toString() !== MAGIC) return undefined;
-    const hlen = b.readUInt32LE(MAGIC.length);
-    let at = MAGIC.length + 4;
-    const header = JSON.parse(b.subarray(at, at + hlen).toString()) as {
+    const init = readCompiledParts(loc, timeoutMs);
+    const detector = createDetector(init);
+    return { detector, spec: { module: import.meta.url, init }, warnings: loc.warnings, signatures: init.signatures };
+  } catch {
+    return undefined; // truncated, or from another engine: rebuild
+  }
+}
+
+/** A compiled signature set in the cache: its file, small fields, and where each part lies. */
+export interface CompiledLocation {
+  /** the module whose createDetector takes the init (this one). */
+  module: string;
+  file: string;
+  size: number;
+  externals: Record<string, string>;
+  version: string;
+  signatures: number;
+  warnings: SignatureWarning[];
+  parts: Array<{ name: PartName; offset: number; length: number }>;
+}
+
+function locateCompiled(file: string, key: string): CompiledLocation | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, "r");
+    const size = fstatSync(fd).size;
+    const head = Buffer.alloc(MAGIC.length + 4);
+    if (readSync(fd, head, 0, head.length, 0) !== head.length || head.subarray(0, MAGIC.length).toString() !== MAGIC) return undefined;
+    const hlen = head.readUInt32LE(MAGIC.length);
+    if (hlen > 64 << 20 || MAGIC.length + 4 + hlen > size) return undefined;
+    const hb = Buffer.alloc(hlen);
+    if (readSync(fd, hb, 0, hlen, head.length) !== hlen) return undefined;
+    const header = JSON.parse(hb.toString()) as {
       key: string; externals: Record<string, string>; version: string; signatures: number; warnings: SignatureWarning[];
-      parts: { name: "rules" | "hashes" | "sections" | "allow" | "bodies"; length: number }[];
+      parts: { name: PartName; length: number }[];
     };
     if (header.key !== key) return undefined;
-    at += hlen;
-    const init: FullDetectorInit = { rules: new Uint8Array(0), externals: header.externals, version: header.version, signatures: header.signatures, timeoutMs };
+    let at = head.length + hlen;
+    const parts: CompiledLocation["parts"] = [];
     for (const p of header.parts) {
       if (p.length < 0) continue;
-      if (at + p.length > b.length) return undefined;
-      init[p.name] = shared([b.subarray(at, at + p.length)]);
+      if (!PART_NAMES.includes(p.name) || at + p.length > size) return undefined;
+      parts.push({ name: p.name, offset: at, length: p.length });
       at += p.length;
     }
-    const detector = createDetector(init);
-    return { detector, spec: { module: import.meta.url, init }, warnings: header.warnings, signatures: init.signatures };
+    return { module: import.meta.url, file, size, externals: header.externals, version: header.version, signatures: header.signatures, warnings: header.warnings, parts };
   } catch {
-    return undefined; // missing, truncated, or from another engine: rebuild
+    return undefined; // missing, unreadable or not ours: rebuild
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
+}
+
+/**
+ * Where the cached compiled set for `opts` is, reading only its header (undefined: no cache
+ * directory, nothing cached for these inputs, or a stale or foreign file).
+ */
+export function locateCompiledSignatures(opts: SignatureOptions): CompiledLocation | undefined {
+  const key = opts.cacheDir ? cacheKey(opts) : undefined;
+  return key && opts.cacheDir ? locateCompiled(join(opts.cacheDir, `signatures-${key}.bin`), key) : undefined;
+}
+
+/**
+ * Reads the parts of a located compiled set straight into SharedArrayBuffers (one copy, shared
+ * by the scan threads): the detector's init for createDetector. Throws when the file changed
+ * size since it was located or cannot be read.
+ */
+export function readCompiledParts(loc: CompiledLocation, timeoutMs?: number): FullDetectorInit {
+  const init: FullDetectorInit = { rules: new Uint8Array(0), externals: loc.externals, version: loc.version, signatures: loc.signatures, timeoutMs };
+  const fd = openSync(loc.file, "r");
+  try {
+    if (fstatSync(fd).size !== loc.size) throw new ScannerError("RULES_FAILED", `the compiled-signature cache ${loc.file} changed while it was read`);
+    for (const p of loc.parts) {
+      const out = new Uint8Array(new SharedArrayBuffer(p.length));
+      for (let done = 0; done < p.length; ) {
+        const n = readSync(fd, out, done, Math.min(p.length - done, 16 << 20), p.offset + done);
+        if (n <= 0) throw new ScannerError("RULES_FAILED", `the compiled-signature cache ${loc.file} is truncated`);
+        done += n;
+      }
+      init[p.name] = out;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return init;
 }
 
 function compileParts(opts: SignatureOptions): CompiledParts {
