@@ -10,7 +10,8 @@
  *   reaches gigabytes: 4M .hsb sha256 and 1M .hdb md5 file hashes, 300k .mdb PE-section
  *   hashes, 100k .ndb body signatures (12-130 bytes, text and binary, with `??`, `{n-m}`, `*`
  *   and alternatives, offsets `*`/`0`/`n,s`/`EOF-n`/`EP+n`/`SL+n`, targets 0/1/3/6/7) and 3,000
- *   .ldb logical signatures. `--factor F` scales every count, `--counts hsb=N,hdb=N,...` sets
+ *   .ldb logical signatures. `--restart` also starts Vigil twice with its compiled-rules cache
+ *   (cold, then a restart that reads the cache). `--factor F` scales every count, `--counts hsb=N,hdb=N,...` sets
  *   some. Six planted files (one per kind, plus a clean one) must get the same reply from both.
  *   The servers load one after the other (load time and peak RSS while loading, of the server
  *   and its children: Vigil compiles in a child process); 64 clients only with `--clients 64`.
@@ -503,7 +504,11 @@ async function breakdown(db: string, set: Database, small: Buffer): Promise<void
     }
   }
   if (only && !only.includes("vigil")) return;
-  // a restart on the whole set with the compiled-rules cache (how a daemon normally restarts)
+  await restart(db);
+}
+
+/** `--restart` (and --breakdown): Vigil on the whole set twice with its compiled-rules cache, as a daemon normally restarts. */
+async function restart(db: string): Promise<void> {
   const cache = join(dir, "cache-all");
   const cold = await startVigil(db, cache);
   await stop(cold);
@@ -629,6 +634,7 @@ async function main(): Promise<void> {
   }
   for (const s of servers) await stop(s);
   if (process.argv.includes("--breakdown")) await breakdown(db, set, frame(small));
+  else if (process.argv.includes("--restart") && (!only || only.includes("vigil"))) await restart(db);
   console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}; whole run ${((performance.now() - benchStart) / 1000).toFixed(0)} s`);
   rmSync(dir, { recursive: true, force: true });
   if (mismatches) process.exitCode = 1;

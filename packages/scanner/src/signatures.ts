@@ -15,7 +15,7 @@ import { BodyDb } from "./bodydb/index.js";
 import { deserializeHashStore, serializeHashStore, type HashAlgorithm, type HashStore, type Digests } from "./hashdb/index.js";
 import { ScannerError } from "./error.js";
 import { ruleFiles, starterSources, STARTER_RULES_DIR } from "./rules.js";
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import type { Detector, DetectorSpec, RuleMatch } from "./types.js";
@@ -255,10 +255,18 @@ function writeCompiled(file: string, key: string, c: CompiledParts): void {
   }));
   const len = Buffer.alloc(4);
   len.writeUInt32LE(header.length);
+  const tmp = `${file}.${process.pid}.tmp`;
   try {
     mkdirSync(dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, Buffer.concat([Buffer.from(MAGIC), len, header, ...parts.flatMap((p) => (p.chunks ?? []).map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)))]));
+    // chunk by chunk: joining them first would copy hundreds of MB once more
+    const fd = openSync(tmp, "w", 0o644);
+    try {
+      for (const b of [Buffer.from(MAGIC), len, header, ...parts.flatMap((p) => p.chunks ?? [])]) {
+        for (let done = 0; done < b.length; ) done += writeSync(fd, b, done, b.length - done);
+      }
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, file);
     // keep the 8 most recent compiled sets
     const dir = dirname(file);
@@ -266,7 +274,8 @@ function writeCompiled(file: string, key: string, c: CompiledParts): void {
       .map((n) => ({ n, t: statSync(join(dir, n)).mtimeMs })).sort((a, b) => b.t - a.t).slice(8);
     for (const o of old) unlinkSync(join(dir, o.n));
   } catch {
-    // a cache we cannot write only costs time
+    // a cache we cannot write (a full disk, say) only costs time; no half-written file stays
+    try { unlinkSync(tmp); } catch { /* not created */ }
   }
 }
 
