@@ -13,17 +13,7 @@ import { BodyDb } from "../src/bodydb/index.js";
 import { SignatureDbError } from "../src/hashdb/index.js";
 import { buildSignatures } from "../src/signatures.js";
 import { ELF_EP, makeElf, makePe, PE_EP, PE_S0, PE_S1 } from "./clamav-fixtures.js";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "./helpers/random.js";
 
 const work = mkdtempSync(join(tmpdir(), "vigil-bodydb-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

@@ -9,17 +9,7 @@ import { join } from "node:path";
 import { compile } from "@vigil/engine";
 import { loadClamavDatabase } from "../src/clamav/index.js";
 import { buildSignatures } from "../src/signatures.js";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "./helpers/random.js";
 
 const hx = (b: number) => b.toString(16).padStart(2, "0");
 // body bytes come from upper-case letters and digits; surroundings from lower-case letters and a
