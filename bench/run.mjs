@@ -12,7 +12,7 @@ const root = join(here, "..");
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
 const order = ["yara", "modules", "scan", "clamav", "hashdb", "tlog", "updates", "daemon", "inventory", "server"];
 // benchmarks run more than once, with these arguments (the daemon: the small set, then ClamAV's real scale)
-const runs = { daemon: [[], ["--scale", "real", "--restart"]] };
+const runs = { daemon: [[], ["--scale", "real", "--clients", "1,8,64", "--restart"]] };
 const files = readdirSync(here).filter((f) => /\.(mjs|ts)$/.test(f) && f !== "run.mjs");
 const names = files.map((f) => f.replace(/\.(mjs|ts)$/, "")).sort((a, b) => (order.indexOf(a) + 99) % 99 - (order.indexOf(b) + 99) % 99);
 const build = spawnSync("npx", ["tsc", "-b"], { cwd: root, stdio: "inherit" });
