@@ -40,6 +40,8 @@ export class ByteSink {
   u16(v: number): void { this.ensure(2); this.buf[this.n++] = v & 0xff; this.buf[this.n++] = (v >>> 8) & 0xff; }
   u32(v: number): void { this.ensure(4); for (let k = 0; k < 4; k++) this.buf[this.n++] = (v >>> (8 * k)) & 0xff; }
   bytes(b: ArrayLike<number>): void { this.ensure(b.length); for (let k = 0; k < b.length; k++) this.buf[this.n++] = b[k]!; }
+  /** A string as UTF-8. */
+  utf8(s: string): void { this.ensure(3 * s.length); this.n += Buffer.from(this.buf.buffer, this.buf.byteOffset + this.n, this.buf.length - this.n).write(s, "utf8"); }
   /** Reserves a u32 written later (a length known after its body). */
   hole(): number { this.ensure(4); const at = this.n; this.n += 4; return at; }
   fill(at: number, v: number): void { for (let k = 0; k < 4; k++) this.buf[at + k] = (v >>> (8 * k)) & 0xff; }

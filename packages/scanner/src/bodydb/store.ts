@@ -16,7 +16,7 @@ import { buildAtomFilter, builtinModules, findAtomHits, HitBuffer, ScanError, ty
 import { needsRegex, parseHexSignature, prepareHex, type HexNode } from "../clamav/hexsig.js";
 import { parseOffset, ruleIdentifier, targetCondition, type NdbSignature } from "../clamav/translate.js";
 import { SignatureDbError } from "../hashdb/error.js";
-import { ByteSink, encode, matchAt, work } from "./program.js";
+import { ByteSink, encode, matchAt, OP_EXACT, work } from "./program.js";
 
 /** Offset kinds as stored. */
 const OFF_ANY = 0, OFF_ABS = 1, OFF_EOF = 2, OFF_EP = 3, OFF_SECTION = 4, OFF_SECTION_END = 5, OFF_LAST_SECTION = 6;
@@ -50,16 +50,18 @@ class Column {
 
 const EXE_TARGETS = new Set([1, 6, 9]);
 
-/** Quality of an atom of whole bytes (higher is better): rare, distinct bytes win. */
-function atomScore(bytes: number[]): number {
-  let q = 0;
-  const seen = new Set<number>();
-  for (const b of bytes) {
+/** Quality of an atom of whole bytes, bytes[from, from+len) (higher is better): rare, distinct bytes win. */
+function atomScore(bytes: ArrayLike<number>, from = 0, len = bytes.length): number {
+  let q = 0, distinct = 0;
+  for (let i = from; i < from + len; i++) {
+    const b = bytes[i]!;
     q += b === 0x00 || b === 0xff || b === 0x20 || b === 0xcc || b === 0x90 ? 12 : b >= 0x61 && b <= 0x7a ? 18 : 20;
-    seen.add(b);
+    let first = true;
+    for (let j = from; j < i; j++) if (bytes[j] === b) { first = false; break; }
+    if (first) distinct++;
   }
-  if (bytes.length > 1 && seen.size === bytes.length) q += 2 * bytes.length;
-  if (bytes.length > 1 && seen.size === 1) q -= 10 * bytes.length;
+  if (len > 1 && distinct === len) q += 2 * len;
+  if (len > 1 && distinct === 1) q -= 10 * len;
   return q;
 }
 
@@ -158,8 +160,8 @@ export class BodyDbBuilder {
     const note = targetCondition(sig.target).note;
     if (note) approximations.push(note);
     if (sig.hex.length % 2 === 0 && sig.hex.length > 0 && PLAIN_HEX.test(sig.hex)) {
-      body = [];
-      for (let i = 0; i < sig.hex.length; i += 2) body.push({ kind: "byte", value: parseInt(sig.hex.slice(i, i + 2), 16), mask: 0xff });
+      // the common plain-bytes signature: straight from the bytes, no node per byte
+      return this.addPlain(sig, Buffer.from(sig.hex, "hex"), ordinal, namespace, kind, a, b, shift, approximations);
     } else {
       try {
         const p = prepareHex(parseHexSignature(sig.hex));
@@ -173,6 +175,32 @@ export class BodyDbBuilder {
     const atom = chooseAtom(body);
     if (!atom) return undefined;
     const limited = body.some((n) => n.kind !== "byte");
+    this.row(sig, ordinal, namespace, kind, a, b, shift, limited, atom.bytes, atom.preMin, atom.preMax);
+    // the translation writes a regular expression, with greedy jumps, when a byte set is large
+    encode(body, this.prog, needsRegex(body));
+    return { approximations };
+  }
+
+  /** A signature of whole bytes only: one EXACT instruction, the atom chosen on the bytes. */
+  private addPlain(sig: NdbSignature, bytes: Uint8Array, ordinal: number, namespace: string, kind: number, a: number, b: number, shift: number, approximations: string[]): { approximations: string[] } {
+    let best = 0, bestScore = -Infinity;
+    const len = Math.min(4, bytes.length);
+    for (let i = 0; i + len <= bytes.length; i++) {
+      const score = atomScore(bytes, i, len);
+      if (score > bestScore) { bestScore = score; best = i; }
+    }
+    this.row(sig, ordinal, namespace, kind, a, b, shift, false, bytes.subarray(best, best + len), best, best);
+    for (let at = 0; at < bytes.length; at += 0xffff) {
+      const run = bytes.subarray(at, at + 0xffff);
+      this.prog.u8(OP_EXACT);
+      this.prog.u16(run.length);
+      this.prog.bytes(run);
+    }
+    return { approximations };
+  }
+
+  /** The signature's row; its program is written next. */
+  private row(sig: NdbSignature, ordinal: number, namespace: string, kind: number, a: number, b: number, shift: number, limited: boolean, atom: ArrayLike<number>, preMin: number, preMax: number): void {
     let nsi = this.nsIndex.get(namespace);
     if (nsi === undefined) { nsi = this.namespaces.length; this.namespaces.push(namespace); this.nsIndex.set(namespace, nsi); }
     this.ordinal.push(ordinal);
@@ -184,26 +212,34 @@ export class BodyDbBuilder {
     this.offShift.push(shift);
     this.flags.push(limited ? 1 : 0);
     this.progStart.push(this.prog.n);
-    // the translation writes a regular expression, with greedy jumps, when a byte set is large
-    encode(body, this.prog, needsRegex(body));
     this.nameStart.push(this.names.n);
-    this.names.bytes(Buffer.from(sig.name, "utf8"));
+    this.names.utf8(sig.name);
     let key = 0;
-    for (const x of atom.bytes) key = ((key << 8) | x) >>> 0;
-    this.atomLen.push(atom.bytes.length);
+    for (let i = 0; i < atom.length; i++) key = ((key << 8) | atom[i]!) >>> 0;
+    this.atomLen.push(atom.length);
     this.atomKey.push(key | 0);
-    this.preMin.push(atom.preMin);
-    this.preMax.push(atom.preMax);
-    return { approximations };
+    this.preMin.push(preMin);
+    this.preMax.push(preMax);
   }
 
   /** The finished store (its arrays laid out as the serialised form, in one buffer). */
   finish(): BodyDb {
     const n = this.count;
     // entries ordered by (atom length, key); per length, unique keys with ranges into entries
-    const order = Array.from({ length: n }, (_, i) => i);
     const al = this.atomLen.a, ak = this.atomKey.a;
-    order.sort((x, y) => al[x]! - al[y]! || (ak[x]! >>> 0) - (ak[y]! >>> 0) || x - y);
+    // one numeric sort key per entry: length (3 bits), key (32), index (17): exact in a double
+    // while there are at most 2^18 signatures, else a comparator sort
+    const order = new Uint32Array(n);
+    if (n <= 1 << 18) {
+      const keys = new Float64Array(n);
+      for (let i = 0; i < n; i++) keys[i] = ((al[i]! * 4294967296) + (ak[i]! >>> 0)) * 262144 + i;
+      keys.sort();
+      for (let e = 0; e < n; e++) order[e] = keys[e]! % 262144;
+    } else {
+      const idx = Array.from({ length: n }, (_, i) => i);
+      idx.sort((x, y) => al[x]! - al[y]! || (ak[x]! >>> 0) - (ak[y]! >>> 0) || x - y);
+      order.set(idx);
+    }
     const entSig = new Uint32Array(n), entPreMin = new Uint32Array(n), entPreMax = new Uint32Array(n), entHw = new Int32Array(n);
     let hwSlots = 0;
     const keys: number[][] = [[], [], [], []];
@@ -229,8 +265,8 @@ export class BodyDbBuilder {
       ["offA", Int32Array.from(this.offA.view())],
       ["offB", Int32Array.from(this.offB.view())],
       ["offShift", Uint32Array.from(this.offShift.view())],
-      ["progStart", Uint32Array.from([...this.progStart.view(), this.prog.n])],
-      ["nameStart", Uint32Array.from([...this.nameStart.view(), names.length])],
+      ["progStart", withEnd(this.progStart.view(), this.prog.n)],
+      ["nameStart", withEnd(this.nameStart.view(), names.length)],
       ["prog", this.prog.view()],
       ["names", names],
       ["entSig", entSig], ["entPreMin", entPreMin], ["entPreMax", entPreMax], ["entHw", entHw],
@@ -238,7 +274,7 @@ export class BodyDbBuilder {
     ];
     for (let l = 0; l < 4; l++) {
       layout.push([`keys${l}`, Uint32Array.from(keys[l]!)]);
-      layout.push([`ranges${l}`, Uint32Array.from([...ranges[l]!, keys[l]!.length ? (l < 3 ? firstOfLength(order, al, l + 2, n) : n) : 0])]);
+      layout.push([`ranges${l}`, withEnd(ranges[l]!, keys[l]!.length ? (l < 3 ? firstOfLength(order, al, l + 2, n) : n) : 0)]);
       if (filter.bits[l]) layout.push([`bits${l}`, filter.bits[l]!]);
     }
     const header = { format: FORMAT, version: VERSION, count: n, hwSlots, suffix: this.suffix, namespaces: this.namespaces, shifts: filter.shifts };
@@ -246,8 +282,16 @@ export class BodyDbBuilder {
   }
 }
 
+/** `values` and then `end`, as a Uint32Array (row starts with the end of the last row). */
+function withEnd(values: ArrayLike<number>, end: number): Uint32Array {
+  const out = new Uint32Array(values.length + 1);
+  for (let i = 0; i < values.length; i++) out[i] = values[i]!;
+  out[values.length] = end;
+  return out;
+}
+
 /** Index of the first entry whose atom is at least `len` bytes long (entries are ordered by length). */
-function firstOfLength(order: number[], al: Int32Array, len: number, n: number): number {
+function firstOfLength(order: Uint32Array, al: Int32Array, len: number, n: number): number {
   let lo = 0, hi = n;
   while (lo < hi) { const mid = (lo + hi) >>> 1; if (al[order[mid]!]! < len) lo = mid + 1; else hi = mid; }
   return lo;
