@@ -515,7 +515,7 @@ async function restart(db: string): Promise<void> {
   const warm = await startVigil(db, cache);
   await stop(warm);
   const parts = compiledParts(cache);
-  console.log(`\nvigil, whole set with the compiled-rules cache: first start ${cold.loadSeconds.toFixed(1)} s (compile + write the cache; idle ${mib(cold.idle)} MiB), ` +
+  console.log(`\nvigil, whole set with the compiled-rules cache: first start ${cold.loadSeconds.toFixed(1)} s (compile + write the cache; load peak ${mib(cold.loadPeak)} MiB, idle ${mib(cold.idle)} MiB), ` +
     `restart from the cache ${warm.loadSeconds.toFixed(1)} s (load peak ${mib(warm.loadPeak)} MiB, idle ${mib(warm.idle)} MiB); compiled parts: ` +
     Object.entries(parts).map(([k, v]) => `${k} ${(v / 1e6).toFixed(1)} MB`).join(", "));
   rmSync(cache, { recursive: true, force: true });

@@ -23,7 +23,7 @@ import { readCompiledParts, type CompiledLocation, type Detector, type DetectorS
 
 type Reply =
   | { ok: true; cached?: undefined; module: string; init: Record<string, unknown>; bytes: [key: string, length: number][]; signatures: number; warnings: SignatureSetup["warnings"] }
-  | { ok: true; cached: CompiledLocation }
+  | { ok: true; cached: CompiledLocation; afterExit?: boolean }
   | { ok: false; message: string };
 
 // Plain JavaScript run by the child: it needs no TypeScript loader, so the same code runs
@@ -36,7 +36,7 @@ const send = (m) => new Promise((r) => process.send(m, () => r()));
 try {
   const [scanner, options] = JSON.parse(process.argv[1]);
   const m = await import(scanner);
-  // compiled before for these very files: the daemon reads the cache file itself
+  // compiled before for these very files: the daemon reads the cache file itself (now)
   const cached = m.locateCompiledSignatures(options);
   if (cached) {
     await send({ ok: true, cached });
@@ -45,6 +45,13 @@ try {
   }
   // each part as its serialiser's chunks: joined only on the daemon's side, in shared memory
   const s = m.buildSignatureChunks(options);
+  if (s.cached) {
+    // just written to the cache: the daemon reads it from there once this process has exited
+    // and given its memory back, so the two never hold the set at the same time
+    await send({ ok: true, cached: s.cached, afterExit: true });
+    process.disconnect();
+    process.exit(0);
+  }
   const bytes = [], arrays = [];
   for (const [k, chunks] of Object.entries(s.parts)) {
     if (!chunks) continue;
@@ -110,7 +117,7 @@ function receive(from: Readable, sizes: number[]): Promise<Uint8Array[]> {
   });
 }
 
-/** Builds the rule set in a child process (or reads it from the compiled-signature cache: `fromCache`). */
+/** Builds the rule set in a child process (`fromCache`: compiled before, read from the compiled-signature cache). */
 export async function compileInChild(options: SignatureOptions): Promise<SignatureSetup & { fromCache: boolean }> {
   // fd 3: the raw byte arrays; fd 4: the IPC channel for the message
   const child = spawn(process.execPath, ["--input-type=module", "-e", CHILD, JSON.stringify([scannerEntry(), options])], {
@@ -137,11 +144,13 @@ export async function compileInChild(options: SignatureOptions): Promise<Signatu
     });
     if (!reply.ok) throw new Error(reply.message);
     if (reply.cached) {
-      // a compiled set in the cache: read straight from its file into shared memory
+      // a compiled set in the cache: read straight from its file into shared memory (after the
+      // child is gone when it has just compiled it, so their memory does not add up)
       const loc = reply.cached;
+      if (reply.afterExit && child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once("exit", r));
       init = { ...readCompiledParts(loc, options.timeoutMs) };
       ({ module, signatures, warnings } = loc);
-      fromCache = true;
+      fromCache = !reply.afterExit;
     } else {
       const arrays = await receive(data, reply.bytes.map(([, n]) => n));
       init = { ...reply.init };

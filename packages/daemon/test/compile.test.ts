@@ -58,6 +58,8 @@ describe("compileInChild", () => {
       hashDb(db, 5000, planted);
       const first = await compileInChild({ builtin: false, databases: [db], cacheDir });
       expect(first.fromCache).toBe(false);
+      // compiled now, handed over through the cache file once the child has exited
+      expect(first.detector.scan(planted, {}).map((m) => m.meta?.clamav_name)).toEqual(["Planted.Sha256-1.UNOFFICIAL"]);
       const cached = readdirSync(cacheDir).filter((n) => n.endsWith(".bin"));
       expect(cached).toHaveLength(1);
       const second = await compileInChild({ builtin: false, databases: [db], cacheDir });

@@ -186,7 +186,7 @@ export function buildSignatures(opts: SignatureOptions = {}): SignatureSetup {
  * the hundreds of MB of a real-scale database are not joined into one more copy here. No
  * detector is built.
  */
-export function buildSignatureChunks(opts: SignatureOptions = {}): { module: string; init: Omit<FullDetectorInit, PartName>; parts: Partial<Record<PartName, Uint8Array[]>>; warnings: SignatureWarning[]; signatures: number } {
+export function buildSignatureChunks(opts: SignatureOptions = {}): { module: string; init: Omit<FullDetectorInit, PartName>; parts: Partial<Record<PartName, Uint8Array[]>>; warnings: SignatureWarning[]; signatures: number; cached?: CompiledLocation } {
   const key = opts.cacheDir ? cacheKey(opts) : undefined;
   if (key && opts.cacheDir) {
     const loc = locateCompiled(join(opts.cacheDir, `signatures-${key}.bin`), key);
@@ -200,8 +200,13 @@ export function buildSignatureChunks(opts: SignatureOptions = {}): { module: str
     }
   }
   const c = compileParts(opts);
-  if (key && opts.cacheDir) writeCompiled(join(opts.cacheDir, `signatures-${key}.bin`), key, c);
-  return { module: import.meta.url, init: c.meta, parts: c.parts, warnings: c.warnings, signatures: c.meta.signatures };
+  let cached: CompiledLocation | undefined;
+  if (key && opts.cacheDir) {
+    const file = join(opts.cacheDir, `signatures-${key}.bin`);
+    writeCompiled(file, key, c);
+    cached = locateCompiled(file, key);
+  }
+  return { module: import.meta.url, init: c.meta, parts: c.parts, warnings: c.warnings, signatures: c.meta.signatures, ...(cached ? { cached } : {}) };
 }
 
 const PART_NAMES = ["rules", "hashes", "sections", "allow", "bodies"] as const;
