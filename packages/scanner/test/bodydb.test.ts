@@ -168,13 +168,14 @@ describe("native .ndb store against the YARA translation", () => {
       "Bd.Prefix.Form-1:0:*:41[1-2]42434445", // the aa[n-m] prefix form
       "Bd.Only.Alts-1:0:*:(4142|4344)(4546|4748)", // no whole byte outside alternatives
       "Bd.Plain-1:0:*:41424344",
+      "Bd.Big.Target-1:257:*:41424344", // a target past a byte (not PE, whatever 257 & 255 says)
     ].join("\n") + "\n");
     const set = loadClamavDatabase(db, { nativeBodies: true });
     expect(set.bodies?.count).toBe(1);
-    expect(set.yara[0]!.source.match(/^rule /gm)).toHaveLength(3);
+    expect(set.yara[0]!.source.match(/^rule /gm)).toHaveLength(4);
     const { detector } = buildSignatures({ builtin: false, databases: [db] });
     const names = detector.scan(Buffer.from("xx ABCD EFGH A BCDE ABGH"), {}).map((m) => m.meta?.clamav_name);
-    expect(names).toEqual(["Bd.Marker.End-1.UNOFFICIAL", "Bd.Prefix.Form-1.UNOFFICIAL", "Bd.Only.Alts-1.UNOFFICIAL", "Bd.Plain-1.UNOFFICIAL"]);
+    expect(names).toEqual(["Bd.Marker.End-1.UNOFFICIAL", "Bd.Prefix.Form-1.UNOFFICIAL", "Bd.Only.Alts-1.UNOFFICIAL", "Bd.Plain-1.UNOFFICIAL", "Bd.Big.Target-1.UNOFFICIAL"]);
   });
 
   it("loads from its serialised bytes as views, and refuses corrupt bytes with SIGDB_BAD_COMPILED", () => {

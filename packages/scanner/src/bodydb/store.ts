@@ -155,6 +155,8 @@ export class BodyDbBuilder {
       default: return undefined;
     }
     if (kind >= OFF_EP && (!EXE_TARGETS.has(sig.target) || (sig.target === 9 && kind !== OFF_EP))) return undefined;
+    // the columns hold a byte for the target and 31 bits for offsets: anything larger is left to the translation
+    if (sig.target > 255 || Math.abs(a) > 0x7fffffff || Math.abs(b) > 0x7fffffff || shift > 0x7fffffff) return undefined;
     let body: HexNode[];
     const approximations: string[] = [];
     const note = targetCondition(sig.target).note;
