@@ -81,10 +81,11 @@ function limitedMatch(bytes: Uint8Array, start: number, re: RegExp): number {
   return m === null ? 0 : m[0].length;
 }
 
-interface LitTarget { kind: 0; sid: number; bytes: Uint8Array; lower: Uint8Array | null; xorKey: number | null; atomOffset: number; wide: boolean; fullword: boolean }
+/** Byte strings of the targets are kept in one pool (`CompiledRules.pool`) as offset and length, not an array each. */
+interface LitTarget { kind: 0; sid: number; at: number; len: number; nocase: boolean; xorKey: number | null; atomOffset: number; wide: boolean; fullword: boolean }
 interface ReTarget { kind: 1; sid: number; form: number; re: RegExp; prefixMin: number; prefixMax: number; hwSlot: number; fullword: boolean; wide: boolean; maxLength: number | null; anchored: boolean }
 /** a hex string of plain and masked bytes: compared in place, no RegExp. */
-interface MaskTarget { kind: 2; sid: number; value: Uint8Array; mask: Uint8Array; prefix: number; fullword: boolean; wide: boolean }
+interface MaskTarget { kind: 2; sid: number; value: number; mask: number; len: number; prefix: number; fullword: boolean; wide: boolean }
 type Target = LitTarget | ReTarget | MaskTarget;
 
 function isAlnum(b: number): boolean {
@@ -130,8 +131,18 @@ export class CompiledRules {
   private regexCache = new Map<string, RegExp>();
   private moBuf: number[][] | undefined;
   private mlBuf: number[][] | undefined;
+  /** literal bytes (lower-cased for nocase), mask values and masks of all targets, end to end. */
+  private pool: Uint8Array = new Uint8Array(0);
+  private poolBytes: number[] = [];
+  /** the serialised form these rules were loaded from (serialize() gives it back). */
+  private readonly serialized: Uint8Array | undefined;
 
-  constructor(data: RuleSetData, warnings: CompiledRules["warnings"] = []) {
+  /**
+   * `serialized`: the bytes `data` was parsed from. The rules then keep those (shared, when they
+   * are) instead of the strings' pattern details, which only compiling and serialising need: a
+   * large rule set loaded in a scan thread holds its tables and little else.
+   */
+  constructor(data: RuleSetData, warnings: CompiledRules["warnings"] = [], serialized?: Uint8Array) {
     if (data.format !== "vigil-rules") throw new LoadError("LOAD_FORMAT", "not a Vigil compiled rules file");
     if (data.version !== 1) throw new LoadError("LOAD_VERSION", `compiled rules format version ${data.version} is not supported by this engine (expects 1): recompile the rules`);
     this.data = data;
@@ -149,7 +160,21 @@ export class CompiledRules {
       return { impl: resolveFunction(mod, f.path, f.overload), module: f.module };
     });
     data.strings.forEach((s, sid) => this.addString(s, sid));
+    this.pool = Uint8Array.from(this.poolBytes);
+    this.poolBytes = [];
     this.atoms.build();
+    this.serialized = serialized;
+    if (serialized) {
+      for (const s of data.strings) { s.literals = null; s.regexes = null; }
+      data.code = "";
+    }
+  }
+
+  /** Puts bytes in the pool; returns their offset. */
+  private poolAdd(bytes: ArrayLike<number>): number {
+    const at = this.poolBytes.length;
+    for (let i = 0; i < bytes.length; i++) this.poolBytes.push(bytes[i]!);
+    return at;
   }
 
   private regex(source: string, flags: string): RegExp {
@@ -166,9 +191,9 @@ export class CompiledRules {
   private addString(s: CompiledString, sid: number): void {
     if (s.literals) {
       s.literals.forEach((lit, i) => {
-        const bytes = new Uint8Array(Buffer.from(lit.bytes, "latin1"));
+        const bytes = Buffer.from(lit.bytes, "latin1");
         const t: LitTarget = {
-          kind: 0, sid, bytes, lower: lit.nocase ? bytes.map(lowerByte) : null, xorKey: lit.xorKey,
+          kind: 0, sid, at: this.poolAdd(lit.nocase ? bytes.map(lowerByte) : bytes), len: bytes.length, nocase: lit.nocase, xorKey: lit.xorKey,
           atomOffset: lit.atomOffset, wide: s.wideForms[i] ?? false, fullword: s.fullword,
         };
         for (const atom of uniqueAtoms(lit.atoms)) this.addAtom(atom, t);
@@ -182,8 +207,10 @@ export class CompiledRules {
           return;
         }
         if (r.masked) {
+          const value = Buffer.from(r.masked.value, "hex"), mask = Buffer.from(r.masked.mask, "hex");
+          const vAt = this.poolAdd(value), mAt = this.poolAdd(mask);
           for (const a of r.atoms) {
-            const t: MaskTarget = { kind: 2, sid, value: Uint8Array.from(Buffer.from(r.masked.value, "hex")), mask: Uint8Array.from(Buffer.from(r.masked.mask, "hex")), prefix: a.prefixMin, fullword: s.fullword, wide };
+            const t: MaskTarget = { kind: 2, sid, value: vAt, mask: mAt, len: value.length, prefix: a.prefixMin, fullword: s.fullword, wide };
             for (const v of uniqueAtoms(a.variants)) this.addAtom(v, t);
           }
           return;
@@ -203,6 +230,7 @@ export class CompiledRules {
   get ruleCount(): number { return this.data.rules.length; }
 
   serialize(): Uint8Array {
+    if (this.serialized) return this.serialized;
     return Buffer.from(JSON.stringify({ ...this.data, warnings: this.warnings }), "utf8");
   }
 
@@ -248,30 +276,30 @@ export class CompiledRules {
       return true;
     };
 
+    const pool = this.pool;
     const verify = (targets: Target[], atomPos: number) => {
       for (let k = 0; k < targets.length; k++) {
         const t = targets[k]!;
         if (t.kind === 0) {
           const start = atomPos - t.atomOffset;
-          const len = t.bytes.length;
+          const len = t.len;
           if (start < 0 || start + len > n) continue;
           let ok = true;
-          if (t.lower) {
-            const lw = t.lower;
-            for (let j = 0; j < len; j++) if (lowerByte(bytes[start + j]!) !== lw[j]) { ok = false; break; }
+          const at = t.at;
+          if (t.nocase) {
+            for (let j = 0; j < len; j++) if (lowerByte(bytes[start + j]!) !== pool[at + j]) { ok = false; break; }
           } else {
-            const b = t.bytes;
-            for (let j = 0; j < len; j++) if (bytes[start + j] !== b[j]) { ok = false; break; }
+            for (let j = 0; j < len; j++) if (bytes[start + j] !== pool[at + j]) { ok = false; break; }
           }
           if (!ok || (t.fullword && !fullwordOk(start, start + len, t.wide))) continue;
           record(t.sid, start, len, t.xorKey, t.wide);
         } else if (t.kind === 2) {
           const start = atomPos - t.prefix;
-          const len = t.value.length;
+          const len = t.len;
           if (start < 0 || start + len > n) continue;
           const val = t.value, mask = t.mask;
           let ok = true;
-          for (let j = 0; j < len; j++) if ((bytes[start + j]! & mask[j]!) !== val[j]) { ok = false; break; }
+          for (let j = 0; j < len; j++) if ((bytes[start + j]! & pool[mask + j]!) !== pool[val + j]) { ok = false; break; }
           if (!ok || (t.fullword && !fullwordOk(start, start + len, t.wide))) continue;
           record(t.sid, start, len, null, t.wide);
         } else {
@@ -501,5 +529,6 @@ export function loadRules(serialized: Uint8Array | string): CompiledRules {
   }
   if (!parsed || typeof parsed !== "object") throw new LoadError("LOAD_FORMAT", "not a Vigil compiled rules file");
   const { warnings, ...data } = parsed;
-  return new CompiledRules(data as RuleSetData, warnings ?? []);
+  const bytes = typeof serialized === "string" ? undefined : serialized;
+  return new CompiledRules(data as RuleSetData, warnings ?? [], bytes);
 }
