@@ -8,6 +8,9 @@
  */
 import { sql, type Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
+import { containsPattern, countRows, prefixPattern } from "../db/query.js";
+
+export { containsPattern, prefixPattern };
 import { STALE_AFTER_HEARTBEATS } from "../services/endpoints.js";
 
 type Db = Kysely<Database>;
@@ -363,8 +366,8 @@ export async function rulesFreshness(db: Db, now: number, maxCheckpointAgeDays =
     if (logSize !== undefined) ors.push(eb("checkpoint_size", "<", logSize));
     return eb.or(ors);
   };
-  const [{ n: considered }] = await base.select(sql<number>`count(*)`.as("n")).execute() as [{ n: number }];
-  const [{ n: flaggedCount }] = await base.select(sql<number>`count(*)`.as("n")).where(flaggedWhere).execute() as [{ n: number }];
+  const considered = await countRows(base);
+  const flaggedCount = await countRows(base.where(flaggedWhere));
   const none = sql.lit(-1);
   const r: Record<string, number | null> = await base
     .select([
@@ -401,10 +404,10 @@ export async function rulesFreshness(db: Db, now: number, maxCheckpointAgeDays =
   const n = (k: string) => Number(r[k] ?? 0);
   return {
     newest,
-    considered: Number(considered),
-    current: Number(considered) - Number(flaggedCount),
+    considered,
+    current: considered - flaggedCount,
     flagged,
-    flaggedTotal: Number(flaggedCount),
+    flaggedTotal: flaggedCount,
     reasons: { outdated: newest === null ? 0 : n("outdated"), noRules: n("noRules"), noCheckpoint: n("noCheckpoint"), oldCheckpoint: n("oldCheckpoint"), behindLog: logSize === undefined ? 0 : n("behindLog") },
     maxCheckpointAgeDays,
   };
@@ -446,15 +449,6 @@ export async function activityFeed(db: Db, limit = 25): Promise<ActivityItem[]> 
   return items.slice(0, limit);
 }
 
-/** `like` pattern matching `text` literally anywhere (backslash is the escape character). */
-export function containsPattern(text: string): string {
-  return `%${text.toLowerCase().replace(/[\\%_]/g, (m) => "\\" + m)}%`;
-}
-
-export function prefixPattern(text: string): string {
-  return `${text.toLowerCase().replace(/[\\%_]/g, (m) => "\\" + m)}%`;
-}
-
 export interface EndpointRow {
   id: string;
   hostname: string | null;
@@ -485,7 +479,7 @@ export async function listEndpoints(db: Db, t: Thresholds, f: EndpointFilter): P
     const contains = containsPattern(f.q), prefix = prefixPattern(f.q);
     q = q.where(sql<boolean>`(lower(hostname) like ${contains} escape '\\' or lower(id) like ${prefix} escape '\\')`);
   }
-  const [{ n }] = (await q.select(sql<number>`count(*)`.as("n")).execute()) as [{ n: number }];
+  const total = await countRows(q);
   const rows = await q
     .selectAll()
     .orderBy(sql`case when last_seen is null then 1 else 0 end`)
@@ -506,7 +500,7 @@ export async function listEndpoints(db: Db, t: Thresholds, f: EndpointFilter): P
     for (const r of c) counts.set(r.endpoint_id, Number(r.n));
   }
   return {
-    total: Number(n),
+    total,
     rows: rows.map((r) => {
       const lastSeen = r.last_seen === null ? null : Number(r.last_seen);
       const revokedAt = r.revoked_at === null ? null : Number(r.revoked_at);
@@ -609,7 +603,7 @@ export async function listDetections(db: Db, f: DetectionFilter): Promise<{ rows
   if (f.sha256) q = q.where("d.sha256", "=", f.sha256);
   if (f.since !== undefined) q = q.where("d.time", ">=", f.since);
   if (f.until !== undefined) q = q.where("d.time", "<", f.until);
-  const [{ n }] = (await q.select(sql<number>`count(*)`.as("n")).execute()) as [{ n: number }];
+  const total = await countRows(q);
   const rows = await q
     .select([
       "d.id", "d.endpoint_id", "e.hostname", "d.time", "d.received_at", "d.rule", "d.severity", "d.bundle_version", "d.sha256", "d.size",
@@ -620,7 +614,7 @@ export async function listDetections(db: Db, f: DetectionFilter): Promise<{ rows
     .limit(f.limit)
     .offset(f.offset)
     .execute();
-  return { total: Number(n), rows: rows.map(detectionRow) };
+  return { total, rows: rows.map(detectionRow) };
 }
 
 function detectionRow(r: {
@@ -672,13 +666,7 @@ export async function endpointScans(db: Db, endpointId: string, limit = 20): Pro
 }
 
 export async function endpointPresenceHours(db: Db, endpointId: string, sinceHour: number): Promise<number> {
-  const [{ n }] = (await db
-    .selectFrom("endpoint_presence")
-    .select(sql<number>`count(*)`.as("n"))
-    .where("endpoint_id", "=", endpointId)
-    .where("hour", ">=", sinceHour)
-    .execute()) as [{ n: number }];
-  return Number(n);
+  return countRows(db.selectFrom("endpoint_presence").where("endpoint_id", "=", endpointId).where("hour", ">=", sinceHour));
 }
 
 export interface HashInfo {
@@ -816,10 +804,10 @@ export async function auditLog(db: Db, f: { action?: string | undefined; user?: 
   let q = db.selectFrom("audit_log");
   if (f.action) q = q.where(sql<boolean>`lower(action) like ${containsPattern(f.action)} escape '\\'`);
   if (f.user) q = q.where(sql<boolean>`lower(username) like ${containsPattern(f.user)} escape '\\'`);
-  const [{ n }] = (await q.select(sql<number>`count(*)`.as("n")).execute()) as [{ n: number }];
+  const total = await countRows(q);
   const rows = await q.selectAll().orderBy("time", "desc").orderBy("id", "desc").limit(f.limit).offset(f.offset).execute();
   return {
-    total: Number(n),
+    total,
     rows: rows.map((r) => ({ id: r.id, time: Number(r.time), username: r.username, action: r.action, target: r.target, detail: r.detail, ip: r.ip })),
   };
 }
@@ -893,20 +881,13 @@ export async function tableCounts(db: Db, dialect: "sqlite" | "postgres"): Promi
   }
   for (const t of tables) {
     if (t in out) continue;
-    const [{ n }] = (await db.selectFrom(t).select(sql<number>`count(*)`.as("n")).execute()) as [{ n: number }];
-    out[t] = Number(n);
+    out[t] = await countRows(db.selectFrom(t));
   }
   return { counts: Object.fromEntries(tables.map((t) => [t, out[t]!])), estimated };
 }
 
 export async function connectedSince(db: Db, since: number): Promise<number> {
-  const [{ n }] = (await db
-    .selectFrom("endpoints")
-    .select(sql<number>`count(*)`.as("n"))
-    .where("revoked_at", "is", null)
-    .where("last_seen", ">=", since)
-    .execute()) as [{ n: number }];
-  return Number(n);
+  return countRows(db.selectFrom("endpoints").where("revoked_at", "is", null).where("last_seen", ">=", since));
 }
 
 /** Endpoints heard from per hour over the last `hours` hours (oldest first). */

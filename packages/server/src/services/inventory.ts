@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { sql } from "kysely";
 import { protocol } from "@vigil/scanner";
 import type { ServerContext } from "../context.js";
+import { containsPattern, countRows } from "../db/query.js";
 import type { InventoryFindingsTable, InventoryItemsTable } from "../db/schema.js";
 import { ServerError } from "../error.js";
 import { getPolicy } from "./policy.js";
@@ -19,11 +20,6 @@ const CHUNK = 1000;
 
 function keyOf(...parts: string[]): string {
   return createHash("sha256").update(parts.join("\0")).digest("hex").slice(0, 32);
-}
-
-/** `like` pattern matching `text` literally anywhere, lower case (backslash escapes). */
-function contains(text: string): string {
-  return `%${text.toLowerCase().replace(/[\\%_]/g, (m) => "\\" + m)}%`;
 }
 
 /**
@@ -136,11 +132,11 @@ export async function searchInventory(ctx: ServerContext, q: InventoryQuery = {}
     .selectFrom("inventory_items as i")
     .innerJoin("endpoints as e", "e.id", "i.endpoint_id")
     .where("e.revoked_at", "is", null);
-  if (q.q) base = base.where(sql<boolean>`lower(i.name) like ${contains(q.q)} escape '\\'`);
-  if (q.vendor) base = base.where(sql<boolean>`lower(i.vendor) like ${contains(q.vendor)} escape '\\'`);
+  if (q.q) base = base.where(sql<boolean>`lower(i.name) like ${containsPattern(q.q)} escape '\\'`);
+  if (q.vendor) base = base.where(sql<boolean>`lower(i.vendor) like ${containsPattern(q.vendor)} escape '\\'`);
   if (q.source) base = base.where("i.source", "=", q.source);
   if (q.endpointId) base = base.where("i.endpoint_id", "=", q.endpointId);
-  const [{ n }] = (await base.select(sql<number>`count(*)`.as("n")).execute()) as [{ n: number }];
+  const total = await countRows(base);
   const rows = await base
     .selectAll("i")
     .select("e.hostname")
@@ -152,7 +148,7 @@ export async function searchInventory(ctx: ServerContext, q: InventoryQuery = {}
     .offset(Math.max(q.offset ?? 0, 0))
     .execute();
   return {
-    total: Number(n),
+    total,
     items: rows.map((r) => ({
       endpointId: r.endpoint_id, hostname: r.hostname, name: r.name, version: r.version, vendor: r.vendor, source: r.source,
       installedAt: r.installed_at, installPath: r.install_path, firstSeen: Number(r.first_seen), lastSeen: Number(r.last_seen),
@@ -174,8 +170,8 @@ export async function searchSoftware(ctx: ServerContext, q: Pick<InventoryQuery,
     .selectFrom("inventory_items as i")
     .innerJoin("endpoints as e", "e.id", "i.endpoint_id")
     .where("e.revoked_at", "is", null);
-  if (q.q) base = base.where(sql<boolean>`lower(i.name) like ${contains(q.q)} escape '\\'`);
-  if (q.vendor) base = base.where(sql<boolean>`lower(i.vendor) like ${contains(q.vendor)} escape '\\'`);
+  if (q.q) base = base.where(sql<boolean>`lower(i.name) like ${containsPattern(q.q)} escape '\\'`);
+  if (q.vendor) base = base.where(sql<boolean>`lower(i.vendor) like ${containsPattern(q.vendor)} escape '\\'`);
   if (q.source) base = base.where("i.source", "=", q.source);
   const rows = await base
     .select([
@@ -236,10 +232,10 @@ export async function listInventoryFindings(ctx: ServerContext, q: FindingQuery 
   if (q.status) base = base.where("f.status", "=", q.status);
   if (q.packId) base = base.where("f.pack_id", "=", q.packId);
   if (q.q) {
-    const p = contains(q.q);
+    const p = containsPattern(q.q);
     base = base.where(sql<boolean>`(lower(f.subject) like ${p} escape '\\' or lower(f.vendor) like ${p} escape '\\')`);
   }
-  const [{ n }] = (await base.select(sql<number>`count(*)`.as("n")).execute()) as [{ n: number }];
+  const total = await countRows(base);
   const rows = await base
     .selectAll("f")
     .select("e.hostname")
@@ -252,7 +248,7 @@ export async function listInventoryFindings(ctx: ServerContext, q: FindingQuery 
     .offset(Math.max(q.offset ?? 0, 0))
     .execute();
   return {
-    total: Number(n),
+    total,
     findings: rows.map((r) => ({
       endpointId: r.endpoint_id, hostname: r.hostname, status: r.status, packId: r.pack_id, packVersion: Number(r.pack_version), vendor: r.vendor,
       subject: r.subject, evidence: evidenceOf(r.evidence), inForceSince: r.in_force_since, firstSeen: Number(r.first_seen), lastSeen: Number(r.last_seen),
