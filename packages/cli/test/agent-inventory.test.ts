@@ -14,63 +14,21 @@
  * sent and the ledger holds no inventory request.
  */
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startTestServer, type TestServer } from "../../server/test/harness.js";
 import { dpkgStanza } from "../../inventory/test/tree.js";
+import { Relay, type Seen } from "./relay.js";
 
 const BIN = join(__dirname, "../bin/vigil.js");
 const built = existsSync(join(__dirname, "../dist/agent/inventory.js"));
 if (!built) console.log("agent inventory tests need the build (npm test runs tsc -b first): not run");
 
-const sha = (b: string | Buffer) => createHash("sha256").update(b).digest("hex");
 
-interface Seen { method: string; path: string; sha256: string; body: string }
-
-/** Forwards to the server and records each request; while stopped its port refuses connections. */
-class Relay {
-  seen: Seen[] = [];
-  target = "";
-  port = 0;
-  private server: Server | undefined;
-  async start(): Promise<void> {
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => {
-        const body = Buffer.concat(chunks);
-        const headers: Record<string, string> = {};
-        for (const h of ["authorization", "content-type", "accept"]) if (req.headers[h]) headers[h] = String(req.headers[h]);
-        fetch(this.target + req.url, { method: req.method, headers, redirect: "manual", ...(req.method !== "GET" && req.method !== "HEAD" ? { body } : {}) })
-          .then(async (r) => {
-            const out = Buffer.from(await r.arrayBuffer());
-            this.seen.push({ method: req.method ?? "", path: req.url ?? "", sha256: sha(body), body: body.toString("utf8") });
-            res.writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "application/octet-stream", "content-length": String(out.length) });
-            res.end(out);
-          })
-          .catch((err: Error) => { res.writeHead(502).end(err.message); });
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.port, "127.0.0.1", () => resolve());
-    });
-    this.port = (server.address() as AddressInfo).port;
-    this.server = server;
-  }
-  async stop(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    if (s) await new Promise<void>((resolve) => { s.closeAllConnections(); s.close(() => resolve()); });
-  }
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
+/** The relay, and the inventory reports it forwarded. */
+class InventoryRelay extends Relay {
   inventoryPosts(): Seen[] {
     return this.seen.filter((s) => s.method === "POST" && s.path === "/api/v1/inventory");
   }
@@ -112,7 +70,7 @@ describe.skipIf(!built)("vigil agent inventory against a real server", () => {
   const dir = mkdtempSync(join(tmpdir(), "vigil-agent-inv-"));
   const state = join(dir, "agent");
   const machine = join(dir, "machine");
-  const relay = new Relay();
+  const relay = new InventoryRelay();
   let server: TestServer;
   let admin: { cookie: string; csrf: string };
   let endpointId = "";

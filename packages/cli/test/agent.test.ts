@@ -19,69 +19,18 @@
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { publish } from "@vigil/updates";
 import { startTestServer, type TestServer } from "../../server/test/harness.js";
+import { Relay } from "./relay.js";
 import { closeServer, makeKeys, policyFor, startWitness, writeRules } from "../../updates/test/helpers.js";
 
 const BIN = join(__dirname, "../bin/vigil.js");
 const built = existsSync(join(__dirname, "../dist/commands/agent.js"));
 if (!built) console.log("agent CLI tests need the build (npm test runs tsc -b first): not run");
-
-interface Seen { method: string; path: string; sha256: string; bytes: number; status: number; body: string }
-
-/**
- * The network between agent and server: forwards to `target`, records what it forwarded. While
- * stopped its port refuses connections, as an unreachable server does; it restarts on the same port.
- */
-class Relay {
-  seen: Seen[] = [];
-  target = "";
-  port = 0;
-  /** Rewrites a response body (path, body) -> new body, e.g. to tamper with the policy. */
-  rewrite: ((path: string, body: Buffer) => Buffer) | undefined;
-  private server: Server | undefined;
-
-  async start(): Promise<void> {
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => {
-        const body = Buffer.concat(chunks);
-        const headers: Record<string, string> = {};
-        for (const h of ["authorization", "content-type", "accept"]) if (req.headers[h]) headers[h] = String(req.headers[h]);
-        fetch(this.target + req.url, { method: req.method, headers, redirect: "manual", ...(body.length || (req.method !== "GET" && req.method !== "HEAD") ? { body } : {}) })
-          .then(async (r) => {
-            let out: Buffer = Buffer.from(await r.arrayBuffer());
-            if (this.rewrite) out = this.rewrite(req.url ?? "", out);
-            this.seen.push({ method: req.method ?? "", path: req.url ?? "", sha256: createHash("sha256").update(body).digest("hex"), bytes: body.length, status: r.status, body: body.toString("latin1") });
-            res.writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "application/octet-stream", "content-length": String(out.length) });
-            res.end(out);
-          })
-          .catch((err: Error) => { res.writeHead(502).end(err.message); });
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.port, "127.0.0.1", () => resolve());
-    });
-    this.port = (server.address() as AddressInfo).port;
-    this.server = server;
-  }
-
-  async stop(): Promise<void> {
-    if (this.server) await closeServer(this.server);
-    this.server = undefined;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-}
 
 interface Run { code: number; stdout: string; stderr: string }
 
