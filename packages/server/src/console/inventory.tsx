@@ -17,7 +17,7 @@ import {
 } from "../services/inventory.js";
 import { getPolicy } from "../services/policy.js";
 import { count, intParam, oneOf, textParam } from "./format.js";
-import { Ago, BASE, Empty, EndpointLink, Facts, Page, Time } from "./layout.js";
+import { Ago, BASE, Empty, EndpointLink, Facts, ListTable, Page, Time } from "./layout.js";
 
 const PAGE = 50;
 const FINDING_PAGE = 50;
@@ -54,45 +54,28 @@ const ListPager: FC<{ params: Record<string, string | undefined>; name: string; 
 
 /** The findings table, for the fleet (with the endpoint column) or one endpoint. */
 export const FindingsTable: FC<{ rows: InventoryFindingInfo[]; now: number; caption: string; withEndpoint: boolean }> = (p) => (
-  <div class="scroll">
-    <table class="list">
-      <caption class="sr-only">{p.caption}</caption>
-      <thead>
-        <tr>
-          {p.withEndpoint ? <th scope="col">Endpoint</th> : null}
-          <th scope="col">Software</th>
-          <th scope="col">Vendor</th>
-          <th scope="col">Pack</th>
-          <th scope="col">Status</th>
-          <th scope="col">In force since</th>
-          <th scope="col">First seen</th>
-          <th scope="col">Evidence</th>
-        </tr>
-      </thead>
-      <tbody>
-        {p.rows.map((f) => (
-          <tr>
-            {p.withEndpoint ? <th scope="row"><EndpointLink id={f.endpointId} hostname={f.hostname} /></th> : null}
-            {p.withEndpoint ? <td class="wrap">{f.subject}</td> : <th scope="row" class="wrap">{f.subject}</th>}
-            <td>{f.vendor}</td>
-            <td>
-              <span class="mono">{f.packId}</span> v{f.packVersion}
-            </td>
-            <td><FindingStatus status={f.status} /></td>
-            <td>{f.inForceSince ? <Day iso={f.inForceSince} /> : <span class="muted">not yet</span>}</td>
-            <td><Time ms={f.firstSeen} now={p.now} /></td>
-            <td>
-              {f.evidence.length ? (
-                <ul class="small">
-                  {f.evidence.map((e) => <li class="wrap">{e}</li>)}
-                </ul>
-              ) : <span class="muted">–</span>}
-            </td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
-  </div>
+  <ListTable caption={p.caption} hiddenCaption columns={[p.withEndpoint && "Endpoint", "Software", "Vendor", "Pack", "Status", "In force since", "First seen", "Evidence"]}>
+    {p.rows.map((f) => (
+      <tr>
+        {p.withEndpoint ? <th scope="row"><EndpointLink id={f.endpointId} hostname={f.hostname} /></th> : null}
+        {p.withEndpoint ? <td class="wrap">{f.subject}</td> : <th scope="row" class="wrap">{f.subject}</th>}
+        <td>{f.vendor}</td>
+        <td>
+          <span class="mono">{f.packId}</span> v{f.packVersion}
+        </td>
+        <td><FindingStatus status={f.status} /></td>
+        <td>{f.inForceSince ? <Day iso={f.inForceSince} /> : <span class="muted">not yet</span>}</td>
+        <td><Time ms={f.firstSeen} now={p.now} /></td>
+        <td>
+          {f.evidence.length ? (
+            <ul class="small">
+              {f.evidence.map((e) => <li class="wrap">{e}</li>)}
+            </ul>
+          ) : <span class="muted">–</span>}
+        </td>
+      </tr>
+    ))}
+  </ListTable>
 );
 
 export interface EndpointInventoryData {
@@ -252,68 +235,36 @@ export function registerInventoryPages(app: Hono<AppEnv>, ctx: ServerContext): v
           ) : (
             <>
               {software.length ? (
-                <div class="scroll">
-                  <table class="list">
-                    <caption>Matching software</caption>
-                    <thead>
-                      <tr>
-                        <th scope="col">Software</th>
-                        <th scope="col">Source</th>
-                        <th scope="col">Vendor</th>
-                        <th scope="col" class="num">Endpoints</th>
-                        <th scope="col" class="num">Versions</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {software.map((s) => (
-                        <tr>
-                          <th scope="row" class="wrap">{s.name}</th>
-                          <td>{s.source}</td>
-                          <td class="wrap">{s.vendor ?? <span class="muted">–</span>}</td>
-                          <td class="num">{count(s.endpoints)}</td>
-                          <td class="num">{count(s.versions)}</td>
-                        </tr>
-                      ))}
-                    </tbody>
-                  </table>
-                </div>
+                <ListTable caption="Matching software" columns={["Software", "Source", "Vendor", { num: "Endpoints" }, { num: "Versions" }]}>
+                  {software.map((s) => (
+                    <tr>
+                      <th scope="row" class="wrap">{s.name}</th>
+                      <td>{s.source}</td>
+                      <td class="wrap">{s.vendor ?? <span class="muted">–</span>}</td>
+                      <td class="num">{count(s.endpoints)}</td>
+                      <td class="num">{count(s.versions)}</td>
+                    </tr>
+                  ))}
+                </ListTable>
               ) : null}
               {items.items.length === 0 ? (
                 <Empty>No installed software matches.</Empty>
               ) : (
-                <div class="scroll">
-                  <table class="list">
-                    <caption>Endpoints running it</caption>
-                    <thead>
-                      <tr>
-                        <th scope="col">Endpoint</th>
-                        <th scope="col">Software</th>
-                        <th scope="col">Version</th>
-                        <th scope="col">Source</th>
-                        <th scope="col">Vendor</th>
-                        <th scope="col">Installed or updated</th>
-                        <th scope="col">First seen</th>
-                        <th scope="col">Last reported</th>
-                        <th scope="col">Path</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {items.items.map((i) => (
-                        <tr>
-                          <th scope="row"><EndpointLink id={i.endpointId} hostname={i.hostname} /></th>
-                          <td class="wrap">{i.name}</td>
-                          <td class="mono">{i.version ?? "–"}</td>
-                          <td>{i.source}</td>
-                          <td class="wrap">{i.vendor ?? <span class="muted">–</span>}</td>
-                          <td><Day iso={i.installedAt} /></td>
-                          <td><Time ms={i.firstSeen} now={now} /></td>
-                          <td><Ago ms={i.lastSeen} now={now} /></td>
-                          <td class="mono wrap">{i.installPath ?? <span class="muted">not sent</span>}</td>
-                        </tr>
-                      ))}
-                    </tbody>
-                  </table>
-                </div>
+                <ListTable caption="Endpoints running it" columns={["Endpoint", "Software", "Version", "Source", "Vendor", "Installed or updated", "First seen", "Last reported", "Path"]}>
+                  {items.items.map((i) => (
+                    <tr>
+                      <th scope="row"><EndpointLink id={i.endpointId} hostname={i.hostname} /></th>
+                      <td class="wrap">{i.name}</td>
+                      <td class="mono">{i.version ?? "–"}</td>
+                      <td>{i.source}</td>
+                      <td class="wrap">{i.vendor ?? <span class="muted">–</span>}</td>
+                      <td><Day iso={i.installedAt} /></td>
+                      <td><Time ms={i.firstSeen} now={now} /></td>
+                      <td><Ago ms={i.lastSeen} now={now} /></td>
+                      <td class="mono wrap">{i.installPath ?? <span class="muted">not sent</span>}</td>
+                    </tr>
+                  ))}
+                </ListTable>
               )}
               <ListPager params={params} name="page" page={page} pageSize={PAGE} total={items.total} anchor="software" />
             </>

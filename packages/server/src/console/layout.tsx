@@ -233,6 +233,27 @@ export const ChartTable: FC<{
   </figure>
 );
 
+/** A list table's column: its header, `{ num }` for a right-aligned number column, null or false for none. */
+export type Column = string | { num: string } | null | false;
+
+/**
+ * A list table in its horizontal scroller: the caption (shown, or for screen readers only with
+ * `hiddenCaption`), one column header per entry of `columns` and the rows as children.
+ */
+export const ListTable: FC<PropsWithChildren<{ caption?: Child; hiddenCaption?: boolean; id?: string | undefined; columns: Column[] }>> = (p) => (
+  <div class="scroll">
+    <table class="list" id={p.id}>
+      {p.caption === undefined ? null : p.hiddenCaption ? <caption class="sr-only">{p.caption}</caption> : <caption>{p.caption}</caption>}
+      <thead>
+        <tr>
+          {p.columns.map((c) => (!c ? null : typeof c === "string" ? <th scope="col">{c}</th> : <th scope="col" class="num">{c.num}</th>))}
+        </tr>
+      </thead>
+      <tbody>{p.children}</tbody>
+    </table>
+  </div>
+);
+
 export const Empty: FC<PropsWithChildren> = ({ children }) => <p class="empty">{children}</p>;
 
 /** A definition list from label/value pairs. */

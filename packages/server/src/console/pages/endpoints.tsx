@@ -12,7 +12,7 @@ import { ServerError } from "../../error.js";
 import { revokeEndpoint } from "../../services/endpoints.js";
 import { getPolicy } from "../../services/policy.js";
 import { bytes, count, intParam, isoMinute, oneOf, textParam } from "../format.js";
-import { Ago, BASE, CsrfField, Empty, EndpointLink, Facts, HashLink, Page, Pager, SeverityBadge, StatusBadge, Time, statusLabel } from "../layout.js";
+import { Ago, BASE, CsrfField, Empty, EndpointLink, Facts, ListTable, HashLink, Page, Pager, SeverityBadge, StatusBadge, Time, statusLabel } from "../layout.js";
 import {
   DAY_MS, HOUR_MS, STATUSES, detectionsPerDay, endpointPresenceHours, endpointScans, getEndpoint, listDetections, listEndpoints, thresholds,
   type EndpointDetail, type EndpointStatus,
@@ -87,40 +87,23 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
         {rows.length === 0 ? (
           <Empty>No endpoints{status || q ? " match these filters" : " are enrolled yet"}.</Empty>
         ) : (
-          <div class="scroll">
-            <table class="list">
-              <caption class="sr-only">Endpoints{status ? `, status ${statusLabel(status)}` : ""}{q ? `, matching ${q}` : ""}</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Endpoint</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Last seen</th>
-                  <th scope="col">OS</th>
-                  <th scope="col">Agent</th>
-                  <th scope="col">Rules</th>
-                  <th scope="col" class="num">Checkpoint</th>
-                  <th scope="col" class="num">Detections (30 d)</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((e) => (
-                  <tr>
-                    <th scope="row">
-                      <EndpointLink id={e.id} hostname={e.hostname} />
-                      <div class="mono small muted">{e.id.slice(0, 8)}</div>
-                    </th>
-                    <td><StatusBadge status={e.status} /></td>
-                    <td><Ago ms={e.lastSeen} now={now} /></td>
-                    <td>{osText(e.os)}</td>
-                    <td class="mono">{e.agentVersion ?? "–"}</td>
-                    <td class="mono">{e.rulesVersion ?? "–"}</td>
-                    <td class="num">{e.checkpointSize ?? "–"}</td>
-                    <td class="num">{e.detections30d ? <a href={`${BASE}/detections?endpoint=${e.id}`}>{count(e.detections30d)}</a> : "0"}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <ListTable caption={<>Endpoints{status ? `, status ${statusLabel(status)}` : ""}{q ? `, matching ${q}` : ""}</>} hiddenCaption columns={["Endpoint", "Status", "Last seen", "OS", "Agent", "Rules", { num: "Checkpoint" }, { num: "Detections (30 d)" }]}>
+            {rows.map((e) => (
+              <tr>
+                <th scope="row">
+                  <EndpointLink id={e.id} hostname={e.hostname} />
+                  <div class="mono small muted">{e.id.slice(0, 8)}</div>
+                </th>
+                <td><StatusBadge status={e.status} /></td>
+                <td><Ago ms={e.lastSeen} now={now} /></td>
+                <td>{osText(e.os)}</td>
+                <td class="mono">{e.agentVersion ?? "–"}</td>
+                <td class="mono">{e.rulesVersion ?? "–"}</td>
+                <td class="num">{e.checkpointSize ?? "–"}</td>
+                <td class="num">{e.detections30d ? <a href={`${BASE}/detections?endpoint=${e.id}`}>{count(e.detections30d)}</a> : "0"}</td>
+              </tr>
+            ))}
+          </ListTable>
         )}
         <Pager path={`${BASE}/endpoints`} params={{ status, q }} page={page} pageSize={PAGE} total={total} />
       </Page>,
@@ -237,37 +220,20 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
           {scans.length === 0 ? (
             <Empty>No scan summaries (the policy may not allow sending them).</Empty>
           ) : (
-            <div class="scroll">
-              <table class="list">
-                <caption class="sr-only">Latest scans on this endpoint</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Finished</th>
-                    <th scope="col">Kind</th>
-                    <th scope="col" class="num">Duration</th>
-                    <th scope="col" class="num">Files</th>
-                    <th scope="col" class="num">Bytes</th>
-                    <th scope="col" class="num">Detections</th>
-                    <th scope="col" class="num">Errors</th>
-                    <th scope="col">Rules</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {scans.map((s) => (
-                    <tr>
-                      <th scope="row"><Time ms={s.finishedAt} now={now} precise /></th>
-                      <td>{s.kind}</td>
-                      <td class="num">{Math.max(0, Math.round((s.finishedAt - s.startedAt) / 1000))} s</td>
-                      <td class="num">{count(s.files)}</td>
-                      <td class="num">{bytes(s.bytes)}</td>
-                      <td class="num">{count(s.detections)}</td>
-                      <td class="num">{count(s.errors)}</td>
-                      <td class="mono">{s.bundleVersion ?? "–"}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <ListTable caption="Latest scans on this endpoint" hiddenCaption columns={["Finished", "Kind", { num: "Duration" }, { num: "Files" }, { num: "Bytes" }, { num: "Detections" }, { num: "Errors" }, "Rules"]}>
+              {scans.map((s) => (
+                <tr>
+                  <th scope="row"><Time ms={s.finishedAt} now={now} precise /></th>
+                  <td>{s.kind}</td>
+                  <td class="num">{Math.max(0, Math.round((s.finishedAt - s.startedAt) / 1000))} s</td>
+                  <td class="num">{count(s.files)}</td>
+                  <td class="num">{bytes(s.bytes)}</td>
+                  <td class="num">{count(s.detections)}</td>
+                  <td class="num">{count(s.errors)}</td>
+                  <td class="mono">{s.bundleVersion ?? "–"}</td>
+                </tr>
+              ))}
+            </ListTable>
           )}
         </section>
         <EndpointInventorySection id={e.id} data={inventory} now={now} />

@@ -11,7 +11,7 @@ import { ServerError } from "../../error.js";
 import { addReputation, lookupHash } from "../../services/reputation.js";
 import { field, formOf } from "../forms.js";
 import { bytes, count, dateParam, intParam, isoDay, oneOf, textParam } from "../format.js";
-import { Ago, BASE, CsrfField, hxForm, Empty, EndpointLink, Facts, HashLink, Page, Pager, SeverityBadge, Time, Verdict } from "../layout.js";
+import { Ago, BASE, CsrfField, hxForm, Empty, EndpointLink, Facts, ListTable, HashLink, Page, Pager, SeverityBadge, Time, Verdict } from "../layout.js";
 import { DAY_MS, SEVERITIES, hashEndpoints, listDetections, lookupHashes, type DetectionRow } from "../queries.js";
 import type { FC } from "hono/jsx";
 
@@ -19,39 +19,21 @@ import type { FC } from "hono/jsx";
 export const DetectionTable: FC<{ rows: DetectionRow[]; now: number; caption: string; id?: string; withEndpoint?: boolean; linkRules?: boolean; noPath?: string }> = ({
   rows, now, caption, id, withEndpoint = false, linkRules = true, noPath = "–",
 }) => (
-  <div class="scroll">
-    <table class="list" id={id}>
-      <caption class="sr-only">{caption}</caption>
-      <thead>
-        <tr>
-          <th scope="col">Time</th>
-          {withEndpoint && <th scope="col">Endpoint</th>}
-          <th scope="col">Rule</th>
-          <th scope="col">Severity</th>
-          <th scope="col">Action</th>
-          <th scope="col">SHA-256</th>
-          <th scope="col">Type</th>
-          <th scope="col" class="num">Size</th>
-          <th scope="col">Path</th>
-        </tr>
-      </thead>
-      <tbody>
-        {rows.map((d) => (
-          <tr>
-            <th scope="row"><Time ms={d.time} now={now} precise /></th>
-            {withEndpoint && <td><EndpointLink id={d.endpointId} hostname={d.hostname} /></td>}
-            <td>{linkRules ? <a href={`${BASE}/detections?rule=${encodeURIComponent(d.rule)}`}>{d.rule}</a> : d.rule}</td>
-            <td><SeverityBadge severity={d.severity} /></td>
-            <td>{d.action}</td>
-            <td><HashLink sha256={d.sha256} short /></td>
-            <td>{d.fileType ?? "–"}</td>
-            <td class="num">{bytes(d.size)}</td>
-            <td class="mono wrap">{d.path ?? <span class="muted">{noPath}</span>}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
-  </div>
+  <ListTable caption={caption} hiddenCaption id={id} columns={["Time", withEndpoint && "Endpoint", "Rule", "Severity", "Action", "SHA-256", "Type", { num: "Size" }, "Path"]}>
+    {rows.map((d) => (
+      <tr>
+        <th scope="row"><Time ms={d.time} now={now} precise /></th>
+        {withEndpoint && <td><EndpointLink id={d.endpointId} hostname={d.hostname} /></td>}
+        <td>{linkRules ? <a href={`${BASE}/detections?rule=${encodeURIComponent(d.rule)}`}>{d.rule}</a> : d.rule}</td>
+        <td><SeverityBadge severity={d.severity} /></td>
+        <td>{d.action}</td>
+        <td><HashLink sha256={d.sha256} short /></td>
+        <td>{d.fileType ?? "–"}</td>
+        <td class="num">{bytes(d.size)}</td>
+        <td class="mono wrap">{d.path ?? <span class="muted">{noPath}</span>}</td>
+      </tr>
+    ))}
+  </ListTable>
 );
 
 
@@ -152,33 +134,18 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
           <Empty>No known hash starts with {raw}.</Empty>
         ) : (
           <>
-            <div class="scroll">
-              <table class="list">
-                <caption>Known hashes starting with <span class="mono">{raw}</span>{truncated ? " (first 100)" : ""}</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">SHA-256</th>
-                    <th scope="col">Verdict</th>
-                    <th scope="col" class="num">Endpoints</th>
-                    <th scope="col" class="num">Detections</th>
-                    <th scope="col">Rules</th>
-                    <th scope="col">Last seen</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {rows.map((h) => (
-                    <tr>
-                      <th scope="row"><HashLink sha256={h.sha256} /></th>
-                      <td><Verdict verdict={h.verdict} /> {h.name ? <span class="small">{h.name}</span> : null}</td>
-                      <td class="num">{count(h.prevalence)}</td>
-                      <td class="num">{count(h.detections)}</td>
-                      <td>{h.rules.join(", ") || "–"}</td>
-                      <td><Ago ms={h.lastSeen} now={now} /></td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <ListTable caption={<>Known hashes starting with <span class="mono">{raw}</span>{truncated ? " (first 100)" : ""}</>} columns={["SHA-256", "Verdict", { num: "Endpoints" }, { num: "Detections" }, "Rules", "Last seen"]}>
+              {rows.map((h) => (
+                <tr>
+                  <th scope="row"><HashLink sha256={h.sha256} /></th>
+                  <td><Verdict verdict={h.verdict} /> {h.name ? <span class="small">{h.name}</span> : null}</td>
+                  <td class="num">{count(h.prevalence)}</td>
+                  <td class="num">{count(h.detections)}</td>
+                  <td>{h.rules.join(", ") || "–"}</td>
+                  <td><Ago ms={h.lastSeen} now={now} /></td>
+                </tr>
+              ))}
+            </ListTable>
           </>
         );
     } else {

@@ -9,7 +9,7 @@ import { sql } from "kysely";
 import { loadavg } from "node:os";
 import type { AppEnv, ServerContext } from "../../context.js";
 import { bytes, count, intParam, isoMinute, plural, textParam } from "../format.js";
-import { Ago, BASE, ChartTable, Empty, Facts, Page, Pager, Time } from "../layout.js";
+import { Ago, BASE, ChartTable, Empty, Facts, ListTable, Page, Pager, Time } from "../layout.js";
 import { HOUR_MS, auditLog, connectedSince, presencePerHour, tableCounts } from "../queries.js";
 import type { RequestStats } from "../stats.js";
 import { readUpdateLog } from "../update-log.js";
@@ -125,37 +125,20 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
               {log.bundles.length === 0 ? (
                 <Empty>No bundle manifests in the log{cp ? "" : " (no checkpoint)"}.</Empty>
               ) : (
-                <div class="scroll">
-                  <table class="list">
-                    <caption class="sr-only">Newest bundles in the log</caption>
-                    <thead>
-                      <tr>
-                        <th scope="col">Bundle</th>
-                        <th scope="col" class="num">Log entry</th>
-                        <th scope="col">Published</th>
-                        <th scope="col" class="num">Files</th>
-                        <th scope="col" class="num">Size</th>
-                        <th scope="col">Engine</th>
-                        <th scope="col">Archive</th>
-                        <th scope="col" class="num">Endpoints on it</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {log.bundles.map((b, i) => (
-                        <tr>
-                          <th scope="row" class="mono">{b.name}-{b.version}</th>
-                          <td class="num">{b.index}</td>
-                          <td>{b.time}</td>
-                          <td class="num">{b.files}</td>
-                          <td class="num">{bytes(b.bytes)}</td>
-                          <td class="mono">{b.engine}</td>
-                          <td>{b.archive === null ? "–" : b.archive ? "present" : <span class="flag">missing</span>}</td>
-                          <td class="num">{count(onBundle[i] ?? 0)}</td>
-                        </tr>
-                      ))}
-                    </tbody>
-                  </table>
-                </div>
+                <ListTable caption="Newest bundles in the log" hiddenCaption columns={["Bundle", { num: "Log entry" }, "Published", { num: "Files" }, { num: "Size" }, "Engine", "Archive", { num: "Endpoints on it" }]}>
+                  {log.bundles.map((b, i) => (
+                    <tr>
+                      <th scope="row" class="mono">{b.name}-{b.version}</th>
+                      <td class="num">{b.index}</td>
+                      <td>{b.time}</td>
+                      <td class="num">{b.files}</td>
+                      <td class="num">{bytes(b.bytes)}</td>
+                      <td class="mono">{b.engine}</td>
+                      <td>{b.archive === null ? "–" : b.archive ? "present" : <span class="flag">missing</span>}</td>
+                      <td class="num">{count(onBundle[i] ?? 0)}</td>
+                    </tr>
+                  ))}
+                </ListTable>
               )}
             </section>
             {log.mode === "dir" ? (
@@ -184,30 +167,17 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
                       {a.findings.length === 0 && !a.error ? (
                         <p class="ok">No findings.</p>
                       ) : a.findings.length ? (
-                        <div class="scroll">
-                          <table class="list">
-                            <thead>
-                              <tr>
-                                <th scope="col">Severity</th>
-                                <th scope="col">Rule</th>
-                                <th scope="col">Where</th>
-                                <th scope="col">Finding</th>
-                                <th scope="col">Evidence</th>
-                              </tr>
-                            </thead>
-                            <tbody>
-                              {a.findings.slice(0, 200).map((f) => (
-                                <tr>
-                                  <td><span class={`badge sev-${f.severity}`}>{f.severity}</span></td>
-                                  <th scope="row" class="mono">{f.rule}</th>
-                                  <td class="mono">{f.file ?? ""}{f.line !== null ? `:${f.line}` : ""}</td>
-                                  <td>{f.reason} <span class="mono muted">[{f.code}]</span></td>
-                                  <td class="mono wrap">{f.evidence}</td>
-                                </tr>
-                              ))}
-                            </tbody>
-                          </table>
-                        </div>
+                        <ListTable columns={["Severity", "Rule", "Where", "Finding", "Evidence"]}>
+                          {a.findings.slice(0, 200).map((f) => (
+                            <tr>
+                              <td><span class={`badge sev-${f.severity}`}>{f.severity}</span></td>
+                              <th scope="row" class="mono">{f.rule}</th>
+                              <td class="mono">{f.file ?? ""}{f.line !== null ? `:${f.line}` : ""}</td>
+                              <td>{f.reason} <span class="mono muted">[{f.code}]</span></td>
+                              <td class="mono wrap">{f.evidence}</td>
+                            </tr>
+                          ))}
+                        </ListTable>
                       ) : null}
                     </article>
                   ))
@@ -284,33 +254,18 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
         {rows.length === 0 ? (
           <Empty>No entries{action || user ? " match these filters" : ""}.</Empty>
         ) : (
-          <div class="scroll">
-            <table class="list">
-              <caption class="sr-only">Audit log, newest first</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Time</th>
-                  <th scope="col">User</th>
-                  <th scope="col">Action</th>
-                  <th scope="col">Target</th>
-                  <th scope="col">From</th>
-                  <th scope="col">Detail</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((r) => (
-                  <tr>
-                    <th scope="row"><Time ms={r.time} now={now} precise /></th>
-                    <td>{r.username ?? "–"}</td>
-                    <td class="mono">{r.action}</td>
-                    <td class="mono wrap">{r.target ?? "–"}</td>
-                    <td class="mono">{r.ip ?? "–"}</td>
-                    <td class="mono wrap small">{detailText(r.detail)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <ListTable caption="Audit log, newest first" hiddenCaption columns={["Time", "User", "Action", "Target", "From", "Detail"]}>
+            {rows.map((r) => (
+              <tr>
+                <th scope="row"><Time ms={r.time} now={now} precise /></th>
+                <td>{r.username ?? "–"}</td>
+                <td class="mono">{r.action}</td>
+                <td class="mono wrap">{r.target ?? "–"}</td>
+                <td class="mono">{r.ip ?? "–"}</td>
+                <td class="mono wrap small">{detailText(r.detail)}</td>
+              </tr>
+            ))}
+          </ListTable>
         )}
         <Pager path={`${BASE}/activity`} params={{ action, user }} page={page} pageSize={PAGE} total={total} />
       </Page>,
