@@ -23,7 +23,7 @@ import { storeInventory } from "../src/services/inventory.js";
 import { updatePolicy, getPolicy } from "../src/services/policy.js";
 import { insertUser } from "../src/services/users.js";
 import { CLI_ACTOR } from "../src/context.js";
-import { createTestDatabase, dialects } from "./harness.js";
+import { createTestDatabase, dialects, textOf } from "./harness.js";
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const HOUR = 3_600_000;
@@ -42,15 +42,6 @@ const item = (name: string, over: Partial<protocol.InventoryItem> = {}): protoco
 const report = (items: protocol.InventoryItem[], findings: protocol.InventoryFinding[] = []): protocol.InventoryReport => ({
   collectedAt: NOW, packs: [{ id: "us-commerce-2024-kaspersky", version: 1, title: "US Commerce 2024" }], items, findings,
 });
-
-/** Text content without tags, entities decoded. */
-function textOf(html: string): string {
-  return html
-    .replace(/<script[\s\S]*?<\/script>/g, " ")
-    .replace(/<[^>]+>/g, " ")
-    .replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, "&")
-    .replace(/\s+/g, " ");
-}
 
 for (const dialect of await dialects()) {
   describe(`console inventory (${dialect})`, () => {

@@ -22,7 +22,7 @@ import type { AppEnv, ServerContext } from "../src/context.js";
 import type { Dialect } from "../src/db/connect.js";
 import { openServerContext, type ServerOptions } from "../src/server.js";
 import { insertUser } from "../src/services/users.js";
-import { createTestDatabase, dialects } from "./harness.js";
+import { createTestDatabase, dialects, textOf } from "./harness.js";
 
 const NOW = Date.UTC(2026, 0, 15, 12, 30, 0);
 const HOUR = 3_600_000;
@@ -150,15 +150,6 @@ function post(session: Session | undefined, fields: Record<string, string | stri
   if (csrf !== null) p.set("_csrf", csrf);
   for (const [k, v] of Object.entries(fields)) for (const x of Array.isArray(v) ? v : [v]) p.append(k, x);
   return { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: p.toString(), ...(session ? { session } : {}) };
-}
-
-/** Text content of the HTML without tags, entities decoded (what a reader without JS sees). */
-function textOf(html: string): string {
-  return html
-    .replace(/<script[\s\S]*?<\/script>/g, " ")
-    .replace(/<[^>]+>/g, " ")
-    .replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, "&")
-    .replace(/\s+/g, " ");
 }
 
 describe("console helpers", () => {

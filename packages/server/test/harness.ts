@@ -208,3 +208,12 @@ export const OS = { platform: "linux", release: "6.1.0", arch: "x64" };
 export function heartbeat(over: Partial<Record<string, unknown>> = {}): Record<string, unknown> {
   return { time: Date.now(), agentVersion: "0.1.0", rulesVersion: "3", checkpoint: null, os: OS, ...over };
 }
+
+/** Text content of the HTML without tags, entities decoded (what a reader without JS sees). */
+export function textOf(html: string): string {
+  return html
+    .replace(/<script[\s\S]*?<\/script>/g, " ")
+    .replace(/<[^>]+>/g, " ")
+    .replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, "&")
+    .replace(/\s+/g, " ");
+}
