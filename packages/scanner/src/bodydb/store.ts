@@ -317,6 +317,9 @@ export class BodyDb {
   }
   private readonly filter: AtomFilter;
   private readonly hits = new HitBuffer();
+  private hwAt: Int32Array | undefined;
+  private hwEpoch: Uint32Array | undefined;
+  private epoch = 0;
 
   /** Lays the arrays end to end (8-byte aligned) after a length-prefixed JSON header. */
   static fromLayout(header: Header, layout: Array<[string, Uint8Array | Uint16Array | Uint32Array | Int32Array]>): BodyDb {
@@ -397,7 +400,10 @@ export class BodyDb {
     const progStart = t.progStart as Uint32Array, prog = t.prog as Uint8Array, flags = t.flags as Uint8Array, target = t.target as Uint8Array;
     const keyArrays = [t.keys0, t.keys1, t.keys2, t.keys3] as Uint32Array[];
     const rangeArrays = [t.ranges0, t.ranges1, t.ranges2, t.ranges3] as Uint32Array[];
-    const hw = this.header.hwSlots ? new Int32Array(this.header.hwSlots).fill(-1) : undefined;
+    // per variable-start signature, the last start tried in this scan (the scan's epoch marks
+    // which entries are this scan's, so nothing is cleared or allocated per scan)
+    const hwAt = (this.hwAt ??= new Int32Array(this.header.hwSlots)), hwEpoch = (this.hwEpoch ??= new Uint32Array(this.header.hwSlots));
+    const epoch = (this.epoch = (this.epoch + 1) >>> 0 || 1);
     const targetOk = new Int8Array(16).fill(-1);
     const found = new Map<number, { starts: number[]; lengths: number[] }>();
     const hits = this.hits;
@@ -427,7 +433,7 @@ export class BodyDb {
           let from = pos - entPreMax[e]!;
           const to = pos - entPreMin[e]!;
           const slot = entHw[e]!;
-          if (slot >= 0 && from <= hw![slot]!) from = hw![slot]! + 1;
+          if (slot >= 0 && hwEpoch[slot] === epoch && from <= hwAt[slot]!) from = hwAt[slot]! + 1;
           if (from < 0) from = 0;
           if (to < from) continue;
           const pc = progStart[sig]!, end = progStart[sig + 1]!;
@@ -440,7 +446,7 @@ export class BodyDb {
             if (!f) found.set(sig, (f = { starts: [], lengths: [] }));
             if (f.starts.length < 1_000_000) { f.starts.push(s); f.lengths.push(m - s); }
           }
-          if (slot >= 0) hw![slot] = to;
+          if (slot >= 0) { hwAt[slot] = to; hwEpoch[slot] = epoch; }
         }
       }
       if (Date.now() > deadline) timedOut();
