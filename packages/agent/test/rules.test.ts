@@ -22,7 +22,7 @@ function tmp(): string {
 const MARK = "vigil-severity-test-marker";
 const RULES = `
 rule crit { meta: severity = "Critical" strings: $a = "${MARK}" condition: $a }
-rule none { strings: $a = "${MARK}" condition: $a }
+rule plain { strings: $a = "${MARK}" condition: $a }
 rule odd { meta: severity = "huge" strings: $a = "${MARK}" condition: $a }
 rule low_one { meta: severity = "low" author = "x" strings: $a = "${MARK}" condition: $a }
 `;
@@ -35,14 +35,14 @@ describe("detection severity", () => {
     const rules = agent.compileRules({ builtin: false, updateBundle: false, extra: [file] }, null, join(dir, "compiled"));
     const r = scanBytes(rules.setup.detector, Buffer.from(`xx ${MARK} xx`), "t.bin", { limits: DEFAULT_LIMITS });
     const by = new Map(r.detections.map((d) => [d.rule, d]));
-    expect([...by.keys()].sort()).toEqual(["crit", "low_one", "none", "odd"]);
+    expect([...by.keys()].sort()).toEqual(["crit", "low_one", "odd", "plain"]);
     expect(by.get("crit")!.severity).toBe("critical");
-    expect(by.get("none")!.severity).toBeUndefined();
+    expect(by.get("plain")!.severity).toBeUndefined();
     expect(by.get("odd")!.severity).toBe("huge");
     expect(by.get("crit")!.clamavName).toBeUndefined();
     expect(agent.severityOf(by.get("crit")!)).toBe("critical");
     expect(agent.severityOf(by.get("low_one")!)).toBe("low");
-    expect(agent.severityOf(by.get("none")!)).toBe("high");
+    expect(agent.severityOf(by.get("plain")!)).toBe("high");
     expect(agent.severityOf(by.get("odd")!)).toBe("high");
   });
 
