@@ -1,6 +1,6 @@
 /**
  * The endpoint's side: `update` downloads the checkpoint, proofs and the newest bundle from a
- * source (a `Source`, or a URL or directory) and applies it only when every check holds, in this order:
+ * `Source` (or a URL or directory) and applies it only when every check holds, in this order:
  *  1. the checkpoint is signed by the trusted log key and has the trusted origin;
  *  2. a quorum of distinct trusted witnesses cosigned it, recently enough (maxCheckpointAge) and
  *     not in the future (maxClockSkew);
