@@ -9,10 +9,12 @@ export default defineConfig({
     alias: {
       "@vigil/engine": pkg("engine"),
       "@vigil/tlog": pkg("tlog"),
+      "@vigil/protocol": pkg("protocol"),
       "@vigil/updates": pkg("updates"),
       "@vigil/scanner": pkg("scanner"),
       "@vigil/daemon": pkg("daemon"),
       "@vigil/inventory": pkg("inventory"),
+      "@vigil/agent": pkg("agent"),
       "@vigil/server": pkg("server"),
     },
   },

@@ -23,7 +23,7 @@ import { dpkgStanza } from "../../inventory/test/tree.js";
 import { Relay, type Seen } from "./relay.js";
 
 const BIN = join(__dirname, "../bin/vigil.js");
-const built = existsSync(join(__dirname, "../dist/agent/inventory.js"));
+const built = existsSync(join(__dirname, "../dist/commands/agent.js"));
 if (!built) console.log("agent inventory tests need the build (npm test runs tsc -b first): not run");
 
 

@@ -33,13 +33,17 @@ function metaString(m: RuleMatch, key: string): string | undefined {
 export function toDetection(m: RuleMatch, path: string): Detection {
   const strings = [];
   for (const s of m.strings ?? []) for (const x of s.matches) strings.push({ identifier: s.identifier, offset: x.offset, length: x.length });
+  const clamavName = metaString(m, "clamav_name");
+  const severity = metaString(m, "severity")?.toLowerCase();
   return {
-    name: metaString(m, "clamav_name") ?? m.rule,
+    name: clamavName ?? m.rule,
     rule: m.rule,
     namespace: m.namespace ?? "default",
     tags: m.tags ?? [],
     path,
     strings,
+    ...(severity ? { severity } : {}),
+    ...(clamavName ? { clamavName } : {}),
   };
 }
 

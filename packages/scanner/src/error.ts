@@ -18,15 +18,7 @@ export type ScannerErrorCode =
   | "QUARANTINE_EXISTS"
   | "QUARANTINE_CORRUPT"
   | "WATCH_FAILED"
-  | "RULES_FAILED"
-  | "AGENT_CONFIG"
-  | "AGENT_NOT_ENROLLED"
-  | "AGENT_REVOKED"
-  | "AGENT_HTTP"
-  | "AGENT_OFFLINE"
-  | "AGENT_BUSY"
-  | "POLICY_REJECTED"
-  | "LEDGER_BROKEN";
+  | "RULES_FAILED";
 
 export class ScannerError extends Error {
   readonly code: ScannerErrorCode;

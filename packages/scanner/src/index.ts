@@ -39,6 +39,3 @@ export { WatchSession, chokidarWatcher, DEFAULT_RANSOMWARE, type Watcher, type W
 export * as clamav from "./clamav/index.js";
 export * as hashdb from "./hashdb/index.js";
 export * as bodydb from "./bodydb/index.js";
-/** The agent <-> server wire format (zod schemas), shared by vigil agent and vigil server. */
-export * as protocol from "./agent/protocol.js";
-export * as agent from "./agent/index.js";

@@ -79,6 +79,10 @@ export interface Detection {
   /** Display path of the (possibly inner) file, e.g. `a.zip!dir/b.exe`. */
   path: string;
   strings: MatchedString[];
+  /** The rule's `severity` meta, lower-cased, when it has one (e.g. "critical"; any text the rule wrote). */
+  severity?: string;
+  /** The ClamAV signature name (meta `clamav_name`) when the detection came from a ClamAV signature. */
+  clamavName?: string;
 }
 
 /** Why a file was not fully scanned. */

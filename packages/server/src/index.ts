@@ -3,7 +3,7 @@
  *
  * Data flow: an agent enrols with a one-time token (services/tokens) and gets an endpoint key
  * that is stored only as a hash. Its requests to /api/v1 (api/endpoint.ts) are authenticated by
- * that key, validated against the zod wire schemas of @vigil/scanner's agent protocol, narrowed
+ * that key, validated against the zod wire schemas of @vigil/protocol, narrowed
  * by the organisation's data policy (services/policy.ts; endpoints fetch it signed with the
  * server's Ed25519 key, signer.ts) and written through Kysely (db/) to SQLite or PostgreSQL.
  * Reputation lookups take a 20-bit prefix and answer every known hash under it, so the server

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { protocol } from "@vigil/scanner";
+import * as protocol from "@vigil/protocol";
 import { dialects, startTestServer, type TestServer } from "./harness.js";
 
 const T0 = Date.UTC(2025, 2, 1, 9, 0, 0);

@@ -8,7 +8,7 @@ import { createHash, createPublicKey, randomBytes, verify } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { protocol } from "@vigil/scanner";
+import * as protocol from "@vigil/protocol";
 import { detection, dialects, heartbeat, OS, startTestServer, type TestServer } from "./harness.js";
 
 const HEX64 = /[0-9a-f]{64}/i;

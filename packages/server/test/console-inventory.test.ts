@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { protocol } from "@vigil/scanner";
+import type * as protocol from "@vigil/protocol";
 import { createApp } from "../src/app.js";
 import type { AppEnv, ServerContext } from "../src/context.js";
 import type { Dialect } from "../src/db/connect.js";

@@ -1,6 +1,6 @@
 /**
  * The endpoint's side: `update` downloads the checkpoint, proofs and the newest bundle from a
- * source (URL or directory) and applies it only when every check holds, in this order:
+ * `Source` (or a URL or directory) and applies it only when every check holds, in this order:
  *  1. the checkpoint is signed by the trusted log key and has the trusted origin;
  *  2. a quorum of distinct trusted witnesses cosigned it, recently enough (maxCheckpointAge) and
  *     not in the future (maxClockSkew);
@@ -51,7 +51,8 @@ export interface EndpointState {
 }
 
 export interface UpdateOptions {
-  readonly source: string;
+  /** Where the log is read from: a Source (e.g. one whose reads are ledgered), or a URL or directory for `openSource`. */
+  readonly source: Source | string;
   readonly stateDir: string;
   readonly policy: TrustPolicy;
   /** clock in POSIX seconds (tests move it) */
@@ -217,7 +218,7 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
   const now = (opts.now ?? (() => Math.floor(Date.now() / 1000)))();
   const { policy, stateDir } = opts;
   const state = await recoverEndpoint(stateDir);
-  const src = openSource(opts.source);
+  const src = typeof opts.source === "string" ? openSource(opts.source) : opts.source;
   const note = Buffer.from(await src.get("checkpoint", LIMITS.checkpoint)).toString("utf8");
   const { checkpoint: cp, witnesses } = verifyCheckpointNote(note, policy, now);
 

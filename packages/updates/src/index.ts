@@ -4,10 +4,11 @@
  * transparency log kept on disk as C2SP tiles (log.ts, publish.ts) and asks witnesses to cosign
  * the new checkpoint. A witness (witness.ts, C2SP tlog-witness) checks consistency, fetches every
  * new bundle, runs the rule auditor (audit/) and cosigns only what passes. An endpoint (endpoint.ts)
- * downloads checkpoint, proofs and bundle from a URL or directory (source.ts) and applies the
- * bundle atomically only when the log signature, witness quorum and freshness, consistency with
- * its last checkpoint, inclusion, publisher signature, version and file hashes all hold, under a
- * trust policy (policy.ts). The monitor (monitor.ts) replays a whole log and audits every bundle.
+ * downloads checkpoint, proofs and bundle from a Source (source.ts: a URL or directory, or the
+ * caller's own, e.g. the agent's ledgered one) and applies the bundle atomically only when the
+ * log signature, witness quorum and freshness, consistency with its last checkpoint, inclusion,
+ * publisher signature, version and file hashes all hold, under a trust policy (policy.ts). The
+ * monitor (monitor.ts) replays a whole log and audits every bundle.
  */
 export { UpdateError, type UpdateErrorCode } from "./error.js";
 export {

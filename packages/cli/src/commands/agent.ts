@@ -14,11 +14,10 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command } from "commander";
-import { agent, parseSize, ScannerError } from "@vigil/scanner";
+import * as agent from "@vigil/agent";
+import { parseSize, ScannerError } from "@vigil/scanner";
 import { UpdateError, validatePolicy } from "@vigil/updates";
 import { collect, parseOrExit } from "../options.js";
-import { updaterFor } from "../agent/updater.js";
-import { inventorierFor } from "../agent/inventory.js";
 
 export const summary = "endpoint agent: enrol with a Vigil server, report scans and detections under the data policy";
 
@@ -86,9 +85,13 @@ export async function run(args: string[]): Promise<number> {
 
 /** Prints an error with its code; returns the exit code. */
 function report(err: unknown): number {
-  if (err instanceof ScannerError) {
+  if (err instanceof agent.AgentError) {
     process.stderr.write(`vigil agent: error [${err.code}]: ${err.message}\n`);
     return ["AGENT_REVOKED", "AGENT_HTTP", "POLICY_REJECTED", "LEDGER_BROKEN", "AGENT_OFFLINE"].includes(err.code) ? 1 : 2;
+  }
+  if (err instanceof ScannerError) {
+    process.stderr.write(`vigil agent: error [${err.code}]: ${err.message}\n`);
+    return 2;
   }
   if (err instanceof UpdateError) {
     process.stderr.write(`vigil agent: error [${err.code}]: ${err.message}\n`);
@@ -117,17 +120,14 @@ async function enroll(args: string[]): Promise<number> {
     return 2;
   }
   const dir = stateDir(o);
-  const c = await agent.Agent.enroll({ dir, server: server.href.replace(/\/$/, ""), token, ...(o.hostname ? { hostname: o.hostname } : {}) });
+  const c = await agent.enroll({ dir, server: server.href.replace(/\/$/, ""), token, ...(o.hostname ? { hostname: o.hostname } : {}) });
   if (o.json) process.stdout.write(JSON.stringify({ endpointId: c.endpointId, server: c.server, stateDir: dir }) + "\n");
   else process.stdout.write(`enrolled: endpoint ${c.endpointId} with ${c.server}\nstate: ${dir} (key in agent.json, mode 0600)\n`);
   return 0;
 }
 
 function openAgent(dir: string, quiet: boolean): agent.Agent {
-  const a = new agent.Agent({ dir, log: logger(quiet) });
-  a.updater = updaterFor(a);
-  a.inventorier = inventorierFor(a);
-  return a;
+  return new agent.Agent({ dir, log: logger(quiet) });
 }
 
 async function runAgent(args: string[]): Promise<number> {

@@ -7,7 +7,8 @@
  */
 import { resolve } from "node:path";
 import { Command } from "commander";
-import { agent, ScannerError } from "@vigil/scanner";
+import * as agent from "@vigil/agent";
+import { ScannerError } from "@vigil/scanner";
 import { parseOrExit } from "../options.js";
 
 export const summary = "list what the agent sent (outbound ledger); 'verify' checks its hash chain";
@@ -34,7 +35,7 @@ export async function run(args: string[]): Promise<number> {
     if (args[0] === "verify") return verify(args.slice(1));
     return list(args);
   } catch (err) {
-    if (err instanceof ScannerError) {
+    if (err instanceof ScannerError || err instanceof agent.AgentError) {
       process.stderr.write(`vigil ledger: error [${err.code}]: ${err.message}\n`);
       return err.code === "BAD_OPTION" ? 2 : 1;
     }

@@ -1,5 +1,5 @@
 /**
- * `/api/v1/*`: the routes agents call (schemas: @vigil/scanner protocol). Enrolment exchanges a
+ * `/api/v1/*`: the routes agents call (schemas: @vigil/protocol). Enrolment exchanges a
  * one-time token for an endpoint key; every other route authenticates that key and takes the
  * endpoint's id from it, never from the body or the URL, so an endpoint can only touch its own
  * rows. The server applies the data policy on arrival too: fields the policy does not allow
@@ -9,7 +9,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { mkdir, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Hono } from "hono";
-import { protocol } from "@vigil/scanner";
+import * as protocol from "@vigil/protocol";
 import type { AppEnv, ServerContext } from "../context.js";
 import { ServerError } from "../error.js";
 import { clientIp, readJson } from "../http.js";

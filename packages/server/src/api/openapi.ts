@@ -4,7 +4,7 @@
  * Each route is listed once in ROUTES below with its request and response schemas.
  */
 import { z } from "zod";
-import { protocol } from "@vigil/scanner";
+import * as protocol from "@vigil/protocol";
 import * as S from "./schemas.js";
 
 type Auth = "none" | "endpoint" | "session";

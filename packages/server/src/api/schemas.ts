@@ -1,9 +1,9 @@
 /**
  * zod schemas of the admin API (requests validated with them, responses described by them in
- * /openapi.json). The endpoint API's schemas are the agent protocol's (`@vigil/scanner` protocol).
+ * /openapi.json). The endpoint API's schemas are the agent protocol's (`@vigil/protocol`).
  */
 import { z } from "zod";
-import { protocol } from "@vigil/scanner";
+import * as protocol from "@vigil/protocol";
 
 const sha256Hex = protocol.Sha256Hex;
 export const Role = z.enum(["admin", "analyst", "viewer"]);

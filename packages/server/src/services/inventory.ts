@@ -8,7 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import { sql } from "kysely";
-import { protocol } from "@vigil/scanner";
+import * as protocol from "@vigil/protocol";
 import type { ServerContext } from "../context.js";
 import { containsPattern, countRows } from "../db/query.js";
 import type { InventoryFindingsTable, InventoryItemsTable } from "../db/schema.js";

@@ -5,7 +5,7 @@
  * share one PostgreSQL, so a change made elsewhere shows within POLICY_CACHE_MS); a change made
  * here is visible here at once.
  */
-import { protocol } from "@vigil/scanner";
+import * as protocol from "@vigil/protocol";
 import type { Actor, ServerContext } from "../context.js";
 import { ServerError } from "../error.js";
 import { audit } from "./audit.js";

@@ -4,7 +4,7 @@
  * in) and get every known hash under it with its verdict and fleet prevalence (distinct
  * endpoints that reported it). Analysts can look a full hash up through the admin API.
  */
-import { protocol } from "@vigil/scanner";
+import * as protocol from "@vigil/protocol";
 import type { Actor, ServerContext } from "../context.js";
 import { ServerError } from "../error.js";
 import { audit } from "./audit.js";

@@ -8,7 +8,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { agent } from "@vigil/scanner";
+import * as agent from "@vigil/agent";
 
 const { Ledger, GENESIS, lineHash, canonicalJson, sha256Hex } = agent;
 

@@ -4,7 +4,7 @@
  * scripts (#!), archives, else text or data.
  */
 import { closeSync, openSync, readSync, constants } from "node:fs";
-import { sniffArchive } from "../archive/index.js";
+import { sniffArchive } from "@vigil/scanner";
 
 export type FileType = "pe" | "elf" | "macho" | "dex" | "script" | "zip" | "gzip" | "bzip2" | "xz" | "tar" | "text" | "data" | "empty";
 

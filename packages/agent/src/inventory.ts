@@ -1,6 +1,5 @@
 /**
- * The agent's installed-software inventory through @vigil/inventory (which @vigil/scanner, where
- * the agent lives, does not depend on): collects the inventory of the configured root, checks it
+ * The agent's installed-software inventory through @vigil/inventory: collects the inventory of the configured root, checks it
  * and any configured executable paths against the same signed policy packs `vigil inventory`
  * uses (the shipped packs unless turned off, plus the agent's own), and turns the result into
  * the wire format the server stores (protocol InventoryReport). The agent decides when to call
@@ -12,13 +11,14 @@ import {
   builtinKeys, builtinPackPaths, collect, dateValue, evaluate, InventoryError, loadPack, parsePublicKey, scanExecutables,
   type Evidence, type Finding, type InventoryEntry, type LoadedPack, type PackKey,
 } from "@vigil/inventory";
-import { agent } from "@vigil/scanner";
+import { INVENTORY_MAX_ITEMS, type InventoryItem, type InventoryReport } from "@vigil/protocol";
+import type { InventorySettings } from "./config.js";
 
 /** Cuts a string to the protocol's limit for the field (the server refuses longer ones). */
 const clip = (s: string, max: number) => (s.length > max ? s.slice(0, max) : s);
 
 /** The packs the settings name, verified with the shipped keys and the configured ones. */
-export function inventoryPacks(s: agent.InventorySettings): LoadedPack[] {
+export function inventoryPacks(s: InventorySettings): LoadedPack[] {
   const keys: PackKey[] = builtinKeys();
   for (const f of s.trustKeys) {
     let text: string;
@@ -44,8 +44,8 @@ function subjectOf(f: Finding): string {
   return clip(name || "(unnamed)", 512);
 }
 
-function itemOf(e: InventoryEntry, includePaths: boolean): agent.InventoryItem {
-  const it: agent.InventoryItem = { name: clip(e.name, 512), source: e.source };
+function itemOf(e: InventoryEntry, includePaths: boolean): InventoryItem {
+  const it: InventoryItem = { name: clip(e.name, 512), source: e.source };
   if (e.version) it.version = clip(e.version, 256);
   if (e.vendor) it.vendor = clip(e.vendor, 512);
   if (e.installedAt) it.installedAt = clip(e.installedAt, 64);
@@ -54,8 +54,8 @@ function itemOf(e: InventoryEntry, includePaths: boolean): agent.InventoryItem {
 }
 
 /** The wire report from entries, packs and findings. */
-export function wireReport(entries: InventoryEntry[], packs: LoadedPack[], findings: Finding[], o: { includePaths: boolean; now: number }): agent.InventoryReport {
-  const items = entries.filter((e) => e.name !== "").slice(0, agent.INVENTORY_MAX_ITEMS).map((e) => itemOf(e, o.includePaths));
+export function wireReport(entries: InventoryEntry[], packs: LoadedPack[], findings: Finding[], o: { includePaths: boolean; now: number }): InventoryReport {
+  const items = entries.filter((e) => e.name !== "").slice(0, INVENTORY_MAX_ITEMS).map((e) => itemOf(e, o.includePaths));
   return {
     collectedAt: o.now,
     packs: packs.slice(0, 100).map((p) => ({ id: clip(p.pack.id, 256), version: p.pack.version, title: clip(p.pack.title, 1024) })),
@@ -76,7 +76,7 @@ export function wireReport(entries: InventoryEntry[], packs: LoadedPack[], findi
 }
 
 /** Collects and evaluates the inventory the settings describe. */
-export async function collectInventory(s: agent.InventorySettings, o: { includePaths: boolean; now: number }): Promise<agent.InventoryReport> {
+export async function collectInventory(s: InventorySettings, o: { includePaths: boolean; now: number }): Promise<InventoryReport> {
   // packs first: a broken or untrusted pack fails before the machine is read
   const packs = inventoryPacks(s);
   const inv = await collect({ root: s.root });
@@ -87,9 +87,4 @@ export async function collectInventory(s: agent.InventorySettings, o: { includeP
   }
   const findings = evaluate(inv.entries, files, packs, new Date(o.now));
   return wireReport(inv.entries, packs, findings, o);
-}
-
-/** The agent's inventory collector over its configuration (read at each collection, so config changes apply). */
-export function inventorierFor(a: { config: agent.AgentConfig }): agent.Inventorier {
-  return { collect: (o) => collectInventory(a.config.inventory, o) };
 }

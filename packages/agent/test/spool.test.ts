@@ -1,16 +1,16 @@
 /**
  * The event spool, the reputation cache and the small helpers: events survive a restart (a new
  * Spool on the same directory), come out oldest first, the bound drops scan summaries before
- * detections; a cached prefix is not asked again until its TTL; the scan schedule; file types;
- * severities from rule meta.
+ * detections; a cached prefix is not asked again until its TTL; the scan schedule; file types.
  */
 import { mkdtempSync, rmSync, writeFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { agent } from "@vigil/scanner";
+import * as agent from "@vigil/agent";
+import * as protocol from "@vigil/protocol";
 
-const { Spool, ReputationCache, nextScanAt, sniffType, severityMap, prefixOf } = agent;
+const { Spool, ReputationCache, nextScanAt, sniffType, prefixOf } = agent;
 
 const dirs: string[] = [];
 afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
@@ -20,10 +20,10 @@ function fresh(): string {
   return d;
 }
 
-function det(n: number): agent.Detection {
+function det(n: number): protocol.Detection {
   return { id: `d${n}`, time: n, rule: "R", severity: "high", bundleVersion: null, sha256: "a".repeat(64), size: 1, fileType: "text", action: "reported" };
 }
-function scan(n: number): agent.ScanSummary {
+function scan(n: number): protocol.ScanSummary {
   return { id: `s${n}`, startedAt: n, finishedAt: n, kind: "scheduled", files: 1, bytes: 1, detections: 0, errors: 0, bundleVersion: null };
 }
 
@@ -116,12 +116,5 @@ describe("helpers", () => {
     expect(sniffType(Buffer.from("hello world\n"))).toBe("text");
     expect(sniffType(Buffer.from([0, 1, 2, 3, 4, 5, 6, 7]))).toBe("data");
     expect(sniffType(Buffer.alloc(0))).toBe("empty");
-  });
-
-  test("severity from rule meta, absent when not given or not a known level", () => {
-    const m = severityMap([{ source: 'rule a { meta: severity = "Critical" condition: true }\nrule b { condition: true }\nrule c { meta: severity = "huge" condition: true }' }, { source: "rule broken {" }]);
-    expect(m.get("a")).toBe("critical");
-    expect(m.has("b")).toBe(false);
-    expect(m.has("c")).toBe(false);
   });
 });

@@ -6,10 +6,12 @@
  */
 import { generateKeyPairSync, sign } from "node:crypto";
 import { describe, expect, test } from "vitest";
-import { agent } from "@vigil/scanner";
+import * as agent from "@vigil/agent";
+import * as protocol from "@vigil/protocol";
 
-const { verifyPolicy, effectivePolicy, DEFAULT_CEILING, DEFAULT_POLICY, closedPolicy } = agent;
-type DataPolicy = agent.DataPolicy;
+const { verifyPolicy, effectivePolicy, DEFAULT_CEILING, closedPolicy } = agent;
+const { DEFAULT_POLICY } = protocol;
+type DataPolicy = protocol.DataPolicy;
 
 function keys() {
   const { publicKey, privateKey } = generateKeyPairSync("ed25519");
@@ -114,7 +116,7 @@ describe("effective policy", () => {
     expect(effectivePolicy(DEFAULT_POLICY, { ...DEFAULT_CEILING, inventory: false }).send.inventory).toBe(false);
     // `wide` was written before the field existed: it still parses, and means no inventory
     expect(wide.send.inventory).toBeUndefined();
-    expect(agent.DataPolicy.parse(JSON.parse(JSON.stringify(wide))).send.inventory).toBeUndefined();
+    expect(protocol.DataPolicy.parse(JSON.parse(JSON.stringify(wide))).send.inventory).toBeUndefined();
     expect(effectivePolicy(wide, DEFAULT_CEILING).send.inventory).toBe(false);
     // an agent.json ceiling written before the field existed defaults to allowing it
     expect(agent.DataCeiling.parse({ path: false, hostname: true, scanSummaries: true, reputation: true, samples: { enabled: false, maxBytes: 0, fileTypes: [] } }).inventory).toBe(true);

@@ -9,8 +9,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ScannerError } from "../error.js";
-import type { Detection, ScanSummary } from "./protocol.js";
+import { AgentError } from "./error.js";
+import type { Detection, ScanSummary } from "@vigil/protocol";
 
 export type SpoolKind = "detection" | "scan";
 export type SpoolEvent<K extends SpoolKind> = K extends "detection" ? Detection : ScanSummary;
@@ -34,7 +34,7 @@ export class Spool {
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw new ScannerError("AGENT_CONFIG", `cannot create the spool directory ${this.dir}: ${(err as Error).message}`, err);
+      throw new AgentError("AGENT_CONFIG", `cannot create the spool directory ${this.dir}: ${(err as Error).message}`, { cause: err });
     }
   }
 

@@ -1,6 +1,6 @@
 /**
- * The agent's files in its state directory (default `dataDir()/agent`, or $VIGIL_AGENT_DIR, or
- * --state DIR):
+ * The agent's files in its state directory (--state DIR, else $VIGIL_AGENT_DIR, else
+ * $XDG_DATA_HOME/vigil/agent, by default ~/.local/share/vigil/agent):
  *   agent.json   configuration and credentials (mode 0600): server, endpoint id and key, the
  *                pinned policy key, scan schedule, watch paths, rules, updates, the data ceiling
  *   policy.json  the last signed policy that verified (kept when a newer one is refused)
@@ -12,17 +12,17 @@
  *   updates/     the verified update client's state (bundles, accepted checkpoint)
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync, chmodSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { ScannerError } from "../error.js";
-import { dataDir } from "../options.js";
-import { CheckpointRef, SignedPolicy } from "./protocol.js";
+import { AgentError } from "./error.js";
+import { CheckpointRef, SignedPolicy } from "@vigil/protocol";
 import { DataCeiling, DEFAULT_CEILING, SampleType } from "./policy.js";
 
 export const AGENT_VERSION = "0.1.0";
 
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.VIGIL_AGENT_DIR || join(dataDir(env), "agent");
+  return env.VIGIL_AGENT_DIR || join(env.XDG_DATA_HOME || join(homedir(), ".local", "share"), "vigil", "agent");
 }
 
 const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
@@ -96,8 +96,8 @@ export const AgentConfig = z.object({
   /** Worker threads for scheduled scans. */
   jobs: z.number().int().nonnegative().default(1),
   /**
-   * The installed-software inventory (collected by the CLI's @vigil/inventory hook and sent when
-   * the data policy allows it): how often, which root, which policy packs.
+   * The installed-software inventory (collected through @vigil/inventory, inventory.ts, and sent
+   * when the data policy allows it): how often, which root, which policy packs.
    */
   inventory: InventorySettings.default({ everyHours: 24, root: "/", builtinPacks: true, packs: [], trustKeys: [], scan: [] }),
 });
@@ -138,12 +138,12 @@ function readJson(file: string): unknown | undefined {
     text = readFileSync(file, "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new ScannerError("AGENT_CONFIG", `cannot read ${file}: ${(err as Error).message}`, err);
+    throw new AgentError("AGENT_CONFIG", `cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new ScannerError("AGENT_CONFIG", `${file} is not valid JSON (${(err as Error).message}); fix it or enrol again`, err);
+    throw new AgentError("AGENT_CONFIG", `${file} is not valid JSON (${(err as Error).message}); fix it or enrol again`, { cause: err });
   }
 }
 
@@ -166,7 +166,7 @@ export class AgentFiles {
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw new ScannerError("AGENT_CONFIG", `cannot create the agent state directory ${this.dir}: ${(err as Error).message} (pass --state DIR)`, err);
+      throw new AgentError("AGENT_CONFIG", `cannot create the agent state directory ${this.dir}: ${(err as Error).message} (pass --state DIR)`, { cause: err });
     }
   }
 
@@ -175,13 +175,13 @@ export class AgentFiles {
     const raw = readJson(this.configFile);
     if (raw === undefined) return undefined;
     const r = AgentConfig.safeParse(raw);
-    if (!r.success) throw new ScannerError("AGENT_CONFIG", `${this.configFile} is not a valid agent configuration: ${issues(r.error)}`);
+    if (!r.success) throw new AgentError("AGENT_CONFIG", `${this.configFile} is not a valid agent configuration: ${issues(r.error)}`);
     return r.data;
   }
 
   config(): AgentConfig {
     const c = this.tryConfig();
-    if (!c) throw new ScannerError("AGENT_NOT_ENROLLED", `this endpoint is not enrolled (no ${this.configFile}); run \`vigil agent enroll URL TOKEN\` first`);
+    if (!c) throw new AgentError("AGENT_NOT_ENROLLED", `this endpoint is not enrolled (no ${this.configFile}); run \`vigil agent enroll URL TOKEN\` first`);
     return c;
   }
 

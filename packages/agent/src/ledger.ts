@@ -12,7 +12,7 @@
 import { createHash } from "node:crypto";
 import { appendFileSync, closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ScannerError } from "../error.js";
+import { AgentError } from "./error.js";
 
 export const GENESIS = "0".repeat(64);
 
@@ -125,7 +125,7 @@ export class Ledger {
       if (!Number.isSafeInteger(h.entries) || typeof h.head !== "string") throw new Error("bad fields");
       return { entries: h.entries, head: h.head };
     } catch {
-      throw new ScannerError("LEDGER_BROKEN", `${this.headFile} is damaged; run \`vigil ledger verify\``);
+      throw new AgentError("LEDGER_BROKEN", `${this.headFile} is damaged; run \`vigil ledger verify\``);
     }
   }
 
@@ -143,7 +143,7 @@ export class Ledger {
     try {
       fd = openSync(this.file, "a+", 0o600);
     } catch (err) {
-      throw new ScannerError("LEDGER_BROKEN", `cannot open the ledger ${this.file}: ${(err as Error).message}`, err);
+      throw new AgentError("LEDGER_BROKEN", `cannot open the ledger ${this.file}: ${(err as Error).message}`, { cause: err });
     }
     try {
       const size = fstatSync(fd).size;
@@ -184,8 +184,8 @@ export class Ledger {
     }
   }
 
-  private broken(why: string): ScannerError {
-    return new ScannerError("LEDGER_BROKEN", `the outbound ledger ${this.file} does not verify (${why}); the agent will not send anything on top of it. Inspect it with \`vigil ledger verify\`, keep a copy, then move ledger.jsonl and ledger.head aside to start a new ledger`);
+  private broken(why: string): AgentError {
+    return new AgentError("LEDGER_BROKEN", `the outbound ledger ${this.file} does not verify (${why}); the agent will not send anything on top of it. Inspect it with \`vigil ledger verify\`, keep a copy, then move ledger.jsonl and ledger.head aside to start a new ledger`);
   }
 
   private writeHead(h: LedgerHead): void {
@@ -201,7 +201,7 @@ export class Ledger {
     try {
       appendFileSync(this.file, JSON.stringify(full) + "\n", { mode: 0o600 });
     } catch (err) {
-      throw new ScannerError("LEDGER_BROKEN", `cannot write the ledger ${this.file}: ${(err as Error).message}; nothing was sent`, err);
+      throw new AgentError("LEDGER_BROKEN", `cannot write the ledger ${this.file}: ${(err as Error).message}; nothing was sent`, { cause: err });
     }
     this.last = { entries: full.seq, head: full.hash };
     this.writeHead(this.last);
@@ -275,7 +275,7 @@ export class Ledger {
     try {
       text = readFileSync(this.file, "utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new ScannerError("LEDGER_BROKEN", `cannot read ${this.file}: ${(err as Error).message}`, err);
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new AgentError("LEDGER_BROKEN", `cannot read ${this.file}: ${(err as Error).message}`, { cause: err });
       text = "";
     }
     const res = (entries: number, head: string, requests: number, problem?: { line: number; reason: string }): VerifyResult =>

@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import type { AgentClient } from "./client.js";
 import { writeJsonAtomic } from "./config.js";
-import { ReputationResponse, type ReputationEntry } from "./protocol.js";
+import { ReputationResponse, type ReputationEntry } from "@vigil/protocol";
 
 const MAX_PREFIXES = 100_000;
 

@@ -5,14 +5,14 @@
  * address the ledger does not name). Responses are read up to a size limit.
  */
 import type { z } from "zod";
-import { ScannerError } from "../error.js";
+import { AgentError } from "./error.js";
 import type { Ledger } from "./ledger.js";
-import { ApiError } from "./protocol.js";
+import { ApiError } from "@vigil/protocol";
 
 export const REVOKED_MESSAGE = "this endpoint's key was revoked or is unknown; enrol again";
 
 /** An HTTP answer the agent did not want (4xx, 5xx, 3xx), with its status. */
-export class AgentHttpError extends ScannerError {
+export class AgentHttpError extends AgentError {
   constructor(readonly status: number, message: string, readonly apiCode?: string) {
     super(status === 401 ? "AGENT_REVOKED" : "AGENT_HTTP", message);
   }
@@ -83,7 +83,7 @@ export class AgentClient {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       const why = cause?.code ?? cause?.message ?? (err as Error).message;
       this.opts.ledger.recordResult(entry.seq, null, 0, why);
-      throw new ScannerError("AGENT_OFFLINE", `cannot reach ${new URL(url).host} (${why})`, err);
+      throw new AgentError("AGENT_OFFLINE", `cannot reach ${new URL(url).host} (${why})`, { cause: err });
     }
     const limit = o.maxResponseBytes ?? 1024 * 1024;
     const chunks: Uint8Array[] = [];
@@ -98,15 +98,15 @@ export class AgentClient {
           if (total > limit) {
             await reader.cancel();
             this.opts.ledger.recordResult(entry.seq, res.status, total, `response over ${limit} bytes`);
-            throw new ScannerError("AGENT_HTTP", `${method} ${url}: the answer is over ${limit} bytes; refusing it`);
+            throw new AgentError("AGENT_HTTP", `${method} ${url}: the answer is over ${limit} bytes; refusing it`);
           }
           chunks.push(r.value);
         }
       }
     } catch (err) {
-      if (err instanceof ScannerError) throw err;
+      if (err instanceof AgentError) throw err;
       this.opts.ledger.recordResult(entry.seq, res.status, total, `reading the answer failed: ${(err as Error).message}`);
-      throw new ScannerError("AGENT_OFFLINE", `${method} ${url}: the connection broke while reading the answer`, err);
+      throw new AgentError("AGENT_OFFLINE", `${method} ${url}: the connection broke while reading the answer`, { cause: err });
     }
     this.opts.ledger.recordResult(entry.seq, res.status, total);
     return { status: res.status, headers: res.headers, body: Buffer.concat(chunks, total) };
@@ -120,10 +120,10 @@ export class AgentClient {
     try {
       parsed = JSON.parse(Buffer.from(r.body).toString("utf8"));
     } catch {
-      throw new ScannerError("AGENT_HTTP", `${method} ${path}: the server's answer is not JSON`);
+      throw new AgentError("AGENT_HTTP", `${method} ${path}: the server's answer is not JSON`);
     }
     const v = schema.safeParse(parsed);
-    if (!v.success) throw new ScannerError("AGENT_HTTP", `${method} ${path}: unexpected answer from the server (${v.error.issues[0]?.path.join(".")}: ${v.error.issues[0]?.message})`);
+    if (!v.success) throw new AgentError("AGENT_HTTP", `${method} ${path}: unexpected answer from the server (${v.error.issues[0]?.path.join(".")}: ${v.error.issues[0]?.message})`);
     return v.data;
   }
 }

@@ -7,8 +7,8 @@
  */
 import { createPublicKey, verify } from "node:crypto";
 import { z } from "zod";
-import { ScannerError } from "../error.js";
-import { DataPolicy, type SignedPolicy } from "./protocol.js";
+import { AgentError } from "./error.js";
+import { DataPolicy, type SignedPolicy } from "@vigil/protocol";
 
 export const SampleType = z.enum(["pe", "elf", "macho", "dex", "script"]);
 export type SampleType = z.infer<typeof SampleType>;
@@ -88,28 +88,28 @@ export interface PinnedKey {
  */
 export function verifyPolicy(signed: SignedPolicy, pinned: PinnedKey, last?: { version: number; payload: string }): DataPolicy {
   if (signed.keyId !== pinned.keyId) {
-    throw new ScannerError("POLICY_REJECTED", `the policy is signed with key ${JSON.stringify(signed.keyId)}, not the key ${JSON.stringify(pinned.keyId)} pinned at enrolment; keeping the last good policy (if the server's key really changed, enrol again)`);
+    throw new AgentError("POLICY_REJECTED", `the policy is signed with key ${JSON.stringify(signed.keyId)}, not the key ${JSON.stringify(pinned.keyId)} pinned at enrolment; keeping the last good policy (if the server's key really changed, enrol again)`);
   }
   let ok = false;
   try {
     const key = createPublicKey({ key: Buffer.from(pinned.key, "base64"), format: "der", type: "spki" });
     ok = verify(null, Buffer.from(signed.payload, "utf8"), key, Buffer.from(signed.signature, "base64"));
   } catch (err) {
-    throw new ScannerError("POLICY_REJECTED", `cannot check the policy signature: ${(err as Error).message}; keeping the last good policy`, err);
+    throw new AgentError("POLICY_REJECTED", `cannot check the policy signature: ${(err as Error).message}; keeping the last good policy`, { cause: err });
   }
-  if (!ok) throw new ScannerError("POLICY_REJECTED", "the policy's signature does not verify with the pinned key (altered in transit or not from this server); keeping the last good policy");
+  if (!ok) throw new AgentError("POLICY_REJECTED", "the policy's signature does not verify with the pinned key (altered in transit or not from this server); keeping the last good policy");
   let parsed: DataPolicy;
   try {
     parsed = DataPolicy.parse(JSON.parse(signed.payload));
   } catch (err) {
-    throw new ScannerError("POLICY_REJECTED", `the signed policy is not a valid data policy: ${(err as Error).message.slice(0, 300)}`, err);
+    throw new AgentError("POLICY_REJECTED", `the signed policy is not a valid data policy: ${(err as Error).message.slice(0, 300)}`, { cause: err });
   }
   if (last) {
     if (parsed.version < last.version) {
-      throw new ScannerError("POLICY_REJECTED", `the server offers policy version ${parsed.version}, older than version ${last.version} already accepted (replay?); keeping the last good policy`);
+      throw new AgentError("POLICY_REJECTED", `the server offers policy version ${parsed.version}, older than version ${last.version} already accepted (replay?); keeping the last good policy`);
     }
     if (parsed.version === last.version && signed.payload !== last.payload) {
-      throw new ScannerError("POLICY_REJECTED", `the server offers a different policy under the same version ${parsed.version}; keeping the last good policy`);
+      throw new AgentError("POLICY_REJECTED", `the server offers a different policy under the same version ${parsed.version}; keeping the last good policy`);
     }
   }
   return parsed;
