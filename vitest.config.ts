@@ -10,6 +10,7 @@ export default defineConfig({
       "@vigil/engine": pkg("engine"),
       "@vigil/tlog": pkg("tlog"),
       "@vigil/updates": pkg("updates"),
+      "@vigil/clamav": pkg("clamav"),
       "@vigil/scanner": pkg("scanner"),
       "@vigil/daemon": pkg("daemon"),
       "@vigil/inventory": pkg("inventory"),

@@ -14,9 +14,9 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command } from "commander";
-import { agent, parseSize, ScannerError } from "@vigil/scanner";
+import { agent, ScannerError } from "@vigil/scanner";
 import { UpdateError, validatePolicy } from "@vigil/updates";
-import { collect, parseOrExit } from "../options.js";
+import { collect, parseOrExit, parseSize } from "../options.js";
 import { updaterFor } from "../agent/updater.js";
 import { inventorierFor } from "../agent/inventory.js";
 

@@ -1,5 +1,6 @@
 /**
- * The agent's files in its state directory (default `dataDir()/agent`, or $VIGIL_AGENT_DIR, or
+ * The agent's files in its state directory (default `$XDG_DATA_HOME/vigil/agent`, i.e.
+ * `~/.local/share/vigil/agent`, or $VIGIL_AGENT_DIR, or
  * --state DIR):
  *   agent.json   configuration and credentials (mode 0600): server, endpoint id and key, the
  *                pinned policy key, scan schedule, watch paths, rules, updates, the data ceiling
@@ -12,17 +13,18 @@
  *   updates/     the verified update client's state (bundles, accepted checkpoint)
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync, chmodSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { ScannerError } from "../error.js";
-import { dataDir } from "../options.js";
 import { CheckpointRef, SignedPolicy } from "./protocol.js";
 import { DataCeiling, DEFAULT_CEILING, SampleType } from "./policy.js";
 
 export const AGENT_VERSION = "0.1.0";
 
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.VIGIL_AGENT_DIR || join(dataDir(env), "agent");
+  // the same data directory as the cli's dataDir(): $XDG_DATA_HOME/vigil or ~/.local/share/vigil
+  return env.VIGIL_AGENT_DIR || join(env.XDG_DATA_HOME || join(homedir(), ".local", "share"), "vigil", "agent");
 }
 
 const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { Progress, useColor, parseSize, parseCount } from "../src/index.js";
+import { Progress, useColor } from "../src/progress.js";
+import { parseSize, parseCount } from "../src/options.js";
 
 describe("progress line", () => {
   it("shows counts, rates, detections, ETA and the current path within the terminal width", () => {

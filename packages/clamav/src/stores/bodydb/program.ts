@@ -14,7 +14,7 @@
  * match and length: alternatives left first; jumps lazy (fewest bytes first) as in a YARA hex
  * string, or greedy when the translation has to write a regular expression (`greedy`).
  */
-import type { HexNode } from "../clamav/hexsig.js";
+import type { HexNode } from "../../signature/hexsig.js";
 
 export const OP_EXACT = 1;
 export const OP_MASKED = 2;

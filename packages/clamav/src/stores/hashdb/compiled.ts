@@ -15,7 +15,7 @@
  */
 
 import { readFileSync, openSync, writeSync, closeSync, renameSync } from "node:fs";
-import { SignatureDbError } from "./error.js";
+import { ClamavError } from "../../error.js";
 import { DIGEST_LENGTH, HASH_ALGORITHMS, HashStore, HashTable, NameTable, type HashAlgorithm, type HashPart } from "./store.js";
 
 const MAGIC = "VIGILHDB";
@@ -31,7 +31,7 @@ function bytesOf(a: ArrayBufferView): Uint8Array {
 
 /** The compiled form as a list of byte chunks (to write one after another without concatenating). */
 export function serializeHashStore(store: HashStore): Uint8Array[] {
-  if (!littleEndian) throw new SignatureDbError("SIGDB_BAD_COMPILED", "compiled hash stores are little-endian; this machine is big-endian");
+  if (!littleEndian) throw new ClamavError("SIGDB_BAD_COMPILED", "compiled hash stores are little-endian; this machine is big-endian");
   const header = new Uint8Array(HEADER);
   const dv = new DataView(header.buffer);
   header.set(new TextEncoder().encode(MAGIC), 0);
@@ -82,7 +82,7 @@ export function writeCompiledHashStore(path: string, store: HashStore): number {
 }
 
 function bad(msg: string): never {
-  throw new SignatureDbError("SIGDB_BAD_COMPILED", `${msg}; rebuild the compiled hash store from its sources`);
+  throw new ClamavError("SIGDB_BAD_COMPILED", `${msg}; rebuild the compiled hash store from its sources`);
 }
 
 /** Reads a compiled store. The returned arrays are views into `bytes` (copied once if misaligned). */
@@ -147,12 +147,12 @@ export function readCompiledHashStore(path: string): HashStore {
   try {
     bytes = readFileSync(path);
   } catch (cause) {
-    throw new SignatureDbError("SIGDB_READ", `cannot read compiled hash store: ${(cause as Error).message}`, { path, cause });
+    throw new ClamavError("SIGDB_READ", `cannot read compiled hash store: ${(cause as Error).message}`, { path, cause });
   }
   try {
     return deserializeHashStore(bytes);
   } catch (e) {
-    if (e instanceof SignatureDbError) throw new SignatureDbError(e.code, e.message, { path, cause: e });
+    if (e instanceof ClamavError) throw new ClamavError(e.code, e.message, { path, cause: e });
     throw e;
   }
 }

@@ -8,10 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compile, ScanError } from "@vigil/engine";
-import { loadClamavDatabase } from "../src/clamav/index.js";
-import { BodyDb } from "../src/bodydb/index.js";
-import { SignatureDbError } from "../src/hashdb/index.js";
-import { buildSignatures } from "../src/signatures.js";
+import { BodyDb, ClamavError, loadClamavDatabase } from "../src/index.js";
+import { nativeDetector } from "./helpers/native.js";
 import { ELF_EP, makeElf, makePe, PE_EP, PE_S0, PE_S1 } from "./clamav-fixtures.js";
 import { mulberry32 } from "./helpers/random.js";
 
@@ -113,8 +111,8 @@ describe("native .ndb store against the YARA translation", () => {
     const translated = loadClamavDatabase([db, ldb]);
     expect(translated.warnings.filter((w) => w.code !== "SIGDB_APPROXIMATE")).toEqual([]);
     const rules = compile(translated.yara, { externals: translated.externals });
-    const { detector, spec } = buildSignatures({ builtin: false, databases: [db, ldb] });
-    const held = BodyDb.load((spec.init as { bodies: Uint8Array }).bodies);
+    const detector = nativeDetector([db, ldb]);
+    const held = detector.set.bodies!;
     expect(held.count).toBeGreaterThan(380); // all but those with end markers or prefix forms
 
     const noise = (seed: number, n: number) => {
@@ -147,8 +145,8 @@ describe("native .ndb store against the YARA translation", () => {
     const lines = readFileSync(ndbPath, "utf8").trim().split("\n");
     const translated = loadClamavDatabase(ndbPath);
     const rules = compile(translated.yara, { externals: translated.externals });
-    const { detector, spec } = buildSignatures({ builtin: false, databases: [ndbPath] });
-    expect(BodyDb.load((spec.init as { bodies: Uint8Array }).bodies).count).toBe(lines.length);
+    const detector = nativeDetector([ndbPath]);
+    expect(BodyDb.load(detector.set.bodies!.bytes).count).toBe(lines.length);
     let found = 0;
     lines.forEach((line, i) => {
       const hex = line.split(":")[3]!;
@@ -173,7 +171,7 @@ describe("native .ndb store against the YARA translation", () => {
     const set = loadClamavDatabase(db, { nativeBodies: true });
     expect(set.bodies?.count).toBe(1);
     expect(set.yara[0]!.source.match(/^rule /gm)).toHaveLength(4);
-    const { detector } = buildSignatures({ builtin: false, databases: [db] });
+    const detector = nativeDetector([db]);
     const names = detector.scan(Buffer.from("xx ABCD EFGH A BCDE ABGH"), {}).map((m) => m.meta?.clamav_name);
     expect(names).toEqual(["Bd.Marker.End-1.UNOFFICIAL", "Bd.Prefix.Form-1.UNOFFICIAL", "Bd.Only.Alts-1.UNOFFICIAL", "Bd.Plain-1.UNOFFICIAL", "Bd.Big.Target-1.UNOFFICIAL"]);
   });
@@ -191,8 +189,8 @@ describe("native .ndb store against the YARA translation", () => {
     for (const bad of [bytes.subarray(0, 6), bytes.subarray(0, bytes.length - 16), Uint8Array.from(bytes).fill(0, 0, 4)]) {
       let err: unknown;
       try { BodyDb.load(Uint8Array.from(bad)); } catch (e) { err = e; }
-      expect(err).toBeInstanceOf(SignatureDbError);
-      expect((err as SignatureDbError).code).toBe("SIGDB_BAD_COMPILED");
+      expect(err).toBeInstanceOf(ClamavError);
+      expect((err as ClamavError).code).toBe("SIGDB_BAD_COMPILED");
     }
   });
 

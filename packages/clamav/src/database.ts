@@ -1,13 +1,16 @@
 /** Loading ClamAV database files and directories into a `SignatureSet`. */
 
-import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
-import { SignatureDbError } from "../hashdb/error.js";
-import { HashStoreBuilder, type HashStore } from "../hashdb/store.js";
-import { loadHashFile } from "../hashdb/load.js";
-import { BodyDbBuilder, type BodyDb } from "../bodydb/index.js";
-import { SignatureSyntaxError, FLEVEL, ldbEngineOk, parseLdbLine, parseNdbLine, ruleIdentifier, translateLdb, translateNdb, type TranslatedRule } from "./translate.js";
+import { ClamavError } from "./error.js";
+import { HashStoreBuilder, type HashStore } from "./stores/hashdb/store.js";
+import { loadHashFile } from "./formats/hash-file.js";
+import { BodyDbBuilder, type BodyDb } from "./stores/bodydb/store.js";
+import { FLEVEL, ruleIdentifier, SignatureSyntaxError } from "./signature/fields.js";
+import { IgnoreList } from "./formats/ign.js";
+import { parseNdbLine, translateNdb } from "./formats/ndb.js";
+import { ldbEngineOk, parseLdbLine, translateLdb } from "./formats/ldb.js";
+import type { TranslatedRule } from "./translate/yara.js";
 
 export interface SignatureWarning {
   code: "SIGDB_UNSUPPORTED" | "SIGDB_APPROXIMATE" | "SIGDB_MALFORMED_LINE" | "SIGDB_UNKNOWN_EXTENSION" | "SIGDB_SKIPPED_PUA";
@@ -75,7 +78,7 @@ function expand(paths: string[], warnings: SignatureWarning[]): string[] {
     try {
       st = statSync(p);
     } catch (cause) {
-      throw new SignatureDbError("SIGDB_READ", `cannot open database: ${(cause as Error).message}`, { path: p, cause });
+      throw new ClamavError("SIGDB_READ", `cannot open database: ${(cause as Error).message}`, { path: p, cause });
     }
     if (st.isDirectory()) {
       // in a directory, .txt files are documentation, not hash lists (name them explicitly to load them)
@@ -92,36 +95,14 @@ function readLines(path: string): string[] {
   try {
     text = readFileSync(path, "utf8");
   } catch (cause) {
-    throw new SignatureDbError("SIGDB_READ", `cannot read: ${(cause as Error).message}`, { path, cause });
+    throw new ClamavError("SIGDB_READ", `cannot read: ${(cause as Error).message}`, { path, cause });
   }
   return text.split("\n").map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
 }
 
-/** An ignore list: names, each optionally bound to the md5 of the whole signature line. */
-export class IgnoreList {
-  private readonly entries = new Map<string, Set<string> | true>();
-  add(name: string, md5?: string): void {
-    const e = this.entries.get(name);
-    if (md5 === undefined) this.entries.set(name, true);
-    else if (e !== true) this.entries.set(name, (e ?? new Set<string>()).add(md5.toLowerCase()));
-  }
-  get size(): number {
-    return this.entries.size;
-  }
-  names(): Set<string> {
-    return new Set(this.entries.keys());
-  }
-  matches(name: string, line: string): boolean {
-    const e = this.entries.get(name);
-    if (e === undefined) return false;
-    if (e === true) return true;
-    return e.has(createHash("md5").update(line).digest("hex"));
-  }
-}
-
 /**
  * Loads ClamAV database files (or directories of them) and plain hash lists. Ignore lists are
- * read first and applied to everything. Malformed lines fail the load with a SignatureDbError
+ * read first and applied to everything. Malformed lines fail the load with a ClamavError
  * naming file and line (as clamscan refuses the database) unless `lenient`; signatures in valid
  * syntax that the translation cannot express are skipped with a SIGDB_UNSUPPORTED warning.
  */
@@ -141,7 +122,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
   const bodies = options.nativeBodies ? new BodyDbBuilder(suffix) : undefined;
 
   const malformed = (path: string, line: number, message: string, signature?: string) => {
-    if (!options.lenient) throw new SignatureDbError("SIGDB_MALFORMED_LINE", `${message}; fix or delete the line (clamscan also refuses the whole database)`, { path, line });
+    if (!options.lenient) throw new ClamavError("SIGDB_MALFORMED_LINE", `${message}; fix or delete the line (clamscan also refuses the whole database)`, { path, line });
     warnings.push({ code: "SIGDB_MALFORMED_LINE", path, line, signature, message: `${path}:${line}: ${message}; skipped` });
   };
 

@@ -7,9 +7,9 @@
 
 import { openSync, readSync, closeSync, fstatSync } from "node:fs";
 import { Worker } from "node:worker_threads";
-import { SignatureDbError } from "./error.js";
-import { HashTextParser, type HashParseOptions, type HashParseStats, type HashTextFormat } from "./parse.js";
-import type { HashStoreBuilder } from "./store.js";
+import { ClamavError } from "../error.js";
+import { HashTextParser, type HashParseOptions, type HashParseStats, type HashTextFormat } from "./hash.js";
+import type { HashStoreBuilder } from "../stores/hashdb/store.js";
 
 const CHUNK = 16 << 20;
 /** files at least this big are read ahead by a helper thread. */
@@ -67,7 +67,7 @@ export function loadHashFile(builder: HashStoreBuilder, path: string, format: Ha
     fd = openSync(path, "r");
     bytes = fstatSync(fd).size;
   } catch (cause) {
-    throw new SignatureDbError("SIGDB_READ", `cannot open: ${(cause as Error).message}`, { path, cause });
+    throw new ClamavError("SIGDB_READ", `cannot open: ${(cause as Error).message}`, { path, cause });
   }
   const readAheadMin = options.readAheadMin ?? READ_AHEAD_MIN;
   const averageLineLength = bytes >= readAheadMin ? sampleLineLength(fd, bytes) : undefined;
@@ -116,7 +116,7 @@ function readFrom(fd: number, path: string, parser: HashTextParser, position: nu
     try {
       n = readSync(fd, buf, 0, Math.min(buf.length, end - position), position);
     } catch (cause) {
-      throw new SignatureDbError("SIGDB_READ", `read failed: ${(cause as Error).message}`, { path, cause });
+      throw new ClamavError("SIGDB_READ", `read failed: ${(cause as Error).message}`, { path, cause });
     }
     if (n === 0) break;
     position += n;

@@ -13,9 +13,9 @@
  * 4096-byte match limit for variable patterns), without a rule per signature.
  */
 import { buildAtomFilter, builtinModules, findAtomHits, HitBuffer, ScanError, type AtomFilter, type ScanContext } from "@vigil/engine";
-import { needsRegex, parseHexSignature, prepareHex, type HexNode } from "../clamav/hexsig.js";
-import { parseOffset, ruleIdentifier, targetCondition, type NdbSignature } from "../clamav/translate.js";
-import { SignatureDbError } from "../hashdb/error.js";
+import { needsRegex, parseHexSignature, prepareHex, type HexNode } from "../../signature/hexsig.js";
+import { parseOffset, ruleIdentifier, targetCondition, type NdbSignature } from "../../signature/fields.js";
+import { ClamavError } from "../../error.js";
 import { ByteSink, encode, matchAt, OP_EXACT, work } from "./program.js";
 
 /** Offset kinds as stored. */
@@ -345,7 +345,7 @@ export class BodyDb {
 
   /** Views over serialised bytes (shared, not copied, when they are aligned). */
   static load(bytes: Uint8Array): BodyDb {
-    const bad = (why: string) => new SignatureDbError("SIGDB_BAD_COMPILED", `compiled body signatures are unusable (${why}): recompile the database`);
+    const bad = (why: string) => new ClamavError("SIGDB_BAD_COMPILED", `compiled body signatures are unusable (${why}): recompile the database`);
     if (bytes.byteOffset % 8 !== 0) bytes = new Uint8Array(bytes); // typed views need alignment
     if (bytes.length < 8) throw bad("truncated");
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -18,7 +18,7 @@
  */
 
 import { Worker } from "node:worker_threads";
-import { SignatureDbError } from "./error.js";
+import { ClamavError } from "../../error.js";
 
 /** Bytes `from` to `to` of a buffer, to touch. */
 export interface PrefaultRegion {
@@ -147,7 +147,7 @@ export class StagingHelper {
           break;
         }
         // a job takes milliseconds; one held this long means the thread died in it, and its part may be half written
-        if (Date.now() > deadline) throw new SignatureDbError("SIGDB_THREAD", "the hash store's helper thread stopped in the middle of its work; load the signatures again");
+        if (Date.now() > deadline) throw new ClamavError("SIGDB_THREAD", "the hash store's helper thread stopped in the middle of its work; load the signatures again");
         Atomics.wait(state, k, 1, 50);
       }
     }

@@ -12,8 +12,8 @@ import {
   translateHex,
   translatePcre,
   SignatureSyntaxError,
-} from "../src/clamav/index.js";
-import { SignatureDbError } from "../src/hashdb/index.js";
+  ClamavError,
+} from "../src/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "vigil-clamav-unit-"));
 let n = 0;
@@ -133,7 +133,7 @@ describe("loadClamavDatabase", () => {
     ];
     for (const line of cases) {
       const p = db(line.includes(";") ? "ldb" : "ndb", line + "\n");
-      expect(() => loadClamavDatabase(p), line).toThrow(SignatureDbError);
+      expect(() => loadClamavDatabase(p), line).toThrow(ClamavError);
     }
   });
 
@@ -199,7 +199,7 @@ describe("loadClamavDatabase", () => {
         const set = loadClamavDatabase(p, { lenient: true });
         if (set.yara.length > 0) compile(set.yara, { externals: set.externals });
       } catch (e) {
-        expect(e, JSON.stringify(j).slice(0, 80)).toBeInstanceOf(SignatureDbError);
+        expect(e, JSON.stringify(j).slice(0, 80)).toBeInstanceOf(ClamavError);
       }
     }
   });

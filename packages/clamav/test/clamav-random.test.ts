@@ -7,8 +7,8 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compile } from "@vigil/engine";
-import { loadClamavDatabase } from "../src/clamav/index.js";
-import { buildSignatures } from "../src/signatures.js";
+import { loadClamavDatabase } from "../src/index.js";
+import { nativeDetector } from "./helpers/native.js";
 import { mulberry32 } from "./helpers/random.js";
 
 const hx = (b: number) => b.toString(16).padStart(2, "0");
@@ -209,8 +209,8 @@ describe("seeded random .ndb signatures", () => {
     expect(clamFound.size).toBeGreaterThan(200);
     expect(sorted(yaraFound)).toEqual(sorted(clamFound));
     expect(sorted(vigilFound)).toEqual(sorted(clamFound));
-    // the scanner's detector holds these .ndb signatures natively (bodydb), not as rules
-    const { detector } = buildSignatures({ builtin: false, databases: [db] });
+    // held natively (bodydb) as a scanner holds them, not as rules
+    const detector = nativeDetector([db]);
     const nativeFound = new Set<string>();
     for (const f of files) for (const m of detector.scan(readFileSync(f), {})) nativeFound.add(`${f.split("/").pop()} ${m.meta?.clamav_name}`);
     expect(sorted(nativeFound)).toEqual(sorted(clamFound));

@@ -12,13 +12,14 @@
  * line is skipped with a warning instead of failing the whole file as clamscan does.
  */
 
-import { SignatureDbError } from "./error.js";
-import { ANY_SIZE, HashStoreBuilder, algorithmForDigestLength, type HashAlgorithm, type StagePart } from "./store.js";
+import { ClamavError } from "../error.js";
+import { FLEVEL } from "../signature/fields.js";
+import { ANY_SIZE, HashStoreBuilder, algorithmForDigestLength, type HashAlgorithm, type StagePart } from "../stores/hashdb/store.js";
 
 export type HashTextFormat = "hdb" | "mdb" | "fp" | "list";
 
 /** FLEVEL of clamscan 1.4.6, which the differential tests compare against. */
-export const CLAMAV_FLEVEL = 216;
+export const CLAMAV_FLEVEL = FLEVEL;
 
 export interface HashParseOptions {
   /** shown in errors and warnings. */
@@ -115,7 +116,7 @@ export class HashTextParser {
     if (this.carry !== undefined) {
       const nl = chunk.indexOf(NL);
       if (nl < 0) {
-        if (this.carry.length + chunk.length > MAX_LINE) throw new SignatureDbError("SIGDB_MALFORMED_LINE", `a line longer than ${MAX_LINE} bytes: not a hash signature file`, { path: this.options.path, line: this.stats.lines + 1 });
+        if (this.carry.length + chunk.length > MAX_LINE) throw new ClamavError("SIGDB_MALFORMED_LINE", `a line longer than ${MAX_LINE} bytes: not a hash signature file`, { path: this.options.path, line: this.stats.lines + 1 });
         const c = new Uint8Array(this.carry.length + chunk.length);
         c.set(this.carry);
         c.set(chunk, this.carry.length);
@@ -136,7 +137,7 @@ export class HashTextParser {
     this.bufBase = this.consumed;
     this.consumed += chunk.length;
     if (last < start) {
-      if (buf.length - start > MAX_LINE) throw new SignatureDbError("SIGDB_MALFORMED_LINE", `a line longer than ${MAX_LINE} bytes: not a hash signature file`, { path: this.options.path, line: this.stats.lines + 1 });
+      if (buf.length - start > MAX_LINE) throw new ClamavError("SIGDB_MALFORMED_LINE", `a line longer than ${MAX_LINE} bytes: not a hash signature file`, { path: this.options.path, line: this.stats.lines + 1 });
       if (start < buf.length) this.carry = buf.slice(start);
       return;
     }
@@ -177,7 +178,7 @@ export class HashTextParser {
         if (!(err instanceof LineError)) throw err;
         stats.malformed++;
         const lineNo = stats.lines;
-        if (!this.options.lenient) throw new SignatureDbError(err.code, `${err.message}; fix or delete the line (clamscan also refuses the whole file)`, { path: this.options.path, line: lineNo });
+        if (!this.options.lenient) throw new ClamavError(err.code, `${err.message}; fix or delete the line (clamscan also refuses the whole file)`, { path: this.options.path, line: lineNo });
         this.options.onWarning?.(`${this.options.path ?? "<hashes>"}:${lineNo}: ${err.message}; line skipped`, lineNo);
         p = buf.indexOf(NL, p) + 1;
       }

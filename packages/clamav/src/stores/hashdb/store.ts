@@ -19,7 +19,7 @@
  * rest of the digest and the size for a key that matches.
  */
 
-import { SignatureDbError } from "./error.js";
+import { ClamavError } from "../../error.js";
 import { StagingHelper, type FreezeJob, type PrefaultRegion } from "./helper.js";
 
 export type HashAlgorithm = "md5" | "sha1" | "sha256";
@@ -447,7 +447,7 @@ export class HashStoreBuilder {
   /** Adds one signature. `digest` is raw bytes (16, 20 or 32); `size` ANY_SIZE for any. */
   add(digest: Uint8Array, size: number, name: string): void {
     const a = algorithmForDigestLength(digest.length);
-    if (a === undefined) throw new SignatureDbError("SIGDB_BAD_HASH", `a digest must be 16, 20 or 32 bytes, got ${digest.length}`);
+    if (a === undefined) throw new ClamavError("SIGDB_BAD_HASH", `a digest must be 16, 20 or 32 bytes, got ${digest.length}`);
     const nb = this.encoder.encode(name);
     this.addRaw(digest, 0, a, size, this.internName(nb, 0, nb.length, undefined));
   }
@@ -455,7 +455,7 @@ export class HashStoreBuilder {
   /** Adds a digest found at `digest[offset..]` with a name index from `internName`. */
   addRaw(digest: Uint8Array, offset: number, algorithm: HashAlgorithm, size: number, nameIndex: number): void {
     const s = this.staging[algorithm] ?? this.stagingFor(algorithm);
-    if (s.count === 0xffffffff) throw new SignatureDbError("SIGDB_LIMIT", "too many hash signatures for one store (over 2^32-1)");
+    if (s.count === 0xffffffff) throw new ClamavError("SIGDB_LIMIT", "too many hash signatures for one store (over 2^32-1)");
     const part = s.parts[digest[offset]!]!;
     const i = part.count;
     if (i === part.keys.length) part.resize(Math.max(16, i * 2));
@@ -480,7 +480,7 @@ export class HashStoreBuilder {
    */
   stageSlot(algorithm: HashAlgorithm, first: number): StagePart {
     const s = this.staging[algorithm] ?? this.stagingFor(algorithm);
-    if (s.count === 0xffffffff) throw new SignatureDbError("SIGDB_LIMIT", "too many hash signatures for one store (over 2^32-1)");
+    if (s.count === 0xffffffff) throw new ClamavError("SIGDB_LIMIT", "too many hash signatures for one store (over 2^32-1)");
     const part = s.parts[first]!;
     if (part.count === part.keys.length) part.resize(Math.max(16, part.count * 2));
     return part;
@@ -532,7 +532,7 @@ export class HashStoreBuilder {
     if (this.nameBlobLength + len + slen > this.nameBlob.length) {
       let cap = this.nameBlob.length * 2;
       while (cap < this.nameBlobLength + len + slen) cap *= 2;
-      if (cap > 0xffffffff) throw new SignatureDbError("SIGDB_LIMIT", "detection names exceed 4 GiB");
+      if (cap > 0xffffffff) throw new ClamavError("SIGDB_LIMIT", "detection names exceed 4 GiB");
       const nb = new Uint8Array(cap);
       nb.set(this.nameBlob.subarray(0, this.nameBlobLength));
       this.nameBlob = nb;

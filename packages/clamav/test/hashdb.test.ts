@@ -7,7 +7,7 @@ import {
   ANY_SIZE,
   HashStoreBuilder,
   HashTextParser,
-  SignatureDbError,
+  ClamavError,
   deserializeHashStore,
   loadHashFile,
   parseHashText,
@@ -16,9 +16,9 @@ import {
   writeCompiledHashStore,
   type HashStore,
   type HashTextFormat,
-} from "../src/hashdb/index.js";
-import { StagingHelper, type FreezeJob } from "../src/hashdb/helper.js";
-import { freezePart } from "../src/hashdb/store.js";
+} from "../src/index.js";
+import { StagingHelper, type FreezeJob } from "../src/stores/hashdb/helper.js";
+import { freezePart } from "../src/stores/hashdb/store.js";
 
 const hex = (algo: string, data: string | Uint8Array) => createHash(algo).update(data).digest("hex");
 
@@ -144,10 +144,10 @@ describe("hdb/hsb parsing and lookup", () => {
       } catch (e) {
         err = e;
       }
-      expect(err, line).toBeInstanceOf(SignatureDbError);
-      expect((err as SignatureDbError).code, line).toBe(code);
-      expect((err as SignatureDbError).line).toBe(2);
-      expect((err as SignatureDbError).message).toMatch(/^bad\.hdb:2: /);
+      expect(err, line).toBeInstanceOf(ClamavError);
+      expect((err as ClamavError).code, line).toBe(code);
+      expect((err as ClamavError).line).toBe(2);
+      expect((err as ClamavError).message).toMatch(/^bad\.hdb:2: /);
     }
     const warnings: string[] = [];
     const b = new HashStoreBuilder();
@@ -191,7 +191,7 @@ describe("mdb/msb, fp and plain hash lists", () => {
     expect(s.lookupDigest("md5", hex("md5", sec), 512)?.name).toBe("Sec.Md5-1");
     expect(s.lookupDigest("md5", hex("md5", sec), 511)).toBeUndefined();
     expect(s.lookupDigest("sha256", hex("sha256", sec), 4096)?.name).toBe("Sec.Any-1");
-    expect(() => build("mdb", `${hex("md5", sec)}:512:Swapped\n`)).toThrow(SignatureDbError);
+    expect(() => build("mdb", `${hex("md5", sec)}:512:Swapped\n`)).toThrow(ClamavError);
   });
 
   it("reads hash lists with and without names, and sha256sum output", () => {
@@ -202,7 +202,7 @@ describe("mdb/msb, fp and plain hash lists", () => {
     expect(s.lookupDigest("sha1", hex("sha1", "2"), 1)?.name).toBe("Named.Two");
     expect(s.lookupDigest("sha256", hex("sha256", "3"), 1)?.name).toBe("*some/file.bin");
     expect(s.lookupDigest("sha256", hex("sha256", "4"), 1)?.name).toBe("Colon.Name");
-    expect(() => build("list", "xyz not a hash\n")).toThrow(SignatureDbError);
+    expect(() => build("list", "xyz not a hash\n")).toThrow(ClamavError);
   });
 });
 
@@ -323,8 +323,8 @@ describe("staging in place", () => {
     } catch (e) {
       err = e;
     }
-    expect((err as SignatureDbError).code).toBe("SIGDB_BAD_HASH");
-    expect((err as SignatureDbError).line).toBe(2);
+    expect((err as ClamavError).code).toBe("SIGDB_BAD_HASH");
+    expect((err as ClamavError).line).toBe(2);
     // started entries that fail later in the line (bad hex, size, name, FLEVEL) are never stored
     const other = hex("sha256", "other");
     const text = [`${badTail}:3:Bad.Tail`, `${other}:0:Zero.Size`, `${other}:5:`, `${other}:5:Too.New:999`, `${other.toUpperCase()}:5:Upper.Case`, `${good}:4:Good.One`].join("\n");
@@ -440,8 +440,8 @@ describe("read-ahead thread", () => {
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(SignatureDbError);
-    expect((err as SignatureDbError).line).toBe(31_235);
+    expect(err).toBeInstanceOf(ClamavError);
+    expect((err as ClamavError).line).toBe(31_235);
     // and the next load still works (the reader of the failed one is gone, its descriptor closed)
     expect(loadHashFile(new HashStoreBuilder(), path, "hdb", { readAheadMin: 0, readAheadSlot: 65536 }).loaded).toBe(40_000);
   });
@@ -483,8 +483,8 @@ describe("compiled form", () => {
       } catch (e) {
         err = e;
       }
-      expect(err).toBeInstanceOf(SignatureDbError);
-      expect((err as SignatureDbError).code).toBe("SIGDB_BAD_COMPILED");
+      expect(err).toBeInstanceOf(ClamavError);
+      expect((err as ClamavError).code).toBe("SIGDB_BAD_COMPILED");
     };
     expectBad(bytes.subarray(0, 10));
     expectBad(bytes.subarray(0, bytes.length - 1));
@@ -511,7 +511,7 @@ describe("compiled form", () => {
         s.lookupDigest("md5", hex("md5", "5"), 6);
         s.lookupDigest("sha256", randomBytes(32), 6);
       } catch (e) {
-        expect(e).toBeInstanceOf(SignatureDbError);
+        expect(e).toBeInstanceOf(ClamavError);
       }
     }
   });
