@@ -53,7 +53,7 @@ export interface LoadOptions {
   /** the suffix clamscan adds to names from unsigned files (default ".UNOFFICIAL"). */
   suffix?: string;
   /**
-   * Hold `.ndb` signatures in a native store (`bodies`, see ../bodydb) rather than as YARA rules:
+   * Hold `.ndb` signatures in a native store (`bodies`, see ./stores/bodydb) rather than as YARA rules:
    * the same matches, at a fraction of the memory and compile time. Those it cannot hold are
    * still translated. Off by default, so `yara` is the whole set (to compare with `yara`).
    */

@@ -314,7 +314,7 @@ export function translateHex(nodes: HexNode[], textual: boolean): PatternText {
 }
 
 /**
- * The body a signature matches, as both translation and the native matcher (../bodydb) use it:
+ * The body a signature matches, as both translation and the native matcher (../stores/bodydb) use it:
  * middle markers and negations lowered to plain alternatives, end markers and the leading
  * `aa[x-y]` form turned into edge predicates (`edges`), leading and trailing jumps dropped.
  */
