@@ -35,8 +35,8 @@ export interface SignatureOptions {
   lenient?: boolean;
   timeoutMs?: number;
   /**
-   * Directory for compiled signature sets: when every source file and the engine are unchanged,
-   * the compiled form is loaded instead of recompiling (a ClamAV database of thousands of body
+   * Directory for compiled signature sets: when every source file and the engine and
+   * @vigil/clamav builds are unchanged, the compiled form is loaded instead of recompiling (a ClamAV database of thousands of body
    * signatures compiles in seconds but loads in a tenth of that). Anything unreadable or stale
    * there is ignored and rebuilt.
    */
@@ -215,13 +215,19 @@ function cacheKey(opts: SignatureOptions): string | undefined {
     }
     h.update(`\0db:${(opts.databases ?? []).length}\0rules:${(opts.rules ?? []).length}`);
     for (const f of files) h.update(`\0${resolve(f)}\0`).update(readFileSync(f));
-    // the engine and database-reader builds: their compiled output changes with their code
+    // the engine and database-reader builds (every file, subfolders included): their
+    // compiled output changes with their code
     for (const pkg of ["@vigil/engine", "@vigil/clamav"]) {
-      const dir = dirname(createRequire(import.meta.url).resolve(pkg));
-      for (const n of readdirSync(dir).sort()) {
-        const st = statSync(join(dir, n));
-        if (st.isFile()) h.update(`\0${pkg}/${n}:${st.size}:${st.mtimeMs}`);
-      }
+      const top = dirname(createRequire(import.meta.url).resolve(pkg));
+      const visit = (dir: string): void => {
+        for (const n of readdirSync(dir).sort()) {
+          const p = join(dir, n);
+          const st = statSync(p);
+          if (st.isDirectory()) visit(p);
+          else if (st.isFile()) h.update(`\0${pkg}/${p.slice(top.length)}:${st.size}:${st.mtimeMs}`);
+        }
+      };
+      visit(top);
     }
     return h.digest("hex").slice(0, 32);
   } catch {
