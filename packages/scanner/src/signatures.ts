@@ -36,9 +36,9 @@ export interface SignatureOptions {
   timeoutMs?: number;
   /**
    * Directory for compiled signature sets: when every source file and the engine and
-   * @vigil/clamav builds are unchanged, the compiled form is loaded instead of recompiling (a ClamAV database of thousands of body
-   * signatures compiles in seconds but loads in a tenth of that). Anything unreadable or stale
-   * there is ignored and rebuilt.
+   * @vigil/clamav builds are unchanged, the compiled form is loaded instead of recompiling (a
+   * ClamAV database of thousands of body signatures compiles in seconds but loads in a tenth of
+   * that). Anything unreadable or stale there is ignored and rebuilt.
    */
   cacheDir?: string;
 }
