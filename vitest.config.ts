@@ -11,6 +11,7 @@ export default defineConfig({
       "@vigil/tlog": pkg("tlog"),
       "@vigil/protocol": pkg("protocol"),
       "@vigil/updates": pkg("updates"),
+      "@vigil/clamav": pkg("clamav"),
       "@vigil/scanner": pkg("scanner"),
       "@vigil/daemon": pkg("daemon"),
       "@vigil/inventory": pkg("inventory"),

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compile } from "../packages/engine/src/index.js";
-import { loadClamavDatabase } from "../packages/scanner/src/clamav/index.js";
+import { loadClamavDatabase } from "../packages/clamav/src/index.js";
 
 const NDB = Number(process.argv[2] ?? 100_000);
 const LDB = Number(process.argv[3] ?? 10_000);

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { openSync, writeSync, closeSync, statSync, unlinkSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HashStoreBuilder, loadHashFile, writeCompiledHashStore, readCompiledHashStore } from "../packages/scanner/src/hashdb/index.js";
+import { HashStoreBuilder, loadHashFile, writeCompiledHashStore, readCompiledHashStore } from "../packages/clamav/src/index.js";
 
 const N = Number(process.argv[2] ?? 10_000_000);
 const dir = mkdtempSync(join(tmpdir(), "vigil-hashdb-bench-"));

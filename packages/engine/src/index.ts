@@ -95,3 +95,5 @@ export { formatModuleData } from "./modules/dump.js";
 export type { YaraModule, FieldType, StructType, ScanContext, RegexpValue } from "./modules/schema.js";
 export const ENGINE_VERSION = "0.1.0";
 export { buildAtomFilter, findAtomHits, HitBuffer, type AtomFilter } from "./atoms.js";
+/** The bounds-checked PE header reader of the `pe` module, for callers that need section ranges. */
+export { PeImage, type Section as PeSection } from "./modules/pe/reader.js";

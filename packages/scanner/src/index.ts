@@ -2,9 +2,11 @@
  * @vigil/scanner: scanning files and trees with a Detector (the engine's compiled rules).
  *
  * Signatures: `buildSignatures` compiles the built-in starter rules, YARA files and ClamAV
- * databases into one Detector: `.ldb` (and the few `.ndb` forms ./bodydb cannot hold) translated
- * to engine rules by ./clamav, `.ndb` body signatures in the native store ./bodydb, hash
- * signatures in the stores of ./hashdb. Every part is a byte array the scan threads share.
+ * databases into one Detector: @vigil/clamav reads the databases (`.ldb`, and the few `.ndb`
+ * forms its body store cannot hold, translated to engine rules; `.ndb` body signatures and hash
+ * signatures in its native stores), this package compiles the rules and applies them all in
+ * ClamAV's order. Every part is a byte array the scan threads share, and the whole set is kept in
+ * @vigil/clamav's compiled-signature cache file.
  *
  * Data flow: `walk` lists the regular files under the given paths (symlinks not followed,
  * special files skipped, filters and depth applied, errors as entries); the `Scanner` skips
@@ -29,13 +31,7 @@ export { Scanner, readAllLimited, type ScannerOptions, type ScanEvent, type Scan
 export { ScanStats, summaryText } from "./report/summary.js";
 export { reportWriter, textWriter, jsonWriter, ndjsonWriter, sarifWriter, printable, type ReportFormat, type ReportInfo, type ReportWriter, type TextOptions } from "./report/formats.js";
 export { compileRuleSet, engineDetector, engineDetectorWithSpec, createDetector, ruleFiles, starterSources, STARTER_RULES_DIR, type RuleSetOptions, type EngineDetectorInit } from "./rules.js";
-export { Progress, useColor, paint, type ProgressStream } from "./progress.js";
-export { parseSize, parseCount, cacheDir, dataDir, defaultQuarantineDir } from "./options.js";
 export { buildSignatures, buildSignatureChunks, locateCompiledSignatures, readCompiledParts, peSections, type CompiledLocation, type SignatureOptions, type SignatureSetup, type FullDetectorInit } from "./signatures.js";
 export { Quarantine, parseAge, type QuarantineEntry, type QuarantineOptions, type QuarantineStep, type RestoreOptions } from "./quarantine.js";
 export { entropy } from "./entropy.js";
 export { WatchSession, chokidarWatcher, DEFAULT_RANSOMWARE, type Watcher, type WatchChange, type WatchEvent, type WatchOptions, type RansomwareOptions, type RansomwareEvidence } from "./watch.js";
-/** ClamAV signature formats (loading, translation to YARA), the body- and hash-signature stores. */
-export * as clamav from "./clamav/index.js";
-export * as hashdb from "./hashdb/index.js";
-export * as bodydb from "./bodydb/index.js";

@@ -1,21 +1,24 @@
 /**
  * The full detector `vigil scan` uses: the engine's compiled rules (built-in starter rules,
- * --rules YARA files, and ClamAV .ndb/.ldb signatures translated to YARA by ./clamav) plus
- * the ClamAV hash stores (./hashdb: .hdb/.hsb whole-file hashes, .mdb/.msb PE section hashes,
- * .fp/.sfp allow list). Per buffer (a file or an archive member) it applies, in ClamAV's order:
+ * --rules YARA files, and ClamAV .ldb signatures translated to YARA by @vigil/clamav) plus
+ * @vigil/clamav's stores (.ndb body signatures; .hdb/.hsb whole-file hashes, .mdb/.msb PE
+ * section hashes, .fp/.sfp allow list). Per buffer (a file or an archive member) it applies, in ClamAV's order:
  * the allow list (a listed file is clean whatever matched), whole-file hashes, PE section
  * hashes, then the rules (with the `clamav_container` external set to "" for top-level files
  * and the container's CL_TYPE_* name for members). Workers rebuild it from serialised rules
- * and serialised hash stores, so nothing is recompiled per worker.
+ * and serialised stores, so nothing is recompiled per worker. Compiled sets are kept in
+ * @vigil/clamav's compiled-signature cache file; this module decides what goes in it (the
+ * compiled rules plus the store parts) and what key names its inputs.
  */
 import { createHash } from "node:crypto";
-import { compile, loadRules, CompileError, type CompiledRules, type SourceUnit } from "@vigil/engine";
-import { loadClamavDatabase, type SignatureWarning } from "./clamav/index.js";
-import { BodyDb } from "./bodydb/index.js";
-import { deserializeHashStore, serializeHashStore, type HashAlgorithm, type HashStore, type Digests } from "./hashdb/index.js";
+import { compile, loadRules, CompileError, PeImage, type CompiledRules, type SourceUnit } from "@vigil/engine";
+import {
+  ClamavError, loadClamavDatabase, loadStores, scanSignatures, locateSigset, readSigsetParts, serializeStores, sigsetPath, storeSignatureCount, writeSigset, STORE_PARTS,
+  type ClamavStores, type Digests, type HashAlgorithm, type SignatureWarning, type SigsetLocation,
+} from "@vigil/clamav";
 import { ScannerError } from "./error.js";
 import { ruleFiles, starterSources, STARTER_RULES_DIR } from "./rules.js";
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import type { Detector, DetectorSpec, RuleMatch } from "./types.js";
@@ -32,10 +35,10 @@ export interface SignatureOptions {
   lenient?: boolean;
   timeoutMs?: number;
   /**
-   * Directory for compiled signature sets: when every source file and the engine are unchanged,
-   * the compiled form is loaded instead of recompiling (a ClamAV database of thousands of body
-   * signatures compiles in seconds but loads in a tenth of that). Anything unreadable or stale
-   * there is ignored and rebuilt.
+   * Directory for compiled signature sets: when every source file and the engine and
+   * @vigil/clamav builds are unchanged, the compiled form is loaded instead of recompiling (a
+   * ClamAV database of thousands of body signatures compiles in seconds but loads in a tenth of
+   * that). Anything unreadable or stale there is ignored and rebuilt.
    */
   cacheDir?: string;
 }
@@ -87,22 +90,19 @@ function digestsFor(bytes: Uint8Array, algos: Set<HashAlgorithm>): Digests {
 /**
  * Raw-data ranges of a PE file's sections as the Windows loader (and ClamAV, whose .mdb section
  * hashes cover them) sees them: PointerToRawData rounded down and SizeOfRawData rounded up to
- * the FileAlignment (when it is a power of two), clipped to the file. Bounds-checked; empty
- * for anything that is not a PE file.
+ * the FileAlignment (when it is a power of two), clipped to the file. The headers are read by
+ * the engine's PE reader (bounds-checked, at most 96 sections); empty for anything it does not
+ * take as a PE file.
  */
 export function peSections(b: Uint8Array): { offset: number; size: number }[] {
-  if (b.length < 0x40 || b[0] !== 0x4d || b[1] !== 0x5a) return [];
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const pe = v.getUint32(0x3c, true);
-  if (pe + 24 > b.length || v.getUint32(pe, true) !== 0x00004550) return [];
-  const n = v.getUint16(pe + 6, true);
-  const optSize = v.getUint16(pe + 20, true);
-  let falign = optSize >= 40 && pe + 24 + 40 <= b.length ? v.getUint32(pe + 24 + 36, true) : 0;
+  const pe = PeImage.parse(b);
+  if (!pe) return [];
+  let falign = pe.sizeOfOptionalHeader >= 40 ? pe.fileAlignment : 0;
   if (falign < 2 || (falign & (falign - 1)) !== 0) falign = 0;
   const out: { offset: number; size: number }[] = [];
-  for (let i = 0, at = pe + 24 + optSize; i < n && i < 96 && at + 40 <= b.length; i++, at += 40) {
-    let size = v.getUint32(at + 16, true);
-    let offset = v.getUint32(at + 20, true);
+  for (const s of pe.sections) {
+    let size = s.rawDataSize;
+    let offset = s.rawDataOffset;
     if (falign) {
       offset = Math.floor(offset / falign) * falign;
       size = Math.ceil(size / falign) * falign;
@@ -114,16 +114,7 @@ export function peSections(b: Uint8Array): { offset: number; size: number }[] {
   return out;
 }
 
-/** Position of a translated ClamAV rule among the ClamAV signatures (its name is clamav_<n>_...), or -1. */
-function clamavOrdinal(rule: string, namespace: string): number {
-  if (!namespace.startsWith("clamav_")) return -1;
-  const m = /^clamav_(\d+)_/.exec(rule);
-  return m ? Number(m[1]) : -1;
-}
-
-type Stores = { hashes?: HashStore | undefined; sections?: HashStore | undefined; allow?: HashStore | undefined; bodies?: BodyDb | undefined };
-
-function fullDetector(rules: CompiledRules, stores: Stores, init: Omit<FullDetectorInit, "rules" | "hashes" | "sections" | "allow" | "bodies">): Detector {
+function fullDetector(rules: CompiledRules, stores: ClamavStores, init: Omit<FullDetectorInit, "rules" | "hashes" | "sections" | "allow" | "bodies">): Detector {
   const fileAlgos = new Set<HashAlgorithm>([...(stores.hashes?.algorithms ?? []), ...(stores.allow?.algorithms ?? [])]);
   const sectionAlgos = new Set<HashAlgorithm>(stores.sections?.algorithms ?? []);
   const hasContainerExternal = "clamav_container" in init.externals;
@@ -145,21 +136,8 @@ function fullDetector(rules: CompiledRules, stores: Stores, init: Omit<FullDetec
         }
       }
       const externals = hasContainerExternal ? { clamav_container: ctx.container ? CONTAINER[ctx.container] : "" } : undefined;
-      const started = Date.now();
-      const res = rules.scan(bytes, { ...(externals ? { externals } : {}), ...(init.timeoutMs !== undefined ? { timeoutMs: init.timeoutMs } : {}) });
-      const body = stores.bodies?.scan(bytes, init.timeoutMs !== undefined ? started + init.timeoutMs : Infinity) ?? [];
-      // rule order as if every signature were a translated rule: YARA rules first, then the
-      // ClamAV signatures by their position in the database files
-      let b = 0;
-      for (const m of res.matches) {
-        const ord = clamavOrdinal(m.rule, m.namespace);
-        if (ord >= 0) while (b < body.length && body[b]!.ordinal < ord) out.push(stores.bodies!.ruleMatch(body[b++]!));
-        out.push({
-          rule: m.rule, namespace: m.namespace, tags: m.tags, meta: m.meta,
-          strings: m.strings.map((s) => ({ identifier: s.identifier, matches: s.matches.map((x) => ({ offset: x.offset, length: x.length })) })),
-        });
-      }
-      while (b < body.length) out.push(stores.bodies!.ruleMatch(body[b++]!));
+      // the rules and the native body signatures, in the order translated rules would have
+      out.push(...scanSignatures(rules, stores.bodies, bytes, { ...(externals ? { externals } : {}), ...(init.timeoutMs !== undefined ? { timeoutMs: init.timeoutMs } : {}) }));
       return out;
     },
   };
@@ -169,11 +147,11 @@ function fullDetector(rules: CompiledRules, stores: Stores, init: Omit<FullDetec
 export function buildSignatures(opts: SignatureOptions = {}): SignatureSetup {
   const key = opts.cacheDir ? cacheKey(opts) : undefined;
   if (key && opts.cacheDir) {
-    const hit = readCompiled(join(opts.cacheDir, `signatures-${key}.bin`), key, opts.timeoutMs);
+    const hit = readCompiled(sigsetPath(opts.cacheDir, key), key, opts.timeoutMs);
     if (hit) return hit;
   }
   const c = compileParts(opts);
-  if (key && opts.cacheDir) writeCompiled(join(opts.cacheDir, `signatures-${key}.bin`), key, c);
+  if (key && opts.cacheDir) writeCompiled(sigsetPath(opts.cacheDir, key), key, c);
   const init = { ...c.meta } as FullDetectorInit;
   for (const name of PART_NAMES) { const chunks = c.parts[name]; if (chunks) init[name] = shared(chunks); }
   const detector = fullDetector(c.rules, c.stores, init);
@@ -189,7 +167,7 @@ export function buildSignatures(opts: SignatureOptions = {}): SignatureSetup {
 export function buildSignatureChunks(opts: SignatureOptions = {}): { module: string; init: Omit<FullDetectorInit, PartName>; parts: Partial<Record<PartName, Uint8Array[]>>; warnings: SignatureWarning[]; signatures: number; cached?: CompiledLocation } {
   const key = opts.cacheDir ? cacheKey(opts) : undefined;
   if (key && opts.cacheDir) {
-    const loc = locateCompiled(join(opts.cacheDir, `signatures-${key}.bin`), key);
+    const loc = locateCompiled(sigsetPath(opts.cacheDir, key), key);
     if (loc) {
       try {
         const init = readCompiledParts(loc, opts.timeoutMs) as Partial<FullDetectorInit>;
@@ -202,20 +180,21 @@ export function buildSignatureChunks(opts: SignatureOptions = {}): { module: str
   const c = compileParts(opts);
   let cached: CompiledLocation | undefined;
   if (key && opts.cacheDir) {
-    const file = join(opts.cacheDir, `signatures-${key}.bin`);
+    const file = sigsetPath(opts.cacheDir, key);
     writeCompiled(file, key, c);
     cached = locateCompiled(file, key);
   }
   return { module: import.meta.url, init: c.meta, parts: c.parts, warnings: c.warnings, signatures: c.meta.signatures, ...(cached ? { cached } : {}) };
 }
 
-const PART_NAMES = ["rules", "hashes", "sections", "allow", "bodies"] as const;
+/** The compiled rules, then @vigil/clamav's store parts. */
+const PART_NAMES = ["rules", ...STORE_PARTS] as const;
 type PartName = (typeof PART_NAMES)[number];
 
 /** A compiled set before its parts are joined: each part as its serialiser's chunks. */
 interface CompiledParts {
   rules: CompiledRules;
-  stores: Stores;
+  stores: ClamavStores;
   parts: Partial<Record<PartName, Uint8Array[]>>;
   meta: Omit<FullDetectorInit, PartName>;
   warnings: SignatureWarning[];
@@ -236,12 +215,19 @@ function cacheKey(opts: SignatureOptions): string | undefined {
     }
     h.update(`\0db:${(opts.databases ?? []).length}\0rules:${(opts.rules ?? []).length}`);
     for (const f of files) h.update(`\0${resolve(f)}\0`).update(readFileSync(f));
-    // the engine build: its compiled output changes with its code
-    const engineMain = createRequire(import.meta.url).resolve("@vigil/engine");
-    const engineDir = dirname(engineMain);
-    for (const n of readdirSync(engineDir).sort()) {
-      const st = statSync(join(engineDir, n));
-      if (st.isFile()) h.update(`\0${n}:${st.size}:${st.mtimeMs}`);
+    // the engine and database-reader builds (every file, subfolders included): their
+    // compiled output changes with their code
+    for (const pkg of ["@vigil/engine", "@vigil/clamav"]) {
+      const top = dirname(createRequire(import.meta.url).resolve(pkg));
+      const visit = (dir: string): void => {
+        for (const n of readdirSync(dir).sort()) {
+          const p = join(dir, n);
+          const st = statSync(p);
+          if (st.isDirectory()) visit(p);
+          else if (st.isFile()) h.update(`\0${pkg}/${p.slice(top.length)}:${st.size}:${st.mtimeMs}`);
+        }
+      };
+      visit(top);
     }
     return h.digest("hex").slice(0, 32);
   } catch {
@@ -249,39 +235,17 @@ function cacheKey(opts: SignatureOptions): string | undefined {
   }
 }
 
-const MAGIC = "VIGIL-SIGSET-1\n";
+/** The small fields of a compiled set, kept in the cache file's header. */
+interface CachedFields {
+  externals: Record<string, string>;
+  version: string;
+  signatures: number;
+  warnings: SignatureWarning[];
+}
 
 function writeCompiled(file: string, key: string, c: CompiledParts): void {
-  const init = c.meta;
-  const parts = PART_NAMES.map((name) => ({ name, chunks: c.parts[name] }));
-  const header = Buffer.from(JSON.stringify({
-    key, externals: init.externals, version: init.version, signatures: init.signatures, warnings: c.warnings,
-    parts: parts.map((p) => ({ name: p.name, length: p.chunks ? p.chunks.reduce((n, x) => n + x.length, 0) : -1 })),
-  }));
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(header.length);
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    mkdirSync(dirname(file), { recursive: true });
-    // chunk by chunk: joining them first would copy hundreds of MB once more
-    const fd = openSync(tmp, "w", 0o644);
-    try {
-      for (const b of [Buffer.from(MAGIC), len, header, ...parts.flatMap((p) => p.chunks ?? [])]) {
-        for (let done = 0; done < b.length; ) done += writeSync(fd, b, done, b.length - done);
-      }
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-    // keep the 8 most recent compiled sets
-    const dir = dirname(file);
-    const old = readdirSync(dir).filter((n) => /^signatures-[0-9a-f]+\.bin$/.test(n))
-      .map((n) => ({ n, t: statSync(join(dir, n)).mtimeMs })).sort((a, b) => b.t - a.t).slice(8);
-    for (const o of old) unlinkSync(join(dir, o.n));
-  } catch {
-    // a cache we cannot write (a full disk, say) only costs time; no half-written file stays
-    try { unlinkSync(tmp); } catch { /* not created */ }
-  }
+  const fields: CachedFields = { externals: c.meta.externals, version: c.meta.version, signatures: c.meta.signatures, warnings: c.warnings };
+  writeSigset(file, key, fields, PART_NAMES.map((name) => ({ name, chunks: c.parts[name] })));
 }
 
 function readCompiled(file: string, key: string, timeoutMs?: number): SignatureSetup | undefined {
@@ -297,48 +261,19 @@ function readCompiled(file: string, key: string, timeoutMs?: number): SignatureS
 }
 
 /** A compiled signature set in the cache: its file, small fields, and where each part lies. */
-export interface CompiledLocation {
+export interface CompiledLocation extends CachedFields {
   /** the module whose createDetector takes the init (this one). */
   module: string;
   file: string;
   size: number;
-  externals: Record<string, string>;
-  version: string;
-  signatures: number;
-  warnings: SignatureWarning[];
   parts: Array<{ name: PartName; offset: number; length: number }>;
 }
 
 function locateCompiled(file: string, key: string): CompiledLocation | undefined {
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, "r");
-    const size = fstatSync(fd).size;
-    const head = Buffer.alloc(MAGIC.length + 4);
-    if (readSync(fd, head, 0, head.length, 0) !== head.length || head.subarray(0, MAGIC.length).toString() !== MAGIC) return undefined;
-    const hlen = head.readUInt32LE(MAGIC.length);
-    if (hlen > 64 << 20 || MAGIC.length + 4 + hlen > size) return undefined;
-    const hb = Buffer.alloc(hlen);
-    if (readSync(fd, hb, 0, hlen, head.length) !== hlen) return undefined;
-    const header = JSON.parse(hb.toString()) as {
-      key: string; externals: Record<string, string>; version: string; signatures: number; warnings: SignatureWarning[];
-      parts: { name: PartName; length: number }[];
-    };
-    if (header.key !== key) return undefined;
-    let at = head.length + hlen;
-    const parts: CompiledLocation["parts"] = [];
-    for (const p of header.parts) {
-      if (p.length < 0) continue;
-      if (!PART_NAMES.includes(p.name) || at + p.length > size) return undefined;
-      parts.push({ name: p.name, offset: at, length: p.length });
-      at += p.length;
-    }
-    return { module: import.meta.url, file, size, externals: header.externals, version: header.version, signatures: header.signatures, warnings: header.warnings, parts };
-  } catch {
-    return undefined; // missing, unreadable or not ours: rebuild
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
+  const loc = locateSigset<CachedFields>(file, key, PART_NAMES);
+  if (!loc) return undefined;
+  const { externals, version, signatures, warnings } = loc.fields;
+  return { module: import.meta.url, file, size: loc.size, externals, version, signatures, warnings, parts: loc.parts as CompiledLocation["parts"] };
 }
 
 /**
@@ -347,32 +282,24 @@ function locateCompiled(file: string, key: string): CompiledLocation | undefined
  */
 export function locateCompiledSignatures(opts: SignatureOptions): CompiledLocation | undefined {
   const key = opts.cacheDir ? cacheKey(opts) : undefined;
-  return key && opts.cacheDir ? locateCompiled(join(opts.cacheDir, `signatures-${key}.bin`), key) : undefined;
+  return key && opts.cacheDir ? locateCompiled(sigsetPath(opts.cacheDir, key), key) : undefined;
 }
 
 /**
  * Reads the parts of a located compiled set straight into SharedArrayBuffers (one copy, shared
- * by the scan threads): the detector's init for createDetector. Throws when the file changed
- * size since it was located or cannot be read.
+ * by the scan threads): the detector's init for createDetector. Throws RULES_FAILED when the
+ * file changed size since it was located or cannot be read.
  */
 export function readCompiledParts(loc: CompiledLocation, timeoutMs?: number): FullDetectorInit {
-  const init: FullDetectorInit = { rules: new Uint8Array(0), externals: loc.externals, version: loc.version, signatures: loc.signatures, timeoutMs };
-  const fd = openSync(loc.file, "r");
+  let parts: Record<string, Uint8Array>;
   try {
-    if (fstatSync(fd).size !== loc.size) throw new ScannerError("RULES_FAILED", `the compiled-signature cache ${loc.file} changed while it was read`);
-    for (const p of loc.parts) {
-      const out = new Uint8Array(new SharedArrayBuffer(p.length));
-      for (let done = 0; done < p.length; ) {
-        const n = readSync(fd, out, done, Math.min(p.length - done, 16 << 20), p.offset + done);
-        if (n <= 0) throw new ScannerError("RULES_FAILED", `the compiled-signature cache ${loc.file} is truncated`);
-        done += n;
-      }
-      init[p.name] = out;
-    }
-  } finally {
-    closeSync(fd);
+    const sig: SigsetLocation<unknown> = { file: loc.file, size: loc.size, fields: undefined, parts: loc.parts };
+    parts = readSigsetParts(sig);
+  } catch (err) {
+    if (err instanceof ClamavError) throw new ScannerError("RULES_FAILED", err.message, err);
+    throw err;
   }
-  return init;
+  return { rules: new Uint8Array(0), externals: loc.externals, version: loc.version, signatures: loc.signatures, timeoutMs, ...(parts as Partial<Record<PartName, Uint8Array>>) };
 }
 
 function compileParts(opts: SignatureOptions): CompiledParts {
@@ -388,7 +315,7 @@ function compileParts(opts: SignatureOptions): CompiledParts {
   }
   let externals: Record<string, string> = {};
   let warnings: SignatureWarning[] = [];
-  let stores: Stores = {};
+  let stores: ClamavStores = {};
   let dbCount = 0;
   if (opts.databases?.length) {
     let set;
@@ -411,21 +338,16 @@ function compileParts(opts: SignatureOptions): CompiledParts {
     if (err instanceof CompileError) throw new ScannerError("RULES_FAILED", `rules do not compile: ${err.message}`, err);
     throw err;
   }
-  const ser = (s?: HashStore) => (s && s.algorithms.length ? serializeHashStore(s) : undefined);
-  const parts: CompiledParts["parts"] = {
-    rules: [rules.serialize()], hashes: ser(stores.hashes), sections: ser(stores.sections), allow: ser(stores.allow),
-    bodies: stores.bodies ? [stores.bodies.bytes] : undefined,
-  };
+  const parts: CompiledParts["parts"] = { rules: [rules.serialize()], ...serializeStores(stores) };
   const h = createHash("sha256");
   for (const name of PART_NAMES) { for (const chunk of parts[name] ?? []) h.update(chunk); h.update("\0"); }
-  // like clamscan's "Known viruses": every rule plus every hash signature
-  const signatures = rules.ruleCount + (stores.bodies?.count ?? 0) + (stores.hashes?.count ?? 0) + (stores.sections?.count ?? 0);
+  // like clamscan's "Known viruses": every rule plus every hash and body signature
+  const signatures = rules.ruleCount + storeSignatureCount(stores);
   const meta = { externals, version: h.digest("hex").slice(0, 16), signatures, timeoutMs: opts.timeoutMs };
   return { rules, stores, parts, meta, warnings };
 }
 
 /** Worker-side entry point (see DetectorSpec). */
 export function createDetector(init: FullDetectorInit): Detector {
-  const load = (b?: Uint8Array) => (b ? deserializeHashStore(b) : undefined);
-  return fullDetector(loadRules(init.rules), { hashes: load(init.hashes), sections: load(init.sections), allow: load(init.allow), bodies: init.bodies ? BodyDb.load(init.bodies) : undefined }, init);
+  return fullDetector(loadRules(init.rules), loadStores(init), init);
 }

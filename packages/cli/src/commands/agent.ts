@@ -15,9 +15,9 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command } from "commander";
 import * as agent from "@vigil/agent";
-import { parseSize, ScannerError } from "@vigil/scanner";
+import { ScannerError } from "@vigil/scanner";
 import { UpdateError, validatePolicy } from "@vigil/updates";
-import { collect, parseOrExit } from "../options.js";
+import { collect, parseOrExit, parseSize } from "../options.js";
 
 export const summary = "endpoint agent: enrol with a Vigil server, report scans and detections under the data policy";
 

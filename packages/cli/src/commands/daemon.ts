@@ -6,9 +6,9 @@
  */
 import { join } from "node:path";
 import { Command } from "commander";
-import { collect, limitOptions, parseOrExit, signatureOptions } from "../options.js";
+import { cacheDir, collect, limitOptions, parseCount, parseOrExit, parseSize, signatureOptions } from "../options.js";
 import { Daemon, DaemonError } from "@vigil/daemon";
-import { cacheDir, defaultJobs, parseCount, parseSize, ScannerError } from "@vigil/scanner";
+import { defaultJobs, ScannerError } from "@vigil/scanner";
 
 export const summary = "clamd-compatible scan daemon (TCP, unix socket) with an HTTP scan API";
 

@@ -4,7 +4,8 @@
  * @vigil/scanner). Exit codes: 0 done, 2 error (unknown id, target exists, damaged entry).
  */
 import { Command } from "commander";
-import { defaultQuarantineDir, parseAge, printable, Quarantine, ScannerError } from "@vigil/scanner";
+import { parseAge, printable, Quarantine, ScannerError } from "@vigil/scanner";
+import { defaultQuarantineDir } from "../options.js";
 
 export const summary = "list, inspect, restore or delete quarantined files";
 

@@ -8,10 +8,10 @@
 import { createWriteStream, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { collect, limitOptions, parseOrExit, signatureOptions } from "../options.js";
+import { cacheDir, collect, defaultQuarantineDir, limitOptions, parseCount, parseOrExit, parseSize, signatureOptions } from "../options.js";
+import { paint, Progress, useColor } from "../progress.js";
 import {
-  buildSignatures, cacheDir, defaultJobs, defaultQuarantineDir, paint, parseCount, parseSize, printable, Progress,
-  Quarantine, reportWriter, ScanCache, Scanner, ScannerError, ScanStats, summaryText, useColor, walk,
+  buildSignatures, defaultJobs, printable, Quarantine, reportWriter, ScanCache, Scanner, ScannerError, ScanStats, summaryText, walk,
   type FileResult, type Limits, type ReportFormat,
 } from "@vigil/scanner";
 

@@ -9,9 +9,9 @@
 import { appendFileSync, createWriteStream, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { collect, limitOptions, parseOrExit, signatureOptions } from "../options.js";
+import { cacheDir, collect, defaultQuarantineDir, limitOptions, parseCount, parseOrExit, parseSize, signatureOptions } from "../options.js";
 import {
-  buildSignatures, cacheDir, defaultJobs, defaultQuarantineDir, parseCount, parseSize, printable, Quarantine, reportWriter, Scanner,
+  buildSignatures, defaultJobs, printable, Quarantine, reportWriter, Scanner,
   ScannerError, ScanStats, WatchSession, DEFAULT_LIMITS, type ReportFormat, type WatchEvent,
 } from "@vigil/scanner";
 

@@ -1,0 +1,34 @@
+/**
+ * Errors of @vigil/clamav: reading ClamAV databases, the hash and body stores, and the
+ * compiled-signature cache. Each error has a stable UPPER_SNAKE code (the `SIGDB_*` values are
+ * the ones the scanner has always exposed, unchanged), says where (file and line) and what to do,
+ * and keeps the underlying cause.
+ */
+
+export type ClamavErrorCode =
+  | "SIGDB_MALFORMED_LINE" // a line that does not follow its format: fix or remove the line
+  | "SIGDB_BAD_HASH" // a hash field that is not 32, 40 or 64 hex digits
+  | "SIGDB_BAD_SIZE" // a size field that is not a positive decimal below 2^32-1, nor `*`
+  | "SIGDB_BAD_COMPILED" // a compiled hash store that is truncated, corrupt or of another version
+  | "SIGDB_UNKNOWN_EXTENSION" // a database file whose extension names no supported format
+  | "SIGDB_READ" // the file could not be read
+  | "SIGDB_LIMIT" // a database too large for this store (over 2^32-1 entries or 4 GiB of names)
+  | "SIGDB_THREAD" // a helper thread of a big load stopped in the middle of its work: load again
+  | "SIGDB_CACHE_CHANGED"; // a compiled-signature cache file changed or shrank while it was read: build again
+
+export class ClamavError extends Error {
+  readonly code: ClamavErrorCode;
+  readonly path: string | undefined;
+  readonly line: number | undefined;
+  override readonly cause: unknown;
+
+  constructor(code: ClamavErrorCode, message: string, where: { path?: string | undefined; line?: number | undefined; cause?: unknown } = {}) {
+    const loc = where.path !== undefined ? `${where.path}${where.line !== undefined ? `:${where.line}` : ""}: ` : where.line !== undefined ? `line ${where.line}: ` : "";
+    super(`${loc}${message}`);
+    this.name = "ClamavError";
+    this.code = code;
+    this.path = where.path;
+    this.line = where.line;
+    this.cause = where.cause;
+  }
+}

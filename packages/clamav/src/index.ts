@@ -1,0 +1,74 @@
+/**
+ * @vigil/clamav: ClamAV signature databases, read into forms a scanner runs.
+ *
+ * Data flow: `loadClamavDatabase(paths)` expands database files and directories (./database.ts)
+ * and reads each by its extension: `.ign2/.ign` ignore lists first (./formats/ign.ts, applied to
+ * everything), then hash signatures (./formats/hash.ts, read from disk by ./formats/hash-file.ts:
+ * `.hdb .hsb` and plain hash lists -> `hashes`, `.mdb .msb` -> `sectionHashes`, `.fp .sfp` ->
+ * `allow`, each a `HashStore` of ./stores/hashdb) and body signatures (`.ndb` ./formats/ndb.ts,
+ * `.ldb` ./formats/ldb.ts). Body signatures are translated to YARA rule source (./translate,
+ * one source unit per file) so they compile with @vigil/engine like any YARA rule
+ * (`compile(set.yara, { externals: set.externals })`); with `nativeBodies` `.ndb` signatures go
+ * instead to the native body store (./stores/bodydb: byte programs behind the engine's atom
+ * filter, the same matches without a rule each) and only the forms it cannot hold are
+ * translated. Every rule and store entry carries the name clamscan prints (`.UNOFFICIAL` suffix
+ * included). The fields the formats share (offsets, target types, FLEVEL, hex-signature syntax)
+ * live in ./signature, which imports nothing else here: formats, translation and stores build
+ * on it. Forms that cannot be expressed are reported in `warnings` (SIGDB_UNSUPPORTED: not
+ * loaded; SIGDB_APPROXIMATE: loaded, with how it differs); malformed lines throw ClamavError
+ * (path:line) unless `lenient`.
+ *
+ * Out of a load come byte arrays: `serializeStores` / `loadStores` (./stores/parts.ts) turn the
+ * stores into parts scan threads share, and ./cache/sigset.ts writes a whole compiled set (the
+ * scanner's rules plus these parts) to the compiled-signature cache file and reads it back.
+ *
+ * Scanning with a SignatureSet: a file (or archive member) is reported with the first of
+ *   1. `allow.has(digests, size)` -> clean, whatever else matched;
+ *   2. `hashes.lookup(digests, size)?.name`;
+ *   3. for each PE section, `sectionHashes.lookup({ [algo]: digest(section raw bytes) }, rawSize)`;
+ *   4. the `clamav_name` meta of the matches of `scanSignatures(rules, bodies, bytes)` (./scan.ts:
+ *      the compiled rules and the body store merged in the order translated rules would have;
+ *      set the `clamav_container` external to "" for top-level files, or to the container's
+ *      CL_TYPE_* name for members).
+ */
+
+export { ClamavError, type ClamavErrorCode } from "./error.js";
+export { loadClamavDatabase, type LoadOptions, type SignatureSet, type SignatureWarning } from "./database.js";
+
+// the fields every body-signature format shares, and hex-signature syntax
+export { FLEVEL, SignatureSyntaxError, parseOffset, ruleIdentifier, targetCondition, type NdbSignature, type OffsetSpec } from "./signature/fields.js";
+export { parseHexSignature, translateHex, type HexNode, type PatternText } from "./signature/hexsig.js";
+
+// formats
+export { IgnoreList } from "./formats/ign.js";
+export { parseNdbLine, translateNdb } from "./formats/ndb.js";
+export { parseLdbLine, parseLogicalExpression, translateLdb, translatePcre, type LdbSignature } from "./formats/ldb.js";
+export { CLAMAV_FLEVEL, HashTextParser, parseHashText, type HashParseOptions, type HashParseStats, type HashTextFormat } from "./formats/hash.js";
+export { hashFormatForPath, loadHashFile, type HashLoadOptions } from "./formats/hash-file.js";
+export { translateSubsig, type TranslatedRule } from "./translate/yara.js";
+
+// stores
+export {
+  ANY_SIZE,
+  DIGEST_LENGTH,
+  HASH_ALGORITHMS,
+  HashStore,
+  HashStoreBuilder,
+  HashTable,
+  NameTable,
+  type HashPart,
+  algorithmForDigestLength,
+  hexToBytes,
+  type Digests,
+  type HashAlgorithm,
+  type HashMatch,
+} from "./stores/hashdb/store.js";
+export { deserializeHashStore, readCompiledHashStore, serializeHashStore, writeCompiledHashStore } from "./stores/hashdb/compiled.js";
+export { BodyDb, BodyDbBuilder, targetMatches, type BodyMatch } from "./stores/bodydb/store.js";
+export { loadStores, serializeStores, storeSignatureCount, STORE_PARTS, type ClamavStores, type StorePart } from "./stores/parts.js";
+
+// scanning: the rules and the body store merged in translated-rule order
+export { scanSignatures, type SignatureMatch, type SignatureScanOptions } from "./scan.js";
+
+// the compiled-signature cache file
+export { locateSigset, readSigsetParts, sigsetPath, writeSigset, type SigsetLocation, type SigsetPart } from "./cache/sigset.js";

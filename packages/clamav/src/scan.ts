@@ -1,0 +1,55 @@
+/**
+ * One buffer through a database's two matchers: the compiled rules (YARA files plus the
+ * signatures translated by ./translate) and the native body store (./stores/bodydb). The
+ * matches come back in the order they would have if every ClamAV signature were a translated
+ * rule: YARA rules first, then the ClamAV signatures by their position in the database files,
+ * so what a scanner reports first does not depend on where a signature is held.
+ */
+
+import type { CompiledRules } from "@vigil/engine";
+import { type BodyDb } from "./stores/bodydb/store.js";
+
+/** A rule or body-signature match, with each string's match offsets and lengths. */
+export interface SignatureMatch {
+  rule: string;
+  namespace: string;
+  tags: string[];
+  meta: Record<string, string | number | boolean | bigint>;
+  strings: Array<{ identifier: string; matches: Array<{ offset: number; length: number }> }>;
+}
+
+export interface SignatureScanOptions {
+  /** the rules' external variables for this buffer (`clamav_container`). */
+  externals?: Record<string, string>;
+  /** time limit for the whole buffer (rules, then body signatures in what remains). */
+  timeoutMs?: number;
+}
+
+/** Position of a translated ClamAV rule among the ClamAV signatures (its name is clamav_<n>_...), or -1. */
+function clamavOrdinal(rule: string, namespace: string): number {
+  if (!namespace.startsWith("clamav_")) return -1;
+  const m = /^clamav_(\d+)_/.exec(rule);
+  return m ? Number(m[1]) : -1;
+}
+
+/**
+ * Scans `bytes` with `rules` and `bodies`, merged in translated-rule order. Throws the engine's
+ * ScanError when the time limit passes.
+ */
+export function scanSignatures(rules: CompiledRules, bodies: BodyDb | undefined, bytes: Uint8Array, options: SignatureScanOptions = {}): SignatureMatch[] {
+  const started = Date.now();
+  const res = rules.scan(bytes, { ...(options.externals ? { externals: options.externals } : {}), ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) });
+  const body = bodies?.scan(bytes, options.timeoutMs !== undefined ? started + options.timeoutMs : Infinity) ?? [];
+  const out: SignatureMatch[] = [];
+  let b = 0;
+  for (const m of res.matches) {
+    const ord = clamavOrdinal(m.rule, m.namespace);
+    if (ord >= 0) while (b < body.length && body[b]!.ordinal < ord) out.push(bodies!.ruleMatch(body[b++]!));
+    out.push({
+      rule: m.rule, namespace: m.namespace, tags: m.tags, meta: m.meta,
+      strings: m.strings.map((s) => ({ identifier: s.identifier, matches: s.matches.map((x) => ({ offset: x.offset, length: x.length })) })),
+    });
+  }
+  while (b < body.length) out.push(bodies!.ruleMatch(body[b++]!));
+  return out;
+}
