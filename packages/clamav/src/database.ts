@@ -4,7 +4,9 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { ClamavError } from "./error.js";
 import { HashStoreBuilder, type HashStore } from "./stores/hashdb/store.js";
-import { loadHashFile } from "./formats/hash-file.js";
+import { loadHashBytes, loadHashFile } from "./formats/hash-file.js";
+import { containerKindOf, openContainer, type OpenedContainer } from "./containers/cvd.js";
+import type { TrustedKeys } from "./containers/dsig.js";
 import { BodyDbBuilder, type BodyDb } from "./stores/bodydb/store.js";
 import { FLEVEL, ruleIdentifier, SignatureSyntaxError } from "./signature/fields.js";
 import { IgnoreList } from "./formats/ign.js";
@@ -13,7 +15,16 @@ import { ldbEngineOk, parseLdbLine, translateLdb } from "./formats/ldb.js";
 import type { TranslatedRule } from "./translate/yara.js";
 
 export interface SignatureWarning {
-  code: "SIGDB_UNSUPPORTED" | "SIGDB_APPROXIMATE" | "SIGDB_MALFORMED_LINE" | "SIGDB_UNKNOWN_EXTENSION" | "SIGDB_SKIPPED_PUA";
+  code:
+    | "SIGDB_UNSUPPORTED"
+    | "SIGDB_APPROXIMATE"
+    | "SIGDB_MALFORMED_LINE"
+    | "SIGDB_UNKNOWN_EXTENSION"
+    | "SIGDB_SKIPPED_PUA"
+    /** a container in a database directory that failed a check (its ClamavError code is in the message): the others load */
+    | "SIGDB_REFUSED"
+    /** what ClamAV warns about and still loads: an old daily, a high functionality level, an older duplicate skipped */
+    | "SIGDB_CONTAINER";
   path: string;
   line?: number;
   /** the ClamAV signature name, when the warning is about one signature. */
@@ -58,6 +69,50 @@ export interface LoadOptions {
    * still translated. Off by default, so `yara` is the whole set (to compare with `yara`).
    */
   nativeBodies?: boolean;
+  /** the keys `.cvd` signatures are checked with (default: ClamAV's published keys) */
+  keys?: TrustedKeys;
+  /** now, for the database-age warning (default: the clock) */
+  now?: Date;
+}
+
+/** One database file to read: on disk, or a member of a container held in memory. */
+interface Source {
+  path: string;
+  kind: Kind;
+  pua: boolean;
+  /** the file's bytes when it came out of a container */
+  bytes?: Uint8Array;
+  /** the suffix names from this file get ("" for signed official containers) */
+  suffix?: string;
+}
+
+/** The containers that exist, one per database name: the higher version wins, a .cld on a tie (as clamscan). */
+function newestContainers(paths: string[], warnings: SignatureWarning[], options: LoadOptions): string[] {
+  const byName = new Map<string, { path: string; version: number; cld: boolean }>();
+  const kept: string[] = [];
+  for (const p of paths) {
+    let version = -1;
+    try {
+      const fd = readFileSync(p).subarray(0, 512);
+      const f = Buffer.from(fd).toString("latin1").split(":");
+      version = Number(f[2]);
+    } catch {
+      // unreadable: openContainers reports it
+    }
+    const name = basename(p).replace(/\.(cvd|cld|cud)$/i, "");
+    const cld = containerKindOf(p) === "cld";
+    const prev = byName.get(name);
+    if (!prev) byName.set(name, { path: p, version, cld });
+    else {
+      const wins = version > prev.version || (version === prev.version && cld && !prev.cld);
+      const loser = wins ? prev.path : p;
+      warnings.push({ code: "SIGDB_CONTAINER", path: loser, message: `${loser}: an older copy of the '${name}' database, skipped (clamscan skips it too)` });
+      if (wins) byName.set(name, { path: p, version, cld });
+    }
+  }
+  for (const v of byName.values()) kept.push(v.path);
+  void options;
+  return kept.sort();
 }
 
 type Kind = "hdb" | "mdb" | "fp" | "list" | "ndb" | "ldb" | "ign2" | "ign";
@@ -71,8 +126,9 @@ function kindOf(path: string): { kind: Kind; pua: boolean } | undefined {
   return undefined;
 }
 
-function expand(paths: string[], warnings: SignatureWarning[]): string[] {
+function expand(paths: string[], warnings: SignatureWarning[], options: LoadOptions): Source[] {
   const files: string[] = [];
+  const containers: Array<{ path: string; explicit: boolean }> = [];
   for (const p of paths) {
     let st;
     try {
@@ -82,18 +138,66 @@ function expand(paths: string[], warnings: SignatureWarning[]): string[] {
     }
     if (st.isDirectory()) {
       // in a directory, .txt files are documentation, not hash lists (name them explicitly to load them)
-      for (const name of readdirSync(p).sort()) if (kindOf(name) !== undefined && !name.toLowerCase().endsWith(".txt")) files.push(join(p, name));
+      const names = readdirSync(p).sort();
+      for (const name of names) if (kindOf(name) !== undefined && !name.toLowerCase().endsWith(".txt")) files.push(join(p, name));
+      const found = names.filter((n) => containerKindOf(n) !== undefined).map((n) => join(p, n));
+      for (const c of newestContainers(found, warnings, options)) containers.push({ path: c, explicit: false });
+    } else if (containerKindOf(p) !== undefined) {
+      containers.push({ path: p, explicit: true });
     } else if (kindOf(p) === undefined) {
       warnings.push({ code: "SIGDB_UNKNOWN_EXTENSION", path: p, message: `${p}: unknown database extension, skipped (use .hdb .hsb .mdb .msb .fp .sfp .ndb .ldb .ign2 or a hash list .txt/.md5/.sha1/.sha256)` });
     } else files.push(p);
   }
-  return files;
+  const sources: Source[] = files.map((f) => ({ path: f, ...kindOf(f)! }));
+  for (const c of containers) sources.push(...containerSources(c.path, c.explicit, warnings, options));
+  return sources;
 }
 
-function readLines(path: string): string[] {
+/**
+ * The signature files of a verified container. A container named on its own that fails a check
+ * fails the load (the user asked for it); one found in a database directory is skipped with a
+ * SIGDB_REFUSED warning and the others load, as clamd keeps serving with the rest.
+ */
+function containerSources(path: string, explicit: boolean, warnings: SignatureWarning[], options: LoadOptions): Source[] {
+  let db: OpenedContainer;
+  try {
+    db = openContainer(readFileSync(path), {
+      path,
+      flevel: options.flevel ?? FLEVEL,
+      ...(options.keys ? { keys: options.keys } : {}),
+      ...(options.now ? { now: options.now } : {}),
+    });
+  } catch (cause) {
+    if (explicit) {
+      if (cause instanceof ClamavError) throw cause;
+      throw new ClamavError("SIGDB_READ", `cannot read: ${(cause as Error).message}`, { path, cause });
+    }
+    const code = cause instanceof ClamavError ? ` (${cause.code})` : "";
+    warnings.push({ code: "SIGDB_REFUSED", path, message: `${(cause as Error).message}${code}; this database is not loaded, the others are` });
+    return [];
+  }
+  for (const w of db.warnings) warnings.push({ code: "SIGDB_CONTAINER", path, message: w });
+  const out: Source[] = [];
+  for (const f of db.databases) {
+    const memberPath = `${path}/${f.name}`;
+    const k = kindOf(f.name);
+    if (!k || k.kind === "list") {
+      // ClamAV ships placeholder files holding only a comment: nothing is lost by not reading them
+      const text = Buffer.from(f.bytes).toString("latin1");
+      if (text.split("\n").every((l) => l.trim() === "" || l.startsWith("#"))) continue;
+      warnings.push({ code: "SIGDB_UNSUPPORTED", path: memberPath, message: `${memberPath}: this signature format is not read yet; its signatures are not loaded` });
+      continue;
+    }
+    out.push({ path: memberPath, ...k, bytes: f.bytes, ...(db.kind === "cud" ? {} : { suffix: "" }) });
+  }
+  return out;
+}
+
+function readLines(source: Source): string[] {
+  const { path } = source;
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = source.bytes ? Buffer.from(source.bytes).toString("utf8") : readFileSync(path, "utf8");
   } catch (cause) {
     throw new ClamavError("SIGDB_READ", `cannot read: ${(cause as Error).message}`, { path, cause });
   }
@@ -108,7 +212,7 @@ function readLines(path: string): string[] {
  */
 export function loadClamavDatabase(paths: string | string[], options: LoadOptions = {}): SignatureSet {
   const warnings: SignatureWarning[] = [];
-  const files = expand(Array.isArray(paths) ? paths : [paths], warnings);
+  const typed = expand(Array.isArray(paths) ? paths : [paths], warnings, options);
   const flevel = options.flevel ?? FLEVEL;
   const suffix = options.suffix ?? ".UNOFFICIAL";
   const ignore = new IgnoreList();
@@ -119,16 +223,16 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
   const rules: SignatureSet["rules"] = [];
   let count = 0;
   let ruleIndex = 0;
-  const bodies = options.nativeBodies ? new BodyDbBuilder(suffix) : undefined;
+  // names go into the body store with their suffix: official containers have none, loose files ".UNOFFICIAL"
+  const bodies = options.nativeBodies ? new BodyDbBuilder("") : undefined;
 
   const malformed = (path: string, line: number, message: string, signature?: string) => {
     if (!options.lenient) throw new ClamavError("SIGDB_MALFORMED_LINE", `${message}; fix or delete the line (clamscan also refuses the whole database)`, { path, line });
     warnings.push({ code: "SIGDB_MALFORMED_LINE", path, line, signature, message: `${path}:${line}: ${message}; skipped` });
   };
 
-  const typed = files.map((f) => ({ path: f, ...kindOf(f)! }));
   for (const f of typed.filter((t) => t.kind === "ign2" || t.kind === "ign")) {
-    readLines(f.path).forEach((raw, i) => {
+    readLines(f).forEach((raw, i) => {
       if (raw === "" || raw.startsWith("#")) return;
       const parts = raw.split(":");
       if (f.kind === "ign") {
@@ -149,9 +253,10 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
     }
     if (f.kind === "hdb" || f.kind === "mdb" || f.kind === "fp" || f.kind === "list") {
       const builder = f.kind === "mdb" ? sections : f.kind === "fp" ? allow : hashes;
-      const stats = loadHashFile(builder, f.path, f.kind, {
+      const load = f.bytes ? (b: typeof builder, _p: string, k: typeof f.kind, o: Parameters<typeof loadHashBytes>[3]) => loadHashBytes(b, f.bytes!, k, { ...o, path: f.path }) : loadHashFile;
+      const stats = load(builder, f.path, f.kind, {
         flevel,
-        suffix: f.kind === "list" ? "" : suffix,
+        suffix: f.kind === "list" ? "" : (f.suffix ?? suffix),
         defaultName: `HashList.${basename(f.path).replace(/\.[^.]*$/, "")}`,
         ignore: ignoreFn,
         lenient: options.lenient,
@@ -163,7 +268,8 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
     const parts: string[] = [];
     const modules = new Set<string>();
     const namespace = `clamav_${basename(f.path).replace(/[^A-Za-z0-9_]/g, "_")}`;
-    readLines(f.path).forEach((raw, i) => {
+    const fileSuffix = f.suffix ?? suffix;
+    readLines(f).forEach((raw, i) => {
       const lineNo = i + 1;
       if (raw === "" || raw.startsWith("#")) return;
       let name: string | undefined;
@@ -174,21 +280,21 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
           name = sig.name;
           if ((sig.minFlevel !== undefined && sig.minFlevel > flevel) || (sig.maxFlevel !== undefined && sig.maxFlevel < flevel)) return;
           if (ignoreFn?.(sig.name, raw)) return;
-          const held = bodies?.add(sig, ruleIndex, namespace);
+          const held = bodies?.add({ ...sig, name: sig.name + fileSuffix }, ruleIndex, namespace);
           if (held) {
-            rules.push({ name: sig.name + suffix, ruleName: ruleIdentifier(ruleIndex, (sig.name + suffix).replace(/\.UNOFFICIAL$/, "")), path: f.path, line: lineNo, approximations: held.approximations });
+            rules.push({ name: sig.name + fileSuffix, ruleName: ruleIdentifier(ruleIndex, (sig.name + fileSuffix).replace(/\.UNOFFICIAL$/, "")), path: f.path, line: lineNo, approximations: held.approximations });
             for (const a of held.approximations) warnings.push({ code: "SIGDB_APPROXIMATE", path: f.path, line: lineNo, signature: name, message: `${f.path}:${lineNo}: ${name}: ${a}` });
             ruleIndex++;
             count++;
             return;
           }
-          t = translateNdb(sig, ruleIndex, sig.name + suffix);
+          t = translateNdb(sig, ruleIndex, sig.name + fileSuffix);
         } else {
           const sig = parseLdbLine(raw);
           name = sig.name;
           if (!ldbEngineOk(sig, flevel)) return;
           if (ignoreFn?.(sig.name, raw)) return;
-          t = translateLdb(sig, ruleIndex, sig.name + suffix);
+          t = translateLdb(sig, ruleIndex, sig.name + fileSuffix);
         }
         ruleIndex++;
         count++;

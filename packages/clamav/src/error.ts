@@ -14,7 +14,14 @@ export type ClamavErrorCode =
   | "SIGDB_READ" // the file could not be read
   | "SIGDB_LIMIT" // a database too large for this store (over 2^32-1 entries or 4 GiB of names)
   | "SIGDB_THREAD" // a helper thread of a big load stopped in the middle of its work: load again
-  | "SIGDB_CACHE_CHANGED"; // a compiled-signature cache file changed or shrank while it was read: build again
+  | "SIGDB_CACHE_CHANGED" // a compiled-signature cache file changed or shrank while it was read: build again
+  | "CVD_BAD_HEADER" // a .cvd/.cld/.cud whose 512-byte header is not ClamAV-VDB:...: not a ClamAV database, or damaged
+  | "CVD_BAD_MD5" // the body's MD5 differs from the header's: the file is damaged or was altered; download it again
+  | "CVD_BAD_SIGNATURE" // a digital signature (header dsig, .info DSIG, .cdiff trailer) does not verify: refuse it
+  | "CVD_BAD_ARCHIVE" // the tar (or gzip) body cannot be read: damaged or truncated; download it again
+  | "CVD_BAD_INFO" // the .info manifest is missing, malformed, disagrees with the header, or a file's size or sha256 differs
+  | "CDIFF_BAD_FORMAT" // a .cdiff that is not ClamAV-Diff:version:size: + gzip script + :dsig
+  | "CDIFF_APPLY_FAILED"; // a .cdiff script line that cannot be applied (prefix mismatch, missing file): update from a whole .cvd
 
 export class ClamavError extends Error {
   readonly code: ClamavErrorCode;

@@ -18,6 +18,12 @@
  * loaded; SIGDB_APPROXIMATE: loaded, with how it differs); malformed lines throw ClamavError
  * (path:line) unless `lenient`.
  *
+ * Containers (./containers): `.cvd` (signed: header MD5 and raw-RSA dsig, then the `.info`
+ * manifest's PSS DSIG and every file's size and sha256), `.cld` (patched locally, header and
+ * manifest checked) and `.cud` (unsigned) are opened in memory and their members read as above;
+ * signatures from signed containers carry no `.UNOFFICIAL` suffix. `.cdiff` updates are verified
+ * and applied to a container's files (./containers/cdiff.ts) and written back as a `.cld`.
+ *
  * Out of a load come byte arrays: `serializeStores` / `loadStores` (./stores/parts.ts) turn the
  * stores into parts scan threads share, and ./cache/sigset.ts writes a whole compiled set (the
  * scanner's rules plus these parts) to the compiled-signature cache file and reads it back.
@@ -34,6 +40,11 @@
 
 export { ClamavError, type ClamavErrorCode } from "./error.js";
 export { loadClamavDatabase, type LoadOptions, type SignatureSet, type SignatureWarning } from "./database.js";
+export { buildCld, containerKindOf, openContainer, parseContainerHeader, CONTAINER_EXTENSIONS, type ContainerHeader, type ContainerKind, type OpenedContainer, type OpenOptions } from "./containers/cvd.js";
+export { applyCdiffs, applyCdiffScript, readCdiff, type ParsedCdiff } from "./containers/cdiff.js";
+export { CLAMAV_KEYS, type RsaPublicKey, type TrustedKeys } from "./containers/dsig.js";
+export { buildSignedCdiff, buildSignedCvd, generateContainerKeys, trustedKeysOf, type ContainerSigningKeys, type CvdFields } from "./containers/sign.js";
+export type { ContainerFile } from "./containers/tar.js";
 
 // the fields every body-signature format shares, and hex-signature syntax
 export { FLEVEL, SignatureSyntaxError, parseOffset, ruleIdentifier, targetCondition, type NdbSignature, type OffsetSpec } from "./signature/fields.js";

@@ -196,3 +196,44 @@ describe("containers signed with keys of one's own", () => {
     expect(decodeDsig("")).toBeUndefined();
   });
 });
+
+describe.skipIf(!FRESHCLAM)("loading containers as databases", () => {
+  it("test-N.cvd loads clamscan's number of signatures (Known viruses), PUA only when asked", async () => {
+    const { loadClamavDatabase } = await import("../src/index.js");
+    // clamscan 1.4.6 -d test-N.cvd prints Known viruses: 0, 7, 10 (and 14 with --detect-pua)
+    expect(loadClamavDatabase(join(FRESHCLAM!, "test-1.cvd"), { nativeBodies: true }).count).toBe(0);
+    expect(loadClamavDatabase(join(FRESHCLAM!, "test-3.cvd"), { nativeBodies: true }).count).toBe(7);
+    const six = loadClamavDatabase(join(FRESHCLAM!, "test-6.cvd"), { nativeBodies: true });
+    expect(six.count).toBe(10);
+    expect(loadClamavDatabase(join(FRESHCLAM!, "test-6.cvd"), { nativeBodies: true, pua: true }).count).toBe(14);
+    // official names carry no .UNOFFICIAL suffix
+    expect(six.hashes.lookup({ md5: Buffer.from("44d88612fea8a8f36de82e1278abb02f", "hex") }, 68)?.name).toBe("Eicar-Test-Signature");
+    expect(six.warnings.filter((w) => w.code === "SIGDB_UNSUPPORTED")).toEqual([]);
+  });
+
+  it("in a database directory the newer of x.cvd/x.cld loads, and a refused container leaves the others loaded", async () => {
+    const { loadClamavDatabase } = await import("../src/index.js");
+    const dir = mkdtempSync(join(tmpdir(), "vigil-dbdir-"));
+    try {
+      const { writeFileSync } = await import("node:fs");
+      writeFileSync(join(dir, "test.cvd"), file("test-3.cvd"));
+      const one = openContainer(file("test-1.cvd"), { path: "test-1.cvd" });
+      const patched = applyCdiffs(one.files, 1, [2, 3, 4, 5, 6].map((v) => ({ path: `test-${v}.cdiff`, bytes: file(`test-${v}.cdiff`) })));
+      writeFileSync(join(dir, "test.cld"), buildCld(patched.files, "test.cld"));
+      const bad = Buffer.from(file("test-6.cvd"));
+      bad[700]! ^= 0x20;
+      writeFileSync(join(dir, "other.cvd"), bad);
+      writeFileSync(join(dir, "local.hdb"), "0123456789abcdef0123456789abcdef:12:Local.Test\n");
+      const set = loadClamavDatabase(dir, { nativeBodies: true });
+      expect(set.count).toBe(10 + 1);
+      expect(set.warnings.find((w) => w.code === "SIGDB_CONTAINER")?.path).toBe(join(dir, "test.cvd"));
+      const refused = set.warnings.find((w) => w.code === "SIGDB_REFUSED");
+      expect(refused?.path).toBe(join(dir, "other.cvd"));
+      expect(refused?.message).toMatch(/CVD_BAD_MD5/);
+      // named on its own, the same damaged file fails the load
+      expect(() => loadClamavDatabase(join(dir, "other.cvd"))).toThrow(/MD5/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

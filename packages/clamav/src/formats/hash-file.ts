@@ -82,6 +82,13 @@ export function loadHashFile(builder: HashStoreBuilder, path: string, format: Ha
   return parser.end();
 }
 
+/** Loads hash signatures held in memory (a member of a .cvd/.cld); `options.path` names them in errors. */
+export function loadHashBytes(builder: HashStoreBuilder, bytes: Uint8Array, format: HashTextFormat, options: HashLoadOptions = {}): HashParseStats {
+  const parser = new HashTextParser(builder, format, { expectedBytes: bytes.length, ...options });
+  parser.push(bytes);
+  return parser.end();
+}
+
 /**
  * Average line length of a big file from three 256 KiB samples (at a quarter, half and three
  * quarters), to pre-size the builder: the first lines of a file can be much shorter or longer
