@@ -1,10 +1,14 @@
 /**
  * The audit log: one row per admin action (who, from where, what, on which target, details as
  * JSON). Services call `audit` after the change they record; the admin API and the console read
- * it back with `listAudit`.
+ * it back with `listAudit`. The dashboard's activity feed mixes it with the newest detections.
  */
 import { randomUUID } from "node:crypto";
+import { sql, type Kysely } from "kysely";
 import type { Actor, ServerContext } from "../context.js";
+import { containsPattern, countRows } from "../db/query.js";
+import type { Database } from "../db/schema.js";
+import { listDetections, type DetectionInfo } from "./detections.js";
 
 export interface AuditEntry {
   actor: Actor | null;
@@ -45,21 +49,70 @@ export async function audit(ctx: ServerContext, e: AuditEntry): Promise<void> {
 }
 
 export interface AuditQuery {
-  limit?: number;
+  limit?: number | undefined;
+  offset?: number | undefined;
   /** Only entries older than this time (ms), for paging backwards. */
-  before?: number;
-  action?: string;
-  userId?: string;
+  before?: number | undefined;
+  /** Exactly this action. */
+  action?: string | undefined;
+  /** Part of the action (case-insensitive). */
+  actionContains?: string | undefined;
+  userId?: string | undefined;
+  /** Part of the username (case-insensitive). */
+  userContains?: string | undefined;
 }
 
-export async function listAudit(ctx: ServerContext, q: AuditQuery = {}): Promise<AuditRecord[]> {
-  let query = ctx.store.db.selectFrom("audit_log").selectAll().orderBy("time", "desc").orderBy("id", "desc").limit(Math.min(Math.max(q.limit ?? 100, 1), 1000));
+function auditWhere(db: Kysely<Database>, q: AuditQuery) {
+  let query = db.selectFrom("audit_log");
   if (q.before !== undefined) query = query.where("time", "<", q.before);
   if (q.action) query = query.where("action", "=", q.action);
+  if (q.actionContains) query = query.where(sql<boolean>`lower(action) like ${containsPattern(q.actionContains)} escape '\\'`);
   if (q.userId) query = query.where("user_id", "=", q.userId);
-  const rows = await query.execute();
+  if (q.userContains) query = query.where(sql<boolean>`lower(username) like ${containsPattern(q.userContains)} escape '\\'`);
+  return query;
+}
+
+function parseDetail(text: string | null): Record<string, unknown> | null {
+  if (!text) return null;
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return { text }; // written by an older or foreign tool: shown as it is
+  }
+}
+
+/** Newest first. */
+export async function listAudit(ctx: ServerContext, q: AuditQuery = {}): Promise<AuditRecord[]> {
+  const rows = await auditWhere(ctx.store.db, q)
+    .selectAll()
+    .orderBy("time", "desc")
+    .orderBy("id", "desc")
+    .limit(Math.min(Math.max(q.limit ?? 100, 1), 1000))
+    .offset(Math.max(q.offset ?? 0, 0))
+    .execute();
   return rows.map((r) => ({
-    id: r.id, time: Number(r.time), userId: r.user_id, username: r.username, action: r.action, target: r.target,
-    detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null, ip: r.ip,
+    id: r.id, time: Number(r.time), userId: r.user_id, username: r.username, action: r.action, target: r.target, detail: parseDetail(r.detail), ip: r.ip,
   }));
+}
+
+/** How many entries `listAudit` would page through. */
+export async function countAudit(ctx: ServerContext, q: AuditQuery = {}): Promise<number> {
+  return countRows(auditWhere(ctx.store.db, q));
+}
+
+export type ActivityItem = ({ kind: "audit" } & AuditRecord) | ({ kind: "detection" } & DetectionInfo);
+
+/**
+ * The dashboard feed: recent audit entries and recent detections, newest first. Detections are
+ * ordered by their time on the endpoint (indexed); one that arrives late, from an agent that was
+ * offline, sorts by when it happened.
+ */
+export async function activityFeed(ctx: ServerContext, limit = 25): Promise<ActivityItem[]> {
+  const [entries, detections] = await Promise.all([listAudit(ctx, { limit }), listDetections(ctx, { limit })]);
+  const items: ActivityItem[] = [
+    ...entries.map((a) => ({ kind: "audit" as const, ...a })),
+    ...detections.map((d) => ({ kind: "detection" as const, ...d })),
+  ];
+  items.sort((a, b) => b.time - a.time);
+  return items.slice(0, limit);
 }
