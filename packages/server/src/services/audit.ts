@@ -1,14 +1,13 @@
 /**
  * The audit log: one row per admin action (who, from where, what, on which target, details as
  * JSON). Services call `audit` after the change they record; the admin API and the console read
- * it back with `listAudit`. The dashboard's activity feed mixes it with the newest detections.
+ * it back with `listAudit`.
  */
 import { randomUUID } from "node:crypto";
 import { sql, type Kysely } from "kysely";
 import type { Actor, ServerContext } from "../context.js";
 import { containsPattern, countRows } from "../db/query.js";
 import type { Database } from "../db/schema.js";
-import { listDetections, type DetectionInfo } from "./detections.js";
 
 export interface AuditEntry {
   actor: Actor | null;
@@ -98,21 +97,4 @@ export async function listAudit(ctx: ServerContext, q: AuditQuery = {}): Promise
 /** How many entries `listAudit` would page through. */
 export async function countAudit(ctx: ServerContext, q: AuditQuery = {}): Promise<number> {
   return countRows(auditWhere(ctx.store.db, q));
-}
-
-export type ActivityItem = ({ kind: "audit" } & AuditRecord) | ({ kind: "detection" } & DetectionInfo);
-
-/**
- * The dashboard feed: recent audit entries and recent detections, newest first. Detections are
- * ordered by their time on the endpoint (indexed); one that arrives late, from an agent that was
- * offline, sorts by when it happened.
- */
-export async function activityFeed(ctx: ServerContext, limit = 25): Promise<ActivityItem[]> {
-  const [entries, detections] = await Promise.all([listAudit(ctx, { limit }), listDetections(ctx, { limit })]);
-  const items: ActivityItem[] = [
-    ...entries.map((a) => ({ kind: "audit" as const, ...a })),
-    ...detections.map((d) => ({ kind: "detection" as const, ...d })),
-  ];
-  items.sort((a, b) => b.time - a.time);
-  return items.slice(0, limit);
 }

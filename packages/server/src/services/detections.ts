@@ -1,13 +1,16 @@
 /**
- * Detections the endpoints reported: the listing with filters (and its count, for pagers), counts
+ * Detections the endpoints report: storing a batch (idempotent by the agent's id, the path only
+ * when the policy collects paths), the listing with filters (and its count, for pagers), counts
  * per endpoint, detections per day by severity, and the rules and endpoints with the most
  * detections. Time buckets are integer division of millisecond times (both dialects truncate).
  */
+import { randomUUID } from "node:crypto";
 import { sql, type Kysely } from "kysely";
 import type { ServerContext } from "../context.js";
-import { containsPattern, countRows } from "../db/query.js";
+import { containsPattern, countRows, prefixOf } from "../db/query.js";
 import type { Database } from "../db/schema.js";
 import { DAY_MS } from "../time.js";
+import { getPolicy } from "./policy.js";
 
 export type Severity = "low" | "medium" | "high" | "critical";
 export const SEVERITIES: readonly Severity[] = ["low", "medium", "high", "critical"];
@@ -27,6 +30,44 @@ export interface DetectionInfo {
   fileType: string | null;
   action: string;
   path: string | null;
+}
+
+/** A detection as the endpoint API validated it (the agent protocol's Detection). */
+export interface DetectionInput {
+  /** The agent's id for it: a repeat is counted once. */
+  id: string;
+  time: number;
+  rule: string;
+  severity: Severity;
+  bundleVersion: string | null;
+  sha256: string;
+  size: number | null;
+  fileType: string | null;
+  action: string;
+  path?: string | undefined;
+}
+
+/** Stores an endpoint's detections; repeats (earlier batches or the same batch) count as duplicates. */
+export async function storeDetections(ctx: ServerContext, endpointId: string, detections: DetectionInput[]): Promise<{ accepted: number; duplicates: number }> {
+  const policy = await getPolicy(ctx);
+  const now = ctx.now();
+  const rows = detections.map((d) => ({
+    id: randomUUID(), endpoint_id: endpointId, client_id: d.id, time: d.time, received_at: now, rule: d.rule, severity: d.severity,
+    bundle_version: d.bundleVersion, sha256: d.sha256, sha256_prefix: prefixOf(d.sha256), size: d.size, file_type: d.fileType,
+    action: d.action, path: policy.send.path ? (d.path ?? null) : null,
+  }));
+  let accepted = 0;
+  for (let i = 0; i < rows.length; i += 500) {
+    const r = await ctx.store.db
+      .insertInto("detections")
+      .values(rows.slice(i, i + 500))
+      .onConflict((oc) => oc.columns(["endpoint_id", "client_id"]).doNothing())
+      .executeTakeFirst();
+    accepted += Number(r.numInsertedOrUpdatedRows ?? 0n);
+  }
+  // ON CONFLICT DO NOTHING also absorbs repeats inside one batch; they count as duplicates
+  if (accepted > 0) ctx.log.info({ endpoint: endpointId, accepted }, "detections received");
+  return { accepted, duplicates: rows.length - accepted };
 }
 
 export interface DetectionQuery {

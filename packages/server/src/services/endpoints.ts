@@ -1,17 +1,19 @@
 /**
- * Endpoints as the admin API and console see them: the one status rule (online, stale, offline,
- * never, revoked) as a function of a row and as an SQL condition, listing and counting with
- * filters, one endpoint's detail, and revocation (its key stops working at once on every
- * process, since each request checks the row).
+ * Endpoints: enrolment and heartbeats (the endpoint API), and as the admin API and console see
+ * them: the one status rule (online, stale, offline, never, revoked) as a function of a row and
+ * as an SQL condition, listing and counting with filters, one endpoint's detail, and revocation
+ * (its key stops working at once on every process, since each request checks the row).
  */
 import { sql, type Kysely } from "kysely";
 import type { Actor, ServerContext } from "../context.js";
 import { containsPattern, countRows, prefixPattern } from "../db/query.js";
 import type { Database, EndpointsTable } from "../db/schema.js";
 import { ServerError } from "../error.js";
-import { DAY_MS } from "../time.js";
+import { newEndpointKey } from "../auth/keys.js";
+import { DAY_MS, HOUR_MS } from "../time.js";
 import { audit } from "./audit.js";
 import { getPolicy } from "./policy.js";
+import { consumeEnrollmentToken } from "./tokens.js";
 
 export type EndpointStatus = "online" | "stale" | "offline" | "never" | "revoked";
 export const STATUSES: readonly EndpointStatus[] = ["online", "stale", "offline", "never", "revoked"];
@@ -171,4 +173,86 @@ export async function revokeEndpoint(ctx: ServerContext, endpointId: string, act
     return; // already revoked: nothing to do
   }
   await audit(ctx, { actor, action: "endpoint.revoke", target: endpointId });
+}
+
+type OsInfo = { platform: string; release: string; arch: string };
+
+/** An enrolment request as the endpoint API validated it (the agent protocol's EnrollRequest). */
+export interface EnrollmentInput {
+  token: string;
+  hostname?: string | undefined;
+  os: OsInfo;
+  agentVersion: string;
+}
+
+/**
+ * Takes one use of the token and records a new endpoint (its hostname only when the policy
+ * collects hostnames). Returns the endpoint's key, which is stored only as a hash.
+ */
+export async function enrollEndpoint(ctx: ServerContext, req: EnrollmentInput): Promise<{ endpointId: string; key: string }> {
+  const label = await consumeEnrollmentToken(ctx, req.token);
+  const policy = await getPolicy(ctx);
+  const { endpointId, key, keyHash } = newEndpointKey();
+  await ctx.store.db
+    .insertInto("endpoints")
+    .values({
+      id: endpointId, key_hash: keyHash, hostname: policy.send.hostname ? (req.hostname ?? null) : null, os: JSON.stringify(req.os),
+      agent_version: req.agentVersion, rules_version: null, checkpoint_origin: null, checkpoint_size: null, checkpoint_root: null,
+      checkpoint_at: null, ledger_entries: null, ledger_head: null, enrolled_at: ctx.now(), enrolled_with: label, last_seen: null,
+      revoked_at: null, revoked_by: null,
+    })
+    .execute();
+  ctx.log.info({ endpoint: endpointId, token: label }, "endpoint enrolled");
+  return { endpointId, key };
+}
+
+/** A heartbeat as the endpoint API validated it (the agent protocol's Heartbeat). */
+export interface HeartbeatInput {
+  agentVersion: string;
+  rulesVersion: string | null;
+  checkpoint: { origin: string; size: number; rootHash: string } | null;
+  os: OsInfo;
+  hostname?: string | undefined;
+  ledger?: { entries: number; head: string } | undefined;
+}
+
+/** Per context: the hour each endpoint's presence was last recorded, so a heartbeat inserts presence once an hour, not each time. */
+const presenceHours = new WeakMap<ServerContext, Map<string, number>>();
+
+/**
+ * Records a heartbeat: versions, OS, the checkpoint the agent verified, its ledger head, the
+ * hostname as the policy allows (dropped when it does not), and the hour of presence. Returns the
+ * server's time and the policy version the endpoint should hold.
+ */
+export async function recordHeartbeat(ctx: ServerContext, endpointId: string, hb: HeartbeatInput): Promise<{ serverTime: number; policyVersion: number }> {
+  const policy = await getPolicy(ctx);
+  const now = ctx.now();
+  await ctx.store.db
+    .updateTable("endpoints")
+    .set({
+      agent_version: hb.agentVersion,
+      rules_version: hb.rulesVersion,
+      os: JSON.stringify(hb.os),
+      last_seen: now,
+      ...(policy.send.hostname && hb.hostname !== undefined ? { hostname: hb.hostname } : {}),
+      ...(!policy.send.hostname ? { hostname: null } : {}),
+      ...(hb.checkpoint
+        ? { checkpoint_origin: hb.checkpoint.origin, checkpoint_size: hb.checkpoint.size, checkpoint_root: hb.checkpoint.rootHash, checkpoint_at: now }
+        : {}),
+      ...(hb.ledger ? { ledger_entries: hb.ledger.entries, ledger_head: hb.ledger.head } : {}),
+    })
+    .where("id", "=", endpointId)
+    .execute();
+  const hour = Math.floor(now / HOUR_MS);
+  let seen = presenceHours.get(ctx);
+  if (!seen) presenceHours.set(ctx, (seen = new Map()));
+  if (seen.get(endpointId) !== hour) {
+    await ctx.store.db
+      .insertInto("endpoint_presence")
+      .values({ endpoint_id: endpointId, hour })
+      .onConflict((oc) => oc.columns(["endpoint_id", "hour"]).doNothing())
+      .execute();
+    seen.set(endpointId, hour);
+  }
+  return { serverTime: now, policyVersion: policy.version };
 }

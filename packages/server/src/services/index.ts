@@ -1,29 +1,31 @@
 /**
- * The server's one read and write layer: every question the admin API and the console ask of the
- * store, and every change they make, is a function here, one file per domain. Each change writes
- * the audit log; `actor` is the logged-in user plus the client address (CLI_ACTOR for operator
- * commands). Listings take a query object and have a `count*` twin for pagers.
+ * The server's one read and write layer, one file per domain: every question the admin API and
+ * the console ask of the store, every change they make, and what the endpoint API records for
+ * agents (enrolment, heartbeats, detections, scans, inventories) is a function here. A change a
+ * person makes writes the audit log; `actor` is the logged-in user plus the client address
+ * (CLI_ACTOR for operator commands). Listings take a query object and have a `count*` twin for
+ * pagers. Row shapes (EndpointInfo, DetectionInfo, ...) are the admin API's JSON as well.
  */
-export {
-  activityFeed, audit, countAudit, listAudit, type ActivityItem, type AuditEntry, type AuditQuery, type AuditRecord,
-} from "./audit.js";
+export { audit, countAudit, listAudit, type AuditEntry, type AuditQuery, type AuditRecord } from "./audit.js";
+export { activityFeed, type ActivityItem } from "./activity.js";
 export {
   createEnrollmentToken, listEnrollmentTokens, revokeEnrollmentToken, consumeEnrollmentToken,
   type CreatedToken, type TokenInfo, type TokenRequest,
 } from "./tokens.js";
 export {
-  countEndpoints, endpointInfo, endpointStatus, getEndpoint, listEndpoints, revokeEndpoint, statusCondition, statusThresholds, thresholds,
-  OFFLINE_AFTER_MS, STALE_AFTER_HEARTBEATS, STATUSES, type EndpointInfo, type EndpointQuery, type EndpointStatus, type Thresholds,
+  countEndpoints, endpointInfo, endpointStatus, enrollEndpoint, getEndpoint, listEndpoints, recordHeartbeat, revokeEndpoint, statusCondition,
+  statusThresholds, thresholds, OFFLINE_AFTER_MS, STALE_AFTER_HEARTBEATS, STATUSES,
+  type EndpointInfo, type EndpointQuery, type EndpointStatus, type EnrollmentInput, type HeartbeatInput, type Thresholds,
 } from "./endpoints.js";
 export {
   compareRuleVersions, connectedSince, endpointPresenceHours, endpointsOnRules, fleetCounts, presenceHeatMap, presencePerHour, reportedCheckpoints,
   rulesFreshness, type FleetCounts, type Freshness, type FreshnessQuery, type HeatMap,
 } from "./fleet.js";
 export {
-  countDetections, detectionCountsByEndpoint, detectionsPerDay, listDetections, topEndpoints, topRules, SEVERITIES,
-  type DailySeverity, type DetectionInfo, type DetectionQuery, type Severity, type TopEndpoint, type TopRule,
+  countDetections, detectionCountsByEndpoint, detectionsPerDay, listDetections, storeDetections, topEndpoints, topRules, SEVERITIES,
+  type DailySeverity, type DetectionInfo, type DetectionInput, type DetectionQuery, type Severity, type TopEndpoint, type TopRule,
 } from "./detections.js";
-export { listScans, type ScanInfo, type ScanQuery } from "./scans.js";
+export { listScans, storeScans, type ScanInfo, type ScanInput, type ScanQuery } from "./scans.js";
 export { ensurePolicy, getPolicy, getPolicyChange, getSignedPolicy, updatePolicy, PolicyInput, POLICY_CACHE_MS } from "./policy.js";
 export { createUser, disableUser, insertUser, listUsers, resetPassword, setUserRole, ROLES, type NewUser, type UserInfo } from "./users.js";
 export {

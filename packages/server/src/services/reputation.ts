@@ -8,14 +8,11 @@
 import { protocol } from "@vigil/scanner";
 import { sql } from "kysely";
 import type { Actor, ServerContext } from "../context.js";
-import { prefixPattern } from "../db/query.js";
+import { prefixOf, prefixPattern } from "../db/query.js";
 import { ServerError } from "../error.js";
 import { audit } from "./audit.js";
 
-/** The first 20 bits of a hex sha256 as an integer. */
-export function prefixOf(sha256: string): number {
-  return parseInt(sha256.slice(0, 5), 16);
-}
+export { prefixOf };
 
 export interface ReputationInput {
   sha256: string;
