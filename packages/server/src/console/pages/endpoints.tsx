@@ -18,7 +18,7 @@ import { Ago, BASE, CsrfField, Empty, EndpointLink, Facts, ListTable, Page, Page
 import { verifyEndpointCheckpoint, type CheckpointVerdict } from "../update-log.js";
 import { DetectionsChart } from "./dashboard.js";
 import { DetectionTable } from "./find.js";
-import { EndpointInventorySection, loadEndpointInventory } from "../inventory.js";
+import { EndpointInventorySection, loadEndpointInventory } from "./inventory.js";
 
 const PAGE = 50;
 
