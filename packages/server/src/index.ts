@@ -8,8 +8,11 @@
  * server's Ed25519 key, signer.ts) and written through Kysely (db/) to SQLite or PostgreSQL.
  * Reputation lookups take a 20-bit prefix and answer every known hash under it, so the server
  * never learns which file was asked about. People use the admin API (api/admin.ts) or the
- * console (console/), both behind sessions, roles and CSRF checks (auth/), and both call the same
- * services, which write the audit log. /updates/ mirrors or proxies the rule-update log.
+ * console (console/), both behind sessions, roles and CSRF checks (auth/); the API and console
+ * call the same services (services/, one file per domain) for every read and every change, and
+ * the changes write the audit log. Neither queries the store itself, so an endpoint's status or a
+ * detection row has one rule and one shape in the JSON and in the pages. /updates/ mirrors or
+ * proxies the rule-update log.
  * `startServer` opens the store, migrates it, loads the shared signing key and listens;
  * `createApp` is the Hono application.
  */

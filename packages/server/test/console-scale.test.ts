@@ -60,18 +60,18 @@ describe.skipIf(!enabled).each(dialects)("console at scale on %s", (dialect) => 
       await insert("detections", dets, 1000);
       console.log(`${dialect}: seeded 10,000 endpoints, 1,440,000 presence rows, 100,000 detections in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-      const q = await import("../src/console/queries.js");
-      const th = q.thresholds(300, now);
+      const svc = await import("../src/services/index.js");
+      const th = svc.thresholds(300, now);
       for (const [name, f] of [
-        ["fleetCounts", () => q.fleetCounts(db, th)],
-        ["heat", () => q.presenceHeatMap(db, now)],
-        ["perDay", () => q.detectionsPerDay(db, now)],
-        ["topRules", () => q.topRules(db, now - 30 * 24 * HOUR)],
-        ["topEndpoints", () => q.topEndpoints(db, now - 30 * 24 * HOUR)],
-        ["fresh", () => q.rulesFreshness(db, now, 3, 10, 40)],
-        ["feed", () => q.activityFeed(db)],
-        ["checkins", () => q.latestCheckIns(db, th)],
-        ["tableCounts", () => q.tableCounts(db, dialect)],
+        ["fleetCounts", () => svc.fleetCounts(ctx, th)],
+        ["heat", () => svc.presenceHeatMap(ctx)],
+        ["perDay", () => svc.detectionsPerDay(ctx)],
+        ["topRules", () => svc.topRules(ctx, now - 30 * 24 * HOUR)],
+        ["topEndpoints", () => svc.topEndpoints(ctx, now - 30 * 24 * HOUR)],
+        ["fresh", () => svc.rulesFreshness(ctx, { maxCheckpointAgeDays: 3, limit: 10, logSize: 40 }, th)],
+        ["feed", () => svc.activityFeed(ctx)],
+        ["checkins", () => svc.listEndpoints(ctx, { limit: 5 }, th)],
+        ["tableCounts", () => svc.tableCounts(ctx)],
       ] as const) {
         const t = performance.now();
         await (f as () => Promise<unknown>)();

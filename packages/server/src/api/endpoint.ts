@@ -13,37 +13,16 @@ import * as protocol from "@vigil/protocol";
 import type { AppEnv, ServerContext } from "../context.js";
 import { ServerError } from "../error.js";
 import { clientIp, readJson } from "../http.js";
-import { endpointAuth, newEndpointKey } from "../auth/keys.js";
+import { endpointAuth } from "../auth/keys.js";
 import { limiters } from "../auth/ratelimit.js";
-import { consumeEnrollmentToken } from "../services/tokens.js";
-import { getPolicy, getSignedPolicy } from "../services/policy.js";
-import { prefixOf, reputationByPrefix } from "../services/reputation.js";
-import { storeInventory } from "../services/inventory.js";
-
-const HOUR = 3_600_000;
+import { enrollEndpoint, getPolicy, getSignedPolicy, recordHeartbeat, reputationByPrefix, storeDetections, storeInventory, storeScans } from "../services/index.js";
 
 export function endpointApi(ctx: ServerContext): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
-  const db = ctx.store.db;
-  // the hour each endpoint's presence was last recorded by this process: one insert per hour, not per heartbeat
-  const presenceHour = new Map<string, number>();
-
   api.post("/enroll", async (c) => {
     limiters(ctx).enroll.check(clientIp(c), "enrolment");
     const req = await readJson(c, protocol.EnrollRequest);
-    const label = await consumeEnrollmentToken(ctx, req.token);
-    const policy = await getPolicy(ctx);
-    const { endpointId, key, keyHash } = newEndpointKey();
-    await db
-      .insertInto("endpoints")
-      .values({
-        id: endpointId, key_hash: keyHash, hostname: policy.send.hostname ? (req.hostname ?? null) : null, os: JSON.stringify(req.os),
-        agent_version: req.agentVersion, rules_version: null, checkpoint_origin: null, checkpoint_size: null, checkpoint_root: null,
-        checkpoint_at: null, ledger_entries: null, ledger_head: null, enrolled_at: ctx.now(), enrolled_with: label, last_seen: null,
-        revoked_at: null, revoked_by: null,
-      })
-      .execute();
-    ctx.log.info({ endpoint: endpointId, token: label }, "endpoint enrolled");
+    const { endpointId, key } = await enrollEndpoint(ctx, req);
     const body: protocol.EnrollResponse = {
       endpointId, key, policyKey: ctx.signer.publicKey, policyKeyId: ctx.signer.keyId, policy: await getSignedPolicy(ctx),
     };
@@ -56,84 +35,19 @@ export function endpointApi(ctx: ServerContext): Hono<AppEnv> {
   });
 
   api.post("/heartbeat", async (c) => {
-    const id = c.get("endpointId");
     const hb = await readJson(c, protocol.Heartbeat);
-    const policy = await getPolicy(ctx);
-    const now = ctx.now();
-    await db
-      .updateTable("endpoints")
-      .set({
-        agent_version: hb.agentVersion,
-        rules_version: hb.rulesVersion,
-        os: JSON.stringify(hb.os),
-        last_seen: now,
-        ...(policy.send.hostname && hb.hostname !== undefined ? { hostname: hb.hostname } : {}),
-        ...(!policy.send.hostname ? { hostname: null } : {}),
-        ...(hb.checkpoint
-          ? { checkpoint_origin: hb.checkpoint.origin, checkpoint_size: hb.checkpoint.size, checkpoint_root: hb.checkpoint.rootHash, checkpoint_at: now }
-          : {}),
-        ...(hb.ledger ? { ledger_entries: hb.ledger.entries, ledger_head: hb.ledger.head } : {}),
-      })
-      .where("id", "=", id)
-      .execute();
-    const hour = Math.floor(now / HOUR);
-    if (presenceHour.get(id) !== hour) {
-      await db
-        .insertInto("endpoint_presence")
-        .values({ endpoint_id: id, hour })
-        .onConflict((oc) => oc.columns(["endpoint_id", "hour"]).doNothing())
-        .execute();
-      presenceHour.set(id, hour);
-    }
-    const body: protocol.HeartbeatResponse = { serverTime: now, policyVersion: policy.version };
-    return c.json(body);
+    return c.json((await recordHeartbeat(ctx, c.get("endpointId"), hb)) satisfies protocol.HeartbeatResponse);
   });
 
   api.post("/detections", async (c) => {
-    const id = c.get("endpointId");
     const batch = await readJson(c, protocol.DetectionBatch);
-    const policy = await getPolicy(ctx);
-    const now = ctx.now();
-    const rows = batch.detections.map((d) => ({
-      id: randomUUID(), endpoint_id: id, client_id: d.id, time: d.time, received_at: now, rule: d.rule, severity: d.severity,
-      bundle_version: d.bundleVersion, sha256: d.sha256, sha256_prefix: prefixOf(d.sha256), size: d.size, file_type: d.fileType,
-      action: d.action, path: policy.send.path ? (d.path ?? null) : null,
-    }));
-    let accepted = 0;
-    for (let i = 0; i < rows.length; i += 500) {
-      const r = await db
-        .insertInto("detections")
-        .values(rows.slice(i, i + 500))
-        .onConflict((oc) => oc.columns(["endpoint_id", "client_id"]).doNothing())
-        .executeTakeFirst();
-      accepted += Number(r.numInsertedOrUpdatedRows ?? 0n);
-    }
-    // ON CONFLICT DO NOTHING also absorbs repeats inside one batch; they count as duplicates
-    const body: protocol.BatchResponse = { accepted, duplicates: rows.length - accepted };
-    if (accepted > 0) ctx.log.info({ endpoint: id, accepted }, "detections received");
-    return c.json(body);
+    return c.json((await storeDetections(ctx, c.get("endpointId"), batch.detections)) satisfies protocol.BatchResponse);
   });
 
+  // scan summaries the policy does not collect are not stored
   api.post("/scans", async (c) => {
-    const id = c.get("endpointId");
     const batch = await readJson(c, protocol.ScanBatch);
-    const policy = await getPolicy(ctx);
-    // scan summaries the policy does not collect are not stored
-    if (!policy.send.scanSummaries) return c.json({ accepted: 0, duplicates: 0 } satisfies protocol.BatchResponse);
-    const rows = batch.scans.map((s) => ({
-      id: randomUUID(), endpoint_id: id, client_id: s.id, started_at: s.startedAt, finished_at: s.finishedAt, kind: s.kind,
-      files: s.files, bytes: s.bytes, detections: s.detections, errors: s.errors, bundle_version: s.bundleVersion,
-    }));
-    let accepted = 0;
-    for (let i = 0; i < rows.length; i += 500) {
-      const r = await db
-        .insertInto("scans")
-        .values(rows.slice(i, i + 500))
-        .onConflict((oc) => oc.columns(["endpoint_id", "client_id"]).doNothing())
-        .executeTakeFirst();
-      accepted += Number(r.numInsertedOrUpdatedRows ?? 0n);
-    }
-    return c.json({ accepted, duplicates: rows.length - accepted } satisfies protocol.BatchResponse);
+    return c.json((await storeScans(ctx, c.get("endpointId"), batch.scans)) satisfies protocol.BatchResponse);
   });
 
   api.get("/reputation/:prefix", async (c) => {

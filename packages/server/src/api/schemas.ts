@@ -73,7 +73,7 @@ export const AuditQuery = z.object({ limit: int.min(1).max(1000).optional(), bef
 
 export const PolicyInput = protocol.DataPolicy.extend({ version: z.number().int().nonnegative().optional() });
 
-export const UserInfo = z.object({ id: z.string(), username: z.string(), role: Role, createdAt: z.number().int(), disabled: z.boolean() });
+export const UserInfo = z.object({ id: z.string(), username: z.string(), role: Role, createdAt: z.number().int(), disabled: z.boolean(), lastSeen: z.number().int().nullable() });
 export const UserCreate = z.object({ username: z.string().min(1).max(64), role: Role, password: z.string().min(12).max(200).optional() });
 export const UserCreated = z.object({ user: UserInfo, password: z.string() });
 export const UserPatch = z.object({ role: Role.optional(), disabled: z.boolean().optional(), resetPassword: z.boolean().optional() });

@@ -23,7 +23,7 @@ import { registerAdminPages } from "./pages/admin.js";
 import { registerDashboard } from "./pages/dashboard-routes.js";
 import { registerEndpointPages } from "./pages/endpoints.js";
 import { registerFindPages } from "./pages/find.js";
-import { registerInventoryPages } from "./inventory.js";
+import { registerInventoryPages } from "./pages/inventory.js";
 import { LoginPage } from "./pages/login.js";
 import { registerSystemPages } from "./pages/system.js";
 import { RequestStats } from "./stats.js";

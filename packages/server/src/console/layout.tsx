@@ -9,7 +9,7 @@ import { raw } from "hono/html";
 import type { Child, FC, PropsWithChildren } from "hono/jsx";
 import type { Role, SessionUser } from "../context.js";
 import { ago, isoMinute, isoSecond } from "./format.js";
-import type { EndpointStatus, Severity } from "./queries.js";
+import type { EndpointStatus, Severity } from "../services/index.js";
 
 export const BASE = "/console";
 

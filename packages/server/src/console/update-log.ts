@@ -268,10 +268,10 @@ export type CheckpointVerdict =
  */
 export async function verifyEndpointCheckpoint(
   config: ServerConfig,
-  cp: { origin: string | null; size: number | null; root: string | null },
+  cp: { origin: string; size: number; rootHash: string } | null,
   latest?: CheckpointView | null,
 ): Promise<CheckpointVerdict> {
-  if (cp.size === null || cp.root === null) return { state: "none" };
+  if (cp === null || !cp.rootHash) return { state: "none" };
   const src = sourceOf(config);
   if (!src) return { state: "unknown", reason: "no update log is configured on this server" };
   let log = latest ?? null;
@@ -282,10 +282,10 @@ export async function verifyEndpointCheckpoint(
       return { state: "unknown", reason: `cannot read the log's checkpoint: ${message(e)}` };
     }
   }
-  if (cp.origin !== null && cp.origin !== log.origin) return { state: "mismatch", detail: `origin ${cp.origin} is not this server's log (${log.origin})` };
+  if (cp.origin !== log.origin) return { state: "mismatch", detail: `origin ${cp.origin} is not this server's log (${log.origin})` };
   if (cp.size > log.size) return { state: "ahead", detail: `size ${cp.size} is larger than the server's copy of the log (${log.size}): the mirror is behind` };
   if (cp.size === log.size) {
-    return cp.root === log.rootHash
+    return cp.rootHash === log.rootHash
       ? { state: "match", detail: `the latest checkpoint (size ${log.size})` }
       : { state: "mismatch", detail: `same size ${cp.size}, different root hash: the endpoint was shown a different log` };
   }
@@ -293,7 +293,7 @@ export async function verifyEndpointCheckpoint(
   try {
     const fetch = (p: string) => src.source.get(p, LIMITS.tile);
     const root = await new TileReader(fetch, log.size).rangeHash(0n, BigInt(cp.size));
-    if (encodeBase64(root) !== cp.root) return { state: "mismatch", detail: `the log's root at size ${cp.size} differs from the endpoint's: the endpoint was shown a different log` };
+    if (encodeBase64(root) !== cp.rootHash) return { state: "mismatch", detail: `the log's root at size ${cp.size} differs from the endpoint's: the endpoint was shown a different log` };
   } catch (e) {
     return { state: "unknown", reason: `cannot compute the log's root at size ${cp.size}: ${message(e)}` };
   }

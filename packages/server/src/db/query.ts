@@ -1,6 +1,7 @@
 /**
  * Small query helpers shared by the services and the console: `like` patterns that match text
- * literally (case-insensitive, backslash escapes) and the row count of a filtered query.
+ * literally (case-insensitive, backslash escapes), the row count of a filtered query, and the
+ * 20-bit hash prefix the detections and reputation tables are indexed by.
  */
 import { sql, type SelectQueryBuilder } from "kysely";
 
@@ -20,4 +21,9 @@ export function prefixPattern(text: string): string {
 export async function countRows<DB, TB extends keyof DB>(q: SelectQueryBuilder<DB, TB, object>): Promise<number> {
   const [row] = (await q.select(sql<number>`count(*)`.as("n")).execute()) as Array<{ n: number | string }>;
   return Number(row?.n ?? 0);
+}
+
+/** The first 20 bits of a hex sha256 as an integer (the `sha256_prefix` columns). */
+export function prefixOf(sha256: string): number {
+  return parseInt(sha256.slice(0, 5), 16);
 }

@@ -4,7 +4,10 @@
  * it back with `listAudit`.
  */
 import { randomUUID } from "node:crypto";
+import { sql, type Kysely } from "kysely";
 import type { Actor, ServerContext } from "../context.js";
+import { containsPattern, countRows } from "../db/query.js";
+import type { Database } from "../db/schema.js";
 
 export interface AuditEntry {
   actor: Actor | null;
@@ -45,21 +48,53 @@ export async function audit(ctx: ServerContext, e: AuditEntry): Promise<void> {
 }
 
 export interface AuditQuery {
-  limit?: number;
+  limit?: number | undefined;
+  offset?: number | undefined;
   /** Only entries older than this time (ms), for paging backwards. */
-  before?: number;
-  action?: string;
-  userId?: string;
+  before?: number | undefined;
+  /** Exactly this action. */
+  action?: string | undefined;
+  /** Part of the action (case-insensitive). */
+  actionContains?: string | undefined;
+  userId?: string | undefined;
+  /** Part of the username (case-insensitive). */
+  userContains?: string | undefined;
 }
 
-export async function listAudit(ctx: ServerContext, q: AuditQuery = {}): Promise<AuditRecord[]> {
-  let query = ctx.store.db.selectFrom("audit_log").selectAll().orderBy("time", "desc").orderBy("id", "desc").limit(Math.min(Math.max(q.limit ?? 100, 1), 1000));
+function auditWhere(db: Kysely<Database>, q: AuditQuery) {
+  let query = db.selectFrom("audit_log");
   if (q.before !== undefined) query = query.where("time", "<", q.before);
   if (q.action) query = query.where("action", "=", q.action);
+  if (q.actionContains) query = query.where(sql<boolean>`lower(action) like ${containsPattern(q.actionContains)} escape '\\'`);
   if (q.userId) query = query.where("user_id", "=", q.userId);
-  const rows = await query.execute();
+  if (q.userContains) query = query.where(sql<boolean>`lower(username) like ${containsPattern(q.userContains)} escape '\\'`);
+  return query;
+}
+
+function parseDetail(text: string | null): Record<string, unknown> | null {
+  if (!text) return null;
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return { text }; // written by an older or foreign tool: shown as it is
+  }
+}
+
+/** Newest first. */
+export async function listAudit(ctx: ServerContext, q: AuditQuery = {}): Promise<AuditRecord[]> {
+  const rows = await auditWhere(ctx.store.db, q)
+    .selectAll()
+    .orderBy("time", "desc")
+    .orderBy("id", "desc")
+    .limit(Math.min(Math.max(q.limit ?? 100, 1), 1000))
+    .offset(Math.max(q.offset ?? 0, 0))
+    .execute();
   return rows.map((r) => ({
-    id: r.id, time: Number(r.time), userId: r.user_id, username: r.username, action: r.action, target: r.target,
-    detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null, ip: r.ip,
+    id: r.id, time: Number(r.time), userId: r.user_id, username: r.username, action: r.action, target: r.target, detail: parseDetail(r.detail), ip: r.ip,
   }));
+}
+
+/** How many entries `listAudit` would page through. */
+export async function countAudit(ctx: ServerContext, q: AuditQuery = {}): Promise<number> {
+  return countRows(auditWhere(ctx.store.db, q));
 }

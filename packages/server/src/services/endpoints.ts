@@ -1,15 +1,72 @@
 /**
- * Endpoints as the admin API and console see them: listing with a derived status, one
- * endpoint's detail, revocation (its key stops working at once on every process, since each
- * request checks the row), and the detection and scan listings with filters.
+ * Endpoints: enrolment and heartbeats (the endpoint API), and as the admin API and console see
+ * them: the one status rule (online, stale, offline, never, revoked) as a function of a row and
+ * as an SQL condition, listing and counting with filters, one endpoint's detail, and revocation
+ * (its key stops working at once on every process, since each request checks the row).
  */
+import { sql, type Kysely } from "kysely";
 import type { Actor, ServerContext } from "../context.js";
-import type { EndpointsTable } from "../db/schema.js";
+import { containsPattern, countRows, prefixPattern } from "../db/query.js";
+import type { Database, EndpointsTable } from "../db/schema.js";
 import { ServerError } from "../error.js";
+import { newEndpointKey } from "../auth/keys.js";
+import { DAY_MS, HOUR_MS } from "../time.js";
 import { audit } from "./audit.js";
 import { getPolicy } from "./policy.js";
+import { consumeEnrollmentToken } from "./tokens.js";
 
 export type EndpointStatus = "online" | "stale" | "offline" | "never" | "revoked";
+export const STATUSES: readonly EndpointStatus[] = ["online", "stale", "offline", "never", "revoked"];
+
+/** Online while heard from within this many heartbeat intervals; stale until a day of silence, then offline. */
+export const STALE_AFTER_HEARTBEATS = 2;
+export const OFFLINE_AFTER_MS = DAY_MS;
+
+/** The status rule's cut-offs at one moment, from the policy's heartbeat interval. */
+export interface Thresholds {
+  now: number;
+  heartbeatSeconds: number;
+  /** last_seen at or after this: online. */
+  onlineSince: number;
+  /** last_seen at or after this (and not online): stale. */
+  staleSince: number;
+}
+
+export function thresholds(heartbeatSeconds: number, now: number): Thresholds {
+  const onlineSince = now - STALE_AFTER_HEARTBEATS * heartbeatSeconds * 1000;
+  // with a heartbeat of 12 h or more "online" already covers a day: stale then starts there
+  return { now, heartbeatSeconds, onlineSince, staleSince: Math.min(onlineSince, now - OFFLINE_AFTER_MS) };
+}
+
+/** The cut-offs now, under the current policy. */
+export async function statusThresholds(ctx: ServerContext): Promise<Thresholds> {
+  return thresholds((await getPolicy(ctx)).heartbeatSeconds, ctx.now());
+}
+
+export function endpointStatus(e: Pick<EndpointsTable, "last_seen" | "revoked_at">, t: Thresholds): EndpointStatus {
+  if (e.revoked_at !== null) return "revoked";
+  if (e.last_seen === null) return "never";
+  const seen = Number(e.last_seen);
+  if (seen >= t.onlineSince) return "online";
+  if (seen >= t.staleSince) return "stale";
+  return "offline";
+}
+
+/** The same rule as `endpointStatus`, as a condition on the endpoints table. */
+export function statusCondition(status: EndpointStatus, t: Thresholds) {
+  switch (status) {
+    case "revoked":
+      return sql<boolean>`revoked_at is not null`;
+    case "never":
+      return sql<boolean>`revoked_at is null and last_seen is null`;
+    case "online":
+      return sql<boolean>`revoked_at is null and last_seen >= ${t.onlineSince}`;
+    case "stale":
+      return sql<boolean>`revoked_at is null and last_seen < ${t.onlineSince} and last_seen >= ${t.staleSince}`;
+    case "offline":
+      return sql<boolean>`revoked_at is null and last_seen < ${t.staleSince}`;
+  }
+}
 
 export interface EndpointInfo {
   id: string;
@@ -27,19 +84,6 @@ export interface EndpointInfo {
   status: EndpointStatus;
 }
 
-/** Stale after this many missed heartbeats, offline after a day of silence. */
-export const STALE_AFTER_HEARTBEATS = 2;
-export const OFFLINE_AFTER_MS = 24 * 3_600_000;
-
-export function endpointStatus(row: Pick<EndpointsTable, "last_seen" | "revoked_at">, now: number, heartbeatSeconds: number): EndpointStatus {
-  if (row.revoked_at !== null) return "revoked";
-  if (row.last_seen === null) return "never";
-  const age = now - Number(row.last_seen);
-  if (age <= STALE_AFTER_HEARTBEATS * heartbeatSeconds * 1000) return "online";
-  if (age <= OFFLINE_AFTER_MS) return "stale";
-  return "offline";
-}
-
 function parseOs(text: string | null): EndpointInfo["os"] {
   if (!text) return null;
   try {
@@ -49,7 +93,7 @@ function parseOs(text: string | null): EndpointInfo["os"] {
   }
 }
 
-export function endpointInfo(r: EndpointsTable, now: number, heartbeatSeconds: number): EndpointInfo {
+export function endpointInfo(r: EndpointsTable, t: Thresholds): EndpointInfo {
   return {
     id: r.id,
     hostname: r.hostname,
@@ -65,36 +109,55 @@ export function endpointInfo(r: EndpointsTable, now: number, heartbeatSeconds: n
     lastSeen: r.last_seen === null ? null : Number(r.last_seen),
     revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
     revokedBy: r.revoked_by,
-    status: endpointStatus(r, now, heartbeatSeconds),
+    status: endpointStatus(r, t),
   };
 }
 
 export interface EndpointQuery {
   limit?: number | undefined;
   offset?: number | undefined;
-  /** Substring of hostname or id. */
+  /** Part of the hostname, or the start of the id (case-insensitive). */
   q?: string | undefined;
+  /** Only endpoints with this status (under the thresholds the listing uses). */
+  status?: EndpointStatus | undefined;
+  /** Without a status filter, revoked endpoints are left out unless this is set. */
   includeRevoked?: boolean | undefined;
 }
 
-export async function listEndpoints(ctx: ServerContext, q: EndpointQuery = {}): Promise<EndpointInfo[]> {
-  const policy = await getPolicy(ctx);
-  let query = ctx.store.db.selectFrom("endpoints").selectAll()
-    .orderBy("last_seen", (ob) => ob.desc().nullsLast()).orderBy("id")
-    .limit(Math.min(Math.max(q.limit ?? 200, 1), 5000)).offset(Math.max(q.offset ?? 0, 0));
-  if (!q.includeRevoked) query = query.where("revoked_at", "is", null);
+function endpointsWhere(db: Kysely<Database>, q: EndpointQuery, t: Thresholds) {
+  let query = db.selectFrom("endpoints");
+  if (q.status) query = query.where(statusCondition(q.status, t));
+  else if (!q.includeRevoked) query = query.where("revoked_at", "is", null);
   if (q.q) {
-    const like = `%${q.q.replace(/[\\%_]/g, (m) => "\\" + m)}%`;
-    query = query.where((eb) => eb.or([eb("hostname", "like", like), eb("id", "like", like)]));
+    const contains = containsPattern(q.q), prefix = prefixPattern(q.q);
+    query = query.where(sql<boolean>`(lower(hostname) like ${contains} escape '\\' or lower(id) like ${prefix} escape '\\')`);
   }
-  const now = ctx.now();
-  return (await query.execute()).map((r) => endpointInfo(r, now, policy.heartbeatSeconds));
+  return query;
 }
 
-export async function getEndpoint(ctx: ServerContext, id: string): Promise<EndpointInfo> {
-  const r = await ctx.store.db.selectFrom("endpoints").selectAll().where("id", "=", id).executeTakeFirst();
-  if (!r) throw new ServerError("SERVER_NOT_FOUND", "no such endpoint");
-  return endpointInfo(r, ctx.now(), (await getPolicy(ctx)).heartbeatSeconds);
+/** Endpoints heard from most recently first (never heard from last), then by id. */
+export async function listEndpoints(ctx: ServerContext, q: EndpointQuery = {}, t?: Thresholds): Promise<EndpointInfo[]> {
+  const th = t ?? (await statusThresholds(ctx));
+  const rows = await endpointsWhere(ctx.store.db, q, th)
+    .selectAll()
+    .orderBy(sql`case when last_seen is null then 1 else 0 end`)
+    .orderBy("last_seen", "desc")
+    .orderBy("id")
+    .limit(Math.min(Math.max(q.limit ?? 200, 1), 5000))
+    .offset(Math.max(q.offset ?? 0, 0))
+    .execute();
+  return rows.map((r) => endpointInfo(r, th));
+}
+
+/** How many endpoints `listEndpoints` would page through. */
+export async function countEndpoints(ctx: ServerContext, q: EndpointQuery = {}, t?: Thresholds): Promise<number> {
+  return countRows(endpointsWhere(ctx.store.db, q, t ?? (await statusThresholds(ctx))));
+}
+
+export async function getEndpoint(ctx: ServerContext, id: string, t?: Thresholds): Promise<EndpointInfo> {
+  const r = id.length <= 100 ? await ctx.store.db.selectFrom("endpoints").selectAll().where("id", "=", id).executeTakeFirst() : undefined;
+  if (!r) throw new ServerError("SERVER_NOT_FOUND", "there is no endpoint with this id");
+  return endpointInfo(r, t ?? (await statusThresholds(ctx)));
 }
 
 export async function revokeEndpoint(ctx: ServerContext, endpointId: string, actor: Actor): Promise<void> {
@@ -106,84 +169,90 @@ export async function revokeEndpoint(ctx: ServerContext, endpointId: string, act
     .executeTakeFirst();
   if (Number(r.numUpdatedRows) !== 1) {
     const exists = await ctx.store.db.selectFrom("endpoints").select("id").where("id", "=", endpointId).executeTakeFirst();
-    if (!exists) throw new ServerError("SERVER_NOT_FOUND", "no such endpoint");
+    if (!exists) throw new ServerError("SERVER_NOT_FOUND", "there is no endpoint with this id");
     return; // already revoked: nothing to do
   }
   await audit(ctx, { actor, action: "endpoint.revoke", target: endpointId });
 }
 
-export interface DetectionInfo {
-  id: string;
-  endpointId: string;
-  hostname: string | null;
-  clientId: string;
-  time: number;
-  receivedAt: number;
-  rule: string;
-  severity: "low" | "medium" | "high" | "critical";
-  bundleVersion: string | null;
-  sha256: string;
-  size: number | null;
-  fileType: string | null;
-  action: string;
-  path: string | null;
+type OsInfo = { platform: string; release: string; arch: string };
+
+/** An enrolment request as the endpoint API validated it (the agent protocol's EnrollRequest). */
+export interface EnrollmentInput {
+  token: string;
+  hostname?: string | undefined;
+  os: OsInfo;
+  agentVersion: string;
 }
 
-export interface DetectionQuery {
-  endpointId?: string | undefined;
-  rule?: string | undefined;
-  severity?: string | undefined;
-  sha256?: string | undefined;
-  since?: number | undefined;
-  until?: number | undefined;
-  limit?: number | undefined;
-  offset?: number | undefined;
+/**
+ * Takes one use of the token and records a new endpoint (its hostname only when the policy
+ * collects hostnames). Returns the endpoint's key, which is stored only as a hash.
+ */
+export async function enrollEndpoint(ctx: ServerContext, req: EnrollmentInput): Promise<{ endpointId: string; key: string }> {
+  const label = await consumeEnrollmentToken(ctx, req.token);
+  const policy = await getPolicy(ctx);
+  const { endpointId, key, keyHash } = newEndpointKey();
+  await ctx.store.db
+    .insertInto("endpoints")
+    .values({
+      id: endpointId, key_hash: keyHash, hostname: policy.send.hostname ? (req.hostname ?? null) : null, os: JSON.stringify(req.os),
+      agent_version: req.agentVersion, rules_version: null, checkpoint_origin: null, checkpoint_size: null, checkpoint_root: null,
+      checkpoint_at: null, ledger_entries: null, ledger_head: null, enrolled_at: ctx.now(), enrolled_with: label, last_seen: null,
+      revoked_at: null, revoked_by: null,
+    })
+    .execute();
+  ctx.log.info({ endpoint: endpointId, token: label }, "endpoint enrolled");
+  return { endpointId, key };
 }
 
-export async function listDetections(ctx: ServerContext, q: DetectionQuery = {}): Promise<DetectionInfo[]> {
-  let query = ctx.store.db
-    .selectFrom("detections")
-    .leftJoin("endpoints", "endpoints.id", "detections.endpoint_id")
-    .selectAll("detections")
-    .select("endpoints.hostname")
-    .orderBy("detections.time", "desc")
-    .orderBy("detections.id")
-    .limit(Math.min(Math.max(q.limit ?? 100, 1), 5000))
-    .offset(Math.max(q.offset ?? 0, 0));
-  if (q.endpointId) query = query.where("detections.endpoint_id", "=", q.endpointId);
-  if (q.rule) query = query.where("detections.rule", "=", q.rule);
-  if (q.severity) query = query.where("detections.severity", "=", q.severity as DetectionInfo["severity"]);
-  if (q.sha256) query = query.where("detections.sha256", "=", q.sha256);
-  if (q.since !== undefined) query = query.where("detections.time", ">=", q.since);
-  if (q.until !== undefined) query = query.where("detections.time", "<", q.until);
-  const rows = await query.execute();
-  return rows.map((r) => ({
-    id: r.id, endpointId: r.endpoint_id, hostname: r.hostname ?? null, clientId: r.client_id, time: Number(r.time), receivedAt: Number(r.received_at),
-    rule: r.rule, severity: r.severity, bundleVersion: r.bundle_version, sha256: r.sha256, size: r.size === null ? null : Number(r.size),
-    fileType: r.file_type, action: r.action, path: r.path,
-  }));
+/** A heartbeat as the endpoint API validated it (the agent protocol's Heartbeat). */
+export interface HeartbeatInput {
+  agentVersion: string;
+  rulesVersion: string | null;
+  checkpoint: { origin: string; size: number; rootHash: string } | null;
+  os: OsInfo;
+  hostname?: string | undefined;
+  ledger?: { entries: number; head: string } | undefined;
 }
 
-export interface ScanInfo {
-  id: string;
-  endpointId: string;
-  clientId: string;
-  startedAt: number;
-  finishedAt: number;
-  kind: string;
-  files: number;
-  bytes: number;
-  detections: number;
-  errors: number;
-  bundleVersion: string | null;
-}
+/** Per context: the hour each endpoint's presence was last recorded, so a heartbeat inserts presence once an hour, not each time. */
+const presenceHours = new WeakMap<ServerContext, Map<string, number>>();
 
-export async function listScans(ctx: ServerContext, q: { endpointId?: string | undefined; limit?: number | undefined; offset?: number | undefined } = {}): Promise<ScanInfo[]> {
-  let query = ctx.store.db.selectFrom("scans").selectAll().orderBy("finished_at", "desc").orderBy("id")
-    .limit(Math.min(Math.max(q.limit ?? 100, 1), 5000)).offset(Math.max(q.offset ?? 0, 0));
-  if (q.endpointId) query = query.where("endpoint_id", "=", q.endpointId);
-  return (await query.execute()).map((r) => ({
-    id: r.id, endpointId: r.endpoint_id, clientId: r.client_id, startedAt: Number(r.started_at), finishedAt: Number(r.finished_at), kind: r.kind,
-    files: Number(r.files), bytes: Number(r.bytes), detections: Number(r.detections), errors: Number(r.errors), bundleVersion: r.bundle_version,
-  }));
+/**
+ * Records a heartbeat: versions, OS, the checkpoint the agent verified, its ledger head, the
+ * hostname as the policy allows (dropped when it does not), and the hour of presence. Returns the
+ * server's time and the policy version the endpoint should hold.
+ */
+export async function recordHeartbeat(ctx: ServerContext, endpointId: string, hb: HeartbeatInput): Promise<{ serverTime: number; policyVersion: number }> {
+  const policy = await getPolicy(ctx);
+  const now = ctx.now();
+  await ctx.store.db
+    .updateTable("endpoints")
+    .set({
+      agent_version: hb.agentVersion,
+      rules_version: hb.rulesVersion,
+      os: JSON.stringify(hb.os),
+      last_seen: now,
+      ...(policy.send.hostname && hb.hostname !== undefined ? { hostname: hb.hostname } : {}),
+      ...(!policy.send.hostname ? { hostname: null } : {}),
+      ...(hb.checkpoint
+        ? { checkpoint_origin: hb.checkpoint.origin, checkpoint_size: hb.checkpoint.size, checkpoint_root: hb.checkpoint.rootHash, checkpoint_at: now }
+        : {}),
+      ...(hb.ledger ? { ledger_entries: hb.ledger.entries, ledger_head: hb.ledger.head } : {}),
+    })
+    .where("id", "=", endpointId)
+    .execute();
+  const hour = Math.floor(now / HOUR_MS);
+  let seen = presenceHours.get(ctx);
+  if (!seen) presenceHours.set(ctx, (seen = new Map()));
+  if (seen.get(endpointId) !== hour) {
+    await ctx.store.db
+      .insertInto("endpoint_presence")
+      .values({ endpoint_id: endpointId, hour })
+      .onConflict((oc) => oc.columns(["endpoint_id", "hour"]).doNothing())
+      .execute();
+    seen.set(endpointId, hour);
+  }
+  return { serverTime: now, policyVersion: policy.version };
 }

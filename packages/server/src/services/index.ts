@@ -1,20 +1,39 @@
 /**
- * The operations the admin API and the console forms share. Each change writes the audit log;
- * `actor` is the logged-in user plus the client address (CLI_ACTOR for operator commands).
+ * The server's one read and write layer, one file per domain: every question the admin API and
+ * the console ask of the store, every change they make, and what the endpoint API records for
+ * agents (enrolment, heartbeats, detections, scans, inventories) is a function here. A change a
+ * person makes writes the audit log; `actor` is the logged-in user plus the client address
+ * (CLI_ACTOR for operator commands). Listings take a query object and have a `count*` twin for
+ * pagers. Row shapes (EndpointInfo, DetectionInfo, ...) are the admin API's JSON as well.
  */
-export { audit, listAudit, type AuditEntry, type AuditQuery, type AuditRecord } from "./audit.js";
+export { audit, countAudit, listAudit, type AuditEntry, type AuditQuery, type AuditRecord } from "./audit.js";
+export { activityFeed, type ActivityItem } from "./activity.js";
 export {
   createEnrollmentToken, listEnrollmentTokens, revokeEnrollmentToken, consumeEnrollmentToken,
   type CreatedToken, type TokenInfo, type TokenRequest,
 } from "./tokens.js";
 export {
-  endpointInfo, endpointStatus, getEndpoint, listDetections, listEndpoints, listScans, revokeEndpoint, OFFLINE_AFTER_MS, STALE_AFTER_HEARTBEATS,
-  type DetectionInfo, type DetectionQuery, type EndpointInfo, type EndpointQuery, type EndpointStatus, type ScanInfo,
+  countEndpoints, endpointInfo, endpointStatus, enrollEndpoint, getEndpoint, listEndpoints, recordHeartbeat, revokeEndpoint, statusCondition,
+  statusThresholds, thresholds, OFFLINE_AFTER_MS, STALE_AFTER_HEARTBEATS, STATUSES,
+  type EndpointInfo, type EndpointQuery, type EndpointStatus, type EnrollmentInput, type HeartbeatInput, type Thresholds,
 } from "./endpoints.js";
-export { ensurePolicy, getPolicy, getSignedPolicy, updatePolicy, PolicyInput, POLICY_CACHE_MS } from "./policy.js";
+export {
+  compareRuleVersions, connectedSince, endpointPresenceHours, endpointsOnRules, fleetCounts, presenceHeatMap, presencePerHour, reportedCheckpoints,
+  rulesFreshness, type FleetCounts, type Freshness, type FreshnessQuery, type HeatMap,
+} from "./fleet.js";
+export {
+  countDetections, detectionCountsByEndpoint, detectionsPerDay, listDetections, storeDetections, topEndpoints, topRules, SEVERITIES,
+  type DailySeverity, type DetectionInfo, type DetectionInput, type DetectionQuery, type Severity, type TopEndpoint, type TopRule,
+} from "./detections.js";
+export { listScans, storeScans, type ScanInfo, type ScanInput, type ScanQuery } from "./scans.js";
+export { ensurePolicy, getPolicy, getPolicyChange, getSignedPolicy, updatePolicy, PolicyInput, POLICY_CACHE_MS } from "./policy.js";
 export { createUser, disableUser, insertUser, listUsers, resetPassword, setUserRole, ROLES, type NewUser, type UserInfo } from "./users.js";
-export { addReputation, lookupHash, prefixOf, reputationByPrefix, type HashReport, type ReputationInput } from "./reputation.js";
+export {
+  addReputation, hashEndpoints, lookupHash, lookupHashes, prefixOf, reputationByPrefix,
+  type HashEndpoint, type HashReport, type HashSummary, type ReputationInput,
+} from "./reputation.js";
 export {
   endpointInventory, fleetInventoryCounts, listInventoryFindings, searchInventory, searchSoftware, storeInventory,
   type EndpointInventory, type FindingQuery, type InventoryFindingInfo, type InventoryItemInfo, type InventoryQuery, type SoftwareInfo, type StoredInventory,
 } from "./inventory.js";
+export { tableCounts } from "./health.js";

@@ -64,6 +64,12 @@ export async function getSignedPolicy(ctx: ServerContext): Promise<SignedPolicy>
   return (await load(ctx)).signed;
 }
 
+/** Who changed the policy last and when (null while it is the default nobody saved). */
+export async function getPolicyChange(ctx: ServerContext): Promise<{ at: number; by: string | null } | null> {
+  const row = await ctx.store.db.selectFrom("policy").select(["updated_at", "updated_by"]).where("id", "=", 1).executeTakeFirst();
+  return row ? { at: Number(row.updated_at), by: row.updated_by } : null;
+}
+
 /** What updatePolicy accepts: a full DataPolicy whose version is ignored (the server bumps it). */
 export const PolicyInput = protocol.DataPolicy.extend({ version: protocol.DataPolicy.shape.version.optional() });
 export type PolicyInput = Omit<DataPolicy, "version"> & { version?: number | undefined };

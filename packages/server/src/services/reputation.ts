@@ -2,17 +2,17 @@
  * Hash reputation. The organisation (or an imported feed) records verdicts for hashes; agents
  * ask by a 20-bit prefix (k-anonymity: the server learns only which of ~1M buckets the file falls
  * in) and get every known hash under it with its verdict and fleet prevalence (distinct
- * endpoints that reported it). Analysts can look a full hash up through the admin API.
+ * endpoints that reported it). Analysts look a full hash up (audited); the console also lists
+ * the known hashes under a prefix and which endpoints reported a hash.
  */
 import * as protocol from "@vigil/protocol";
+import { sql } from "kysely";
 import type { Actor, ServerContext } from "../context.js";
+import { prefixOf, prefixPattern } from "../db/query.js";
 import { ServerError } from "../error.js";
 import { audit } from "./audit.js";
 
-/** The first 20 bits of a hex sha256 as an integer. */
-export function prefixOf(sha256: string): number {
-  return parseInt(sha256.slice(0, 5), 16);
-}
+export { prefixOf };
 
 export interface ReputationInput {
   sha256: string;
@@ -74,16 +74,22 @@ export async function reputationByPrefix(ctx: ServerContext, prefixHex: string):
   return { prefix: prefixHex, entries };
 }
 
-export interface HashReport {
+/** What the server knows about one hash: its verdict (if any) and the detections of it. */
+export interface HashSummary {
   sha256: string;
   verdict: "malicious" | "suspicious" | "clean" | "unknown";
   name: string | null;
   source: string | null;
+  /** When the verdict was recorded. */
   updatedAt: number | null;
+  /** Distinct endpoints that reported it. */
   prevalence: number;
   detections: number;
   firstSeen: number | null;
   lastSeen: number | null;
+}
+
+export interface HashReport extends HashSummary {
   endpoints: string[];
 }
 
@@ -112,4 +118,109 @@ export async function lookupHash(ctx: ServerContext, sha256: string, actor: Acto
     lastSeen: agg.last === null ? null : Number(agg.last),
     endpoints: eps.map((e) => e.endpoint_id),
   };
+}
+
+/**
+ * Hashes known to the server (reported in detections or holding a verdict) whose hex starts with
+ * `hexPrefix` (5 to 64 lowercase hex digits), each with the rules that detected it. The 20-bit
+ * integer prefix uses the indexes; the text comparison narrows to the full prefix.
+ */
+export async function lookupHashes(ctx: ServerContext, hexPrefix: string, limit = 100): Promise<{ rows: Array<HashSummary & { rules: string[] }>; truncated: boolean }> {
+  if (!/^[0-9a-f]{5,64}$/.test(hexPrefix)) throw new ServerError("SERVER_BAD_REQUEST", "a prefix of 5 to 64 lowercase hex digits", { path: "prefix" });
+  const db = ctx.store.db;
+  const p20 = prefixOf(hexPrefix);
+  const like = prefixPattern(hexPrefix);
+  const full = hexPrefix.length === 64;
+  let dq = db
+    .selectFrom("detections")
+    .select([
+      "sha256",
+      sql<number>`count(*)`.as("n"),
+      sql<number>`count(distinct endpoint_id)`.as("endpoints"),
+      sql<number>`min(time)`.as("first"),
+      sql<number>`max(time)`.as("last"),
+    ])
+    .where("sha256_prefix", "=", p20);
+  dq = full ? dq.where("sha256", "=", hexPrefix) : dq.where(sql<boolean>`sha256 like ${like} escape '\\'`);
+  const det = await dq.groupBy("sha256").orderBy("sha256").limit(limit + 1).execute();
+  let rq = db.selectFrom("reputation").selectAll().where("sha256_prefix", "=", p20);
+  rq = full ? rq.where("sha256", "=", hexPrefix) : rq.where(sql<boolean>`sha256 like ${like} escape '\\'`);
+  const rep = await rq.orderBy("sha256").limit(limit + 1).execute();
+  const byHash = new Map<string, HashSummary & { rules: string[] }>();
+  const get = (h: string) => {
+    let v = byHash.get(h);
+    if (!v) {
+      v = { sha256: h, verdict: "unknown", name: null, source: null, updatedAt: null, prevalence: 0, detections: 0, firstSeen: null, lastSeen: null, rules: [] };
+      byHash.set(h, v);
+    }
+    return v;
+  };
+  for (const d of det) {
+    const v = get(d.sha256);
+    v.prevalence = Number(d.endpoints);
+    v.detections = Number(d.n);
+    v.firstSeen = Number(d.first);
+    v.lastSeen = Number(d.last);
+  }
+  for (const r of rep) {
+    const v = get(r.sha256);
+    v.verdict = r.verdict;
+    v.name = r.name;
+    v.source = r.source;
+    v.updatedAt = Number(r.updated_at);
+  }
+  const hashes = [...byHash.keys()].sort().slice(0, limit);
+  if (hashes.length) {
+    const rules = await db.selectFrom("detections").select(["sha256", "rule"]).distinct().where("sha256", "in", hashes).execute();
+    for (const r of rules) byHash.get(r.sha256)?.rules.push(r.rule);
+  }
+  return { rows: hashes.map((h) => byHash.get(h)!), truncated: byHash.size > limit };
+}
+
+export interface HashEndpoint {
+  id: string;
+  hostname: string | null;
+  detections: number;
+  firstSeen: number;
+  lastSeen: number;
+  paths: string[];
+}
+
+/** Which endpoints reported a full hash, most recent first, with the paths the policy let them send. */
+export async function hashEndpoints(ctx: ServerContext, sha256: string, limit = 100): Promise<HashEndpoint[]> {
+  const db = ctx.store.db;
+  const rows = await db
+    .selectFrom("detections as d")
+    .leftJoin("endpoints as e", "e.id", "d.endpoint_id")
+    .select([
+      "d.endpoint_id as id",
+      sql<string | null>`max(e.hostname)`.as("hostname"),
+      sql<number>`count(*)`.as("n"),
+      sql<number>`min(d.time)`.as("first"),
+      sql<number>`max(d.time)`.as("last"),
+    ])
+    .where("d.sha256_prefix", "=", prefixOf(sha256))
+    .where("d.sha256", "=", sha256)
+    .groupBy("d.endpoint_id")
+    .orderBy(sql`max(d.time)`, "desc")
+    .limit(limit)
+    .execute();
+  const paths = await db
+    .selectFrom("detections")
+    .select(["endpoint_id", "path"])
+    .distinct()
+    .where("sha256", "=", sha256)
+    .where("path", "is not", null)
+    .limit(500)
+    .execute();
+  const byEp = new Map<string, string[]>();
+  for (const p of paths) if (p.path !== null) (byEp.get(p.endpoint_id) ?? byEp.set(p.endpoint_id, []).get(p.endpoint_id)!).push(p.path);
+  return rows.map((r) => ({
+    id: r.id,
+    hostname: r.hostname,
+    detections: Number(r.n),
+    firstSeen: Number(r.first),
+    lastSeen: Number(r.last),
+    paths: byEp.get(r.id) ?? [],
+  }));
 }

@@ -5,6 +5,7 @@
  * so the server never locks itself out.
  */
 import { randomUUID } from "node:crypto";
+import { sql } from "kysely";
 import type { Actor, Role, ServerContext } from "../context.js";
 import { ServerError } from "../error.js";
 import { generatePassword, hashPassword } from "../auth/password.js";
@@ -18,6 +19,8 @@ export interface UserInfo {
   role: Role;
   createdAt: number;
   disabled: boolean;
+  /** The last request of any of the user's current sessions. */
+  lastSeen: number | null;
 }
 
 export interface NewUser {
@@ -34,8 +37,16 @@ function checkRole(role: string): asserts role is Role {
 }
 
 export async function listUsers(ctx: ServerContext): Promise<UserInfo[]> {
-  const rows = await ctx.store.db.selectFrom("users").select(["id", "username", "role", "created_at", "disabled"]).orderBy("username").execute();
-  return rows.map((r) => ({ id: r.id, username: r.username, role: r.role, createdAt: Number(r.created_at), disabled: Number(r.disabled) !== 0 }));
+  const rows = await ctx.store.db
+    .selectFrom("users as u")
+    .leftJoin("sessions as s", "s.user_id", "u.id")
+    .select(["u.id", "u.username", "u.role", "u.created_at", "u.disabled", sql<number | null>`max(s.last_seen)`.as("last")])
+    .groupBy(["u.id", "u.username", "u.role", "u.created_at", "u.disabled"])
+    .orderBy("u.username")
+    .execute();
+  return rows.map((r) => ({
+    id: r.id, username: r.username, role: r.role, createdAt: Number(r.created_at), disabled: Number(r.disabled) !== 0, lastSeen: r.last === null ? null : Number(r.last),
+  }));
 }
 
 /** Inserts a user without an actor or audit entry: the first admin at startup. Returns false if the name exists. */
@@ -64,7 +75,7 @@ export async function createUser(ctx: ServerContext, req: NewUser, actor: Actor)
     .executeTakeFirst();
   if (Number(r.numInsertedOrUpdatedRows ?? 0n) !== 1) throw new ServerError("SERVER_CONFLICT", `a user named ${req.username} exists`);
   await audit(ctx, { actor, action: "user.create", target: req.username, detail: { role: req.role } });
-  return { user: { id, username: req.username, role: req.role, createdAt: now, disabled: false }, password };
+  return { user: { id, username: req.username, role: req.role, createdAt: now, disabled: false, lastSeen: null }, password };
 }
 
 async function userById(ctx: ServerContext, id: string) {

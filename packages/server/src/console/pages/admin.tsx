@@ -7,36 +7,29 @@
 import type { Context, Hono } from "hono";
 import type { FC } from "hono/jsx";
 import { actorOf, requireRole } from "../../auth/session.js";
-import type { AppEnv, Role, ServerContext } from "../../context.js";
+import type { AppEnv, ServerContext } from "../../context.js";
 import { ServerError } from "../../error.js";
 import { validate } from "../../http.js";
-import { PolicyInput, getPolicy, updatePolicy } from "../../services/policy.js";
-import { createEnrollmentToken, listEnrollmentTokens, revokeEnrollmentToken } from "../../services/tokens.js";
-import { createUser, disableUser, resetPassword, setUserRole } from "../../services/users.js";
+import {
+  PolicyInput, ROLES, createEnrollmentToken, createUser, disableUser, getPolicy, getPolicyChange, listEnrollmentTokens, listUsers, resetPassword,
+  revokeEnrollmentToken, setUserRole, updatePolicy,
+} from "../../services/index.js";
 import { checked, field, fields, formOf } from "../forms.js";
 import { bytes, intParam, oneOf } from "../format.js";
 import { Ago, BASE, CsrfField, Empty, Facts, Page, Time, hxForm } from "../layout.js";
-import { listUsers } from "../queries.js";
 
 const FILE_TYPES = ["pe", "elf", "macho", "dex", "script"] as const;
 const FILE_TYPE_LABEL: Record<string, string> = { pe: "PE (Windows)", elf: "ELF (Linux)", macho: "Mach-O (macOS)", dex: "DEX (Android)", script: "Scripts" };
-const ROLES: readonly Role[] = ["admin", "analyst", "viewer"];
 
 type Ctx = Context<AppEnv>;
 
 const YesNo: FC<{ on: boolean }> = ({ on }) => (on ? <strong>yes</strong> : <span>no</span>);
 
 export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void {
-  const db = ctx.store.db;
-
-  async function policyMeta() {
-    return db.selectFrom("policy").select(["updated_at", "updated_by"]).where("id", "=", 1).executeTakeFirst();
-  }
-
   async function renderPolicy(c: Ctx, error?: string, status = 200) {
     const now = ctx.now();
     const p = await getPolicy(ctx);
-    const meta = await policyMeta();
+    const change = await getPolicyChange(ctx);
     const user = c.get("user")!;
     const done = c.req.query("done") === "saved" ? { kind: "ok" as const, text: `Policy saved as version ${p.version}.` } : undefined;
     return c.html(
@@ -49,7 +42,7 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
         <Facts
           items={[
             ["Version", String(p.version)],
-            ["Last change", meta ? <><Time ms={Number(meta.updated_at)} now={now} />{meta.updated_by ? ` by ${meta.updated_by}` : " (default)"}</> : "default"],
+            ["Last change", change ? <><Time ms={change.at} now={now} />{change.by ? ` by ${change.by}` : " (default)"}</> : "default"],
             ["Send file paths", <YesNo on={p.send.path} />],
             ["Send hostnames", <YesNo on={p.send.hostname} />],
             ["Send scan summaries", <YesNo on={p.send.scanSummaries} />],
@@ -269,7 +262,7 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
 
   async function renderUsers(c: Ctx, shown?: { username: string; password: string; what: string }, error?: string, status = 200) {
     const now = ctx.now();
-    const users = await listUsers(db);
+    const users = await listUsers(ctx);
     const me = c.get("user")!;
     const doneKey = c.req.query("done");
     const done = doneKey === "role" ? "The role was changed." : doneKey === "disabled" ? "The user was disabled and logged out." : doneKey === "enabled" ? "The user was enabled." : undefined;
@@ -428,7 +421,7 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
     const form = await formOf(c);
     const id = field(form, "id", 100);
     if (!id) throw new ServerError("SERVER_BAD_REQUEST", "which user? (id missing)");
-    const target = (await listUsers(db)).find((u) => u.id === id);
+    const target = (await listUsers(ctx)).find((u) => u.id === id);
     if (!target) throw new ServerError("SERVER_NOT_FOUND", "no such user");
     const password = await resetPassword(ctx, id, actorOf(c));
     return renderUsers(c, { username: target.username, password, what: `New password for ${target.username}` });

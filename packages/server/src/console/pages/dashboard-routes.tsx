@@ -2,23 +2,19 @@
 /** Routes of the dashboard (`/console/`) and its polled fragments (fleet counts, activity feed). */
 import type { Context, Hono } from "hono";
 import type { AppEnv, ServerContext } from "../../context.js";
-import { getPolicy } from "../../services/policy.js";
+import {
+  activityFeed, detectionsPerDay, fleetCounts, listEndpoints, presenceHeatMap, rulesFreshness, statusThresholds, topEndpoints, topRules,
+} from "../../services/index.js";
+import { DAY_MS } from "../../time.js";
 import { BASE, Page } from "../layout.js";
 import { LiveRegion, fragment, versionOf } from "../polled.js";
-import {
-  DAY_MS, activityFeed, detectionsPerDay, fleetCounts, latestCheckIns, presenceHeatMap, rulesFreshness, thresholds, topEndpoints, topRules,
-} from "../queries.js";
 import { latestCheckpoint } from "../update-log.js";
 import { ActivityList, CheckInsTable, DetectionsChart, FleetCards, FreshnessCard, HeatMapGrid, TopEndpointsTable, TopRulesTable } from "./dashboard.js";
 
 export function registerDashboard(app: Hono<AppEnv>, ctx: ServerContext): void {
-  const db = ctx.store.db;
-
   async function fleet() {
-    const now = ctx.now();
-    const policy = await getPolicy(ctx);
-    const t = thresholds(policy.heartbeatSeconds, now);
-    return { counts: await fleetCounts(db, t), heartbeatSeconds: policy.heartbeatSeconds, t };
+    const t = await statusThresholds(ctx);
+    return { counts: await fleetCounts(ctx, t), heartbeatSeconds: t.heartbeatSeconds, t };
   }
 
   // Mounted at /console, a "/" route answers "/console"; the dashboard's address is "/console/"
@@ -29,13 +25,14 @@ export function registerDashboard(app: Hono<AppEnv>, ctx: ServerContext): void {
   async function dashboard(c: Context<AppEnv>) {
     const now = ctx.now();
     const [[f, checkIns], heat, perDay, rules, eps, fresh, feed, cp] = await Promise.all([
-      fleet().then(async (f) => [f, await latestCheckIns(db, f.t)] as const),
-      presenceHeatMap(db, now),
-      detectionsPerDay(db, now),
-      topRules(db, now - 30 * DAY_MS),
-      topEndpoints(db, now - 30 * DAY_MS),
-      latestCheckpoint(ctx.config, now).then((cp) => rulesFreshness(db, now, 3, 10, cp ? cp.size : undefined)),
-      activityFeed(db),
+      // the latest check-ins: the first of the listing (heard from most recently) that were heard from at all
+      fleet().then(async (f) => [f, (await listEndpoints(ctx, { limit: 5 }, f.t)).filter((e) => e.lastSeen !== null)] as const),
+      presenceHeatMap(ctx),
+      detectionsPerDay(ctx),
+      topRules(ctx, now - 30 * DAY_MS),
+      topEndpoints(ctx, now - 30 * DAY_MS),
+      latestCheckpoint(ctx.config, now).then((cp) => rulesFreshness(ctx, { maxCheckpointAgeDays: 3, limit: 10, logSize: cp ? cp.size : undefined })),
+      activityFeed(ctx),
       latestCheckpoint(ctx.config, now),
     ]);
     return c.html(
@@ -93,7 +90,7 @@ export function registerDashboard(app: Hono<AppEnv>, ctx: ServerContext): void {
   });
 
   app.get("/fragments/activity", async (c) => {
-    const feed = await activityFeed(db);
+    const feed = await activityFeed(ctx);
     const now = ctx.now();
     return fragment(c, `${BASE}/fragments/activity`, feed, () => <ActivityList items={feed} now={now} />);
   });

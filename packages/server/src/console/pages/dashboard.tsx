@@ -5,13 +5,13 @@
  * and the feed are polled by htmx (see polled.ts); everything is in the HTML without JavaScript.
  */
 import type { FC } from "hono/jsx";
-import { STALE_AFTER_HEARTBEATS } from "../../services/endpoints.js";
+import {
+  SEVERITIES, STALE_AFTER_HEARTBEATS, STATUSES, type ActivityItem, type DailySeverity, type EndpointInfo, type FleetCounts, type Freshness, type HeatMap,
+  type Severity, type TopEndpoint, type TopRule,
+} from "../../services/index.js";
+import { DAY_MS } from "../../time.js";
 import { count, isoDay, plural } from "../format.js";
 import { Ago, BASE, ChartTable, Empty, EndpointLink, SeverityBadge, StatusBadge, Time } from "../layout.js";
-import {
-  DAY_MS, SEVERITIES, STATUSES, type ActivityItem, type CheckIn, type DailySeverity, type FleetCounts, type Freshness, type HeatMap, type Severity,
-  type TopEndpoint, type TopRule,
-} from "../queries.js";
 
 export const SEVERITY_COLOURS: Record<Severity, string> = { low: "#6b7a8f", medium: "#c48a00", high: "#d9591b", critical: "#b3152b" };
 
@@ -35,7 +35,7 @@ export const FleetCards: FC<{ counts: FleetCounts; heartbeatSeconds: number }> =
 );
 
 /** Not polled: heartbeats would change it every few seconds and a live region would chatter. */
-export const CheckInsTable: FC<{ checkIns: CheckIn[]; now: number }> = ({ checkIns, now }) => (
+export const CheckInsTable: FC<{ checkIns: EndpointInfo[]; now: number }> = ({ checkIns, now }) => (
   <>
     {checkIns.length ? (
       <table class="compact">
@@ -233,7 +233,7 @@ export const FreshnessCard: FC<{ f: Freshness; now: number; logSize: number | nu
               <th scope="row"><EndpointLink id={r.id} hostname={r.hostname} /></th>
               <td class="mono">{r.rulesVersion ?? "none"}</td>
               <td>
-                {r.checkpointSize === null ? "none" : <>size {r.checkpointSize}, <Ago ms={r.checkpointAt} now={now} /></>}
+                {r.checkpoint === null ? "none" : <>size {r.checkpoint.size}, <Ago ms={r.checkpoint.at} now={now} /></>}
               </td>
               <td><span class="flag">{r.reasons.join(", ")}</span></td>
             </tr>

@@ -8,31 +8,24 @@ import type { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import { actorOf, requireRole } from "../../auth/session.js";
 import type { AppEnv, ServerContext } from "../../context.js";
-import { ServerError } from "../../error.js";
-import { revokeEndpoint } from "../../services/endpoints.js";
-import { getPolicy } from "../../services/policy.js";
-import { bytes, count, intParam, isoMinute, oneOf, textParam } from "../format.js";
-import { Ago, BASE, CsrfField, Empty, EndpointLink, Facts, ListTable, HashLink, Page, Pager, SeverityBadge, StatusBadge, Time, statusLabel } from "../layout.js";
 import {
-  DAY_MS, HOUR_MS, STATUSES, detectionsPerDay, endpointPresenceHours, endpointScans, getEndpoint, listDetections, listEndpoints, thresholds,
-  type EndpointDetail, type EndpointStatus,
-} from "../queries.js";
+  countDetections, countEndpoints, detectionCountsByEndpoint, detectionsPerDay, endpointPresenceHours, getEndpoint, listDetections, listEndpoints,
+  listScans, revokeEndpoint, statusThresholds, STATUSES, type EndpointInfo,
+} from "../../services/index.js";
+import { DAY_MS, HOUR_MS } from "../../time.js";
+import { bytes, count, intParam, isoMinute, oneOf, textParam } from "../format.js";
+import { Ago, BASE, CsrfField, Empty, EndpointLink, Facts, ListTable, Page, Pager, StatusBadge, Time, statusLabel } from "../layout.js";
 import { verifyEndpointCheckpoint, type CheckpointVerdict } from "../update-log.js";
 import { DetectionsChart } from "./dashboard.js";
 import { DetectionTable } from "./find.js";
-import { EndpointInventorySection, loadEndpointInventory } from "../inventory.js";
+import { EndpointInventorySection, loadEndpointInventory } from "./inventory.js";
 
 const PAGE = 50;
 
-/** The OS column holds the agent's OsInfo as JSON; shown as "linux 6.1 (x64)". */
-export function osText(os: string | null): string {
+/** The agent's OsInfo, shown as "linux 6.1 (x64)". */
+export function osText(os: EndpointInfo["os"]): string {
   if (!os) return "–";
-  try {
-    const o = JSON.parse(os) as { platform?: unknown; release?: unknown; arch?: unknown };
-    return [o.platform, o.release, o.arch ? `(${String(o.arch)})` : ""].filter(Boolean).map(String).join(" ");
-  } catch {
-    return os;
-  }
+  return [os.platform, os.release, os.arch ? `(${String(os.arch)})` : ""].filter(Boolean).map(String).join(" ");
 }
 
 const CheckpointState: FC<{ v: CheckpointVerdict }> = ({ v }) => {
@@ -53,16 +46,15 @@ const CheckpointState: FC<{ v: CheckpointVerdict }> = ({ v }) => {
 };
 
 export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): void {
-  const db = ctx.store.db;
-
   app.get("/endpoints", async (c) => {
-    const now = ctx.now();
-    const policy = await getPolicy(ctx);
-    const t = thresholds(policy.heartbeatSeconds, now);
+    const t = await statusThresholds(ctx);
+    const now = t.now;
     const status = oneOf(c.req.query("status"), STATUSES);
     const q = textParam(c.req.query("q"), 100);
     const page = intParam(c.req.query("page"), 1, 1, 100_000);
-    const { rows, total } = await listEndpoints(db, t, { status, q, limit: PAGE, offset: (page - 1) * PAGE });
+    const query = { status, q, includeRevoked: true, limit: PAGE, offset: (page - 1) * PAGE };
+    const [rows, total] = await Promise.all([listEndpoints(ctx, query, t), countEndpoints(ctx, query, t)]);
+    const detections30d = await detectionCountsByEndpoint(ctx, rows.map((e) => e.id), now - 30 * DAY_MS);
     return c.html(
       <Page title="Endpoints" user={c.get("user")} csrf={c.get("csrfToken")} active="endpoints">
         <h1>Endpoints</h1>
@@ -99,8 +91,8 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
                 <td>{osText(e.os)}</td>
                 <td class="mono">{e.agentVersion ?? "–"}</td>
                 <td class="mono">{e.rulesVersion ?? "–"}</td>
-                <td class="num">{e.checkpointSize ?? "–"}</td>
-                <td class="num">{e.detections30d ? <a href={`${BASE}/detections?endpoint=${e.id}`}>{count(e.detections30d)}</a> : "0"}</td>
+                <td class="num">{e.checkpoint?.size ?? "–"}</td>
+                <td class="num">{detections30d.get(e.id) ? <a href={`${BASE}/detections?endpoint=${e.id}`}>{count(detections30d.get(e.id)!)}</a> : "0"}</td>
               </tr>
             ))}
           </ListTable>
@@ -110,25 +102,22 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
     );
   });
 
-  async function loadEndpoint(id: string): Promise<{ e: EndpointDetail; now: number; heartbeatSeconds: number }> {
-    const now = ctx.now();
-    const policy = await getPolicy(ctx);
-    const e = id.length <= 100 ? await getEndpoint(db, id, thresholds(policy.heartbeatSeconds, now)) : undefined;
-    if (!e) throw new ServerError("SERVER_NOT_FOUND", "there is no endpoint with this id");
-    return { e, now, heartbeatSeconds: policy.heartbeatSeconds };
+  async function loadEndpoint(id: string): Promise<{ e: EndpointInfo; now: number }> {
+    const t = await statusThresholds(ctx);
+    return { e: await getEndpoint(ctx, id, t), now: t.now };
   }
 
   app.get("/endpoints/:id", async (c) => {
     const { e, now } = await loadEndpoint(c.req.param("id"));
-    const [dets, scans, perDay, hours30, verdict, inventory] = await Promise.all([
-      listDetections(db, { endpointId: e.id, limit: 50, offset: 0 }),
-      endpointScans(db, e.id),
-      detectionsPerDay(db, now, 30, e.id),
-      endpointPresenceHours(db, e.id, Math.floor((now - 30 * DAY_MS) / HOUR_MS)),
+    const [own, detTotal, scans, perDay, hours30, verdict, inventory] = await Promise.all([
+      listDetections(ctx, { endpointId: e.id, limit: 50 }),
+      countDetections(ctx, { endpointId: e.id }),
+      listScans(ctx, { endpointId: e.id, limit: 20 }),
+      detectionsPerDay(ctx, 30, e.id),
+      endpointPresenceHours(ctx, e.id, Math.floor((now - 30 * DAY_MS) / HOUR_MS)),
       verifyEndpointCheckpoint(ctx.config, e.checkpoint),
       loadEndpointInventory(ctx, e.id),
     ]);
-    const own = dets.rows;
     const user = c.get("user")!;
     const done = c.req.query("done") === "revoked" ? { kind: "ok" as const, text: "The endpoint was revoked: its key no longer works." } : undefined;
     return c.html(
@@ -171,12 +160,12 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
             <section id="checkpoint" aria-labelledby="cp-h">
               <h2 id="cp-h">Checkpoint verification</h2>
               <p><CheckpointState v={verdict} /></p>
-              {e.checkpoint.size !== null ? (
+              {e.checkpoint !== null ? (
                 <Facts
                   items={[
-                    ["Log", <span class="mono">{e.checkpoint.origin ?? "–"}</span>],
+                    ["Log", <span class="mono">{e.checkpoint.origin}</span>],
                     ["Tree size", String(e.checkpoint.size)],
-                    ["Root hash", <span class="mono wrap">{e.checkpoint.root ?? "–"}</span>],
+                    ["Root hash", <span class="mono wrap">{e.checkpoint.rootHash || "–"}</span>],
                     ["Verified by the agent", <Time ms={e.checkpoint.at} now={now} />],
                   ]}
                 />
@@ -184,7 +173,7 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
             </section>
             <section id="ledger" aria-labelledby="lg-h">
               <h2 id="lg-h">Outbound ledger</h2>
-              {e.ledger.entries === null ? (
+              {e.ledger === null ? (
                 <p class="muted">The agent has not reported its ledger yet.</p>
               ) : (
                 <>
@@ -195,7 +184,7 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
                   <Facts
                     items={[
                       ["Entries", count(e.ledger.entries)],
-                      ["Head", <span class="mono wrap">{e.ledger.head ?? "–"}</span>],
+                      ["Head", <span class="mono wrap">{e.ledger.head || "–"}</span>],
                     ]}
                   />
                 </>
@@ -211,7 +200,7 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
           ) : (
             <>
               <DetectionTable rows={own} now={now} caption="Latest detections on this endpoint" linkRules={false} noPath="not sent" />
-              <p><a href={`${BASE}/detections?endpoint=${e.id}`}>{dets.total === 1 ? "Its only detection" : `All ${count(dets.total)} detections`} on the detections page</a></p>
+              <p><a href={`${BASE}/detections?endpoint=${e.id}`}>{detTotal === 1 ? "Its only detection" : `All ${count(detTotal)} detections`} on the detections page</a></p>
             </>
           )}
         </section>
@@ -273,10 +262,7 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
 
   app.post("/endpoints/:id/revoke", requireRole("admin"), async (c) => {
     const id = c.req.param("id");
-    if (id.length > 100) throw new ServerError("SERVER_NOT_FOUND", "there is no endpoint with this id");
     await revokeEndpoint(ctx, id, actorOf(c));
     return c.redirect(`${BASE}/endpoints/${encodeURIComponent(id)}?done=revoked`, 303);
   });
 }
-
-export type { EndpointStatus };

@@ -8,15 +8,17 @@ import type { Hono } from "hono";
 import { actorOf, requireRole } from "../../auth/session.js";
 import type { AppEnv, ServerContext } from "../../context.js";
 import { ServerError } from "../../error.js";
-import { addReputation, lookupHash } from "../../services/reputation.js";
+import {
+  addReputation, countDetections, hashEndpoints, listDetections, lookupHash, lookupHashes, SEVERITIES, type DetectionInfo,
+} from "../../services/index.js";
+import { DAY_MS } from "../../time.js";
 import { field, formOf } from "../forms.js";
 import { bytes, count, dateParam, intParam, isoDay, oneOf, textParam } from "../format.js";
 import { Ago, BASE, CsrfField, hxForm, Empty, EndpointLink, Facts, ListTable, HashLink, Page, Pager, SeverityBadge, Time, Verdict } from "../layout.js";
-import { DAY_MS, SEVERITIES, hashEndpoints, listDetections, lookupHashes, type DetectionRow } from "../queries.js";
 import type { FC } from "hono/jsx";
 
 /** The detections table of the detections page and of an endpoint's page (which leaves out the endpoint column). */
-export const DetectionTable: FC<{ rows: DetectionRow[]; now: number; caption: string; id?: string; withEndpoint?: boolean; linkRules?: boolean; noPath?: string }> = ({
+export const DetectionTable: FC<{ rows: DetectionInfo[]; now: number; caption: string; id?: string; withEndpoint?: boolean; linkRules?: boolean; noPath?: string }> = ({
   rows, now, caption, id, withEndpoint = false, linkRules = true, noPath = "–",
 }) => (
   <ListTable caption={caption} hiddenCaption id={id} columns={["Time", withEndpoint && "Endpoint", "Rule", "Severity", "Action", "SHA-256", "Type", { num: "Size" }, "Path"]}>
@@ -42,8 +44,6 @@ const RANGES = { "24h": DAY_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS } as const;
 const VERDICTS = ["malicious", "suspicious", "clean"] as const;
 
 export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
-  const db = ctx.store.db;
-
   app.get("/detections", async (c) => {
     const now = ctx.now();
     const severity = oneOf(c.req.query("severity"), SEVERITIES);
@@ -55,7 +55,8 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
     const page = intParam(c.req.query("page"), 1, 1, 100_000);
     const since = from ?? (range ? now - RANGES[range] : undefined);
     const until = to !== undefined ? to + DAY_MS : undefined; // "to" is inclusive of that day
-    const { rows, total } = await listDetections(db, { severity, rule, endpoint, since, until, limit: PAGE, offset: (page - 1) * PAGE });
+    const query = { severity, ruleContains: rule, endpoint, since, until, limit: PAGE, offset: (page - 1) * PAGE };
+    const [rows, total] = await Promise.all([listDetections(ctx, query), countDetections(ctx, query)]);
     const filtered = !!(severity || rule || endpoint || range || from || to);
     return c.html(
       <Page title="Detections" user={c.get("user")} csrf={c.get("csrfToken")} active="detections">
@@ -128,7 +129,7 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
       c.status(400);
       body = <p class="notice error" role="alert">“{raw}” is not a SHA-256 or a prefix of one: use 5 to 64 hex digits (0-9, a-f).</p>;
     } else if (raw.length < 64) {
-      const { rows, truncated } = await lookupHashes(db, raw);
+      const { rows, truncated } = await lookupHashes(ctx, raw);
       body =
         rows.length === 0 ? (
           <Empty>No known hash starts with {raw}.</Empty>
@@ -150,7 +151,7 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
         );
     } else {
       const report = await lookupHash(ctx, raw, actorOf(c));
-      const eps = await hashEndpoints(db, raw);
+      const eps = await hashEndpoints(ctx, raw);
       body = (
         <>
           <section aria-labelledby="hash-h">

@@ -5,55 +5,31 @@
  * (database, uptime, memory, request counts, endpoints connected, hourly connected endpoints).
  */
 import type { Hono } from "hono";
-import { sql } from "kysely";
 import { loadavg } from "node:os";
 import type { AppEnv, ServerContext } from "../../context.js";
+import { connectedSince, countAudit, endpointsOnRules, listAudit, presencePerHour, reportedCheckpoints, tableCounts } from "../../services/index.js";
+import { HOUR_MS } from "../../time.js";
 import { bytes, count, intParam, isoMinute, plural, textParam } from "../format.js";
 import { Ago, BASE, ChartTable, Empty, Facts, ListTable, Page, Pager, Time } from "../layout.js";
-import { HOUR_MS, auditLog, connectedSince, presencePerHour, tableCounts } from "../queries.js";
 import type { RequestStats } from "../stats.js";
 import { readUpdateLog } from "../update-log.js";
 
 const PAGE = 50;
 
-function detailText(detail: string | null): string {
+function detailText(detail: Record<string, unknown> | null): string {
   if (!detail) return "";
-  try {
-    const j = JSON.parse(detail) as unknown;
-    const s = JSON.stringify(j);
-    return s.length > 300 ? s.slice(0, 300) + "…" : s;
-  } catch {
-    return detail.slice(0, 300);
-  }
+  const s = JSON.stringify(detail);
+  return s.length > 300 ? s.slice(0, 300) + "…" : s;
 }
 
 export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats: RequestStats): void {
-  const db = ctx.store.db;
-
   app.get("/updates", async (c) => {
     const now = ctx.now();
     const log = await readUpdateLog(ctx.config);
-    const fleet = await db
-      .selectFrom("endpoints")
-      .select(["checkpoint_origin", "checkpoint_size", sql<number>`count(*)`.as("n")])
-      .where("revoked_at", "is", null)
-      .groupBy(["checkpoint_origin", "checkpoint_size"])
-      .orderBy("checkpoint_size", "desc")
-      .limit(20)
-      .execute();
+    const fleet = await reportedCheckpoints(ctx);
     const cp = log.checkpoint;
     // endpoints reporting a bundle as their rules version (`name-version` or just the version)
-    const onBundle = await Promise.all(
-      log.bundles.map(async (b) => {
-        const [{ n }] = (await db
-          .selectFrom("endpoints")
-          .select(sql<number>`count(*)`.as("n"))
-          .where("revoked_at", "is", null)
-          .where("rules_version", "in", [`${b.name}-${b.version}`, String(b.version)])
-          .execute()) as [{ n: number }];
-        return Number(n);
-      }),
-    );
+    const onBundle = await Promise.all(log.bundles.map((b) => endpointsOnRules(ctx, [`${b.name}-${b.version}`, String(b.version)])));
     return c.html(
       <Page title="Update log" user={c.get("user")} csrf={c.get("csrfToken")} active="updates">
         <h1>Update log</h1>
@@ -203,18 +179,18 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
               <tbody>
                 {fleet.map((f) => (
                   <tr>
-                    <th scope="row" class="mono">{f.checkpoint_origin ?? "none yet"}</th>
-                    <td class="num">{f.checkpoint_size === null ? "–" : Number(f.checkpoint_size)}</td>
-                    <td class="num">{count(Number(f.n))}</td>
+                    <th scope="row" class="mono">{f.origin ?? "none yet"}</th>
+                    <td class="num">{f.size === null ? "–" : f.size}</td>
+                    <td class="num">{count(f.endpoints)}</td>
                     <td>
-                      {f.checkpoint_size === null || !cp
+                      {f.size === null || !cp
                         ? "–"
-                        : f.checkpoint_origin !== null && f.checkpoint_origin !== cp.origin
+                        : f.origin !== null && f.origin !== cp.origin
                           ? <strong class="bad">another log</strong>
-                          : Number(f.checkpoint_size) === cp.size
+                          : f.size === cp.size
                             ? <span class="ok">latest</span>
-                            : Number(f.checkpoint_size) < cp.size
-                              ? <span class="warn">{plural(cp.size - Number(f.checkpoint_size), "entry", "entries")} behind</span>
+                            : f.size < cp.size
+                              ? <span class="warn">{plural(cp.size - f.size, "entry", "entries")} behind</span>
                               : <span class="warn">ahead of this mirror</span>}
                     </td>
                   </tr>
@@ -233,7 +209,8 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
     const action = textParam(c.req.query("action"), 100);
     const user = textParam(c.req.query("user"), 100);
     const page = intParam(c.req.query("page"), 1, 1, 100_000);
-    const { rows, total } = await auditLog(db, { action, user, limit: PAGE, offset: (page - 1) * PAGE });
+    const query = { actionContains: action, userContains: user, limit: PAGE, offset: (page - 1) * PAGE };
+    const [rows, total] = await Promise.all([listAudit(ctx, query), countAudit(ctx, query)]);
     return c.html(
       <Page title="Activity" user={c.get("user")} csrf={c.get("csrfToken")} active="activity">
         <h1>Activity (audit log)</h1>
@@ -277,10 +254,10 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
     const mem = process.memoryUsage();
     const cpu = process.cpuUsage();
     const [tables, lastHour, lastDay, perHour] = await Promise.all([
-      tableCounts(db, ctx.store.dialect),
-      connectedSince(db, now - HOUR_MS),
-      connectedSince(db, now - 24 * HOUR_MS),
-      presencePerHour(db, now, 48),
+      tableCounts(ctx),
+      connectedSince(ctx, now - HOUR_MS),
+      connectedSince(ctx, now - 24 * HOUR_MS),
+      presencePerHour(ctx, 48),
     ]);
     const lat = stats.latency();
     const uptime = process.uptime();

@@ -10,14 +10,13 @@
  */
 import type { Hono } from "hono";
 import type { FC } from "hono/jsx";
-import type { AppEnv, ServerContext } from "../context.js";
+import type { AppEnv, ServerContext } from "../../context.js";
 import {
-  endpointInventory, fleetInventoryCounts, listInventoryFindings, searchInventory, searchSoftware,
+  endpointInventory, fleetInventoryCounts, getPolicy, listInventoryFindings, searchInventory, searchSoftware,
   type EndpointInventory, type InventoryFindingInfo,
-} from "../services/inventory.js";
-import { getPolicy } from "../services/policy.js";
-import { count, intParam, oneOf, textParam } from "./format.js";
-import { Ago, BASE, Empty, EndpointLink, Facts, ListTable, Page, Time } from "./layout.js";
+} from "../../services/index.js";
+import { count, intParam, oneOf, textParam } from "../format.js";
+import { Ago, BASE, Empty, EndpointLink, Facts, ListTable, Page, Time } from "../layout.js";
 
 const PAGE = 50;
 const FINDING_PAGE = 50;
