@@ -18,7 +18,7 @@
  */
 import type { RuleFile } from "./ast.js";
 import { Compiler, type ExternalValue } from "./compiler.js";
-import { CompileError, DiagnosticError, type Diagnostic } from "./error.js";
+import { CompileError, DiagnosticError, LoadError, type Diagnostic } from "./error.js";
 import { parse, toByteString } from "./parser.js";
 import { CompiledRules } from "./rules.js";
 import { defaultReadFile, dirnameOf, resolvePath } from "./include.js";
@@ -80,7 +80,14 @@ export function compile(sources: string | SourceUnit[], options: CompileOptions 
     if (e instanceof DiagnosticError) throw new CompileError([e.diagnostic], { cause: e });
     throw e;
   }
-  return new CompiledRules(compiler.finish(), compiler.warnings);
+  try {
+    return new CompiledRules(compiler.finish(), compiler.warnings);
+  } catch (e) {
+    // condition code V8 cannot load: point at the rule rather than fail the whole set
+    const d = e instanceof LoadError ? compiler.codeDiagnostic() : undefined;
+    if (d) throw new CompileError([d], { cause: e });
+    throw e;
+  }
 }
 
 export { parse, toByteString } from "./parser.js";

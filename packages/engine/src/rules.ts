@@ -10,7 +10,7 @@
  * JavaScript RegExp over the latin1 view of the data, only at the start offsets an atom allows.
  */
 import { ScanError, LoadError, type Diagnostic } from "./error.js";
-import type { CompiledString } from "./patterns.js";
+import { RE_SCAN_LIMIT, type CompiledString } from "./patterns.js";
 import type { RuleSetData, ExternalValue } from "./compiler.js";
 import { helpers, type MatchLists } from "./runtime.js";
 import { AtomTable, HitBuffer } from "./atoms.js";
@@ -65,16 +65,15 @@ export const MAX_MATCHES_PER_STRING = 1_000_000;
 const NO_DATA = new Uint8Array(0);
 const NO_MATCHES: number[] = Object.freeze([]) as unknown as number[];
 const MAX_MATCH_DATA = 512;
-const REGEX_BACKWARD_LIMIT = 4096;
-/** YARA's regex engine looks at most this many bytes from where a match starts. */
-const RE_SCAN_LIMIT = 4096;
+const REGEX_BACKWARD_LIMIT = RE_SCAN_LIMIT;
 
 /**
- * A regex match longer than RE_SCAN_LIMIT is not a match for YARA: redo the match over the
- * first RE_SCAN_LIMIT bytes only, which gives the match YARA finds within its limit (or none).
+ * A regex match reaching past `end` (RE_SCAN_LIMIT bytes after the start of its atom, or of the
+ * match for a pattern without atoms) is not a match for YARA: redo the match over the bytes
+ * before `end` only, which gives the match YARA finds within its limit (or none).
  */
-function limitedMatch(bytes: Uint8Array, start: number, re: RegExp): number {
-  const window = latin1(bytes.subarray(start, Math.min(bytes.length, start + RE_SCAN_LIMIT)));
+function limitedMatch(bytes: Uint8Array, start: number, re: RegExp, end = start + RE_SCAN_LIMIT): number {
+  const window = latin1(bytes.subarray(start, Math.min(bytes.length, end)));
   const sticky = new RegExp(re.source, "y");
   sticky.lastIndex = 0;
   const m = sticky.exec(window);
@@ -83,7 +82,7 @@ function limitedMatch(bytes: Uint8Array, start: number, re: RegExp): number {
 
 /** Byte strings of the targets are kept in one pool (`CompiledRules.pool`) as offset and length, not an array each. */
 interface LitTarget { kind: 0; sid: number; at: number; len: number; nocase: boolean; xorKey: number | null; atomOffset: number; wide: boolean; fullword: boolean }
-interface ReTarget { kind: 1; sid: number; form: number; re: RegExp; prefixMin: number; prefixMax: number; hwSlot: number; fullword: boolean; wide: boolean; maxLength: number | null; anchored: boolean }
+interface ReTarget { kind: 1; sid: number; form: number; re: RegExp; prefixMin: number; prefixMax: number; hwSlot: number; fullword: boolean; wide: boolean; maxLength: number | null; anchored: boolean; unlimited: boolean }
 /** a hex string of plain and masked bytes: compared in place, no RegExp. */
 interface MaskTarget { kind: 2; sid: number; value: number; mask: number; len: number; prefix: number; fullword: boolean; wide: boolean }
 type Target = LitTarget | ReTarget | MaskTarget;
@@ -124,7 +123,7 @@ export class CompiledRules {
   private fnImpls: Array<{ impl: (self: any, ctx: ScanContext, ...a: any[]) => unknown; module: string }>;
   private atoms = new AtomTable<Target>();
   private hits = new HitBuffer();
-  private atomless: Array<{ sid: number; re: RegExp; fullword: boolean; wide: boolean }> = [];
+  private atomless: Array<{ sid: number; re: RegExp; fullword: boolean; wide: boolean; unlimited: boolean }> = [];
   private hwSlots = 0;
   private externalsDefault: Map<string, ExternalValue>;
   private stringCount: number;
@@ -203,7 +202,7 @@ export class CompiledRules {
       s.regexes.forEach((r, form) => {
         const wide = s.wideForms[form] ?? false;
         if (!r.atoms) {
-          this.atomless.push({ sid, re: this.regex(r.source, "g"), fullword: s.fullword, wide });
+          this.atomless.push({ sid, re: this.regex(r.source, "g"), fullword: s.fullword, wide, unlimited: !!r.literal });
           return;
         }
         if (r.masked) {
@@ -219,7 +218,7 @@ export class CompiledRules {
         for (const a of r.atoms) {
           const t: ReTarget = {
             kind: 1, sid, form, re, prefixMin: a.prefixMin, prefixMax: a.prefixMax ?? REGEX_BACKWARD_LIMIT,
-            hwSlot: this.hwSlots++, fullword: s.fullword, wide, maxLength: r.maxLength, anchored: !!r.anchored,
+            hwSlot: this.hwSlots++, fullword: s.fullword, wide, maxLength: r.maxLength, anchored: !!r.anchored, unlimited: !!r.literal,
           };
           for (const v of uniqueAtoms(a.variants)) this.addAtom(v, t);
         }
@@ -321,7 +320,8 @@ export class CompiledRules {
             const m = re.exec(str);
             if (m !== null && m[0].length > 0) {
               let len = m[0].length;
-              if (len > RE_SCAN_LIMIT) { len = limitedMatch(bytes, s, re); if (len === 0) continue; }
+              // yara's forward limit counts from the atom, not from the start of the match
+              if (!t.unlimited && s + len > atomPos + RE_SCAN_LIMIT) { len = limitedMatch(bytes, s, re, atomPos + RE_SCAN_LIMIT); if (len === 0) continue; }
               if (t.fullword && !fullwordOk(s, s + len, t.wide)) continue;
               record(t.sid, s, len, null, t.wide);
             }
@@ -355,7 +355,7 @@ export class CompiledRules {
         const m = re.exec(str);
         if (m === null) break;
         let len = m[0].length;
-        if (len > RE_SCAN_LIMIT) len = limitedMatch(bytes, m.index, a.re);
+        if (len > RE_SCAN_LIMIT && !a.unlimited) len = limitedMatch(bytes, m.index, a.re);
         if (len > 0 && (!a.fullword || fullwordOk(m.index, m.index + len, a.wide))) record(a.sid, m.index, len, null, a.wide);
         re.lastIndex = m.index + 1;
         if (++guard % 4096 === 0 && Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
