@@ -26,6 +26,12 @@ export interface RuleData {
   strings: number[];
   /** the condition is never true when none of the rule's strings matched (the scanner skips it then). */
   needsStrings?: boolean;
+  /**
+   * true when the condition, once true on some of the data's string matches, stays true with
+   * more of them (`$a`, `#a > 2`, `any of them`, and/or of such terms, ...): a scan stopped by
+   * a limit can then still report the rule as matched (see ScanError.partial).
+   */
+  monotone?: boolean;
 }
 
 export interface FunctionRef {
@@ -206,6 +212,17 @@ export class Compiler {
       private: rule.private,
       strings: stringIdx,
       needsStrings: stringIdx.length > 0 && needsMatch(rule.condition),
+      monotone: monotone(rule.condition, (name) => {
+        const i = this.ruleIndex.get(this.curNamespace + "\0" + name);
+        return i === undefined ? undefined : this.rules[i]!.monotone === true;
+      }, (prefix) => {
+        let all = true;
+        for (const [key, i] of this.ruleIndex) {
+          const [ns, name] = key.split("\0") as [string, string];
+          if (ns === this.curNamespace && name.startsWith(prefix) && this.rules[i]!.monotone !== true) all = false;
+        }
+        return all;
+      }),
     });
     this.ruleCode.push(`function(c){return ${cond};}`);
     this.ruleSites.push({ pos: rule.pos, path: this.path, source: this.source, name: rule.name });
@@ -719,6 +736,104 @@ export function needsMatch(e: Expr): boolean {
       return e.quantifier.kind === "expr" && e.quantifier.expr.type === "int" && Number(e.quantifier.expr.value) >= 1;
     default: return false;
   }
+}
+
+/** The direct subexpressions of `e`. */
+function children(e: Expr): Expr[] {
+  switch (e.type) {
+    case "paren": return [e.expr];
+    case "field": return [e.object];
+    case "index": return [e.object, e.index];
+    case "call": return [e.callee, ...e.args];
+    case "strMatch": return [...(e.at ? [e.at] : []), ...(e.range ? [e.range.lo, e.range.hi] : [])];
+    case "strCount": return e.range ? [e.range.lo, e.range.hi] : [];
+    case "strOffset": case "strLength": return e.index ? [e.index] : [];
+    case "unary": return [e.operand];
+    case "binary": return [e.left, e.right];
+    case "of": return [...(e.quantifier.kind === "expr" ? [e.quantifier.expr] : []), ...(e.at ? [e.at] : []), ...(e.range ? [e.range.lo, e.range.hi] : [])];
+    case "forIn": {
+      const it = e.iterable;
+      const its = it.kind === "range" ? [it.lo, it.hi] : it.kind === "list" ? it.items : [it.expr];
+      return [...(e.quantifier.kind === "expr" ? [e.quantifier.expr] : []), ...its, e.body];
+    }
+    case "forOf": return [...(e.quantifier.kind === "expr" ? [e.quantifier.expr] : []), e.body];
+    default: return [];
+  }
+}
+
+/**
+ * True when `e` reads nothing of the string matches or of other rules' results (identifiers
+ * that name a rule count as reading one). Walks with an explicit stack: generated conditions
+ * are deeper than recursion allows.
+ */
+function independent(e: Expr, isRule: (name: string) => boolean): boolean {
+  const stack: Expr[] = [e];
+  while (stack.length) {
+    const x = stack.pop()!;
+    switch (x.type) {
+      case "strMatch": case "strCount": case "strOffset": case "strLength": case "forOf": return false;
+      case "of": return false;
+      case "ident": if (isRule(x.name)) return false; break;
+      default: break;
+    }
+    for (const c of children(x)) stack.push(c);
+  }
+  return true;
+}
+
+/**
+ * True when `e`, evaluated as a boolean on a subset of the string matches, can only go from
+ * false to true as matches are added: then a true value found on the matches recorded before a
+ * scan limit is final. Conservative: anything it does not recognise is not monotone.
+ * `ruleMonotone(name)` says whether the rule of that name (earlier in the namespace) is; it
+ * returns undefined for names that are not rules. `prefixMonotone(p)` says whether all rules
+ * whose names start with p are.
+ */
+export function monotone(e: Expr, ruleMonotone: (name: string) => boolean | undefined, prefixMonotone: (prefix: string) => boolean): boolean {
+  const isRule = (n: string) => ruleMonotone(n) !== undefined;
+  const indep = (x: Expr) => independent(x, isRule);
+  const quantifierOk = (q: Quantifier) => q.kind === "any" || q.kind === "all" || (q.kind === "expr" && indep(q.expr));
+  const up = (x: Expr): boolean => {
+    switch (x.type) {
+      case "paren": return up(x.expr);
+      case "strMatch": return (!x.at || indep(x.at)) && (!x.range || (indep(x.range.lo) && indep(x.range.hi)));
+      case "strCount": return !x.range || (indep(x.range.lo) && indep(x.range.hi));
+      case "ident": {
+        const m = ruleMonotone(x.name);
+        return m === undefined ? indep(x) : m;
+      }
+      case "unary": return indep(x);
+      case "binary": {
+        if (x.op === "and" || x.op === "or") {
+          // the left spine of a chain, in a loop
+          let cur: Expr = x;
+          while (cur.type === "binary" && (cur.op === "and" || cur.op === "or")) {
+            if (!up(cur.right)) return false;
+            cur = cur.left;
+          }
+          return up(cur);
+        }
+        const count = (y: Expr) => y.type === "strCount" && (!y.range || (indep(y.range.lo) && indep(y.range.hi)));
+        if ((x.op === ">" || x.op === ">=") && count(x.left) && indep(x.right)) return true;
+        if ((x.op === "<" || x.op === "<=") && count(x.right) && indep(x.left)) return true;
+        return indep(x);
+      }
+      case "of": {
+        if (!quantifierOk(x.quantifier)) return false;
+        if ((x.at && !indep(x.at)) || (x.range && !(indep(x.range.lo) && indep(x.range.hi)))) return false;
+        if (x.rules) return x.rules.every((r) => (r.wildcard ? prefixMonotone(r.name) : ruleMonotone(r.name) === true));
+        return true;
+      }
+      case "forOf": return quantifierOk(x.quantifier) && up(x.body);
+      case "forIn": {
+        const it = x.iterable;
+        const its = it.kind === "range" ? [it.lo, it.hi] : it.kind === "list" ? it.items : [it.expr];
+        return quantifierOk(x.quantifier) && its.every(indep) && up(x.body);
+      }
+      default: return indep(x);
+    }
+  };
+  return up(e);
 }
 
 function describeExpr(e: Expr): string {

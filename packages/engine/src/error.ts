@@ -3,6 +3,8 @@
  * what is wrong and what to do, and where: file, line and column.
  */
 
+import type { ScanResult } from "./rules.js";
+
 export type DiagnosticCode =
   // syntax
   | "E_SYNTAX" | "E_UNTERMINATED" | "E_ESCAPE" | "E_NUMBER" | "E_HEX" | "E_REGEX"
@@ -66,10 +68,18 @@ export type ScanErrorCode = "SCAN_TIMEOUT" | "SCAN_TOO_MANY_MATCHES" | "SCAN_INT
 
 export class ScanError extends Error {
   readonly code: ScanErrorCode;
-  constructor(code: ScanErrorCode, message: string, options?: { cause?: unknown }) {
+  /**
+   * For SCAN_TIMEOUT thrown by `CompiledRules.scan`: what the scan established before it
+   * stopped. `partial.matches` holds the rules known to match whatever the rest of the data
+   * holds (a rule evaluated on complete matches, or one whose condition only grows with more
+   * matches, such as `$a` or `any of them`); rules that might still change are left out.
+   */
+  readonly partial?: ScanResult;
+  constructor(code: ScanErrorCode, message: string, options?: { cause?: unknown; partial?: ScanResult }) {
     super(message, options);
     this.name = "ScanError";
     this.code = code;
+    if (options?.partial) this.partial = options.partial;
   }
 }
 

@@ -62,6 +62,8 @@ export interface ScanResult {
 }
 
 export const MAX_MATCHES_PER_STRING = 1_000_000;
+/** After a time-out in the string search, the conditions get this long (at most the time-out) to run on what was found. */
+const CONDITION_GRACE_MS = 1000;
 const NO_DATA = new Uint8Array(0);
 const NO_MATCHES: number[] = Object.freeze([]) as unknown as number[];
 const MAX_MATCH_DATA = 512;
@@ -235,7 +237,9 @@ export class CompiledRules {
 
   /** Scans `bytes` and returns the matching rules (and module data, console output, warnings). */
   scan(bytes: Uint8Array, options: ScanOptions = {}): ScanResult {
-    const deadline = options.timeoutMs !== undefined ? Date.now() + options.timeoutMs : Infinity;
+    let deadline = options.timeoutMs !== undefined ? Date.now() + options.timeoutMs : Infinity;
+    /** where a time-out stopped the scan: in the string search (match lists incomplete) or in the conditions. */
+    let stopped: "strings" | "conditions" | undefined;
     const n = bytes.length;
     // per-string match lists, reused from scan to scan (scans of one CompiledRules are sequential)
     const mo: number[][] = (this.moBuf ??= new Array(this.stringCount));
@@ -316,6 +320,8 @@ export class CompiledRules {
           } else str = getText();
           const re = t.re;
           for (let s = lo; s <= hi; s++) {
+            // one exec can take long (backtracking): look at the clock every 64 start positions
+            if (((s - lo) & 63) === 63 && Date.now() > deadline) { hw[t.hwSlot] = s - 1; throw new ScanError("SCAN_TIMEOUT", "scan timed out"); }
             re.lastIndex = s - base;
             const m = re.exec(str);
             if (m !== null && m[0].length > 0) {
@@ -335,6 +341,7 @@ export class CompiledRules {
     // ---- the single pass over the data, a window at a time, then verification at the hits ----
     const atoms = this.atoms, hits = this.hits;
     const WINDOW = 1 << 20;
+    try {
     for (let base = 0; base < n; base += WINDOW) {
       const end = Math.min(n, base + WINDOW);
       atoms.find(bytes, base, end, hits);
@@ -361,6 +368,13 @@ export class CompiledRules {
         if (++guard % 4096 === 0 && Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
         if (m.index + 1 > n) break;
       }
+    }
+    } catch (e) {
+      if (!(e instanceof ScanError && e.code === "SCAN_TIMEOUT")) throw e;
+      // keep what was found: the conditions still run, on the matches recorded so far, with a
+      // short grace period of their own, and only rules that more matches cannot undo count
+      stopped = "strings";
+      deadline = Date.now() + Math.min(options.timeoutMs ?? 0, CONDITION_GRACE_MS);
     }
     // sort and deduplicate match lists
     for (let sid = 0; sid < this.stringCount; sid++) {
@@ -440,24 +454,41 @@ export class CompiledRules {
     const r = new Uint8Array(rules.length);
     const tick = () => { if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out"); };
     const c: MatchLists & Record<string, unknown> = { mo, ml, r, size: n, data: bytes, ext, m: roots, fn, ep, tick };
-    for (let i = 0; i < rules.length; i++) {
-      if ((i & 255) === 0 && Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
-      let v: unknown;
-      const rule = rules[i]!;
-      // a rule whose condition cannot be true without a string match is skipped when none matched
-      if (rule.needsStrings && !helpers.anyMatched(c, rule.strings)) { r[i] = 0; continue; }
-      try {
-        v = this.conditions[i]!(c);
-      } catch (e) {
-        if (e instanceof ScanError) throw e;
-        warnings.push(`rule ${rules[i]!.name}: condition failed: ${(e as Error).message}`);
-        v = false;
+    // rules before `evaluated` have a result in r
+    let evaluated = 0;
+    try {
+      for (; evaluated < rules.length; evaluated++) {
+        const i = evaluated;
+        if ((i & 255) === 0 && Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+        let v: unknown;
+        const rule = rules[i]!;
+        // a rule whose condition cannot be true without a string match is skipped when none matched
+        if (rule.needsStrings && !helpers.anyMatched(c, rule.strings)) { r[i] = 0; continue; }
+        try {
+          v = this.conditions[i]!(c);
+        } catch (e) {
+          if (e instanceof ScanError) throw e;
+          warnings.push(`rule ${rules[i]!.name}: condition failed: ${(e as Error).message}`);
+          v = false;
+        }
+        r[i] = v === true ? 1 : 0;
       }
-      r[i] = v === true ? 1 : 0;
+    } catch (e) {
+      if (!(e instanceof ScanError && e.code === "SCAN_TIMEOUT")) throw e;
+      stopped ??= "conditions";
     }
-    // global rules: a false global rule makes every rule of its namespace false
-    const failedNs = new Set<string>();
-    for (let i = 0; i < rules.length; i++) if (rules[i]!.global && r[i] === 0) failedNs.add(rules[i]!.namespace);
+    // after a time-out: a result is exact when the rule ran on complete match lists, and a true
+    // result is sure when it is exact or the rule is monotone (more matches cannot undo it)
+    const exact = (i: number) => i < evaluated && stopped !== "strings";
+    const sure = (i: number) => r[i] === 1 && i < evaluated && (stopped !== "strings" || rules[i]!.monotone === true);
+    // global rules: a false global rule makes every rule of its namespace false; one whose
+    // result is not sure leaves the namespace's rules unknown
+    const failedNs = new Set<string>(), unknownNs = new Set<string>();
+    for (let i = 0; i < rules.length; i++) {
+      if (!rules[i]!.global) continue;
+      if (exact(i) && r[i] === 0) failedNs.add(rules[i]!.namespace);
+      else if (!sure(i)) unknownNs.add(rules[i]!.namespace);
+    }
 
     const wantData = options.matchData !== false;
     const matches: RuleMatch[] = [];
@@ -465,8 +496,10 @@ export class CompiledRules {
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!;
       if (rule.private) continue;
-      const matched = r[i] === 1 && !failedNs.has(rule.namespace);
+      const matched = sure(i) && !failedNs.has(rule.namespace) && !unknownNs.has(rule.namespace);
       if (!matched && !options.reportNonMatching) continue;
+      // after a time-out, only rules known not to match are listed as not matching
+      if (!matched && stopped && !failedNs.has(rule.namespace) && !(exact(i) && r[i] === 0)) continue;
       const metaList = rule.meta.map(([k, v]) => [k, typeof v === "object" ? BigInt(v.bigint) : v] as [string, string | number | bigint | boolean]);
       const meta: Record<string, string | number | bigint | boolean> = {};
       for (const [k, v] of metaList) if (!(k in meta)) meta[k] = v;
@@ -503,6 +536,7 @@ export class CompiledRules {
     }
     const result: ScanResult = { matches, moduleData: roots, console: consoleOut, warnings };
     if (options.reportNonMatching) result.nonMatching = nonMatching;
+    if (stopped) throw new ScanError("SCAN_TIMEOUT", `scan timed out (in the ${stopped === "strings" ? "string search" : "conditions"}); ${matches.length} rule(s) known to match before`, { partial: result });
     return result;
   }
 }
