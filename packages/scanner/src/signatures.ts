@@ -9,12 +9,12 @@
  * and serialised hash stores, so nothing is recompiled per worker.
  */
 import { createHash } from "node:crypto";
-import { compile, loadRules, CompileError, type CompiledRules, type SourceUnit } from "@vigil/engine";
+import { compile, loadRules, CompileError, ScanError, type CompiledRules, type ScanResult, type SourceUnit } from "@vigil/engine";
 import { loadClamavDatabase, type SignatureWarning } from "./clamav/index.js";
-import { BodyDb } from "./bodydb/index.js";
+import { BodyDb, type BodyMatch } from "./bodydb/index.js";
 import { deserializeHashStore, serializeHashStore, type HashAlgorithm, type HashStore, type Digests } from "./hashdb/index.js";
-import { ScannerError } from "./error.js";
-import { ruleFiles, starterSources, STARTER_RULES_DIR } from "./rules.js";
+import { DetectorTimeoutError, ScannerError } from "./error.js";
+import { ruleFiles, starterSources, STARTER_RULES_DIR, toRuleMatch } from "./rules.js";
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
@@ -146,8 +146,21 @@ function fullDetector(rules: CompiledRules, stores: Stores, init: Omit<FullDetec
       }
       const externals = hasContainerExternal ? { clamav_container: ctx.container ? CONTAINER[ctx.container] : "" } : undefined;
       const started = Date.now();
-      const res = rules.scan(bytes, { ...(externals ? { externals } : {}), ...(init.timeoutMs !== undefined ? { timeoutMs: init.timeoutMs } : {}) });
-      const body = stores.bodies?.scan(bytes, init.timeoutMs !== undefined ? started + init.timeoutMs : Infinity) ?? [];
+      let res: ScanResult;
+      try {
+        res = rules.scan(bytes, { ...(externals ? { externals } : {}), ...(init.timeoutMs !== undefined ? { timeoutMs: init.timeoutMs } : {}) });
+      } catch (e) {
+        // a time-out keeps what was found: the hash hits and the rules known to match
+        if (e instanceof ScanError && e.code === "SCAN_TIMEOUT") throw new DetectorTimeoutError([...out, ...(e.partial?.matches ?? []).map(toRuleMatch)], e);
+        throw e;
+      }
+      let body: BodyMatch[];
+      try {
+        body = stores.bodies?.scan(bytes, init.timeoutMs !== undefined ? started + init.timeoutMs : Infinity) ?? [];
+      } catch (e) {
+        if (e instanceof ScanError && e.code === "SCAN_TIMEOUT") throw new DetectorTimeoutError([...out, ...res.matches.map(toRuleMatch)], e);
+        throw e;
+      }
       // rule order as if every signature were a translated rule: YARA rules first, then the
       // ClamAV signatures by their position in the database files
       let b = 0;
