@@ -9,7 +9,10 @@
  * CompiledRules serialise to JSON (`serialize()` / `loadRules()`) so workers share them
  * without recompiling. Modules (pe, elf, math, hash, ...) plug in through a typed schema
  * (modules/schema.ts). The core does no I/O; include files are read through `readFile`
- * (by default node:fs, see include.ts).
+ * (by default node:fs, see include.ts). Generated conditions of any length compile (chains are
+ * compiled in loops); what stays limited (nesting, regex length) is a CompileError with a
+ * position. A scan past its time limit throws ScanError SCAN_TIMEOUT whose `partial` holds
+ * the rules known to match before it.
  *
  * ```ts
  * const rules = compile('rule r { strings: $a = "evil" condition: $a }');

@@ -342,33 +342,33 @@ export class CompiledRules {
     const atoms = this.atoms, hits = this.hits;
     const WINDOW = 1 << 20;
     try {
-    for (let base = 0; base < n; base += WINDOW) {
-      const end = Math.min(n, base + WINDOW);
-      atoms.find(bytes, base, end, hits);
-      const hp = hits.pos, hl = hits.len, hn = hits.n;
-      for (let k = 0; k < hn; k++) {
-        const ts = atoms.targets(bytes, hp[k]!, hl[k]!);
-        if (ts !== undefined) verify(ts, hp[k]!);
+      for (let base = 0; base < n; base += WINDOW) {
+        const end = Math.min(n, base + WINDOW);
+        atoms.find(bytes, base, end, hits);
+        const hp = hits.pos, hl = hits.len, hn = hits.n;
+        for (let k = 0; k < hn; k++) {
+          const ts = atoms.targets(bytes, hp[k]!, hl[k]!);
+          if (ts !== undefined) verify(ts, hp[k]!);
+        }
+        if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
       }
-      if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
-    }
-    for (const a of this.atomless) {
-      if (n === 0) break;
-      const str = getText();
-      const re = a.re;
-      re.lastIndex = 0;
-      let guard = 0;
-      for (;;) {
-        const m = re.exec(str);
-        if (m === null) break;
-        let len = m[0].length;
-        if (len > RE_SCAN_LIMIT && !a.unlimited) len = limitedMatch(bytes, m.index, a.re);
-        if (len > 0 && (!a.fullword || fullwordOk(m.index, m.index + len, a.wide))) record(a.sid, m.index, len, null, a.wide);
-        re.lastIndex = m.index + 1;
-        if (++guard % 4096 === 0 && Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
-        if (m.index + 1 > n) break;
+      for (const a of this.atomless) {
+        if (n === 0) break;
+        const str = getText();
+        const re = a.re;
+        re.lastIndex = 0;
+        let guard = 0;
+        for (;;) {
+          const m = re.exec(str);
+          if (m === null) break;
+          let len = m[0].length;
+          if (len > RE_SCAN_LIMIT && !a.unlimited) len = limitedMatch(bytes, m.index, a.re);
+          if (len > 0 && (!a.fullword || fullwordOk(m.index, m.index + len, a.wide))) record(a.sid, m.index, len, null, a.wide);
+          re.lastIndex = m.index + 1;
+          if (++guard % 4096 === 0 && Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+          if (m.index + 1 > n) break;
+        }
       }
-    }
     } catch (e) {
       if (!(e instanceof ScanError && e.code === "SCAN_TIMEOUT")) throw e;
       // keep what was found: the conditions still run, on the matches recorded so far, with a
