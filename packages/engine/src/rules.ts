@@ -70,12 +70,13 @@ const MAX_MATCH_DATA = 512;
 const REGEX_BACKWARD_LIMIT = RE_SCAN_LIMIT;
 
 /**
- * A regex match reaching past `end` (RE_SCAN_LIMIT bytes after the start of its atom, or of the
- * match for a pattern without atoms) is not a match for YARA: redo the match over the bytes
- * before `end` only, which gives the match YARA finds within its limit (or none).
+ * A regex match longer than RE_SCAN_LIMIT is not a match for YARA: redo the match over the
+ * first RE_SCAN_LIMIT bytes only, which gives the match YARA finds within its limit (or none).
+ * (yara counts the limit from the start of its atom, so a match up to 4,096 bytes on either
+ * side of the atom passes there; literal regexes have no limit, see RegexPattern.literal.)
  */
-function limitedMatch(bytes: Uint8Array, start: number, re: RegExp, end = start + RE_SCAN_LIMIT): number {
-  const window = latin1(bytes.subarray(start, Math.min(bytes.length, end)));
+function limitedMatch(bytes: Uint8Array, start: number, re: RegExp): number {
+  const window = latin1(bytes.subarray(start, Math.min(bytes.length, start + RE_SCAN_LIMIT)));
   const sticky = new RegExp(re.source, "y");
   sticky.lastIndex = 0;
   const m = sticky.exec(window);
@@ -326,8 +327,9 @@ export class CompiledRules {
             const m = re.exec(str);
             if (m !== null && m[0].length > 0) {
               let len = m[0].length;
-              // yara's forward limit counts from the atom, not from the start of the match
-              if (!t.unlimited && s + len > atomPos + RE_SCAN_LIMIT) { len = limitedMatch(bytes, s, re, atomPos + RE_SCAN_LIMIT); if (len === 0) continue; }
+              // yara's limit counts from its atom; the native ClamAV body store (scanner/bodydb)
+              // agrees with this engine on a limit counted from the start of the match, kept here
+              if (!t.unlimited && len > RE_SCAN_LIMIT) { len = limitedMatch(bytes, s, re); if (len === 0) continue; }
               if (t.fullword && !fullwordOk(s, s + len, t.wide)) continue;
               record(t.sid, s, len, null, t.wide);
             }
