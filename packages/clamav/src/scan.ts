@@ -6,7 +6,7 @@
  * so what a scanner reports first does not depend on where a signature is held.
  */
 
-import type { CompiledRules } from "@vigil/engine";
+import { ScanError, type CompiledRules } from "@vigil/engine";
 import { type BodyDb } from "./stores/bodydb/store.js";
 
 /** A rule or body-signature match, with each string's match offsets and lengths. */
@@ -34,12 +34,19 @@ function clamavOrdinal(rule: string, namespace: string): number {
 
 /**
  * Scans `bytes` with `rules` and `bodies`, merged in translated-rule order. Throws the engine's
- * ScanError when the time limit passes.
+ * ScanError when the time limit passes, with `partial` holding the rules known to match.
  */
 export function scanSignatures(rules: CompiledRules, bodies: BodyDb | undefined, bytes: Uint8Array, options: SignatureScanOptions = {}): SignatureMatch[] {
   const started = Date.now();
   const res = rules.scan(bytes, { ...(options.externals ? { externals: options.externals } : {}), ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) });
-  const body = bodies?.scan(bytes, options.timeoutMs !== undefined ? started + options.timeoutMs : Infinity) ?? [];
+  let body;
+  try {
+    body = bodies?.scan(bytes, options.timeoutMs !== undefined ? started + options.timeoutMs : Infinity) ?? [];
+  } catch (e) {
+    // the body store ran out of time after the rules finished: their matches stand
+    if (e instanceof ScanError && e.code === "SCAN_TIMEOUT" && !e.partial) throw new ScanError("SCAN_TIMEOUT", e.message, { cause: e, partial: res });
+    throw e;
+  }
   const out: SignatureMatch[] = [];
   let b = 0;
   for (const m of res.matches) {

@@ -9,7 +9,7 @@ import type { Expr, Pos, Quantifier, Rule, RuleFile, StringDef, StringSet } from
 import { DiagnosticError, type Diagnostic, type DiagnosticCode } from "./error.js";
 import { builtinModules } from "./modules/index.js";
 import type { FieldType, FunctionOverload, StructType } from "./modules/schema.js";
-import { compileString, PatternError, type CompiledString } from "./patterns.js";
+import { checkMatcher, compileString, PatternError, type CompiledString } from "./patterns.js";
 import { caseFold, parseRegex, RegexSyntaxError, toJsSource } from "./regex.js";
 import { lineAt } from "./parser.js";
 
@@ -26,6 +26,12 @@ export interface RuleData {
   strings: number[];
   /** the condition is never true when none of the rule's strings matched (the scanner skips it then). */
   needsStrings?: boolean;
+  /**
+   * true when the condition, once true on some of the data's string matches, stays true with
+   * more of them (`$a`, `#a > 2`, `any of them`, and/or of such terms, ...): a scan stopped by
+   * a limit can then still report the rule as matched (see ScanError.partial).
+   */
+  monotone?: boolean;
 }
 
 export interface FunctionRef {
@@ -100,6 +106,8 @@ function typeName(t: Type): string {
 }
 
 const js = JSON.stringify;
+/** yara's limit on nested 'for' loops (YR_MAX_LOOP_NESTING). */
+const MAX_LOOP_NESTING = 4;
 const an2 = (t: Type) => an(typeName(t));
 const an = (word: string) => (/^[aeiou]/.test(word) ? "an " : "a ") + word;
 
@@ -115,6 +123,10 @@ export class Compiler {
   private ruleIndex = new Map<string, number>(); // ns + "\0" + name
   private namespaces: string[] = [];
   private tmp = 0;
+  /** 'for' loops around the expression being compiled. */
+  private loopDepth = 0;
+  /** where each rule is, to point at one whose emitted code V8 refuses (see codeDiagnostic). */
+  private ruleSites: Array<{ pos: Pos; path: string | undefined; source: string; name: string }> = [];
 
   // per rule
   private source = "";
@@ -200,8 +212,20 @@ export class Compiler {
       private: rule.private,
       strings: stringIdx,
       needsStrings: stringIdx.length > 0 && needsMatch(rule.condition),
+      monotone: monotone(rule.condition, (name) => {
+        const i = this.ruleIndex.get(this.curNamespace + "\0" + name);
+        return i === undefined ? undefined : this.rules[i]!.monotone === true;
+      }, (prefix) => {
+        let all = true;
+        for (const [key, i] of this.ruleIndex) {
+          const [ns, name] = key.split("\0") as [string, string];
+          if (ns === this.curNamespace && name.startsWith(prefix) && this.rules[i]!.monotone !== true) all = false;
+        }
+        return all;
+      }),
     });
     this.ruleCode.push(`function(c){return ${cond};}`);
+    this.ruleSites.push({ pos: rule.pos, path: this.path, source: this.source, name: rule.name });
     this.ruleIndex.set(key, ruleIdx);
     this.curRule = undefined;
   }
@@ -240,7 +264,9 @@ export class Compiler {
     try {
       let node = parseRegex(source, flags.includes("s"));
       if (flags.includes("i")) node = caseFold(node);
-      return this.constant(`new RegExp(${js(toJsSource(node))})`);
+      const jsSource = toJsSource(node);
+      checkMatcher(jsSource);
+      return this.constant(`new RegExp(${js(jsSource)})`);
     } catch (e) {
       if (e instanceof RegexSyntaxError) throw this.diag("E_REGEX", `invalid regular expression: ${e.message}`, pos);
       throw e;
@@ -335,22 +361,8 @@ export class Compiler {
         const idx = e.index ? this.int(e.index, scope, "the match index") : "1";
         return { code: `h.nth(c.${arr}[${s}], ${idx})`, type: INT };
       }
-      case "unary": {
-        if (e.op === "not") return { code: `h.not(${this.toBool(this.expr(e.operand, scope), e.operand.pos)})`, type: BOOL };
-        if (e.op === "defined") {
-          const c = this.expr(e.operand, scope);
-          return { code: `(${c.code} !== undefined)`, type: BOOL };
-        }
-        const c = this.expr(e.operand, scope);
-        if (e.op === "-") {
-          if (c.type.k === "int") return { code: `h.neg(${c.code})`, type: INT };
-          if (c.type.k === "float") return { code: `h.fneg(${c.code})`, type: FLOAT };
-          throw this.diag("E_TYPE", `wrong type for '-': expected a number, got ${an2(c.type)}`, e.pos);
-        }
-        if (c.type.k !== "int") throw this.diag("E_TYPE", `wrong type for '~': expected an integer, got ${an2(c.type)}`, e.pos);
-        return { code: `h.bnot(${c.code})`, type: INT };
-      }
-      case "binary": return this.binary(e, scope);
+      case "unary": return this.unaryChain(e, scope);
+      case "binary": return this.binaryChain(e, scope);
       case "ident": return this.ident(e.name, e.pos, scope);
       case "field": {
         const obj = this.expr(e.object, scope);
@@ -379,14 +391,20 @@ export class Compiler {
       case "call": return this.call(e, scope);
       case "of": return this.of(e, scope);
       case "forOf": {
+        if (this.loopDepth + 1 > MAX_LOOP_NESTING) throw this.diag("E_LIMIT", `loop nesting limit exceeded: at most ${MAX_LOOP_NESTING} nested 'for' loops (as yara)`, e.pos);
         const sids = this.stringSet(e.strings, e.strings.pos);
         const q = this.quantifier(e.quantifier, scope);
         const v = `s${this.tmp++}`;
-        const body = this.toBool(this.expr(e.body, { vars: scope.vars, anonymous: v }), e.body.pos);
+        this.loopDepth++;
+        let body: string;
+        try { body = this.toBool(this.expr(e.body, { vars: scope.vars, anonymous: v }), e.body.pos); } finally { this.loopDepth--; }
         const arr = this.constant(js(sids));
         return { code: this.loop(q, `const ${v} of ${arr}`, body, `${arr}.length`), type: BOOL };
       }
-      case "forIn": return this.forIn(e, scope);
+      case "forIn": {
+        if (++this.loopDepth > MAX_LOOP_NESTING) throw this.diag("E_LIMIT", `loop nesting limit exceeded: at most ${MAX_LOOP_NESTING} nested 'for' loops (as yara)`, e.pos);
+        try { return this.forIn(e, scope); } finally { this.loopDepth--; }
+      }
     }
   }
 
@@ -521,16 +539,58 @@ export class Compiler {
     return { code: `h.call(c, ${fi}, ${selfCode}${argCode.map((a) => ", " + a).join("")})`, type: ret };
   }
 
-  private binary(e: Extract<Expr, { type: "binary" }>, scope: Scope): Compiled {
+  /**
+   * A run of prefix operators (`not not ...`, `- ~ - ...`), compiled in a loop from the inside
+   * out: generated conditions may hold thousands of them, more than recursion allows.
+   */
+  private unaryChain(e: Extract<Expr, { type: "unary" }>, scope: Scope): Compiled {
+    const ops: Array<Extract<Expr, { type: "unary" }>> = [];
+    let cur: Expr = e;
+    while (cur.type === "unary") { ops.push(cur); cur = cur.operand; }
+    const chain = new CodeChain(`u${this.tmp++}`);
+    let acc = this.expr(cur, scope);
+    for (let k = ops.length - 1; k >= 0; k--) acc = chain.step(this.unary(ops[k]!, acc), k === 0);
+    return chain.close(acc);
+  }
+
+  private unary(e: Extract<Expr, { type: "unary" }>, c: Compiled): Compiled {
+    if (e.op === "not") return { code: `h.not(${this.toBool(c, e.operand.pos)})`, type: BOOL };
+    if (e.op === "defined") return { code: `(${c.code} !== undefined)`, type: BOOL };
+    if (e.op === "-") {
+      if (c.type.k === "int") return { code: `h.neg(${c.code})`, type: INT };
+      if (c.type.k === "float") return { code: `h.fneg(${c.code})`, type: FLOAT };
+      throw this.diag("E_TYPE", `wrong type for '-': expected a number, got ${an2(c.type)}`, e.pos);
+    }
+    if (c.type.k !== "int") throw this.diag("E_TYPE", `wrong type for '~': expected an integer, got ${an2(c.type)}`, e.pos);
+    return { code: `h.bnot(${c.code})`, type: INT };
+  }
+
+  /**
+   * A left-associative chain of binary operators (`a or b or c ...`, `1 + 2 + ...`): the parser
+   * builds it as a tree as deep as the chain is long, so it is compiled walking down the left
+   * spine in a loop; the emitted code is flattened into statements every few steps, so that
+   * neither this compiler nor V8's parser nests as deep as the chain is long.
+   */
+  private binaryChain(e: Extract<Expr, { type: "binary" }>, scope: Scope): Compiled {
+    const spine: Array<Extract<Expr, { type: "binary" }>> = [];
+    let cur: Expr = e;
+    while (cur.type === "binary") { spine.push(cur); cur = cur.left; }
+    const chain = new CodeChain(`b${this.tmp++}`);
+    let acc = this.expr(cur, scope);
+    for (let k = spine.length - 1; k >= 0; k--) acc = chain.step(this.binary(spine[k]!, acc, scope), k === 0);
+    return chain.close(acc);
+  }
+
+  /** One binary operator whose left operand `l` is already compiled. */
+  private binary(e: Extract<Expr, { type: "binary" }>, l: Compiled, scope: Scope): Compiled {
     const op = e.op;
     if (op === "and" || op === "or") {
-      const l = this.toBool(this.expr(e.left, scope), e.left.pos);
+      const lb = this.toBool(l, e.left.pos);
       const r = this.toBool(this.expr(e.right, scope), e.right.pos);
       // YARA: "and" and "or" are never undefined (an undefined operand counts as false)
-      if (op === "and") return { code: `((${l}) === true && (${r}) === true)`, type: BOOL };
-      return { code: `((${l}) === true || (${r}) === true)`, type: BOOL };
+      if (op === "and") return { code: `((${lb}) === true && (${r}) === true)`, type: BOOL };
+      return { code: `((${lb}) === true || (${r}) === true)`, type: BOOL };
     }
-    const l = this.expr(e.left, scope);
     if (op === "matches") {
       if (l.type.k !== "string") throw this.diag("E_TYPE", `wrong type for 'matches': the left side must be a string, got ${an2(l.type)}`, e.pos);
       const r = this.expr(e.right, scope);
@@ -577,6 +637,26 @@ export class Compiler {
     throw this.diag("E_SYNTAX", `unsupported operator ${op}`, e.pos);
   }
 
+  /**
+   * When the emitted condition code as a whole does not load (V8's parser has a nesting limit
+   * of its own), finds the first rule whose condition alone does not, and gives a diagnostic
+   * at that rule instead of a failure of the whole rule set.
+   */
+  codeDiagnostic(): Diagnostic | undefined {
+    for (let i = 0; i < this.ruleCode.length; i++) {
+      try {
+        new Function("h", `"use strict"; return ${this.ruleCode[i]};`);
+      } catch {
+        const site = this.ruleSites[i]!;
+        return {
+          code: "E_LIMIT", message: `the condition of rule "${site.name}" is nested too deeply to be compiled: simplify it (fewer nested parentheses or loops)`,
+          line: site.pos.line, column: site.pos.column, path: site.path, rule: site.name, sourceLine: lineAt(site.source, site.pos.offset),
+        };
+      }
+    }
+    return undefined;
+  }
+
   finish(): RuleSetData {
     const code = [
       `"use strict";`,
@@ -600,6 +680,30 @@ export class Compiler {
 }
 
 /**
+ * Emitted code for a chain of operators, each step wrapping the code of the previous one. Past
+ * FLUSH_EVERY wrapped steps the code so far is assigned to a variable, and the chain becomes a
+ * sequence of statements in an arrow function called in place: the nesting of the emitted
+ * code stays bounded however long the chain (V8's parser overflows its stack past about a
+ * thousand nested calls). Evaluation order and short-circuits are those of the nested form.
+ */
+const FLUSH_EVERY = 16;
+class CodeChain {
+  private stmts: string[] = [];
+  private depth = 0;
+  constructor(private readonly v: string) {}
+  step(c: Compiled, last: boolean): Compiled {
+    if (c.constant || last || ++this.depth < FLUSH_EVERY) return c;
+    this.stmts.push(`${this.stmts.length ? "" : "let "}${this.v} = ${c.code};`);
+    this.depth = 0;
+    return { code: this.v, type: c.type };
+  }
+  close(c: Compiled): Compiled {
+    if (!this.stmts.length) return c;
+    return { code: `(() => { ${this.stmts.join(" ")} return ${c.code}; })()`, type: c.type };
+  }
+}
+
+/**
  * True when `e` cannot evaluate to true while every string of the rule has no match: then the
  * rule need not be evaluated for data in which none of its strings matched. Conservative.
  */
@@ -608,8 +712,18 @@ export function needsMatch(e: Expr): boolean {
     case "paren": return needsMatch(e.expr);
     case "strMatch": return e.id !== "$";
     case "binary":
-      if (e.op === "and") return needsMatch(e.left) || needsMatch(e.right);
-      if (e.op === "or") return needsMatch(e.left) && needsMatch(e.right);
+      if (e.op === "and" || e.op === "or") {
+        // a chain of and/or is a left spine as deep as the chain is long: walk it in a loop
+        const spine: Array<Extract<Expr, { type: "binary" }>> = [];
+        let cur: Expr = e;
+        while (cur.type === "binary" && (cur.op === "and" || cur.op === "or")) { spine.push(cur); cur = cur.left; }
+        let v = needsMatch(cur);
+        for (let k = spine.length - 1; k >= 0; k--) {
+          const s = spine[k]!;
+          v = s.op === "and" ? v || needsMatch(s.right) : v && needsMatch(s.right);
+        }
+        return v;
+      }
       // #a > N, #a >= N (N >= 1): false when #a is 0
       if (e.left.type === "strCount" && !e.left.range && e.right.type === "int") {
         const n = Number(e.right.value);
@@ -622,6 +736,104 @@ export function needsMatch(e: Expr): boolean {
       return e.quantifier.kind === "expr" && e.quantifier.expr.type === "int" && Number(e.quantifier.expr.value) >= 1;
     default: return false;
   }
+}
+
+/** The direct subexpressions of `e`. */
+function children(e: Expr): Expr[] {
+  switch (e.type) {
+    case "paren": return [e.expr];
+    case "field": return [e.object];
+    case "index": return [e.object, e.index];
+    case "call": return [e.callee, ...e.args];
+    case "strMatch": return [...(e.at ? [e.at] : []), ...(e.range ? [e.range.lo, e.range.hi] : [])];
+    case "strCount": return e.range ? [e.range.lo, e.range.hi] : [];
+    case "strOffset": case "strLength": return e.index ? [e.index] : [];
+    case "unary": return [e.operand];
+    case "binary": return [e.left, e.right];
+    case "of": return [...(e.quantifier.kind === "expr" ? [e.quantifier.expr] : []), ...(e.at ? [e.at] : []), ...(e.range ? [e.range.lo, e.range.hi] : [])];
+    case "forIn": {
+      const it = e.iterable;
+      const its = it.kind === "range" ? [it.lo, it.hi] : it.kind === "list" ? it.items : [it.expr];
+      return [...(e.quantifier.kind === "expr" ? [e.quantifier.expr] : []), ...its, e.body];
+    }
+    case "forOf": return [...(e.quantifier.kind === "expr" ? [e.quantifier.expr] : []), e.body];
+    default: return [];
+  }
+}
+
+/**
+ * True when `e` reads nothing of the string matches or of other rules' results (identifiers
+ * that name a rule count as reading one). Walks with an explicit stack: generated conditions
+ * are deeper than recursion allows.
+ */
+function independent(e: Expr, isRule: (name: string) => boolean): boolean {
+  const stack: Expr[] = [e];
+  while (stack.length) {
+    const x = stack.pop()!;
+    switch (x.type) {
+      case "strMatch": case "strCount": case "strOffset": case "strLength": case "forOf": return false;
+      case "of": return false;
+      case "ident": if (isRule(x.name)) return false; break;
+      default: break;
+    }
+    for (const c of children(x)) stack.push(c);
+  }
+  return true;
+}
+
+/**
+ * True when `e`, evaluated as a boolean on a subset of the string matches, can only go from
+ * false to true as matches are added: then a true value found on the matches recorded before a
+ * scan limit is final. Conservative: anything it does not recognise is not monotone.
+ * `ruleMonotone(name)` says whether the rule of that name (earlier in the namespace) is; it
+ * returns undefined for names that are not rules. `prefixMonotone(p)` says whether all rules
+ * whose names start with p are.
+ */
+export function monotone(e: Expr, ruleMonotone: (name: string) => boolean | undefined, prefixMonotone: (prefix: string) => boolean): boolean {
+  const isRule = (n: string) => ruleMonotone(n) !== undefined;
+  const indep = (x: Expr) => independent(x, isRule);
+  const quantifierOk = (q: Quantifier) => q.kind === "any" || q.kind === "all" || (q.kind === "expr" && indep(q.expr));
+  const up = (x: Expr): boolean => {
+    switch (x.type) {
+      case "paren": return up(x.expr);
+      case "strMatch": return (!x.at || indep(x.at)) && (!x.range || (indep(x.range.lo) && indep(x.range.hi)));
+      case "strCount": return !x.range || (indep(x.range.lo) && indep(x.range.hi));
+      case "ident": {
+        const m = ruleMonotone(x.name);
+        return m === undefined ? indep(x) : m;
+      }
+      case "unary": return indep(x);
+      case "binary": {
+        if (x.op === "and" || x.op === "or") {
+          // the left spine of a chain, in a loop
+          let cur: Expr = x;
+          while (cur.type === "binary" && (cur.op === "and" || cur.op === "or")) {
+            if (!up(cur.right)) return false;
+            cur = cur.left;
+          }
+          return up(cur);
+        }
+        const count = (y: Expr) => y.type === "strCount" && (!y.range || (indep(y.range.lo) && indep(y.range.hi)));
+        if ((x.op === ">" || x.op === ">=") && count(x.left) && indep(x.right)) return true;
+        if ((x.op === "<" || x.op === "<=") && count(x.right) && indep(x.left)) return true;
+        return indep(x);
+      }
+      case "of": {
+        if (!quantifierOk(x.quantifier)) return false;
+        if ((x.at && !indep(x.at)) || (x.range && !(indep(x.range.lo) && indep(x.range.hi)))) return false;
+        if (x.rules) return x.rules.every((r) => (r.wildcard ? prefixMonotone(r.name) : ruleMonotone(r.name) === true));
+        return true;
+      }
+      case "forOf": return quantifierOk(x.quantifier) && up(x.body);
+      case "forIn": {
+        const it = x.iterable;
+        const its = it.kind === "range" ? [it.lo, it.hi] : it.kind === "list" ? it.items : [it.expr];
+        return quantifierOk(x.quantifier) && its.every(indep) && up(x.body);
+      }
+      default: return indep(x);
+    }
+  };
+  return up(e);
 }
 
 function describeExpr(e: Expr): string {

@@ -3,6 +3,8 @@
  * what is wrong and what to do, and where: file, line and column.
  */
 
+import type { ScanResult } from "./rules.js";
+
 export type DiagnosticCode =
   // syntax
   | "E_SYNTAX" | "E_UNTERMINATED" | "E_ESCAPE" | "E_NUMBER" | "E_HEX" | "E_REGEX"
@@ -29,6 +31,9 @@ export interface Diagnostic {
   readonly sourceLine?: string | undefined;
 }
 
+/** Characters of the source line shown under a diagnostic. */
+const SOURCE_WINDOW = 120;
+
 /** Formats a diagnostic with its source line and a caret, like a compiler. */
 export function formatDiagnostic(d: Diagnostic, severity: "error" | "warning" = d.code.startsWith("W") ? "warning" : "error"): string {
   const where = `${d.path ?? "<source>"}:${d.line}:${d.column}`;
@@ -36,7 +41,15 @@ export function formatDiagnostic(d: Diagnostic, severity: "error" | "warning" = 
   if (d.hint) out += ` (${d.hint})`;
   if (d.sourceLine !== undefined) {
     const gutter = String(d.line).length;
-    out += `\n${" ".repeat(gutter)} |\n${d.line} | ${d.sourceLine}\n${" ".repeat(gutter)} | ${" ".repeat(Math.max(0, d.column - 1))}^`;
+    // a long line (a generated condition, a 50 KB regex) is shown as a window around the column
+    let text = d.sourceLine, caret = Math.max(0, d.column - 1);
+    if (text.length > SOURCE_WINDOW) {
+      const from = Math.max(0, Math.min(caret - SOURCE_WINDOW / 2, text.length - SOURCE_WINDOW));
+      const head = from > 0 ? "..." : "", tail = from + SOURCE_WINDOW < text.length ? "..." : "";
+      text = head + text.slice(from, from + SOURCE_WINDOW) + tail;
+      caret = caret - from + head.length;
+    }
+    out += `\n${" ".repeat(gutter)} |\n${d.line} | ${text}\n${" ".repeat(gutter)} | ${" ".repeat(caret)}^`;
   }
   return out;
 }
@@ -55,10 +68,18 @@ export type ScanErrorCode = "SCAN_TIMEOUT" | "SCAN_TOO_MANY_MATCHES" | "SCAN_INT
 
 export class ScanError extends Error {
   readonly code: ScanErrorCode;
-  constructor(code: ScanErrorCode, message: string, options?: { cause?: unknown }) {
+  /**
+   * For SCAN_TIMEOUT thrown by `CompiledRules.scan`: what the scan established before it
+   * stopped. `partial.matches` holds the rules known to match whatever the rest of the data
+   * holds (a rule evaluated on complete matches, or one whose condition only grows with more
+   * matches, such as `$a` or `any of them`); rules that might still change are left out.
+   */
+  readonly partial?: ScanResult;
+  constructor(code: ScanErrorCode, message: string, options?: { cause?: unknown; partial?: ScanResult }) {
     super(message, options);
     this.name = "ScanError";
     this.code = code;
+    if (options?.partial) this.partial = options.partial;
   }
 }
 

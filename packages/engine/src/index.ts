@@ -9,7 +9,10 @@
  * CompiledRules serialise to JSON (`serialize()` / `loadRules()`) so workers share them
  * without recompiling. Modules (pe, elf, math, hash, ...) plug in through a typed schema
  * (modules/schema.ts). The core does no I/O; include files are read through `readFile`
- * (by default node:fs, see include.ts).
+ * (by default node:fs, see include.ts). Generated conditions of any length compile (chains are
+ * compiled in loops); what stays limited (nesting, regex length) is a CompileError with a
+ * position. A scan past its time limit throws ScanError SCAN_TIMEOUT whose `partial` holds
+ * the rules known to match before it.
  *
  * ```ts
  * const rules = compile('rule r { strings: $a = "evil" condition: $a }');
@@ -18,7 +21,7 @@
  */
 import type { RuleFile } from "./ast.js";
 import { Compiler, type ExternalValue } from "./compiler.js";
-import { CompileError, DiagnosticError, type Diagnostic } from "./error.js";
+import { CompileError, DiagnosticError, LoadError, type Diagnostic } from "./error.js";
 import { parse, toByteString } from "./parser.js";
 import { CompiledRules } from "./rules.js";
 import { defaultReadFile, dirnameOf, resolvePath } from "./include.js";
@@ -80,7 +83,14 @@ export function compile(sources: string | SourceUnit[], options: CompileOptions 
     if (e instanceof DiagnosticError) throw new CompileError([e.diagnostic], { cause: e });
     throw e;
   }
-  return new CompiledRules(compiler.finish(), compiler.warnings);
+  try {
+    return new CompiledRules(compiler.finish(), compiler.warnings);
+  } catch (e) {
+    // condition code V8 cannot load: point at the rule rather than fail the whole set
+    const d = e instanceof LoadError ? compiler.codeDiagnostic() : undefined;
+    if (d) throw new CompileError([d], { cause: e });
+    throw e;
+  }
 }
 
 export { parse, toByteString } from "./parser.js";

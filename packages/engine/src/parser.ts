@@ -37,6 +37,9 @@ const PUNCT1 = "{}()[]:=,.<>+-*\\%&|^~";
 
 const INT64_MAX = (1n << 63n) - 1n;
 
+/** Longest regular expression body, as yara's lexer buffer allows (8,192 bytes with its terminator and one spare). */
+export const MAX_REGEX_LENGTH = 8190;
+
 export interface ParseOptions {
   path?: string | undefined;
 }
@@ -218,6 +221,9 @@ class Lexer {
     let flags = "";
     while (s[this.i] === "i" || s[this.i] === "s") { if (!flags.includes(s[this.i]!)) flags += s[this.i]; this.i++; }
     if (body === "") this.fail("E_REGEX", "empty regular expression", pos);
+    if (body.length > MAX_REGEX_LENGTH) {
+      this.fail("E_LIMIT", `regular expression of ${body.length} bytes is longer than the limit of ${MAX_REGEX_LENGTH} bytes (yara's): split it, or write a literal as a hex string`, pos);
+    }
     return { kind: "regex", value: body, flags, pos };
   }
 
@@ -257,11 +263,12 @@ function describeChar(c: string): string {
   const code = c.charCodeAt(0);
   return code >= 0x21 && code < 0x7f ? `'${c}'` : `0x${code.toString(16).padStart(2, "0")}`;
 }
+/** The source line holding `offset` (cut 200 characters after it: diagnostics show a window). */
 export function lineAt(src: string, offset: number): string {
   const start = src.lastIndexOf("\n", offset - 1) + 1;
   let end = src.indexOf("\n", offset);
   if (end < 0) end = src.length;
-  return src.slice(start, end).replace(/\r$/, "");
+  return src.slice(start, Math.min(end, offset + 200)).replace(/\r$/, "");
 }
 
 function describe(t: Token): string {
@@ -521,26 +528,43 @@ class Parser {
     return left;
   }
 
+  /**
+   * Prefix operators. A run of them (`not not ...`, `~~~...`, `- ~ - ...`) is read in a loop,
+   * not by recursion, so a generated condition with thousands of them parses; the nested
+   * unary nodes are built afterwards (the compiler walks such chains iteratively as well).
+   */
   private parseUnary(minPrec: number): Expr {
     const t = this.tok;
     if ((t.kind === "keyword" && (t.value === "not" || t.value === "defined")) && minPrec <= 3) {
-      this.advance();
-      const operand = this.parseExpr(3);
-      return { type: "unary", op: t.value as "not" | "defined", operand, pos: t.pos };
+      const ops: Token[] = [];
+      while (this.tok.kind === "keyword" && (this.tok.value === "not" || this.tok.value === "defined")) ops.push(this.advance());
+      let operand = this.parseExpr(3);
+      for (let k = ops.length - 1; k >= 0; k--) operand = { type: "unary", op: ops[k]!.value as "not" | "defined", operand, pos: ops[k]!.pos };
+      return operand;
     }
     if (t.kind === "keyword" && (t.value === "not" || t.value === "defined")) {
       // e.g. "1 + not x": YARA's grammar does not allow it
       this.fail(`syntax error: '${t.value}' cannot be used here; add parentheses`);
     }
     if (t.kind === "punct" && (t.value === "-" || t.value === "~")) {
-      this.advance();
-      const operand = this.parseUnary(12);
-      if (t.value === "-" && operand.type === "int") {
-        const v = operand.value;
-        return { type: "int", value: typeof v === "bigint" ? narrow(-v) : -v, pos: t.pos };
+      const ops: Token[] = [];
+      while (this.tok.kind === "punct" && (this.tok.value === "-" || this.tok.value === "~")) ops.push(this.advance());
+      if (this.tok.kind === "keyword" && (this.tok.value === "not" || this.tok.value === "defined")) {
+        this.fail(`syntax error: '${this.tok.value}' cannot be used here; add parentheses`);
       }
-      if (t.value === "-" && operand.type === "float") return { type: "float", value: -operand.value, pos: t.pos };
-      return { type: "unary", op: t.value as "-" | "~", operand, pos: t.pos };
+      let operand = this.parsePostfixQuantified();
+      for (let k = ops.length - 1; k >= 0; k--) {
+        const op = ops[k]!;
+        if (op.value === "-" && operand.type === "int") {
+          const v = operand.value;
+          operand = { type: "int", value: typeof v === "bigint" ? narrow(-v) : -v, pos: op.pos };
+        } else if (op.value === "-" && operand.type === "float") {
+          operand = { type: "float", value: -operand.value, pos: op.pos };
+        } else {
+          operand = { type: "unary", op: op.value as "-" | "~", operand, pos: op.pos };
+        }
+      }
+      return operand;
     }
     return this.parsePostfixQuantified();
   }
@@ -769,6 +793,9 @@ class Parser {
   }
 }
 
+/** Deepest nesting of alternatives in a hex string (yara allows 128 alternations in one string). */
+export const MAX_HEX_NESTING = 128;
+
 const BYTE_NODES = new Map<number, { type: "byte"; value: number; mask: number; not: boolean }>();
 
 /** Parses the body of a hex string (between the braces) into hex nodes, with YARA's rules. */
@@ -830,6 +857,7 @@ export function parseHexString(body: string, fail: (message: string) => never): 
         continue;
       }
       if (c === "(") {
+        if (depth >= MAX_HEX_NESTING) fail(`hex string alternatives nested deeper than ${MAX_HEX_NESTING} levels: flatten the alternation (yara refuses such strings as too complex)`);
         i++;
         const alternatives: HexNode[][] = [];
         for (;;) {

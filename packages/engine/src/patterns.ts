@@ -6,9 +6,49 @@
  */
 import type { StringDef } from "./ast.js";
 import {
-  type AtomChoice, type ReNode, caseFold, chooseAtoms, hasUnboundedAny, hexToRe, lengthRange, parseRegex,
+  type AtomChoice, type ReNode, RegexSyntaxError, caseFold, chooseAtoms, hasUnboundedAny, hexToRe, lengthRange, parseRegex,
   toJsSource, widen, hasAnchors,
 } from "./regex.js";
+
+/**
+ * yara's regex engine gives up on a match that reaches further than this many bytes past the
+ * start of its atom (and looks at most this far back before it).
+ */
+export const RE_SCAN_LIMIT = 4096;
+
+/**
+ * Compiles the RegExp once (V8 compiles on the first exec): a pattern V8 refuses ("regular
+ * expression too large") is then a compile-time error of the rule, not a failure of every
+ * scan that reaches it. The message does not repeat the pattern.
+ */
+export function checkMatcher(source: string): void {
+  try {
+    new RegExp(source, "y").exec("");
+  } catch {
+    throw new RegexSyntaxError("it is too large for the regex matcher: shorten it or split it into several strings", 0);
+  }
+}
+
+/**
+ * A regex yara matches as a text string: only literal bytes (plain characters, escaped
+ * punctuation, \xHH, \n \t \r \f \a), no group, class, dot, quantifier or anchor. A group
+ * around a literal, /(abc)/, is not one for yara's parser, so it is not one here either.
+ */
+function isLiteralSource(src: string): boolean {
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i]!;
+    if (c === "\\") {
+      const e = src[++i];
+      if (e === undefined) return false;
+      if (e === "x") { i += 2; continue; }
+      if ("ntrfa".includes(e)) continue;
+      if (/[A-Za-z0-9]/.test(e)) return false; // \w \s \d \b \B and other classes or anchors
+      continue;
+    }
+    if ("()[]{}|.*+?^$".includes(c)) return false;
+  }
+  return src.length > 0;
+}
 
 export interface LiteralVariant {
   /** the bytes as they appear in the data (after wide/xor/base64), latin1 string. */
@@ -29,6 +69,12 @@ export interface RegexPattern {
   maxLength: number | null;
   /** the pattern uses ^, $, \b or \B: it must run over the whole data, not a window. */
   anchored?: boolean;
+  /**
+   * the pattern is a plain sequence of bytes (a regex such as /abc/ or /abc/i): as yara, which
+   * matches such a regex as a text string, its matches have no length limit (others stop
+   * 4,096 bytes after the atom).
+   */
+  literal?: boolean;
   /** for hex strings of plain and masked bytes only (no jumps, alternatives or ~): value and mask bytes in hex, verified without a RegExp. */
   masked?: { value: string; mask: string };
 }
@@ -189,26 +235,37 @@ export function compileString(def: StringDef): CompiledString {
     return { ...base, wideForms, literals, regexes: null };
   }
   let node: ReNode;
-  if (def.kind === "hex") node = hexToRe(def.tokens);
+  let plain: boolean;
+  if (def.kind === "hex") {
+    node = hexToRe(def.tokens);
+    plain = def.tokens.every((t) => t.type === "byte" && t.mask === 0xff && !t.not);
+  }
   else {
     node = parseRegex(def.source, def.flags.includes("s"));
+    plain = isLiteralSource(def.source);
     if (def.flags.includes("i") || m.nocase) node = caseFold(node);
   }
   const forms: Array<[ReNode, boolean]> = [];
   if (def.kind === "hex" || ascii) forms.push([node, false]);
   if (def.kind === "regex" && wide) forms.push([widen(node), true]);
   const regexes: RegexPattern[] = [];
-  const simpleHex = def.kind === "hex" && def.tokens.every((t) => t.type === "byte" && !t.not);
+  // a masked hex string longer than the scan limit never matches in yara: it is verified as a
+  // regex (which applies the limit), not compared in place
+  const simpleHex = def.kind === "hex" && def.tokens.every((t) => t.type === "byte" && !t.not)
+    && (def.tokens.length <= RE_SCAN_LIMIT || def.tokens.every((t) => t.type === "byte" && t.mask === 0xff));
   for (const [n] of forms) {
     const atoms = chooseAtoms(n);
     const [minLength, maxLength] = lengthRange(n);
+    const source = toJsSource(n);
+    checkMatcher(source);
     const pattern: RegexPattern = {
-      source: toJsSource(n),
+      source,
       atoms: atoms ? atoms.map((a: AtomChoice) => ({ variants: a.variants, prefixMin: a.prefixMin, prefixMax: a.prefixMax })) : null,
       minLength,
       maxLength,
     };
     if (hasAnchors(n)) pattern.anchored = true;
+    if (plain) pattern.literal = true;
     if (simpleHex && def.kind === "hex") {
       // as hex text: compact in the serialised rules
       pattern.masked = {

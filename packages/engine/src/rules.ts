@@ -10,7 +10,7 @@
  * JavaScript RegExp over the latin1 view of the data, only at the start offsets an atom allows.
  */
 import { ScanError, LoadError, type Diagnostic } from "./error.js";
-import type { CompiledString } from "./patterns.js";
+import { RE_SCAN_LIMIT, type CompiledString } from "./patterns.js";
 import type { RuleSetData, ExternalValue } from "./compiler.js";
 import { helpers, type MatchLists } from "./runtime.js";
 import { AtomTable, HitBuffer } from "./atoms.js";
@@ -62,16 +62,18 @@ export interface ScanResult {
 }
 
 export const MAX_MATCHES_PER_STRING = 1_000_000;
+/** After a time-out in the string search, the conditions get this long (at most the time-out) to run on what was found. */
+const CONDITION_GRACE_MS = 1000;
 const NO_DATA = new Uint8Array(0);
 const NO_MATCHES: number[] = Object.freeze([]) as unknown as number[];
 const MAX_MATCH_DATA = 512;
-const REGEX_BACKWARD_LIMIT = 4096;
-/** YARA's regex engine looks at most this many bytes from where a match starts. */
-const RE_SCAN_LIMIT = 4096;
+const REGEX_BACKWARD_LIMIT = RE_SCAN_LIMIT;
 
 /**
  * A regex match longer than RE_SCAN_LIMIT is not a match for YARA: redo the match over the
  * first RE_SCAN_LIMIT bytes only, which gives the match YARA finds within its limit (or none).
+ * (yara counts the limit from the start of its atom, so a match up to 4,096 bytes on either
+ * side of the atom passes there; literal regexes have no limit, see RegexPattern.literal.)
  */
 function limitedMatch(bytes: Uint8Array, start: number, re: RegExp): number {
   const window = latin1(bytes.subarray(start, Math.min(bytes.length, start + RE_SCAN_LIMIT)));
@@ -83,7 +85,7 @@ function limitedMatch(bytes: Uint8Array, start: number, re: RegExp): number {
 
 /** Byte strings of the targets are kept in one pool (`CompiledRules.pool`) as offset and length, not an array each. */
 interface LitTarget { kind: 0; sid: number; at: number; len: number; nocase: boolean; xorKey: number | null; atomOffset: number; wide: boolean; fullword: boolean }
-interface ReTarget { kind: 1; sid: number; form: number; re: RegExp; prefixMin: number; prefixMax: number; hwSlot: number; fullword: boolean; wide: boolean; maxLength: number | null; anchored: boolean }
+interface ReTarget { kind: 1; sid: number; form: number; re: RegExp; prefixMin: number; prefixMax: number; hwSlot: number; fullword: boolean; wide: boolean; maxLength: number | null; anchored: boolean; unlimited: boolean }
 /** a hex string of plain and masked bytes: compared in place, no RegExp. */
 interface MaskTarget { kind: 2; sid: number; value: number; mask: number; len: number; prefix: number; fullword: boolean; wide: boolean }
 type Target = LitTarget | ReTarget | MaskTarget;
@@ -124,7 +126,7 @@ export class CompiledRules {
   private fnImpls: Array<{ impl: (self: any, ctx: ScanContext, ...a: any[]) => unknown; module: string }>;
   private atoms = new AtomTable<Target>();
   private hits = new HitBuffer();
-  private atomless: Array<{ sid: number; re: RegExp; fullword: boolean; wide: boolean }> = [];
+  private atomless: Array<{ sid: number; re: RegExp; fullword: boolean; wide: boolean; unlimited: boolean }> = [];
   private hwSlots = 0;
   private externalsDefault: Map<string, ExternalValue>;
   private stringCount: number;
@@ -203,7 +205,7 @@ export class CompiledRules {
       s.regexes.forEach((r, form) => {
         const wide = s.wideForms[form] ?? false;
         if (!r.atoms) {
-          this.atomless.push({ sid, re: this.regex(r.source, "g"), fullword: s.fullword, wide });
+          this.atomless.push({ sid, re: this.regex(r.source, "g"), fullword: s.fullword, wide, unlimited: !!r.literal });
           return;
         }
         if (r.masked) {
@@ -219,7 +221,7 @@ export class CompiledRules {
         for (const a of r.atoms) {
           const t: ReTarget = {
             kind: 1, sid, form, re, prefixMin: a.prefixMin, prefixMax: a.prefixMax ?? REGEX_BACKWARD_LIMIT,
-            hwSlot: this.hwSlots++, fullword: s.fullword, wide, maxLength: r.maxLength, anchored: !!r.anchored,
+            hwSlot: this.hwSlots++, fullword: s.fullword, wide, maxLength: r.maxLength, anchored: !!r.anchored, unlimited: !!r.literal,
           };
           for (const v of uniqueAtoms(a.variants)) this.addAtom(v, t);
         }
@@ -236,7 +238,9 @@ export class CompiledRules {
 
   /** Scans `bytes` and returns the matching rules (and module data, console output, warnings). */
   scan(bytes: Uint8Array, options: ScanOptions = {}): ScanResult {
-    const deadline = options.timeoutMs !== undefined ? Date.now() + options.timeoutMs : Infinity;
+    let deadline = options.timeoutMs !== undefined ? Date.now() + options.timeoutMs : Infinity;
+    /** where a time-out stopped the scan: in the string search (match lists incomplete) or in the conditions. */
+    let stopped: "strings" | "conditions" | undefined;
     const n = bytes.length;
     // per-string match lists, reused from scan to scan (scans of one CompiledRules are sequential)
     const mo: number[][] = (this.moBuf ??= new Array(this.stringCount));
@@ -317,11 +321,15 @@ export class CompiledRules {
           } else str = getText();
           const re = t.re;
           for (let s = lo; s <= hi; s++) {
+            // one exec can take long (backtracking): look at the clock every 64 start positions
+            if (((s - lo) & 63) === 63 && Date.now() > deadline) { hw[t.hwSlot] = s - 1; throw new ScanError("SCAN_TIMEOUT", "scan timed out"); }
             re.lastIndex = s - base;
             const m = re.exec(str);
             if (m !== null && m[0].length > 0) {
               let len = m[0].length;
-              if (len > RE_SCAN_LIMIT) { len = limitedMatch(bytes, s, re); if (len === 0) continue; }
+              // yara's limit counts from its atom; the native ClamAV body store (scanner/bodydb)
+              // agrees with this engine on a limit counted from the start of the match, kept here
+              if (!t.unlimited && len > RE_SCAN_LIMIT) { len = limitedMatch(bytes, s, re); if (len === 0) continue; }
               if (t.fullword && !fullwordOk(s, s + len, t.wide)) continue;
               record(t.sid, s, len, null, t.wide);
             }
@@ -335,32 +343,40 @@ export class CompiledRules {
     // ---- the single pass over the data, a window at a time, then verification at the hits ----
     const atoms = this.atoms, hits = this.hits;
     const WINDOW = 1 << 20;
-    for (let base = 0; base < n; base += WINDOW) {
-      const end = Math.min(n, base + WINDOW);
-      atoms.find(bytes, base, end, hits);
-      const hp = hits.pos, hl = hits.len, hn = hits.n;
-      for (let k = 0; k < hn; k++) {
-        const ts = atoms.targets(bytes, hp[k]!, hl[k]!);
-        if (ts !== undefined) verify(ts, hp[k]!);
+    try {
+      for (let base = 0; base < n; base += WINDOW) {
+        const end = Math.min(n, base + WINDOW);
+        atoms.find(bytes, base, end, hits);
+        const hp = hits.pos, hl = hits.len, hn = hits.n;
+        for (let k = 0; k < hn; k++) {
+          const ts = atoms.targets(bytes, hp[k]!, hl[k]!);
+          if (ts !== undefined) verify(ts, hp[k]!);
+        }
+        if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
       }
-      if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
-    }
-    for (const a of this.atomless) {
-      if (n === 0) break;
-      const str = getText();
-      const re = a.re;
-      re.lastIndex = 0;
-      let guard = 0;
-      for (;;) {
-        const m = re.exec(str);
-        if (m === null) break;
-        let len = m[0].length;
-        if (len > RE_SCAN_LIMIT) len = limitedMatch(bytes, m.index, a.re);
-        if (len > 0 && (!a.fullword || fullwordOk(m.index, m.index + len, a.wide))) record(a.sid, m.index, len, null, a.wide);
-        re.lastIndex = m.index + 1;
-        if (++guard % 4096 === 0 && Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
-        if (m.index + 1 > n) break;
+      for (const a of this.atomless) {
+        if (n === 0) break;
+        const str = getText();
+        const re = a.re;
+        re.lastIndex = 0;
+        let guard = 0;
+        for (;;) {
+          const m = re.exec(str);
+          if (m === null) break;
+          let len = m[0].length;
+          if (len > RE_SCAN_LIMIT && !a.unlimited) len = limitedMatch(bytes, m.index, a.re);
+          if (len > 0 && (!a.fullword || fullwordOk(m.index, m.index + len, a.wide))) record(a.sid, m.index, len, null, a.wide);
+          re.lastIndex = m.index + 1;
+          if (++guard % 4096 === 0 && Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+          if (m.index + 1 > n) break;
+        }
       }
+    } catch (e) {
+      if (!(e instanceof ScanError && e.code === "SCAN_TIMEOUT")) throw e;
+      // keep what was found: the conditions still run, on the matches recorded so far, with a
+      // short grace period of their own, and only rules that more matches cannot undo count
+      stopped = "strings";
+      deadline = Date.now() + Math.min(options.timeoutMs ?? 0, CONDITION_GRACE_MS);
     }
     // sort and deduplicate match lists
     for (let sid = 0; sid < this.stringCount; sid++) {
@@ -440,24 +456,41 @@ export class CompiledRules {
     const r = new Uint8Array(rules.length);
     const tick = () => { if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out"); };
     const c: MatchLists & Record<string, unknown> = { mo, ml, r, size: n, data: bytes, ext, m: roots, fn, ep, tick };
-    for (let i = 0; i < rules.length; i++) {
-      if ((i & 255) === 0 && Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
-      let v: unknown;
-      const rule = rules[i]!;
-      // a rule whose condition cannot be true without a string match is skipped when none matched
-      if (rule.needsStrings && !helpers.anyMatched(c, rule.strings)) { r[i] = 0; continue; }
-      try {
-        v = this.conditions[i]!(c);
-      } catch (e) {
-        if (e instanceof ScanError) throw e;
-        warnings.push(`rule ${rules[i]!.name}: condition failed: ${(e as Error).message}`);
-        v = false;
+    // rules before `evaluated` have a result in r
+    let evaluated = 0;
+    try {
+      for (; evaluated < rules.length; evaluated++) {
+        const i = evaluated;
+        if ((i & 255) === 0 && Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+        let v: unknown;
+        const rule = rules[i]!;
+        // a rule whose condition cannot be true without a string match is skipped when none matched
+        if (rule.needsStrings && !helpers.anyMatched(c, rule.strings)) { r[i] = 0; continue; }
+        try {
+          v = this.conditions[i]!(c);
+        } catch (e) {
+          if (e instanceof ScanError) throw e;
+          warnings.push(`rule ${rules[i]!.name}: condition failed: ${(e as Error).message}`);
+          v = false;
+        }
+        r[i] = v === true ? 1 : 0;
       }
-      r[i] = v === true ? 1 : 0;
+    } catch (e) {
+      if (!(e instanceof ScanError && e.code === "SCAN_TIMEOUT")) throw e;
+      stopped ??= "conditions";
     }
-    // global rules: a false global rule makes every rule of its namespace false
-    const failedNs = new Set<string>();
-    for (let i = 0; i < rules.length; i++) if (rules[i]!.global && r[i] === 0) failedNs.add(rules[i]!.namespace);
+    // after a time-out: a result is exact when the rule ran on complete match lists, and a true
+    // result is sure when it is exact or the rule is monotone (more matches cannot undo it)
+    const exact = (i: number) => i < evaluated && stopped !== "strings";
+    const sure = (i: number) => r[i] === 1 && i < evaluated && (stopped !== "strings" || rules[i]!.monotone === true);
+    // global rules: a false global rule makes every rule of its namespace false; one whose
+    // result is not sure leaves the namespace's rules unknown
+    const failedNs = new Set<string>(), unknownNs = new Set<string>();
+    for (let i = 0; i < rules.length; i++) {
+      if (!rules[i]!.global) continue;
+      if (exact(i) && r[i] === 0) failedNs.add(rules[i]!.namespace);
+      else if (!sure(i)) unknownNs.add(rules[i]!.namespace);
+    }
 
     const wantData = options.matchData !== false;
     const matches: RuleMatch[] = [];
@@ -465,8 +498,10 @@ export class CompiledRules {
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!;
       if (rule.private) continue;
-      const matched = r[i] === 1 && !failedNs.has(rule.namespace);
+      const matched = sure(i) && !failedNs.has(rule.namespace) && !unknownNs.has(rule.namespace);
       if (!matched && !options.reportNonMatching) continue;
+      // after a time-out, only rules known not to match are listed as not matching
+      if (!matched && stopped && !failedNs.has(rule.namespace) && !(exact(i) && r[i] === 0)) continue;
       const metaList = rule.meta.map(([k, v]) => [k, typeof v === "object" ? BigInt(v.bigint) : v] as [string, string | number | bigint | boolean]);
       const meta: Record<string, string | number | bigint | boolean> = {};
       for (const [k, v] of metaList) if (!(k in meta)) meta[k] = v;
@@ -503,6 +538,7 @@ export class CompiledRules {
     }
     const result: ScanResult = { matches, moduleData: roots, console: consoleOut, warnings };
     if (options.reportNonMatching) result.nonMatching = nonMatching;
+    if (stopped) throw new ScanError("SCAN_TIMEOUT", `scan timed out (in the ${stopped === "strings" ? "string search" : "conditions"}); ${matches.length} rule(s) known to match before`, { partial: result });
     return result;
   }
 }

@@ -4,6 +4,7 @@
  */
 import { readArchive, sniffArchive, type ArchiveKind } from "./archive/index.js";
 import type { Detection, Detector, FileResult, Incomplete, IncompleteReason, Limits, RuleMatch } from "./types.js";
+import { matchesBeforeTimeout } from "./error.js";
 
 export interface ContentOptions {
   limits: Limits;
@@ -74,8 +75,10 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
       matches = detector.scan(b, container ? { path, size: b.length, container } : { path, size: b.length });
     } catch (err) {
       if ((err as { code?: string })?.code === "SCAN_TIMEOUT") {
+        // what the detector found before the limit is kept: a detection wins over "not fully scanned"
+        for (const m of matchesBeforeTimeout(err)) result.detections.push(toDetection(m, path));
         addIncomplete(result, { reason: "max-scantime", path, message: "scanning took longer than the time limit (--max-scantime); stopped" }, opts);
-        return true;
+        return allMatch || result.detections.length === 0;
       }
       result.errors.push({ code: "DETECTOR_FAILED", path, message: `${path}: the detector failed: ${(err as Error)?.message ?? String(err)}` });
       return true;

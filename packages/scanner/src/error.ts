@@ -1,4 +1,6 @@
 /** Errors of the scanner package: each carries a string-literal code and says what to do. */
+import type { RuleMatch } from "./types.js";
+
 export type ScannerErrorCode =
   | "ENOENT_PATH"
   | "ACCESS_DENIED"
@@ -10,6 +12,7 @@ export type ScannerErrorCode =
   | "BAD_ARCHIVE"
   | "ENCRYPTED"
   | "LIMIT"
+  | "SCAN_TIMEOUT"
   | "DETECTOR_FAILED"
   | "WORKER_FAILED"
   | "CACHE_CORRUPT"
@@ -45,4 +48,24 @@ export function fsError(err: unknown, path: string): ScannerError {
     default:
       return new ScannerError("READ_FAILED", `${path}: ${(err as Error)?.message ?? String(err)}`, err);
   }
+}
+
+/**
+ * A Detector stopped at its time limit (--max-scantime). `matches` are the rules it knows
+ * matched before it stopped: they are reported, and the file is also "not fully scanned".
+ */
+export class DetectorTimeoutError extends ScannerError {
+  constructor(readonly matches: RuleMatch[], cause?: unknown) {
+    super("SCAN_TIMEOUT", "scanning took longer than the time limit (--max-scantime); stopped", cause);
+    this.name = "DetectorTimeoutError";
+  }
+}
+
+/**
+ * The rules a detector's time-out error knows matched: a DetectorTimeoutError's `matches`, or
+ * the engine's ScanError `partial.matches`; none for other errors.
+ */
+export function matchesBeforeTimeout(err: unknown): RuleMatch[] {
+  const e = err as { matches?: RuleMatch[]; partial?: { matches?: RuleMatch[] } } | undefined;
+  return e?.matches ?? e?.partial?.matches ?? [];
 }

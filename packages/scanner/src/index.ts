@@ -18,7 +18,7 @@
  * `ScanStats` and a `ReportWriter` (text, json, ndjson, SARIF), and optionally the
  * `Quarantine` vault. `watch` runs the same scan on files as they settle after writes.
  */
-export { ScannerError, type ScannerErrorCode } from "./error.js";
+export { DetectorTimeoutError, ScannerError, matchesBeforeTimeout, type ScannerErrorCode } from "./error.js";
 export * from "./types.js";
 export { globToRegExp, pathFilter, type PathFilter, type PathFilterSpec } from "./filter.js";
 export { walk, type WalkEntry, type WalkOptions } from "./walk.js";

@@ -8,8 +8,8 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { compile, loadRules, CompileError, type CompiledRules, type SourceUnit } from "@vigil/engine";
-import { ScannerError } from "./error.js";
+import { compile, loadRules, CompileError, ScanError, type CompiledRules, type RuleMatch as EngineRuleMatch, type ScanResult, type SourceUnit } from "@vigil/engine";
+import { DetectorTimeoutError, ScannerError } from "./error.js";
 import type { Detector, DetectorSpec, RuleMatch } from "./types.js";
 
 export const STARTER_RULES_DIR = fileURLToPath(new URL("../rules/", import.meta.url));
@@ -76,15 +76,27 @@ export function engineDetector(rules: CompiledRules, version: string, timeoutMs?
     version,
     signatures: rules.ruleCount,
     scan(bytes): RuleMatch[] {
-      const res = rules.scan(bytes, timeoutMs !== undefined ? { timeoutMs } : {});
-      return res.matches.map((m) => ({
-        rule: m.rule,
-        namespace: m.namespace,
-        tags: m.tags,
-        meta: m.meta,
-        strings: m.strings.map((s) => ({ identifier: s.identifier, matches: s.matches.map((x) => ({ offset: x.offset, length: x.length })) })),
-      }));
+      let res: ScanResult;
+      try {
+        res = rules.scan(bytes, timeoutMs !== undefined ? { timeoutMs } : {});
+      } catch (e) {
+        // the rules known to match before the time limit are kept
+        if (e instanceof ScanError && e.code === "SCAN_TIMEOUT") throw new DetectorTimeoutError((e.partial?.matches ?? []).map(toRuleMatch), e);
+        throw e;
+      }
+      return res.matches.map(toRuleMatch);
     },
+  };
+}
+
+/** An engine match in the scanner's shape (offsets and lengths, not the matched bytes). */
+export function toRuleMatch(m: EngineRuleMatch): RuleMatch {
+  return {
+    rule: m.rule,
+    namespace: m.namespace,
+    tags: m.tags,
+    meta: m.meta,
+    strings: m.strings.map((s) => ({ identifier: s.identifier, matches: s.matches.map((x) => ({ offset: x.offset, length: x.length })) })),
   };
 }
 

@@ -11,13 +11,13 @@
  * compiled rules plus the store parts) and what key names its inputs.
  */
 import { createHash } from "node:crypto";
-import { compile, loadRules, CompileError, PeImage, type CompiledRules, type SourceUnit } from "@vigil/engine";
+import { compile, loadRules, CompileError, PeImage, ScanError, type CompiledRules, type SourceUnit } from "@vigil/engine";
 import {
   ClamavError, loadClamavDatabase, loadStores, scanSignatures, locateSigset, readSigsetParts, serializeStores, sigsetPath, storeSignatureCount, writeSigset, STORE_PARTS,
   type ClamavStores, type Digests, type HashAlgorithm, type SignatureWarning, type SigsetLocation,
 } from "@vigil/clamav";
-import { ScannerError } from "./error.js";
-import { ruleFiles, starterSources, STARTER_RULES_DIR } from "./rules.js";
+import { DetectorTimeoutError, ScannerError } from "./error.js";
+import { ruleFiles, starterSources, STARTER_RULES_DIR, toRuleMatch } from "./rules.js";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
@@ -136,8 +136,14 @@ function fullDetector(rules: CompiledRules, stores: ClamavStores, init: Omit<Ful
         }
       }
       const externals = hasContainerExternal ? { clamav_container: ctx.container ? CONTAINER[ctx.container] : "" } : undefined;
-      // the rules and the native body signatures, in the order translated rules would have
-      out.push(...scanSignatures(rules, stores.bodies, bytes, { ...(externals ? { externals } : {}), ...(init.timeoutMs !== undefined ? { timeoutMs: init.timeoutMs } : {}) }));
+      // the rules and the native body signatures, in the order translated rules would have;
+      // a time-out keeps what was found: the hash hits and the rules known to match
+      try {
+        out.push(...scanSignatures(rules, stores.bodies, bytes, { ...(externals ? { externals } : {}), ...(init.timeoutMs !== undefined ? { timeoutMs: init.timeoutMs } : {}) }));
+      } catch (e) {
+        if (e instanceof ScanError && e.code === "SCAN_TIMEOUT") throw new DetectorTimeoutError([...out, ...(e.partial?.matches ?? []).map(toRuleMatch)], e);
+        throw e;
+      }
       return out;
     },
   };

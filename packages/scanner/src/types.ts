@@ -21,7 +21,9 @@ export interface ScanContextInfo {
 /**
  * Something that looks at bytes and says which rules match. The real one wraps the engine's
  * compiled rules; tests may use a trivial one. `version` changes whenever the rules change
- * (the scan cache keys on it).
+ * (the scan cache keys on it). A detector that stops at its time limit throws an error with
+ * code SCAN_TIMEOUT carrying the rules it knows matched before (DetectorTimeoutError, or the
+ * engine's ScanError with `partial`): those are reported, beside "not fully scanned".
  */
 export interface Detector {
   readonly version: string;

@@ -116,6 +116,20 @@ describe("vigil scan (end to end)", () => {
     rmSync(join(home, "aaa.txt"));
   });
 
+  it("a time-out keeps the detection made before it, and the detection sets the exit code (issue 17, finding 4)", () => {
+    writeFileSync(join(home, "slow-eicar.yar"), String.raw`
+rule Slow { strings: $a = /(.*a){20}x/ condition: $a }
+rule Eicar_Anywhere { strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" condition: $a }`);
+    writeFileSync(join(home, "eicar-then-x.bin"), Buffer.concat([Buffer.from(EICAR), Buffer.alloc(1 << 20, 0x78)]));
+    for (const jobs of ["0", "1"]) {
+      const r = vigil(["scan", "--no-builtin", "--no-cache", "--jobs", jobs, "--rules", join(home, "slow-eicar.yar"), "--max-scantime", "300", join(home, "eicar-then-x.bin")]);
+      expect(r.out).toMatch(/eicar-then-x\.bin: Eicar_Anywhere FOUND$/m);
+      expect(r.out).toMatch(/eicar-then-x\.bin: Not fully scanned \(max-scantime\).* WARNING$/m);
+      expect(r.code).toBe(1);
+    }
+    rmSync(join(home, "eicar-then-x.bin"));
+  });
+
   it("symlink loops with --follow-symlinks end with an error, not a hang", () => {
     const r = vigil(["scan", "--follow-symlinks", "loop"]);
     expect(r.code).toBe(2);

@@ -71,6 +71,15 @@ describe("the rule auditor on real-looking rules", () => {
     expect(f.map((x) => [x.rule, x.code])).toEqual([["AllPDFs", "document-target"]]);
   });
 
+  it("audits generated rules with 10,000-term conditions, as the engine compiles them (issue 17, finding 5)", () => {
+    const terms = (op: string) => Array.from({ length: 10000 }, (_, i) => `filesize == ${i}`).join(` ${op} `);
+    const ioc = `rule ioc { strings: $a = "ffd8ffe0aa10" condition: $a and (${terms("or")}) and ${"not ".repeat(3000)}false }`;
+    // audited like a short rule (the filesize terms pin single files), not a crash
+    expect(audit(ioc).map((f) => f.code)).toEqual(["single-file-target"]);
+    // the checks still see through the chain: a condition true for every file is found
+    expect(audit(`rule loose { condition: ${terms("or")} or true }`).map((f) => f.code)).toContain("matches-everything");
+  });
+
   it("reports unparseable rules as a failing finding", () => {
     const f = audit("rule Broken { condition: ");
     expect(f[0]).toMatchObject({ code: "unparseable", severity: "high" });

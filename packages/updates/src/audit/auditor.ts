@@ -260,14 +260,20 @@ class RuleAnalyzer {
         return;
       }
       case "binary": {
-        this.checkComparison(e);
-        this.walk(e.left);
-        this.walk(e.right);
+        // a generated chain (a or b or ...) is as deep as it is long: walk its left spine in a loop
+        const rights: Expr[] = [];
+        let cur: Expr = e;
+        while (cur.type === "binary") { this.checkComparison(cur); rights.push(cur.right); cur = cur.left; }
+        this.walk(cur);
+        for (let k = rights.length - 1; k >= 0; k--) this.walk(rights[k]!);
         return;
       }
-      case "unary":
-        this.walk(e.operand);
+      case "unary": {
+        let cur: Expr = e;
+        while (cur.type === "unary") cur = cur.operand;
+        this.walk(cur);
         return;
+      }
       case "paren":
         this.walk(e.expr);
         return;
@@ -380,10 +386,15 @@ function alwaysTrue(e: Expr): string | undefined {
     case "unary":
       return e.op === "not" && alwaysFalse(e.operand) ? "the condition is `not false`" : undefined;
     case "binary": {
-      if (e.op === "or") return alwaysTrue(e.left) ?? alwaysTrue(e.right);
-      if (e.op === "and") {
-        const l = alwaysTrue(e.left), r = alwaysTrue(e.right);
-        return l && r ? l : undefined;
+      if (e.op === "or" || e.op === "and") {
+        // the operands of a chain of one operator, left to right, without recursing down it
+        const operands = spine(e, e.op);
+        if (e.op === "or") {
+          for (const x of operands) { const t = alwaysTrue(x); if (t) return t; }
+          return undefined;
+        }
+        const first = alwaysTrue(operands[0]!);
+        return first && operands.slice(1).every((x) => alwaysTrue(x)) ? first : undefined;
       }
       const l = e.left, r = e.right;
       const n = intValue(r);
@@ -398,6 +409,17 @@ function alwaysTrue(e: Expr): string | undefined {
   }
 }
 
+/**
+ * The operands of the chain of binary operators at `e` (of operator `op`, or of any binary
+ * operator when op is undefined), left to right, found by walking the left spine in a loop.
+ */
+function spine(e: Expr, op?: string): Expr[] {
+  const rights: Expr[] = [];
+  let cur: Expr = e;
+  while (cur.type === "binary" && (op === undefined || cur.op === op)) { rights.push(cur.right); cur = cur.left; }
+  return [cur, ...rights.reverse()];
+}
+
 function alwaysFalse(e: Expr): boolean {
   if (e.type === "bool") return !e.value;
   if (e.type === "paren") return alwaysFalse(e.expr);
@@ -409,8 +431,8 @@ function usesStrings(e: Expr): boolean {
     case "strMatch": case "strCount": case "strOffset": case "strLength": case "forOf": return true;
     case "of": return e.strings !== undefined;
     case "paren": return usesStrings(e.expr);
-    case "unary": return usesStrings(e.operand);
-    case "binary": return usesStrings(e.left) || usesStrings(e.right);
+    case "unary": { let cur: Expr = e; while (cur.type === "unary") cur = cur.operand; return usesStrings(cur); }
+    case "binary": return spine(e).some(usesStrings);
     case "forIn": return usesStrings(e.body);
     default: return false;
   }
@@ -419,9 +441,16 @@ function usesStrings(e: Expr): boolean {
 function constrainsOtherwise(e: Expr): boolean {
   switch (e.type) {
     case "field": case "call": case "index": return true;
-    case "binary": return (e.op !== "and" && e.op !== "or" && !(e.left.type === "filesize" || e.right.type === "filesize")) || constrainsOtherwise(e.left) || constrainsOtherwise(e.right);
+    case "binary": {
+      let cur: Expr = e;
+      while (cur.type === "binary") {
+        if ((cur.op !== "and" && cur.op !== "or" && !(cur.left.type === "filesize" || cur.right.type === "filesize")) || constrainsOtherwise(cur.right)) return true;
+        cur = cur.left;
+      }
+      return constrainsOtherwise(cur);
+    }
     case "paren": return constrainsOtherwise(e.expr);
-    case "unary": return constrainsOtherwise(e.operand);
+    case "unary": { let cur: Expr = e; while (cur.type === "unary") cur = cur.operand; return constrainsOtherwise(cur); }
     case "strMatch": return e.at !== undefined || e.range !== undefined;
     case "ident": return true; // another rule or an external
     default: return false;
