@@ -7,6 +7,7 @@
  */
 import { resolve } from "node:path";
 import { Command } from "commander";
+import { AGENT_REFUSALS, fail } from "../fail.js";
 import { agent, ScannerError } from "@vigil/scanner";
 import { parseOrExit } from "../options.js";
 
@@ -34,11 +35,7 @@ export async function run(args: string[]): Promise<number> {
     if (args[0] === "verify") return verify(args.slice(1));
     return list(args);
   } catch (err) {
-    if (err instanceof ScannerError) {
-      process.stderr.write(`vigil ledger: error [${err.code}]: ${err.message}\n`);
-      return err.code === "BAD_OPTION" ? 2 : 1;
-    }
-    throw err;
+    return fail("ledger", err, { refusals: AGENT_REFUSALS });
   }
 }
 
