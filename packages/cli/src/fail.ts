@@ -48,10 +48,9 @@ function isSystemError(err: unknown): err is NodeJS.ErrnoException {
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === "string" && codeOf(err) !== undefined;
 }
 
-/** A write into a pipe whose reader has gone. */
-export function isClosedPipe(err: unknown): boolean {
-  const code = codeOf(err);
-  return code === "EPIPE" || code === "ERR_STREAM_DESTROYED" || code === "ECONNRESET" && (err as NodeJS.ErrnoException).syscall === "write";
+/** A write into a pipe whose reader has gone (only said of stdout, stderr and report files). */
+function isClosedPipe(err: unknown): boolean {
+  return codeOf(err) === "EPIPE";
 }
 
 /** "ENOENT: no such file or directory, open '/x'" -> "/x: no such file or directory". */
@@ -83,14 +82,15 @@ export function describe(err: unknown): { message: string; code?: string; expect
 
 /**
  * Prints `err` as one line on stderr and returns the exit code. Commander's own errors (help,
- * version, bad options) were already printed by commander: 0 for help and version, else 2.
+ * version, bad options) were already printed by commander: 0 for help and version, else 2. An
+ * EPIPE here is a socket's (a server that hung up), an error like any other.
  */
 export function fail(command: string, err: unknown, opts: FailOptions = {}): number {
   const code = codeOf(err);
   if (code?.startsWith("commander.")) {
     return code === "commander.helpDisplayed" || code === "commander.help" || code === "commander.version" ? EXIT_CLEAN : EXIT_ERROR;
   }
-  if (isClosedPipe(err)) return EXIT_PIPE;
+  // (a closed stdout never comes here: node reports it as an 'error' event, see guardOutput)
   const d = describe(err);
   const refused = code !== undefined && !!opts.refusals?.has(code);
   let line = `vigil ${command}: ${refused ? "refused: " : ""}${opts.context ? `${opts.context}: ` : ""}${d.message}`;
@@ -142,7 +142,7 @@ export function guardOutput(command?: string): void {
   guardOutput.installed = true;
   process.stdout.on("error", (err) => outputFailed(err, "standard output"));
   process.stderr.on("error", (err) => {
-    // nothing can be said on a stderr that failed: end with the status a SIGPIPE would give
+    // nothing can be said on a stderr that failed: end at once (141 for a closed pipe, else 2)
     ending = true;
     outputFailed(err, "standard error");
   });

@@ -181,10 +181,11 @@ describe("fail()", () => {
     expect(failed("x", coded("C", "one\n  two"))).toEqual({ code: 2, err: "vigil x: one; two (C)\n" });
   });
 
-  test("commander's errors were printed already; a closed pipe is 141 and silent; a bug says so", () => {
+  test("commander's errors were printed already; a socket's EPIPE is an error; a bug says so", () => {
     expect(failed("scan", coded("commander.helpDisplayed", "(outputHelp)"))).toEqual({ code: 0, err: "" });
     expect(failed("scan", coded("commander.unknownOption", "error: unknown option"))).toEqual({ code: 2, err: "" });
-    expect(failed("scan", Object.assign(new Error("write EPIPE"), { code: "EPIPE", syscall: "write" }))).toEqual({ code: 141, err: "" });
+    expect(failed("agent", Object.assign(new Error("write EPIPE"), { code: "EPIPE", syscall: "write", errno: -32 })))
+      .toEqual({ code: 2, err: "vigil agent: write EPIPE (EPIPE)\n" });
     const bug = failed("scan", new TypeError("x is undefined"));
     expect(bug.code).toBe(2);
     expect(bug.err).toMatch(/^vigil scan: internal error: TypeError: x is undefined \(a bug: .*VIGIL_DEBUG=1.*\)\n$/);
