@@ -128,7 +128,8 @@ export function outputFailed(err: unknown, where = "standard output"): never {
     ending = true;
     if (!isClosedPipe(err)) {
       const d = describe(err);
-      writeErr(`vigil${guardedCommand ? ` ${guardedCommand}` : ""}: cannot write to ${where}: ${d.message}${d.code ? ` (${d.code})` : ""}\n`);
+      const message = d.message.startsWith(`${where}: `) ? d.message.slice(where.length + 2) : d.message;
+      writeErr(`vigil${guardedCommand ? ` ${guardedCommand}` : ""}: cannot write to ${where}: ${message}${d.code ? ` (${d.code})` : ""}\n`);
       if (debug()) writeErr(stackOf(err));
     }
   }
