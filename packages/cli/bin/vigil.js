@@ -1,7 +1,12 @@
 #!/usr/bin/env node
-// Entry point of the `vigil` command: the compiled CLI lives in ../dist.
+// Entry point of the `vigil` command: the compiled CLI lives in ../dist. main() reports a
+// command's failures itself (src/fail.ts); this is the last resort, one line unless VIGIL_DEBUG=1.
 import { main } from "../dist/index.js";
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
-  (err) => { process.stderr.write(`vigil: ${err?.stack ?? err}\n`); process.exitCode = 2; },
+  (err) => {
+    const debug = process.env.VIGIL_DEBUG && process.env.VIGIL_DEBUG !== "0";
+    process.stderr.write(`vigil: internal error: ${(debug ? err?.stack : err?.message) ?? err}\n`);
+    process.exitCode = 2;
+  },
 );

@@ -2,10 +2,14 @@
  * The `vigil` command. `main(argv)` picks the subcommand from argv[0] and loads
  * `commands/<name>.js`, which exports `run(args): Promise<number>` (the exit code) and a
  * one-line `summary` for the help listing. Each subcommand is a thin layer over a package;
- * adding one is adding a file to commands/.
+ * adding one is adding a file to commands/. A command's failures go through `fail()` (fail.ts):
+ * one line `vigil <command>: <message> (<CODE>)` and exit 0 clean, 1 found, 2 error; a closed
+ * pipe on stdout or stderr ends the process quietly (141), a full disk is exit 2.
  */
 import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { fail, guardOutput } from "./fail.js";
+import { VERSION } from "./version.js";
 
 export interface Command {
   summary: string;
@@ -42,12 +46,13 @@ async function usage(): Promise<string> {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  guardOutput(name);
   if (name === undefined || name === "-h" || name === "--help" || name === "help") {
     process.stdout.write(await usage());
     return name === undefined ? 2 : 0;
   }
   if (name === "-v" || name === "--version" || name === "version") {
-    process.stdout.write("vigil 0.1.0\n");
+    process.stdout.write(`vigil ${VERSION}\n`);
     return 0;
   }
   const cmd = await loadCommand(name);
@@ -55,5 +60,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`vigil: unknown command '${name}'\n\n${await usage()}`);
     return 2;
   }
-  return cmd.run(rest);
+  try {
+    return await cmd.run(rest);
+  } catch (err) {
+    return fail(name, err);
+  }
 }

@@ -259,6 +259,6 @@ describe.skipIf(!built)("vigil agent inventory against a real server", () => {
     expect((await vigil(["agent", "config", ...S, "--clear-inventory-packs"])).code).toBe(0);
     const bad2 = await vigil(["agent", "config", ...S, "--inventory-hours", "soon"]);
     expect(bad2.code).toBe(2);
-    expect(bad2.stderr).toMatch(/BAD_OPTION.*--inventory-hours/);
+    expect(bad2.stderr).toMatch(/^vigil agent: --inventory-hours .*\(BAD_OPTION\)\n$/);
   });
 });

@@ -352,7 +352,7 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     expect(bad.stdout).toMatch(/BROKEN at line 5/);
     const refused = await vigil(["agent", "run", "--once", "-q", "--state", copy]);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/LEDGER_BROKEN.*line 5/);
+    expect(refused.stderr).toMatch(/^vigil agent: refused: .*line 5.*\(LEDGER_BROKEN\)$/m);
   });
 
   test("vigil agent run: a file written under a watched path is reported within seconds; SIGTERM stops it cleanly", async () => {

@@ -6,9 +6,11 @@ import type { FileResult, Scanner } from "@vigil/scanner";
 import { tmpdir } from "node:os";
 import { Engines, Slots, type EngineOptions, type Lease } from "./engine.js";
 import { Metrics, type Interface, type Verdict } from "./metrics.js";
+import { VERSION } from "./version.js";
 
 export const CLAMD_VERSION = "ClamAV 1.4.6";
-export const VIGIL_VERSION = "0.1.0";
+/** The daemon package's version (its package.json). */
+export const VIGIL_VERSION = VERSION;
 
 export interface ServiceOptions extends EngineOptions {
   /** Concurrent scans (clamd MaxThreads, default 10). */

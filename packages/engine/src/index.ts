@@ -103,7 +103,7 @@ export type * from "./ast.js";
 export { builtinModules } from "./modules/index.js";
 export { formatModuleData } from "./modules/dump.js";
 export type { YaraModule, FieldType, StructType, ScanContext, RegexpValue } from "./modules/schema.js";
-export const ENGINE_VERSION = "0.1.0";
+export { VERSION as ENGINE_VERSION } from "./version.js";
 export { buildAtomFilter, findAtomHits, HitBuffer, type AtomFilter } from "./atoms.js";
 /** The bounds-checked PE header reader of the `pe` module, for callers that need section ranges. */
 export { PeImage, type Section as PeSection } from "./modules/pe/reader.js";

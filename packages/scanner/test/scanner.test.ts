@@ -156,9 +156,10 @@ describe("reports", () => {
     const lines = (files.map((f) => nd.file(f)).join("") + nd.end(stats)).trim().split("\n").map((l) => JSON.parse(l));
     expect(lines.map((l) => l.type)).toEqual(["file", "file", "summary"]);
     expect(lines.at(-1)).toMatchObject({ infected: 1, errors: 1, files: 2 });
+    // json and SARIF stream: each file()'s text, then end()'s, make the document
     const sw = reportWriter("sarif", info);
-    for (const f of files) sw.file(f);
-    const sarif = JSON.parse(sw.end(stats));
+    const sarifText = files.map((f) => sw.file(f)).join("") + sw.end(stats);
+    const sarif = JSON.parse(sarifText);
     expect(sarif.version).toBe("2.1.0");
     const res = sarif.runs[0].results;
     expect(res).toHaveLength(1);
@@ -167,9 +168,20 @@ describe("reports", () => {
     expect(res[0].locations[0].physicalLocation.artifactLocation.uri).toBe(`file://${root}/eicar.com`);
     expect(sarif.runs[0].tool.driver.rules[0].id).toBe("Win.Test.EICAR_HDB-1");
     const js = reportWriter("json", info);
-    for (const f of files) js.file(f);
-    const doc = JSON.parse(js.end(stats));
+    const jsonText = files.map((f) => js.file(f)).join("") + js.end(stats);
+    const doc = JSON.parse(jsonText);
     expect(doc.files.map((f: { status: string }) => f.status)).toEqual(["infected", "error"]);
+    // streamed, yet laid out as JSON.stringify(doc, null, 2) would; the first result comes with the opening
+    expect(jsonText).toBe(JSON.stringify(doc, null, 2) + "\n");
+    expect(sarifText).toBe(JSON.stringify(sarif, null, 2) + "\n");
+    expect(reportWriter("json", info).file(files[0]!)).toMatch(/^\{\n {2}"version": 1,[^]*\n {2}"files": \[\n {4}\{\n {6}"path": /);
+    expect(reportWriter("sarif", info).file(files[0]!)).toMatch(/^\{\n[^]*\n {6}"results": \[\n {8}\{\n {10}"ruleId": "Win\.Test\.EICAR_HDB-1"/);
+    for (const format of ["json", "sarif"] as const) {
+      const empty = reportWriter(format, info).end(new ScanStats());
+      expect(empty).toBe(JSON.stringify(JSON.parse(empty), null, 2) + "\n");
+    }
+    expect(JSON.parse(reportWriter("json", info).end(new ScanStats())).files).toEqual([]);
+    expect(JSON.parse(reportWriter("sarif", info).end(new ScanStats())).runs[0].results).toEqual([]);
     const summary = summaryText(stats, { signatures: 4, engineVersion: "vigil 0.1.0" });
     expect(summary).toMatch(/Scanned files: 2\nInfected files: 1\nTotal errors: 1\n/);
     void readFileSync;

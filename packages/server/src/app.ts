@@ -20,8 +20,9 @@ import { adminApi } from "./api/admin.js";
 import { openApiDocument } from "./api/openapi.js";
 import { updatesApp } from "./updates.js";
 import { consoleApp } from "./console/index.js";
+import { VERSION } from "./version.js";
 
-export const VERSION = "0.1.0";
+export { VERSION };
 
 function wantsHtml(c: Context): boolean {
   return !c.req.path.startsWith("/api/") && !c.req.path.startsWith("/updates/") && (c.req.header("accept") ?? "").includes("text/html");

@@ -15,8 +15,9 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command } from "commander";
 import * as agent from "@vigil/agent";
+import { AGENT_REFUSALS, fail } from "../fail.js";
 import { ScannerError } from "@vigil/scanner";
-import { UpdateError, validatePolicy } from "@vigil/updates";
+import { validatePolicy } from "@vigil/updates";
 import { collect, parseOrExit, parseSize } from "../options.js";
 
 export const summary = "endpoint agent: enrol with a Vigil server, report scans and detections under the data policy";
@@ -79,26 +80,10 @@ export async function run(args: string[]): Promise<number> {
         return 2;
     }
   } catch (err) {
-    return report(err);
+    return fail("agent", err, { refusals: AGENT_REFUSALS });
   }
 }
 
-/** Prints an error with its code; returns the exit code. */
-function report(err: unknown): number {
-  if (err instanceof agent.AgentError) {
-    process.stderr.write(`vigil agent: error [${err.code}]: ${err.message}\n`);
-    return ["AGENT_REVOKED", "AGENT_HTTP", "POLICY_REJECTED", "LEDGER_BROKEN", "AGENT_OFFLINE"].includes(err.code) ? 1 : 2;
-  }
-  if (err instanceof ScannerError) {
-    process.stderr.write(`vigil agent: error [${err.code}]: ${err.message}\n`);
-    return 2;
-  }
-  if (err instanceof UpdateError) {
-    process.stderr.write(`vigil agent: error [${err.code}]: ${err.message}\n`);
-    return 2;
-  }
-  throw err;
-}
 
 async function enroll(args: string[]): Promise<number> {
   const cmd = stateOption(newCommand("enroll"))

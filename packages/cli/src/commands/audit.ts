@@ -8,6 +8,7 @@
 import { readFile, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
+import { fail } from "../fail.js";
 import {
   SEVERITY_RANK, UpdateError, auditRules, formatFinding, formatMonitorReport, loadAuditPolicy, monitorLog, type Finding, type Severity,
 } from "@vigil/updates";
@@ -95,13 +96,6 @@ export async function run(args: string[]): Promise<number> {
     await root.parseAsync(args, { from: "user" });
     return result.code;
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "commander.helpDisplayed" || code === "commander.help") return 0;
-    if (typeof code === "string" && code.startsWith("commander.")) return 2;
-    if (err instanceof UpdateError || code === "ENOENT" || code === "EACCES") {
-      process.stderr.write(`vigil audit: ${(err as Error).message}\n`);
-      return 2;
-    }
-    throw err;
+    return fail("audit", err);
   }
 }

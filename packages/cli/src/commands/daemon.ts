@@ -6,8 +6,9 @@
  */
 import { join } from "node:path";
 import { Command } from "commander";
+import { fail } from "../fail.js";
 import { cacheDir, collect, limitOptions, parseCount, parseOrExit, parseSize, signatureOptions } from "../options.js";
-import { Daemon, DaemonError } from "@vigil/daemon";
+import { Daemon } from "@vigil/daemon";
 import { defaultJobs, ScannerError } from "@vigil/scanner";
 
 export const summary = "clamd-compatible scan daemon (TCP, unix socket) with an HTTP scan API";
@@ -98,19 +99,14 @@ export async function run(args: string[]): Promise<number> {
       },
     });
   } catch (err) {
-    if (err instanceof ScannerError || err instanceof DaemonError) {
-      process.stderr.write(`vigil daemon: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    return fail("daemon", err);
   }
   const log = (s: string) => process.stderr.write(`vigil daemon: ${s}\n`);
   let addresses;
   try {
     addresses = await daemon.start();
   } catch (err) {
-    if (err instanceof DaemonError) { log(err.message); return 2; }
-    throw err;
+    return fail("daemon", err);
   }
   const g = daemon.service.engines.generation;
   log(`${g.signatures} signatures loaded (rules ${g.version})`);

@@ -8,6 +8,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
+import { fail } from "../fail.js";
 import {
   buildReport, builtinKeys, builtinPackPaths, collect, dateValue, evaluate, generatePackKey, InventoryError, loadPack,
   parsePublicKey, renderSarif, renderText, scanExecutables, signPack, SOURCE_KINDS, validatePack,
@@ -30,7 +31,7 @@ signs and verifies your own.`;
 
 const many = (v: string, prev: string[]) => [...prev, v];
 
-function fail(message: string): never {
+function badOption(message: string): never {
   throw new InventoryError("BAD_OPTION", message);
 }
 
@@ -81,13 +82,13 @@ function mainProgram(result: { code: number }): Command {
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
     .action(async (o: MainOptions) => {
       const sources = o.source.map((s) => {
-        if (!SOURCE_KINDS.includes(s as SourceKind)) fail(`--source ${s}: unknown source (one of ${SOURCE_KINDS.join(", ")})`);
+        if (!SOURCE_KINDS.includes(s as SourceKind)) badOption(`--source ${s}: unknown source (one of ${SOURCE_KINDS.join(", ")})`);
         return s as SourceKind;
       });
       let at = new Date();
       if (o.date !== undefined) {
         const t = dateValue(o.date);
-        if (Number.isNaN(t)) fail(`--date ${o.date}: give a date as YYYY-MM-DD (or an ISO 8601 time)`);
+        if (Number.isNaN(t)) badOption(`--date ${o.date}: give a date as YYYY-MM-DD (or an ISO 8601 time)`);
         at = new Date(t);
       }
       const keys = trustedKeys(o.trustKey);
@@ -119,11 +120,19 @@ function packProgram(result: { code: number }): Command {
     .argument("<name>", "key name, e.g. example-org-security")
     .option("-o, --out-dir <dir>", "where to write the files", ".")
     .action((name: string, o: { outDir: string }) => {
-      if (!/^[A-Za-z0-9._-]+$/.test(name)) fail(`${name}: key names use letters, digits, '.', '_' and '-'`);
+      if (!/^[A-Za-z0-9._-]+$/.test(name)) badOption(`${name}: key names use letters, digits, '.', '_' and '-'`);
       const k = generatePackKey(name);
       mkdirSync(o.outDir, { recursive: true });
-      writeFileSync(join(o.outDir, `${name}.key`), k.privatePem, { mode: 0o600, flag: "wx" });
-      writeFileSync(join(o.outDir, `${name}.pub.json`), k.publicFile, { flag: "wx" });
+      const create = (file: string, text: string, mode?: number) => {
+        try {
+          writeFileSync(file, text, { flag: "wx", ...(mode !== undefined ? { mode } : {}) });
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+          badOption(`${file} already exists: will not overwrite a key (choose another name or --out-dir)`);
+        }
+      };
+      create(join(o.outDir, `${name}.key`), k.privatePem, 0o600);
+      create(join(o.outDir, `${name}.pub.json`), k.publicFile);
       process.stdout.write(`${join(o.outDir, `${name}.key`)}: private key (keep it secret)\n${join(o.outDir, `${name}.pub.json`)}: public key ${k.keyId}\n`);
     });
   root.command("sign")
@@ -171,18 +180,6 @@ export async function run(args: string[]): Promise<number> {
     await cmd.parseAsync(isPack ? args.slice(1) : args, { from: "user" });
     return result.code;
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "commander.helpDisplayed" || code === "commander.help" || code === "commander.version") return 0;
-    if (err instanceof InventoryError) {
-      process.stderr.write(`vigil inventory: ${err.message}\n`);
-      return 2;
-    }
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-      process.stderr.write(`vigil inventory: ${(err as Error).message} (will not overwrite a key)\n`);
-      return 2;
-    }
-    if (typeof code === "string" && code.startsWith("commander.")) return 2;
-    process.stderr.write(`vigil inventory: ${(err as Error).message}\n`);
-    return 2;
+    return fail("inventory", err);
   }
 }

@@ -7,7 +7,8 @@
 import { writeFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
-import { NoteError, generateKey, verifierKeyOf } from "@vigil/tlog";
+import { fail } from "../fail.js";
+import { generateKey, verifierKeyOf } from "@vigil/tlog";
 
 export const summary = "generate and inspect signing keys for publishers, logs and witnesses";
 
@@ -54,13 +55,6 @@ export async function run(args: string[]): Promise<number> {
     await cmd.parseAsync(args, { from: "user" });
     return 0;
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "commander.helpDisplayed" || code === "commander.help") return 0;
-    if (typeof code === "string" && code.startsWith("commander.")) return 2;
-    if (err instanceof NoteError || code === "EEXIST" || code === "ENOENT" || code === "EACCES") {
-      process.stderr.write(`vigil keys: ${(err as Error).message}\n`);
-      return 2;
-    }
-    throw err;
+    return fail("keys", err);
   }
 }

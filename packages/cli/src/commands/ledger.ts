@@ -8,6 +8,7 @@
 import { resolve } from "node:path";
 import { Command } from "commander";
 import * as agent from "@vigil/agent";
+import { AGENT_REFUSALS, fail } from "../fail.js";
 import { ScannerError } from "@vigil/scanner";
 import { parseOrExit } from "../options.js";
 
@@ -35,11 +36,7 @@ export async function run(args: string[]): Promise<number> {
     if (args[0] === "verify") return verify(args.slice(1));
     return list(args);
   } catch (err) {
-    if (err instanceof ScannerError || err instanceof agent.AgentError) {
-      process.stderr.write(`vigil ledger: error [${err.code}]: ${err.message}\n`);
-      return err.code === "BAD_OPTION" ? 2 : 1;
-    }
-    throw err;
+    return fail("ledger", err, { refusals: AGENT_REFUSALS });
   }
 }
 

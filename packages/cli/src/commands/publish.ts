@@ -7,7 +7,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { Command } from "commander";
-import { NoteError } from "@vigil/tlog";
+import { fail } from "../fail.js";
 import { UpdateError, publish } from "@vigil/updates";
 
 export const summary = "publish a rules directory as a signed bundle to a transparency log";
@@ -62,13 +62,6 @@ export async function run(args: string[]): Promise<number> {
     await cmd.parseAsync(args, { from: "user" });
     return result.code;
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "commander.helpDisplayed" || code === "commander.help") return 0;
-    if (typeof code === "string" && code.startsWith("commander.")) return 2;
-    if (err instanceof UpdateError || err instanceof NoteError) {
-      process.stderr.write(`vigil publish: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    return fail("publish", err);
   }
 }

@@ -4,7 +4,8 @@
  * @vigil/scanner). Exit codes: 0 done, 2 error (unknown id, target exists, damaged entry).
  */
 import { Command } from "commander";
-import { parseAge, printable, Quarantine, ScannerError } from "@vigil/scanner";
+import { fail } from "../fail.js";
+import { parseAge, printable, Quarantine } from "@vigil/scanner";
 import { defaultQuarantineDir } from "../options.js";
 
 export const summary = "list, inspect, restore or delete quarantined files";
@@ -91,13 +92,6 @@ export async function run(args: string[]): Promise<number> {
     await cmd.parseAsync(args, { from: "user" });
     return result.code;
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "commander.helpDisplayed" || code === "commander.help" || code === "commander.version") return 0;
-    if (err instanceof ScannerError) {
-      process.stderr.write(`vigil quarantine: ${err.message}\n`);
-      return 2;
-    }
-    if (typeof code === "string" && code.startsWith("commander.")) return 2;
-    throw err;
+    return fail("quarantine", err);
   }
 }

@@ -5,7 +5,7 @@
  * exits 0 (clean), 1 (found; wins over errors) or 2 (errors). Ctrl-C stops with a partial
  * summary; a second Ctrl-C exits at once.
  */
-import { createWriteStream, type WriteStream } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
 import { cacheDir, collect, defaultQuarantineDir, limitOptions, parseCount, parseOrExit, parseSize, signatureOptions } from "../options.js";
@@ -14,10 +14,11 @@ import {
   buildSignatures, defaultJobs, printable, Quarantine, reportWriter, ScanCache, Scanner, ScannerError, ScanStats, summaryText, walk,
   type FileResult, type Limits, type ReportFormat,
 } from "@vigil/scanner";
+import { fail, Output } from "../fail.js";
+import { VERSION } from "../version.js";
 
 export const summary = "scan files and directories for malware (clamscan-like; archives, quarantine, json/sarif)";
 
-const VERSION = "0.1.0";
 
 const EXIT_HELP = `
 Exit codes:
@@ -78,11 +79,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     return await scan(paths, o);
   } catch (err) {
-    if (err instanceof ScannerError) {
-      process.stderr.write(`vigil scan: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    return fail("scan", err);
   }
 }
 
@@ -111,8 +108,8 @@ async function scan(paths: string[], o: Opts): Promise<number> {
   const scanner = new Scanner({ detector, spec, jobs, ...contentOpts, cache });
   const vault = o.quarantine || o.quarantineDir ? new Quarantine(o.quarantineDir ?? defaultQuarantineDir()) : undefined;
 
-  const out: NodeJS.WritableStream | WriteStream = o.output ? createWriteStream(o.output) : process.stdout;
-  const writeOut = (s: string) => { if (s) out.write(s); };
+  // the report is written as results come, with back-pressure: the scan waits while the reader is slow
+  const out = o.output ? new Output(createWriteStream(o.output), o.output) : new Output(process.stdout);
   const info = { toolVersion: VERSION, rulesVersion: detector.version, signatures: detector.signatures };
   const writer = reportWriter(o.format, info, { all: o.all, infectedOnly: o.infected });
   const color = !o.output && o.format === "text" && useColor(process.stdout);
@@ -145,7 +142,7 @@ async function scan(paths: string[], o: Opts): Promise<number> {
     })().catch(() => undefined);
   }
 
-  const handle = (r: FileResult) => {
+  const handle = (r: FileResult): Promise<void> | undefined => {
     stats.add(r);
     if (vault && r.detections.length && r.stat) {
       try {
@@ -161,23 +158,25 @@ async function scan(paths: string[], o: Opts): Promise<number> {
     if (text && progress && !o.output) {
       // keep result lines and the progress line apart on the terminal
       progress.clear();
-      writeOut(text);
+      const wait = out.write(text);
       progress.update(r.path, r.size, r.detections.length);
       progress.draw();
-    } else {
-      writeOut(text);
-      progress?.update(r.path, r.size, r.detections.length);
+      return wait;
     }
+    progress?.update(r.path, r.size, r.detections.length);
+    return out.write(text);
   };
 
   try {
     for await (const ev of scanner.scan(paths, { ...walkOpts })) {
-      if (ev.type === "file") handle(ev.result);
+      let wait: Promise<void> | undefined;
+      if (ev.type === "file") wait = handle(ev.result);
       else if (ev.type === "dir") stats.dirs++;
       else {
         stats.skipped++;
-        writeOut(writer.skipped?.(ev.path, ev.reason) ?? "");
+        wait = out.write(writer.skipped?.(ev.path, ev.reason) ?? "");
       }
+      if (wait) await wait;
     }
   } finally {
     process.off("SIGINT", onSigint);
@@ -186,8 +185,8 @@ async function scan(paths: string[], o: Opts): Promise<number> {
   }
   stats.end = new Date();
   progress?.clear();
-  writeOut(writer.end(stats));
-  if (o.output) await new Promise<void>((res, rej) => (out as WriteStream).end((err?: Error | null) => (err ? rej(err) : res())));
+  await out.write(writer.end(stats));
+  await out.end();
   if (!o.quiet && o.summary) process.stderr.write(summaryText(stats, { signatures: detector.signatures, engineVersion: `vigil ${VERSION}` }));
   if (stats.interrupted && !stats.infected) return 130;
   return stats.exitCode();

@@ -6,6 +6,7 @@
  * `vigil server token create` and `vigil server user add`.
  */
 import { Command } from "commander";
+import { fail } from "../fail.js";
 import { openServerContext, ServerError, services, startServer, CLI_ACTOR, type ServerContext } from "@vigil/server";
 import { parseOrExit } from "../options.js";
 
@@ -53,21 +54,18 @@ async function openStoreCtx(o: StoreOpts): Promise<ServerContext> {
   });
 }
 
+/** A database that cannot be reached is an operator problem, said as such, not a crash. */
+function isDatabaseFailure(e: unknown): boolean {
+  if (e instanceof ServerError) return false;
+  const msg = (e as Error)?.message ?? String(e);
+  return /ECONNREFUSED|ENOTFOUND|password authentication|does not exist|SQLITE_CANTOPEN|unable to open/i.test(msg);
+}
+
 async function withErrors(name: string, f: () => Promise<number>): Promise<number> {
   try {
     return await f();
   } catch (e) {
-    if (e instanceof ServerError) {
-      process.stderr.write(`vigil ${name}: ${e.message}\n`);
-      return 2;
-    }
-    const msg = (e as Error).message ?? String(e);
-    // a database that cannot be reached is an operator problem, not a crash
-    if (/ECONNREFUSED|ENOTFOUND|password authentication|does not exist|SQLITE_CANTOPEN|unable to open/i.test(msg)) {
-      process.stderr.write(`vigil ${name}: cannot open the database: ${msg}\n`);
-      return 2;
-    }
-    throw e;
+    return fail(name, e, { context: isDatabaseFailure(e) ? "cannot open the database" : undefined });
   }
 }
 

@@ -10,12 +10,11 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
-import { NoteError } from "@vigil/tlog";
-import { UpdateError, loadAuditPolicy, loadPolicy, rollback, update, type UpdateErrorCode } from "@vigil/updates";
+import { fail, UPDATE_REFUSALS } from "../fail.js";
+import { loadAuditPolicy, loadPolicy, rollback, update } from "@vigil/updates";
 
 export const summary = "verify and apply the newest rule bundle from a log (or roll back)";
 
-const ERRORS: ReadonlySet<UpdateErrorCode> = new Set(["bad-input", "bad-policy", "fetch-failed", "apply-failed", "no-previous", "too-large"]);
 
 function defaultState(): string {
   return process.env.VIGIL_UPDATE_STATE ?? join(process.env.XDG_DATA_HOME ?? join(homedir(), ".local", "share"), "vigil", "updates");
@@ -54,17 +53,6 @@ export async function run(args: string[]): Promise<number> {
     else process.stdout.write(`up to date (version ${r.version}; log size ${r.checkpointSize})\n`);
     return 0;
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "commander.helpDisplayed" || code === "commander.help") return 0;
-    if (typeof code === "string" && code.startsWith("commander.")) return 2;
-    if (err instanceof UpdateError) {
-      process.stderr.write(`vigil update: refused [${err.code}]: ${err.message}\n`.replace("refused", ERRORS.has(err.code) ? "error" : "refused"));
-      return ERRORS.has(err.code) ? 2 : 1;
-    }
-    if (err instanceof NoteError) {
-      process.stderr.write(`vigil update: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
+    return fail("update", err, { refusals: UPDATE_REFUSALS });
   }
 }

@@ -6,18 +6,19 @@
  * rewritten into high-entropy content within seconds. Runs until Ctrl-C (or --duration);
  * exits 1 if anything was found, 2 on errors only, else 0.
  */
-import { appendFileSync, createWriteStream, type WriteStream } from "node:fs";
+import { appendFileSync, createWriteStream } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
 import { cacheDir, collect, defaultQuarantineDir, limitOptions, parseCount, parseOrExit, parseSize, signatureOptions } from "../options.js";
 import {
   buildSignatures, defaultJobs, printable, Quarantine, reportWriter, Scanner,
-  ScannerError, ScanStats, WatchSession, DEFAULT_LIMITS, type ReportFormat, type WatchEvent,
+  ScanStats, WatchSession, DEFAULT_LIMITS, type ReportFormat, type WatchEvent,
 } from "@vigil/scanner";
+import { fail, Output } from "../fail.js";
+import { VERSION } from "../version.js";
 
 export const summary = "watch directories and scan files as they are written (on-access, ransomware heuristic)";
 
-const VERSION = "0.1.0";
 
 function program(): Command {
   return limitOptions(signatureOptions(new Command("vigil watch")), { archives: false })
@@ -58,11 +59,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     return await watch(cmd.args, cmd.opts<Opts>());
   } catch (err) {
-    if (err instanceof ScannerError) {
-      process.stderr.write(`vigil watch: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    return fail("watch", err);
   }
 }
 
@@ -77,7 +74,8 @@ async function watch(paths: string[], o: Opts): Promise<number> {
   const stats = new ScanStats();
   const info = { toolVersion: VERSION, rulesVersion: detector.version, signatures: detector.signatures };
   const writer = reportWriter(o.format, info, { all: o.all });
-  const out: NodeJS.WritableStream | WriteStream = o.output ? createWriteStream(o.output, { flags: "a" }) : process.stdout;
+  // results come as files settle: no back-pressure to apply, but a failed output still ends the command
+  const out = o.output ? new Output(createWriteStream(o.output, { flags: "a" }), o.output) : new Output(process.stdout);
   const log = (e: object) => { if (o.eventLog) appendFileSync(o.eventLog, JSON.stringify(e) + "\n"); };
   const say = (s: string) => { if (!o.quiet) process.stderr.write(s); };
 
@@ -96,7 +94,7 @@ async function watch(paths: string[], o: Opts): Promise<number> {
         }
       }
       const text = writer.file(r);
-      if (text) out.write(text);
+      void out.write(text);
       log({ type: r.detections.length ? "detection" : r.errors.length ? "error" : "scanned", time: e.time, trigger: e.trigger, path: r.path,
         detections: r.detections.map((d) => ({ name: d.name, rule: d.rule, path: d.path })), errors: r.errors, incomplete: r.incomplete,
         ...(quarantined ? { quarantined } : {}) });
@@ -105,8 +103,8 @@ async function watch(paths: string[], o: Opts): Promise<number> {
       const line = `${e.name} FOUND: ${e.files} files rewritten to high-entropy content within ${e.windowMs / 1000}s: ` +
         e.evidence.slice(0, 5).map((x) => `${printable(x.path)} (${x.entropyBefore.toFixed(2)} -> ${x.entropyAfter.toFixed(2)})`).join(", ") +
         (e.evidence.length > 5 ? `, and ${e.evidence.length - 5} more` : "") + "\n";
-      if (o.format === "text") out.write(line);
-      else if (o.format === "ndjson") out.write(JSON.stringify(e) + "\n");
+      if (o.format === "text") void out.write(line);
+      else if (o.format === "ndjson") void out.write(JSON.stringify(e) + "\n");
       say(o.format === "text" ? "" : line);
       log(e);
     } else if (e.type === "watch-error") {
@@ -141,9 +139,8 @@ async function watch(paths: string[], o: Opts): Promise<number> {
     await scanner.close();
   }
   stats.end = new Date();
-  const tail = writer.end(stats);
-  if (tail) out.write(tail);
-  if (o.output) await new Promise<void>((res) => (out as WriteStream).end(() => res()));
+  await out.write(writer.end(stats));
+  await out.end();
   say(`vigil watch: stopped; ${stats.files} files scanned, ${stats.infected} infected, ${stats.errors} errors\n`);
   return stats.exitCode();
 }

@@ -9,7 +9,8 @@ import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { AddressInfo } from "node:net";
 import { Command } from "commander";
-import { NoteError, verifierKeyOf } from "@vigil/tlog";
+import { fail } from "../fail.js";
+import { verifierKeyOf } from "@vigil/tlog";
 import { UpdateError, Witness, bundleAuditor, loadAuditPolicy, type WitnessLogConfig } from "@vigil/updates";
 
 export const summary = "run a transparency-log witness that audits rule bundles before cosigning";
@@ -82,13 +83,6 @@ export async function run(args: string[]): Promise<number> {
     await root.parseAsync(args, { from: "user" });
     return 0;
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "commander.helpDisplayed" || code === "commander.help") return 0;
-    if (typeof code === "string" && code.startsWith("commander.")) return 2;
-    if (err instanceof UpdateError || err instanceof NoteError || err instanceof SyntaxError || code === "ENOENT" || code === "EADDRINUSE") {
-      process.stderr.write(`vigil witness: ${(err as Error).message}\n`);
-      return 2;
-    }
-    throw err;
+    return fail("witness", err);
   }
 }

@@ -13,10 +13,12 @@ import {
 } from "@vigil/engine";
 import { formatRuleLine, formatStringLines, formatYaraDiagnostic } from "../yara/format.js";
 import { scanOneFile, type ScanOutcome } from "../yara/scan-file.js";
+import { Output } from "../fail.js";
+import { VERSION } from "../version.js";
 
 export const summary = "scan with YARA rules: a drop-in for the yara command (and 'vigil yara compile')";
 
-const HELP = `YARA-compatible scanner (Vigil ${"0.1.0"}).
+const HELP = `YARA-compatible scanner (Vigil ${VERSION}).
 Usage: vigil yara [OPTION]... [NAMESPACE:]RULES_FILE... FILE | DIR
        vigil yara compile [NAMESPACE:]RULES_FILE... -o OUTPUT
 
@@ -218,8 +220,12 @@ function listTargets(target: string, o: Opts): string[] {
   return out;
 }
 
+/** Output is written in pieces of about this size, each awaited (back-pressure). */
+const CHUNK = 64 * 1024;
+
 export async function run(args: string[]): Promise<number> {
-  const out = (s: string) => process.stdout.write(s);
+  const output = new Output(process.stdout);
+  const out = (s: string) => void output.write(s);
   const err = (s: string) => process.stderr.write(s);
   let o: Opts | "help" | "version";
   const isCompile = args[0] === "compile";
@@ -230,7 +236,7 @@ export async function run(args: string[]): Promise<number> {
     throw e;
   }
   if (o === "help") { out(HELP); return 0; }
-  if (o === "version") { out("4.5.0 (vigil 0.1.0)\n"); return 0; }
+  if (o === "version") { out(`4.5.0 (vigil ${VERSION})\n`); return 0; }
 
   const externals: Record<string, ExternalValue> = {};
   for (const [k, v] of o.defines) externals[k] = parseExternal(v);
@@ -292,7 +298,7 @@ export async function run(args: string[]): Promise<number> {
     hexIds.set(r.namespace + "\0" + r.name, ids);
   }
   let failed = false;
-  const printOutcome = (path: string, outcome: ScanOutcome) => {
+  const printOutcome = async (path: string, outcome: ScanOutcome): Promise<void> => {
     if (outcome.ok === "skipped") return;
     if (outcome.ok === false) { err(outcome.error + "\n"); failed = true; return; }
     const result = outcome.result;
@@ -314,19 +320,28 @@ export async function run(args: string[]): Promise<number> {
       for (const m of shown) {
         text += formatRuleLine(m, path, { namespace: o.namespace, tags: o.tags, meta: o.meta }) + "\n";
         if (o.strings && !o.negate && "strings" in m) {
-          for (const l of formatStringLines(m as RuleMatch, hexIds.get(m.namespace + "\0" + m.rule) ?? new Set(), { length: o.length, xor: o.xor })) text += l + "\n";
+          for (const l of formatStringLines(m as RuleMatch, hexIds.get(m.namespace + "\0" + m.rule) ?? new Set(), { length: o.length, xor: o.xor })) {
+            text += l + "\n";
+            if (text.length >= CHUNK) { await output.write(text); text = ""; }
+          }
         }
+        if (text.length >= CHUNK) { await output.write(text); text = ""; }
       }
     }
-    out(text);
+    await output.write(text);
     for (const w of result.warnings) if (!o.noWarnings) err(`warning: ${path}: ${w}\n`);
   };
 
+  // one file's output at a time, in order of completion; the next file waits for the reader
+  let printed: Promise<void> = Promise.resolve();
+  const print = (path: string, outcome: ScanOutcome) => (printed = printed.then(() => printOutcome(path, outcome)));
   if (o.threads > 1 && files.length > 1) {
-    await scanWithWorkers(rules, files, o.threads, { ...scanOptions, log: undefined, keepModuleData: o.moduleDump }, printOutcome);
+    await scanWithWorkers(rules, files, o.threads, { ...scanOptions, log: undefined, keepModuleData: o.moduleDump }, print);
   } else {
-    for (const f of files) printOutcome(f, scanOneFile(rules, f, scanOptions));
+    for (const f of files) await print(f, scanOneFile(rules, f, scanOptions));
   }
+  await printed;
+  await output.end();
   return failed ? 1 : 0;
 }
 
@@ -346,7 +361,7 @@ function reportCompileFailure(e: unknown, err: (s: string) => void): number {
  */
 async function scanWithWorkers(
   rules: CompiledRules, files: string[], threads: number, options: ScanOptions & { skipLarger?: number; keepModuleData?: boolean },
-  onResult: (path: string, outcome: ScanOutcome) => void,
+  onResult: (path: string, outcome: ScanOutcome) => Promise<void>,
 ): Promise<void> {
   const serialized = rules.serialize();
   const workerUrl = new URL("../yara/worker.js", import.meta.url);
@@ -360,7 +375,8 @@ async function scanWithWorkers(
       const id = next++;
       w.postMessage({ id, path: files[id]! });
     };
-    w.on("message", (msg: { id: number; outcome: ScanOutcome }) => { onResult(files[msg.id]!, msg.outcome); feed(); });
+    // a worker gets its next file once its last result is printed: a slow reader slows the scan
+    w.on("message", (msg: { id: number; outcome: ScanOutcome }) => { onResult(files[msg.id]!, msg.outcome).then(feed, reject); });
     w.on("error", reject);
     w.on("exit", () => resolve());
     w.once("online", feed);
@@ -368,7 +384,7 @@ async function scanWithWorkers(
   // the main thread's share, yielding between files so worker replies are handled
   while (next < files.length) {
     const id = next++;
-    onResult(files[id]!, scanOneFile(rules, files[id]!, options));
+    await onResult(files[id]!, scanOneFile(rules, files[id]!, options));
     await new Promise((r) => setImmediate(r));
   }
   await Promise.all(workers);

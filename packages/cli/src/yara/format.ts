@@ -46,8 +46,8 @@ export function formatData(data: Uint8Array, isHex: boolean): string {
   return out;
 }
 
-export function formatStringLines(m: RuleMatch, hexIds: Set<string>, o: { length?: boolean; xor?: boolean }): string[] {
-  const out: string[] = [];
+/** The `-s` lines of a match, one at a time (a string may match a million times). */
+export function* formatStringLines(m: RuleMatch, hexIds: Set<string>, o: { length?: boolean; xor?: boolean }): Generator<string> {
   for (const s of m.strings) {
     for (const x of s.matches) {
       let line = `0x${x.offset.toString(16)}:`;
@@ -58,10 +58,9 @@ export function formatStringLines(m: RuleMatch, hexIds: Set<string>, o: { length
         line += `:xor(0x${x.xorKey.toString(16).padStart(2, "0")},${formatData(plain, false)})`;
       }
       line += `: ${formatData(x.data, hexIds.has(s.identifier))}`;
-      out.push(line);
+      yield line;
     }
   }
-  return out;
 }
 
 /** A diagnostic in yara's shape. */

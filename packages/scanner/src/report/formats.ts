@@ -2,7 +2,9 @@
  * Report writers: text (clamscan's `path: Name FOUND` lines), json (one document), ndjson
  * (one object per file, then a summary object) and SARIF 2.1.0 (GitHub code scanning:
  * ruleId, file location with byte offsets and startLine 1, partial fingerprints). Each
- * writer takes results as they come and returns the text to append to the output.
+ * writer takes results as they come and returns the text to append to the output at once, so a
+ * report is streamed and never held whole: json and SARIF write their document's opening with
+ * the first result and the parts known only at the end (summary, SARIF rules) after the last.
  */
 import { createHash } from "node:crypto";
 import { pathToFileURL } from "node:url";
@@ -95,17 +97,51 @@ export function ndjsonWriter(info: ReportInfo, opts: TextOptions = {}): ReportWr
   };
 }
 
+/**
+ * A JSON document whose one long array is written in pieces, byte for byte as JSON.stringify(doc,
+ * null, 2) lays it out: `opening` is the text up to the array's `[`, the array's items sit at
+ * `depth` levels; `item()` per element, then `close(tail, ending)` with the keys that follow the
+ * array in its object and the text that closes the enclosing ones.
+ */
+class JsonArrayDocument {
+  private state: "new" | "open" | "items" = "new";
+  constructor(private readonly opening: string, private readonly depth: number) {}
+
+  /** The document up to the array's opening bracket (once; "" after). */
+  open(): string {
+    if (this.state !== "new") return "";
+    this.state = "open";
+    return this.opening;
+  }
+
+  item(value: unknown): string {
+    const out = this.open() + (this.state === "items" ? "," : "") + `\n${pad(this.depth)}${indent(JSON.stringify(value, null, 2), this.depth)}`;
+    this.state = "items";
+    return out;
+  }
+
+  close(tail: Record<string, unknown>, ending: string): string {
+    let out = this.open() + (this.state === "items" ? `\n${pad(this.depth - 1)}]` : "]");
+    for (const [k, v] of Object.entries(tail)) out += `,\n${pad(this.depth - 1)}${JSON.stringify(k)}: ${indent(JSON.stringify(v, null, 2), this.depth - 1)}`;
+    return out + ending;
+  }
+}
+
+const pad = (depth: number) => "  ".repeat(depth);
+/** Re-indents a JSON.stringify(v, null, 2) text to sit at `depth` (JSON strings hold no raw newlines). */
+const indent = (json: string, depth: number) => json.replace(/\n/g, "\n" + pad(depth));
+
 export function jsonWriter(info: ReportInfo, opts: TextOptions = {}): ReportWriter {
-  const files: Record<string, unknown>[] = [];
+  const head = JSON.stringify({ version: 1, tool: { name: "vigil", version: info.toolVersion }, rules: { version: info.rulesVersion, signatures: info.signatures } }, null, 2);
+  const doc = new JsonArrayDocument(head.slice(0, -2) + ',\n  "files": [', 2);
   return {
     file(r) {
       if (opts.infectedOnly && !r.detections.length) return "";
       if (!opts.all && !r.detections.length && !r.errors.length && !r.incomplete.length) return "";
-      files.push(fileJson(r));
-      return "";
+      return doc.item(fileJson(r));
     },
     end(stats) {
-      return JSON.stringify({ version: 1, tool: { name: "vigil", version: info.toolVersion }, rules: { version: info.rulesVersion, signatures: info.signatures }, files, summary: stats.toJSON() }, null, 2) + "\n";
+      return doc.close({ summary: stats.toJSON() }, "\n}\n");
     },
   };
 }
@@ -120,9 +156,11 @@ function artifact(path: string): Record<string, unknown> {
 export function sarifWriter(info: ReportInfo): ReportWriter {
   const rules = new Map<string, number>();
   const ruleList: Record<string, unknown>[] = [];
-  const results: Record<string, unknown>[] = [];
+  // the run's results stream; the rules (known once every result is) and the invocation follow them
+  const doc = new JsonArrayDocument(
+    `{\n  "$schema": "https://json.schemastore.org/sarif-2.1.0.json",\n  "version": "2.1.0",\n  "runs": [\n    {\n      "results": [`, 4);
   const notifications: Record<string, unknown>[] = [];
-  const addResult = (r: FileResult, d: Detection) => {
+  const addResult = (r: FileResult, d: Detection): string => {
     let idx = rules.get(d.name);
     if (idx === undefined) {
       idx = ruleList.length;
@@ -141,7 +179,7 @@ export function sarifWriter(info: ReportInfo): ReportWriter {
     const region: Record<string, unknown> = { startLine: 1 };
     if (!inner && first) { region.byteOffset = first.offset; region.byteLength = first.length; }
     const fp = createHash("sha256").update(`${d.name}\0${d.path}`).digest("hex").slice(0, 32);
-    results.push({
+    return doc.item({
       ruleId: d.name,
       ruleIndex: idx,
       level: "error",
@@ -156,23 +194,19 @@ export function sarifWriter(info: ReportInfo): ReportWriter {
   };
   return {
     file(r) {
-      for (const d of r.detections) addResult(r, d);
-      for (const e of r.errors) notifications.push({ level: "error", message: { text: e.message }, descriptor: { id: e.code } });
-      for (const i of r.incomplete) notifications.push({ level: "warning", message: { text: `${i.path}: not fully scanned (${i.reason}): ${i.message}` }, descriptor: { id: i.reason } });
-      return "";
+      let out = "";
+      for (const d of r.detections) out += addResult(r, d);
+      // at most 1000 notifications are reported: keep no more than that
+      for (const e of r.errors) if (notifications.length < 1000) notifications.push({ level: "error", message: { text: e.message }, descriptor: { id: e.code } });
+      for (const i of r.incomplete) if (notifications.length < 1000) notifications.push({ level: "warning", message: { text: `${i.path}: not fully scanned (${i.reason}): ${i.message}` }, descriptor: { id: i.reason } });
+      return out;
     },
     end(stats) {
-      const doc = {
-        $schema: "https://json.schemastore.org/sarif-2.1.0.json",
-        version: "2.1.0",
-        runs: [{
-          tool: { driver: { name: "vigil", semanticVersion: info.toolVersion, version: info.toolVersion, rules: ruleList } },
-          results,
-          invocations: [{ executionSuccessful: stats.errors === 0 && !stats.interrupted, toolExecutionNotifications: notifications.slice(0, 1000) }],
-          properties: { rulesVersion: info.rulesVersion, signatures: info.signatures },
-        }],
-      };
-      return JSON.stringify(doc, null, 2) + "\n";
+      return doc.close({
+        tool: { driver: { name: "vigil", semanticVersion: info.toolVersion, version: info.toolVersion, rules: ruleList } },
+        invocations: [{ executionSuccessful: stats.errors === 0 && !stats.interrupted, toolExecutionNotifications: notifications }],
+        properties: { rulesVersion: info.rulesVersion, signatures: info.signatures },
+      }, "\n    }\n  ]\n}\n");
     },
   };
 }
