@@ -178,9 +178,14 @@ function containerSources(path: string, explicit: boolean, warnings: SignatureWa
   }
   for (const w of db.warnings) warnings.push({ code: "SIGDB_CONTAINER", path, message: w });
   const out: Source[] = [];
+  let puaSkipped = 0;
   for (const f of db.databases) {
     const memberPath = `${path}/${f.name}`;
     const k = kindOf(f.name);
+    if (k?.pua && !options.pua) {
+      puaSkipped++;
+      continue;
+    }
     if (!k || k.kind === "list") {
       // ClamAV ships placeholder files holding only a comment: nothing is lost by not reading them
       const text = Buffer.from(f.bytes).toString("latin1");
@@ -189,6 +194,9 @@ function containerSources(path: string, explicit: boolean, warnings: SignatureWa
       continue;
     }
     out.push({ path: memberPath, ...k, bytes: f.bytes, ...(db.kind === "cud" ? {} : { suffix: "" }) });
+  }
+  if (puaSkipped > 0) {
+    warnings.push({ code: "SIGDB_SKIPPED_PUA", path, message: `${path}: ${puaSkipped} PUA signature files not loaded (clamscan loads them only with --detect-pua)` });
   }
   return out;
 }

@@ -11,12 +11,26 @@ import { ScannerError } from "@vigil/scanner";
 /** Accumulates a repeatable option's values. */
 export const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
-/** --rules, -d/--database and --no-builtin. */
+/** --rules, -d/--database and --builtin/--no-builtin. */
 export function signatureOptions(cmd: Command): Command {
   return cmd
     .option("--rules <file|dir>", "YARA rule file or directory of .yar files (repeatable)", collect, [])
-    .option("-d, --database <file|dir>", "ClamAV database file or directory: .hdb .hsb .mdb .msb .ndb .ldb .fp .sfp .ign2, hash lists (repeatable)", collect, [])
+    .option(
+      "-d, --database <file|dir>",
+      "ClamAV database file or directory: .cvd .cld .cud .hdb .hsb .mdb .msb .ndb .ldb .fp .sfp .ign2, hash lists (repeatable)",
+      collect,
+      [],
+    )
+    .option("--builtin", "also load the built-in starter rules when -d is given")
     .option("--no-builtin", "do not load the built-in starter rules");
+}
+
+/**
+ * Whether the built-in starter rules load: as asked, else only without -d (with -d, as with
+ * clamscan, only the named databases load, so the signature count is theirs).
+ */
+export function useBuiltin(o: { builtin?: boolean; database: string[] }): boolean {
+  return o.builtin ?? o.database.length === 0;
 }
 
 /** --max-filesize, --max-scansize, --max-scantime, and with `archives` --max-files and --max-recursion. */

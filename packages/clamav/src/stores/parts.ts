@@ -41,7 +41,7 @@ export function loadStores(parts: Partial<Record<StorePart, Uint8Array>>): Clama
   return { hashes: load(parts.hashes), sections: load(parts.sections), allow: load(parts.allow), bodies: parts.bodies ? BodyDb.load(parts.bodies) : undefined };
 }
 
-/** Signatures the stores hold, counted as clamscan's "Known viruses" counts them (the allow list is not). */
+/** Signatures the stores hold, counted as clamscan's "Known viruses" counts them (allow-list .fp/.sfp entries included). */
 export function storeSignatureCount(stores: ClamavStores): number {
-  return (stores.bodies?.count ?? 0) + (stores.hashes?.count ?? 0) + (stores.sections?.count ?? 0);
+  return (stores.bodies?.count ?? 0) + (stores.hashes?.count ?? 0) + (stores.sections?.count ?? 0) + (stores.allow?.count ?? 0);
 }

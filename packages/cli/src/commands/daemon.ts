@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { Command } from "commander";
 import { fail } from "../fail.js";
-import { cacheDir, collect, limitOptions, parseCount, parseOrExit, parseSize, signatureOptions } from "../options.js";
+import { cacheDir, collect, limitOptions, parseCount, parseOrExit, parseSize, signatureOptions, useBuiltin } from "../options.js";
 import { Daemon } from "@vigil/daemon";
 import { defaultJobs, ScannerError } from "@vigil/scanner";
 
@@ -49,7 +49,7 @@ function program(): Command {
 
 interface Opts {
   tcp: string[]; socket: string[]; http?: string; httpToken?: string; httpMaxBody: string; rules: string[]; database: string[];
-  builtin: boolean; jobs?: string; streamMaxLength: string; maxThreads: string; maxQueue: string; readTimeout: string;
+  builtin?: boolean; jobs?: string; streamMaxLength: string; maxThreads: string; maxQueue: string; readTimeout: string;
   commandReadTimeout: string; idleTimeout: string; maxConnections: string; memoryBudget: string; spoolThreshold: string; spoolDir?: string; maxFilesize: string; maxScansize: string;
   maxFiles: string; maxRecursion: string; maxScantime: string; alertExceedsMax?: boolean; cache: boolean;
 }
@@ -69,7 +69,7 @@ export async function run(args: string[]): Promise<number> {
     };
     daemon = new Daemon({
       signatures: {
-        builtin: o.builtin, rules: o.rules, databases: o.database, timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
+        builtin: useBuiltin(o), rules: o.rules, databases: o.database, timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
         ...(o.cache ? { cacheDir: join(cacheDir(), "compiled") } : {}),
       },
       jobs: o.jobs !== undefined ? parseCount(o.jobs, "--jobs") : defaultJobs(),

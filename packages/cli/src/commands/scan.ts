@@ -8,7 +8,7 @@
 import { createWriteStream } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { cacheDir, collect, defaultQuarantineDir, limitOptions, parseCount, parseOrExit, parseSize, signatureOptions } from "../options.js";
+import { cacheDir, collect, defaultQuarantineDir, limitOptions, parseCount, parseOrExit, parseSize, signatureOptions, useBuiltin } from "../options.js";
 import { paint, Progress, useColor } from "../progress.js";
 import {
   buildSignatures, defaultJobs, printable, Quarantine, reportWriter, ScanCache, Scanner, ScannerError, ScanStats, summaryText, walk,
@@ -63,7 +63,7 @@ function program(): Command {
 }
 
 interface Opts {
-  rules: string[]; database: string[]; builtin: boolean; recursive: boolean; maxDepth?: string; exclude: string[]; excludeRegex: string[];
+  rules: string[]; database: string[]; builtin?: boolean; recursive: boolean; maxDepth?: string; exclude: string[]; excludeRegex: string[];
   include: string[]; includeRegex: string[]; followSymlinks?: boolean; oneFileSystem?: boolean; jobs?: string;
   maxFilesize: string; maxScansize: string; maxScantime: string; maxFiles: string; maxRecursion: string; maxRatio: string;
   alertExceedsMax?: boolean; cache: boolean; cacheFile?: string; all?: boolean; infected?: boolean; format: ReportFormat;
@@ -95,7 +95,7 @@ async function scan(paths: string[], o: Opts): Promise<number> {
   const jobs = o.jobs !== undefined ? parseCount(o.jobs, "--jobs") : defaultJobs();
   const maxDepth = o.maxDepth !== undefined ? parseCount(o.maxDepth, "--max-depth") : undefined;
   const stats = new ScanStats();
-  const { detector, spec, warnings } = buildSignatures({ builtin: o.builtin, rules: o.rules, databases: o.database, timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
+  const { detector, spec, warnings } = buildSignatures({ builtin: useBuiltin(o), rules: o.rules, databases: o.database, timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
     ...(o.cache ? { cacheDir: join(cacheDir(), "compiled") } : {}) });
   if (!o.quiet) for (const w of warnings.slice(0, 20)) process.stderr.write(`vigil: warning: ${w.message}\n`);
   if (!o.quiet && warnings.length > 20) process.stderr.write(`vigil: warning: ${warnings.length - 20} more database warnings\n`);
