@@ -141,6 +141,9 @@ function expand(paths: string[], warnings: SignatureWarning[], options: LoadOpti
       const names = readdirSync(p).sort();
       for (const name of names) if (kindOf(name) !== undefined && !name.toLowerCase().endsWith(".txt")) files.push(join(p, name));
       const found = names.filter((n) => containerKindOf(n) !== undefined).map((n) => join(p, n));
+      if (!found.length && !names.some((n) => kindOf(n) !== undefined && !n.toLowerCase().endsWith(".txt"))) {
+        throw new ClamavError("SIGDB_READ", "no supported database files in this directory (as clamscan, Vigil refuses an empty database directory): check the path, or run an update", { path: p });
+      }
       for (const c of newestContainers(found, warnings, options)) containers.push({ path: c, explicit: false });
     } else if (containerKindOf(p) !== undefined) {
       containers.push({ path: p, explicit: true });

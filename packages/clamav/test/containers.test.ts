@@ -237,3 +237,15 @@ describe.skipIf(!FRESHCLAM)("loading containers as databases", () => {
     }
   });
 });
+
+describe("database directories", () => {
+  it("a directory with no database files is refused, as clamscan refuses it", async () => {
+    const { loadClamavDatabase } = await import("../src/index.js");
+    const dir = mkdtempSync(join(tmpdir(), "vigil-emptydb-"));
+    try {
+      expect(codeOf(() => loadClamavDatabase(dir))).toBe("SIGDB_READ");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
