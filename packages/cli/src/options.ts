@@ -4,6 +4,7 @@
  * the default locations (cache, data and quarantine directories under the XDG base directories).
  */
 import type { Command } from "commander";
+import { existsSync, readdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { ScannerError } from "@vigil/scanner";
@@ -23,6 +24,40 @@ export function signatureOptions(cmd: Command): Command {
     )
     .option("--builtin", "also load the built-in starter rules when -d is given")
     .option("--no-builtin", "do not load the built-in starter rules");
+}
+
+/** Where ClamAV keeps its databases: $VIGIL_CLAMAV_DB_DIR, else /var/lib/clamav (Debian's, freshclam's). */
+export function clamavDatabaseDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.VIGIL_CLAMAV_DB_DIR || "/var/lib/clamav";
+}
+
+const DATABASE_FILE = /\.(cvd|cld|cud|hdb|hsb|mdb|msb|ndb|ldb|fp|sfp|ign2)$/i;
+
+/**
+ * The databases a scan uses: those named with -d; else, when neither -d nor --rules is given,
+ * ClamAV's database directory if it holds databases (as clamscan loads it by default); else none
+ * (the built-in starter rules then load alone).
+ */
+export function resolveDatabases(o: { database: string[]; rules: string[] }, env: NodeJS.ProcessEnv = process.env): string[] {
+  if (o.database.length || o.rules.length) return o.database;
+  const dir = clamavDatabaseDir(env);
+  try {
+    if (existsSync(dir) && readdirSync(dir).some((n) => DATABASE_FILE.test(n))) return [dir];
+  } catch {
+    // an unreadable directory: scan with the built-in rules and say so
+  }
+  return [];
+}
+
+/** What a scan detects with, in one line for people (stderr, after the summary). */
+export function signatureSourceNote(o: { database: string[]; rules: string[] }, builtin: boolean): string | undefined {
+  if (o.database.length || o.rules.length) return undefined;
+  if (!builtin) return undefined;
+  return (
+    "vigil: note: scanned with the 4 built-in test signatures only (EICAR, ClamAV's test file, GTUBE): " +
+    "they find test files, not malware. For real detection content give ClamAV's databases with " +
+    `-d DIR (none found in ${clamavDatabaseDir()}, which freshclam fills) or YARA rules with --rules FILE.\n`
+  );
 }
 
 /**

@@ -4,7 +4,7 @@
  * the files of clamav-testfiles that Vigil opens, and sigtool's header fields.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -58,6 +58,31 @@ describe.skipIf(missing.length > 0)("vigil scan -d test-N.cvd against clamscan 1
     }
     // official signatures: no .UNOFFICIAL suffix, as clamscan prints them
     expect(r.stdout).not.toMatch(/UNOFFICIAL/);
+  });
+});
+
+describe.skipIf(missing.length > 0)("the default databases", () => {
+  it("without -d or --rules, vigil scan loads ClamAV's database directory when it holds databases, else says it has only test signatures", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-defaultdb-"));
+    try {
+      const db = join(dir, "db");
+      const empty = join(dir, "empty");
+      mkdirSync(db);
+      mkdirSync(empty);
+      writeFileSync(join(db, "test.cvd"), readFileSync(join(FRESHCLAM!, "test-6.cvd")));
+      const target = join(TESTFILES, "clam.exe");
+      const withDb = spawnSync(process.execPath, [BIN, "scan", "--no-cache", target], { encoding: "utf8", env: { ...process.env, VIGIL_CLAMAV_DB_DIR: db } });
+      expect(withDb.stderr).toContain(`using ClamAV's databases in ${db}`);
+      expect(knownViruses(withDb.stderr)).toBe(10);
+      expect(withDb.stdout).toContain("clam.exe: Clamav.Test.File-6 FOUND");
+      expect(withDb.stderr).not.toMatch(/built-in test signatures only/);
+      const without = spawnSync(process.execPath, [BIN, "scan", "--no-cache", target], { encoding: "utf8", env: { ...process.env, VIGIL_CLAMAV_DB_DIR: empty } });
+      expect(knownViruses(without.stderr)).toBe(4);
+      expect(without.stderr).toMatch(/built-in test signatures only/);
+      expect(without.stdout).toContain("FOUND");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { Command } from "commander";
 import { fail } from "../fail.js";
-import { cacheDir, collect, limitOptions, parseCount, parseOrExit, parseSize, signatureOptions, useBuiltin } from "../options.js";
+import { cacheDir, collect, limitOptions, parseCount, parseOrExit, parseSize, resolveDatabases, signatureOptions, useBuiltin } from "../options.js";
 import { Daemon } from "@vigil/daemon";
 import { defaultJobs, ScannerError } from "@vigil/scanner";
 
@@ -69,7 +69,7 @@ export async function run(args: string[]): Promise<number> {
     };
     daemon = new Daemon({
       signatures: {
-        builtin: useBuiltin(o), rules: o.rules, databases: o.database, timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
+        builtin: useBuiltin({ ...o, database: resolveDatabases(o) }), rules: o.rules, databases: resolveDatabases(o), timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
         ...(o.cache ? { cacheDir: join(cacheDir(), "compiled") } : {}),
       },
       jobs: o.jobs !== undefined ? parseCount(o.jobs, "--jobs") : defaultJobs(),

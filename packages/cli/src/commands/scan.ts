@@ -8,7 +8,7 @@
 import { createWriteStream } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { cacheDir, collect, defaultQuarantineDir, limitOptions, parseCount, parseOrExit, parseSize, signatureOptions, useBuiltin } from "../options.js";
+import { cacheDir, collect, defaultQuarantineDir, limitOptions, parseCount, parseOrExit, parseSize, resolveDatabases, signatureOptions, signatureSourceNote, useBuiltin } from "../options.js";
 import { paint, Progress, useColor } from "../progress.js";
 import {
   buildSignatures, defaultJobs, printable, Quarantine, reportWriter, ScanCache, Scanner, ScannerError, ScanStats, summaryText, walk,
@@ -95,7 +95,10 @@ async function scan(paths: string[], o: Opts): Promise<number> {
   const jobs = o.jobs !== undefined ? parseCount(o.jobs, "--jobs") : defaultJobs();
   const maxDepth = o.maxDepth !== undefined ? parseCount(o.maxDepth, "--max-depth") : undefined;
   const stats = new ScanStats();
-  const { detector, spec, warnings } = buildSignatures({ builtin: useBuiltin(o), rules: o.rules, databases: o.database, timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
+  const databases = resolveDatabases(o);
+  const builtin = useBuiltin({ ...o, database: databases });
+  if (!o.quiet && databases.length && !o.database.length) process.stderr.write(`vigil: using ClamAV's databases in ${databases[0]}\n`);
+  const { detector, spec, warnings } = buildSignatures({ builtin, rules: o.rules, databases, timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
     ...(o.cache ? { cacheDir: join(cacheDir(), "compiled") } : {}) });
   if (!o.quiet) for (const w of warnings.slice(0, 20)) process.stderr.write(`vigil: warning: ${w.message}\n`);
   if (!o.quiet && warnings.length > 20) process.stderr.write(`vigil: warning: ${warnings.length - 20} more database warnings\n`);
@@ -187,7 +190,11 @@ async function scan(paths: string[], o: Opts): Promise<number> {
   progress?.clear();
   await out.write(writer.end(stats));
   await out.end();
-  if (!o.quiet && o.summary) process.stderr.write(summaryText(stats, { signatures: detector.signatures, engineVersion: `vigil ${VERSION}` }));
+  if (!o.quiet && o.summary) {
+    process.stderr.write(summaryText(stats, { signatures: detector.signatures, engineVersion: `vigil ${VERSION}` }));
+    const note = signatureSourceNote({ ...o, database: databases }, builtin);
+    if (note) process.stderr.write(note);
+  }
   if (stats.interrupted && !stats.infected) return 130;
   return stats.exitCode();
 }

@@ -9,7 +9,7 @@
 import { appendFileSync, createWriteStream } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { cacheDir, collect, defaultQuarantineDir, limitOptions, parseCount, parseOrExit, parseSize, signatureOptions, useBuiltin } from "../options.js";
+import { cacheDir, collect, defaultQuarantineDir, limitOptions, parseCount, parseOrExit, parseSize, resolveDatabases, signatureOptions, useBuiltin } from "../options.js";
 import {
   buildSignatures, defaultJobs, printable, Quarantine, reportWriter, Scanner,
   ScanStats, WatchSession, DEFAULT_LIMITS, type ReportFormat, type WatchEvent,
@@ -65,7 +65,7 @@ export async function run(args: string[]): Promise<number> {
 
 async function watch(paths: string[], o: Opts): Promise<number> {
   const limits = { ...DEFAULT_LIMITS, maxFileSize: parseSize(o.maxFilesize), maxScanSize: parseSize(o.maxScansize) };
-  const { detector, spec, warnings } = buildSignatures({ builtin: useBuiltin(o), rules: o.rules, databases: o.database, timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
+  const { detector, spec, warnings } = buildSignatures({ builtin: useBuiltin({ ...o, database: resolveDatabases(o) }), rules: o.rules, databases: resolveDatabases(o), timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
     cacheDir: join(cacheDir(), "compiled") });
   if (!o.quiet) for (const w of warnings.slice(0, 20)) process.stderr.write(`vigil: warning: ${w.message}\n`);
   if (!o.quiet && warnings.length > 20) process.stderr.write(`vigil: warning: ${warnings.length - 20} more database warnings\n`);
