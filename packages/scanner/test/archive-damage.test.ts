@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { scanBytes, DEFAULT_LIMITS } from "../src/index.js";
 import { inflateSalvage } from "../src/archive/gzip.js";
-import { EICAR } from "./helpers/zip.js";
+import { EICAR, makeZip } from "./helpers/zip.js";
 import { withRules } from "./helpers/detector.js";
 import { damagedCases, gzipInvalidDistance, gzipTruncated, makeTar, noise } from "./helpers/damaged.js";
 
@@ -70,6 +70,18 @@ describe("damaged containers: scan what they yield, report the damage beside it"
     const r = scan(t, "h.tar");
     expect(r.detections.map((d) => d.path)).toEqual(["h.tar!eicar.com"]);
     expect(r.incomplete.map((i) => i.message)).toEqual([expect.stringMatching(/bad tar header checksum at offset 1024; skipped to the next valid header at offset 2048/)]);
+  });
+
+  it("walking local headers does not take a stored inner archive's members for the outer one's", () => {
+    const inner = makeZip([{ name: "e.com", data: EICAR }]);
+    for (const grow of [1000, -20]) {
+      const z = makeZip([{ name: "inner.zip", data: inner, method: 0 }, { name: "z.txt", data: "zzz" }]);
+      const e = z.lastIndexOf(Buffer.from([0x50, 0x4b, 5, 6]));
+      z.writeUInt32LE(z.readUInt32LE(e + 12) + grow, e + 12);
+      const r = scan(z, "o.zip");
+      expect(r.detections.map((d) => d.path)).toEqual(["o.zip!inner.zip!e.com"]);
+      expect(r.incomplete.map((i) => i.reason)).toEqual(["corrupt-archive"]);
+    }
   });
 
   it("damage limits still hold: a damaged gzip bomb is stopped, not salvaged without bound", () => {

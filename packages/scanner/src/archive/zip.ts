@@ -124,7 +124,7 @@ function readCentralInto(b: Uint8Array, entries: Entry[]): void {
 export function* readZip(b: Uint8Array, cap: OutputCap): Generator<Member> {
   const { entries, damage } = readCentral(b);
   const v = dv(b);
-  const seen = new Set<number>();
+  const seen = new Map<number, number>(); // local header offset -> end of its data
   for (const en of entries) {
     const name = cleanName(en.name);
     if (name.endsWith("/") && en.usize === 0) continue; // directory
@@ -136,8 +136,8 @@ export function* readZip(b: Uint8Array, cap: OutputCap): Generator<Member> {
       yield { name, compressedSize: en.csize, problem: { reason: "corrupt-archive", message: "local header missing" } };
       continue;
     }
-    seen.add(en.offset);
     const start = en.offset + 30 + v.getUint16(en.offset + 26, true) + v.getUint16(en.offset + 28, true);
+    seen.set(en.offset, start + en.csize);
     yield decode(b, name, en.method, start, en.csize, cap);
   }
   if (damage === undefined) return;
@@ -146,11 +146,16 @@ export function* readZip(b: Uint8Array, cap: OutputCap): Generator<Member> {
   yield* localMembers(b, v, seen, cap);
 }
 
-/** Members found by their local file headers, in file order, skipping offsets already read. */
-function* localMembers(b: Uint8Array, v: DataView, seen: Set<number>, cap: OutputCap): Generator<Member> {
+/**
+ * Members found by their local file headers, in file order, skipping members already read
+ * (and their data: a stored inner archive's headers are not members of this one).
+ */
+function* localMembers(b: Uint8Array, v: DataView, seen: Map<number, number>, cap: OutputCap): Generator<Member> {
   let p = b.indexOf(0x50);
   while (p >= 0 && p + 30 <= b.length) {
-    if (v.getUint32(p, true) !== LOCAL || seen.has(p)) { p = b.indexOf(0x50, p + 1); continue; }
+    if (v.getUint32(p, true) !== LOCAL) { p = b.indexOf(0x50, p + 1); continue; }
+    const done = seen.get(p);
+    if (done !== undefined) { p = b.indexOf(0x50, Math.max(p + 1, done)); continue; }
     const flags = v.getUint16(p + 6, true);
     const method = v.getUint16(p + 8, true);
     let csize = v.getUint32(p + 18, true);
