@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench [-- NAME...]`: runs the benchmarks in bench/ one after another (all of them,
-// or the named ones: yara, scan, clamav, hashdb, modules, tlog, updates) and prints their
+// or the named ones: yara, scan, tree, clamav, hashdb, modules, tlog, updates) and prints their
 // reports. Each compares Vigil with the reference tool in the same run where one exists.
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
-const order = ["yara", "modules", "scan", "clamav", "hashdb", "tlog", "updates", "daemon", "inventory", "server"];
+const order = ["yara", "modules", "scan", "tree", "clamav", "hashdb", "tlog", "updates", "daemon", "inventory", "server"];
 // benchmarks run more than once, with these arguments (the daemon: the small set, then ClamAV's real scale)
 const runs = { daemon: [[], ["--scale", "real", "--clients", "1,8,64", "--restart"]] };
 const files = readdirSync(here).filter((f) => /\.(mjs|ts)$/.test(f) && f !== "run.mjs");

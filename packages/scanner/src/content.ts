@@ -108,7 +108,9 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
           continue;
         }
         addIncomplete(result, { reason: p.reason, path: inner, message: p.message }, opts);
-        continue;
+        // a damaged container still gives the bytes before the damage (what extraction tools
+        // write out): they are scanned, and a detection in them is reported as one
+        if (!member.data) continue;
       }
       if (++count > limits.maxFiles) {
         addIncomplete(result, { reason: "max-files", path, message: `archive has more than ${limits.maxFiles} members; the rest were not scanned` }, opts);

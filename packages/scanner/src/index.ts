@@ -10,10 +10,12 @@
  *
  * Data flow: `walk` lists the regular files under the given paths (symlinks not followed,
  * special files skipped, filters and depth applied, errors as entries); the `Scanner` skips
- * files the `ScanCache` knows are clean, and hands the rest to a `WorkerPool` whose threads
+ * files the `ScanCache` knows are clean, scans empty files in place (no read, no worker),
+ * and hands the rest to a `WorkerPool` whose threads
  * rebuild the detector once from its serialised form; each worker reads a file into a reused
  * buffer (`scanFile`), runs the detector on it and, for archives (zip, gzip, bzip2, xz, tar),
- * on every member recursively within the `Limits` (`scanContent`), producing one `FileResult`
+ * on every member recursively within the `Limits` (`scanContent`; a damaged container yields
+ * the bytes before the damage, scanned, with the damage noted), producing one `FileResult`
  * per top-level file with detections, "not fully scanned" notes and errors. Results feed
  * `ScanStats` and a `ReportWriter` (text, json, ndjson, SARIF), and optionally the
  * `Quarantine` vault. `watch` runs the same scan on files as they settle after writes.

@@ -5,7 +5,7 @@
  * loops) come out as file results carrying errors, so every report handles them alike.
  */
 import { ReadBuffer, scanBytes, scanFile } from "./file.js";
-import { emptyResult, type ContentOptions } from "./content.js";
+import { emptyResult, scanContent, type ContentOptions } from "./content.js";
 import { WorkerPool, defaultJobs } from "./pool.js";
 import { walk, type WalkOptions } from "./walk.js";
 import { DEFAULT_LIMITS, type Detector, type DetectorSpec, type FileResult, type Limits } from "./types.js";
@@ -23,6 +23,11 @@ export interface ScannerOptions {
   alertBombs?: boolean;
   allMatch?: boolean;
   cache?: ScanCache;
+  /**
+   * Start the worker threads when the first file needs one (default false: at construction).
+   * A tree of empty files then never starts them.
+   */
+  lazyWorkers?: boolean;
 }
 
 export type ScanEvent =
@@ -52,10 +57,14 @@ export async function readAllLimited(stream: AsyncIterable<Uint8Array>, limit: n
   return { bytes: Buffer.concat(chunks, n), truncated };
 }
 
+const EMPTY = new Uint8Array(0);
+
 export class Scanner {
   readonly limits: Limits;
   readonly content: ContentOptions;
-  private readonly pool?: WorkerPool;
+  private workers?: WorkerPool;
+  private readonly jobs: number;
+  private closed = false;
   private readonly buffers = new ReadBuffer();
 
   constructor(private readonly opts: ScannerOptions) {
@@ -64,8 +73,14 @@ export class Scanner {
       if (!(typeof v === "number" && v >= 0)) throw new ScannerError("BAD_OPTION", `limit ${k} must be a number >= 0 (got ${String(v)})`);
     }
     this.content = { limits: this.limits, alertExceedsMax: opts.alertExceedsMax, alertBombs: opts.alertBombs, allMatch: opts.allMatch };
-    const jobs = opts.jobs ?? defaultJobs();
-    if (opts.spec && jobs > 0) this.pool = new WorkerPool(opts.spec, this.content, jobs);
+    this.jobs = opts.spec ? opts.jobs ?? defaultJobs() : 0;
+    if (!opts.lazyWorkers) void this.pool;
+  }
+
+  /** The worker pool (started at the first use with lazyWorkers), or undefined to scan in this thread. */
+  private get pool(): WorkerPool | undefined {
+    if (!this.workers && this.jobs > 0 && !this.closed) this.workers = new WorkerPool(this.opts.spec!, this.content, this.jobs);
+    return this.workers;
   }
 
   get detector(): Detector {
@@ -92,7 +107,7 @@ export class Scanner {
 
   async *scan(paths: string[], run: ScanRunOptions = {}): AsyncGenerator<ScanEvent> {
     const cache = this.opts.cache;
-    const maxInFlight = this.pool ? this.pool.size * 32 : 4;
+    const maxInFlight = this.jobs > 0 ? this.jobs * 32 : 4;
     const done: ScanEvent[] = [];
     let inFlight = 0;
     let wake: (() => void) | undefined;
@@ -115,7 +130,8 @@ export class Scanner {
       yield { type: "file", result: r };
     }
     const rootSet = new Set(roots);
-    const statFiles = run.statFiles ?? (cache !== undefined || !!run.oneFileSystem);
+    // the walk's lstat is cheap (synchronous) and lets empty files skip the open and the worker
+    const statFiles = run.statFiles ?? true;
     for await (const entry of walk(roots, { ...run, statFiles })) {
       if (run.signal?.aborted) break;
       while (done.length) yield done.shift()!;
@@ -135,6 +151,15 @@ export class Scanner {
         yield { type: "file", result: r };
         continue;
       }
+      if (st && st.size === 0 && st.isFile()) {
+        // nothing to read: only rules that need no strings can match, here, without a worker
+        const r = emptyResult(entry.path, 0);
+        r.stat = { dev: st.dev, ino: st.ino, size: 0, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, mode: st.mode };
+        scanContent(this.opts.detector, EMPTY, r, this.content);
+        cache?.record(r);
+        yield { type: "file", result: r };
+        continue;
+      }
       inFlight++;
       void this.scanFile(entry.path, rootSet.has(entry.path)).then(settle);
       while (done.length) yield done.shift()!;
@@ -150,6 +175,7 @@ export class Scanner {
   }
 
   async close(): Promise<void> {
-    await this.pool?.close();
+    this.closed = true;
+    await this.workers?.close();
   }
 }

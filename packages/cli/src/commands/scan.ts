@@ -106,9 +106,9 @@ async function scan(paths: string[], o: Opts): Promise<number> {
   let cache: ScanCache | undefined;
   if (o.cache) {
     const probe = { limits, alertExceedsMax: o.alertExceedsMax };
-    cache = new ScanCache(o.cacheFile ?? join(cacheDir(), "scan-cache.json"), Scanner.cacheVersion(detector, probe));
+    cache = new ScanCache(o.cacheFile ?? join(cacheDir(), "scan-cache.bin"), Scanner.cacheVersion(detector, probe));
   }
-  const scanner = new Scanner({ detector, spec, jobs, ...contentOpts, cache });
+  const scanner = new Scanner({ detector, spec, jobs, ...contentOpts, cache, lazyWorkers: true });
   const vault = o.quarantine || o.quarantineDir ? new Quarantine(o.quarantineDir ?? defaultQuarantineDir()) : undefined;
 
   // the report is written as results come, with back-pressure: the scan waits while the reader is slow

@@ -1,7 +1,9 @@
 /**
  * A tar reader written from POSIX ustar and pax (IEEE 1003.1-2008 "pax Interchange Format"),
  * with GNU long names: it yields regular files as views into the archive (no copies).
- * Headers are checksum-verified; anything inconsistent ends the walk with a problem.
+ * Headers are checksum-verified. Damage is handled as GNU tar extracts: a header with a bad
+ * checksum is reported and the walk resumes at the next valid header; a member cut short by
+ * the end of the archive yields the bytes that are there, with a problem beside them.
  */
 import { cleanName, type Member } from "./types.js";
 
@@ -32,10 +34,7 @@ function checksumOk(b: Uint8Array, at: number): boolean {
 }
 
 export function isTar(b: Uint8Array): boolean {
-  if (b.length < 512) return false;
-  let zero = true;
-  for (let i = 0; i < 512; i++) if (b[i] !== 0) { zero = false; break; }
-  return !zero && checksumOk(b, 0);
+  return b.length >= 512 && !allZero(b, 0) && checksumOk(b, 0);
 }
 
 function paxRecords(data: Uint8Array): Map<string, string> {
@@ -60,12 +59,15 @@ export function* readTar(b: Uint8Array): Generator<Member> {
   let pax: Map<string, string> | undefined;
   let longName: string | undefined;
   while (p + 512 <= b.length) {
-    let zero = true;
-    for (let i = p; i < p + 512; i++) if (b[i] !== 0) { zero = false; break; }
-    if (zero) return;
+    if (allZero(b, p)) return;
     if (!checksumOk(b, p)) {
-      yield { name: "", compressedSize: 0, problem: { reason: "corrupt-archive", message: `bad tar header checksum at offset ${p}` } };
-      return;
+      const at = p;
+      do p += 512; while (p + 512 <= b.length && !(checksumOk(b, p) && !allZero(b, p)));
+      const resumed = p + 512 <= b.length;
+      yield { name: "", compressedSize: 0, problem: { reason: "corrupt-archive", message: `bad tar header checksum at offset ${at}; ${resumed ? `skipped to the next valid header at offset ${p}` : "no valid header after it"}` } };
+      pax = undefined;
+      longName = undefined;
+      continue;
     }
     const type = String.fromCharCode(b[p + 156]!);
     let size = octal(b, p + 124, 12);
@@ -84,7 +86,10 @@ export function* readTar(b: Uint8Array): Generator<Member> {
     const start = p + 512;
     const end = start + size;
     if (end > b.length) {
-      yield { name: cleanName(name), compressedSize: size, problem: { reason: "corrupt-archive", message: "tar member runs past the end of the archive (truncated)" } };
+      // what `tar x` writes for a cut archive: the bytes that are there
+      const have = b.length - start;
+      const problem = { reason: "corrupt-archive" as const, message: `tar member runs past the end of the archive (truncated: ${have} of ${size} bytes)${have > 0 && isFile(type) ? "; the bytes present were scanned" : ""}` };
+      yield have > 0 && isFile(type) ? { name: cleanName(name), compressedSize: size, data: b.subarray(start), problem } : { name: cleanName(name), compressedSize: size, problem };
       return;
     }
     const data = b.subarray(start, end);
@@ -94,6 +99,18 @@ export function* readTar(b: Uint8Array): Generator<Member> {
     if (type === "L") { longName = field(data, 0, data.length); continue; }
     pax = undefined;
     longName = undefined;
-    if (type === "0" || type === "\0" || type === "7") yield { name: cleanName(name), compressedSize: size, data };
+    if (isFile(type)) yield { name: cleanName(name), compressedSize: size, data };
   }
+  if (p < b.length && !allZero(b, p, b.length - p)) {
+    yield { name: "", compressedSize: 0, problem: { reason: "corrupt-archive", message: `tar archive ends inside a header at offset ${p} (truncated)` } };
+  }
+}
+
+function isFile(type: string): boolean {
+  return type === "0" || type === "\0" || type === "7";
+}
+
+function allZero(b: Uint8Array, at: number, len = 512): boolean {
+  for (let i = at; i < at + len; i++) if (b[i] !== 0) return false;
+  return true;
 }

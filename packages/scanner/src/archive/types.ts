@@ -5,12 +5,15 @@ export type ArchiveKind = "zip" | "gzip" | "bzip2" | "xz" | "tar";
 export interface Member {
   /** Name inside the archive (control characters escaped). */
   name: string;
-  /** Decoded bytes, absent when the member could not be decoded. */
+  /**
+   * Decoded bytes, absent when nothing could be decoded. With a `problem` (a damaged
+   * container), the bytes that decoded before the damage: what an extraction tool writes out.
+   */
   data?: Uint8Array;
   /** Size the member had inside the archive (compressed). */
   compressedSize: number;
   encrypted?: boolean;
-  /** Why the member could not be decoded (corrupt, unsupported method). */
+  /** Why the member could not be decoded, or not all of it (corrupt, unsupported method). */
   problem?: { reason: "corrupt-archive" | "unsupported" | "encrypted" | "over-limit"; message: string };
   /** With reason "over-limit": the output cap that decoding would have exceeded. */
   limit?: number;

@@ -4,7 +4,8 @@
  * uncompressed data and LZMA chunks with state, property and dictionary resets), index and
  * footer, concatenated streams and stream padding. Other filters (BCJ, delta) are reported as
  * unsupported. Integrity checks (CRC32/CRC64/SHA-256) are not verified: the scanner looks at
- * whatever the data decodes to. Output is capped: decoding stops with OutputLimit past `limit`,
+ * whatever the data decodes to. Damaged or truncated data keeps what decoded before the damage
+ * (unxzSalvage), as `xz -dc` writes it out. Output is capped: decoding stops with OutputLimit past `limit`,
  * and every loop advances on the input or the output, so hostile data cannot hang it.
  */
 import { OutputLimit } from "./types.js";
@@ -172,12 +173,13 @@ class Lzma {
   }
 
   /** Decodes exactly `unpacked` bytes of one LZMA chunk into `out`. */
-  decode(rc: RangeDecoder, out: Out, unpacked: number, dictStart: number): void {
+  decode(rc: RangeDecoder, out: Out, unpacked: number, dictStart: number, stopAtOverrun = false): void {
     const p = this.probs;
     const end = out.pos + unpacked;
     const pbMask = (1 << this.pb) - 1;
     const lpMask = (1 << this.lp) - 1;
     while (out.pos < end) {
+      if (stopAtOverrun && rc.overrun) return;
       const pos = out.pos - dictStart;
       const posState = pos & pbMask;
       const s = this.state;
@@ -297,7 +299,12 @@ function lzma2(b: Uint8Array, p: number, out: Out, lz: Lzma): number {
       needProps = false;
     } else if (needProps) throw new XzError("LZMA2 chunk without properties");
     if (reset >= 1) lz.reset();
-    if (p + packed > b.length) throw new XzError("LZMA2 data ends early");
+    if (p + packed > b.length) {
+      // truncated: decode what is there, stopping where the input runs out
+      const rc = new RangeDecoder(b, p, b.length);
+      lz.decode(rc, out, unpacked, dictStart, true);
+      throw new XzError("LZMA2 data ends early (truncated)");
+    }
     const rc = new RangeDecoder(b, p, p + packed);
     lz.decode(rc, out, unpacked, dictStart);
     if (rc.overrun) throw new XzError("LZMA chunk data ends early");
@@ -310,7 +317,27 @@ function lzma2(b: Uint8Array, p: number, out: Out, lz: Lzma): number {
  * the limit, XzError on corrupt or unsupported data.
  */
 export function unxz(b: Uint8Array, limit: number): Uint8Array {
+  const r = unxzSalvage(b, limit);
+  if (r.error) throw r.error;
+  return r.data;
+}
+
+/**
+ * As unxz, but corrupt, truncated or unsupported data ends decoding with `error` set and
+ * `data` holding what decoded before it. Throws OutputLimit past the limit.
+ */
+export function unxzSalvage(b: Uint8Array, limit: number): { data: Uint8Array; error?: XzError } {
   const out = new Out(limit, b.length * 4);
+  try {
+    decodeStreams(b, out);
+  } catch (err) {
+    if (!(err instanceof XzError)) throw err;
+    return { data: out.buf.subarray(0, out.pos), error: err };
+  }
+  return { data: out.buf.subarray(0, out.pos) };
+}
+
+function decodeStreams(b: Uint8Array, out: Out): void {
   const lz = new Lzma();
   let p = 0;
   let streams = 0;
@@ -362,5 +389,4 @@ export function unxz(b: Uint8Array, limit: number): Uint8Array {
     if (p > b.length) throw new XzError("truncated index or footer");
     streams++;
   }
-  return out.buf.subarray(0, out.pos);
 }

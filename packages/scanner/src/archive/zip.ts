@@ -3,10 +3,14 @@
  * (zip64 included), walks the central directory, and decodes stored, deflated and bzip2 (method 12) members from
  * their local headers. Encrypted members (traditional or AES) are reported, never guessed.
  * Every offset is bounds-checked; a hostile archive gives a `problem`, never a crash.
+ *
+ * Damage is handled as extraction tools do: when the central directory is missing, cut or
+ * inconsistent, the local file headers are walked from the start of the file and every member
+ * found there is decoded; a member whose data is cut or corrupt yields what decodes before the
+ * damage. Each such case carries a `problem` beside the bytes.
  */
-import { inflateRawSync } from "node:zlib";
 import { cleanName, overLimit, OutputLimit, type Member, type OutputCap } from "./types.js";
-import { bunzipLimited } from "./gzip.js";
+import { bunzipSalvage, damaged, inflateSalvage } from "./gzip.js";
 
 const EOCD = 0x06054b50;
 const ZIP64_LOCATOR = 0x07064b50;
@@ -46,7 +50,19 @@ function findEocd(b: Uint8Array, v: DataView): number {
   return -1;
 }
 
-function readCentral(b: Uint8Array): Entry[] {
+/** The central directory's entries, and what was wrong with it (the entries before the damage are kept). */
+function readCentral(b: Uint8Array): { entries: Entry[]; damage?: string } {
+  const entries: Entry[] = [];
+  try {
+    readCentralInto(b, entries);
+  } catch (err) {
+    if (!(err instanceof Corrupt)) throw err;
+    return { entries, damage: err.message };
+  }
+  return { entries };
+}
+
+function readCentralInto(b: Uint8Array, entries: Entry[]): void {
   const v = dv(b);
   const e = findEocd(b, v);
   if (e < 0) throw new Corrupt("no end of central directory record");
@@ -66,10 +82,10 @@ function readCentral(b: Uint8Array): Entry[] {
     if (shift < 0 || cdOffset + shift + cdSize > b.length) throw new Corrupt("central directory outside the file");
     cdOffset += shift;
   }
-  const entries: Entry[] = [];
   let p = cdOffset;
   const end = cdOffset + cdSize;
-  for (let i = 0; i < count && p + 46 <= end; i++) {
+  for (let i = 0; i < count; i++) {
+    if (p + 46 > end) throw new Corrupt(`central directory size says ${cdSize} bytes, too small for its ${count} entries`);
     if (v.getUint32(p, true) !== CENTRAL) throw new Corrupt(`bad central directory entry ${i}`);
     const flags = v.getUint16(p + 8, true);
     const method = v.getUint16(p + 10, true);
@@ -99,7 +115,6 @@ function readCentral(b: Uint8Array): Entry[] {
     entries.push({ name, flags, method, csize, usize, offset });
     p += 46 + nameLen + extraLen + commentLen;
   }
-  return entries;
 }
 
 /**
@@ -107,14 +122,9 @@ function readCentral(b: Uint8Array): Entry[] {
  * member's decoded size; a member over it is yielded with problem "over-limit".
  */
 export function* readZip(b: Uint8Array, cap: OutputCap): Generator<Member> {
-  let entries: Entry[];
-  try {
-    entries = readCentral(b);
-  } catch (err) {
-    yield { name: "", compressedSize: b.length, problem: { reason: "corrupt-archive", message: `not a readable zip: ${(err as Error).message}` } };
-    return;
-  }
+  const { entries, damage } = readCentral(b);
   const v = dv(b);
+  const seen = new Map<number, number>(); // local header offset -> end of its data
   for (const en of entries) {
     const name = cleanName(en.name);
     if (name.endsWith("/") && en.usize === 0) continue; // directory
@@ -127,41 +137,94 @@ export function* readZip(b: Uint8Array, cap: OutputCap): Generator<Member> {
       continue;
     }
     const start = en.offset + 30 + v.getUint16(en.offset + 26, true) + v.getUint16(en.offset + 28, true);
-    const end = start + en.csize;
-    if (end > b.length) {
-      yield { name, compressedSize: en.csize, problem: { reason: "corrupt-archive", message: "member data runs past the end of the archive" } };
-      continue;
-    }
-    const raw = b.subarray(start, end);
-    const limit = cap(en.csize);
-    if (en.method === 0) {
-      if (raw.length > limit) {
-        yield overLimit(name, en.csize, limit);
-        continue;
-      }
-      yield { name, compressedSize: en.csize, data: raw };
-    } else if (en.method === 8) {
-      let data: Uint8Array;
-      try {
-        data = inflateRawSync(raw, { maxOutputLength: Math.max(1, limit) });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") yield overLimit(name, en.csize, limit);
-        else yield { name, compressedSize: en.csize, problem: { reason: "corrupt-archive", message: `deflate data corrupt: ${(err as Error).message}` } };
-        continue;
-      }
-      yield { name, compressedSize: en.csize, data };
-    } else if (en.method === 12) {
-      let data: Uint8Array;
-      try {
-        data = bunzipLimited(raw, limit);
-      } catch (err) {
-        if (err instanceof OutputLimit) yield overLimit(name, en.csize, limit);
-        else yield { name, compressedSize: en.csize, problem: { reason: "corrupt-archive", message: `bzip2 data corrupt: ${String((err as Error)?.message ?? err)}` } };
-        continue;
-      }
-      yield { name, compressedSize: en.csize, data };
-    } else {
-      yield { name, compressedSize: en.csize, problem: { reason: "unsupported", message: `compression method ${en.method} not supported` } };
-    }
+    seen.set(en.offset, start + en.csize);
+    yield decode(b, name, en.method, start, en.csize, cap);
   }
+  if (damage === undefined) return;
+  // what unzip -FF, 7z and bsdtar do with a broken directory: walk the local headers
+  yield { name: "", compressedSize: b.length, problem: { reason: "corrupt-archive", message: `zip central directory damaged (${damage}); the members found by walking the local headers were scanned` } };
+  yield* localMembers(b, v, seen, cap);
+}
+
+/**
+ * Members found by their local file headers, in file order, skipping members already read
+ * (and their data: a stored inner archive's headers are not members of this one).
+ */
+function* localMembers(b: Uint8Array, v: DataView, seen: Map<number, number>, cap: OutputCap): Generator<Member> {
+  let p = b.indexOf(0x50);
+  while (p >= 0 && p + 30 <= b.length) {
+    if (v.getUint32(p, true) !== LOCAL) { p = b.indexOf(0x50, p + 1); continue; }
+    const done = seen.get(p);
+    if (done !== undefined) { p = b.indexOf(0x50, Math.max(p + 1, done)); continue; }
+    const flags = v.getUint16(p + 6, true);
+    const method = v.getUint16(p + 8, true);
+    let csize = v.getUint32(p + 18, true);
+    const nameLen = v.getUint16(p + 26, true);
+    const extraLen = v.getUint16(p + 28, true);
+    const start = p + 30 + nameLen + extraLen;
+    if (start > b.length) break;
+    const name = cleanName(Buffer.from(b.buffer, b.byteOffset + p + 30, nameLen).toString("utf8"));
+    if (csize === 0xffffffff) {
+      // zip64: the local extra field holds the uncompressed then the compressed size
+      for (let x = p + 30 + nameLen; x + 4 <= start; x += 4 + v.getUint16(x + 2, true)) {
+        if (v.getUint16(x, true) === 1 && x + 20 <= start) { csize = u64(v, x + 12); break; }
+      }
+    }
+    const sizeLater = (flags & 8) !== 0 && csize === 0; // sizes in a data descriptor after the data
+    let next = start + (sizeLater ? 0 : csize);
+    if (name.endsWith("/") && csize === 0) { p = b.indexOf(0x50, Math.max(p + 1, next)); continue; }
+    if (flags & 1 || method === 99) {
+      yield { name, compressedSize: csize, encrypted: true, problem: { reason: "encrypted", message: "encrypted member not scanned (no password)" } };
+    } else if (sizeLater && method === 8) {
+      // deflate ends itself: decode up to its end
+      const m = decode(b, name, method, start, b.length - start, cap, true);
+      next = start + (m.compressedSize ?? 0);
+      yield m;
+    } else if (sizeLater) {
+      // stored with a data descriptor: the data ends at the descriptor whose size matches
+      let end = -1;
+      for (let q = b.indexOf(0x50, start); q >= 0 && q + 16 <= b.length; q = b.indexOf(0x50, q + 1)) {
+        if (v.getUint32(q, true) === 0x08074b50 && v.getUint32(q + 8, true) === q - start) { end = q; break; }
+      }
+      const csz = end >= 0 ? end - start : b.length - start;
+      yield decode(b, name, method, start, csz, cap);
+      next = start + csz;
+    } else {
+      yield decode(b, name, method, start, csize, cap);
+    }
+    p = b.indexOf(0x50, Math.max(p + 1, next));
+  }
+}
+
+/**
+ * Decodes one member's data at `start` (`csize` bytes, fewer when the file is cut). With
+ * `selfDelimited` (deflate of unknown size), `compressedSize` of the result is what it took.
+ */
+function decode(b: Uint8Array, name: string, method: number, start: number, csize: number, cap: OutputCap, selfDelimited = false): Member {
+  const end = Math.min(b.length, start + csize);
+  const cut = start + csize > b.length;
+  const raw = b.subarray(start, end);
+  const limit = cap(csize);
+  const cutNote = cut ? `member data runs past the end of the archive (truncated: ${raw.length} of ${csize} bytes)` : undefined;
+  try {
+    if (method === 0) {
+      if (raw.length > limit) return overLimit(name, csize, limit);
+      return cutNote ? damaged(name, csize, raw, cutNote) : { name, compressedSize: csize, data: raw };
+    }
+    if (method === 8) {
+      const r = inflateSalvage(raw, limit);
+      const size = selfDelimited ? r.consumed : csize;
+      const why = r.error ?? cutNote;
+      return why ? damaged(name, size, r.data, `zip member damaged: ${why}`) : { name, compressedSize: size, data: r.data };
+    }
+    if (method === 12) {
+      const r = bunzipSalvage(raw, limit);
+      const why = r.error ?? cutNote;
+      return why ? damaged(name, csize, r.data, `zip member damaged: bzip2 ${why}`) : { name, compressedSize: csize, data: r.data };
+    }
+  } catch (err) {
+    if (err instanceof OutputLimit) return overLimit(name, csize, limit);
+    throw err;
+  }
+  return { name, compressedSize: csize, problem: { reason: "unsupported", message: `compression method ${method} not supported` } };
 }
