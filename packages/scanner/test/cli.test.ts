@@ -241,7 +241,8 @@ rule Eicar_Anywhere { strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" conditi
     const child = spawn(process.execPath, [BIN, "scan", "--no-cache", "--no-builtin", "--rules", join(home, "slow-int.yar"), "-j", "1", d], { env: { ...process.env, XDG_CACHE_HOME: join(home, "cache") } });
     let err = "";
     child.stderr.on("data", (c) => (err += c));
-    await new Promise((r) => setTimeout(r, 1500));
+    await sigintHandled(child.pid!);
+    await new Promise((r) => setTimeout(r, 500));
     child.kill("SIGINT");
     const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
     expect(err).toMatch(/interrupted/);
@@ -260,7 +261,8 @@ rule Eicar_Anywhere { strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" conditi
     const child = spawn(process.execPath, [BIN, "scan", "--no-cache", "--no-builtin", "--rules", join(home, "slowish.yar"), "-j", "1", d], { env: { ...process.env, XDG_CACHE_HOME: join(home, "cache") } });
     let err = "";
     child.stderr.on("data", (c) => (err += c));
-    await new Promise((r) => setTimeout(r, 1500));
+    await sigintHandled(child.pid!);
+    await new Promise((r) => setTimeout(r, 500));
     const t = Date.now();
     child.kill("SIGINT");
     await new Promise((r) => setTimeout(r, 100));
@@ -272,3 +274,21 @@ rule Eicar_Anywhere { strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" conditi
     rmSync(d, { recursive: true, force: true });
   });
 });
+
+/**
+ * Resolves once the process has installed its SIGINT handler (Linux: the SigCgt mask in
+ * /proc/PID/status), so a test's Ctrl-C lands on the handler whatever the machine's load,
+ * rather than after a fixed delay that a busy machine can outlast.
+ */
+async function sigintHandled(pid: number, timeoutMs = 30_000): Promise<void> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    try {
+      const m = /^SigCgt:\s*([0-9a-f]+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+      if (m && (BigInt("0x" + m[1]) & 2n) !== 0n) return;
+    } catch {
+      return; // no /proc (or the process ended): fall back to the delay the caller adds
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
