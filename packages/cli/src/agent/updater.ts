@@ -14,7 +14,7 @@ import { LIMITS, UpdateError, loadState, update, validatePolicy, type TrustPolic
 import { agent } from "@vigil/scanner";
 
 /** Update errors that mean "could not check" rather than "a security check refused the update". */
-const FAILURES = new Set(["bad-input", "bad-policy", "fetch-failed", "apply-failed", "too-large"]);
+const FAILURES = new Set(["bad-input", "bad-policy", "fetch-failed", "transport-damaged", "apply-failed", "too-large"]);
 
 export interface UpdaterOptions {
   /** The update client's state directory (bundles, accepted checkpoint). */

@@ -10,12 +10,13 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
-import { NoteError } from "@vigil/tlog";
+import { NoteError, TlogError } from "@vigil/tlog";
 import { UpdateError, loadAuditPolicy, loadPolicy, rollback, update, type UpdateErrorCode } from "@vigil/updates";
 
 export const summary = "verify and apply the newest rule bundle from a log (or roll back)";
 
-const ERRORS: ReadonlySet<UpdateErrorCode> = new Set(["bad-input", "bad-policy", "fetch-failed", "apply-failed", "no-previous", "too-large"]);
+/** Codes that mean "could not check" (exit 2) rather than "a security check refused" (exit 1). */
+const ERRORS: ReadonlySet<UpdateErrorCode> = new Set(["bad-input", "bad-policy", "fetch-failed", "transport-damaged", "apply-failed", "no-previous", "too-large"]);
 
 function defaultState(): string {
   return process.env.VIGIL_UPDATE_STATE ?? join(process.env.XDG_DATA_HOME ?? join(homedir(), ".local", "share"), "vigil", "updates");
@@ -64,6 +65,11 @@ export async function run(args: string[]): Promise<number> {
     if (err instanceof NoteError) {
       process.stderr.write(`vigil update: ${err.message}\n`);
       return 1;
+    }
+    if (err instanceof TlogError) {
+      // the log's data could not be read: nothing was changed
+      process.stderr.write(`vigil update: error [${err.code}]: ${err.message}\n`);
+      return 2;
     }
     throw err;
   }
