@@ -185,3 +185,25 @@ describe("HTTP: hostile uploads", () => {
     expect(h.status).toBe(200);
   }, 30_000);
 });
+
+describe("HTTP: many connections", () => {
+  let d: Running;
+  beforeAll(async () => {
+    d = await startDaemon({ http: "127.0.0.1:0", httpOptions: { maxConnections: 3 } });
+  });
+  afterAll(async () => { await d.stop(); });
+
+  it("past maxConnections new connections are dropped, and the API serves again once the idle ones go", async () => {
+    const [host, port] = [d.http!.split(":")[0]!, Number(d.http!.split(":")[1])];
+    const idle = await Promise.all(Array.from({ length: 3 }, () => new Promise<Socket>((res, rej) => {
+      const s = connect(port, host);
+      s.once("connect", () => res(s));
+      s.once("error", rej);
+    })));
+    await sleep(100);
+    await expect(fetch(`http://${d.http}/v1/health`, { signal: AbortSignal.timeout(3000) })).rejects.toThrow();
+    for (const s of idle) s.destroy();
+    await sleep(200);
+    expect((await fetch(`http://${d.http}/v1/health`)).status).toBe(200);
+  }, 20_000);
+});
