@@ -9,7 +9,10 @@
  * paused while the file's writes lag behind (or the budget is full), so memory per connection
  * stays bounded; the bytes go to the Service's scanner and the reply goes back in the
  * command's framing. Outside IDSESSION the connection is closed after the reply; inside it,
- * replies are numbered `N: ...` and may come out of order. Timeouts (CommandReadTimeout,
+ * replies are numbered `N: ...` and may come out of order. Commands are taken in a loop (no
+ * recursion a client controls), and replies are written with back-pressure: while the client
+ * does not read its replies, its socket is not read either, so however many commands it
+ * pipelines, a connection holds a bounded amount of memory. Timeouts (CommandReadTimeout,
  * ReadTimeout, IdleTimeout) and limits (StreamMaxLength, MaxQueue, connections) always answer
  * with an error line before closing, and closing is a FIN after the reply with the rest of the
  * client's input read and discarded (for a while), so the client sees the reply instead of a
