@@ -15,7 +15,7 @@ import type { AgentConfig } from "./config.js";
 import { AgentError } from "./error.js";
 
 /** Update errors that mean "could not check" rather than "a security check refused the update". */
-const FAILURES = new Set(["bad-input", "bad-policy", "fetch-failed", "apply-failed", "too-large"]);
+const FAILURES = new Set(["bad-input", "bad-policy", "fetch-failed", "transport-damaged", "apply-failed", "too-large"]);
 
 export interface UpdateCheck {
   /** applied / up-to-date; refused: a security check failed (nothing applied); failed: could not check. */

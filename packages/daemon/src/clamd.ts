@@ -9,7 +9,10 @@
  * paused while the file's writes lag behind (or the budget is full), so memory per connection
  * stays bounded; the bytes go to the Service's scanner and the reply goes back in the
  * command's framing. Outside IDSESSION the connection is closed after the reply; inside it,
- * replies are numbered `N: ...` and may come out of order. Timeouts (CommandReadTimeout,
+ * replies are numbered `N: ...` and may come out of order. Commands are taken in a loop (no
+ * recursion a client controls), and replies are written with back-pressure: while the client
+ * does not read its replies, its socket is not read either, so however many commands it
+ * pipelines, a connection holds a bounded amount of memory. Timeouts (CommandReadTimeout,
  * ReadTimeout, IdleTimeout) and limits (StreamMaxLength, MaxQueue, connections) always answer
  * with an error line before closing, and closing is a FIN after the reply with the rest of the
  * client's input read and discarded (for a while), so the client sees the reply instead of a
@@ -103,6 +106,47 @@ class ByteQueue {
   }
 }
 
+/** Pieces shorter than this are copied together (see Coalescer). */
+const SMALL_PIECE = 4096;
+const COALESCE_SIZE = 64 * 1024;
+
+/**
+ * Copies small pieces of a stream into shared 64 KiB buffers. A client sending 1-byte INSTREAM
+ * chunks would otherwise make one Buffer object (about 100 bytes of heap) per byte received,
+ * which no byte-counting budget sees; with this, objects per stream stay below bytes / 4 KiB.
+ */
+class Coalescer {
+  private buf?: Buffer;
+  private used = 0;
+  /** Returns the pieces to keep, in order: large ones as they are, small ones copied together. */
+  add(parts: Buffer[]): Buffer[] {
+    const out: Buffer[] = [];
+    for (const p of parts) {
+      if (p.length >= SMALL_PIECE) {
+        this.flushInto(out);
+        out.push(p);
+        continue;
+      }
+      if (this.buf && this.used + p.length > this.buf.length) this.flushInto(out);
+      this.buf ??= Buffer.allocUnsafe(COALESCE_SIZE);
+      p.copy(this.buf, this.used);
+      this.used += p.length;
+    }
+    return out;
+  }
+  /** The bytes copied so far and not yet handed out. */
+  flush(): Buffer[] {
+    const out: Buffer[] = [];
+    this.flushInto(out);
+    return out;
+  }
+  private flushInto(out: Buffer[]): void {
+    if (this.buf && this.used) out.push(this.buf.subarray(0, this.used));
+    this.buf = undefined;
+    this.used = 0;
+  }
+}
+
 interface Command {
   name: string;
   arg?: string;
@@ -132,7 +176,7 @@ function parseCommand(raw: Buffer): Command {
 
 type State =
   | { kind: "command" }
-  | { kind: "stream"; cmd: Command; id: number; chunks: Buffer[]; received: number; need: number; inMemory: number; spool?: SpoolWriter }
+  | { kind: "stream"; cmd: Command; id: number; chunks: Buffer[]; received: number; need: number; inMemory: number; spool?: SpoolWriter; small: Coalescer }
   | { kind: "discard" };
 
 class Connection {
@@ -151,10 +195,15 @@ class Connection {
   /** Reading is paused until the spool file's writes catch up (or the memory budget frees). */
   private spoolWait = false;
   private budgetWait = false;
+  /** Reading is paused until the client reads the replies written so far. */
+  private writeWait = false;
+  /** pump() is running: a reply made inside it does not start another (no recursion). */
+  private pumping = false;
 
   constructor(private readonly socket: Socket, private readonly server: ClamdServer) {
     socket.setNoDelay(true);
     socket.on("data", (b: Buffer) => this.onData(b));
+    socket.on("drain", () => this.onDrain());
     socket.on("end", () => this.onEnd());
     socket.on("error", () => this.destroy());
     socket.on("close", () => this.destroy());
@@ -182,25 +231,51 @@ class Connection {
     else this.arm(this.limits.readTimeout, () => this.streamTimeout());
   }
 
-  /** Pauses or resumes the socket: paused while a session has too many requests in flight or a spool file lags. */
+  /**
+   * Pauses or resumes the socket: paused while a session has too many requests in flight, a
+   * spool file lags, or the client has not read the replies already written.
+   */
   private updateFlow(): void {
     if (this.closed || this.finished) return;
-    const want = this.spoolWait || this.inFlight >= this.limits.maxSessionQueue;
+    const want = this.spoolWait || this.writeWait || this.inFlight >= this.limits.maxSessionQueue;
     if (want && !this.socket.isPaused()) this.socket.pause();
     else if (!want && this.socket.isPaused()) this.socket.resume();
   }
 
   private onData(b: Buffer): void {
-    if (this.closed || this.finished || this.state.kind === "discard") return;
+    // after END (or a last reply) nothing more is read: the bytes are dropped, not kept
+    if (this.closed || this.finished || this.ending || this.state.kind === "discard") return;
     this.input.push(b);
     this.pump(true);
+  }
+
+  /** The client has read what was written: read and process its commands again. */
+  private onDrain(): void {
+    if (!this.writeWait || this.closed || this.finished) return;
+    this.writeWait = false;
+    this.updateFlow();
+    if (this.peerEnded && !this.ending) this.endOfInput();
+    else this.pump(false);
+  }
+
+  /** Bytes this connection holds: unprocessed input plus replies the client has not read yet. */
+  get buffered(): number {
+    return this.input.length + (this.closed ? 0 : this.socket.writableLength);
   }
 
   private onEnd(): void {
     this.peerEnded = true;
     if (this.closed) return;
     if (this.finished) { this.destroy(); return; }
+    // commands still queued behind unread replies: handled when the client reads (onDrain)
+    if (this.writeWait && this.state.kind === "command") return;
+    this.endOfInput();
+  }
+
+  /** The client sent FIN and every command before it has been taken. */
+  private endOfInput(): void {
     if (this.state.kind === "command") this.pump(true, true);
+    if (this.writeWait && this.state.kind === "command") return;
     const st = this.state as State;
     if (this.closed || this.finished) return;
     if (st.kind === "stream") {
@@ -215,8 +290,22 @@ class Connection {
     this.maybeFinish();
   }
 
-  /** Processes whatever complete commands and chunks are buffered. */
+  /**
+   * Processes whatever complete commands and chunks are buffered, in a loop: replies made on
+   * the way do not call back into it, so the stack depth does not depend on how many commands
+   * a client pipelines.
+   */
   private pump(packetEnd: boolean, eof = false): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      this.pumpLoop(packetEnd, eof);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private pumpLoop(packetEnd: boolean, eof: boolean): void {
     while (!this.closed && !this.ending) {
       const st = this.state;
       if (st.kind === "discard") return;
@@ -225,8 +314,10 @@ class Connection {
         continue;
       }
       if (this.input.length === 0) return;
-      // a session with many requests in flight: leave the rest buffered (input is paused)
+      // a session with many requests in flight, or replies the client has not read: leave the
+      // rest buffered (input is paused; at most one read's worth is held)
       if (this.session && this.inFlight >= this.limits.maxSessionQueue) return;
+      if (this.writeWait) return;
       const first = this.input.byteAt(0);
       let end: number;
       let skip = 1;
@@ -313,7 +404,7 @@ class Connection {
           return;
         }
         this.inFlight++;
-        this.state = { kind: "stream", cmd, id: id ?? 0, chunks: [], received: 0, need: -1, inMemory: 0 };
+        this.state = { kind: "stream", cmd, id: id ?? 0, chunks: [], received: 0, need: -1, inMemory: 0, small: new Coalescer() };
         this.arm(this.limits.readTimeout, () => this.streamTimeout());
         return;
       }
@@ -380,12 +471,13 @@ class Connection {
         st.inMemory = 0;
         st.chunks = [];
       }
+      const keep = st.small.add(parts);
       if (st.spool) {
         if (st.spool.error) throw st.spool.error;
-        for (const c of parts) st.spool.write(c);
+        for (const c of keep) st.spool.write(c);
         this.holdForSpool(st.spool);
       } else {
-        for (const c of parts) st.chunks.push(c);
+        for (const c of keep) st.chunks.push(c);
         st.inMemory += n;
         svc.account(n);
       }
@@ -439,6 +531,10 @@ class Connection {
 
   private finishStream(st: Extract<State, { kind: "stream" }>): void {
     const svc = this.server.service;
+    for (const c of st.small.flush()) {
+      if (st.spool) st.spool.write(c);
+      else st.chunks.push(c);
+    }
     let slot: Promise<() => void>;
     try {
       slot = svc.reserve();
@@ -559,7 +655,9 @@ class Connection {
   private reply(text: string, term: string, id: number | undefined, last = false): void {
     if (this.closed || this.finished) return;
     const line = id !== undefined ? `${id}: ${text}${term}` : `${text}${term}`;
-    if (this.socket.writable) this.socket.write(line, "latin1");
+    // write() returning false: the client is not reading its replies; stop reading its
+    // commands until 'drain' (back-pressure, so a pipelining client cannot grow our buffers)
+    if (this.socket.writable && !this.socket.write(line, "latin1")) this.writeWait = true;
     if (id === undefined || last) {
       this.ending = true;
       this.maybeFinish();
@@ -632,6 +730,13 @@ export class ClamdServer {
 
   get connections(): number {
     return this.conns.size;
+  }
+
+  /** Bytes held for all connections: unprocessed input plus written replies not yet read. */
+  get buffered(): number {
+    let n = 0;
+    for (const c of this.conns) n += c.buffered;
+    return n;
   }
 
   private accept(socket: Socket): void {

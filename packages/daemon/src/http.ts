@@ -25,6 +25,8 @@ export interface HttpOptions {
   maxBodySize?: number;
   /** Files per multipart request (default 100). */
   maxFiles?: number;
+  /** Open connections (default 1024, as clamd's); more are dropped at once until some close. */
+  maxConnections?: number;
 }
 
 export interface FileVerdict {
@@ -75,6 +77,9 @@ export class HttpApi {
     const srv = createServer((req, res) => { this.handle(req, res).catch((err: unknown) => this.fail(req, res, err)); });
     srv.requestTimeout = 120_000;
     srv.headersTimeout = 30_000;
+    // many idle or slow clients cannot take all file descriptors: past the limit, new
+    // connections are closed at once (headersTimeout and requestTimeout end slow ones)
+    srv.maxConnections = this.opts.maxConnections ?? 1024;
     this.server = srv;
     await new Promise<void>((res, rej) => { srv.once("error", rej); srv.listen(this.port, this.host, () => { srv.off("error", rej); res(); }); });
     const a = srv.address();

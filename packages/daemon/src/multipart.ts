@@ -20,6 +20,8 @@ export interface MultipartHandler {
 }
 
 const MAX_HEADER = 16 * 1024;
+/** Longest run of transport padding (spaces, tabs) after a boundary (a line's worth: RFC 5322 allows 998). */
+const MAX_PADDING = 1024;
 
 /** The boundary parameter of a multipart/form-data Content-Type, or undefined. */
 export function boundaryOf(contentType: string | undefined): string | undefined {
@@ -73,6 +75,7 @@ export class MultipartReader {
           // transport padding (spaces, tabs) may precede the CRLF
           let j = 0;
           while (j < buf.length && (buf[j] === 0x20 || buf[j] === 0x09)) j++;
+          if (j > MAX_PADDING) throw new MultipartError(`malformed multipart body: more than ${MAX_PADDING} bytes of padding after a boundary`);
           if (j + 2 > buf.length) { this.carry = Buffer.from(buf); return; }
           if (buf[j] !== 0x0d || buf[j + 1] !== 0x0a) throw new MultipartError("malformed multipart body: a boundary line is not followed by CRLF");
           buf = buf.subarray(j + 2);
@@ -88,6 +91,7 @@ export class MultipartReader {
             return;
           }
           const end = blank ? 0 : i;
+          if (end > MAX_HEADER) throw new MultipartError(`multipart part headers longer than ${MAX_HEADER} bytes`);
           this.h.partStart(this.parseHeaders(buf.subarray(0, end).toString("utf8")));
           this.parts++;
           buf = buf.subarray(end + (blank ? 2 : 4));

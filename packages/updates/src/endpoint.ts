@@ -30,7 +30,7 @@ import { fsyncDir, lockDir, writeFileAtomic } from "./fsutil.js";
 import type { TrustPolicy } from "./policy.js";
 import { auditRules, failing, formatFinding } from "./audit/auditor.js";
 import type { AuditPolicy } from "./audit/policy.js";
-import { LIMITS, openSource, type Source } from "./source.js";
+import { LIMITS, openSource, tileFetcher, transportDamage, verifiedTree } from "./source.js";
 
 export interface InstalledBundle {
   readonly name: string;
@@ -200,10 +200,6 @@ export function verifyCheckpointNote(note: string, policy: TrustPolicy, now: num
   return { checkpoint: cp, opened, witnesses: q.fresh };
 }
 
-function fetcher(src: Source) {
-  return (p: string) => src.get(p, p.startsWith("tile/entries/") ? LIMITS.entryBundle : LIMITS.tile);
-}
-
 /** Runs one update. Throws UpdateError with the failed check's code; nothing is applied then. */
 export async function update(opts: UpdateOptions): Promise<UpdateResult> {
   const release = await lockDir(opts.stateDir, "update");
@@ -222,8 +218,12 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
   const note = Buffer.from(await src.get("checkpoint", LIMITS.checkpoint)).toString("utf8");
   const { checkpoint: cp, witnesses } = verifyCheckpointNote(note, policy, now);
 
-  // 3. consistency with what we accepted before
-  const fetchTile = fetcher(src);
+  // 3. consistency with what we accepted before. The tree is read from tiles checked against the
+  // signed root first: tiles that are missing or damaged are transport damage (refused, retry),
+  // not a split view; only a well-formed proof that fails is evidence of one.
+  const fetchTile = tileFetcher(src);
+  let tree: TileReader | undefined;
+  const signedTree = async () => (tree ??= await verifiedTree(src, cp));
   if (state.checkpoint) {
     const oldText = state.checkpoint.slice(0, state.checkpoint.lastIndexOf("\n\n") + 1);
     const old = parseCheckpoint(oldText);
@@ -234,12 +234,14 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
     if (cp.size === old.size) ok = equalBytes(cp.rootHash, old.rootHash);
     else if (old.size === 0n) ok = true;
     else {
+      const reader = await signedTree();
+      let proof: Uint8Array[];
       try {
-        const proof = await new TileReader(fetchTile, cp.size).consistencyProof(old.size);
-        ok = verifyConsistency(old.size, cp.size, proof, old.rootHash, cp.rootHash);
-      } catch {
-        ok = false;
+        proof = await reader.consistencyProof(old.size);
+      } catch (e) {
+        throw transportDamage(e, `cannot read the consistency proof from size ${old.size} to ${cp.size}`, src.location);
       }
+      ok = verifyConsistency(old.size, cp.size, proof, old.rootHash, cp.rootHash);
     }
     if (!ok) {
       const file = await keepEvidence(stateDir, "inconsistent", { "accepted checkpoint": state.checkpoint, "offered checkpoint": note });
@@ -260,7 +262,12 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
   const stop = cp.size > BigInt(MAX_SEARCH) ? cp.size - BigInt(MAX_SEARCH) : 0n;
   for (let end = cp.size; end > stop && !manifest;) {
     const start = (end - 1n) - ((end - 1n) % 256n);
-    const chunk = await readEntries(fetchTile, cp.size, start, end);
+    let chunk: Uint8Array[];
+    try {
+      chunk = await readEntries(fetchTile, cp.size, start, end);
+    } catch (e) {
+      throw transportDamage(e, `cannot read the log's entries ${start}..${end - 1n}`, src.location);
+    }
     for (let i = chunk.length - 1; i >= 0 && !manifest; i--) {
       const s = Buffer.from(chunk[i]!).toString("utf8");
       try {
@@ -277,7 +284,13 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
     end = start;
   }
   if (!manifest) throw new UpdateError("not-included", `no manifest of bundle ${policy.bundle} among the log's last ${MAX_SEARCH} entries`);
-  const proof = await new TileReader(fetchTile, cp.size).inclusionProof(leafIndex);
+  const reader = await signedTree();
+  let proof: Uint8Array[];
+  try {
+    proof = await reader.inclusionProof(leafIndex);
+  } catch (e) {
+    throw transportDamage(e, `cannot read the inclusion proof of entry ${leafIndex}`, src.location);
+  }
   if (!verifyInclusion(leafIndex, cp.size, leafHash(Buffer.from(signed, "utf8")), proof, cp.rootHash)) {
     throw new UpdateError("not-included", `the manifest at index ${leafIndex} is not included in the checkpoint's tree: refusing`);
   }

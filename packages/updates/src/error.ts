@@ -10,6 +10,7 @@ export type UpdateErrorCode =
   | "bad-key" // a key file cannot be read or parsed
   | "log-corrupt" // the log on disk disagrees with its own checkpoint
   | "fetch-failed" // a file could not be downloaded or read from the source
+  | "transport-damaged" // the log's tiles or entry bundles arrived truncated, missing or not matching the signed checkpoint (no evidence of an attack: retry)
   | "too-large" // a download exceeded its size limit
   | "bad-policy" // the trust policy file is invalid
   | "bad-log-signature" // the checkpoint is not signed by the trusted log key

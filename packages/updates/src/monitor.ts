@@ -25,7 +25,7 @@ import { defaultAuditPolicy, type AuditPolicy } from "./audit/policy.js";
 import { bundleArchivePath, manifestOf, openBundle, openManifest, sha256Hex, type Manifest } from "./bundle.js";
 import { UpdateError } from "./error.js";
 import { writeFileAtomic } from "./fsutil.js";
-import { LIMITS, openSource } from "./source.js";
+import { LIMITS, openSource, tileFetcher, transportDamage, verifiedTree } from "./source.js";
 
 export interface MonitorOptions {
   readonly source: string;
@@ -138,7 +138,7 @@ async function loadState(file: string | undefined): Promise<MonitorState | undef
 export async function monitorLog(opts: MonitorOptions): Promise<MonitorReport> {
   const policy = opts.policy ?? defaultAuditPolicy();
   const src = openSource(opts.source);
-  const fetchTile = (p: string) => src.get(p, p.startsWith("tile/entries/") ? LIMITS.entryBundle : LIMITS.tile);
+  const fetchTile = tileFetcher(src);
   const note = Buffer.from(await src.get("checkpoint", LIMITS.checkpoint)).toString("utf8");
   let opened;
   try {
@@ -159,18 +159,24 @@ export async function monitorLog(opts: MonitorOptions): Promise<MonitorReport> {
     return { origin: cp.origin, fromSize, toSize: state.size, checkpointSize: cpSize, witnessCosignatures, checkpointsChecked: 0, bundles: [], problems };
   }
 
-  // every checkpoint seen before must be consistent with this one
-  const reader = new TileReader(fetchTile, cp.size);
+  // every checkpoint seen before must be consistent with this one. Proofs come from tiles
+  // checked against the signed root: missing or damaged tiles are transport damage (thrown),
+  // not a fork; only a well-formed proof that fails is reported as one.
+  let tree: TileReader | undefined;
+  const signedTree = async () => (tree ??= await verifiedTree(src, cp));
+  const proofFrom = async (size: bigint) => {
+    const reader = await signedTree();
+    try {
+      return await reader.consistencyProof(size);
+    } catch (e) {
+      throw transportDamage(e, `cannot read the consistency proof from size ${size} to ${cp.size}`, src.location);
+    }
+  };
   let checked = 0;
   for (const old of state.checkpoints) {
     if (old.size === 0) continue;
     const oldRoot = decodeBase64(old.root)!;
-    let ok = false;
-    try {
-      ok = old.size === cpSize ? equalBytes(oldRoot, cp.rootHash) : verifyConsistency(BigInt(old.size), cp.size, await reader.consistencyProof(BigInt(old.size)), oldRoot, cp.rootHash);
-    } catch {
-      ok = false;
-    }
+    const ok = old.size === cpSize ? equalBytes(oldRoot, cp.rootHash) : verifyConsistency(BigInt(old.size), cp.size, await proofFrom(BigInt(old.size)), oldRoot, cp.rootHash);
     checked++;
     if (!ok) problems.push(`checkpoint of size ${old.size} seen earlier is not consistent with the current checkpoint of size ${cpSize}: the log forked`);
   }
@@ -195,17 +201,12 @@ export async function monitorLog(opts: MonitorOptions): Promise<MonitorReport> {
       problems.push(`the witness at ${url} serves a checkpoint not signed by the log key: ${(e as Error).message}`);
       continue;
     }
-    let ok = false;
     if (wcp.size > cp.size) {
       problems.push(`the witness at ${url} cosigned a tree of ${wcp.size} entries, larger than the ${cp.size} the log shows this monitor: the monitor may be partitioned`);
       continue;
     }
-    try {
-      ok = wcp.size === cp.size ? equalBytes(wcp.rootHash, cp.rootHash)
-        : wcp.size === 0n || verifyConsistency(wcp.size, cp.size, await reader.consistencyProof(wcp.size), wcp.rootHash, cp.rootHash);
-    } catch {
-      ok = false;
-    }
+    const ok = wcp.size === cp.size ? equalBytes(wcp.rootHash, cp.rootHash)
+      : wcp.size === 0n || verifyConsistency(wcp.size, cp.size, await proofFrom(wcp.size), wcp.rootHash, cp.rootHash);
     checked++;
     if (!ok) problems.push(`the checkpoint of size ${wcp.size} cosigned by the witness at ${url} is not consistent with the log's checkpoint of size ${cp.size}: split view`);
   }
@@ -215,7 +216,12 @@ export async function monitorLog(opts: MonitorOptions): Promise<MonitorReport> {
   const bundles: BundleReport[] = [];
   for (let start = state.size; start < end;) {
     const stop = Math.min(end, start - (start % 256) + 256);
-    const entries = await readEntries(fetchTile, cp.size, BigInt(start), BigInt(stop));
+    let entries: Uint8Array[];
+    try {
+      entries = await readEntries(fetchTile, cp.size, BigInt(start), BigInt(stop));
+    } catch (e) {
+      throw transportDamage(e, `cannot read the log's entries ${start}..${stop - 1}`, src.location);
+    }
     for (let i = 0; i < entries.length; i++) {
       const index = start + i;
       const entry = entries[i]!;

@@ -4,6 +4,7 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import { isAbsolute, resolve, sep } from "node:path";
+import { TileReader, TlogError, equalBytes, type Checkpoint, type TileFetch } from "@vigil/tlog";
 import { UpdateError } from "./error.js";
 
 export interface Source {
@@ -93,6 +94,49 @@ class HttpSource implements Source {
     }
     return out;
   }
+}
+
+/** Reads a tile or entry bundle under its size limit. */
+export function tileFetcher(src: Source): TileFetch {
+  return (p: string) => src.get(p, p.startsWith("tile/entries/") ? LIMITS.entryBundle : LIMITS.tile);
+}
+
+function describe(e: unknown): string {
+  const parts: string[] = [];
+  for (let c: unknown = e; c instanceof Error && parts.length < 4; c = c.cause) parts.push(c.message);
+  return parts.join(": ");
+}
+
+/**
+ * A failure to read or decode the log's tiles or entry bundles (missing, truncated, over their
+ * size limit) as a `transport-damaged` refusal; any other error is returned as it is. Such damage
+ * is no evidence of a split view: only a well-formed proof that fails is.
+ */
+export function transportDamage(e: unknown, what: string, location: string): unknown {
+  const tileProblem = e instanceof TlogError && (e.code === "missing-tile" || e.code === "bad-tile");
+  const readProblem = e instanceof UpdateError && (e.code === "fetch-failed" || e.code === "too-large");
+  if (!tileProblem && !readProblem) return e;
+  return new UpdateError("transport-damaged", `${what}: ${describe(e)}. The log's files from ${location} are missing or damaged (an interrupted download, a proxy, a half-synced mirror); nothing was changed: retry later or use another mirror`, { cause: e });
+}
+
+/**
+ * The tree of a verified checkpoint, read from the source's hash tiles, after checking that the
+ * tiles hash to the checkpoint's signed root: proofs computed from it are then bound to that
+ * root, so a proof that fails is the log's doing, not the transport's. Tiles that are missing,
+ * malformed or hash to another root give `transport-damaged`.
+ */
+export async function verifiedTree(src: Source, cp: Checkpoint): Promise<TileReader> {
+  const reader = new TileReader(tileFetcher(src), cp.size);
+  let root: Uint8Array;
+  try {
+    root = await reader.root();
+  } catch (e) {
+    throw transportDamage(e, `cannot read the hash tiles of the log's tree of size ${cp.size}`, src.location);
+  }
+  if (!equalBytes(root, cp.rootHash)) {
+    throw new UpdateError("transport-damaged", `the hash tiles from ${src.location} do not hash to the root of the signed checkpoint of size ${cp.size}: they are damaged or stale (a half-synced mirror?); nothing was changed: retry later or use another mirror`);
+  }
+  return reader;
 }
 
 /** `http://...` or `https://...` gives an HTTP source; anything else is a directory. */
