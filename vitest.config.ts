@@ -14,6 +14,7 @@ export default defineConfig({
       "@vigil/daemon": pkg("daemon"),
       "@vigil/inventory": pkg("inventory"),
       "@vigil/server": pkg("server"),
+      "@vigil/test-kit": pkg("test-kit"),
     },
   },
   test: {

@@ -8,11 +8,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
+import { needs } from "@vigil/test-kit";
 import { peModule } from "../../src/modules/pe/index.js";
 import type { StructType } from "../../src/modules/schema.js";
 import { callFn, makeContext, regexp } from "./context.js";
-import { checkWithYara, compareWithDump, haveYara, stringLiteral, yaraDump, type FunctionCase } from "./yara-dump.js";
+import { checkWithYara, compareWithDump, stringLiteral, yaraDump, type FunctionCase } from "./yara-dump.js";
 import { allPeFiles, peFixtures, reportMissing, toYara423Dotnet, toYara423Imports } from "./pe-fixtures.js";
+
+const noYara = needs("pe module vs yara 4.2.3", { tools: ["yara"] });
 
 type Obj = Record<string, any>;
 const decl = peModule.declarations;
@@ -48,7 +51,7 @@ test("fixtures are installed (see .ci/apt-packages.txt)", () => {
 });
 
 describe("pe module data against yara -D", () => {
-  test.runIf(haveYara)("every field yara 4.2.3 prints agrees, on every fixture", () => {
+  test.skipIf(noYara)("every field yara 4.2.3 prints agrees, on every fixture", () => {
     const failures: string[] = [];
     for (const f of files) {
       const ours = load(read(f));
@@ -60,7 +63,7 @@ describe("pe module data against yara -D", () => {
     expect(failures).toEqual([]);
   });
 
-  test.runIf(haveYara)("a file that is not a PE: is_pe = 0 and nothing else defined, as in yara", () => {
+  test.skipIf(noYara)("a file that is not a PE: is_pe = 0 and nothing else defined, as in yara", () => {
     const f = "/usr/bin/true";
     const ours = load(read(f));
     expect(ours.is_pe).toBe(0);
@@ -179,7 +182,7 @@ function functionCases(bytes: Uint8Array): FunctionCase[] {
 }
 
 describe("pe functions against yara", () => {
-  test.runIf(haveYara)("imports, exports, imphash, section_index, rich_signature, rva_to_offset, checksum, locale, valid_on agree on every fixture", () => {
+  test.skipIf(noYara)("imports, exports, imphash, section_index, rich_signature, rva_to_offset, checksum, locale, valid_on agree on every fixture", () => {
     const failures: string[] = [];
     let total = 0;
     for (const f of files) {
@@ -336,7 +339,7 @@ describe("malformed PE files", () => {
     expect(variants).toBeGreaterThan(100);
   });
 
-  test.runIf(haveYara)("truncated variants agree with yara -D on what is defined", () => {
+  test.skipIf(noYara)("truncated variants agree with yara -D on what is defined", () => {
     const failures: string[] = [];
     let n = 0;
     for (const f of small().slice(0, 5)) {
@@ -411,7 +414,7 @@ describe("malformed PE files", () => {
     expect(variants).toBeGreaterThan(200);
   });
 
-  test.runIf(haveYara)("corrupted headers, directories, export and resource counts agree with yara -D", () => {
+  test.skipIf(noYara)("corrupted headers, directories, export and resource counts agree with yara -D", () => {
     const le32 = (b: Uint8Array, o: number, v: number) => { if (o + 4 <= b.length) new DataView(b.buffer, b.byteOffset).setUint32(o, v >>> 0, true); };
     const le16 = (b: Uint8Array, o: number, v: number) => { if (o + 2 <= b.length) new DataView(b.buffer, b.byteOffset).setUint16(o, v, true); };
     const picked = small().filter((f) => /clam-(aspack|nsis|upack)\.exe$|x86-ansi\/System\.dll$|amd64-unicode\/Math\.dll$/.test(f));
@@ -523,7 +526,7 @@ function hostileResourcePe(): Uint8Array {
 }
 
 describe("vigil yara -D layout", () => {
-  test.runIf(haveYara)("formatModuleData prints pe and dotnet data line for line as yara -D, apart from fields 4.2.3 lacks", async () => {
+  test.skipIf(noYara)("formatModuleData prints pe and dotnet data line for line as yara -D, apart from fields 4.2.3 lacks", async () => {
     const { formatModuleData } = await import("../../src/modules/dump.js");
     const { dotnetModule } = await import("../../src/modules/dotnet/index.js");
     const { spawnSync } = await import("node:child_process");

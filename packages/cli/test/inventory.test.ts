@@ -3,10 +3,9 @@ import { mkdtempSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { run } from "../../cli/src/commands/inventory.js";
 import type { InventoryReport } from "@vigil/inventory";
-import { buildPe } from "./pe.js";
-import { dpkgStanza, makeTree, regExport, UNINSTALL } from "./tree.js";
+import { buildPe, dpkgStanza, makeTree, regExport, UNINSTALL } from "@vigil/test-kit";
+import { run } from "../src/commands/inventory.js";
 
 const cleanups: Array<() => void> = [];
 afterAll(() => cleanups.forEach((c) => c()));
