@@ -152,13 +152,13 @@ export function needs(suite: string, req: Requirements): string | undefined {
 
   const tools = (req.tools ?? []).filter((t) => !findTool(t));
   if (tools.length > 0) {
-    reasons.push(`${tools.join(", ")} not found on PATH`);
+    reasons.push(`${tools.join(", ")} not found on PATH${tools.some((t) => hidden(t, packageOfTool(t))) ? " (VIGIL_TEST_HIDE)" : ""}`);
     for (const t of tools) packages.add(packageOfTool(t));
     kinds.push("tool");
   }
   const files = (req.debianFiles ?? []).filter((f) => !haveDebianFile(f));
   if (files.length > 0) {
-    reasons.push(`${files.join(", ")} missing`);
+    reasons.push(`${files.join(", ")} missing${files.some((f) => hidden(f, packageOfFile(f))) ? " (VIGIL_TEST_HIDE)" : ""}`);
     for (const f of files) {
       const p = packageOfFile(f);
       if (p) packages.add(p);
@@ -166,13 +166,13 @@ export function needs(suite: string, req: Requirements): string | undefined {
     kinds.push("debian-file");
   }
   if (req.chromium && !haveDebianFile(CHROMIUM)) {
-    reasons.push(`${CHROMIUM} missing`);
+    reasons.push(`${CHROMIUM} missing${hidden("chromium") ? " (VIGIL_TEST_HIDE)" : ""}`);
     packages.add("chromium");
     kinds.push("chromium");
   }
   const corpora = (req.corpora ?? []).filter((c) => hiddenCorpus(c) || !corpusLocations(c).some((p) => existsSync(p)));
   if (corpora.length > 0) {
-    reasons.push(`corpus ${corpora.join(", ")} not found in corpora/ nor ../shared/corpora/`);
+    reasons.push(`corpus ${corpora.join(", ")} not found in corpora/ nor ../shared/corpora/${corpora.some(hiddenCorpus) ? " (VIGIL_TEST_HIDE)" : ""}`);
     fetch = true;
     kinds.push("corpus");
   }
