@@ -1,5 +1,5 @@
 /**
- * The public rule corpora in ../shared/corpora/yara: every file that Debian's yara compiles
+ * The public rule corpora in corpora/yara (npm run fetch-corpora): every file that Debian's yara compiles
  * must compile with Vigil, and scanning a real file set with each corpus must give the same
  * matches (rules, string offsets and lengths) as yara. Prints the parity figures.
  */

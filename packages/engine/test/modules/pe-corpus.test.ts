@@ -1,5 +1,5 @@
 /**
- * The public rule feeds in ../shared/corpora that import pe or dotnet (and that Debian's yara
+ * The public rule feeds (corpora/yara, from npm run fetch-corpora) that import pe or dotnet (and that Debian's yara
  * compiles): every one compiles with Vigil, and over real PE files Vigil and yara report exactly
  * the same matching rules.
  */
