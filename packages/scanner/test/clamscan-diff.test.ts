@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { peSections } from "../src/index.js";
-import { corpus, makeZip, needs } from "@vigil/test-kit";
+import { corpus as corpusDir, makeZip, needs } from "@vigil/test-kit";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -108,7 +108,7 @@ describe.skipIf(needs("vigil scan vs clamscan", { tools: ["clamscan"], debianFil
   });
 
   it.skipIf(needs("clamscan with the rfxn corpus", { corpora: ["clamav/rfxn"] }))("with the shared rfxn corpus (11k real signatures) loaded: same results on system files and test files", () => {
-    const rfxn = corpus("clamav/rfxn");
+    const rfxn = corpusDir("clamav/rfxn");
     const d = mkdtempSync(join(tmpdir(), "vigil-rfxn-"));
     const t = join(d, "t");
     mkdirSync(t);
