@@ -17,6 +17,7 @@ export default defineConfig({
       "@vigil/inventory": pkg("inventory"),
       "@vigil/agent": pkg("agent"),
       "@vigil/server": pkg("server"),
+      "@vigil/test-kit": pkg("test-kit"),
     },
   },
   test: {

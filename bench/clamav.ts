@@ -8,12 +8,13 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { corpus } from "@vigil/test-kit";
 import { compile } from "../packages/engine/src/index.js";
 import { loadClamavDatabase } from "../packages/clamav/src/index.js";
 
 const NDB = Number(process.argv[2] ?? 100_000);
 const LDB = Number(process.argv[3] ?? 10_000);
-const RFXN = join(import.meta.dirname, "../../shared/corpora/clamav/rfxn");
+const RFXN = corpus("clamav/rfxn");
 const dir = mkdtempSync(join(tmpdir(), "vigil-clamav-bench-"));
 const tiny = join(dir, "tiny.txt");
 writeFileSync(tiny, "hello\n");

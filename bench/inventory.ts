@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { builtinKeys, builtinPackPaths, collect, dpkgSource, evaluate, loadPack, scanExecutables } from "../packages/inventory/src/index.js";
-import { buildPe } from "../packages/inventory/test/pe.js";
+import { buildPe } from "@vigil/test-kit";
 
 const N = Number(process.argv[2] ?? 20000);
 const SCAN = process.argv[3] ?? "/usr/bin";

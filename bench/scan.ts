@@ -6,7 +6,7 @@
 // both report the same files.
 //
 //   npx tsx bench/scan.ts [--files 3000] [--size-kb 24] [--jobs N]
-//   npx tsx bench/scan.ts --rfxn    # also load ../shared/corpora/clamav/rfxn (11k real signatures)
+//   npx tsx bench/scan.ts --rfxn    # also load the rfxn corpus (11k real signatures; npm run fetch-corpora)
 //   npx tsx bench/scan.ts --xz      # our xz/LZMA2 decoder against `xz -d` on the same data
 //
 // Build first (npx tsc -b): it runs the built bin.
@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir, availableParallelism } from "node:os";
 import { join, dirname, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { corpus } from "@vigil/test-kit";
 import { makeCorpus } from "../packages/scanner/test/helpers/corpus.js";
 
 const arg = (name: string, def: string) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1]! : def; };
@@ -65,7 +66,7 @@ spawnSync("cat", ["-"], { input: "" });
 spawnSync("sh", ["-c", `find ${corpus.root} -type f -exec cat {} + > /dev/null`]);
 
 const dbs = [corpus.db];
-const rfxn = join(root, "..", "shared", "corpora", "clamav", "rfxn");
+const rfxn = corpus("clamav/rfxn");
 if (process.argv.includes("--rfxn")) dbs.push(rfxn);
 const dbArgs = dbs.flatMap((d) => ["-d", d]);
 console.log(`signatures: ${dbs.join(" + ")}`);

@@ -3,13 +3,14 @@
  * monitor (`vigil audit --log`) replaying and auditing all of it, an incremental monitor run,
  * one publish into the big log, one endpoint update, and appending M raw entries (default
  * 1,000,000) to a log on disk. With the shared YARA corpus present
- * (../shared/corpora/yara, read in place, never copied), also reports the auditor's findings on
+ * (corpora/yara or ../shared/corpora/yara, read in place, never copied), also reports the auditor's findings on
  * public malware rules. Run by hand: `npx tsx bench/updates.ts [N] [M]`.
  */
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { corpus as corpusDir } from "@vigil/test-kit";
 import { generateKey, cosignCheckpoint } from "@vigil/tlog";
 import { DiskLog, auditRules, buildBundle, bundleArchivePath, monitorLog, publish, sha256Hex, update } from "@vigil/updates";
 
@@ -87,7 +88,7 @@ t = performance.now();
 const reopened = await DiskLog.open(rawDir, logKey.signerKey);
 console.log(`log on disk: reopen and re-verify ${reopened.size.toLocaleString("en")} entries against the checkpoint: ${ms(t)}`);
 
-const corpus = join(import.meta.dirname, "..", "..", "shared", "corpora", "yara");
+const corpus = dirname(corpusDir("yara/yara-rules"));
 if (existsSync(corpus)) {
   const files: string[] = [];
   const walk = async (d: string) => {

@@ -12,6 +12,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { corpus } from "@vigil/test-kit";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const out = join(root, "bench", "out");
@@ -21,7 +22,7 @@ const threads = Number(arg("--threads", "1"));
 const fileCount = Number(arg("--files", "300"));
 const only = arg("--set", undefined);
 const vigil = join(root, "packages/cli/bin/vigil.js");
-const corpora = join(root, "..", "shared", "corpora", "yara");
+const corpora = dirname(corpus("yara/yara-rules"));
 
 function fileSet() {
   const picks = [];

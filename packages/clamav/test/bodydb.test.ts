@@ -11,7 +11,7 @@ import { compile, ScanError } from "@vigil/engine";
 import { BodyDb, ClamavError, loadClamavDatabase } from "../src/index.js";
 import { nativeDetector } from "./helpers/native.js";
 import { ELF_EP, makeElf, makePe, PE_EP, PE_S0, PE_S1 } from "./clamav-fixtures.js";
-import { mulberry32 } from "./helpers/random.js";
+import { corpus, mulberry32, needs } from "@vigil/test-kit";
 
 const work = mkdtempSync(join(tmpdir(), "vigil-bodydb-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -140,8 +140,8 @@ describe("native .ndb store against the YARA translation", () => {
     expect(multi).toBeGreaterThan(20);
   });
 
-  it("every rfxn .ndb signature (shared/corpora) is found the same in files built from it", () => {
-    const ndbPath = join(import.meta.dirname, "../../../../shared/corpora/clamav/rfxn/rfxn.ndb");
+  it.skipIf(needs("rfxn .ndb in the body store", { corpora: ["clamav/rfxn"] }))("every rfxn .ndb signature (corpora/clamav/rfxn) is found the same in files built from it", () => {
+    const ndbPath = join(corpus("clamav/rfxn"), "rfxn.ndb");
     const lines = readFileSync(ndbPath, "utf8").trim().split("\n");
     const translated = loadClamavDatabase(ndbPath);
     const rules = compile(translated.yara, { externals: translated.externals });

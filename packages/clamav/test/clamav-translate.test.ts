@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -204,8 +204,5 @@ describe("loadClamavDatabase", () => {
     }
   });
 
-  it("cleans up", () => {
-    rmSync(dir, { recursive: true, force: true });
-    expect(true).toBe(true);
-  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 });

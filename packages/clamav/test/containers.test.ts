@@ -6,21 +6,21 @@
  * in anything but a ClamavError.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { corpus, needs } from "@vigil/test-kit";
 import { ClamavError } from "../src/error.js";
 import { applyCdiffScript, applyCdiffs, readCdiff } from "../src/containers/cdiff.js";
 import { buildCld, openContainer } from "../src/containers/cvd.js";
 import { decodeDsig, encodeDsig } from "../src/containers/dsig.js";
 import { buildSignedCdiff, buildSignedCvd, generateContainerKeys, trustedKeysOf } from "../src/containers/sign.js";
 
-const FRESHCLAM = [join(import.meta.dirname, "../../../corpora/clamav/freshclam"), join(import.meta.dirname, "../../../../shared/corpora/clamav/freshclam")].find((d) => existsSync(d));
-const haveSigtool = spawnSync("sigtool", ["--version"]).status === 0;
-if (!FRESHCLAM) console.warn("skipping ClamAV's signed test files: corpora/clamav/freshclam not found (npm run fetch-corpora)");
-if (!haveSigtool) console.warn("skipping the sigtool comparisons: Debian's clamav (sigtool) is not installed");
-if ((!FRESHCLAM || !haveSigtool) && process.env.VIGIL_REQUIRE_ALL === "1") throw new Error("containers: corpora or sigtool missing; VIGIL_REQUIRE_ALL=1 makes this a failure");
+const missingCorpus = needs("ClamAV's signed test databases", { corpora: ["clamav/freshclam"] });
+const FRESHCLAM = missingCorpus ? undefined : corpus("clamav/freshclam");
+const missingSigtool = needs("container comparisons with sigtool", { tools: ["sigtool"] });
+const haveSigtool = !missingSigtool;
 
 const file = (name: string) => readFileSync(join(FRESHCLAM!, name));
 const codeOf = (f: () => unknown): string => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -446,10 +446,7 @@ describe("read-ahead thread", () => {
     expect(loadHashFile(new HashStoreBuilder(), path, "hdb", { readAheadMin: 0, readAheadSlot: 65536 }).loaded).toBe(40_000);
   });
 
-  it("cleans up", () => {
-    rmSync(dir, { recursive: true, force: true });
-    expect(true).toBe(true);
-  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 });
 
 describe("compiled form", () => {
@@ -526,8 +523,5 @@ describe("compiled form", () => {
     expect(() => readCompiledHashStore(join(dir, "missing.vhdb"))).toThrow(expect.objectContaining({ code: "SIGDB_READ" }));
   });
 
-  it("cleans up", () => {
-    rmSync(dir, { recursive: true, force: true });
-    expect(true).toBe(true);
-  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 });

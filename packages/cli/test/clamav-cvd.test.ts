@@ -4,21 +4,21 @@
  * the files of clamav-testfiles that Vigil opens, and sigtool's header fields.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { corpus, needs } from "@vigil/test-kit";
 
 const BIN = fileURLToPath(new URL("../bin/vigil.js", import.meta.url));
-const FRESHCLAM = [fileURLToPath(new URL("../../../corpora/clamav/freshclam", import.meta.url)), fileURLToPath(new URL("../../../../shared/corpora/clamav/freshclam", import.meta.url))].find((d) => existsSync(d));
 const TESTFILES = "/usr/share/clamav-testfiles";
-const haveClamscan = spawnSync("clamscan", ["--version"]).status === 0 && existsSync(TESTFILES);
-const missing = [!FRESHCLAM && "the corpora (npm run fetch-corpora)", !haveClamscan && "Debian's clamav and clamav-testfiles"].filter(Boolean);
-if (missing.length) {
-  console.warn(`skipping vigil scan -d test-N.cvd against clamscan: ${missing.join(", ")} missing`);
-  if (process.env.VIGIL_REQUIRE_ALL === "1") throw new Error(`clamav-cvd: ${missing.join(", ")} missing; VIGIL_REQUIRE_ALL=1 makes this a failure`);
-}
+const missing = needs("vigil scan -d test-N.cvd against clamscan and sigtool", {
+  tools: ["clamscan", "sigtool"],
+  debianFiles: [TESTFILES],
+  corpora: ["clamav/freshclam"],
+});
+const FRESHCLAM = missing ? undefined : corpus("clamav/freshclam");
 
 /** file -> the names reported FOUND for it (members folded into their top-level file) */
 function found(out: string): Map<string, Set<string>> {
@@ -35,7 +35,7 @@ function found(out: string): Map<string, Set<string>> {
 
 const knownViruses = (err: string) => Number(/Known viruses: (\d+)/.exec(err)?.[1]);
 
-describe.skipIf(missing.length > 0)("vigil scan -d test-N.cvd against clamscan 1.4.6", () => {
+describe.skipIf(missing)("vigil scan -d test-N.cvd against clamscan 1.4.6", () => {
   it("the same Known viruses for every test database, with and without --detect-pua", () => {
     for (const v of [1, 3, 6]) {
       const db = join(FRESHCLAM!, `test-${v}.cvd`);
@@ -61,7 +61,7 @@ describe.skipIf(missing.length > 0)("vigil scan -d test-N.cvd against clamscan 1
   });
 });
 
-describe.skipIf(missing.length > 0)("the default databases", () => {
+describe.skipIf(missing)("the default databases", () => {
   it("without -d or --rules, vigil scan loads ClamAV's database directory when it holds databases, else says it has only test signatures", () => {
     const dir = mkdtempSync(join(tmpdir(), "vigil-defaultdb-"));
     try {
@@ -86,7 +86,7 @@ describe.skipIf(missing.length > 0)("the default databases", () => {
   });
 });
 
-describe.skipIf(missing.length > 0)("vigil clamav against sigtool", () => {
+describe.skipIf(missing)("vigil clamav against sigtool", () => {
   it("info prints sigtool -i's header lines and verifies; verify refuses a damaged copy with exit 1", () => {
     const db = join(FRESHCLAM!, "test-6.cvd");
     const s = spawnSync("sigtool", ["-i", db], { encoding: "utf8" }).stdout;

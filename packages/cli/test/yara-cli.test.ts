@@ -8,11 +8,11 @@ import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
+import { needs } from "@vigil/test-kit";
 
 const BIN = join(__dirname, "../bin/vigil.js");
-const haveYara = spawnSync("yara", ["--version"]).status === 0;
+const noYara = needs("vigil yara vs yara", { tools: ["yara"] });
 const built = existsSync(join(__dirname, "../dist/index.js"));
-if (!haveYara) console.log("yara CLI comparison needs Debian's yara: not run");
 if (!built) console.log("CLI tests need the build (npm test runs tsc -b first): not run");
 
 const dir = mkdtempSync(join(tmpdir(), "vigil-yara-cli-"));
@@ -48,7 +48,7 @@ function run(cmd: string, args: string[]) {
 const sortLines = (s: string) => s.split("\n").filter(Boolean).sort().join("\n");
 const defines = ["-d", "ext_int=3", "-d", "ext_str=abc", "-d", "ext_bool=true"];
 
-describe.runIf(haveYara && built)("vigil yara vs yara", () => {
+describe.runIf(!noYara && built)("vigil yara vs yara", () => {
   const cases: Array<[string, string[], boolean]> = [
     ["plain", [rulesPath, join(data, "a.bin")], false],
     ["strings", ["-s", rulesPath, join(data, "a.bin")], false],

@@ -8,7 +8,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startDaemon, talk, tempDir, chunked, u32, EICAR, type Running, type Step } from "./helpers.js";
+import { EICAR, needs } from "@vigil/test-kit";
+import { startDaemon, talk, tempDir, chunked, u32, type Running, type Step } from "./helpers.js";
 
 interface Run { lines: string[]; code: number; stderr: string }
 
@@ -30,7 +31,9 @@ function freePort(): Promise<number> {
   });
 }
 
-describe("Debian clamdscan: Vigil vs clamd on the same signatures", () => {
+const TITLE = "Debian clamdscan: Vigil vs clamd on the same signatures";
+
+describe.skipIf(needs(TITLE, { tools: ["clamdscan", "clamd"] }))(TITLE, () => {
   let files: ReturnType<typeof tempDir>;
   let vigil: Running;
   let clamd: ChildProcess;

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
 import { connect } from "node:net";
 import { Daemon, HttpApi, MultipartReader, boundaryOf, isLoopback, type Service } from "@vigil/daemon";
-import { EICAR, startDaemon, talk, chunked, tempDir, type Running } from "./helpers.js";
+import { EICAR, needs } from "@vigil/test-kit";
+import { startDaemon, talk, chunked, tempDir, type Running } from "./helpers.js";
 
 function curl(args: string[]): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -14,7 +15,9 @@ function curl(args: string[]): Promise<{ status: number; body: string }> {
   });
 }
 
-describe("HTTP scan API", () => {
+const noCurl = needs("HTTP API tests (curl as the client)", { tools: ["curl"] });
+
+describe.skipIf(noCurl)("HTTP scan API", () => {
   let d: Running;
   let base: string;
   let files: ReturnType<typeof tempDir>;
@@ -114,7 +117,7 @@ describe("HTTP scan API", () => {
   });
 });
 
-describe("HTTP API authentication", () => {
+describe.skipIf(noCurl)("HTTP API authentication", () => {
   it("refuses to listen off loopback without a token", () => {
     const fake = {} as Service;
     expect(() => new HttpApi(fake, { listen: "0.0.0.0:0" })).toThrow(expect.objectContaining({ code: "AUTH_REQUIRED" }));
@@ -181,7 +184,7 @@ describe("multipart reader", () => {
 });
 
 
-describe("HTTP API: large uploads go to spool files", () => {
+describe.skipIf(noCurl)("HTTP API: large uploads go to spool files", () => {
   it("bodies and parts past the spool threshold or the memory budget are spooled, scanned alike, and removed", async () => {
     const { mkdtempSync, readdirSync, rmSync } = await import("node:fs");
     const { tmpdir } = await import("node:os");

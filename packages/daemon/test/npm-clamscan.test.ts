@@ -11,6 +11,7 @@ import { Readable } from "node:stream";
 import { join } from "node:path";
 // @ts-expect-error the package ships no types
 import NodeClam from "clamscan";
+import { needs } from "@vigil/test-kit";
 import { startDaemon, talk, tempDir, type Running } from "./helpers.js";
 
 function freePort(): Promise<number> {
@@ -38,7 +39,7 @@ async function client(where: { socket?: string; port?: number }): Promise<Client
   }) as Promise<Client>;
 }
 
-describe("npm clamscan 2: Vigil vs clamd", () => {
+describe.skipIf(needs("npm clamscan 2: Vigil vs clamd", { tools: ["clamd"] }))("npm clamscan 2: Vigil vs clamd", () => {
   let files: ReturnType<typeof tempDir>;
   let vigil: Running;
   let clamd: ChildProcess;

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EICAR, chunked, startDaemon, talk, tempDir, u32, type Running } from "./helpers.js";
+import { EICAR } from "@vigil/test-kit";
+import { chunked, startDaemon, talk, tempDir, u32, type Running } from "./helpers.js";
 import { VERSION_COMMANDS } from "@vigil/daemon";
 import { connect } from "node:net";
 

@@ -3,9 +3,10 @@
  * compiler (a CompileError with diagnostics, or success), and compiled rules must scan random
  * data without throwing. Seeded, so failures reproduce.
  */
-import { readdirSync, readFileSync, existsSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
+import { corpus, needs } from "@vigil/test-kit";
 import { compile, CompileError } from "../src/index.js";
 
 class Rng {
@@ -22,8 +23,9 @@ const SEED_RULES = [
 ];
 
 function corpusSamples(): string[] {
-  const dir = join(__dirname, "../../../../shared/corpora/yara/bartblaze/rules/crimeware");
-  if (!existsSync(dir)) return [];
+  // real rules as extra seeds when the corpus is there (the seed rules above run regardless)
+  if (needs("robustness: bartblaze rules as mutation seeds", { corpora: ["yara/bartblaze"] })) return [];
+  const dir = join(corpus("yara/bartblaze"), "rules/crimeware");
   return readdirSync(dir).sort().slice(0, 12).map((f) => readFileSync(join(dir, f), "latin1"));
 }
 

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { builtinKeys, builtinPackPaths, evaluate, loadPack, parseRpmHeader, rpmSource, scanExecutables, SqliteFile } from "@vigil/inventory";
-import { makeTree } from "./tree.js";
+import { makeTree, needs } from "@vigil/test-kit";
 
 const cleanups: Array<() => void> = [];
 afterAll(() => cleanups.forEach((c) => c()));
@@ -75,7 +75,7 @@ con.close()
   return db;
 }
 
-describe("rpm (SQLite rpmdb)", () => {
+describe.skipIf(needs("rpm (SQLite rpmdb built with python3's sqlite3)", { tools: ["python3"] }))("rpm (SQLite rpmdb)", () => {
   const many = Array.from({ length: 300 }, (_, i) => rpmHeader({
     name: `pkg${i}`, version: `1.${i}`, release: "1.el9", vendor: "Rocky Enterprise Software Foundation",
     files: Array.from({ length: i % 50 === 0 ? 1500 : 3 }, (_, j) => `/usr/share/pkg${i}/dir${j % 7}/file${j}`),

@@ -3,7 +3,7 @@ import {
   apkSource, collect, dpkgSource, flatpakSource, kernelModuleSource, macosSource, npmSource, parsePlist, parseReg,
   pythonSource, registrySource, snapSource, systemdSource, decodeRegText, InventoryError,
 } from "@vigil/inventory";
-import { bplist, dpkgStanza, hex2, makeTree, regExport, UNINSTALL, UNINSTALL32 } from "./tree.js";
+import { bplist, dpkgStanza, hex2, makeTree, regExport, UNINSTALL, UNINSTALL32 } from "@vigil/test-kit";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { peSections } from "../src/index.js";
-import { makeZip } from "./helpers/zip.js";
+import { corpus as corpusDir, makeZip, needs } from "@vigil/test-kit";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,7 +43,7 @@ beforeAll(() => {
   corpus = makeCorpus(mkdtempSync(join(tmpdir(), "vigil-diff-")), { files: 300, sizeKb: 8 });
 });
 
-describe("vigil scan vs clamscan 1.4.6", () => {
+describe.skipIf(needs("vigil scan vs clamscan", { tools: ["clamscan"], debianFiles: ["/usr/share/clamav-testfiles"] }))("vigil scan vs clamscan 1.4.6", () => {
   it("generated tree: same files, same names (ndb forms, hdb, hsb, fp allow list, zip/gz/tar.gz containers)", () => {
     const c = clamscan([corpus.db], corpus.root);
     const v = vigil([corpus.db], corpus.root);
@@ -107,8 +107,8 @@ describe("vigil scan vs clamscan 1.4.6", () => {
     expect(sorted(v.found)).toEqual(sorted(c.found));
   });
 
-  it("with the shared rfxn corpus (11k real signatures) loaded: same results on system files and test files", () => {
-    const rfxn = join(import.meta.dirname, "../../../../shared/corpora/clamav/rfxn");
+  it.skipIf(needs("clamscan with the rfxn corpus", { corpora: ["clamav/rfxn"] }))("with the shared rfxn corpus (11k real signatures) loaded: same results on system files and test files", () => {
+    const rfxn = corpusDir("clamav/rfxn");
     const d = mkdtempSync(join(tmpdir(), "vigil-rfxn-"));
     const t = join(d, "t");
     mkdirSync(t);

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { EICAR } from "./helpers/zip.js";
+import { EICAR } from "@vigil/test-kit";
 
 const BIN = fileURLToPath(new URL("../../cli/bin/vigil.js", import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, sy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { makeZip, EICAR } from "./helpers/zip.js";
+import { EICAR, makeZip } from "@vigil/test-kit";
 
 const BIN = fileURLToPath(new URL("../../cli/bin/vigil.js", import.meta.url));
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Quarantine, ScannerError, parseAge } from "../src/index.js";
 import { starter } from "./helpers/detector.js";
-import { EICAR } from "./helpers/zip.js";
+import { EICAR } from "@vigil/test-kit";
 
 const fresh = () => {
   const d = mkdtempSync(join(tmpdir(), "vigil-q-"));

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { Scanner, ScanCache, ScanStats, reportWriter, summaryText, type FileResult, type ScanEvent, type ScannerOptions } from "../src/index.js";
 import { compileRuleSet, engineDetectorWithSpec } from "../src/rules.js";
-import { makeZip, EICAR } from "./helpers/zip.js";
+import { EICAR, makeZip } from "@vigil/test-kit";
 import { starter } from "./helpers/detector.js";
 
 let root: string;

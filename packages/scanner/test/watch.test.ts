@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Scanner, WatchSession, entropy, type WatchEvent } from "../src/index.js";
 import { starter } from "./helpers/detector.js";
-import { EICAR } from "./helpers/zip.js";
+import { EICAR } from "@vigil/test-kit";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

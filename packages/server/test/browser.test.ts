@@ -7,10 +7,11 @@
  * endpoint through the UI and checks its key is refused (401). Any script error or CSP
  * violation in the browser fails the test. Screenshots go to test-artifacts/console/*.png.
  *
- * Without /usr/bin/chromium the suite prints why and skips, unless VIGIL_REQUIRE_BROWSER=1.
+ * Without /usr/bin/chromium the suite prints why and skips, unless VIGIL_REQUIRE_BROWSER=1 (or
+ * VIGIL_REQUIRE_ALL=1).
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,18 +19,12 @@ import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeBase64, generateKey, parseCheckpoint, splitNote } from "@vigil/tlog";
 import { publish } from "@vigil/updates";
+import { CHROMIUM, needs } from "@vigil/test-kit";
 import { TEST_ADMIN, heartbeat, startTestServer, type TestServer } from "./harness.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = fileURLToPath(new URL("../../../test-artifacts/console/", import.meta.url));
-const available = existsSync(CHROMIUM);
-if (!available) {
-  const why = `${CHROMIUM} is missing (install Debian's chromium: apt-get install -y chromium)`;
-  if (process.env.VIGIL_REQUIRE_BROWSER === "1") throw new Error(`console browser tests: ${why}; VIGIL_REQUIRE_BROWSER=1 makes this a failure`);
-  console.warn(`console browser tests skipped: ${why}`);
-}
 
-describe.skipIf(!available)("console in chromium", () => {
+describe.skipIf(needs("console in chromium", { chromium: true }))("console in chromium", () => {
   let server: TestServer;
   let context: BrowserContext;
   let page: Page;

@@ -30,7 +30,7 @@ import { fsyncDir, lockDir, writeFileAtomic } from "./fsutil.js";
 import type { TrustPolicy } from "./policy.js";
 import { auditRules, failing, formatFinding } from "./audit/auditor.js";
 import type { AuditPolicy } from "./audit/policy.js";
-import { LIMITS, openSource, tileFetcher, transportDamage, verifiedTree } from "./source.js";
+import { LIMITS, openSource, tileFetcher, transportDamage, verifiedTree, type Source } from "./source.js";
 
 export interface InstalledBundle {
   readonly name: string;

@@ -4,6 +4,7 @@
  * several languages and encodings that must all be found. Encoded variants are generated from
  * the marker words, so the hostile rules use exactly the bytes a hunter would.
  */
+import { EICAR_YARA } from "@vigil/test-kit";
 import { base64Variants, encodeText } from "@vigil/updates";
 
 const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0").toUpperCase()).join(" ");
@@ -11,7 +12,7 @@ const enc = (t: string, cs: Parameters<typeof encodeText>[1]) => hex(encodeText(
 const xorHex = (t: string, k: number) => hex(Uint8Array.from(Buffer.from(t, "utf8"), (x) => x ^ k));
 
 export const MALWARE_RULES: Record<string, string> = {
-  eicar: `rule EICAR { strings: $e = "X5O!P%@AP[4\\\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*" condition: $e at 0 }`,
+  eicar: `rule EICAR { strings: $e = "${EICAR_YARA}" condition: $e at 0 }`,
   mimikatz: `rule HackTool_Mimikatz {
   meta: description = "mimikatz credential dumper" author = "test"
   strings:

@@ -1,32 +1,18 @@
 /**
- * Reusable test doubles for update scenarios: real keys, a real publisher writing a real log on
- * disk, a static HTTP server for the log (with optional per-path overrides, to play a lying
- * log), witnesses listening on 127.0.0.1, and a trust policy for an endpoint.
+ * Test doubles for update scenarios used only by the updates tests: temporary folders, rule
+ * sets (honest and secret-hunting), a static HTTP server for the log (with optional per-path
+ * overrides, to play a lying log), folder snapshots. Keys, witnesses, trust policies and the
+ * rules writer, which other packages' tests use too, live in @vigil/test-kit (re-exported here).
  */
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve, sep } from "node:path";
 import { onTestFinished } from "vitest";
-import { generateKey } from "@vigil/tlog";
-import { Witness, bundleAuditor, type TrustPolicy, type BundleAuditor } from "@vigil/updates";
+import { EICAR_YARA } from "@vigil/test-kit";
 
-export interface Keys {
-  publisher: { signerKey: string; verifierKey: string };
-  log: { signerKey: string; verifierKey: string };
-  w1: { signerKey: string; verifierKey: string };
-  w2: { signerKey: string; verifierKey: string };
-}
-
-export function makeKeys(): Keys {
-  return {
-    publisher: generateKey("rules.example/publisher"),
-    log: generateKey("rules.example/log"),
-    w1: generateKey("witness-one.example", "cosignature"),
-    w2: generateKey("witness-two.example", "cosignature"),
-  };
-}
+export { closeServer, makeKeys, policyFor, startWitness, writeRules, type Keys } from "@vigil/test-kit";
 
 /** A temporary directory removed when the calling test finishes. */
 export async function tempDir(prefix = "vigil-upd-"): Promise<string> {
@@ -35,20 +21,12 @@ export async function tempDir(prefix = "vigil-upd-"): Promise<string> {
   return dir;
 }
 
-export async function writeRules(dir: string, files: Record<string, string>): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
-  for (const [name, text] of Object.entries(files)) {
-    await mkdir(join(dir, name, ".."), { recursive: true });
-    await writeFile(join(dir, name), text);
-  }
-}
-
 export const HONEST_RULES = {
   "eicar.yar": `rule EICAR_Test_File {
   meta:
     description = "EICAR anti-virus test file"
   strings:
-    $eicar = "X5O!P%@AP[4\\\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+    $eicar = "${EICAR_YARA}"
   condition:
     $eicar at 0
 }
@@ -104,38 +82,6 @@ export async function serveDir(dir: string, overrides = new Map<string, Uint8Arr
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as AddressInfo).port;
   return { url: `http://127.0.0.1:${port}/`, server, overrides, hits };
-}
-
-export async function startWitness(key: string, stateDir: string, origin: string, logKey: string, source: string, opts: { audit?: BundleAuditor; now?: () => number; publishers?: string[] } = {}) {
-  const witness = new Witness({
-    key,
-    stateDir,
-    logs: [{ origin, keys: [logKey], source, ...(opts.publishers ? { publishers: opts.publishers } : {}) }],
-    audit: opts.audit ?? bundleAuditor(),
-    ...(opts.now ? { now: opts.now } : {}),
-  });
-  const server = await witness.listen(0, "127.0.0.1");
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { witness, server, url };
-}
-
-export function policyFor(keys: Keys, overrides: Partial<TrustPolicy> = {}): TrustPolicy {
-  return {
-    format: "vigil-trust/v1",
-    log: { origin: "rules.example/log", keys: [keys.log.verifierKey] },
-    publishers: [keys.publisher.verifierKey],
-    witnesses: [keys.w1.verifierKey, keys.w2.verifierKey],
-    quorum: 2,
-    maxCheckpointAge: 3600,
-    maxClockSkew: 300,
-    bundle: "rules",
-    ...overrides,
-  };
-}
-
-export async function closeServer(s: Server): Promise<void> {
-  s.closeAllConnections();
-  await new Promise<void>((r) => s.close(() => r()));
 }
 
 export async function snapshot(dir: string, to: string): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * The public rule corpora in ../shared/corpora/yara: every file that Debian's yara compiles
+ * The public rule corpora in corpora/yara (npm run fetch-corpora): every file that Debian's yara compiles
  * must compile with Vigil, and scanning a real file set with each corpus must give the same
  * matches (rules, string offsets and lengths) as yara. Prints the parity figures.
  */
@@ -9,9 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { compile, CompileError, type SourceUnit } from "../../src/index.js";
-import { haveYara, normalise, type Outcome } from "./oracle.js";
+import { corpus, needs } from "@vigil/test-kit";
+import { normalise, type Outcome } from "./oracle.js";
 
-const CORPORA = join(__dirname, "../../../../../shared/corpora/yara");
 /**
  * Rules whose results differ from yara because of documented engine differences:
  * - IP ($ipv6 in utils/ip.yar): yara's regex matcher extends a match from the atom it
@@ -20,8 +20,9 @@ const CORPORA = join(__dirname, "../../../../../shared/corpora/yara");
  */
 const KNOWN_DIVERGENCES = new Set(["IP"]);
 const EXTERNALS = { filename: "", filepath: "", extension: "", filetype: "", owner: "" };
-const present = existsSync(CORPORA);
-if (!present) console.log(`corpus parity tests need ${CORPORA}: not run`);
+const CORPORA = ["yara/yara-rules", "yara/bartblaze"];
+const noCorpora = needs("corpora: compile parity", { corpora: CORPORA });
+const noYara = noCorpora ?? needs("corpora: match parity on real files", { tools: ["yara"] });
 
 /** A reproducible file set: small real binaries and text files, sorted by path. */
 export function realFileSet(limit = 40): string[] {
@@ -43,8 +44,8 @@ export function realFileSet(limit = 40): string[] {
   return out;
 }
 
-function corpusUnits(corpus: string): { units: SourceUnit[]; listed: number } {
-  const root = join(CORPORA, corpus);
+function corpusUnits(name: string): { units: SourceUnit[]; listed: number } {
+  const root = corpus(`yara/${name}`);
   const list = readFileSync(join(root, "COMPILES-WITH-YARA-4.2.3.txt"), "utf8").split("\n").filter(Boolean);
   // index files only include the others: the others are compiled on their own
   const files = list.filter((f) => !/index/i.test(f));
@@ -54,10 +55,10 @@ function corpusUnits(corpus: string): { units: SourceUnit[]; listed: number } {
   };
 }
 
-describe.runIf(present)("corpora: compile parity", () => {
-  for (const corpus of ["yara-rules", "bartblaze"]) {
-    test(`${corpus}: every file yara compiles compiles with Vigil (cuckoo-importing files excepted)`, () => {
-      const root = join(CORPORA, corpus);
+describe.skipIf(noCorpora)("corpora: compile parity", () => {
+  for (const name of ["yara-rules", "bartblaze"]) {
+    test(`${name}: every file yara compiles compiles with Vigil (cuckoo-importing files excepted)`, () => {
+      const root = corpus(`yara/${name}`);
       const list = readFileSync(join(root, "COMPILES-WITH-YARA-4.2.3.txt"), "utf8").split("\n").filter(Boolean);
       const failures: string[] = [];
       let cuckoo = 0;
@@ -71,17 +72,17 @@ describe.runIf(present)("corpora: compile parity", () => {
           failures.push(`${f}: ${msg}`);
         }
       }
-      console.log(`${corpus}: ${list.length - failures.length - cuckoo}/${list.length} compile (${cuckoo} import cuckoo, refused by design)`);
+      console.log(`${name}: ${list.length - failures.length - cuckoo}/${list.length} compile (${cuckoo} import cuckoo, refused by design)`);
       expect(failures).toEqual([]);
     });
   }
 });
 
-describe.runIf(present && haveYara())("corpora: match parity on real files", () => {
+describe.skipIf(noYara)("corpora: match parity on real files", () => {
   const files = realFileSet();
-  for (const corpus of ["yara-rules", "bartblaze"]) {
-    test(`${corpus}: same matches as yara on ${files.length} real files`, () => {
-      const { units: all } = corpusUnits(corpus);
+  for (const name of ["yara-rules", "bartblaze"]) {
+    test(`${name}: same matches as yara on ${files.length} real files`, () => {
+      const { units: all } = corpusUnits(name);
       // keep only the files Vigil compiles (the compile-parity test reports the others)
       const units = all.filter((u) => {
         try { compile([u], { externals: EXTERNALS }); return true; } catch { return false; }
@@ -119,7 +120,7 @@ describe.runIf(present && haveYara())("corpora: match parity on real files", () 
         }
         vigilOut[f] = per;
       }
-      console.log(`${corpus}: ${units.length}/${all.length} files, ${rules.ruleCount} rules, ${files.length} files scanned, ${matchedRules} rule matches`);
+      console.log(`${name}: ${units.length}/${all.length} files, ${rules.ruleCount} rules, ${files.length} files scanned, ${matchedRules} rule matches`);
       const y = normalise(yaraOut), v = normalise(vigilOut);
       // compare per (file, rule): rules matched and their strings' offsets and lengths
       const differing: string[] = [];
@@ -134,7 +135,7 @@ describe.runIf(present && haveYara())("corpora: match parity on real files", () 
           differing.push(`${f} ${n}: yara ${a?.slice(0, 200)} vigil ${b?.slice(0, 200)}`);
         }
       }
-      console.log(`${corpus}: ${same}/${same + known + differing.length} (file, rule) results identical to yara, ${known} known divergences`);
+      console.log(`${name}: ${same}/${same + known + differing.length} (file, rule) results identical to yara, ${known} known divergences`);
       expect(differing).toEqual([]);
     });
   }

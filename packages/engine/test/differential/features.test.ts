@@ -4,10 +4,9 @@
  * offsets and lengths must be identical.
  */
 import { describe, expect, test } from "vitest";
-import { haveYara, normalise, runVigil, runYara, writeFiles } from "./oracle.js";
+import { EICAR, needs } from "@vigil/test-kit";
+import { normalise, runVigil, runYara, writeFiles } from "./oracle.js";
 
-const yaraAvailable = haveYara();
-if (!yaraAvailable) console.log("differential tests need Debian's yara (apt-get install yara): not run");
 
 const enc = (s: string) => Buffer.from(s, "latin1");
 const wide = (s: string) => s.split("").map((c) => c + "\0").join("");
@@ -29,7 +28,7 @@ export const FILES: Record<string, Uint8Array | string> = {
   "repeat.bin": "aaaaaaaaaa" + "abababab" + "\x00\x00\x00\x00\x00" + "ab\x00\x00cd" + "abcabcabc",
   "random.bin": pseudoRandom(7, 4096),
   "empty.bin": "",
-  "eicar.com": "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*",
+  "eicar.com": EICAR,
   // larger than 64 KiB: regexes are verified over windows of the data rather than all of it
   "big.bin": Buffer.concat([pseudoRandom(9, 70000), Buffer.from("Hello World quick brown foo=bar; foo1 dog\r\nFoo lazy dog. ababab MZ\x90\x00", "latin1"), pseudoRandom(10, 50000), Buffer.from("hello world, The quick brown fox jumps over the lazy dog.\n", "latin1")]),
   "numbers.bin": "\x01\x02\x03\x04\x05\x06\x07\x08\xff\xfe\xfd\xfc\x80\x00\x00\x80" + "0123456789",
@@ -141,7 +140,7 @@ rule cond_not_prec { condition: not 1 == 2 }
 rule cond_empty_file { condition: filesize == 0 }
 `;
 
-describe.runIf(yaraAvailable)("differential: features vs yara 4.2.3", () => {
+describe.skipIf(needs("differential: features vs yara 4.2.3", { tools: ["yara"] }))("differential: features vs yara 4.2.3", () => {
   const dir = writeFiles(FILES);
   const y = runYara(RULES, dir);
   const v = runVigil(RULES, dir);

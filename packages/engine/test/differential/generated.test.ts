@@ -6,13 +6,14 @@
  * reproducible; raise ROUNDS via VIGIL_DIFF_ROUNDS for a longer sweep.
  */
 import { describe, expect, test } from "vitest";
-import { haveYara, normalise, runVigil, runYara, writeFiles } from "./oracle.js";
+import { needs } from "@vigil/test-kit";
+import { normalise, runVigil, runYara, writeFiles } from "./oracle.js";
 import { Rng, makeFiles, makeRules } from "./generator.js";
 
 const ROUNDS = Number(process.env.VIGIL_DIFF_ROUNDS ?? 6);
-const yaraAvailable = haveYara();
+const TITLE = "differential: generated rules and files vs yara 4.2.3";
 
-describe.runIf(yaraAvailable)("differential: generated rules and files vs yara 4.2.3", () => {
+describe.skipIf(needs(TITLE, { tools: ["yara"] }))(TITLE, () => {
   for (let round = 0; round < ROUNDS; round++) {
     const seed = 1000 + round * 7919;
     test(`seed ${seed}: 60 random rules over 8 random files`, () => {

@@ -11,13 +11,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import { compile } from "../../src/index.js";
-import { haveYara } from "./oracle.js";
+import { haveDebianFile, needs } from "@vigil/test-kit";
 
-const FILES = ["/usr/bin/ls", "/usr/bin/bash", "/usr/lib/mono/4.5/I18N.dll", "/usr/share/nsis/Contrib/UIs/modern.exe", "/usr/share/nsis/Contrib/UIs/default.exe"].filter((f) => {
-  const ok = existsSync(f);
-  if (!ok) console.log(`iteration tests: ${f} is not installed here; left out`);
-  return ok;
-});
+const TITLE = "differential: module iteration vs yara 4.2.3";
+const FIXTURES = ["/usr/lib/mono/4.5/I18N.dll", "/usr/share/nsis/Contrib/UIs/modern.exe", "/usr/share/nsis/Contrib/UIs/default.exe"];
+const missing = needs(TITLE, { tools: ["yara"] });
+// the .NET and PE fixtures are left out (with a printed reason) when their packages are missing
+needs(`${TITLE} on PE and .NET files`, { debianFiles: FIXTURES });
+const FILES = ["/usr/bin/ls", "/usr/bin/bash", ...FIXTURES.filter(haveDebianFile)].filter((f) => existsSync(f));
 
 const RULES = String.raw`
 import "elf"
@@ -38,7 +39,7 @@ rule dotnet_refs { condition: for any r in dotnet.assembly_refs : ( r.name == "m
 rule not_pe { condition: not pe.is_pe }
 `;
 
-describe.runIf(haveYara())("differential: module iteration vs yara 4.2.3", () => {
+describe.skipIf(missing)(TITLE, () => {
   test(`same rules match on ${FILES.length} real files`, () => {
     const dir = mkdtempSync(join(tmpdir(), "vigil-iter-"));
     const rulesFile = join(dir, "r.yar");

@@ -11,10 +11,6 @@ import { compile, type CompileOptions } from "../../src/index.js";
 
 export type Outcome = Record<string, Record<string, Record<string, string[]>>>; // file -> rule -> string -> ["off:len"]
 
-export function haveYara(): boolean {
-  return spawnSync("yara", ["--version"]).status === 0;
-}
-
 /** Writes the files into a fresh directory and returns it. */
 export function writeFiles(files: Record<string, Uint8Array | string>): string {
   const dir = mkdtempSync(join(tmpdir(), "vigil-diff-"));

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
+import { needs } from "@vigil/test-kit";
 import { elfModule } from "../../src/modules/elf/index.js";
 import { machoModule } from "../../src/modules/macho/index.js";
 import { dexModule } from "../../src/modules/dex/index.js";
@@ -17,7 +18,9 @@ import { makeContext } from "./context.js";
 import { buildElf } from "./elf-builder.js";
 import { buildFat, buildMacho } from "./macho-builder.js";
 import { buildDex } from "./dex-builder.js";
-import { compareWithDump, haveYara, yaraDump } from "./yara-dump.js";
+import { compareWithDump, yaraDump } from "./yara-dump.js";
+
+const noYara = needs("elf, macho and dex mutants vs yara 4.2.3", { tools: ["yara"] });
 
 let dir = "";
 beforeAll(() => {
@@ -71,26 +74,25 @@ function checkMutants(module: YaraModule, name: string, bases: Uint8Array[], cou
 }
 
 describe("mutated files: no exception, bounded time, same fields as yara 4.2.3", () => {
-  test.runIf(haveYara)("elf", () => {
+  test.skipIf(noYara)("elf", () => {
     const bases = [buildElf({ is64: true, le: true }).bytes, buildElf({ is64: false, le: false, type: 3 }).bytes];
     checkMutants(elfModule, "elf", bases, Number(process.env.MUTANTS ?? 30), 0x200, Number(process.env.SEED ?? 1234));
   });
-  test.runIf(haveYara)("macho", () => {
+  test.skipIf(noYara)("macho", () => {
     const thin = buildMacho({ is64: true, le: true, cputype: 0x01000007, entry: "main" });
     const fat = buildFat([{ cputype: 0x01000007, cpusubtype: 3, bytes: thin }, { cputype: 7, cpusubtype: 3, bytes: buildMacho({ is64: false, le: true, cputype: 7, entry: { pcOffset: 40, pcIs64: false, stateSize: 64 } }) }]);
     checkMutants(machoModule, "macho", [thin, fat], Number(process.env.MUTANTS ?? 30), 0x300, Number(process.env.SEED ?? 99));
   });
-  test.runIf(haveYara)("dex", () => {
+  test.skipIf(noYara)("dex", () => {
     checkMutants(dexModule, "dex", [buildDex().bytes], Number(process.env.MUTANTS ?? 30), 0x300, Number(process.env.SEED ?? 4321));
   });
 });
 
 const testfiles = "/usr/share/clamav-testfiles";
-const haveTestfiles = existsSync(testfiles);
-if (!haveTestfiles) console.warn("skipping foreign-file tests: Debian package clamav-testfiles is not installed (see .ci/apt-packages.txt)");
+const noForeign = needs("foreign files vs yara 4.2.3", { tools: ["yara"], debianFiles: [testfiles] });
 
 describe("foreign files (clamav-testfiles): elf, macho and dex leave every parsed field undefined, as yara", () => {
-  test.runIf(haveYara && haveTestfiles)("all files", () => {
+  test.skipIf(noForeign)("all files", () => {
     let n = 0;
     for (const f of readdirSync(testfiles).sort()) {
       const p = join(testfiles, f);

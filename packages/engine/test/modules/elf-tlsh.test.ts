@@ -4,13 +4,13 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
+import { needs } from "@vigil/test-kit";
 import { tlsh } from "../../src/modules/elf/tlsh.js";
 
-const haveTlsh = existsSync("/usr/bin/tlsh");
-if (!haveTlsh) console.warn("skipping TLSH differential tests: Debian package tlsh-tools is not installed (see .ci/apt-packages.txt)");
+const noTlsh = needs("TLSH vs Debian's tlsh", { tools: ["tlsh"] });
 
 describe("TLSH (used by elf.telfhash)", () => {
-  test.runIf(haveTlsh)("matches Debian's tlsh on random data of every length class and on real files", () => {
+  test.skipIf(noTlsh)("matches Debian's tlsh on random data of every length class and on real files", () => {
     const dir = mkdtempSync(join(tmpdir(), "vigil-tlsh-"));
     const inputs: Uint8Array[] = [256, 300, 656, 657, 1000, 3199, 3200, 5000, 100_000].map((n) => new Uint8Array(randomBytes(n)));
     inputs.push(new TextEncoder().encode("connect,exit,fork,getenv,malloc,open,read,socket,write,".repeat(6)));

@@ -4,11 +4,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
+import { needs } from "@vigil/test-kit";
 import { elfModule } from "../../src/modules/elf/index.js";
 import { formatModuleData } from "../../src/modules/dump.js";
 import { callFn, fileContext, makeContext } from "./context.js";
 import { buildElf } from "./elf-builder.js";
-import { checkWithVigil, checkWithYara, compareWithDump, fieldCases, haveYara, yaraDump } from "./yara-dump.js";
+import { checkWithVigil, checkWithYara, compareWithDump, fieldCases, yaraDump } from "./yara-dump.js";
+
+const noYara = needs("elf module vs yara 4.2.3", { tools: ["yara"] });
 
 let dir = "";
 beforeAll(() => {
@@ -62,13 +65,13 @@ const variants = [
 ] as const;
 
 describe("elf module against yara 4.2.3 (yara -D, field by field)", () => {
-  test.runIf(haveYara)("real binaries and libraries from this machine", () => {
+  test.skipIf(noYara)("real binaries and libraries from this machine", () => {
     const files = realElfFiles();
     expect(files.length).toBeGreaterThan(10);
     for (const f of files) expectSameAsYara(f);
   });
 
-  test.runIf(haveYara)("generated ELF32/ELF64, little and big endian, executables and shared objects", () => {
+  test.skipIf(noYara)("generated ELF32/ELF64, little and big endian, executables and shared objects", () => {
     for (const v of variants) {
       for (const type of [2, 3]) {
         const { bytes } = buildElf({ ...v, type });
@@ -85,7 +88,7 @@ describe("elf module against yara 4.2.3 (yara -D, field by field)", () => {
     }
   });
 
-  test.runIf(haveYara)("fields as rule conditions: yara and Vigil's engine agree with the module data", async () => {
+  test.skipIf(noYara)("fields as rule conditions: yara and Vigil's engine agree with the module data", async () => {
     const files = [write("rules-64le", buildElf({ is64: true, le: true }).bytes), write("rules-32be", buildElf({ is64: false, le: false, type: 3 }).bytes), "/usr/bin/ls"];
     for (const file of files.filter(existsSync)) {
       const ctx = fileContext(file);
@@ -101,7 +104,7 @@ describe("elf module against yara 4.2.3 (yara -D, field by field)", () => {
     }
   });
 
-  test.runIf(haveYara)("the yara -D printer reproduces yara's own output for the elf module", () => {
+  test.skipIf(noYara)("the yara -D printer reproduces yara's own output for the elf module", () => {
     for (const file of [write("dump-64le", buildElf({ is64: true, le: true }).bytes), write("dump-32be", buildElf({ is64: false, le: false }).bytes), "/usr/bin/ls"]) {
       if (!existsSync(file)) continue;
       const rule = write("dump.yar", 'import "elf"\nrule r { condition: false }\n');
@@ -110,7 +113,7 @@ describe("elf module against yara 4.2.3 (yara -D, field by field)", () => {
     }
   });
 
-  test.runIf(haveYara)("truncated at every header and table boundary: no exception, same fields as yara", () => {
+  test.skipIf(noYara)("truncated at every header and table boundary: no exception, same fields as yara", () => {
     for (const v of [variants[0], variants[3]]) {
       const { bytes, layout } = buildElf(v);
       const cuts = new Set<number>([0, 4, 15, 16, 17, layout.headerSize - 1, layout.headerSize, layout.headerSize + 1]);
@@ -125,7 +128,7 @@ describe("elf module against yara 4.2.3 (yara -D, field by field)", () => {
     }
   });
 
-  test.runIf(haveYara)("a real binary cut at each of its own table boundaries: same fields as yara", () => {
+  test.skipIf(noYara)("a real binary cut at each of its own table boundaries: same fields as yara", () => {
     const src = ["/usr/bin/ls", "/usr/bin/true"].find(existsSync);
     if (!src) return;
     const bytes = new Uint8Array(readFileSync(src));
@@ -150,7 +153,7 @@ describe("elf module against yara 4.2.3 (yara -D, field by field)", () => {
     }
   });
 
-  test.runIf(haveYara)("corrupted counts, offsets, links and string tables: same fields as yara", () => {
+  test.skipIf(noYara)("corrupted counts, offsets, links and string tables: same fields as yara", () => {
     for (const v of variants) {
       const { bytes, layout } = buildElf(v);
       const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -221,7 +224,7 @@ describe("elf module", () => {
     expect(callFn(elfModule.declarations, "import_md5", "", elfModule.load(makeContext("x")), makeContext(""))).toBeUndefined();
   });
 
-  test.runIf(existsSync("/usr/bin/tlsh"))("telfhash (YARA 4.3+; not in yara 4.2.3): TLSH of the selected symbol names, checked with Debian's tlsh", () => {
+  test.skipIf(needs("telfhash vs Debian's tlsh", { tools: ["tlsh"] }))("telfhash (YARA 4.3+; not in yara 4.2.3): TLSH of the selected symbol names, checked with Debian's tlsh", () => {
     let checked = 0;
     for (const file of ["/usr/bin/ls", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/bin/tar"].filter(existsSync)) {
       const ctx = fileContext(file);

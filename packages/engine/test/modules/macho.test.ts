@@ -3,11 +3,14 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
+import { needs } from "@vigil/test-kit";
 import { machoModule } from "../../src/modules/macho/index.js";
 import { formatModuleData } from "../../src/modules/dump.js";
 import { callFn, makeContext } from "./context.js";
 import { buildFat, buildMacho, type MachoOptions } from "./macho-builder.js";
-import { checkWithVigil, checkWithYara, compareWithDump, fieldCases, haveYara, yaraDump, type FunctionCase } from "./yara-dump.js";
+import { checkWithVigil, checkWithYara, compareWithDump, fieldCases, yaraDump, type FunctionCase } from "./yara-dump.js";
+
+const noYara = needs("macho module vs yara 4.2.3", { tools: ["yara"] });
 
 let dir = "";
 beforeAll(() => {
@@ -58,7 +61,7 @@ function expectSameAsYara(file: string, bytes: Uint8Array): void {
 }
 
 describe("macho module against yara 4.2.3", () => {
-  test.runIf(haveYara)("thin images of every supported CPU, both byte orders, LC_MAIN and LC_UNIXTHREAD", () => {
+  test.skipIf(noYara)("thin images of every supported CPU, both byte orders, LC_MAIN and LC_UNIXTHREAD", () => {
     for (const [name, opts] of thin) {
       const bytes = buildMacho(opts);
       const root = machoModule.load(makeContext(bytes));
@@ -68,7 +71,7 @@ describe("macho module against yara 4.2.3", () => {
     }
   });
 
-  test.runIf(haveYara)("fat binaries (32- and 64-bit headers) and the arch functions", async () => {
+  test.skipIf(noYara)("fat binaries (32- and 64-bit headers) and the arch functions", async () => {
     for (const is64 of [false, true]) {
       const bytes = fat(is64);
       const file = write(`fat-${is64}`, bytes);
@@ -91,7 +94,7 @@ describe("macho module against yara 4.2.3", () => {
     }
   });
 
-  test.runIf(haveYara)("fields as rule conditions: yara and Vigil's engine agree with the module data", async () => {
+  test.skipIf(noYara)("fields as rule conditions: yara and Vigil's engine agree with the module data", async () => {
     for (const [name, bytes] of [["r-thin", buildMacho(thin[0]![1])], ["r-be", buildMacho(thin[5]![1])], ["r-fat", fat(true)]] as const) {
       const file = write(name, bytes);
       const root = machoModule.load(makeContext(bytes));
@@ -104,7 +107,7 @@ describe("macho module against yara 4.2.3", () => {
     }
   });
 
-  test.runIf(haveYara)("the yara -D printer reproduces yara's output for thin and fat files", () => {
+  test.skipIf(noYara)("the yara -D printer reproduces yara's output for thin and fat files", () => {
     for (const [name, bytes] of [["p-thin", buildMacho(thin[0]![1])], ["p-be", buildMacho(thin[5]![1])], ["p-fat", fat(false)]] as const) {
       const file = write(name, bytes);
       const rule = write("dump.yar", 'import "macho"\nrule r { condition: false }\n');
@@ -113,7 +116,7 @@ describe("macho module against yara 4.2.3", () => {
     }
   });
 
-  test.runIf(haveYara)("truncated and corrupted images: no exception, same fields as yara", () => {
+  test.skipIf(noYara)("truncated and corrupted images: no exception, same fields as yara", () => {
     for (const [name, opts] of [thin[0]!, thin[5]!]) {
       const base = buildMacho(opts);
       const cuts = [3, 4, 27, 28, 31, 32, 33, 40, 56, 84, 104, 105, 200, 300, 400, 500, 600];

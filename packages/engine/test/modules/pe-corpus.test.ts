@@ -1,5 +1,5 @@
 /**
- * The public rule feeds in ../shared/corpora that import pe or dotnet (and that Debian's yara
+ * The public rule feeds (corpora/yara, from npm run fetch-corpora) that import pe or dotnet (and that Debian's yara
  * compiles): every one compiles with Vigil, and over real PE files Vigil and yara report exactly
  * the same matching rules.
  */
@@ -7,31 +7,31 @@ import { existsSync, readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { describe, expect, test } from "vitest";
+import { corpus, needs } from "@vigil/test-kit";
 import { compile, type SourceUnit } from "../../src/index.js";
-import { haveYara } from "./yara-dump.js";
 import { allPeFiles } from "./pe-fixtures.js";
 
-const CORPORA = join(import.meta.dirname, "../../../../../shared/corpora/yara");
 const EXTERNALS = { filename: "", filepath: "", extension: "", filetype: "", owner: "" };
 
 function moduleRuleFiles(): Array<{ namespace: string; path: string }> {
   const out: Array<{ namespace: string; path: string }> = [];
   for (const feed of ["yara-rules", "bartblaze"]) {
-    const list = join(CORPORA, feed, "COMPILES-WITH-YARA-4.2.3.txt");
+    const list = join(corpus(`yara/${feed}`), "COMPILES-WITH-YARA-4.2.3.txt");
     if (!existsSync(list)) continue;
     for (const rel of readFileSync(list, "utf8").split("\n").filter(Boolean)) {
-      const path = join(CORPORA, feed, rel);
+      const path = join(corpus(`yara/${feed}`), rel);
       if (/import\s+"(pe|dotnet)"/.test(readFileSync(path, "latin1"))) out.push({ namespace: `n${out.length}`, path });
     }
   }
   return out;
 }
 
-const ruleFiles = existsSync(CORPORA) ? moduleRuleFiles() : [];
-if (ruleFiles.length === 0) console.log(`skipping the corpus tests: no rule corpora at ${CORPORA}`);
+const noCorpora = needs("public rule feeds importing pe or dotnet", { corpora: ["yara/yara-rules", "yara/bartblaze"] });
+const noYara = noCorpora ?? needs("public rule feeds importing pe or dotnet vs yara 4.2.3", { tools: ["yara"] });
+const ruleFiles = noCorpora ? [] : moduleRuleFiles();
 
 describe("public rule feeds that import pe or dotnet", () => {
-  test.runIf(ruleFiles.length > 0)("every file yara 4.2.3 compiles compiles with Vigil", () => {
+  test.skipIf(noCorpora)("every file yara 4.2.3 compiles compiles with Vigil", () => {
     const failures: string[] = [];
     for (const { path } of ruleFiles) {
       try {
@@ -44,7 +44,7 @@ describe("public rule feeds that import pe or dotnet", () => {
     expect(ruleFiles.length).toBeGreaterThan(100);
   });
 
-  test.runIf(ruleFiles.length > 0 && haveYara)("Vigil and yara match the same rules on real PE and .NET files", () => {
+  test.skipIf(noYara)("Vigil and yara match the same rules on real PE and .NET files", () => {
     const units: SourceUnit[] = ruleFiles.map(({ namespace, path }) => ({ namespace, path, source: readFileSync(path, "latin1") }));
     const rules = compile(units, { externals: EXTERNALS });
     const targets = allPeFiles().filter((f) => /clam\.exe$|clam_ISmsi_ext|clam-upx|clam-nsis|x86-ansi\/System\.dll|mmx64\.efi\.signed|Mono\.Security|gpgv|UIs\/modern\.exe/.test(f));

@@ -3,16 +3,19 @@
  * in .ci/apt-packages.txt) and helpers that adapt our module data to the layout Debian's
  * yara 4.2.3 prints, where 4.2.3 differs from YARA 4.5 by a known bug.
  */
-import { existsSync, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { haveDebianFile, hidden, needs } from "@vigil/test-kit";
 
 export interface FixtureGroup {
   readonly pkg: string;
+  /** the folder (or a file) the package installs, for the skip message */
+  readonly dir: string;
   readonly files: string[];
 }
 
 function list(dir: string, re: RegExp, max = 1000): string[] {
-  if (!existsSync(dir)) return [];
+  if (!haveDebianFile(dir)) return [];
   return readdirSync(dir)
     .filter((f) => re.test(f))
     .sort()
@@ -22,14 +25,15 @@ function list(dir: string, re: RegExp, max = 1000): string[] {
 
 /** PE files by Debian package; an empty list means the package is not installed. */
 export function peFixtures(): FixtureGroup[] {
-  return [
-    { pkg: "clamav-testfiles", files: list("/usr/share/clamav-testfiles", /\.exe$/) },
-    { pkg: "shim-helpers-amd64-signed", files: list("/usr/lib/shim", /^(fb|mm)x64\.efi(\.signed)?$/) },
-    { pkg: "shim-signed", files: list("/usr/lib/shim", /^shimx64\.efi(\.signed)?$/) },
-    { pkg: "grub-efi-amd64-signed", files: list("/usr/lib/grub/x86_64-efi-signed", /\.efi\.signed$/) },
-    { pkg: "libmono-system4.0-cil", files: ["/usr/lib/mono/4.5/mscorlib.dll", "/usr/lib/mono/4.5/System.dll", "/usr/lib/mono/4.5/System.Core.dll", "/usr/lib/mono/4.5/Mono.Security.dll"].filter((f) => existsSync(f)) },
+  const groups: FixtureGroup[] = [
+    { pkg: "clamav-testfiles", dir: "/usr/share/clamav-testfiles", files: list("/usr/share/clamav-testfiles", /\.exe$/) },
+    { pkg: "shim-helpers-amd64-signed", dir: "/usr/lib/shim", files: list("/usr/lib/shim", /^(fb|mm)x64\.efi(\.signed)?$/) },
+    { pkg: "shim-signed", dir: "/usr/lib/shim/shimx64.efi.signed", files: list("/usr/lib/shim", /^shimx64\.efi(\.signed)?$/) },
+    { pkg: "grub-efi-amd64-signed", dir: "/usr/lib/grub/x86_64-efi-signed", files: list("/usr/lib/grub/x86_64-efi-signed", /\.efi\.signed$/) },
+    { pkg: "libmono-system4.0-cil", dir: "/usr/lib/mono", files: ["/usr/lib/mono/4.5/mscorlib.dll", "/usr/lib/mono/4.5/System.dll", "/usr/lib/mono/4.5/System.Core.dll", "/usr/lib/mono/4.5/Mono.Security.dll"].filter((f) => haveDebianFile(f)) },
     {
       pkg: "nsis-common",
+      dir: "/usr/share/nsis",
       files: [
         ...list("/usr/share/nsis/Plugins/x86-ansi", /\.dll$/),
         ...list("/usr/share/nsis/Plugins/amd64-unicode", /\.dll$/),
@@ -37,8 +41,9 @@ export function peFixtures(): FixtureGroup[] {
         ...list("/usr/share/nsis/Stubs", /.*/, 6),
       ],
     },
-    { pkg: "gpgv-win32", files: list("/usr/share/win32", /\.exe$/) },
+    { pkg: "gpgv-win32", dir: "/usr/share/win32", files: list("/usr/share/win32", /\.exe$/) },
   ];
+  return groups.map((g) => (hidden(g.pkg) ? { ...g, files: [] } : g));
 }
 
 export function allPeFiles(): string[] {
@@ -47,7 +52,7 @@ export function allPeFiles(): string[] {
 
 export function reportMissing(groups: FixtureGroup[]): void {
   for (const g of groups) {
-    if (g.files.length === 0) console.log(`skipping the ${g.pkg} fixtures: the Debian package ${g.pkg} is not installed (apt-get install ${g.pkg})`);
+    if (g.files.length === 0) needs(`the ${g.pkg} fixtures`, { debianFiles: [g.dir] });
   }
 }
 

@@ -28,17 +28,6 @@ export type DumpNode =
   /** a struct, array or dictionary: children by name (`[3]` for array items). */
   | { kind: "container"; children: Map<string, DumpNode> };
 
-/** Is Debian's yara on this machine? */
-export const haveYara: boolean = (() => {
-  try {
-    execFileSync("yara", ["-v"], { stdio: "pipe" });
-    return true;
-  } catch {
-    console.warn("skipping differential tests against yara: Debian package yara is not installed (see .ci/apt-packages.txt)");
-    return false;
-  }
-})();
-
 function unescapeYaraString(s: string): string {
   // yara prints printable bytes as they are and everything else as \xNN.
   return s.replace(/\\x([0-9a-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));

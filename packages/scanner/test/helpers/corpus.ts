@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { makeZip } from "./zip.js";
+import { makeZip } from "@vigil/test-kit";
 
 export interface Corpus {
   db: string;

@@ -1,12 +1,11 @@
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { run } from "../../cli/src/commands/inventory.js";
-import type { InventoryReport } from "@vigil/inventory";
-import { buildPe } from "./pe.js";
-import { dpkgStanza, makeTree, regExport, UNINSTALL } from "./tree.js";
+import { builtinPackPaths, type InventoryReport } from "@vigil/inventory";
+import { buildPe, dpkgStanza, makeTree, regExport, UNINSTALL } from "@vigil/test-kit";
+import { run } from "../src/commands/inventory.js";
 
 const cleanups: Array<() => void> = [];
 afterAll(() => cleanups.forEach((c) => c()));
@@ -109,7 +108,7 @@ describe("vigil inventory pack", () => {
     const dir = mkdtempSync(join(tmpdir(), "vigil-inv-pack-"));
     expect((await vigil("pack", "keygen", "org-sec", "-o", dir)).code).toBe(0);
     expect((await vigil("pack", "keygen", "org-sec", "-o", dir))).toMatchObject({ code: 2, err: expect.stringMatching(/will not overwrite/) });
-    const pack = JSON.parse(readFileSync(join(import.meta.dirname, "../packs/template.json"), "utf8"));
+    const pack = JSON.parse(readFileSync(join(dirname(builtinPackPaths()[0]!), "template.json"), "utf8"));
     pack.vendors[0].packages.push({ name: "bash", sources: ["dpkg"] });
     const doc = tree({ "docs/tool-installer.txt": "a plain file a pack lists by hash", "docs/other.txt": "x" });
     pack.vendors[0].hashes = [{ sha256: createHash("sha256").update("a plain file a pack lists by hash").digest("hex"), note: "installer" }];

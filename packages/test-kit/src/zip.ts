@@ -56,5 +56,3 @@ export function makeZip(entries: ZipEntry[], opts: { zip64?: boolean; prefix?: U
   eocd.writeUInt32LE(opts.zip64 ? 0xffffffff : cd.length, 12); eocd.writeUInt32LE(opts.zip64 ? 0xffffffff : offset, 16);
   return Buffer.concat([...(opts.prefix ? [Buffer.from(opts.prefix)] : []), ...locals, cd, ...tail, eocd]);
 }
-
-export const EICAR = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
