@@ -25,7 +25,7 @@ export function inventoryPacks(s: InventorySettings): LoadedPack[] {
     try {
       text = readFileSync(f, "utf8");
     } catch (e) {
-      throw new InventoryError("READ_FAILED", `${f}: cannot read the pack key (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); fix 'vigil agent config --inventory-trust-key'`, e);
+      throw new InventoryError("READ_FAILED", `${f}: cannot read the pack key (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); fix 'vigil agent config --inventory-trust-key'`, { cause: e });
     }
     keys.push(parsePublicKey(text, f));
   }

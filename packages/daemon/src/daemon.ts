@@ -54,7 +54,7 @@ export class Daemon {
     } catch (err) {
       await this.stop();
       if (err instanceof DaemonError) throw err;
-      throw new DaemonError("LISTEN_FAILED", `cannot listen: ${(err as Error).message} (is another daemon running there? pick another address with --tcp/--socket/--http)`, err);
+      throw new DaemonError("LISTEN_FAILED", `cannot listen: ${(err as Error).message} (is another daemon running there? pick another address with --tcp/--socket/--http)`, { cause: err });
     }
     return { clamd };
   }

@@ -247,7 +247,7 @@ export function fullGc(): void {
 
 function rulesFailed(err: unknown): DaemonError {
   if (err instanceof DaemonError) return err;
-  return new DaemonError("RELOAD_FAILED", `cannot load the rules: ${(err as Error).message} (fix the rule files; the daemon keeps the rules it had)`, err);
+  return new DaemonError("RELOAD_FAILED", `cannot load the rules: ${(err as Error).message} (fix the rule files; the daemon keeps the rules it had)`, { cause: err });
 }
 
 /** MaxThreads running, MaxQueue waiting; beyond that `tryAcquire` says no. */

@@ -9,10 +9,9 @@ export type DaemonErrorCode =
 export class DaemonError extends Error {
   readonly code: DaemonErrorCode;
   override readonly cause?: unknown;
-  constructor(code: DaemonErrorCode, message: string, cause?: unknown) {
-    super(message);
+  constructor(code: DaemonErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = "DaemonError";
     this.code = code;
-    if (cause !== undefined) this.cause = cause;
   }
 }

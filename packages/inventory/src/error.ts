@@ -11,10 +11,9 @@ export type InventoryErrorCode =
 export class InventoryError extends Error {
   readonly code: InventoryErrorCode;
   override readonly cause?: unknown;
-  constructor(code: InventoryErrorCode, message: string, cause?: unknown) {
-    super(message);
+  constructor(code: InventoryErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = "InventoryError";
     this.code = code;
-    if (cause !== undefined) this.cause = cause;
   }
 }

@@ -47,7 +47,7 @@ export async function collect(opts: CollectOptions = {}): Promise<Inventory> {
   try {
     if (!(await stat(root)).isDirectory()) throw new Error("not a directory");
   } catch (e) {
-    throw new InventoryError("BAD_ROOT", `${root}: cannot read the root directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); give --root a mounted filesystem or a directory tree`, e);
+    throw new InventoryError("BAD_ROOT", `${root}: cannot read the root directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); give --root a mounted filesystem or a directory tree`, { cause: e });
   }
   const wanted = new Set(opts.sources ?? SOURCE_KINDS);
   const entries: InventoryEntry[] = [];

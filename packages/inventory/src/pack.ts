@@ -128,7 +128,7 @@ export function parsePublicKey(text: string, path = "key"): PackKey {
   try {
     j = JSON.parse(text) as typeof j;
   } catch (e) {
-    throw new InventoryError("BAD_KEY", `${path}: not a pack public key file (JSON with name, algorithm, publicKey)`, e);
+    throw new InventoryError("BAD_KEY", `${path}: not a pack public key file (JSON with name, algorithm, publicKey)`, { cause: e });
   }
   const raw = typeof j.publicKey === "string" ? Buffer.from(j.publicKey, "base64") : undefined;
   if (j.algorithm !== "ed25519" || typeof j.name !== "string" || !raw || raw.length !== 32) {
@@ -155,7 +155,7 @@ export function signPack(pack: PolicyPack, privatePem: string): PolicyPack {
   try {
     priv = createPrivateKey(privatePem);
   } catch (e) {
-    throw new InventoryError("BAD_KEY", "the signing key is not a PEM private key (make one with 'vigil inventory pack keygen')", e);
+    throw new InventoryError("BAD_KEY", "the signing key is not a PEM private key (make one with 'vigil inventory pack keygen')", { cause: e });
   }
   if (priv.asymmetricKeyType !== "ed25519") throw new InventoryError("BAD_KEY", "pack signing keys are Ed25519");
   const keyId = keyIdOf(createPublicKey(priv));
@@ -270,7 +270,7 @@ export function parsePack(text: string, path: string, keys: PackKey[]): LoadedPa
   try {
     j = JSON.parse(text);
   } catch (e) {
-    throw new InventoryError("BAD_PACK", `${path}: not JSON (${(e as Error).message})`, e);
+    throw new InventoryError("BAD_PACK", `${path}: not JSON (${(e as Error).message})`, { cause: e });
   }
   validatePack(j, path);
   if (!j.signatures?.length) throw new InventoryError("PACK_SIGNATURE", `${path}: the pack is not signed; sign it with 'vigil inventory pack sign --key KEY ${path}'`);
@@ -292,7 +292,7 @@ export function loadPack(path: string, keys: PackKey[]): LoadedPack {
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    throw new InventoryError("READ_FAILED", `${path}: cannot read the pack (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, e);
+    throw new InventoryError("READ_FAILED", `${path}: cannot read the pack (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
   }
   return parsePack(text, path, keys);
 }

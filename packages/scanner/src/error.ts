@@ -26,11 +26,10 @@ export type ScannerErrorCode =
 export class ScannerError extends Error {
   readonly code: ScannerErrorCode;
   override readonly cause?: unknown;
-  constructor(code: ScannerErrorCode, message: string, cause?: unknown) {
-    super(message);
+  constructor(code: ScannerErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = "ScannerError";
     this.code = code;
-    if (cause !== undefined) this.cause = cause;
   }
 }
 
@@ -39,14 +38,14 @@ export function fsError(err: unknown, path: string): ScannerError {
   const code = (err as NodeJS.ErrnoException)?.code;
   switch (code) {
     case "ENOENT":
-      return new ScannerError("VANISHED", `${path}: no such file (it was removed or renamed before it could be read)`, err);
+      return new ScannerError("VANISHED", `${path}: no such file (it was removed or renamed before it could be read)`, { cause: err });
     case "EACCES":
     case "EPERM":
-      return new ScannerError("ACCESS_DENIED", `${path}: access denied (run as a user that can read it, or exclude it)`, err);
+      return new ScannerError("ACCESS_DENIED", `${path}: access denied (run as a user that can read it, or exclude it)`, { cause: err });
     case "ELOOP":
-      return new ScannerError("SYMLINK_LOOP", `${path}: too many levels of symbolic links`, err);
+      return new ScannerError("SYMLINK_LOOP", `${path}: too many levels of symbolic links`, { cause: err });
     default:
-      return new ScannerError("READ_FAILED", `${path}: ${(err as Error)?.message ?? String(err)}`, err);
+      return new ScannerError("READ_FAILED", `${path}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
 }
 
@@ -56,7 +55,7 @@ export function fsError(err: unknown, path: string): ScannerError {
  */
 export class DetectorTimeoutError extends ScannerError {
   constructor(readonly matches: RuleMatch[], cause?: unknown) {
-    super("SCAN_TIMEOUT", "scanning took longer than the time limit (--max-scantime); stopped", cause);
+    super("SCAN_TIMEOUT", "scanning took longer than the time limit (--max-scantime); stopped", { cause });
     this.name = "DetectorTimeoutError";
   }
 }

@@ -39,7 +39,7 @@ export function scanFile(detector: Detector, path: string, buffers: ReadBuffer, 
   } catch (err) {
     const r = emptyResult(display, 0);
     const e = (err as NodeJS.ErrnoException).code === "ELOOP" && !opts.follow
-      ? new ScannerError("NOT_REGULAR", `${display}: became a symbolic link before it could be read; not followed`, err)
+      ? new ScannerError("NOT_REGULAR", `${display}: became a symbolic link before it could be read; not followed`, { cause: err })
       : fsError(err, display);
     r.errors.push({ code: e.code, path: display, message: e.message });
     return r;

@@ -41,7 +41,7 @@ export function regexMatcher(source: string): PathMatcher {
   try {
     re = new RegExp(source);
   } catch (err) {
-    throw new ScannerError("BAD_OPTION", `invalid regular expression ${JSON.stringify(source)}: ${(err as Error).message}`, err);
+    throw new ScannerError("BAD_OPTION", `invalid regular expression ${JSON.stringify(source)}: ${(err as Error).message}`, { cause: err });
   }
   return (p) => re.test(p);
 }

@@ -90,7 +90,7 @@ export class Quarantine {
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw new ScannerError("QUARANTINE_FAILED", `cannot create the quarantine vault ${this.dir}: ${(err as Error).message} (pass --quarantine-dir)`, err);
+      throw new ScannerError("QUARANTINE_FAILED", `cannot create the quarantine vault ${this.dir}: ${(err as Error).message} (pass --quarantine-dir)`, { cause: err });
     }
   }
 
@@ -105,7 +105,7 @@ export class Quarantine {
     try {
       src = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (err) {
-      throw new ScannerError("QUARANTINE_FAILED", `cannot quarantine ${abs}: ${fsError(err, abs).message}`, err);
+      throw new ScannerError("QUARANTINE_FAILED", `cannot quarantine ${abs}: ${fsError(err, abs).message}`, { cause: err });
     }
     let entry: QuarantineEntry;
     try {
@@ -164,7 +164,7 @@ export class Quarantine {
     } catch (err) {
       for (const f of [dataTmp, metaTmp]) { try { unlinkSync(f); } catch { /* not there */ } }
       if (err instanceof ScannerError) throw err;
-      throw new ScannerError("QUARANTINE_FAILED", `cannot quarantine ${abs}: ${(err as Error).message}`, err);
+      throw new ScannerError("QUARANTINE_FAILED", `cannot quarantine ${abs}: ${(err as Error).message}`, { cause: err });
     } finally {
       closeSync(src);
     }
@@ -177,7 +177,7 @@ export class Quarantine {
       names = readdirSync(this.dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-      throw new ScannerError("QUARANTINE_FAILED", `cannot read the quarantine vault ${this.dir}: ${(err as Error).message}`, err);
+      throw new ScannerError("QUARANTINE_FAILED", `cannot read the quarantine vault ${this.dir}: ${(err as Error).message}`, { cause: err });
     }
     const out: QuarantineEntry[] = [];
     for (const n of names) {
@@ -197,13 +197,13 @@ export class Quarantine {
     try {
       text = readFileSync(join(this.dir, `${id}.json`), "utf8");
     } catch (err) {
-      throw new ScannerError("QUARANTINE_NOT_FOUND", `no quarantine entry ${id} in ${this.dir} (see 'vigil quarantine list')`, err);
+      throw new ScannerError("QUARANTINE_NOT_FOUND", `no quarantine entry ${id} in ${this.dir} (see 'vigil quarantine list')`, { cause: err });
     }
     let e: QuarantineEntry;
     try {
       e = JSON.parse(text) as QuarantineEntry;
     } catch (err) {
-      throw new ScannerError("QUARANTINE_CORRUPT", `quarantine entry ${id} has unreadable metadata`, err);
+      throw new ScannerError("QUARANTINE_CORRUPT", `quarantine entry ${id} has unreadable metadata`, { cause: err });
     }
     if (e?.format !== "vigil-quarantine/1" || e.id !== id || typeof e.key !== "string" || typeof e.originalPath !== "string") {
       throw new ScannerError("QUARANTINE_CORRUPT", `quarantine entry ${id} has invalid metadata`);
@@ -226,7 +226,7 @@ export class Quarantine {
     try {
       src = openSync(join(this.dir, `${id}.data`), constants.O_RDONLY);
     } catch (err) {
-      throw new ScannerError("QUARANTINE_CORRUPT", `quarantine entry ${id} has no data file`, err);
+      throw new ScannerError("QUARANTINE_CORRUPT", `quarantine entry ${id} has no data file`, { cause: err });
     }
     let out: number;
     try {
@@ -234,7 +234,7 @@ export class Quarantine {
       out = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     } catch (err) {
       closeSync(src);
-      throw new ScannerError("QUARANTINE_FAILED", `cannot write ${target}: ${(err as Error).message}`, err);
+      throw new ScannerError("QUARANTINE_FAILED", `cannot write ${target}: ${(err as Error).message}`, { cause: err });
     }
     try {
       const buf = Buffer.allocUnsafe(CHUNK);
@@ -257,7 +257,7 @@ export class Quarantine {
       closeSync(src);
       try { unlinkSync(tmp); } catch { /* gone */ }
       if (err instanceof ScannerError) throw err;
-      throw new ScannerError("QUARANTINE_FAILED", `cannot restore ${id}: ${(err as Error).message}`, err);
+      throw new ScannerError("QUARANTINE_FAILED", `cannot restore ${id}: ${(err as Error).message}`, { cause: err });
     }
     closeSync(out);
     closeSync(src);
@@ -270,9 +270,9 @@ export class Quarantine {
     } catch (err) {
       try { unlinkSync(tmp); } catch { /* gone */ }
       if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-        throw new ScannerError("QUARANTINE_EXISTS", `${target} already exists; pass --overwrite to replace it or --to PATH to restore elsewhere`, err);
+        throw new ScannerError("QUARANTINE_EXISTS", `${target} already exists; pass --overwrite to replace it or --to PATH to restore elsewhere`, { cause: err });
       }
-      throw new ScannerError("QUARANTINE_FAILED", `cannot restore to ${target}: ${(err as Error).message}`, err);
+      throw new ScannerError("QUARANTINE_FAILED", `cannot restore to ${target}: ${(err as Error).message}`, { cause: err });
     }
     fsyncDir(dirname(target));
     if (!opts.keep) this.delete(id);

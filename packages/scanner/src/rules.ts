@@ -22,7 +22,7 @@ export function ruleFiles(pathOrDir: string): string[] {
   try {
     st = statSync(pathOrDir);
   } catch (err) {
-    throw new ScannerError("RULES_FAILED", `cannot read rules at ${pathOrDir}: ${(err as Error).message} (check the --rules path)`, err);
+    throw new ScannerError("RULES_FAILED", `cannot read rules at ${pathOrDir}: ${(err as Error).message} (check the --rules path)`, { cause: err });
   }
   if (!st.isDirectory()) return [pathOrDir];
   return readdirSync(pathOrDir).filter((f) => RULE_EXT.test(f)).sort().map((f) => join(pathOrDir, f));
@@ -50,7 +50,7 @@ export function compileRuleSet(opts: RuleSetOptions = {}): CompiledRules {
       try {
         source = readFileSync(path, "latin1");
       } catch (err) {
-        throw new ScannerError("RULES_FAILED", `cannot read rule file ${path}: ${(err as Error).message}`, err);
+        throw new ScannerError("RULES_FAILED", `cannot read rule file ${path}: ${(err as Error).message}`, { cause: err });
       }
       units.push({ namespace: "default", source, path });
     }
@@ -60,7 +60,7 @@ export function compileRuleSet(opts: RuleSetOptions = {}): CompiledRules {
   try {
     return compile(units, { externals: opts.externals });
   } catch (err) {
-    if (err instanceof CompileError) throw new ScannerError("RULES_FAILED", `rules do not compile: ${err.message}`, err);
+    if (err instanceof CompileError) throw new ScannerError("RULES_FAILED", `rules do not compile: ${err.message}`, { cause: err });
     throw err;
   }
 }

@@ -302,7 +302,7 @@ export function readCompiledParts(loc: CompiledLocation, timeoutMs?: number): Fu
     const sig: SigsetLocation<unknown> = { file: loc.file, size: loc.size, fields: undefined, parts: loc.parts };
     parts = readSigsetParts(sig);
   } catch (err) {
-    if (err instanceof ClamavError) throw new ScannerError("RULES_FAILED", err.message, err);
+    if (err instanceof ClamavError) throw new ScannerError("RULES_FAILED", err.message, { cause: err });
     throw err;
   }
   return { rules: new Uint8Array(0), externals: loc.externals, version: loc.version, signatures: loc.signatures, timeoutMs, ...(parts as Partial<Record<PartName, Uint8Array>>) };
@@ -314,7 +314,7 @@ function compileParts(opts: SignatureOptions): CompiledParts {
     for (const path of ruleFiles(p)) {
       let source: string;
       try { source = readFileSync(path, "latin1"); } catch (err) {
-        throw new ScannerError("RULES_FAILED", `cannot read rule file ${path}: ${(err as Error).message}`, err);
+        throw new ScannerError("RULES_FAILED", `cannot read rule file ${path}: ${(err as Error).message}`, { cause: err });
       }
       units.push({ namespace: "default", source, path });
     }
@@ -328,7 +328,7 @@ function compileParts(opts: SignatureOptions): CompiledParts {
     try {
       set = loadClamavDatabase(opts.databases, { lenient: opts.lenient, nativeBodies: true });
     } catch (err) {
-      throw new ScannerError("RULES_FAILED", `cannot load the ClamAV database: ${(err as Error).message}`, err);
+      throw new ScannerError("RULES_FAILED", `cannot load the ClamAV database: ${(err as Error).message}`, { cause: err });
     }
     units.push(...set.yara);
     externals = set.externals;
@@ -342,7 +342,7 @@ function compileParts(opts: SignatureOptions): CompiledParts {
   try {
     rules = compile(units.length ? units : [{ source: "" }], { externals });
   } catch (err) {
-    if (err instanceof CompileError) throw new ScannerError("RULES_FAILED", `rules do not compile: ${err.message}`, err);
+    if (err instanceof CompileError) throw new ScannerError("RULES_FAILED", `rules do not compile: ${err.message}`, { cause: err });
     throw err;
   }
   const parts: CompiledParts["parts"] = { rules: [rules.serialize()], ...serializeStores(stores) };

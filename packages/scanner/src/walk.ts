@@ -50,7 +50,7 @@ export async function* walk(roots: string[], opts: WalkOptions = {}): AsyncGener
       if (e.code === "VANISHED") {
         // a dangling link or a missing path
         const l = await lstat(root).catch(() => undefined);
-        e = new ScannerError(l?.isSymbolicLink() ? "VANISHED" : "ENOENT_PATH", l?.isSymbolicLink() ? `${root}: dangling symbolic link` : `${root}: no such file or directory (check the path)`, err);
+        e = new ScannerError(l?.isSymbolicLink() ? "VANISHED" : "ENOENT_PATH", l?.isSymbolicLink() ? `${root}: dangling symbolic link` : `${root}: no such file or directory (check the path)`, { cause: err });
       }
       yield { kind: "error", path: root, error: e };
       continue;
@@ -107,7 +107,7 @@ export async function* walk(roots: string[], opts: WalkOptions = {}): AsyncGener
             st = statSync(path);
           } catch (err) {
             const e = fsError(err, path);
-            yield { kind: "error", path, error: e.code === "VANISHED" ? new ScannerError("VANISHED", `${path}: dangling symbolic link`, err) : e };
+            yield { kind: "error", path, error: e.code === "VANISHED" ? new ScannerError("VANISHED", `${path}: dangling symbolic link`, { cause: err }) : e };
             continue;
           }
         }

@@ -42,7 +42,7 @@ function trustedKeys(files: string[]): PackKey[] {
     try {
       text = readFileSync(f, "utf8");
     } catch (e) {
-      throw new InventoryError("READ_FAILED", `${f}: cannot read the key file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, e);
+      throw new InventoryError("READ_FAILED", `${f}: cannot read the key file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
     }
     keys.push(parsePublicKey(text, f));
   }
@@ -146,7 +146,7 @@ function packProgram(result: { code: number }): Command {
         p = JSON.parse(readFileSync(pack, "utf8"));
         pem = readFileSync(o.key, "utf8");
       } catch (e) {
-        throw new InventoryError("READ_FAILED", `cannot read ${pack} or ${o.key}: ${(e as Error).message}`, e);
+        throw new InventoryError("READ_FAILED", `cannot read ${pack} or ${o.key}: ${(e as Error).message}`, { cause: e });
       }
       validatePack(p, pack);
       const signed = signPack(p, pem);
