@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { EICAR, makeZip } from "@vigil/test-kit";
 
-const BIN = fileURLToPath(new URL("../../cli/bin/vigil.js", import.meta.url));
+const BIN = fileURLToPath(new URL("../bin/vigil.js", import.meta.url));
 
 let home: string;
 let tree: string;

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { EICAR } from "@vigil/test-kit";
 
-const BIN = fileURLToPath(new URL("../../cli/bin/vigil.js", import.meta.url));
+const BIN = fileURLToPath(new URL("../bin/vigil.js", import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("vigil watch (end to end)", () => {
