@@ -18,8 +18,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startTestServer, type TestServer } from "../../server/test/harness.js";
-import { dpkgStanza } from "../../inventory/test/tree.js";
+import { startTestServer, type TestServer } from "@vigil/test-kit/server";
+import { dpkgStanza } from "@vigil/test-kit";
 import { Relay, type Seen } from "./relay.js";
 
 const BIN = join(__dirname, "../bin/vigil.js");

@@ -24,9 +24,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { publish } from "@vigil/updates";
-import { startTestServer, type TestServer } from "../../server/test/harness.js";
+import { startTestServer, type TestServer } from "@vigil/test-kit/server";
 import { Relay } from "./relay.js";
-import { closeServer, makeKeys, policyFor, startWitness, writeRules } from "../../updates/test/helpers.js";
+import { closeServer, makeKeys, policyFor, startWitness, writeRules } from "@vigil/test-kit";
 
 const BIN = join(__dirname, "../bin/vigil.js");
 const built = existsSync(join(__dirname, "../dist/commands/agent.js"));

@@ -3,7 +3,7 @@
  * an enrolment and a heartbeat, the root redirect and the OpenAPI document.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dialects, heartbeat, startTestServer, type TestServer } from "./harness.js";
+import { dialects, heartbeat, startTestServer, type TestServer } from "@vigil/test-kit/server";
 
 for (const dialect of await dialects()) {
   describe(`server basics (${dialect})`, () => {

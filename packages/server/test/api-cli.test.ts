@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OS } from "./harness.js";
+import { OS } from "@vigil/test-kit/server";
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), "../../cli/bin/vigil.js");
 const BUILT = existsSync(join(dirname(BIN), "../dist/commands/server.js"));

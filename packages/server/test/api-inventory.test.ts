@@ -9,7 +9,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as protocol from "@vigil/protocol";
-import { dialects, startTestServer, type TestServer } from "./harness.js";
+import { dialects, startTestServer, type TestServer } from "@vigil/test-kit/server";
 
 const T0 = Date.UTC(2025, 2, 1, 9, 0, 0);
 const MIB = 1024 * 1024;

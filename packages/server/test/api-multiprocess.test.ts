@@ -5,7 +5,7 @@
  */
 import { createPublicKey, verify } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, detection, dialects, heartbeat, startTestServer, type TestDatabase, type TestServer } from "./harness.js";
+import { createTestDatabase, detection, dialects, heartbeat, startTestServer, type TestDatabase, type TestServer } from "@vigil/test-kit/server";
 
 const run = (await dialects()).includes("postgres");
 

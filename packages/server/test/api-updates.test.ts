@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dialects, startTestServer, type TestServer } from "./harness.js";
+import { dialects, startTestServer, type TestServer } from "@vigil/test-kit/server";
 
 const CHECKPOINT = "vigil.example/log\n3\nq6yuY2ZfRjq2ZW9LwE0ZPeJn1iwgwkmfRscLHVDlmFw=\n\n— vigil.example/log abcd\n";
 const TILE = Buffer.alloc(96, 7);

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as protocol from "@vigil/protocol";
-import { detection, dialects, heartbeat, OS, startTestServer, type TestServer } from "./harness.js";
+import { detection, dialects, heartbeat, OS, startTestServer, type TestServer } from "@vigil/test-kit/server";
 
 const HEX64 = /[0-9a-f]{64}/i;
 

@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeBase64, generateKey, parseCheckpoint, splitNote } from "@vigil/tlog";
 import { publish } from "@vigil/updates";
 import { CHROMIUM, needs } from "@vigil/test-kit";
-import { TEST_ADMIN, heartbeat, startTestServer, type TestServer } from "./harness.js";
+import { TEST_ADMIN, heartbeat, startTestServer, type TestServer } from "@vigil/test-kit/server";
 
 const ARTIFACTS = fileURLToPath(new URL("../../../test-artifacts/console/", import.meta.url));
 

@@ -23,7 +23,7 @@ import { storeInventory } from "../src/services/inventory.js";
 import { updatePolicy, getPolicy } from "../src/services/policy.js";
 import { insertUser } from "../src/services/users.js";
 import { CLI_ACTOR } from "../src/context.js";
-import { createTestDatabase, dialects, textOf } from "./harness.js";
+import { createTestDatabase, dialects, textOf } from "@vigil/test-kit/server";
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const HOUR = 3_600_000;

@@ -13,7 +13,7 @@ import { describe, expect, it } from "vitest";
 import { createApp } from "../src/app.js";
 import type { Dialect } from "../src/db/connect.js";
 import { openServerContext } from "../src/server.js";
-import { createTestDatabase } from "./harness.js";
+import { createTestDatabase } from "@vigil/test-kit/server";
 
 const enabled = process.env.VIGIL_CONSOLE_SCALE === "1";
 if (!enabled) console.warn("console scale test skipped: set VIGIL_CONSOLE_SCALE=1 to run it (seeds 1.5 M rows)");

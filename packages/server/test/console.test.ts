@@ -23,7 +23,7 @@ import type { AppEnv, ServerContext } from "../src/context.js";
 import type { Dialect } from "../src/db/connect.js";
 import { openServerContext, type ServerOptions } from "../src/server.js";
 import { insertUser } from "../src/services/users.js";
-import { createTestDatabase, dialects, textOf } from "./harness.js";
+import { createTestDatabase, dialects, textOf } from "@vigil/test-kit/server";
 
 const NOW = Date.UTC(2026, 0, 15, 12, 30, 0);
 const HOUR = 3_600_000;

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { detection, dialects, heartbeat, OS, startTestServer, TEST_ADMIN, type TestServer } from "./harness.js";
+import { detection, dialects, heartbeat, OS, startTestServer, TEST_ADMIN, type TestServer } from "@vigil/test-kit/server";
 
 function suite(dialect: "sqlite" | "postgres") {
   describe(`security (${dialect})`, () => {

@@ -13,7 +13,7 @@ import { CLI_ACTOR, type ServerContext } from "../src/context.js";
 import type { Dialect } from "../src/db/connect.js";
 import { openServerContext } from "../src/server.js";
 import * as svc from "../src/services/index.js";
-import { createTestDatabase, dialects, type TestDatabase } from "./harness.js";
+import { createTestDatabase, dialects, type TestDatabase } from "@vigil/test-kit/server";
 
 const NOW = Date.UTC(2026, 2, 1, 12, 0, 0);
 const MIN = 60_000;

@@ -9,9 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { hidden, unmet } from "@vigil/test-kit";
-import { startServer, type RunningServer, type ServerOptions } from "../src/index.js";
-import type { Dialect } from "../src/db/connect.js";
+import { hidden, unmet } from "./needs.js";
+import { startServer, type Dialect, type RunningServer, type ServerOptions } from "@vigil/server";
 
 export const TEST_ADMIN = { username: "admin", password: "vigil-test-admin-pw-1" };
 export const POSTGRES_URL = process.env.VIGIL_TEST_POSTGRES_URL ?? "postgres://vigil:vigil@127.0.0.1:5432/vigil_test";
@@ -148,7 +147,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     if (o.key) headers.authorization = `Bearer ${o.key}`;
     if (o.cookie) headers.cookie = o.cookie;
     if (o.csrf) headers["x-csrf-token"] = o.csrf;
-    const res = await fetch(server.url + path, { method, headers, body: body as BodyInit | undefined, redirect: "manual" });
+    const res = await fetch(server.url + path, { method, headers, body: body as RequestInit["body"], redirect: "manual" });
     const text = await res.text();
     let json: unknown;
     try {
