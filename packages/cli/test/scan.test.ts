@@ -1,7 +1,7 @@
 // End-to-end tests of `vigil scan` and `vigil quarantine`: the built bin (npx tsc -b) in temporary trees.
 import { describe, expect, it, beforeAll } from "vitest";
 import { spawn, spawnSync, execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -241,10 +241,10 @@ rule Eicar_Anywhere { strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" conditi
     const child = spawn(process.execPath, [BIN, "scan", "--no-cache", "--no-builtin", "--rules", join(home, "slow-int.yar"), "-j", "1", d], { env: { ...process.env, XDG_CACHE_HOME: join(home, "cache") } });
     let err = "";
     child.stderr.on("data", (c) => (err += c));
-    await sigintHandled(child.pid!);
-    await new Promise((r) => setTimeout(r, 500));
+    const exited = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+    await scanning(child.pid!, d);
     child.kill("SIGINT");
-    const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+    const code = await exited;
     expect(err).toMatch(/interrupted/);
     expect(err).toMatch(/SCAN SUMMARY \(interrupted\)/);
     const files = Number(/Scanned files: (\d+)/.exec(err)?.[1]);
@@ -261,13 +261,13 @@ rule Eicar_Anywhere { strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" conditi
     const child = spawn(process.execPath, [BIN, "scan", "--no-cache", "--no-builtin", "--rules", join(home, "slowish.yar"), "-j", "1", d], { env: { ...process.env, XDG_CACHE_HOME: join(home, "cache") } });
     let err = "";
     child.stderr.on("data", (c) => (err += c));
-    await sigintHandled(child.pid!);
-    await new Promise((r) => setTimeout(r, 500));
+    const exited = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+    await scanning(child.pid!, d);
     const t = Date.now();
     child.kill("SIGINT");
     await new Promise((r) => setTimeout(r, 100));
     child.kill("SIGINT");
-    const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+    const code = await exited;
     expect(code).toBe(130);
     expect(Date.now() - t).toBeLessThan(3000);
     expect(err).not.toMatch(/SCAN SUMMARY/);
@@ -276,19 +276,24 @@ rule Eicar_Anywhere { strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" conditi
 });
 
 /**
- * Resolves once the process has installed its SIGINT handler (Linux: the SigCgt mask in
- * /proc/PID/status), so a test's Ctrl-C lands on the handler whatever the machine's load,
- * rather than after a fixed delay that a busy machine can outlast.
+ * Resolves once the process has a file under `dir` open (Linux: /proc/PID/fd), i.e. the scan is
+ * reading its files and its SIGINT handler (installed before the scan starts) is in place; a
+ * fixed delay is not enough on a loaded machine, where start-up can take longer than any delay.
  */
-async function sigintHandled(pid: number, timeoutMs = 30_000): Promise<void> {
+async function scanning(pid: number, dir: string, timeoutMs = 30_000): Promise<void> {
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
     try {
-      const m = /^SigCgt:\s*([0-9a-f]+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-      if (m && (BigInt("0x" + m[1]) & 2n) !== 0n) return;
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+        try {
+          if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith(dir)) return;
+        } catch {
+          // the descriptor closed while we looked
+        }
+      }
     } catch {
-      return; // no /proc (or the process ended): fall back to the delay the caller adds
+      return; // no /proc, or the process ended: the caller's assertions tell
     }
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 10));
   }
 }
