@@ -1,0 +1,455 @@
+/**
+ * Updating ClamAV databases from a mirror (freshclam's protocol) against a real HTTP server on
+ * 127.0.0.1 serving ClamAV's own signed test files (test-1..6.cvd, test-2..6.cdiff), and against
+ * the same files as a mirror directory. When Debian's freshclam is installed, the same mirror is
+ * also updated through it and both results are compared.
+ */
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { copyFile, mkdir, readFile, readdir, stat, utimes, writeFile } from "node:fs/promises";
+import { createServer as createHttpServer, type Server } from "node:http";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { ClamavError, buildSignedCvd, generateContainerKeys, openContainer, parseContainerHeader, type OpenedContainer } from "@vigil/clamav";
+import { UpdateError, notifyClamd, updateClamavDatabases, type ClamavMirrorOptions } from "@vigil/updates";
+import { tempDir } from "./helpers.js";
+
+const CORPUS = "/work/shared/corpora/clamav/freshclam";
+const HAVE_CORPUS = existsSync(join(CORPUS, "test-6.cvd"));
+if (!HAVE_CORPUS) console.log(`clamav-mirror tests skipped: ${CORPUS} (ClamAV's freshclam test files) is absent`);
+
+interface Logged {
+  readonly path: string;
+  readonly range: string | undefined;
+  readonly ims: string | undefined;
+  readonly status: number;
+}
+
+interface MirrorServer {
+  readonly url: string;
+  readonly requests: Logged[];
+  /** path -> bytes sent before the connection is cut (Content-Length announces the whole file) */
+  readonly cut: Map<string, number>;
+  /** path -> status answered instead of the file */
+  readonly status: Map<string, { status: number; headers?: Record<string, string> }>;
+}
+
+/** A static HTTP server over `dir` that honours Range and If-Modified-Since (by file mtime). */
+async function startMirror(dir: string): Promise<MirrorServer> {
+  const requests: Logged[] = [];
+  const cut = new Map<string, number>();
+  const status = new Map<string, { status: number; headers?: Record<string, string> }>();
+  const server: Server = createHttpServer((req, res) => {
+    void (async () => {
+      const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
+      const range = req.headers.range;
+      const ims = req.headers["if-modified-since"];
+      const log = (s: number) => requests.push({ path, range, ims, status: s });
+      const override = status.get(path);
+      if (override) {
+        log(override.status);
+        res.writeHead(override.status, override.headers ?? {}).end();
+        return;
+      }
+      const name = path.slice(1);
+      if (!/^[A-Za-z0-9._-]+$/.test(name)) {
+        log(404);
+        res.writeHead(404).end();
+        return;
+      }
+      let bytes: Buffer;
+      let mtime: number;
+      try {
+        bytes = await readFile(join(dir, name));
+        mtime = Math.floor((await stat(join(dir, name))).mtimeMs / 1000);
+      } catch {
+        log(404);
+        res.writeHead(404).end();
+        return;
+      }
+      const lastModified = new Date(mtime * 1000).toUTCString();
+      if (ims !== undefined && Number.isFinite(Date.parse(ims)) && mtime <= Date.parse(ims) / 1000) {
+        log(304);
+        res.writeHead(304, { "Last-Modified": lastModified }).end();
+        return;
+      }
+      let body = bytes;
+      let code = 200;
+      const headers: Record<string, string | number> = { "Last-Modified": lastModified, "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes" };
+      const m = range ? /^bytes=(\d+)-(\d*)$/.exec(range) : null;
+      if (m) {
+        const start = Number(m[1]);
+        const end = Math.min(m[2] ? Number(m[2]) : bytes.length - 1, bytes.length - 1);
+        body = bytes.subarray(start, end + 1);
+        code = 206;
+        headers["Content-Range"] = `bytes ${start}-${end}/${bytes.length}`;
+      }
+      headers["Content-Length"] = body.length;
+      log(code);
+      res.writeHead(code, headers);
+      const n = cut.get(path);
+      if (n !== undefined && n < body.length) {
+        res.write(body.subarray(0, n), () => setTimeout(() => res.socket?.destroy(), 20));
+        return;
+      }
+      res.end(body);
+    })();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  onTestFinished(() => new Promise<void>((r) => server.close(() => r())));
+  const port = (server.address() as AddressInfo).port;
+  return { url: `http://127.0.0.1:${port}`, requests, cut, status };
+}
+
+async function headerOf(path: string) {
+  return parseContainerHeader(new Uint8Array(await readFile(path)), path);
+}
+
+/** A mirror directory: test-<cvd>.cvd as test.cvd (mtime = its build time) and the given patches. */
+async function makeMirror(root: string, cvd: number, patches: number[], options: { mtimeNow?: boolean } = {}): Promise<string> {
+  const dir = join(root, "www");
+  await mkdir(dir, { recursive: true });
+  await copyFile(join(CORPUS, `test-${cvd}.cvd`), join(dir, "test.cvd"));
+  if (!options.mtimeNow) {
+    const stime = (await headerOf(join(dir, "test.cvd"))).stime!;
+    await utimes(join(dir, "test.cvd"), stime, stime);
+  }
+  for (const n of patches) await copyFile(join(CORPUS, `test-${n}.cdiff`), join(dir, `test-${n}.cdiff`));
+  return dir;
+}
+
+async function makeDb(root: string, local: number | undefined, name = "db"): Promise<string> {
+  const dir = join(root, name);
+  await mkdir(dir, { recursive: true });
+  if (local !== undefined) await copyFile(join(CORPUS, `test-${local}.cvd`), join(dir, "test.cvd"));
+  return dir;
+}
+
+/** The database files of a directory (.cvd/.cld), and any leftover temporary file. */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const f of (await readdir(dir)).sort()) {
+    if (/\.(cvd|cld)$/.test(f) || f.includes(".tmp")) out[f] = (await readFile(join(dir, f))).toString("base64");
+  }
+  return out;
+}
+
+function filesOf(c: OpenedContainer): Record<string, string> {
+  return Object.fromEntries([...c.files].sort((a, b) => (a.name < b.name ? -1 : 1)).map((f) => [f.name, Buffer.from(f.bytes).toString("hex")]));
+}
+
+async function openFile(path: string): Promise<OpenedContainer> {
+  return openContainer(new Uint8Array(await readFile(path)), { path });
+}
+
+const TEST6_FILES = HAVE_CORPUS ? filesOf(openContainer(new Uint8Array(await readFile(join(CORPUS, "test-6.cvd"))), { path: "test-6.cvd" })) : {};
+
+function run(mirror: string, databaseDir: string, extra: Partial<ClamavMirrorOptions> = {}) {
+  const log: string[] = [];
+  return updateClamavDatabases({ mirror, databaseDir, databases: ["test"], retryDelayMs: 0, log: (l) => log.push(l), ...extra }).then((r) => ({ ...r, log }));
+}
+
+const IMS_TEST1 = "Tue, 22 Jun 2021 18:58:22 GMT"; // test-1.cvd's build time (header field 9)
+
+describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
+  it("patches test-1 to test-6 by the .cdiff chain, with freshclam's requests, into a .cld equal to test-6", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 6, [2, 3, 4, 5, 6]);
+    const db = await makeDb(root, 1);
+    const server = await startMirror(www);
+    const r = await run(server.url, db);
+    const res = r.databases[0]!;
+    expect(res).toMatchObject({ name: "test", status: "updated", previousVersion: 1, version: 6, remoteVersion: 6, via: "cdiff", patches: 5, signatures: 14, flevel: 81, builder: "micasnyd" });
+    expect(res.error).toBeUndefined();
+    expect(server.requests.map((q) => [q.path, q.range, q.ims])).toEqual([
+      ["/test.cvd", "bytes=0-511", IMS_TEST1],
+      ...[2, 3, 4, 5, 6].map((n) => [`/test-${n}.cdiff`, undefined, undefined]),
+    ]);
+    expect((await readdir(db)).filter((f) => f !== "vigil-freshclam.json").sort()).toEqual(["test.cld"]);
+    const cld = await readFile(join(db, "test.cld"));
+    expect(cld.subarray(0, 512).toString("latin1").trimEnd()).toBe("ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:X:micasnyd:1624412045");
+    expect(filesOf(openContainer(new Uint8Array(cld), { path: "test.cld" }))).toEqual(TEST6_FILES);
+    expect(r.log).toContain("test.cld updated (version: 6, sigs: 14, f-level: 81, builder: micasnyd)");
+  });
+
+  it("downloads the whole .cvd when there is no local copy (no If-Modified-Since)", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 6, [2, 3, 4, 5, 6]);
+    const db = await makeDb(root, undefined);
+    const server = await startMirror(www);
+    const r = await run(server.url, db);
+    expect(r.databases[0]).toMatchObject({ status: "updated", previousVersion: null, version: 6, via: "cvd", patches: 0 });
+    expect(server.requests.map((q) => [q.path, q.range, q.ims])).toEqual([
+      ["/test.cvd", "bytes=0-511", undefined],
+      ["/test.cvd", undefined, undefined],
+    ]);
+    expect(await readFile(join(db, "test.cvd"))).toEqual(await readFile(join(CORPUS, "test-6.cvd")));
+  });
+
+  it("says up to date on 304 and downloads nothing; a later run after an update is up to date too", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 6, [2, 3, 4, 5, 6]);
+    const db = await makeDb(root, 6);
+    const server = await startMirror(www);
+    const before = await snapshot(db);
+    const r = await run(server.url, db);
+    expect(r.databases[0]).toMatchObject({ status: "up-to-date", version: 6, remoteVersion: null, via: null });
+    expect(server.requests).toEqual([{ path: "/test.cvd", range: "bytes=0-511", ims: "Wed, 23 Jun 2021 01:34:05 GMT", status: 304 }]);
+    expect(await snapshot(db)).toEqual(before);
+  });
+
+  it("a .cdiff cut short: retried MaxAttempts times, then the old database is kept (gap of one) with fetch-failed", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 6, [6]);
+    const db = await makeDb(root, 5);
+    const server = await startMirror(www);
+    server.cut.set("/test-6.cdiff", 300);
+    const before = await snapshot(db);
+    const r = await run(server.url, db);
+    const res = r.databases[0]!;
+    expect(res.status).toBe("refused");
+    expect(res.error).toBeInstanceOf(UpdateError);
+    expect((res.error as UpdateError).code).toBe("fetch-failed");
+    expect(res.error!.message).toMatch(/interrupted after 300 of 973 bytes/);
+    expect(server.requests.map((q) => q.path)).toEqual(["/test.cvd", "/test-6.cdiff", "/test-6.cdiff", "/test-6.cdiff"]);
+    expect(await snapshot(db)).toEqual(before);
+  });
+
+  it("a .cdiff cut short in the middle of a chain: a .cld of the patches that applied (freshclam's partial update)", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 6, [2, 3, 4, 5, 6]);
+    const db = await makeDb(root, 1);
+    const server = await startMirror(www);
+    server.cut.set("/test-4.cdiff", 100);
+    const r = await run(server.url, db);
+    const res = r.databases[0]!;
+    expect(res).toMatchObject({ status: "updated", version: 3, via: "cdiff", patches: 2 });
+    expect((res.patchError as UpdateError).code).toBe("fetch-failed");
+    const three = filesOf(openContainer(new Uint8Array(await readFile(join(CORPUS, "test-3.cvd"))), { path: "test-3.cvd" }));
+    expect(filesOf(await openFile(join(db, "test.cld")))).toEqual(three);
+    expect(existsSync(join(db, "test.cvd"))).toBe(false);
+  });
+
+  it("a whole .cvd cut short is refused (fetch-failed) and nothing is written", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 6, []);
+    const db = await makeDb(root, undefined);
+    const server = await startMirror(www);
+    server.cut.set("/test.cvd", 5000);
+    const r = await run(server.url, db);
+    expect(r.databases[0]!.status).toBe("refused");
+    expect((r.databases[0]!.error as UpdateError).code).toBe("fetch-failed");
+    expect(r.databases[0]!.error!.message).toMatch(/interrupted after 5000 of 9952 bytes/);
+    expect(await snapshot(db)).toEqual({});
+  });
+
+  it("a .cdiff with a flipped byte is refused (CVD_BAD_SIGNATURE), never applied; freshclam's fallback takes the whole .cvd", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 6, [2, 3, 4, 5, 6]);
+    const bad = await readFile(join(www, "test-4.cdiff"));
+    bad[200] ^= 0x01;
+    await writeFile(join(www, "test-4.cdiff"), bad);
+    const db = await makeDb(root, 1);
+    const server = await startMirror(www);
+    const r = await run(server.url, db);
+    const res = r.databases[0]!;
+    expect((res.patchError as ClamavError).code).toBe("CVD_BAD_SIGNATURE");
+    expect(res).toMatchObject({ status: "updated", version: 6, via: "cvd" });
+    expect(server.requests.map((q) => [q.path, q.ims])).toEqual([
+      ["/test.cvd", IMS_TEST1], ["/test-2.cdiff", undefined], ["/test-3.cdiff", undefined], ["/test-4.cdiff", undefined], ["/test.cvd", IMS_TEST1],
+    ]);
+    expect(await readFile(join(db, "test.cvd"))).toEqual(await readFile(join(CORPUS, "test-6.cvd")));
+    expect(existsSync(join(db, "test.cld"))).toBe(false);
+  });
+
+  it("a flipped .cdiff and a damaged whole .cvd: refused (CVD_BAD_MD5), the old database byte-identical", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 6, [2, 3, 4, 5, 6]);
+    const bad = await readFile(join(www, "test-4.cdiff"));
+    bad[200] ^= 0x01;
+    await writeFile(join(www, "test-4.cdiff"), bad);
+    const cvd = await readFile(join(www, "test.cvd"));
+    cvd[4000] ^= 0x01;
+    await writeFile(join(www, "test.cvd"), cvd);
+    const db = await makeDb(root, 1);
+    const server = await startMirror(www);
+    const before = await snapshot(db);
+    const r = await run(server.url, db);
+    const res = r.databases[0]!;
+    expect(res.status).toBe("refused");
+    expect((res.patchError as ClamavError).code).toBe("CVD_BAD_SIGNATURE");
+    expect((res.error as ClamavError).code).toBe("CVD_BAD_MD5");
+    expect(res.version).toBe(1);
+    expect(server.requests.filter((q) => q.path === "/test.cvd" && q.range === undefined)).toHaveLength(3);
+    expect(await snapshot(db)).toEqual(before);
+  });
+
+  it("a .cvd signed by another key is refused (CVD_BAD_SIGNATURE)", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = join(root, "www");
+    await mkdir(www);
+    const keys = generateContainerKeys();
+    const forged = buildSignedCvd([{ name: "test.ndb", bytes: Buffer.from("Forged.Sig:0:*:41414141\n") }], { name: "test", version: 7, signatures: 1, flevel: 81, stime: 1700000000 }, keys);
+    await writeFile(join(www, "test.cvd"), forged);
+    const db = await makeDb(root, 6);
+    const server = await startMirror(www);
+    const before = await snapshot(db);
+    const r = await run(server.url, db, { scriptedUpdates: false });
+    expect(r.databases[0]!.status).toBe("refused");
+    expect((r.databases[0]!.error as ClamavError).code).toBe("CVD_BAD_SIGNATURE");
+    expect(await snapshot(db)).toEqual(before);
+  });
+
+  it("a mirror offering an older version is refused (rollback), nothing downloaded but the header", async () => {
+    const root = await tempDir("vigil-fc-");
+    // a stale mirror whose file was copied anew: its mtime is now, so If-Modified-Since does not hide it
+    const www = await makeMirror(root, 3, [2, 3], { mtimeNow: true });
+    const db = await makeDb(root, 6);
+    const server = await startMirror(www);
+    const before = await snapshot(db);
+    const r = await run(server.url, db);
+    const res = r.databases[0]!;
+    expect(res).toMatchObject({ status: "refused", previousVersion: 6, version: 6, remoteVersion: 3 });
+    expect((res.error as UpdateError).code).toBe("rollback");
+    expect(server.requests.map((q) => [q.path, q.range])).toEqual([["/test.cvd", "bytes=0-511"]]);
+    expect(await snapshot(db)).toEqual(before);
+  });
+
+  it("429 starts a cool-down: the next run makes no request", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 6, []);
+    const db = await makeDb(root, 1);
+    const server = await startMirror(www);
+    server.status.set("/test.cvd", { status: 429, headers: { "Retry-After": "120" } });
+    const t0 = new Date("2026-12-07T12:00:00Z");
+    const r1 = await run(server.url, db, { now: () => t0 });
+    expect((r1.databases[0]!.error as UpdateError).code).toBe("cool-down");
+    expect(r1.databases[0]!.error!.message).toContain("2026-12-07T12:02:00.000Z");
+    expect(server.requests).toHaveLength(1);
+    const r2 = await run(server.url, db, { now: () => new Date(t0.getTime() + 60_000) });
+    expect((r2.databases[0]!.error as UpdateError).code).toBe("cool-down");
+    expect(server.requests).toHaveLength(1);
+    server.status.clear();
+    const r3 = await run(server.url, db, { now: () => new Date(t0.getTime() + 121_000) });
+    expect(r3.databases[0]).toMatchObject({ status: "updated", version: 6, via: "cvd" });
+  });
+
+  it("tells a clamd-protocol daemon to RELOAD after an update, and not when nothing changed", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 6, [2, 3, 4, 5, 6]);
+    const db = await makeDb(root, 1);
+    const server = await startMirror(www);
+    const socketPath = join(root, "clamd.sock");
+    const received: string[] = [];
+    const clamd = createNetServer((s) => {
+      s.on("data", (d) => {
+        received.push(d.toString("latin1"));
+        if (d.includes(0)) s.end("RELOADING\0");
+      });
+    });
+    await new Promise<void>((r) => clamd.listen(socketPath, r));
+    onTestFinished(() => new Promise<void>((r) => clamd.close(() => r())));
+    const r = await run(server.url, db, { notifyClamd: socketPath });
+    expect(r.databases[0]!.status).toBe("updated");
+    expect(r.notified).toBe("RELOADING");
+    expect(received.join("")).toBe("zRELOAD\0");
+    const again = await run(server.url, db, { notifyClamd: socketPath });
+    expect(again.databases[0]!.status).toBe("up-to-date");
+    expect(again.notified).toBeUndefined();
+    expect(received).toHaveLength(1);
+    // nobody listening: the databases are installed, the failure is reported
+    await expect(notifyClamd(join(root, "nobody.sock"))).rejects.toMatchObject({ code: "notify-failed" });
+  });
+});
+
+describe.skipIf(!HAVE_CORPUS)("vigil freshclam from a mirror directory", () => {
+  it("patches test-1 to test-6 into a .cld equal to test-6", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 6, [2, 3, 4, 5, 6]);
+    const db = await makeDb(root, 1);
+    const r = await run(www, db);
+    expect(r.databases[0]).toMatchObject({ status: "updated", version: 6, via: "cdiff", patches: 5 });
+    expect(filesOf(await openFile(join(db, "test.cld")))).toEqual(TEST6_FILES);
+    expect(existsSync(join(db, "test.cvd"))).toBe(false);
+  });
+
+  it("whole .cvd with no local copy; up to date on a second run", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 6, []);
+    const db = await makeDb(root, undefined);
+    expect((await run(www, db)).databases[0]).toMatchObject({ status: "updated", version: 6, via: "cvd" });
+    expect(await readFile(join(db, "test.cvd"))).toEqual(await readFile(join(CORPUS, "test-6.cvd")));
+    expect((await run(www, db)).databases[0]).toMatchObject({ status: "up-to-date", version: 6 });
+  });
+
+  it("refuses a truncated .cvd (CVD_BAD_ARCHIVE or CVD_BAD_MD5), a flipped .cdiff with no good .cvd, and an older version", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 6, [6]);
+    const full = await readFile(join(www, "test.cvd"));
+    await writeFile(join(www, "test.cvd"), full.subarray(0, 5000));
+    const empty = await makeDb(root, undefined, "empty");
+    const r1 = await run(www, empty);
+    expect(r1.databases[0]!.status).toBe("refused");
+    expect(["CVD_BAD_MD5", "CVD_BAD_ARCHIVE"]).toContain((r1.databases[0]!.error as ClamavError).code);
+    expect(await snapshot(empty)).toEqual({});
+
+    const bad = await readFile(join(www, "test-6.cdiff"));
+    bad[150] ^= 0x80;
+    await writeFile(join(www, "test-6.cdiff"), bad);
+    const five = await makeDb(root, 5, "five");
+    const before5 = await snapshot(five);
+    const r2 = await run(www, five);
+    expect(r2.databases[0]!.status).toBe("refused");
+    expect((r2.databases[0]!.patchError as ClamavError).code).toBe("CVD_BAD_SIGNATURE");
+    expect(await snapshot(five)).toEqual(before5);
+
+    const older = await makeMirror(join(root, "old"), 3, []);
+    const six = await makeDb(root, 6, "six");
+    const before6 = await snapshot(six);
+    const r3 = await run(older, six);
+    expect((r3.databases[0]!.error as UpdateError).code).toBe("rollback");
+    expect(await snapshot(six)).toEqual(before6);
+  });
+});
+
+const exec = promisify(execFile);
+let FRESHCLAM: string | undefined;
+try {
+  FRESHCLAM = (await exec("sh", ["-c", "command -v freshclam"])).stdout.trim() || undefined;
+} catch {
+  FRESHCLAM = undefined;
+}
+if (HAVE_CORPUS && !FRESHCLAM) console.log("freshclam differential test skipped: Debian's freshclam is not installed (apt-get install clamav-freshclam)");
+
+describe.skipIf(!HAVE_CORPUS || !FRESHCLAM)("differential: Debian's freshclam and Vigil on the same mirror", () => {
+  it.each([
+    ["test-1 + patches 2..6", 1, [2, 3, 4, 5, 6]],
+    ["no local copy", undefined, [2, 3, 4, 5, 6]],
+    ["test-4, no patches on the mirror", 4, []],
+  ] as const)("%s: the same requests and databases that open to the same files", async (_label, local, patches) => {
+    const root = await tempDir("vigil-fc-diff-");
+    const www = await makeMirror(root, 6, [...patches]);
+    const server = await startMirror(www);
+    const theirs = await makeDb(root, local, "freshclam");
+    const ours = await makeDb(root, local, "vigil");
+    const conf = join(root, "freshclam.conf");
+    await writeFile(conf, `DatabaseMirror ${server.url}\nDatabaseDirectory ${theirs}\nDatabaseOwner root\nMaxAttempts 3\n`);
+    const fc = await exec(FRESHCLAM!, [`--config-file=${conf}`, "--no-dns", "--update-db=test"], { timeout: 60_000 }).catch((e: { stdout?: string; stderr?: string; code?: number }) => e);
+    if (process.env.VIGIL_DEBUG_FRESHCLAM) console.log(fc.stdout, fc.stderr, server.requests);
+    const theirRequests = server.requests.splice(0).map((q) => [q.path, q.range, q.ims]);
+    await run(server.url, ours);
+    const ourRequests = server.requests.map((q) => [q.path, q.range, q.ims]);
+    expect(ourRequests, `freshclam said: ${fc.stdout}${fc.stderr}`).toEqual(theirRequests);
+    const dbFiles = async (d: string) => (await readdir(d)).filter((f) => /\.(cvd|cld)$/.test(f)).sort();
+    expect(await dbFiles(ours)).toEqual(await dbFiles(theirs));
+    for (const f of await dbFiles(theirs)) {
+      const a = await openFile(join(theirs, f));
+      const b = await openFile(join(ours, f));
+      expect(filesOf(b)).toEqual(filesOf(a));
+      expect(b.header).toEqual(a.header);
+    }
+  });
+});
+
