@@ -4,7 +4,7 @@
  * the same files as a mirror directory. When Debian's freshclam is installed, the same mirror is
  * also updated through it and both results are compared.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readFile, readdir, stat, utimes, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer, type Server } from "node:http";
@@ -424,14 +424,27 @@ try {
 if (HAVE_CORPUS && !FRESHCLAM) console.log("freshclam differential test skipped: Debian's freshclam is not installed (apt-get install clamav-freshclam)");
 
 describe.skipIf(!HAVE_CORPUS || !FRESHCLAM)("differential: Debian's freshclam and Vigil on the same mirror", () => {
-  it.each([
-    ["test-1 + patches 2..6", 1, [2, 3, 4, 5, 6]],
-    ["no local copy", undefined, [2, 3, 4, 5, 6]],
-    ["test-4, no patches on the mirror", 4, []],
-  ] as const)("%s: the same requests and databases that open to the same files", async (_label, local, patches) => {
+  const flip = (file: string, at: number) => async (www: string) => {
+    const b = await readFile(join(www, file));
+    b[at] ^= 0x01;
+    await writeFile(join(www, file), b);
+  };
+  type Case = readonly [string, number | undefined, number, readonly number[], ((www: string, server: MirrorServer) => Promise<void>) | undefined];
+  const cases: Case[] = [
+    ["test-1 + patches 2..6", 1, 6, [2, 3, 4, 5, 6], undefined],
+    ["no local copy", undefined, 6, [2, 3, 4, 5, 6], undefined],
+    ["test-4, no patches on the mirror", 4, 6, [], undefined],
+    ["up to date (304)", 6, 6, [], undefined],
+    ["test-3, test-6.cdiff missing (partial .cld)", 3, 6, [4, 5], undefined],
+    ["test-1, test-4.cdiff with a flipped byte", 1, 6, [2, 3, 4, 5, 6], flip("test-4.cdiff", 200)],
+    ["test-5, test-6.cdiff cut short", 5, 6, [6], async (_www, server) => void server.cut.set("/test-6.cdiff", 300)],
+    ["test-6, the mirror offers test-3 with a new mtime", 6, 3, [], async (www) => utimes(join(www, "test.cvd"), new Date(), new Date())],
+  ];
+  it.each(cases)("%s: the same requests and databases that open to the same files", async (_label, local, remote, patches, mutate) => {
     const root = await tempDir("vigil-fc-diff-");
-    const www = await makeMirror(root, 6, [...patches]);
+    const www = await makeMirror(root, remote, [...patches]);
     const server = await startMirror(www);
+    await mutate?.(www, server);
     const theirs = await makeDb(root, local, "freshclam");
     const ours = await makeDb(root, local, "vigil");
     const conf = join(root, "freshclam.conf");
@@ -453,3 +466,43 @@ describe.skipIf(!HAVE_CORPUS || !FRESHCLAM)("differential: Debian's freshclam an
   });
 });
 
+
+let CLAMD: string | undefined;
+try {
+  CLAMD = (await exec("sh", ["-c", "command -v clamd || ls /usr/sbin/clamd"])).stdout.trim().split("\n")[0] || undefined;
+} catch {
+  CLAMD = undefined;
+}
+if (HAVE_CORPUS && !CLAMD) console.log("clamd RELOAD test skipped: Debian's clamd is not installed (apt-get install clamav-daemon)");
+
+describe.skipIf(!HAVE_CORPUS || !CLAMD)("Debian's clamd reloads what Vigil installed", () => {
+  it("test-1 -> test-6 by the chain, RELOAD over clamd's LocalSocket, clamd loads the new .cld", async () => {
+    const root = await tempDir("vigil-fc-clamd-");
+    const www = await makeMirror(root, 6, [2, 3, 4, 5, 6]);
+    const db = await makeDb(root, 1);
+    const sock = join(root, "clamd.sock");
+    const logFile = join(root, "clamd.log");
+    await writeFile(join(root, "clamd.conf"), `LocalSocket ${sock}\nDatabaseDirectory ${db}\nForeground yes\nLogFile ${logFile}\nLogTime no\nSelfCheck 3600\n`);
+    const child = spawn(CLAMD!, [`--config-file=${join(root, "clamd.conf")}`], { stdio: "ignore" });
+    onTestFinished(() => {
+      child.kill("SIGTERM");
+    });
+    const waitFor = async (what: () => Promise<boolean>, label: string) => {
+      for (let i = 0; i < 300; i++) {
+        if (await what()) return;
+        if (child.exitCode !== null) throw new Error(`clamd exited (${child.exitCode}) before ${label}: ${await readFile(logFile, "utf8").catch(() => "")}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`clamd: timed out waiting for ${label}`);
+    };
+    await waitFor(async () => existsSync(sock), "its socket");
+    const server = await startMirror(www);
+    const r = await run(server.url, db, { notifyClamd: sock });
+    expect(r.databases[0]).toMatchObject({ status: "updated", version: 6, via: "cdiff" });
+    expect(r.notified).toBe("RELOADING");
+    await waitFor(async () => (await readFile(logFile, "utf8")).includes("Database correctly reloaded"), "the reload");
+    const log = await readFile(logFile, "utf8");
+    // clamd 1.4.6 without PUA loads 10 of test-6's 14 signatures (test-1 has none)
+    expect(log).toMatch(/Loaded 0 signatures\.[\s\S]*Database correctly reloaded \(10 signatures\)/);
+  });
+});
