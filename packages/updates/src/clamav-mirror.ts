@@ -10,7 +10,7 @@
  *     512 bytes are the remote header (a directory mirror reads them from the file);
  *  3. remote <= local: up to date (equal), or refused as a version going backwards (lower,
  *     `rollback`; freshclam says "up-to-date" there, Vigil says why nothing happened);
- *  4. no local copy: the whole `<db>.cvd`; otherwise `<db>-<N>.cdiff` for N = local+1..remote,
+ *  4. no local copy (or more than `maxPatches` behind): the whole `<db>.cvd`; otherwise `<db>-<N>.cdiff` for N = local+1..remote,
  *     each fetched up to `maxAttempts` times and applied in memory. Then, as freshclam does: an
  *     empty or refused patch (bad signature, does not apply) -> the whole `.cvd`; no patch and a
  *     gap of more than one -> the whole `.cvd`; no patch and a gap of one -> the local copy is
@@ -59,6 +59,12 @@ export interface ClamavMirrorOptions {
   readonly keys?: TrustedKeys;
   /** false: always the whole `.cvd` (freshclam's `ScriptedUpdates no`) */
   readonly scriptedUpdates?: boolean;
+  /**
+   * the largest gap patched by `.cdiff` (default 100): further behind, the whole `.cvd` at once
+   * (a mirror keeps the newest patches only, cvdupdate 30; freshclam would first ask for a patch
+   * the mirror no longer has, three times)
+   */
+  readonly maxPatches?: number;
   /** attempts per request (freshclam's MaxAttempts, default 3) */
   readonly maxAttempts?: number;
   /** pause between attempts on a failing server (default 5000 ms; patches are retried at once) */
@@ -333,6 +339,7 @@ interface Context {
   readonly attempts: number;
   readonly delayMs: number;
   readonly scripted: boolean;
+  readonly maxPatches: number;
   readonly log: (line: string) => void;
 }
 
@@ -470,6 +477,10 @@ async function updateDatabase(ctx: Context, name: string): Promise<ClamavDatabas
     }
   }
   if (!local || !ctx.scripted) return wholeFile(ctx, p, local, remote);
+  if (remote - local.container.header.version > ctx.maxPatches) {
+    ctx.log(`${name}: ${remote - local.container.header.version} versions behind, more than ${ctx.maxPatches} patches: downloading ${name}.cvd`);
+    return wholeFile(ctx, p, local, remote);
+  }
 
   // patch the local copy
   const from = local.container.header.version;
@@ -606,7 +617,7 @@ export async function updateClamavDatabases(options: ClamavMirrorOptions): Promi
     }
     const ctx: Context = {
       mirror, dir, keys: options.keys, attempts: Math.max(1, options.maxAttempts ?? 3), delayMs: options.retryDelayMs ?? 5000,
-      scripted: options.scriptedUpdates ?? true, log: options.log ?? (() => undefined),
+      scripted: options.scriptedUpdates ?? true, maxPatches: Math.max(0, options.maxPatches ?? 100), log: options.log ?? (() => undefined),
     };
     const results: ClamavDatabaseResult[] = [];
     for (const name of names) {

@@ -12,7 +12,7 @@ import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { ClamavError, buildSignedCvd, generateContainerKeys, openContainer, parseContainerHeader, type OpenedContainer } from "@vigil/clamav";
+import { ClamavError, buildSignedCvd, loadClamavDatabase, generateContainerKeys, openContainer, parseContainerHeader, type OpenedContainer } from "@vigil/clamav";
 import { UpdateError, notifyClamd, updateClamavDatabases, type ClamavMirrorOptions } from "@vigil/updates";
 import { tempDir } from "./helpers.js";
 
@@ -172,6 +172,8 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     expect(cld.subarray(0, 512).toString("latin1").trimEnd()).toBe("ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:X:micasnyd:1624412045");
     expect(filesOf(openContainer(new Uint8Array(cld), { path: "test.cld" }))).toEqual(TEST6_FILES);
     expect(r.log).toContain("test.cld updated (version: 6, sigs: 14, f-level: 81, builder: micasnyd)");
+    // Vigil's own loader reads the updated directory as it reads test-6.cvd (the lock and state files are ignored)
+    expect(loadClamavDatabase(db).count).toBe(loadClamavDatabase(join(CORPUS, "test-6.cvd")).count);
   });
 
   it("downloads the whole .cvd when there is no local copy (no If-Modified-Since)", async () => {
@@ -185,6 +187,17 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
       ["/test.cvd", "bytes=0-511", undefined],
       ["/test.cvd", undefined, undefined],
     ]);
+    expect(await readFile(join(db, "test.cvd"))).toEqual(await readFile(join(CORPUS, "test-6.cvd")));
+  });
+
+  it("more than maxPatches behind: the whole .cvd, no patch requested", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 6, [2, 3, 4, 5, 6]);
+    const db = await makeDb(root, 2);
+    const server = await startMirror(www);
+    const r = await run(server.url, db, { maxPatches: 3 });
+    expect(r.databases[0]).toMatchObject({ status: "updated", previousVersion: 2, version: 6, via: "cvd" });
+    expect(server.requests.map((q) => q.path)).toEqual(["/test.cvd", "/test.cvd"]);
     expect(await readFile(join(db, "test.cvd"))).toEqual(await readFile(join(CORPUS, "test-6.cvd")));
   });
 

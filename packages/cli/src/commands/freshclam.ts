@@ -66,6 +66,7 @@ export async function run(args: string[]): Promise<number> {
     .option("--config-file <file>", "a freshclam.conf to read DatabaseMirror, DatabaseDirectory, NotifyClamd, ... from")
     .option("--datadir <dir>", "the database directory (default: DatabaseDirectory, or /var/lib/clamav)")
     .option("--update-db <name>", "update only this database (repeatable), e.g. --update-db test", collect, [] as string[])
+    .option("--db <name>", "the same as --update-db", collect, [] as string[])
     .option("--notify-clamd <socket>", "send RELOAD to clamd or vigil daemon at this unix socket or HOST:PORT after an update")
     .option("--no-scripted-updates", "always download whole .cvd files, never .cdiff patches")
     .option("--max-attempts <n>", "attempts per download (default: MaxAttempts, or 3)")
@@ -76,7 +77,8 @@ export async function run(args: string[]): Promise<number> {
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
   try {
     await cmd.parseAsync(args, { from: "user" });
-    const o = cmd.opts<{ mirror?: string; configFile?: string; datadir?: string; updateDb: string[]; notifyClamd?: string; scriptedUpdates: boolean; maxAttempts?: string; json?: boolean; quiet?: boolean }>();
+    const o = cmd.opts<{ mirror?: string; configFile?: string; datadir?: string; updateDb: string[]; db: string[]; notifyClamd?: string; scriptedUpdates: boolean; maxAttempts?: string; json?: boolean; quiet?: boolean }>();
+    o.updateDb = [...o.updateDb, ...o.db];
     const conf = o.configFile ? await readConf(o.configFile) : undefined;
     const privateMirror = last(conf, "PrivateMirror");
     const mirror = o.mirror ?? (privateMirror ? mirrorUrl(privateMirror, "http") : undefined) ?? (last(conf, "DatabaseMirror") ? mirrorUrl(last(conf, "DatabaseMirror")!, "https") : undefined);
