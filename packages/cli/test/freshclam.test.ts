@@ -2,11 +2,11 @@
  * `vigil freshclam` end to end (the built bin): a mirror directory, a freshclam.conf naming an
  * HTTP mirror and a clamd.conf to notify, and a refused update's exit code and message.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer } from "node:http";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { connect, createServer as createNetServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -101,5 +101,48 @@ describe.skipIf(!built || !corpus)("vigil freshclam", () => {
     const none = await vigil(["freshclam", "--datadir", db]);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain("name a mirror");
+  });
+});
+
+function ask(sock: string, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = connect({ path: sock });
+    const chunks: Buffer[] = [];
+    c.on("connect", () => c.write(`z${command}\0`));
+    c.on("data", (d) => chunks.push(d));
+    c.on("end", () => resolve(Buffer.concat(chunks).toString("latin1").replace(/\0$/, "")));
+    c.on("error", reject);
+    c.setTimeout(10_000, () => c.destroy(new Error(`no answer to ${command}`)));
+  });
+}
+
+describe.skipIf(!built || !corpus)("vigil freshclam and a running vigil daemon", () => {
+  it("the daemon on the database directory reloads after the update (its rules hash in VERSION changes)", async () => {
+    const root = await temp();
+    const { www, db } = await setup(root, 6, [2, 3, 4, 5, 6], 1);
+    const sock = join(root, "vigil.sock");
+    const daemon = spawn(process.execPath, [BIN, "daemon", "--socket", sock, "-d", db, "--no-cache", "-j", "1"], { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    daemon.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    onTestFinished(() => {
+      daemon.kill("SIGTERM");
+    });
+    for (let i = 0; i < 600 && !existsSync(sock); i++) {
+      if (daemon.exitCode !== null) throw new Error(`vigil daemon exited ${daemon.exitCode}: ${err}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const before = await ask(sock, "VERSION");
+    expect(before).toMatch(/^ClamAV [\d.]+\/Vigil [\d.]+\/[0-9a-f]{16}$/);
+    const r = await vigil(["freshclam", "--mirror", www, "--datadir", db, "--db", "test", "--notify-clamd", sock]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`clamd at ${sock} reloads the databases`);
+    let after = before;
+    for (let i = 0; i < 300 && after === before; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = await ask(sock, "VERSION");
+    }
+    expect(after).not.toBe(before);
+    expect(after).toMatch(/^ClamAV [\d.]+\/Vigil [\d.]+\/[0-9a-f]{16}$/);
   });
 });
