@@ -190,6 +190,33 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     expect(await readFile(join(db, "test.cvd"))).toEqual(await readFile(join(CORPUS, "test-6.cvd")));
   });
 
+  it("patches a local .cld further (If-Modified-Since from the .cld's header), and replaces a local copy that does not verify", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 3, [2, 3]);
+    const db = await makeDb(root, 1);
+    const server = await startMirror(www);
+    expect((await run(server.url, db)).databases[0]).toMatchObject({ status: "updated", version: 3, via: "cdiff" });
+    await makeMirror(root, 6, [4, 5, 6]);
+    server.requests.length = 0;
+    const r = await run(server.url, db);
+    expect(r.databases[0]).toMatchObject({ status: "updated", previousVersion: 3, version: 6, via: "cdiff", patches: 3 });
+    expect(server.requests.map((q) => [q.path, q.ims])).toEqual([
+      ["/test.cvd", new Date((await headerOf(join(CORPUS, "test-3.cvd"))).stime! * 1000).toUTCString()],
+      ["/test-4.cdiff", undefined], ["/test-5.cdiff", undefined], ["/test-6.cdiff", undefined],
+    ]);
+    expect(filesOf(await openFile(join(db, "test.cld")))).toEqual(TEST6_FILES);
+    // a damaged local copy counts as none: the whole file, without If-Modified-Since
+    const cld = await readFile(join(db, "test.cld"));
+    cld[cld.indexOf("Win.Worm.Klez")] ^= 0x01; // in test.ndb, which the .info lists (COPYING is not checked)
+    await writeFile(join(db, "test.cld"), cld);
+    server.requests.length = 0;
+    const r2 = await run(server.url, db);
+    expect(r2.databases[0]).toMatchObject({ status: "updated", previousVersion: null, version: 6, via: "cvd" });
+    expect(r2.databases[0]!.warnings.join("\n")).toMatch(/test\.cld does not verify/);
+    expect(server.requests.map((q) => [q.path, q.ims])).toEqual([["/test.cvd", undefined], ["/test.cvd", undefined]]);
+    expect((await readdir(db)).filter((f) => /\.(cvd|cld)$/.test(f))).toEqual(["test.cvd"]);
+  });
+
   it("more than maxPatches behind: the whole .cvd, no patch requested", async () => {
     const root = await tempDir("vigil-fc-");
     const www = await makeMirror(root, 6, [2, 3, 4, 5, 6]);
@@ -450,6 +477,7 @@ describe.skipIf(!HAVE_CORPUS || !FRESHCLAM)("differential: Debian's freshclam an
     ["up to date (304)", 6, 6, [], undefined],
     ["test-3, test-6.cdiff missing (partial .cld)", 3, 6, [4, 5], undefined],
     ["test-1, test-4.cdiff with a flipped byte", 1, 6, [2, 3, 4, 5, 6], flip("test-4.cdiff", 200)],
+    ["test-5, an empty test-6.cdiff", 5, 6, [6], async (www) => writeFile(join(www, "test-6.cdiff"), "")],
     ["test-5, test-6.cdiff cut short", 5, 6, [6], async (_www, server) => void server.cut.set("/test-6.cdiff", 300)],
     ["test-6, the mirror offers test-3 with a new mtime", 6, 3, [], async (www) => utimes(join(www, "test.cvd"), new Date(), new Date())],
   ];
