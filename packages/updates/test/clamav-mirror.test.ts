@@ -8,11 +8,11 @@ import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readFile, readdir, stat, utimes, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer, type Server } from "node:http";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { ClamavError, buildSignedCvd, loadClamavDatabase, generateContainerKeys, openContainer, parseContainerHeader, type OpenedContainer } from "@vigil/clamav";
+import { type ClamavError, buildSignedCvd, loadClamavDatabase, generateContainerKeys, openContainer, parseContainerHeader, type OpenedContainer } from "@vigil/clamav";
 import { UpdateError, notifyClamd, updateClamavDatabases, type ClamavMirrorOptions } from "@vigil/updates";
 import { tempDir } from "./helpers.js";
 
@@ -355,6 +355,34 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     expect((res.error as UpdateError).code).toBe("rollback");
     expect(server.requests.map((q) => [q.path, q.range])).toEqual([["/test.cvd", "bytes=0-511"]]);
     expect(await snapshot(db)).toEqual(before);
+  });
+
+  it("follows a redirect; a mirror that never answers is a fetch-failed after the timeout, not a hang", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 6, []);
+    await copyFile(join(www, "test.cvd"), join(www, "moved.cvd"));
+    const server = await startMirror(www);
+    server.status.set("/test.cvd", { status: 302, headers: { Location: "/moved.cvd" } });
+    const db = await makeDb(root, undefined);
+    expect((await run(server.url, db)).databases[0]).toMatchObject({ status: "updated", version: 6, via: "cvd" });
+    expect(server.requests.map((q) => [q.path, q.status])).toEqual([["/test.cvd", 302], ["/moved.cvd", 206], ["/test.cvd", 302], ["/moved.cvd", 200]]);
+
+    const held: Socket[] = [];
+    const silent = createNetServer((sock) => void held.push(sock)); // accepts, never answers
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+    onTestFinished(() => new Promise<void>((r) => {
+      for (const h of held) h.destroy();
+      silent.close(() => r());
+    }));
+    const db2 = await makeDb(root, 1, "db2");
+    const before = await snapshot(db2);
+    const t0 = Date.now();
+    const r = await run(`http://127.0.0.1:${(silent.address() as AddressInfo).port}/`, db2, { timeoutMs: 300, maxAttempts: 2 });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(r.databases[0]!.status).toBe("refused");
+    expect((r.databases[0]!.error as UpdateError).code).toBe("fetch-failed");
+    expect(r.databases[0]!.error!.message).toMatch(/no data for 300 ms/);
+    expect(await snapshot(db2)).toEqual(before);
   });
 
   it("429 starts a cool-down: the next run makes no request", async () => {
