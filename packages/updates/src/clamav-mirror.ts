@@ -203,8 +203,9 @@ class HttpMirror implements Mirror {
     const maxBytes = this.opts.maxBytes;
     return new Promise<HttpResponse>((resolvePromise, reject) => {
       const fail = (message: string, cause?: unknown) => reject(new UpdateError("fetch-failed", `${url.href}: ${message}`, cause === undefined ? undefined : { cause }));
-      const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method: "GET", headers });
-      req.setTimeout(this.opts.timeoutMs, () => req.destroy(new Error(`no data for ${this.opts.timeoutMs} ms`)));
+      // `timeout` covers the connection too (a bare setTimeout starts only once connected)
+      const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method: "GET", headers, timeout: this.opts.timeoutMs });
+      req.on("timeout", () => req.destroy(new Error(`no data for ${this.opts.timeoutMs} ms`)));
       req.on("error", (e) => fail(`the request failed (${e.message}); check the mirror address and that it is reachable`, e));
       req.on("response", (res: IncomingMessage) => {
         const status = res.statusCode ?? 0;
