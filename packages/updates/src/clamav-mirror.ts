@@ -20,6 +20,8 @@
  *     the `.info` DSIG and every file), a whole file must not be older than the local copy, and
  *     the new file is written to a temporary file, fsynced and renamed over `<db>.cvd`/`<db>.cld`;
  *     the other extension is then removed (a `.cld` replaces the `.cvd`, and back).
+ * A whole `.cvd` older than the mirror's header said is installed and the database updated once
+ * more in the same run (freshclam's FC_EMIRRORNOTSYNC retry), so patches can finish the job.
  * A 403 or 429 from the mirror starts a cool-down (24 h, or `Retry-After`; kept in
  * `vigil-freshclam.json` in the database directory) during which no request is made.
  * With `notifyClamd`, a clamd-protocol daemon (`vigil daemon` or clamd) gets `RELOAD` after an
@@ -623,7 +625,16 @@ export async function updateClamavDatabases(options: ClamavMirrorOptions): Promi
     const results: ClamavDatabaseResult[] = [];
     for (const name of names) {
       try {
-        results.push(await updateDatabase(ctx, name));
+        let r = await updateDatabase(ctx, name);
+        if (r.status === "updated" && r.via === "cvd" && r.remoteVersion !== null && r.version !== null && r.version < r.remoteVersion) {
+          // the mirror's .cvd was older than its header said: once more, as freshclam does, so patches can finish the job
+          ctx.log(`${name}: installed version ${r.version} of ${r.remoteVersion}; trying again for the rest`);
+          const again = await updateDatabase(ctx, name);
+          r = again.status === "updated"
+            ? { ...again, previousVersion: r.previousVersion, warnings: [...r.warnings, ...again.warnings] }
+            : { ...r, warnings: [...r.warnings, ...again.warnings, ...(again.error ? [`the second attempt did not reach version ${r.remoteVersion}: ${again.error.message}`] : [])] };
+        }
+        results.push(r);
       } catch (e) {
         if (!(e instanceof CoolDown)) throw e;
         state.retryAfter = e.until.toISOString();

@@ -32,6 +32,8 @@ interface MirrorServer {
   readonly requests: Logged[];
   /** path -> bytes sent before the connection is cut (Content-Length announces the whole file) */
   readonly cut: Map<string, number>;
+  /** path -> the file served instead for requests without Range (a mirror whose header and file disagree) */
+  readonly swap: Map<string, string>;
   /** path -> status answered instead of the file */
   readonly status: Map<string, { status: number; headers?: Record<string, string> }>;
 }
@@ -40,6 +42,7 @@ interface MirrorServer {
 async function startMirror(dir: string): Promise<MirrorServer> {
   const requests: Logged[] = [];
   const cut = new Map<string, number>();
+  const swap = new Map<string, string>();
   const status = new Map<string, { status: number; headers?: Record<string, string> }>();
   const server: Server = createHttpServer((req, res) => {
     void (async () => {
@@ -53,7 +56,7 @@ async function startMirror(dir: string): Promise<MirrorServer> {
         res.writeHead(override.status, override.headers ?? {}).end();
         return;
       }
-      const name = path.slice(1);
+      const name = (range === undefined ? swap.get(path) : undefined) ?? path.slice(1);
       if (!/^[A-Za-z0-9._-]+$/.test(name)) {
         log(404);
         res.writeHead(404).end();
@@ -100,7 +103,7 @@ async function startMirror(dir: string): Promise<MirrorServer> {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   onTestFinished(() => new Promise<void>((r) => server.close(() => r())));
   const port = (server.address() as AddressInfo).port;
-  return { url: `http://127.0.0.1:${port}`, requests, cut, status };
+  return { url: `http://127.0.0.1:${port}`, requests, cut, swap, status };
 }
 
 async function headerOf(path: string) {
@@ -385,6 +388,20 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     expect(await snapshot(db2)).toEqual(before);
   });
 
+  it("a whole .cvd older than the header advertised: installed, then patched to the advertised version in the same run", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 6, [6]);
+    await copyFile(join(CORPUS, "test-5.cvd"), join(www, "five.cvd"));
+    const server = await startMirror(www);
+    server.swap.set("/test.cvd", "five.cvd");
+    const db = await makeDb(root, undefined);
+    const r = await run(server.url, db);
+    expect(r.databases[0]).toMatchObject({ status: "updated", previousVersion: null, version: 6, via: "cdiff", patches: 1 });
+    expect(r.databases[0]!.warnings.join("\n")).toMatch(/older than the version advertised \(6\)/);
+    expect(r.log).toEqual(expect.arrayContaining(["test.cvd updated (version: 5, sigs: 13, f-level: 81, builder: micasnyd)", "test.cld updated (version: 6, sigs: 14, f-level: 81, builder: micasnyd)"]));
+    expect(filesOf(await openFile(join(db, "test.cld")))).toEqual(TEST6_FILES);
+  });
+
   it("429 starts a cool-down: the next run makes no request", async () => {
     const root = await tempDir("vigil-fc-");
     const www = await makeMirror(root, 6, []);
@@ -506,6 +523,10 @@ describe.skipIf(!HAVE_CORPUS || !FRESHCLAM)("differential: Debian's freshclam an
     ["test-3, test-6.cdiff missing (partial .cld)", 3, 6, [4, 5], undefined],
     ["test-1, test-4.cdiff with a flipped byte", 1, 6, [2, 3, 4, 5, 6], flip("test-4.cdiff", 200)],
     ["test-5, an empty test-6.cdiff", 5, 6, [6], async (www) => writeFile(join(www, "test-6.cdiff"), "")],
+    ["no local copy, the mirror's test.cvd header says 6 and the file is test-5", undefined, 6, [6], async (www, server) => {
+      await copyFile(join(CORPUS, "test-5.cvd"), join(www, "five.cvd"));
+      server.swap.set("/test.cvd", "five.cvd");
+    }],
     ["test-5, test-6.cdiff cut short", 5, 6, [6], async (_www, server) => void server.cut.set("/test-6.cdiff", 300)],
     ["test-6, the mirror offers test-3 with a new mtime", 6, 3, [], async (www) => utimes(join(www, "test.cvd"), new Date(), new Date())],
   ];
