@@ -12,7 +12,7 @@ import { createServer as createNetServer, type AddressInfo, type Socket } from "
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { type ClamavError, buildSignedCvd, loadClamavDatabase, generateContainerKeys, openContainer, parseContainerHeader, type OpenedContainer } from "@vigil/clamav";
+import { type ClamavError, buildSignedCdiff, buildSignedCvd, trustedKeysOf, loadClamavDatabase, generateContainerKeys, openContainer, parseContainerHeader, type OpenedContainer } from "@vigil/clamav";
 import { UpdateError, notifyClamd, updateClamavDatabases, type ClamavMirrorOptions } from "@vigil/updates";
 import { tempDir } from "./helpers.js";
 
@@ -446,6 +446,47 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     expect(received).toHaveLength(1);
     // nobody listening: the databases are installed, the failure is reported
     await expect(notifyClamd(join(root, "nobody.sock"))).rejects.toMatchObject({ code: "notify-failed" });
+  });
+});
+
+describe("the standard databases (daily, main, bytecode), signed with keys of our own", () => {
+  it("patches daily, downloads main, reports bytecode missing; each on its own", async () => {
+    const root = await tempDir("vigil-fc-std-");
+    const www = join(root, "www");
+    const db = join(root, "db");
+    await mkdir(www);
+    await mkdir(db);
+    const keys = generateContainerKeys();
+    const trusted = trustedKeysOf(keys);
+    const t = Math.floor(Date.now() / 1000) - 7200;
+    const one = "Vigil.Test.One:0:*:414243444546\n";
+    const two = "Vigil.Test.Two:0:*:464544434241";
+    const daily1 = buildSignedCvd([{ name: "daily.ndb", bytes: Buffer.from(one) }], { name: "daily", version: 1, signatures: 1, flevel: 81, stime: t }, keys);
+    const daily2 = buildSignedCvd([{ name: "daily.ndb", bytes: Buffer.from(one + two + "\n") }], { name: "daily", version: 2, signatures: 2, flevel: 81, stime: t + 3600 }, keys);
+    const info2 = Buffer.from(openContainer(daily2, { path: "daily.cvd", keys: trusted }).files.find((f) => f.name === "daily.info")!.bytes).toString("latin1");
+    const script = ["UNLINK daily.info", "OPEN daily.info", ...info2.split("\n").filter((l) => l !== "").map((l) => `ADD ${l}`), "CLOSE", "OPEN daily.ndb", `ADD ${two}`, "CLOSE", ""].join("\n");
+    const main1 = buildSignedCvd([{ name: "main.hdb", bytes: Buffer.from("44d88612fea8a8f36de82e1278abb02f:68:Vigil.Test.Eicar\n") }], { name: "main", version: 1, signatures: 1, flevel: 81, stime: t }, keys);
+    await writeFile(join(db, "daily.cvd"), daily1);
+    await writeFile(join(www, "daily.cvd"), daily2);
+    await writeFile(join(www, "daily-2.cdiff"), buildSignedCdiff(script, 2, keys.cdiff));
+    await writeFile(join(www, "main.cvd"), main1);
+    const server = await startMirror(www);
+    const r = await updateClamavDatabases({ mirror: server.url, databaseDir: db, keys: trusted, retryDelayMs: 0 });
+    expect(r.databases.map((d) => [d.name, d.status, d.version, d.via])).toEqual([
+      ["daily", "updated", 2, "cdiff"],
+      ["main", "updated", 1, "cvd"],
+      ["bytecode", "refused", null, null],
+    ]);
+    expect((r.databases[2]!.error as UpdateError).code).toBe("fetch-failed");
+    expect(r.databases[2]!.error!.message).toMatch(/has no bytecode\.cvd/);
+    expect(filesOf(await openContainer(new Uint8Array(await readFile(join(db, "daily.cld"))), { path: "daily.cld", keys: trusted }))).toEqual(filesOf(openContainer(daily2, { path: "daily.cvd", keys: trusted })));
+    expect(await readFile(join(db, "main.cvd"))).toEqual(Buffer.from(main1));
+    // without our keys, ClamAV's own keys refuse all of it: nothing changes
+    const before = await snapshot(db);
+    await writeFile(join(www, "main.cvd"), buildSignedCvd([{ name: "main.hdb", bytes: Buffer.from("44d88612fea8a8f36de82e1278abb02f:68:Vigil.Test.Eicar2\n") }], { name: "main", version: 2, signatures: 1, flevel: 81, stime: t + 60 }, keys));
+    const r2 = await updateClamavDatabases({ mirror: server.url, databaseDir: db, databases: ["main"], retryDelayMs: 0 });
+    expect((r2.databases[0]!.error as ClamavError).code).toBe("CVD_BAD_SIGNATURE");
+    expect(await snapshot(db)).toEqual(before);
   });
 });
 
