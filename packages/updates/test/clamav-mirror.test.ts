@@ -34,6 +34,8 @@ interface MirrorServer {
   readonly cut: Map<string, number>;
   /** path -> the file served instead for requests without Range (a mirror whose header and file disagree) */
   readonly swap: Map<string, string>;
+  /** answer Range requests with the whole file (as python's http.server does) */
+  ignoreRange: boolean;
   /** path -> status answered instead of the file */
   readonly status: Map<string, { status: number; headers?: Record<string, string> }>;
 }
@@ -44,6 +46,7 @@ async function startMirror(dir: string): Promise<MirrorServer> {
   const cut = new Map<string, number>();
   const swap = new Map<string, string>();
   const status = new Map<string, { status: number; headers?: Record<string, string> }>();
+  const self = { ignoreRange: false };
   const server: Server = createHttpServer((req, res) => {
     void (async () => {
       const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
@@ -81,7 +84,7 @@ async function startMirror(dir: string): Promise<MirrorServer> {
       let body = bytes;
       let code = 200;
       const headers: Record<string, string | number> = { "Last-Modified": lastModified, "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes" };
-      const m = range ? /^bytes=(\d+)-(\d*)$/.exec(range) : null;
+      const m = range && !self.ignoreRange ? /^bytes=(\d+)-(\d*)$/.exec(range) : null;
       if (m) {
         const start = Number(m[1]);
         const end = Math.min(m[2] ? Number(m[2]) : bytes.length - 1, bytes.length - 1);
@@ -103,7 +106,7 @@ async function startMirror(dir: string): Promise<MirrorServer> {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   onTestFinished(() => new Promise<void>((r) => server.close(() => r())));
   const port = (server.address() as AddressInfo).port;
-  return { url: `http://127.0.0.1:${port}`, requests, cut, swap, status };
+  return Object.assign(self, { url: `http://127.0.0.1:${port}`, requests, cut, swap, status });
 }
 
 async function headerOf(path: string) {
@@ -177,6 +180,17 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     expect(r.log).toContain("test.cld updated (version: 6, sigs: 14, f-level: 81, builder: micasnyd)");
     // Vigil's own loader reads the updated directory as it reads test-6.cvd (the lock and state files are ignored)
     expect(loadClamavDatabase(db).count).toBe(loadClamavDatabase(join(CORPUS, "test-6.cvd")).count);
+  });
+
+  it("a mirror that ignores Range: the probe reads the first 512 bytes of the 200 and stops", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 6, [2, 3, 4, 5, 6]);
+    const db = await makeDb(root, 1);
+    const server = await startMirror(www);
+    server.ignoreRange = true;
+    const r = await run(server.url, db);
+    expect(r.databases[0]).toMatchObject({ status: "updated", version: 6, via: "cdiff", patches: 5 });
+    expect(server.requests[0]).toMatchObject({ path: "/test.cvd", range: "bytes=0-511", status: 200 });
   });
 
   it("downloads the whole .cvd when there is no local copy (no If-Modified-Since)", async () => {
