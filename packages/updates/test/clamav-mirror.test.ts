@@ -460,6 +460,20 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     expect(received).toHaveLength(1);
     // nobody listening: the databases are installed, the failure is reported
     await expect(notifyClamd(join(root, "nobody.sock"))).rejects.toMatchObject({ code: "notify-failed" });
+    // HOST:PORT (clamd's TCPAddr:TCPSocket); a reply other than RELOADING is a failure
+    const tcpGot: string[] = [];
+    let answer = "RELOADING\0";
+    const tcp = createNetServer((sock) => sock.on("data", (d) => {
+      tcpGot.push(d.toString("latin1"));
+      sock.end(answer);
+    }));
+    await new Promise<void>((r) => tcp.listen(0, "127.0.0.1", r));
+    onTestFinished(() => new Promise<void>((r) => tcp.close(() => r())));
+    const at = `127.0.0.1:${(tcp.address() as AddressInfo).port}`;
+    expect(await notifyClamd(at)).toBe("RELOADING");
+    answer = "UNKNOWN COMMAND\0";
+    await expect(notifyClamd(at)).rejects.toMatchObject({ code: "notify-failed", message: expect.stringContaining("answered 'UNKNOWN COMMAND'") });
+    expect(tcpGot).toEqual(["zRELOAD\0", "zRELOAD\0"]);
   });
 });
 
