@@ -51,8 +51,11 @@ import { fsyncDir, lockDir, writeFileAtomic } from "./fsutil.js";
 export const CLAMAV_STANDARD_DATABASES: readonly string[] = ["daily", "main", "bytecode"];
 
 export interface ClamavMirrorOptions {
-  /** an `http://` / `https://` base URL, or a mirror directory (`<db>.cvd`, `<db>-<N>.cdiff`) */
-  readonly mirror: string;
+  /**
+   * an `http://` / `https://` base URL, or a mirror directory (`<db>.cvd`, `<db>-<N>.cdiff`); or
+   * several, tried in order for each database while one cannot be reached or lacks the files
+   */
+  readonly mirror: string | readonly string[];
   /** where `<db>.cvd` / `<db>.cld` live */
   readonly databaseDir: string;
   /** default: daily, main, bytecode */
@@ -606,35 +609,53 @@ export async function updateClamavDatabases(options: ClamavMirrorOptions): Promi
       delete state.retryAfter;
       await saveState();
     }
-    const location = options.mirror;
-    let mirror: Mirror;
-    if (/^https?:\/\//i.test(location)) {
-      mirror = new HttpMirror(location, { timeoutMs, maxBytes, now, userAgent: `Vigil/0.1.0 (OS: ${process.platform}, ARCH: ${process.arch}, UUID: ${state.uuid})` });
-    } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
-      throw new UpdateError("bad-input", `unsupported mirror scheme: ${location} (use http, https or a directory)`);
-    } else {
-      const d = isAbsolute(location) ? location : resolve(location);
-      const st = await stat(d).catch(() => undefined);
-      if (!st?.isDirectory()) throw new UpdateError("bad-input", `the mirror ${location} is neither an http(s) URL nor a directory`);
-      mirror = new DirMirror(d, maxBytes);
+    const locations = typeof options.mirror === "string" ? [options.mirror] : [...options.mirror];
+    if (locations.length === 0) throw new UpdateError("bad-input", "no mirror given: name an http(s) URL or a mirror directory");
+    const mirrors: Mirror[] = [];
+    for (const location of locations) {
+      if (/^https?:\/\//i.test(location)) {
+        mirrors.push(new HttpMirror(location, { timeoutMs, maxBytes, now, userAgent: `Vigil/0.1.0 (OS: ${process.platform}, ARCH: ${process.arch}, UUID: ${state.uuid})` }));
+      } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+        throw new UpdateError("bad-input", `unsupported mirror scheme: ${location} (use http, https or a directory)`);
+      } else {
+        const d = isAbsolute(location) ? location : resolve(location);
+        const st = await stat(d).catch(() => undefined);
+        if (!st?.isDirectory()) throw new UpdateError("bad-input", `the mirror ${location} is neither an http(s) URL nor a directory`);
+        mirrors.push(new DirMirror(d, maxBytes));
+      }
     }
-    const ctx: Context = {
-      mirror, dir, keys: options.keys, attempts: Math.max(1, options.maxAttempts ?? 3), delayMs: options.retryDelayMs ?? 5000,
+    const base = {
+      dir, keys: options.keys, attempts: Math.max(1, options.maxAttempts ?? 3), delayMs: options.retryDelayMs ?? 5000,
       scripted: options.scriptedUpdates ?? true, maxPatches: Math.max(0, options.maxPatches ?? 100), log: options.log ?? (() => undefined),
     };
     const results: ClamavDatabaseResult[] = [];
+    const once = async (ctx: Context, name: string): Promise<ClamavDatabaseResult> => {
+      let r = await updateDatabase(ctx, name);
+      if (r.status === "updated" && r.via === "cvd" && r.remoteVersion !== null && r.version !== null && r.version < r.remoteVersion) {
+        // the mirror's .cvd was older than its header said: once more, as freshclam does, so patches can finish the job
+        ctx.log(`${name}: installed version ${r.version} of ${r.remoteVersion}; trying again for the rest`);
+        const again = await updateDatabase(ctx, name);
+        r = again.status === "updated"
+          ? { ...again, previousVersion: r.previousVersion, warnings: [...r.warnings, ...again.warnings] }
+          : { ...r, warnings: [...r.warnings, ...again.warnings, ...(again.error ? [`the second attempt did not reach version ${r.remoteVersion}: ${again.error.message}`] : [])] };
+      }
+      return r;
+    };
     for (const name of names) {
       try {
-        let r = await updateDatabase(ctx, name);
-        if (r.status === "updated" && r.via === "cvd" && r.remoteVersion !== null && r.version !== null && r.version < r.remoteVersion) {
-          // the mirror's .cvd was older than its header said: once more, as freshclam does, so patches can finish the job
-          ctx.log(`${name}: installed version ${r.version} of ${r.remoteVersion}; trying again for the rest`);
-          const again = await updateDatabase(ctx, name);
-          r = again.status === "updated"
-            ? { ...again, previousVersion: r.previousVersion, warnings: [...r.warnings, ...again.warnings] }
-            : { ...r, warnings: [...r.warnings, ...again.warnings, ...(again.error ? [`the second attempt did not reach version ${r.remoteVersion}: ${again.error.message}`] : [])] };
+        let r: ClamavDatabaseResult | undefined;
+        const skipped: string[] = [];
+        for (const [i, mirror] of mirrors.entries()) {
+          r = await once({ ...base, mirror }, name);
+          // a mirror that cannot be reached or lacks the files: the next one, as freshclam does ("Giving up on ...")
+          if (r.status === "refused" && r.error instanceof UpdateError && r.error.code === "fetch-failed" && i < mirrors.length - 1) {
+            base.log(`${name}: giving up on ${mirror.location}: ${r.error.message}`);
+            skipped.push(`${mirror.location}: ${r.error.message}`);
+            continue;
+          }
+          break;
         }
-        results.push(r);
+        results.push(skipped.length > 0 ? { ...r!, warnings: [...skipped.map((m) => `mirror skipped: ${m}`), ...r!.warnings] } : r!);
       } catch (e) {
         if (!(e instanceof CoolDown)) throw e;
         state.retryAfter = e.until.toISOString();
@@ -648,7 +669,7 @@ export async function updateClamavDatabases(options: ClamavMirrorOptions): Promi
     if (options.notifyClamd && results.some((r) => r.status === "updated")) {
       try {
         result.notified = await notifyClamd(options.notifyClamd, { timeoutMs: Math.min(timeoutMs, 30_000) });
-        ctx.log(`clamd at ${options.notifyClamd} reloads the databases`);
+        base.log(`clamd at ${options.notifyClamd} reloads the databases`);
       } catch (e) {
         result.notifyError = e instanceof UpdateError ? e : new UpdateError("notify-failed", (e as Error).message, { cause: e });
       }

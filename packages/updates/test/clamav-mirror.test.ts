@@ -152,7 +152,7 @@ async function openFile(path: string): Promise<OpenedContainer> {
 
 const TEST6_FILES = HAVE_CORPUS ? filesOf(openContainer(new Uint8Array(await readFile(join(CORPUS, "test-6.cvd"))), { path: "test-6.cvd" })) : {};
 
-function run(mirror: string, databaseDir: string, extra: Partial<ClamavMirrorOptions> = {}) {
+function run(mirror: string | string[], databaseDir: string, extra: Partial<ClamavMirrorOptions> = {}) {
   const log: string[] = [];
   return updateClamavDatabases({ mirror, databaseDir, databases: ["test"], retryDelayMs: 0, log: (l) => log.push(l), ...extra }).then((r) => ({ ...r, log }));
 }
@@ -414,6 +414,21 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     expect(r.databases[0]!.warnings.join("\n")).toMatch(/older than the version advertised \(6\)/);
     expect(r.log).toEqual(expect.arrayContaining(["test.cvd updated (version: 5, sigs: 13, f-level: 81, builder: micasnyd)", "test.cld updated (version: 6, sigs: 14, f-level: 81, builder: micasnyd)"]));
     expect(filesOf(await openFile(join(db, "test.cld")))).toEqual(TEST6_FILES);
+  });
+
+  it("several mirrors: one that cannot be reached is skipped for the next", async () => {
+    const root = await tempDir("vigil-fc-");
+    const www = await makeMirror(root, 6, [2, 3, 4, 5, 6]);
+    const server = await startMirror(www);
+    const closed = createNetServer();
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+    const deadPort = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const db = await makeDb(root, 1);
+    const r = await run([`http://127.0.0.1:${deadPort}`, server.url], db);
+    expect(r.databases[0]).toMatchObject({ status: "updated", version: 6, via: "cdiff" });
+    expect(r.databases[0]!.warnings[0]).toMatch(new RegExp(`^mirror skipped: http://127.0.0.1:${deadPort}`));
+    expect(r.log.some((l) => l.startsWith(`test: giving up on http://127.0.0.1:${deadPort}`))).toBe(true);
   });
 
   it("429 starts a cool-down: the next run makes no request", async () => {

@@ -62,7 +62,7 @@ export async function run(args: string[]): Promise<number> {
   const collect = (v: string, prev: string[]) => [...prev, v];
   const cmd = new Command("vigil freshclam")
     .description("Update ClamAV databases (daily, main, bytecode) from a mirror, as freshclam does")
-    .option("--mirror <url-or-dir>", "HTTP(S) mirror (cvdupdate's `cvd serve`, a web server over its database directory) or a mirror directory")
+    .option("--mirror <url-or-dir>", "HTTP(S) mirror (cvdupdate's `cvd serve`, a web server over its database directory) or a mirror directory; repeatable, tried in order", collect, [] as string[])
     .option("--config-file <file>", "a freshclam.conf to read DatabaseMirror, DatabaseDirectory, NotifyClamd, ... from")
     .option("--datadir <dir>", "the database directory (default: DatabaseDirectory, or /var/lib/clamav)")
     .option("--update-db <name>", "update only this database (repeatable), e.g. --update-db test", collect, [] as string[])
@@ -77,16 +77,17 @@ export async function run(args: string[]): Promise<number> {
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
   try {
     await cmd.parseAsync(args, { from: "user" });
-    const o = cmd.opts<{ mirror?: string; configFile?: string; datadir?: string; updateDb: string[]; db: string[]; notifyClamd?: string; scriptedUpdates: boolean; maxAttempts?: string; json?: boolean; quiet?: boolean }>();
+    const o = cmd.opts<{ mirror: string[]; configFile?: string; datadir?: string; updateDb: string[]; db: string[]; notifyClamd?: string; scriptedUpdates: boolean; maxAttempts?: string; json?: boolean; quiet?: boolean }>();
     o.updateDb = [...o.updateDb, ...o.db];
     const conf = o.configFile ? await readConf(o.configFile) : undefined;
-    const privateMirror = last(conf, "PrivateMirror");
-    const mirror = o.mirror ?? (privateMirror ? mirrorUrl(privateMirror, "http") : undefined) ?? (last(conf, "DatabaseMirror") ? mirrorUrl(last(conf, "DatabaseMirror")!, "https") : undefined);
-    if (!mirror) {
+    const privateMirrors = (conf?.values.get("PrivateMirror") ?? []).map((m) => mirrorUrl(m, "http"));
+    const databaseMirrors = (conf?.values.get("DatabaseMirror") ?? []).map((m) => mirrorUrl(m, "https"));
+    const mirror = o.mirror.length > 0 ? o.mirror : privateMirrors.length > 0 ? privateMirrors : databaseMirrors;
+    if (mirror.length === 0) {
       process.stderr.write("vigil freshclam: name a mirror: --mirror URL|DIR, or DatabaseMirror in --config-file\n");
       return 2;
     }
-    if (/clamav\.net/i.test(mirror)) {
+    if (mirror.some((m) => /clamav\.net/i.test(m))) {
       process.stderr.write("vigil freshclam: note: ClamAV's CDN rate-limits clients it does not know; run cvdupdate for a private mirror if you are refused (403/429)\n");
     }
     const datadir = o.datadir ?? last(conf, "DatabaseDirectory") ?? "/var/lib/clamav";
