@@ -62,6 +62,11 @@ export interface ClamavMirrorOptions {
   readonly databases?: readonly string[];
   /** default: ClamAV's published keys */
   readonly keys?: TrustedKeys;
+  /**
+   * freshclam's PrivateMirror: probe `<db>.cld` before `<db>.cvd` and download whichever is there,
+   * whole, never a patch (for a mirror that is another machine's database directory)
+   */
+  readonly privateMirror?: boolean;
   /** false: always the whole `.cvd` (freshclam's `ScriptedUpdates no`) */
   readonly scriptedUpdates?: boolean;
   /**
@@ -99,8 +104,8 @@ export interface ClamavDatabaseResult {
   readonly remoteVersion: number | null;
   /** the installed file (`<db>.cvd` or `<db>.cld`) */
   readonly file: string | null;
-  /** how an update came: patches applied to the local copy, or a whole `.cvd` */
-  readonly via: "cdiff" | "cvd" | null;
+  /** how an update came: patches applied to the local copy, or a whole `.cvd` (or `.cld`, from a private mirror) */
+  readonly via: "cdiff" | "cvd" | "cld" | null;
   /** the patches applied */
   readonly patches: number;
   readonly signatures: number | null;
@@ -345,6 +350,7 @@ interface Context {
   readonly attempts: number;
   readonly delayMs: number;
   readonly scripted: boolean;
+  readonly privateMirror: boolean;
   readonly maxPatches: number;
   readonly log: (line: string) => void;
 }
@@ -406,8 +412,8 @@ function asUpdateFailure(e: unknown): UpdateError | ClamavError {
 }
 
 /** The whole `<db>.cvd`, verified; refused when it is not newer than the local copy. */
-async function wholeFile(ctx: Context, p: Progress, local: LocalDatabase | undefined, remote: number): Promise<ClamavDatabaseResult> {
-  const file = `${p.name}.cvd`;
+async function wholeFile(ctx: Context, p: Progress, local: LocalDatabase | undefined, remote: number, ext: "cvd" | "cld" = "cvd"): Promise<ClamavDatabaseResult> {
+  const file = `${p.name}.${ext}`;
   const ims = local ? httpDate(local.container.header) : undefined;
   let opened: OpenedContainer | undefined;
   let bytes: Uint8Array | undefined;
@@ -416,7 +422,7 @@ async function wholeFile(ctx: Context, p: Progress, local: LocalDatabase | undef
       const r = await ctx.mirror.get(file, ims);
       if (r.status === "not-found") throw new UpdateError("fetch-failed", `${ctx.mirror.location} has no ${file}`);
       if (r.status === "not-modified") return r;
-      const c = openContainer(r.bytes, { path: `${ctx.mirror.location.replace(/\/$/, "")}/${file}`, kind: "cvd", ...(ctx.keys ? { keys: ctx.keys } : {}) });
+      const c = openContainer(r.bytes, { path: `${ctx.mirror.location.replace(/\/$/, "")}/${file}`, kind: ext, ...(ctx.keys ? { keys: ctx.keys } : {}) });
       return { status: "ok" as const, bytes: r.bytes, container: c };
     });
     if (got.status === "not-modified") {
@@ -440,11 +446,11 @@ async function wholeFile(ctx: Context, p: Progress, local: LocalDatabase | undef
     return upToDate(p, local);
   }
   if (v < remote) p.warnings.push(`${file} is version ${v}, older than the version advertised (${remote}): the mirror is not in sync; installed it, run again later`);
-  const path = await install(ctx, p.name, "cvd", bytes);
+  const path = await install(ctx, p.name, ext, bytes);
   const h = opened.header;
-  ctx.log(`${p.name}.cvd updated (version: ${h.version}, sigs: ${h.signatures}, f-level: ${h.flevel}, builder: ${h.builder})`);
+  ctx.log(`${p.name}.${ext} updated (version: ${h.version}, sigs: ${h.signatures}, f-level: ${h.flevel}, builder: ${h.builder})`);
   return {
-    name: p.name, status: "updated", previousVersion: p.previousVersion, version: h.version, remoteVersion: p.remoteVersion, file: path, via: "cvd",
+    name: p.name, status: "updated", previousVersion: p.previousVersion, version: h.version, remoteVersion: p.remoteVersion, file: path, via: ext,
     patches: 0, signatures: h.signatures, flevel: h.flevel, builder: h.builder, ...(p.patchError ? { patchError: p.patchError } : {}), warnings: [...p.warnings, ...opened.warnings],
   };
 }
@@ -456,8 +462,20 @@ async function updateDatabase(ctx: Context, name: string): Promise<ClamavDatabas
   p.previousVersion = local?.container.header.version ?? null;
   const ims = local ? httpDate(local.container.header) : undefined;
   let probe: Probe;
+  // a private mirror (a database directory freshclam keeps) may hold a .cld: asked for first, as freshclam does
+  let ext: "cvd" | "cld" = "cvd";
   try {
-    probe = await attempt(ctx, `reading the header of ${name}.cvd`, ctx.delayMs, () => ctx.mirror.probe(`${name}.cvd`, ims));
+    probe = await attempt(ctx, `reading the header of ${name}.${ctx.privateMirror ? "cld/.cvd" : "cvd"}`, ctx.delayMs, async () => {
+      if (ctx.privateMirror) {
+        const r = await ctx.mirror.probe(`${name}.cld`, ims);
+        if (r.status !== "not-found") {
+          ext = "cld";
+          return r;
+        }
+      }
+      ext = "cvd";
+      return ctx.mirror.probe(`${name}.cvd`, ims);
+    });
   } catch (e) {
     if (e instanceof CoolDown) throw e;
     return refused(p, local, asUpdateFailure(e));
@@ -482,7 +500,7 @@ async function updateDatabase(ctx: Context, name: string): Promise<ClamavDatabas
       return upToDate(p, local);
     }
   }
-  if (!local || !ctx.scripted) return wholeFile(ctx, p, local, remote);
+  if (!local || !ctx.scripted || ctx.privateMirror) return wholeFile(ctx, p, local, remote, ext);
   if (remote - local.container.header.version > ctx.maxPatches) {
     ctx.log(`${name}: ${remote - local.container.header.version} versions behind, more than ${ctx.maxPatches} patches: downloading ${name}.cvd`);
     return wholeFile(ctx, p, local, remote);
@@ -626,12 +644,12 @@ export async function updateClamavDatabases(options: ClamavMirrorOptions): Promi
     }
     const base = {
       dir, keys: options.keys, attempts: Math.max(1, options.maxAttempts ?? 3), delayMs: options.retryDelayMs ?? 5000,
-      scripted: options.scriptedUpdates ?? true, maxPatches: Math.max(0, options.maxPatches ?? 100), log: options.log ?? (() => undefined),
+      scripted: options.scriptedUpdates ?? true, privateMirror: options.privateMirror ?? false, maxPatches: Math.max(0, options.maxPatches ?? 100), log: options.log ?? (() => undefined),
     };
     const results: ClamavDatabaseResult[] = [];
     const once = async (ctx: Context, name: string): Promise<ClamavDatabaseResult> => {
       let r = await updateDatabase(ctx, name);
-      if (r.status === "updated" && r.via === "cvd" && r.remoteVersion !== null && r.version !== null && r.version < r.remoteVersion) {
+      if (r.status === "updated" && (r.via === "cvd" || r.via === "cld") && r.remoteVersion !== null && r.version !== null && r.version < r.remoteVersion) {
         // the mirror's .cvd was older than its header said: once more, as freshclam does, so patches can finish the job
         ctx.log(`${name}: installed version ${r.version} of ${r.remoteVersion}; trying again for the rest`);
         const again = await updateDatabase(ctx, name);

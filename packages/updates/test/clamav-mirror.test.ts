@@ -431,6 +431,23 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     expect(r.log.some((l) => l.startsWith(`test: giving up on http://127.0.0.1:${deadPort}`))).toBe(true);
   });
 
+  it("a private mirror (another machine's database directory): .cld first, whole files, never a patch", async () => {
+    const root = await tempDir("vigil-fc-");
+    const built = await makeDb(root, 1, "built");
+    await run(await makeMirror(join(root, "a"), 6, [2, 3, 4, 5, 6]), built);
+    const www = join(root, "private");
+    await mkdir(www);
+    await copyFile(join(built, "test.cld"), join(www, "test.cld"));
+    await copyFile(join(CORPUS, "test-6.cdiff"), join(www, "test-6.cdiff"));
+    const server = await startMirror(www);
+    const db = await makeDb(root, 5);
+    const r = await run(server.url, db, { privateMirror: true });
+    expect(r.databases[0]).toMatchObject({ status: "updated", previousVersion: 5, version: 6, via: "cld", patches: 0 });
+    expect(server.requests.map((q) => [q.path, q.range])).toEqual([["/test.cld", "bytes=0-511"], ["/test.cld", undefined]]);
+    expect(await readFile(join(db, "test.cld"))).toEqual(await readFile(join(www, "test.cld")));
+    expect(existsSync(join(db, "test.cvd"))).toBe(false);
+  });
+
   it("429 starts a cool-down: the next run makes no request", async () => {
     const root = await tempDir("vigil-fc-");
     const www = await makeMirror(root, 6, []);
@@ -614,6 +631,33 @@ describe.skipIf(!HAVE_CORPUS || !FRESHCLAM)("differential: Debian's freshclam an
     ["test-5, test-6.cdiff cut short", 5, 6, [6], async (_www, server) => void server.cut.set("/test-6.cdiff", 300)],
     ["test-6, the mirror offers test-3 with a new mtime", 6, 3, [], async (www) => utimes(join(www, "test.cvd"), new Date(), new Date())],
   ];
+  it.each([
+    ["a .cld on the mirror", true],
+    ["only a .cvd on the mirror", false],
+  ] as const)("PrivateMirror, %s: the same requests and the same database", async (_label, withCld) => {
+    const root = await tempDir("vigil-fc-diff-");
+    const www = join(root, "www");
+    await mkdir(www);
+    if (withCld) {
+      const built = await makeDb(root, 1, "built");
+      await run(await makeMirror(join(root, "a"), 6, [2, 3, 4, 5, 6]), built);
+      await copyFile(join(built, "test.cld"), join(www, "test.cld"));
+    } else await copyFile(join(CORPUS, "test-6.cvd"), join(www, "test.cvd"));
+    const server = await startMirror(www);
+    const theirs = await makeDb(root, 3, "freshclam");
+    const ours = await makeDb(root, 3, "vigil");
+    const conf = join(root, "freshclam.conf");
+    await writeFile(conf, `PrivateMirror ${server.url}\nDatabaseDirectory ${theirs}\nDatabaseOwner root\n`);
+    const fc = await exec(FRESHCLAM!, [`--config-file=${conf}`, "--no-dns", "--update-db=test"], { timeout: 60_000 }).catch((e: { stdout?: string; stderr?: string }) => e);
+    const theirRequests = server.requests.splice(0).map((q) => [q.path, q.range, q.ims]);
+    const r = await run(server.url, ours, { privateMirror: true });
+    expect(r.databases[0]!.status).toBe("updated");
+    expect(server.requests.map((q) => [q.path, q.range, q.ims]), `freshclam said: ${fc.stdout}${fc.stderr}`).toEqual(theirRequests);
+    const dbFiles = async (d: string) => (await readdir(d)).filter((f) => /\.(cvd|cld)$/.test(f)).sort();
+    expect(await dbFiles(ours)).toEqual(await dbFiles(theirs));
+    for (const f of await dbFiles(theirs)) expect(filesOf(await openFile(join(ours, f)))).toEqual(filesOf(await openFile(join(theirs, f))));
+  });
+
   it.each(cases)("%s: the same requests and databases that open to the same files", async (_label, local, remote, patches, mutate) => {
     const root = await tempDir("vigil-fc-diff-");
     const www = await makeMirror(root, remote, [...patches]);

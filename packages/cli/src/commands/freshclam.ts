@@ -68,6 +68,7 @@ export async function run(args: string[]): Promise<number> {
     .option("--update-db <name>", "update only this database (repeatable), e.g. --update-db test", collect, [] as string[])
     .option("--db <name>", "the same as --update-db", collect, [] as string[])
     .option("--notify-clamd <socket>", "send RELOAD to clamd or vigil daemon at this unix socket or HOST:PORT after an update")
+    .option("--private-mirror", "the mirror is another machine's database directory (freshclam's PrivateMirror): .cld first, then .cvd, whole files only")
     .option("--no-scripted-updates", "always download whole .cvd files, never .cdiff patches")
     .option("--max-attempts <n>", "attempts per download (default: MaxAttempts, or 3)")
     .option("--no-dns", "accepted for freshclam compatibility: Vigil never asks DNS, it probes the mirror over HTTP")
@@ -77,7 +78,7 @@ export async function run(args: string[]): Promise<number> {
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
   try {
     await cmd.parseAsync(args, { from: "user" });
-    const o = cmd.opts<{ mirror: string[]; configFile?: string; datadir?: string; updateDb: string[]; db: string[]; notifyClamd?: string; scriptedUpdates: boolean; maxAttempts?: string; json?: boolean; quiet?: boolean }>();
+    const o = cmd.opts<{ mirror: string[]; privateMirror?: boolean; configFile?: string; datadir?: string; updateDb: string[]; db: string[]; notifyClamd?: string; scriptedUpdates: boolean; maxAttempts?: string; json?: boolean; quiet?: boolean }>();
     o.updateDb = [...o.updateDb, ...o.db];
     const conf = o.configFile ? await readConf(o.configFile) : undefined;
     const privateMirrors = (conf?.values.get("PrivateMirror") ?? []).map((m) => mirrorUrl(m, "http"));
@@ -107,6 +108,7 @@ export async function run(args: string[]): Promise<number> {
       mirror,
       databaseDir: datadir,
       databases,
+      privateMirror: o.privateMirror === true || (o.mirror.length === 0 && privateMirrors.length > 0),
       scriptedUpdates: o.scriptedUpdates && !(last(conf, "ScriptedUpdates") !== undefined && !yes(last(conf, "ScriptedUpdates"))),
       ...(maxAttempts !== undefined ? { maxAttempts } : {}),
       ...(receive !== undefined && Number(receive) > 0 ? { timeoutMs: Number(receive) * 1000 } : {}),
