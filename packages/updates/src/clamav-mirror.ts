@@ -480,7 +480,7 @@ async function updateDatabase(ctx: Context, name: string): Promise<ClamavDatabas
     if (e instanceof CoolDown) throw e;
     return refused(p, local, asUpdateFailure(e));
   }
-  if (probe.status === "not-found") return refused(p, local, new UpdateError("fetch-failed", `${ctx.mirror.location} has no ${name}.cvd: check the mirror and the database name`));
+  if (probe.status === "not-found") return refused(p, local, new UpdateError("fetch-failed", `${ctx.mirror.location} has no ${name}.${ctx.privateMirror ? "cld nor .cvd" : "cvd"}: check the mirror and the database name`));
   if (probe.status === "not-modified") {
     if (local) {
       ctx.log(`${name} database is up-to-date (version: ${local.container.header.version})`);
@@ -610,7 +610,7 @@ export async function updateClamavDatabases(options: ClamavMirrorOptions): Promi
   await mkdir(dir, { recursive: true }).catch((e: unknown) => {
     throw new UpdateError("bad-input", `cannot create the database directory ${dir}: ${(e as Error).message}`, { cause: e });
   });
-  const release = await lockDir(dir, "freshclam");
+  const release = await lockDir(dir, "vigil-freshclam");
   try {
     const state = await readState(dir);
     const saveState = () => writeFileAtomic(join(dir, STATE_FILE), JSON.stringify(state) + "\n");
