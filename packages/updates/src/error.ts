@@ -26,7 +26,9 @@ export type UpdateErrorCode =
   | "apply-failed" // writing the bundle on the endpoint failed
   | "no-previous" // rollback asked but there is no previous bundle
   | "witness-refused" // a witness refused to cosign
-  | "audit-failed"; // the rule auditor rejected a bundle
+  | "audit-failed" // the rule auditor rejected a bundle
+  | "cool-down" // a ClamAV mirror answered 403/429: no request until its cool-down ends
+  | "notify-failed"; // clamd (or vigil daemon) could not be told to RELOAD
 
 export class UpdateError extends Error {
   readonly code: UpdateErrorCode;

@@ -9,6 +9,12 @@
  * log signature, witness quorum and freshness, consistency with its last checkpoint, inclusion,
  * publisher signature, version and file hashes all hold, under a trust policy (policy.ts). The
  * monitor (monitor.ts) replays a whole log and audits every bundle.
+ *
+ * ClamAV's own databases come from a ClamAV mirror instead (clamav-mirror.ts, freshclam's
+ * protocol): an HTTP mirror or a mirror directory is probed for each database's header, the local
+ * `.cvd`/`.cld` is patched by its `.cdiff` chain (or replaced by a whole `.cvd`), everything is
+ * verified with @vigil/clamav's container checks and swapped in atomically, and a running clamd
+ * or `vigil daemon` is told to RELOAD.
  */
 export { UpdateError, type UpdateErrorCode } from "./error.js";
 export {
@@ -40,3 +46,7 @@ export {
 export { CHARSETS, MarkerIndex, base64Variants, encodeText, expandMarker, type Charset, type MarkerHit, type MarkerVariant, type MarkerWord } from "./audit/encodings.js";
 export { bundleAuditor } from "./audit/bundle-audit.js";
 export { monitorLog, formatMonitorReport, type MonitorOptions, type MonitorReport, type BundleReport, type RuleDiff } from "./monitor.js";
+export {
+  CLAMAV_STANDARD_DATABASES, notifyClamd, updateClamavDatabases,
+  type ClamavDatabaseResult, type ClamavDatabaseStatus, type ClamavMirrorOptions, type ClamavMirrorResult,
+} from "./clamav-mirror.js";
