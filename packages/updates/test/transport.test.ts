@@ -134,7 +134,7 @@ describe("transport damage is refused as such, not as a split view", () => {
       const r = spawnSync(process.execPath, [BIN, "update", "--source", mirror, "--policy", policyFile, "--state", f.stateDir], { encoding: "utf8", timeout: 60_000 });
       expect(r.status, r.stderr).toBe(2);
       expect(r.stdout).toBe("");
-      expect(r.stderr).toMatch(/^vigil update: error \[transport-damaged\]: [^\n]+\n$/);
+      expect(r.stderr).toMatch(/^vigil update: [^\n]+ \(transport-damaged\)\n$/);
       expect(r.stderr).not.toMatch(/\bat .*\.js:\d+/);
       expect(await loadState(f.stateDir)).toEqual(f.before);
     }

@@ -12,6 +12,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { Command } from "commander";
+import { fail } from "../fail.js";
 import { UpdateError, updateClamavDatabases, CLAMAV_STANDARD_DATABASES, type ClamavMirrorOptions } from "@vigil/updates";
 
 export const summary = "update ClamAV databases from a mirror (freshclam: .cdiff or .cvd, verified, RELOAD)";
@@ -137,13 +138,6 @@ export async function run(args: string[]): Promise<number> {
     }
     return refused || r.notifyError ? 1 : 0;
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "commander.helpDisplayed" || code === "commander.help") return 0;
-    if (typeof code === "string" && code.startsWith("commander.")) return 2;
-    if (err instanceof UpdateError) {
-      process.stderr.write(`vigil freshclam: error [${err.code}]: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    return fail("freshclam", err);
   }
 }
