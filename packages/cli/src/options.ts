@@ -56,7 +56,7 @@ export function signatureSourceNote(o: { database: string[]; rules: string[] }, 
   return (
     "vigil: note: scanned with the 4 built-in test signatures only (EICAR, ClamAV's test file, GTUBE): " +
     "they find test files, not malware. For real detection content give ClamAV's databases with " +
-    `-d DIR (none found in ${clamavDatabaseDir()}, which freshclam fills) or YARA rules with --rules FILE.\n`
+    `-d DIR (none found in ${clamavDatabaseDir()}; 'vigil freshclam --mirror URL' or freshclam fills it) or YARA rules with --rules FILE.\n`
   );
 }
 
