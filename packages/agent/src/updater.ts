@@ -15,7 +15,7 @@ import type { AgentConfig } from "./config.js";
 import { AgentError } from "./error.js";
 
 /** Update errors that mean "could not check" rather than "a security check refused the update". */
-const FAILURES = new Set(["bad-input", "bad-policy", "fetch-failed", "transport-damaged", "apply-failed", "too-large"]);
+const FAILURES = new Set(["BAD_INPUT", "BAD_POLICY", "FETCH_FAILED", "TRANSPORT_DAMAGED", "APPLY_FAILED", "TOO_LARGE"]);
 
 export interface UpdateCheck {
   /** applied / up-to-date; refused: a security check failed (nothing applied); failed: could not check. */
@@ -40,7 +40,7 @@ export function checkpointRef(note: string | null): CheckpointRef | null {
 /**
  * The update log at `base` (http/https) read through the agent's ledgered client: a GET per
  * file, redirects not followed, each answer limited to the size update() asks for. Failures are
- * the UpdateError codes every Source uses (`fetch-failed`, `too-large`, `bad-input`); a revoked
+ * the UpdateError codes every Source uses (`FETCH_FAILED`, `TOO_LARGE`, `BAD_INPUT`); a revoked
  * key or a broken ledger passes through as the AgentError it is.
  */
 export function ledgeredSource(base: string, client: AgentClient): Source {
@@ -49,7 +49,7 @@ export function ledgeredSource(base: string, client: AgentClient): Source {
     location: root,
     async get(path: string, maxBytes: number): Promise<Uint8Array> {
       if (!path || path.startsWith("/") || path.split("/").some((c) => c === ".." || c === "" || c === ".") || /[?#\\]/.test(path)) {
-        throw new UpdateError("bad-input", `refusing to read ${JSON.stringify(path)}: not a plain relative path`);
+        throw new UpdateError("BAD_INPUT", `refusing to read ${JSON.stringify(path)}: not a plain relative path`);
       }
       const url = root + path;
       let r;
@@ -58,10 +58,10 @@ export function ledgeredSource(base: string, client: AgentClient): Source {
       } catch (err) {
         if (err instanceof AgentError && err.code === "LEDGER_BROKEN") throw err;
         // send() throws AGENT_HTTP only when the answer is over the size limit
-        if (err instanceof AgentError && err.code === "AGENT_HTTP") throw new UpdateError("too-large", `${url} is over the ${maxBytes}-byte limit`, { cause: err });
-        throw new UpdateError("fetch-failed", `cannot fetch ${url}: ${(err as Error).message}`, { cause: err });
+        if (err instanceof AgentError && err.code === "AGENT_HTTP") throw new UpdateError("TOO_LARGE", `${url} is over the ${maxBytes}-byte limit`, { cause: err });
+        throw new UpdateError("FETCH_FAILED", `cannot fetch ${url}: ${(err as Error).message}`, { cause: err });
       }
-      if (r.status !== 200) throw new UpdateError("fetch-failed", `fetching ${url} gave HTTP ${r.status}`);
+      if (r.status !== 200) throw new UpdateError("FETCH_FAILED", `fetching ${url} gave HTTP ${r.status}`);
       return r.body;
     },
   };

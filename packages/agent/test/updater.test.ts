@@ -2,9 +2,9 @@
  * The agent's update reads go through `ledgeredSource`: a @vigil/updates `Source` whose every
  * GET is sent by the agent's AgentClient, so it is in the outbound ledger. Against a real HTTP
  * server on 127.0.0.1: a file comes back byte for byte and its request and answer are ledgered,
- * without the endpoint key; a 404 is `fetch-failed`, an answer over the size update() allows is
- * `too-large`, an unreachable log is `fetch-failed`, a path that is not plain relative is
- * `bad-input` and is never sent.
+ * without the endpoint key; a 404 is `FETCH_FAILED`, an answer over the size update() allows is
+ * `TOO_LARGE`, an unreachable log is `FETCH_FAILED`, a path that is not plain relative is
+ * `BAD_INPUT` and is never sent.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
@@ -78,15 +78,15 @@ describe("ledgeredSource", () => {
   test("failures have the codes update() expects from every Source", async () => {
     const { ledger, client: c } = client();
     const src = agent.ledgeredSource(base, c);
-    expect(await codeOf(src.get("missing", 1024))).toBe("fetch-failed");
-    expect(await codeOf(src.get("tile/0/000", 50))).toBe("too-large");
+    expect(await codeOf(src.get("missing", 1024))).toBe("FETCH_FAILED");
+    expect(await codeOf(src.get("tile/0/000", 50))).toBe("TOO_LARGE");
     expect(ledger.records().map((r) => r.status)).toEqual([404, 200]);
     seen.length = 0;
-    for (const bad of ["../etc/passwd", "/checkpoint", "tile//000", "a?b", ""]) expect(await codeOf(src.get(bad, 1024))).toBe("bad-input");
+    for (const bad of ["../etc/passwd", "/checkpoint", "tile//000", "a?b", ""]) expect(await codeOf(src.get(bad, 1024))).toBe("BAD_INPUT");
     expect(seen).toHaveLength(0);
     expect(ledger.records()).toHaveLength(2);
     const offline = agent.ledgeredSource("http://127.0.0.1:9/log", c);
-    expect(await codeOf(offline.get("checkpoint", 1024))).toBe("fetch-failed");
+    expect(await codeOf(offline.get("checkpoint", 1024))).toBe("FETCH_FAILED");
     expect(ledger.records()).toHaveLength(3);
   });
 });

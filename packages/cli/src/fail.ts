@@ -23,9 +23,9 @@ export const EXIT_PIPE = 141;
 export const AGENT_REFUSALS: ReadonlySet<string> = new Set(["AGENT_REVOKED", "AGENT_HTTP", "AGENT_OFFLINE", "POLICY_REJECTED", "LEDGER_BROKEN"]);
 /** `vigil update`: every verification failure of the updates package (a note that does not verify too). */
 export const UPDATE_REFUSALS: ReadonlySet<string> = new Set([
-  "bad-bundle", "compile-failed", "bad-key", "log-corrupt", "bad-log-signature", "wrong-origin", "no-quorum",
-  "stale-checkpoint", "future-checkpoint", "inconsistent", "rollback", "not-included", "bad-publisher-signature",
-  "file-mismatch", "witness-refused", "audit-failed", "malformed", "unverified", "invalid-signature",
+  "BAD_BUNDLE", "COMPILE_FAILED", "BAD_KEY", "LOG_CORRUPT", "BAD_LOG_SIGNATURE", "WRONG_ORIGIN", "NO_QUORUM",
+  "STALE_CHECKPOINT", "FUTURE_CHECKPOINT", "INCONSISTENT", "ROLLBACK", "NOT_INCLUDED", "BAD_PUBLISHER_SIGNATURE",
+  "FILE_MISMATCH", "WITNESS_REFUSED", "AUDIT_FAILED", "MALFORMED", "UNVERIFIED", "INVALID_SIGNATURE",
 ]);
 
 export interface FailOptions {

@@ -96,7 +96,7 @@ describe.skipIf(!built || !corpus)("vigil freshclam", () => {
     const { www, db } = await setup(root, 3, [], 6);
     const r = await vigil(["freshclam", "--mirror", www, "--datadir", db, "--update-db", "test"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/test: refused \[rollback\]: the mirror offers test version 3, older than the local version 6.*\(kept version 6\)/);
+    expect(r.stderr).toMatch(/test: refused \[ROLLBACK\]: the mirror offers test version 3, older than the local version 6.*\(kept version 6\)/);
     expect(await readFile(join(db, "test.cvd"))).toEqual(await readFile(join(CORPUS, "test-6.cvd")));
     const none = await vigil(["freshclam", "--datadir", db]);
     expect(none.code).toBe(2);

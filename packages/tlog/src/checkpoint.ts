@@ -18,7 +18,7 @@ const MAX_U64 = (1n << 64n) - 1n;
 const DECIMAL = /^(?:0|[1-9][0-9]*)$/;
 
 function fail(message: string): TlogError {
-  return new TlogError("bad-checkpoint", message);
+  return new TlogError("BAD_CHECKPOINT", message);
 }
 
 function hasControl(s: string): boolean {
@@ -46,7 +46,7 @@ export function parseCheckpoint(text: string | Uint8Array): Checkpoint {
     try {
       t = new TextDecoder("utf-8", { fatal: true }).decode(text);
     } catch (cause) {
-      throw new TlogError("bad-checkpoint", "checkpoint is not valid UTF-8", { cause });
+      throw new TlogError("BAD_CHECKPOINT", "checkpoint is not valid UTF-8", { cause });
     }
   } else throw fail("checkpoint must be a string");
   if (!t.endsWith("\n")) throw fail("checkpoint text must end with a newline");
@@ -116,7 +116,7 @@ function checkpointText(s: string): { text: string; note?: string } {
   if (typeof s !== "string") throw fail("checkpoint must be a string");
   const split = s.lastIndexOf("\n\n");
   if (split >= 0 && s.slice(split + 2).startsWith("\u2014 ")) {
-    if (!s.endsWith("\n")) throw new NoteError("malformed", "malformed note: the signature block does not end in a newline");
+    if (!s.endsWith("\n")) throw new NoteError("MALFORMED", "malformed note: the signature block does not end in a newline");
     return { text: s.slice(0, split + 1), note: s };
   }
   return { text: s };

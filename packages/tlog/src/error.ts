@@ -4,12 +4,12 @@
  */
 
 export type TlogErrorCode =
-  | "bad-hash" // a hash is not exactly 32 bytes
-  | "bad-index" // an index or size is negative, not an integer, or out of range
-  | "bad-checkpoint" // checkpoint text violates c2sp.org/tlog-checkpoint
-  | "bad-tile" // a tile or entry bundle has the wrong length or structure
-  | "bad-entry" // a log entry cannot be stored (too long for a uint16 length prefix)
-  | "missing-tile"; // a tile needed for a computation could not be read
+  | "BAD_HASH" // a hash is not exactly 32 bytes
+  | "BAD_INDEX" // an index or size is negative, not an integer, or out of range
+  | "BAD_CHECKPOINT" // checkpoint text violates c2sp.org/tlog-checkpoint
+  | "BAD_TILE" // a tile or entry bundle has the wrong length or structure
+  | "BAD_ENTRY" // a log entry cannot be stored (too long for a uint16 length prefix)
+  | "MISSING_TILE"; // a tile needed for a computation could not be read
 
 export class TlogError extends Error {
   readonly code: TlogErrorCode;
@@ -25,9 +25,9 @@ export class TlogError extends Error {
  * - `malformed`: the message or a key is not well-formed (bad UTF-8, control characters, no
  *   signature block, a bad signature line, more than 100 signatures, an ambiguous key list).
  * - `unverified`: the note is well-formed but no known key signed it. `note` holds what was parsed.
- * - `invalid-signature`: a signature by a known key (same name and key ID) does not verify.
+ * - `INVALID_SIGNATURE`: a signature by a known key (same name and key ID) does not verify.
  */
-export type NoteErrorCode = "malformed" | "unverified" | "invalid-signature";
+export type NoteErrorCode = "MALFORMED" | "UNVERIFIED" | "INVALID_SIGNATURE";
 
 export interface UnverifiedNote {
   readonly text: string;
@@ -38,7 +38,7 @@ export class NoteError extends Error {
   readonly code: NoteErrorCode;
   /** For `unverified`: the note's text and its signatures by unknown keys. */
   readonly note?: UnverifiedNote;
-  /** For `invalid-signature`: the key whose signature failed. */
+  /** For `INVALID_SIGNATURE`: the key whose signature failed. */
   readonly key?: { name: string; keyId: number };
   constructor(
     code: NoteErrorCode,

@@ -23,7 +23,7 @@ function toU8(b: Buffer): Uint8Array {
 function checkHash(h: unknown, what: string): asserts h is Uint8Array {
   if (!(h instanceof Uint8Array) || h.length !== HASH_SIZE) {
     const len = h instanceof Uint8Array ? `${h.length} bytes` : typeof h;
-    throw new TlogError("bad-hash", `${what} must be a 32-byte SHA-256 hash (got ${len})`);
+    throw new TlogError("BAD_HASH", `${what} must be a 32-byte SHA-256 hash (got ${len})`);
   }
 }
 
@@ -93,11 +93,11 @@ export function rootHash(leafHashes: readonly Uint8Array[]): Uint8Array {
 /** Converts a size or index given as bigint or safe integer number to bigint; rejects the rest. */
 export function toBigIndex(v: bigint | number, what: string): bigint {
   if (typeof v === "bigint") {
-    if (v < 0n || v >= TWO_64) throw new TlogError("bad-index", `${what} must be in 0..2^64-1 (got ${v})`);
+    if (v < 0n || v >= TWO_64) throw new TlogError("BAD_INDEX", `${what} must be in 0..2^64-1 (got ${v})`);
     return v;
   }
   if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
-  throw new TlogError("bad-index", `${what} must be a non-negative integer, preferably a bigint (got ${String(v)})`);
+  throw new TlogError("BAD_INDEX", `${what} must be a non-negative integer, preferably a bigint (got ${String(v)})`);
 }
 
 function largestPow2Below(n: bigint): bigint {
@@ -112,7 +112,7 @@ export type Range = readonly [start: bigint, end: bigint];
 /** The subtree ranges whose hashes form the RFC 6962 audit path PATH(index, D[0:size]), leaf level first. */
 export function inclusionRanges(index: bigint, size: bigint): Range[] {
   if (index < 0n || index >= size) {
-    throw new TlogError("bad-index", `leaf index ${index} is outside a tree of size ${size}; the index must be below the size`);
+    throw new TlogError("BAD_INDEX", `leaf index ${index} is outside a tree of size ${size}; the index must be below the size`);
   }
   const out: Range[] = [];
   const walk = (m: bigint, a: bigint, b: bigint): void => {
@@ -137,7 +137,7 @@ export function inclusionRanges(index: bigint, size: bigint): Range[] {
  */
 export function consistencyRanges(oldSize: bigint, newSize: bigint): Range[] {
   if (oldSize < 0n || oldSize > newSize) {
-    throw new TlogError("bad-index", `old size ${oldSize} must be between 0 and the new size ${newSize}`);
+    throw new TlogError("BAD_INDEX", `old size ${oldSize} must be between 0 and the new size ${newSize}`);
   }
   const out: Range[] = [];
   if (oldSize === 0n || oldSize === newSize) return out;
@@ -250,7 +250,7 @@ export class MerkleTree {
   node(level: number, index: number): Uint8Array {
     const c = this.counts[level] ?? 0;
     if (!Number.isInteger(index) || index < 0 || index >= c) {
-      throw new TlogError("bad-index", `no complete subtree at level ${level} index ${index} in a tree of size ${this.n}`);
+      throw new TlogError("BAD_INDEX", `no complete subtree at level ${level} index ${index} in a tree of size ${this.n}`);
     }
     return this.levels[level]!.slice(index * 32, index * 32 + 32);
   }
@@ -268,7 +268,7 @@ export class MerkleTree {
   rangeHash(start: bigint | number, end: bigint | number): Uint8Array {
     const a = Number(start), b = Number(end);
     if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b) || a < 0 || a > b || b > this.n) {
-      throw new TlogError("bad-index", `range [${start}, ${end}) is outside a tree of size ${this.n}`);
+      throw new TlogError("BAD_INDEX", `range [${start}, ${end}) is outside a tree of size ${this.n}`);
     }
     return this.range(a, b);
   }
@@ -336,8 +336,8 @@ export class MerkleTree {
   inclusionProof(index: bigint | number, size: bigint | number = this.n): Uint8Array[] {
     const s = Number(toBigIndex(size, "tree size"));
     const i = Number(toBigIndex(index, "leaf index"));
-    if (s > this.n) throw new TlogError("bad-index", `tree size ${s} is above the current size ${this.n}`);
-    if (i >= s) throw new TlogError("bad-index", `leaf index ${i} is outside a tree of size ${s}; the index must be below the size`);
+    if (s > this.n) throw new TlogError("BAD_INDEX", `tree size ${s} is above the current size ${this.n}`);
+    if (i >= s) throw new TlogError("BAD_INDEX", `leaf index ${i} is outside a tree of size ${s}; the index must be below the size`);
     const out: Uint8Array[] = [];
     this.path(i, 0, s, out);
     return out;
@@ -346,8 +346,8 @@ export class MerkleTree {
   consistencyProof(oldSize: bigint | number, newSize: bigint | number = this.n): Uint8Array[] {
     const n = Number(toBigIndex(newSize, "new size"));
     const m = Number(toBigIndex(oldSize, "old size"));
-    if (n > this.n) throw new TlogError("bad-index", `tree size ${n} is above the current size ${this.n}`);
-    if (m > n) throw new TlogError("bad-index", `old size ${m} must be between 0 and the new size ${n}`);
+    if (n > this.n) throw new TlogError("BAD_INDEX", `tree size ${n} is above the current size ${this.n}`);
+    if (m > n) throw new TlogError("BAD_INDEX", `old size ${m} must be between 0 and the new size ${n}`);
     const out: Uint8Array[] = [];
     if (m === 0 || m === n) return out;
     this.subproof(m, 0, n, true, out);
@@ -359,7 +359,7 @@ export class MerkleTree {
 export function inclusionProof(index: bigint | number, leafHashes: readonly Uint8Array[]): Uint8Array[] {
   const i = toBigIndex(index, "leaf index");
   const size = BigInt(leafHashes.length);
-  if (i >= size) throw new TlogError("bad-index", `leaf index ${i} is outside a tree of size ${size}`);
+  if (i >= size) throw new TlogError("BAD_INDEX", `leaf index ${i} is outside a tree of size ${size}`);
   return new MerkleTree(leafHashes).inclusionProof(i);
 }
 
@@ -367,7 +367,7 @@ export function inclusionProof(index: bigint | number, leafHashes: readonly Uint
 export function consistencyProof(oldSize: bigint | number, leafHashes: readonly Uint8Array[]): Uint8Array[] {
   const m = toBigIndex(oldSize, "old size");
   if (m > BigInt(leafHashes.length)) {
-    throw new TlogError("bad-index", `old size ${m} is above the tree size ${leafHashes.length}`);
+    throw new TlogError("BAD_INDEX", `old size ${m} is above the tree size ${leafHashes.length}`);
   }
   return new MerkleTree(leafHashes).consistencyProof(m);
 }

@@ -87,7 +87,7 @@ function chop(s: string, sep: string): [string, string] {
 }
 
 function bad(message: string): NoteError {
-  return new NoteError("malformed", message);
+  return new NoteError("MALFORMED", message);
 }
 
 function parseKeyType(t: number | undefined, what: string): KeyType {
@@ -295,7 +295,7 @@ function verifySig(k: VerifierKey, textBytes: Uint8Array, text: string, sig: Uin
  * Opens a signed note, with the semantics of golang.org/x/mod/sumdb/note `Open`: the text is
  * everything up to the last blank line; every following line must be a signature line;
  * signatures by unknown (name, key ID) pairs are ignored (kept in `unverified`); a repeated
- * signature by a known key is dropped; a known key's bad signature throws `invalid-signature`;
+ * signature by a known key is dropped; a known key's bad signature throws `INVALID_SIGNATURE`;
  * no verified signature throws `unverified`; anything ill-formed throws `malformed`.
  */
 export function openNote(message: string | Uint8Array, verifierKeys: ReadonlyArray<string | VerifierKey> | string = []): OpenedNote {
@@ -306,7 +306,7 @@ export function openNote(message: string | Uint8Array, verifierKeys: ReadonlyArr
     try {
       msg = utf8.decode(message);
     } catch (cause) {
-      throw new NoteError("malformed", "malformed note: not valid UTF-8", { cause });
+      throw new NoteError("MALFORMED", "malformed note: not valid UTF-8", { cause });
     }
   } else {
     throw bad("malformed note: expected a string or bytes");
@@ -356,7 +356,7 @@ export function openNote(message: string | Uint8Array, verifierKeys: ReadonlyArr
       continue;
     }
     if (candidates.length > 1) {
-      throw new NoteError("malformed", `ambiguous key ${name}+${hex8(id)}: the verifier list holds it more than once; pass each key once`);
+      throw new NoteError("MALFORMED", `ambiguous key ${name}+${hex8(id)}: the verifier list holds it more than once; pass each key once`);
     }
     const v = candidates[0]!;
     const nameHash = `${name}\u0000${id}`;
@@ -364,7 +364,7 @@ export function openNote(message: string | Uint8Array, verifierKeys: ReadonlyArr
     seen.add(nameHash);
     const res = verifySig(v, textBytes, text, body);
     if (!res.ok) {
-      throw new NoteError("invalid-signature", `invalid signature for key ${name}+${hex8(id)}: the note was altered or signed by another key; reject it`, {
+      throw new NoteError("INVALID_SIGNATURE", `invalid signature for key ${name}+${hex8(id)}: the note was altered or signed by another key; reject it`, {
         key: { name, keyId: id },
       });
     }
@@ -374,7 +374,7 @@ export function openNote(message: string | Uint8Array, verifierKeys: ReadonlyArr
     signatures.push(s);
   }
   if (signatures.length === 0) {
-    throw new NoteError("unverified", "note has no verifiable signatures: none of the given keys signed it", {
+    throw new NoteError("UNVERIFIED", "note has no verifiable signatures: none of the given keys signed it", {
       note: { text, unverified: unverified.map((u) => ({ name: u.name, keyId: u.keyId, base64: u.base64 })) },
     });
   }

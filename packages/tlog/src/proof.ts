@@ -19,7 +19,7 @@ export interface TlogProof {
 }
 
 function fail(msg: string): TlogError {
-  return new TlogError("bad-checkpoint", `tlog-proof: ${msg}`);
+  return new TlogError("BAD_CHECKPOINT", `tlog-proof: ${msg}`);
 }
 
 export function formatTlogProof(p: TlogProof): string {

@@ -41,11 +41,11 @@ export function tilePath(level: number | "entries" | "data", index: bigint | num
   if (level === "entries" || level === "data") l = level;
   else if (level === -1) l = "entries"; // Go's sumdb/tlog uses level -1 for data tiles
   else if (Number.isInteger(level) && level >= 0 && level <= 63) l = String(level);
-  else throw new TlogError("bad-index", `tile level must be an integer in 0..63, "entries" or "data" (got ${String(level)})`);
+  else throw new TlogError("BAD_INDEX", `tile level must be an integer in 0..63, "entries" or "data" (got ${String(level)})`);
   let p = `tile/${l}/${tileIndexPath(index)}`;
   if (width !== undefined && width !== TILE_WIDTH) {
     if (!Number.isInteger(width) || width < 1 || width > TILE_WIDTH) {
-      throw new TlogError("bad-index", `tile width must be an integer in 1..256 (got ${String(width)})`);
+      throw new TlogError("BAD_INDEX", `tile width must be an integer in 1..256 (got ${String(width)})`);
     }
     p += `.p/${width}`;
   }
@@ -82,7 +82,7 @@ export function tilesForSize(size: bigint | number): TileRef[] {
  */
 export function newTiles(oldSize: bigint | number, newSize: bigint | number): TileRef[] {
   const o = toBigIndex(oldSize, "old size"), n = toBigIndex(newSize, "new size");
-  if (o > n) throw new TlogError("bad-index", `old size ${o} is above new size ${n}`);
+  if (o > n) throw new TlogError("BAD_INDEX", `old size ${o} is above new size ${n}`);
   const out: TileRef[] = [];
   for (let level = 0; levelCount(level, n) > 0n; level++) {
     const first = levelCount(level, o) / BigInt(TILE_WIDTH);
@@ -97,10 +97,10 @@ export function newTiles(oldSize: bigint | number, newSize: bigint | number): Ti
 
 /** Concatenates hashes into tile bytes. */
 export function encodeHashTile(hashes: readonly Uint8Array[]): Uint8Array {
-  if (hashes.length < 1 || hashes.length > TILE_WIDTH) throw new TlogError("bad-tile", `a tile holds 1..256 hashes (got ${hashes.length})`);
+  if (hashes.length < 1 || hashes.length > TILE_WIDTH) throw new TlogError("BAD_TILE", `a tile holds 1..256 hashes (got ${hashes.length})`);
   const out = new Uint8Array(hashes.length * HASH_SIZE);
   hashes.forEach((h, i) => {
-    if (!(h instanceof Uint8Array) || h.length !== HASH_SIZE) throw new TlogError("bad-hash", `tile hash ${i} is not 32 bytes`);
+    if (!(h instanceof Uint8Array) || h.length !== HASH_SIZE) throw new TlogError("BAD_HASH", `tile hash ${i} is not 32 bytes`);
     out.set(h, i * HASH_SIZE);
   });
   return out;
@@ -109,10 +109,10 @@ export function encodeHashTile(hashes: readonly Uint8Array[]): Uint8Array {
 /** Splits tile bytes into hashes; with `width`, the tile must hold exactly that many. */
 export function decodeHashTile(bytes: Uint8Array, width?: number): Uint8Array[] {
   if (!(bytes instanceof Uint8Array) || bytes.length === 0 || bytes.length % HASH_SIZE !== 0 || bytes.length > TILE_WIDTH * HASH_SIZE) {
-    throw new TlogError("bad-tile", `a hash tile is 1..256 hashes of 32 bytes (got ${bytes?.length} bytes)`);
+    throw new TlogError("BAD_TILE", `a hash tile is 1..256 hashes of 32 bytes (got ${bytes?.length} bytes)`);
   }
   const n = bytes.length / HASH_SIZE;
-  if (width !== undefined && n !== width) throw new TlogError("bad-tile", `expected a tile of ${width} hashes, got ${n}`);
+  if (width !== undefined && n !== width) throw new TlogError("BAD_TILE", `expected a tile of ${width} hashes, got ${n}`);
   const out: Uint8Array[] = [];
   for (let i = 0; i < n; i++) out.push(bytes.slice(i * HASH_SIZE, (i + 1) * HASH_SIZE));
   return out;
@@ -120,10 +120,10 @@ export function decodeHashTile(bytes: Uint8Array, width?: number): Uint8Array[] 
 
 /** Encodes entries as an entry bundle: each a big-endian uint16 length followed by its bytes. */
 export function encodeEntryBundle(entries: readonly Uint8Array[]): Uint8Array {
-  if (entries.length < 1 || entries.length > TILE_WIDTH) throw new TlogError("bad-tile", `an entry bundle holds 1..256 entries (got ${entries.length})`);
+  if (entries.length < 1 || entries.length > TILE_WIDTH) throw new TlogError("BAD_TILE", `an entry bundle holds 1..256 entries (got ${entries.length})`);
   let total = 0;
   for (const e of entries) {
-    if (e.length > MAX_ENTRY_SIZE) throw new TlogError("bad-entry", `a log entry is at most 65535 bytes (got ${e.length}); log a digest instead`);
+    if (e.length > MAX_ENTRY_SIZE) throw new TlogError("BAD_ENTRY", `a log entry is at most 65535 bytes (got ${e.length}); log a digest instead`);
     total += 2 + e.length;
   }
   const out = new Uint8Array(total);
@@ -139,19 +139,19 @@ export function encodeEntryBundle(entries: readonly Uint8Array[]): Uint8Array {
 
 /** Decodes an entry bundle; with `width`, it must hold exactly that many entries. */
 export function decodeEntryBundle(bytes: Uint8Array, width?: number): Uint8Array[] {
-  if (!(bytes instanceof Uint8Array)) throw new TlogError("bad-tile", "an entry bundle must be bytes");
+  if (!(bytes instanceof Uint8Array)) throw new TlogError("BAD_TILE", "an entry bundle must be bytes");
   const out: Uint8Array[] = [];
   let p = 0;
   while (p < bytes.length) {
-    if (out.length >= TILE_WIDTH) throw new TlogError("bad-tile", "an entry bundle holds at most 256 entries");
-    if (p + 2 > bytes.length) throw new TlogError("bad-tile", `entry bundle truncated in the length of entry ${out.length}`);
+    if (out.length >= TILE_WIDTH) throw new TlogError("BAD_TILE", "an entry bundle holds at most 256 entries");
+    if (p + 2 > bytes.length) throw new TlogError("BAD_TILE", `entry bundle truncated in the length of entry ${out.length}`);
     const len = (bytes[p]! << 8) | bytes[p + 1]!;
-    if (p + 2 + len > bytes.length) throw new TlogError("bad-tile", `entry bundle truncated in entry ${out.length} (${len} bytes announced)`);
+    if (p + 2 + len > bytes.length) throw new TlogError("BAD_TILE", `entry bundle truncated in entry ${out.length} (${len} bytes announced)`);
     out.push(bytes.slice(p + 2, p + 2 + len));
     p += 2 + len;
   }
-  if (out.length === 0) throw new TlogError("bad-tile", "an entry bundle must not be empty");
-  if (width !== undefined && out.length !== width) throw new TlogError("bad-tile", `expected an entry bundle of ${width} entries, got ${out.length}`);
+  if (out.length === 0) throw new TlogError("BAD_TILE", "an entry bundle must not be empty");
+  if (width !== undefined && out.length !== width) throw new TlogError("BAD_TILE", `expected an entry bundle of ${width} entries, got ${out.length}`);
   return out;
 }
 
@@ -159,7 +159,7 @@ export function decodeEntryBundle(bytes: Uint8Array, width?: number): Uint8Array
 export function hashTileFromTree(tree: MerkleTree, ref: TileRef): Uint8Array {
   const level = ref.level * TILE_HEIGHT;
   const start = Number(ref.index) * TILE_WIDTH;
-  if (tree.levelCount(level) < start + ref.width) throw new TlogError("bad-index", `tree of size ${tree.size} has no tile ${tilePath(ref.level, ref.index, ref.width)}`);
+  if (tree.levelCount(level) < start + ref.width) throw new TlogError("BAD_INDEX", `tree of size ${tree.size} has no tile ${tilePath(ref.level, ref.index, ref.width)}`);
   const hashes: Uint8Array[] = [];
   for (let i = 0; i < ref.width; i++) hashes.push(tree.node(level, start + i));
   return encodeHashTile(hashes);
@@ -185,7 +185,7 @@ export class TileReader {
   /** The hashes in tile (level, index), as many as the tree size implies. */
   tile(level: number, index: bigint): Promise<Uint8Array[]> {
     const width = tileWidth(level, index, this.size);
-    if (width === 0) return Promise.reject(new TlogError("bad-index", `tile ${level}/${index} does not exist in a tree of size ${this.size}`));
+    if (width === 0) return Promise.reject(new TlogError("BAD_INDEX", `tile ${level}/${index} does not exist in a tree of size ${this.size}`));
     const key = `${level}/${index}`;
     let p = this.cache.get(key);
     if (!p) {
@@ -202,11 +202,11 @@ export class TileReader {
     try {
       bytes = await this.fetch(path);
     } catch (cause) {
-      if (width === TILE_WIDTH) throw new TlogError("missing-tile", `could not read tile ${path}`, { cause });
+      if (width === TILE_WIDTH) throw new TlogError("MISSING_TILE", `could not read tile ${path}`, { cause });
       try {
         bytes = (await this.fetch(tilePath(level, index))).subarray(0, width * HASH_SIZE);
       } catch {
-        throw new TlogError("missing-tile", `could not read tile ${path} (nor the full tile)`, { cause });
+        throw new TlogError("MISSING_TILE", `could not read tile ${path} (nor the full tile)`, { cause });
       }
     }
     return decodeHashTile(bytes, width);
@@ -215,7 +215,7 @@ export class TileReader {
   /** Hash of the complete subtree of 2^level leaves at `index` (must lie within the size). */
   async nodeHash(level: number, index: bigint): Promise<Uint8Array> {
     if (!Number.isInteger(level) || level < 0 || level > 63 || index < 0n || (index + 1n) << BigInt(level) > this.size) {
-      throw new TlogError("bad-index", `subtree ${level}/${index} is not complete in a tree of size ${this.size}`);
+      throw new TlogError("BAD_INDEX", `subtree ${level}/${index} is not complete in a tree of size ${this.size}`);
     }
     const tileLevel = Math.floor(level / TILE_HEIGHT);
     const r = level - tileLevel * TILE_HEIGHT;
@@ -238,7 +238,7 @@ export class TileReader {
 
   /** MTH(D[start:end]) for ranges that occur in RFC 6962 proofs (start aligned). */
   async rangeHash(start: bigint, end: bigint): Promise<Uint8Array> {
-    if (start < 0n || start > end || end > this.size) throw new TlogError("bad-index", `range [${start}, ${end}) is outside a tree of size ${this.size}`);
+    if (start < 0n || start > end || end > this.size) throw new TlogError("BAD_INDEX", `range [${start}, ${end}) is outside a tree of size ${this.size}`);
     if (start === end) return emptyRoot();
     const parts = await Promise.all(perfectSubtrees(start, end).map(([l, i]) => this.nodeHash(l, i)));
     return foldSubtrees(parts);
@@ -264,7 +264,7 @@ export class TileReader {
 
   /** Leaf hashes [start, end) read from level-0 tiles. */
   async leafHashes(start: bigint, end: bigint): Promise<Uint8Array[]> {
-    if (start < 0n || start > end || end > this.size) throw new TlogError("bad-index", `leaves [${start}, ${end}) are outside a tree of size ${this.size}`);
+    if (start < 0n || start > end || end > this.size) throw new TlogError("BAD_INDEX", `leaves [${start}, ${end}) are outside a tree of size ${this.size}`);
     const out: Uint8Array[] = [];
     for (let i = start; i < end;) {
       const t = i / BigInt(TILE_WIDTH);
@@ -281,7 +281,7 @@ export class TileReader {
 /** Reads entries [start, end) of a tree of `size` from its entry bundles. */
 export async function readEntries(fetch: TileFetch, size: bigint | number, start: bigint | number, end: bigint | number): Promise<Uint8Array[]> {
   const s = toBigIndex(size, "tree size"), a = toBigIndex(start, "start"), b = toBigIndex(end, "end");
-  if (a > b || b > s) throw new TlogError("bad-index", `entries [${a}, ${b}) are outside a tree of size ${s}`);
+  if (a > b || b > s) throw new TlogError("BAD_INDEX", `entries [${a}, ${b}) are outside a tree of size ${s}`);
   const out: Uint8Array[] = [];
   for (let i = a; i < b;) {
     const t = i / BigInt(TILE_WIDTH);
@@ -291,7 +291,7 @@ export async function readEntries(fetch: TileFetch, size: bigint | number, start
     try {
       bytes = await fetch(path);
     } catch (cause) {
-      throw new TlogError("missing-tile", `could not read entry bundle ${path}`, { cause });
+      throw new TlogError("MISSING_TILE", `could not read entry bundle ${path}`, { cause });
     }
     const entries = decodeEntryBundle(bytes, width);
     const off = Number(i - t * BigInt(TILE_WIDTH));

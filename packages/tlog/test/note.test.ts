@@ -39,7 +39,7 @@ describe("keys", () => {
     for (let i = 0; i <= peterV.length; i++) {
       for (let j = i + 1; j <= peterV.length; j++) {
         if (i === 0 && j === peterV.length) continue;
-        expect(code(() => parseVerifierKey(peterV.slice(i, j)))).toBe("malformed");
+        expect(code(() => parseVerifierKey(peterV.slice(i, j)))).toBe("MALFORMED");
       }
     }
     for (let i = 0; i < peterV.length; i++) {
@@ -56,11 +56,11 @@ describe("keys", () => {
     expect(remora.type).toBe(4);
     expect(remora.keyId).toBe(0xda77ade7);
     expect(parseVerifierKey("TEST+7997405c+AQcC+FTVKf0jlTdHDY3rbevmnKxxPjigCXlVtGe6RIr6").type).toBe(1);
-    expect(code(() => parseVerifierKey("bananas.sigstore.dev+12344556"))).toBe("malformed");
-    expect(code(() => parseVerifierKey("rekor.sigstore.dev+12345678+THIS_IS_NOT_BASE64!"))).toBe("malformed");
-    expect(code(() => parseVerifierKey("rekor.sigstore.dev+12345678+AwEB"))).toBe("malformed");
-    expect(code(() => parseVerifierKey("remora.n621.de+00000000+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"))).toBe("malformed");
-    expect(code(() => parseVerifierKey("remora.n621.de+NOT_A_NUMBER+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"))).toBe("malformed");
+    expect(code(() => parseVerifierKey("bananas.sigstore.dev+12344556"))).toBe("MALFORMED");
+    expect(code(() => parseVerifierKey("rekor.sigstore.dev+12345678+THIS_IS_NOT_BASE64!"))).toBe("MALFORMED");
+    expect(code(() => parseVerifierKey("rekor.sigstore.dev+12345678+AwEB"))).toBe("MALFORMED");
+    expect(code(() => parseVerifierKey("remora.n621.de+00000000+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"))).toBe("MALFORMED");
+    expect(code(() => parseVerifierKey("remora.n621.de+NOT_A_NUMBER+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"))).toBe("MALFORMED");
   });
 
   it("rejects mangled signer keys", () => {
@@ -100,9 +100,9 @@ describe("signNote", () => {
   });
 
   it("refuses text that Open could not read back", () => {
-    expect(code(() => signNote("abc", peterS))).toBe("malformed");
-    expect(code(() => signNote("a\tb\n", peterS))).toBe("malformed");
-    expect(code(() => signNote("a\ud800\n", peterS))).toBe("malformed");
+    expect(code(() => signNote("abc", peterS))).toBe("MALFORMED");
+    expect(code(() => signNote("a\tb\n", peterS))).toBe("MALFORMED");
+    expect(code(() => signNote("a\ud800\n", peterS))).toBe("MALFORMED");
   });
 });
 
@@ -127,7 +127,7 @@ describe("openNote (golang.org/x/mod note.Open semantics)", () => {
       expect.unreachable();
     } catch (e) {
       expect(e).toBeInstanceOf(NoteError);
-      expect((e as NoteError).code).toBe("unverified");
+      expect((e as NoteError).code).toBe("UNVERIFIED");
       expect((e as NoteError).note?.text).toBe(text);
       expect((e as NoteError).note?.unverified.length).toBe(2);
     }
@@ -135,7 +135,7 @@ describe("openNote (golang.org/x/mod note.Open semantics)", () => {
 
   it("ignores a signature whose name or key ID alone matches", () => {
     const wrongName = peterSig.replace("PeterNeumann", "PeterNeuman");
-    expect(code(() => openNote(text + "\n" + wrongName, [peterV]))).toBe("unverified");
+    expect(code(() => openNote(text + "\n" + wrongName, [peterV]))).toBe("UNVERIFIED");
   });
 
   it("rejects an ambiguous key list only when the ambiguous key signed", () => {
@@ -144,17 +144,17 @@ describe("openNote (golang.org/x/mod note.Open semantics)", () => {
   });
 
   it("rejects more than 100 signatures", () => {
-    expect(code(() => openNote(text + "\n" + peterSig.repeat(101), [peterV]))).toBe("malformed");
-    expect(code(() => openNote(text + "\n" + peterSig.repeat(101), []))).toBe("malformed");
+    expect(code(() => openNote(text + "\n" + peterSig.repeat(101), [peterV]))).toBe("MALFORMED");
+    expect(code(() => openNote(text + "\n" + peterSig.repeat(101), []))).toBe("MALFORMED");
     expect(openNote(text + "\n" + peterSig.repeat(100), [peterV]).verified).toEqual(["PeterNeumann"]);
   });
 
   it("rejects a bad signature by a known key", () => {
     const bad = peterSig.slice(0, 60) + "ABCD" + peterSig.slice(60);
-    expect(code(() => openNote(text + "\n" + bad, [peterV]))).toBe("invalid-signature");
+    expect(code(() => openNote(text + "\n" + bad, [peterV]))).toBe("INVALID_SIGNATURE");
     expect(() => openNote(text + "\n" + bad, [peterV])).toThrow(/invalid signature for key PeterNeumann\+c74f20a3/);
     // altered text
-    expect(code(() => openNote(text.replace("think", "thunk") + "\n" + peterSig, [peterV]))).toBe("invalid-signature");
+    expect(code(() => openNote(text.replace("think", "thunk") + "\n" + peterSig, [peterV]))).toBe("INVALID_SIGNATURE");
   });
 
   it("drops duplicated signatures, verified and unverified", () => {
@@ -180,10 +180,10 @@ describe("openNote (golang.org/x/mod note.Open semantics)", () => {
       text + "\n" + "\u2014 PeterNeumann x08go!ZJ\n",
       text + "\n" + "- PeterNeumann " + peterSig.split(" ")[2],
     ];
-    for (const m of bad) expect(code(() => openNote(m, [peterV]))).toBe("malformed");
+    for (const m of bad) expect(code(() => openNote(m, [peterV]))).toBe("MALFORMED");
     // invalid UTF-8 as bytes
     const bytes = Buffer.concat([Buffer.from([0xff]), Buffer.from(text + "\n" + peterSig)]);
-    expect(code(() => openNote(bytes, [peterV]))).toBe("malformed");
+    expect(code(() => openNote(bytes, [peterV]))).toBe("MALFORMED");
     expect(openNote(Buffer.from(text + "\n" + peterSig), [peterV]).text).toBe(text);
   });
 
@@ -283,7 +283,7 @@ describe("checkpoints and cosignatures", () => {
     expect(n.signatures[0]!.timestamp).toBe(1767139200);
     expect(n.unverified.map((u) => u.name)).toEqual(["rome2026h1.example.org"]); // a type 0x05 log signature we do not know
     expect(parseCheckpoint(n.text).size).toBe(300n);
-    expect(code(() => openNote(note.replace("\n300\n", "\n301\n"), [vkey]))).toBe("invalid-signature");
+    expect(code(() => openNote(note.replace("\n300\n", "\n301\n"), [vkey]))).toBe("INVALID_SIGNATURE");
   });
 
   it("signs the cosignature/v1 message, so a changed timestamp or checkpoint fails", () => {
@@ -292,12 +292,12 @@ describe("checkpoints and cosignatures", () => {
     const raw = Buffer.from(b64!, "base64");
     raw.writeBigUInt64BE(1001n, 4);
     const tampered = cpText + "\n" + `\u2014 witness.example/w1 ${raw.toString("base64")}\n`;
-    expect(code(() => openNote(tampered, [w1.verifierKey]))).toBe("invalid-signature");
+    expect(code(() => openNote(tampered, [w1.verifierKey]))).toBe("INVALID_SIGNATURE");
     const otherRoot = cpText.replace("\n2\n", "\n3\n");
-    expect(code(() => openNote(otherRoot + cosigned.slice(cpText.length), [w1.verifierKey]))).toBe("invalid-signature");
+    expect(code(() => openNote(otherRoot + cosigned.slice(cpText.length), [w1.verifierKey]))).toBe("INVALID_SIGNATURE");
     // a timestamp above 2^63-1 is invalid
     raw.writeBigUInt64BE(1n << 63n, 4);
-    expect(code(() => openNote(cpText + "\n" + `\u2014 witness.example/w1 ${raw.toString("base64")}\n`, [w1.verifierKey]))).toBe("invalid-signature");
+    expect(code(() => openNote(cpText + "\n" + `\u2014 witness.example/w1 ${raw.toString("base64")}\n`, [w1.verifierKey]))).toBe("INVALID_SIGNATURE");
     expect(() => cosignCheckpoint(cpText, w1.signerKey, -1)).toThrow();
     expect(() => cosignCheckpoint(cpText, w1.signerKey, 1n << 63n)).toThrow();
     expect(() => cosignCheckpoint("not a checkpoint\n", w1.signerKey, 1)).toThrow();
@@ -307,9 +307,9 @@ describe("checkpoints and cosignatures", () => {
     // the same Ed25519 key under type 0x04 does not verify a plain signature, and vice versa
     const as4 = withKeyType(log.signerKey, 4);
     const signed = signNote(cpText, log.signerKey);
-    expect(code(() => openNote(signed, [as4.verifierKey]))).toBe("unverified");
+    expect(code(() => openNote(signed, [as4.verifierKey]))).toBe("UNVERIFIED");
     const cos = cosignCheckpoint(cpText, log.signerKey, 7); // type 0x01 key used as cosigner
     expect(openNote(cos, [as4.verifierKey]).signatures[0]!.timestamp).toBe(7);
-    expect(code(() => openNote(cos, [log.verifierKey]))).toBe("unverified");
+    expect(code(() => openNote(cos, [log.verifierKey]))).toBe("UNVERIFIED");
   });
 });

@@ -51,7 +51,7 @@ export function sha256Hex(data: Uint8Array | string): string {
 }
 
 function bad(message: string): UpdateError {
-  return new UpdateError("bad-bundle", message);
+  return new UpdateError("BAD_BUNDLE", message);
 }
 
 export function isValidBundlePath(p: string): boolean {
@@ -91,7 +91,7 @@ export function parseManifest(text: string): Manifest {
   try {
     obj = JSON.parse(text);
   } catch (cause) {
-    throw new UpdateError("bad-bundle", "manifest is not valid JSON", { cause });
+    throw new UpdateError("BAD_BUNDLE", "manifest is not valid JSON", { cause });
   }
   if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw bad("manifest must be a JSON object");
   const m = obj as Manifest;
@@ -121,7 +121,7 @@ export function openManifest(signed: string, publisherKeys: readonly string[]): 
     opened = openNote(signed, publisherKeys);
   } catch (e) {
     const what = e instanceof NoteError ? e.code : "error";
-    throw new UpdateError("bad-publisher-signature", `the manifest is not signed by a trusted publisher key (${what}): refuse this bundle`, { cause: e });
+    throw new UpdateError("BAD_PUBLISHER_SIGNATURE", `the manifest is not signed by a trusted publisher key (${what}): refuse this bundle`, { cause: e });
   }
   return { manifest: parseManifest(opened.text), signers: opened.verified, hash: sha256Hex(signed) };
 }
@@ -141,30 +141,30 @@ export async function readRulesDir(dir: string): Promise<RuleFileData[]> {
     try {
       entries = await readdir(d, { withFileTypes: true });
     } catch (cause) {
-      throw new UpdateError("bad-input", `cannot read rules directory ${d}`, { cause });
+      throw new UpdateError("BAD_INPUT", `cannot read rules directory ${d}`, { cause });
     }
     for (const e of entries) {
       const full = join(d, e.name);
-      if (e.isSymbolicLink()) throw new UpdateError("bad-input", `symbolic links are not allowed in a rules directory: ${full}`);
+      if (e.isSymbolicLink()) throw new UpdateError("BAD_INPUT", `symbolic links are not allowed in a rules directory: ${full}`);
       if (e.isDirectory()) await walk(full);
       else if (e.isFile() && RULE_EXT.test(e.name)) {
         const path = relative(dir, full).split(sep).join("/");
-        if (!isValidBundlePath(path)) throw new UpdateError("bad-input", `rule file path not allowed in a bundle (letters, digits, . _ - only, max 90 bytes): ${path}`);
+        if (!isValidBundlePath(path)) throw new UpdateError("BAD_INPUT", `rule file path not allowed in a bundle (letters, digits, . _ - only, max 90 bytes): ${path}`);
         const st = await lstat(full);
-        if (st.size > MAX_FILE_BYTES) throw new UpdateError("bad-input", `rule file too large: ${path}`);
+        if (st.size > MAX_FILE_BYTES) throw new UpdateError("BAD_INPUT", `rule file too large: ${path}`);
         out.push({ path, data: new Uint8Array(await readFile(full)) });
       }
     }
   };
   await walk(dir);
   out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  if (out.length === 0) throw new UpdateError("bad-input", `no rule files (*.yar, *.yara) under ${dir}`);
+  if (out.length === 0) throw new UpdateError("BAD_INPUT", `no rule files (*.yar, *.yara) under ${dir}`);
   return out;
 }
 
 /**
  * Compiles a bundle's rule files with the engine, each file in its own namespace; includes
- * resolve only to files of the bundle. Throws `compile-failed` with the diagnostics.
+ * resolve only to files of the bundle. Throws `COMPILE_FAILED` with the diagnostics.
  */
 export function compileBundleRules(files: readonly RuleFileData[]): { ruleCount: number } {
   const root = "/bundle";
@@ -184,7 +184,7 @@ export function compileBundleRules(files: readonly RuleFileData[]): { ruleCount:
   } catch (e) {
     if (e instanceof CompileError) {
       const text = e.diagnostics.map((d) => formatDiagnostic(d)).join("\n");
-      throw new UpdateError("compile-failed", `the rules do not compile; fix them before publishing:\n${text || e.message}`, { cause: e });
+      throw new UpdateError("COMPILE_FAILED", `the rules do not compile; fix them before publishing:\n${text || e.message}`, { cause: e });
     }
     throw e;
   }
@@ -233,19 +233,19 @@ export function openBundle(archive: Uint8Array, signedManifest: string): { manif
   const entries = readTar(archive);
   if (entries.length === 0 || entries[0]!.name !== "MANIFEST") throw bad("bundle archive must start with MANIFEST");
   if (Buffer.from(entries[0]!.data).toString("utf8") !== signedManifest) {
-    throw new UpdateError("file-mismatch", "the bundle's MANIFEST differs from the manifest in the log: refuse it");
+    throw new UpdateError("FILE_MISMATCH", "the bundle's MANIFEST differs from the manifest in the log: refuse it");
   }
   const manifest = manifestOf(signedManifest);
   const rest = entries.slice(1);
   if (rest.length !== manifest.files.length) {
-    throw new UpdateError("file-mismatch", `the bundle holds ${rest.length} files, the manifest lists ${manifest.files.length}`);
+    throw new UpdateError("FILE_MISMATCH", `the bundle holds ${rest.length} files, the manifest lists ${manifest.files.length}`);
   }
   const files: RuleFileData[] = [];
   manifest.files.forEach((f, i) => {
     const e = rest[i]!;
-    if (e.name !== `rules/${f.path}`) throw new UpdateError("file-mismatch", `bundle file ${i} is ${e.name}, the manifest says rules/${f.path}`);
+    if (e.name !== `rules/${f.path}`) throw new UpdateError("FILE_MISMATCH", `bundle file ${i} is ${e.name}, the manifest says rules/${f.path}`);
     if (e.data.length !== f.size || sha256Hex(e.data) !== f.sha256) {
-      throw new UpdateError("file-mismatch", `bundle file ${f.path} does not match its size and sha256 in the signed manifest: it was tampered with`);
+      throw new UpdateError("FILE_MISMATCH", `bundle file ${f.path} does not match its size and sha256 in the signed manifest: it was tampered with`);
     }
     files.push({ path: f.path, data: e.data });
   });

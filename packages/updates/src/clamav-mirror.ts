@@ -143,7 +143,7 @@ interface Mirror {
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 function checkName(file: string): void {
-  if (!FILE_NAME.test(file)) throw new UpdateError("bad-input", `'${file}' is not a database file name (letters, digits, '.', '_', '-')`);
+  if (!FILE_NAME.test(file)) throw new UpdateError("BAD_INPUT", `'${file}' is not a database file name (letters, digits, '.', '_', '-')`);
 }
 
 class DirMirror implements Mirror {
@@ -159,7 +159,7 @@ class DirMirror implements Mirror {
       h = await open(path, "r");
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return { status: "not-found" };
-      throw new UpdateError("fetch-failed", `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+      throw new UpdateError("FETCH_FAILED", `cannot read ${path}: ${(e as Error).message}`, { cause: e });
     }
     try {
       const buf = Buffer.alloc(512);
@@ -173,12 +173,12 @@ class DirMirror implements Mirror {
     const path = this.path(file);
     try {
       const st = await stat(path);
-      if (st.size > this.maxBytes) throw new UpdateError("too-large", `${path} is ${st.size} bytes, over the ${this.maxBytes}-byte limit`);
+      if (st.size > this.maxBytes) throw new UpdateError("TOO_LARGE", `${path} is ${st.size} bytes, over the ${this.maxBytes}-byte limit`);
       return { status: "ok", bytes: new Uint8Array(await readFile(path)) };
     } catch (e) {
       if (e instanceof UpdateError) throw e;
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return { status: "not-found" };
-      throw new UpdateError("fetch-failed", `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+      throw new UpdateError("FETCH_FAILED", `cannot read ${path}: ${(e as Error).message}`, { cause: e });
     }
   }
 }
@@ -186,7 +186,7 @@ class DirMirror implements Mirror {
 /** A 403 or 429: the mirror asks us to stay away until `until`. */
 class CoolDown extends UpdateError {
   constructor(readonly until: Date, status: number, url: string) {
-    super("cool-down", `${url} answered HTTP ${status}: no request to this mirror until ${until.toISOString()} (freshclam's cool-down); try again after that`);
+    super("COOL_DOWN", `${url} answered HTTP ${status}: no request to this mirror until ${until.toISOString()} (freshclam's cool-down); try again after that`);
   }
 }
 
@@ -212,7 +212,7 @@ class HttpMirror implements Mirror {
   private request(url: URL, headers: Record<string, string>, limit: number | undefined, redirects = 0): Promise<HttpResponse> {
     const maxBytes = this.opts.maxBytes;
     return new Promise<HttpResponse>((resolvePromise, reject) => {
-      const fail = (message: string, cause?: unknown) => reject(new UpdateError("fetch-failed", `${url.href}: ${message}`, cause === undefined ? undefined : { cause }));
+      const fail = (message: string, cause?: unknown) => reject(new UpdateError("FETCH_FAILED", `${url.href}: ${message}`, cause === undefined ? undefined : { cause }));
       // `timeout` covers the connection too (a bare setTimeout starts only once connected)
       const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method: "GET", headers, timeout: this.opts.timeoutMs });
       req.on("timeout", () => req.destroy(new Error(`no data for ${this.opts.timeoutMs} ms`)));
@@ -248,7 +248,7 @@ class HttpMirror implements Mirror {
         const declared = res.headers["content-length"] !== undefined ? Number(res.headers["content-length"]) : undefined;
         if (limit === undefined && declared !== undefined && declared > maxBytes) {
           res.destroy();
-          reject(new UpdateError("too-large", `${url.href} is ${declared} bytes, over the ${maxBytes}-byte limit`));
+          reject(new UpdateError("TOO_LARGE", `${url.href} is ${declared} bytes, over the ${maxBytes}-byte limit`));
           return;
         }
         const chunks: Buffer[] = [];
@@ -274,7 +274,7 @@ class HttpMirror implements Mirror {
           } else if (total > maxBytes) {
             settled = true;
             res.destroy();
-            reject(new UpdateError("too-large", `${url.href} is over the ${maxBytes}-byte limit`));
+            reject(new UpdateError("TOO_LARGE", `${url.href} is over the ${maxBytes}-byte limit`));
           }
         });
         res.on("end", () => finish(res.complete));
@@ -296,7 +296,7 @@ class HttpMirror implements Mirror {
     const res = await this.request(url, this.headers({ Range: "bytes=0-511", ...(ifModifiedSince ? { "If-Modified-Since": ifModifiedSince.toUTCString() } : {}) }), 512);
     if (res.status === 304) return { status: "not-modified" };
     if (res.status === 404) return { status: "not-found" };
-    if (res.status !== 200 && res.status !== 206) throw new UpdateError("fetch-failed", `${url.href} answered HTTP ${res.status}`);
+    if (res.status !== 200 && res.status !== 206) throw new UpdateError("FETCH_FAILED", `${url.href} answered HTTP ${res.status}`);
     return { status: "ok", header: parseContainerHeader(res.bytes, url.href) };
   }
 
@@ -305,7 +305,7 @@ class HttpMirror implements Mirror {
     const res = await this.request(url, this.headers(ifModifiedSince ? { "If-Modified-Since": ifModifiedSince.toUTCString() } : {}), undefined);
     if (res.status === 304) return { status: "not-modified" };
     if (res.status === 404) return { status: "not-found" };
-    if (res.status !== 200) throw new UpdateError("fetch-failed", `${url.href} answered HTTP ${res.status}`);
+    if (res.status !== 200) throw new UpdateError("FETCH_FAILED", `${url.href} answered HTTP ${res.status}`);
     return { status: "ok", bytes: res.bytes };
   }
 }
@@ -324,7 +324,7 @@ async function readLocal(dir: string, name: string, keys: TrustedKeys | undefine
       bytes = new Uint8Array(await readFile(path));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") continue;
-      throw new UpdateError("bad-input", `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+      throw new UpdateError("BAD_INPUT", `cannot read ${path}: ${(e as Error).message}`, { cause: e });
     }
     try {
       const container = openContainer(bytes, { path, ...(keys ? { keys } : {}) });
@@ -362,7 +362,7 @@ async function attempt<T>(ctx: Context, what: string, delayMs: number, fn: () =>
     try {
       return await fn();
     } catch (e) {
-      if (e instanceof CoolDown || (e instanceof UpdateError && e.code === "bad-input")) throw e;
+      if (e instanceof CoolDown || (e instanceof UpdateError && e.code === "BAD_INPUT")) throw e;
       last = e;
       if (i < ctx.attempts) {
         ctx.log(`${what}: ${(e as Error).message}; trying again${delayMs > 0 ? ` in ${delayMs / 1000} s` : ""}...`);
@@ -408,7 +408,7 @@ function upToDate(p: Progress, local: LocalDatabase): ClamavDatabaseResult {
 
 function asUpdateFailure(e: unknown): UpdateError | ClamavError {
   if (e instanceof UpdateError || e instanceof ClamavError) return e;
-  return new UpdateError("apply-failed", `unexpected failure: ${(e as Error).message}`, { cause: e });
+  return new UpdateError("APPLY_FAILED", `unexpected failure: ${(e as Error).message}`, { cause: e });
 }
 
 /** The whole `<db>.cvd`, verified; refused when it is not newer than the local copy. */
@@ -420,7 +420,7 @@ async function wholeFile(ctx: Context, p: Progress, local: LocalDatabase | undef
   try {
     const got = await attempt(ctx, `downloading ${file}`, ctx.delayMs, async () => {
       const r = await ctx.mirror.get(file, ims);
-      if (r.status === "not-found") throw new UpdateError("fetch-failed", `${ctx.mirror.location} has no ${file}`);
+      if (r.status === "not-found") throw new UpdateError("FETCH_FAILED", `${ctx.mirror.location} has no ${file}`);
       if (r.status === "not-modified") return r;
       const c = openContainer(r.bytes, { path: `${ctx.mirror.location.replace(/\/$/, "")}/${file}`, kind: ext, ...(ctx.keys ? { keys: ctx.keys } : {}) });
       return { status: "ok" as const, bytes: r.bytes, container: c };
@@ -430,7 +430,7 @@ async function wholeFile(ctx: Context, p: Progress, local: LocalDatabase | undef
         p.warnings.push(`${file}: the mirror says not modified since version ${local.container.header.version} yet advertised version ${remote}: it is not in sync`);
         return upToDate(p, local);
       }
-      throw new UpdateError("fetch-failed", `${ctx.mirror.location} answered 'not modified' for ${file} with no local copy`);
+      throw new UpdateError("FETCH_FAILED", `${ctx.mirror.location} answered 'not modified' for ${file} with no local copy`);
     }
     opened = got.container;
     bytes = got.bytes;
@@ -439,7 +439,7 @@ async function wholeFile(ctx: Context, p: Progress, local: LocalDatabase | undef
   }
   const v = opened.header.version;
   if (local && v < local.container.header.version) {
-    return refused(p, local, new UpdateError("rollback", `${file} on the mirror is version ${v}, older than the local version ${local.container.header.version}: refusing to go backwards (the mirror is stale or replaying old files)`));
+    return refused(p, local, new UpdateError("ROLLBACK", `${file} on the mirror is version ${v}, older than the local version ${local.container.header.version}: refusing to go backwards (the mirror is stale or replaying old files)`));
   }
   if (local && v === local.container.header.version) {
     p.warnings.push(`${file} on the mirror is version ${v}, the same as the local copy, though version ${remote} was advertised: the mirror is not in sync`);
@@ -480,20 +480,20 @@ async function updateDatabase(ctx: Context, name: string): Promise<ClamavDatabas
     if (e instanceof CoolDown) throw e;
     return refused(p, local, asUpdateFailure(e));
   }
-  if (probe.status === "not-found") return refused(p, local, new UpdateError("fetch-failed", `${ctx.mirror.location} has no ${name}.${ctx.privateMirror ? "cld nor .cvd" : "cvd"}: check the mirror and the database name`));
+  if (probe.status === "not-found") return refused(p, local, new UpdateError("FETCH_FAILED", `${ctx.mirror.location} has no ${name}.${ctx.privateMirror ? "cld nor .cvd" : "cvd"}: check the mirror and the database name`));
   if (probe.status === "not-modified") {
     if (local) {
       ctx.log(`${name} database is up-to-date (version: ${local.container.header.version})`);
       return upToDate(p, local);
     }
-    return refused(p, local, new UpdateError("fetch-failed", `${ctx.mirror.location} answered 'not modified' for ${name}.cvd with no local copy`));
+    return refused(p, local, new UpdateError("FETCH_FAILED", `${ctx.mirror.location} answered 'not modified' for ${name}.cvd with no local copy`));
   }
   const remote = probe.header.version;
   p.remoteVersion = remote;
   if (local) {
     const lv = local.container.header.version;
     if (remote < lv) {
-      return refused(p, local, new UpdateError("rollback", `the mirror offers ${name} version ${remote}, older than the local version ${lv}: refusing to go backwards (the mirror is stale or replaying old files); the local database is kept`));
+      return refused(p, local, new UpdateError("ROLLBACK", `the mirror offers ${name} version ${remote}, older than the local version ${lv}: refusing to go backwards (the mirror is stale or replaying old files); the local database is kept`));
     }
     if (remote === lv) {
       ctx.log(`${name} database is up-to-date (version: ${lv})`);
@@ -518,7 +518,7 @@ async function updateDatabase(ctx: Context, name: string): Promise<ClamavDatabas
     try {
       bytes = await attempt(ctx, `downloading ${file}`, 0, async () => {
         const r = await ctx.mirror.get(file, undefined);
-        if (r.status !== "ok") throw new UpdateError("fetch-failed", `${ctx.mirror.location} has no ${file}${r.status === "not-modified" ? " (it answered 'not modified' to a plain request)" : ""}`);
+        if (r.status !== "ok") throw new UpdateError("FETCH_FAILED", `${ctx.mirror.location} has no ${file}${r.status === "not-modified" ? " (it answered 'not modified' to a plain request)" : ""}`);
         return r.bytes;
       });
     } catch (e) {
@@ -527,7 +527,7 @@ async function updateDatabase(ctx: Context, name: string): Promise<ClamavDatabas
       break;
     }
     if (bytes.length === 0) {
-      p.patchError = new UpdateError("fetch-failed", `${file} is empty: downloading the whole ${name}.cvd`);
+      p.patchError = new UpdateError("FETCH_FAILED", `${file} is empty: downloading the whole ${name}.cvd`);
       wholeInstead = true;
       break;
     }
@@ -603,12 +603,12 @@ export async function updateClamavDatabases(options: ClamavMirrorOptions): Promi
   const now = options.now ?? (() => new Date());
   const dir = isAbsolute(options.databaseDir) ? options.databaseDir : resolve(options.databaseDir);
   const names = options.databases ?? CLAMAV_STANDARD_DATABASES;
-  if (names.length === 0) throw new UpdateError("bad-input", "no database to update: name at least one");
+  if (names.length === 0) throw new UpdateError("BAD_INPUT", "no database to update: name at least one");
   for (const n of names) checkName(n);
   const maxBytes = options.maxDownloadBytes ?? 2 ** 30;
   const timeoutMs = options.timeoutMs ?? 60_000;
   await mkdir(dir, { recursive: true }).catch((e: unknown) => {
-    throw new UpdateError("bad-input", `cannot create the database directory ${dir}: ${(e as Error).message}`, { cause: e });
+    throw new UpdateError("BAD_INPUT", `cannot create the database directory ${dir}: ${(e as Error).message}`, { cause: e });
   });
   const release = await lockDir(dir, "vigil-freshclam");
   try {
@@ -621,24 +621,24 @@ export async function updateClamavDatabases(options: ClamavMirrorOptions): Promi
     if (state.retryAfter !== undefined) {
       const until = new Date(state.retryAfter);
       if (until.getTime() > now().getTime()) {
-        const error = new UpdateError("cool-down", `the mirror answered 403 or 429 earlier: no request until ${until.toISOString()} (freshclam's cool-down); try again after that`);
+        const error = new UpdateError("COOL_DOWN", `the mirror answered 403 or 429 earlier: no request until ${until.toISOString()} (freshclam's cool-down); try again after that`);
         return { databases: names.map((name) => refused({ name, previousVersion: null, remoteVersion: null, warnings: [] }, undefined, error)) };
       }
       delete state.retryAfter;
       await saveState();
     }
     const locations = typeof options.mirror === "string" ? [options.mirror] : [...options.mirror];
-    if (locations.length === 0) throw new UpdateError("bad-input", "no mirror given: name an http(s) URL or a mirror directory");
+    if (locations.length === 0) throw new UpdateError("BAD_INPUT", "no mirror given: name an http(s) URL or a mirror directory");
     const mirrors: Mirror[] = [];
     for (const location of locations) {
       if (/^https?:\/\//i.test(location)) {
         mirrors.push(new HttpMirror(location, { timeoutMs, maxBytes, now, userAgent: `Vigil/0.1.0 (OS: ${process.platform}, ARCH: ${process.arch}, UUID: ${state.uuid})` }));
       } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
-        throw new UpdateError("bad-input", `unsupported mirror scheme: ${location} (use http, https or a directory)`);
+        throw new UpdateError("BAD_INPUT", `unsupported mirror scheme: ${location} (use http, https or a directory)`);
       } else {
         const d = isAbsolute(location) ? location : resolve(location);
         const st = await stat(d).catch(() => undefined);
-        if (!st?.isDirectory()) throw new UpdateError("bad-input", `the mirror ${location} is neither an http(s) URL nor a directory`);
+        if (!st?.isDirectory()) throw new UpdateError("BAD_INPUT", `the mirror ${location} is neither an http(s) URL nor a directory`);
         mirrors.push(new DirMirror(d, maxBytes));
       }
     }
@@ -666,7 +666,7 @@ export async function updateClamavDatabases(options: ClamavMirrorOptions): Promi
         for (const [i, mirror] of mirrors.entries()) {
           r = await once({ ...base, mirror }, name);
           // a mirror that cannot be reached or lacks the files: the next one, as freshclam does ("Giving up on ...")
-          if (r.status === "refused" && r.error instanceof UpdateError && r.error.code === "fetch-failed" && i < mirrors.length - 1) {
+          if (r.status === "refused" && r.error instanceof UpdateError && r.error.code === "FETCH_FAILED" && i < mirrors.length - 1) {
             base.log(`${name}: giving up on ${mirror.location}: ${r.error.message}`);
             skipped.push(`${mirror.location}: ${r.error.message}`);
             continue;
@@ -689,7 +689,7 @@ export async function updateClamavDatabases(options: ClamavMirrorOptions): Promi
         result.notified = await notifyClamd(options.notifyClamd, { timeoutMs: Math.min(timeoutMs, 30_000) });
         base.log(`clamd at ${options.notifyClamd} reloads the databases`);
       } catch (e) {
-        result.notifyError = e instanceof UpdateError ? e : new UpdateError("notify-failed", (e as Error).message, { cause: e });
+        result.notifyError = e instanceof UpdateError ? e : new UpdateError("NOTIFY_FAILED", (e as Error).message, { cause: e });
       }
     }
     return result;
@@ -700,7 +700,7 @@ export async function updateClamavDatabases(options: ClamavMirrorOptions): Promi
 
 /**
  * Sends `RELOAD` to a clamd-protocol daemon (`zRELOAD\0`) at a unix socket path or `HOST:PORT`
- * and returns its reply (`RELOADING`). Throws `notify-failed` when it cannot be reached or
+ * and returns its reply (`RELOADING`). Throws `NOTIFY_FAILED` when it cannot be reached or
  * answers something else.
  */
 export function notifyClamd(target: string, options: { timeoutMs?: number } = {}): Promise<string> {
@@ -717,7 +717,7 @@ export function notifyClamd(target: string, options: { timeoutMs?: number } = {}
       if (err) reject(err);
       else resolvePromise(reply!);
     };
-    sock.setTimeout(timeoutMs, () => finish(new UpdateError("notify-failed", `clamd at ${target} did not answer RELOAD within ${timeoutMs} ms`)));
+    sock.setTimeout(timeoutMs, () => finish(new UpdateError("NOTIFY_FAILED", `clamd at ${target} did not answer RELOAD within ${timeoutMs} ms`)));
     sock.on("connect", () => sock.write("zRELOAD\0"));
     sock.on("data", (c: Buffer) => {
       chunks.push(c);
@@ -725,13 +725,13 @@ export function notifyClamd(target: string, options: { timeoutMs?: number } = {}
       const end = text.search(/[\0\n]/);
       if (end >= 0) {
         const reply = text.slice(0, end);
-        finish(reply === "RELOADING" ? undefined : new UpdateError("notify-failed", `clamd at ${target} answered '${reply.slice(0, 100)}' to RELOAD`), reply);
+        finish(reply === "RELOADING" ? undefined : new UpdateError("NOTIFY_FAILED", `clamd at ${target} answered '${reply.slice(0, 100)}' to RELOAD`), reply);
       }
     });
     sock.on("end", () => {
       const reply = Buffer.concat(chunks).toString("latin1").replace(/[\0\n]+$/, "");
-      finish(reply === "RELOADING" ? undefined : new UpdateError("notify-failed", `clamd at ${target} closed the connection${reply ? ` after '${reply.slice(0, 100)}'` : " without an answer"} to RELOAD`), reply);
+      finish(reply === "RELOADING" ? undefined : new UpdateError("NOTIFY_FAILED", `clamd at ${target} closed the connection${reply ? ` after '${reply.slice(0, 100)}'` : " without an answer"} to RELOAD`), reply);
     });
-    sock.on("error", (e) => finish(new UpdateError("notify-failed", `cannot reach clamd at ${target} (${e.message}): is the daemon running, and is this its LocalSocket or TCPAddr:TCPSocket?`, { cause: e })));
+    sock.on("error", (e) => finish(new UpdateError("NOTIFY_FAILED", `cannot reach clamd at ${target} (${e.message}): is the daemon running, and is this its LocalSocket or TCPAddr:TCPSocket?`, { cause: e })));
   });
 }

@@ -84,14 +84,14 @@ export async function loadState(stateDir: string): Promise<EndpointState> {
     text = await readFile(join(stateDir, "state.json"), "utf8");
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return EMPTY_STATE;
-    throw new UpdateError("bad-input", `cannot read ${join(stateDir, "state.json")}`, { cause: e });
+    throw new UpdateError("BAD_INPUT", `cannot read ${join(stateDir, "state.json")}`, { cause: e });
   }
   try {
     const s = JSON.parse(text) as EndpointState;
     if (s.format !== "vigil-endpoint/v1") throw new Error("unknown format");
     return s;
   } catch (cause) {
-    throw new UpdateError("bad-input", `${join(stateDir, "state.json")} is damaged; restore it from backup or remove the state directory to re-bootstrap`, { cause });
+    throw new UpdateError("BAD_INPUT", `${join(stateDir, "state.json")} is damaged; restore it from backup or remove the state directory to re-bootstrap`, { cause });
   }
 }
 
@@ -165,37 +165,37 @@ export function verifyCheckpointNote(note: string, policy: TrustPolicy, now: num
   try {
     opened = openNote(note, [...policy.log.keys, ...policy.witnesses]);
   } catch (e) {
-    if (e instanceof NoteError && e.code === "invalid-signature") {
+    if (e instanceof NoteError && e.code === "INVALID_SIGNATURE") {
       const isLog = policy.log.keys.some((k) => {
         const v = parseVerifierKey(k);
         return v.name === e.key?.name && v.keyId === e.key?.keyId;
       });
-      if (isLog) throw new UpdateError("bad-log-signature", "the checkpoint's log signature is invalid: refusing it", { cause: e });
-      throw new UpdateError("no-quorum", `a witness cosignature on this checkpoint is invalid (${e.key?.name}): the checkpoint was altered after cosigning, or cosignatures were copied from another tree (split view?)`, { cause: e });
+      if (isLog) throw new UpdateError("BAD_LOG_SIGNATURE", "the checkpoint's log signature is invalid: refusing it", { cause: e });
+      throw new UpdateError("NO_QUORUM", `a witness cosignature on this checkpoint is invalid (${e.key?.name}): the checkpoint was altered after cosigning, or cosignatures were copied from another tree (split view?)`, { cause: e });
     }
-    throw new UpdateError("bad-log-signature", `the checkpoint is not signed by the trusted log key (${e instanceof NoteError ? e.code : "error"})`, { cause: e });
+    throw new UpdateError("BAD_LOG_SIGNATURE", `the checkpoint is not signed by the trusted log key (${e instanceof NoteError ? e.code : "error"})`, { cause: e });
   }
   const logNames = new Set(policy.log.keys.map((k) => {
     const v = parseVerifierKey(k);
     return `${v.name}\u0000${v.keyId}`;
   }));
   if (!opened.signatures.some((s) => logNames.has(`${s.name}\u0000${s.keyId}`))) {
-    throw new UpdateError("bad-log-signature", "the checkpoint carries witness cosignatures but no signature by the trusted log key");
+    throw new UpdateError("BAD_LOG_SIGNATURE", "the checkpoint carries witness cosignatures but no signature by the trusted log key");
   }
   let cp: Checkpoint;
   try {
     cp = parseCheckpoint(opened.text);
   } catch (e) {
-    throw new UpdateError("bad-log-signature", `the signed checkpoint is malformed: ${(e as Error).message}`, { cause: e });
+    throw new UpdateError("BAD_LOG_SIGNATURE", `the signed checkpoint is malformed: ${(e as Error).message}`, { cause: e });
   }
-  if (cp.origin !== policy.log.origin) throw new UpdateError("wrong-origin", `checkpoint origin ${JSON.stringify(cp.origin)} is not the trusted log ${JSON.stringify(policy.log.origin)}`);
+  if (cp.origin !== policy.log.origin) throw new UpdateError("WRONG_ORIGIN", `checkpoint origin ${JSON.stringify(cp.origin)} is not the trusted log ${JSON.stringify(policy.log.origin)}`);
   const q = countQuorum(opened, policy, now);
   if (q.fresh.length < policy.quorum) {
     if (q.fresh.length + q.stale.length >= policy.quorum) {
-      throw new UpdateError("stale-checkpoint", `only ${q.fresh.length} of ${policy.quorum} required witness cosignatures are newer than ${policy.maxCheckpointAge} s: the log may be frozen; refusing`);
+      throw new UpdateError("STALE_CHECKPOINT", `only ${q.fresh.length} of ${policy.quorum} required witness cosignatures are newer than ${policy.maxCheckpointAge} s: the log may be frozen; refusing`);
     }
-    if (q.future.length > 0) throw new UpdateError("future-checkpoint", `${q.future.length} witness cosignature(s) are dated in the future; check this machine's clock`);
-    throw new UpdateError("no-quorum", `${q.fresh.length} valid witness cosignature(s), the policy needs ${policy.quorum}: the witnesses have not (yet) vouched for this checkpoint`);
+    if (q.future.length > 0) throw new UpdateError("FUTURE_CHECKPOINT", `${q.future.length} witness cosignature(s) are dated in the future; check this machine's clock`);
+    throw new UpdateError("NO_QUORUM", `${q.fresh.length} valid witness cosignature(s), the policy needs ${policy.quorum}: the witnesses have not (yet) vouched for this checkpoint`);
   }
   return { checkpoint: cp, opened, witnesses: q.fresh };
 }
@@ -228,7 +228,7 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
     const oldText = state.checkpoint.slice(0, state.checkpoint.lastIndexOf("\n\n") + 1);
     const old = parseCheckpoint(oldText);
     if (cp.size < old.size) {
-      throw new UpdateError("rollback", `the log offers a tree of ${cp.size} entries, smaller than the ${old.size} this endpoint already accepted: refusing (rollback)`);
+      throw new UpdateError("ROLLBACK", `the log offers a tree of ${cp.size} entries, smaller than the ${old.size} this endpoint already accepted: refusing (rollback)`);
     }
     let ok: boolean;
     if (cp.size === old.size) ok = equalBytes(cp.rootHash, old.rootHash);
@@ -245,7 +245,7 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
     }
     if (!ok) {
       const file = await keepEvidence(stateDir, "inconsistent", { "accepted checkpoint": state.checkpoint, "offered checkpoint": note });
-      throw new UpdateError("inconsistent", `the offered checkpoint (size ${cp.size}) does not extend the accepted one (size ${old.size}): the log shows this endpoint a different tree (split view). Evidence kept in ${file}`, {
+      throw new UpdateError("INCONSISTENT", `the offered checkpoint (size ${cp.size}) does not extend the accepted one (size ${old.size}): the log shows this endpoint a different tree (split view). Evidence kept in ${file}`, {
         evidence: { accepted: state.checkpoint, offered: note },
       });
     }
@@ -283,7 +283,7 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
     }
     end = start;
   }
-  if (!manifest) throw new UpdateError("not-included", `no manifest of bundle ${policy.bundle} among the log's last ${MAX_SEARCH} entries`);
+  if (!manifest) throw new UpdateError("NOT_INCLUDED", `no manifest of bundle ${policy.bundle} among the log's last ${MAX_SEARCH} entries`);
   const reader = await signedTree();
   let proof: Uint8Array[];
   try {
@@ -292,7 +292,7 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
     throw transportDamage(e, `cannot read the inclusion proof of entry ${leafIndex}`, src.location);
   }
   if (!verifyInclusion(leafIndex, cp.size, leafHash(Buffer.from(signed, "utf8")), proof, cp.rootHash)) {
-    throw new UpdateError("not-included", `the manifest at index ${leafIndex} is not included in the checkpoint's tree: refusing`);
+    throw new UpdateError("NOT_INCLUDED", `the manifest at index ${leafIndex} is not included in the checkpoint's tree: refusing`);
   }
 
   // 5. publisher, version, engine
@@ -304,10 +304,10 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
       await saveState(stateDir, { ...state, checkpoint: note });
       return { status: "up-to-date", version: manifest.version, previousVersion: state.previous?.version ?? null, checkpointSize: cp.size, witnesses };
     }
-    throw new UpdateError("rollback", `bundle version ${manifest.version} is not above version ${state.highestVersion} already accepted: refusing (rollback)`);
+    throw new UpdateError("ROLLBACK", `bundle version ${manifest.version} is not above version ${state.highestVersion} already accepted: refusing (rollback)`);
   }
   if (compareVersions(ENGINE_VERSION, manifest.engine) < 0) {
-    throw new UpdateError("bad-bundle", `bundle ${manifest.version} needs engine ${manifest.engine}, this is ${ENGINE_VERSION}: upgrade Vigil first`);
+    throw new UpdateError("BAD_BUNDLE", `bundle ${manifest.version} needs engine ${manifest.engine}, this is ${ENGINE_VERSION}: upgrade Vigil first`);
   }
 
   // 6. files
@@ -317,7 +317,7 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
     const policy = opts.auditPolicy;
     const bad = failing(files.flatMap((f) => auditRules(f.data, { policy, path: f.path })), policy);
     if (bad.length) {
-      throw new UpdateError("audit-failed", `bundle ${manifest.version} fails this endpoint's audit policy (${policy.version}):\n${bad.map(formatFinding).join("\n")}`);
+      throw new UpdateError("AUDIT_FAILED", `bundle ${manifest.version} fails this endpoint's audit policy (${policy.version}):\n${bad.map(formatFinding).join("\n")}`);
     }
   }
 
@@ -343,7 +343,7 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
     await fsyncDir(bundlesDir);
   } catch (cause) {
     await rm(staging, { recursive: true, force: true });
-    throw new UpdateError("apply-failed", `could not write bundle ${manifest.version} under ${bundlesDir}`, { cause });
+    throw new UpdateError("APPLY_FAILED", `could not write bundle ${manifest.version} under ${bundlesDir}`, { cause });
   }
   await opts.hooks?.afterExtract?.();
   if (opts.failpoint === "after-extract") throw new Error("failpoint after-extract");
@@ -367,7 +367,7 @@ export async function rollback(stateDir: string): Promise<{ version: number; fro
   const release = await lockDir(stateDir, "update");
   try {
     const state = await recoverEndpoint(stateDir);
-    if (!state.current || !state.previous) throw new UpdateError("no-previous", "there is no previous bundle to roll back to");
+    if (!state.current || !state.previous) throw new UpdateError("NO_PREVIOUS", "there is no previous bundle to roll back to");
     await saveState(stateDir, { ...state, current: state.previous, previous: state.current });
     await pointCurrent(stateDir, state.previous.dir);
     return { version: state.previous.version, from: state.current.version };

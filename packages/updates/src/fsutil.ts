@@ -58,11 +58,11 @@ export async function lockDir(dir: string, name: string): Promise<() => Promise<
       }
       if (alive) {
         const { UpdateError } = await import("./error.js");
-        throw new UpdateError("bad-input", `${dir} is in use by process ${pid} (${name}); wait for it to finish`);
+        throw new UpdateError("BAD_INPUT", `${dir} is in use by process ${pid} (${name}); wait for it to finish`);
       }
       await unlink(path).catch(() => undefined);
     }
   }
   const { UpdateError } = await import("./error.js");
-  throw new UpdateError("bad-input", `cannot take the lock ${path}`);
+  throw new UpdateError("BAD_INPUT", `cannot take the lock ${path}`);
 }

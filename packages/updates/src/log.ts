@@ -51,7 +51,7 @@ export class DiskLog {
     try {
       note = await readFile(join(dir, "checkpoint"), "utf8");
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw new UpdateError("bad-input", `cannot read ${join(dir, "checkpoint")}`, { cause: e });
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw new UpdateError("BAD_INPUT", `cannot read ${join(dir, "checkpoint")}`, { cause: e });
     }
     if (note === undefined) {
       await mkdir(dir, { recursive: true });
@@ -65,7 +65,7 @@ export class DiskLog {
     try {
       cp = parseCheckpoint(openNote(note, [vkey]).text);
     } catch (e) {
-      throw new UpdateError("log-corrupt", `the checkpoint in ${dir} is not signed by this log key or is malformed; is this the right key?`, { cause: e });
+      throw new UpdateError("LOG_CORRUPT", `the checkpoint in ${dir} is not signed by this log key or is malformed; is this the right key?`, { cause: e });
     }
     const src = openSource(dir);
     const fetch = (p: string) => src.get(p, p.startsWith("tile/entries/") ? LIMITS.entryBundle : LIMITS.tile);
@@ -76,19 +76,19 @@ export class DiskLog {
       const tailStart = cp.size - (cp.size % 256n);
       if (tailStart < cp.size) tail = await readEntries(fetch, cp.size, tailStart, cp.size);
     } catch (e) {
-      throw new UpdateError("log-corrupt", `cannot read the tiles of ${dir}: ${(e as Error).message}`, { cause: e });
+      throw new UpdateError("LOG_CORRUPT", `cannot read the tiles of ${dir}: ${(e as Error).message}`, { cause: e });
     }
-    if (!equalBytes(tree.root(), cp.rootHash)) throw new UpdateError("log-corrupt", `the hash tiles in ${dir} do not hash to the checkpoint's root: the log is damaged`);
+    if (!equalBytes(tree.root(), cp.rootHash)) throw new UpdateError("LOG_CORRUPT", `the hash tiles in ${dir} do not hash to the checkpoint's root: the log is damaged`);
     const base = tree.size - tail.length;
     tail.forEach((e, i) => {
-      if (!equalBytes(leafHash(e), tree.leafHash(base + i))) throw new UpdateError("log-corrupt", `entry ${base + i} in ${dir} does not match its leaf hash: the log is damaged`);
+      if (!equalBytes(leafHash(e), tree.leafHash(base + i))) throw new UpdateError("LOG_CORRUPT", `entry ${base + i} in ${dir} does not match its leaf hash: the log is damaged`);
     });
     return new DiskLog(dir, cp.origin, tree, tail, note);
   }
 
   /** Entry `index`, read from its entry bundle and checked against the tree. */
   async entry(index: number): Promise<Uint8Array> {
-    if (!Number.isInteger(index) || index < 0 || index >= this.size) throw new UpdateError("bad-input", `no entry ${index} in a log of ${this.size}`);
+    if (!Number.isInteger(index) || index < 0 || index >= this.size) throw new UpdateError("BAD_INPUT", `no entry ${index} in a log of ${this.size}`);
     const tailStart = this.size - this.tail.length;
     if (index >= tailStart) return this.tail[index - tailStart]!;
     const t = BigInt(Math.floor(index / 256));
@@ -99,20 +99,20 @@ export class DiskLog {
       this.bundleCache.set(t, bundle);
     }
     const e = bundle[index % 256]!;
-    if (!equalBytes(leafHash(e), this.tree.leafHash(index))) throw new UpdateError("log-corrupt", `entry ${index} in ${this.dir} does not match its leaf hash: the log is damaged`);
+    if (!equalBytes(leafHash(e), this.tree.leafHash(index))) throw new UpdateError("LOG_CORRUPT", `entry ${index} in ${this.dir} does not match its leaf hash: the log is damaged`);
     return e;
   }
 
   /** Appends entries, writes the new tiles and entry bundles, then a new checkpoint signed by `logKey`. */
   async append(newEntries: readonly Uint8Array[], logKey: string): Promise<string> {
     const key = parseSignerKey(logKey);
-    if (key.name !== this.origin) throw new UpdateError("bad-key", `the log key is named ${key.name} but the log's origin is ${this.origin}`);
+    if (key.name !== this.origin) throw new UpdateError("BAD_KEY", `the log key is named ${key.name} but the log's origin is ${this.origin}`);
     const oldSize = this.tree.size;
     // entries from the start of the current partial bundle: what the new entry bundles are made of
     const pending = [...this.tail];
     const pendingStart = oldSize - this.tail.length;
     for (const e of newEntries) {
-      if (e.length > 0xffff) throw new UpdateError("bad-bundle", `log entry of ${e.length} bytes exceeds 65535`);
+      if (e.length > 0xffff) throw new UpdateError("BAD_BUNDLE", `log entry of ${e.length} bytes exceeds 65535`);
       pending.push(e);
       this.tree.append(e);
     }

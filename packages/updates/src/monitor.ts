@@ -131,7 +131,7 @@ async function loadState(file: string | undefined): Promise<MonitorState | undef
     return s;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new UpdateError("bad-input", `monitor state ${file} is damaged; remove it to replay the log from the start`, { cause: e });
+    throw new UpdateError("BAD_INPUT", `monitor state ${file} is damaged; remove it to replay the log from the start`, { cause: e });
   }
 }
 
@@ -144,13 +144,13 @@ export async function monitorLog(opts: MonitorOptions): Promise<MonitorReport> {
   try {
     opened = openNote(note, [...opts.logKeys, ...(opts.witnesses ?? [])]);
   } catch (e) {
-    throw new UpdateError("bad-log-signature", `the log's checkpoint does not verify with the given log keys: ${(e as Error).message}`, { cause: e });
+    throw new UpdateError("BAD_LOG_SIGNATURE", `the log's checkpoint does not verify with the given log keys: ${(e as Error).message}`, { cause: e });
   }
   const cp = parseCheckpoint(opened.text);
   const witnessCosignatures = opened.signatures.filter((s) => s.timestamp !== undefined).map((s) => s.name);
   const prior = await loadState(opts.stateFile);
   const problems: string[] = [];
-  if (prior && prior.origin !== cp.origin) throw new UpdateError("wrong-origin", `the state file belongs to log ${prior.origin}, not ${cp.origin}`);
+  if (prior && prior.origin !== cp.origin) throw new UpdateError("WRONG_ORIGIN", `the state file belongs to log ${prior.origin}, not ${cp.origin}`);
   const state: MonitorState = prior ?? { format: "vigil-monitor/v1", origin: cp.origin, size: 0, range: [], checkpoints: [], last: {} };
   const fromSize = state.size;
   const cpSize = Number(cp.size);

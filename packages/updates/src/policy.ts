@@ -28,7 +28,7 @@ export interface TrustPolicy {
 }
 
 function bad(msg: string): UpdateError {
-  return new UpdateError("bad-policy", `trust policy: ${msg}`);
+  return new UpdateError("BAD_POLICY", `trust policy: ${msg}`);
 }
 
 export function validatePolicy(p: unknown): TrustPolicy {
@@ -44,7 +44,7 @@ export function validatePolicy(p: unknown): TrustPolicy {
       try {
         parsed = parseVerifierKey(k as string);
       } catch (e) {
-        throw new UpdateError("bad-policy", `trust policy: bad key in "${what}": ${(e as Error).message}`, { cause: e });
+        throw new UpdateError("BAD_POLICY", `trust policy: bad key in "${what}": ${(e as Error).message}`, { cause: e });
       }
       if (parsed.type !== type) throw bad(`keys in "${what}" must have type 0x0${type}`);
       return k as string;
@@ -82,13 +82,13 @@ export async function loadPolicy(path: string): Promise<TrustPolicy> {
   try {
     text = await readFile(path, "utf8");
   } catch (cause) {
-    throw new UpdateError("bad-policy", `cannot read trust policy ${path}`, { cause });
+    throw new UpdateError("BAD_POLICY", `cannot read trust policy ${path}`, { cause });
   }
   let obj: unknown;
   try {
     obj = JSON.parse(text);
   } catch (cause) {
-    throw new UpdateError("bad-policy", `trust policy ${path} is not valid JSON`, { cause });
+    throw new UpdateError("BAD_POLICY", `trust policy ${path} is not valid JSON`, { cause });
   }
   return validatePolicy(obj);
 }

@@ -75,7 +75,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
           try {
             return log.tree.consistencyProof(old);
           } catch (e) {
-            if (e instanceof TlogError) throw new UpdateError("witness-refused", `witness ${w} claims a size ${old} this log never had: it saw a different log`, { cause: e });
+            if (e instanceof TlogError) throw new UpdateError("WITNESS_REFUSED", `witness ${w} claims a size ${old} this log never had: it saw a different log`, { cause: e });
             throw e;
           }
         },

@@ -8,7 +8,7 @@ import { TileReader, TlogError, equalBytes, type Checkpoint, type TileFetch } fr
 import { UpdateError } from "./error.js";
 
 export interface Source {
-  /** Reads `path` (relative, '/'-separated) under the source; throws `fetch-failed` or `too-large`. */
+  /** Reads `path` (relative, '/'-separated) under the source; throws `FETCH_FAILED` or `TOO_LARGE`. */
   get(path: string, maxBytes: number): Promise<Uint8Array>;
   readonly location: string;
 }
@@ -22,7 +22,7 @@ export const LIMITS = {
 
 function checkRelative(path: string): void {
   if (path.startsWith("/") || path.split("/").some((c) => c === ".." || c === "")) {
-    throw new UpdateError("bad-input", `refusing to read ${JSON.stringify(path)}: not a plain relative path`);
+    throw new UpdateError("BAD_INPUT", `refusing to read ${JSON.stringify(path)}: not a plain relative path`);
   }
 }
 
@@ -31,14 +31,14 @@ class DirSource implements Source {
   async get(path: string, maxBytes: number): Promise<Uint8Array> {
     checkRelative(path);
     const full = resolve(this.location, ...path.split("/"));
-    if (!full.startsWith(resolve(this.location) + sep)) throw new UpdateError("bad-input", `path escapes the source directory: ${path}`);
+    if (!full.startsWith(resolve(this.location) + sep)) throw new UpdateError("BAD_INPUT", `path escapes the source directory: ${path}`);
     try {
       const st = await stat(full);
-      if (st.size > maxBytes) throw new UpdateError("too-large", `${path} is ${st.size} bytes, over the ${maxBytes}-byte limit`);
+      if (st.size > maxBytes) throw new UpdateError("TOO_LARGE", `${path} is ${st.size} bytes, over the ${maxBytes}-byte limit`);
       return new Uint8Array(await readFile(full));
     } catch (e) {
       if (e instanceof UpdateError) throw e;
-      throw new UpdateError("fetch-failed", `cannot read ${path} from ${this.location}`, { cause: e });
+      throw new UpdateError("FETCH_FAILED", `cannot read ${path} from ${this.location}`, { cause: e });
     }
   }
 }
@@ -55,16 +55,16 @@ class HttpSource implements Source {
     try {
       res = await fetch(url, { signal: AbortSignal.timeout(this.timeoutMs), redirect: "follow" });
     } catch (cause) {
-      throw new UpdateError("fetch-failed", `cannot fetch ${url}`, { cause });
+      throw new UpdateError("FETCH_FAILED", `cannot fetch ${url}`, { cause });
     }
     if (res.status !== 200) {
       await res.body?.cancel();
-      throw new UpdateError("fetch-failed", `fetching ${url} gave HTTP ${res.status}`);
+      throw new UpdateError("FETCH_FAILED", `fetching ${url} gave HTTP ${res.status}`);
     }
     const len = Number(res.headers.get("content-length") ?? "-1");
     if (len > maxBytes) {
       await res.body?.cancel();
-      throw new UpdateError("too-large", `${url} is ${len} bytes, over the ${maxBytes}-byte limit`);
+      throw new UpdateError("TOO_LARGE", `${url} is ${len} bytes, over the ${maxBytes}-byte limit`);
     }
     const chunks: Uint8Array[] = [];
     let total = 0;
@@ -75,13 +75,13 @@ class HttpSource implements Source {
         try {
           r = await reader.read();
         } catch (cause) {
-          throw new UpdateError("fetch-failed", `reading ${url} failed`, { cause });
+          throw new UpdateError("FETCH_FAILED", `reading ${url} failed`, { cause });
         }
         if (r.done) break;
         total += r.value.length;
         if (total > maxBytes) {
           await reader.cancel();
-          throw new UpdateError("too-large", `${url} is over the ${maxBytes}-byte limit`);
+          throw new UpdateError("TOO_LARGE", `${url} is over the ${maxBytes}-byte limit`);
         }
         chunks.push(r.value);
       }
@@ -109,21 +109,21 @@ function describe(e: unknown): string {
 
 /**
  * A failure to read or decode the log's tiles or entry bundles (missing, truncated, over their
- * size limit) as a `transport-damaged` refusal; any other error is returned as it is. Such damage
+ * size limit) as a `TRANSPORT_DAMAGED` refusal; any other error is returned as it is. Such damage
  * is no evidence of a split view: only a well-formed proof that fails is.
  */
 export function transportDamage(e: unknown, what: string, location: string): unknown {
-  const tileProblem = e instanceof TlogError && (e.code === "missing-tile" || e.code === "bad-tile");
-  const readProblem = e instanceof UpdateError && (e.code === "fetch-failed" || e.code === "too-large");
+  const tileProblem = e instanceof TlogError && (e.code === "MISSING_TILE" || e.code === "BAD_TILE");
+  const readProblem = e instanceof UpdateError && (e.code === "FETCH_FAILED" || e.code === "TOO_LARGE");
   if (!tileProblem && !readProblem) return e;
-  return new UpdateError("transport-damaged", `${what}: ${describe(e)}. The log's files from ${location} are missing or damaged (an interrupted download, a proxy, a half-synced mirror); nothing was changed: retry later or use another mirror`, { cause: e });
+  return new UpdateError("TRANSPORT_DAMAGED", `${what}: ${describe(e)}. The log's files from ${location} are missing or damaged (an interrupted download, a proxy, a half-synced mirror); nothing was changed: retry later or use another mirror`, { cause: e });
 }
 
 /**
  * The tree of a verified checkpoint, read from the source's hash tiles, after checking that the
  * tiles hash to the checkpoint's signed root: proofs computed from it are then bound to that
  * root, so a proof that fails is the log's doing, not the transport's. Tiles that are missing,
- * malformed or hash to another root give `transport-damaged`.
+ * malformed or hash to another root give `TRANSPORT_DAMAGED`.
  */
 export async function verifiedTree(src: Source, cp: Checkpoint): Promise<TileReader> {
   const reader = new TileReader(tileFetcher(src), cp.size);
@@ -134,7 +134,7 @@ export async function verifiedTree(src: Source, cp: Checkpoint): Promise<TileRea
     throw transportDamage(e, `cannot read the hash tiles of the log's tree of size ${cp.size}`, src.location);
   }
   if (!equalBytes(root, cp.rootHash)) {
-    throw new UpdateError("transport-damaged", `the hash tiles from ${src.location} do not hash to the root of the signed checkpoint of size ${cp.size}: they are damaged or stale (a half-synced mirror?); nothing was changed: retry later or use another mirror`);
+    throw new UpdateError("TRANSPORT_DAMAGED", `the hash tiles from ${src.location} do not hash to the root of the signed checkpoint of size ${cp.size}: they are damaged or stale (a half-synced mirror?); nothing was changed: retry later or use another mirror`);
   }
   return reader;
 }
@@ -142,6 +142,6 @@ export async function verifiedTree(src: Source, cp: Checkpoint): Promise<TileRea
 /** `http://...` or `https://...` gives an HTTP source; anything else is a directory. */
 export function openSource(location: string, options: { timeoutMs?: number } = {}): Source {
   if (/^https?:\/\//i.test(location)) return new HttpSource(location, options.timeoutMs ?? 30_000);
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) throw new UpdateError("bad-input", `unsupported source scheme: ${location} (use http, https or a directory)`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) throw new UpdateError("BAD_INPUT", `unsupported source scheme: ${location} (use http, https or a directory)`);
   return new DirSource(isAbsolute(location) ? location : resolve(location));
 }

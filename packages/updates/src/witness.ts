@@ -163,7 +163,7 @@ export class Witness {
     try {
       text = openNote(note, logCfg.keys).text;
     } catch (e) {
-      if (e instanceof NoteError && e.code === "malformed") return reply(400, `malformed checkpoint note: ${e.message}\n`);
+      if (e instanceof NoteError && e.code === "MALFORMED") return reply(400, `malformed checkpoint note: ${e.message}\n`);
       return reply(403, "no valid signature by a trusted key of this log\n");
     }
     let cp: Checkpoint;
@@ -330,21 +330,21 @@ export async function requestCosignature(
     try {
       res = await fetch(endpoint, { method: "POST", body: addCheckpointBody(old, proofFrom(old), signedCheckpoint), signal: AbortSignal.timeout(60_000) });
     } catch (cause) {
-      throw new UpdateError("witness-refused", `cannot reach witness ${url}`, { cause });
+      throw new UpdateError("WITNESS_REFUSED", `cannot reach witness ${url}`, { cause });
     }
     const text = await res.text();
     if (res.status === 200) {
       const lines = text.split("\n").filter((l) => l !== "").map((l) => l + "\n");
-      if (lines.length === 0 || !lines.every((l) => l.startsWith("\u2014 "))) throw new UpdateError("witness-refused", `witness ${url} sent a malformed cosignature`);
+      if (lines.length === 0 || !lines.every((l) => l.startsWith("\u2014 "))) throw new UpdateError("WITNESS_REFUSED", `witness ${url} sent a malformed cosignature`);
       return lines;
     }
     if (res.status === 409 && attempt === 0) {
       const size = parseTreeSize(text.trim());
-      if (size === undefined) throw new UpdateError("witness-refused", `witness ${url} sent 409 without a size`);
+      if (size === undefined) throw new UpdateError("WITNESS_REFUSED", `witness ${url} sent 409 without a size`);
       old = size;
       continue;
     }
-    throw new UpdateError("witness-refused", `witness ${url} refused (HTTP ${res.status}): ${text.trim().slice(0, 2000)}`);
+    throw new UpdateError("WITNESS_REFUSED", `witness ${url} refused (HTTP ${res.status}): ${text.trim().slice(0, 2000)}`);
   }
-  throw new UpdateError("witness-refused", `witness ${url} kept answering 409`);
+  throw new UpdateError("WITNESS_REFUSED", `witness ${url} kept answering 409`);
 }

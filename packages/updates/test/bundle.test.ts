@@ -40,18 +40,18 @@ describe("bundles", () => {
     const opened = openBundle(b.archive, b.signedManifest);
     expect(opened.files.map((f) => Buffer.from(f.data).toString())).toEqual(files.map((f) => Buffer.from(f.data).toString()));
     expect(openManifest(b.signedManifest, [key.verifierKey]).manifest).toEqual(b.manifest);
-    expect(code(() => openManifest(b.signedManifest, [generateKey("pub.example").verifierKey]))).toBe("bad-publisher-signature");
+    expect(code(() => openManifest(b.signedManifest, [generateKey("pub.example").verifierKey]))).toBe("BAD_PUBLISHER_SIGNATURE");
     // another bundle's manifest does not open this archive
     const other = buildBundle(files, { name: "rules", version: 2, previous: "", time }, key.signerKey);
-    expect(code(() => openBundle(b.archive, other.signedManifest))).toBe("file-mismatch");
+    expect(code(() => openBundle(b.archive, other.signedManifest))).toBe("FILE_MISMATCH");
     // a changed byte in a file
     const t = Buffer.from(b.archive);
     t[t.indexOf("alpha")] ^= 1;
-    expect(code(() => openBundle(t, b.signedManifest))).toBe("file-mismatch");
+    expect(code(() => openBundle(t, b.signedManifest))).toBe("FILE_MISMATCH");
     // an extra file
     const entries = readTar(b.archive);
     const extra = writeTar([...entries, { name: "rules/zzz.yar", data: new Uint8Array(3) }]);
-    expect(code(() => openBundle(extra, b.signedManifest))).toBe("file-mismatch");
+    expect(code(() => openBundle(extra, b.signedManifest))).toBe("FILE_MISMATCH");
   });
 
   it("parses manifests strictly", () => {
@@ -59,39 +59,39 @@ describe("bundles", () => {
     const text = encodeManifest(b.manifest);
     expect(parseManifest(text)).toEqual(b.manifest);
     expect(manifestOf(b.signedManifest)).toEqual(b.manifest);
-    expect(code(() => parseManifest(text.replace('"version":1', '"version": 1')))).toBe("bad-bundle");
-    expect(code(() => parseManifest(text.replace('"version":1', '"version":0')))).toBe("bad-bundle");
-    expect(code(() => parseManifest(text.replace("a.yar", "../a.yar")))).toBe("bad-bundle");
-    expect(code(() => parseManifest(text.replace("a.yar", "/a.yar")))).toBe("bad-bundle");
-    expect(code(() => parseManifest("{"))).toBe("bad-bundle");
-    expect(code(() => parseManifest("[]\n"))).toBe("bad-bundle");
-    expect(code(() => encodeManifest({ ...b.manifest, files: [...b.manifest.files].reverse() }))).toBe("bad-bundle");
+    expect(code(() => parseManifest(text.replace('"version":1', '"version": 1')))).toBe("BAD_BUNDLE");
+    expect(code(() => parseManifest(text.replace('"version":1', '"version":0')))).toBe("BAD_BUNDLE");
+    expect(code(() => parseManifest(text.replace("a.yar", "../a.yar")))).toBe("BAD_BUNDLE");
+    expect(code(() => parseManifest(text.replace("a.yar", "/a.yar")))).toBe("BAD_BUNDLE");
+    expect(code(() => parseManifest("{"))).toBe("BAD_BUNDLE");
+    expect(code(() => parseManifest("[]\n"))).toBe("BAD_BUNDLE");
+    expect(code(() => encodeManifest({ ...b.manifest, files: [...b.manifest.files].reverse() }))).toBe("BAD_BUNDLE");
   });
 
   it("reads tar archives strictly", () => {
     const b = buildBundle(files, { name: "rules", version: 1, previous: "", time }, key.signerKey);
-    expect(code(() => readTar(b.archive.subarray(0, 700)))).toBe("bad-bundle");
-    expect(code(() => readTar(b.archive.subarray(0, 512)))).toBe("bad-bundle");
+    expect(code(() => readTar(b.archive.subarray(0, 700)))).toBe("BAD_BUNDLE");
+    expect(code(() => readTar(b.archive.subarray(0, 512)))).toBe("BAD_BUNDLE");
     const badSum = Buffer.from(b.archive);
     badSum[0] ^= 1;
-    expect(code(() => readTar(badSum))).toBe("bad-bundle");
-    expect(code(() => readTar(new Uint8Array(10)))).toBe("bad-bundle");
-    expect(code(() => readTar(b.archive, { maxTotal: 10 }))).toBe("too-large");
-    expect(code(() => readTar(b.archive, { maxFiles: 1 }))).toBe("too-large");
+    expect(code(() => readTar(badSum))).toBe("BAD_BUNDLE");
+    expect(code(() => readTar(new Uint8Array(10)))).toBe("BAD_BUNDLE");
+    expect(code(() => readTar(b.archive, { maxTotal: 10 }))).toBe("TOO_LARGE");
+    expect(code(() => readTar(b.archive, { maxFiles: 1 }))).toBe("TOO_LARGE");
     expect(readTar(writeTar([])).length).toBe(0);
   });
 
   it("compiles rules with the engine and refuses those that do not compile", () => {
     expect(compileBundleRules(files).ruleCount).toBe(2);
     const broken = [{ path: "x.yar", data: new Uint8Array(Buffer.from("rule X { condition: $missing }\n")) }];
-    expect(code(() => compileBundleRules(broken))).toBe("compile-failed");
+    expect(code(() => compileBundleRules(broken))).toBe("COMPILE_FAILED");
     const inc = [
       { path: "main.yar", data: new Uint8Array(Buffer.from('include "inc/common.yar"\nrule M { condition: C }\n')) },
       { path: "inc/common.yar", data: new Uint8Array(Buffer.from("rule C { condition: true }\n")) },
     ];
     expect(compileBundleRules(inc).ruleCount).toBeGreaterThanOrEqual(2);
     const escape = [{ path: "main.yar", data: new Uint8Array(Buffer.from('include "/etc/passwd"\nrule M { condition: true }\n')) }];
-    expect(code(() => compileBundleRules(escape))).toBe("compile-failed");
+    expect(code(() => compileBundleRules(escape))).toBe("COMPILE_FAILED");
   });
 
   it("reads a rules directory in path order and refuses symlinks", async () => {
@@ -135,12 +135,12 @@ describe("the log on disk", () => {
     await writeRules(rulesDir, HONEST_RULES);
     const logKey = generateKey("log.example");
     await publish({ rulesDir, logDir, publisherKey: key.signerKey, logKey: logKey.signerKey, time });
-    await expect(DiskLog.open(logDir, generateKey("log.example").signerKey)).rejects.toMatchObject({ code: "log-corrupt" });
+    await expect(DiskLog.open(logDir, generateKey("log.example").signerKey)).rejects.toMatchObject({ code: "LOG_CORRUPT" });
     const bundlePath = join(logDir, "tile", "entries", "000.p", "1");
     const data = Buffer.from(await readFile(bundlePath));
     data[data.length - 5] ^= 1;
     await writeFile(bundlePath, data);
-    await expect(DiskLog.open(logDir, logKey.signerKey)).rejects.toMatchObject({ code: "log-corrupt" });
+    await expect(DiskLog.open(logDir, logKey.signerKey)).rejects.toMatchObject({ code: "LOG_CORRUPT" });
   });
 
   it("appends across entry-bundle boundaries, reopens from hash tiles and reads entries on demand", async () => {
@@ -166,7 +166,7 @@ describe("the log on disk", () => {
     data[5] ^= 1; // inside entry 0
     await writeFile(full, data);
     const again = await DiskLog.open(logDir, logKey.signerKey);
-    await expect(again.entry(0)).rejects.toMatchObject({ code: "log-corrupt" });
+    await expect(again.entry(0)).rejects.toMatchObject({ code: "LOG_CORRUPT" });
     expect(Buffer.from(await again.entry(3)).toString()).toBe("entry 3");
     expect(Buffer.from(await again.entry(556)).toString()).toBe("entry 556");
   });
@@ -177,7 +177,7 @@ describe("the log on disk", () => {
     await writeRules(rulesDir, HONEST_RULES);
     await publish({ rulesDir, logDir, publisherKey: key.signerKey, time });
     await writeRules(rulesDir, { "bad.yar": "rule Bad { strings: $a = \"x\" condition: $b }\n" });
-    await expect(publish({ rulesDir, logDir, publisherKey: key.signerKey, time })).rejects.toMatchObject({ code: "compile-failed" });
+    await expect(publish({ rulesDir, logDir, publisherKey: key.signerKey, time })).rejects.toMatchObject({ code: "COMPILE_FAILED" });
     expect((await DiskLog.open(logDir, key.signerKey)).size).toBe(1);
   });
 });

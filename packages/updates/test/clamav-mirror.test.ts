@@ -257,7 +257,7 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     expect(await snapshot(db)).toEqual(before);
   });
 
-  it("a .cdiff cut short: retried MaxAttempts times, then the old database is kept (gap of one) with fetch-failed", async () => {
+  it("a .cdiff cut short: retried MaxAttempts times, then the old database is kept (gap of one) with FETCH_FAILED", async () => {
     const root = await tempDir("vigil-fc-");
     const www = await makeMirror(root, 6, [6]);
     const db = await makeDb(root, 5);
@@ -268,7 +268,7 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     const res = r.databases[0]!;
     expect(res.status).toBe("refused");
     expect(res.error).toBeInstanceOf(UpdateError);
-    expect((res.error as UpdateError).code).toBe("fetch-failed");
+    expect((res.error as UpdateError).code).toBe("FETCH_FAILED");
     expect(res.error!.message).toMatch(/interrupted after 300 of 973 bytes/);
     expect(server.requests.map((q) => q.path)).toEqual(["/test.cvd", "/test-6.cdiff", "/test-6.cdiff", "/test-6.cdiff"]);
     expect(await snapshot(db)).toEqual(before);
@@ -283,13 +283,13 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     const r = await run(server.url, db);
     const res = r.databases[0]!;
     expect(res).toMatchObject({ status: "updated", version: 3, via: "cdiff", patches: 2 });
-    expect((res.patchError as UpdateError).code).toBe("fetch-failed");
+    expect((res.patchError as UpdateError).code).toBe("FETCH_FAILED");
     const three = filesOf(openContainer(new Uint8Array(await readFile(join(CORPUS, "test-3.cvd"))), { path: "test-3.cvd" }));
     expect(filesOf(await openFile(join(db, "test.cld")))).toEqual(three);
     expect(existsSync(join(db, "test.cvd"))).toBe(false);
   });
 
-  it("a whole .cvd cut short is refused (fetch-failed) and nothing is written", async () => {
+  it("a whole .cvd cut short is refused (FETCH_FAILED) and nothing is written", async () => {
     const root = await tempDir("vigil-fc-");
     const www = await makeMirror(root, 6, []);
     const db = await makeDb(root, undefined);
@@ -297,7 +297,7 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     server.cut.set("/test.cvd", 5000);
     const r = await run(server.url, db);
     expect(r.databases[0]!.status).toBe("refused");
-    expect((r.databases[0]!.error as UpdateError).code).toBe("fetch-failed");
+    expect((r.databases[0]!.error as UpdateError).code).toBe("FETCH_FAILED");
     expect(r.databases[0]!.error!.message).toMatch(/interrupted after 5000 of 9952 bytes/);
     expect(await snapshot(db)).toEqual({});
   });
@@ -359,7 +359,7 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     expect(await snapshot(db)).toEqual(before);
   });
 
-  it("a mirror offering an older version is refused (rollback), nothing downloaded but the header", async () => {
+  it("a mirror offering an older version is refused (ROLLBACK), nothing downloaded but the header", async () => {
     const root = await tempDir("vigil-fc-");
     // a stale mirror whose file was copied anew: its mtime is now, so If-Modified-Since does not hide it
     const www = await makeMirror(root, 3, [2, 3], { mtimeNow: true });
@@ -369,12 +369,12 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     const r = await run(server.url, db);
     const res = r.databases[0]!;
     expect(res).toMatchObject({ status: "refused", previousVersion: 6, version: 6, remoteVersion: 3 });
-    expect((res.error as UpdateError).code).toBe("rollback");
+    expect((res.error as UpdateError).code).toBe("ROLLBACK");
     expect(server.requests.map((q) => [q.path, q.range])).toEqual([["/test.cvd", "bytes=0-511"]]);
     expect(await snapshot(db)).toEqual(before);
   });
 
-  it("follows a redirect; a mirror that never answers is a fetch-failed after the timeout, not a hang", async () => {
+  it("follows a redirect; a mirror that never answers is a FETCH_FAILED after the timeout, not a hang", async () => {
     const root = await tempDir("vigil-fc-");
     const www = await makeMirror(root, 6, []);
     await copyFile(join(www, "test.cvd"), join(www, "moved.cvd"));
@@ -397,7 +397,7 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     const r = await run(`http://127.0.0.1:${(silent.address() as AddressInfo).port}/`, db2, { timeoutMs: 300, maxAttempts: 2 });
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(r.databases[0]!.status).toBe("refused");
-    expect((r.databases[0]!.error as UpdateError).code).toBe("fetch-failed");
+    expect((r.databases[0]!.error as UpdateError).code).toBe("FETCH_FAILED");
     expect(r.databases[0]!.error!.message).toMatch(/no data for 300 ms/);
     expect(await snapshot(db2)).toEqual(before);
   });
@@ -456,11 +456,11 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     server.status.set("/test.cvd", { status: 429, headers: { "Retry-After": "120" } });
     const t0 = new Date("2026-12-07T12:00:00Z");
     const r1 = await run(server.url, db, { now: () => t0 });
-    expect((r1.databases[0]!.error as UpdateError).code).toBe("cool-down");
+    expect((r1.databases[0]!.error as UpdateError).code).toBe("COOL_DOWN");
     expect(r1.databases[0]!.error!.message).toContain("2026-12-07T12:02:00.000Z");
     expect(server.requests).toHaveLength(1);
     const r2 = await run(server.url, db, { now: () => new Date(t0.getTime() + 60_000) });
-    expect((r2.databases[0]!.error as UpdateError).code).toBe("cool-down");
+    expect((r2.databases[0]!.error as UpdateError).code).toBe("COOL_DOWN");
     expect(server.requests).toHaveLength(1);
     server.status.clear();
     const r3 = await run(server.url, db, { now: () => new Date(t0.getTime() + 121_000) });
@@ -491,7 +491,7 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     expect(again.notified).toBeUndefined();
     expect(received).toHaveLength(1);
     // nobody listening: the databases are installed, the failure is reported
-    await expect(notifyClamd(join(root, "nobody.sock"))).rejects.toMatchObject({ code: "notify-failed" });
+    await expect(notifyClamd(join(root, "nobody.sock"))).rejects.toMatchObject({ code: "NOTIFY_FAILED" });
     // HOST:PORT (clamd's TCPAddr:TCPSocket); a reply other than RELOADING is a failure
     const tcpGot: string[] = [];
     let answer = "RELOADING\0";
@@ -504,7 +504,7 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     const at = `127.0.0.1:${(tcp.address() as AddressInfo).port}`;
     expect(await notifyClamd(at)).toBe("RELOADING");
     answer = "UNKNOWN COMMAND\0";
-    await expect(notifyClamd(at)).rejects.toMatchObject({ code: "notify-failed", message: expect.stringContaining("answered 'UNKNOWN COMMAND'") });
+    await expect(notifyClamd(at)).rejects.toMatchObject({ code: "NOTIFY_FAILED", message: expect.stringContaining("answered 'UNKNOWN COMMAND'") });
     expect(tcpGot).toEqual(["zRELOAD\0", "zRELOAD\0"]);
   });
 });
@@ -537,7 +537,7 @@ describe("the standard databases (daily, main, bytecode), signed with keys of ou
       ["main", "updated", 1, "cvd"],
       ["bytecode", "refused", null, null],
     ]);
-    expect((r.databases[2]!.error as UpdateError).code).toBe("fetch-failed");
+    expect((r.databases[2]!.error as UpdateError).code).toBe("FETCH_FAILED");
     expect(r.databases[2]!.error!.message).toMatch(/has no bytecode\.cvd/);
     expect(filesOf(await openContainer(new Uint8Array(await readFile(join(db, "daily.cld"))), { path: "daily.cld", keys: trusted }))).toEqual(filesOf(openContainer(daily2, { path: "daily.cvd", keys: trusted })));
     expect(await readFile(join(db, "main.cvd"))).toEqual(Buffer.from(main1));
@@ -595,7 +595,7 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam from a mirror directory", () => {
     const six = await makeDb(root, 6, "six");
     const before6 = await snapshot(six);
     const r3 = await run(older, six);
-    expect((r3.databases[0]!.error as UpdateError).code).toBe("rollback");
+    expect((r3.databases[0]!.error as UpdateError).code).toBe("ROLLBACK");
     expect(await snapshot(six)).toEqual(before6);
   });
 });

@@ -79,7 +79,7 @@ describe("vigil keys / publish / witness / update / audit", () => {
     expect(bad.err).toMatch(/refused \(HTTP 422\): audit refused: .*TOP SECRET/s);
     const u2 = vigil(["update", "--source", logDir, "--policy", policy, "--state", state]);
     expect(u2.code).toBe(1);
-    expect(u2.err).toMatch(/^vigil update: refused: .*\(no-quorum\)\n$/);
+    expect(u2.err).toMatch(/^vigil update: refused: .*\(NO_QUORUM\)\n$/);
 
     // the auditor on files, and the monitor over the log
     const a = vigil(["audit", "rules", rules]);

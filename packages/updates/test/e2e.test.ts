@@ -111,7 +111,7 @@ describe("attacks", () => {
     const wlog = await readFile(join(f.root, "w1", "witness.log"), "utf8");
     expect(wlog).toMatch(/REFUSED rules\.example\/log size 2/);
     expect(wlog).toMatch(/classification marking "TOP SECRET"/);
-    await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy }), "no-quorum");
+    await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy }), "NO_QUORUM");
     expect((await loadState(f.stateDir)).current!.version).toBe(1);
 
     // the publisher ships a clean version on top: the bad one stays in the log for monitors, but
@@ -140,12 +140,12 @@ describe("attacks", () => {
     servers.push(forkHttp.server);
 
     // 1. without cosignatures: no quorum
-    await expectCode(update({ source: forkHttp.url, stateDir: f.stateDir, policy: f.policy }), "no-quorum");
+    await expectCode(update({ source: forkHttp.url, stateDir: f.stateDir, policy: f.policy }), "NO_QUORUM");
     // 2. with the honest checkpoint's cosignatures pasted on: they do not verify
     const forkNote = await readFile(join(forkDir, "checkpoint"), "utf8");
     const honestCosigs = honestCheckpoint.split("\n").filter((l) => l.startsWith("\u2014 witness"));
     forkHttp.overrides.set("checkpoint", Buffer.from(forkNote + honestCosigs.map((l) => l + "\n").join("")));
-    const e2 = await expectCode(update({ source: forkHttp.url, stateDir: f.stateDir, policy: f.policy }), "no-quorum");
+    const e2 = await expectCode(update({ source: forkHttp.url, stateDir: f.stateDir, policy: f.policy }), "NO_QUORUM");
     expect(e2.message).toMatch(/cosignature .* is invalid/);
     forkHttp.overrides.clear();
 
@@ -158,7 +158,7 @@ describe("attacks", () => {
       const lines = await requestCosignature(w, forkLog.checkpoint, (old) => forkLog.tree.consistencyProof(old), 0n);
       await forkLog.addCosignatures(lines);
     }
-    const e3 = await expectCode(update({ source: forkHttp.url, stateDir: f.stateDir, policy: f.policy }), "inconsistent");
+    const e3 = await expectCode(update({ source: forkHttp.url, stateDir: f.stateDir, policy: f.policy }), "INCONSISTENT");
     expect(e3.evidence?.accepted).toBe((await loadState(f.stateDir)).checkpoint);
     expect(e3.evidence?.offered).toContain("rules.example/log\n2\n");
     const evidence = await readdir(join(f.stateDir, "evidence"));
@@ -183,7 +183,7 @@ describe("attacks", () => {
     // replay of the old log (still freshly cosigned): smaller tree
     const old = await serveDir(join(f.root, "old-log"));
     servers.push(old.server);
-    await expectCode(update({ source: old.url, stateDir: f.stateDir, policy: f.policy }), "rollback");
+    await expectCode(update({ source: old.url, stateDir: f.stateDir, policy: f.policy }), "ROLLBACK");
 
     // the publisher key signs "version 1" again with other content; witnesses see nothing wrong with the rules
     const log = await DiskLog.open(f.logDir, f.keys.log.signerKey);
@@ -195,7 +195,7 @@ describe("attacks", () => {
     for (const w of [f.w1.url, f.w2.url]) {
       await log.addCosignatures(await requestCosignature(w, log.checkpoint, (o) => log.tree.consistencyProof(o), BigInt(before)));
     }
-    const e = await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy }), "rollback");
+    const e = await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy }), "ROLLBACK");
     expect(e.message).toMatch(/version 1 is not above version 2/);
     expect((await loadState(f.stateDir)).current!.version).toBe(2);
   });
@@ -204,12 +204,12 @@ describe("attacks", () => {
     const f = await fixture();
     await f.pub(HONEST_RULES);
     const later = () => Math.floor(Date.now() / 1000) + f.policy.maxCheckpointAge + 60;
-    await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, now: later }), "stale-checkpoint");
+    await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, now: later }), "STALE_CHECKPOINT");
     const earlier = () => Math.floor(Date.now() / 1000) - 3600;
-    await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, now: earlier }), "future-checkpoint");
+    await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, now: earlier }), "FUTURE_CHECKPOINT");
     expect((await loadState(f.stateDir)).current).toBeNull();
     // one witness is not a quorum of two
-    await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: { ...f.policy, witnesses: [f.keys.w1.verifierKey, (await import("@vigil/tlog")).generateKey("w3.example", 4).verifierKey] } }), "no-quorum");
+    await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: { ...f.policy, witnesses: [f.keys.w1.verifierKey, (await import("@vigil/tlog")).generateKey("w3.example", 4).verifierKey] } }), "NO_QUORUM");
   });
 
   it("a tampered bundle file is refused", async () => {
@@ -223,11 +223,11 @@ describe("attacks", () => {
     expect(at).toBeGreaterThan(0);
     tar[at] = "P".charCodeAt(0);
     f.http.overrides.set(path, tar);
-    const e = await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy }), "file-mismatch");
+    const e = await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy }), "FILE_MISMATCH");
     expect(e.message).toMatch(/families\/stealer\.yar/);
     // a swapped MANIFEST in the archive is refused too
     f.http.overrides.set(path, await readFile(join(f.logDir, ...bundleArchivePath("rules", 1).split("/"))));
-    await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy }), "file-mismatch");
+    await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy }), "FILE_MISMATCH");
     expect((await loadState(f.stateDir)).current!.version).toBe(1);
   });
 
@@ -292,7 +292,7 @@ describe("attacks", () => {
       format: "vigil-audit-policy/v1", extends: "default", version: "endpoint-1",
       markings: [{ lang: "en", case: "insensitive", severity: "high", words: ["PROJECT BLUEBIRD"] }],
     }));
-    const e = await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, auditPolicy: mine }), "audit-failed");
+    const e = await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, auditPolicy: mine }), "AUDIT_FAILED");
     expect(e.message).toMatch(/p\.yar:1: high: rule Project: looks for the en classification marking "PROJECT BLUEBIRD"/);
     expect((await loadState(f.stateDir)).current).toBeNull();
     // without that extension the default policy lets it through
@@ -330,6 +330,6 @@ describe("attacks", () => {
     expect((await loadState(f.stateDir)).current!.version).toBe(1);
     await f.pub({ ...v2Rules, "more.yar": 'rule More { strings: $a = "another malware marker string" condition: $a }\n' });
     expect(await update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy })).toMatchObject({ status: "applied", version: 3 });
-    await expectCode(rollback(join(f.root, "fresh-endpoint")), "no-previous");
+    await expectCode(rollback(join(f.root, "fresh-endpoint")), "NO_PREVIOUS");
   });
 });

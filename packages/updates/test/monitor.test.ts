@@ -55,7 +55,7 @@ describe("log monitor (vigil audit --log)", () => {
       await publish({ rulesDir, logDir: short, publisherKey: keys.publisher.signerKey, logKey: keys.log.signerKey });
       expect((await monitorLog({ source: short, logKeys: [keys.log.verifierKey], stateFile })).problems[0]).toMatch(/shrank from 4 to 1/);
       // a wrong key is refused outright
-      await expect(monitorLog({ source: http.url, logKeys: [keys.publisher.verifierKey] })).rejects.toMatchObject({ code: "bad-log-signature" });
+      await expect(monitorLog({ source: http.url, logKeys: [keys.publisher.verifierKey] })).rejects.toMatchObject({ code: "BAD_LOG_SIGNATURE" });
     } finally {
       await closeServer(http.server);
     }

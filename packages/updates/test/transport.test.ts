@@ -1,6 +1,6 @@
 /**
  * Transport damage (issue 17, finding 8): a log whose entry bundles or hash tiles arrive
- * truncated, missing or altered is refused with `transport-damaged`, over HTTP and from a
+ * truncated, missing or altered is refused with `TRANSPORT_DAMAGED`, over HTTP and from a
  * directory: the old rules stay in force, no split-view alarm, no evidence file; the same
  * update succeeds once the files are whole again. A well-formed but inconsistent tree is still a
  * split view (e2e.test.ts). The built `vigil update` prints one line and exits 2.
@@ -70,11 +70,11 @@ async function expectDamaged(p: Promise<unknown>): Promise<UpdateError> {
     await p;
   } catch (e) {
     expect(e, String(e)).toBeInstanceOf(UpdateError);
-    expect((e as UpdateError).code, (e as Error).message).toBe("transport-damaged");
+    expect((e as UpdateError).code, (e as Error).message).toBe("TRANSPORT_DAMAGED");
     expect((e as Error).message).not.toMatch(/\n/);
     return e as UpdateError;
   }
-  throw new Error("expected transport-damaged, got success");
+  throw new Error("expected TRANSPORT_DAMAGED, got success");
 }
 
 describe("transport damage is refused as such, not as a split view", () => {
@@ -134,7 +134,7 @@ describe("transport damage is refused as such, not as a split view", () => {
       const r = spawnSync(process.execPath, [BIN, "update", "--source", mirror, "--policy", policyFile, "--state", f.stateDir], { encoding: "utf8", timeout: 60_000 });
       expect(r.status, r.stderr).toBe(2);
       expect(r.stdout).toBe("");
-      expect(r.stderr).toMatch(/^vigil update: [^\n]+ \(transport-damaged\)\n$/);
+      expect(r.stderr).toMatch(/^vigil update: [^\n]+ \(TRANSPORT_DAMAGED\)\n$/);
       expect(r.stderr).not.toMatch(/\bat .*\.js:\d+/);
       expect(await loadState(f.stateDir)).toEqual(f.before);
     }

@@ -144,6 +144,6 @@ describe("tlog-witness add-checkpoint", () => {
     // the endpoint's update takes the same kind of lock
     const ep = await tempDir("vigil-ep-");
     await writeFile(join(ep, "update.lock"), `${process.ppid}\n`);
-    await expect(update({ source: ep, stateDir: ep, policy: {} as never })).rejects.toMatchObject({ code: "bad-input" });
+    await expect(update({ source: ep, stateDir: ep, policy: {} as never })).rejects.toMatchObject({ code: "BAD_INPUT" });
   });
 });

@@ -50,7 +50,7 @@ export async function run(args: string[]): Promise<number> {
         result.code = 2;
         return;
       }
-      if (!o.logKey.length) throw new UpdateError("bad-input", "--log needs --log-key (the log's verifier key)");
+      if (!o.logKey.length) throw new UpdateError("BAD_INPUT", "--log needs --log-key (the log's verifier key)");
       const policy = await loadAuditPolicy(o.policy);
       const r = await monitorLog({
         source: o.log, logKeys: o.logKey, policy,
@@ -72,7 +72,7 @@ export async function run(args: string[]): Promise<number> {
     .action(async (paths: string[], o: { policy?: string; failOn?: string; json?: boolean }) => {
       const policy = await loadAuditPolicy(o.policy);
       const failOn = (o.failOn ?? policy.failOn) as Severity;
-      if (!(failOn in SEVERITY_RANK)) throw new UpdateError("bad-input", "--fail-on must be low, medium or high");
+      if (!(failOn in SEVERITY_RANK)) throw new UpdateError("BAD_INPUT", "--fail-on must be low, medium or high");
       const findings: Finding[] = [];
       let files = 0;
       for (const p of paths) {

@@ -26,7 +26,7 @@ async function readConf(path: string): Promise<Conf> {
   try {
     text = await readFile(path, "utf8");
   } catch (e) {
-    throw new UpdateError("bad-input", `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+    throw new UpdateError("BAD_INPUT", `cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
   const values = new Map<string, string[]>();
   for (const raw of text.split("\n")) {
@@ -50,7 +50,7 @@ async function clamdSocketOf(clamdConf: string): Promise<string> {
   if (local) return local;
   const port = last(c, "TCPSocket");
   if (port) return `${last(c, "TCPAddr") ?? "127.0.0.1"}:${port}`;
-  throw new UpdateError("bad-input", `${clamdConf} has neither LocalSocket nor TCPSocket: cannot tell clamd to reload`);
+  throw new UpdateError("BAD_INPUT", `${clamdConf} has neither LocalSocket nor TCPSocket: cannot tell clamd to reload`);
 }
 
 /** freshclam's mirror names: a host without a scheme gets https:// (PrivateMirror: http://). */

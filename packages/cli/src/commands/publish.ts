@@ -16,7 +16,7 @@ async function readKey(file: string): Promise<string> {
   try {
     return (await readFile(file, "utf8")).trim();
   } catch (cause) {
-    throw new UpdateError("bad-key", `cannot read key file ${file}`, { cause });
+    throw new UpdateError("BAD_KEY", `cannot read key file ${file}`, { cause });
   }
 }
 

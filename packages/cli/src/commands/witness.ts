@@ -53,7 +53,7 @@ export async function run(args: string[]): Promise<number> {
         cfg.state = resolve(base, cfg.state);
         if (cfg.policy) cfg.policy = resolve(base, cfg.policy);
       } else {
-        if (!o.key || !o.state || !o.origin || o.logKey.length === 0) throw new UpdateError("bad-input", "give --config, or --key, --state, --origin and --log-key");
+        if (!o.key || !o.state || !o.origin || o.logKey.length === 0) throw new UpdateError("BAD_INPUT", "give --config, or --key, --state, --origin and --log-key");
         cfg = {
           key: o.key,
           state: o.state,

@@ -49,7 +49,7 @@ const DEFAULT_PATH = fileURLToPath(new URL("../../policy/audit-policy-v1.json", 
 let cachedDefault: AuditPolicy | undefined;
 
 function bad(msg: string): UpdateError {
-  return new UpdateError("bad-policy", `audit policy: ${msg}`);
+  return new UpdateError("BAD_POLICY", `audit policy: ${msg}`);
 }
 
 function checkLists(lists: unknown, what: string): WordList[] {
@@ -125,7 +125,7 @@ export function parseAuditPolicy(text: string, allowExtends = true): AuditPolicy
   try {
     o = JSON.parse(text) as Record<string, unknown>;
   } catch (cause) {
-    throw new UpdateError("bad-policy", "audit policy is not valid JSON", { cause });
+    throw new UpdateError("BAD_POLICY", "audit policy is not valid JSON", { cause });
   }
   if (typeof o !== "object" || o === null || Array.isArray(o)) throw bad("must be a JSON object");
   if (o.extends !== undefined) {
@@ -141,7 +141,7 @@ export async function loadAuditPolicy(path?: string): Promise<AuditPolicy> {
   try {
     text = await readFile(path, "utf8");
   } catch (cause) {
-    throw new UpdateError("bad-policy", `cannot read audit policy ${path}`, { cause });
+    throw new UpdateError("BAD_POLICY", `cannot read audit policy ${path}`, { cause });
   }
   return parseAuditPolicy(text);
 }
