@@ -15,8 +15,16 @@
  * included). The fields the formats share (offsets, target types, FLEVEL, hex-signature syntax)
  * live in ./signature, which imports nothing else here: formats, translation and stores build
  * on it. Forms that cannot be expressed are reported in `warnings` (SIGDB_UNSUPPORTED: not
- * loaded; SIGDB_APPROXIMATE: loaded, with how it differs); malformed lines throw ClamavError
- * (path:line) unless `lenient`.
+ * loaded; SIGDB_APPROXIMATE: loaded, with how it differs); a malformed line is a
+ * SIGDB_MALFORMED_LINE warning (path:line) and the rest loads (with `lenient: false` it throws
+ * ClamavError, as clamscan refuses the database).
+ *
+ * The formats no rule or store applies yet are read, checked and counted as clamscan counts
+ * them, into plain lists on the set: `.imp` (`importHashes`), `.cdb` (`containerMeta`, with
+ * `matchContainerMeta`), `.idb` (`icons`), `.crb` (`certRules`), `.ftm` (`fileTypes`), `.cfg`
+ * (`dconf`), `.pdb .wdb .gdb` (`phishing`), `.cbc` (`bytecode`: names, never executed); each
+ * file of them gets one SIGDB_NOT_APPLIED warning saying what is left out, and `unapplied`
+ * says how many of `count` no rule or store holds. A `.info` is read only inside its container.
  *
  * Containers (./containers): `.cvd` (signed: header MD5 and raw-RSA dsig, then the `.info`
  * manifest's PSS DSIG and every file's size and sha256), `.cld` (patched locally, header and
@@ -57,6 +65,13 @@ export { parseLdbLine, parseLogicalExpression, translateLdb, translatePcre, type
 export { CLAMAV_FLEVEL, HashTextParser, parseHashText, type HashParseOptions, type HashParseStats, type HashTextFormat } from "./formats/hash.js";
 export { hashFormatForPath, loadHashFile, type HashLoadOptions } from "./formats/hash-file.js";
 export { translateSubsig, type TranslatedRule } from "./translate/yara.js";
+export { matchContainerMeta, parseCdbLine, type CdbSignature, type ContainerMember } from "./formats/cdb.js";
+export { parseIdbLine, type IdbSignature } from "./formats/idb.js";
+export { parseCrbLine, type CrbRule } from "./formats/crb.js";
+export { parseFtmLine, type FtmEntry } from "./formats/ftm.js";
+export { DCONF_CATEGORIES, parseCfgLine, type DconfLine } from "./formats/cfg.js";
+export { parsePhishLine, type PhishEntry, type PhishFormat } from "./formats/phish.js";
+export { parseCbc, type CbcHeader } from "./formats/cbc.js";
 
 // stores
 export {

@@ -118,10 +118,10 @@ describe("loadClamavDatabase", () => {
     expect(set.rules.map((r) => r.name)).toEqual(["Ok.Sig-1.UNOFFICIAL", "Ok.Ldb-1.UNOFFICIAL"]);
   });
 
-  it("fails on malformed lines with file and line, or skips them when lenient", () => {
+  it("skips malformed lines with a warning naming file and line (default), or fails on them like clamscan when not lenient", () => {
     const bad = db("ndb", `Good-1:0:*:${hex("good")}\nBad-1:0:*:41zz\n`);
-    expect(() => loadClamavDatabase(bad)).toThrow(expect.objectContaining({ code: "SIGDB_MALFORMED_LINE", line: 2 }));
-    const set = loadClamavDatabase(bad, { lenient: true });
+    expect(() => loadClamavDatabase(bad, { lenient: false })).toThrow(expect.objectContaining({ code: "SIGDB_MALFORMED_LINE", line: 2 }));
+    const set = loadClamavDatabase(bad);
     expect(set.rules).toHaveLength(1);
     expect(set.warnings[0]).toMatchObject({ code: "SIGDB_MALFORMED_LINE", line: 2, signature: "Bad-1" });
     const cases = [
@@ -133,7 +133,8 @@ describe("loadClamavDatabase", () => {
     ];
     for (const line of cases) {
       const p = db(line.includes(";") ? "ldb" : "ndb", line + "\n");
-      expect(() => loadClamavDatabase(p), line).toThrow(ClamavError);
+      expect(() => loadClamavDatabase(p, { lenient: false }), line).toThrow(ClamavError);
+      expect(loadClamavDatabase(p).warnings, line).toContainEqual(expect.objectContaining({ code: "SIGDB_MALFORMED_LINE", path: p, line: 1 }));
     }
   });
 
