@@ -31,7 +31,10 @@ export interface SignatureOptions {
   rules?: string[];
   /** ClamAV database files or directories (and plain hash lists). */
   databases?: string[];
-  /** Skip malformed database lines with a warning instead of failing. */
+  /**
+   * A malformed database line is a warning and the rest loads (default true); `false` fails the
+   * load on it, as clamscan refuses the whole database.
+   */
   lenient?: boolean;
   timeoutMs?: number;
   /**
@@ -204,7 +207,7 @@ interface CompiledParts {
 function cacheKey(opts: SignatureOptions): string | undefined {
   try {
     const h = createHash("sha256");
-    h.update(JSON.stringify({ f: 2, builtin: opts.builtin !== false, lenient: !!opts.lenient }));
+    h.update(JSON.stringify({ f: 2, builtin: opts.builtin !== false, lenient: opts.lenient !== false }));
     const files: string[] = [];
     if (opts.builtin !== false) files.push(...ruleFiles(STARTER_RULES_DIR));
     for (const r of opts.rules ?? []) files.push(...ruleFiles(r));
@@ -317,6 +320,9 @@ function compileParts(opts: SignatureOptions): CompiledParts {
   let warnings: SignatureWarning[] = [];
   let stores: ClamavStores = {};
   let dbCount = 0;
+  let unapplied = 0;
+  let clamavUnits = new Set<SourceUnit>();
+  let clamavRules = new Map<string, { name: string; path: string; line: number }>();
   if (opts.databases?.length) {
     let set;
     try {
@@ -325,26 +331,67 @@ function compileParts(opts: SignatureOptions): CompiledParts {
       throw new ScannerError("RULES_FAILED", `cannot load the ClamAV database: ${(err as Error).message}`, err);
     }
     units.push(...set.yara);
+    clamavUnits = new Set(set.yara);
+    clamavRules = new Map(set.rules.map((r) => [r.ruleName, r]));
+    unapplied = set.unapplied;
     externals = set.externals;
     warnings = set.warnings;
     stores = { hashes: set.hashes, sections: set.sectionHashes, allow: set.allow, bodies: set.bodies };
     dbCount = set.count;
   }
   if (!units.length && !dbCount) throw new ScannerError("RULES_FAILED", "no signatures to scan with: drop --no-builtin or give --rules/--database");
-  let rules: CompiledRules;
-  try {
-    rules = compile(units.length ? units : [{ source: "" }], { externals });
-  } catch (err) {
-    if (err instanceof CompileError) throw new ScannerError("RULES_FAILED", `rules do not compile: ${err.message}`, err);
-    throw err;
-  }
+  const rules = compileDroppingSignatures(units, clamavUnits, clamavRules, externals, warnings);
   const parts: CompiledParts["parts"] = { rules: [rules.serialize()], ...serializeStores(stores) };
   const h = createHash("sha256");
   for (const name of PART_NAMES) { for (const chunk of parts[name] ?? []) h.update(chunk); h.update("\0"); }
   // like clamscan's "Known viruses": every rule plus every hash and body signature
-  const signatures = rules.ruleCount + storeSignatureCount(stores);
+  // (plus the ClamAV signatures loaded and counted that no rule or store applies yet: .cdb .idb .pdb .gdb .cbc .imp)
+  const signatures = rules.ruleCount + storeSignatureCount(stores) + unapplied;
   const meta = { externals, version: h.digest("hex").slice(0, 16), signatures, timeoutMs: opts.timeoutMs };
   return { rules, stores, parts, meta, warnings };
+}
+
+/**
+ * Compiles the units. A translated ClamAV signature the engine refuses is dropped with a
+ * SIGDB_UNSUPPORTED warning naming its file, line and the engine's reason, and the rest compile
+ * (a database is never refused whole for one signature); an error in a YARA rule file of the
+ * user's still fails the load with RULES_FAILED.
+ */
+function compileDroppingSignatures(units: SourceUnit[], clamavUnits: Set<SourceUnit>, clamavRules: Map<string, { name: string; path: string; line: number }>, externals: Record<string, string>, warnings: SignatureWarning[]): CompiledRules {
+  let current = units;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return compile(current.length ? current : [{ source: "" }], { externals });
+    } catch (err) {
+      if (!(err instanceof CompileError)) throw err;
+      const fix = attempt < 1000 ? dropFailing(current, clamavUnits, clamavRules, err, warnings) : undefined;
+      if (!fix) throw new ScannerError("RULES_FAILED", `rules do not compile: ${err.message}`, err);
+      current = fix;
+    }
+  }
+}
+
+/** The units with the ClamAV rules a CompileError names removed, or undefined when it names anything else. */
+function dropFailing(units: SourceUnit[], clamavUnits: Set<SourceUnit>, clamavRules: Map<string, { name: string; path: string; line: number }>, err: CompileError, warnings: SignatureWarning[]): SourceUnit[] | undefined {
+  const errors = err.diagnostics.filter((d) => !d.code.startsWith("W"));
+  if (errors.length === 0) return undefined;
+  const out = [...units];
+  for (const d of errors) {
+    const i = out.findIndex((u) => clamavUnits.has(u) && u.path === d.path);
+    if (i < 0 || d.rule === undefined) return undefined;
+    const u = out[i]!;
+    const start = u.source.indexOf(`rule ${d.rule} {`);
+    if (start < 0) return undefined;
+    const end = u.source.indexOf("\n}\n", start);
+    if (end < 0) return undefined;
+    const r = clamavRules.get(d.rule);
+    const where = r ? `${r.path}:${r.line}` : (u.path ?? "");
+    warnings.push({ code: "SIGDB_UNSUPPORTED", path: r?.path ?? u.path ?? "", ...(r ? { line: r.line, signature: r.name } : {}), message: `${where}: ${r?.name ?? d.rule}: the engine refuses its translation (${d.code}: ${d.message}); signature not loaded, the others are` });
+    const next: SourceUnit = { ...u, source: u.source.slice(0, start) + u.source.slice(end + 3) };
+    out[i] = next;
+    clamavUnits.add(next);
+  }
+  return out;
 }
 
 /** Worker-side entry point (see DetectorSpec). */
