@@ -94,7 +94,7 @@ export { BodyDb, BodyDbBuilder, targetMatches, type BodyMatch } from "./stores/b
 export { loadStores, serializeStores, storeSignatureCount, STORE_PARTS, type ClamavStores, type StorePart } from "./stores/parts.js";
 
 // scanning: the rules and the body store merged in translated-rule order
-export { scanSignatures, type SignatureMatch, type SignatureScanOptions } from "./scan.js";
+export { clamscanOrder, scanSignatures, type OrderableMatch, type SignatureMatch, type SignatureScanOptions } from "./scan.js";
 
 // the compiled-signature cache file
 export { locateSigset, readSigsetParts, sigsetPath, writeSigset, type SigsetLocation, type SigsetPart } from "./cache/sigset.js";

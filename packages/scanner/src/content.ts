@@ -11,7 +11,10 @@ export interface ContentOptions {
   alertExceedsMax?: boolean;
   /** Report archive bombs as detections (default true). */
   alertBombs?: boolean;
-  /** Keep scanning members after the first detection (default true). */
+  /**
+   * Every detection (default true, clamscan's --allmatch); false keeps only the first, in the
+   * order the detector returns them (clamscan's for ClamAV signatures), and stops the file there.
+   */
   allMatch?: boolean;
 }
 
@@ -81,7 +84,10 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
       return true;
     }
     for (const m of matches) result.detections.push(toDetection(m, path));
-    if (!allMatch && result.detections.length > 0) return false;
+    if (!allMatch && result.detections.length > 0) {
+      result.detections.length = 1;
+      return false;
+    }
     const kind = sniffArchive(b);
     if (!kind) return true;
     if (depth >= limits.maxRecursion) {

@@ -13,7 +13,7 @@
 import { createHash } from "node:crypto";
 import { compile, loadRules, CompileError, PeImage, type CompiledRules, type SourceUnit } from "@vigil/engine";
 import {
-  ClamavError, loadClamavDatabase, loadStores, scanSignatures, locateSigset, readSigsetParts, serializeStores, sigsetPath, storeSignatureCount, writeSigset, STORE_PARTS,
+  ClamavError, clamscanOrder, loadClamavDatabase, loadStores, scanSignatures, locateSigset, readSigsetParts, serializeStores, sigsetPath, storeSignatureCount, writeSigset, STORE_PARTS,
   type ClamavStores, type Digests, type HashAlgorithm, type SignatureWarning, type SigsetLocation,
 } from "@vigil/clamav";
 import { ScannerError } from "./error.js";
@@ -130,18 +130,19 @@ function fullDetector(rules: CompiledRules, stores: ClamavStores, init: Omit<Ful
         const d = digestsFor(bytes, fileAlgos);
         if (stores.allow?.has(d, bytes.length)) return [];
         const m = stores.hashes?.lookup(d, bytes.length);
-        if (m) out.push({ rule: m.name, namespace: "clamav", tags: [], meta: { clamav_name: m.name } });
+        if (m) out.push({ rule: m.name, namespace: "clamav", tags: [], meta: { clamav_name: m.name, clamav_format: "hdb" } });
       }
       if (sectionAlgos.size && stores.sections) {
         for (const s of peSections(bytes)) {
           const m = stores.sections.lookup(digestsFor(bytes.subarray(s.offset, s.offset + s.size), sectionAlgos), s.size);
-          if (m) { out.push({ rule: m.name, namespace: "clamav", tags: [], meta: { clamav_name: m.name } }); break; }
+          if (m) { out.push({ rule: m.name, namespace: "clamav", tags: [], meta: { clamav_name: m.name, clamav_format: "mdb" } }); break; }
         }
       }
       const externals = hasContainerExternal ? { clamav_container: ctx.container ? CONTAINER[ctx.container] : "" } : undefined;
       // the rules and the native body signatures, in the order translated rules would have
       out.push(...scanSignatures(rules, stores.bodies, bytes, { ...(externals ? { externals } : {}), ...(init.timeoutMs !== undefined ? { timeoutMs: init.timeoutMs } : {}) }));
-      return out;
+      // in the order clamscan reports them, so that the first is the one it prints without --allmatch
+      return clamscanOrder(out);
     },
   };
 }

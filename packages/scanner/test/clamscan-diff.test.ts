@@ -122,14 +122,46 @@ describe("vigil scan vs clamscan 1.4.6", () => {
     expect(v.found.size).toBe(3);
   });
 
-  it("a malformed database fails both with exit 2", () => {
+  it("a malformed line: clamscan refuses the whole database (exit 2); vigil warns with file:line and scans with the rest", () => {
     const d = mkdtempSync(join(tmpdir(), "vigil-bad-"));
-    writeFileSync(join(d, "bad.ndb"), "Broken:0:*:zz\n");
+    writeFileSync(join(d, "bad.ndb"), `Broken:0:*:zz\nGood.Body-1:0:*:${Buffer.from("good-needle").toString("hex")}\n`);
     mkdirSync(join(d, "t"));
-    writeFileSync(join(d, "t/a"), "a");
+    writeFileSync(join(d, "t/a"), "a good-needle");
     expect(clamscan([join(d, "bad.ndb")], join(d, "t")).code).toBe(2);
     const v = vigil([join(d, "bad.ndb")], join(d, "t"));
-    expect(v.code).toBe(2);
-    expect(v.err).toMatch(/bad\.ndb/);
+    expect(v.code).toBe(1);
+    expect(v.err).toContain(`${join(d, "bad.ndb")}:1:`);
+    expect([...v.found.values()]).toEqual([["Good.Body-1.UNOFFICIAL"]]);
+  });
+
+  it("-z/--allmatch: without it the one detection clamscan reports first, with it every detection, as clamscan", () => {
+    const d = mkdtempSync(join(tmpdir(), "vigil-allmatch-"));
+    const hex = (s: string) => Buffer.from(s).toString("hex");
+    mkdirSync(join(d, "t"));
+    const files: Record<string, string> = {
+      // two bodies (the later in the database matches earlier in the file), a hash, a logical signature
+      all: "hello needle-one needle-two",
+      hashAndLogic: "hello there",
+      logicOnly: "hello world",
+    };
+    for (const [n, text] of Object.entries(files)) writeFileSync(join(d, "t", n), text);
+    const md5 = (s: string) => createHash("md5").update(s).digest("hex");
+    writeFileSync(join(d, "a.hdb"), `${md5(files.all!)}:${files.all!.length}:Z.Hash-1\n${md5(files.hashAndLogic!)}:${files.hashAndLogic!.length}:Z.Hash-2\n`);
+    writeFileSync(join(d, "b.ndb"), `A.Body-1:0:*:${hex("needle-two")}\nB.Body-2:0:*:${hex("needle-one")}\n`);
+    writeFileSync(join(d, "c.ldb"), `C.Logic-1;Engine:51-255,Target:0;0;${hex("hello")}\n`);
+    const dbs = ["a.hdb", "b.ndb", "c.ldb"].map((n) => join(d, n));
+    // (clamscan -z prints some detections twice, once per pass over the file: compared as sets)
+    const lines = (out: string) => [...new Set(out.split("\n").filter((l) => l.endsWith(" FOUND")).map((l) => relative(join(d, "t"), l)))].sort();
+    const run = (extra: string[]) => ({
+      clam: lines(spawnSync("clamscan", ["--no-summary", ...extra, ...dbs.flatMap((x) => ["-d", x]), join(d, "t")], { encoding: "utf8" }).stdout),
+      vigil: lines(spawnSync(process.execPath, [BIN, "scan", "--no-builtin", "--no-cache", "--no-summary", ...extra, ...dbs.flatMap((x) => ["-d", x]), join(d, "t")], { encoding: "utf8" }).stdout),
+    });
+    const one = run([]);
+    expect(one.clam).toEqual(["all: B.Body-2.UNOFFICIAL FOUND", "hashAndLogic: Z.Hash-2.UNOFFICIAL FOUND", "logicOnly: C.Logic-1.UNOFFICIAL FOUND"]);
+    expect(one.vigil).toEqual(one.clam);
+    const every = run(["-z"]);
+    expect(every.clam).toHaveLength(7);
+    expect(every.vigil).toEqual(every.clam);
+    expect(run(["--allmatch"]).vigil).toEqual(every.clam);
   });
 });

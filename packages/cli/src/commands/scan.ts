@@ -44,6 +44,7 @@ function program(): Command {
     .option("--one-file-system", "do not cross into other file systems")
     .option("-j, --jobs <n>", `worker threads (default: one per core, here ${defaultJobs()})`)
     .option("--max-ratio <n>", "largest expansion ratio of an archive member before it is a bomb", "250")
+    .option("-z, --allmatch", "report every detection in a file (as clamscan -z); without it, the first one clamscan would report, and the file is not scanned further")
     .option("--alert-exceeds-max", "report limit overruns as detections (Heuristics.Limits.Exceeded.*)")
     .option("--no-cache", "rescan files even if unchanged since a clean scan with the same rules")
     .option("--cache-file <file>", "scan cache location")
@@ -65,7 +66,7 @@ interface Opts {
   rules: string[]; database: string[]; builtin: boolean; recursive: boolean; maxDepth?: string; exclude: string[]; excludeRegex: string[];
   include: string[]; includeRegex: string[]; followSymlinks?: boolean; oneFileSystem?: boolean; jobs?: string;
   maxFilesize: string; maxScansize: string; maxScantime: string; maxFiles: string; maxRecursion: string; maxRatio: string;
-  alertExceedsMax?: boolean; cache: boolean; cacheFile?: string; all?: boolean; infected?: boolean; format: ReportFormat;
+  alertExceedsMax?: boolean; allmatch?: boolean; cache: boolean; cacheFile?: string; all?: boolean; infected?: boolean; format: ReportFormat;
   output?: string; quiet?: boolean; progress: boolean; summary: boolean; quarantine?: boolean; quarantineDir?: string;
 }
 
@@ -102,10 +103,10 @@ async function scan(paths: string[], o: Opts): Promise<number> {
     ...(o.cache ? { cacheDir: join(cacheDir(), "compiled") } : {}) });
   if (!o.quiet) for (const w of warnings.slice(0, 20)) process.stderr.write(`vigil: warning: ${w.message}\n`);
   if (!o.quiet && warnings.length > 20) process.stderr.write(`vigil: warning: ${warnings.length - 20} more database warnings\n`);
-  const contentOpts = { limits, alertExceedsMax: o.alertExceedsMax };
+  const contentOpts = { limits, alertExceedsMax: o.alertExceedsMax, allMatch: !!o.allmatch };
   let cache: ScanCache | undefined;
   if (o.cache) {
-    const probe = { limits, alertExceedsMax: o.alertExceedsMax };
+    const probe = contentOpts;
     cache = new ScanCache(o.cacheFile ?? join(cacheDir(), "scan-cache.json"), Scanner.cacheVersion(detector, probe));
   }
   const scanner = new Scanner({ detector, spec, jobs, ...contentOpts, cache });
