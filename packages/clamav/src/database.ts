@@ -20,6 +20,7 @@ import { parseFtmLine, type FtmEntry } from "./formats/ftm.js";
 import { parseCfgLine, type DconfLine } from "./formats/cfg.js";
 import { parsePhishLine, type PhishEntry } from "./formats/phish.js";
 import { parseCbc } from "./formats/cbc.js";
+import { parseImpLine, translateImp } from "./formats/imp.js";
 
 export interface SignatureWarning {
   code:
@@ -42,7 +43,7 @@ export interface SignatureWarning {
 }
 
 export interface SignatureSet {
-  /** YARA rule sources, one unit per `.ndb`/`.ldb` file: pass them to the engine's `compile`. */
+  /** YARA rule sources, one unit per `.ndb`/`.ldb`/`.imp` file: pass them to the engine's `compile`. */
   yara: Array<{ namespace: string; source: string; path: string }>;
   /** external variables the rules use (`clamav_container`): give them to `compile` and set per scan ("" for a top-level file, else the container's CL_TYPE_* name). */
   externals: Record<string, string>;
@@ -54,8 +55,6 @@ export interface SignatureSet {
   allow: HashStore;
   /** `.ndb` signatures held natively (with `nativeBodies`); the others are in `yara`. */
   bodies?: BodyDb;
-  /** PE import-table hashes (`.imp`): `hash:size:Name`, the size the length of the hashed import string. */
-  importHashes: HashStore;
   /** `.cdb` container metadata signatures (names with their suffix). */
   containerMeta: CdbSignature[];
   /** `.idb` icon signatures (the groups `.ldb` IconGroup1/2 name). Not applied: needs PE icon resources. */
@@ -72,7 +71,7 @@ export interface SignatureSet {
   bytecode: string[];
   /**
    * How many of `count` sit in no rule and no store the scanner applies (`.cdb .idb .pdb .gdb
-   * .cbc .imp` today): a scanner reporting clamscan's "Known viruses" adds these to what it compiled.
+   * .cbc` today): a scanner reporting clamscan's "Known viruses" adds these to what it compiled.
    */
   unapplied: number;
   /** names dropped by `.ign2`/`.ign` (already applied while loading). */
@@ -263,7 +262,6 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
   const hashes = new HashStoreBuilder();
   const sections = new HashStoreBuilder();
   const allow = new HashStoreBuilder();
-  const imports = new HashStoreBuilder();
   const containerMeta: CdbSignature[] = [];
   const icons: IdbSignature[] = [];
   const certRules: CrbRule[] = [];
@@ -411,9 +409,9 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
       unapplied += n.counted;
       continue;
     }
-    if (f.kind === "hdb" || f.kind === "mdb" || f.kind === "fp" || f.kind === "list" || f.kind === "imp") {
-      const builder = f.kind === "mdb" ? sections : f.kind === "fp" ? allow : f.kind === "imp" ? imports : hashes;
-      const format = f.kind === "imp" ? "hdb" : f.kind;
+    if (f.kind === "hdb" || f.kind === "mdb" || f.kind === "fp" || f.kind === "list") {
+      const builder = f.kind === "mdb" ? sections : f.kind === "fp" ? allow : hashes;
+      const format = f.kind;
       const load = f.bytes ? (b: typeof builder, _p: string, k: typeof format, o: Parameters<typeof loadHashBytes>[3]) => loadHashBytes(b, f.bytes!, k, { ...o, path: f.path }) : loadHashFile;
       const stats = load(builder, f.path, format, {
         flevel,
@@ -424,10 +422,6 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
         onWarning: (message, line) => warnings.push({ code: "SIGDB_MALFORMED_LINE", path: f.path, line, message }),
       });
       count += stats.loaded;
-      if (f.kind === "imp" && stats.loaded > 0) {
-        unapplied += stats.loaded;
-        warnings.push({ code: "SIGDB_NOT_APPLIED", path: f.path, message: `${f.path}: ${stats.loaded} PE import-table hash signature(s) loaded and counted, not applied yet (the scanner does not hash import tables); files they name are not detected by them` });
-      }
       continue;
     }
     const parts: string[] = [];
@@ -440,7 +434,20 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
       let name: string | undefined;
       try {
         let t: TranslatedRule;
-        if (f.kind === "ndb") {
+        if (f.kind === "imp") {
+          const sig = parseImpLine(raw, flevel);
+          if (!sig) return;
+          name = sig.name;
+          if (ignoreFn?.(sig.name, raw)) return;
+          if (sig.hash.length !== 32) {
+            // counted as clamscan counts it; the engine has no SHA import hash to compare with
+            count++;
+            unapplied++;
+            warnings.push({ code: "SIGDB_NOT_APPLIED", path: f.path, line: lineNo, signature: name, message: `${f.path}:${lineNo}: ${name}: SHA-${sig.hash.length === 40 ? 1 : 256} import hash loaded and counted, not applied (the engine computes only the MD5 imphash)` });
+            return;
+          }
+          t = translateImp(sig, ruleIndex, sig.name + fileSuffix);
+        } else if (f.kind === "ndb") {
           const sig = parseNdbLine(raw);
           name = sig.name;
           if ((sig.minFlevel !== undefined && sig.minFlevel > flevel) || (sig.maxFlevel !== undefined && sig.maxFlevel < flevel)) return;
@@ -486,7 +493,6 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
     sectionHashes: sections.finish(),
     allow: allow.finish(),
     ...(bodies && bodies.count > 0 ? { bodies: bodies.finish() } : {}),
-    importHashes: imports.finish(),
     containerMeta,
     icons,
     certRules,

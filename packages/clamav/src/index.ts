@@ -6,7 +6,8 @@
  * everything), then hash signatures (./formats/hash.ts, read from disk by ./formats/hash-file.ts:
  * `.hdb .hsb` and plain hash lists -> `hashes`, `.mdb .msb` -> `sectionHashes`, `.fp .sfp` ->
  * `allow`, each a `HashStore` of ./stores/hashdb) and body signatures (`.ndb` ./formats/ndb.ts,
- * `.ldb` ./formats/ldb.ts). Body signatures are translated to YARA rule source (./translate,
+ * `.ldb` ./formats/ldb.ts; `.imp` PE import hashes ./formats/imp.ts, one `pe.imphash()` rule
+ * each). Body signatures are translated to YARA rule source (./translate,
  * one source unit per file) so they compile with @vigil/engine like any YARA rule
  * (`compile(set.yara, { externals: set.externals })`); with `nativeBodies` `.ndb` signatures go
  * instead to the native body store (./stores/bodydb: byte programs behind the engine's atom
@@ -20,7 +21,7 @@
  * ClamavError, as clamscan refuses the database).
  *
  * The formats no rule or store applies yet are read, checked and counted as clamscan counts
- * them, into plain lists on the set: `.imp` (`importHashes`), `.cdb` (`containerMeta`, with
+ * them, into plain lists on the set: `.cdb` (`containerMeta`, with
  * `matchContainerMeta`), `.idb` (`icons`), `.crb` (`certRules`), `.ftm` (`fileTypes`), `.cfg`
  * (`dconf`), `.pdb .wdb .gdb` (`phishing`), `.cbc` (`bytecode`: names, never executed); each
  * file of them gets one SIGDB_NOT_APPLIED warning saying what is left out, and `unapplied`
@@ -67,6 +68,7 @@ export { hashFormatForPath, loadHashFile, type HashLoadOptions } from "./formats
 export { translateSubsig, type TranslatedRule } from "./translate/yara.js";
 export { matchContainerMeta, parseCdbLine, type CdbSignature, type ContainerMember } from "./formats/cdb.js";
 export { parseIdbLine, type IdbSignature } from "./formats/idb.js";
+export { parseImpLine, translateImp, type ImpSignature } from "./formats/imp.js";
 export { parseCrbLine, type CrbRule } from "./formats/crb.js";
 export { parseFtmLine, type FtmEntry } from "./formats/ftm.js";
 export { DCONF_CATEGORIES, parseCfgLine, type DconfLine } from "./formats/cfg.js";

@@ -64,13 +64,13 @@ export interface OrderableMatch {
  * Orders one buffer's matches as clamscan reports them (its first is what clamscan prints
  * without --allmatch): `.ndb` body signatures by where their first match ends (the order the
  * byte scan meets them), then whole-file hashes (`clamav_format` "hdb"), then logical
- * signatures and YARA rules in their database order, then PE section hashes ("mdb", checked
- * when clamscan parses the PE). Stable within each group.
+ * signatures and YARA rules in their database order, then PE section and import hashes ("mdb",
+ * "imp": checked when clamscan parses the PE). Stable within each group.
  */
 export function clamscanOrder<T extends OrderableMatch>(matches: T[]): T[] {
   const rank = (m: T): number => {
     const f = m.meta?.clamav_format;
-    return f === "ndb" ? 0 : f === "hdb" ? 1 : f === "mdb" ? 3 : 2;
+    return f === "ndb" ? 0 : f === "hdb" ? 1 : f === "mdb" || f === "imp" ? 3 : 2;
   };
   const end = (m: T): number => {
     let best = Infinity;

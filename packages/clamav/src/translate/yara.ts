@@ -151,7 +151,7 @@ export interface TranslatedRule {
 
 const yaraString = (s: string) => `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)}"`;
 
-export function emitRule(index: number, name: string, format: "ndb" | "ldb", target: number, strings: string[], condition: string, modules: Set<string>, approximations: string[]): TranslatedRule {
+export function emitRule(index: number, name: string, format: "ndb" | "ldb" | "imp", target: number, strings: string[], condition: string, modules: Set<string>, approximations: string[]): TranslatedRule {
   const ruleName = ruleIdentifier(index, name.replace(/\.UNOFFICIAL$/, ""));
   const meta = [`clamav_name = ${yaraString(name)}`, `clamav_format = "${format}"`, `clamav_target = ${target}`];
   const source = `rule ${ruleName} {\n  meta:\n    ${meta.join("\n    ")}\n${strings.length ? `  strings:\n    ${strings.join("\n    ")}\n` : ""}  condition:\n    ${condition}\n}\n`;
