@@ -140,7 +140,7 @@ describe("loadClamavDatabase", () => {
 
   it("reports forms it cannot translate as unsupported, and loads the rest", () => {
     const lines = [
-      `Vi-1:1:VI:${hex("abcd")}`,
+      `MacroOff-1:0:$3$:${hex("abcd")}`,
       `Macro-1;Engine:51-255,Target:0;0&1;${hex("abcd")};\${1-2}3$`,
       `Look-1;Engine:81-255,Target:0;0&1;${hex("abcd")};0/foo(?=bar)/`,
       `ByteCmp-1;Engine:81-255,Target:0;0&1;${hex("abcd")};0(>>4#hb2#=0x1234)`,
@@ -150,7 +150,7 @@ describe("loadClamavDatabase", () => {
     const set = loadClamavDatabase([db("ndb", lines[0] + "\n"), db("ldb", lines.slice(1).join("\n") + "\n")]);
     expect(set.rules.map((r) => r.name)).toEqual(["Fine-1.UNOFFICIAL"]);
     const unsupported = set.warnings.filter((w) => w.code === "SIGDB_UNSUPPORTED").map((w) => w.signature);
-    expect(unsupported).toEqual(["Vi-1", "Macro-1", "Look-1", "ByteCmp-1", "Icon-1"]);
+    expect(unsupported).toEqual(["MacroOff-1", "Macro-1", "Look-1", "ByteCmp-1", "Icon-1"]);
   });
 
   it("applies .ign2 entries (plain and md5-bound) and loads a directory", () => {

@@ -175,6 +175,27 @@ describe(".imp PE import-table hashes", () => {
   });
 });
 
+const IS_MSI = "/usr/share/clamav-testfiles/clam_ISmsi_ext.exe";
+describe("VI (PE version-info) offsets", () => {
+  // 'CompanyName'='company ...' as clamscan --debug prints it for clam_ISmsi_ext.exe (key, NUL padding, start of the value)
+  const company = "43006f006d00700061006e0079004e0061006d0065000000000063006f006d00700061006e007900";
+  it.runIf(existsSync(IS_MSI))("load with an approximation note, count and detect as clamscan; refused on a target other than PE", () => {
+    const p = db("ndb", `Vi.Company-1:1:VI:${company}\nVi.Other-1:1:VI:${company.replace("63006f", "78006f")}\n`);
+    const set = loadClamavDatabase(p);
+    expect(set.count).toBe(2);
+    expect(set.warnings.filter((w) => w.code === "SIGDB_APPROXIMATE")).toHaveLength(2);
+    const rules = compile(set.yara, { externals: set.externals });
+    expect(rules.scan(readFileSync(IS_MSI), { externals: set.externals }).matches.map((m) => m.meta.clamav_name)).toEqual(["Vi.Company-1.UNOFFICIAL"]);
+    const wrongTarget = db("ndb", `Vi.Any-1:0:VI:${company}\n`);
+    expect(loadClamavDatabase(wrongTarget).warnings).toEqual([expect.objectContaining({ code: "SIGDB_MALFORMED_LINE", line: 1 })]);
+    if (!HAVE_CLAMSCAN) return;
+    expect(known(p)).toBe(2);
+    expect(known(wrongTarget)).toBeUndefined();
+    const r = spawnSync("clamscan", ["--no-summary", "-z", "-d", p, IS_MSI], { encoding: "utf8" });
+    expect(r.stdout.trim()).toBe(`${IS_MSI}: Vi.Company-1.UNOFFICIAL FOUND`);
+  });
+});
+
 describe(".cdb container metadata", () => {
   it("matches a member by parent type, name, sizes and position", () => {
     const sig = parseCdbLine("C.Cdb-1:CL_TYPE_ZIP:*:eicar\\.com:10-0:*:0:1:*:*", 216)!;
