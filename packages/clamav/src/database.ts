@@ -399,7 +399,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
   for (const f of typed) {
     if (f.kind === "ign2" || f.kind === "ign") continue;
     if (f.pua && !options.pua) {
-      warnings.push({ code: "SIGDB_SKIPPED_PUA", path: f.path, message: `${f.path}: PUA database skipped (clamscan loads it only with --detect-pua; pass pua: true)` });
+      warnings.push({ code: "SIGDB_SKIPPED_PUA", path: f.path, message: `${f.path}: PUA database skipped (loaded with --detect-pua, the pua load option, as clamscan --detect-pua)` });
       continue;
     }
     if (f.kind === "info") continue; // only inside containers, which read it themselves

@@ -15,7 +15,7 @@ export const collect = (v: string, prev: string[]): string[] => [...prev, v];
 export function signatureOptions(cmd: Command): Command {
   return cmd
     .option("--rules <file|dir>", "YARA rule file or directory of .yar files (repeatable)", collect, [])
-    .option("-d, --database <file|dir>", "ClamAV database file or directory: .hdb .hsb .mdb .msb .ndb .ldb .fp .sfp .ign2, hash lists (repeatable)", collect, [])
+    .option("-d, --database <file|dir>", "ClamAV database file or directory (.cvd .cld .cud containers, every ClamAV signature format) or a hash list (repeatable)", collect, [])
     .option("--no-builtin", "do not load the built-in starter rules");
 }
 

@@ -36,6 +36,8 @@ export interface SignatureOptions {
    * load on it, as clamscan refuses the whole database.
    */
   lenient?: boolean;
+  /** Load the PUA databases (.hdu .hsu .mdu .msu .ndu .ldu), as clamscan --detect-pua. */
+  pua?: boolean;
   timeoutMs?: number;
   /**
    * Directory for compiled signature sets: when every source file and the engine and
@@ -208,7 +210,7 @@ interface CompiledParts {
 function cacheKey(opts: SignatureOptions): string | undefined {
   try {
     const h = createHash("sha256");
-    h.update(JSON.stringify({ f: 2, builtin: opts.builtin !== false, lenient: opts.lenient !== false }));
+    h.update(JSON.stringify({ f: 2, builtin: opts.builtin !== false, lenient: opts.lenient !== false, pua: !!opts.pua }));
     const files: string[] = [];
     if (opts.builtin !== false) files.push(...ruleFiles(STARTER_RULES_DIR));
     for (const r of opts.rules ?? []) files.push(...ruleFiles(r));
@@ -327,7 +329,7 @@ function compileParts(opts: SignatureOptions): CompiledParts {
   if (opts.databases?.length) {
     let set;
     try {
-      set = loadClamavDatabase(opts.databases, { lenient: opts.lenient, nativeBodies: true });
+      set = loadClamavDatabase(opts.databases, { lenient: opts.lenient, nativeBodies: true, pua: !!opts.pua });
     } catch (err) {
       throw new ScannerError("RULES_FAILED", `cannot load the ClamAV database: ${(err as Error).message}`, err);
     }

@@ -134,6 +134,39 @@ describe("vigil scan vs clamscan 1.4.6", () => {
     expect([...v.found.values()]).toEqual([["Good.Body-1.UNOFFICIAL"]]);
   });
 
+  it("a directory of every signature format: vigil scan's Known viruses is clamscan's, with and without --detect-pua", () => {
+    const d = mkdtempSync(join(tmpdir(), "vigil-formats-"));
+    const hex = (x: string) => Buffer.from(x).toString("hex");
+    const icon = "10" + "1000101".repeat(6) + "100101".repeat(12) + "10101010";
+    const files: Record<string, string> = {
+      "a.cdb": "C.Cdb-1:CL_TYPE_ZIP:*:eicar\\.com:*:*:0:1:*:*\n",
+      "a.idb": `Icon1:GroupA:GroupB:${icon}\n`,
+      "a.imp": "98c88d882f01a3f6ac1e5f7dfd761624:39:Imp.Test-1\n",
+      "a.pdb": "H:amazon.com\n",
+      "a.gdb": "S:P:12345678\n",
+      "a.wdb": "M:www.google.ro:www.google.com\n",
+      "a.cfg": "PE:0x00000001:0:255\n",
+      "a.ftm": "0:0:4d5a:MS-EXE/DLL:CL_TYPE_ANY:CL_TYPE_MSEXE\n",
+      "a.crb": `Test.Trust;1;${"ab".repeat(20)};;c0ffee;010001;1;0;0;;comment\n`,
+      "a.ndb": `N.Body-1:0:*:${hex("body-needle")}\nVi.Body-1:1:VI:${hex("V\0I\0")}000000\n`,
+      "a.ldb": `L.Logic-1;Engine:51-255,Target:0;0&2;${hex("one-a")};${hex("unread")};${hex("two-b")}\n`,
+      "a.hdu": "44d88612fea8a8f36de82e1278abb02f:68:PUA.Test.Hdu-1\n",
+      "a.ndu": `PUA.Test.Ndu-1:0:*:${hex("pua-body")}\n`,
+    };
+    mkdirSync(join(d, "db"));
+    for (const [n, t] of Object.entries(files)) writeFileSync(join(d, "db", n), t);
+    mkdirSync(join(d, "t"));
+    writeFileSync(join(d, "t", "x"), "nothing here");
+    const known = (out: string) => Number(/Known viruses: (\d+)/.exec(out)?.[1]);
+    for (const extra of [[], ["--detect-pua"]]) {
+      const c = spawnSync("clamscan", [...(extra.length ? ["--detect-pua=yes"] : []), "-d", join(d, "db"), join(d, "t")], { encoding: "utf8" });
+      const v = spawnSync(process.execPath, [BIN, "scan", "--no-builtin", "--no-cache", ...extra, "-d", join(d, "db"), join(d, "t")], { encoding: "utf8" });
+      expect(known(c.stdout), c.stderr).toBe(extra.length ? 10 : 8);
+      expect(known(v.stdout + v.stderr), v.stderr).toBe(known(c.stdout));
+      expect(v.status).toBe(0);
+    }
+  });
+
   it("-z/--allmatch: without it the one detection clamscan reports first, with it every detection, as clamscan", () => {
     const d = mkdtempSync(join(tmpdir(), "vigil-allmatch-"));
     const hex = (s: string) => Buffer.from(s).toString("hex");
