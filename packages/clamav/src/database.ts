@@ -55,7 +55,7 @@ export interface SignatureSet {
   allow: HashStore;
   /** `.ndb` signatures held natively (with `nativeBodies`); the others are in `yara`. */
   bodies?: BodyDb;
-  /** `.cdb` container metadata signatures (names with their suffix). */
+  /** `.cdb` container metadata signatures (names with their suffix): a scanner matches them against archive members (`matchContainerMeta`). */
   containerMeta: CdbSignature[];
   /** `.idb` icon signatures (the groups `.ldb` IconGroup1/2 name). Not applied: needs PE icon resources. */
   icons: IdbSignature[];
@@ -70,10 +70,11 @@ export interface SignatureSet {
   /** names of the logical `.cbc` bytecode signatures counted but not executed (Vigil has no bytecode interpreter). */
   bytecode: string[];
   /**
-   * How many of `count` sit in no rule and no store the scanner applies (`.cdb .idb .pdb .gdb
-   * .cbc` today): a scanner reporting clamscan's "Known viruses" adds these to what it compiled.
+   * How many of `count` sit in no rule and no store (the lists `containerMeta`, `icons`,
+   * `phishing`, `bytecode`, and SHA `.imp` lines): a scanner reporting clamscan's "Known
+   * viruses" adds these to what it compiled.
    */
-  unapplied: number;
+  outsideStores: number;
   /** names dropped by `.ign2`/`.ign` (already applied while loading). */
   ignored: Set<string>;
   /** signatures loaded, counted as clamscan's "Known viruses" (allow-list entries included). */
@@ -269,7 +270,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
   const dconf: SignatureSet["dconf"] = {};
   const phishing: SignatureSet["phishing"] = { protect: [], allow: [], hashes: [] };
   const bytecode: string[] = [];
-  let unapplied = 0;
+  let outsideStores = 0;
   const yara: SignatureSet["yara"] = [];
   const rules: SignatureSet["rules"] = [];
   let count = 0;
@@ -369,7 +370,6 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
       }
     });
     const why: Partial<Record<Kind, string>> = {
-      cdb: `${counted} container metadata signature(s) loaded and counted, not applied yet (the scanner does not match archive member names, sizes and positions yet)`,
       idb: `${counted} icon signature(s) loaded and counted, not applied (icon matching needs a PE's icon resources, which Vigil does not read yet); .ldb IconGroup1/IconGroup2 conditions are not checked`,
       crb: `${entries} Authenticode trust/block rule(s) read, not applied (that needs a PE's Authenticode signer chain, which Vigil does not verify yet): trusted signers do not make files clean and blocked ones are not reported; not counted, as clamscan`,
       ftm: `${entries} file-type magic entr(ies) read, not applied: Vigil's target types come from its built-in magic checks, so they may differ from clamscan's for types these entries add or change; not counted, as clamscan`,
@@ -406,7 +406,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
     if (f.kind !== "hdb" && f.kind !== "mdb" && f.kind !== "fp" && f.kind !== "list" && f.kind !== "imp" && f.kind !== "ndb" && f.kind !== "ldb") {
       const n = loadOther(f, f.suffix ?? suffix);
       count += n.counted;
-      unapplied += n.counted;
+      outsideStores += n.counted;
       continue;
     }
     if (f.kind === "hdb" || f.kind === "mdb" || f.kind === "fp" || f.kind === "list") {
@@ -442,7 +442,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
           if (sig.hash.length !== 32) {
             // counted as clamscan counts it; the engine has no SHA import hash to compare with
             count++;
-            unapplied++;
+            outsideStores++;
             warnings.push({ code: "SIGDB_NOT_APPLIED", path: f.path, line: lineNo, signature: name, message: `${f.path}:${lineNo}: ${name}: SHA-${sig.hash.length === 40 ? 1 : 256} import hash loaded and counted, not applied (the engine computes only the MD5 imphash)` });
             return;
           }
@@ -500,7 +500,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
     dconf,
     phishing,
     bytecode,
-    unapplied,
+    outsideStores,
     ignored: ignore.names(),
     count,
     rules,

@@ -20,12 +20,13 @@
  * SIGDB_MALFORMED_LINE warning (path:line) and the rest loads (with `lenient: false` it throws
  * ClamavError, as clamscan refuses the database).
  *
- * The formats no rule or store applies yet are read, checked and counted as clamscan counts
- * them, into plain lists on the set: `.cdb` (`containerMeta`, with
- * `matchContainerMeta`), `.idb` (`icons`), `.crb` (`certRules`), `.ftm` (`fileTypes`), `.cfg`
- * (`dconf`), `.pdb .wdb .gdb` (`phishing`), `.cbc` (`bytecode`: names, never executed); each
- * file of them gets one SIGDB_NOT_APPLIED warning saying what is left out, and `unapplied`
- * says how many of `count` no rule or store holds. A `.info` is read only inside its container.
+ * The formats that go to no rule or store are read, checked and counted as clamscan counts
+ * them, into plain lists on the set: `.cdb` (`containerMeta`: a scanner matches archive members
+ * with `matchContainerMeta`), and, not applied yet, `.idb` (`icons`), `.crb` (`certRules`),
+ * `.ftm` (`fileTypes`), `.cfg` (`dconf`), `.pdb .wdb .gdb` (`phishing`), `.cbc` (`bytecode`:
+ * names, never executed); each file of those gets one SIGDB_NOT_APPLIED warning saying what is
+ * left out. `outsideStores` says how many of `count` no rule or store holds. A `.info` is read
+ * only inside its container.
  *
  * Containers (./containers): `.cvd` (signed: header MD5 and raw-RSA dsig, then the `.info`
  * manifest's PSS DSIG and every file's size and sha256), `.cld` (patched locally, header and

@@ -69,15 +69,15 @@ describe("every format's count agrees with clamscan's Known viruses", () => {
     });
   }
 
-  it("formats not applied yet say so once per file, and are counted as unapplied", () => {
-    for (const f of FORMATS.filter((x) => ["cdb", "idb", "imp", "pdb", "gdb", "wdb", "crb", "ftm", "cfg"].includes(x.ext))) {
+  it("formats not applied yet say so once per file, and are counted as outsideStores", () => {
+    for (const f of FORMATS.filter((x) => ["idb", "imp", "pdb", "gdb", "wdb", "crb", "ftm", "cfg"].includes(x.ext))) {
       const p = db(f.ext, f.text);
       const set = loadClamavDatabase(p);
       const w = set.warnings.filter((x) => x.code === "SIGDB_NOT_APPLIED");
       expect(w, f.ext).toHaveLength(1);
       expect(w[0]!.path).toBe(p);
       // .imp: the MD5 line is a rule, the SHA-1 one is counted but not applied
-      expect(set.unapplied, f.ext).toBe(f.ext === "imp" ? 1 : f.expected);
+      expect(set.outsideStores, f.ext).toBe(f.ext === "imp" ? 1 : f.expected);
     }
     const set = loadClamavDatabase(db("idb", `Icon1:GroupA:GroupB:${ICON}\n`));
     expect(set.icons).toMatchObject([{ name: "Icon1", group1: "GroupA", group2: "GroupB", size: 16 }]);
@@ -229,7 +229,7 @@ describe(".cbc bytecode", () => {
     expect(loadClamavDatabase(logical).count).toBe(0); // unsigned bytecode: as clamscan without --bytecode-unsigned
     const set = loadClamavDatabase([logical, hook, future], { bytecodeUnsigned: true });
     expect(set.count).toBe(1);
-    expect(set.unapplied).toBe(1);
+    expect(set.outsideStores).toBe(1);
     expect(set.bytecode).toEqual(["BC.Test-1.UNOFFICIAL"]);
     expect(set.warnings.filter((w) => w.code === "SIGDB_NOT_APPLIED").map((w) => w.message)).toEqual([expect.stringMatching(/BC\.Test-1.*not executed/), expect.stringMatching(/hook BC\.Unpacker-1.*not executed/)]);
     const bad = loadClamavDatabase(db("cbc", "ClamBCzz\nx\n"), { bytecodeUnsigned: true });

@@ -3,7 +3,7 @@
  * at each member, recursively, within the limits. Everything lands in one FileResult.
  */
 import { readArchive, sniffArchive, type ArchiveKind } from "./archive/index.js";
-import type { Detection, Detector, FileResult, Incomplete, IncompleteReason, Limits, RuleMatch } from "./types.js";
+import type { Detection, Detector, FileResult, Incomplete, IncompleteReason, Limits, MemberInfo, RuleMatch } from "./types.js";
 
 export interface ContentOptions {
   limits: Limits;
@@ -95,10 +95,21 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
       return true;
     }
     let count = 0;
+    let position = 0;
     const cap = (compressed: number) =>
       Math.min(limits.maxScanSize - result.scannedBytes, Math.max(limits.ratioFloor, compressed * limits.maxRatio)) + 1;
     for (const member of readArchive(kind, b, path, cap)) {
       const inner = member.name ? `${path}!${member.name}` : path;
+      position++;
+      if (detector.scanMember) {
+        // what the archive says about the member (ClamAV .cdb), before and whether or not it decodes
+        const info: MemberInfo = { path: inner, container: kind, containerSize: b.length, name: member.name, compressedSize: member.compressedSize, encrypted: !!member.encrypted || member.problem?.reason === "encrypted", position, ...(member.data ? { size: member.data.length } : {}) };
+        for (const m of detector.scanMember(info)) result.detections.push(toDetection(m, inner));
+        if (!allMatch && result.detections.length > 0) {
+          result.detections.length = 1;
+          return false;
+        }
+      }
       if (member.problem) {
         const p = member.problem;
         if (p.reason === "over-limit") {

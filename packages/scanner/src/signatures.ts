@@ -13,7 +13,7 @@
 import { createHash } from "node:crypto";
 import { compile, loadRules, CompileError, PeImage, type CompiledRules, type SourceUnit } from "@vigil/engine";
 import {
-  ClamavError, clamscanOrder, loadClamavDatabase, loadStores, scanSignatures, locateSigset, readSigsetParts, serializeStores, sigsetPath, storeSignatureCount, writeSigset, STORE_PARTS,
+  ClamavError, clamscanOrder, loadClamavDatabase, matchContainerMeta, parseCdbLine, type CdbSignature, loadStores, scanSignatures, locateSigset, readSigsetParts, serializeStores, sigsetPath, storeSignatureCount, writeSigset, STORE_PARTS,
   type ClamavStores, type Digests, type HashAlgorithm, type SignatureWarning, type SigsetLocation,
 } from "@vigil/clamav";
 import { ScannerError } from "./error.js";
@@ -21,7 +21,7 @@ import { ruleFiles, starterSources, STARTER_RULES_DIR } from "./rules.js";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
-import type { Detector, DetectorSpec, RuleMatch } from "./types.js";
+import type { Detector, DetectorSpec, MemberInfo, RuleMatch } from "./types.js";
 import type { ArchiveKind } from "./archive/index.js";
 
 export interface SignatureOptions {
@@ -68,6 +68,8 @@ export interface FullDetectorInit {
   version: string;
   signatures: number;
   timeoutMs?: number;
+  /** ClamAV `.cdb` container metadata signatures: the reported name and the database line. */
+  containerMeta?: Array<{ name: string; line: string }>;
 }
 
 const CONTAINER: Record<ArchiveKind, string> = { zip: "CL_TYPE_ZIP", gzip: "CL_TYPE_GZ", bzip2: "CL_TYPE_BZ", xz: "CL_TYPE_XZ", tar: "CL_TYPE_POSIX_TAR" };
@@ -123,9 +125,21 @@ function fullDetector(rules: CompiledRules, stores: ClamavStores, init: Omit<Ful
   const fileAlgos = new Set<HashAlgorithm>([...(stores.hashes?.algorithms ?? []), ...(stores.allow?.algorithms ?? [])]);
   const sectionAlgos = new Set<HashAlgorithm>(stores.sections?.algorithms ?? []);
   const hasContainerExternal = "clamav_container" in init.externals;
+  const cdb: CdbSignature[] = [];
+  for (const e of init.containerMeta ?? []) {
+    const sig = parseCdbLine(e.line, undefined);
+    if (sig) cdb.push({ ...sig, name: e.name });
+  }
+  cdb.reverse(); // clamscan tries the last-loaded .cdb signature first
   return {
     version: init.version,
     signatures: init.signatures,
+    ...(cdb.length ? {
+      scanMember(m: MemberInfo): RuleMatch[] {
+        const member = { containerType: CONTAINER[m.container], containerSize: m.containerSize, name: m.name, sizeInContainer: m.compressedSize, encrypted: m.encrypted, filePos: m.position, ...(m.size !== undefined ? { sizeReal: m.size } : {}) };
+        return cdb.filter((s) => matchContainerMeta(s, member)).map((s) => ({ rule: s.name, namespace: "clamav", tags: [], meta: { clamav_name: s.name, clamav_format: "cdb" } }));
+      },
+    } : {}),
     scan(bytes, ctx): RuleMatch[] {
       const out: RuleMatch[] = [];
       if (fileAlgos.size) {
@@ -247,10 +261,11 @@ interface CachedFields {
   version: string;
   signatures: number;
   warnings: SignatureWarning[];
+  containerMeta?: FullDetectorInit["containerMeta"];
 }
 
 function writeCompiled(file: string, key: string, c: CompiledParts): void {
-  const fields: CachedFields = { externals: c.meta.externals, version: c.meta.version, signatures: c.meta.signatures, warnings: c.warnings };
+  const fields: CachedFields = { externals: c.meta.externals, version: c.meta.version, signatures: c.meta.signatures, warnings: c.warnings, ...(c.meta.containerMeta ? { containerMeta: c.meta.containerMeta } : {}) };
   writeSigset(file, key, fields, PART_NAMES.map((name) => ({ name, chunks: c.parts[name] })));
 }
 
@@ -278,8 +293,8 @@ export interface CompiledLocation extends CachedFields {
 function locateCompiled(file: string, key: string): CompiledLocation | undefined {
   const loc = locateSigset<CachedFields>(file, key, PART_NAMES);
   if (!loc) return undefined;
-  const { externals, version, signatures, warnings } = loc.fields;
-  return { module: import.meta.url, file, size: loc.size, externals, version, signatures, warnings, parts: loc.parts as CompiledLocation["parts"] };
+  const { externals, version, signatures, warnings, containerMeta } = loc.fields;
+  return { module: import.meta.url, file, size: loc.size, externals, version, signatures, warnings, ...(containerMeta ? { containerMeta } : {}), parts: loc.parts as CompiledLocation["parts"] };
 }
 
 /**
@@ -305,7 +320,7 @@ export function readCompiledParts(loc: CompiledLocation, timeoutMs?: number): Fu
     if (err instanceof ClamavError) throw new ScannerError("RULES_FAILED", err.message, err);
     throw err;
   }
-  return { rules: new Uint8Array(0), externals: loc.externals, version: loc.version, signatures: loc.signatures, timeoutMs, ...(parts as Partial<Record<PartName, Uint8Array>>) };
+  return { rules: new Uint8Array(0), externals: loc.externals, version: loc.version, signatures: loc.signatures, timeoutMs, ...(loc.containerMeta ? { containerMeta: loc.containerMeta } : {}), ...(parts as Partial<Record<PartName, Uint8Array>>) };
 }
 
 function compileParts(opts: SignatureOptions): CompiledParts {
@@ -323,7 +338,8 @@ function compileParts(opts: SignatureOptions): CompiledParts {
   let warnings: SignatureWarning[] = [];
   let stores: ClamavStores = {};
   let dbCount = 0;
-  let unapplied = 0;
+  let outsideStores = 0;
+  let containerMeta: FullDetectorInit["containerMeta"];
   let clamavUnits = new Set<SourceUnit>();
   let clamavRules = new Map<string, { name: string; path: string; line: number }>();
   if (opts.databases?.length) {
@@ -336,7 +352,8 @@ function compileParts(opts: SignatureOptions): CompiledParts {
     units.push(...set.yara);
     clamavUnits = new Set(set.yara);
     clamavRules = new Map(set.rules.map((r) => [r.ruleName, r]));
-    unapplied = set.unapplied;
+    outsideStores = set.outsideStores;
+    if (set.containerMeta.length) containerMeta = set.containerMeta.map((c) => ({ name: c.name, line: c.line }));
     externals = set.externals;
     warnings = set.warnings;
     stores = { hashes: set.hashes, sections: set.sectionHashes, allow: set.allow, bodies: set.bodies };
@@ -349,8 +366,9 @@ function compileParts(opts: SignatureOptions): CompiledParts {
   for (const name of PART_NAMES) { for (const chunk of parts[name] ?? []) h.update(chunk); h.update("\0"); }
   // like clamscan's "Known viruses": every rule plus every hash and body signature
   // (plus the ClamAV signatures loaded and counted that no rule or store applies yet: .cdb .idb .pdb .gdb .cbc .imp)
-  const signatures = rules.ruleCount + storeSignatureCount(stores) + unapplied;
-  const meta = { externals, version: h.digest("hex").slice(0, 16), signatures, timeoutMs: opts.timeoutMs };
+  const signatures = rules.ruleCount + storeSignatureCount(stores) + outsideStores;
+  if (containerMeta) h.update(JSON.stringify(containerMeta));
+  const meta = { externals, version: h.digest("hex").slice(0, 16), signatures, timeoutMs: opts.timeoutMs, ...(containerMeta ? { containerMeta } : {}) };
   return { rules, stores, parts, meta, warnings };
 }
 

@@ -167,6 +167,31 @@ describe("vigil scan vs clamscan 1.4.6", () => {
     }
   });
 
+  it(".cdb container metadata: archive members matched by name, position, sizes and encryption as clamscan", () => {
+    const d = mkdtempSync(join(tmpdir(), "vigil-cdb-"));
+    mkdirSync(join(d, "t"));
+    const payload = "x".repeat(300);
+    writeFileSync(join(d, "t", "named.zip"), makeZip([{ name: "readme.txt", data: "hello" }, { name: "dir/payload.exe", data: payload }]));
+    writeFileSync(join(d, "t", "first.zip"), makeZip([{ name: "payload.exe", data: payload, method: 0 }]));
+    writeFileSync(join(d, "t", "locked.zip"), makeZip([{ name: "secret.doc", data: "locked content", flags: 1, method: 0 }]));
+    writeFileSync(join(d, "t", "clean.zip"), makeZip([{ name: "other.txt", data: "nothing" }]));
+    writeFileSync(join(d, "db.cdb", ), [
+      "C.Name-1:CL_TYPE_ZIP:*:payload\\.exe$:*:*:0:*:*:*",
+      "C.Second-1:CL_TYPE_ZIP:*:*:*:300:*:2:*:*",
+      "C.Stored-1:CL_TYPE_ZIP:*:*:300:*:*:1:*:*",
+      "C.Locked-1:CL_TYPE_ZIP:*:\\.doc$:*:*:1:*:*:*",
+      "C.Rar-1:CL_TYPE_RAR:*:payload:*:*:*:*:*:*",
+      "",
+    ].join("\n"));
+    const lines = (out: string) => [...new Set(out.split("\n").filter((l) => l.endsWith(" FOUND")).map((l) => relative(join(d, "t"), l).replace(/!.*?:/, ":")))].sort();
+    for (const extra of [[], ["-z"]]) {
+      const c = lines(spawnSync("clamscan", ["--no-summary", ...extra, "-d", join(d, "db.cdb"), join(d, "t")], { encoding: "utf8" }).stdout);
+      const v = lines(spawnSync(process.execPath, [BIN, "scan", "--no-builtin", "--no-cache", "--no-summary", ...extra, "-d", join(d, "db.cdb"), join(d, "t")], { encoding: "utf8" }).stdout);
+      expect(v, extra.join(" ")).toEqual(c);
+      if (extra.length) expect(c).toEqual(["first.zip: C.Name-1.UNOFFICIAL FOUND", "first.zip: C.Stored-1.UNOFFICIAL FOUND", "locked.zip: C.Locked-1.UNOFFICIAL FOUND", "named.zip: C.Name-1.UNOFFICIAL FOUND", "named.zip: C.Second-1.UNOFFICIAL FOUND"]);
+    }
+  });
+
   it("-z/--allmatch: without it the one detection clamscan reports first, with it every detection, as clamscan", () => {
     const d = mkdtempSync(join(tmpdir(), "vigil-allmatch-"));
     const hex = (s: string) => Buffer.from(s).toString("hex");

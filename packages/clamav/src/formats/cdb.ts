@@ -15,6 +15,8 @@ export type SizeRange = [number | undefined, number | undefined] | undefined;
 
 export interface CdbSignature {
   name: string;
+  /** the database line it came from (what a scan thread parses it back from) */
+  line: string;
   /** CL_TYPE_* of the parent layer, or undefined for `*`. */
   containerType: string | undefined;
   containerSize: SizeRange;
@@ -59,17 +61,18 @@ function posixRegex(re: string): RegExp {
   }
 }
 
-/** Parses one `.cdb` line; undefined when its FLEVEL range excludes `flevel`. */
-export function parseCdbLine(line: string, flevel: number): CdbSignature | undefined {
+/** Parses one `.cdb` line; undefined when its FLEVEL range excludes `flevel` (not checked when undefined). */
+export function parseCdbLine(line: string, flevel: number | undefined): CdbSignature | undefined {
   const f = line.split(":");
   if (f.length < 10 || f.length > 12) throw new SignatureSyntaxError("expected 10 to 12 ':' separated fields (Name:ContainerType:ContainerSize:FileNameREGEX:FileSizeInContainer:FileSizeReal:IsEncrypted:FilePos:Res1:Res2[:MinFL[:MaxFL]])");
-  if (flevelExcludes(f[10], f[11], flevel)) return undefined;
+  if (flevel !== undefined && flevelExcludes(f[10], f[11], flevel)) return undefined;
   const [name, type, csize, fname, sic, sreal, enc, pos] = f as [string, string, string, string, string, string, string, string];
   if (name === "") throw new SignatureSyntaxError("empty signature name");
   if (type !== "*" && !/^CL_TYPE_[A-Z0-9_]+$/.test(type)) throw new SignatureSyntaxError(`bad container type '${type}'`);
   if (!/^[01*]$/.test(enc)) throw new SignatureSyntaxError(`bad IsEncrypted '${enc}' (0, 1 or *)`);
   return {
     name,
+    line,
     containerType: type === "*" ? undefined : type,
     containerSize: range(csize, "ContainerSize"),
     fileName: fname === "*" ? undefined : posixRegex(fname),
