@@ -45,7 +45,10 @@
  *   4. the `clamav_name` meta of the matches of `scanSignatures(rules, bodies, bytes)` (./scan.ts:
  *      the compiled rules and the body store merged in the order translated rules would have;
  *      set the `clamav_container` external to "" for top-level files, or to the container's
- *      CL_TYPE_* name for members).
+ *      CL_TYPE_* name for members);
+ *   and for an archive member, `matchContainerMeta` over `containerMeta` with what the archive
+ *   says about it. `clamscanOrder` puts one buffer's matches in the order clamscan reports them
+ *   (without --allmatch clamscan prints only the first).
  */
 
 export { ClamavError, type ClamavErrorCode } from "./error.js";
