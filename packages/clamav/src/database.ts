@@ -466,6 +466,17 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
           name = sig.name;
           if (!ldbEngineOk(sig, flevel)) return;
           if (ignoreFn?.(sig.name, raw)) return;
+          if (sig.tdb.IconGroup1 !== undefined || sig.tdb.IconGroup2 !== undefined) {
+            // counted as clamscan counts it, never reported: a match also needs the PE's icon
+            // to look like the group's, which Vigil cannot check (no PE icon reader yet)
+            if (sig.tdb.Target !== "1") throw new SignatureSyntaxError("IconGroup is only supported in PE (target 1) signatures, as clamscan says");
+            const { IconGroup1: _a, IconGroup2: _b, ...rest } = sig.tdb;
+            translateLdb({ ...sig, tdb: rest }, ruleIndex, sig.name + fileSuffix); // the rest must still be valid
+            count++;
+            outsideStores++;
+            warnings.push({ code: "SIGDB_NOT_APPLIED", path: f.path, line: lineNo, signature: name, message: `${f.path}:${lineNo}: ${name}: loaded and counted, not applied: its IconGroup condition needs the PE's icon resources, which Vigil does not read yet` });
+            return;
+          }
           t = translateLdb(sig, ruleIndex, sig.name + fileSuffix);
         }
         ruleIndex++;

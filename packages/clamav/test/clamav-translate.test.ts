@@ -150,7 +150,10 @@ describe("loadClamavDatabase", () => {
     const set = loadClamavDatabase([db("ndb", lines[0] + "\n"), db("ldb", lines.slice(1).join("\n") + "\n")]);
     expect(set.rules.map((r) => r.name)).toEqual(["Fine-1.UNOFFICIAL"]);
     const unsupported = set.warnings.filter((w) => w.code === "SIGDB_UNSUPPORTED").map((w) => w.signature);
-    expect(unsupported).toEqual(["MacroOff-1", "Macro-1", "Look-1", "ByteCmp-1", "Icon-1"]);
+    expect(unsupported).toEqual(["MacroOff-1", "Macro-1", "Look-1", "ByteCmp-1"]);
+    // counted as clamscan counts it, not applied (the icon check needs PE icon resources)
+    expect(set.warnings.filter((w) => w.code === "SIGDB_NOT_APPLIED").map((w) => w.signature)).toEqual(["Icon-1"]);
+    expect(set.count).toBe(2);
   });
 
   it("applies .ign2 entries (plain and md5-bound) and loads a directory", () => {

@@ -112,6 +112,20 @@ describe("every format's count agrees with clamscan's Known viruses", () => {
     }
   });
 
+  it(".ldb with IconGroup1/2: counted as clamscan counts it (with and without the .idb), never reported; refused outside target 1", () => {
+    const ldb = db("ldb", `Icon.Sig-1;Engine:51-255,Target:1,IconGroup1:GroupA;0;41424344\n`);
+    const idb = db("idb", `Icon1:GroupA:GroupB:${ICON}\nIcon2:GroupA:*:${ICON}\n`);
+    const set = loadClamavDatabase([ldb, idb]);
+    expect([loadClamavDatabase(ldb).count, set.count, set.rules.length]).toEqual([1, 3, 0]);
+    const bad = db("ldb", `Icon.Sig-2;Engine:51-255,Target:0,IconGroup1:GroupA;0;41424344\n`);
+    expect(loadClamavDatabase(bad).warnings).toEqual([expect.objectContaining({ code: "SIGDB_MALFORMED_LINE", path: bad, line: 1 })]);
+    if (!HAVE_CLAMSCAN) return;
+    expect(known(ldb)).toBe(1);
+    const both = spawnSync("clamscan", ["-d", ldb, "-d", idb, "/dev/null"], { encoding: "utf8" });
+    expect(both.stdout).toMatch(/Known viruses: 3/);
+    expect(known(bad)).toBeUndefined();
+  });
+
   it("a .info named on its own is refused, as clamscan refuses it", () => {
     const p = db("info", "ClamAV-VDB:x:1:0:81:X:X:me:1\n");
     expect(() => loadClamavDatabase(p)).toThrow(expect.objectContaining({ code: "SIGDB_INFO_ALONE" }));
