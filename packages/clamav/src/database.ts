@@ -486,6 +486,8 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
         rules.push({ name: t.name, ruleName: t.ruleName, path: f.path, line: lineNo, approximations: t.approximations });
         for (const a of t.approximations) warnings.push({ code: "SIGDB_APPROXIMATE", path: f.path, line: lineNo, signature: name, message: `${f.path}:${lineNo}: ${name}: ${a}` });
       } catch (e) {
+        // a signature nested too deeply for the translation (the stack runs out) is one signature's problem
+        if (e instanceof RangeError) return void warnings.push({ code: "SIGDB_UNSUPPORTED", path: f.path, line: lineNo, signature: name, message: `${f.path}:${lineNo}: ${name ?? "signature"}: too complex to translate (${e.message}); signature not loaded` });
         if (!(e instanceof SignatureSyntaxError)) throw e;
         const unsupported = UNSUPPORTED.test(e.message);
         if (unsupported) warnings.push({ code: "SIGDB_UNSUPPORTED", path: f.path, line: lineNo, signature: name, message: `${f.path}:${lineNo}: ${name ?? "signature"}: ${e.message}; signature not loaded` });

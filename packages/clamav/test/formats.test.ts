@@ -250,3 +250,13 @@ describe(".cbc bytecode", () => {
     expect(bad.warnings).toEqual([expect.objectContaining({ code: "SIGDB_MALFORMED_LINE", line: 1 })]);
   });
 });
+
+describe("hostile nesting", () => {
+  it("a logical expression nested beyond the stack is one signature's warning, the next line loads", () => {
+    const deep = "(".repeat(12_000) + "0" + ")".repeat(12_000);
+    const p = db("ldb", `Deep.Nest-1;Engine:51-255,Target:0;${deep};41424344\nFine.Next-1;Engine:51-255,Target:0;0;41424344\n`);
+    const set = loadClamavDatabase(p);
+    expect(set.rules.map((r) => r.name)).toEqual(["Fine.Next-1.UNOFFICIAL"]);
+    expect(set.warnings).toEqual([expect.objectContaining({ path: p, line: 1, signature: "Deep.Nest-1" })]);
+  });
+});
