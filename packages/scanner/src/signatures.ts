@@ -224,7 +224,7 @@ interface CompiledParts {
 function cacheKey(opts: SignatureOptions): string | undefined {
   try {
     const h = createHash("sha256");
-    h.update(JSON.stringify({ f: 2, builtin: opts.builtin !== false, lenient: opts.lenient !== false, pua: !!opts.pua }));
+    h.update(JSON.stringify({ f: 3, builtin: opts.builtin !== false, lenient: opts.lenient !== false, pua: !!opts.pua }));
     const files: string[] = [];
     if (opts.builtin !== false) files.push(...ruleFiles(STARTER_RULES_DIR));
     for (const r of opts.rules ?? []) files.push(...ruleFiles(r));
