@@ -11,8 +11,16 @@ import { BodyDbBuilder, type BodyDb } from "./stores/bodydb/store.js";
 import { FLEVEL, ruleIdentifier, SignatureSyntaxError } from "./signature/fields.js";
 import { IgnoreList } from "./formats/ign.js";
 import { parseNdbLine, translateNdb } from "./formats/ndb.js";
-import { ldbEngineOk, parseLdbLine, translateLdb } from "./formats/ldb.js";
+import { ldbEngineOk, parseLdbLine, translateLdb, UNSUPPORTED } from "./formats/ldb.js";
 import type { TranslatedRule } from "./translate/yara.js";
+import { parseCdbLine, type CdbSignature } from "./formats/cdb.js";
+import { parseIdbLine, type IdbSignature } from "./formats/idb.js";
+import { parseCrbLine, type CrbRule } from "./formats/crb.js";
+import { parseFtmLine, type FtmEntry } from "./formats/ftm.js";
+import { parseCfgLine, type DconfLine } from "./formats/cfg.js";
+import { parsePhishLine, type PhishEntry } from "./formats/phish.js";
+import { parseCbc } from "./formats/cbc.js";
+import { parseImpLine, translateImp } from "./formats/imp.js";
 
 export interface SignatureWarning {
   code:
@@ -24,7 +32,9 @@ export interface SignatureWarning {
     /** a container in a database directory that failed a check (its ClamavError code is in the message): the others load */
     | "SIGDB_REFUSED"
     /** what ClamAV warns about and still loads: an old daily, a high functionality level, an older duplicate skipped */
-    | "SIGDB_CONTAINER";
+    | "SIGDB_CONTAINER"
+    /** signatures loaded and counted (as clamscan counts them) that Vigil's scanner does not apply yet: the message says why and what is left out */
+    | "SIGDB_NOT_APPLIED";
   path: string;
   line?: number;
   /** the ClamAV signature name, when the warning is about one signature. */
@@ -33,7 +43,7 @@ export interface SignatureWarning {
 }
 
 export interface SignatureSet {
-  /** YARA rule sources, one unit per `.ndb`/`.ldb` file: pass them to the engine's `compile`. */
+  /** YARA rule sources, one unit per `.ndb`/`.ldb`/`.imp` file: pass them to the engine's `compile`. */
   yara: Array<{ namespace: string; source: string; path: string }>;
   /** external variables the rules use (`clamav_container`): give them to `compile` and set per scan ("" for a top-level file, else the container's CL_TYPE_* name). */
   externals: Record<string, string>;
@@ -45,6 +55,26 @@ export interface SignatureSet {
   allow: HashStore;
   /** `.ndb` signatures held natively (with `nativeBodies`); the others are in `yara`. */
   bodies?: BodyDb;
+  /** `.cdb` container metadata signatures (names with their suffix): a scanner matches them against archive members (`matchContainerMeta`). */
+  containerMeta: CdbSignature[];
+  /** `.idb` icon signatures (the groups `.ldb` IconGroup1/2 name). Not applied: needs PE icon resources. */
+  icons: IdbSignature[];
+  /** `.crb` Authenticode trust (trusted) and block rules. Not applied: needs the signer chain. */
+  certRules: CrbRule[];
+  /** `.ftm` file-type magic entries in file order. Not applied: targets come from fixed magic checks. */
+  fileTypes: FtmEntry[];
+  /** `.cfg` engine configuration: each category's mask as the last line in range set it. */
+  dconf: Partial<Record<DconfLine["category"], number>>;
+  /** `.pdb` (protect), `.wdb` (allow) and `.gdb` (hash) phishing entries. Not applied until unpacking extracts HTML/mail URLs. */
+  phishing: { protect: PhishEntry[]; allow: PhishEntry[]; hashes: PhishEntry[] };
+  /** names of the logical `.cbc` bytecode signatures counted but not executed (Vigil has no bytecode interpreter). */
+  bytecode: string[];
+  /**
+   * How many of `count` sit in no rule and no store (the lists `containerMeta`, `icons`,
+   * `phishing`, `bytecode`, and SHA `.imp` lines): a scanner reporting clamscan's "Known
+   * viruses" adds these to what it compiled.
+   */
+  outsideStores: number;
   /** names dropped by `.ign2`/`.ign` (already applied while loading). */
   ignored: Set<string>;
   /** signatures loaded, counted as clamscan's "Known viruses" (allow-list entries included). */
@@ -57,7 +87,12 @@ export interface SignatureSet {
 export interface LoadOptions {
   /** engine functionality level for FLEVEL/Engine ranges (default 216, clamscan 1.4.6). */
   flevel?: number;
-  /** skip malformed lines with a warning instead of failing the load (clamscan fails). */
+  /**
+   * A malformed line is a SIGDB_MALFORMED_LINE warning naming file, line and reason, and the
+   * rest of the database loads (default true: a database is never refused whole because of one
+   * signature). `false` fails the load with a ClamavError instead, as clamscan does ("Malformed
+   * database", exit 2, nothing from that file loaded).
+   */
   lenient?: boolean;
   /** load the PUA variants (`.hdu .hsu .mdu .msu .ndu .ldu`); clamscan does only with --detect-pua. */
   pua?: boolean;
@@ -73,6 +108,8 @@ export interface LoadOptions {
   keys?: TrustedKeys;
   /** now, for the database-age warning (default: the clock) */
   now?: Date;
+  /** load `.cbc` bytecode from files that are not signed containers (clamscan --bytecode-unsigned); default false, as clamscan. */
+  bytecodeUnsigned?: boolean;
 }
 
 /** One database file to read: on disk, or a member of a container held in memory. */
@@ -115,11 +152,11 @@ function newestContainers(paths: string[], warnings: SignatureWarning[], options
   return kept.sort();
 }
 
-type Kind = "hdb" | "mdb" | "fp" | "list" | "ndb" | "ldb" | "ign2" | "ign";
+type Kind = "hdb" | "mdb" | "fp" | "list" | "ndb" | "ldb" | "ign2" | "ign" | "imp" | "cdb" | "idb" | "crb" | "cat" | "ftm" | "cfg" | "pdb" | "gdb" | "wdb" | "cbc" | "info";
 
 function kindOf(path: string): { kind: Kind; pua: boolean } | undefined {
   const ext = path.slice(path.lastIndexOf(".") + 1).toLowerCase();
-  const map: Record<string, Kind> = { hdb: "hdb", hsb: "hdb", mdb: "mdb", msb: "mdb", fp: "fp", sfp: "fp", ndb: "ndb", ldb: "ldb", ign2: "ign2", ign: "ign", txt: "list", md5: "list", sha1: "list", sha256: "list", hashes: "list" };
+  const map: Record<string, Kind> = { hdb: "hdb", hsb: "hdb", mdb: "mdb", msb: "mdb", fp: "fp", sfp: "fp", ndb: "ndb", ldb: "ldb", ign2: "ign2", ign: "ign", imp: "imp", cdb: "cdb", idb: "idb", crb: "crb", cat: "cat", ftm: "ftm", cfg: "cfg", pdb: "pdb", gdb: "gdb", wdb: "wdb", cbc: "cbc", info: "info", txt: "list", md5: "list", sha1: "list", sha256: "list", hashes: "list" };
   const pua: Record<string, Kind> = { hdu: "hdb", hsu: "hdb", mdu: "mdb", msu: "mdb", ndu: "ndb", ldu: "ldb" };
   if (map[ext]) return { kind: map[ext]!, pua: false };
   if (pua[ext]) return { kind: pua[ext]!, pua: true };
@@ -147,11 +184,18 @@ function expand(paths: string[], warnings: SignatureWarning[], options: LoadOpti
       for (const c of newestContainers(found, warnings, options)) containers.push({ path: c, explicit: false });
     } else if (containerKindOf(p) !== undefined) {
       containers.push({ path: p, explicit: true });
+    } else if (kindOf(p)?.kind === "info") {
+      throw new ClamavError("SIGDB_INFO_ALONE", "a .info manifest is only read inside its .cvd/.cld/.cud container (clamscan refuses it too); load the container instead", { path: p });
     } else if (kindOf(p) === undefined) {
-      warnings.push({ code: "SIGDB_UNKNOWN_EXTENSION", path: p, message: `${p}: unknown database extension, skipped (use .hdb .hsb .mdb .msb .fp .sfp .ndb .ldb .ign2 or a hash list .txt/.md5/.sha1/.sha256)` });
+      warnings.push({ code: "SIGDB_UNKNOWN_EXTENSION", path: p, message: `${p}: unknown database extension, skipped (use one of ClamAV's database extensions or a hash list .txt/.md5/.sha1/.sha256)` });
     } else files.push(p);
   }
-  const sources: Source[] = files.map((f) => ({ path: f, ...kindOf(f)! }));
+  const sources: Source[] = [];
+  for (const f of files) {
+    const k = kindOf(f)!;
+    if (k.kind === "info") warnings.push({ code: "SIGDB_REFUSED", path: f, message: `${f}: a .info manifest is only read inside its .cvd/.cld/.cud container (clamscan refuses it); skipped, the other files load` });
+    else sources.push({ path: f, ...k });
+  }
   for (const c of containers) sources.push(...containerSources(c.path, c.explicit, warnings, options));
   return sources;
 }
@@ -230,6 +274,14 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
   const hashes = new HashStoreBuilder();
   const sections = new HashStoreBuilder();
   const allow = new HashStoreBuilder();
+  const containerMeta: CdbSignature[] = [];
+  const icons: IdbSignature[] = [];
+  const certRules: CrbRule[] = [];
+  const fileTypes: FtmEntry[] = [];
+  const dconf: SignatureSet["dconf"] = {};
+  const phishing: SignatureSet["phishing"] = { protect: [], allow: [], hashes: [] };
+  const bytecode: string[] = [];
+  let outsideStores = 0;
   const yara: SignatureSet["yara"] = [];
   const rules: SignatureSet["rules"] = [];
   let count = 0;
@@ -238,8 +290,107 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
   const bodies = options.nativeBodies ? new BodyDbBuilder("") : undefined;
 
   const malformed = (path: string, line: number, message: string, signature?: string) => {
-    if (!options.lenient) throw new ClamavError("SIGDB_MALFORMED_LINE", `${message}; fix or delete the line (clamscan also refuses the whole database)`, { path, line });
+    if (options.lenient === false) throw new ClamavError("SIGDB_MALFORMED_LINE", `${message}; fix or delete the line (clamscan also refuses the whole database)`, { path, line });
     warnings.push({ code: "SIGDB_MALFORMED_LINE", path, line, signature, message: `${path}:${line}: ${message}; skipped` });
+  };
+
+  /** Reads the formats that go to neither a store nor a rule; returns what they add to "Known viruses". */
+  const loadOther = (f: Source, fileSuffix: string): { counted: number } => {
+    if (f.kind === "cat") {
+      const size = f.bytes ? f.bytes.length : statSync(f.path).size;
+      if (size > 0) warnings.push({ code: "SIGDB_NOT_APPLIED", path: f.path, message: `${f.path}: Authenticode catalog not read (its signed hashes would join the allow list once verified against .crb trust); not counted, as clamscan` });
+      return { counted: 0 };
+    }
+    if (f.kind === "cbc") {
+      const official = f.suffix === "";
+      const text = f.bytes ? Buffer.from(f.bytes).toString("latin1") : readFileSync(f.path, "latin1");
+      if (!official && !options.bytecodeUnsigned) {
+        warnings.push({ code: "SIGDB_NOT_APPLIED", path: f.path, message: `${f.path}: unsigned bytecode skipped (clamscan loads it only with --bytecode-unsigned; pass bytecodeUnsigned)` });
+        return { counted: 0 };
+      }
+      try {
+        const h = parseCbc(text);
+        if (h.format !== 6 && h.format !== 7) return { counted: 0 };
+        if ((h.minFlevel && h.minFlevel > flevel) || (h.maxFlevel && h.maxFlevel < flevel)) return { counted: 0 };
+        if (ignoreFn?.(h.name, text.split("\n")[1] ?? "")) return { counted: 0 };
+        const name = h.name + (official ? "" : fileSuffix);
+        warnings.push({ code: "SIGDB_NOT_APPLIED", path: f.path, signature: name, message: `${f.path}: bytecode ${h.logical ? `signature ${name}` : `hook ${name} (kind ${h.kind})`} loaded${h.logical ? " and counted" : ""} but not executed: Vigil has no bytecode interpreter, so ${h.logical ? "it detects nothing" : "what it unpacks or checks is not done"}` });
+        if (h.logical) bytecode.push(name);
+        return { counted: h.logical ? 1 : 0 };
+      } catch (e) {
+        if (!(e instanceof SignatureSyntaxError)) throw e;
+        malformed(f.path, 1, e.message);
+        return { counted: 0 };
+      }
+    }
+    let counted = 0;
+    let entries = 0;
+    const dconfSet = new Set<string>();
+    readLines(f).forEach((raw, i) => {
+      const lineNo = i + 1;
+      if (raw === "" || raw.startsWith("#")) return;
+      try {
+        switch (f.kind) {
+          case "cdb": {
+            const sig = parseCdbLine(raw, flevel);
+            if (!sig || ignoreFn?.(sig.name, raw)) return;
+            containerMeta.push({ ...sig, name: sig.name + fileSuffix });
+            counted++;
+            break;
+          }
+          case "idb": {
+            const sig = parseIdbLine(raw);
+            icons.push(sig);
+            counted++;
+            break;
+          }
+          case "crb": {
+            const r = parseCrbLine(raw, flevel);
+            if (r) certRules.push(r);
+            if (r) entries++;
+            break;
+          }
+          case "ftm": {
+            const e = parseFtmLine(raw, flevel);
+            if (e) fileTypes.push(e);
+            if (e) entries++;
+            break;
+          }
+          case "cfg": {
+            const d = parseCfgLine(raw, flevel);
+            if (d) {
+              dconf[d.category] = d.mask;
+              dconfSet.add(d.category);
+            }
+            break;
+          }
+          case "pdb":
+          case "gdb":
+          case "wdb": {
+            const e = parsePhishLine(raw, f.kind, flevel);
+            if (!e) return;
+            (f.kind === "pdb" ? phishing.protect : f.kind === "wdb" ? phishing.allow : phishing.hashes).push(e);
+            if (f.kind !== "wdb") counted++;
+            else entries++;
+            break;
+          }
+        }
+      } catch (e) {
+        if (!(e instanceof SignatureSyntaxError)) throw e;
+        malformed(f.path, lineNo, e.message);
+      }
+    });
+    const why: Partial<Record<Kind, string>> = {
+      idb: `${counted} icon signature(s) loaded and counted, not applied (icon matching needs a PE's icon resources, which Vigil does not read yet); .ldb IconGroup1/IconGroup2 conditions are not checked`,
+      crb: `${entries} Authenticode trust/block rule(s) read, not applied (that needs a PE's Authenticode signer chain, which Vigil does not verify yet): trusted signers do not make files clean and blocked ones are not reported; not counted, as clamscan`,
+      ftm: `${entries} file-type magic entr(ies) read, not applied: Vigil's target types come from its built-in magic checks, so they may differ from clamscan's for types these entries add or change; not counted, as clamscan`,
+      cfg: `engine configuration read (${[...dconfSet].join(", ") || "no category in range"}); Vigil has no per-module switches, so these settings have no effect; not counted, as clamscan`,
+      pdb: `${counted} phishing URL signature(s) loaded and counted, not applied until unpacking extracts the URLs of HTML and mail bodies`,
+      gdb: `${counted} phishing URL hash signature(s) loaded and counted, not applied until unpacking extracts the URLs of HTML and mail bodies`,
+      wdb: `${entries} phishing allow-list entr(ies) read, not applied until unpacking extracts the URLs of HTML and mail bodies; not counted, as clamscan`,
+    };
+    if ((counted > 0 || entries > 0 || dconfSet.size > 0) && why[f.kind]) warnings.push({ code: "SIGDB_NOT_APPLIED", path: f.path, message: `${f.path}: ${why[f.kind]}` });
+    return { counted };
   };
 
   for (const f of typed.filter((t) => t.kind === "ign2" || t.kind === "ign")) {
@@ -259,18 +410,26 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
   for (const f of typed) {
     if (f.kind === "ign2" || f.kind === "ign") continue;
     if (f.pua && !options.pua) {
-      warnings.push({ code: "SIGDB_SKIPPED_PUA", path: f.path, message: `${f.path}: PUA database skipped (clamscan loads it only with --detect-pua; pass pua: true)` });
+      warnings.push({ code: "SIGDB_SKIPPED_PUA", path: f.path, message: `${f.path}: PUA database skipped (loaded with --detect-pua, the pua load option, as clamscan --detect-pua)` });
+      continue;
+    }
+    if (f.kind === "info") continue; // only inside containers, which read it themselves
+    if (f.kind !== "hdb" && f.kind !== "mdb" && f.kind !== "fp" && f.kind !== "list" && f.kind !== "imp" && f.kind !== "ndb" && f.kind !== "ldb") {
+      const n = loadOther(f, f.suffix ?? suffix);
+      count += n.counted;
+      outsideStores += n.counted;
       continue;
     }
     if (f.kind === "hdb" || f.kind === "mdb" || f.kind === "fp" || f.kind === "list") {
       const builder = f.kind === "mdb" ? sections : f.kind === "fp" ? allow : hashes;
-      const load = f.bytes ? (b: typeof builder, _p: string, k: typeof f.kind, o: Parameters<typeof loadHashBytes>[3]) => loadHashBytes(b, f.bytes!, k, { ...o, path: f.path }) : loadHashFile;
-      const stats = load(builder, f.path, f.kind, {
+      const format = f.kind;
+      const load = f.bytes ? (b: typeof builder, _p: string, k: typeof format, o: Parameters<typeof loadHashBytes>[3]) => loadHashBytes(b, f.bytes!, k, { ...o, path: f.path }) : loadHashFile;
+      const stats = load(builder, f.path, format, {
         flevel,
         suffix: f.kind === "list" ? "" : (f.suffix ?? suffix),
         defaultName: `HashList.${basename(f.path).replace(/\.[^.]*$/, "")}`,
         ignore: ignoreFn,
-        lenient: options.lenient,
+        lenient: options.lenient !== false,
         onWarning: (message, line) => warnings.push({ code: "SIGDB_MALFORMED_LINE", path: f.path, line, message }),
       });
       count += stats.loaded;
@@ -286,7 +445,20 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
       let name: string | undefined;
       try {
         let t: TranslatedRule;
-        if (f.kind === "ndb") {
+        if (f.kind === "imp") {
+          const sig = parseImpLine(raw, flevel);
+          if (!sig) return;
+          name = sig.name;
+          if (ignoreFn?.(sig.name, raw)) return;
+          if (sig.hash.length !== 32) {
+            // counted as clamscan counts it; the engine has no SHA import hash to compare with
+            count++;
+            outsideStores++;
+            warnings.push({ code: "SIGDB_NOT_APPLIED", path: f.path, line: lineNo, signature: name, message: `${f.path}:${lineNo}: ${name}: SHA-${sig.hash.length === 40 ? 1 : 256} import hash loaded and counted, not applied (the engine computes only the MD5 imphash)` });
+            return;
+          }
+          t = translateImp(sig, ruleIndex, sig.name + fileSuffix);
+        } else if (f.kind === "ndb") {
           const sig = parseNdbLine(raw);
           name = sig.name;
           if ((sig.minFlevel !== undefined && sig.minFlevel > flevel) || (sig.maxFlevel !== undefined && sig.maxFlevel < flevel)) return;
@@ -305,6 +477,17 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
           name = sig.name;
           if (!ldbEngineOk(sig, flevel)) return;
           if (ignoreFn?.(sig.name, raw)) return;
+          if (sig.tdb.IconGroup1 !== undefined || sig.tdb.IconGroup2 !== undefined) {
+            // counted as clamscan counts it, never reported: a match also needs the PE's icon
+            // to look like the group's, which Vigil cannot check (no PE icon reader yet)
+            if (sig.tdb.Target !== "1") throw new SignatureSyntaxError("IconGroup is only supported in PE (target 1) signatures, as clamscan says");
+            const { IconGroup1: _a, IconGroup2: _b, ...rest } = sig.tdb;
+            translateLdb({ ...sig, tdb: rest }, ruleIndex, sig.name + fileSuffix); // the rest must still be valid
+            count++;
+            outsideStores++;
+            warnings.push({ code: "SIGDB_NOT_APPLIED", path: f.path, line: lineNo, signature: name, message: `${f.path}:${lineNo}: ${name}: loaded and counted, not applied: its IconGroup condition needs the PE's icon resources, which Vigil does not read yet` });
+            return;
+          }
           t = translateLdb(sig, ruleIndex, sig.name + fileSuffix);
         }
         ruleIndex++;
@@ -314,8 +497,10 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
         rules.push({ name: t.name, ruleName: t.ruleName, path: f.path, line: lineNo, approximations: t.approximations });
         for (const a of t.approximations) warnings.push({ code: "SIGDB_APPROXIMATE", path: f.path, line: lineNo, signature: name, message: `${f.path}:${lineNo}: ${name}: ${a}` });
       } catch (e) {
+        // a signature nested too deeply for the translation (the stack runs out) is one signature's problem
+        if (e instanceof RangeError) return void warnings.push({ code: "SIGDB_UNSUPPORTED", path: f.path, line: lineNo, signature: name, message: `${f.path}:${lineNo}: ${name ?? "signature"}: too complex to translate (${e.message}); signature not loaded` });
         if (!(e instanceof SignatureSyntaxError)) throw e;
-        const unsupported = /not supported|no equivalent|too complex|too large/.test(e.message);
+        const unsupported = UNSUPPORTED.test(e.message);
         if (unsupported) warnings.push({ code: "SIGDB_UNSUPPORTED", path: f.path, line: lineNo, signature: name, message: `${f.path}:${lineNo}: ${name ?? "signature"}: ${e.message}; signature not loaded` });
         else malformed(f.path, lineNo, name === undefined ? e.message : `${name}: ${e.message}`, name);
       }
@@ -332,6 +517,14 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
     sectionHashes: sections.finish(),
     allow: allow.finish(),
     ...(bodies && bodies.count > 0 ? { bodies: bodies.finish() } : {}),
+    containerMeta,
+    icons,
+    certRules,
+    fileTypes,
+    dconf,
+    phishing,
+    bytecode,
+    outsideStores,
     ignored: ignore.names(),
     count,
     rules,

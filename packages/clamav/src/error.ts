@@ -12,6 +12,7 @@ export type ClamavErrorCode =
   | "SIGDB_BAD_COMPILED" // a compiled hash store that is truncated, corrupt or of another version
   | "SIGDB_UNKNOWN_EXTENSION" // a database file whose extension names no supported format
   | "SIGDB_READ" // the file could not be read
+  | "SIGDB_INFO_ALONE" // a .info manifest named on its own: it is only read inside its container
   | "SIGDB_LIMIT" // a database too large for this store (over 2^32-1 entries or 4 GiB of names)
   | "SIGDB_THREAD" // a helper thread of a big load stopped in the middle of its work: load again
   | "SIGDB_CACHE_CHANGED" // a compiled-signature cache file changed or shrank while it was read: build again

@@ -6,7 +6,8 @@
  * everything), then hash signatures (./formats/hash.ts, read from disk by ./formats/hash-file.ts:
  * `.hdb .hsb` and plain hash lists -> `hashes`, `.mdb .msb` -> `sectionHashes`, `.fp .sfp` ->
  * `allow`, each a `HashStore` of ./stores/hashdb) and body signatures (`.ndb` ./formats/ndb.ts,
- * `.ldb` ./formats/ldb.ts). Body signatures are translated to YARA rule source (./translate,
+ * `.ldb` ./formats/ldb.ts; `.imp` PE import hashes ./formats/imp.ts, one `pe.imphash()` rule
+ * each). Body signatures are translated to YARA rule source (./translate,
  * one source unit per file) so they compile with @vigil/engine like any YARA rule
  * (`compile(set.yara, { externals: set.externals })`); with `nativeBodies` `.ndb` signatures go
  * instead to the native body store (./stores/bodydb: byte programs behind the engine's atom
@@ -15,8 +16,17 @@
  * included). The fields the formats share (offsets, target types, FLEVEL, hex-signature syntax)
  * live in ./signature, which imports nothing else here: formats, translation and stores build
  * on it. Forms that cannot be expressed are reported in `warnings` (SIGDB_UNSUPPORTED: not
- * loaded; SIGDB_APPROXIMATE: loaded, with how it differs); malformed lines throw ClamavError
- * (path:line) unless `lenient`.
+ * loaded; SIGDB_APPROXIMATE: loaded, with how it differs); a malformed line is a
+ * SIGDB_MALFORMED_LINE warning (path:line) and the rest loads (with `lenient: false` it throws
+ * ClamavError, as clamscan refuses the database).
+ *
+ * The formats that go to no rule or store are read, checked and counted as clamscan counts
+ * them, into plain lists on the set: `.cdb` (`containerMeta`: a scanner matches archive members
+ * with `matchContainerMeta`), and, not applied yet, `.idb` (`icons`), `.crb` (`certRules`),
+ * `.ftm` (`fileTypes`), `.cfg` (`dconf`), `.pdb .wdb .gdb` (`phishing`), `.cbc` (`bytecode`:
+ * names, never executed); each file of those gets one SIGDB_NOT_APPLIED warning saying what is
+ * left out. `outsideStores` says how many of `count` no rule or store holds. A `.info` is read
+ * only inside its container.
  *
  * Containers (./containers): `.cvd` (signed: header MD5 and raw-RSA dsig, then the `.info`
  * manifest's PSS DSIG and every file's size and sha256), `.cld` (patched locally, header and
@@ -35,7 +45,10 @@
  *   4. the `clamav_name` meta of the matches of `scanSignatures(rules, bodies, bytes)` (./scan.ts:
  *      the compiled rules and the body store merged in the order translated rules would have;
  *      set the `clamav_container` external to "" for top-level files, or to the container's
- *      CL_TYPE_* name for members).
+ *      CL_TYPE_* name for members);
+ *   and for an archive member, `matchContainerMeta` over `containerMeta` with what the archive
+ *   says about it. `clamscanOrder` puts one buffer's matches in the order clamscan reports them
+ *   (without --allmatch clamscan prints only the first).
  */
 
 export { ClamavError, type ClamavErrorCode } from "./error.js";
@@ -57,6 +70,14 @@ export { parseLdbLine, parseLogicalExpression, translateLdb, translatePcre, type
 export { CLAMAV_FLEVEL, HashTextParser, parseHashText, type HashParseOptions, type HashParseStats, type HashTextFormat } from "./formats/hash.js";
 export { hashFormatForPath, loadHashFile, type HashLoadOptions } from "./formats/hash-file.js";
 export { translateSubsig, type TranslatedRule } from "./translate/yara.js";
+export { matchContainerMeta, parseCdbLine, type CdbSignature, type ContainerMember } from "./formats/cdb.js";
+export { parseIdbLine, type IdbSignature } from "./formats/idb.js";
+export { parseImpLine, translateImp, type ImpSignature } from "./formats/imp.js";
+export { parseCrbLine, type CrbRule } from "./formats/crb.js";
+export { parseFtmLine, type FtmEntry } from "./formats/ftm.js";
+export { DCONF_CATEGORIES, parseCfgLine, type DconfLine } from "./formats/cfg.js";
+export { parsePhishLine, type PhishEntry, type PhishFormat } from "./formats/phish.js";
+export { parseCbc, type CbcHeader } from "./formats/cbc.js";
 
 // stores
 export {
@@ -79,7 +100,7 @@ export { BodyDb, BodyDbBuilder, targetMatches, type BodyMatch } from "./stores/b
 export { loadStores, serializeStores, storeSignatureCount, STORE_PARTS, type ClamavStores, type StorePart } from "./stores/parts.js";
 
 // scanning: the rules and the body store merged in translated-rule order
-export { scanSignatures, type SignatureMatch, type SignatureScanOptions } from "./scan.js";
+export { clamscanOrder, scanSignatures, type OrderableMatch, type SignatureMatch, type SignatureScanOptions } from "./scan.js";
 
 // the compiled-signature cache file
 export { locateSigset, readSigsetParts, sigsetPath, writeSigset, type SigsetLocation, type SigsetPart } from "./cache/sigset.js";

@@ -60,3 +60,32 @@ export function scanSignatures(rules: CompiledRules, bodies: BodyDb | undefined,
   while (b < body.length) out.push(bodies!.ruleMatch(body[b++]!));
   return out;
 }
+
+/** What `clamscanOrder` reads of a match: its ClamAV format (meta `clamav_format`) and string offsets. */
+export interface OrderableMatch {
+  meta?: Record<string, unknown> | undefined;
+  strings?: Array<{ matches: Array<{ offset: number; length: number }> }> | undefined;
+}
+
+/**
+ * Orders one buffer's matches as clamscan reports them (its first is what clamscan prints
+ * without --allmatch): `.ndb` body signatures by where their first match ends (the order the
+ * byte scan meets them), then whole-file hashes (`clamav_format` "hdb"), then logical
+ * signatures and YARA rules in their database order, then PE section and import hashes ("mdb",
+ * "imp": checked when clamscan parses the PE). Stable within each group.
+ */
+export function clamscanOrder<T extends OrderableMatch>(matches: T[]): T[] {
+  const rank = (m: T): number => {
+    const f = m.meta?.clamav_format;
+    return f === "ndb" ? 0 : f === "hdb" ? 1 : f === "mdb" || f === "imp" ? 3 : 2;
+  };
+  const end = (m: T): number => {
+    let best = Infinity;
+    for (const s of m.strings ?? []) for (const x of s.matches) best = Math.min(best, x.offset + x.length);
+    return best;
+  };
+  return matches
+    .map((m, i) => ({ m, i, r: rank(m), e: rank(m) === 0 ? end(m) : 0 }))
+    .sort((a, b) => a.r - b.r || a.e - b.e || a.i - b.i)
+    .map((x) => x.m);
+}

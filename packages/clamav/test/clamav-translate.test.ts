@@ -118,10 +118,10 @@ describe("loadClamavDatabase", () => {
     expect(set.rules.map((r) => r.name)).toEqual(["Ok.Sig-1.UNOFFICIAL", "Ok.Ldb-1.UNOFFICIAL"]);
   });
 
-  it("fails on malformed lines with file and line, or skips them when lenient", () => {
+  it("skips malformed lines with a warning naming file and line (default), or fails on them like clamscan when not lenient", () => {
     const bad = db("ndb", `Good-1:0:*:${hex("good")}\nBad-1:0:*:41zz\n`);
-    expect(() => loadClamavDatabase(bad)).toThrow(expect.objectContaining({ code: "SIGDB_MALFORMED_LINE", line: 2 }));
-    const set = loadClamavDatabase(bad, { lenient: true });
+    expect(() => loadClamavDatabase(bad, { lenient: false })).toThrow(expect.objectContaining({ code: "SIGDB_MALFORMED_LINE", line: 2 }));
+    const set = loadClamavDatabase(bad);
     expect(set.rules).toHaveLength(1);
     expect(set.warnings[0]).toMatchObject({ code: "SIGDB_MALFORMED_LINE", line: 2, signature: "Bad-1" });
     const cases = [
@@ -133,13 +133,14 @@ describe("loadClamavDatabase", () => {
     ];
     for (const line of cases) {
       const p = db(line.includes(";") ? "ldb" : "ndb", line + "\n");
-      expect(() => loadClamavDatabase(p), line).toThrow(ClamavError);
+      expect(() => loadClamavDatabase(p, { lenient: false }), line).toThrow(ClamavError);
+      expect(loadClamavDatabase(p).warnings, line).toContainEqual(expect.objectContaining({ code: "SIGDB_MALFORMED_LINE", path: p, line: 1 }));
     }
   });
 
   it("reports forms it cannot translate as unsupported, and loads the rest", () => {
     const lines = [
-      `Vi-1:1:VI:${hex("abcd")}`,
+      `MacroOff-1:0:$3$:${hex("abcd")}`,
       `Macro-1;Engine:51-255,Target:0;0&1;${hex("abcd")};\${1-2}3$`,
       `Look-1;Engine:81-255,Target:0;0&1;${hex("abcd")};0/foo(?=bar)/`,
       `ByteCmp-1;Engine:81-255,Target:0;0&1;${hex("abcd")};0(>>4#hb2#=0x1234)`,
@@ -149,7 +150,10 @@ describe("loadClamavDatabase", () => {
     const set = loadClamavDatabase([db("ndb", lines[0] + "\n"), db("ldb", lines.slice(1).join("\n") + "\n")]);
     expect(set.rules.map((r) => r.name)).toEqual(["Fine-1.UNOFFICIAL"]);
     const unsupported = set.warnings.filter((w) => w.code === "SIGDB_UNSUPPORTED").map((w) => w.signature);
-    expect(unsupported).toEqual(["Vi-1", "Macro-1", "Look-1", "ByteCmp-1", "Icon-1"]);
+    expect(unsupported).toEqual(["MacroOff-1", "Macro-1", "Look-1", "ByteCmp-1"]);
+    // counted as clamscan counts it, not applied (the icon check needs PE icon resources)
+    expect(set.warnings.filter((w) => w.code === "SIGDB_NOT_APPLIED").map((w) => w.signature)).toEqual(["Icon-1"]);
+    expect(set.count).toBe(2);
   });
 
   it("applies .ign2 entries (plain and md5-bound) and loads a directory", () => {

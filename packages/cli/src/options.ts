@@ -18,7 +18,7 @@ export function signatureOptions(cmd: Command): Command {
     .option("--rules <file|dir>", "YARA rule file or directory of .yar files (repeatable)", collect, [])
     .option(
       "-d, --database <file|dir>",
-      "ClamAV database file or directory: .cvd .cld .cud .hdb .hsb .mdb .msb .ndb .ldb .fp .sfp .ign2, hash lists (repeatable)",
+      "ClamAV database file or directory (.cvd .cld .cud containers, every ClamAV signature format) or a hash list (repeatable)",
       collect,
       [],
     )

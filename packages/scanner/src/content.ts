@@ -3,7 +3,7 @@
  * at each member, recursively, within the limits. Everything lands in one FileResult.
  */
 import { readArchive, sniffArchive, type ArchiveKind } from "./archive/index.js";
-import type { Detection, Detector, FileResult, Incomplete, IncompleteReason, Limits, RuleMatch } from "./types.js";
+import type { Detection, Detector, FileResult, Incomplete, IncompleteReason, Limits, MemberInfo, RuleMatch } from "./types.js";
 import { matchesBeforeTimeout } from "./error.js";
 
 export interface ContentOptions {
@@ -12,7 +12,10 @@ export interface ContentOptions {
   alertExceedsMax?: boolean;
   /** Report archive bombs as detections (default true). */
   alertBombs?: boolean;
-  /** Keep scanning members after the first detection (default true). */
+  /**
+   * Every detection (default true, clamscan's --allmatch); false keeps only the first, in the
+   * order the detector returns them (clamscan's for ClamAV signatures), and stops the file there.
+   */
   allMatch?: boolean;
 }
 
@@ -84,7 +87,10 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
       return true;
     }
     for (const m of matches) result.detections.push(toDetection(m, path));
-    if (!allMatch && result.detections.length > 0) return false;
+    if (!allMatch && result.detections.length > 0) {
+      result.detections.length = 1;
+      return false;
+    }
     const kind = sniffArchive(b);
     if (!kind) return true;
     if (depth >= limits.maxRecursion) {
@@ -92,10 +98,21 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
       return true;
     }
     let count = 0;
+    let position = 0;
     const cap = (compressed: number) =>
       Math.min(limits.maxScanSize - result.scannedBytes, Math.max(limits.ratioFloor, compressed * limits.maxRatio)) + 1;
     for (const member of readArchive(kind, b, path, cap)) {
       const inner = member.name ? `${path}!${member.name}` : path;
+      position++;
+      if (detector.scanMember) {
+        // what the archive says about the member (ClamAV .cdb), before and whether or not it decodes
+        const info: MemberInfo = { path: inner, container: kind, containerSize: b.length, name: member.name, compressedSize: member.compressedSize, encrypted: !!member.encrypted || member.problem?.reason === "encrypted", position, ...(member.data ? { size: member.data.length } : {}) };
+        for (const m of detector.scanMember(info)) result.detections.push(toDetection(m, inner));
+        if (!allMatch && result.detections.length > 0) {
+          result.detections.length = 1;
+          return false;
+        }
+      }
       if (member.problem) {
         const p = member.problem;
         if (p.reason === "over-limit") {

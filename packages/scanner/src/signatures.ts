@@ -13,7 +13,7 @@
 import { createHash } from "node:crypto";
 import { compile, loadRules, CompileError, PeImage, ScanError, type CompiledRules, type SourceUnit } from "@vigil/engine";
 import {
-  ClamavError, loadClamavDatabase, loadStores, scanSignatures, locateSigset, readSigsetParts, serializeStores, sigsetPath, storeSignatureCount, writeSigset, STORE_PARTS,
+  ClamavError, clamscanOrder, loadClamavDatabase, matchContainerMeta, parseCdbLine, type CdbSignature, loadStores, scanSignatures, locateSigset, readSigsetParts, serializeStores, sigsetPath, storeSignatureCount, writeSigset, STORE_PARTS,
   type ClamavStores, type Digests, type HashAlgorithm, type SignatureWarning, type SigsetLocation,
 } from "@vigil/clamav";
 import { DetectorTimeoutError, ScannerError } from "./error.js";
@@ -21,7 +21,7 @@ import { ruleFiles, starterSources, STARTER_RULES_DIR, toRuleMatch } from "./rul
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
-import type { Detector, DetectorSpec, RuleMatch } from "./types.js";
+import type { Detector, DetectorSpec, MemberInfo, RuleMatch } from "./types.js";
 import type { ArchiveKind } from "./archive/index.js";
 
 export interface SignatureOptions {
@@ -31,8 +31,13 @@ export interface SignatureOptions {
   rules?: string[];
   /** ClamAV database files or directories (and plain hash lists). */
   databases?: string[];
-  /** Skip malformed database lines with a warning instead of failing. */
+  /**
+   * A malformed database line is a warning and the rest loads (default true); `false` fails the
+   * load on it, as clamscan refuses the whole database.
+   */
   lenient?: boolean;
+  /** Load the PUA databases (.hdu .hsu .mdu .msu .ndu .ldu), as clamscan --detect-pua. */
+  pua?: boolean;
   timeoutMs?: number;
   /**
    * Directory for compiled signature sets: when every source file and the engine and
@@ -63,6 +68,8 @@ export interface FullDetectorInit {
   version: string;
   signatures: number;
   timeoutMs?: number;
+  /** ClamAV `.cdb` container metadata signatures: the reported name and the database line. */
+  containerMeta?: Array<{ name: string; line: string }>;
 }
 
 const CONTAINER: Record<ArchiveKind, string> = { zip: "CL_TYPE_ZIP", gzip: "CL_TYPE_GZ", bzip2: "CL_TYPE_BZ", xz: "CL_TYPE_XZ", tar: "CL_TYPE_POSIX_TAR" };
@@ -118,21 +125,33 @@ function fullDetector(rules: CompiledRules, stores: ClamavStores, init: Omit<Ful
   const fileAlgos = new Set<HashAlgorithm>([...(stores.hashes?.algorithms ?? []), ...(stores.allow?.algorithms ?? [])]);
   const sectionAlgos = new Set<HashAlgorithm>(stores.sections?.algorithms ?? []);
   const hasContainerExternal = "clamav_container" in init.externals;
+  const cdb: CdbSignature[] = [];
+  for (const e of init.containerMeta ?? []) {
+    const sig = parseCdbLine(e.line, undefined);
+    if (sig) cdb.push({ ...sig, name: e.name });
+  }
+  cdb.reverse(); // clamscan tries the last-loaded .cdb signature first
   return {
     version: init.version,
     signatures: init.signatures,
+    ...(cdb.length ? {
+      scanMember(m: MemberInfo): RuleMatch[] {
+        const member = { containerType: CONTAINER[m.container], containerSize: m.containerSize, name: m.name, sizeInContainer: m.compressedSize, encrypted: m.encrypted, filePos: m.position, ...(m.size !== undefined ? { sizeReal: m.size } : {}) };
+        return cdb.filter((s) => matchContainerMeta(s, member)).map((s) => ({ rule: s.name, namespace: "clamav", tags: [], meta: { clamav_name: s.name, clamav_format: "cdb" } }));
+      },
+    } : {}),
     scan(bytes, ctx): RuleMatch[] {
       const out: RuleMatch[] = [];
       if (fileAlgos.size) {
         const d = digestsFor(bytes, fileAlgos);
         if (stores.allow?.has(d, bytes.length)) return [];
         const m = stores.hashes?.lookup(d, bytes.length);
-        if (m) out.push({ rule: m.name, namespace: "clamav", tags: [], meta: { clamav_name: m.name } });
+        if (m) out.push({ rule: m.name, namespace: "clamav", tags: [], meta: { clamav_name: m.name, clamav_format: "hdb" } });
       }
       if (sectionAlgos.size && stores.sections) {
         for (const s of peSections(bytes)) {
           const m = stores.sections.lookup(digestsFor(bytes.subarray(s.offset, s.offset + s.size), sectionAlgos), s.size);
-          if (m) { out.push({ rule: m.name, namespace: "clamav", tags: [], meta: { clamav_name: m.name } }); break; }
+          if (m) { out.push({ rule: m.name, namespace: "clamav", tags: [], meta: { clamav_name: m.name, clamav_format: "mdb" } }); break; }
         }
       }
       const externals = hasContainerExternal ? { clamav_container: ctx.container ? CONTAINER[ctx.container] : "" } : undefined;
@@ -141,10 +160,11 @@ function fullDetector(rules: CompiledRules, stores: ClamavStores, init: Omit<Ful
       try {
         out.push(...scanSignatures(rules, stores.bodies, bytes, { ...(externals ? { externals } : {}), ...(init.timeoutMs !== undefined ? { timeoutMs: init.timeoutMs } : {}) }));
       } catch (e) {
-        if (e instanceof ScanError && e.code === "SCAN_TIMEOUT") throw new DetectorTimeoutError([...out, ...(e.partial?.matches ?? []).map(toRuleMatch)], e);
+        if (e instanceof ScanError && e.code === "SCAN_TIMEOUT") throw new DetectorTimeoutError(clamscanOrder([...out, ...(e.partial?.matches ?? []).map(toRuleMatch)]), e);
         throw e;
       }
-      return out;
+      // in the order clamscan reports them, so that the first is the one it prints without --allmatch
+      return clamscanOrder(out);
     },
   };
 }
@@ -210,7 +230,7 @@ interface CompiledParts {
 function cacheKey(opts: SignatureOptions): string | undefined {
   try {
     const h = createHash("sha256");
-    h.update(JSON.stringify({ f: 2, builtin: opts.builtin !== false, lenient: !!opts.lenient }));
+    h.update(JSON.stringify({ f: 3, builtin: opts.builtin !== false, lenient: opts.lenient !== false, pua: !!opts.pua }));
     const files: string[] = [];
     if (opts.builtin !== false) files.push(...ruleFiles(STARTER_RULES_DIR));
     for (const r of opts.rules ?? []) files.push(...ruleFiles(r));
@@ -247,10 +267,11 @@ interface CachedFields {
   version: string;
   signatures: number;
   warnings: SignatureWarning[];
+  containerMeta?: FullDetectorInit["containerMeta"];
 }
 
 function writeCompiled(file: string, key: string, c: CompiledParts): void {
-  const fields: CachedFields = { externals: c.meta.externals, version: c.meta.version, signatures: c.meta.signatures, warnings: c.warnings };
+  const fields: CachedFields = { externals: c.meta.externals, version: c.meta.version, signatures: c.meta.signatures, warnings: c.warnings, ...(c.meta.containerMeta ? { containerMeta: c.meta.containerMeta } : {}) };
   writeSigset(file, key, fields, PART_NAMES.map((name) => ({ name, chunks: c.parts[name] })));
 }
 
@@ -278,8 +299,8 @@ export interface CompiledLocation extends CachedFields {
 function locateCompiled(file: string, key: string): CompiledLocation | undefined {
   const loc = locateSigset<CachedFields>(file, key, PART_NAMES);
   if (!loc) return undefined;
-  const { externals, version, signatures, warnings } = loc.fields;
-  return { module: import.meta.url, file, size: loc.size, externals, version, signatures, warnings, parts: loc.parts as CompiledLocation["parts"] };
+  const { externals, version, signatures, warnings, containerMeta } = loc.fields;
+  return { module: import.meta.url, file, size: loc.size, externals, version, signatures, warnings, ...(containerMeta ? { containerMeta } : {}), parts: loc.parts as CompiledLocation["parts"] };
 }
 
 /**
@@ -305,7 +326,7 @@ export function readCompiledParts(loc: CompiledLocation, timeoutMs?: number): Fu
     if (err instanceof ClamavError) throw new ScannerError("RULES_FAILED", err.message, { cause: err });
     throw err;
   }
-  return { rules: new Uint8Array(0), externals: loc.externals, version: loc.version, signatures: loc.signatures, timeoutMs, ...(parts as Partial<Record<PartName, Uint8Array>>) };
+  return { rules: new Uint8Array(0), externals: loc.externals, version: loc.version, signatures: loc.signatures, timeoutMs, ...(loc.containerMeta ? { containerMeta: loc.containerMeta } : {}), ...(parts as Partial<Record<PartName, Uint8Array>>) };
 }
 
 function compileParts(opts: SignatureOptions): CompiledParts {
@@ -323,14 +344,22 @@ function compileParts(opts: SignatureOptions): CompiledParts {
   let warnings: SignatureWarning[] = [];
   let stores: ClamavStores = {};
   let dbCount = 0;
+  let outsideStores = 0;
+  let containerMeta: FullDetectorInit["containerMeta"];
+  let clamavUnits = new Set<SourceUnit>();
+  let clamavRules = new Map<string, { name: string; path: string; line: number }>();
   if (opts.databases?.length) {
     let set;
     try {
-      set = loadClamavDatabase(opts.databases, { lenient: opts.lenient, nativeBodies: true });
+      set = loadClamavDatabase(opts.databases, { lenient: opts.lenient, nativeBodies: true, pua: !!opts.pua });
     } catch (err) {
       throw new ScannerError("RULES_FAILED", `cannot load the ClamAV database: ${(err as Error).message}`, { cause: err });
     }
     units.push(...set.yara);
+    clamavUnits = new Set(set.yara);
+    clamavRules = new Map(set.rules.map((r) => [r.ruleName, r]));
+    outsideStores = set.outsideStores;
+    if (set.containerMeta.length) containerMeta = set.containerMeta.map((c) => ({ name: c.name, line: c.line }));
     externals = set.externals;
     warnings = set.warnings;
     stores = { hashes: set.hashes, sections: set.sectionHashes, allow: set.allow, bodies: set.bodies };
@@ -338,20 +367,59 @@ function compileParts(opts: SignatureOptions): CompiledParts {
   }
   // a database that loads with no signatures (ClamAV's test-1.cvd) is used as clamscan uses it: "Known viruses: 0"
   if (!units.length && !dbCount && !opts.databases?.length) throw new ScannerError("RULES_FAILED", "no signatures to scan with: drop --no-builtin or give --rules/--database");
-  let rules: CompiledRules;
-  try {
-    rules = compile(units.length ? units : [{ source: "" }], { externals });
-  } catch (err) {
-    if (err instanceof CompileError) throw new ScannerError("RULES_FAILED", `rules do not compile: ${err.message}`, { cause: err });
-    throw err;
-  }
+  const rules = compileDroppingSignatures(units, clamavUnits, clamavRules, externals, warnings);
   const parts: CompiledParts["parts"] = { rules: [rules.serialize()], ...serializeStores(stores) };
   const h = createHash("sha256");
   for (const name of PART_NAMES) { for (const chunk of parts[name] ?? []) h.update(chunk); h.update("\0"); }
   // like clamscan's "Known viruses": every rule plus every hash and body signature
-  const signatures = rules.ruleCount + storeSignatureCount(stores);
-  const meta = { externals, version: h.digest("hex").slice(0, 16), signatures, timeoutMs: opts.timeoutMs };
+  // (plus the ClamAV signatures loaded and counted that no rule or store applies yet: .cdb .idb .pdb .gdb .cbc .imp)
+  const signatures = rules.ruleCount + storeSignatureCount(stores) + outsideStores;
+  if (containerMeta) h.update(JSON.stringify(containerMeta));
+  const meta = { externals, version: h.digest("hex").slice(0, 16), signatures, timeoutMs: opts.timeoutMs, ...(containerMeta ? { containerMeta } : {}) };
   return { rules, stores, parts, meta, warnings };
+}
+
+/**
+ * Compiles the units. A translated ClamAV signature the engine refuses is dropped with a
+ * SIGDB_UNSUPPORTED warning naming its file, line and the engine's reason, and the rest compile
+ * (a database is never refused whole for one signature); an error in a YARA rule file of the
+ * user's still fails the load with RULES_FAILED.
+ */
+function compileDroppingSignatures(units: SourceUnit[], clamavUnits: Set<SourceUnit>, clamavRules: Map<string, { name: string; path: string; line: number }>, externals: Record<string, string>, warnings: SignatureWarning[]): CompiledRules {
+  let current = units;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return compile(current.length ? current : [{ source: "" }], { externals });
+    } catch (err) {
+      if (!(err instanceof CompileError)) throw err;
+      const fix = attempt < 1000 ? dropFailing(current, clamavUnits, clamavRules, err, warnings) : undefined;
+      if (!fix) throw new ScannerError("RULES_FAILED", `rules do not compile: ${err.message}`, { cause: err });
+      current = fix;
+    }
+  }
+}
+
+/** The units with the ClamAV rules a CompileError names removed, or undefined when it names anything else. */
+function dropFailing(units: SourceUnit[], clamavUnits: Set<SourceUnit>, clamavRules: Map<string, { name: string; path: string; line: number }>, err: CompileError, warnings: SignatureWarning[]): SourceUnit[] | undefined {
+  const errors = err.diagnostics.filter((d) => !d.code.startsWith("W"));
+  if (errors.length === 0) return undefined;
+  const out = [...units];
+  for (const d of errors) {
+    const i = out.findIndex((u) => clamavUnits.has(u) && u.path === d.path);
+    if (i < 0 || d.rule === undefined) return undefined;
+    const u = out[i]!;
+    const start = u.source.indexOf(`rule ${d.rule} {`);
+    if (start < 0) return undefined;
+    const end = u.source.indexOf("\n}\n", start);
+    if (end < 0) return undefined;
+    const r = clamavRules.get(d.rule);
+    const where = r ? `${r.path}:${r.line}` : (u.path ?? "");
+    warnings.push({ code: "SIGDB_UNSUPPORTED", path: r?.path ?? u.path ?? "", ...(r ? { line: r.line, signature: r.name } : {}), message: `${where}: ${r?.name ?? d.rule}: the engine refuses its translation (${d.code}: ${d.message}); signature not loaded, the others are` });
+    const next: SourceUnit = { ...u, source: u.source.slice(0, start) + u.source.slice(end + 3) };
+    out[i] = next;
+    clamavUnits.add(next);
+  }
+  return out;
 }
 
 /** Worker-side entry point (see DetectorSpec). */

@@ -29,6 +29,27 @@ export interface Detector {
   readonly version: string;
   readonly signatures: number;
   scan(bytes: Uint8Array, context: ScanContextInfo): RuleMatch[];
+  /**
+   * Optional: rules on what an archive says about a member (ClamAV `.cdb` container metadata),
+   * asked for every member before it is decoded, encrypted and undecodable ones included.
+   */
+  scanMember?(member: MemberInfo): RuleMatch[];
+}
+
+/** What an archive says about one member. */
+export interface MemberInfo {
+  /** Display path of the member (e.g. `a.zip!b.exe`). */
+  path: string;
+  container: "zip" | "gzip" | "bzip2" | "xz" | "tar";
+  /** size of the archive holding it */
+  containerSize: number;
+  name: string;
+  compressedSize: number;
+  /** decoded size, when it was decoded */
+  size?: number;
+  encrypted: boolean;
+  /** 1-based position among the archive's members */
+  position: number;
 }
 
 /**

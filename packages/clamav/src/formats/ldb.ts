@@ -62,6 +62,13 @@ export function parseLogicalExpression(src: string): Expr {
   return parse(src);
 }
 
+function leavesOf(e: Expr): number[] {
+  return e.kind === "leaf" ? [e.id] : [...leavesOf(e.left), ...leavesOf(e.right)];
+}
+
+/** Messages of translation errors about forms that are valid ClamAV but not expressible here. */
+export const UNSUPPORTED = /not supported|no equivalent|too complex|too large/;
+
 function maxId(e: Expr): number {
   return e.kind === "leaf" ? e.id : Math.max(maxId(e.left), maxId(e.right));
 }
@@ -363,10 +370,22 @@ export function translateLdb(sig: LdbSignature, index: number, reportedName: str
   }
   const expr = parseLogicalExpression(sig.expression);
   if (maxId(expr) >= sig.subsigs.length) throw new SignatureSyntaxError(`logical expression uses subsignature ${maxId(expr)} but only ${sig.subsigs.length} are given`);
+  // clamscan's own check (cli_loadldb): the highest id in the expression names the last subsignature
+  if (maxId(expr) + 1 !== sig.subsigs.length) throw new SignatureSyntaxError(`${sig.subsigs.length} subsignatures but the logical expression's highest id is ${maxId(expr)} (clamscan refuses this too)`);
   const subs: TranslatedString[] = [];
   const decls: string[] = [];
   const pcreConds = new Map<number, string>();
-  sig.subsigs.forEach((raw, i) => {
+  // the subsignatures whose matches the expression reads: its leaves and their PCRE triggers'
+  const needed = new Set(leavesOf(expr));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const i of [...needed]) {
+      const pm = sig.subsigs[i]!.match(PCRE_RE);
+      if (!pm || /^[0-9a-fA-F?*{}()|!\[\]\-BLW]*$/.test(sig.subsigs[i]!)) continue;
+      for (const t of leavesOf(parseLogicalExpression(pm[2]!))) if (!needed.has(t)) { needed.add(t); grew = true; }
+    }
+  }
+  const translateOne = (raw: string, i: number): void => {
     const id = `$s${i}`;
     const pm = raw.match(PCRE_RE);
     if (pm && !/^[0-9a-fA-F?*{}()|!\[\]\-BLW]*$/.test(raw)) {
@@ -414,6 +433,21 @@ export function translateLdb(sig: LdbSignature, index: number, reportedName: str
     approximations.push(...s.approximations);
     decls.push(s.decl);
     subs.push(s);
+  };
+  sig.subsigs.forEach((raw, i) => {
+    if (needed.has(i)) return translateOne(raw, i);
+    // unread by the expression: a form the translation cannot express costs nothing here
+    const at = decls.length;
+    try {
+      translateOne(raw, i);
+    } catch (e) {
+      if (!(e instanceof SignatureSyntaxError) || !UNSUPPORTED.test(e.message)) throw e;
+      decls.length = at;
+      subs.length = at;
+      decls.push("");
+      subs.push({ decl: "", truth: "false", count: "0", atLeast: () => "false", approximations: [] });
+      pcreConds.delete(i);
+    }
   });
   // a PCRE subsignature counts only when its trigger holds
   const tr = new ExprTranslator(subs, approximations);
@@ -423,5 +457,9 @@ export function translateLdb(sig: LdbSignature, index: number, reportedName: str
   }
   conds.push(`(${tr.truth(expr)})`);
   const cond = conds.join(" and ");
-  return emitRule(index, reportedName, "ldb", target, decls, cond, modules, [...new Set(approximations)]);
+  // A subsignature the expression (or a used PCRE trigger) never names changes nothing in
+  // ClamAV: its matches are not read. The engine refuses an unreferenced string, so it is left out.
+  const used = new Set([...cond.matchAll(/[$#@!]s(\d+)\b/g)].map((m) => +m[1]!));
+  const kept = decls.filter((_, i) => used.has(i));
+  return emitRule(index, reportedName, "ldb", target, kept, cond, modules, [...new Set(approximations)]);
 }

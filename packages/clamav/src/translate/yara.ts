@@ -52,8 +52,9 @@ export function offsetRange(off: OffsetSpec, target: number, modules: Set<string
     case "eof":
       return withShift(plus("filesize", -off.n), off.shift);
     case "versionInfo":
+      throw new SignatureSyntaxError("VI (PE version-info) offsets are not supported on PCRE subsignatures");
     case "macro":
-      throw new SignatureSyntaxError(off.kind === "macro" ? "macro offsets ($n$) are not supported" : "VI (PE version-info) offsets are not supported");
+      throw new SignatureSyntaxError("macro offsets ($n$) are not supported");
     default: {
       if (!EXE_TARGETS.has(target)) throw new SignatureSyntaxError(`offset type ${off.kind} needs target 1, 6 or 9 (clamscan: Invalid offset type for target)`);
       const b = exeBase(target)!;
@@ -118,6 +119,12 @@ export function translateSubsig(id: string, hex: string, offset: OffsetSpec, tar
   }
   const decl = `${id} = ${p.text}${mods.length ? " " + mods.join(" ") : ""}`;
   const approximations = [...p.approximations];
+  if (offset.kind === "versionInfo") {
+    // ClamAV: the pattern starts at the file offset of a PE version-info String's key
+    if (target !== 1) throw new SignatureSyntaxError(`VI offsets need target 1 (clamscan: Invalid offset type for target ${target})`);
+    approximations.push("VI offset: matched anywhere in the PE file, not only where a version-info key starts (the pattern is the UTF-16LE key, NUL padding and value, which rarely occur elsewhere)");
+    offset = { kind: "any" };
+  }
   const range = offsetRange(offset, target, modules);
   const name = id.slice(1);
   if (p.edges.length > 0 && opts.wide) approximations.push("(B)/(L)/(W) markers at the ends of a wide pattern are checked on the bytes next to the wide match");
@@ -151,7 +158,7 @@ export interface TranslatedRule {
 
 const yaraString = (s: string) => `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)}"`;
 
-export function emitRule(index: number, name: string, format: "ndb" | "ldb", target: number, strings: string[], condition: string, modules: Set<string>, approximations: string[]): TranslatedRule {
+export function emitRule(index: number, name: string, format: "ndb" | "ldb" | "imp", target: number, strings: string[], condition: string, modules: Set<string>, approximations: string[]): TranslatedRule {
   const ruleName = ruleIdentifier(index, name.replace(/\.UNOFFICIAL$/, ""));
   const meta = [`clamav_name = ${yaraString(name)}`, `clamav_format = "${format}"`, `clamav_target = ${target}`];
   const source = `rule ${ruleName} {\n  meta:\n    ${meta.join("\n    ")}\n${strings.length ? `  strings:\n    ${strings.join("\n    ")}\n` : ""}  condition:\n    ${condition}\n}\n`;

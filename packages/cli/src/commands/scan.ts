@@ -45,6 +45,8 @@ function program(): Command {
     .option("--one-file-system", "do not cross into other file systems")
     .option("-j, --jobs <n>", `worker threads (default: one per core, here ${defaultJobs()})`)
     .option("--max-ratio <n>", "largest expansion ratio of an archive member before it is a bomb", "250")
+    .option("-z, --allmatch", "report every detection in a file (as clamscan -z); without it, the first one clamscan would report, and the file is not scanned further")
+    .option("--detect-pua", "also load the potentially-unwanted-application databases (.hdu .hsu .mdu .msu .ndu .ldu), as clamscan --detect-pua")
     .option("--alert-exceeds-max", "report limit overruns as detections (Heuristics.Limits.Exceeded.*)")
     .option("--no-cache", "rescan files even if unchanged since a clean scan with the same rules")
     .option("--cache-file <file>", "scan cache location")
@@ -66,7 +68,7 @@ interface Opts {
   rules: string[]; database: string[]; builtin?: boolean; recursive: boolean; maxDepth?: string; exclude: string[]; excludeRegex: string[];
   include: string[]; includeRegex: string[]; followSymlinks?: boolean; oneFileSystem?: boolean; jobs?: string;
   maxFilesize: string; maxScansize: string; maxScantime: string; maxFiles: string; maxRecursion: string; maxRatio: string;
-  alertExceedsMax?: boolean; cache: boolean; cacheFile?: string; all?: boolean; infected?: boolean; format: ReportFormat;
+  alertExceedsMax?: boolean; allmatch?: boolean; detectPua?: boolean; cache: boolean; cacheFile?: string; all?: boolean; infected?: boolean; format: ReportFormat;
   output?: string; quiet?: boolean; progress: boolean; summary: boolean; quarantine?: boolean; quarantineDir?: string;
 }
 
@@ -98,14 +100,14 @@ async function scan(paths: string[], o: Opts): Promise<number> {
   const databases = resolveDatabases(o);
   const builtin = useBuiltin({ ...o, database: databases });
   if (!o.quiet && databases.length && !o.database.length) process.stderr.write(`vigil: using ClamAV's databases in ${databases[0]}\n`);
-  const { detector, spec, warnings } = buildSignatures({ builtin, rules: o.rules, databases, timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
+  const { detector, spec, warnings } = buildSignatures({ builtin, rules: o.rules, databases, pua: !!o.detectPua, timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
     ...(o.cache ? { cacheDir: join(cacheDir(), "compiled") } : {}) });
   if (!o.quiet) for (const w of warnings.slice(0, 20)) process.stderr.write(`vigil: warning: ${w.message}\n`);
   if (!o.quiet && warnings.length > 20) process.stderr.write(`vigil: warning: ${warnings.length - 20} more database warnings\n`);
-  const contentOpts = { limits, alertExceedsMax: o.alertExceedsMax };
+  const contentOpts = { limits, alertExceedsMax: o.alertExceedsMax, allMatch: !!o.allmatch };
   let cache: ScanCache | undefined;
   if (o.cache) {
-    const probe = { limits, alertExceedsMax: o.alertExceedsMax };
+    const probe = contentOpts;
     cache = new ScanCache(o.cacheFile ?? join(cacheDir(), "scan-cache.bin"), Scanner.cacheVersion(detector, probe));
   }
   const scanner = new Scanner({ detector, spec, jobs, ...contentOpts, cache, lazyWorkers: true });
