@@ -91,10 +91,11 @@ describe("compileInChild", () => {
   it("reports a compile error from the child as an error, not a hang", async () => {
     const files = tempDir();
     try {
-      const db = join(files.dir, "db");
-      mkdirSync(db);
-      writeFileSync(join(db, "bad.ndb"), "Broken-1:0:*:zz-not-hex\n");
-      await expect(compileInChild({ builtin: false, databases: [db] })).rejects.toThrow(/./);
+      // a malformed ClamAV signature is only a warning now (the rest of its database loads, as the
+      // issue asks); a YARA file of the user's own that does not compile still fails the load
+      const rules = join(files.dir, "bad.yar");
+      writeFileSync(rules, "rule broken { condition: $undefined_string }\n");
+      await expect(compileInChild({ builtin: false, rules: [rules] })).rejects.toThrow(/undefined|compile/i);
     } finally {
       files.cleanup();
     }

@@ -81,7 +81,7 @@ describe.skipIf(noCorpora)("corpora: compile parity", () => {
 describe.skipIf(noYara)("corpora: match parity on real files", () => {
   const files = realFileSet();
   for (const name of ["yara-rules", "bartblaze"]) {
-    test(`${name}: same matches as yara on ${files.length} real files`, () => {
+    test(`${name}: same matches as yara on ${files.length} real files`, { timeout: 300_000 }, () => {
       const { units: all } = corpusUnits(name);
       // keep only the files Vigil compiles (the compile-parity test reports the others)
       const units = all.filter((u) => {

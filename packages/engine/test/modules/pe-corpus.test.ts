@@ -31,7 +31,7 @@ const noYara = noCorpora ?? needs("public rule feeds importing pe or dotnet vs y
 const ruleFiles = noCorpora ? [] : moduleRuleFiles();
 
 describe("public rule feeds that import pe or dotnet", () => {
-  test.skipIf(noCorpora)("every file yara 4.2.3 compiles compiles with Vigil", () => {
+  test.skipIf(noCorpora)("every file yara 4.2.3 compiles compiles with Vigil", { timeout: 300_000 }, () => {
     const failures: string[] = [];
     for (const { path } of ruleFiles) {
       try {
@@ -44,7 +44,7 @@ describe("public rule feeds that import pe or dotnet", () => {
     expect(ruleFiles.length).toBeGreaterThan(100);
   });
 
-  test.skipIf(noYara)("Vigil and yara match the same rules on real PE and .NET files", () => {
+  test.skipIf(noYara)("Vigil and yara match the same rules on real PE and .NET files", { timeout: 300_000 }, () => {
     const units: SourceUnit[] = ruleFiles.map(({ namespace, path }) => ({ namespace, path, source: readFileSync(path, "latin1") }));
     const rules = compile(units, { externals: EXTERNALS });
     const targets = allPeFiles().filter((f) => /clam\.exe$|clam_ISmsi_ext|clam-upx|clam-nsis|x86-ansi\/System\.dll|mmx64\.efi\.signed|Mono\.Security|gpgv|UIs\/modern\.exe/.test(f));
