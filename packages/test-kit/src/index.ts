@@ -13,3 +13,5 @@ export { needs, unmet, hidden, findTool, haveDebianFile, packageOfTool, packageO
 export { corpus, corpusLocations, hiddenCorpus, REPO_ROOT } from "./corpora.js";
 export { buildPe, versionInfo } from "./pe.js";
 export { makeTree, dpkgStanza, regExport, hex2, bplist, UNINSTALL, UNINSTALL32, type TreeSpec } from "./tree.js";
+export { scratchDir, talk, chunked, u32, type Exchange, type Step } from "./sockets.js";
+export { HONEST_RULES, SECRET_HUNTING_RULES } from "./rules.js";

@@ -7,9 +7,19 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { HONEST_RULES, SECRET_HUNTING_RULES, tempDir, writeRules } from "./helpers.js";
+import { HONEST_RULES, SECRET_HUNTING_RULES, writeRules } from "@vigil/test-kit";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { onTestFinished } from "vitest";
 
-const BIN = fileURLToPath(new URL("../../cli/bin/vigil.js", import.meta.url));
+/** A temporary directory removed when the test ends. */
+async function tempDir(prefix = "vigil-upd-"): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const BIN = fileURLToPath(new URL("../bin/vigil.js", import.meta.url));
 const children: ChildProcess[] = [];
 afterAll(() => {
   for (const c of children) if (c.pid && c.exitCode === null) process.kill(c.pid, "SIGTERM");

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OS } from "@vigil/test-kit/server";
 
-const BIN = join(dirname(fileURLToPath(import.meta.url)), "../../cli/bin/vigil.js");
+const BIN = join(dirname(fileURLToPath(import.meta.url)), "../bin/vigil.js");
 const BUILT = existsSync(join(dirname(BIN), "../dist/commands/server.js"));
 if (!BUILT) console.warn("api-cli tests: skipped, the CLI is not built (run `npx tsc -b` first)");
 

@@ -3,9 +3,9 @@ import { describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { chunked, talk, tempDir } from "./helpers.js";
+import { chunked, scratchDir as tempDir, talk } from "@vigil/test-kit";
 
-const BIN = fileURLToPath(new URL("../../cli/bin/vigil.js", import.meta.url));
+const BIN = fileURLToPath(new URL("../bin/vigil.js", import.meta.url));
 
 function start(args: string[]) {
   const p = spawn(process.execPath, [BIN, "daemon", ...args], { stdio: ["ignore", "ignore", "pipe"] });
