@@ -18,8 +18,9 @@ import { z } from "zod";
 import { AgentError } from "./error.js";
 import { CheckpointRef, SignedPolicy } from "@vigil/protocol";
 import { DataCeiling, DEFAULT_CEILING, SampleType } from "./policy.js";
+import { VERSION } from "./version.js";
 
-export const AGENT_VERSION = "0.1.0";
+export const AGENT_VERSION = VERSION;
 
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.VIGIL_AGENT_DIR || join(env.XDG_DATA_HOME || join(homedir(), ".local", "share"), "vigil", "agent");
