@@ -147,7 +147,17 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     if (o.key) headers.authorization = `Bearer ${o.key}`;
     if (o.cookie) headers.cookie = o.cookie;
     if (o.csrf) headers["x-csrf-token"] = o.csrf;
-    const res = await fetch(server.url + path, { method, headers, body: body as RequestInit["body"], redirect: "manual" });
+    const init: RequestInit = { method, headers, body: body as RequestInit["body"], redirect: "manual" };
+    let res: Response;
+    try {
+      res = await fetch(server.url + path, init);
+    } catch (err) {
+      // fetch reused a pooled keep-alive connection the server had already closed (after a 413,
+      // or at its idle timeout): the request never reached the server, so sending it again on a
+      // new connection is what a browser does too
+      if ((err as { cause?: { code?: string } }).cause?.code !== "UND_ERR_SOCKET") throw err;
+      res = await fetch(server.url + path, init);
+    }
     const text = await res.text();
     let json: unknown;
     try {
