@@ -12,6 +12,7 @@
  * process at once when its destination fails, so a scan never runs on for a reader that is gone.
  */
 import type { Writable } from "node:stream";
+import { hasRawBytes, pathToBytes } from "@vigil/scanner";
 
 export const EXIT_CLEAN = 0;
 export const EXIT_FOUND = 1;
@@ -169,14 +170,19 @@ export class Output {
     if (!isStdio(stream)) (stream as Writable).on("error", (err) => { this.failed ??= err; outputFailed(err, where); });
   }
 
-  /** Writes `s`; the promise (if any) resolves once the stream can take more. */
+  /**
+   * Writes `s`; the promise (if any) resolves once the stream can take more. A path in `s`
+   * whose name is not valid UTF-8 (lone surrogates, see @vigil/scanner's pathToBytes) is
+   * written as its original bytes.
+   */
   write(s: string): Promise<void> | undefined {
     if (s === "") return this.waiting;
+    const data: string | Buffer = hasRawBytes(s) ? pathToBytes(s) : s;
     const w = this.stream as Writable;
     if (this.failed !== undefined) outputFailed(this.failed, this.where);
     let ok: boolean;
     try {
-      ok = w.write(s);
+      ok = w.write(data);
     } catch (err) {
       outputFailed(err, this.where); // a synchronous write (a file such as /dev/full) threw
     }

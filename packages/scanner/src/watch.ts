@@ -12,6 +12,7 @@ import { openSync, readSync, closeSync, statSync, constants } from "node:fs";
 import { dirname } from "node:path";
 import { watch as chokidarWatch, type FSWatcher } from "chokidar";
 import { entropy } from "./entropy.js";
+import { fsPath } from "./bytepath.js";
 import { pathFilter, type PathFilterSpec } from "./filter.js";
 import { walk } from "./walk.js";
 import type { Scanner } from "./scanner.js";
@@ -80,7 +81,7 @@ export interface WatchOptions extends PathFilterSpec {
 function sampleEntropy(path: string): number | undefined {
   let fd: number | undefined;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    fd = openSync(fsPath(path), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     const buf = Buffer.allocUnsafe(65536);
     const n = readSync(fd, buf, 0, buf.length, 0);
     return entropy(buf.subarray(0, n));
@@ -168,7 +169,7 @@ export class WatchSession {
       }
     }
     let size = -1, mtimeMs = -1;
-    try { const st = statSync(path); size = st.size; mtimeMs = st.mtimeMs; } catch { /* vanished: the check below drops it */ }
+    try { const st = statSync(fsPath(path)); size = st.size; mtimeMs = st.mtimeMs; } catch { /* vanished: the check below drops it */ }
     const entry = { timer: setTimeout(() => this.settled(path), this.settleMs), trigger: prev?.trigger === "add" ? "add" : trigger, size, mtimeMs, since: prev?.since ?? Date.now() };
     this.pending.set(path, entry);
   }
@@ -177,7 +178,7 @@ export class WatchSession {
     const p = this.pending.get(path);
     if (!p || this.closed) return;
     let st;
-    try { st = statSync(path); } catch { this.pending.delete(path); return; }
+    try { st = statSync(fsPath(path)); } catch { this.pending.delete(path); return; }
     if ((st.size !== p.size || st.mtimeMs !== p.mtimeMs) && Date.now() - p.since < (this.opts.maxWaitMs ?? 30_000)) {
       // still being written: look again later
       p.size = st.size; p.mtimeMs = st.mtimeMs;
