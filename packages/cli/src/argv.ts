@@ -5,7 +5,7 @@
  * losslessly as @vigil/scanner path strings (fsPath() gives the bytes back).
  */
 import { readFileSync } from "node:fs";
-import { pathFromBytes, pathToBytes } from "@vigil/scanner";
+import { pathFromBytes, pathToBytes } from "@vigil/scanner/paths";
 
 export function commandLine(argv: string[] = process.argv): string[] {
   const args = argv.slice(2);

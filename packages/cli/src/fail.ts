@@ -12,7 +12,7 @@
  * process at once when its destination fails, so a scan never runs on for a reader that is gone.
  */
 import type { Writable } from "node:stream";
-import { hasRawBytes, pathToBytes } from "@vigil/scanner";
+import { hasRawBytes, pathToBytes } from "@vigil/scanner/paths";
 
 export const EXIT_CLEAN = 0;
 export const EXIT_FOUND = 1;

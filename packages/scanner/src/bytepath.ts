@@ -7,6 +7,8 @@
  * unchanged. Pass them to `fs` through `fsPath()`, which gives a Buffer when the name holds raw
  * bytes. People see `printable()`: raw bytes and control characters as `\xNN`, and a backslash
  * that would read as such an escape as `\x5c`; `printableToBytes()` maps that text back.
+ * Exported from the package index and, for callers that need nothing else (the CLI's start-up,
+ * `vigil yara`), alone as `@vigil/scanner/paths`, which loads no other module.
  */
 
 /** A byte that is not valid UTF-8 (a lone low surrogate not preceded by a high surrogate). */

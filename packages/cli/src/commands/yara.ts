@@ -14,7 +14,7 @@ import {
 import { formatRuleLine, formatStringLines, formatYaraDiagnostic } from "../yara/format.js";
 import { scanOneFile, type ScanOutcome } from "../yara/scan-file.js";
 import { Output } from "../fail.js";
-import { fsPath, hasRawBytes, pathFromBytes, pathToBytes } from "@vigil/scanner";
+import { fsPath, hasRawBytes, pathFromBytes, pathToBytes } from "@vigil/scanner/paths";
 import { VERSION } from "../version.js";
 
 export const summary = "scan with YARA rules: a drop-in for the yara command (and 'vigil yara compile')";

@@ -1,6 +1,6 @@
 /** Reads one file and scans it, turning every failure into a yara-style error message. */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { fsPath } from "@vigil/scanner";
+import { fsPath } from "@vigil/scanner/paths";
 import { ScanError, type CompiledRules, type ScanOptions, type ScanResult } from "@vigil/engine";
 
 export type ScanOutcome =
