@@ -12,7 +12,7 @@
  * process at once when its destination fails, so a scan never runs on for a reader that is gone.
  */
 import type { Writable } from "node:stream";
-import { hasRawBytes, pathToBytes } from "@vigil/scanner/paths";
+import { hasRawBytes, pathToBytes, printable } from "@vigil/scanner/paths";
 
 export const EXIT_CLEAN = 0;
 export const EXIT_FOUND = 1;
@@ -97,7 +97,7 @@ export function fail(command: string, err: unknown, opts: FailOptions = {}): num
   let line = `vigil ${command}: ${refused ? "refused: " : ""}${opts.context ? `${opts.context}: ` : ""}${d.message}`;
   if (d.code !== undefined) line += ` (${d.code})`;
   else if (!d.expected && !debug()) line += " (a bug: please report it; VIGIL_DEBUG=1 prints the stack trace)";
-  writeErr(line + "\n");
+  writeErr(printable(line) + "\n"); // a path in the message: control characters and raw bytes as \xNN
   if (debug()) writeErr(stackOf(err));
   return refused ? EXIT_FOUND : EXIT_ERROR;
 }

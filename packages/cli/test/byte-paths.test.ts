@@ -134,6 +134,9 @@ describe.runIf(built)("file names that are not UTF-8", () => {
     expect(list.out.split("\n").filter(Boolean)).toHaveLength(5);
     expect(list.out).toContain(`${d}/inv\\xffalid.exe\n`);
     const ids = list.out.split("\n").filter(Boolean).map((l) => l.split(/\s+/)[0]!);
+    const inv = ids.map((id) => vigil(["quarantine", "--quarantine-dir", vault, "show", id], d).out).find((o) => o.includes("inv\\\\xffalid"))!;
+    expect(inv).not.toMatch(/\\ud[c-f]|\ufffd/);
+    expect(Buffer.from(JSON.parse(inv).originalPathBase64, "base64").equals(bjoin(d, NAMES[0]!))).toBe(true);
     for (const id of ids) {
       const r = vigil(["quarantine", "--quarantine-dir", vault, "restore", id], d);
       expect(r.err).toBe("");

@@ -22,7 +22,7 @@ import {
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { ScannerError, fsError } from "./error.js";
-import { fsPath, hasRawBytes, pathFromBytes, pathToBytes } from "./bytepath.js";
+import { fsPath, hasRawBytes, jsonRawBytes, pathFromBytes, pathToBytes } from "./bytepath.js";
 
 export interface QuarantineEntry {
   format: "vigil-quarantine/1";
@@ -151,7 +151,8 @@ export class Quarantine {
       };
       const mfd = openSync(metaTmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
       try {
-        writeSync(mfd, JSON.stringify(entry, null, 2) + "\n");
+        // valid Unicode JSON: raw bytes of the name as the text \xNN, exact in originalPathBase64
+        writeSync(mfd, jsonRawBytes(JSON.stringify(entry, null, 2)) + "\n");
         fsyncSync(mfd);
       } finally {
         closeSync(mfd);
