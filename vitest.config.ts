@@ -7,6 +7,7 @@ export default defineConfig({
   resolve: {
     // Tests run against the TypeScript sources; the CLI's end-to-end tests run the built bin.
     alias: {
+      "@vigil/scanner/paths": fileURLToPath(new URL("./packages/scanner/src/bytepath.ts", import.meta.url)),
       "@vigil/test-kit/server": fileURLToPath(new URL("./packages/test-kit/src/server.ts", import.meta.url)),
       "@vigil/engine": pkg("engine"),
       "@vigil/tlog": pkg("tlog"),

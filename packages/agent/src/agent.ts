@@ -21,7 +21,7 @@ import {
   DataPolicy, HeartbeatResponse, InventoryReport, SignedPolicy,
   type Detection, type Heartbeat, type ScanSummary, type Severity,
 } from "@vigil/protocol";
-import { Quarantine, Scanner, type FileResult } from "@vigil/scanner";
+import { Quarantine, Scanner, escapeRawBytes, fsPath, printable, type FileResult } from "@vigil/scanner";
 import { AgentClient } from "./client.js";
 import { AGENT_VERSION, AgentFiles, nextScanAt, type AgentConfig, type AgentState } from "./config.js";
 import { osInfo, type LogLevel } from "./enroll.js";
@@ -98,7 +98,7 @@ export interface Hit {
 export async function fileSha256(path: string): Promise<string | undefined> {
   try {
     const h = createHash("sha256");
-    for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+    for await (const chunk of createReadStream(fsPath(path))) h.update(chunk as Buffer);
     return h.digest("hex");
   } catch {
     return undefined;
@@ -283,14 +283,14 @@ export class Agent {
   async report(path: string, size: number, hits: Hit[], bundleVersion: string | null, known?: { sha: string; type: FileType }): Promise<number> {
     const sha = known?.sha ?? (await fileSha256(path));
     if (!sha) {
-      this.log("warn", `${path}: detected (${hits.map((h) => h.name).join(", ")}) but it could not be read again to hash it; not reported`);
+      this.log("warn", `${printable(path)}: detected (${hits.map((h) => h.name).join(", ")}) but it could not be read again to hash it; not reported`);
       return 0;
     }
     const type = known?.type ?? sniffFile(path) ?? null;
     const pol = this.policy;
     if (pol.samples.enabled && type && (pol.samples.fileTypes as string[]).includes(type) && size <= pol.samples.maxBytes) {
       try {
-        const bytes = readFileSync(path);
+        const bytes = readFileSync(fsPath(path));
         if (createHash("sha256").update(bytes).digest("hex") === sha) this.spool.addSample(sha, type, bytes);
       } catch { /* changed or gone: no sample */ }
     }
@@ -307,10 +307,11 @@ export class Agent {
     for (const h of hits) {
       const d: Detection = {
         id: randomUUID(), time: this.now(), rule: h.rule.slice(0, 256), severity: h.severity, bundleVersion, sha256: sha, size, fileType: type, action,
-        ...(pol.send.path ? { path: h.path.slice(0, 4096) } : {}),
+        // a name that is not valid UTF-8 is sent with its bytes as the text \xNN (valid Unicode)
+        ...(pol.send.path ? { path: escapeRawBytes(h.path).slice(0, 4096) } : {}),
       };
       this.drop(this.spool.add("detection", d));
-      this.log("info", `detected ${h.name} in ${path} (${action})`);
+      this.log("info", `detected ${h.name} in ${printable(path)} (${action})`);
     }
     return hits.length;
   }

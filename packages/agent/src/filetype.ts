@@ -4,7 +4,7 @@
  * scripts (#!), archives, else text or data.
  */
 import { closeSync, openSync, readSync, constants } from "node:fs";
-import { sniffArchive } from "@vigil/scanner";
+import { fsPath, sniffArchive } from "@vigil/scanner";
 
 export type FileType = "pe" | "elf" | "macho" | "dex" | "script" | "zip" | "gzip" | "bzip2" | "xz" | "tar" | "text" | "data" | "empty";
 
@@ -36,7 +36,7 @@ export function sniffType(b: Uint8Array): FileType {
 export function sniffFile(path: string): FileType | undefined {
   let fd: number | undefined;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    fd = openSync(fsPath(path), constants.O_RDONLY | constants.O_NONBLOCK);
     const buf = Buffer.alloc(4096);
     const n = readSync(fd, buf, 0, buf.length, 0);
     return sniffType(buf.subarray(0, n));

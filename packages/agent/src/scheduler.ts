@@ -10,7 +10,7 @@
  */
 import { statSync } from "node:fs";
 import type { Scanner, WatchEvent } from "@vigil/scanner";
-import { WatchSession } from "@vigil/scanner";
+import { WatchSession, fsPath } from "@vigil/scanner";
 import type { Agent, LookupBudget } from "./agent.js";
 import { isFatal } from "./error.js";
 
@@ -218,5 +218,5 @@ export class Scheduler {
 }
 
 function sizeOf(path: string): number {
-  try { return statSync(path).size; } catch { return 0; }
+  try { return statSync(fsPath(path)).size; } catch { return 0; }
 }

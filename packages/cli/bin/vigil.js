@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Entry point of the `vigil` command: the compiled CLI lives in ../dist. main() reports a
 // command's failures itself (src/fail.ts); this is the last resort, one line unless VIGIL_DEBUG=1.
-import { main } from "../dist/index.js";
-main(process.argv.slice(2)).then(
+import { commandLine, main } from "../dist/index.js";
+// commandLine(): arguments with bytes that are not UTF-8 (a file name) are kept exactly
+main(commandLine()).then(
   (code) => { process.exitCode = code; },
   (err) => {
     const debug = process.env.VIGIL_DEBUG && process.env.VIGIL_DEBUG !== "0";

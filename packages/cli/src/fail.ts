@@ -12,6 +12,7 @@
  * process at once when its destination fails, so a scan never runs on for a reader that is gone.
  */
 import type { Writable } from "node:stream";
+import { hasRawBytes, pathToBytes, printable } from "@vigil/scanner/paths";
 
 export const EXIT_CLEAN = 0;
 export const EXIT_FOUND = 1;
@@ -96,7 +97,7 @@ export function fail(command: string, err: unknown, opts: FailOptions = {}): num
   let line = `vigil ${command}: ${refused ? "refused: " : ""}${opts.context ? `${opts.context}: ` : ""}${d.message}`;
   if (d.code !== undefined) line += ` (${d.code})`;
   else if (!d.expected && !debug()) line += " (a bug: please report it; VIGIL_DEBUG=1 prints the stack trace)";
-  writeErr(line + "\n");
+  writeErr(printable(line) + "\n"); // a path in the message: control characters and raw bytes as \xNN
   if (debug()) writeErr(stackOf(err));
   return refused ? EXIT_FOUND : EXIT_ERROR;
 }
@@ -169,14 +170,19 @@ export class Output {
     if (!isStdio(stream)) (stream as Writable).on("error", (err) => { this.failed ??= err; outputFailed(err, where); });
   }
 
-  /** Writes `s`; the promise (if any) resolves once the stream can take more. */
+  /**
+   * Writes `s`; the promise (if any) resolves once the stream can take more. A path in `s`
+   * whose name is not valid UTF-8 (lone surrogates, see @vigil/scanner's pathToBytes) is
+   * written as its original bytes.
+   */
   write(s: string): Promise<void> | undefined {
     if (s === "") return this.waiting;
+    const data: string | Buffer = hasRawBytes(s) ? pathToBytes(s) : s;
     const w = this.stream as Writable;
     if (this.failed !== undefined) outputFailed(this.failed, this.where);
     let ok: boolean;
     try {
-      ok = w.write(s);
+      ok = w.write(data);
     } catch (err) {
       outputFailed(err, this.where); // a synchronous write (a file such as /dev/full) threw
     }

@@ -11,6 +11,8 @@ import { fileURLToPath } from "node:url";
 import { fail, guardOutput } from "./fail.js";
 import { VERSION } from "./version.js";
 
+export { commandLine } from "./argv.js";
+
 export interface Command {
   summary: string;
   run(args: string[]): Promise<number>;

@@ -59,7 +59,8 @@ export class Progress {
     // eslint-disable-next-line no-control-regex
     const visible = head.replace(/\x1b\[[0-9;]*m/g, "").length;
     const room = Math.max(0, width - visible);
-    const p = this.current.replace(/[\u0000-\u001f\u007f]/g, "?");
+    // control characters and bytes of a name that are not UTF-8 (lone surrogates) as "?"
+    const p = this.current.replace(/[\u0000-\u001f\u007f]|(?<![\uD800-\uDBFF])[\uDC80-\uDCFF]/g, "?");
     return head + (p.length > room ? "…" + p.slice(p.length - room + 1) : p);
   }
 

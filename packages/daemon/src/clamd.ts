@@ -24,7 +24,7 @@ import { lstat, unlink } from "node:fs/promises";
 import type { Service } from "./service.js";
 import { SpoolWriter } from "./spool.js";
 import { BusyError, CLAMD_VERSION, replyLines } from "./service.js";
-import type { FileResult } from "@vigil/scanner";
+import { fsPath, pathFromBytes, pathToBytes, type FileResult } from "@vigil/scanner";
 
 export interface ClamdLimits {
   /** Largest INSTREAM in bytes (clamd StreamMaxLength; default 25 MiB as Debian ships it). */
@@ -590,7 +590,8 @@ class Connection {
   }
 
   private pathCommand(cmd: Command, id: number | undefined): void {
-    const path = cmd.arg ?? "";
+    // the path's bytes as the client sent them (a name need not be UTF-8; see @vigil/scanner's fsPath)
+    const path = pathFromBytes(Buffer.from(cmd.arg ?? "", "latin1"));
     const allMatch = cmd.name === "ALLMATCHSCAN";
     const stopAtFirst = cmd.name === "SCAN";
     if (!isAbsolute(path)) {
@@ -611,7 +612,7 @@ class Connection {
     void (async () => {
       const lines: string[] = [];
       try {
-        const st = await lstat(path).catch((err: NodeJS.ErrnoException) => err);
+        const st = await lstat(fsPath(path)).catch((err: NodeJS.ErrnoException) => err);
         if (st instanceof Error) {
           void slot.then((r) => r());
           const why = st.code === "ENOENT" ? "No such file or directory" : st.code === "EACCES" ? "Permission denied" : st.message;
@@ -657,7 +658,8 @@ class Connection {
     const line = id !== undefined ? `${id}: ${text}${term}` : `${text}${term}`;
     // write() returning false: the client is not reading its replies; stop reading its
     // commands until 'drain' (back-pressure, so a pipelining client cannot grow our buffers)
-    if (this.socket.writable && !this.socket.write(line, "latin1")) this.writeWait = true;
+    // paths in replies are written as the bytes they stand for, as clamd echoes them
+    if (this.socket.writable && !this.socket.write(pathToBytes(line))) this.writeWait = true;
     if (id === undefined || last) {
       this.ending = true;
       this.maybeFinish();
@@ -814,7 +816,7 @@ export class ClamdServer {
 }
 
 async function removeStaleSocket(path: string): Promise<void> {
-  const st = await lstat(path).catch(() => undefined);
+  const st = await lstat(fsPath(path)).catch(() => undefined);
   if (!st) return;
   if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; remove it or choose another --socket path`);
   // a socket nobody listens on any more

@@ -3,6 +3,9 @@ import { EICAR } from "@vigil/test-kit";
 import { chunked, startDaemon, talk, tempDir, u32, type Running } from "./helpers.js";
 import { VERSION_COMMANDS } from "@vigil/daemon";
 import { connect } from "node:net";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const NAME = "Win.Test.EICAR_HDB-1";
 
@@ -62,6 +65,22 @@ describe("clamd protocol: commands and framing", () => {
     const steps = [...all].map((b) => Buffer.from([b]));
     expect((await talk(d.port, steps)).text).toBe(`stream: ${NAME} FOUND\0`);
     expect((await talk(d.port, [all])).text).toBe(`stream: ${NAME} FOUND\0`);
+  });
+
+  it("SCAN of names that are not UTF-8 (and of UTF-8 ones): scanned, echoed as the bytes sent", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-clamd-bytes-"));
+    const names = [Buffer.from(`${dir}/inv\xffalid.exe`, "latin1"), Buffer.from(`${dir}/café.exe`)];
+    for (const n of names) writeFileSync(n, EICAR);
+    for (const n of names) {
+      const r = await talk(d.port, [Buffer.concat([Buffer.from("zSCAN "), n, Buffer.from("\0")])]);
+      expect(r.data.equals(Buffer.concat([n, Buffer.from(`: ${NAME} FOUND\0`)]))).toBe(true);
+    }
+    const all = await talk(d.port, [`nCONTSCAN ${dir}\n`]);
+    expect(all.data.toString("latin1").split("\n").filter(Boolean).sort()).toEqual(names.map((n) => `${n.toString("latin1")}: ${NAME} FOUND`).sort());
+    const missing = Buffer.from(`${dir}/gone\xfe`, "latin1");
+    const r = await talk(d.port, [Buffer.concat([Buffer.from("zSCAN "), missing, Buffer.from("\0")])]);
+    expect(r.data.equals(Buffer.concat([missing, Buffer.from(": File path check failure: No such file or directory. ERROR\0")]))).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("SCAN, CONTSCAN, MULTISCAN and ALLMATCHSCAN on files and directories", async () => {

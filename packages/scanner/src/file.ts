@@ -8,6 +8,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { emptyResult, addIncomplete, scanContent, type ContentOptions } from "./content.js";
 import { fsError, ScannerError } from "./error.js";
 import type { Detector, FileResult } from "./types.js";
+import { fsPath } from "./bytepath.js";
 
 const CHUNK = 1 << 20;
 
@@ -35,7 +36,7 @@ export function scanFile(detector: Detector, path: string, buffers: ReadBuffer, 
   const display = opts.displayPath ?? path;
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (opts.follow ? 0 : constants.O_NOFOLLOW));
+    fd = openSync(fsPath(path), constants.O_RDONLY | constants.O_NONBLOCK | (opts.follow ? 0 : constants.O_NOFOLLOW));
   } catch (err) {
     const r = emptyResult(display, 0);
     const e = (err as NodeJS.ErrnoException).code === "ELOOP" && !opts.follow

@@ -8,6 +8,10 @@
  * ClamAV's order. Every part is a byte array the scan threads share, and the whole set is kept in
  * @vigil/clamav's compiled-signature cache file.
  *
+ * Paths: every path is a string in which a byte of a name that is not valid UTF-8 stands as a
+ * lone surrogate U+DC80+byte (bytepath.ts): lossless, a plain string for valid names; `fsPath()`
+ * turns it into what `fs` needs, `printable()` into what people read.
+ *
  * Data flow: `walk` lists the regular files under the given paths (symlinks not followed,
  * special files skipped, filters and depth applied, errors as entries); the `Scanner` skips
  * files the `ScanCache` knows are clean, scans empty files in place (no read, no worker),
@@ -22,6 +26,7 @@
  */
 export { DetectorTimeoutError, ScannerError, matchesBeforeTimeout, type ScannerErrorCode } from "./error.js";
 export * from "./types.js";
+export { fsPath, hasRawBytes, pathFromBytes, pathToBytes, printableToBytes, escapeRawBytes, jsonRawBytes } from "./bytepath.js";
 export { globToRegExp, pathFilter, type PathFilter, type PathFilterSpec } from "./filter.js";
 export { walk, type WalkEntry, type WalkOptions } from "./walk.js";
 export { sniffArchive, readArchive, type ArchiveKind, type Member } from "./archive/index.js";

@@ -22,11 +22,18 @@ import {
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { ScannerError, fsError } from "./error.js";
+import { fsPath, hasRawBytes, jsonRawBytes, pathFromBytes, pathToBytes } from "./bytepath.js";
 
 export interface QuarantineEntry {
   format: "vigil-quarantine/1";
   id: string;
+  /** The original path (a name that is not valid UTF-8 holds lone surrogates: see bytepath.ts). */
   originalPath: string;
+  /**
+   * The original path's exact bytes in base64, written when the name is not valid UTF-8 (and
+   * then the authority on restore); `originalPath` is then the same path with those bytes.
+   */
+  originalPathBase64?: string;
   size: number;
   sha256: string;
   mode: number;
@@ -66,7 +73,7 @@ const ID_RE = /^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$/;
 function fsyncDir(dir: string): void {
   let fd: number | undefined;
   try {
-    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    fd = openSync(fsPath(dir), constants.O_RDONLY | constants.O_DIRECTORY);
     fsyncSync(fd);
   } catch {
     // some file systems do not support fsync on directories
@@ -103,7 +110,7 @@ export class Quarantine {
     const metaTmp = join(this.dir, `${id}.json.tmp`);
     let src: number;
     try {
-      src = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      src = openSync(fsPath(abs), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (err) {
       throw new ScannerError("QUARANTINE_FAILED", `cannot quarantine ${abs}: ${fsError(err, abs).message}`, { cause: err });
     }
@@ -136,14 +143,16 @@ export class Quarantine {
       }
       opts.onStep?.("copied");
       entry = {
-        format: "vigil-quarantine/1", id, originalPath: abs, size, sha256: hash.digest("hex"), mode: st.mode & 0o7777,
+        format: "vigil-quarantine/1", id, originalPath: abs,
+        ...(hasRawBytes(abs) ? { originalPathBase64: pathToBytes(abs).toString("base64") } : {}), size, sha256: hash.digest("hex"), mode: st.mode & 0o7777,
         uid: st.uid, gid: st.gid, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, detections: opts.detections,
         rulesVersion: opts.rulesVersion, quarantinedAt: new Date().toISOString(), cipher: "aes-256-ctr",
         key: key.toString("hex"), iv: iv.toString("hex"),
       };
       const mfd = openSync(metaTmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
       try {
-        writeSync(mfd, JSON.stringify(entry, null, 2) + "\n");
+        // valid Unicode JSON: raw bytes of the name as the text \xNN, exact in originalPathBase64
+        writeSync(mfd, jsonRawBytes(JSON.stringify(entry, null, 2)) + "\n");
         fsyncSync(mfd);
       } finally {
         closeSync(mfd);
@@ -154,11 +163,11 @@ export class Quarantine {
       fsyncDir(this.dir);
       opts.onStep?.("committed");
       // Remove the original only if it is still the file we copied.
-      const now = lstatSync(abs);
+      const now = lstatSync(fsPath(abs));
       if (now.ino !== st.ino || now.dev !== st.dev || now.size !== size || now.mtimeMs !== st.mtimeMs) {
         throw new ScannerError("QUARANTINE_FAILED", `${abs} changed while being quarantined; a copy is in the vault as ${id}, the file was left in place`);
       }
-      unlinkSync(abs);
+      unlinkSync(fsPath(abs));
       fsyncDir(dirname(abs));
       opts.onStep?.("removed");
     } catch (err) {
@@ -208,6 +217,7 @@ export class Quarantine {
     if (e?.format !== "vigil-quarantine/1" || e.id !== id || typeof e.key !== "string" || typeof e.originalPath !== "string") {
       throw new ScannerError("QUARANTINE_CORRUPT", `quarantine entry ${id} has invalid metadata`);
     }
+    if (typeof e.originalPathBase64 === "string") e.originalPath = pathFromBytes(Buffer.from(e.originalPathBase64, "base64"));
     return e;
   }
 
@@ -217,7 +227,7 @@ export class Quarantine {
     let target = resolve(opts.to ?? e.originalPath);
     // --to an existing directory restores into it under the original name
     if (opts.to !== undefined) {
-      try { if (statSync(target).isDirectory()) target = join(target, basename(e.originalPath)); } catch { /* not there: a file path */ }
+      try { if (statSync(fsPath(target)).isDirectory()) target = join(target, basename(e.originalPath)); } catch { /* not there: a file path */ }
     }
     const tmp = join(dirname(target), `.${basename(target)}.vigil-restore-${randomBytes(4).toString("hex")}`);
     const decipher = createDecipheriv("aes-256-ctr", Buffer.from(e.key, "hex"), Buffer.from(e.iv, "hex"));
@@ -230,8 +240,8 @@ export class Quarantine {
     }
     let out: number;
     try {
-      mkdirSync(dirname(target), { recursive: true });
-      out = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      mkdirSync(fsPath(dirname(target)), { recursive: true });
+      out = openSync(fsPath(tmp), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     } catch (err) {
       closeSync(src);
       throw new ScannerError("QUARANTINE_FAILED", `cannot write ${target}: ${(err as Error).message}`, { cause: err });
@@ -249,26 +259,26 @@ export class Quarantine {
       if (fin.length) { hash.update(fin); writeSync(out, fin); }
       if (hash.digest("hex") !== e.sha256) throw new ScannerError("QUARANTINE_CORRUPT", `quarantine entry ${id} is damaged (sha256 mismatch); nothing restored`);
       fchmodSync(out, e.mode);
-      try { chownSync(tmp, e.uid, e.gid); } catch { /* not permitted as this user: keep ours */ }
+      try { chownSync(fsPath(tmp), e.uid, e.gid); } catch { /* not permitted as this user: keep ours */ }
       futimesSync(out, e.atimeMs / 1000, e.mtimeMs / 1000);
       fsyncSync(out);
     } catch (err) {
       closeSync(out);
       closeSync(src);
-      try { unlinkSync(tmp); } catch { /* gone */ }
+      try { unlinkSync(fsPath(tmp)); } catch { /* gone */ }
       if (err instanceof ScannerError) throw err;
       throw new ScannerError("QUARANTINE_FAILED", `cannot restore ${id}: ${(err as Error).message}`, { cause: err });
     }
     closeSync(out);
     closeSync(src);
     try {
-      if (opts.overwrite) renameSync(tmp, target);
+      if (opts.overwrite) renameSync(fsPath(tmp), fsPath(target));
       else {
-        linkSync(tmp, target); // fails with EEXIST rather than replacing
-        unlinkSync(tmp);
+        linkSync(fsPath(tmp), fsPath(target)); // fails with EEXIST rather than replacing
+        unlinkSync(fsPath(tmp));
       }
     } catch (err) {
-      try { unlinkSync(tmp); } catch { /* gone */ }
+      try { unlinkSync(fsPath(tmp)); } catch { /* gone */ }
       if ((err as NodeJS.ErrnoException).code === "EEXIST") {
         throw new ScannerError("QUARANTINE_EXISTS", `${target} already exists; pass --overwrite to replace it or --to PATH to restore elsewhere`, { cause: err });
       }

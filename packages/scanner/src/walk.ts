@@ -3,11 +3,13 @@
  * why, and errors (unreadable, vanished) as entries rather than exceptions. Symbolic links
  * inside trees are not followed unless asked (then loops are detected by device and inode);
  * a symlink named on the command line is followed, like clamscan. Special files (fifos,
- * sockets, devices) are skipped so a scan never blocks on them.
+ * sockets, devices) are skipped so a scan never blocks on them. Names are read as bytes: a
+ * name that is not valid UTF-8 is yielded losslessly (see bytepath.ts) and walked like any other.
  */
 import { lstat, stat } from "node:fs/promises";
 import { lstatSync, opendirSync, statSync, type Dir, type Stats } from "node:fs";
 import { fsError, ScannerError } from "./error.js";
+import { fsPath, pathFromBytes } from "./bytepath.js";
 import { pathFilter, type PathFilter, type PathFilterSpec } from "./filter.js";
 
 export interface WalkOptions extends PathFilterSpec {
@@ -44,12 +46,12 @@ export async function* walk(roots: string[], opts: WalkOptions = {}): AsyncGener
     if (opts.signal?.aborted) return;
     let st: Stats;
     try {
-      st = await stat(root);
+      st = await stat(fsPath(root));
     } catch (err) {
       let e = fsError(err, root);
       if (e.code === "VANISHED") {
         // a dangling link or a missing path
-        const l = await lstat(root).catch(() => undefined);
+        const l = await lstat(fsPath(root)).catch(() => undefined);
         e = new ScannerError(l?.isSymbolicLink() ? "VANISHED" : "ENOENT_PATH", l?.isSymbolicLink() ? `${root}: dangling symbolic link` : `${root}: no such file or directory (check the path)`, { cause: err });
       }
       yield { kind: "error", path: root, error: e };
@@ -70,7 +72,8 @@ export async function* walk(roots: string[], opts: WalkOptions = {}): AsyncGener
     // ten times the reading itself on trees of many small files
     let handle: Dir;
     try {
-      handle = opendirSync(dir, { bufferSize: 256 });
+      // names as Buffers (the types know only string encodings; Node reads "buffer" as readdir does)
+      handle = opendirSync(fsPath(dir), { bufferSize: 256, encoding: "buffer" as BufferEncoding });
     } catch (err) {
       yield { kind: "error", path: dir, error: fsError(err, dir) };
       return;
@@ -79,7 +82,7 @@ export async function* walk(roots: string[], opts: WalkOptions = {}): AsyncGener
     try {
       for (let ent = handle.readSync(); ent !== null; ent = handle.readSync()) {
         if (opts.signal?.aborted) return;
-        const path = join(dir, ent.name);
+        const path = join(dir, pathFromBytes(ent.name as unknown as Buffer));
         if (filter.excluded(path)) {
           yield { kind: "skipped", path, reason: "excluded" };
           continue;
@@ -93,7 +96,7 @@ export async function* walk(roots: string[], opts: WalkOptions = {}): AsyncGener
         // several times the system call itself on trees of many small files
         let st: Stats;
         try {
-          st = lstatSync(path);
+          st = lstatSync(fsPath(path));
         } catch (err) {
           yield { kind: "error", path, error: fsError(err, path) };
           continue;
@@ -104,7 +107,7 @@ export async function* walk(roots: string[], opts: WalkOptions = {}): AsyncGener
             continue;
           }
           try {
-            st = statSync(path);
+            st = statSync(fsPath(path));
           } catch (err) {
             const e = fsError(err, path);
             yield { kind: "error", path, error: e.code === "VANISHED" ? new ScannerError("VANISHED", `${path}: dangling symbolic link`, { cause: err }) : e };

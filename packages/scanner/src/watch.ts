@@ -8,10 +8,11 @@
  * listing the paths and entropy before and after. The session survives directories being
  * created, renamed and deleted under it (the Watcher follows the tree).
  */
-import { openSync, readSync, closeSync, statSync, constants } from "node:fs";
-import { dirname } from "node:path";
+import { openSync, readSync, closeSync, statSync, lstatSync, readdirSync, constants } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { watch as chokidarWatch, type FSWatcher } from "chokidar";
 import { entropy } from "./entropy.js";
+import { fsPath, pathFromBytes } from "./bytepath.js";
 import { pathFilter, type PathFilterSpec } from "./filter.js";
 import { walk } from "./walk.js";
 import type { Scanner } from "./scanner.js";
@@ -40,11 +41,37 @@ export function chokidarWatcher(paths: string[], opts: { followSymlinks?: boolea
   return {
     onChange(fn) {
       for (const type of ["add", "change", "unlink", "addDir", "unlinkDir"] as const) w.on(type, (path: string) => fn({ type, path }));
+      // chokidar drops a name that is not valid UTF-8 (it cannot stat the U+FFFD form it reads);
+      // the raw fs.watch event still names the file: passed on, the session finds its bytes
+      w.on("raw", (event: string, name: string, opts: unknown) => {
+        const details = opts as { watchedPath?: string } | undefined;
+        if (typeof name === "string" && name.includes("\uFFFD") && details?.watchedPath) {
+          fn({ type: event === "rename" ? "add" : "change", path: join(details.watchedPath, name) });
+        }
+      });
     },
     onError(fn) { w.on("error", (e) => fn(e instanceof Error ? e : new Error(String(e)))); },
     ready: () => ready,
     close: () => w.close(),
   };
+}
+
+/**
+ * The real paths behind a path a watcher reported. chokidar reads names as UTF-8, so a name that
+ * is not valid UTF-8 reaches us with U+FFFD in place of its bytes and cannot be opened: such a
+ * path is looked up again in its directory, read as bytes (every name that decodes to it).
+ */
+function byteNames(path: string): string[] {
+  if (!path.includes("\uFFFD")) return [path];
+  try { lstatSync(fsPath(path)); return [path]; } catch { /* lossy: look it up */ }
+  const name = basename(path);
+  const out: string[] = [];
+  for (const dir of byteNames(dirname(path))) {
+    let names: Buffer[];
+    try { names = readdirSync(fsPath(dir), { encoding: "buffer" }); } catch { continue; }
+    for (const n of names) if (n.toString("utf8") === name) out.push(join(dir, pathFromBytes(n)));
+  }
+  return out;
 }
 
 export interface RansomwareOptions {
@@ -80,7 +107,7 @@ export interface WatchOptions extends PathFilterSpec {
 function sampleEntropy(path: string): number | undefined {
   let fd: number | undefined;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    fd = openSync(fsPath(path), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     const buf = Buffer.allocUnsafe(65536);
     const n = readSync(fd, buf, 0, buf.length, 0);
     return entropy(buf.subarray(0, n));
@@ -147,8 +174,7 @@ export class WatchSession {
       return;
     }
     if (c.type === "addDir") return; // chokidar reports the files inside as "add"
-    if (!this.filter.included(c.path)) return;
-    this.schedule(c.path, c.type);
+    for (const path of byteNames(c.path)) if (this.filter.included(path)) this.schedule(path, c.type);
   }
 
   private cancel(path: string): void {
@@ -168,7 +194,7 @@ export class WatchSession {
       }
     }
     let size = -1, mtimeMs = -1;
-    try { const st = statSync(path); size = st.size; mtimeMs = st.mtimeMs; } catch { /* vanished: the check below drops it */ }
+    try { const st = statSync(fsPath(path)); size = st.size; mtimeMs = st.mtimeMs; } catch { /* vanished: the check below drops it */ }
     const entry = { timer: setTimeout(() => this.settled(path), this.settleMs), trigger: prev?.trigger === "add" ? "add" : trigger, size, mtimeMs, since: prev?.since ?? Date.now() };
     this.pending.set(path, entry);
   }
@@ -177,7 +203,7 @@ export class WatchSession {
     const p = this.pending.get(path);
     if (!p || this.closed) return;
     let st;
-    try { st = statSync(path); } catch { this.pending.delete(path); return; }
+    try { st = statSync(fsPath(path)); } catch { this.pending.delete(path); return; }
     if ((st.size !== p.size || st.mtimeMs !== p.mtimeMs) && Date.now() - p.since < (this.opts.maxWaitMs ?? 30_000)) {
       // still being written: look again later
       p.size = st.size; p.mtimeMs = st.mtimeMs;

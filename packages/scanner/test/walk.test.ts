@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { walk, globToRegExp, pathFilter, type WalkEntry, type WalkOptions } from "../src/index.js";
+import { walk, globToRegExp, pathFilter, pathToBytes, type WalkEntry, type WalkOptions } from "../src/index.js";
 
 let root: string;
 beforeAll(() => {
@@ -30,6 +30,21 @@ const rel = (p: string) => p.slice(root.length + 1);
 const files = (es: WalkEntry[]) => es.filter((e) => e.kind === "file").map((e) => rel(e.path)).sort();
 
 describe("walk", () => {
+  it("names that are not UTF-8: walked as bytes, in directories with such names too, with and without stat", async () => {
+    const d = mkdtempSync(join(tmpdir(), "vigil-walk-bytes-"));
+    const names = ["inv\xffalid.exe", "bad\xc3\x28.exe", "new\nline", "café", "d\xfe/x\xfe.com"].map((n) => Buffer.from(n, n === "café" ? "utf8" : "latin1"));
+    mkdirSync(Buffer.from(`${d}/d\xfe`, "latin1"));
+    for (const n of names) writeFileSync(Buffer.concat([Buffer.from(d + "/"), n]), "x");
+    for (const statFiles of [true, false]) {
+      const got: WalkEntry[] = [];
+      for await (const e of walk([d], { statFiles })) got.push(e);
+      expect(got.filter((e) => e.kind === "error")).toEqual([]);
+      const files = got.filter((e) => e.kind === "file");
+      expect(files.map((e) => pathToBytes(e.path).subarray(d.length + 1).toString("latin1")).sort()).toEqual(names.map((n) => n.toString("latin1")).sort());
+      if (statFiles) for (const f of files) expect(f.kind === "file" && f.stat?.size).toBe(1);
+    }
+  });
+
   it("lists regular files, skips symlinks and special files by default", async () => {
     const es = await collect();
     expect(files(es)).toEqual(["a/b/c/three.js", "a/b/two.exe", "a/one.js", "node_modules/x/dep.js", "top.txt"]);

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync, appendFileSy
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Scanner, WatchSession, entropy, type WatchEvent } from "../src/index.js";
+import { Scanner, WatchSession, entropy, pathToBytes, type WatchEvent } from "../src/index.js";
 import { starter } from "./helpers/detector.js";
 import { EICAR } from "@vigil/test-kit";
 
@@ -72,6 +72,20 @@ describe("WatchSession", () => {
     expect(results().some((r) => r.path.endsWith("brief.tmp"))).toBe(false);
     expect(events.some((e) => e.type === "watch-error")).toBe(false);
     await s.close();
+  });
+
+  it("a file whose name is not UTF-8 is scanned under its exact name", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-watch-bytes-"));
+    const { s, events } = session(dir, { ransomware: false });
+    await s.start();
+    const results = () => events.flatMap((e) => (e.type === "result" ? [e.result] : []));
+    writeFileSync(Buffer.from(`${dir}/inv\xffalid.exe`, "latin1"), EICAR);
+    await until(() => results().length >= 1);
+    await s.close();
+    const r = results()[0]!;
+    expect(pathToBytes(r.path).equals(Buffer.from(`${dir}/inv\xffalid.exe`, "latin1"))).toBe(true);
+    expect(r.detections.map((d) => d.name)).toEqual(["Win.Test.EICAR_HDB-1"]);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("a file that keeps changing is still scanned after maxWaitMs", async () => {

@@ -5,7 +5,7 @@
  */
 import { Command } from "commander";
 import { fail } from "../fail.js";
-import { parseAge, printable, Quarantine } from "@vigil/scanner";
+import { jsonRawBytes, parseAge, printable, Quarantine } from "@vigil/scanner";
 import { defaultQuarantineDir } from "../options.js";
 
 export const summary = "list, inspect, restore or delete quarantined files";
@@ -28,7 +28,7 @@ function program(result: { code: number }): Command {
     .action(function (this: Command, o: { json?: boolean }) {
       const entries = vaultOf(this).list();
       if (o.json) {
-        process.stdout.write(JSON.stringify(entries.map(({ key: _k, iv: _i, ...rest }) => rest), null, 2) + "\n");
+        process.stdout.write(jsonRawBytes(JSON.stringify(entries.map(({ key: _k, iv: _i, ...rest }) => rest), null, 2)) + "\n");
         return;
       }
       for (const e of entries) {
@@ -42,7 +42,8 @@ function program(result: { code: number }): Command {
     .argument("<id>")
     .action(function (this: Command, id: string) {
       const { key: _k, iv: _i, ...e } = vaultOf(this).get(id);
-      process.stdout.write(JSON.stringify(e, null, 2) + "\n");
+      // a name that is not UTF-8: its bytes as the text \xNN, exact in originalPathBase64
+      process.stdout.write(jsonRawBytes(JSON.stringify(e, null, 2)) + "\n");
     });
 
   root.command("restore")

@@ -3,7 +3,7 @@
  * 0 on success and 1 on error), plus `vigil yara compile RULES... -o OUT` (like yarac) whose
  * output `vigil yara -C OUT TARGET` loads.
  */
-import { readFileSync, readdirSync, lstatSync, statSync, writeFileSync, realpathSync } from "node:fs";
+import { readFileSync, readdirSync, lstatSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
@@ -14,6 +14,7 @@ import {
 import { formatRuleLine, formatStringLines, formatYaraDiagnostic } from "../yara/format.js";
 import { scanOneFile, type ScanOutcome } from "../yara/scan-file.js";
 import { Output } from "../fail.js";
+import { fsPath, hasRawBytes, pathFromBytes, pathToBytes } from "@vigil/scanner/paths";
 import { VERSION } from "../version.js";
 
 export const summary = "scan with YARA rules: a drop-in for the yara command (and 'vigil yara compile')";
@@ -190,27 +191,31 @@ function loadRuleSet(o: Opts, ruleFiles: string[], externals: Record<string, Ext
 
 function listTargets(target: string, o: Opts): string[] {
   if (o.scanList) {
-    return readFileSync(target, "utf8").split(/\r?\n/).filter((l) => l.trim() !== "");
+    // one path per line, as bytes (a name need not be UTF-8)
+    const text = pathFromBytes(readFileSync(fsPath(target)));
+    return text.split(/\r?\n/).filter((l) => l.trim() !== "");
   }
   let st;
-  try { st = statSync(target); } catch { return [target]; } // reported as "could not open file"
+  try { st = statSync(fsPath(target)); } catch { return [target]; } // reported as "could not open file"
   if (!st.isDirectory()) return [target];
   const out: string[] = [];
   const seen = new Set<string>();
   const walk = (dir: string) => {
     let real: string;
-    try { real = realpathSync(dir); } catch { return; }
+    // a directory is known by device and inode (realpathSync cannot take a name that is not UTF-8)
+    try { const st = statSync(fsPath(dir)); real = `${st.dev}:${st.ino}`; } catch { return; }
     if (seen.has(real)) return;
     seen.add(real);
-    let names: string[];
-    try { names = readdirSync(dir); } catch { return; }
+    // names as bytes: one that is not valid UTF-8 is kept exactly (see @vigil/scanner's fsPath)
+    let names: Buffer[];
+    try { names = readdirSync(fsPath(dir), { encoding: "buffer" }); } catch { return; }
     for (const name of names) {
-      const p = join(dir, name);
+      const p = join(dir, pathFromBytes(name));
       let ls;
-      try { ls = lstatSync(p); } catch { continue; }
+      try { ls = lstatSync(fsPath(p)); } catch { continue; }
       if (ls.isSymbolicLink()) {
         if (o.noFollow) continue;
-        try { ls = statSync(p); } catch { continue; }
+        try { ls = statSync(fsPath(p)); } catch { continue; }
       }
       if (ls.isDirectory()) { if (o.recursive) walk(p); }
       else if (ls.isFile()) out.push(p);
@@ -226,7 +231,8 @@ const CHUNK = 64 * 1024;
 export async function run(args: string[]): Promise<number> {
   const output = new Output(process.stdout);
   const out = (s: string) => void output.write(s);
-  const err = (s: string) => process.stderr.write(s);
+  // a path holding bytes that are not UTF-8 is written as those bytes, as yara does
+  const err = (s: string) => process.stderr.write(hasRawBytes(s) ? pathToBytes(s) : s);
   let o: Opts | "help" | "version";
   const isCompile = args[0] === "compile";
   try {
@@ -268,7 +274,7 @@ export async function run(args: string[]): Promise<number> {
   }
   if (/^\d+$/.test(target)) {
     let isFile = false;
-    try { statSync(target); isFile = true; } catch { /* a PID */ }
+    try { statSync(fsPath(target)); isFile = true; } catch { /* a PID */ }
     if (!isFile) { err(`error scanning ${target}: scanning process memory is not supported by vigil\n`); return 1; }
   }
 
@@ -288,7 +294,7 @@ export async function run(args: string[]): Promise<number> {
   if (o.maxRules !== undefined) scanOptions.maxRules = o.maxRules;
 
   let isDir = false;
-  try { isDir = statSync(target).isDirectory(); } catch { /* reported below */ }
+  try { isDir = statSync(fsPath(target)).isDirectory(); } catch { /* reported below */ }
   const files = listTargets(target, o);
   if (isDir && o.skipLarger !== undefined) scanOptions.skipLarger = o.skipLarger;
   const hexIds = new Map<string, Set<string>>(); // "ns\0rule" -> hex string identifiers

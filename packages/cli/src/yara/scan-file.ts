@@ -1,5 +1,6 @@
 /** Reads one file and scans it, turning every failure into a yara-style error message. */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { fsPath } from "@vigil/scanner/paths";
 import { ScanError, type CompiledRules, type ScanOptions, type ScanResult } from "@vigil/engine";
 
 export type ScanOutcome =
@@ -12,7 +13,7 @@ let shared = new Uint8Array(1 << 20);
 const MAX_SHARED = 64 << 20;
 
 function readWhole(path: string, skipLarger: number | undefined): Uint8Array | "skipped" {
-  const fd = openSync(path, "r");
+  const fd = openSync(fsPath(path), "r");
   try {
     const size = fstatSync(fd).size;
     if (skipLarger !== undefined && size > skipLarger) return "skipped";

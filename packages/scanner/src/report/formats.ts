@@ -10,6 +10,9 @@ import { createHash } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import type { Detection, FileResult } from "../types.js";
 import type { ScanStats } from "./summary.js";
+import { hasRawBytes, jsonRawBytes, pathToBytes, printable } from "../bytepath.js";
+
+export { printable };
 
 export type ReportFormat = "text" | "json" | "ndjson" | "sarif";
 
@@ -30,12 +33,6 @@ export interface ReportWriter {
   file(r: FileResult): string;
   skipped?(path: string, reason: string): string;
   end(stats: ScanStats): string;
-}
-
-/** Escapes control characters in paths so a file name cannot forge report lines. */
-export function printable(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
 function stripPath(message: string, path: string): string {
@@ -71,9 +68,15 @@ export function textWriter(opts: TextOptions = {}): ReportWriter {
   };
 }
 
+/**
+ * A file's JSON object. Strings are valid Unicode: a byte of a name that is not valid UTF-8 is
+ * written as the text `\xNN` (jsonRawBytes), and such a file also gets `pathBase64`, its name's
+ * exact bytes in base64 (absent for names that are valid UTF-8, whose `path` is exact).
+ */
 function fileJson(r: FileResult): Record<string, unknown> {
   return {
     path: r.path,
+    ...(hasRawBytes(r.path) ? { pathBase64: pathToBytes(r.path).toString("base64") } : {}),
     size: r.size,
     status: r.detections.length ? "infected" : r.errors.length ? "error" : r.incomplete.length ? "incomplete" : "clean",
     detections: r.detections,
@@ -89,7 +92,7 @@ export function ndjsonWriter(info: ReportInfo, opts: TextOptions = {}): ReportWr
     file(r) {
       if (opts.infectedOnly && !r.detections.length) return "";
       if (!opts.all && !r.detections.length && !r.errors.length && !r.incomplete.length) return "";
-      return JSON.stringify({ type: "file", ...fileJson(r) }) + "\n";
+      return jsonRawBytes(JSON.stringify({ type: "file", ...fileJson(r) })) + "\n";
     },
     end(stats) {
       return JSON.stringify({ type: "summary", tool: "vigil", version: info.toolVersion, rulesVersion: info.rulesVersion, signatures: info.signatures, ...stats.toJSON() }) + "\n";
@@ -115,14 +118,14 @@ class JsonArrayDocument {
   }
 
   item(value: unknown): string {
-    const out = this.open() + (this.state === "items" ? "," : "") + `\n${pad(this.depth)}${indent(JSON.stringify(value, null, 2), this.depth)}`;
+    const out = this.open() + (this.state === "items" ? "," : "") + `\n${pad(this.depth)}${indent(jsonRawBytes(JSON.stringify(value, null, 2)), this.depth)}`;
     this.state = "items";
     return out;
   }
 
   close(tail: Record<string, unknown>, ending: string): string {
     let out = this.open() + (this.state === "items" ? `\n${pad(this.depth - 1)}]` : "]");
-    for (const [k, v] of Object.entries(tail)) out += `,\n${pad(this.depth - 1)}${JSON.stringify(k)}: ${indent(JSON.stringify(v, null, 2), this.depth - 1)}`;
+    for (const [k, v] of Object.entries(tail)) out += `,\n${pad(this.depth - 1)}${JSON.stringify(k)}: ${indent(jsonRawBytes(JSON.stringify(v, null, 2)), this.depth - 1)}`;
     return out + ending;
   }
 }
@@ -149,6 +152,12 @@ export function jsonWriter(info: ReportInfo, opts: TextOptions = {}): ReportWrit
 /** SARIF artifact URI: relative paths stay relative (to %SRCROOT%), absolute ones become file: URIs. */
 function artifact(path: string): Record<string, unknown> {
   if (path === "stdin") return { uri: "stdin" };
+  if (hasRawBytes(path)) {
+    // a name that is not UTF-8: its exact bytes, percent-encoded
+    let uri = "";
+    for (const b of pathToBytes(path)) uri += /[A-Za-z0-9._~\/-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
+    return path.startsWith("/") ? { uri: `file://${uri}` } : { uri: uri.replace(/^(\.\/)+/, ""), uriBaseId: "%SRCROOT%" };
+  }
   if (path.startsWith("/")) return { uri: pathToFileURL(path).href };
   return { uri: path.split("/").map(encodeURIComponent).join("/").replace(/^(\.\/)+/, ""), uriBaseId: "%SRCROOT%" };
 }
@@ -178,7 +187,7 @@ export function sarifWriter(info: ReportInfo): ReportWriter {
     const first = d.strings[0];
     const region: Record<string, unknown> = { startLine: 1 };
     if (!inner && first) { region.byteOffset = first.offset; region.byteLength = first.length; }
-    const fp = createHash("sha256").update(`${d.name}\0${d.path}`).digest("hex").slice(0, 32);
+    const fp = createHash("sha256").update(`${d.name}\0`).update(pathToBytes(d.path)).digest("hex").slice(0, 32);
     return doc.item({
       ruleId: d.name,
       ruleIndex: idx,
