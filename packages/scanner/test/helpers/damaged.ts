@@ -5,7 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { constants as Z, crc32, deflateRawSync, gzipSync } from "node:zlib";
-import { makeZip, EICAR } from "./zip.js";
+import { makeZip, EICAR } from "@vigil/test-kit";
 
 /** Deterministic incompressible bytes. */
 export function noise(n: number, seed = 1): Buffer {
