@@ -25,13 +25,22 @@ function clamscanLoad(dbs: string[]): { ms: number; known: number } {
   return { ms: performance.now() - t, known: Number(r.stdout.match(/Known viruses: (\d+)/)?.[1] ?? NaN) };
 }
 
-function vigilLoad(dbs: string[], nativeBodies: boolean): { load: number; compile: number; count: number; rules: number; warnings: number } {
+function vigilLoad(
+  dbs: string[],
+  nativeBodies: boolean,
+): { load: number; compile: number; count: number; rules: number; warnings: number } {
   let t = performance.now();
   const set = loadClamavDatabase(dbs, { nativeBodies });
   const load = performance.now() - t;
   t = performance.now();
   if (set.yara.length > 0) compile(set.yara, { externals: set.externals });
-  return { load, compile: performance.now() - t, count: set.count, rules: set.rules.length, warnings: set.warnings.length };
+  return {
+    load,
+    compile: performance.now() - t,
+    count: set.count,
+    rules: set.rules.length,
+    warnings: set.warnings.length,
+  };
 }
 
 function report(label: string, dbs: string[]): void {
@@ -56,7 +65,12 @@ const ndbLines: string[] = [];
 for (let i = 0; i < NDB; i++) {
   const body = randomBytes(16 + (i % 25)).toString("hex");
   const form = i % 10;
-  const hex = form === 0 ? `${body.slice(0, 16)}??${body.slice(18)}` : form === 1 ? `${body.slice(0, 16)}{2-8}${body.slice(16)}` : body;
+  const hex =
+    form === 0
+      ? `${body.slice(0, 16)}??${body.slice(18)}`
+      : form === 1
+        ? `${body.slice(0, 16)}{2-8}${body.slice(16)}`
+        : body;
   const offset = i % 7 === 0 ? "0" : i % 11 === 0 ? "EOF-100,50" : "*";
   ndbLines.push(`Bench.Ndb.Sig-${i}:0:${offset}:${hex}`);
 }

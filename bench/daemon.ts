@@ -27,14 +27,31 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createCipheriv, createHash } from "node:crypto";
-import { closeSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { connect, createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const quick = process.argv.includes("--quick");
-const arg = (name: string): string | undefined => { const i = process.argv.indexOf(name); return i >= 0 ? process.argv[i + 1] : undefined; };
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
 const scale = arg("--scale") ?? "small";
 if (scale !== "small" && scale !== "real") throw new Error(`--scale must be small or real, not ${scale}`);
 const only = arg("--servers")?.split(",");
@@ -68,11 +85,21 @@ class Rng {
     this.at += n;
     return this.buf.subarray(this.at - n, this.at);
   }
-  u32(): number { return this.bytes(4).readUInt32LE(0); }
-  int(n: number): number { return this.u32() % n; }
-  float(): number { return this.u32() / 4294967296; }
-  pick<T>(a: readonly T[]): T { return a[this.int(a.length)]!; }
-  copy(n: number): Buffer { return Buffer.from(this.bytes(n)); }
+  u32(): number {
+    return this.bytes(4).readUInt32LE(0);
+  }
+  int(n: number): number {
+    return this.u32() % n;
+  }
+  float(): number {
+    return this.u32() / 4294967296;
+  }
+  pick<T>(a: readonly T[]): T {
+    return a[this.int(a.length)]!;
+  }
+  copy(n: number): Buffer {
+    return Buffer.from(this.bytes(n));
+  }
 }
 
 /** Appends lines to a file in 8 MiB writes. */
@@ -80,13 +107,21 @@ class LineWriter {
   private readonly fd: number;
   private chunk = "";
   lines = 0;
-  constructor(readonly path: string) { this.fd = openSync(path, "w"); }
+  constructor(readonly path: string) {
+    this.fd = openSync(path, "w");
+  }
   add(line: string): void {
     this.chunk += line + "\n";
     this.lines++;
-    if (this.chunk.length > 8 << 20) { writeSync(this.fd, this.chunk); this.chunk = ""; }
+    if (this.chunk.length > 8 << 20) {
+      writeSync(this.fd, this.chunk);
+      this.chunk = "";
+    }
   }
-  close(): void { writeSync(this.fd, this.chunk); closeSync(this.fd); }
+  close(): void {
+    writeSync(this.fd, this.chunk);
+    closeSync(this.fd);
+  }
 }
 
 /** ClamAV-style names: Platform.Category.Family-ID-Rev, IDs unique across the set as in the official database. */
@@ -94,7 +129,34 @@ class Names {
   private id = 1_000_000;
   private readonly families: string[] = [];
   constructor(private readonly rng: Rng) {
-    const syl = ["ka", "zu", "sy", "mo", "ren", "tro", "gen", "bot", "lo", "kry", "pt", "ik", "ze", "us", "va", "mi", "rai", "net", "dex", "ox", "ar", "qu", "fi", "lex", "tor", "em"];
+    const syl = [
+      "ka",
+      "zu",
+      "sy",
+      "mo",
+      "ren",
+      "tro",
+      "gen",
+      "bot",
+      "lo",
+      "kry",
+      "pt",
+      "ik",
+      "ze",
+      "us",
+      "va",
+      "mi",
+      "rai",
+      "net",
+      "dex",
+      "ox",
+      "ar",
+      "qu",
+      "fi",
+      "lex",
+      "tor",
+      "em",
+    ];
     for (let i = 0; i < 3000; i++) {
       let f = "";
       for (let k = 2 + rng.int(3); k > 0; k--) f += rng.pick(syl);
@@ -102,21 +164,93 @@ class Names {
     }
   }
   next(platforms: readonly string[]): string {
-    const cats = ["Trojan", "Malware", "Downloader", "Dropper", "Virus", "Worm", "Adware", "Exploit", "Ransomware", "Coinminer", "Packed", "Spyware", "Backdoor", "Phishing"];
+    const cats = [
+      "Trojan",
+      "Malware",
+      "Downloader",
+      "Dropper",
+      "Virus",
+      "Worm",
+      "Adware",
+      "Exploit",
+      "Ransomware",
+      "Coinminer",
+      "Packed",
+      "Spyware",
+      "Backdoor",
+      "Phishing",
+    ];
     return `${this.rng.pick(platforms)}.${this.rng.pick(cats)}.${this.rng.pick(this.families)}-${this.id++}-${this.rng.int(8) === 0 ? 1 : 0}`;
   }
 }
 
-const FILE_PLATFORMS = ["Win", "Win", "Win", "Win", "Win", "Doc", "Xls", "Pdf", "Html", "Js", "Unix", "Andr", "Osx", "Email"];
+const FILE_PLATFORMS = [
+  "Win",
+  "Win",
+  "Win",
+  "Win",
+  "Win",
+  "Doc",
+  "Xls",
+  "Pdf",
+  "Html",
+  "Js",
+  "Unix",
+  "Andr",
+  "Osx",
+  "Email",
+];
 const TOKENS = [
-  "eval(", "base64_decode(", "document.write(", "unescape(", "<script", "http://", "https://", "powershell", " -enc ", "cmd.exe /c ",
-  "CreateObject(", "WScript.Shell", "ActiveXObject", "String.fromCharCode(", "<iframe src=", "window.location", "$_POST[", "$_GET[", "system(",
-  "shell_exec(", "chmod 777 ", "/bin/sh", "wget ", "curl -s ", "GetProcAddress", "LoadLibraryA", "VirtualAlloc", "kernel32.dll",
-  "URLDownloadToFileA", "RegSetValueExA", "Software\\Microsoft\\Windows\\CurrentVersion\\Run", "Invoke-Expression", "FromBase64String(",
-  "/JavaScript", "/OpenAction", "AutoOpen", "Shell(", "Chr(", ".exe", "%TEMP%", "User-Agent: ", "passwd", "crontab -l", "<?php",
+  "eval(",
+  "base64_decode(",
+  "document.write(",
+  "unescape(",
+  "<script",
+  "http://",
+  "https://",
+  "powershell",
+  " -enc ",
+  "cmd.exe /c ",
+  "CreateObject(",
+  "WScript.Shell",
+  "ActiveXObject",
+  "String.fromCharCode(",
+  "<iframe src=",
+  "window.location",
+  "$_POST[",
+  "$_GET[",
+  "system(",
+  "shell_exec(",
+  "chmod 777 ",
+  "/bin/sh",
+  "wget ",
+  "curl -s ",
+  "GetProcAddress",
+  "LoadLibraryA",
+  "VirtualAlloc",
+  "kernel32.dll",
+  "URLDownloadToFileA",
+  "RegSetValueExA",
+  "Software\\Microsoft\\Windows\\CurrentVersion\\Run",
+  "Invoke-Expression",
+  "FromBase64String(",
+  "/JavaScript",
+  "/OpenAction",
+  "AutoOpen",
+  "Shell(",
+  "Chr(",
+  ".exe",
+  "%TEMP%",
+  "User-Agent: ",
+  "passwd",
+  "crontab -l",
+  "<?php",
 ];
 /** frequent bytes of x86 code (mov, push, call, jcc, lea...) */
-const OPCODES = [0x8b, 0x55, 0xe8, 0x89, 0x83, 0xc3, 0x50, 0x6a, 0xff, 0x15, 0x74, 0x75, 0xeb, 0x48, 0x0f, 0x85, 0x84, 0xc7, 0x45, 0x24, 0x8d, 0x33, 0xc0, 0x5d];
+const OPCODES = [
+  0x8b, 0x55, 0xe8, 0x89, 0x83, 0xc3, 0x50, 0x6a, 0xff, 0x15, 0x74, 0x75, 0xeb, 0x48, 0x0f, 0x85, 0x84, 0xc7, 0x45,
+  0x24, 0x8d, 0x33, 0xc0, 0x5d,
+];
 
 /** A signature body's bytes: script/text fragments or code-like binary, with at least 6 uniformly random bytes so that bodies are distinct. */
 function bodyBytes(rng: Rng, min: number, max: number): Buffer {
@@ -146,7 +280,10 @@ function bodyHex(rng: Rng, b: Buffer): string {
   const r = rng.int(100);
   const cut = 4 + rng.int(b.length - 8);
   if (r < 15) return `${hex(0, cut)}??${hex(cut + 1, b.length)}`;
-  if (r < 22) { const n = rng.int(8); return `${hex(0, cut)}{${n}-${n + 1 + rng.int(32)}}${hex(cut, b.length)}`; }
+  if (r < 22) {
+    const n = rng.int(8);
+    return `${hex(0, cut)}{${n}-${n + 1 + rng.int(32)}}${hex(cut, b.length)}`;
+  }
   if (r < 25) return `${hex(0, cut)}{${1 + rng.int(16)}}${hex(cut, b.length)}`;
   if (r < 30) return `${hex(0, cut)}*${hex(cut, b.length)}`;
   if (r < 35) return `${hex(0, cut)}(${hex(cut, cut + 1)}|${rng.bytes(1).toString("hex")})${hex(cut + 1, b.length)}`;
@@ -159,10 +296,37 @@ function ndbLine(rng: Rng, names: Names): string {
   const target = t < 50 ? 0 : t < 82 ? 1 : t < 90 ? 3 : t < 95 ? 6 : 7;
   const o = rng.int(100);
   let offset = "*";
-  if (target === 0) offset = o < 75 ? "*" : o < 85 ? "0" : o < 90 ? `${rng.int(4096)},${64 + rng.int(4096)}` : o < 95 ? `EOF-${16 + rng.int(4096)}` : `${rng.int(1024)}`;
-  else if (target === 1) offset = o < 65 ? "*" : o < 85 ? `EP+${rng.int(64)}` : o < 92 ? `SL+${rng.int(256)}` : `EP-${rng.int(32)},${32 + rng.int(256)}`;
+  if (target === 0)
+    offset =
+      o < 75
+        ? "*"
+        : o < 85
+          ? "0"
+          : o < 90
+            ? `${rng.int(4096)},${64 + rng.int(4096)}`
+            : o < 95
+              ? `EOF-${16 + rng.int(4096)}`
+              : `${rng.int(1024)}`;
+  else if (target === 1)
+    offset =
+      o < 65
+        ? "*"
+        : o < 85
+          ? `EP+${rng.int(64)}`
+          : o < 92
+            ? `SL+${rng.int(256)}`
+            : `EP-${rng.int(32)},${32 + rng.int(256)}`;
   else if (target === 6) offset = o < 70 ? "*" : `EP+${rng.int(32)}`;
-  const platforms = target === 1 ? ["Win"] : target === 3 ? ["Html"] : target === 6 ? ["Unix"] : target === 7 ? ["Txt", "Js"] : FILE_PLATFORMS;
+  const platforms =
+    target === 1
+      ? ["Win"]
+      : target === 3
+        ? ["Html"]
+        : target === 6
+          ? ["Unix"]
+          : target === 7
+            ? ["Txt", "Js"]
+            : FILE_PLATFORMS;
   const flevel = rng.int(10) === 0 ? `:${rng.pick([51, 73, 90])}` : "";
   return `${names.next(platforms)}:${target}:${offset}:${bodyHex(rng, bodyBytes(rng, 12, 130))}${flevel}`;
 }
@@ -172,7 +336,9 @@ function ldbLine(rng: Rng, names: Names): string {
   const k = 2 + rng.int(4);
   const subs = Array.from({ length: k }, () => {
     const b = bodyBytes(rng, 8, 48);
-    return /^[\x20-\x7e]+$/.test(b.toString("latin1")) && rng.int(4) === 0 ? `${b.toString("hex")}::i` : bodyHex(rng, b);
+    return /^[\x20-\x7e]+$/.test(b.toString("latin1")) && rng.int(4) === 0
+      ? `${b.toString("hex")}::i`
+      : bodyHex(rng, b);
   });
   const exprs: Record<number, string[]> = {
     2: ["0&1", "0|1", "0&1"],
@@ -202,14 +368,30 @@ function pe(text: Buffer): Buffer {
   const opt = coff + 20;
   const u32 = (off: number, v: number) => b.writeUInt32LE(v, opt + off);
   b.writeUInt16LE(0x10b, opt);
-  u32(4, 0x400); u32(16, 0x1010); u32(20, 0x1000); u32(24, 0x2000); u32(28, 0x400000); u32(32, 0x1000); u32(36, 0x200);
-  b.writeUInt16LE(4, opt + 40); b.writeUInt16LE(4, opt + 48);
-  u32(56, 0x3000); u32(60, 0x200);
+  u32(4, 0x400);
+  u32(16, 0x1010);
+  u32(20, 0x1000);
+  u32(24, 0x2000);
+  u32(28, 0x400000);
+  u32(32, 0x1000);
+  u32(36, 0x200);
+  b.writeUInt16LE(4, opt + 40);
+  b.writeUInt16LE(4, opt + 48);
+  u32(56, 0x3000);
+  u32(60, 0x200);
   b.writeUInt16LE(2, opt + 68);
-  u32(72, 0x100000); u32(76, 0x1000); u32(80, 0x100000); u32(84, 0x1000); u32(92, 16);
+  u32(72, 0x100000);
+  u32(76, 0x1000);
+  u32(80, 0x100000);
+  u32(84, 0x1000);
+  u32(92, 16);
   const section = (at: number, name: string, va: number, raw: number, flags: number) => {
     b.write(name, at, "latin1");
-    b.writeUInt32LE(0x200, at + 8); b.writeUInt32LE(va, at + 12); b.writeUInt32LE(0x200, at + 16); b.writeUInt32LE(raw, at + 20); b.writeUInt32LE(flags, at + 36);
+    b.writeUInt32LE(0x200, at + 8);
+    b.writeUInt32LE(va, at + 12);
+    b.writeUInt32LE(0x200, at + 16);
+    b.writeUInt32LE(raw, at + 20);
+    b.writeUInt32LE(flags, at + 36);
   };
   section(opt + 0xe0, ".text", 0x1000, 0x200, 0x60000020);
   section(opt + 0xe0 + 40, ".data", 0x2000, 0x400, 0xc0000040);
@@ -217,8 +399,18 @@ function pe(text: Buffer): Buffer {
   return b;
 }
 
-interface Planted { name: string; bytes: Buffer; expect: string }
-interface Database { counts: Record<string, number>; total: number; bytes: number; planted: Planted[]; marker?: Buffer }
+interface Planted {
+  name: string;
+  bytes: Buffer;
+  expect: string;
+}
+interface Database {
+  counts: Record<string, number>;
+  total: number;
+  bytes: number;
+  planted: Planted[];
+  marker?: Buffer;
+}
 
 const REAL: Record<string, number> = { hsb: 4_000_000, hdb: 1_000_000, mdb: 300_000, ndb: 100_000, ldb: 3_000 };
 
@@ -254,9 +446,11 @@ function generateReal(db: string, counts: Record<string, number>): Database {
   );
   const names = new Names(new Rng("names"));
   const gen: Record<string, (rng: Rng) => string> = {
-    hsb: (r) => `${r.bytes(32).toString("hex")}:${fileSize(r)}:${names.next(FILE_PLATFORMS)}${r.int(3) === 0 ? ":73" : ""}`,
+    hsb: (r) =>
+      `${r.bytes(32).toString("hex")}:${fileSize(r)}:${names.next(FILE_PLATFORMS)}${r.int(3) === 0 ? ":73" : ""}`,
     hdb: (r) => `${r.bytes(16).toString("hex")}:${fileSize(r)}:${names.next(FILE_PLATFORMS)}`,
-    mdb: (r) => `${512 * (1 + Math.floor(2 ** (r.float() * 11)))}:${r.bytes(16).toString("hex")}:${names.next(["Win"])}`,
+    mdb: (r) =>
+      `${512 * (1 + Math.floor(2 ** (r.float() * 11)))}:${r.bytes(16).toString("hex")}:${names.next(["Win"])}`,
     ndb: (r) => ndbLine(r, names),
     ldb: (r) => ldbLine(r, names),
   };
@@ -291,7 +485,9 @@ function generateSmall(db: string): Database {
   writeFileSync(join(db, "bench.hdb"), hdb.join("\n") + "\n");
   const infected = Buffer.concat([rng.copy(5000), marker, rng.copy(5000)]);
   return {
-    counts: { ndb: 2001, hdb: 2000 }, total: 4001, bytes: statSync(join(db, "bench.ndb")).size + statSync(join(db, "bench.hdb")).size,
+    counts: { ndb: 2001, hdb: 2000 },
+    total: 4001,
+    bytes: statSync(join(db, "bench.ndb")).size + statSync(join(db, "bench.hdb")).size,
     planted: [{ name: "body (.ndb)", bytes: infected, expect: "stream: Bench.Body.Marker-1.UNOFFICIAL FOUND" }],
   };
 }
@@ -300,7 +496,10 @@ function generateSmall(db: string): Database {
 
 function freePort(): Promise<number> {
   return new Promise((res) => {
-    const s = createServer().listen(0, "127.0.0.1", () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); });
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
   });
 }
 
@@ -321,7 +520,10 @@ function instream(port: number, framed: Buffer): Promise<string> {
     const s = connect(port, "127.0.0.1");
     let out = "";
     s.on("data", (b) => (out += b));
-    s.on("end", () => { s.destroy(); resolve(out.replace(/\0$/, "")); });
+    s.on("end", () => {
+      s.destroy();
+      resolve(out.replace(/\0$/, ""));
+    });
     s.on("error", reject);
     s.write(framed);
   });
@@ -331,7 +533,9 @@ function rss(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return m ? Number(m[1]) * 1024 : 0;
-  } catch { return 0; }
+  } catch {
+    return 0;
+  }
 }
 
 /** RSS of `pid` and all its descendants (Vigil compiles its rules in a child process). */
@@ -345,7 +549,9 @@ function treeRss(pid: number): number {
       const list = children.get(ppid) ?? [];
       list.push(Number(name));
       children.set(ppid, list);
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   let total = 0;
   const todo = [pid];
@@ -371,19 +577,38 @@ async function waitPing(port: number, proc: ChildProcess, timeoutMs: number): Pr
         s.write("zPING\0");
       });
       if (r === "PONG\0") return;
-    } catch { /* not up yet */ }
+    } catch {
+      /* not up yet */
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`server did not answer PING within ${timeoutMs / 1000} s`);
 }
 
-interface Server { name: string; port: number; proc: ChildProcess; loadSeconds: number; loadPeak: number; idle: number; signatures: number; log: () => string }
+interface Server {
+  name: string;
+  port: number;
+  proc: ChildProcess;
+  loadSeconds: number;
+  loadPeak: number;
+  idle: number;
+  signatures: number;
+  log: () => string;
+}
 
 /** Starts a server and measures its loading: seconds until PING answers, peak RSS of the process tree meanwhile, RSS 2 s later. */
-async function start(name: string, port: number, proc: ChildProcess, log: () => string, signatures: () => number): Promise<Server> {
+async function start(
+  name: string,
+  port: number,
+  proc: ChildProcess,
+  log: () => string,
+  signatures: () => number,
+): Promise<Server> {
   const t0 = performance.now();
   let peak = 0;
-  const sampler = setInterval(() => { peak = Math.max(peak, treeRss(proc.pid!)); }, 100);
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, treeRss(proc.pid!));
+  }, 100);
   try {
     await waitPing(port, proc, scale === "real" ? 900_000 : 120_000);
   } finally {
@@ -403,11 +628,28 @@ async function startClamd(db: string, tag: string): Promise<Server> {
   mkdirSync(home, { recursive: true });
   const conf = join(home, "clamd.conf");
   const logFile = join(home, "clamd.log");
-  writeFileSync(conf, [
-    "Foreground yes", `TCPSocket ${port}`, "TCPAddr 127.0.0.1", `DatabaseDirectory ${db}`, `LogFile ${logFile}`,
-    "StreamMaxLength 25M", "DisableCache yes", "MaxThreads 10", "MaxQueue 200", `TemporaryDirectory ${home}`,
-  ].join("\n") + "\n");
-  const log = () => { try { return readFileSync(logFile, "utf8"); } catch { return ""; } };
+  writeFileSync(
+    conf,
+    [
+      "Foreground yes",
+      `TCPSocket ${port}`,
+      "TCPAddr 127.0.0.1",
+      `DatabaseDirectory ${db}`,
+      `LogFile ${logFile}`,
+      "StreamMaxLength 25M",
+      "DisableCache yes",
+      "MaxThreads 10",
+      "MaxQueue 200",
+      `TemporaryDirectory ${home}`,
+    ].join("\n") + "\n",
+  );
+  const log = () => {
+    try {
+      return readFileSync(logFile, "utf8");
+    } catch {
+      return "";
+    }
+  };
   const proc = spawn("clamd", ["-c", conf], { stdio: "ignore" });
   try {
     return await start("clamd", port, proc, log, () => Number(/Loaded (\d+) signatures/.exec(log())?.[1] ?? NaN));
@@ -420,12 +662,38 @@ async function startClamd(db: string, tag: string): Promise<Server> {
 /** `vigil daemon` on `db`; with `cacheHome`, its compiled-rules cache goes there (XDG_CACHE_HOME), else --no-cache. */
 async function startVigil(db: string, cacheHome?: string): Promise<Server> {
   const port = await freePort();
-  const args = [...vigilNode, join(root, "packages/cli/bin/vigil.js"), "daemon", "--tcp", `127.0.0.1:${port}`, "--no-builtin", "-d", db, "--stream-max-length", "25M", "--max-queue", "200", ...(cacheHome ? [] : ["--no-cache"]), ...vigilArgs];
-  const proc = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"], env: cacheHome ? { ...process.env, XDG_CACHE_HOME: cacheHome } : process.env });
+  const args = [
+    ...vigilNode,
+    join(root, "packages/cli/bin/vigil.js"),
+    "daemon",
+    "--tcp",
+    `127.0.0.1:${port}`,
+    "--no-builtin",
+    "-d",
+    db,
+    "--stream-max-length",
+    "25M",
+    "--max-queue",
+    "200",
+    ...(cacheHome ? [] : ["--no-cache"]),
+    ...vigilArgs,
+  ];
+  const proc = spawn(process.execPath, args, {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: cacheHome ? { ...process.env, XDG_CACHE_HOME: cacheHome } : process.env,
+  });
   let stderr = "";
-  proc.stderr!.setEncoding("utf8").on("data", (s: string) => { stderr += s; });
+  proc.stderr!.setEncoding("utf8").on("data", (s: string) => {
+    stderr += s;
+  });
   try {
-    return await start("vigil", port, proc, () => stderr, () => Number(/(\d+) signatures loaded/.exec(stderr)?.[1] ?? NaN));
+    return await start(
+      "vigil",
+      port,
+      proc,
+      () => stderr,
+      () => Number(/(\d+) signatures loaded/.exec(stderr)?.[1] ?? NaN),
+    );
   } catch (err) {
     proc.kill();
     throw new Error(`${(err as Error).message}\n${stderr.trim()}`);
@@ -471,13 +739,19 @@ async function breakdown(db: string, set: Database, small: Buffer): Promise<void
   const rows: string[] = [];
   const base: Record<string, number> = {};
   console.log("\nper kind (each alone; RSS above the one-signature base):");
-  console.log("kind   signatures  server  load s  load peak MiB  idle MiB  above base MiB  bytes/sig  10 KB req/s  compiled parts MB");
+  console.log(
+    "kind   signatures  server  load s  load peak MiB  idle MiB  above base MiB  bytes/sig  10 KB req/s  compiled parts MB",
+  );
   for (const kind of kinds) {
     const kdir = join(dir, `kind-${kind}`);
     mkdirSync(kdir, { recursive: true });
     if (kind === "base") writeFileSync(join(kdir, "base.ndb"), "Bench.Base-1:0:*:0011223344556677\n");
     else {
-      try { linkSync(join(db, `bench.${kind}`), join(kdir, `bench.${kind}`)); } catch { symlinkSync(join(db, `bench.${kind}`), join(kdir, `bench.${kind}`)); }
+      try {
+        linkSync(join(db, `bench.${kind}`), join(kdir, `bench.${kind}`));
+      } catch {
+        symlinkSync(join(db, `bench.${kind}`), join(kdir, `bench.${kind}`));
+      }
     }
     const n = kind === "base" ? 1 : (set.counts[kind] ?? 0) + 1;
     for (const name of ["clamd", "vigil"]) {
@@ -496,7 +770,12 @@ async function breakdown(db: string, set: Database, small: Buffer): Promise<void
       await stop(s);
       if (kind === "base") base[name] = s.idle;
       const above = s.idle - (base[name] ?? 0);
-      const parts = name === "vigil" ? Object.entries(compiledParts(cache)).map(([k, v]) => `${k} ${(v / 1e6).toFixed(1)}`).join(", ") : "";
+      const parts =
+        name === "vigil"
+          ? Object.entries(compiledParts(cache))
+              .map(([k, v]) => `${k} ${(v / 1e6).toFixed(1)}`)
+              .join(", ")
+          : "";
       const row = `${kind.padEnd(6)} ${n.toLocaleString("en").padStart(10)}  ${name.padEnd(6)} ${s.loadSeconds.toFixed(1).padStart(6)} ${mib(s.loadPeak).padStart(14)} ${mib(s.idle).padStart(9)} ${mib(above).padStart(15)} ${(kind === "base" ? "" : (above / n).toFixed(0)).padStart(10)} ${r.rps.toFixed(0).padStart(11)}  ${parts}`;
       rows.push(row);
       console.log(row);
@@ -515,36 +794,77 @@ async function restart(db: string): Promise<void> {
   const warm = await startVigil(db, cache);
   await stop(warm);
   const parts = compiledParts(cache);
-  console.log(`\nvigil, whole set with the compiled-rules cache: first start ${cold.loadSeconds.toFixed(1)} s (compile + write the cache; load peak ${mib(cold.loadPeak)} MiB, idle ${mib(cold.idle)} MiB), ` +
-    `restart from the cache ${warm.loadSeconds.toFixed(1)} s (load peak ${mib(warm.loadPeak)} MiB, idle ${mib(warm.idle)} MiB); compiled parts: ` +
-    Object.entries(parts).map(([k, v]) => `${k} ${(v / 1e6).toFixed(1)} MB`).join(", "));
+  console.log(
+    `\nvigil, whole set with the compiled-rules cache: first start ${cold.loadSeconds.toFixed(1)} s (compile + write the cache; load peak ${mib(cold.loadPeak)} MiB, idle ${mib(cold.idle)} MiB), ` +
+      `restart from the cache ${warm.loadSeconds.toFixed(1)} s (load peak ${mib(warm.loadPeak)} MiB, idle ${mib(warm.idle)} MiB); compiled parts: ` +
+      Object.entries(parts)
+        .map(([k, v]) => `${k} ${(v / 1e6).toFixed(1)} MB`)
+        .join(", "),
+  );
   rmSync(cache, { recursive: true, force: true });
 }
 
-interface Result { label: string; clients: number; requests: number; seconds: number; mbps: number; rps: number; p50: number; p99: number; peakRss: number; errors: number }
+interface Result {
+  label: string;
+  clients: number;
+  requests: number;
+  seconds: number;
+  mbps: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  peakRss: number;
+  errors: number;
+}
 
-async function run(port: number, pid: number, framed: Buffer, size: number, clients: number, requests: number, expect: string): Promise<Result> {
+async function run(
+  port: number,
+  pid: number,
+  framed: Buffer,
+  size: number,
+  clients: number,
+  requests: number,
+  expect: string,
+): Promise<Result> {
   const lat: number[] = [];
   let next = 0;
   let errors = 0;
   let peak = rss(pid);
-  const sampler = setInterval(() => { peak = Math.max(peak, rss(pid)); }, 50);
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, rss(pid));
+  }, 50);
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: clients }, async () => {
-    while (next < requests) {
-      next++;
-      const t = performance.now();
-      const r = await instream(port, framed).catch((e: Error) => `error ${e.message}`);
-      lat.push(performance.now() - t);
-      if (r !== expect) { errors++; if (errors <= 3) console.log(`  unexpected reply: ${r}`); }
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < requests) {
+        next++;
+        const t = performance.now();
+        const r = await instream(port, framed).catch((e: Error) => `error ${e.message}`);
+        lat.push(performance.now() - t);
+        if (r !== expect) {
+          errors++;
+          if (errors <= 3) console.log(`  unexpected reply: ${r}`);
+        }
+      }
+    }),
+  );
   const seconds = (performance.now() - t0) / 1000;
   clearInterval(sampler);
   peak = Math.max(peak, rss(pid));
   lat.sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!;
-  return { label: "", clients, requests, seconds, mbps: (requests * size) / seconds / 1e6, rps: requests / seconds, p50: q(0.5), p99: q(0.99), peakRss: peak, errors };
+  return {
+    label: "",
+    clients,
+    requests,
+    seconds,
+    mbps: (requests * size) / seconds / 1e6,
+    rps: requests / seconds,
+    p50: q(0.5),
+    p99: q(0.99),
+    peakRss: peak,
+    errors,
+  };
 }
 
 const mib = (n: number) => (n / MiB).toFixed(1);
@@ -558,13 +878,18 @@ async function main(): Promise<void> {
   for (const [k, v] of Object.entries(REAL)) counts[k] = Math.round(v * factor);
   for (const kv of arg("--counts")?.split(",") ?? []) {
     const [k, v] = kv.split("=");
-    if (!k || !(k in REAL) || !Number.isFinite(Number(v))) throw new Error(`--counts takes kind=N for ${Object.keys(REAL).join(", ")}: not ${kv}`);
+    if (!k || !(k in REAL) || !Number.isFinite(Number(v)))
+      throw new Error(`--counts takes kind=N for ${Object.keys(REAL).join(", ")}: not ${kv}`);
     counts[k] = Number(v);
   }
-  let t = performance.now();
+  const t = performance.now();
   const set = scale === "real" ? generateReal(db, counts) : generateSmall(db);
-  console.log(`database (${scale}): ${Object.entries(set.counts).map(([k, v]) => `${v.toLocaleString("en")} .${k}`).join(", ")}; ` +
-    `${set.total.toLocaleString("en")} signatures with the planted ones, ${(set.bytes / 1e6).toFixed(0)} MB of text, generated in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  console.log(
+    `database (${scale}): ${Object.entries(set.counts)
+      .map(([k, v]) => `${v.toLocaleString("en")} .${k}`)
+      .join(", ")}; ` +
+      `${set.total.toLocaleString("en")} signatures with the planted ones, ${(set.bytes / 1e6).toFixed(0)} MB of text, generated in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+  );
 
   const rng = new Rng("files");
   const small = rng.copy(10 * 1024);
@@ -573,18 +898,38 @@ async function main(): Promise<void> {
   const servers: Server[] = [];
   // one after the other, so neither's loading slows the other's on the shared cores
   if (!only || only.includes("clamd")) {
-    try { servers.push(await startClamd(db, "main")); } catch (err) { console.log(`clamd not available (${(err as Error).message}): Vigil only`); }
+    try {
+      servers.push(await startClamd(db, "main"));
+    } catch (err) {
+      console.log(`clamd not available (${(err as Error).message}): Vigil only`);
+    }
   }
   if (!only || only.includes("vigil")) {
-    try { servers.push(await startVigil(db)); } catch (err) { console.log(`vigil daemon failed to load: ${(err as Error).message}`); }
+    try {
+      servers.push(await startVigil(db));
+    } catch (err) {
+      console.log(`vigil daemon failed to load: ${(err as Error).message}`);
+    }
   }
   if (servers.length === 0) throw new Error("no server loaded the database");
-  console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(" ")} (${cpus().length} cores)`);
+  console.log(
+    `load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")} (${cpus().length} cores)`,
+  );
   console.log("\nserver  load s  load peak RSS MiB  idle RSS MiB  signatures (generated " + set.total + ")");
   for (const s of servers) {
-    console.log(`${s.name.padEnd(7)} ${s.loadSeconds.toFixed(1).padStart(6)} ${mib(s.loadPeak).padStart(18)} ${mib(s.idle).padStart(13)}  ${s.signatures}`);
-    const problems = s.log().split("\n").filter((l) => /error|warning|malformed|can't|cannot|failed/i.test(l));
-    if (problems.length) console.log(`  ${s.name} log: ${problems.slice(0, 5).join("\n  ")}${problems.length > 5 ? `\n  ... ${problems.length - 5} more` : ""}`);
+    console.log(
+      `${s.name.padEnd(7)} ${s.loadSeconds.toFixed(1).padStart(6)} ${mib(s.loadPeak).padStart(18)} ${mib(s.idle).padStart(13)}  ${s.signatures}`,
+    );
+    const problems = s
+      .log()
+      .split("\n")
+      .filter((l) => /error|warning|malformed|can't|cannot|failed/i.test(l));
+    if (problems.length)
+      console.log(
+        `  ${s.name} log: ${problems.slice(0, 5).join("\n  ")}${problems.length > 5 ? `\n  ... ${problems.length - 5} more` : ""}`,
+      );
   }
 
   // the planted files must get the same replies from both servers
@@ -594,50 +939,86 @@ async function main(): Promise<void> {
     const replies = await Promise.all(servers.map((s) => instream(s.port, frame(f.bytes))));
     const ok = replies.every((r) => r === f.expect);
     if (!ok) mismatches++;
-    console.log(`${f.name.padEnd(21)} ${replies.map((r) => r.padEnd(48)).join("")}${ok ? "" : `  MISMATCH (expected ${f.expect})`}`);
+    console.log(
+      `${f.name.padEnd(21)} ${replies.map((r) => r.padEnd(48)).join("")}${ok ? "" : `  MISMATCH (expected ${f.expect})`}`,
+    );
   }
   if (mismatches) console.log(`${mismatches} planted file(s) not detected as expected`);
 
-  const plan = (rows: [number, number, number][]) => rows.filter(([c]) => clientLevels.includes(c)).map(([c, n, nq]) => [c, quick ? nq : n] as [number, number]);
+  const plan = (rows: [number, number, number][]) =>
+    rows.filter(([c]) => clientLevels.includes(c)).map(([c, n, nq]) => [c, quick ? nq : n] as [number, number]);
   const scenarios: { label: string; data: Buffer; plan: [number, number][] }[] = [
-    { label: "10 KB", data: small, plan: plan([[1, 300, 100], [8, 1000, 200], [64, 1920, 320]]) },
-    { label: "20 MB", data: large, plan: plan([[1, 6, 3], [8, 24, 8], [64, 64, 64]]) },
+    {
+      label: "10 KB",
+      data: small,
+      plan: plan([
+        [1, 300, 100],
+        [8, 1000, 200],
+        [64, 1920, 320],
+      ]),
+    },
+    {
+      label: "20 MB",
+      data: large,
+      plan: plan([
+        [1, 6, 3],
+        [8, 24, 8],
+        [64, 64, 64],
+      ]),
+    },
   ].filter((s) => !sizes || sizes.includes(s.label.replace(" ", "")));
   console.log("\nserver  file    clients  requests    MB/s   req/s   p50 ms   p99 ms  peak RSS MiB  errors");
   const table: Record<string, Result> = {};
   for (const sc of scenarios) {
     const framed = frame(sc.data);
     // warm-up, not measured, the same for both servers (Vigil's JIT, both servers' page cache)
-    for (const s of servers) await run(s.port, s.proc.pid!, framed, sc.data.length, 1, sc.data.length > 1e6 ? 1 : 100, "stream: OK");
+    for (const s of servers)
+      await run(s.port, s.proc.pid!, framed, sc.data.length, 1, sc.data.length > 1e6 ? 1 : 100, "stream: OK");
     for (const [clients, requests] of sc.plan) {
       for (const s of servers) {
         const r = await run(s.port, s.proc.pid!, framed, sc.data.length, clients, requests, "stream: OK");
         r.label = sc.label;
         table[`${s.name}|${sc.label}|${clients}`] = r;
-        console.log(`${s.name.padEnd(7)} ${sc.label.padEnd(7)} ${String(clients).padStart(7)} ${String(requests).padStart(9)} ${r.mbps.toFixed(1).padStart(7)} ${r.rps.toFixed(1).padStart(7)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${mib(r.peakRss).padStart(13)} ${String(r.errors).padStart(7)}`);
+        console.log(
+          `${s.name.padEnd(7)} ${sc.label.padEnd(7)} ${String(clients).padStart(7)} ${String(requests).padStart(9)} ${r.mbps.toFixed(1).padStart(7)} ${r.rps.toFixed(1).padStart(7)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${mib(r.peakRss).padStart(13)} ${String(r.errors).padStart(7)}`,
+        );
       }
     }
   }
   if (servers.length === 2) {
     console.log("\nVigil / clamd ratios (throughput: higher is better for Vigil; p99 and memory: lower is better):");
     const [c, v] = servers as [Server, Server];
-    console.log(`  load time ${(v.loadSeconds / c.loadSeconds).toFixed(2)}  load peak RSS ${(v.loadPeak / c.loadPeak).toFixed(2)}  idle RSS ${(v.idle / c.idle).toFixed(2)}`);
-    for (const sc of scenarios) for (const [clients] of sc.plan) {
-      const vr = table[`vigil|${sc.label}|${clients}`]!;
-      const cr = table[`clamd|${sc.label}|${clients}`]!;
-      console.log(`  ${sc.label.padEnd(6)} x${String(clients).padEnd(3)} throughput ${(vr.mbps / cr.mbps).toFixed(2)}  p99 ${(vr.p99 / cr.p99).toFixed(2)}  peak RSS ${(vr.peakRss / cr.peakRss).toFixed(2)}`);
-    }
+    console.log(
+      `  load time ${(v.loadSeconds / c.loadSeconds).toFixed(2)}  load peak RSS ${(v.loadPeak / c.loadPeak).toFixed(2)}  idle RSS ${(v.idle / c.idle).toFixed(2)}`,
+    );
+    for (const sc of scenarios)
+      for (const [clients] of sc.plan) {
+        const vr = table[`vigil|${sc.label}|${clients}`]!;
+        const cr = table[`clamd|${sc.label}|${clients}`]!;
+        console.log(
+          `  ${sc.label.padEnd(6)} x${String(clients).padEnd(3)} throughput ${(vr.mbps / cr.mbps).toFixed(2)}  p99 ${(vr.p99 / cr.p99).toFixed(2)}  peak RSS ${(vr.peakRss / cr.peakRss).toFixed(2)}`,
+        );
+      }
   }
   if (idleAfter > 0) {
     await new Promise((r) => setTimeout(r, idleAfter * 1000));
-    for (const s of servers) console.log(`${s.name.padEnd(6)} RSS ${mib(rss(s.proc.pid!)).padStart(7)} MiB after ${idleAfter} s idle`);
+    for (const s of servers)
+      console.log(`${s.name.padEnd(6)} RSS ${mib(rss(s.proc.pid!)).padStart(7)} MiB after ${idleAfter} s idle`);
   }
   for (const s of servers) await stop(s);
   if (process.argv.includes("--breakdown")) await breakdown(db, set, frame(small));
   else if (process.argv.includes("--restart") && (!only || only.includes("vigil"))) await restart(db);
-  console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}; whole run ${((performance.now() - benchStart) / 1000).toFixed(0)} s`);
+  console.log(
+    `load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")}; whole run ${((performance.now() - benchStart) / 1000).toFixed(0)} s`,
+  );
   rmSync(dir, { recursive: true, force: true });
   if (mismatches) process.exitCode = 1;
 }
 
-main().catch((err: unknown) => { console.error(err); rmSync(dir, { recursive: true, force: true }); process.exit(1); });
+main().catch((err: unknown) => {
+  console.error(err);
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(1);
+});

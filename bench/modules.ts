@@ -59,7 +59,10 @@ function elfFiles(): string[] {
 }
 
 /** Times fn over the loaded files (several rounds, best round), returns files/s and MB/s. */
-function timeOurs(datas: Uint8Array[], fn: (d: Uint8Array) => void): { filesPerSec: number; mbPerSec: number; ms: number } {
+function timeOurs(
+  datas: Uint8Array[],
+  fn: (d: Uint8Array) => void,
+): { filesPerSec: number; mbPerSec: number; ms: number } {
   const bytes = datas.reduce((a, d) => a + d.length, 0);
   let best = Infinity;
   for (let round = 0; round < 3; round++) {
@@ -106,14 +109,21 @@ try {
   haveYara = false;
 }
 
-function report(label: string, module: string, datas: Uint8Array[], dir: string, fn: (d: Uint8Array) => void, condition: string): void {
+function report(
+  label: string,
+  module: string,
+  datas: Uint8Array[],
+  dir: string,
+  fn: (d: Uint8Array) => void,
+  condition: string,
+): void {
   const ours = timeOurs(datas, fn);
   let line = `${label.padEnd(34)} ${String(datas.length).padStart(5)} files  Vigil ${ours.filesPerSec.toFixed(0).padStart(8)} files/s ${ours.mbPerSec.toFixed(0).padStart(6)} MB/s`;
   if (haveYara) {
     const withModule = timeYara(`import "${module}"\nrule r { condition: ${condition} }\n`, dir);
     const without = timeYara(`rule r { condition: filesize == 0xFFFFFFFFFF }\n`, dir);
     const yaraModuleMs = Math.max(withModule - without, 0.001);
-    line += ` | yara module cost ${(yaraModuleMs / datas.length * 1000).toFixed(1)} µs/file (${withModule.toFixed(0)} ms with, ${without.toFixed(0)} ms without), Vigil ${(ours.ms / datas.length * 1000).toFixed(1)} µs/file`;
+    line += ` | yara module cost ${((yaraModuleMs / datas.length) * 1000).toFixed(1)} µs/file (${withModule.toFixed(0)} ms with, ${without.toFixed(0)} ms without), Vigil ${((ours.ms / datas.length) * 1000).toFixed(1)} µs/file`;
   }
   console.log(line);
 }
@@ -128,30 +138,86 @@ function benchElfHashMathMachoDex(): void {
   report("elf load()", "elf", datas, dir, (d) => void elfModule.load(ctxOf(d)), "elf.number_of_sections > 0");
   const md5 = (hashModule.declarations.fields.md5 as { overloads: Array<{ impl: Function }> }).overloads[0]!.impl;
   const sha256 = (hashModule.declarations.fields.sha256 as { overloads: Array<{ impl: Function }> }).overloads[0]!.impl;
-  report("hash.md5(0, filesize)", "hash", datas, dir, (d) => void md5({}, ctxOf(d), 0, d.length), 'hash.md5(0, filesize) == "x"');
-  report("hash.sha256(0, filesize)", "hash", datas, dir, (d) => void sha256({}, ctxOf(d), 0, d.length), 'hash.sha256(0, filesize) == "x"');
-  const entropy = (mathModule.declarations.fields.entropy as { overloads: Array<{ impl: Function }> }).overloads[0]!.impl;
-  report("math.entropy(0, filesize)", "math", datas, dir, (d) => void entropy({}, ctxOf(d), 0, d.length), "math.entropy(0, filesize) > 9.0");
+  report(
+    "hash.md5(0, filesize)",
+    "hash",
+    datas,
+    dir,
+    (d) => void md5({}, ctxOf(d), 0, d.length),
+    'hash.md5(0, filesize) == "x"',
+  );
+  report(
+    "hash.sha256(0, filesize)",
+    "hash",
+    datas,
+    dir,
+    (d) => void sha256({}, ctxOf(d), 0, d.length),
+    'hash.sha256(0, filesize) == "x"',
+  );
+  const entropy = (mathModule.declarations.fields.entropy as { overloads: Array<{ impl: Function }> }).overloads[0]!
+    .impl;
+  report(
+    "math.entropy(0, filesize)",
+    "math",
+    datas,
+    dir,
+    (d) => void entropy({}, ctxOf(d), 0, d.length),
+    "math.entropy(0, filesize) > 9.0",
+  );
 
   // Mach-O and DEX: generated files (Debian ships none); many copies to get measurable times
   const machos: Uint8Array[] = [];
   for (let i = 0; i < 500; i++) {
-    machos.push(i % 2 ? buildMacho({ is64: true, le: true, cputype: 0x01000007, entry: "main" })
-      : buildFat([{ cputype: 0x01000007, cpusubtype: 3, bytes: buildMacho({ is64: true, le: true, cputype: 0x01000007, entry: "main" }) },
-          { cputype: 7, cpusubtype: 3, bytes: buildMacho({ is64: false, le: true, cputype: 7, entry: { pcOffset: 40, pcIs64: false, stateSize: 64 } }) }]));
+    machos.push(
+      i % 2
+        ? buildMacho({ is64: true, le: true, cputype: 0x01000007, entry: "main" })
+        : buildFat([
+            {
+              cputype: 0x01000007,
+              cpusubtype: 3,
+              bytes: buildMacho({ is64: true, le: true, cputype: 0x01000007, entry: "main" }),
+            },
+            {
+              cputype: 7,
+              cpusubtype: 3,
+              bytes: buildMacho({
+                is64: false,
+                le: true,
+                cputype: 7,
+                entry: { pcOffset: 40, pcIs64: false, stateSize: 64 },
+              }),
+            },
+          ]),
+    );
   }
   const m = writeDir("macho", machos);
-  report("macho load() (generated)", "macho", machos, m.dir, (d) => void machoModule.load(ctxOf(d)), "macho.number_of_segments > 100");
+  report(
+    "macho load() (generated)",
+    "macho",
+    machos,
+    m.dir,
+    (d) => void machoModule.load(ctxOf(d)),
+    "macho.number_of_segments > 100",
+  );
   const dexes = Array.from({ length: 500 }, () => buildDex().bytes);
   const x = writeDir("dex", dexes);
-  report("dex load() (generated)", "dex", dexes, x.dir, (d) => void dexModule.load(ctxOf(d)), "dex.number_of_methods > 100");
+  report(
+    "dex load() (generated)",
+    "dex",
+    dexes,
+    x.dir,
+    (d) => void dexModule.load(ctxOf(d)),
+    "dex.number_of_methods > 100",
+  );
 }
 
 // ---- pe, dotnet ----
 function benchPeDotnet(): void {
   const files = allPeFiles();
   if (files.length === 0) {
-    console.log("no PE fixtures: apt-get install clamav-testfiles shim-helpers-amd64-signed libmono-system4.0-cil nsis-common gpgv-win32");
+    console.log(
+      "no PE fixtures: apt-get install clamav-testfiles shim-helpers-amd64-signed libmono-system4.0-cil nsis-common gpgv-win32",
+    );
     return;
   }
   const datas = files.map((f) => new Uint8Array(readFileSync(f)));
@@ -160,20 +226,37 @@ function benchPeDotnet(): void {
   console.log(`PE sample: ${files.length} files, ${mb.toFixed(1)} MB (clamav-testfiles, shim, Mono, NSIS, gpgv-win32)`);
   report("pe load()", "pe", datas, dir, (d) => void peModule.load(ctxOf(d)), "pe.number_of_sections > 1000");
   const imphash = (peModule.declarations.fields.imphash as { overloads: Array<{ impl: Function }> }).overloads[0]!.impl;
-  report("pe load() + imphash()", "pe", datas, dir, (d) => {
-    const ctx = ctxOf(d);
-    imphash(peModule.load(ctx), ctx);
-  }, 'pe.imphash() == "x"');
+  report(
+    "pe load() + imphash()",
+    "pe",
+    datas,
+    dir,
+    (d) => {
+      const ctx = ctxOf(d);
+      imphash(peModule.load(ctx), ctx);
+    },
+    'pe.imphash() == "x"',
+  );
   const dotnet = files.filter((f) => f.startsWith("/usr/lib/mono/"));
   if (dotnet.length) {
     // only 4 assemblies: take each 10 times so the timing is not dominated by the JIT's warm-up
     const copies = Array.from({ length: 10 }, () => dotnet).flat();
     const dd = copies.map((f) => new Uint8Array(readFileSync(f)));
-    report("dotnet load() (Mono assemblies x10)", "dotnet", dd, linkDir("dotnet", copies), (d) => void dotnetModule.load(ctxOf(d)), "dotnet.number_of_streams > 1000");
+    report(
+      "dotnet load() (Mono assemblies x10)",
+      "dotnet",
+      dd,
+      linkDir("dotnet", copies),
+      (d) => void dotnetModule.load(ctxOf(d)),
+      "dotnet.number_of_streams > 1000",
+    );
   }
 }
 
-const sections: Array<[string, () => void]> = [["elf, hash, math, macho, dex", benchElfHashMathMachoDex], ["pe, dotnet", benchPeDotnet]];
+const sections: Array<[string, () => void]> = [
+  ["elf, hash, math, macho, dex", benchElfHashMathMachoDex],
+  ["pe, dotnet", benchPeDotnet],
+];
 for (const [name, run] of sections) {
   console.log(`== ${name}`);
   run();

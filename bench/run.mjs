@@ -10,11 +10,25 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
-const order = ["yara", "modules", "scan", "tree", "clamav", "hashdb", "tlog", "updates", "daemon", "inventory", "server"];
+const order = [
+  "yara",
+  "modules",
+  "scan",
+  "tree",
+  "clamav",
+  "hashdb",
+  "tlog",
+  "updates",
+  "daemon",
+  "inventory",
+  "server",
+];
 // benchmarks run more than once, with these arguments (the daemon: the small set, then ClamAV's real scale)
 const runs = { daemon: [[], ["--scale", "real", "--clients", "1,8,64", "--restart"]] };
 const files = readdirSync(here).filter((f) => /\.(mjs|ts)$/.test(f) && f !== "run.mjs");
-const names = files.map((f) => f.replace(/\.(mjs|ts)$/, "")).sort((a, b) => (order.indexOf(a) + 99) % 99 - (order.indexOf(b) + 99) % 99);
+const names = files
+  .map((f) => f.replace(/\.(mjs|ts)$/, ""))
+  .sort((a, b) => ((order.indexOf(a) + 99) % 99) - ((order.indexOf(b) + 99) % 99));
 const build = spawnSync("npx", ["tsc", "-b"], { cwd: root, stdio: "inherit" });
 if (build.status !== 0) process.exit(build.status ?? 1);
 let failed = 0;
@@ -23,9 +37,14 @@ for (const name of names) {
   const file = files.find((f) => f.replace(/\.(mjs|ts)$/, "") === name);
   for (const args of runs[name] ?? [[]]) {
     console.log(`\n=== bench/${file}${args.length ? " " + args.join(" ") : ""} ===`);
-    const cmd = file.endsWith(".ts") ? ["npx", ["tsx", join(here, file), ...args]] : ["node", [join(here, file), ...args]];
+    const cmd = file.endsWith(".ts")
+      ? ["npx", ["tsx", join(here, file), ...args]]
+      : ["node", [join(here, file), ...args]];
     const r = spawnSync(cmd[0], cmd[1], { cwd: root, stdio: "inherit" });
-    if (r.status !== 0) { failed++; console.log(`bench/${file} exited with ${r.status}`); }
+    if (r.status !== 0) {
+      failed++;
+      console.log(`bench/${file} exited with ${r.status}`);
+    }
   }
 }
 process.exit(failed ? 1 : 0);

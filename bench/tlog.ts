@@ -4,8 +4,20 @@
  * and sign, cosign and open checkpoints. Run by hand: `npx tsx bench/tlog.ts [N]`.
  */
 import {
-  MerkleTree, TileReader, cosignCheckpoint, encodeEntryBundle, formatCheckpoint, generateKey, hashTileFromTree, leafHash, newTiles,
-  openNote, signNote, tilePath, verifyConsistency, verifyInclusion,
+  MerkleTree,
+  TileReader,
+  cosignCheckpoint,
+  encodeEntryBundle,
+  formatCheckpoint,
+  generateKey,
+  hashTileFromTree,
+  leafHash,
+  newTiles,
+  openNote,
+  signNote,
+  tilePath,
+  verifyConsistency,
+  verifyInclusion,
 } from "@vigil/tlog";
 
 const N = Number(process.argv[2] ?? 1_000_000);
@@ -57,7 +69,9 @@ time(`build ${tiles.length} hash tiles + entry bundles`, tiles.length, () => {
 });
 const P = 100_000;
 const idx = Array.from({ length: P }, () => rand(N));
-const proofs = time(`generate ${P.toLocaleString("en")} inclusion proofs (memory)`, P, () => idx.map((i) => tree.inclusionProof(i)));
+const proofs = time(`generate ${P.toLocaleString("en")} inclusion proofs (memory)`, P, () =>
+  idx.map((i) => tree.inclusionProof(i)),
+);
 const leaves = idx.map((i) => tree.leafHash(i));
 time(`verify ${P.toLocaleString("en")} inclusion proofs`, P, () => {
   let ok = 0;
@@ -66,10 +80,14 @@ time(`verify ${P.toLocaleString("en")} inclusion proofs`, P, () => {
 });
 const C = 20_000;
 const olds = Array.from({ length: C }, () => 1 + rand(N - 1));
-const cproofs = time(`generate ${C.toLocaleString("en")} consistency proofs (memory)`, C, () => olds.map((m) => tree.consistencyProof(m)));
+const cproofs = time(`generate ${C.toLocaleString("en")} consistency proofs (memory)`, C, () =>
+  olds.map((m) => tree.consistencyProof(m)),
+);
 const oldRoots = olds.map((m) => tree.root(m));
 time(`verify ${C.toLocaleString("en")} consistency proofs`, C, () => {
-  for (let k = 0; k < C; k++) if (!verifyConsistency(BigInt(olds[k]!), BigInt(N), cproofs[k]!, oldRoots[k]!, root)) throw new Error("consistency failed");
+  for (let k = 0; k < C; k++)
+    if (!verifyConsistency(BigInt(olds[k]!), BigInt(N), cproofs[k]!, oldRoots[k]!, root))
+      throw new Error("consistency failed");
 });
 const reader = new TileReader(async (p) => {
   const f = files.get(p);
@@ -87,8 +105,13 @@ const log = generateKey("bench.example/log");
 const w = generateKey("bench.example/witness", "cosignature");
 const text = formatCheckpoint({ origin: "bench.example/log", size: BigInt(N), rootHash: root });
 const S = 5_000;
-const notes = time(`sign ${S.toLocaleString("en")} checkpoints + cosign`, S, () => Array.from({ length: S }, (_, i) => cosignCheckpoint(signNote(text, log.signerKey), w.signerKey, 1_700_000_000 + i)));
+const notes = time(`sign ${S.toLocaleString("en")} checkpoints + cosign`, S, () =>
+  Array.from({ length: S }, (_, i) => cosignCheckpoint(signNote(text, log.signerKey), w.signerKey, 1_700_000_000 + i)),
+);
 time(`open ${S.toLocaleString("en")} cosigned checkpoints (2 sigs each)`, S, () => {
-  for (const n of notes) if (openNote(n, [log.verifierKey, w.verifierKey]).verified.length !== 2) throw new Error("open failed");
+  for (const n of notes)
+    if (openNote(n, [log.verifierKey, w.verifierKey]).verified.length !== 2) throw new Error("open failed");
 });
-console.log(`leaf hash check: ${Buffer.from(leafHash(entries[0]!)).toString("hex").slice(0, 16)}..., heap ${Math.round(process.memoryUsage().heapUsed / 1e6)} MB, rss ${Math.round(process.memoryUsage().rss / 1e6)} MB`);
+console.log(
+  `leaf hash check: ${Buffer.from(leafHash(entries[0]!)).toString("hex").slice(0, 16)}..., heap ${Math.round(process.memoryUsage().heapUsed / 1e6)} MB, rss ${Math.round(process.memoryUsage().rss / 1e6)} MB`,
+);

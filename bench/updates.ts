@@ -12,7 +12,16 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { corpus as corpusDir } from "@vigil/test-kit";
 import { generateKey, cosignCheckpoint } from "@vigil/tlog";
-import { DiskLog, auditRules, buildBundle, bundleArchivePath, monitorLog, publish, sha256Hex, update } from "@vigil/updates";
+import {
+  DiskLog,
+  auditRules,
+  buildBundle,
+  bundleArchivePath,
+  monitorLog,
+  publish,
+  sha256Hex,
+  update,
+} from "@vigil/updates";
 
 const N = Number(process.argv[2] ?? 10_000);
 const root = await mkdtemp(join(tmpdir(), "vigil-bench-upd-"));
@@ -30,27 +39,55 @@ let previous = "";
 for (let v = 1; v <= N; v++) {
   const files = [
     { path: "base.yar", data: new Uint8Array(Buffer.from(base)) },
-    { path: "daily.yar", data: new Uint8Array(Buffer.from(`rule Daily_${v % 50} {\n  strings:\n    $a = "dropper payload marker ${v}"\n    $b = { 4D 5A ?? ?? ${(v % 256).toString(16).padStart(2, "0")} }\n  condition:\n    $b at 0 and $a\n}\n`)) },
+    {
+      path: "daily.yar",
+      data: new Uint8Array(
+        Buffer.from(
+          `rule Daily_${v % 50} {\n  strings:\n    $a = "dropper payload marker ${v}"\n    $b = { 4D 5A ?? ?? ${(v % 256).toString(16).padStart(2, "0")} }\n  condition:\n    $b at 0 and $a\n}\n`,
+        ),
+      ),
+    },
   ];
-  const b = buildBundle(files, { name: "rules", version: v, previous, time: new Date(Date.UTC(2026, 0, 1) + v * 60_000) }, pub.signerKey);
+  const b = buildBundle(
+    files,
+    { name: "rules", version: v, previous, time: new Date(Date.UTC(2026, 0, 1) + v * 60_000) },
+    pub.signerKey,
+  );
   await writeFile(join(logDir, ...bundleArchivePath("rules", v).split("/")), b.archive);
   entries.push(Buffer.from(b.signedManifest));
   previous = sha256Hex(b.signedManifest);
 }
 const log = await DiskLog.open(logDir, logKey.signerKey);
 await log.append(entries, logKey.signerKey);
-await log.addCosignatures([cosignCheckpoint(log.checkpoint, w.signerKey, Math.floor(Date.now() / 1000)).split("\n").filter((l) => l.startsWith("\u2014 bench.example/witness"))[0]! + "\n"]);
+await log.addCosignatures([
+  cosignCheckpoint(log.checkpoint, w.signerKey, Math.floor(Date.now() / 1000))
+    .split("\n")
+    .filter((l) => l.startsWith("\u2014 bench.example/witness"))[0]! + "\n",
+]);
 console.log(`build a ${N.toLocaleString("en")}-bundle log (sign, archive, tiles): ${ms(t)}`);
 
 t = performance.now();
-const r = await monitorLog({ source: logDir, logKeys: [logKey.verifierKey], publishers: [pub.verifierKey], stateFile: join(root, "monitor.json") });
+const r = await monitorLog({
+  source: logDir,
+  logKeys: [logKey.verifierKey],
+  publishers: [pub.verifierKey],
+  stateFile: join(root, "monitor.json"),
+});
 const el = performance.now() - t;
 const findings = r.bundles.reduce((n, b) => n + b.findings.length, 0);
 const problems = r.problems.length + r.bundles.reduce((n, b) => n + b.problems.length, 0);
-console.log(`vigil audit --log, full replay of ${r.bundles.length.toLocaleString("en")} bundles: ${Math.round(el)} ms (${Math.round((r.bundles.length / el) * 1000)} bundles/s), ${findings} findings, ${problems} problems`);
+console.log(
+  `vigil audit --log, full replay of ${r.bundles.length.toLocaleString("en")} bundles: ${Math.round(el)} ms (${Math.round((r.bundles.length / el) * 1000)} bundles/s), ${findings} findings, ${problems} problems`,
+);
 t = performance.now();
-const again = await monitorLog({ source: logDir, logKeys: [logKey.verifierKey], stateFile: join(root, "monitor.json") });
-console.log(`vigil audit --log, incremental run with nothing new: ${ms(t)} (${again.bundles.length} bundles, ${again.checkpointsChecked} checkpoint checked)`);
+const again = await monitorLog({
+  source: logDir,
+  logKeys: [logKey.verifierKey],
+  stateFile: join(root, "monitor.json"),
+});
+console.log(
+  `vigil audit --log, incremental run with nothing new: ${ms(t)} (${again.bundles.length} bundles, ${again.checkpointsChecked} checkpoint checked)`,
+);
 
 const rulesDir = join(root, "rules");
 await mkdir(rulesDir);
@@ -59,11 +96,25 @@ t = performance.now();
 await publish({ rulesDir, logDir, publisherKey: pub.signerKey, logKey: logKey.signerKey });
 console.log(`vigil publish into the ${N.toLocaleString("en")}-bundle log (open, compile, append, tiles): ${ms(t)}`);
 const big = await DiskLog.open(logDir, logKey.signerKey);
-await big.addCosignatures([cosignCheckpoint(big.checkpoint, w.signerKey, Math.floor(Date.now() / 1000)).split("\n").filter((l) => l.startsWith("\u2014 bench.example/witness"))[0]! + "\n"]);
+await big.addCosignatures([
+  cosignCheckpoint(big.checkpoint, w.signerKey, Math.floor(Date.now() / 1000))
+    .split("\n")
+    .filter((l) => l.startsWith("\u2014 bench.example/witness"))[0]! + "\n",
+]);
 t = performance.now();
 const u = await update({
-  source: logDir, stateDir: join(root, "endpoint"),
-  policy: { format: "vigil-trust/v1", log: { origin: "bench.example/log", keys: [logKey.verifierKey] }, publishers: [pub.verifierKey], witnesses: [w.verifierKey], quorum: 1, maxCheckpointAge: 3600, maxClockSkew: 300, bundle: "rules" },
+  source: logDir,
+  stateDir: join(root, "endpoint"),
+  policy: {
+    format: "vigil-trust/v1",
+    log: { origin: "bench.example/log", keys: [logKey.verifierKey] },
+    publishers: [pub.verifierKey],
+    witnesses: [w.verifierKey],
+    quorum: 1,
+    maxCheckpointAge: 3600,
+    maxClockSkew: 300,
+    bundle: "rules",
+  },
 });
 console.log(`vigil update (all checks, apply v${u.version}): ${ms(t)}`);
 
@@ -83,10 +134,14 @@ for (let done = 0; done < M; done += 10_000) {
   await raw.append(batch, logKey.signerKey);
 }
 const rawMs = performance.now() - t;
-console.log(`log on disk: append ${M.toLocaleString("en")} entries in batches of 10,000 (tiles + checkpoint, fsynced): ${Math.round(rawMs)} ms (${Math.round((M / rawMs) * 1000).toLocaleString("en")} entries/s)`);
+console.log(
+  `log on disk: append ${M.toLocaleString("en")} entries in batches of 10,000 (tiles + checkpoint, fsynced): ${Math.round(rawMs)} ms (${Math.round((M / rawMs) * 1000).toLocaleString("en")} entries/s)`,
+);
 t = performance.now();
 const reopened = await DiskLog.open(rawDir, logKey.signerKey);
-console.log(`log on disk: reopen and re-verify ${reopened.size.toLocaleString("en")} entries against the checkpoint: ${ms(t)}`);
+console.log(
+  `log on disk: reopen and re-verify ${reopened.size.toLocaleString("en")} entries against the checkpoint: ${ms(t)}`,
+);
 
 const corpus = dirname(corpusDir("yara/yara-rules"));
 if (existsSync(corpus)) {
@@ -111,7 +166,9 @@ if (existsSync(corpus)) {
       if (x.severity === "high") rulesWithHigh.add(`${f}:${x.rule}`);
     }
   }
-  console.log(`auditor on the public YARA corpus: ${files.length} files, ~${rules} rules in ${ms(t)}; rules with a high (failing) finding: ${rulesWithHigh.size} (${((100 * rulesWithHigh.size) / rules).toFixed(2)}%)`);
+  console.log(
+    `auditor on the public YARA corpus: ${files.length} files, ~${rules} rules in ${ms(t)}; rules with a high (failing) finding: ${rulesWithHigh.size} (${((100 * rulesWithHigh.size) / rules).toFixed(2)}%)`,
+  );
   console.log(`  findings by kind: ${JSON.stringify(by)}`);
 }
 await rm(root, { recursive: true, force: true });

@@ -17,7 +17,10 @@ import { corpus } from "@vigil/test-kit";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const out = join(root, "bench", "out");
 mkdirSync(out, { recursive: true });
-const arg = (name, def) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : def; };
+const arg = (name, def) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : def;
+};
 const threads = Number(arg("--threads", "1"));
 const fileCount = Number(arg("--files", "300"));
 const only = arg("--set", undefined);
@@ -32,7 +35,11 @@ function fileSet() {
     for (const name of readdirSync(dir).sort()) {
       const p = join(dir, name);
       let st;
-      try { st = statSync(p); } catch { continue; }
+      try {
+        st = statSync(p);
+      } catch {
+        continue;
+      }
       if (!st.isFile() || !filter(name, st.size)) continue;
       picks.push(p);
       if (++k >= n) break;
@@ -41,7 +48,10 @@ function fileSet() {
   const bins = Math.floor(fileCount * 0.45);
   take("/usr/bin", bins, (_, s) => s >= 1024 && s <= 4 << 20);
   take("/usr/lib/x86_64-linux-gnu", bins, (_, s) => s >= 1024 && s <= 4 << 20);
-  const docs = readdirSync("/usr/share/doc").sort().map((d) => join("/usr/share/doc", d, "changelog.Debian.gz")).filter((p) => existsSync(p));
+  const docs = readdirSync("/usr/share/doc")
+    .sort()
+    .map((d) => join("/usr/share/doc", d, "changelog.Debian.gz"))
+    .filter((p) => existsSync(p));
   picks.push(...docs.slice(0, Math.floor(fileCount * 0.05)));
   take("/usr/share/common-licenses", fileCount - picks.length, () => true);
   return picks;
@@ -49,9 +59,14 @@ function fileSet() {
 
 function ruleSet(name) {
   const dir = join(corpora, name);
-  const list = readFileSync(join(dir, "COMPILES-WITH-YARA-4.2.3.txt"), "utf8").split("\n").filter(Boolean).filter((f) => !/index/i.test(f));
+  const list = readFileSync(join(dir, "COMPILES-WITH-YARA-4.2.3.txt"), "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .filter((f) => !/index/i.test(f));
   // files Vigil refuses by design (cuckoo) are left out of both sides
-  return list.filter((f) => !readFileSync(join(dir, f), "latin1").includes('import "cuckoo"')).map((f, i) => `n${i}:${join(dir, f)}`);
+  return list
+    .filter((f) => !readFileSync(join(dir, f), "latin1").includes('import "cuckoo"'))
+    .map((f, i) => `n${i}:${join(dir, f)}`);
 }
 
 const DEFINES = ["filename", "filepath", "extension", "filetype", "owner"].flatMap((d) => ["-d", `${d}=`]);
@@ -60,7 +75,13 @@ function timed(cmd, args) {
   const r = spawnSync("/usr/bin/time", ["-f", "%e %M", cmd, ...args], { maxBuffer: 1 << 30 });
   const lines = r.stderr.toString().trim().split("\n");
   const [wall, rssKb] = lines[lines.length - 1].split(" ").map(Number);
-  return { wall, rssMb: rssKb / 1024, status: r.status, stdout: r.stdout.toString(), stderr: lines.slice(0, -1).join("\n") };
+  return {
+    wall,
+    rssMb: rssKb / 1024,
+    status: r.status,
+    stdout: r.stdout.toString(),
+    stderr: lines.slice(0, -1).join("\n"),
+  };
 }
 
 const files = fileSet();
@@ -86,14 +107,23 @@ for (const set of ["yara-rules", "bartblaze"]) {
     const s = runTool(["-p", String(threads), "-a", "120", "--scan-list"], listFile);
     if (s.status !== 0) console.log(`${tool} ${set}: exit ${s.status}: ${s.stderr.slice(0, 400)}`);
     const scanSeconds = Math.max(0.001, s.wall - c.wall);
-    row[tool] = { compile: c.wall, scan: s.wall, mbps: totalBytes / 1e6 / scanSeconds, rss: s.rssMb, matches: s.stdout.split("\n").filter(Boolean).length };
+    row[tool] = {
+      compile: c.wall,
+      scan: s.wall,
+      mbps: totalBytes / 1e6 / scanSeconds,
+      rss: s.rssMb,
+      matches: s.stdout.split("\n").filter(Boolean).length,
+    };
   }
   row.ratio = row.vigil.mbps / row.yara.mbps;
   results.push(row);
   console.log(
     `${set.padEnd(11)} rule files ${String(rules.length).padStart(4)} | compile s: yara ${row.yara.compile.toFixed(2)} vigil ${row.vigil.compile.toFixed(2)}` +
-    ` | scan MB/s: yara ${row.yara.mbps.toFixed(1)} vigil ${row.vigil.mbps.toFixed(1)} ratio ${row.ratio.toFixed(2)}` +
-    ` | peak RSS MB: yara ${row.yara.rss.toFixed(0)} vigil ${row.vigil.rss.toFixed(0)} | match lines: yara ${row.yara.matches} vigil ${row.vigil.matches}`,
+      ` | scan MB/s: yara ${row.yara.mbps.toFixed(1)} vigil ${row.vigil.mbps.toFixed(1)} ratio ${row.ratio.toFixed(2)}` +
+      ` | peak RSS MB: yara ${row.yara.rss.toFixed(0)} vigil ${row.vigil.rss.toFixed(0)} | match lines: yara ${row.yara.matches} vigil ${row.vigil.matches}`,
   );
 }
-writeFileSync(join(out, "yara-bench.json"), JSON.stringify({ date: new Date().toISOString(), threads, files: files.length, bytes: totalBytes, results }, null, 2));
+writeFileSync(
+  join(out, "yara-bench.json"),
+  JSON.stringify({ date: new Date().toISOString(), threads, files: files.length, bytes: totalBytes, results }, null, 2),
+);

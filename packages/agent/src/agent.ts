@@ -18,8 +18,14 @@ import { createReadStream, readFileSync } from "node:fs";
 import { hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import {
-  DataPolicy, HeartbeatResponse, InventoryReport, SignedPolicy,
-  type Detection, type Heartbeat, type ScanSummary, type Severity,
+  DataPolicy,
+  HeartbeatResponse,
+  InventoryReport,
+  SignedPolicy,
+  type Detection,
+  type Heartbeat,
+  type ScanSummary,
+  type Severity,
 } from "@vigil/protocol";
 import { Quarantine, Scanner, escapeRawBytes, fsPath, printable, type FileResult } from "@vigil/scanner";
 import { AgentClient } from "./client.js";
@@ -131,12 +137,23 @@ export class Agent {
     this.client = new AgentClient({ server: this.config.server, key: this.config.key, ledger: this.ledger });
     this.spool = new Spool(join(opts.dir, "spool"), this.config.spool.maxEvents);
     this.now = opts.now ?? Date.now;
-    this.reputation = new ReputationCache(join(opts.dir, "reputation.json"), this.config.reputation.ttlSeconds, this.now);
+    this.reputation = new ReputationCache(
+      join(opts.dir, "reputation.json"),
+      this.config.reputation.ttlSeconds,
+      this.now,
+    );
     this.state = this.files.state();
     this.log = opts.log ?? (() => {});
     this.hostname = (opts.hostname ?? this.config.hostname ?? osHostname()).slice(0, 256);
     this.updates = updatesFor(this);
-    this.outbox = new Outbox({ dir: this.dir, client: this.client, spool: this.spool, policy: () => this.policy, state: () => this.state, log: this.log });
+    this.outbox = new Outbox({
+      dir: this.dir,
+      client: this.client,
+      spool: this.spool,
+      policy: () => this.policy,
+      state: () => this.state,
+      log: this.log,
+    });
     const sp = this.files.storedPolicy();
     if (sp) {
       try {
@@ -155,7 +172,10 @@ export class Agent {
     const v = this.ledger.verify();
     if (!v.ok) {
       const where = v.problem!.line ? ` at line ${v.problem!.line}` : "";
-      throw new AgentError("LEDGER_BROKEN", `the outbound ledger ${this.ledger.file} does not verify${where} (${v.problem!.reason}); nothing will be sent on top of it. Keep a copy, then move ledger.jsonl and ledger.head aside to start a new ledger`);
+      throw new AgentError(
+        "LEDGER_BROKEN",
+        `the outbound ledger ${this.ledger.file} does not verify${where} (${v.problem!.reason}); nothing will be sent on top of it. Keep a copy, then move ledger.jsonl and ledger.head aside to start a new ledger`,
+      );
     }
   }
 
@@ -177,7 +197,11 @@ export class Agent {
     const signed = await this.client.json("GET", "api/v1/policy", SignedPolicy);
     const last = this.files.storedPolicy();
     try {
-      const p = verifyPolicy(signed, { key: this.config.policyKey, keyId: this.config.policyKeyId }, last ? { version: last.version, payload: last.signed.payload } : undefined);
+      const p = verifyPolicy(
+        signed,
+        { key: this.config.policyKey, keyId: this.config.policyKeyId },
+        last ? { version: last.version, payload: last.signed.payload } : undefined,
+      );
       if (!last || last.signed.payload !== signed.payload) {
         this.files.savePolicy({ signed, version: p.version, acceptedAt: this.now() });
         this.log("info", `data policy version ${p.version} accepted`);
@@ -205,7 +229,11 @@ export class Agent {
   async heartbeat(): Promise<HeartbeatResponse> {
     const pol = this.policy;
     if (this.updates) {
-      try { this.state.checkpoint = await this.updates.checkpoint(); } catch { /* keep the last known */ }
+      try {
+        this.state.checkpoint = await this.updates.checkpoint();
+      } catch {
+        /* keep the last known */
+      }
     }
     const body: Heartbeat = {
       time: this.now(),
@@ -255,7 +283,12 @@ export class Agent {
     if (result.errors.length && !result.detections.length) return 0;
     if (result.detections.length) {
       const byRule = [...new Map(result.detections.map((d) => [d.rule, d])).values()];
-      return this.report(result.path, result.size, byRule.map((d) => ({ rule: d.rule, name: d.name, path: d.path, severity: severityOf(d) })), rules.version);
+      return this.report(
+        result.path,
+        result.size,
+        byRule.map((d) => ({ rule: d.rule, name: d.name, path: d.path, severity: severityOf(d) })),
+        rules.version,
+      );
     }
     const pol = this.policy;
     if (!pol.reputation.enabled || budget.offline || budget.left <= 0) return 0;
@@ -273,31 +306,59 @@ export class Agent {
       this.log("warn", `reputation lookups paused: ${(err as Error).message}`);
       return 0;
     }
-    if (this.reputation.asked.length > askedBefore) { budget.left--; budget.used++; }
+    if (this.reputation.asked.length > askedBefore) {
+      budget.left--;
+      budget.used++;
+    }
     if (entry?.verdict !== "malicious") return 0;
     const rule = `reputation:${entry.name ?? "malicious"}`.slice(0, 256);
-    return this.report(result.path, result.size, [{ rule, name: rule, path: result.path, severity: "high" }], rules.version, { sha, type });
+    return this.report(
+      result.path,
+      result.size,
+      [{ rule, name: rule, path: result.path, severity: "high" }],
+      rules.version,
+      { sha, type },
+    );
   }
 
   /** Hashes, optionally keeps a sample of and quarantines a detected file, then queues one detection per rule. */
-  async report(path: string, size: number, hits: Hit[], bundleVersion: string | null, known?: { sha: string; type: FileType }): Promise<number> {
+  async report(
+    path: string,
+    size: number,
+    hits: Hit[],
+    bundleVersion: string | null,
+    known?: { sha: string; type: FileType },
+  ): Promise<number> {
     const sha = known?.sha ?? (await fileSha256(path));
     if (!sha) {
-      this.log("warn", `${printable(path)}: detected (${hits.map((h) => h.name).join(", ")}) but it could not be read again to hash it; not reported`);
+      this.log(
+        "warn",
+        `${printable(path)}: detected (${hits.map((h) => h.name).join(", ")}) but it could not be read again to hash it; not reported`,
+      );
       return 0;
     }
     const type = known?.type ?? sniffFile(path) ?? null;
     const pol = this.policy;
-    if (pol.samples.enabled && type && (pol.samples.fileTypes as string[]).includes(type) && size <= pol.samples.maxBytes) {
+    if (
+      pol.samples.enabled &&
+      type &&
+      (pol.samples.fileTypes as string[]).includes(type) &&
+      size <= pol.samples.maxBytes
+    ) {
       try {
         const bytes = readFileSync(fsPath(path));
         if (createHash("sha256").update(bytes).digest("hex") === sha) this.spool.addSample(sha, type, bytes);
-      } catch { /* changed or gone: no sample */ }
+      } catch {
+        /* changed or gone: no sample */
+      }
     }
     let action: Detection["action"] = "reported";
     if (this.config.action === "quarantine") {
       try {
-        new Quarantine(this.config.quarantineDir ?? join(this.dir, "quarantine")).add(path, { detections: hits.map((h) => h.name), rulesVersion: bundleVersion ?? "" });
+        new Quarantine(this.config.quarantineDir ?? join(this.dir, "quarantine")).add(path, {
+          detections: hits.map((h) => h.name),
+          rulesVersion: bundleVersion ?? "",
+        });
         action = "quarantined";
       } catch (err) {
         action = "failed";
@@ -306,7 +367,15 @@ export class Agent {
     }
     for (const h of hits) {
       const d: Detection = {
-        id: randomUUID(), time: this.now(), rule: h.rule.slice(0, 256), severity: h.severity, bundleVersion, sha256: sha, size, fileType: type, action,
+        id: randomUUID(),
+        time: this.now(),
+        rule: h.rule.slice(0, 256),
+        severity: h.severity,
+        bundleVersion,
+        sha256: sha,
+        size,
+        fileType: type,
+        action,
         // a name that is not valid UTF-8 is sent with its bytes as the text \xNN (valid Unicode)
         ...(pol.send.path ? { path: escapeRawBytes(h.path).slice(0, 4096) } : {}),
       };
@@ -328,9 +397,20 @@ export class Agent {
     const rules = await this.rules();
     const scanner = this.newScanner(rules);
     const budget: LookupBudget = { left: this.config.reputation.maxLookupsPerScan, offline: false, used: 0 };
-    const rep: ScanReport = { startedAt: this.now(), finishedAt: 0, files: 0, bytes: 0, detections: 0, errors: 0, reputationLookups: 0 };
+    const rep: ScanReport = {
+      startedAt: this.now(),
+      finishedAt: 0,
+      files: 0,
+      bytes: 0,
+      detections: 0,
+      errors: 0,
+      reputationLookups: 0,
+    };
     try {
-      for await (const ev of scanner.scan(this.config.scan.paths, { exclude: this.config.scan.exclude, ...(signal ? { signal } : {}) })) {
+      for await (const ev of scanner.scan(this.config.scan.paths, {
+        exclude: this.config.scan.exclude,
+        ...(signal ? { signal } : {}),
+      })) {
         if (ev.type !== "file") continue;
         rep.files++;
         rep.bytes += ev.result.size;
@@ -344,10 +424,19 @@ export class Agent {
     rep.finishedAt = this.now();
     rep.reputationLookups = budget.used;
     if (this.policy.send.scanSummaries) {
-      this.drop(this.spool.add("scan", {
-        id: randomUUID(), startedAt: rep.startedAt, finishedAt: rep.finishedAt, kind, files: rep.files, bytes: rep.bytes,
-        detections: rep.detections, errors: rep.errors, bundleVersion: rules.version,
-      }));
+      this.drop(
+        this.spool.add("scan", {
+          id: randomUUID(),
+          startedAt: rep.startedAt,
+          finishedAt: rep.finishedAt,
+          kind,
+          files: rep.files,
+          bytes: rep.bytes,
+          detections: rep.detections,
+          errors: rep.errors,
+          bundleVersion: rules.version,
+        }),
+      );
     }
     this.state.lastScanAt = rep.startedAt;
     this.saveState();
@@ -388,12 +477,20 @@ export class Agent {
     const pol = this.policy;
     if (!pol.send.inventory) {
       this.outbox.dropInventory();
-      return { collected: false, skipped: "the data policy (or this endpoint's ceiling) does not allow sending the inventory", items: 0, findings: 0, forbidden: 0 };
+      return {
+        collected: false,
+        skipped: "the data policy (or this endpoint's ceiling) does not allow sending the inventory",
+        items: 0,
+        findings: 0,
+        forbidden: 0,
+      };
     }
     const started = this.now();
     let report: InventoryReport;
     try {
-      report = InventoryReport.parse(await collectInventory(this.config.inventory, { includePaths: pol.send.path, now: started }));
+      report = InventoryReport.parse(
+        await collectInventory(this.config.inventory, { includePaths: pol.send.path, now: started }),
+      );
     } catch (err) {
       this.state.lastInventoryAt = started; // a failing collection is retried at the next due time, not in a loop
       this.state.lastInventoryResult = `collection failed: ${(err as Error).message}`.slice(0, 1000);
@@ -405,7 +502,10 @@ export class Agent {
     this.state.lastInventoryAt = started;
     this.state.lastInventoryResult = `collected ${report.items.length} items, ${report.findings.length} findings (${forbidden} forbidden)`;
     this.saveState();
-    this.log(forbidden ? "warn" : "info", `inventory: ${report.items.length} items, ${report.findings.length} findings, ${forbidden} forbidden`);
+    this.log(
+      forbidden ? "warn" : "info",
+      `inventory: ${report.items.length} items, ${report.findings.length} findings, ${forbidden} forbidden`,
+    );
     return { collected: true, items: report.items.length, findings: report.findings.length, forbidden };
   }
 
@@ -419,7 +519,10 @@ export class Agent {
     if (r.checkpoint) this.state.checkpoint = r.checkpoint;
     if (r.status === "applied") this.rulesCache = undefined;
     this.saveState();
-    this.log(r.status === "refused" || r.status === "failed" ? "warn" : "info", `update check: ${r.status}: ${r.message}`);
+    this.log(
+      r.status === "refused" || r.status === "failed" ? "warn" : "info",
+      `update check: ${r.status}: ${r.message}`,
+    );
     return { ...r, changed: JSON.stringify(this.state.checkpoint) !== before };
   }
 
@@ -429,7 +532,9 @@ export class Agent {
 
   nextUpdateAt(): number | null {
     if (!this.updates) return null;
-    return this.state.lastUpdateCheck === null ? this.now() : this.state.lastUpdateCheck + this.config.updates.everyMinutes * 60_000;
+    return this.state.lastUpdateCheck === null
+      ? this.now()
+      : this.state.lastUpdateCheck + this.config.updates.everyMinutes * 60_000;
   }
 
   /** One cycle: heartbeat, due scan (or forced), due inventory (or forced), flush, due update check. A revoked key throws. */
@@ -470,15 +575,24 @@ export class Agent {
     const upd = this.nextUpdateAt();
     if (upd !== null && upd <= this.now()) {
       update = await this.checkUpdates();
-      if (update && update.changed && contacted) {
-        try { await this.heartbeat(); } catch (err) {
+      if (update?.changed && contacted) {
+        try {
+          await this.heartbeat();
+        } catch (err) {
           if (isFatal(err)) throw err;
         }
       }
     }
     return {
-      contacted, policyVersion: this.serverPolicyVersion, ...(scan ? { scan } : {}), flush, ...(update ? { update } : {}), ...(inventory ? { inventory } : {}),
-      queued: this.spool.count().total, inventoryQueued: this.inventoryQueued(), errors,
+      contacted,
+      policyVersion: this.serverPolicyVersion,
+      ...(scan ? { scan } : {}),
+      flush,
+      ...(update ? { update } : {}),
+      ...(inventory ? { inventory } : {}),
+      queued: this.spool.count().total,
+      inventoryQueued: this.inventoryQueued(),
+      errors,
     };
   }
 
@@ -492,4 +606,3 @@ export class Agent {
     return agentStatus(this);
   }
 }
-

@@ -13,7 +13,11 @@ export const REVOKED_MESSAGE = "this endpoint's key was revoked or is unknown; e
 
 /** An HTTP answer the agent did not want (4xx, 5xx, 3xx), with its status. */
 export class AgentHttpError extends AgentError {
-  constructor(readonly status: number, message: string, readonly apiCode?: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly apiCode?: string,
+  ) {
     super(status === 401 ? "AGENT_REVOKED" : "AGENT_HTTP", message);
   }
 }
@@ -76,7 +80,10 @@ export class AgentClient {
     let res: Response;
     try {
       res = await fetch(url, {
-        method, headers, redirect: "manual", signal: AbortSignal.timeout(o.timeoutMs ?? this.opts.timeoutMs ?? 30_000),
+        method,
+        headers,
+        redirect: "manual",
+        signal: AbortSignal.timeout(o.timeoutMs ?? this.opts.timeoutMs ?? 30_000),
         ...(body ? { body } : {}),
       });
     } catch (err) {
@@ -105,8 +112,15 @@ export class AgentClient {
       }
     } catch (err) {
       if (err instanceof AgentError) throw err;
-      this.opts.ledger.recordResult(entry.seq, res.status, total, `reading the answer failed: ${(err as Error).message}`);
-      throw new AgentError("AGENT_OFFLINE", `${method} ${url}: the connection broke while reading the answer`, { cause: err });
+      this.opts.ledger.recordResult(
+        entry.seq,
+        res.status,
+        total,
+        `reading the answer failed: ${(err as Error).message}`,
+      );
+      throw new AgentError("AGENT_OFFLINE", `${method} ${url}: the connection broke while reading the answer`, {
+        cause: err,
+      });
     }
     this.opts.ledger.recordResult(entry.seq, res.status, total);
     return { status: res.status, headers: res.headers, body: Buffer.concat(chunks, total) };
@@ -123,7 +137,11 @@ export class AgentClient {
       throw new AgentError("AGENT_HTTP", `${method} ${path}: the server's answer is not JSON`);
     }
     const v = schema.safeParse(parsed);
-    if (!v.success) throw new AgentError("AGENT_HTTP", `${method} ${path}: unexpected answer from the server (${v.error.issues[0]?.path.join(".")}: ${v.error.issues[0]?.message})`);
+    if (!v.success)
+      throw new AgentError(
+        "AGENT_HTTP",
+        `${method} ${path}: unexpected answer from the server (${v.error.issues[0]?.path.join(".")}: ${v.error.issues[0]?.message})`,
+      );
     return v.data;
   }
 }
@@ -140,7 +158,10 @@ export function httpError(method: string, url: string, r: SendResult): AgentHttp
     /* not an API error body */
   }
   if (r.status >= 300 && r.status < 400) {
-    return new AgentHttpError(r.status, `${method} ${url}: the server redirects to ${r.headers.get("location") ?? "?"}; redirects are not followed (configure the final address)`);
+    return new AgentHttpError(
+      r.status,
+      `${method} ${url}: the server redirects to ${r.headers.get("location") ?? "?"}; redirects are not followed (configure the final address)`,
+    );
   }
   return new AgentHttpError(r.status, `${method} ${url}: HTTP ${r.status}${detail}`, apiCode);
 }

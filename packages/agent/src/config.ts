@@ -40,7 +40,11 @@ export type ScanSchedule = z.infer<typeof ScanSchedule>;
 
 export const InventorySettings = z.object({
   /** Collect and send every N hours; 0: only on demand (`vigil agent run --once --inventory`). */
-  everyHours: z.number().nonnegative().max(24 * 366).default(24),
+  everyHours: z
+    .number()
+    .nonnegative()
+    .max(24 * 366)
+    .default(24),
   /** The filesystem root to inventory. */
   root: z.string().min(1).default("/"),
   /** Use the policy packs shipped with Vigil. */
@@ -66,33 +70,45 @@ export const AgentConfig = z.object({
   /** The host name reported (when the policy allows it); null: this machine's. */
   hostname: z.string().max(256).nullable().default(null),
   scan: ScanSchedule.default({ paths: [], everyMinutes: null, dailyAt: null, exclude: [] }),
-  watch: z.object({ paths: z.array(z.string().min(1)).default([]), settleMs: z.number().int().nonnegative().default(500) }).default({ paths: [], settleMs: 500 }),
-  rules: z.object({
-    /** The built-in starter rules. */
-    builtin: z.boolean().default(true),
-    /** The bundle the verified update client keeps in force (updates/current), when there is one. */
-    updateBundle: z.boolean().default(true),
-    /** More YARA files or directories. */
-    extra: z.array(z.string()).default([]),
-  }).default({ builtin: true, updateBundle: true, extra: [] }),
-  updates: z.object({
-    /** The update log (URL or directory); null: the server's /updates/. */
-    source: z.string().nullable().default(null),
-    /** The trust policy (vigil-trust/v1 JSON); null: no update checks. */
-    trustPolicy: z.record(z.string(), z.unknown()).nullable().default(null),
-    everyMinutes: z.number().int().positive().default(60),
-  }).default({ source: null, trustPolicy: null, everyMinutes: 60 }),
+  watch: z
+    .object({ paths: z.array(z.string().min(1)).default([]), settleMs: z.number().int().nonnegative().default(500) })
+    .default({ paths: [], settleMs: 500 }),
+  rules: z
+    .object({
+      /** The built-in starter rules. */
+      builtin: z.boolean().default(true),
+      /** The bundle the verified update client keeps in force (updates/current), when there is one. */
+      updateBundle: z.boolean().default(true),
+      /** More YARA files or directories. */
+      extra: z.array(z.string()).default([]),
+    })
+    .default({ builtin: true, updateBundle: true, extra: [] }),
+  updates: z
+    .object({
+      /** The update log (URL or directory); null: the server's /updates/. */
+      source: z.string().nullable().default(null),
+      /** The trust policy (vigil-trust/v1 JSON); null: no update checks. */
+      trustPolicy: z.record(z.string(), z.unknown()).nullable().default(null),
+      everyMinutes: z.number().int().positive().default(60),
+    })
+    .default({ source: null, trustPolicy: null, everyMinutes: 60 }),
   /** What to do with a detected file. */
   action: z.enum(["report", "quarantine"]).default("report"),
   quarantineDir: z.string().nullable().default(null),
   /** The local data ceiling: what this endpoint ever lets leave it. */
   ceiling: DataCeiling.default(DEFAULT_CEILING),
-  reputation: z.object({
-    ttlSeconds: z.number().int().nonnegative().default(6 * 3600),
-    /** Files of these types are looked up (hashing every file of a tree would be slow and chatty). */
-    fileTypes: z.array(SampleType).default(["pe", "elf", "macho", "dex", "script"]),
-    maxLookupsPerScan: z.number().int().nonnegative().default(2000),
-  }).default({ ttlSeconds: 6 * 3600, fileTypes: ["pe", "elf", "macho", "dex", "script"], maxLookupsPerScan: 2000 }),
+  reputation: z
+    .object({
+      ttlSeconds: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(6 * 3600),
+      /** Files of these types are looked up (hashing every file of a tree would be slow and chatty). */
+      fileTypes: z.array(SampleType).default(["pe", "elf", "macho", "dex", "script"]),
+      maxLookupsPerScan: z.number().int().nonnegative().default(2000),
+    })
+    .default({ ttlSeconds: 6 * 3600, fileTypes: ["pe", "elf", "macho", "dex", "script"], maxLookupsPerScan: 2000 }),
   spool: z.object({ maxEvents: z.number().int().positive().default(10_000) }).default({ maxEvents: 10_000 }),
   /** Worker threads for scheduled scans. */
   jobs: z.number().int().nonnegative().default(1),
@@ -100,7 +116,14 @@ export const AgentConfig = z.object({
    * The installed-software inventory (collected through @vigil/inventory, inventory.ts, and sent
    * when the data policy allows it): how often, which root, which policy packs.
    */
-  inventory: InventorySettings.default({ everyHours: 24, root: "/", builtinPacks: true, packs: [], trustKeys: [], scan: [] }),
+  inventory: InventorySettings.default({
+    everyHours: 24,
+    root: "/",
+    builtinPacks: true,
+    packs: [],
+    trustKeys: [],
+    scan: [],
+  }),
 });
 export type AgentConfig = z.infer<typeof AgentConfig>;
 
@@ -144,12 +167,19 @@ function readJson(file: string): unknown | undefined {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new AgentError("AGENT_CONFIG", `${file} is not valid JSON (${(err as Error).message}); fix it or enrol again`, { cause: err });
+    throw new AgentError(
+      "AGENT_CONFIG",
+      `${file} is not valid JSON (${(err as Error).message}); fix it or enrol again`,
+      { cause: err },
+    );
   }
 }
 
 function issues(err: z.ZodError): string {
-  return err.issues.slice(0, 5).map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`).join("; ");
+  return err.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`)
+    .join("; ");
 }
 
 /** The state directory's files, read and written with validation. */
@@ -167,7 +197,11 @@ export class AgentFiles {
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw new AgentError("AGENT_CONFIG", `cannot create the agent state directory ${this.dir}: ${(err as Error).message} (pass --state DIR)`, { cause: err });
+      throw new AgentError(
+        "AGENT_CONFIG",
+        `cannot create the agent state directory ${this.dir}: ${(err as Error).message} (pass --state DIR)`,
+        { cause: err },
+      );
     }
   }
 
@@ -176,13 +210,18 @@ export class AgentFiles {
     const raw = readJson(this.configFile);
     if (raw === undefined) return undefined;
     const r = AgentConfig.safeParse(raw);
-    if (!r.success) throw new AgentError("AGENT_CONFIG", `${this.configFile} is not a valid agent configuration: ${issues(r.error)}`);
+    if (!r.success)
+      throw new AgentError("AGENT_CONFIG", `${this.configFile} is not a valid agent configuration: ${issues(r.error)}`);
     return r.data;
   }
 
   config(): AgentConfig {
     const c = this.tryConfig();
-    if (!c) throw new AgentError("AGENT_NOT_ENROLLED", `this endpoint is not enrolled (no ${this.configFile}); run \`vigil agent enroll URL TOKEN\` first`);
+    if (!c)
+      throw new AgentError(
+        "AGENT_NOT_ENROLLED",
+        `this endpoint is not enrolled (no ${this.configFile}); run \`vigil agent enroll URL TOKEN\` first`,
+      );
     return c;
   }
 

@@ -35,15 +35,24 @@ export async function enroll(o: EnrollOptions): Promise<AgentConfig> {
   const ledger = new Ledger(o.dir);
   const client = new AgentClient({ server: o.server, ledger });
   const body: EnrollRequest = {
-    token: o.token, os: osInfo(), agentVersion: AGENT_VERSION,
+    token: o.token,
+    os: osInfo(),
+    agentVersion: AGENT_VERSION,
     ...(ceiling?.hostname === false ? {} : { hostname: (o.hostname ?? old?.hostname ?? osHostname()).slice(0, 256) }),
   };
   let res: EnrollResponse;
   try {
     res = await client.json("POST", "api/v1/enroll", EnrollResponse, { body, auth: false });
   } catch (err) {
-    if (err instanceof AgentHttpError && (err.status === 401 || err.status === 403 || err.status === 400 || err.status === 404)) {
-      throw new AgentError("AGENT_HTTP", `enrolment refused: ${err.status === 401 || err.status === 403 ? "the token is unknown, used up or expired" : err.message}; ask an administrator for a new token`, { cause: err });
+    if (
+      err instanceof AgentHttpError &&
+      (err.status === 401 || err.status === 403 || err.status === 400 || err.status === 404)
+    ) {
+      throw new AgentError(
+        "AGENT_HTTP",
+        `enrolment refused: ${err.status === 401 || err.status === 403 ? "the token is unknown, used up or expired" : err.message}; ask an administrator for a new token`,
+        { cause: err },
+      );
     }
     throw err;
   }

@@ -6,7 +6,20 @@
 import { closeSync, openSync, readSync, constants } from "node:fs";
 import { fsPath, sniffArchive } from "@vigil/scanner";
 
-export type FileType = "pe" | "elf" | "macho" | "dex" | "script" | "zip" | "gzip" | "bzip2" | "xz" | "tar" | "text" | "data" | "empty";
+export type FileType =
+  | "pe"
+  | "elf"
+  | "macho"
+  | "dex"
+  | "script"
+  | "zip"
+  | "gzip"
+  | "bzip2"
+  | "xz"
+  | "tar"
+  | "text"
+  | "data"
+  | "empty";
 
 const MACHO = new Set([0xfeedface, 0xfeedfacf, 0xcefaedfe, 0xcffaedfe, 0xcafebabe, 0xbebafeca]);
 

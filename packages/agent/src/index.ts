@@ -15,14 +15,30 @@
  * the agent to the scheduler (scheduler.ts) until stopped.
  */
 export { AgentError, isFatal, type AgentErrorCode } from "./error.js";
-export { Agent, fileSha256, type AgentOptions, type CycleReport, type Hit, type InventoryRun, type LookupBudget, type ScanReport } from "./agent.js";
+export {
+  Agent,
+  fileSha256,
+  type AgentOptions,
+  type CycleReport,
+  type Hit,
+  type InventoryRun,
+  type LookupBudget,
+  type ScanReport,
+} from "./agent.js";
 export { enroll, osInfo, type EnrollOptions, type LogLevel } from "./enroll.js";
 export { Scheduler, type RunOptions } from "./scheduler.js";
 export { Outbox, type FlushReport, type OutboxOptions } from "./outbox.js";
 export { agentStatus, type AgentStatus } from "./status.js";
 export { lockStateDir } from "./lock.js";
 export { bundleRuleFiles, compileRules, severityOf, type Rules } from "./rules.js";
-export { AgentUpdates, checkpointRef, ledgeredSource, updatesFor, type AgentUpdatesOptions, type UpdateCheck } from "./updater.js";
+export {
+  AgentUpdates,
+  checkpointRef,
+  ledgeredSource,
+  updatesFor,
+  type AgentUpdatesOptions,
+  type UpdateCheck,
+} from "./updater.js";
 export { collectInventory, inventoryPacks, wireReport } from "./inventory.js";
 export * from "./ledger.js";
 export * from "./policy.js";

@@ -8,8 +8,20 @@
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import {
-  builtinKeys, builtinPackPaths, collect, dateValue, evaluate, InventoryError, loadPack, parsePublicKey, scanExecutables,
-  type Evidence, type Finding, type InventoryEntry, type LoadedPack, type PackKey,
+  builtinKeys,
+  builtinPackPaths,
+  collect,
+  dateValue,
+  evaluate,
+  InventoryError,
+  loadPack,
+  parsePublicKey,
+  scanExecutables,
+  type Evidence,
+  type Finding,
+  type InventoryEntry,
+  type LoadedPack,
+  type PackKey,
 } from "@vigil/inventory";
 import { INVENTORY_MAX_ITEMS, type InventoryItem, type InventoryReport } from "@vigil/protocol";
 import type { InventorySettings } from "./config.js";
@@ -25,7 +37,11 @@ export function inventoryPacks(s: InventorySettings): LoadedPack[] {
     try {
       text = readFileSync(f, "utf8");
     } catch (e) {
-      throw new InventoryError("READ_FAILED", `${f}: cannot read the pack key (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); fix 'vigil agent config --inventory-trust-key'`, { cause: e });
+      throw new InventoryError(
+        "READ_FAILED",
+        `${f}: cannot read the pack key (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); fix 'vigil agent config --inventory-trust-key'`,
+        { cause: e },
+      );
     }
     keys.push(parsePublicKey(text, f));
   }
@@ -54,11 +70,21 @@ function itemOf(e: InventoryEntry, includePaths: boolean): InventoryItem {
 }
 
 /** The wire report from entries, packs and findings. */
-export function wireReport(entries: InventoryEntry[], packs: LoadedPack[], findings: Finding[], o: { includePaths: boolean; now: number }): InventoryReport {
-  const items = entries.filter((e) => e.name !== "").slice(0, INVENTORY_MAX_ITEMS).map((e) => itemOf(e, o.includePaths));
+export function wireReport(
+  entries: InventoryEntry[],
+  packs: LoadedPack[],
+  findings: Finding[],
+  o: { includePaths: boolean; now: number },
+): InventoryReport {
+  const items = entries
+    .filter((e) => e.name !== "")
+    .slice(0, INVENTORY_MAX_ITEMS)
+    .map((e) => itemOf(e, o.includePaths));
   return {
     collectedAt: o.now,
-    packs: packs.slice(0, 100).map((p) => ({ id: clip(p.pack.id, 256), version: p.pack.version, title: clip(p.pack.title, 1024) })),
+    packs: packs
+      .slice(0, 100)
+      .map((p) => ({ id: clip(p.pack.id, 256), version: p.pack.version, title: clip(p.pack.title, 1024) })),
     items,
     findings: findings.slice(0, 10_000).map((f) => {
       const first = [...f.inForce].sort((a, b) => dateValue(a.effective) - dateValue(b.effective))[0];
@@ -76,13 +102,18 @@ export function wireReport(entries: InventoryEntry[], packs: LoadedPack[], findi
 }
 
 /** Collects and evaluates the inventory the settings describe. */
-export async function collectInventory(s: InventorySettings, o: { includePaths: boolean; now: number }): Promise<InventoryReport> {
+export async function collectInventory(
+  s: InventorySettings,
+  o: { includePaths: boolean; now: number },
+): Promise<InventoryReport> {
   // packs first: a broken or untrusted pack fails before the machine is read
   const packs = inventoryPacks(s);
   const inv = await collect({ root: s.root });
   let files: Awaited<ReturnType<typeof scanExecutables>>["files"] = [];
   if (s.scan.length) {
-    const keepHashes = new Set(packs.flatMap((p) => p.pack.vendors.flatMap((v) => (v.hashes ?? []).map((h) => h.sha256.toLowerCase()))));
+    const keepHashes = new Set(
+      packs.flatMap((p) => p.pack.vendors.flatMap((v) => (v.hashes ?? []).map((h) => h.sha256.toLowerCase()))),
+    );
     files = (await scanExecutables(s.scan, { root: s.root, entries: inv.entries, keepAll: false, keepHashes })).files;
   }
   const findings = evaluate(inv.entries, files, packs, new Date(o.now));

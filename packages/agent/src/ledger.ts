@@ -10,7 +10,18 @@
  * is append-only: a line, once written, never changes.
  */
 import { createHash } from "node:crypto";
-import { appendFileSync, closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  closeSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { AgentError } from "./error.js";
 
@@ -89,7 +100,11 @@ export function canonicalJson(v: unknown): string {
   }
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
   const o = v as Record<string, unknown>;
-  return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(",")}}`;
+  return `{${Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+    .join(",")}}`;
 }
 
 export function sha256Hex(data: string | Uint8Array): string {
@@ -143,7 +158,9 @@ export class Ledger {
     try {
       fd = openSync(this.file, "a+", 0o600);
     } catch (err) {
-      throw new AgentError("LEDGER_BROKEN", `cannot open the ledger ${this.file}: ${(err as Error).message}`, { cause: err });
+      throw new AgentError("LEDGER_BROKEN", `cannot open the ledger ${this.file}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     try {
       const size = fstatSync(fd).size;
@@ -167,13 +184,18 @@ export class Ledger {
       } else if (size > 0) {
         throw this.broken("its last line is longer than 256 KiB");
       }
-      const found: LedgerHead = lastLine ? { entries: lastLine.seq, head: lastLine.hash } : { entries: 0, head: GENESIS };
+      const found: LedgerHead = lastLine
+        ? { entries: lastLine.seq, head: lastLine.hash }
+        : { entries: 0, head: GENESIS };
       if (!head) {
-        if (found.entries > 0) throw this.broken("the head file ledger.head is missing, so truncation cannot be ruled out");
+        if (found.entries > 0)
+          throw this.broken("the head file ledger.head is missing, so truncation cannot be ruled out");
       } else if (found.entries === head.entries + 1 && lastLine?.prev === head.head) {
         // a crash between writing the line and the head file
       } else if (found.entries !== head.entries || found.head !== head.head) {
-        throw this.broken(`the head file records ${head.entries} lines ending in ${head.head.slice(0, 12)}, the file ends at line ${found.entries}`);
+        throw this.broken(
+          `the head file records ${head.entries} lines ending in ${head.head.slice(0, 12)}, the file ends at line ${found.entries}`,
+        );
       }
       if (torn > 0) ftruncateSync(fd, size - torn);
       this.last = found;
@@ -185,7 +207,10 @@ export class Ledger {
   }
 
   private broken(why: string): AgentError {
-    return new AgentError("LEDGER_BROKEN", `the outbound ledger ${this.file} does not verify (${why}); the agent will not send anything on top of it. Inspect it with \`vigil ledger verify\`, keep a copy, then move ledger.jsonl and ledger.head aside to start a new ledger`);
+    return new AgentError(
+      "LEDGER_BROKEN",
+      `the outbound ledger ${this.file} does not verify (${why}); the agent will not send anything on top of it. Inspect it with \`vigil ledger verify\`, keep a copy, then move ledger.jsonl and ledger.head aside to start a new ledger`,
+    );
   }
 
   private writeHead(h: LedgerHead): void {
@@ -201,7 +226,11 @@ export class Ledger {
     try {
       appendFileSync(this.file, JSON.stringify(full) + "\n", { mode: 0o600 });
     } catch (err) {
-      throw new AgentError("LEDGER_BROKEN", `cannot write the ledger ${this.file}: ${(err as Error).message}; nothing was sent`, { cause: err });
+      throw new AgentError(
+        "LEDGER_BROKEN",
+        `cannot write the ledger ${this.file}: ${(err as Error).message}; nothing was sent`,
+        { cause: err },
+      );
     }
     this.last = { entries: full.seq, head: full.hash };
     this.writeHead(this.last);
@@ -213,13 +242,24 @@ export class Ledger {
     const u = new URL(url);
     const bytes = body ?? new Uint8Array(0);
     return this.append<LedgerRequestLine>({
-      type: "request", time: new Date().toISOString(), method: method.toUpperCase(), url: u.href, host: u.host, bytes: bytes.length, bodySha256: sha256Hex(bytes),
+      type: "request",
+      time: new Date().toISOString(),
+      method: method.toUpperCase(),
+      url: u.href,
+      host: u.host,
+      bytes: bytes.length,
+      bodySha256: sha256Hex(bytes),
     });
   }
 
   recordResult(request: number, status: number | null, received: number, error?: string): LedgerResultLine {
     return this.append<LedgerResultLine>({
-      type: "result", time: new Date().toISOString(), request, status, received, ...(error !== undefined ? { error: error.slice(0, 500) } : {}),
+      type: "result",
+      time: new Date().toISOString(),
+      request,
+      status,
+      received,
+      ...(error !== undefined ? { error: error.slice(0, 500) } : {}),
     });
   }
 
@@ -254,7 +294,17 @@ export class Ledger {
     const out: LedgerRecord[] = [];
     for (const l of this.lines()) {
       if (l.type === "request") {
-        const r: LedgerRecord = { seq: l.seq, time: l.time, method: l.method, url: l.url, host: l.host, bytes: l.bytes, bodySha256: l.bodySha256, status: undefined, hash: l.hash };
+        const r: LedgerRecord = {
+          seq: l.seq,
+          time: l.time,
+          method: l.method,
+          url: l.url,
+          host: l.host,
+          bytes: l.bytes,
+          bodySha256: l.bodySha256,
+          status: undefined,
+          hash: l.hash,
+        };
         byReq.set(l.seq, r);
         out.push(r);
       } else if (l.type === "result") {
@@ -275,11 +325,16 @@ export class Ledger {
     try {
       text = readFileSync(this.file, "utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new AgentError("LEDGER_BROKEN", `cannot read ${this.file}: ${(err as Error).message}`, { cause: err });
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+        throw new AgentError("LEDGER_BROKEN", `cannot read ${this.file}: ${(err as Error).message}`, { cause: err });
       text = "";
     }
-    const res = (entries: number, head: string, requests: number, problem?: { line: number; reason: string }): VerifyResult =>
-      ({ ok: !problem, entries, head, requests, ...(problem ? { problem } : {}), notes });
+    const res = (
+      entries: number,
+      head: string,
+      requests: number,
+      problem?: { line: number; reason: string },
+    ): VerifyResult => ({ ok: !problem, entries, head, requests, ...(problem ? { problem } : {}), notes });
     const parts = text.split("\n");
     const tornTail = parts.pop()!; // "" when the file ends with a newline
     let prev = GENESIS;
@@ -294,15 +349,32 @@ export class Ledger {
       } catch {
         return res(i, prev, requests, { line: n, reason: "not valid JSON (edited or cut)" });
       }
-      if (line.seq !== n) return res(i, prev, requests, { line: n, reason: `carries seq ${String(line.seq)}, expected ${n} (a line was deleted, inserted or moved)` });
-      if (line.prev !== prev) return res(i, prev, requests, { line: n, reason: "its prev is not the hash of the line before (lines deleted or reordered)" });
-      if (lineHash(line) !== line.hash) return res(i, prev, requests, { line: n, reason: "its hash does not match its content (the line was edited)" });
+      if (line.seq !== n)
+        return res(i, prev, requests, {
+          line: n,
+          reason: `carries seq ${String(line.seq)}, expected ${n} (a line was deleted, inserted or moved)`,
+        });
+      if (line.prev !== prev)
+        return res(i, prev, requests, {
+          line: n,
+          reason: "its prev is not the hash of the line before (lines deleted or reordered)",
+        });
+      if (lineHash(line) !== line.hash)
+        return res(i, prev, requests, { line: n, reason: "its hash does not match its content (the line was edited)" });
       if (line.type === "request") {
         requests++;
         requestSeqs.add(line.seq);
       } else if (line.type === "result") {
-        if (!requestSeqs.has(line.request)) return res(i, prev, requests, { line: n, reason: `a result for request ${line.request}, which is not an earlier request line` });
-      } else return res(i, prev, requests, { line: n, reason: `unknown line type ${JSON.stringify((line as { type?: unknown }).type)}` });
+        if (!requestSeqs.has(line.request))
+          return res(i, prev, requests, {
+            line: n,
+            reason: `a result for request ${line.request}, which is not an earlier request line`,
+          });
+      } else
+        return res(i, prev, requests, {
+          line: n,
+          reason: `unknown line type ${JSON.stringify((line as { type?: unknown }).type)}`,
+        });
       prev = line.hash;
     }
     const count = parts.length;
@@ -314,20 +386,41 @@ export class Ledger {
     }
     if (tornTail) {
       // a torn final line is a crash mid-write only if the head does not count it
-      if (!headRec || headRec.entries > count) return res(count, prev, requests, { line: count + 1, reason: "incomplete last line (the file was cut)" });
-      notes.push(`line ${count + 1} is incomplete and past the recorded head (a crash while writing it); the agent drops it on its next start`);
+      if (!headRec || headRec.entries > count)
+        return res(count, prev, requests, { line: count + 1, reason: "incomplete last line (the file was cut)" });
+      notes.push(
+        `line ${count + 1} is incomplete and past the recorded head (a crash while writing it); the agent drops it on its next start`,
+      );
     }
     if (!headRec) {
-      if (count > 0) return res(count, prev, requests, { line: 0, reason: "the head file ledger.head is missing, so truncation cannot be ruled out" });
+      if (count > 0)
+        return res(count, prev, requests, {
+          line: 0,
+          reason: "the head file ledger.head is missing, so truncation cannot be ruled out",
+        });
       return res(0, GENESIS, 0);
     }
     if (headRec.entries > count) {
-      return res(count, prev, requests, { line: count + 1, reason: `the head file records ${headRec.entries} lines, the ledger has ${count}: lines were cut off the end` });
+      return res(count, prev, requests, {
+        line: count + 1,
+        reason: `the head file records ${headRec.entries} lines, the ledger has ${count}: lines were cut off the end`,
+      });
     }
     const atHead = headRec.entries === 0 ? GENESIS : (JSON.parse(parts[headRec.entries - 1]!) as LedgerLine).hash;
-    if (atHead !== headRec.head) return res(count, prev, requests, { line: headRec.entries, reason: "the head file's hash is not this line's hash (the ledger was rewritten)" });
-    if (count === headRec.entries + 1) notes.push(`line ${count} was written after the recorded head (a crash before the head file was updated); the agent adopts it on its next start`);
-    else if (count > headRec.entries + 1) return res(count, prev, requests, { line: headRec.entries + 1, reason: `${count - headRec.entries} lines follow the recorded head (added by something other than the agent)` });
+    if (atHead !== headRec.head)
+      return res(count, prev, requests, {
+        line: headRec.entries,
+        reason: "the head file's hash is not this line's hash (the ledger was rewritten)",
+      });
+    if (count === headRec.entries + 1)
+      notes.push(
+        `line ${count} was written after the recorded head (a crash before the head file was updated); the agent adopts it on its next start`,
+      );
+    else if (count > headRec.entries + 1)
+      return res(count, prev, requests, {
+        line: headRec.entries + 1,
+        reason: `${count - headRec.entries} lines follow the recorded head (added by something other than the agent)`,
+      });
     return res(count, prev, requests);
   }
 }

@@ -11,17 +11,41 @@ export function lockStateDir(dir: string): () => void {
       const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
       writeSync(fd, String(process.pid));
       closeSync(fd);
-      return () => { try { unlinkSync(file); } catch { /* gone */ } };
+      return () => {
+        try {
+          unlinkSync(file);
+        } catch {
+          /* gone */
+        }
+      };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw new AgentError("AGENT_CONFIG", `cannot create ${file}: ${(err as Error).message}`, { cause: err });
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST")
+        throw new AgentError("AGENT_CONFIG", `cannot create ${file}: ${(err as Error).message}`, { cause: err });
       let pid = NaN;
-      try { pid = Number(readFileSync(file, "utf8").trim()); } catch { /* vanished */ }
+      try {
+        pid = Number(readFileSync(file, "utf8").trim());
+      } catch {
+        /* vanished */
+      }
       let alive = false;
       if (Number.isInteger(pid) && pid > 0) {
-        try { process.kill(pid, 0); alive = true; } catch (e) { alive = (e as NodeJS.ErrnoException).code === "EPERM"; }
+        try {
+          process.kill(pid, 0);
+          alive = true;
+        } catch (e) {
+          alive = (e as NodeJS.ErrnoException).code === "EPERM";
+        }
       }
-      if (alive) throw new AgentError("AGENT_BUSY", `another agent (pid ${pid}) is running on ${dir}; stop it first or use another --state directory`);
-      try { unlinkSync(file); } catch { /* raced */ }
+      if (alive)
+        throw new AgentError(
+          "AGENT_BUSY",
+          `another agent (pid ${pid}) is running on ${dir}; stop it first or use another --state directory`,
+        );
+      try {
+        unlinkSync(file);
+      } catch {
+        /* raced */
+      }
     }
   }
   throw new AgentError("AGENT_BUSY", `cannot take the lock ${file}`);

@@ -8,7 +8,14 @@
  */
 import { readFileSync, existsSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import { BatchResponse, InventoryReport, InventoryResponse, type DataPolicy, type Detection, type ScanSummary } from "@vigil/protocol";
+import {
+  BatchResponse,
+  InventoryReport,
+  InventoryResponse,
+  type DataPolicy,
+  type Detection,
+  type ScanSummary,
+} from "@vigil/protocol";
 import { AgentHttpError, REVOKED_MESSAGE, type AgentClient } from "./client.js";
 import { writeJsonAtomic, type AgentState } from "./config.js";
 import type { LogLevel } from "./enroll.js";
@@ -58,7 +65,11 @@ export class Outbox {
   }
 
   dropInventory(): void {
-    try { unlinkSync(this.inventoryFile); } catch { /* none queued */ }
+    try {
+      unlinkSync(this.inventoryFile);
+    } catch {
+      /* none queued */
+    }
   }
 
   /** Something is waiting to be sent. */
@@ -68,7 +79,15 @@ export class Outbox {
 
   /** Sends the queued events; stops at the first network or server failure (`stopped`). A revoked key or broken ledger throws. */
   async flush(): Promise<FlushReport> {
-    const out: FlushReport = { detections: 0, scans: 0, samples: 0, inventory: 0, duplicates: 0, rejected: 0, remaining: 0 };
+    const out: FlushReport = {
+      detections: 0,
+      scans: 0,
+      samples: 0,
+      inventory: 0,
+      duplicates: 0,
+      rejected: 0,
+      remaining: 0,
+    };
     try {
       await this.flushKind("detection", out);
       await this.flushKind("scan", out);
@@ -97,16 +116,27 @@ export class Outbox {
       let body;
       if (kind === "detection") {
         // the policy in force when sending also applies: a path queued under a wider policy is dropped
-        const detections = (t.events as Detection[]).map((d) => (pol.send.path ? d : (({ path: _p, ...rest }) => rest)(d)));
+        const detections = (t.events as Detection[]).map((d) =>
+          pol.send.path ? d : (({ path: _p, ...rest }) => rest)(d),
+        );
         body = { detections };
       } else body = { scans: t.events as ScanSummary[] };
       try {
-        const r = await client.json("POST", kind === "detection" ? "api/v1/detections" : "api/v1/scans", BatchResponse, { body });
+        const r = await client.json(
+          "POST",
+          kind === "detection" ? "api/v1/detections" : "api/v1/scans",
+          BatchResponse,
+          { body },
+        );
         spool.remove(t.names);
-        if (kind === "detection") out.detections += r.accepted; else out.scans += r.accepted;
+        if (kind === "detection") out.detections += r.accepted;
+        else out.scans += r.accepted;
         out.duplicates += r.duplicates;
       } catch (err) {
-        if (err instanceof AgentHttpError && err.status === 413 && batch > 1) { batch = Math.max(1, Math.floor(batch / 2)); continue; }
+        if (err instanceof AgentHttpError && err.status === 413 && batch > 1) {
+          batch = Math.max(1, Math.floor(batch / 2));
+          continue;
+        }
         if (err instanceof AgentHttpError && (err.status === 400 || err.status === 413 || err.status === 422)) {
           // malformed for this server: retrying would fail forever and block the queue
           spool.remove(t.names);
@@ -123,13 +153,31 @@ export class Outbox {
     const { spool, client } = this.o;
     for (const s of spool.samples()) {
       const pol = this.o.policy();
-      if (!pol.samples.enabled || !(pol.samples.fileTypes as string[]).includes(s.type)) { spool.removeSample(s); continue; }
+      if (!pol.samples.enabled || !(pol.samples.fileTypes as string[]).includes(s.type)) {
+        spool.removeSample(s);
+        continue;
+      }
       let bytes: Buffer;
-      try { bytes = readFileSync(s.file); } catch { spool.removeSample(s); continue; }
-      if (bytes.length > pol.samples.maxBytes) { spool.removeSample(s); continue; }
-      const r = await client.send("POST", `api/v1/samples?sha256=${s.sha256}&type=${s.type}`, { body: new Uint8Array(bytes), contentType: "application/octet-stream" });
+      try {
+        bytes = readFileSync(s.file);
+      } catch {
+        spool.removeSample(s);
+        continue;
+      }
+      if (bytes.length > pol.samples.maxBytes) {
+        spool.removeSample(s);
+        continue;
+      }
+      const r = await client.send("POST", `api/v1/samples?sha256=${s.sha256}&type=${s.type}`, {
+        body: new Uint8Array(bytes),
+        contentType: "application/octet-stream",
+      });
       if (r.status === 401) throw new AgentHttpError(401, REVOKED_MESSAGE);
-      if (r.status >= 200 && r.status < 300) { out.samples++; spool.removeSample(s); continue; }
+      if (r.status >= 200 && r.status < 300) {
+        out.samples++;
+        spool.removeSample(s);
+        continue;
+      }
       if (r.status >= 400 && r.status < 500 && r.status !== 429) {
         spool.removeSample(s);
         this.o.log("warn", `the server refused sample ${s.sha256.slice(0, 12)} (HTTP ${r.status}); dropped`);
@@ -142,25 +190,38 @@ export class Outbox {
   private async flushInventory(out: FlushReport): Promise<void> {
     if (!this.inventoryQueued()) return;
     const pol = this.o.policy();
-    if (!pol.send.inventory) { this.dropInventory(); return; }
+    if (!pol.send.inventory) {
+      this.dropInventory();
+      return;
+    }
     let report: InventoryReport;
     try {
       report = InventoryReport.parse(JSON.parse(readFileSync(this.inventoryFile, "utf8")));
     } catch (err) {
       this.dropInventory();
-      this.o.log("warn", `the queued inventory report is damaged (${(err as Error).message.slice(0, 200)}); dropped, the next collection replaces it`);
+      this.o.log(
+        "warn",
+        `the queued inventory report is damaged (${(err as Error).message.slice(0, 200)}); dropped, the next collection replaces it`,
+      );
       return;
     }
     // the policy in force when sending applies again: paths collected under a wider policy are dropped
     if (!pol.send.path) report = { ...report, items: report.items.map(({ installPath: _p, ...rest }) => rest) };
     const state = this.o.state();
     try {
-      const r = await this.o.client.json("POST", "api/v1/inventory", InventoryResponse, { body: report, maxResponseBytes: 64 * 1024, timeoutMs: 120_000 });
+      const r = await this.o.client.json("POST", "api/v1/inventory", InventoryResponse, {
+        body: report,
+        maxResponseBytes: 64 * 1024,
+        timeoutMs: 120_000,
+      });
       this.dropInventory();
       out.inventory++;
       state.lastInventoryResult = `sent ${r.items} items, ${r.findings} findings`;
     } catch (err) {
-      if (err instanceof AgentHttpError && (err.status === 400 || err.status === 403 || err.status === 413 || err.status === 422)) {
+      if (
+        err instanceof AgentHttpError &&
+        (err.status === 400 || err.status === 403 || err.status === 413 || err.status === 422)
+      ) {
         // refused for good (malformed, too large, or the server's policy says no): resending would fail again
         this.dropInventory();
         out.rejected++;

@@ -86,30 +86,55 @@ export interface PinnedKey {
  * version last accepted (and `lastPayload` its text): an older version is refused, and so is
  * the same version with different content.
  */
-export function verifyPolicy(signed: SignedPolicy, pinned: PinnedKey, last?: { version: number; payload: string }): DataPolicy {
+export function verifyPolicy(
+  signed: SignedPolicy,
+  pinned: PinnedKey,
+  last?: { version: number; payload: string },
+): DataPolicy {
   if (signed.keyId !== pinned.keyId) {
-    throw new AgentError("POLICY_REJECTED", `the policy is signed with key ${JSON.stringify(signed.keyId)}, not the key ${JSON.stringify(pinned.keyId)} pinned at enrolment; keeping the last good policy (if the server's key really changed, enrol again)`);
+    throw new AgentError(
+      "POLICY_REJECTED",
+      `the policy is signed with key ${JSON.stringify(signed.keyId)}, not the key ${JSON.stringify(pinned.keyId)} pinned at enrolment; keeping the last good policy (if the server's key really changed, enrol again)`,
+    );
   }
   let ok = false;
   try {
     const key = createPublicKey({ key: Buffer.from(pinned.key, "base64"), format: "der", type: "spki" });
     ok = verify(null, Buffer.from(signed.payload, "utf8"), key, Buffer.from(signed.signature, "base64"));
   } catch (err) {
-    throw new AgentError("POLICY_REJECTED", `cannot check the policy signature: ${(err as Error).message}; keeping the last good policy`, { cause: err });
+    throw new AgentError(
+      "POLICY_REJECTED",
+      `cannot check the policy signature: ${(err as Error).message}; keeping the last good policy`,
+      { cause: err },
+    );
   }
-  if (!ok) throw new AgentError("POLICY_REJECTED", "the policy's signature does not verify with the pinned key (altered in transit or not from this server); keeping the last good policy");
+  if (!ok)
+    throw new AgentError(
+      "POLICY_REJECTED",
+      "the policy's signature does not verify with the pinned key (altered in transit or not from this server); keeping the last good policy",
+    );
   let parsed: DataPolicy;
   try {
     parsed = DataPolicy.parse(JSON.parse(signed.payload));
   } catch (err) {
-    throw new AgentError("POLICY_REJECTED", `the signed policy is not a valid data policy: ${(err as Error).message.slice(0, 300)}`, { cause: err });
+    throw new AgentError(
+      "POLICY_REJECTED",
+      `the signed policy is not a valid data policy: ${(err as Error).message.slice(0, 300)}`,
+      { cause: err },
+    );
   }
   if (last) {
     if (parsed.version < last.version) {
-      throw new AgentError("POLICY_REJECTED", `the server offers policy version ${parsed.version}, older than version ${last.version} already accepted (replay?); keeping the last good policy`);
+      throw new AgentError(
+        "POLICY_REJECTED",
+        `the server offers policy version ${parsed.version}, older than version ${last.version} already accepted (replay?); keeping the last good policy`,
+      );
     }
     if (parsed.version === last.version && signed.payload !== last.payload) {
-      throw new AgentError("POLICY_REJECTED", `the server offers a different policy under the same version ${parsed.version}; keeping the last good policy`);
+      throw new AgentError(
+        "POLICY_REJECTED",
+        `the server offers a different policy under the same version ${parsed.version}; keeping the last good policy`,
+      );
     }
   }
   return parsed;

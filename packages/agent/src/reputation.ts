@@ -27,7 +27,11 @@ export class ReputationCache {
   /** Prefixes actually sent to the server by this process (tests and status use it). */
   readonly asked: string[] = [];
 
-  constructor(readonly file: string, readonly ttlSeconds: number, private readonly now: () => number = Date.now) {
+  constructor(
+    readonly file: string,
+    readonly ttlSeconds: number,
+    private readonly now: () => number = Date.now,
+  ) {
     this.data = { format: "vigil-reputation-cache/v1", prefixes: {} };
     try {
       const d = JSON.parse(readFileSync(file, "utf8")) as CacheFile;

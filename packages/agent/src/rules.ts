@@ -48,7 +48,11 @@ export function rulesKey(cfg: RulesConfig, bundle: { dir: string; version: strin
 }
 
 /** Compiles the rules the configuration names, plus the installed bundle's. */
-export function compileRules(cfg: RulesConfig, bundle: { dir: string; version: string } | null, cacheDir: string): Rules {
+export function compileRules(
+  cfg: RulesConfig,
+  bundle: { dir: string; version: string } | null,
+  cacheDir: string,
+): Rules {
   const files = [...cfg.extra.flatMap((p) => ruleFiles(p)), ...(bundle ? bundleRuleFiles(bundle.dir) : [])];
   const setup = buildSignatures({ builtin: cfg.builtin, rules: files, cacheDir });
   return { key: rulesKey(cfg, bundle), setup, version: bundle ? bundle.version : `starter-${setup.detector.version}` };

@@ -36,7 +36,11 @@ export class Scheduler {
   private watchScanner: Scanner | undefined;
   private watchQueue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly agent: Agent, private readonly signal: AbortSignal, o: RunOptions = {}) {
+  constructor(
+    private readonly agent: Agent,
+    private readonly signal: AbortSignal,
+    o: RunOptions = {},
+  ) {
     this.forceScan = !!o.scan;
     this.forceInventory = !!o.inventory;
   }
@@ -119,7 +123,10 @@ export class Scheduler {
     const { agent } = this;
     const now = agent.now();
     if (!this.flushWanted) return;
-    if (!agent.outbox.pending()) { this.flushWanted = false; return; }
+    if (!agent.outbox.pending()) {
+      this.flushWanted = false;
+      return;
+    }
     if (now < this.nextFlush) return;
     const f = await agent.flush();
     if (f.stopped) {
@@ -157,8 +164,15 @@ export class Scheduler {
 
   private sleep(ms: number): Promise<void> {
     return new Promise<void>((res) => {
-      const t = setTimeout(() => { this.wake = undefined; res(); }, ms);
-      this.wake = () => { clearTimeout(t); this.wake = undefined; res(); };
+      const t = setTimeout(() => {
+        this.wake = undefined;
+        res();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = undefined;
+        res();
+      };
     });
   }
 
@@ -196,14 +210,24 @@ export class Scheduler {
     agent.log("info", `watching ${agent.config.watch.paths.join(", ")}`);
   }
 
-  private async handleWatchEvent(e: WatchEvent, rules: Awaited<ReturnType<Agent["rules"]>>, budget: LookupBudget): Promise<void> {
+  private async handleWatchEvent(
+    e: WatchEvent,
+    rules: Awaited<ReturnType<Agent["rules"]>>,
+    budget: LookupBudget,
+  ): Promise<void> {
     const { agent } = this;
     try {
       let n = 0;
       if (e.type === "result") n = await agent.handleResult(e.result, rules, budget);
       else if (e.type === "ransomware") {
         const first = e.evidence[0];
-        if (first) n = await agent.report(first.path, sizeOf(first.path), [{ rule: e.name, name: e.name, path: first.path, severity: "critical" }], rules.version);
+        if (first)
+          n = await agent.report(
+            first.path,
+            sizeOf(first.path),
+            [{ rule: e.name, name: e.name, path: first.path, severity: "critical" }],
+            rules.version,
+          );
       } else if (e.type === "watch-error") agent.log("warn", `watch: ${e.message}`);
       if (n > 0) {
         this.wantFlush(Math.min(this.nextFlush || Infinity, agent.now() + 1000));
@@ -211,12 +235,18 @@ export class Scheduler {
       }
       agent.reputation.save();
     } catch (err) {
-      if (isFatal(err)) { this.fatal = err; this.poke(); }
-      else agent.log("error", `watch: ${(err as Error).message}`);
+      if (isFatal(err)) {
+        this.fatal = err;
+        this.poke();
+      } else agent.log("error", `watch: ${(err as Error).message}`);
     }
   }
 }
 
 function sizeOf(path: string): number {
-  try { return statSync(fsPath(path)).size; } catch { return 0; }
+  try {
+    return statSync(fsPath(path)).size;
+  } catch {
+    return 0;
+  }
 }

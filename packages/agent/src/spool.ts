@@ -28,13 +28,19 @@ export class Spool {
   private counter = 0;
   private names: string[] | undefined;
 
-  constructor(readonly dir: string, readonly maxEvents = 10_000, readonly maxSamples = 20) {}
+  constructor(
+    readonly dir: string,
+    readonly maxEvents = 10_000,
+    readonly maxSamples = 20,
+  ) {}
 
   private ensure(): void {
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw new AgentError("AGENT_CONFIG", `cannot create the spool directory ${this.dir}: ${(err as Error).message}`, { cause: err });
+      throw new AgentError("AGENT_CONFIG", `cannot create the spool directory ${this.dir}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 

@@ -28,7 +28,14 @@ export interface AgentStatus {
   lastUpdateResult: string | null;
   scan: AgentConfig["scan"];
   watch: string[];
-  inventory: { everyHours: number; collector: boolean; lastAt: number | null; nextAt: number | null; lastResult: string | null; queued: boolean };
+  inventory: {
+    everyHours: number;
+    collector: boolean;
+    lastAt: number | null;
+    nextAt: number | null;
+    lastResult: string | null;
+    queued: boolean;
+  };
 }
 
 function ledgerHead(l: Ledger): { entries: number; head: string; broken?: string } {

@@ -9,8 +9,16 @@
 import { join } from "node:path";
 import type { CheckpointRef } from "@vigil/protocol";
 import { parseCheckpoint } from "@vigil/tlog";
-import { UpdateError, loadState, openSource, update, validatePolicy, type Source, type TrustPolicy } from "@vigil/updates";
-import { AgentClient } from "./client.js";
+import {
+  UpdateError,
+  loadState,
+  openSource,
+  update,
+  validatePolicy,
+  type Source,
+  type TrustPolicy,
+} from "@vigil/updates";
+import type { AgentClient } from "./client.js";
 import type { AgentConfig } from "./config.js";
 import { AgentError } from "./error.js";
 
@@ -31,7 +39,11 @@ export function checkpointRef(note: string | null): CheckpointRef | null {
   if (!note) return null;
   try {
     const cp = parseCheckpoint(note.slice(0, note.indexOf("\n\n") + 1));
-    return { origin: cp.origin.slice(0, 256), size: Number(cp.size), rootHash: Buffer.from(cp.rootHash).toString("base64") };
+    return {
+      origin: cp.origin.slice(0, 256),
+      size: Number(cp.size),
+      rootHash: Buffer.from(cp.rootHash).toString("base64"),
+    };
   } catch {
     return null;
   }
@@ -48,7 +60,12 @@ export function ledgeredSource(base: string, client: AgentClient): Source {
   return {
     location: root,
     async get(path: string, maxBytes: number): Promise<Uint8Array> {
-      if (!path || path.startsWith("/") || path.split("/").some((c) => c === ".." || c === "" || c === ".") || /[?#\\]/.test(path)) {
+      if (
+        !path ||
+        path.startsWith("/") ||
+        path.split("/").some((c) => c === ".." || c === "" || c === ".") ||
+        /[?#\\]/.test(path)
+      ) {
         throw new UpdateError("BAD_INPUT", `refusing to read ${JSON.stringify(path)}: not a plain relative path`);
       }
       const url = root + path;
@@ -58,7 +75,8 @@ export function ledgeredSource(base: string, client: AgentClient): Source {
       } catch (err) {
         if (err instanceof AgentError && err.code === "LEDGER_BROKEN") throw err;
         // send() throws AGENT_HTTP only when the answer is over the size limit
-        if (err instanceof AgentError && err.code === "AGENT_HTTP") throw new UpdateError("TOO_LARGE", `${url} is over the ${maxBytes}-byte limit`, { cause: err });
+        if (err instanceof AgentError && err.code === "AGENT_HTTP")
+          throw new UpdateError("TOO_LARGE", `${url} is over the ${maxBytes}-byte limit`, { cause: err });
         throw new UpdateError("FETCH_FAILED", `cannot fetch ${url}: ${(err as Error).message}`, { cause: err });
       }
       if (r.status !== 200) throw new UpdateError("FETCH_FAILED", `fetching ${url} gave HTTP ${r.status}`);
@@ -82,7 +100,9 @@ export class AgentUpdates {
   constructor(private readonly o: AgentUpdatesOptions) {}
 
   private source(): Source {
-    return /^https?:\/\//i.test(this.o.source) ? ledgeredSource(this.o.source, this.o.client) : openSource(this.o.source);
+    return /^https?:\/\//i.test(this.o.source)
+      ? ledgeredSource(this.o.source, this.o.client)
+      : openSource(this.o.source);
   }
 
   /** Runs one update; never throws for a failed or refused update (the status says which). */
@@ -92,20 +112,32 @@ export class AgentUpdates {
     try {
       this.policy ??= validatePolicy(this.o.trustPolicy);
     } catch (err) {
-      return { status: "failed", message: (err as Error).message, checkpoint: checkpointRef(before?.checkpoint ?? null) };
+      return {
+        status: "failed",
+        message: (err as Error).message,
+        checkpoint: checkpointRef(before?.checkpoint ?? null),
+      };
     }
     try {
       const r = await update({ source: this.source(), stateDir, policy: this.policy });
       const after = await loadState(stateDir);
       return {
         status: r.status,
-        message: r.status === "applied" ? `applied version ${r.version}${r.previousVersion !== null ? ` (was ${r.previousVersion})` : ""}` : `up to date (version ${r.version})`,
+        message:
+          r.status === "applied"
+            ? `applied version ${r.version}${r.previousVersion !== null ? ` (was ${r.previousVersion})` : ""}`
+            : `up to date (version ${r.version})`,
         checkpoint: checkpointRef(after.checkpoint),
       };
     } catch (err) {
       if (err instanceof AgentError && err.code === "LEDGER_BROKEN") throw err;
       const cp = checkpointRef((await loadState(stateDir).catch(() => null))?.checkpoint ?? null);
-      if (err instanceof UpdateError) return { status: FAILURES.has(err.code) ? "failed" : "refused", message: `[${err.code}] ${err.message}`, checkpoint: cp };
+      if (err instanceof UpdateError)
+        return {
+          status: FAILURES.has(err.code) ? "failed" : "refused",
+          message: `[${err.code}] ${err.message}`,
+          checkpoint: cp,
+        };
       return { status: "failed", message: (err as Error).message, checkpoint: cp };
     }
   }
@@ -128,6 +160,7 @@ export class AgentUpdates {
 export function updatesFor(a: { dir: string; config: AgentConfig; client: AgentClient }): AgentUpdates | undefined {
   const u = a.config.updates;
   if (!u.trustPolicy) return undefined;
-  const source = u.source ?? new URL("updates/", a.config.server.endsWith("/") ? a.config.server : a.config.server + "/").href;
+  const source =
+    u.source ?? new URL("updates/", a.config.server.endsWith("/") ? a.config.server : a.config.server + "/").href;
   return new AgentUpdates({ stateDir: join(a.dir, "updates"), source, trustPolicy: u.trustPolicy, client: a.client });
 }

@@ -13,7 +13,9 @@ import * as agent from "@vigil/agent";
 const { Ledger, GENESIS, lineHash, canonicalJson, sha256Hex } = agent;
 
 const dirs: string[] = [];
-afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 
 function fresh(): string {
   const d = mkdtempSync(join(tmpdir(), "vigil-ledger-"));
@@ -46,7 +48,13 @@ describe("ledger chain", () => {
     for (let i = 1; i < parsed.length; i++) expect(parsed[i].prev).toBe(parsed[i - 1].hash);
     for (const p of parsed) expect(p.hash).toBe(lineHash(p));
     expect(parsed[1]).toMatchObject({ type: "result", request: 1, status: 200 });
-    expect(parsed[2]).toMatchObject({ type: "request", method: "POST", host: "127.0.0.1:9", bytes: 7, bodySha256: sha256Hex('{"n":1}') });
+    expect(parsed[2]).toMatchObject({
+      type: "request",
+      method: "POST",
+      host: "127.0.0.1:9",
+      bytes: 7,
+      bodySha256: sha256Hex('{"n":1}'),
+    });
     expect(parsed[0].bodySha256).toBe(sha256Hex(""));
     const v = ledger.verify();
     expect(v).toMatchObject({ ok: true, entries: 8, requests: 4, head: parsed[7].hash });
@@ -116,7 +124,13 @@ describe("ledger chain", () => {
 
   test("a line cut in the middle is found", () => {
     const { dir, ledger, lines } = filled();
-    writeFileSync(join(dir, "ledger.jsonl"), lines.slice(0, 6).map((l) => l + "\n").join("") + lines[6]!.slice(0, 40));
+    writeFileSync(
+      join(dir, "ledger.jsonl"),
+      lines
+        .slice(0, 6)
+        .map((l) => l + "\n")
+        .join("") + lines[6]!.slice(0, 40),
+    );
     const v = ledger.verify();
     expect(v.ok).toBe(false);
     expect(v.problem!.line).toBe(7);
@@ -141,7 +155,17 @@ describe("ledger chain", () => {
     const { dir, ledger, lines } = filled();
     let prev = JSON.parse(lines[7]!).hash;
     for (let seq = 9; seq <= 10; seq++) {
-      const l: Record<string, unknown> = { seq, type: "request", time: new Date().toISOString(), method: "GET", url: "http://x/", host: "x", bytes: 0, bodySha256: sha256Hex(""), prev };
+      const l: Record<string, unknown> = {
+        seq,
+        type: "request",
+        time: new Date().toISOString(),
+        method: "GET",
+        url: "http://x/",
+        host: "x",
+        bytes: 0,
+        bodySha256: sha256Hex(""),
+        prev,
+      };
       l.hash = lineHash(l as never);
       prev = l.hash;
       appendFileSync(join(dir, "ledger.jsonl"), JSON.stringify(l) + "\n");
@@ -153,7 +177,9 @@ describe("ledger chain", () => {
     const { dir, lines } = filled();
     rewrite(dir, lines.slice(0, 6));
     const l2 = new Ledger(dir);
-    expect(() => l2.recordRequest("GET", "http://127.0.0.1:9/", undefined)).toThrow(expect.objectContaining({ code: "LEDGER_BROKEN" }));
+    expect(() => l2.recordRequest("GET", "http://127.0.0.1:9/", undefined)).toThrow(
+      expect.objectContaining({ code: "LEDGER_BROKEN" }),
+    );
     expect(readFileSync(join(dir, "ledger.jsonl"), "utf8").split("\n").filter(Boolean)).toHaveLength(6);
   });
 

@@ -16,7 +16,11 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as agent from "@vigil/agent";
 import * as protocol from "@vigil/protocol";
 
-interface Batch { path: string; detections?: protocol.Detection[]; scans?: protocol.ScanSummary[] }
+interface Batch {
+  path: string;
+  detections?: protocol.Detection[];
+  scans?: protocol.ScanSummary[];
+}
 
 let server: Server;
 let url: string;
@@ -32,9 +36,16 @@ beforeAll(async () => {
     req.on("end", () => {
       const b: Batch = { path: req.url ?? "", ...JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") };
       const status = answer(b);
-      if (status) { res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "x", message: `status ${status}` } })); return; }
+      if (status) {
+        res
+          .writeHead(status, { "content-type": "application/json" })
+          .end(JSON.stringify({ error: { code: "x", message: `status ${status}` } }));
+        return;
+      }
       batches.push(b);
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ accepted: (b.detections ?? b.scans ?? []).length, duplicates: 0 }));
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ accepted: (b.detections ?? b.scans ?? []).length, duplicates: 0 }));
     });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -57,11 +68,35 @@ function outbox(policy: protocol.DataPolicy, serverUrl = url) {
 }
 
 function detection(i: number): protocol.Detection {
-  return { id: randomUUID(), time: 1000 + i, rule: `r${i}`, severity: "high", bundleVersion: null, sha256: "a".repeat(64), size: 1, fileType: null, action: "reported", path: `/home/u/f${i}` };
+  return {
+    id: randomUUID(),
+    time: 1000 + i,
+    rule: `r${i}`,
+    severity: "high",
+    bundleVersion: null,
+    sha256: "a".repeat(64),
+    size: 1,
+    fileType: null,
+    action: "reported",
+    path: `/home/u/f${i}`,
+  };
 }
 
-const summary = (): protocol.ScanSummary => ({ id: randomUUID(), startedAt: 1, finishedAt: 2, kind: "manual", files: 1, bytes: 1, detections: 0, errors: 0, bundleVersion: null });
-const withPath = (on: boolean): protocol.DataPolicy => ({ ...protocol.DEFAULT_POLICY, send: { ...protocol.DEFAULT_POLICY.send, path: on } });
+const summary = (): protocol.ScanSummary => ({
+  id: randomUUID(),
+  startedAt: 1,
+  finishedAt: 2,
+  kind: "manual",
+  files: 1,
+  bytes: 1,
+  detections: 0,
+  errors: 0,
+  bundleVersion: null,
+});
+const withPath = (on: boolean): protocol.DataPolicy => ({
+  ...protocol.DEFAULT_POLICY,
+  send: { ...protocol.DEFAULT_POLICY.send, path: on },
+});
 
 describe("outbox", () => {
   test("the policy at sending time applies: paths dropped when it forbids them, kept when it allows them", async () => {
@@ -79,7 +114,10 @@ describe("outbox", () => {
       expect(sent.every((d) => (allow ? d.path?.startsWith("/home/u/") : d.path === undefined))).toBe(true);
     }
     batches.length = 0;
-    const { box, spool } = outbox({ ...protocol.DEFAULT_POLICY, send: { ...protocol.DEFAULT_POLICY.send, scanSummaries: false } });
+    const { box, spool } = outbox({
+      ...protocol.DEFAULT_POLICY,
+      send: { ...protocol.DEFAULT_POLICY.send, scanSummaries: false },
+    });
     spool.add("scan", summary());
     expect(await box.flush()).toMatchObject({ scans: 0, remaining: 0 });
     expect(batches).toHaveLength(0);

@@ -15,7 +15,10 @@ type DataPolicy = protocol.DataPolicy;
 
 function keys() {
   const { publicKey, privateKey } = generateKeyPairSync("ed25519");
-  return { pinned: { key: publicKey.export({ format: "der", type: "spki" }).toString("base64"), keyId: "k1" }, privateKey };
+  return {
+    pinned: { key: publicKey.export({ format: "der", type: "spki" }).toString("base64"), keyId: "k1" },
+    privateKey,
+  };
 }
 
 function signed(p: unknown, privateKey: ReturnType<typeof keys>["privateKey"], keyId = "k1") {
@@ -41,7 +44,9 @@ describe("policy signature", () => {
   test("an altered payload is refused", () => {
     const s = signed(DEFAULT_POLICY, k.privateKey);
     s.payload = s.payload.replace('"path":false', '"path":true');
-    expect(() => verifyPolicy(s, k.pinned)).toThrow(expect.objectContaining({ code: "POLICY_REJECTED", message: expect.stringMatching(/signature does not verify/) }));
+    expect(() => verifyPolicy(s, k.pinned)).toThrow(
+      expect.objectContaining({ code: "POLICY_REJECTED", message: expect.stringMatching(/signature does not verify/) }),
+    );
   });
 
   test("a policy signed by another key is refused, even under the pinned key id", () => {
@@ -59,8 +64,12 @@ describe("policy signature", () => {
   });
 
   test("a signed payload that is not a DataPolicy is refused", () => {
-    expect(() => verifyPolicy(signed({ version: 2, send: {} }, k.privateKey), k.pinned)).toThrow(/not a valid data policy/);
-    expect(() => verifyPolicy(signed({ ...wide, heartbeatSeconds: 1 }, k.privateKey), k.pinned)).toThrow(/not a valid data policy/);
+    expect(() => verifyPolicy(signed({ version: 2, send: {} }, k.privateKey), k.pinned)).toThrow(
+      /not a valid data policy/,
+    );
+    expect(() => verifyPolicy(signed({ ...wide, heartbeatSeconds: 1 }, k.privateKey), k.pinned)).toThrow(
+      /not a valid data policy/,
+    );
   });
 
   test("an older version than the last accepted is refused (replay)", () => {
@@ -68,8 +77,16 @@ describe("policy signature", () => {
     expect(() => verifyPolicy(old, k.pinned, { version: 7, payload: "x" })).toThrow(/older than version 7/);
     const same = signed(wide, k.privateKey);
     expect(verifyPolicy(same, k.pinned, { version: 7, payload: same.payload }).version).toBe(7);
-    expect(() => verifyPolicy(signed({ ...wide, heartbeatSeconds: 90 }, k.privateKey), k.pinned, { version: 7, payload: same.payload })).toThrow(/same version/);
-    expect(verifyPolicy(signed({ ...wide, version: 8 }, k.privateKey), k.pinned, { version: 7, payload: same.payload }).version).toBe(8);
+    expect(() =>
+      verifyPolicy(signed({ ...wide, heartbeatSeconds: 90 }, k.privateKey), k.pinned, {
+        version: 7,
+        payload: same.payload,
+      }),
+    ).toThrow(/same version/);
+    expect(
+      verifyPolicy(signed({ ...wide, version: 8 }, k.privateKey), k.pinned, { version: 7, payload: same.payload })
+        .version,
+    ).toBe(8);
   });
 });
 
@@ -85,8 +102,21 @@ describe("effective policy", () => {
   });
 
   test("the server narrows what the ceiling allows", () => {
-    const ceiling = { ...DEFAULT_CEILING, path: true, samples: { enabled: true, maxBytes: 1 << 30, fileTypes: ["pe", "elf", "macho", "dex", "script"] as agent.SampleType[] } };
-    const narrow: DataPolicy = { ...wide, send: { path: false, hostname: false, scanSummaries: false }, reputation: { enabled: false }, samples: { enabled: false, maxBytes: 1, fileTypes: [] } };
+    const ceiling = {
+      ...DEFAULT_CEILING,
+      path: true,
+      samples: {
+        enabled: true,
+        maxBytes: 1 << 30,
+        fileTypes: ["pe", "elf", "macho", "dex", "script"] as agent.SampleType[],
+      },
+    };
+    const narrow: DataPolicy = {
+      ...wide,
+      send: { path: false, hostname: false, scanSummaries: false },
+      reputation: { enabled: false },
+      samples: { enabled: false, maxBytes: 1, fileTypes: [] },
+    };
     const e = effectivePolicy(narrow, ceiling);
     expect(e.send).toEqual({ path: false, hostname: false, scanSummaries: false, inventory: false });
     expect(e.reputation.enabled).toBe(false);
@@ -94,7 +124,11 @@ describe("effective policy", () => {
   });
 
   test("both allowing: on; sample size is the smaller limit and types the intersection", () => {
-    const ceiling = { ...DEFAULT_CEILING, path: true, samples: { enabled: true, maxBytes: 1024, fileTypes: ["elf", "macho"] as agent.SampleType[] } };
+    const ceiling = {
+      ...DEFAULT_CEILING,
+      path: true,
+      samples: { enabled: true, maxBytes: 1024, fileTypes: ["elf", "macho"] as agent.SampleType[] },
+    };
     const e = effectivePolicy(wide, ceiling);
     expect(e.send.path).toBe(true);
     expect(e.samples).toEqual({ enabled: true, maxBytes: 1024, fileTypes: ["elf"] });
@@ -104,7 +138,12 @@ describe("effective policy", () => {
   });
 
   test("a ceiling that forbids hostname and summaries wins over the default server policy", () => {
-    const e = effectivePolicy(DEFAULT_POLICY, { ...DEFAULT_CEILING, hostname: false, scanSummaries: false, reputation: false });
+    const e = effectivePolicy(DEFAULT_POLICY, {
+      ...DEFAULT_CEILING,
+      hostname: false,
+      scanSummaries: false,
+      reputation: false,
+    });
     expect(e.send).toEqual({ path: false, hostname: false, scanSummaries: false, inventory: true });
     expect(e.reputation.enabled).toBe(false);
   });
@@ -119,7 +158,15 @@ describe("effective policy", () => {
     expect(protocol.DataPolicy.parse(JSON.parse(JSON.stringify(wide))).send.inventory).toBeUndefined();
     expect(effectivePolicy(wide, DEFAULT_CEILING).send.inventory).toBe(false);
     // an agent.json ceiling written before the field existed defaults to allowing it
-    expect(agent.DataCeiling.parse({ path: false, hostname: true, scanSummaries: true, reputation: true, samples: { enabled: false, maxBytes: 0, fileTypes: [] } }).inventory).toBe(true);
+    expect(
+      agent.DataCeiling.parse({
+        path: false,
+        hostname: true,
+        scanSummaries: true,
+        reputation: true,
+        samples: { enabled: false, maxBytes: 0, fileTypes: [] },
+      }).inventory,
+    ).toBe(true);
   });
 
   test("before any verified policy the agent obeys the closed policy", () => {

@@ -12,7 +12,9 @@ import * as agent from "@vigil/agent";
 import { buildSignatures, DEFAULT_LIMITS, scanBytes } from "@vigil/scanner";
 
 const dirs: string[] = [];
-afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 function tmp(): string {
   const d = mkdtempSync(join(tmpdir(), "vigil-agent-rules-"));
   dirs.push(d);
@@ -32,7 +34,11 @@ describe("detection severity", () => {
     const dir = tmp();
     const file = join(dir, "sev.yar");
     writeFileSync(file, RULES);
-    const rules = agent.compileRules({ builtin: false, updateBundle: false, extra: [file] }, null, join(dir, "compiled"));
+    const rules = agent.compileRules(
+      { builtin: false, updateBundle: false, extra: [file] },
+      null,
+      join(dir, "compiled"),
+    );
     const r = scanBytes(rules.setup.detector, Buffer.from(`xx ${MARK} xx`), "t.bin", { limits: DEFAULT_LIMITS });
     const by = new Map(r.detections.map((d) => [d.rule, d]));
     expect([...by.keys()].sort()).toEqual(["crit", "low_one", "odd", "plain"]);

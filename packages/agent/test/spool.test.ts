@@ -8,12 +8,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import * as agent from "@vigil/agent";
-import * as protocol from "@vigil/protocol";
+import type * as protocol from "@vigil/protocol";
 
 const { Spool, ReputationCache, nextScanAt, sniffType, prefixOf } = agent;
 
 const dirs: string[] = [];
-afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 function fresh(): string {
   const d = mkdtempSync(join(tmpdir(), "vigil-spool-"));
   dirs.push(d);
@@ -21,10 +23,30 @@ function fresh(): string {
 }
 
 function det(n: number): protocol.Detection {
-  return { id: `d${n}`, time: n, rule: "R", severity: "high", bundleVersion: null, sha256: "a".repeat(64), size: 1, fileType: "text", action: "reported" };
+  return {
+    id: `d${n}`,
+    time: n,
+    rule: "R",
+    severity: "high",
+    bundleVersion: null,
+    sha256: "a".repeat(64),
+    size: 1,
+    fileType: "text",
+    action: "reported",
+  };
 }
 function scan(n: number): protocol.ScanSummary {
-  return { id: `s${n}`, startedAt: n, finishedAt: n, kind: "scheduled", files: 1, bytes: 1, detections: 0, errors: 0, bundleVersion: null };
+  return {
+    id: `s${n}`,
+    startedAt: n,
+    finishedAt: n,
+    kind: "scheduled",
+    files: 1,
+    bytes: 1,
+    detections: 0,
+    errors: 0,
+    bundleVersion: null,
+  };
 }
 
 describe("spool", () => {
@@ -74,7 +96,12 @@ describe("spool", () => {
     expect(s.addSample("1".repeat(64), "elf", new Uint8Array([1]))).toBe(false);
     expect(s.addSample("2".repeat(64), "pe", new Uint8Array([2]))).toBe(true);
     expect(s.addSample("3".repeat(64), "pe", new Uint8Array([3]))).toBe(false);
-    expect(s.samples().map((x) => x.type).sort()).toEqual(["elf", "pe"]);
+    expect(
+      s
+        .samples()
+        .map((x) => x.type)
+        .sort(),
+    ).toEqual(["elf", "pe"]);
   });
 });
 
@@ -100,8 +127,12 @@ describe("helpers", () => {
     const t0 = new Date(2026, 0, 10, 12, 0, 0).getTime();
     expect(nextScanAt({ ...base, everyMinutes: 30, dailyAt: null }, null, t0)).toBe(t0);
     expect(nextScanAt({ ...base, everyMinutes: 30, dailyAt: null }, t0, t0)).toBe(t0 + 30 * 60_000);
-    expect(nextScanAt({ ...base, everyMinutes: null, dailyAt: "03:30" }, t0, t0)).toBe(new Date(2026, 0, 11, 3, 30).getTime());
-    expect(nextScanAt({ ...base, everyMinutes: null, dailyAt: "13:00" }, t0, t0)).toBe(new Date(2026, 0, 10, 13, 0).getTime());
+    expect(nextScanAt({ ...base, everyMinutes: null, dailyAt: "03:30" }, t0, t0)).toBe(
+      new Date(2026, 0, 11, 3, 30).getTime(),
+    );
+    expect(nextScanAt({ ...base, everyMinutes: null, dailyAt: "13:00" }, t0, t0)).toBe(
+      new Date(2026, 0, 10, 13, 0).getTime(),
+    );
     expect(nextScanAt({ ...base, everyMinutes: null, dailyAt: null }, null, t0)).toBeNull();
     expect(nextScanAt({ paths: [], exclude: [], everyMinutes: 5, dailyAt: null }, null, t0)).toBeNull();
   });

@@ -16,7 +16,7 @@ import * as agent from "@vigil/agent";
 import { UpdateError } from "@vigil/updates";
 
 const FILES: Record<string, Buffer> = {
-  "checkpoint": Buffer.from("example.org/log\n3\nAAAA\n\n— sig\n"),
+  checkpoint: Buffer.from("example.org/log\n3\nAAAA\n\n— sig\n"),
   "tile/0/000": Buffer.alloc(96, 7),
 };
 
@@ -30,7 +30,10 @@ beforeAll(async () => {
     seen.push({ url: req.url ?? "", headers: req.headers });
     const path = (req.url ?? "/").replace(/^\/log\//, "");
     const body = FILES[path];
-    if (!body) { res.writeHead(404).end("not here"); return; }
+    if (!body) {
+      res.writeHead(404).end("not here");
+      return;
+    }
     res.writeHead(200, { "content-type": "application/octet-stream" }).end(body);
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -82,7 +85,8 @@ describe("ledgeredSource", () => {
     expect(await codeOf(src.get("tile/0/000", 50))).toBe("TOO_LARGE");
     expect(ledger.records().map((r) => r.status)).toEqual([404, 200]);
     seen.length = 0;
-    for (const bad of ["../etc/passwd", "/checkpoint", "tile//000", "a?b", ""]) expect(await codeOf(src.get(bad, 1024))).toBe("BAD_INPUT");
+    for (const bad of ["../etc/passwd", "/checkpoint", "tile//000", "a?b", ""])
+      expect(await codeOf(src.get(bad, 1024))).toBe("BAD_INPUT");
     expect(seen).toHaveLength(0);
     expect(ledger.records()).toHaveLength(2);
     const offline = agent.ledgeredSource("http://127.0.0.1:9/log", c);

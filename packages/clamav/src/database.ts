@@ -143,7 +143,11 @@ function newestContainers(paths: string[], warnings: SignatureWarning[], options
     else {
       const wins = version > prev.version || (version === prev.version && cld && !prev.cld);
       const loser = wins ? prev.path : p;
-      warnings.push({ code: "SIGDB_CONTAINER", path: loser, message: `${loser}: an older copy of the '${name}' database, skipped (clamscan skips it too)` });
+      warnings.push({
+        code: "SIGDB_CONTAINER",
+        path: loser,
+        message: `${loser}: an older copy of the '${name}' database, skipped (clamscan skips it too)`,
+      });
       if (wins) byName.set(name, { path: p, version, cld });
     }
   }
@@ -152,11 +156,59 @@ function newestContainers(paths: string[], warnings: SignatureWarning[], options
   return kept.sort();
 }
 
-type Kind = "hdb" | "mdb" | "fp" | "list" | "ndb" | "ldb" | "ign2" | "ign" | "imp" | "cdb" | "idb" | "crb" | "cat" | "ftm" | "cfg" | "pdb" | "gdb" | "wdb" | "cbc" | "info";
+type Kind =
+  | "hdb"
+  | "mdb"
+  | "fp"
+  | "list"
+  | "ndb"
+  | "ldb"
+  | "ign2"
+  | "ign"
+  | "imp"
+  | "cdb"
+  | "idb"
+  | "crb"
+  | "cat"
+  | "ftm"
+  | "cfg"
+  | "pdb"
+  | "gdb"
+  | "wdb"
+  | "cbc"
+  | "info";
 
 function kindOf(path: string): { kind: Kind; pua: boolean } | undefined {
   const ext = path.slice(path.lastIndexOf(".") + 1).toLowerCase();
-  const map: Record<string, Kind> = { hdb: "hdb", hsb: "hdb", mdb: "mdb", msb: "mdb", fp: "fp", sfp: "fp", ndb: "ndb", ldb: "ldb", ign2: "ign2", ign: "ign", imp: "imp", cdb: "cdb", idb: "idb", crb: "crb", cat: "cat", ftm: "ftm", cfg: "cfg", pdb: "pdb", gdb: "gdb", wdb: "wdb", cbc: "cbc", info: "info", txt: "list", md5: "list", sha1: "list", sha256: "list", hashes: "list" };
+  const map: Record<string, Kind> = {
+    hdb: "hdb",
+    hsb: "hdb",
+    mdb: "mdb",
+    msb: "mdb",
+    fp: "fp",
+    sfp: "fp",
+    ndb: "ndb",
+    ldb: "ldb",
+    ign2: "ign2",
+    ign: "ign",
+    imp: "imp",
+    cdb: "cdb",
+    idb: "idb",
+    crb: "crb",
+    cat: "cat",
+    ftm: "ftm",
+    cfg: "cfg",
+    pdb: "pdb",
+    gdb: "gdb",
+    wdb: "wdb",
+    cbc: "cbc",
+    info: "info",
+    txt: "list",
+    md5: "list",
+    sha1: "list",
+    sha256: "list",
+    hashes: "list",
+  };
   const pua: Record<string, Kind> = { hdu: "hdb", hsu: "hdb", mdu: "mdb", msu: "mdb", ndu: "ndb", ldu: "ldb" };
   if (map[ext]) return { kind: map[ext]!, pua: false };
   if (pua[ext]) return { kind: pua[ext]!, pua: true };
@@ -176,24 +228,42 @@ function expand(paths: string[], warnings: SignatureWarning[], options: LoadOpti
     if (st.isDirectory()) {
       // in a directory, .txt files are documentation, not hash lists (name them explicitly to load them)
       const names = readdirSync(p).sort();
-      for (const name of names) if (kindOf(name) !== undefined && !name.toLowerCase().endsWith(".txt")) files.push(join(p, name));
+      for (const name of names)
+        if (kindOf(name) !== undefined && !name.toLowerCase().endsWith(".txt")) files.push(join(p, name));
       const found = names.filter((n) => containerKindOf(n) !== undefined).map((n) => join(p, n));
       if (!found.length && !names.some((n) => kindOf(n) !== undefined && !n.toLowerCase().endsWith(".txt"))) {
-        throw new ClamavError("SIGDB_READ", "no supported database files in this directory (as clamscan, Vigil refuses an empty database directory): check the path, or run an update", { path: p });
+        throw new ClamavError(
+          "SIGDB_READ",
+          "no supported database files in this directory (as clamscan, Vigil refuses an empty database directory): check the path, or run an update",
+          { path: p },
+        );
       }
       for (const c of newestContainers(found, warnings, options)) containers.push({ path: c, explicit: false });
     } else if (containerKindOf(p) !== undefined) {
       containers.push({ path: p, explicit: true });
     } else if (kindOf(p)?.kind === "info") {
-      throw new ClamavError("SIGDB_INFO_ALONE", "a .info manifest is only read inside its .cvd/.cld/.cud container (clamscan refuses it too); load the container instead", { path: p });
+      throw new ClamavError(
+        "SIGDB_INFO_ALONE",
+        "a .info manifest is only read inside its .cvd/.cld/.cud container (clamscan refuses it too); load the container instead",
+        { path: p },
+      );
     } else if (kindOf(p) === undefined) {
-      warnings.push({ code: "SIGDB_UNKNOWN_EXTENSION", path: p, message: `${p}: unknown database extension, skipped (use one of ClamAV's database extensions or a hash list .txt/.md5/.sha1/.sha256)` });
+      warnings.push({
+        code: "SIGDB_UNKNOWN_EXTENSION",
+        path: p,
+        message: `${p}: unknown database extension, skipped (use one of ClamAV's database extensions or a hash list .txt/.md5/.sha1/.sha256)`,
+      });
     } else files.push(p);
   }
   const sources: Source[] = [];
   for (const f of files) {
     const k = kindOf(f)!;
-    if (k.kind === "info") warnings.push({ code: "SIGDB_REFUSED", path: f, message: `${f}: a .info manifest is only read inside its .cvd/.cld/.cud container (clamscan refuses it); skipped, the other files load` });
+    if (k.kind === "info")
+      warnings.push({
+        code: "SIGDB_REFUSED",
+        path: f,
+        message: `${f}: a .info manifest is only read inside its .cvd/.cld/.cud container (clamscan refuses it); skipped, the other files load`,
+      });
     else sources.push({ path: f, ...k });
   }
   for (const c of containers) sources.push(...containerSources(c.path, c.explicit, warnings, options));
@@ -205,7 +275,12 @@ function expand(paths: string[], warnings: SignatureWarning[], options: LoadOpti
  * fails the load (the user asked for it); one found in a database directory is skipped with a
  * SIGDB_REFUSED warning and the others load, as clamd keeps serving with the rest.
  */
-function containerSources(path: string, explicit: boolean, warnings: SignatureWarning[], options: LoadOptions): Source[] {
+function containerSources(
+  path: string,
+  explicit: boolean,
+  warnings: SignatureWarning[],
+  options: LoadOptions,
+): Source[] {
   let db: OpenedContainer;
   try {
     db = openContainer(readFileSync(path), {
@@ -220,7 +295,11 @@ function containerSources(path: string, explicit: boolean, warnings: SignatureWa
       throw new ClamavError("SIGDB_READ", `cannot read: ${(cause as Error).message}`, { path, cause });
     }
     const code = cause instanceof ClamavError ? ` (${cause.code})` : "";
-    warnings.push({ code: "SIGDB_REFUSED", path, message: `${(cause as Error).message}${code}; this database is not loaded, the others are` });
+    warnings.push({
+      code: "SIGDB_REFUSED",
+      path,
+      message: `${(cause as Error).message}${code}; this database is not loaded, the others are`,
+    });
     return [];
   }
   for (const w of db.warnings) warnings.push({ code: "SIGDB_CONTAINER", path, message: w });
@@ -237,13 +316,21 @@ function containerSources(path: string, explicit: boolean, warnings: SignatureWa
       // ClamAV ships placeholder files holding only a comment: nothing is lost by not reading them
       const text = Buffer.from(f.bytes).toString("latin1");
       if (text.split("\n").every((l) => l.trim() === "" || l.startsWith("#"))) continue;
-      warnings.push({ code: "SIGDB_UNSUPPORTED", path: memberPath, message: `${memberPath}: this signature format is not read yet; its signatures are not loaded` });
+      warnings.push({
+        code: "SIGDB_UNSUPPORTED",
+        path: memberPath,
+        message: `${memberPath}: this signature format is not read yet; its signatures are not loaded`,
+      });
       continue;
     }
     out.push({ path: memberPath, ...k, bytes: f.bytes, ...(db.kind === "cud" ? {} : { suffix: "" }) });
   }
   if (puaSkipped > 0) {
-    warnings.push({ code: "SIGDB_SKIPPED_PUA", path, message: `${path}: ${puaSkipped} PUA signature files not loaded (clamscan loads them only with --detect-pua)` });
+    warnings.push({
+      code: "SIGDB_SKIPPED_PUA",
+      path,
+      message: `${path}: ${puaSkipped} PUA signature files not loaded (clamscan loads them only with --detect-pua)`,
+    });
   }
   return out;
 }
@@ -290,22 +377,42 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
   const bodies = options.nativeBodies ? new BodyDbBuilder("") : undefined;
 
   const malformed = (path: string, line: number, message: string, signature?: string) => {
-    if (options.lenient === false) throw new ClamavError("SIGDB_MALFORMED_LINE", `${message}; fix or delete the line (clamscan also refuses the whole database)`, { path, line });
-    warnings.push({ code: "SIGDB_MALFORMED_LINE", path, line, signature, message: `${path}:${line}: ${message}; skipped` });
+    if (options.lenient === false)
+      throw new ClamavError(
+        "SIGDB_MALFORMED_LINE",
+        `${message}; fix or delete the line (clamscan also refuses the whole database)`,
+        { path, line },
+      );
+    warnings.push({
+      code: "SIGDB_MALFORMED_LINE",
+      path,
+      line,
+      signature,
+      message: `${path}:${line}: ${message}; skipped`,
+    });
   };
 
   /** Reads the formats that go to neither a store nor a rule; returns what they add to "Known viruses". */
   const loadOther = (f: Source, fileSuffix: string): { counted: number } => {
     if (f.kind === "cat") {
       const size = f.bytes ? f.bytes.length : statSync(f.path).size;
-      if (size > 0) warnings.push({ code: "SIGDB_NOT_APPLIED", path: f.path, message: `${f.path}: Authenticode catalog not read (its signed hashes would join the allow list once verified against .crb trust); not counted, as clamscan` });
+      if (size > 0)
+        warnings.push({
+          code: "SIGDB_NOT_APPLIED",
+          path: f.path,
+          message: `${f.path}: Authenticode catalog not read (its signed hashes would join the allow list once verified against .crb trust); not counted, as clamscan`,
+        });
       return { counted: 0 };
     }
     if (f.kind === "cbc") {
       const official = f.suffix === "";
       const text = f.bytes ? Buffer.from(f.bytes).toString("latin1") : readFileSync(f.path, "latin1");
       if (!official && !options.bytecodeUnsigned) {
-        warnings.push({ code: "SIGDB_NOT_APPLIED", path: f.path, message: `${f.path}: unsigned bytecode skipped (clamscan loads it only with --bytecode-unsigned; pass bytecodeUnsigned)` });
+        warnings.push({
+          code: "SIGDB_NOT_APPLIED",
+          path: f.path,
+          message: `${f.path}: unsigned bytecode skipped (clamscan loads it only with --bytecode-unsigned; pass bytecodeUnsigned)`,
+        });
         return { counted: 0 };
       }
       try {
@@ -314,7 +421,12 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
         if ((h.minFlevel && h.minFlevel > flevel) || (h.maxFlevel && h.maxFlevel < flevel)) return { counted: 0 };
         if (ignoreFn?.(h.name, text.split("\n")[1] ?? "")) return { counted: 0 };
         const name = h.name + (official ? "" : fileSuffix);
-        warnings.push({ code: "SIGDB_NOT_APPLIED", path: f.path, signature: name, message: `${f.path}: bytecode ${h.logical ? `signature ${name}` : `hook ${name} (kind ${h.kind})`} loaded${h.logical ? " and counted" : ""} but not executed: Vigil has no bytecode interpreter, so ${h.logical ? "it detects nothing" : "what it unpacks or checks is not done"}` });
+        warnings.push({
+          code: "SIGDB_NOT_APPLIED",
+          path: f.path,
+          signature: name,
+          message: `${f.path}: bytecode ${h.logical ? `signature ${name}` : `hook ${name} (kind ${h.kind})`} loaded${h.logical ? " and counted" : ""} but not executed: Vigil has no bytecode interpreter, so ${h.logical ? "it detects nothing" : "what it unpacks or checks is not done"}`,
+        });
         if (h.logical) bytecode.push(name);
         return { counted: h.logical ? 1 : 0 };
       } catch (e) {
@@ -389,7 +501,8 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
       gdb: `${counted} phishing URL hash signature(s) loaded and counted, not applied until unpacking extracts the URLs of HTML and mail bodies`,
       wdb: `${entries} phishing allow-list entr(ies) read, not applied until unpacking extracts the URLs of HTML and mail bodies; not counted, as clamscan`,
     };
-    if ((counted > 0 || entries > 0 || dconfSet.size > 0) && why[f.kind]) warnings.push({ code: "SIGDB_NOT_APPLIED", path: f.path, message: `${f.path}: ${why[f.kind]}` });
+    if ((counted > 0 || entries > 0 || dconfSet.size > 0) && why[f.kind])
+      warnings.push({ code: "SIGDB_NOT_APPLIED", path: f.path, message: `${f.path}: ${why[f.kind]}` });
     return { counted };
   };
 
@@ -398,7 +511,8 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
       if (raw === "" || raw.startsWith("#")) return;
       const parts = raw.split(":");
       if (f.kind === "ign") {
-        if (parts.length < 3) return malformed(f.path, i + 1, "expected three ':' separated fields, the name in the third");
+        if (parts.length < 3)
+          return malformed(f.path, i + 1, "expected three ':' separated fields, the name in the third");
         ignore.add(parts[2]!);
       } else if (parts.length === 1) ignore.add(parts[0]!);
       else if (parts.length === 2 && /^[0-9a-fA-F]{32}$/.test(parts[1]!)) ignore.add(parts[0]!, parts[1]!);
@@ -410,11 +524,23 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
   for (const f of typed) {
     if (f.kind === "ign2" || f.kind === "ign") continue;
     if (f.pua && !options.pua) {
-      warnings.push({ code: "SIGDB_SKIPPED_PUA", path: f.path, message: `${f.path}: PUA database skipped (loaded with --detect-pua, the pua load option, as clamscan --detect-pua)` });
+      warnings.push({
+        code: "SIGDB_SKIPPED_PUA",
+        path: f.path,
+        message: `${f.path}: PUA database skipped (loaded with --detect-pua, the pua load option, as clamscan --detect-pua)`,
+      });
       continue;
     }
     if (f.kind === "info") continue; // only inside containers, which read it themselves
-    if (f.kind !== "hdb" && f.kind !== "mdb" && f.kind !== "fp" && f.kind !== "list" && f.kind !== "imp" && f.kind !== "ndb" && f.kind !== "ldb") {
+    if (
+      f.kind !== "hdb" &&
+      f.kind !== "mdb" &&
+      f.kind !== "fp" &&
+      f.kind !== "list" &&
+      f.kind !== "imp" &&
+      f.kind !== "ndb" &&
+      f.kind !== "ldb"
+    ) {
       const n = loadOther(f, f.suffix ?? suffix);
       count += n.counted;
       outsideStores += n.counted;
@@ -423,7 +549,10 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
     if (f.kind === "hdb" || f.kind === "mdb" || f.kind === "fp" || f.kind === "list") {
       const builder = f.kind === "mdb" ? sections : f.kind === "fp" ? allow : hashes;
       const format = f.kind;
-      const load = f.bytes ? (b: typeof builder, _p: string, k: typeof format, o: Parameters<typeof loadHashBytes>[3]) => loadHashBytes(b, f.bytes!, k, { ...o, path: f.path }) : loadHashFile;
+      const load = f.bytes
+        ? (b: typeof builder, _p: string, k: typeof format, o: Parameters<typeof loadHashBytes>[3]) =>
+            loadHashBytes(b, f.bytes!, k, { ...o, path: f.path })
+        : loadHashFile;
       const stats = load(builder, f.path, format, {
         flevel,
         suffix: f.kind === "list" ? "" : (f.suffix ?? suffix),
@@ -454,19 +583,42 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
             // counted as clamscan counts it; the engine has no SHA import hash to compare with
             count++;
             outsideStores++;
-            warnings.push({ code: "SIGDB_NOT_APPLIED", path: f.path, line: lineNo, signature: name, message: `${f.path}:${lineNo}: ${name}: SHA-${sig.hash.length === 40 ? 1 : 256} import hash loaded and counted, not applied (the engine computes only the MD5 imphash)` });
+            warnings.push({
+              code: "SIGDB_NOT_APPLIED",
+              path: f.path,
+              line: lineNo,
+              signature: name,
+              message: `${f.path}:${lineNo}: ${name}: SHA-${sig.hash.length === 40 ? 1 : 256} import hash loaded and counted, not applied (the engine computes only the MD5 imphash)`,
+            });
             return;
           }
           t = translateImp(sig, ruleIndex, sig.name + fileSuffix);
         } else if (f.kind === "ndb") {
           const sig = parseNdbLine(raw);
           name = sig.name;
-          if ((sig.minFlevel !== undefined && sig.minFlevel > flevel) || (sig.maxFlevel !== undefined && sig.maxFlevel < flevel)) return;
+          if (
+            (sig.minFlevel !== undefined && sig.minFlevel > flevel) ||
+            (sig.maxFlevel !== undefined && sig.maxFlevel < flevel)
+          )
+            return;
           if (ignoreFn?.(sig.name, raw)) return;
           const held = bodies?.add({ ...sig, name: sig.name + fileSuffix }, ruleIndex, namespace);
           if (held) {
-            rules.push({ name: sig.name + fileSuffix, ruleName: ruleIdentifier(ruleIndex, (sig.name + fileSuffix).replace(/\.UNOFFICIAL$/, "")), path: f.path, line: lineNo, approximations: held.approximations });
-            for (const a of held.approximations) warnings.push({ code: "SIGDB_APPROXIMATE", path: f.path, line: lineNo, signature: name, message: `${f.path}:${lineNo}: ${name}: ${a}` });
+            rules.push({
+              name: sig.name + fileSuffix,
+              ruleName: ruleIdentifier(ruleIndex, (sig.name + fileSuffix).replace(/\.UNOFFICIAL$/, "")),
+              path: f.path,
+              line: lineNo,
+              approximations: held.approximations,
+            });
+            for (const a of held.approximations)
+              warnings.push({
+                code: "SIGDB_APPROXIMATE",
+                path: f.path,
+                line: lineNo,
+                signature: name,
+                message: `${f.path}:${lineNo}: ${name}: ${a}`,
+              });
             ruleIndex++;
             count++;
             return;
@@ -480,12 +632,21 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
           if (sig.tdb.IconGroup1 !== undefined || sig.tdb.IconGroup2 !== undefined) {
             // counted as clamscan counts it, never reported: a match also needs the PE's icon
             // to look like the group's, which Vigil cannot check (no PE icon reader yet)
-            if (sig.tdb.Target !== "1") throw new SignatureSyntaxError("IconGroup is only supported in PE (target 1) signatures, as clamscan says");
+            if (sig.tdb.Target !== "1")
+              throw new SignatureSyntaxError(
+                "IconGroup is only supported in PE (target 1) signatures, as clamscan says",
+              );
             const { IconGroup1: _a, IconGroup2: _b, ...rest } = sig.tdb;
             translateLdb({ ...sig, tdb: rest }, ruleIndex, sig.name + fileSuffix); // the rest must still be valid
             count++;
             outsideStores++;
-            warnings.push({ code: "SIGDB_NOT_APPLIED", path: f.path, line: lineNo, signature: name, message: `${f.path}:${lineNo}: ${name}: loaded and counted, not applied: its IconGroup condition needs the PE's icon resources, which Vigil does not read yet` });
+            warnings.push({
+              code: "SIGDB_NOT_APPLIED",
+              path: f.path,
+              line: lineNo,
+              signature: name,
+              message: `${f.path}:${lineNo}: ${name}: loaded and counted, not applied: its IconGroup condition needs the PE's icon resources, which Vigil does not read yet`,
+            });
             return;
           }
           t = translateLdb(sig, ruleIndex, sig.name + fileSuffix);
@@ -494,19 +655,49 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
         count++;
         parts.push(t.source);
         for (const m of t.modules) modules.add(m);
-        rules.push({ name: t.name, ruleName: t.ruleName, path: f.path, line: lineNo, approximations: t.approximations });
-        for (const a of t.approximations) warnings.push({ code: "SIGDB_APPROXIMATE", path: f.path, line: lineNo, signature: name, message: `${f.path}:${lineNo}: ${name}: ${a}` });
+        rules.push({
+          name: t.name,
+          ruleName: t.ruleName,
+          path: f.path,
+          line: lineNo,
+          approximations: t.approximations,
+        });
+        for (const a of t.approximations)
+          warnings.push({
+            code: "SIGDB_APPROXIMATE",
+            path: f.path,
+            line: lineNo,
+            signature: name,
+            message: `${f.path}:${lineNo}: ${name}: ${a}`,
+          });
       } catch (e) {
         // a signature nested too deeply for the translation (the stack runs out) is one signature's problem
-        if (e instanceof RangeError) return void warnings.push({ code: "SIGDB_UNSUPPORTED", path: f.path, line: lineNo, signature: name, message: `${f.path}:${lineNo}: ${name ?? "signature"}: too complex to translate (${e.message}); signature not loaded` });
+        if (e instanceof RangeError)
+          return void warnings.push({
+            code: "SIGDB_UNSUPPORTED",
+            path: f.path,
+            line: lineNo,
+            signature: name,
+            message: `${f.path}:${lineNo}: ${name ?? "signature"}: too complex to translate (${e.message}); signature not loaded`,
+          });
         if (!(e instanceof SignatureSyntaxError)) throw e;
         const unsupported = UNSUPPORTED.test(e.message);
-        if (unsupported) warnings.push({ code: "SIGDB_UNSUPPORTED", path: f.path, line: lineNo, signature: name, message: `${f.path}:${lineNo}: ${name ?? "signature"}: ${e.message}; signature not loaded` });
+        if (unsupported)
+          warnings.push({
+            code: "SIGDB_UNSUPPORTED",
+            path: f.path,
+            line: lineNo,
+            signature: name,
+            message: `${f.path}:${lineNo}: ${name ?? "signature"}: ${e.message}; signature not loaded`,
+          });
         else malformed(f.path, lineNo, name === undefined ? e.message : `${name}: ${e.message}`, name);
       }
     });
     if (parts.length > 0) {
-      const imports = [...modules].sort().map((m) => `import "${m}"\n`).join("");
+      const imports = [...modules]
+        .sort()
+        .map((m) => `import "${m}"\n`)
+        .join("");
       yara.push({ namespace, source: `${imports}\n${parts.join("\n")}`, path: f.path });
     }
   }

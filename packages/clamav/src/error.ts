@@ -30,8 +30,17 @@ export class ClamavError extends Error {
   readonly line: number | undefined;
   override readonly cause: unknown;
 
-  constructor(code: ClamavErrorCode, message: string, where: { path?: string | undefined; line?: number | undefined; cause?: unknown } = {}) {
-    const loc = where.path !== undefined ? `${where.path}${where.line !== undefined ? `:${where.line}` : ""}: ` : where.line !== undefined ? `line ${where.line}: ` : "";
+  constructor(
+    code: ClamavErrorCode,
+    message: string,
+    where: { path?: string | undefined; line?: number | undefined; cause?: unknown } = {},
+  ) {
+    const loc =
+      where.path !== undefined
+        ? `${where.path}${where.line !== undefined ? `:${where.line}` : ""}: `
+        : where.line !== undefined
+          ? `line ${where.line}: `
+          : "";
     super(`${loc}${message}`);
     this.name = "ClamavError";
     this.code = code;

@@ -53,21 +53,53 @@
 
 export { ClamavError, type ClamavErrorCode } from "./error.js";
 export { loadClamavDatabase, type LoadOptions, type SignatureSet, type SignatureWarning } from "./database.js";
-export { buildCld, containerKindOf, openContainer, parseContainerHeader, CONTAINER_EXTENSIONS, type ContainerHeader, type ContainerKind, type OpenedContainer, type OpenOptions } from "./containers/cvd.js";
+export {
+  buildCld,
+  containerKindOf,
+  openContainer,
+  parseContainerHeader,
+  CONTAINER_EXTENSIONS,
+  type ContainerHeader,
+  type ContainerKind,
+  type OpenedContainer,
+  type OpenOptions,
+} from "./containers/cvd.js";
 export { applyCdiffs, applyCdiffScript, readCdiff, type ParsedCdiff } from "./containers/cdiff.js";
 export { CLAMAV_KEYS, type RsaPublicKey, type TrustedKeys } from "./containers/dsig.js";
-export { buildSignedCdiff, buildSignedCvd, generateContainerKeys, trustedKeysOf, type ContainerSigningKeys, type CvdFields } from "./containers/sign.js";
+export {
+  buildSignedCdiff,
+  buildSignedCvd,
+  generateContainerKeys,
+  trustedKeysOf,
+  type ContainerSigningKeys,
+  type CvdFields,
+} from "./containers/sign.js";
 export type { ContainerFile } from "./containers/tar.js";
 
 // the fields every body-signature format shares, and hex-signature syntax
-export { FLEVEL, SignatureSyntaxError, parseOffset, ruleIdentifier, targetCondition, type NdbSignature, type OffsetSpec } from "./signature/fields.js";
+export {
+  FLEVEL,
+  SignatureSyntaxError,
+  parseOffset,
+  ruleIdentifier,
+  targetCondition,
+  type NdbSignature,
+  type OffsetSpec,
+} from "./signature/fields.js";
 export { parseHexSignature, translateHex, type HexNode, type PatternText } from "./signature/hexsig.js";
 
 // formats
 export { IgnoreList } from "./formats/ign.js";
 export { parseNdbLine, translateNdb } from "./formats/ndb.js";
 export { parseLdbLine, parseLogicalExpression, translateLdb, translatePcre, type LdbSignature } from "./formats/ldb.js";
-export { CLAMAV_FLEVEL, HashTextParser, parseHashText, type HashParseOptions, type HashParseStats, type HashTextFormat } from "./formats/hash.js";
+export {
+  CLAMAV_FLEVEL,
+  HashTextParser,
+  parseHashText,
+  type HashParseOptions,
+  type HashParseStats,
+  type HashTextFormat,
+} from "./formats/hash.js";
 export { hashFormatForPath, loadHashFile, type HashLoadOptions } from "./formats/hash-file.js";
 export { translateSubsig, type TranslatedRule } from "./translate/yara.js";
 export { matchContainerMeta, parseCdbLine, type CdbSignature, type ContainerMember } from "./formats/cdb.js";
@@ -95,12 +127,37 @@ export {
   type HashAlgorithm,
   type HashMatch,
 } from "./stores/hashdb/store.js";
-export { deserializeHashStore, readCompiledHashStore, serializeHashStore, writeCompiledHashStore } from "./stores/hashdb/compiled.js";
+export {
+  deserializeHashStore,
+  readCompiledHashStore,
+  serializeHashStore,
+  writeCompiledHashStore,
+} from "./stores/hashdb/compiled.js";
 export { BodyDb, BodyDbBuilder, targetMatches, type BodyMatch } from "./stores/bodydb/store.js";
-export { loadStores, serializeStores, storeSignatureCount, STORE_PARTS, type ClamavStores, type StorePart } from "./stores/parts.js";
+export {
+  loadStores,
+  serializeStores,
+  storeSignatureCount,
+  STORE_PARTS,
+  type ClamavStores,
+  type StorePart,
+} from "./stores/parts.js";
 
 // scanning: the rules and the body store merged in translated-rule order
-export { clamscanOrder, scanSignatures, type OrderableMatch, type SignatureMatch, type SignatureScanOptions } from "./scan.js";
+export {
+  clamscanOrder,
+  scanSignatures,
+  type OrderableMatch,
+  type SignatureMatch,
+  type SignatureScanOptions,
+} from "./scan.js";
 
 // the compiled-signature cache file
-export { locateSigset, readSigsetParts, sigsetPath, writeSigset, type SigsetLocation, type SigsetPart } from "./cache/sigset.js";
+export {
+  locateSigset,
+  readSigsetParts,
+  sigsetPath,
+  writeSigset,
+  type SigsetLocation,
+  type SigsetPart,
+} from "./cache/sigset.js";

@@ -7,7 +7,7 @@
  */
 
 import { ScanError, type CompiledRules } from "@vigil/engine";
-import { type BodyDb } from "./stores/bodydb/store.js";
+import type { BodyDb } from "./stores/bodydb/store.js";
 
 /** A rule or body-signature match, with each string's match offsets and lengths. */
 export interface SignatureMatch {
@@ -36,15 +36,24 @@ function clamavOrdinal(rule: string, namespace: string): number {
  * Scans `bytes` with `rules` and `bodies`, merged in translated-rule order. Throws the engine's
  * ScanError when the time limit passes, with `partial` holding the rules known to match.
  */
-export function scanSignatures(rules: CompiledRules, bodies: BodyDb | undefined, bytes: Uint8Array, options: SignatureScanOptions = {}): SignatureMatch[] {
+export function scanSignatures(
+  rules: CompiledRules,
+  bodies: BodyDb | undefined,
+  bytes: Uint8Array,
+  options: SignatureScanOptions = {},
+): SignatureMatch[] {
   const started = Date.now();
-  const res = rules.scan(bytes, { ...(options.externals ? { externals: options.externals } : {}), ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) });
+  const res = rules.scan(bytes, {
+    ...(options.externals ? { externals: options.externals } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+  });
   let body;
   try {
     body = bodies?.scan(bytes, options.timeoutMs !== undefined ? started + options.timeoutMs : Infinity) ?? [];
   } catch (e) {
     // the body store ran out of time after the rules finished: their matches stand
-    if (e instanceof ScanError && e.code === "SCAN_TIMEOUT" && !e.partial) throw new ScanError("SCAN_TIMEOUT", e.message, { cause: e, partial: res });
+    if (e instanceof ScanError && e.code === "SCAN_TIMEOUT" && !e.partial)
+      throw new ScanError("SCAN_TIMEOUT", e.message, { cause: e, partial: res });
     throw e;
   }
   const out: SignatureMatch[] = [];
@@ -53,8 +62,14 @@ export function scanSignatures(rules: CompiledRules, bodies: BodyDb | undefined,
     const ord = clamavOrdinal(m.rule, m.namespace);
     if (ord >= 0) while (b < body.length && body[b]!.ordinal < ord) out.push(bodies!.ruleMatch(body[b++]!));
     out.push({
-      rule: m.rule, namespace: m.namespace, tags: m.tags, meta: m.meta,
-      strings: m.strings.map((s) => ({ identifier: s.identifier, matches: s.matches.map((x) => ({ offset: x.offset, length: x.length })) })),
+      rule: m.rule,
+      namespace: m.namespace,
+      tags: m.tags,
+      meta: m.meta,
+      strings: m.strings.map((s) => ({
+        identifier: s.identifier,
+        matches: s.matches.map((x) => ({ offset: x.offset, length: x.length })),
+      })),
     });
   }
   while (b < body.length) out.push(bodies!.ruleMatch(body[b++]!));

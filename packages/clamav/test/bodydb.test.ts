@@ -31,27 +31,88 @@ function body(r: () => number): { hex: string; make: () => number[] } {
   parts.push(run(2 + Math.floor(r() * 4)));
   const n = Math.floor(r() * 4);
   for (let k = 0; k < n; k++) {
-    const kind = pick(["wild", "nib", "jump", "range", "upto", "from", "star", "alt1", "altfixed", "not1", "notfixed", "mid"] as const);
+    const kind = pick([
+      "wild",
+      "nib",
+      "jump",
+      "range",
+      "upto",
+      "from",
+      "star",
+      "alt1",
+      "altfixed",
+      "not1",
+      "notfixed",
+      "mid",
+    ] as const);
     switch (kind) {
-      case "wild": parts.push({ hex: "??", make: () => [lit()] }); break;
-      case "nib": { const b = lit(); parts.push(r() < 0.5 ? { hex: `${hx(b)[0]}?`, make: () => [b] } : { hex: `?${hx(b)[1]}`, make: () => [b] }); break; }
-      case "jump": { const j = Math.floor(r() * 4); parts.push({ hex: `{${j}}`, make: () => Array.from({ length: j }, lit) }); break; }
-      case "range": { const a = Math.floor(r() * 3), b = a + Math.floor(r() * 4); parts.push({ hex: `{${a}-${b}}`, make: () => Array.from({ length: a + Math.floor(r() * (b - a + 1)) }, lit) }); break; }
-      case "upto": { const b = Math.floor(r() * 5); parts.push({ hex: `{-${b}}`, make: () => Array.from({ length: Math.floor(r() * (b + 1)) }, lit) }); break; }
-      case "from": { const a = Math.floor(r() * 3); parts.push({ hex: `{${a}-}`, make: () => Array.from({ length: a + Math.floor(r() * 5) }, lit) }); break; }
-      case "star": parts.push({ hex: "*", make: () => Array.from({ length: Math.floor(r() * 6) }, lit) }); break;
-      case "alt1": { const a = lit(), b = lit(); parts.push({ hex: `(${hx(a)}|${hx(b)})`, make: () => [r() < 0.5 ? a : b] }); break; }
-      case "altfixed": { const a = [lit(), lit()], b = [lit(), lit()]; parts.push({ hex: `(${a.map(hx).join("")}|${b.map(hx).join("")})`, make: () => (r() < 0.5 ? a : b) }); break; }
-      case "not1": { const a = lit(); parts.push({ hex: `!(${hx(a)})`, make: () => [ALPHA.find((x) => x !== a)!] }); break; }
-      case "notfixed": { const a = [lit(), lit()]; parts.push({ hex: `!(${a.map(hx).join("")})`, make: () => [a[0] === 0x41 ? 0x42 : 0x41, lit()] }); break; }
-      case "mid": parts.push({ hex: pick(["(B)", "(W)"]), make: () => [0x20] }); break;
+      case "wild":
+        parts.push({ hex: "??", make: () => [lit()] });
+        break;
+      case "nib": {
+        const b = lit();
+        parts.push(r() < 0.5 ? { hex: `${hx(b)[0]}?`, make: () => [b] } : { hex: `?${hx(b)[1]}`, make: () => [b] });
+        break;
+      }
+      case "jump": {
+        const j = Math.floor(r() * 4);
+        parts.push({ hex: `{${j}}`, make: () => Array.from({ length: j }, lit) });
+        break;
+      }
+      case "range": {
+        const a = Math.floor(r() * 3),
+          b = a + Math.floor(r() * 4);
+        parts.push({ hex: `{${a}-${b}}`, make: () => Array.from({ length: a + Math.floor(r() * (b - a + 1)) }, lit) });
+        break;
+      }
+      case "upto": {
+        const b = Math.floor(r() * 5);
+        parts.push({ hex: `{-${b}}`, make: () => Array.from({ length: Math.floor(r() * (b + 1)) }, lit) });
+        break;
+      }
+      case "from": {
+        const a = Math.floor(r() * 3);
+        parts.push({ hex: `{${a}-}`, make: () => Array.from({ length: a + Math.floor(r() * 5) }, lit) });
+        break;
+      }
+      case "star":
+        parts.push({ hex: "*", make: () => Array.from({ length: Math.floor(r() * 6) }, lit) });
+        break;
+      case "alt1": {
+        const a = lit(),
+          b = lit();
+        parts.push({ hex: `(${hx(a)}|${hx(b)})`, make: () => [r() < 0.5 ? a : b] });
+        break;
+      }
+      case "altfixed": {
+        const a = [lit(), lit()],
+          b = [lit(), lit()];
+        parts.push({ hex: `(${a.map(hx).join("")}|${b.map(hx).join("")})`, make: () => (r() < 0.5 ? a : b) });
+        break;
+      }
+      case "not1": {
+        const a = lit();
+        parts.push({ hex: `!(${hx(a)})`, make: () => [ALPHA.find((x) => x !== a)!] });
+        break;
+      }
+      case "notfixed": {
+        const a = [lit(), lit()];
+        parts.push({ hex: `!(${a.map(hx).join("")})`, make: () => [a[0] === 0x41 ? 0x42 : 0x41, lit()] });
+        break;
+      }
+      case "mid":
+        parts.push({ hex: pick(["(B)", "(W)"]), make: () => [0x20] });
+        break;
     }
     parts.push(run(1 + Math.floor(r() * 3)));
   }
   return { hex: parts.map((p) => p.hex).join(""), make: () => parts.flatMap((p) => p.make()) };
 }
 
-interface Case { line: string; files: Uint8Array[] }
+interface Case {
+  line: string;
+  files: Uint8Array[];
+}
 
 /** One signature with a target and offset, and files that put an instance where it asks (or near). */
 function sigCase(r: () => number, i: number): Case {
@@ -76,12 +137,25 @@ function sigCase(r: () => number, i: number): Case {
     const m = offset.match(/^(EP|S0|S1|SL|SE0|SE1|EOF-)?([+-]?\d*)/)!;
     const num = Number(m[2] || 0);
     switch (m[1]) {
-      case "EP": at = ep + num; break;
-      case "S0": at = (target === 1 ? PE_S0 : 0x40) + num; break;
-      case "S1": case "SL": at = (target === 1 ? PE_S1 : 0x200) + num; break;
-      case "SE0": case "SE1": at = (target === 1 ? PE_S1 : 0x200) + 4; break;
-      case "EOF-": at = f.length - num; break;
-      default: at = offset === "*" ? 0x40 + Math.floor(r() * 0x100) : num;
+      case "EP":
+        at = ep + num;
+        break;
+      case "S0":
+        at = (target === 1 ? PE_S0 : 0x40) + num;
+        break;
+      case "S1":
+      case "SL":
+        at = (target === 1 ? PE_S1 : 0x200) + num;
+        break;
+      case "SE0":
+      case "SE1":
+        at = (target === 1 ? PE_S1 : 0x200) + 4;
+        break;
+      case "EOF-":
+        at = f.length - num;
+        break;
+      default:
+        at = offset === "*" ? 0x40 + Math.floor(r() * 0x100) : num;
     }
     at += v === 2 ? 1 + Math.floor(r() * 3) : 0; // the third copy a little off
     if (at >= 0 && at + inst.length <= f.length) f.set(inst, at);
@@ -91,9 +165,19 @@ function sigCase(r: () => number, i: number): Case {
 }
 
 /** Matches as the detector reports them, for comparison. */
-function shape(ms: Array<{ rule: string; namespace?: string; meta?: Record<string, unknown>; strings?: Array<{ identifier: string; matches: Array<{ offset: number; length: number }> }> }>) {
+function shape(
+  ms: Array<{
+    rule: string;
+    namespace?: string;
+    meta?: Record<string, unknown>;
+    strings?: Array<{ identifier: string; matches: Array<{ offset: number; length: number }> }>;
+  }>,
+) {
   return ms.map((m) => ({
-    rule: m.rule, ns: m.namespace, name: m.meta?.clamav_name, target: m.meta?.clamav_target,
+    rule: m.rule,
+    ns: m.namespace,
+    name: m.meta?.clamav_name,
+    target: m.meta?.clamav_target,
     strings: m.strings?.map((s) => ({ identifier: s.identifier, matches: s.matches.map((x) => [x.offset, x.length]) })),
   }));
 }
@@ -106,7 +190,10 @@ describe("native .ndb store against the YARA translation", () => {
     writeFileSync(db, cases.map((c) => c.line).join("\n") + "\n");
     // a few logical signatures in between, to check the merged order
     const ldb = join(work, "random.ldb");
-    writeFileSync(ldb, "Bd.Logical-1;Engine:51-255,Target:0;0&1;414243;4344\nBd.Logical-2;Engine:51-255,Target:0;0;4142434441\n");
+    writeFileSync(
+      ldb,
+      "Bd.Logical-1;Engine:51-255,Target:0;0&1;414243;4344\nBd.Logical-2;Engine:51-255,Target:0;0;4142434441\n",
+    );
 
     const translated = loadClamavDatabase([db, ldb]);
     expect(translated.warnings.filter((w) => w.code !== "SIGDB_APPROXIMATE")).toEqual([]);
@@ -119,17 +206,33 @@ describe("native .ndb store against the YARA translation", () => {
       const rr = mulberry32(seed);
       return Uint8Array.from({ length: n }, () => ALPHA[Math.floor(rr() * 4)]!);
     };
-    const files = [...cases.flatMap((c) => c.files), noise(1, 4096), noise(2, 20000), makePe(), makeElf(), new Uint8Array(0), Uint8Array.of(0x41)];
-    let matched = 0, multi = 0;
+    const files = [
+      ...cases.flatMap((c) => c.files),
+      noise(1, 4096),
+      noise(2, 20000),
+      makePe(),
+      makeElf(),
+      new Uint8Array(0),
+      Uint8Array.of(0x41),
+    ];
+    let matched = 0,
+      multi = 0;
     for (const f of files) {
       const want = shape(rules.scan(f, { externals: { clamav_container: "" } }).matches);
       const got = shape(detector.scan(f, {}));
       if (JSON.stringify(got) !== JSON.stringify(want)) {
-        for (let i = 0; i < Math.max(got.length, want.length); i++) if (JSON.stringify(got[i]) !== JSON.stringify(want[i])) {
-          const idx = Number(/^clamav_(\d+)_/.exec(want[i]?.rule ?? got[i]!.rule)![1]);
-          console.log("first difference:", cases[idx]?.line, JSON.stringify(got[i]), JSON.stringify(want[i]), Buffer.from(f).toString("latin1").slice(700, 740));
-          break;
-        }
+        for (let i = 0; i < Math.max(got.length, want.length); i++)
+          if (JSON.stringify(got[i]) !== JSON.stringify(want[i])) {
+            const idx = Number(/^clamav_(\d+)_/.exec(want[i]?.rule ?? got[i]!.rule)![1]);
+            console.log(
+              "first difference:",
+              cases[idx]?.line,
+              JSON.stringify(got[i]),
+              JSON.stringify(want[i]),
+              Buffer.from(f).toString("latin1").slice(700, 740),
+            );
+            break;
+          }
       }
       expect(got).toEqual(want);
       matched += got.length;
@@ -140,40 +243,52 @@ describe("native .ndb store against the YARA translation", () => {
     expect(multi).toBeGreaterThan(20);
   });
 
-  it.skipIf(needs("rfxn .ndb in the body store", { corpora: ["clamav/rfxn"] }))("every rfxn .ndb signature (corpora/clamav/rfxn) is found the same in files built from it", () => {
-    const ndbPath = join(corpus("clamav/rfxn"), "rfxn.ndb");
-    const lines = readFileSync(ndbPath, "utf8").trim().split("\n");
-    const translated = loadClamavDatabase(ndbPath);
-    const rules = compile(translated.yara, { externals: translated.externals });
-    const detector = nativeDetector([ndbPath]);
-    expect(BodyDb.load(detector.set.bodies!.bytes).count).toBe(lines.length);
-    let found = 0;
-    lines.forEach((line, i) => {
-      const hex = line.split(":")[3]!;
-      if (!/^[0-9a-f]+$/i.test(hex)) return;
-      const f = Buffer.concat([Buffer.alloc(40 + (i % 7), 0x2e), Buffer.from(hex, "hex"), Buffer.alloc(30, 0x2e)]);
-      const want = shape(rules.scan(f, { externals: { clamav_container: "" } }).matches);
-      expect(shape(detector.scan(f, {}))).toEqual(want);
-      found += want.length;
-    });
-    expect(found).toBeGreaterThanOrEqual(lines.length);
-  });
+  it.skipIf(needs("rfxn .ndb in the body store", { corpora: ["clamav/rfxn"] }))(
+    "every rfxn .ndb signature (corpora/clamav/rfxn) is found the same in files built from it",
+    () => {
+      const ndbPath = join(corpus("clamav/rfxn"), "rfxn.ndb");
+      const lines = readFileSync(ndbPath, "utf8").trim().split("\n");
+      const translated = loadClamavDatabase(ndbPath);
+      const rules = compile(translated.yara, { externals: translated.externals });
+      const detector = nativeDetector([ndbPath]);
+      expect(BodyDb.load(detector.set.bodies!.bytes).count).toBe(lines.length);
+      let found = 0;
+      lines.forEach((line, i) => {
+        const hex = line.split(":")[3]!;
+        if (!/^[0-9a-f]+$/i.test(hex)) return;
+        const f = Buffer.concat([Buffer.alloc(40 + (i % 7), 0x2e), Buffer.from(hex, "hex"), Buffer.alloc(30, 0x2e)]);
+        const want = shape(rules.scan(f, { externals: { clamav_container: "" } }).matches);
+        expect(shape(detector.scan(f, {}))).toEqual(want);
+        found += want.length;
+      });
+      expect(found).toBeGreaterThanOrEqual(lines.length);
+    },
+  );
 
   it("signatures the store does not hold go to the translation, and are found the same", () => {
     const db = join(work, "fallback.ndb");
-    writeFileSync(db, [
-      "Bd.Marker.End-1:0:*:41424344(B)", // end marker: an edge predicate
-      "Bd.Prefix.Form-1:0:*:41[1-2]42434445", // the aa[n-m] prefix form
-      "Bd.Only.Alts-1:0:*:(4142|4344)(4546|4748)", // no whole byte outside alternatives
-      "Bd.Plain-1:0:*:41424344",
-      "Bd.Big.Target-1:257:*:41424344", // a target past a byte (not PE, whatever 257 & 255 says)
-    ].join("\n") + "\n");
+    writeFileSync(
+      db,
+      [
+        "Bd.Marker.End-1:0:*:41424344(B)", // end marker: an edge predicate
+        "Bd.Prefix.Form-1:0:*:41[1-2]42434445", // the aa[n-m] prefix form
+        "Bd.Only.Alts-1:0:*:(4142|4344)(4546|4748)", // no whole byte outside alternatives
+        "Bd.Plain-1:0:*:41424344",
+        "Bd.Big.Target-1:257:*:41424344", // a target past a byte (not PE, whatever 257 & 255 says)
+      ].join("\n") + "\n",
+    );
     const set = loadClamavDatabase(db, { nativeBodies: true });
     expect(set.bodies?.count).toBe(1);
     expect(set.yara[0]!.source.match(/^rule /gm)).toHaveLength(4);
     const detector = nativeDetector([db]);
     const names = detector.scan(Buffer.from("xx ABCD EFGH A BCDE ABGH"), {}).map((m) => m.meta?.clamav_name);
-    expect(names).toEqual(["Bd.Marker.End-1.UNOFFICIAL", "Bd.Prefix.Form-1.UNOFFICIAL", "Bd.Only.Alts-1.UNOFFICIAL", "Bd.Plain-1.UNOFFICIAL", "Bd.Big.Target-1.UNOFFICIAL"]);
+    expect(names).toEqual([
+      "Bd.Marker.End-1.UNOFFICIAL",
+      "Bd.Prefix.Form-1.UNOFFICIAL",
+      "Bd.Only.Alts-1.UNOFFICIAL",
+      "Bd.Plain-1.UNOFFICIAL",
+      "Bd.Big.Target-1.UNOFFICIAL",
+    ]);
   });
 
   it("loads from its serialised bytes as views, and refuses corrupt bytes with SIGDB_BAD_COMPILED", () => {
@@ -186,9 +301,17 @@ describe("native .ndb store against the YARA translation", () => {
     expect(again.scan(data).map((m) => again.name(m.sig))).toEqual(["Bd.Ser.A-1.UNOFFICIAL", "Bd.Ser.B-1.UNOFFICIAL"]);
     // views over the same memory, not copies
     expect((again as unknown as { bytes: Uint8Array }).bytes.buffer).toBe(bytes.buffer);
-    for (const bad of [bytes.subarray(0, 6), bytes.subarray(0, bytes.length - 16), Uint8Array.from(bytes).fill(0, 0, 4)]) {
+    for (const bad of [
+      bytes.subarray(0, 6),
+      bytes.subarray(0, bytes.length - 16),
+      Uint8Array.from(bytes).fill(0, 0, 4),
+    ]) {
       let err: unknown;
-      try { BodyDb.load(Uint8Array.from(bad)); } catch (e) { err = e; }
+      try {
+        BodyDb.load(Uint8Array.from(bad));
+      } catch (e) {
+        err = e;
+      }
       expect(err).toBeInstanceOf(ClamavError);
       expect((err as ClamavError).code).toBe("SIGDB_BAD_COMPILED");
     }
@@ -203,7 +326,11 @@ describe("native .ndb store against the YARA translation", () => {
     const data = Buffer.from(("A".repeat(1500) + "ABC").repeat(600));
     const t = Date.now();
     let err: unknown;
-    try { set.bodies!.scan(data, Date.now() + 200); } catch (e) { err = e; }
+    try {
+      set.bodies!.scan(data, Date.now() + 200);
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(ScanError);
     expect((err as ScanError).code).toBe("SCAN_TIMEOUT");
     expect(Date.now() - t).toBeLessThan(5000);

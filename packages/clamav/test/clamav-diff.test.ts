@@ -19,8 +19,14 @@ const work = mkdtempSync(join(tmpdir(), "vigil-clamav-diff-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** `file name` pairs clamscan reports with --allmatch. */
-function clamscan(dbs: string[], files: string[]): { found: Set<string>; stdout: string; stderr: string; status: number | null } {
-  const r = spawnSync("clamscan", ["--no-summary", "-z", ...dbs.flatMap((d) => ["-d", d]), ...files], { encoding: "utf8", maxBuffer: 64 << 20 });
+function clamscan(
+  dbs: string[],
+  files: string[],
+): { found: Set<string>; stdout: string; stderr: string; status: number | null } {
+  const r = spawnSync("clamscan", ["--no-summary", "-z", ...dbs.flatMap((d) => ["-d", d]), ...files], {
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
   const found = new Set<string>();
   for (const line of r.stdout.split("\n")) {
     const m = line.match(/^(.*): (\S+) FOUND$/);
@@ -32,7 +38,10 @@ function clamscan(dbs: string[], files: string[]): { found: Set<string>; stdout:
 function yaraCli(set: SignatureSet, dir: string, rulesPath: string): Set<string> {
   writeFileSync(rulesPath, set.yara.map((y) => y.source).join("\n"));
   const byRule = new Map(set.rules.map((r) => [r.ruleName, r.name]));
-  const r = spawnSync("yara", ["-w", "-d", "clamav_container=", rulesPath, dir], { encoding: "utf8", maxBuffer: 64 << 20 });
+  const r = spawnSync("yara", ["-w", "-d", "clamav_container=", rulesPath, dir], {
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
   expect(r.stderr).toBe("");
   const found = new Set<string>();
   for (const line of r.stdout.split("\n")) {
@@ -45,7 +54,9 @@ function yaraCli(set: SignatureSet, dir: string, rulesPath: string): Set<string>
 function vigil(set: SignatureSet, files: string[]): Set<string> {
   const rules = compile(set.yara, { externals: set.externals });
   const found = new Set<string>();
-  for (const f of files) for (const m of rules.scan(readFileSync(f), { externals: set.externals }).matches) found.add(`${f.split("/").pop()} ${m.meta.clamav_name}`);
+  for (const f of files)
+    for (const m of rules.scan(readFileSync(f), { externals: set.externals }).matches)
+      found.add(`${f.split("/").pop()} ${m.meta.clamav_name}`);
   return found;
 }
 
@@ -53,7 +64,8 @@ function vigil(set: SignatureSet, files: string[]): Set<string> {
 function native(dbs: string[], files: string[]): { found: Set<string>; held: number } {
   const detector = nativeDetector(dbs);
   const found = new Set<string>();
-  for (const f of files) for (const m of detector.scan(readFileSync(f), {})) found.add(`${f.split("/").pop()} ${m.meta?.clamav_name}`);
+  for (const f of files)
+    for (const m of detector.scan(readFileSync(f), {})) found.add(`${f.split("/").pop()} ${m.meta?.clamav_name}`);
   const bodies = detector.set.bodies?.bytes;
   return { found, held: bodies ? bodies.length : 0 };
 }
@@ -67,8 +79,20 @@ describe.skipIf(noTools)("generated signatures covering every .ndb/.ldb form", (
   const cases = catalogue();
   const ndb = join(dir, "gen.ndb");
   const ldb = join(dir, "gen.ldb");
-  writeFileSync(ndb, cases.filter((c) => c.format === "ndb").map((c) => c.line).join("\n") + "\n");
-  writeFileSync(ldb, cases.filter((c) => c.format === "ldb").map((c) => c.line).join("\n") + "\n");
+  writeFileSync(
+    ndb,
+    cases
+      .filter((c) => c.format === "ndb")
+      .map((c) => c.line)
+      .join("\n") + "\n",
+  );
+  writeFileSync(
+    ldb,
+    cases
+      .filter((c) => c.format === "ldb")
+      .map((c) => c.line)
+      .join("\n") + "\n",
+  );
   const files: string[] = [];
   for (const c of cases)
     for (const f of [...c.hits, ...c.misses]) {
@@ -109,77 +133,80 @@ describe.skipIf(noTools)("generated signatures covering every .ndb/.ldb form", (
   });
 });
 
-describe.skipIf(noTools ?? needs("rfxn corpus vs clamscan", { corpora: ["clamav/rfxn"] }))("rfxn corpus (corpora/clamav/rfxn)", () => {
-  const ndbPath = join(RFXN, "rfxn.ndb");
-  const hdbPath = join(RFXN, "rfxn.hdb");
+describe.skipIf(noTools ?? needs("rfxn corpus vs clamscan", { corpora: ["clamav/rfxn"] }))(
+  "rfxn corpus (corpora/clamav/rfxn)",
+  () => {
+    const ndbPath = join(RFXN, "rfxn.ndb");
+    const hdbPath = join(RFXN, "rfxn.hdb");
 
-  it("loads every signature, as many as clamscan's Known viruses", () => {
-    expect(existsSync(ndbPath)).toBe(true);
-    const set = loadClamavDatabase([ndbPath, hdbPath]);
-    expect(set.warnings).toEqual([]);
-    const clean = join(work, "clean.txt");
-    writeFileSync(clean, "nothing to see here\n");
-    const r = spawnSync("clamscan", ["-d", ndbPath, "-d", hdbPath, clean], { encoding: "utf8" });
-    const known = Number(r.stdout.match(/Known viruses: (\d+)/)?.[1]);
-    expect(known).toBe(9366 + 1869);
-    expect(set.count).toBe(known);
-    expect(set.hashes.count).toBe(9366);
-    expect(set.rules.length).toBe(1869);
-    // every hash line is found again by its own hash and size
-    const lines = readFileSync(hdbPath, "utf8").trim().split("\n");
-    const namesOf = new Map<string, string[]>();
-    for (const line of lines) {
-      const [hash, size, name] = line.split(":") as [string, string, string];
-      const k = `${hash}:${size}`;
-      namesOf.set(k, [...(namesOf.get(k) ?? []), `${name}.UNOFFICIAL`]);
-    }
-    for (const line of lines.filter((_, i) => i % 37 === 0)) {
-      const [hash, size] = line.split(":") as [string, string];
-      // the corpus lists some hash+size pairs more than once under different names
-      expect(namesOf.get(`${hash}:${size}`)).toContain(set.hashes.lookupDigest("md5", hash, Number(size))?.name);
-      expect(set.hashes.lookupDigest("md5", hash, Number(size) + 1)).toBeUndefined();
-    }
-  });
-
-  it("detects the same generated files as clamscan for a sample of the .ndb signatures", () => {
-    const dir = join(work, "rfxn");
-    mkdirSync(dir, { recursive: true });
-    const lines = readFileSync(ndbPath, "utf8").trim().split("\n");
-    const sample = lines.filter((_, i) => i % 9 === 0);
-    const files: string[] = [];
-    sample.forEach((line, i) => {
-      const hex = line.split(":")[3]!;
-      const body = Buffer.from(hex.replace(/[^0-9a-f]/gi, ""), "hex");
-      if (!/^[0-9a-f]+$/i.test(hex)) return; // the corpus is plain hex; keep the sample so
-      const hit = Buffer.concat([filler(100 + (i % 50), i), body, filler(80, i + 1)]);
-      const miss = Buffer.from(hit);
-      miss[100 + (i % 50) + body.length - 1] ^= 0x01; // last byte off
-      writeFileSync(join(dir, `hit-${i}`), hit);
-      writeFileSync(join(dir, `miss-${i}`), miss);
-      files.push(join(dir, `hit-${i}`), join(dir, `miss-${i}`));
+    it("loads every signature, as many as clamscan's Known viruses", () => {
+      expect(existsSync(ndbPath)).toBe(true);
+      const set = loadClamavDatabase([ndbPath, hdbPath]);
+      expect(set.warnings).toEqual([]);
+      const clean = join(work, "clean.txt");
+      writeFileSync(clean, "nothing to see here\n");
+      const r = spawnSync("clamscan", ["-d", ndbPath, "-d", hdbPath, clean], { encoding: "utf8" });
+      const known = Number(r.stdout.match(/Known viruses: (\d+)/)?.[1]);
+      expect(known).toBe(9366 + 1869);
+      expect(set.count).toBe(known);
+      expect(set.hashes.count).toBe(9366);
+      expect(set.rules.length).toBe(1869);
+      // every hash line is found again by its own hash and size
+      const lines = readFileSync(hdbPath, "utf8").trim().split("\n");
+      const namesOf = new Map<string, string[]>();
+      for (const line of lines) {
+        const [hash, size, name] = line.split(":") as [string, string, string];
+        const k = `${hash}:${size}`;
+        namesOf.set(k, [...(namesOf.get(k) ?? []), `${name}.UNOFFICIAL`]);
+      }
+      for (const line of lines.filter((_, i) => i % 37 === 0)) {
+        const [hash, size] = line.split(":") as [string, string];
+        // the corpus lists some hash+size pairs more than once under different names
+        expect(namesOf.get(`${hash}:${size}`)).toContain(set.hashes.lookupDigest("md5", hash, Number(size))?.name);
+        expect(set.hashes.lookupDigest("md5", hash, Number(size) + 1)).toBeUndefined();
+      }
     });
-    const sub = join(work, "rfxn-sample.ndb");
-    writeFileSync(sub, sample.join("\n") + "\n");
-    const set = loadClamavDatabase(sub);
-    const clam = clamscan([sub], files);
-    expect(clam.stderr).toBe("");
-    // each hit file is found (by its own signature at least), no near miss is, except where
-    // clamscan types the file as HTML and matches normalised (lower-cased) text: a signature
-    // with upper-case letters then fails in clamscan. Vigil matches the raw bytes.
-    const HTML_NORMALISED = new Set(["{HEX}php.cmdshell.iTSecTeam.262.UNOFFICIAL"]);
-    const hitFiles = new Set([...clam.found].map((k) => k.split(" ")[0]!));
-    expect([...hitFiles].every((f) => f.startsWith("hit-"))).toBe(true);
-    const y = yaraCli(set, dir, join(work, "rfxn.yar"));
-    const v = vigil(set, files);
-    expect(sorted(v)).toEqual(sorted(y));
-    expect(sorted(native([sub], files).found)).toEqual(sorted(y));
-    const onlyOurs = [...y].filter((k) => !clam.found.has(k));
-    const onlyClam = [...clam.found].filter((k) => !y.has(k));
-    expect(onlyClam).toEqual([]);
-    expect(onlyOurs.map((k) => k.slice(k.indexOf(" ") + 1))).toEqual([...HTML_NORMALISED]);
-    expect(hitFiles.size).toBe(sample.length - HTML_NORMALISED.size);
-  });
-});
+
+    it("detects the same generated files as clamscan for a sample of the .ndb signatures", () => {
+      const dir = join(work, "rfxn");
+      mkdirSync(dir, { recursive: true });
+      const lines = readFileSync(ndbPath, "utf8").trim().split("\n");
+      const sample = lines.filter((_, i) => i % 9 === 0);
+      const files: string[] = [];
+      sample.forEach((line, i) => {
+        const hex = line.split(":")[3]!;
+        const body = Buffer.from(hex.replace(/[^0-9a-f]/gi, ""), "hex");
+        if (!/^[0-9a-f]+$/i.test(hex)) return; // the corpus is plain hex; keep the sample so
+        const hit = Buffer.concat([filler(100 + (i % 50), i), body, filler(80, i + 1)]);
+        const miss = Buffer.from(hit);
+        miss[100 + (i % 50) + body.length - 1] ^= 0x01; // last byte off
+        writeFileSync(join(dir, `hit-${i}`), hit);
+        writeFileSync(join(dir, `miss-${i}`), miss);
+        files.push(join(dir, `hit-${i}`), join(dir, `miss-${i}`));
+      });
+      const sub = join(work, "rfxn-sample.ndb");
+      writeFileSync(sub, sample.join("\n") + "\n");
+      const set = loadClamavDatabase(sub);
+      const clam = clamscan([sub], files);
+      expect(clam.stderr).toBe("");
+      // each hit file is found (by its own signature at least), no near miss is, except where
+      // clamscan types the file as HTML and matches normalised (lower-cased) text: a signature
+      // with upper-case letters then fails in clamscan. Vigil matches the raw bytes.
+      const HTML_NORMALISED = new Set(["{HEX}php.cmdshell.iTSecTeam.262.UNOFFICIAL"]);
+      const hitFiles = new Set([...clam.found].map((k) => k.split(" ")[0]!));
+      expect([...hitFiles].every((f) => f.startsWith("hit-"))).toBe(true);
+      const y = yaraCli(set, dir, join(work, "rfxn.yar"));
+      const v = vigil(set, files);
+      expect(sorted(v)).toEqual(sorted(y));
+      expect(sorted(native([sub], files).found)).toEqual(sorted(y));
+      const onlyOurs = [...y].filter((k) => !clam.found.has(k));
+      const onlyClam = [...clam.found].filter((k) => !y.has(k));
+      expect(onlyClam).toEqual([]);
+      expect(onlyOurs.map((k) => k.slice(k.indexOf(" ") + 1))).toEqual([...HTML_NORMALISED]);
+      expect(hitFiles.size).toBe(sample.length - HTML_NORMALISED.size);
+    });
+  },
+);
 
 describe.skipIf(noTools)("hash signatures against clamscan", () => {
   const dir = join(work, "hash");
@@ -244,7 +271,10 @@ describe.skipIf(noTools)("PE section hashes against clamscan", () => {
     const sha = createHash("sha256").update(sect(other, PE_S1)).digest("hex");
     writeFileSync(join(dir, "t.mdb"), `512:${md5}:Vg.Section.Text-1\n`);
     writeFileSync(join(dir, "t.msb"), `512:${sha}:Vg.Section.Data-1\n*:${sha}:Vg.Section.AnySize-1:73\n`);
-    const clam = clamscan([join(dir, "t.mdb"), join(dir, "t.msb")], Object.keys(files).map((n) => join(dir, n)));
+    const clam = clamscan(
+      [join(dir, "t.mdb"), join(dir, "t.msb")],
+      Object.keys(files).map((n) => join(dir, n)),
+    );
     expect(clam.stderr).toBe("");
     const set = loadClamavDatabase([join(dir, "t.mdb"), join(dir, "t.msb")]);
     const ours = new Set<string>();
@@ -252,7 +282,8 @@ describe.skipIf(noTools)("PE section hashes against clamscan", () => {
       for (const at of [PE_S0, PE_S1]) {
         const s = sect(b, at);
         for (const algo of ["md5", "sha256"] as const) {
-          for (const m of set.sectionHashes.lookupAllDigest(algo, createHash(algo).update(s).digest(), s.length)) ours.add(`${n} ${m.name}`);
+          for (const m of set.sectionHashes.lookupAllDigest(algo, createHash(algo).update(s).digest(), s.length))
+            ours.add(`${n} ${m.name}`);
         }
       }
     // clamscan --allmatch reports every entry matching a section (sized and '*' alike)

@@ -24,7 +24,10 @@ interface Generated {
   make: (r: () => number) => { bytes: number[]; literal: number[] };
 }
 
-function generate(r: () => number, id: number): { name: string; line: string; instance: (r: () => number) => { bytes: Buffer; literal: number[] }; offset: string } {
+function generate(
+  r: () => number,
+  id: number,
+): { name: string; line: string; instance: (r: () => number) => { bytes: Buffer; literal: number[] }; offset: string } {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const lit = () => pick([...BODY]);
   const parts: Generated[] = [];
@@ -35,7 +38,19 @@ function generate(r: () => number, id: number): { name: string; line: string; in
   parts.push(literalRun(3 + Math.floor(r() * 4)));
   const nParts = 1 + Math.floor(r() * 4);
   for (let k = 0; k < nParts; k++) {
-    const kind = pick(["wild", "nibhi", "niblo", "jump", "range", "star", "alt1", "altfixed", "altgen", "not1", "notfixed"] as const);
+    const kind = pick([
+      "wild",
+      "nibhi",
+      "niblo",
+      "jump",
+      "range",
+      "star",
+      "alt1",
+      "altfixed",
+      "altgen",
+      "not1",
+      "notfixed",
+    ] as const);
     let g: Generated;
     switch (kind) {
       case "wild":
@@ -57,18 +72,34 @@ function generate(r: () => number, id: number): { name: string; line: string; in
         const min = kind === "star" ? 0 : Math.floor(r() * 4);
         const max = kind === "star" ? 40 : min + Math.floor(r() * 5);
         const sig = kind === "star" ? "*" : min === max ? `{${min}}` : `{${min}-${max}}`;
-        g = { sig, make: (rr) => ({ bytes: Array.from({ length: min + Math.floor(rr() * (max - min + 1)) }, () => pick([...AROUND])), literal: [] }) };
+        g = {
+          sig,
+          make: (rr) => ({
+            bytes: Array.from({ length: min + Math.floor(rr() * (max - min + 1)) }, () => pick([...AROUND])),
+            literal: [],
+          }),
+        };
         break;
       }
       case "alt1": {
         const set = [...new Set(Array.from({ length: 2 + Math.floor(r() * 3) }, lit))];
-        g = { sig: `(${set.map(hx).join("|")})`, make: (rr) => ({ bytes: [set[Math.floor(rr() * set.length)]!], literal: [] }) };
+        g = {
+          sig: `(${set.map(hx).join("|")})`,
+          make: (rr) => ({ bytes: [set[Math.floor(rr() * set.length)]!], literal: [] }),
+        };
         break;
       }
       case "altfixed": {
         const len = 2 + Math.floor(r() * 2);
-        const alts = [...new Set(Array.from({ length: 2 + Math.floor(r() * 2) }, () => Array.from({ length: len }, lit).map(hx).join("")))];
-        g = { sig: `(${alts.join("|")})`, make: (rr) => ({ bytes: [...Buffer.from(alts[Math.floor(rr() * alts.length)]!, "hex")], literal: [] }) };
+        const alts = [
+          ...new Set(
+            Array.from({ length: 2 + Math.floor(r() * 2) }, () => Array.from({ length: len }, lit).map(hx).join("")),
+          ),
+        ];
+        g = {
+          sig: `(${alts.join("|")})`,
+          make: (rr) => ({ bytes: [...Buffer.from(alts[Math.floor(rr() * alts.length)]!, "hex")], literal: [] }),
+        };
         break;
       }
       case "altgen": {
@@ -76,18 +107,25 @@ function generate(r: () => number, id: number): { name: string; line: string; in
         const b = [lit(), lit(), lit()];
         g = {
           sig: `(${hx(a[0]!)}??${hx(a[1]!)}|${b.map(hx).join("")})`,
-          make: (rr) => (rr() < 0.5 ? { bytes: [a[0]!, pick([...BODY]), a[1]!], literal: [] } : { bytes: b, literal: [] }),
+          make: (rr) =>
+            rr() < 0.5 ? { bytes: [a[0]!, pick([...BODY]), a[1]!], literal: [] } : { bytes: b, literal: [] },
         };
         break;
       }
       case "not1": {
         const ex = [lit(), lit()];
-        g = { sig: `!(${[...new Set(ex)].map(hx).join("|")})`, make: (rr) => ({ bytes: [pick([...BODY].filter((x) => !ex.includes(x)))], literal: [] }) };
+        g = {
+          sig: `!(${[...new Set(ex)].map(hx).join("|")})`,
+          make: (rr) => ({ bytes: [pick([...BODY].filter((x) => !ex.includes(x)))], literal: [] }),
+        };
         void r;
         break;
       }
       case "notfixed": {
-        const ex = [[lit(), lit()], [lit(), lit()]];
+        const ex = [
+          [lit(), lit()],
+          [lit(), lit()],
+        ];
         g = {
           sig: `!(${ex.map((e) => e.map(hx).join("")).join("|")})`,
           make: (rr) => {
@@ -112,7 +150,13 @@ function generate(r: () => number, id: number): { name: string; line: string; in
     const max = min + Math.floor(r() * 4);
     parts.unshift(
       { sig: hx(b), make: () => ({ bytes: [b], literal: [] }) },
-      { sig: `[${min}-${max}]`, make: (rr) => ({ bytes: Array.from({ length: min + Math.floor(rr() * (max - min + 1)) }, () => pick([...AROUND])), literal: [] }) },
+      {
+        sig: `[${min}-${max}]`,
+        make: (rr) => ({
+          bytes: Array.from({ length: min + Math.floor(rr() * (max - min + 1)) }, () => pick([...AROUND])),
+          literal: [],
+        }),
+      },
     );
   }
   const anchorL = !bracket && r() < 0.15 ? pick(["(B)", "(W)", "(L)"]) : "";
@@ -182,8 +226,13 @@ describe.skipIf(noTools)("seeded random .ndb signatures", () => {
     const db = join(work, "random.ndb");
     writeFileSync(db, lines.join("\n") + "\n");
     if (process.env.VIGIL_KEEP) writeFileSync(process.env.VIGIL_KEEP, lines.join("\n") + "\n");
-    const files = readdirSync(filesDir).sort().map((f) => join(filesDir, f));
-    const clam = spawnSync("clamscan", ["--no-summary", "-z", "-d", db, ...files], { encoding: "utf8", maxBuffer: 64 << 20 });
+    const files = readdirSync(filesDir)
+      .sort()
+      .map((f) => join(filesDir, f));
+    const clam = spawnSync("clamscan", ["--no-summary", "-z", "-d", db, ...files], {
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+    });
     expect(clam.stderr).toBe("");
     const clamFound = new Set<string>();
     for (const line of clam.stdout.split("\n")) {
@@ -195,7 +244,10 @@ describe.skipIf(noTools)("seeded random .ndb signatures", () => {
     const rulesPath = join(work, "random.yar");
     writeFileSync(rulesPath, set.yara.map((y) => y.source).join("\n"));
     const byRule = new Map(set.rules.map((x) => [x.ruleName, x.name]));
-    const y = spawnSync("yara", ["-w", "-d", "clamav_container=", rulesPath, filesDir], { encoding: "utf8", maxBuffer: 64 << 20 });
+    const y = spawnSync("yara", ["-w", "-d", "clamav_container=", rulesPath, filesDir], {
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+    });
     expect(y.stderr).toBe("");
     const yaraFound = new Set<string>();
     for (const line of y.stdout.split("\n")) {
@@ -204,7 +256,9 @@ describe.skipIf(noTools)("seeded random .ndb signatures", () => {
     }
     const rules = compile(set.yara, { externals: set.externals });
     const vigilFound = new Set<string>();
-    for (const f of files) for (const m of rules.scan(readFileSync(f)).matches) vigilFound.add(`${f.split("/").pop()} ${m.meta.clamav_name}`);
+    for (const f of files)
+      for (const m of rules.scan(readFileSync(f)).matches)
+        vigilFound.add(`${f.split("/").pop()} ${m.meta.clamav_name}`);
     const sorted = (s: Set<string>) => [...s].sort();
     // the generated hits must mostly be found, or the test proves little
     expect(clamFound.size).toBeGreaterThan(200);
@@ -213,7 +267,9 @@ describe.skipIf(noTools)("seeded random .ndb signatures", () => {
     // held natively (bodydb) as a scanner holds them, not as rules
     const detector = nativeDetector([db]);
     const nativeFound = new Set<string>();
-    for (const f of files) for (const m of detector.scan(readFileSync(f), {})) nativeFound.add(`${f.split("/").pop()} ${m.meta?.clamav_name}`);
+    for (const f of files)
+      for (const m of detector.scan(readFileSync(f), {}))
+        nativeFound.add(`${f.split("/").pop()} ${m.meta?.clamav_name}`);
     expect(sorted(nativeFound)).toEqual(sorted(clamFound));
   });
 });
@@ -235,8 +291,13 @@ describe.skipIf(noTools)("seeded random .ldb logical expressions", () => {
         return leaf;
       }
       const withMod = mods < 2 && r() < 0.4;
-      const node: Node = { op: pick(["&", "|"] as const), l: gen(depth - 1, k, mods + (withMod ? 1 : 0)), r: gen(depth - 1, k, mods + (withMod ? 1 : 0)) };
-      if (withMod) node.mod = `${pick(["=", ">", "<"])}${Math.floor(r() * 5)}${r() < 0.3 ? `,${1 + Math.floor(r() * 2)}` : ""}`;
+      const node: Node = {
+        op: pick(["&", "|"] as const),
+        l: gen(depth - 1, k, mods + (withMod ? 1 : 0)),
+        r: gen(depth - 1, k, mods + (withMod ? 1 : 0)),
+      };
+      if (withMod)
+        node.mod = `${pick(["=", ">", "<"])}${Math.floor(r() * 5)}${r() < 0.3 ? `,${1 + Math.floor(r() * 2)}` : ""}`;
       return node;
     };
     const text = (n: Node, top: boolean): string => {
@@ -250,11 +311,14 @@ describe.skipIf(noTools)("seeded random .ldb logical expressions", () => {
       let tree = gen(3, k);
       // renumber so that subsignatures 0..m-1 are all used
       const ids = [...used(tree, new Set())].sort((a, b) => a - b);
-      const remap = (n: Node): Node => ("leaf" in n ? { ...n, leaf: ids.indexOf(n.leaf) } : { ...n, l: remap(n.l), r: remap(n.r) });
+      const remap = (n: Node): Node =>
+        "leaf" in n ? { ...n, leaf: ids.indexOf(n.leaf) } : { ...n, l: remap(n.l), r: remap(n.r) };
       tree = remap(tree);
       const subs = ids.map((_, j) => `S${String.fromCharCode(65 + (i % 26))}${String.fromCharCode(65 + j)}${i}Z`);
       const name = `Vg.RandomLdb.Sig-${i}`;
-      lines.push(`${name};Engine:51-255,Target:0;${text(tree, true)};${subs.map((s) => Buffer.from(s).toString("hex")).join(";")}`);
+      lines.push(
+        `${name};Engine:51-255,Target:0;${text(tree, true)};${subs.map((s) => Buffer.from(s).toString("hex")).join(";")}`,
+      );
       for (let v = 0; v < 6; v++) {
         const parts: string[] = [];
         for (const s of subs) for (let c = Math.floor(r() * 4); c > 0; c--) parts.push(s);
@@ -264,14 +328,23 @@ describe.skipIf(noTools)("seeded random .ldb logical expressions", () => {
         // an ELF magic, so clamscan types the file as ELF: a file it does not recognise (text, and
         // most binary data, which it calls UTF-16) is also scanned as normalised lower-case text,
         // where these upper-case subsignatures never match and "=0"/"<N" expressions become true
-        writeFileSync(p, Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]), Buffer.from(`start.${body}.end`)]));
+        writeFileSync(
+          p,
+          Buffer.concat([
+            Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            Buffer.from(`start.${body}.end`),
+          ]),
+        );
         files.push(p);
       }
     }
     const db = join(work, "random.ldb");
     writeFileSync(db, lines.join("\n") + "\n");
     if (process.env.VIGIL_KEEP) writeFileSync(process.env.VIGIL_KEEP + ".ldb", lines.join("\n") + "\n");
-    const clam = spawnSync("clamscan", ["--no-summary", "-z", "-d", db, ...files], { encoding: "utf8", maxBuffer: 64 << 20 });
+    const clam = spawnSync("clamscan", ["--no-summary", "-z", "-d", db, ...files], {
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+    });
     expect(clam.stderr).toBe("");
     const clamFound = new Set<string>();
     for (const line of clam.stdout.split("\n")) {
@@ -282,11 +355,16 @@ describe.skipIf(noTools)("seeded random .ldb logical expressions", () => {
     expect(set.warnings.filter((w) => w.code !== "SIGDB_APPROXIMATE")).toEqual([]);
     const rules = compile(set.yara, { externals: set.externals });
     const vigilFound = new Set<string>();
-    for (const f of files) for (const m of rules.scan(readFileSync(f)).matches) vigilFound.add(`${f.split("/").pop()} ${m.meta.clamav_name}`);
+    for (const f of files)
+      for (const m of rules.scan(readFileSync(f)).matches)
+        vigilFound.add(`${f.split("/").pop()} ${m.meta.clamav_name}`);
     const rulesPath = join(work, "random-ldb.yar");
     writeFileSync(rulesPath, set.yara.map((y) => y.source).join("\n"));
     const byRule = new Map(set.rules.map((x) => [x.ruleName, x.name]));
-    const y = spawnSync("yara", ["-w", "-d", "clamav_container=", rulesPath, dir], { encoding: "utf8", maxBuffer: 64 << 20 });
+    const y = spawnSync("yara", ["-w", "-d", "clamav_container=", rulesPath, dir], {
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+    });
     expect(y.stderr).toBe("");
     const yaraFound = new Set<string>();
     for (const line of y.stdout.split("\n")) {
@@ -295,14 +373,28 @@ describe.skipIf(noTools)("seeded random .ldb logical expressions", () => {
     }
     const sorted = (s: Set<string>) => [...s].sort();
     if (process.env.VIGIL_KEEP) {
-      const diff = [...clamFound].filter((k) => !yaraFound.has(k)).concat([...yaraFound].filter((k) => !clamFound.has(k)).map((k) => `yara-only ${k}`));
+      const diff = [...clamFound]
+        .filter((k) => !yaraFound.has(k))
+        .concat([...yaraFound].filter((k) => !clamFound.has(k)).map((k) => `yara-only ${k}`));
       const show = new Map<string, string[]>();
       for (const d of diff) {
         const sig = d.split(" ").pop()!.replace(".UNOFFICIAL", "");
         const file = d.split(" ").at(-2)!;
-        show.set(sig, [...(show.get(sig) ?? []), `${d.startsWith("yara-only") ? "+" : "-"}${file}:${readFileSync(join(dir, file), "latin1").replace(/[^ -~]/g, "")}`]);
+        show.set(sig, [
+          ...(show.get(sig) ?? []),
+          `${d.startsWith("yara-only") ? "+" : "-"}${file}:${readFileSync(join(dir, file), "latin1").replace(/[^ -~]/g, "")}`,
+        ]);
       }
-      for (const [sig, fl] of [...show].slice(0, 6)) console.log(lines.find((l) => l.startsWith(sig + ";"))!.split(";").slice(0, 3).join(";"), "\n  ", fl.slice(0, 3).join("\n   "));
+      for (const [sig, fl] of [...show].slice(0, 6))
+        console.log(
+          lines
+            .find((l) => l.startsWith(sig + ";"))!
+            .split(";")
+            .slice(0, 3)
+            .join(";"),
+          "\n  ",
+          fl.slice(0, 3).join("\n   "),
+        );
     }
     // each signature's own files give a mix of hits and misses
     const own = [...clamFound].filter((k) => k.startsWith(`l${k.split("Sig-")[1]!.split(".")[0]}-`)).length;

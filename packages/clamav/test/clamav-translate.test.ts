@@ -26,8 +26,30 @@ const hex = (s: string) => Buffer.from(s, "latin1").toString("hex");
 
 describe("hex signature syntax", () => {
   it("parses every body form", () => {
-    const nodes = parseHexSignature("4142??4??3*{4}{-3}{2-}{1-5}{1-2}(41|42)(4142|4344)(41??|4243)!(41|42)(B)(L)(W)!(B)");
-    expect(nodes.map((n) => n.kind)).toEqual(["byte", "byte", "byte", "byte", "byte", "jump", "jump", "jump", "jump", "jump", "jump", "alt", "alt", "alt", "alt", "marker", "marker", "marker", "marker"]);
+    const nodes = parseHexSignature(
+      "4142??4??3*{4}{-3}{2-}{1-5}{1-2}(41|42)(4142|4344)(41??|4243)!(41|42)(B)(L)(W)!(B)",
+    );
+    expect(nodes.map((n) => n.kind)).toEqual([
+      "byte",
+      "byte",
+      "byte",
+      "byte",
+      "byte",
+      "jump",
+      "jump",
+      "jump",
+      "jump",
+      "jump",
+      "jump",
+      "alt",
+      "alt",
+      "alt",
+      "alt",
+      "marker",
+      "marker",
+      "marker",
+      "marker",
+    ]);
     expect(nodes[3]).toEqual({ kind: "byte", value: 0x40, mask: 0xf0 });
     expect(nodes[4]).toEqual({ kind: "byte", value: 0x03, mask: 0x0f });
     expect(nodes[6]).toEqual({ kind: "jump", min: 4, max: 4 });
@@ -38,11 +60,28 @@ describe("hex signature syntax", () => {
   it("rejects malformed bodies with a reason", () => {
     expect(parseHexSignature("41[1-3]4243")[1]).toMatchObject({ kind: "jump", min: 1, max: 3 });
     expect(parseHexSignature("4142[1-3]43")[2]).toMatchObject({ kind: "jump", min: 1, max: 3 });
-    for (const bad of ["4142[1-3]4344", "41[1-40]4243", "414", "41zz", "41{3", "41{x}", "41{5-2}", "41(42", "41()", "41!42", "41(42{1-2}|43)", "", "41[3-1]42"]) expect(() => parseHexSignature(bad), bad).toThrow();
+    for (const bad of [
+      "4142[1-3]4344",
+      "41[1-40]4243",
+      "414",
+      "41zz",
+      "41{3",
+      "41{x}",
+      "41{5-2}",
+      "41(42",
+      "41()",
+      "41!42",
+      "41(42{1-2}|43)",
+      "",
+      "41[3-1]42",
+    ])
+      expect(() => parseHexSignature(bad), bad).toThrow();
   });
 
   it("writes YARA hex strings, and regexes when a byte set is too large for YARA's hex alternatives", () => {
-    expect(translateHex(parseHexSignature("41??4?{2-3}(4243|44)"), false).text).toBe("{ 41 ?? 4? [2-3] ( 42 43 | 44 ) }");
+    expect(translateHex(parseHexSignature("41??4?{2-3}(4243|44)"), false).text).toBe(
+      "{ 41 ?? 4? [2-3] ( 42 43 | 44 ) }",
+    );
     const neg = translateHex(parseHexSignature("41!(42|43)44"), false);
     expect(neg.form).toBe("regex");
     expect(neg.text).toBe("/\\x41[\\x00-\\x41\\x44-\\xff]\\x44/");
@@ -57,7 +96,9 @@ describe("hex signature syntax", () => {
   });
 
   it("expands a negated multi-byte alternative into its complement", () => {
-    const rules = compile(`rule r { strings: $a = ${translateHex(parseHexSignature("5858!(4142|4344)5959"), false).text} condition: $a }`);
+    const rules = compile(
+      `rule r { strings: $a = ${translateHex(parseHexSignature("5858!(4142|4344)5959"), false).text} condition: $a }`,
+    );
     const scan = (s: string) => rules.scan(new TextEncoder().encode(s)).matches.length;
     expect(scan("XXACYY")).toBe(1);
     expect(scan("XXABYY")).toBe(0);
@@ -77,14 +118,24 @@ describe("offsets and logical expressions", () => {
     expect(parseOffset("SL+4")).toEqual({ kind: "lastSection", n: 4, shift: 0 });
     expect(parseOffset("VI")).toEqual({ kind: "versionInfo" });
     expect(parseOffset("$3$")).toEqual({ kind: "macro", group: 3 });
-    for (const bad of ["EP*1", "S+1", "10,x", "$40$", "-5", "x".repeat(65)]) expect(() => parseOffset(bad), bad).toThrow(SignatureSyntaxError);
+    for (const bad of ["EP*1", "S+1", "10,x", "$40$", "-5", "x".repeat(65)])
+      expect(() => parseOffset(bad), bad).toThrow(SignatureSyntaxError);
   });
 
   it("groups like ClamAV: the first top-level operator splits, the right side is the rest", () => {
-    expect(parseLogicalExpression("0&1|2")).toEqual({ kind: "bin", op: "&", left: { kind: "leaf", id: 0 }, right: { kind: "bin", op: "|", left: { kind: "leaf", id: 1 }, right: { kind: "leaf", id: 2 } } });
-    expect(parseLogicalExpression("((0|1)>5,2)&2")).toMatchObject({ op: "&", left: { op: "|", mod: { op: ">", n: 5, distinct: 2 } } });
+    expect(parseLogicalExpression("0&1|2")).toEqual({
+      kind: "bin",
+      op: "&",
+      left: { kind: "leaf", id: 0 },
+      right: { kind: "bin", op: "|", left: { kind: "leaf", id: 1 }, right: { kind: "leaf", id: 2 } },
+    });
+    expect(parseLogicalExpression("((0|1)>5,2)&2")).toMatchObject({
+      op: "&",
+      left: { op: "|", mod: { op: ">", n: 5, distinct: 2 } },
+    });
     expect(parseLogicalExpression("0=0")).toEqual({ kind: "leaf", id: 0, mod: { op: "=", n: 0 } });
-    for (const bad of ["0&", "(0|1", "0|1)", "a&b", "(0|1)x", ""]) expect(() => parseLogicalExpression(bad), bad).toThrow(SignatureSyntaxError);
+    for (const bad of ["0&", "(0|1", "0|1)", "a&b", "(0|1)x", ""])
+      expect(() => parseLogicalExpression(bad), bad).toThrow(SignatureSyntaxError);
   });
 
   it("translates PCRE where the engine can, and says why not elsewhere", () => {
@@ -110,17 +161,30 @@ describe("loadClamavDatabase", () => {
     expect(set.rules[0]!.name).toBe("Win.Test.Dots-1.UNOFFICIAL");
     expect(set.rules[0]!.ruleName).toBe("clamav_0_Win_Test_Dots_1");
     const rules = compile(set.yara, { externals: set.externals });
-    expect(rules.scan(new TextEncoder().encode("xx dotted name xx")).matches[0]!.meta.clamav_name).toBe("Win.Test.Dots-1.UNOFFICIAL");
+    expect(rules.scan(new TextEncoder().encode("xx dotted name xx")).matches[0]!.meta.clamav_name).toBe(
+      "Win.Test.Dots-1.UNOFFICIAL",
+    );
   });
 
   it("skips signatures outside the FLEVEL range and honours Engine ranges", () => {
-    const set = loadClamavDatabase([db("ndb", `New.Sig-1:0:*:${hex("abcdef")}:300\nOld.Sig-1:0:*:${hex("abcdef")}:10:20\nOk.Sig-1:0:*:${hex("abcdef")}:51:255\n`), db("ldb", `New.Ldb-1;Engine:250-255,Target:0;0;${hex("abcdef")}\nOk.Ldb-1;Engine:51-255,Target:0;0;${hex("abcdef")}\n`)]);
+    const set = loadClamavDatabase([
+      db(
+        "ndb",
+        `New.Sig-1:0:*:${hex("abcdef")}:300\nOld.Sig-1:0:*:${hex("abcdef")}:10:20\nOk.Sig-1:0:*:${hex("abcdef")}:51:255\n`,
+      ),
+      db(
+        "ldb",
+        `New.Ldb-1;Engine:250-255,Target:0;0;${hex("abcdef")}\nOk.Ldb-1;Engine:51-255,Target:0;0;${hex("abcdef")}\n`,
+      ),
+    ]);
     expect(set.rules.map((r) => r.name)).toEqual(["Ok.Sig-1.UNOFFICIAL", "Ok.Ldb-1.UNOFFICIAL"]);
   });
 
   it("skips malformed lines with a warning naming file and line (default), or fails on them like clamscan when not lenient", () => {
     const bad = db("ndb", `Good-1:0:*:${hex("good")}\nBad-1:0:*:41zz\n`);
-    expect(() => loadClamavDatabase(bad, { lenient: false })).toThrow(expect.objectContaining({ code: "SIGDB_MALFORMED_LINE", line: 2 }));
+    expect(() => loadClamavDatabase(bad, { lenient: false })).toThrow(
+      expect.objectContaining({ code: "SIGDB_MALFORMED_LINE", line: 2 }),
+    );
     const set = loadClamavDatabase(bad);
     expect(set.rules).toHaveLength(1);
     expect(set.warnings[0]).toMatchObject({ code: "SIGDB_MALFORMED_LINE", line: 2, signature: "Bad-1" });
@@ -134,7 +198,9 @@ describe("loadClamavDatabase", () => {
     for (const line of cases) {
       const p = db(line.includes(";") ? "ldb" : "ndb", line + "\n");
       expect(() => loadClamavDatabase(p, { lenient: false }), line).toThrow(ClamavError);
-      expect(loadClamavDatabase(p).warnings, line).toContainEqual(expect.objectContaining({ code: "SIGDB_MALFORMED_LINE", path: p, line: 1 }));
+      expect(loadClamavDatabase(p).warnings, line).toContainEqual(
+        expect.objectContaining({ code: "SIGDB_MALFORMED_LINE", path: p, line: 1 }),
+      );
     }
   });
 
@@ -163,7 +229,10 @@ describe("loadClamavDatabase", () => {
     const drop = `Drop-1:0:*:${hex("dropme")}`;
     const bound = `Bound-1:0:*:${hex("bound")}`;
     writeFileSync(join(d, "a.ndb"), [keep, drop, bound].join("\n") + "\n");
-    writeFileSync(join(d, "z.ign2"), `Drop-1\nBound-1:${createHash("md5").update(bound).digest("hex")}\nKeep-1:${"0".repeat(32)}\n`);
+    writeFileSync(
+      join(d, "z.ign2"),
+      `Drop-1\nBound-1:${createHash("md5").update(bound).digest("hex")}\nKeep-1:${"0".repeat(32)}\n`,
+    );
     writeFileSync(join(d, "README"), "not a database\n");
     writeFileSync(join(d, "notes.txt"), "documentation, not a hash list\n");
     const set = loadClamavDatabase(d);
@@ -179,7 +248,12 @@ describe("loadClamavDatabase", () => {
   it("puts hashes, section hashes, allow list and hash lists in their stores", () => {
     const md5 = createHash("md5").update("x").digest("hex");
     const sha = createHash("sha256").update("y").digest("hex");
-    const set = loadClamavDatabase([db("hdb", `${md5}:1:H-1\n`), db("msb", `512:${sha}:S-1\n`), db("fp", `${md5}:1:F-1\n`), db("sha256", `${sha} Listed\n`)]);
+    const set = loadClamavDatabase([
+      db("hdb", `${md5}:1:H-1\n`),
+      db("msb", `512:${sha}:S-1\n`),
+      db("fp", `${md5}:1:F-1\n`),
+      db("sha256", `${sha} Listed\n`),
+    ]);
     expect(set.hashes.lookupDigest("md5", md5, 1)?.name).toBe("H-1.UNOFFICIAL");
     expect(set.hashes.lookupDigest("sha256", sha, 99)?.name).toBe("Listed");
     expect(set.sectionHashes.lookupDigest("sha256", sha, 512)?.name).toBe("S-1.UNOFFICIAL");
@@ -196,7 +270,19 @@ describe("loadClamavDatabase", () => {
   });
 
   it("never crashes on hostile text", () => {
-    const junk = ["", ":::::", ";;;;", "A;B;C;D", "x:0:*:((((", "x;Engine:51-255;(((((0;41", "x:0:*:" + "(41|".repeat(500), "x:0:*:" + "41".repeat(5000), "\u0000\u0001:0:*:4142", "x;Engine:51-255,Target:0;" + "(".repeat(300) + "0" + ")".repeat(300) + ";4142", nestedCounts()];
+    const junk = [
+      "",
+      ":::::",
+      ";;;;",
+      "A;B;C;D",
+      "x:0:*:((((",
+      "x;Engine:51-255;(((((0;41",
+      "x:0:*:" + "(41|".repeat(500),
+      "x:0:*:" + "41".repeat(5000),
+      "\u0000\u0001:0:*:4142",
+      "x;Engine:51-255,Target:0;" + "(".repeat(300) + "0" + ")".repeat(300) + ";4142",
+      nestedCounts(),
+    ];
     for (const j of junk) {
       const p = db(j.includes(";") ? "ldb" : "ndb", j + "\n");
       try {

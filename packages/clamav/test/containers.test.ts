@@ -73,7 +73,11 @@ describe.skipIf(!FRESHCLAM)("ClamAV's signed test databases", () => {
 
   it("test-1.cvd + test-2..6.cdiff gives test-6's files byte for byte, and the .cld freshclam builds", () => {
     const one = openContainer(file("test-1.cvd"), { path: "test-1.cvd" });
-    const chain = applyCdiffs(one.files, 1, [2, 3, 4, 5, 6].map((v) => ({ path: `test-${v}.cdiff`, bytes: file(`test-${v}.cdiff`) })));
+    const chain = applyCdiffs(
+      one.files,
+      1,
+      [2, 3, 4, 5, 6].map((v) => ({ path: `test-${v}.cdiff`, bytes: file(`test-${v}.cdiff`) })),
+    );
     expect(chain.version).toBe(6);
     const six = openContainer(file("test-6.cvd"), { path: "test-6.cvd" });
     const want = new Map(six.files.map((f) => [f.name, Buffer.from(f.bytes)]));
@@ -81,16 +85,21 @@ describe.skipIf(!FRESHCLAM)("ClamAV's signed test databases", () => {
     for (const f of chain.files) expect(Buffer.from(f.bytes).equals(want.get(f.name)!)).toBe(true);
     const cld = buildCld(chain.files, "test.cld");
     expect(cld.length).toBe(40960);
-    expect(Buffer.from(cld.subarray(0, 512)).toString("latin1").trimEnd()).toBe("ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:X:micasnyd:1624412045");
+    expect(Buffer.from(cld.subarray(0, 512)).toString("latin1").trimEnd()).toBe(
+      "ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:X:micasnyd:1624412045",
+    );
     const reopened = openContainer(cld, { path: "test.cld" });
     expect(reopened.kind).toBe("cld");
     expect(reopened.header.signatures).toBe(14);
   });
 
   it("every .cdiff verifies; a patch out of order or a flipped byte is refused with its code", () => {
-    for (let v = 2; v <= 6; v++) expect(readCdiff(file(`test-${v}.cdiff`), { path: `test-${v}.cdiff` }).version).toBe(v);
+    for (let v = 2; v <= 6; v++)
+      expect(readCdiff(file(`test-${v}.cdiff`), { path: `test-${v}.cdiff` }).version).toBe(v);
     const one = openContainer(file("test-1.cvd"), { path: "test-1.cvd" });
-    expect(codeOf(() => applyCdiffs(one.files, 1, [{ path: "test-3.cdiff", bytes: file("test-3.cdiff") }]))).toBe("CDIFF_APPLY_FAILED");
+    expect(codeOf(() => applyCdiffs(one.files, 1, [{ path: "test-3.cdiff", bytes: file("test-3.cdiff") }]))).toBe(
+      "CDIFF_APPLY_FAILED",
+    );
     const bad = Buffer.from(file("test-2.cdiff"));
     bad[100]! ^= 1;
     expect(codeOf(() => readCdiff(bad, { path: "bad.cdiff" }))).toBe("CVD_BAD_SIGNATURE");
@@ -114,9 +123,23 @@ describe.skipIf(!FRESHCLAM)("ClamAV's signed test databases", () => {
 
   it("a .cld whose files differ from its signed .info is refused", () => {
     const one = openContainer(file("test-6.cvd"), { path: "test-6.cvd" });
-    const files = one.files.map((f) => (f.name === "test.ndb" ? { name: f.name, bytes: Buffer.concat([f.bytes, Buffer.from("Extra.Sig:0:*:41414141\n")]) } : f));
+    const files = one.files.map((f) =>
+      f.name === "test.ndb"
+        ? { name: f.name, bytes: Buffer.concat([f.bytes, Buffer.from("Extra.Sig:0:*:41414141\n")]) }
+        : f,
+    );
     expect(codeOf(() => openContainer(buildCld(files, "t.cld"), { path: "t.cld" }))).toBe("CVD_BAD_INFO");
-    const info = one.files.map((f) => (f.name.endsWith(".info") ? { name: f.name, bytes: Buffer.from(Buffer.from(f.bytes).toString("latin1").replace("test.hdb:113", "test.hdb:114"), "latin1") } : f));
+    const info = one.files.map((f) =>
+      f.name.endsWith(".info")
+        ? {
+            name: f.name,
+            bytes: Buffer.from(
+              Buffer.from(f.bytes).toString("latin1").replace("test.hdb:113", "test.hdb:114"),
+              "latin1",
+            ),
+          }
+        : f,
+    );
     expect(codeOf(() => openContainer(buildCld(info, "t.cld"), { path: "t.cld" }))).toBe("CVD_BAD_SIGNATURE");
   });
 
@@ -139,7 +162,12 @@ describe.skipIf(!FRESHCLAM)("ClamAV's signed test databases", () => {
       let input: Buffer = m;
       if (kind === 0) for (let k = 0; k <= rand(4); k++) m[rand(m.length)] = rand(256);
       else if (kind === 1) input = m.subarray(0, rand(m.length));
-      else input = Buffer.concat([m.subarray(0, rand(m.length)), Buffer.alloc(rand(64), rand(256)), m.subarray(rand(m.length))]);
+      else
+        input = Buffer.concat([
+          m.subarray(0, rand(m.length)),
+          Buffer.alloc(rand(64), rand(256)),
+          m.subarray(rand(m.length)),
+        ]);
       const path = i % 2 ? `m${i}.cld` : `m${i}.cdiff`;
       const code = codeOf(() => (i % 2 ? openContainer(input, { path }) : readCdiff(input, { path })));
       if (code !== "no error") refused++;
@@ -166,7 +194,12 @@ describe("containers signed with keys of one's own", () => {
 
   it("an old daily and a high functionality level are warnings, not refusals", () => {
     const cvd = buildSignedCvd([ndb], { name: "daily", version: 7, signatures: 1, flevel: 300, stime }, keys);
-    const db = openContainer(cvd, { path: "/db/daily.cvd", keys: trusted, flevel: 216, now: new Date(Date.UTC(2026, 11, 20)) });
+    const db = openContainer(cvd, {
+      path: "/db/daily.cvd",
+      keys: trusted,
+      flevel: 216,
+      now: new Date(Date.UTC(2026, 11, 20)),
+    });
     expect(db.warnings.join("\n")).toMatch(/19 days old/);
     expect(db.warnings.join("\n")).toMatch(/functionality level 300/);
   });
@@ -174,7 +207,9 @@ describe("containers signed with keys of one's own", () => {
   it("a signed .cdiff applies; its script's errors name the line", () => {
     const cdiff = buildSignedCdiff("OPEN daily.ndb\nADD Test.Sig-2:0:*:5858585858\nCLOSE\n", 8, keys.cdiff);
     const r = applyCdiffs([ndb], 7, [{ path: "daily-8.cdiff", bytes: cdiff }], trusted);
-    expect(Buffer.from(r.files.find((f) => f.name === "daily.ndb")!.bytes).toString()).toBe("Test.Sig-1:0:*:414243444546\nTest.Sig-2:0:*:5858585858\n");
+    expect(Buffer.from(r.files.find((f) => f.name === "daily.ndb")!.bytes).toString()).toBe(
+      "Test.Sig-1:0:*:414243444546\nTest.Sig-2:0:*:5858585858\n",
+    );
     const files = new Map([["a.ndb", Buffer.from("one\ntwo\nthree\n")]]);
     const apply = (script: string) => Buffer.from(applyCdiffScript(files, script, "s").get("a.ndb") ?? "").toString();
     expect(apply("OPEN a.ndb\nXCHG 2 tw TWO two\nDEL 3 th\nADD four\nCLOSE\n")).toBe("one\nTWO two\nfour\n");
@@ -207,7 +242,9 @@ describe.skipIf(!FRESHCLAM)("loading containers as databases", () => {
     expect(six.count).toBe(10);
     expect(loadClamavDatabase(join(FRESHCLAM!, "test-6.cvd"), { nativeBodies: true, pua: true }).count).toBe(14);
     // official names carry no .UNOFFICIAL suffix
-    expect(six.hashes.lookup({ md5: Buffer.from("44d88612fea8a8f36de82e1278abb02f", "hex") }, 68)?.name).toBe("Eicar-Test-Signature");
+    expect(six.hashes.lookup({ md5: Buffer.from("44d88612fea8a8f36de82e1278abb02f", "hex") }, 68)?.name).toBe(
+      "Eicar-Test-Signature",
+    );
     expect(six.warnings.filter((w) => w.code === "SIGDB_UNSUPPORTED")).toEqual([]);
   });
 
@@ -218,7 +255,11 @@ describe.skipIf(!FRESHCLAM)("loading containers as databases", () => {
       const { writeFileSync } = await import("node:fs");
       writeFileSync(join(dir, "test.cvd"), file("test-3.cvd"));
       const one = openContainer(file("test-1.cvd"), { path: "test-1.cvd" });
-      const patched = applyCdiffs(one.files, 1, [2, 3, 4, 5, 6].map((v) => ({ path: `test-${v}.cdiff`, bytes: file(`test-${v}.cdiff`) })));
+      const patched = applyCdiffs(
+        one.files,
+        1,
+        [2, 3, 4, 5, 6].map((v) => ({ path: `test-${v}.cdiff`, bytes: file(`test-${v}.cdiff`) })),
+      );
       writeFileSync(join(dir, "test.cld"), buildCld(patched.files, "test.cld"));
       const bad = Buffer.from(file("test-6.cvd"));
       bad[700]! ^= 0x20;

@@ -57,7 +57,9 @@ describe("hdb/hsb parsing and lookup", () => {
     expect(s.lookupDigest("md5", hex("md5", a), a.length)?.name).toBe("Test.Md5.Alpha-1.UNOFFICIAL");
     expect(s.lookupDigest("md5", hex("md5", a), a.length + 1)).toBeUndefined();
     expect(s.lookupDigest("sha1", hex("sha1", b), b.length)?.name).toBe("Test.Sha1.Beta-1.UNOFFICIAL");
-    expect(s.lookupDigest("sha256", createHash("sha256").update(a).digest(), a.length)?.name).toBe("Test.Sha256.Alpha-2.UNOFFICIAL");
+    expect(s.lookupDigest("sha256", createHash("sha256").update(a).digest(), a.length)?.name).toBe(
+      "Test.Sha256.Alpha-2.UNOFFICIAL",
+    );
     // '*' size matches any size
     const any = s.lookupDigest("sha256", hex("sha256", b), 123456);
     expect(any?.name).toBe("Test.Sha256.AnySize-1.UNOFFICIAL");
@@ -77,7 +79,12 @@ describe("hdb/hsb parsing and lookup", () => {
     expect(s.lookupDigest("md5", h, 10)?.name).toBe("Size.Ten");
     expect(s.lookupDigest("md5", h, 20)?.name).toBe("Size.Twenty");
     expect(s.lookupDigest("md5", h, 30)?.name).toBe("Size.Any");
-    expect(s.lookupAllDigest("md5", h, 20).map((m) => m.name).sort()).toEqual(["Size.Any", "Size.Twenty"]);
+    expect(
+      s
+        .lookupAllDigest("md5", h, 20)
+        .map((m) => m.name)
+        .sort(),
+    ).toEqual(["Size.Any", "Size.Twenty"]);
     expect(s.lookupAllDigest("md5", h, 30).map((m) => m.name)).toEqual(["Size.Any"]);
     expect(s.lookupAllDigest("md5", hex("md5", "other"), 20)).toEqual([]);
   });
@@ -104,7 +111,8 @@ describe("hdb/hsb parsing and lookup", () => {
 
   it("gives the same store whatever the chunking", () => {
     const lines: string[] = [];
-    for (let i = 0; i < 300; i++) lines.push(`${hex(["md5", "sha1", "sha256"][i % 3]!, String(i))}:${i + 1}:Chunk.Name-${i % 17}`);
+    for (let i = 0; i < 300; i++)
+      lines.push(`${hex(["md5", "sha1", "sha256"][i % 3]!, String(i))}:${i + 1}:Chunk.Name-${i % 17}`);
     const bytes = new TextEncoder().encode(lines.join("\n"));
     const whole = build("hdb", lines.join("\n"));
     for (const size of [1, 2, 7, 64, 1000]) {
@@ -116,7 +124,9 @@ describe("hdb/hsb parsing and lookup", () => {
       expect(s.names.count).toBe(17);
       for (let i = 0; i < 300; i++) {
         const algo = (["md5", "sha1", "sha256"] as const)[i % 3]!;
-        expect(s.lookupDigest(algo, hex(algo, String(i)), i + 1)?.name).toBe(whole.lookupDigest(algo, hex(algo, String(i)), i + 1)?.name);
+        expect(s.lookupDigest(algo, hex(algo, String(i)), i + 1)?.name).toBe(
+          whole.lookupDigest(algo, hex(algo, String(i)), i + 1)?.name,
+        );
       }
     }
   });
@@ -151,7 +161,15 @@ describe("hdb/hsb parsing and lookup", () => {
     }
     const warnings: string[] = [];
     const b = new HashStoreBuilder();
-    const stats = parseHashText(b, "hdb", cases.map((c) => c[0]).concat(good).join("\n"), { lenient: true, onWarning: (m) => warnings.push(m) });
+    const stats = parseHashText(
+      b,
+      "hdb",
+      cases
+        .map((c) => c[0])
+        .concat(good)
+        .join("\n"),
+      { lenient: true, onWarning: (m) => warnings.push(m) },
+    );
     expect(stats.malformed).toBe(cases.length);
     expect(stats.loaded).toBe(1);
     expect(warnings).toHaveLength(cases.length);
@@ -195,7 +213,14 @@ describe("mdb/msb, fp and plain hash lists", () => {
   });
 
   it("reads hash lists with and without names, and sha256sum output", () => {
-    const text = [`${hex("md5", "1")}`, `${hex("sha1", "2")}  Named.Two`, `${hex("sha256", "3")} *some/file.bin`, `${hex("sha256", "4")}:Colon.Name`, `  `, `# c`].join("\n");
+    const text = [
+      `${hex("md5", "1")}`,
+      `${hex("sha1", "2")}  Named.Two`,
+      `${hex("sha256", "3")} *some/file.bin`,
+      `${hex("sha256", "4")}:Colon.Name`,
+      `  `,
+      `# c`,
+    ].join("\n");
     const s = build("list", text, { defaultName: "List.Default" });
     expect(s.count).toBe(4);
     expect(s.lookupDigest("md5", hex("md5", "1"), 99)?.name).toBe("List.Default");
@@ -225,7 +250,10 @@ describe("sorted store at scale", () => {
     expect(s.tables.sha256!.nameIndexWidth).toBe(2);
     expect(s.tables.sha256!.byteLength).toBe(65537 * 4 + (n + 50) * (4 + 26 + 4 + 2));
     expect(s.tables.sha256!.bucketBits).toBe(16);
-    for (let i = 0; i < n; i += 7) expect(s.lookupDigest("sha256", all.subarray(32 * i, 32 * i + 32), (i % 1000) + 1)?.name).toBe(`Big.Name-${i % 300}`);
+    for (let i = 0; i < n; i += 7)
+      expect(s.lookupDigest("sha256", all.subarray(32 * i, 32 * i + 32), (i % 1000) + 1)?.name).toBe(
+        `Big.Name-${i % 300}`,
+      );
     for (let i = 0; i < 50; i++) {
       const d = Buffer.from(shared);
       d[31] = i;
@@ -246,7 +274,8 @@ describe("sorted store at scale", () => {
     for (let i = 0; i < n; i++) b.add(all.subarray(16 * i, 16 * i + 16), 5, "Many");
     const s = b.finish();
     expect(s.tables.md5!.bucketBits).toBe(17);
-    for (let i = 0; i < n; i += 97) expect(s.lookupDigest("md5", all.subarray(16 * i, 16 * i + 16), 5)?.name).toBe("Many");
+    for (let i = 0; i < n; i += 97)
+      expect(s.lookupDigest("md5", all.subarray(16 * i, 16 * i + 16), 5)?.name).toBe("Many");
     const again = deserializeHashStore(concat(serializeHashStore(s)));
     expect(again.tables.md5!.bucketBits).toBe(17);
     expect(again.lookupDigest("md5", all.subarray(16 * 7, 16 * 8), 5)?.name).toBe("Many");
@@ -301,14 +330,16 @@ describe("staging in place", () => {
       expect(t.parts.every((p) => p.keys.buffer instanceof SharedArrayBuffer)).toBe(true);
       expect(t.nameIndexWidth).toBe(4);
       expect(t.byteLength).toBe(2 ** t.bucketBits * 4 + 4 + n * (4 + 10 + 4 + 4));
-      for (let i = 0; i < n; i += 97) expect(s.lookupDigest("md5", all.subarray(16 * i, 16 * i + 16), i + 1)?.name).toBe(`Wide.${i % 70_000}`);
+      for (let i = 0; i < n; i += 97)
+        expect(s.lookupDigest("md5", all.subarray(16 * i, 16 * i + 16), i + 1)?.name).toBe(`Wide.${i % 70_000}`);
       expect(s.lookupDigest("md5", randomBytes(16), 5)).toBeUndefined();
       // a store on shared memory writes and reads back through the compiled form
       const path = join(dir, "shared.vhdb");
       writeCompiledHashStore(path, s);
       const again = readCompiledHashStore(path);
       expect(again.count).toBe(n);
-      for (let i = 0; i < n; i += 1001) expect(again.lookupDigest("md5", all.subarray(16 * i, 16 * i + 16), i + 1)?.name).toBe(`Wide.${i % 70_000}`);
+      for (let i = 0; i < n; i += 1001)
+        expect(again.lookupDigest("md5", all.subarray(16 * i, 16 * i + 16), i + 1)?.name).toBe(`Wide.${i % 70_000}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -327,7 +358,14 @@ describe("staging in place", () => {
     expect((err as ClamavError).line).toBe(2);
     // started entries that fail later in the line (bad hex, size, name, FLEVEL) are never stored
     const other = hex("sha256", "other");
-    const text = [`${badTail}:3:Bad.Tail`, `${other}:0:Zero.Size`, `${other}:5:`, `${other}:5:Too.New:999`, `${other.toUpperCase()}:5:Upper.Case`, `${good}:4:Good.One`].join("\n");
+    const text = [
+      `${badTail}:3:Bad.Tail`,
+      `${other}:0:Zero.Size`,
+      `${other}:5:`,
+      `${other}:5:Too.New:999`,
+      `${other.toUpperCase()}:5:Upper.Case`,
+      `${good}:4:Good.One`,
+    ].join("\n");
     const b = new HashStoreBuilder();
     const stats = parseHashText(b, "hdb", text, { lenient: true });
     expect(stats).toMatchObject({ loaded: 2, malformed: 3, skippedFlevel: 1 });
@@ -341,7 +379,8 @@ describe("staging in place", () => {
     const dir = mkdtempSync(join(tmpdir(), "vigil-hashdb-est-"));
     try {
       const lines: string[] = [];
-      for (let i = 0; i < 6000; i++) lines.push(`${hex(i < 3000 ? "sha256" : i % 2 ? "md5" : "sha1", String(i))}:${i + 1}:Est.Name-${i % 23}`);
+      for (let i = 0; i < 6000; i++)
+        lines.push(`${hex(i < 3000 ? "sha256" : i % 2 ? "md5" : "sha1", String(i))}:${i + 1}:Est.Name-${i % 23}`);
       const path = join(dir, "mixed.hsb");
       writeFileSync(path, lines.join("\n") + "\n");
       const b = new HashStoreBuilder();
@@ -366,22 +405,66 @@ describe("helper thread", () => {
     const E = 40;
     const m = 700;
     const total = E * m;
-    const buffers = { keys: new SharedArrayBuffer(total * 4), second: new SharedArrayBuffer(total), rest: new SharedArrayBuffer(total * R), sizes: new SharedArrayBuffer(total * 4), names: new SharedArrayBuffer(total * 2), R, width: 2 as const };
-    for (const b of [buffers.keys, buffers.second, buffers.rest, buffers.sizes, buffers.names]) new Uint8Array(b).set(randomBytes(b.byteLength));
+    const buffers = {
+      keys: new SharedArrayBuffer(total * 4),
+      second: new SharedArrayBuffer(total),
+      rest: new SharedArrayBuffer(total * R),
+      sizes: new SharedArrayBuffer(total * 4),
+      names: new SharedArrayBuffer(total * 2),
+      R,
+      width: 2 as const,
+    };
+    for (const b of [buffers.keys, buffers.second, buffers.rest, buffers.sizes, buffers.names])
+      new Uint8Array(b).set(randomBytes(b.byteLength));
     const sub = 8; // 2^16 buckets, 256 per part
     const shift = 16 - sub;
     const jobs: FreezeJob[] = Array.from({ length: E }, (_, k) => ({ at: k * m, m, b0: k << sub, base: k * m }));
     // the reference: plain copies put in order here
     const copy = (b: SharedArrayBuffer) => new Uint8Array(b).slice().buffer;
-    const ref = { keys: copy(buffers.keys), second: copy(buffers.second), rest: copy(buffers.rest), sizes: copy(buffers.sizes), names: copy(buffers.names) };
+    const ref = {
+      keys: copy(buffers.keys),
+      second: copy(buffers.second),
+      rest: copy(buffers.rest),
+      sizes: copy(buffers.sizes),
+      names: copy(buffers.names),
+    };
     const refStart = new Uint32Array((1 << 16) + 1);
-    const scratch = () => ({ pos: new Uint32Array(1 << sub), sk: new Uint32Array(m), sr: new Uint16Array((m * R) / 2), ss: new Uint32Array(m), sn: new Uint16Array(m) });
+    const scratch = () => ({
+      pos: new Uint32Array(1 << sub),
+      sk: new Uint32Array(m),
+      sr: new Uint16Array((m * R) / 2),
+      ss: new Uint32Array(m),
+      sn: new Uint16Array(m),
+    });
     const run = (B: typeof ref | typeof buffers, start: Uint32Array, j: FreezeJob, t: ReturnType<typeof scratch>) =>
-      freezePart(new Uint32Array(B.keys, j.at * 4, j.m), new Uint8Array(B.second, j.at, j.m), new Uint8Array(B.rest, j.at * R, j.m * R), new Uint32Array(B.sizes, j.at * 4, j.m), new Uint16Array(B.names, j.at * 2, j.m), j.m, R, shift, 1 << sub, start, j.b0, j.base, t.pos, t.sk, t.sr, t.ss, t.sn, true);
+      freezePart(
+        new Uint32Array(B.keys, j.at * 4, j.m),
+        new Uint8Array(B.second, j.at, j.m),
+        new Uint8Array(B.rest, j.at * R, j.m * R),
+        new Uint32Array(B.sizes, j.at * 4, j.m),
+        new Uint16Array(B.names, j.at * 2, j.m),
+        j.m,
+        R,
+        shift,
+        1 << sub,
+        start,
+        j.b0,
+        j.base,
+        t.pos,
+        t.sk,
+        t.sr,
+        t.ss,
+        t.sn,
+        true,
+      );
     const t0 = scratch();
     for (const j of jobs) run(ref, refStart, j, t0);
     // shared: this thread is slow on purpose, so the helper takes most jobs
-    const helper = StagingHelper.start(buffers, [{ buffer: buffers.keys, from: 0, to: buffers.keys.byteLength }], freezePart.toString());
+    const helper = StagingHelper.start(
+      buffers,
+      [{ buffer: buffers.keys, from: 0, to: buffers.keys.byteLength }],
+      freezePart.toString(),
+    );
     const start = new Uint32Array(new SharedArrayBuffer(4 * ((1 << 16) + 1)));
     const t1 = scratch();
     let here = 0;
@@ -400,14 +483,19 @@ describe("helper thread", () => {
       if (k === "second") continue; // not reordered (finish drops it)
       expect(Buffer.from(new Uint8Array(buffers[k])).equals(Buffer.from(new Uint8Array(ref[k]))), k).toBe(true);
     }
-    expect(Buffer.from(start.buffer).subarray(0, 4 * (E << sub)).equals(Buffer.from(refStart.buffer).subarray(0, 4 * (E << sub)))).toBe(true);
+    expect(
+      Buffer.from(start.buffer)
+        .subarray(0, 4 * (E << sub))
+        .equals(Buffer.from(refStart.buffer).subarray(0, 4 * (E << sub))),
+    ).toBe(true);
   });
 });
 
 describe("read-ahead thread", () => {
   const dir = mkdtempSync(join(tmpdir(), "vigil-hashdb-ra-"));
   const lines: string[] = [];
-  for (let i = 0; i < 40_000; i++) lines.push(`${hex(i % 5 ? "sha256" : "md5", `ra${i}`)}:${(i % 900) + 1}:ReadAhead.Name-${i % 311}`);
+  for (let i = 0; i < 40_000; i++)
+    lines.push(`${hex(i % 5 ? "sha256" : "md5", `ra${i}`)}:${(i % 900) + 1}:ReadAhead.Name-${i % 311}`);
   const path = join(dir, "ra.hsb");
   writeFileSync(path, lines.join("\n") + "\n");
 
@@ -443,7 +531,9 @@ describe("read-ahead thread", () => {
     expect(err).toBeInstanceOf(ClamavError);
     expect((err as ClamavError).line).toBe(31_235);
     // and the next load still works (the reader of the failed one is gone, its descriptor closed)
-    expect(loadHashFile(new HashStoreBuilder(), path, "hdb", { readAheadMin: 0, readAheadSlot: 65536 }).loaded).toBe(40_000);
+    expect(loadHashFile(new HashStoreBuilder(), path, "hdb", { readAheadMin: 0, readAheadSlot: 65536 }).loaded).toBe(
+      40_000,
+    );
   });
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -452,7 +542,14 @@ describe("read-ahead thread", () => {
 describe("compiled form", () => {
   const dir = mkdtempSync(join(tmpdir(), "vigil-hashdb-"));
   const b = new HashStoreBuilder();
-  for (let i = 0; i < 3000; i++) b.add(createHash(["md5", "sha1", "sha256"][i % 3]!).update(String(i)).digest(), i + 1, `Compiled.Name-${i % 41}.UNOFFICIAL`);
+  for (let i = 0; i < 3000; i++)
+    b.add(
+      createHash(["md5", "sha1", "sha256"][i % 3]!)
+        .update(String(i))
+        .digest(),
+      i + 1,
+      `Compiled.Name-${i % 41}.UNOFFICIAL`,
+    );
   const store = b.finish();
 
   it("round-trips through a file with identical lookups", () => {
@@ -519,8 +616,12 @@ describe("compiled form", () => {
     const fb = new HashStoreBuilder();
     expect(loadHashFile(fb, path, "hdb").loaded).toBe(1);
     expect(fb.finish().lookupDigest("sha256", hex("sha256", "file"), 4)?.name).toBe("From.File");
-    expect(() => loadHashFile(new HashStoreBuilder(), join(dir, "missing.hdb"), "hdb")).toThrow(expect.objectContaining({ code: "SIGDB_READ" }));
-    expect(() => readCompiledHashStore(join(dir, "missing.vhdb"))).toThrow(expect.objectContaining({ code: "SIGDB_READ" }));
+    expect(() => loadHashFile(new HashStoreBuilder(), join(dir, "missing.hdb"), "hdb")).toThrow(
+      expect.objectContaining({ code: "SIGDB_READ" }),
+    );
+    expect(() => readCompiledHashStore(join(dir, "missing.vhdb"))).toThrow(
+      expect.objectContaining({ code: "SIGDB_READ" }),
+    );
   });
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));

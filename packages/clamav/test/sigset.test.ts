@@ -2,7 +2,17 @@ import { afterAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readdirSync, rmSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ClamavError, loadClamavDatabase, loadStores, locateSigset, readSigsetParts, serializeStores, sigsetPath, storeSignatureCount, writeSigset } from "../src/index.js";
+import {
+  ClamavError,
+  loadClamavDatabase,
+  loadStores,
+  locateSigset,
+  readSigsetParts,
+  serializeStores,
+  sigsetPath,
+  storeSignatureCount,
+  writeSigset,
+} from "../src/index.js";
 
 const work = mkdtempSync(join(tmpdir(), "vigil-sigset-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -18,7 +28,15 @@ describe("the compiled-signature cache file", () => {
     const set = loadClamavDatabase([db, hdb], { nativeBodies: true });
     const stores = { hashes: set.hashes, sections: set.sectionHashes, allow: set.allow, bodies: set.bodies };
     const file = sigsetPath(join(work, "cache"), "ab12");
-    writeSigset(file, "ab12", { signatures: 2, note: "x" }, NAMES.map((name) => ({ name, chunks: name === "rules" ? [Uint8Array.of(1, 2), Uint8Array.of(3)] : serializeStores(stores)[name as "hashes"] })));
+    writeSigset(
+      file,
+      "ab12",
+      { signatures: 2, note: "x" },
+      NAMES.map((name) => ({
+        name,
+        chunks: name === "rules" ? [Uint8Array.of(1, 2), Uint8Array.of(3)] : serializeStores(stores)[name as "hashes"],
+      })),
+    );
 
     expect(locateSigset(file, "other-key", NAMES)).toBeUndefined();
     const loc = locateSigset<{ signatures: number; note: string }>(file, "ab12", NAMES)!;
@@ -31,7 +49,9 @@ describe("the compiled-signature cache file", () => {
     const back = loadStores(parts);
     expect(storeSignatureCount(back)).toBe(2);
     expect(back.bodies!.scan(Buffer.from("xxabcdexx")).length).toBe(1);
-    expect(back.hashes!.lookupDigest("md5", Buffer.from("0cc175b9c0f1b6a831c399e269772661", "hex"), 1)?.name).toBe("Cache.Hash-1.UNOFFICIAL");
+    expect(back.hashes!.lookupDigest("md5", Buffer.from("0cc175b9c0f1b6a831c399e269772661", "hex"), 1)?.name).toBe(
+      "Cache.Hash-1.UNOFFICIAL",
+    );
   });
 
   it("ignores files that are not sets or name unknown parts, and refuses one that shrank after it was located", () => {
@@ -42,7 +62,11 @@ describe("the compiled-signature cache file", () => {
     const loc = locateSigset(file, "k", ["rules"])!;
     truncateSync(file, loc.size - 10);
     let err: unknown;
-    try { readSigsetParts(loc); } catch (e) { err = e; }
+    try {
+      readSigsetParts(loc);
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(ClamavError);
     expect((err as ClamavError).code).toBe("SIGDB_CACHE_CHANGED");
     // located again, the shortened file is no set at all

@@ -11,9 +11,13 @@ export function commandLine(argv: string[] = process.argv): string[] {
   const args = argv.slice(2);
   if (!args.some((a) => a.includes("\uFFFD"))) return args;
   let raw: Buffer;
-  try { raw = readFileSync("/proc/self/cmdline"); } catch { return args; } // not Linux: as Node decoded them
+  try {
+    raw = readFileSync("/proc/self/cmdline");
+  } catch {
+    return args;
+  } // not Linux: as Node decoded them
   const parts: Buffer[] = [];
-  for (let start = 0; start < raw.length;) {
+  for (let start = 0; start < raw.length; ) {
     let end = raw.indexOf(0, start);
     if (end < 0) end = raw.length;
     parts.push(raw.subarray(start, end));

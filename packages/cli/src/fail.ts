@@ -21,12 +21,34 @@ export const EXIT_ERROR = 2;
 export const EXIT_PIPE = 141;
 
 /** Codes that mean "a check ran and refused" (exit 1) rather than "could not run" (exit 2). */
-export const AGENT_REFUSALS: ReadonlySet<string> = new Set(["AGENT_REVOKED", "AGENT_HTTP", "AGENT_OFFLINE", "POLICY_REJECTED", "LEDGER_BROKEN"]);
+export const AGENT_REFUSALS: ReadonlySet<string> = new Set([
+  "AGENT_REVOKED",
+  "AGENT_HTTP",
+  "AGENT_OFFLINE",
+  "POLICY_REJECTED",
+  "LEDGER_BROKEN",
+]);
 /** `vigil update`: every verification failure of the updates package (a note that does not verify too). */
 export const UPDATE_REFUSALS: ReadonlySet<string> = new Set([
-  "BAD_BUNDLE", "COMPILE_FAILED", "BAD_KEY", "LOG_CORRUPT", "BAD_LOG_SIGNATURE", "WRONG_ORIGIN", "NO_QUORUM",
-  "STALE_CHECKPOINT", "FUTURE_CHECKPOINT", "INCONSISTENT", "ROLLBACK", "NOT_INCLUDED", "BAD_PUBLISHER_SIGNATURE",
-  "FILE_MISMATCH", "WITNESS_REFUSED", "AUDIT_FAILED", "MALFORMED", "UNVERIFIED", "INVALID_SIGNATURE",
+  "BAD_BUNDLE",
+  "COMPILE_FAILED",
+  "BAD_KEY",
+  "LOG_CORRUPT",
+  "BAD_LOG_SIGNATURE",
+  "WRONG_ORIGIN",
+  "NO_QUORUM",
+  "STALE_CHECKPOINT",
+  "FUTURE_CHECKPOINT",
+  "INCONSISTENT",
+  "ROLLBACK",
+  "NOT_INCLUDED",
+  "BAD_PUBLISHER_SIGNATURE",
+  "FILE_MISMATCH",
+  "WITNESS_REFUSED",
+  "AUDIT_FAILED",
+  "MALFORMED",
+  "UNVERIFIED",
+  "INVALID_SIGNATURE",
 ]);
 
 export interface FailOptions {
@@ -46,7 +68,9 @@ function codeOf(err: unknown): string | undefined {
 
 /** A system error (node:fs, node:net): it has a syscall and an errno code. */
 function isSystemError(err: unknown): err is NodeJS.ErrnoException {
-  return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === "string" && codeOf(err) !== undefined;
+  return (
+    err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === "string" && codeOf(err) !== undefined
+  );
 }
 
 /** A write into a pipe whose reader has gone (only said of stdout, stderr and report files). */
@@ -89,7 +113,9 @@ export function describe(err: unknown): { message: string; code?: string; expect
 export function fail(command: string, err: unknown, opts: FailOptions = {}): number {
   const code = codeOf(err);
   if (code?.startsWith("commander.")) {
-    return code === "commander.helpDisplayed" || code === "commander.help" || code === "commander.version" ? EXIT_CLEAN : EXIT_ERROR;
+    return code === "commander.helpDisplayed" || code === "commander.help" || code === "commander.version"
+      ? EXIT_CLEAN
+      : EXIT_ERROR;
   }
   // (a closed stdout never comes here: node reports it as an 'error' event, see guardOutput)
   const d = describe(err);
@@ -114,7 +140,9 @@ function stackOf(err: unknown): string {
 function writeErr(s: string): void {
   try {
     if (!process.stderr.destroyed) process.stderr.write(s);
-  } catch { /* stderr is closed or full */ }
+  } catch {
+    /* stderr is closed or full */
+  }
 }
 
 let guardedCommand: string | undefined;
@@ -130,7 +158,9 @@ export function outputFailed(err: unknown, where = "standard output"): never {
     if (!isClosedPipe(err)) {
       const d = describe(err);
       const message = d.message.startsWith(`${where}: `) ? d.message.slice(where.length + 2) : d.message;
-      writeErr(`vigil${guardedCommand ? ` ${guardedCommand}` : ""}: cannot write to ${where}: ${message}${d.code ? ` (${d.code})` : ""}\n`);
+      writeErr(
+        `vigil${guardedCommand ? ` ${guardedCommand}` : ""}: cannot write to ${where}: ${message}${d.code ? ` (${d.code})` : ""}\n`,
+      );
       if (debug()) writeErr(stackOf(err));
     }
   }
@@ -165,9 +195,16 @@ export class Output {
   private waiting: Promise<void> | undefined;
   private failed: unknown;
 
-  constructor(readonly stream: Writable | NodeJS.WritableStream, readonly where = "standard output") {
+  constructor(
+    readonly stream: Writable | NodeJS.WritableStream,
+    readonly where = "standard output",
+  ) {
     // stdout and stderr are watched by guardOutput(); a file of -o is watched here
-    if (!isStdio(stream)) (stream as Writable).on("error", (err) => { this.failed ??= err; outputFailed(err, where); });
+    if (!isStdio(stream))
+      (stream as Writable).on("error", (err) => {
+        this.failed ??= err;
+        outputFailed(err, where);
+      });
   }
 
   /**
@@ -187,10 +224,14 @@ export class Output {
       outputFailed(err, this.where); // a synchronous write (a file such as /dev/full) threw
     }
     if (w.errored) outputFailed(w.errored, this.where);
-    if (w.destroyed) outputFailed(Object.assign(new Error("write after the stream was closed"), { code: "EPIPE" }), this.where);
+    if (w.destroyed)
+      outputFailed(Object.assign(new Error("write after the stream was closed"), { code: "EPIPE" }), this.where);
     if (ok || this.waiting) return this.waiting;
     this.waiting = new Promise<void>((resolve) => {
-      w.once("drain", () => { this.waiting = undefined; resolve(); });
+      w.once("drain", () => {
+        this.waiting = undefined;
+        resolve();
+      });
     });
     return this.waiting;
   }

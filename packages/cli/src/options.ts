@@ -38,7 +38,10 @@ const DATABASE_FILE = /\.(cvd|cld|cud|hdb|hsb|mdb|msb|ndb|ldb|fp|sfp|ign2)$/i;
  * ClamAV's database directory if it holds databases (as clamscan loads it by default); else none
  * (the built-in starter rules then load alone).
  */
-export function resolveDatabases(o: { database: string[]; rules: string[] }, env: NodeJS.ProcessEnv = process.env): string[] {
+export function resolveDatabases(
+  o: { database: string[]; rules: string[] },
+  env: NodeJS.ProcessEnv = process.env,
+): string[] {
   if (o.database.length || o.rules.length) return o.database;
   const dir = clamavDatabaseDir(env);
   try {
@@ -99,13 +102,20 @@ export function parseOrExit(cmd: Command, args: string[]): number | undefined {
 /** "25M", "100K", "1G", "512" (bytes). */
 export function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(s.trim());
-  if (!m) throw new ScannerError("BAD_OPTION", `invalid size ${JSON.stringify(s)}: use a number with an optional K, M, G or T suffix (e.g. 25M)`);
-  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as "" | "k" | "m" | "g" | "t"];
+  if (!m)
+    throw new ScannerError(
+      "BAD_OPTION",
+      `invalid size ${JSON.stringify(s)}: use a number with an optional K, M, G or T suffix (e.g. 25M)`,
+    );
+  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[
+    m[2]!.toLowerCase() as "" | "k" | "m" | "g" | "t"
+  ];
   return Math.floor(Number(m[1]) * mult);
 }
 
 export function parseCount(s: string, what: string): number {
-  if (!/^\d+$/.test(s.trim())) throw new ScannerError("BAD_OPTION", `${what} must be a whole number (got ${JSON.stringify(s)})`);
+  if (!/^\d+$/.test(s.trim()))
+    throw new ScannerError("BAD_OPTION", `${what} must be a whole number (got ${JSON.stringify(s)})`);
   return Number(s);
 }
 
@@ -122,4 +132,3 @@ export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
 export function defaultQuarantineDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.VIGIL_QUARANTINE_DIR || join(dataDir(env), "quarantine");
 }
-

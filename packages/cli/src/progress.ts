@@ -20,8 +20,12 @@ export function paint(on: boolean, code: number, s: string): string {
 
 function fmtDuration(s: number): string {
   if (!Number.isFinite(s) || s < 0) return "--:--";
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
-  return h ? `${h}:${String(m).padStart(2, "0")}:${String(sec).padStart(2, "0")}` : `${m}:${String(sec).padStart(2, "0")}`;
+  const h = Math.floor(s / 3600),
+    m = Math.floor((s % 3600) / 60),
+    sec = Math.floor(s % 60);
+  return h
+    ? `${h}:${String(m).padStart(2, "0")}:${String(sec).padStart(2, "0")}`
+    : `${m}:${String(sec).padStart(2, "0")}`;
 }
 
 export class Progress {
@@ -34,9 +38,15 @@ export class Progress {
   private drawn = false;
   private readonly start = Date.now();
 
-  constructor(private readonly out: ProgressStream, private readonly color = false, private readonly intervalMs = 150) {}
+  constructor(
+    private readonly out: ProgressStream,
+    private readonly color = false,
+    private readonly intervalMs = 150,
+  ) {}
 
-  setTotal(n: number): void { this.total = n; }
+  setTotal(n: number): void {
+    this.total = n;
+  }
 
   update(path: string, bytes: number, detections: number): void {
     this.files++;
@@ -44,7 +54,10 @@ export class Progress {
     this.found += detections;
     this.current = path;
     const now = Date.now();
-    if (now - this.last >= this.intervalMs) { this.last = now; this.draw(); }
+    if (now - this.last >= this.intervalMs) {
+      this.last = now;
+      this.draw();
+    }
   }
 
   line(): string {
@@ -71,6 +84,9 @@ export class Progress {
 
   /** Erases the line (before printing a result line or the summary). */
   clear(): void {
-    if (this.drawn) { this.out.write("\r\x1b[K"); this.drawn = false; }
+    if (this.drawn) {
+      this.out.write("\r\x1b[K");
+      this.drawn = false;
+    }
   }
 }

@@ -26,7 +26,6 @@ const BIN = join(__dirname, "../bin/vigil.js");
 const built = existsSync(join(__dirname, "../dist/commands/agent.js"));
 if (!built) console.log("agent inventory tests need the build (npm test runs tsc -b first): not run");
 
-
 /** The relay, and the inventory reports it forwarded. */
 class InventoryRelay extends Relay {
   inventoryPosts(): Seen[] {
@@ -34,12 +33,20 @@ class InventoryRelay extends Relay {
   }
 }
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function vigil(args: string[]): Promise<Run> {
   return new Promise((resolve) => {
     execFile(process.execPath, [BIN, ...args], { timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 99) : 0;
+      const code = err
+        ? typeof (err as { code?: unknown }).code === "number"
+          ? (err as { code: number }).code
+          : 99
+        : 0;
       resolve({ code, stdout, stderr });
     });
   });
@@ -48,10 +55,16 @@ function vigil(args: string[]): Promise<Run> {
 const MAINT = "Debian Maintainers <debian@example.org>";
 
 /** Writes the fake machine's dpkg database: status stanzas, a .list per package (its time is installedAt). */
-function writeDpkg(root: string, pkgs: Array<{ name: string; version: string; maintainer?: string; files: string[]; installed: string }>): void {
+function writeDpkg(
+  root: string,
+  pkgs: Array<{ name: string; version: string; maintainer?: string; files: string[]; installed: string }>,
+): void {
   const info = join(root, "var/lib/dpkg/info");
   mkdirSync(info, { recursive: true });
-  writeFileSync(join(root, "var/lib/dpkg/status"), pkgs.map((p) => dpkgStanza({ name: p.name, version: p.version, maintainer: p.maintainer ?? MAINT })).join("\n"));
+  writeFileSync(
+    join(root, "var/lib/dpkg/status"),
+    pkgs.map((p) => dpkgStanza({ name: p.name, version: p.version, maintainer: p.maintainer ?? MAINT })).join("\n"),
+  );
   for (const p of pkgs) {
     const list = join(info, `${p.name}.list`);
     writeFileSync(list, ["/.", ...p.files].join("\n") + "\n");
@@ -60,10 +73,18 @@ function writeDpkg(root: string, pkgs: Array<{ name: string; version: string; ma
   }
 }
 
-const BASH = { name: "bash", version: "5.2.15-2+b2", files: ["/bin", "/bin/bash", "/usr/share/doc/bash/copyright"], installed: "2024-01-10T08:00:00Z" };
+const BASH = {
+  name: "bash",
+  version: "5.2.15-2+b2",
+  files: ["/bin", "/bin/bash", "/usr/share/doc/bash/copyright"],
+  installed: "2024-01-10T08:00:00Z",
+};
 const KESL = {
-  name: "kesl", version: "12.1.0.1297", maintainer: "AO Kaspersky Lab <support@kaspersky.com>",
-  files: ["/opt/kaspersky/kesl/bin/kesl", "/opt/kaspersky/kesl/lib/libkesl.so"], installed: "2024-08-15T12:00:00Z",
+  name: "kesl",
+  version: "12.1.0.1297",
+  maintainer: "AO Kaspersky Lab <support@kaspersky.com>",
+  files: ["/opt/kaspersky/kesl/bin/kesl", "/opt/kaspersky/kesl/lib/libkesl.so"],
+  installed: "2024-08-15T12:00:00Z",
 };
 
 describe.skipIf(!built)("vigil agent inventory against a real server", () => {
@@ -79,7 +100,11 @@ describe.skipIf(!built)("vigil agent inventory against a real server", () => {
   const once = async (...extra: string[]) => {
     const r = await vigil(["agent", "run", "--once", "--json", "-q", ...S, ...extra]);
     let report: any;
-    try { report = JSON.parse(r.stdout); } catch { report = undefined; }
+    try {
+      report = JSON.parse(r.stdout);
+    } catch {
+      report = undefined;
+    }
     return { ...r, report };
   };
   const get = async (path: string) => {
@@ -94,7 +119,11 @@ describe.skipIf(!built)("vigil agent inventory against a real server", () => {
     expect(r.status, r.text).toBe(200);
   };
   const ledgerInventoryLines = () =>
-    readFileSync(join(state, "ledger.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((l) => typeof l.url === "string" && l.url.endsWith("/api/v1/inventory"));
+    readFileSync(join(state, "ledger.jsonl"), "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .filter((l) => typeof l.url === "string" && l.url.endsWith("/api/v1/inventory"));
   const items = async () => (await get(`/api/admin/inventory?endpoint=${endpointId}`)).items as any[];
   const findings = async () => (await get(`/api/admin/inventory/findings?endpoint=${endpointId}`)).findings as any[];
 
@@ -110,7 +139,14 @@ describe.skipIf(!built)("vigil agent inventory against a real server", () => {
     endpointId = JSON.parse(r.stdout).endpointId;
     const c = await vigil(["agent", "config", ...S, "--inventory-root", machine, "--json"]);
     expect(c.code, c.stderr).toBe(0);
-    expect(JSON.parse(c.stdout).inventory).toEqual({ everyHours: 24, root: machine, builtinPacks: true, packs: [], trustKeys: [], scan: [] });
+    expect(JSON.parse(c.stdout).inventory).toEqual({
+      everyHours: 24,
+      root: machine,
+      builtinPacks: true,
+      packs: [],
+      trustKeys: [],
+      scan: [],
+    });
   });
 
   afterAll(async () => {
@@ -122,11 +158,29 @@ describe.skipIf(!built)("vigil agent inventory against a real server", () => {
   test("--inventory: the forbidden package's finding and the items reach the server; no paths under the default policy", async () => {
     const r = await once("--inventory");
     expect(r.code, r.stderr).toBe(0);
-    expect(r.report).toMatchObject({ contacted: true, inventory: { collected: true, items: 2, findings: 1, forbidden: 1 }, flush: { inventory: 1 }, inventoryQueued: false });
+    expect(r.report).toMatchObject({
+      contacted: true,
+      inventory: { collected: true, items: 2, findings: 1, forbidden: 1 },
+      flush: { inventory: 1 },
+      inventoryQueued: false,
+    });
     const f = await findings();
     expect(f).toHaveLength(1);
-    expect(f[0]).toMatchObject({ hostname: "inv-host", status: "forbidden", packId: "us-commerce-2024-kaspersky", packVersion: 1, vendor: "Kaspersky", subject: "kesl", inForceSince: "2024-07-20" });
-    expect(f[0].evidence).toEqual(expect.arrayContaining(['package "kesl" matches "kesl"', 'publisher "AO Kaspersky Lab" matches "AO Kaspersky Lab"']));
+    expect(f[0]).toMatchObject({
+      hostname: "inv-host",
+      status: "forbidden",
+      packId: "us-commerce-2024-kaspersky",
+      packVersion: 1,
+      vendor: "Kaspersky",
+      subject: "kesl",
+      inForceSince: "2024-07-20",
+    });
+    expect(f[0].evidence).toEqual(
+      expect.arrayContaining([
+        'package "kesl" matches "kesl"',
+        'publisher "AO Kaspersky Lab" matches "AO Kaspersky Lab"',
+      ]),
+    );
     const it = await items();
     expect(it.map((i) => [i.name, i.version, i.source, i.installedAt, i.installPath])).toEqual([
       ["bash", BASH.version, "dpkg", "2024-01-10T08:00:00.000Z", null],
@@ -157,7 +211,10 @@ describe.skipIf(!built)("vigil agent inventory against a real server", () => {
     expect(relay.inventoryPosts()).toHaveLength(before);
     const firstSeenBash = (await items()).find((i) => i.name === "bash").firstSeen;
     // kesl removed, bash upgraded, a new package; and the last collection moved 25 h back
-    writeDpkg(machine, [{ ...BASH, version: "5.2.21-2" }, { name: "curl", version: "8.5.0-2", files: ["/usr/bin/curl"], installed: "2024-11-02T09:30:00Z" }]);
+    writeDpkg(machine, [
+      { ...BASH, version: "5.2.21-2" },
+      { name: "curl", version: "8.5.0-2", files: ["/usr/bin/curl"], installed: "2024-11-02T09:30:00Z" },
+    ]);
     const stFile = join(state, "state.json");
     const st = JSON.parse(readFileSync(stFile, "utf8"));
     st.lastInventoryAt -= 25 * 3_600_000;
@@ -168,7 +225,10 @@ describe.skipIf(!built)("vigil agent inventory against a real server", () => {
     expect(relay.inventoryPosts()).toHaveLength(before + 1);
     expect(await findings()).toEqual([]);
     const it = await items();
-    expect(it.map((i) => [i.name, i.version])).toEqual([["bash", "5.2.21-2"], ["curl", "8.5.0-2"]]);
+    expect(it.map((i) => [i.name, i.version])).toEqual([
+      ["bash", "5.2.21-2"],
+      ["curl", "8.5.0-2"],
+    ]);
     expect(it.find((i) => i.name === "bash").firstSeen).toBe(firstSeenBash);
   });
 
@@ -179,10 +239,23 @@ describe.skipIf(!built)("vigil agent inventory against a real server", () => {
       writeDpkg(machine, [BASH, { name: "offline-one", version: "1", files: [], installed: "2025-01-01T00:00:00Z" }]);
       const r1 = await once("--inventory");
       expect(r1.code, r1.stderr).toBe(0);
-      expect(r1.report).toMatchObject({ contacted: false, inventory: { collected: true }, flush: { inventory: 0 }, inventoryQueued: true });
-      writeDpkg(machine, [BASH, KESL, { name: "offline-two", version: "2", files: [], installed: "2025-01-02T00:00:00Z" }]);
+      expect(r1.report).toMatchObject({
+        contacted: false,
+        inventory: { collected: true },
+        flush: { inventory: 0 },
+        inventoryQueued: true,
+      });
+      writeDpkg(machine, [
+        BASH,
+        KESL,
+        { name: "offline-two", version: "2", files: [], installed: "2025-01-02T00:00:00Z" },
+      ]);
       const r2 = await once("--inventory");
-      expect(r2.report).toMatchObject({ contacted: false, inventory: { collected: true, items: 3, forbidden: 1 }, inventoryQueued: true });
+      expect(r2.report).toMatchObject({
+        contacted: false,
+        inventory: { collected: true, items: 3, forbidden: 1 },
+        inventoryQueued: true,
+      });
       const queued = JSON.parse(readFileSync(join(state, "inventory.json"), "utf8"));
       expect(queued.items.map((i: any) => i.name).sort()).toEqual(["bash", "kesl", "offline-two"]);
       // each attempt is in the ledger even though nothing arrived
@@ -204,7 +277,9 @@ describe.skipIf(!built)("vigil agent inventory against a real server", () => {
   });
 
   test("paths leave only when both the policy and the endpoint's ceiling allow them", async () => {
-    await setPolicy((p) => { p.send.path = true; });
+    await setPolicy((p) => {
+      p.send.path = true;
+    });
     let r = await once("--inventory");
     expect(r.code, r.stderr).toBe(0);
     expect((await items()).every((i) => i.installPath === null)).toBe(true);
@@ -214,13 +289,17 @@ describe.skipIf(!built)("vigil agent inventory against a real server", () => {
     expect(r.code, r.stderr).toBe(0);
     expect((await items()).find((i) => i.name === "kesl").installPath).toBe("/opt/kaspersky");
     expect((await vigil(["agent", "config", ...S, "--deny", "path"])).code).toBe(0);
-    await setPolicy((p) => { p.send.path = false; });
+    await setPolicy((p) => {
+      p.send.path = false;
+    });
   });
 
   test("inventory off in the server's policy, or denied by the ceiling: nothing collected, nothing sent, no ledger line", async () => {
     const ledgerBefore = ledgerInventoryLines().length;
     const seenBefore = relay.inventoryPosts().length;
-    await setPolicy((p) => { p.send.inventory = false; });
+    await setPolicy((p) => {
+      p.send.inventory = false;
+    });
     // the first cycle learns the new policy from the heartbeat, before it would collect
     const r = await once("--inventory");
     expect(r.code, r.stderr).toBe(0);
@@ -231,7 +310,9 @@ describe.skipIf(!built)("vigil agent inventory against a real server", () => {
     expect(st.effectivePolicy.send.inventory).toBe(false);
     expect(st.inventory.nextAt).toBeNull();
     // the server's policy allows it again, the endpoint's owner does not
-    await setPolicy((p) => { p.send.inventory = true; });
+    await setPolicy((p) => {
+      p.send.inventory = true;
+    });
     expect((await vigil(["agent", "config", ...S, "--deny", "inventory"])).code).toBe(0);
     const r2 = await once("--inventory");
     expect(r2.report.inventory).toMatchObject({ collected: false });

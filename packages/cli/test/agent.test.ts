@@ -18,7 +18,16 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,12 +41,20 @@ const BIN = join(__dirname, "../bin/vigil.js");
 const built = existsSync(join(__dirname, "../dist/commands/agent.js"));
 if (!built) console.log("agent CLI tests need the build (npm test runs tsc -b first): not run");
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function vigil(args: string[]): Promise<Run> {
   return new Promise((resolve) => {
     execFile(process.execPath, [BIN, ...args], { timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 99) : 0;
+      const code = err
+        ? typeof (err as { code?: unknown }).code === "number"
+          ? (err as { code: number }).code
+          : 99
+        : 0;
       resolve({ code, stdout, stderr });
     });
   });
@@ -64,10 +81,16 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
   const once = async (...extra: string[]) => {
     const r = await vigil(["agent", "run", "--once", "--json", "-q", ...S, ...extra]);
     let report: any;
-    try { report = JSON.parse(r.stdout); } catch { report = undefined; }
+    try {
+      report = JSON.parse(r.stdout);
+    } catch {
+      report = undefined;
+    }
     return { ...r, report };
   };
-  const detections = async () => (await server.call("GET", `/api/admin/detections?endpoint=${endpointId}&limit=1000`, admin)).json.detections as any[];
+  const detections = async () =>
+    (await server.call("GET", `/api/admin/detections?endpoint=${endpointId}&limit=1000`, admin)).json
+      .detections as any[];
   const setPolicy = async (change: (p: any) => void) => {
     const cur = (await server.call("GET", "/api/admin/policy", admin)).json;
     change(cur);
@@ -108,7 +131,12 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     const cfg = JSON.parse(readFileSync(cfgFile, "utf8"));
     expect(cfg.key).toContain(endpointId);
     expect(cfg.policyKey.length).toBeGreaterThan(40);
-    expect(cfg.ceiling).toMatchObject({ path: false, hostname: true, scanSummaries: true, samples: { enabled: false } });
+    expect(cfg.ceiling).toMatchObject({
+      path: false,
+      hostname: true,
+      scanSummaries: true,
+      samples: { enabled: false },
+    });
     // the token went out only as a body hash in the ledger
     expect(readFileSync(join(state, "ledger.jsonl"), "utf8")).not.toContain(token);
     // the same token does not enrol twice
@@ -123,10 +151,23 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
   test("one cycle: the EICAR detection arrives without a path under the default policy", async () => {
     const r = await once();
     expect(r.code, r.stderr).toBe(0);
-    expect(r.report).toMatchObject({ contacted: true, scan: { files: 2, detections: 1 }, flush: { detections: 1, scans: 1 }, queued: 0 });
+    expect(r.report).toMatchObject({
+      contacted: true,
+      scan: { files: 2, detections: 1 },
+      flush: { detections: 1, scans: 1 },
+      queued: 0,
+    });
     const d = await detections();
     expect(d).toHaveLength(1);
-    expect(d[0]).toMatchObject({ rule: "EICAR_Test_File", severity: "high", sha256: sha(EICAR), size: EICAR.length, fileType: "text", action: "reported", path: null });
+    expect(d[0]).toMatchObject({
+      rule: "EICAR_Test_File",
+      severity: "high",
+      sha256: sha(EICAR),
+      size: EICAR.length,
+      fileType: "text",
+      action: "reported",
+      path: null,
+    });
     expect(d[0].bundleVersion).toMatch(/^starter-/);
     const ep = (await server.call("GET", `/api/admin/endpoints/${endpointId}`, admin)).json;
     expect(ep.hostname).toBe("it-host");
@@ -142,7 +183,9 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
   });
 
   test("the admin allows paths but the endpoint's ceiling forbids them: still no path", async () => {
-    const p = await setPolicy((x) => { x.send.path = true; });
+    const p = await setPolicy((x) => {
+      x.send.path = true;
+    });
     const r = await once("--scan");
     expect(r.code, r.stderr).toBe(0);
     expect(r.report.policyVersion).toBe(p.version);
@@ -166,10 +209,19 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
 
   test("a tampered policy and a replayed older policy are refused; the last good one stays in force", async () => {
     const goodVersion = JSON.parse((await vigil(["agent", "status", ...S, "--json"])).stdout).serverPolicyVersion;
-    const oldSigned = (await server.call("GET", "/api/v1/policy", { key: JSON.parse(readFileSync(join(state, "agent.json"), "utf8")).key })).json;
+    const oldSigned = (
+      await server.call("GET", "/api/v1/policy", {
+        key: JSON.parse(readFileSync(join(state, "agent.json"), "utf8")).key,
+      })
+    ).json;
     // the server moves on to a narrower policy (no hostname), the relay changes it in transit
-    await setPolicy((x) => { x.send.hostname = false; });
-    relay.rewrite = (path, body) => (path === "/api/v1/policy" ? Buffer.from(body.toString().replace('\\"hostname\\":false', '\\"hostname\\":true')) : body);
+    await setPolicy((x) => {
+      x.send.hostname = false;
+    });
+    relay.rewrite = (path, body) =>
+      path === "/api/v1/policy"
+        ? Buffer.from(body.toString().replace('\\"hostname\\":false', '\\"hostname\\":true'))
+        : body;
     try {
       const r = await once();
       expect(r.code, r.stderr).toBe(0);
@@ -186,7 +238,9 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     expect(st2.effectivePolicy.send.hostname).toBe(false);
     expect(st2.policyRejected).toBeNull();
     // a replay of the older (validly signed) policy is refused
-    await setPolicy((x) => { x.send.hostname = true; });
+    await setPolicy((x) => {
+      x.send.hostname = true;
+    });
     relay.rewrite = (path, body) => (path === "/api/v1/policy" ? Buffer.from(JSON.stringify(oldSigned)) : body);
     try {
       await once();
@@ -197,14 +251,19 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
       relay.rewrite = undefined;
     }
     await once();
-    expect(JSON.parse((await vigil(["agent", "status", ...S, "--json"])).stdout).effectivePolicy.send.hostname).toBe(true);
+    expect(JSON.parse((await vigil(["agent", "status", ...S, "--json"])).stdout).effectivePolicy.send.hostname).toBe(
+      true,
+    );
   });
 
   test("reputation: only a 5-hex prefix leaves, once per TTL; a hash the server calls malicious is a detection", async () => {
     const script = `#!/bin/sh\necho "agent reputation test ${Date.now()}"\n`;
     const h = sha(script);
     writeFileSync(join(scanDir, "tool.sh"), script, { mode: 0o755 });
-    const add = await server.call("POST", "/api/admin/reputation", { ...admin, body: { entries: [{ sha256: h, verdict: "malicious", name: "Test.Shell.Bad" }] } });
+    const add = await server.call("POST", "/api/admin/reputation", {
+      ...admin,
+      body: { entries: [{ sha256: h, verdict: "malicious", name: "Test.Shell.Bad" }] },
+    });
     expect(add.status, add.text).toBe(200);
     const before = relay.seen.length;
     const r = await once("--scan");
@@ -227,7 +286,9 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     const script = readFileSync(join(scanDir, "tool.sh"));
     const h = sha(script);
     const stored = join(serverData, "samples", h.slice(0, 2), h);
-    await setPolicy((x) => { x.samples = { enabled: true, maxBytes: 1 << 20, fileTypes: ["pe", "elf", "script"] }; });
+    await setPolicy((x) => {
+      x.samples = { enabled: true, maxBytes: 1 << 20, fileTypes: ["pe", "elf", "script"] };
+    });
     // the ceiling still says no: nothing uploaded
     const r1 = await once("--scan");
     expect(r1.code, r1.stderr).toBe(0);
@@ -246,18 +307,39 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     expect(upload).toHaveLength(1);
     expect(upload[0]!.sha256).toBe(h);
     expect((await vigil(["agent", "config", ...S, "--deny", "samples"])).code).toBe(0);
-    await setPolicy((x) => { x.samples.enabled = false; });
+    await setPolicy((x) => {
+      x.samples.enabled = false;
+    });
   });
 
   test("update checks go through the verified update client; the bundle's rules are used and the checkpoint reaches the server", async () => {
-    const w1 = await startWitness(keys.w1.signerKey, join(root, "w1"), "rules.example/log", keys.log.verifierKey, `${server.url}/updates/`);
-    const w2 = await startWitness(keys.w2.signerKey, join(root, "w2"), "rules.example/log", keys.log.verifierKey, `${server.url}/updates/`);
+    const w1 = await startWitness(
+      keys.w1.signerKey,
+      join(root, "w1"),
+      "rules.example/log",
+      keys.log.verifierKey,
+      `${server.url}/updates/`,
+    );
+    const w2 = await startWitness(
+      keys.w2.signerKey,
+      join(root, "w2"),
+      "rules.example/log",
+      keys.log.verifierKey,
+      `${server.url}/updates/`,
+    );
     witnesses = [w1.server, w2.server];
     const rulesDir = join(root, "rules");
     await writeRules(rulesDir, {
-      "marker.yar": 'rule Agent_Test_Marker {\n  meta:\n    severity = "critical"\n  strings:\n    $a = "VIGIL-AGENT-IT-MARKER-7f3a"\n  condition:\n    $a\n}\n',
+      "marker.yar":
+        'rule Agent_Test_Marker {\n  meta:\n    severity = "critical"\n  strings:\n    $a = "VIGIL-AGENT-IT-MARKER-7f3a"\n  condition:\n    $a\n}\n',
     });
-    const pub = await publish({ rulesDir, logDir, publisherKey: keys.publisher.signerKey, logKey: keys.log.signerKey, witnesses: [w1.url, w2.url] });
+    const pub = await publish({
+      rulesDir,
+      logDir,
+      publisherKey: keys.publisher.signerKey,
+      logKey: keys.log.signerKey,
+      witnesses: [w1.url, w2.url],
+    });
     expect(pub.cosignedBy).toHaveLength(2);
     const trust = join(root, "trust.json");
     writeFileSync(trust, JSON.stringify(policyFor(keys)));
@@ -289,7 +371,10 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.report.contacted).toBe(false);
     expect(r.report.queued).toBeGreaterThanOrEqual(2); // the EICAR and reputation detections, plus the summary
-    const queuedIds = readdirSync(join(state, "spool")).filter((n) => n.includes("-detection-")).map((n) => JSON.parse(readFileSync(join(state, "spool", n), "utf8")).id).sort();
+    const queuedIds = readdirSync(join(state, "spool"))
+      .filter((n) => n.includes("-detection-"))
+      .map((n) => JSON.parse(readFileSync(join(state, "spool", n), "utf8")).id)
+      .sort();
     expect(queuedIds.length).toBe(2);
     const st = JSON.parse((await vigil(["agent", "status", ...S, "--json"])).stdout);
     expect(st.queue.detection).toBe(2);
@@ -305,7 +390,12 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     expect(r2.report).toMatchObject({ contacted: true, queued: 0, flush: { detections: 2 } });
     const after = await detections();
     expect(after.length).toBe(before + 2);
-    expect(after.map((d) => d.clientId).filter((id) => queuedIds.includes(id)).sort()).toEqual(queuedIds);
+    expect(
+      after
+        .map((d) => d.clientId)
+        .filter((id) => queuedIds.includes(id))
+        .sort(),
+    ).toEqual(queuedIds);
     // and once only
     const r3 = await once();
     expect(r3.report.flush.detections).toBe(0);
@@ -315,11 +405,18 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
   test("the ledger matches what the server saw (count and body hashes) and verifies; an edit is detected", async () => {
     const led = await vigil(["ledger", ...S, "--json"]);
     expect(led.code, led.stderr).toBe(0);
-    const recs = JSON.parse(led.stdout) as { method: string; url: string; bodySha256: string; bytes: number; status: number | null }[];
+    const recs = JSON.parse(led.stdout) as {
+      method: string;
+      url: string;
+      bodySha256: string;
+      bytes: number;
+      status: number | null;
+    }[];
     const answered = recs.filter((x) => x.status !== null);
     expect(answered.length).toBe(relay.seen.length);
     for (let i = 0; i < answered.length; i++) {
-      const a = answered[i]!, s = relay.seen[i]!;
+      const a = answered[i]!,
+        s = relay.seen[i]!;
       expect(`${a.method} ${new URL(a.url).pathname}${new URL(a.url).search}`).toBe(`${s.method} ${s.path}`);
       expect(a.bodySha256).toBe(s.sha256);
       expect(a.bytes).toBe(s.bytes);
@@ -337,13 +434,17 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     expect(v.stdout).toContain(head);
     // the server holds the head the agent reported in its last heartbeat: a line of this chain
     const ep = (await server.call("GET", `/api/admin/endpoints/${endpointId}`, admin)).json;
-    const lines = readFileSync(join(state, "ledger.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const lines = readFileSync(join(state, "ledger.jsonl"), "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     expect(lines[ep.ledger.entries - 1].hash).toBe(ep.ledger.head);
     // edit one line: verify names it and fails; the agent refuses to send on top of it
     const copy = join(root, "agent-edited");
     rmSync(copy, { recursive: true, force: true });
     mkdirSync(copy);
-    for (const f of ["agent.json", "ledger.head", "policy.json"]) writeFileSync(join(copy, f), readFileSync(join(state, f)));
+    for (const f of ["agent.json", "ledger.head", "policy.json"])
+      writeFileSync(join(copy, f), readFileSync(join(state, f)));
     const edited = lines.map((l) => JSON.stringify(l));
     edited[4] = edited[4]!.replace(/"bytes":\d+/, '"bytes":1');
     writeFileSync(join(copy, "ledger.jsonl"), edited.join("\n") + "\n");
@@ -362,7 +463,9 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     const before = (await detections()).length;
     const child = spawn(process.execPath, [BIN, "agent", "run", ...S], { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
-    child.stderr.on("data", (c: Buffer) => { stderr += c.toString(); });
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     try {
       const deadline = Date.now() + 30_000;
@@ -401,7 +504,11 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     expect(existsSync(join(scanDir, "tool.sh"))).toBe(false);
     expect(existsSync(join(scanDir, "notes.txt"))).toBe(true);
     const q = (await detections()).filter((d) => d.action === "quarantined");
-    expect(q.map((d) => d.path).sort()).toEqual([join(scanDir, "eicar.com"), join(scanDir, "q.com"), join(scanDir, "tool.sh")]);
+    expect(q.map((d) => d.path).sort()).toEqual([
+      join(scanDir, "eicar.com"),
+      join(scanDir, "q.com"),
+      join(scanDir, "tool.sh"),
+    ]);
     const status = await vigil(["agent", "status", ...S]);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/sends path: +yes/);

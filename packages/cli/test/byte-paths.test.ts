@@ -44,7 +44,9 @@ function makeTree(clean = false): string {
 
 function vigil(args: string[], cwd: string) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
-    encoding: "utf8", cwd, timeout: 60_000,
+    encoding: "utf8",
+    cwd,
+    timeout: 60_000,
     env: { ...process.env, XDG_CACHE_HOME: join(home, "cache"), XDG_DATA_HOME: join(home, "data"), NO_COLOR: "1" },
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
@@ -52,11 +54,14 @@ function vigil(args: string[], cwd: string) {
 
 /** The file names a text report printed as found, mapped back to bytes. */
 function foundNames(out: string): string[] {
-  return out.split(/\n(?=\.\/)/).filter(Boolean).map((l) => {
-    const m = /^\.\/(.*): Win\.Test\.EICAR_HDB-1 FOUND\n?$/s.exec(l);
-    expect(m, `a detection line: ${JSON.stringify(l)}`).not.toBeNull();
-    return bytesKey(printableToBytes(m![1]!));
-  });
+  return out
+    .split(/\n(?=\.\/)/)
+    .filter(Boolean)
+    .map((l) => {
+      const m = /^\.\/(.*): Win\.Test\.EICAR_HDB-1 FOUND\n?$/s.exec(l);
+      expect(m, `a detection line: ${JSON.stringify(l)}`).not.toBeNull();
+      return bytesKey(printableToBytes(m![1]!));
+    });
 }
 
 const expected = NAMES.map(bytesKey).sort();
@@ -84,29 +89,45 @@ describe.runIf(built)("file names that are not UTF-8", () => {
 
   it("vigil scan json and ndjson: valid JSON, pathBase64 gives the exact bytes", () => {
     const d = makeTree();
-    const fromJson = (f: { path: string; pathBase64?: string }) => bytesKey(f.pathBase64 !== undefined ? Buffer.from(f.pathBase64, "base64") : Buffer.from(f.path));
+    const fromJson = (f: { path: string; pathBase64?: string }) =>
+      bytesKey(f.pathBase64 !== undefined ? Buffer.from(f.pathBase64, "base64") : Buffer.from(f.path));
     const j = vigil(["scan", "--no-cache", "-f", "json", "."], d);
     expect(j.out).not.toMatch(/\\ud[c-f]|\ufffd/);
     const doc = JSON.parse(j.out);
     expect(doc.summary).toMatchObject({ infected: 5, errors: 0 });
-    expect(doc.files.map(fromJson).sort()).toEqual(expected.map((n) => bytesKey(Buffer.concat([Buffer.from("./"), Buffer.from(n, "latin1")]))).sort());
+    expect(doc.files.map(fromJson).sort()).toEqual(
+      expected.map((n) => bytesKey(Buffer.concat([Buffer.from("./"), Buffer.from(n, "latin1")]))).sort(),
+    );
     const inv = doc.files.find((f: { path: string }) => f.path === "./inv\\xffalid.exe");
     expect(inv.pathBase64).toBe(Buffer.from("./inv\xffalid.exe", "latin1").toString("base64"));
     expect(inv.detections[0].path).toBe("./inv\\xffalid.exe");
     expect(doc.files.find((f: { path: string }) => f.path === "./café.exe").pathBase64).toBeUndefined();
-    const nd = vigil(["scan", "--no-cache", "-f", "ndjson", "."], d).out.trim().split("\n").map((l) => JSON.parse(l));
+    const nd = vigil(["scan", "--no-cache", "-f", "ndjson", "."], d)
+      .out.trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     const files = nd.filter((x) => x.type === "file");
     expect(files.map(fromJson).sort()).toEqual(doc.files.map(fromJson).sort());
     const sarif = vigil(["scan", "--no-cache", "-f", "sarif", "."], d).out;
-    const uris = JSON.parse(sarif).runs[0].results.map((x: { locations: { physicalLocation: { artifactLocation: { uri: string } } }[] }) => x.locations[0]!.physicalLocation.artifactLocation.uri);
+    const uris = JSON.parse(sarif).runs[0].results.map(
+      (x: { locations: { physicalLocation: { artifactLocation: { uri: string } } }[] }) =>
+        x.locations[0]!.physicalLocation.artifactLocation.uri,
+    );
     expect(uris).toContain("inv%FFalid.exe");
   });
 
   it("a byte name on the command line is scanned (argv read back from /proc/self/cmdline)", () => {
     const d = makeTree();
-    const r = spawnSync("sh", ["-c", `exec "$0" "$1" scan --no-cache "$(printf 'inv\\377alid.exe')"`, process.execPath, BIN], {
-      encoding: "utf8", cwd: d, timeout: 60_000, env: { ...process.env, XDG_CACHE_HOME: join(home, "cache"), NO_COLOR: "1" },
-    });
+    const r = spawnSync(
+      "sh",
+      ["-c", `exec "$0" "$1" scan --no-cache "$(printf 'inv\\377alid.exe')"`, process.execPath, BIN],
+      {
+        encoding: "utf8",
+        cwd: d,
+        timeout: 60_000,
+        env: { ...process.env, XDG_CACHE_HOME: join(home, "cache"), NO_COLOR: "1" },
+      },
+    );
     expect(r.stdout).toBe("inv\\xffalid.exe: Win.Test.EICAR_HDB-1 FOUND\n");
     expect(r.status).toBe(1);
   });
@@ -133,8 +154,13 @@ describe.runIf(built)("file names that are not UTF-8", () => {
     const list = vigil(["quarantine", "--quarantine-dir", vault, "list"], d);
     expect(list.out.split("\n").filter(Boolean)).toHaveLength(5);
     expect(list.out).toContain(`${d}/inv\\xffalid.exe\n`);
-    const ids = list.out.split("\n").filter(Boolean).map((l) => l.split(/\s+/)[0]!);
-    const inv = ids.map((id) => vigil(["quarantine", "--quarantine-dir", vault, "show", id], d).out).find((o) => o.includes("inv\\\\xffalid"))!;
+    const ids = list.out
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => l.split(/\s+/)[0]!);
+    const inv = ids
+      .map((id) => vigil(["quarantine", "--quarantine-dir", vault, "show", id], d).out)
+      .find((o) => o.includes("inv\\\\xffalid"))!;
     expect(inv).not.toMatch(/\\ud[c-f]|\ufffd/);
     expect(Buffer.from(JSON.parse(inv).originalPathBase64, "base64").equals(bjoin(d, NAMES[0]!))).toBe(true);
     for (const id of ids) {
@@ -142,8 +168,14 @@ describe.runIf(built)("file names that are not UTF-8", () => {
       expect(r.err).toBe("");
       expect(r.code).toBe(0);
     }
-    const back = [...readdirSync(d, { encoding: "buffer" }).filter((n) => bytesKey(n) !== bytesKey(Buffer.from("dir\xfe", "latin1"))),
-      ...readdirSync(bjoin(d, Buffer.from("dir\xfe", "latin1")), { encoding: "buffer" }).map((n) => Buffer.concat([Buffer.from("dir\xfe/", "latin1"), n]))];
+    const back = [
+      ...readdirSync(d, { encoding: "buffer" }).filter(
+        (n) => bytesKey(n) !== bytesKey(Buffer.from("dir\xfe", "latin1")),
+      ),
+      ...readdirSync(bjoin(d, Buffer.from("dir\xfe", "latin1")), { encoding: "buffer" }).map((n) =>
+        Buffer.concat([Buffer.from("dir\xfe/", "latin1"), n]),
+      ),
+    ];
     expect(back.map(bytesKey).sort()).toEqual(expected);
     for (const n of NAMES) expect(readFileSync(bjoin(d, n)).toString()).toBe(EICAR);
   });
@@ -163,8 +195,14 @@ describe.runIf(built)("file names that are not UTF-8", () => {
     }
     expect(run("yara", ["-r", rules, d]).stdout).toContain(`eicar ${d}/inv\xffalid.exe\n`);
     // a byte name given as the target
-    const y = spawnSync("sh", ["-c", `exec "$@" "$(printf '${d}/inv\\377alid.exe')"`, "sh", "yara", rules], { encoding: "latin1" });
-    const v = spawnSync("sh", ["-c", `exec "$@" "$(printf '${d}/inv\\377alid.exe')"`, "sh", process.execPath, BIN, "yara", rules], { encoding: "latin1" });
+    const y = spawnSync("sh", ["-c", `exec "$@" "$(printf '${d}/inv\\377alid.exe')"`, "sh", "yara", rules], {
+      encoding: "latin1",
+    });
+    const v = spawnSync(
+      "sh",
+      ["-c", `exec "$@" "$(printf '${d}/inv\\377alid.exe')"`, "sh", process.execPath, BIN, "yara", rules],
+      { encoding: "latin1" },
+    );
     expect(y.stdout).toBe(`eicar ${d}/inv\xffalid.exe\n`);
     expect(v.stdout).toBe(y.stdout);
   });

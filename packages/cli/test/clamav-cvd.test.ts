@@ -47,8 +47,13 @@ describe.skipIf(missing)("vigil scan -d test-N.cvd against clamscan 1.4.6", () =
 
   it("every file Vigil finds, clamscan finds with the same name, and Vigil finds the formats it opens", () => {
     const db = join(FRESHCLAM!, "test-6.cvd");
-    const c = found(spawnSync("clamscan", ["--no-summary", "-d", db, TESTFILES], { encoding: "utf8", maxBuffer: 64 << 20 }).stdout);
-    const r = spawnSync(process.execPath, [BIN, "scan", "--no-cache", "--no-summary", "-d", db, TESTFILES], { encoding: "utf8", maxBuffer: 64 << 20 });
+    const c = found(
+      spawnSync("clamscan", ["--no-summary", "-d", db, TESTFILES], { encoding: "utf8", maxBuffer: 64 << 20 }).stdout,
+    );
+    const r = spawnSync(process.execPath, [BIN, "scan", "--no-cache", "--no-summary", "-d", db, TESTFILES], {
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+    });
     const g = found(r.stdout);
     expect(r.status).toBe(1);
     for (const [file, names] of g) expect([...names], file).toEqual([...(c.get(file) ?? [])]);
@@ -71,12 +76,18 @@ describe.skipIf(missing)("the default databases", () => {
       mkdirSync(empty);
       writeFileSync(join(db, "test.cvd"), readFileSync(join(FRESHCLAM!, "test-6.cvd")));
       const target = join(TESTFILES, "clam.exe");
-      const withDb = spawnSync(process.execPath, [BIN, "scan", "--no-cache", target], { encoding: "utf8", env: { ...process.env, VIGIL_CLAMAV_DB_DIR: db } });
+      const withDb = spawnSync(process.execPath, [BIN, "scan", "--no-cache", target], {
+        encoding: "utf8",
+        env: { ...process.env, VIGIL_CLAMAV_DB_DIR: db },
+      });
       expect(withDb.stderr).toContain(`using ClamAV's databases in ${db}`);
       expect(knownViruses(withDb.stderr)).toBe(10);
       expect(withDb.stdout).toContain("clam.exe: Clamav.Test.File-6 FOUND");
       expect(withDb.stderr).not.toMatch(/built-in test signatures only/);
-      const without = spawnSync(process.execPath, [BIN, "scan", "--no-cache", target], { encoding: "utf8", env: { ...process.env, VIGIL_CLAMAV_DB_DIR: empty } });
+      const without = spawnSync(process.execPath, [BIN, "scan", "--no-cache", target], {
+        encoding: "utf8",
+        env: { ...process.env, VIGIL_CLAMAV_DB_DIR: empty },
+      });
       expect(knownViruses(without.stderr)).toBe(4);
       expect(without.stderr).toMatch(/built-in test signatures only/);
       expect(without.stdout).toContain("FOUND");
@@ -92,7 +103,9 @@ describe.skipIf(missing)("vigil clamav against sigtool", () => {
     const s = spawnSync("sigtool", ["-i", db], { encoding: "utf8" }).stdout;
     const g = spawnSync(process.execPath, [BIN, "clamav", "info", db], { encoding: "utf8" });
     expect(g.status).toBe(0);
-    for (const line of s.split("\n").filter((l) => /^(Build time|Version|Signatures|Functionality level|Builder|MD5|Digital signature):/.test(l))) {
+    for (const line of s
+      .split("\n")
+      .filter((l) => /^(Build time|Version|Signatures|Functionality level|Builder|MD5|Digital signature):/.test(l))) {
       expect(g.stdout).toContain(line);
     }
     expect(g.stdout).toContain("Verification OK.");
@@ -111,7 +124,11 @@ describe.skipIf(missing)("vigil clamav against sigtool", () => {
       expect(u.status).toBe(0);
       expect(readdirSync(join(dir, "u")).sort()).toContain("test.ndb");
       const cdiffs = [2, 3, 4, 5, 6].map((n) => join(FRESHCLAM!, `test-${n}.cdiff`));
-      const p = spawnSync(process.execPath, [BIN, "clamav", "patch", join(FRESHCLAM!, "test-1.cvd"), ...cdiffs, "-o", join(dir, "test.cld")], { encoding: "utf8" });
+      const p = spawnSync(
+        process.execPath,
+        [BIN, "clamav", "patch", join(FRESHCLAM!, "test-1.cvd"), ...cdiffs, "-o", join(dir, "test.cld")],
+        { encoding: "utf8" },
+      );
       expect(p.status, p.stderr).toBe(0);
       expect(readFileSync(join(dir, "test.cld")).length).toBe(40960);
       const c = spawnSync("clamscan", ["-d", join(dir, "test.cld"), "/dev/null"], { encoding: "utf8" });

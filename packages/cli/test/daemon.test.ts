@@ -24,7 +24,20 @@ describe("vigil daemon (CLI)", () => {
     const files = tempDir();
     const rules = files.file("r.yar", 'rule First_Rule { strings: $a = "MARK-ONE" condition: $a }\n');
     const sock = `${files.dir}/d.sock`;
-    const d = start(["--tcp", "127.0.0.1:0", "--socket", sock, "--http", "127.0.0.1:0", "--rules", rules, "--no-builtin", "-j", "1", "--no-cache"]);
+    const d = start([
+      "--tcp",
+      "127.0.0.1:0",
+      "--socket",
+      sock,
+      "--http",
+      "127.0.0.1:0",
+      "--rules",
+      rules,
+      "--no-builtin",
+      "-j",
+      "1",
+      "--no-cache",
+    ]);
     const m = await d.until(/clamd protocol on 127\.0\.0\.1:(\d+)/);
     expect(m, d.stderr()).toBeTruthy();
     const port = Number(m![1]);

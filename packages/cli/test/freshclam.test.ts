@@ -72,10 +72,12 @@ describe.skipIf(!built || !corpus)("vigil freshclam", () => {
     onTestFinished(() => new Promise<void>((r) => server.close(() => r())));
     const sock = join(root, "clamd.sock");
     const got: string[] = [];
-    const clamd = createNetServer((s) => s.on("data", (d) => {
-      got.push(d.toString("latin1"));
-      s.end("RELOADING\0");
-    }));
+    const clamd = createNetServer((s) =>
+      s.on("data", (d) => {
+        got.push(d.toString("latin1"));
+        s.end("RELOADING\0");
+      }),
+    );
     await new Promise<void>((r) => clamd.listen(sock, r));
     onTestFinished(() => new Promise<void>((r) => clamd.close(() => r())));
     await writeFile(join(root, "clamd.conf"), `# clamd\nLocalSocket ${sock}\n`);
@@ -96,7 +98,9 @@ describe.skipIf(!built || !corpus)("vigil freshclam", () => {
     const { www, db } = await setup(root, 3, [], 6);
     const r = await vigil(["freshclam", "--mirror", www, "--datadir", db, "--update-db", "test"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/test: refused \[ROLLBACK\]: the mirror offers test version 3, older than the local version 6.*\(kept version 6\)/);
+    expect(r.stderr).toMatch(
+      /test: refused \[ROLLBACK\]: the mirror offers test version 3, older than the local version 6.*\(kept version 6\)/,
+    );
     expect(await readFile(join(db, "test.cvd"))).toEqual(await readFile(join(CORPUS, "test-6.cvd")));
     const none = await vigil(["freshclam", "--datadir", db]);
     expect(none.code).toBe(2);
@@ -121,7 +125,9 @@ describe.skipIf(!built || !corpus)("vigil freshclam and a running vigil daemon",
     const root = await temp();
     const { www, db } = await setup(root, 6, [2, 3, 4, 5, 6], 1);
     const sock = join(root, "vigil.sock");
-    const daemon = spawn(process.execPath, [BIN, "daemon", "--socket", sock, "-d", db, "--no-cache", "-j", "1"], { stdio: ["ignore", "ignore", "pipe"] });
+    const daemon = spawn(process.execPath, [BIN, "daemon", "--socket", sock, "-d", db, "--no-cache", "-j", "1"], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let err = "";
     daemon.stderr.on("data", (d: Buffer) => (err += d.toString()));
     onTestFinished(() => {

@@ -6,7 +6,17 @@
  * no stack trace unless VIGIL_DEBUG=1. And `fail()` itself, in process.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test, vi } from "vitest";
@@ -39,13 +49,20 @@ for (let i = 0; i < 3; i++) writeFileSync(join(infected, `eicar-${i}.com`), EICA
 const vault = join(dir, "vault");
 writeFileSync(zeroRule, "rule a { strings: $a = { 00 00 } condition: $a }\n");
 
-interface Ended { code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string; ms: number }
+interface Ended {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  stdout: string;
+  ms: number;
+}
 
 /** Runs the bin with a stdout that is closed before it starts, or after the first line (`| head -1`). */
 function runClosed(args: string[], when: "before" | "first-line"): Promise<Ended> {
   const t = Date.now();
   const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let stderr = "", stdout = "";
+  let stderr = "",
+    stdout = "";
   child.stderr.on("data", (c) => (stderr += c));
   if (when === "before") child.stdout.destroy();
   else {
@@ -54,7 +71,9 @@ function runClosed(args: string[], when: "before" | "first-line"): Promise<Ended
       if (stdout.includes("\n")) child.stdout.destroy();
     });
   }
-  return new Promise((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stderr, stdout, ms: Date.now() - t })));
+  return new Promise((resolve) =>
+    child.on("close", (code, signal) => resolve({ code, signal, stderr, stdout, ms: Date.now() - t })),
+  );
 }
 
 /** CPU time (user + system, in clock ticks) a process has used so far. */
@@ -67,14 +86,27 @@ function cpuTicks(pid: number): number {
 const NO_STACK = /^\s+at |Error: |node:internal|Unhandled/m;
 
 describe.skipIf(!built)("a closed pipe ends the command quietly", () => {
-  const commands = readdirSync(join(__dirname, "../dist/commands")).filter((f) => f.endsWith(".js")).map((f) => f.slice(0, -3));
+  const commands = readdirSync(join(__dirname, "../dist/commands"))
+    .filter((f) => f.endsWith(".js"))
+    .map((f) => f.slice(0, -3));
 
   test("every command's help, vigil --help and --version", async () => {
     expect(commands.length).toBeGreaterThan(10);
-    const q = spawnSync(process.execPath, [BIN, "scan", "--no-cache", "--quarantine-dir", vault, infected], { env, encoding: "utf8" });
+    const q = spawnSync(process.execPath, [BIN, "scan", "--no-cache", "--quarantine-dir", vault, infected], {
+      env,
+      encoding: "utf8",
+    });
     expect(q.status, q.stderr).toBe(1);
-    expect(spawnSync(process.execPath, [BIN, "quarantine", "list", "--quarantine-dir", vault], { env, encoding: "utf8" }).stdout).toMatch(/eicar-2\.com/);
-    for (const args of [...commands.map((c) => [c, "--help"]), ["--help"], ["--version"], ["quarantine", "list", "--quarantine-dir", vault]]) {
+    expect(
+      spawnSync(process.execPath, [BIN, "quarantine", "list", "--quarantine-dir", vault], { env, encoding: "utf8" })
+        .stdout,
+    ).toMatch(/eicar-2\.com/);
+    for (const args of [
+      ...commands.map((c) => [c, "--help"]),
+      ["--help"],
+      ["--version"],
+      ["quarantine", "list", "--quarantine-dir", vault],
+    ]) {
       const r = await runClosed(args, "before");
       expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 141, stderr: "" });
     }
@@ -99,11 +131,19 @@ describe.skipIf(!built)("a closed pipe ends the command quietly", () => {
 
 describe.skipIf(!built)("back-pressure: a slow reader pauses the scan", () => {
   test("vigil yara -s with a reader that stops reading uses no CPU until it reads again", async () => {
-    const child = spawn(process.execPath, [BIN, "yara", "-w", "-s", zeroRule, zeros], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [BIN, "yara", "-w", "-s", zeroRule, zeros], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stderr = "";
     child.stderr.on("data", (c) => (stderr += c));
     // wait for the first output, then stop reading
-    await new Promise<void>((resolve) => child.stdout.once("data", () => { child.stdout.pause(); resolve(); }));
+    await new Promise<void>((resolve) =>
+      child.stdout.once("data", () => {
+        child.stdout.pause();
+        resolve();
+      }),
+    );
     await new Promise((r) => setTimeout(r, 500));
     const before = cpuTicks(child.pid!);
     await new Promise((r) => setTimeout(r, 2000));
@@ -112,8 +152,12 @@ describe.skipIf(!built)("back-pressure: a slow reader pauses the scan", () => {
     // while nobody read would use most of those two seconds
     expect(after - before).toBeLessThan(20);
     expect(child.exitCode).toBe(null);
-    let bytes = 0, lines = 0;
-    child.stdout.on("data", (c: Buffer) => { bytes += c.length; for (const b of c) if (b === 10) lines++; });
+    let bytes = 0,
+      lines = 0;
+    child.stdout.on("data", (c: Buffer) => {
+      bytes += c.length;
+      for (const b of c) if (b === 10) lines++;
+    });
     child.stdout.resume();
     const code = await new Promise<number | null>((r) => child.on("close", (c) => r(c)));
     expect(stderr).toBe("");
@@ -124,11 +168,19 @@ describe.skipIf(!built)("back-pressure: a slow reader pauses the scan", () => {
 });
 
 describe.skipIf(!built || !haveDevFull)("a full disk is one line and exit 2", () => {
-  for (const [name, args] of [["scan", ["scan", "-a", "--no-cache", many]], ["yara", ["yara", "-w", "-s", zeroRule, zeros]]] as const) {
+  for (const [name, args] of [
+    ["scan", ["scan", "-a", "--no-cache", many]],
+    ["yara", ["yara", "-w", "-s", zeroRule, zeros]],
+  ] as const) {
     test(`vigil ${name} > /dev/full`, () => {
       const full = openSync("/dev/full", "w");
       try {
-        const r = spawnSync(process.execPath, [BIN, ...args], { env, stdio: ["ignore", full, "pipe"], encoding: "utf8", timeout: 120_000 });
+        const r = spawnSync(process.execPath, [BIN, ...args], {
+          env,
+          stdio: ["ignore", full, "pipe"],
+          encoding: "utf8",
+          timeout: 120_000,
+        });
         expect(r.status).toBe(2);
         expect(r.stderr).toBe(`vigil ${name}: cannot write to standard output: no space left on device (ENOSPC)\n`);
       } finally {
@@ -151,15 +203,22 @@ describe.skipIf(!built)("failures are one line with their code", () => {
 
   test("the version comes from package.json", () => {
     const { version } = JSON.parse(readFileSync(join(__dirname, "../package.json"), "utf8")) as { version: string };
-    expect(spawnSync(process.execPath, [BIN, "--version"], { env, encoding: "utf8" }).stdout).toBe(`vigil ${version}\n`);
-    expect(spawnSync(process.execPath, [BIN, "yara", "--version"], { env, encoding: "utf8" }).stdout).toBe(`4.5.0 (vigil ${version})\n`);
+    expect(spawnSync(process.execPath, [BIN, "--version"], { env, encoding: "utf8" }).stdout).toBe(
+      `vigil ${version}\n`,
+    );
+    expect(spawnSync(process.execPath, [BIN, "yara", "--version"], { env, encoding: "utf8" }).stdout).toBe(
+      `4.5.0 (vigil ${version})\n`,
+    );
   });
 });
 
 describe("fail()", () => {
   function failed(...args: Parameters<typeof fail>): { code: number; err: string } {
     let err = "";
-    const spy = vi.spyOn(process.stderr, "write").mockImplementation((s) => { err += String(s); return true; });
+    const spy = vi.spyOn(process.stderr, "write").mockImplementation((s) => {
+      err += String(s);
+      return true;
+    });
     try {
       return { code: fail(...args), err };
     } finally {
@@ -169,14 +228,21 @@ describe("fail()", () => {
   const coded = (code: string, message: string) => Object.assign(new Error(message), { code });
 
   test("a package error: message and code, exit 2; a refusal: exit 1", () => {
-    expect(failed("ledger", coded("BAD_OPTION", "--limit must be a whole number"), { refusals: AGENT_REFUSALS }))
-      .toEqual({ code: 2, err: "vigil ledger: --limit must be a whole number (BAD_OPTION)\n" });
-    expect(failed("ledger", coded("LEDGER_BROKEN", "the ledger is broken at line 5"), { refusals: AGENT_REFUSALS }))
-      .toEqual({ code: 1, err: "vigil ledger: refused: the ledger is broken at line 5 (LEDGER_BROKEN)\n" });
+    expect(
+      failed("ledger", coded("BAD_OPTION", "--limit must be a whole number"), { refusals: AGENT_REFUSALS }),
+    ).toEqual({ code: 2, err: "vigil ledger: --limit must be a whole number (BAD_OPTION)\n" });
+    expect(
+      failed("ledger", coded("LEDGER_BROKEN", "the ledger is broken at line 5"), { refusals: AGENT_REFUSALS }),
+    ).toEqual({ code: 1, err: "vigil ledger: refused: the ledger is broken at line 5 (LEDGER_BROKEN)\n" });
   });
 
   test("a system error names the path; multi-line messages become one line", () => {
-    const e = Object.assign(new Error("ENOENT: no such file or directory, open '/no/such'"), { code: "ENOENT", syscall: "open", path: "/no/such", errno: -2 });
+    const e = Object.assign(new Error("ENOENT: no such file or directory, open '/no/such'"), {
+      code: "ENOENT",
+      syscall: "open",
+      path: "/no/such",
+      errno: -2,
+    });
     expect(failed("scan", e)).toEqual({ code: 2, err: "vigil scan: /no/such: no such file or directory (ENOENT)\n" });
     expect(failed("x", coded("C", "one\n  two"))).toEqual({ code: 2, err: "vigil x: one; two (C)\n" });
   });
@@ -184,8 +250,9 @@ describe("fail()", () => {
   test("commander's errors were printed already; a socket's EPIPE is an error; a bug says so", () => {
     expect(failed("scan", coded("commander.helpDisplayed", "(outputHelp)"))).toEqual({ code: 0, err: "" });
     expect(failed("scan", coded("commander.unknownOption", "error: unknown option"))).toEqual({ code: 2, err: "" });
-    expect(failed("agent", Object.assign(new Error("write EPIPE"), { code: "EPIPE", syscall: "write", errno: -32 })))
-      .toEqual({ code: 2, err: "vigil agent: write EPIPE (EPIPE)\n" });
+    expect(
+      failed("agent", Object.assign(new Error("write EPIPE"), { code: "EPIPE", syscall: "write", errno: -32 })),
+    ).toEqual({ code: 2, err: "vigil agent: write EPIPE (EPIPE)\n" });
     const bug = failed("scan", new TypeError("x is undefined"));
     expect(bug.code).toBe(2);
     expect(bug.err).toMatch(/^vigil scan: internal error: TypeError: x is undefined \(a bug: .*VIGIL_DEBUG=1.*\)\n$/);

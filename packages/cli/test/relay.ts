@@ -8,7 +8,14 @@ import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
-export interface Seen { method: string; path: string; sha256: string; bytes: number; status: number; body: string }
+export interface Seen {
+  method: string;
+  path: string;
+  sha256: string;
+  bytes: number;
+  status: number;
+  body: string;
+}
 
 export class Relay {
   seen: Seen[] = [];
@@ -25,16 +32,34 @@ export class Relay {
       req.on("end", () => {
         const body = Buffer.concat(chunks);
         const headers: Record<string, string> = {};
-        for (const h of ["authorization", "content-type", "accept"]) if (req.headers[h]) headers[h] = String(req.headers[h]);
-        fetch(this.target + req.url, { method: req.method, headers, redirect: "manual", ...(body.length || (req.method !== "GET" && req.method !== "HEAD") ? { body } : {}) })
+        for (const h of ["authorization", "content-type", "accept"])
+          if (req.headers[h]) headers[h] = String(req.headers[h]);
+        fetch(this.target + req.url, {
+          method: req.method,
+          headers,
+          redirect: "manual",
+          ...(body.length || (req.method !== "GET" && req.method !== "HEAD") ? { body } : {}),
+        })
           .then(async (r) => {
             let out: Buffer = Buffer.from(await r.arrayBuffer());
             if (this.rewrite) out = this.rewrite(req.url ?? "", out);
-            this.seen.push({ method: req.method ?? "", path: req.url ?? "", sha256: createHash("sha256").update(body).digest("hex"), bytes: body.length, status: r.status, body: body.toString("utf8") });
-            res.writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "application/octet-stream", "content-length": String(out.length) });
+            this.seen.push({
+              method: req.method ?? "",
+              path: req.url ?? "",
+              sha256: createHash("sha256").update(body).digest("hex"),
+              bytes: body.length,
+              status: r.status,
+              body: body.toString("utf8"),
+            });
+            res.writeHead(r.status, {
+              "content-type": r.headers.get("content-type") ?? "application/octet-stream",
+              "content-length": String(out.length),
+            });
             res.end(out);
           })
-          .catch((err: Error) => { res.writeHead(502).end(err.message); });
+          .catch((err: Error) => {
+            res.writeHead(502).end(err.message);
+          });
       });
     });
     await new Promise<void>((resolve, reject) => {
@@ -48,7 +73,11 @@ export class Relay {
   async stop(): Promise<void> {
     const s = this.server;
     this.server = undefined;
-    if (s) await new Promise<void>((resolve) => { s.closeAllConnections(); s.close(() => resolve()); });
+    if (s)
+      await new Promise<void>((resolve) => {
+        s.closeAllConnections();
+        s.close(() => resolve());
+      });
   }
 
   get url(): string {

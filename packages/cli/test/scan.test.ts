@@ -1,7 +1,18 @@
 // End-to-end tests of `vigil scan` and `vigil quarantine`: the built bin (npx tsc -b) in temporary trees.
 import { describe, expect, it, beforeAll } from "vitest";
 import { spawn, spawnSync, execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,7 +25,12 @@ let tree: string;
 
 function vigil(args: string[], opts: { input?: string; cwd?: string; uid?: number; gid?: number } = {}) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
-    encoding: "utf8", input: opts.input ?? "", cwd: opts.cwd ?? tree, uid: opts.uid, gid: opts.gid, timeout: 60_000,
+    encoding: "utf8",
+    input: opts.input ?? "",
+    cwd: opts.cwd ?? tree,
+    uid: opts.uid,
+    gid: opts.gid,
+    timeout: 60_000,
     env: { ...process.env, XDG_CACHE_HOME: join(home, "cache"), XDG_DATA_HOME: join(home, "data"), NO_COLOR: "1" },
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
@@ -28,7 +44,10 @@ beforeAll(() => {
   writeFileSync(join(tree, "clean/sub/b.txt"), "world");
   mkdirSync(join(tree, "bad"));
   writeFileSync(join(tree, "bad/eicar.com"), EICAR);
-  writeFileSync(join(tree, "bad/nested.zip"), makeZip([{ name: "docs/inner.zip", data: makeZip([{ name: "deep/eicar.txt", data: EICAR }]) }]));
+  writeFileSync(
+    join(tree, "bad/nested.zip"),
+    makeZip([{ name: "docs/inner.zip", data: makeZip([{ name: "deep/eicar.txt", data: EICAR }]) }]),
+  );
   mkdirSync(join(tree, "arch"));
   writeFileSync(join(tree, "arch/bomb.zip"), makeZip([{ name: "zeros.bin", data: Buffer.alloc(40 * 1024 * 1024) }]));
   writeFileSync(join(tree, "arch/enc.zip"), makeZip([{ name: "secret.com", data: EICAR, method: 0, flags: 1 }]));
@@ -70,9 +89,17 @@ describe("vigil scan (end to end)", () => {
     const doc = JSON.parse(j.out);
     expect(doc.summary).toMatchObject({ files: 4, infected: 2 });
     expect(doc.rules.signatures).toBeGreaterThanOrEqual(4);
-    const nd = vigil(["scan", "--format", "ndjson", "bad"]).out.trim().split("\n").map((l) => JSON.parse(l));
+    const nd = vigil(["scan", "--format", "ndjson", "bad"])
+      .out.trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(nd.at(-1)).toMatchObject({ type: "summary", infected: 2 });
-    expect(nd.filter((x) => x.type === "file").flatMap((x) => x.detections.map((d: { path: string }) => d.path)).sort()).toEqual(["bad/eicar.com", "bad/nested.zip!docs/inner.zip!deep/eicar.txt"]);
+    expect(
+      nd
+        .filter((x) => x.type === "file")
+        .flatMap((x) => x.detections.map((d: { path: string }) => d.path))
+        .sort(),
+    ).toEqual(["bad/eicar.com", "bad/nested.zip!docs/inner.zip!deep/eicar.txt"]);
     const outFile = join(home, "report.sarif");
     const s = vigil(["scan", "-f", "sarif", "-o", outFile, "bad"]);
     expect(s.out).toBe("");
@@ -81,8 +108,14 @@ describe("vigil scan (end to end)", () => {
     expect(sarif.version).toBe("2.1.0");
     const results = sarif.runs[0].results;
     expect(results).toHaveLength(2);
-    const direct = results.find((r: { locations: { physicalLocation: { artifactLocation: { uri: string } } }[] }) => r.locations[0].physicalLocation.artifactLocation.uri === "bad/eicar.com");
-    expect(direct.locations[0].physicalLocation).toEqual({ artifactLocation: { uri: "bad/eicar.com", uriBaseId: "%SRCROOT%" }, region: { startLine: 1, byteOffset: 0, byteLength: 68 } });
+    const direct = results.find(
+      (r: { locations: { physicalLocation: { artifactLocation: { uri: string } } }[] }) =>
+        r.locations[0].physicalLocation.artifactLocation.uri === "bad/eicar.com",
+    );
+    expect(direct.locations[0].physicalLocation).toEqual({
+      artifactLocation: { uri: "bad/eicar.com", uriBaseId: "%SRCROOT%" },
+      region: { startLine: 1, byteOffset: 0, byteLength: 68 },
+    });
   });
 
   it("archives: bombs are detections, encrypted members are reported as not fully scanned", () => {
@@ -103,26 +136,51 @@ describe("vigil scan (end to end)", () => {
     const a = vigil(["scan", "--max-filesize", "10", "--alert-exceeds-max", "bad/eicar.com"]);
     expect(a.code).toBe(1);
     expect(a.out).toMatch(/^bad\/eicar\.com: Heuristics\.Limits\.Exceeded\.MaxFileSize FOUND$/m);
-    expect(vigil(["scan", "--max-recursion", "1", "bad/nested.zip"]).out).toMatch(/Not fully scanned \(max-recursion\)/);
+    expect(vigil(["scan", "--max-recursion", "1", "bad/nested.zip"]).out).toMatch(
+      /Not fully scanned \(max-recursion\)/,
+    );
     expect(vigil(["scan", "--max-filesize", "lots", "bad"]).code).toBe(2);
   });
 
   it("--max-scantime stops a slow scan and reports it", () => {
     writeFileSync(join(home, "slow.yar"), "rule Slow { strings: $a = /a[^b]{0,300}c/ condition: $a }");
     writeFileSync(join(home, "aaa.txt"), Buffer.alloc(3_000_000, 0x61));
-    const r = vigil(["scan", "--no-builtin", "--no-cache", "--rules", join(home, "slow.yar"), "--max-scantime", "50", join(home, "aaa.txt")]);
+    const r = vigil([
+      "scan",
+      "--no-builtin",
+      "--no-cache",
+      "--rules",
+      join(home, "slow.yar"),
+      "--max-scantime",
+      "50",
+      join(home, "aaa.txt"),
+    ]);
     expect(r.out).toMatch(/aaa\.txt: Not fully scanned \(max-scantime\).* WARNING$/m);
     expect(r.code).toBe(0);
     rmSync(join(home, "aaa.txt"));
   });
 
   it("a time-out keeps the detection made before it, and the detection sets the exit code (issue 17, finding 4)", () => {
-    writeFileSync(join(home, "slow-eicar.yar"), String.raw`
+    writeFileSync(
+      join(home, "slow-eicar.yar"),
+      String.raw`
 rule Slow { strings: $a = /(.*a){20}x/ condition: $a }
-rule Eicar_Anywhere { strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" condition: $a }`);
+rule Eicar_Anywhere { strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" condition: $a }`,
+    );
     writeFileSync(join(home, "eicar-then-x.bin"), Buffer.concat([Buffer.from(EICAR), Buffer.alloc(1 << 20, 0x78)]));
     for (const jobs of ["0", "1"]) {
-      const r = vigil(["scan", "--no-builtin", "--no-cache", "--jobs", jobs, "--rules", join(home, "slow-eicar.yar"), "--max-scantime", "300", join(home, "eicar-then-x.bin")]);
+      const r = vigil([
+        "scan",
+        "--no-builtin",
+        "--no-cache",
+        "--jobs",
+        jobs,
+        "--rules",
+        join(home, "slow-eicar.yar"),
+        "--max-scantime",
+        "300",
+        join(home, "eicar-then-x.bin"),
+      ]);
       expect(r.out).toMatch(/eicar-then-x\.bin: Eicar_Anywhere FOUND$/m);
       expect(r.out).toMatch(/eicar-then-x\.bin: Not fully scanned \(max-scantime\).* WARNING$/m);
       expect(r.code).toBe(1);
@@ -139,9 +197,12 @@ rule Eicar_Anywhere { strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" conditi
   it("progress is drawn on a terminal only, and --no-progress / --quiet turn it off", () => {
     const d = mkdtempSync(join(tmpdir(), "vigil-tty-"));
     for (let i = 0; i < 40; i++) writeFileSync(join(d, `f${i}.bin`), Buffer.alloc(200_000, i));
-    const viaTty = (extra: string) => spawnSync("script", ["-qec", `${process.execPath} ${BIN} scan --no-cache -j 1 ${extra} ${d}`, "/dev/null"], {
-      encoding: "utf8", env: { ...process.env, XDG_CACHE_HOME: join(home, "cache"), NO_COLOR: "1" }, timeout: 60_000,
-    }).stdout;
+    const viaTty = (extra: string) =>
+      spawnSync("script", ["-qec", `${process.execPath} ${BIN} scan --no-cache -j 1 ${extra} ${d}`, "/dev/null"], {
+        encoding: "utf8",
+        env: { ...process.env, XDG_CACHE_HOME: join(home, "cache"), NO_COLOR: "1" },
+        timeout: 60_000,
+      }).stdout;
     const withTty = viaTty("");
     expect(withTty).toMatch(/\d+\/40 files \d+ files\/s [\d.]+ MB\/s 0 found/);
     expect(viaTty("--no-progress")).not.toMatch(/files\/s/);
@@ -177,7 +238,10 @@ rule Eicar_Anywhere { strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" conditi
   });
 
   it("custom rules, --no-builtin, and rules that do not compile", () => {
-    writeFileSync(join(home, "custom.yar"), 'rule Hello_Rule { meta: clamav_name = "Custom.Hello" strings: $h = "hello" condition: $h }');
+    writeFileSync(
+      join(home, "custom.yar"),
+      'rule Hello_Rule { meta: clamav_name = "Custom.Hello" strings: $h = "hello" condition: $h }',
+    );
     const r = vigil(["scan", "--no-builtin", "--rules", join(home, "custom.yar"), "clean", "bad"]);
     expect(r.out).toBe("clean/a.txt: Custom.Hello FOUND\n");
     expect(r.err).toMatch(/Known viruses: 1\n/);
@@ -201,7 +265,11 @@ rule Eicar_Anywhere { strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" conditi
     const ex = vigil(["scan", "--exclude-regex", "(^|/)bad/", "--all", "."]).out;
     expect(ex).not.toMatch(/bad\/.*(FOUND|OK)$/m);
     expect(ex).toMatch(/^\.\/bad\/eicar\.com: Excluded$/m);
-    expect(vigil(["scan", "--max-depth", "0", "--all", "--no-cache", "clean"]).out.split("\n").sort()).toEqual(["", "clean/a.txt: OK", "clean/sub: Max depth"]);
+    expect(vigil(["scan", "--max-depth", "0", "--all", "--no-cache", "clean"]).out.split("\n").sort()).toEqual([
+      "",
+      "clean/a.txt: OK",
+      "clean/sub: Max depth",
+    ]);
   });
 
   it("quarantine round trip through the CLI", () => {
@@ -238,7 +306,11 @@ rule Eicar_Anywhere { strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" conditi
     for (let i = 0; i < 100; i++) writeFileSync(join(d, `f${i}.bin`), blob);
     // a deliberately slow rule keeps the scan busy whatever the engine's speed
     writeFileSync(join(home, "slow-int.yar"), "rule S { strings: $a = /a[^b]{0,60}c/ condition: $a }");
-    const child = spawn(process.execPath, [BIN, "scan", "--no-cache", "--no-builtin", "--rules", join(home, "slow-int.yar"), "-j", "1", d], { env: { ...process.env, XDG_CACHE_HOME: join(home, "cache") } });
+    const child = spawn(
+      process.execPath,
+      [BIN, "scan", "--no-cache", "--no-builtin", "--rules", join(home, "slow-int.yar"), "-j", "1", d],
+      { env: { ...process.env, XDG_CACHE_HOME: join(home, "cache") } },
+    );
     let err = "";
     child.stderr.on("data", (c) => (err += c));
     const exited = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
@@ -258,7 +330,11 @@ rule Eicar_Anywhere { strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" conditi
     const d = mkdtempSync(join(tmpdir(), "vigil-int2-"));
     writeFileSync(join(d, "big.bin"), Buffer.alloc(60 * 1024 * 1024, 0x61));
     writeFileSync(join(home, "slowish.yar"), "rule S { strings: $a = /a[^b]{0,50}c/ condition: $a }");
-    const child = spawn(process.execPath, [BIN, "scan", "--no-cache", "--no-builtin", "--rules", join(home, "slowish.yar"), "-j", "1", d], { env: { ...process.env, XDG_CACHE_HOME: join(home, "cache") } });
+    const child = spawn(
+      process.execPath,
+      [BIN, "scan", "--no-cache", "--no-builtin", "--rules", join(home, "slowish.yar"), "-j", "1", d],
+      { env: { ...process.env, XDG_CACHE_HOME: join(home, "cache") } },
+    );
     let err = "";
     child.stderr.on("data", (c) => (err += c));
     const exited = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));

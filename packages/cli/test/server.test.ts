@@ -28,14 +28,22 @@ describe.skipIf(!BUILT)("vigil server (CLI)", () => {
   let stderr = "";
   beforeAll(async () => {
     cwd = mkdtempSync(join(tmpdir(), "vigil-cli-server-"));
-    proc = spawn(process.execPath, [BIN, "server", "--port", "0", "--log-level", "info"], { cwd, stdio: ["ignore", "pipe", "pipe"] });
-    proc.stdout!.on("data", (b: Buffer) => { stdout += b.toString(); });
+    proc = spawn(process.execPath, [BIN, "server", "--port", "0", "--log-level", "info"], {
+      cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    proc.stdout!.on("data", (b: Buffer) => {
+      stdout += b.toString();
+    });
     url = await new Promise<string>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 30_000);
       proc.stderr!.on("data", (b: Buffer) => {
         stderr += b.toString();
         const m = /listening on (http:\/\/\S+)/.exec(stderr);
-        if (m) { clearTimeout(t); resolve(m[1]!); }
+        if (m) {
+          clearTimeout(t);
+          resolve(m[1]!);
+        }
       });
       proc.once("exit", (code) => reject(new Error(`server exited ${code}: ${stderr}`)));
     });
@@ -55,7 +63,11 @@ describe.skipIf(!BUILT)("vigil server (CLI)", () => {
     const password = /password: (\S+)/.exec(readFileSync(file, "utf8"))![1]!;
     expect(stdout).toContain(`initial admin password written to ${file}`);
     expect(stdout).not.toContain(password);
-    const login = await fetch(`${url}/api/admin/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "admin", password }) });
+    const login = await fetch(`${url}/api/admin/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: "admin", password }),
+    });
     expect(login.status).toBe(200);
   });
 
@@ -64,11 +76,19 @@ describe.skipIf(!BUILT)("vigil server (CLI)", () => {
     expect(t.status, t.stderr).toBe(0);
     const token = t.stdout.trim();
     expect(token).toMatch(/^vet_/);
-    const en = await fetch(`${url}/api/v1/enroll`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token, os: OS, agentVersion: "1" }) });
+    const en = await fetch(`${url}/api/v1/enroll`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token, os: OS, agentVersion: "1" }),
+    });
     expect(en.status).toBe(201);
     const u = vigil(cwd, "server", "user", "add", "carol", "--role", "viewer");
     expect(u.status, u.stderr).toBe(0);
-    const login = await fetch(`${url}/api/admin/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "carol", password: u.stdout.trim() }) });
+    const login = await fetch(`${url}/api/admin/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: "carol", password: u.stdout.trim() }),
+    });
     expect((await login.json()).user.role).toBe("viewer");
     expect(vigil(cwd, "server", "user", "add", "carol", "--role", "viewer").status).toBe(2);
     expect(vigil(cwd, "server", "user", "add", "dave", "--role", "root").status).toBe(2);
@@ -82,7 +102,10 @@ describe.skipIf(!BUILT)("vigil server (CLI)", () => {
   });
 
   it("stops gracefully on SIGTERM", async () => {
-    const code = await new Promise<number | null>((resolve) => { proc.once("exit", (c) => resolve(c)); proc.kill("SIGTERM"); });
+    const code = await new Promise<number | null>((resolve) => {
+      proc.once("exit", (c) => resolve(c));
+      proc.kill("SIGTERM");
+    });
     expect(code).toBe(0);
     expect(stderr).toContain("SIGTERM: stopping");
   });

@@ -31,7 +31,9 @@ function vigil(args: string[], cwd?: string) {
 }
 
 async function serveWitness(args: string[]): Promise<string> {
-  const c = spawn(process.execPath, [BIN, "witness", "serve", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const c = spawn(process.execPath, [BIN, "witness", "serve", "--port", "0", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   children.push(c);
   let out = "";
   return new Promise((resolve, reject) => {
@@ -55,25 +57,73 @@ describe("vigil keys / publish / witness / update / audit", () => {
       expect(r.code, r.err).toBe(0);
       return r.out.trim();
     };
-    const pubV = gen("rules.example/publisher"), logV = gen("rules.example/log");
-    const w1V = gen("w1.example", true), w2V = gen("w2.example", true);
+    const pubV = gen("rules.example/publisher"),
+      logV = gen("rules.example/log");
+    const w1V = gen("w1.example", true),
+      w2V = gen("w2.example", true);
     expect(w1V).toMatch(/^w1\.example\+[0-9a-f]{8}\+B/);
     expect(vigil(["keys", "generate", "rules.example/log", "-o", keys]).code).toBe(2); // refuses to overwrite
     expect(vigil(["keys", "public", join(keys, "rules.example_log.key")]).out.trim()).toBe(logV);
 
     const logDir = join(dir, "log");
-    const w1 = await serveWitness(["--key", join(keys, "w1.example.key"), "--state", join(dir, "w1"), "--origin", "rules.example/log", "--log-key", logV, "--source", logDir]);
-    const w2 = await serveWitness(["--key", join(keys, "w2.example.key"), "--state", join(dir, "w2"), "--origin", "rules.example/log", "--log-key", logV, "--source", logDir]);
+    const w1 = await serveWitness([
+      "--key",
+      join(keys, "w1.example.key"),
+      "--state",
+      join(dir, "w1"),
+      "--origin",
+      "rules.example/log",
+      "--log-key",
+      logV,
+      "--source",
+      logDir,
+    ]);
+    const w2 = await serveWitness([
+      "--key",
+      join(keys, "w2.example.key"),
+      "--state",
+      join(dir, "w2"),
+      "--origin",
+      "rules.example/log",
+      "--log-key",
+      logV,
+      "--source",
+      logDir,
+    ]);
 
     const rules = join(dir, "rules");
     await writeRules(rules, HONEST_RULES);
-    const p = vigil(["publish", rules, "--log", logDir, "--key", join(keys, "rules.example_publisher.key"), "--log-key", join(keys, "rules.example_log.key"), "--witness", w1, "--witness", w2]);
+    const p = vigil([
+      "publish",
+      rules,
+      "--log",
+      logDir,
+      "--key",
+      join(keys, "rules.example_publisher.key"),
+      "--log-key",
+      join(keys, "rules.example_log.key"),
+      "--witness",
+      w1,
+      "--witness",
+      w2,
+    ]);
     expect(p.code, p.err).toBe(0);
     expect(p.out).toMatch(/published rules v1 \(2 files, 2 rules\) as log entry 0/);
     expect(p.out).toMatch(/cosigned by/);
 
     const policy = join(dir, "trust.json");
-    await writeFile(policy, JSON.stringify({ format: "vigil-trust/v1", log: { origin: "rules.example/log", keys: [logV] }, publishers: [pubV], witnesses: [w1V, w2V], quorum: 2, maxCheckpointAge: 3600, bundle: "rules" }));
+    await writeFile(
+      policy,
+      JSON.stringify({
+        format: "vigil-trust/v1",
+        log: { origin: "rules.example/log", keys: [logV] },
+        publishers: [pubV],
+        witnesses: [w1V, w2V],
+        quorum: 2,
+        maxCheckpointAge: 3600,
+        bundle: "rules",
+      }),
+    );
     const state = join(dir, "endpoint");
     const u = vigil(["update", "--source", logDir, "--policy", policy, "--state", state]);
     expect(u.code, u.err).toBe(0);
@@ -84,7 +134,20 @@ describe("vigil keys / publish / witness / update / audit", () => {
 
     // the hunting bundle: witnesses refuse, publish says so, the endpoint refuses
     await writeRules(rules, SECRET_HUNTING_RULES);
-    const bad = vigil(["publish", rules, "--log", logDir, "--key", join(keys, "rules.example_publisher.key"), "--log-key", join(keys, "rules.example_log.key"), "--witness", w1, "--witness", w2]);
+    const bad = vigil([
+      "publish",
+      rules,
+      "--log",
+      logDir,
+      "--key",
+      join(keys, "rules.example_publisher.key"),
+      "--log-key",
+      join(keys, "rules.example_log.key"),
+      "--witness",
+      w1,
+      "--witness",
+      w2,
+    ]);
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/refused \(HTTP 422\): audit refused: .*TOP SECRET/s);
     const u2 = vigil(["update", "--source", logDir, "--policy", policy, "--state", state]);
@@ -94,13 +157,25 @@ describe("vigil keys / publish / witness / update / audit", () => {
     // the auditor on files, and the monitor over the log
     const a = vigil(["audit", "rules", rules]);
     expect(a.code).toBe(1);
-    expect(a.out).toMatch(/high: rule Doc_Hunter: looks for the en classification marking "TOP SECRET" \[classification-marking\]/);
+    expect(a.out).toMatch(
+      /high: rule Doc_Hunter: looks for the en classification marking "TOP SECRET" \[classification-marking\]/,
+    );
     const clean = join(dir, "clean");
     await writeRules(clean, HONEST_RULES);
     expect(vigil(["audit", "rules", clean]).code).toBe(0);
     const j = JSON.parse(vigil(["audit", "rules", "--json", rules]).out) as { findings: unknown[] };
     expect(j.findings.length).toBeGreaterThan(0);
-    const m = vigil(["audit", "--log", logDir, "--log-key", logV, "--publisher", pubV, "--state", join(dir, "monitor.json")]);
+    const m = vigil([
+      "audit",
+      "--log",
+      logDir,
+      "--log-key",
+      logV,
+      "--publisher",
+      pubV,
+      "--state",
+      join(dir, "monitor.json"),
+    ]);
     expect(m.code).toBe(1);
     expect(m.out).toMatch(/#1 rules v2 .*\n.*high: hunt\.yar:1 rule Doc_Hunter/);
     expect(m.out).toMatch(/2 new bundle\(s\)/);

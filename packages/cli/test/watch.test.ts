@@ -16,10 +16,30 @@ describe("vigil watch (end to end)", () => {
     const d = mkdtempSync(join(tmpdir(), "vigil-wcli-"));
     const w = join(d, "watched");
     mkdirSync(join(w, "docs"), { recursive: true });
-    for (let i = 0; i < 10; i++) writeFileSync(join(w, "docs", `n${i}.txt`), "plain words and more plain words ".repeat(100));
+    for (let i = 0; i < 10; i++)
+      writeFileSync(join(w, "docs", `n${i}.txt`), "plain words and more plain words ".repeat(100));
     const log = join(d, "events.ndjson");
-    const child = spawn(process.execPath, [BIN, "watch", w, "--settle", "150", "--event-log", log, "--quarantine-dir", join(d, "vault"),
-      "--ransomware-files", "6", "--ransomware-window", "60000", "--format", "ndjson"], { env: { ...process.env, NO_COLOR: "1" } });
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        "watch",
+        w,
+        "--settle",
+        "150",
+        "--event-log",
+        log,
+        "--quarantine-dir",
+        join(d, "vault"),
+        "--ransomware-files",
+        "6",
+        "--ransomware-window",
+        "60000",
+        "--format",
+        "ndjson",
+      ],
+      { env: { ...process.env, NO_COLOR: "1" } },
+    );
     let out = "";
     let err = "";
     child.stdout.on("data", (c) => (out += c));
@@ -37,7 +57,10 @@ describe("vigil watch (end to end)", () => {
     child.kill("SIGINT");
     const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
     expect(code).toBe(1);
-    const events = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const events = readFileSync(log, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(events[0].type).toBe("ready");
     const det = events.filter((e) => e.type === "detection");
     const paths = det.map((e) => e.path);
@@ -49,7 +72,10 @@ describe("vigil watch (end to end)", () => {
     const rw = events.find((e) => e.type === "ransomware");
     expect(rw.name).toBe("Vigil.Heuristic.Ransomware.MassEncryption");
     expect(rw.evidence.length).toBeGreaterThanOrEqual(6);
-    const lines = out.trim().split("\n").map((l) => JSON.parse(l));
+    const lines = out
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(lines.some((l) => l.type === "ransomware")).toBe(true);
     expect(lines.filter((l) => l.type === "file").length).toBeGreaterThanOrEqual(2);
     expect(lines.at(-1).type).toBe("summary");

@@ -18,11 +18,13 @@ if (!built) console.log("CLI tests need the build (npm test runs tsc -b first): 
 const dir = mkdtempSync(join(tmpdir(), "vigil-yara-cli-"));
 const data = join(dir, "data");
 mkdirSync(join(data, "sub"), { recursive: true });
-writeFileSync(join(data, "a.bin"), Buffer.from("MZ\x90\x00hello\nworld\x01\xff\"\\ EICAR and evil.exe", "latin1"));
+writeFileSync(join(data, "a.bin"), Buffer.from('MZ\x90\x00hello\nworld\x01\xff"\\ EICAR and evil.exe', "latin1"));
 writeFileSync(join(data, "b.txt"), "nothing to see here, just text\n");
 writeFileSync(join(data, "sub", "c.txt"), "hello again from a subdirectory; evil\n");
 const rulesPath = join(dir, "rules.yar");
-writeFileSync(rulesPath, String.raw`
+writeFileSync(
+  rulesPath,
+  String.raw`
 import "console"
 rule a : t1 t2 { meta: author = "x\"y\\z\n" score = 5 neg = -3 ok = true hx = 0x10 strings: $a = "hello" $h = { 4D 5A } $w = "world" condition: all of them }
 rule b { condition: false }
@@ -31,15 +33,24 @@ rule c : t2 { strings: $a = /hello\nworld\x01\xff"\\/ condition: $a }
 rule d { strings: $e = "evil" nocase $x = "nope" condition: $e or $x }
 rule logs { condition: console.log("size: ", filesize) and console.hex(filesize) }
 rule ext { condition: ext_int > 2 and ext_str == "abc" and ext_bool }
-`);
+`,
+);
 
 const elfRules = join(dir, "elf.yar");
-writeFileSync(elfRules, 'import "elf"\nimport "math"\nrule big_elf { condition: elf.number_of_sections > 5 and math.entropy(0, filesize) > 1 }\n');
+writeFileSync(
+  elfRules,
+  'import "elf"\nimport "math"\nrule big_elf { condition: elf.number_of_sections > 5 and math.entropy(0, filesize) > 1 }\n',
+);
 
 // directory scans: yara scans with several threads and prints console-module lines from any of
 // them, so its output interleaves; those cases use rules without the console module
 const dirRulesPath = join(dir, "dir-rules.yar");
-writeFileSync(dirRulesPath, readFileSync(rulesPath, "latin1").replace('import "console"', "").replace(/^rule logs .*$/m, ""));
+writeFileSync(
+  dirRulesPath,
+  readFileSync(rulesPath, "latin1")
+    .replace('import "console"', "")
+    .replace(/^rule logs .*$/m, ""),
+);
 
 function run(cmd: string, args: string[]) {
   const r = spawnSync(cmd, args, { encoding: "latin1" });
@@ -97,7 +108,7 @@ describe.runIf(!noYara && built)("vigil yara vs yara", () => {
 
   test("compile errors: yara's shape, file and line, exit 1", () => {
     const bad = join(dir, "bad.yar");
-    writeFileSync(bad, 'rule ok { condition: true }\nrule x { condition: foo }\n');
+    writeFileSync(bad, "rule ok { condition: true }\nrule x { condition: foo }\n");
     const y = run("yara", [bad, join(data, "a.bin")]);
     const v = run("node", [BIN, "yara", bad, join(data, "a.bin")]);
     expect(v.status).toBe(1);

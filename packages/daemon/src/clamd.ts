@@ -55,7 +55,8 @@ const MAX_COMMAND = 1024 + 4096;
 /** After the last reply, unread client input is discarded for this long, then the socket closed. */
 const LINGER_MS = 5000;
 
-export const VERSION_COMMANDS = "SCAN QUIT RELOAD PING CONTSCAN VERSIONCOMMANDS VERSION END SHUTDOWN MULTISCAN FILDES STATS IDSESSION INSTREAM DETSTATSCLEAR DETSTATS ALLMATCHSCAN";
+export const VERSION_COMMANDS =
+  "SCAN QUIT RELOAD PING CONTSCAN VERSIONCOMMANDS VERSION END SHUTDOWN MULTISCAN FILDES STATS IDSESSION INSTREAM DETSTATSCLEAR DETSTATS ALLMATCHSCAN";
 const OLD_STYLE = new Set(["SCAN", "QUIT", "RELOAD", "PING", "CONTSCAN", "VERSION", "SHUTDOWN", "MULTISCAN", "FILDES"]);
 const IN_SESSION = new Set(["SCAN", "INSTREAM", "FILDES", "VERSION", "VERSIONCOMMANDS", "PING", "STATS", "END"]);
 const WITH_PATH = new Set(["SCAN", "CONTSCAN", "MULTISCAN", "ALLMATCHSCAN"]);
@@ -65,7 +66,10 @@ class ByteQueue {
   private bufs: Buffer[] = [];
   length = 0;
   push(b: Buffer): void {
-    if (b.length) { this.bufs.push(b); this.length += b.length; }
+    if (b.length) {
+      this.bufs.push(b);
+      this.length += b.length;
+    }
   }
   /** Index of `byte` within the first `limit` bytes, or -1. */
   indexOf(byte: number, limit: number): number {
@@ -91,8 +95,15 @@ class ByteQueue {
     this.length -= n;
     while (n > 0) {
       const b = this.bufs[0]!;
-      if (b.length <= n) { out.push(b); this.bufs.shift(); n -= b.length; }
-      else { out.push(b.subarray(0, n)); this.bufs[0] = b.subarray(n); n = 0; }
+      if (b.length <= n) {
+        out.push(b);
+        this.bufs.shift();
+        n -= b.length;
+      } else {
+        out.push(b.subarray(0, n));
+        this.bufs[0] = b.subarray(n);
+        n = 0;
+      }
     }
     return out;
   }
@@ -176,7 +187,17 @@ function parseCommand(raw: Buffer): Command {
 
 type State =
   | { kind: "command" }
-  | { kind: "stream"; cmd: Command; id: number; chunks: Buffer[]; received: number; need: number; inMemory: number; spool?: SpoolWriter; small: Coalescer }
+  | {
+      kind: "stream";
+      cmd: Command;
+      id: number;
+      chunks: Buffer[];
+      received: number;
+      need: number;
+      inMemory: number;
+      spool?: SpoolWriter;
+      small: Coalescer;
+    }
   | { kind: "discard" };
 
 class Connection {
@@ -200,7 +221,10 @@ class Connection {
   /** pump() is running: a reply made inside it does not start another (no recursion). */
   private pumping = false;
 
-  constructor(private readonly socket: Socket, private readonly server: ClamdServer) {
+  constructor(
+    private readonly socket: Socket,
+    private readonly server: ClamdServer,
+  ) {
     socket.setNoDelay(true);
     socket.on("data", (b: Buffer) => this.onData(b));
     socket.on("drain", () => this.onDrain());
@@ -266,7 +290,10 @@ class Connection {
   private onEnd(): void {
     this.peerEnded = true;
     if (this.closed) return;
-    if (this.finished) { this.destroy(); return; }
+    if (this.finished) {
+      this.destroy();
+      return;
+    }
     // commands still queued behind unread replies: handled when the client reads (onDrain)
     if (this.writeWait && this.state.kind === "command") return;
     this.endOfInput();
@@ -282,7 +309,12 @@ class Connection {
       this.state = { kind: "command" };
       this.inFlight--;
       this.dropStream(st);
-      this.reply("INSTREAM ended before its zero-length terminating chunk. ERROR", st.cmd.term, this.session ? st.id : undefined, true);
+      this.reply(
+        "INSTREAM ended before its zero-length terminating chunk. ERROR",
+        st.cmd.term,
+        this.session ? st.id : undefined,
+        true,
+      );
       return;
     }
     // nothing more will come: finish once the replies in flight are out
@@ -326,11 +358,19 @@ class Connection {
       else {
         end = this.input.indexOf(0x0a, MAX_COMMAND);
         // old style: one packet is one command
-        if (end < 0 && (packetEnd || eof) && this.input.length <= MAX_COMMAND) { end = this.input.length; skip = 0; }
+        if (end < 0 && (packetEnd || eof) && this.input.length <= MAX_COMMAND) {
+          end = this.input.length;
+          skip = 0;
+        }
       }
       if (end < 0) {
         if (this.input.length >= MAX_COMMAND) {
-          this.reply(`Command exceeds the ${MAX_COMMAND}-byte limit. ERROR`, first === 0x7a ? "\0" : "\n", this.session ? this.nextId++ : undefined, true);
+          this.reply(
+            `Command exceeds the ${MAX_COMMAND}-byte limit. ERROR`,
+            first === 0x7a ? "\0" : "\n",
+            this.session ? this.nextId++ : undefined,
+            true,
+          );
         }
         return;
       }
@@ -345,7 +385,10 @@ class Connection {
   private command(cmd: Command): void {
     const id = this.session ? this.nextId++ : undefined;
     this.disarm();
-    if (this.session && cmd.name === "" && cmd.prefixed) { this.idle(); return; } // stray empty command in a session
+    if (this.session && cmd.name === "" && cmd.prefixed) {
+      this.idle();
+      return;
+    } // stray empty command in a session
     // in a session, anything but the session commands (unknown words included) ends it, as in clamd
     if (this.session && !IN_SESSION.has(cmd.name)) {
       this.reply("Command invalid inside IDSESSION. ERROR", cmd.term, id, true);
@@ -374,7 +417,10 @@ class Connection {
         this.idle();
         return;
       case "END":
-        if (!this.session) { this.reply("UNKNOWN COMMAND", cmd.term, id, true); return; }
+        if (!this.session) {
+          this.reply("UNKNOWN COMMAND", cmd.term, id, true);
+          return;
+        }
         this.ending = true;
         this.maybeFinish();
         return;
@@ -388,7 +434,12 @@ class Connection {
         void this.server.shutdown();
         return;
       case "FILDES":
-        this.reply("FILDES: file descriptor passing is not supported by Vigil; send the bytes with INSTREAM. ERROR", cmd.term, id, true);
+        this.reply(
+          "FILDES: file descriptor passing is not supported by Vigil; send the bytes with INSTREAM. ERROR",
+          cmd.term,
+          id,
+          true,
+        );
         return;
       case "DETSTATS":
       case "DETSTATSCLEAR":
@@ -404,7 +455,16 @@ class Connection {
           return;
         }
         this.inFlight++;
-        this.state = { kind: "stream", cmd, id: id ?? 0, chunks: [], received: 0, need: -1, inMemory: 0, small: new Coalescer() };
+        this.state = {
+          kind: "stream",
+          cmd,
+          id: id ?? 0,
+          chunks: [],
+          received: 0,
+          need: -1,
+          inMemory: 0,
+          small: new Coalescer(),
+        };
         this.arm(this.limits.readTimeout, () => this.streamTimeout());
         return;
       }
@@ -427,7 +487,10 @@ class Connection {
   private readStream(st: Extract<State, { kind: "stream" }>): boolean {
     for (;;) {
       if (st.need < 0) {
-        if (this.input.length < 4) { this.armRead(); return false; }
+        if (this.input.length < 4) {
+          this.armRead();
+          return false;
+        }
         const len = this.input.takeBuffer(4).readUInt32BE(0);
         if (len === 0) {
           this.disarm();
@@ -445,12 +508,18 @@ class Connection {
         }
         st.need = len;
       }
-      if (this.input.length === 0) { this.armRead(); return false; }
+      if (this.input.length === 0) {
+        this.armRead();
+        return false;
+      }
       const n = Math.min(st.need, this.input.length);
       if (!this.store(st, this.input.take(n), n)) return false;
       st.received += n;
       st.need -= n;
-      if (st.need > 0) { this.armRead(); return false; }
+      if (st.need > 0) {
+        this.armRead();
+        return false;
+      }
       st.need = -1;
     }
   }
@@ -486,7 +555,12 @@ class Connection {
       this.state = { kind: "command" };
       this.inFlight--;
       this.dropStream(st);
-      this.reply(`stream: Can't write to the spool file (${(err as Error).message}). ERROR`, st.cmd.term, this.session ? st.id : undefined, true);
+      this.reply(
+        `stream: Can't write to the spool file (${(err as Error).message}). ERROR`,
+        st.cmd.term,
+        this.session ? st.id : undefined,
+        true,
+      );
       return false;
     }
   }
@@ -500,10 +574,17 @@ class Connection {
       this.disarm();
       this.updateFlow();
     }
-    if (w.congested) w.onDrain = () => { w.onDrain = undefined; this.spoolProgress(w); };
+    if (w.congested)
+      w.onDrain = () => {
+        w.onDrain = undefined;
+        this.spoolProgress(w);
+      };
     else if (!this.budgetWait) {
       this.budgetWait = true;
-      svc.whenUnderBudget(() => { this.budgetWait = false; this.spoolProgress(w); });
+      svc.whenUnderBudget(() => {
+        this.budgetWait = false;
+        this.spoolProgress(w);
+      });
     }
   }
 
@@ -549,8 +630,14 @@ class Connection {
     const term = st.cmd.term;
     const done = (p: Promise<{ result: FileResult }>) => {
       p.then(
-        ({ result }) => { this.inFlight--; this.reply(replyLines(result, "stream")[0]!, term, id); },
-        (err: unknown) => { this.inFlight--; this.reply(`stream: ${(err as Error).message} ERROR`, term, id); },
+        ({ result }) => {
+          this.inFlight--;
+          this.reply(replyLines(result, "stream")[0]!, term, id);
+        },
+        (err: unknown) => {
+          this.inFlight--;
+          this.reply(`stream: ${(err as Error).message} ERROR`, term, id);
+        },
       );
     };
     if (this.session) this.idle();
@@ -562,13 +649,18 @@ class Connection {
       w.onDrain = undefined;
       this.spoolWait = false;
       this.updateFlow();
-      done(w.end().then(
-        () => svc.scanSpooled(w.path, size, "stream", "clamd", slot),
-        (err: unknown) => {
-          void slot.then((r) => r());
-          throw new Error(`Can't write to the spool file (${(err as Error).message}).`);
-        },
-      ).finally(() => w.remove()));
+      done(
+        w
+          .end()
+          .then(
+            () => svc.scanSpooled(w.path, size, "stream", "clamd", slot),
+            (err: unknown) => {
+              void slot.then((r) => r());
+              throw new Error(`Can't write to the spool file (${(err as Error).message}).`);
+            },
+          )
+          .finally(() => w.remove()),
+      );
       this.throttle();
       return;
     }
@@ -582,7 +674,10 @@ class Connection {
       // one exact-size, unshared buffer: the worker pool can take it without a copy
       bytes = new Uint8Array(st.received);
       let at = 0;
-      for (const c of st.chunks) { bytes.set(c, at); at += c.length; }
+      for (const c of st.chunks) {
+        bytes.set(c, at);
+        at += c.length;
+      }
     }
     st.chunks = [];
     done(svc.scanBytes(bytes, "stream", "clamd", slot).finally(() => svc.account(-held)));
@@ -615,7 +710,12 @@ class Connection {
         const st = await lstat(fsPath(path)).catch((err: NodeJS.ErrnoException) => err);
         if (st instanceof Error) {
           void slot.then((r) => r());
-          const why = st.code === "ENOENT" ? "No such file or directory" : st.code === "EACCES" ? "Permission denied" : st.message;
+          const why =
+            st.code === "ENOENT"
+              ? "No such file or directory"
+              : st.code === "EACCES"
+                ? "Permission denied"
+                : st.message;
           lines.push(`${path}: File path check failure: ${why}. ERROR`);
           return;
         }
@@ -645,7 +745,8 @@ class Connection {
   }
 
   private idle(): void {
-    if (this.inFlight === 0) this.arm(this.limits.idleTimeout, () => this.reply("COMMAND READ TIMED OUT", "\n", undefined, true));
+    if (this.inFlight === 0)
+      this.arm(this.limits.idleTimeout, () => this.reply("COMMAND READ TIMED OUT", "\n", undefined, true));
     else this.disarm();
   }
 
@@ -687,7 +788,10 @@ class Connection {
     this.input.clear();
     if (this.socket.isPaused()) this.socket.resume();
     this.socket.end();
-    if (this.peerEnded) { this.socket.destroySoon(); return; }
+    if (this.peerEnded) {
+      this.socket.destroySoon();
+      return;
+    }
     this.arm(LINGER_MS, () => this.destroy());
   }
 
@@ -721,7 +825,10 @@ export class ClamdServer {
   readonly limits: ClamdLimits;
   private onShutdown?: () => Promise<void> | void;
 
-  constructor(readonly service: Service, limits: Partial<ClamdLimits> = {}) {
+  constructor(
+    readonly service: Service,
+    limits: Partial<ClamdLimits> = {},
+  ) {
     this.limits = { ...DEFAULT_CLAMD_LIMITS, ...limits };
   }
 
@@ -763,7 +870,13 @@ export class ClamdServer {
       if (!m) throw new Error(`bad TCP address '${spec}': use HOST:PORT, e.g. 127.0.0.1:3310`);
       const host = m[1]!.replace(/^\[(.*)\]$/, "$1");
       const srv = createServer({ allowHalfOpen: true }, (s) => this.accept(s));
-      await new Promise<void>((res, rej) => { srv.once("error", rej); srv.listen(Number(m[2]), host, 511, () => { srv.off("error", rej); res(); }); });
+      await new Promise<void>((res, rej) => {
+        srv.once("error", rej);
+        srv.listen(Number(m[2]), host, 511, () => {
+          srv.off("error", rej);
+          res();
+        });
+      });
       const a = srv.address();
       bound.push(typeof a === "object" && a ? `${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}` : spec);
       this.servers.push(srv);
@@ -771,7 +884,13 @@ export class ClamdServer {
     for (const path of opts.socket ?? []) {
       await removeStaleSocket(path);
       const srv = createServer({ allowHalfOpen: true }, (s) => this.accept(s));
-      await new Promise<void>((res, rej) => { srv.once("error", rej); srv.listen(path, 511, () => { srv.off("error", rej); res(); }); });
+      await new Promise<void>((res, rej) => {
+        srv.once("error", rej);
+        srv.listen(path, 511, () => {
+          srv.off("error", rej);
+          res();
+        });
+      });
       bound.push(path);
       this.servers.push(srv);
     }
@@ -823,7 +942,10 @@ async function removeStaleSocket(path: string): Promise<void> {
   const { connect } = await import("node:net");
   const live = await new Promise<boolean>((res) => {
     const c = connect(path);
-    c.once("connect", () => { c.destroy(); res(true); });
+    c.once("connect", () => {
+      c.destroy();
+      res(true);
+    });
     c.once("error", () => res(false));
   });
   if (live) throw new Error(`${path} is in use by a running server; stop it or choose another --socket path`);

@@ -19,10 +19,25 @@ import { spawn } from "node:child_process";
 import type { Readable } from "node:stream";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
-import { readCompiledParts, type CompiledLocation, type Detector, type DetectorSpec, type SignatureOptions, type SignatureSetup } from "@vigil/scanner";
+import {
+  readCompiledParts,
+  type CompiledLocation,
+  type Detector,
+  type DetectorSpec,
+  type SignatureOptions,
+  type SignatureSetup,
+} from "@vigil/scanner";
 
 type Reply =
-  | { ok: true; cached?: undefined; module: string; init: Record<string, unknown>; bytes: [key: string, length: number][]; signatures: number; warnings: SignatureSetup["warnings"] }
+  | {
+      ok: true;
+      cached?: undefined;
+      module: string;
+      init: Record<string, unknown>;
+      bytes: [key: string, length: number][];
+      signatures: number;
+      warnings: SignatureSetup["warnings"];
+    }
   | { ok: true; cached: CompiledLocation; afterExit?: boolean }
   | { ok: false; message: string };
 
@@ -84,7 +99,12 @@ function receive(from: Readable, sizes: number[]): Promise<Uint8Array[]> {
   const arrays = sizes.map((n) => new Uint8Array(new SharedArrayBuffer(n)));
   let i = 0;
   let at = 0;
-  const skipEmpty = () => { while (i < arrays.length && at === arrays[i]!.length) { i++; at = 0; } };
+  const skipEmpty = () => {
+    while (i < arrays.length && at === arrays[i]!.length) {
+      i++;
+      at = 0;
+    }
+  };
   skipEmpty();
   return new Promise((resolve, reject) => {
     let failed = false;
@@ -120,12 +140,18 @@ function receive(from: Readable, sizes: number[]): Promise<Uint8Array[]> {
 /** Builds the rule set in a child process (`fromCache`: compiled before, read from the compiled-signature cache). */
 export async function compileInChild(options: SignatureOptions): Promise<SignatureSetup & { fromCache: boolean }> {
   // fd 3: the raw byte arrays; fd 4: the IPC channel for the message
-  const child = spawn(process.execPath, ["--input-type=module", "-e", CHILD, JSON.stringify([scannerEntry(), options])], {
-    stdio: ["ignore", "ignore", "pipe", "pipe", "ipc"],
-    serialization: "advanced",
-  });
+  const child = spawn(
+    process.execPath,
+    ["--input-type=module", "-e", CHILD, JSON.stringify([scannerEntry(), options])],
+    {
+      stdio: ["ignore", "ignore", "pipe", "pipe", "ipc"],
+      serialization: "advanced",
+    },
+  );
   let stderr = "";
-  child.stderr!.setEncoding("utf8").on("data", (s: string) => { if (stderr.length < 4096) stderr += s; });
+  child.stderr!.setEncoding("utf8").on("data", (s: string) => {
+    if (stderr.length < 4096) stderr += s;
+  });
   const data = child.stdio[3] as Readable;
   // not read until the sizes are known: the pipe holds the bytes back meanwhile
   data.pause();
@@ -139,7 +165,13 @@ export async function compileInChild(options: SignatureOptions): Promise<Signatu
       child.once("error", reject);
       child.once("exit", (code, signal) => {
         // a reply, if any, came before the exit
-        setImmediate(() => reject(new Error(`the rule compiler process ended (${signal ?? `code ${code}`}) without a result${stderr ? `: ${stderr.trim()}` : ""}`)));
+        setImmediate(() =>
+          reject(
+            new Error(
+              `the rule compiler process ended (${signal ?? `code ${code}`}) without a result${stderr ? `: ${stderr.trim()}` : ""}`,
+            ),
+          ),
+        );
       });
     });
     if (!reply.ok) throw new Error(reply.message);
@@ -147,14 +179,20 @@ export async function compileInChild(options: SignatureOptions): Promise<Signatu
       // a compiled set in the cache: read straight from its file into shared memory (after the
       // child is gone when it has just compiled it, so their memory does not add up)
       const loc = reply.cached;
-      if (reply.afterExit && child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once("exit", r));
+      if (reply.afterExit && child.exitCode === null && child.signalCode === null)
+        await new Promise((r) => child.once("exit", r));
       init = { ...readCompiledParts(loc, options.timeoutMs) };
       ({ module, signatures, warnings } = loc);
       fromCache = !reply.afterExit;
     } else {
-      const arrays = await receive(data, reply.bytes.map(([, n]) => n));
+      const arrays = await receive(
+        data,
+        reply.bytes.map(([, n]) => n),
+      );
       init = { ...reply.init };
-      reply.bytes.forEach(([k], j) => { init[k] = arrays[j]; });
+      reply.bytes.forEach(([k], j) => {
+        init[k] = arrays[j];
+      });
       ({ module, signatures, warnings } = reply);
     }
   } finally {

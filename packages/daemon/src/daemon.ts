@@ -36,7 +36,9 @@ export class Daemon {
     this.service = new Service(opts);
     this.clamd = new ClamdServer(this.service, opts.clamd);
     this.clamd.setShutdownHandler(() => this.stop());
-    this.stopped = new Promise((res) => { this.resolveStopped = res; });
+    this.stopped = new Promise((res) => {
+      this.resolveStopped = res;
+    });
   }
 
   async start(): Promise<DaemonAddresses> {
@@ -47,14 +49,22 @@ export class Daemon {
       await this.service.engines.ready;
       clamd = await this.clamd.listen({ tcp, socket: this.opts.socket });
       if (this.opts.http) {
-        this.http = new HttpApi(this.service, { ...this.opts.httpOptions, listen: this.opts.http }, () => this.clamd.connections);
+        this.http = new HttpApi(
+          this.service,
+          { ...this.opts.httpOptions, listen: this.opts.http },
+          () => this.clamd.connections,
+        );
         const http = await this.http.listen();
         return { clamd, http };
       }
     } catch (err) {
       await this.stop();
       if (err instanceof DaemonError) throw err;
-      throw new DaemonError("LISTEN_FAILED", `cannot listen: ${(err as Error).message} (is another daemon running there? pick another address with --tcp/--socket/--http)`, { cause: err });
+      throw new DaemonError(
+        "LISTEN_FAILED",
+        `cannot listen: ${(err as Error).message} (is another daemon running there? pick another address with --tcp/--socket/--http)`,
+        { cause: err },
+      );
     }
     return { clamd };
   }

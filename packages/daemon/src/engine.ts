@@ -13,7 +13,15 @@
  * way), so an idle daemon holds no scanning threads, heaps or read buffers. A directory scan
  * (SCAN, CONTSCAN, MULTISCAN) runs on one thread; concurrent commands spread over the threads.
  */
-import { Scanner, defaultJobs, type Detector, type DetectorSpec, type Limits, type SignatureOptions, type SignatureSetup } from "@vigil/scanner";
+import {
+  Scanner,
+  defaultJobs,
+  type Detector,
+  type DetectorSpec,
+  type Limits,
+  type SignatureOptions,
+  type SignatureSetup,
+} from "@vigil/scanner";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { compileInChild } from "./compile.js";
@@ -55,7 +63,13 @@ export class Generation {
   private closed = false;
   private readonly jobs: number;
 
-  constructor(readonly detector: Detector, readonly spec: DetectorSpec | undefined, readonly version: string, readonly signatures: number, private readonly opts: EngineOptions) {
+  constructor(
+    readonly detector: Detector,
+    readonly spec: DetectorSpec | undefined,
+    readonly version: string,
+    readonly signatures: number,
+    private readonly opts: EngineOptions,
+  ) {
     this.jobs = spec ? (opts.jobs ?? defaultJobs()) : 0;
     this.inline = new Scanner({ detector, jobs: 0, limits: opts.limits, alertExceedsMax: opts.alertExceedsMax });
   }
@@ -71,7 +85,16 @@ export class Generation {
   }
 
   private startThread(): Thread {
-    const t: Thread = { scanner: new Scanner({ detector: this.detector, spec: this.spec, jobs: 1, limits: this.opts.limits, alertExceedsMax: this.opts.alertExceedsMax }), busy: 0 };
+    const t: Thread = {
+      scanner: new Scanner({
+        detector: this.detector,
+        spec: this.spec,
+        jobs: 1,
+        limits: this.opts.limits,
+        alertExceedsMax: this.opts.alertExceedsMax,
+      }),
+      busy: 0,
+    };
     this.threads.push(t);
     return t;
   }
@@ -131,13 +154,20 @@ export class Engines {
   readonly ready: Promise<void>;
   reloads = 0;
 
-  constructor(private readonly opts: EngineOptions, private readonly build?: BuildSignatures) {
+  constructor(
+    private readonly opts: EngineOptions,
+    private readonly build?: BuildSignatures,
+  ) {
     if (build) {
       this.current = this.make(this.buildHere(build));
       this.ready = Promise.resolve();
     } else {
-      this.ready = this.load().then((g) => { this.current = g; });
-      this.ready.catch(() => { /* reported to whoever awaits ready (Daemon.start) */ });
+      this.ready = this.load().then((g) => {
+        this.current = g;
+      });
+      this.ready.catch(() => {
+        /* reported to whoever awaits ready (Daemon.start) */
+      });
     }
   }
 
@@ -192,7 +222,12 @@ export class Engines {
    */
   reload(): Promise<Generation> {
     if (this.reloading) {
-      this.again ??= this.reloading.catch(() => {}).then(() => { this.again = undefined; return this.reload(); });
+      this.again ??= this.reloading
+        .catch(() => {})
+        .then(() => {
+          this.again = undefined;
+          return this.reload();
+        });
       return this.again;
     }
     this.reloading = (async () => {
@@ -206,7 +241,9 @@ export class Engines {
       old.retired = true;
       if (old.leases === 0) void old.close().then(fullGc, () => {});
       return next;
-    })().finally(() => { this.reloading = undefined; });
+    })().finally(() => {
+      this.reloading = undefined;
+    });
     return this.reloading;
   }
 
@@ -247,7 +284,11 @@ export function fullGc(): void {
 
 function rulesFailed(err: unknown): DaemonError {
   if (err instanceof DaemonError) return err;
-  return new DaemonError("RELOAD_FAILED", `cannot load the rules: ${(err as Error).message} (fix the rule files; the daemon keeps the rules it had)`, { cause: err });
+  return new DaemonError(
+    "RELOAD_FAILED",
+    `cannot load the rules: ${(err as Error).message} (fix the rule files; the daemon keeps the rules it had)`,
+    { cause: err },
+  );
 }
 
 /** MaxThreads running, MaxQueue waiting; beyond that `tryAcquire` says no. */
@@ -255,7 +296,10 @@ export class Slots {
   running = 0;
   private readonly waiting: (() => void)[] = [];
 
-  constructor(readonly maxThreads: number, readonly maxQueue: number) {}
+  constructor(
+    readonly maxThreads: number,
+    readonly maxQueue: number,
+  ) {}
 
   get queued(): number {
     return this.waiting.length;
@@ -279,5 +323,10 @@ export class Slots {
 
 function once(f: () => void): () => void {
   let done = false;
-  return () => { if (!done) { done = true; f(); } };
+  return () => {
+    if (!done) {
+      done = true;
+      f();
+    }
+  };
 }

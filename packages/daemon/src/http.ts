@@ -33,7 +33,13 @@ export interface FileVerdict {
   name: string;
   size: number;
   verdict: "clean" | "infected" | "error";
-  detections: { name: string; rule: string; namespace: string; path: string; strings: { identifier: string; offset: number; length: number }[] }[];
+  detections: {
+    name: string;
+    rule: string;
+    namespace: string;
+    path: string;
+    strings: { identifier: string; offset: number; length: number }[];
+  }[];
   notFullyScanned: { reason: string; path: string; message: string }[];
   errors: { code: string; message: string }[];
 }
@@ -47,7 +53,11 @@ export function isLoopback(host: string): boolean {
 const LINGER_MS = 5000;
 
 class HttpFail extends Error {
-  constructor(readonly status: number, message: string, readonly code: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code: string,
+  ) {
     super(message);
   }
 }
@@ -60,13 +70,21 @@ export class HttpApi {
   private readonly host: string;
   private readonly port: number;
 
-  constructor(private readonly service: Service, private readonly opts: HttpOptions, private readonly connections: () => number = () => 0) {
+  constructor(
+    private readonly service: Service,
+    private readonly opts: HttpOptions,
+    private readonly connections: () => number = () => 0,
+  ) {
     const m = /^(.*):(\d+)$/.exec(opts.listen);
-    if (!m) throw new DaemonError("BAD_OPTION", `bad --http address '${opts.listen}': use HOST:PORT, e.g. 127.0.0.1:8080`);
+    if (!m)
+      throw new DaemonError("BAD_OPTION", `bad --http address '${opts.listen}': use HOST:PORT, e.g. 127.0.0.1:8080`);
     this.host = m[1]!.replace(/^\[(.*)\]$/, "$1");
     this.port = Number(m[2]);
     if (!isLoopback(this.host) && !opts.token) {
-      throw new DaemonError("AUTH_REQUIRED", `the HTTP API on ${opts.listen} is reachable from other machines: give a bearer token (--http-token or VIGIL_HTTP_TOKEN), or listen on 127.0.0.1`);
+      throw new DaemonError(
+        "AUTH_REQUIRED",
+        `the HTTP API on ${opts.listen} is reachable from other machines: give a bearer token (--http-token or VIGIL_HTTP_TOKEN), or listen on 127.0.0.1`,
+      );
     }
     if (opts.token) this.tokenHash = createHash("sha256").update(opts.token).digest();
     this.maxBodySize = opts.maxBodySize ?? 25 * 1024 * 1024;
@@ -74,16 +92,26 @@ export class HttpApi {
   }
 
   async listen(): Promise<string> {
-    const srv = createServer((req, res) => { this.handle(req, res).catch((err: unknown) => this.fail(req, res, err)); });
+    const srv = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => this.fail(req, res, err));
+    });
     srv.requestTimeout = 120_000;
     srv.headersTimeout = 30_000;
     // many idle or slow clients cannot take all file descriptors: past the limit, new
     // connections are closed at once (headersTimeout and requestTimeout end slow ones)
     srv.maxConnections = this.opts.maxConnections ?? 1024;
     this.server = srv;
-    await new Promise<void>((res, rej) => { srv.once("error", rej); srv.listen(this.port, this.host, () => { srv.off("error", rej); res(); }); });
+    await new Promise<void>((res, rej) => {
+      srv.once("error", rej);
+      srv.listen(this.port, this.host, () => {
+        srv.off("error", rej);
+        res();
+      });
+    });
     const a = srv.address();
-    return typeof a === "object" && a ? `${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}` : this.opts.listen;
+    return typeof a === "object" && a
+      ? `${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`
+      : this.opts.listen;
   }
 
   async close(): Promise<void> {
@@ -104,7 +132,13 @@ export class HttpApi {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
     const path = url.pathname;
-    const routes: Record<string, string> = { "/v1/scan": "POST", "/v1/health": "GET", "/v1/version": "GET", "/metrics": "GET", "/v1/openapi.json": "GET" };
+    const routes: Record<string, string> = {
+      "/v1/scan": "POST",
+      "/v1/health": "GET",
+      "/v1/version": "GET",
+      "/metrics": "GET",
+      "/v1/openapi.json": "GET",
+    };
     const method = routes[path];
     if (!method) throw new HttpFail(404, `no such endpoint ${path}; see /v1/openapi.json`, "NOT_FOUND");
     if (req.method !== method && !(method === "GET" && req.method === "HEAD")) {
@@ -118,16 +152,34 @@ export class HttpApi {
     const g = this.service.engines.generation;
     switch (path) {
       case "/v1/health":
-        return this.json(res, 200, { status: "ok", signatures: g.signatures, rulesVersion: g.version, uptimeSeconds: Math.round((Date.now() - this.service.metrics.started) / 1000) });
+        return this.json(res, 200, {
+          status: "ok",
+          signatures: g.signatures,
+          rulesVersion: g.version,
+          uptimeSeconds: Math.round((Date.now() - this.service.metrics.started) / 1000),
+        });
       case "/v1/version":
-        return this.json(res, 200, { vigil: VIGIL_VERSION, clamdProtocol: CLAMD_VERSION, rulesVersion: g.version, signatures: g.signatures, rulesLoadedAt: g.loadedAt.toISOString() });
+        return this.json(res, 200, {
+          vigil: VIGIL_VERSION,
+          clamdProtocol: CLAMD_VERSION,
+          rulesVersion: g.version,
+          signatures: g.signatures,
+          rulesLoadedAt: g.loadedAt.toISOString(),
+        });
       case "/metrics":
         res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
-        res.end(this.service.metrics.render({
-          queueDepth: this.service.slots.queued, running: this.service.slots.running, connections: this.connections(),
-          signatures: g.signatures, reloads: this.service.engines.reloads,
-          streamBytes: this.service.buffered, scanThreads: g.workers, spooled: this.service.metrics.spooled,
-        }));
+        res.end(
+          this.service.metrics.render({
+            queueDepth: this.service.slots.queued,
+            running: this.service.slots.running,
+            connections: this.connections(),
+            signatures: g.signatures,
+            reloads: this.service.engines.reloads,
+            streamBytes: this.service.buffered,
+            scanThreads: g.workers,
+            spooled: this.service.metrics.spooled,
+          }),
+        );
         return;
       case "/v1/openapi.json":
         return this.json(res, 200, openApiDocument(this.maxBodySize));
@@ -139,18 +191,34 @@ export class HttpApi {
   private async scan(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const t0 = performance.now();
     const declared = Number(req.headers["content-length"] ?? NaN);
-    if (declared > this.maxBodySize) throw new HttpFail(413, `request body of ${declared} bytes is over the ${this.maxBodySize}-byte limit`, "BODY_TOO_LARGE");
+    if (declared > this.maxBodySize)
+      throw new HttpFail(
+        413,
+        `request body of ${declared} bytes is over the ${this.maxBodySize}-byte limit`,
+        "BODY_TOO_LARGE",
+      );
     const ctype = req.headers["content-type"];
     const multipart = /^multipart\//i.test(ctype ?? "");
     const boundary = boundaryOf(ctype);
-    if (multipart && !boundary) throw new HttpFail(400, "multipart body without a boundary parameter (or not multipart/form-data)", "BAD_MULTIPART");
+    if (multipart && !boundary)
+      throw new HttpFail(
+        400,
+        "multipart body without a boundary parameter (or not multipart/form-data)",
+        "BAD_MULTIPART",
+      );
 
     type Pending = Promise<{ result: FileResult; version: string }>;
     const svc = this.service;
     const scans: { name: string; p: Pending }[] = [];
     // one file being received: in memory up to the spool threshold (and while the daemon-wide
     // budget allows), then in a spool file, as clamd INSTREAM streams are
-    interface Part { name: string; chunks: Buffer[]; size: number; inMemory: number; spool?: SpoolWriter }
+    interface Part {
+      name: string;
+      chunks: Buffer[];
+      size: number;
+      inMemory: number;
+      spool?: SpoolWriter;
+    }
     const spools: SpoolWriter[] = [];
     const add = (p: Part, c: Buffer) => {
       p.size += c.length;
@@ -159,7 +227,11 @@ export class HttpApi {
           p.spool = new SpoolWriter(svc.spoolDir, (d) => svc.account(d));
           svc.metrics.spooled++;
         } catch (err) {
-          throw new HttpFail(500, `cannot create a spool file for the upload in ${svc.spoolDir}: ${(err as Error).message}`, "SPOOL_FAILED");
+          throw new HttpFail(
+            500,
+            `cannot create a spool file for the upload in ${svc.spoolDir}: ${(err as Error).message}`,
+            "SPOOL_FAILED",
+          );
         }
         spools.push(p.spool);
         for (const x of p.chunks) p.spool.write(x);
@@ -186,22 +258,33 @@ export class HttpApi {
         const w = p.spool;
         scans.push({
           name: p.name,
-          p: w.end().then(
-            () => svc.scanSpooled(w.path, p.size, p.name, "http", slot),
-            (err: unknown) => {
-              void slot.then((r) => r());
-              throw new HttpFail(500, `cannot write the upload to the spool file: ${(err as Error).message}`, "SPOOL_FAILED");
-            },
-          ).finally(() => w.remove()),
+          p: w
+            .end()
+            .then(
+              () => svc.scanSpooled(w.path, p.size, p.name, "http", slot),
+              (err: unknown) => {
+                void slot.then((r) => r());
+                throw new HttpFail(
+                  500,
+                  `cannot write the upload to the spool file: ${(err as Error).message}`,
+                  "SPOOL_FAILED",
+                );
+              },
+            )
+            .finally(() => w.remove()),
         });
         return;
       }
       let bytes: Uint8Array;
-      if (p.chunks.length === 1 && p.size <= svc.inlineMax) bytes = p.chunks[0]!; // scanned in this thread: no copy
+      if (p.chunks.length === 1 && p.size <= svc.inlineMax)
+        bytes = p.chunks[0]!; // scanned in this thread: no copy
       else {
         bytes = new Uint8Array(p.size);
         let at = 0;
-        for (const c of p.chunks) { bytes.set(c, at); at += c.length; }
+        for (const c of p.chunks) {
+          bytes.set(c, at);
+          at += c.length;
+        }
       }
       const held = p.inMemory;
       p.chunks = [];
@@ -213,7 +296,11 @@ export class HttpApi {
       const w = p?.spool;
       while (w && !w.error && (w.congested || (svc.overBudget && w.pending > 0))) {
         await new Promise<void>((r) => {
-          if (w.congested) w.onDrain = () => { w.onDrain = undefined; r(); };
+          if (w.congested)
+            w.onDrain = () => {
+              w.onDrain = undefined;
+              r();
+            };
           else svc.whenUnderBudget(r);
         });
       }
@@ -223,21 +310,29 @@ export class HttpApi {
     let current: Part | undefined;
     const raw = !multipart;
     const rawPart: Part = { name: url.searchParams.get("name") ?? "body", chunks: [], size: 0, inMemory: 0 };
-    const reader = boundary ? new MultipartReader(boundary, {
-      partStart: (h) => {
-        if (scans.length >= this.maxFiles) throw new HttpFail(413, `more than ${this.maxFiles} files in one request`, "TOO_MANY_FILES");
-        current = { name: h.filename ?? h.name ?? `part${scans.length + 1}`, chunks: [], size: 0, inMemory: 0 };
-      },
-      // a copy: the reader's slice may share memory with bytes it keeps
-      partData: (c) => add(current!, Buffer.from(c)),
-      partEnd: () => { const c = current!; current = undefined; start(c); },
-    }) : undefined;
+    const reader = boundary
+      ? new MultipartReader(boundary, {
+          partStart: (h) => {
+            if (scans.length >= this.maxFiles)
+              throw new HttpFail(413, `more than ${this.maxFiles} files in one request`, "TOO_MANY_FILES");
+            current = { name: h.filename ?? h.name ?? `part${scans.length + 1}`, chunks: [], size: 0, inMemory: 0 };
+          },
+          // a copy: the reader's slice may share memory with bytes it keeps
+          partData: (c) => add(current!, Buffer.from(c)),
+          partEnd: () => {
+            const c = current!;
+            current = undefined;
+            start(c);
+          },
+        })
+      : undefined;
 
     try {
       // not destroyed when we stop early: the error answer must still reach the client (see fail)
       for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
         total += chunk.length;
-        if (total > this.maxBodySize) throw new HttpFail(413, `request body is over the ${this.maxBodySize}-byte limit`, "BODY_TOO_LARGE");
+        if (total > this.maxBodySize)
+          throw new HttpFail(413, `request body is over the ${this.maxBodySize}-byte limit`, "BODY_TOO_LARGE");
         if (raw) {
           add(rawPart, chunk);
           await settle(rawPart);
@@ -248,10 +343,20 @@ export class HttpApi {
       }
       if (raw) start(rawPart);
       else reader!.end();
-      if (!scans.length) throw new HttpFail(400, "no file in the request: send the bytes as the body, or multipart/form-data parts", "NO_FILE");
+      if (!scans.length)
+        throw new HttpFail(
+          400,
+          "no file in the request: send the bytes as the body, or multipart/form-data parts",
+          "NO_FILE",
+        );
     } catch (err) {
       // parts not handed to a scan: memory and spool files back; scans already started finish
-      for (const p of [rawPart, current]) if (p && p.inMemory) { svc.account(-p.inMemory); p.inMemory = 0; p.chunks = []; }
+      for (const p of [rawPart, current])
+        if (p?.inMemory) {
+          svc.account(-p.inMemory);
+          p.inMemory = 0;
+          p.chunks = [];
+        }
       for (const w of spools) w.discard();
       await Promise.allSettled(scans.map((s) => s.p));
       if (err instanceof MultipartError) throw new HttpFail(400, err.message, "BAD_MULTIPART");
@@ -268,23 +373,47 @@ export class HttpApi {
       name: scans[i]!.name,
       size: result.size,
       verdict: verdictOf(result),
-      detections: result.detections.map((d) => ({ name: d.name, rule: d.rule, namespace: d.namespace, path: d.path, strings: d.strings })),
+      detections: result.detections.map((d) => ({
+        name: d.name,
+        rule: d.rule,
+        namespace: d.namespace,
+        path: d.path,
+        strings: d.strings,
+      })),
       notFullyScanned: result.incomplete.map((x) => ({ reason: x.reason, path: x.path, message: x.message })),
       errors: result.errors.map((e) => ({ code: e.code, message: e.message })),
     }));
-    const verdict = files.some((f) => f.verdict === "infected") ? "infected" : files.some((f) => f.verdict === "error") ? "error" : "clean";
-    this.json(res, 200, { verdict, files, rulesVersion: done[0]!.version, elapsedMs: Math.round((performance.now() - t0) * 1000) / 1000 });
+    const verdict = files.some((f) => f.verdict === "infected")
+      ? "infected"
+      : files.some((f) => f.verdict === "error")
+        ? "error"
+        : "clean";
+    this.json(res, 200, {
+      verdict,
+      files,
+      rulesVersion: done[0]!.version,
+      elapsedMs: Math.round((performance.now() - t0) * 1000) / 1000,
+    });
   }
 
   private json(res: ServerResponse, status: number, body: unknown): void {
     const text = JSON.stringify(body, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
-    res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
+    res.writeHead(status, {
+      "Content-Type": "application/json; charset=utf-8",
+      "Content-Length": Buffer.byteLength(text),
+    });
     res.end(text);
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
-    const f = err instanceof HttpFail ? err : new HttpFail(500, `internal error: ${(err as Error)?.message ?? String(err)}`, "INTERNAL");
-    if (res.headersSent) { res.destroy(); return; }
+    const f =
+      err instanceof HttpFail
+        ? err
+        : new HttpFail(500, `internal error: ${(err as Error)?.message ?? String(err)}`, "INTERNAL");
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
     if (f.status === 503) res.setHeader("Retry-After", "1");
     if (!req.complete) {
       // A body we stopped reading. Closing now would reset the connection while the client is
@@ -303,5 +432,4 @@ export class HttpApi {
     }
     this.json(res, f.status, { error: { code: f.code, message: f.message } });
   }
-
 }

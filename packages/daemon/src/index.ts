@@ -13,9 +13,23 @@
  */
 export { DaemonError, type DaemonErrorCode } from "./error.js";
 export { Daemon, type DaemonOptions, type DaemonAddresses } from "./daemon.js";
-export { ClamdServer, DEFAULT_CLAMD_LIMITS, VERSION_COMMANDS, type ClamdLimits, type ClamdListenOptions } from "./clamd.js";
+export {
+  ClamdServer,
+  DEFAULT_CLAMD_LIMITS,
+  VERSION_COMMANDS,
+  type ClamdLimits,
+  type ClamdListenOptions,
+} from "./clamd.js";
 export { HttpApi, isLoopback, type HttpOptions, type FileVerdict } from "./http.js";
-export { Service, BusyError, replyLines, verdictOf, CLAMD_VERSION, VIGIL_VERSION, type ServiceOptions } from "./service.js";
+export {
+  Service,
+  BusyError,
+  replyLines,
+  verdictOf,
+  CLAMD_VERSION,
+  VIGIL_VERSION,
+  type ServiceOptions,
+} from "./service.js";
 export { Engines, Generation, Slots, type EngineOptions, type BuildSignatures, type Lease } from "./engine.js";
 export { SpoolWriter, SPOOL_HIGH_WATER } from "./spool.js";
 export { Metrics, type Verdict, type Interface } from "./metrics.js";

@@ -38,23 +38,45 @@ export class Metrics {
     return n;
   }
 
-  render(gauges: { queueDepth: number; running: number; connections: number; signatures: number; reloads: number; streamBytes?: number; scanThreads?: number; spooled?: number }): string {
+  render(gauges: {
+    queueDepth: number;
+    running: number;
+    connections: number;
+    signatures: number;
+    reloads: number;
+    streamBytes?: number;
+    scanThreads?: number;
+    spooled?: number;
+  }): string {
     const out: string[] = [];
-    const metric = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    const metric = (name: string, type: string, help: string) =>
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     metric("vigil_scans_total", "counter", "Scans finished, by interface and verdict.");
-    for (const iface of ["clamd", "http"]) for (const verdict of ["clean", "infected", "error"]) {
-      out.push(`vigil_scans_total{interface="${iface}",verdict="${verdict}"} ${this.scans.get(`${iface}|${verdict}`) ?? 0}`);
-    }
+    for (const iface of ["clamd", "http"])
+      for (const verdict of ["clean", "infected", "error"]) {
+        out.push(
+          `vigil_scans_total{interface="${iface}",verdict="${verdict}"} ${this.scans.get(`${iface}|${verdict}`) ?? 0}`,
+        );
+      }
     metric("vigil_scanned_bytes_total", "counter", "Bytes received for scanning.");
     out.push(`vigil_scanned_bytes_total ${this.bytes}`);
     metric("vigil_detections_total", "counter", "Detections reported.");
     out.push(`vigil_detections_total ${this.detections}`);
     metric("vigil_scan_errors_total", "counter", "Scans that ended in an error.");
     out.push(`vigil_scan_errors_total ${this.errors}`);
-    metric("vigil_rejected_total", "counter", "Requests refused because MaxQueue was full or the body was over the limit.");
+    metric(
+      "vigil_rejected_total",
+      "counter",
+      "Requests refused because MaxQueue was full or the body was over the limit.",
+    );
     out.push(`vigil_rejected_total ${this.rejected}`);
-    metric("vigil_scan_duration_seconds", "histogram", "Time from the scan request (all bytes received) to the verdict.");
-    for (let i = 0; i < BUCKETS.length; i++) out.push(`vigil_scan_duration_seconds_bucket{le="${BUCKETS[i]}"} ${this.buckets[i]}`);
+    metric(
+      "vigil_scan_duration_seconds",
+      "histogram",
+      "Time from the scan request (all bytes received) to the verdict.",
+    );
+    for (let i = 0; i < BUCKETS.length; i++)
+      out.push(`vigil_scan_duration_seconds_bucket{le="${BUCKETS[i]}"} ${this.buckets[i]}`);
     out.push(`vigil_scan_duration_seconds_bucket{le="+Inf"} ${this.latencyCount}`);
     out.push(`vigil_scan_duration_seconds_sum ${this.latencySum}`);
     out.push(`vigil_scan_duration_seconds_count ${this.latencyCount}`);
@@ -64,9 +86,17 @@ export class Metrics {
     out.push(`vigil_scans_running ${gauges.running}`);
     metric("vigil_connections", "gauge", "Open clamd protocol connections.");
     out.push(`vigil_connections ${gauges.connections}`);
-    metric("vigil_stream_memory_bytes", "gauge", "Bytes of incoming streams held in memory (--memory-budget bounds it).");
+    metric(
+      "vigil_stream_memory_bytes",
+      "gauge",
+      "Bytes of incoming streams held in memory (--memory-budget bounds it).",
+    );
     out.push(`vigil_stream_memory_bytes ${gauges.streamBytes ?? 0}`);
-    metric("vigil_spooled_streams_total", "counter", "Streams written to spool files (over --spool-threshold or the memory budget).");
+    metric(
+      "vigil_spooled_streams_total",
+      "counter",
+      "Streams written to spool files (over --spool-threshold or the memory budget).",
+    );
     out.push(`vigil_spooled_streams_total ${gauges.spooled ?? 0}`);
     metric("vigil_scan_threads", "gauge", "Scan worker threads running (they start under load and exit when idle).");
     out.push(`vigil_scan_threads ${gauges.scanThreads ?? 0}`);

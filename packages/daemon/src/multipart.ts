@@ -37,7 +37,13 @@ function param(value: string, key: string): string | undefined {
   if (m[1] !== undefined) return m[1].replace(/\\(.)/g, "$1");
   const raw = m[2]!.trim();
   const ext = /^utf-8''(.*)$/i.exec(raw);
-  if (ext) { try { return decodeURIComponent(ext[1]!); } catch { return raw; } }
+  if (ext) {
+    try {
+      return decodeURIComponent(ext[1]!);
+    } catch {
+      return raw;
+    }
+  }
   return raw;
 }
 
@@ -47,7 +53,10 @@ export class MultipartReader {
   private state: "preamble" | "after" | "headers" | "body" | "done" = "preamble";
   parts = 0;
 
-  constructor(boundary: string, private readonly h: MultipartHandler) {
+  constructor(
+    boundary: string,
+    private readonly h: MultipartHandler,
+  ) {
     this.delim = Buffer.from(`\r\n--${boundary}`, "latin1");
   }
 
@@ -64,20 +73,36 @@ export class MultipartReader {
           return; // the epilogue is ignored
         case "preamble": {
           const i = buf.indexOf(this.delim);
-          if (i < 0) { this.keep(buf, this.delim.length - 1); return; }
+          if (i < 0) {
+            this.keep(buf, this.delim.length - 1);
+            return;
+          }
           buf = buf.subarray(i + this.delim.length);
           this.state = "after";
           break;
         }
         case "after": {
-          if (buf.length < 2) { this.carry = Buffer.from(buf); return; }
-          if (buf[0] === 0x2d && buf[1] === 0x2d) { this.state = "done"; return; }
+          if (buf.length < 2) {
+            this.carry = Buffer.from(buf);
+            return;
+          }
+          if (buf[0] === 0x2d && buf[1] === 0x2d) {
+            this.state = "done";
+            return;
+          }
           // transport padding (spaces, tabs) may precede the CRLF
           let j = 0;
           while (j < buf.length && (buf[j] === 0x20 || buf[j] === 0x09)) j++;
-          if (j > MAX_PADDING) throw new MultipartError(`malformed multipart body: more than ${MAX_PADDING} bytes of padding after a boundary`);
-          if (j + 2 > buf.length) { this.carry = Buffer.from(buf); return; }
-          if (buf[j] !== 0x0d || buf[j + 1] !== 0x0a) throw new MultipartError("malformed multipart body: a boundary line is not followed by CRLF");
+          if (j > MAX_PADDING)
+            throw new MultipartError(
+              `malformed multipart body: more than ${MAX_PADDING} bytes of padding after a boundary`,
+            );
+          if (j + 2 > buf.length) {
+            this.carry = Buffer.from(buf);
+            return;
+          }
+          if (buf[j] !== 0x0d || buf[j + 1] !== 0x0a)
+            throw new MultipartError("malformed multipart body: a boundary line is not followed by CRLF");
           buf = buf.subarray(j + 2);
           this.state = "headers";
           break;
@@ -86,7 +111,8 @@ export class MultipartReader {
           const i = buf.indexOf("\r\n\r\n");
           const blank = buf.subarray(0, 2).equals(Buffer.from("\r\n"));
           if (i < 0 && !blank) {
-            if (buf.length > MAX_HEADER) throw new MultipartError(`multipart part headers longer than ${MAX_HEADER} bytes`);
+            if (buf.length > MAX_HEADER)
+              throw new MultipartError(`multipart part headers longer than ${MAX_HEADER} bytes`);
             this.carry = Buffer.from(buf);
             return;
           }
@@ -118,7 +144,8 @@ export class MultipartReader {
 
   /** Call at the end of the body: throws if the closing boundary never came. */
   end(): void {
-    if (this.state !== "done") throw new MultipartError("multipart body ended before its closing boundary (truncated upload?)");
+    if (this.state !== "done")
+      throw new MultipartError("multipart body ended before its closing boundary (truncated upload?)");
   }
 
   private keep(buf: Buffer, n: number): void {

@@ -52,10 +52,13 @@ export function verdictOf(r: FileResult): Verdict {
 function errorText(r: FileResult): string {
   const e = r.errors[0]!;
   switch (e.code) {
-    case "ACCESS_DENIED": return "Access denied.";
+    case "ACCESS_DENIED":
+      return "Access denied.";
     case "VANISHED":
-    case "ENOENT_PATH": return "File path check failure: No such file or directory.";
-    case "NOT_SUPPORTED": return "Not supported file type";
+    case "ENOENT_PATH":
+      return "File path check failure: No such file or directory.";
+    case "NOT_SUPPORTED":
+      return "Not supported file type";
     default: {
       // the scanner's messages start with the path; clamd puts the path in front itself
       const msg = e.message.startsWith(`${e.path}: `) ? e.message.slice(e.path.length + 2) : e.message;
@@ -157,7 +160,12 @@ export class Service {
   }
 
   /** Scans bytes as one file on the current rules, in a slot already reserved. */
-  async scanBytes(bytes: Uint8Array, name: string, iface: Interface, slot: Promise<() => void>): Promise<{ result: FileResult; seconds: number; version: string }> {
+  async scanBytes(
+    bytes: Uint8Array,
+    name: string,
+    iface: Interface,
+    slot: Promise<() => void>,
+  ): Promise<{ result: FileResult; seconds: number; version: string }> {
     const release = await slot;
     const lease = this.engines.lease();
     const t0 = performance.now();
@@ -174,7 +182,13 @@ export class Service {
   }
 
   /** Scans a spooled stream file of `size` bytes, reported as `name`. */
-  async scanSpooled(path: string, size: number, name: string, iface: Interface, slot: Promise<() => void>): Promise<{ result: FileResult; seconds: number; version: string }> {
+  async scanSpooled(
+    path: string,
+    size: number,
+    name: string,
+    iface: Interface,
+    slot: Promise<() => void>,
+  ): Promise<{ result: FileResult; seconds: number; version: string }> {
     const release = await slot;
     const lease = this.engines.lease();
     const t0 = performance.now();
@@ -182,9 +196,14 @@ export class Service {
       const r = await this.route(lease, size, (s) => s.scanFile(path, false));
       const rename = (p: string) => (p.startsWith(path) ? name + p.slice(path.length) : p);
       const result: FileResult = {
-        ...r, path: name,
+        ...r,
+        path: name,
         detections: r.detections.map((d) => ({ ...d, path: rename(d.path) })),
-        incomplete: r.incomplete.map((x) => ({ ...x, path: rename(x.path), message: x.message.split(path).join(name) })),
+        incomplete: r.incomplete.map((x) => ({
+          ...x,
+          path: rename(x.path),
+          message: x.message.split(path).join(name),
+        })),
         errors: r.errors.map((e) => ({ ...e, path: rename(e.path), message: e.message.split(path).join(name) })),
       };
       delete result.stat;
@@ -207,7 +226,14 @@ export class Service {
         for await (const ev of scanner.scan([path])) {
           if (ev.type === "skipped" && ev.reason === "special") {
             // a fifo, socket or device: clamd's "Not supported file type"
-            onFile({ path: ev.path, size: 0, scannedBytes: 0, detections: [], incomplete: [], errors: [{ code: "NOT_SUPPORTED", path: ev.path, message: "Not supported file type" }] });
+            onFile({
+              path: ev.path,
+              size: 0,
+              scannedBytes: 0,
+              detections: [],
+              incomplete: [],
+              errors: [{ code: "NOT_SUPPORTED", path: ev.path, message: "Not supported file type" }],
+            });
             continue;
           }
           if (ev.type !== "file") continue;

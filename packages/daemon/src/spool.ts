@@ -34,7 +34,10 @@ export class SpoolWriter {
    * Creates the file now (synchronously, so a failure is known at once and throws).
    * `account(delta)` is told of bytes entering (+) and leaving (-) the write queue.
    */
-  constructor(dir: string, private readonly account: (delta: number) => void = () => {}) {
+  constructor(
+    dir: string,
+    private readonly account: (delta: number) => void = () => {},
+  ) {
     this.path = join(dir, `vigil-stream-${randomBytes(8).toString("hex")}`);
     this.fd = openSync(this.path, "wx", 0o600);
   }
@@ -69,7 +72,10 @@ export class SpoolWriter {
     writev(this.fd, batch, (err, wrote) => {
       this.inFlight = 0;
       this.account(-n);
-      if (this.discarded) { this.cleanup(); return; }
+      if (this.discarded) {
+        this.cleanup();
+        return;
+      }
       if (err || wrote !== n) {
         this.error ??= err ?? new Error(`short write to ${this.path} (${wrote} of ${n} bytes)`);
         this.account(-this.queued);
@@ -95,9 +101,16 @@ export class SpoolWriter {
     const f = this.flushed;
     if (!f || this.discarded) return;
     this.flushed = undefined;
-    try { closeSync(this.fd); } catch { /* already closed */ }
+    try {
+      closeSync(this.fd);
+    } catch {
+      /* already closed */
+    }
     this.fd = -1;
-    if (this.error) { this.remove(); f.reject(this.error); } else f.resolve();
+    if (this.error) {
+      this.remove();
+      f.reject(this.error);
+    } else f.resolve();
   }
 
   /** Abandons the stream: queued bytes are dropped and the file removed (after a write in progress). */
@@ -115,12 +128,23 @@ export class SpoolWriter {
   }
 
   private cleanup(): void {
-    if (this.fd >= 0) { try { closeSync(this.fd); } catch { /* already closed */ } this.fd = -1; }
+    if (this.fd >= 0) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* already closed */
+      }
+      this.fd = -1;
+    }
     this.remove();
   }
 
   /** Removes the file (after its scan); safe to call more than once. */
   remove(): void {
-    try { unlinkSync(this.path); } catch { /* already gone */ }
+    try {
+      unlinkSync(this.path);
+    } catch {
+      /* already gone */
+    }
   }
 }

@@ -11,14 +11,27 @@ import { join } from "node:path";
 import { EICAR, needs } from "@vigil/test-kit";
 import { startDaemon, talk, tempDir, chunked, u32, type Running, type Step } from "./helpers.js";
 
-interface Run { lines: string[]; code: number; stderr: string }
+interface Run {
+  lines: string[];
+  code: number;
+  stderr: string;
+}
 
 function clamdscan(conf: string, args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile("clamdscan", [`--config-file=${conf}`, "--no-summary", ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1) : 0;
-      resolve({ lines: stdout.split("\n").filter(Boolean).sort(), code, stderr });
-    });
+    execFile(
+      "clamdscan",
+      [`--config-file=${conf}`, "--no-summary", ...args],
+      { timeout: 30_000 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === "number"
+            ? (err as { code: number }).code
+            : -1
+          : 0;
+        resolve({ lines: stdout.split("\n").filter(Boolean).sort(), code, stderr });
+      },
+    );
   });
 }
 
@@ -47,7 +60,10 @@ describe.skipIf(needs(TITLE, { tools: ["clamdscan", "clamd"] }))(TITLE, () => {
     mkdirSync(db);
     const hashed = randomBytes(3000);
     writeFileSync(join(db, "t.hdb"), `${createHash("md5").update(hashed).digest("hex")}:3000:Custom.Hash.Daemon-1\n`);
-    writeFileSync(join(db, "t.ndb"), `Custom.Body.Daemon-1:0:*:${Buffer.from("VIGIL-DAEMON-TEST-BODY-MARKER").toString("hex")}\nCustom.Body.Second-1:0:*:${Buffer.from("SECOND-MARKER-XYZ").toString("hex")}\n`);
+    writeFileSync(
+      join(db, "t.ndb"),
+      `Custom.Body.Daemon-1:0:*:${Buffer.from("VIGIL-DAEMON-TEST-BODY-MARKER").toString("hex")}\nCustom.Body.Second-1:0:*:${Buffer.from("SECOND-MARKER-XYZ").toString("hex")}\n`,
+    );
     f.body = files.file("body.txt", "prefix VIGIL-DAEMON-TEST-BODY-MARKER suffix\n");
     f.both = files.file("both.txt", "VIGIL-DAEMON-TEST-BODY-MARKER and SECOND-MARKER-XYZ\n");
     f.hashed = files.file("hashed.bin", hashed);
@@ -63,14 +79,30 @@ describe.skipIf(needs(TITLE, { tools: ["clamdscan", "clamd"] }))(TITLE, () => {
     files.file("cleandir/sub/b.txt", "b\n");
     files.file("onlyone/x.txt", "VIGIL-DAEMON-TEST-BODY-MARKER\n");
 
-    vigil = await startDaemon({ signatures: { builtin: false, databases: [db] }, jobs: 1, clamd: { streamMaxLength: 2 * 1024 * 1024, commandReadTimeout: 2000, readTimeout: 2000, idleTimeout: 2000 } });
+    vigil = await startDaemon({
+      signatures: { builtin: false, databases: [db] },
+      jobs: 1,
+      clamd: { streamMaxLength: 2 * 1024 * 1024, commandReadTimeout: 2000, readTimeout: 2000, idleTimeout: 2000 },
+    });
     vigilTcp = files.file("vigil-tcp.conf", `TCPSocket ${vigil.port}\nTCPAddr 127.0.0.1\n`);
     vigilUnix = files.file("vigil-unix.conf", `LocalSocket ${vigil.sock}\n`);
     const port = await freePort();
-    const conf = files.file("clamd.conf", [
-      "Foreground yes", `TCPSocket ${port}`, "TCPAddr 127.0.0.1", `DatabaseDirectory ${db}`,
-      `LogFile ${join(files.dir, "clamd.log")}`, "StreamMaxLength 2M", "DisableCache yes", "CommandReadTimeout 2", "ReadTimeout 2", "IdleTimeout 2", `PidFile ${join(files.dir, "clamd.pid")}`,
-    ].join("\n") + "\n");
+    const conf = files.file(
+      "clamd.conf",
+      [
+        "Foreground yes",
+        `TCPSocket ${port}`,
+        "TCPAddr 127.0.0.1",
+        `DatabaseDirectory ${db}`,
+        `LogFile ${join(files.dir, "clamd.log")}`,
+        "StreamMaxLength 2M",
+        "DisableCache yes",
+        "CommandReadTimeout 2",
+        "ReadTimeout 2",
+        "IdleTimeout 2",
+        `PidFile ${join(files.dir, "clamd.pid")}`,
+      ].join("\n") + "\n",
+    );
     realConf = files.file("real.conf", `TCPSocket ${port}\nTCPAddr 127.0.0.1\n`);
     realPort = port;
     clamd = spawn("clamd", ["-c", conf], { stdio: "ignore" });
@@ -131,13 +163,27 @@ describe.skipIf(needs(TITLE, { tools: ["clamdscan", "clamd"] }))(TITLE, () => {
       ["SCAN relative path", () => ["zSCAN relative/x\0"]],
       ["CONTSCAN tree", () => [`zCONTSCAN ${f.tree}\0`], true],
       ["ALLMATCHSCAN two signatures", () => [`zALLMATCHSCAN ${f.both}\0`], true],
-      ["IDSESSION", () => ["zIDSESSION\0", "zPING\0", "zINSTREAM\0", chunked(readFileSync(f.body!)), `zSCAN ${f.clean}\0`, "zEND\0"], true],
+      [
+        "IDSESSION",
+        () => [
+          "zIDSESSION\0",
+          "zPING\0",
+          "zINSTREAM\0",
+          chunked(readFileSync(f.body!)),
+          `zSCAN ${f.clean}\0`,
+          "zEND\0",
+        ],
+        true,
+      ],
       ["invalid in IDSESSION", () => ["nIDSESSION\n", "nPING\n", "nRELOAD\n"]],
       ["empty IDSESSION", () => ["zIDSESSION\0", "zEND\0"]],
       ["nested IDSESSION", () => ["zIDSESSION\0", "zIDSESSION\0"]],
       ["CONTSCAN clean dir", () => [`zCONTSCAN ${files.dir}/cleandir\0`]],
       ["SCAN tree stops at the first", () => [`zSCAN ${files.dir}/onlyone\0`]],
-      ["size limit over several chunks", () => ["zINSTREAM\0", chunked(Buffer.alloc(2 * 1024 * 1024 + 10), 1 << 20, false)]],
+      [
+        "size limit over several chunks",
+        () => ["zINSTREAM\0", chunked(Buffer.alloc(2 * 1024 * 1024 + 10), 1 << 20, false)],
+      ],
       ["PING then FIN", () => ["zPING\0", { end: true }]],
       ["VERSION with junk", () => ["zVERSION x\0"]],
       ["lowercase command", () => ["zping\0"]],
@@ -154,7 +200,13 @@ describe.skipIf(needs(TITLE, { tools: ["clamdscan", "clamd"] }))(TITLE, () => {
     for (const [title, steps, unordered] of exchanges) {
       const real = await talk(realPort, steps());
       const ours = await talk(vigil.port, steps());
-      const norm = (t: string) => (unordered ? t.split(/(?<=[\0\n])/).sort().join("") : t);
+      const norm = (t: string) =>
+        unordered
+          ? t
+              .split(/(?<=[\0\n])/)
+              .sort()
+              .join("")
+          : t;
       if (title !== "empty IDSESSION") expect(real.text.length, title).toBeGreaterThan(0);
       expect(norm(ours.text), title).toBe(norm(real.text));
       expect(ours.ended, title).toBe(real.ended);
@@ -162,12 +214,19 @@ describe.skipIf(needs(TITLE, { tools: ["clamdscan", "clamd"] }))(TITLE, () => {
     // a documented difference: clamd closes a stream cut by FIN without a word; Vigil says why
     const cut = (): Step[] => ["zINSTREAM\0", u32(100), "abc", { end: true }];
     expect((await talk(realPort, cut())).text).toBe("");
-    expect((await talk(vigil.port, cut())).text).toBe("INSTREAM ended before its zero-length terminating chunk. ERROR\0");
+    expect((await talk(vigil.port, cut())).text).toBe(
+      "INSTREAM ended before its zero-length terminating chunk. ERROR\0",
+    );
   });
 
   it("STATS: clamd's layout, numbers aside", async () => {
     // numbers and clamd's per-thread task lines (tab-indented) depend on each server's state
-    const norm = (t: string) => t.split("\n").filter((l) => !l.startsWith("\t")).join("\n").replace(/\d+(\.\d+)?/g, "N");
+    const norm = (t: string) =>
+      t
+        .split("\n")
+        .filter((l) => !l.startsWith("\t"))
+        .join("\n")
+        .replace(/\d+(\.\d+)?/g, "N");
     for (const steps of [["zSTATS\0"], ["nSTATS\n"], ["nIDSESSION\n", "nSTATS\n", "nEND\n"]]) {
       const real = await talk(realPort, steps);
       expect(real.text).toMatch(/END[\0\n]$/);
@@ -182,7 +241,13 @@ describe.skipIf(needs(TITLE, { tools: ["clamdscan", "clamd"] }))(TITLE, () => {
       ["stream stalled mid-chunk", ["zINSTREAM\0", u32(10), "abc"]],
       ["idle session", ["nIDSESSION\n", "nPING\n"]],
     ];
-    const runs = await Promise.all(cases.map(async ([title, steps]) => ({ title, real: await talk(realPort, steps, 8000), ours: await talk(vigil.port, steps, 8000) })));
+    const runs = await Promise.all(
+      cases.map(async ([title, steps]) => ({
+        title,
+        real: await talk(realPort, steps, 8000),
+        ours: await talk(vigil.port, steps, 8000),
+      })),
+    );
     for (const { title, real, ours } of runs) {
       expect(real.text, title).toMatch(/COMMAND READ TIMED OUT\n$/);
       expect(ours.text, title).toBe(real.text);
@@ -192,7 +257,13 @@ describe.skipIf(needs(TITLE, { tools: ["clamdscan", "clamd"] }))(TITLE, () => {
 
   it("the detections really are there (the comparison is not of two empty runs)", async () => {
     const r = await clamdscan(vigilTcp, ["--stream", f.body!, f.hashed!, f.clean!]);
-    expect(r.lines).toEqual([`${f.body}: Custom.Body.Daemon-1.UNOFFICIAL FOUND`, `${f.clean}: OK`, `${f.hashed}: Custom.Hash.Daemon-1.UNOFFICIAL FOUND`].sort());
+    expect(r.lines).toEqual(
+      [
+        `${f.body}: Custom.Body.Daemon-1.UNOFFICIAL FOUND`,
+        `${f.clean}: OK`,
+        `${f.hashed}: Custom.Hash.Daemon-1.UNOFFICIAL FOUND`,
+      ].sort(),
+    );
     expect(r.code).toBe(1);
   });
 
@@ -215,7 +286,8 @@ describe.skipIf(needs(TITLE, { tools: ["clamdscan", "clamd"] }))(TITLE, () => {
       expect(reload.code).toBe(0);
     }
     // rules compile in a child process: the reloads complete after their RELOADING replies
-    for (let i = 0; i < 400 && vigil.daemon.service.engines.reloads < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 400 && vigil.daemon.service.engines.reloads < 2; i++)
+      await new Promise((r) => setTimeout(r, 50));
     expect(vigil.daemon.service.engines.reloads).toBeGreaterThanOrEqual(2);
   });
 });

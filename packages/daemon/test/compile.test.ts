@@ -26,7 +26,9 @@ describe("compileInChild", () => {
       hashDb(db, 20000, planted);
       const s = await compileInChild({ builtin: false, databases: [db] });
       expect(s.signatures).toBe(20002);
-      const arrays = Object.values(s.spec.init as Record<string, unknown>).filter((v) => v instanceof Uint8Array) as Uint8Array[];
+      const arrays = Object.values(s.spec.init as Record<string, unknown>).filter(
+        (v) => v instanceof Uint8Array,
+      ) as Uint8Array[];
       expect(arrays.length).toBeGreaterThan(0);
       for (const a of arrays) expect(a.buffer).toBeInstanceOf(SharedArrayBuffer);
       // 20,000 sha256 digests at least
@@ -71,13 +73,17 @@ describe("compileInChild", () => {
         expect(v.buffer, k).toBeInstanceOf(SharedArrayBuffer);
         expect(Buffer.from(v).equals(Buffer.from((first.spec.init as Record<string, Uint8Array>)[k]!)), k).toBe(true);
       }
-      expect(second.detector.scan(planted, {}).map((m) => m.meta?.clamav_name)).toEqual(["Planted.Sha256-1.UNOFFICIAL"]);
+      expect(second.detector.scan(planted, {}).map((m) => m.meta?.clamav_name)).toEqual([
+        "Planted.Sha256-1.UNOFFICIAL",
+      ]);
       // cut the cache file short: it is not used, the set is compiled again and still detects
       const file = join(cacheDir, cached[0]!);
       truncateSync(file, statSync(file).size - 100);
       const third = await compileInChild({ builtin: false, databases: [db], cacheDir });
       expect(third.fromCache).toBe(false);
-      expect(third.detector.scan(Buffer.from("x HANDOVER-BODY-MARKER y"), {}).map((m) => m.meta?.clamav_name)).toEqual(["Planted.Body-1.UNOFFICIAL"]);
+      expect(third.detector.scan(Buffer.from("x HANDOVER-BODY-MARKER y"), {}).map((m) => m.meta?.clamav_name)).toEqual([
+        "Planted.Body-1.UNOFFICIAL",
+      ]);
       // a changed database file changes the key: compiled again
       writeFileSync(join(db, "extra.ndb"), `Extra.Body-1:0:*:${Buffer.from("EXTRA-MARKER").toString("hex")}\n`);
       const fourth = await compileInChild({ builtin: false, databases: [db], cacheDir });

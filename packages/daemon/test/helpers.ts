@@ -20,8 +20,15 @@ export async function startDaemon(opts: Partial<DaemonOptions> = {}): Promise<Ru
   const a = await daemon.start();
   const port = Number(a.clamd.find((x) => x.startsWith("127.0.0.1:"))!.split(":")[1]);
   return {
-    daemon, port, sock, dir, ...(a.http ? { http: a.http } : {}),
-    async stop() { await daemon.stop(); rmSync(dir, { recursive: true, force: true }); },
+    daemon,
+    port,
+    sock,
+    dir,
+    ...(a.http ? { http: a.http } : {}),
+    async stop() {
+      await daemon.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 

@@ -40,7 +40,9 @@ describe("clamd: hostile clients", () => {
   beforeAll(async () => {
     d = await startDaemon({ clamd: { idleTimeout: 10_000 } });
   });
-  afterAll(async () => { await d.stop(); });
+  afterAll(async () => {
+    await d.stop();
+  });
 
   async function alive(): Promise<void> {
     expect((await talk(d.port, ["zPING\0"])).text).toBe("PONG\0");
@@ -72,13 +74,17 @@ describe("clamd: hostile clients", () => {
     // now read: every reply arrives, in order
     const chunks: Buffer[] = [];
     s.on("data", (b: Buffer) => chunks.push(b));
-    await new Promise<void>((res) => { s.on("close", () => res()); s.resume(); });
+    await new Promise<void>((res) => {
+      s.on("close", () => res());
+      s.resume();
+    });
     const replies = Buffer.concat(chunks).toString("latin1").split("\0");
     expect(replies.pop()).toBe("");
     expect(replies.length).toBe(n);
     for (let i = 0; i < n; i++) {
       const r = replies[i]!;
-      if (!r.startsWith(`${i + 1}: POOLS: 1\n`) || !r.endsWith("\nEND")) expect(r.slice(0, 40)).toBe(`${i + 1}: POOLS: 1`);
+      if (!r.startsWith(`${i + 1}: POOLS: 1\n`) || !r.endsWith("\nEND"))
+        expect(r.slice(0, 40)).toBe(`${i + 1}: POOLS: 1`);
     }
     await alive();
   }, 60_000);
@@ -89,7 +95,9 @@ describe("clamd: a client that never reads", () => {
   beforeAll(async () => {
     d = await startDaemon({ clamd: { idleTimeout: 500 } });
   });
-  afterAll(async () => { await d.stop(); });
+  afterAll(async () => {
+    await d.stop();
+  });
 
   it("is cut off after IdleTimeout, and everything held for it is freed", async () => {
     const s = await open(d.port);
@@ -114,10 +122,20 @@ describe("clamd: INSTREAM in tiny chunks", () => {
   let files: ReturnType<typeof tempDir>;
   beforeAll(async () => {
     files = tempDir();
-    const rule = files.file("ends.yar", 'rule Both_Ends { strings: $h = "HEAD-MARK-91" $t = "TAIL-MARK-42" condition: $h at 0 and $t at filesize - 12 and filesize == 400000 }\n');
-    d = await startDaemon({ signatures: { builtin: false, rules: [rule] }, memoryBudget: 256 << 20, spoolThreshold: 64 << 20 });
+    const rule = files.file(
+      "ends.yar",
+      'rule Both_Ends { strings: $h = "HEAD-MARK-91" $t = "TAIL-MARK-42" condition: $h at 0 and $t at filesize - 12 and filesize == 400000 }\n',
+    );
+    d = await startDaemon({
+      signatures: { builtin: false, rules: [rule] },
+      memoryBudget: 256 << 20,
+      spoolThreshold: 64 << 20,
+    });
   });
-  afterAll(async () => { await d.stop(); files.cleanup(); });
+  afterAll(async () => {
+    await d.stop();
+    files.cleanup();
+  });
 
   it("a stream sent as 1-byte chunks costs about its size in memory, not an object per byte, and is scanned whole", async () => {
     const n = 400_000;
@@ -125,7 +143,11 @@ describe("clamd: INSTREAM in tiny chunks", () => {
     data.write("HEAD-MARK-91", 0, "latin1");
     data.write("TAIL-MARK-42", n - 12, "latin1");
     // 1-byte chunks (5 bytes on the wire per byte), with a few large chunks among them
-    const framed = Buffer.concat([chunked(data.subarray(0, 150_000), 1, false), chunked(data.subarray(150_000, 250_000), 10_000, false), chunked(data.subarray(250_000), 1, false)]);
+    const framed = Buffer.concat([
+      chunked(data.subarray(0, 150_000), 1, false),
+      chunked(data.subarray(150_000, 250_000), 10_000, false),
+      chunked(data.subarray(250_000), 1, false),
+    ]);
     const s = await open(d.port);
     const got: Buffer[] = [];
     s.on("data", (b: Buffer) => got.push(b));
@@ -153,11 +175,19 @@ describe("multipart reader: hostile bodies are refused early, not buffered", () 
     const r = new MultipartReader("B", noop);
     r.write(Buffer.from("--B"));
     const spaces = Buffer.alloc(64 * 1024, 0x20);
-    expect(() => { for (let i = 0; i < 40; i++) r.write(spaces); }).toThrow(/padding/);
+    expect(() => {
+      for (let i = 0; i < 40; i++) r.write(spaces);
+    }).toThrow(/padding/);
     // a little padding (as RFC 2046 allows) is fine
     const parts: string[] = [];
-    const ok = new MultipartReader("B", { partStart() {}, partData(c) { parts.push(c.toString()); }, partEnd() {} });
-    ok.write(Buffer.from("--B  \t\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nhello\r\n--B--\r\n"));
+    const ok = new MultipartReader("B", {
+      partStart() {},
+      partData(c) {
+        parts.push(c.toString());
+      },
+      partEnd() {},
+    });
+    ok.write(Buffer.from('--B  \t\r\nContent-Disposition: form-data; name="f"\r\n\r\nhello\r\n--B--\r\n'));
     ok.end();
     expect(parts.join("")).toBe("hello");
   });
@@ -174,13 +204,22 @@ describe("HTTP: hostile uploads", () => {
   beforeAll(async () => {
     d = await startDaemon({ http: "127.0.0.1:0" });
   });
-  afterAll(async () => { await d.stop(); });
+  afterAll(async () => {
+    await d.stop();
+  });
 
   it("a multipart body of endless padding gets 400 BAD_MULTIPART while it is still being sent, and the daemon serves others", async () => {
     const body = Buffer.concat([Buffer.from("--B"), Buffer.alloc(8 << 20, 0x20)]);
-    const r = await fetch(`http://${d.http}/v1/scan`, { method: "POST", headers: { "content-type": "multipart/form-data; boundary=B" }, body });
+    const r = await fetch(`http://${d.http}/v1/scan`, {
+      method: "POST",
+      headers: { "content-type": "multipart/form-data; boundary=B" },
+      body,
+    });
     expect(r.status).toBe(400);
-    expect(((await r.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: "BAD_MULTIPART", message: expect.stringMatching(/padding/) });
+    expect(((await r.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+      code: "BAD_MULTIPART",
+      message: expect.stringMatching(/padding/),
+    });
     const h = await fetch(`http://${d.http}/v1/health`);
     expect(h.status).toBe(200);
   }, 30_000);
@@ -191,15 +230,23 @@ describe("HTTP: many connections", () => {
   beforeAll(async () => {
     d = await startDaemon({ http: "127.0.0.1:0", httpOptions: { maxConnections: 3 } });
   });
-  afterAll(async () => { await d.stop(); });
+  afterAll(async () => {
+    await d.stop();
+  });
 
   it("past maxConnections new connections are dropped, and the API serves again once the idle ones go", async () => {
     const [host, port] = [d.http!.split(":")[0]!, Number(d.http!.split(":")[1])];
-    const idle = await Promise.all(Array.from({ length: 3 }, () => new Promise<Socket>((res, rej) => {
-      const s = connect(port, host);
-      s.once("connect", () => res(s));
-      s.once("error", rej);
-    })));
+    const idle = await Promise.all(
+      Array.from(
+        { length: 3 },
+        () =>
+          new Promise<Socket>((res, rej) => {
+            const s = connect(port, host);
+            s.once("connect", () => res(s));
+            s.once("error", rej);
+          }),
+      ),
+    );
     await sleep(100);
     await expect(fetch(`http://${d.http}/v1/health`, { signal: AbortSignal.timeout(3000) })).rejects.toThrow();
     for (const s of idle) s.destroy();

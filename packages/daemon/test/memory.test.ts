@@ -28,11 +28,18 @@ describe("INSTREAM spool files", () => {
     spool = mkdtempSync(join(tmpdir(), "vigil-spool-"));
     rules = tempDir();
     d = await startDaemon({
-      signatures: { builtin: false, rules: [rules.file("r.yar", RULE)] }, jobs: 1,
-      spoolThreshold: 64 * 1024, spoolDir: spool, clamd: { readTimeout: 300, streamMaxLength: 2 * 1024 * 1024 },
+      signatures: { builtin: false, rules: [rules.file("r.yar", RULE)] },
+      jobs: 1,
+      spoolThreshold: 64 * 1024,
+      spoolDir: spool,
+      clamd: { readTimeout: 300, streamMaxLength: 2 * 1024 * 1024 },
     });
   });
-  afterAll(async () => { await d.stop(); rules.cleanup(); rmSync(spool, { recursive: true, force: true }); });
+  afterAll(async () => {
+    await d.stop();
+    rules.cleanup();
+    rmSync(spool, { recursive: true, force: true });
+  });
 
   it("a stream past the threshold is written to a 0600 file, scanned from it with the same result, and the file removed", async () => {
     const body = Buffer.concat([Buffer.alloc(1024 * 1024, 0x20), Buffer.from(MARK)]);
@@ -117,7 +124,12 @@ describe("memory while many large streams arrive at once", () => {
   it("32 concurrent 8 MiB streams: stream memory stays within the budget plus a bounded write queue per connection", async () => {
     const spool = mkdtempSync(join(tmpdir(), "vigil-spool-"));
     const budget = 16 * 1024 * 1024;
-    const d = await startDaemon({ jobs: 1, memoryBudget: budget, spoolDir: spool, clamd: { streamMaxLength: 16 * 1024 * 1024 } });
+    const d = await startDaemon({
+      jobs: 1,
+      memoryBudget: budget,
+      spoolDir: spool,
+      clamd: { streamMaxLength: 16 * 1024 * 1024 },
+    });
     try {
       const framed = Buffer.concat([Buffer.from("zINSTREAM\0"), chunked(Buffer.alloc(8 * 1024 * 1024, 0x5a))]);
       await talk(d.port, [framed], 20_000); // warm up: pool started, buffers allocated
@@ -130,7 +142,10 @@ describe("memory while many large streams arrive at once", () => {
       }, 5);
       const replies = await Promise.all(Array.from({ length: 32 }, () => talk(d.port, [framed], 60_000)));
       clearInterval(sampler);
-      if (process.env.VIGIL_TEST_VERBOSE) console.log(`peak stream memory ${(peakBuffered / 1048576).toFixed(1)} MiB, peak array buffers +${(peakArrays / 1048576).toFixed(1)} MiB`);
+      if (process.env.VIGIL_TEST_VERBOSE)
+        console.log(
+          `peak stream memory ${(peakBuffered / 1048576).toFixed(1)} MiB, peak array buffers +${(peakArrays / 1048576).toFixed(1)} MiB`,
+        );
       expect(replies.map((r) => r.text)).toEqual(Array(32).fill("stream: OK\0"));
       // 256 MiB went through. Held in memory at most: the budget, plus per connection one
       // spool write queue (256 KiB high-water mark) and what one read can add to it.
@@ -180,14 +195,17 @@ describe("RELOAD compiles away from the connections", () => {
     const { mkdirSync } = await import("node:fs");
     const { randomBytes } = await import("node:crypto");
     mkdirSync(db);
-    const sigs = (n: number) => Array.from({ length: n }, (_, i) => `Reload.Sig${i}-1:0:*:${randomBytes(16).toString("hex")}`).join("\n") + "\n";
+    const sigs = (n: number) =>
+      Array.from({ length: n }, (_, i) => `Reload.Sig${i}-1:0:*:${randomBytes(16).toString("hex")}`).join("\n") + "\n";
     writeFileSync(join(db, "a.ndb"), sigs(10));
     const d = await startDaemon({ signatures: { builtin: false, databases: [db] } });
     try {
       writeFileSync(join(db, "a.ndb"), sigs(4000));
       const t0 = Date.now();
       let done = false;
-      const reload = d.daemon.reload().then(() => { done = true; });
+      const reload = d.daemon.reload().then(() => {
+        done = true;
+      });
       let worst = 0;
       let pings = 0;
       while (!done) {

@@ -19,7 +19,10 @@ describe("clamd protocol: commands and framing", () => {
     files.file("clean.txt", "hello\n");
     files.file("sub/../clean2.txt", "nothing here\n");
   });
-  afterAll(async () => { await d.stop(); files.cleanup(); });
+  afterAll(async () => {
+    await d.stop();
+    files.cleanup();
+  });
 
   it("answers PING in the z, n and bare forms, each with its terminator, then closes", async () => {
     const z = await talk(d.port, ["zPING\0"]);
@@ -37,11 +40,22 @@ describe("clamd protocol: commands and framing", () => {
     expect(v).toMatch(/^ClamAV 1\.4\.6\/Vigil 0\.1\.0\/[0-9a-f]{16}\0$/);
     const vc = (await talk(d.port, ["nVERSIONCOMMANDS\n"])).text;
     expect(vc).toBe(`${v.slice(0, -1)}| COMMANDS: ${VERSION_COMMANDS}\n`);
-    expect(VERSION_COMMANDS).toBe("SCAN QUIT RELOAD PING CONTSCAN VERSIONCOMMANDS VERSION END SHUTDOWN MULTISCAN FILDES STATS IDSESSION INSTREAM DETSTATSCLEAR DETSTATS ALLMATCHSCAN");
+    expect(VERSION_COMMANDS).toBe(
+      "SCAN QUIT RELOAD PING CONTSCAN VERSIONCOMMANDS VERSION END SHUTDOWN MULTISCAN FILDES STATS IDSESSION INSTREAM DETSTATSCLEAR DETSTATS ALLMATCHSCAN",
+    );
   });
 
   it("refuses commands clamd refuses: bare INSTREAM/STATS/IDSESSION, unknown words, junk after a command, END outside a session", async () => {
-    for (const c of ["INSTREAM\n", "STATS\n", "IDSESSION\n", "VERSIONCOMMANDS\n", "HELLO\n", "nPING extra\n", "nEND\n", "\u00ff\u00fe\n"]) {
+    for (const c of [
+      "INSTREAM\n",
+      "STATS\n",
+      "IDSESSION\n",
+      "VERSIONCOMMANDS\n",
+      "HELLO\n",
+      "nPING extra\n",
+      "nEND\n",
+      "\u00ff\u00fe\n",
+    ]) {
       const r = await talk(d.port, [c]);
       expect(r.text, c).toBe(c.startsWith("n") ? "UNKNOWN COMMAND\n" : "UNKNOWN COMMAND\n");
       expect(r.ended).toBe("end");
@@ -76,10 +90,16 @@ describe("clamd protocol: commands and framing", () => {
       expect(r.data.equals(Buffer.concat([n, Buffer.from(`: ${NAME} FOUND\0`)]))).toBe(true);
     }
     const all = await talk(d.port, [`nCONTSCAN ${dir}\n`]);
-    expect(all.data.toString("latin1").split("\n").filter(Boolean).sort()).toEqual(names.map((n) => `${n.toString("latin1")}: ${NAME} FOUND`).sort());
+    expect(all.data.toString("latin1").split("\n").filter(Boolean).sort()).toEqual(
+      names.map((n) => `${n.toString("latin1")}: ${NAME} FOUND`).sort(),
+    );
     const missing = Buffer.from(`${dir}/gone\xfe`, "latin1");
     const r = await talk(d.port, [Buffer.concat([Buffer.from("zSCAN "), missing, Buffer.from("\0")])]);
-    expect(r.data.equals(Buffer.concat([missing, Buffer.from(": File path check failure: No such file or directory. ERROR\0")]))).toBe(true);
+    expect(
+      r.data.equals(
+        Buffer.concat([missing, Buffer.from(": File path check failure: No such file or directory. ERROR\0")]),
+      ),
+    ).toBe(true);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -96,8 +116,12 @@ describe("clamd protocol: commands and framing", () => {
     clean.file("b.txt", "b");
     expect((await talk(d.port, [`zCONTSCAN ${clean.dir}\0`])).text).toBe(`${clean.dir}: OK\0`);
     clean.cleanup();
-    expect((await talk(d.port, ["zSCAN /no/such/file\0"])).text).toBe("/no/such/file: File path check failure: No such file or directory. ERROR\0");
-    expect((await talk(d.port, ["zSCAN relative/path\0"])).text).toBe("relative/path: File path check failure: No such file or directory. ERROR\0");
+    expect((await talk(d.port, ["zSCAN /no/such/file\0"])).text).toBe(
+      "/no/such/file: File path check failure: No such file or directory. ERROR\0",
+    );
+    expect((await talk(d.port, ["zSCAN relative/path\0"])).text).toBe(
+      "relative/path: File path check failure: No such file or directory. ERROR\0",
+    );
   });
 
   it("FILDES gets a clear error instead of a hang", async () => {
@@ -107,16 +131,28 @@ describe("clamd protocol: commands and framing", () => {
   });
 
   it("IDSESSION: numbered replies in the command's framing, END closes after the replies", async () => {
-    const r = await talk(d.port, ["nIDSESSION\n", "nPING\n", "nINSTREAM\n", chunked(EICAR), "zINSTREAM\0", chunked("clean"), `nSCAN ${files.dir}/clean.txt\n`, "nVERSION\n", "nEND\n"]);
+    const r = await talk(d.port, [
+      "nIDSESSION\n",
+      "nPING\n",
+      "nINSTREAM\n",
+      chunked(EICAR),
+      "zINSTREAM\0",
+      chunked("clean"),
+      `nSCAN ${files.dir}/clean.txt\n`,
+      "nVERSION\n",
+      "nEND\n",
+    ]);
     expect(r.ended).toBe("end");
     const lines = r.text.split(/(?<=[\n\0])/).sort();
-    expect(lines).toEqual([
-      "1: PONG\n",
-      `2: stream: ${NAME} FOUND\n`,
-      "3: stream: OK\0",
-      `4: ${files.dir}/clean.txt: OK\n`,
-      expect.stringMatching(/^5: ClamAV 1\.4\.6\/Vigil/),
-    ].sort());
+    expect(lines).toEqual(
+      [
+        "1: PONG\n",
+        `2: stream: ${NAME} FOUND\n`,
+        "3: stream: OK\0",
+        `4: ${files.dir}/clean.txt: OK\n`,
+        expect.stringMatching(/^5: ClamAV 1\.4\.6\/Vigil/),
+      ].sort(),
+    );
   });
 
   it("IDSESSION: a command not allowed inside ends the session with clamd's error", async () => {
@@ -131,13 +167,23 @@ describe("clamd protocol: limits and hostile clients", () => {
   beforeAll(async () => {
     d = await startDaemon({
       clamd: { streamMaxLength: 1000, readTimeout: 300, commandReadTimeout: 300, idleTimeout: 300, maxConnections: 20 },
-      maxThreads: 1, maxQueue: 1,
+      maxThreads: 1,
+      maxQueue: 1,
     });
   });
-  afterAll(async () => { await d.stop(); });
+  afterAll(async () => {
+    await d.stop();
+  });
 
   it("StreamMaxLength: clamd's reply, delivered (FIN, not reset) even while the client keeps sending", async () => {
-    const r = await talk(d.port, ["zINSTREAM\0", chunked(Buffer.alloc(600), 600, false), chunked(Buffer.alloc(600), 600, false), Buffer.alloc(1 << 20), { wait: 50 }, Buffer.alloc(1 << 20)]);
+    const r = await talk(d.port, [
+      "zINSTREAM\0",
+      chunked(Buffer.alloc(600), 600, false),
+      chunked(Buffer.alloc(600), 600, false),
+      Buffer.alloc(1 << 20),
+      { wait: 50 },
+      Buffer.alloc(1 << 20),
+    ]);
     expect(r.text).toBe("INSTREAM size limit exceeded. ERROR\0");
     expect(r.ended).toBe("end");
     // one chunk at exactly the limit is fine
@@ -190,11 +236,22 @@ describe("clamd protocol: limits and hostile clients", () => {
 
   it("slow uploaders hold no scan thread: with MaxThreads 1, other clients are served while they trickle", async () => {
     const holders = [connect(d.port, "127.0.0.1"), connect(d.port, "127.0.0.1"), connect(d.port, "127.0.0.1")];
-    for (const h of holders) { h.on("error", () => {}); h.write("zINSTREAM\0"); h.write(u32(4)); }
+    for (const h of holders) {
+      h.on("error", () => {});
+      h.write("zINSTREAM\0");
+      h.write(u32(4));
+    }
     await new Promise((r) => setTimeout(r, 50));
     const r = await talk(d.port, ["zINSTREAM\0", chunked(EICAR)]);
     expect(r.text).toBe(`stream: ${NAME} FOUND\0`);
-    const replies = holders.map((h) => new Promise<string>((res) => { let s = ""; h.on("data", (b) => (s += b)); h.on("end", () => res(s)); }));
+    const replies = holders.map(
+      (h) =>
+        new Promise<string>((res) => {
+          let s = "";
+          h.on("data", (b) => (s += b));
+          h.on("end", () => res(s));
+        }),
+    );
     for (const h of holders) h.write(Buffer.concat([Buffer.from("abcd"), u32(0)]));
     expect(await Promise.all(replies)).toEqual(["stream: OK\0", "stream: OK\0", "stream: OK\0"]);
   });
@@ -206,7 +263,9 @@ describe("clamd protocol: limits and hostile clients", () => {
     expect(slots.queued).toBe(1);
     const r = await talk(d.port, ["zINSTREAM\0", chunked("x")]);
     expect(r.text).toBe("stream: Server busy: MaxQueue (1) scans already waiting; retry later. ERROR\0");
-    expect((await talk(d.port, [`zSCAN ${process.cwd()}/package.json\0`])).text).toMatch(/^\/.*package\.json: Server busy: MaxQueue \(1\) .* ERROR\0$/);
+    expect((await talk(d.port, [`zSCAN ${process.cwd()}/package.json\0`])).text).toMatch(
+      /^\/.*package\.json: Server busy: MaxQueue \(1\) .* ERROR\0$/,
+    );
     running();
     (await waiting)();
     expect((await talk(d.port, ["zINSTREAM\0", chunked("x")])).text).toBe("stream: OK\0");
@@ -247,7 +306,7 @@ describe("clamd protocol: limits and hostile clients", () => {
 
   it("random garbage never crashes the daemon and every connection ends", async () => {
     let seed = 42;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
     const prefixes = ["z", "n", "", "zINSTREAM\0", "nIDSESSION\n", "nIDSESSION\nnINSTREAM\n"];
     const runs = [];
     for (let i = 0; i < 60; i++) {
@@ -289,14 +348,21 @@ describe("clamd protocol: memory", () => {
     setFlagsFromString("--expose-gc");
     const gc = runInNewContext("gc") as () => void;
     const d = await startDaemon({ clamd: { streamMaxLength: 4 * 1024 * 1024, readTimeout: 200 } });
-    const used = () => { gc(); gc(); const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
+    const used = () => {
+      gc();
+      gc();
+      const m = process.memoryUsage();
+      return m.heapUsed + m.arrayBuffers;
+    };
     await talk(d.port, ["zINSTREAM\0", chunked(Buffer.alloc(1 << 20))]);
     const base = used();
     const big = Buffer.alloc(3 * 1024 * 1024, 0x61);
     for (let round = 0; round < 3; round++) {
       await Promise.all([
         ...Array.from({ length: 10 }, () => talk(d.port, ["zINSTREAM\0", chunked(big, 1 << 16, false)], 2000)), // stops before the end: ReadTimeout
-        ...Array.from({ length: 10 }, () => talk(d.port, ["zINSTREAM\0", chunked(big, 1 << 16, false), chunked(big, 1 << 20, false)], 2000)), // over the limit
+        ...Array.from({ length: 10 }, () =>
+          talk(d.port, ["zINSTREAM\0", chunked(big, 1 << 16, false), chunked(big, 1 << 20, false)], 2000),
+        ), // over the limit
         ...Array.from({ length: 10 }, () => talk(d.port, ["zINSTREAM\0", chunked(big), { end: true }], 2000)), // complete
       ]);
     }
@@ -320,7 +386,9 @@ describe("clamd protocol: spooling streams beyond the memory budget", () => {
     const payload = Buffer.alloc(300_000, 0x20);
     const eicarFirst = Buffer.from(EICAR);
     const seen = new Set<string>();
-    const watcher = setInterval(() => { for (const f of readdirSync(spool)) seen.add(f); }, 1);
+    const watcher = setInterval(() => {
+      for (const f of readdirSync(spool)) seen.add(f);
+    }, 1);
     const [a, b, c] = await Promise.all([
       talk(d.port, ["zINSTREAM\0", chunked(payload, 4096)]),
       talk(d.port, ["zINSTREAM\0", chunked(eicarFirst, 7)]),

@@ -17,7 +17,10 @@ describe("RELOAD without dropping connections", () => {
     rules = files.file("r.yar", rule("Old_Rule", "OLD-MARKER"));
     d = await startDaemon({ signatures: { builtin: false, rules: [rules] }, jobs: 1 });
   });
-  afterAll(async () => { await d.stop(); files.cleanup(); });
+  afterAll(async () => {
+    await d.stop();
+    files.cleanup();
+  });
 
   it("a session open across a reload keeps working and sees the new rules", async () => {
     const s = connect(d.port, "127.0.0.1");
@@ -79,18 +82,26 @@ describe("Engines: scans in flight finish on the old rules", () => {
   it("a slow scan started before a reload reports the old rules; the old pool closes when it ends", async () => {
     const files = tempDir();
     // a detector for worker threads that takes 400 ms and names the rule set it came from
-    const mod = files.file("slow.mjs", `
+    const mod = files.file(
+      "slow.mjs",
+      `
       export function createDetector(init) {
         return { version: init.tag, signatures: 1, scan() {
           const end = Date.now() + init.delay; while (Date.now() < end) {}
           return [{ rule: init.tag }];
         } };
-      }`);
+      }`,
+    );
     let n = 0;
     const build = () => {
       const tag = `Rules_${++n}`;
       const detector: Detector = { version: tag, signatures: 1, scan: () => [{ rule: tag }] };
-      return { detector, spec: { module: pathToFileURL(mod).href, init: { tag, delay: 400 } }, warnings: [], signatures: 1 };
+      return {
+        detector,
+        spec: { module: pathToFileURL(mod).href, init: { tag, delay: 400 } },
+        warnings: [],
+        signatures: 1,
+      };
     };
     const engines = new Engines({ signatures: {}, jobs: 1 }, build);
     const lease = engines.lease();

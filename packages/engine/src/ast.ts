@@ -18,8 +18,14 @@ export interface RuleFile {
   readonly rules: Rule[];
 }
 
-export interface Import { readonly module: string; readonly pos: Pos }
-export interface Include { readonly path: string; readonly pos: Pos }
+export interface Import {
+  readonly module: string;
+  readonly pos: Pos;
+}
+export interface Include {
+  readonly path: string;
+  readonly pos: Pos;
+}
 
 export interface Rule {
   readonly name: string;
@@ -56,9 +62,29 @@ export interface StringModifiers {
 }
 
 export type StringDef =
-  | { readonly kind: "text"; readonly id: string; readonly value: string; readonly modifiers: StringModifiers; readonly pos: Pos }
-  | { readonly kind: "hex"; readonly id: string; readonly tokens: HexNode[]; readonly modifiers: StringModifiers; readonly pos: Pos; readonly source: string }
-  | { readonly kind: "regex"; readonly id: string; readonly source: string; readonly flags: string; readonly modifiers: StringModifiers; readonly pos: Pos };
+  | {
+      readonly kind: "text";
+      readonly id: string;
+      readonly value: string;
+      readonly modifiers: StringModifiers;
+      readonly pos: Pos;
+    }
+  | {
+      readonly kind: "hex";
+      readonly id: string;
+      readonly tokens: HexNode[];
+      readonly modifiers: StringModifiers;
+      readonly pos: Pos;
+      readonly source: string;
+    }
+  | {
+      readonly kind: "regex";
+      readonly id: string;
+      readonly source: string;
+      readonly flags: string;
+      readonly modifiers: StringModifiers;
+      readonly pos: Pos;
+    };
 
 /** Hex string items. */
 export type HexNode =
@@ -74,7 +100,11 @@ export type StringSet =
   | { readonly kind: "them"; readonly pos: Pos }
   | { readonly kind: "list"; readonly items: Array<{ id: string; wildcard: boolean; pos: Pos }>; readonly pos: Pos };
 
-export interface RuleSetItem { readonly name: string; readonly wildcard: boolean; readonly pos: Pos }
+export interface RuleSetItem {
+  readonly name: string;
+  readonly wildcard: boolean;
+  readonly pos: Pos;
+}
 
 export type Iterable =
   | { readonly kind: "range"; readonly lo: Expr; readonly hi: Expr }
@@ -82,10 +112,32 @@ export type Iterable =
   | { readonly kind: "expr"; readonly expr: Expr };
 
 export type BinaryOp =
-  | "or" | "and"
-  | "==" | "!=" | "<" | "<=" | ">" | ">="
-  | "contains" | "icontains" | "startswith" | "istartswith" | "endswith" | "iendswith" | "iequals" | "matches"
-  | "|" | "^" | "&" | "<<" | ">>" | "+" | "-" | "*" | "\\" | "%";
+  | "or"
+  | "and"
+  | "=="
+  | "!="
+  | "<"
+  | "<="
+  | ">"
+  | ">="
+  | "contains"
+  | "icontains"
+  | "startswith"
+  | "istartswith"
+  | "endswith"
+  | "iendswith"
+  | "iequals"
+  | "matches"
+  | "|"
+  | "^"
+  | "&"
+  | "<<"
+  | ">>"
+  | "+"
+  | "-"
+  | "*"
+  | "\\"
+  | "%";
 
 export type Expr = (
   | { type: "bool"; value: boolean }
@@ -105,7 +157,14 @@ export type Expr = (
   | { type: "strLength"; id: string; index?: Expr }
   | { type: "unary"; op: "not" | "-" | "~" | "defined"; operand: Expr }
   | { type: "binary"; op: BinaryOp; left: Expr; right: Expr }
-  | { type: "of"; quantifier: Quantifier; strings?: StringSet; rules?: RuleSetItem[]; at?: Expr; range?: { lo: Expr; hi: Expr } }
+  | {
+      type: "of";
+      quantifier: Quantifier;
+      strings?: StringSet;
+      rules?: RuleSetItem[];
+      at?: Expr;
+      range?: { lo: Expr; hi: Expr };
+    }
   | { type: "forIn"; quantifier: Quantifier; vars: string[]; iterable: Iterable; body: Expr }
   | { type: "forOf"; quantifier: Quantifier; strings: StringSet; body: Expr }
   | { type: "paren"; expr: Expr }

@@ -21,7 +21,8 @@ export class AtomTable<T> {
     for (const b of atom) key = (key << 8) | b;
     const map = this.maps[atom.length - 1]!;
     const list = map.get(key);
-    if (list) list.push(target); else map.set(key, [target]);
+    if (list) list.push(target);
+    else map.set(key, [target]);
     this.built = false;
   }
 
@@ -95,7 +96,21 @@ export function buildAtomFilter(keysByLength: Array<Iterable<number>>): AtomFilt
  */
 export function findAtomHits(bytes: Uint8Array, from: number, to: number, f: AtomFilter, hits: HitBuffer): void {
   hits.n = 0;
-  findHits(bytes, from, to, f.tail, f.bits[0]!, f.shifts[0]!, f.bits[1]!, f.shifts[1]!, f.bits[2]!, f.shifts[2]!, f.bits[3]!, f.shifts[3]!, hits);
+  findHits(
+    bytes,
+    from,
+    to,
+    f.tail,
+    f.bits[0]!,
+    f.shifts[0]!,
+    f.bits[1]!,
+    f.shifts[1]!,
+    f.bits[2]!,
+    f.shifts[2]!,
+    f.bits[3]!,
+    f.shifts[3]!,
+    hits,
+  );
 }
 
 export class HitBuffer {
@@ -125,9 +140,18 @@ function push(hits: HitBuffer, pos: number, len: number): void {
  * per-length bitmaps probed.
  */
 function findHits(
-  bytes: Uint8Array, from: number, to: number, tail: Uint8Array,
-  b1: Uint32Array | null, s1: number, b2: Uint32Array | null, s2: number,
-  b3: Uint32Array | null, s3: number, b4: Uint32Array | null, s4: number,
+  bytes: Uint8Array,
+  from: number,
+  to: number,
+  tail: Uint8Array,
+  b1: Uint32Array | null,
+  s1: number,
+  b2: Uint32Array | null,
+  s2: number,
+  b3: Uint32Array | null,
+  s3: number,
+  b4: Uint32Array | null,
+  s4: number,
   hits: HitBuffer,
 ): void {
   // the window holds the bytes before `from` too, so atoms may start before it

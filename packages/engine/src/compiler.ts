@@ -56,17 +56,31 @@ export interface RuleSetData {
 }
 
 type Type =
-  | { k: "bool" } | { k: "int" } | { k: "float" } | { k: "string" } | { k: "regex" }
+  | { k: "bool" }
+  | { k: "int" }
+  | { k: "float" }
+  | { k: "string" }
+  | { k: "regex" }
   | { k: "struct"; t: StructType; path: PathRef }
   | { k: "array"; of: FieldType; path: PathRef }
   | { k: "dict"; of: FieldType; path: PathRef }
   | { k: "func"; overloads: readonly FunctionOverload[]; path: PathRef; self: string };
 
-interface PathRef { module: string; path: string[] }
+interface PathRef {
+  module: string;
+  path: string[];
+}
 
-const BOOL: Type = { k: "bool" }, INT: Type = { k: "int" }, FLOAT: Type = { k: "float" }, STRING: Type = { k: "string" };
+const BOOL: Type = { k: "bool" },
+  INT: Type = { k: "int" },
+  FLOAT: Type = { k: "float" },
+  STRING: Type = { k: "string" };
 
-interface Compiled { code: string; type: Type; constant?: boolean }
+interface Compiled {
+  code: string;
+  type: Type;
+  constant?: boolean;
+}
 
 interface Scope {
   vars: Map<string, { code: string; type: Type }>;
@@ -81,27 +95,43 @@ export interface CompilerInput {
 
 function fieldToType(f: FieldType, path: PathRef, selfCode: string): Type {
   switch (f.kind) {
-    case "integer": return INT;
-    case "float": return FLOAT;
-    case "string": return STRING;
-    case "struct": return { k: "struct", t: f, path };
-    case "array": return { k: "array", of: f.of, path };
-    case "dictionary": return { k: "dict", of: f.of, path };
-    case "function": return { k: "func", overloads: f.overloads, path, self: selfCode };
+    case "integer":
+      return INT;
+    case "float":
+      return FLOAT;
+    case "string":
+      return STRING;
+    case "struct":
+      return { k: "struct", t: f, path };
+    case "array":
+      return { k: "array", of: f.of, path };
+    case "dictionary":
+      return { k: "dict", of: f.of, path };
+    case "function":
+      return { k: "func", overloads: f.overloads, path, self: selfCode };
   }
 }
 
 function typeName(t: Type): string {
   switch (t.k) {
-    case "bool": return "boolean";
-    case "int": return "integer";
-    case "float": return "float";
-    case "string": return "string";
-    case "regex": return "regexp";
-    case "struct": return "structure";
-    case "array": return "array";
-    case "dict": return "dictionary";
-    case "func": return "function";
+    case "bool":
+      return "boolean";
+    case "int":
+      return "integer";
+    case "float":
+      return "float";
+    case "string":
+      return "string";
+    case "regex":
+      return "regexp";
+    case "struct":
+      return "structure";
+    case "array":
+      return "array";
+    case "dict":
+      return "dictionary";
+    case "func":
+      return "function";
   }
 }
 
@@ -142,12 +172,26 @@ export class Compiler {
 
   private diag(code: DiagnosticCode, message: string, pos: Pos | undefined, hint?: string): DiagnosticError {
     return new DiagnosticError({
-      code, message, hint, line: pos?.line ?? 0, column: pos?.column ?? 0, path: this.path, rule: this.curRule,
+      code,
+      message,
+      hint,
+      line: pos?.line ?? 0,
+      column: pos?.column ?? 0,
+      path: this.path,
+      rule: this.curRule,
       sourceLine: pos ? lineAt(this.source, pos.offset) : undefined,
     });
   }
   private warn(code: DiagnosticCode, message: string, pos: Pos): void {
-    this.warnings.push({ code, message, line: pos.line, column: pos.column, path: this.path, rule: this.curRule, sourceLine: lineAt(this.source, pos.offset) });
+    this.warnings.push({
+      code,
+      message,
+      line: pos.line,
+      column: pos.column,
+      path: this.path,
+      rule: this.curRule,
+      sourceLine: lineAt(this.source, pos.offset),
+    });
   }
 
   addFile(input: CompilerInput, imports: Set<string>): void {
@@ -158,8 +202,14 @@ export class Compiler {
     this.imported = imports;
     for (const imp of input.file.imports) {
       const mod = builtinModules.get(imp.module);
-      if (!mod) throw this.diag("E_UNKNOWN_MODULE", `unknown module "${imp.module}" (available: ${[...builtinModules.keys()].filter((k) => !builtinModules.get(k)!.unavailable).join(", ")})`, imp.pos);
-      if (mod.unavailable) throw this.diag("E_MODULE_UNAVAILABLE", `module "${imp.module}" is not available: ${mod.unavailable}`, imp.pos);
+      if (!mod)
+        throw this.diag(
+          "E_UNKNOWN_MODULE",
+          `unknown module "${imp.module}" (available: ${[...builtinModules.keys()].filter((k) => !builtinModules.get(k)!.unavailable).join(", ")})`,
+          imp.pos,
+        );
+      if (mod.unavailable)
+        throw this.diag("E_MODULE_UNAVAILABLE", `module "${imp.module}" is not available: ${mod.unavailable}`, imp.pos);
       imports.add(imp.module);
       // every imported module is loaded for each scan (as yara does), in import order
       this.modulesUsed.add(imp.module);
@@ -170,7 +220,8 @@ export class Compiler {
   private addRule(rule: Rule): void {
     const key = this.curNamespace + "\0" + rule.name;
     if (this.ruleIndex.has(key)) throw this.diag("E_DUPLICATE_RULE", `duplicated identifier "${rule.name}"`, rule.pos);
-    if (this.externals.has(rule.name)) throw this.diag("E_DUPLICATE_RULE", `rule identifier "${rule.name}" is already an external variable`, rule.pos);
+    if (this.externals.has(rule.name))
+      throw this.diag("E_DUPLICATE_RULE", `rule identifier "${rule.name}" is already an external variable`, rule.pos);
     this.path = rule.path ?? this.path;
     this.curRule = rule.name;
     this.curStrings = new Map();
@@ -180,8 +231,10 @@ export class Compiler {
     let anon = 0;
     for (const s of rule.strings) {
       let id = s.id;
-      if (id === "$") id = `$\0${anon++}`; // anonymous strings
-      else if (this.curStrings.has(id)) throw this.diag("E_DUPLICATE_STRING", `duplicate string identifier "${s.id}" in rule "${rule.name}"`, s.pos);
+      if (id === "$")
+        id = `$\0${anon++}`; // anonymous strings
+      else if (this.curStrings.has(id))
+        throw this.diag("E_DUPLICATE_STRING", `duplicate string identifier "${s.id}" in rule "${rule.name}"`, s.pos);
       const compiled = this.compileStringDef(s);
       const gi = this.strings.length;
       this.strings.push(compiled);
@@ -200,8 +253,12 @@ export class Compiler {
       const anonymous = id.startsWith("$\0");
       if (anonymous ? this.referenced.has("$\0any") : this.referenced.has(id)) continue;
       // reported where yara reports it: at the end of the rule
-      throw this.diag("E_UNREFERENCED_STRING", `unreferenced string "${anonymous ? "$" : id}"`, rule.end ?? rule.pos,
-        "use it in the condition (e.g. 'any of them'), or remove it");
+      throw this.diag(
+        "E_UNREFERENCED_STRING",
+        `unreferenced string "${anonymous ? "$" : id}"`,
+        rule.end ?? rule.pos,
+        "use it in the condition (e.g. 'any of them'), or remove it",
+      );
     }
     this.rules.push({
       name: rule.name,
@@ -212,17 +269,21 @@ export class Compiler {
       private: rule.private,
       strings: stringIdx,
       needsStrings: stringIdx.length > 0 && needsMatch(rule.condition),
-      monotone: monotone(rule.condition, (name) => {
-        const i = this.ruleIndex.get(this.curNamespace + "\0" + name);
-        return i === undefined ? undefined : this.rules[i]!.monotone === true;
-      }, (prefix) => {
-        let all = true;
-        for (const [key, i] of this.ruleIndex) {
-          const [ns, name] = key.split("\0") as [string, string];
-          if (ns === this.curNamespace && name.startsWith(prefix) && this.rules[i]!.monotone !== true) all = false;
-        }
-        return all;
-      }),
+      monotone: monotone(
+        rule.condition,
+        (name) => {
+          const i = this.ruleIndex.get(this.curNamespace + "\0" + name);
+          return i === undefined ? undefined : this.rules[i]!.monotone === true;
+        },
+        (prefix) => {
+          let all = true;
+          for (const [key, i] of this.ruleIndex) {
+            const [ns, name] = key.split("\0") as [string, string];
+            if (ns === this.curNamespace && name.startsWith(prefix) && this.rules[i]!.monotone !== true) all = false;
+          }
+          return all;
+        },
+      ),
     });
     this.ruleCode.push(`function(c){return ${cond};}`);
     this.ruleSites.push({ pos: rule.pos, path: this.path, source: this.source, name: rule.name });
@@ -235,7 +296,8 @@ export class Compiler {
       return compileString(s);
     } catch (e) {
       if (e instanceof PatternError) throw this.diag("E_MODIFIERS", `${e.message} (string ${s.id})`, s.pos);
-      if (e instanceof RegexSyntaxError) throw this.diag("E_REGEX", `invalid regular expression in string ${s.id}: ${e.message}`, s.pos);
+      if (e instanceof RegexSyntaxError)
+        throw this.diag("E_REGEX", `invalid regular expression in string ${s.id}: ${e.message}`, s.pos);
       throw e;
     }
   }
@@ -248,10 +310,15 @@ export class Compiler {
   /** Code giving true/false/undefined for any value type usable as a boolean. */
   private toBool(c: Compiled, pos: Pos): string {
     switch (c.type.k) {
-      case "bool": return c.code;
-      case "int": case "float": return `h.nb(${c.code})`;
-      case "string": return `h.sb(${c.code})`;
-      default: throw this.diag("E_TYPE", `wrong type: a ${typeName(c.type)} cannot be used as a boolean`, pos);
+      case "bool":
+        return c.code;
+      case "int":
+      case "float":
+        return `h.nb(${c.code})`;
+      case "string":
+        return `h.sb(${c.code})`;
+      default:
+        throw this.diag("E_TYPE", `wrong type: a ${typeName(c.type)} cannot be used as a boolean`, pos);
     }
   }
 
@@ -275,7 +342,8 @@ export class Compiler {
 
   private stringRef(id: string, pos: Pos, scope: Scope): string {
     if (id === "$") {
-      if (scope.anonymous === undefined) throw this.diag("E_UNDEFINED_STRING", "'$' can only be used inside a 'for ... of' loop body", pos);
+      if (scope.anonymous === undefined)
+        throw this.diag("E_UNDEFINED_STRING", "'$' can only be used inside a 'for ... of' loop body", pos);
       return scope.anonymous;
     }
     const gi = this.curStrings.get(id);
@@ -286,7 +354,8 @@ export class Compiler {
 
   private stringSet(set: StringSet, pos: Pos): number[] {
     if (set.kind === "them") {
-      if (this.curStringOrder.length === 0) throw this.diag("E_UNDEFINED_STRING", "'them' used in a rule without strings", pos);
+      if (this.curStringOrder.length === 0)
+        throw this.diag("E_UNDEFINED_STRING", "'them' used in a rule without strings", pos);
       for (const id of this.curStringOrder) this.referenced.add(id);
       this.referenced.add("$\0any");
       return this.curStringOrder.map((id) => this.curStrings.get(id)!);
@@ -296,10 +365,26 @@ export class Compiler {
       if (item.wildcard) {
         let found = false;
         for (const id of this.curStringOrder) {
-          if (id.startsWith(item.id) && !id.startsWith("$\0")) { out.push(this.curStrings.get(id)!); this.referenced.add(id); found = true; }
+          if (id.startsWith(item.id) && !id.startsWith("$\0")) {
+            out.push(this.curStrings.get(id)!);
+            this.referenced.add(id);
+            found = true;
+          }
         }
-        if (item.id === "$") { for (const id of this.curStringOrder) if (id.startsWith("$\0")) { out.push(this.curStrings.get(id)!); found = true; } this.referenced.add("$\0any"); }
-        if (!found) throw this.diag("E_UNDEFINED_STRING", `undefined string identifier "${item.id}*": no string of this rule starts with ${item.id}`, item.pos);
+        if (item.id === "$") {
+          for (const id of this.curStringOrder)
+            if (id.startsWith("$\0")) {
+              out.push(this.curStrings.get(id)!);
+              found = true;
+            }
+          this.referenced.add("$\0any");
+        }
+        if (!found)
+          throw this.diag(
+            "E_UNDEFINED_STRING",
+            `undefined string identifier "${item.id}*": no string of this rule starts with ${item.id}`,
+            item.pos,
+          );
       } else {
         out.push(Number(this.stringRef(item.id, item.pos, { vars: new Map() })));
       }
@@ -309,14 +394,16 @@ export class Compiler {
 
   private int(e: Expr, scope: Scope, what: string): string {
     const c = this.expr(e, scope);
-    if (c.type.k !== "int") throw this.diag("E_TYPE", `wrong type for ${what}: expected an integer, got ${an2(c.type)}`, e.pos);
+    if (c.type.k !== "int")
+      throw this.diag("E_TYPE", `wrong type for ${what}: expected an integer, got ${an2(c.type)}`, e.pos);
     return c.code;
   }
 
   private quantifier(q: Quantifier, scope: Scope): { kind: string; n: string } {
     if (q.kind !== "expr") return { kind: q.kind, n: "0" };
     const c = this.expr(q.expr, scope);
-    if (c.type.k !== "int") throw this.diag("E_TYPE", `wrong type for the quantifier: expected an integer, got ${an2(c.type)}`, q.expr.pos);
+    if (c.type.k !== "int")
+      throw this.diag("E_TYPE", `wrong type for the quantifier: expected an integer, got ${an2(c.type)}`, q.expr.pos);
     if (q.percent && q.expr.type === "int" && (Number(q.expr.value) < 1 || Number(q.expr.value) > 100)) {
       throw this.diag("E_RANGE", `percentage must be between 1 and 100, got ${q.expr.value}`, q.expr.pos);
     }
@@ -326,49 +413,80 @@ export class Compiler {
   /** Code for a quantifier test given the count of true items and the total. */
   private quantTest(q: { kind: string; n: string }, count: string, total: string): string {
     switch (q.kind) {
-      case "all": return `${count} === ${total}`;
-      case "any": return `${count} >= 1`;
-      case "none": return `${count} === 0`;
-      case "pct": return `h.pct(${count}, ${total}, ${q.n})`;
-      default: return `h.atLeast(${count}, ${q.n})`;
+      case "all":
+        return `${count} === ${total}`;
+      case "any":
+        return `${count} >= 1`;
+      case "none":
+        return `${count} === 0`;
+      case "pct":
+        return `h.pct(${count}, ${total}, ${q.n})`;
+      default:
+        return `h.atLeast(${count}, ${q.n})`;
     }
   }
 
   expr(e: Expr, scope: Scope): Compiled {
     switch (e.type) {
-      case "bool": return { code: String(e.value), type: BOOL, constant: true };
-      case "int": return { code: typeof e.value === "bigint" ? `${e.value}n` : String(e.value), type: INT, constant: true };
-      case "float": return { code: Number.isFinite(e.value) ? String(e.value) : "NaN", type: FLOAT, constant: true };
-      case "string": return { code: js(e.value), type: STRING, constant: true };
-      case "regex": return { code: this.regexConst(e.source, e.flags, e.pos), type: { k: "regex" } };
-      case "filesize": return { code: "c.size", type: INT };
-      case "entrypoint": return { code: "c.ep()", type: INT };
-      case "paren": return this.expr(e.expr, scope);
+      case "bool":
+        return { code: String(e.value), type: BOOL, constant: true };
+      case "int":
+        return { code: typeof e.value === "bigint" ? `${e.value}n` : String(e.value), type: INT, constant: true };
+      case "float":
+        return { code: Number.isFinite(e.value) ? String(e.value) : "NaN", type: FLOAT, constant: true };
+      case "string":
+        return { code: js(e.value), type: STRING, constant: true };
+      case "regex":
+        return { code: this.regexConst(e.source, e.flags, e.pos), type: { k: "regex" } };
+      case "filesize":
+        return { code: "c.size", type: INT };
+      case "entrypoint":
+        return { code: "c.ep()", type: INT };
+      case "paren":
+        return this.expr(e.expr, scope);
       case "strMatch": {
         const s = this.stringRef(e.id, e.pos, scope);
         if (e.at) return { code: `h.at(c.mo[${s}], ${this.int(e.at, scope, "'at'")})`, type: BOOL };
-        if (e.range) return { code: `h.inr(c.mo[${s}], ${this.int(e.range.lo, scope, "the range")}, ${this.int(e.range.hi, scope, "the range")})`, type: BOOL };
+        if (e.range)
+          return {
+            code: `h.inr(c.mo[${s}], ${this.int(e.range.lo, scope, "the range")}, ${this.int(e.range.hi, scope, "the range")})`,
+            type: BOOL,
+          };
         return { code: `(c.mo[${s}].length > 0)`, type: BOOL };
       }
       case "strCount": {
         const s = this.stringRef(e.id, e.pos, scope);
-        if (e.range) return { code: `h.cntin(c.mo[${s}], ${this.int(e.range.lo, scope, "the range")}, ${this.int(e.range.hi, scope, "the range")})`, type: INT };
+        if (e.range)
+          return {
+            code: `h.cntin(c.mo[${s}], ${this.int(e.range.lo, scope, "the range")}, ${this.int(e.range.hi, scope, "the range")})`,
+            type: INT,
+          };
         return { code: `c.mo[${s}].length`, type: INT };
       }
-      case "strOffset": case "strLength": {
+      case "strOffset":
+      case "strLength": {
         const s = this.stringRef(e.id, e.pos, scope);
         const arr = e.type === "strOffset" ? "mo" : "ml";
         const idx = e.index ? this.int(e.index, scope, "the match index") : "1";
         return { code: `h.nth(c.${arr}[${s}], ${idx})`, type: INT };
       }
-      case "unary": return this.unaryChain(e, scope);
-      case "binary": return this.binaryChain(e, scope);
-      case "ident": return this.ident(e.name, e.pos, scope);
+      case "unary":
+        return this.unaryChain(e, scope);
+      case "binary":
+        return this.binaryChain(e, scope);
+      case "ident":
+        return this.ident(e.name, e.pos, scope);
       case "field": {
         const obj = this.expr(e.object, scope);
-        if (obj.type.k !== "struct") throw this.diag("E_TYPE", `'${describeExpr(e.object)}' is not a structure: it has no field '${e.name}'`, e.pos);
+        if (obj.type.k !== "struct")
+          throw this.diag(
+            "E_TYPE",
+            `'${describeExpr(e.object)}' is not a structure: it has no field '${e.name}'`,
+            e.pos,
+          );
         const f = obj.type.t.fields[e.name];
-        if (!f) throw this.diag("E_UNDEFINED_IDENTIFIER", `unknown field '${e.name}' in '${describeExpr(e.object)}'`, e.pos);
+        if (!f)
+          throw this.diag("E_UNDEFINED_IDENTIFIER", `unknown field '${e.name}' in '${describeExpr(e.object)}'`, e.pos);
         const code = `h.fld(${obj.code}, ${js(e.name)})`;
         const path = { module: obj.type.path.module, path: [...obj.type.path.path, e.name] };
         return { code, type: fieldToType(f, path, obj.code) };
@@ -382,36 +500,75 @@ export class Compiler {
         }
         if (obj.type.k === "dict") {
           const k = this.expr(e.index, scope);
-          if (k.type.k !== "string") throw this.diag("E_TYPE", `wrong type for a dictionary key: expected a string, got ${an2(k.type)}`, e.index.pos);
+          if (k.type.k !== "string")
+            throw this.diag(
+              "E_TYPE",
+              `wrong type for a dictionary key: expected a string, got ${an2(k.type)}`,
+              e.index.pos,
+            );
           const path = { module: obj.type.path.module, path: [...obj.type.path.path, "[]"] };
           return { code: `h.dget(${obj.code}, ${k.code})`, type: fieldToType(obj.type.of, path, "undefined") };
         }
         throw this.diag("E_TYPE", `'${describeExpr(e.object)}' is not an array or dictionary`, e.pos);
       }
-      case "call": return this.call(e, scope);
-      case "of": return this.of(e, scope);
+      case "call":
+        return this.call(e, scope);
+      case "of":
+        return this.of(e, scope);
       case "forOf": {
-        if (this.loopDepth + 1 > MAX_LOOP_NESTING) throw this.diag("E_LIMIT", `loop nesting limit exceeded: at most ${MAX_LOOP_NESTING} nested 'for' loops (as yara)`, e.pos);
+        if (this.loopDepth + 1 > MAX_LOOP_NESTING)
+          throw this.diag(
+            "E_LIMIT",
+            `loop nesting limit exceeded: at most ${MAX_LOOP_NESTING} nested 'for' loops (as yara)`,
+            e.pos,
+          );
         const sids = this.stringSet(e.strings, e.strings.pos);
         const q = this.quantifier(e.quantifier, scope);
         const v = `s${this.tmp++}`;
         this.loopDepth++;
         let body: string;
-        try { body = this.toBool(this.expr(e.body, { vars: scope.vars, anonymous: v }), e.body.pos); } finally { this.loopDepth--; }
+        try {
+          body = this.toBool(this.expr(e.body, { vars: scope.vars, anonymous: v }), e.body.pos);
+        } finally {
+          this.loopDepth--;
+        }
         const arr = this.constant(js(sids));
         return { code: this.loop(q, `const ${v} of ${arr}`, body, `${arr}.length`), type: BOOL };
       }
       case "forIn": {
-        if (++this.loopDepth > MAX_LOOP_NESTING) throw this.diag("E_LIMIT", `loop nesting limit exceeded: at most ${MAX_LOOP_NESTING} nested 'for' loops (as yara)`, e.pos);
-        try { return this.forIn(e, scope); } finally { this.loopDepth--; }
+        if (++this.loopDepth > MAX_LOOP_NESTING)
+          throw this.diag(
+            "E_LIMIT",
+            `loop nesting limit exceeded: at most ${MAX_LOOP_NESTING} nested 'for' loops (as yara)`,
+            e.pos,
+          );
+        try {
+          return this.forIn(e, scope);
+        } finally {
+          this.loopDepth--;
+        }
       }
     }
   }
 
   /** A quantified loop as an immediately invoked arrow function with early exits. */
-  private loop(q: { kind: string; n: string }, head: string, body: string, total: string, pre = "", totalVar?: string): string {
+  private loop(
+    q: { kind: string; n: string },
+    head: string,
+    body: string,
+    total: string,
+    pre = "",
+    totalVar?: string,
+  ): string {
     const t = `t${this.tmp++}`;
-    const exitAny = q.kind === "any" ? `if (r === true) return true;` : q.kind === "none" ? `if (r === true) return false;` : q.kind === "all" ? `if (r !== true) return false;` : "";
+    const exitAny =
+      q.kind === "any"
+        ? `if (r === true) return true;`
+        : q.kind === "none"
+          ? `if (r === true) return false;`
+          : q.kind === "all"
+            ? `if (r !== true) return false;`
+            : "";
     return `(() => { ${pre}let ${t} = 0; for (${head}) { const r = ${body}; if (r === true) ${t}++; ${exitAny} } return ${this.quantTest(q, t, totalVar ?? total)}; })()`;
   }
 
@@ -421,48 +578,100 @@ export class Compiler {
     const vars = new Map(scope.vars);
     const names = e.vars.map((n) => `v_${n}_${this.tmp++}`);
     if (it.kind === "range") {
-      if (e.vars.length !== 1) throw this.diag("E_ARGUMENTS", "a range gives one value per iteration: use one loop variable", e.pos);
-      const lo = this.int(it.lo, scope, "the range"), hi = this.int(it.hi, scope, "the range");
+      if (e.vars.length !== 1)
+        throw this.diag("E_ARGUMENTS", "a range gives one value per iteration: use one loop variable", e.pos);
+      const lo = this.int(it.lo, scope, "the range"),
+        hi = this.int(it.hi, scope, "the range");
       vars.set(e.vars[0]!, { code: names[0]!, type: INT });
       const body = this.toBool(this.expr(e.body, { ...scope, vars }), e.body.pos);
-      const L = `lo${this.tmp++}`, H = `hi${this.tmp++}`;
+      const L = `lo${this.tmp++}`,
+        H = `hi${this.tmp++}`;
       // YARA: a range with an undefined bound, or an empty range, makes the whole loop false
       const pre = `const ${L} = h.num(${lo}), ${H} = h.num(${hi}); if (${L} === undefined || ${H} === undefined || ${L} > ${H}) return false; `;
       // the deadline is checked every 65536 iterations
       const guarded = `((${names[0]} & 0xffff) === 0 && c.tick(), ${body})`;
-      return { code: this.loop(q, `let ${names[0]} = ${L}; ${names[0]} <= ${H}; ${names[0]}++`, guarded, "", pre, `Math.max(0, ${H} - ${L} + 1)`), type: BOOL };
+      return {
+        code: this.loop(
+          q,
+          `let ${names[0]} = ${L}; ${names[0]} <= ${H}; ${names[0]}++`,
+          guarded,
+          "",
+          pre,
+          `Math.max(0, ${H} - ${L} + 1)`,
+        ),
+        type: BOOL,
+      };
     }
     if (it.kind === "list") {
-      if (e.vars.length !== 1) throw this.diag("E_ARGUMENTS", "a list gives one value per iteration: use one loop variable", e.pos);
+      if (e.vars.length !== 1)
+        throw this.diag("E_ARGUMENTS", "a list gives one value per iteration: use one loop variable", e.pos);
       const items = it.items.map((x) => this.expr(x, scope));
       const t0 = items[0]!.type;
       for (const [k, x] of items.entries()) {
-        if (x.type.k !== t0.k || (t0.k !== "int" && t0.k !== "string")) throw this.diag("E_TYPE", "the items of a list must all be integers or all be strings", it.items[k]!.pos);
+        if (x.type.k !== t0.k || (t0.k !== "int" && t0.k !== "string"))
+          throw this.diag("E_TYPE", "the items of a list must all be integers or all be strings", it.items[k]!.pos);
       }
       vars.set(e.vars[0]!, { code: names[0]!, type: t0 });
       const body = this.toBool(this.expr(e.body, { ...scope, vars }), e.body.pos);
       const A = `a${this.tmp++}`;
-      return { code: this.loop(q, `const ${names[0]} of ${A}`, body, `${A}.length`, `const ${A} = [${items.map((x) => x.code).join(", ")}]; `), type: BOOL };
+      return {
+        code: this.loop(
+          q,
+          `const ${names[0]} of ${A}`,
+          body,
+          `${A}.length`,
+          `const ${A} = [${items.map((x) => x.code).join(", ")}]; `,
+        ),
+        type: BOOL,
+      };
     }
     const obj = this.expr(it.expr, scope);
     if (obj.type.k === "array") {
-      if (e.vars.length !== 1) throw this.diag("E_ARGUMENTS", "an array gives one value per iteration: use one loop variable", e.pos);
+      if (e.vars.length !== 1)
+        throw this.diag("E_ARGUMENTS", "an array gives one value per iteration: use one loop variable", e.pos);
       const path = { module: obj.type.path.module, path: [...obj.type.path.path, "[]"] };
       vars.set(e.vars[0]!, { code: names[0]!, type: fieldToType(obj.type.of, path, "undefined") });
       const body = this.toBool(this.expr(e.body, { ...scope, vars }), e.body.pos);
       const A = `a${this.tmp++}`;
-      return { code: this.loop(q, `const ${names[0]} of ${A}`, body, `${A}.length`, `const ${A} = ${obj.code}; if (${A} === undefined) return undefined; `), type: BOOL };
+      return {
+        code: this.loop(
+          q,
+          `const ${names[0]} of ${A}`,
+          body,
+          `${A}.length`,
+          `const ${A} = ${obj.code}; if (${A} === undefined) return undefined; `,
+        ),
+        type: BOOL,
+      };
     }
     if (obj.type.k === "dict") {
-      if (e.vars.length !== 2) throw this.diag("E_ARGUMENTS", "a dictionary gives a key and a value per iteration: use two loop variables", e.pos);
+      if (e.vars.length !== 2)
+        throw this.diag(
+          "E_ARGUMENTS",
+          "a dictionary gives a key and a value per iteration: use two loop variables",
+          e.pos,
+        );
       const path = { module: obj.type.path.module, path: [...obj.type.path.path, "[]"] };
       vars.set(e.vars[0]!, { code: names[0]!, type: STRING });
       vars.set(e.vars[1]!, { code: names[1]!, type: fieldToType(obj.type.of, path, "undefined") });
       const body = this.toBool(this.expr(e.body, { ...scope, vars }), e.body.pos);
       const A = `a${this.tmp++}`;
-      return { code: this.loop(q, `const [${names[0]}, ${names[1]}] of ${A}`, body, `${A}.size`, `const ${A} = ${obj.code}; if (${A} === undefined) return undefined; `), type: BOOL };
+      return {
+        code: this.loop(
+          q,
+          `const [${names[0]}, ${names[1]}] of ${A}`,
+          body,
+          `${A}.size`,
+          `const ${A} = ${obj.code}; if (${A} === undefined) return undefined; `,
+        ),
+        type: BOOL,
+      };
     }
-    throw this.diag("E_TYPE", `'${describeExpr(it.expr)}' cannot be iterated: expected a range, a list, an array or a dictionary`, it.expr.pos);
+    throw this.diag(
+      "E_TYPE",
+      `'${describeExpr(it.expr)}' cannot be iterated: expected a range, a list, an array or a dictionary`,
+      it.expr.pos,
+    );
   }
 
   private of(e: Extract<Expr, { type: "of" }>, scope: Scope): Compiled {
@@ -474,9 +683,17 @@ export class Compiler {
         for (const [key, i] of this.ruleIndex) {
           const [ns, name] = key.split("\0") as [string, string];
           if (ns !== this.curNamespace) continue;
-          if (r.wildcard ? name.startsWith(r.name) : name === r.name) { idx.push(i); found = true; }
+          if (r.wildcard ? name.startsWith(r.name) : name === r.name) {
+            idx.push(i);
+            found = true;
+          }
         }
-        if (!found) throw this.diag("E_UNDEFINED_IDENTIFIER", `undefined identifier "${r.name}${r.wildcard ? "*" : ""}": rules in a set must be defined before the rule that uses them`, r.pos);
+        if (!found)
+          throw this.diag(
+            "E_UNDEFINED_IDENTIFIER",
+            `undefined identifier "${r.name}${r.wildcard ? "*" : ""}": rules in a set must be defined before the rule that uses them`,
+            r.pos,
+          );
       }
       const arr = this.constant(js([...new Set(idx)]));
       return { code: `(${this.quantTest(q, `h.countRules(c, ${arr})`, `${arr}.length`)})`, type: BOOL };
@@ -485,7 +702,8 @@ export class Compiler {
     const arr = this.constant(js(sids));
     let count: string;
     if (e.at) count = `h.countAt(c, ${arr}, ${this.int(e.at, scope, "'at'")})`;
-    else if (e.range) count = `h.countIn(c, ${arr}, ${this.int(e.range.lo, scope, "the range")}, ${this.int(e.range.hi, scope, "the range")})`;
+    else if (e.range)
+      count = `h.countIn(c, ${arr}, ${this.int(e.range.lo, scope, "the range")}, ${this.int(e.range.hi, scope, "the range")})`;
     else count = `h.countMatched(c, ${arr})`;
     if (q.kind === "any" && !e.at && !e.range) return { code: `h.anyMatched(c, ${arr})`, type: BOOL };
     return { code: `h.quant(${count}, ${arr}.length, ${js(q.kind)}, ${q.n})`, type: BOOL };
@@ -498,7 +716,14 @@ export class Compiler {
     if (ri !== undefined) return { code: `(c.r[${ri}] === 1)`, type: BOOL };
     if (this.externals.has(name)) {
       const val = this.externals.get(name)!;
-      const type = typeof val === "boolean" ? BOOL : typeof val === "string" ? STRING : typeof val === "number" && !Number.isInteger(val) ? FLOAT : INT;
+      const type =
+        typeof val === "boolean"
+          ? BOOL
+          : typeof val === "string"
+            ? STRING
+            : typeof val === "number" && !Number.isInteger(val)
+              ? FLOAT
+              : INT;
       return { code: `c.ext[${js(name)}]`, type };
     }
     const mod = builtinModules.get(name);
@@ -506,7 +731,12 @@ export class Compiler {
       this.modulesUsed.add(name);
       return { code: `c.m[${js(name)}]`, type: { k: "struct", t: mod.declarations, path: { module: name, path: [] } } };
     }
-    if (mod) throw this.diag("E_MODULE_NOT_IMPORTED", `undefined identifier "${name}": add import "${name}" at the top of the file`, pos);
+    if (mod)
+      throw this.diag(
+        "E_MODULE_NOT_IMPORTED",
+        `undefined identifier "${name}": add import "${name}" at the top of the file`,
+        pos,
+      );
     throw this.diag("E_UNDEFINED_IDENTIFIER", `undefined identifier "${name}"`, pos);
   }
 
@@ -519,21 +749,56 @@ export class Compiler {
     const callee = this.expr(e.callee, scope);
     if (callee.type.k !== "func") throw this.diag("E_TYPE", `'${describeExpr(e.callee)}' is not a function`, e.pos);
     const args = e.args.map((a) => this.expr(a, scope));
-    const codes = args.map((a) => (a.type.k === "bool" ? "i" : a.type.k === "int" ? "i" : a.type.k === "float" ? "f" : a.type.k === "string" ? "s" : a.type.k === "regex" ? "r" : "?"));
+    const codes = args.map((a) =>
+      a.type.k === "bool"
+        ? "i"
+        : a.type.k === "int"
+          ? "i"
+          : a.type.k === "float"
+            ? "f"
+            : a.type.k === "string"
+              ? "s"
+              : a.type.k === "regex"
+                ? "r"
+                : "?",
+    );
     let chosen = -1;
     callee.type.overloads.forEach((o, i) => {
-      if (chosen < 0 && o.args.length === codes.length && o.args.every((a, k) => a === codes[k] || (a === "f" && codes[k] === "i"))) chosen = i;
+      if (
+        chosen < 0 &&
+        o.args.length === codes.length &&
+        o.args.every((a, k) => a === codes[k] || (a === "f" && codes[k] === "i"))
+      )
+        chosen = i;
     });
     if (chosen < 0) {
-      const sigs = callee.type.overloads.map((o) => `(${o.args.map((a) => ({ i: "integer", f: "float", s: "string", r: "regexp" })[a]).join(", ")})`).join(" or ");
-      throw this.diag("E_ARGUMENTS", `wrong arguments for '${describeExpr(e.callee)}': got (${args.map((a) => typeName(a.type)).join(", ")}), expected ${sigs}`, e.pos);
+      const sigs = callee.type.overloads
+        .map((o) => `(${o.args.map((a) => ({ i: "integer", f: "float", s: "string", r: "regexp" })[a]).join(", ")})`)
+        .join(" or ");
+      throw this.diag(
+        "E_ARGUMENTS",
+        `wrong arguments for '${describeExpr(e.callee)}': got (${args.map((a) => typeName(a.type)).join(", ")}), expected ${sigs}`,
+        e.pos,
+      );
     }
     const ref: FunctionRef = { module: callee.type.path.module, path: callee.type.path.path, overload: chosen };
     const key = JSON.stringify(ref);
     let fi = this.functionIndex.get(key);
-    if (fi === undefined) { fi = this.functions.length; this.functions.push(ref); this.functionIndex.set(key, fi); }
+    if (fi === undefined) {
+      fi = this.functions.length;
+      this.functions.push(ref);
+      this.functionIndex.set(key, fi);
+    }
     const overload = callee.type.overloads[chosen]!;
-    const argCode = args.map((a, k) => (a.type.k === "regex" ? `h.reArg(${a.code})` : a.type.k === "bool" ? `h.b2i(${a.code})` : overload.args[k] === "f" ? `h.num(${a.code})` : a.code));
+    const argCode = args.map((a, k) =>
+      a.type.k === "regex"
+        ? `h.reArg(${a.code})`
+        : a.type.k === "bool"
+          ? `h.b2i(${a.code})`
+          : overload.args[k] === "f"
+            ? `h.num(${a.code})`
+            : a.code,
+    );
     const ret = overload.returns === "integer" ? INT : overload.returns === "float" ? FLOAT : STRING;
     const selfCode = e.callee.type === "field" ? this.expr(e.callee.object, scope).code : "undefined";
     return { code: `h.call(c, ${fi}, ${selfCode}${argCode.map((a) => ", " + a).join("")})`, type: ret };
@@ -546,7 +811,10 @@ export class Compiler {
   private unaryChain(e: Extract<Expr, { type: "unary" }>, scope: Scope): Compiled {
     const ops: Array<Extract<Expr, { type: "unary" }>> = [];
     let cur: Expr = e;
-    while (cur.type === "unary") { ops.push(cur); cur = cur.operand; }
+    while (cur.type === "unary") {
+      ops.push(cur);
+      cur = cur.operand;
+    }
     const chain = new CodeChain(`u${this.tmp++}`);
     let acc = this.expr(cur, scope);
     for (let k = ops.length - 1; k >= 0; k--) acc = chain.step(this.unary(ops[k]!, acc), k === 0);
@@ -561,7 +829,8 @@ export class Compiler {
       if (c.type.k === "float") return { code: `h.fneg(${c.code})`, type: FLOAT };
       throw this.diag("E_TYPE", `wrong type for '-': expected a number, got ${an2(c.type)}`, e.pos);
     }
-    if (c.type.k !== "int") throw this.diag("E_TYPE", `wrong type for '~': expected an integer, got ${an2(c.type)}`, e.pos);
+    if (c.type.k !== "int")
+      throw this.diag("E_TYPE", `wrong type for '~': expected an integer, got ${an2(c.type)}`, e.pos);
     return { code: `h.bnot(${c.code})`, type: INT };
   }
 
@@ -574,7 +843,10 @@ export class Compiler {
   private binaryChain(e: Extract<Expr, { type: "binary" }>, scope: Scope): Compiled {
     const spine: Array<Extract<Expr, { type: "binary" }>> = [];
     let cur: Expr = e;
-    while (cur.type === "binary") { spine.push(cur); cur = cur.left; }
+    while (cur.type === "binary") {
+      spine.push(cur);
+      cur = cur.left;
+    }
     const chain = new CodeChain(`b${this.tmp++}`);
     let acc = this.expr(cur, scope);
     for (let k = spine.length - 1; k >= 0; k--) acc = chain.step(this.binary(spine[k]!, acc, scope), k === 0);
@@ -592,34 +864,73 @@ export class Compiler {
       return { code: `((${lb}) === true || (${r}) === true)`, type: BOOL };
     }
     if (op === "matches") {
-      if (l.type.k !== "string") throw this.diag("E_TYPE", `wrong type for 'matches': the left side must be a string, got ${an2(l.type)}`, e.pos);
+      if (l.type.k !== "string")
+        throw this.diag(
+          "E_TYPE",
+          `wrong type for 'matches': the left side must be a string, got ${an2(l.type)}`,
+          e.pos,
+        );
       const r = this.expr(e.right, scope);
       return { code: `h.matches(${l.code}, ${r.code})`, type: BOOL };
     }
     const r = this.expr(e.right, scope);
-    const lt = l.type.k, rt = r.type.k;
+    const lt = l.type.k,
+      rt = r.type.k;
     const num = (k: string) => k === "int" || k === "float";
     switch (op) {
-      case "contains": case "icontains": case "startswith": case "istartswith": case "endswith": case "iendswith": case "iequals":
-        if (lt !== "string" || rt !== "string") throw this.diag("E_TYPE", `wrong type for '${op}': both sides must be strings, got ${typeName(l.type)} and ${typeName(r.type)}`, e.pos);
+      case "contains":
+      case "icontains":
+      case "startswith":
+      case "istartswith":
+      case "endswith":
+      case "iendswith":
+      case "iequals":
+        if (lt !== "string" || rt !== "string")
+          throw this.diag(
+            "E_TYPE",
+            `wrong type for '${op}': both sides must be strings, got ${typeName(l.type)} and ${typeName(r.type)}`,
+            e.pos,
+          );
         return { code: `h.${op}(${l.code}, ${r.code})`, type: BOOL };
-      case "==": case "!=": case "<": case "<=": case ">": case ">=": {
+      case "==":
+      case "!=":
+      case "<":
+      case "<=":
+      case ">":
+      case ">=": {
         // as in YARA's grammar, booleans cannot be compared (true == true is an error)
         const ok = (num(lt) && num(rt)) || (lt === "string" && rt === "string");
-        if (!ok) throw this.diag("E_TYPE", `wrong type: '${op}' cannot compare ${an(typeName(l.type))} with ${an(typeName(r.type))}`, e.pos);
+        if (!ok)
+          throw this.diag(
+            "E_TYPE",
+            `wrong type: '${op}' cannot compare ${an(typeName(l.type))} with ${an(typeName(r.type))}`,
+            e.pos,
+          );
         const name = { "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge" }[op];
         return { code: `h.${name}(${l.code}, ${r.code})`, type: BOOL };
       }
-      case "+": case "-": case "*": case "\\": case "%": {
-        if (!num(lt) || !num(rt)) throw this.diag("E_TYPE", `wrong type for '${op}': expected numbers, got ${typeName(l.type)} and ${typeName(r.type)}`, e.pos);
-        if (op === "%" && (lt !== "int" || rt !== "int")) throw this.diag("E_TYPE", "wrong type for '%': expected integers", e.pos);
+      case "+":
+      case "-":
+      case "*":
+      case "\\":
+      case "%": {
+        if (!num(lt) || !num(rt))
+          throw this.diag(
+            "E_TYPE",
+            `wrong type for '${op}': expected numbers, got ${typeName(l.type)} and ${typeName(r.type)}`,
+            e.pos,
+          );
+        if (op === "%" && (lt !== "int" || rt !== "int"))
+          throw this.diag("E_TYPE", "wrong type for '%': expected integers", e.pos);
         const isFloat = lt === "float" || rt === "float";
         const name = { "+": "add", "-": "sub", "*": "mul", "\\": "div", "%": "mod" }[op];
         if (!isFloat && l.constant && r.constant && (op === "+" || op === "-" || op === "*")) {
           // constant folding, with YARA's compile-time overflow check
-          const a = BigInt(l.code.replace(/n$/, "")), b = BigInt(r.code.replace(/n$/, ""));
+          const a = BigInt(l.code.replace(/n$/, "")),
+            b = BigInt(r.code.replace(/n$/, ""));
           const v = op === "+" ? a + b : op === "-" ? a - b : a * b;
-          if (v > 0x7fffffffffffffffn || v < -0x8000000000000000n) throw this.diag("E_RANGE", `integer overflow in "${a} ${op} ${b}"`, e.pos);
+          if (v > 0x7fffffffffffffffn || v < -0x8000000000000000n)
+            throw this.diag("E_RANGE", `integer overflow in "${a} ${op} ${b}"`, e.pos);
           const safe = v >= -9007199254740991n && v <= 9007199254740991n;
           return { code: safe ? String(v) : `${v}n`, type: INT, constant: true };
         }
@@ -628,8 +939,17 @@ export class Compiler {
         }
         return { code: `h.${isFloat ? "f" : ""}${name}(${l.code}, ${r.code})`, type: isFloat ? FLOAT : INT };
       }
-      case "&": case "|": case "^": case "<<": case ">>": {
-        if (lt !== "int" || rt !== "int") throw this.diag("E_TYPE", `wrong type for '${op}': expected integers, got ${typeName(l.type)} and ${typeName(r.type)}`, e.pos);
+      case "&":
+      case "|":
+      case "^":
+      case "<<":
+      case ">>": {
+        if (lt !== "int" || rt !== "int")
+          throw this.diag(
+            "E_TYPE",
+            `wrong type for '${op}': expected integers, got ${typeName(l.type)} and ${typeName(r.type)}`,
+            e.pos,
+          );
         const name = { "&": "band", "|": "bor", "^": "bxor", "<<": "shl", ">>": "shr" }[op];
         return { code: `h.${name}(${l.code}, ${r.code})`, type: INT };
       }
@@ -649,8 +969,13 @@ export class Compiler {
       } catch {
         const site = this.ruleSites[i]!;
         return {
-          code: "E_LIMIT", message: `the condition of rule "${site.name}" is nested too deeply to be compiled: simplify it (fewer nested parentheses or loops)`,
-          line: site.pos.line, column: site.pos.column, path: site.path, rule: site.name, sourceLine: lineAt(site.source, site.pos.offset),
+          code: "E_LIMIT",
+          message: `the condition of rule "${site.name}" is nested too deeply to be compiled: simplify it (fewer nested parentheses or loops)`,
+          line: site.pos.line,
+          column: site.pos.column,
+          path: site.path,
+          rule: site.name,
+          sourceLine: lineAt(site.source, site.pos.offset),
         };
       }
     }
@@ -709,14 +1034,19 @@ class CodeChain {
  */
 export function needsMatch(e: Expr): boolean {
   switch (e.type) {
-    case "paren": return needsMatch(e.expr);
-    case "strMatch": return e.id !== "$";
+    case "paren":
+      return needsMatch(e.expr);
+    case "strMatch":
+      return e.id !== "$";
     case "binary":
       if (e.op === "and" || e.op === "or") {
         // a chain of and/or is a left spine as deep as the chain is long: walk it in a loop
         const spine: Array<Extract<Expr, { type: "binary" }>> = [];
         let cur: Expr = e;
-        while (cur.type === "binary" && (cur.op === "and" || cur.op === "or")) { spine.push(cur); cur = cur.left; }
+        while (cur.type === "binary" && (cur.op === "and" || cur.op === "or")) {
+          spine.push(cur);
+          cur = cur.left;
+        }
         let v = needsMatch(cur);
         for (let k = spine.length - 1; k >= 0; k--) {
           const s = spine[k]!;
@@ -734,30 +1064,48 @@ export function needsMatch(e: Expr): boolean {
       if (!e.strings || e.quantifier.kind === "none") return false;
       if (e.quantifier.kind === "any" || e.quantifier.kind === "all") return true;
       return e.quantifier.kind === "expr" && e.quantifier.expr.type === "int" && Number(e.quantifier.expr.value) >= 1;
-    default: return false;
+    default:
+      return false;
   }
 }
 
 /** The direct subexpressions of `e`. */
 function children(e: Expr): Expr[] {
   switch (e.type) {
-    case "paren": return [e.expr];
-    case "field": return [e.object];
-    case "index": return [e.object, e.index];
-    case "call": return [e.callee, ...e.args];
-    case "strMatch": return [...(e.at ? [e.at] : []), ...(e.range ? [e.range.lo, e.range.hi] : [])];
-    case "strCount": return e.range ? [e.range.lo, e.range.hi] : [];
-    case "strOffset": case "strLength": return e.index ? [e.index] : [];
-    case "unary": return [e.operand];
-    case "binary": return [e.left, e.right];
-    case "of": return [...(e.quantifier.kind === "expr" ? [e.quantifier.expr] : []), ...(e.at ? [e.at] : []), ...(e.range ? [e.range.lo, e.range.hi] : [])];
+    case "paren":
+      return [e.expr];
+    case "field":
+      return [e.object];
+    case "index":
+      return [e.object, e.index];
+    case "call":
+      return [e.callee, ...e.args];
+    case "strMatch":
+      return [...(e.at ? [e.at] : []), ...(e.range ? [e.range.lo, e.range.hi] : [])];
+    case "strCount":
+      return e.range ? [e.range.lo, e.range.hi] : [];
+    case "strOffset":
+    case "strLength":
+      return e.index ? [e.index] : [];
+    case "unary":
+      return [e.operand];
+    case "binary":
+      return [e.left, e.right];
+    case "of":
+      return [
+        ...(e.quantifier.kind === "expr" ? [e.quantifier.expr] : []),
+        ...(e.at ? [e.at] : []),
+        ...(e.range ? [e.range.lo, e.range.hi] : []),
+      ];
     case "forIn": {
       const it = e.iterable;
       const its = it.kind === "range" ? [it.lo, it.hi] : it.kind === "list" ? it.items : [it.expr];
       return [...(e.quantifier.kind === "expr" ? [e.quantifier.expr] : []), ...its, e.body];
     }
-    case "forOf": return [...(e.quantifier.kind === "expr" ? [e.quantifier.expr] : []), e.body];
-    default: return [];
+    case "forOf":
+      return [...(e.quantifier.kind === "expr" ? [e.quantifier.expr] : []), e.body];
+    default:
+      return [];
   }
 }
 
@@ -771,10 +1119,19 @@ function independent(e: Expr, isRule: (name: string) => boolean): boolean {
   while (stack.length) {
     const x = stack.pop()!;
     switch (x.type) {
-      case "strMatch": case "strCount": case "strOffset": case "strLength": case "forOf": return false;
-      case "of": return false;
-      case "ident": if (isRule(x.name)) return false; break;
-      default: break;
+      case "strMatch":
+      case "strCount":
+      case "strOffset":
+      case "strLength":
+      case "forOf":
+        return false;
+      case "of":
+        return false;
+      case "ident":
+        if (isRule(x.name)) return false;
+        break;
+      default:
+        break;
     }
     for (const c of children(x)) stack.push(c);
   }
@@ -789,20 +1146,28 @@ function independent(e: Expr, isRule: (name: string) => boolean): boolean {
  * returns undefined for names that are not rules. `prefixMonotone(p)` says whether all rules
  * whose names start with p are.
  */
-export function monotone(e: Expr, ruleMonotone: (name: string) => boolean | undefined, prefixMonotone: (prefix: string) => boolean): boolean {
+export function monotone(
+  e: Expr,
+  ruleMonotone: (name: string) => boolean | undefined,
+  prefixMonotone: (prefix: string) => boolean,
+): boolean {
   const isRule = (n: string) => ruleMonotone(n) !== undefined;
   const indep = (x: Expr) => independent(x, isRule);
   const quantifierOk = (q: Quantifier) => q.kind === "any" || q.kind === "all" || (q.kind === "expr" && indep(q.expr));
   const up = (x: Expr): boolean => {
     switch (x.type) {
-      case "paren": return up(x.expr);
-      case "strMatch": return (!x.at || indep(x.at)) && (!x.range || (indep(x.range.lo) && indep(x.range.hi)));
-      case "strCount": return !x.range || (indep(x.range.lo) && indep(x.range.hi));
+      case "paren":
+        return up(x.expr);
+      case "strMatch":
+        return (!x.at || indep(x.at)) && (!x.range || (indep(x.range.lo) && indep(x.range.hi)));
+      case "strCount":
+        return !x.range || (indep(x.range.lo) && indep(x.range.hi));
       case "ident": {
         const m = ruleMonotone(x.name);
         return m === undefined ? indep(x) : m;
       }
-      case "unary": return indep(x);
+      case "unary":
+        return indep(x);
       case "binary": {
         if (x.op === "and" || x.op === "or") {
           // the left spine of a chain, in a loop
@@ -824,13 +1189,15 @@ export function monotone(e: Expr, ruleMonotone: (name: string) => boolean | unde
         if (x.rules) return x.rules.every((r) => (r.wildcard ? prefixMonotone(r.name) : ruleMonotone(r.name) === true));
         return true;
       }
-      case "forOf": return quantifierOk(x.quantifier) && up(x.body);
+      case "forOf":
+        return quantifierOk(x.quantifier) && up(x.body);
       case "forIn": {
         const it = x.iterable;
         const its = it.kind === "range" ? [it.lo, it.hi] : it.kind === "list" ? it.items : [it.expr];
         return quantifierOk(x.quantifier) && its.every(indep) && up(x.body);
       }
-      default: return indep(x);
+      default:
+        return indep(x);
     }
   };
   return up(e);
@@ -838,10 +1205,15 @@ export function monotone(e: Expr, ruleMonotone: (name: string) => boolean | unde
 
 function describeExpr(e: Expr): string {
   switch (e.type) {
-    case "ident": return e.name;
-    case "field": return `${describeExpr(e.object)}.${e.name}`;
-    case "index": return `${describeExpr(e.object)}[...]`;
-    case "call": return `${describeExpr(e.callee)}(...)`;
-    default: return e.type;
+    case "ident":
+      return e.name;
+    case "field":
+      return `${describeExpr(e.object)}.${e.name}`;
+    case "index":
+      return `${describeExpr(e.object)}[...]`;
+    case "call":
+      return `${describeExpr(e.callee)}(...)`;
+    default:
+      return e.type;
   }
 }

@@ -7,15 +7,37 @@ import type { ScanResult } from "./rules.js";
 
 export type DiagnosticCode =
   // syntax
-  | "E_SYNTAX" | "E_UNTERMINATED" | "E_ESCAPE" | "E_NUMBER" | "E_HEX" | "E_REGEX"
+  | "E_SYNTAX"
+  | "E_UNTERMINATED"
+  | "E_ESCAPE"
+  | "E_NUMBER"
+  | "E_HEX"
+  | "E_REGEX"
   // semantics
-  | "E_DUPLICATE_RULE" | "E_DUPLICATE_STRING" | "E_DUPLICATE_TAG" | "E_DUPLICATE_META"
-  | "E_UNREFERENCED_STRING" | "E_UNDEFINED_STRING" | "E_UNDEFINED_IDENTIFIER" | "E_TYPE"
-  | "E_MODIFIERS" | "E_UNKNOWN_MODULE" | "E_MODULE_UNAVAILABLE" | "E_MODULE_NOT_IMPORTED"
-  | "E_INCLUDE" | "E_INCLUDE_CYCLE" | "E_ARGUMENTS" | "E_EMPTY_STRING" | "E_RANGE" | "E_LIMIT"
+  | "E_DUPLICATE_RULE"
+  | "E_DUPLICATE_STRING"
+  | "E_DUPLICATE_TAG"
+  | "E_DUPLICATE_META"
+  | "E_UNREFERENCED_STRING"
+  | "E_UNDEFINED_STRING"
+  | "E_UNDEFINED_IDENTIFIER"
+  | "E_TYPE"
+  | "E_MODIFIERS"
+  | "E_UNKNOWN_MODULE"
+  | "E_MODULE_UNAVAILABLE"
+  | "E_MODULE_NOT_IMPORTED"
+  | "E_INCLUDE"
+  | "E_INCLUDE_CYCLE"
+  | "E_ARGUMENTS"
+  | "E_EMPTY_STRING"
+  | "E_RANGE"
+  | "E_LIMIT"
   | "E_EXTERNAL"
   // warnings
-  | "W_SLOW_PATTERN" | "W_CONSTANT_CONDITION" | "W_NON_BOOLEAN" | "W_UNUSED";
+  | "W_SLOW_PATTERN"
+  | "W_CONSTANT_CONDITION"
+  | "W_NON_BOOLEAN"
+  | "W_UNUSED";
 
 export interface Diagnostic {
   readonly code: DiagnosticCode;
@@ -35,17 +57,22 @@ export interface Diagnostic {
 const SOURCE_WINDOW = 120;
 
 /** Formats a diagnostic with its source line and a caret, like a compiler. */
-export function formatDiagnostic(d: Diagnostic, severity: "error" | "warning" = d.code.startsWith("W") ? "warning" : "error"): string {
+export function formatDiagnostic(
+  d: Diagnostic,
+  severity: "error" | "warning" = d.code.startsWith("W") ? "warning" : "error",
+): string {
   const where = `${d.path ?? "<source>"}:${d.line}:${d.column}`;
   let out = `${where}: ${severity}[${d.code}]: ${d.message}`;
   if (d.hint) out += ` (${d.hint})`;
   if (d.sourceLine !== undefined) {
     const gutter = String(d.line).length;
     // a long line (a generated condition, a 50 KB regex) is shown as a window around the column
-    let text = d.sourceLine, caret = Math.max(0, d.column - 1);
+    let text = d.sourceLine,
+      caret = Math.max(0, d.column - 1);
     if (text.length > SOURCE_WINDOW) {
       const from = Math.max(0, Math.min(caret - SOURCE_WINDOW / 2, text.length - SOURCE_WINDOW));
-      const head = from > 0 ? "..." : "", tail = from + SOURCE_WINDOW < text.length ? "..." : "";
+      const head = from > 0 ? "..." : "",
+        tail = from + SOURCE_WINDOW < text.length ? "..." : "";
       text = head + text.slice(from, from + SOURCE_WINDOW) + tail;
       caret = caret - from + head.length;
     }

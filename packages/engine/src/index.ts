@@ -21,7 +21,7 @@
  */
 import type { RuleFile } from "./ast.js";
 import { Compiler, type ExternalValue } from "./compiler.js";
-import { CompileError, DiagnosticError, LoadError, type Diagnostic } from "./error.js";
+import { CompileError, DiagnosticError, LoadError } from "./error.js";
 import { parse, toByteString } from "./parser.js";
 import { CompiledRules } from "./rules.js";
 import { defaultReadFile, dirnameOf, resolvePath } from "./include.js";
@@ -53,17 +53,32 @@ export function compile(sources: string | SourceUnit[], options: CompileOptions 
     for (const unit of units) {
       const ns = unit.namespace ?? "default";
       let imports = importsByNs.get(ns);
-      if (!imports) { imports = new Set(); importsByNs.set(ns, imports); }
+      if (!imports) {
+        imports = new Set();
+        importsByNs.set(ns, imports);
+      }
       const addTree = (source: string, path: string | undefined, stack: string[]) => {
         const file: RuleFile = parse(source, { path });
         for (const inc of file.includes) {
           if (options.includes === false) {
-            throw new DiagnosticError({ code: "E_INCLUDE", message: "includes are disabled", line: inc.pos.line, column: inc.pos.column, path });
+            throw new DiagnosticError({
+              code: "E_INCLUDE",
+              message: "includes are disabled",
+              line: inc.pos.line,
+              column: inc.pos.column,
+              path,
+            });
           }
-          const base = path !== undefined ? dirnameOf(path) : options.includeDir ?? ".";
+          const base = path !== undefined ? dirnameOf(path) : (options.includeDir ?? ".");
           const target = resolvePath(base, inc.path);
           if (stack.includes(target)) {
-            throw new DiagnosticError({ code: "E_INCLUDE_CYCLE", message: `include cycle: ${[...stack, target].join(" -> ")}`, line: inc.pos.line, column: inc.pos.column, path });
+            throw new DiagnosticError({
+              code: "E_INCLUDE_CYCLE",
+              message: `include cycle: ${[...stack, target].join(" -> ")}`,
+              line: inc.pos.line,
+              column: inc.pos.column,
+              path,
+            });
           }
           let text: string;
           try {
@@ -71,7 +86,14 @@ export function compile(sources: string | SourceUnit[], options: CompileOptions 
             text = typeof raw === "string" ? raw : Buffer.from(raw).toString("latin1");
           } catch (e) {
             const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-            throw new DiagnosticError({ code: "E_INCLUDE", message: `can't open include file: ${inc.path} (${reason})`, hint: "include paths are relative to the including file", line: inc.pos.line, column: inc.pos.column, path });
+            throw new DiagnosticError({
+              code: "E_INCLUDE",
+              message: `can't open include file: ${inc.path} (${reason})`,
+              hint: "include paths are relative to the including file",
+              line: inc.pos.line,
+              column: inc.pos.column,
+              path,
+            });
           }
           addTree(text, target, [...stack, target]);
         }

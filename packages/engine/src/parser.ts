@@ -5,14 +5,38 @@
  * carrying the file, line and column.
  */
 import type {
-  BinaryOp, Expr, HexNode, Import, Include, Iterable, Meta, Pos, Quantifier, Rule, RuleFile,
-  RuleSetItem, StringDef, StringModifiers, StringSet,
+  BinaryOp,
+  Expr,
+  HexNode,
+  Import,
+  Include,
+  Iterable,
+  Meta,
+  Pos,
+  Quantifier,
+  Rule,
+  RuleFile,
+  RuleSetItem,
+  StringDef,
+  StringModifiers,
+  StringSet,
 } from "./ast.js";
 import { DiagnosticError, type DiagnosticCode } from "./error.js";
 
 type TokKind =
-  | "ident" | "keyword" | "strid" | "strcount" | "stroffset" | "strlength"
-  | "int" | "float" | "text" | "regex" | "hex" | "punct" | "eof";
+  | "ident"
+  | "keyword"
+  | "strid"
+  | "strcount"
+  | "stroffset"
+  | "strlength"
+  | "int"
+  | "float"
+  | "text"
+  | "regex"
+  | "hex"
+  | "punct"
+  | "eof";
 
 interface Token {
   kind: TokKind;
@@ -25,10 +49,45 @@ interface Token {
 }
 
 const KEYWORDS = new Set([
-  "all", "and", "any", "ascii", "at", "base64", "base64wide", "condition", "contains", "defined",
-  "endswith", "entrypoint", "false", "filesize", "for", "fullword", "global", "icontains",
-  "iendswith", "iequals", "import", "in", "include", "istartswith", "matches", "meta", "nocase",
-  "none", "not", "of", "or", "private", "rule", "startswith", "strings", "them", "true", "wide", "xor",
+  "all",
+  "and",
+  "any",
+  "ascii",
+  "at",
+  "base64",
+  "base64wide",
+  "condition",
+  "contains",
+  "defined",
+  "endswith",
+  "entrypoint",
+  "false",
+  "filesize",
+  "for",
+  "fullword",
+  "global",
+  "icontains",
+  "iendswith",
+  "iequals",
+  "import",
+  "in",
+  "include",
+  "istartswith",
+  "matches",
+  "meta",
+  "nocase",
+  "none",
+  "not",
+  "of",
+  "or",
+  "private",
+  "rule",
+  "startswith",
+  "strings",
+  "them",
+  "true",
+  "wide",
+  "xor",
 ]);
 
 const PUNCT3 = ["..."];
@@ -60,32 +119,59 @@ class Lexer {
   private i = 0;
   private line = 1;
   private lineStart = 0;
-  constructor(readonly src: string, readonly path: string | undefined) {}
+  constructor(
+    readonly src: string,
+    readonly path: string | undefined,
+  ) {}
 
   pos(): Pos {
     return { line: this.line, column: this.i - this.lineStart + 1, offset: this.i };
   }
 
   fail(code: DiagnosticCode, message: string, pos: Pos = this.pos()): never {
-    throw new DiagnosticError({ code, message, line: pos.line, column: pos.column, path: this.path, sourceLine: lineAt(this.src, pos.offset) });
+    throw new DiagnosticError({
+      code,
+      message,
+      line: pos.line,
+      column: pos.column,
+      path: this.path,
+      sourceLine: lineAt(this.src, pos.offset),
+    });
   }
 
   private skipSpace(): void {
     const s = this.src;
     for (;;) {
       const c = s.charCodeAt(this.i);
-      if (c === 10) { this.i++; this.line++; this.lineStart = this.i; continue; }
-      if (c === 32 || c === 9 || c === 13 || c === 11 || c === 12) { this.i++; continue; }
+      if (c === 10) {
+        this.i++;
+        this.line++;
+        this.lineStart = this.i;
+        continue;
+      }
+      if (c === 32 || c === 9 || c === 13 || c === 11 || c === 12) {
+        this.i++;
+        continue;
+      }
       if (c === 47 /* / */) {
         const d = s.charCodeAt(this.i + 1);
-        if (d === 47) { while (this.i < s.length && s.charCodeAt(this.i) !== 10) this.i++; continue; }
+        if (d === 47) {
+          while (this.i < s.length && s.charCodeAt(this.i) !== 10) this.i++;
+          continue;
+        }
         if (d === 42) {
           const start = this.pos();
           this.i += 2;
           for (;;) {
             if (this.i >= s.length) this.fail("E_UNTERMINATED", "unterminated comment: add */", start);
-            if (s.charCodeAt(this.i) === 42 && s.charCodeAt(this.i + 1) === 47) { this.i += 2; break; }
-            if (s.charCodeAt(this.i) === 10) { this.line++; this.lineStart = this.i + 1; }
+            if (s.charCodeAt(this.i) === 42 && s.charCodeAt(this.i + 1) === 47) {
+              this.i += 2;
+              break;
+            }
+            if (s.charCodeAt(this.i) === 10) {
+              this.line++;
+              this.lineStart = this.i + 1;
+            }
             this.i++;
           }
           continue;
@@ -106,7 +192,8 @@ class Lexer {
       const start = this.i;
       while (this.i < s.length && isIdentChar(s[this.i]!)) this.i++;
       const word = s.slice(start, this.i);
-      if (word.length > 128) this.fail("E_SYNTAX", `identifier '${word.slice(0, 20)}...' is longer than 128 characters`, pos);
+      if (word.length > 128)
+        this.fail("E_SYNTAX", `identifier '${word.slice(0, 20)}...' is longer than 128 characters`, pos);
       return { kind: KEYWORDS.has(word) ? "keyword" : "ident", value: word, pos };
     }
     if (c === "$" || c === "#" || c === "@" || (c === "!" && isIdentStart(s[this.i + 1] ?? "") && ctx.regex)) {
@@ -121,9 +208,20 @@ class Lexer {
     if (c === '"') return this.text(pos);
     if (c === "/" && ctx.regex) return this.regex(pos);
     if (c === "{" && ctx.hex) return this.hex(pos);
-    for (const p of PUNCT3) if (s.startsWith(p, this.i)) { this.i += 3; return { kind: "punct", value: p, pos }; }
-    for (const p of PUNCT2) if (s.startsWith(p, this.i)) { this.i += 2; return { kind: "punct", value: p, pos }; }
-    if (PUNCT1.includes(c)) { this.i++; return { kind: "punct", value: c, pos }; }
+    for (const p of PUNCT3)
+      if (s.startsWith(p, this.i)) {
+        this.i += 3;
+        return { kind: "punct", value: p, pos };
+      }
+    for (const p of PUNCT2)
+      if (s.startsWith(p, this.i)) {
+        this.i += 2;
+        return { kind: "punct", value: p, pos };
+      }
+    if (PUNCT1.includes(c)) {
+      this.i++;
+      return { kind: "punct", value: c, pos };
+    }
     this.fail("E_SYNTAX", `unexpected character ${describeChar(c)}`, pos);
   }
 
@@ -153,10 +251,16 @@ class Lexer {
       }
       value = BigInt(s.slice(start, this.i));
     }
-    if (s.startsWith("KB", this.i)) { value *= 1024n; this.i += 2; }
-    else if (s.startsWith("MB", this.i)) { value *= 1048576n; this.i += 2; }
+    if (s.startsWith("KB", this.i)) {
+      value *= 1024n;
+      this.i += 2;
+    } else if (s.startsWith("MB", this.i)) {
+      value *= 1048576n;
+      this.i += 2;
+    }
     if (isIdentChar(s[this.i] ?? "")) this.fail("E_NUMBER", `invalid number '${s.slice(start, this.i + 1)}'`, pos);
-    if (value > INT64_MAX) this.fail("E_NUMBER", `integer ${s.slice(start, this.i)} is too large: integers are signed 64-bit`, pos);
+    if (value > INT64_MAX)
+      this.fail("E_NUMBER", `integer ${s.slice(start, this.i)} is too large: integers are signed 64-bit`, pos);
     return { kind: "int", value: s.slice(start, this.i), num: narrow(value), pos };
   }
 
@@ -165,22 +269,37 @@ class Lexer {
     this.i++;
     let out = "";
     for (;;) {
-      if (this.i >= s.length || s[this.i] === "\n") this.fail("E_UNTERMINATED", "unterminated string: add the closing \"", pos);
+      if (this.i >= s.length || s[this.i] === "\n")
+        this.fail("E_UNTERMINATED", 'unterminated string: add the closing "', pos);
       const c = s[this.i]!;
-      if (c === '"') { this.i++; break; }
+      if (c === '"') {
+        this.i++;
+        break;
+      }
       if (c === "\\") {
         const e = s[this.i + 1];
         const epos = this.pos();
         this.i += 2;
         switch (e) {
-          case '"': out += '"'; break;
-          case "\\": out += "\\"; break;
-          case "t": out += "\t"; break;
-          case "n": out += "\n"; break;
-          case "r": out += "\r"; break;
+          case '"':
+            out += '"';
+            break;
+          case "\\":
+            out += "\\";
+            break;
+          case "t":
+            out += "\t";
+            break;
+          case "n":
+            out += "\n";
+            break;
+          case "r":
+            out += "\r";
+            break;
           case "x": {
             const h = s.slice(this.i, this.i + 2);
-            if (!/^[0-9a-fA-F]{2}$/.test(h)) this.fail("E_ESCAPE", `illegal escape sequence '\\x${h}': \\x takes two hexadecimal digits`, epos);
+            if (!/^[0-9a-fA-F]{2}$/.test(h))
+              this.fail("E_ESCAPE", `illegal escape sequence '\\x${h}': \\x takes two hexadecimal digits`, epos);
             out += String.fromCharCode(parseInt(h, 16));
             this.i += 2;
             break;
@@ -202,27 +321,39 @@ class Lexer {
     let body = "";
     let inClass = false;
     for (;;) {
-      if (this.i >= s.length || s[this.i] === "\n") this.fail("E_UNTERMINATED", "unterminated regular expression: add the closing /", pos);
+      if (this.i >= s.length || s[this.i] === "\n")
+        this.fail("E_UNTERMINATED", "unterminated regular expression: add the closing /", pos);
       const c = s[this.i]!;
       if (c === "\\") {
         const next = s[this.i + 1];
-        if (next === undefined || next === "\n") this.fail("E_UNTERMINATED", "unterminated regular expression: add the closing /", pos);
+        if (next === undefined || next === "\n")
+          this.fail("E_UNTERMINATED", "unterminated regular expression: add the closing /", pos);
         // "\/" is an escaped slash: the regex sees "/".
         body += next === "/" ? "/" : c + next;
         this.i += 2;
         continue;
       }
-      if (c === "[" ) inClass = true;
+      if (c === "[") inClass = true;
       else if (c === "]") inClass = false;
-      if (c === "/" && !inClass) { this.i++; break; }
+      if (c === "/" && !inClass) {
+        this.i++;
+        break;
+      }
       body += c;
       this.i++;
     }
     let flags = "";
-    while (s[this.i] === "i" || s[this.i] === "s") { if (!flags.includes(s[this.i]!)) flags += s[this.i]; this.i++; }
+    while (s[this.i] === "i" || s[this.i] === "s") {
+      if (!flags.includes(s[this.i]!)) flags += s[this.i];
+      this.i++;
+    }
     if (body === "") this.fail("E_REGEX", "empty regular expression", pos);
     if (body.length > MAX_REGEX_LENGTH) {
-      this.fail("E_LIMIT", `regular expression of ${body.length} bytes is longer than the limit of ${MAX_REGEX_LENGTH} bytes (yara's): split it, or write a literal as a hex string`, pos);
+      this.fail(
+        "E_LIMIT",
+        `regular expression of ${body.length} bytes is longer than the limit of ${MAX_REGEX_LENGTH} bytes (yara's): split it, or write a literal as a hex string`,
+        pos,
+      );
     }
     return { kind: "regex", value: body, flags, pos };
   }
@@ -235,12 +366,22 @@ class Lexer {
       if (this.i >= s.length) this.fail("E_UNTERMINATED", "unterminated hex string: add the closing }", pos);
       const c = s[this.i]!;
       if (c === "}") break;
-      if (c === "\n") { this.line++; this.lineStart = this.i + 1; }
-      if (c === "/" && s[this.i + 1] === "/") { while (this.i < s.length && s[this.i] !== "\n") this.i++; continue; }
+      if (c === "\n") {
+        this.line++;
+        this.lineStart = this.i + 1;
+      }
+      if (c === "/" && s[this.i + 1] === "/") {
+        while (this.i < s.length && s[this.i] !== "\n") this.i++;
+        continue;
+      }
       if (c === "/" && s[this.i + 1] === "*") {
         const end = s.indexOf("*/", this.i + 2);
         if (end < 0) this.fail("E_UNTERMINATED", "unterminated comment in hex string", this.pos());
-        for (let k = this.i; k < end; k++) if (s[k] === "\n") { this.line++; this.lineStart = k + 1; }
+        for (let k = this.i; k < end; k++)
+          if (s[k] === "\n") {
+            this.line++;
+            this.lineStart = k + 1;
+          }
         this.i = end + 2;
         continue;
       }
@@ -255,10 +396,18 @@ class Lexer {
 function narrow(v: bigint): number | bigint {
   return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
 }
-function isDigit(c: string): boolean { return c >= "0" && c <= "9"; }
-function isHexDigit(k: number): boolean { return (k >= 48 && k <= 57) || (k >= 65 && k <= 70) || (k >= 97 && k <= 102); }
-function isIdentStart(c: string): boolean { return (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || c === "_"; }
-function isIdentChar(c: string): boolean { return isIdentStart(c) || isDigit(c); }
+function isDigit(c: string): boolean {
+  return c >= "0" && c <= "9";
+}
+function isHexDigit(k: number): boolean {
+  return (k >= 48 && k <= 57) || (k >= 65 && k <= 70) || (k >= 97 && k <= 102);
+}
+function isIdentStart(c: string): boolean {
+  return (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || c === "_";
+}
+function isIdentChar(c: string): boolean {
+  return isIdentStart(c) || isDigit(c);
+}
 function describeChar(c: string): string {
   const code = c.charCodeAt(0);
   return code >= 0x21 && code < 0x7f ? `'${c}'` : `0x${code.toString(16).padStart(2, "0")}`;
@@ -273,30 +422,71 @@ export function lineAt(src: string, offset: number): string {
 
 function describe(t: Token): string {
   switch (t.kind) {
-    case "eof": return "end of file";
-    case "ident": return `identifier '${t.value}'`;
-    case "keyword": return `'${t.value}'`;
-    case "int": case "float": return `number ${t.value}`;
-    case "text": return "text string";
-    case "regex": return "regular expression";
-    case "hex": return "hex string";
-    case "punct": return `'${t.value}'`;
-    default: return `'${t.value}'`;
+    case "eof":
+      return "end of file";
+    case "ident":
+      return `identifier '${t.value}'`;
+    case "keyword":
+      return `'${t.value}'`;
+    case "int":
+    case "float":
+      return `number ${t.value}`;
+    case "text":
+      return "text string";
+    case "regex":
+      return "regular expression";
+    case "hex":
+      return "hex string";
+    case "punct":
+      return `'${t.value}'`;
+    default:
+      return `'${t.value}'`;
   }
 }
 
 const INT_FUNCTIONS = new Set([
-  "int8", "int16", "int32", "uint8", "uint16", "uint32",
-  "int8be", "int16be", "int32be", "uint8be", "uint16be", "uint32be",
+  "int8",
+  "int16",
+  "int32",
+  "uint8",
+  "uint16",
+  "uint32",
+  "int8be",
+  "int16be",
+  "int32be",
+  "uint8be",
+  "uint16be",
+  "uint32be",
 ]);
 
 /** Binary operator precedence (higher binds tighter); `not`/`defined` sit between and and comparisons. */
 const BINARY_PREC: Record<string, number> = {
-  or: 1, and: 2,
-  "==": 4, "!=": 4, contains: 4, icontains: 4, startswith: 4, istartswith: 4, endswith: 4,
-  iendswith: 4, iequals: 4, matches: 4,
-  "<": 5, "<=": 5, ">": 5, ">=": 5,
-  "|": 6, "^": 7, "&": 8, "<<": 9, ">>": 9, "+": 10, "-": 10, "*": 11, "\\": 11, "%": 11,
+  or: 1,
+  and: 2,
+  "==": 4,
+  "!=": 4,
+  contains: 4,
+  icontains: 4,
+  startswith: 4,
+  istartswith: 4,
+  endswith: 4,
+  iendswith: 4,
+  iequals: 4,
+  matches: 4,
+  "<": 5,
+  "<=": 5,
+  ">": 5,
+  ">=": 5,
+  "|": 6,
+  "^": 7,
+  "&": 8,
+  "<<": 9,
+  ">>": 9,
+  "+": 10,
+  "-": 10,
+  "*": 11,
+  "\\": 11,
+  "%": 11,
 };
 
 class Parser {
@@ -306,17 +496,30 @@ class Parser {
   /** whether the current token was lexed with regex/hex allowed; tokens are re-lexed lazily. */
   private mode = { regex: true, hex: false };
 
-  constructor(private src: string, private path: string | undefined) {
+  constructor(
+    private src: string,
+    private path: string | undefined,
+  ) {
     this.lex = new Lexer(src, path);
     this.tok = this.lex.next(this.mode);
   }
 
-  private k(): TokKind { return this.tok.kind; }
+  private k(): TokKind {
+    return this.tok.kind;
+  }
 
   private curRule: string | undefined;
 
   private fail(message: string, pos: Pos = this.tok.pos, code: DiagnosticCode = "E_SYNTAX"): never {
-    throw new DiagnosticError({ code, message, line: pos.line, column: pos.column, path: this.path, rule: this.curRule, sourceLine: lineAt(this.src, pos.offset) });
+    throw new DiagnosticError({
+      code,
+      message,
+      line: pos.line,
+      column: pos.column,
+      path: this.path,
+      rule: this.curRule,
+      sourceLine: lineAt(this.src, pos.offset),
+    });
   }
 
   private advance(mode = { regex: true, hex: false }): Token {
@@ -346,11 +549,13 @@ class Parser {
     while (this.k() !== "eof") {
       if (this.is("import")) {
         const pos = this.advance().pos;
-        if (this.k() !== "text") this.fail(`syntax error: expected a module name in quotes after import, found ${describe(this.tok)}`);
+        if (this.k() !== "text")
+          this.fail(`syntax error: expected a module name in quotes after import, found ${describe(this.tok)}`);
         imports.push({ module: this.advance().value, pos });
       } else if (this.is("include")) {
         const pos = this.advance().pos;
-        if (this.k() !== "text") this.fail(`syntax error: expected a file name in quotes after include, found ${describe(this.tok)}`);
+        if (this.k() !== "text")
+          this.fail(`syntax error: expected a file name in quotes after include, found ${describe(this.tok)}`);
         includes.push({ path: this.advance().value, pos });
       } else {
         rules.push(this.parseRule());
@@ -361,9 +566,11 @@ class Parser {
 
   private parseRule(): Rule {
     const pos = this.tok.pos;
-    let isGlobal = false, isPrivate = false;
+    let isGlobal = false,
+      isPrivate = false;
     while (this.is("global") || this.is("private")) {
-      if (this.advance().value === "global") isGlobal = true; else isPrivate = true;
+      if (this.advance().value === "global") isGlobal = true;
+      else isPrivate = true;
     }
     this.expect("rule", "'rule'");
     if (this.k() !== "ident") this.fail(`syntax error: expected a rule name, found ${describe(this.tok)}`);
@@ -396,29 +603,48 @@ class Parser {
           this.advance();
           const n = this.advance().num!;
           value = typeof n === "bigint" ? -n : -n;
-        } else this.fail(`syntax error: expected a string, number, true or false as the value of meta '${key.value}', found ${describe(this.tok)}`);
+        } else
+          this.fail(
+            `syntax error: expected a string, number, true or false as the value of meta '${key.value}', found ${describe(this.tok)}`,
+          );
         meta.push({ key: key.value, value, pos: key.pos });
       }
     }
     if (this.is("strings")) {
       this.advance();
       this.expect(":");
-      if (this.k() !== "strid") this.fail(`syntax error: expected a string definition ($name = ...) after 'strings:', found ${describe(this.tok)}`);
+      if (this.k() !== "strid")
+        this.fail(
+          `syntax error: expected a string definition ($name = ...) after 'strings:', found ${describe(this.tok)}`,
+        );
       while (this.k() === "strid") strings.push(this.parseStringDef());
     }
     if (!this.is("condition")) this.fail(`syntax error: expected 'condition:', found ${describe(this.tok)}`);
     this.advance();
     this.expect(":");
     const condition = this.parseExpr();
-    if (!this.is("}")) this.fail(`syntax error: expected '}' to end rule '${nameTok.value}', found ${describe(this.tok)}`);
+    if (!this.is("}"))
+      this.fail(`syntax error: expected '}' to end rule '${nameTok.value}', found ${describe(this.tok)}`);
     const end = this.advance().pos;
     this.curRule = undefined;
-    return { name: nameTok.value, global: isGlobal, private: isPrivate, tags, meta, strings, condition, pos, end, path: this.path };
+    return {
+      name: nameTok.value,
+      global: isGlobal,
+      private: isPrivate,
+      tags,
+      meta,
+      strings,
+      condition,
+      pos,
+      end,
+      path: this.path,
+    };
   }
 
   private parseStringDef(): StringDef {
     const idTok = this.advance();
-    if (idTok.value.endsWith("*")) this.fail(`string identifier '${idTok.value}' cannot end with '*' in a definition`, idTok.pos);
+    if (idTok.value.endsWith("*"))
+      this.fail(`string identifier '${idTok.value}' cannot end with '*' in a definition`, idTok.pos);
     if (!this.is("=")) this.fail(`syntax error: expected '=' after ${idTok.value}, found ${describe(this.tok)}`);
     // the value after '=' may be a text string, a hex string or a regex
     this.tok = this.ahead.length ? this.ahead.shift()! : this.lex.next({ regex: true, hex: true });
@@ -439,7 +665,10 @@ class Parser {
       const modifiers = this.parseModifiers("regex");
       return { kind: "regex", id, source: v.value, flags: v.flags ?? "", modifiers, pos: idTok.pos };
     }
-    this.fail(`syntax error: expected a text string, hex string or regular expression after '${id} =', found ${describe(v)}`, v.pos);
+    this.fail(
+      `syntax error: expected a text string, hex string or regular expression after '${id} =', found ${describe(v)}`,
+      v.pos,
+    );
   }
 
   private parseModifiers(kind: "text" | "hex" | "regex"): StringModifiers {
@@ -449,29 +678,44 @@ class Parser {
       hex: ["private"],
       regex: ["nocase", "wide", "ascii", "fullword", "private"],
     };
-    while (this.k() === "keyword" && ["nocase", "wide", "ascii", "fullword", "private", "xor", "base64", "base64wide"].includes(this.tok.value)) {
+    while (
+      this.k() === "keyword" &&
+      ["nocase", "wide", "ascii", "fullword", "private", "xor", "base64", "base64wide"].includes(this.tok.value)
+    ) {
       const t = this.advance();
       const name = t.value as keyof StringModifiers;
-      if (!allowed[kind]!.includes(name)) this.fail(`modifier '${name}' cannot be used with ${kind === "hex" ? "hex strings" : "regular expressions"}`, t.pos, "E_MODIFIERS");
+      if (!allowed[kind]!.includes(name))
+        this.fail(
+          `modifier '${name}' cannot be used with ${kind === "hex" ? "hex strings" : "regular expressions"}`,
+          t.pos,
+          "E_MODIFIERS",
+        );
       if (m[name] !== undefined) this.fail(`duplicate modifier '${name}'`, t.pos, "E_MODIFIERS");
       if (name === "xor") {
-        let min = 0, max = 255;
+        let min = 0,
+          max = 255;
         if (this.is("(")) {
           this.advance();
           const a = this.parseByteArg("xor");
           min = max = a;
-          if (this.is("-")) { this.advance(); max = this.parseByteArg("xor"); }
+          if (this.is("-")) {
+            this.advance();
+            max = this.parseByteArg("xor");
+          }
           this.expect(")");
-          if (max < min) this.fail(`xor range (${min}-${max}) is reversed: the lower bound must come first`, t.pos, "E_MODIFIERS");
+          if (max < min)
+            this.fail(`xor range (${min}-${max}) is reversed: the lower bound must come first`, t.pos, "E_MODIFIERS");
         }
         m.xor = { min, max };
       } else if (name === "base64" || name === "base64wide") {
         let alphabet: string | undefined;
         if (this.is("(")) {
           this.advance();
-          if (this.k() !== "text") this.fail(`syntax error: expected a 64-character alphabet in quotes, found ${describe(this.tok)}`);
+          if (this.k() !== "text")
+            this.fail(`syntax error: expected a 64-character alphabet in quotes, found ${describe(this.tok)}`);
           const a = this.advance();
-          if (a.value.length !== 64) this.fail(`base64 alphabet must be 64 bytes long, this one has ${a.value.length}`, a.pos, "E_MODIFIERS");
+          if (a.value.length !== 64)
+            this.fail(`base64 alphabet must be 64 bytes long, this one has ${a.value.length}`, a.pos, "E_MODIFIERS");
           alphabet = a.value;
           this.expect(")");
         }
@@ -484,7 +728,8 @@ class Parser {
   }
 
   private parseByteArg(what: string): number {
-    if (this.k() !== "int") this.fail(`syntax error: expected a number from 0 to 255 in ${what}(...), found ${describe(this.tok)}`);
+    if (this.k() !== "int")
+      this.fail(`syntax error: expected a number from 0 to 255 in ${what}(...), found ${describe(this.tok)}`);
     const t = this.advance();
     const n = Number(t.num);
     if (n < 0 || n > 255) this.fail(`${what} value ${t.value} is out of range: use 0 to 255`, t.pos, "E_MODIFIERS");
@@ -496,7 +741,8 @@ class Parser {
   private depth = 0;
 
   parseExpr(minPrec = 1): Expr {
-    if (++this.depth > 400) this.fail("expression nested too deeply (more than 400 levels): simplify the condition", this.tok.pos, "E_LIMIT");
+    if (++this.depth > 400)
+      this.fail("expression nested too deeply (more than 400 levels): simplify the condition", this.tok.pos, "E_LIMIT");
     try {
       return this.parseExprInner(minPrec);
     } finally {
@@ -517,7 +763,8 @@ class Parser {
       const op = t.value as BinaryOp;
       let right: Expr;
       if (op === "matches") {
-        if (this.k() !== "regex") this.fail(`syntax error: expected a regular expression after 'matches', found ${describe(this.tok)}`);
+        if (this.k() !== "regex")
+          this.fail(`syntax error: expected a regular expression after 'matches', found ${describe(this.tok)}`);
         const r = this.advance();
         right = { type: "regex", source: r.value, flags: r.flags ?? "", pos: r.pos };
       } else {
@@ -535,11 +782,13 @@ class Parser {
    */
   private parseUnary(minPrec: number): Expr {
     const t = this.tok;
-    if ((t.kind === "keyword" && (t.value === "not" || t.value === "defined")) && minPrec <= 3) {
+    if (t.kind === "keyword" && (t.value === "not" || t.value === "defined") && minPrec <= 3) {
       const ops: Token[] = [];
-      while (this.tok.kind === "keyword" && (this.tok.value === "not" || this.tok.value === "defined")) ops.push(this.advance());
+      while (this.tok.kind === "keyword" && (this.tok.value === "not" || this.tok.value === "defined"))
+        ops.push(this.advance());
       let operand = this.parseExpr(3);
-      for (let k = ops.length - 1; k >= 0; k--) operand = { type: "unary", op: ops[k]!.value as "not" | "defined", operand, pos: ops[k]!.pos };
+      for (let k = ops.length - 1; k >= 0; k--)
+        operand = { type: "unary", op: ops[k]!.value as "not" | "defined", operand, pos: ops[k]!.pos };
       return operand;
     }
     if (t.kind === "keyword" && (t.value === "not" || t.value === "defined")) {
@@ -594,7 +843,8 @@ class Parser {
       const p = this.advance().pos;
       return this.parseOfAnchor({ type: "of", quantifier, strings: { kind: "them", pos: p }, pos });
     }
-    if (!this.is("(")) this.fail(`syntax error: expected 'them' or a parenthesised set after 'of', found ${describe(this.tok)}`);
+    if (!this.is("("))
+      this.fail(`syntax error: expected 'them' or a parenthesised set after 'of', found ${describe(this.tok)}`);
     const open = this.advance();
     if (this.k() === "strid") {
       return this.parseOfAnchor({ type: "of", quantifier, strings: this.parseStringList(open.pos), pos });
@@ -602,12 +852,19 @@ class Parser {
     // a set of rules: names, possibly ending in '*'
     const rules: RuleSetItem[] = [];
     for (;;) {
-      if (this.k() !== "ident") this.fail(`syntax error: expected a rule name or string identifier in the set, found ${describe(this.tok)}`);
+      if (this.k() !== "ident")
+        this.fail(`syntax error: expected a rule name or string identifier in the set, found ${describe(this.tok)}`);
       const n = this.advance();
       let wildcard = false;
-      if (this.is("*")) { this.advance(); wildcard = true; }
+      if (this.is("*")) {
+        this.advance();
+        wildcard = true;
+      }
       rules.push({ name: n.value, wildcard, pos: n.pos });
-      if (this.is(",")) { this.advance(); continue; }
+      if (this.is(",")) {
+        this.advance();
+        continue;
+      }
       break;
     }
     this.expect(")");
@@ -618,11 +875,15 @@ class Parser {
   private parseStringList(pos: Pos): StringSet {
     const items: Array<{ id: string; wildcard: boolean; pos: Pos }> = [];
     for (;;) {
-      if (this.k() !== "strid") this.fail(`syntax error: expected a string identifier in the set, found ${describe(this.tok)}`);
+      if (this.k() !== "strid")
+        this.fail(`syntax error: expected a string identifier in the set, found ${describe(this.tok)}`);
       const s = this.advance();
       const wildcard = s.value.endsWith("*");
       items.push({ id: wildcard ? s.value.slice(0, -1) : s.value, wildcard, pos: s.pos });
-      if (this.is(",")) { this.advance(); continue; }
+      if (this.is(",")) {
+        this.advance();
+        continue;
+      }
       break;
     }
     this.expect(")");
@@ -630,8 +891,13 @@ class Parser {
   }
 
   private parseOfAnchor(e: Extract<Expr, { type: "of" }>): Expr {
-    if (this.is("at")) { this.advance(); e.at = this.parseExpr(5); }
-    else if (this.is("in")) { this.advance(); e.range = this.parseRange(); }
+    if (this.is("at")) {
+      this.advance();
+      e.at = this.parseExpr(5);
+    } else if (this.is("in")) {
+      this.advance();
+      e.range = this.parseRange();
+    }
     return e;
   }
 
@@ -647,11 +913,15 @@ class Parser {
   private parseFor(): Expr {
     const pos = this.advance().pos;
     let quantifier: Quantifier;
-    if (this.is("all") || this.is("any") || this.is("none")) quantifier = { kind: this.advance().value as "all" | "any" | "none" };
+    if (this.is("all") || this.is("any") || this.is("none"))
+      quantifier = { kind: this.advance().value as "all" | "any" | "none" };
     else {
       const expr = this.parsePrimary();
       let percent = false;
-      if (this.is("%")) { this.advance(); percent = true; }
+      if (this.is("%")) {
+        this.advance();
+        percent = true;
+      }
       quantifier = { kind: "expr", expr, percent };
     }
     if (this.is("of")) {
@@ -670,7 +940,10 @@ class Parser {
     for (;;) {
       if (this.k() !== "ident") this.fail(`syntax error: expected a loop variable name, found ${describe(this.tok)}`);
       vars.push(this.advance().value);
-      if (this.is(",")) { this.advance(); continue; }
+      if (this.is(",")) {
+        this.advance();
+        continue;
+      }
       break;
     }
     this.expect("in", "'in'");
@@ -685,7 +958,10 @@ class Parser {
         iterable = { kind: "range", lo: first, hi };
       } else {
         const items = [first];
-        while (this.is(",")) { this.advance(); items.push(this.parseExpr(5)); }
+        while (this.is(",")) {
+          this.advance();
+          items.push(this.parseExpr(5));
+        }
         this.expect(")");
         iterable = { kind: "list", items };
       }
@@ -707,35 +983,67 @@ class Parser {
   private parsePrimary(): Expr {
     const t = this.tok;
     switch (t.kind) {
-      case "int": this.advance(); return { type: "int", value: t.num!, pos: t.pos };
-      case "float": this.advance(); return { type: "float", value: t.num as number, pos: t.pos };
-      case "text": this.advance(); return { type: "string", value: t.value, pos: t.pos };
-      case "regex": this.advance(); return { type: "regex", source: t.value, flags: t.flags ?? "", pos: t.pos };
+      case "int":
+        this.advance();
+        return { type: "int", value: t.num!, pos: t.pos };
+      case "float":
+        this.advance();
+        return { type: "float", value: t.num as number, pos: t.pos };
+      case "text":
+        this.advance();
+        return { type: "string", value: t.value, pos: t.pos };
+      case "regex":
+        this.advance();
+        return { type: "regex", source: t.value, flags: t.flags ?? "", pos: t.pos };
       case "strid": {
         this.advance();
-        if (t.value.endsWith("*")) this.fail(`'${t.value}' is only allowed inside a string set such as 'any of (${t.value})'`, t.pos);
-        if (this.is("at")) { this.advance(); return { type: "strMatch", id: t.value, at: this.parseExpr(5), pos: t.pos }; }
-        if (this.is("in")) { this.advance(); return { type: "strMatch", id: t.value, range: this.parseRange(), pos: t.pos }; }
+        if (t.value.endsWith("*"))
+          this.fail(`'${t.value}' is only allowed inside a string set such as 'any of (${t.value})'`, t.pos);
+        if (this.is("at")) {
+          this.advance();
+          return { type: "strMatch", id: t.value, at: this.parseExpr(5), pos: t.pos };
+        }
+        if (this.is("in")) {
+          this.advance();
+          return { type: "strMatch", id: t.value, range: this.parseRange(), pos: t.pos };
+        }
         return { type: "strMatch", id: t.value, pos: t.pos };
       }
       case "strcount": {
         this.advance();
         const id = "$" + t.value.slice(1);
-        if (this.is("in")) { this.advance(); return { type: "strCount", id, range: this.parseRange(), pos: t.pos }; }
+        if (this.is("in")) {
+          this.advance();
+          return { type: "strCount", id, range: this.parseRange(), pos: t.pos };
+        }
         return { type: "strCount", id, pos: t.pos };
       }
-      case "stroffset": case "strlength": {
+      case "stroffset":
+      case "strlength": {
         this.advance();
         const id = "$" + t.value.slice(1);
         let index: Expr | undefined;
-        if (this.is("[")) { this.advance(); index = this.parseExpr(); this.expect("]"); }
+        if (this.is("[")) {
+          this.advance();
+          index = this.parseExpr();
+          this.expect("]");
+        }
         const type = t.kind === "stroffset" ? "strOffset" : "strLength";
         return index ? { type, id, index, pos: t.pos } : { type, id, pos: t.pos };
       }
       case "keyword":
-        if (t.value === "true" || t.value === "false") { this.advance(); return { type: "bool", value: t.value === "true", pos: t.pos }; }
-        if (t.value === "filesize") { this.advance(); return { type: "filesize", pos: t.pos }; }
-        if (t.value === "entrypoint") { this.advance(); return { type: "entrypoint", pos: t.pos }; }
+        if (t.value === "true" || t.value === "false") {
+          this.advance();
+          return { type: "bool", value: t.value === "true", pos: t.pos };
+        }
+        if (t.value === "filesize") {
+          this.advance();
+          return { type: "filesize", pos: t.pos };
+        }
+        if (t.value === "entrypoint") {
+          this.advance();
+          return { type: "entrypoint", pos: t.pos };
+        }
         break;
       case "punct":
         if (t.value === "(") {
@@ -768,7 +1076,8 @@ class Parser {
     for (;;) {
       if (this.is(".") && e.type !== "paren") {
         this.advance();
-        if (this.k() !== "ident" && this.k() !== "keyword") this.fail(`syntax error: expected a field name after '.', found ${describe(this.tok)}`);
+        if (this.k() !== "ident" && this.k() !== "keyword")
+          this.fail(`syntax error: expected a field name after '.', found ${describe(this.tok)}`);
         const n = this.advance();
         e = { type: "field", object: e, name: n.value, pos: e.pos };
       } else if (this.is("[") && e.type !== "paren") {
@@ -782,7 +1091,10 @@ class Parser {
         if (!this.is(")")) {
           for (;;) {
             args.push(this.parseExpr());
-            if (this.is(",")) { this.advance(); continue; }
+            if (this.is(",")) {
+              this.advance();
+              continue;
+            }
             break;
           }
         }
@@ -804,14 +1116,29 @@ export function parseHexString(body: string, fail: (message: string) => never): 
   const s = body;
   const skip = () => {
     for (;;) {
-      while (i < s.length && (s[i] === " " || s[i] === "\n" || s[i] === "\t" || s[i] === "\r" || s[i] === "\v" || s[i] === "\f")) i++;
-      if (s[i] === "/" && s[i + 1] === "/") { while (i < s.length && s[i] !== "\n") i++; continue; }
-      if (s[i] === "/" && s[i + 1] === "*") { const e = s.indexOf("*/", i + 2); i = e < 0 ? s.length : e + 2; continue; }
+      while (
+        i < s.length &&
+        (s[i] === " " || s[i] === "\n" || s[i] === "\t" || s[i] === "\r" || s[i] === "\v" || s[i] === "\f")
+      )
+        i++;
+      if (s[i] === "/" && s[i + 1] === "/") {
+        while (i < s.length && s[i] !== "\n") i++;
+        continue;
+      }
+      if (s[i] === "/" && s[i + 1] === "*") {
+        const e = s.indexOf("*/", i + 2);
+        i = e < 0 ? s.length : e + 2;
+        continue;
+      }
       return;
     }
   };
-  const hexVal = (c: string): number => { const k = c.charCodeAt(0); return k <= 57 ? k - 48 : (k | 32) - 87; };
-  const isHex = (c: string | undefined) => c !== undefined && ((c >= "0" && c <= "9") || (c >= "a" && c <= "f") || (c >= "A" && c <= "F"));
+  const hexVal = (c: string): number => {
+    const k = c.charCodeAt(0);
+    return k <= 57 ? k - 48 : (k | 32) - 87;
+  };
+  const isHex = (c: string | undefined) =>
+    c !== undefined && ((c >= "0" && c <= "9") || (c >= "a" && c <= "f") || (c >= "A" && c <= "F"));
   const parseSeq = (depth: number): HexNode[] => {
     const out: HexNode[] = [];
     for (;;) {
@@ -825,7 +1152,10 @@ export function parseHexString(body: string, fail: (message: string) => never): 
         out.push(b);
         continue;
       }
-      if (isHex(c) || c === "?") { out.push(parseByte(false)); continue; }
+      if (isHex(c) || c === "?") {
+        out.push(parseByte(false));
+        continue;
+      }
       if (c === "[") {
         i++;
         skip();
@@ -850,14 +1180,19 @@ export function parseHexString(body: string, fail: (message: string) => never): 
         skip();
         if (s[i] !== "]") fail("invalid jump in hex string: expected ']'");
         i++;
-        if (max !== null && max < min) fail(`invalid jump length in hex string: [${min}-${max}] has its upper bound below its lower bound`);
+        if (max !== null && max < min)
+          fail(`invalid jump length in hex string: [${min}-${max}] has its upper bound below its lower bound`);
         if (depth > 0 && max === null) fail("unbounded jumps are not allowed inside alternatives in hex strings");
-        if (depth > 0 && max !== null && max > 200) fail("jumps over 200 bytes are not allowed inside alternatives in hex strings");
+        if (depth > 0 && max !== null && max > 200)
+          fail("jumps over 200 bytes are not allowed inside alternatives in hex strings");
         out.push({ type: "jump", min, max });
         continue;
       }
       if (c === "(") {
-        if (depth >= MAX_HEX_NESTING) fail(`hex string alternatives nested deeper than ${MAX_HEX_NESTING} levels: flatten the alternation (yara refuses such strings as too complex)`);
+        if (depth >= MAX_HEX_NESTING)
+          fail(
+            `hex string alternatives nested deeper than ${MAX_HEX_NESTING} levels: flatten the alternation (yara refuses such strings as too complex)`,
+          );
         i++;
         const alternatives: HexNode[][] = [];
         for (;;) {
@@ -865,8 +1200,14 @@ export function parseHexString(body: string, fail: (message: string) => never): 
           if (seq.length === 0) fail("empty alternative in hex string");
           alternatives.push(seq);
           skip();
-          if (s[i] === "|") { i++; continue; }
-          if (s[i] === ")") { i++; break; }
+          if (s[i] === "|") {
+            i++;
+            continue;
+          }
+          if (s[i] === ")") {
+            i++;
+            break;
+          }
           fail("unterminated alternative in hex string: expected ')'");
         }
         out.push({ type: "alt", alternatives });
@@ -876,23 +1217,38 @@ export function parseHexString(body: string, fail: (message: string) => never): 
     }
   };
   const parseByte = (not: boolean): { type: "byte"; value: number; mask: number; not: boolean } => {
-    const a = s[i], b = s[i + 1];
+    const a = s[i],
+      b = s[i + 1];
     if (a === undefined || b === undefined || !(isHex(a) || a === "?") || !(isHex(b) || b === "?")) {
-      fail("invalid hex string: bytes are two hexadecimal digits or '?' wildcards (an odd number of digits was written)");
+      fail(
+        "invalid hex string: bytes are two hexadecimal digits or '?' wildcards (an odd number of digits was written)",
+      );
     }
     i += 2;
-    const hi = a === "?" ? 0 : hexVal(a), lo = b === "?" ? 0 : hexVal(b);
+    const hi = a === "?" ? 0 : hexVal(a),
+      lo = b === "?" ? 0 : hexVal(b);
     const mask = (a === "?" ? 0 : 0xf0) | (b === "?" ? 0 : 0x0f);
     // byte nodes are immutable: share one per (value, mask, not) instead of allocating each
-    const key = ((hi << 4) | lo) | (mask << 8) | (not ? 1 << 16 : 0);
+    const key = (hi << 4) | lo | (mask << 8) | (not ? 1 << 16 : 0);
     let node = BYTE_NODES.get(key);
-    if (!node) { node = { type: "byte", value: (hi << 4) | lo, mask, not }; BYTE_NODES.set(key, node); }
+    if (!node) {
+      node = { type: "byte", value: (hi << 4) | lo, mask, not };
+      BYTE_NODES.set(key, node);
+    }
     return node;
   };
   const seq = parseSeq(0);
   skip();
-  if (i < s.length) fail(s[i] === ")" ? "unbalanced ')' in hex string" : s[i] === "|" ? "'|' outside an alternative in hex string" : `invalid character '${s[i]}' in hex string`);
+  if (i < s.length)
+    fail(
+      s[i] === ")"
+        ? "unbalanced ')' in hex string"
+        : s[i] === "|"
+          ? "'|' outside an alternative in hex string"
+          : `invalid character '${s[i]}' in hex string`,
+    );
   if (seq.length === 0) fail("empty hex string");
-  if (seq[0]!.type === "jump" || seq[seq.length - 1]!.type === "jump") fail("a hex string cannot start or end with a jump");
+  if (seq[0]!.type === "jump" || seq[seq.length - 1]!.type === "jump")
+    fail("a hex string cannot start or end with a jump");
   return seq;
 }

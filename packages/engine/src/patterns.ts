@@ -6,8 +6,18 @@
  */
 import type { StringDef } from "./ast.js";
 import {
-  type AtomChoice, type ReNode, RegexSyntaxError, caseFold, chooseAtoms, hasUnboundedAny, hexToRe, lengthRange, parseRegex,
-  toJsSource, widen, hasAnchors,
+  type AtomChoice,
+  type ReNode,
+  RegexSyntaxError,
+  caseFold,
+  chooseAtoms,
+  hasUnboundedAny,
+  hexToRe,
+  lengthRange,
+  parseRegex,
+  toJsSource,
+  widen,
+  hasAnchors,
 } from "./regex.js";
 
 /**
@@ -40,7 +50,10 @@ function isLiteralSource(src: string): boolean {
     if (c === "\\") {
       const e = src[++i];
       if (e === undefined) return false;
-      if (e === "x") { i += 2; continue; }
+      if (e === "x") {
+        i += 2;
+        continue;
+      }
       if ("ntrfa".includes(e)) continue;
       if (/[A-Za-z0-9]/.test(e)) return false; // \w \s \d \b \B and other classes or anchors
       continue;
@@ -106,7 +119,9 @@ function wideOf(s: string): string {
 function base64Encode(bytes: string, alphabet: string): string {
   let out = "";
   for (let i = 0; i < bytes.length; i += 3) {
-    const a = bytes.charCodeAt(i), b = bytes.charCodeAt(i + 1), c = bytes.charCodeAt(i + 2);
+    const a = bytes.charCodeAt(i),
+      b = bytes.charCodeAt(i + 1),
+      c = bytes.charCodeAt(i + 2);
     const n = (a << 16) | ((b || 0) << 8) | (c || 0);
     out += alphabet[(n >> 18) & 63]! + alphabet[(n >> 12) & 63]!;
     out += i + 1 < bytes.length ? alphabet[(n >> 6) & 63]! : "=";
@@ -129,8 +144,12 @@ export function base64Forms(s: string, alphabet = B64): string[] {
   return out;
 }
 
-function lowerByte(b: number): number { return b >= 0x41 && b <= 0x5a ? b + 32 : b; }
-function isAlpha(b: number): boolean { return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a); }
+function lowerByte(b: number): number {
+  return b >= 0x41 && b <= 0x5a ? b + 32 : b;
+}
+function isAlpha(b: number): boolean {
+  return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
+}
 
 function byteQuality(b: number): number {
   return b === 0x00 || b === 0xff || b === 0x20 || b === 0xcc || b === 0x90 ? 12 : b >= 0x61 && b <= 0x7a ? 18 : 20;
@@ -139,9 +158,12 @@ function byteQuality(b: number): number {
 /** Offset of the best window of up to 4 bytes in a literal (YARA-like quality). */
 export function literalAtomOffset(bytes: string, nocase: boolean): number {
   const len = Math.min(4, bytes.length);
-  let bestOff = 0, bestQ = -Infinity;
+  let bestOff = 0,
+    bestQ = -Infinity;
   for (let off = 0; off + len <= bytes.length; off++) {
-    let q = 0, same = true, distinct = true;
+    let q = 0,
+      same = true,
+      distinct = true;
     for (let k = 0; k < len; k++) {
       const b = bytes.charCodeAt(off + k);
       q += nocase && isAlpha(b) ? 14 : byteQuality(b);
@@ -150,7 +172,10 @@ export function literalAtomOffset(bytes: string, nocase: boolean): number {
     }
     if (len > 1 && distinct) q += 2 * len;
     if (len > 1 && same) q -= 10 * len;
-    if (q > bestQ) { bestQ = q; bestOff = off; }
+    if (q > bestQ) {
+      bestQ = q;
+      bestOff = off;
+    }
     if (bestQ >= 88) break; // four distinct uncommon bytes: nothing later can be better
   }
   return bestOff;
@@ -193,10 +218,13 @@ export function compileString(def: StringDef): CompiledString {
     slow: null as string | null,
   };
   if (def.kind === "text") {
-    if (m.nocase && m.xor) throw new PatternError("invalid modifier combination: nocase and xor cannot be used together");
+    if (m.nocase && m.xor)
+      throw new PatternError("invalid modifier combination: nocase and xor cannot be used together");
     const b64 = m.base64 ?? m.base64wide;
     if ((m.base64 || m.base64wide) && (m.nocase || m.xor || m.fullword)) {
-      throw new PatternError(`invalid modifier combination: base64 cannot be used with ${m.nocase ? "nocase" : m.xor ? "xor" : "fullword"}`);
+      throw new PatternError(
+        `invalid modifier combination: base64 cannot be used with ${m.nocase ? "nocase" : m.xor ? "xor" : "fullword"}`,
+      );
     }
     if (m.base64 && m.base64wide && (m.base64.alphabet ?? B64) !== (m.base64wide.alphabet ?? B64)) {
       throw new PatternError("base64 and base64wide must use the same alphabet");
@@ -213,8 +241,14 @@ export function compileString(def: StringDef): CompiledString {
       const alphabet = b64.alphabet ?? B64;
       for (const [p] of plains) {
         for (const form of base64Forms(p, alphabet)) {
-          if (m.base64) { literals.push(literal(form, false, null)); wideForms.push(false); }
-          if (m.base64wide) { literals.push(literal(wideOf(form), false, null)); wideForms.push(true); }
+          if (m.base64) {
+            literals.push(literal(form, false, null));
+            wideForms.push(false);
+          }
+          if (m.base64wide) {
+            literals.push(literal(wideOf(form), false, null));
+            wideForms.push(true);
+          }
         }
       }
     } else if (m.xor) {
@@ -229,7 +263,10 @@ export function compileString(def: StringDef): CompiledString {
         }
       }
     } else {
-      for (const [p, isWide] of plains) { literals.push(literal(p, !!m.nocase, null)); wideForms.push(isWide); }
+      for (const [p, isWide] of plains) {
+        literals.push(literal(p, !!m.nocase, null));
+        wideForms.push(isWide);
+      }
     }
     if (literals.some((l) => l.bytes.length < 2)) base.slow = `string "${def.id}" may slow down scanning`;
     return { ...base, wideForms, literals, regexes: null };
@@ -239,8 +276,7 @@ export function compileString(def: StringDef): CompiledString {
   if (def.kind === "hex") {
     node = hexToRe(def.tokens);
     plain = def.tokens.every((t) => t.type === "byte" && t.mask === 0xff && !t.not);
-  }
-  else {
+  } else {
     node = parseRegex(def.source, def.flags.includes("s"));
     plain = isLiteralSource(def.source);
     if (def.flags.includes("i") || m.nocase) node = caseFold(node);
@@ -251,8 +287,10 @@ export function compileString(def: StringDef): CompiledString {
   const regexes: RegexPattern[] = [];
   // a masked hex string longer than the scan limit never matches in yara: it is verified as a
   // regex (which applies the limit), not compared in place
-  const simpleHex = def.kind === "hex" && def.tokens.every((t) => t.type === "byte" && !t.not)
-    && (def.tokens.length <= RE_SCAN_LIMIT || def.tokens.every((t) => t.type === "byte" && t.mask === 0xff));
+  const simpleHex =
+    def.kind === "hex" &&
+    def.tokens.every((t) => t.type === "byte" && !t.not) &&
+    (def.tokens.length <= RE_SCAN_LIMIT || def.tokens.every((t) => t.type === "byte" && t.mask === 0xff));
   for (const [n] of forms) {
     const atoms = chooseAtoms(n);
     const [minLength, maxLength] = lengthRange(n);
@@ -260,7 +298,9 @@ export function compileString(def: StringDef): CompiledString {
     checkMatcher(source);
     const pattern: RegexPattern = {
       source,
-      atoms: atoms ? atoms.map((a: AtomChoice) => ({ variants: a.variants, prefixMin: a.prefixMin, prefixMax: a.prefixMax })) : null,
+      atoms: atoms
+        ? atoms.map((a: AtomChoice) => ({ variants: a.variants, prefixMin: a.prefixMin, prefixMax: a.prefixMax }))
+        : null,
       minLength,
       maxLength,
     };

@@ -16,23 +16,45 @@ export type ReNode =
   | { t: "cat"; items: ReNode[] }
   | { t: "alt"; alts: ReNode[] }
   | { t: "rep"; node: ReNode; min: number; max: number | null; greedy: boolean }
-  | { t: "bol" } | { t: "eol" } | { t: "wordb" } | { t: "nwordb" };
+  | { t: "bol" }
+  | { t: "eol" }
+  | { t: "wordb" }
+  | { t: "nwordb" };
 
 export class RegexSyntaxError extends Error {
-  constructor(message: string, readonly index: number) { super(message); }
+  constructor(
+    message: string,
+    readonly index: number,
+  ) {
+    super(message);
+  }
 }
 
 export const RE_MAX_REPEAT = 32767;
 
 // ---------------- byte sets ----------------
 
-export function emptySet(): Uint32Array { return new Uint32Array(8); }
-export function setAdd(bits: Uint32Array, b: number): void { bits[b >>> 5]! |= 1 << (b & 31); }
-export function setHas(bits: Uint32Array, b: number): boolean { return (bits[b >>> 5]! & (1 << (b & 31))) !== 0; }
-export function setRange(bits: Uint32Array, lo: number, hi: number): void { for (let b = lo; b <= hi; b++) setAdd(bits, b); }
+export function emptySet(): Uint32Array {
+  return new Uint32Array(8);
+}
+export function setAdd(bits: Uint32Array, b: number): void {
+  bits[b >>> 5]! |= 1 << (b & 31);
+}
+export function setHas(bits: Uint32Array, b: number): boolean {
+  return (bits[b >>> 5]! & (1 << (b & 31))) !== 0;
+}
+export function setRange(bits: Uint32Array, lo: number, hi: number): void {
+  for (let b = lo; b <= hi; b++) setAdd(bits, b);
+}
 export function setSize(bits: Uint32Array): number {
   let n = 0;
-  for (let w = 0; w < 8; w++) { let x = bits[w]!; while (x) { x &= x - 1; n++; } }
+  for (let w = 0; w < 8; w++) {
+    let x = bits[w]!;
+    while (x) {
+      x &= x - 1;
+      n++;
+    }
+  }
   return n;
 }
 export function setMembers(bits: Uint32Array): number[] {
@@ -45,32 +67,64 @@ function setInvert(bits: Uint32Array): Uint32Array {
   for (let w = 0; w < 8; w++) out[w] = ~bits[w]! >>> 0;
   return out;
 }
-function setUnion(a: Uint32Array, b: Uint32Array): void { for (let w = 0; w < 8; w++) a[w]! |= b[w]!; }
+function setUnion(a: Uint32Array, b: Uint32Array): void {
+  for (let w = 0; w < 8; w++) a[w]! |= b[w]!;
+}
 /** Shared one-byte sets (never mutated: every transformation copies). */
-const SINGLES: Uint32Array[] = Array.from({ length: 256 }, (_, b) => { const s = emptySet(); setAdd(s, b); return s; });
-function single(b: number): ReNode { return { t: "set", bits: SINGLES[b]! }; }
+const SINGLES: Uint32Array[] = Array.from({ length: 256 }, (_, b) => {
+  const s = emptySet();
+  setAdd(s, b);
+  return s;
+});
+function single(b: number): ReNode {
+  return { t: "set", bits: SINGLES[b]! };
+}
 function onlyMember(bits: Uint32Array): number {
   for (let w = 0; w < 8; w++) if (bits[w]) return w * 32 + (31 - Math.clz32(bits[w]!));
   return -1;
 }
 
-const WORD = (() => { const s = emptySet(); setRange(s, 0x30, 0x39); setRange(s, 0x41, 0x5a); setRange(s, 0x61, 0x7a); setAdd(s, 0x5f); return s; })();
-const SPACE = (() => { const s = emptySet(); for (const b of [9, 10, 11, 12, 13, 32]) setAdd(s, b); return s; })();
-const DIGIT = (() => { const s = emptySet(); setRange(s, 0x30, 0x39); return s; })();
+const WORD = (() => {
+  const s = emptySet();
+  setRange(s, 0x30, 0x39);
+  setRange(s, 0x41, 0x5a);
+  setRange(s, 0x61, 0x7a);
+  setAdd(s, 0x5f);
+  return s;
+})();
+const SPACE = (() => {
+  const s = emptySet();
+  for (const b of [9, 10, 11, 12, 13, 32]) setAdd(s, b);
+  return s;
+})();
+const DIGIT = (() => {
+  const s = emptySet();
+  setRange(s, 0x30, 0x39);
+  return s;
+})();
 const ANY = (() => setInvert(emptySet()))();
-const ANY_BUT_NL = (() => { const s = setInvert(emptySet()); s[0]! &= ~(1 << 10); return s; })();
+const ANY_BUT_NL = (() => {
+  const s = setInvert(emptySet());
+  s[0]! &= ~(1 << 10);
+  return s;
+})();
 
 // ---------------- the YARA regex parser ----------------
 
 /** Parses a YARA regular expression body (without slashes). `dotAll` is the /s flag. */
 export function parseRegex(src: string, dotAll: boolean): ReNode {
   let i = 0;
-  const fail = (msg: string): never => { throw new RegexSyntaxError(msg, i); };
+  const fail = (msg: string): never => {
+    throw new RegexSyntaxError(msg, i);
+  };
 
   const parseAlt = (depth: number): ReNode => {
     if (depth > 200) fail("regular expression nested too deeply");
     const alts: ReNode[] = [parseCat(depth)];
-    while (src[i] === "|") { i++; alts.push(parseCat(depth)); }
+    while (src[i] === "|") {
+      i++;
+      alts.push(parseCat(depth));
+    }
     return alts.length === 1 ? alts[0]! : { t: "alt", alts };
   };
 
@@ -81,7 +135,8 @@ export function parseRegex(src: string, dotAll: boolean): ReNode {
       for (;;) {
         const q = parseQuantifier();
         if (!q) break;
-        if (atom.t === "bol" || atom.t === "eol" || atom.t === "wordb" || atom.t === "nwordb") fail("a quantifier cannot follow an anchor");
+        if (atom.t === "bol" || atom.t === "eol" || atom.t === "wordb" || atom.t === "nwordb")
+          fail("a quantifier cannot follow an anchor");
         if (atom.t === "rep") fail("multiple repeat operators: add parentheses to repeat a repetition");
         atom = { t: "rep", node: atom, ...q };
       }
@@ -93,20 +148,33 @@ export function parseRegex(src: string, dotAll: boolean): ReNode {
   const parseQuantifier = (): { min: number; max: number | null; greedy: boolean } | null => {
     const c = src[i];
     let min: number, max: number | null;
-    if (c === "*") { min = 0; max = null; i++; }
-    else if (c === "+") { min = 1; max = null; i++; }
-    else if (c === "?") { min = 0; max = 1; i++; }
-    else if (c === "{") {
+    if (c === "*") {
+      min = 0;
+      max = null;
+      i++;
+    } else if (c === "+") {
+      min = 1;
+      max = null;
+      i++;
+    } else if (c === "?") {
+      min = 0;
+      max = 1;
+      i++;
+    } else if (c === "{") {
       const m = /^\{(\d*)(,?)(\d*)\}/.exec(src.slice(i));
-      if (!m || (m[1] === "" && m[3] === "" ) || (m[1] === "" && m[2] === "")) return null; // a literal '{'
+      if (!m || (m[1] === "" && m[3] === "") || (m[1] === "" && m[2] === "")) return null; // a literal '{'
       min = m[1] === "" ? 0 : Number(m[1]);
       max = m[2] === "" ? min : m[3] === "" ? null : Number(m[3]);
-      if (min > RE_MAX_REPEAT || (max !== null && max > RE_MAX_REPEAT)) fail(`repeat interval too large: at most ${RE_MAX_REPEAT}`);
+      if (min > RE_MAX_REPEAT || (max !== null && max > RE_MAX_REPEAT))
+        fail(`repeat interval too large: at most ${RE_MAX_REPEAT}`);
       if (max !== null && max < min) fail(`bad repeat interval {${m[1]},${m[3]}}: the maximum is below the minimum`);
       i += m[0].length;
     } else return null;
     let greedy = true;
-    if (src[i] === "?") { greedy = false; i++; }
+    if (src[i] === "?") {
+      greedy = false;
+      i++;
+    }
     return { min, max, greedy };
   };
 
@@ -115,46 +183,74 @@ export function parseRegex(src: string, dotAll: boolean): ReNode {
     const c = src[i++];
     if (c === undefined) fail("regular expression ends with a backslash");
     switch (c) {
-      case "w": return WORD;
-      case "W": return setInvert(WORD);
-      case "s": return SPACE;
-      case "S": return setInvert(SPACE);
-      case "d": return DIGIT;
-      case "D": return setInvert(DIGIT);
-      case "b": if (inClass) return 8; return "b";
-      case "B": if (inClass) fail("\\B is not allowed in a character class"); return "B";
-      case "n": return 10;
-      case "t": return 9;
-      case "r": return 13;
-      case "f": return 12;
-      case "a": return 7;
+      case "w":
+        return WORD;
+      case "W":
+        return setInvert(WORD);
+      case "s":
+        return SPACE;
+      case "S":
+        return setInvert(SPACE);
+      case "d":
+        return DIGIT;
+      case "D":
+        return setInvert(DIGIT);
+      case "b":
+        if (inClass) return 8;
+        return "b";
+      case "B":
+        if (inClass) fail("\\B is not allowed in a character class");
+        return "B";
+      case "n":
+        return 10;
+      case "t":
+        return 9;
+      case "r":
+        return 13;
+      case "f":
+        return 12;
+      case "a":
+        return 7;
       case "x": {
         const h = src.slice(i, i + 2);
         if (!/^[0-9a-fA-F]{2}$/.test(h)) fail("\\x must be followed by two hexadecimal digits");
         i += 2;
         return parseInt(h, 16);
       }
-      default: return c.charCodeAt(0);
+      default:
+        return c.charCodeAt(0);
     }
   };
 
   const parseClass = (): ReNode => {
     i++; // [
     let negate = false;
-    if (src[i] === "^") { negate = true; i++; }
+    if (src[i] === "^") {
+      negate = true;
+      i++;
+    }
     const bits = emptySet();
     let first = true;
     for (;;) {
       if (i >= src.length) fail("missing ] in character class");
       const c = src[i]!;
-      if (c === "]" && !first) { i++; break; }
+      if (c === "]" && !first) {
+        i++;
+        break;
+      }
       first = false;
       let lo: number;
       if (c === "\\") {
         const e = parseEscape(true);
-        if (typeof e !== "number") { setUnion(bits, e as Uint32Array); continue; }
+        if (typeof e !== "number") {
+          setUnion(bits, e as Uint32Array);
+          continue;
+        }
         lo = e;
-      } else { lo = c.charCodeAt(0); i++; }
+      } else {
+        lo = c.charCodeAt(0);
+        i++;
+      }
       if (src[i] === "-" && src[i + 1] !== "]" && i + 1 < src.length) {
         i++;
         let hi: number;
@@ -162,7 +258,10 @@ export function parseRegex(src: string, dotAll: boolean): ReNode {
           const e = parseEscape(true);
           if (typeof e !== "number") fail("bad character range in class");
           hi = e as number;
-        } else { hi = src.charCodeAt(i); i++; }
+        } else {
+          hi = src.charCodeAt(i);
+          i++;
+        }
         if (hi < lo) fail("bad character range in class: the end is before the start");
         setRange(bits, lo, hi);
       } else setAdd(bits, lo);
@@ -182,13 +281,25 @@ export function parseRegex(src: string, dotAll: boolean): ReNode {
         // keep the group visible so that "(a+)?" is a repetition of a group, not "a+?"
         return inner.t === "rep" ? { t: "cat", items: [inner] } : inner;
       }
-      case "[": return parseClass();
-      case ".": i++; return { t: "set", bits: dotAll ? ANY : ANY_BUT_NL };
-      case "^": i++; return { t: "bol" };
-      case "$": i++; return { t: "eol" };
-      case "*": case "+": case "?": fail(`nothing to repeat before '${c}'`); break;
+      case "[":
+        return parseClass();
+      case ".":
+        i++;
+        return { t: "set", bits: dotAll ? ANY : ANY_BUT_NL };
+      case "^":
+        i++;
+        return { t: "bol" };
+      case "$":
+        i++;
+        return { t: "eol" };
+      case "*":
+      case "+":
+      case "?":
+        fail(`nothing to repeat before '${c}'`);
+        break;
       case "{": {
-        if (/^\{\d*,?\d*\}/.test(src.slice(i)) && !/^\{\}/.test(src.slice(i)) && !/^\{,\}/.test(src.slice(i))) fail("nothing to repeat before '{'");
+        if (/^\{\d*,?\d*\}/.test(src.slice(i)) && !/^\{\}/.test(src.slice(i)) && !/^\{,\}/.test(src.slice(i)))
+          fail("nothing to repeat before '{'");
         i++;
         return single(0x7b);
       }
@@ -237,21 +348,30 @@ export function caseFold(node: ReNode): ReNode {
       for (let b = 0x61; b <= 0x7a; b++) if (setHas(node.bits, b)) setAdd(bits, b - 32);
       return { t: "set", bits };
     }
-    case "cat": return { t: "cat", items: node.items.map(caseFold) };
-    case "alt": return { t: "alt", alts: node.alts.map(caseFold) };
-    case "rep": return { ...node, node: caseFold(node.node) };
-    default: return node;
+    case "cat":
+      return { t: "cat", items: node.items.map(caseFold) };
+    case "alt":
+      return { t: "alt", alts: node.alts.map(caseFold) };
+    case "rep":
+      return { ...node, node: caseFold(node.node) };
+    default:
+      return node;
   }
 }
 
 /** Interleaves a zero byte after every byte (the `wide` modifier on a regex). */
 export function widen(node: ReNode): ReNode {
   switch (node.t) {
-    case "set": return { t: "cat", items: [node, single(0)] };
-    case "cat": return { t: "cat", items: node.items.map(widen) };
-    case "alt": return { t: "alt", alts: node.alts.map(widen) };
-    case "rep": return { ...node, node: widen(node.node) };
-    default: return node;
+    case "set":
+      return { t: "cat", items: [node, single(0)] };
+    case "cat":
+      return { t: "cat", items: node.items.map(widen) };
+    case "alt":
+      return { t: "alt", alts: node.alts.map(widen) };
+    case "rep":
+      return { ...node, node: widen(node.node) };
+    default:
+      return node;
   }
 }
 
@@ -259,7 +379,26 @@ export function widen(node: ReNode): ReNode {
 
 /** A byte in RegExp source: letters, digits and a few safe marks as they are, others as \xHH. */
 const hx = (b: number) =>
-  (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x20 || b === 0x5f || b === 0x2c || b === 0x3a || b === 0x3d || b === 0x40 || b === 0x27 || b === 0x22 || b === 0x3c || b === 0x3e || b === 0x21 || b === 0x23 || b === 0x25 || b === 0x26 || b === 0x7e || b === 0x60 || b === 0x3b
+  (b >= 0x30 && b <= 0x39) ||
+  (b >= 0x41 && b <= 0x5a) ||
+  (b >= 0x61 && b <= 0x7a) ||
+  b === 0x20 ||
+  b === 0x5f ||
+  b === 0x2c ||
+  b === 0x3a ||
+  b === 0x3d ||
+  b === 0x40 ||
+  b === 0x27 ||
+  b === 0x22 ||
+  b === 0x3c ||
+  b === 0x3e ||
+  b === 0x21 ||
+  b === 0x23 ||
+  b === 0x25 ||
+  b === 0x26 ||
+  b === 0x7e ||
+  b === 0x60 ||
+  b === 0x3b
     ? String.fromCharCode(b)
     : "\\x" + b.toString(16).padStart(2, "0");
 
@@ -283,62 +422,105 @@ function setSource(bits: Uint32Array): string {
 /** JavaScript RegExp source for the AST (to be used with no `i`/`m`/`s`/`u` flags). */
 export function toJsSource(node: ReNode): string {
   switch (node.t) {
-    case "set": return setSource(node.bits);
-    case "cat": return node.items.map((n) => (n.t === "alt" ? `(?:${toJsSource(n)})` : toJsSource(n))).join("");
-    case "alt": return node.alts.map(toJsSource).join("|");
+    case "set":
+      return setSource(node.bits);
+    case "cat":
+      return node.items.map((n) => (n.t === "alt" ? `(?:${toJsSource(n)})` : toJsSource(n))).join("");
+    case "alt":
+      return node.alts.map(toJsSource).join("|");
     case "rep": {
       const inner = node.node.t === "set" ? toJsSource(node.node) : `(?:${toJsSource(node.node)})`;
-      const q = node.max === null ? (node.min === 0 ? "*" : node.min === 1 ? "+" : `{${node.min},}`)
-        : node.min === node.max ? `{${node.min}}` : node.min === 0 && node.max === 1 ? "?" : `{${node.min},${node.max}}`;
+      const q =
+        node.max === null
+          ? node.min === 0
+            ? "*"
+            : node.min === 1
+              ? "+"
+              : `{${node.min},}`
+          : node.min === node.max
+            ? `{${node.min}}`
+            : node.min === 0 && node.max === 1
+              ? "?"
+              : `{${node.min},${node.max}}`;
       return inner + q + (node.greedy || node.min === node.max ? "" : "?");
     }
-    case "bol": return "^";
-    case "eol": return "$";
-    case "wordb": return "\\b";
-    case "nwordb": return "\\B";
+    case "bol":
+      return "^";
+    case "eol":
+      return "$";
+    case "wordb":
+      return "\\b";
+    case "nwordb":
+      return "\\B";
   }
 }
 
 /** Minimum and maximum length in bytes of a match (max null: unbounded). */
 export function lengthRange(node: ReNode): [number, number | null] {
   switch (node.t) {
-    case "set": return [1, 1];
+    case "set":
+      return [1, 1];
     case "cat": {
-      let lo = 0, hi: number | null = 0;
-      for (const n of node.items) { const [a, b] = lengthRange(n); lo += a; hi = hi === null || b === null ? null : hi + b; }
+      let lo = 0,
+        hi: number | null = 0;
+      for (const n of node.items) {
+        const [a, b] = lengthRange(n);
+        lo += a;
+        hi = hi === null || b === null ? null : hi + b;
+      }
       return [lo, hi];
     }
     case "alt": {
-      let lo = Infinity, hi: number | null = 0;
-      for (const n of node.alts) { const [a, b] = lengthRange(n); lo = Math.min(lo, a); hi = hi === null || b === null ? null : Math.max(hi, b); }
+      let lo = Infinity,
+        hi: number | null = 0;
+      for (const n of node.alts) {
+        const [a, b] = lengthRange(n);
+        lo = Math.min(lo, a);
+        hi = hi === null || b === null ? null : Math.max(hi, b);
+      }
       return [lo === Infinity ? 0 : lo, hi];
     }
     case "rep": {
       const [a, b] = lengthRange(node.node);
       return [a * node.min, node.max === null || b === null ? (b === 0 ? 0 : null) : b * node.max];
     }
-    default: return [0, 0];
+    default:
+      return [0, 0];
   }
 }
 
 /** True when the pattern contains ^, $, \b or \B (which look outside the matched bytes). */
 export function hasAnchors(node: ReNode): boolean {
   switch (node.t) {
-    case "bol": case "eol": case "wordb": case "nwordb": return true;
-    case "rep": return hasAnchors(node.node);
-    case "cat": return node.items.some(hasAnchors);
-    case "alt": return node.alts.some(hasAnchors);
-    default: return false;
+    case "bol":
+    case "eol":
+    case "wordb":
+    case "nwordb":
+      return true;
+    case "rep":
+      return hasAnchors(node.node);
+    case "cat":
+      return node.items.some(hasAnchors);
+    case "alt":
+      return node.alts.some(hasAnchors);
+    default:
+      return false;
   }
 }
 
 /** True when the pattern contains an unbounded repetition of "any byte" such as .* or [-]. */
 export function hasUnboundedAny(node: ReNode): boolean {
   switch (node.t) {
-    case "rep": return (node.max === null && node.node.t === "set" && setSize(node.node.bits) >= 255) || hasUnboundedAny(node.node);
-    case "cat": return node.items.some(hasUnboundedAny);
-    case "alt": return node.alts.some(hasUnboundedAny);
-    default: return false;
+    case "rep":
+      return (
+        (node.max === null && node.node.t === "set" && setSize(node.node.bits) >= 255) || hasUnboundedAny(node.node)
+      );
+    case "cat":
+      return node.items.some(hasUnboundedAny);
+    case "alt":
+      return node.alts.some(hasUnboundedAny);
+    default:
+      return false;
   }
 }
 
@@ -360,7 +542,11 @@ const BEST_POSSIBLE = 4 * 20 + 2 * 4;
 const MAX_EXPANSION = 64;
 
 /** Per-item facts the atom chooser needs: set size and, for single bytes, the byte. */
-interface ItemInfo { size: number; byte: number; bits: Uint32Array | null }
+interface ItemInfo {
+  size: number;
+  byte: number;
+  bits: Uint32Array | null;
+}
 
 function info(node: ReNode): ItemInfo {
   if (node.t !== "set") return { size: 0, byte: -1, bits: null };
@@ -370,7 +556,10 @@ function info(node: ReNode): ItemInfo {
 
 /** Quality of an atom made of these items (higher is better), after YARA's heuristics. */
 function quality(items: ItemInfo[], from: number, len: number): number {
-  let q = 0, distinct = 0, first = -2, allSame = true;
+  let q = 0,
+    distinct = 0,
+    first = -2,
+    allSame = true;
   const seen: number[] = [];
   for (let k = from; k < from + len; k++) {
     const it = items[k]!;
@@ -379,8 +568,12 @@ function quality(items: ItemInfo[], from: number, len: number): number {
       if (b === 0x00 || b === 0xff || b === 0x20 || b === 0xcc || b === 0x90) q += 12;
       else if (b >= 0x61 && b <= 0x7a) q += 18;
       else q += 20;
-      if (!seen.includes(b)) { seen.push(b); distinct++; }
-      if (first === -2) first = b; else if (b !== first) allSame = false;
+      if (!seen.includes(b)) {
+        seen.push(b);
+        distinct++;
+      }
+      if (first === -2) first = b;
+      else if (b !== first) allSame = false;
     } else {
       allSame = false;
       q += it.size === 2 ? 14 : it.size <= 16 ? 6 : 0;
@@ -430,10 +623,12 @@ export function chooseAtoms(node: ReNode, depth = 0): AtomChoice[] | null {
   const infos = items.map(info);
   let bestQ = -Infinity;
   let best: AtomChoice[] | null = null;
-  let preMin = 0, preMax: number | null = 0;
+  let preMin = 0,
+    preMax: number | null = 0;
   for (let i = 0; i < items.length; i++) {
     // the longest run of small sets starting at i (at most MAX_ATOM, bounded expansion)
-    let len = 0, product = 1;
+    let len = 0,
+      product = 1;
     while (i + len < items.length && len < MAX_ATOM) {
       const n = infos[i + len]!.size;
       if (n === 0 || n > 16 || product * n > MAX_EXPANSION) break;
@@ -444,7 +639,11 @@ export function chooseAtoms(node: ReNode, depth = 0): AtomChoice[] | null {
       const q = quality(infos, i, l) - (preMax === null ? 5 : 0);
       if (q > bestQ) {
         bestQ = q;
-        best = [{ variants: [], prefixMin: preMin, prefixMax: preMax, quality: q, _items: [i, l] } as AtomChoice & { _items: [number, number] }];
+        best = [
+          { variants: [], prefixMin: preMin, prefixMax: preMax, quality: q, _items: [i, l] } as AtomChoice & {
+            _items: [number, number];
+          },
+        ];
       }
     }
     const it = items[i]!;
@@ -454,8 +653,14 @@ export function chooseAtoms(node: ReNode, depth = 0): AtomChoice[] | null {
         const q = Math.min(...sub.map((x) => x.quality)) - 2 - (preMax === null ? 5 : 0);
         if (q > bestQ) {
           bestQ = q;
-          const pm = preMin, pM = preMax;
-          best = sub.map((x) => ({ variants: x.variants, prefixMin: pm + x.prefixMin, prefixMax: pM === null || x.prefixMax === null ? null : pM + x.prefixMax, quality: q }));
+          const pm = preMin,
+            pM = preMax;
+          best = sub.map((x) => ({
+            variants: x.variants,
+            prefixMin: pm + x.prefixMin,
+            prefixMax: pM === null || x.prefixMax === null ? null : pM + x.prefixMax,
+            quality: q,
+          }));
         }
       }
     }
@@ -469,7 +674,12 @@ export function chooseAtoms(node: ReNode, depth = 0): AtomChoice[] | null {
   return best.map((c) => {
     const marker = (c as AtomChoice & { _items?: [number, number] })._items;
     if (!marker) return c;
-    return { variants: expandItems(infos, marker[0], marker[1]), prefixMin: c.prefixMin, prefixMax: c.prefixMax, quality: c.quality };
+    return {
+      variants: expandItems(infos, marker[0], marker[1]),
+      prefixMin: c.prefixMin,
+      prefixMax: c.prefixMax,
+      quality: c.quality,
+    };
   });
 }
 
@@ -477,7 +687,8 @@ function flattenCat(items: ReNode[]): ReNode[] {
   const out: ReNode[] = [];
   for (const it of items) {
     if (it.t === "cat") out.push(...flattenCat(it.items));
-    else if (it.t === "rep" && it.min === it.max && it.min <= 8 && it.node.t === "set") for (let k = 0; k < it.min; k++) out.push(it.node);
+    else if (it.t === "rep" && it.min === it.max && it.min <= 8 && it.node.t === "set")
+      for (let k = 0; k < it.min; k++) out.push(it.node);
     else out.push(it);
   }
   return out;

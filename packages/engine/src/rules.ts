@@ -54,7 +54,13 @@ export interface ScanOptions {
 
 export interface ScanResult {
   matches: RuleMatch[];
-  nonMatching?: Array<{ rule: string; namespace: string; tags: string[]; meta: Record<string, string | number | bigint | boolean>; metaList: Array<[string, string | number | bigint | boolean]> }>;
+  nonMatching?: Array<{
+    rule: string;
+    namespace: string;
+    tags: string[];
+    meta: Record<string, string | number | bigint | boolean>;
+    metaList: Array<[string, string | number | bigint | boolean]>;
+  }>;
   /** data of the imported modules, for yara -D. */
   moduleData: Record<string, Record<string, unknown>>;
   console: string[];
@@ -84,16 +90,50 @@ function limitedMatch(bytes: Uint8Array, start: number, re: RegExp): number {
 }
 
 /** Byte strings of the targets are kept in one pool (`CompiledRules.pool`) as offset and length, not an array each. */
-interface LitTarget { kind: 0; sid: number; at: number; len: number; nocase: boolean; xorKey: number | null; atomOffset: number; wide: boolean; fullword: boolean }
-interface ReTarget { kind: 1; sid: number; form: number; re: RegExp; prefixMin: number; prefixMax: number; hwSlot: number; fullword: boolean; wide: boolean; maxLength: number | null; anchored: boolean; unlimited: boolean }
+interface LitTarget {
+  kind: 0;
+  sid: number;
+  at: number;
+  len: number;
+  nocase: boolean;
+  xorKey: number | null;
+  atomOffset: number;
+  wide: boolean;
+  fullword: boolean;
+}
+interface ReTarget {
+  kind: 1;
+  sid: number;
+  form: number;
+  re: RegExp;
+  prefixMin: number;
+  prefixMax: number;
+  hwSlot: number;
+  fullword: boolean;
+  wide: boolean;
+  maxLength: number | null;
+  anchored: boolean;
+  unlimited: boolean;
+}
 /** a hex string of plain and masked bytes: compared in place, no RegExp. */
-interface MaskTarget { kind: 2; sid: number; value: number; mask: number; len: number; prefix: number; fullword: boolean; wide: boolean }
+interface MaskTarget {
+  kind: 2;
+  sid: number;
+  value: number;
+  mask: number;
+  len: number;
+  prefix: number;
+  fullword: boolean;
+  wide: boolean;
+}
 type Target = LitTarget | ReTarget | MaskTarget;
 
 function isAlnum(b: number): boolean {
   return (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
 }
-function lowerByte(b: number): number { return b >= 0x41 && b <= 0x5a ? b + 32 : b; }
+function lowerByte(b: number): number {
+  return b >= 0x41 && b <= 0x5a ? b + 32 : b;
+}
 
 function latin1(data: Uint8Array): string {
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("latin1");
@@ -104,18 +144,28 @@ function reviveExternal(v: ExternalValue | { bigint: string }): ExternalValue {
 }
 
 /** Resolves a function reference (module + path of fields) to its implementation. */
-function resolveFunction(mod: YaraModule, path: string[], overload: number): (self: any, ctx: ScanContext, ...a: any[]) => unknown {
+function resolveFunction(
+  mod: YaraModule,
+  path: string[],
+  overload: number,
+): (self: any, ctx: ScanContext, ...a: any[]) => unknown {
   let t: FieldType = mod.declarations;
   for (const step of path) {
     if (step === "[]") {
-      if (t.kind !== "array" && t.kind !== "dictionary") throw new LoadError("LOAD_FORMAT", `module ${mod.name}: bad function path ${path.join(".")}`);
+      if (t.kind !== "array" && t.kind !== "dictionary")
+        throw new LoadError("LOAD_FORMAT", `module ${mod.name}: bad function path ${path.join(".")}`);
       t = t.of;
     } else {
-      if (t.kind !== "struct" || !t.fields[step]) throw new LoadError("LOAD_FORMAT", `module ${mod.name} has no field ${path.join(".")} (compiled with another module version?)`);
+      if (t.kind !== "struct" || !t.fields[step])
+        throw new LoadError(
+          "LOAD_FORMAT",
+          `module ${mod.name} has no field ${path.join(".")} (compiled with another module version?)`,
+        );
       t = t.fields[step]!;
     }
   }
-  if (t.kind !== "function" || !t.overloads[overload]) throw new LoadError("LOAD_FORMAT", `module ${mod.name}: ${path.join(".")} is not a function`);
+  if (t.kind !== "function" || !t.overloads[overload])
+    throw new LoadError("LOAD_FORMAT", `module ${mod.name}: ${path.join(".")} is not a function`);
   return t.overloads[overload]!.impl;
 }
 
@@ -146,7 +196,11 @@ export class CompiledRules {
    */
   constructor(data: RuleSetData, warnings: CompiledRules["warnings"] = [], serialized?: Uint8Array) {
     if (data.format !== "vigil-rules") throw new LoadError("LOAD_FORMAT", "not a Vigil compiled rules file");
-    if (data.version !== 1) throw new LoadError("LOAD_VERSION", `compiled rules format version ${data.version} is not supported by this engine (expects 1): recompile the rules`);
+    if (data.version !== 1)
+      throw new LoadError(
+        "LOAD_VERSION",
+        `compiled rules format version ${data.version} is not supported by this engine (expects 1): recompile the rules`,
+      );
     this.data = data;
     this.warnings = warnings;
     this.stringCount = data.strings.length;
@@ -158,7 +212,8 @@ export class CompiledRules {
     }
     this.fnImpls = data.functions.map((f) => {
       const mod = builtinModules.get(f.module);
-      if (!mod) throw new LoadError("LOAD_FORMAT", `compiled rules use module ${f.module}, which this engine does not have`);
+      if (!mod)
+        throw new LoadError("LOAD_FORMAT", `compiled rules use module ${f.module}, which this engine does not have`);
       return { impl: resolveFunction(mod, f.path, f.overload), module: f.module };
     });
     data.strings.forEach((s, sid) => this.addString(s, sid));
@@ -167,7 +222,10 @@ export class CompiledRules {
     this.atoms.build();
     this.serialized = serialized;
     if (serialized) {
-      for (const s of data.strings) { s.literals = null; s.regexes = null; }
+      for (const s of data.strings) {
+        s.literals = null;
+        s.regexes = null;
+      }
       data.code = "";
     }
   }
@@ -182,7 +240,10 @@ export class CompiledRules {
   private regex(source: string, flags: string): RegExp {
     const key = flags + "/" + source;
     let re = this.regexCache.get(key);
-    if (!re) { re = new RegExp(source, flags); this.regexCache.set(key, re); }
+    if (!re) {
+      re = new RegExp(source, flags);
+      this.regexCache.set(key, re);
+    }
     return re;
   }
 
@@ -195,8 +256,15 @@ export class CompiledRules {
       s.literals.forEach((lit, i) => {
         const bytes = Buffer.from(lit.bytes, "latin1");
         const t: LitTarget = {
-          kind: 0, sid, at: this.poolAdd(lit.nocase ? bytes.map(lowerByte) : bytes), len: bytes.length, nocase: lit.nocase, xorKey: lit.xorKey,
-          atomOffset: lit.atomOffset, wide: s.wideForms[i] ?? false, fullword: s.fullword,
+          kind: 0,
+          sid,
+          at: this.poolAdd(lit.nocase ? bytes.map(lowerByte) : bytes),
+          len: bytes.length,
+          nocase: lit.nocase,
+          xorKey: lit.xorKey,
+          atomOffset: lit.atomOffset,
+          wide: s.wideForms[i] ?? false,
+          fullword: s.fullword,
         };
         for (const atom of uniqueAtoms(lit.atoms)) this.addAtom(atom, t);
       });
@@ -205,14 +273,31 @@ export class CompiledRules {
       s.regexes.forEach((r, form) => {
         const wide = s.wideForms[form] ?? false;
         if (!r.atoms) {
-          this.atomless.push({ sid, re: this.regex(r.source, "g"), fullword: s.fullword, wide, unlimited: !!r.literal });
+          this.atomless.push({
+            sid,
+            re: this.regex(r.source, "g"),
+            fullword: s.fullword,
+            wide,
+            unlimited: !!r.literal,
+          });
           return;
         }
         if (r.masked) {
-          const value = Buffer.from(r.masked.value, "hex"), mask = Buffer.from(r.masked.mask, "hex");
-          const vAt = this.poolAdd(value), mAt = this.poolAdd(mask);
+          const value = Buffer.from(r.masked.value, "hex"),
+            mask = Buffer.from(r.masked.mask, "hex");
+          const vAt = this.poolAdd(value),
+            mAt = this.poolAdd(mask);
           for (const a of r.atoms) {
-            const t: MaskTarget = { kind: 2, sid, value: vAt, mask: mAt, len: value.length, prefix: a.prefixMin, fullword: s.fullword, wide };
+            const t: MaskTarget = {
+              kind: 2,
+              sid,
+              value: vAt,
+              mask: mAt,
+              len: value.length,
+              prefix: a.prefixMin,
+              fullword: s.fullword,
+              wide,
+            };
             for (const v of uniqueAtoms(a.variants)) this.addAtom(v, t);
           }
           return;
@@ -220,8 +305,18 @@ export class CompiledRules {
         const re = this.regex(r.source, "y");
         for (const a of r.atoms) {
           const t: ReTarget = {
-            kind: 1, sid, form, re, prefixMin: a.prefixMin, prefixMax: a.prefixMax ?? REGEX_BACKWARD_LIMIT,
-            hwSlot: this.hwSlots++, fullword: s.fullword, wide, maxLength: r.maxLength, anchored: !!r.anchored, unlimited: !!r.literal,
+            kind: 1,
+            sid,
+            form,
+            re,
+            prefixMin: a.prefixMin,
+            prefixMax: a.prefixMax ?? REGEX_BACKWARD_LIMIT,
+            hwSlot: this.hwSlots++,
+            fullword: s.fullword,
+            wide,
+            maxLength: r.maxLength,
+            anchored: !!r.anchored,
+            unlimited: !!r.literal,
           };
           for (const v of uniqueAtoms(a.variants)) this.addAtom(v, t);
         }
@@ -229,7 +324,9 @@ export class CompiledRules {
     }
   }
 
-  get ruleCount(): number { return this.data.rules.length; }
+  get ruleCount(): number {
+    return this.data.rules.length;
+  }
 
   serialize(): Uint8Array {
     if (this.serialized) return this.serialized;
@@ -259,8 +356,14 @@ export class CompiledRules {
 
     const record = (sid: number, start: number, len: number, xorKey: number | null, wide: boolean) => {
       let offs = mo[sid]!;
-      if (offs === NO_MATCHES) { offs = mo[sid] = []; ml[sid] = []; }
-      if (offs.length >= MAX_MATCHES_PER_STRING) { overflowed.add(sid); return; }
+      if (offs === NO_MATCHES) {
+        offs = mo[sid] = [];
+        ml[sid] = [];
+      }
+      if (offs.length >= MAX_MATCHES_PER_STRING) {
+        overflowed.add(sid);
+        return;
+      }
       if (wide) (mr[sid] ??= new Array(offs.length).fill(0)).push(1);
       else if (mr[sid]) mr[sid]!.push(0);
       offs.push(start);
@@ -291,9 +394,17 @@ export class CompiledRules {
           let ok = true;
           const at = t.at;
           if (t.nocase) {
-            for (let j = 0; j < len; j++) if (lowerByte(bytes[start + j]!) !== pool[at + j]) { ok = false; break; }
+            for (let j = 0; j < len; j++)
+              if (lowerByte(bytes[start + j]!) !== pool[at + j]) {
+                ok = false;
+                break;
+              }
           } else {
-            for (let j = 0; j < len; j++) if (bytes[start + j] !== pool[at + j]) { ok = false; break; }
+            for (let j = 0; j < len; j++)
+              if (bytes[start + j] !== pool[at + j]) {
+                ok = false;
+                break;
+              }
           }
           if (!ok || (t.fullword && !fullwordOk(start, start + len, t.wide))) continue;
           record(t.sid, start, len, t.xorKey, t.wide);
@@ -301,9 +412,14 @@ export class CompiledRules {
           const start = atomPos - t.prefix;
           const len = t.len;
           if (start < 0 || start + len > n) continue;
-          const val = t.value, mask = t.mask;
+          const val = t.value,
+            mask = t.mask;
           let ok = true;
-          for (let j = 0; j < len; j++) if ((bytes[start + j]! & pool[mask + j]!) !== pool[val + j]) { ok = false; break; }
+          for (let j = 0; j < len; j++)
+            if ((bytes[start + j]! & pool[mask + j]!) !== pool[val + j]) {
+              ok = false;
+              break;
+            }
           if (!ok || (t.fullword && !fullwordOk(start, start + len, t.wide))) continue;
           record(t.sid, start, len, null, t.wide);
         } else {
@@ -314,7 +430,8 @@ export class CompiledRules {
           if (hi < lo) continue;
           // a pattern of bounded length without anchors runs over a window of the data, so a
           // few candidates in a large file do not cost a conversion of the whole file
-          let str: string, base = 0;
+          let str: string,
+            base = 0;
           if (text === null && !t.anchored && t.maxLength !== null && t.maxLength <= 4096 && n > 65536) {
             base = lo;
             str = latin1(bytes.subarray(lo, Math.min(n, hi + t.maxLength)));
@@ -322,14 +439,20 @@ export class CompiledRules {
           const re = t.re;
           for (let s = lo; s <= hi; s++) {
             // one exec can take long (backtracking): look at the clock every 64 start positions
-            if (((s - lo) & 63) === 63 && Date.now() > deadline) { hw[t.hwSlot] = s - 1; throw new ScanError("SCAN_TIMEOUT", "scan timed out"); }
+            if (((s - lo) & 63) === 63 && Date.now() > deadline) {
+              hw[t.hwSlot] = s - 1;
+              throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+            }
             re.lastIndex = s - base;
             const m = re.exec(str);
             if (m !== null && m[0].length > 0) {
               let len = m[0].length;
               // yara's limit counts from its atom; the native ClamAV body store (scanner/bodydb)
               // agrees with this engine on a limit counted from the start of the match, kept here
-              if (!t.unlimited && len > RE_SCAN_LIMIT) { len = limitedMatch(bytes, s, re); if (len === 0) continue; }
+              if (!t.unlimited && len > RE_SCAN_LIMIT) {
+                len = limitedMatch(bytes, s, re);
+                if (len === 0) continue;
+              }
               if (t.fullword && !fullwordOk(s, s + len, t.wide)) continue;
               record(t.sid, s, len, null, t.wide);
             }
@@ -341,13 +464,16 @@ export class CompiledRules {
     };
 
     // ---- the single pass over the data, a window at a time, then verification at the hits ----
-    const atoms = this.atoms, hits = this.hits;
+    const atoms = this.atoms,
+      hits = this.hits;
     const WINDOW = 1 << 20;
     try {
       for (let base = 0; base < n; base += WINDOW) {
         const end = Math.min(n, base + WINDOW);
         atoms.find(bytes, base, end, hits);
-        const hp = hits.pos, hl = hits.len, hn = hits.n;
+        const hp = hits.pos,
+          hl = hits.len,
+          hn = hits.n;
         for (let k = 0; k < hn; k++) {
           const ts = atoms.targets(bytes, hp[k]!, hl[k]!);
           if (ts !== undefined) verify(ts, hp[k]!);
@@ -365,7 +491,8 @@ export class CompiledRules {
           if (m === null) break;
           let len = m[0].length;
           if (len > RE_SCAN_LIMIT && !a.unlimited) len = limitedMatch(bytes, m.index, a.re);
-          if (len > 0 && (!a.fullword || fullwordOk(m.index, m.index + len, a.wide))) record(a.sid, m.index, len, null, a.wide);
+          if (len > 0 && (!a.fullword || fullwordOk(m.index, m.index + len, a.wide)))
+            record(a.sid, m.index, len, null, a.wide);
           re.lastIndex = m.index + 1;
           if (++guard % 4096 === 0 && Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
           if (m.index + 1 > n) break;
@@ -383,28 +510,47 @@ export class CompiledRules {
       const offs = mo[sid]!;
       if (offs.length < 2) continue;
       let sorted = true;
-      for (let i = 1; i < offs.length; i++) if (offs[i]! <= offs[i - 1]!) { sorted = false; break; }
+      for (let i = 1; i < offs.length; i++)
+        if (offs[i]! <= offs[i - 1]!) {
+          sorted = false;
+          break;
+        }
       if (sorted) continue;
-      const lens = ml[sid]!, xs = mx[sid], rk = mr[sid];
+      const lens = ml[sid]!,
+        xs = mx[sid],
+        rk = mr[sid];
       // sort by offset, then form rank (ascii before wide); numeric keys in a typed array sort
       // natively (exact below 4 GiB offsets and 2^20 matches); among equal keys keep the longest
       const count = offs.length;
       const keys = new Float64Array(count);
       for (let i = 0; i < count; i++) keys[i] = (offs[i]! * 2 + (rk ? rk[i]! : 0)) * 1048576 + i;
       keys.sort();
-      const no: number[] = [], nl: number[] = [], nx: Array<number | null> = [];
+      const no: number[] = [],
+        nl: number[] = [],
+        nx: Array<number | null> = [];
       for (let k = 0; k < count; k++) {
         const i = keys[k]! % 1048576;
         if (no.length && no[no.length - 1] === offs[i]) {
-          const prevKey = Math.floor(keys[k - 1]! / 1048576), key = Math.floor(keys[k]! / 1048576);
-          if (prevKey === key && lens[i]! > nl[nl.length - 1]!) { nl[nl.length - 1] = lens[i]!; if (xs) nx[nx.length - 1] = xs[i]!; }
+          const prevKey = Math.floor(keys[k - 1]! / 1048576),
+            key = Math.floor(keys[k]! / 1048576);
+          if (prevKey === key && lens[i]! > nl[nl.length - 1]!) {
+            nl[nl.length - 1] = lens[i]!;
+            if (xs) nx[nx.length - 1] = xs[i]!;
+          }
           continue;
         }
-        no.push(offs[i]!); nl.push(lens[i]!); if (xs) nx.push(xs[i]!);
+        no.push(offs[i]!);
+        nl.push(lens[i]!);
+        if (xs) nx.push(xs[i]!);
       }
-      mo[sid] = no; ml[sid] = nl; if (xs) mx[sid] = nx;
+      mo[sid] = no;
+      ml[sid] = nl;
+      if (xs) mx[sid] = nx;
     }
-    for (const sid of overflowed) warnings.push(`string ${this.data.strings[sid]!.id} has more than ${MAX_MATCHES_PER_STRING} matches: the rest were not recorded`);
+    for (const sid of overflowed)
+      warnings.push(
+        `string ${this.data.strings[sid]!.id} has more than ${MAX_MATCHES_PER_STRING} matches: the rest were not recorded`,
+      );
 
     // ---- modules ----
     const consoleOut: string[] = [];
@@ -438,8 +584,13 @@ export class CompiledRules {
         try {
           const root = roots[name] ?? mod.load(makeCtx(name));
           const e = mod.entrypoint(root);
-          if (e !== undefined) { epCache = e; break; }
-        } catch { /* malformed: no entry point */ }
+          if (e !== undefined) {
+            epCache = e;
+            break;
+          }
+        } catch {
+          /* malformed: no entry point */
+        }
       }
       return epCache;
     };
@@ -448,13 +599,17 @@ export class CompiledRules {
       return (self: any, ...args: any[]) => (self === undefined ? undefined : impl(self, ctx, ...args));
     });
     const externals = new Map(this.externalsDefault);
-    if (options.externals) for (const [k, v] of Object.entries(options.externals)) if (externals.has(k)) externals.set(k, v);
+    if (options.externals)
+      for (const [k, v] of Object.entries(options.externals)) if (externals.has(k)) externals.set(k, v);
     const ext: Record<string, ExternalValue> = Object.create(null);
-    for (const [k, v] of externals) ext[k] = typeof v === "bigint" && v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
+    for (const [k, v] of externals)
+      ext[k] = typeof v === "bigint" && v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
 
     const rules = this.data.rules;
     const r = new Uint8Array(rules.length);
-    const tick = () => { if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out"); };
+    const tick = () => {
+      if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+    };
     const c: MatchLists & Record<string, unknown> = { mo, ml, r, size: n, data: bytes, ext, m: roots, fn, ep, tick };
     // rules before `evaluated` have a result in r
     let evaluated = 0;
@@ -465,7 +620,10 @@ export class CompiledRules {
         let v: unknown;
         const rule = rules[i]!;
         // a rule whose condition cannot be true without a string match is skipped when none matched
-        if (rule.needsStrings && !helpers.anyMatched(c, rule.strings)) { r[i] = 0; continue; }
+        if (rule.needsStrings && !helpers.anyMatched(c, rule.strings)) {
+          r[i] = 0;
+          continue;
+        }
         try {
           v = this.conditions[i]!(c);
         } catch (e) {
@@ -485,7 +643,8 @@ export class CompiledRules {
     const sure = (i: number) => r[i] === 1 && i < evaluated && (stopped !== "strings" || rules[i]!.monotone === true);
     // global rules: a false global rule makes every rule of its namespace false; one whose
     // result is not sure leaves the namespace's rules unknown
-    const failedNs = new Set<string>(), unknownNs = new Set<string>();
+    const failedNs = new Set<string>(),
+      unknownNs = new Set<string>();
     for (let i = 0; i < rules.length; i++) {
       if (!rules[i]!.global) continue;
       if (exact(i) && r[i] === 0) failedNs.add(rules[i]!.namespace);
@@ -502,11 +661,14 @@ export class CompiledRules {
       if (!matched && !options.reportNonMatching) continue;
       // after a time-out, only rules known not to match are listed as not matching
       if (!matched && stopped && !failedNs.has(rule.namespace) && !(exact(i) && r[i] === 0)) continue;
-      const metaList = rule.meta.map(([k, v]) => [k, typeof v === "object" ? BigInt(v.bigint) : v] as [string, string | number | bigint | boolean]);
+      const metaList = rule.meta.map(
+        ([k, v]) => [k, typeof v === "object" ? BigInt(v.bigint) : v] as [string, string | number | bigint | boolean],
+      );
       const meta: Record<string, string | number | bigint | boolean> = {};
       for (const [k, v] of metaList) if (!(k in meta)) meta[k] = v;
       if (!matched) {
-        if (options.reportNonMatching) nonMatching.push({ rule: rule.name, namespace: rule.namespace, tags: rule.tags, meta, metaList });
+        if (options.reportNonMatching)
+          nonMatching.push({ rule: rule.name, namespace: rule.namespace, tags: rule.tags, meta, metaList });
         continue;
       }
       if (options.maxRules !== undefined && matches.length >= options.maxRules) continue;
@@ -514,10 +676,13 @@ export class CompiledRules {
       for (const sid of options.strings === false ? [] : rule.strings) {
         const s = this.data.strings[sid]!;
         if (s.private) continue;
-        const offs = mo[sid]!, lens = ml[sid]!, xs = mx[sid];
+        const offs = mo[sid]!,
+          lens = ml[sid]!,
+          xs = mx[sid];
         const list: StringMatch[] = [];
         // one copy of the matched region, shared by the matches' data views
-        let backing: Uint8Array = NO_DATA, backingStart = 0;
+        let backing: Uint8Array = NO_DATA,
+          backingStart = 0;
         if (wantData && offs.length > 0) {
           let end = 0;
           for (let j = 0; j < offs.length; j++) end = Math.max(end, offs[j]! + Math.min(lens[j]!, MAX_MATCH_DATA));
@@ -538,7 +703,12 @@ export class CompiledRules {
     }
     const result: ScanResult = { matches, moduleData: roots, console: consoleOut, warnings };
     if (options.reportNonMatching) result.nonMatching = nonMatching;
-    if (stopped) throw new ScanError("SCAN_TIMEOUT", `scan timed out (in the ${stopped === "strings" ? "string search" : "conditions"}); ${matches.length} rule(s) known to match before`, { partial: result });
+    if (stopped)
+      throw new ScanError(
+        "SCAN_TIMEOUT",
+        `scan timed out (in the ${stopped === "strings" ? "string search" : "conditions"}); ${matches.length} rule(s) known to match before`,
+        { partial: result },
+      );
     return result;
   }
 }
@@ -546,19 +716,28 @@ export class CompiledRules {
 function uniqueAtoms(atoms: number[][]): number[][] {
   if (atoms.length < 2) return atoms;
   const seen = new Set<string>();
-  return atoms.filter((a) => { const k = a.join(","); if (seen.has(k)) return false; seen.add(k); return true; });
+  return atoms.filter((a) => {
+    const k = a.join(",");
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
-function push(map: Map<number, Target[]>, key: number, t: Target): void {
+function _push(map: Map<number, Target[]>, key: number, t: Target): void {
   const list = map.get(key);
-  if (list) list.push(t); else map.set(key, [t]);
+  if (list) list.push(t);
+  else map.set(key, [t]);
 }
 
 /** Loads rules serialised by `CompiledRules.serialize()` without recompiling them. */
 export function loadRules(serialized: Uint8Array | string): CompiledRules {
   let parsed: RuleSetData & { warnings?: CompiledRules["warnings"] };
   try {
-    const text = typeof serialized === "string" ? serialized : Buffer.from(serialized.buffer, serialized.byteOffset, serialized.byteLength).toString("utf8");
+    const text =
+      typeof serialized === "string"
+        ? serialized
+        : Buffer.from(serialized.buffer, serialized.byteOffset, serialized.byteLength).toString("utf8");
     parsed = JSON.parse(text);
   } catch (e) {
     throw new LoadError("LOAD_FORMAT", "not a Vigil compiled rules file (it is not valid JSON)", { cause: e });

@@ -10,7 +10,10 @@ const enc = (s: string) => Buffer.from(s, "latin1");
 describe("engine API", () => {
   test("scan returns rules, namespaces, tags, meta and string matches with data", () => {
     const rules = compile([
-      { namespace: "ns1", source: 'rule r1 : a b { meta: s = "x" i = -3 b = true strings: $x = "evil" condition: $x }' },
+      {
+        namespace: "ns1",
+        source: 'rule r1 : a b { meta: s = "x" i = -3 b = true strings: $x = "evil" condition: $x }',
+      },
       { namespace: "ns2", source: 'rule r1 { strings: $x = "evil" xor(1-3) condition: $x }' },
     ]);
     const res = rules.scan(enc("an evil \x64\x77\x68\x6d thing"));
@@ -24,7 +27,8 @@ describe("engine API", () => {
   });
 
   test("serialize and loadRules give the same results without recompiling", () => {
-    const src = 'import "math"\nrule r { strings: $a = /ab+c/ $b = { 61 ?? 63 } condition: $a and #b == 1 and math.entropy(0, filesize) > 1 }\nrule s { condition: r }';
+    const src =
+      'import "math"\nrule r { strings: $a = /ab+c/ $b = { 61 ?? 63 } condition: $a and #b == 1 and math.entropy(0, filesize) > 1 }\nrule s { condition: r }';
     const rules = compile(src);
     const data = enc("xx abbbc a_c yy");
     const loaded = loadRules(rules.serialize());
@@ -40,7 +44,9 @@ describe("engine API", () => {
   });
 
   test("externals: typed defaults at compile time, overridden per scan", () => {
-    const rules = compile('rule r { condition: owner == "root" and level > 2 and flag }', { externals: { owner: "root", level: 3, flag: true } });
+    const rules = compile('rule r { condition: owner == "root" and level > 2 and flag }', {
+      externals: { owner: "root", level: 3, flag: true },
+    });
     expect(rules.scan(enc("")).matches).toHaveLength(1);
     expect(rules.scan(enc(""), { externals: { owner: "bob" } }).matches).toHaveLength(0);
     expect(() => compile('rule r { condition: owner == "root" }')).toThrow(CompileError);
@@ -52,7 +58,7 @@ describe("engine API", () => {
     writeFileSync(join(dir, "sub-placeholder"), "");
     const sub = join(dir, "sub");
     require("node:fs").mkdirSync(sub);
-    writeFileSync(join(sub, "b.yar"), 'rule b { condition: true }');
+    writeFileSync(join(sub, "b.yar"), "rule b { condition: true }");
     const rules = compile([{ source: 'include "a.yar"\nrule top { condition: a }', path: join(dir, "main.yar") }]);
     expect(rules.scan(enc("")).matches.map((m) => m.rule)).toEqual(["b", "a", "top"]);
     writeFileSync(join(dir, "c1.yar"), 'include "c2.yar"\nrule c1 { condition: true }');
@@ -66,7 +72,9 @@ describe("engine API", () => {
   });
 
   test("global rules gate their namespace; private rules and private strings are not reported", () => {
-    const rules = compile('global rule g { condition: filesize > 3 } private rule p { strings: $s = "ab" private condition: $s } rule r { strings: $t = "ab" condition: p and $t }');
+    const rules = compile(
+      'global rule g { condition: filesize > 3 } private rule p { strings: $s = "ab" private condition: $s } rule r { strings: $t = "ab" condition: p and $t }',
+    );
     expect(rules.scan(enc("ab")).matches).toEqual([]);
     const res = rules.scan(enc("xxab"));
     expect(res.matches.map((m) => m.rule)).toEqual(["g", "r"]);
@@ -83,7 +91,7 @@ describe("engine API", () => {
   });
 
   test("warnings carry code, message, line and column", () => {
-    const rules = compile('rule r {\n strings: $a = /a.*b/\n condition: $a }');
+    const rules = compile("rule r {\n strings: $a = /a.*b/\n condition: $a }");
     expect(rules.warnings[0]).toMatchObject({ code: "W_SLOW_PATTERN", line: 2, column: 11 });
   });
 });

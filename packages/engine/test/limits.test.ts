@@ -19,7 +19,9 @@ const enc = (s: string) => Buffer.from(s, "latin1");
 const md5 = (s: string) => createHash("md5").update(enc(s)).digest("hex");
 
 function names(rules: string, data: string): string[] {
-  return compile(rules).scan(enc(data)).matches.map((m) => m.rule);
+  return compile(rules)
+    .scan(enc(data))
+    .matches.map((m) => m.rule);
 }
 
 /** Compiles `source` as the file `path` and returns the one diagnostic it must fail with. */
@@ -40,25 +42,43 @@ function diagnosticOf(source: string, path = "/rules/limits.yar"): Diagnostic {
 
 /** Deterministic lower-case text (a xorshift generator), so files and rules are reproducible. */
 function letters(seed: number, n: number): string {
-  let x = seed >>> 0 || 1, out = "";
-  for (let i = 0; i < n; i++) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; out += String.fromCharCode(97 + (x % 26)); }
+  let x = seed >>> 0 || 1,
+    out = "";
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out += String.fromCharCode(97 + (x % 26));
+  }
   return out;
 }
 
 const DATA = "some data to hash\n";
 const md5Terms = (n: number, hit: number) =>
-  Array.from({ length: n }, (_, i) => `hash.md5(0, filesize) == "${i === hit ? md5(DATA) : md5(String(i))}"`).join(" or ");
+  Array.from({ length: n }, (_, i) => `hash.md5(0, filesize) == "${i === hit ? md5(DATA) : md5(String(i))}"`).join(
+    " or ",
+  );
 
 /** Long chains yara accepts; each rule's expected verdict on DATA (18 bytes) in the comment. */
 const CHAINS: Array<[name: string, condition: string, matches: boolean]> = [
   ["md5_or_1500_hit", md5Terms(1500, 1200), true],
   ["md5_or_1500_miss", md5Terms(1500, -1), false],
-  ["or_10000", Array.from({ length: 10000 }, (_, i) => `filesize == ${i + 100}`).join(" or ") + " or filesize == 18", true],
+  [
+    "or_10000",
+    Array.from({ length: 10000 }, (_, i) => `filesize == ${i + 100}`).join(" or ") + " or filesize == 18",
+    true,
+  ],
   ["and_10000", Array.from({ length: 10000 }, (_, i) => `filesize != ${i + 100}`).join(" and "), true],
   ["and_10000_false", Array.from({ length: 10000 }, (_, i) => `filesize != ${i}`).join(" and "), false],
   ["plus_const_2000", Array.from({ length: 2000 }, () => "1").join(" + ") + " == 2000", true],
   ["plus_10000", Array.from({ length: 10000 }, () => "filesize").join(" + ") + " == 180000", true],
-  ["minus_mixed_3000", "filesize " + Array.from({ length: 3000 }, (_, i) => (i % 2 ? "+ 2" : "- 1")).join(" ") + " == 1518", true],
+  [
+    "minus_mixed_3000",
+    "filesize " + Array.from({ length: 3000 }, (_, i) => (i % 2 ? "+ 2" : "- 1")).join(" ") + " == 1518",
+    true,
+  ],
   ["tilde_2000", "~".repeat(2000) + "filesize == 18", true],
   ["tilde_2001", "~".repeat(2001) + "filesize == -19", true],
   ["not_5001", "not ".repeat(5001) + "filesize == 18", false],
@@ -73,7 +93,11 @@ describe("finding 5: long conditions compile iteratively", () => {
     const compiled = compile(rules);
     const res = compiled.scan(enc(DATA));
     expect(res.warnings).toEqual([]);
-    expect(res.matches.map((m) => m.rule).sort()).toEqual(CHAINS.filter(([, , m]) => m).map(([n]) => n).sort());
+    expect(res.matches.map((m) => m.rule).sort()).toEqual(
+      CHAINS.filter(([, , m]) => m)
+        .map(([n]) => n)
+        .sort(),
+    );
   });
 
   test("the compiled rules survive serialisation (the emitted code loads in a fresh Function)", async () => {
@@ -101,7 +125,14 @@ describe("finding 5: remaining limits are diagnostics with a position", () => {
   });
 
   test("a hex alternation nested 5,000 deep (yara: too complex)", () => {
-    const d = diagnosticOf(pad + "rule r {\n  strings:\n    $a = { 41 " + "( 42 | ".repeat(5000) + "43" + " )".repeat(5000) + " }\n  condition: $a\n}\n");
+    const d = diagnosticOf(
+      pad +
+        "rule r {\n  strings:\n    $a = { 41 " +
+        "( 42 | ".repeat(5000) +
+        "43" +
+        " )".repeat(5000) +
+        " }\n  condition: $a\n}\n",
+    );
     expect([d.code, d.line, d.column]).toEqual(["E_HEX", 5, 10]);
     expect(d.message).toMatch(/nested deeper than 128/);
     // 128 levels, yara's limit, still compile
@@ -110,12 +141,15 @@ describe("finding 5: remaining limits are diagnostics with a position", () => {
   });
 
   test("regex groups nested 1,000 deep", () => {
-    const d = diagnosticOf(pad + "rule r { strings: $a = /" + "(".repeat(1000) + "a" + ")".repeat(1000) + "/ condition: $a }\n");
+    const d = diagnosticOf(
+      pad + "rule r { strings: $a = /" + "(".repeat(1000) + "a" + ")".repeat(1000) + "/ condition: $a }\n",
+    );
     expect([d.code, d.line, d.column]).toEqual(["E_REGEX", 3, 19]);
   });
 
   test("more than 4 nested loops (yara's limit)", () => {
-    const loops = (n: number) => Array.from({ length: n }, (_, k) => `for any i${k} in (0..1) : ( `).join("") + "true" + " )".repeat(n);
+    const loops = (n: number) =>
+      Array.from({ length: n }, (_, k) => `for any i${k} in (0..1) : ( `).join("") + "true" + " )".repeat(n);
     expect(names(`rule r { condition: ${loops(4)} }`, "")).toEqual(["r"]);
     const d = diagnosticOf(pad + `rule r { condition: ${loops(5)} }\n`);
     expect([d.code, d.line]).toEqual(["E_LIMIT", 3]);
@@ -123,7 +157,16 @@ describe("finding 5: remaining limits are diagnostics with a position", () => {
   });
 
   test("an expression nested 400 deep inside a 10,000-term chain is still a diagnostic, not a RangeError", () => {
-    const d = diagnosticOf(pad + "rule r { condition: " + Array.from({ length: 10000 }, () => "true").join(" or ") + " or " + "(".repeat(500) + "true" + ")".repeat(500) + " }\n");
+    const d = diagnosticOf(
+      pad +
+        "rule r { condition: " +
+        Array.from({ length: 10000 }, () => "true").join(" or ") +
+        " or " +
+        "(".repeat(500) +
+        "true" +
+        ")".repeat(500) +
+        " }\n",
+    );
     expect([d.code, d.line]).toEqual(["E_LIMIT", 3]);
   });
 });
@@ -156,17 +199,24 @@ describe("finding 7: regex edges", () => {
 
   test("a 50 KB regex is refused at compile time with a short message (yara: out of space in lex_buf)", () => {
     const big = letters(3, 50000);
-    const d = diagnosticOf(`rule ok { condition: true }\nrule r {\n  strings:\n    $a = /${big}/\n  condition: $a\n}\n`);
+    const d = diagnosticOf(
+      `rule ok { condition: true }\nrule r {\n  strings:\n    $a = /${big}/\n  condition: $a\n}\n`,
+    );
     expect([d.code, d.line, d.column]).toEqual(["E_LIMIT", 4, 10]);
     expect(d.message).not.toContain(big.slice(0, 50));
     expect(d.message).toMatch(/50000 bytes .* 8190/);
     // the longest regex yara takes is accepted
-    expect(names(`rule r { strings: $a = /${letters(5, 8190)}/ condition: $a }`, "x" + letters(5, 8190))).toEqual(["r"]);
+    expect(names(`rule r { strings: $a = /${letters(5, 8190)}/ condition: $a }`, "x" + letters(5, 8190))).toEqual([
+      "r",
+    ]);
     expect(diagnosticOf(`rule r { strings: $a = /${letters(5, 8191)}/ condition: $a }`).code).toBe("E_LIMIT");
   });
 
   test.runIf(yaraAvailable)("yara agrees on the regex edges", () => {
-    const dir = writeFiles({ "file.bin": file, "edges.bin": "xxQZXJ" + "a".repeat(4092) + "b QZXJ" + "a".repeat(4091) + "c " });
+    const dir = writeFiles({
+      "file.bin": file,
+      "edges.bin": "xxQZXJ" + "a".repeat(4092) + "b QZXJ" + "a".repeat(4091) + "c ",
+    });
     const rules = [
       `rule lit { strings: $a = /${body}/ condition: $a }`,
       `rule lit_nocase { strings: $a = /${body.toUpperCase()}/i condition: $a }`,

@@ -62,17 +62,39 @@ describe("regex translation", () => {
   });
 
   test("hex strings: masks, negation and lazy jumps", () => {
-    const h = (src: string) => new RegExp("^" + toJsSource(hexToRe(parseHexString(src, (m) => { throw new Error(m); }))));
+    const h = (src: string) =>
+      new RegExp(
+        "^" +
+          toJsSource(
+            hexToRe(
+              parseHexString(src, (m) => {
+                throw new Error(m);
+              }),
+            ),
+          ),
+      );
     expect(h("4D ?A").test("MZ")).toBe(true);
     expect(h("4D ~5A").test("MZ")).toBe(false);
     expect(h("61 [1-3] 62").exec("a_b_b")![0]).toBe("a_b");
-    expect(lengthRange(hexToRe(parseHexString("4D [2-4] 5A ( 90 | 90 90 )", (m) => { throw new Error(m); })))).toEqual([5, 8]);
+    expect(
+      lengthRange(
+        hexToRe(
+          parseHexString("4D [2-4] 5A ( 90 | 90 90 )", (m) => {
+            throw new Error(m);
+          }),
+        ),
+      ),
+    ).toEqual([5, 8]);
   });
 });
 
 describe("atoms", () => {
   test("a literal run is preferred to wildcards, with the prefix range before it", () => {
-    const node = hexToRe(parseHexString("?? ?? 4D 5A 90 00", (m) => { throw new Error(m); }));
+    const node = hexToRe(
+      parseHexString("?? ?? 4D 5A 90 00", (m) => {
+        throw new Error(m);
+      }),
+    );
     const atoms = chooseAtoms(node)!;
     expect(atoms).toHaveLength(1);
     expect(atoms[0]!.variants).toEqual([[0x4d, 0x5a, 0x90, 0x00]]);

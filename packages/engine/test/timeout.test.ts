@@ -10,7 +10,11 @@ const SLOW = "rule slow { strings: $a = /(.*a){20}x/ condition: $a }";
 
 function timeoutOf(run: () => unknown): ScanError {
   let err: unknown;
-  try { run(); } catch (e) { err = e; }
+  try {
+    run();
+  } catch (e) {
+    err = e;
+  }
   expect(err).toBeInstanceOf(ScanError);
   expect((err as ScanError).code).toBe("SCAN_TIMEOUT");
   return err as ScanError;
@@ -43,17 +47,33 @@ rule ref_bad { condition: count_eq }
 ${SLOW}`);
     const monotone = Object.fromEntries(rules.data.rules.map((r) => [r.name, r.monotone]));
     expect(monotone).toEqual({
-      plain: true, count_ge: true, any_of: true, for_of: true, ref: true,
-      count_eq: false, negated: false, none_of: false, offset: false, ref_bad: false, slow: true,
+      plain: true,
+      count_ge: true,
+      any_of: true,
+      for_of: true,
+      ref: true,
+      count_eq: false,
+      negated: false,
+      none_of: false,
+      offset: false,
+      ref_bad: false,
+      slow: true,
     });
     const err = timeoutOf(() => rules.scan(data, { timeoutMs: 300 }));
     expect(err.partial?.matches.map((m) => m.rule)).toEqual(["plain", "count_ge", "any_of", "for_of", "ref"]);
   });
 
   test("a global rule that may still change hides its namespace; a sure one does not", () => {
-    const sure = compile(`global rule g { strings: $a = "EICAR" condition: $a }\nrule r { strings: $a = "ANTIVIRUS" condition: $a }\n${SLOW}`);
-    expect(timeoutOf(() => sure.scan(data, { timeoutMs: 200 })).partial?.matches.map((m) => m.rule)).toEqual(["g", "r"]);
-    const unsure = compile(`global rule g { strings: $a = "EICAR" condition: #a == 1 }\nrule r { strings: $a = "ANTIVIRUS" condition: $a }\n${SLOW}`);
+    const sure = compile(
+      `global rule g { strings: $a = "EICAR" condition: $a }\nrule r { strings: $a = "ANTIVIRUS" condition: $a }\n${SLOW}`,
+    );
+    expect(timeoutOf(() => sure.scan(data, { timeoutMs: 200 })).partial?.matches.map((m) => m.rule)).toEqual([
+      "g",
+      "r",
+    ]);
+    const unsure = compile(
+      `global rule g { strings: $a = "EICAR" condition: #a == 1 }\nrule r { strings: $a = "ANTIVIRUS" condition: $a }\n${SLOW}`,
+    );
     expect(timeoutOf(() => unsure.scan(data, { timeoutMs: 200 })).partial?.matches).toEqual([]);
   });
 
@@ -68,6 +88,8 @@ rule after { strings: $a = "EICAR" condition: $a }`);
 
   test("without a time-out nothing changes: every rule is reported as before", () => {
     const rules = compile(`rule eicar { strings: $a = "EICAR" condition: #a == 1 }`);
-    expect(rules.scan(Buffer.from(EICAR, "latin1"), { timeoutMs: 10_000 }).matches.map((m) => m.rule)).toEqual(["eicar"]);
+    expect(rules.scan(Buffer.from(EICAR, "latin1"), { timeoutMs: 10_000 }).matches.map((m) => m.rule)).toEqual([
+      "eicar",
+    ]);
   });
 });

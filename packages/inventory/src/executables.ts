@@ -80,7 +80,14 @@ function wstr(b: Buffer, o: number, end: number): [string, number] {
  */
 export function decodeVersionInfo(b: Buffer): Record<string, string> {
   const out: Record<string, string> = {};
-  interface Node { key: string; type: number; vlen: number; valueAt: number; childAt: number; end: number }
+  interface Node {
+    key: string;
+    type: number;
+    vlen: number;
+    valueAt: number;
+    childAt: number;
+    end: number;
+  }
   const node = (start: number, limit: number): Node | undefined => {
     if (start + 6 > limit) return undefined;
     const len = b.readUInt16LE(start);
@@ -105,7 +112,7 @@ export function decodeVersionInfo(b: Buffer): Record<string, string> {
     }
   };
   const top = node(0, b.length);
-  if (!top || top.key !== "VS_VERSION_INFO") return out;
+  if (top?.key !== "VS_VERSION_INFO") return out;
   for (const sfi of children(top)) {
     if (sfi.key !== "StringFileInfo") continue;
     for (const table of children(sfi)) {
@@ -142,7 +149,8 @@ export function peFacts(data: Uint8Array): Pick<ExecutableFacts, "versionInfo" |
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   let vi: Record<string, string> = {};
   const res = root.resources?.find((r) => r.type === 16 && r.offset !== undefined && r.length !== undefined);
-  if (res && res.offset! >= 0 && res.offset! + res.length! <= buf.length) vi = decodeVersionInfo(buf.subarray(res.offset!, res.offset! + res.length!));
+  if (res && res.offset! >= 0 && res.offset! + res.length! <= buf.length)
+    vi = decodeVersionInfo(buf.subarray(res.offset!, res.offset! + res.length!));
   if (!Object.keys(vi).length && root.version_info) for (const [k, v] of root.version_info) vi[k] = v;
   if (Object.keys(vi).length) facts.versionInfo = vi;
   const signers = (root.signatures ?? [])
@@ -161,7 +169,8 @@ function kindOf(head: Buffer): ExecutableFacts["kind"] {
   if (head.length >= 4 && head.readUInt32BE(0) === 0x7f454c46) return "elf";
   if (head.length >= 4) {
     const m = head.readUInt32BE(0);
-    if (m === 0xfeedface || m === 0xfeedfacf || m === 0xcefaedfe || m === 0xcffaedfe || m === 0xcafebabe) return "macho";
+    if (m === 0xfeedface || m === 0xfeedfacf || m === 0xcefaedfe || m === 0xcffaedfe || m === 0xcafebabe)
+      return "macho";
   }
   return "other";
 }
@@ -171,12 +180,16 @@ export async function scanExecutables(paths: string[], opts: ExecutableScanOptio
   const maxParse = opts.maxParseSize ?? 128 << 20;
   const maxHash = opts.maxHashSize ?? 2 ** 31;
   const owners = new Map<string, { source: InventoryEntry["source"]; name: string }>();
-  for (const e of opts.entries ?? []) for (const f of e.files ?? []) if (!owners.has(f)) owners.set(f, { source: e.source, name: e.name });
+  for (const e of opts.entries ?? [])
+    for (const f of e.files ?? []) if (!owners.has(f)) owners.set(f, { source: e.source, name: e.name });
   const root = opts.root ?? "/";
   const result: ExecutableScan = { files: [], examined: 0, errors: [] };
   const chunk = Buffer.alloc(1 << 20);
   for await (const ent of walk(paths, { signal: opts.signal })) {
-    if (ent.kind === "error") { result.errors.push({ path: ent.path, message: ent.error.message }); continue; }
+    if (ent.kind === "error") {
+      result.errors.push({ path: ent.path, message: ent.error.message });
+      continue;
+    }
     if (ent.kind !== "file") continue;
     result.examined++;
     let fd: number | undefined;
@@ -218,11 +231,20 @@ export async function scanExecutables(paths: string[], opts: ExecutableScanOptio
       if (!rel.startsWith("..") && !isAbsolute(rel)) {
         const abs = "/" + rel.split(sep).join("/");
         // merged /usr: dpkg may list /bin/ls for what is found at /usr/bin/ls, and the reverse
-        const alias = /^\/usr\/(s?bin|lib\d*)\//.test(abs) ? abs.slice(4) : /^\/(s?bin|lib\d*)\//.test(abs) ? `/usr${abs}` : undefined;
+        const alias = /^\/usr\/(s?bin|lib\d*)\//.test(abs)
+          ? abs.slice(4)
+          : /^\/(s?bin|lib\d*)\//.test(abs)
+            ? `/usr${abs}`
+            : undefined;
         const owner = owners.get(abs) ?? (alias !== undefined ? owners.get(alias) : undefined);
         if (owner) facts.owner = owner;
       }
-      if (opts.keepAll !== false || facts.kind !== "other" || (facts.sha256 !== undefined && opts.keepHashes?.has(facts.sha256))) result.files.push(facts);
+      if (
+        opts.keepAll !== false ||
+        facts.kind !== "other" ||
+        (facts.sha256 !== undefined && opts.keepHashes?.has(facts.sha256))
+      )
+        result.files.push(facts);
     } catch (e) {
       result.errors.push({ path: ent.path, message: (e as Error).message });
     } finally {

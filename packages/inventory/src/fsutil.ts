@@ -96,7 +96,10 @@ export function* stanzas(text: string): Generator<Map<string, string>> {
       continue;
     }
     const colon = line.indexOf(":");
-    if (colon <= 0) { last = undefined; continue; }
+    if (colon <= 0) {
+      last = undefined;
+      continue;
+    }
     const key = line.slice(0, colon);
     if (!cur.has(key)) {
       cur.set(key, line.slice(colon + 1).trim());
@@ -111,6 +114,10 @@ export function* stanzas(text: string): Generator<Map<string, string>> {
 /** "Jane Doe <jane@example.org>" -> "Jane Doe"; an address alone is kept. */
 export function personName(s: string | undefined): string | undefined {
   if (s === undefined) return undefined;
-  const t = s.replace(/<[^>]*>/g, "").replace(/\s+/g, " ").trim().replace(/^"|"$/g, "");
+  const t = s
+    .replace(/<[^>]*>/g, "")
+    .replace(/\s+/g, " ")
+    .trim()
+    .replace(/^"|"$/g, "");
   return t || s.trim() || undefined;
 }

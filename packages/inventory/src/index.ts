@@ -17,8 +17,17 @@ export { InventoryError, type InventoryErrorCode } from "./error.js";
 export type { InventoryEntry, SourceKind, SourceProblem, SourceResult } from "./types.js";
 export { collect, SOURCE_KINDS, type CollectOptions, type Inventory } from "./inventory.js";
 export {
-  dpkgSource, apkSource, snapSource, flatpakSource, pythonSource, npmSource, systemdSource, kernelModuleSource,
-  LINUX_SOURCES, type Source, type SourceContext,
+  dpkgSource,
+  apkSource,
+  snapSource,
+  flatpakSource,
+  pythonSource,
+  npmSource,
+  systemdSource,
+  kernelModuleSource,
+  LINUX_SOURCES,
+  type Source,
+  type SourceContext,
 } from "./sources.js";
 export { parseReg, decodeRegText, uninstallEntries, registrySource, type RegKey, type RegValue } from "./windows.js";
 export { macosSource, vendorFromCopyright } from "./macos.js";
@@ -27,11 +36,58 @@ export { SqliteFile, type SqlValue } from "./sqlite.js";
 export { parsePlist, type PlistValue } from "./plist.js";
 export { stanzas } from "./fsutil.js";
 export {
-  FORBIDDABLE, builtinKeys, builtinPackPaths, dateValue, generatePackKey, keyIdOf, loadPack, parsePack, parsePublicKey,
-  publicKeyFile, signPack, signedBytes, validatePack, verifyPack, PACKS_DIR,
-  type Forbidden, type LoadedPack, type PackHash, type PackKey, type PackPackage, type PackProhibition, type PackSignature,
-  type PackVendor, type PackageSource, type PolicyPack,
+  FORBIDDABLE,
+  builtinKeys,
+  builtinPackPaths,
+  dateValue,
+  generatePackKey,
+  keyIdOf,
+  loadPack,
+  parsePack,
+  parsePublicKey,
+  publicKeyFile,
+  signPack,
+  signedBytes,
+  validatePack,
+  verifyPack,
+  PACKS_DIR,
+  type Forbidden,
+  type LoadedPack,
+  type PackHash,
+  type PackKey,
+  type PackPackage,
+  type PackProhibition,
+  type PackSignature,
+  type PackVendor,
+  type PackageSource,
+  type PolicyPack,
 } from "./pack.js";
-export { scanExecutables, peFacts, decodeVersionInfo, type ExecutableFacts, type ExecutableScan, type ExecutableScanOptions, type Signer } from "./executables.js";
-export { evaluate, entryEvidence, fileEvidence, normalizeName, containsWords, globMatch, subjectNames, type Evidence, type EvidenceKind, type Finding } from "./match.js";
-export { buildReport, renderText, renderSarif, type InventoryReport, type ReportEntry, type ReportFinding } from "./report.js";
+export {
+  scanExecutables,
+  peFacts,
+  decodeVersionInfo,
+  type ExecutableFacts,
+  type ExecutableScan,
+  type ExecutableScanOptions,
+  type Signer,
+} from "./executables.js";
+export {
+  evaluate,
+  entryEvidence,
+  fileEvidence,
+  normalizeName,
+  containsWords,
+  globMatch,
+  subjectNames,
+  type Evidence,
+  type EvidenceKind,
+  type Finding,
+} from "./match.js";
+export {
+  buildReport,
+  renderText,
+  renderSarif,
+  type InventoryReport,
+  type ReportEntry,
+  type ReportFinding,
+} from "./report.js";

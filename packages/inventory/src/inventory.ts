@@ -40,14 +40,30 @@ const ALL: Record<SourceKind, Source | undefined> = {
   "windows-registry": undefined,
 } as Record<SourceKind, Source | undefined>;
 
-export const SOURCE_KINDS: SourceKind[] = ["dpkg", "rpm", "apk", "snap", "flatpak", "python", "npm", "systemd", "kernel-module", "windows-registry", "macos-app"];
+export const SOURCE_KINDS: SourceKind[] = [
+  "dpkg",
+  "rpm",
+  "apk",
+  "snap",
+  "flatpak",
+  "python",
+  "npm",
+  "systemd",
+  "kernel-module",
+  "windows-registry",
+  "macos-app",
+];
 
 export async function collect(opts: CollectOptions = {}): Promise<Inventory> {
   const root = opts.root ?? "/";
   try {
     if (!(await stat(root)).isDirectory()) throw new Error("not a directory");
   } catch (e) {
-    throw new InventoryError("BAD_ROOT", `${root}: cannot read the root directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); give --root a mounted filesystem or a directory tree`, { cause: e });
+    throw new InventoryError(
+      "BAD_ROOT",
+      `${root}: cannot read the root directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); give --root a mounted filesystem or a directory tree`,
+      { cause: e },
+    );
   }
   const wanted = new Set(opts.sources ?? SOURCE_KINDS);
   const entries: InventoryEntry[] = [];

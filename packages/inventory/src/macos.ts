@@ -49,7 +49,13 @@ export async function macosSource({ root }: SourceContext): Promise<SourceResult
       }
       const copyright = s(p.NSHumanReadableCopyright);
       const entry: InventoryEntry = {
-        name: s(p.CFBundleName) ?? s(p.CFBundleDisplayName) ?? app.split("/").pop()!.replace(/\.app$/, ""),
+        name:
+          s(p.CFBundleName) ??
+          s(p.CFBundleDisplayName) ??
+          app
+            .split("/")
+            .pop()!
+            .replace(/\.app$/, ""),
         source: "macos-app",
         installPath: app,
       };

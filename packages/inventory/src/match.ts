@@ -7,7 +7,15 @@ import type { ExecutableFacts } from "./executables.js";
 import { dateValue, type Forbidden, type LoadedPack, type PackProhibition, type PackVendor } from "./pack.js";
 import type { InventoryEntry } from "./types.js";
 
-export type EvidenceKind = "package" | "publisher" | "vendor" | "product-name" | "pe-company" | "certificate" | "hash" | "owner";
+export type EvidenceKind =
+  | "package"
+  | "publisher"
+  | "vendor"
+  | "product-name"
+  | "pe-company"
+  | "certificate"
+  | "hash"
+  | "owner";
 
 export interface Evidence {
   kind: EvidenceKind;
@@ -19,9 +27,7 @@ export interface Evidence {
 
 export interface Finding {
   status: "forbidden" | "upcoming";
-  subject:
-    | { kind: "entry"; entry: InventoryEntry }
-    | { kind: "file"; file: ExecutableFacts };
+  subject: { kind: "entry"; entry: InventoryEntry } | { kind: "file"; file: ExecutableFacts };
   pack: { id: string; version: number; title: string };
   vendor: { id: string; name: string };
   evidence: Evidence[];
@@ -41,7 +47,12 @@ const normCache = new Map<string, string>();
 export function normalizeName(s: string): string {
   let n = normCache.get(s);
   if (n === undefined) {
-    n = s.normalize("NFKD").replace(/\p{M}/gu, "").toLowerCase().replace(/[^\p{L}\p{N}]+/gu, " ").trim();
+    n = s
+      .normalize("NFKD")
+      .replace(/\p{M}/gu, "")
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}]+/gu, " ")
+      .trim();
     if (normCache.size > 100_000) normCache.clear();
     normCache.set(s, n);
   }
@@ -58,7 +69,13 @@ const globCache = new Map<string, RegExp>();
 export function globMatch(glob: string, s: string): boolean {
   let re = globCache.get(glob);
   if (!re) {
-    re = new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`, "is");
+    re = new RegExp(
+      `^${glob
+        .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+        .replace(/\*/g, ".*")
+        .replace(/\?/g, ".")}$`,
+      "is",
+    );
     globCache.set(glob, re);
   }
   return re.test(s);
@@ -83,7 +100,10 @@ export function entryEvidence(e: InventoryEntry, v: PackVendor): Evidence[] {
   for (const p of v.packages ?? []) {
     if (p.sources && !p.sources.includes(e.source)) continue;
     for (const n of [e.name, e.extra?.identifier]) {
-      if (n && globMatch(p.name, n)) { ev.push({ kind: "package", found: n, matched: p.name }); break; }
+      if (n && globMatch(p.name, n)) {
+        ev.push({ kind: "package", found: n, matched: p.name });
+        break;
+      }
     }
   }
   const names = [v.name, ...(v.aliases ?? [])];
@@ -113,18 +133,34 @@ export function fileEvidence(f: ExecutableFacts, v: PackVendor, ownerMatched: bo
   for (const s of f.signers ?? []) {
     for (const n of subjectNames(s.subject)) {
       const m = (v.certificateSubjects ?? []).find((c) => eq(c, n)) ?? names.find((x) => eq(x, n));
-      if (m) { ev.push({ kind: "certificate", found: `${s.subject}${s.verified ? "" : " (signature not verified)"}`, matched: m }); break; }
+      if (m) {
+        ev.push({
+          kind: "certificate",
+          found: `${s.subject}${s.verified ? "" : " (signature not verified)"}`,
+          matched: m,
+        });
+        break;
+      }
     }
   }
   if (f.sha256) {
     const h = (v.hashes ?? []).find((x) => x.sha256.toLowerCase() === f.sha256);
     if (h) ev.push({ kind: "hash", found: f.sha256, matched: h.note ? `${h.sha256} (${h.note})` : h.sha256 });
   }
-  if (ownerMatched && f.owner) ev.push({ kind: "owner", found: `${f.path} is installed by ${f.owner.source} package ${f.owner.name}`, matched: f.owner.name });
+  if (ownerMatched && f.owner)
+    ev.push({
+      kind: "owner",
+      found: `${f.path} is installed by ${f.owner.source} package ${f.owner.name}`,
+      matched: f.owner.name,
+    });
   return ev;
 }
 
-function split(pack: LoadedPack, vendor: PackVendor, at: number): Pick<Finding, "inForce" | "upcoming" | "forbids" | "status"> {
+function split(
+  pack: LoadedPack,
+  vendor: PackVendor,
+  at: number,
+): Pick<Finding, "inForce" | "upcoming" | "forbids" | "status"> {
   const rules = pack.pack.prohibitions.filter((p) => !p.vendors || p.vendors.includes(vendor.id));
   const inForce = rules.filter((p) => dateValue(p.effective) <= at);
   const upcoming = rules.filter((p) => dateValue(p.effective) > at);
@@ -133,7 +169,12 @@ function split(pack: LoadedPack, vendor: PackVendor, at: number): Pick<Finding, 
 }
 
 /** Matches entries and files against packs at `at` (default now). */
-export function evaluate(entries: InventoryEntry[], files: ExecutableFacts[], packs: LoadedPack[], at: Date = new Date()): Finding[] {
+export function evaluate(
+  entries: InventoryEntry[],
+  files: ExecutableFacts[],
+  packs: LoadedPack[],
+  at: Date = new Date(),
+): Finding[] {
   const t = at.getTime();
   const findings: Finding[] = [];
   for (const lp of packs) {
@@ -144,11 +185,20 @@ export function evaluate(entries: InventoryEntry[], files: ExecutableFacts[], pa
       for (const e of entries) {
         const evidence = entryEvidence(e, v);
         if (!evidence.length) continue;
-        if (e.source === "dpkg" || e.source === "rpm" || e.source === "apk") matchedPackages.add(`${e.source}\0${e.name}`);
-        const f: Finding = { subject: { kind: "entry", entry: e }, pack: packRef, vendor: vendorRef, evidence, ...split(lp, v, t) };
+        if (e.source === "dpkg" || e.source === "rpm" || e.source === "apk")
+          matchedPackages.add(`${e.source}\0${e.name}`);
+        const f: Finding = {
+          subject: { kind: "entry", entry: e },
+          pack: packRef,
+          vendor: vendorRef,
+          evidence,
+          ...split(lp, v, t),
+        };
         const when = e.installedAt ? Date.parse(e.installedAt) : NaN;
         if (!Number.isNaN(when)) {
-          const after = f.inForce.filter((p) => dateValue(p.effective) <= when && p.forbids.some((x) => x === "install" || x === "updates"));
+          const after = f.inForce.filter(
+            (p) => dateValue(p.effective) <= when && p.forbids.some((x) => x === "install" || x === "updates"),
+          );
           if (after.length) f.changedAfter = after;
         }
         findings.push(f);
@@ -159,7 +209,13 @@ export function evaluate(entries: InventoryEntry[], files: ExecutableFacts[], pa
         if (f.kind === "other" && !f.sha256) continue;
         const evidence = fileEvidence(f, v, owned && f.kind !== "other");
         if (!evidence.length) continue;
-        findings.push({ subject: { kind: "file", file: f }, pack: packRef, vendor: vendorRef, evidence, ...split(lp, v, t) });
+        findings.push({
+          subject: { kind: "file", file: f },
+          pack: packRef,
+          vendor: vendorRef,
+          evidence,
+          ...split(lp, v, t),
+        });
       }
     }
   }

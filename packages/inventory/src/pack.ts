@@ -5,7 +5,15 @@
  * `signatures`, keys sorted, no whitespace, after the line "vigil-policy-pack/v1\n"), and
  * `loadPack` accepts it only when a signature verifies with a trusted key.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { InventoryError } from "./error.js";
@@ -96,7 +104,9 @@ export interface PackKey {
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
   if (v && typeof v === "object") {
-    const keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
+    const keys = Object.keys(v)
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .sort();
     return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(",")}}`;
   }
   return JSON.stringify(v);
@@ -120,7 +130,13 @@ export function keyIdOf(key: KeyObject): string {
 
 /** A public key file: one JSON object { name, keyId, algorithm: "ed25519", publicKey: base64 raw key }. */
 export function publicKeyFile(name: string, key: KeyObject): string {
-  return JSON.stringify({ name, keyId: keyIdOf(key), algorithm: "ed25519", publicKey: rawPublic(key).toString("base64") }, null, 2) + "\n";
+  return (
+    JSON.stringify(
+      { name, keyId: keyIdOf(key), algorithm: "ed25519", publicKey: rawPublic(key).toString("base64") },
+      null,
+      2,
+    ) + "\n"
+  );
 }
 
 export function parsePublicKey(text: string, path = "key"): PackKey {
@@ -128,13 +144,22 @@ export function parsePublicKey(text: string, path = "key"): PackKey {
   try {
     j = JSON.parse(text) as typeof j;
   } catch (e) {
-    throw new InventoryError("BAD_KEY", `${path}: not a pack public key file (JSON with name, algorithm, publicKey)`, { cause: e });
+    throw new InventoryError("BAD_KEY", `${path}: not a pack public key file (JSON with name, algorithm, publicKey)`, {
+      cause: e,
+    });
   }
   const raw = typeof j.publicKey === "string" ? Buffer.from(j.publicKey, "base64") : undefined;
   if (j.algorithm !== "ed25519" || typeof j.name !== "string" || !raw || raw.length !== 32) {
-    throw new InventoryError("BAD_KEY", `${path}: a pack public key needs "name", "algorithm": "ed25519" and a base64 32-byte "publicKey"`);
+    throw new InventoryError(
+      "BAD_KEY",
+      `${path}: a pack public key needs "name", "algorithm": "ed25519" and a base64 32-byte "publicKey"`,
+    );
   }
-  const publicKey = createPublicKey({ key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), raw]), format: "der", type: "spki" });
+  const publicKey = createPublicKey({
+    key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), raw]),
+    format: "der",
+    type: "spki",
+  });
   return { name: j.name, keyId: keyIdOf(publicKey), publicKey };
 }
 
@@ -155,12 +180,22 @@ export function signPack(pack: PolicyPack, privatePem: string): PolicyPack {
   try {
     priv = createPrivateKey(privatePem);
   } catch (e) {
-    throw new InventoryError("BAD_KEY", "the signing key is not a PEM private key (make one with 'vigil inventory pack keygen')", { cause: e });
+    throw new InventoryError(
+      "BAD_KEY",
+      "the signing key is not a PEM private key (make one with 'vigil inventory pack keygen')",
+      { cause: e },
+    );
   }
   if (priv.asymmetricKeyType !== "ed25519") throw new InventoryError("BAD_KEY", "pack signing keys are Ed25519");
   const keyId = keyIdOf(createPublicKey(priv));
   const signature = sign(null, signedBytes(pack), priv).toString("base64");
-  return { ...pack, signatures: [...(pack.signatures ?? []).filter((s) => s.keyId !== keyId), { keyId, algorithm: "ed25519", signature }] };
+  return {
+    ...pack,
+    signatures: [
+      ...(pack.signatures ?? []).filter((s) => s.keyId !== keyId),
+      { keyId, algorithm: "ed25519", signature },
+    ],
+  };
 }
 
 /** The key names whose signatures on the pack verify. */
@@ -191,7 +226,8 @@ function fail(path: string, what: string): never {
 
 function strArray(v: unknown, path: string): void {
   if (v === undefined) return;
-  if (!Array.isArray(v) || v.some((x) => typeof x !== "string" || x.trim() === "")) fail(path, "must be a list of non-empty strings");
+  if (!Array.isArray(v) || v.some((x) => typeof x !== "string" || x.trim() === ""))
+    fail(path, "must be a list of non-empty strings");
 }
 
 /** Checks a parsed pack against the format; throws BAD_PACK naming the first bad field. */
@@ -200,9 +236,12 @@ export function validatePack(p: unknown, where: string): asserts p is PolicyPack
   const o = p as Record<string, unknown>;
   if (o.format !== "vigil-policy-pack") fail(`${where}.format`, 'must be "vigil-policy-pack"');
   if (o.formatVersion !== 1) fail(`${where}.formatVersion`, "must be 1 (this Vigil reads format version 1)");
-  for (const k of ["id", "title", "authority", "summary"]) if (typeof o[k] !== "string" || !(o[k] as string).trim()) fail(`${where}.${k}`, "must be a non-empty string");
-  if (!Number.isSafeInteger(o.version) || (o.version as number) < 1) fail(`${where}.version`, "must be a positive integer");
-  if (typeof o.issued !== "string" || Number.isNaN(dateValue(o.issued))) fail(`${where}.issued`, "must be a date YYYY-MM-DD");
+  for (const k of ["id", "title", "authority", "summary"])
+    if (typeof o[k] !== "string" || !(o[k] as string).trim()) fail(`${where}.${k}`, "must be a non-empty string");
+  if (!Number.isSafeInteger(o.version) || (o.version as number) < 1)
+    fail(`${where}.version`, "must be a positive integer");
+  if (typeof o.issued !== "string" || Number.isNaN(dateValue(o.issued)))
+    fail(`${where}.issued`, "must be a date YYYY-MM-DD");
   strArray(o.references, `${where}.references`);
   if (!Array.isArray(o.vendors) || !o.vendors.length) fail(`${where}.vendors`, "must list at least one vendor");
   const ids = new Set<string>();
@@ -221,29 +260,47 @@ export function validatePack(p: unknown, where: string): asserts p is PolicyPack
       if (!Array.isArray(x.packages)) fail(`${at}.packages`, "must be a list");
       x.packages.forEach((pk: unknown, j: number) => {
         const pa = `${at}.packages[${j}]`;
-        if (!pk || typeof pk !== "object" || typeof (pk as PackPackage).name !== "string" || !(pk as PackPackage).name.trim()) fail(pa, 'must be { "name": ..., "sources"?: [...] }');
+        if (
+          !pk ||
+          typeof pk !== "object" ||
+          typeof (pk as PackPackage).name !== "string" ||
+          !(pk as PackPackage).name.trim()
+        )
+          fail(pa, 'must be { "name": ..., "sources"?: [...] }');
         const src = (pk as PackPackage).sources;
         strArray(src, `${pa}.sources`);
-        for (const s of src ?? []) if (s !== "rpm" && !SOURCE_KINDS.includes(s as never)) fail(`${pa}.sources`, `unknown source "${s}" (one of ${[...SOURCE_KINDS, "rpm"].join(", ")})`);
+        for (const s of src ?? [])
+          if (s !== "rpm" && !SOURCE_KINDS.includes(s as never))
+            fail(`${pa}.sources`, `unknown source "${s}" (one of ${[...SOURCE_KINDS, "rpm"].join(", ")})`);
       });
     }
     if (x.hashes !== undefined) {
       if (!Array.isArray(x.hashes)) fail(`${at}.hashes`, "must be a list");
       x.hashes.forEach((h: unknown, j: number) => {
-        if (!h || typeof h !== "object" || typeof (h as PackHash).sha256 !== "string" || !/^[0-9a-fA-F]{64}$/.test((h as PackHash).sha256)) fail(`${at}.hashes[${j}].sha256`, "must be 64 hex digits");
+        if (
+          !h ||
+          typeof h !== "object" ||
+          typeof (h as PackHash).sha256 !== "string" ||
+          !/^[0-9a-fA-F]{64}$/.test((h as PackHash).sha256)
+        )
+          fail(`${at}.hashes[${j}].sha256`, "must be 64 hex digits");
       });
     }
   });
-  if (!Array.isArray(o.prohibitions) || !o.prohibitions.length) fail(`${where}.prohibitions`, "must list at least one prohibition");
+  if (!Array.isArray(o.prohibitions) || !o.prohibitions.length)
+    fail(`${where}.prohibitions`, "must list at least one prohibition");
   o.prohibitions.forEach((r: unknown, i: number) => {
     const at = `${where}.prohibitions[${i}]`;
     if (!r || typeof r !== "object") fail(at, "must be an object");
     const x = r as Record<string, unknown>;
-    if (typeof x.effective !== "string" || Number.isNaN(dateValue(x.effective))) fail(`${at}.effective`, "must be a date YYYY-MM-DD or an ISO 8601 time");
-    if (!Array.isArray(x.forbids) || !x.forbids.length || x.forbids.some((f) => !FORBIDDABLE.includes(f as Forbidden))) fail(`${at}.forbids`, `must list some of ${FORBIDDABLE.join(", ")}`);
+    if (typeof x.effective !== "string" || Number.isNaN(dateValue(x.effective)))
+      fail(`${at}.effective`, "must be a date YYYY-MM-DD or an ISO 8601 time");
+    if (!Array.isArray(x.forbids) || !x.forbids.length || x.forbids.some((f) => !FORBIDDABLE.includes(f as Forbidden)))
+      fail(`${at}.forbids`, `must list some of ${FORBIDDABLE.join(", ")}`);
     if (typeof x.text !== "string" || !x.text.trim()) fail(`${at}.text`, "must say what the authority decided");
     strArray(x.vendors, `${at}.vendors`);
-    for (const id of (x.vendors as string[] | undefined) ?? []) if (!ids.has(id)) fail(`${at}.vendors`, `no vendor with id "${id}"`);
+    for (const id of (x.vendors as string[] | undefined) ?? [])
+      if (!ids.has(id)) fail(`${at}.vendors`, `no vendor with id "${id}"`);
   });
   if (o.signatures !== undefined && !Array.isArray(o.signatures)) fail(`${where}.signatures`, "must be a list");
 }
@@ -256,12 +313,18 @@ export const PACKS_DIR = fileURLToPath(new URL("../packs/", import.meta.url));
 /** The pack-signing keys shipped with Vigil (packs/keys/*.pub.json). */
 export function builtinKeys(): PackKey[] {
   const dir = `${PACKS_DIR}keys/`;
-  return readdirSync(dir).filter((f) => f.endsWith(".pub.json")).sort().map((f) => parsePublicKey(readFileSync(dir + f, "utf8"), dir + f));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".pub.json"))
+    .sort()
+    .map((f) => parsePublicKey(readFileSync(dir + f, "utf8"), dir + f));
 }
 
 /** The signed packs shipped with Vigil (packs/*.json except the template). */
 export function builtinPackPaths(): string[] {
-  return readdirSync(PACKS_DIR).filter((f) => f.endsWith(".json") && !f.startsWith("template")).sort().map((f) => PACKS_DIR + f);
+  return readdirSync(PACKS_DIR)
+    .filter((f) => f.endsWith(".json") && !f.startsWith("template"))
+    .sort()
+    .map((f) => PACKS_DIR + f);
 }
 
 /** Parses, validates and verifies a pack; throws unless a trusted key signed it. */
@@ -273,7 +336,11 @@ export function parsePack(text: string, path: string, keys: PackKey[]): LoadedPa
     throw new InventoryError("BAD_PACK", `${path}: not JSON (${(e as Error).message})`, { cause: e });
   }
   validatePack(j, path);
-  if (!j.signatures?.length) throw new InventoryError("PACK_SIGNATURE", `${path}: the pack is not signed; sign it with 'vigil inventory pack sign --key KEY ${path}'`);
+  if (!j.signatures?.length)
+    throw new InventoryError(
+      "PACK_SIGNATURE",
+      `${path}: the pack is not signed; sign it with 'vigil inventory pack sign --key KEY ${path}'`,
+    );
   const signedBy = verifyPack(j, keys);
   if (!signedBy.length) {
     const known = j.signatures.some((s) => keys.some((k) => k.keyId === s.keyId));
@@ -292,7 +359,11 @@ export function loadPack(path: string, keys: PackKey[]): LoadedPack {
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    throw new InventoryError("READ_FAILED", `${path}: cannot read the pack (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
+    throw new InventoryError(
+      "READ_FAILED",
+      `${path}: cannot read the pack (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      { cause: e },
+    );
   }
   return parsePack(text, path, keys);
 }

@@ -26,14 +26,23 @@ function* tokens(xml: string): Generator<Tok> {
   const n = xml.length;
   while (i < n) {
     const lt = xml.indexOf("<", i);
-    if (lt < 0) { yield { kind: "text", text: decodeXml(xml.slice(i)) }; return; }
+    if (lt < 0) {
+      yield { kind: "text", text: decodeXml(xml.slice(i)) };
+      return;
+    }
     if (lt > i) yield { kind: "text", text: decodeXml(xml.slice(i, lt)) };
     const close = (marker: string, from: number): number => {
       const e = xml.indexOf(marker, from);
       return e < 0 ? n : e + marker.length;
     };
-    if (xml.startsWith("<!--", lt)) { i = close("-->", lt + 4); continue; }
-    if (xml.startsWith("<?", lt)) { i = close("?>", lt + 2); continue; }
+    if (xml.startsWith("<!--", lt)) {
+      i = close("-->", lt + 4);
+      continue;
+    }
+    if (xml.startsWith("<?", lt)) {
+      i = close("?>", lt + 2);
+      continue;
+    }
     if (xml.startsWith("<![CDATA[", lt)) {
       const e = xml.indexOf("]]>", lt + 9);
       if (e < 0) return;
@@ -41,7 +50,10 @@ function* tokens(xml: string): Generator<Tok> {
       i = e + 3;
       continue;
     }
-    if (xml.startsWith("<!", lt)) { i = close(">", lt + 2); continue; }
+    if (xml.startsWith("<!", lt)) {
+      i = close(">", lt + 2);
+      continue;
+    }
     const gt = xml.indexOf(">", lt + 1);
     if (gt < 0) return;
     const inner = xml.slice(lt + 1, gt);
@@ -56,7 +68,7 @@ function parseXml(xml: string): PlistValue | undefined {
   const it = tokens(xml);
   let t = it.next();
   const next = (): Tok | undefined => {
-    while (!t.done && t.value.kind === "text" && t.value.text.trim() === "" ) t = it.next();
+    while (!t.done && t.value.kind === "text" && t.value.text.trim() === "") t = it.next();
     if (t.done) return undefined;
     const v = t.value;
     t = it.next();
@@ -67,13 +79,20 @@ function parseXml(xml: string): PlistValue | undefined {
     const name = tok.name;
     if (tok.kind === "empty") {
       switch (name) {
-        case "true": return true;
-        case "false": return false;
-        case "string": return "";
-        case "dict": return {};
-        case "array": return [];
-        case "data": return new Uint8Array(0);
-        default: return undefined;
+        case "true":
+          return true;
+        case "false":
+          return false;
+        case "string":
+          return "";
+        case "dict":
+          return {};
+        case "array":
+          return [];
+        case "data":
+          return new Uint8Array(0);
+        default:
+          return undefined;
       }
     }
     if (name === "plist") return value(next(), depth + 1);
@@ -105,11 +124,21 @@ function parseXml(xml: string): PlistValue | undefined {
     const text = textUntilClose();
     if (text === undefined) return undefined;
     switch (name) {
-      case "string": case "date": return text;
-      case "integer": { const n = Number(text.trim()); return Number.isFinite(n) ? n : undefined; }
-      case "real": { const n = Number(text.trim()); return Number.isNaN(n) ? undefined : n; }
-      case "data": return new Uint8Array(Buffer.from(text.replace(/\s+/g, ""), "base64"));
-      default: return undefined;
+      case "string":
+      case "date":
+        return text;
+      case "integer": {
+        const n = Number(text.trim());
+        return Number.isFinite(n) ? n : undefined;
+      }
+      case "real": {
+        const n = Number(text.trim());
+        return Number.isNaN(n) ? undefined : n;
+      }
+      case "data":
+        return new Uint8Array(Buffer.from(text.replace(/\s+/g, ""), "base64"));
+      default:
+        return undefined;
     }
   };
   // text up to the closing tag of the element just opened (whitespace kept)
@@ -144,7 +173,8 @@ function parseBinary(b: Buffer): PlistValue | undefined {
     for (let i = 0; i < size; i++) v = v * 256 + b[at + i]!;
     return v;
   };
-  const offsetOf = (ref: number): number | undefined => (ref < numObjects ? uint(tableAt + ref * offSize, offSize) : undefined);
+  const offsetOf = (ref: number): number | undefined =>
+    ref < numObjects ? uint(tableAt + ref * offSize, offSize) : undefined;
   const active = new Set<number>();
   const obj = (ref: number, depth: number): PlistValue | undefined => {
     const at = offsetOf(ref);
@@ -178,11 +208,23 @@ function parseBinary(b: Buffer): PlistValue | undefined {
       count = uint(at + 2, n);
       start = at + 2 + n;
     }
-    const need = hi === 4 || hi === 5 ? count : hi === 6 ? count * 2 : hi === 0xa ? count * refSize : hi === 0xd ? count * 2 * refSize : -1;
+    const need =
+      hi === 4 || hi === 5
+        ? count
+        : hi === 6
+          ? count * 2
+          : hi === 0xa
+            ? count * refSize
+            : hi === 0xd
+              ? count * 2 * refSize
+              : -1;
     if (need < 0 || start + need > tableAt) return undefined;
     if (hi === 4) return new Uint8Array(b.subarray(start, start + count));
     if (hi === 5) return b.subarray(start, start + count).toString("latin1");
-    if (hi === 6) return Buffer.from(b.subarray(start, start + count * 2)).swap16().toString("utf16le");
+    if (hi === 6)
+      return Buffer.from(b.subarray(start, start + count * 2))
+        .swap16()
+        .toString("utf16le");
     active.add(ref);
     try {
       if (hi === 0xa) {

@@ -48,7 +48,13 @@ export interface InventoryReport {
   summary: { entries: number; forbidden: number; upcoming: number };
 }
 
-export function buildReport(inv: Inventory, packs: LoadedPack[], findings: Finding[], at: Date, scan?: { paths: string[]; result: ExecutableScan }): InventoryReport {
+export function buildReport(
+  inv: Inventory,
+  packs: LoadedPack[],
+  findings: Finding[],
+  at: Date,
+  scan?: { paths: string[]; result: ExecutableScan },
+): InventoryReport {
   const index = new Map<InventoryEntry, number>();
   const entries = inv.entries.map((e, i) => {
     index.set(e, i);
@@ -77,7 +83,14 @@ export function buildReport(inv: Inventory, packs: LoadedPack[], findings: Findi
     host: { name: inv.collector, root: inv.root },
     collectedAt: inv.collectedAt,
     evaluatedAt: at.toISOString(),
-    packs: packs.map((p) => ({ id: p.pack.id, version: p.pack.version, title: p.pack.title, authority: p.pack.authority, path: p.path, signedBy: p.signedBy })),
+    packs: packs.map((p) => ({
+      id: p.pack.id,
+      version: p.pack.version,
+      title: p.pack.title,
+      authority: p.pack.authority,
+      path: p.path,
+      signedBy: p.signedBy,
+    })),
     sources: inv.sources,
     entries,
     findings: rf,
@@ -102,11 +115,18 @@ export function buildReport(inv: Inventory, packs: LoadedPack[], findings: Findi
 function label(r: InventoryReport, f: ReportFinding): { what: string; where?: string } {
   if (f.file) {
     const vi = f.file.versionInfo;
-    const desc = vi ? [vi.ProductName, vi.FileVersion ?? vi.ProductVersion, vi.CompanyName && `(${vi.CompanyName})`].filter(Boolean).join(" ") : "";
+    const desc = vi
+      ? [vi.ProductName, vi.FileVersion ?? vi.ProductVersion, vi.CompanyName && `(${vi.CompanyName})`]
+          .filter(Boolean)
+          .join(" ")
+      : "";
     return { what: `${f.file.kind} file${desc ? ` ${desc}` : ""}`, where: f.file.path };
   }
   const e = r.entries[f.entry!]!;
-  return { what: `${e.source} ${e.name}${e.version ? ` ${e.version}` : ""}${e.vendor ? ` (${e.vendor})` : ""}`, where: e.installPath };
+  return {
+    what: `${e.source} ${e.name}${e.version ? ` ${e.version}` : ""}${e.vendor ? ` (${e.vendor})` : ""}`,
+    where: e.installPath,
+  };
 }
 
 /** Human-readable text: one block per finding, then a summary line. */
@@ -114,7 +134,9 @@ export function renderText(r: InventoryReport, opts: { all?: boolean } = {}): st
   const lines: string[] = [];
   if (opts.all) {
     for (const e of r.entries) {
-      lines.push(`${e.source.padEnd(16)} ${e.name}${e.version ? ` ${e.version}` : ""}${e.vendor ? `  [${e.vendor}]` : ""}${e.installPath ? `  ${e.installPath}` : ""}`);
+      lines.push(
+        `${e.source.padEnd(16)} ${e.name}${e.version ? ` ${e.version}` : ""}${e.vendor ? `  [${e.vendor}]` : ""}${e.installPath ? `  ${e.installPath}` : ""}`,
+      );
     }
     if (r.entries.length) lines.push("");
   }
@@ -124,7 +146,9 @@ export function renderText(r: InventoryReport, opts: { all?: boolean } = {}): st
     lines.push(`    pack ${f.pack.id} v${f.pack.version}, vendor ${f.vendor.name}`);
     lines.push(`    evidence: ${f.evidence.map((e) => `${e.kind} "${e.found}" matches "${e.matched}"`).join("; ")}`);
     if (f.changedAfter && f.entry !== undefined) {
-      lines.push(`    installed or updated ${r.entries[f.entry]!.installedAt?.slice(0, 10)}, after ${f.changedAfter.map((p) => `${p.effective} (${p.forbids.join(", ")})`).join(" and ")}`);
+      lines.push(
+        `    installed or updated ${r.entries[f.entry]!.installedAt?.slice(0, 10)}, after ${f.changedAfter.map((p) => `${p.effective} (${p.forbids.join(", ")})`).join(" and ")}`,
+      );
     }
     for (const p of f.inForce) lines.push(`    in force since ${p.effective}: ${p.forbids.join(", ")}: ${p.text}`);
     for (const p of f.upcoming) lines.push(`    from ${p.effective}: ${p.forbids.join(", ")}: ${p.text}`);
@@ -142,19 +166,32 @@ export function renderText(r: InventoryReport, opts: { all?: boolean } = {}): st
 
 /** SARIF 2.1.0: one rule per pack vendor, one result per finding (error when forbidden, warning when upcoming). */
 export function renderSarif(r: InventoryReport): string {
-  const rules = new Map<string, { id: string; name: string; shortDescription: { text: string }; properties: Record<string, unknown> }>();
+  const rules = new Map<
+    string,
+    { id: string; name: string; shortDescription: { text: string }; properties: Record<string, unknown> }
+  >();
   for (const f of r.findings) {
     const id = `${f.pack.id}/${f.vendor.id}`;
     if (!rules.has(id)) {
       const pack = r.packs.find((p) => p.id === f.pack.id);
-      rules.set(id, { id, name: f.vendor.name, shortDescription: { text: `${f.vendor.name}: ${pack?.title ?? f.pack.id}` }, properties: { pack: f.pack, authority: pack?.authority } });
+      rules.set(id, {
+        id,
+        name: f.vendor.name,
+        shortDescription: { text: `${f.vendor.name}: ${pack?.title ?? f.pack.id}` },
+        properties: { pack: f.pack, authority: pack?.authority },
+      });
     }
   }
   const ruleIds = [...rules.keys()];
   const results = r.findings.map((f) => {
     const { what, where } = label(r, f);
     const location: Record<string, unknown> = {};
-    if (where) location.physicalLocation = { artifactLocation: { uri: where.startsWith("/") ? `file://${encodeURI(where)}` : encodeURI(where.replace(/\\/g, "/")) } };
+    if (where)
+      location.physicalLocation = {
+        artifactLocation: {
+          uri: where.startsWith("/") ? `file://${encodeURI(where)}` : encodeURI(where.replace(/\\/g, "/")),
+        },
+      };
     location.logicalLocations = [{ name: what, kind: f.file ? "file" : "package" }];
     return {
       ruleId: `${f.pack.id}/${f.vendor.id}`,
@@ -164,16 +201,31 @@ export function renderSarif(r: InventoryReport): string {
         text: `${what}: ${f.status === "forbidden" ? `forbidden (${f.forbids.join(", ")})` : `prohibited from ${f.upcoming[0]?.effective}`} by ${f.pack.id}; evidence: ${f.evidence.map((e) => `${e.kind} "${e.found}"`).join("; ")}`,
       },
       locations: [location],
-      properties: { status: f.status, forbids: f.forbids, changedAfter: f.changedAfter?.map((p) => p.effective), evidence: f.evidence, inForce: f.inForce.map((p) => p.effective), upcoming: f.upcoming.map((p) => p.effective) },
+      properties: {
+        status: f.status,
+        forbids: f.forbids,
+        changedAfter: f.changedAfter?.map((p) => p.effective),
+        evidence: f.evidence,
+        inForce: f.inForce.map((p) => p.effective),
+        upcoming: f.upcoming.map((p) => p.effective),
+      },
     };
   });
-  return JSON.stringify({
-    $schema: "https://json.schemastore.org/sarif-2.1.0.json",
-    version: "2.1.0",
-    runs: [{
-      tool: { driver: { name: "vigil inventory", rules: [...rules.values()] } },
-      invocations: [{ executionSuccessful: true, endTimeUtc: r.collectedAt }],
-      results,
-    }],
-  }, null, 2) + "\n";
+  return (
+    JSON.stringify(
+      {
+        $schema: "https://json.schemastore.org/sarif-2.1.0.json",
+        version: "2.1.0",
+        runs: [
+          {
+            tool: { driver: { name: "vigil inventory", rules: [...rules.values()] } },
+            invocations: [{ executionSuccessful: true, endTimeUtc: r.collectedAt }],
+            results,
+          },
+        ],
+      },
+      null,
+      2,
+    ) + "\n"
+  );
 }

@@ -11,7 +11,21 @@ import { SqliteFile } from "./sqlite.js";
 import type { SourceContext } from "./sources.js";
 import type { InventoryEntry, SourceResult } from "./types.js";
 
-const TAG = { installtime: 1008, name: 1000, version: 1001, release: 1002, epoch: 1003, summary: 1004, vendor: 1011, packager: 1015, url: 1020, arch: 1022, dirindexes: 1116, basenames: 1117, dirnames: 1118 } as const;
+const TAG = {
+  installtime: 1008,
+  name: 1000,
+  version: 1001,
+  release: 1002,
+  epoch: 1003,
+  summary: 1004,
+  vendor: 1011,
+  packager: 1015,
+  url: 1020,
+  arch: 1022,
+  dirindexes: 1116,
+  basenames: 1117,
+  dirnames: 1118,
+} as const;
 const MAX_ENTRIES = 65536;
 
 /** The fields of an rpm header blob (strings, string arrays and int32 arrays); undefined when malformed. */
@@ -70,7 +84,8 @@ export function rpmEntry(h: Map<number, string | string[] | number[]>): Inventor
   const base = h.get(TAG.basenames) as string[] | undefined;
   const dirs = h.get(TAG.dirnames) as string[] | undefined;
   const idx = h.get(TAG.dirindexes) as number[] | undefined;
-  const files = base && dirs && idx && Array.isArray(idx) ? base.map((f, i) => `${dirs[idx[i]!] ?? ""}${f}`) : undefined;
+  const files =
+    base && dirs && idx && Array.isArray(idx) ? base.map((f, i) => `${dirs[idx[i]!] ?? ""}${f}`) : undefined;
   const e: InventoryEntry = { name, source: "rpm" };
   const installed = (h.get(TAG.installtime) as number[] | undefined)?.[0];
   if (installed !== undefined && installed > 0) e.installedAt = new Date(installed * 1000).toISOString();
@@ -83,7 +98,12 @@ export function rpmEntry(h: Map<number, string | string[] | number[]>): Inventor
     if (opt) e.installPath = opt.split("/").slice(0, 3).join("/");
   }
   const extra: Record<string, string> = {};
-  for (const [k, t] of [["architecture", TAG.arch], ["summary", TAG.summary], ["url", TAG.url], ["packager", TAG.packager]] as const) {
+  for (const [k, t] of [
+    ["architecture", TAG.arch],
+    ["summary", TAG.summary],
+    ["url", TAG.url],
+    ["packager", TAG.packager],
+  ] as const) {
     const v = s(t);
     if (v) extra[k] = v;
   }
@@ -99,8 +119,17 @@ export async function rpmSource({ root }: SourceContext): Promise<SourceResult> 
     if (bytes === undefined) {
       for (const old of ["Packages", "Packages.db"]) {
         const p = under(root, `${dir}/${old}`);
-        if (await stat(p).then((s) => s.isFile(), () => false)) {
-          result.problems.push({ source: "rpm", path: p, message: `${p}: rpm databases in the Berkeley DB or ndb format are not read; run 'rpmdb --rebuilddb' with rpm 4.16+ (SQLite backend) or give a machine with rpmdb.sqlite` });
+        if (
+          await stat(p).then(
+            (s) => s.isFile(),
+            () => false,
+          )
+        ) {
+          result.problems.push({
+            source: "rpm",
+            path: p,
+            message: `${p}: rpm databases in the Berkeley DB or ndb format are not read; run 'rpmdb --rebuilddb' with rpm 4.16+ (SQLite backend) or give a machine with rpmdb.sqlite`,
+          });
         }
       }
       continue;

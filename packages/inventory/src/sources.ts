@@ -70,16 +70,23 @@ export async function dpkgSource({ root }: SourceContext): Promise<SourceResult>
       }
       break;
     }
-    entries.push(clean({
-      name,
-      version: st.get("Version"),
-      vendor: personName(st.get("Maintainer")),
-      installPath: files ? installDirOf(files) : undefined,
-      source: "dpkg" as const,
-      installedAt,
-      files,
-      extra: strs({ architecture: arch, status: state, description: st.get("Description")?.split("\n")[0], maintainer: st.get("Maintainer") }),
-    }));
+    entries.push(
+      clean({
+        name,
+        version: st.get("Version"),
+        vendor: personName(st.get("Maintainer")),
+        installPath: files ? installDirOf(files) : undefined,
+        source: "dpkg" as const,
+        installedAt,
+        files,
+        extra: strs({
+          architecture: arch,
+          status: state,
+          description: st.get("Description")?.split("\n")[0],
+          maintainer: st.get("Maintainer"),
+        }),
+      }),
+    );
   }
   return { entries, problems };
 }
@@ -112,22 +119,47 @@ export async function apkSource({ root }: SourceContext): Promise<SourceResult> 
       if (line.length < 2 || line[1] !== ":") continue;
       const v = line.slice(2).trimEnd();
       switch (line[0]) {
-        case "P": name = v; break;
-        case "V": version = v; break;
-        case "m": maint = v; break;
-        case "o": origin = v; break;
-        case "A": arch = v; break;
-        case "T": desc = v; break;
-        case "U": url = v; break;
-        case "F": dir = v; break;
-        case "R": files.push(`/${dir ? `${dir}/` : ""}${v}`); break;
+        case "P":
+          name = v;
+          break;
+        case "V":
+          version = v;
+          break;
+        case "m":
+          maint = v;
+          break;
+        case "o":
+          origin = v;
+          break;
+        case "A":
+          arch = v;
+          break;
+        case "T":
+          desc = v;
+          break;
+        case "U":
+          url = v;
+          break;
+        case "F":
+          dir = v;
+          break;
+        case "R":
+          files.push(`/${dir ? `${dir}/` : ""}${v}`);
+          break;
       }
     }
     if (!name) continue;
-    entries.push(clean({
-      name, version, vendor: personName(maint), installPath: installDirOf(files), source: "apk" as const,
-      files, extra: strs({ architecture: arch, origin, description: desc, url }),
-    }));
+    entries.push(
+      clean({
+        name,
+        version,
+        vendor: personName(maint),
+        installPath: installDirOf(files),
+        source: "apk" as const,
+        files,
+        extra: strs({ architecture: arch, origin, description: desc, url }),
+      }),
+    );
   }
   return { entries, problems: [] };
 }
@@ -139,7 +171,7 @@ function yamlTop(text: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const line of text.split("\n")) {
     const m = /^([A-Za-z0-9_-]+):[ \t]*(.*?)\s*$/.exec(line);
-    if (!m || !m[2]) continue;
+    if (!m?.[2]) continue;
     let v = m[2];
     if ((v.startsWith("'") && v.endsWith("'")) || (v.startsWith('"') && v.endsWith('"'))) v = v.slice(1, -1);
     if (!out.has(m[1]!)) out.set(m[1]!, v);
@@ -166,11 +198,16 @@ export async function snapSource({ root }: SourceContext): Promise<SourceResult>
       const y = await readText(join(revDir, "meta", "snap.yaml"), 1 << 20);
       if (y === undefined) continue;
       const m = yamlTop(y);
-      entries.push(clean({
-        name: m.get("name") ?? name, version: m.get("version"), installPath: `/snap/${name}/${basename(rev)}`,
-        installedAt: await mtimeOf(join(revDir, "meta", "snap.yaml")),
-        source: "snap" as const, extra: strs({ revision: basename(rev), summary: m.get("summary"), identifier: name }),
-      }));
+      entries.push(
+        clean({
+          name: m.get("name") ?? name,
+          version: m.get("version"),
+          installPath: `/snap/${name}/${basename(rev)}`,
+          installedAt: await mtimeOf(join(revDir, "meta", "snap.yaml")),
+          source: "snap" as const,
+          extra: strs({ revision: basename(rev), summary: m.get("summary"), identifier: name }),
+        }),
+      );
     } catch (e) {
       problems.push(problem("snap", revDir, e));
     }
@@ -188,11 +225,16 @@ function xmlText(xml: string, tag: string): string | undefined {
 export function decodeXml(s: string): string {
   return s.replace(/&(lt|gt|amp|quot|apos|#x[0-9a-fA-F]+|#\d+);/g, (_, e: string) => {
     switch (e) {
-      case "lt": return "<";
-      case "gt": return ">";
-      case "amp": return "&";
-      case "quot": return '"';
-      case "apos": return "'";
+      case "lt":
+        return "<";
+      case "gt":
+        return ">";
+      case "amp":
+        return "&";
+      case "quot":
+        return '"';
+      case "apos":
+        return "'";
     }
     const n = e[1] === "x" ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
     return n > 0 && n <= 0x10ffff ? String.fromCodePoint(n) : "";
@@ -219,14 +261,21 @@ export async function flatpakSource({ root }: SourceContext): Promise<SourceResu
               const xml = await readText(join(active, "files", d, f), 4 << 20);
               if (xml === undefined) continue;
               version ??= /<release\b[^<>]*?\bversion="([^"]*)"/.exec(xml)?.[1];
-              vendor ??= xmlText(xml, "developer_name") ?? /<developer\b[^<>]*>\s*<name[^<>]*>([^<]*)</.exec(xml)?.[1]?.trim();
+              vendor ??=
+                xmlText(xml, "developer_name") ?? /<developer\b[^<>]*>\s*<name[^<>]*>([^<]*)</.exec(xml)?.[1]?.trim();
               title ??= xmlText(xml, "name");
             }
           }
-          entries.push(clean({
-            name, version, vendor, installPath: `/var/lib/flatpak/app/${id}/${arch}/${branch}`, source: "flatpak" as const,
-            extra: strs({ identifier: id, arch, branch, title, runtime: /^runtime=(.*)$/m.exec(meta)?.[1]?.trim() }),
-          }));
+          entries.push(
+            clean({
+              name,
+              version,
+              vendor,
+              installPath: `/var/lib/flatpak/app/${id}/${arch}/${branch}`,
+              source: "flatpak" as const,
+              extra: strs({ identifier: id, arch, branch, title, runtime: /^runtime=(.*)$/m.exec(meta)?.[1]?.trim() }),
+            }),
+          );
         } catch (e) {
           problems.push(problem("flatpak", active, e));
         }
@@ -261,11 +310,18 @@ export async function pythonSource({ root }: SourceContext): Promise<SourceResul
         const h = stanzas(text.split(/\r?\n\r?\n/)[0] ?? "").next().value ?? new Map<string, string>();
         const name = h.get("Name");
         if (!name) continue;
-        entries.push(clean({
-          name, version: h.get("Version"),
-          vendor: personName(h.get("Author") ?? h.get("Maintainer") ?? h.get("Author-email") ?? h.get("Maintainer-email")),
-          installPath: dir, source: "python" as const, extra: strs({ summary: h.get("Summary"), homepage: h.get("Home-page") }),
-        }));
+        entries.push(
+          clean({
+            name,
+            version: h.get("Version"),
+            vendor: personName(
+              h.get("Author") ?? h.get("Maintainer") ?? h.get("Author-email") ?? h.get("Maintainer-email"),
+            ),
+            installPath: dir,
+            source: "python" as const,
+            extra: strs({ summary: h.get("Summary"), homepage: h.get("Home-page") }),
+          }),
+        );
       } catch (e) {
         problems.push(problem("python", path, e));
       }
@@ -278,7 +334,8 @@ export async function pythonSource({ root }: SourceContext): Promise<SourceResul
 
 function authorOf(a: unknown): string | undefined {
   if (typeof a === "string") return personName(a.replace(/\([^)]*\)/g, ""));
-  if (a && typeof a === "object" && typeof (a as { name?: unknown }).name === "string") return (a as { name: string }).name;
+  if (a && typeof a === "object" && typeof (a as { name?: unknown }).name === "string")
+    return (a as { name: string }).name;
   return undefined;
 }
 
@@ -290,7 +347,8 @@ export async function npmSource({ root }: SourceContext): Promise<SourceResult> 
     const pkgDirs: string[] = [];
     for (const d of await list(under(root, prefix))) {
       if (d.startsWith(".")) continue;
-      if (d.startsWith("@")) for (const s of await list(under(root, `${prefix}/${d}`))) pkgDirs.push(`${prefix}/${d}/${s}`);
+      if (d.startsWith("@"))
+        for (const s of await list(under(root, `${prefix}/${d}`))) pkgDirs.push(`${prefix}/${d}/${s}`);
       else pkgDirs.push(`${prefix}/${d}`);
     }
     for (const dir of pkgDirs) {
@@ -300,10 +358,16 @@ export async function npmSource({ root }: SourceContext): Promise<SourceResult> 
         if (text === undefined) continue;
         const pj = JSON.parse(text) as Record<string, unknown>;
         const name = typeof pj.name === "string" ? pj.name : posix.basename(dir);
-        entries.push(clean({
-          name, version: typeof pj.version === "string" ? pj.version : undefined, vendor: authorOf(pj.author),
-          installPath: dir, source: "npm" as const, extra: strs({ description: typeof pj.description === "string" ? pj.description : undefined }),
-        }));
+        entries.push(
+          clean({
+            name,
+            version: typeof pj.version === "string" ? pj.version : undefined,
+            vendor: authorOf(pj.author),
+            installPath: dir,
+            source: "npm" as const,
+            extra: strs({ description: typeof pj.description === "string" ? pj.description : undefined }),
+          }),
+        );
       } catch (e) {
         problems.push(problem("npm", path, e));
       }
@@ -319,7 +383,13 @@ export async function systemdSource({ root }: SourceContext): Promise<SourceResu
   const entries: InventoryEntry[] = [];
   const problems: SourceProblem[] = [];
   const seen = new Set<string>();
-  for (const dir of ["/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"]) {
+  for (const dir of [
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/usr/local/lib/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+  ]) {
     for (const f of await list(under(root, dir))) {
       if (!f.endsWith(".service") || seen.has(f)) continue;
       const path = under(root, `${dir}/${f}`);
@@ -331,20 +401,29 @@ export async function systemdSource({ root }: SourceContext): Promise<SourceResu
         const v: Record<string, string> = {};
         for (const raw of text.split("\n")) {
           const line = raw.trim();
-          if (line.startsWith("[")) { section = line; continue; }
+          if (line.startsWith("[")) {
+            section = line;
+            continue;
+          }
           const m = /^([A-Za-z]+)\s*=\s*(.*)$/.exec(line);
           if (!m) continue;
           const key = `${section}${m[1]}`;
           if (!(key in v) && m[2]) v[key] = m[2];
         }
         const linked = await linkTarget(path);
-        entries.push(clean({
-          name: f, installPath: `${dir}/${f}`, source: "systemd" as const,
-          extra: strs({
-            description: v["[Unit]Description"], execStart: v["[Service]ExecStart"]?.replace(/^[-@:+!]+/, ""),
-            documentation: v["[Unit]Documentation"], masked: linked === "/dev/null" ? "yes" : undefined,
+        entries.push(
+          clean({
+            name: f,
+            installPath: `${dir}/${f}`,
+            source: "systemd" as const,
+            extra: strs({
+              description: v["[Unit]Description"],
+              execStart: v["[Service]ExecStart"]?.replace(/^[-@:+!]+/, ""),
+              documentation: v["[Unit]Documentation"],
+              masked: linked === "/dev/null" ? "yes" : undefined,
+            }),
           }),
-        }));
+        );
       } catch (e) {
         problems.push(problem("systemd", path, e));
       }
@@ -372,7 +451,8 @@ export async function kernelModuleSource({ root }: SourceContext): Promise<Sourc
   const release = (await readText(under(root, "/proc/sys/kernel/osrelease"), 4096))?.trim();
   let kernels = release ? [release] : [];
   const libModules = (await isDir(under(root, "/lib/modules"))) ? "/lib/modules" : "/usr/lib/modules";
-  if (!kernels.length || !(await isDir(under(root, `${libModules}/${kernels[0]}`)))) kernels = await list(under(root, libModules));
+  if (!kernels.length || !(await isDir(under(root, `${libModules}/${kernels[0]}`))))
+    kernels = await list(under(root, libModules));
   const paths = new Map<string, string>();
   const thirdParty = new Set<string>();
   for (const k of kernels) {
@@ -381,7 +461,9 @@ export async function kernelModuleSource({ root }: SourceContext): Promise<Sourc
       const colon = line.indexOf(":");
       if (colon <= 0) continue;
       const rel = line.slice(0, colon);
-      const mod = basename(rel).replace(/\.ko(\.(xz|gz|zst))?$/, "").replace(/-/g, "_");
+      const mod = basename(rel)
+        .replace(/\.ko(\.(xz|gz|zst))?$/, "")
+        .replace(/-/g, "_");
       const full = rel.startsWith("/") ? rel : `${libModules}/${k}/${rel}`;
       if (!paths.has(mod)) paths.set(mod, full);
       if (/^(extra|updates)\//.test(rel)) thirdParty.add(mod);
@@ -390,10 +472,19 @@ export async function kernelModuleSource({ root }: SourceContext): Promise<Sourc
   const names = new Set([...loaded.keys(), ...thirdParty]);
   for (const name of [...names].sort()) {
     const version = (await readText(under(root, `/sys/module/${name}/version`), 4096))?.trim();
-    entries.push(clean({
-      name, version, installPath: paths.get(name), source: "kernel-module" as const,
-      extra: strs({ loaded: loaded.has(name) ? "yes" : "no", taint: loaded.get(name), outOfTree: thirdParty.has(name) ? "yes" : undefined }),
-    }));
+    entries.push(
+      clean({
+        name,
+        version,
+        installPath: paths.get(name),
+        source: "kernel-module" as const,
+        extra: strs({
+          loaded: loaded.has(name) ? "yes" : "no",
+          taint: loaded.get(name),
+          outOfTree: thirdParty.has(name) ? "yes" : undefined,
+        }),
+      }),
+    );
   }
   return { entries, problems: [] };
 }

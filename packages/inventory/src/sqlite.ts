@@ -13,7 +13,8 @@ export class SqliteFile {
   private readonly pages: number;
 
   constructor(private readonly b: Buffer) {
-    if (b.length < 100 || b.subarray(0, 16).toString("latin1") !== "SQLite format 3\0") throw new Error("not an SQLite 3 database");
+    if (b.length < 100 || b.subarray(0, 16).toString("latin1") !== "SQLite format 3\0")
+      throw new Error("not an SQLite 3 database");
     const ps = b.readUInt16BE(16);
     this.pageSize = ps === 1 ? 65536 : ps;
     if (this.pageSize < 512 || (this.pageSize & (this.pageSize - 1)) !== 0) throw new Error("bad SQLite page size");
@@ -105,7 +106,10 @@ export class SqliteFile {
     for (let i = 0; i < 9; i++) {
       const c = p[at + i];
       if (c === undefined) throw new Error("truncated record header");
-      if (i === 8) { v = v * 256 + c; return [v, at + 9]; }
+      if (i === 8) {
+        v = v * 256 + c;
+        return [v, at + 9];
+      }
       v = v * 128 + (c & 0x7f);
       if (c < 0x80) return [v, at + i + 1];
     }
@@ -126,7 +130,8 @@ export class SqliteFile {
       const cells = this.b.readUInt16BE(hdr + 3);
       if (type === 5) {
         const children: number[] = [];
-        for (let i = 0; i < cells; i++) children.push(this.b.readUInt32BE(base + this.b.readUInt16BE(hdr + 12 + i * 2)));
+        for (let i = 0; i < cells; i++)
+          children.push(this.b.readUInt32BE(base + this.b.readUInt16BE(hdr + 12 + i * 2)));
         children.push(this.b.readUInt32BE(hdr + 8));
         for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
       } else if (type === 13) {
@@ -145,7 +150,13 @@ export class SqliteFile {
   /** The root page of a table, from sqlite_schema. */
   tableRoot(name: string): number | undefined {
     for (const [, cols] of this.rows(1)) {
-      if (cols[0] === "table" && typeof cols[1] === "string" && cols[1].toLowerCase() === name.toLowerCase() && typeof cols[3] === "number") return cols[3];
+      if (
+        cols[0] === "table" &&
+        typeof cols[1] === "string" &&
+        cols[1].toLowerCase() === name.toLowerCase() &&
+        typeof cols[3] === "number"
+      )
+        return cols[3];
     }
     return undefined;
   }

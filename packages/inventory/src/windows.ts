@@ -19,7 +19,8 @@ export function decodeRegText(bytes: Uint8Array): string {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (b[0] === 0xff && b[1] === 0xfe) return b.subarray(2, b.length - (b.length % 2)).toString("utf16le");
   if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) return b.subarray(3).toString("utf8");
-  if (b.length >= 4 && b[1] === 0 && b[3] === 0 && b[0] !== 0) return b.subarray(0, b.length - (b.length % 2)).toString("utf16le");
+  if (b.length >= 4 && b[1] === 0 && b[3] === 0 && b[0] !== 0)
+    return b.subarray(0, b.length - (b.length % 2)).toString("utf16le");
   return b.toString("utf8");
 }
 
@@ -46,7 +47,10 @@ function quoted(s: string, i: number): [string, number] | undefined {
   let out = "";
   for (let j = i + 1; j < s.length; j++) {
     const c = s[j]!;
-    if (c === "\\" && j + 1 < s.length) { out += s[++j]; continue; }
+    if (c === "\\" && j + 1 < s.length) {
+      out += s[++j];
+      continue;
+    }
     if (c === '"') return [out, j + 1];
     out += c;
   }
@@ -63,7 +67,10 @@ function parseValue(data: string): RegValue | undefined {
     if (!bytes) return undefined;
     const type = hx[1] === undefined ? 3 : parseInt(hx[1], 16);
     if (type === 1 || type === 2) return utf16z(bytes); // REG_SZ, REG_EXPAND_SZ
-    if (type === 7) return utf16z(bytes).split("\0").filter((x) => x !== ""); // REG_MULTI_SZ
+    if (type === 7)
+      return utf16z(bytes)
+        .split("\0")
+        .filter((x) => x !== ""); // REG_MULTI_SZ
     if (type === 4 && bytes.length === 4) return Buffer.from(bytes).readUInt32LE(0);
     if (type === 0xb && bytes.length === 8) return Number(Buffer.from(bytes).readBigUInt64LE(0));
     return bytes;
@@ -93,7 +100,10 @@ export function parseReg(text: string): RegKey[] {
     if (line === "" || line.startsWith(";")) continue;
     if (line.startsWith("[")) {
       const end = line.lastIndexOf("]");
-      if (end < 0 || line[1] === "-") { cur = undefined; continue; }
+      if (end < 0 || line[1] === "-") {
+        cur = undefined;
+        continue;
+      }
       cur = { path: line.slice(1, end), values: new Map() };
       keys.push(cur);
       continue;
@@ -111,14 +121,18 @@ export function parseReg(text: string): RegKey[] {
     } else {
       continue;
     }
-    if (rest === "-") { cur.values.delete(name); continue; }
+    if (rest === "-") {
+      cur.values.delete(name);
+      continue;
+    }
     const v = parseValue(rest);
     if (v !== undefined) cur.values.set(name, v);
   }
   return keys;
 }
 
-const UNINSTALL = /^(HKEY_LOCAL_MACHINE|HKLM|HKEY_CURRENT_USER|HKCU|HKEY_USERS\\[^\\]+)\\SOFTWARE\\(WOW6432Node\\)?Microsoft\\Windows\\CurrentVersion\\Uninstall\\([^\\]+)$/i;
+const UNINSTALL =
+  /^(HKEY_LOCAL_MACHINE|HKLM|HKEY_CURRENT_USER|HKCU|HKEY_USERS\\[^\\]+)\\SOFTWARE\\(WOW6432Node\\)?Microsoft\\Windows\\CurrentVersion\\Uninstall\\([^\\]+)$/i;
 
 function str(v: RegValue | undefined): string | undefined {
   if (typeof v === "string") return v.trim() || undefined;
@@ -137,8 +151,11 @@ export function uninstallEntries(keys: RegKey[], file?: string): InventoryEntry[
     // updates and system components are hidden from "Apps & features"; kept, and marked
     const extra: Record<string, string> = { identifier: m[3]!, key: k.path };
     for (const [field, val] of [
-      ["uninstallString", "UninstallString"], ["installDate", "InstallDate"], ["installSource", "InstallSource"],
-      ["displayIcon", "DisplayIcon"], ["parent", "ParentKeyName"],
+      ["uninstallString", "UninstallString"],
+      ["installDate", "InstallDate"],
+      ["installSource", "InstallSource"],
+      ["displayIcon", "DisplayIcon"],
+      ["parent", "ParentKeyName"],
     ] as const) {
       const s = str(k.values.get(val));
       if (s) extra[field] = s;
@@ -150,7 +167,8 @@ export function uninstallEntries(keys: RegKey[], file?: string): InventoryEntry[
     const date = /^(\d{4})(\d{2})(\d{2})$/.exec(str(k.values.get("InstallDate")) ?? "");
     if (date) {
       const t = Date.UTC(Number(date[1]), Number(date[2]) - 1, Number(date[3]));
-      if (!Number.isNaN(t) && new Date(t).getUTCDate() === Number(date[3])) entry.installedAt = new Date(t).toISOString();
+      if (!Number.isNaN(t) && new Date(t).getUTCDate() === Number(date[3]))
+        entry.installedAt = new Date(t).toISOString();
     }
     const version = str(k.values.get("DisplayVersion"));
     const vendor = str(k.values.get("Publisher"));
@@ -170,12 +188,20 @@ export async function registrySource(files: string[]): Promise<SourceResult> {
     try {
       const bytes = await readBytes(f, 256 << 20);
       if (bytes === undefined) {
-        result.problems.push({ source: "windows-registry", path: f, message: `${f}: no such file (give a .reg export made with 'reg export HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall FILE')` });
+        result.problems.push({
+          source: "windows-registry",
+          path: f,
+          message: `${f}: no such file (give a .reg export made with 'reg export HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall FILE')`,
+        });
         continue;
       }
       const text = decodeRegText(bytes);
       if (!/^\s*(Windows Registry Editor Version 5\.00|REGEDIT4)/.test(text)) {
-        result.problems.push({ source: "windows-registry", path: f, message: `${f}: not a registry export (no 'Windows Registry Editor Version 5.00' or 'REGEDIT4' header)` });
+        result.problems.push({
+          source: "windows-registry",
+          path: f,
+          message: `${f}: not a registry export (no 'Windows Registry Editor Version 5.00' or 'REGEDIT4' header)`,
+        });
         continue;
       }
       result.entries.push(...uninstallEntries(parseReg(text), f));

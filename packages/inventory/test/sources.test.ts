@@ -1,7 +1,20 @@
 import { afterAll, describe, expect, it } from "vitest";
 import {
-  apkSource, collect, dpkgSource, flatpakSource, kernelModuleSource, macosSource, npmSource, parsePlist, parseReg,
-  pythonSource, registrySource, snapSource, systemdSource, decodeRegText, InventoryError,
+  apkSource,
+  collect,
+  dpkgSource,
+  flatpakSource,
+  kernelModuleSource,
+  macosSource,
+  npmSource,
+  parsePlist,
+  parseReg,
+  pythonSource,
+  registrySource,
+  snapSource,
+  systemdSource,
+  decodeRegText,
+  InventoryError,
 } from "@vigil/inventory";
 import { bplist, dpkgStanza, hex2, makeTree, regExport, UNINSTALL, UNINSTALL32 } from "@vigil/test-kit";
 import { writeFileSync } from "node:fs";
@@ -19,11 +32,17 @@ describe("dpkg", () => {
   const root = tree({
     "var/lib/dpkg/status": [
       dpkgStanza({ name: "kesl", version: "12.1.0.1297", maintainer: "AO Kaspersky Lab <support@kaspersky.com>" }),
-      dpkgStanza({ name: "oldpkg", version: "1.0", maintainer: "X <x@example.org>", status: "deinstall ok config-files" }),
+      dpkgStanza({
+        name: "oldpkg",
+        version: "1.0",
+        maintainer: "X <x@example.org>",
+        status: "deinstall ok config-files",
+      }),
       dpkgStanza({ name: "libfoo1", version: "2.3-1", maintainer: "Debian Foo Team <foo@debian.org>", arch: "i386" }),
       dpkgStanza({ name: "half", version: "0.1", maintainer: "Y", status: "install reinstreq half-installed" }),
     ].join("\n"),
-    "var/lib/dpkg/info/kesl.list": "/.\n/opt\n/opt/kaspersky\n/opt/kaspersky/kesl\n/opt/kaspersky/kesl/bin/kesl-control\n/etc/init.d/kesl\n",
+    "var/lib/dpkg/info/kesl.list":
+      "/.\n/opt\n/opt/kaspersky\n/opt/kaspersky/kesl\n/opt/kaspersky/kesl/bin/kesl-control\n/etc/init.d/kesl\n",
     "var/lib/dpkg/info/libfoo1:i386.list": "/.\n/usr/lib/i386-linux-gnu/libfoo.so.1\n",
   });
 
@@ -31,7 +50,12 @@ describe("dpkg", () => {
     const { entries } = await dpkgSource({ root });
     expect(entries.map((e) => e.name)).toEqual(["kesl", "libfoo1", "half"]);
     const kesl = entries[0]!;
-    expect(kesl).toMatchObject({ version: "12.1.0.1297", vendor: "AO Kaspersky Lab", installPath: "/opt/kaspersky", source: "dpkg" });
+    expect(kesl).toMatchObject({
+      version: "12.1.0.1297",
+      vendor: "AO Kaspersky Lab",
+      installPath: "/opt/kaspersky",
+      source: "dpkg",
+    });
     expect(kesl.files).toContain("/opt/kaspersky/kesl/bin/kesl-control");
     expect(kesl.extra?.description).toBe("the kesl package");
     expect(entries[1]!.files).toEqual(["/.", "/usr/lib/i386-linux-gnu/libfoo.so.1"]);
@@ -40,7 +64,10 @@ describe("dpkg", () => {
   });
 
   it("survives a truncated status file and binary garbage", async () => {
-    const r1 = tree({ "var/lib/dpkg/status": dpkgStanza({ name: "a", version: "1", maintainer: "M" }) + "Package: b\nStatus: install ok inst" });
+    const r1 = tree({
+      "var/lib/dpkg/status":
+        dpkgStanza({ name: "a", version: "1", maintainer: "M" }) + "Package: b\nStatus: install ok inst",
+    });
     const { entries } = await dpkgSource({ root: r1 });
     expect(entries.map((e) => e.name)).toEqual(["a"]);
     const r2 = tree({ "var/lib/dpkg/status": Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7919) % 256)) });
@@ -59,7 +86,8 @@ describe("dpkg", () => {
 describe("apk", () => {
   it("reads /lib/apk/db/installed with files", async () => {
     const root = tree({
-      "lib/apk/db/installed": "C:Q1abc=\nP:musl\nV:1.2.4-r2\nA:x86_64\nT:the musl c library\nm:Natanael Copa <ncopa@alpinelinux.org>\no:musl\nF:lib\nR:ld-musl-x86_64.so.1\nR:libc.musl-x86_64.so.1\n\nP:busybox\nV:1.36.1-r5\nF:bin\nR:busybox\n",
+      "lib/apk/db/installed":
+        "C:Q1abc=\nP:musl\nV:1.2.4-r2\nA:x86_64\nT:the musl c library\nm:Natanael Copa <ncopa@alpinelinux.org>\no:musl\nF:lib\nR:ld-musl-x86_64.so.1\nR:libc.musl-x86_64.so.1\n\nP:busybox\nV:1.36.1-r5\nF:bin\nR:busybox\n",
     });
     const { entries } = await apkSource({ root });
     expect(entries).toHaveLength(2);
@@ -72,18 +100,30 @@ describe("apk", () => {
 describe("snap, flatpak, python, npm", () => {
   const root = tree({
     "snap/firefox/current": { link: "4173" },
-    "snap/firefox/4173/meta/snap.yaml": "name: firefox\nversion: '125.0.2-1'\nsummary: Mozilla Firefox web browser\napps:\n  firefox:\n    command: firefox.launcher\n",
+    "snap/firefox/4173/meta/snap.yaml":
+      "name: firefox\nversion: '125.0.2-1'\nsummary: Mozilla Firefox web browser\napps:\n  firefox:\n    command: firefox.launcher\n",
     "snap/core22/1380/meta/snap.yaml": "name: core22\nversion: 20240408\n",
     "snap/core22/1122/meta/snap.yaml": "name: core22\nversion: 20230801\n",
     "var/lib/flatpak/app/org.gimp.GIMP/current": { link: "x86_64/stable" },
-    "var/lib/flatpak/app/org.gimp.GIMP/x86_64/stable/active/metadata": "[Application]\nname=org.gimp.GIMP\nruntime=org.gnome.Platform/x86_64/45\n",
+    "var/lib/flatpak/app/org.gimp.GIMP/x86_64/stable/active/metadata":
+      "[Application]\nname=org.gimp.GIMP\nruntime=org.gnome.Platform/x86_64/45\n",
     "var/lib/flatpak/app/org.gimp.GIMP/x86_64/stable/active/files/share/metainfo/org.gimp.GIMP.metainfo.xml":
       '<?xml version="1.0"?><component><id>org.gimp.GIMP</id><name>GNU Image Manipulation Program</name><developer_name>The GIMP Team &amp; friends</developer_name><releases><release version="2.10.38" date="2024-05-02"/><release version="2.10.36"/></releases></component>',
-    "usr/lib/python3/dist-packages/requests-2.31.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: requests\nVersion: 2.31.0\nSummary: Python HTTP for Humans.\nAuthor: Kenneth Reitz\nAuthor-email: me@kennethreitz.org\n\nName: not-a-header\n",
-    "usr/local/lib/python3.11/dist-packages/flit-3.9.dist-info/METADATA": "Name: flit\nVersion: 3.9.0\nAuthor-email: Thomas Kluyver <thomas@kluyver.me.uk>\n",
+    "usr/lib/python3/dist-packages/requests-2.31.0.dist-info/METADATA":
+      "Metadata-Version: 2.1\nName: requests\nVersion: 2.31.0\nSummary: Python HTTP for Humans.\nAuthor: Kenneth Reitz\nAuthor-email: me@kennethreitz.org\n\nName: not-a-header\n",
+    "usr/local/lib/python3.11/dist-packages/flit-3.9.dist-info/METADATA":
+      "Name: flit\nVersion: 3.9.0\nAuthor-email: Thomas Kluyver <thomas@kluyver.me.uk>\n",
     "usr/local/lib/python3.11/dist-packages/old.egg-info/PKG-INFO": "Name: oldstyle\nVersion: 0.1\nAuthor: Someone\n",
-    "usr/local/lib/node_modules/typescript/package.json": JSON.stringify({ name: "typescript", version: "5.4.5", author: "Microsoft Corp." }),
-    "usr/local/lib/node_modules/@scope/tool/package.json": JSON.stringify({ name: "@scope/tool", version: "1.0.0", author: { name: "Scope Inc" } }),
+    "usr/local/lib/node_modules/typescript/package.json": JSON.stringify({
+      name: "typescript",
+      version: "5.4.5",
+      author: "Microsoft Corp.",
+    }),
+    "usr/local/lib/node_modules/@scope/tool/package.json": JSON.stringify({
+      name: "@scope/tool",
+      version: "1.0.0",
+      author: { name: "Scope Inc" },
+    }),
     "usr/local/lib/node_modules/broken/package.json": "{ not json",
   });
 
@@ -97,7 +137,14 @@ describe("snap, flatpak, python, npm", () => {
 
   it("flatpak: metadata and metainfo", async () => {
     const { entries } = await flatpakSource({ root });
-    expect(entries).toEqual([expect.objectContaining({ name: "org.gimp.GIMP", version: "2.10.38", vendor: "The GIMP Team & friends", source: "flatpak" })]);
+    expect(entries).toEqual([
+      expect.objectContaining({
+        name: "org.gimp.GIMP",
+        version: "2.10.38",
+        vendor: "The GIMP Team & friends",
+        source: "flatpak",
+      }),
+    ]);
     expect(entries[0]!.extra?.runtime).toBe("org.gnome.Platform/x86_64/45");
   });
 
@@ -124,7 +171,8 @@ describe("snap, flatpak, python, npm", () => {
 describe("systemd and kernel modules", () => {
   it("systemd: /etc overrides /lib, masked units marked", async () => {
     const root = tree({
-      "lib/systemd/system/kesl.service": "[Unit]\nDescription=Kaspersky Endpoint Security for Linux\n[Service]\nExecStart=/opt/kaspersky/kesl/libexec/kesl --daemon\n",
+      "lib/systemd/system/kesl.service":
+        "[Unit]\nDescription=Kaspersky Endpoint Security for Linux\n[Service]\nExecStart=/opt/kaspersky/kesl/libexec/kesl --daemon\n",
       "etc/systemd/system/ssh.service": "[Unit]\nDescription=Local SSH\n[Service]\nExecStart=-/usr/sbin/sshd -D\n",
       "lib/systemd/system/ssh.service": "[Unit]\nDescription=OpenBSD Secure Shell server\n",
       "etc/systemd/system/bad.service": { link: "/dev/null" },
@@ -140,7 +188,8 @@ describe("systemd and kernel modules", () => {
     const root = tree({
       "proc/modules": "klif 1234 0 - Live 0x0000000000000000 (OE)\next4 1000000 1 - Live 0x0000000000000000\n",
       "proc/sys/kernel/osrelease": "6.1.0-18-amd64\n",
-      "lib/modules/6.1.0-18-amd64/modules.dep": "kernel/fs/ext4/ext4.ko.xz: kernel/fs/jbd2/jbd2.ko.xz\nupdates/dkms/klif.ko:\nextra/vbox-drv.ko:\nkernel/net/foo.ko:\n",
+      "lib/modules/6.1.0-18-amd64/modules.dep":
+        "kernel/fs/ext4/ext4.ko.xz: kernel/fs/jbd2/jbd2.ko.xz\nupdates/dkms/klif.ko:\nextra/vbox-drv.ko:\nkernel/net/foo.ko:\n",
       "sys/module/klif/version": "11.1.0\n",
     });
     const { entries } = await kernelModuleSource({ root });
@@ -166,10 +215,21 @@ describe("Windows registry exports", () => {
         `"UninstallString"=${hex2("MsiExec.exe /X{2F3ED4D1-0000-4A4B-9A6B-000000000001}")}`,
       ],
     },
-    { path: `${UNINSTALL32}\\7-Zip`, values: ['"DisplayName"="7-Zip 23.01 (x64)"', '"DisplayVersion"="23.01"', '"Publisher"="Igor Pavlov"', '@="default"'] },
+    {
+      path: `${UNINSTALL32}\\7-Zip`,
+      values: [
+        '"DisplayName"="7-Zip 23.01 (x64)"',
+        '"DisplayVersion"="23.01"',
+        '"Publisher"="Igor Pavlov"',
+        '@="default"',
+      ],
+    },
     { path: `${UNINSTALL}\\NoName`, values: ['"DisplayVersion"="1"'] },
     { path: `${UNINSTALL}\\Sub\\Deeper`, values: ['"DisplayName"="not an uninstall entry"'] },
-    { path: `HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\Zoom`, values: ['"DisplayName"="Zoom \\"Workplace\\""', '"Publisher"="Zoom Video Communications, Inc."'] },
+    {
+      path: `HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\Zoom`,
+      values: ['"DisplayName"="Zoom \\"Workplace\\""', '"Publisher"="Zoom Video Communications, Inc."'],
+    },
   ];
 
   for (const enc of ["utf16le", "utf8"] as const) {
@@ -235,8 +295,18 @@ describe("macOS bundles", () => {
 
   it("reads XML and binary Info.plist", async () => {
     const root = tree({
-      "Applications/Kaspersky Internet Security.app/Contents/Info.plist": xml("Kaspersky Internet Security", "21.0.12", "com.kaspersky.kav", "© 2023 AO Kaspersky Lab. All rights reserved."),
-      "Applications/Utilities/Tool.app/Contents/Info.plist": bplist({ CFBundleName: "Tool", CFBundleVersion: "3.1", CFBundleIdentifier: "org.example.tool", NSHumanReadableCopyright: "Copyright 2010-2024 Exämple Ltd" }),
+      "Applications/Kaspersky Internet Security.app/Contents/Info.plist": xml(
+        "Kaspersky Internet Security",
+        "21.0.12",
+        "com.kaspersky.kav",
+        "© 2023 AO Kaspersky Lab. All rights reserved.",
+      ),
+      "Applications/Utilities/Tool.app/Contents/Info.plist": bplist({
+        CFBundleName: "Tool",
+        CFBundleVersion: "3.1",
+        CFBundleIdentifier: "org.example.tool",
+        NSHumanReadableCopyright: "Copyright 2010-2024 Exämple Ltd",
+      }),
       "Applications/Broken.app/Contents/Info.plist": "<plist><dict><key>a</key>",
     });
     const { entries, problems } = await macosSource({ root });
@@ -253,7 +323,10 @@ describe("macOS bundles", () => {
     expect(parsePlist(b.subarray(0, b.length - 1))).toBeUndefined();
     // an array that contains itself
     const cyc = Buffer.concat([Buffer.from("bplist00"), Buffer.from([0xa1, 0x00]), Buffer.from([8]), Buffer.alloc(32)]);
-    cyc[11 + 6] = 1; cyc[11 + 7] = 1; cyc.writeBigUInt64BE(1n, 11 + 8); cyc.writeBigUInt64BE(10n, 11 + 24);
+    cyc[11 + 6] = 1;
+    cyc[11 + 7] = 1;
+    cyc.writeBigUInt64BE(1n, 11 + 8);
+    cyc.writeBigUInt64BE(10n, 11 + 24);
     expect(parsePlist(cyc)).toBeUndefined();
     expect(parsePlist(Buffer.from("<plist>" + "<array>".repeat(10000)))).toBeUndefined();
     // unterminated constructs are linear, not quadratic (8 MB each)
@@ -262,20 +335,34 @@ describe("macOS bundles", () => {
       expect(parsePlist(Buffer.from(unit.repeat((8 << 20) / unit.length)))).toBeUndefined();
       expect(Date.now() - t0).toBeLessThan(3000);
     }
-    expect(parsePlist(Buffer.from('<?xml version="1.0"?><!-- c --><plist><dict><key>a&amp;b</key><string><![CDATA[x<y]]></string></dict></plist>'))).toEqual({ "a&b": "x<y" });
+    expect(
+      parsePlist(
+        Buffer.from(
+          '<?xml version="1.0"?><!-- c --><plist><dict><key>a&amp;b</key><string><![CDATA[x<y]]></string></dict></plist>',
+        ),
+      ),
+    ).toEqual({ "a&b": "x<y" });
   });
 });
 
 describe("collect", () => {
   it("gathers every source present and says which", async () => {
     const root = tree({
-      "var/lib/dpkg/status": dpkgStanza({ name: "bash", version: "5.2", maintainer: "Matthias Klose <doko@debian.org>" }),
+      "var/lib/dpkg/status": dpkgStanza({
+        name: "bash",
+        version: "5.2",
+        maintainer: "Matthias Klose <doko@debian.org>",
+      }),
       "lib/systemd/system/a.service": "[Unit]\nDescription=A\n",
       "x.reg": regExport([{ path: `${UNINSTALL}\\k`, values: ['"DisplayName"="K"'] }]),
     });
     const inv = await collect({ root, regFiles: [join(root, "x.reg")] });
     expect(inv.sources).toEqual(["dpkg", "systemd", "windows-registry"]);
-    expect(inv.entries.map((e) => `${e.source}:${e.name}`)).toEqual(["dpkg:bash", "systemd:a.service", "windows-registry:K"]);
+    expect(inv.entries.map((e) => `${e.source}:${e.name}`)).toEqual([
+      "dpkg:bash",
+      "systemd:a.service",
+      "windows-registry:K",
+    ]);
   });
 
   it("a missing root is a BAD_ROOT error", async () => {

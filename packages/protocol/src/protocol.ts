@@ -208,7 +208,9 @@ export const INVENTORY_MAX_ITEMS = 50_000;
  */
 export const InventoryReport = z.object({
   collectedAt: z.number().int(), // agent clock, ms since epoch
-  packs: z.array(z.object({ id: shortText, version: z.number().int().nonnegative(), title: z.string().max(1024) })).max(100),
+  packs: z
+    .array(z.object({ id: shortText, version: z.number().int().nonnegative(), title: z.string().max(1024) }))
+    .max(100),
   items: z.array(InventoryItem).max(INVENTORY_MAX_ITEMS),
   findings: z.array(InventoryFinding).max(10_000),
 });

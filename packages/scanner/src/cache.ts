@@ -14,7 +14,17 @@
  * When superseded records outnumber live ones the file is rewritten compactly (temporary
  * file + rename). A different version starts the file afresh.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, ftruncateSync, writeSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  ftruncateSync,
+  writeSync,
+  writeFileSync,
+} from "node:fs";
 import { createHash } from "node:crypto";
 import { dirname } from "node:path";
 import { crc32 } from "node:zlib";
@@ -26,7 +36,12 @@ const HEADER = 48; // magic 8, format u32, reserved u32, sha-256 32, reserved 4
 const RECORD = 44;
 const BATCH = 4096; // records per append
 
-interface Entry { dev: number; s: number; m: number; c: number }
+interface Entry {
+  dev: number;
+  s: number;
+  m: number;
+  c: number;
+}
 
 export class ScanCache {
   /** inode -> entry (the device is checked on lookup; two devices sharing an inode only miss). */
@@ -41,7 +56,10 @@ export class ScanCache {
   hits = 0;
 
   /** `version` identifies the rules and settings (e.g. rules version + limits). */
-  constructor(readonly file: string, readonly version: string) {
+  constructor(
+    readonly file: string,
+    readonly version: string,
+  ) {
     this.versionHash = createHash("sha256").update(version).digest();
     let data: Buffer;
     try {
@@ -49,7 +67,13 @@ export class ScanCache {
     } catch {
       return; // no cache yet (or unreadable: it only ever saves work)
     }
-    if (data.length < HEADER || !data.subarray(0, 8).equals(MAGIC) || data.readUInt32LE(8) !== FORMAT || !data.subarray(16, 48).equals(this.versionHash)) return;
+    if (
+      data.length < HEADER ||
+      !data.subarray(0, 8).equals(MAGIC) ||
+      data.readUInt32LE(8) !== FORMAT ||
+      !data.subarray(16, 48).equals(this.versionHash)
+    )
+      return;
     this.fresh = false;
     let p = HEADER;
     for (; p + RECORD <= data.length; p += RECORD) {
@@ -109,7 +133,11 @@ export class ScanCache {
     b.writeUInt32LE(crc32(b.subarray(p + 4, p + RECORD)), p);
     this.pendingCount++;
     if (this.pendingCount >= BATCH) {
-      try { this.save(); } catch { /* kept in memory; save() at the end tries again */ }
+      try {
+        this.save();
+      } catch {
+        /* kept in memory; save() at the end tries again */
+      }
     }
   }
 
@@ -154,7 +182,11 @@ export class ScanCache {
     const tmp = `${this.file}.${process.pid}.tmp`;
     writeFileSync(tmp, out);
     const fd = openSync(tmp, "r");
-    try { fsyncSync(fd); } finally { closeSync(fd); }
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, this.file);
     this.fresh = false;
     this.validLength = out.length;

@@ -3,7 +3,16 @@
  * at each member, recursively, within the limits. Everything lands in one FileResult.
  */
 import { readArchive, sniffArchive, type ArchiveKind } from "./archive/index.js";
-import type { Detection, Detector, FileResult, Incomplete, IncompleteReason, Limits, MemberInfo, RuleMatch } from "./types.js";
+import type {
+  Detection,
+  Detector,
+  FileResult,
+  Incomplete,
+  IncompleteReason,
+  Limits,
+  MemberInfo,
+  RuleMatch,
+} from "./types.js";
 import { matchesBeforeTimeout } from "./error.js";
 
 export interface ContentOptions {
@@ -36,7 +45,8 @@ function metaString(m: RuleMatch, key: string): string | undefined {
 
 export function toDetection(m: RuleMatch, path: string): Detection {
   const strings = [];
-  for (const s of m.strings ?? []) for (const x of s.matches) strings.push({ identifier: s.identifier, offset: x.offset, length: x.length });
+  for (const s of m.strings ?? [])
+    for (const x of s.matches) strings.push({ identifier: s.identifier, offset: x.offset, length: x.length });
   const clamavName = metaString(m, "clamav_name");
   const severity = metaString(m, "severity")?.toLowerCase();
   return {
@@ -52,10 +62,22 @@ export function toDetection(m: RuleMatch, path: string): Detection {
 }
 
 /** Adds a "not fully scanned" entry, and the matching detection when asked to. */
-export function addIncomplete(result: FileResult, inc: Incomplete, opts: Pick<ContentOptions, "alertExceedsMax" | "alertBombs">): void {
+export function addIncomplete(
+  result: FileResult,
+  inc: Incomplete,
+  opts: Pick<ContentOptions, "alertExceedsMax" | "alertBombs">,
+): void {
   result.incomplete.push(inc);
-  const name = inc.reason === "max-ratio" ? (opts.alertBombs !== false ? BOMB_NAME : undefined) : opts.alertExceedsMax ? LIMIT_NAMES[inc.reason] : undefined;
-  if (name) result.detections.push({ name, rule: name, namespace: "vigil", tags: ["heuristic"], path: inc.path, strings: [] });
+  const name =
+    inc.reason === "max-ratio"
+      ? opts.alertBombs !== false
+        ? BOMB_NAME
+        : undefined
+      : opts.alertExceedsMax
+        ? LIMIT_NAMES[inc.reason]
+        : undefined;
+  if (name)
+    result.detections.push({ name, rule: name, namespace: "vigil", tags: ["heuristic"], path: inc.path, strings: [] });
 }
 
 export function emptyResult(path: string, size: number): FileResult {
@@ -69,7 +91,11 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
   const visit = (b: Uint8Array, path: string, depth: number, container?: ArchiveKind): boolean => {
     // returns false when the whole scan must stop (scan budget exhausted)
     if (result.scannedBytes + b.length > limits.maxScanSize) {
-      addIncomplete(result, { reason: "max-scansize", path, message: `scan budget of ${limits.maxScanSize} bytes per file used up` }, opts);
+      addIncomplete(
+        result,
+        { reason: "max-scansize", path, message: `scan budget of ${limits.maxScanSize} bytes per file used up` },
+        opts,
+      );
       return false;
     }
     result.scannedBytes += b.length;
@@ -80,10 +106,22 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
       if ((err as { code?: string })?.code === "SCAN_TIMEOUT") {
         // what the detector found before the limit is kept: a detection wins over "not fully scanned"
         for (const m of matchesBeforeTimeout(err)) result.detections.push(toDetection(m, path));
-        addIncomplete(result, { reason: "max-scantime", path, message: "scanning took longer than the time limit (--max-scantime); stopped" }, opts);
+        addIncomplete(
+          result,
+          {
+            reason: "max-scantime",
+            path,
+            message: "scanning took longer than the time limit (--max-scantime); stopped",
+          },
+          opts,
+        );
         return allMatch || result.detections.length === 0;
       }
-      result.errors.push({ code: "DETECTOR_FAILED", path, message: `${path}: the detector failed: ${(err as Error)?.message ?? String(err)}` });
+      result.errors.push({
+        code: "DETECTOR_FAILED",
+        path,
+        message: `${path}: the detector failed: ${(err as Error)?.message ?? String(err)}`,
+      });
       return true;
     }
     for (const m of matches) result.detections.push(toDetection(m, path));
@@ -94,7 +132,15 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
     const kind = sniffArchive(b);
     if (!kind) return true;
     if (depth >= limits.maxRecursion) {
-      addIncomplete(result, { reason: "max-recursion", path, message: `archive nested deeper than ${limits.maxRecursion} levels not opened` }, opts);
+      addIncomplete(
+        result,
+        {
+          reason: "max-recursion",
+          path,
+          message: `archive nested deeper than ${limits.maxRecursion} levels not opened`,
+        },
+        opts,
+      );
       return true;
     }
     let count = 0;
@@ -106,7 +152,16 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
       position++;
       if (detector.scanMember) {
         // what the archive says about the member (ClamAV .cdb), before and whether or not it decodes
-        const info: MemberInfo = { path: inner, container: kind, containerSize: b.length, name: member.name, compressedSize: member.compressedSize, encrypted: !!member.encrypted || member.problem?.reason === "encrypted", position, ...(member.data ? { size: member.data.length } : {}) };
+        const info: MemberInfo = {
+          path: inner,
+          container: kind,
+          containerSize: b.length,
+          name: member.name,
+          compressedSize: member.compressedSize,
+          encrypted: !!member.encrypted || member.problem?.reason === "encrypted",
+          position,
+          ...(member.data ? { size: member.data.length } : {}),
+        };
         for (const m of detector.scanMember(info)) result.detections.push(toDetection(m, inner));
         if (!allMatch && result.detections.length > 0) {
           result.detections.length = 1;
@@ -118,10 +173,26 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
         if (p.reason === "over-limit") {
           const remaining = limits.maxScanSize - result.scannedBytes;
           if ((member.limit ?? 0) > remaining) {
-            addIncomplete(result, { reason: "max-scansize", path: inner, message: `scan budget of ${limits.maxScanSize} bytes per file used up` }, opts);
+            addIncomplete(
+              result,
+              {
+                reason: "max-scansize",
+                path: inner,
+                message: `scan budget of ${limits.maxScanSize} bytes per file used up`,
+              },
+              opts,
+            );
             return false;
           }
-          addIncomplete(result, { reason: "max-ratio", path: inner, message: `archive bomb: ${member.compressedSize} bytes expand past ${(member.limit ?? 1) - 1} bytes (ratio limit ${limits.maxRatio}); decoding stopped` }, opts);
+          addIncomplete(
+            result,
+            {
+              reason: "max-ratio",
+              path: inner,
+              message: `archive bomb: ${member.compressedSize} bytes expand past ${(member.limit ?? 1) - 1} bytes (ratio limit ${limits.maxRatio}); decoding stopped`,
+            },
+            opts,
+          );
           continue;
         }
         addIncomplete(result, { reason: p.reason, path: inner, message: p.message }, opts);
@@ -130,7 +201,15 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
         if (!member.data) continue;
       }
       if (++count > limits.maxFiles) {
-        addIncomplete(result, { reason: "max-files", path, message: `archive has more than ${limits.maxFiles} members; the rest were not scanned` }, opts);
+        addIncomplete(
+          result,
+          {
+            reason: "max-files",
+            path,
+            message: `archive has more than ${limits.maxFiles} members; the rest were not scanned`,
+          },
+          opts,
+        );
         return true;
       }
       if (!visit(member.data!, inner, depth + 1, kind)) return false;

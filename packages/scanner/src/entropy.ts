@@ -7,7 +7,10 @@ export function entropy(b: Uint8Array, sample = 65536): number {
   let h = 0;
   for (let i = 0; i < 256; i++) {
     const c = counts[i]!;
-    if (c) { const p = c / n; h -= p * Math.log2(p); }
+    if (c) {
+      const p = c / n;
+      h -= p * Math.log2(p);
+    }
   }
   return h;
 }

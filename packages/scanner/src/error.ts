@@ -38,10 +38,16 @@ export function fsError(err: unknown, path: string): ScannerError {
   const code = (err as NodeJS.ErrnoException)?.code;
   switch (code) {
     case "ENOENT":
-      return new ScannerError("VANISHED", `${path}: no such file (it was removed or renamed before it could be read)`, { cause: err });
+      return new ScannerError("VANISHED", `${path}: no such file (it was removed or renamed before it could be read)`, {
+        cause: err,
+      });
     case "EACCES":
     case "EPERM":
-      return new ScannerError("ACCESS_DENIED", `${path}: access denied (run as a user that can read it, or exclude it)`, { cause: err });
+      return new ScannerError(
+        "ACCESS_DENIED",
+        `${path}: access denied (run as a user that can read it, or exclude it)`,
+        { cause: err },
+      );
     case "ELOOP":
       return new ScannerError("SYMLINK_LOOP", `${path}: too many levels of symbolic links`, { cause: err });
     default:
@@ -54,7 +60,10 @@ export function fsError(err: unknown, path: string): ScannerError {
  * matched before it stopped: they are reported, and the file is also "not fully scanned".
  */
 export class DetectorTimeoutError extends ScannerError {
-  constructor(readonly matches: RuleMatch[], cause?: unknown) {
+  constructor(
+    readonly matches: RuleMatch[],
+    cause?: unknown,
+  ) {
     super("SCAN_TIMEOUT", "scanning took longer than the time limit (--max-scantime); stopped", { cause });
     this.name = "DetectorTimeoutError";
   }

@@ -39,9 +39,12 @@ export function scanFile(detector: Detector, path: string, buffers: ReadBuffer, 
     fd = openSync(fsPath(path), constants.O_RDONLY | constants.O_NONBLOCK | (opts.follow ? 0 : constants.O_NOFOLLOW));
   } catch (err) {
     const r = emptyResult(display, 0);
-    const e = (err as NodeJS.ErrnoException).code === "ELOOP" && !opts.follow
-      ? new ScannerError("NOT_REGULAR", `${display}: became a symbolic link before it could be read; not followed`, { cause: err })
-      : fsError(err, display);
+    const e =
+      (err as NodeJS.ErrnoException).code === "ELOOP" && !opts.follow
+        ? new ScannerError("NOT_REGULAR", `${display}: became a symbolic link before it could be read; not followed`, {
+            cause: err,
+          })
+        : fsError(err, display);
     r.errors.push({ code: e.code, path: display, message: e.message });
     return r;
   }
@@ -54,7 +57,15 @@ export function scanFile(detector: Detector, path: string, buffers: ReadBuffer, 
       return result;
     }
     if (st.size > opts.limits.maxFileSize) {
-      addIncomplete(result, { reason: "max-filesize", path: display, message: `file of ${st.size} bytes is over the ${opts.limits.maxFileSize}-byte limit (--max-filesize); not scanned` }, opts);
+      addIncomplete(
+        result,
+        {
+          reason: "max-filesize",
+          path: display,
+          message: `file of ${st.size} bytes is over the ${opts.limits.maxFileSize}-byte limit (--max-filesize); not scanned`,
+        },
+        opts,
+      );
       return result;
     }
     // Read up to the size seen, plus whatever was appended since, never past the limit.
@@ -64,7 +75,10 @@ export function scanFile(detector: Detector, path: string, buffers: ReadBuffer, 
       if (n === buf.length) {
         if (n >= opts.limits.maxFileSize) break;
         const bigger = buffers.ensure(Math.min(n * 2, opts.limits.maxFileSize));
-        if (bigger !== buf) { buf.copy(bigger, 0, 0, n); buf = bigger; }
+        if (bigger !== buf) {
+          buf.copy(bigger, 0, 0, n);
+          buf = bigger;
+        }
         if (n === buf.length) break;
       }
       const got = readSync(fd, buf, n, Math.min(CHUNK, buf.length - n), null);
@@ -73,7 +87,15 @@ export function scanFile(detector: Detector, path: string, buffers: ReadBuffer, 
     }
     result.size = n;
     if (n >= opts.limits.maxFileSize && n > st.size) {
-      addIncomplete(result, { reason: "max-filesize", path: display, message: `file grew past the ${opts.limits.maxFileSize}-byte limit while being read; only the start was scanned` }, opts);
+      addIncomplete(
+        result,
+        {
+          reason: "max-filesize",
+          path: display,
+          message: `file grew past the ${opts.limits.maxFileSize}-byte limit while being read; only the start was scanned`,
+        },
+        opts,
+      );
     }
     scanContent(detector, buf.subarray(0, n), result, opts);
     return result;
@@ -91,7 +113,15 @@ export function scanFile(detector: Detector, path: string, buffers: ReadBuffer, 
 export function scanBytes(detector: Detector, bytes: Uint8Array, name: string, opts: ContentOptions): FileResult {
   const result = emptyResult(name, bytes.length);
   if (bytes.length > opts.limits.maxFileSize) {
-    addIncomplete(result, { reason: "max-filesize", path: name, message: `input of ${bytes.length} bytes is over the ${opts.limits.maxFileSize}-byte limit (--max-filesize); not scanned` }, opts);
+    addIncomplete(
+      result,
+      {
+        reason: "max-filesize",
+        path: name,
+        message: `input of ${bytes.length} bytes is over the ${opts.limits.maxFileSize}-byte limit (--max-filesize); not scanned`,
+      },
+      opts,
+    );
     return result;
   }
   scanContent(detector, bytes, result, opts);

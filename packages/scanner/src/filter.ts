@@ -15,12 +15,18 @@ export function globToRegExp(glob: string): RegExp {
     if (c === "*") {
       if (glob[i + 1] === "*") {
         i++;
-        if (glob[i + 1] === "/") { i++; re += "(?:.*/)?"; } else re += ".*";
+        if (glob[i + 1] === "/") {
+          i++;
+          re += "(?:.*/)?";
+        } else re += ".*";
       } else re += "[^/]*";
     } else if (c === "?") re += "[^/]";
     else if (c === "[") {
       const close = glob.indexOf("]", i + 2);
-      if (close < 0) { re += "\\["; continue; }
+      if (close < 0) {
+        re += "\\[";
+        continue;
+      }
       let body = glob.slice(i + 1, close).replace(/\\/g, "\\\\");
       if (body.startsWith("!")) body = "^" + body.slice(1);
       re += `[${body}]`;
@@ -41,7 +47,11 @@ export function regexMatcher(source: string): PathMatcher {
   try {
     re = new RegExp(source);
   } catch (err) {
-    throw new ScannerError("BAD_OPTION", `invalid regular expression ${JSON.stringify(source)}: ${(err as Error).message}`, { cause: err });
+    throw new ScannerError(
+      "BAD_OPTION",
+      `invalid regular expression ${JSON.stringify(source)}: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   return (p) => re.test(p);
 }

@@ -26,7 +26,15 @@
  */
 export { DetectorTimeoutError, ScannerError, matchesBeforeTimeout, type ScannerErrorCode } from "./error.js";
 export * from "./types.js";
-export { fsPath, hasRawBytes, pathFromBytes, pathToBytes, printableToBytes, escapeRawBytes, jsonRawBytes } from "./bytepath.js";
+export {
+  fsPath,
+  hasRawBytes,
+  pathFromBytes,
+  pathToBytes,
+  printableToBytes,
+  escapeRawBytes,
+  jsonRawBytes,
+} from "./bytepath.js";
 export { globToRegExp, pathFilter, type PathFilter, type PathFilterSpec } from "./filter.js";
 export { walk, type WalkEntry, type WalkOptions } from "./walk.js";
 export { sniffArchive, readArchive, type ArchiveKind, type Member } from "./archive/index.js";
@@ -36,9 +44,57 @@ export { WorkerPool, defaultJobs } from "./pool.js";
 export { ScanCache } from "./cache.js";
 export { Scanner, readAllLimited, type ScannerOptions, type ScanEvent, type ScanRunOptions } from "./scanner.js";
 export { ScanStats, summaryText } from "./report/summary.js";
-export { reportWriter, textWriter, jsonWriter, ndjsonWriter, sarifWriter, printable, type ReportFormat, type ReportInfo, type ReportWriter, type TextOptions } from "./report/formats.js";
-export { compileRuleSet, engineDetector, engineDetectorWithSpec, createDetector, ruleFiles, starterSources, STARTER_RULES_DIR, type RuleSetOptions, type EngineDetectorInit } from "./rules.js";
-export { buildSignatures, buildSignatureChunks, locateCompiledSignatures, readCompiledParts, peSections, type CompiledLocation, type SignatureOptions, type SignatureSetup, type FullDetectorInit } from "./signatures.js";
-export { Quarantine, parseAge, type QuarantineEntry, type QuarantineOptions, type QuarantineStep, type RestoreOptions } from "./quarantine.js";
+export {
+  reportWriter,
+  textWriter,
+  jsonWriter,
+  ndjsonWriter,
+  sarifWriter,
+  printable,
+  type ReportFormat,
+  type ReportInfo,
+  type ReportWriter,
+  type TextOptions,
+} from "./report/formats.js";
+export {
+  compileRuleSet,
+  engineDetector,
+  engineDetectorWithSpec,
+  createDetector,
+  ruleFiles,
+  starterSources,
+  STARTER_RULES_DIR,
+  type RuleSetOptions,
+  type EngineDetectorInit,
+} from "./rules.js";
+export {
+  buildSignatures,
+  buildSignatureChunks,
+  locateCompiledSignatures,
+  readCompiledParts,
+  peSections,
+  type CompiledLocation,
+  type SignatureOptions,
+  type SignatureSetup,
+  type FullDetectorInit,
+} from "./signatures.js";
+export {
+  Quarantine,
+  parseAge,
+  type QuarantineEntry,
+  type QuarantineOptions,
+  type QuarantineStep,
+  type RestoreOptions,
+} from "./quarantine.js";
 export { entropy } from "./entropy.js";
-export { WatchSession, chokidarWatcher, DEFAULT_RANSOMWARE, type Watcher, type WatchChange, type WatchEvent, type WatchOptions, type RansomwareOptions, type RansomwareEvidence } from "./watch.js";
+export {
+  WatchSession,
+  chokidarWatcher,
+  DEFAULT_RANSOMWARE,
+  type Watcher,
+  type WatchChange,
+  type WatchEvent,
+  type WatchOptions,
+  type RansomwareOptions,
+  type RansomwareEvidence,
+} from "./watch.js";

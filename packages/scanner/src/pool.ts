@@ -46,7 +46,11 @@ export class WorkerPool {
   private fatal?: ScannerError;
   private readonly workerUrl: URL;
 
-  constructor(private readonly spec: DetectorSpec, private readonly options: ContentOptions, readonly size = defaultJobs()) {
+  constructor(
+    private readonly spec: DetectorSpec,
+    private readonly options: ContentOptions,
+    readonly size = defaultJobs(),
+  ) {
     const here = import.meta.url;
     this.workerUrl = new URL(here.endsWith(".ts") ? "./worker.ts" : "./worker.js", here);
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
@@ -96,7 +100,11 @@ export class WorkerPool {
       const idx = this.slots.indexOf(slot);
       if (job) {
         const r = emptyResult(job.label, 0);
-        r.errors.push({ code: "WORKER_FAILED", path: job.label, message: `${job.label}: the scanning worker died (${why}); file not scanned` });
+        r.errors.push({
+          code: "WORKER_FAILED",
+          path: job.label,
+          message: `${job.label}: the scanning worker died (${why}); file not scanned`,
+        });
         job.resolve(r);
       }
       if (idx >= 0 && !this.closed && !this.fatal) {
@@ -104,7 +112,9 @@ export class WorkerPool {
       } else if (idx >= 0) this.slots.splice(idx, 1);
     };
     worker.on("error", (err) => onDeath(err.message));
-    worker.on("exit", (code) => { if (!this.closed) onDeath(`exit code ${code}`); });
+    worker.on("exit", (code) => {
+      if (!this.closed) onDeath(`exit code ${code}`);
+    });
     return slot;
   }
 

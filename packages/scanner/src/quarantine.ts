@@ -17,8 +17,24 @@
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import {
-  chownSync, closeSync, constants, fchmodSync, fstatSync, fsyncSync, futimesSync, linkSync, mkdirSync, openSync,
-  readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeSync, lstatSync, statSync,
+  chownSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
+  fsyncSync,
+  futimesSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+  lstatSync,
+  statSync,
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { ScannerError, fsError } from "./error.js";
@@ -83,7 +99,10 @@ function fsyncDir(dir: string): void {
 }
 
 function newId(now = new Date()): string {
-  return `${now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-${randomBytes(6).toString("hex")}`;
+  return `${now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z")}-${randomBytes(6).toString("hex")}`;
 }
 
 export class Quarantine {
@@ -97,7 +116,11 @@ export class Quarantine {
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw new ScannerError("QUARANTINE_FAILED", `cannot create the quarantine vault ${this.dir}: ${(err as Error).message} (pass --quarantine-dir)`, { cause: err });
+      throw new ScannerError(
+        "QUARANTINE_FAILED",
+        `cannot create the quarantine vault ${this.dir}: ${(err as Error).message} (pass --quarantine-dir)`,
+        { cause: err },
+      );
     }
   }
 
@@ -112,7 +135,9 @@ export class Quarantine {
     try {
       src = openSync(fsPath(abs), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (err) {
-      throw new ScannerError("QUARANTINE_FAILED", `cannot quarantine ${abs}: ${fsError(err, abs).message}`, { cause: err });
+      throw new ScannerError("QUARANTINE_FAILED", `cannot quarantine ${abs}: ${fsError(err, abs).message}`, {
+        cause: err,
+      });
     }
     let entry: QuarantineEntry;
     try {
@@ -143,11 +168,23 @@ export class Quarantine {
       }
       opts.onStep?.("copied");
       entry = {
-        format: "vigil-quarantine/1", id, originalPath: abs,
-        ...(hasRawBytes(abs) ? { originalPathBase64: pathToBytes(abs).toString("base64") } : {}), size, sha256: hash.digest("hex"), mode: st.mode & 0o7777,
-        uid: st.uid, gid: st.gid, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, detections: opts.detections,
-        rulesVersion: opts.rulesVersion, quarantinedAt: new Date().toISOString(), cipher: "aes-256-ctr",
-        key: key.toString("hex"), iv: iv.toString("hex"),
+        format: "vigil-quarantine/1",
+        id,
+        originalPath: abs,
+        ...(hasRawBytes(abs) ? { originalPathBase64: pathToBytes(abs).toString("base64") } : {}),
+        size,
+        sha256: hash.digest("hex"),
+        mode: st.mode & 0o7777,
+        uid: st.uid,
+        gid: st.gid,
+        atimeMs: st.atimeMs,
+        mtimeMs: st.mtimeMs,
+        detections: opts.detections,
+        rulesVersion: opts.rulesVersion,
+        quarantinedAt: new Date().toISOString(),
+        cipher: "aes-256-ctr",
+        key: key.toString("hex"),
+        iv: iv.toString("hex"),
       };
       const mfd = openSync(metaTmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
       try {
@@ -165,15 +202,26 @@ export class Quarantine {
       // Remove the original only if it is still the file we copied.
       const now = lstatSync(fsPath(abs));
       if (now.ino !== st.ino || now.dev !== st.dev || now.size !== size || now.mtimeMs !== st.mtimeMs) {
-        throw new ScannerError("QUARANTINE_FAILED", `${abs} changed while being quarantined; a copy is in the vault as ${id}, the file was left in place`);
+        throw new ScannerError(
+          "QUARANTINE_FAILED",
+          `${abs} changed while being quarantined; a copy is in the vault as ${id}, the file was left in place`,
+        );
       }
       unlinkSync(fsPath(abs));
       fsyncDir(dirname(abs));
       opts.onStep?.("removed");
     } catch (err) {
-      for (const f of [dataTmp, metaTmp]) { try { unlinkSync(f); } catch { /* not there */ } }
+      for (const f of [dataTmp, metaTmp]) {
+        try {
+          unlinkSync(f);
+        } catch {
+          /* not there */
+        }
+      }
       if (err instanceof ScannerError) throw err;
-      throw new ScannerError("QUARANTINE_FAILED", `cannot quarantine ${abs}: ${(err as Error).message}`, { cause: err });
+      throw new ScannerError("QUARANTINE_FAILED", `cannot quarantine ${abs}: ${(err as Error).message}`, {
+        cause: err,
+      });
     } finally {
       closeSync(src);
     }
@@ -186,7 +234,11 @@ export class Quarantine {
       names = readdirSync(this.dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-      throw new ScannerError("QUARANTINE_FAILED", `cannot read the quarantine vault ${this.dir}: ${(err as Error).message}`, { cause: err });
+      throw new ScannerError(
+        "QUARANTINE_FAILED",
+        `cannot read the quarantine vault ${this.dir}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     const out: QuarantineEntry[] = [];
     for (const n of names) {
@@ -201,12 +253,20 @@ export class Quarantine {
   }
 
   get(id: string): QuarantineEntry {
-    if (!ID_RE.test(id)) throw new ScannerError("QUARANTINE_NOT_FOUND", `${JSON.stringify(id)} is not a quarantine id (see 'vigil quarantine list')`);
+    if (!ID_RE.test(id))
+      throw new ScannerError(
+        "QUARANTINE_NOT_FOUND",
+        `${JSON.stringify(id)} is not a quarantine id (see 'vigil quarantine list')`,
+      );
     let text: string;
     try {
       text = readFileSync(join(this.dir, `${id}.json`), "utf8");
     } catch (err) {
-      throw new ScannerError("QUARANTINE_NOT_FOUND", `no quarantine entry ${id} in ${this.dir} (see 'vigil quarantine list')`, { cause: err });
+      throw new ScannerError(
+        "QUARANTINE_NOT_FOUND",
+        `no quarantine entry ${id} in ${this.dir} (see 'vigil quarantine list')`,
+        { cause: err },
+      );
     }
     let e: QuarantineEntry;
     try {
@@ -214,10 +274,16 @@ export class Quarantine {
     } catch (err) {
       throw new ScannerError("QUARANTINE_CORRUPT", `quarantine entry ${id} has unreadable metadata`, { cause: err });
     }
-    if (e?.format !== "vigil-quarantine/1" || e.id !== id || typeof e.key !== "string" || typeof e.originalPath !== "string") {
+    if (
+      e?.format !== "vigil-quarantine/1" ||
+      e.id !== id ||
+      typeof e.key !== "string" ||
+      typeof e.originalPath !== "string"
+    ) {
       throw new ScannerError("QUARANTINE_CORRUPT", `quarantine entry ${id} has invalid metadata`);
     }
-    if (typeof e.originalPathBase64 === "string") e.originalPath = pathFromBytes(Buffer.from(e.originalPathBase64, "base64"));
+    if (typeof e.originalPathBase64 === "string")
+      e.originalPath = pathFromBytes(Buffer.from(e.originalPathBase64, "base64"));
     return e;
   }
 
@@ -227,7 +293,11 @@ export class Quarantine {
     let target = resolve(opts.to ?? e.originalPath);
     // --to an existing directory restores into it under the original name
     if (opts.to !== undefined) {
-      try { if (statSync(fsPath(target)).isDirectory()) target = join(target, basename(e.originalPath)); } catch { /* not there: a file path */ }
+      try {
+        if (statSync(fsPath(target)).isDirectory()) target = join(target, basename(e.originalPath));
+      } catch {
+        /* not there: a file path */
+      }
     }
     const tmp = join(dirname(target), `.${basename(target)}.vigil-restore-${randomBytes(4).toString("hex")}`);
     const decipher = createDecipheriv("aes-256-ctr", Buffer.from(e.key, "hex"), Buffer.from(e.iv, "hex"));
@@ -256,16 +326,31 @@ export class Quarantine {
         writeSync(out, dec);
       }
       const fin = decipher.final();
-      if (fin.length) { hash.update(fin); writeSync(out, fin); }
-      if (hash.digest("hex") !== e.sha256) throw new ScannerError("QUARANTINE_CORRUPT", `quarantine entry ${id} is damaged (sha256 mismatch); nothing restored`);
+      if (fin.length) {
+        hash.update(fin);
+        writeSync(out, fin);
+      }
+      if (hash.digest("hex") !== e.sha256)
+        throw new ScannerError(
+          "QUARANTINE_CORRUPT",
+          `quarantine entry ${id} is damaged (sha256 mismatch); nothing restored`,
+        );
       fchmodSync(out, e.mode);
-      try { chownSync(fsPath(tmp), e.uid, e.gid); } catch { /* not permitted as this user: keep ours */ }
+      try {
+        chownSync(fsPath(tmp), e.uid, e.gid);
+      } catch {
+        /* not permitted as this user: keep ours */
+      }
       futimesSync(out, e.atimeMs / 1000, e.mtimeMs / 1000);
       fsyncSync(out);
     } catch (err) {
       closeSync(out);
       closeSync(src);
-      try { unlinkSync(fsPath(tmp)); } catch { /* gone */ }
+      try {
+        unlinkSync(fsPath(tmp));
+      } catch {
+        /* gone */
+      }
       if (err instanceof ScannerError) throw err;
       throw new ScannerError("QUARANTINE_FAILED", `cannot restore ${id}: ${(err as Error).message}`, { cause: err });
     }
@@ -278,11 +363,21 @@ export class Quarantine {
         unlinkSync(fsPath(tmp));
       }
     } catch (err) {
-      try { unlinkSync(fsPath(tmp)); } catch { /* gone */ }
-      if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-        throw new ScannerError("QUARANTINE_EXISTS", `${target} already exists; pass --overwrite to replace it or --to PATH to restore elsewhere`, { cause: err });
+      try {
+        unlinkSync(fsPath(tmp));
+      } catch {
+        /* gone */
       }
-      throw new ScannerError("QUARANTINE_FAILED", `cannot restore to ${target}: ${(err as Error).message}`, { cause: err });
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") {
+        throw new ScannerError(
+          "QUARANTINE_EXISTS",
+          `${target} already exists; pass --overwrite to replace it or --to PATH to restore elsewhere`,
+          { cause: err },
+        );
+      }
+      throw new ScannerError("QUARANTINE_FAILED", `cannot restore to ${target}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     fsyncDir(dirname(target));
     if (!opts.keep) this.delete(id);
@@ -293,7 +388,11 @@ export class Quarantine {
     this.get(id);
     // metadata first: without it the entry no longer exists; the data file is then garbage
     unlinkSync(join(this.dir, `${id}.json`));
-    try { unlinkSync(join(this.dir, `${id}.data`)); } catch { /* already gone */ }
+    try {
+      unlinkSync(join(this.dir, `${id}.data`));
+    } catch {
+      /* already gone */
+    }
     fsyncDir(this.dir);
   }
 
@@ -312,13 +411,22 @@ export class Quarantine {
   /** Removes leftovers of interrupted operations: *.tmp files and data files without metadata. */
   cleanup(): string[] {
     let names: string[];
-    try { names = readdirSync(this.dir); } catch { return []; }
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return [];
+    }
     const removed: string[] = [];
     const metas = new Set(names.filter((n) => n.endsWith(".json")).map((n) => n.slice(0, -5)));
     for (const n of names) {
       const orphan = n.endsWith(".data") && !metas.has(n.slice(0, -5));
       if (n.endsWith(".tmp") || orphan) {
-        try { unlinkSync(join(this.dir, n)); removed.push(n); } catch { /* raced */ }
+        try {
+          unlinkSync(join(this.dir, n));
+          removed.push(n);
+        } catch {
+          /* raced */
+        }
       }
     }
     return removed;
@@ -328,6 +436,10 @@ export class Quarantine {
 /** "30d", "12h", "90m", "2w" -> milliseconds. */
 export function parseAge(s: string): number {
   const m = /^(\d+)\s*([smhdw])$/.exec(s.trim());
-  if (!m) throw new ScannerError("BAD_OPTION", `invalid age ${JSON.stringify(s)}: use a number and s, m, h, d or w (e.g. 30d)`);
+  if (!m)
+    throw new ScannerError(
+      "BAD_OPTION",
+      `invalid age ${JSON.stringify(s)}: use a number and s, m, h, d or w (e.g. 30d)`,
+    );
   return Number(m[1]) * { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7, w: 6.048e8 }[m[2] as "s" | "m" | "h" | "d" | "w"];
 }

@@ -8,7 +8,16 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { compile, loadRules, CompileError, ScanError, type CompiledRules, type RuleMatch as EngineRuleMatch, type ScanResult, type SourceUnit } from "@vigil/engine";
+import {
+  compile,
+  loadRules,
+  CompileError,
+  ScanError,
+  type CompiledRules,
+  type RuleMatch as EngineRuleMatch,
+  type ScanResult,
+  type SourceUnit,
+} from "@vigil/engine";
 import { DetectorTimeoutError, ScannerError } from "./error.js";
 import type { Detector, DetectorSpec, RuleMatch } from "./types.js";
 
@@ -22,14 +31,25 @@ export function ruleFiles(pathOrDir: string): string[] {
   try {
     st = statSync(pathOrDir);
   } catch (err) {
-    throw new ScannerError("RULES_FAILED", `cannot read rules at ${pathOrDir}: ${(err as Error).message} (check the --rules path)`, { cause: err });
+    throw new ScannerError(
+      "RULES_FAILED",
+      `cannot read rules at ${pathOrDir}: ${(err as Error).message} (check the --rules path)`,
+      { cause: err },
+    );
   }
   if (!st.isDirectory()) return [pathOrDir];
-  return readdirSync(pathOrDir).filter((f) => RULE_EXT.test(f)).sort().map((f) => join(pathOrDir, f));
+  return readdirSync(pathOrDir)
+    .filter((f) => RULE_EXT.test(f))
+    .sort()
+    .map((f) => join(pathOrDir, f));
 }
 
 export function starterSources(): SourceUnit[] {
-  return ruleFiles(STARTER_RULES_DIR).map((path) => ({ namespace: "vigil", source: readFileSync(path, "latin1"), path }));
+  return ruleFiles(STARTER_RULES_DIR).map((path) => ({
+    namespace: "vigil",
+    source: readFileSync(path, "latin1"),
+    path,
+  }));
 }
 
 export interface RuleSetOptions {
@@ -50,17 +70,21 @@ export function compileRuleSet(opts: RuleSetOptions = {}): CompiledRules {
       try {
         source = readFileSync(path, "latin1");
       } catch (err) {
-        throw new ScannerError("RULES_FAILED", `cannot read rule file ${path}: ${(err as Error).message}`, { cause: err });
+        throw new ScannerError("RULES_FAILED", `cannot read rule file ${path}: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
       units.push({ namespace: "default", source, path });
     }
   }
   units.push(...(opts.extra ?? []));
-  if (!units.length) throw new ScannerError("RULES_FAILED", "no rules to scan with: drop --no-builtin or give --rules/--database");
+  if (!units.length)
+    throw new ScannerError("RULES_FAILED", "no rules to scan with: drop --no-builtin or give --rules/--database");
   try {
     return compile(units, { externals: opts.externals });
   } catch (err) {
-    if (err instanceof CompileError) throw new ScannerError("RULES_FAILED", `rules do not compile: ${err.message}`, { cause: err });
+    if (err instanceof CompileError)
+      throw new ScannerError("RULES_FAILED", `rules do not compile: ${err.message}`, { cause: err });
     throw err;
   }
 }
@@ -81,7 +105,8 @@ export function engineDetector(rules: CompiledRules, version: string, timeoutMs?
         res = rules.scan(bytes, timeoutMs !== undefined ? { timeoutMs } : {});
       } catch (e) {
         // the rules known to match before the time limit are kept
-        if (e instanceof ScanError && e.code === "SCAN_TIMEOUT") throw new DetectorTimeoutError((e.partial?.matches ?? []).map(toRuleMatch), e);
+        if (e instanceof ScanError && e.code === "SCAN_TIMEOUT")
+          throw new DetectorTimeoutError((e.partial?.matches ?? []).map(toRuleMatch), e);
         throw e;
       }
       return res.matches.map(toRuleMatch);
@@ -96,12 +121,18 @@ export function toRuleMatch(m: EngineRuleMatch): RuleMatch {
     namespace: m.namespace,
     tags: m.tags,
     meta: m.meta,
-    strings: m.strings.map((s) => ({ identifier: s.identifier, matches: s.matches.map((x) => ({ offset: x.offset, length: x.length })) })),
+    strings: m.strings.map((s) => ({
+      identifier: s.identifier,
+      matches: s.matches.map((x) => ({ offset: x.offset, length: x.length })),
+    })),
   };
 }
 
 /** The compiled rules as a Detector plus the spec workers use to load them. */
-export function engineDetectorWithSpec(rules: CompiledRules, timeoutMs?: number): { detector: Detector; spec: DetectorSpec } {
+export function engineDetectorWithSpec(
+  rules: CompiledRules,
+  timeoutMs?: number,
+): { detector: Detector; spec: DetectorSpec } {
   const serialized = rules.serialize();
   const version = createHash("sha256").update(serialized).digest("hex").slice(0, 16);
   const init: EngineDetectorInit = { serialized, version, timeoutMs };

@@ -40,7 +40,10 @@ export interface ScanRunOptions extends WalkOptions {
   stdin?: AsyncIterable<Uint8Array>;
 }
 
-export async function readAllLimited(stream: AsyncIterable<Uint8Array>, limit: number): Promise<{ bytes: Uint8Array; truncated: boolean }> {
+export async function readAllLimited(
+  stream: AsyncIterable<Uint8Array>,
+  limit: number,
+): Promise<{ bytes: Uint8Array; truncated: boolean }> {
   const chunks: Uint8Array[] = [];
   let n = 0;
   let truncated = false;
@@ -70,16 +73,23 @@ export class Scanner {
   constructor(private readonly opts: ScannerOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     for (const [k, v] of Object.entries(this.limits)) {
-      if (!(typeof v === "number" && v >= 0)) throw new ScannerError("BAD_OPTION", `limit ${k} must be a number >= 0 (got ${String(v)})`);
+      if (!(typeof v === "number" && v >= 0))
+        throw new ScannerError("BAD_OPTION", `limit ${k} must be a number >= 0 (got ${String(v)})`);
     }
-    this.content = { limits: this.limits, alertExceedsMax: opts.alertExceedsMax, alertBombs: opts.alertBombs, allMatch: opts.allMatch };
-    this.jobs = opts.spec ? opts.jobs ?? defaultJobs() : 0;
+    this.content = {
+      limits: this.limits,
+      alertExceedsMax: opts.alertExceedsMax,
+      alertBombs: opts.alertBombs,
+      allMatch: opts.allMatch,
+    };
+    this.jobs = opts.spec ? (opts.jobs ?? defaultJobs()) : 0;
     if (!opts.lazyWorkers) void this.pool;
   }
 
   /** The worker pool (started at the first use with lazyWorkers), or undefined to scan in this thread. */
   private get pool(): WorkerPool | undefined {
-    if (!this.workers && this.jobs > 0 && !this.closed) this.workers = new WorkerPool(this.opts.spec!, this.content, this.jobs);
+    if (!this.workers && this.jobs > 0 && !this.closed)
+      this.workers = new WorkerPool(this.opts.spec!, this.content, this.jobs);
     return this.workers;
   }
 
@@ -89,7 +99,13 @@ export class Scanner {
 
   /** A string identifying the rules and every setting that changes results (for the cache). */
   static cacheVersion(detector: Detector, content: ContentOptions): string {
-    return JSON.stringify([detector.version, content.limits, !!content.alertExceedsMax, content.alertBombs !== false, content.allMatch !== false]);
+    return JSON.stringify([
+      detector.version,
+      content.limits,
+      !!content.alertExceedsMax,
+      content.alertBombs !== false,
+      content.allMatch !== false,
+    ]);
   }
 
   async scanFile(path: string, follow = true): Promise<FileResult> {
@@ -99,7 +115,12 @@ export class Scanner {
 
   /** Scans bytes in memory as one file; with a pool, `bytes` is transferred (detached). */
   async scanBuffer(bytes: Uint8Array, name: string): Promise<FileResult> {
-    if (this.pool && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) {
+    if (
+      this.pool &&
+      bytes.byteOffset === 0 &&
+      bytes.byteLength === bytes.buffer.byteLength &&
+      bytes.buffer instanceof ArrayBuffer
+    ) {
       return this.pool.scanBytes(bytes, name);
     }
     return scanBytes(this.opts.detector, bytes, name, this.content);
@@ -117,7 +138,13 @@ export class Scanner {
       done.push({ type: "file", result: r });
       wake?.();
     };
-    const waitOne = () => new Promise<void>((res) => { wake = () => { wake = undefined; res(); }; });
+    const waitOne = () =>
+      new Promise<void>((res) => {
+        wake = () => {
+          wake = undefined;
+          res();
+        };
+      });
 
     const roots = paths.filter((p) => p !== "-");
     if (paths.includes("-")) {
@@ -125,7 +152,11 @@ export class Scanner {
       let r: FileResult;
       if (truncated) {
         r = emptyResult("stdin", bytes.length);
-        r.incomplete.push({ reason: "max-filesize", path: "stdin", message: `standard input is over the ${this.limits.maxFileSize}-byte limit (--max-filesize); not scanned` });
+        r.incomplete.push({
+          reason: "max-filesize",
+          path: "stdin",
+          message: `standard input is over the ${this.limits.maxFileSize}-byte limit (--max-filesize); not scanned`,
+        });
       } else r = await this.scanBuffer(bytes, "stdin");
       yield { type: "file", result: r };
     }
@@ -135,8 +166,14 @@ export class Scanner {
     for await (const entry of walk(roots, { ...run, statFiles })) {
       if (run.signal?.aborted) break;
       while (done.length) yield done.shift()!;
-      if (entry.kind === "dir") { yield { type: "dir", path: entry.path }; continue; }
-      if (entry.kind === "skipped") { yield { type: "skipped", path: entry.path, reason: entry.reason }; continue; }
+      if (entry.kind === "dir") {
+        yield { type: "dir", path: entry.path };
+        continue;
+      }
+      if (entry.kind === "skipped") {
+        yield { type: "skipped", path: entry.path, reason: entry.reason };
+        continue;
+      }
       if (entry.kind === "error") {
         const r = emptyResult(entry.path, 0);
         r.errors.push({ code: entry.error.code, path: entry.path, message: entry.error.message });

@@ -11,10 +11,36 @@
  * compiled rules plus the store parts) and what key names its inputs.
  */
 import { createHash } from "node:crypto";
-import { compile, loadRules, CompileError, PeImage, ScanError, type CompiledRules, type SourceUnit } from "@vigil/engine";
 import {
-  ClamavError, clamscanOrder, loadClamavDatabase, matchContainerMeta, parseCdbLine, type CdbSignature, loadStores, scanSignatures, locateSigset, readSigsetParts, serializeStores, sigsetPath, storeSignatureCount, writeSigset, STORE_PARTS,
-  type ClamavStores, type Digests, type HashAlgorithm, type SignatureWarning, type SigsetLocation,
+  compile,
+  loadRules,
+  CompileError,
+  PeImage,
+  ScanError,
+  type CompiledRules,
+  type SourceUnit,
+} from "@vigil/engine";
+import {
+  ClamavError,
+  clamscanOrder,
+  loadClamavDatabase,
+  matchContainerMeta,
+  parseCdbLine,
+  type CdbSignature,
+  loadStores,
+  scanSignatures,
+  locateSigset,
+  readSigsetParts,
+  serializeStores,
+  sigsetPath,
+  storeSignatureCount,
+  writeSigset,
+  STORE_PARTS,
+  type ClamavStores,
+  type Digests,
+  type HashAlgorithm,
+  type SignatureWarning,
+  type SigsetLocation,
 } from "@vigil/clamav";
 import { DetectorTimeoutError, ScannerError } from "./error.js";
 import { ruleFiles, starterSources, STARTER_RULES_DIR, toRuleMatch } from "./rules.js";
@@ -72,7 +98,13 @@ export interface FullDetectorInit {
   containerMeta?: Array<{ name: string; line: string }>;
 }
 
-const CONTAINER: Record<ArchiveKind, string> = { zip: "CL_TYPE_ZIP", gzip: "CL_TYPE_GZ", bzip2: "CL_TYPE_BZ", xz: "CL_TYPE_XZ", tar: "CL_TYPE_POSIX_TAR" };
+const CONTAINER: Record<ArchiveKind, string> = {
+  zip: "CL_TYPE_ZIP",
+  gzip: "CL_TYPE_GZ",
+  bzip2: "CL_TYPE_BZ",
+  xz: "CL_TYPE_XZ",
+  tar: "CL_TYPE_POSIX_TAR",
+};
 
 /**
  * Copies chunks into one SharedArrayBuffer-backed array: passed to worker threads it is shared,
@@ -80,11 +112,20 @@ const CONTAINER: Record<ArchiveKind, string> = { zip: "CL_TYPE_ZIP", gzip: "CL_T
  */
 function shared(chunks: Uint8Array[]): Uint8Array {
   const only = chunks.length === 1 ? chunks[0]! : undefined;
-  if (only && only.buffer instanceof SharedArrayBuffer && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength) return only;
+  if (
+    only &&
+    only.buffer instanceof SharedArrayBuffer &&
+    only.byteOffset === 0 &&
+    only.byteLength === only.buffer.byteLength
+  )
+    return only;
   const n = chunks.reduce((a, c) => a + c.length, 0);
   const out = new Uint8Array(new SharedArrayBuffer(n));
   let at = 0;
-  for (const c of chunks) { out.set(c, at); at += c.length; }
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
   return out;
 }
 
@@ -121,7 +162,11 @@ export function peSections(b: Uint8Array): { offset: number; size: number }[] {
   return out;
 }
 
-function fullDetector(rules: CompiledRules, stores: ClamavStores, init: Omit<FullDetectorInit, "rules" | "hashes" | "sections" | "allow" | "bodies">): Detector {
+function fullDetector(
+  rules: CompiledRules,
+  stores: ClamavStores,
+  init: Omit<FullDetectorInit, "rules" | "hashes" | "sections" | "allow" | "bodies">,
+): Detector {
   const fileAlgos = new Set<HashAlgorithm>([...(stores.hashes?.algorithms ?? []), ...(stores.allow?.algorithms ?? [])]);
   const sectionAlgos = new Set<HashAlgorithm>(stores.sections?.algorithms ?? []);
   const hasContainerExternal = "clamav_container" in init.externals;
@@ -134,33 +179,75 @@ function fullDetector(rules: CompiledRules, stores: ClamavStores, init: Omit<Ful
   return {
     version: init.version,
     signatures: init.signatures,
-    ...(cdb.length ? {
-      scanMember(m: MemberInfo): RuleMatch[] {
-        const member = { containerType: CONTAINER[m.container], containerSize: m.containerSize, name: m.name, sizeInContainer: m.compressedSize, encrypted: m.encrypted, filePos: m.position, ...(m.size !== undefined ? { sizeReal: m.size } : {}) };
-        return cdb.filter((s) => matchContainerMeta(s, member)).map((s) => ({ rule: s.name, namespace: "clamav", tags: [], meta: { clamav_name: s.name, clamav_format: "cdb" } }));
-      },
-    } : {}),
+    ...(cdb.length
+      ? {
+          scanMember(m: MemberInfo): RuleMatch[] {
+            const member = {
+              containerType: CONTAINER[m.container],
+              containerSize: m.containerSize,
+              name: m.name,
+              sizeInContainer: m.compressedSize,
+              encrypted: m.encrypted,
+              filePos: m.position,
+              ...(m.size !== undefined ? { sizeReal: m.size } : {}),
+            };
+            return cdb
+              .filter((s) => matchContainerMeta(s, member))
+              .map((s) => ({
+                rule: s.name,
+                namespace: "clamav",
+                tags: [],
+                meta: { clamav_name: s.name, clamav_format: "cdb" },
+              }));
+          },
+        }
+      : {}),
     scan(bytes, ctx): RuleMatch[] {
       const out: RuleMatch[] = [];
       if (fileAlgos.size) {
         const d = digestsFor(bytes, fileAlgos);
         if (stores.allow?.has(d, bytes.length)) return [];
         const m = stores.hashes?.lookup(d, bytes.length);
-        if (m) out.push({ rule: m.name, namespace: "clamav", tags: [], meta: { clamav_name: m.name, clamav_format: "hdb" } });
+        if (m)
+          out.push({
+            rule: m.name,
+            namespace: "clamav",
+            tags: [],
+            meta: { clamav_name: m.name, clamav_format: "hdb" },
+          });
       }
       if (sectionAlgos.size && stores.sections) {
         for (const s of peSections(bytes)) {
-          const m = stores.sections.lookup(digestsFor(bytes.subarray(s.offset, s.offset + s.size), sectionAlgos), s.size);
-          if (m) { out.push({ rule: m.name, namespace: "clamav", tags: [], meta: { clamav_name: m.name, clamav_format: "mdb" } }); break; }
+          const m = stores.sections.lookup(
+            digestsFor(bytes.subarray(s.offset, s.offset + s.size), sectionAlgos),
+            s.size,
+          );
+          if (m) {
+            out.push({
+              rule: m.name,
+              namespace: "clamav",
+              tags: [],
+              meta: { clamav_name: m.name, clamav_format: "mdb" },
+            });
+            break;
+          }
         }
       }
-      const externals = hasContainerExternal ? { clamav_container: ctx.container ? CONTAINER[ctx.container] : "" } : undefined;
+      const externals = hasContainerExternal
+        ? { clamav_container: ctx.container ? CONTAINER[ctx.container] : "" }
+        : undefined;
       // the rules and the native body signatures, in the order translated rules would have;
       // a time-out keeps what was found: the hash hits and the rules known to match
       try {
-        out.push(...scanSignatures(rules, stores.bodies, bytes, { ...(externals ? { externals } : {}), ...(init.timeoutMs !== undefined ? { timeoutMs: init.timeoutMs } : {}) }));
+        out.push(
+          ...scanSignatures(rules, stores.bodies, bytes, {
+            ...(externals ? { externals } : {}),
+            ...(init.timeoutMs !== undefined ? { timeoutMs: init.timeoutMs } : {}),
+          }),
+        );
       } catch (e) {
-        if (e instanceof ScanError && e.code === "SCAN_TIMEOUT") throw new DetectorTimeoutError(clamscanOrder([...out, ...(e.partial?.matches ?? []).map(toRuleMatch)]), e);
+        if (e instanceof ScanError && e.code === "SCAN_TIMEOUT")
+          throw new DetectorTimeoutError(clamscanOrder([...out, ...(e.partial?.matches ?? []).map(toRuleMatch)]), e);
         throw e;
       }
       // in the order clamscan reports them, so that the first is the one it prints without --allmatch
@@ -179,7 +266,10 @@ export function buildSignatures(opts: SignatureOptions = {}): SignatureSetup {
   const c = compileParts(opts);
   if (key && opts.cacheDir) writeCompiled(sigsetPath(opts.cacheDir, key), key, c);
   const init = { ...c.meta } as FullDetectorInit;
-  for (const name of PART_NAMES) { const chunks = c.parts[name]; if (chunks) init[name] = shared(chunks); }
+  for (const name of PART_NAMES) {
+    const chunks = c.parts[name];
+    if (chunks) init[name] = shared(chunks);
+  }
   const detector = fullDetector(c.rules, c.stores, init);
   return { detector, spec: { module: import.meta.url, init }, warnings: c.warnings, signatures: init.signatures };
 }
@@ -190,7 +280,14 @@ export function buildSignatures(opts: SignatureOptions = {}): SignatureSetup {
  * the hundreds of MB of a real-scale database are not joined into one more copy here. No
  * detector is built.
  */
-export function buildSignatureChunks(opts: SignatureOptions = {}): { module: string; init: Omit<FullDetectorInit, PartName>; parts: Partial<Record<PartName, Uint8Array[]>>; warnings: SignatureWarning[]; signatures: number; cached?: CompiledLocation } {
+export function buildSignatureChunks(opts: SignatureOptions = {}): {
+  module: string;
+  init: Omit<FullDetectorInit, PartName>;
+  parts: Partial<Record<PartName, Uint8Array[]>>;
+  warnings: SignatureWarning[];
+  signatures: number;
+  cached?: CompiledLocation;
+} {
   const key = opts.cacheDir ? cacheKey(opts) : undefined;
   if (key && opts.cacheDir) {
     const loc = locateCompiled(sigsetPath(opts.cacheDir, key), key);
@@ -198,9 +295,20 @@ export function buildSignatureChunks(opts: SignatureOptions = {}): { module: str
       try {
         const init = readCompiledParts(loc, opts.timeoutMs) as Partial<FullDetectorInit>;
         const parts: Partial<Record<PartName, Uint8Array[]>> = {};
-        for (const name of PART_NAMES) { if (init[name]) parts[name] = [init[name]]; delete init[name]; }
-        return { module: import.meta.url, init: init as Omit<FullDetectorInit, PartName>, parts, warnings: loc.warnings, signatures: loc.signatures };
-      } catch { /* rebuild */ }
+        for (const name of PART_NAMES) {
+          if (init[name]) parts[name] = [init[name]];
+          delete init[name];
+        }
+        return {
+          module: import.meta.url,
+          init: init as Omit<FullDetectorInit, PartName>,
+          parts,
+          warnings: loc.warnings,
+          signatures: loc.signatures,
+        };
+      } catch {
+        /* rebuild */
+      }
     }
   }
   const c = compileParts(opts);
@@ -210,7 +318,14 @@ export function buildSignatureChunks(opts: SignatureOptions = {}): { module: str
     writeCompiled(file, key, c);
     cached = locateCompiled(file, key);
   }
-  return { module: import.meta.url, init: c.meta, parts: c.parts, warnings: c.warnings, signatures: c.meta.signatures, ...(cached ? { cached } : {}) };
+  return {
+    module: import.meta.url,
+    init: c.meta,
+    parts: c.parts,
+    warnings: c.warnings,
+    signatures: c.meta.signatures,
+    ...(cached ? { cached } : {}),
+  };
 }
 
 /** The compiled rules, then @vigil/clamav's store parts. */
@@ -230,13 +345,19 @@ interface CompiledParts {
 function cacheKey(opts: SignatureOptions): string | undefined {
   try {
     const h = createHash("sha256");
-    h.update(JSON.stringify({ f: 3, builtin: opts.builtin !== false, lenient: opts.lenient !== false, pua: !!opts.pua }));
+    h.update(
+      JSON.stringify({ f: 3, builtin: opts.builtin !== false, lenient: opts.lenient !== false, pua: !!opts.pua }),
+    );
     const files: string[] = [];
     if (opts.builtin !== false) files.push(...ruleFiles(STARTER_RULES_DIR));
     for (const r of opts.rules ?? []) files.push(...ruleFiles(r));
     for (const d of opts.databases ?? []) {
       const st = statSync(d);
-      if (st.isDirectory()) for (const n of readdirSync(d).sort()) { const p = join(d, n); if (statSync(p).isFile()) files.push(p); }
+      if (st.isDirectory())
+        for (const n of readdirSync(d).sort()) {
+          const p = join(d, n);
+          if (statSync(p).isFile()) files.push(p);
+        }
       else files.push(d);
     }
     h.update(`\0db:${(opts.databases ?? []).length}\0rules:${(opts.rules ?? []).length}`);
@@ -271,8 +392,19 @@ interface CachedFields {
 }
 
 function writeCompiled(file: string, key: string, c: CompiledParts): void {
-  const fields: CachedFields = { externals: c.meta.externals, version: c.meta.version, signatures: c.meta.signatures, warnings: c.warnings, ...(c.meta.containerMeta ? { containerMeta: c.meta.containerMeta } : {}) };
-  writeSigset(file, key, fields, PART_NAMES.map((name) => ({ name, chunks: c.parts[name] })));
+  const fields: CachedFields = {
+    externals: c.meta.externals,
+    version: c.meta.version,
+    signatures: c.meta.signatures,
+    warnings: c.warnings,
+    ...(c.meta.containerMeta ? { containerMeta: c.meta.containerMeta } : {}),
+  };
+  writeSigset(
+    file,
+    key,
+    fields,
+    PART_NAMES.map((name) => ({ name, chunks: c.parts[name] })),
+  );
 }
 
 function readCompiled(file: string, key: string, timeoutMs?: number): SignatureSetup | undefined {
@@ -300,7 +432,17 @@ function locateCompiled(file: string, key: string): CompiledLocation | undefined
   const loc = locateSigset<CachedFields>(file, key, PART_NAMES);
   if (!loc) return undefined;
   const { externals, version, signatures, warnings, containerMeta } = loc.fields;
-  return { module: import.meta.url, file, size: loc.size, externals, version, signatures, warnings, ...(containerMeta ? { containerMeta } : {}), parts: loc.parts as CompiledLocation["parts"] };
+  return {
+    module: import.meta.url,
+    file,
+    size: loc.size,
+    externals,
+    version,
+    signatures,
+    warnings,
+    ...(containerMeta ? { containerMeta } : {}),
+    parts: loc.parts as CompiledLocation["parts"],
+  };
 }
 
 /**
@@ -326,7 +468,15 @@ export function readCompiledParts(loc: CompiledLocation, timeoutMs?: number): Fu
     if (err instanceof ClamavError) throw new ScannerError("RULES_FAILED", err.message, { cause: err });
     throw err;
   }
-  return { rules: new Uint8Array(0), externals: loc.externals, version: loc.version, signatures: loc.signatures, timeoutMs, ...(loc.containerMeta ? { containerMeta: loc.containerMeta } : {}), ...(parts as Partial<Record<PartName, Uint8Array>>) };
+  return {
+    rules: new Uint8Array(0),
+    externals: loc.externals,
+    version: loc.version,
+    signatures: loc.signatures,
+    timeoutMs,
+    ...(loc.containerMeta ? { containerMeta: loc.containerMeta } : {}),
+    ...(parts as Partial<Record<PartName, Uint8Array>>),
+  };
 }
 
 function compileParts(opts: SignatureOptions): CompiledParts {
@@ -334,8 +484,12 @@ function compileParts(opts: SignatureOptions): CompiledParts {
   for (const p of opts.rules ?? []) {
     for (const path of ruleFiles(p)) {
       let source: string;
-      try { source = readFileSync(path, "latin1"); } catch (err) {
-        throw new ScannerError("RULES_FAILED", `cannot read rule file ${path}: ${(err as Error).message}`, { cause: err });
+      try {
+        source = readFileSync(path, "latin1");
+      } catch (err) {
+        throw new ScannerError("RULES_FAILED", `cannot read rule file ${path}: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
       units.push({ namespace: "default", source, path });
     }
@@ -353,7 +507,9 @@ function compileParts(opts: SignatureOptions): CompiledParts {
     try {
       set = loadClamavDatabase(opts.databases, { lenient: opts.lenient, nativeBodies: true, pua: !!opts.pua });
     } catch (err) {
-      throw new ScannerError("RULES_FAILED", `cannot load the ClamAV database: ${(err as Error).message}`, { cause: err });
+      throw new ScannerError("RULES_FAILED", `cannot load the ClamAV database: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     units.push(...set.yara);
     clamavUnits = new Set(set.yara);
@@ -366,16 +522,26 @@ function compileParts(opts: SignatureOptions): CompiledParts {
     dbCount = set.count;
   }
   // a database that loads with no signatures (ClamAV's test-1.cvd) is used as clamscan uses it: "Known viruses: 0"
-  if (!units.length && !dbCount && !opts.databases?.length) throw new ScannerError("RULES_FAILED", "no signatures to scan with: drop --no-builtin or give --rules/--database");
+  if (!units.length && !dbCount && !opts.databases?.length)
+    throw new ScannerError("RULES_FAILED", "no signatures to scan with: drop --no-builtin or give --rules/--database");
   const rules = compileDroppingSignatures(units, clamavUnits, clamavRules, externals, warnings);
   const parts: CompiledParts["parts"] = { rules: [rules.serialize()], ...serializeStores(stores) };
   const h = createHash("sha256");
-  for (const name of PART_NAMES) { for (const chunk of parts[name] ?? []) h.update(chunk); h.update("\0"); }
+  for (const name of PART_NAMES) {
+    for (const chunk of parts[name] ?? []) h.update(chunk);
+    h.update("\0");
+  }
   // like clamscan's "Known viruses": every rule plus every hash and body signature
   // (plus the ClamAV signatures loaded and counted that no rule or store applies yet: .cdb .idb .pdb .gdb .cbc .imp)
   const signatures = rules.ruleCount + storeSignatureCount(stores) + outsideStores;
   if (containerMeta) h.update(JSON.stringify(containerMeta));
-  const meta = { externals, version: h.digest("hex").slice(0, 16), signatures, timeoutMs: opts.timeoutMs, ...(containerMeta ? { containerMeta } : {}) };
+  const meta = {
+    externals,
+    version: h.digest("hex").slice(0, 16),
+    signatures,
+    timeoutMs: opts.timeoutMs,
+    ...(containerMeta ? { containerMeta } : {}),
+  };
   return { rules, stores, parts, meta, warnings };
 }
 
@@ -385,7 +551,13 @@ function compileParts(opts: SignatureOptions): CompiledParts {
  * (a database is never refused whole for one signature); an error in a YARA rule file of the
  * user's still fails the load with RULES_FAILED.
  */
-function compileDroppingSignatures(units: SourceUnit[], clamavUnits: Set<SourceUnit>, clamavRules: Map<string, { name: string; path: string; line: number }>, externals: Record<string, string>, warnings: SignatureWarning[]): CompiledRules {
+function compileDroppingSignatures(
+  units: SourceUnit[],
+  clamavUnits: Set<SourceUnit>,
+  clamavRules: Map<string, { name: string; path: string; line: number }>,
+  externals: Record<string, string>,
+  warnings: SignatureWarning[],
+): CompiledRules {
   let current = units;
   for (let attempt = 0; ; attempt++) {
     try {
@@ -400,7 +572,13 @@ function compileDroppingSignatures(units: SourceUnit[], clamavUnits: Set<SourceU
 }
 
 /** The units with the ClamAV rules a CompileError names removed, or undefined when it names anything else. */
-function dropFailing(units: SourceUnit[], clamavUnits: Set<SourceUnit>, clamavRules: Map<string, { name: string; path: string; line: number }>, err: CompileError, warnings: SignatureWarning[]): SourceUnit[] | undefined {
+function dropFailing(
+  units: SourceUnit[],
+  clamavUnits: Set<SourceUnit>,
+  clamavRules: Map<string, { name: string; path: string; line: number }>,
+  err: CompileError,
+  warnings: SignatureWarning[],
+): SourceUnit[] | undefined {
   const errors = err.diagnostics.filter((d) => !d.code.startsWith("W"));
   if (errors.length === 0) return undefined;
   const out = [...units];
@@ -414,7 +592,12 @@ function dropFailing(units: SourceUnit[], clamavUnits: Set<SourceUnit>, clamavRu
     if (end < 0) return undefined;
     const r = clamavRules.get(d.rule);
     const where = r ? `${r.path}:${r.line}` : (u.path ?? "");
-    warnings.push({ code: "SIGDB_UNSUPPORTED", path: r?.path ?? u.path ?? "", ...(r ? { line: r.line, signature: r.name } : {}), message: `${where}: ${r?.name ?? d.rule}: the engine refuses its translation (${d.code}: ${d.message}); signature not loaded, the others are` });
+    warnings.push({
+      code: "SIGDB_UNSUPPORTED",
+      path: r?.path ?? u.path ?? "",
+      ...(r ? { line: r.line, signature: r.name } : {}),
+      message: `${where}: ${r?.name ?? d.rule}: the engine refuses its translation (${d.code}: ${d.message}); signature not loaded, the others are`,
+    });
     const next: SourceUnit = { ...u, source: u.source.slice(0, start) + u.source.slice(end + 3) };
     out[i] = next;
     clamavUnits.add(next);

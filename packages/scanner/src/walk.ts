@@ -52,7 +52,13 @@ export async function* walk(roots: string[], opts: WalkOptions = {}): AsyncGener
       if (e.code === "VANISHED") {
         // a dangling link or a missing path
         const l = await lstat(fsPath(root)).catch(() => undefined);
-        e = new ScannerError(l?.isSymbolicLink() ? "VANISHED" : "ENOENT_PATH", l?.isSymbolicLink() ? `${root}: dangling symbolic link` : `${root}: no such file or directory (check the path)`, { cause: err });
+        e = new ScannerError(
+          l?.isSymbolicLink() ? "VANISHED" : "ENOENT_PATH",
+          l?.isSymbolicLink()
+            ? `${root}: dangling symbolic link`
+            : `${root}: no such file or directory (check the path)`,
+          { cause: err },
+        );
       }
       yield { kind: "error", path: root, error: e };
       continue;
@@ -110,7 +116,14 @@ export async function* walk(roots: string[], opts: WalkOptions = {}): AsyncGener
             st = statSync(fsPath(path));
           } catch (err) {
             const e = fsError(err, path);
-            yield { kind: "error", path, error: e.code === "VANISHED" ? new ScannerError("VANISHED", `${path}: dangling symbolic link`, { cause: err }) : e };
+            yield {
+              kind: "error",
+              path,
+              error:
+                e.code === "VANISHED"
+                  ? new ScannerError("VANISHED", `${path}: dangling symbolic link`, { cause: err })
+                  : e,
+            };
             continue;
           }
         }
@@ -135,12 +148,23 @@ export async function* walk(roots: string[], opts: WalkOptions = {}): AsyncGener
       // the directory vanished or became unreadable while being listed
       yield { kind: "error", path: dir, error: fsError(err, dir) };
     } finally {
-      try { handle.closeSync(); } catch { /* already closed */ }
+      try {
+        handle.closeSync();
+      } catch {
+        /* already closed */
+      }
     }
     for (const [path, st] of subdirs) {
       const id = `${st.dev}:${st.ino}`;
       if (ancestors.has(id)) {
-        yield { kind: "error", path, error: new ScannerError("SYMLINK_LOOP", `${path}: directory loop (a symbolic link points back to an ancestor); not descended`) };
+        yield {
+          kind: "error",
+          path,
+          error: new ScannerError(
+            "SYMLINK_LOOP",
+            `${path}: directory loop (a symbolic link points back to an ancestor); not descended`,
+          ),
+        };
         continue;
       }
       ancestors.add(id);

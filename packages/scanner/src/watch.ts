@@ -29,7 +29,10 @@ export interface Watcher {
   close(): Promise<void>;
 }
 
-export function chokidarWatcher(paths: string[], opts: { followSymlinks?: boolean; ignored?: (p: string) => boolean } = {}): Watcher {
+export function chokidarWatcher(
+  paths: string[],
+  opts: { followSymlinks?: boolean; ignored?: (p: string) => boolean } = {},
+): Watcher {
   const w: FSWatcher = chokidarWatch(paths, {
     ignoreInitial: true,
     followSymlinks: !!opts.followSymlinks,
@@ -40,7 +43,8 @@ export function chokidarWatcher(paths: string[], opts: { followSymlinks?: boolea
   const ready = new Promise<void>((res) => w.once("ready", () => res()));
   return {
     onChange(fn) {
-      for (const type of ["add", "change", "unlink", "addDir", "unlinkDir"] as const) w.on(type, (path: string) => fn({ type, path }));
+      for (const type of ["add", "change", "unlink", "addDir", "unlinkDir"] as const)
+        w.on(type, (path: string) => fn({ type, path }));
       // chokidar drops a name that is not valid UTF-8 (it cannot stat the U+FFFD form it reads);
       // the raw fs.watch event still names the file: passed on, the session finds its bytes
       w.on("raw", (event: string, name: string, opts: unknown) => {
@@ -50,7 +54,9 @@ export function chokidarWatcher(paths: string[], opts: { followSymlinks?: boolea
         }
       });
     },
-    onError(fn) { w.on("error", (e) => fn(e instanceof Error ? e : new Error(String(e)))); },
+    onError(fn) {
+      w.on("error", (e) => fn(e instanceof Error ? e : new Error(String(e))));
+    },
     ready: () => ready,
     close: () => w.close(),
   };
@@ -63,12 +69,21 @@ export function chokidarWatcher(paths: string[], opts: { followSymlinks?: boolea
  */
 function byteNames(path: string): string[] {
   if (!path.includes("\uFFFD")) return [path];
-  try { lstatSync(fsPath(path)); return [path]; } catch { /* lossy: look it up */ }
+  try {
+    lstatSync(fsPath(path));
+    return [path];
+  } catch {
+    /* lossy: look it up */
+  }
   const name = basename(path);
   const out: string[] = [];
   for (const dir of byteNames(dirname(path))) {
     let names: Buffer[];
-    try { names = readdirSync(fsPath(dir), { encoding: "buffer" }); } catch { continue; }
+    try {
+      names = readdirSync(fsPath(dir), { encoding: "buffer" });
+    } catch {
+      continue;
+    }
     for (const n of names) if (n.toString("utf8") === name) out.push(join(dir, pathFromBytes(n)));
   }
   return out;
@@ -85,12 +100,25 @@ export interface RansomwareOptions {
 
 export const DEFAULT_RANSOMWARE: RansomwareOptions = { windowMs: 10_000, minFiles: 10, high: 7.5, low: 6.0 };
 
-export interface RansomwareEvidence { path: string; entropyBefore: number; entropyAfter: number; kind: "rewritten" | "replaced"; replaced?: string }
+export interface RansomwareEvidence {
+  path: string;
+  entropyBefore: number;
+  entropyAfter: number;
+  kind: "rewritten" | "replaced";
+  replaced?: string;
+}
 
 export type WatchEvent =
   | { type: "ready"; time: string; paths: string[]; baselineFiles: number }
   | { type: "result"; time: string; result: FileResult; trigger: WatchChange["type"] }
-  | { type: "ransomware"; time: string; name: "Vigil.Heuristic.Ransomware.MassEncryption"; windowMs: number; files: number; evidence: RansomwareEvidence[] }
+  | {
+      type: "ransomware";
+      time: string;
+      name: "Vigil.Heuristic.Ransomware.MassEncryption";
+      windowMs: number;
+      files: number;
+      evidence: RansomwareEvidence[];
+    }
   | { type: "watch-error"; time: string; message: string };
 
 export interface WatchOptions extends PathFilterSpec {
@@ -122,7 +150,10 @@ export class WatchSession {
   private readonly watcher: Watcher;
   private readonly settleMs: number;
   private readonly rw?: RansomwareOptions;
-  private readonly pending = new Map<string, { timer: NodeJS.Timeout; trigger: WatchChange["type"]; size: number; mtimeMs: number; since: number }>();
+  private readonly pending = new Map<
+    string,
+    { timer: NodeJS.Timeout; trigger: WatchChange["type"]; size: number; mtimeMs: number; since: number }
+  >();
   private readonly entropyOf = new Map<string, number>();
   private readonly recentUnlinks: { path: string; dir: string; entropy: number; at: number }[] = [];
   private evidence: (RansomwareEvidence & { at: number })[] = [];
@@ -131,11 +162,18 @@ export class WatchSession {
   private closed = false;
   private readonly filter;
 
-  constructor(private readonly scanner: Scanner, private readonly paths: string[], private readonly emit: (e: WatchEvent) => void, private readonly opts: WatchOptions = {}) {
+  constructor(
+    private readonly scanner: Scanner,
+    private readonly paths: string[],
+    private readonly emit: (e: WatchEvent) => void,
+    private readonly opts: WatchOptions = {},
+  ) {
     this.settleMs = opts.settleMs ?? 500;
     this.rw = opts.ransomware === false ? undefined : { ...DEFAULT_RANSOMWARE, ...opts.ransomware };
     this.filter = pathFilter(opts);
-    this.watcher = opts.watcher ?? chokidarWatcher(paths, { followSymlinks: opts.followSymlinks, ignored: (p) => this.filter.excluded(p) });
+    this.watcher =
+      opts.watcher ??
+      chokidarWatcher(paths, { followSymlinks: opts.followSymlinks, ignored: (p) => this.filter.excluded(p) });
   }
 
   async start(): Promise<void> {
@@ -148,7 +186,10 @@ export class WatchSession {
         if (e.kind !== "file") continue;
         if (baseline >= max) break;
         const h = sampleEntropy(e.path);
-        if (h !== undefined) { this.entropyOf.set(e.path, h); baseline++; }
+        if (h !== undefined) {
+          this.entropyOf.set(e.path, h);
+          baseline++;
+        }
       }
     }
     await this.watcher.ready();
@@ -179,7 +220,10 @@ export class WatchSession {
 
   private cancel(path: string): void {
     const p = this.pending.get(path);
-    if (p) { clearTimeout(p.timer); this.pending.delete(path); }
+    if (p) {
+      clearTimeout(p.timer);
+      this.pending.delete(path);
+    }
   }
 
   private schedule(path: string, trigger: WatchChange["type"]): void {
@@ -193,9 +237,22 @@ export class WatchSession {
         return;
       }
     }
-    let size = -1, mtimeMs = -1;
-    try { const st = statSync(fsPath(path)); size = st.size; mtimeMs = st.mtimeMs; } catch { /* vanished: the check below drops it */ }
-    const entry = { timer: setTimeout(() => this.settled(path), this.settleMs), trigger: prev?.trigger === "add" ? "add" : trigger, size, mtimeMs, since: prev?.since ?? Date.now() };
+    let size = -1,
+      mtimeMs = -1;
+    try {
+      const st = statSync(fsPath(path));
+      size = st.size;
+      mtimeMs = st.mtimeMs;
+    } catch {
+      /* vanished: the check below drops it */
+    }
+    const entry = {
+      timer: setTimeout(() => this.settled(path), this.settleMs),
+      trigger: prev?.trigger === "add" ? "add" : trigger,
+      size,
+      mtimeMs,
+      since: prev?.since ?? Date.now(),
+    };
     this.pending.set(path, entry);
   }
 
@@ -203,10 +260,16 @@ export class WatchSession {
     const p = this.pending.get(path);
     if (!p || this.closed) return;
     let st;
-    try { st = statSync(fsPath(path)); } catch { this.pending.delete(path); return; }
+    try {
+      st = statSync(fsPath(path));
+    } catch {
+      this.pending.delete(path);
+      return;
+    }
     if ((st.size !== p.size || st.mtimeMs !== p.mtimeMs) && Date.now() - p.since < (this.opts.maxWaitMs ?? 30_000)) {
       // still being written: look again later
-      p.size = st.size; p.mtimeMs = st.mtimeMs;
+      p.size = st.size;
+      p.mtimeMs = st.mtimeMs;
       p.timer = setTimeout(() => this.settled(path), this.settleMs);
       return;
     }
@@ -230,7 +293,8 @@ export class WatchSession {
     const now = Date.now();
     let ev: RansomwareEvidence | undefined;
     if (after >= rw.high) {
-      if (before !== undefined && before < rw.low) ev = { path, entropyBefore: before, entropyAfter: after, kind: "rewritten" };
+      if (before !== undefined && before < rw.low)
+        ev = { path, entropyBefore: before, entropyAfter: after, kind: "rewritten" };
       else if (before === undefined) {
         const dir = dirname(path);
         const i = this.recentUnlinks.findIndex((u) => u.dir === dir && now - u.at <= rw.windowMs && u.entropy < rw.low);
@@ -246,9 +310,16 @@ export class WatchSession {
       this.lastAlert = now;
       const round = (x: number) => Math.round(x * 1000) / 1000;
       this.emit({
-        type: "ransomware", time: new Date().toISOString(), name: "Vigil.Heuristic.Ransomware.MassEncryption", windowMs: rw.windowMs,
+        type: "ransomware",
+        time: new Date().toISOString(),
+        name: "Vigil.Heuristic.Ransomware.MassEncryption",
+        windowMs: rw.windowMs,
         files: this.evidence.length,
-        evidence: this.evidence.map(({ at: _at, ...e }) => ({ ...e, entropyBefore: round(e.entropyBefore), entropyAfter: round(e.entropyAfter) })),
+        evidence: this.evidence.map(({ at: _at, ...e }) => ({
+          ...e,
+          entropyBefore: round(e.entropyBefore),
+          entropyAfter: round(e.entropyAfter),
+        })),
       });
       this.evidence = [];
     }

@@ -27,7 +27,10 @@ async function main(): Promise<void> {
     const mod = (await import(init.spec.module)) as { createDetector(init: unknown): Detector | Promise<Detector> };
     detector = await mod.createDetector(init.spec.init);
   } catch (err) {
-    port.postMessage({ id: -1, fatal: `could not build the detector in a worker: ${(err as Error)?.stack ?? String(err)}` } satisfies WorkerReply);
+    port.postMessage({
+      id: -1,
+      fatal: `could not build the detector in a worker: ${(err as Error)?.stack ?? String(err)}`,
+    } satisfies WorkerReply);
     return;
   }
   const buffers = new ReadBuffer();

@@ -17,7 +17,9 @@ import { withRules } from "./helpers/detector.js";
 import { damagedCases, gzipInvalidDistance, gzipTruncated, makeTar, noise } from "./helpers/damaged.js";
 
 // EICAR at the start of a file, whatever follows (the starter rule wants a whole EICAR file)
-const detector = withRules(`rule EICAR_Test_File { strings: $e = "${EICAR.replace(/\\/g, "\\\\")}" condition: $e at 0 }`).detector;
+const detector = withRules(
+  `rule EICAR_Test_File { strings: $e = "${EICAR.replace(/\\/g, "\\\\")}" condition: $e at 0 }`,
+).detector;
 const scan = (b: Uint8Array, name: string) => scanBytes(detector, b, name, { limits: DEFAULT_LIMITS });
 
 describe("damaged containers: scan what they yield, report the damage beside it", () => {
@@ -39,7 +41,9 @@ describe("damaged containers: scan what they yield, report the damage beside it"
 
   it("names the damage and where the salvaged bytes came from", () => {
     const byFile = new Map(cases.map((c) => [c.file, scan(c.bytes, c.file)]));
-    expect(byFile.get("crc.com.gz")!.incomplete[0]!.message).toMatch(/incorrect data check; the 68 bytes decoded before the damage were scanned/);
+    expect(byFile.get("crc.com.gz")!.incomplete[0]!.message).toMatch(
+      /incorrect data check; the 68 bytes decoded before the damage were scanned/,
+    );
     expect(byFile.get("isize.com.gz")!.incomplete[0]!.message).toMatch(/incorrect length check/);
     expect(byFile.get("cut.com.gz")!.incomplete[0]!.message).toMatch(/unexpected end of file/);
     expect(byFile.get("distance.com.gz")!.incomplete[0]!.message).toMatch(/invalid distance too far back/);
@@ -66,17 +70,26 @@ describe("damaged containers: scan what they yield, report the damage beside it"
   });
 
   it("a tar with a damaged header resumes at the next valid header, as GNU tar does", () => {
-    const t = makeTar([{ name: "a.txt", data: "aaa" }, { name: "b.txt", data: "bbb" }, { name: "eicar.com", data: EICAR }]);
+    const t = makeTar([
+      { name: "a.txt", data: "aaa" },
+      { name: "b.txt", data: "bbb" },
+      { name: "eicar.com", data: EICAR },
+    ]);
     t[1024 + 10] ^= 0xff; // second header's checksum no longer matches
     const r = scan(t, "h.tar");
     expect(r.detections.map((d) => d.path)).toEqual(["h.tar!eicar.com"]);
-    expect(r.incomplete.map((i) => i.message)).toEqual([expect.stringMatching(/bad tar header checksum at offset 1024; skipped to the next valid header at offset 2048/)]);
+    expect(r.incomplete.map((i) => i.message)).toEqual([
+      expect.stringMatching(/bad tar header checksum at offset 1024; skipped to the next valid header at offset 2048/),
+    ]);
   });
 
   it("walking local headers does not take a stored inner archive's members for the outer one's", () => {
     const inner = makeZip([{ name: "e.com", data: EICAR }]);
     for (const grow of [1000, -20]) {
-      const z = makeZip([{ name: "inner.zip", data: inner, method: 0 }, { name: "z.txt", data: "zzz" }]);
+      const z = makeZip([
+        { name: "inner.zip", data: inner, method: 0 },
+        { name: "z.txt", data: "zzz" },
+      ]);
       const e = z.lastIndexOf(Buffer.from([0x50, 0x4b, 5, 6]));
       z.writeUInt32LE(z.readUInt32LE(e + 12) + grow, e + 12);
       const r = scan(z, "o.zip");
@@ -105,18 +118,37 @@ describe.skipIf(!!why)("damaged archives: vigil scan against clamscan", () => {
     const cases = damagedCases();
     for (const c of cases) writeFileSync(join(t, c.file), c.bytes);
     writeFileSync(join(d, "eicar.ndb"), `Damaged.EICAR:0:*:${Buffer.from(EICAR).toString("hex")}\n`);
-    const found = (out: string) => new Set(out.split("\n").map((l) => /^.*\/t\/([^/!:]+)[!:].* FOUND$/.exec(l)?.[1]).filter((x): x is string => !!x));
-    const c = spawnSync("clamscan", ["--no-summary", "--infected", "-d", join(d, "eicar.ndb"), "-r", t], { encoding: "utf8" });
-    const v = spawnSync(process.execPath, [BIN, "scan", "--no-builtin", "--no-cache", "--jobs", "0", "--no-summary", "-d", join(d, "eicar.ndb"), t], { encoding: "utf8" });
+    const found = (out: string) =>
+      new Set(
+        out
+          .split("\n")
+          .map((l) => /^.*\/t\/([^/!:]+)[!:].* FOUND$/.exec(l)?.[1])
+          .filter((x): x is string => !!x),
+      );
+    const c = spawnSync("clamscan", ["--no-summary", "--infected", "-d", join(d, "eicar.ndb"), "-r", t], {
+      encoding: "utf8",
+    });
+    const v = spawnSync(
+      process.execPath,
+      [BIN, "scan", "--no-builtin", "--no-cache", "--jobs", "0", "--no-summary", "-d", join(d, "eicar.ndb"), t],
+      { encoding: "utf8" },
+    );
     const cf = found(c.stdout);
     const vf = found(v.stdout);
-    const verdicts = cases.map((x) => `${x.file}: clamscan ${cf.has(x.file) ? "FOUND" : "-"} vigil ${vf.has(x.file) ? "FOUND" : "-"}`);
+    const verdicts = cases.map(
+      (x) => `${x.file}: clamscan ${cf.has(x.file) ? "FOUND" : "-"} vigil ${vf.has(x.file) ? "FOUND" : "-"}`,
+    );
     console.log(verdicts.join("\n"));
     // clamscan 1.4.6 throws away the output of a truncated xz stream; `xz -dc` writes it out
     // (EICAR included), so Vigil finds it there, by the rule above
     const clamscanMisses = new Set(["cut.com.xz"]);
     expect([...vf].filter((f) => !clamscanMisses.has(f)).sort()).toEqual([...cf].sort());
-    expect([...vf].sort()).toEqual(cases.filter((x) => x.infected).map((x) => x.file).sort());
+    expect([...vf].sort()).toEqual(
+      cases
+        .filter((x) => x.infected)
+        .map((x) => x.file)
+        .sort(),
+    );
     // the clean damaged file is reported as not fully scanned, never OK
     expect(v.stdout).toMatch(/crc-clean\.txt\.gz!crc-clean\.txt: Not fully scanned \(corrupt-archive\)/);
   });

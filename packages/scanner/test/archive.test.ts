@@ -14,7 +14,9 @@ const scan = (b: Uint8Array, name = "t", over: Partial<Limits> = {}, alertExceed
   scanBytes(starter().detector, b, name, { limits: limits(over), alertExceedsMax });
 
 let dir: string;
-beforeAll(() => { dir = mkdtempSync(join(tmpdir(), "vigil-arc-")); });
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "vigil-arc-"));
+});
 
 describe("zip", () => {
   it("finds EICAR in stored and deflated members and names them outer!inner", () => {
@@ -46,10 +48,16 @@ describe("zip", () => {
   });
 
   it("reports encrypted members as not fully scanned, never guessed", () => {
-    const z = makeZip([{ name: "secret.bin", data: "xx", method: 0, flags: 1 }, { name: "aes.bin", data: "yy", method: 99 }]);
+    const z = makeZip([
+      { name: "secret.bin", data: "xx", method: 0, flags: 1 },
+      { name: "aes.bin", data: "yy", method: 99 },
+    ]);
     const r = scan(z, "enc.zip");
     expect(r.detections).toEqual([]);
-    expect(r.incomplete.map((i) => [i.reason, i.path])).toEqual([["encrypted", "enc.zip!secret.bin"], ["encrypted", "enc.zip!aes.bin"]]);
+    expect(r.incomplete.map((i) => [i.reason, i.path])).toEqual([
+      ["encrypted", "enc.zip!secret.bin"],
+      ["encrypted", "enc.zip!aes.bin"],
+    ]);
   });
 
   it.skipIf(needs("zip -P archives", { tools: ["zip"] }))("reports zip -P encrypted archives made by Info-ZIP", () => {
@@ -61,15 +69,18 @@ describe("zip", () => {
     expect(r.incomplete[0]?.reason).toBe("encrypted");
   });
 
-  it.skipIf(needs("Info-ZIP archives", { tools: ["zip"] }))("agrees with Info-ZIP on a real deflated archive with nested folders", () => {
-    const d = mkdtempSync(join(dir, "zi-"));
-    mkdirSync(join(d, "a/b"), { recursive: true });
-    writeFileSync(join(d, "a/b/eicar.com"), EICAR);
-    writeFileSync(join(d, "a/clean.txt"), "clean ".repeat(1000));
-    execFileSync("zip", ["-q", "-r", "t.zip", "a"], { cwd: d });
-    const r = scan(readFileSync(join(d, "t.zip")), "t.zip");
-    expect(r.detections.map((x) => x.path)).toEqual(["t.zip!a/b/eicar.com"]);
-  });
+  it.skipIf(needs("Info-ZIP archives", { tools: ["zip"] }))(
+    "agrees with Info-ZIP on a real deflated archive with nested folders",
+    () => {
+      const d = mkdtempSync(join(dir, "zi-"));
+      mkdirSync(join(d, "a/b"), { recursive: true });
+      writeFileSync(join(d, "a/b/eicar.com"), EICAR);
+      writeFileSync(join(d, "a/clean.txt"), "clean ".repeat(1000));
+      execFileSync("zip", ["-q", "-r", "t.zip", "a"], { cwd: d });
+      const r = scan(readFileSync(join(d, "t.zip")), "t.zip");
+      expect(r.detections.map((x) => x.path)).toEqual(["t.zip!a/b/eicar.com"]);
+    },
+  );
 
   it("survives truncated and garbage archives with a clear note", () => {
     const z = makeZip([{ name: "e.com", data: EICAR }]);
@@ -93,9 +104,12 @@ describe("zip", () => {
   });
 
   it("fuzzed archives never crash the scan", () => {
-    const z = makeZip([{ name: "a/e.com", data: EICAR }, { name: "b.txt", data: "x".repeat(300) }]);
+    const z = makeZip([
+      { name: "a/e.com", data: EICAR },
+      { name: "b.txt", data: "x".repeat(300) },
+    ]);
     let seed = 1;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
     for (let i = 0; i < 300; i++) {
       const m = Buffer.from(z);
       for (let k = 0; k < 4; k++) m[Math.floor(rnd() * m.length)] = Math.floor(rnd() * 256);
@@ -112,9 +126,13 @@ describe("hostile tar, gzip and bzip2", () => {
     writeFileSync(join(d, "t.txt"), "text ".repeat(500));
     execFileSync("tar", ["-cf", "a.tar", "e.com", "t.txt"], { cwd: d });
     execFileSync("bzip2", ["-k", "a.tar"], { cwd: d });
-    const inputs = [readFileSync(join(d, "a.tar")), gzipSync(readFileSync(join(d, "a.tar"))), readFileSync(join(d, "a.tar.bz2"))];
+    const inputs = [
+      readFileSync(join(d, "a.tar")),
+      gzipSync(readFileSync(join(d, "a.tar"))),
+      readFileSync(join(d, "a.tar.bz2")),
+    ];
     let seed = 7;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
     for (const input of inputs) {
       for (let i = 0; i < 120; i++) {
         const m = Buffer.from(input);
@@ -171,16 +189,23 @@ describe("bombs and limits", () => {
   it("honours max-recursion and reports it", () => {
     let b: Buffer = makeZip([{ name: "e.com", data: EICAR }]);
     for (let i = 0; i < 5; i++) b = makeZip([{ name: `l${i}.zip`, data: b }]);
-    expect(scan(b, "deep.zip").detections.map((d) => d.path)).toEqual(["deep.zip!l4.zip!l3.zip!l2.zip!l1.zip!l0.zip!e.com"]);
+    expect(scan(b, "deep.zip").detections.map((d) => d.path)).toEqual([
+      "deep.zip!l4.zip!l3.zip!l2.zip!l1.zip!l0.zip!e.com",
+    ]);
     const r = scan(b, "deep.zip", { maxRecursion: 3 });
     expect(r.detections).toEqual([]);
-    expect(r.incomplete).toEqual([expect.objectContaining({ reason: "max-recursion", path: "deep.zip!l4.zip!l3.zip!l2.zip" })]);
+    expect(r.incomplete).toEqual([
+      expect.objectContaining({ reason: "max-recursion", path: "deep.zip!l4.zip!l3.zip!l2.zip" }),
+    ]);
     const alerted = scan(b, "deep.zip", { maxRecursion: 3 }, true);
     expect(alerted.detections.map((d) => d.name)).toEqual(["Heuristics.Limits.Exceeded.MaxRecursion"]);
   });
 
   it("honours max-files", () => {
-    const z = makeZip([...Array.from({ length: 10 }, (_, i) => ({ name: `f${i}`, data: "x" })), { name: "last.com", data: EICAR }]);
+    const z = makeZip([
+      ...Array.from({ length: 10 }, (_, i) => ({ name: `f${i}`, data: "x" })),
+      { name: "last.com", data: EICAR },
+    ]);
     const r = scan(z, "many.zip", { maxFiles: 5 });
     expect(r.detections).toEqual([]);
     expect(r.incomplete.map((i) => i.reason)).toEqual(["max-files"]);
@@ -199,8 +224,12 @@ describe("gzip, bzip2, tar", () => {
     const d = mkdtempSync(join(dir, "gz-"));
     writeFileSync(join(d, "eicar.com"), EICAR);
     execFileSync("gzip", ["-k", "eicar.com"], { cwd: d });
-    expect(scan(readFileSync(join(d, "eicar.com.gz")), "x.gz").detections.map((x) => x.path)).toEqual(["x.gz!eicar.com"]);
-    expect(scan(gzipSync(EICAR), "d/sample.com.gz").detections.map((x) => x.path)).toEqual(["d/sample.com.gz!sample.com"]);
+    expect(scan(readFileSync(join(d, "eicar.com.gz")), "x.gz").detections.map((x) => x.path)).toEqual([
+      "x.gz!eicar.com",
+    ]);
+    expect(scan(gzipSync(EICAR), "d/sample.com.gz").detections.map((x) => x.path)).toEqual([
+      "d/sample.com.gz!sample.com",
+    ]);
   });
 
   it.skipIf(needs("bzip2 via seek-bzip", { tools: ["bzip2"] }))("bzip2 via seek-bzip, bounded", () => {
@@ -208,7 +237,9 @@ describe("gzip, bzip2, tar", () => {
     writeFileSync(join(d, "eicar.com"), EICAR);
     writeFileSync(join(d, "zeros"), Buffer.alloc(20 * 1024 * 1024));
     execFileSync("bzip2", ["-k", "eicar.com", "zeros"], { cwd: d });
-    expect(scan(readFileSync(join(d, "eicar.com.bz2")), "eicar.com.bz2").detections.map((x) => x.path)).toEqual(["eicar.com.bz2!eicar.com"]);
+    expect(scan(readFileSync(join(d, "eicar.com.bz2")), "eicar.com.bz2").detections.map((x) => x.path)).toEqual([
+      "eicar.com.bz2!eicar.com",
+    ]);
     const bomb = scan(readFileSync(join(d, "zeros.bz2")), "zeros.bz2");
     expect(bomb.incomplete[0]?.reason).toBe("max-ratio");
     const corrupt = Buffer.from(readFileSync(join(d, "eicar.com.bz2")));
@@ -218,25 +249,32 @@ describe("gzip, bzip2, tar", () => {
     expect(r.incomplete.map((i) => i.reason)).toEqual(["corrupt-archive"]);
   });
 
-  it.skipIf(needs("tar.bz2 nesting", { tools: ["bzip2"] }))("tar in ustar, pax and gnu formats, and tar.gz / tar.bz2 nesting", () => {
-    const d = mkdtempSync(join(dir, "tar-"));
-    const long = "d".repeat(60) + "/" + "e".repeat(60);
-    mkdirSync(join(d, "src", long), { recursive: true });
-    writeFileSync(join(d, "src", long, "eicar.com"), EICAR);
-    writeFileSync(join(d, "src", "clean.txt"), "clean");
-    for (const fmt of ["ustar", "pax", "gnu"]) {
-      execFileSync("tar", ["-c", `--format=${fmt}`, "-f", `${fmt}.tar`, "src"], { cwd: d });
-      const r = scan(readFileSync(join(d, `${fmt}.tar`)), `${fmt}.tar`);
-      expect(r.detections.map((x) => x.path)).toEqual([`${fmt}.tar!src/${long}/eicar.com`]);
-    }
-    execFileSync("tar", ["-czf", "t.tgz", "src"], { cwd: d });
-    execFileSync("tar", ["-cjf", "t.tbz2", "src"], { cwd: d });
-    expect(scan(readFileSync(join(d, "t.tgz")), "t.tgz").detections.map((x) => x.path)).toEqual([`t.tgz!t!src/${long}/eicar.com`]);
-    expect(scan(readFileSync(join(d, "t.tbz2")), "t.tbz2").detections.map((x) => x.path)).toEqual([`t.tbz2!t!src/${long}/eicar.com`]);
-    const tr = readFileSync(join(d, "pax.tar"));
-    const cut = scan(tr.subarray(0, 1500), "cut.tar");
-    expect(cut.errors).toEqual([]);
-  });
+  it.skipIf(needs("tar.bz2 nesting", { tools: ["bzip2"] }))(
+    "tar in ustar, pax and gnu formats, and tar.gz / tar.bz2 nesting",
+    () => {
+      const d = mkdtempSync(join(dir, "tar-"));
+      const long = "d".repeat(60) + "/" + "e".repeat(60);
+      mkdirSync(join(d, "src", long), { recursive: true });
+      writeFileSync(join(d, "src", long, "eicar.com"), EICAR);
+      writeFileSync(join(d, "src", "clean.txt"), "clean");
+      for (const fmt of ["ustar", "pax", "gnu"]) {
+        execFileSync("tar", ["-c", `--format=${fmt}`, "-f", `${fmt}.tar`, "src"], { cwd: d });
+        const r = scan(readFileSync(join(d, `${fmt}.tar`)), `${fmt}.tar`);
+        expect(r.detections.map((x) => x.path)).toEqual([`${fmt}.tar!src/${long}/eicar.com`]);
+      }
+      execFileSync("tar", ["-czf", "t.tgz", "src"], { cwd: d });
+      execFileSync("tar", ["-cjf", "t.tbz2", "src"], { cwd: d });
+      expect(scan(readFileSync(join(d, "t.tgz")), "t.tgz").detections.map((x) => x.path)).toEqual([
+        `t.tgz!t!src/${long}/eicar.com`,
+      ]);
+      expect(scan(readFileSync(join(d, "t.tbz2")), "t.tbz2").detections.map((x) => x.path)).toEqual([
+        `t.tbz2!t!src/${long}/eicar.com`,
+      ]);
+      const tr = readFileSync(join(d, "pax.tar"));
+      const cut = scan(tr.subarray(0, 1500), "cut.tar");
+      expect(cut.errors).toEqual([]);
+    },
+  );
 
   it("escapes control characters in member names", () => {
     const z = makeZip([{ name: "evil\n/x: OK\r.com", data: EICAR }]);
@@ -264,12 +302,25 @@ describe.skipIf(needs("xz (our LZMA2 decoder) vs xz", { tools: ["xz"] }))("xz (o
     const bin = readFileSync(process.execPath).subarray(0, 400_000);
     const mixed = Buffer.concat([text.subarray(0, 50_000), bin.subarray(0, 200_000), text]);
     for (const data of [text, bin, mixed, Buffer.alloc(0)]) {
-      for (const args of [["-0"], ["-6"], ["-9e"], ["--lzma2=lc=0,lp=2,pb=0"], ["--lzma2=lc=4,lp=0,pb=4"], ["--block-size=10000"], ["-C", "sha256"], ["-C", "none"]]) {
+      for (const args of [
+        ["-0"],
+        ["-6"],
+        ["-9e"],
+        ["--lzma2=lc=0,lp=2,pb=0"],
+        ["--lzma2=lc=4,lp=0,pb=4"],
+        ["--block-size=10000"],
+        ["-C", "sha256"],
+        ["-C", "none"],
+      ]) {
         const xz = execFileSync("xz", ["-c", ...args], { input: data, maxBuffer: 1 << 28 });
         expect(Buffer.from(unxz(xz, 1 << 28)).equals(data)).toBe(true);
       }
     }
-    const two = Buffer.concat([execFileSync("xz", ["-c"], { input: text }), Buffer.alloc(8), execFileSync("xz", ["-c"], { input: bin })]);
+    const two = Buffer.concat([
+      execFileSync("xz", ["-c"], { input: text }),
+      Buffer.alloc(8),
+      execFileSync("xz", ["-c"], { input: bin }),
+    ]);
     expect(Buffer.from(unxz(two, 1 << 28)).equals(Buffer.concat([text, bin]))).toBe(true);
   });
 
@@ -278,8 +329,12 @@ describe.skipIf(needs("xz (our LZMA2 decoder) vs xz", { tools: ["xz"] }))("xz (o
     writeFileSync(join(d, "eicar.com"), EICAR);
     execFileSync("tar", ["-cJf", "e.tar.xz", "eicar.com"], { cwd: d });
     execFileSync("xz", ["-k", "eicar.com"], { cwd: d });
-    expect(scan(readFileSync(join(d, "eicar.com.xz")), "eicar.com.xz").detections.map((x) => x.path)).toEqual(["eicar.com.xz!eicar.com"]);
-    expect(scan(readFileSync(join(d, "e.tar.xz")), "e.tar.xz").detections.map((x) => x.path)).toEqual(["e.tar.xz!e.tar!eicar.com"]);
+    expect(scan(readFileSync(join(d, "eicar.com.xz")), "eicar.com.xz").detections.map((x) => x.path)).toEqual([
+      "eicar.com.xz!eicar.com",
+    ]);
+    expect(scan(readFileSync(join(d, "e.tar.xz")), "e.tar.xz").detections.map((x) => x.path)).toEqual([
+      "e.tar.xz!e.tar!eicar.com",
+    ]);
     const bomb = execFileSync("xz", ["-c"], { input: Buffer.alloc(40 * 1024 * 1024), maxBuffer: 1 << 28 });
     const r = scan(bomb, "zeros.xz");
     expect(r.incomplete.map((i) => i.reason)).toEqual(["max-ratio"]);
@@ -289,9 +344,11 @@ describe.skipIf(needs("xz (our LZMA2 decoder) vs xz", { tools: ["xz"] }))("xz (o
   });
 
   it("fuzzed and truncated xz never crashes or hangs", () => {
-    const src = execFileSync("xz", ["-c"], { input: Buffer.concat([Buffer.from(EICAR), readFileSync(process.execPath).subarray(0, 20_000)]) });
+    const src = execFileSync("xz", ["-c"], {
+      input: Buffer.concat([Buffer.from(EICAR), readFileSync(process.execPath).subarray(0, 20_000)]),
+    });
     let seed = 3;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
     const t = Date.now();
     for (let i = 0; i < 300; i++) {
       const m = Buffer.from(src);
@@ -305,11 +362,22 @@ describe.skipIf(needs("xz (our LZMA2 decoder) vs xz", { tools: ["xz"] }))("xz (o
 
 describe("zip-based containers", () => {
   it("Office documents, JAR and APK are opened as zip", () => {
-    const docx = makeZip([{ name: "[Content_Types].xml", data: "<Types/>" }, { name: "word/embeddings/oleObject1.bin", data: EICAR }]);
-    expect(scan(docx, "report.docx").detections.map((d) => d.path)).toEqual(["report.docx!word/embeddings/oleObject1.bin"]);
-    const jar = makeZip([{ name: "META-INF/MANIFEST.MF", data: "Manifest-Version: 1.0\n" }, { name: "lib/inner.jar", data: makeZip([{ name: "a/B.class", data: EICAR }]) }]);
+    const docx = makeZip([
+      { name: "[Content_Types].xml", data: "<Types/>" },
+      { name: "word/embeddings/oleObject1.bin", data: EICAR },
+    ]);
+    expect(scan(docx, "report.docx").detections.map((d) => d.path)).toEqual([
+      "report.docx!word/embeddings/oleObject1.bin",
+    ]);
+    const jar = makeZip([
+      { name: "META-INF/MANIFEST.MF", data: "Manifest-Version: 1.0\n" },
+      { name: "lib/inner.jar", data: makeZip([{ name: "a/B.class", data: EICAR }]) },
+    ]);
     expect(scan(jar, "app.jar").detections.map((d) => d.path)).toEqual(["app.jar!lib/inner.jar!a/B.class"]);
-    const apk = makeZip([{ name: "AndroidManifest.xml", data: "x" }, { name: "assets/payload.bin", data: EICAR }]);
+    const apk = makeZip([
+      { name: "AndroidManifest.xml", data: "x" },
+      { name: "assets/payload.bin", data: EICAR },
+    ]);
     expect(scan(apk, "app.apk").detections.map((d) => d.name)).toEqual(["Win.Test.EICAR_HDB-1"]);
   });
 });

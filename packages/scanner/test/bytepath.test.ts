@@ -1,7 +1,16 @@
 // Paths as bytes: the lossless string form of file names that are not valid UTF-8 (bytepath.ts).
 import { describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
-import { escapeRawBytes, fsPath, hasRawBytes, jsonRawBytes, pathFromBytes, pathToBytes, printable, printableToBytes } from "@vigil/scanner";
+import {
+  escapeRawBytes,
+  fsPath,
+  hasRawBytes,
+  jsonRawBytes,
+  pathFromBytes,
+  pathToBytes,
+  printable,
+  printableToBytes,
+} from "@vigil/scanner";
 
 const samples = [
   Buffer.from("inv\xffalid.exe", "latin1"),
@@ -29,7 +38,9 @@ describe("byte paths", () => {
       const s = pathFromBytes(b);
       expect(pathToBytes(s).equals(b)).toBe(true);
       expect(printableToBytes(printable(s)).equals(b)).toBe(true);
-      expect(Buffer.isBuffer(fsPath(s)) ? (fsPath(s) as Buffer).equals(b) : Buffer.from(fsPath(s) as string).equals(b)).toBe(true);
+      expect(
+        Buffer.isBuffer(fsPath(s)) ? (fsPath(s) as Buffer).equals(b) : Buffer.from(fsPath(s) as string).equals(b),
+      ).toBe(true);
       // the printed form is valid Unicode and has no line breaks
       expect(printable(s)).not.toMatch(/[\n\r]|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])/);
       // JSON text stays valid, Unicode-clean and parses to the \xNN form

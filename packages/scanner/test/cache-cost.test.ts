@@ -4,7 +4,17 @@
 // or a worker. (bench/tree.ts measures the time and memory on 100,000 files.)
 import { describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,7 +24,11 @@ import { starter } from "./helpers/detector.js";
 const HEADER = 48;
 const RECORD = 44;
 
-async function scanTree(dir: string, cacheFile: string, extra: Partial<ConstructorParameters<typeof Scanner>[0]> = {}): Promise<FileResult[]> {
+async function scanTree(
+  dir: string,
+  cacheFile: string,
+  extra: Partial<ConstructorParameters<typeof Scanner>[0]> = {},
+): Promise<FileResult[]> {
   const rules = starter();
   const probe = new Scanner({ ...rules, jobs: 0 });
   const cache = new ScanCache(cacheFile, Scanner.cacheVersion(rules.detector, probe.content));
@@ -85,7 +99,9 @@ describe("scan cache: cheaper than a rescan", () => {
     const cacheFile = join(d, "cache");
     const child = fileURLToPath(new URL("./helpers/cache-child.ts", import.meta.url));
     for (let round = 0; round < 3; round++) {
-      const p = spawn(process.execPath, ["--import", "tsx", child, cacheFile], { stdio: ["ignore", "pipe", "inherit"] });
+      const p = spawn(process.execPath, ["--import", "tsx", child, cacheFile], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
       await new Promise<void>((res) => p.stdout.once("data", () => res()));
       await new Promise((res) => setTimeout(res, 30 + round * 40));
       p.kill("SIGKILL");
@@ -93,8 +109,17 @@ describe("scan cache: cheaper than a rescan", () => {
       const c = new ScanCache(cacheFile, "v");
       expect(c.size).toBeGreaterThan(0);
       // every entry that loads is one the child wrote, whole
-      for (let i = 1; i <= c.size; i++) expect(c.isClean({ dev: 7, ino: i, size: 2 * i + 1, mtimeMs: 3 * i, ctimeMs: 5 * i })).toBe(true);
-      expect(c.isClean({ dev: 7, ino: c.size + 1, size: 2 * (c.size + 1) + 1, mtimeMs: 3 * (c.size + 1), ctimeMs: 5 * (c.size + 1) })).toBe(false);
+      for (let i = 1; i <= c.size; i++)
+        expect(c.isClean({ dev: 7, ino: i, size: 2 * i + 1, mtimeMs: 3 * i, ctimeMs: 5 * i })).toBe(true);
+      expect(
+        c.isClean({
+          dev: 7,
+          ino: c.size + 1,
+          size: 2 * (c.size + 1) + 1,
+          mtimeMs: 3 * (c.size + 1),
+          ctimeMs: 5 * (c.size + 1),
+        }),
+      ).toBe(false);
     }
   });
 
@@ -112,7 +137,9 @@ describe("scan cache: cheaper than a rescan", () => {
       await s.close();
     }
     expect(out).toHaveLength(40);
-    expect(out.every((r) => r.errors.length === 0 && r.detections.length === 0 && r.size === 0 && r.stat?.size === 0)).toBe(true);
+    expect(
+      out.every((r) => r.errors.length === 0 && r.detections.length === 0 && r.size === 0 && r.stat?.size === 0),
+    ).toBe(true);
     const cacheFile = join(d, "..", `${d.split("/").pop()}.cache`);
     await scanTree(d, cacheFile);
     expect(existsSync(cacheFile)).toBe(false); // nothing worth remembering: nothing written

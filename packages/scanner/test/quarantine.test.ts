@@ -1,6 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,7 +34,13 @@ describe("quarantine", () => {
     utimesSync(f, new Date("2020-01-02T03:04:05Z"), new Date("2021-02-03T04:05:06Z"));
     const e = vault.add(f, { detections: ["Win.Test.EICAR_HDB-1"], rulesVersion: "r1" });
     expect(existsSync(f)).toBe(false);
-    expect(e).toMatchObject({ originalPath: f, size: bytes.length, mode: 0o640, detections: ["Win.Test.EICAR_HDB-1"], rulesVersion: "r1" });
+    expect(e).toMatchObject({
+      originalPath: f,
+      size: bytes.length,
+      mode: 0o640,
+      detections: ["Win.Test.EICAR_HDB-1"],
+      rulesVersion: "r1",
+    });
     // nothing in the vault is detected by our engine
     for (const n of readdirSync(vault.dir)) {
       expect(starter().detector.scan(readFileSync(join(vault.dir, n)), { path: n, size: 0 })).toEqual([]);

@@ -3,7 +3,16 @@ import { mkdirSync, mkdtempSync, utimesSync, writeFileSync, readFileSync, unlink
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { Scanner, ScanCache, ScanStats, reportWriter, summaryText, type FileResult, type ScanEvent, type ScannerOptions } from "../src/index.js";
+import {
+  Scanner,
+  ScanCache,
+  ScanStats,
+  reportWriter,
+  summaryText,
+  type FileResult,
+  type ScanEvent,
+  type ScannerOptions,
+} from "../src/index.js";
 import { compileRuleSet, engineDetectorWithSpec } from "../src/rules.js";
 import { EICAR, makeZip } from "@vigil/test-kit";
 import { starter } from "./helpers/detector.js";
@@ -14,28 +23,45 @@ beforeAll(() => {
   mkdirSync(join(root, "d/e"), { recursive: true });
   writeFileSync(join(root, "eicar.com"), EICAR);
   writeFileSync(join(root, "clean.txt"), "nothing here");
-  writeFileSync(join(root, "d/e/inner.zip"), makeZip([{ name: "x/eicar.com", data: EICAR }, { name: "ok.txt", data: "fine" }]));
+  writeFileSync(
+    join(root, "d/e/inner.zip"),
+    makeZip([
+      { name: "x/eicar.com", data: EICAR },
+      { name: "ok.txt", data: "fine" },
+    ]),
+  );
   for (let i = 0; i < 30; i++) writeFileSync(join(root, "d", `f${i}.bin`), Buffer.alloc(1000 + i, i));
 });
 
-async function run(opts: Partial<ScannerOptions>, paths = [root], stdin?: string): Promise<{ files: FileResult[]; events: ScanEvent[] }> {
+async function run(
+  opts: Partial<ScannerOptions>,
+  paths = [root],
+  stdin?: string,
+): Promise<{ files: FileResult[]; events: ScanEvent[] }> {
   const s = new Scanner({ ...starter(), ...opts });
   const events: ScanEvent[] = [];
   try {
-    for await (const e of s.scan(paths, { stdin: stdin !== undefined ? Readable.from([Buffer.from(stdin)]) : undefined })) events.push(e);
+    for await (const e of s.scan(paths, {
+      stdin: stdin !== undefined ? Readable.from([Buffer.from(stdin)]) : undefined,
+    }))
+      events.push(e);
   } finally {
     await s.close();
   }
   return { files: events.flatMap((e) => (e.type === "file" ? [e.result] : [])), events };
 }
 
-const found = (fs: FileResult[]) => fs.flatMap((f) => f.detections.map((d) => `${d.path.slice(root.length + 1)}: ${d.name}`)).sort();
+const found = (fs: FileResult[]) =>
+  fs.flatMap((f) => f.detections.map((d) => `${d.path.slice(root.length + 1)}: ${d.name}`)).sort();
 
 describe("Scanner", () => {
   it("in-process and with two workers give the same results", async () => {
     const a = await run({ jobs: 0 });
     const b = await run({ jobs: 2 });
-    expect(found(a.files)).toEqual(["d/e/inner.zip!x/eicar.com: Win.Test.EICAR_HDB-1", "eicar.com: Win.Test.EICAR_HDB-1"]);
+    expect(found(a.files)).toEqual([
+      "d/e/inner.zip!x/eicar.com: Win.Test.EICAR_HDB-1",
+      "eicar.com: Win.Test.EICAR_HDB-1",
+    ]);
     expect(found(b.files)).toEqual(found(a.files));
     expect(b.files).toHaveLength(33);
     expect(b.events.filter((e) => e.type === "dir")).toHaveLength(3);
@@ -57,7 +83,13 @@ describe("Scanner", () => {
       out.push(e.result);
       if (!deleted) {
         deleted = true;
-        for (let i = 0; i < 300; i++) { try { unlinkSync(join(dir, `f${i}.txt`)); } catch { /* scanned and gone already */ } }
+        for (let i = 0; i < 300; i++) {
+          try {
+            unlinkSync(join(dir, `f${i}.txt`));
+          } catch {
+            /* scanned and gone already */
+          }
+        }
       }
     }
     await s.close();
@@ -85,7 +117,12 @@ describe("Scanner", () => {
     const by = new Map(files.map((f) => [f.path.slice(dir.length + 1), f]));
     expect(by.size).toBe(8);
     expect(by.get("b.txt")!.errors.map((e) => e.code)).toEqual(["WORKER_FAILED"]);
-    expect([...by.values()].filter((f) => f.detections.length).map((f) => f.path.slice(dir.length + 1)).sort()).toEqual(["a.txt", "c1.txt", "c3.txt", "c5.txt"]);
+    expect(
+      [...by.values()]
+        .filter((f) => f.detections.length)
+        .map((f) => f.path.slice(dir.length + 1))
+        .sort(),
+    ).toEqual(["a.txt", "c1.txt", "c3.txt", "c5.txt"]);
     expect([...by.values()].filter((f) => f.errors.length)).toHaveLength(1);
   });
 
@@ -108,7 +145,8 @@ describe("ScanCache", () => {
       const cache = new ScanCache(cacheFile, Scanner.cacheVersion(rules.detector, s.content));
       const s2 = new Scanner({ ...rules, jobs: 0, cache });
       const out: FileResult[] = [];
-      for await (const e of s2.scan([join(dir, "a.txt"), join(dir, "b.txt")])) if (e.type === "file") out.push(e.result);
+      for await (const e of s2.scan([join(dir, "a.txt"), join(dir, "b.txt")]))
+        if (e.type === "file") out.push(e.result);
       cache.save();
       return out.sort((x, y) => x.path.localeCompare(y.path));
     };
@@ -122,7 +160,11 @@ describe("ScanCache", () => {
     const third = await scanWith(rulesV1);
     expect(third.map((f) => !!f.cached)).toEqual([true, false]);
     // new rules that detect a.txt: the cache must not hide it
-    const v2 = engineDetectorWithSpec(compileRuleSet({ extra: [{ namespace: "t", source: 'rule Xyzzy { strings: $a = "marker-XYZZY" condition: $a }' }] }));
+    const v2 = engineDetectorWithSpec(
+      compileRuleSet({
+        extra: [{ namespace: "t", source: 'rule Xyzzy { strings: $a = "marker-XYZZY" condition: $a }' }],
+      }),
+    );
     const fourth = await scanWith(v2);
     expect(fourth[0]?.cached).toBeFalsy();
     expect(fourth[0]?.detections.map((d) => d.name)).toEqual(["Xyzzy"]);
@@ -153,7 +195,10 @@ describe("reports", () => {
     expect(text).toContain(`${root}/clean.txt: OK\n`);
     expect(text).toMatch(/missing: no such file or directory .* ERROR\n/);
     const nd = reportWriter("ndjson", info);
-    const lines = (files.map((f) => nd.file(f)).join("") + nd.end(stats)).trim().split("\n").map((l) => JSON.parse(l));
+    const lines = (files.map((f) => nd.file(f)).join("") + nd.end(stats))
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.type)).toEqual(["file", "file", "summary"]);
     expect(lines.at(-1)).toMatchObject({ infected: 1, errors: 1, files: 2 });
     // json and SARIF stream: each file()'s text, then end()'s, make the document
@@ -174,8 +219,12 @@ describe("reports", () => {
     // streamed, yet laid out as JSON.stringify(doc, null, 2) would; the first result comes with the opening
     expect(jsonText).toBe(JSON.stringify(doc, null, 2) + "\n");
     expect(sarifText).toBe(JSON.stringify(sarif, null, 2) + "\n");
-    expect(reportWriter("json", info).file(files[0]!)).toMatch(/^\{\n {2}"version": 1,[^]*\n {2}"files": \[\n {4}\{\n {6}"path": /);
-    expect(reportWriter("sarif", info).file(files[0]!)).toMatch(/^\{\n[^]*\n {6}"results": \[\n {8}\{\n {10}"ruleId": "Win\.Test\.EICAR_HDB-1"/);
+    expect(reportWriter("json", info).file(files[0]!)).toMatch(
+      /^\{\n {2}"version": 1,[^]*\n {2}"files": \[\n {4}\{\n {6}"path": /,
+    );
+    expect(reportWriter("sarif", info).file(files[0]!)).toMatch(
+      /^\{\n[^]*\n {6}"results": \[\n {8}\{\n {10}"ruleId": "Win\.Test\.EICAR_HDB-1"/,
+    );
     for (const format of ["json", "sarif"] as const) {
       const empty = reportWriter(format, info).end(new ScanStats());
       expect(empty).toBe(JSON.stringify(JSON.parse(empty), null, 2) + "\n");

@@ -12,7 +12,11 @@ describe("compiled signature cache", () => {
     writeFileSync(join(d, "db", "x.ndb"), `Test.One:0:*:${Buffer.from("needle-one").toString("hex")}\n`);
     writeFileSync(join(d, "r.yar"), 'rule R { strings: $a = "needle-two" condition: $a }');
     const opts = { databases: [join(d, "db")], rules: [join(d, "r.yar")], cacheDir };
-    const names = (s: ReturnType<typeof buildSignatures>, text: string) => s.detector.scan(Buffer.from(text), { path: "t", size: text.length }).map((m) => String(m.meta?.clamav_name ?? m.rule)).sort();
+    const names = (s: ReturnType<typeof buildSignatures>, text: string) =>
+      s.detector
+        .scan(Buffer.from(text), { path: "t", size: text.length })
+        .map((m) => String(m.meta?.clamav_name ?? m.rule))
+        .sort();
 
     const first = buildSignatures(opts);
     expect(readdirSync(cacheDir).filter((n) => n.endsWith(".bin"))).toHaveLength(1);
@@ -38,20 +42,33 @@ describe("one ClamAV signature never refuses a database", () => {
     const d = mkdtempSync(join(tmpdir(), "vigil-sigdrop-"));
     const hex = (s: string) => Buffer.from(s).toString("hex");
     const ldb = join(d, "feed.ldb");
-    writeFileSync(ldb, [
-      `Good.First-1;Engine:81-255,Target:0;0;${hex("needle-one")}`,
-      `Bad.Repeat-1;Engine:81-255,Target:0;0&1;${hex("ABCD")};0/a{3,2}/`,
-      `Good.Unread-1;Engine:51-255,Target:0;0&2;${hex("needle-two")};${hex("never-read")};${hex("needle-three")}`,
-      `Bad.Range-1;Engine:81-255,Target:0;0&1;${hex("ABCD")};0/[z-a]/`,
-      `Bad.Syntax-1;Engine:51-255,Target:0;0;41zz`,
-    ].join("\n") + "\n");
+    writeFileSync(
+      ldb,
+      [
+        `Good.First-1;Engine:81-255,Target:0;0;${hex("needle-one")}`,
+        `Bad.Repeat-1;Engine:81-255,Target:0;0&1;${hex("ABCD")};0/a{3,2}/`,
+        `Good.Unread-1;Engine:51-255,Target:0;0&2;${hex("needle-two")};${hex("never-read")};${hex("needle-three")}`,
+        `Bad.Range-1;Engine:81-255,Target:0;0&1;${hex("ABCD")};0/[z-a]/`,
+        `Bad.Syntax-1;Engine:51-255,Target:0;0;41zz`,
+      ].join("\n") + "\n",
+    );
     const pdb = join(d, "x.pdb");
     writeFileSync(pdb, "H:example.com\n");
     const s = buildSignatures({ builtin: false, databases: [ldb, pdb] });
-    const names = (text: string) => s.detector.scan(Buffer.from(text), { path: "t", size: text.length }).map((m) => String(m.meta?.clamav_name)).sort();
-    expect(names("needle-one needle-two needle-three")).toEqual(["Good.First-1.UNOFFICIAL", "Good.Unread-1.UNOFFICIAL"]);
+    const names = (text: string) =>
+      s.detector
+        .scan(Buffer.from(text), { path: "t", size: text.length })
+        .map((m) => String(m.meta?.clamav_name))
+        .sort();
+    expect(names("needle-one needle-two needle-three")).toEqual([
+      "Good.First-1.UNOFFICIAL",
+      "Good.Unread-1.UNOFFICIAL",
+    ]);
     const byCode = (c: string) => s.warnings.filter((w) => w.code === c).map((w) => [w.signature, w.line]);
-    expect(byCode("SIGDB_UNSUPPORTED")).toEqual([["Bad.Repeat-1.UNOFFICIAL", 2], ["Bad.Range-1.UNOFFICIAL", 4]]);
+    expect(byCode("SIGDB_UNSUPPORTED")).toEqual([
+      ["Bad.Repeat-1.UNOFFICIAL", 2],
+      ["Bad.Range-1.UNOFFICIAL", 4],
+    ]);
     expect(s.warnings.find((w) => w.signature === "Bad.Repeat-1.UNOFFICIAL")!.message).toContain(`${ldb}:2:`);
     expect(byCode("SIGDB_MALFORMED_LINE")).toEqual([["Bad.Syntax-1", 5]]);
     // two rules and the .pdb entry, which is loaded and counted (as clamscan) though not applied yet

@@ -5,7 +5,10 @@ import { STARTER_RULES_DIR } from "../src/index.js";
 import { starter } from "./helpers/detector.js";
 import { EICAR, needs } from "@vigil/test-kit";
 
-const names = (b: Uint8Array) => starter().detector.scan(b, { path: "t", size: b.length }).map((m) => m.meta?.clamav_name ?? m.rule);
+const names = (b: Uint8Array) =>
+  starter()
+    .detector.scan(b, { path: "t", size: b.length })
+    .map((m) => m.meta?.clamav_name ?? m.rule);
 
 describe("built-in starter rules", () => {
   it("detect the EICAR file (with trailing whitespace), not EICAR embedded in a larger file", () => {
@@ -29,7 +32,10 @@ describe("built-in starter rules", () => {
   });
 
   const CLAM_EXE = "/usr/share/clamav-testfiles/clam.exe";
-  it.skipIf(needs("starter rules on ClamAV's test program", { debianFiles: [CLAM_EXE] }))("detect ClamAV's test program", () => {
-    expect(names(readFileSync(CLAM_EXE))).toEqual(["Clamav.Test.File-6"]);
-  });
+  it.skipIf(needs("starter rules on ClamAV's test program", { debianFiles: [CLAM_EXE] }))(
+    "detect ClamAV's test program",
+    () => {
+      expect(names(readFileSync(CLAM_EXE))).toEqual(["Clamav.Test.File-6"]);
+    },
+  );
 });

@@ -24,7 +24,8 @@ function session(dir: string, opts: ConstructorParameters<typeof WatchSession>[3
   return { s, events, scanner };
 }
 
-const text = (n: number) => Buffer.from("Dear diary, today was an ordinary day. ".repeat(Math.ceil(n / 39))).subarray(0, n);
+const text = (n: number) =>
+  Buffer.from("Dear diary, today was an ordinary day. ".repeat(Math.ceil(n / 39))).subarray(0, n);
 
 describe("entropy", () => {
   it("is 0 for constant bytes and near 8 for random bytes", () => {

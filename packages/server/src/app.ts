@@ -25,7 +25,11 @@ import { VERSION } from "./version.js";
 export { VERSION };
 
 function wantsHtml(c: Context): boolean {
-  return !c.req.path.startsWith("/api/") && !c.req.path.startsWith("/updates/") && (c.req.header("accept") ?? "").includes("text/html");
+  return (
+    !c.req.path.startsWith("/api/") &&
+    !c.req.path.startsWith("/updates/") &&
+    (c.req.header("accept") ?? "").includes("text/html")
+  );
 }
 
 function escapeHtml(s: string): string {
@@ -78,7 +82,9 @@ export function createApp(ctx: ServerContext): Hono<AppEnv> {
     referrerPolicy: "same-origin",
     strictTransportSecurity: ctx.config.secureCookies ? "max-age=31536000" : false,
   });
-  app.use(async (c, next) => (c.req.path === "/console" || c.req.path.startsWith("/console/") ? consoleHeaders(c, next) : headers(c, next)));
+  app.use(async (c, next) =>
+    c.req.path === "/console" || c.req.path.startsWith("/console/") ? consoleHeaders(c, next) : headers(c, next),
+  );
 
   const limit = bodyLimit({
     maxSize: ctx.config.maxBodyBytes,
@@ -94,15 +100,35 @@ export function createApp(ctx: ServerContext): Hono<AppEnv> {
       throw new ServerError("SERVER_TOO_LARGE", `inventory report over the ${inventoryBytes}-byte limit`);
     },
   });
-  app.use(async (c, next) => (c.req.path === "/api/v1/samples" ? next() : c.req.path === "/api/v1/inventory" ? inventoryLimit(c, next) : limit(c, next)));
+  app.use(async (c, next) =>
+    c.req.path === "/api/v1/samples"
+      ? next()
+      : c.req.path === "/api/v1/inventory"
+        ? inventoryLimit(c, next)
+        : limit(c, next),
+  );
 
   app.onError((err, c) => {
     if (err instanceof ServerError) return errorResponse(c, err);
     if (err instanceof HTTPException) return err.getResponse();
-    ctx.log.error({ err: { type: (err as Error).name, message: redactHashes((err as Error).message), stack: redactHashes((err as Error).stack ?? "") } }, "unhandled error");
+    ctx.log.error(
+      {
+        err: {
+          type: (err as Error).name,
+          message: redactHashes((err as Error).message),
+          stack: redactHashes((err as Error).stack ?? ""),
+        },
+      },
+      "unhandled error",
+    );
     return errorResponse(c, new ServerError("SERVER_INTERNAL", "internal error; the server log has details"));
   });
-  app.notFound((c) => errorResponse(c, new ServerError("SERVER_NOT_FOUND", `no route ${c.req.method} ${redactHashes(c.req.path)}; see /openapi.json`)));
+  app.notFound((c) =>
+    errorResponse(
+      c,
+      new ServerError("SERVER_NOT_FOUND", `no route ${c.req.method} ${redactHashes(c.req.path)}; see /openapi.json`),
+    ),
+  );
 
   app.get("/healthz", async (c) => {
     let db: "ok" | "error" = "ok";
@@ -112,7 +138,13 @@ export function createApp(ctx: ServerContext): Hono<AppEnv> {
       db = "error";
     }
     return c.json(
-      { status: db === "ok" ? "ok" : "degraded", db, dialect: ctx.store.dialect, version: VERSION, uptimeSeconds: Math.floor((Date.now() - started) / 1000) },
+      {
+        status: db === "ok" ? "ok" : "degraded",
+        db,
+        dialect: ctx.store.dialect,
+        version: VERSION,
+        uptimeSeconds: Math.floor((Date.now() - started) / 1000),
+      },
       db === "ok" ? 200 : 503,
     );
   });

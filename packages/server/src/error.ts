@@ -62,7 +62,9 @@ export class ServerError extends Error {
 
   /** The ApiError body. */
   body(): { error: { code: string; message: string; path?: string } } {
-    return { error: { code: this.code, message: this.message, ...(this.path !== undefined ? { path: this.path } : {}) } };
+    return {
+      error: { code: this.code, message: this.message, ...(this.path !== undefined ? { path: this.path } : {}) },
+    };
   }
 }
 

@@ -16,10 +16,26 @@
  * `startServer` opens the store, migrates it, loads the shared signing key and listens;
  * `createApp` is the Hono application.
  */
-export { startServer, openServerContext, makeLogger, DEFAULT_CONFIG, type RunningServer, type ServerOptions } from "./server.js";
+export {
+  startServer,
+  openServerContext,
+  makeLogger,
+  DEFAULT_CONFIG,
+  type RunningServer,
+  type ServerOptions,
+} from "./server.js";
 export { createApp, VERSION } from "./app.js";
 export { ServerError, type ServerErrorCode } from "./error.js";
-export { CLI_ACTOR, type Actor, type AppEnv, type PolicySigner, type Role, type ServerConfig, type ServerContext, type SessionUser } from "./context.js";
+export {
+  CLI_ACTOR,
+  type Actor,
+  type AppEnv,
+  type PolicySigner,
+  type Role,
+  type ServerConfig,
+  type ServerContext,
+  type SessionUser,
+} from "./context.js";
 export { openStore, migrate, type Dialect, type Store } from "./db/connect.js";
 export { hashPassword, verifyPassword, generatePassword } from "./auth/password.js";
 export { keyIdOf } from "./signer.js";

@@ -61,7 +61,21 @@ export function makeLogger(opts: Pick<ServerOptions, "logLevel" | "logStream">):
       level: opts.logLevel ?? "info",
       base: { svc: "vigil-server" },
       // defence in depth: code never logs these, and if it did they would be cut
-      redact: { paths: ["password", "*.password", "token", "*.token", "key", "*.key", "authorization", "*.authorization", "cookie", "*.cookie"], censor: "[redacted]" },
+      redact: {
+        paths: [
+          "password",
+          "*.password",
+          "token",
+          "*.token",
+          "key",
+          "*.key",
+          "authorization",
+          "*.authorization",
+          "cookie",
+          "*.cookie",
+        ],
+        censor: "[redacted]",
+      },
     },
     opts.logStream ?? pino.destination({ dest: 1, sync: false }),
   );
@@ -78,16 +92,26 @@ export async function openServerContext(opts: ServerOptions = {}): Promise<Serve
     updatesUpstream: opts.updatesUpstream,
     publicUrl: opts.publicUrl,
   };
-  if (config.updatesDir && config.updatesUpstream) throw new ServerError("SERVER_CONFIG", "give either an updates directory or an upstream URL, not both");
-  if (config.updatesUpstream && !/^https?:\/\//.test(config.updatesUpstream)) throw new ServerError("SERVER_CONFIG", "the updates upstream must be an http(s) URL");
+  if (config.updatesDir && config.updatesUpstream)
+    throw new ServerError("SERVER_CONFIG", "give either an updates directory or an upstream URL, not both");
+  if (config.updatesUpstream && !/^https?:\/\//.test(config.updatesUpstream))
+    throw new ServerError("SERVER_CONFIG", "the updates upstream must be an http(s) URL");
   const log = makeLogger(opts);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const store = await openStore({ database: opts.database, dataDir, ...(opts.poolSize ? { poolSize: opts.poolSize } : {}) });
+  const store = await openStore({
+    database: opts.database,
+    dataDir,
+    ...(opts.poolSize ? { poolSize: opts.poolSize } : {}),
+  });
   const now = opts.now ?? Date.now;
   if (store.dialect === "sqlite") {
     // the database holds the signing key and hashed credentials: owner only
     for (const suffix of ["", "-wal", "-shm"]) {
-      try { chmodSync(store.location + suffix, 0o600); } catch { /* not created yet */ }
+      try {
+        chmodSync(store.location + suffix, 0o600);
+      } catch {
+        /* not created yet */
+      }
     }
   }
   try {
@@ -137,7 +161,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   }
   const addr = server.address() as AddressInfo;
   const url = `http://${addr.family === "IPv6" ? `[${addr.address}]` : addr.address}:${addr.port}`;
-  ctx.log.info({ url, dialect: ctx.store.dialect, store: ctx.store.location, policyKeyId: ctx.signer.keyId }, "vigil server listening");
+  ctx.log.info(
+    { url, dialect: ctx.store.dialect, store: ctx.store.location, policyKeyId: ctx.signer.keyId },
+    "vigil server listening",
+  );
   let closed: Promise<void> | undefined;
   const close = () =>
     (closed ??= (async () => {

@@ -33,7 +33,9 @@ export async function loadOrCreateSigner(store: Store, now: number): Promise<Pol
   try {
     key = createPrivateKey({ key: Buffer.from(row.private_key, "base64"), format: "der", type: "pkcs8" });
   } catch (e) {
-    throw new ServerError("SERVER_CONFIG", "the stored policy-signing key is not a valid Ed25519 PKCS#8 key", { cause: e });
+    throw new ServerError("SERVER_CONFIG", "the stored policy-signing key is not a valid Ed25519 PKCS#8 key", {
+      cause: e,
+    });
   }
   const pub = row.public_key;
   return {

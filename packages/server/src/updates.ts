@@ -26,7 +26,8 @@ export function checkUpdatePath(p: string): string {
 }
 
 export function contentTypeOf(p: string): string {
-  if (p === "checkpoint" || p.endsWith(".tlog-proof") || p.endsWith(".txt") || p.endsWith(".note")) return "text/plain; charset=utf-8";
+  if (p === "checkpoint" || p.endsWith(".tlog-proof") || p.endsWith(".txt") || p.endsWith(".note"))
+    return "text/plain; charset=utf-8";
   if (p.endsWith(".tar")) return "application/x-tar";
   if (p.endsWith(".json")) return "application/json";
   return "application/octet-stream";
@@ -35,7 +36,8 @@ export function contentTypeOf(p: string): string {
 export function cacheControlOf(p: string): string {
   if (p === "checkpoint" || p.endsWith("/checkpoint")) return "no-cache";
   // full and partial tiles are immutable by construction (C2SP tlog-tiles), and so are versioned bundles
-  if (p.startsWith("tile/") || /^bundles\/.+-\d+\.(tar|tlog-proof)$/.test(p)) return "public, max-age=31536000, immutable";
+  if (p.startsWith("tile/") || /^bundles\/.+-\d+\.(tar|tlog-proof)$/.test(p))
+    return "public, max-age=31536000, immutable";
   return "public, max-age=300";
 }
 
@@ -52,7 +54,8 @@ export function updatesApp(ctx: ServerContext): Hono<AppEnv> {
       // symlinks inside the directory must not lead out of it either
       const real = await realpath(full).catch(() => undefined);
       const st = real ? await stat(real).catch(() => undefined) : undefined;
-      if (!real || !real.startsWith(root + sep) || !st?.isFile()) throw new ServerError("SERVER_NOT_FOUND", "no such update file");
+      if (!real?.startsWith(root + sep) || !st?.isFile())
+        throw new ServerError("SERVER_NOT_FOUND", "no such update file");
       c.header("Content-Type", contentTypeOf(rel));
       c.header("Cache-Control", cacheControlOf(rel));
       c.header("Content-Length", String(st.size));
@@ -64,7 +67,11 @@ export function updatesApp(ctx: ServerContext): Hono<AppEnv> {
       const base = updatesUpstream.endsWith("/") ? updatesUpstream : updatesUpstream + "/";
       let res: Response;
       try {
-        res = await fetch(base + rel, { method: c.req.method === "HEAD" ? "HEAD" : "GET", signal: AbortSignal.timeout(30_000), redirect: "follow" });
+        res = await fetch(base + rel, {
+          method: c.req.method === "HEAD" ? "HEAD" : "GET",
+          signal: AbortSignal.timeout(30_000),
+          redirect: "follow",
+        });
       } catch (e) {
         throw new ServerError("SERVER_UPSTREAM", `the update publisher at ${base} could not be reached`, { cause: e });
       }
@@ -76,12 +83,19 @@ export function updatesApp(ctx: ServerContext): Hono<AppEnv> {
         await res.body?.cancel();
         throw new ServerError("SERVER_UPSTREAM", `the update publisher answered ${res.status}`);
       }
-      const headers = new Headers({ "Content-Type": contentTypeOf(rel), "Cache-Control": cacheControlOf(rel), "X-Content-Type-Options": "nosniff" });
+      const headers = new Headers({
+        "Content-Type": contentTypeOf(rel),
+        "Cache-Control": cacheControlOf(rel),
+        "X-Content-Type-Options": "nosniff",
+      });
       const len = res.headers.get("content-length");
       if (len) headers.set("Content-Length", len);
       return new Response(c.req.method === "HEAD" ? null : res.body, { status: 200, headers });
     }
-    throw new ServerError("SERVER_NOT_FOUND", "this server distributes no updates (start it with --updates-dir or --updates-upstream)");
+    throw new ServerError(
+      "SERVER_NOT_FOUND",
+      "this server distributes no updates (start it with --updates-dir or --updates-upstream)",
+    );
   });
 
   return app;

@@ -1,16 +1,16 @@
 // Vigil console: draws each chart from the HTML table that holds its data (so the table and
 // the chart always agree and the page reads fine without JavaScript), then folds the table
 // into its <details>. Runs on load and on content htmx swaps in.
-(function () {
-  "use strict";
-
+(() => {
   function readTable(table) {
     var heads = Array.prototype.slice.call(table.tHead.rows[0].cells, 1);
-    var series = heads.map(function (th) {
-      return { label: th.textContent.trim(), colour: th.getAttribute("data-colour") || "#555", data: [] };
-    });
+    var series = heads.map((th) => ({
+      label: th.textContent.trim(),
+      colour: th.getAttribute("data-colour") || "#555",
+      data: [],
+    }));
     var labels = [];
-    Array.prototype.forEach.call(table.tBodies[0].rows, function (tr) {
+    Array.prototype.forEach.call(table.tBodies[0].rows, (tr) => {
       labels.push(tr.cells[0].textContent.trim());
       for (var i = 0; i < series.length; i++) series[i].data.push(Number(tr.cells[i + 1].textContent) || 0);
     });
@@ -34,18 +34,16 @@
       type: stacked ? "bar" : "line",
       data: {
         labels: d.labels,
-        datasets: d.series.map(function (s) {
-          return {
-            label: s.label,
-            data: s.data,
-            backgroundColor: s.colour,
-            borderColor: s.colour,
-            borderWidth: stacked ? 0 : 2,
-            pointRadius: 0,
-            fill: false,
-            tension: 0.2,
-          };
-        }),
+        datasets: d.series.map((s) => ({
+          label: s.label,
+          data: s.data,
+          backgroundColor: s.colour,
+          borderColor: s.colour,
+          borderWidth: stacked ? 0 : 2,
+          pointRadius: 0,
+          fill: false,
+          tension: 0.2,
+        })),
       },
       options: {
         animation: false,
@@ -54,7 +52,11 @@
         interaction: { mode: "index", intersect: false },
         plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
         scales: {
-          x: { stacked: stacked, ticks: { autoSkip: true, maxRotation: 0, maxTicksLimit: 12 }, grid: { display: false } },
+          x: {
+            stacked: stacked,
+            ticks: { autoSkip: true, maxRotation: 0, maxTicksLimit: 12 },
+            grid: { display: false },
+          },
           y: { stacked: stacked, beginAtZero: true, ticks: { precision: 0 } },
         },
       },
@@ -67,12 +69,19 @@
     var holders = (root || document).querySelectorAll("[data-chart-for]");
     Array.prototype.forEach.call(holders, draw);
     // one-time secrets: select the whole token on focus so it copies in one go
-    Array.prototype.forEach.call((root || document).querySelectorAll("input.token"), function (el) {
-      el.addEventListener("focus", function () { el.select(); });
+    Array.prototype.forEach.call((root || document).querySelectorAll("input.token"), (el) => {
+      el.addEventListener("focus", () => {
+        el.select();
+      });
     });
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { init(document); });
+  if (document.readyState === "loading")
+    document.addEventListener("DOMContentLoaded", () => {
+      init(document);
+    });
   else init(document);
-  document.addEventListener("htmx:afterSettle", function (e) { init(e.target); });
+  document.addEventListener("htmx:afterSettle", (e) => {
+    init(e.target);
+  });
 })();

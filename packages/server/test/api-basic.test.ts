@@ -8,8 +8,12 @@ import { dialects, heartbeat, startTestServer, type TestServer } from "@vigil/te
 for (const dialect of await dialects()) {
   describe(`server basics (${dialect})`, () => {
     let s: TestServer;
-    beforeAll(async () => { s = await startTestServer({ dialect }); });
-    afterAll(async () => { await s?.close(); });
+    beforeAll(async () => {
+      s = await startTestServer({ dialect });
+    });
+    afterAll(async () => {
+      await s?.close();
+    });
 
     it("answers /healthz with the database state", async () => {
       const r = await s.call("GET", "/healthz");
@@ -35,18 +39,36 @@ for (const dialect of await dialects()) {
       expect(hb.status).toBe(200);
       expect(hb.json.policyVersion).toBe(1);
       const got = await s.call("GET", `/api/admin/endpoints/${ep.endpointId}`, { cookie });
-      expect(got.json).toMatchObject({ id: ep.endpointId, hostname: "pc-1", status: "online", agentVersion: "0.1.0", rulesVersion: "3" });
+      expect(got.json).toMatchObject({
+        id: ep.endpointId,
+        hostname: "pc-1",
+        status: "online",
+        agentVersion: "0.1.0",
+        rulesVersion: "3",
+      });
     });
 
     it("serves an OpenAPI 3.1 document listing every route", async () => {
       const r = await s.call("GET", "/openapi.json");
       expect(r.json.openapi).toBe("3.1.0");
-      expect(Object.keys(r.json.paths)).toEqual(expect.arrayContaining([
-        "/api/v1/enroll", "/api/v1/heartbeat", "/api/v1/detections", "/api/v1/scans", "/api/v1/reputation/{prefix}", "/api/v1/policy",
-        "/api/v1/samples", "/api/admin/login", "/api/admin/policy", "/updates/{path}",
-      ]));
+      expect(Object.keys(r.json.paths)).toEqual(
+        expect.arrayContaining([
+          "/api/v1/enroll",
+          "/api/v1/heartbeat",
+          "/api/v1/detections",
+          "/api/v1/scans",
+          "/api/v1/reputation/{prefix}",
+          "/api/v1/policy",
+          "/api/v1/samples",
+          "/api/admin/login",
+          "/api/admin/policy",
+          "/updates/{path}",
+        ]),
+      );
       const hb = r.json.paths["/api/v1/heartbeat"].post;
-      expect(hb.requestBody.content["application/json"].schema.required).toEqual(expect.arrayContaining(["time", "agentVersion", "os"]));
+      expect(hb.requestBody.content["application/json"].schema.required).toEqual(
+        expect.arrayContaining(["time", "agentVersion", "os"]),
+      );
     });
   });
 }

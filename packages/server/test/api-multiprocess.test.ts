@@ -5,7 +5,15 @@
  */
 import { createPublicKey, verify } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, detection, dialects, heartbeat, startTestServer, type TestDatabase, type TestServer } from "@vigil/test-kit/server";
+import {
+  createTestDatabase,
+  detection,
+  dialects,
+  heartbeat,
+  startTestServer,
+  type TestDatabase,
+  type TestServer,
+} from "@vigil/test-kit/server";
 
 const run = (await dialects()).includes("postgres");
 
@@ -39,8 +47,14 @@ describe.skipIf(!run)("two server processes on one PostgreSQL", () => {
     const ep = await a.enrollEndpoint({ hostname: "roams" });
     expect((await b.call("POST", "/api/v1/heartbeat", { key: ep.key, body: heartbeat() })).status).toBe(200);
     const d = detection();
-    expect((await b.call("POST", "/api/v1/detections", { key: ep.key, body: { detections: [d] } })).json).toEqual({ accepted: 1, duplicates: 0 });
-    expect((await a.call("POST", "/api/v1/detections", { key: ep.key, body: { detections: [d] } })).json).toEqual({ accepted: 0, duplicates: 1 });
+    expect((await b.call("POST", "/api/v1/detections", { key: ep.key, body: { detections: [d] } })).json).toEqual({
+      accepted: 1,
+      duplicates: 0,
+    });
+    expect((await a.call("POST", "/api/v1/detections", { key: ep.key, body: { detections: [d] } })).json).toEqual({
+      accepted: 0,
+      duplicates: 1,
+    });
     const pub = createPublicKey({ key: Buffer.from(ep.enrollment.policyKey, "base64"), format: "der", type: "spki" });
     const sp = (await b.call("GET", "/api/v1/policy", { key: ep.key })).json;
     expect(verify(null, Buffer.from(sp.payload), pub, Buffer.from(sp.signature, "base64"))).toBe(true);
@@ -51,7 +65,9 @@ describe.skipIf(!run)("two server processes on one PostgreSQL", () => {
   it("a revocation on one process is refused at once by the other", async () => {
     const ep = await b.enrollEndpoint();
     expect((await a.call("GET", "/api/v1/policy", { key: ep.key })).status).toBe(200);
-    expect((await b.call("POST", `/api/admin/endpoints/${ep.endpointId}/revoke`, await b.loginAdmin())).status).toBe(200);
+    expect((await b.call("POST", `/api/admin/endpoints/${ep.endpointId}/revoke`, await b.loginAdmin())).status).toBe(
+      200,
+    );
     expect((await a.call("GET", "/api/v1/policy", { key: ep.key })).status).toBe(401);
   });
 

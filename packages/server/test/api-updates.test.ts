@@ -54,7 +54,16 @@ for (const dialect of (await dialects()).slice(0, 1)) {
     });
 
     it("refuses traversal, hidden files, symlinks out of the directory and writes", async () => {
-      for (const p of ["%2e%2e/secret.txt", "..%2fsecret.txt", "bundles/%2e%2e/%2e%2e/secret.txt", ".hidden", "bundles/escape.tar", "nope", "tile//0", "%00"]) {
+      for (const p of [
+        "%2e%2e/secret.txt",
+        "..%2fsecret.txt",
+        "bundles/%2e%2e/%2e%2e/secret.txt",
+        ".hidden",
+        "bundles/escape.tar",
+        "nope",
+        "tile//0",
+        "%00",
+      ]) {
         const r = await fetch(`${s.url}/updates/${p}`);
         expect(r.status, p).toBe(404);
         expect(await r.text()).not.toContain("outside the log");

@@ -26,7 +26,9 @@ function suite(dialect: "sqlite" | "postgres") {
       s = await startTestServer({ dialect, now: () => Date.now() + offset });
       admin = await s.loginAdmin();
     });
-    afterAll(async () => { await s?.close(); });
+    afterAll(async () => {
+      await s?.close();
+    });
 
     const setPolicy = async (change: (p: protocol.DataPolicy) => void) => {
       const cur = (await s.call("GET", "/api/admin/policy", admin)).json as protocol.DataPolicy;
@@ -53,7 +55,10 @@ function suite(dialect: "sqlite" | "postgres") {
         const keys = new Set<string>();
         for (let i = 0; i < 4; i++) {
           const r = await s.call("POST", "/api/v1/enroll", { body: { token, os: OS, agentVersion: "0.1.0" } });
-          if (i < 3) { expect(r.status).toBe(201); keys.add(r.json.key); } else expect(r.status).toBe(401);
+          if (i < 3) {
+            expect(r.status).toBe(201);
+            keys.add(r.json.key);
+          } else expect(r.status).toBe(401);
         }
         expect(keys.size).toBe(3);
         const list = await s.call("GET", "/api/admin/enrollment-tokens", admin);
@@ -75,7 +80,9 @@ function suite(dialect: "sqlite" | "postgres") {
       });
 
       it("an unknown token and a malformed body are refused", async () => {
-        const r = await s.call("POST", "/api/v1/enroll", { body: { token: "vet_" + "x".repeat(43), os: OS, agentVersion: "1" } });
+        const r = await s.call("POST", "/api/v1/enroll", {
+          body: { token: "vet_" + "x".repeat(43), os: OS, agentVersion: "1" },
+        });
         expect(r.status).toBe(401);
         const bad = await s.call("POST", "/api/v1/enroll", { body: { token: "short", os: OS, agentVersion: "1" } });
         expect(bad.status).toBe(400);
@@ -88,17 +95,28 @@ function suite(dialect: "sqlite" | "postgres") {
         const ep = await s.enrollEndpoint({ hostname: "hb-host" });
         const r = await s.call("POST", "/api/v1/heartbeat", {
           key: ep.key,
-          body: heartbeat({ rulesVersion: "7", checkpoint: { origin: "vigil.example/log", size: 12, rootHash: "abc=" }, ledger: { entries: 5, head: "ff" } }),
+          body: heartbeat({
+            rulesVersion: "7",
+            checkpoint: { origin: "vigil.example/log", size: 12, rootHash: "abc=" },
+            ledger: { entries: 5, head: "ff" },
+          }),
         });
         expect(r.status).toBe(200);
         expect(protocol.HeartbeatResponse.parse(r.json).serverTime).toBeGreaterThan(0);
         await s.call("POST", "/api/v1/heartbeat", { key: ep.key, body: heartbeat({ rulesVersion: "7" }) });
         const got = (await s.call("GET", `/api/admin/endpoints/${ep.endpointId}`, admin)).json;
         expect(got).toMatchObject({
-          rulesVersion: "7", status: "online", os: OS, ledger: { entries: 5, head: "ff" },
+          rulesVersion: "7",
+          status: "online",
+          os: OS,
+          ledger: { entries: 5, head: "ff" },
           checkpoint: { origin: "vigil.example/log", size: 12, rootHash: "abc=" },
         });
-        const presence = await s.ctx.store.db.selectFrom("endpoint_presence").selectAll().where("endpoint_id", "=", ep.endpointId).execute();
+        const presence = await s.ctx.store.db
+          .selectFrom("endpoint_presence")
+          .selectAll()
+          .where("endpoint_id", "=", ep.endpointId)
+          .execute();
         expect(presence).toHaveLength(1);
         expect(Number(presence[0]!.hour)).toBe(Math.floor(Date.now() / 3_600_000));
       });
@@ -111,7 +129,10 @@ function suite(dialect: "sqlite" | "postgres") {
         const again = await s.call("POST", "/api/v1/detections", { key: ep.key, body: batch });
         expect(again.json).toEqual({ accepted: 0, duplicates: 3 });
         const d = detection();
-        const inner = await s.call("POST", "/api/v1/detections", { key: ep.key, body: { detections: [d, d, detection()] } });
+        const inner = await s.call("POST", "/api/v1/detections", {
+          key: ep.key,
+          body: { detections: [d, d, detection()] },
+        });
         expect(inner.json).toEqual({ accepted: 2, duplicates: 1 });
         const list = await s.call("GET", `/api/admin/detections?endpoint=${ep.endpointId}`, admin);
         expect(list.json.detections).toHaveLength(5);
@@ -121,37 +142,68 @@ function suite(dialect: "sqlite" | "postgres") {
         const ep = await s.enrollEndpoint();
         const a = detection({ path: "/home/alice/secret.exe" });
         await s.call("POST", "/api/v1/detections", { key: ep.key, body: { detections: [a] } });
-        await setPolicy((p) => { p.send.path = true; });
+        await setPolicy((p) => {
+          p.send.path = true;
+        });
         const b = detection({ path: "/srv/allowed.exe" });
         await s.call("POST", "/api/v1/detections", { key: ep.key, body: { detections: [b] } });
-        await setPolicy((p) => { p.send.path = false; });
+        await setPolicy((p) => {
+          p.send.path = false;
+        });
         const list = (await s.call("GET", `/api/admin/detections?endpoint=${ep.endpointId}`, admin)).json.detections;
-        const byClient = Object.fromEntries(list.map((d: { clientId: string; path: string | null }) => [d.clientId, d.path]));
+        const byClient = Object.fromEntries(
+          list.map((d: { clientId: string; path: string | null }) => [d.clientId, d.path]),
+        );
         expect(byClient[a.id as string]).toBeNull();
         expect(byClient[b.id as string]).toBe("/srv/allowed.exe");
       });
 
       it("heartbeat: the hostname is dropped when the policy forbids it", async () => {
         const ep = await s.enrollEndpoint({ hostname: "named" });
-        await setPolicy((p) => { p.send.hostname = false; });
+        await setPolicy((p) => {
+          p.send.hostname = false;
+        });
         try {
           await s.call("POST", "/api/v1/heartbeat", { key: ep.key, body: heartbeat({ hostname: "still-named" }) });
           expect((await s.call("GET", `/api/admin/endpoints/${ep.endpointId}`, admin)).json.hostname).toBeNull();
           const other = await s.enrollEndpoint({ hostname: "never-stored" });
           expect((await s.call("GET", `/api/admin/endpoints/${other.endpointId}`, admin)).json.hostname).toBeNull();
         } finally {
-          await setPolicy((p) => { p.send.hostname = true; });
+          await setPolicy((p) => {
+            p.send.hostname = true;
+          });
         }
       });
 
       it("scans: accepted and duplicates; nothing stored when the policy turns summaries off", async () => {
         const ep = await s.enrollEndpoint();
-        const scan = (id: string) => ({ id, startedAt: 1000, finishedAt: 2000, kind: "scheduled", files: 10, bytes: 100, detections: 0, errors: 0, bundleVersion: "1" });
-        expect((await s.call("POST", "/api/v1/scans", { key: ep.key, body: { scans: [scan("s1"), scan("s2")] } })).json).toEqual({ accepted: 2, duplicates: 0 });
-        expect((await s.call("POST", "/api/v1/scans", { key: ep.key, body: { scans: [scan("s2"), scan("s3")] } })).json).toEqual({ accepted: 1, duplicates: 1 });
-        await setPolicy((p) => { p.send.scanSummaries = false; });
-        expect((await s.call("POST", "/api/v1/scans", { key: ep.key, body: { scans: [scan("s4")] } })).json).toEqual({ accepted: 0, duplicates: 0 });
-        await setPolicy((p) => { p.send.scanSummaries = true; });
+        const scan = (id: string) => ({
+          id,
+          startedAt: 1000,
+          finishedAt: 2000,
+          kind: "scheduled",
+          files: 10,
+          bytes: 100,
+          detections: 0,
+          errors: 0,
+          bundleVersion: "1",
+        });
+        expect(
+          (await s.call("POST", "/api/v1/scans", { key: ep.key, body: { scans: [scan("s1"), scan("s2")] } })).json,
+        ).toEqual({ accepted: 2, duplicates: 0 });
+        expect(
+          (await s.call("POST", "/api/v1/scans", { key: ep.key, body: { scans: [scan("s2"), scan("s3")] } })).json,
+        ).toEqual({ accepted: 1, duplicates: 1 });
+        await setPolicy((p) => {
+          p.send.scanSummaries = false;
+        });
+        expect((await s.call("POST", "/api/v1/scans", { key: ep.key, body: { scans: [scan("s4")] } })).json).toEqual({
+          accepted: 0,
+          duplicates: 0,
+        });
+        await setPolicy((p) => {
+          p.send.scanSummaries = true;
+        });
         const scans = (await s.call("GET", `/api/admin/endpoints/${ep.endpointId}/scans`, admin)).json.scans;
         expect(scans.map((x: { clientId: string }) => x.clientId).sort()).toEqual(["s1", "s2", "s3"]);
       });
@@ -161,13 +213,19 @@ function suite(dialect: "sqlite" | "postgres") {
         expect((await s.call("POST", "/api/v1/heartbeat", { key: ep.key, body: heartbeat() })).status).toBe(200);
         const r = await s.call("POST", `/api/admin/endpoints/${ep.endpointId}/revoke`, admin);
         expect(r.json).toMatchObject({ status: "revoked", revokedBy: "admin" });
-        for (const [m, p, body] of [["POST", "/api/v1/heartbeat", heartbeat()], ["GET", "/api/v1/policy", undefined], ["GET", "/api/v1/reputation/00000", undefined]] as const) {
+        for (const [m, p, body] of [
+          ["POST", "/api/v1/heartbeat", heartbeat()],
+          ["GET", "/api/v1/policy", undefined],
+          ["GET", "/api/v1/reputation/00000", undefined],
+        ] as const) {
           const x = await s.call(m, p, { key: ep.key, ...(body ? { body } : {}) });
           expect(x.status).toBe(401);
           expect(x.json.error.code).toBe("SERVER_UNAUTHORIZED");
         }
         const audit = (await s.call("GET", "/api/admin/audit?action=endpoint.revoke", admin)).json.entries;
-        expect(audit.some((e: { target: string; username: string }) => e.target === ep.endpointId && e.username === "admin")).toBe(true);
+        expect(
+          audit.some((e: { target: string; username: string }) => e.target === ep.endpointId && e.username === "admin"),
+        ).toBe(true);
       });
     });
 
@@ -177,14 +235,28 @@ function suite(dialect: "sqlite" | "postgres") {
         const bad = shaWithPrefix(prefix);
         const sus = shaWithPrefix(prefix);
         const seenOnly = shaWithPrefix(prefix);
-        const elsewhere = shaWithPrefix(prefix === "fffff" ? "00000" : (parseInt(prefix, 16) + 1).toString(16).padStart(5, "0"));
+        const elsewhere = shaWithPrefix(
+          prefix === "fffff" ? "00000" : (parseInt(prefix, 16) + 1).toString(16).padStart(5, "0"),
+        );
         const add = await s.call("POST", "/api/admin/reputation", {
-          ...admin, body: { entries: [{ sha256: bad, verdict: "malicious", name: "Trojan.X" }, { sha256: sus, verdict: "suspicious" }, { sha256: elsewhere, verdict: "malicious" }] },
+          ...admin,
+          body: {
+            entries: [
+              { sha256: bad, verdict: "malicious", name: "Trojan.X" },
+              { sha256: sus, verdict: "suspicious" },
+              { sha256: elsewhere, verdict: "malicious" },
+            ],
+          },
         });
         expect(add.json).toEqual({ added: 3 });
         const [e1, e2, e3] = [await s.enrollEndpoint(), await s.enrollEndpoint(), await s.enrollEndpoint()];
         // bad: seen by two endpoints (one of them twice); seenOnly: by one; sus: by none
-        await s.call("POST", "/api/v1/detections", { key: e1.key, body: { detections: [detection({ sha256: bad }), detection({ sha256: bad }), detection({ sha256: seenOnly })] } });
+        await s.call("POST", "/api/v1/detections", {
+          key: e1.key,
+          body: {
+            detections: [detection({ sha256: bad }), detection({ sha256: bad }), detection({ sha256: seenOnly })],
+          },
+        });
         await s.call("POST", "/api/v1/detections", { key: e2.key, body: { detections: [detection({ sha256: bad })] } });
         const r = await s.call("GET", `/api/v1/reputation/${prefix}`, { key: e3.key });
         expect(r.status).toBe(200);
@@ -216,13 +288,17 @@ function suite(dialect: "sqlite" | "postgres") {
 
       it("is refused when the policy turns reputation off", async () => {
         const ep = await s.enrollEndpoint();
-        await setPolicy((p) => { p.reputation.enabled = false; });
+        await setPolicy((p) => {
+          p.reputation.enabled = false;
+        });
         try {
           const r = await s.call("GET", "/api/v1/reputation/abcde", { key: ep.key });
           expect(r.status).toBe(403);
           expect(r.json.error.code).toBe("SERVER_POLICY_DENIED");
         } finally {
-          await setPolicy((p) => { p.reputation.enabled = true; });
+          await setPolicy((p) => {
+            p.reputation.enabled = true;
+          });
         }
       });
     });
@@ -230,8 +306,14 @@ function suite(dialect: "sqlite" | "postgres") {
     describe("signed policy", () => {
       it("verifies with node:crypto against the key pinned at enrolment, and follows updates", async () => {
         const ep = await s.enrollEndpoint();
-        const pub = createPublicKey({ key: Buffer.from(ep.enrollment.policyKey, "base64"), format: "der", type: "spki" });
-        expect(ep.enrollment.policyKeyId).toBe(createHash("sha256").update(Buffer.from(ep.enrollment.policyKey, "base64")).digest("hex").slice(0, 16));
+        const pub = createPublicKey({
+          key: Buffer.from(ep.enrollment.policyKey, "base64"),
+          format: "der",
+          type: "spki",
+        });
+        expect(ep.enrollment.policyKeyId).toBe(
+          createHash("sha256").update(Buffer.from(ep.enrollment.policyKey, "base64")).digest("hex").slice(0, 16),
+        );
         const check = (sp: protocol.SignedPolicy) => {
           expect(sp.keyId).toBe(ep.enrollment.policyKeyId);
           expect(verify(null, Buffer.from(sp.payload, "utf8"), pub, Buffer.from(sp.signature, "base64"))).toBe(true);
@@ -242,11 +324,15 @@ function suite(dialect: "sqlite" | "postgres") {
         const before = check(ep.enrollment.policy);
         const fetched = check((await s.call("GET", "/api/v1/policy", { key: ep.key })).json);
         expect(fetched).toEqual(before);
-        const updated = await setPolicy((p) => { p.heartbeatSeconds = 120; });
+        const updated = await setPolicy((p) => {
+          p.heartbeatSeconds = 120;
+        });
         expect(updated.version).toBe(before.version + 1);
         const after = check((await s.call("GET", "/api/v1/policy", { key: ep.key })).json);
         expect(after).toMatchObject({ version: updated.version, heartbeatSeconds: 120 });
-        expect((await s.call("POST", "/api/v1/heartbeat", { key: ep.key, body: heartbeat() })).json.policyVersion).toBe(updated.version);
+        expect((await s.call("POST", "/api/v1/heartbeat", { key: ep.key, body: heartbeat() })).json.policyVersion).toBe(
+          updated.version,
+        );
         const audit = (await s.call("GET", "/api/admin/audit?action=policy.update", admin)).json.entries;
         expect(audit[0].detail.to.heartbeatSeconds).toBe(120);
       });
@@ -256,7 +342,11 @@ function suite(dialect: "sqlite" | "postgres") {
       const pe = Buffer.concat([Buffer.from("MZ"), randomBytes(200)]);
       const sha = createHash("sha256").update(pe).digest("hex");
       const upload = (key: string, body: Uint8Array, q: string) =>
-        s.call("POST", `/api/v1/samples?${q}`, { key, raw: body, headers: { "content-type": "application/octet-stream" } });
+        s.call("POST", `/api/v1/samples?${q}`, {
+          key,
+          raw: body,
+          headers: { "content-type": "application/octet-stream" },
+        });
 
       it("are refused while the policy keeps them off (the default)", async () => {
         const ep = await s.enrollEndpoint();
@@ -268,11 +358,15 @@ function suite(dialect: "sqlite" | "postgres") {
 
       it("are accepted within the policy: type, size and hash checked", async () => {
         const ep = await s.enrollEndpoint();
-        await setPolicy((p) => { p.samples = { enabled: true, maxBytes: 1000, fileTypes: ["pe"] }; });
+        await setPolicy((p) => {
+          p.samples = { enabled: true, maxBytes: 1000, fileTypes: ["pe"] };
+        });
         try {
           expect((await upload(ep.key, pe, `sha256=${sha}&type=elf`)).status).toBe(403);
           const big = randomBytes(1001);
-          expect((await upload(ep.key, big, `sha256=${createHash("sha256").update(big).digest("hex")}&type=pe`)).status).toBe(413);
+          expect(
+            (await upload(ep.key, big, `sha256=${createHash("sha256").update(big).digest("hex")}&type=pe`)).status,
+          ).toBe(413);
           const wrong = await upload(ep.key, pe, `sha256=${"0".repeat(64)}&type=pe`);
           expect(wrong.status).toBe(400);
           expect(wrong.json.error.path).toBe("sha256");
@@ -281,7 +375,9 @@ function suite(dialect: "sqlite" | "postgres") {
           expect(ok.json).toMatchObject({ stored: true, size: pe.length });
           expect(readFileSync(join(s.dataDir, "samples", sha.slice(0, 2), sha)).equals(pe)).toBe(true);
         } finally {
-          await setPolicy((p) => { p.samples.enabled = false; });
+          await setPolicy((p) => {
+            p.samples.enabled = false;
+          });
         }
         expect(s.logs.filter((l) => HEX64.test(l))).toEqual([]);
       });
@@ -292,12 +388,19 @@ function suite(dialect: "sqlite" | "postgres") {
         const ep = await s.enrollEndpoint({ hostname: "filter-host" });
         await s.call("POST", "/api/v1/detections", {
           key: ep.key,
-          body: { detections: [detection({ rule: "R_one", severity: "low", time: 1000 }), detection({ rule: "R_two", severity: "critical", time: 2000 })] },
+          body: {
+            detections: [
+              detection({ rule: "R_one", severity: "low", time: 1000 }),
+              detection({ rule: "R_two", severity: "critical", time: 2000 }),
+            ],
+          },
         });
-        const crit = (await s.call("GET", `/api/admin/detections?endpoint=${ep.endpointId}&severity=critical`, admin)).json.detections;
+        const crit = (await s.call("GET", `/api/admin/detections?endpoint=${ep.endpointId}&severity=critical`, admin))
+          .json.detections;
         expect(crit.map((d: { rule: string }) => d.rule)).toEqual(["R_two"]);
         expect(crit[0].hostname).toBe("filter-host");
-        const since = (await s.call("GET", `/api/admin/detections?endpoint=${ep.endpointId}&since=1500`, admin)).json.detections;
+        const since = (await s.call("GET", `/api/admin/detections?endpoint=${ep.endpointId}&since=1500`, admin)).json
+          .detections;
         expect(since).toHaveLength(1);
         const bad = await s.call("GET", "/api/admin/detections?severity=urgent", admin);
         expect(bad.status).toBe(400);
@@ -308,25 +411,46 @@ function suite(dialect: "sqlite" | "postgres") {
 
       it("manages users: create with a generated password, change role, disable", async () => {
         const name = `u${randomBytes(3).toString("hex")}`;
-        const created = await s.call("POST", "/api/admin/users", { ...admin, body: { username: name, role: "viewer" } });
+        const created = await s.call("POST", "/api/admin/users", {
+          ...admin,
+          body: { username: name, role: "viewer" },
+        });
         expect(created.status).toBe(201);
         expect(created.json.password).toHaveLength(20);
         const viewer = await s.login(name, created.json.password);
         expect((await s.call("GET", "/api/admin/me", viewer)).json.user.role).toBe("viewer");
         const id = created.json.user.id;
-        expect((await s.call("PATCH", `/api/admin/users/${id}`, { ...admin, body: { role: "analyst" } })).json.user.role).toBe("analyst");
+        expect(
+          (await s.call("PATCH", `/api/admin/users/${id}`, { ...admin, body: { role: "analyst" } })).json.user.role,
+        ).toBe("analyst");
         expect((await s.call("GET", "/api/admin/me", viewer)).json.user.role).toBe("analyst");
         await s.call("PATCH", `/api/admin/users/${id}`, { ...admin, body: { disabled: true } });
         expect((await s.call("GET", "/api/admin/me", viewer)).status).toBe(401);
-        expect((await s.call("POST", "/api/admin/users", { ...admin, body: { username: name, role: "viewer" } })).status).toBe(409);
+        expect(
+          (await s.call("POST", "/api/admin/users", { ...admin, body: { username: name, role: "viewer" } })).status,
+        ).toBe(409);
         const me = (await s.call("GET", "/api/admin/me", admin)).json.user;
         const last = await s.call("PATCH", `/api/admin/users/${me.id}`, { ...admin, body: { role: "viewer" } });
         expect(last.status).toBe(409); // the last admin stays admin
       });
 
       it("records every admin action in the audit log", async () => {
-        const actions = new Set((await s.call("GET", "/api/admin/audit?limit=1000", admin)).json.entries.map((e: { action: string }) => e.action));
-        for (const a of ["login", "token.create", "endpoint.revoke", "policy.update", "user.create", "user.role", "user.disable", "reputation.add", "reputation.lookup"]) {
+        const actions = new Set(
+          (await s.call("GET", "/api/admin/audit?limit=1000", admin)).json.entries.map(
+            (e: { action: string }) => e.action,
+          ),
+        );
+        for (const a of [
+          "login",
+          "token.create",
+          "endpoint.revoke",
+          "policy.update",
+          "user.create",
+          "user.role",
+          "user.disable",
+          "reputation.add",
+          "reputation.lookup",
+        ]) {
           expect(actions.has(a), a).toBe(true);
         }
       });
@@ -334,7 +458,8 @@ function suite(dialect: "sqlite" | "postgres") {
       it("documents every API route in /openapi.json", async () => {
         const doc = (await s.call("GET", "/openapi.json")).json;
         const documented = new Set<string>();
-        for (const [p, ops] of Object.entries(doc.paths as Record<string, object>)) for (const m of Object.keys(ops)) documented.add(`${m.toUpperCase()} ${p}`);
+        for (const [p, ops] of Object.entries(doc.paths as Record<string, object>))
+          for (const m of Object.keys(ops)) documented.add(`${m.toUpperCase()} ${p}`);
         const routes = s.app.routes
           .filter((r) => /^\/(api|healthz|openapi|updates)/.test(r.path) && r.method !== "ALL" && !r.path.endsWith("*"))
           .map((r) => `${r.method} ${r.path.replace(/:(\w+)/g, "{$1}")}`);

@@ -33,7 +33,8 @@ describe.skipIf(needs("console in chromium", { chromium: true }))("console in ch
   let checkpoint: { origin: string; size: number; rootHash: string };
   const problems: string[] = [];
 
-  const nav = (name: string) => page.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true });
+  const nav = (name: string) =>
+    page.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true });
   // the first screen as a 1366x768 laptop shows it, and (for long pages) the whole page
   const shot = async (name: string, full = false) => {
     await page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
@@ -45,18 +46,41 @@ describe.skipIf(needs("console in chromium", { chromium: true }))("console in ch
     // an update log for the server to mirror, as `vigil publish` writes it
     logDir = mkdtempSync(join(tmpdir(), "vigil-browser-log-"));
     const rulesDir = mkdtempSync(join(tmpdir(), "vigil-browser-rules-"));
-    writeFileSync(join(rulesDir, "a.yar"), 'rule Browser_Test_Rule { strings: $a = "browser-test-marker" condition: $a }\n');
-    await publish({ rulesDir, logDir, publisherKey: generateKey("publisher.test").signerKey, logKey: generateKey("updates.test/log").signerKey, compileCheck: false });
+    writeFileSync(
+      join(rulesDir, "a.yar"),
+      'rule Browser_Test_Rule { strings: $a = "browser-test-marker" condition: $a }\n',
+    );
+    await publish({
+      rulesDir,
+      logDir,
+      publisherKey: generateKey("publisher.test").signerKey,
+      logKey: generateKey("updates.test/log").signerKey,
+      compileCheck: false,
+    });
     rmSync(rulesDir, { recursive: true, force: true });
     const cp = parseCheckpoint(splitNote(readFileSync(join(logDir, "checkpoint"), "utf8")).text);
     checkpoint = { origin: cp.origin, size: Number(cp.size), rootHash: encodeBase64(cp.rootHash) };
-    server = await startTestServer({ dialect: "sqlite", logLevel: "silent", publicUrl: "https://vigil.example.org", updatesDir: logDir });
+    server = await startTestServer({
+      dialect: "sqlite",
+      logLevel: "silent",
+      publicUrl: "https://vigil.example.org",
+      updatesDir: logDir,
+    });
     profile = mkdtempSync(join(tmpdir(), "vigil-chromium-"));
     // launchPersistentContext is how playwright takes a --user-data-dir (a fresh one per run)
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
       viewport: { width: 1366, height: 768 },
       timeout: 60_000,
     });
@@ -65,11 +89,13 @@ describe.skipIf(needs("console in chromium", { chromium: true }))("console in ch
     page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
     // failed loads are judged by their responses below (a wrong password is an expected 401)
     page.on("console", (m) => {
-      if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(`console error: ${m.text()}`);
+      if (m.type() === "error" && !m.text().startsWith("Failed to load resource"))
+        problems.push(`console error: ${m.text()}`);
     });
     page.on("response", (r) => {
       const u = new URL(r.url());
-      if (r.status() >= 400 && !(u.pathname === "/console/login" && r.status() === 401)) problems.push(`HTTP ${r.status()} for ${r.request().method()} ${u.pathname}`);
+      if (r.status() >= 400 && !(u.pathname === "/console/login" && r.status() === 401))
+        problems.push(`HTTP ${r.status()} for ${r.request().method()} ${u.pathname}`);
     });
   }, 120_000);
 
@@ -100,16 +126,32 @@ describe.skipIf(needs("console in chromium", { chromium: true }))("console in ch
     await page.getByRole("button", { name: "Create token" }).click();
     const token = await page.locator("#new-token").inputValue();
     expect(token).toMatch(/^vet_/);
-    expect(await page.locator("#enroll-command").textContent()).toBe(`vigil agent enroll https://vigil.example.org ${token}`);
+    expect(await page.locator("#enroll-command").textContent()).toBe(
+      `vigil agent enroll https://vigil.example.org ${token}`,
+    );
     await shot("enrollment-token");
 
     // --- the agent's side through the real HTTP API
     const hostname = `browser-${randomBytes(3).toString("hex")}`;
-    const enrol = await server.call("POST", "/api/v1/enroll", { body: { token, hostname, os: { platform: "linux", release: "6.1.0", arch: "x64" }, agentVersion: "0.1.0" } });
+    const enrol = await server.call("POST", "/api/v1/enroll", {
+      body: { token, hostname, os: { platform: "linux", release: "6.1.0", arch: "x64" }, agentVersion: "0.1.0" },
+    });
     expect(enrol.status).toBe(201);
     const key = enrol.json.key as string;
     const endpointId = enrol.json.endpointId as string;
-    expect((await server.call("POST", "/api/v1/heartbeat", { key, body: heartbeat({ hostname, rulesVersion: "rules-1", checkpoint, ledger: { entries: 3, head: "ab".repeat(32) } }) })).status).toBe(200);
+    expect(
+      (
+        await server.call("POST", "/api/v1/heartbeat", {
+          key,
+          body: heartbeat({
+            hostname,
+            rulesVersion: "rules-1",
+            checkpoint,
+            ledger: { entries: 3, head: "ab".repeat(32) },
+          }),
+        })
+      ).status,
+    ).toBe(200);
 
     // --- the dashboard is open when the detection arrives: htmx polling brings it in
     await nav("Dashboard").click();
@@ -120,7 +162,21 @@ describe.skipIf(needs("console in chromium", { chromium: true }))("console in ch
     const sha256 = randomBytes(32).toString("hex");
     const det = await server.call("POST", "/api/v1/detections", {
       key,
-      body: { detections: [{ id: "d1", time: Date.now(), rule: "Browser_Test_Rule", severity: "critical", bundleVersion: "rules-3", sha256, size: 1234, fileType: "elf", action: "quarantined" }] },
+      body: {
+        detections: [
+          {
+            id: "d1",
+            time: Date.now(),
+            rule: "Browser_Test_Rule",
+            severity: "critical",
+            bundleVersion: "rules-3",
+            sha256,
+            size: 1234,
+            fileType: "elf",
+            action: "quarantined",
+          },
+        ],
+      },
     });
     expect(det.status).toBe(200);
     const before = page.url();
@@ -128,7 +184,9 @@ describe.skipIf(needs("console in chromium", { chromium: true }))("console in ch
     expect(page.url()).toBe(before); // arrived without a reload
     expect(await feed.textContent()).toContain(hostname);
     // the fleet card counts the new endpoint as online (polled as well)
-    await expect.poll(() => page.locator("#fleet .st-card-online .big").textContent(), { timeout: 25_000, interval: 500 }).toBe("1");
+    await expect
+      .poll(() => page.locator("#fleet .st-card-online .big").textContent(), { timeout: 25_000, interval: 500 })
+      .toBe("1");
     // charts are drawn from their tables, which then fold away
     expect(await page.locator("[data-chart-for='det-per-day'] canvas").count()).toBe(1);
     expect(await page.locator("details.chart-data").first().getAttribute("open")).toBeNull();
@@ -158,7 +216,9 @@ describe.skipIf(needs("console in chromium", { chromium: true }))("console in ch
     await shot("endpoints");
     await page.getByRole("link", { name: hostname }).click();
     await page.waitForURL(new RegExp(`/console/endpoints/${endpointId}$`));
-    expect(await page.locator("#checkpoint").textContent()).toContain(`Verified: matches the latest checkpoint (size ${checkpoint.size}).`);
+    expect(await page.locator("#checkpoint").textContent()).toContain(
+      `Verified: matches the latest checkpoint (size ${checkpoint.size}).`,
+    );
     expect(await page.locator("#ledger").textContent()).toContain("ab".repeat(32));
     await shot("endpoint-detail", true);
     await page.getByRole("link", { name: "Revoke this endpoint…" }).click();
@@ -181,7 +241,12 @@ describe.skipIf(needs("console in chromium", { chromium: true }))("console in ch
     // --- the remaining pages render in the browser too
     await page.goto(`${server.url}/console/updates`);
     expect(await page.locator("main").textContent()).toContain("rules-1");
-    for (const [path, name] of [["/console/policy", "policy"], ["/console/updates", "updates"], ["/console/users", "users"], ["/console/health", "health"]] as const) {
+    for (const [path, name] of [
+      ["/console/policy", "policy"],
+      ["/console/updates", "updates"],
+      ["/console/users", "users"],
+      ["/console/health", "health"],
+    ] as const) {
       await page.goto(`${server.url}${path}`);
       expect(await page.locator("h1").count()).toBe(1);
       await shot(name, true);
@@ -201,32 +266,74 @@ describe.skipIf(needs("console in chromium", { chromium: true }))("console in ch
     const db = server.ctx.store.db;
     const now = Date.now();
     const hour = 3_600_000;
-    const rules = ["EICAR_Test_File", "Trojan_Generic_Downloader", "Ransom_Note_Text", "PUA_Miner", "Suspicious_PowerShell_Encoded"];
+    const rules = [
+      "EICAR_Test_File",
+      "Trojan_Generic_Downloader",
+      "Ransom_Note_Text",
+      "PUA_Miner",
+      "Suspicious_PowerShell_Encoded",
+    ];
     const severities = ["low", "medium", "high", "critical"] as const;
     let seed = 7;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let i = 0; i < 40; i++) {
       const id = randomUUID();
-      const lastSeen = i < 28 ? now - Math.floor(rnd() * 500_000) : i < 33 ? now - 5 * hour : i < 37 ? now - 3 * 24 * hour : null;
-      await db.insertInto("endpoints").values({
-        id, key_hash: randomBytes(32).toString("hex"), hostname: `ws-${String(i).padStart(3, "0")}.corp.example`, os: JSON.stringify({ platform: i % 3 ? "linux" : "win32", release: "6.1.0", arch: "x64" }),
-        agent_version: "0.1.0", rules_version: i % 9 === 0 ? "rules-2" : "rules-3", checkpoint_origin: i % 5 ? checkpoint.origin : null, checkpoint_size: i % 5 ? checkpoint.size : null,
-        checkpoint_root: i % 5 ? checkpoint.rootHash : null, checkpoint_at: i % 5 ? now - (i % 7) * 20 * hour : null, ledger_entries: 100 + i, ledger_head: randomBytes(32).toString("hex"), enrolled_at: now - 40 * 24 * hour, enrolled_with: "fleet",
-        last_seen: lastSeen, revoked_at: null, revoked_by: null,
-      }).execute();
+      const lastSeen =
+        i < 28 ? now - Math.floor(rnd() * 500_000) : i < 33 ? now - 5 * hour : i < 37 ? now - 3 * 24 * hour : null;
+      await db
+        .insertInto("endpoints")
+        .values({
+          id,
+          key_hash: randomBytes(32).toString("hex"),
+          hostname: `ws-${String(i).padStart(3, "0")}.corp.example`,
+          os: JSON.stringify({ platform: i % 3 ? "linux" : "win32", release: "6.1.0", arch: "x64" }),
+          agent_version: "0.1.0",
+          rules_version: i % 9 === 0 ? "rules-2" : "rules-3",
+          checkpoint_origin: i % 5 ? checkpoint.origin : null,
+          checkpoint_size: i % 5 ? checkpoint.size : null,
+          checkpoint_root: i % 5 ? checkpoint.rootHash : null,
+          checkpoint_at: i % 5 ? now - (i % 7) * 20 * hour : null,
+          ledger_entries: 100 + i,
+          ledger_head: randomBytes(32).toString("hex"),
+          enrolled_at: now - 40 * 24 * hour,
+          enrolled_with: "fleet",
+          last_seen: lastSeen,
+          revoked_at: null,
+          revoked_by: null,
+        })
+        .execute();
       const presence: Array<{ endpoint_id: string; hour: number }> = [];
       for (let h = Math.floor(now / hour) - 30 * 24 + 1; h <= Math.floor(now / hour); h++) {
-        const hod = h % 24, dow = Math.floor(h / 24 + 4) % 7;
-        if ((dow < 5 && hod >= 7 && hod < 18 && rnd() < 0.9) || (i < 6 && rnd() < 0.8)) presence.push({ endpoint_id: id, hour: h });
+        const hod = h % 24,
+          dow = Math.floor(h / 24 + 4) % 7;
+        if ((dow < 5 && hod >= 7 && hod < 18 && rnd() < 0.9) || (i < 6 && rnd() < 0.8))
+          presence.push({ endpoint_id: id, hour: h });
       }
-      for (let k = 0; k < presence.length; k += 400) await db.insertInto("endpoint_presence").values(presence.slice(k, k + 400)).onConflict((oc) => oc.doNothing()).execute();
+      for (let k = 0; k < presence.length; k += 400)
+        await db
+          .insertInto("endpoint_presence")
+          .values(presence.slice(k, k + 400))
+          .onConflict((oc) => oc.doNothing())
+          .execute();
       const n = Math.floor(rnd() * 12);
       const dets = Array.from({ length: n }, (_, k) => {
         const sha = randomBytes(32).toString("hex");
         const t = now - Math.floor(rnd() * 30 * 24 * hour);
         return {
-          id: randomUUID(), endpoint_id: id, client_id: `c${k}`, time: t, received_at: t, rule: rules[Math.floor(rnd() * rules.length)]!, severity: severities[Math.floor(rnd() * 4)]!,
-          bundle_version: "rules-3", sha256: sha, sha256_prefix: parseInt(sha.slice(0, 5), 16), size: 4096, file_type: "pe", action: "reported", path: null,
+          id: randomUUID(),
+          endpoint_id: id,
+          client_id: `c${k}`,
+          time: t,
+          received_at: t,
+          rule: rules[Math.floor(rnd() * rules.length)]!,
+          severity: severities[Math.floor(rnd() * 4)]!,
+          bundle_version: "rules-3",
+          sha256: sha,
+          sha256_prefix: parseInt(sha.slice(0, 5), 16),
+          size: 4096,
+          file_type: "pe",
+          action: "reported",
+          path: null,
         };
       });
       if (dets.length) await db.insertInto("detections").values(dets).execute();

@@ -17,7 +17,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as protocol from "@vigil/protocol";
 import { createApp } from "../src/app.js";
 import type { AppEnv, ServerContext } from "../src/context.js";
-import type { Dialect } from "../src/db/connect.js";
 import { openServerContext } from "../src/server.js";
 import { storeInventory } from "../src/services/inventory.js";
 import { updatePolicy, getPolicy } from "../src/services/policy.js";
@@ -31,16 +30,36 @@ const DAY = 24 * HOUR;
 const EVIL = `<script>alert("inv")</script>`;
 const PASSWORDS = { admin: "inv-console-admin-pw", viewer: "inv-console-viewer-pw" };
 
-interface Session { cookie: string; csrf: string }
+interface Session {
+  cookie: string;
+  csrf: string;
+}
 
 const KESL: protocol.InventoryFinding = {
-  status: "forbidden", packId: "us-commerce-2024-kaspersky", packVersion: 1, vendor: "Kaspersky", subject: "kesl",
-  evidence: ['package "kesl" matches "kesl"', 'publisher "AO Kaspersky Lab" matches "AO Kaspersky Lab"'], inForceSince: "2024-07-20",
+  status: "forbidden",
+  packId: "us-commerce-2024-kaspersky",
+  packVersion: 1,
+  vendor: "Kaspersky",
+  subject: "kesl",
+  evidence: ['package "kesl" matches "kesl"', 'publisher "AO Kaspersky Lab" matches "AO Kaspersky Lab"'],
+  inForceSince: "2024-07-20",
 };
 
-const item = (name: string, over: Partial<protocol.InventoryItem> = {}): protocol.InventoryItem => ({ name, version: "1.0", vendor: "Debian", source: "dpkg", ...over });
-const report = (items: protocol.InventoryItem[], findings: protocol.InventoryFinding[] = []): protocol.InventoryReport => ({
-  collectedAt: NOW, packs: [{ id: "us-commerce-2024-kaspersky", version: 1, title: "US Commerce 2024" }], items, findings,
+const item = (name: string, over: Partial<protocol.InventoryItem> = {}): protocol.InventoryItem => ({
+  name,
+  version: "1.0",
+  vendor: "Debian",
+  source: "dpkg",
+  ...over,
+});
+const report = (
+  items: protocol.InventoryItem[],
+  findings: protocol.InventoryFinding[] = [],
+): protocol.InventoryReport => ({
+  collectedAt: NOW,
+  packs: [{ id: "us-commerce-2024-kaspersky", version: 1, title: "US Commerce 2024" }],
+  items,
+  findings,
 });
 
 for (const dialect of await dialects()) {
@@ -79,16 +98,40 @@ for (const dialect of await dialects()) {
       dataDir = mkdtempSync(join(tmpdir(), "vigil-console-inv-"));
       const pg = dialect === "postgres" ? await createTestDatabase() : undefined;
       drop = pg?.drop;
-      ctx = await openServerContext({ dataDir, database: pg?.url, initialAdmin: { username: "admin", password: PASSWORDS.admin }, logLevel: "silent", now: () => clock });
+      ctx = await openServerContext({
+        dataDir,
+        database: pg?.url,
+        initialAdmin: { username: "admin", password: PASSWORDS.admin },
+        logLevel: "silent",
+        now: () => clock,
+      });
       await insertUser(ctx, "viewer", "viewer", PASSWORDS.viewer);
       const db = ctx.store.db;
       const ep = async (hostname: string | null, over: Record<string, unknown> = {}) => {
         const id = randomUUID();
-        await db.insertInto("endpoints").values({
-          id, key_hash: randomBytes(32).toString("hex"), hostname, os: null, agent_version: "0.1.0", rules_version: null, checkpoint_origin: null,
-          checkpoint_size: null, checkpoint_root: null, checkpoint_at: null, ledger_entries: null, ledger_head: null, enrolled_at: NOW - 30 * DAY,
-          enrolled_with: "t", last_seen: NOW - 60_000, revoked_at: null, revoked_by: null, ...over,
-        }).execute();
+        await db
+          .insertInto("endpoints")
+          .values({
+            id,
+            key_hash: randomBytes(32).toString("hex"),
+            hostname,
+            os: null,
+            agent_version: "0.1.0",
+            rules_version: null,
+            checkpoint_origin: null,
+            checkpoint_size: null,
+            checkpoint_root: null,
+            checkpoint_at: null,
+            ledger_entries: null,
+            ledger_head: null,
+            enrolled_at: NOW - 30 * DAY,
+            enrolled_with: "t",
+            last_seen: NOW - 60_000,
+            revoked_at: null,
+            revoked_by: null,
+            ...over,
+          })
+          .execute();
         return id;
       };
       ids.office = await ep("office-01");
@@ -97,21 +140,87 @@ for (const dialect of await dialects()) {
       ids.quiet = await ep("quiet-03");
       ids.gone = await ep("gone-04");
       // two days ago: office and lab report; today office again (kesl kept, first_seen stays two days back)
-      await storeInventory(ctx, ids.office, report([item("kesl", { version: "12.1.0.1297", vendor: "AO Kaspersky Lab", installedAt: "2024-08-15T12:00:00.000Z" }), item("bash", { version: "5.2" })], [KESL]));
-      await storeInventory(ctx, ids.lab, report(
-        [item("kesl", { version: "11.4.0", vendor: "AO Kaspersky Lab" }), item("Kaspersky Free 21.3", { source: "windows-registry", vendor: "Kaspersky", version: "21.3.10.391" })],
-        [KESL, { ...KESL, subject: "Kaspersky Free 21.3", evidence: ['product-name "Kaspersky Free 21.3" matches "Kaspersky"'] }],
-      ));
-      await storeInventory(ctx, ids.gone, report([item("kesl", { version: "10.0", vendor: "AO Kaspersky Lab" })], [{ ...KESL, subject: "kesl-gone-host" }]));
-      await db.updateTable("endpoints").set({ revoked_at: NOW - DAY, revoked_by: "admin" }).where("id", "=", ids.gone).execute();
+      await storeInventory(
+        ctx,
+        ids.office,
+        report(
+          [
+            item("kesl", {
+              version: "12.1.0.1297",
+              vendor: "AO Kaspersky Lab",
+              installedAt: "2024-08-15T12:00:00.000Z",
+            }),
+            item("bash", { version: "5.2" }),
+          ],
+          [KESL],
+        ),
+      );
+      await storeInventory(
+        ctx,
+        ids.lab,
+        report(
+          [
+            item("kesl", { version: "11.4.0", vendor: "AO Kaspersky Lab" }),
+            item("Kaspersky Free 21.3", { source: "windows-registry", vendor: "Kaspersky", version: "21.3.10.391" }),
+          ],
+          [
+            KESL,
+            {
+              ...KESL,
+              subject: "Kaspersky Free 21.3",
+              evidence: ['product-name "Kaspersky Free 21.3" matches "Kaspersky"'],
+            },
+          ],
+        ),
+      );
+      await storeInventory(
+        ctx,
+        ids.gone,
+        report(
+          [item("kesl", { version: "10.0", vendor: "AO Kaspersky Lab" })],
+          [{ ...KESL, subject: "kesl-gone-host" }],
+        ),
+      );
+      await db
+        .updateTable("endpoints")
+        .set({ revoked_at: NOW - DAY, revoked_by: "admin" })
+        .where("id", "=", ids.gone)
+        .execute();
       clock = NOW;
-      await storeInventory(ctx, ids.office, report([item("kesl", { version: "12.1.0.1297", vendor: "AO Kaspersky Lab", installedAt: "2024-08-15T12:00:00.000Z" }), item("bash", { version: "5.2.21" }), item("curl", { version: "8.5" })], [KESL]));
+      await storeInventory(
+        ctx,
+        ids.office,
+        report(
+          [
+            item("kesl", {
+              version: "12.1.0.1297",
+              vendor: "AO Kaspersky Lab",
+              installedAt: "2024-08-15T12:00:00.000Z",
+            }),
+            item("bash", { version: "5.2.21" }),
+            item("curl", { version: "8.5" }),
+          ],
+          [KESL],
+        ),
+      );
       // hostile names from an endpoint
       const { inForceSince: _s, ...upcoming } = KESL;
-      await storeInventory(ctx, ids.evil, report(
-        [item(EVIL, { vendor: `Evil & <b>Co</b>`, version: `"><img src=x>` })],
-        [{ ...upcoming, status: "upcoming", subject: EVIL, vendor: `Vendor <i>x</i>`, evidence: [`package "${EVIL}" matches "x"`] }],
-      ));
+      await storeInventory(
+        ctx,
+        ids.evil,
+        report(
+          [item(EVIL, { vendor: `Evil & <b>Co</b>`, version: `"><img src=x>` })],
+          [
+            {
+              ...upcoming,
+              status: "upcoming",
+              subject: EVIL,
+              vendor: `Vendor <i>x</i>`,
+              evidence: [`package "${EVIL}" matches "x"`],
+            },
+          ],
+        ),
+      );
       app = createApp(ctx);
       sessions.admin = await login("admin");
       sessions.viewer = await login("viewer");
@@ -131,7 +240,9 @@ for (const dialect of await dialects()) {
       expect(t).toContain("Endpoints running forbidden software 2");
       expect(t).toContain("Endpoints with prohibitions to come 1");
       // forbidden first; office's kesl first seen two days ago (kept across its second report)
-      expect(t).toMatch(/office-01 kesl Kaspersky us-commerce-2024-kaspersky v1 Forbidden 2024-07-20 2026-01-13 12:00 UTC \(2 d ago\) package "kesl" matches "kesl"/);
+      expect(t).toMatch(
+        /office-01 kesl Kaspersky us-commerce-2024-kaspersky v1 Forbidden 2024-07-20 2026-01-13 12:00 UTC \(2 d ago\) package "kesl" matches "kesl"/,
+      );
       expect(t).toMatch(/lab-02 Kaspersky Free 21\.3 Kaspersky us-commerce-2024-kaspersky v1 Forbidden 2024-07-20/);
       expect(t).toMatch(/Upcoming not yet/);
       expect(t.indexOf("Forbidden 2024-07-20")).toBeLessThan(t.indexOf("Upcoming not yet"));
@@ -147,7 +258,9 @@ for (const dialect of await dialects()) {
       const free = textOf((await page("/console/inventory?fq=free")).html);
       expect(free).toContain("Kaspersky Free 21.3 Kaspersky");
       expect(free).not.toMatch(/office-01 kesl/);
-      expect(textOf((await page("/console/inventory?fq=nothing-like-this")).html)).toContain("No findings match these filters.");
+      expect(textOf((await page("/console/inventory?fq=nothing-like-this")).html)).toContain(
+        "No findings match these filters.",
+      );
     });
 
     it("which endpoints run what: by name, with versions, install dates and first seen; by vendor", async () => {
@@ -155,7 +268,9 @@ for (const dialect of await dialects()) {
       const t = textOf(r.html);
       expect(t).toMatch(/Matching software Software Source Vendor Endpoints Versions kesl dpkg AO Kaspersky Lab 2 2/);
       expect(t).toMatch(/lab-02 kesl 11\.4\.0 dpkg AO Kaspersky Lab – 2026-01-13 12:00 UTC \(2 d ago\)/);
-      expect(t).toMatch(/office-01 kesl 12\.1\.0\.1297 dpkg AO Kaspersky Lab 2024-08-15 2026-01-13 12:00 UTC \(2 d ago\) just now not sent/);
+      expect(t).toMatch(
+        /office-01 kesl 12\.1\.0\.1297 dpkg AO Kaspersky Lab 2024-08-15 2026-01-13 12:00 UTC \(2 d ago\) just now not sent/,
+      );
       expect(t).not.toContain("10.0"); // the revoked endpoint's copy
       const v = textOf((await page("/console/inventory?vendor=kaspersky")).html);
       expect(v).toContain("Kaspersky Free 21.3 windows-registry Kaspersky 1 1");
@@ -168,12 +283,21 @@ for (const dialect of await dialects()) {
       expect(c).toMatch(/office-01 curl 8\.5 dpkg Debian – 2026-01-15 12:00 UTC \(just now\)/);
       expect(textOf((await page("/console/inventory?q=zzz-none")).html)).toContain("No installed software matches.");
       // LIKE wildcards are literal
-      expect(textOf((await page(`/console/inventory?q=${encodeURIComponent("%")}`)).html)).toContain("No installed software matches.");
+      expect(textOf((await page(`/console/inventory?q=${encodeURIComponent("%")}`)).html)).toContain(
+        "No installed software matches.",
+      );
     });
 
     it("pages long lists, each list with its own page parameter", async () => {
       const many = Array.from({ length: 60 }, (_, i) => item(`pagepkg-${String(i).padStart(2, "0")}`));
-      await storeInventory(ctx, ids.quiet, report(many, many.map((m) => ({ ...KESL, subject: m.name }))));
+      await storeInventory(
+        ctx,
+        ids.quiet,
+        report(
+          many,
+          many.map((m) => ({ ...KESL, subject: m.name })),
+        ),
+      );
       try {
         const p1 = await page("/console/inventory?q=pagepkg");
         expect(textOf(p1.html)).toContain("Page 1 of 2 (60 results)");
@@ -192,7 +316,9 @@ for (const dialect of await dialects()) {
 
     it("the endpoint page has an Inventory section: counts by source and the endpoint's findings", async () => {
       const lab = textOf((await page(`/console/endpoints/${ids.lab}`)).html);
-      expect(lab).toMatch(/Inventory Last report 2026-01-13 12:00 UTC \(2 d ago\) Installed items 2 \(dpkg 1, windows-registry 1\) Forbidden by a pack 2 Prohibitions to come 0/);
+      expect(lab).toMatch(
+        /Inventory Last report 2026-01-13 12:00 UTC \(2 d ago\) Installed items 2 \(dpkg 1, windows-registry 1\) Forbidden by a pack 2 Prohibitions to come 0/,
+      );
       expect(lab).toMatch(/kesl Kaspersky us-commerce-2024-kaspersky v1 Forbidden 2024-07-20/);
       const quiet = textOf((await page(`/console/endpoints/${ids.quiet}`)).html);
       expect(quiet).toContain("No policy pack finds anything on this endpoint.");
@@ -201,7 +327,11 @@ for (const dialect of await dialects()) {
     });
 
     it("escapes everything an endpoint sends", async () => {
-      for (const path of ["/console/inventory", `/console/inventory?q=${encodeURIComponent("<script>")}`, `/console/endpoints/${ids.evil}`]) {
+      for (const path of [
+        "/console/inventory",
+        `/console/inventory?q=${encodeURIComponent("<script>")}`,
+        `/console/endpoints/${ids.evil}`,
+      ]) {
         const r = await page(path);
         expect(r.status).toBe(200);
         expect(r.html).not.toContain(EVIL);
@@ -210,7 +340,9 @@ for (const dialect of await dialects()) {
         expect(r.html).not.toContain(`"><img src=x>`);
         expect(textOf(r.html)).toContain(EVIL);
       }
-      expect(textOf((await page(`/console/inventory?q=${encodeURIComponent("<script>")}`)).html)).toContain(`Evil & <b>Co</b>`);
+      expect(textOf((await page(`/console/inventory?q=${encodeURIComponent("<script>")}`)).html)).toContain(
+        `Evil & <b>Co</b>`,
+      );
     });
 
     it("without a session: redirected to the login form", async () => {
@@ -232,10 +364,20 @@ for (const dialect of await dialects()) {
         expect(textOf((await page("/console/policy")).html)).toContain("Send the software inventory no");
         // the form turns it back on
         const body = new URLSearchParams({
-          _csrf: sessions.admin.csrf, "send.hostname": "1", "send.scanSummaries": "1", "send.inventory": "1", "reputation.enabled": "1",
-          "samples.maxBytes": "1024", heartbeatSeconds: "300",
+          _csrf: sessions.admin.csrf,
+          "send.hostname": "1",
+          "send.scanSummaries": "1",
+          "send.inventory": "1",
+          "reputation.enabled": "1",
+          "samples.maxBytes": "1024",
+          heartbeatSeconds: "300",
         });
-        const saved = await request("/console/policy", { method: "POST", session: sessions.admin, headers: { "content-type": "application/x-www-form-urlencoded" }, body: body.toString() });
+        const saved = await request("/console/policy", {
+          method: "POST",
+          session: sessions.admin,
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+          body: body.toString(),
+        });
         expect(saved.status).toBe(303);
         expect((await getPolicy(ctx)).send.inventory).toBe(true);
       } finally {

@@ -25,21 +25,44 @@ describe.skipIf(!enabled).each(dialects)("console at scale on %s", (dialect) => 
     const pgdb = dialect === "postgres" ? await createTestDatabase() : undefined;
     const now = Date.now();
     const HOUR = 3_600_000;
-    const ctx = await openServerContext({ dataDir, database: pgdb?.url, logLevel: "silent", initialAdmin: { username: "admin", password: "scale-admin-pw-1" } });
+    const ctx = await openServerContext({
+      dataDir,
+      database: pgdb?.url,
+      logLevel: "silent",
+      initialAdmin: { username: "admin", password: "scale-admin-pw-1" },
+    });
     try {
       const db = ctx.store.db;
       const t0 = performance.now();
       const ids: string[] = [];
       const insert = async <T>(table: "endpoints" | "endpoint_presence" | "detections", rows: T[], batch: number) => {
-        for (let i = 0; i < rows.length; i += batch) await db.insertInto(table).values(rows.slice(i, i + batch) as never).execute();
+        for (let i = 0; i < rows.length; i += batch)
+          await db
+            .insertInto(table)
+            .values(rows.slice(i, i + batch) as never)
+            .execute();
       };
       const eps = Array.from({ length: 10_000 }, (_, i) => {
         const id = randomUUID();
         ids.push(id);
         return {
-          id, key_hash: randomBytes(16).toString("hex") + i, hostname: `host-${i}`, os: null, agent_version: "0.1.0", rules_version: `rules-${i % 3}`,
-          checkpoint_origin: "log", checkpoint_size: i % 50, checkpoint_root: "x", checkpoint_at: now - (i % 10) * 24 * HOUR, ledger_entries: i, ledger_head: "h",
-          enrolled_at: now - 40 * 24 * HOUR, enrolled_with: null, last_seen: i % 7 ? now - (i % 4000) * 60_000 : null, revoked_at: null, revoked_by: null,
+          id,
+          key_hash: randomBytes(16).toString("hex") + i,
+          hostname: `host-${i}`,
+          os: null,
+          agent_version: "0.1.0",
+          rules_version: `rules-${i % 3}`,
+          checkpoint_origin: "log",
+          checkpoint_size: i % 50,
+          checkpoint_root: "x",
+          checkpoint_at: now - (i % 10) * 24 * HOUR,
+          ledger_entries: i,
+          ledger_head: "h",
+          enrolled_at: now - 40 * 24 * HOUR,
+          enrolled_with: null,
+          last_seen: i % 7 ? now - (i % 4000) * 60_000 : null,
+          revoked_at: null,
+          revoked_by: null,
         };
       });
       await insert("endpoints", eps, 1000);
@@ -53,12 +76,26 @@ describe.skipIf(!enabled).each(dialects)("console at scale on %s", (dialect) => 
       const dets = Array.from({ length: 100_000 }, (_, i) => {
         const sha = randomBytes(32).toString("hex");
         return {
-          id: randomUUID(), endpoint_id: ids[i % 10_000]!, client_id: String(i), time: now - (i % 30) * 24 * HOUR - (i % 24) * HOUR, received_at: now, rule: `Rule_${i % 40}`,
-          severity: sev[i % 4], bundle_version: null, sha256: sha, sha256_prefix: parseInt(sha.slice(0, 5), 16), size: 1, file_type: null, action: "reported", path: null,
+          id: randomUUID(),
+          endpoint_id: ids[i % 10_000]!,
+          client_id: String(i),
+          time: now - (i % 30) * 24 * HOUR - (i % 24) * HOUR,
+          received_at: now,
+          rule: `Rule_${i % 40}`,
+          severity: sev[i % 4],
+          bundle_version: null,
+          sha256: sha,
+          sha256_prefix: parseInt(sha.slice(0, 5), 16),
+          size: 1,
+          file_type: null,
+          action: "reported",
+          path: null,
         };
       });
       await insert("detections", dets, 1000);
-      console.log(`${dialect}: seeded 10,000 endpoints, 1,440,000 presence rows, 100,000 detections in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      console.log(
+        `${dialect}: seeded 10,000 endpoints, 1,440,000 presence rows, 100,000 detections in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      );
 
       const svc = await import("../src/services/index.js");
       const th = svc.thresholds(300, now);
@@ -84,7 +121,13 @@ describe.skipIf(!enabled).each(dialects)("console at scale on %s", (dialect) => 
         body: "username=admin&password=scale-admin-pw-1",
       });
       const cookie = /vigil_session=[^;]+/.exec(login.headers.get("set-cookie") ?? "")![0];
-      for (const path of ["/console/", "/console/endpoints?status=stale", "/console/detections?severity=critical", "/console/health", "/console/hashes?q=abcde"]) {
+      for (const path of [
+        "/console/",
+        "/console/endpoints?status=stale",
+        "/console/detections?severity=critical",
+        "/console/health",
+        "/console/hashes?q=abcde",
+      ]) {
         const times: number[] = [];
         for (let i = 0; i < 5; i++) {
           const t = performance.now();
@@ -94,7 +137,9 @@ describe.skipIf(!enabled).each(dialects)("console at scale on %s", (dialect) => 
           times.push(performance.now() - t);
         }
         times.sort((a, b) => a - b);
-        console.log(`${dialect}: ${path} median ${times[2]!.toFixed(0)} ms (min ${times[0]!.toFixed(0)}, max ${times[4]!.toFixed(0)})`);
+        console.log(
+          `${dialect}: ${path} median ${times[2]!.toFixed(0)} ms (min ${times[0]!.toFixed(0)}, max ${times[4]!.toFixed(0)})`,
+        );
         expect(times[2]).toBeLessThan(5000);
       }
     } finally {

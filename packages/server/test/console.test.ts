@@ -40,7 +40,15 @@ interface Session {
 interface Seeded {
   ctx: ServerContext;
   app: Hono<AppEnv>;
-  ids: { online: string; stale: string; offline: string; never: string; revoked: string; evil: string; hashes: { eicar: string; trojan: string; other: string } };
+  ids: {
+    online: string;
+    stale: string;
+    offline: string;
+    never: string;
+    revoked: string;
+    evil: string;
+    hashes: { eicar: string; trojan: string; other: string };
+  };
   request(path: string, init?: RequestInit & { session?: Session }): Promise<Response>;
   loginAs(role: RoleName): Promise<Session>;
   close(): Promise<void>;
@@ -66,21 +74,49 @@ async function seed(dialect: Dialect, opts: Partial<ServerOptions> = {}): Promis
   const db = ctx.store.db;
   const os = JSON.stringify({ platform: "linux", release: "6.1.0", arch: "x64" });
   const ep = (over: Record<string, unknown>) => ({
-    id: randomUUID(), key_hash: hex(32), hostname: null, os, agent_version: "0.1.0", rules_version: "rules-7",
-    checkpoint_origin: "updates.example/log", checkpoint_size: 5, checkpoint_root: "cm9vdA==", checkpoint_at: NOW - HOUR,
-    ledger_entries: 42, ledger_head: "c0ffee" + hex(29), enrolled_at: NOW - 40 * DAY, enrolled_with: "lab", last_seen: NOW - 60_000,
-    revoked_at: null, revoked_by: null, ...over,
+    id: randomUUID(),
+    key_hash: hex(32),
+    hostname: null,
+    os,
+    agent_version: "0.1.0",
+    rules_version: "rules-7",
+    checkpoint_origin: "updates.example/log",
+    checkpoint_size: 5,
+    checkpoint_root: "cm9vdA==",
+    checkpoint_at: NOW - HOUR,
+    ledger_entries: 42,
+    ledger_head: "c0ffee" + hex(29),
+    enrolled_at: NOW - 40 * DAY,
+    enrolled_with: "lab",
+    last_seen: NOW - 60_000,
+    revoked_at: null,
+    revoked_by: null,
+    ...over,
   });
   const rows = {
     online: ep({ hostname: "web-01" }),
     // the default heartbeat is 300 s: online within 600 s, stale within 24 h
     stale: ep({ hostname: "db-01", last_seen: NOW - 11 * 60_000, rules_version: "rules-6" }),
     offline: ep({ hostname: "old-01", last_seen: NOW - 3 * DAY, checkpoint_at: NOW - 10 * DAY }),
-    never: ep({ hostname: null, last_seen: null, rules_version: null, checkpoint_origin: null, checkpoint_size: null, checkpoint_root: null, checkpoint_at: null, ledger_entries: null, ledger_head: null }),
+    never: ep({
+      hostname: null,
+      last_seen: null,
+      rules_version: null,
+      checkpoint_origin: null,
+      checkpoint_size: null,
+      checkpoint_root: null,
+      checkpoint_at: null,
+      ledger_entries: null,
+      ledger_head: null,
+    }),
     revoked: ep({ hostname: "gone-01", revoked_at: NOW - DAY, revoked_by: "admin" }),
     evil: ep({ hostname: EVIL_HOST }),
   };
-  for (const r of Object.values(rows)) await db.insertInto("endpoints").values(r as never).execute();
+  for (const r of Object.values(rows))
+    await db
+      .insertInto("endpoints")
+      .values(r as never)
+      .execute();
 
   // presence: web-01 every hour of the last 30 days, db-01 from 08:00 to 17:59 UTC
   const presence: Array<{ endpoint_id: string; hour: number }> = [];
@@ -89,12 +125,39 @@ async function seed(dialect: Dialect, opts: Partial<ServerOptions> = {}): Promis
     presence.push({ endpoint_id: rows.online.id, hour: h });
     if (h % 24 >= 8 && h % 24 < 18) presence.push({ endpoint_id: rows.stale.id, hour: h });
   }
-  for (let i = 0; i < presence.length; i += 400) await db.insertInto("endpoint_presence").values(presence.slice(i, i + 400)).execute();
+  for (let i = 0; i < presence.length; i += 400)
+    await db
+      .insertInto("endpoint_presence")
+      .values(presence.slice(i, i + 400))
+      .execute();
 
-  const hashes = { eicar: "0" + hex(32).slice(1), trojan: "abcde" + hex(32).slice(5), other: "abcde" + hex(32).slice(5) };
-  const det = (endpoint: string, daysAgo: number, rule: string, severity: string, sha: string, path: string | null = null) => ({
-    id: randomUUID(), endpoint_id: endpoint, client_id: hex(8), time: NOW - daysAgo * DAY - HOUR, received_at: NOW - daysAgo * DAY - HOUR + 1000,
-    rule, severity, bundle_version: "rules-7", sha256: sha, sha256_prefix: prefix(sha), size: 68, file_type: "text", action: "reported", path,
+  const hashes = {
+    eicar: "0" + hex(32).slice(1),
+    trojan: "abcde" + hex(32).slice(5),
+    other: "abcde" + hex(32).slice(5),
+  };
+  const det = (
+    endpoint: string,
+    daysAgo: number,
+    rule: string,
+    severity: string,
+    sha: string,
+    path: string | null = null,
+  ) => ({
+    id: randomUUID(),
+    endpoint_id: endpoint,
+    client_id: hex(8),
+    time: NOW - daysAgo * DAY - HOUR,
+    received_at: NOW - daysAgo * DAY - HOUR + 1000,
+    rule,
+    severity,
+    bundle_version: "rules-7",
+    sha256: sha,
+    sha256_prefix: prefix(sha),
+    size: 68,
+    file_type: "text",
+    action: "reported",
+    path,
   });
   await db
     .insertInto("detections")
@@ -111,9 +174,31 @@ async function seed(dialect: Dialect, opts: Partial<ServerOptions> = {}): Promis
     .execute();
   await db
     .insertInto("scans")
-    .values({ id: randomUUID(), endpoint_id: rows.online.id, client_id: hex(8), started_at: NOW - 2 * HOUR, finished_at: NOW - 2 * HOUR + 95_000, kind: "scheduled", files: 12345, bytes: 987654321, detections: 1, errors: 2, bundle_version: "rules-7" })
+    .values({
+      id: randomUUID(),
+      endpoint_id: rows.online.id,
+      client_id: hex(8),
+      started_at: NOW - 2 * HOUR,
+      finished_at: NOW - 2 * HOUR + 95_000,
+      kind: "scheduled",
+      files: 12345,
+      bytes: 987654321,
+      detections: 1,
+      errors: 2,
+      bundle_version: "rules-7",
+    })
     .execute();
-  await db.insertInto("reputation").values({ sha256: hashes.trojan, sha256_prefix: prefix(hashes.trojan), verdict: "malicious", name: "Trojan.Test", source: "feed", updated_at: NOW - DAY }).execute();
+  await db
+    .insertInto("reputation")
+    .values({
+      sha256: hashes.trojan,
+      sha256_prefix: prefix(hashes.trojan),
+      verdict: "malicious",
+      name: "Trojan.Test",
+      source: "feed",
+      updated_at: NOW - DAY,
+    })
+    .execute();
 
   const app = createApp(ctx);
   const request = async (path: string, init: RequestInit & { session?: Session } = {}) => {
@@ -141,23 +226,53 @@ async function seed(dialect: Dialect, opts: Partial<ServerOptions> = {}): Promis
     rmSync(dataDir, { recursive: true, force: true });
   };
   return {
-    ctx, app, request, loginAs, close,
-    ids: { online: rows.online.id, stale: rows.stale.id, offline: rows.offline.id, never: rows.never.id, revoked: rows.revoked.id, evil: rows.evil.id, hashes },
+    ctx,
+    app,
+    request,
+    loginAs,
+    close,
+    ids: {
+      online: rows.online.id,
+      stale: rows.stale.id,
+      offline: rows.offline.id,
+      never: rows.never.id,
+      revoked: rows.revoked.id,
+      evil: rows.evil.id,
+      hashes,
+    },
   };
 }
 
-function post(session: Session | undefined, fields: Record<string, string | string[]>, csrf: string | null = session?.csrf ?? null): RequestInit & { session?: Session } {
+function post(
+  session: Session | undefined,
+  fields: Record<string, string | string[]>,
+  csrf: string | null = session?.csrf ?? null,
+): RequestInit & { session?: Session } {
   const p = new URLSearchParams();
   if (csrf !== null) p.set("_csrf", csrf);
   for (const [k, v] of Object.entries(fields)) for (const x of Array.isArray(v) ? v : [v]) p.append(k, x);
-  return { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: p.toString(), ...(session ? { session } : {}) };
+  return {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: p.toString(),
+    ...(session ? { session } : {}),
+  };
 }
 
 describe("console helpers", () => {
   it("accepts only console paths as the login `next`", () => {
     expect(safeNext("/console/endpoints?status=online")).toBe("/console/endpoints?status=online");
     expect(safeNext("/console")).toBe("/console");
-    for (const bad of ["https://evil.example/", "//evil.example/console", "/console//evil.example", "/consolex", "/api/admin/users", "/console/\\evil", "javascript:alert(1)", "/console/\nx"]) {
+    for (const bad of [
+      "https://evil.example/",
+      "//evil.example/console",
+      "/console//evil.example",
+      "/consolex",
+      "/api/admin/users",
+      "/console/\\evil",
+      "javascript:alert(1)",
+      "/console/\nx",
+    ]) {
       expect(safeNext(bad)).toBe("/console/");
     }
   });
@@ -217,39 +332,68 @@ describe.each(DIALECTS)("console on %s", (dialect) => {
     it("redirects to the login form with `next` when not logged in", async () => {
       const r = await s.request("/console/endpoints?status=online");
       expect(r.status).toBe(303);
-      expect(r.headers.get("location")).toBe(`/console/login?next=${encodeURIComponent("/console/endpoints?status=online")}`);
+      expect(r.headers.get("location")).toBe(
+        `/console/login?next=${encodeURIComponent("/console/endpoints?status=online")}`,
+      );
       const form = await (await s.request(r.headers.get("location")!)).text();
       expect(form).toContain('<label for="password">Password</label>');
       expect(form).toContain('value="/console/endpoints?status=online"');
     });
 
     it("says a wrong password or user is wrong without saying which", async () => {
-      const wrongPw = await s.request("/console/login", post(undefined, { username: "admin", password: "nope-nope-nope", next: "/console/" }, null));
-      const noUser = await s.request("/console/login", post(undefined, { username: "nobody", password: "nope-nope-nope", next: "/console/" }, null));
+      const wrongPw = await s.request(
+        "/console/login",
+        post(undefined, { username: "admin", password: "nope-nope-nope", next: "/console/" }, null),
+      );
+      const noUser = await s.request(
+        "/console/login",
+        post(undefined, { username: "nobody", password: "nope-nope-nope", next: "/console/" }, null),
+      );
       expect(wrongPw.status).toBe(401);
       expect(noUser.status).toBe(401);
-      const a = await wrongPw.text(), b = await noUser.text();
+      const a = await wrongPw.text(),
+        b = await noUser.text();
       expect(a).toContain("Wrong username or password.");
       expect(b).toContain("Wrong username or password.");
       expect(wrongPw.headers.get("set-cookie")).toBeNull();
-      const fails = await s.ctx.store.db.selectFrom("audit_log").select("username").where("action", "=", "login.failed").execute();
+      const fails = await s.ctx.store.db
+        .selectFrom("audit_log")
+        .select("username")
+        .where("action", "=", "login.failed")
+        .execute();
       expect(fails.map((f) => f.username)).toEqual(expect.arrayContaining(["admin", "nobody"]));
     });
 
     it("follows `next` only inside the console and refuses cross-site login posts", async () => {
-      const ok = await s.request("/console/login", post(undefined, { username: "viewer", password: PASSWORDS.viewer, next: "/console/detections?severity=high" }, null));
+      const ok = await s.request(
+        "/console/login",
+        post(
+          undefined,
+          { username: "viewer", password: PASSWORDS.viewer, next: "/console/detections?severity=high" },
+          null,
+        ),
+      );
       expect(ok.status).toBe(303);
       expect(ok.headers.get("location")).toBe("/console/detections?severity=high");
-      const evil = await s.request("/console/login", post(undefined, { username: "viewer", password: PASSWORDS.viewer, next: "https://evil.example/" }, null));
+      const evil = await s.request(
+        "/console/login",
+        post(undefined, { username: "viewer", password: PASSWORDS.viewer, next: "https://evil.example/" }, null),
+      );
       expect(evil.headers.get("location")).toBe("/console/");
-      const cross = await s.request("/console/login", { ...post(undefined, { username: "viewer", password: PASSWORDS.viewer }, null), headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://evil.example" } });
+      const cross = await s.request("/console/login", {
+        ...post(undefined, { username: "viewer", password: PASSWORDS.viewer }, null),
+        headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://evil.example" },
+      });
       expect(cross.status).toBe(403);
       expect(cross.headers.get("set-cookie")).toBeNull();
     });
 
     it("ignores a session cookie the client made up (a new id at login) and logs out with CSRF", async () => {
       const planted = "vigil_session=" + "A".repeat(43);
-      const r = await s.request("/console/login", { ...post(undefined, { username: "viewer", password: PASSWORDS.viewer }, null), headers: { "content-type": "application/x-www-form-urlencoded", cookie: planted } });
+      const r = await s.request("/console/login", {
+        ...post(undefined, { username: "viewer", password: PASSWORDS.viewer }, null),
+        headers: { "content-type": "application/x-www-form-urlencoded", cookie: planted },
+      });
       const got = /vigil_session=([^;]+)/.exec(r.headers.get("set-cookie") ?? "")![1];
       expect(got).not.toBe("A".repeat(43));
       const session = { cookie: `vigil_session=${got}`, csrf: "" };
@@ -263,7 +407,16 @@ describe.each(DIALECTS)("console on %s", (dialect) => {
   });
 
   describe("pages by role", () => {
-    const common = ["/console/", "/console/endpoints", "/console/detections", "/console/hashes", "/console/policy", "/console/updates", "/console/activity", "/console/health"];
+    const common = [
+      "/console/",
+      "/console/endpoints",
+      "/console/detections",
+      "/console/hashes",
+      "/console/policy",
+      "/console/updates",
+      "/console/activity",
+      "/console/health",
+    ];
 
     it("every role can read the shared pages; only admins see users and enrolment", async () => {
       for (const role of ["admin", "analyst", "viewer"] as const) {
@@ -319,20 +472,51 @@ describe.each(DIALECTS)("console on %s", (dialect) => {
       }
       // analysts may record verdicts but not change the policy
       expect((await s.request("/console/policy", post(sessions.analyst, { heartbeatSeconds: "60" }))).status).toBe(403);
-      const ep = await s.ctx.store.db.selectFrom("endpoints").select("revoked_at").where("id", "=", s.ids.online).executeTakeFirstOrThrow();
+      const ep = await s.ctx.store.db
+        .selectFrom("endpoints")
+        .select("revoked_at")
+        .where("id", "=", s.ids.online)
+        .executeTakeFirstOrThrow();
       expect(ep.revoked_at).toBeNull();
-      expect(await s.ctx.store.db.selectFrom("users").select("id").where("username", "=", "mallory").executeTakeFirst()).toBeUndefined();
+      expect(
+        await s.ctx.store.db.selectFrom("users").select("id").where("username", "=", "mallory").executeTakeFirst(),
+      ).toBeUndefined();
     });
 
     it("needs the session's CSRF token on every form", async () => {
       const a = sessions.admin;
-      for (const path of ["/console/policy", `/console/endpoints/${s.ids.stale}/revoke`, "/console/hashes/verdict", "/console/enrollment", "/console/users", "/console/logout"]) {
+      for (const path of [
+        "/console/policy",
+        `/console/endpoints/${s.ids.stale}/revoke`,
+        "/console/hashes/verdict",
+        "/console/enrollment",
+        "/console/users",
+        "/console/logout",
+      ]) {
         for (const token of [null, "wrong-token", sessions.viewer.csrf]) {
-          const r = await s.request(path, post(a, { label: "x", sha256: s.ids.hashes.eicar, verdict: "clean", heartbeatSeconds: "60", username: "csrfuser", role: "viewer" }, token));
+          const r = await s.request(
+            path,
+            post(
+              a,
+              {
+                label: "x",
+                sha256: s.ids.hashes.eicar,
+                verdict: "clean",
+                heartbeatSeconds: "60",
+                username: "csrfuser",
+                role: "viewer",
+              },
+              token,
+            ),
+          );
           expect(r.status, `${path} with ${token}`).toBe(403);
         }
       }
-      const ep = await s.ctx.store.db.selectFrom("endpoints").select("revoked_at").where("id", "=", s.ids.stale).executeTakeFirstOrThrow();
+      const ep = await s.ctx.store.db
+        .selectFrom("endpoints")
+        .select("revoked_at")
+        .where("id", "=", s.ids.stale)
+        .executeTakeFirstOrThrow();
       expect(ep.revoked_at).toBeNull();
       expect((await page("/console/", "admin")).status).toBe(200); // still logged in
     });
@@ -343,16 +527,27 @@ describe.each(DIALECTS)("console on %s", (dialect) => {
       const { html } = await page("/console/");
       const text = textOf(html);
       // one online besides the evil one, one stale, one offline, one never, one revoked
-      const card = (status: string) => new RegExp(`href="/console/endpoints\\?status=${status}"><span class="big">(\\d+)</span>`).exec(html)?.[1];
-      expect([card("online"), card("stale"), card("offline"), card("never"), card("revoked")]).toEqual(["2", "1", "1", "1", "1"]);
+      const card = (status: string) =>
+        new RegExp(`href="/console/endpoints\\?status=${status}"><span class="big">(\\d+)</span>`).exec(html)?.[1];
+      expect([card("online"), card("stale"), card("offline"), card("never"), card("revoked")]).toEqual([
+        "2",
+        "1",
+        "1",
+        "1",
+        "1",
+      ]);
       expect(text).toContain("6 endpoints enrolled");
       // heat-map: 30 day columns x 24 rows; web-01 every hour and db-01 office hours
       expect(html.match(/<td class="l\d"><span class="sr-only">/g)).toHaveLength(30 * 24);
       expect(text).toMatch(/Peak: 2 endpoints on 2025-12-17 at 08:00/);
       // detections per day: the table holds the numbers the chart is drawn from
       expect(html).toContain('data-chart="stacked-bar"');
-      expect(html).toMatch(/<th scope="row">2026-01-15<\/th><td class="num">0<\/td><td class="num">0<\/td><td class="num">1<\/td><td class="num">0<\/td>/);
-      expect(html).toMatch(/<th scope="row">2026-01-05<\/th><td class="num">0<\/td><td class="num">0<\/td><td class="num">0<\/td><td class="num">2<\/td>/);
+      expect(html).toMatch(
+        /<th scope="row">2026-01-15<\/th><td class="num">0<\/td><td class="num">0<\/td><td class="num">1<\/td><td class="num">0<\/td>/,
+      );
+      expect(html).toMatch(
+        /<th scope="row">2026-01-05<\/th><td class="num">0<\/td><td class="num">0<\/td><td class="num">0<\/td><td class="num">2<\/td>/,
+      );
       expect(text).toContain("7 in total"); // the 45-day-old one is outside the 30 days
       expect(text).toMatch(/EICAR_Test_File high 4 2/);
       expect(text).toMatch(/Trojan_Generic critical 2 2/);
@@ -364,7 +559,9 @@ describe.each(DIALECTS)("console on %s", (dialect) => {
       expect(text).toContain("2 of 4 active endpoints up to date");
       expect(text).toContain("1 on older rules 1 with a checkpoint older than 3 days");
       // polled regions are live regions
-      expect(html).toMatch(/<div id="fleet" aria-live="polite"[^>]*><div hx-get="\/console\/fragments\/fleet\?v=[0-9a-f]{16}" hx-trigger="every 10s"/);
+      expect(html).toMatch(
+        /<div id="fleet" aria-live="polite"[^>]*><div hx-get="\/console\/fragments\/fleet\?v=[0-9a-f]{16}" hx-trigger="every 10s"/,
+      );
       expect(html).toMatch(/<div id="activity" aria-live="polite"/);
       expect(text).toContain("detection high EICAR_Test_File on web-01");
     });
@@ -414,7 +611,9 @@ describe.each(DIALECTS)("console on %s", (dialect) => {
       expect(rows((await page("/console/detections?range=24h")).html)).toBe(1);
       expect(rows((await page("/console/detections?range=7d&severity=high")).html)).toBe(3);
       expect(rows((await page("/console/detections?from=2026-01-05&to=2026-01-05")).html)).toBe(2);
-      expect(textOf((await page("/console/detections?rule=nothing-like-this")).html)).toContain("No detections match these filters.");
+      expect(textOf((await page("/console/detections?rule=nothing-like-this")).html)).toContain(
+        "No detections match these filters.",
+      );
     });
 
     it("hashes: prefix and full lookups, verdict, prevalence and endpoints", async () => {
@@ -435,7 +634,13 @@ describe.each(DIALECTS)("console on %s", (dialect) => {
     });
 
     it("escapes every user-controlled value", async () => {
-      for (const p of ["/console/", "/console/endpoints", `/console/endpoints/${s.ids.evil}`, "/console/detections", `/console/hashes?q=${s.ids.hashes.other}`]) {
+      for (const p of [
+        "/console/",
+        "/console/endpoints",
+        `/console/endpoints/${s.ids.evil}`,
+        "/console/detections",
+        `/console/hashes?q=${s.ids.hashes.other}`,
+      ]) {
         const { html } = await page(p);
         expect(html, p).not.toContain("<script>alert");
         expect(html, p).not.toContain("<i>odd</i>");
@@ -455,13 +660,34 @@ describe.each(DIALECTS)("console on %s", (dialect) => {
     it("answer 204 while unchanged and new content (and version) after a change", async () => {
       const dash = (await page("/console/")).html;
       const v = /fragments\/activity\?v=([0-9a-f]{16})/.exec(dash)![1]!;
-      const same = await s.request(`/console/fragments/activity?v=${v}`, { session: sessions.viewer, headers: { "hx-request": "true" } });
+      const same = await s.request(`/console/fragments/activity?v=${v}`, {
+        session: sessions.viewer,
+        headers: { "hx-request": "true" },
+      });
       expect(same.status).toBe(204);
       await s.ctx.store.db
         .insertInto("detections")
-        .values({ id: randomUUID(), endpoint_id: s.ids.stale, client_id: hex(8), time: NOW, received_at: NOW, rule: "Fresh_Rule", severity: "critical", bundle_version: null, sha256: hex(32), sha256_prefix: 1, size: null, file_type: null, action: "quarantined", path: null })
+        .values({
+          id: randomUUID(),
+          endpoint_id: s.ids.stale,
+          client_id: hex(8),
+          time: NOW,
+          received_at: NOW,
+          rule: "Fresh_Rule",
+          severity: "critical",
+          bundle_version: null,
+          sha256: hex(32),
+          sha256_prefix: 1,
+          size: null,
+          file_type: null,
+          action: "quarantined",
+          path: null,
+        })
         .execute();
-      const changed = await s.request(`/console/fragments/activity?v=${v}`, { session: sessions.viewer, headers: { "hx-request": "true" } });
+      const changed = await s.request(`/console/fragments/activity?v=${v}`, {
+        session: sessions.viewer,
+        headers: { "hx-request": "true" },
+      });
       expect(changed.status).toBe(200);
       const html = await changed.text();
       expect(html).toMatch(/^<div hx-get="\/console\/fragments\/activity\?v=[0-9a-f]{16}"/);
@@ -486,26 +712,46 @@ describe.each(DIALECTS)("console on %s", (dialect) => {
       const r = await s.request(`/console/endpoints/${s.ids.offline}/revoke`, post(sessions.admin, {}));
       expect(r.status).toBe(303);
       expect(r.headers.get("location")).toBe(`/console/endpoints/${s.ids.offline}?done=revoked`);
-      const row = await s.ctx.store.db.selectFrom("endpoints").select(["revoked_at", "revoked_by"]).where("id", "=", s.ids.offline).executeTakeFirstOrThrow();
+      const row = await s.ctx.store.db
+        .selectFrom("endpoints")
+        .select(["revoked_at", "revoked_by"])
+        .where("id", "=", s.ids.offline)
+        .executeTakeFirstOrThrow();
       expect(Number(row.revoked_at)).toBe(NOW);
       expect(row.revoked_by).toBe("admin");
       const after = textOf((await page(`/console/endpoints/${s.ids.offline}?done=revoked`)).html);
       expect(after).toContain("The endpoint was revoked");
       expect(after).toContain("old-01 Revoked");
-      const audit = await s.ctx.store.db.selectFrom("audit_log").selectAll().where("action", "=", "endpoint.revoke").where("target", "=", s.ids.offline).execute();
+      const audit = await s.ctx.store.db
+        .selectFrom("audit_log")
+        .selectAll()
+        .where("action", "=", "endpoint.revoke")
+        .where("target", "=", s.ids.offline)
+        .execute();
       expect(audit).toHaveLength(1);
       expect(audit[0]!.username).toBe("admin");
-      expect(textOf((await page("/console/activity?action=revoke")).html)).toContain(`admin endpoint.revoke ${s.ids.offline}`);
+      expect(textOf((await page("/console/activity?action=revoke")).html)).toContain(
+        `admin endpoint.revoke ${s.ids.offline}`,
+      );
       expect((await s.request(`/console/endpoints/${randomUUID()}/revoke`, post(sessions.admin, {}))).status).toBe(404);
     });
 
     it("edits the policy (checkboxes, sizes, file types), bumps the version and rejects bad values", async () => {
-      const before = await s.ctx.store.db.selectFrom("policy").select("version").where("id", "=", 1).executeTakeFirstOrThrow();
+      const before = await s.ctx.store.db
+        .selectFrom("policy")
+        .select("version")
+        .where("id", "=", 1)
+        .executeTakeFirstOrThrow();
       const r = await s.request(
         "/console/policy",
         post(sessions.admin, {
-          "send.path": "1", "send.scanSummaries": "1", "reputation.enabled": "1", "samples.enabled": "1",
-          "samples.maxBytes": "2048", "samples.fileTypes": ["pe", "script"], heartbeatSeconds: "60",
+          "send.path": "1",
+          "send.scanSummaries": "1",
+          "reputation.enabled": "1",
+          "samples.enabled": "1",
+          "samples.maxBytes": "2048",
+          "samples.fileTypes": ["pe", "script"],
+          heartbeatSeconds: "60",
         }),
       );
       expect(r.status).toBe(303);
@@ -521,18 +767,35 @@ describe.each(DIALECTS)("console on %s", (dialect) => {
       expect(shown).toMatch(/Heartbeat interval 60 s/);
       // the heartbeat defines "online": 120 s now, so db-01 (11 min) stays stale and web-01 (1 min) online
       expect(textOf((await page("/console/fragments/fleet")).html)).toMatch(/^ ?2 Online 1 Stale/);
-      for (const bad of [{ heartbeatSeconds: "5" }, { heartbeatSeconds: "abc" }, { "samples.fileTypes": ["exe"] }, { "samples.maxBytes": String(10 ** 12) }]) {
-        const res = await s.request("/console/policy", post(sessions.admin, { heartbeatSeconds: "60", "samples.maxBytes": "1000", ...bad }));
+      for (const bad of [
+        { heartbeatSeconds: "5" },
+        { heartbeatSeconds: "abc" },
+        { "samples.fileTypes": ["exe"] },
+        { "samples.maxBytes": String(10 ** 12) },
+      ]) {
+        const res = await s.request(
+          "/console/policy",
+          post(sessions.admin, { heartbeatSeconds: "60", "samples.maxBytes": "1000", ...bad }),
+        );
         expect(res.status, JSON.stringify(bad)).toBe(400);
         expect(textOf(await res.text())).toContain("Not saved:");
       }
-      const after = await s.ctx.store.db.selectFrom("policy").select("version").where("id", "=", 1).executeTakeFirstOrThrow();
+      const after = await s.ctx.store.db
+        .selectFrom("policy")
+        .select("version")
+        .where("id", "=", 1)
+        .executeTakeFirstOrThrow();
       expect(after.version).toBe(row.version);
-      expect(await s.ctx.store.db.selectFrom("audit_log").select("id").where("action", "=", "policy.update").execute()).toHaveLength(1);
+      expect(
+        await s.ctx.store.db.selectFrom("audit_log").select("id").where("action", "=", "policy.update").execute(),
+      ).toHaveLength(1);
     });
 
     it("creates an enrolment token shown once, lists it without the secret, and withdraws it", async () => {
-      const r = await s.request("/console/enrollment", post(sessions.admin, { label: "Lab <b>PCs</b>", uses: "3", ttlHours: "48" }));
+      const r = await s.request(
+        "/console/enrollment",
+        post(sessions.admin, { label: "Lab <b>PCs</b>", uses: "3", ttlHours: "48" }),
+      );
       expect(r.status).toBe(200);
       const html = await r.text();
       const token = /id="new-token" class="mono token" readonly="" value="(vet_[A-Za-z0-9_-]+)"/.exec(html)?.[1];
@@ -551,18 +814,35 @@ describe.each(DIALECTS)("console on %s", (dialect) => {
     });
 
     it("records a verdict as an analyst and shows it to everyone", async () => {
-      const r = await s.request("/console/hashes/verdict", post(sessions.analyst, { sha256: s.ids.hashes.eicar, verdict: "malicious", name: "EICAR <test>" }));
+      const r = await s.request(
+        "/console/hashes/verdict",
+        post(sessions.analyst, { sha256: s.ids.hashes.eicar, verdict: "malicious", name: "EICAR <test>" }),
+      );
       expect(r.status).toBe(303);
       expect(r.headers.get("location")).toBe(`/console/hashes?q=${s.ids.hashes.eicar}&done=verdict`);
-      const rep = await s.ctx.store.db.selectFrom("reputation").selectAll().where("sha256", "=", s.ids.hashes.eicar).executeTakeFirstOrThrow();
+      const rep = await s.ctx.store.db
+        .selectFrom("reputation")
+        .selectAll()
+        .where("sha256", "=", s.ids.hashes.eicar)
+        .executeTakeFirstOrThrow();
       expect(rep.verdict).toBe("malicious");
       expect(rep.name).toBe("EICAR <test>");
       expect(rep.source).toBe("user:analyst");
       const shown = await page(`/console/hashes?q=${s.ids.hashes.eicar}`, "viewer");
       expect(textOf(shown.html)).toMatch(/Verdict malicious EICAR <test>/);
       expect(shown.html).not.toContain("EICAR <test>");
-      expect((await s.request("/console/hashes/verdict", post(sessions.analyst, { sha256: "abc", verdict: "malicious" }))).status).toBe(400);
-      expect((await s.request("/console/hashes/verdict", post(sessions.analyst, { sha256: s.ids.hashes.eicar, verdict: "evil" }))).status).toBe(400);
+      expect(
+        (await s.request("/console/hashes/verdict", post(sessions.analyst, { sha256: "abc", verdict: "malicious" })))
+          .status,
+      ).toBe(400);
+      expect(
+        (
+          await s.request(
+            "/console/hashes/verdict",
+            post(sessions.analyst, { sha256: s.ids.hashes.eicar, verdict: "evil" }),
+          )
+        ).status,
+      ).toBe(400);
     });
 
     it("manages users: add with a generated password shown once, change role, disable, refuse demoting the last admin", async () => {
@@ -570,21 +850,36 @@ describe.each(DIALECTS)("console on %s", (dialect) => {
       expect(add.status).toBe(200);
       const pw = /id="new-password" class="mono token" readonly="" value="([^"]+)"/.exec(await add.text())?.[1];
       expect(pw).toMatch(/^[A-Za-z0-9]{20}$/);
-      const carol = await s.ctx.store.db.selectFrom("users").selectAll().where("username", "=", "carol").executeTakeFirstOrThrow();
+      const carol = await s.ctx.store.db
+        .selectFrom("users")
+        .selectAll()
+        .where("username", "=", "carol")
+        .executeTakeFirstOrThrow();
       expect(carol.password_hash).not.toContain(pw!);
       const login = await s.request("/console/login", post(undefined, { username: "carol", password: pw! }, null));
       expect(login.status).toBe(303);
-      expect((await s.request("/console/users/role", post(sessions.admin, { id: carol.id, role: "analyst" }))).status).toBe(303);
-      expect((await s.ctx.store.db.selectFrom("users").select("role").where("id", "=", carol.id).executeTakeFirstOrThrow()).role).toBe("analyst");
+      expect(
+        (await s.request("/console/users/role", post(sessions.admin, { id: carol.id, role: "analyst" }))).status,
+      ).toBe(303);
+      expect(
+        (await s.ctx.store.db.selectFrom("users").select("role").where("id", "=", carol.id).executeTakeFirstOrThrow())
+          .role,
+      ).toBe("analyst");
       expect((await s.request("/console/users/disable", post(sessions.admin, { id: carol.id }))).status).toBe(303);
-      expect((await s.request("/console/login", post(undefined, { username: "carol", password: pw! }, null))).status).toBe(401);
-      const adminId = (await s.ctx.store.db.selectFrom("users").select("id").where("username", "=", "admin").executeTakeFirstOrThrow()).id;
+      expect(
+        (await s.request("/console/login", post(undefined, { username: "carol", password: pw! }, null))).status,
+      ).toBe(401);
+      const adminId = (
+        await s.ctx.store.db.selectFrom("users").select("id").where("username", "=", "admin").executeTakeFirstOrThrow()
+      ).id;
       const last = await s.request("/console/users/role", post(sessions.admin, { id: adminId, role: "viewer" }));
       expect(last.status).toBe(409);
       expect(textOf(await last.text())).toContain("Not changed: this is the last admin");
       const dup = await s.request("/console/users", post(sessions.admin, { username: "carol", role: "viewer" }));
       expect(dup.status).toBe(409);
-      const actions = (await s.ctx.store.db.selectFrom("audit_log").select("action").where("target", "=", "carol").execute()).map((a) => a.action);
+      const actions = (
+        await s.ctx.store.db.selectFrom("audit_log").select("action").where("target", "=", "carol").execute()
+      ).map((a) => a.action);
       expect(actions).toEqual(expect.arrayContaining(["user.create", "user.role", "user.disable"]));
     });
   });
@@ -631,16 +926,35 @@ describe.each(DIALECTS)("update log page on %s", (dialect) => {
     writeFileSync(join(rules, "a.yar"), 'rule Console_Test { strings: $a = "console-test-marker" condition: $a }\n');
     const publisher = generateKey("publisher.test");
     const logKey = generateKey("log.test");
-    await publish({ rulesDir: rules, logDir, publisherKey: publisher.signerKey, logKey: logKey.signerKey, compileCheck: false, time: new Date(NOW - 2 * DAY) });
-    const cp1 = parseCheckpoint(splitNote((await import("node:fs")).readFileSync(join(logDir, "checkpoint"), "utf8")).text);
+    await publish({
+      rulesDir: rules,
+      logDir,
+      publisherKey: publisher.signerKey,
+      logKey: logKey.signerKey,
+      compileCheck: false,
+      time: new Date(NOW - 2 * DAY),
+    });
+    const cp1 = parseCheckpoint(
+      splitNote((await import("node:fs")).readFileSync(join(logDir, "checkpoint"), "utf8")).text,
+    );
     first = { size: Number(cp1.size), root: encodeBase64(cp1.rootHash) };
     writeFileSync(join(rules, "b.yar"), 'rule Console_Test_Two { strings: $a = "TOP SECRET" condition: $a }\n');
-    await publish({ rulesDir: rules, logDir, publisherKey: publisher.signerKey, logKey: logKey.signerKey, compileCheck: false, time: new Date(NOW - DAY) });
+    await publish({
+      rulesDir: rules,
+      logDir,
+      publisherKey: publisher.signerKey,
+      logKey: logKey.signerKey,
+      compileCheck: false,
+      time: new Date(NOW - DAY),
+    });
     // a witness cosignature appended to the checkpoint, as `vigil publish --witness` does
     const fs = await import("node:fs");
     const note = fs.readFileSync(join(logDir, "checkpoint"), "utf8");
     const witness = generateKey("witness.test", "cosignature");
-    fs.writeFileSync(join(logDir, "checkpoint"), note + signatureLine(splitNote(note).text, witness.signerKey, Math.floor((NOW - HOUR) / 1000)));
+    fs.writeFileSync(
+      join(logDir, "checkpoint"),
+      note + signatureLine(splitNote(note).text, witness.signerKey, Math.floor((NOW - HOUR) / 1000)),
+    );
     const cp = parseCheckpoint(splitNote(note).text);
     latest = { origin: cp.origin, size: Number(cp.size), root: encodeBase64(cp.rootHash) };
     // an audit report saved next to the log
@@ -651,9 +965,25 @@ describe.each(DIALECTS)("update log page on %s", (dialect) => {
     rmSync(rules, { recursive: true, force: true });
     s = await seed(dialect, { updatesDir: logDir });
     const db = s.ctx.store.db;
-    await db.updateTable("endpoints").set({ checkpoint_origin: latest.origin, checkpoint_size: latest.size, checkpoint_root: latest.root }).where("id", "=", s.ids.online).execute();
-    await db.updateTable("endpoints").set({ checkpoint_origin: latest.origin, checkpoint_size: first.size, checkpoint_root: first.root }).where("id", "=", s.ids.stale).execute();
-    await db.updateTable("endpoints").set({ checkpoint_origin: latest.origin, checkpoint_size: first.size, checkpoint_root: encodeBase64(randomBytes(32)) }).where("id", "=", s.ids.evil).execute();
+    await db
+      .updateTable("endpoints")
+      .set({ checkpoint_origin: latest.origin, checkpoint_size: latest.size, checkpoint_root: latest.root })
+      .where("id", "=", s.ids.online)
+      .execute();
+    await db
+      .updateTable("endpoints")
+      .set({ checkpoint_origin: latest.origin, checkpoint_size: first.size, checkpoint_root: first.root })
+      .where("id", "=", s.ids.stale)
+      .execute();
+    await db
+      .updateTable("endpoints")
+      .set({
+        checkpoint_origin: latest.origin,
+        checkpoint_size: first.size,
+        checkpoint_root: encodeBase64(randomBytes(32)),
+      })
+      .where("id", "=", s.ids.evil)
+      .execute();
   });
   afterAll(async () => {
     await s?.close();
@@ -684,12 +1014,17 @@ describe.each(DIALECTS)("update log page on %s", (dialect) => {
 
   it("verifies each endpoint's checkpoint against the log's tiles", async () => {
     const viewer = await s.loginAs("viewer");
-    const get = async (id: string) => textOf(await (await s.request(`/console/endpoints/${id}`, { session: viewer })).text());
+    const get = async (id: string) =>
+      textOf(await (await s.request(`/console/endpoints/${id}`, { session: viewer })).text());
     expect(await get(s.ids.online)).toContain("Verified: matches the latest checkpoint (size 2).");
-    expect(await get(s.ids.stale)).toContain("Behind: consistent prefix (size 1 of 2); 1 newer entry not yet verified.");
+    expect(await get(s.ids.stale)).toContain(
+      "Behind: consistent prefix (size 1 of 2); 1 newer entry not yet verified.",
+    );
     expect(await get(s.ids.evil)).toContain("Mismatch: the log's root at size 1 differs from the endpoint's");
     // a checkpoint from another log
-    expect(await get(s.ids.offline)).toContain("Mismatch: origin updates.example/log is not this server's log (log.test)");
+    expect(await get(s.ids.offline)).toContain(
+      "Mismatch: origin updates.example/log is not this server's log (log.test)",
+    );
     // the dashboard flags endpoints behind the log
     const dash = textOf(await (await s.request("/console/", { session: viewer })).text());
     expect(dash).toContain("the update log has 2 entries");
@@ -702,7 +1037,10 @@ describe.each(DIALECTS)("update log page on %s", (dialect) => {
     const http = createServer((req, res) => {
       const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname).slice(1);
       if (path.split("/").includes("..")) return res.writeHead(400).end();
-      readFile(join(logDir, path)).then((b) => res.writeHead(200).end(b), () => res.writeHead(404).end());
+      readFile(join(logDir, path)).then(
+        (b) => res.writeHead(200).end(b),
+        () => res.writeHead(404).end(),
+      );
     });
     await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
     const port = (http.address() as { port: number }).port;

@@ -41,12 +41,28 @@ describe.each(await dialects())("one endpoint status rule (%s)", (dialect: Diale
     pgdb = dialect === "postgres" ? await createTestDatabase() : undefined;
     ctx = await openServerContext({ dataDir, database: pgdb?.url, logLevel: "silent", now: () => NOW });
     for (const [hostname, ago] of Object.entries(seen)) {
-      await ctx.store.db.insertInto("endpoints").values({
-        id: randomUUID(), key_hash: randomBytes(32).toString("hex"), hostname, os: null, agent_version: "0.1.0", rules_version: null,
-        checkpoint_origin: null, checkpoint_size: null, checkpoint_root: null, checkpoint_at: null, ledger_entries: null, ledger_head: null,
-        enrolled_at: NOW - 40 * 24 * HOUR, enrolled_with: null, last_seen: ago === null ? null : ago === "revoked" ? NOW - MIN : NOW - ago,
-        revoked_at: ago === "revoked" ? NOW - HOUR : null, revoked_by: ago === "revoked" ? "admin" : null,
-      }).execute();
+      await ctx.store.db
+        .insertInto("endpoints")
+        .values({
+          id: randomUUID(),
+          key_hash: randomBytes(32).toString("hex"),
+          hostname,
+          os: null,
+          agent_version: "0.1.0",
+          rules_version: null,
+          checkpoint_origin: null,
+          checkpoint_size: null,
+          checkpoint_root: null,
+          checkpoint_at: null,
+          ledger_entries: null,
+          ledger_head: null,
+          enrolled_at: NOW - 40 * 24 * HOUR,
+          enrolled_with: null,
+          last_seen: ago === null ? null : ago === "revoked" ? NOW - MIN : NOW - ago,
+          revoked_at: ago === "revoked" ? NOW - HOUR : null,
+          revoked_by: ago === "revoked" ? "admin" : null,
+        })
+        .execute();
     }
   });
 
@@ -63,7 +79,10 @@ describe.each(await dialects())("one endpoint status rule (%s)", (dialect: Diale
     const counts = await svc.fleetCounts(ctx);
     expect(counts.total).toBe(all.length);
     for (const s of svc.STATUSES) {
-      const byRow = all.filter((e) => e.status === s).map((e) => e.hostname).sort();
+      const byRow = all
+        .filter((e) => e.status === s)
+        .map((e) => e.hostname)
+        .sort();
       const bySql = (await svc.listEndpoints(ctx, { status: s })).map((e) => e.hostname).sort();
       expect(bySql, `status filter ${s}`).toEqual(byRow);
       expect(await svc.countEndpoints(ctx, { status: s }), `count ${s}`).toBe(byRow.length);
@@ -74,8 +93,15 @@ describe.each(await dialects())("one endpoint status rule (%s)", (dialect: Diale
 
   it("agrees at the boundaries with a 300 s heartbeat", async () => {
     expect(await statuses()).toEqual({
-      "just-now": "online", "online-edge": "online", "past-online": "stale", "half-day": "stale", "day-edge": "stale", "past-day": "offline",
-      "long-ago": "offline", never: "never", revoked: "revoked",
+      "just-now": "online",
+      "online-edge": "online",
+      "past-online": "stale",
+      "half-day": "stale",
+      "day-edge": "stale",
+      "past-day": "offline",
+      "long-ago": "offline",
+      never: "never",
+      revoked: "revoked",
     });
     // without a status filter revoked endpoints are left out unless asked for
     expect((await svc.listEndpoints(ctx)).map((e) => e.hostname)).not.toContain("revoked");
@@ -86,8 +112,15 @@ describe.each(await dialects())("one endpoint status rule (%s)", (dialect: Diale
     const p = await svc.getPolicy(ctx);
     await svc.updatePolicy(ctx, { ...p, heartbeatSeconds: 13 * 3600 }, CLI_ACTOR);
     expect(await statuses()).toEqual({
-      "just-now": "online", "online-edge": "online", "past-online": "online", "half-day": "online", "day-edge": "online", "past-day": "online",
-      "long-ago": "offline", never: "never", revoked: "revoked",
+      "just-now": "online",
+      "online-edge": "online",
+      "past-online": "online",
+      "half-day": "online",
+      "day-edge": "online",
+      "past-day": "online",
+      "long-ago": "offline",
+      never: "never",
+      revoked: "revoked",
     });
   });
 });

@@ -9,7 +9,19 @@ export { EICAR, EICAR_YARA } from "./eicar.js";
 export { mulberry32 } from "./random.js";
 export { makeZip, type ZipEntry } from "./zip.js";
 export { makeKeys, writeRules, startWitness, policyFor, closeServer, type Keys, type KeyPair } from "./keys.js";
-export { needs, unmet, hidden, findTool, haveDebianFile, packageOfTool, packageOfFile, CHROMIUM, TestKitError, type Requirements, type RequirementKind } from "./needs.js";
+export {
+  needs,
+  unmet,
+  hidden,
+  findTool,
+  haveDebianFile,
+  packageOfTool,
+  packageOfFile,
+  CHROMIUM,
+  TestKitError,
+  type Requirements,
+  type RequirementKind,
+} from "./needs.js";
 export { corpus, corpusLocations, hiddenCorpus, REPO_ROOT } from "./corpora.js";
 export { buildPe, versionInfo } from "./pe.js";
 export { makeTree, dpkgStanza, regExport, hex2, bplist, UNINSTALL, UNINSTALL32, type TreeSpec } from "./tree.js";

@@ -88,7 +88,12 @@ export function packageOfFile(path: string): string | undefined {
 }
 
 function hideList(): Set<string> {
-  return new Set((process.env.VIGIL_TEST_HIDE ?? "").split(",").map((s) => s.trim()).filter(Boolean));
+  return new Set(
+    (process.env.VIGIL_TEST_HIDE ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
 }
 
 /** Is any of `names` listed in VIGIL_TEST_HIDE (or is "all")? */
@@ -134,7 +139,10 @@ function requireFlags(kind: RequirementKind): string[] {
 export function unmet(suite: string, kinds: RequirementKind[], reason: string, hint: string): string {
   const flags = [...new Set(kinds.flatMap(requireFlags))];
   if (flags.length > 0) {
-    throw new TestKitError("TEST_REQUIREMENT_MISSING", `${suite}: ${reason} (${hint}); ${flags.join(", ")}=1 makes a missing requirement a failure`);
+    throw new TestKitError(
+      "TEST_REQUIREMENT_MISSING",
+      `${suite}: ${reason} (${hint}); ${flags.join(", ")}=1 makes a missing requirement a failure`,
+    );
   }
   console.warn(`skipping ${suite}: ${reason} (${hint})`);
   return reason;
@@ -152,13 +160,17 @@ export function needs(suite: string, req: Requirements): string | undefined {
 
   const tools = (req.tools ?? []).filter((t) => !findTool(t));
   if (tools.length > 0) {
-    reasons.push(`${tools.join(", ")} not found on PATH${tools.some((t) => hidden(t, packageOfTool(t))) ? " (VIGIL_TEST_HIDE)" : ""}`);
+    reasons.push(
+      `${tools.join(", ")} not found on PATH${tools.some((t) => hidden(t, packageOfTool(t))) ? " (VIGIL_TEST_HIDE)" : ""}`,
+    );
     for (const t of tools) packages.add(packageOfTool(t));
     kinds.push("tool");
   }
   const files = (req.debianFiles ?? []).filter((f) => !haveDebianFile(f));
   if (files.length > 0) {
-    reasons.push(`${files.join(", ")} missing${files.some((f) => hidden(f, packageOfFile(f))) ? " (VIGIL_TEST_HIDE)" : ""}`);
+    reasons.push(
+      `${files.join(", ")} missing${files.some((f) => hidden(f, packageOfFile(f))) ? " (VIGIL_TEST_HIDE)" : ""}`,
+    );
     for (const f of files) {
       const p = packageOfFile(f);
       if (p) packages.add(p);
@@ -172,13 +184,16 @@ export function needs(suite: string, req: Requirements): string | undefined {
   }
   const corpora = (req.corpora ?? []).filter((c) => hiddenCorpus(c) || !corpusLocations(c).some((p) => existsSync(p)));
   if (corpora.length > 0) {
-    reasons.push(`corpus ${corpora.join(", ")} not found in corpora/ nor ../shared/corpora/${corpora.some(hiddenCorpus) ? " (VIGIL_TEST_HIDE)" : ""}`);
+    reasons.push(
+      `corpus ${corpora.join(", ")} not found in corpora/ nor ../shared/corpora/${corpora.some(hiddenCorpus) ? " (VIGIL_TEST_HIDE)" : ""}`,
+    );
     fetch = true;
     kinds.push("corpus");
   }
   if (reasons.length === 0) return undefined;
   const hints: string[] = [];
-  if (packages.size > 0) hints.push(`install Debian's ${[...packages].join(" ")}: apt-get install ${[...packages].join(" ")}`);
+  if (packages.size > 0)
+    hints.push(`install Debian's ${[...packages].join(" ")}: apt-get install ${[...packages].join(" ")}`);
   if (fetch) hints.push("run npm run fetch-corpora");
   return unmet(suite, kinds, reasons.join("; "), hints.join(" / "));
 }

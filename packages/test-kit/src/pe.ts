@@ -50,7 +50,12 @@ export function buildPe(strings: Record<string, string>): Buffer {
     dir(16, (0x80000000 | 24) >>> 0),
     dir(1, (0x80000000 | 48) >>> 0),
     dir(0x409, dataEntryAt),
-    (() => { const e = Buffer.alloc(16); e.writeUInt32LE(RSRC_RVA + dataAt, 0); e.writeUInt32LE(vi.length, 4); return e; })(),
+    (() => {
+      const e = Buffer.alloc(16);
+      e.writeUInt32LE(RSRC_RVA + dataAt, 0);
+      e.writeUInt32LE(vi.length, 4);
+      return e;
+    })(),
     vi,
   ]);
   const rawSize = Math.ceil(rsrc.length / 0x200) * 0x200;

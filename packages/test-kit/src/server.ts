@@ -36,7 +36,12 @@ export function dialects(): Promise<Dialect[]> {
       await client.query("select 1");
       return ["sqlite", "postgres"] as Dialect[];
     } catch (e) {
-      unmet("the server tests on PostgreSQL", ["postgres"], `${where} is not reachable (${(e as Error).message})`, hint);
+      unmet(
+        "the server tests on PostgreSQL",
+        ["postgres"],
+        `${where} is not reachable (${(e as Error).message})`,
+        hint,
+      );
       return ["sqlite"] as Dialect[];
     } finally {
       await client.end().catch(() => {});
@@ -116,7 +121,11 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
   const own = opts.dialect === "postgres" && !opts.database ? await createTestDatabase() : undefined;
   const database = opts.dialect === "postgres" ? (opts.database ?? own!.url) : opts.database;
   const logs: string[] = [];
-  const logStream = { write: (s: string) => { logs.push(s); } };
+  const logStream = {
+    write: (s: string) => {
+      logs.push(s);
+    },
+  };
   let server: RunningServer;
   try {
     server = await startServer({
@@ -182,7 +191,14 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
 
   const createToken = async (o: { label?: string; uses?: number; ttlHours?: number } = {}) => {
     const s = await loginAdmin();
-    const r = await call("POST", "/api/admin/enrollment-tokens", { ...s, body: { label: o.label ?? "test", ...(o.uses ? { uses: o.uses } : {}), ...(o.ttlHours ? { ttlHours: o.ttlHours } : {}) } });
+    const r = await call("POST", "/api/admin/enrollment-tokens", {
+      ...s,
+      body: {
+        label: o.label ?? "test",
+        ...(o.uses ? { uses: o.uses } : {}),
+        ...(o.ttlHours ? { ttlHours: o.ttlHours } : {}),
+      },
+    });
     if (r.status !== 201) throw new Error(`token creation failed: ${r.status} ${r.text}`);
     return r.json.token as string;
   };
@@ -190,7 +206,12 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
   const enrollEndpoint = async (o: { hostname?: string } = {}) => {
     const token = await createToken();
     const r = await call("POST", "/api/v1/enroll", {
-      body: { token, hostname: o.hostname ?? `host-${randomBytes(3).toString("hex")}`, os: { platform: "linux", release: "6.1.0", arch: "x64" }, agentVersion: "0.1.0" },
+      body: {
+        token,
+        hostname: o.hostname ?? `host-${randomBytes(3).toString("hex")}`,
+        os: { platform: "linux", release: "6.1.0", arch: "x64" },
+        agentVersion: "0.1.0",
+      },
     });
     if (r.status !== 201) throw new Error(`enrolment failed: ${r.status} ${r.text}`);
     return { endpointId: r.json.endpointId as string, key: r.json.key as string, enrollment: r.json };
@@ -202,7 +223,18 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
   };
 
-  return { ...server, close, dialect: opts.dialect, dataDir, logs, call, login, loginAdmin, createToken, enrollEndpoint };
+  return {
+    ...server,
+    close,
+    dialect: opts.dialect,
+    dataDir,
+    logs,
+    call,
+    login,
+    loginAdmin,
+    createToken,
+    enrollEndpoint,
+  };
 }
 
 /** A detection as an agent would send it. */
@@ -232,6 +264,10 @@ export function textOf(html: string): string {
   return html
     .replace(/<script[\s\S]*?<\/script>/g, " ")
     .replace(/<[^>]+>/g, " ")
-    .replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, "&")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;/g, "&")
     .replace(/\s+/g, " ");
 }

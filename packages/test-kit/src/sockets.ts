@@ -11,8 +11,15 @@ export function scratchDir(): { dir: string; file(name: string, data: string | U
   const dir = mkdtempSync(join(tmpdir(), "vigil-daemon-files-"));
   return {
     dir,
-    file(name, data) { const p = join(dir, name); mkdirSync(dirname(p), { recursive: true }); writeFileSync(p, data); return p; },
-    cleanup() { rmSync(dir, { recursive: true, force: true }); },
+    file(name, data) {
+      const p = join(dir, name);
+      mkdirSync(dirname(p), { recursive: true });
+      writeFileSync(p, data);
+      return p;
+    },
+    cleanup() {
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 

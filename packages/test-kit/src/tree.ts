@@ -17,25 +17,43 @@ export function makeTree(spec: TreeSpec): { root: string; cleanup(): void } {
 }
 
 /** A dpkg status stanza. */
-export function dpkgStanza(f: { name: string; version: string; maintainer: string; status?: string; arch?: string; description?: string }): string {
-  return [
-    `Package: ${f.name}`,
-    `Status: ${f.status ?? "install ok installed"}`,
-    `Priority: optional`,
-    `Architecture: ${f.arch ?? "amd64"}`,
-    `Maintainer: ${f.maintainer}`,
-    `Version: ${f.version}`,
-    `Description: ${f.description ?? `the ${f.name} package`}`,
-    ` A longer description of ${f.name},`,
-    ` .`,
-    ` on several lines.`,
-  ].join("\n") + "\n";
+export function dpkgStanza(f: {
+  name: string;
+  version: string;
+  maintainer: string;
+  status?: string;
+  arch?: string;
+  description?: string;
+}): string {
+  return (
+    [
+      `Package: ${f.name}`,
+      `Status: ${f.status ?? "install ok installed"}`,
+      `Priority: optional`,
+      `Architecture: ${f.arch ?? "amd64"}`,
+      `Maintainer: ${f.maintainer}`,
+      `Version: ${f.version}`,
+      `Description: ${f.description ?? `the ${f.name} package`}`,
+      ` A longer description of ${f.name},`,
+      ` .`,
+      ` on several lines.`,
+    ].join("\n") + "\n"
+  );
 }
 
 /** A .reg export in regedit's format, encoded as UTF-16LE with BOM (regedit) or UTF-8. */
-export function regExport(keys: Array<{ path: string; values: string[] }>, encoding: "utf16le" | "utf8" = "utf16le"): Buffer {
-  const text = ["Windows Registry Editor Version 5.00", "", ...keys.flatMap((k) => [`[${k.path}]`, ...k.values, ""])].join("\r\n");
-  return encoding === "utf16le" ? Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, "utf16le")]) : Buffer.from(text, "utf8");
+export function regExport(
+  keys: Array<{ path: string; values: string[] }>,
+  encoding: "utf16le" | "utf8" = "utf16le",
+): Buffer {
+  const text = [
+    "Windows Registry Editor Version 5.00",
+    "",
+    ...keys.flatMap((k) => [`[${k.path}]`, ...k.values, ""]),
+  ].join("\r\n");
+  return encoding === "utf16le"
+    ? Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, "utf16le")])
+    : Buffer.from(text, "utf8");
 }
 
 /** REG_EXPAND_SZ as regedit writes it: hex(2): UTF-16LE bytes with a NUL, wrapped with "\\\r\n  ". */
@@ -56,7 +74,7 @@ export function bplist(dict: Record<string, string>): Buffer {
     const ascii = /^[\x00-\x7f]*$/.test(s);
     const body = ascii ? Buffer.from(s, "latin1") : Buffer.from(s, "utf16le").swap16();
     const n = s.length;
-    const head = n < 15 ? Buffer.from([(ascii ? 0x50 : 0x60) | n]) : Buffer.from([(ascii ? 0x5f : 0x6f), 0x10, n]);
+    const head = n < 15 ? Buffer.from([(ascii ? 0x50 : 0x60) | n]) : Buffer.from([ascii ? 0x5f : 0x6f, 0x10, n]);
     objs.push(Buffer.concat([head, body]));
     return objs.length - 1;
   };
@@ -67,11 +85,15 @@ export function bplist(dict: Record<string, string>): Buffer {
   objs[0] = Buffer.from([0xd0 | keys.length, ...krefs, ...vrefs]);
   const offsets: number[] = [];
   let at = 8;
-  for (const o of objs) { offsets.push(at); at += o.length; }
+  for (const o of objs) {
+    offsets.push(at);
+    at += o.length;
+  }
   const table = Buffer.alloc(objs.length * 2);
   offsets.forEach((o, i) => table.writeUInt16BE(o, i * 2));
   const trailer = Buffer.alloc(32);
-  trailer[6] = 2; trailer[7] = 1;
+  trailer[6] = 2;
+  trailer[7] = 1;
   trailer.writeBigUInt64BE(BigInt(objs.length), 8);
   trailer.writeBigUInt64BE(0n, 16);
   trailer.writeBigUInt64BE(BigInt(at), 24);

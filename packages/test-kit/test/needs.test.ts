@@ -2,7 +2,18 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { corpus, corpusLocations, EICAR, EICAR_YARA, findTool, mulberry32, needs, packageOfFile, REPO_ROOT, TestKitError } from "@vigil/test-kit";
+import {
+  corpus,
+  corpusLocations,
+  EICAR,
+  EICAR_YARA,
+  findTool,
+  mulberry32,
+  needs,
+  packageOfFile,
+  REPO_ROOT,
+  TestKitError,
+} from "@vigil/test-kit";
 
 // these tests set the variables themselves: the ones the run was started with (CI sets
 // VIGIL_REQUIRE_ALL=1, a trial run VIGIL_TEST_HIDE) are put aside and restored after each
@@ -21,7 +32,9 @@ afterEach(() => {
 
 function quietly<T>(f: () => T): { value: T; printed: string } {
   let printed = "";
-  vi.spyOn(console, "warn").mockImplementation((...a: unknown[]) => { printed += a.join(" ") + "\n"; });
+  vi.spyOn(console, "warn").mockImplementation((...a: unknown[]) => {
+    printed += a.join(" ") + "\n";
+  });
   return { value: f(), printed };
 }
 
@@ -42,14 +55,25 @@ describe("needs", () => {
 
   it("returns and prints the reason with the Debian package to install", () => {
     process.env.PATH = "/nonexistent";
-    const r = quietly(() => needs("yara parity", { tools: ["yara", "clamd"], debianFiles: ["/nonexistent/clamav-testfiles-x"] }));
+    const r = quietly(() =>
+      needs("yara parity", { tools: ["yara", "clamd"], debianFiles: ["/nonexistent/clamav-testfiles-x"] }),
+    );
     expect(r.value).toMatch(/^yara, clamd not found on PATH; \/nonexistent\/clamav-testfiles-x missing$/);
-    expect(r.printed).toBe("skipping yara parity: yara, clamd not found on PATH; /nonexistent/clamav-testfiles-x missing (install Debian's yara clamav-daemon: apt-get install yara clamav-daemon)\n");
+    expect(r.printed).toBe(
+      "skipping yara parity: yara, clamd not found on PATH; /nonexistent/clamav-testfiles-x missing (install Debian's yara clamav-daemon: apt-get install yara clamav-daemon)\n",
+    );
   });
 
   it("VIGIL_TEST_HIDE makes present things missing: tools, Debian packages, corpora, chromium", () => {
     process.env.VIGIL_TEST_HIDE = "node,clamav-testfiles,corpora,chromium";
-    const r = quietly(() => needs("hidden", { tools: ["node"], debianFiles: ["/usr/share/clamav-testfiles"], corpora: ["yara/bartblaze"], chromium: true }));
+    const r = quietly(() =>
+      needs("hidden", {
+        tools: ["node"],
+        debianFiles: ["/usr/share/clamav-testfiles"],
+        corpora: ["yara/bartblaze"],
+        chromium: true,
+      }),
+    );
     expect(r.value).toContain("node not found on PATH");
     expect(r.value).toContain("/usr/share/clamav-testfiles missing");
     expect(r.value).toContain("corpus yara/bartblaze not found");
@@ -62,7 +86,12 @@ describe("needs", () => {
     process.env.VIGIL_TEST_HIDE = "node";
     process.env.VIGIL_REQUIRE_ALL = "1";
     expect(() => needs("strict", { tools: ["node"] })).toThrow(TestKitError);
-    expect(() => needs("strict", { tools: ["node"] })).toThrow(expect.objectContaining({ code: "TEST_REQUIREMENT_MISSING", message: expect.stringContaining("VIGIL_REQUIRE_ALL=1") }));
+    expect(() => needs("strict", { tools: ["node"] })).toThrow(
+      expect.objectContaining({
+        code: "TEST_REQUIREMENT_MISSING",
+        message: expect.stringContaining("VIGIL_REQUIRE_ALL=1"),
+      }),
+    );
   });
 
   it("VIGIL_REQUIRE_BROWSER=1 fails for chromium only, not for other requirements", () => {
@@ -82,7 +111,10 @@ describe("needs", () => {
 
 describe("corpus", () => {
   it("looks in corpora/ first, then in ../shared/corpora beside the repository", () => {
-    expect(corpusLocations("clamav/rfxn")).toEqual([join(REPO_ROOT, "corpora", "clamav/rfxn"), join(REPO_ROOT, "..", "shared", "corpora", "clamav/rfxn")]);
+    expect(corpusLocations("clamav/rfxn")).toEqual([
+      join(REPO_ROOT, "corpora", "clamav/rfxn"),
+      join(REPO_ROOT, "..", "shared", "corpora", "clamav/rfxn"),
+    ]);
     const name = `test-kit-probe-${process.pid}`;
     const local = join(REPO_ROOT, "corpora", name);
     expect(corpus(name)).toBe(local); // absent everywhere: where fetch-corpora would put it
@@ -103,7 +135,9 @@ describe("inputs", () => {
   });
 
   it("mulberry32 repeats from its seed", () => {
-    const a = mulberry32(7), b = mulberry32(7), c = mulberry32(8);
+    const a = mulberry32(7),
+      b = mulberry32(7),
+      c = mulberry32(8);
     const xs = [a(), a(), a()];
     expect([b(), b(), b()]).toEqual(xs);
     expect(c()).not.toBe(xs[0]);

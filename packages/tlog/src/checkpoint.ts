@@ -59,11 +59,16 @@ export function parseCheckpoint(text: string | Uint8Array): Checkpoint {
   if (origin.length === 0) throw fail("checkpoint origin (line 1) must be non-empty");
   const size = parseTreeSize(sizeLine);
   if (size === undefined) {
-    throw fail(`checkpoint tree size (line 2) must be ASCII decimal without leading zeros, at most 2^64-1 (got ${JSON.stringify(sizeLine.slice(0, 40))})`);
+    throw fail(
+      `checkpoint tree size (line 2) must be ASCII decimal without leading zeros, at most 2^64-1 (got ${JSON.stringify(sizeLine.slice(0, 40))})`,
+    );
   }
   const root = decodeBase64(rootLine, true);
-  if (!root || root.length !== HASH_SIZE) throw fail("checkpoint root hash (line 3) must be standard base64 of exactly 32 bytes");
-  for (const e of extensions) if (e.length === 0) throw fail("checkpoint extension lines must be non-empty (is this a signed note? open it first)");
+  if (!root || root.length !== HASH_SIZE)
+    throw fail("checkpoint root hash (line 3) must be standard base64 of exactly 32 bytes");
+  for (const e of extensions)
+    if (e.length === 0)
+      throw fail("checkpoint extension lines must be non-empty (is this a signed note? open it first)");
   return { origin, size, rootHash: root, extensions };
 }
 
@@ -77,16 +82,19 @@ export function formatCheckpoint(
   rootHash?: Uint8Array,
   extensions?: readonly string[],
 ): string {
-  const c = typeof cp === "string" ? { origin: cp, size: size!, rootHash: rootHash!, extensions: extensions ?? [] } : cp;
+  const c =
+    typeof cp === "string" ? { origin: cp, size: size!, rootHash: rootHash!, extensions: extensions ?? [] } : cp;
   if (typeof c.origin !== "string" || c.origin.length === 0 || c.origin.includes("\n") || hasControl(c.origin)) {
     throw fail("checkpoint origin must be a non-empty single line");
   }
   const s = typeof c.size === "bigint" ? c.size : Number.isSafeInteger(c.size) ? BigInt(c.size) : -1n;
   if (s < 0n || s > MAX_U64) throw fail(`checkpoint size must be an integer in 0..2^64-1 (got ${String(c.size)})`);
-  if (!(c.rootHash instanceof Uint8Array) || c.rootHash.length !== HASH_SIZE) throw fail("checkpoint root hash must be 32 bytes");
+  if (!(c.rootHash instanceof Uint8Array) || c.rootHash.length !== HASH_SIZE)
+    throw fail("checkpoint root hash must be 32 bytes");
   let out = `${c.origin}\n${s}\n${encodeBase64(c.rootHash)}\n`;
   for (const e of c.extensions ?? []) {
-    if (typeof e !== "string" || e.length === 0 || e.includes("\n") || hasControl(e)) throw fail("checkpoint extension lines must be non-empty single lines");
+    if (typeof e !== "string" || e.length === 0 || e.includes("\n") || hasControl(e))
+      throw fail("checkpoint extension lines must be non-empty single lines");
     out += e + "\n";
   }
   return out;
@@ -99,13 +107,21 @@ export function formatCheckpoint(
  * appended (for bare text: text, blank line, cosignature). A signer key of type 0x01 is used as
  * the same Ed25519 key under type 0x04. Use `cosignatureLine` to get only the line.
  */
-export function cosignCheckpoint(checkpoint: string, signerKey: string | SignerKey, timestamp: number | bigint | Date): string {
+export function cosignCheckpoint(
+  checkpoint: string,
+  signerKey: string | SignerKey,
+  timestamp: number | bigint | Date,
+): string {
   const { text, note } = checkpointText(checkpoint);
   return (note ?? text + "\n") + cosignatureLine(text, signerKey, timestamp);
 }
 
 /** The cosignature line alone, `— name base64(keyID || u64 timestamp || signature)\n`. */
-export function cosignatureLine(checkpointText: string, signerKey: string | SignerKey, timestamp: number | bigint | Date): string {
+export function cosignatureLine(
+  checkpointText: string,
+  signerKey: string | SignerKey,
+  timestamp: number | bigint | Date,
+): string {
   parseCheckpoint(checkpointText);
   let k = typeof signerKey === "string" ? parseSignerKey(signerKey) : signerKey;
   if (k.type !== KEY_TYPE_COSIGNATURE_V1) k = parseSignerKey(withKeyType(k.skey, KEY_TYPE_COSIGNATURE_V1).signerKey);
@@ -116,7 +132,8 @@ function checkpointText(s: string): { text: string; note?: string } {
   if (typeof s !== "string") throw fail("checkpoint must be a string");
   const split = s.lastIndexOf("\n\n");
   if (split >= 0 && s.slice(split + 2).startsWith("\u2014 ")) {
-    if (!s.endsWith("\n")) throw new NoteError("MALFORMED", "malformed note: the signature block does not end in a newline");
+    if (!s.endsWith("\n"))
+      throw new NoteError("MALFORMED", "malformed note: the signature block does not end in a newline");
     return { text: s.slice(0, split + 1), note: s };
   }
   return { text: s };

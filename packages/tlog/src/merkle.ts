@@ -112,7 +112,10 @@ export type Range = readonly [start: bigint, end: bigint];
 /** The subtree ranges whose hashes form the RFC 6962 audit path PATH(index, D[0:size]), leaf level first. */
 export function inclusionRanges(index: bigint, size: bigint): Range[] {
   if (index < 0n || index >= size) {
-    throw new TlogError("BAD_INDEX", `leaf index ${index} is outside a tree of size ${size}; the index must be below the size`);
+    throw new TlogError(
+      "BAD_INDEX",
+      `leaf index ${index} is outside a tree of size ${size}; the index must be below the size`,
+    );
   }
   const out: Range[] = [];
   const walk = (m: bigint, a: bigint, b: bigint): void => {
@@ -172,7 +175,7 @@ export function perfectSubtrees(start: bigint, end: bigint): Array<[level: numbe
     const n = end - a;
     // largest power of two k <= n such that a is aligned to k
     let level = 0;
-    while ((1n << BigInt(level + 1)) <= n && a % (1n << BigInt(level + 1)) === 0n) level++;
+    while (1n << BigInt(level + 1) <= n && a % (1n << BigInt(level + 1)) === 0n) level++;
     out.push([level, a >> BigInt(level)]);
     a += 1n << BigInt(level);
   }
@@ -250,7 +253,10 @@ export class MerkleTree {
   node(level: number, index: number): Uint8Array {
     const c = this.counts[level] ?? 0;
     if (!Number.isInteger(index) || index < 0 || index >= c) {
-      throw new TlogError("BAD_INDEX", `no complete subtree at level ${level} index ${index} in a tree of size ${this.n}`);
+      throw new TlogError(
+        "BAD_INDEX",
+        `no complete subtree at level ${level} index ${index} in a tree of size ${this.n}`,
+      );
     }
     return this.levels[level]!.slice(index * 32, index * 32 + 32);
   }
@@ -266,7 +272,8 @@ export class MerkleTree {
 
   /** MTH(D[start:end]) for 0 <= start <= end <= size. */
   rangeHash(start: bigint | number, end: bigint | number): Uint8Array {
-    const a = Number(start), b = Number(end);
+    const a = Number(start),
+      b = Number(end);
     if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b) || a < 0 || a > b || b > this.n) {
       throw new TlogError("BAD_INDEX", `range [${start}, ${end}) is outside a tree of size ${this.n}`);
     }
@@ -283,7 +290,8 @@ export class MerkleTree {
     if (a === b) return emptyRoot();
     const parts: Uint8Array[] = [];
     while (a < b) {
-      let level = 0, size = 1;
+      let level = 0,
+        size = 1;
       while (size * 2 <= b - a && a % (size * 2) === 0) {
         size *= 2;
         level++;
@@ -337,7 +345,11 @@ export class MerkleTree {
     const s = Number(toBigIndex(size, "tree size"));
     const i = Number(toBigIndex(index, "leaf index"));
     if (s > this.n) throw new TlogError("BAD_INDEX", `tree size ${s} is above the current size ${this.n}`);
-    if (i >= s) throw new TlogError("BAD_INDEX", `leaf index ${i} is outside a tree of size ${s}; the index must be below the size`);
+    if (i >= s)
+      throw new TlogError(
+        "BAD_INDEX",
+        `leaf index ${i} is outside a tree of size ${s}; the index must be below the size`,
+      );
     const out: Uint8Array[] = [];
     this.path(i, 0, s, out);
     return out;
@@ -394,18 +406,26 @@ function validProof(proof: unknown): proof is Uint8Array[] {
  * proof has the wrong shape for (index, size).
  */
 export function rootFromInclusionProof(
-  index: bigint | number, size: bigint | number, leaf: Uint8Array, proof: readonly Uint8Array[],
+  index: bigint | number,
+  size: bigint | number,
+  leaf: Uint8Array,
+  proof: readonly Uint8Array[],
 ): Uint8Array | undefined {
-  const i = asBig(index), s = asBig(size);
+  const i = asBig(index),
+    s = asBig(size);
   if (i === undefined || s === undefined || i >= s || !isHash(leaf) || !validProof(proof)) return undefined;
-  let fn = i, sn = s - 1n;
+  let fn = i,
+    sn = s - 1n;
   let r = leaf;
   for (const p of proof) {
     if (sn === 0n) return undefined;
     if ((fn & 1n) === 1n || fn === sn) {
       r = rawNode(p, r);
       if ((fn & 1n) === 0n) {
-        while ((fn & 1n) === 0n && fn !== 0n) { fn >>= 1n; sn >>= 1n; }
+        while ((fn & 1n) === 0n && fn !== 0n) {
+          fn >>= 1n;
+          sn >>= 1n;
+        }
       }
     } else {
       r = rawNode(r, p);
@@ -422,7 +442,11 @@ export function rootFromInclusionProof(
  * is not 32 bytes, more than 64 proof hashes.
  */
 export function verifyInclusion(
-  index: bigint | number, size: bigint | number, leafHash: Uint8Array, proof: readonly Uint8Array[], root: Uint8Array,
+  index: bigint | number,
+  size: bigint | number,
+  leafHash: Uint8Array,
+  proof: readonly Uint8Array[],
+  root: Uint8Array,
 ): boolean {
   if (!isHash(root)) return false;
   const r = rootFromInclusionProof(index, size, leafHash, proof);
@@ -436,9 +460,14 @@ export function verifyInclusion(
  * transparency-dev/merkle: a first checkpoint has to be trusted some other way. Never throws.
  */
 export function verifyConsistency(
-  oldSize: bigint | number, newSize: bigint | number, proof: readonly Uint8Array[], oldRoot: Uint8Array, newRoot: Uint8Array,
+  oldSize: bigint | number,
+  newSize: bigint | number,
+  proof: readonly Uint8Array[],
+  oldRoot: Uint8Array,
+  newRoot: Uint8Array,
 ): boolean {
-  const first = asBig(oldSize), second = asBig(newSize);
+  const first = asBig(oldSize),
+    second = asBig(newSize);
   if (first === undefined || second === undefined) return false;
   if (!isHash(oldRoot) || !isHash(newRoot) || !validProof(proof)) return false;
   if (first > second) return false;
@@ -446,9 +475,14 @@ export function verifyConsistency(
   if (first === 0n) return false;
   if (proof.length === 0) return false;
   const path = (first & (first - 1n)) === 0n ? [oldRoot, ...proof] : [...proof];
-  let fn = first - 1n, sn = second - 1n;
-  while ((fn & 1n) === 1n) { fn >>= 1n; sn >>= 1n; }
-  let fr = path[0]!, sr = path[0]!;
+  let fn = first - 1n,
+    sn = second - 1n;
+  while ((fn & 1n) === 1n) {
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  let fr = path[0]!,
+    sr = path[0]!;
   for (let j = 1; j < path.length; j++) {
     const c = path[j]!;
     if (sn === 0n) return false;
@@ -456,7 +490,10 @@ export function verifyConsistency(
       fr = rawNode(c, fr);
       sr = rawNode(c, sr);
       if ((fn & 1n) === 0n) {
-        while ((fn & 1n) === 0n && fn !== 0n) { fn >>= 1n; sn >>= 1n; }
+        while ((fn & 1n) === 0n && fn !== 0n) {
+          fn >>= 1n;
+          sn >>= 1n;
+        }
       }
     } else {
       sr = rawNode(sr, c);

@@ -5,7 +5,15 @@
  * text, 0x04 timestamped Ed25519 cosignature (c2sp.org/tlog-cosignature v1). Ed25519 comes from
  * node:crypto. `openNote` follows Go's `note.Open` step by step.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as edSign, verify as edVerify, type KeyObject } from "node:crypto";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign as edSign,
+  verify as edVerify,
+  type KeyObject,
+} from "node:crypto";
 import { decodeBase64, encodeBase64 } from "./base64.js";
 import { NoteError } from "./error.js";
 
@@ -73,7 +81,11 @@ export function isValidKeyName(name: string): boolean {
 
 /** SHA-256(name || 0x0A || type || public key)[:4] as a big-endian uint32. */
 export function keyId(name: string, type: number, publicKey: Uint8Array): number {
-  const h = createHash("sha256").update(name, "utf8").update(Buffer.from([0x0a, type])).update(publicKey).digest();
+  const h = createHash("sha256")
+    .update(name, "utf8")
+    .update(Buffer.from([0x0a, type]))
+    .update(publicKey)
+    .digest();
   return h.readUInt32BE(0);
 }
 
@@ -92,11 +104,14 @@ function bad(message: string): NoteError {
 
 function parseKeyType(t: number | undefined, what: string): KeyType {
   if (t === KEY_TYPE_ED25519 || t === KEY_TYPE_COSIGNATURE_V1) return t;
-  throw bad(`${what} has key type ${t === undefined ? "(none)" : "0x" + t.toString(16).padStart(2, "0")}; supported: 0x01 (Ed25519) and 0x04 (Ed25519 cosignature/v1)`);
+  throw bad(
+    `${what} has key type ${t === undefined ? "(none)" : "0x" + t.toString(16).padStart(2, "0")}; supported: 0x01 (Ed25519) and 0x04 (Ed25519 cosignature/v1)`,
+  );
 }
 
 function parseHash(h: string, what: string): number {
-  if (!/^[0-9a-fA-F]{8}$/.test(h)) throw bad(`${what}: the key ID must be 8 hexadecimal digits (got ${JSON.stringify(h)})`);
+  if (!/^[0-9a-fA-F]{8}$/.test(h))
+    throw bad(`${what}: the key ID must be 8 hexadecimal digits (got ${JSON.stringify(h)})`);
   return parseInt(h, 16) >>> 0;
 }
 
@@ -145,15 +160,19 @@ function parseVerifierKeyUncached(vkey: string): VerifierKey {
   if (typeof vkey !== "string") throw bad("a verifier key must be a string of the form name+keyid+base64");
   const [name, rest] = chop(vkey, "+");
   const [hash16, key64] = chop(rest, "+");
-  if (!isValidKeyName(name)) throw bad(`verifier key ${JSON.stringify(vkey)}: the name must be non-empty, without spaces or '+'`);
+  if (!isValidKeyName(name))
+    throw bad(`verifier key ${JSON.stringify(vkey)}: the name must be non-empty, without spaces or '+'`);
   const id = parseHash(hash16, `verifier key for ${name}`);
   const key = decodeBase64(key64);
   if (!key || key.length === 0) throw bad(`verifier key for ${name}: the key material is not valid base64`);
   const type = parseKeyType(key[0], `verifier key for ${name}`);
-  if (key.length !== 33) throw bad(`verifier key for ${name}: an Ed25519 public key is 32 bytes (got ${key.length - 1})`);
+  if (key.length !== 33)
+    throw bad(`verifier key for ${name}: an Ed25519 public key is 32 bytes (got ${key.length - 1})`);
   const publicKey = key.slice(1);
   if (keyId(name, type, publicKey) !== id) {
-    throw bad(`verifier key for ${name}: key ID ${hash16} does not match the key (expected ${hex8(keyId(name, type, publicKey))})`);
+    throw bad(
+      `verifier key for ${name}: key ID ${hash16} does not match the key (expected ${hex8(keyId(name, type, publicKey))})`,
+    );
   }
   return { name, keyId: id, type, publicKey, vkey };
 }
@@ -171,7 +190,8 @@ function parseSignerKeyUncached(skey: string): SignerKey {
   const [name, r3] = chop(r2, "+");
   const [hash16, key64] = chop(r3, "+");
   if (p1 !== "PRIVATE" || p2 !== "KEY") throw bad("a signer key must start with PRIVATE+KEY+");
-  if (!isValidKeyName(name)) throw bad(`signer key: the name ${JSON.stringify(name)} must be non-empty, without spaces or '+'`);
+  if (!isValidKeyName(name))
+    throw bad(`signer key: the name ${JSON.stringify(name)} must be non-empty, without spaces or '+'`);
   const id = parseHash(hash16, `signer key for ${name}`);
   const key = decodeBase64(key64);
   if (!key || key.length === 0) throw bad(`signer key for ${name}: the key material is not valid base64`);
@@ -183,7 +203,12 @@ function parseSignerKeyUncached(skey: string): SignerKey {
   return { name, keyId: id, type, seed, publicKey, skey };
 }
 
-function formatKeys(name: string, type: KeyType, seed: Uint8Array, publicKey: Uint8Array): { signerKey: string; verifierKey: string } {
+function formatKeys(
+  name: string,
+  type: KeyType,
+  seed: Uint8Array,
+  publicKey: Uint8Array,
+): { signerKey: string; verifierKey: string } {
   const id = hex8(keyId(name, type, publicKey));
   return {
     signerKey: `PRIVATE+KEY+${name}+${id}+${encodeBase64(Uint8Array.of(type, ...seed))}`,
@@ -195,13 +220,26 @@ function formatKeys(name: string, type: KeyType, seed: Uint8Array, publicKey: Ui
  * Generates an Ed25519 key pair named `name`, as Go's note.GenerateKey does. `type` 0x04 (or
  * "cosignature") makes a tlog-cosignature/v1 witness key instead of a plain note key.
  */
-export function generateKey(name: string, type: KeyType | "ed25519" | "cosignature" = KEY_TYPE_ED25519): { signerKey: string; verifierKey: string } {
+export function generateKey(
+  name: string,
+  type: KeyType | "ed25519" | "cosignature" = KEY_TYPE_ED25519,
+): { signerKey: string; verifierKey: string } {
   if (!isValidKeyName(name)) throw bad(`key name ${JSON.stringify(name)} must be non-empty, without spaces or '+'`);
-  const t: KeyType = type === "ed25519" ? KEY_TYPE_ED25519 : type === "cosignature" ? KEY_TYPE_COSIGNATURE_V1 : parseKeyType(type, "generateKey");
+  const t: KeyType =
+    type === "ed25519"
+      ? KEY_TYPE_ED25519
+      : type === "cosignature"
+        ? KEY_TYPE_COSIGNATURE_V1
+        : parseKeyType(type, "generateKey");
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
   const pkcs8 = privateKey.export({ format: "der", type: "pkcs8" });
   const spki = publicKey.export({ format: "der", type: "spki" });
-  return formatKeys(name, t, new Uint8Array(pkcs8.subarray(pkcs8.length - 32)), new Uint8Array(spki.subarray(spki.length - 32)));
+  return formatKeys(
+    name,
+    t,
+    new Uint8Array(pkcs8.subarray(pkcs8.length - 32)),
+    new Uint8Array(spki.subarray(spki.length - 32)),
+  );
 }
 
 /** The verifier key matching a signer key. */
@@ -298,7 +336,10 @@ function verifySig(k: VerifierKey, textBytes: Uint8Array, text: string, sig: Uin
  * signature by a known key is dropped; a known key's bad signature throws `INVALID_SIGNATURE`;
  * no verified signature throws `unverified`; anything ill-formed throws `malformed`.
  */
-export function openNote(message: string | Uint8Array, verifierKeys: ReadonlyArray<string | VerifierKey> | string = []): OpenedNote {
+export function openNote(
+  message: string | Uint8Array,
+  verifierKeys: ReadonlyArray<string | VerifierKey> | string = [],
+): OpenedNote {
   let msg: string;
   if (typeof message === "string") {
     msg = message;
@@ -316,7 +357,8 @@ export function openNote(message: string | Uint8Array, verifierKeys: ReadonlyArr
   if (split < 0) throw bad("malformed note: no blank line before the signature block");
   const text = msg.slice(0, split + 1);
   let sigs = msg.slice(split + 2);
-  if (sigs.length === 0 || !sigs.endsWith("\n")) throw bad("malformed note: the signature block is empty or does not end in a newline");
+  if (sigs.length === 0 || !sigs.endsWith("\n"))
+    throw bad("malformed note: the signature block is empty or does not end in a newline");
 
   const list = typeof verifierKeys === "string" ? [verifierKeys] : verifierKeys;
   const byId = new Map<string, VerifierKey[]>();
@@ -338,7 +380,8 @@ export function openNote(message: string | Uint8Array, verifierKeys: ReadonlyArr
     const nl = sigs.indexOf("\n");
     let line = sigs.slice(0, nl);
     sigs = sigs.slice(nl + 1);
-    if (!line.startsWith(SIG_PREFIX)) throw bad("malformed note: a line in the signature block does not start with '\u2014 '");
+    if (!line.startsWith(SIG_PREFIX))
+      throw bad("malformed note: a line in the signature block does not start with '\u2014 '");
     line = line.slice(SIG_PREFIX.length);
     const [name, b64] = chop(line, " ");
     const sig = decodeBase64(b64);
@@ -356,7 +399,10 @@ export function openNote(message: string | Uint8Array, verifierKeys: ReadonlyArr
       continue;
     }
     if (candidates.length > 1) {
-      throw new NoteError("MALFORMED", `ambiguous key ${name}+${hex8(id)}: the verifier list holds it more than once; pass each key once`);
+      throw new NoteError(
+        "MALFORMED",
+        `ambiguous key ${name}+${hex8(id)}: the verifier list holds it more than once; pass each key once`,
+      );
     }
     const v = candidates[0]!;
     const nameHash = `${name}\u0000${id}`;
@@ -364,13 +410,18 @@ export function openNote(message: string | Uint8Array, verifierKeys: ReadonlyArr
     seen.add(nameHash);
     const res = verifySig(v, textBytes, text, body);
     if (!res.ok) {
-      throw new NoteError("INVALID_SIGNATURE", `invalid signature for key ${name}+${hex8(id)}: the note was altered or signed by another key; reject it`, {
-        key: { name, keyId: id },
-      });
+      throw new NoteError(
+        "INVALID_SIGNATURE",
+        `invalid signature for key ${name}+${hex8(id)}: the note was altered or signed by another key; reject it`,
+        {
+          key: { name, keyId: id },
+        },
+      );
     }
-    const s: NoteSignature = res.ts === undefined
-      ? { name, keyId: id, base64: b64, type: v.type }
-      : { name, keyId: id, base64: b64, type: v.type, timestamp: Number(res.ts), timestampBig: res.ts };
+    const s: NoteSignature =
+      res.ts === undefined
+        ? { name, keyId: id, base64: b64, type: v.type }
+        : { name, keyId: id, base64: b64, type: v.type, timestamp: Number(res.ts), timestampBig: res.ts };
     signatures.push(s);
   }
   if (signatures.length === 0) {
@@ -387,10 +438,14 @@ export function splitNote(message: string): { text: string; signatureLines: stri
   const split = message.lastIndexOf("\n\n");
   if (split < 0) throw bad("malformed note: no blank line before the signature block");
   const sigs = message.slice(split + 2);
-  if (sigs.length === 0 || !sigs.endsWith("\n")) throw bad("malformed note: the signature block is empty or does not end in a newline");
-  const lines = sigs.slice(0, -1).split("\n").map((l) => l + "\n");
-  for (const l of lines) if (!l.startsWith(SIG_PREFIX)) throw bad("malformed note: a line in the signature block does not start with '\u2014 '");
+  if (sigs.length === 0 || !sigs.endsWith("\n"))
+    throw bad("malformed note: the signature block is empty or does not end in a newline");
+  const lines = sigs
+    .slice(0, -1)
+    .split("\n")
+    .map((l) => l + "\n");
+  for (const l of lines)
+    if (!l.startsWith(SIG_PREFIX))
+      throw bad("malformed note: a line in the signature block does not start with '\u2014 '");
   return { text: message.slice(0, split + 1), signatureLines: lines };
 }
-
-

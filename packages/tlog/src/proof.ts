@@ -35,7 +35,8 @@ export function formatTlogProof(p: TlogProof): string {
     if (!(h instanceof Uint8Array) || h.length !== HASH_SIZE) throw fail("every proof hash must be 32 bytes");
     out += encodeBase64(h) + "\n";
   }
-  if (typeof p.checkpoint !== "string" || !p.checkpoint.endsWith("\n")) throw fail("the checkpoint must be a note ending in a newline");
+  if (typeof p.checkpoint !== "string" || !p.checkpoint.endsWith("\n"))
+    throw fail("the checkpoint must be a note ending in a newline");
   return out + "\n" + p.checkpoint;
 }
 

@@ -10,7 +10,15 @@
  */
 import { TlogError } from "./error.js";
 import {
-  HASH_SIZE, MerkleTree, consistencyRanges, emptyRoot, foldSubtrees, inclusionRanges, nodeHash, perfectSubtrees, toBigIndex,
+  HASH_SIZE,
+  type MerkleTree,
+  consistencyRanges,
+  emptyRoot,
+  foldSubtrees,
+  inclusionRanges,
+  nodeHash,
+  perfectSubtrees,
+  toBigIndex,
   type Range,
 } from "./merkle.js";
 
@@ -39,9 +47,14 @@ export function tileIndexPath(index: bigint | number): string {
 export function tilePath(level: number | "entries" | "data", index: bigint | number, width?: number): string {
   let l: string;
   if (level === "entries" || level === "data") l = level;
-  else if (level === -1) l = "entries"; // Go's sumdb/tlog uses level -1 for data tiles
+  else if (level === -1)
+    l = "entries"; // Go's sumdb/tlog uses level -1 for data tiles
   else if (Number.isInteger(level) && level >= 0 && level <= 63) l = String(level);
-  else throw new TlogError("BAD_INDEX", `tile level must be an integer in 0..63, "entries" or "data" (got ${String(level)})`);
+  else
+    throw new TlogError(
+      "BAD_INDEX",
+      `tile level must be an integer in 0..63, "entries" or "data" (got ${String(level)})`,
+    );
   let p = `tile/${l}/${tileIndexPath(index)}`;
   if (width !== undefined && width !== TILE_WIDTH) {
     if (!Number.isInteger(width) || width < 1 || width > TILE_WIDTH) {
@@ -81,7 +94,8 @@ export function tilesForSize(size: bigint | number): TileRef[] {
  * or wider than before. Entry bundles follow level 0 (same indices and widths).
  */
 export function newTiles(oldSize: bigint | number, newSize: bigint | number): TileRef[] {
-  const o = toBigIndex(oldSize, "old size"), n = toBigIndex(newSize, "new size");
+  const o = toBigIndex(oldSize, "old size"),
+    n = toBigIndex(newSize, "new size");
   if (o > n) throw new TlogError("BAD_INDEX", `old size ${o} is above new size ${n}`);
   const out: TileRef[] = [];
   for (let level = 0; levelCount(level, n) > 0n; level++) {
@@ -97,10 +111,12 @@ export function newTiles(oldSize: bigint | number, newSize: bigint | number): Ti
 
 /** Concatenates hashes into tile bytes. */
 export function encodeHashTile(hashes: readonly Uint8Array[]): Uint8Array {
-  if (hashes.length < 1 || hashes.length > TILE_WIDTH) throw new TlogError("BAD_TILE", `a tile holds 1..256 hashes (got ${hashes.length})`);
+  if (hashes.length < 1 || hashes.length > TILE_WIDTH)
+    throw new TlogError("BAD_TILE", `a tile holds 1..256 hashes (got ${hashes.length})`);
   const out = new Uint8Array(hashes.length * HASH_SIZE);
   hashes.forEach((h, i) => {
-    if (!(h instanceof Uint8Array) || h.length !== HASH_SIZE) throw new TlogError("BAD_HASH", `tile hash ${i} is not 32 bytes`);
+    if (!(h instanceof Uint8Array) || h.length !== HASH_SIZE)
+      throw new TlogError("BAD_HASH", `tile hash ${i} is not 32 bytes`);
     out.set(h, i * HASH_SIZE);
   });
   return out;
@@ -108,11 +124,17 @@ export function encodeHashTile(hashes: readonly Uint8Array[]): Uint8Array {
 
 /** Splits tile bytes into hashes; with `width`, the tile must hold exactly that many. */
 export function decodeHashTile(bytes: Uint8Array, width?: number): Uint8Array[] {
-  if (!(bytes instanceof Uint8Array) || bytes.length === 0 || bytes.length % HASH_SIZE !== 0 || bytes.length > TILE_WIDTH * HASH_SIZE) {
+  if (
+    !(bytes instanceof Uint8Array) ||
+    bytes.length === 0 ||
+    bytes.length % HASH_SIZE !== 0 ||
+    bytes.length > TILE_WIDTH * HASH_SIZE
+  ) {
     throw new TlogError("BAD_TILE", `a hash tile is 1..256 hashes of 32 bytes (got ${bytes?.length} bytes)`);
   }
   const n = bytes.length / HASH_SIZE;
-  if (width !== undefined && n !== width) throw new TlogError("BAD_TILE", `expected a tile of ${width} hashes, got ${n}`);
+  if (width !== undefined && n !== width)
+    throw new TlogError("BAD_TILE", `expected a tile of ${width} hashes, got ${n}`);
   const out: Uint8Array[] = [];
   for (let i = 0; i < n; i++) out.push(bytes.slice(i * HASH_SIZE, (i + 1) * HASH_SIZE));
   return out;
@@ -120,10 +142,12 @@ export function decodeHashTile(bytes: Uint8Array, width?: number): Uint8Array[] 
 
 /** Encodes entries as an entry bundle: each a big-endian uint16 length followed by its bytes. */
 export function encodeEntryBundle(entries: readonly Uint8Array[]): Uint8Array {
-  if (entries.length < 1 || entries.length > TILE_WIDTH) throw new TlogError("BAD_TILE", `an entry bundle holds 1..256 entries (got ${entries.length})`);
+  if (entries.length < 1 || entries.length > TILE_WIDTH)
+    throw new TlogError("BAD_TILE", `an entry bundle holds 1..256 entries (got ${entries.length})`);
   let total = 0;
   for (const e of entries) {
-    if (e.length > MAX_ENTRY_SIZE) throw new TlogError("BAD_ENTRY", `a log entry is at most 65535 bytes (got ${e.length}); log a digest instead`);
+    if (e.length > MAX_ENTRY_SIZE)
+      throw new TlogError("BAD_ENTRY", `a log entry is at most 65535 bytes (got ${e.length}); log a digest instead`);
     total += 2 + e.length;
   }
   const out = new Uint8Array(total);
@@ -144,14 +168,17 @@ export function decodeEntryBundle(bytes: Uint8Array, width?: number): Uint8Array
   let p = 0;
   while (p < bytes.length) {
     if (out.length >= TILE_WIDTH) throw new TlogError("BAD_TILE", "an entry bundle holds at most 256 entries");
-    if (p + 2 > bytes.length) throw new TlogError("BAD_TILE", `entry bundle truncated in the length of entry ${out.length}`);
+    if (p + 2 > bytes.length)
+      throw new TlogError("BAD_TILE", `entry bundle truncated in the length of entry ${out.length}`);
     const len = (bytes[p]! << 8) | bytes[p + 1]!;
-    if (p + 2 + len > bytes.length) throw new TlogError("BAD_TILE", `entry bundle truncated in entry ${out.length} (${len} bytes announced)`);
+    if (p + 2 + len > bytes.length)
+      throw new TlogError("BAD_TILE", `entry bundle truncated in entry ${out.length} (${len} bytes announced)`);
     out.push(bytes.slice(p + 2, p + 2 + len));
     p += 2 + len;
   }
   if (out.length === 0) throw new TlogError("BAD_TILE", "an entry bundle must not be empty");
-  if (width !== undefined && out.length !== width) throw new TlogError("BAD_TILE", `expected an entry bundle of ${width} entries, got ${out.length}`);
+  if (width !== undefined && out.length !== width)
+    throw new TlogError("BAD_TILE", `expected an entry bundle of ${width} entries, got ${out.length}`);
   return out;
 }
 
@@ -159,7 +186,11 @@ export function decodeEntryBundle(bytes: Uint8Array, width?: number): Uint8Array
 export function hashTileFromTree(tree: MerkleTree, ref: TileRef): Uint8Array {
   const level = ref.level * TILE_HEIGHT;
   const start = Number(ref.index) * TILE_WIDTH;
-  if (tree.levelCount(level) < start + ref.width) throw new TlogError("BAD_INDEX", `tree of size ${tree.size} has no tile ${tilePath(ref.level, ref.index, ref.width)}`);
+  if (tree.levelCount(level) < start + ref.width)
+    throw new TlogError(
+      "BAD_INDEX",
+      `tree of size ${tree.size} has no tile ${tilePath(ref.level, ref.index, ref.width)}`,
+    );
   const hashes: Uint8Array[] = [];
   for (let i = 0; i < ref.width; i++) hashes.push(tree.node(level, start + i));
   return encodeHashTile(hashes);
@@ -178,14 +209,20 @@ export class TileReader {
   private readonly cache = new Map<string, Promise<Uint8Array[]>>();
   private readonly inner = new WeakMap<Uint8Array[], Uint8Array[][]>();
 
-  constructor(private readonly fetch: TileFetch, size: bigint | number) {
+  constructor(
+    private readonly fetch: TileFetch,
+    size: bigint | number,
+  ) {
     this.size = toBigIndex(size, "tree size");
   }
 
   /** The hashes in tile (level, index), as many as the tree size implies. */
   tile(level: number, index: bigint): Promise<Uint8Array[]> {
     const width = tileWidth(level, index, this.size);
-    if (width === 0) return Promise.reject(new TlogError("BAD_INDEX", `tile ${level}/${index} does not exist in a tree of size ${this.size}`));
+    if (width === 0)
+      return Promise.reject(
+        new TlogError("BAD_INDEX", `tile ${level}/${index} does not exist in a tree of size ${this.size}`),
+      );
     const key = `${level}/${index}`;
     let p = this.cache.get(key);
     if (!p) {
@@ -214,7 +251,13 @@ export class TileReader {
 
   /** Hash of the complete subtree of 2^level leaves at `index` (must lie within the size). */
   async nodeHash(level: number, index: bigint): Promise<Uint8Array> {
-    if (!Number.isInteger(level) || level < 0 || level > 63 || index < 0n || (index + 1n) << BigInt(level) > this.size) {
+    if (
+      !Number.isInteger(level) ||
+      level < 0 ||
+      level > 63 ||
+      index < 0n ||
+      (index + 1n) << BigInt(level) > this.size
+    ) {
       throw new TlogError("BAD_INDEX", `subtree ${level}/${index} is not complete in a tree of size ${this.size}`);
     }
     const tileLevel = Math.floor(level / TILE_HEIGHT);
@@ -238,7 +281,8 @@ export class TileReader {
 
   /** MTH(D[start:end]) for ranges that occur in RFC 6962 proofs (start aligned). */
   async rangeHash(start: bigint, end: bigint): Promise<Uint8Array> {
-    if (start < 0n || start > end || end > this.size) throw new TlogError("BAD_INDEX", `range [${start}, ${end}) is outside a tree of size ${this.size}`);
+    if (start < 0n || start > end || end > this.size)
+      throw new TlogError("BAD_INDEX", `range [${start}, ${end}) is outside a tree of size ${this.size}`);
     if (start === end) return emptyRoot();
     const parts = await Promise.all(perfectSubtrees(start, end).map(([l, i]) => this.nodeHash(l, i)));
     return foldSubtrees(parts);
@@ -264,9 +308,10 @@ export class TileReader {
 
   /** Leaf hashes [start, end) read from level-0 tiles. */
   async leafHashes(start: bigint, end: bigint): Promise<Uint8Array[]> {
-    if (start < 0n || start > end || end > this.size) throw new TlogError("BAD_INDEX", `leaves [${start}, ${end}) are outside a tree of size ${this.size}`);
+    if (start < 0n || start > end || end > this.size)
+      throw new TlogError("BAD_INDEX", `leaves [${start}, ${end}) are outside a tree of size ${this.size}`);
     const out: Uint8Array[] = [];
-    for (let i = start; i < end;) {
+    for (let i = start; i < end; ) {
       const t = i / BigInt(TILE_WIDTH);
       const tile = await this.tile(0, t);
       const off = Number(i - t * BigInt(TILE_WIDTH));
@@ -279,11 +324,18 @@ export class TileReader {
 }
 
 /** Reads entries [start, end) of a tree of `size` from its entry bundles. */
-export async function readEntries(fetch: TileFetch, size: bigint | number, start: bigint | number, end: bigint | number): Promise<Uint8Array[]> {
-  const s = toBigIndex(size, "tree size"), a = toBigIndex(start, "start"), b = toBigIndex(end, "end");
+export async function readEntries(
+  fetch: TileFetch,
+  size: bigint | number,
+  start: bigint | number,
+  end: bigint | number,
+): Promise<Uint8Array[]> {
+  const s = toBigIndex(size, "tree size"),
+    a = toBigIndex(start, "start"),
+    b = toBigIndex(end, "end");
   if (a > b || b > s) throw new TlogError("BAD_INDEX", `entries [${a}, ${b}) are outside a tree of size ${s}`);
   const out: Uint8Array[] = [];
-  for (let i = a; i < b;) {
+  for (let i = a; i < b; ) {
     const t = i / BigInt(TILE_WIDTH);
     const width = tileWidth(0, t, s);
     const path = tilePath("entries", t, width);

@@ -1,8 +1,20 @@
 /** Hostile input: random and mutated notes, checkpoints, tiles and proofs give clear errors or false, never a crash. */
 import { describe, expect, it } from "vitest";
 import {
-  NoteError, TlogError, decodeEntryBundle, decodeHashTile, formatCheckpoint, generateKey, leafHash, openNote, parseCheckpoint, rootHash,
-  signNote, verifyConsistency, verifyInclusion, cosignCheckpoint,
+  NoteError,
+  TlogError,
+  decodeEntryBundle,
+  decodeHashTile,
+  formatCheckpoint,
+  generateKey,
+  leafHash,
+  openNote,
+  parseCheckpoint,
+  rootHash,
+  signNote,
+  verifyConsistency,
+  verifyInclusion,
+  cosignCheckpoint,
 } from "@vigil/tlog";
 
 function rng(seed: number) {
@@ -18,7 +30,20 @@ function mutate(s: string, rand: (n: number) => number): string {
   const ops = 1 + rand(4);
   for (let k = 0; k < ops; k++) {
     const i = rand(chars.length + 1);
-    const pick = ["\n", " ", "\u2014", "+", "=", "A", "\u0000", "\t", "\ud800", "0", "\u00e9", String.fromCharCode(rand(0x3000))][rand(12)]!;
+    const pick = [
+      "\n",
+      " ",
+      "\u2014",
+      "+",
+      "=",
+      "A",
+      "\u0000",
+      "\t",
+      "\ud800",
+      "0",
+      "\u00e9",
+      String.fromCharCode(rand(0x3000)),
+    ][rand(12)]!;
     const op = rand(3);
     if (op === 0) chars.splice(i, 1);
     else if (op === 1) chars.splice(i, 0, pick);
@@ -30,7 +55,12 @@ function mutate(s: string, rand: (n: number) => number): string {
 describe("fuzzing tlog inputs", () => {
   const log = generateKey("fuzz.example/log");
   const w = generateKey("fuzz.example/w", "cosignature");
-  const text = formatCheckpoint({ origin: "fuzz.example/log", size: 5n, rootHash: rootHash([leafHash("a")]), extensions: ["ext"] });
+  const text = formatCheckpoint({
+    origin: "fuzz.example/log",
+    size: 5n,
+    rootHash: rootHash([leafHash("a")]),
+    extensions: ["ext"],
+  });
   const note = cosignCheckpoint(signNote(text, log.signerKey), w.signerKey, 1_700_000_000);
 
   it("openNote only ever returns or throws NoteError on mutated notes", () => {

@@ -1,7 +1,16 @@
 import { createHash, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
-  MerkleTree, TlogError, consistencyProof, emptyRoot, inclusionProof, leafHash, nodeHash, rootHash, verifyConsistency, verifyInclusion,
+  MerkleTree,
+  TlogError,
+  consistencyProof,
+  emptyRoot,
+  inclusionProof,
+  leafHash,
+  nodeHash,
+  rootHash,
+  verifyConsistency,
+  verifyInclusion,
 } from "@vigil/tlog";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -45,9 +54,12 @@ describe("RFC 6962 hashing", () => {
     expect(hex(emptyRoot())).toBe("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     expect(hex(rootHash([]))).toBe("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     expect(hex(leafHash(new Uint8Array()))).toBe("6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
-    expect(hex(leafHash(Buffer.from("L123456")))).toBe("395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56");
+    expect(hex(leafHash(Buffer.from("L123456")))).toBe(
+      "395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56",
+    );
     // node hash of two 32-byte values equals SHA-256(0x01 || l || r)
-    const l = sha(Buffer.from("N123")), r = sha(Buffer.from("N456"));
+    const l = sha(Buffer.from("N123")),
+      r = sha(Buffer.from("N456"));
     expect(nodeHash(l, r)).toEqual(sha(Uint8Array.of(1), l, r));
   });
 
@@ -82,9 +94,20 @@ describe("RFC 6962 hashing", () => {
 
 describe("RFC 6962 §2.1.3 example tree (7 leaves)", () => {
   const d = entries(7);
-  const [a, b, c, dd, e, f, j] = d.map((x) => leafHash(x)) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array];
-  const g = nodeHash(a, b), h = nodeHash(c, dd), i = nodeHash(e, f);
-  const k = nodeHash(g, h), l = nodeHash(i, j);
+  const [a, b, c, dd, e, f, j] = d.map((x) => leafHash(x)) as [
+    Uint8Array,
+    Uint8Array,
+    Uint8Array,
+    Uint8Array,
+    Uint8Array,
+    Uint8Array,
+    Uint8Array,
+  ];
+  const g = nodeHash(a, b),
+    h = nodeHash(c, dd),
+    i = nodeHash(e, f);
+  const k = nodeHash(g, h),
+    l = nodeHash(i, j);
   const root = nodeHash(k, l);
   const leaves = [a, b, c, dd, e, f, j];
 
@@ -139,7 +162,15 @@ describe("verification edge cases", () => {
   it("rejects proofs with too many or too few hashes", () => {
     expect(verifyInclusion(3n, 10n, leaves[3]!, [...proof, proof[0]!], root)).toBe(false);
     expect(verifyInclusion(3n, 10n, leaves[3]!, proof.slice(1), root)).toBe(false);
-    expect(verifyInclusion(3n, 10n, leaves[3]!, Array.from({ length: 65 }, () => proof[0]!), root)).toBe(false);
+    expect(
+      verifyInclusion(
+        3n,
+        10n,
+        leaves[3]!,
+        Array.from({ length: 65 }, () => proof[0]!),
+        root,
+      ),
+    ).toBe(false);
   });
 
   it("treats equal sizes as consistent only with an empty proof and equal roots", () => {
@@ -164,7 +195,10 @@ describe("verification edge cases", () => {
     // a tree of 2^60 + 3 leaves: the right edge is a 3-leaf subtree; verify the last leaf's path shape
     const size = (1n << 60n) + 3n;
     const index = size - 1n;
-    const x = leafHash("x"), y = leafHash("y"), z = leafHash("z"), big = leafHash("big");
+    const x = leafHash("x"),
+      y = leafHash("y"),
+      z = leafHash("z"),
+      big = leafHash("big");
     // path for the last leaf of [.. 2^60 | x y z]: z's sibling is the 2-leaf node (x,y), then the left 2^60 subtree
     const xy = nodeHash(x, y);
     const root = nodeHash(big, nodeHash(xy, z));
@@ -194,7 +228,8 @@ describe("property tests on random trees", () => {
       const tree = new MerkleTree(leaves);
       const root = tree.root();
       expect(root).toEqual(rootHash(leaves));
-      const indices = n <= 64 ? Array.from({ length: n }, (_, i) => i) : Array.from({ length: 40 }, () => rand(n)).concat([0, n - 1]);
+      const indices =
+        n <= 64 ? Array.from({ length: n }, (_, i) => i) : Array.from({ length: 40 }, () => rand(n)).concat([0, n - 1]);
       for (const i of indices) {
         const proof = tree.inclusionProof(i);
         expect(verifyInclusion(BigInt(i), BigInt(n), leaves[i]!, proof, root)).toBe(true);
@@ -239,7 +274,10 @@ describe("property tests on random trees", () => {
       const leaves = Array.from({ length: n }, () => new Uint8Array(randomBytes(32)));
       const tree = new MerkleTree(leaves);
       const root = tree.root();
-      const olds = n <= 17 ? Array.from({ length: n }, (_, i) => i + 1) : Array.from({ length: 30 }, () => 1 + rand(n)).concat([1, n - 1, n]);
+      const olds =
+        n <= 17
+          ? Array.from({ length: n }, (_, i) => i + 1)
+          : Array.from({ length: 30 }, () => 1 + rand(n)).concat([1, n - 1, n]);
       for (const m of olds) {
         const proof = tree.consistencyProof(m);
         const oldRoot = tree.root(m);
@@ -263,8 +301,10 @@ describe("property tests on random trees", () => {
   it("the exported array functions agree with MerkleTree", () => {
     const leaves = entries(300, 3).map((e) => leafHash(e));
     const tree = new MerkleTree(leaves);
-    for (const i of [0, 1, 128, 255, 256, 299]) expect(inclusionProof(BigInt(i), leaves)).toEqual(tree.inclusionProof(i));
-    for (const m of [1, 2, 100, 256, 299, 300]) expect(consistencyProof(BigInt(m), leaves)).toEqual(tree.consistencyProof(m));
+    for (const i of [0, 1, 128, 255, 256, 299])
+      expect(inclusionProof(BigInt(i), leaves)).toEqual(tree.inclusionProof(i));
+    for (const m of [1, 2, 100, 256, 299, 300])
+      expect(consistencyProof(BigInt(m), leaves)).toEqual(tree.consistencyProof(m));
     // proofs for earlier tree sizes from the grown tree
     expect(tree.inclusionProof(10, 50)).toEqual(inclusionProof(10, leaves.slice(0, 50)));
     expect(tree.consistencyProof(10, 50)).toEqual(consistencyProof(10, leaves.slice(0, 50)));
@@ -272,7 +312,16 @@ describe("property tests on random trees", () => {
 });
 
 describe("Certificate Transparency reference corpus (8 leaves)", () => {
-  const leaves = ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"].map((h) => leafHash(Buffer.from(h, "hex")));
+  const leaves = [
+    "",
+    "00",
+    "10",
+    "2021",
+    "3031",
+    "40414243",
+    "5051525354555657",
+    "606162636465666768696a6b6c6d6e6f",
+  ].map((h) => leafHash(Buffer.from(h, "hex")));
   const roots = [
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
@@ -291,11 +340,26 @@ describe("Certificate Transparency reference corpus (8 leaves)", () => {
   });
 
   it("has the published audit path and consistency proofs", () => {
-    const path0of7 = H("96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7", "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "837dbb152e9b079010717e84e865da4ebc0fa198a806d59d31bf15accef22d0e");
+    const path0of7 = H(
+      "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+      "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+      "837dbb152e9b079010717e84e865da4ebc0fa198a806d59d31bf15accef22d0e",
+    );
     expect(inclusionProof(0n, leaves.slice(0, 7))).toEqual(path0of7);
-    const c18 = H("96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7", "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4");
-    const c68 = H("0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a", "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0", "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7");
-    const c25 = H("5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b");
+    const c18 = H(
+      "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+      "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+      "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+    );
+    const c68 = H(
+      "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+      "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+      "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    );
+    const c25 = H(
+      "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+      "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+    );
     expect(consistencyProof(1n, leaves)).toEqual(c18);
     expect(consistencyProof(6n, leaves)).toEqual(c68);
     expect(consistencyProof(2n, leaves.slice(0, 5))).toEqual(c25);
@@ -306,8 +370,14 @@ describe("Certificate Transparency reference corpus (8 leaves)", () => {
     expect(verifyConsistency(1n, 1n, [], r(1), r(1))).toBe(true);
     expect(verifyInclusion(0n, 7n, leaves[0]!, path0of7, r(7))).toBe(true);
     for (let n = 1; n <= 8; n++) {
-      for (let i = 0; i < n; i++) expect(verifyInclusion(BigInt(i), BigInt(n), leaves[i]!, inclusionProof(BigInt(i), leaves.slice(0, n)), r(n))).toBe(true);
-      for (let m = 1; m <= n; m++) expect(verifyConsistency(BigInt(m), BigInt(n), consistencyProof(BigInt(m), leaves.slice(0, n)), r(m), r(n))).toBe(true);
+      for (let i = 0; i < n; i++)
+        expect(
+          verifyInclusion(BigInt(i), BigInt(n), leaves[i]!, inclusionProof(BigInt(i), leaves.slice(0, n)), r(n)),
+        ).toBe(true);
+      for (let m = 1; m <= n; m++)
+        expect(
+          verifyConsistency(BigInt(m), BigInt(n), consistencyProof(BigInt(m), leaves.slice(0, n)), r(m), r(n)),
+        ).toBe(true);
     }
   });
 });

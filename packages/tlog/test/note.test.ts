@@ -1,7 +1,20 @@
 import { describe, expect, it } from "vitest";
 import {
-  NoteError, cosignCheckpoint, cosignatureLine, formatCheckpoint, generateKey, keyId, openNote, parseCheckpoint, parseSignerKey,
-  parseVerifierKey, rootHash, signNote, verifierKeyOf, leafHash, withKeyType,
+  NoteError,
+  cosignCheckpoint,
+  cosignatureLine,
+  formatCheckpoint,
+  generateKey,
+  keyId,
+  openNote,
+  parseCheckpoint,
+  parseSignerKey,
+  parseVerifierKey,
+  rootHash,
+  signNote,
+  verifierKeyOf,
+  leafHash,
+  withKeyType,
 } from "@vigil/tlog";
 
 // Vectors from golang.org/x/mod/sumdb/note's tests (Ed25519 is deterministic, so Sign is reproducible).
@@ -9,8 +22,10 @@ const peterV = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10
 const peterS = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
 const enochV = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop";
 const text = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
-const peterSig = "\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
-const enochSig = "\u2014 EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n";
+const peterSig =
+  "\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+const enochSig =
+  "\u2014 EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n";
 
 function code(f: () => unknown): string | undefined {
   try {
@@ -46,8 +61,12 @@ describe("keys", () => {
       const changed = peterV.slice(0, i) + String.fromCharCode(peterV.charCodeAt(i) + 1) + peterV.slice(i + 1);
       expect(() => parseVerifierKey(changed)).toThrow(NoteError);
     }
-    expect(() => parseVerifierKey("PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TWBADKEY==")).toThrow(/32 bytes/);
-    expect(() => parseVerifierKey("PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")).toThrow(/key type/);
+    expect(() =>
+      parseVerifierKey("PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TWBADKEY=="),
+    ).toThrow(/32 bytes/);
+    expect(() => parseVerifierKey("PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")).toThrow(
+      /key type/,
+    );
   });
 
   it("accepts published type 0x01 and 0x04 verifier keys and rejects bad ones", () => {
@@ -59,8 +78,12 @@ describe("keys", () => {
     expect(code(() => parseVerifierKey("bananas.sigstore.dev+12344556"))).toBe("MALFORMED");
     expect(code(() => parseVerifierKey("rekor.sigstore.dev+12345678+THIS_IS_NOT_BASE64!"))).toBe("MALFORMED");
     expect(code(() => parseVerifierKey("rekor.sigstore.dev+12345678+AwEB"))).toBe("MALFORMED");
-    expect(code(() => parseVerifierKey("remora.n621.de+00000000+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"))).toBe("MALFORMED");
-    expect(code(() => parseVerifierKey("remora.n621.de+NOT_A_NUMBER+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"))).toBe("MALFORMED");
+    expect(code(() => parseVerifierKey("remora.n621.de+00000000+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"))).toBe(
+      "MALFORMED",
+    );
+    expect(
+      code(() => parseVerifierKey("remora.n621.de+NOT_A_NUMBER+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2")),
+    ).toBe("MALFORMED");
   });
 
   it("rejects mangled signer keys", () => {
@@ -139,7 +162,9 @@ describe("openNote (golang.org/x/mod note.Open semantics)", () => {
   });
 
   it("rejects an ambiguous key list only when the ambiguous key signed", () => {
-    expect(() => openNote(text + "\n" + enochSig, [enochV, peterV, enochV])).toThrow(/ambiguous key EnochRoot\+af0cfe78/);
+    expect(() => openNote(text + "\n" + enochSig, [enochV, peterV, enochV])).toThrow(
+      /ambiguous key EnochRoot\+af0cfe78/,
+    );
     expect(openNote(text + "\n" + peterSig, [enochV, peterV, enochV]).verified).toEqual(["PeterNeumann"]);
   });
 
@@ -173,7 +198,9 @@ describe("openNote (golang.org/x/mod note.Open semantics)", () => {
       text + "\n",
       text + "\n" + peterSig.slice(0, -1),
       "\x01" + text + "\n" + peterSig,
-      text + "\n" + "\u2014 Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=",
+      text +
+        "\n" +
+        "\u2014 Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=",
       text + "\n" + peterSig + "Unexpected line.\n",
       text + "\n" + "\u2014 PeterNeumann\n",
       text + "\n" + "\u2014 PeterNeumann AAAA\n", // fewer than 5 bytes
@@ -210,7 +237,9 @@ describe("checkpoints and cosignatures", () => {
     // the C2SP example checkpoint
     const ex = parseCheckpoint("example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n");
     expect(ex.size).toBe(20852163n);
-    expect(parseCheckpoint(`o\n18446744073709551615\n${Buffer.from(root).toString("base64")}\n`).size).toBe(2n ** 64n - 1n);
+    expect(parseCheckpoint(`o\n18446744073709551615\n${Buffer.from(root).toString("base64")}\n`).size).toBe(
+      2n ** 64n - 1n,
+    );
     expect(parseCheckpoint(`o\n0\n${Buffer.from(root).toString("base64")}\n`).size).toBe(0n);
   });
 
@@ -263,7 +292,10 @@ describe("checkpoints and cosignatures", () => {
 
   it("lays out a cosignature as key ID, big-endian u64 timestamp, signature (76 bytes)", () => {
     // the timestamp of a published cosignature (transparency-dev/formats tests): 1727964367
-    const raw = Buffer.from("ZGhGuQAAAABm/qTPeyKXD+R2rzyQsxPiP8mXum7qq/iF0u4vanlqJyocWODBt97w9uL+8qT7S5gxEHWWOworDcFiEBYJXORmnFBOBA==", "base64");
+    const raw = Buffer.from(
+      "ZGhGuQAAAABm/qTPeyKXD+R2rzyQsxPiP8mXum7qq/iF0u4vanlqJyocWODBt97w9uL+8qT7S5gxEHWWOworDcFiEBYJXORmnFBOBA==",
+      "base64",
+    );
     expect(raw.length).toBe(76);
     expect(raw.readBigUInt64BE(4)).toBe(1727964367n);
     const cos = cosignCheckpoint(cpText, w1.signerKey, 1727964367);
@@ -274,7 +306,8 @@ describe("checkpoints and cosignatures", () => {
   });
 
   it("verifies a cosignature produced by another implementation (sunlight's witness test data)", () => {
-    const note = "rome2026h1.example.org\n300\nlCkHUpkmVBEms2r2T1K6Og69+wUuuN3MIEW1/ezu2v0=\n\n" +
+    const note =
+      "rome2026h1.example.org\n300\nlCkHUpkmVBEms2r2T1K6Og69+wUuuN3MIEW1/ezu2v0=\n\n" +
       "\u2014 rome2026h1.example.org kVB1JgAAAZtxtEwABAMARzBFAiEAi+mTa2xjL1IdWpH82OeciGsGvwRAP+f1WkfKaSZCfFECIHoNPZ/Q3y6UNzvKOO9cuLr6V16vPNfhwhle9f6r5H/Z\n" +
       "\u2014 witness.example.org uKLPIAAAAABpVGeAhm2bOvKc3LaB9PFN1ruG19Y5yqslmcAAbhftnn1Zznmo0LXFZq4LGvqKqLX8jWlwLKasxEGTLIqAVusneCBmBw==\n";
     const vkey = "witness.example.org+b8a2cf20+BFLN3yikSfFkVAJtrnh/CiY3Zozkoy7clp+P7XB28qUN";
@@ -288,7 +321,10 @@ describe("checkpoints and cosignatures", () => {
 
   it("signs the cosignature/v1 message, so a changed timestamp or checkpoint fails", () => {
     const cosigned = cosignCheckpoint(cpText, w1.signerKey, 1000);
-    const [, , b64] = cosigned.slice(cpText.length + 1).trim().split(" ");
+    const [, , b64] = cosigned
+      .slice(cpText.length + 1)
+      .trim()
+      .split(" ");
     const raw = Buffer.from(b64!, "base64");
     raw.writeBigUInt64BE(1001n, 4);
     const tampered = cpText + "\n" + `\u2014 witness.example/w1 ${raw.toString("base64")}\n`;
@@ -297,7 +333,9 @@ describe("checkpoints and cosignatures", () => {
     expect(code(() => openNote(otherRoot + cosigned.slice(cpText.length), [w1.verifierKey]))).toBe("INVALID_SIGNATURE");
     // a timestamp above 2^63-1 is invalid
     raw.writeBigUInt64BE(1n << 63n, 4);
-    expect(code(() => openNote(cpText + "\n" + `\u2014 witness.example/w1 ${raw.toString("base64")}\n`, [w1.verifierKey]))).toBe("INVALID_SIGNATURE");
+    expect(
+      code(() => openNote(cpText + "\n" + `\u2014 witness.example/w1 ${raw.toString("base64")}\n`, [w1.verifierKey])),
+    ).toBe("INVALID_SIGNATURE");
     expect(() => cosignCheckpoint(cpText, w1.signerKey, -1)).toThrow();
     expect(() => cosignCheckpoint(cpText, w1.signerKey, 1n << 63n)).toThrow();
     expect(() => cosignCheckpoint("not a checkpoint\n", w1.signerKey, 1)).toThrow();

@@ -1,7 +1,17 @@
 import { describe, expect, it } from "vitest";
 import {
-  MerkleTree, TlogError, cosignCheckpoint, formatCheckpoint, formatTlogProof, generateKey, leafHash, openNote, parseCheckpoint,
-  parseTlogProof, signNote, verifyInclusion,
+  MerkleTree,
+  TlogError,
+  cosignCheckpoint,
+  formatCheckpoint,
+  formatTlogProof,
+  generateKey,
+  leafHash,
+  openNote,
+  parseCheckpoint,
+  parseTlogProof,
+  signNote,
+  verifyInclusion,
 } from "@vigil/tlog";
 
 describe("tlog-proof", () => {
@@ -9,10 +19,19 @@ describe("tlog-proof", () => {
   const w = generateKey("witness1.example", "cosignature");
   const tree = new MerkleTree();
   for (let i = 0; i < 1000; i++) tree.append(`record ${i}`);
-  const cp = cosignCheckpoint(signNote(formatCheckpoint({ origin: "example.com/fancylog", size: 1000n, rootHash: tree.root() }), log.signerKey), w.signerKey, 1_700_000_000);
+  const cp = cosignCheckpoint(
+    signNote(formatCheckpoint({ origin: "example.com/fancylog", size: 1000n, rootHash: tree.root() }), log.signerKey),
+    w.signerKey,
+    1_700_000_000,
+  );
 
   it("round-trips and verifies offline", () => {
-    const text = formatTlogProof({ index: 737n, proof: tree.inclusionProof(737), checkpoint: cp, extra: new Uint8Array(Buffer.from("bundle rules v3")) });
+    const text = formatTlogProof({
+      index: 737n,
+      proof: tree.inclusionProof(737),
+      checkpoint: cp,
+      extra: new Uint8Array(Buffer.from("bundle rules v3")),
+    });
     expect(text.startsWith("c2sp.org/tlog-proof@v1\nextra YnVuZGxlIHJ1bGVzIHYz\nindex 737\n")).toBe(true);
     const p = parseTlogProof(text);
     expect(p.index).toBe(737n);

@@ -1,7 +1,22 @@
 import { describe, expect, it } from "vitest";
 import {
-  MerkleTree, TileReader, TlogError, decodeEntryBundle, decodeHashTile, encodeEntryBundle, encodeHashTile, hashTileFromTree, leafHash,
-  newTiles, readEntries, tileIndexPath, tilePath, tilesForSize, verifyConsistency, verifyInclusion, type TileFetch,
+  MerkleTree,
+  TileReader,
+  TlogError,
+  decodeEntryBundle,
+  decodeHashTile,
+  encodeEntryBundle,
+  encodeHashTile,
+  hashTileFromTree,
+  leafHash,
+  newTiles,
+  readEntries,
+  tileIndexPath,
+  tilePath,
+  tilesForSize,
+  verifyConsistency,
+  verifyInclusion,
+  type TileFetch,
 } from "@vigil/tlog";
 
 describe("tilePath", () => {
@@ -32,10 +47,15 @@ describe("tilePath", () => {
 describe("tiles of a tree", () => {
   it("matches the spec's example: size 70000", () => {
     const t = tilesForSize(70000n);
-    const l0 = t.filter((x) => x.level === 0), l1 = t.filter((x) => x.level === 1), l2 = t.filter((x) => x.level === 2);
+    const l0 = t.filter((x) => x.level === 0),
+      l1 = t.filter((x) => x.level === 1),
+      l2 = t.filter((x) => x.level === 2);
     expect(l0.filter((x) => x.width === 256).length).toBe(273);
     expect(l0.filter((x) => x.width < 256)).toEqual([{ level: 0, index: 273n, width: 112 }]);
-    expect(l1).toEqual([{ level: 1, index: 0n, width: 256 }, { level: 1, index: 1n, width: 17 }]);
+    expect(l1).toEqual([
+      { level: 1, index: 0n, width: 256 },
+      { level: 1, index: 1n, width: 17 },
+    ]);
     expect(l2).toEqual([{ level: 2, index: 0n, width: 1 }]);
     expect(t.length).toBe(273 + 1 + 2 + 1);
   });
@@ -98,7 +118,10 @@ function memoryLog(total: number, steps: number[]) {
       files.set(tilePath(ref.level, ref.index, ref.width), hashTileFromTree(tree, ref));
       if (ref.level === 0) {
         const start = Number(ref.index) * 256;
-        files.set(tilePath("entries", ref.index, ref.width), encodeEntryBundle(entries.slice(start, start + ref.width)));
+        files.set(
+          tilePath("entries", ref.index, ref.width),
+          encodeEntryBundle(entries.slice(start, start + ref.width)),
+        );
       }
     }
     size = target;
@@ -156,7 +179,9 @@ describe("TileReader", () => {
   it("reads entries back from entry bundles", async () => {
     const { fetch, entries, tree } = memoryLog(700, [100, 256]);
     const got = await readEntries(fetch, 700n, 250n, 520n);
-    expect(got.map((e) => Buffer.from(e).toString())).toEqual(entries.slice(250, 520).map((e) => Buffer.from(e).toString()));
+    expect(got.map((e) => Buffer.from(e).toString())).toEqual(
+      entries.slice(250, 520).map((e) => Buffer.from(e).toString()),
+    );
     const leaves = await new TileReader(fetch, 700n).leafHashes(0n, 700n);
     expect(leaves).toEqual(got.length ? entries.map((e) => leafHash(e)) : []);
     expect(leaves[699]).toEqual(tree.leafHash(699));

@@ -62,22 +62,41 @@ export function isValidBundlePath(p: string): boolean {
 export function encodeManifest(m: Manifest): string {
   validateManifest(m);
   const files = m.files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 }));
-  return JSON.stringify({ format: m.format, name: m.name, version: m.version, time: m.time, previous: m.previous, engine: m.engine, files }) + "\n";
+  return (
+    JSON.stringify({
+      format: m.format,
+      name: m.name,
+      version: m.version,
+      time: m.time,
+      previous: m.previous,
+      engine: m.engine,
+      files,
+    }) + "\n"
+  );
 }
 
 function validateManifest(m: Manifest): void {
   if (m.format !== MANIFEST_FORMAT) throw bad(`manifest format must be ${MANIFEST_FORMAT}`);
-  if (typeof m.name !== "string" || !NAME_RE.test(m.name)) throw bad("manifest name must be 1-64 characters of a-z, 0-9, '.', '_' or '-'");
+  if (typeof m.name !== "string" || !NAME_RE.test(m.name))
+    throw bad("manifest name must be 1-64 characters of a-z, 0-9, '.', '_' or '-'");
   if (!Number.isSafeInteger(m.version) || m.version < 1) throw bad("manifest version must be a positive integer");
-  if (typeof m.time !== "string" || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(m.time) || Number.isNaN(Date.parse(m.time))) {
+  if (
+    typeof m.time !== "string" ||
+    !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(m.time) ||
+    Number.isNaN(Date.parse(m.time))
+  ) {
     throw bad("manifest time must be an RFC 3339 UTC time");
   }
-  if (typeof m.previous !== "string" || !/^(|[0-9a-f]{64})$/.test(m.previous)) throw bad("manifest previous must be a hex SHA-256 or empty");
-  if (typeof m.engine !== "string" || !/^\d+\.\d+\.\d+$/.test(m.engine)) throw bad("manifest engine must be a version x.y.z");
-  if (!Array.isArray(m.files) || m.files.length === 0 || m.files.length > MAX_BUNDLE_FILES) throw bad(`a bundle holds 1..${MAX_BUNDLE_FILES} files`);
+  if (typeof m.previous !== "string" || !/^(|[0-9a-f]{64})$/.test(m.previous))
+    throw bad("manifest previous must be a hex SHA-256 or empty");
+  if (typeof m.engine !== "string" || !/^\d+\.\d+\.\d+$/.test(m.engine))
+    throw bad("manifest engine must be a version x.y.z");
+  if (!Array.isArray(m.files) || m.files.length === 0 || m.files.length > MAX_BUNDLE_FILES)
+    throw bad(`a bundle holds 1..${MAX_BUNDLE_FILES} files`);
   let prev = "";
   for (const f of m.files) {
-    if (typeof f.path !== "string" || !isValidBundlePath(f.path)) throw bad(`bad file path in manifest: ${JSON.stringify(f.path)}`);
+    if (typeof f.path !== "string" || !isValidBundlePath(f.path))
+      throw bad(`bad file path in manifest: ${JSON.stringify(f.path)}`);
     if (f.path <= prev) throw bad("manifest files must be sorted by path, without duplicates");
     prev = f.path;
     if (!Number.isSafeInteger(f.size) || f.size < 0 || f.size > MAX_FILE_BYTES) throw bad(`bad size for ${f.path}`);
@@ -103,7 +122,8 @@ export function parseManifest(text: string): Manifest {
 /** Signs a manifest with the publisher key: the result (a signed note) is the log entry. */
 export function signManifest(m: Manifest, publisherKey: string | SignerKey): string {
   const note = signNote(encodeManifest(m), publisherKey);
-  if (Buffer.byteLength(note) > MAX_ENTRY_BYTES) throw bad(`signed manifest is over ${MAX_ENTRY_BYTES} bytes; split the bundle`);
+  if (Buffer.byteLength(note) > MAX_ENTRY_BYTES)
+    throw bad(`signed manifest is over ${MAX_ENTRY_BYTES} bytes; split the bundle`);
   return note;
 }
 
@@ -121,7 +141,11 @@ export function openManifest(signed: string, publisherKeys: readonly string[]): 
     opened = openNote(signed, publisherKeys);
   } catch (e) {
     const what = e instanceof NoteError ? e.code : "error";
-    throw new UpdateError("BAD_PUBLISHER_SIGNATURE", `the manifest is not signed by a trusted publisher key (${what}): refuse this bundle`, { cause: e });
+    throw new UpdateError(
+      "BAD_PUBLISHER_SIGNATURE",
+      `the manifest is not signed by a trusted publisher key (${what}): refuse this bundle`,
+      { cause: e },
+    );
   }
   return { manifest: parseManifest(opened.text), signers: opened.verified, hash: sha256Hex(signed) };
 }
@@ -145,11 +169,16 @@ export async function readRulesDir(dir: string): Promise<RuleFileData[]> {
     }
     for (const e of entries) {
       const full = join(d, e.name);
-      if (e.isSymbolicLink()) throw new UpdateError("BAD_INPUT", `symbolic links are not allowed in a rules directory: ${full}`);
+      if (e.isSymbolicLink())
+        throw new UpdateError("BAD_INPUT", `symbolic links are not allowed in a rules directory: ${full}`);
       if (e.isDirectory()) await walk(full);
       else if (e.isFile() && RULE_EXT.test(e.name)) {
         const path = relative(dir, full).split(sep).join("/");
-        if (!isValidBundlePath(path)) throw new UpdateError("BAD_INPUT", `rule file path not allowed in a bundle (letters, digits, . _ - only, max 90 bytes): ${path}`);
+        if (!isValidBundlePath(path))
+          throw new UpdateError(
+            "BAD_INPUT",
+            `rule file path not allowed in a bundle (letters, digits, . _ - only, max 90 bytes): ${path}`,
+          );
         const st = await lstat(full);
         if (st.size > MAX_FILE_BYTES) throw new UpdateError("BAD_INPUT", `rule file too large: ${path}`);
         out.push({ path, data: new Uint8Array(await readFile(full)) });
@@ -171,7 +200,11 @@ export function compileBundleRules(files: readonly RuleFileData[]): { ruleCount:
   const byPath = new Map(files.map((f) => [`${root}/${f.path}`, f.data]));
   try {
     const rules = compile(
-      files.map((f) => ({ namespace: f.path, path: `${root}/${f.path}`, source: Buffer.from(f.data).toString("latin1") })),
+      files.map((f) => ({
+        namespace: f.path,
+        path: `${root}/${f.path}`,
+        source: Buffer.from(f.data).toString("latin1"),
+      })),
       {
         readFile: (p) => {
           const d = byPath.get(p);
@@ -184,7 +217,11 @@ export function compileBundleRules(files: readonly RuleFileData[]): { ruleCount:
   } catch (e) {
     if (e instanceof CompileError) {
       const text = e.diagnostics.map((d) => formatDiagnostic(d)).join("\n");
-      throw new UpdateError("COMPILE_FAILED", `the rules do not compile; fix them before publishing:\n${text || e.message}`, { cause: e });
+      throw new UpdateError(
+        "COMPILE_FAILED",
+        `the rules do not compile; fix them before publishing:\n${text || e.message}`,
+        { cause: e },
+      );
     }
     throw e;
   }
@@ -205,7 +242,11 @@ export interface BuiltBundle {
 }
 
 /** Builds the manifest, signs it and writes the deterministic archive. */
-export function buildBundle(files: readonly RuleFileData[], opts: BuildOptions, publisherKey: string | SignerKey): BuiltBundle {
+export function buildBundle(
+  files: readonly RuleFileData[],
+  opts: BuildOptions,
+  publisherKey: string | SignerKey,
+): BuiltBundle {
   const time = (opts.time ?? new Date()).toISOString().replace(/\.\d{3}Z$/, "Z");
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
@@ -238,14 +279,21 @@ export function openBundle(archive: Uint8Array, signedManifest: string): { manif
   const manifest = manifestOf(signedManifest);
   const rest = entries.slice(1);
   if (rest.length !== manifest.files.length) {
-    throw new UpdateError("FILE_MISMATCH", `the bundle holds ${rest.length} files, the manifest lists ${manifest.files.length}`);
+    throw new UpdateError(
+      "FILE_MISMATCH",
+      `the bundle holds ${rest.length} files, the manifest lists ${manifest.files.length}`,
+    );
   }
   const files: RuleFileData[] = [];
   manifest.files.forEach((f, i) => {
     const e = rest[i]!;
-    if (e.name !== `rules/${f.path}`) throw new UpdateError("FILE_MISMATCH", `bundle file ${i} is ${e.name}, the manifest says rules/${f.path}`);
+    if (e.name !== `rules/${f.path}`)
+      throw new UpdateError("FILE_MISMATCH", `bundle file ${i} is ${e.name}, the manifest says rules/${f.path}`);
     if (e.data.length !== f.size || sha256Hex(e.data) !== f.sha256) {
-      throw new UpdateError("FILE_MISMATCH", `bundle file ${f.path} does not match its size and sha256 in the signed manifest: it was tampered with`);
+      throw new UpdateError(
+        "FILE_MISMATCH",
+        `bundle file ${f.path} does not match its size and sha256 in the signed manifest: it was tampered with`,
+      );
     }
     files.push({ path: f.path, data: e.data });
   });
@@ -254,7 +302,8 @@ export function openBundle(archive: Uint8Array, signedManifest: string): { manif
 
 /** Compares x.y.z versions. */
 export function compareVersions(a: string, b: string): number {
-  const pa = a.split(".").map(Number), pb = b.split(".").map(Number);
+  const pa = a.split(".").map(Number),
+    pb = b.split(".").map(Number);
   for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
   return 0;
 }

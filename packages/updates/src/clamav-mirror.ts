@@ -131,7 +131,10 @@ type Probe =
   | { readonly status: "not-modified" }
   | { readonly status: "not-found" };
 
-type Fetched = { readonly status: "ok"; readonly bytes: Uint8Array } | { readonly status: "not-modified" } | { readonly status: "not-found" };
+type Fetched =
+  | { readonly status: "ok"; readonly bytes: Uint8Array }
+  | { readonly status: "not-modified" }
+  | { readonly status: "not-found" };
 
 /** Where the files come from. */
 interface Mirror {
@@ -143,11 +146,15 @@ interface Mirror {
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 function checkName(file: string): void {
-  if (!FILE_NAME.test(file)) throw new UpdateError("BAD_INPUT", `'${file}' is not a database file name (letters, digits, '.', '_', '-')`);
+  if (!FILE_NAME.test(file))
+    throw new UpdateError("BAD_INPUT", `'${file}' is not a database file name (letters, digits, '.', '_', '-')`);
 }
 
 class DirMirror implements Mirror {
-  constructor(readonly location: string, private readonly maxBytes: number) {}
+  constructor(
+    readonly location: string,
+    private readonly maxBytes: number,
+  ) {}
   private path(file: string): string {
     checkName(file);
     return join(this.location, file);
@@ -173,7 +180,8 @@ class DirMirror implements Mirror {
     const path = this.path(file);
     try {
       const st = await stat(path);
-      if (st.size > this.maxBytes) throw new UpdateError("TOO_LARGE", `${path} is ${st.size} bytes, over the ${this.maxBytes}-byte limit`);
+      if (st.size > this.maxBytes)
+        throw new UpdateError("TOO_LARGE", `${path} is ${st.size} bytes, over the ${this.maxBytes}-byte limit`);
       return { status: "ok", bytes: new Uint8Array(await readFile(path)) };
     } catch (e) {
       if (e instanceof UpdateError) throw e;
@@ -185,8 +193,15 @@ class DirMirror implements Mirror {
 
 /** A 403 or 429: the mirror asks us to stay away until `until`. */
 class CoolDown extends UpdateError {
-  constructor(readonly until: Date, status: number, url: string) {
-    super("COOL_DOWN", `${url} answered HTTP ${status}: no request to this mirror until ${until.toISOString()} (freshclam's cool-down); try again after that`);
+  constructor(
+    readonly until: Date,
+    status: number,
+    url: string,
+  ) {
+    super(
+      "COOL_DOWN",
+      `${url} answered HTTP ${status}: no request to this mirror until ${until.toISOString()} (freshclam's cool-down); try again after that`,
+    );
   }
 }
 
@@ -209,14 +224,26 @@ class HttpMirror implements Mirror {
   }
 
   /** One GET, following up to 3 redirects; `limit` stops reading after that many bytes (the probe). */
-  private request(url: URL, headers: Record<string, string>, limit: number | undefined, redirects = 0): Promise<HttpResponse> {
+  private request(
+    url: URL,
+    headers: Record<string, string>,
+    limit: number | undefined,
+    redirects = 0,
+  ): Promise<HttpResponse> {
     const maxBytes = this.opts.maxBytes;
     return new Promise<HttpResponse>((resolvePromise, reject) => {
-      const fail = (message: string, cause?: unknown) => reject(new UpdateError("FETCH_FAILED", `${url.href}: ${message}`, cause === undefined ? undefined : { cause }));
+      const fail = (message: string, cause?: unknown) =>
+        reject(new UpdateError("FETCH_FAILED", `${url.href}: ${message}`, cause === undefined ? undefined : { cause }));
       // `timeout` covers the connection too (a bare setTimeout starts only once connected)
-      const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method: "GET", headers, timeout: this.opts.timeoutMs });
+      const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, {
+        method: "GET",
+        headers,
+        timeout: this.opts.timeoutMs,
+      });
       req.on("timeout", () => req.destroy(new Error(`no data for ${this.opts.timeoutMs} ms`)));
-      req.on("error", (e) => fail(`the request failed (${e.message}); check the mirror address and that it is reachable`, e));
+      req.on("error", (e) =>
+        fail(`the request failed (${e.message}); check the mirror address and that it is reachable`, e),
+      );
       req.on("response", (res: IncomingMessage) => {
         const status = res.statusCode ?? 0;
         if (status >= 300 && status < 400 && status !== 304 && res.headers.location) {
@@ -236,7 +263,11 @@ class HttpMirror implements Mirror {
           res.resume();
           const retryAfter = Number(res.headers["retry-after"]);
           const now = this.opts.now().getTime();
-          const until = new Date(status === 429 ? now + (Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : 4 * 3600_000) : now + 24 * 3600_000);
+          const until = new Date(
+            status === 429
+              ? now + (Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : 4 * 3600_000)
+              : now + 24 * 3600_000,
+          );
           reject(new CoolDown(until, status, url.href));
           return;
         }
@@ -245,7 +276,8 @@ class HttpMirror implements Mirror {
           resolvePromise({ status, bytes: new Uint8Array() });
           return;
         }
-        const declared = res.headers["content-length"] !== undefined ? Number(res.headers["content-length"]) : undefined;
+        const declared =
+          res.headers["content-length"] !== undefined ? Number(res.headers["content-length"]) : undefined;
         if (limit === undefined && declared !== undefined && declared > maxBytes) {
           res.destroy();
           reject(new UpdateError("TOO_LARGE", `${url.href} is ${declared} bytes, over the ${maxBytes}-byte limit`));
@@ -260,7 +292,9 @@ class HttpMirror implements Mirror {
           const bytes = new Uint8Array(Buffer.concat(chunks, total));
           if (limit !== undefined && total >= limit) return resolvePromise({ status, bytes: bytes.subarray(0, limit) });
           if (!complete || (declared !== undefined && total !== declared)) {
-            return fail(`the download was interrupted after ${total}${declared !== undefined ? ` of ${declared}` : ""} bytes; nothing was installed, try again`);
+            return fail(
+              `the download was interrupted after ${total}${declared !== undefined ? ` of ${declared}` : ""} bytes; nothing was installed, try again`,
+            );
           }
           resolvePromise({ status, bytes });
         };
@@ -293,16 +327,28 @@ class HttpMirror implements Mirror {
 
   async probe(file: string, ifModifiedSince: Date | undefined): Promise<Probe> {
     const url = this.url(file);
-    const res = await this.request(url, this.headers({ Range: "bytes=0-511", ...(ifModifiedSince ? { "If-Modified-Since": ifModifiedSince.toUTCString() } : {}) }), 512);
+    const res = await this.request(
+      url,
+      this.headers({
+        Range: "bytes=0-511",
+        ...(ifModifiedSince ? { "If-Modified-Since": ifModifiedSince.toUTCString() } : {}),
+      }),
+      512,
+    );
     if (res.status === 304) return { status: "not-modified" };
     if (res.status === 404) return { status: "not-found" };
-    if (res.status !== 200 && res.status !== 206) throw new UpdateError("FETCH_FAILED", `${url.href} answered HTTP ${res.status}`);
+    if (res.status !== 200 && res.status !== 206)
+      throw new UpdateError("FETCH_FAILED", `${url.href} answered HTTP ${res.status}`);
     return { status: "ok", header: parseContainerHeader(res.bytes, url.href) };
   }
 
   async get(file: string, ifModifiedSince: Date | undefined): Promise<Fetched> {
     const url = this.url(file);
-    const res = await this.request(url, this.headers(ifModifiedSince ? { "If-Modified-Since": ifModifiedSince.toUTCString() } : {}), undefined);
+    const res = await this.request(
+      url,
+      this.headers(ifModifiedSince ? { "If-Modified-Since": ifModifiedSince.toUTCString() } : {}),
+      undefined,
+    );
     if (res.status === 304) return { status: "not-modified" };
     if (res.status === 404) return { status: "not-found" };
     if (res.status !== 200) throw new UpdateError("FETCH_FAILED", `${url.href} answered HTTP ${res.status}`);
@@ -315,7 +361,12 @@ interface LocalDatabase {
   readonly path: string;
 }
 
-async function readLocal(dir: string, name: string, keys: TrustedKeys | undefined, warnings: string[]): Promise<LocalDatabase | undefined> {
+async function readLocal(
+  dir: string,
+  name: string,
+  keys: TrustedKeys | undefined,
+  warnings: string[],
+): Promise<LocalDatabase | undefined> {
   let best: LocalDatabase | undefined;
   for (const ext of ["cvd", "cld"] as const) {
     const path = join(dir, `${name}.${ext}`);
@@ -389,20 +440,45 @@ interface Progress {
   patchError?: UpdateError | ClamavError;
 }
 
-function refused(p: Progress, local: LocalDatabase | undefined, error: UpdateError | ClamavError): ClamavDatabaseResult {
+function refused(
+  p: Progress,
+  local: LocalDatabase | undefined,
+  error: UpdateError | ClamavError,
+): ClamavDatabaseResult {
   const h = local?.container.header;
   return {
-    name: p.name, status: "refused", previousVersion: p.previousVersion, version: h?.version ?? null, remoteVersion: p.remoteVersion,
-    file: local?.path ?? null, via: null, patches: 0, signatures: h?.signatures ?? null, flevel: h?.flevel ?? null, builder: h?.builder ?? null,
-    ...(p.patchError ? { patchError: p.patchError } : {}), error, warnings: p.warnings,
+    name: p.name,
+    status: "refused",
+    previousVersion: p.previousVersion,
+    version: h?.version ?? null,
+    remoteVersion: p.remoteVersion,
+    file: local?.path ?? null,
+    via: null,
+    patches: 0,
+    signatures: h?.signatures ?? null,
+    flevel: h?.flevel ?? null,
+    builder: h?.builder ?? null,
+    ...(p.patchError ? { patchError: p.patchError } : {}),
+    error,
+    warnings: p.warnings,
   };
 }
 
 function upToDate(p: Progress, local: LocalDatabase): ClamavDatabaseResult {
   const h = local.container.header;
   return {
-    name: p.name, status: "up-to-date", previousVersion: p.previousVersion, version: h.version, remoteVersion: p.remoteVersion,
-    file: local.path, via: null, patches: 0, signatures: h.signatures, flevel: h.flevel, builder: h.builder, warnings: p.warnings,
+    name: p.name,
+    status: "up-to-date",
+    previousVersion: p.previousVersion,
+    version: h.version,
+    remoteVersion: p.remoteVersion,
+    file: local.path,
+    via: null,
+    patches: 0,
+    signatures: h.signatures,
+    flevel: h.flevel,
+    builder: h.builder,
+    warnings: p.warnings,
   };
 }
 
@@ -412,7 +488,13 @@ function asUpdateFailure(e: unknown): UpdateError | ClamavError {
 }
 
 /** The whole `<db>.cvd`, verified; refused when it is not newer than the local copy. */
-async function wholeFile(ctx: Context, p: Progress, local: LocalDatabase | undefined, remote: number, ext: "cvd" | "cld" = "cvd"): Promise<ClamavDatabaseResult> {
+async function wholeFile(
+  ctx: Context,
+  p: Progress,
+  local: LocalDatabase | undefined,
+  remote: number,
+  ext: "cvd" | "cld" = "cvd",
+): Promise<ClamavDatabaseResult> {
   const file = `${p.name}.${ext}`;
   const ims = local ? httpDate(local.container.header) : undefined;
   let opened: OpenedContainer | undefined;
@@ -422,15 +504,24 @@ async function wholeFile(ctx: Context, p: Progress, local: LocalDatabase | undef
       const r = await ctx.mirror.get(file, ims);
       if (r.status === "not-found") throw new UpdateError("FETCH_FAILED", `${ctx.mirror.location} has no ${file}`);
       if (r.status === "not-modified") return r;
-      const c = openContainer(r.bytes, { path: `${ctx.mirror.location.replace(/\/$/, "")}/${file}`, kind: ext, ...(ctx.keys ? { keys: ctx.keys } : {}) });
+      const c = openContainer(r.bytes, {
+        path: `${ctx.mirror.location.replace(/\/$/, "")}/${file}`,
+        kind: ext,
+        ...(ctx.keys ? { keys: ctx.keys } : {}),
+      });
       return { status: "ok" as const, bytes: r.bytes, container: c };
     });
     if (got.status === "not-modified") {
       if (local) {
-        p.warnings.push(`${file}: the mirror says not modified since version ${local.container.header.version} yet advertised version ${remote}: it is not in sync`);
+        p.warnings.push(
+          `${file}: the mirror says not modified since version ${local.container.header.version} yet advertised version ${remote}: it is not in sync`,
+        );
         return upToDate(p, local);
       }
-      throw new UpdateError("FETCH_FAILED", `${ctx.mirror.location} answered 'not modified' for ${file} with no local copy`);
+      throw new UpdateError(
+        "FETCH_FAILED",
+        `${ctx.mirror.location} answered 'not modified' for ${file} with no local copy`,
+      );
     }
     opened = got.container;
     bytes = got.bytes;
@@ -439,19 +530,44 @@ async function wholeFile(ctx: Context, p: Progress, local: LocalDatabase | undef
   }
   const v = opened.header.version;
   if (local && v < local.container.header.version) {
-    return refused(p, local, new UpdateError("ROLLBACK", `${file} on the mirror is version ${v}, older than the local version ${local.container.header.version}: refusing to go backwards (the mirror is stale or replaying old files)`));
+    return refused(
+      p,
+      local,
+      new UpdateError(
+        "ROLLBACK",
+        `${file} on the mirror is version ${v}, older than the local version ${local.container.header.version}: refusing to go backwards (the mirror is stale or replaying old files)`,
+      ),
+    );
   }
   if (local && v === local.container.header.version) {
-    p.warnings.push(`${file} on the mirror is version ${v}, the same as the local copy, though version ${remote} was advertised: the mirror is not in sync`);
+    p.warnings.push(
+      `${file} on the mirror is version ${v}, the same as the local copy, though version ${remote} was advertised: the mirror is not in sync`,
+    );
     return upToDate(p, local);
   }
-  if (v < remote) p.warnings.push(`${file} is version ${v}, older than the version advertised (${remote}): the mirror is not in sync; installed it, run again later`);
+  if (v < remote)
+    p.warnings.push(
+      `${file} is version ${v}, older than the version advertised (${remote}): the mirror is not in sync; installed it, run again later`,
+    );
   const path = await install(ctx, p.name, ext, bytes);
   const h = opened.header;
-  ctx.log(`${p.name}.${ext} updated (version: ${h.version}, sigs: ${h.signatures}, f-level: ${h.flevel}, builder: ${h.builder})`);
+  ctx.log(
+    `${p.name}.${ext} updated (version: ${h.version}, sigs: ${h.signatures}, f-level: ${h.flevel}, builder: ${h.builder})`,
+  );
   return {
-    name: p.name, status: "updated", previousVersion: p.previousVersion, version: h.version, remoteVersion: p.remoteVersion, file: path, via: ext,
-    patches: 0, signatures: h.signatures, flevel: h.flevel, builder: h.builder, ...(p.patchError ? { patchError: p.patchError } : {}), warnings: [...p.warnings, ...opened.warnings],
+    name: p.name,
+    status: "updated",
+    previousVersion: p.previousVersion,
+    version: h.version,
+    remoteVersion: p.remoteVersion,
+    file: path,
+    via: ext,
+    patches: 0,
+    signatures: h.signatures,
+    flevel: h.flevel,
+    builder: h.builder,
+    ...(p.patchError ? { patchError: p.patchError } : {}),
+    warnings: [...p.warnings, ...opened.warnings],
   };
 }
 
@@ -465,35 +581,62 @@ async function updateDatabase(ctx: Context, name: string): Promise<ClamavDatabas
   // a private mirror (a database directory freshclam keeps) may hold a .cld: asked for first, as freshclam does
   let ext: "cvd" | "cld" = "cvd";
   try {
-    probe = await attempt(ctx, `reading the header of ${name}.${ctx.privateMirror ? "cld/.cvd" : "cvd"}`, ctx.delayMs, async () => {
-      if (ctx.privateMirror) {
-        const r = await ctx.mirror.probe(`${name}.cld`, ims);
-        if (r.status !== "not-found") {
-          ext = "cld";
-          return r;
+    probe = await attempt(
+      ctx,
+      `reading the header of ${name}.${ctx.privateMirror ? "cld/.cvd" : "cvd"}`,
+      ctx.delayMs,
+      async () => {
+        if (ctx.privateMirror) {
+          const r = await ctx.mirror.probe(`${name}.cld`, ims);
+          if (r.status !== "not-found") {
+            ext = "cld";
+            return r;
+          }
         }
-      }
-      ext = "cvd";
-      return ctx.mirror.probe(`${name}.cvd`, ims);
-    });
+        ext = "cvd";
+        return ctx.mirror.probe(`${name}.cvd`, ims);
+      },
+    );
   } catch (e) {
     if (e instanceof CoolDown) throw e;
     return refused(p, local, asUpdateFailure(e));
   }
-  if (probe.status === "not-found") return refused(p, local, new UpdateError("FETCH_FAILED", `${ctx.mirror.location} has no ${name}.${ctx.privateMirror ? "cld nor .cvd" : "cvd"}: check the mirror and the database name`));
+  if (probe.status === "not-found")
+    return refused(
+      p,
+      local,
+      new UpdateError(
+        "FETCH_FAILED",
+        `${ctx.mirror.location} has no ${name}.${ctx.privateMirror ? "cld nor .cvd" : "cvd"}: check the mirror and the database name`,
+      ),
+    );
   if (probe.status === "not-modified") {
     if (local) {
       ctx.log(`${name} database is up-to-date (version: ${local.container.header.version})`);
       return upToDate(p, local);
     }
-    return refused(p, local, new UpdateError("FETCH_FAILED", `${ctx.mirror.location} answered 'not modified' for ${name}.cvd with no local copy`));
+    return refused(
+      p,
+      local,
+      new UpdateError(
+        "FETCH_FAILED",
+        `${ctx.mirror.location} answered 'not modified' for ${name}.cvd with no local copy`,
+      ),
+    );
   }
   const remote = probe.header.version;
   p.remoteVersion = remote;
   if (local) {
     const lv = local.container.header.version;
     if (remote < lv) {
-      return refused(p, local, new UpdateError("ROLLBACK", `the mirror offers ${name} version ${remote}, older than the local version ${lv}: refusing to go backwards (the mirror is stale or replaying old files); the local database is kept`));
+      return refused(
+        p,
+        local,
+        new UpdateError(
+          "ROLLBACK",
+          `the mirror offers ${name} version ${remote}, older than the local version ${lv}: refusing to go backwards (the mirror is stale or replaying old files); the local database is kept`,
+        ),
+      );
     }
     if (remote === lv) {
       ctx.log(`${name} database is up-to-date (version: ${lv})`);
@@ -502,7 +645,9 @@ async function updateDatabase(ctx: Context, name: string): Promise<ClamavDatabas
   }
   if (!local || !ctx.scripted || ctx.privateMirror) return wholeFile(ctx, p, local, remote, ext);
   if (remote - local.container.header.version > ctx.maxPatches) {
-    ctx.log(`${name}: ${remote - local.container.header.version} versions behind, more than ${ctx.maxPatches} patches: downloading ${name}.cvd`);
+    ctx.log(
+      `${name}: ${remote - local.container.header.version} versions behind, more than ${ctx.maxPatches} patches: downloading ${name}.cvd`,
+    );
     return wholeFile(ctx, p, local, remote);
   }
 
@@ -518,7 +663,11 @@ async function updateDatabase(ctx: Context, name: string): Promise<ClamavDatabas
     try {
       bytes = await attempt(ctx, `downloading ${file}`, 0, async () => {
         const r = await ctx.mirror.get(file, undefined);
-        if (r.status !== "ok") throw new UpdateError("FETCH_FAILED", `${ctx.mirror.location} has no ${file}${r.status === "not-modified" ? " (it answered 'not modified' to a plain request)" : ""}`);
+        if (r.status !== "ok")
+          throw new UpdateError(
+            "FETCH_FAILED",
+            `${ctx.mirror.location} has no ${file}${r.status === "not-modified" ? " (it answered 'not modified' to a plain request)" : ""}`,
+          );
         return r.bytes;
       });
     } catch (e) {
@@ -532,7 +681,12 @@ async function updateDatabase(ctx: Context, name: string): Promise<ClamavDatabas
       break;
     }
     try {
-      const r = applyCdiffs(files, version, [{ path: `${ctx.mirror.location.replace(/\/$/, "")}/${file}`, bytes }], ctx.keys);
+      const r = applyCdiffs(
+        files,
+        version,
+        [{ path: `${ctx.mirror.location.replace(/\/$/, "")}/${file}`, bytes }],
+        ctx.keys,
+      );
       files = r.files;
       version = r.version;
       applied++;
@@ -550,10 +704,14 @@ async function updateDatabase(ctx: Context, name: string): Promise<ClamavDatabas
       return wholeFile(ctx, p, local, remote);
     }
     if (applied === 0) {
-      p.warnings.push(`the mirror does not have the latest patch for ${name} (version ${remote}); it will likely have it if you check again later`);
+      p.warnings.push(
+        `the mirror does not have the latest patch for ${name} (version ${remote}); it will likely have it if you check again later`,
+      );
       return refused(p, local, p.patchError);
     }
-    p.warnings.push(`downloaded ${applied} patches for ${name}, fewer than the ${remote - from} expected: installed version ${version}`);
+    p.warnings.push(
+      `downloaded ${applied} patches for ${name}, fewer than the ${remote - from} expected: installed version ${version}`,
+    );
   }
   const cldPath = join(ctx.dir, `${name}.cld`);
   let cld: Uint8Array;
@@ -562,20 +720,39 @@ async function updateDatabase(ctx: Context, name: string): Promise<ClamavDatabas
     cld = buildCld(files, cldPath);
     opened = openContainer(cld, { path: cldPath, kind: "cld", ...(ctx.keys ? { keys: ctx.keys } : {}) });
     if (opened.header.version !== version) {
-      throw new ClamavError("CVD_BAD_INFO", `the patched .info says version ${opened.header.version}, the patches produced ${version}`, { path: cldPath });
+      throw new ClamavError(
+        "CVD_BAD_INFO",
+        `the patched .info says version ${opened.header.version}, the patches produced ${version}`,
+        { path: cldPath },
+      );
     }
   } catch (e) {
     // the patches verified but the result does not: freshclam would test-load, fail, and fetch the whole file
     p.patchError = asUpdateFailure(e);
-    p.warnings.push(`the database built from the patches does not verify (${p.patchError.message}): downloading the whole ${name}.cvd`);
+    p.warnings.push(
+      `the database built from the patches does not verify (${p.patchError.message}): downloading the whole ${name}.cvd`,
+    );
     return wholeFile(ctx, p, local, remote);
   }
   const path = await install(ctx, name, "cld", cld);
   const h = opened.header;
-  ctx.log(`${name}.cld updated (version: ${h.version}, sigs: ${h.signatures}, f-level: ${h.flevel}, builder: ${h.builder})`);
+  ctx.log(
+    `${name}.cld updated (version: ${h.version}, sigs: ${h.signatures}, f-level: ${h.flevel}, builder: ${h.builder})`,
+  );
   return {
-    name, status: "updated", previousVersion: p.previousVersion, version: h.version, remoteVersion: remote, file: path, via: "cdiff", patches: applied,
-    signatures: h.signatures, flevel: h.flevel, builder: h.builder, ...(p.patchError ? { patchError: p.patchError } : {}), warnings: [...p.warnings, ...opened.warnings],
+    name,
+    status: "updated",
+    previousVersion: p.previousVersion,
+    version: h.version,
+    remoteVersion: remote,
+    file: path,
+    via: "cdiff",
+    patches: applied,
+    signatures: h.signatures,
+    flevel: h.flevel,
+    builder: h.builder,
+    ...(p.patchError ? { patchError: p.patchError } : {}),
+    warnings: [...p.warnings, ...opened.warnings],
   };
 }
 
@@ -608,7 +785,9 @@ export async function updateClamavDatabases(options: ClamavMirrorOptions): Promi
   const maxBytes = options.maxDownloadBytes ?? 2 ** 30;
   const timeoutMs = options.timeoutMs ?? 60_000;
   await mkdir(dir, { recursive: true }).catch((e: unknown) => {
-    throw new UpdateError("BAD_INPUT", `cannot create the database directory ${dir}: ${(e as Error).message}`, { cause: e });
+    throw new UpdateError("BAD_INPUT", `cannot create the database directory ${dir}: ${(e as Error).message}`, {
+      cause: e,
+    });
   });
   const release = await lockDir(dir, "vigil-freshclam");
   try {
@@ -621,41 +800,79 @@ export async function updateClamavDatabases(options: ClamavMirrorOptions): Promi
     if (state.retryAfter !== undefined) {
       const until = new Date(state.retryAfter);
       if (until.getTime() > now().getTime()) {
-        const error = new UpdateError("COOL_DOWN", `the mirror answered 403 or 429 earlier: no request until ${until.toISOString()} (freshclam's cool-down); try again after that`);
-        return { databases: names.map((name) => refused({ name, previousVersion: null, remoteVersion: null, warnings: [] }, undefined, error)) };
+        const error = new UpdateError(
+          "COOL_DOWN",
+          `the mirror answered 403 or 429 earlier: no request until ${until.toISOString()} (freshclam's cool-down); try again after that`,
+        );
+        return {
+          databases: names.map((name) =>
+            refused({ name, previousVersion: null, remoteVersion: null, warnings: [] }, undefined, error),
+          ),
+        };
       }
       delete state.retryAfter;
       await saveState();
     }
     const locations = typeof options.mirror === "string" ? [options.mirror] : [...options.mirror];
-    if (locations.length === 0) throw new UpdateError("BAD_INPUT", "no mirror given: name an http(s) URL or a mirror directory");
+    if (locations.length === 0)
+      throw new UpdateError("BAD_INPUT", "no mirror given: name an http(s) URL or a mirror directory");
     const mirrors: Mirror[] = [];
     for (const location of locations) {
       if (/^https?:\/\//i.test(location)) {
-        mirrors.push(new HttpMirror(location, { timeoutMs, maxBytes, now, userAgent: `Vigil/0.1.0 (OS: ${process.platform}, ARCH: ${process.arch}, UUID: ${state.uuid})` }));
+        mirrors.push(
+          new HttpMirror(location, {
+            timeoutMs,
+            maxBytes,
+            now,
+            userAgent: `Vigil/0.1.0 (OS: ${process.platform}, ARCH: ${process.arch}, UUID: ${state.uuid})`,
+          }),
+        );
       } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
         throw new UpdateError("BAD_INPUT", `unsupported mirror scheme: ${location} (use http, https or a directory)`);
       } else {
         const d = isAbsolute(location) ? location : resolve(location);
         const st = await stat(d).catch(() => undefined);
-        if (!st?.isDirectory()) throw new UpdateError("BAD_INPUT", `the mirror ${location} is neither an http(s) URL nor a directory`);
+        if (!st?.isDirectory())
+          throw new UpdateError("BAD_INPUT", `the mirror ${location} is neither an http(s) URL nor a directory`);
         mirrors.push(new DirMirror(d, maxBytes));
       }
     }
     const base = {
-      dir, keys: options.keys, attempts: Math.max(1, options.maxAttempts ?? 3), delayMs: options.retryDelayMs ?? 5000,
-      scripted: options.scriptedUpdates ?? true, privateMirror: options.privateMirror ?? false, maxPatches: Math.max(0, options.maxPatches ?? 100), log: options.log ?? (() => undefined),
+      dir,
+      keys: options.keys,
+      attempts: Math.max(1, options.maxAttempts ?? 3),
+      delayMs: options.retryDelayMs ?? 5000,
+      scripted: options.scriptedUpdates ?? true,
+      privateMirror: options.privateMirror ?? false,
+      maxPatches: Math.max(0, options.maxPatches ?? 100),
+      log: options.log ?? (() => undefined),
     };
     const results: ClamavDatabaseResult[] = [];
     const once = async (ctx: Context, name: string): Promise<ClamavDatabaseResult> => {
       let r = await updateDatabase(ctx, name);
-      if (r.status === "updated" && (r.via === "cvd" || r.via === "cld") && r.remoteVersion !== null && r.version !== null && r.version < r.remoteVersion) {
+      if (
+        r.status === "updated" &&
+        (r.via === "cvd" || r.via === "cld") &&
+        r.remoteVersion !== null &&
+        r.version !== null &&
+        r.version < r.remoteVersion
+      ) {
         // the mirror's .cvd was older than its header said: once more, as freshclam does, so patches can finish the job
         ctx.log(`${name}: installed version ${r.version} of ${r.remoteVersion}; trying again for the rest`);
         const again = await updateDatabase(ctx, name);
-        r = again.status === "updated"
-          ? { ...again, previousVersion: r.previousVersion, warnings: [...r.warnings, ...again.warnings] }
-          : { ...r, warnings: [...r.warnings, ...again.warnings, ...(again.error ? [`the second attempt did not reach version ${r.remoteVersion}: ${again.error.message}`] : [])] };
+        r =
+          again.status === "updated"
+            ? { ...again, previousVersion: r.previousVersion, warnings: [...r.warnings, ...again.warnings] }
+            : {
+                ...r,
+                warnings: [
+                  ...r.warnings,
+                  ...again.warnings,
+                  ...(again.error
+                    ? [`the second attempt did not reach version ${r.remoteVersion}: ${again.error.message}`]
+                    : []),
+                ],
+              };
       }
       return r;
     };
@@ -666,30 +883,43 @@ export async function updateClamavDatabases(options: ClamavMirrorOptions): Promi
         for (const [i, mirror] of mirrors.entries()) {
           r = await once({ ...base, mirror }, name);
           // a mirror that cannot be reached or lacks the files: the next one, as freshclam does ("Giving up on ...")
-          if (r.status === "refused" && r.error instanceof UpdateError && r.error.code === "FETCH_FAILED" && i < mirrors.length - 1) {
+          if (
+            r.status === "refused" &&
+            r.error instanceof UpdateError &&
+            r.error.code === "FETCH_FAILED" &&
+            i < mirrors.length - 1
+          ) {
             base.log(`${name}: giving up on ${mirror.location}: ${r.error.message}`);
             skipped.push(`${mirror.location}: ${r.error.message}`);
             continue;
           }
           break;
         }
-        results.push(skipped.length > 0 ? { ...r!, warnings: [...skipped.map((m) => `mirror skipped: ${m}`), ...r!.warnings] } : r!);
+        results.push(
+          skipped.length > 0
+            ? { ...r!, warnings: [...skipped.map((m) => `mirror skipped: ${m}`), ...r!.warnings] }
+            : r!,
+        );
       } catch (e) {
         if (!(e instanceof CoolDown)) throw e;
         state.retryAfter = e.until.toISOString();
         await saveState();
         results.push(refused({ name, previousVersion: null, remoteVersion: null, warnings: [] }, undefined, e));
-        for (const rest of names.slice(names.indexOf(name) + 1)) results.push(refused({ name: rest, previousVersion: null, remoteVersion: null, warnings: [] }, undefined, e));
+        for (const rest of names.slice(names.indexOf(name) + 1))
+          results.push(refused({ name: rest, previousVersion: null, remoteVersion: null, warnings: [] }, undefined, e));
         break;
       }
     }
-    const result: { databases: ClamavDatabaseResult[]; notified?: string; notifyError?: UpdateError } = { databases: results };
+    const result: { databases: ClamavDatabaseResult[]; notified?: string; notifyError?: UpdateError } = {
+      databases: results,
+    };
     if (options.notifyClamd && results.some((r) => r.status === "updated")) {
       try {
         result.notified = await notifyClamd(options.notifyClamd, { timeoutMs: Math.min(timeoutMs, 30_000) });
         base.log(`clamd at ${options.notifyClamd} reloads the databases`);
       } catch (e) {
-        result.notifyError = e instanceof UpdateError ? e : new UpdateError("NOTIFY_FAILED", (e as Error).message, { cause: e });
+        result.notifyError =
+          e instanceof UpdateError ? e : new UpdateError("NOTIFY_FAILED", (e as Error).message, { cause: e });
       }
     }
     return result;
@@ -707,7 +937,10 @@ export function notifyClamd(target: string, options: { timeoutMs?: number } = {}
   const timeoutMs = options.timeoutMs ?? 10_000;
   const tcp = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(target);
   return new Promise<string>((resolvePromise, reject) => {
-    const sock = tcp && !target.includes("/") ? connect({ host: tcp[1]!.replace(/^\[|\]$/g, ""), port: Number(tcp[2]) }) : connect({ path: target });
+    const sock =
+      tcp && !target.includes("/")
+        ? connect({ host: tcp[1]!.replace(/^\[|\]$/g, ""), port: Number(tcp[2]) })
+        : connect({ path: target });
     const chunks: Buffer[] = [];
     let done = false;
     const finish = (err: UpdateError | undefined, reply?: string) => {
@@ -717,7 +950,9 @@ export function notifyClamd(target: string, options: { timeoutMs?: number } = {}
       if (err) reject(err);
       else resolvePromise(reply!);
     };
-    sock.setTimeout(timeoutMs, () => finish(new UpdateError("NOTIFY_FAILED", `clamd at ${target} did not answer RELOAD within ${timeoutMs} ms`)));
+    sock.setTimeout(timeoutMs, () =>
+      finish(new UpdateError("NOTIFY_FAILED", `clamd at ${target} did not answer RELOAD within ${timeoutMs} ms`)),
+    );
     sock.on("connect", () => sock.write("zRELOAD\0"));
     sock.on("data", (c: Buffer) => {
       chunks.push(c);
@@ -725,13 +960,36 @@ export function notifyClamd(target: string, options: { timeoutMs?: number } = {}
       const end = text.search(/[\0\n]/);
       if (end >= 0) {
         const reply = text.slice(0, end);
-        finish(reply === "RELOADING" ? undefined : new UpdateError("NOTIFY_FAILED", `clamd at ${target} answered '${reply.slice(0, 100)}' to RELOAD`), reply);
+        finish(
+          reply === "RELOADING"
+            ? undefined
+            : new UpdateError("NOTIFY_FAILED", `clamd at ${target} answered '${reply.slice(0, 100)}' to RELOAD`),
+          reply,
+        );
       }
     });
     sock.on("end", () => {
-      const reply = Buffer.concat(chunks).toString("latin1").replace(/[\0\n]+$/, "");
-      finish(reply === "RELOADING" ? undefined : new UpdateError("NOTIFY_FAILED", `clamd at ${target} closed the connection${reply ? ` after '${reply.slice(0, 100)}'` : " without an answer"} to RELOAD`), reply);
+      const reply = Buffer.concat(chunks)
+        .toString("latin1")
+        .replace(/[\0\n]+$/, "");
+      finish(
+        reply === "RELOADING"
+          ? undefined
+          : new UpdateError(
+              "NOTIFY_FAILED",
+              `clamd at ${target} closed the connection${reply ? ` after '${reply.slice(0, 100)}'` : " without an answer"} to RELOAD`,
+            ),
+        reply,
+      );
     });
-    sock.on("error", (e) => finish(new UpdateError("NOTIFY_FAILED", `cannot reach clamd at ${target} (${e.message}): is the daemon running, and is this its LocalSocket or TCPAddr:TCPSocket?`, { cause: e })));
+    sock.on("error", (e) =>
+      finish(
+        new UpdateError(
+          "NOTIFY_FAILED",
+          `cannot reach clamd at ${target} (${e.message}): is the daemon running, and is this its LocalSocket or TCPAddr:TCPSocket?`,
+          { cause: e },
+        ),
+      ),
+    );
   });
 }

@@ -21,8 +21,19 @@ import { mkdir, readFile, readdir, readlink, rename, rm, symlink, open as openFi
 import { dirname, join } from "node:path";
 import { ENGINE_VERSION } from "@vigil/engine";
 import {
-  KEY_TYPE_COSIGNATURE_V1, NoteError, TileReader, equalBytes, leafHash, openNote, parseCheckpoint, parseVerifierKey, readEntries,
-  verifyConsistency, verifyInclusion, type Checkpoint, type OpenedNote,
+  KEY_TYPE_COSIGNATURE_V1,
+  NoteError,
+  type TileReader,
+  equalBytes,
+  leafHash,
+  openNote,
+  parseCheckpoint,
+  parseVerifierKey,
+  readEntries,
+  verifyConsistency,
+  verifyInclusion,
+  type Checkpoint,
+  type OpenedNote,
 } from "@vigil/tlog";
 import { bundleArchivePath, compareVersions, manifestOf, openBundle, openManifest, type Manifest } from "./bundle.js";
 import { UpdateError } from "./error.js";
@@ -62,7 +73,10 @@ export interface UpdateOptions {
   /** the endpoint's own audit policy: when set, a bundle with failing findings is refused */
   readonly auditPolicy?: AuditPolicy;
   /** instrumentation hooks, called at the two points of the apply (tests kill the process there) */
-  readonly hooks?: { readonly afterExtract?: () => void | Promise<void>; readonly afterCommit?: () => void | Promise<void> };
+  readonly hooks?: {
+    readonly afterExtract?: () => void | Promise<void>;
+    readonly afterCommit?: () => void | Promise<void>;
+  };
 }
 
 export interface UpdateResult {
@@ -76,7 +90,13 @@ export interface UpdateResult {
 /** How far back from the end of the log an endpoint looks for its bundle name. */
 const MAX_SEARCH = 4096;
 
-const EMPTY_STATE: EndpointState = { format: "vigil-endpoint/v1", checkpoint: null, current: null, previous: null, highestVersion: 0 };
+const EMPTY_STATE: EndpointState = {
+  format: "vigil-endpoint/v1",
+  checkpoint: null,
+  current: null,
+  previous: null,
+  highestVersion: 0,
+};
 
 export async function loadState(stateDir: string): Promise<EndpointState> {
   let text: string;
@@ -91,7 +111,11 @@ export async function loadState(stateDir: string): Promise<EndpointState> {
     if (s.format !== "vigil-endpoint/v1") throw new Error("unknown format");
     return s;
   } catch (cause) {
-    throw new UpdateError("BAD_INPUT", `${join(stateDir, "state.json")} is damaged; restore it from backup or remove the state directory to re-bootstrap`, { cause });
+    throw new UpdateError(
+      "BAD_INPUT",
+      `${join(stateDir, "state.json")} is damaged; restore it from backup or remove the state directory to re-bootstrap`,
+      { cause },
+    );
   }
 }
 
@@ -136,17 +160,27 @@ export async function currentBundleDir(stateDir: string): Promise<string | null>
 
 async function keepEvidence(stateDir: string, code: string, parts: Record<string, string>): Promise<string> {
   const file = join(stateDir, "evidence", `${new Date().toISOString().replace(/[:.]/g, "-")}-${code}.txt`);
-  const body = Object.entries(parts).map(([k, v]) => `== ${k}\n${v}`).join("\n");
+  const body = Object.entries(parts)
+    .map(([k, v]) => `== ${k}\n${v}`)
+    .join("\n");
   await writeFileAtomic(file, body);
   return file;
 }
 
-function countQuorum(opened: OpenedNote, policy: TrustPolicy, now: number): { fresh: string[]; stale: string[]; future: string[] } {
-  const witnessKeys = new Map(policy.witnesses.map((w) => {
-    const k = parseVerifierKey(w);
-    return [`${k.name}\u0000${k.keyId}`, w] as const;
-  }));
-  const fresh = new Set<string>(), stale = new Set<string>(), future = new Set<string>();
+function countQuorum(
+  opened: OpenedNote,
+  policy: TrustPolicy,
+  now: number,
+): { fresh: string[]; stale: string[]; future: string[] } {
+  const witnessKeys = new Map(
+    policy.witnesses.map((w) => {
+      const k = parseVerifierKey(w);
+      return [`${k.name}\u0000${k.keyId}`, w] as const;
+    }),
+  );
+  const fresh = new Set<string>(),
+    stale = new Set<string>(),
+    future = new Set<string>();
   for (const s of opened.signatures) {
     if (s.type !== KEY_TYPE_COSIGNATURE_V1 || s.timestampBig === undefined) continue;
     const key = witnessKeys.get(`${s.name}\u0000${s.keyId}`);
@@ -160,7 +194,11 @@ function countQuorum(opened: OpenedNote, policy: TrustPolicy, now: number): { fr
 }
 
 /** Verifies a checkpoint note against the policy: log signature, origin, witness quorum and freshness. */
-export function verifyCheckpointNote(note: string, policy: TrustPolicy, now: number): { checkpoint: Checkpoint; opened: OpenedNote; witnesses: string[] } {
+export function verifyCheckpointNote(
+  note: string,
+  policy: TrustPolicy,
+  now: number,
+): { checkpoint: Checkpoint; opened: OpenedNote; witnesses: string[] } {
   let opened: OpenedNote;
   try {
     opened = openNote(note, [...policy.log.keys, ...policy.witnesses]);
@@ -170,32 +208,64 @@ export function verifyCheckpointNote(note: string, policy: TrustPolicy, now: num
         const v = parseVerifierKey(k);
         return v.name === e.key?.name && v.keyId === e.key?.keyId;
       });
-      if (isLog) throw new UpdateError("BAD_LOG_SIGNATURE", "the checkpoint's log signature is invalid: refusing it", { cause: e });
-      throw new UpdateError("NO_QUORUM", `a witness cosignature on this checkpoint is invalid (${e.key?.name}): the checkpoint was altered after cosigning, or cosignatures were copied from another tree (split view?)`, { cause: e });
+      if (isLog)
+        throw new UpdateError("BAD_LOG_SIGNATURE", "the checkpoint's log signature is invalid: refusing it", {
+          cause: e,
+        });
+      throw new UpdateError(
+        "NO_QUORUM",
+        `a witness cosignature on this checkpoint is invalid (${e.key?.name}): the checkpoint was altered after cosigning, or cosignatures were copied from another tree (split view?)`,
+        { cause: e },
+      );
     }
-    throw new UpdateError("BAD_LOG_SIGNATURE", `the checkpoint is not signed by the trusted log key (${e instanceof NoteError ? e.code : "error"})`, { cause: e });
+    throw new UpdateError(
+      "BAD_LOG_SIGNATURE",
+      `the checkpoint is not signed by the trusted log key (${e instanceof NoteError ? e.code : "error"})`,
+      { cause: e },
+    );
   }
-  const logNames = new Set(policy.log.keys.map((k) => {
-    const v = parseVerifierKey(k);
-    return `${v.name}\u0000${v.keyId}`;
-  }));
+  const logNames = new Set(
+    policy.log.keys.map((k) => {
+      const v = parseVerifierKey(k);
+      return `${v.name}\u0000${v.keyId}`;
+    }),
+  );
   if (!opened.signatures.some((s) => logNames.has(`${s.name}\u0000${s.keyId}`))) {
-    throw new UpdateError("BAD_LOG_SIGNATURE", "the checkpoint carries witness cosignatures but no signature by the trusted log key");
+    throw new UpdateError(
+      "BAD_LOG_SIGNATURE",
+      "the checkpoint carries witness cosignatures but no signature by the trusted log key",
+    );
   }
   let cp: Checkpoint;
   try {
     cp = parseCheckpoint(opened.text);
   } catch (e) {
-    throw new UpdateError("BAD_LOG_SIGNATURE", `the signed checkpoint is malformed: ${(e as Error).message}`, { cause: e });
+    throw new UpdateError("BAD_LOG_SIGNATURE", `the signed checkpoint is malformed: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
-  if (cp.origin !== policy.log.origin) throw new UpdateError("WRONG_ORIGIN", `checkpoint origin ${JSON.stringify(cp.origin)} is not the trusted log ${JSON.stringify(policy.log.origin)}`);
+  if (cp.origin !== policy.log.origin)
+    throw new UpdateError(
+      "WRONG_ORIGIN",
+      `checkpoint origin ${JSON.stringify(cp.origin)} is not the trusted log ${JSON.stringify(policy.log.origin)}`,
+    );
   const q = countQuorum(opened, policy, now);
   if (q.fresh.length < policy.quorum) {
     if (q.fresh.length + q.stale.length >= policy.quorum) {
-      throw new UpdateError("STALE_CHECKPOINT", `only ${q.fresh.length} of ${policy.quorum} required witness cosignatures are newer than ${policy.maxCheckpointAge} s: the log may be frozen; refusing`);
+      throw new UpdateError(
+        "STALE_CHECKPOINT",
+        `only ${q.fresh.length} of ${policy.quorum} required witness cosignatures are newer than ${policy.maxCheckpointAge} s: the log may be frozen; refusing`,
+      );
     }
-    if (q.future.length > 0) throw new UpdateError("FUTURE_CHECKPOINT", `${q.future.length} witness cosignature(s) are dated in the future; check this machine's clock`);
-    throw new UpdateError("NO_QUORUM", `${q.fresh.length} valid witness cosignature(s), the policy needs ${policy.quorum}: the witnesses have not (yet) vouched for this checkpoint`);
+    if (q.future.length > 0)
+      throw new UpdateError(
+        "FUTURE_CHECKPOINT",
+        `${q.future.length} witness cosignature(s) are dated in the future; check this machine's clock`,
+      );
+    throw new UpdateError(
+      "NO_QUORUM",
+      `${q.fresh.length} valid witness cosignature(s), the policy needs ${policy.quorum}: the witnesses have not (yet) vouched for this checkpoint`,
+    );
   }
   return { checkpoint: cp, opened, witnesses: q.fresh };
 }
@@ -228,7 +298,10 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
     const oldText = state.checkpoint.slice(0, state.checkpoint.lastIndexOf("\n\n") + 1);
     const old = parseCheckpoint(oldText);
     if (cp.size < old.size) {
-      throw new UpdateError("ROLLBACK", `the log offers a tree of ${cp.size} entries, smaller than the ${old.size} this endpoint already accepted: refusing (rollback)`);
+      throw new UpdateError(
+        "ROLLBACK",
+        `the log offers a tree of ${cp.size} entries, smaller than the ${old.size} this endpoint already accepted: refusing (rollback)`,
+      );
     }
     let ok: boolean;
     if (cp.size === old.size) ok = equalBytes(cp.rootHash, old.rootHash);
@@ -244,14 +317,27 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
       ok = verifyConsistency(old.size, cp.size, proof, old.rootHash, cp.rootHash);
     }
     if (!ok) {
-      const file = await keepEvidence(stateDir, "inconsistent", { "accepted checkpoint": state.checkpoint, "offered checkpoint": note });
-      throw new UpdateError("INCONSISTENT", `the offered checkpoint (size ${cp.size}) does not extend the accepted one (size ${old.size}): the log shows this endpoint a different tree (split view). Evidence kept in ${file}`, {
-        evidence: { accepted: state.checkpoint, offered: note },
+      const file = await keepEvidence(stateDir, "inconsistent", {
+        "accepted checkpoint": state.checkpoint,
+        "offered checkpoint": note,
       });
+      throw new UpdateError(
+        "INCONSISTENT",
+        `the offered checkpoint (size ${cp.size}) does not extend the accepted one (size ${old.size}): the log shows this endpoint a different tree (split view). Evidence kept in ${file}`,
+        {
+          evidence: { accepted: state.checkpoint, offered: note },
+        },
+      );
     }
   }
   if (cp.size === 0n) {
-    return { status: "up-to-date", version: state.current?.version ?? 0, previousVersion: state.previous?.version ?? null, checkpointSize: 0n, witnesses };
+    return {
+      status: "up-to-date",
+      version: state.current?.version ?? 0,
+      previousVersion: state.previous?.version ?? null,
+      checkpointSize: 0n,
+      witnesses,
+    };
   }
 
   // 4. the newest manifest of our bundle name (searched backwards, one entry bundle at a time,
@@ -260,8 +346,8 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
   let signed = "";
   let manifest: Manifest | undefined;
   const stop = cp.size > BigInt(MAX_SEARCH) ? cp.size - BigInt(MAX_SEARCH) : 0n;
-  for (let end = cp.size; end > stop && !manifest;) {
-    const start = (end - 1n) - ((end - 1n) % 256n);
+  for (let end = cp.size; end > stop && !manifest; ) {
+    const start = end - 1n - ((end - 1n) % 256n);
     let chunk: Uint8Array[];
     try {
       chunk = await readEntries(fetchTile, cp.size, start, end);
@@ -283,7 +369,11 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
     }
     end = start;
   }
-  if (!manifest) throw new UpdateError("NOT_INCLUDED", `no manifest of bundle ${policy.bundle} among the log's last ${MAX_SEARCH} entries`);
+  if (!manifest)
+    throw new UpdateError(
+      "NOT_INCLUDED",
+      `no manifest of bundle ${policy.bundle} among the log's last ${MAX_SEARCH} entries`,
+    );
   const reader = await signedTree();
   let proof: Uint8Array[];
   try {
@@ -292,7 +382,10 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
     throw transportDamage(e, `cannot read the inclusion proof of entry ${leafIndex}`, src.location);
   }
   if (!verifyInclusion(leafIndex, cp.size, leafHash(Buffer.from(signed, "utf8")), proof, cp.rootHash)) {
-    throw new UpdateError("NOT_INCLUDED", `the manifest at index ${leafIndex} is not included in the checkpoint's tree: refusing`);
+    throw new UpdateError(
+      "NOT_INCLUDED",
+      `the manifest at index ${leafIndex} is not included in the checkpoint's tree: refusing`,
+    );
   }
 
   // 5. publisher, version, engine
@@ -300,14 +393,29 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
   manifest = opened.manifest;
   if (manifest.version <= state.highestVersion) {
     // the bundle in force, or the one an operator rolled back from: nothing to do
-    if ((state.current && opened.hash === state.current.manifestHash) || (state.previous && opened.hash === state.previous.manifestHash)) {
+    if (
+      (state.current && opened.hash === state.current.manifestHash) ||
+      (state.previous && opened.hash === state.previous.manifestHash)
+    ) {
       await saveState(stateDir, { ...state, checkpoint: note });
-      return { status: "up-to-date", version: manifest.version, previousVersion: state.previous?.version ?? null, checkpointSize: cp.size, witnesses };
+      return {
+        status: "up-to-date",
+        version: manifest.version,
+        previousVersion: state.previous?.version ?? null,
+        checkpointSize: cp.size,
+        witnesses,
+      };
     }
-    throw new UpdateError("ROLLBACK", `bundle version ${manifest.version} is not above version ${state.highestVersion} already accepted: refusing (rollback)`);
+    throw new UpdateError(
+      "ROLLBACK",
+      `bundle version ${manifest.version} is not above version ${state.highestVersion} already accepted: refusing (rollback)`,
+    );
   }
   if (compareVersions(ENGINE_VERSION, manifest.engine) < 0) {
-    throw new UpdateError("BAD_BUNDLE", `bundle ${manifest.version} needs engine ${manifest.engine}, this is ${ENGINE_VERSION}: upgrade Vigil first`);
+    throw new UpdateError(
+      "BAD_BUNDLE",
+      `bundle ${manifest.version} needs engine ${manifest.engine}, this is ${ENGINE_VERSION}: upgrade Vigil first`,
+    );
   }
 
   // 6. files
@@ -315,9 +423,15 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
   const { files } = openBundle(archive, signed);
   if (opts.auditPolicy) {
     const policy = opts.auditPolicy;
-    const bad = failing(files.flatMap((f) => auditRules(f.data, { policy, path: f.path })), policy);
+    const bad = failing(
+      files.flatMap((f) => auditRules(f.data, { policy, path: f.path })),
+      policy,
+    );
     if (bad.length) {
-      throw new UpdateError("AUDIT_FAILED", `bundle ${manifest.version} fails this endpoint's audit policy (${policy.version}):\n${bad.map(formatFinding).join("\n")}`);
+      throw new UpdateError(
+        "AUDIT_FAILED",
+        `bundle ${manifest.version} fails this endpoint's audit policy (${policy.version}):\n${bad.map(formatFinding).join("\n")}`,
+      );
     }
   }
 
@@ -347,16 +461,34 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
   }
   await opts.hooks?.afterExtract?.();
   if (opts.failpoint === "after-extract") throw new Error("failpoint after-extract");
-  const installed: InstalledBundle = { name: manifest.name, version: manifest.version, manifestHash: opened.hash, dir: dirName };
-  await saveState(stateDir, { format: "vigil-endpoint/v1", checkpoint: note, current: installed, previous: state.current, highestVersion: manifest.version });
+  const installed: InstalledBundle = {
+    name: manifest.name,
+    version: manifest.version,
+    manifestHash: opened.hash,
+    dir: dirName,
+  };
+  await saveState(stateDir, {
+    format: "vigil-endpoint/v1",
+    checkpoint: note,
+    current: installed,
+    previous: state.current,
+    highestVersion: manifest.version,
+  });
   await opts.hooks?.afterCommit?.();
   if (opts.failpoint === "after-state") throw new Error("failpoint after-state");
   await pointCurrent(stateDir, dirName);
   // keep only the current and previous bundles
   for (const d of await readdir(bundlesDir)) {
-    if (d !== dirName && d !== state.current?.dir && !d.startsWith(".")) await rm(join(bundlesDir, d), { recursive: true, force: true });
+    if (d !== dirName && d !== state.current?.dir && !d.startsWith("."))
+      await rm(join(bundlesDir, d), { recursive: true, force: true });
   }
-  return { status: "applied", version: manifest.version, previousVersion: state.current?.version ?? null, checkpointSize: cp.size, witnesses };
+  return {
+    status: "applied",
+    version: manifest.version,
+    previousVersion: state.current?.version ?? null,
+    checkpointSize: cp.size,
+    witnesses,
+  };
 }
 
 /**
@@ -367,7 +499,8 @@ export async function rollback(stateDir: string): Promise<{ version: number; fro
   const release = await lockDir(stateDir, "update");
   try {
     const state = await recoverEndpoint(stateDir);
-    if (!state.current || !state.previous) throw new UpdateError("NO_PREVIOUS", "there is no previous bundle to roll back to");
+    if (!state.current || !state.previous)
+      throw new UpdateError("NO_PREVIOUS", "there is no previous bundle to roll back to");
     await saveState(stateDir, { ...state, current: state.previous, previous: state.current });
     await pointCurrent(stateDir, state.previous.dir);
     return { version: state.previous.version, from: state.current.version };

@@ -34,7 +34,11 @@ export class UpdateError extends Error {
   readonly code: UpdateErrorCode;
   /** evidence kept for a security failure (e.g. both checkpoints of a split view) */
   readonly evidence?: Record<string, string>;
-  constructor(code: UpdateErrorCode, message: string, options?: { cause?: unknown; evidence?: Record<string, string> }) {
+  constructor(
+    code: UpdateErrorCode,
+    message: string,
+    options?: { cause?: unknown; evidence?: Record<string, string> },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "UpdateError";
     this.code = code;

@@ -18,9 +18,27 @@
  */
 export { UpdateError, type UpdateErrorCode } from "./error.js";
 export {
-  MANIFEST_FORMAT, MAX_ENTRY_BYTES, buildBundle, bundleArchivePath, compareVersions, compileBundleRules, encodeManifest, isValidBundlePath,
-  manifestOf, openBundle, openManifest, parseManifest, readRulesDir, sha256Hex, signManifest,
-  type BuildOptions, type BuiltBundle, type Manifest, type ManifestFile, type OpenedManifest, type RuleFileData,
+  MANIFEST_FORMAT,
+  MAX_ENTRY_BYTES,
+  buildBundle,
+  bundleArchivePath,
+  compareVersions,
+  compileBundleRules,
+  encodeManifest,
+  isValidBundlePath,
+  manifestOf,
+  openBundle,
+  openManifest,
+  parseManifest,
+  readRulesDir,
+  sha256Hex,
+  signManifest,
+  type BuildOptions,
+  type BuiltBundle,
+  type Manifest,
+  type ManifestFile,
+  type OpenedManifest,
+  type RuleFileData,
 } from "./bundle.js";
 export { readTar, writeTar, type TarFile } from "./tar.js";
 export { openSource, LIMITS, type Source } from "./source.js";
@@ -28,25 +46,75 @@ export { writeFileAtomic } from "./fsutil.js";
 export { DiskLog } from "./log.js";
 export { publish, lastManifest, type PublishOptions, type PublishResult } from "./publish.js";
 export {
-  Witness, addCheckpointBody, requestCosignature,
-  type AuditOutcome, type BundleAuditor, type WitnessLogConfig, type WitnessOptions, type WitnessResponse,
+  Witness,
+  addCheckpointBody,
+  requestCosignature,
+  type AuditOutcome,
+  type BundleAuditor,
+  type WitnessLogConfig,
+  type WitnessOptions,
+  type WitnessResponse,
 } from "./witness.js";
 export { loadPolicy, validatePolicy, type TrustPolicy } from "./policy.js";
 export {
-  currentBundleDir, installedManifest, loadState, recoverEndpoint, rollback, update, verifyCheckpointNote,
-  type EndpointState, type InstalledBundle, type UpdateOptions, type UpdateResult,
+  currentBundleDir,
+  installedManifest,
+  loadState,
+  recoverEndpoint,
+  rollback,
+  update,
+  verifyCheckpointNote,
+  type EndpointState,
+  type InstalledBundle,
+  type UpdateOptions,
+  type UpdateResult,
 } from "./endpoint.js";
 export {
-  auditRuleFile, auditRules, failing, formatFinding, regexSkeleton, type AuditOptions, type Finding, type FindingCode,
+  auditRuleFile,
+  auditRules,
+  failing,
+  formatFinding,
+  regexSkeleton,
+  type AuditOptions,
+  type Finding,
+  type FindingCode,
 } from "./audit/auditor.js";
 export {
-  defaultAuditPolicy, loadAuditPolicy, parseAuditPolicy, SEVERITY_RANK,
-  type AuditPolicy, type DocumentFormat, type Severity, type WordList,
+  defaultAuditPolicy,
+  loadAuditPolicy,
+  parseAuditPolicy,
+  SEVERITY_RANK,
+  type AuditPolicy,
+  type DocumentFormat,
+  type Severity,
+  type WordList,
 } from "./audit/policy.js";
-export { CHARSETS, MarkerIndex, base64Variants, encodeText, expandMarker, type Charset, type MarkerHit, type MarkerVariant, type MarkerWord } from "./audit/encodings.js";
-export { bundleAuditor } from "./audit/bundle-audit.js";
-export { monitorLog, formatMonitorReport, type MonitorOptions, type MonitorReport, type BundleReport, type RuleDiff } from "./monitor.js";
 export {
-  CLAMAV_STANDARD_DATABASES, notifyClamd, updateClamavDatabases,
-  type ClamavDatabaseResult, type ClamavDatabaseStatus, type ClamavMirrorOptions, type ClamavMirrorResult,
+  CHARSETS,
+  MarkerIndex,
+  base64Variants,
+  encodeText,
+  expandMarker,
+  type Charset,
+  type MarkerHit,
+  type MarkerVariant,
+  type MarkerWord,
+} from "./audit/encodings.js";
+export { bundleAuditor } from "./audit/bundle-audit.js";
+export {
+  monitorLog,
+  formatMonitorReport,
+  type MonitorOptions,
+  type MonitorReport,
+  type BundleReport,
+  type RuleDiff,
+} from "./monitor.js";
+export {
+  CLAMAV_STANDARD_DATABASES,
+  notifyClamd,
+  updateClamavDatabases,
+  type ClamavDatabaseResult,
+  type ClamavDatabaseStatus,
+  type ClamavMirrorOptions,
+  type ClamavMirrorResult,
 } from "./clamav-mirror.js";

@@ -7,8 +7,23 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
-  MerkleTree, TileReader, equalBytes, encodeEntryBundle, formatCheckpoint, hashTileFromTree, leafHash, newTiles, openNote, parseCheckpoint,
-  parseSignerKey, readEntries, signNote, splitNote, tilePath, verifierKeyOf, type Checkpoint,
+  MerkleTree,
+  TileReader,
+  equalBytes,
+  encodeEntryBundle,
+  formatCheckpoint,
+  hashTileFromTree,
+  leafHash,
+  newTiles,
+  openNote,
+  parseCheckpoint,
+  parseSignerKey,
+  readEntries,
+  signNote,
+  splitNote,
+  tilePath,
+  verifierKeyOf,
+  type Checkpoint,
 } from "@vigil/tlog";
 import { UpdateError } from "./error.js";
 import { writeFileAtomic } from "./fsutil.js";
@@ -51,7 +66,8 @@ export class DiskLog {
     try {
       note = await readFile(join(dir, "checkpoint"), "utf8");
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw new UpdateError("BAD_INPUT", `cannot read ${join(dir, "checkpoint")}`, { cause: e });
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT")
+        throw new UpdateError("BAD_INPUT", `cannot read ${join(dir, "checkpoint")}`, { cause: e });
     }
     if (note === undefined) {
       await mkdir(dir, { recursive: true });
@@ -65,48 +81,72 @@ export class DiskLog {
     try {
       cp = parseCheckpoint(openNote(note, [vkey]).text);
     } catch (e) {
-      throw new UpdateError("LOG_CORRUPT", `the checkpoint in ${dir} is not signed by this log key or is malformed; is this the right key?`, { cause: e });
+      throw new UpdateError(
+        "LOG_CORRUPT",
+        `the checkpoint in ${dir} is not signed by this log key or is malformed; is this the right key?`,
+        { cause: e },
+      );
     }
     const src = openSource(dir);
     const fetch = (p: string) => src.get(p, p.startsWith("tile/entries/") ? LIMITS.entryBundle : LIMITS.tile);
     const tree = new MerkleTree();
     let tail: Uint8Array[] = [];
     try {
-      if (cp.size > 0n) for (const h of await new TileReader(fetch, cp.size).leafHashes(0n, cp.size)) tree.appendLeafHash(h);
+      if (cp.size > 0n)
+        for (const h of await new TileReader(fetch, cp.size).leafHashes(0n, cp.size)) tree.appendLeafHash(h);
       const tailStart = cp.size - (cp.size % 256n);
       if (tailStart < cp.size) tail = await readEntries(fetch, cp.size, tailStart, cp.size);
     } catch (e) {
       throw new UpdateError("LOG_CORRUPT", `cannot read the tiles of ${dir}: ${(e as Error).message}`, { cause: e });
     }
-    if (!equalBytes(tree.root(), cp.rootHash)) throw new UpdateError("LOG_CORRUPT", `the hash tiles in ${dir} do not hash to the checkpoint's root: the log is damaged`);
+    if (!equalBytes(tree.root(), cp.rootHash))
+      throw new UpdateError(
+        "LOG_CORRUPT",
+        `the hash tiles in ${dir} do not hash to the checkpoint's root: the log is damaged`,
+      );
     const base = tree.size - tail.length;
     tail.forEach((e, i) => {
-      if (!equalBytes(leafHash(e), tree.leafHash(base + i))) throw new UpdateError("LOG_CORRUPT", `entry ${base + i} in ${dir} does not match its leaf hash: the log is damaged`);
+      if (!equalBytes(leafHash(e), tree.leafHash(base + i)))
+        throw new UpdateError(
+          "LOG_CORRUPT",
+          `entry ${base + i} in ${dir} does not match its leaf hash: the log is damaged`,
+        );
     });
     return new DiskLog(dir, cp.origin, tree, tail, note);
   }
 
   /** Entry `index`, read from its entry bundle and checked against the tree. */
   async entry(index: number): Promise<Uint8Array> {
-    if (!Number.isInteger(index) || index < 0 || index >= this.size) throw new UpdateError("BAD_INPUT", `no entry ${index} in a log of ${this.size}`);
+    if (!Number.isInteger(index) || index < 0 || index >= this.size)
+      throw new UpdateError("BAD_INPUT", `no entry ${index} in a log of ${this.size}`);
     const tailStart = this.size - this.tail.length;
     if (index >= tailStart) return this.tail[index - tailStart]!;
     const t = BigInt(Math.floor(index / 256));
     let bundle = this.bundleCache.get(t);
     if (!bundle) {
       const src = openSource(this.dir);
-      bundle = await readEntries((p) => src.get(p, LIMITS.entryBundle), BigInt(this.size), t * 256n, t * 256n + 256n > BigInt(this.size) ? BigInt(this.size) : t * 256n + 256n);
+      bundle = await readEntries(
+        (p) => src.get(p, LIMITS.entryBundle),
+        BigInt(this.size),
+        t * 256n,
+        t * 256n + 256n > BigInt(this.size) ? BigInt(this.size) : t * 256n + 256n,
+      );
       this.bundleCache.set(t, bundle);
     }
     const e = bundle[index % 256]!;
-    if (!equalBytes(leafHash(e), this.tree.leafHash(index))) throw new UpdateError("LOG_CORRUPT", `entry ${index} in ${this.dir} does not match its leaf hash: the log is damaged`);
+    if (!equalBytes(leafHash(e), this.tree.leafHash(index)))
+      throw new UpdateError(
+        "LOG_CORRUPT",
+        `entry ${index} in ${this.dir} does not match its leaf hash: the log is damaged`,
+      );
     return e;
   }
 
   /** Appends entries, writes the new tiles and entry bundles, then a new checkpoint signed by `logKey`. */
   async append(newEntries: readonly Uint8Array[], logKey: string): Promise<string> {
     const key = parseSignerKey(logKey);
-    if (key.name !== this.origin) throw new UpdateError("BAD_KEY", `the log key is named ${key.name} but the log's origin is ${this.origin}`);
+    if (key.name !== this.origin)
+      throw new UpdateError("BAD_KEY", `the log key is named ${key.name} but the log's origin is ${this.origin}`);
     const oldSize = this.tree.size;
     // entries from the start of the current partial bundle: what the new entry bundles are made of
     const pending = [...this.tail];
@@ -117,10 +157,16 @@ export class DiskLog {
       this.tree.append(e);
     }
     for (const ref of newTiles(BigInt(oldSize), BigInt(this.tree.size))) {
-      await writeFileAtomic(join(this.dir, tilePath(ref.level, ref.index, ref.width)), hashTileFromTree(this.tree, ref));
+      await writeFileAtomic(
+        join(this.dir, tilePath(ref.level, ref.index, ref.width)),
+        hashTileFromTree(this.tree, ref),
+      );
       if (ref.level === 0) {
         const start = Number(ref.index) * 256 - pendingStart;
-        await writeFileAtomic(join(this.dir, tilePath("entries", ref.index, ref.width)), encodeEntryBundle(pending.slice(start, start + ref.width)));
+        await writeFileAtomic(
+          join(this.dir, tilePath("entries", ref.index, ref.width)),
+          encodeEntryBundle(pending.slice(start, start + ref.width)),
+        );
       }
     }
     const keep = this.tree.size % 256;

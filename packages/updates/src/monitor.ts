@@ -17,7 +17,16 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { parse, type Rule, type RuleFile } from "@vigil/engine";
 import {
-  TileReader, decodeBase64, encodeBase64, equalBytes, foldSubtrees, leafHash, nodeHash, openNote, parseCheckpoint, readEntries,
+  type TileReader,
+  decodeBase64,
+  encodeBase64,
+  equalBytes,
+  foldSubtrees,
+  leafHash,
+  nodeHash,
+  openNote,
+  parseCheckpoint,
+  readEntries,
   verifyConsistency,
 } from "@vigil/tlog";
 import { auditRuleFile, auditRules, type Finding } from "./audit/auditor.js";
@@ -84,7 +93,10 @@ interface MonitorState {
 }
 
 /** Parses each file once: audit findings plus a fingerprint per rule (its AST without positions). */
-function auditFiles(files: Array<{ path: string; data: Uint8Array }>, policy: AuditPolicy): { findings: Finding[]; rules: Record<string, string> } {
+function auditFiles(
+  files: Array<{ path: string; data: Uint8Array }>,
+  policy: AuditPolicy,
+): { findings: Finding[]; rules: Record<string, string> } {
   const rules: Record<string, string> = {};
   const findings: Finding[] = [];
   for (const f of files) {
@@ -98,7 +110,9 @@ function auditFiles(files: Array<{ path: string; data: Uint8Array }>, policy: Au
     }
     findings.push(...auditRuleFile(parsed, { policy, path: f.path }));
     for (const r of parsed.rules as Rule[]) {
-      const text = JSON.stringify(r, (k, v) => (k === "pos" || k === "path" ? undefined : typeof v === "bigint" ? v.toString() : v));
+      const text = JSON.stringify(r, (k, v) =>
+        k === "pos" || k === "path" ? undefined : typeof v === "bigint" ? v.toString() : v,
+      );
       rules[`${f.path}:${r.name}`] = createHash("sha256").update(text).digest("hex");
     }
   }
@@ -106,9 +120,12 @@ function auditFiles(files: Array<{ path: string; data: Uint8Array }>, policy: Au
 }
 
 function diffRules(before: Record<string, string>, after: Record<string, string>): RuleDiff {
-  const added: string[] = [], removed: string[] = [], changed: string[] = [];
-  for (const k of Object.keys(after)) if (!(k in before)) added.push(k);
-  else if (before[k] !== after[k]) changed.push(k);
+  const added: string[] = [],
+    removed: string[] = [],
+    changed: string[] = [];
+  for (const k of Object.keys(after))
+    if (!(k in before)) added.push(k);
+    else if (before[k] !== after[k]) changed.push(k);
   for (const k of Object.keys(before)) if (!(k in after)) removed.push(k);
   return { added: added.sort(), removed: removed.sort(), changed: changed.sort() };
 }
@@ -131,7 +148,9 @@ async function loadState(file: string | undefined): Promise<MonitorState | undef
     return s;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new UpdateError("BAD_INPUT", `monitor state ${file} is damaged; remove it to replay the log from the start`, { cause: e });
+    throw new UpdateError("BAD_INPUT", `monitor state ${file} is damaged; remove it to replay the log from the start`, {
+      cause: e,
+    });
   }
 }
 
@@ -144,19 +163,40 @@ export async function monitorLog(opts: MonitorOptions): Promise<MonitorReport> {
   try {
     opened = openNote(note, [...opts.logKeys, ...(opts.witnesses ?? [])]);
   } catch (e) {
-    throw new UpdateError("BAD_LOG_SIGNATURE", `the log's checkpoint does not verify with the given log keys: ${(e as Error).message}`, { cause: e });
+    throw new UpdateError(
+      "BAD_LOG_SIGNATURE",
+      `the log's checkpoint does not verify with the given log keys: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
   const cp = parseCheckpoint(opened.text);
   const witnessCosignatures = opened.signatures.filter((s) => s.timestamp !== undefined).map((s) => s.name);
   const prior = await loadState(opts.stateFile);
   const problems: string[] = [];
-  if (prior && prior.origin !== cp.origin) throw new UpdateError("WRONG_ORIGIN", `the state file belongs to log ${prior.origin}, not ${cp.origin}`);
-  const state: MonitorState = prior ?? { format: "vigil-monitor/v1", origin: cp.origin, size: 0, range: [], checkpoints: [], last: {} };
+  if (prior && prior.origin !== cp.origin)
+    throw new UpdateError("WRONG_ORIGIN", `the state file belongs to log ${prior.origin}, not ${cp.origin}`);
+  const state: MonitorState = prior ?? {
+    format: "vigil-monitor/v1",
+    origin: cp.origin,
+    size: 0,
+    range: [],
+    checkpoints: [],
+    last: {},
+  };
   const fromSize = state.size;
   const cpSize = Number(cp.size);
   if (cpSize < state.size) {
     problems.push(`the log's tree shrank from ${state.size} to ${cpSize} entries: it rolled back or forked`);
-    return { origin: cp.origin, fromSize, toSize: state.size, checkpointSize: cpSize, witnessCosignatures, checkpointsChecked: 0, bundles: [], problems };
+    return {
+      origin: cp.origin,
+      fromSize,
+      toSize: state.size,
+      checkpointSize: cpSize,
+      witnessCosignatures,
+      checkpointsChecked: 0,
+      bundles: [],
+      problems,
+    };
   }
 
   // every checkpoint seen before must be consistent with this one. Proofs come from tiles
@@ -176,9 +216,15 @@ export async function monitorLog(opts: MonitorOptions): Promise<MonitorReport> {
   for (const old of state.checkpoints) {
     if (old.size === 0) continue;
     const oldRoot = decodeBase64(old.root)!;
-    const ok = old.size === cpSize ? equalBytes(oldRoot, cp.rootHash) : verifyConsistency(BigInt(old.size), cp.size, await proofFrom(BigInt(old.size)), oldRoot, cp.rootHash);
+    const ok =
+      old.size === cpSize
+        ? equalBytes(oldRoot, cp.rootHash)
+        : verifyConsistency(BigInt(old.size), cp.size, await proofFrom(BigInt(old.size)), oldRoot, cp.rootHash);
     checked++;
-    if (!ok) problems.push(`checkpoint of size ${old.size} seen earlier is not consistent with the current checkpoint of size ${cpSize}: the log forked`);
+    if (!ok)
+      problems.push(
+        `checkpoint of size ${old.size} seen earlier is not consistent with the current checkpoint of size ${cpSize}: the log forked`,
+      );
   }
 
   // what the witnesses cosigned must be a prefix of what the log shows us
@@ -202,19 +248,26 @@ export async function monitorLog(opts: MonitorOptions): Promise<MonitorReport> {
       continue;
     }
     if (wcp.size > cp.size) {
-      problems.push(`the witness at ${url} cosigned a tree of ${wcp.size} entries, larger than the ${cp.size} the log shows this monitor: the monitor may be partitioned`);
+      problems.push(
+        `the witness at ${url} cosigned a tree of ${wcp.size} entries, larger than the ${cp.size} the log shows this monitor: the monitor may be partitioned`,
+      );
       continue;
     }
-    const ok = wcp.size === cp.size ? equalBytes(wcp.rootHash, cp.rootHash)
-      : wcp.size === 0n || verifyConsistency(wcp.size, cp.size, await proofFrom(wcp.size), wcp.rootHash, cp.rootHash);
+    const ok =
+      wcp.size === cp.size
+        ? equalBytes(wcp.rootHash, cp.rootHash)
+        : wcp.size === 0n || verifyConsistency(wcp.size, cp.size, await proofFrom(wcp.size), wcp.rootHash, cp.rootHash);
     checked++;
-    if (!ok) problems.push(`the checkpoint of size ${wcp.size} cosigned by the witness at ${url} is not consistent with the log's checkpoint of size ${cp.size}: split view`);
+    if (!ok)
+      problems.push(
+        `the checkpoint of size ${wcp.size} cosigned by the witness at ${url} is not consistent with the log's checkpoint of size ${cp.size}: split view`,
+      );
   }
 
   const end = Math.min(cpSize, state.size + (opts.maxEntries ?? Number.MAX_SAFE_INTEGER));
   const range = state.range.map((r) => decodeBase64(r)!);
   const bundles: BundleReport[] = [];
-  for (let start = state.size; start < end;) {
+  for (let start = state.size; start < end; ) {
     const stop = Math.min(end, start - (start % 256) + 256);
     let entries: Uint8Array[];
     try {
@@ -234,14 +287,34 @@ export async function monitorLog(opts: MonitorOptions): Promise<MonitorReport> {
   state.range = range.map(encodeBase64);
   if (end === cpSize) {
     const root = foldSubtrees([...range]);
-    if (!equalBytes(root, cp.rootHash)) problems.push(`the entries served do not hash to the checkpoint's root at size ${cpSize}: the tiles and the checkpoint disagree`);
-    else if (!state.checkpoints.some((c) => c.size === cpSize)) state.checkpoints.push({ size: cpSize, root: encodeBase64(cp.rootHash) });
+    if (!equalBytes(root, cp.rootHash))
+      problems.push(
+        `the entries served do not hash to the checkpoint's root at size ${cpSize}: the tiles and the checkpoint disagree`,
+      );
+    else if (!state.checkpoints.some((c) => c.size === cpSize))
+      state.checkpoints.push({ size: cpSize, root: encodeBase64(cp.rootHash) });
   }
   if (opts.stateFile && problems.length === 0) await writeFileAtomic(opts.stateFile, JSON.stringify(state) + "\n");
-  return { origin: cp.origin, fromSize, toSize: end, checkpointSize: cpSize, witnessCosignatures, checkpointsChecked: checked, bundles, problems };
+  return {
+    origin: cp.origin,
+    fromSize,
+    toSize: end,
+    checkpointSize: cpSize,
+    witnessCosignatures,
+    checkpointsChecked: checked,
+    bundles,
+    problems,
+  };
 }
 
-async function auditEntry(index: number, entry: Uint8Array, opts: MonitorOptions, policy: AuditPolicy, state: MonitorState, src: ReturnType<typeof openSource>): Promise<BundleReport> {
+async function auditEntry(
+  index: number,
+  entry: Uint8Array,
+  opts: MonitorOptions,
+  policy: AuditPolicy,
+  state: MonitorState,
+  src: ReturnType<typeof openSource>,
+): Promise<BundleReport> {
   const signed = Buffer.from(entry).toString("utf8");
   const manifestHash = sha256Hex(entry);
   const problems: string[] = [];
@@ -250,7 +323,13 @@ async function auditEntry(index: number, entry: Uint8Array, opts: MonitorOptions
   try {
     manifest = manifestOf(signed);
   } catch (e) {
-    return { index, manifestHash, publisherVerified, findings: [], problems: [`entry is not a bundle manifest: ${(e as Error).message}`] };
+    return {
+      index,
+      manifestHash,
+      publisherVerified,
+      findings: [],
+      problems: [`entry is not a bundle manifest: ${(e as Error).message}`],
+    };
   }
   if (opts.publishers) {
     try {
@@ -263,8 +342,10 @@ async function auditEntry(index: number, entry: Uint8Array, opts: MonitorOptions
   }
   const last = state.last[manifest.name];
   if (last) {
-    if (manifest.version <= last.version) problems.push(`version ${manifest.version} does not increase (last was ${last.version})`);
-    if (manifest.previous !== last.hash) problems.push(`previous-manifest hash does not name version ${last.version}'s manifest: the chain is broken`);
+    if (manifest.version <= last.version)
+      problems.push(`version ${manifest.version} does not increase (last was ${last.version})`);
+    if (manifest.previous !== last.hash)
+      problems.push(`previous-manifest hash does not name version ${last.version}'s manifest: the chain is broken`);
   } else if (manifest.previous !== "") {
     problems.push("first bundle of its name but names a previous manifest");
   }
@@ -282,15 +363,28 @@ async function auditEntry(index: number, entry: Uint8Array, opts: MonitorOptions
     problems.push(`bundle archive: ${(e as Error).message}`);
     state.last[manifest.name] = { version: manifest.version, hash: manifestHash, rules: last?.rules ?? {} };
   }
-  return { index, name: manifest.name, version: manifest.version, manifestHash, publisherVerified, ...(diff ? { diff } : {}), findings, problems };
+  return {
+    index,
+    name: manifest.name,
+    version: manifest.version,
+    manifestHash,
+    publisherVerified,
+    ...(diff ? { diff } : {}),
+    findings,
+    problems,
+  };
 }
 
 export function formatMonitorReport(r: MonitorReport, verbose = false): string {
-  const lines = [`log ${r.origin}: entries ${r.fromSize}..${r.toSize} of ${r.checkpointSize}; ${r.checkpointsChecked} earlier checkpoint(s) checked; witness cosignatures: ${r.witnessCosignatures.join(", ") || "none"}`];
+  const lines = [
+    `log ${r.origin}: entries ${r.fromSize}..${r.toSize} of ${r.checkpointSize}; ${r.checkpointsChecked} earlier checkpoint(s) checked; witness cosignatures: ${r.witnessCosignatures.join(", ") || "none"}`,
+  ];
   for (const p of r.problems) lines.push(`PROBLEM: ${p}`);
   for (const b of r.bundles) {
     const d = b.diff;
-    const head = `#${b.index} ${b.name ?? "?"} v${b.version ?? "?"} ${b.manifestHash.slice(0, 16)}` + (d ? `: +${d.added.length} -${d.removed.length} ~${d.changed.length} rules` : "");
+    const head =
+      `#${b.index} ${b.name ?? "?"} v${b.version ?? "?"} ${b.manifestHash.slice(0, 16)}` +
+      (d ? `: +${d.added.length} -${d.removed.length} ~${d.changed.length} rules` : "");
     if (!verbose && b.findings.length === 0 && b.problems.length === 0) continue;
     lines.push(head);
     if (verbose && d) {
@@ -299,9 +393,12 @@ export function formatMonitorReport(r: MonitorReport, verbose = false): string {
       for (const x of d.changed) lines.push(`  ~ ${x}`);
     }
     for (const p of b.problems) lines.push(`  PROBLEM: ${p}`);
-    for (const f of b.findings) lines.push(`  ${f.severity}: ${f.file}:${f.line} rule ${f.rule}: ${f.reason} [${f.code}] (${f.evidence})`);
+    for (const f of b.findings)
+      lines.push(`  ${f.severity}: ${f.file}:${f.line} rule ${f.rule}: ${f.reason} [${f.code}] (${f.evidence})`);
   }
   const nf = r.bundles.reduce((n, b) => n + b.findings.length, 0);
-  lines.push(`${r.bundles.length} new bundle(s), ${nf} finding(s), ${r.problems.length + r.bundles.reduce((n, b) => n + b.problems.length, 0)} problem(s)`);
+  lines.push(
+    `${r.bundles.length} new bundle(s), ${nf} finding(s), ${r.problems.length + r.bundles.reduce((n, b) => n + b.problems.length, 0)} problem(s)`,
+  );
   return lines.join("\n") + "\n";
 }

@@ -36,7 +36,8 @@ export function validatePolicy(p: unknown): TrustPolicy {
   const o = p as Record<string, unknown>;
   if (o.format !== "vigil-trust/v1") throw bad('"format" must be "vigil-trust/v1"');
   const log = o.log as Record<string, unknown> | undefined;
-  if (!log || typeof log.origin !== "string" || log.origin === "") throw bad('"log.origin" must be the log\'s checkpoint origin');
+  if (!log || typeof log.origin !== "string" || log.origin === "")
+    throw bad('"log.origin" must be the log\'s checkpoint origin');
   const keyList = (v: unknown, what: string, type: number, min: number): string[] => {
     if (!Array.isArray(v) || v.length < min) throw bad(`"${what}" must be a list of at least ${min} verifier key(s)`);
     return v.map((k) => {
@@ -44,7 +45,9 @@ export function validatePolicy(p: unknown): TrustPolicy {
       try {
         parsed = parseVerifierKey(k as string);
       } catch (e) {
-        throw new UpdateError("BAD_POLICY", `trust policy: bad key in "${what}": ${(e as Error).message}`, { cause: e });
+        throw new UpdateError("BAD_POLICY", `trust policy: bad key in "${what}": ${(e as Error).message}`, {
+          cause: e,
+        });
       }
       if (parsed.type !== type) throw bad(`keys in "${what}" must have type 0x0${type}`);
       return k as string;
@@ -53,14 +56,17 @@ export function validatePolicy(p: unknown): TrustPolicy {
   const logKeys = keyList(log.keys, "log.keys", KEY_TYPE_ED25519, 1);
   const publishers = keyList(o.publishers, "publishers", KEY_TYPE_ED25519, 1);
   const witnesses = keyList(o.witnesses, "witnesses", KEY_TYPE_COSIGNATURE_V1, 1);
-  if (new Set(witnesses.map((w) => parseVerifierKey(w).publicKey.join(","))).size !== witnesses.length) throw bad("each witness needs its own key");
+  if (new Set(witnesses.map((w) => parseVerifierKey(w).publicKey.join(","))).size !== witnesses.length)
+    throw bad("each witness needs its own key");
   const num = (v: unknown, what: string, dflt?: number): number => {
     if (v === undefined && dflt !== undefined) return dflt;
-    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw bad(`"${what}" must be a non-negative integer`);
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)
+      throw bad(`"${what}" must be a non-negative integer`);
     return v;
   };
   const quorum = num(o.quorum, "quorum");
-  if (quorum < 1 || quorum > witnesses.length) throw bad(`"quorum" must be between 1 and the number of witnesses (${witnesses.length})`);
+  if (quorum < 1 || quorum > witnesses.length)
+    throw bad(`"quorum" must be between 1 and the number of witnesses (${witnesses.length})`);
   const maxCheckpointAge = num(o.maxCheckpointAge, "maxCheckpointAge", 86400);
   if (maxCheckpointAge < 1) throw bad('"maxCheckpointAge" must be at least 1 second');
   const bundle = o.bundle === undefined ? "rules" : o.bundle;

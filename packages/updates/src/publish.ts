@@ -5,7 +5,15 @@
  * tlog-proof (`bundles/<name>-<version>.tlog-proof`) for offline verification.
  */
 import { TlogError, formatTlogProof } from "@vigil/tlog";
-import { buildBundle, bundleArchivePath, compileBundleRules, manifestOf, readRulesDir, sha256Hex, type Manifest } from "./bundle.js";
+import {
+  buildBundle,
+  bundleArchivePath,
+  compileBundleRules,
+  manifestOf,
+  readRulesDir,
+  sha256Hex,
+  type Manifest,
+} from "./bundle.js";
 import { UpdateError } from "./error.js";
 import { DiskLog } from "./log.js";
 import { requestCosignature } from "./witness.js";
@@ -37,7 +45,10 @@ export interface PublishResult {
 }
 
 /** The last manifest named `name` in the log and its hash, if any. */
-export async function lastManifest(log: DiskLog, name: string): Promise<{ manifest: Manifest; hash: string; index: number } | undefined> {
+export async function lastManifest(
+  log: DiskLog,
+  name: string,
+): Promise<{ manifest: Manifest; hash: string; index: number } | undefined> {
   for (let i = log.size - 1; i >= 0; i--) {
     const signed = Buffer.from(await log.entry(i)).toString("utf8");
     let m: Manifest;
@@ -58,7 +69,16 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   const ruleCount = opts.compileCheck === false ? -1 : compileBundleRules(files).ruleCount;
   const log = await DiskLog.open(opts.logDir, logKey);
   const prev = await lastManifest(log, name);
-  const built = buildBundle(files, { name, version: (prev?.manifest.version ?? 0) + 1, previous: prev?.hash ?? "", ...(opts.time ? { time: opts.time } : {}) }, opts.publisherKey);
+  const built = buildBundle(
+    files,
+    {
+      name,
+      version: (prev?.manifest.version ?? 0) + 1,
+      previous: prev?.hash ?? "",
+      ...(opts.time ? { time: opts.time } : {}),
+    },
+    opts.publisherKey,
+  );
   // the archive goes out before the log entry, so whoever sees the entry can fetch the bundle
   await log.writeFile(bundleArchivePath(name, built.manifest.version), built.archive);
   const oldSize = log.size;
@@ -75,7 +95,12 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
           try {
             return log.tree.consistencyProof(old);
           } catch (e) {
-            if (e instanceof TlogError) throw new UpdateError("WITNESS_REFUSED", `witness ${w} claims a size ${old} this log never had: it saw a different log`, { cause: e });
+            if (e instanceof TlogError)
+              throw new UpdateError(
+                "WITNESS_REFUSED",
+                `witness ${w} claims a size ${old} this log never had: it saw a different log`,
+                { cause: e },
+              );
             throw e;
           }
         },

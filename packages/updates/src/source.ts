@@ -31,10 +31,12 @@ class DirSource implements Source {
   async get(path: string, maxBytes: number): Promise<Uint8Array> {
     checkRelative(path);
     const full = resolve(this.location, ...path.split("/"));
-    if (!full.startsWith(resolve(this.location) + sep)) throw new UpdateError("BAD_INPUT", `path escapes the source directory: ${path}`);
+    if (!full.startsWith(resolve(this.location) + sep))
+      throw new UpdateError("BAD_INPUT", `path escapes the source directory: ${path}`);
     try {
       const st = await stat(full);
-      if (st.size > maxBytes) throw new UpdateError("TOO_LARGE", `${path} is ${st.size} bytes, over the ${maxBytes}-byte limit`);
+      if (st.size > maxBytes)
+        throw new UpdateError("TOO_LARGE", `${path} is ${st.size} bytes, over the ${maxBytes}-byte limit`);
       return new Uint8Array(await readFile(full));
     } catch (e) {
       if (e instanceof UpdateError) throw e;
@@ -45,7 +47,10 @@ class DirSource implements Source {
 
 class HttpSource implements Source {
   private readonly base: string;
-  constructor(readonly location: string, private readonly timeoutMs: number) {
+  constructor(
+    readonly location: string,
+    private readonly timeoutMs: number,
+  ) {
     this.base = location.endsWith("/") ? location : location + "/";
   }
   async get(path: string, maxBytes: number): Promise<Uint8Array> {
@@ -116,7 +121,11 @@ export function transportDamage(e: unknown, what: string, location: string): unk
   const tileProblem = e instanceof TlogError && (e.code === "MISSING_TILE" || e.code === "BAD_TILE");
   const readProblem = e instanceof UpdateError && (e.code === "FETCH_FAILED" || e.code === "TOO_LARGE");
   if (!tileProblem && !readProblem) return e;
-  return new UpdateError("TRANSPORT_DAMAGED", `${what}: ${describe(e)}. The log's files from ${location} are missing or damaged (an interrupted download, a proxy, a half-synced mirror); nothing was changed: retry later or use another mirror`, { cause: e });
+  return new UpdateError(
+    "TRANSPORT_DAMAGED",
+    `${what}: ${describe(e)}. The log's files from ${location} are missing or damaged (an interrupted download, a proxy, a half-synced mirror); nothing was changed: retry later or use another mirror`,
+    { cause: e },
+  );
 }
 
 /**
@@ -134,7 +143,10 @@ export async function verifiedTree(src: Source, cp: Checkpoint): Promise<TileRea
     throw transportDamage(e, `cannot read the hash tiles of the log's tree of size ${cp.size}`, src.location);
   }
   if (!equalBytes(root, cp.rootHash)) {
-    throw new UpdateError("TRANSPORT_DAMAGED", `the hash tiles from ${src.location} do not hash to the root of the signed checkpoint of size ${cp.size}: they are damaged or stale (a half-synced mirror?); nothing was changed: retry later or use another mirror`);
+    throw new UpdateError(
+      "TRANSPORT_DAMAGED",
+      `the hash tiles from ${src.location} do not hash to the root of the signed checkpoint of size ${cp.size}: they are damaged or stale (a half-synced mirror?); nothing was changed: retry later or use another mirror`,
+    );
   }
   return reader;
 }
@@ -142,6 +154,7 @@ export async function verifiedTree(src: Source, cp: Checkpoint): Promise<TileRea
 /** `http://...` or `https://...` gives an HTTP source; anything else is a directory. */
 export function openSource(location: string, options: { timeoutMs?: number } = {}): Source {
   if (/^https?:\/\//i.test(location)) return new HttpSource(location, options.timeoutMs ?? 30_000);
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) throw new UpdateError("BAD_INPUT", `unsupported source scheme: ${location} (use http, https or a directory)`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location))
+    throw new UpdateError("BAD_INPUT", `unsupported source scheme: ${location} (use http, https or a directory)`);
   return new DirSource(isAbsolute(location) ? location : resolve(location));
 }

@@ -16,7 +16,8 @@ function header(name: string, size: number): Uint8Array {
   const enc = new TextEncoder();
   const put = (s: string, off: number) => h.set(enc.encode(s), off);
   const nameBytes = enc.encode(name);
-  if (nameBytes.length > 100) throw new UpdateError("BAD_BUNDLE", `file name too long for the bundle archive (max 100 bytes): ${name}`);
+  if (nameBytes.length > 100)
+    throw new UpdateError("BAD_BUNDLE", `file name too long for the bundle archive (max 100 bytes): ${name}`);
   h.set(nameBytes, 0);
   put(octal(0o644, 8), 100);
   put(octal(0, 8), 108);
@@ -57,7 +58,10 @@ export function writeTar(files: readonly TarFile[]): Uint8Array {
 }
 
 function readOctal(h: Uint8Array, off: number, len: number): number {
-  const s = new TextDecoder().decode(h.subarray(off, off + len)).replace(/[\0 ]+$/, "").replace(/^ +/, "");
+  const s = new TextDecoder()
+    .decode(h.subarray(off, off + len))
+    .replace(/[\0 ]+$/, "")
+    .replace(/^ +/, "");
   if (!/^[0-7]*$/.test(s)) throw new UpdateError("BAD_BUNDLE", "bundle archive: a numeric header field is not octal");
   return s === "" ? 0 : parseInt(s, 8);
 }
@@ -69,13 +73,16 @@ export function readTar(bytes: Uint8Array, limits: { maxFiles?: number; maxTotal
   let off = 0;
   let total = 0;
   for (;;) {
-    if (off + BLOCK > bytes.length) throw new UpdateError("BAD_BUNDLE", "bundle archive is truncated (no end-of-archive marker)");
+    if (off + BLOCK > bytes.length)
+      throw new UpdateError("BAD_BUNDLE", "bundle archive is truncated (no end-of-archive marker)");
     const h = bytes.subarray(off, off + BLOCK);
     if (h.every((b) => b === 0)) break;
     let sum = 0;
     for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
-    if (readOctal(h, 148, 8) !== sum) throw new UpdateError("BAD_BUNDLE", `bundle archive: bad header checksum at offset ${off}`);
-    if (h[156] !== 0x30 && h[156] !== 0) throw new UpdateError("BAD_BUNDLE", "bundle archive: only regular files are allowed");
+    if (readOctal(h, 148, 8) !== sum)
+      throw new UpdateError("BAD_BUNDLE", `bundle archive: bad header checksum at offset ${off}`);
+    if (h[156] !== 0x30 && h[156] !== 0)
+      throw new UpdateError("BAD_BUNDLE", "bundle archive: only regular files are allowed");
     const nameEnd = h.subarray(0, 100).indexOf(0);
     const name = new TextDecoder("utf-8", { fatal: true }).decode(h.subarray(0, nameEnd < 0 ? 100 : nameEnd));
     if (h[345] !== 0) throw new UpdateError("BAD_BUNDLE", "bundle archive: prefixed (long) names are not allowed");

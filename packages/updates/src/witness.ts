@@ -19,8 +19,22 @@ import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import {
-  NoteError, TileReader, cosignatureLine, decodeBase64, emptyRoot, equalBytes, leafHash, openNote, parseCheckpoint, parseSignerKey,
-  parseTreeSize, readEntries, verifyConsistency, verifyInclusion, type Checkpoint, type SignerKey,
+  NoteError,
+  TileReader,
+  cosignatureLine,
+  decodeBase64,
+  emptyRoot,
+  equalBytes,
+  leafHash,
+  openNote,
+  parseCheckpoint,
+  parseSignerKey,
+  parseTreeSize,
+  readEntries,
+  verifyConsistency,
+  verifyInclusion,
+  type Checkpoint,
+  type SignerKey,
 } from "@vigil/tlog";
 import { bundleArchivePath, manifestOf, openBundle, openManifest, type Manifest, type RuleFileData } from "./bundle.js";
 import { UpdateError } from "./error.js";
@@ -150,7 +164,7 @@ export class Witness {
       rest = rest.slice(i + 1);
       if (line === "") break;
       const h = decodeBase64(line);
-      if (!h || h.length !== 32) return reply(400, "each consistency proof line must be one base64 SHA-256 hash\n");
+      if (h?.length !== 32) return reply(400, "each consistency proof line must be one base64 SHA-256 hash\n");
       proof.push(h);
       if (proof.length > 63) return reply(400, "at most 63 consistency proof lines\n");
     }
@@ -163,7 +177,8 @@ export class Witness {
     try {
       text = openNote(note, logCfg.keys).text;
     } catch (e) {
-      if (e instanceof NoteError && e.code === "MALFORMED") return reply(400, `malformed checkpoint note: ${e.message}\n`);
+      if (e instanceof NoteError && e.code === "MALFORMED")
+        return reply(400, `malformed checkpoint note: ${e.message}\n`);
       return reply(403, "no valid signature by a trusted key of this log\n");
     }
     let cp: Checkpoint;
@@ -178,16 +193,21 @@ export class Witness {
       const state = await this.loadState(origin);
       const have = state?.size ?? 0n;
       if (old !== have) return reply(409, `${have}\n`, "text/x.tlog.size");
-      if (cp.size === 0n && !equalBytes(cp.rootHash, emptyRoot())) return reply(422, "a size-0 checkpoint must carry the empty-tree root\n");
+      if (cp.size === 0n && !equalBytes(cp.rootHash, emptyRoot()))
+        return reply(422, "a size-0 checkpoint must carry the empty-tree root\n");
       if (old === 0n) {
         if (proof.length !== 0) return reply(422, "the consistency proof must be empty when old is 0\n");
       } else if (old === cp.size) {
         if (!equalBytes(state!.root, cp.rootHash)) {
-          await this.log(`MISBEHAVIOUR ${origin}: same size ${old}, different root\nstored:\n${state!.note}\nreceived:\n${note}`);
+          await this.log(
+            `MISBEHAVIOUR ${origin}: same size ${old}, different root\nstored:\n${state!.note}\nreceived:\n${note}`,
+          );
           return reply(422, "same size as the stored checkpoint but a different root hash\n");
         }
       } else if (!verifyConsistency(old, cp.size, proof, state!.root, cp.rootHash)) {
-        await this.log(`MISBEHAVIOUR ${origin}: consistency proof from ${old} to ${cp.size} does not verify\nstored:\n${state!.note}\nreceived:\n${note}`);
+        await this.log(
+          `MISBEHAVIOUR ${origin}: consistency proof from ${old} to ${cp.size} does not verify\nstored:\n${state!.note}\nreceived:\n${note}`,
+        );
         return reply(422, "the consistency proof does not verify\n");
       }
       if (cp.size > old && (this.options.audit || logCfg.publishers)) {
@@ -242,7 +262,12 @@ export class Witness {
       }
       if (this.options.audit) {
         const outcome = await this.options.audit(manifest, files);
-        newest.set(manifest.name, outcome.pass ? undefined : `bundle ${manifest.name} v${manifest.version} (entry ${index}) fails the audit policy:\n${outcome.reasons.join("\n")}`);
+        newest.set(
+          manifest.name,
+          outcome.pass
+            ? undefined
+            : `bundle ${manifest.name} v${manifest.version} (entry ${index}) fails the audit policy:\n${outcome.reasons.join("\n")}`,
+        );
         if (!outcome.pass) failed.push(manifest.name);
       } else {
         newest.set(manifest.name, undefined);
@@ -251,8 +276,11 @@ export class Witness {
     // Endpoints apply only the newest bundle of a name in a checkpoint: a failing bundle blocks
     // cosigning while it is the newest of its name; once a later version that passes supersedes
     // it, the log can be cosigned again (the failed one stays in the log, for monitors to see).
-    for (const [name, refusal] of newest) if (refusal) return refusal;
-    for (const name of failed) await this.log(`SUPERSEDED ${logCfg.origin}: a bundle of ${name} failed the audit but a later version in the same range passes`);
+    for (const [_name, refusal] of newest) if (refusal) return refusal;
+    for (const name of failed)
+      await this.log(
+        `SUPERSEDED ${logCfg.origin}: a bundle of ${name} failed the audit but a later version in the same range passes`,
+      );
     return undefined;
   }
 
@@ -280,7 +308,10 @@ export class Witness {
       res.end(r.body);
     };
     try {
-      const mon = req.method === "GET" && req.url?.startsWith(prefix + "/") ? /^\/([0-9a-f]{64})\/checkpoint$/.exec(req.url.slice(prefix.length)) : null;
+      const mon =
+        req.method === "GET" && req.url?.startsWith(prefix + "/")
+          ? /^\/([0-9a-f]{64})\/checkpoint$/.exec(req.url.slice(prefix.length))
+          : null;
       if (mon) {
         const log = this.options.logs.find((l) => createHash("sha256").update(l.origin).digest("hex") === mon[1]);
         const note = log ? await this.latest(log.origin) : undefined;
@@ -328,14 +359,22 @@ export async function requestCosignature(
   for (let attempt = 0; attempt < 2; attempt++) {
     let res: Response;
     try {
-      res = await fetch(endpoint, { method: "POST", body: addCheckpointBody(old, proofFrom(old), signedCheckpoint), signal: AbortSignal.timeout(60_000) });
+      res = await fetch(endpoint, {
+        method: "POST",
+        body: addCheckpointBody(old, proofFrom(old), signedCheckpoint),
+        signal: AbortSignal.timeout(60_000),
+      });
     } catch (cause) {
       throw new UpdateError("WITNESS_REFUSED", `cannot reach witness ${url}`, { cause });
     }
     const text = await res.text();
     if (res.status === 200) {
-      const lines = text.split("\n").filter((l) => l !== "").map((l) => l + "\n");
-      if (lines.length === 0 || !lines.every((l) => l.startsWith("\u2014 "))) throw new UpdateError("WITNESS_REFUSED", `witness ${url} sent a malformed cosignature`);
+      const lines = text
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => l + "\n");
+      if (lines.length === 0 || !lines.every((l) => l.startsWith("\u2014 ")))
+        throw new UpdateError("WITNESS_REFUSED", `witness ${url} sent a malformed cosignature`);
       return lines;
     }
     if (res.status === 409 && attempt === 0) {
@@ -344,7 +383,10 @@ export async function requestCosignature(
       old = size;
       continue;
     }
-    throw new UpdateError("WITNESS_REFUSED", `witness ${url} refused (HTTP ${res.status}): ${text.trim().slice(0, 2000)}`);
+    throw new UpdateError(
+      "WITNESS_REFUSED",
+      `witness ${url} refused (HTTP ${res.status}): ${text.trim().slice(0, 2000)}`,
+    );
   }
   throw new UpdateError("WITNESS_REFUSED", `witness ${url} kept answering 409`);
 }

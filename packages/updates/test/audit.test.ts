@@ -1,7 +1,16 @@
 import { describe, expect, it } from "vitest";
 import {
-  auditRules, bundleAuditor, defaultAuditPolicy, encodeText, expandMarker, failing, formatFinding, parseAuditPolicy, regexSkeleton,
-  MarkerIndex, type Finding,
+  auditRules,
+  bundleAuditor,
+  defaultAuditPolicy,
+  encodeText,
+  expandMarker,
+  failing,
+  formatFinding,
+  parseAuditPolicy,
+  regexSkeleton,
+  MarkerIndex,
+  type Finding,
 } from "@vigil/updates";
 import { HUNTING_RULES, MALWARE_RULES } from "./audit-fixtures.js";
 
@@ -21,8 +30,11 @@ describe("the rule auditor on real-looking rules", () => {
       const f = audit(src);
       if (f.length === 0) missed.push(name);
     }
-    const m = Object.keys(MALWARE_RULES).length, h = Object.keys(HUNTING_RULES).length;
-    console.log(`auditor: false findings on malware rules ${falseFindings.length}/${m} (${((100 * falseFindings.length) / m).toFixed(1)}%), detection of hunting rules ${h - missed.length}/${h} (${((100 * (h - missed.length)) / h).toFixed(1)}%)`);
+    const m = Object.keys(MALWARE_RULES).length,
+      h = Object.keys(HUNTING_RULES).length;
+    console.log(
+      `auditor: false findings on malware rules ${falseFindings.length}/${m} (${((100 * falseFindings.length) / m).toFixed(1)}%), detection of hunting rules ${h - missed.length}/${h} (${((100 * (h - missed.length)) / h).toFixed(1)}%)`,
+    );
     expect(falseFindings).toEqual([]);
     expect(missed).toEqual([]);
   });
@@ -38,29 +50,52 @@ describe("the rule auditor on real-looking rules", () => {
 
   it("names the rule, reason, severity and evidence, including the encoding", () => {
     const [f] = audit(HUNTING_RULES.ru_cp1251_hex!);
-    expect(f).toMatchObject({ rule: "Hunt_Sekretno_1251", code: "classification-marking", severity: "high", file: "t.yar", line: 1 });
+    expect(f).toMatchObject({
+      rule: "Hunt_Sekretno_1251",
+      code: "classification-marking",
+      severity: "high",
+      file: "t.yar",
+      line: 1,
+    });
     expect(f!.reason).toMatch(/ru classification marking "СЕКРЕТНО"/);
     expect(f!.evidence).toMatch(/string \$a \(windows-1251\)/);
     expect(audit(HUNTING_RULES.xor_hex!)[0]!.evidence).toMatch(/xor 0x5a/);
     expect(audit(HUNTING_RULES.es_base64_text!)[0]!.evidence).toMatch(/base64/);
     expect(audit(HUNTING_RULES.fr_hex_text!)[0]!.evidence).toMatch(/hex text/);
     expect(audit(HUNTING_RULES.pdf_all!).map((x) => x.code)).toEqual(["document-target"]);
-    expect(audit(HUNTING_RULES.upload_meta!).map((x) => x.code).sort()).toEqual(["collection-request", "matches-everything"]);
-    expect(audit(HUNTING_RULES.hash_doc!).map((x) => x.code).sort()).toEqual(["document-target", "single-file-target"]);
+    expect(
+      audit(HUNTING_RULES.upload_meta!)
+        .map((x) => x.code)
+        .sort(),
+    ).toEqual(["collection-request", "matches-everything"]);
+    expect(
+      audit(HUNTING_RULES.hash_doc!)
+        .map((x) => x.code)
+        .sort(),
+    ).toEqual(["document-target", "single-file-target"]);
   });
 
   it("finds marker words under every generated encoding", () => {
-    const index = new MarkerIndex([{ word: "TOP SECRET", lang: "en", severity: "high", upperOnly: false, kind: "marking" }]);
+    const index = new MarkerIndex([
+      { word: "TOP SECRET", lang: "en", severity: "high", upperOnly: false, kind: "marking" },
+    ]);
     for (const v of expandMarker("TOP SECRET", { xorKeys: [0x01, 0x41, 0x7f, 0xfe] })) {
-      const hits = v.encoding === "base64" || v.encoding === "hex text"
-        ? audit(`rule R { strings: $a = "${Buffer.from(v.bytes).toString("latin1")}" condition: $a }`).map((f) => f.evidence)
-        : index.searchBytes(v.bytes).map((h) => h.encoding);
+      const hits =
+        v.encoding === "base64" || v.encoding === "hex text"
+          ? audit(`rule R { strings: $a = "${Buffer.from(v.bytes).toString("latin1")}" condition: $a }`).map(
+              (f) => f.evidence,
+            )
+          : index.searchBytes(v.bytes).map((h) => h.encoding);
       expect(hits.length, v.encoding).toBeGreaterThan(0);
     }
   });
 
   it("does not flag generic words in lower case, inside longer words, or under the case-flip key", () => {
-    expect(audit('rule R { strings: $a = "client_secret" $b = "SECRETARY" $c = "[ -s secret ]" nocase condition: uint16(0) == 0x5A4D and all of them }')).toEqual([]);
+    expect(
+      audit(
+        'rule R { strings: $a = "client_secret" $b = "SECRETARY" $c = "[ -s secret ]" nocase condition: uint16(0) == 0x5A4D and all of them }',
+      ),
+    ).toEqual([]);
     expect(audit('rule R { strings: $a = "the secret garden" condition: uint16(0) == 0x5A4D and $a }')).toEqual([]);
     expect(audit('rule R { strings: $a = "SECRET" condition: uint16(0) == 0x5A4D and $a }').length).toBe(1);
   });
@@ -77,7 +112,9 @@ describe("the rule auditor on real-looking rules", () => {
     // audited like a short rule (the filesize terms pin single files), not a crash
     expect(audit(ioc).map((f) => f.code)).toEqual(["single-file-target"]);
     // the checks still see through the chain: a condition true for every file is found
-    expect(audit(`rule loose { condition: ${terms("or")} or true }`).map((f) => f.code)).toContain("matches-everything");
+    expect(audit(`rule loose { condition: ${terms("or")} or true }`).map((f) => f.code)).toContain(
+      "matches-everything",
+    );
   });
 
   it("reports unparseable rules as a failing finding", () => {
@@ -86,13 +123,15 @@ describe("the rule auditor on real-looking rules", () => {
   });
 
   it("extends the default policy from a policy file", () => {
-    const p = parseAuditPolicy(JSON.stringify({
-      format: "vigil-audit-policy/v1",
-      extends: "default",
-      version: "acme-1",
-      failOn: "medium",
-      markings: [{ lang: "en", case: "insensitive", severity: "high", words: ["PROJECT BLUEBIRD"] }],
-    }));
+    const p = parseAuditPolicy(
+      JSON.stringify({
+        format: "vigil-audit-policy/v1",
+        extends: "default",
+        version: "acme-1",
+        failOn: "medium",
+        markings: [{ lang: "en", case: "insensitive", severity: "high", words: ["PROJECT BLUEBIRD"] }],
+      }),
+    );
     expect(p.version).toBe(`${defaultAuditPolicy().version}+acme-1`);
     expect(p.markings.length).toBe(defaultAuditPolicy().markings.length + 1);
     const src = 'rule B { strings: $a = "project bluebird" nocase condition: $a }';
@@ -100,7 +139,9 @@ describe("the rule auditor on real-looking rules", () => {
     expect(auditRules(src, { policy: p })[0]!.code).toBe("classification-marking");
     expect(failing(auditRules(HUNTING_RULES.short_atoms!, { policy: p }), p).length).toBe(1);
     expect(() => parseAuditPolicy('{"format":"other"}')).toThrow(/format/);
-    expect(() => parseAuditPolicy('{"format":"vigil-audit-policy/v1","markings":[{"lang":"x","severity":"huge","words":["a"]}]}')).toThrow(/severity/);
+    expect(() =>
+      parseAuditPolicy('{"format":"vigil-audit-policy/v1","markings":[{"lang":"x","severity":"huge","words":["a"]}]}'),
+    ).toThrow(/severity/);
     expect(() => parseAuditPolicy("not json")).toThrow(/JSON/);
   });
 
@@ -110,7 +151,9 @@ describe("the rule auditor on real-looking rules", () => {
     expect(ok.pass).toBe(true);
     const bad = audit({} as never, [{ path: "h.yar", data: new Uint8Array(Buffer.from(HUNTING_RULES.zh_gbk_hex!)) }]);
     expect(bad.pass).toBe(false);
-    expect(bad.reasons[0]).toMatch(/h\.yar:1: high: rule Hunt_Jimi_GBK: looks for the zh classification marking "机密"/);
+    expect(bad.reasons[0]).toMatch(
+      /h\.yar:1: high: rule Hunt_Jimi_GBK: looks for the zh classification marking "机密"/,
+    );
   });
 
   it("encodes text in legacy character sets and skeletonises regexes", () => {

@@ -1,16 +1,43 @@
-import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { generateKey, openNote, readEntries, TileReader, verifyInclusion, leafHash, parseCheckpoint } from "@vigil/tlog";
 import {
-  DiskLog, UpdateError, buildBundle, compileBundleRules, encodeManifest, manifestOf, openBundle, openManifest, parseManifest, publish,
-  readRulesDir, readTar, writeTar, openSource, LIMITS,
+  generateKey,
+  openNote,
+  readEntries,
+  TileReader,
+  verifyInclusion,
+  leafHash,
+  parseCheckpoint,
+} from "@vigil/tlog";
+import {
+  DiskLog,
+  type UpdateError,
+  buildBundle,
+  compileBundleRules,
+  encodeManifest,
+  manifestOf,
+  openBundle,
+  openManifest,
+  parseManifest,
+  publish,
+  readRulesDir,
+  readTar,
+  writeTar,
+  openSource,
+  LIMITS,
 } from "@vigil/updates";
 import { HONEST_RULES, tempDir, writeRules } from "./helpers.js";
 
 const files = [
-  { path: "a.yar", data: new Uint8Array(Buffer.from('rule A { strings: $a = "malware marker alpha" condition: $a }\n')) },
-  { path: "dir/b.yar", data: new Uint8Array(Buffer.from('rule B { strings: $b = "malware marker beta" condition: $b }\n')) },
+  {
+    path: "a.yar",
+    data: new Uint8Array(Buffer.from('rule A { strings: $a = "malware marker alpha" condition: $a }\n')),
+  },
+  {
+    path: "dir/b.yar",
+    data: new Uint8Array(Buffer.from('rule B { strings: $b = "malware marker beta" condition: $b }\n')),
+  },
 ];
 const key = generateKey("pub.example");
 const time = new Date("2026-01-02T03:04:05Z");
@@ -38,9 +65,13 @@ describe("bundles", () => {
   it("round-trip through the archive and verify against the signed manifest", () => {
     const b = buildBundle(files, { name: "rules", version: 1, previous: "", time }, key.signerKey);
     const opened = openBundle(b.archive, b.signedManifest);
-    expect(opened.files.map((f) => Buffer.from(f.data).toString())).toEqual(files.map((f) => Buffer.from(f.data).toString()));
+    expect(opened.files.map((f) => Buffer.from(f.data).toString())).toEqual(
+      files.map((f) => Buffer.from(f.data).toString()),
+    );
     expect(openManifest(b.signedManifest, [key.verifierKey]).manifest).toEqual(b.manifest);
-    expect(code(() => openManifest(b.signedManifest, [generateKey("pub.example").verifierKey]))).toBe("BAD_PUBLISHER_SIGNATURE");
+    expect(code(() => openManifest(b.signedManifest, [generateKey("pub.example").verifierKey]))).toBe(
+      "BAD_PUBLISHER_SIGNATURE",
+    );
     // another bundle's manifest does not open this archive
     const other = buildBundle(files, { name: "rules", version: 2, previous: "", time }, key.signerKey);
     expect(code(() => openBundle(b.archive, other.signedManifest))).toBe("FILE_MISMATCH");
@@ -90,13 +121,19 @@ describe("bundles", () => {
       { path: "inc/common.yar", data: new Uint8Array(Buffer.from("rule C { condition: true }\n")) },
     ];
     expect(compileBundleRules(inc).ruleCount).toBeGreaterThanOrEqual(2);
-    const escape = [{ path: "main.yar", data: new Uint8Array(Buffer.from('include "/etc/passwd"\nrule M { condition: true }\n')) }];
+    const escape = [
+      { path: "main.yar", data: new Uint8Array(Buffer.from('include "/etc/passwd"\nrule M { condition: true }\n')) },
+    ];
     expect(code(() => compileBundleRules(escape))).toBe("COMPILE_FAILED");
   });
 
   it("reads a rules directory in path order and refuses symlinks", async () => {
     const dir = await tempDir();
-    await writeRules(dir, { "z.yar": "rule Z { condition: false }\n", "a/b.yara": "rule B { condition: false }\n", "notes.txt": "ignored" });
+    await writeRules(dir, {
+      "z.yar": "rule Z { condition: false }\n",
+      "a/b.yara": "rule B { condition: false }\n",
+      "notes.txt": "ignored",
+    });
     expect((await readRulesDir(dir)).map((f) => f.path)).toEqual(["a/b.yara", "z.yar"]);
     await symlink("/etc/hostname", join(dir, "link.yar"));
     await expect(readRulesDir(dir)).rejects.toThrow(/symbolic links/);
@@ -108,10 +145,12 @@ describe("bundles", () => {
 describe("the log on disk", () => {
   it("writes tiles and checkpoints any reader can verify, and reopens them", async () => {
     const root = await tempDir();
-    const logDir = join(root, "log"), rulesDir = join(root, "rules");
+    const logDir = join(root, "log"),
+      rulesDir = join(root, "rules");
     await writeRules(rulesDir, HONEST_RULES);
     const logKey = generateKey("log.example");
-    for (let i = 0; i < 3; i++) await publish({ rulesDir, logDir, publisherKey: key.signerKey, logKey: logKey.signerKey, time });
+    for (let i = 0; i < 3; i++)
+      await publish({ rulesDir, logDir, publisherKey: key.signerKey, logKey: logKey.signerKey, time });
     const log = await DiskLog.open(logDir, logKey.signerKey);
     expect(log.size).toBe(3);
     const cp = parseCheckpoint(openNote(await readFile(join(logDir, "checkpoint"), "utf8"), [logKey.verifierKey]).text);
@@ -131,11 +170,14 @@ describe("the log on disk", () => {
 
   it("detects a damaged log and a wrong key", async () => {
     const root = await tempDir();
-    const logDir = join(root, "log"), rulesDir = join(root, "rules");
+    const logDir = join(root, "log"),
+      rulesDir = join(root, "rules");
     await writeRules(rulesDir, HONEST_RULES);
     const logKey = generateKey("log.example");
     await publish({ rulesDir, logDir, publisherKey: key.signerKey, logKey: logKey.signerKey, time });
-    await expect(DiskLog.open(logDir, generateKey("log.example").signerKey)).rejects.toMatchObject({ code: "LOG_CORRUPT" });
+    await expect(DiskLog.open(logDir, generateKey("log.example").signerKey)).rejects.toMatchObject({
+      code: "LOG_CORRUPT",
+    });
     const bundlePath = join(logDir, "tile", "entries", "000.p", "1");
     const data = Buffer.from(await readFile(bundlePath));
     data[data.length - 5] ^= 1;
@@ -156,7 +198,8 @@ describe("the log on disk", () => {
       log = await DiskLog.open(logDir, logKey.signerKey); // reopen after every batch
     }
     expect(log.size).toBe(557);
-    for (const i of [0, 1, 255, 256, 299, 300, 511, 512, 556]) expect(Buffer.from(await log.entry(i)).toString()).toBe(`entry ${i}`);
+    for (const i of [0, 1, 255, 256, 299, 300, 511, 512, 556])
+      expect(Buffer.from(await log.entry(i)).toString()).toBe(`entry ${i}`);
     const src = openSource(logDir);
     const got = await readEntries((p) => src.get(p, LIMITS.entryBundle), 557n, 0n, 557n);
     expect(got.map((e) => Buffer.from(e).toString())).toEqual(all.map((e) => Buffer.from(e).toString()));
@@ -173,11 +216,14 @@ describe("the log on disk", () => {
 
   it("refuses to publish rules that do not compile, leaving the log unchanged", async () => {
     const root = await tempDir();
-    const logDir = join(root, "log"), rulesDir = join(root, "rules");
+    const logDir = join(root, "log"),
+      rulesDir = join(root, "rules");
     await writeRules(rulesDir, HONEST_RULES);
     await publish({ rulesDir, logDir, publisherKey: key.signerKey, time });
-    await writeRules(rulesDir, { "bad.yar": "rule Bad { strings: $a = \"x\" condition: $b }\n" });
-    await expect(publish({ rulesDir, logDir, publisherKey: key.signerKey, time })).rejects.toMatchObject({ code: "COMPILE_FAILED" });
+    await writeRules(rulesDir, { "bad.yar": 'rule Bad { strings: $a = "x" condition: $b }\n' });
+    await expect(publish({ rulesDir, logDir, publisherKey: key.signerKey, time })).rejects.toMatchObject({
+      code: "COMPILE_FAILED",
+    });
     expect((await DiskLog.open(logDir, key.signerKey)).size).toBe(1);
   });
 });

@@ -12,7 +12,17 @@ import { createServer as createNetServer, type AddressInfo, type Socket } from "
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { type ClamavError, buildSignedCdiff, buildSignedCvd, trustedKeysOf, loadClamavDatabase, generateContainerKeys, openContainer, parseContainerHeader, type OpenedContainer } from "@vigil/clamav";
+import {
+  type ClamavError,
+  buildSignedCdiff,
+  buildSignedCvd,
+  trustedKeysOf,
+  loadClamavDatabase,
+  generateContainerKeys,
+  openContainer,
+  parseContainerHeader,
+  type OpenedContainer,
+} from "@vigil/clamav";
 import { UpdateError, notifyClamd, updateClamavDatabases, type ClamavMirrorOptions } from "@vigil/updates";
 import { tempDir } from "./helpers.js";
 
@@ -83,7 +93,11 @@ async function startMirror(dir: string): Promise<MirrorServer> {
       }
       let body = bytes;
       let code = 200;
-      const headers: Record<string, string | number> = { "Last-Modified": lastModified, "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes" };
+      const headers: Record<string, string | number> = {
+        "Last-Modified": lastModified,
+        "Content-Type": "application/octet-stream",
+        "Accept-Ranges": "bytes",
+      };
       const m = range && !self.ignoreRange ? /^bytes=(\d+)-(\d*)$/.exec(range) : null;
       if (m) {
         const start = Number(m[1]);
@@ -114,7 +128,12 @@ async function headerOf(path: string) {
 }
 
 /** A mirror directory: test-<cvd>.cvd as test.cvd (mtime = its build time) and the given patches. */
-async function makeMirror(root: string, cvd: number, patches: number[], options: { mtimeNow?: boolean } = {}): Promise<string> {
+async function makeMirror(
+  root: string,
+  cvd: number,
+  patches: number[],
+  options: { mtimeNow?: boolean } = {},
+): Promise<string> {
   const dir = join(root, "www");
   await mkdir(dir, { recursive: true });
   await copyFile(join(CORPUS, `test-${cvd}.cvd`), join(dir, "test.cvd"));
@@ -143,18 +162,29 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
 }
 
 function filesOf(c: OpenedContainer): Record<string, string> {
-  return Object.fromEntries([...c.files].sort((a, b) => (a.name < b.name ? -1 : 1)).map((f) => [f.name, Buffer.from(f.bytes).toString("hex")]));
+  return Object.fromEntries(
+    [...c.files].sort((a, b) => (a.name < b.name ? -1 : 1)).map((f) => [f.name, Buffer.from(f.bytes).toString("hex")]),
+  );
 }
 
 async function openFile(path: string): Promise<OpenedContainer> {
   return openContainer(new Uint8Array(await readFile(path)), { path });
 }
 
-const TEST6_FILES = HAVE_CORPUS ? filesOf(openContainer(new Uint8Array(await readFile(join(CORPUS, "test-6.cvd"))), { path: "test-6.cvd" })) : {};
+const TEST6_FILES = HAVE_CORPUS
+  ? filesOf(openContainer(new Uint8Array(await readFile(join(CORPUS, "test-6.cvd"))), { path: "test-6.cvd" }))
+  : {};
 
 function run(mirror: string | string[], databaseDir: string, extra: Partial<ClamavMirrorOptions> = {}) {
   const log: string[] = [];
-  return updateClamavDatabases({ mirror, databaseDir, databases: ["test"], retryDelayMs: 0, log: (l) => log.push(l), ...extra }).then((r) => ({ ...r, log }));
+  return updateClamavDatabases({
+    mirror,
+    databaseDir,
+    databases: ["test"],
+    retryDelayMs: 0,
+    log: (l) => log.push(l),
+    ...extra,
+  }).then((r) => ({ ...r, log }));
 }
 
 const IMS_TEST1 = "Tue, 22 Jun 2021 18:58:22 GMT"; // test-1.cvd's build time (header field 9)
@@ -167,7 +197,18 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     const server = await startMirror(www);
     const r = await run(server.url, db);
     const res = r.databases[0]!;
-    expect(res).toMatchObject({ name: "test", status: "updated", previousVersion: 1, version: 6, remoteVersion: 6, via: "cdiff", patches: 5, signatures: 14, flevel: 81, builder: "micasnyd" });
+    expect(res).toMatchObject({
+      name: "test",
+      status: "updated",
+      previousVersion: 1,
+      version: 6,
+      remoteVersion: 6,
+      via: "cdiff",
+      patches: 5,
+      signatures: 14,
+      flevel: 81,
+      builder: "micasnyd",
+    });
     expect(res.error).toBeUndefined();
     expect(server.requests.map((q) => [q.path, q.range, q.ims])).toEqual([
       ["/test.cvd", "bytes=0-511", IMS_TEST1],
@@ -175,7 +216,9 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     ]);
     expect((await readdir(db)).filter((f) => f !== "vigil-freshclam.json").sort()).toEqual(["test.cld"]);
     const cld = await readFile(join(db, "test.cld"));
-    expect(cld.subarray(0, 512).toString("latin1").trimEnd()).toBe("ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:X:micasnyd:1624412045");
+    expect(cld.subarray(0, 512).toString("latin1").trimEnd()).toBe(
+      "ClamAV-VDB:22 Jun 2021 21-34 -0400:6:14:81:X:X:micasnyd:1624412045",
+    );
     expect(filesOf(openContainer(new Uint8Array(cld), { path: "test.cld" }))).toEqual(TEST6_FILES);
     expect(r.log).toContain("test.cld updated (version: 6, sigs: 14, f-level: 81, builder: micasnyd)");
     // Vigil's own loader reads the updated directory as it reads test-6.cvd (the lock and state files are ignored)
@@ -199,7 +242,13 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     const db = await makeDb(root, undefined);
     const server = await startMirror(www);
     const r = await run(server.url, db);
-    expect(r.databases[0]).toMatchObject({ status: "updated", previousVersion: null, version: 6, via: "cvd", patches: 0 });
+    expect(r.databases[0]).toMatchObject({
+      status: "updated",
+      previousVersion: null,
+      version: 6,
+      via: "cvd",
+      patches: 0,
+    });
     expect(server.requests.map((q) => [q.path, q.range, q.ims])).toEqual([
       ["/test.cvd", "bytes=0-511", undefined],
       ["/test.cvd", undefined, undefined],
@@ -216,10 +265,18 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     await makeMirror(root, 6, [4, 5, 6]);
     server.requests.length = 0;
     const r = await run(server.url, db);
-    expect(r.databases[0]).toMatchObject({ status: "updated", previousVersion: 3, version: 6, via: "cdiff", patches: 3 });
+    expect(r.databases[0]).toMatchObject({
+      status: "updated",
+      previousVersion: 3,
+      version: 6,
+      via: "cdiff",
+      patches: 3,
+    });
     expect(server.requests.map((q) => [q.path, q.ims])).toEqual([
       ["/test.cvd", new Date((await headerOf(join(CORPUS, "test-3.cvd"))).stime! * 1000).toUTCString()],
-      ["/test-4.cdiff", undefined], ["/test-5.cdiff", undefined], ["/test-6.cdiff", undefined],
+      ["/test-4.cdiff", undefined],
+      ["/test-5.cdiff", undefined],
+      ["/test-6.cdiff", undefined],
     ]);
     expect(filesOf(await openFile(join(db, "test.cld")))).toEqual(TEST6_FILES);
     // a damaged local copy counts as none: the whole file, without If-Modified-Since
@@ -230,7 +287,10 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     const r2 = await run(server.url, db);
     expect(r2.databases[0]).toMatchObject({ status: "updated", previousVersion: null, version: 6, via: "cvd" });
     expect(r2.databases[0]!.warnings.join("\n")).toMatch(/test\.cld does not verify/);
-    expect(server.requests.map((q) => [q.path, q.ims])).toEqual([["/test.cvd", undefined], ["/test.cvd", undefined]]);
+    expect(server.requests.map((q) => [q.path, q.ims])).toEqual([
+      ["/test.cvd", undefined],
+      ["/test.cvd", undefined],
+    ]);
     expect((await readdir(db)).filter((f) => /\.(cvd|cld)$/.test(f))).toEqual(["test.cvd"]);
   });
 
@@ -253,7 +313,9 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     const before = await snapshot(db);
     const r = await run(server.url, db);
     expect(r.databases[0]).toMatchObject({ status: "up-to-date", version: 6, remoteVersion: null, via: null });
-    expect(server.requests).toEqual([{ path: "/test.cvd", range: "bytes=0-511", ims: "Wed, 23 Jun 2021 01:34:05 GMT", status: 304 }]);
+    expect(server.requests).toEqual([
+      { path: "/test.cvd", range: "bytes=0-511", ims: "Wed, 23 Jun 2021 01:34:05 GMT", status: 304 },
+    ]);
     expect(await snapshot(db)).toEqual(before);
   });
 
@@ -270,7 +332,12 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     expect(res.error).toBeInstanceOf(UpdateError);
     expect((res.error as UpdateError).code).toBe("FETCH_FAILED");
     expect(res.error!.message).toMatch(/interrupted after 300 of 973 bytes/);
-    expect(server.requests.map((q) => q.path)).toEqual(["/test.cvd", "/test-6.cdiff", "/test-6.cdiff", "/test-6.cdiff"]);
+    expect(server.requests.map((q) => q.path)).toEqual([
+      "/test.cvd",
+      "/test-6.cdiff",
+      "/test-6.cdiff",
+      "/test-6.cdiff",
+    ]);
     expect(await snapshot(db)).toEqual(before);
   });
 
@@ -284,7 +351,9 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     const res = r.databases[0]!;
     expect(res).toMatchObject({ status: "updated", version: 3, via: "cdiff", patches: 2 });
     expect((res.patchError as UpdateError).code).toBe("FETCH_FAILED");
-    const three = filesOf(openContainer(new Uint8Array(await readFile(join(CORPUS, "test-3.cvd"))), { path: "test-3.cvd" }));
+    const three = filesOf(
+      openContainer(new Uint8Array(await readFile(join(CORPUS, "test-3.cvd"))), { path: "test-3.cvd" }),
+    );
     expect(filesOf(await openFile(join(db, "test.cld")))).toEqual(three);
     expect(existsSync(join(db, "test.cvd"))).toBe(false);
   });
@@ -315,7 +384,11 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     expect((res.patchError as ClamavError).code).toBe("CVD_BAD_SIGNATURE");
     expect(res).toMatchObject({ status: "updated", version: 6, via: "cvd" });
     expect(server.requests.map((q) => [q.path, q.ims])).toEqual([
-      ["/test.cvd", IMS_TEST1], ["/test-2.cdiff", undefined], ["/test-3.cdiff", undefined], ["/test-4.cdiff", undefined], ["/test.cvd", IMS_TEST1],
+      ["/test.cvd", IMS_TEST1],
+      ["/test-2.cdiff", undefined],
+      ["/test-3.cdiff", undefined],
+      ["/test-4.cdiff", undefined],
+      ["/test.cvd", IMS_TEST1],
     ]);
     expect(await readFile(join(db, "test.cvd"))).toEqual(await readFile(join(CORPUS, "test-6.cvd")));
     expect(existsSync(join(db, "test.cld"))).toBe(false);
@@ -348,7 +421,11 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     const www = join(root, "www");
     await mkdir(www);
     const keys = generateContainerKeys();
-    const forged = buildSignedCvd([{ name: "test.ndb", bytes: Buffer.from("Forged.Sig:0:*:41414141\n") }], { name: "test", version: 7, signatures: 1, flevel: 81, stime: 1700000000 }, keys);
+    const forged = buildSignedCvd(
+      [{ name: "test.ndb", bytes: Buffer.from("Forged.Sig:0:*:41414141\n") }],
+      { name: "test", version: 7, signatures: 1, flevel: 81, stime: 1700000000 },
+      keys,
+    );
     await writeFile(join(www, "test.cvd"), forged);
     const db = await makeDb(root, 6);
     const server = await startMirror(www);
@@ -382,19 +459,30 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     server.status.set("/test.cvd", { status: 302, headers: { Location: "/moved.cvd" } });
     const db = await makeDb(root, undefined);
     expect((await run(server.url, db)).databases[0]).toMatchObject({ status: "updated", version: 6, via: "cvd" });
-    expect(server.requests.map((q) => [q.path, q.status])).toEqual([["/test.cvd", 302], ["/moved.cvd", 206], ["/test.cvd", 302], ["/moved.cvd", 200]]);
+    expect(server.requests.map((q) => [q.path, q.status])).toEqual([
+      ["/test.cvd", 302],
+      ["/moved.cvd", 206],
+      ["/test.cvd", 302],
+      ["/moved.cvd", 200],
+    ]);
 
     const held: Socket[] = [];
     const silent = createNetServer((sock) => void held.push(sock)); // accepts, never answers
     await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
-    onTestFinished(() => new Promise<void>((r) => {
-      for (const h of held) h.destroy();
-      silent.close(() => r());
-    }));
+    onTestFinished(
+      () =>
+        new Promise<void>((r) => {
+          for (const h of held) h.destroy();
+          silent.close(() => r());
+        }),
+    );
     const db2 = await makeDb(root, 1, "db2");
     const before = await snapshot(db2);
     const t0 = Date.now();
-    const r = await run(`http://127.0.0.1:${(silent.address() as AddressInfo).port}/`, db2, { timeoutMs: 300, maxAttempts: 2 });
+    const r = await run(`http://127.0.0.1:${(silent.address() as AddressInfo).port}/`, db2, {
+      timeoutMs: 300,
+      maxAttempts: 2,
+    });
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(r.databases[0]!.status).toBe("refused");
     expect((r.databases[0]!.error as UpdateError).code).toBe("FETCH_FAILED");
@@ -410,9 +498,20 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     server.swap.set("/test.cvd", "five.cvd");
     const db = await makeDb(root, undefined);
     const r = await run(server.url, db);
-    expect(r.databases[0]).toMatchObject({ status: "updated", previousVersion: null, version: 6, via: "cdiff", patches: 1 });
+    expect(r.databases[0]).toMatchObject({
+      status: "updated",
+      previousVersion: null,
+      version: 6,
+      via: "cdiff",
+      patches: 1,
+    });
     expect(r.databases[0]!.warnings.join("\n")).toMatch(/older than the version advertised \(6\)/);
-    expect(r.log).toEqual(expect.arrayContaining(["test.cvd updated (version: 5, sigs: 13, f-level: 81, builder: micasnyd)", "test.cld updated (version: 6, sigs: 14, f-level: 81, builder: micasnyd)"]));
+    expect(r.log).toEqual(
+      expect.arrayContaining([
+        "test.cvd updated (version: 5, sigs: 13, f-level: 81, builder: micasnyd)",
+        "test.cld updated (version: 6, sigs: 14, f-level: 81, builder: micasnyd)",
+      ]),
+    );
     expect(filesOf(await openFile(join(db, "test.cld")))).toEqual(TEST6_FILES);
   });
 
@@ -443,7 +542,10 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     const db = await makeDb(root, 5);
     const r = await run(server.url, db, { privateMirror: true });
     expect(r.databases[0]).toMatchObject({ status: "updated", previousVersion: 5, version: 6, via: "cld", patches: 0 });
-    expect(server.requests.map((q) => [q.path, q.range])).toEqual([["/test.cld", "bytes=0-511"], ["/test.cld", undefined]]);
+    expect(server.requests.map((q) => [q.path, q.range])).toEqual([
+      ["/test.cld", "bytes=0-511"],
+      ["/test.cld", undefined],
+    ]);
     expect(await readFile(join(db, "test.cld"))).toEqual(await readFile(join(www, "test.cld")));
     expect(existsSync(join(db, "test.cvd"))).toBe(false);
   });
@@ -495,16 +597,21 @@ describe.skipIf(!HAVE_CORPUS)("vigil freshclam over HTTP", () => {
     // HOST:PORT (clamd's TCPAddr:TCPSocket); a reply other than RELOADING is a failure
     const tcpGot: string[] = [];
     let answer = "RELOADING\0";
-    const tcp = createNetServer((sock) => sock.on("data", (d) => {
-      tcpGot.push(d.toString("latin1"));
-      sock.end(answer);
-    }));
+    const tcp = createNetServer((sock) =>
+      sock.on("data", (d) => {
+        tcpGot.push(d.toString("latin1"));
+        sock.end(answer);
+      }),
+    );
     await new Promise<void>((r) => tcp.listen(0, "127.0.0.1", r));
     onTestFinished(() => new Promise<void>((r) => tcp.close(() => r())));
     const at = `127.0.0.1:${(tcp.address() as AddressInfo).port}`;
     expect(await notifyClamd(at)).toBe("RELOADING");
     answer = "UNKNOWN COMMAND\0";
-    await expect(notifyClamd(at)).rejects.toMatchObject({ code: "NOTIFY_FAILED", message: expect.stringContaining("answered 'UNKNOWN COMMAND'") });
+    await expect(notifyClamd(at)).rejects.toMatchObject({
+      code: "NOTIFY_FAILED",
+      message: expect.stringContaining("answered 'UNKNOWN COMMAND'"),
+    });
     expect(tcpGot).toEqual(["zRELOAD\0", "zRELOAD\0"]);
   });
 });
@@ -521,11 +628,37 @@ describe("the standard databases (daily, main, bytecode), signed with keys of ou
     const t = Math.floor(Date.now() / 1000) - 7200;
     const one = "Vigil.Test.One:0:*:414243444546\n";
     const two = "Vigil.Test.Two:0:*:464544434241";
-    const daily1 = buildSignedCvd([{ name: "daily.ndb", bytes: Buffer.from(one) }], { name: "daily", version: 1, signatures: 1, flevel: 81, stime: t }, keys);
-    const daily2 = buildSignedCvd([{ name: "daily.ndb", bytes: Buffer.from(one + two + "\n") }], { name: "daily", version: 2, signatures: 2, flevel: 81, stime: t + 3600 }, keys);
-    const info2 = Buffer.from(openContainer(daily2, { path: "daily.cvd", keys: trusted }).files.find((f) => f.name === "daily.info")!.bytes).toString("latin1");
-    const script = ["UNLINK daily.info", "OPEN daily.info", ...info2.split("\n").filter((l) => l !== "").map((l) => `ADD ${l}`), "CLOSE", "OPEN daily.ndb", `ADD ${two}`, "CLOSE", ""].join("\n");
-    const main1 = buildSignedCvd([{ name: "main.hdb", bytes: Buffer.from("44d88612fea8a8f36de82e1278abb02f:68:Vigil.Test.Eicar\n") }], { name: "main", version: 1, signatures: 1, flevel: 81, stime: t }, keys);
+    const daily1 = buildSignedCvd(
+      [{ name: "daily.ndb", bytes: Buffer.from(one) }],
+      { name: "daily", version: 1, signatures: 1, flevel: 81, stime: t },
+      keys,
+    );
+    const daily2 = buildSignedCvd(
+      [{ name: "daily.ndb", bytes: Buffer.from(one + two + "\n") }],
+      { name: "daily", version: 2, signatures: 2, flevel: 81, stime: t + 3600 },
+      keys,
+    );
+    const info2 = Buffer.from(
+      openContainer(daily2, { path: "daily.cvd", keys: trusted }).files.find((f) => f.name === "daily.info")!.bytes,
+    ).toString("latin1");
+    const script = [
+      "UNLINK daily.info",
+      "OPEN daily.info",
+      ...info2
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => `ADD ${l}`),
+      "CLOSE",
+      "OPEN daily.ndb",
+      `ADD ${two}`,
+      "CLOSE",
+      "",
+    ].join("\n");
+    const main1 = buildSignedCvd(
+      [{ name: "main.hdb", bytes: Buffer.from("44d88612fea8a8f36de82e1278abb02f:68:Vigil.Test.Eicar\n") }],
+      { name: "main", version: 1, signatures: 1, flevel: 81, stime: t },
+      keys,
+    );
     await writeFile(join(db, "daily.cvd"), daily1);
     await writeFile(join(www, "daily.cvd"), daily2);
     await writeFile(join(www, "daily-2.cdiff"), buildSignedCdiff(script, 2, keys.cdiff));
@@ -539,12 +672,31 @@ describe("the standard databases (daily, main, bytecode), signed with keys of ou
     ]);
     expect((r.databases[2]!.error as UpdateError).code).toBe("FETCH_FAILED");
     expect(r.databases[2]!.error!.message).toMatch(/has no bytecode\.cvd/);
-    expect(filesOf(await openContainer(new Uint8Array(await readFile(join(db, "daily.cld"))), { path: "daily.cld", keys: trusted }))).toEqual(filesOf(openContainer(daily2, { path: "daily.cvd", keys: trusted })));
+    expect(
+      filesOf(
+        await openContainer(new Uint8Array(await readFile(join(db, "daily.cld"))), {
+          path: "daily.cld",
+          keys: trusted,
+        }),
+      ),
+    ).toEqual(filesOf(openContainer(daily2, { path: "daily.cvd", keys: trusted })));
     expect(await readFile(join(db, "main.cvd"))).toEqual(Buffer.from(main1));
     // without our keys, ClamAV's own keys refuse all of it: nothing changes
     const before = await snapshot(db);
-    await writeFile(join(www, "main.cvd"), buildSignedCvd([{ name: "main.hdb", bytes: Buffer.from("44d88612fea8a8f36de82e1278abb02f:68:Vigil.Test.Eicar2\n") }], { name: "main", version: 2, signatures: 1, flevel: 81, stime: t + 60 }, keys));
-    const r2 = await updateClamavDatabases({ mirror: server.url, databaseDir: db, databases: ["main"], retryDelayMs: 0 });
+    await writeFile(
+      join(www, "main.cvd"),
+      buildSignedCvd(
+        [{ name: "main.hdb", bytes: Buffer.from("44d88612fea8a8f36de82e1278abb02f:68:Vigil.Test.Eicar2\n") }],
+        { name: "main", version: 2, signatures: 1, flevel: 81, stime: t + 60 },
+        keys,
+      ),
+    );
+    const r2 = await updateClamavDatabases({
+      mirror: server.url,
+      databaseDir: db,
+      databases: ["main"],
+      retryDelayMs: 0,
+    });
     expect((r2.databases[0]!.error as ClamavError).code).toBe("CVD_BAD_SIGNATURE");
     expect(await snapshot(db)).toEqual(before);
   });
@@ -607,7 +759,10 @@ try {
 } catch {
   FRESHCLAM = undefined;
 }
-if (HAVE_CORPUS && !FRESHCLAM) console.log("freshclam differential test skipped: Debian's freshclam is not installed (apt-get install clamav-freshclam)");
+if (HAVE_CORPUS && !FRESHCLAM)
+  console.log(
+    "freshclam differential test skipped: Debian's freshclam is not installed (apt-get install clamav-freshclam)",
+  );
 
 describe.skipIf(!HAVE_CORPUS || !FRESHCLAM)("differential: Debian's freshclam and Vigil on the same mirror", () => {
   const flip = (file: string, at: number) => async (www: string) => {
@@ -615,7 +770,13 @@ describe.skipIf(!HAVE_CORPUS || !FRESHCLAM)("differential: Debian's freshclam an
     b[at] ^= 0x01;
     await writeFile(join(www, file), b);
   };
-  type Case = readonly [string, number | undefined, number, readonly number[], ((www: string, server: MirrorServer) => Promise<void>) | undefined];
+  type Case = readonly [
+    string,
+    number | undefined,
+    number,
+    readonly number[],
+    ((www: string, server: MirrorServer) => Promise<void>) | undefined,
+  ];
   const cases: Case[] = [
     ["test-1 + patches 2..6", 1, 6, [2, 3, 4, 5, 6], undefined],
     ["no local copy", undefined, 6, [2, 3, 4, 5, 6], undefined],
@@ -624,12 +785,24 @@ describe.skipIf(!HAVE_CORPUS || !FRESHCLAM)("differential: Debian's freshclam an
     ["test-3, test-6.cdiff missing (partial .cld)", 3, 6, [4, 5], undefined],
     ["test-1, test-4.cdiff with a flipped byte", 1, 6, [2, 3, 4, 5, 6], flip("test-4.cdiff", 200)],
     ["test-5, an empty test-6.cdiff", 5, 6, [6], async (www) => writeFile(join(www, "test-6.cdiff"), "")],
-    ["no local copy, the mirror's test.cvd header says 6 and the file is test-5", undefined, 6, [6], async (www, server) => {
-      await copyFile(join(CORPUS, "test-5.cvd"), join(www, "five.cvd"));
-      server.swap.set("/test.cvd", "five.cvd");
-    }],
+    [
+      "no local copy, the mirror's test.cvd header says 6 and the file is test-5",
+      undefined,
+      6,
+      [6],
+      async (www, server) => {
+        await copyFile(join(CORPUS, "test-5.cvd"), join(www, "five.cvd"));
+        server.swap.set("/test.cvd", "five.cvd");
+      },
+    ],
     ["test-5, test-6.cdiff cut short", 5, 6, [6], async (_www, server) => void server.cut.set("/test-6.cdiff", 300)],
-    ["test-6, the mirror offers test-3 with a new mtime", 6, 3, [], async (www) => utimes(join(www, "test.cvd"), new Date(), new Date())],
+    [
+      "test-6, the mirror offers test-3 with a new mtime",
+      6,
+      3,
+      [],
+      async (www) => utimes(join(www, "test.cvd"), new Date(), new Date()),
+    ],
   ];
   it.each([
     ["a .cld on the mirror", true],
@@ -648,50 +821,65 @@ describe.skipIf(!HAVE_CORPUS || !FRESHCLAM)("differential: Debian's freshclam an
     const ours = await makeDb(root, 3, "vigil");
     const conf = join(root, "freshclam.conf");
     await writeFile(conf, `PrivateMirror ${server.url}\nDatabaseDirectory ${theirs}\nDatabaseOwner root\n`);
-    const fc = await exec(FRESHCLAM!, [`--config-file=${conf}`, "--no-dns", "--update-db=test"], { timeout: 60_000 }).catch((e: { stdout?: string; stderr?: string }) => e);
+    const fc = await exec(FRESHCLAM!, [`--config-file=${conf}`, "--no-dns", "--update-db=test"], {
+      timeout: 60_000,
+    }).catch((e: { stdout?: string; stderr?: string }) => e);
     const theirRequests = server.requests.splice(0).map((q) => [q.path, q.range, q.ims]);
     const r = await run(server.url, ours, { privateMirror: true });
     expect(r.databases[0]!.status).toBe("updated");
-    expect(server.requests.map((q) => [q.path, q.range, q.ims]), `freshclam said: ${fc.stdout}${fc.stderr}`).toEqual(theirRequests);
+    expect(
+      server.requests.map((q) => [q.path, q.range, q.ims]),
+      `freshclam said: ${fc.stdout}${fc.stderr}`,
+    ).toEqual(theirRequests);
     const dbFiles = async (d: string) => (await readdir(d)).filter((f) => /\.(cvd|cld)$/.test(f)).sort();
     expect(await dbFiles(ours)).toEqual(await dbFiles(theirs));
-    for (const f of await dbFiles(theirs)) expect(filesOf(await openFile(join(ours, f)))).toEqual(filesOf(await openFile(join(theirs, f))));
+    for (const f of await dbFiles(theirs))
+      expect(filesOf(await openFile(join(ours, f)))).toEqual(filesOf(await openFile(join(theirs, f))));
   });
 
-  it.each(cases)("%s: the same requests and databases that open to the same files", async (_label, local, remote, patches, mutate) => {
-    const root = await tempDir("vigil-fc-diff-");
-    const www = await makeMirror(root, remote, [...patches]);
-    const server = await startMirror(www);
-    await mutate?.(www, server);
-    const theirs = await makeDb(root, local, "freshclam");
-    const ours = await makeDb(root, local, "vigil");
-    const conf = join(root, "freshclam.conf");
-    await writeFile(conf, `DatabaseMirror ${server.url}\nDatabaseDirectory ${theirs}\nDatabaseOwner root\nMaxAttempts 3\n`);
-    const fc = await exec(FRESHCLAM!, [`--config-file=${conf}`, "--no-dns", "--update-db=test"], { timeout: 60_000 }).catch((e: { stdout?: string; stderr?: string; code?: number }) => e);
-    if (process.env.VIGIL_DEBUG_FRESHCLAM) console.log(fc.stdout, fc.stderr, server.requests);
-    const theirRequests = server.requests.splice(0).map((q) => [q.path, q.range, q.ims]);
-    await run(server.url, ours);
-    const ourRequests = server.requests.map((q) => [q.path, q.range, q.ims]);
-    expect(ourRequests, `freshclam said: ${fc.stdout}${fc.stderr}`).toEqual(theirRequests);
-    const dbFiles = async (d: string) => (await readdir(d)).filter((f) => /\.(cvd|cld)$/.test(f)).sort();
-    expect(await dbFiles(ours)).toEqual(await dbFiles(theirs));
-    for (const f of await dbFiles(theirs)) {
-      const a = await openFile(join(theirs, f));
-      const b = await openFile(join(ours, f));
-      expect(filesOf(b)).toEqual(filesOf(a));
-      expect(b.header).toEqual(a.header);
-    }
-  });
+  it.each(cases)(
+    "%s: the same requests and databases that open to the same files",
+    async (_label, local, remote, patches, mutate) => {
+      const root = await tempDir("vigil-fc-diff-");
+      const www = await makeMirror(root, remote, [...patches]);
+      const server = await startMirror(www);
+      await mutate?.(www, server);
+      const theirs = await makeDb(root, local, "freshclam");
+      const ours = await makeDb(root, local, "vigil");
+      const conf = join(root, "freshclam.conf");
+      await writeFile(
+        conf,
+        `DatabaseMirror ${server.url}\nDatabaseDirectory ${theirs}\nDatabaseOwner root\nMaxAttempts 3\n`,
+      );
+      const fc = await exec(FRESHCLAM!, [`--config-file=${conf}`, "--no-dns", "--update-db=test"], {
+        timeout: 60_000,
+      }).catch((e: { stdout?: string; stderr?: string; code?: number }) => e);
+      if (process.env.VIGIL_DEBUG_FRESHCLAM) console.log(fc.stdout, fc.stderr, server.requests);
+      const theirRequests = server.requests.splice(0).map((q) => [q.path, q.range, q.ims]);
+      await run(server.url, ours);
+      const ourRequests = server.requests.map((q) => [q.path, q.range, q.ims]);
+      expect(ourRequests, `freshclam said: ${fc.stdout}${fc.stderr}`).toEqual(theirRequests);
+      const dbFiles = async (d: string) => (await readdir(d)).filter((f) => /\.(cvd|cld)$/.test(f)).sort();
+      expect(await dbFiles(ours)).toEqual(await dbFiles(theirs));
+      for (const f of await dbFiles(theirs)) {
+        const a = await openFile(join(theirs, f));
+        const b = await openFile(join(ours, f));
+        expect(filesOf(b)).toEqual(filesOf(a));
+        expect(b.header).toEqual(a.header);
+      }
+    },
+  );
 });
-
 
 let CLAMD: string | undefined;
 try {
-  CLAMD = (await exec("sh", ["-c", "command -v clamd || ls /usr/sbin/clamd"])).stdout.trim().split("\n")[0] || undefined;
+  CLAMD =
+    (await exec("sh", ["-c", "command -v clamd || ls /usr/sbin/clamd"])).stdout.trim().split("\n")[0] || undefined;
 } catch {
   CLAMD = undefined;
 }
-if (HAVE_CORPUS && !CLAMD) console.log("clamd RELOAD test skipped: Debian's clamd is not installed (apt-get install clamav-daemon)");
+if (HAVE_CORPUS && !CLAMD)
+  console.log("clamd RELOAD test skipped: Debian's clamd is not installed (apt-get install clamav-daemon)");
 
 describe.skipIf(!HAVE_CORPUS || !CLAMD)("Debian's clamd reloads what Vigil installed", () => {
   it("test-1 -> test-6 by the chain, RELOAD over clamd's LocalSocket, clamd loads the new .cld", async () => {
@@ -700,7 +888,10 @@ describe.skipIf(!HAVE_CORPUS || !CLAMD)("Debian's clamd reloads what Vigil insta
     const db = await makeDb(root, 1);
     const sock = join(root, "clamd.sock");
     const logFile = join(root, "clamd.log");
-    await writeFile(join(root, "clamd.conf"), `LocalSocket ${sock}\nDatabaseDirectory ${db}\nForeground yes\nLogFile ${logFile}\nLogTime no\nSelfCheck 3600\n`);
+    await writeFile(
+      join(root, "clamd.conf"),
+      `LocalSocket ${sock}\nDatabaseDirectory ${db}\nForeground yes\nLogFile ${logFile}\nLogTime no\nSelfCheck 3600\n`,
+    );
     const child = spawn(CLAMD!, [`--config-file=${join(root, "clamd.conf")}`], { stdio: "ignore" });
     onTestFinished(() => {
       child.kill("SIGTERM");
@@ -708,7 +899,10 @@ describe.skipIf(!HAVE_CORPUS || !CLAMD)("Debian's clamd reloads what Vigil insta
     const waitFor = async (what: () => Promise<boolean>, label: string) => {
       for (let i = 0; i < 300; i++) {
         if (await what()) return;
-        if (child.exitCode !== null) throw new Error(`clamd exited (${child.exitCode}) before ${label}: ${await readFile(logFile, "utf8").catch(() => "")}`);
+        if (child.exitCode !== null)
+          throw new Error(
+            `clamd exited (${child.exitCode}) before ${label}: ${await readFile(logFile, "utf8").catch(() => "")}`,
+          );
         await new Promise((r) => setTimeout(r, 100));
       }
       throw new Error(`clamd: timed out waiting for ${label}`);

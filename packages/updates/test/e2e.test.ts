@@ -8,10 +8,31 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { openNote } from "@vigil/tlog";
 import {
-  DiskLog, UpdateError, buildBundle, bundleArchivePath, currentBundleDir, loadState, publish, recoverEndpoint, requestCosignature,
-  rollback, update, type Server,
+  DiskLog,
+  UpdateError,
+  buildBundle,
+  bundleArchivePath,
+  currentBundleDir,
+  loadState,
+  publish,
+  recoverEndpoint,
+  requestCosignature,
+  rollback,
+  update,
+  type Server,
 } from "./exports.js";
-import { HONEST_RULES, SECRET_HUNTING_RULES, closeServer, makeKeys, policyFor, serveDir, snapshot, startWitness, tempDir, writeRules, type Keys } from "./helpers.js";
+import {
+  HONEST_RULES,
+  SECRET_HUNTING_RULES,
+  closeServer,
+  makeKeys,
+  policyFor,
+  serveDir,
+  snapshot,
+  startWitness,
+  tempDir,
+  writeRules,
+} from "./helpers.js";
 
 const servers: Server[] = [];
 afterAll(async () => {
@@ -26,13 +47,31 @@ async function fixture() {
   const stateDir = join(root, "endpoint");
   const http = await serveDir(logDir);
   servers.push(http.server);
-  const w1 = await startWitness(keys.w1.signerKey, join(root, "w1"), "rules.example/log", keys.log.verifierKey, http.url);
-  const w2 = await startWitness(keys.w2.signerKey, join(root, "w2"), "rules.example/log", keys.log.verifierKey, http.url);
+  const w1 = await startWitness(
+    keys.w1.signerKey,
+    join(root, "w1"),
+    "rules.example/log",
+    keys.log.verifierKey,
+    http.url,
+  );
+  const w2 = await startWitness(
+    keys.w2.signerKey,
+    join(root, "w2"),
+    "rules.example/log",
+    keys.log.verifierKey,
+    http.url,
+  );
   servers.push(w1.server, w2.server);
   const policy = policyFor(keys);
   const pub = async (rules: Record<string, string>) => {
     await writeRules(rulesDir, rules);
-    return publish({ rulesDir, logDir, publisherKey: keys.publisher.signerKey, logKey: keys.log.signerKey, witnesses: [w1.url, w2.url] });
+    return publish({
+      rulesDir,
+      logDir,
+      publisherKey: keys.publisher.signerKey,
+      logKey: keys.log.signerKey,
+      witnesses: [w1.url, w2.url],
+    });
   };
   return { keys, root, logDir, rulesDir, stateDir, http, w1, w2, policy, pub };
 }
@@ -48,14 +87,17 @@ async function expectCode(p: Promise<unknown>, code: string): Promise<UpdateErro
   throw new Error(`expected an UpdateError ${code}, got success`);
 }
 
-const v2Rules = { ...HONEST_RULES, "families/stealer.yar": `rule Stealer_Browser_Creds {
+const v2Rules = {
+  ...HONEST_RULES,
+  "families/stealer.yar": `rule Stealer_Browser_Creds {
   strings:
     $a = "\\\\Google\\\\Chrome\\\\User Data\\\\Default\\\\Login Data" ascii wide
     $b = "SELECT origin_url, username_value, password_value FROM logins"
   condition:
     uint16(0) == 0x5A4D and all of them
 }
-` };
+`,
+};
 
 describe("honest updates", () => {
   it("publishes, gets two cosignatures and applies on the endpoint, over HTTP and from a directory", async () => {
@@ -72,7 +114,19 @@ describe("honest updates", () => {
     const tp = parseTlogProof(await readFile(join(f.logDir, "bundles", "rules-1.tlog-proof"), "utf8"));
     const cp = parseCheckpoint(openNote(tp.checkpoint, [f.keys.log.verifierKey, f.keys.w1.verifierKey]).text);
     expect(verifyInclusion(tp.index, cp.size, leafHash("some other entry"), tp.proof, cp.rootHash)).toBe(false);
-    expect(verifyInclusion(tp.index, cp.size, leafHash(Buffer.from((await import("@vigil/updates")).readTar(await readFile(join(f.logDir, "bundles", "rules-1.tar")))[0]!.data)), tp.proof, cp.rootHash)).toBe(true);
+    expect(
+      verifyInclusion(
+        tp.index,
+        cp.size,
+        leafHash(
+          Buffer.from(
+            (await import("@vigil/updates")).readTar(await readFile(join(f.logDir, "bundles", "rules-1.tar")))[0]!.data,
+          ),
+        ),
+        tp.proof,
+        cp.rootHash,
+      ),
+    ).toBe(true);
 
     const u1 = await update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy });
     expect(u1.status).toBe("applied");
@@ -80,7 +134,9 @@ describe("honest updates", () => {
     expect(u1.witnesses.length).toBe(2);
     const dir = await currentBundleDir(f.stateDir);
     expect(await readFile(join(dir!, "eicar.yar"), "utf8")).toBe(HONEST_RULES["eicar.yar"]);
-    expect(await readlink(join(f.stateDir, "current"))).toBe(join("bundles", (await loadState(f.stateDir)).current!.dir));
+    expect(await readlink(join(f.stateDir, "current"))).toBe(
+      join("bundles", (await loadState(f.stateDir)).current!.dir),
+    );
 
     expect((await update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy })).status).toBe("up-to-date");
 
@@ -119,7 +175,10 @@ describe("attacks", () => {
     const fixed = await f.pub(v2Rules);
     expect(fixed.manifest.version).toBe(3);
     expect(fixed.cosignedBy.length).toBe(2);
-    expect(await update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy })).toMatchObject({ status: "applied", version: 3 });
+    expect(await update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy })).toMatchObject({
+      status: "applied",
+      version: 3,
+    });
     expect(existsSync(join(f.stateDir, "current", "hunt.yar"))).toBe(false);
     expect(await readFile(join(f.root, "w1", "witness.log"), "utf8")).toMatch(/SUPERSEDED rules\.example\/log/);
   });
@@ -134,8 +193,18 @@ describe("attacks", () => {
     const forkDir = join(f.root, "fork");
     const forkRules = join(f.root, "fork-rules");
     await writeRules(forkRules, { "x.yar": 'rule Fork { strings: $a = "forked log entry" condition: $a }\n' });
-    await publish({ rulesDir: forkRules, logDir: forkDir, publisherKey: f.keys.publisher.signerKey, logKey: f.keys.log.signerKey });
-    await publish({ rulesDir: forkRules, logDir: forkDir, publisherKey: f.keys.publisher.signerKey, logKey: f.keys.log.signerKey });
+    await publish({
+      rulesDir: forkRules,
+      logDir: forkDir,
+      publisherKey: f.keys.publisher.signerKey,
+      logKey: f.keys.log.signerKey,
+    });
+    await publish({
+      rulesDir: forkRules,
+      logDir: forkDir,
+      publisherKey: f.keys.publisher.signerKey,
+      logKey: f.keys.log.signerKey,
+    });
     const forkHttp = await serveDir(forkDir);
     servers.push(forkHttp.server);
 
@@ -150,15 +219,30 @@ describe("attacks", () => {
     forkHttp.overrides.clear();
 
     // 3. witnesses that never saw the honest tree (fooled, or compromised) cosign the fork
-    const fooled1 = await startWitness(f.keys.w1.signerKey, join(f.root, "fooled1"), "rules.example/log", f.keys.log.verifierKey, forkHttp.url);
-    const fooled2 = await startWitness(f.keys.w2.signerKey, join(f.root, "fooled2"), "rules.example/log", f.keys.log.verifierKey, forkHttp.url);
+    const fooled1 = await startWitness(
+      f.keys.w1.signerKey,
+      join(f.root, "fooled1"),
+      "rules.example/log",
+      f.keys.log.verifierKey,
+      forkHttp.url,
+    );
+    const fooled2 = await startWitness(
+      f.keys.w2.signerKey,
+      join(f.root, "fooled2"),
+      "rules.example/log",
+      f.keys.log.verifierKey,
+      forkHttp.url,
+    );
     servers.push(fooled1.server, fooled2.server);
     const forkLog = await DiskLog.open(forkDir, f.keys.log.signerKey);
     for (const w of [fooled1.url, fooled2.url]) {
       const lines = await requestCosignature(w, forkLog.checkpoint, (old) => forkLog.tree.consistencyProof(old), 0n);
       await forkLog.addCosignatures(lines);
     }
-    const e3 = await expectCode(update({ source: forkHttp.url, stateDir: f.stateDir, policy: f.policy }), "INCONSISTENT");
+    const e3 = await expectCode(
+      update({ source: forkHttp.url, stateDir: f.stateDir, policy: f.policy }),
+      "INCONSISTENT",
+    );
     expect(e3.evidence?.accepted).toBe((await loadState(f.stateDir)).checkpoint);
     expect(e3.evidence?.offered).toContain("rules.example/log\n2\n");
     const evidence = await readdir(join(f.stateDir, "evidence"));
@@ -166,7 +250,10 @@ describe("attacks", () => {
     // the real witnesses refuse the fork too: it is not consistent with what they cosigned
     const real = await fetch(`${f.w1.url}/add-checkpoint`, {
       method: "POST",
-      body: `old 1\n${forkLog.tree.consistencyProof(1).map((h) => Buffer.from(h).toString("base64") + "\n").join("")}\n${forkLog.checkpoint}`,
+      body: `old 1\n${forkLog.tree
+        .consistencyProof(1)
+        .map((h) => Buffer.from(h).toString("base64") + "\n")
+        .join("")}\n${forkLog.checkpoint}`,
     });
     expect(real.status).toBe(422);
     expect((await loadState(f.stateDir)).current!.version).toBe(1);
@@ -193,7 +280,9 @@ describe("attacks", () => {
     const before = log.size;
     await log.append([Buffer.from(built.signedManifest)], f.keys.log.signerKey);
     for (const w of [f.w1.url, f.w2.url]) {
-      await log.addCosignatures(await requestCosignature(w, log.checkpoint, (o) => log.tree.consistencyProof(o), BigInt(before)));
+      await log.addCosignatures(
+        await requestCosignature(w, log.checkpoint, (o) => log.tree.consistencyProof(o), BigInt(before)),
+      );
     }
     const e = await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy }), "ROLLBACK");
     expect(e.message).toMatch(/version 1 is not above version 2/);
@@ -204,12 +293,28 @@ describe("attacks", () => {
     const f = await fixture();
     await f.pub(HONEST_RULES);
     const later = () => Math.floor(Date.now() / 1000) + f.policy.maxCheckpointAge + 60;
-    await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, now: later }), "STALE_CHECKPOINT");
+    await expectCode(
+      update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, now: later }),
+      "STALE_CHECKPOINT",
+    );
     const earlier = () => Math.floor(Date.now() / 1000) - 3600;
-    await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, now: earlier }), "FUTURE_CHECKPOINT");
+    await expectCode(
+      update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, now: earlier }),
+      "FUTURE_CHECKPOINT",
+    );
     expect((await loadState(f.stateDir)).current).toBeNull();
     // one witness is not a quorum of two
-    await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: { ...f.policy, witnesses: [f.keys.w1.verifierKey, (await import("@vigil/tlog")).generateKey("w3.example", 4).verifierKey] } }), "NO_QUORUM");
+    await expectCode(
+      update({
+        source: f.http.url,
+        stateDir: f.stateDir,
+        policy: {
+          ...f.policy,
+          witnesses: [f.keys.w1.verifierKey, (await import("@vigil/tlog")).generateKey("w3.example", 4).verifierKey],
+        },
+      }),
+      "NO_QUORUM",
+    );
   });
 
   it("a tampered bundle file is refused", async () => {
@@ -238,17 +343,25 @@ describe("attacks", () => {
     const v1Dir = await currentBundleDir(f.stateDir);
     await f.pub(v2Rules);
 
-    await expect(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, failpoint: "after-extract" })).rejects.toThrow(/failpoint/);
+    await expect(
+      update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, failpoint: "after-extract" }),
+    ).rejects.toThrow(/failpoint/);
     expect(await currentBundleDir(f.stateDir)).toBe(v1Dir);
-    expect(await readlink(join(f.stateDir, "current"))).toBe(join("bundles", (await loadState(f.stateDir)).current!.dir));
+    expect(await readlink(join(f.stateDir, "current"))).toBe(
+      join("bundles", (await loadState(f.stateDir)).current!.dir),
+    );
     expect(existsSync(join(v1Dir!, "families/stealer.yar"))).toBe(false);
     expect(await readFile(join(f.stateDir, "current", "eicar.yar"), "utf8")).toBe(HONEST_RULES["eicar.yar"]);
 
     // crash after the commit point: state says v2, the link still points at v1 until recovery
-    await expect(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, failpoint: "after-state" })).rejects.toThrow(/failpoint/);
+    await expect(
+      update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, failpoint: "after-state" }),
+    ).rejects.toThrow(/failpoint/);
     const st = await recoverEndpoint(f.stateDir);
     expect(st.current!.version).toBe(2);
-    expect(await readFile(join(f.stateDir, "current", "families", "stealer.yar"), "utf8")).toBe(v2Rules["families/stealer.yar"]);
+    expect(await readFile(join(f.stateDir, "current", "families", "stealer.yar"), "utf8")).toBe(
+      v2Rules["families/stealer.yar"],
+    );
     expect((await update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy })).status).toBe("up-to-date");
   });
 
@@ -260,16 +373,23 @@ describe("attacks", () => {
     const script = join(f.root, "crash.mjs");
     const { writeFile } = await import("node:fs/promises");
     const dist = new URL("../dist/index.js", import.meta.url).href; // the built package (npm test builds first)
-    await writeFile(script, `
+    await writeFile(
+      script,
+      `
       import { update } from ${JSON.stringify(dist)};
       const [source, stateDir, policy, at] = process.argv.slice(2);
       const kill = () => process.kill(process.pid, "SIGKILL");
       await update({ source, stateDir, policy: JSON.parse(policy), hooks: at === "extract" ? { afterExtract: kill } : { afterCommit: kill } });
       process.exit(3);
-    `);
+    `,
+    );
     const { spawnSync } = await import("node:child_process");
     // the child reads the log from its directory: spawnSync blocks this process, and so its HTTP server
-    const run = (at: string) => spawnSync(process.execPath, [script, f.logDir, f.stateDir, JSON.stringify(f.policy), at], { encoding: "utf8", timeout: 60_000 });
+    const run = (at: string) =>
+      spawnSync(process.execPath, [script, f.logDir, f.stateDir, JSON.stringify(f.policy), at], {
+        encoding: "utf8",
+        timeout: 60_000,
+      });
     const r1 = run("extract");
     expect(r1.signal, r1.stderr).toBe("SIGKILL");
     expect(existsSync(join(f.stateDir, "update.lock"))).toBe(true); // left behind by the dead process
@@ -281,22 +401,45 @@ describe("attacks", () => {
     expect((await loadState(f.stateDir)).current!.version).toBe(2);
     // the next run (stale lock taken over) repairs the link and finds nothing to do
     expect((await update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy })).status).toBe("up-to-date");
-    expect(await readFile(join(f.stateDir, "current", "families", "stealer.yar"), "utf8")).toBe(v2Rules["families/stealer.yar"]);
+    expect(await readFile(join(f.stateDir, "current", "families", "stealer.yar"), "utf8")).toBe(
+      v2Rules["families/stealer.yar"],
+    );
   });
 
   it("an endpoint can refuse, with its own extended audit policy, a bundle the witnesses accepted", async () => {
     const f = await fixture();
-    await f.pub({ ...HONEST_RULES, "p.yar": 'rule Project { strings: $a = "project bluebird" nocase condition: $a }\n' });
+    await f.pub({
+      ...HONEST_RULES,
+      "p.yar": 'rule Project { strings: $a = "project bluebird" nocase condition: $a }\n',
+    });
     const { parseAuditPolicy } = await import("@vigil/updates");
-    const mine = parseAuditPolicy(JSON.stringify({
-      format: "vigil-audit-policy/v1", extends: "default", version: "endpoint-1",
-      markings: [{ lang: "en", case: "insensitive", severity: "high", words: ["PROJECT BLUEBIRD"] }],
-    }));
-    const e = await expectCode(update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, auditPolicy: mine }), "AUDIT_FAILED");
-    expect(e.message).toMatch(/p\.yar:1: high: rule Project: looks for the en classification marking "PROJECT BLUEBIRD"/);
+    const mine = parseAuditPolicy(
+      JSON.stringify({
+        format: "vigil-audit-policy/v1",
+        extends: "default",
+        version: "endpoint-1",
+        markings: [{ lang: "en", case: "insensitive", severity: "high", words: ["PROJECT BLUEBIRD"] }],
+      }),
+    );
+    const e = await expectCode(
+      update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, auditPolicy: mine }),
+      "AUDIT_FAILED",
+    );
+    expect(e.message).toMatch(
+      /p\.yar:1: high: rule Project: looks for the en classification marking "PROJECT BLUEBIRD"/,
+    );
     expect((await loadState(f.stateDir)).current).toBeNull();
     // without that extension the default policy lets it through
-    expect((await update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy, auditPolicy: parseAuditPolicy('{"format":"vigil-audit-policy/v1","extends":"default"}') })).status).toBe("applied");
+    expect(
+      (
+        await update({
+          source: f.http.url,
+          stateDir: f.stateDir,
+          policy: f.policy,
+          auditPolicy: parseAuditPolicy('{"format":"vigil-audit-policy/v1","extends":"default"}'),
+        })
+      ).status,
+    ).toBe("applied");
   });
 
   it("finds its bundle behind hundreds of entries of another bundle name", async () => {
@@ -304,16 +447,34 @@ describe("attacks", () => {
     const root = await tempDir();
     const logDir = join(root, "log");
     await writeRules(join(root, "rules"), HONEST_RULES);
-    await publish({ rulesDir: join(root, "rules"), logDir, publisherKey: keys.publisher.signerKey, logKey: keys.log.signerKey });
+    await publish({
+      rulesDir: join(root, "rules"),
+      logDir,
+      publisherKey: keys.publisher.signerKey,
+      logKey: keys.log.signerKey,
+    });
     const log = await DiskLog.open(logDir, keys.log.signerKey);
-    const other = [{ path: "o.yar", data: new Uint8Array(Buffer.from('rule O { strings: $a = "other feed marker" condition: $a }\n')) }];
+    const other = [
+      {
+        path: "o.yar",
+        data: new Uint8Array(Buffer.from('rule O { strings: $a = "other feed marker" condition: $a }\n')),
+      },
+    ];
     const entries: Uint8Array[] = [];
-    for (let v = 1; v <= 300; v++) entries.push(Buffer.from(buildBundle(other, { name: "other-feed", version: v, previous: "" }, keys.publisher.signerKey).signedManifest));
+    for (let v = 1; v <= 300; v++)
+      entries.push(
+        Buffer.from(
+          buildBundle(other, { name: "other-feed", version: v, previous: "" }, keys.publisher.signerKey).signedManifest,
+        ),
+      );
     await log.append(entries, keys.log.signerKey);
     const { cosignatureLine } = await import("@vigil/tlog");
     const text = log.checkpoint.slice(0, log.checkpoint.indexOf("\n\n") + 1);
     const now = Math.floor(Date.now() / 1000);
-    await log.addCosignatures([cosignatureLine(text, keys.w1.signerKey, now), cosignatureLine(text, keys.w2.signerKey, now)]);
+    await log.addCosignatures([
+      cosignatureLine(text, keys.w1.signerKey, now),
+      cosignatureLine(text, keys.w2.signerKey, now),
+    ]);
     const r = await update({ source: logDir, stateDir: join(root, "ep"), policy: policyFor(keys) });
     expect(r).toMatchObject({ status: "applied", version: 1, checkpointSize: 301n });
   });
@@ -328,8 +489,14 @@ describe("attacks", () => {
     expect(existsSync(join(f.stateDir, "current", "families", "stealer.yar"))).toBe(false);
     expect((await update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy })).status).toBe("up-to-date");
     expect((await loadState(f.stateDir)).current!.version).toBe(1);
-    await f.pub({ ...v2Rules, "more.yar": 'rule More { strings: $a = "another malware marker string" condition: $a }\n' });
-    expect(await update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy })).toMatchObject({ status: "applied", version: 3 });
+    await f.pub({
+      ...v2Rules,
+      "more.yar": 'rule More { strings: $a = "another malware marker string" condition: $a }\n',
+    });
+    expect(await update({ source: f.http.url, stateDir: f.stateDir, policy: f.policy })).toMatchObject({
+      status: "applied",
+      version: 3,
+    });
     await expectCode(rollback(join(f.root, "fresh-endpoint")), "NO_PREVIOUS");
   });
 });

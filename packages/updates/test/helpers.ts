@@ -10,7 +10,6 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve, sep } from "node:path";
 import { onTestFinished } from "vitest";
-import { EICAR_YARA } from "@vigil/test-kit";
 
 export { closeServer, makeKeys, policyFor, startWitness, writeRules, type Keys } from "@vigil/test-kit";
 
@@ -23,7 +22,10 @@ export async function tempDir(prefix = "vigil-upd-"): Promise<string> {
 
 export { HONEST_RULES, SECRET_HUNTING_RULES } from "@vigil/test-kit";
 
-export async function serveDir(dir: string, overrides = new Map<string, Uint8Array>()): Promise<{ url: string; server: Server; overrides: Map<string, Uint8Array>; hits: string[] }> {
+export async function serveDir(
+  dir: string,
+  overrides = new Map<string, Uint8Array>(),
+): Promise<{ url: string; server: Server; overrides: Map<string, Uint8Array>; hits: string[] }> {
   const hits: string[] = [];
   const root = resolve(dir);
   const server = createServer(async (req, res) => {

@@ -12,12 +12,19 @@ async function setup() {
   const wkey = generateKey("witness.example/w", "cosignature");
   const dir = await tempDir("vigil-wit-");
   let clock = 1_700_000_000;
-  const make = () => new Witness({ key: wkey.signerKey, stateDir: dir, logs: [{ origin: "log.example/a", keys: [log.verifierKey], source: dir }], now: () => clock });
+  const make = () =>
+    new Witness({
+      key: wkey.signerKey,
+      stateDir: dir,
+      logs: [{ origin: "log.example/a", keys: [log.verifierKey], source: dir }],
+      now: () => clock,
+    });
   const tree = new MerkleTree();
   const grow = (n: number) => {
     for (let i = 0; i < n; i++) tree.append(`entry ${tree.size}`);
   };
-  const cp = (size = tree.size, key = log.signerKey, root = tree.root(size)) => signNote(formatCheckpoint({ origin: "log.example/a", size: BigInt(size), rootHash: root }), key);
+  const cp = (size = tree.size, key = log.signerKey, root = tree.root(size)) =>
+    signNote(formatCheckpoint({ origin: "log.example/a", size: BigInt(size), rootHash: root }), key);
   return { log, other, wkey, dir, make, tree, grow, cp, tick: (s: number) => (clock += s), now: () => clock };
 }
 
@@ -52,14 +59,24 @@ describe("tlog-witness add-checkpoint", () => {
     const w = s.make();
     s.grow(4);
     // 404 unknown origin
-    const foreign = signNote(formatCheckpoint({ origin: "other.example/log", size: 4n, rootHash: s.tree.root() }), s.log.signerKey);
+    const foreign = signNote(
+      formatCheckpoint({ origin: "other.example/log", size: 4n, rootHash: s.tree.root() }),
+      s.log.signerKey,
+    );
     expect((await w.addCheckpoint(addCheckpointBody(0n, [], foreign))).status).toBe(404);
     // 403 signed by an unknown key with the same name, or a bad signature by the known key
     expect((await w.addCheckpoint(addCheckpointBody(0n, [], s.cp(4, s.other.signerKey)))).status).toBe(403);
     const tampered = s.cp().replace("\n4\n", "\n5\n");
     expect((await w.addCheckpoint(addCheckpointBody(0n, [], tampered))).status).toBe(403);
     // 400 malformed bodies and old > size
-    for (const body of ["", "old\n\n", "old 01\n\n" + s.cp(), "old 1\nnot base64!\n\n" + s.cp(), "old 1\n" + s.cp(), "nonsense"]) {
+    for (const body of [
+      "",
+      "old\n\n",
+      "old 01\n\n" + s.cp(),
+      "old 1\nnot base64!\n\n" + s.cp(),
+      "old 1\n" + s.cp(),
+      "nonsense",
+    ]) {
       expect((await w.addCheckpoint(body)).status, JSON.stringify(body.slice(0, 20))).toBe(400);
     }
     expect((await w.addCheckpoint(addCheckpointBody(9n, [], s.cp()))).status).toBe(400);
@@ -67,7 +84,9 @@ describe("tlog-witness add-checkpoint", () => {
     // 422 non-empty proof with old 0
     expect((await w.addCheckpoint(addCheckpointBody(0n, [leafHash("x")], s.cp()))).status).toBe(422);
     // 422 size-0 checkpoint with a non-empty-tree root
-    expect((await w.addCheckpoint(addCheckpointBody(0n, [], s.cp(0, s.log.signerKey, leafHash("x"))))).status).toBe(422);
+    expect((await w.addCheckpoint(addCheckpointBody(0n, [], s.cp(0, s.log.signerKey, leafHash("x"))))).status).toBe(
+      422,
+    );
     expect((await w.addCheckpoint(addCheckpointBody(0n, [], s.cp(0, s.log.signerKey, emptyRoot())))).status).toBe(200);
     expect((await w.addCheckpoint(addCheckpointBody(0n, [], s.cp()))).status).toBe(200);
     // 409 wrong old size, with the stored size
@@ -78,7 +97,9 @@ describe("tlog-witness add-checkpoint", () => {
     const bad = s.tree.consistencyProof(4);
     bad[0] = leafHash("forged");
     expect((await w.addCheckpoint(addCheckpointBody(4n, bad, s.cp()))).status).toBe(422);
-    expect(await readFile(join(s.dir, "witness.log"), "utf8")).toMatch(/MISBEHAVIOUR log\.example\/a: consistency proof from 4 to 8/);
+    expect(await readFile(join(s.dir, "witness.log"), "utf8")).toMatch(
+      /MISBEHAVIOUR log\.example\/a: consistency proof from 4 to 8/,
+    );
     // 422 same size, different root
     const fork = s.cp(4, s.log.signerKey, leafHash("fork"));
     expect((await w.addCheckpoint(addCheckpointBody(4n, [], fork))).status).toBe(422);
@@ -97,7 +118,10 @@ describe("tlog-witness add-checkpoint", () => {
     s.grow(3);
     const b = s.cp();
     const pb = s.tree.consistencyProof(3, 8);
-    const [ra, rb] = await Promise.all([w.addCheckpoint(addCheckpointBody(3n, pa, a)), w.addCheckpoint(addCheckpointBody(3n, pb, b))]);
+    const [ra, rb] = await Promise.all([
+      w.addCheckpoint(addCheckpointBody(3n, pa, a)),
+      w.addCheckpoint(addCheckpointBody(3n, pb, b)),
+    ]);
     expect([ra.status, rb.status].sort()).toEqual([200, 409]);
     const stored = await w.latest("log.example/a");
     expect(stored).toContain(ra.status === 200 ? "\n5\n" : "\n8\n");
@@ -110,10 +134,16 @@ describe("tlog-witness add-checkpoint", () => {
     try {
       const port = (server.address() as { port: number }).port;
       s.grow(2);
-      const res = await fetch(`http://127.0.0.1:${port}/add-checkpoint`, { method: "POST", body: addCheckpointBody(0n, [], s.cp()) });
+      const res = await fetch(`http://127.0.0.1:${port}/add-checkpoint`, {
+        method: "POST",
+        body: addCheckpointBody(0n, [], s.cp()),
+      });
       expect(res.status).toBe(200);
       expect((await res.text()).startsWith("\u2014 witness.example/w ")).toBe(true);
-      const c = await fetch(`http://127.0.0.1:${port}/add-checkpoint`, { method: "POST", body: addCheckpointBody(0n, [], s.cp()) });
+      const c = await fetch(`http://127.0.0.1:${port}/add-checkpoint`, {
+        method: "POST",
+        body: addCheckpointBody(0n, [], s.cp()),
+      });
       expect(c.status).toBe(409);
       expect(c.headers.get("content-type")).toBe("text/x.tlog.size");
       expect(await c.text()).toBe("2\n");
@@ -121,10 +151,16 @@ describe("tlog-witness add-checkpoint", () => {
       const hash = (await import("node:crypto")).createHash("sha256").update("log.example/a").digest("hex");
       const mon = await fetch(`http://127.0.0.1:${port}/${hash}/checkpoint`);
       expect(mon.status).toBe(200);
-      expect(openNote(await mon.text(), [s.log.verifierKey, s.wkey.verifierKey]).verified).toEqual(["log.example/a", "witness.example/w"]);
+      expect(openNote(await mon.text(), [s.log.verifierKey, s.wkey.verifierKey]).verified).toEqual([
+        "log.example/a",
+        "witness.example/w",
+      ]);
       expect((await fetch(`http://127.0.0.1:${port}/${"0".repeat(64)}/checkpoint`)).status).toBe(404);
       expect((await fetch(`http://127.0.0.1:${port}/other`, { method: "POST", body: "x" })).status).toBe(404);
-      const big = await fetch(`http://127.0.0.1:${port}/add-checkpoint`, { method: "POST", body: "x".repeat(200_000) }).catch(() => undefined);
+      const big = await fetch(`http://127.0.0.1:${port}/add-checkpoint`, {
+        method: "POST",
+        body: "x".repeat(200_000),
+      }).catch(() => undefined);
       if (big) expect(big.status).toBe(413);
     } finally {
       server.closeAllConnections();
@@ -144,6 +180,8 @@ describe("tlog-witness add-checkpoint", () => {
     // the endpoint's update takes the same kind of lock
     const ep = await tempDir("vigil-ep-");
     await writeFile(join(ep, "update.lock"), `${process.ppid}\n`);
-    await expect(update({ source: ep, stateDir: ep, policy: {} as never })).rejects.toMatchObject({ code: "BAD_INPUT" });
+    await expect(update({ source: ep, stateDir: ep, policy: {} as never })).rejects.toMatchObject({
+      code: "BAD_INPUT",
+    });
   });
 });

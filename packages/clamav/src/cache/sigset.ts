@@ -14,7 +14,18 @@
  * serialised stores of ../stores/parts.ts).
  */
 
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { ClamavError } from "../error.js";
 
@@ -47,10 +58,13 @@ export interface SigsetLocation<F> {
  * and no half-written file stays), then prunes the directory to the most recent sets.
  */
 export function writeSigset(file: string, key: string, fields: object, parts: SigsetPart[]): void {
-  const header = Buffer.from(JSON.stringify({
-    key, ...fields,
-    parts: parts.map((p) => ({ name: p.name, length: p.chunks ? p.chunks.reduce((n, x) => n + x.length, 0) : -1 })),
-  }));
+  const header = Buffer.from(
+    JSON.stringify({
+      key,
+      ...fields,
+      parts: parts.map((p) => ({ name: p.name, length: p.chunks ? p.chunks.reduce((n, x) => n + x.length, 0) : -1 })),
+    }),
+  );
   const len = Buffer.alloc(4);
   len.writeUInt32LE(header.length);
   const tmp = `${file}.${process.pid}.tmp`;
@@ -67,11 +81,18 @@ export function writeSigset(file: string, key: string, fields: object, parts: Si
     }
     renameSync(tmp, file);
     const dir = dirname(file);
-    const old = readdirSync(dir).filter((n) => FILE_RE.test(n))
-      .map((n) => ({ n, t: statSync(join(dir, n)).mtimeMs })).sort((a, b) => b.t - a.t).slice(KEEP);
+    const old = readdirSync(dir)
+      .filter((n) => FILE_RE.test(n))
+      .map((n) => ({ n, t: statSync(join(dir, n)).mtimeMs }))
+      .sort((a, b) => b.t - a.t)
+      .slice(KEEP);
     for (const o of old) unlinkSync(join(dir, o.n));
   } catch {
-    try { unlinkSync(tmp); } catch { /* not created */ }
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* not created */
+    }
   }
 }
 
@@ -79,18 +100,27 @@ export function writeSigset(file: string, key: string, fields: object, parts: Si
  * Reads only the header of a cached set: undefined when the file is missing, unreadable, not a
  * set, built from other inputs (`key`), or names a part outside `partNames` or past its end.
  */
-export function locateSigset<F extends object>(file: string, key: string, partNames: readonly string[]): SigsetLocation<F> | undefined {
+export function locateSigset<F extends object>(
+  file: string,
+  key: string,
+  partNames: readonly string[],
+): SigsetLocation<F> | undefined {
   let fd: number | undefined;
   try {
     fd = openSync(file, "r");
     const size = fstatSync(fd).size;
     const head = Buffer.alloc(MAGIC.length + 4);
-    if (readSync(fd, head, 0, head.length, 0) !== head.length || head.subarray(0, MAGIC.length).toString() !== MAGIC) return undefined;
+    if (readSync(fd, head, 0, head.length, 0) !== head.length || head.subarray(0, MAGIC.length).toString() !== MAGIC)
+      return undefined;
     const hlen = head.readUInt32LE(MAGIC.length);
     if (hlen > 64 << 20 || MAGIC.length + 4 + hlen > size) return undefined;
     const hb = Buffer.alloc(hlen);
     if (readSync(fd, hb, 0, hlen, head.length) !== hlen) return undefined;
-    const { key: k, parts: listed, ...fields } = JSON.parse(hb.toString()) as { key: string; parts: { name: string; length: number }[] };
+    const {
+      key: k,
+      parts: listed,
+      ...fields
+    } = JSON.parse(hb.toString()) as { key: string; parts: { name: string; length: number }[] };
     if (k !== key || !Array.isArray(listed)) return undefined;
     let at = head.length + hlen;
     const parts: SigsetLocation<F>["parts"] = [];
@@ -117,12 +147,16 @@ export function readSigsetParts(loc: SigsetLocation<unknown>): Record<string, Ui
   const out: Record<string, Uint8Array> = {};
   const fd = openSync(loc.file, "r");
   try {
-    if (fstatSync(fd).size !== loc.size) throw new ClamavError("SIGDB_CACHE_CHANGED", "the compiled-signature cache changed while it was read", { path: loc.file });
+    if (fstatSync(fd).size !== loc.size)
+      throw new ClamavError("SIGDB_CACHE_CHANGED", "the compiled-signature cache changed while it was read", {
+        path: loc.file,
+      });
     for (const p of loc.parts) {
       const bytes = new Uint8Array(new SharedArrayBuffer(p.length));
       for (let done = 0; done < p.length; ) {
         const n = readSync(fd, bytes, done, Math.min(p.length - done, 16 << 20), p.offset + done);
-        if (n <= 0) throw new ClamavError("SIGDB_CACHE_CHANGED", "the compiled-signature cache is truncated", { path: loc.file });
+        if (n <= 0)
+          throw new ClamavError("SIGDB_CACHE_CHANGED", "the compiled-signature cache is truncated", { path: loc.file });
         done += n;
       }
       out[p.name] = bytes;

@@ -32,7 +32,8 @@ export function readCdiff(bytes: Uint8Array, options: CdiffOptions): ParsedCdiff
   const fail = (message: string): never => {
     throw new ClamavError("CDIFF_BAD_FORMAT", message, { path });
   };
-  if (Buffer.from(bytes.subarray(0, 11)).toString("latin1") !== "ClamAV-Diff") fail("not a .cdiff: it does not start with 'ClamAV-Diff'");
+  if (Buffer.from(bytes.subarray(0, 11)).toString("latin1") !== "ClamAV-Diff")
+    fail("not a .cdiff: it does not start with 'ClamAV-Diff'");
   let headerEnd = -1;
   for (let i = 0, colons = 0; i < Math.min(bytes.length, 64); i++) {
     if (bytes[i] === 0x3a && ++colons === 3) {
@@ -49,7 +50,11 @@ export function readCdiff(bytes: Uint8Array, options: CdiffOptions): ParsedCdiff
   const dsig = Buffer.from(bytes.subarray(sigEnd + 1)).toString("latin1");
   if (sigEnd < headerEnd || dsig.length === 0 || dsig.length > 350) fail("no digital signature after the last ':'");
   if (!verifyPss(dsig, bytes.subarray(0, sigEnd), (options.keys ?? CLAMAV_KEYS).cdiff)) {
-    throw new ClamavError("CVD_BAD_SIGNATURE", "the .cdiff's digital signature does not verify with ClamAV's key: refused", { path });
+    throw new ClamavError(
+      "CVD_BAD_SIGNATURE",
+      "the .cdiff's digital signature does not verify with ClamAV's key: refused",
+      { path },
+    );
   }
   const script = gunzipMember(bytes.subarray(headerEnd, sigEnd), path, options.maxScriptBytes ?? 256 * 2 ** 20);
   return { version, script: Buffer.from(script).toString("latin1") };
@@ -77,7 +82,11 @@ function splitLines(bytes: Uint8Array): string[] {
  * Applies a script to a set of files (name -> bytes) and returns the new set; the input is not
  * changed. Throws CDIFF_APPLY_FAILED with the script line on the first error.
  */
-export function applyCdiffScript(files: ReadonlyMap<string, Uint8Array>, script: string, path: string): Map<string, Uint8Array> {
+export function applyCdiffScript(
+  files: ReadonlyMap<string, Uint8Array>,
+  script: string,
+  path: string,
+): Map<string, Uint8Array> {
   const out = new Map(files);
   let open: OpenFile | undefined;
   const lines = script.split("\n");
@@ -154,7 +163,8 @@ export function applyCdiffScript(files: ReadonlyMap<string, Uint8Array>, script:
             }
             if (edit.text !== undefined) kept.push(edit.text);
           }
-          if (used !== f.edits.size) fail(lineNo, `${f.name}: not every edit was applied (a line past the end of the file)`);
+          if (used !== f.edits.size)
+            fail(lineNo, `${f.name}: not every edit was applied (a line past the end of the file)`);
           body = kept.map((l) => l + "\n").join("") + f.adds.map((a) => a + "\n").join("");
         }
         out.set(f.name, Buffer.from(body, "latin1"));
@@ -208,7 +218,11 @@ export function applyCdiffs(
   for (const diff of cdiffs) {
     const parsed = readCdiff(diff.bytes, { path: diff.path, ...(keys ? { keys } : {}) });
     if (parsed.version !== version + 1) {
-      throw new ClamavError("CDIFF_APPLY_FAILED", `this patch produces version ${parsed.version}, the database is at ${version}: apply them in order`, { path: diff.path });
+      throw new ClamavError(
+        "CDIFF_APPLY_FAILED",
+        `this patch produces version ${parsed.version}, the database is at ${version}: apply them in order`,
+        { path: diff.path },
+      );
     }
     current = applyCdiffScript(current, parsed.script, diff.path);
     version = parsed.version;

@@ -81,11 +81,19 @@ function printableHeader(bytes: Uint8Array): boolean {
 /** Parses the 512-byte header; `X` fields are kept as `X`. */
 export function parseContainerHeader(bytes: Uint8Array, path: string): ContainerHeader {
   if (bytes.length < 512) {
-    throw new ClamavError("CVD_BAD_HEADER", `a database container is at least 512 bytes; this one has ${bytes.length}`, { path });
+    throw new ClamavError(
+      "CVD_BAD_HEADER",
+      `a database container is at least 512 bytes; this one has ${bytes.length}`,
+      { path },
+    );
   }
   const head = bytes.subarray(0, 512);
   if (!printableHeader(head)) {
-    throw new ClamavError("CVD_BAD_HEADER", "the 512-byte header holds non-printable bytes: not a ClamAV database, or damaged", { path });
+    throw new ClamavError(
+      "CVD_BAD_HEADER",
+      "the 512-byte header holds non-printable bytes: not a ClamAV database, or damaged",
+      { path },
+    );
   }
   return parseHeaderLine(Buffer.from(head).toString("latin1").trimEnd(), path);
 }
@@ -96,8 +104,18 @@ function parseHeaderLine(line: string, path: string): ContainerHeader {
   const version = num(f[2]);
   const signatures = num(f[3]);
   const flevel = num(f[4]);
-  if (f[0] !== "ClamAV-VDB" || f.length < 8 || version === undefined || signatures === undefined || flevel === undefined) {
-    throw new ClamavError("CVD_BAD_HEADER", `the header is not 'ClamAV-VDB:time:version:sigs:flevel:md5:dsig:builder[:stime]': '${line.slice(0, 80)}'`, { path });
+  if (
+    f[0] !== "ClamAV-VDB" ||
+    f.length < 8 ||
+    version === undefined ||
+    signatures === undefined ||
+    flevel === undefined
+  ) {
+    throw new ClamavError(
+      "CVD_BAD_HEADER",
+      `the header is not 'ClamAV-VDB:time:version:sigs:flevel:md5:dsig:builder[:stime]': '${line.slice(0, 80)}'`,
+      { path },
+    );
   }
   return {
     buildTime: f[1]!,
@@ -137,7 +155,10 @@ export function gunzipMember(bytes: Uint8Array, path: string, maxOutputLength: n
   try {
     return inflateRawSync(bytes.subarray(pos), { maxOutputLength });
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE" ? `unpacks to more than ${maxOutputLength} bytes` : (err as Error).message;
+    const reason =
+      (err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE"
+        ? `unpacks to more than ${maxOutputLength} bytes`
+        : (err as Error).message;
     throw new ClamavError("CVD_BAD_ARCHIVE", `the gzip body cannot be read: ${reason}`, { path, cause: err });
   }
 }
@@ -205,10 +226,18 @@ export function openContainer(bytes: Uint8Array, options: OpenOptions): OpenedCo
   if (kind === "cvd") {
     const md5 = createHash("md5").update(body).digest();
     if (md5.toString("hex") !== header.md5.toLowerCase()) {
-      throw new ClamavError("CVD_BAD_MD5", `the body's MD5 is ${md5.toString("hex")}, the header says ${header.md5}: the file is damaged or altered; download it again`, { path });
+      throw new ClamavError(
+        "CVD_BAD_MD5",
+        `the body's MD5 is ${md5.toString("hex")}, the header says ${header.md5}: the file is damaged or altered; download it again`,
+        { path },
+      );
     }
     if (!verifyRawMd5(header.dsig, md5, keys.cvd)) {
-      throw new ClamavError("CVD_BAD_SIGNATURE", "the header's digital signature does not verify with ClamAV's key: refused", { path });
+      throw new ClamavError(
+        "CVD_BAD_SIGNATURE",
+        "the header's digital signature does not verify with ClamAV's key: refused",
+        { path },
+      );
     }
   }
   const startsWithCopying = Buffer.from(body.subarray(0, 7)).toString("latin1") === "COPYING";
@@ -224,11 +253,24 @@ export function openContainer(bytes: Uint8Array, options: OpenOptions): OpenedCo
     if (parsed.dsig === undefined) {
       if (kind !== "cud") throw new ClamavError("CVD_BAD_INFO", "the .info manifest has no DSIG line", { path });
     } else if (!verifyPss(parsed.dsig, parsed.signed, keys.info)) {
-      throw new ClamavError("CVD_BAD_SIGNATURE", "the .info manifest's DSIG does not verify with ClamAV's key: refused", { path });
+      throw new ClamavError(
+        "CVD_BAD_SIGNATURE",
+        "the .info manifest's DSIG does not verify with ClamAV's key: refused",
+        { path },
+      );
     }
     const h = parsed.header;
-    if (h.version !== header.version || h.signatures !== header.signatures || h.flevel !== header.flevel || h.stime !== header.stime) {
-      throw new ClamavError("CVD_BAD_INFO", `the .info header (version ${h.version}, ${h.signatures} signatures) disagrees with the container's (version ${header.version}, ${header.signatures} signatures)`, { path });
+    if (
+      h.version !== header.version ||
+      h.signatures !== header.signatures ||
+      h.flevel !== header.flevel ||
+      h.stime !== header.stime
+    ) {
+      throw new ClamavError(
+        "CVD_BAD_INFO",
+        `the .info header (version ${h.version}, ${h.signatures} signatures) disagrees with the container's (version ${header.version}, ${header.signatures} signatures)`,
+        { path },
+      );
     }
     for (const [k, v] of parsed.entries) info.set(k, v);
   }
@@ -239,7 +281,11 @@ export function openContainer(bytes: Uint8Array, options: OpenOptions): OpenedCo
       if (!entry) throw new ClamavError("CVD_BAD_INFO", `${f.name} is not listed in the .info manifest`, { path });
       const sha = createHash("sha256").update(f.bytes).digest("hex");
       if (entry.size !== f.bytes.length || entry.sha256 !== sha) {
-        throw new ClamavError("CVD_BAD_INFO", `${f.name} does not match the .info manifest (size ${f.bytes.length}, expected ${entry.size}; or its sha256 differs)`, { path });
+        throw new ClamavError(
+          "CVD_BAD_INFO",
+          `${f.name} does not match the .info manifest (size ${f.bytes.length}, expected ${entry.size}; or its sha256 differs)`,
+          { path },
+        );
       }
     }
   }
@@ -253,7 +299,9 @@ export function openContainer(bytes: Uint8Array, options: OpenOptions): OpenedCo
     if (header.stime - now > 3600) warnings.push(`${path}: the build time is in the future: check the system clock`);
   }
   if (options.flevel !== undefined && header.flevel > options.flevel) {
-    warnings.push(`${path}: the database wants functionality level ${header.flevel}, this engine has ${options.flevel}: signatures it cannot read are skipped`);
+    warnings.push(
+      `${path}: the database wants functionality level ${header.flevel}, this engine has ${options.flevel}: signatures it cannot read are skipped`,
+    );
   }
   return { path, kind, name, header, files, databases, info, warnings };
 }

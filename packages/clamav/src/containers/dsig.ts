@@ -129,7 +129,7 @@ export function verifyPss(dsig: string, message: Uint8Array, keys: readonly RsaP
   const mHash = sha256(message);
   for (const key of keys) {
     const em = bigintToBytes(modPow(s, key.e, key.n), PSS_LEN);
-    if (!em || em[PSS_LEN - 1] !== 0xbc) continue;
+    if (em?.[PSS_LEN - 1] !== 0xbc) continue;
     const h = em.subarray(MASKED_LEN, MASKED_LEN + HASH_LEN);
     const db = new Uint8Array(MASKED_LEN);
     for (let counter = 0, at = 0; at < MASKED_LEN; counter++, at += HASH_LEN) {

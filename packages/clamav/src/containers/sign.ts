@@ -69,7 +69,11 @@ function buildTimeText(stime: number): string {
 }
 
 /** Packs signature files as a signed `.cvd`: COPYING, the signed .info, the files, gzip'd. */
-export function buildSignedCvd(files: readonly ContainerFile[], fields: CvdFields, keys: ContainerSigningKeys): Uint8Array {
+export function buildSignedCvd(
+  files: readonly ContainerFile[],
+  fields: CvdFields,
+  keys: ContainerSigningKeys,
+): Uint8Array {
   const builder = fields.builder ?? "vigil";
   const time = buildTimeText(fields.stime);
   const headerLine = (md5: string, dsig: string) =>
@@ -99,4 +103,3 @@ export function buildSignedCdiff(script: string, version: number, key: SigningKe
   if (signed.length + 1 + 342 < 350) signed = Buffer.concat([signed, Buffer.alloc(350 - signed.length)]);
   return Buffer.concat([signed, Buffer.from(":" + signPss(signed, key), "latin1")]);
 }
-

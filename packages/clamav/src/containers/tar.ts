@@ -48,11 +48,19 @@ export function readContainerTar(tar: Uint8Array, path: string): ContainerFile[]
       throw new ClamavError("CVD_BAD_ARCHIVE", `entry name '${name}' is not a plain file name`, { path });
     }
     if (type !== 0x30 && type !== 0) {
-      throw new ClamavError("CVD_BAD_ARCHIVE", `entry '${name}' is not a regular file (type '${String.fromCharCode(type)}')`, { path });
+      throw new ClamavError(
+        "CVD_BAD_ARCHIVE",
+        `entry '${name}' is not a regular file (type '${String.fromCharCode(type)}')`,
+        { path },
+      );
     }
     const start = pos + BLOCK;
     if (start + size > tar.length) {
-      throw new ClamavError("CVD_BAD_ARCHIVE", `entry '${name}' is truncated (${size} bytes declared, ${tar.length - start} present)`, { path });
+      throw new ClamavError(
+        "CVD_BAD_ARCHIVE",
+        `entry '${name}' is truncated (${size} bytes declared, ${tar.length - start} present)`,
+        { path },
+      );
     }
     if (names.has(name)) {
       throw new ClamavError("CVD_BAD_ARCHIVE", `entry '${name}' appears twice`, { path });

@@ -52,7 +52,16 @@ function range(v: string, what: string): SizeRange {
 
 /** A POSIX ERE as a JavaScript regex (the common subset; bracket classes like [[:alpha:]] mapped). */
 function posixRegex(re: string): RegExp {
-  const classes: Record<string, string> = { alpha: "A-Za-z", digit: "0-9", alnum: "A-Za-z0-9", upper: "A-Z", lower: "a-z", space: "\\s", punct: "!-/:-@\\[-`{-~", xdigit: "0-9A-Fa-f" };
+  const classes: Record<string, string> = {
+    alpha: "A-Za-z",
+    digit: "0-9",
+    alnum: "A-Za-z0-9",
+    upper: "A-Z",
+    lower: "a-z",
+    space: "\\s",
+    punct: "!-/:-@\\[-`{-~",
+    xdigit: "0-9A-Fa-f",
+  };
   const js = re.replace(/\[:([a-z]+):\]/g, (all, c: string) => classes[c] ?? all);
   try {
     return new RegExp(js, "s");
@@ -64,11 +73,24 @@ function posixRegex(re: string): RegExp {
 /** Parses one `.cdb` line; undefined when its FLEVEL range excludes `flevel` (not checked when undefined). */
 export function parseCdbLine(line: string, flevel: number | undefined): CdbSignature | undefined {
   const f = line.split(":");
-  if (f.length < 10 || f.length > 12) throw new SignatureSyntaxError("expected 10 to 12 ':' separated fields (Name:ContainerType:ContainerSize:FileNameREGEX:FileSizeInContainer:FileSizeReal:IsEncrypted:FilePos:Res1:Res2[:MinFL[:MaxFL]])");
+  if (f.length < 10 || f.length > 12)
+    throw new SignatureSyntaxError(
+      "expected 10 to 12 ':' separated fields (Name:ContainerType:ContainerSize:FileNameREGEX:FileSizeInContainer:FileSizeReal:IsEncrypted:FilePos:Res1:Res2[:MinFL[:MaxFL]])",
+    );
   if (flevel !== undefined && flevelExcludes(f[10], f[11], flevel)) return undefined;
-  const [name, type, csize, fname, sic, sreal, enc, pos] = f as [string, string, string, string, string, string, string, string];
+  const [name, type, csize, fname, sic, sreal, enc, pos] = f as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   if (name === "") throw new SignatureSyntaxError("empty signature name");
-  if (type !== "*" && !/^CL_TYPE_[A-Z0-9_]+$/.test(type)) throw new SignatureSyntaxError(`bad container type '${type}'`);
+  if (type !== "*" && !/^CL_TYPE_[A-Z0-9_]+$/.test(type))
+    throw new SignatureSyntaxError(`bad container type '${type}'`);
   if (!/^[01*]$/.test(enc)) throw new SignatureSyntaxError(`bad IsEncrypted '${enc}' (0, 1 or *)`);
   return {
     name,
@@ -83,7 +105,8 @@ export function parseCdbLine(line: string, flevel: number | undefined): CdbSigna
   };
 }
 
-const inRange = (r: SizeRange, v: number | undefined): boolean => r === undefined || (v !== undefined && (r[0] === undefined || v >= r[0]) && (r[1] === undefined || v <= r[1]));
+const inRange = (r: SizeRange, v: number | undefined): boolean =>
+  r === undefined || (v !== undefined && (r[0] === undefined || v >= r[0]) && (r[1] === undefined || v <= r[1]));
 
 /** Whether a `.cdb` signature matches a container member (what ClamAV's cli_matchmeta compares). */
 export function matchContainerMeta(sig: CdbSignature, m: ContainerMember): boolean {

@@ -9,7 +9,19 @@
 
 import { SignatureSyntaxError } from "../signature/fields.js";
 
-export const DCONF_CATEGORIES = ["PE", "ELF", "MACHO", "ARCHIVE", "DOCUMENT", "MAIL", "OTHER", "PHISHING", "BYTECODE", "STATS", "PCRE"] as const;
+export const DCONF_CATEGORIES = [
+  "PE",
+  "ELF",
+  "MACHO",
+  "ARCHIVE",
+  "DOCUMENT",
+  "MAIL",
+  "OTHER",
+  "PHISHING",
+  "BYTECODE",
+  "STATS",
+  "PCRE",
+] as const;
 
 export interface DconfLine {
   category: (typeof DCONF_CATEGORIES)[number];
@@ -21,7 +33,8 @@ export function parseCfgLine(line: string, flevel: number): DconfLine | undefine
   const f = line.split(":");
   const category = DCONF_CATEGORIES.find((c) => c === f[0]);
   if (category === undefined) return undefined;
-  if (f.length < 2 || !/^0x[0-9a-fA-F]+$/.test(f[1]!)) throw new SignatureSyntaxError(`${category} flags must be written 0x... (hexadecimal)`);
+  if (f.length < 2 || !/^0x[0-9a-fA-F]+$/.test(f[1]!))
+    throw new SignatureSyntaxError(`${category} flags must be written 0x... (hexadecimal)`);
   const min = f[2] !== undefined && /^\d+$/.test(f[2]) ? +f[2] : undefined;
   const max = f[3] !== undefined && /^\d+$/.test(f[3]) ? +f[3] : undefined;
   if (f.length >= 3 && (min === undefined || (f.length >= 4 && max === undefined))) return undefined; // non-numeric limits: ignored

@@ -24,11 +24,13 @@ const CL_TYPE = /^CL_TYPE_[A-Z0-9_]+$/;
 
 export function parseFtmLine(line: string, flevel: number): FtmEntry | undefined {
   const f = line.split(":");
-  if (f.length < 6 || f.length > 8) throw new SignatureSyntaxError("expected magictype:offset:magicbytes:name:rtype:type[:minFL[:maxFL]]");
+  if (f.length < 6 || f.length > 8)
+    throw new SignatureSyntaxError("expected magictype:offset:magicbytes:name:rtype:type[:minFL[:maxFL]]");
   if (flevelExcludes(f[6], f[7], flevel)) return undefined;
   const [mt, offset, magic, name, rtype, type] = f as [string, string, string, string, string, string];
   if (!/^\d+$/.test(mt)) throw new SignatureSyntaxError(`bad magic type '${mt}'`);
-  if (!CL_TYPE.test(rtype) || !CL_TYPE.test(type)) throw new SignatureSyntaxError("rtype and type must be CL_TYPE_* names");
+  if (!CL_TYPE.test(rtype) || !CL_TYPE.test(type))
+    throw new SignatureSyntaxError("rtype and type must be CL_TYPE_* names");
   const magicType = +mt;
   if (magicType === 0 || magicType === 4) {
     if (!/^\d+$/.test(offset)) throw new SignatureSyntaxError(`bad offset '${offset}' for magic type ${magicType}`);

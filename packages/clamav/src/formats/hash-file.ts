@@ -60,7 +60,12 @@ export interface HashLoadOptions extends HashParseOptions {
 }
 
 /** Streams a file through a `HashTextParser` (16 MiB at a time, or read ahead by a helper thread for big files). */
-export function loadHashFile(builder: HashStoreBuilder, path: string, format: HashTextFormat, options: HashLoadOptions = {}): HashParseStats {
+export function loadHashFile(
+  builder: HashStoreBuilder,
+  path: string,
+  format: HashTextFormat,
+  options: HashLoadOptions = {},
+): HashParseStats {
   let fd: number;
   let bytes: number;
   try {
@@ -71,9 +76,15 @@ export function loadHashFile(builder: HashStoreBuilder, path: string, format: Ha
   }
   const readAheadMin = options.readAheadMin ?? READ_AHEAD_MIN;
   const averageLineLength = bytes >= readAheadMin ? sampleLineLength(fd, bytes) : undefined;
-  const parser = new HashTextParser(builder, format, { expectedBytes: bytes, averageLineLength, ...options, path: options.path ?? path });
+  const parser = new HashTextParser(builder, format, {
+    expectedBytes: bytes,
+    averageLineLength,
+    ...options,
+    path: options.path ?? path,
+  });
   try {
-    const position = bytes >= readAheadMin ? readAhead(fd, path, bytes, parser, Math.max(1, options.readAheadSlot ?? SLOT)) : 0;
+    const position =
+      bytes >= readAheadMin ? readAhead(fd, path, bytes, parser, Math.max(1, options.readAheadSlot ?? SLOT)) : 0;
     // whatever the helper did not read (all of a small file; a file that grew since; after a stall or an error, which this read reports)
     readFrom(fd, path, parser, position, Infinity, bytes - position);
   } finally {
@@ -83,7 +94,12 @@ export function loadHashFile(builder: HashStoreBuilder, path: string, format: Ha
 }
 
 /** Loads hash signatures held in memory (a member of a .cvd/.cld); `options.path` names them in errors. */
-export function loadHashBytes(builder: HashStoreBuilder, bytes: Uint8Array, format: HashTextFormat, options: HashLoadOptions = {}): HashParseStats {
+export function loadHashBytes(
+  builder: HashStoreBuilder,
+  bytes: Uint8Array,
+  format: HashTextFormat,
+  options: HashLoadOptions = {},
+): HashParseStats {
   const parser = new HashTextParser(builder, format, { expectedBytes: bytes.length, ...options });
   parser.push(bytes);
   return parser.end();
@@ -116,7 +132,14 @@ function sampleLineLength(fd: number, size: number): number | undefined {
 }
 
 /** Synchronous reads from `position` up to `end` or the end of the file (`expected` bytes away); returns the position reached. */
-function readFrom(fd: number, path: string, parser: HashTextParser, position: number, end: number, expected: number): number {
+function readFrom(
+  fd: number,
+  path: string,
+  parser: HashTextParser,
+  position: number,
+  end: number,
+  expected: number,
+): number {
   const buf = new Uint8Array(Math.min(CHUNK, end - position, Math.max(1 << 16, expected + 1)));
   while (position < end) {
     let n: number;
@@ -141,7 +164,13 @@ function readAhead(fd: number, path: string, size: number, parser: HashTextParse
   const ctrl = new Int32Array(new SharedArrayBuffer(4 * (2 * SLOTS + 1)));
   let worker: Worker;
   try {
-    worker = new Worker(READER, { eval: true, execArgv: [], stdout: true, stderr: true, workerData: { fd, start: slot, size, ring, ctrl: ctrl.buffer, slots: SLOTS, slot } });
+    worker = new Worker(READER, {
+      eval: true,
+      execArgv: [],
+      stdout: true,
+      stderr: true,
+      workerData: { fd, start: slot, size, ring, ctrl: ctrl.buffer, slots: SLOTS, slot },
+    });
     worker.unref();
     worker.on("error", () => {});
   } catch {
@@ -152,7 +181,12 @@ function readAhead(fd: number, path: string, size: number, parser: HashTextParse
     position = readFrom(fd, path, parser, 0, slot, slot);
     if (position < slot) return position;
     for (let k = 0; ; k = (k + 1) % SLOTS) {
-      if (Atomics.load(ctrl, 2 * k) !== 1 && Atomics.wait(ctrl, 2 * k, 0, READ_AHEAD_WAIT_MS) === "timed-out" && Atomics.load(ctrl, 2 * k) !== 1) return position;
+      if (
+        Atomics.load(ctrl, 2 * k) !== 1 &&
+        Atomics.wait(ctrl, 2 * k, 0, READ_AHEAD_WAIT_MS) === "timed-out" &&
+        Atomics.load(ctrl, 2 * k) !== 1
+      )
+        return position;
       const n = ctrl[2 * k + 1]!;
       if (n <= 0) return position;
       // the parser keeps no reference to a chunk (a partial last line is copied), so the slot can be reused

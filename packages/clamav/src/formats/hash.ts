@@ -14,7 +14,13 @@
 
 import { ClamavError } from "../error.js";
 import { FLEVEL } from "../signature/fields.js";
-import { ANY_SIZE, HashStoreBuilder, algorithmForDigestLength, type HashAlgorithm, type StagePart } from "../stores/hashdb/store.js";
+import {
+  ANY_SIZE,
+  type HashStoreBuilder,
+  algorithmForDigestLength,
+  type HashAlgorithm,
+  type StagePart,
+} from "../stores/hashdb/store.js";
 
 export type HashTextFormat = "hdb" | "mdb" | "fp" | "list";
 
@@ -61,7 +67,8 @@ const HEX = (() => {
 
 const HEX2 = (() => {
   const t = new Int16Array(65536).fill(-1);
-  for (let a = 0; a < 256; a++) for (let b = 0; b < 256; b++) if (HEX[a]! >= 0 && HEX[b]! >= 0) t[(a << 8) | b] = (HEX[a]! << 4) | HEX[b]!;
+  for (let a = 0; a < 256; a++)
+    for (let b = 0; b < 256; b++) if (HEX[a]! >= 0 && HEX[b]! >= 0) t[(a << 8) | b] = (HEX[a]! << 4) | HEX[b]!;
   return t;
 })();
 
@@ -116,7 +123,12 @@ export class HashTextParser {
     if (this.carry !== undefined) {
       const nl = chunk.indexOf(NL);
       if (nl < 0) {
-        if (this.carry.length + chunk.length > MAX_LINE) throw new ClamavError("SIGDB_MALFORMED_LINE", `a line longer than ${MAX_LINE} bytes: not a hash signature file`, { path: this.options.path, line: this.stats.lines + 1 });
+        if (this.carry.length + chunk.length > MAX_LINE)
+          throw new ClamavError(
+            "SIGDB_MALFORMED_LINE",
+            `a line longer than ${MAX_LINE} bytes: not a hash signature file`,
+            { path: this.options.path, line: this.stats.lines + 1 },
+          );
         const c = new Uint8Array(this.carry.length + chunk.length);
         c.set(this.carry);
         c.set(chunk, this.carry.length);
@@ -137,7 +149,12 @@ export class HashTextParser {
     this.bufBase = this.consumed;
     this.consumed += chunk.length;
     if (last < start) {
-      if (buf.length - start > MAX_LINE) throw new ClamavError("SIGDB_MALFORMED_LINE", `a line longer than ${MAX_LINE} bytes: not a hash signature file`, { path: this.options.path, line: this.stats.lines + 1 });
+      if (buf.length - start > MAX_LINE)
+        throw new ClamavError(
+          "SIGDB_MALFORMED_LINE",
+          `a line longer than ${MAX_LINE} bytes: not a hash signature file`,
+          { path: this.options.path, line: this.stats.lines + 1 },
+        );
       if (start < buf.length) this.carry = buf.slice(start);
       return;
     }
@@ -178,7 +195,12 @@ export class HashTextParser {
         if (!(err instanceof LineError)) throw err;
         stats.malformed++;
         const lineNo = stats.lines;
-        if (!this.options.lenient) throw new ClamavError(err.code, `${err.message}; fix or delete the line (clamscan also refuses the whole file)`, { path: this.options.path, line: lineNo });
+        if (!this.options.lenient)
+          throw new ClamavError(
+            err.code,
+            `${err.message}; fix or delete the line (clamscan also refuses the whole file)`,
+            { path: this.options.path, line: lineNo },
+          );
         this.options.onWarning?.(`${this.options.path ?? "<hashes>"}:${lineNo}: ${err.message}; line skipped`, lineNo);
         p = buf.indexOf(NL, p) + 1;
       }
@@ -225,11 +247,13 @@ export class HashTextParser {
         maxfl = this.flField(buf, j + 1);
         j = this.pos;
       }
-      if (buf[j] === COLON) throw new LineError("SIGDB_MALFORMED_LINE", "too many ':' separated fields (expected 3 to 5)");
+      if (buf[j] === COLON)
+        throw new LineError("SIGDB_MALFORMED_LINE", "too many ':' separated fields (expected 3 to 5)");
     }
     if (buf[j] === CR) j++;
     if (buf[j] !== NL) throw new LineError("SIGDB_MALFORMED_LINE", "unexpected character after the last field");
-    if (anySize && minfl < 73) throw new LineError("SIGDB_BAD_SIZE", "size '*' needs a min_flevel field of at least 73 (e.g. HASH:*:NAME:73)");
+    if (anySize && minfl < 73)
+      throw new LineError("SIGDB_BAD_SIZE", "size '*' needs a min_flevel field of at least 73 (e.g. HASH:*:NAME:73)");
     if (minfl > this.flevel || maxfl < this.flevel) {
       this.stats.skippedFlevel++;
       return j + 1;
@@ -245,7 +269,8 @@ export class HashTextParser {
     if (slot !== undefined) this.builder.commitSlot(slot, anySize ? ANY_SIZE : size, nameIndex);
     else this.builder.addRaw(this.scratch, 0, algo, anySize ? ANY_SIZE : size, nameIndex);
     this.stats.loaded++;
-    if (this.stats.loaded === ESTIMATE_AFTER && this.options.expectedBytes !== undefined) this.reserve(algo, this.bufBase + j + 1);
+    if (this.stats.loaded === ESTIMATE_AFTER && this.options.expectedBytes !== undefined)
+      this.reserve(algo, this.bufBase + j + 1);
     return j + 1;
   }
 
@@ -264,7 +289,6 @@ export class HashTextParser {
   private intern(buf: Uint8Array, ns: number, ne: number, h: number): number {
     return this.builder.internNameHashed(buf, ns, ne, h, this.suffix);
   }
-
 
   /**
    * The common case of a `.hdb` hash field, decoded straight into the builder's staging area: a
@@ -312,10 +336,18 @@ export class HashTextParser {
       j += 2;
     }
     if (buf[j] !== COLON) {
-      if (buf[j] === NL || buf[j] === CR) throw new LineError("SIGDB_MALFORMED_LINE", "expected hash:size:name (or size:hash:name for .mdb)");
-      throw new LineError("SIGDB_BAD_HASH", "a hash must be 32 (md5), 40 (sha1) or 64 (sha256) hex digits followed by ':'");
+      if (buf[j] === NL || buf[j] === CR)
+        throw new LineError("SIGDB_MALFORMED_LINE", "expected hash:size:name (or size:hash:name for .mdb)");
+      throw new LineError(
+        "SIGDB_BAD_HASH",
+        "a hash must be 32 (md5), 40 (sha1) or 64 (sha256) hex digits followed by ':'",
+      );
     }
-    if (i !== 16 && i !== 20 && i !== 32) throw new LineError("SIGDB_BAD_HASH", `a hash must be 32 (md5), 40 (sha1) or 64 (sha256) hex digits, got ${2 * i}`);
+    if (i !== 16 && i !== 20 && i !== 32)
+      throw new LineError(
+        "SIGDB_BAD_HASH",
+        `a hash must be 32 (md5), 40 (sha1) or 64 (sha256) hex digits, got ${2 * i}`,
+      );
     this.pos = j;
     return i;
   }
@@ -334,8 +366,15 @@ export class HashTextParser {
       v = v * 10 + c;
       j++;
     }
-    if (buf[j] !== COLON) throw new LineError(buf[j] === NL || buf[j] === CR ? "SIGDB_MALFORMED_LINE" : "SIGDB_BAD_SIZE", buf[j] === NL || buf[j] === CR ? "expected hash:size:name (or size:hash:name for .mdb)" : "size must be a decimal from 1 to 4294967294, or '*'");
-    if (j === s || j - s > 10 || v === 0 || v >= ANY_SIZE) throw new LineError("SIGDB_BAD_SIZE", "size must be a decimal from 1 to 4294967294, or '*'");
+    if (buf[j] !== COLON)
+      throw new LineError(
+        buf[j] === NL || buf[j] === CR ? "SIGDB_MALFORMED_LINE" : "SIGDB_BAD_SIZE",
+        buf[j] === NL || buf[j] === CR
+          ? "expected hash:size:name (or size:hash:name for .mdb)"
+          : "size must be a decimal from 1 to 4294967294, or '*'",
+      );
+    if (j === s || j - s > 10 || v === 0 || v >= ANY_SIZE)
+      throw new LineError("SIGDB_BAD_SIZE", "size must be a decimal from 1 to 4294967294, or '*'");
     this.pos = j;
     return v;
   }
@@ -361,7 +400,8 @@ export class HashTextParser {
     if (p === le) return next;
     let he = p;
     while (he < le && HEX[buf[he]!]! >= 0) he++;
-    if (he < le && buf[he] !== 32 && buf[he] !== 9 && buf[he] !== COLON && buf[he] !== 44) throw new LineError("SIGDB_BAD_HASH", "expected a 32, 40 or 64 digit hex hash at the start of the line");
+    if (he < le && buf[he] !== 32 && buf[he] !== 9 && buf[he] !== COLON && buf[he] !== 44)
+      throw new LineError("SIGDB_BAD_HASH", "expected a 32, 40 or 64 digit hex hash at the start of the line");
     const algo = this.decodeHash(buf, p, he);
     let ns = he;
     while (ns < le && (buf[ns] === 32 || buf[ns] === 9 || buf[ns] === COLON || buf[ns] === 44)) ns++;
@@ -369,13 +409,14 @@ export class HashTextParser {
     while (ne > ns && (buf[ne - 1] === 32 || buf[ne - 1] === 9)) ne--;
     let nameIndex: number;
     if (ne > ns) {
-      if (this.options.ignore !== undefined && this.options.ignore(utf8.decode(buf.subarray(ns, ne)), utf8.decode(buf.subarray(p, le)))) {
+      if (this.options.ignore?.(utf8.decode(buf.subarray(ns, ne)), utf8.decode(buf.subarray(p, le)))) {
         this.stats.ignored++;
         return next;
       }
       nameIndex = this.builder.internName(buf, ns, ne, this.suffix);
     } else {
-      if (this.defaultNameIndex < 0) this.defaultNameIndex = this.builder.internName(this.defaultName, 0, this.defaultName.length, this.suffix);
+      if (this.defaultNameIndex < 0)
+        this.defaultNameIndex = this.builder.internName(this.defaultName, 0, this.defaultName.length, this.suffix);
       nameIndex = this.defaultNameIndex;
     }
     this.builder.addRaw(this.scratch, 0, algo, ANY_SIZE, nameIndex);
@@ -386,7 +427,11 @@ export class HashTextParser {
   private decodeHash(buf: Uint8Array, hs: number, he: number): "md5" | "sha1" | "sha256" {
     const n = he - hs;
     const algo = n % 2 === 0 ? algorithmForDigestLength(n / 2) : undefined;
-    if (algo === undefined) throw new LineError("SIGDB_BAD_HASH", `a hash must be 32 (md5), 40 (sha1) or 64 (sha256) hex digits, got ${n} characters`);
+    if (algo === undefined)
+      throw new LineError(
+        "SIGDB_BAD_HASH",
+        `a hash must be 32 (md5), 40 (sha1) or 64 (sha256) hex digits, got ${n} characters`,
+      );
     const out = this.scratch;
     const L = n >>> 1;
     for (let i = 0, j = hs; i < L; i++, j += 2) {
@@ -399,7 +444,7 @@ export class HashTextParser {
   }
 }
 
-function decimal(buf: Uint8Array, s: number, e: number): number {
+function _decimal(buf: Uint8Array, s: number, e: number): number {
   if (e <= s || e - s > 10) return NaN;
   let v = 0;
   for (let i = s; i < e; i++) {
@@ -411,7 +456,12 @@ function decimal(buf: Uint8Array, s: number, e: number): number {
 }
 
 /** Parses one whole text (bytes or string) into the builder. */
-export function parseHashText(builder: HashStoreBuilder, format: HashTextFormat, text: Uint8Array | string, options: HashParseOptions = {}): HashParseStats {
+export function parseHashText(
+  builder: HashStoreBuilder,
+  format: HashTextFormat,
+  text: Uint8Array | string,
+  options: HashParseOptions = {},
+): HashParseStats {
   const p = new HashTextParser(builder, format, options);
   p.push(typeof text === "string" ? new TextEncoder().encode(text) : text);
   return p.end();

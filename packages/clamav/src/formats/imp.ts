@@ -24,10 +24,12 @@ export function parseImpLine(line: string, flevel: number): ImpSignature | undef
   if (f.length < 3 || f.length > 5) throw new SignatureSyntaxError("expected hash:size:Name[:minFL[:maxFL]]");
   if (flevelExcludes(f[3], f[4], flevel)) return undefined;
   const [hash, size, name] = f as [string, string, string];
-  if (!/^([0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$/.test(hash)) throw new SignatureSyntaxError("hash must be 32, 40 or 64 hex digits");
+  if (!/^([0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$/.test(hash))
+    throw new SignatureSyntaxError("hash must be 32, 40 or 64 hex digits");
   if (name === "") throw new SignatureSyntaxError("empty signature name");
   if (size === "*") {
-    if (f[3] === undefined || +f[3] < 73) throw new SignatureSyntaxError("a '*' size needs a minimum functionality level of 73 or more");
+    if (f[3] === undefined || +f[3] < 73)
+      throw new SignatureSyntaxError("a '*' size needs a minimum functionality level of 73 or more");
     return { hash: hash.toLowerCase(), size: undefined, name };
   }
   if (!/^\d+$/.test(size) || +size === 0 || +size >= 0xffffffff) throw new SignatureSyntaxError(`bad size '${size}'`);
@@ -35,9 +37,13 @@ export function parseImpLine(line: string, flevel: number): ImpSignature | undef
 }
 
 export function translateImp(sig: ImpSignature, index: number, reportedName: string): TranslatedRule {
-  if (sig.hash.length !== 32) throw new SignatureSyntaxError("SHA-1 and SHA-256 import hashes are not supported (the engine computes the MD5 imphash only)");
+  if (sig.hash.length !== 32)
+    throw new SignatureSyntaxError(
+      "SHA-1 and SHA-256 import hashes are not supported (the engine computes the MD5 imphash only)",
+    );
   const notes: string[] = [];
-  if (sig.size === undefined) notes.push("a '*' size matches in every scan here; clamscan reports it only with --allmatch");
+  if (sig.size === undefined)
+    notes.push("a '*' size matches in every scan here; clamscan reports it only with --allmatch");
   const modules = new Set(["pe"]);
   return emitRule(index, reportedName, "imp", 1, [], `pe.is_32bit() and pe.imphash() == "${sig.hash}"`, modules, notes);
 }

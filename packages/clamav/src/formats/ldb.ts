@@ -6,7 +6,15 @@
  */
 
 import { FLEVEL, parseOffset, SignatureSyntaxError, targetCondition, type OffsetSpec } from "../signature/fields.js";
-import { emitRule, exeBase, offsetRange, translateSubsig, type SubsigOptions, type TranslatedRule, type TranslatedString } from "../translate/yara.js";
+import {
+  emitRule,
+  exeBase,
+  offsetRange,
+  translateSubsig,
+  type SubsigOptions,
+  type TranslatedRule,
+  type TranslatedString,
+} from "../translate/yara.js";
 
 type Expr =
   | { kind: "leaf"; id: number; mod?: { op: "=" | "<" | ">"; n: number } }
@@ -14,7 +22,8 @@ type Expr =
 
 /** Parses a logical expression with ClamAV's grouping: the first top-level operator splits it. */
 export function parseLogicalExpression(src: string): Expr {
-  if (!/^[0-9&|()=<>,]+$/.test(src)) throw new SignatureSyntaxError(`logical expression has characters other than digits, & | ( ) = < > ,`);
+  if (!/^[0-9&|()=<>,]+$/.test(src))
+    throw new SignatureSyntaxError(`logical expression has characters other than digits, & | ( ) = < > ,`);
   const parse = (s: string): Expr => {
     if (s.length === 0) throw new SignatureSyntaxError("empty sub-expression");
     let depth = 0;
@@ -123,7 +132,9 @@ class ExprTranslator {
       const s = this.subs[e.id]!;
       let count = s.count;
       if (count === undefined) {
-        this.approximations.push(`subsignature ${e.id} is counted with #s${e.id} (all matches), not only the matches at its offset`);
+        this.approximations.push(
+          `subsignature ${e.id} is counted with #s${e.id} (all matches), not only the matches at its offset`,
+        );
         count = `#s${e.id}`;
       }
       if (e.mod === undefined) return [{ guard: "true", count }];
@@ -135,7 +146,10 @@ class ExprTranslator {
     }
     if (e.mod !== undefined) {
       const t = this.blockTruth(e);
-      return [...this.innerCases(e).map((c) => ({ guard: `(${t}) and (${c.guard})`, count: c.count })), { guard: `not (${t})`, count: "0" }];
+      return [
+        ...this.innerCases(e).map((c) => ({ guard: `(${t}) and (${c.guard})`, count: c.count })),
+        { guard: `not (${t})`, count: "0" },
+      ];
     }
     return this.innerCases(e);
   }
@@ -143,16 +157,22 @@ class ExprTranslator {
   private innerCases(e: Extract<Expr, { kind: "bin" }>): Case[] {
     const l = this.cases(e.left);
     const r = this.cases(e.right);
-    if (l.length * r.length > 256) throw new SignatureSyntaxError("count modifier over too complex a group to translate");
+    if (l.length * r.length > 256)
+      throw new SignatureSyntaxError("count modifier over too complex a group to translate");
     const out: Case[] = [];
     const t = e.op === "&" ? `(${this.truth(e.left)}) and (${this.truth(e.right)})` : undefined;
     for (const a of l)
       for (const b of r) {
-        const guard = [t, a.guard, b.guard].filter((g) => g !== undefined && g !== "true").map((g) => `(${g})`).join(" and ") || "true";
+        const guard =
+          [t, a.guard, b.guard]
+            .filter((g) => g !== undefined && g !== "true")
+            .map((g) => `(${g})`)
+            .join(" and ") || "true";
         out.push({ guard, count: a.count === "0" ? b.count : b.count === "0" ? a.count : `${a.count} + ${b.count}` });
       }
     if (t !== undefined) out.push({ guard: `not (${t})`, count: "0" });
-    if (out.some((c) => c.guard.length + c.count.length > MAX_CONDITION)) throw new SignatureSyntaxError("count modifier over too complex a group to translate");
+    if (out.some((c) => c.guard.length + c.count.length > MAX_CONDITION))
+      throw new SignatureSyntaxError("count modifier over too complex a group to translate");
     return out;
   }
 
@@ -164,7 +184,12 @@ class ExprTranslator {
   private arith(e: Expr): Arith | undefined {
     const gt = (a: string, n: string) => `((((${n}) - (${a})) >> 63) & 1)`;
     const lt = (a: string, n: string) => `((((${a}) - (${n})) >> 63) & 1)`;
-    const cmpI = (a: string, op: "=" | "<" | ">", n: number) => (op === ">" ? gt(a, String(n)) : op === "<" ? lt(a, String(n)) : `(1 - (${gt(a, String(n))} | ${lt(a, String(n))}))`);
+    const cmpI = (a: string, op: "=" | "<" | ">", n: number) =>
+      op === ">"
+        ? gt(a, String(n))
+        : op === "<"
+          ? lt(a, String(n))
+          : `(1 - (${gt(a, String(n))} | ${lt(a, String(n))}))`;
     if (e.kind === "leaf") {
       const s = this.subs[e.id]!;
       if (s.count === undefined) return undefined;
@@ -188,10 +213,19 @@ class ExprTranslator {
     return { I: t, C: `(${C0}) * ${t}`, P: new Map() };
   }
 
-  private blockInts(tcnt: string, ids: Map<number, string>, mod: { op: "=" | "<" | ">"; n: number; distinct: number }): string {
+  private blockInts(
+    tcnt: string,
+    ids: Map<number, string>,
+    mod: { op: "=" | "<" | ">"; n: number; distinct: number },
+  ): string {
     const gt = (a: string, n: string) => `((((${n}) - (${a})) >> 63) & 1)`;
     const lt = (a: string, n: string) => `((((${a}) - (${n})) >> 63) & 1)`;
-    const c = mod.op === ">" ? gt(tcnt, String(mod.n)) : mod.op === "<" ? lt(tcnt, String(mod.n)) : `(1 - (${gt(tcnt, String(mod.n))} | ${lt(tcnt, String(mod.n))}))`;
+    const c =
+      mod.op === ">"
+        ? gt(tcnt, String(mod.n))
+        : mod.op === "<"
+          ? lt(tcnt, String(mod.n))
+          : `(1 - (${gt(tcnt, String(mod.n))} | ${lt(tcnt, String(mod.n))}))`;
     if (mod.distinct === 0) return c;
     const distinct = ids.size === 0 ? "0" : [...ids.values()].join(" + ");
     return `(${c} * ${gt(distinct, String(mod.distinct - 1))})`;
@@ -202,21 +236,30 @@ class ExprTranslator {
     const a = this.arith({ ...e, mod: undefined });
     if (a !== undefined) {
       const t = `${this.blockInts(a.C, a.P, mod)} == 1`;
-      if (t.length > MAX_CONDITION * 10) throw new SignatureSyntaxError("count modifier over too complex a group to translate");
+      if (t.length > MAX_CONDITION * 10)
+        throw new SignatureSyntaxError("count modifier over too complex a group to translate");
       return t;
     }
     const cases = this.innerCases(e);
-    const parts = cases.map((c) => (c.guard === "true" ? this.cmp(`(${c.count})`, mod.op, mod.n) : `((${c.guard}) and ${this.cmp(`(${c.count})`, mod.op, mod.n)})`));
+    const parts = cases.map((c) =>
+      c.guard === "true"
+        ? this.cmp(`(${c.count})`, mod.op, mod.n)
+        : `((${c.guard}) and ${this.cmp(`(${c.count})`, mod.op, mod.n)})`,
+    );
     let t = parts.length === 1 ? parts[0]! : `(${parts.join(" or ")})`;
-    if (t.length > MAX_CONDITION) throw new SignatureSyntaxError("count modifier over too complex a group to translate");
+    if (t.length > MAX_CONDITION)
+      throw new SignatureSyntaxError("count modifier over too complex a group to translate");
     if (mod.distinct > 0) {
       const leaves = this.distinctLeaves(e);
       if (leaves === undefined) {
-        this.approximations.push("the distinct-subsignature count of a group holding '&' or count modifiers is taken over all its subsignatures");
+        this.approximations.push(
+          "the distinct-subsignature count of a group holding '&' or count modifiers is taken over all its subsignatures",
+        );
       }
       const ids = leaves ?? this.allLeaves(e);
       t = `(${t}) and ${mod.distinct} of (${ids.map((i) => `$s${i}`).join(", ")})`;
-      if (ids.some((i) => this.subs[i]!.truth !== `$s${i}`)) this.approximations.push("distinct-subsignature counts ignore subsignature offsets");
+      if (ids.some((i) => this.subs[i]!.truth !== `$s${i}`))
+        this.approximations.push("distinct-subsignature counts ignore subsignature offsets");
     }
     return t;
   }
@@ -244,7 +287,8 @@ export interface LdbSignature {
 
 export function parseLdbLine(line: string): LdbSignature {
   const f = line.split(";");
-  if (f.length < 4) throw new SignatureSyntaxError("expected Name;TargetDescriptionBlock;LogicalExpression;Subsig0[;Subsig1...]");
+  if (f.length < 4)
+    throw new SignatureSyntaxError("expected Name;TargetDescriptionBlock;LogicalExpression;Subsig0[;Subsig1...]");
   if (f.length > 67) throw new SignatureSyntaxError("more than 64 subsignatures");
   const [name, tdbText, expression, ...subsigs] = f as [string, string, string, ...string[]];
   if (name === "") throw new SignatureSyntaxError("empty signature name");
@@ -276,7 +320,10 @@ export function ldbEngineOk(sig: LdbSignature, flevel = FLEVEL): boolean {
 const PCRE_RE = /^(?:([^/]*?):)?([0-9&|()=<>,]+)\/(.*)\/([a-zA-Z]*)$/s;
 
 /** Translates a PCRE body to a YARA regex body, or throws with the reason. */
-export function translatePcre(re: string, flags: string): { body: string; mods: string; anchored: boolean; notes: string[] } {
+export function translatePcre(
+  re: string,
+  flags: string,
+): { body: string; mods: string; anchored: boolean; notes: string[] } {
   const notes: string[] = [];
   for (const f of flags) if (!"grieEsmxAU".includes(f)) throw new SignatureSyntaxError(`unknown PCRE flag '${f}'`);
   let body = re.replace(/\\x3B/gi, "\\x3b");
@@ -313,14 +360,18 @@ export function translatePcre(re: string, flags: string): { body: string; mods: 
     [/[*+?}]\+/, "possessive quantifier"],
     [/\\[0-7]{3}/, "octal escape"],
   ];
-  for (const [rx, what] of unsupported) if (rx.test(body)) throw new SignatureSyntaxError(`PCRE ${what} has no equivalent in the engine's regular expressions`);
-  if (flags.includes("m") && /(^|[^\\])[$^]/.test(body.slice(1))) throw new SignatureSyntaxError("PCRE multiline flag (m) with ^ or $ has no equivalent");
+  for (const [rx, what] of unsupported)
+    if (rx.test(body))
+      throw new SignatureSyntaxError(`PCRE ${what} has no equivalent in the engine's regular expressions`);
+  if (flags.includes("m") && /(^|[^\\])[$^]/.test(body.slice(1)))
+    throw new SignatureSyntaxError("PCRE multiline flag (m) with ^ or $ has no equivalent");
   body = body.replace(/\(\?:/g, "(");
   body = body.replace(/\//g, "\\/").replace(/\\\\\//g, "\\/");
   let mods = "";
   if (flags.includes("i")) mods += "i";
   if (flags.includes("s")) mods += "s";
-  if (flags.includes("U")) notes.push("PCRE ungreedy flag (U) ignored: it changes what is captured, not whether it matches");
+  if (flags.includes("U"))
+    notes.push("PCRE ungreedy flag (U) ignored: it changes what is captured, not whether it matches");
   if (flags.includes("E")) notes.push("PCRE dollar-end-only flag (E) ignored");
   return { body, mods, anchored: flags.includes("A"), notes };
 }
@@ -329,12 +380,17 @@ export function translateLdb(sig: LdbSignature, index: number, reportedName: str
   const modules = new Set<string>();
   const approximations: string[] = [];
   const target = sig.tdb.Target !== undefined ? +sig.tdb.Target : 0;
-  if (sig.tdb.Target !== undefined && !/^\d+$/.test(sig.tdb.Target)) throw new SignatureSyntaxError(`bad Target '${sig.tdb.Target}'`);
+  if (sig.tdb.Target !== undefined && !/^\d+$/.test(sig.tdb.Target))
+    throw new SignatureSyntaxError(`bad Target '${sig.tdb.Target}'`);
   const keys = Object.keys(sig.tdb);
-  if (sig.tdb.Engine !== undefined && keys[0] !== "Engine") throw new SignatureSyntaxError("Engine must be the first attribute of the target description block");
+  if (sig.tdb.Engine !== undefined && keys[0] !== "Engine")
+    throw new SignatureSyntaxError("Engine must be the first attribute of the target description block");
   if (keys.some((k) => k !== "Engine" && k !== "Target")) {
     const m = (sig.tdb.Engine ?? "").match(/^(\d+)/);
-    if (!m || +m[1]! < 51) throw new SignatureSyntaxError("attributes other than Target need Engine:51 or above first in the target description block (as clamscan requires)");
+    if (!m || +m[1]! < 51)
+      throw new SignatureSyntaxError(
+        "attributes other than Target need Engine:51 or above first in the target description block (as clamscan requires)",
+      );
   }
   const conds: string[] = [];
   const t = targetCondition(target);
@@ -353,7 +409,8 @@ export function translateLdb(sig: LdbSignature, index: number, reportedName: str
       case "EntryPoint":
       case "NumberOfSections": {
         const b = exeBase(target);
-        if (b === undefined || (target === 9 && k === "NumberOfSections")) throw new SignatureSyntaxError(`${k} needs target 1 or 6`);
+        if (b === undefined || (target === 9 && k === "NumberOfSections"))
+          throw new SignatureSyntaxError(`${k} needs target 1 or 6`);
         modules.add(b.module);
         const [lo, hi] = rangeOf(v);
         const e = k === "EntryPoint" ? b.ep : b.count;
@@ -369,9 +426,15 @@ export function translateLdb(sig: LdbSignature, index: number, reportedName: str
     }
   }
   const expr = parseLogicalExpression(sig.expression);
-  if (maxId(expr) >= sig.subsigs.length) throw new SignatureSyntaxError(`logical expression uses subsignature ${maxId(expr)} but only ${sig.subsigs.length} are given`);
+  if (maxId(expr) >= sig.subsigs.length)
+    throw new SignatureSyntaxError(
+      `logical expression uses subsignature ${maxId(expr)} but only ${sig.subsigs.length} are given`,
+    );
   // clamscan's own check (cli_loadldb): the highest id in the expression names the last subsignature
-  if (maxId(expr) + 1 !== sig.subsigs.length) throw new SignatureSyntaxError(`${sig.subsigs.length} subsignatures but the logical expression's highest id is ${maxId(expr)} (clamscan refuses this too)`);
+  if (maxId(expr) + 1 !== sig.subsigs.length)
+    throw new SignatureSyntaxError(
+      `${sig.subsigs.length} subsignatures but the logical expression's highest id is ${maxId(expr)} (clamscan refuses this too)`,
+    );
   const subs: TranslatedString[] = [];
   const decls: string[] = [];
   const pcreConds = new Map<number, string>();
@@ -381,14 +444,18 @@ export function translateLdb(sig: LdbSignature, index: number, reportedName: str
     grew = false;
     for (const i of [...needed]) {
       const pm = sig.subsigs[i]!.match(PCRE_RE);
-      if (!pm || /^[0-9a-fA-F?*{}()|!\[\]\-BLW]*$/.test(sig.subsigs[i]!)) continue;
-      for (const t of leavesOf(parseLogicalExpression(pm[2]!))) if (!needed.has(t)) { needed.add(t); grew = true; }
+      if (!pm || /^[0-9a-fA-F?*{}()|![\]\-BLW]*$/.test(sig.subsigs[i]!)) continue;
+      for (const t of leavesOf(parseLogicalExpression(pm[2]!)))
+        if (!needed.has(t)) {
+          needed.add(t);
+          grew = true;
+        }
     }
   }
   const translateOne = (raw: string, i: number): void => {
     const id = `$s${i}`;
     const pm = raw.match(PCRE_RE);
-    if (pm && !/^[0-9a-fA-F?*{}()|!\[\]\-BLW]*$/.test(raw)) {
+    if (pm && !/^[0-9a-fA-F?*{}()|![\]\-BLW]*$/.test(raw)) {
       const [, offText, trigger, re, flags] = pm as unknown as [string, string | undefined, string, string, string];
       const p = translatePcre(re, flags);
       approximations.push(...p.notes);
@@ -398,18 +465,30 @@ export function translateLdb(sig: LdbSignature, index: number, reportedName: str
       let truth = id;
       if (p.anchored && r === undefined) truth = `${id} at 0`;
       else if (r !== undefined) {
-        if (flags.includes("e")) approximations.push("PCRE encompass flag (e): the match must start in the offset range; its end is not checked");
+        if (flags.includes("e"))
+          approximations.push(
+            "PCRE encompass flag (e): the match must start in the offset range; its end is not checked",
+          );
         truth = p.anchored || r.lo === r.hi ? `${id} at ${r.lo}` : `${id} in (${r.lo}..${r.hi})`;
       }
       const trig = parseLogicalExpression(trigger);
-      if (maxId(trig) >= sig.subsigs.length) throw new SignatureSyntaxError(`PCRE trigger uses subsignature ${maxId(trig)} that does not exist`);
+      if (maxId(trig) >= sig.subsigs.length)
+        throw new SignatureSyntaxError(`PCRE trigger uses subsignature ${maxId(trig)} that does not exist`);
       pcreConds.set(i, JSON.stringify(trig));
-      subs.push({ decl: decls[decls.length - 1]!, truth, count: r === undefined ? `#s${i}` : undefined, atLeast: (n) => `#s${i} >= ${n}`, approximations: [] });
+      subs.push({
+        decl: decls[decls.length - 1]!,
+        truth,
+        count: r === undefined ? `#s${i}` : undefined,
+        atLeast: (n) => `#s${i} >= ${n}`,
+        approximations: [],
+      });
       return;
     }
-    if (/^\d+\(/.test(raw) && /[<>]{2}|#/.test(raw)) throw new SignatureSyntaxError(`byte-compare subsignature ${i} is not supported`);
+    if (/^\d+\(/.test(raw) && /[<>]{2}|#/.test(raw))
+      throw new SignatureSyntaxError(`byte-compare subsignature ${i} is not supported`);
     if (raw.startsWith("${")) throw new SignatureSyntaxError(`macro subsignature ${i} is not supported`);
-    if (raw.startsWith("fuzzy_img#")) throw new SignatureSyntaxError(`image fuzzy-hash subsignature ${i} is not supported`);
+    if (raw.startsWith("fuzzy_img#"))
+      throw new SignatureSyntaxError(`image fuzzy-hash subsignature ${i} is not supported`);
     let body = raw;
     const opts: SubsigOptions = {};
     const mm = raw.match(/^(.*)::([a-z]+)$/);

@@ -10,7 +10,8 @@ import { emitRule, translateSubsig, type TranslatedRule } from "../translate/yar
 /** Splits an `.ndb` line: `Name:Target:Offset:Hex[:min_flevel[:max_flevel]]`. */
 export function parseNdbLine(line: string): NdbSignature {
   const f = line.split(":");
-  if (f.length < 4 || f.length > 6) throw new SignatureSyntaxError("expected Name:TargetType:Offset:HexSignature[:min_flevel[:max_flevel]]");
+  if (f.length < 4 || f.length > 6)
+    throw new SignatureSyntaxError("expected Name:TargetType:Offset:HexSignature[:min_flevel[:max_flevel]]");
   const [name, target, offset, hex, minfl, maxfl] = f as [string, string, string, string, string?, string?];
   if (name === "") throw new SignatureSyntaxError("empty signature name");
   if (!/^(\d+|\*)$/.test(target)) throw new SignatureSyntaxError(`bad target type '${target}'`);
@@ -32,6 +33,8 @@ export function translateNdb(sig: NdbSignature, index: number, reportedName: str
   const approximations = t.note ? [t.note] : [];
   const s = translateSubsig("$s", sig.hex, parseOffset(sig.offset), sig.target, modules);
   approximations.push(...s.approximations);
-  const cond = [t.cond, s.truth].filter((c): c is string => c !== undefined).map((c) => (t.cond !== undefined ? `(${c})` : c));
+  const cond = [t.cond, s.truth]
+    .filter((c): c is string => c !== undefined)
+    .map((c) => (t.cond !== undefined ? `(${c})` : c));
   return emitRule(index, reportedName, "ndb", sig.target, [s.decl], cond.join(" and "), modules, approximations);
 }

@@ -31,7 +31,10 @@ export function parsePhishLine(line: string, format: PhishFormat, flevel: number
     if (+m[1]! > flevel || (m[2] !== "" && +m[2]! < flevel)) return undefined;
     text = text.slice(0, m.index);
   }
-  if (!KINDS[format].test(text)) throw new SignatureSyntaxError(`unknown ${format} entry kind '${text.slice(0, 4)}' (expected ${format === "pdb" ? "R or H" : format === "wdb" ? "X, Y, M or S:W:" : "S:P:, S:F:, S1:, S2: or S:W:"})`);
+  if (!KINDS[format].test(text))
+    throw new SignatureSyntaxError(
+      `unknown ${format} entry kind '${text.slice(0, 4)}' (expected ${format === "pdb" ? "R or H" : format === "wdb" ? "X, Y, M or S:W:" : "S:P:, S:F:, S1:, S2: or S:W:"})`,
+    );
   const colon = text.indexOf(":");
   if (colon < 0 || colon === text.length - 1) throw new SignatureSyntaxError("expected Kind[flags]:pattern");
   const kind = text.startsWith("S") ? text.slice(0, text.indexOf(":", colon + 1) + 1 || colon + 1) : text[0]!;

@@ -62,9 +62,15 @@ export function targetCondition(target: number): { cond?: string; note?: string;
     case 2:
       return { cond: "uint32(0) == 0xE011CFD0 and uint32(4) == 0xE11AB1A1", modules: [] };
     case 3:
-      return { note: "target 3 (HTML) is matched on the raw bytes; clamscan matches normalised HTML (lower-cased, whitespace folded)", modules: [] };
+      return {
+        note: "target 3 (HTML) is matched on the raw bytes; clamscan matches normalised HTML (lower-cased, whitespace folded)",
+        modules: [],
+      };
     case 4:
-      return { note: "target 4 (mail) is matched on the raw bytes of any file; clamscan matches only files it types as mail", modules: [] };
+      return {
+        note: "target 4 (mail) is matched on the raw bytes of any file; clamscan matches only files it types as mail",
+        modules: [],
+      };
     case 5:
       return {
         cond: "(uint32be(0) == 0x89504E47 or uint16be(0) == 0xFFD8 or uint32be(0) == 0x47494638 or uint16be(0) == 0x424D or uint32be(0) == 0x49492A00 or uint32be(0) == 0x4D4D002A)",
@@ -74,13 +80,26 @@ export function targetCondition(target: number): { cond?: string; note?: string;
     case 6:
       return { cond: "uint32(0) == 0x464C457F", modules: [] };
     case 7:
-      return { note: "target 7 (ASCII text) is matched on the raw bytes of any file; clamscan matches normalised text of files it types as text", modules: [] };
+      return {
+        note: "target 7 (ASCII text) is matched on the raw bytes of any file; clamscan matches normalised text of files it types as text",
+        modules: [],
+      };
     case 9:
-      return { cond: "(uint32(0) == 0xFEEDFACE or uint32(0) == 0xFEEDFACF or uint32(0) == 0xCEFAEDFE or uint32(0) == 0xCFFAEDFE)", modules: [] };
+      return {
+        cond: "(uint32(0) == 0xFEEDFACE or uint32(0) == 0xFEEDFACF or uint32(0) == 0xCEFAEDFE or uint32(0) == 0xCFFAEDFE)",
+        modules: [],
+      };
     case 10:
-      return { cond: "uint32(0) == 0x46445025", note: "target 10 (PDF) requires %PDF at offset 0; clamscan also finds it a little later", modules: [] };
+      return {
+        cond: "uint32(0) == 0x46445025",
+        note: "target 10 (PDF) requires %PDF at offset 0; clamscan also finds it a little later",
+        modules: [],
+      };
     case 11:
-      return { cond: "(uint16(0) == 0x5746 or uint16(0) == 0x5743 or uint16(0) == 0x575A) and uint8(2) == 0x53", modules: [] };
+      return {
+        cond: "(uint16(0) == 0x5746 or uint16(0) == 0x5743 or uint16(0) == 0x575A) and uint8(2) == 0x53",
+        modules: [],
+      };
     case 12:
       return { cond: "uint32be(0) == 0xCAFEBABE", modules: [] };
     default:

@@ -48,7 +48,8 @@ export function parseHexSignature(src: string): HexNode[] {
       } else if (c === "[") {
         const end = src.indexOf("]", i);
         const m = end < 0 ? null : src.slice(i + 1, end).match(/^(\d+)-(\d+)$/);
-        if (!m || +m[2]! < +m[1]!) throw new HexSyntaxError(`bad range [${end < 0 ? src.slice(i + 1) : src.slice(i + 1, end)}]`);
+        if (!m || +m[2]! < +m[1]!)
+          throw new HexSyntaxError(`bad range [${end < 0 ? src.slice(i + 1) : src.slice(i + 1, end)}]`);
         if (+m[2]! > 32) throw new HexSyntaxError(`range [${m[1]}-${m[2]}] may span at most 32 bytes`);
         out.push({ kind: "jump", min: +m[1]!, max: +m[2]!, bracket: true });
         i = end + 1;
@@ -80,7 +81,10 @@ export function parseHexSignature(src: string): HexNode[] {
           throw new HexSyntaxError("unterminated '(' alternative");
         }
         if (alternatives.some((a) => a.length === 0)) throw new HexSyntaxError("empty alternative");
-        if (alternatives.some((a) => a.some((n) => n.kind === "jump" && n.min !== n.max))) throw new HexSyntaxError("an alternative may not hold a ranged wildcard (clamscan: Alternative match contains unsupported ranged wildcard)");
+        if (alternatives.some((a) => a.some((n) => n.kind === "jump" && n.min !== n.max)))
+          throw new HexSyntaxError(
+            "an alternative may not hold a ranged wildcard (clamscan: Alternative match contains unsupported ranged wildcard)",
+          );
         out.push({ kind: "alt", negated, alternatives });
       } else {
         const d = src[i + 1];
@@ -104,7 +108,10 @@ export function parseHexSignature(src: string): HexNode[] {
     const single = (x: HexNode | undefined) => x !== undefined && x.kind === "byte";
     const atStart = k === 1 && single(nodes[0]);
     const atEnd = k === nodes.length - 2 && single(nodes[nodes.length - 1]);
-    if (!atStart && !atEnd) throw new HexSyntaxError("[n-m] needs exactly one byte before it at the start of the signature, or after it at the end");
+    if (!atStart && !atEnd)
+      throw new HexSyntaxError(
+        "[n-m] needs exactly one byte before it at the start of the signature, or after it at the end",
+      );
   });
   return nodes;
 }
@@ -114,7 +121,9 @@ const LEFT_BOUNDARY = [0x20, 0x2d, 0x2e, 0x2f, 0x3c, 0x40, 0x5f];
 const RIGHT_BOUNDARY = [0x0a, 0x0d, 0x20, 0x22, 0x27, 0x2d, 0x2f, 0x3d, 0x3e, 0x5f];
 const isAlnum = (b: number) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
 const range = (n: number) => Array.from({ length: n }, (_, k) => k);
-const BOUNDARY_BYTES = range(256).filter((b) => [0x0a, 0x0d, 0x20, 0x22, 0x27, 0x2d, 0x2e, 0x2f, 0x3c, 0x3d, 0x3e, 0x40, 0x5f].includes(b));
+const BOUNDARY_BYTES = range(256).filter((b) =>
+  [0x0a, 0x0d, 0x20, 0x22, 0x27, 0x2d, 0x2e, 0x2f, 0x3c, 0x3d, 0x3e, 0x40, 0x5f].includes(b),
+);
 
 /** A translated pattern: the YARA string body, whether it is hex or regex, and predicates on the match's surroundings. */
 export interface PatternText {
@@ -137,7 +146,9 @@ function setToAlt(bytes: number[]): HexNode {
 const MAX_HEX_SET = 16;
 
 export function needsRegex(nodes: HexNode[]): boolean {
-  return nodes.some((n) => (n.kind === "set" && n.bytes.length > MAX_HEX_SET) || (n.kind === "alt" && n.alternatives.some(needsRegex)));
+  return nodes.some(
+    (n) => (n.kind === "set" && n.bytes.length > MAX_HEX_SET) || (n.kind === "alt" && n.alternatives.some(needsRegex)),
+  );
 }
 
 /** Replaces middle markers and negated alternatives by plain alternatives; collects edge predicates. */
@@ -157,10 +168,22 @@ function lower(nodes: HexNode[], approximations: string[]): { nodes: HexNode[]; 
       else if (n.marker === "W") set = range(256).filter((b) => !isAlnum(b));
       else {
         if (!n.negated) {
-          out.push({ kind: "alt", negated: false, alternatives: [[{ kind: "byte", value: 0x0a, mask: 0xff }], [{ kind: "byte", value: 0x0d, mask: 0xff }, { kind: "byte", value: 0x0a, mask: 0xff }]] });
+          out.push({
+            kind: "alt",
+            negated: false,
+            alternatives: [
+              [{ kind: "byte", value: 0x0a, mask: 0xff }],
+              [
+                { kind: "byte", value: 0x0d, mask: 0xff },
+                { kind: "byte", value: 0x0a, mask: 0xff },
+              ],
+            ],
+          });
           return;
         }
-        approximations.push("!(L) in the middle of a signature is matched as one byte other than CR and LF (ClamAV also accepts a CR not followed by LF)");
+        approximations.push(
+          "!(L) in the middle of a signature is matched as one byte other than CR and LF (ClamAV also accepts a CR not followed by LF)",
+        );
         set = [0x0a, 0x0d];
         out.push(setToAlt(range(256).filter((b) => !set.includes(b))));
         return;
@@ -185,11 +208,13 @@ function lower(nodes: HexNode[], approximations: string[]): { nodes: HexNode[]; 
 /** The complement of a set of fixed-length byte strings, as alternatives of the same length. */
 function negate(alts: HexNode[][]): HexNode {
   const strings: number[][] = alts.map((a) => {
-    if (!a.every((n) => n.kind === "byte" && n.mask === 0xff)) throw new HexSyntaxError("a negated alternative may only hold whole bytes");
+    if (!a.every((n) => n.kind === "byte" && n.mask === 0xff))
+      throw new HexSyntaxError("a negated alternative may only hold whole bytes");
     return a.map((n) => (n as { value: number }).value);
   });
   const len = strings[0]!.length;
-  if (!strings.every((s) => s.length === len)) throw new HexSyntaxError("negated alternatives must all have the same length");
+  if (!strings.every((s) => s.length === len))
+    throw new HexSyntaxError("negated alternatives must all have the same length");
   let budget = 20000;
   const comp = (set: number[][], depth: number): HexNode[][] => {
     if (depth === len) return [];
@@ -218,7 +243,8 @@ function negate(alts: HexNode[][]): HexNode {
 
 function edgePredicate(marker: "B" | "L" | "W", negated: boolean, side: "left" | "right"): string {
   const anyOf = (expr: string, set: number[]) => `(${set.map((b) => `${expr} == 0x${hx(b)}`).join(" or ")})`;
-  const alnum = (expr: string) => `((${expr} >= 0x30 and ${expr} <= 0x39) or (${expr} >= 0x41 and ${expr} <= 0x5A) or (${expr} >= 0x61 and ${expr} <= 0x7A))`;
+  const alnum = (expr: string) =>
+    `((${expr} >= 0x30 and ${expr} <= 0x39) or (${expr} >= 0x41 and ${expr} <= 0x5A) or (${expr} >= 0x61 and ${expr} <= 0x7A))`;
   let p: string;
   if (side === "left") {
     const prev = "uint8(OFF - 1)";
@@ -228,7 +254,8 @@ function edgePredicate(marker: "B" | "L" | "W", negated: boolean, side: "left" |
   } else {
     const next = "uint8(END)";
     if (marker === "B") p = `(END == filesize or ${anyOf(next, RIGHT_BOUNDARY)})`;
-    else if (marker === "L") p = `(END == filesize or ${next} == 0x0A or (${next} == 0x0D and END + 1 < filesize and uint8(END + 1) == 0x0A))`;
+    else if (marker === "L")
+      p = `(END == filesize or ${next} == 0x0A or (${next} == 0x0D and END + 1 < filesize and uint8(END + 1) == 0x0A))`;
     else p = `(END == filesize or not ${alnum(next)})`;
   }
   return negated ? `not ${p}` : p;
@@ -239,7 +266,13 @@ function hexText(nodes: HexNode[]): string {
     .map((n) => {
       switch (n.kind) {
         case "byte":
-          return n.mask === 0xff ? hx(n.value) : n.mask === 0 ? "??" : n.mask === 0xf0 ? `${hx(n.value)[0]}?` : `?${hx(n.value)[1]}`;
+          return n.mask === 0xff
+            ? hx(n.value)
+            : n.mask === 0
+              ? "??"
+              : n.mask === 0xf0
+                ? `${hx(n.value)[0]}?`
+                : `?${hx(n.value)[1]}`;
         case "jump":
           if (n.max === undefined) return n.min === 0 ? "[-]" : `[${n.min}-]`;
           if (n.min === n.max) return n.min === 0 ? "" : `[${n.min}]`;
@@ -325,7 +358,10 @@ export function prepareHex(nodes: HexNode[]): { body: HexNode[]; edges: string[]
   const first = nodes[0];
   const second = nodes[1];
   if (first?.kind === "byte" && second?.kind === "jump" && second.bracket) {
-    const test = first.mask === 0xff ? `uint8(OFF - k - 1) == 0x${hx(first.value)}` : `uint8(OFF - k - 1) & 0x${hx(first.mask)} == 0x${hx(first.value)}`;
+    const test =
+      first.mask === 0xff
+        ? `uint8(OFF - k - 1) == 0x${hx(first.value)}`
+        : `uint8(OFF - k - 1) & 0x${hx(first.mask)} == 0x${hx(first.value)}`;
     prefixEdges.push(`(for any k in (${second.min}..${second.max!}) : (OFF >= k + 1 and ${test}))`);
     nodes = nodes.slice(2);
   }
@@ -361,7 +397,8 @@ export function patternLength(nodes: HexNode[]): { min: number; max: number | un
     } else if (n.kind === "alt") {
       const ls = n.alternatives.map(patternLength);
       min += Math.min(...ls.map((l) => l.min));
-      max = max === undefined || ls.some((l) => l.max === undefined) ? undefined : max + Math.max(...ls.map((l) => l.max!));
+      max =
+        max === undefined || ls.some((l) => l.max === undefined) ? undefined : max + Math.max(...ls.map((l) => l.max!));
     }
   }
   return { min, max };

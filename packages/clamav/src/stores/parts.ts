@@ -25,9 +25,11 @@ export type StorePart = (typeof STORE_PARTS)[number];
 
 /** Each non-empty store as its serialised chunks (an empty hash store is left out). */
 export function serializeStores(stores: ClamavStores): Partial<Record<StorePart, Uint8Array[]>> {
-  const ser = (s?: HashStore) => (s && s.algorithms.length ? serializeHashStore(s) : undefined);
+  const ser = (s?: HashStore) => (s?.algorithms.length ? serializeHashStore(s) : undefined);
   const out: Partial<Record<StorePart, Uint8Array[]>> = {};
-  const put = (k: StorePart, v: Uint8Array[] | undefined) => { if (v) out[k] = v; };
+  const put = (k: StorePart, v: Uint8Array[] | undefined) => {
+    if (v) out[k] = v;
+  };
   put("hashes", ser(stores.hashes));
   put("sections", ser(stores.sections));
   put("allow", ser(stores.allow));
@@ -38,10 +40,20 @@ export function serializeStores(stores: ClamavStores): Partial<Record<StorePart,
 /** The stores from their serialised parts (views over the given bytes: shared memory stays shared). */
 export function loadStores(parts: Partial<Record<StorePart, Uint8Array>>): ClamavStores {
   const load = (b?: Uint8Array) => (b ? deserializeHashStore(b) : undefined);
-  return { hashes: load(parts.hashes), sections: load(parts.sections), allow: load(parts.allow), bodies: parts.bodies ? BodyDb.load(parts.bodies) : undefined };
+  return {
+    hashes: load(parts.hashes),
+    sections: load(parts.sections),
+    allow: load(parts.allow),
+    bodies: parts.bodies ? BodyDb.load(parts.bodies) : undefined,
+  };
 }
 
 /** Signatures the stores hold, counted as clamscan's "Known viruses" counts them (allow-list .fp/.sfp entries included). */
 export function storeSignatureCount(stores: ClamavStores): number {
-  return (stores.bodies?.count ?? 0) + (stores.hashes?.count ?? 0) + (stores.sections?.count ?? 0) + (stores.allow?.count ?? 0);
+  return (
+    (stores.bodies?.count ?? 0) +
+    (stores.hashes?.count ?? 0) +
+    (stores.sections?.count ?? 0) +
+    (stores.allow?.count ?? 0)
+  );
 }

@@ -13,13 +13,27 @@
  * `approximations` (rule emitted, with a note on how it differs).
  */
 
-import { HexSyntaxError, parseHexSignature, translateHex, type HexNode, type PatternText } from "../signature/hexsig.js";
+import {
+  HexSyntaxError,
+  parseHexSignature,
+  translateHex,
+  type HexNode,
+  type PatternText,
+} from "../signature/hexsig.js";
 import { EXE_TARGETS, ruleIdentifier, SignatureSyntaxError, type OffsetSpec } from "../signature/fields.js";
 
 const PLAIN_HEX = /^[0-9a-fA-F]+$/;
 
 /** Expressions for the exe-relative bases of a target (PE via `pe`, ELF via `elf`). */
-export function exeBase(target: number): { ep: string; sectionStart: (x: string) => string; sectionSize: (x: string) => string; count: string; module: string } | undefined {
+export function exeBase(target: number):
+  | {
+      ep: string;
+      sectionStart: (x: string) => string;
+      sectionSize: (x: string) => string;
+      count: string;
+      module: string;
+    }
+  | undefined {
   if (target === 1)
     return {
       ep: "pe.entry_point",
@@ -36,12 +50,17 @@ export function exeBase(target: number): { ep: string; sectionStart: (x: string)
       count: "elf.number_of_sections",
       module: "elf",
     };
-  if (target === 9) return { ep: "macho.entry_point", sectionStart: () => "", sectionSize: () => "", count: "", module: "macho" };
+  if (target === 9)
+    return { ep: "macho.entry_point", sectionStart: () => "", sectionSize: () => "", count: "", module: "macho" };
   return undefined;
 }
 
 /** An offset as a range [lo, hi] of allowed match starts (YARA expressions), or undefined for anywhere. */
-export function offsetRange(off: OffsetSpec, target: number, modules: Set<string>): { lo: string; hi: string } | undefined {
+export function offsetRange(
+  off: OffsetSpec,
+  target: number,
+  modules: Set<string>,
+): { lo: string; hi: string } | undefined {
   const plus = (e: string, n: number) => (n === 0 ? e : n > 0 ? `${e} + ${n}` : `${e} - ${-n}`);
   const withShift = (lo: string, shift: number) => ({ lo, hi: shift === 0 ? lo : plus(lo, shift) });
   switch (off.kind) {
@@ -56,7 +75,10 @@ export function offsetRange(off: OffsetSpec, target: number, modules: Set<string
     case "macro":
       throw new SignatureSyntaxError("macro offsets ($n$) are not supported");
     default: {
-      if (!EXE_TARGETS.has(target)) throw new SignatureSyntaxError(`offset type ${off.kind} needs target 1, 6 or 9 (clamscan: Invalid offset type for target)`);
+      if (!EXE_TARGETS.has(target))
+        throw new SignatureSyntaxError(
+          `offset type ${off.kind} needs target 1, 6 or 9 (clamscan: Invalid offset type for target)`,
+        );
       const b = exeBase(target)!;
       modules.add(b.module);
       if (off.kind === "ep") return withShift(plus(b.ep, off.n), off.shift);
@@ -89,7 +111,14 @@ export interface SubsigOptions {
 }
 
 /** Translates one body pattern with its offset into a YARA string `$id` plus conditions. */
-export function translateSubsig(id: string, hex: string, offset: OffsetSpec, target: number, modules: Set<string>, opts: SubsigOptions = {}): TranslatedString {
+export function translateSubsig(
+  id: string,
+  hex: string,
+  offset: OffsetSpec,
+  target: number,
+  modules: Set<string>,
+  opts: SubsigOptions = {},
+): TranslatedString {
   const textual = !!(opts.nocase || opts.wide || opts.fullword);
   let p: PatternText;
   if (!textual && hex.length % 2 === 0 && hex.length > 0 && PLAIN_HEX.test(hex)) {
@@ -121,27 +150,38 @@ export function translateSubsig(id: string, hex: string, offset: OffsetSpec, tar
   const approximations = [...p.approximations];
   if (offset.kind === "versionInfo") {
     // ClamAV: the pattern starts at the file offset of a PE version-info String's key
-    if (target !== 1) throw new SignatureSyntaxError(`VI offsets need target 1 (clamscan: Invalid offset type for target ${target})`);
-    approximations.push("VI offset: matched anywhere in the PE file, not only where a version-info key starts (the pattern is the UTF-16LE key, NUL padding and value, which rarely occur elsewhere)");
+    if (target !== 1)
+      throw new SignatureSyntaxError(`VI offsets need target 1 (clamscan: Invalid offset type for target ${target})`);
+    approximations.push(
+      "VI offset: matched anywhere in the PE file, not only where a version-info key starts (the pattern is the UTF-16LE key, NUL padding and value, which rarely occur elsewhere)",
+    );
     offset = { kind: "any" };
   }
   const range = offsetRange(offset, target, modules);
   const name = id.slice(1);
-  if (p.edges.length > 0 && opts.wide) approximations.push("(B)/(L)/(W) markers at the ends of a wide pattern are checked on the bytes next to the wide match");
+  if (p.edges.length > 0 && opts.wide)
+    approximations.push(
+      "(B)/(L)/(W) markers at the ends of a wide pattern are checked on the bytes next to the wide match",
+    );
   const preds: string[] = [];
-  if (range !== undefined) preds.push(range.lo === range.hi ? `OFF == ${range.lo}` : `OFF >= ${range.lo} and OFF <= ${range.hi}`);
+  if (range !== undefined)
+    preds.push(range.lo === range.hi ? `OFF == ${range.lo}` : `OFF >= ${range.lo} and OFF <= ${range.hi}`);
   preds.push(...p.edges);
-  if (preds.length === 0) return { decl, truth: id, count: `#${name}`, atLeast: (n) => `#${name} >= ${n}`, approximations };
+  if (preds.length === 0)
+    return { decl, truth: id, count: `#${name}`, atLeast: (n) => `#${name} >= ${n}`, approximations };
   if (p.edges.length === 0 && range !== undefined) {
     const truth = range.lo === range.hi ? `${id} at ${range.lo}` : `${id} in (${range.lo}..${range.hi})`;
     const pred = preds.join(" and ").replace(/OFF/g, `@${name}[i]`);
     return { decl, truth, count: undefined, atLeast: (n) => `for ${n} i in (1..#${name}) : (${pred})`, approximations };
   }
-  const pred = preds
-    .join(" and ")
-    .replace(/OFF/g, `@${name}[i]`)
-    .replace(/END/g, `(@${name}[i] + !${name}[i])`);
-  return { decl, truth: `for any i in (1..#${name}) : (${pred})`, count: undefined, atLeast: (n) => `for ${n} i in (1..#${name}) : (${pred})`, approximations };
+  const pred = preds.join(" and ").replace(/OFF/g, `@${name}[i]`).replace(/END/g, `(@${name}[i] + !${name}[i])`);
+  return {
+    decl,
+    truth: `for any i in (1..#${name}) : (${pred})`,
+    count: undefined,
+    atLeast: (n) => `for ${n} i in (1..#${name}) : (${pred})`,
+    approximations,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -156,9 +196,22 @@ export interface TranslatedRule {
   approximations: string[];
 }
 
-const yaraString = (s: string) => `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)}"`;
+const yaraString = (s: string) =>
+  `"${s
+    .replace(/\\/g, "\\\\")
+    .replace(/"/g, '\\"')
+    .replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)}"`;
 
-export function emitRule(index: number, name: string, format: "ndb" | "ldb" | "imp", target: number, strings: string[], condition: string, modules: Set<string>, approximations: string[]): TranslatedRule {
+export function emitRule(
+  index: number,
+  name: string,
+  format: "ndb" | "ldb" | "imp",
+  target: number,
+  strings: string[],
+  condition: string,
+  modules: Set<string>,
+  approximations: string[],
+): TranslatedRule {
   const ruleName = ruleIdentifier(index, name.replace(/\.UNOFFICIAL$/, ""));
   const meta = [`clamav_name = ${yaraString(name)}`, `clamav_format = "${format}"`, `clamav_target = ${target}`];
   const source = `rule ${ruleName} {\n  meta:\n    ${meta.join("\n    ")}\n${strings.length ? `  strings:\n    ${strings.join("\n    ")}\n` : ""}  condition:\n    ${condition}\n}\n`;

@@ -52,7 +52,9 @@ const fmtTime = (t: number | null | undefined) => (t ? new Date(t).toISOString()
 function logger(quiet: boolean) {
   return (level: agent.LogLevel, message: string) => {
     if (quiet && level === "info") return;
-    process.stderr.write(`${new Date().toISOString()} vigil agent: ${level === "info" ? "" : level + ": "}${message}\n`);
+    process.stderr.write(
+      `${new Date().toISOString()} vigil agent: ${level === "info" ? "" : level + ": "}${message}\n`,
+    );
   };
 }
 
@@ -84,10 +86,11 @@ export async function run(args: string[]): Promise<number> {
   }
 }
 
-
 async function enroll(args: string[]): Promise<number> {
   const cmd = stateOption(newCommand("enroll"))
-    .description("Enrol this endpoint: exchanges a one-time token for the endpoint key and pins the server's policy key.")
+    .description(
+      "Enrol this endpoint: exchanges a one-time token for the endpoint key and pins the server's policy key.",
+    )
     .argument("<url>", "the server, e.g. https://vigil.example.org")
     .argument("<token>", "one-time enrolment token from the console")
     .option("--hostname <name>", "host name to register (default: this machine's)")
@@ -105,9 +108,18 @@ async function enroll(args: string[]): Promise<number> {
     return 2;
   }
   const dir = stateDir(o);
-  const c = await agent.enroll({ dir, server: server.href.replace(/\/$/, ""), token, ...(o.hostname ? { hostname: o.hostname } : {}) });
-  if (o.json) process.stdout.write(JSON.stringify({ endpointId: c.endpointId, server: c.server, stateDir: dir }) + "\n");
-  else process.stdout.write(`enrolled: endpoint ${c.endpointId} with ${c.server}\nstate: ${dir} (key in agent.json, mode 0600)\n`);
+  const c = await agent.enroll({
+    dir,
+    server: server.href.replace(/\/$/, ""),
+    token,
+    ...(o.hostname ? { hostname: o.hostname } : {}),
+  });
+  if (o.json)
+    process.stdout.write(JSON.stringify({ endpointId: c.endpointId, server: c.server, stateDir: dir }) + "\n");
+  else
+    process.stdout.write(
+      `enrolled: endpoint ${c.endpointId} with ${c.server}\nstate: ${dir} (key in agent.json, mode 0600)\n`,
+    );
   return 0;
 }
 
@@ -117,7 +129,9 @@ function openAgent(dir: string, quiet: boolean): agent.Agent {
 
 async function runAgent(args: string[]): Promise<number> {
   const cmd = stateOption(newCommand("run"))
-    .description("Run the agent: heartbeats, scheduled scans, watched paths, reports, update checks. Stops on SIGINT/SIGTERM.")
+    .description(
+      "Run the agent: heartbeats, scheduled scans, watched paths, reports, update checks. Stops on SIGINT/SIGTERM.",
+    )
     .option("--once", "run one cycle (heartbeat, due scan, send queued events, due update check) and exit")
     .option("--scan", "scan the configured paths now, whatever the schedule")
     .option("--inventory", "collect the installed-software inventory now and send it (when the data policy allows it)")
@@ -125,7 +139,14 @@ async function runAgent(args: string[]): Promise<number> {
     .option("-q, --quiet", "only warnings and errors on stderr");
   const exit = parseOrExit(cmd, args);
   if (exit !== undefined) return exit;
-  const o = cmd.opts<{ state?: string; once?: boolean; scan?: boolean; inventory?: boolean; json?: boolean; quiet?: boolean }>();
+  const o = cmd.opts<{
+    state?: string;
+    once?: boolean;
+    scan?: boolean;
+    inventory?: boolean;
+    json?: boolean;
+    quiet?: boolean;
+  }>();
   const dir = stateDir(o);
   const a = openAgent(dir, !!o.quiet);
   const unlock = agent.lockStateDir(dir);
@@ -145,9 +166,15 @@ async function runAgent(args: string[]): Promise<number> {
       if (o.json) process.stdout.write(JSON.stringify(r) + "\n");
       else {
         const parts = [r.contacted ? `server reached (policy version ${r.policyVersion})` : "server NOT reached"];
-        if (r.scan) parts.push(`scanned ${r.scan.files} files: ${r.scan.detections} detection(s), ${r.scan.errors} error(s)`);
-        parts.push(`sent ${r.flush.detections} detection(s), ${r.flush.scans} scan summary(ies)${r.flush.samples ? `, ${r.flush.samples} sample(s)` : ""}${r.flush.duplicates ? ` (${r.flush.duplicates} already known)` : ""}`);
-        if (r.inventory?.collected) parts.push(`inventory: ${r.inventory.items} items, ${r.inventory.findings} finding(s), ${r.inventory.forbidden} forbidden`);
+        if (r.scan)
+          parts.push(`scanned ${r.scan.files} files: ${r.scan.detections} detection(s), ${r.scan.errors} error(s)`);
+        parts.push(
+          `sent ${r.flush.detections} detection(s), ${r.flush.scans} scan summary(ies)${r.flush.samples ? `, ${r.flush.samples} sample(s)` : ""}${r.flush.duplicates ? ` (${r.flush.duplicates} already known)` : ""}`,
+        );
+        if (r.inventory?.collected)
+          parts.push(
+            `inventory: ${r.inventory.items} items, ${r.inventory.findings} finding(s), ${r.inventory.forbidden} forbidden`,
+          );
         if (r.flush.inventory) parts.push("inventory sent");
         parts.push(`${r.queued} queued${r.inventoryQueued ? " (and an inventory report)" : ""}`);
         if (r.update) parts.push(`update: ${r.update.status}: ${r.update.message}`);
@@ -166,7 +193,9 @@ async function runAgent(args: string[]): Promise<number> {
 }
 
 async function status(args: string[]): Promise<number> {
-  const cmd = stateOption(newCommand("status")).description("Show enrolment, last contact, queued events, the effective data policy and the ledger head.").option("--json", "print as JSON");
+  const cmd = stateOption(newCommand("status"))
+    .description("Show enrolment, last contact, queued events, the effective data policy and the ledger head.")
+    .option("--json", "print as JSON");
   const exit = parseOrExit(cmd, args);
   if (exit !== undefined) return exit;
   const o = cmd.opts<{ state?: string; json?: boolean }>();
@@ -206,14 +235,25 @@ async function status(args: string[]): Promise<number> {
 /** "90" (minutes), "30m", "2h", "1d" -> minutes. */
 function parseMinutes(s: string): number {
   const m = /^(\d+)\s*(m|min|h|d)?$/i.exec(s.trim());
-  if (!m || Number(m[1]) <= 0) throw new ScannerError("BAD_OPTION", `invalid interval ${JSON.stringify(s)}: use minutes or a number with m, h or d (e.g. 6h)`);
+  if (!m || Number(m[1]) <= 0)
+    throw new ScannerError(
+      "BAD_OPTION",
+      `invalid interval ${JSON.stringify(s)}: use minutes or a number with m, h or d (e.g. 6h)`,
+    );
   return Number(m[1]) * ({ m: 1, min: 1, h: 60, d: 1440 }[(m[2] ?? "m").toLowerCase() as "m"] ?? 1);
 }
 
 function fieldList(s: string): agent.CeilingField[] {
   const out: agent.CeilingField[] = [];
-  for (const f of s.split(",").map((x) => x.trim()).filter(Boolean)) {
-    if (!(agent.CEILING_FIELDS as readonly string[]).includes(f)) throw new ScannerError("BAD_OPTION", `unknown data field ${JSON.stringify(f)}: use ${agent.CEILING_FIELDS.join(", ")}`);
+  for (const f of s
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean)) {
+    if (!(agent.CEILING_FIELDS as readonly string[]).includes(f))
+      throw new ScannerError(
+        "BAD_OPTION",
+        `unknown data field ${JSON.stringify(f)}: use ${agent.CEILING_FIELDS.join(", ")}`,
+      );
     out.push(f as agent.CeilingField);
   }
   return out;
@@ -221,7 +261,9 @@ function fieldList(s: string): agent.CeilingField[] {
 
 async function config(args: string[]): Promise<number> {
   const cmd = stateOption(newCommand("config"))
-    .description("Show the configuration (without the key) and change it. The data ceiling bounds what the server's policy can ask for.")
+    .description(
+      "Show the configuration (without the key) and change it. The data ceiling bounds what the server's policy can ask for.",
+    )
     .option("--scan <path>", "add a path to the scheduled scan (repeatable)", collect, [])
     .option("--clear-scan", "remove every scheduled scan path first")
     .option("--every <interval>", "scan every interval (minutes, or 30m, 6h, 1d); 'off' to stop")
@@ -229,7 +271,10 @@ async function config(args: string[]): Promise<number> {
     .option("--exclude <glob>", "leave matching paths out of scheduled scans (repeatable)", collect, [])
     .option("--watch <path>", "add a path to watch (repeatable)", collect, [])
     .option("--clear-watch", "remove every watched path first")
-    .option("--allow <fields>", `let these fields leave the endpoint when the policy asks (${agent.CEILING_FIELDS.join(",")})`)
+    .option(
+      "--allow <fields>",
+      `let these fields leave the endpoint when the policy asks (${agent.CEILING_FIELDS.join(",")})`,
+    )
     .option("--deny <fields>", "never let these fields leave the endpoint, whatever the policy says")
     .option("--sample-max <size>", "largest sample this endpoint ever uploads (e.g. 10M)")
     .option("--sample-types <types>", "file types this endpoint ever uploads as samples (pe,elf,macho,dex,script)")
@@ -240,23 +285,64 @@ async function config(args: string[]): Promise<number> {
     .option("--update-source <url|dir>", "the update log (default: the server's /updates/); 'server' to reset")
     .option("--update-every <interval>", "how often to check for updates")
     .option("--jobs <n>", "worker threads for scheduled scans")
-    .option("--inventory-hours <n>", "collect and send the installed-software inventory every N hours (0: only with 'run --inventory')")
+    .option(
+      "--inventory-hours <n>",
+      "collect and send the installed-software inventory every N hours (0: only with 'run --inventory')",
+    )
     .option("--inventory-root <dir>", "the filesystem root to inventory (default /)")
-    .option("--inventory-pack <file>", "also check the inventory against this signed policy pack (repeatable)", collect, [])
+    .option(
+      "--inventory-pack <file>",
+      "also check the inventory against this signed policy pack (repeatable)",
+      collect,
+      [],
+    )
     .option("--clear-inventory-packs", "remove the added policy packs first")
-    .option("--inventory-trust-key <file>", "trust this pack public key (NAME.pub.json) for added packs (repeatable)", collect, [])
+    .option(
+      "--inventory-trust-key <file>",
+      "trust this pack public key (NAME.pub.json) for added packs (repeatable)",
+      collect,
+      [],
+    )
     .option("--inventory-builtin-packs <on|off>", "use the policy packs shipped with Vigil")
-    .option("--inventory-scan <path>", "also inspect the executables under PATH for the inventory (repeatable)", collect, [])
+    .option(
+      "--inventory-scan <path>",
+      "also inspect the executables under PATH for the inventory (repeatable)",
+      collect,
+      [],
+    )
     .option("--clear-inventory-scan", "remove every inventory scan path first")
     .option("--json", "print the configuration as JSON");
   const exit = parseOrExit(cmd, args);
   if (exit !== undefined) return exit;
   const o = cmd.opts<{
-    state?: string; scan: string[]; clearScan?: boolean; every?: string; daily?: string; exclude: string[]; watch: string[]; clearWatch?: boolean; allow?: string; deny?: string;
-    sampleMax?: string; sampleTypes?: string; action?: string; rules: string[]; builtin?: string; trustPolicy?: string; updateSource?: string;
-    updateEvery?: string; jobs?: string; json?: boolean;
-    inventoryHours?: string; inventoryRoot?: string; inventoryPack: string[]; clearInventoryPacks?: boolean; inventoryTrustKey: string[];
-    inventoryBuiltinPacks?: string; inventoryScan: string[]; clearInventoryScan?: boolean;
+    state?: string;
+    scan: string[];
+    clearScan?: boolean;
+    every?: string;
+    daily?: string;
+    exclude: string[];
+    watch: string[];
+    clearWatch?: boolean;
+    allow?: string;
+    deny?: string;
+    sampleMax?: string;
+    sampleTypes?: string;
+    action?: string;
+    rules: string[];
+    builtin?: string;
+    trustPolicy?: string;
+    updateSource?: string;
+    updateEvery?: string;
+    jobs?: string;
+    json?: boolean;
+    inventoryHours?: string;
+    inventoryRoot?: string;
+    inventoryPack: string[];
+    clearInventoryPacks?: boolean;
+    inventoryTrustKey: string[];
+    inventoryBuiltinPacks?: string;
+    inventoryScan: string[];
+    clearInventoryScan?: boolean;
   }>();
   const files = new agent.AgentFiles(stateDir(o));
   const c = files.config();
@@ -266,7 +352,8 @@ async function config(args: string[]): Promise<number> {
   for (const p of o.watch) if (!c.watch.paths.includes(resolve(p))) c.watch.paths.push(resolve(p));
   if (o.every !== undefined) c.scan.everyMinutes = o.every === "off" ? null : parseMinutes(o.every);
   if (o.daily !== undefined) {
-    if (o.daily !== "off" && !/^([01]\d|2[0-3]):[0-5]\d$/.test(o.daily)) throw new ScannerError("BAD_OPTION", `--daily needs a time as HH:MM (got ${JSON.stringify(o.daily)})`);
+    if (o.daily !== "off" && !/^([01]\d|2[0-3]):[0-5]\d$/.test(o.daily))
+      throw new ScannerError("BAD_OPTION", `--daily needs a time as HH:MM (got ${JSON.stringify(o.daily)})`);
     c.scan.dailyAt = o.daily === "off" ? null : o.daily;
   }
   for (const g of o.exclude) if (!c.scan.exclude.includes(g)) c.scan.exclude.push(g);
@@ -278,12 +365,21 @@ async function config(args: string[]): Promise<number> {
   if (o.deny) for (const f of fieldList(o.deny)) setField(f, false);
   if (o.sampleMax) c.ceiling.samples.maxBytes = parseSize(o.sampleMax);
   if (o.sampleTypes) {
-    const types = o.sampleTypes.split(",").map((t) => t.trim()).filter(Boolean);
-    for (const t of types) if (!agent.SampleType.safeParse(t).success) throw new ScannerError("BAD_OPTION", `unknown sample type ${JSON.stringify(t)}: use pe, elf, macho, dex, script`);
+    const types = o.sampleTypes
+      .split(",")
+      .map((t) => t.trim())
+      .filter(Boolean);
+    for (const t of types)
+      if (!agent.SampleType.safeParse(t).success)
+        throw new ScannerError(
+          "BAD_OPTION",
+          `unknown sample type ${JSON.stringify(t)}: use pe, elf, macho, dex, script`,
+        );
     c.ceiling.samples.fileTypes = types as agent.SampleType[];
   }
   if (o.action) {
-    if (o.action !== "report" && o.action !== "quarantine") throw new ScannerError("BAD_OPTION", "--action is report or quarantine");
+    if (o.action !== "report" && o.action !== "quarantine")
+      throw new ScannerError("BAD_OPTION", "--action is report or quarantine");
     c.action = o.action;
   }
   for (const r of o.rules) if (!c.rules.extra.includes(resolve(r))) c.rules.extra.push(resolve(r));
@@ -298,7 +394,13 @@ async function config(args: string[]): Promise<number> {
     validatePolicy(obj);
     c.updates.trustPolicy = obj as Record<string, unknown>;
   }
-  if (o.updateSource) c.updates.source = o.updateSource === "server" ? null : /^https?:\/\//i.test(o.updateSource) ? o.updateSource : resolve(o.updateSource);
+  if (o.updateSource)
+    c.updates.source =
+      o.updateSource === "server"
+        ? null
+        : /^https?:\/\//i.test(o.updateSource)
+          ? o.updateSource
+          : resolve(o.updateSource);
   if (o.updateEvery) c.updates.everyMinutes = parseMinutes(o.updateEvery);
   if (o.jobs !== undefined) {
     if (!/^\d+$/.test(o.jobs)) throw new ScannerError("BAD_OPTION", "--jobs must be a whole number");
@@ -306,7 +408,11 @@ async function config(args: string[]): Promise<number> {
   }
   const inv = c.inventory;
   if (o.inventoryHours !== undefined) {
-    if (!/^\d+(\.\d+)?$/.test(o.inventoryHours) || Number(o.inventoryHours) > 24 * 366) throw new ScannerError("BAD_OPTION", `--inventory-hours needs a number of hours from 0 to ${24 * 366} (got ${JSON.stringify(o.inventoryHours)})`);
+    if (!/^\d+(\.\d+)?$/.test(o.inventoryHours) || Number(o.inventoryHours) > 24 * 366)
+      throw new ScannerError(
+        "BAD_OPTION",
+        `--inventory-hours needs a number of hours from 0 to ${24 * 366} (got ${JSON.stringify(o.inventoryHours)})`,
+      );
     inv.everyHours = Number(o.inventoryHours);
   }
   if (o.inventoryRoot !== undefined) inv.root = resolve(o.inventoryRoot);
@@ -314,7 +420,8 @@ async function config(args: string[]): Promise<number> {
   for (const p of o.inventoryPack) if (!inv.packs.includes(resolve(p))) inv.packs.push(resolve(p));
   for (const k of o.inventoryTrustKey) if (!inv.trustKeys.includes(resolve(k))) inv.trustKeys.push(resolve(k));
   if (o.inventoryBuiltinPacks !== undefined) {
-    if (o.inventoryBuiltinPacks !== "on" && o.inventoryBuiltinPacks !== "off") throw new ScannerError("BAD_OPTION", "--inventory-builtin-packs is on or off");
+    if (o.inventoryBuiltinPacks !== "on" && o.inventoryBuiltinPacks !== "off")
+      throw new ScannerError("BAD_OPTION", "--inventory-builtin-packs is on or off");
     inv.builtinPacks = o.inventoryBuiltinPacks === "on";
   }
   if (o.clearInventoryScan) inv.scan = [];
@@ -324,7 +431,9 @@ async function config(args: string[]): Promise<number> {
   if (o.json) process.stdout.write(JSON.stringify(shown, null, 2) + "\n");
   else {
     const { trustPolicy, ...upd } = shown.updates;
-    process.stdout.write(JSON.stringify({ ...shown, updates: { ...upd, trustPolicy: trustPolicy ? "(set)" : null } }, null, 2) + "\n");
+    process.stdout.write(
+      JSON.stringify({ ...shown, updates: { ...upd, trustPolicy: trustPolicy ? "(set)" : null } }, null, 2) + "\n",
+    );
   }
   return 0;
 }

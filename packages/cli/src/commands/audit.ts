@@ -10,7 +10,15 @@ import { join } from "node:path";
 import { Command } from "commander";
 import { fail } from "../fail.js";
 import {
-  SEVERITY_RANK, UpdateError, auditRules, formatFinding, formatMonitorReport, loadAuditPolicy, monitorLog, type Finding, type Severity,
+  SEVERITY_RANK,
+  UpdateError,
+  auditRules,
+  formatFinding,
+  formatMonitorReport,
+  loadAuditPolicy,
+  monitorLog,
+  type Finding,
+  type Severity,
 } from "@vigil/updates";
 
 export const summary = "audit rules for document hunting, or monitor and audit a whole update log";
@@ -35,35 +43,62 @@ export async function run(args: string[]): Promise<number> {
     .enablePositionalOptions()
     .option("--log <url-or-dir>", "monitor this log: replay it from tiles and audit every bundle")
     .option("--log-key <vkey>", "the log's verifier key (repeatable)", collect, [] as string[])
-    .option("--publisher <vkey>", "publisher verifier key to check manifests against (repeatable)", collect, [] as string[])
+    .option(
+      "--publisher <vkey>",
+      "publisher verifier key to check manifests against (repeatable)",
+      collect,
+      [] as string[],
+    )
     .option("--witness <vkey>", "witness verifier key to report cosignatures of (repeatable)", collect, [] as string[])
-    .option("--witness-url <url>", "compare with the latest checkpoint this witness cosigned (repeatable)", collect, [] as string[])
+    .option(
+      "--witness-url <url>",
+      "compare with the latest checkpoint this witness cosigned (repeatable)",
+      collect,
+      [] as string[],
+    )
     .option("--state <file>", "monitor state file (incremental runs)")
     .option("--policy <file>", "audit policy file (default: the built-in policy)")
     .option("--json", "print a JSON report")
     .option("-v, --verbose", "list every bundle and rule change")
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
-    .action(async (o: { log?: string; logKey: string[]; publisher: string[]; witness: string[]; witnessUrl: string[]; state?: string; policy?: string; json?: boolean; verbose?: boolean }) => {
-      if (!o.log) {
-        root.outputHelp();
-        result.code = 2;
-        return;
-      }
-      if (!o.logKey.length) throw new UpdateError("BAD_INPUT", "--log needs --log-key (the log's verifier key)");
-      const policy = await loadAuditPolicy(o.policy);
-      const r = await monitorLog({
-        source: o.log, logKeys: o.logKey, policy,
-        ...(o.publisher.length ? { publishers: o.publisher } : {}),
-        ...(o.witness.length ? { witnesses: o.witness } : {}),
-        ...(o.witnessUrl.length ? { witnessUrls: o.witnessUrl } : {}),
-        ...(o.state ? { stateFile: o.state } : {}),
-      });
-      process.stdout.write(o.json ? JSON.stringify(r, null, 2) + "\n" : formatMonitorReport(r, o.verbose));
-      const failing = r.bundles.some((b) => b.problems.length || b.findings.some((f) => SEVERITY_RANK[f.severity] >= SEVERITY_RANK[policy.failOn]));
-      if (r.problems.length || failing) result.code = 1;
-    });
-  root.command("rules")
+    .action(
+      async (o: {
+        log?: string;
+        logKey: string[];
+        publisher: string[];
+        witness: string[];
+        witnessUrl: string[];
+        state?: string;
+        policy?: string;
+        json?: boolean;
+        verbose?: boolean;
+      }) => {
+        if (!o.log) {
+          root.outputHelp();
+          result.code = 2;
+          return;
+        }
+        if (!o.logKey.length) throw new UpdateError("BAD_INPUT", "--log needs --log-key (the log's verifier key)");
+        const policy = await loadAuditPolicy(o.policy);
+        const r = await monitorLog({
+          source: o.log,
+          logKeys: o.logKey,
+          policy,
+          ...(o.publisher.length ? { publishers: o.publisher } : {}),
+          ...(o.witness.length ? { witnesses: o.witness } : {}),
+          ...(o.witnessUrl.length ? { witnessUrls: o.witnessUrl } : {}),
+          ...(o.state ? { stateFile: o.state } : {}),
+        });
+        process.stdout.write(o.json ? JSON.stringify(r, null, 2) + "\n" : formatMonitorReport(r, o.verbose));
+        const failing = r.bundles.some(
+          (b) => b.problems.length || b.findings.some((f) => SEVERITY_RANK[f.severity] >= SEVERITY_RANK[policy.failOn]),
+        );
+        if (r.problems.length || failing) result.code = 1;
+      },
+    );
+  root
+    .command("rules")
     .description("audit rule files or directories")
     .argument("<paths...>")
     .option("--policy <file>", "audit policy file (default: the built-in policy)")

@@ -14,7 +14,15 @@ import { fail } from "../fail.js";
 
 export const summary = "inspect, verify, unpack and patch ClamAV databases (.cvd .cld .cud .cdiff), like sigtool";
 
-const REFUSALS: ReadonlySet<string> = new Set(["CVD_BAD_MD5", "CVD_BAD_SIGNATURE", "CVD_BAD_INFO", "CVD_BAD_HEADER", "CVD_BAD_ARCHIVE", "CDIFF_BAD_FORMAT", "CDIFF_APPLY_FAILED"]);
+const REFUSALS: ReadonlySet<string> = new Set([
+  "CVD_BAD_MD5",
+  "CVD_BAD_SIGNATURE",
+  "CVD_BAD_INFO",
+  "CVD_BAD_HEADER",
+  "CVD_BAD_ARCHIVE",
+  "CDIFF_BAD_FORMAT",
+  "CDIFF_APPLY_FAILED",
+]);
 
 async function open(path: string): Promise<OpenedContainer> {
   return openContainer(await readFile(path), { path });
@@ -40,7 +48,8 @@ function program(result: { code: number }): Command {
     .description("ClamAV database containers: .cvd (signed), .cld (patched locally), .cud (unsigned), .cdiff (updates)")
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
-  root.command("info")
+  root
+    .command("info")
     .description("print each container's header and verify it (sigtool -i)")
     .argument("<files...>")
     .action(async (files: string[]) => {
@@ -48,10 +57,13 @@ function program(result: { code: number }): Command {
         const db = await open(f);
         process.stdout.write(`${headerText(db)}\nFiles: ${db.databases.map((d) => d.name).join(" ")}\n`);
         for (const w of db.warnings) process.stderr.write(`WARNING: ${w}\n`);
-        process.stdout.write(db.kind === "cvd" ? "Verification OK.\n" : `Manifest OK (a .${db.kind} carries no header signature).\n`);
+        process.stdout.write(
+          db.kind === "cvd" ? "Verification OK.\n" : `Manifest OK (a .${db.kind} carries no header signature).\n`,
+        );
       }
     });
-  root.command("verify")
+  root
+    .command("verify")
     .description("check every container; exit 1 when one is refused")
     .argument("<files...>")
     .action(async (files: string[]) => {
@@ -66,7 +78,8 @@ function program(result: { code: number }): Command {
         }
       }
     });
-  root.command("unpack")
+  root
+    .command("unpack")
     .description("write a container's files into a directory (sigtool -u)")
     .argument("<file>")
     .option("-o, --out-dir <dir>", "where to write the files", ".")
@@ -76,7 +89,8 @@ function program(result: { code: number }): Command {
       for (const f of db.files) await writeFile(join(o.outDir, f.name), f.bytes);
       process.stderr.write(`${db.files.length} files written to ${o.outDir}\n`);
     });
-  root.command("patch")
+  root
+    .command("patch")
     .description("apply .cdiff updates in order to a .cvd or .cld and write the resulting .cld")
     .argument("<database>")
     .argument("<cdiffs...>")

@@ -13,7 +13,12 @@
 import { readFile } from "node:fs/promises";
 import { Command } from "commander";
 import { fail } from "../fail.js";
-import { UpdateError, updateClamavDatabases, CLAMAV_STANDARD_DATABASES, type ClamavMirrorOptions } from "@vigil/updates";
+import {
+  UpdateError,
+  updateClamavDatabases,
+  CLAMAV_STANDARD_DATABASES,
+  type ClamavMirrorOptions,
+} from "@vigil/updates";
 
 export const summary = "update ClamAV databases from a mirror (freshclam: .cdiff or .cvd, verified, RELOAD)";
 
@@ -63,13 +68,29 @@ export async function run(args: string[]): Promise<number> {
   const collect = (v: string, prev: string[]) => [...prev, v];
   const cmd = new Command("vigil freshclam")
     .description("Update ClamAV databases (daily, main, bytecode) from a mirror, as freshclam does")
-    .option("--mirror <url-or-dir>", "HTTP(S) mirror (cvdupdate's `cvd serve`, a web server over its database directory) or a mirror directory; repeatable, tried in order", collect, [] as string[])
+    .option(
+      "--mirror <url-or-dir>",
+      "HTTP(S) mirror (cvdupdate's `cvd serve`, a web server over its database directory) or a mirror directory; repeatable, tried in order",
+      collect,
+      [] as string[],
+    )
     .option("--config-file <file>", "a freshclam.conf to read DatabaseMirror, DatabaseDirectory, NotifyClamd, ... from")
     .option("--datadir <dir>", "the database directory (default: DatabaseDirectory, or /var/lib/clamav)")
-    .option("--update-db <name>", "update only this database (repeatable), e.g. --update-db test", collect, [] as string[])
+    .option(
+      "--update-db <name>",
+      "update only this database (repeatable), e.g. --update-db test",
+      collect,
+      [] as string[],
+    )
     .option("--db <name>", "the same as --update-db", collect, [] as string[])
-    .option("--notify-clamd <socket>", "send RELOAD to clamd or vigil daemon at this unix socket or HOST:PORT after an update")
-    .option("--private-mirror", "the mirror is another machine's database directory (freshclam's PrivateMirror): .cld first, then .cvd, whole files only")
+    .option(
+      "--notify-clamd <socket>",
+      "send RELOAD to clamd or vigil daemon at this unix socket or HOST:PORT after an update",
+    )
+    .option(
+      "--private-mirror",
+      "the mirror is another machine's database directory (freshclam's PrivateMirror): .cld first, then .cvd, whole files only",
+    )
     .option("--no-scripted-updates", "always download whole .cvd files, never .cdiff patches")
     .option("--max-attempts <n>", "attempts per download (default: MaxAttempts, or 3)")
     .option("--no-dns", "accepted for freshclam compatibility: Vigil never asks DNS, it probes the mirror over HTTP")
@@ -79,7 +100,19 @@ export async function run(args: string[]): Promise<number> {
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
   try {
     await cmd.parseAsync(args, { from: "user" });
-    const o = cmd.opts<{ mirror: string[]; privateMirror?: boolean; configFile?: string; datadir?: string; updateDb: string[]; db: string[]; notifyClamd?: string; scriptedUpdates: boolean; maxAttempts?: string; json?: boolean; quiet?: boolean }>();
+    const o = cmd.opts<{
+      mirror: string[];
+      privateMirror?: boolean;
+      configFile?: string;
+      datadir?: string;
+      updateDb: string[];
+      db: string[];
+      notifyClamd?: string;
+      scriptedUpdates: boolean;
+      maxAttempts?: string;
+      json?: boolean;
+      quiet?: boolean;
+    }>();
     o.updateDb = [...o.updateDb, ...o.db];
     const conf = o.configFile ? await readConf(o.configFile) : undefined;
     const privateMirrors = (conf?.values.get("PrivateMirror") ?? []).map((m) => mirrorUrl(m, "http"));
@@ -90,18 +123,24 @@ export async function run(args: string[]): Promise<number> {
       return 2;
     }
     if (mirror.some((m) => /clamav\.net/i.test(m))) {
-      process.stderr.write("vigil freshclam: note: ClamAV's CDN rate-limits clients it does not know; run cvdupdate for a private mirror if you are refused (403/429)\n");
+      process.stderr.write(
+        "vigil freshclam: note: ClamAV's CDN rate-limits clients it does not know; run cvdupdate for a private mirror if you are refused (403/429)\n",
+      );
     }
     const datadir = o.datadir ?? last(conf, "DatabaseDirectory") ?? "/var/lib/clamav";
-    let databases = o.updateDb.length > 0 ? o.updateDb : [...CLAMAV_STANDARD_DATABASES, ...(conf?.values.get("ExtraDatabase") ?? [])];
+    let databases =
+      o.updateDb.length > 0 ? o.updateDb : [...CLAMAV_STANDARD_DATABASES, ...(conf?.values.get("ExtraDatabase") ?? [])];
     const excluded = new Set(conf?.values.get("ExcludeDatabase") ?? []);
     if (o.updateDb.length === 0) databases = databases.filter((d) => !excluded.has(d));
     const notifyConf = last(conf, "NotifyClamd");
-    const notify = o.notifyClamd ?? (notifyConf && !/^(no|false)$/i.test(notifyConf) ? await clamdSocketOf(notifyConf) : undefined);
+    const notify =
+      o.notifyClamd ?? (notifyConf && !/^(no|false)$/i.test(notifyConf) ? await clamdSocketOf(notifyConf) : undefined);
     const maxAttemptsText = o.maxAttempts ?? last(conf, "MaxAttempts");
     const maxAttempts = maxAttemptsText !== undefined ? Number(maxAttemptsText) : undefined;
     if (maxAttempts !== undefined && (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 100)) {
-      process.stderr.write(`vigil freshclam: --max-attempts must be a whole number from 1 to 100, not '${maxAttemptsText}'\n`);
+      process.stderr.write(
+        `vigil freshclam: --max-attempts must be a whole number from 1 to 100, not '${maxAttemptsText}'\n`,
+      );
       return 2;
     }
     const receive = last(conf, "ReceiveTimeout");
@@ -110,7 +149,8 @@ export async function run(args: string[]): Promise<number> {
       databaseDir: datadir,
       databases,
       privateMirror: o.privateMirror === true || (o.mirror.length === 0 && privateMirrors.length > 0),
-      scriptedUpdates: o.scriptedUpdates && !(last(conf, "ScriptedUpdates") !== undefined && !yes(last(conf, "ScriptedUpdates"))),
+      scriptedUpdates:
+        o.scriptedUpdates && !(last(conf, "ScriptedUpdates") !== undefined && !yes(last(conf, "ScriptedUpdates"))),
       ...(maxAttempts !== undefined ? { maxAttempts } : {}),
       ...(receive !== undefined && Number(receive) > 0 ? { timeoutMs: Number(receive) * 1000 } : {}),
       ...(notify ? { notifyClamd: notify } : {}),
@@ -122,12 +162,16 @@ export async function run(args: string[]): Promise<number> {
       for (const w of d.warnings) if (!o.json) process.stderr.write(`WARNING: ${w}\n`);
       if (d.status === "refused") {
         refused = true;
-        if (!o.json) process.stderr.write(`vigil freshclam: ${d.name}: refused [${d.error!.code}]: ${d.error!.message}${d.version !== null ? ` (kept version ${d.version})` : ""}\n`);
+        if (!o.json)
+          process.stderr.write(
+            `vigil freshclam: ${d.name}: refused [${d.error!.code}]: ${d.error!.message}${d.version !== null ? ` (kept version ${d.version})` : ""}\n`,
+          );
       }
     }
     if (r.notifyError && !o.json) process.stderr.write(`vigil freshclam: ${r.notifyError.message}\n`);
     if (o.json) {
-      const plain = (e: { code: string; message: string } | undefined) => (e ? { code: e.code, message: e.message } : undefined);
+      const plain = (e: { code: string; message: string } | undefined) =>
+        e ? { code: e.code, message: e.message } : undefined;
       process.stdout.write(
         JSON.stringify({
           databases: r.databases.map((d) => ({ ...d, error: plain(d.error), patchError: plain(d.patchError) })),

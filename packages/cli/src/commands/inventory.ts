@@ -10,9 +10,25 @@ import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import { fail } from "../fail.js";
 import {
-  buildReport, builtinKeys, builtinPackPaths, collect, dateValue, evaluate, generatePackKey, InventoryError, loadPack,
-  parsePublicKey, renderSarif, renderText, scanExecutables, signPack, SOURCE_KINDS, validatePack,
-  type LoadedPack, type PackKey, type SourceKind,
+  buildReport,
+  builtinKeys,
+  builtinPackPaths,
+  collect,
+  dateValue,
+  evaluate,
+  generatePackKey,
+  InventoryError,
+  loadPack,
+  parsePublicKey,
+  renderSarif,
+  renderText,
+  scanExecutables,
+  signPack,
+  SOURCE_KINDS,
+  validatePack,
+  type LoadedPack,
+  type PackKey,
+  type SourceKind,
 } from "@vigil/inventory";
 
 export const summary = "list installed software and find what a policy pack forbids (e.g. the 2024 US Kaspersky ban)";
@@ -42,7 +58,11 @@ function trustedKeys(files: string[]): PackKey[] {
     try {
       text = readFileSync(f, "utf8");
     } catch (e) {
-      throw new InventoryError("READ_FAILED", `${f}: cannot read the key file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
+      throw new InventoryError(
+        "READ_FAILED",
+        `${f}: cannot read the key file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+        { cause: e },
+      );
     }
     keys.push(parsePublicKey(text, f));
   }
@@ -72,7 +92,12 @@ function mainProgram(result: { code: number }): Command {
     .option("--trust-key <file>", "also trust this pack public key (repeatable)", many, [])
     .option("--reg <file>", "a Windows .reg export of the Uninstall keys (repeatable)", many, [])
     .option("--source <name>", `only this source (repeatable): ${SOURCE_KINDS.join(", ")}`, many, [])
-    .option("--scan <path>", "also hash and inspect the files under PATH: PE version info, signers, package owner (repeatable)", many, [])
+    .option(
+      "--scan <path>",
+      "also hash and inspect the files under PATH: PE version info, signers, package owner (repeatable)",
+      many,
+      [],
+    )
     .option("--date <YYYY-MM-DD>", "evaluate the packs at this date instead of now")
     .addOption(new Option("-f, --format <format>", "output format").choices(["text", "json", "sarif"]).default("text"))
     .option("-o, --output <file>", "write the report to FILE instead of standard output")
@@ -82,7 +107,8 @@ function mainProgram(result: { code: number }): Command {
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
     .action(async (o: MainOptions) => {
       const sources = o.source.map((s) => {
-        if (!SOURCE_KINDS.includes(s as SourceKind)) badOption(`--source ${s}: unknown source (one of ${SOURCE_KINDS.join(", ")})`);
+        if (!SOURCE_KINDS.includes(s as SourceKind))
+          badOption(`--source ${s}: unknown source (one of ${SOURCE_KINDS.join(", ")})`);
         return s as SourceKind;
       });
       let at = new Date();
@@ -99,11 +125,20 @@ function mainProgram(result: { code: number }): Command {
       const inv = await collect({ root, regFiles: o.reg, ...(sources.length ? { sources } : {}) });
       const scanPaths = o.scan.map((p) => resolve(p));
       // keep executables, and other files only when a pack lists their hash (bounded memory on big trees)
-      const keepHashes = new Set(packs.flatMap((p) => p.pack.vendors.flatMap((v) => (v.hashes ?? []).map((h) => h.sha256.toLowerCase()))));
-      const scan = scanPaths.length ? await scanExecutables(scanPaths, { root, entries: inv.entries, keepAll: false, keepHashes }) : undefined;
+      const keepHashes = new Set(
+        packs.flatMap((p) => p.pack.vendors.flatMap((v) => (v.hashes ?? []).map((h) => h.sha256.toLowerCase()))),
+      );
+      const scan = scanPaths.length
+        ? await scanExecutables(scanPaths, { root, entries: inv.entries, keepAll: false, keepHashes })
+        : undefined;
       const findings = evaluate(inv.entries, scan?.files ?? [], packs, at);
       const report = buildReport(inv, packs, findings, at, scan ? { paths: scanPaths, result: scan } : undefined);
-      const text = o.format === "json" ? JSON.stringify(report, null, 2) + "\n" : o.format === "sarif" ? renderSarif(report) : renderText(report, { all: o.all });
+      const text =
+        o.format === "json"
+          ? JSON.stringify(report, null, 2) + "\n"
+          : o.format === "sarif"
+            ? renderSarif(report)
+            : renderText(report, { all: o.all });
       if (o.output) writeFileSync(o.output, text);
       else process.stdout.write(text);
       result.code = report.summary.forbidden > 0 ? 1 : 0;
@@ -115,7 +150,8 @@ function packProgram(result: { code: number }): Command {
     .description("Create signing keys, sign and verify policy packs (see packages/inventory/packs/FORMAT.md)")
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
-  root.command("keygen")
+  root
+    .command("keygen")
     .description("make an Ed25519 pack-signing key: NAME.key (private, mode 0600) and NAME.pub.json")
     .argument("<name>", "key name, e.g. example-org-security")
     .option("-o, --out-dir <dir>", "where to write the files", ".")
@@ -133,9 +169,12 @@ function packProgram(result: { code: number }): Command {
       };
       create(join(o.outDir, `${name}.key`), k.privatePem, 0o600);
       create(join(o.outDir, `${name}.pub.json`), k.publicFile);
-      process.stdout.write(`${join(o.outDir, `${name}.key`)}: private key (keep it secret)\n${join(o.outDir, `${name}.pub.json`)}: public key ${k.keyId}\n`);
+      process.stdout.write(
+        `${join(o.outDir, `${name}.key`)}: private key (keep it secret)\n${join(o.outDir, `${name}.pub.json`)}: public key ${k.keyId}\n`,
+      );
     });
-  root.command("sign")
+  root
+    .command("sign")
     .description("validate a pack and add (or replace) this key's signature")
     .argument("<pack>")
     .requiredOption("--key <file>", "private key from 'vigil inventory pack keygen'")
@@ -146,14 +185,17 @@ function packProgram(result: { code: number }): Command {
         p = JSON.parse(readFileSync(pack, "utf8"));
         pem = readFileSync(o.key, "utf8");
       } catch (e) {
-        throw new InventoryError("READ_FAILED", `cannot read ${pack} or ${o.key}: ${(e as Error).message}`, { cause: e });
+        throw new InventoryError("READ_FAILED", `cannot read ${pack} or ${o.key}: ${(e as Error).message}`, {
+          cause: e,
+        });
       }
       validatePack(p, pack);
       const signed = signPack(p, pem);
       writeFileSync(o.output ?? pack, JSON.stringify(signed, null, 2) + "\n");
       process.stdout.write(`${o.output ?? pack}: signed by ${signed.signatures!.at(-1)!.keyId}\n`);
     });
-  root.command("verify")
+  root
+    .command("verify")
     .description("check packs: format, and a signature by a trusted key (shipped keys and --trust-key)")
     .argument("<packs...>")
     .option("--trust-key <file>", "also trust this public key (repeatable)", many, [])

@@ -21,7 +21,8 @@ function program(): Command {
     .description("Signing keys (C2SP signed-note, Go key formats)")
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
-  root.command("generate")
+  root
+    .command("generate")
     .description("generate a key pair; writes NAME.key (private) and NAME.pub (verifier key)")
     .argument("<name>", "key name, e.g. updates.example.com/log (no spaces or '+')")
     .option("--cosigner", "a witness cosigning key (tlog-cosignature/v1, type 0x04)")
@@ -36,7 +37,8 @@ function program(): Command {
       process.stdout.write(`${k.verifierKey}\n`);
       process.stderr.write(`private key: ${base}.key (keep it secret)\npublic key:  ${base}.pub\n`);
     });
-  root.command("public")
+  root
+    .command("public")
     .description("print the verifier key of a private key file")
     .argument("<file>")
     .action(async (file: string) => {

@@ -19,7 +19,11 @@ export function parseSince(s: string, now = Date.now()): number {
   const m = /^(\d+)\s*(s|m|h|d)$/i.exec(s.trim());
   if (m) return now - Number(m[1]) * { s: 1e3, m: 6e4, h: 36e5, d: 864e5 }[m[2]!.toLowerCase() as "s"];
   const t = Date.parse(s);
-  if (Number.isNaN(t)) throw new ScannerError("BAD_OPTION", `--since: ${JSON.stringify(s)} is neither a date (2026-01-31, 2026-01-31T12:00Z) nor a duration (30m, 12h, 7d)`);
+  if (Number.isNaN(t))
+    throw new ScannerError(
+      "BAD_OPTION",
+      `--since: ${JSON.stringify(s)} is neither a date (2026-01-31, 2026-01-31T12:00Z) nor a duration (30m, 12h, 7d)`,
+    );
   return t;
 }
 
@@ -48,7 +52,9 @@ function list(args: string[]): number {
   const exit = parseOrExit(cmd, args);
   if (exit !== undefined) return exit;
   if (cmd.args.length) {
-    process.stderr.write(`vigil ledger: unexpected argument ${JSON.stringify(cmd.args[0])} (did you mean 'vigil ledger verify'?)\n`);
+    process.stderr.write(
+      `vigil ledger: unexpected argument ${JSON.stringify(cmd.args[0])} (did you mean 'vigil ledger verify'?)\n`,
+    );
     return 2;
   }
   const o = cmd.opts<{ state?: string; json?: boolean; since?: string; limit?: string }>();
@@ -59,7 +65,8 @@ function list(args: string[]): number {
     recs = recs.filter((r) => Date.parse(r.time) >= t);
   }
   if (o.limit !== undefined) {
-    if (!/^\d+$/.test(o.limit)) throw new ScannerError("BAD_OPTION", `--limit must be a whole number (got ${JSON.stringify(o.limit)})`);
+    if (!/^\d+$/.test(o.limit))
+      throw new ScannerError("BAD_OPTION", `--limit must be a whole number (got ${JSON.stringify(o.limit)})`);
     recs = Number(o.limit) === 0 ? [] : recs.slice(-Number(o.limit));
   }
   if (o.json) {
@@ -70,17 +77,23 @@ function list(args: string[]): number {
     process.stdout.write("no requests recorded\n");
     return 0;
   }
-  process.stdout.write(`${"TIME".padEnd(24)} ${"METHOD".padEnd(6)} ${"STATUS".padEnd(6)} ${"BYTES".padStart(8)} ${"BODY SHA256".padEnd(16)} URL\n`);
+  process.stdout.write(
+    `${"TIME".padEnd(24)} ${"METHOD".padEnd(6)} ${"STATUS".padEnd(6)} ${"BYTES".padStart(8)} ${"BODY SHA256".padEnd(16)} URL\n`,
+  );
   for (const r of recs) {
     const status = r.status === undefined ? "-" : r.status === null ? "none" : String(r.status);
     const u = new URL(r.url);
-    process.stdout.write(`${r.time.padEnd(24)} ${r.method.padEnd(6)} ${status.padEnd(6)} ${String(r.bytes).padStart(8)} ${r.bodySha256.slice(0, 16)} ${u.protocol}//${u.host}${u.pathname}${u.search}${r.error ? `  (${r.error})` : ""}\n`);
+    process.stdout.write(
+      `${r.time.padEnd(24)} ${r.method.padEnd(6)} ${status.padEnd(6)} ${String(r.bytes).padStart(8)} ${r.bodySha256.slice(0, 16)} ${u.protocol}//${u.host}${u.pathname}${u.search}${r.error ? `  (${r.error})` : ""}\n`,
+    );
   }
   return 0;
 }
 
 function verify(args: string[]): number {
-  const cmd = command("vigil ledger verify").description("Re-compute the ledger's hash chain and check it against the recorded head.");
+  const cmd = command("vigil ledger verify").description(
+    "Re-compute the ledger's hash chain and check it against the recorded head.",
+  );
   const exit = parseOrExit(cmd, args);
   if (exit !== undefined) return exit;
   const o = cmd.opts<{ state?: string; json?: boolean }>();
@@ -92,7 +105,9 @@ function verify(args: string[]): number {
     for (const n of v.notes) process.stdout.write(`note: ${n}\n`);
   } else {
     const where = v.problem!.line === 0 ? "" : ` at line ${v.problem!.line}`;
-    process.stdout.write(`ledger BROKEN${where}: ${v.problem!.reason}\nfile: ${ledger.file}\nverified: ${v.entries} lines, head ${v.head}\n`);
+    process.stdout.write(
+      `ledger BROKEN${where}: ${v.problem!.reason}\nfile: ${ledger.file}\nverified: ${v.entries} lines, head ${v.head}\n`,
+    );
   }
   return v.ok ? 0 : 1;
 }

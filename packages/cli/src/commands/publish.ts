@@ -29,31 +29,65 @@ export async function run(args: string[]): Promise<number> {
     .requiredOption("--key <file>", "publisher private key (signs the manifest)")
     .option("--log-key <file>", "log private key (signs checkpoints; default: the publisher key)")
     .option("--name <name>", "bundle name", "rules")
-    .option("--witness <url>", "witness to ask for a cosignature (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option(
+      "--witness <url>",
+      "witness to ask for a cosignature (repeatable)",
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option("--no-compile", "skip the compile check (not recommended)")
     .option("--json", "print the result as JSON")
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
-    .action(async (rulesDir: string, o: { log: string; key: string; logKey?: string; name: string; witness: string[]; compile: boolean; json?: boolean }) => {
-      const publisherKey = await readKey(o.key);
-      const r = await publish({
-        rulesDir,
-        logDir: o.log,
-        publisherKey,
-        ...(o.logKey ? { logKey: await readKey(o.logKey) } : {}),
-        name: o.name,
-        witnesses: o.witness,
-        compileCheck: o.compile,
-      });
-      if (o.json) {
-        process.stdout.write(JSON.stringify({ name: r.manifest.name, version: r.manifest.version, index: r.index, manifestHash: r.manifestHash, rules: r.ruleCount, cosignedBy: r.cosignedBy, refusedBy: r.refusedBy }, null, 2) + "\n");
-      } else {
-        process.stdout.write(`published ${r.manifest.name} v${r.manifest.version} (${r.manifest.files.length} files${r.ruleCount >= 0 ? `, ${r.ruleCount} rules` : ""}) as log entry ${r.index}, manifest ${r.manifestHash}\n`);
-        for (const w of r.cosignedBy) process.stdout.write(`cosigned by ${w}\n`);
-      }
-      for (const w of r.refusedBy) process.stderr.write(`vigil publish: witness ${w.witness} refused: ${w.reason}\n`);
-      if (r.refusedBy.length) result.code = 1;
-    });
+    .action(
+      async (
+        rulesDir: string,
+        o: {
+          log: string;
+          key: string;
+          logKey?: string;
+          name: string;
+          witness: string[];
+          compile: boolean;
+          json?: boolean;
+        },
+      ) => {
+        const publisherKey = await readKey(o.key);
+        const r = await publish({
+          rulesDir,
+          logDir: o.log,
+          publisherKey,
+          ...(o.logKey ? { logKey: await readKey(o.logKey) } : {}),
+          name: o.name,
+          witnesses: o.witness,
+          compileCheck: o.compile,
+        });
+        if (o.json) {
+          process.stdout.write(
+            JSON.stringify(
+              {
+                name: r.manifest.name,
+                version: r.manifest.version,
+                index: r.index,
+                manifestHash: r.manifestHash,
+                rules: r.ruleCount,
+                cosignedBy: r.cosignedBy,
+                refusedBy: r.refusedBy,
+              },
+              null,
+              2,
+            ) + "\n",
+          );
+        } else {
+          process.stdout.write(
+            `published ${r.manifest.name} v${r.manifest.version} (${r.manifest.files.length} files${r.ruleCount >= 0 ? `, ${r.ruleCount} rules` : ""}) as log entry ${r.index}, manifest ${r.manifestHash}\n`,
+          );
+          for (const w of r.cosignedBy) process.stdout.write(`cosigned by ${w}\n`);
+        }
+        for (const w of r.refusedBy) process.stderr.write(`vigil publish: witness ${w.witness} refused: ${w.reason}\n`);
+        if (r.refusedBy.length) result.code = 1;
+      },
+    );
   try {
     if (!args.length) {
       cmd.outputHelp();

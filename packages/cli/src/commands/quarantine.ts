@@ -18,26 +18,41 @@ function vaultOf(cmd: Command): Quarantine {
 function program(result: { code: number }): Command {
   const root = new Command("vigil quarantine")
     .description("Manage the quarantine vault")
-    .option("--quarantine-dir <dir>", "vault location (default: $XDG_DATA_HOME/vigil/quarantine or $VIGIL_QUARANTINE_DIR)")
+    .option(
+      "--quarantine-dir <dir>",
+      "vault location (default: $XDG_DATA_HOME/vigil/quarantine or $VIGIL_QUARANTINE_DIR)",
+    )
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
 
-  root.command("list")
+  root
+    .command("list")
     .description("list quarantined files")
     .option("--json", "print the entries as JSON (without keys)")
     .action(function (this: Command, o: { json?: boolean }) {
       const entries = vaultOf(this).list();
       if (o.json) {
-        process.stdout.write(jsonRawBytes(JSON.stringify(entries.map(({ key: _k, iv: _i, ...rest }) => rest), null, 2)) + "\n");
+        process.stdout.write(
+          jsonRawBytes(
+            JSON.stringify(
+              entries.map(({ key: _k, iv: _i, ...rest }) => rest),
+              null,
+              2,
+            ),
+          ) + "\n",
+        );
         return;
       }
       for (const e of entries) {
-        process.stdout.write(`${e.id}  ${e.quarantinedAt}  ${String(e.size).padStart(10)}  ${e.detections.join(",")}  ${printable(e.originalPath)}\n`);
+        process.stdout.write(
+          `${e.id}  ${e.quarantinedAt}  ${String(e.size).padStart(10)}  ${e.detections.join(",")}  ${printable(e.originalPath)}\n`,
+        );
       }
       if (!entries.length) process.stderr.write("quarantine is empty\n");
     });
 
-  root.command("show")
+  root
+    .command("show")
     .description("show everything recorded about one entry")
     .argument("<id>")
     .action(function (this: Command, id: string) {
@@ -46,7 +61,8 @@ function program(result: { code: number }): Command {
       process.stdout.write(jsonRawBytes(JSON.stringify(e, null, 2)) + "\n");
     });
 
-  root.command("restore")
+  root
+    .command("restore")
     .description("put a file back with its exact bytes, mode, owner and times")
     .argument("<id>")
     .option("--to <path>", "restore to this path instead of the original one")
@@ -57,7 +73,8 @@ function program(result: { code: number }): Command {
       process.stdout.write(`${printable(target)}: restored from ${id}\n`);
     });
 
-  root.command("delete")
+  root
+    .command("delete")
     .description("delete entries for good")
     .argument("<ids...>")
     .action(function (this: Command, ids: string[]) {
@@ -68,7 +85,8 @@ function program(result: { code: number }): Command {
       }
     });
 
-  root.command("purge")
+  root
+    .command("purge")
     .description("delete entries older than an age, and leftovers of interrupted operations")
     .requiredOption("--older-than <age>", "e.g. 30d, 12h, 2w")
     .action(function (this: Command, o: { olderThan: string }) {

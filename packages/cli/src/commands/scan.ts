@@ -8,17 +8,40 @@
 import { createWriteStream } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { cacheDir, collect, defaultQuarantineDir, limitOptions, parseCount, parseOrExit, parseSize, resolveDatabases, signatureOptions, signatureSourceNote, useBuiltin } from "../options.js";
+import {
+  cacheDir,
+  collect,
+  defaultQuarantineDir,
+  limitOptions,
+  parseCount,
+  parseOrExit,
+  parseSize,
+  resolveDatabases,
+  signatureOptions,
+  signatureSourceNote,
+  useBuiltin,
+} from "../options.js";
 import { paint, Progress, useColor } from "../progress.js";
 import {
-  buildSignatures, defaultJobs, printable, Quarantine, reportWriter, ScanCache, Scanner, ScannerError, ScanStats, summaryText, walk,
-  type FileResult, type Limits, type ReportFormat,
+  buildSignatures,
+  defaultJobs,
+  printable,
+  Quarantine,
+  reportWriter,
+  ScanCache,
+  Scanner,
+  type ScannerError,
+  ScanStats,
+  summaryText,
+  walk,
+  type FileResult,
+  type Limits,
+  type ReportFormat,
 } from "@vigil/scanner";
 import { fail, Output } from "../fail.js";
 import { VERSION } from "../version.js";
 
 export const summary = "scan files and directories for malware (clamscan-like; archives, quarantine, json/sarif)";
-
 
 const EXIT_HELP = `
 Exit codes:
@@ -28,7 +51,6 @@ Exit codes:
   130 interrupted with nothing found
 
 Sizes accept K, M, G suffixes (e.g. --max-filesize 25M).`;
-
 
 function program(): Command {
   return limitOptions(signatureOptions(new Command("vigil scan")), { archives: true })
@@ -40,19 +62,32 @@ function program(): Command {
     .option("--exclude <glob>", "skip files and directories matching the glob (repeatable)", collect, [])
     .option("--exclude-regex <re>", "skip paths matching the regular expression (repeatable)", collect, [])
     .option("--include <glob>", "scan only files matching the glob (repeatable)", collect, [])
-    .option("--include-regex <re>", "scan only files whose path matches the regular expression (repeatable)", collect, [])
+    .option(
+      "--include-regex <re>",
+      "scan only files whose path matches the regular expression (repeatable)",
+      collect,
+      [],
+    )
     .option("--follow-symlinks", "follow symbolic links inside directories (loops are detected)")
     .option("--one-file-system", "do not cross into other file systems")
     .option("-j, --jobs <n>", `worker threads (default: one per core, here ${defaultJobs()})`)
     .option("--max-ratio <n>", "largest expansion ratio of an archive member before it is a bomb", "250")
-    .option("-z, --allmatch", "report every detection in a file (as clamscan -z); without it, the first one clamscan would report, and the file is not scanned further")
-    .option("--detect-pua", "also load the potentially-unwanted-application databases (.hdu .hsu .mdu .msu .ndu .ldu), as clamscan --detect-pua")
+    .option(
+      "-z, --allmatch",
+      "report every detection in a file (as clamscan -z); without it, the first one clamscan would report, and the file is not scanned further",
+    )
+    .option(
+      "--detect-pua",
+      "also load the potentially-unwanted-application databases (.hdu .hsu .mdu .msu .ndu .ldu), as clamscan --detect-pua",
+    )
     .option("--alert-exceeds-max", "report limit overruns as detections (Heuristics.Limits.Exceeded.*)")
     .option("--no-cache", "rescan files even if unchanged since a clean scan with the same rules")
     .option("--cache-file <file>", "scan cache location")
     .option("-a, --all", "also print clean files (path: OK) and skipped entries")
     .option("-i, --infected", "print only infected files")
-    .addOption(new Option("-f, --format <format>", "output format").choices(["text", "json", "ndjson", "sarif"]).default("text"))
+    .addOption(
+      new Option("-f, --format <format>", "output format").choices(["text", "json", "ndjson", "sarif"]).default("text"),
+    )
     .option("-o, --output <file>", "write the report to a file instead of standard output")
     .option("-q, --quiet", "print nothing but the report (no summary, no progress)")
     .option("--no-progress", "do not draw the progress line")
@@ -65,11 +100,38 @@ function program(): Command {
 }
 
 interface Opts {
-  rules: string[]; database: string[]; builtin?: boolean; recursive: boolean; maxDepth?: string; exclude: string[]; excludeRegex: string[];
-  include: string[]; includeRegex: string[]; followSymlinks?: boolean; oneFileSystem?: boolean; jobs?: string;
-  maxFilesize: string; maxScansize: string; maxScantime: string; maxFiles: string; maxRecursion: string; maxRatio: string;
-  alertExceedsMax?: boolean; allmatch?: boolean; detectPua?: boolean; cache: boolean; cacheFile?: string; all?: boolean; infected?: boolean; format: ReportFormat;
-  output?: string; quiet?: boolean; progress: boolean; summary: boolean; quarantine?: boolean; quarantineDir?: string;
+  rules: string[];
+  database: string[];
+  builtin?: boolean;
+  recursive: boolean;
+  maxDepth?: string;
+  exclude: string[];
+  excludeRegex: string[];
+  include: string[];
+  includeRegex: string[];
+  followSymlinks?: boolean;
+  oneFileSystem?: boolean;
+  jobs?: string;
+  maxFilesize: string;
+  maxScansize: string;
+  maxScantime: string;
+  maxFiles: string;
+  maxRecursion: string;
+  maxRatio: string;
+  alertExceedsMax?: boolean;
+  allmatch?: boolean;
+  detectPua?: boolean;
+  cache: boolean;
+  cacheFile?: string;
+  all?: boolean;
+  infected?: boolean;
+  format: ReportFormat;
+  output?: string;
+  quiet?: boolean;
+  progress: boolean;
+  summary: boolean;
+  quarantine?: boolean;
+  quarantineDir?: string;
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -99,11 +161,19 @@ async function scan(paths: string[], o: Opts): Promise<number> {
   const stats = new ScanStats();
   const databases = resolveDatabases(o);
   const builtin = useBuiltin({ ...o, database: databases });
-  if (!o.quiet && databases.length && !o.database.length) process.stderr.write(`vigil: using ClamAV's databases in ${databases[0]}\n`);
-  const { detector, spec, warnings } = buildSignatures({ builtin, rules: o.rules, databases, pua: !!o.detectPua, timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
-    ...(o.cache ? { cacheDir: join(cacheDir(), "compiled") } : {}) });
+  if (!o.quiet && databases.length && !o.database.length)
+    process.stderr.write(`vigil: using ClamAV's databases in ${databases[0]}\n`);
+  const { detector, spec, warnings } = buildSignatures({
+    builtin,
+    rules: o.rules,
+    databases,
+    pua: !!o.detectPua,
+    timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
+    ...(o.cache ? { cacheDir: join(cacheDir(), "compiled") } : {}),
+  });
   if (!o.quiet) for (const w of warnings.slice(0, 20)) process.stderr.write(`vigil: warning: ${w.message}\n`);
-  if (!o.quiet && warnings.length > 20) process.stderr.write(`vigil: warning: ${warnings.length - 20} more database warnings\n`);
+  if (!o.quiet && warnings.length > 20)
+    process.stderr.write(`vigil: warning: ${warnings.length - 20} more database warnings\n`);
   const contentOpts = { limits, alertExceedsMax: o.alertExceedsMax, allMatch: !!o.allmatch };
   let cache: ScanCache | undefined;
   if (o.cache) {
@@ -135,14 +205,25 @@ async function scan(paths: string[], o: Opts): Promise<number> {
   process.on("SIGINT", onSigint);
 
   const walkOpts = {
-    recursive: o.recursive, maxDepth, exclude: o.exclude, excludeRegex: o.excludeRegex, include: o.include,
-    includeRegex: o.includeRegex, followSymlinks: !!o.followSymlinks, oneFileSystem: !!o.oneFileSystem, signal: abort.signal,
+    recursive: o.recursive,
+    maxDepth,
+    exclude: o.exclude,
+    excludeRegex: o.excludeRegex,
+    include: o.include,
+    includeRegex: o.includeRegex,
+    followSymlinks: !!o.followSymlinks,
+    oneFileSystem: !!o.oneFileSystem,
+    signal: abort.signal,
   };
   if (progress) {
     // quick pre-count for the ETA, concurrently with the scan
     void (async () => {
       let n = 0;
-      for await (const e of walk(paths.filter((p) => p !== "-"), { ...walkOpts, statFiles: false })) if (e.kind === "file") n++;
+      for await (const e of walk(
+        paths.filter((p) => p !== "-"),
+        { ...walkOpts, statFiles: false },
+      ))
+        if (e.kind === "file") n++;
       progress.setTotal(n + (paths.includes("-") ? 1 : 0));
     })().catch(() => undefined);
   }
@@ -151,15 +232,24 @@ async function scan(paths: string[], o: Opts): Promise<number> {
     stats.add(r);
     if (vault && r.detections.length && r.stat) {
       try {
-        const e = vault.add(r.path, { detections: [...new Set(r.detections.map((d) => d.name))], rulesVersion: detector.version });
-        if (o.format === "text" && !o.quiet) process.stderr.write(`${printable(r.path)}: moved to quarantine as ${e.id}\n`);
+        const e = vault.add(r.path, {
+          detections: [...new Set(r.detections.map((d) => d.name))],
+          rulesVersion: detector.version,
+        });
+        if (o.format === "text" && !o.quiet)
+          process.stderr.write(`${printable(r.path)}: moved to quarantine as ${e.id}\n`);
       } catch (err) {
         stats.errors++;
-        r.errors.push({ code: (err as ScannerError).code ?? "QUARANTINE_FAILED", path: r.path, message: (err as Error).message });
+        r.errors.push({
+          code: (err as ScannerError).code ?? "QUARANTINE_FAILED",
+          path: r.path,
+          message: (err as Error).message,
+        });
       }
     }
     let text = writer.file(r);
-    if (color && text) text = text.replace(/ FOUND$/gm, paint(true, 31, " FOUND")).replace(/ ERROR$/gm, paint(true, 33, " ERROR"));
+    if (color && text)
+      text = text.replace(/ FOUND$/gm, paint(true, 31, " FOUND")).replace(/ ERROR$/gm, paint(true, 33, " ERROR"));
     if (text && progress && !o.output) {
       // keep result lines and the progress line apart on the terminal
       progress.clear();
@@ -186,7 +276,11 @@ async function scan(paths: string[], o: Opts): Promise<number> {
   } finally {
     process.off("SIGINT", onSigint);
     await scanner.close();
-    try { cache?.save(); } catch { /* a cache we cannot write only costs time */ }
+    try {
+      cache?.save();
+    } catch {
+      /* a cache we cannot write only costs time */
+    }
   }
   stats.end = new Date();
   progress?.clear();

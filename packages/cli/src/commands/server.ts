@@ -29,18 +29,27 @@ Exit codes: 0 stopped cleanly, 2 bad options or could not start.`;
 function storeOptions(cmd: Command): Command {
   return cmd
     .option("--data <dir>", "data directory (SQLite database, samples, initial admin password)", "vigil-data")
-    .option("--database <url>", "postgres://user:pass@host/db, or a SQLite file (default $VIGIL_DATABASE, else <data>/vigil.db)");
+    .option(
+      "--database <url>",
+      "postgres://user:pass@host/db, or a SQLite file (default $VIGIL_DATABASE, else <data>/vigil.db)",
+    );
 }
 
 function configure(cmd: Command): Command {
-  return cmd.exitOverride().configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+  return cmd
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
 }
 
-interface StoreOpts { data: string; database?: string }
+interface StoreOpts {
+  data: string;
+  database?: string;
+}
 
 function positiveInt(s: string, what: string): number {
   const n = Number(s);
-  if (!Number.isInteger(n) || n < 0) throw new ServerError("SERVER_CONFIG", `${what} must be a whole number (got '${s}')`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new ServerError("SERVER_CONFIG", `${what} must be a whole number (got '${s}')`);
   return n;
 }
 
@@ -50,7 +59,11 @@ async function openStoreCtx(o: StoreOpts): Promise<ServerContext> {
     dataDir: o.data,
     database: o.database ?? process.env.VIGIL_DATABASE,
     logLevel: "warn",
-    logStream: { write: (line: string) => { process.stderr.write(line); } },
+    logStream: {
+      write: (line: string) => {
+        process.stderr.write(line);
+      },
+    },
   });
 }
 
@@ -81,12 +94,15 @@ async function tokenCreate(args: string[]): Promise<number> {
   return withErrors("server token create", async () => {
     const uses = positiveInt(o.uses, "--uses");
     const ttlHours = Number(o.ttlHours);
-    if (!(ttlHours > 0)) throw new ServerError("SERVER_CONFIG", `--ttl-hours must be a positive number (got '${o.ttlHours}')`);
+    if (!(ttlHours > 0))
+      throw new ServerError("SERVER_CONFIG", `--ttl-hours must be a positive number (got '${o.ttlHours}')`);
     const ctx = await openStoreCtx(o);
     try {
       const t = await services.createEnrollmentToken(ctx, { label: o.label, uses, ttlHours }, CLI_ACTOR);
       process.stdout.write(`${t.token}\n`);
-      process.stderr.write(`enrolment token '${t.label}': ${t.uses} use(s), expires ${new Date(t.expiresAt).toISOString()}; shown once, stored hashed\n`);
+      process.stderr.write(
+        `enrolment token '${t.label}': ${t.uses} use(s), expires ${new Date(t.expiresAt).toISOString()}; shown once, stored hashed\n`,
+      );
       return 0;
     } finally {
       await ctx.store.close();
@@ -104,10 +120,15 @@ async function userAdd(args: string[]): Promise<number> {
   const o = cmd.opts<StoreOpts & { role: string }>();
   const name = cmd.args[0]!;
   return withErrors("server user add", async () => {
-    if (!["admin", "analyst", "viewer"].includes(o.role)) throw new ServerError("SERVER_CONFIG", `--role must be admin, analyst or viewer (got '${o.role}')`);
+    if (!["admin", "analyst", "viewer"].includes(o.role))
+      throw new ServerError("SERVER_CONFIG", `--role must be admin, analyst or viewer (got '${o.role}')`);
     const ctx = await openStoreCtx(o);
     try {
-      const r = await services.createUser(ctx, { username: name, role: o.role as "admin" | "analyst" | "viewer" }, CLI_ACTOR);
+      const r = await services.createUser(
+        ctx,
+        { username: name, role: o.role as "admin" | "analyst" | "viewer" },
+        CLI_ACTOR,
+      );
       process.stdout.write(`${r.password}\n`);
       process.stderr.write(`user '${r.user.username}' (${r.user.role}) created; the password above is shown once\n`);
       return 0;
@@ -126,16 +147,30 @@ async function serve(args: string[]): Promise<number> {
     .option("--updates-upstream <url>", "or proxy /updates/ to this publisher URL")
     .option("--log-level <level>", `log level: ${LEVELS.join(", ")}`, "info")
     .option("--secure-cookies", "mark session cookies Secure (when served over https or behind a TLS proxy)")
-    .option("--rate-limit <n>", "requests per minute per endpoint key and per client address on enrolment/login (0: off)", "120")
+    .option(
+      "--rate-limit <n>",
+      "requests per minute per endpoint key and per client address on enrolment/login (0: off)",
+      "120",
+    )
     .option("--public-url <url>", "the URL agents use to reach this server (shown in the console)")
     .addHelpText("after", HELP);
   const exit = parseOrExit(cmd, args);
   if (exit !== undefined) return exit;
-  const o = cmd.opts<StoreOpts & {
-    host: string; port: string; updatesDir?: string; updatesUpstream?: string; logLevel: string; secureCookies?: boolean; rateLimit: string; publicUrl?: string;
-  }>();
+  const o = cmd.opts<
+    StoreOpts & {
+      host: string;
+      port: string;
+      updatesDir?: string;
+      updatesUpstream?: string;
+      logLevel: string;
+      secureCookies?: boolean;
+      rateLimit: string;
+      publicUrl?: string;
+    }
+  >();
   return withErrors("server", async () => {
-    if (!LEVELS.includes(o.logLevel as Level)) throw new ServerError("SERVER_CONFIG", `--log-level must be one of ${LEVELS.join(", ")}`);
+    if (!LEVELS.includes(o.logLevel as Level))
+      throw new ServerError("SERVER_CONFIG", `--log-level must be one of ${LEVELS.join(", ")}`);
     const port = positiveInt(o.port, "--port");
     if (port > 65535) throw new ServerError("SERVER_CONFIG", "--port must be at most 65535");
     const server = await startServer({
@@ -150,13 +185,18 @@ async function serve(args: string[]): Promise<number> {
       rateLimitPerMinute: positiveInt(o.rateLimit, "--rate-limit"),
       publicUrl: o.publicUrl,
     });
-    process.stderr.write(`vigil server: listening on ${server.url} (console ${server.url}/console/, ${server.ctx.store.dialect} store ${server.ctx.store.location})\n`);
+    process.stderr.write(
+      `vigil server: listening on ${server.url} (console ${server.url}/console/, ${server.ctx.store.dialect} store ${server.ctx.store.location})\n`,
+    );
     await new Promise<void>((resolve) => {
       const stop = (sig: string) => {
         process.stderr.write(`vigil server: ${sig}: stopping\n`);
         process.off("SIGINT", onInt);
         process.off("SIGTERM", onTerm);
-        server.close().then(resolve, (e: unknown) => { process.stderr.write(`vigil server: ${(e as Error).message}\n`); resolve(); });
+        server.close().then(resolve, (e: unknown) => {
+          process.stderr.write(`vigil server: ${(e as Error).message}\n`);
+          resolve();
+        });
       };
       const onInt = () => stop("SIGINT");
       const onTerm = () => stop("SIGTERM");

@@ -15,9 +15,11 @@ import { loadAuditPolicy, loadPolicy, rollback, update } from "@vigil/updates";
 
 export const summary = "verify and apply the newest rule bundle from a log (or roll back)";
 
-
 function defaultState(): string {
-  return process.env.VIGIL_UPDATE_STATE ?? join(process.env.XDG_DATA_HOME ?? join(homedir(), ".local", "share"), "vigil", "updates");
+  return (
+    process.env.VIGIL_UPDATE_STATE ??
+    join(process.env.XDG_DATA_HOME ?? join(homedir(), ".local", "share"), "vigil", "updates")
+  );
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -34,11 +36,21 @@ export async function run(args: string[]): Promise<number> {
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
   try {
     await cmd.parseAsync(args, { from: "user" });
-    const o = cmd.opts<{ source?: string; policy?: string; state?: string; rollback?: boolean; json?: boolean; audit?: boolean; auditPolicy?: string }>();
+    const o = cmd.opts<{
+      source?: string;
+      policy?: string;
+      state?: string;
+      rollback?: boolean;
+      json?: boolean;
+      audit?: boolean;
+      auditPolicy?: string;
+    }>();
     const stateDir = o.state ?? defaultState();
     if (o.rollback) {
       const r = await rollback(stateDir);
-      process.stdout.write(o.json ? JSON.stringify(r) + "\n" : `rolled back from version ${r.from} to version ${r.version}\n`);
+      process.stdout.write(
+        o.json ? JSON.stringify(r) + "\n" : `rolled back from version ${r.from} to version ${r.version}\n`,
+      );
       return 0;
     }
     if (!o.source || !o.policy) {
@@ -49,7 +61,10 @@ export async function run(args: string[]): Promise<number> {
     const auditPolicy = o.auditPolicy || o.audit ? await loadAuditPolicy(o.auditPolicy) : undefined;
     const r = await update({ source: o.source, stateDir, policy, ...(auditPolicy ? { auditPolicy } : {}) });
     if (o.json) process.stdout.write(JSON.stringify({ ...r, checkpointSize: r.checkpointSize.toString() }) + "\n");
-    else if (r.status === "applied") process.stdout.write(`applied version ${r.version}${r.previousVersion !== null ? ` (was ${r.previousVersion})` : ""}; log size ${r.checkpointSize}; witnesses: ${r.witnesses.length}\n`);
+    else if (r.status === "applied")
+      process.stdout.write(
+        `applied version ${r.version}${r.previousVersion !== null ? ` (was ${r.previousVersion})` : ""}; log size ${r.checkpointSize}; witnesses: ${r.witnesses.length}\n`,
+      );
     else process.stdout.write(`up to date (version ${r.version}; log size ${r.checkpointSize})\n`);
     return 0;
   } catch (err) {

@@ -9,16 +9,35 @@
 import { appendFileSync, createWriteStream } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { cacheDir, collect, defaultQuarantineDir, limitOptions, parseCount, parseOrExit, parseSize, resolveDatabases, signatureOptions, useBuiltin } from "../options.js";
 import {
-  buildSignatures, defaultJobs, printable, Quarantine, reportWriter, Scanner,
-  ScanStats, WatchSession, DEFAULT_LIMITS, type ReportFormat, type WatchEvent,
+  cacheDir,
+  collect,
+  defaultQuarantineDir,
+  limitOptions,
+  parseCount,
+  parseOrExit,
+  parseSize,
+  resolveDatabases,
+  signatureOptions,
+  useBuiltin,
+} from "../options.js";
+import {
+  buildSignatures,
+  defaultJobs,
+  printable,
+  Quarantine,
+  reportWriter,
+  Scanner,
+  ScanStats,
+  WatchSession,
+  DEFAULT_LIMITS,
+  type ReportFormat,
+  type WatchEvent,
 } from "@vigil/scanner";
 import { fail, Output } from "../fail.js";
 import { VERSION } from "../version.js";
 
 export const summary = "watch directories and scan files as they are written (on-access, ransomware heuristic)";
-
 
 function program(): Command {
   return limitOptions(signatureOptions(new Command("vigil watch")), { archives: false })
@@ -30,7 +49,9 @@ function program(): Command {
     .option("--include-regex <re>", "scan only files matching the regular expression (repeatable)", collect, [])
     .option("-j, --jobs <n>", "worker threads", String(Math.min(2, defaultJobs())))
     .option("--settle <ms>", "quiet time after the last write before a file is scanned", "500")
-    .addOption(new Option("-f, --format <format>", "report format").choices(["text", "json", "ndjson", "sarif"]).default("text"))
+    .addOption(
+      new Option("-f, --format <format>", "report format").choices(["text", "json", "ndjson", "sarif"]).default("text"),
+    )
     .option("-o, --output <file>", "write the report to a file")
     .option("-a, --all", "also report clean files")
     .option("--event-log <file>", "append every event (results, alerts, errors) as ndjson")
@@ -46,10 +67,29 @@ function program(): Command {
 }
 
 interface Opts {
-  rules: string[]; database: string[]; builtin?: boolean; exclude: string[]; excludeRegex: string[]; include: string[]; includeRegex: string[];
-  jobs: string; settle: string; maxFilesize: string; maxScansize: string; maxScantime: string; format: ReportFormat; output?: string; all?: boolean;
-  eventLog?: string; quarantine?: boolean; quarantineDir?: string; ransomware: boolean; ransomwareFiles: string;
-  ransomwareWindow: string; duration?: string; quiet?: boolean;
+  rules: string[];
+  database: string[];
+  builtin?: boolean;
+  exclude: string[];
+  excludeRegex: string[];
+  include: string[];
+  includeRegex: string[];
+  jobs: string;
+  settle: string;
+  maxFilesize: string;
+  maxScansize: string;
+  maxScantime: string;
+  format: ReportFormat;
+  output?: string;
+  all?: boolean;
+  eventLog?: string;
+  quarantine?: boolean;
+  quarantineDir?: string;
+  ransomware: boolean;
+  ransomwareFiles: string;
+  ransomwareWindow: string;
+  duration?: string;
+  quiet?: boolean;
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -65,10 +105,16 @@ export async function run(args: string[]): Promise<number> {
 
 async function watch(paths: string[], o: Opts): Promise<number> {
   const limits = { ...DEFAULT_LIMITS, maxFileSize: parseSize(o.maxFilesize), maxScanSize: parseSize(o.maxScansize) };
-  const { detector, spec, warnings } = buildSignatures({ builtin: useBuiltin({ ...o, database: resolveDatabases(o) }), rules: o.rules, databases: resolveDatabases(o), timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
-    cacheDir: join(cacheDir(), "compiled") });
+  const { detector, spec, warnings } = buildSignatures({
+    builtin: useBuiltin({ ...o, database: resolveDatabases(o) }),
+    rules: o.rules,
+    databases: resolveDatabases(o),
+    timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
+    cacheDir: join(cacheDir(), "compiled"),
+  });
   if (!o.quiet) for (const w of warnings.slice(0, 20)) process.stderr.write(`vigil: warning: ${w.message}\n`);
-  if (!o.quiet && warnings.length > 20) process.stderr.write(`vigil: warning: ${warnings.length - 20} more database warnings\n`);
+  if (!o.quiet && warnings.length > 20)
+    process.stderr.write(`vigil: warning: ${warnings.length - 20} more database warnings\n`);
   const scanner = new Scanner({ detector, spec, jobs: parseCount(o.jobs, "--jobs"), limits });
   const vault = o.quarantine || o.quarantineDir ? new Quarantine(o.quarantineDir ?? defaultQuarantineDir()) : undefined;
   const stats = new ScanStats();
@@ -76,8 +122,12 @@ async function watch(paths: string[], o: Opts): Promise<number> {
   const writer = reportWriter(o.format, info, { all: o.all });
   // results come as files settle: no back-pressure to apply, but a failed output still ends the command
   const out = o.output ? new Output(createWriteStream(o.output, { flags: "a" }), o.output) : new Output(process.stdout);
-  const log = (e: object) => { if (o.eventLog) appendFileSync(o.eventLog, JSON.stringify(e) + "\n"); };
-  const say = (s: string) => { if (!o.quiet) process.stderr.write(s); };
+  const log = (e: object) => {
+    if (o.eventLog) appendFileSync(o.eventLog, JSON.stringify(e) + "\n");
+  };
+  const say = (s: string) => {
+    if (!o.quiet) process.stderr.write(s);
+  };
 
   const onEvent = (e: WatchEvent) => {
     if (e.type === "result") {
@@ -86,7 +136,10 @@ async function watch(paths: string[], o: Opts): Promise<number> {
       let quarantined: string | undefined;
       if (vault && r.detections.length) {
         try {
-          quarantined = vault.add(r.path, { detections: [...new Set(r.detections.map((d) => d.name))], rulesVersion: detector.version }).id;
+          quarantined = vault.add(r.path, {
+            detections: [...new Set(r.detections.map((d) => d.name))],
+            rulesVersion: detector.version,
+          }).id;
           say(`${printable(r.path)}: moved to quarantine as ${quarantined}\n`);
         } catch (err) {
           stats.errors++;
@@ -95,14 +148,26 @@ async function watch(paths: string[], o: Opts): Promise<number> {
       }
       const text = writer.file(r);
       void out.write(text);
-      log({ type: r.detections.length ? "detection" : r.errors.length ? "error" : "scanned", time: e.time, trigger: e.trigger, path: r.path,
-        detections: r.detections.map((d) => ({ name: d.name, rule: d.rule, path: d.path })), errors: r.errors, incomplete: r.incomplete,
-        ...(quarantined ? { quarantined } : {}) });
+      log({
+        type: r.detections.length ? "detection" : r.errors.length ? "error" : "scanned",
+        time: e.time,
+        trigger: e.trigger,
+        path: r.path,
+        detections: r.detections.map((d) => ({ name: d.name, rule: d.rule, path: d.path })),
+        errors: r.errors,
+        incomplete: r.incomplete,
+        ...(quarantined ? { quarantined } : {}),
+      });
     } else if (e.type === "ransomware") {
       stats.infected++;
-      const line = `${e.name} FOUND: ${e.files} files rewritten to high-entropy content within ${e.windowMs / 1000}s: ` +
-        e.evidence.slice(0, 5).map((x) => `${printable(x.path)} (${x.entropyBefore.toFixed(2)} -> ${x.entropyAfter.toFixed(2)})`).join(", ") +
-        (e.evidence.length > 5 ? `, and ${e.evidence.length - 5} more` : "") + "\n";
+      const line =
+        `${e.name} FOUND: ${e.files} files rewritten to high-entropy content within ${e.windowMs / 1000}s: ` +
+        e.evidence
+          .slice(0, 5)
+          .map((x) => `${printable(x.path)} (${x.entropyBefore.toFixed(2)} -> ${x.entropyAfter.toFixed(2)})`)
+          .join(", ") +
+        (e.evidence.length > 5 ? `, and ${e.evidence.length - 5} more` : "") +
+        "\n";
       if (o.format === "text") void out.write(line);
       else if (o.format === "ndjson") void out.write(JSON.stringify(e) + "\n");
       say(o.format === "text" ? "" : line);
@@ -118,13 +183,27 @@ async function watch(paths: string[], o: Opts): Promise<number> {
   };
 
   const session = new WatchSession(scanner, paths, onEvent, {
-    settleMs: parseCount(o.settle, "--settle"), exclude: o.exclude, excludeRegex: o.excludeRegex, include: o.include, includeRegex: o.includeRegex,
-    ransomware: o.ransomware ? { minFiles: parseCount(o.ransomwareFiles, "--ransomware-files"), windowMs: parseCount(o.ransomwareWindow, "--ransomware-window") } : false,
+    settleMs: parseCount(o.settle, "--settle"),
+    exclude: o.exclude,
+    excludeRegex: o.excludeRegex,
+    include: o.include,
+    includeRegex: o.includeRegex,
+    ransomware: o.ransomware
+      ? {
+          minFiles: parseCount(o.ransomwareFiles, "--ransomware-files"),
+          windowMs: parseCount(o.ransomwareWindow, "--ransomware-window"),
+        }
+      : false,
   });
   let stop!: () => void;
-  const stopped = new Promise<void>((res) => { stop = res; });
+  const stopped = new Promise<void>((res) => {
+    stop = res;
+  });
   let sigints = 0;
-  const onSig = () => { if (++sigints > 1) process.exit(130); stop(); };
+  const onSig = () => {
+    if (++sigints > 1) process.exit(130);
+    stop();
+  };
   process.on("SIGINT", onSig);
   process.on("SIGTERM", onSig);
   const timer = o.duration !== undefined ? setTimeout(stop, parseCount(o.duration, "--duration") * 1000) : undefined;

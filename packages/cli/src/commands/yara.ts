@@ -8,8 +8,17 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import {
-  builtinModules, compile, formatModuleData, CompileError, loadRules, LoadError, type CompiledRules, type ExternalValue,
-  type ScanOptions, type SourceUnit, type RuleMatch,
+  builtinModules,
+  compile,
+  formatModuleData,
+  CompileError,
+  loadRules,
+  LoadError,
+  type CompiledRules,
+  type ExternalValue,
+  type ScanOptions,
+  type SourceUnit,
+  type RuleMatch,
 } from "@vigil/engine";
 import { formatRuleLine, formatStringLines, formatYaraDiagnostic } from "../yara/format.js";
 import { scanOneFile, type ScanOutcome } from "../yara/scan-file.js";
@@ -54,42 +63,121 @@ Usage: vigil yara [OPTION]... [NAMESPACE:]RULES_FILE... FILE | DIR
 `;
 
 interface Opts {
-  compiled: boolean; count: boolean; defines: Array<[string, string]>; failOnWarnings: boolean;
-  identifiers: string[]; maxRules?: number; maxStrings: number; moduleData: Array<[string, string]>;
-  negate: boolean; noFollow: boolean; noWarnings: boolean; meta: boolean; moduleDump: boolean;
-  namespace: boolean; strings: boolean; length: boolean; xor: boolean; tags: boolean; recursive: boolean;
-  scanList: boolean; skipLarger?: number; tagFilter: string[]; threads: number; timeout?: number;
-  output?: string; positionals: string[];
+  compiled: boolean;
+  count: boolean;
+  defines: Array<[string, string]>;
+  failOnWarnings: boolean;
+  identifiers: string[];
+  maxRules?: number;
+  maxStrings: number;
+  moduleData: Array<[string, string]>;
+  negate: boolean;
+  noFollow: boolean;
+  noWarnings: boolean;
+  meta: boolean;
+  moduleDump: boolean;
+  namespace: boolean;
+  strings: boolean;
+  length: boolean;
+  xor: boolean;
+  tags: boolean;
+  recursive: boolean;
+  scanList: boolean;
+  skipLarger?: number;
+  tagFilter: string[];
+  threads: number;
+  timeout?: number;
+  output?: string;
+  positionals: string[];
 }
 
 const SHORT_WITH_VALUE = new Set(["d", "i", "l", "x", "t", "p", "a", "z", "k", "o"]);
 const LONG: Record<string, [keyof Opts | "help" | "version" | "fast" | "stack", boolean]> = {
-  "compiled-rules": ["compiled", false], count: ["count", false], define: ["defines", true],
-  "fail-on-warnings": ["failOnWarnings", false], "fast-scan": ["fast", false], help: ["help", false],
-  identifier: ["identifiers", true], "max-rules": ["maxRules", true], "max-strings-per-rule": ["maxStrings", true],
-  "module-data": ["moduleData", true], negate: ["negate", false], "no-follow-symlinks": ["noFollow", false],
-  "no-warnings": ["noWarnings", false], "print-meta": ["meta", false], "print-module-data": ["moduleDump", false],
-  "print-namespace": ["namespace", false], "print-strings": ["strings", false], "print-string-length": ["length", false],
-  "print-xor-key": ["xor", false], "print-tags": ["tags", false], recursive: ["recursive", false],
-  "scan-list": ["scanList", false], "skip-larger": ["skipLarger", true], "stack-size": ["stack", true],
-  tag: ["tagFilter", true], threads: ["threads", true], timeout: ["timeout", true], version: ["version", false],
+  "compiled-rules": ["compiled", false],
+  count: ["count", false],
+  define: ["defines", true],
+  "fail-on-warnings": ["failOnWarnings", false],
+  "fast-scan": ["fast", false],
+  help: ["help", false],
+  identifier: ["identifiers", true],
+  "max-rules": ["maxRules", true],
+  "max-strings-per-rule": ["maxStrings", true],
+  "module-data": ["moduleData", true],
+  negate: ["negate", false],
+  "no-follow-symlinks": ["noFollow", false],
+  "no-warnings": ["noWarnings", false],
+  "print-meta": ["meta", false],
+  "print-module-data": ["moduleDump", false],
+  "print-namespace": ["namespace", false],
+  "print-strings": ["strings", false],
+  "print-string-length": ["length", false],
+  "print-xor-key": ["xor", false],
+  "print-tags": ["tags", false],
+  recursive: ["recursive", false],
+  "scan-list": ["scanList", false],
+  "skip-larger": ["skipLarger", true],
+  "stack-size": ["stack", true],
+  tag: ["tagFilter", true],
+  threads: ["threads", true],
+  timeout: ["timeout", true],
+  version: ["version", false],
   output: ["output", true],
 };
 const SHORT: Record<string, string> = {
-  C: "compiled-rules", c: "count", d: "define", f: "fast-scan", h: "help", i: "identifier", l: "max-rules",
-  x: "module-data", n: "negate", N: "no-follow-symlinks", w: "no-warnings", m: "print-meta", D: "print-module-data",
-  e: "print-namespace", s: "print-strings", L: "print-string-length", X: "print-xor-key", g: "print-tags",
-  r: "recursive", z: "skip-larger", k: "stack-size", t: "tag", p: "threads", a: "timeout", v: "version", o: "output",
+  C: "compiled-rules",
+  c: "count",
+  d: "define",
+  f: "fast-scan",
+  h: "help",
+  i: "identifier",
+  l: "max-rules",
+  x: "module-data",
+  n: "negate",
+  N: "no-follow-symlinks",
+  w: "no-warnings",
+  m: "print-meta",
+  D: "print-module-data",
+  e: "print-namespace",
+  s: "print-strings",
+  L: "print-string-length",
+  X: "print-xor-key",
+  g: "print-tags",
+  r: "recursive",
+  z: "skip-larger",
+  k: "stack-size",
+  t: "tag",
+  p: "threads",
+  a: "timeout",
+  v: "version",
+  o: "output",
 };
 
 class UsageError extends Error {}
 
 function parseArgs(args: string[]): Opts | "help" | "version" {
   const o: Opts = {
-    compiled: false, count: false, defines: [], failOnWarnings: false, identifiers: [], maxStrings: 10000,
-    moduleData: [], negate: false, noFollow: false, noWarnings: false, meta: false, moduleDump: false,
-    namespace: false, strings: false, length: false, xor: false, tags: false, recursive: false, scanList: false,
-    tagFilter: [], threads: 1, positionals: [],
+    compiled: false,
+    count: false,
+    defines: [],
+    failOnWarnings: false,
+    identifiers: [],
+    maxStrings: 10000,
+    moduleData: [],
+    negate: false,
+    noFollow: false,
+    noWarnings: false,
+    meta: false,
+    moduleDump: false,
+    namespace: false,
+    strings: false,
+    length: false,
+    xor: false,
+    tags: false,
+    recursive: false,
+    scanList: false,
+    tagFilter: [],
+    threads: 1,
+    positionals: [],
   };
   let special: "help" | "version" | undefined;
   const set = (long: string, value: string | undefined) => {
@@ -97,28 +185,66 @@ function parseArgs(args: string[]): Opts | "help" | "version" {
     if (!spec) throw new UsageError(`unknown option \`--${long}'`);
     const [key, takesValue] = spec;
     if (takesValue && value === undefined) throw new UsageError(`option \`--${long}' requires an argument`);
-    const num = (v: string) => { const n = Number(v); if (!Number.isFinite(n)) throw new UsageError(`invalid number '${v}' for --${long}`); return n; };
-    const pair = (v: string, sep = "=") => { const k = v.indexOf(sep); if (k <= 0) throw new UsageError(`invalid value '${v}' for --${long}: expected NAME=VALUE`); return [v.slice(0, k), v.slice(k + 1)] as [string, string]; };
+    const num = (v: string) => {
+      const n = Number(v);
+      if (!Number.isFinite(n)) throw new UsageError(`invalid number '${v}' for --${long}`);
+      return n;
+    };
+    const pair = (v: string, sep = "=") => {
+      const k = v.indexOf(sep);
+      if (k <= 0) throw new UsageError(`invalid value '${v}' for --${long}: expected NAME=VALUE`);
+      return [v.slice(0, k), v.slice(k + 1)] as [string, string];
+    };
     switch (key) {
-      case "help": special = "help"; break;
-      case "version": special ??= "version"; break;
-      case "fast": case "stack": break;
-      case "defines": o.defines.push(pair(value!)); break;
-      case "moduleData": o.moduleData.push(pair(value!)); break;
-      case "identifiers": o.identifiers.push(value!); break;
-      case "tagFilter": o.tagFilter.push(value!); break;
-      case "maxRules": o.maxRules = num(value!); break;
-      case "maxStrings": o.maxStrings = num(value!); break;
-      case "skipLarger": o.skipLarger = num(value!); break;
-      case "threads": o.threads = Math.max(1, Math.min(32, num(value!))); break;
-      case "timeout": o.timeout = num(value!); break;
-      case "output": o.output = value!; break;
-      default: (o as unknown as Record<string, boolean>)[key] = true;
+      case "help":
+        special = "help";
+        break;
+      case "version":
+        special ??= "version";
+        break;
+      case "fast":
+      case "stack":
+        break;
+      case "defines":
+        o.defines.push(pair(value!));
+        break;
+      case "moduleData":
+        o.moduleData.push(pair(value!));
+        break;
+      case "identifiers":
+        o.identifiers.push(value!);
+        break;
+      case "tagFilter":
+        o.tagFilter.push(value!);
+        break;
+      case "maxRules":
+        o.maxRules = num(value!);
+        break;
+      case "maxStrings":
+        o.maxStrings = num(value!);
+        break;
+      case "skipLarger":
+        o.skipLarger = num(value!);
+        break;
+      case "threads":
+        o.threads = Math.max(1, Math.min(32, num(value!)));
+        break;
+      case "timeout":
+        o.timeout = num(value!);
+        break;
+      case "output":
+        o.output = value!;
+        break;
+      default:
+        (o as unknown as Record<string, boolean>)[key] = true;
     }
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === "--") { o.positionals.push(...args.slice(i + 1)); break; }
+    if (a === "--") {
+      o.positionals.push(...args.slice(i + 1));
+      break;
+    }
     if (a.startsWith("--")) {
       const eq = a.indexOf("=");
       const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
@@ -158,33 +284,57 @@ function ruleUnits(files: string[]): SourceUnit[] {
   return files.map((spec) => {
     // NAMESPACE:FILE, but not a Windows-style drive letter or a file that exists as written
     const k = spec.indexOf(":");
-    let ns: string | undefined, path = spec;
+    let ns: string | undefined,
+      path = spec;
     if (k > 0) {
       let exists = false;
-      try { statSync(spec); exists = true; } catch { /* not a plain path */ }
-      if (!exists) { ns = spec.slice(0, k); path = spec.slice(k + 1); }
+      try {
+        statSync(spec);
+        exists = true;
+      } catch {
+        /* not a plain path */
+      }
+      if (!exists) {
+        ns = spec.slice(0, k);
+        path = spec.slice(k + 1);
+      }
     }
     const source = readFileSync(path).toString("latin1");
     return ns !== undefined ? { namespace: ns, source, path } : { source, path };
   });
 }
 
-function loadRuleSet(o: Opts, ruleFiles: string[], externals: Record<string, ExternalValue>): { rules: CompiledRules; warnings: string[] } {
+function loadRuleSet(
+  o: Opts,
+  ruleFiles: string[],
+  externals: Record<string, ExternalValue>,
+): { rules: CompiledRules; warnings: string[] } {
   if (o.compiled) {
     if (ruleFiles.length !== 1) throw new UsageError("can't accept multiple rules files if they are precompiled");
     let raw: Uint8Array;
-    try { raw = readFileSync(ruleFiles[0]!); } catch { throw new Error(`error: could not open file: ${ruleFiles[0]}`); }
-    try { return { rules: loadRules(raw), warnings: [] }; } catch (e) {
+    try {
+      raw = readFileSync(ruleFiles[0]!);
+    } catch {
+      throw new Error(`error: could not open file: ${ruleFiles[0]}`);
+    }
+    try {
+      return { rules: loadRules(raw), warnings: [] };
+    } catch (e) {
       if (e instanceof LoadError) throw new Error(`error: ${ruleFiles[0]}: ${e.message}`);
       throw e;
     }
   }
   let units: SourceUnit[];
-  try { units = ruleUnits(ruleFiles); } catch (e) { throw new Error(`error: could not open file: ${(e as NodeJS.ErrnoException).path ?? ruleFiles.join(" ")}`); }
+  try {
+    units = ruleUnits(ruleFiles);
+  } catch (e) {
+    throw new Error(`error: could not open file: ${(e as NodeJS.ErrnoException).path ?? ruleFiles.join(" ")}`);
+  }
   const rules = compile(units, { externals });
   const warnings = rules.warnings.map((w) => formatYaraDiagnostic(w, "warning"));
   for (const r of rules.data.rules) {
-    if (r.strings.length > o.maxStrings) throw new Error(`error: rule "${r.name}" has too many strings (limit ${o.maxStrings})`);
+    if (r.strings.length > o.maxStrings)
+      throw new Error(`error: rule "${r.name}" has too many strings (limit ${o.maxStrings})`);
   }
   return { rules, warnings };
 }
@@ -196,29 +346,51 @@ function listTargets(target: string, o: Opts): string[] {
     return text.split(/\r?\n/).filter((l) => l.trim() !== "");
   }
   let st;
-  try { st = statSync(fsPath(target)); } catch { return [target]; } // reported as "could not open file"
+  try {
+    st = statSync(fsPath(target));
+  } catch {
+    return [target];
+  } // reported as "could not open file"
   if (!st.isDirectory()) return [target];
   const out: string[] = [];
   const seen = new Set<string>();
   const walk = (dir: string) => {
     let real: string;
     // a directory is known by device and inode (realpathSync cannot take a name that is not UTF-8)
-    try { const st = statSync(fsPath(dir)); real = `${st.dev}:${st.ino}`; } catch { return; }
+    try {
+      const st = statSync(fsPath(dir));
+      real = `${st.dev}:${st.ino}`;
+    } catch {
+      return;
+    }
     if (seen.has(real)) return;
     seen.add(real);
     // names as bytes: one that is not valid UTF-8 is kept exactly (see @vigil/scanner's fsPath)
     let names: Buffer[];
-    try { names = readdirSync(fsPath(dir), { encoding: "buffer" }); } catch { return; }
+    try {
+      names = readdirSync(fsPath(dir), { encoding: "buffer" });
+    } catch {
+      return;
+    }
     for (const name of names) {
       const p = join(dir, pathFromBytes(name));
       let ls;
-      try { ls = lstatSync(fsPath(p)); } catch { continue; }
+      try {
+        ls = lstatSync(fsPath(p));
+      } catch {
+        continue;
+      }
       if (ls.isSymbolicLink()) {
         if (o.noFollow) continue;
-        try { ls = statSync(fsPath(p)); } catch { continue; }
+        try {
+          ls = statSync(fsPath(p));
+        } catch {
+          continue;
+        }
       }
-      if (ls.isDirectory()) { if (o.recursive) walk(p); }
-      else if (ls.isFile()) out.push(p);
+      if (ls.isDirectory()) {
+        if (o.recursive) walk(p);
+      } else if (ls.isFile()) out.push(p);
     }
   };
   walk(target);
@@ -238,17 +410,29 @@ export async function run(args: string[]): Promise<number> {
   try {
     o = parseArgs(isCompile ? args.slice(1) : args);
   } catch (e) {
-    if (e instanceof UsageError) { err(`${e.message}\n\n${HELP}`); return 1; }
+    if (e instanceof UsageError) {
+      err(`${e.message}\n\n${HELP}`);
+      return 1;
+    }
     throw e;
   }
-  if (o === "help") { out(HELP); return 0; }
-  if (o === "version") { out(`4.5.0 (vigil ${VERSION})\n`); return 0; }
+  if (o === "help") {
+    out(HELP);
+    return 0;
+  }
+  if (o === "version") {
+    out(`4.5.0 (vigil ${VERSION})\n`);
+    return 0;
+  }
 
   const externals: Record<string, ExternalValue> = {};
   for (const [k, v] of o.defines) externals[k] = parseExternal(v);
 
   if (isCompile) {
-    if (!o.output || o.positionals.length === 0) { err("usage: vigil yara compile [NAMESPACE:]RULES_FILE... -o OUTPUT\n"); return 1; }
+    if (!o.output || o.positionals.length === 0) {
+      err("usage: vigil yara compile [NAMESPACE:]RULES_FILE... -o OUTPUT\n");
+      return 1;
+    }
     try {
       const { rules, warnings } = loadRuleSet({ ...o, compiled: false }, o.positionals, externals);
       if (!o.noWarnings) for (const w of warnings) err(w + "\n");
@@ -260,7 +444,10 @@ export async function run(args: string[]): Promise<number> {
     }
   }
 
-  if (o.positionals.length < 2) { err(`wrong number of arguments\n\n${HELP}`); return 1; }
+  if (o.positionals.length < 2) {
+    err(`wrong number of arguments\n\n${HELP}`);
+    return 1;
+  }
   const target = o.positionals[o.positionals.length - 1]!;
   const ruleFiles = o.positionals.slice(0, -1);
   let rules: CompiledRules;
@@ -274,13 +461,26 @@ export async function run(args: string[]): Promise<number> {
   }
   if (/^\d+$/.test(target)) {
     let isFile = false;
-    try { statSync(fsPath(target)); isFile = true; } catch { /* a PID */ }
-    if (!isFile) { err(`error scanning ${target}: scanning process memory is not supported by vigil\n`); return 1; }
+    try {
+      statSync(fsPath(target));
+      isFile = true;
+    } catch {
+      /* a PID */
+    }
+    if (!isFile) {
+      err(`error scanning ${target}: scanning process memory is not supported by vigil\n`);
+      return 1;
+    }
   }
 
   const moduleData: Record<string, Uint8Array> = {};
   for (const [mod, file] of o.moduleData) {
-    try { moduleData[mod] = readFileSync(file); } catch { err(`error: could not open file "${file}"\n`); return 1; }
+    try {
+      moduleData[mod] = readFileSync(file);
+    } catch {
+      err(`error: could not open file "${file}"\n`);
+      return 1;
+    }
   }
   const scanOptions: ScanOptions & { skipLarger?: number; keepModuleData?: boolean } = {
     externals,
@@ -294,7 +494,11 @@ export async function run(args: string[]): Promise<number> {
   if (o.maxRules !== undefined) scanOptions.maxRules = o.maxRules;
 
   let isDir = false;
-  try { isDir = statSync(fsPath(target)).isDirectory(); } catch { /* reported below */ }
+  try {
+    isDir = statSync(fsPath(target)).isDirectory();
+  } catch {
+    /* reported below */
+  }
   const files = listTargets(target, o);
   if (isDir && o.skipLarger !== undefined) scanOptions.skipLarger = o.skipLarger;
   const hexIds = new Map<string, Set<string>>(); // "ns\0rule" -> hex string identifiers
@@ -306,7 +510,11 @@ export async function run(args: string[]): Promise<number> {
   let failed = false;
   const printOutcome = async (path: string, outcome: ScanOutcome): Promise<void> => {
     if (outcome.ok === "skipped") return;
-    if (outcome.ok === false) { err(outcome.error + "\n"); failed = true; return; }
+    if (outcome.ok === false) {
+      err(outcome.error + "\n");
+      failed = true;
+      return;
+    }
     const result = outcome.result;
     let text = "";
     for (const line of result.console) text += line + "\n"; // console module output (worker mode)
@@ -317,8 +525,9 @@ export async function run(args: string[]): Promise<number> {
       }
     }
     const pick = (m: { rule: string; tags: string[] }) =>
-      (o.identifiers.length === 0 || o.identifiers.includes(m.rule)) && (o.tagFilter.length === 0 || m.tags.some((t) => o.tagFilter.includes(t)));
-    const list = o.negate ? result.nonMatching ?? [] : result.matches;
+      (o.identifiers.length === 0 || o.identifiers.includes(m.rule)) &&
+      (o.tagFilter.length === 0 || m.tags.some((t) => o.tagFilter.includes(t)));
+    const list = o.negate ? (result.nonMatching ?? []) : result.matches;
     const shown = list.filter(pick);
     if (o.count) {
       text += isDir || o.scanList ? `${path}: ${shown.length}\n` : `${shown.length}\n`;
@@ -326,12 +535,21 @@ export async function run(args: string[]): Promise<number> {
       for (const m of shown) {
         text += formatRuleLine(m, path, { namespace: o.namespace, tags: o.tags, meta: o.meta }) + "\n";
         if (o.strings && !o.negate && "strings" in m) {
-          for (const l of formatStringLines(m as RuleMatch, hexIds.get(m.namespace + "\0" + m.rule) ?? new Set(), { length: o.length, xor: o.xor })) {
+          for (const l of formatStringLines(m as RuleMatch, hexIds.get(m.namespace + "\0" + m.rule) ?? new Set(), {
+            length: o.length,
+            xor: o.xor,
+          })) {
             text += l + "\n";
-            if (text.length >= CHUNK) { await output.write(text); text = ""; }
+            if (text.length >= CHUNK) {
+              await output.write(text);
+              text = "";
+            }
           }
         }
-        if (text.length >= CHUNK) { await output.write(text); text = ""; }
+        if (text.length >= CHUNK) {
+          await output.write(text);
+          text = "";
+        }
       }
     }
     await output.write(text);
@@ -342,7 +560,13 @@ export async function run(args: string[]): Promise<number> {
   let printed: Promise<void> = Promise.resolve();
   const print = (path: string, outcome: ScanOutcome) => (printed = printed.then(() => printOutcome(path, outcome)));
   if (o.threads > 1 && files.length > 1) {
-    await scanWithWorkers(rules, files, o.threads, { ...scanOptions, log: undefined, keepModuleData: o.moduleDump }, print);
+    await scanWithWorkers(
+      rules,
+      files,
+      o.threads,
+      { ...scanOptions, log: undefined, keepModuleData: o.moduleDump },
+      print,
+    );
   } else {
     for (const f of files) await print(f, scanOneFile(rules, f, scanOptions));
   }
@@ -356,8 +580,14 @@ function reportCompileFailure(e: unknown, err: (s: string) => void): number {
     for (const d of e.diagnostics) err(formatYaraDiagnostic(d, "error") + "\n");
     return 1;
   }
-  if (e instanceof UsageError) { err(`${e.message}\n`); return 1; }
-  if (e instanceof Error && e.message.startsWith("error")) { err(e.message + "\n"); return 1; }
+  if (e instanceof UsageError) {
+    err(`${e.message}\n`);
+    return 1;
+  }
+  if (e instanceof Error && e.message.startsWith("error")) {
+    err(e.message + "\n");
+    return 1;
+  }
   throw e;
 }
 
@@ -366,7 +596,10 @@ function reportCompileFailure(e: unknown, err: (s: string) => void): number {
  * scans too, and threads - 1 workers load the serialised rules. All take files from one queue.
  */
 async function scanWithWorkers(
-  rules: CompiledRules, files: string[], threads: number, options: ScanOptions & { skipLarger?: number; keepModuleData?: boolean },
+  rules: CompiledRules,
+  files: string[],
+  threads: number,
+  options: ScanOptions & { skipLarger?: number; keepModuleData?: boolean },
   onResult: (path: string, outcome: ScanOutcome) => Promise<void>,
 ): Promise<void> {
   const serialized = rules.serialize();
@@ -374,19 +607,28 @@ async function scanWithWorkers(
   const n = Math.min(threads - 1, files.length - 1);
   let next = 0;
   const { log: _log, ...cloneable } = options;
-  const workers = Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
-    const w = new Worker(fileURLToPath(workerUrl), { workerData: { rules: serialized, options: cloneable } });
-    const feed = () => {
-      if (next >= files.length) { w.postMessage(null); return; }
-      const id = next++;
-      w.postMessage({ id, path: files[id]! });
-    };
-    // a worker gets its next file once its last result is printed: a slow reader slows the scan
-    w.on("message", (msg: { id: number; outcome: ScanOutcome }) => { onResult(files[msg.id]!, msg.outcome).then(feed, reject); });
-    w.on("error", reject);
-    w.on("exit", () => resolve());
-    w.once("online", feed);
-  }));
+  const workers = Array.from(
+    { length: n },
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const w = new Worker(fileURLToPath(workerUrl), { workerData: { rules: serialized, options: cloneable } });
+        const feed = () => {
+          if (next >= files.length) {
+            w.postMessage(null);
+            return;
+          }
+          const id = next++;
+          w.postMessage({ id, path: files[id]! });
+        };
+        // a worker gets its next file once its last result is printed: a slow reader slows the scan
+        w.on("message", (msg: { id: number; outcome: ScanOutcome }) => {
+          onResult(files[msg.id]!, msg.outcome).then(feed, reject);
+        });
+        w.on("error", reject);
+        w.on("exit", () => resolve());
+        w.once("online", feed);
+      }),
+  );
   // the main thread's share, yielding between files so worker replies are handled
   while (next < files.length) {
     const id = next++;

@@ -31,7 +31,11 @@ function escapeMetaString(s: string): string {
   return out;
 }
 
-export function formatRuleLine(m: { rule: string; namespace: string; tags: string[]; metaList: Array<[string, string | number | bigint | boolean]> }, path: string, o: { namespace?: boolean; tags?: boolean; meta?: boolean }): string {
+export function formatRuleLine(
+  m: { rule: string; namespace: string; tags: string[]; metaList: Array<[string, string | number | bigint | boolean]> },
+  path: string,
+  o: { namespace?: boolean; tags?: boolean; meta?: boolean },
+): string {
   let line = o.namespace ? `${m.namespace}:${m.rule}` : m.rule;
   if (o.tags) line += ` [${m.tags.join(",")}]`;
   if (o.meta) line += ` [${formatMeta(m.metaList)}]`;
@@ -42,12 +46,17 @@ export function formatRuleLine(m: { rule: string; namespace: string; tags: strin
 export function formatData(data: Uint8Array, isHex: boolean): string {
   if (isHex) return Array.from(data, (b) => b.toString(16).toUpperCase().padStart(2, "0")).join(" ");
   let out = "";
-  for (const b of data) out += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : "\\x" + b.toString(16).toUpperCase().padStart(2, "0");
+  for (const b of data)
+    out += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : "\\x" + b.toString(16).toUpperCase().padStart(2, "0");
   return out;
 }
 
 /** The `-s` lines of a match, one at a time (a string may match a million times). */
-export function* formatStringLines(m: RuleMatch, hexIds: Set<string>, o: { length?: boolean; xor?: boolean }): Generator<string> {
+export function* formatStringLines(
+  m: RuleMatch,
+  hexIds: Set<string>,
+  o: { length?: boolean; xor?: boolean },
+): Generator<string> {
   for (const s of m.strings) {
     for (const x of s.matches) {
       let line = `0x${x.offset.toString(16)}:`;

@@ -3,10 +3,7 @@ import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { fsPath } from "@vigil/scanner/paths";
 import { ScanError, type CompiledRules, type ScanOptions, type ScanResult } from "@vigil/engine";
 
-export type ScanOutcome =
-  | { ok: true; result: ScanResult }
-  | { ok: false; error: string }
-  | { ok: "skipped" };
+export type ScanOutcome = { ok: true; result: ScanResult } | { ok: false; error: string } | { ok: "skipped" };
 
 /** One read buffer reused from file to file (the scan keeps no reference to the bytes). */
 let shared = new Uint8Array(1 << 20);
@@ -34,7 +31,11 @@ function readWhole(path: string, skipLarger: number | undefined): Uint8Array | "
   }
 }
 
-export function scanOneFile(rules: CompiledRules, path: string, options: ScanOptions & { skipLarger?: number; keepModuleData?: boolean }): ScanOutcome {
+export function scanOneFile(
+  rules: CompiledRules,
+  path: string,
+  options: ScanOptions & { skipLarger?: number; keepModuleData?: boolean },
+): ScanOutcome {
   let data: Uint8Array | "skipped";
   try {
     data = readWhole(path, options.skipLarger);
@@ -47,7 +48,8 @@ export function scanOneFile(rules: CompiledRules, path: string, options: ScanOpt
     if (options.keepModuleData === false) result.moduleData = {};
     return { ok: true, result };
   } catch (e) {
-    if (e instanceof ScanError && e.code === "SCAN_TIMEOUT") return { ok: false, error: `error scanning ${path}: timeout` };
+    if (e instanceof ScanError && e.code === "SCAN_TIMEOUT")
+      return { ok: false, error: `error scanning ${path}: timeout` };
     return { ok: false, error: `error scanning ${path}: internal error: ${(e as Error).message}` };
   }
 }

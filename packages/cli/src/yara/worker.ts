@@ -10,6 +10,8 @@ const rules = loadRules(workerData.rules as Uint8Array);
 const options = workerData.options as ScanOptions & { skipLarger?: number };
 
 parentPort!.on("message", (msg: { id: number; path: string } | null) => {
-  if (msg === null) { process.exit(0); }
+  if (msg === null) {
+    process.exit(0);
+  }
   parentPort!.postMessage({ id: msg.id, outcome: scanOneFile(rules, msg.path, options) });
 });

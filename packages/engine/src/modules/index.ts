@@ -23,10 +23,24 @@ const unavailable = (name: string, why: string): YaraModule => ({
 
 export const builtinModules: ReadonlyMap<string, YaraModule> = new Map(
   [
-    peModule, elfModule, dotnetModule, machoModule, dexModule, hashModule, mathModule,
-    timeModule, consoleModule, stringModule,
-    unavailable("magic", "the 'magic' module needs libmagic's database, which Vigil does not ship; use file-type checks on the bytes (e.g. uint16(0) == 0x5A4D) instead"),
-    unavailable("cuckoo", "the 'cuckoo' module needs a Cuckoo sandbox behaviour report, which Vigil cannot produce; rules importing it cannot be evaluated"),
+    peModule,
+    elfModule,
+    dotnetModule,
+    machoModule,
+    dexModule,
+    hashModule,
+    mathModule,
+    timeModule,
+    consoleModule,
+    stringModule,
+    unavailable(
+      "magic",
+      "the 'magic' module needs libmagic's database, which Vigil does not ship; use file-type checks on the bytes (e.g. uint16(0) == 0x5A4D) instead",
+    ),
+    unavailable(
+      "cuckoo",
+      "the 'cuckoo' module needs a Cuckoo sandbox behaviour report, which Vigil cannot produce; rules importing it cannot be evaluated",
+    ),
   ].map((m) => [m.name, m]),
 );
 

@@ -36,7 +36,9 @@ export function realFileSet(limit = 40): string[] {
       try {
         const st = statSync(p);
         if (!st.isFile() || st.size < 2_000 || st.size > 400_000) continue;
-      } catch { continue; }
+      } catch {
+        continue;
+      }
       out.push(p);
       if (++taken >= limit / 2) break;
     }
@@ -51,7 +53,11 @@ function corpusUnits(name: string): { units: SourceUnit[]; listed: number } {
   const files = list.filter((f) => !/index/i.test(f));
   return {
     listed: list.length,
-    units: files.map((f, i) => ({ namespace: `n${i}`, source: readFileSync(join(root, f), "latin1"), path: join(root, f) })),
+    units: files.map((f, i) => ({
+      namespace: `n${i}`,
+      source: readFileSync(join(root, f), "latin1"),
+      path: join(root, f),
+    })),
   };
 }
 
@@ -68,11 +74,16 @@ describe.skipIf(noCorpora)("corpora: compile parity", () => {
           compile([{ source: readFileSync(path, "latin1"), path }], { externals: EXTERNALS });
         } catch (e) {
           const msg = e instanceof CompileError ? e.diagnostics[0]!.message : String(e);
-          if (msg.includes('module "cuckoo" is not available')) { cuckoo++; continue; }
+          if (msg.includes('module "cuckoo" is not available')) {
+            cuckoo++;
+            continue;
+          }
           failures.push(`${f}: ${msg}`);
         }
       }
-      console.log(`${name}: ${list.length - failures.length - cuckoo}/${list.length} compile (${cuckoo} import cuckoo, refused by design)`);
+      console.log(
+        `${name}: ${list.length - failures.length - cuckoo}/${list.length} compile (${cuckoo} import cuckoo, refused by design)`,
+      );
       expect(failures).toEqual([]);
     });
   }
@@ -85,7 +96,12 @@ describe.skipIf(noYara)("corpora: match parity on real files", () => {
       const { units: all } = corpusUnits(name);
       // keep only the files Vigil compiles (the compile-parity test reports the others)
       const units = all.filter((u) => {
-        try { compile([u], { externals: EXTERNALS }); return true; } catch { return false; }
+        try {
+          compile([u], { externals: EXTERNALS });
+          return true;
+        } catch {
+          return false;
+        }
       });
       const rules = compile(units, { externals: EXTERNALS });
       const tmp = mkdtempSync(join(tmpdir(), "vigil-corpus-"));
@@ -102,7 +118,10 @@ describe.skipIf(noYara)("corpora: match parity on real files", () => {
       for (const line of r.stdout.toString("latin1").split("\n")) {
         if (!line) continue;
         const m = /^0x([0-9a-f]+):(\d+):(\$[A-Za-z0-9_]*): /.exec(line);
-        if (m) { (cur![m[3]!] ??= []).push(`${parseInt(m[1]!, 16)}:${m[2]}`); continue; }
+        if (m) {
+          (cur![m[3]!] ??= []).push(`${parseInt(m[1]!, 16)}:${m[2]}`);
+          continue;
+        }
         const sp = line.indexOf(" ");
         cur = {};
         (yaraOut[line.slice(sp + 1)] ??= {})[line.slice(0, sp)] = cur;
@@ -114,28 +133,46 @@ describe.skipIf(noYara)("corpora: match parity on real files", () => {
         const per: Record<string, Record<string, string[]>> = {};
         for (const mt of res.matches) {
           const strings: Record<string, string[]> = {};
-          for (const s of mt.strings) if (s.matches.length) strings[s.identifier] = [...(strings[s.identifier] ?? []), ...s.matches.map((x) => `${x.offset}:${Math.min(x.length, 512)}`)];
+          for (const s of mt.strings)
+            if (s.matches.length)
+              strings[s.identifier] = [
+                ...(strings[s.identifier] ?? []),
+                ...s.matches.map((x) => `${x.offset}:${Math.min(x.length, 512)}`),
+              ];
           per[`${mt.namespace}:${mt.rule}`] = strings;
           matchedRules++;
         }
         vigilOut[f] = per;
       }
-      console.log(`${name}: ${units.length}/${all.length} files, ${rules.ruleCount} rules, ${files.length} files scanned, ${matchedRules} rule matches`);
-      const y = normalise(yaraOut), v = normalise(vigilOut);
+      console.log(
+        `${name}: ${units.length}/${all.length} files, ${rules.ruleCount} rules, ${files.length} files scanned, ${matchedRules} rule matches`,
+      );
+      const y = normalise(yaraOut),
+        v = normalise(vigilOut);
       // compare per (file, rule): rules matched and their strings' offsets and lengths
       const differing: string[] = [];
-      let same = 0, known = 0;
+      let same = 0,
+        known = 0;
       for (const f of files) {
         const names = new Set([...Object.keys(y[f] ?? {}), ...Object.keys(v[f] ?? {})]);
         for (const n of names) {
-          const a = JSON.stringify(y[f]?.[n]), b = JSON.stringify(v[f]?.[n]);
-          if (a === b) { same++; continue; }
+          const a = JSON.stringify(y[f]?.[n]),
+            b = JSON.stringify(v[f]?.[n]);
+          if (a === b) {
+            same++;
+            continue;
+          }
           const rule = n.replace(/^n\d+:/, "");
-          if (KNOWN_DIVERGENCES.has(rule)) { known++; continue; }
+          if (KNOWN_DIVERGENCES.has(rule)) {
+            known++;
+            continue;
+          }
           differing.push(`${f} ${n}: yara ${a?.slice(0, 200)} vigil ${b?.slice(0, 200)}`);
         }
       }
-      console.log(`${name}: ${same}/${same + known + differing.length} (file, rule) results identical to yara, ${known} known divergences`);
+      console.log(
+        `${name}: ${same}/${same + known + differing.length} (file, rule) results identical to yara, ${known} known divergences`,
+      );
       expect(differing).toEqual([]);
     });
   }

@@ -7,30 +7,73 @@ import { describe, expect, test } from "vitest";
 import { EICAR, needs } from "@vigil/test-kit";
 import { normalise, runVigil, runYara, writeFiles } from "./oracle.js";
 
-
 const enc = (s: string) => Buffer.from(s, "latin1");
-const wide = (s: string) => s.split("").map((c) => c + "\0").join("");
+const wide = (s: string) =>
+  s
+    .split("")
+    .map((c) => c + "\0")
+    .join("");
 
 function pseudoRandom(seed: number, n: number): Uint8Array {
   const out = new Uint8Array(n);
   let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; out[i] = x & 0xff; }
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x & 0xff;
+  }
   return out;
 }
 
 export const FILES: Record<string, Uint8Array | string> = {
-  "text.txt": "Hello World! hello world. HELLO WORLD\nThe quick brown fox jumps over the lazy dog.\r\nfoo=bar; Foobar foo_bar foo1 (foo) foo\n",
+  "text.txt":
+    "Hello World! hello world. HELLO WORLD\nThe quick brown fox jumps over the lazy dog.\r\nfoo=bar; Foobar foo_bar foo1 (foo) foo\n",
   "wide.bin": "\x00\x01" + wide("Hello World") + "\x00" + wide("secret") + "xx" + wide("foo") + "!",
-  "mz.bin": "MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + "A".repeat(40) + "This program cannot be run in DOS mode.\r\r\n$" + "\x00".repeat(20) + "PE\x00\x00L\x01",
-  "xor.bin": Buffer.from("This program cannot be run").map((b) => b ^ 0x21).toString("latin1") + "|" + Buffer.from("This program cannot be run").map((b) => b ^ 0x7f).toString("latin1") + "|This program cannot be run",
-  "b64.txt": "prefix " + Buffer.from("This program cannot").toString("base64") + " mid " + Buffer.from("xThis program cannot").toString("base64") + " " + Buffer.from("xyThis program cannot").toString("base64") + " " + wide(Buffer.from("This program cannot").toString("base64")),
-  "b64wide.txt": "A " + Buffer.from(wide("This program cannot"), "latin1").toString("base64") + " B " + wide(Buffer.from("This program cannot").toString("base64")) + " C " + Buffer.from("x" + wide("This program cannot"), "latin1").toString("base64"),
+  "mz.bin":
+    "MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" +
+    "A".repeat(40) +
+    "This program cannot be run in DOS mode.\r\r\n$" +
+    "\x00".repeat(20) +
+    "PE\x00\x00L\x01",
+  "xor.bin":
+    Buffer.from("This program cannot be run")
+      .map((b) => b ^ 0x21)
+      .toString("latin1") +
+    "|" +
+    Buffer.from("This program cannot be run")
+      .map((b) => b ^ 0x7f)
+      .toString("latin1") +
+    "|This program cannot be run",
+  "b64.txt":
+    "prefix " +
+    Buffer.from("This program cannot").toString("base64") +
+    " mid " +
+    Buffer.from("xThis program cannot").toString("base64") +
+    " " +
+    Buffer.from("xyThis program cannot").toString("base64") +
+    " " +
+    wide(Buffer.from("This program cannot").toString("base64")),
+  "b64wide.txt":
+    "A " +
+    Buffer.from(wide("This program cannot"), "latin1").toString("base64") +
+    " B " +
+    wide(Buffer.from("This program cannot").toString("base64")) +
+    " C " +
+    Buffer.from("x" + wide("This program cannot"), "latin1").toString("base64"),
   "repeat.bin": "aaaaaaaaaa" + "abababab" + "\x00\x00\x00\x00\x00" + "ab\x00\x00cd" + "abcabcabc",
   "random.bin": pseudoRandom(7, 4096),
   "empty.bin": "",
   "eicar.com": EICAR,
   // larger than 64 KiB: regexes are verified over windows of the data rather than all of it
-  "big.bin": Buffer.concat([pseudoRandom(9, 70000), Buffer.from("Hello World quick brown foo=bar; foo1 dog\r\nFoo lazy dog. ababab MZ\x90\x00", "latin1"), pseudoRandom(10, 50000), Buffer.from("hello world, The quick brown fox jumps over the lazy dog.\n", "latin1")]),
+  "big.bin": Buffer.concat([
+    pseudoRandom(9, 70000),
+    Buffer.from("Hello World quick brown foo=bar; foo1 dog\r\nFoo lazy dog. ababab MZ\x90\x00", "latin1"),
+    pseudoRandom(10, 50000),
+    Buffer.from("hello world, The quick brown fox jumps over the lazy dog.\n", "latin1"),
+  ]),
   "numbers.bin": "\x01\x02\x03\x04\x05\x06\x07\x08\xff\xfe\xfd\xfc\x80\x00\x00\x80" + "0123456789",
 };
 
@@ -140,27 +183,32 @@ rule cond_not_prec { condition: not 1 == 2 }
 rule cond_empty_file { condition: filesize == 0 }
 `;
 
-describe.skipIf(needs("differential: features vs yara 4.2.3", { tools: ["yara"] }))("differential: features vs yara 4.2.3", () => {
-  const dir = writeFiles(FILES);
-  const y = runYara(RULES, dir);
-  const v = runVigil(RULES, dir);
+describe.skipIf(needs("differential: features vs yara 4.2.3", { tools: ["yara"] }))(
+  "differential: features vs yara 4.2.3",
+  () => {
+    const dir = writeFiles(FILES);
+    const y = runYara(RULES, dir);
+    const v = runVigil(RULES, dir);
 
-  test("yara compiled and ran the feature rules", () => {
-    expect(y.status, y.stderr).toBe(0);
-  });
-
-  for (const file of Object.keys(FILES)) {
-    test(`same matches on ${file}`, () => {
-      const a = normalise(y.outcome)[file] ?? {}, b = normalise(v)[file] ?? {};
-      const diffs: string[] = [];
-      for (const rule of new Set([...Object.keys(a), ...Object.keys(b)])) {
-        const ya = JSON.stringify(a[rule]), vi = JSON.stringify(b[rule]);
-        if (ya !== vi) diffs.push(`${rule}: yara ${ya} vigil ${vi}`);
-      }
-      expect(diffs).toEqual([]);
+    test("yara compiled and ran the feature rules", () => {
+      expect(y.status, y.stderr).toBe(0);
     });
-  }
-});
+
+    for (const file of Object.keys(FILES)) {
+      test(`same matches on ${file}`, () => {
+        const a = normalise(y.outcome)[file] ?? {},
+          b = normalise(v)[file] ?? {};
+        const diffs: string[] = [];
+        for (const rule of new Set([...Object.keys(a), ...Object.keys(b)])) {
+          const ya = JSON.stringify(a[rule]),
+            vi = JSON.stringify(b[rule]);
+          if (ya !== vi) diffs.push(`${rule}: yara ${ya} vigil ${vi}`);
+        }
+        expect(diffs).toEqual([]);
+      });
+    }
+  },
+);
 
 /** Features newer than yara 4.2.3 (YARA 4.3+ syntax): checked against 4.5's documented semantics. */
 describe("YARA 4.3+ features (not in yara 4.2.3)", () => {
@@ -183,9 +231,16 @@ rule cond_of_in { strings: $a = "Hello" $b = "World" condition: all of ($a, $b) 
   });
   test("constant integer overflow is a compile error, as in yara", async () => {
     const { compile, CompileError } = await import("../../src/index.js");
-    for (const [expr, text] of [["0x7FFFFFFFFFFFFFFF + 1 < 0", 'integer overflow in "9223372036854775807 + 1"'], ["0x100000000 * 0x100000000 == 0", 'integer overflow in "4294967296 * 4294967296"']] as const) {
+    for (const [expr, text] of [
+      ["0x7FFFFFFFFFFFFFFF + 1 < 0", 'integer overflow in "9223372036854775807 + 1"'],
+      ["0x100000000 * 0x100000000 == 0", 'integer overflow in "4294967296 * 4294967296"'],
+    ] as const) {
       let err: unknown;
-      try { compile(`rule r { condition: ${expr} }`); } catch (e) { err = e; }
+      try {
+        compile(`rule r { condition: ${expr} }`);
+      } catch (e) {
+        err = e;
+      }
       expect(err).toBeInstanceOf(CompileError);
       expect((err as InstanceType<typeof CompileError>).diagnostics[0]!.message).toBe(text);
     }

@@ -23,12 +23,17 @@ describe.skipIf(needs(TITLE, { tools: ["yara"] }))(TITLE, () => {
       const dir = writeFiles(files);
       const y = runYara(rules, dir);
       expect(y.status, y.stderr).toBe(0);
-      const yy = normalise(y.outcome), vv = normalise(runVigil(rules, dir));
+      const yy = normalise(y.outcome),
+        vv = normalise(runVigil(rules, dir));
       const diffs: string[] = [];
       for (const f of Object.keys(files)) {
         for (const rule of new Set([...Object.keys(yy[f] ?? {}), ...Object.keys(vv[f] ?? {})])) {
-          const a = JSON.stringify(yy[f]?.[rule]), b = JSON.stringify(vv[f]?.[rule]);
-          if (a !== b) diffs.push(`${f} ${rule}\n  rule: ${rules.split("\n").find((l) => l.startsWith(`rule ${rule} `))}\n  yara:  ${a}\n  vigil: ${b}`);
+          const a = JSON.stringify(yy[f]?.[rule]),
+            b = JSON.stringify(vv[f]?.[rule]);
+          if (a !== b)
+            diffs.push(
+              `${f} ${rule}\n  rule: ${rules.split("\n").find((l) => l.startsWith(`rule ${rule} `))}\n  yara:  ${a}\n  vigil: ${b}`,
+            );
         }
       }
       expect(diffs.join("\n")).toBe("");

@@ -1,16 +1,45 @@
 /** The seeded generator of random rules and files used by the generated differential tests. */
-const WORDS = ["evil", "Malware", "payload", "cmd.exe", "http", "GetProcAddress", "kernel32", "xor", "abc", "hello", "WORLD", "Dropper", "a1b2", "zz", "q"];
+const WORDS = [
+  "evil",
+  "Malware",
+  "payload",
+  "cmd.exe",
+  "http",
+  "GetProcAddress",
+  "kernel32",
+  "xor",
+  "abc",
+  "hello",
+  "WORLD",
+  "Dropper",
+  "a1b2",
+  "zz",
+  "q",
+];
 
 export class Rng {
   constructor(private s: number) {}
-  next(): number { this.s = (Math.imul(this.s, 1103515245) + 12345) >>> 0; return this.s >>> 8; }
-  int(n: number): number { return this.next() % n; }
-  pick<T>(a: readonly T[]): T { return a[this.int(a.length)]!; }
-  chance(p: number): boolean { return this.int(1000) < p * 1000; }
+  next(): number {
+    this.s = (Math.imul(this.s, 1103515245) + 12345) >>> 0;
+    return this.s >>> 8;
+  }
+  int(n: number): number {
+    return this.next() % n;
+  }
+  pick<T>(a: readonly T[]): T {
+    return a[this.int(a.length)]!;
+  }
+  chance(p: number): boolean {
+    return this.int(1000) < p * 1000;
+  }
 }
 
 const hex = (b: number) => b.toString(16).padStart(2, "0").toUpperCase();
-const wide = (s: string) => s.split("").map((c) => c + "\0").join("");
+const wide = (s: string) =>
+  s
+    .split("")
+    .map((c) => c + "\0")
+    .join("");
 const esc = (s: string) => s.replace(/[\\"]/g, (c) => "\\" + c);
 const reEsc = (s: string) => s.replace(/[.*+?()[\]{}|\\/^$]/g, (c) => "\\" + c);
 
@@ -24,8 +53,13 @@ export function makeFiles(r: Rng): Record<string, string> {
       const w = r.pick(WORDS);
       if (k < 3) s += w + r.pick([" ", "\n", "_", "", "\0", "."]);
       else if (k < 4) s += wide(w);
-      else if (k < 5) { const key = r.int(256); s += w.split("").map((c) => String.fromCharCode(c.charCodeAt(0) ^ key)).join(""); }
-      else if (k < 6) s += Buffer.from(r.pick(["x", "xy", ""]) + w + " " + r.pick(WORDS)).toString("base64");
+      else if (k < 5) {
+        const key = r.int(256);
+        s += w
+          .split("")
+          .map((c) => String.fromCharCode(c.charCodeAt(0) ^ key))
+          .join("");
+      } else if (k < 6) s += Buffer.from(r.pick(["x", "xy", ""]) + w + " " + r.pick(WORDS)).toString("base64");
       else if (k < 7) s += w.toUpperCase();
       else for (let i = 0; i < 1 + r.int(20); i++) s += String.fromCharCode(r.int(256));
     }
@@ -60,8 +94,10 @@ function hexString(r: Rng): string {
     if (i > 0 && i < w.length - 1 && k === 0) parts.push("??");
     else if (i > 0 && k === 1) parts.push(hex(b)[0] + "?");
     else if (i > 0 && k === 2) parts.push("?" + hex(b)[1]);
-    else if (i > 0 && i < w.length - 1 && k === 3) { parts.push(`[${r.int(2)}-${1 + r.int(3)}]`); parts.push(hex(b)); }
-    else if (i > 0 && k === 4) parts.push(`( ${hex(b)} | ${hex(b ^ 0x20)} )`);
+    else if (i > 0 && i < w.length - 1 && k === 3) {
+      parts.push(`[${r.int(2)}-${1 + r.int(3)}]`);
+      parts.push(hex(b));
+    } else if (i > 0 && k === 4) parts.push(`( ${hex(b)} | ${hex(b ^ 0x20)} )`);
     else parts.push(hex(b));
   }
   return `{ ${parts.join(" ")} }`;
@@ -103,22 +139,38 @@ function condition(r: Rng, ids: string[]): string {
     const id = r.pick(ids);
     const n = id.slice(1);
     switch (r.int(16)) {
-      case 0: return `#${n} > ${r.int(3)}`;
-      case 1: return `@${n}[1] < ${r.int(800)}`;
-      case 2: return `$${n} in (${r.int(300)}..${300 + r.int(1200)})`;
-      case 3: return `any of them`;
-      case 4: return `${1 + r.int(ids.length)} of them`;
-      case 5: return `for any i in (1..#${n}) : ( @${n}[i] % ${2 + r.int(5)} == 0 )`;
-      case 6: return `!${n}[1] >= ${r.int(12)}`;
-      case 7: return `filesize > ${r.int(1500)}`;
-      case 8: return `none of them`;
-      case 9: return `#${n} in (0..${r.int(1000)}) >= 1`;
-      case 10: return `@${n}[${1 + r.int(3)}] > ${r.int(900)}`;
-      case 11: return `for all of them : ( # >= ${r.int(2)} )`;
-      case 12: return `$${n} at ${r.int(400)}`;
-      case 13: return `not (!${n}[2] == ${r.int(10)})`;
-      case 14: return `uint8(@${n}[1] + ${r.int(4)}) < ${r.int(256)}`;
-      default: return `$${n}`;
+      case 0:
+        return `#${n} > ${r.int(3)}`;
+      case 1:
+        return `@${n}[1] < ${r.int(800)}`;
+      case 2:
+        return `$${n} in (${r.int(300)}..${300 + r.int(1200)})`;
+      case 3:
+        return `any of them`;
+      case 4:
+        return `${1 + r.int(ids.length)} of them`;
+      case 5:
+        return `for any i in (1..#${n}) : ( @${n}[i] % ${2 + r.int(5)} == 0 )`;
+      case 6:
+        return `!${n}[1] >= ${r.int(12)}`;
+      case 7:
+        return `filesize > ${r.int(1500)}`;
+      case 8:
+        return `none of them`;
+      case 9:
+        return `#${n} in (0..${r.int(1000)}) >= 1`;
+      case 10:
+        return `@${n}[${1 + r.int(3)}] > ${r.int(900)}`;
+      case 11:
+        return `for all of them : ( # >= ${r.int(2)} )`;
+      case 12:
+        return `$${n} at ${r.int(400)}`;
+      case 13:
+        return `not (!${n}[2] == ${r.int(10)})`;
+      case 14:
+        return `uint8(@${n}[1] + ${r.int(4)}) < ${r.int(256)}`;
+      default:
+        return `$${n}`;
     }
   };
   let c = atom();
@@ -143,4 +195,3 @@ export function makeRules(r: Rng, count: number): string {
   }
   return rules.join("\n") + "\n";
 }
-

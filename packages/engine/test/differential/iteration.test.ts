@@ -14,7 +14,11 @@ import { compile } from "../../src/index.js";
 import { haveDebianFile, needs } from "@vigil/test-kit";
 
 const TITLE = "differential: module iteration vs yara 4.2.3";
-const FIXTURES = ["/usr/lib/mono/4.5/I18N.dll", "/usr/share/nsis/Contrib/UIs/modern.exe", "/usr/share/nsis/Contrib/UIs/default.exe"];
+const FIXTURES = [
+  "/usr/lib/mono/4.5/I18N.dll",
+  "/usr/share/nsis/Contrib/UIs/modern.exe",
+  "/usr/share/nsis/Contrib/UIs/default.exe",
+];
 const missing = needs(TITLE, { tools: ["yara"] });
 // the .NET and PE fixtures are left out (with a printed reason) when their packages are missing
 needs(`${TITLE} on PE and .NET files`, { debianFiles: FIXTURES });
@@ -45,12 +49,21 @@ describe.skipIf(missing)(TITLE, () => {
     const rulesFile = join(dir, "r.yar");
     writeFileSync(rulesFile, RULES);
     const rules = compile(RULES);
-    let compared = 0, matched = 0;
+    let compared = 0,
+      matched = 0;
     for (const f of FILES) {
       const y = spawnSync("yara", ["-w", rulesFile, f]);
       expect(y.status, y.stderr.toString()).toBe(0);
-      const yaraRules = y.stdout.toString().split("\n").filter(Boolean).map((l) => l.split(" ")[0]).sort();
-      const vigilRules = rules.scan(readFileSync(f)).matches.map((m) => m.rule).sort();
+      const yaraRules = y.stdout
+        .toString()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.split(" ")[0])
+        .sort();
+      const vigilRules = rules
+        .scan(readFileSync(f))
+        .matches.map((m) => m.rule)
+        .sort();
       expect(vigilRules, f).toEqual(yaraRules);
       compared++;
       matched += vigilRules.length;

@@ -14,11 +14,16 @@ export type Outcome = Record<string, Record<string, Record<string, string[]>>>; 
 /** Writes the files into a fresh directory and returns it. */
 export function writeFiles(files: Record<string, Uint8Array | string>): string {
   const dir = mkdtempSync(join(tmpdir(), "vigil-diff-"));
-  for (const [name, data] of Object.entries(files)) writeFileSync(join(dir, name), typeof data === "string" ? Buffer.from(data, "latin1") : data);
+  for (const [name, data] of Object.entries(files))
+    writeFileSync(join(dir, name), typeof data === "string" ? Buffer.from(data, "latin1") : data);
   return dir;
 }
 
-export function runYara(rules: string, dir: string, defines: Record<string, string> = {}): { outcome: Outcome; stderr: string; status: number } {
+export function runYara(
+  rules: string,
+  dir: string,
+  defines: Record<string, string> = {},
+): { outcome: Outcome; stderr: string; status: number } {
   const ruleFile = join(mkdtempSync(join(tmpdir(), "vigil-rules-")), "rules.yar");
   writeFileSync(ruleFile, Buffer.from(rules, "latin1"));
   const args = ["-s", "-L", "-w"];
@@ -37,7 +42,10 @@ export function runYara(rules: string, dir: string, defines: Record<string, stri
     }
     const sp = line.indexOf(" ");
     const rule = line.slice(0, sp);
-    const file = line.slice(sp + 1).split("/").pop()!;
+    const file = line
+      .slice(sp + 1)
+      .split("/")
+      .pop()!;
     cur = {};
     (outcome[file] ??= {})[rule] = cur;
   }
@@ -53,7 +61,12 @@ export function runVigil(rules: string, dir: string, options: CompileOptions = {
     for (const m of res.matches) {
       const strings: Record<string, string[]> = {};
       // yara -L prints the match length capped at 512 (its stored match data), so compare that
-      for (const s of m.strings) if (s.matches.length) strings[s.identifier] = [...(strings[s.identifier] ?? []), ...s.matches.map((x) => `${x.offset}:${Math.min(x.length, 512)}`)];
+      for (const s of m.strings)
+        if (s.matches.length)
+          strings[s.identifier] = [
+            ...(strings[s.identifier] ?? []),
+            ...s.matches.map((x) => `${x.offset}:${Math.min(x.length, 512)}`),
+          ];
       perFile[m.rule] = strings;
     }
     outcome[f] = perFile;
@@ -68,7 +81,8 @@ export function normalise(o: Outcome): Outcome {
     out[f] = {};
     for (const [r, strings] of Object.entries(rules)) {
       out[f]![r] = {};
-      for (const [s, list] of Object.entries(strings)) out[f]![r]![s] = [...list].sort((a, b) => parseInt(a) - parseInt(b) || a.localeCompare(b));
+      for (const [s, list] of Object.entries(strings))
+        out[f]![r]![s] = [...list].sort((a, b) => parseInt(a, 10) - parseInt(b, 10) || a.localeCompare(b));
     }
   }
   return out;

@@ -61,11 +61,17 @@ function minimalPe(): Uint8Array {
 }
 
 const text = (s: string) => Uint8Array.from(Buffer.from(s, "latin1"));
-const GENERIC = [text("The quick brown fox jumps over the lazy dog.\n"), Uint8Array.from({ length: 300 }, (_, i) => (i * 37) & 0xff)];
+const GENERIC = [
+  text("The quick brown fox jumps over the lazy dog.\n"),
+  Uint8Array.from({ length: 300 }, (_, i) => (i * 37) & 0xff),
+];
 
 /** The smallest installed Debian PE fixture matching `re` (none when the packages are absent). */
 function smallestFixture(re: RegExp): Uint8Array[] {
-  const files = allPeFiles().filter((f) => re.test(f)).map((f) => [f, statSync(f).size] as const).filter(([, size]) => size < 400_000);
+  const files = allPeFiles()
+    .filter((f) => re.test(f))
+    .map((f) => [f, statSync(f).size] as const)
+    .filter(([, size]) => size < 400_000);
   if (!files.length) return [];
   files.sort((a, b) => a[1] - b[1]);
   return [Uint8Array.from(readFileSync(files[0]![0]))];
@@ -78,7 +84,22 @@ const SAMPLES: Record<string, () => Uint8Array[]> = {
   elf: () => [buildElf({ is64: true, le: true }).bytes, buildElf({ is64: false, le: false, type: 3 }).bytes],
   macho: () => {
     const thin = buildMacho({ is64: true, le: true, cputype: 0x01000007, entry: "main" });
-    return [thin, buildFat([{ cputype: 0x01000007, cpusubtype: 3, bytes: thin }, { cputype: 7, cpusubtype: 3, bytes: buildMacho({ is64: false, le: true, cputype: 7, entry: { pcOffset: 40, pcIs64: false, stateSize: 64 } }) }])];
+    return [
+      thin,
+      buildFat([
+        { cputype: 0x01000007, cpusubtype: 3, bytes: thin },
+        {
+          cputype: 7,
+          cpusubtype: 3,
+          bytes: buildMacho({
+            is64: false,
+            le: true,
+            cputype: 7,
+            entry: { pcOffset: 40, pcIs64: false, stateSize: 64 },
+          }),
+        },
+      ]),
+    ];
   },
   dex: () => [buildDex().bytes, buildDex("038").bytes],
   hash: () => GENERIC,
@@ -88,12 +109,22 @@ const SAMPLES: Record<string, () => Uint8Array[]> = {
   string: () => GENERIC,
 };
 
-if (allPeFiles().length === 0) console.log("module conformance: no Debian PE fixtures installed (apt-get install clamav-testfiles libmono-system4.0-cil): pe and dotnet run on the built minimal PE only");
+if (allPeFiles().length === 0)
+  console.log(
+    "module conformance: no Debian PE fixtures installed (apt-get install clamav-testfiles libmono-system4.0-cil): pe and dotnet run on the built minimal PE only",
+  );
 
 /** xorshift32: deterministic, so a failing mutant reproduces from the seed. */
 function rng(seed: number): () => number {
   let x = seed >>> 0 || 1;
-  return () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 4294967296; };
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 4294967296;
+  };
 }
 
 function mutate(base: Uint8Array, rand: () => number): Uint8Array {
@@ -101,17 +132,29 @@ function mutate(base: Uint8Array, rand: () => number): Uint8Array {
   if (b.length === 0) return b;
   const at = () => (rand() < 0.7 ? Math.floor(rand() * Math.min(0x400, b.length)) : Math.floor(rand() * b.length));
   switch (Math.floor(rand() * 5)) {
-    case 0: for (let i = 0; i < 1 + Math.floor(rand() * 8); i++) b[at()] = Math.floor(rand() * 256); return b;
+    case 0:
+      for (let i = 0; i < 1 + Math.floor(rand() * 8); i++) b[at()] = Math.floor(rand() * 256);
+      return b;
     case 1: {
       const p = at() & ~3;
-      const v = [0, 0xffffffff, 0x7fffffff, 0x80000000, b.length, b.length - 1, Math.floor(rand() * 4294967296)][Math.floor(rand() * 7)]!;
+      const v = [0, 0xffffffff, 0x7fffffff, 0x80000000, b.length, b.length - 1, Math.floor(rand() * 4294967296)][
+        Math.floor(rand() * 7)
+      ]!;
       if (p + 4 <= b.length) new DataView(b.buffer).setUint32(p, v >>> 0, rand() < 0.5);
       return b;
     }
-    case 2: return b.slice(0, Math.floor(rand() * b.length));
-    case 3: { const p = at(); b[p] = b[p]! ^ (1 << Math.floor(rand() * 8)); return b; }
-    default: { // a block copied over another (duplicated headers, overlapping tables)
-      const from = at(), to = at(), n = Math.min(1 + Math.floor(rand() * 64), b.length - Math.max(from, to));
+    case 2:
+      return b.slice(0, Math.floor(rand() * b.length));
+    case 3: {
+      const p = at();
+      b[p] = b[p]! ^ (1 << Math.floor(rand() * 8));
+      return b;
+    }
+    default: {
+      // a block copied over another (duplicated headers, overlapping tables)
+      const from = at(),
+        to = at(),
+        n = Math.min(1 + Math.floor(rand() * 64), b.length - Math.max(from, to));
       if (n > 0) b.copyWithin(to, from, from + n);
       return b;
     }
@@ -120,9 +163,31 @@ function mutate(base: Uint8Array, rand: () => number): Uint8Array {
 
 /** Truncations at the edges of the headers and at seeded points. */
 function truncations(base: Uint8Array, rand: () => number): Uint8Array[] {
-  const cuts = new Set([0, 1, 2, 3, 4, 8, 16, 32, 52, 64, 0x40, 0x58, 0x78, 0x100, 0x178, 0x200, base.length >> 1, base.length - 1]);
+  const cuts = new Set([
+    0,
+    1,
+    2,
+    3,
+    4,
+    8,
+    16,
+    32,
+    52,
+    64,
+    0x40,
+    0x58,
+    0x78,
+    0x100,
+    0x178,
+    0x200,
+    base.length >> 1,
+    base.length - 1,
+  ]);
   for (let i = 0; i < 8; i++) cuts.add(Math.floor(rand() * base.length));
-  return [...cuts].filter((n) => n >= 0 && n < base.length).sort((a, b) => a - b).map((n) => base.slice(0, n));
+  return [...cuts]
+    .filter((n) => n >= 0 && n < base.length)
+    .sort((a, b) => a - b)
+    .map((n) => base.slice(0, n));
 }
 
 const ARGS: Record<ArgCode, unknown[]> = {
@@ -133,16 +198,26 @@ const ARGS: Record<ArgCode, unknown[]> = {
 };
 
 /** Every top-level function of the module, each overload called with a few argument vectors. */
-function callFunctions(module: YaraModule, root: Record<string, unknown>, ctx: ReturnType<typeof makeContext>, rand: () => number): number {
+function callFunctions(
+  module: YaraModule,
+  root: Record<string, unknown>,
+  ctx: ReturnType<typeof makeContext>,
+  rand: () => number,
+): number {
   let calls = 0;
   for (const field of Object.values(module.declarations.fields)) {
     if (field.kind !== "function") continue;
     for (const o of field.overloads) {
       for (let k = 0; k < 3; k++) {
-        const args = o.args.map((code) => { const list = ARGS[code]; return list[Math.floor(rand() * list.length)]; });
+        const args = o.args.map((code) => {
+          const list = ARGS[code];
+          return list[Math.floor(rand() * list.length)];
+        });
         const v = o.impl(root, ctx, ...args);
         // a declared type or undefined, never anything else
-        const ok = v === undefined || (o.returns === "string" ? typeof v === "string" : typeof v === "number" || typeof v === "bigint");
+        const ok =
+          v === undefined ||
+          (o.returns === "string" ? typeof v === "string" : typeof v === "number" || typeof v === "bigint");
         if (!ok) throw new Error(`${module.name}: a function returning ${o.returns} gave ${typeof v}`);
         calls++;
       }
@@ -191,7 +266,11 @@ describe("module conformance: every builtin module", () => {
       test("truncated samples: no throw, bounded time, stable dump", () => {
         const rand = rng(SEED + 1);
         let n = 0;
-        for (const [i, s] of SAMPLES[module.name]!().entries()) for (const t of truncations(s, rand)) { check(module, t, `sample ${i} cut at ${t.length}`, rand); n++; }
+        for (const [i, s] of SAMPLES[module.name]!().entries())
+          for (const t of truncations(s, rand)) {
+            check(module, t, `sample ${i} cut at ${t.length}`, rand);
+            n++;
+          }
         expect(n).toBeGreaterThan(5);
       });
 

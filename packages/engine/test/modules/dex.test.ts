@@ -8,7 +8,14 @@ import { dexModule } from "../../src/modules/dex/index.js";
 import { formatModuleData } from "../../src/modules/dump.js";
 import { callFn, makeContext, regexp } from "./context.js";
 import { buildDex } from "./dex-builder.js";
-import { checkWithVigil, checkWithYara, compareWithDump, fieldCases, yaraDump, type FunctionCase } from "./yara-dump.js";
+import {
+  checkWithVigil,
+  checkWithYara,
+  compareWithDump,
+  fieldCases,
+  yaraDump,
+  type FunctionCase,
+} from "./yara-dump.js";
 
 const noYara = needs("dex module vs yara 4.2.3", { tools: ["yara"] });
 
@@ -47,21 +54,49 @@ describe("dex module against yara 4.2.3", () => {
     const d = dexModule.declarations;
     const cases: FunctionCase[] = [];
     for (const m of ["main", "helper", "<init>", "nothere", "mai"]) {
-      cases.push({ expr: `dex.has_method("${m}")`, value: callFn(d, "has_method", "s", root, ctx, m), kind: "integer" });
+      cases.push({
+        expr: `dex.has_method("${m}")`,
+        value: callFn(d, "has_method", "s", root, ctx, m),
+        kind: "integer",
+      });
       for (const c of ["Lcom/example/Main;", "Ljava/lang/Object;", "LNope;"]) {
-        cases.push({ expr: `dex.has_method("${c}", "${m}")`, value: callFn(d, "has_method", "ss", root, ctx, c, m), kind: "integer" });
+        cases.push({
+          expr: `dex.has_method("${c}", "${m}")`,
+          value: callFn(d, "has_method", "ss", root, ctx, c, m),
+          kind: "integer",
+        });
       }
     }
-    const res: Array<[string, RegExp]> = [["/^ma/", /^ma/], ["/elp/", /elp/], ["/^x$/", /^x$/]];
+    const res: Array<[string, RegExp]> = [
+      ["/^ma/", /^ma/],
+      ["/elp/", /elp/],
+      ["/^x$/", /^x$/],
+    ];
     for (const [src, re] of res) {
-      cases.push({ expr: `dex.has_method(${src})`, value: callFn(d, "has_method", "r", root, ctx, regexp(re)), kind: "integer" });
-      cases.push({ expr: `dex.has_method(/example/, ${src})`, value: callFn(d, "has_method", "rr", root, ctx, regexp(/example/), regexp(re)), kind: "integer" });
+      cases.push({
+        expr: `dex.has_method(${src})`,
+        value: callFn(d, "has_method", "r", root, ctx, regexp(re)),
+        kind: "integer",
+      });
+      cases.push({
+        expr: `dex.has_method(/example/, ${src})`,
+        value: callFn(d, "has_method", "rr", root, ctx, regexp(/example/), regexp(re)),
+        kind: "integer",
+      });
     }
     for (const c of ["Lcom/example/Main;", "Ljava/lang/Object;"]) {
       cases.push({ expr: `dex.has_class("${c}")`, value: callFn(d, "has_class", "s", root, ctx, c), kind: "integer" });
     }
-    cases.push({ expr: `dex.has_class(/^Lcom\\//)`, value: callFn(d, "has_class", "r", root, ctx, regexp(/^Lcom\//)), kind: "integer" });
-    cases.push({ expr: `dex.has_class(/Object/)`, value: callFn(d, "has_class", "r", root, ctx, regexp(/Object/)), kind: "integer" });
+    cases.push({
+      expr: `dex.has_class(/^Lcom\\//)`,
+      value: callFn(d, "has_class", "r", root, ctx, regexp(/^Lcom\//)),
+      kind: "integer",
+    });
+    cases.push({
+      expr: `dex.has_class(/Object/)`,
+      value: callFn(d, "has_class", "r", root, ctx, regexp(/Object/)),
+      kind: "integer",
+    });
     expect(cases.filter((c) => c.value === 1).length).toBeGreaterThan(5);
     expect(cases.filter((c) => c.value === 0).length).toBeGreaterThan(5);
     expect(checkWithYara(["dex"], file, cases)).toEqual([]);
@@ -73,7 +108,9 @@ describe("dex module against yara 4.2.3", () => {
     const file = write("rules", bytes);
     const root = dexModule.load(makeContext(bytes));
     // field[i].static/instance are newer than yara 4.2.3
-    const cases = fieldCases(dexModule, root, { maxItems: 4 }).filter((c) => !/^dex\.field\[\d+\]\.(static|instance)$/.test(c.expr));
+    const cases = fieldCases(dexModule, root, { maxItems: 4 }).filter(
+      (c) => !/^dex\.field\[\d+\]\.(static|instance)$/.test(c.expr),
+    );
     expect(cases.length).toBeGreaterThan(100);
     expect(checkWithYara(["dex"], file, cases)).toEqual([]);
     expect(await checkWithVigil(["dex"], bytes, cases)).toEqual([]);
@@ -94,8 +131,22 @@ describe("dex module against yara 4.2.3", () => {
 
   test.skipIf(noYara)("truncated and corrupted files: no exception, same fields as yara", () => {
     const { bytes, layout } = buildDex();
-    const cuts = [7, 8, 0x6f, 0x70, 0x71, layout.stringIds + 10, layout.classDefs + 16, layout.classData + 3, layout.classData + 12,
-      layout.codeItems[0]! + 8, layout.codeItems[0]! + 20, layout.map + 2, layout.map + 30, bytes.length - 1];
+    const cuts = [
+      7,
+      8,
+      0x6f,
+      0x70,
+      0x71,
+      layout.stringIds + 10,
+      layout.classDefs + 16,
+      layout.classData + 3,
+      layout.classData + 12,
+      layout.codeItems[0]! + 8,
+      layout.codeItems[0]! + 20,
+      layout.map + 2,
+      layout.map + 30,
+      bytes.length - 1,
+    ];
     for (const cut of cuts) {
       const b = bytes.slice(0, cut);
       expectSameAsYara(write(`cut-${cut}`, b), b);
@@ -145,7 +196,10 @@ describe("dex module", () => {
     expect((methods[0]!.code_item as Record<string, unknown>).insns).toBe("\x70\x10\x03\x00\x00\x00\x0e\x00");
     expect(methods[2]!.code_item).toBeUndefined();
     const fields = root.field as Array<Record<string, unknown>>;
-    expect(fields.map((f) => [f.name, f.proto, f.static, f.instance])).toEqual([["count", "I", 1, 0], ["name", "Ljava/lang/String;", 0, 1]]);
+    expect(fields.map((f) => [f.name, f.proto, f.static, f.instance])).toEqual([
+      ["count", "I", 1, 0],
+      ["name", "Ljava/lang/String;", 0, 1],
+    ]);
   });
 
   test("hostile class data shared by many classes stays bounded", () => {

@@ -31,16 +31,33 @@ export interface BuiltElf {
 class Writer {
   readonly buf: Uint8Array;
   private readonly view: DataView;
-  constructor(size: number, private readonly le: boolean, private readonly is64: boolean) {
+  constructor(
+    size: number,
+    private readonly le: boolean,
+    private readonly is64: boolean,
+  ) {
     this.buf = new Uint8Array(size);
     this.view = new DataView(this.buf.buffer);
   }
-  u8(o: number, v: number) { this.view.setUint8(o, v); }
-  u16(o: number, v: number) { this.view.setUint16(o, v, this.le); }
-  u32(o: number, v: number) { this.view.setUint32(o, v >>> 0, this.le); }
-  u64(o: number, v: bigint | number) { this.view.setBigUint64(o, BigInt(v), this.le); }
-  word(o: number, v: bigint | number) { if (this.is64) this.u64(o, v); else this.u32(o, Number(v)); }
-  bytes(o: number, b: Uint8Array) { this.buf.set(b, o); }
+  u8(o: number, v: number) {
+    this.view.setUint8(o, v);
+  }
+  u16(o: number, v: number) {
+    this.view.setUint16(o, v, this.le);
+  }
+  u32(o: number, v: number) {
+    this.view.setUint32(o, v >>> 0, this.le);
+  }
+  u64(o: number, v: bigint | number) {
+    this.view.setBigUint64(o, BigInt(v), this.le);
+  }
+  word(o: number, v: bigint | number) {
+    if (this.is64) this.u64(o, v);
+    else this.u32(o, Number(v));
+  }
+  bytes(o: number, b: Uint8Array) {
+    this.buf.set(b, o);
+  }
 }
 
 function strtab(names: string[]): { data: Uint8Array; index: Map<string, number> } {
@@ -196,7 +213,17 @@ export function buildElf(opts: ElfOptions): BuiltElf {
   });
 
   // section headers
-  const sh = (i: number, name: string, type: number, flags: number, addr: number, o: number, size: number, link: number, entsize: number) => {
+  const sh = (
+    i: number,
+    name: string,
+    type: number,
+    flags: number,
+    addr: number,
+    o: number,
+    size: number,
+    link: number,
+    entsize: number,
+  ) => {
     const s = shOffset + i * shEnt;
     w.u32(s, shstr.index.get(name)!);
     w.u32(s + 4, type);
@@ -219,6 +246,15 @@ export function buildElf(opts: ElfOptions): BuiltElf {
 
   return {
     bytes: w.buf,
-    layout: { headerSize: ehSize, phOffset, phEntrySize: phEnt, shOffset, shEntrySize: shEnt, dynamicOffset, symtabOffset, dynstrOffset },
+    layout: {
+      headerSize: ehSize,
+      phOffset,
+      phEntrySize: phEnt,
+      shOffset,
+      shEntrySize: shEnt,
+      dynamicOffset,
+      symtabOffset,
+      dynstrOffset,
+    },
   };
 }

@@ -5,7 +5,7 @@
  * PE, archives, documents) on which every parsed field must stay undefined, as in yara.
  * More mutants by hand: MUTANTS=300 SEED=777 npx vitest run packages/engine/test/modules/elf-macho-dex-mutants.test.ts --testTimeout 600000
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
@@ -48,7 +48,9 @@ function mutate(base: Uint8Array, rand: () => number, hot: number): Uint8Array {
     for (let i = 0; i < 1 + Math.floor(rand() * 4); i++) b[at()] = Math.floor(rand() * 256);
   } else if (kind === 1) {
     const p = at() & ~3;
-    const v = [0, 0xffffffff, 0x7fffffff, 0x80000000, b.length, b.length - 1, Math.floor(rand() * 4294967296)][Math.floor(rand() * 7)]!;
+    const v = [0, 0xffffffff, 0x7fffffff, 0x80000000, b.length, b.length - 1, Math.floor(rand() * 4294967296)][
+      Math.floor(rand() * 7)
+    ]!;
     if (p + 4 <= b.length) new DataView(b.buffer).setUint32(p, v >>> 0, rand() < 0.5);
   } else if (kind === 2) {
     return b.slice(0, Math.floor(rand() * b.length));
@@ -59,7 +61,14 @@ function mutate(base: Uint8Array, rand: () => number, hot: number): Uint8Array {
   return b;
 }
 
-function checkMutants(module: YaraModule, name: string, bases: Uint8Array[], count: number, hot: number, seed: number): void {
+function checkMutants(
+  module: YaraModule,
+  name: string,
+  bases: Uint8Array[],
+  count: number,
+  hot: number,
+  seed: number,
+): void {
   const rand = rng(seed);
   for (let i = 0; i < count; i++) {
     const b = mutate(bases[i % bases.length]!, rand, hot);
@@ -80,11 +89,32 @@ describe("mutated files: no exception, bounded time, same fields as yara 4.2.3",
   });
   test.skipIf(noYara)("macho", () => {
     const thin = buildMacho({ is64: true, le: true, cputype: 0x01000007, entry: "main" });
-    const fat = buildFat([{ cputype: 0x01000007, cpusubtype: 3, bytes: thin }, { cputype: 7, cpusubtype: 3, bytes: buildMacho({ is64: false, le: true, cputype: 7, entry: { pcOffset: 40, pcIs64: false, stateSize: 64 } }) }]);
-    checkMutants(machoModule, "macho", [thin, fat], Number(process.env.MUTANTS ?? 30), 0x300, Number(process.env.SEED ?? 99));
+    const fat = buildFat([
+      { cputype: 0x01000007, cpusubtype: 3, bytes: thin },
+      {
+        cputype: 7,
+        cpusubtype: 3,
+        bytes: buildMacho({ is64: false, le: true, cputype: 7, entry: { pcOffset: 40, pcIs64: false, stateSize: 64 } }),
+      },
+    ]);
+    checkMutants(
+      machoModule,
+      "macho",
+      [thin, fat],
+      Number(process.env.MUTANTS ?? 30),
+      0x300,
+      Number(process.env.SEED ?? 99),
+    );
   });
   test.skipIf(noYara)("dex", () => {
-    checkMutants(dexModule, "dex", [buildDex().bytes], Number(process.env.MUTANTS ?? 30), 0x300, Number(process.env.SEED ?? 4321));
+    checkMutants(
+      dexModule,
+      "dex",
+      [buildDex().bytes],
+      Number(process.env.MUTANTS ?? 30),
+      0x300,
+      Number(process.env.SEED ?? 4321),
+    );
   });
 });
 

@@ -12,9 +12,12 @@ const noTlsh = needs("TLSH vs Debian's tlsh", { tools: ["tlsh"] });
 describe("TLSH (used by elf.telfhash)", () => {
   test.skipIf(noTlsh)("matches Debian's tlsh on random data of every length class and on real files", () => {
     const dir = mkdtempSync(join(tmpdir(), "vigil-tlsh-"));
-    const inputs: Uint8Array[] = [256, 300, 656, 657, 1000, 3199, 3200, 5000, 100_000].map((n) => new Uint8Array(randomBytes(n)));
+    const inputs: Uint8Array[] = [256, 300, 656, 657, 1000, 3199, 3200, 5000, 100_000].map(
+      (n) => new Uint8Array(randomBytes(n)),
+    );
     inputs.push(new TextEncoder().encode("connect,exit,fork,getenv,malloc,open,read,socket,write,".repeat(6)));
-    for (const f of ["/usr/bin/ls", "/usr/bin/true", "/etc/services"]) if (existsSync(f)) inputs.push(new Uint8Array(readFileSync(f)));
+    for (const f of ["/usr/bin/ls", "/usr/bin/true", "/etc/services"])
+      if (existsSync(f)) inputs.push(new Uint8Array(readFileSync(f)));
     inputs.forEach((bytes, i) => {
       const p = join(dir, `in${i}`);
       writeFileSync(p, bytes);

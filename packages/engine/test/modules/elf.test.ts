@@ -89,7 +89,11 @@ describe("elf module against yara 4.2.3 (yara -D, field by field)", () => {
   });
 
   test.skipIf(noYara)("fields as rule conditions: yara and Vigil's engine agree with the module data", async () => {
-    const files = [write("rules-64le", buildElf({ is64: true, le: true }).bytes), write("rules-32be", buildElf({ is64: false, le: false, type: 3 }).bytes), "/usr/bin/ls"];
+    const files = [
+      write("rules-64le", buildElf({ is64: true, le: true }).bytes),
+      write("rules-32be", buildElf({ is64: false, le: false, type: 3 }).bytes),
+      "/usr/bin/ls",
+    ];
     for (const file of files.filter(existsSync)) {
       const ctx = fileContext(file);
       const root = elfModule.load(ctx);
@@ -105,7 +109,11 @@ describe("elf module against yara 4.2.3 (yara -D, field by field)", () => {
   });
 
   test.skipIf(noYara)("the yara -D printer reproduces yara's own output for the elf module", () => {
-    for (const file of [write("dump-64le", buildElf({ is64: true, le: true }).bytes), write("dump-32be", buildElf({ is64: false, le: false }).bytes), "/usr/bin/ls"]) {
+    for (const file of [
+      write("dump-64le", buildElf({ is64: true, le: true }).bytes),
+      write("dump-32be", buildElf({ is64: false, le: false }).bytes),
+      "/usr/bin/ls",
+    ]) {
       if (!existsSync(file)) continue;
       const rule = write("dump.yar", 'import "elf"\nrule r { condition: false }\n');
       const out = spawnSync("yara", ["-D", rule, file]).stdout.toString("latin1");
@@ -117,8 +125,15 @@ describe("elf module against yara 4.2.3 (yara -D, field by field)", () => {
     for (const v of [variants[0], variants[3]]) {
       const { bytes, layout } = buildElf(v);
       const cuts = new Set<number>([0, 4, 15, 16, 17, layout.headerSize - 1, layout.headerSize, layout.headerSize + 1]);
-      for (let o = layout.phOffset; o <= layout.phOffset + 2 * layout.phEntrySize; o += layout.phEntrySize / 2) cuts.add(o);
-      for (const o of [layout.dynamicOffset + 8, layout.dynamicOffset + 24, layout.symtabOffset + 3, layout.dynstrOffset + 2]) cuts.add(o);
+      for (let o = layout.phOffset; o <= layout.phOffset + 2 * layout.phEntrySize; o += layout.phEntrySize / 2)
+        cuts.add(o);
+      for (const o of [
+        layout.dynamicOffset + 8,
+        layout.dynamicOffset + 24,
+        layout.symtabOffset + 3,
+        layout.dynstrOffset + 2,
+      ])
+        cuts.add(o);
       for (let o = layout.shOffset; o <= bytes.length; o += layout.shEntrySize / 2) cuts.add(o);
       for (const cut of [...cuts].filter((c) => c <= bytes.length)) {
         const part = bytes.slice(0, cut);
@@ -167,15 +182,36 @@ describe("elf module against yara 4.2.3 (yara -D, field by field)", () => {
         ["ph offset zero", (b) => view(b).setUint32(is64 ? 32 : 28, 0, v.le)],
         ["entry zero", (b) => view(b).setUint32(24, 0, v.le)],
         ["entry outside segments", (b) => view(b).setUint32(is64 ? (v.le ? 24 : 28) : 24, 0x10, v.le)],
-        ["symtab link to itself", (b) => view(b).setUint32(layout.shOffset + 4 * layout.shEntrySize + (is64 ? 40 : 24), 4, v.le)],
-        ["symtab link huge", (b) => view(b).setUint32(layout.shOffset + 4 * layout.shEntrySize + (is64 ? 40 : 24), 0xffffffff, v.le)],
-        ["symtab size huge", (b) => view(b).setUint32(layout.shOffset + 4 * layout.shEntrySize + (is64 ? (v.le ? 32 : 36) : 20), 0x7fffffff, v.le)],
+        [
+          "symtab link to itself",
+          (b) => view(b).setUint32(layout.shOffset + 4 * layout.shEntrySize + (is64 ? 40 : 24), 4, v.le),
+        ],
+        [
+          "symtab link huge",
+          (b) => view(b).setUint32(layout.shOffset + 4 * layout.shEntrySize + (is64 ? 40 : 24), 0xffffffff, v.le),
+        ],
+        [
+          "symtab size huge",
+          (b) =>
+            view(b).setUint32(
+              layout.shOffset + 4 * layout.shEntrySize + (is64 ? (v.le ? 32 : 36) : 20),
+              0x7fffffff,
+              v.le,
+            ),
+        ],
         ["dynstr not starting with NUL", (b) => void (b[layout.dynstrOffset] = 0x41)],
         ["symbol name index huge", (b) => view(b).setUint32(layout.symtabOffset + (is64 ? 24 : 16), 0xfffffff0, v.le)],
-        ["dynamic without DT_NULL", (b) => {
-          for (let i = 0; i < 7; i++) view(b).setUint8(layout.dynamicOffset + i * (is64 ? 16 : 8) + (v.le ? 0 : is64 ? 7 : 3), 0x41);
-        }],
-        ["section name index past end", (b) => view(b).setUint32(layout.shOffset + layout.shEntrySize, 0x7fffffff, v.le)],
+        [
+          "dynamic without DT_NULL",
+          (b) => {
+            for (let i = 0; i < 7; i++)
+              view(b).setUint8(layout.dynamicOffset + i * (is64 ? 16 : 8) + (v.le ? 0 : is64 ? 7 : 3), 0x41);
+          },
+        ],
+        [
+          "section name index past end",
+          (b) => view(b).setUint32(layout.shOffset + layout.shEntrySize, 0x7fffffff, v.le),
+        ],
         ["bad class", (b) => void (b[4] = 3)],
       ];
       for (const [name, patch] of patches) {
@@ -187,7 +223,11 @@ describe("elf module against yara 4.2.3 (yara -D, field by field)", () => {
         const file = write(`bad-${v.is64}-${v.le}-${name.replace(/ /g, "_")}`, b);
         expectSameAsYara(file);
         // the deprecated keyword (yara gives 0 for every big-endian file, checked in the field test)
-        if (v.le) expect(checkWithYara(["elf"], file, [{ expr: "entrypoint", value: elfModule.entrypoint!(root), kind: "integer" }]), name).toEqual([]);
+        if (v.le)
+          expect(
+            checkWithYara(["elf"], file, [{ expr: "entrypoint", value: elfModule.entrypoint!(root), kind: "integer" }]),
+            name,
+          ).toEqual([]);
       }
     }
   });
@@ -221,42 +261,55 @@ describe("elf module", () => {
     const root = elfModule.load(makeContext(buildElf({ is64: true, le: true }).bytes));
     const expected = createHash("md5").update("exit,puts").digest("hex");
     expect(callFn(elfModule.declarations, "import_md5", "", root, makeContext(""))).toBe(expected);
-    expect(callFn(elfModule.declarations, "import_md5", "", elfModule.load(makeContext("x")), makeContext(""))).toBeUndefined();
+    expect(
+      callFn(elfModule.declarations, "import_md5", "", elfModule.load(makeContext("x")), makeContext("")),
+    ).toBeUndefined();
   });
 
-  test.skipIf(needs("telfhash vs Debian's tlsh", { tools: ["tlsh"] }))("telfhash (YARA 4.3+; not in yara 4.2.3): TLSH of the selected symbol names, checked with Debian's tlsh", () => {
-    let checked = 0;
-    for (const file of ["/usr/bin/ls", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/bin/tar"].filter(existsSync)) {
-      const ctx = fileContext(file);
-      const root = elfModule.load(ctx);
-      // the selection rule, restated independently: global default-visibility functions from dynsym
-      const syms = root.dynsym as Array<Record<string, unknown>>;
-      const names = syms
-        .filter((s) => s.bind === 1 && s.type === 2 && typeof s.name === "string")
-        .map((s) => s.name as string)
-        .filter((n) => !/^[._]|^str|^mem|64$/.test(n) && !["__libc_start_main", "main", "abort", "cachectl", "cacheflush", "puts", "atol", "malloc_trim"].includes(n))
-        .map((n) => n.toLowerCase())
-        .sort();
-      const joined = write(`names-${checked}`, Buffer.from(names.join(","), "latin1"));
-      const ours = callFn(elfModule.declarations, "telfhash", "", root, ctx) as string;
-      expect(ours).toMatch(/^T1[0-9A-F]{70}$/);
-      if (names.join(",").length >= 256) {
-        // Debian's tlsh tool hashes inputs of 256 bytes and more and prints no "T1" version prefix
-        const ref = spawnSync("tlsh", ["-f", joined]).stdout.toString().split("\t")[0]!.trim();
-        // libc hides some functions (non-default visibility): the restated filter would differ there
-        if (file.endsWith("libc.so.6")) continue;
-        expect(ours.slice(2), file).toBe(ref);
-        checked++;
+  test.skipIf(needs("telfhash vs Debian's tlsh", { tools: ["tlsh"] }))(
+    "telfhash (YARA 4.3+; not in yara 4.2.3): TLSH of the selected symbol names, checked with Debian's tlsh",
+    () => {
+      let checked = 0;
+      for (const file of ["/usr/bin/ls", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/bin/tar"].filter(existsSync)) {
+        const ctx = fileContext(file);
+        const root = elfModule.load(ctx);
+        // the selection rule, restated independently: global default-visibility functions from dynsym
+        const syms = root.dynsym as Array<Record<string, unknown>>;
+        const names = syms
+          .filter((s) => s.bind === 1 && s.type === 2 && typeof s.name === "string")
+          .map((s) => s.name as string)
+          .filter(
+            (n) =>
+              !/^[._]|^str|^mem|64$/.test(n) &&
+              !["__libc_start_main", "main", "abort", "cachectl", "cacheflush", "puts", "atol", "malloc_trim"].includes(
+                n,
+              ),
+          )
+          .map((n) => n.toLowerCase())
+          .sort();
+        const joined = write(`names-${checked}`, Buffer.from(names.join(","), "latin1"));
+        const ours = callFn(elfModule.declarations, "telfhash", "", root, ctx) as string;
+        expect(ours).toMatch(/^T1[0-9A-F]{70}$/);
+        if (names.join(",").length >= 256) {
+          // Debian's tlsh tool hashes inputs of 256 bytes and more and prints no "T1" version prefix
+          const ref = spawnSync("tlsh", ["-f", joined]).stdout.toString().split("\t")[0]!.trim();
+          // libc hides some functions (non-default visibility): the restated filter would differ there
+          if (file.endsWith("libc.so.6")) continue;
+          expect(ours.slice(2), file).toBe(ref);
+          checked++;
+        }
       }
-    }
-    expect(checked).toBeGreaterThan(0);
-  });
+      expect(checked).toBeGreaterThan(0);
+    },
+  );
 
   test("telfhash edge cases: undefined without symbols, empty when TLSH cannot hash the list", () => {
     const gen = elfModule.load(makeContext(buildElf({ is64: true, le: true }).bytes));
     // dynsym: puts (excluded), Exit and my_export: "exit,my_export" is under TLSH's 50 bytes
     expect(callFn(elfModule.declarations, "telfhash", "", gen, makeContext(""))).toBe("");
-    expect(callFn(elfModule.declarations, "telfhash", "", elfModule.load(makeContext("not an elf")), makeContext(""))).toBeUndefined();
+    expect(
+      callFn(elfModule.declarations, "telfhash", "", elfModule.load(makeContext("not an elf")), makeContext("")),
+    ).toBeUndefined();
   });
 
   test("hostile files stay bounded: many PT_DYNAMIC segments over a long region without DT_NULL", () => {

@@ -26,7 +26,14 @@ beforeAll(() => {
     writeFileSync(p, bytes);
     files.push(p);
   }
-  for (const p of ["/usr/bin/ls", "/usr/bin/true", "/usr/share/clamav-testfiles/clam.exe", "/usr/share/clamav-testfiles/clam.pdf", "/usr/share/clamav-testfiles/clam.zip"]) if (existsSync(p)) files.push(p);
+  for (const p of [
+    "/usr/bin/ls",
+    "/usr/bin/true",
+    "/usr/share/clamav-testfiles/clam.exe",
+    "/usr/share/clamav-testfiles/clam.pdf",
+    "/usr/share/clamav-testfiles/clam.zip",
+  ])
+    if (existsSync(p)) files.push(p);
 });
 
 function rangeCases(size: number): Array<[string, number, number]> {
@@ -45,38 +52,50 @@ function rangeCases(size: number): Array<[string, number, number]> {
 }
 
 describe("hash module against yara 4.2.3", () => {
-  test.skipIf(noYara)("range functions agree with yara, and with rules run by Vigil's engine, on every case", async () => {
-    let checked = 0;
-    for (const file of files) {
-      const ctx = fileContext(file);
-      const cases: FunctionCase[] = [];
-      for (const [args, off, len] of rangeCases(ctx.data.length)) {
-        for (const f of ["md5", "sha1", "sha256"]) {
-          cases.push({ expr: `hash.${f}(${args})`, value: callFn(decl, f, "ii", {}, ctx, off, len), kind: "string" });
+  test.skipIf(noYara)(
+    "range functions agree with yara, and with rules run by Vigil's engine, on every case",
+    async () => {
+      let checked = 0;
+      for (const file of files) {
+        const ctx = fileContext(file);
+        const cases: FunctionCase[] = [];
+        for (const [args, off, len] of rangeCases(ctx.data.length)) {
+          for (const f of ["md5", "sha1", "sha256"]) {
+            cases.push({ expr: `hash.${f}(${args})`, value: callFn(decl, f, "ii", {}, ctx, off, len), kind: "string" });
+          }
+          for (const f of ["checksum32", "crc32"]) {
+            cases.push({
+              expr: `hash.${f}(${args})`,
+              value: callFn(decl, f, "ii", {}, ctx, off, len),
+              kind: "integer",
+            });
+          }
         }
-        for (const f of ["checksum32", "crc32"]) {
-          cases.push({ expr: `hash.${f}(${args})`, value: callFn(decl, f, "ii", {}, ctx, off, len), kind: "integer" });
-        }
+        expect(checkWithYara(["hash"], file, cases), file).toEqual([]);
+        expect(await checkWithVigil(["hash"], ctx.data, cases), file).toEqual([]);
+        checked += cases.length;
       }
-      expect(checkWithYara(["hash"], file, cases), file).toEqual([]);
-      expect(await checkWithVigil(["hash"], ctx.data, cases), file).toEqual([]);
-      checked += cases.length;
-    }
-    expect(checked).toBeGreaterThan(200);
-  });
+      expect(checked).toBeGreaterThan(200);
+    },
+  );
 
-  test.skipIf(noYara)("string functions agree with yara and Vigil's engine, including bytes above 0x7f and NUL", async () => {
-    const ctx = makeContext("x");
-    const strings = ["", "abc", "123456789", "\x00\x01\xff\x80 \"\\", "\xff".repeat(300)];
-    const cases: FunctionCase[] = [];
-    for (const s of strings) {
-      const yaraLit = [...s].map((c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`).join("");
-      for (const f of ["md5", "sha1", "sha256"]) cases.push({ expr: `hash.${f}("${yaraLit}")`, value: callFn(decl, f, "s", {}, ctx, s), kind: "string" });
-      for (const f of ["checksum32", "crc32"]) cases.push({ expr: `hash.${f}("${yaraLit}")`, value: callFn(decl, f, "s", {}, ctx, s), kind: "integer" });
-    }
-    expect(checkWithYara(["hash"], files[0]!, cases)).toEqual([]);
-    expect(await checkWithVigil(["hash"], new Uint8Array(0), cases)).toEqual([]);
-  });
+  test.skipIf(noYara)(
+    "string functions agree with yara and Vigil's engine, including bytes above 0x7f and NUL",
+    async () => {
+      const ctx = makeContext("x");
+      const strings = ["", "abc", "123456789", '\x00\x01\xff\x80 "\\', "\xff".repeat(300)];
+      const cases: FunctionCase[] = [];
+      for (const s of strings) {
+        const yaraLit = [...s].map((c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`).join("");
+        for (const f of ["md5", "sha1", "sha256"])
+          cases.push({ expr: `hash.${f}("${yaraLit}")`, value: callFn(decl, f, "s", {}, ctx, s), kind: "string" });
+        for (const f of ["checksum32", "crc32"])
+          cases.push({ expr: `hash.${f}("${yaraLit}")`, value: callFn(decl, f, "s", {}, ctx, s), kind: "integer" });
+      }
+      expect(checkWithYara(["hash"], files[0]!, cases)).toEqual([]);
+      expect(await checkWithVigil(["hash"], new Uint8Array(0), cases)).toEqual([]);
+    },
+  );
 });
 
 describe("hash module", () => {

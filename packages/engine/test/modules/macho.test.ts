@@ -8,7 +8,14 @@ import { machoModule } from "../../src/modules/macho/index.js";
 import { formatModuleData } from "../../src/modules/dump.js";
 import { callFn, makeContext } from "./context.js";
 import { buildFat, buildMacho, type MachoOptions } from "./macho-builder.js";
-import { checkWithVigil, checkWithYara, compareWithDump, fieldCases, yaraDump, type FunctionCase } from "./yara-dump.js";
+import {
+  checkWithVigil,
+  checkWithYara,
+  compareWithDump,
+  fieldCases,
+  yaraDump,
+  type FunctionCase,
+} from "./yara-dump.js";
 
 const noYara = needs("macho module vs yara 4.2.3", { tools: ["yara"] });
 
@@ -26,19 +33,55 @@ const C = machoModule.load(makeContext("")) as Record<string, number>;
 
 const thin: Array<[string, MachoOptions]> = [
   ["x86_64-main", { is64: true, le: true, cputype: 0x01000007, entry: "main" }],
-  ["arm64-thread", { is64: true, le: true, cputype: 0x0100000c, cpusubtype: 0, entry: { pcOffset: 256, pcIs64: true, stateSize: 272 } }],
-  ["x86_64-thread", { is64: true, le: true, cputype: 0x01000007, entry: { pcOffset: 128, pcIs64: true, stateSize: 168 } }],
+  [
+    "arm64-thread",
+    {
+      is64: true,
+      le: true,
+      cputype: 0x0100000c,
+      cpusubtype: 0,
+      entry: { pcOffset: 256, pcIs64: true, stateSize: 272 },
+    },
+  ],
+  [
+    "x86_64-thread",
+    { is64: true, le: true, cputype: 0x01000007, entry: { pcOffset: 128, pcIs64: true, stateSize: 168 } },
+  ],
   // a thread state shorter than the CPU's layout: yara takes address 0 (here inside __PAGEZERO, so offset 0)
-  ["x86_64-short-state", { is64: true, le: true, cputype: 0x01000007, entry: { pcOffset: 128, pcIs64: true, stateSize: 136 } }],
+  [
+    "x86_64-short-state",
+    { is64: true, le: true, cputype: 0x01000007, entry: { pcOffset: 128, pcIs64: true, stateSize: 136 } },
+  ],
   ["i386-thread", { is64: false, le: true, cputype: 7, entry: { pcOffset: 40, pcIs64: false, stateSize: 64 } }],
-  ["arm-thread", { is64: false, le: true, cputype: 12, cpusubtype: 9, entry: { pcOffset: 60, pcIs64: false, stateSize: 68 } }],
-  ["ppc-thread-be", { is64: false, le: false, cputype: 18, cpusubtype: 0, entry: { pcOffset: 0, pcIs64: false, stateSize: 160 } }],
+  [
+    "arm-thread",
+    { is64: false, le: true, cputype: 12, cpusubtype: 9, entry: { pcOffset: 60, pcIs64: false, stateSize: 68 } },
+  ],
+  [
+    "ppc-thread-be",
+    { is64: false, le: false, cputype: 18, cpusubtype: 0, entry: { pcOffset: 0, pcIs64: false, stateSize: 160 } },
+  ],
   // big-endian: yara checks the state size against the command size read little-endian
-  ["ppc-short-state-be", { is64: false, le: false, cputype: 18, cpusubtype: 0, entry: { pcOffset: 0, pcIs64: false, stateSize: 16 } }],
-  ["ppc64-thread-be", { is64: true, le: false, cputype: 0x01000012, cpusubtype: 0, entry: { pcOffset: 0, pcIs64: true, stateSize: 304 } }],
-  ["sparc-thread-be", { is64: false, le: false, cputype: 14, cpusubtype: 0, entry: { pcOffset: 4, pcIs64: false, stateSize: 76 } }],
-  ["m68k-thread-be", { is64: false, le: false, cputype: 6, cpusubtype: 0, entry: { pcOffset: 68, pcIs64: false, stateSize: 72 } }],
-  ["m88k-thread-be", { is64: false, le: false, cputype: 13, cpusubtype: 0, entry: { pcOffset: 124, pcIs64: false, stateSize: 136 } }],
+  [
+    "ppc-short-state-be",
+    { is64: false, le: false, cputype: 18, cpusubtype: 0, entry: { pcOffset: 0, pcIs64: false, stateSize: 16 } },
+  ],
+  [
+    "ppc64-thread-be",
+    { is64: true, le: false, cputype: 0x01000012, cpusubtype: 0, entry: { pcOffset: 0, pcIs64: true, stateSize: 304 } },
+  ],
+  [
+    "sparc-thread-be",
+    { is64: false, le: false, cputype: 14, cpusubtype: 0, entry: { pcOffset: 4, pcIs64: false, stateSize: 76 } },
+  ],
+  [
+    "m68k-thread-be",
+    { is64: false, le: false, cputype: 6, cpusubtype: 0, entry: { pcOffset: 68, pcIs64: false, stateSize: 72 } },
+  ],
+  [
+    "m88k-thread-be",
+    { is64: false, le: false, cputype: 13, cpusubtype: 0, entry: { pcOffset: 124, pcIs64: false, stateSize: 136 } },
+  ],
   ["ppc-main-be", { is64: false, le: false, cputype: 18, cpusubtype: 0, entry: "main" }],
 ];
 
@@ -82,11 +125,33 @@ describe("macho module against yara 4.2.3", () => {
       const ctx = makeContext(bytes);
       const d = machoModule.declarations;
       const cases: FunctionCase[] = [];
-      for (const [t, s] of [[0x01000007, 3], [0x0100000c, 0], [7, 3], [7, 4], [18, 0]] as const) {
-        cases.push({ expr: `macho.file_index_for_arch(${t})`, value: callFn(d, "file_index_for_arch", "i", root, ctx, t), kind: "integer" });
-        cases.push({ expr: `macho.file_index_for_arch(${t}, ${s})`, value: callFn(d, "file_index_for_arch", "ii", root, ctx, t, s), kind: "integer" });
-        cases.push({ expr: `macho.entry_point_for_arch(${t})`, value: callFn(d, "entry_point_for_arch", "i", root, ctx, t), kind: "integer" });
-        cases.push({ expr: `macho.entry_point_for_arch(${t}, ${s})`, value: callFn(d, "entry_point_for_arch", "ii", root, ctx, t, s), kind: "integer" });
+      for (const [t, s] of [
+        [0x01000007, 3],
+        [0x0100000c, 0],
+        [7, 3],
+        [7, 4],
+        [18, 0],
+      ] as const) {
+        cases.push({
+          expr: `macho.file_index_for_arch(${t})`,
+          value: callFn(d, "file_index_for_arch", "i", root, ctx, t),
+          kind: "integer",
+        });
+        cases.push({
+          expr: `macho.file_index_for_arch(${t}, ${s})`,
+          value: callFn(d, "file_index_for_arch", "ii", root, ctx, t, s),
+          kind: "integer",
+        });
+        cases.push({
+          expr: `macho.entry_point_for_arch(${t})`,
+          value: callFn(d, "entry_point_for_arch", "i", root, ctx, t),
+          kind: "integer",
+        });
+        cases.push({
+          expr: `macho.entry_point_for_arch(${t}, ${s})`,
+          value: callFn(d, "entry_point_for_arch", "ii", root, ctx, t, s),
+          kind: "integer",
+        });
       }
       expect(cases.filter((c) => c.value !== undefined).length).toBeGreaterThan(8);
       expect(checkWithYara(["macho"], file, cases)).toEqual([]);
@@ -95,7 +160,11 @@ describe("macho module against yara 4.2.3", () => {
   });
 
   test.skipIf(noYara)("fields as rule conditions: yara and Vigil's engine agree with the module data", async () => {
-    for (const [name, bytes] of [["r-thin", buildMacho(thin[0]![1])], ["r-be", buildMacho(thin[5]![1])], ["r-fat", fat(true)]] as const) {
+    for (const [name, bytes] of [
+      ["r-thin", buildMacho(thin[0]![1])],
+      ["r-be", buildMacho(thin[5]![1])],
+      ["r-fat", fat(true)],
+    ] as const) {
       const file = write(name, bytes);
       const root = machoModule.load(makeContext(bytes));
       const cases = fieldCases(machoModule, root, { maxItems: 3 });
@@ -108,7 +177,11 @@ describe("macho module against yara 4.2.3", () => {
   });
 
   test.skipIf(noYara)("the yara -D printer reproduces yara's output for thin and fat files", () => {
-    for (const [name, bytes] of [["p-thin", buildMacho(thin[0]![1])], ["p-be", buildMacho(thin[5]![1])], ["p-fat", fat(false)]] as const) {
+    for (const [name, bytes] of [
+      ["p-thin", buildMacho(thin[0]![1])],
+      ["p-be", buildMacho(thin[5]![1])],
+      ["p-fat", fat(false)],
+    ] as const) {
       const file = write(name, bytes);
       const rule = write("dump.yar", 'import "macho"\nrule r { condition: false }\n');
       const out = spawnSync("yara", ["-D", rule, file]).stdout.toString("latin1");
@@ -183,7 +256,14 @@ describe("macho module", () => {
     expect(segs.map((s) => s.segname)).toEqual(["__PAGEZERO", "__TEXT", "__LINKEDIT"]);
     const secs = segs[1]!.sections as Array<Record<string, unknown>>;
     expect(secs.map((s) => s.sectname)).toEqual(["__text", "__cstring"]);
-    expect(secs[0]).toMatchObject({ segname: "__TEXT", addr: 0x100000800, size: 0x40, offset: 0x800, flags: 0x80000400, reserved3: 0 });
+    expect(secs[0]).toMatchObject({
+      segname: "__TEXT",
+      addr: 0x100000800,
+      size: 0x40,
+      offset: 0x800,
+      flags: 0x80000400,
+      reserved3: 0,
+    });
     expect(root.stack_size).toBe(0x10000);
     expect(machoModule.entrypoint).toBeUndefined();
     expect(root.cputype).toBe(C.CPU_TYPE_X86_64);

@@ -29,7 +29,14 @@ beforeAll(() => {
     writeFileSync(p, bytes);
     files.push(p);
   }
-  for (const p of ["/usr/bin/ls", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/share/clamav-testfiles/clam.exe", "/usr/share/clamav-testfiles/clam.pdf", "/usr/share/clamav-testfiles/clam.zip"]) if (existsSync(p)) files.push(p);
+  for (const p of [
+    "/usr/bin/ls",
+    "/usr/lib/x86_64-linux-gnu/libc.so.6",
+    "/usr/share/clamav-testfiles/clam.exe",
+    "/usr/share/clamav-testfiles/clam.pdf",
+    "/usr/share/clamav-testfiles/clam.zip",
+  ])
+    if (existsSync(p)) files.push(p);
 });
 
 function ranges(size: number): Array<[string, number, number]> {
@@ -52,7 +59,11 @@ function ranges(size: number): Array<[string, number, number]> {
  * (range handling, byte order, signedness) agrees with yara 4.2.3.
  */
 function legacySerialCorrelation(v: number[]): number | undefined {
-  let t1 = 0, t2 = 0, t3 = 0, last = 0, un = 0;
+  let t1 = 0,
+    t2 = 0,
+    t3 = 0,
+    last = 0,
+    un = 0;
   for (const x of v) {
     un = x;
     t1 += last * un;
@@ -71,83 +82,141 @@ const f = (name: string, codes: string, ctx: ReturnType<typeof makeContext>, ...
   callFn(decl, name, codes, {}, ctx, ...args);
 
 describe("math module against yara 4.2.3 (exact float equality)", () => {
-  test.skipIf(noYara)("range and global functions agree with yara and Vigil's engine on real and generated files", async () => {
-    let checked = 0;
-    for (const file of files) {
-      const ctx = fileContext(file);
-      const cases: FunctionCase[] = [];
-      for (const [a, off, len] of ranges(ctx.data.length)) {
-        for (const name of ["entropy", "mean", "monte_carlo_pi"]) {
-          cases.push({ expr: `math.${name}(${a})`, value: f(name, "ii", ctx, off, len), kind: "float" });
+  test.skipIf(noYara)(
+    "range and global functions agree with yara and Vigil's engine on real and generated files",
+    async () => {
+      let checked = 0;
+      for (const file of files) {
+        const ctx = fileContext(file);
+        const cases: FunctionCase[] = [];
+        for (const [a, off, len] of ranges(ctx.data.length)) {
+          for (const name of ["entropy", "mean", "monte_carlo_pi"]) {
+            cases.push({ expr: `math.${name}(${a})`, value: f(name, "ii", ctx, off, len), kind: "float" });
+          }
+          const ours = f("serial_correlation", "ii", ctx, off, len);
+          const r = ours === undefined ? undefined : [off, Math.min(off + len, ctx.data.length)];
+          cases.push({
+            expr: `math.serial_correlation(${a})`,
+            value: r === undefined ? undefined : legacySerialCorrelation([...ctx.data.subarray(r[0], r[1])]),
+            kind: "float",
+          });
+          for (const mean of [0, 89.5, 127.5, 255]) {
+            cases.push({
+              expr: `math.deviation(${a}, ${mean.toFixed(1)})`,
+              value: f("deviation", "iif", ctx, off, len, mean),
+              kind: "float",
+            });
+          }
+          // bytes outside 0..255: yara 4.2.3 reads past its histogram; YARA 4.5 returns undefined (tested below).
+          for (const byte of [0, 0x41, 0xff]) {
+            cases.push({
+              expr: `math.count(${byte}, ${a})`,
+              value: f("count", "iii", ctx, byte, off, len),
+              kind: "integer",
+            });
+            cases.push({
+              expr: `math.percentage(${byte}, ${a})`,
+              value: f("percentage", "iii", ctx, byte, off, len),
+              kind: "float",
+            });
+          }
+          cases.push({ expr: `math.mode(${a})`, value: f("mode", "ii", ctx, off, len), kind: "integer" });
         }
-        const ours = f("serial_correlation", "ii", ctx, off, len);
-        const r = ours === undefined ? undefined : [off, Math.min(off + len, ctx.data.length)];
+        for (const byte of [0, 0x20, 0x41, 0xff]) {
+          cases.push({ expr: `math.count(${byte})`, value: f("count", "i", ctx, byte), kind: "integer" });
+          cases.push({ expr: `math.percentage(${byte})`, value: f("percentage", "i", ctx, byte), kind: "float" });
+        }
+        cases.push({ expr: `math.mode()`, value: f("mode", "", ctx), kind: "integer" });
+        expect(checkWithYara(["math"], file, cases), file).toEqual([]);
+        // serial_correlation cases carry yara 4.2.3's value; Vigil follows YARA 4.3+ (see below)
+        const mine = cases.filter((c) => !c.expr.startsWith("math.serial_correlation"));
+        expect(await checkWithVigil(["math"], ctx.data, mine), file).toEqual([]);
+        checked += cases.length;
+      }
+      expect(checked).toBeGreaterThan(1000);
+    },
+  );
+
+  test.skipIf(noYara)(
+    "string overloads agree with yara and Vigil's engine, high bytes as signed chars like yara on x86",
+    async () => {
+      const ctx = makeContext("");
+      const strings = [
+        "",
+        "a",
+        "abcdef",
+        "\x80",
+        "\xff\x00\x7f\x80\x81\x82",
+        "\xfe\xfd\xfc\xfb\xfa\xf9\xf8\xf7\xf6\xf5\xf4\xf3",
+        "hello world, hello math",
+        "\x01\x02\x03\x04\x05\x06\x07",
+      ];
+      const cases: FunctionCase[] = [];
+      for (const s of strings) {
+        const lit = `"${[...s].map((c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`).join("")}"`;
+        for (const name of ["entropy", "mean", "monte_carlo_pi"]) {
+          cases.push({ expr: `math.${name}(${lit})`, value: f(name, "s", ctx, s), kind: "float" });
+        }
+        const signed = [...s].map((c) => (c.charCodeAt(0) << 24) >> 24);
+        cases.push({ expr: `math.serial_correlation(${lit})`, value: legacySerialCorrelation(signed), kind: "float" });
         cases.push({
-          expr: `math.serial_correlation(${a})`,
-          value: r === undefined ? undefined : legacySerialCorrelation([...ctx.data.subarray(r[0], r[1])]),
+          expr: `math.deviation(${lit}, 10.25)`,
+          value: f("deviation", "sf", ctx, s, 10.25),
           kind: "float",
         });
-        for (const mean of [0, 89.5, 127.5, 255]) {
-          cases.push({ expr: `math.deviation(${a}, ${mean.toFixed(1)})`, value: f("deviation", "iif", ctx, off, len, mean), kind: "float" });
-        }
-        // bytes outside 0..255: yara 4.2.3 reads past its histogram; YARA 4.5 returns undefined (tested below).
-        for (const byte of [0, 0x41, 0xff]) {
-          cases.push({ expr: `math.count(${byte}, ${a})`, value: f("count", "iii", ctx, byte, off, len), kind: "integer" });
-          cases.push({ expr: `math.percentage(${byte}, ${a})`, value: f("percentage", "iii", ctx, byte, off, len), kind: "float" });
-        }
-        cases.push({ expr: `math.mode(${a})`, value: f("mode", "ii", ctx, off, len), kind: "integer" });
       }
-      for (const byte of [0, 0x20, 0x41, 0xff]) {
-        cases.push({ expr: `math.count(${byte})`, value: f("count", "i", ctx, byte), kind: "integer" });
-        cases.push({ expr: `math.percentage(${byte})`, value: f("percentage", "i", ctx, byte), kind: "float" });
-      }
-      cases.push({ expr: `math.mode()`, value: f("mode", "", ctx), kind: "integer" });
-      expect(checkWithYara(["math"], file, cases), file).toEqual([]);
-      // serial_correlation cases carry yara 4.2.3's value; Vigil follows YARA 4.3+ (see below)
-      const mine = cases.filter((c) => !c.expr.startsWith("math.serial_correlation"));
-      expect(await checkWithVigil(["math"], ctx.data, mine), file).toEqual([]);
-      checked += cases.length;
-    }
-    expect(checked).toBeGreaterThan(1000);
-  });
+      expect(checkWithYara(["math"], files[2]!, cases)).toEqual([]);
+      expect(
+        await checkWithVigil(
+          ["math"],
+          new Uint8Array(0),
+          cases.filter((c) => !c.expr.startsWith("math.serial_correlation")),
+        ),
+      ).toEqual([]);
+    },
+  );
 
-  test.skipIf(noYara)("string overloads agree with yara and Vigil's engine, high bytes as signed chars like yara on x86", async () => {
-    const ctx = makeContext("");
-    const strings = ["", "a", "abcdef", "\x80", "\xff\x00\x7f\x80\x81\x82", "\xfe\xfd\xfc\xfb\xfa\xf9\xf8\xf7\xf6\xf5\xf4\xf3", "hello world, hello math", "\x01\x02\x03\x04\x05\x06\x07"];
-    const cases: FunctionCase[] = [];
-    for (const s of strings) {
-      const lit = `"${[...s].map((c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`).join("")}"`;
-      for (const name of ["entropy", "mean", "monte_carlo_pi"]) {
-        cases.push({ expr: `math.${name}(${lit})`, value: f(name, "s", ctx, s), kind: "float" });
+  test.skipIf(noYara)(
+    "integer helpers agree with yara and Vigil's engine (unsigned min/max, abs, to_number, in_range)",
+    async () => {
+      const ctx = makeContext("");
+      const ints: Array<[string, bigint]> = [
+        ["0", 0n],
+        ["1", 1n],
+        ["-1", -1n],
+        ["-5", -5n],
+        ["9223372036854775807", 2n ** 63n - 1n],
+        ["(-9223372036854775807 - 1)", -(2n ** 63n)],
+      ];
+      const cases: FunctionCase[] = [];
+      for (const [la, a] of ints) {
+        cases.push({ expr: `math.abs(${la})`, value: f("abs", "i", ctx, a), kind: "integer" });
+        cases.push({
+          expr: `math.to_number(${la} == 0)`,
+          value: f("to_number", "i", ctx, a === 0n ? 1 : 0),
+          kind: "integer",
+        });
+        for (const [lb, b] of ints) {
+          cases.push({ expr: `math.min(${la}, ${lb})`, value: f("min", "ii", ctx, a, b), kind: "integer" });
+          cases.push({ expr: `math.max(${la}, ${lb})`, value: f("max", "ii", ctx, a, b), kind: "integer" });
+        }
       }
-      const signed = [...s].map((c) => (c.charCodeAt(0) << 24) >> 24);
-      cases.push({ expr: `math.serial_correlation(${lit})`, value: legacySerialCorrelation(signed), kind: "float" });
-      cases.push({ expr: `math.deviation(${lit}, 10.25)`, value: f("deviation", "sf", ctx, s, 10.25), kind: "float" });
-    }
-    expect(checkWithYara(["math"], files[2]!, cases)).toEqual([]);
-    expect(await checkWithVigil(["math"], new Uint8Array(0), cases.filter((c) => !c.expr.startsWith("math.serial_correlation")))).toEqual([]);
-  });
-
-  test.skipIf(noYara)("integer helpers agree with yara and Vigil's engine (unsigned min/max, abs, to_number, in_range)", async () => {
-    const ctx = makeContext("");
-    const ints: Array<[string, bigint]> = [
-      ["0", 0n], ["1", 1n], ["-1", -1n], ["-5", -5n], ["9223372036854775807", 2n ** 63n - 1n], ["(-9223372036854775807 - 1)", -(2n ** 63n)],
-    ];
-    const cases: FunctionCase[] = [];
-    for (const [la, a] of ints) {
-      cases.push({ expr: `math.abs(${la})`, value: f("abs", "i", ctx, a), kind: "integer" });
-      cases.push({ expr: `math.to_number(${la} == 0)`, value: f("to_number", "i", ctx, a === 0n ? 1 : 0), kind: "integer" });
-      for (const [lb, b] of ints) {
-        cases.push({ expr: `math.min(${la}, ${lb})`, value: f("min", "ii", ctx, a, b), kind: "integer" });
-        cases.push({ expr: `math.max(${la}, ${lb})`, value: f("max", "ii", ctx, a, b), kind: "integer" });
+      for (const [t, lo, hi] of [
+        [1, 0, 2],
+        [0, 0, 0],
+        [2.5, 2.6, 3],
+        [-1, -2, -1],
+      ] as const) {
+        cases.push({
+          expr: `math.in_range(${t.toFixed(1)}, ${lo.toFixed(1)}, ${hi.toFixed(1)})`,
+          value: f("in_range", "fff", ctx, t, lo, hi),
+          kind: "integer",
+        });
       }
-    }
-    for (const [t, lo, hi] of [[1, 0, 2], [0, 0, 0], [2.5, 2.6, 3], [-1, -2, -1]] as const) {
-      cases.push({ expr: `math.in_range(${t.toFixed(1)}, ${lo.toFixed(1)}, ${hi.toFixed(1)})`, value: f("in_range", "fff", ctx, t, lo, hi), kind: "integer" });
-    }
-    expect(checkWithYara(["math"], files[2]!, cases)).toEqual([]);
-    expect(await checkWithVigil(["math"], new Uint8Array(0), cases)).toEqual([]);
-  });
+      expect(checkWithYara(["math"], files[2]!, cases)).toEqual([]);
+      expect(await checkWithVigil(["math"], new Uint8Array(0), cases)).toEqual([]);
+    },
+  );
 });
 
 describe("math module", () => {

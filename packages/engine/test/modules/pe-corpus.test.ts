@@ -45,21 +45,54 @@ describe("public rule feeds that import pe or dotnet", () => {
   });
 
   test.skipIf(noYara)("Vigil and yara match the same rules on real PE and .NET files", { timeout: 300_000 }, () => {
-    const units: SourceUnit[] = ruleFiles.map(({ namespace, path }) => ({ namespace, path, source: readFileSync(path, "latin1") }));
+    const units: SourceUnit[] = ruleFiles.map(({ namespace, path }) => ({
+      namespace,
+      path,
+      source: readFileSync(path, "latin1"),
+    }));
     const rules = compile(units, { externals: EXTERNALS });
-    const targets = allPeFiles().filter((f) => /clam\.exe$|clam_ISmsi_ext|clam-upx|clam-nsis|x86-ansi\/System\.dll|mmx64\.efi\.signed|Mono\.Security|gpgv|UIs\/modern\.exe/.test(f));
-    const args = ["-w", "-e", "-a", "60", ...Object.keys(EXTERNALS).flatMap((k) => ["-d", `${k}=`]), ...ruleFiles.map(({ namespace, path }) => `${namespace}:${path}`)];
+    const targets = allPeFiles().filter((f) =>
+      /clam\.exe$|clam_ISmsi_ext|clam-upx|clam-nsis|x86-ansi\/System\.dll|mmx64\.efi\.signed|Mono\.Security|gpgv|UIs\/modern\.exe/.test(
+        f,
+      ),
+    );
+    const args = [
+      "-w",
+      "-e",
+      "-a",
+      "60",
+      ...Object.keys(EXTERNALS).flatMap((k) => ["-d", `${k}=`]),
+      ...ruleFiles.map(({ namespace, path }) => `${namespace}:${path}`),
+    ];
     let matched = 0;
     for (const f of targets) {
       const r = spawnSync("yara", [...args, f], { maxBuffer: 1 << 26 });
       expect(r.status, r.stderr.toString()).toBe(0);
-      const theirs = new Set(r.stdout.toString("latin1").split("\n").filter(Boolean).map((l) => l.split(" ")[0]!));
-      const ours = new Set(rules.scan(new Uint8Array(readFileSync(f)), { timeoutMs: 60_000 }).matches.map((m) => `${m.namespace}:${m.rule}`));
-      expect([...ours].filter((x) => !theirs.has(x)), `${f}: only Vigil`).toEqual([]);
-      expect([...theirs].filter((x) => !ours.has(x)), `${f}: only yara`).toEqual([]);
+      const theirs = new Set(
+        r.stdout
+          .toString("latin1")
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => l.split(" ")[0]!),
+      );
+      const ours = new Set(
+        rules
+          .scan(new Uint8Array(readFileSync(f)), { timeoutMs: 60_000 })
+          .matches.map((m) => `${m.namespace}:${m.rule}`),
+      );
+      expect(
+        [...ours].filter((x) => !theirs.has(x)),
+        `${f}: only Vigil`,
+      ).toEqual([]);
+      expect(
+        [...theirs].filter((x) => !ours.has(x)),
+        `${f}: only yara`,
+      ).toEqual([]);
       matched += ours.size;
     }
-    console.log(`${ruleFiles.length} rule files importing pe/dotnet: ${matched} rule matches over ${targets.length} files, the same under Vigil and yara`);
+    console.log(
+      `${ruleFiles.length} rule files importing pe/dotnet: ${matched} rule matches over ${targets.length} files, the same under Vigil and yara`,
+    );
     // the rule sets do fire on these files (packers, installers, signed binaries)
     expect(matched).toBeGreaterThan(5);
   });

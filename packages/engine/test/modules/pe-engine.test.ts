@@ -22,7 +22,11 @@ function exprsFromDump(prefix: string, node: DumpNode, out: string[], max: numbe
       // 4.2.3 declares delay_import_details but Vigil follows 4.5's delayed_import_details
       if (k === "delay_import_details") continue;
       const m = /^\[(\d+)\]$/.exec(k);
-      const path = m ? `${prefix}[${m[1]}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) && !prefix.endsWith("version_info") ? `${prefix}.${k}` : `${prefix}[${literal(k, "string")}]`;
+      const path = m
+        ? `${prefix}[${m[1]}]`
+        : /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) && !prefix.endsWith("version_info")
+          ? `${prefix}.${k}`
+          : `${prefix}[${literal(k, "string")}]`;
       exprsFromDump(path, child, out, max);
     }
     return;
@@ -82,12 +86,18 @@ describe("pe and dotnet through compile + scan, against yara", () => {
       exprsFromDump("pe", dump.get("pe")!, exprs, 600);
       exprsFromDump("dotnet", dump.get("dotnet")!, exprs, 900);
       exprs.push(...FUNCTION_EXPRS);
-      const source = `import "pe"\nimport "dotnet"\n` + exprs.map((e, i) => `rule r${i} { condition: ${e} }`).join("\n") + "\n";
+      const source =
+        `import "pe"\nimport "dotnet"\n` + exprs.map((e, i) => `rule r${i} { condition: ${e} }`).join("\n") + "\n";
       const theirs = yaraMatches(source, f);
-      const ours = new Set(compile(source).scan(new Uint8Array(readFileSync(f))).matches.map((m) => m.rule));
+      const ours = new Set(
+        compile(source)
+          .scan(new Uint8Array(readFileSync(f)))
+          .matches.map((m) => m.rule),
+      );
       const diff: string[] = [];
       exprs.forEach((e, i) => {
-        if (theirs.has(`r${i}`) !== ours.has(`r${i}`)) diff.push(`${e}: yara ${theirs.has(`r${i}`)}, Vigil ${ours.has(`r${i}`)}`);
+        if (theirs.has(`r${i}`) !== ours.has(`r${i}`))
+          diff.push(`${e}: yara ${theirs.has(`r${i}`)}, Vigil ${ours.has(`r${i}`)}`);
       });
       expect(diff, f).toEqual([]);
       total += exprs.length;

@@ -26,11 +26,36 @@ function list(dir: string, re: RegExp, max = 1000): string[] {
 /** PE files by Debian package; an empty list means the package is not installed. */
 export function peFixtures(): FixtureGroup[] {
   const groups: FixtureGroup[] = [
-    { pkg: "clamav-testfiles", dir: "/usr/share/clamav-testfiles", files: list("/usr/share/clamav-testfiles", /\.exe$/) },
-    { pkg: "shim-helpers-amd64-signed", dir: "/usr/lib/shim", files: list("/usr/lib/shim", /^(fb|mm)x64\.efi(\.signed)?$/) },
-    { pkg: "shim-signed", dir: "/usr/lib/shim/shimx64.efi.signed", files: list("/usr/lib/shim", /^shimx64\.efi(\.signed)?$/) },
-    { pkg: "grub-efi-amd64-signed", dir: "/usr/lib/grub/x86_64-efi-signed", files: list("/usr/lib/grub/x86_64-efi-signed", /\.efi\.signed$/) },
-    { pkg: "libmono-system4.0-cil", dir: "/usr/lib/mono", files: ["/usr/lib/mono/4.5/mscorlib.dll", "/usr/lib/mono/4.5/System.dll", "/usr/lib/mono/4.5/System.Core.dll", "/usr/lib/mono/4.5/Mono.Security.dll"].filter((f) => haveDebianFile(f)) },
+    {
+      pkg: "clamav-testfiles",
+      dir: "/usr/share/clamav-testfiles",
+      files: list("/usr/share/clamav-testfiles", /\.exe$/),
+    },
+    {
+      pkg: "shim-helpers-amd64-signed",
+      dir: "/usr/lib/shim",
+      files: list("/usr/lib/shim", /^(fb|mm)x64\.efi(\.signed)?$/),
+    },
+    {
+      pkg: "shim-signed",
+      dir: "/usr/lib/shim/shimx64.efi.signed",
+      files: list("/usr/lib/shim", /^shimx64\.efi(\.signed)?$/),
+    },
+    {
+      pkg: "grub-efi-amd64-signed",
+      dir: "/usr/lib/grub/x86_64-efi-signed",
+      files: list("/usr/lib/grub/x86_64-efi-signed", /\.efi\.signed$/),
+    },
+    {
+      pkg: "libmono-system4.0-cil",
+      dir: "/usr/lib/mono",
+      files: [
+        "/usr/lib/mono/4.5/mscorlib.dll",
+        "/usr/lib/mono/4.5/System.dll",
+        "/usr/lib/mono/4.5/System.Core.dll",
+        "/usr/lib/mono/4.5/Mono.Security.dll",
+      ].filter((f) => haveDebianFile(f)),
+    },
     {
       pkg: "nsis-common",
       dir: "/usr/share/nsis",
@@ -69,7 +94,8 @@ export function toYara423Imports(root: Obj): Obj {
   // 4.2.3 leaves an export's offset at -1 when its RVA maps nowhere; 4.5 makes it undefined.
   if (Array.isArray(root.export_details)) {
     out.export_details = (root.export_details as Obj[]).map((e) =>
-      e.offset === undefined && e.forward_name === undefined ? { ...e, offset: -1 } : e);
+      e.offset === undefined && e.forward_name === undefined ? { ...e, offset: -1 } : e,
+    );
   }
   for (const key of ["import_details", "delayed_import_details"]) {
     const list = root[key] as Obj[] | undefined;
@@ -99,7 +125,8 @@ export function toYara423Dotnet(root: Obj): Obj {
   if (Array.isArray(root.assembly_refs)) {
     out.assembly_refs = (root.assembly_refs as Obj[]).map((r) => ({
       ...r,
-      public_key_or_token: typeof r.public_key_or_token === "string" ? r.public_key_or_token.slice(0, -1) : r.public_key_or_token,
+      public_key_or_token:
+        typeof r.public_key_or_token === "string" ? r.public_key_or_token.slice(0, -1) : r.public_key_or_token,
     }));
   }
   return out;

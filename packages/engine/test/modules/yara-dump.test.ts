@@ -54,7 +54,10 @@ describe("yara -D parser, printer and comparator", () => {
     expect(root.children.get("s")).toEqual({ kind: "string", value: "a\nb" });
     expect(root.children.get("u")).toEqual({ kind: "undefined" });
     const ours = {
-      n: -1, f: 0.5, s: "a\nb", u: undefined,
+      n: -1,
+      f: 0.5,
+      s: "a\nb",
+      u: undefined,
       items: [{ a: 1, b: "x\0y" }, undefined, { a: 3, b: undefined }],
       d: new Map([["CompanyName", 'Acme "Q"']]),
       inner: { x: -5 },
@@ -64,14 +67,21 @@ describe("yara -D parser, printer and comparator", () => {
     expect(compareWithDump(toy, { ...ours, n: 1 }, root)).toEqual(["toy.n: ours 1, yara 18446744073709551615"]);
     expect(compareWithDump(toy, { ...ours, f: 0.25 }, root)).toEqual(["toy.f: ours 0.250000, yara 0.500000"]);
     expect(compareWithDump(toy, { ...ours, u: 3 }, root)).toEqual(["toy.u: ours 3, yara undefined"]);
-    expect(compareWithDump(toy, { ...ours, items: ours.items.slice(0, 1) }, root)).toEqual(["toy.items: ours has 1 items, yara 3"]);
+    expect(compareWithDump(toy, { ...ours, items: ours.items.slice(0, 1) }, root)).toEqual([
+      "toy.items: ours has 1 items, yara 3",
+    ]);
     expect(compareWithDump(toy, { ...ours, d: new Map() }, root)).toEqual(['toy.d["CompanyName"]: yara only']);
   });
 
   test("the printer's output parses back to the same data (elf, macho, dex on generated files)", () => {
     const cases: Array<[YaraModule, Uint8Array]> = [
       [elfModule, buildElf({ is64: true, le: false }).bytes],
-      [machoModule, buildFat([{ cputype: 7, cpusubtype: 3, bytes: buildMacho({ is64: false, le: true, cputype: 7, entry: "main" }) }])],
+      [
+        machoModule,
+        buildFat([
+          { cputype: 7, cpusubtype: 3, bytes: buildMacho({ is64: false, le: true, cputype: 7, entry: "main" }) },
+        ]),
+      ],
       [dexModule, buildDex().bytes],
     ];
     for (const [m, bytes] of cases) {
@@ -83,7 +93,13 @@ describe("yara -D parser, printer and comparator", () => {
   });
 
   test("printer layout: reversed members at top level, declaration order inside array items, escapes", () => {
-    const text = formatModuleData(toy, { n: 7, s: "\x01\xff\"", items: [{ a: 1, b: "q" }], d: new Map([["k\n", "v"]]), inner: { x: 2 } });
+    const text = formatModuleData(toy, {
+      n: 7,
+      s: '\x01\xff"',
+      items: [{ a: 1, b: "q" }],
+      d: new Map([["k\n", "v"]]),
+      inner: { x: 2 },
+    });
     expect(text).toBe(
       [
         "toy",
@@ -105,7 +121,8 @@ describe("yara -D parser, printer and comparator", () => {
   });
 
   test("literals for generated rules round-trip", () => {
-    for (const x of [0, 1.5, -2.25, 1e-7, 123456789.123, Math.PI, 7.999999999999999]) expect(Number(floatLiteral(x))).toBe(x);
+    for (const x of [0, 1.5, -2.25, 1e-7, 123456789.123, Math.PI, 7.999999999999999])
+      expect(Number(floatLiteral(x))).toBe(x);
     expect(floatLiteral(1e-7)).not.toContain("e");
     expect(stringLiteral('a"b\\c\x00\xff')).toBe('"a\\x22b\\x5cc\\x00\\xff"');
     expect(cFloat(1 / 3)).toBe("0.333333");

@@ -14,7 +14,7 @@
  * a bare `name` line for structs, arrays and dictionaries; array items as `[i]` lines; dictionary
  * items as `key = value` or a bare `key` line. Structure members come in reverse declaration order.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -88,7 +88,10 @@ function tmpFile(name: string, content: string): string {
 
 /** Runs `yara -D` on a file with a rule importing `modules`, and parses what it prints. */
 export function yaraDump(modules: string[], file: string): Map<string, DumpNode & { kind: "container" }> {
-  const rule = tmpFile(`dump-${modules.join("-")}.yar`, `${modules.map((m) => `import "${m}"`).join("\n")}\nrule vigil_dump { condition: false }\n`);
+  const rule = tmpFile(
+    `dump-${modules.join("-")}.yar`,
+    `${modules.map((m) => `import "${m}"`).join("\n")}\nrule vigil_dump { condition: false }\n`,
+  );
   const r = spawnSync("yara", ["-D", rule, file], { maxBuffer: 512 * 1024 * 1024 });
   if (r.status !== 0) throw new Error(`yara -D failed on ${file}: ${r.stderr.toString()}`);
   return parseYaraDump(r.stdout.toString("latin1"));
@@ -298,7 +301,8 @@ export function checkWithYara(imports: readonly string[], file: string, cases: r
   cases.forEach((c, i) => {
     let cond: string;
     if (c.value === undefined) cond = `not defined (${c.expr})`;
-    else if (c.kind === "float" && Number.isNaN(c.value)) cond = `defined (${c.expr}) and not ((${c.expr}) <= 0.0) and not ((${c.expr}) > 0.0)`;
+    else if (c.kind === "float" && Number.isNaN(c.value))
+      cond = `defined (${c.expr}) and not ((${c.expr}) <= 0.0) and not ((${c.expr}) > 0.0)`;
     else cond = `(${c.expr}) == ${literal(c.value as number | bigint | string, c.kind)}`;
     rules.push(`rule case_${i} { condition: ${cond} }`);
   });
@@ -332,10 +336,12 @@ export function fieldCases(
         out.push({ expr: path, value: v, kind: t.kind });
         return;
       case "struct":
-        for (const [k, ft] of Object.entries(t.fields)) walk(ft, (v as Record<string, unknown> | undefined)?.[k], `${path}.${k}`);
+        for (const [k, ft] of Object.entries(t.fields))
+          walk(ft, (v as Record<string, unknown> | undefined)?.[k], `${path}.${k}`);
         return;
       case "array":
-        if (Array.isArray(v)) v.slice(0, maxItems).forEach((item, i) => item !== undefined && walk(t.of, item, `${path}[${i}]`));
+        if (Array.isArray(v))
+          v.slice(0, maxItems).forEach((item, i) => item !== undefined && walk(t.of, item, `${path}[${i}]`));
         return;
       case "dictionary":
         if (v instanceof Map) {
@@ -358,13 +364,18 @@ export function fieldCases(
  * Evaluates the same generated rules as `checkWithYara` with Vigil's own engine (compile + scan)
  * over `bytes`, and returns the cases whose rule did not match.
  */
-export async function checkWithVigil(imports: readonly string[], bytes: Uint8Array, cases: readonly FunctionCase[]): Promise<string[]> {
+export async function checkWithVigil(
+  imports: readonly string[],
+  bytes: Uint8Array,
+  cases: readonly FunctionCase[],
+): Promise<string[]> {
   const engine = await import("../../src/index.js");
   const rules: string[] = imports.map((m) => `import "${m}"`);
   cases.forEach((c, i) => {
     let cond: string;
     if (c.value === undefined) cond = `not defined (${c.expr})`;
-    else if (c.kind === "float" && Number.isNaN(c.value)) cond = `defined (${c.expr}) and not ((${c.expr}) <= 0.0) and not ((${c.expr}) > 0.0)`;
+    else if (c.kind === "float" && Number.isNaN(c.value))
+      cond = `defined (${c.expr}) and not ((${c.expr}) <= 0.0) and not ((${c.expr}) > 0.0)`;
     else cond = `(${c.expr}) == ${literal(c.value as number | bigint | string, c.kind)}`;
     rules.push(`rule case_${i} { condition: ${cond} }`);
   });

@@ -17,7 +17,16 @@ export function isGzip(b: Uint8Array): boolean {
 }
 
 export function isBzip2(b: Uint8Array): boolean {
-  return b.length >= 14 && b[0] === 0x42 && b[1] === 0x5a && b[2] === 0x68 && b[3]! >= 0x31 && b[3]! <= 0x39 && b[4] === 0x31 && b[5] === 0x41;
+  return (
+    b.length >= 14 &&
+    b[0] === 0x42 &&
+    b[1] === 0x5a &&
+    b[2] === 0x68 &&
+    b[3]! >= 0x31 &&
+    b[3]! <= 0x39 &&
+    b[4] === 0x31 &&
+    b[5] === 0x41
+  );
 }
 
 function gzipName(b: Uint8Array): string | undefined {
@@ -75,7 +84,11 @@ type InfoResult = { buffer: Buffer; engine: { bytesWritten: number } };
 
 function inflateInfo(raw: Uint8Array, limit: number, partial: boolean): InfoResult {
   try {
-    return inflateRawSync(raw, { maxOutputLength: Math.max(1, limit), info: true, ...(partial ? { finishFlush: Z.Z_SYNC_FLUSH } : {}) }) as unknown as InfoResult;
+    return inflateRawSync(raw, {
+      maxOutputLength: Math.max(1, limit),
+      info: true,
+      ...(partial ? { finishFlush: Z.Z_SYNC_FLUSH } : {}),
+    }) as unknown as InfoResult;
   } catch (err) {
     if (zlibCode(err) === "ERR_BUFFER_TOO_LARGE") throw new OutputLimit(limit);
     throw err;
@@ -125,16 +138,29 @@ function gunzipSalvage(b: Uint8Array, limit: number): Inflated {
   let error: string | undefined;
   while (p < b.length) {
     const start = gzipHeaderEnd(b, p);
-    if (typeof start === "string") { error = start; break; }
+    if (typeof start === "string") {
+      error = start;
+      break;
+    }
     const r = inflateSalvage(b.subarray(start), limit - total);
     parts.push(r.data);
     total += r.data.length;
-    if (r.error) { error = r.error; break; }
+    if (r.error) {
+      error = r.error;
+      break;
+    }
     p = start + r.consumed + 8;
-    if (p > b.length) { error = "gzip trailer missing (truncated)"; break; }
+    if (p > b.length) {
+      error = "gzip trailer missing (truncated)";
+      break;
+    }
     if (b[p] !== 0x1f || b[p + 1] !== 0x8b) break; // trailing bytes that are no member: gzip ignores them too
   }
-  return { data: parts.length === 1 ? parts[0]! : Buffer.concat(parts, total), consumed: p, ...(error ? { error } : {}) };
+  return {
+    data: parts.length === 1 ? parts[0]! : Buffer.concat(parts, total),
+    consumed: p,
+    ...(error ? { error } : {}),
+  };
 }
 
 export function* readGzip(b: Uint8Array, outerName: string, cap: OutputCap): Generator<Member> {
@@ -146,14 +172,20 @@ export function* readGzip(b: Uint8Array, outerName: string, cap: OutputCap): Gen
     yield { name, compressedSize: b.length, data: gunzipSync(b, { maxOutputLength: Math.max(1, limit) }) };
     return;
   } catch (err) {
-    if (zlibCode(err) === "ERR_BUFFER_TOO_LARGE") { yield overLimit(name, b.length, limit); return; }
+    if (zlibCode(err) === "ERR_BUFFER_TOO_LARGE") {
+      yield overLimit(name, b.length, limit);
+      return;
+    }
     failure = (err as Error)?.message ?? String(err);
   }
   let salvaged: Inflated;
   try {
     salvaged = gunzipSalvage(b, limit);
   } catch (err) {
-    if (err instanceof OutputLimit) { yield overLimit(name, b.length, limit); return; }
+    if (err instanceof OutputLimit) {
+      yield overLimit(name, b.length, limit);
+      return;
+    }
     throw err;
   }
   yield damaged(name, b.length, salvaged.data, `gzip data damaged: ${failure}`);
@@ -161,7 +193,12 @@ export function* readGzip(b: Uint8Array, outerName: string, cap: OutputCap): Gen
 
 /** A member whose container is damaged: `data` is what decoded before the damage (if anything). */
 export function damaged(name: string, compressedSize: number, data: Uint8Array, message: string): Member {
-  const problem = { reason: "corrupt-archive" as const, message: data.length ? `${message}; the ${data.length} bytes decoded before the damage were scanned` : `${message}; nothing could be decoded` };
+  const problem = {
+    reason: "corrupt-archive" as const,
+    message: data.length
+      ? `${message}; the ${data.length} bytes decoded before the damage were scanned`
+      : `${message}; nothing could be decoded`,
+  };
   return data.length ? { name, compressedSize, data, problem } : { name, compressedSize, problem };
 }
 
@@ -206,10 +243,15 @@ export function* readBzip2(b: Uint8Array, outerName: string, cap: OutputCap): Ge
   try {
     r = bunzipSalvage(b, limit);
   } catch (err) {
-    if (err instanceof OutputLimit) { yield overLimit(name, b.length, limit); return; }
+    if (err instanceof OutputLimit) {
+      yield overLimit(name, b.length, limit);
+      return;
+    }
     throw err;
   }
-  yield r.error === undefined ? { name, compressedSize: b.length, data: r.data } : damaged(name, b.length, r.data, `bzip2 data damaged: ${r.error}`);
+  yield r.error === undefined
+    ? { name, compressedSize: b.length, data: r.data }
+    : damaged(name, b.length, r.data, `bzip2 data damaged: ${r.error}`);
 }
 
 export function* readXz(b: Uint8Array, outerName: string, cap: OutputCap): Generator<Member> {
@@ -219,10 +261,16 @@ export function* readXz(b: Uint8Array, outerName: string, cap: OutputCap): Gener
   try {
     r = unxzSalvage(b, limit);
   } catch (err) {
-    if (err instanceof OutputLimit) { yield overLimit(name, b.length, limit); return; }
+    if (err instanceof OutputLimit) {
+      yield overLimit(name, b.length, limit);
+      return;
+    }
     throw err;
   }
-  if (r.error === undefined) { yield { name, compressedSize: b.length, data: r.data }; return; }
+  if (r.error === undefined) {
+    yield { name, compressedSize: b.length, data: r.data };
+    return;
+  }
   const msg = r.error.message;
   if (/not supported/.test(msg)) {
     const m = damaged(name, b.length, r.data, `xz: ${msg}`);

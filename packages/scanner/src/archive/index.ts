@@ -18,10 +18,15 @@ export function sniffArchive(b: Uint8Array): ArchiveKind | undefined {
 
 export function readArchive(kind: ArchiveKind, b: Uint8Array, outerName: string, cap: OutputCap): Iterable<Member> {
   switch (kind) {
-    case "zip": return readZip(b, cap);
-    case "gzip": return readGzip(b, outerName, cap);
-    case "bzip2": return readBzip2(b, outerName, cap);
-    case "xz": return readXz(b, outerName, cap);
-    case "tar": return readTar(b);
+    case "zip":
+      return readZip(b, cap);
+    case "gzip":
+      return readGzip(b, outerName, cap);
+    case "bzip2":
+      return readBzip2(b, outerName, cap);
+    case "xz":
+      return readXz(b, outerName, cap);
+    case "tar":
+      return readTar(b);
   }
 }

@@ -62,9 +62,17 @@ export function* readTar(b: Uint8Array): Generator<Member> {
     if (allZero(b, p)) return;
     if (!checksumOk(b, p)) {
       const at = p;
-      do p += 512; while (p + 512 <= b.length && !(checksumOk(b, p) && !allZero(b, p)));
+      do p += 512;
+      while (p + 512 <= b.length && !(checksumOk(b, p) && !allZero(b, p)));
       const resumed = p + 512 <= b.length;
-      yield { name: "", compressedSize: 0, problem: { reason: "corrupt-archive", message: `bad tar header checksum at offset ${at}; ${resumed ? `skipped to the next valid header at offset ${p}` : "no valid header after it"}` } };
+      yield {
+        name: "",
+        compressedSize: 0,
+        problem: {
+          reason: "corrupt-archive",
+          message: `bad tar header checksum at offset ${at}; ${resumed ? `skipped to the next valid header at offset ${p}` : "no valid header after it"}`,
+        },
+      };
       pax = undefined;
       longName = undefined;
       continue;
@@ -80,7 +88,11 @@ export function* readTar(b: Uint8Array): Generator<Member> {
     if (pax?.has("size")) size = Number(pax.get("size"));
     if (longName !== undefined) name = longName;
     if (!Number.isFinite(size) || size < 0) {
-      yield { name: cleanName(name), compressedSize: 0, problem: { reason: "corrupt-archive", message: `bad size in tar header at offset ${p}` } };
+      yield {
+        name: cleanName(name),
+        compressedSize: 0,
+        problem: { reason: "corrupt-archive", message: `bad size in tar header at offset ${p}` },
+      };
       return;
     }
     const start = p + 512;
@@ -88,21 +100,36 @@ export function* readTar(b: Uint8Array): Generator<Member> {
     if (end > b.length) {
       // what `tar x` writes for a cut archive: the bytes that are there
       const have = b.length - start;
-      const problem = { reason: "corrupt-archive" as const, message: `tar member runs past the end of the archive (truncated: ${have} of ${size} bytes)${have > 0 && isFile(type) ? "; the bytes present were scanned" : ""}` };
-      yield have > 0 && isFile(type) ? { name: cleanName(name), compressedSize: size, data: b.subarray(start), problem } : { name: cleanName(name), compressedSize: size, problem };
+      const problem = {
+        reason: "corrupt-archive" as const,
+        message: `tar member runs past the end of the archive (truncated: ${have} of ${size} bytes)${have > 0 && isFile(type) ? "; the bytes present were scanned" : ""}`,
+      };
+      yield have > 0 && isFile(type)
+        ? { name: cleanName(name), compressedSize: size, data: b.subarray(start), problem }
+        : { name: cleanName(name), compressedSize: size, problem };
       return;
     }
     const data = b.subarray(start, end);
     p = start + Math.ceil(size / 512) * 512;
-    if (type === "x") { pax = paxRecords(data); continue; }
+    if (type === "x") {
+      pax = paxRecords(data);
+      continue;
+    }
     if (type === "g") continue;
-    if (type === "L") { longName = field(data, 0, data.length); continue; }
+    if (type === "L") {
+      longName = field(data, 0, data.length);
+      continue;
+    }
     pax = undefined;
     longName = undefined;
     if (isFile(type)) yield { name: cleanName(name), compressedSize: size, data };
   }
   if (p < b.length && !allZero(b, p, b.length - p)) {
-    yield { name: "", compressedSize: 0, problem: { reason: "corrupt-archive", message: `tar archive ends inside a header at offset ${p} (truncated)` } };
+    yield {
+      name: "",
+      compressedSize: 0,
+      problem: { reason: "corrupt-archive", message: `tar archive ends inside a header at offset ${p} (truncated)` },
+    };
   }
 }
 

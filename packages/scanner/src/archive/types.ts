@@ -27,7 +27,12 @@ export class OutputLimit extends Error {
 }
 
 export function overLimit(name: string, compressedSize: number, limit: number): Member {
-  return { name, compressedSize, limit, problem: { reason: "over-limit", message: `decoded output exceeds ${limit} bytes` } };
+  return {
+    name,
+    compressedSize,
+    limit,
+    problem: { reason: "over-limit", message: `decoded output exceeds ${limit} bytes` },
+  };
 }
 
 /** Sizing callback: given a member's compressed size, how many output bytes may it produce. */

@@ -24,7 +24,10 @@ export function isXz(b: Uint8Array): boolean {
 class Out {
   buf: Uint8Array;
   pos = 0;
-  constructor(readonly limit: number, hint: number) {
+  constructor(
+    readonly limit: number,
+    hint: number,
+  ) {
     this.buf = new Uint8Array(Math.max(64, Math.min(limit, hint)));
   }
   private grow(need: number): void {
@@ -58,7 +61,11 @@ class RangeDecoder {
   p: number;
   /** Reading past the chunk yields zeros; the caller checks `overrun` after the chunk. */
   overrun = false;
-  constructor(private readonly b: Uint8Array, start: number, private readonly end: number) {
+  constructor(
+    private readonly b: Uint8Array,
+    start: number,
+    private readonly end: number,
+  ) {
     if (start + 5 > end || b[start] !== 0) throw new XzError("bad LZMA range coder start");
     this.p = start + 1;
     for (let i = 0; i < 4; i++) this.code = ((this.code << 8) | this.byte()) >>> 0;
@@ -94,7 +101,10 @@ class RangeDecoder {
     for (let i = 0; i < n; i++) {
       this.range >>>= 1;
       let bit = 0;
-      if (this.code >= this.range) { this.code = (this.code - this.range) >>> 0; bit = 1; }
+      if (this.code >= this.range) {
+        this.code = (this.code - this.range) >>> 0;
+        bit = 1;
+      }
       r = ((r << 1) | bit) >>> 0;
       if (this.range < 0x1000000) {
         this.range = (this.range << 8) >>> 0;
@@ -239,7 +249,10 @@ class Lzma {
           if (rc.bit(p, IS_REP_G1 + s) === 0) dist = this.rep1;
           else {
             if (rc.bit(p, IS_REP_G2 + s) === 0) dist = this.rep2;
-            else { dist = this.rep3; this.rep3 = this.rep2; }
+            else {
+              dist = this.rep3;
+              this.rep3 = this.rep2;
+            }
             this.rep2 = this.rep1;
           }
           this.rep1 = this.rep0;
@@ -349,7 +362,7 @@ function decodeStreams(b: Uint8Array, out: Out): void {
     }
     if (p + 12 > b.length) throw new XzError("truncated stream header");
     for (let i = 0; i < 6; i++) if (b[p + i] !== MAGIC[i]) throw new XzError("not an xz stream");
-    if (b[p + 6] !== 0 || (b[p + 7]! & 0xf0)) throw new XzError("unsupported stream flags");
+    if (b[p + 6] !== 0 || b[p + 7]! & 0xf0) throw new XzError("unsupported stream flags");
     const checkSize = CHECK_SIZE[b[p + 7]! & 0x0f]!;
     p += 12;
     for (;;) {
@@ -371,7 +384,9 @@ function decodeStreams(b: Uint8Array, out: Out): void {
         at.p += psize;
         if (id === 0x21 && f === filters - 1 && psize === 1) lzmaOk = filters === 1;
         else if (f === filters - 1 || id !== 0x21) {
-          throw new XzError(id === 0x21 ? "bad LZMA2 filter properties" : `xz filter 0x${id.toString(16)} (BCJ or delta) not supported`);
+          throw new XzError(
+            id === 0x21 ? "bad LZMA2 filter properties" : `xz filter 0x${id.toString(16)} (BCJ or delta) not supported`,
+          );
         }
       }
       if (!lzmaOk) throw new XzError("only plain LZMA2 blocks are supported");
@@ -382,7 +397,10 @@ function decodeStreams(b: Uint8Array, out: Out): void {
     // index: indicator, count, records, padding, CRC32; then the 12-byte footer
     const at = { p: p + 1 };
     const records = varint(b, at, b.length);
-    for (let i = 0; i < records; i++) { varint(b, at, b.length); varint(b, at, b.length); }
+    for (let i = 0; i < records; i++) {
+      varint(b, at, b.length);
+      varint(b, at, b.length);
+    }
     p = at.p;
     while (p % 4 !== 0) p++;
     p += 4 + 12;

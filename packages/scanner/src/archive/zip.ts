@@ -19,7 +19,13 @@ const CENTRAL = 0x02014b50;
 const LOCAL = 0x04034b50;
 
 export function isZip(b: Uint8Array): boolean {
-  return b.length >= 22 && b[0] === 0x50 && b[1] === 0x4b && (b[2] === 3 || b[2] === 5 || b[2] === 7) && (b[3] === 4 || b[3] === 6 || b[3] === 8);
+  return (
+    b.length >= 22 &&
+    b[0] === 0x50 &&
+    b[1] === 0x4b &&
+    (b[2] === 3 || b[2] === 5 || b[2] === 7) &&
+    (b[3] === 4 || b[3] === 6 || b[3] === 8)
+  );
 }
 
 interface Entry {
@@ -69,9 +75,14 @@ function readCentralInto(b: Uint8Array, entries: Entry[]): void {
   let count = v.getUint16(e + 10, true);
   let cdSize = v.getUint32(e + 12, true);
   let cdOffset = v.getUint32(e + 16, true);
-  if ((count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) && e >= 20 && v.getUint32(e - 20, true) === ZIP64_LOCATOR) {
+  if (
+    (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) &&
+    e >= 20 &&
+    v.getUint32(e - 20, true) === ZIP64_LOCATOR
+  ) {
     const z = u64(v, e - 20 + 8);
-    if (z + 56 > b.length || v.getUint32(z, true) !== ZIP64_EOCD) throw new Corrupt("bad zip64 end of central directory");
+    if (z + 56 > b.length || v.getUint32(z, true) !== ZIP64_EOCD)
+      throw new Corrupt("bad zip64 end of central directory");
     count = u64(v, z + 32);
     cdSize = u64(v, z + 40);
     cdOffset = u64(v, z + 48);
@@ -85,7 +96,8 @@ function readCentralInto(b: Uint8Array, entries: Entry[]): void {
   let p = cdOffset;
   const end = cdOffset + cdSize;
   for (let i = 0; i < count; i++) {
-    if (p + 46 > end) throw new Corrupt(`central directory size says ${cdSize} bytes, too small for its ${count} entries`);
+    if (p + 46 > end)
+      throw new Corrupt(`central directory size says ${cdSize} bytes, too small for its ${count} entries`);
     if (v.getUint32(p, true) !== CENTRAL) throw new Corrupt(`bad central directory entry ${i}`);
     const flags = v.getUint16(p + 8, true);
     const method = v.getUint16(p + 10, true);
@@ -106,9 +118,18 @@ function readCentralInto(b: Uint8Array, entries: Entry[]): void {
       if (id === 0x0001) {
         let q = x + 4;
         const qEnd = Math.min(x + 4 + len, xEnd);
-        if (usize === 0xffffffff && q + 8 <= qEnd) { usize = u64(v, q); q += 8; }
-        if (csize === 0xffffffff && q + 8 <= qEnd) { csize = u64(v, q); q += 8; }
-        if (offset === 0xffffffff && q + 8 <= qEnd) { offset = u64(v, q); q += 8; }
+        if (usize === 0xffffffff && q + 8 <= qEnd) {
+          usize = u64(v, q);
+          q += 8;
+        }
+        if (csize === 0xffffffff && q + 8 <= qEnd) {
+          csize = u64(v, q);
+          q += 8;
+        }
+        if (offset === 0xffffffff && q + 8 <= qEnd) {
+          offset = u64(v, q);
+          q += 8;
+        }
       }
       x += 4 + len;
     }
@@ -129,7 +150,12 @@ export function* readZip(b: Uint8Array, cap: OutputCap): Generator<Member> {
     const name = cleanName(en.name);
     if (name.endsWith("/") && en.usize === 0) continue; // directory
     if (en.flags & 1 || en.method === 99) {
-      yield { name, compressedSize: en.csize, encrypted: true, problem: { reason: "encrypted", message: "encrypted member not scanned (no password)" } };
+      yield {
+        name,
+        compressedSize: en.csize,
+        encrypted: true,
+        problem: { reason: "encrypted", message: "encrypted member not scanned (no password)" },
+      };
       continue;
     }
     if (en.offset + 30 > b.length || v.getUint32(en.offset, true) !== LOCAL) {
@@ -142,7 +168,14 @@ export function* readZip(b: Uint8Array, cap: OutputCap): Generator<Member> {
   }
   if (damage === undefined) return;
   // what unzip -FF, 7z and bsdtar do with a broken directory: walk the local headers
-  yield { name: "", compressedSize: b.length, problem: { reason: "corrupt-archive", message: `zip central directory damaged (${damage}); the members found by walking the local headers were scanned` } };
+  yield {
+    name: "",
+    compressedSize: b.length,
+    problem: {
+      reason: "corrupt-archive",
+      message: `zip central directory damaged (${damage}); the members found by walking the local headers were scanned`,
+    },
+  };
   yield* localMembers(b, v, seen, cap);
 }
 
@@ -153,9 +186,15 @@ export function* readZip(b: Uint8Array, cap: OutputCap): Generator<Member> {
 function* localMembers(b: Uint8Array, v: DataView, seen: Map<number, number>, cap: OutputCap): Generator<Member> {
   let p = b.indexOf(0x50);
   while (p >= 0 && p + 30 <= b.length) {
-    if (v.getUint32(p, true) !== LOCAL) { p = b.indexOf(0x50, p + 1); continue; }
+    if (v.getUint32(p, true) !== LOCAL) {
+      p = b.indexOf(0x50, p + 1);
+      continue;
+    }
     const done = seen.get(p);
-    if (done !== undefined) { p = b.indexOf(0x50, Math.max(p + 1, done)); continue; }
+    if (done !== undefined) {
+      p = b.indexOf(0x50, Math.max(p + 1, done));
+      continue;
+    }
     const flags = v.getUint16(p + 6, true);
     const method = v.getUint16(p + 8, true);
     let csize = v.getUint32(p + 18, true);
@@ -167,14 +206,25 @@ function* localMembers(b: Uint8Array, v: DataView, seen: Map<number, number>, ca
     if (csize === 0xffffffff) {
       // zip64: the local extra field holds the uncompressed then the compressed size
       for (let x = p + 30 + nameLen; x + 4 <= start; x += 4 + v.getUint16(x + 2, true)) {
-        if (v.getUint16(x, true) === 1 && x + 20 <= start) { csize = u64(v, x + 12); break; }
+        if (v.getUint16(x, true) === 1 && x + 20 <= start) {
+          csize = u64(v, x + 12);
+          break;
+        }
       }
     }
     const sizeLater = (flags & 8) !== 0 && csize === 0; // sizes in a data descriptor after the data
     let next = start + (sizeLater ? 0 : csize);
-    if (name.endsWith("/") && csize === 0) { p = b.indexOf(0x50, Math.max(p + 1, next)); continue; }
+    if (name.endsWith("/") && csize === 0) {
+      p = b.indexOf(0x50, Math.max(p + 1, next));
+      continue;
+    }
     if (flags & 1 || method === 99) {
-      yield { name, compressedSize: csize, encrypted: true, problem: { reason: "encrypted", message: "encrypted member not scanned (no password)" } };
+      yield {
+        name,
+        compressedSize: csize,
+        encrypted: true,
+        problem: { reason: "encrypted", message: "encrypted member not scanned (no password)" },
+      };
     } else if (sizeLater && method === 8) {
       // deflate ends itself: decode up to its end
       const m = decode(b, name, method, start, b.length - start, cap, true);
@@ -184,7 +234,10 @@ function* localMembers(b: Uint8Array, v: DataView, seen: Map<number, number>, ca
       // stored with a data descriptor: the data ends at the descriptor whose size matches
       let end = -1;
       for (let q = b.indexOf(0x50, start); q >= 0 && q + 16 <= b.length; q = b.indexOf(0x50, q + 1)) {
-        if (v.getUint32(q, true) === 0x08074b50 && v.getUint32(q + 8, true) === q - start) { end = q; break; }
+        if (v.getUint32(q, true) === 0x08074b50 && v.getUint32(q + 8, true) === q - start) {
+          end = q;
+          break;
+        }
       }
       const csz = end >= 0 ? end - start : b.length - start;
       yield decode(b, name, method, start, csz, cap);
@@ -200,12 +253,22 @@ function* localMembers(b: Uint8Array, v: DataView, seen: Map<number, number>, ca
  * Decodes one member's data at `start` (`csize` bytes, fewer when the file is cut). With
  * `selfDelimited` (deflate of unknown size), `compressedSize` of the result is what it took.
  */
-function decode(b: Uint8Array, name: string, method: number, start: number, csize: number, cap: OutputCap, selfDelimited = false): Member {
+function decode(
+  b: Uint8Array,
+  name: string,
+  method: number,
+  start: number,
+  csize: number,
+  cap: OutputCap,
+  selfDelimited = false,
+): Member {
   const end = Math.min(b.length, start + csize);
   const cut = start + csize > b.length;
   const raw = b.subarray(start, end);
   const limit = cap(csize);
-  const cutNote = cut ? `member data runs past the end of the archive (truncated: ${raw.length} of ${csize} bytes)` : undefined;
+  const cutNote = cut
+    ? `member data runs past the end of the archive (truncated: ${raw.length} of ${csize} bytes)`
+    : undefined;
   try {
     if (method === 0) {
       if (raw.length > limit) return overLimit(name, csize, limit);
@@ -215,16 +278,24 @@ function decode(b: Uint8Array, name: string, method: number, start: number, csiz
       const r = inflateSalvage(raw, limit);
       const size = selfDelimited ? r.consumed : csize;
       const why = r.error ?? cutNote;
-      return why ? damaged(name, size, r.data, `zip member damaged: ${why}`) : { name, compressedSize: size, data: r.data };
+      return why
+        ? damaged(name, size, r.data, `zip member damaged: ${why}`)
+        : { name, compressedSize: size, data: r.data };
     }
     if (method === 12) {
       const r = bunzipSalvage(raw, limit);
       const why = r.error ?? cutNote;
-      return why ? damaged(name, csize, r.data, `zip member damaged: bzip2 ${why}`) : { name, compressedSize: csize, data: r.data };
+      return why
+        ? damaged(name, csize, r.data, `zip member damaged: bzip2 ${why}`)
+        : { name, compressedSize: csize, data: r.data };
     }
   } catch (err) {
     if (err instanceof OutputLimit) return overLimit(name, csize, limit);
     throw err;
   }
-  return { name, compressedSize: csize, problem: { reason: "unsupported", message: `compression method ${method} not supported` } };
+  return {
+    name,
+    compressedSize: csize,
+    problem: { reason: "unsupported", message: `compression method ${method} not supported` },
+  };
 }

@@ -54,8 +54,10 @@ export function textWriter(opts: TextOptions = {}): ReportWriter {
       for (const d of r.detections) out.push(`${printable(d.path)}: ${d.name} FOUND`);
       if (!opts.infectedOnly) {
         for (const e of r.errors) out.push(`${printable(e.path)}: ${printable(stripPath(e.message, e.path))} ERROR`);
-        for (const i of r.incomplete) out.push(`${printable(i.path)}: Not fully scanned (${i.reason}): ${printable(i.message)} WARNING`);
-        if (opts.all && !r.detections.length && !r.errors.length && !r.incomplete.length) out.push(`${printable(r.path)}: OK`);
+        for (const i of r.incomplete)
+          out.push(`${printable(i.path)}: Not fully scanned (${i.reason}): ${printable(i.message)} WARNING`);
+        if (opts.all && !r.detections.length && !r.errors.length && !r.incomplete.length)
+          out.push(`${printable(r.path)}: OK`);
       }
       return out.length ? out.join("\n") + "\n" : "";
     },
@@ -95,7 +97,16 @@ export function ndjsonWriter(info: ReportInfo, opts: TextOptions = {}): ReportWr
       return jsonRawBytes(JSON.stringify({ type: "file", ...fileJson(r) })) + "\n";
     },
     end(stats) {
-      return JSON.stringify({ type: "summary", tool: "vigil", version: info.toolVersion, rulesVersion: info.rulesVersion, signatures: info.signatures, ...stats.toJSON() }) + "\n";
+      return (
+        JSON.stringify({
+          type: "summary",
+          tool: "vigil",
+          version: info.toolVersion,
+          rulesVersion: info.rulesVersion,
+          signatures: info.signatures,
+          ...stats.toJSON(),
+        }) + "\n"
+      );
     },
   };
 }
@@ -108,7 +119,10 @@ export function ndjsonWriter(info: ReportInfo, opts: TextOptions = {}): ReportWr
  */
 class JsonArrayDocument {
   private state: "new" | "open" | "items" = "new";
-  constructor(private readonly opening: string, private readonly depth: number) {}
+  constructor(
+    private readonly opening: string,
+    private readonly depth: number,
+  ) {}
 
   /** The document up to the array's opening bracket (once; "" after). */
   open(): string {
@@ -118,14 +132,18 @@ class JsonArrayDocument {
   }
 
   item(value: unknown): string {
-    const out = this.open() + (this.state === "items" ? "," : "") + `\n${pad(this.depth)}${indent(jsonRawBytes(JSON.stringify(value, null, 2)), this.depth)}`;
+    const out =
+      this.open() +
+      (this.state === "items" ? "," : "") +
+      `\n${pad(this.depth)}${indent(jsonRawBytes(JSON.stringify(value, null, 2)), this.depth)}`;
     this.state = "items";
     return out;
   }
 
   close(tail: Record<string, unknown>, ending: string): string {
     let out = this.open() + (this.state === "items" ? `\n${pad(this.depth - 1)}]` : "]");
-    for (const [k, v] of Object.entries(tail)) out += `,\n${pad(this.depth - 1)}${JSON.stringify(k)}: ${indent(jsonRawBytes(JSON.stringify(v, null, 2)), this.depth - 1)}`;
+    for (const [k, v] of Object.entries(tail))
+      out += `,\n${pad(this.depth - 1)}${JSON.stringify(k)}: ${indent(jsonRawBytes(JSON.stringify(v, null, 2)), this.depth - 1)}`;
     return out + ending;
   }
 }
@@ -135,7 +153,15 @@ const pad = (depth: number) => "  ".repeat(depth);
 const indent = (json: string, depth: number) => json.replace(/\n/g, "\n" + pad(depth));
 
 export function jsonWriter(info: ReportInfo, opts: TextOptions = {}): ReportWriter {
-  const head = JSON.stringify({ version: 1, tool: { name: "vigil", version: info.toolVersion }, rules: { version: info.rulesVersion, signatures: info.signatures } }, null, 2);
+  const head = JSON.stringify(
+    {
+      version: 1,
+      tool: { name: "vigil", version: info.toolVersion },
+      rules: { version: info.rulesVersion, signatures: info.signatures },
+    },
+    null,
+    2,
+  );
   const doc = new JsonArrayDocument(head.slice(0, -2) + ',\n  "files": [', 2);
   return {
     file(r) {
@@ -155,11 +181,23 @@ function artifact(path: string): Record<string, unknown> {
   if (hasRawBytes(path)) {
     // a name that is not UTF-8: its exact bytes, percent-encoded
     let uri = "";
-    for (const b of pathToBytes(path)) uri += /[A-Za-z0-9._~\/-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
-    return path.startsWith("/") ? { uri: `file://${uri}` } : { uri: uri.replace(/^(\.\/)+/, ""), uriBaseId: "%SRCROOT%" };
+    for (const b of pathToBytes(path))
+      uri += /[A-Za-z0-9._~/-]/.test(String.fromCharCode(b))
+        ? String.fromCharCode(b)
+        : `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
+    return path.startsWith("/")
+      ? { uri: `file://${uri}` }
+      : { uri: uri.replace(/^(\.\/)+/, ""), uriBaseId: "%SRCROOT%" };
   }
   if (path.startsWith("/")) return { uri: pathToFileURL(path).href };
-  return { uri: path.split("/").map(encodeURIComponent).join("/").replace(/^(\.\/)+/, ""), uriBaseId: "%SRCROOT%" };
+  return {
+    uri: path
+      .split("/")
+      .map(encodeURIComponent)
+      .join("/")
+      .replace(/^(\.\/)+/, ""),
+    uriBaseId: "%SRCROOT%",
+  };
 }
 
 export function sarifWriter(info: ReportInfo): ReportWriter {
@@ -167,7 +205,9 @@ export function sarifWriter(info: ReportInfo): ReportWriter {
   const ruleList: Record<string, unknown>[] = [];
   // the run's results stream; the rules (known once every result is) and the invocation follow them
   const doc = new JsonArrayDocument(
-    `{\n  "$schema": "https://json.schemastore.org/sarif-2.1.0.json",\n  "version": "2.1.0",\n  "runs": [\n    {\n      "results": [`, 4);
+    `{\n  "$schema": "https://json.schemastore.org/sarif-2.1.0.json",\n  "version": "2.1.0",\n  "runs": [\n    {\n      "results": [`,
+    4,
+  );
   const notifications: Record<string, unknown>[] = [];
   const addResult = (r: FileResult, d: Detection): string => {
     let idx = rules.get(d.name);
@@ -178,7 +218,9 @@ export function sarifWriter(info: ReportInfo): ReportWriter {
         id: d.name,
         name: d.rule.replace(/[^A-Za-z0-9_]/g, "_"),
         shortDescription: { text: `Malware signature ${d.name}` },
-        fullDescription: { text: `Detection by rule ${d.namespace}:${d.rule}${d.tags.length ? ` (tags: ${d.tags.join(", ")})` : ""}.` },
+        fullDescription: {
+          text: `Detection by rule ${d.namespace}:${d.rule}${d.tags.length ? ` (tags: ${d.tags.join(", ")})` : ""}.`,
+        },
         defaultConfiguration: { level: "error" },
         properties: { tags: ["security", "malware", ...d.tags], "security-severity": "9.0" },
       });
@@ -186,7 +228,10 @@ export function sarifWriter(info: ReportInfo): ReportWriter {
     const inner = d.path !== r.path;
     const first = d.strings[0];
     const region: Record<string, unknown> = { startLine: 1 };
-    if (!inner && first) { region.byteOffset = first.offset; region.byteLength = first.length; }
+    if (!inner && first) {
+      region.byteOffset = first.offset;
+      region.byteLength = first.length;
+    }
     const fp = createHash("sha256").update(`${d.name}\0`).update(pathToBytes(d.path)).digest("hex").slice(0, 32);
     return doc.item({
       ruleId: d.name,
@@ -197,7 +242,16 @@ export function sarifWriter(info: ReportInfo): ReportWriter {
       ...(inner ? { properties: { archiveMember: d.path } } : {}),
       partialFingerprints: { "vigilDetection/v1": fp },
       ...(d.strings.length > 1 && !inner
-        ? { relatedLocations: d.strings.slice(1, 20).map((s, i) => ({ id: i + 1, message: { text: s.identifier }, physicalLocation: { artifactLocation: artifact(r.path), region: { startLine: 1, byteOffset: s.offset, byteLength: s.length } } })) }
+        ? {
+            relatedLocations: d.strings.slice(1, 20).map((s, i) => ({
+              id: i + 1,
+              message: { text: s.identifier },
+              physicalLocation: {
+                artifactLocation: artifact(r.path),
+                region: { startLine: 1, byteOffset: s.offset, byteLength: s.length },
+              },
+            })),
+          }
         : {}),
     });
   };
@@ -206,25 +260,47 @@ export function sarifWriter(info: ReportInfo): ReportWriter {
       let out = "";
       for (const d of r.detections) out += addResult(r, d);
       // at most 1000 notifications are reported: keep no more than that
-      for (const e of r.errors) if (notifications.length < 1000) notifications.push({ level: "error", message: { text: e.message }, descriptor: { id: e.code } });
-      for (const i of r.incomplete) if (notifications.length < 1000) notifications.push({ level: "warning", message: { text: `${i.path}: not fully scanned (${i.reason}): ${i.message}` }, descriptor: { id: i.reason } });
+      for (const e of r.errors)
+        if (notifications.length < 1000)
+          notifications.push({ level: "error", message: { text: e.message }, descriptor: { id: e.code } });
+      for (const i of r.incomplete)
+        if (notifications.length < 1000)
+          notifications.push({
+            level: "warning",
+            message: { text: `${i.path}: not fully scanned (${i.reason}): ${i.message}` },
+            descriptor: { id: i.reason },
+          });
       return out;
     },
     end(stats) {
-      return doc.close({
-        tool: { driver: { name: "vigil", semanticVersion: info.toolVersion, version: info.toolVersion, rules: ruleList } },
-        invocations: [{ executionSuccessful: stats.errors === 0 && !stats.interrupted, toolExecutionNotifications: notifications }],
-        properties: { rulesVersion: info.rulesVersion, signatures: info.signatures },
-      }, "\n    }\n  ]\n}\n");
+      return doc.close(
+        {
+          tool: {
+            driver: { name: "vigil", semanticVersion: info.toolVersion, version: info.toolVersion, rules: ruleList },
+          },
+          invocations: [
+            {
+              executionSuccessful: stats.errors === 0 && !stats.interrupted,
+              toolExecutionNotifications: notifications,
+            },
+          ],
+          properties: { rulesVersion: info.rulesVersion, signatures: info.signatures },
+        },
+        "\n    }\n  ]\n}\n",
+      );
     },
   };
 }
 
 export function reportWriter(format: ReportFormat, info: ReportInfo, opts: TextOptions = {}): ReportWriter {
   switch (format) {
-    case "text": return textWriter(opts);
-    case "json": return jsonWriter(info, opts);
-    case "ndjson": return ndjsonWriter(info, opts);
-    case "sarif": return sarifWriter(info);
+    case "text":
+      return textWriter(opts);
+    case "json":
+      return jsonWriter(info, opts);
+    case "ndjson":
+      return ndjsonWriter(info, opts);
+    case "sarif":
+      return sarifWriter(info);
   }
 }

@@ -40,10 +40,20 @@ export class ScanStats {
 
   toJSON(): Record<string, unknown> {
     return {
-      files: this.files, directories: this.dirs, infected: this.infected, detections: this.detections, errors: this.errors,
-      notFullyScanned: this.incomplete, cached: this.cached, skipped: this.skipped, bytesRead: this.bytesRead,
-      bytesScanned: this.bytesScanned, interrupted: this.interrupted, start: this.start.toISOString(),
-      end: (this.end ?? new Date()).toISOString(), seconds: ((this.end ?? new Date()).getTime() - this.start.getTime()) / 1000,
+      files: this.files,
+      directories: this.dirs,
+      infected: this.infected,
+      detections: this.detections,
+      errors: this.errors,
+      notFullyScanned: this.incomplete,
+      cached: this.cached,
+      skipped: this.skipped,
+      bytesRead: this.bytesRead,
+      bytesScanned: this.bytesScanned,
+      interrupted: this.interrupted,
+      start: this.start.toISOString(),
+      end: (this.end ?? new Date()).toISOString(),
+      seconds: ((this.end ?? new Date()).getTime() - this.start.getTime()) / 1000,
     };
   }
 }

@@ -6,8 +6,15 @@ import type { FileResult } from "../../src/types.js";
 
 const cache = new ScanCache(process.argv[2]!, "v");
 for (let i = 1; ; i++) {
-  const r: FileResult = { path: `f${i}`, size: 2 * i + 1, scannedBytes: 2 * i + 1, detections: [], incomplete: [], errors: [],
-    stat: { dev: 7, ino: i, size: 2 * i + 1, mtimeMs: 3 * i, ctimeMs: 5 * i, mode: 0o100644 } };
+  const r: FileResult = {
+    path: `f${i}`,
+    size: 2 * i + 1,
+    scannedBytes: 2 * i + 1,
+    detections: [],
+    incomplete: [],
+    errors: [],
+    stat: { dev: 7, ino: i, size: 2 * i + 1, mtimeMs: 3 * i, ctimeMs: 5 * i, mode: 0o100644 },
+  };
   cache.record(r);
   if (i === 5000) process.stdout.write("saving\n");
 }

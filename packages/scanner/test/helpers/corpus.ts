@@ -22,7 +22,10 @@ export interface Corpus {
 
 function rng(seed: number) {
   let s = seed >>> 0;
-  return () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 0x100000000; };
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 0x100000000;
+  };
 }
 
 export function makeCorpus(dir: string, opts: { files: number; seed?: number; sizeKb?: number }): Corpus {
@@ -33,8 +36,10 @@ export function makeCorpus(dir: string, opts: { files: number; seed?: number; si
   mkdirSync(root, { recursive: true });
   const bytesOf = (n: number, text: boolean) => {
     const b = Buffer.allocUnsafe(n);
-    if (text) { const words = "the quick brown fox jumps over lazy dogs while scanners watch files ".split(""); for (let i = 0; i < n; i++) b[i] = words[Math.floor(rnd() * words.length)]!.charCodeAt(0); }
-    else for (let i = 0; i < n; i++) b[i] = Math.floor(rnd() * 256);
+    if (text) {
+      const words = "the quick brown fox jumps over lazy dogs while scanners watch files ".split("");
+      for (let i = 0; i < n; i++) b[i] = words[Math.floor(rnd() * words.length)]!.charCodeAt(0);
+    } else for (let i = 0; i < n; i++) b[i] = Math.floor(rnd() * 256);
     return b;
   };
   const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");

@@ -12,7 +12,11 @@ export function noise(n: number, seed = 1): Buffer {
   const b = Buffer.alloc(n);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
     b[i] = x & 0xff;
   }
   return b;
@@ -69,7 +73,11 @@ class Bits {
   put(value: number, count: number): void {
     for (let i = 0; i < count; i++) {
       this.cur |= ((value >>> i) & 1) << this.n;
-      if (++this.n === 8) { this.bytes.push(this.cur); this.cur = 0; this.n = 0; }
+      if (++this.n === 8) {
+        this.bytes.push(this.cur);
+        this.cur = 0;
+        this.n = 0;
+      }
     }
   }
   /** A Huffman code: most significant bit first. */
@@ -118,7 +126,10 @@ export function xzTruncated(data: Uint8Array, fraction: number): Buffer {
 
 /** A zip whose end record gives a central-directory size that does not fit the file. */
 export function zipBadCentralSize(grow: number): Buffer {
-  const z = makeZip([{ name: "readme.txt", data: "nothing to see ".repeat(20) }, { name: "e.com", data: EICAR }]);
+  const z = makeZip([
+    { name: "readme.txt", data: "nothing to see ".repeat(20) },
+    { name: "e.com", data: EICAR },
+  ]);
   const e = z.lastIndexOf(Buffer.from([0x50, 0x4b, 5, 6]));
   z.writeUInt32LE(z.readUInt32LE(e + 12) + grow, e + 12);
   return z;
@@ -134,8 +145,17 @@ export interface DamagedCase {
 /** Every damaged case, named as files. */
 export function damagedCases(): DamagedCase[] {
   // EICAR then compressible text (so EICAR is coded, never stored in the clear), then noise
-  const withNoise = Buffer.concat([Buffer.from(EICAR), Buffer.from("compressible text line\n".repeat(800)), noise(60_000)]);
-  const tarOf = (tail: number) => makeTar([{ name: "readme.txt", data: "clean text\n" }, { name: "eicar.com", data: EICAR }, { name: "big.bin", data: noise(tail, 3) }]);
+  const withNoise = Buffer.concat([
+    Buffer.from(EICAR),
+    Buffer.from("compressible text line\n".repeat(800)),
+    noise(60_000),
+  ]);
+  const tarOf = (tail: number) =>
+    makeTar([
+      { name: "readme.txt", data: "clean text\n" },
+      { name: "eicar.com", data: EICAR },
+      { name: "big.bin", data: noise(tail, 3) },
+    ]);
   const tgz = Buffer.from(gzipSync(tarOf(40_000)));
   const cases: DamagedCase[] = [
     { file: "crc.com.gz", bytes: gzipBadCrc(EICAR), infected: true },
@@ -144,7 +164,11 @@ export function damagedCases(): DamagedCase[] {
     { file: "distance.com.gz", bytes: gzipInvalidDistance(withNoise.subarray(0, 30_000)), infected: true },
     { file: "crc.tgz", bytes: gzipBadCrc(tarOf(40_000)), infected: true },
     { file: "cut.tgz", bytes: tgz.subarray(0, tgz.length - 20_000), infected: true },
-    { file: "block.com.bz2", bytes: bzip2DamagedLastBlock(Buffer.concat([Buffer.from(EICAR), noise(250_000, 5)])), infected: true },
+    {
+      file: "block.com.bz2",
+      bytes: bzip2DamagedLastBlock(Buffer.concat([Buffer.from(EICAR), noise(250_000, 5)])),
+      infected: true,
+    },
     { file: "cut.com.xz", bytes: xzTruncated(withNoise, 0.6), infected: true },
     { file: "cdsize.zip", bytes: zipBadCentralSize(1000), infected: true },
     { file: "cdsmall.zip", bytes: zipBadCentralSize(-40), infected: true },

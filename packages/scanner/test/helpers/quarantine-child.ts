@@ -5,6 +5,8 @@ const [vault, file, crashAt] = process.argv.slice(2);
 new Quarantine(vault!).add(file!, {
   detections: ["Test.Crash"],
   rulesVersion: "v1",
-  onStep: (step) => { if (step === crashAt) process.kill(process.pid, "SIGKILL"); },
+  onStep: (step) => {
+    if (step === crashAt) process.kill(process.pid, "SIGKILL");
+  },
 });
 process.stdout.write("done\n");

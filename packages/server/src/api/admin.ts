@@ -10,7 +10,17 @@ import { getCookie } from "hono/cookie";
 import type { AppEnv, ServerContext } from "../context.js";
 import { ServerError } from "../error.js";
 import { clientIp, readJson, validate } from "../http.js";
-import { actorOf, csrfProtect, login, logout, requireRole, SESSION_COOKIE, sessionMiddleware, setSessionCookie, sha256Hex } from "../auth/session.js";
+import {
+  actorOf,
+  csrfProtect,
+  login,
+  logout,
+  requireRole,
+  SESSION_COOKIE,
+  sessionMiddleware,
+  setSessionCookie,
+  sha256Hex,
+} from "../auth/session.js";
 import * as svc from "../services/index.js";
 import * as S from "./schemas.js";
 
@@ -62,12 +72,21 @@ export function adminApi(ctx: ServerContext): Hono<AppEnv> {
   // endpoints
   api.get("/endpoints", async (c) => {
     const q = validate(S.EndpointQuery, c.req.query());
-    return c.json({ endpoints: await svc.listEndpoints(ctx, { q: q.q, limit: q.limit, offset: q.offset, includeRevoked: q.revoked === "1" }) });
+    return c.json({
+      endpoints: await svc.listEndpoints(ctx, {
+        q: q.q,
+        limit: q.limit,
+        offset: q.offset,
+        includeRevoked: q.revoked === "1",
+      }),
+    });
   });
   api.get("/endpoints/:id", async (c) => c.json(await svc.getEndpoint(ctx, c.req.param("id"))));
   api.get("/endpoints/:id/scans", async (c) => {
     const q = validate(S.PageQuery, c.req.query());
-    return c.json({ scans: await svc.listScans(ctx, { endpointId: c.req.param("id"), limit: q.limit, offset: q.offset }) });
+    return c.json({
+      scans: await svc.listScans(ctx, { endpointId: c.req.param("id"), limit: q.limit, offset: q.offset }),
+    });
   });
   api.post("/endpoints/:id/revoke", admin, async (c) => {
     const id = c.req.param("id");
@@ -80,7 +99,14 @@ export function adminApi(ctx: ServerContext): Hono<AppEnv> {
     const q = validate(S.DetectionQuery, c.req.query());
     return c.json({
       detections: await svc.listDetections(ctx, {
-        endpointId: q.endpoint, rule: q.rule, severity: q.severity, sha256: q.sha256, since: q.since, until: q.until, limit: q.limit, offset: q.offset,
+        endpointId: q.endpoint,
+        rule: q.rule,
+        severity: q.severity,
+        sha256: q.sha256,
+        since: q.since,
+        until: q.until,
+        limit: q.limit,
+        offset: q.offset,
       }),
     });
   });
@@ -115,16 +141,36 @@ export function adminApi(ctx: ServerContext): Hono<AppEnv> {
     const req = await readJson(c, S.ReputationAdd);
     return c.json({ added: await svc.addReputation(ctx, req.entries, actorOf(c)) });
   });
-  api.get("/reputation/:sha256", analyst, async (c) => c.json(await svc.lookupHash(ctx, c.req.param("sha256"), actorOf(c))));
+  api.get("/reputation/:sha256", analyst, async (c) =>
+    c.json(await svc.lookupHash(ctx, c.req.param("sha256"), actorOf(c))),
+  );
 
   // inventory (reported by agents when the policy allows it)
   api.get("/inventory", async (c) => {
     const q = validate(S.InventoryQuery, c.req.query());
-    return c.json(await svc.searchInventory(ctx, { q: q.q, vendor: q.vendor, source: q.source, endpointId: q.endpoint, limit: q.limit, offset: q.offset }));
+    return c.json(
+      await svc.searchInventory(ctx, {
+        q: q.q,
+        vendor: q.vendor,
+        source: q.source,
+        endpointId: q.endpoint,
+        limit: q.limit,
+        offset: q.offset,
+      }),
+    );
   });
   api.get("/inventory/findings", async (c) => {
     const q = validate(S.InventoryFindingQuery, c.req.query());
-    return c.json(await svc.listInventoryFindings(ctx, { endpointId: q.endpoint, status: q.status, packId: q.pack, q: q.q, limit: q.limit, offset: q.offset }));
+    return c.json(
+      await svc.listInventoryFindings(ctx, {
+        endpointId: q.endpoint,
+        status: q.status,
+        packId: q.pack,
+        q: q.q,
+        limit: q.limit,
+        offset: q.offset,
+      }),
+    );
   });
 
   // audit log

@@ -15,7 +15,16 @@ import { ServerError } from "../error.js";
 import { clientIp, readJson } from "../http.js";
 import { endpointAuth } from "../auth/keys.js";
 import { limiters } from "../auth/ratelimit.js";
-import { enrollEndpoint, getPolicy, getSignedPolicy, recordHeartbeat, reputationByPrefix, storeDetections, storeInventory, storeScans } from "../services/index.js";
+import {
+  enrollEndpoint,
+  getPolicy,
+  getSignedPolicy,
+  recordHeartbeat,
+  reputationByPrefix,
+  storeDetections,
+  storeInventory,
+  storeScans,
+} from "../services/index.js";
 
 export function endpointApi(ctx: ServerContext): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
@@ -24,7 +33,11 @@ export function endpointApi(ctx: ServerContext): Hono<AppEnv> {
     const req = await readJson(c, protocol.EnrollRequest);
     const { endpointId, key } = await enrollEndpoint(ctx, req);
     const body: protocol.EnrollResponse = {
-      endpointId, key, policyKey: ctx.signer.publicKey, policyKeyId: ctx.signer.keyId, policy: await getSignedPolicy(ctx),
+      endpointId,
+      key,
+      policyKey: ctx.signer.publicKey,
+      policyKeyId: ctx.signer.keyId,
+      policy: await getSignedPolicy(ctx),
     };
     return c.json(body, 201);
   });
@@ -53,10 +66,15 @@ export function endpointApi(ctx: ServerContext): Hono<AppEnv> {
   api.get("/reputation/:prefix", async (c) => {
     const prefix = c.req.param("prefix");
     if (!/^[0-9a-f]{5}$/.test(prefix)) {
-      throw new ServerError("SERVER_BAD_REQUEST", "the prefix is the first 5 lowercase hex digits (20 bits) of a sha256; never send a full hash", { path: "prefix" });
+      throw new ServerError(
+        "SERVER_BAD_REQUEST",
+        "the prefix is the first 5 lowercase hex digits (20 bits) of a sha256; never send a full hash",
+        { path: "prefix" },
+      );
     }
     const policy = await getPolicy(ctx);
-    if (!policy.reputation.enabled) throw new ServerError("SERVER_POLICY_DENIED", "reputation lookups are off in the organisation's policy");
+    if (!policy.reputation.enabled)
+      throw new ServerError("SERVER_POLICY_DENIED", "reputation lookups are off in the organisation's policy");
     return c.json(await reputationByPrefix(ctx, prefix));
   });
 
@@ -66,7 +84,8 @@ export function endpointApi(ctx: ServerContext): Hono<AppEnv> {
   api.post("/inventory", async (c) => {
     const id = c.get("endpointId");
     // refused before the (possibly large) body is parsed
-    if (!(await getPolicy(ctx)).send.inventory) throw new ServerError("SERVER_POLICY_DENIED", "inventory reports are off in the organisation's policy");
+    if (!(await getPolicy(ctx)).send.inventory)
+      throw new ServerError("SERVER_POLICY_DENIED", "inventory reports are off in the organisation's policy");
     const report = await readJson(c, protocol.InventoryReport);
     return c.json((await storeInventory(ctx, id, report)) satisfies protocol.InventoryResponse);
   });
@@ -74,16 +93,22 @@ export function endpointApi(ctx: ServerContext): Hono<AppEnv> {
   api.post("/samples", async (c) => {
     const id = c.get("endpointId");
     const policy = await getPolicy(ctx);
-    if (!policy.samples.enabled) throw new ServerError("SERVER_POLICY_DENIED", "sample upload is off in the organisation's policy");
+    if (!policy.samples.enabled)
+      throw new ServerError("SERVER_POLICY_DENIED", "sample upload is off in the organisation's policy");
     const sha = c.req.query("sha256") ?? "";
     const type = c.req.query("type") ?? "";
-    if (!/^[0-9a-f]{64}$/.test(sha)) throw new ServerError("SERVER_BAD_REQUEST", "query parameter sha256: a lowercase hex sha256", { path: "sha256" });
+    if (!/^[0-9a-f]{64}$/.test(sha))
+      throw new ServerError("SERVER_BAD_REQUEST", "query parameter sha256: a lowercase hex sha256", { path: "sha256" });
     if (!(policy.samples.fileTypes as string[]).includes(type)) {
-      throw new ServerError("SERVER_POLICY_DENIED", `file type '${type.slice(0, 20)}' is not allowed for samples (allowed: ${policy.samples.fileTypes.join(", ") || "none"})`);
+      throw new ServerError(
+        "SERVER_POLICY_DENIED",
+        `file type '${type.slice(0, 20)}' is not allowed for samples (allowed: ${policy.samples.fileTypes.join(", ") || "none"})`,
+      );
     }
     const limit = Math.min(policy.samples.maxBytes, ctx.config.maxSampleBytes);
     const declared = Number(c.req.header("content-length") ?? NaN);
-    if (declared > limit) throw new ServerError("SERVER_TOO_LARGE", `the sample is ${declared} bytes, over the ${limit}-byte limit`);
+    if (declared > limit)
+      throw new ServerError("SERVER_TOO_LARGE", `the sample is ${declared} bytes, over the ${limit}-byte limit`);
     const hash = createHash("sha256");
     const chunks: Uint8Array[] = [];
     let size = 0;
@@ -103,16 +128,26 @@ export function endpointApi(ctx: ServerContext): Hono<AppEnv> {
       }
     }
     if (size === 0) throw new ServerError("SERVER_BAD_REQUEST", "empty sample body");
-    if (hash.digest("hex") !== sha) throw new ServerError("SERVER_BAD_REQUEST", "the body's sha256 does not match the sha256 parameter", { path: "sha256" });
+    if (hash.digest("hex") !== sha)
+      throw new ServerError("SERVER_BAD_REQUEST", "the body's sha256 does not match the sha256 parameter", {
+        path: "sha256",
+      });
     const dir = join(ctx.config.dataDir, "samples", sha.slice(0, 2));
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const file = join(dir, sha);
-    const exists = await stat(file).then(() => true, () => false);
+    const exists = await stat(file).then(
+      () => true,
+      () => false,
+    );
     if (!exists) {
       const tmp = `${file}.${randomUUID()}.tmp`;
       await writeFile(tmp, Buffer.concat(chunks), { mode: 0o600 });
       await rename(tmp, file);
-      await writeFile(`${file}.json`, JSON.stringify({ sha256: sha, size, type, endpointId: id, receivedAt: ctx.now() }) + "\n", { mode: 0o600 });
+      await writeFile(
+        `${file}.json`,
+        JSON.stringify({ sha256: sha, size, type, endpointId: id, receivedAt: ctx.now() }) + "\n",
+        { mode: 0o600 },
+      );
     }
     ctx.log.info({ endpoint: id, size, type }, "sample stored");
     return c.json({ stored: true as const, sha256: sha, size }, 201);

@@ -28,38 +28,286 @@ interface Route {
 const list = <T extends z.ZodType>(key: string, item: T) => z.object({ [key]: z.array(item) });
 
 export const ROUTES: Route[] = [
-  { method: "get", path: "/healthz", summary: "Liveness: database reachable, dialect, version, uptime", auth: "none", response: S.Health, errors: [] },
+  {
+    method: "get",
+    path: "/healthz",
+    summary: "Liveness: database reachable, dialect, version, uptime",
+    auth: "none",
+    response: S.Health,
+    errors: [],
+  },
   { method: "get", path: "/openapi.json", summary: "This document", auth: "none", errors: [] },
-  { method: "post", path: "/api/v1/enroll", summary: "Exchange a one-time enrolment token for an endpoint key", auth: "none", body: protocol.EnrollRequest, response: protocol.EnrollResponse, status: 201, errors: [400, 401, 413, 429] },
-  { method: "post", path: "/api/v1/heartbeat", summary: "Report the agent's state (versions, verified checkpoint, OS, ledger head)", auth: "endpoint", body: protocol.Heartbeat, response: protocol.HeartbeatResponse, errors: [400, 401, 413, 429] },
-  { method: "post", path: "/api/v1/detections", summary: "Report detections (idempotent by the agent's id per detection)", auth: "endpoint", body: protocol.DetectionBatch, response: protocol.BatchResponse, errors: [400, 401, 413, 429] },
-  { method: "post", path: "/api/v1/scans", summary: "Report scan summaries (idempotent by the agent's id per scan)", auth: "endpoint", body: protocol.ScanBatch, response: protocol.BatchResponse, errors: [400, 401, 413, 429] },
-  { method: "get", path: "/api/v1/reputation/{prefix}", summary: "Known hashes under a 20-bit prefix (5 hex digits) with verdicts and fleet prevalence", auth: "endpoint", response: protocol.ReputationResponse, errors: [400, 401, 403, 429] },
-  { method: "get", path: "/api/v1/policy", summary: "The organisation's data policy, signed with the server's Ed25519 key", auth: "endpoint", response: protocol.SignedPolicy, errors: [401, 429] },
-  { method: "post", path: "/api/v1/samples", summary: "Upload a sample (only when the policy allows it: enabled, file type, size)", auth: "endpoint", rawBody: "application/octet-stream", query: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), type: z.enum(["pe", "elf", "macho", "dex", "script"]) }), response: S.SampleStored, status: 201, errors: [400, 401, 403, 413, 429] },
-  { method: "post", path: "/api/v1/inventory", summary: "Report the endpoint's installed software and policy-pack findings; replaces its previous report (only when the policy allows inventory; install paths only when it allows paths)", auth: "endpoint", body: protocol.InventoryReport, response: protocol.InventoryResponse, errors: [400, 401, 403, 413, 429] },
-  { method: "post", path: "/api/admin/login", summary: "Log in: sets the vigil_session cookie and returns the CSRF token", auth: "none", body: S.LoginRequest, response: S.Me, errors: [400, 401, 429] },
+  {
+    method: "post",
+    path: "/api/v1/enroll",
+    summary: "Exchange a one-time enrolment token for an endpoint key",
+    auth: "none",
+    body: protocol.EnrollRequest,
+    response: protocol.EnrollResponse,
+    status: 201,
+    errors: [400, 401, 413, 429],
+  },
+  {
+    method: "post",
+    path: "/api/v1/heartbeat",
+    summary: "Report the agent's state (versions, verified checkpoint, OS, ledger head)",
+    auth: "endpoint",
+    body: protocol.Heartbeat,
+    response: protocol.HeartbeatResponse,
+    errors: [400, 401, 413, 429],
+  },
+  {
+    method: "post",
+    path: "/api/v1/detections",
+    summary: "Report detections (idempotent by the agent's id per detection)",
+    auth: "endpoint",
+    body: protocol.DetectionBatch,
+    response: protocol.BatchResponse,
+    errors: [400, 401, 413, 429],
+  },
+  {
+    method: "post",
+    path: "/api/v1/scans",
+    summary: "Report scan summaries (idempotent by the agent's id per scan)",
+    auth: "endpoint",
+    body: protocol.ScanBatch,
+    response: protocol.BatchResponse,
+    errors: [400, 401, 413, 429],
+  },
+  {
+    method: "get",
+    path: "/api/v1/reputation/{prefix}",
+    summary: "Known hashes under a 20-bit prefix (5 hex digits) with verdicts and fleet prevalence",
+    auth: "endpoint",
+    response: protocol.ReputationResponse,
+    errors: [400, 401, 403, 429],
+  },
+  {
+    method: "get",
+    path: "/api/v1/policy",
+    summary: "The organisation's data policy, signed with the server's Ed25519 key",
+    auth: "endpoint",
+    response: protocol.SignedPolicy,
+    errors: [401, 429],
+  },
+  {
+    method: "post",
+    path: "/api/v1/samples",
+    summary: "Upload a sample (only when the policy allows it: enabled, file type, size)",
+    auth: "endpoint",
+    rawBody: "application/octet-stream",
+    query: z.object({
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      type: z.enum(["pe", "elf", "macho", "dex", "script"]),
+    }),
+    response: S.SampleStored,
+    status: 201,
+    errors: [400, 401, 403, 413, 429],
+  },
+  {
+    method: "post",
+    path: "/api/v1/inventory",
+    summary:
+      "Report the endpoint's installed software and policy-pack findings; replaces its previous report (only when the policy allows inventory; install paths only when it allows paths)",
+    auth: "endpoint",
+    body: protocol.InventoryReport,
+    response: protocol.InventoryResponse,
+    errors: [400, 401, 403, 413, 429],
+  },
+  {
+    method: "post",
+    path: "/api/admin/login",
+    summary: "Log in: sets the vigil_session cookie and returns the CSRF token",
+    auth: "none",
+    body: S.LoginRequest,
+    response: S.Me,
+    errors: [400, 401, 429],
+  },
   { method: "post", path: "/api/admin/logout", summary: "End the session", auth: "session", errors: [401, 403] },
-  { method: "get", path: "/api/admin/me", summary: "The logged-in user and the session's CSRF token", auth: "session", response: S.Me, errors: [401] },
-  { method: "get", path: "/api/admin/enrollment-tokens", summary: "Enrolment tokens (never the token values)", auth: "session", response: list("tokens", S.TokenInfo), errors: [401] },
-  { method: "post", path: "/api/admin/enrollment-tokens", summary: "Create an enrolment token (the value is shown once)", auth: "session", role: "admin", body: S.TokenCreate, response: S.TokenCreated, status: 201, errors: [400, 401, 403] },
-  { method: "post", path: "/api/admin/enrollment-tokens/{id}/revoke", summary: "Withdraw an enrolment token", auth: "session", role: "admin", errors: [401, 403, 404] },
-  { method: "get", path: "/api/admin/endpoints", summary: "Endpoints with status (online, stale, offline, never, revoked)", auth: "session", query: S.EndpointQuery, response: list("endpoints", S.EndpointInfo), errors: [400, 401] },
-  { method: "get", path: "/api/admin/endpoints/{id}", summary: "One endpoint", auth: "session", response: S.EndpointInfo, errors: [401, 404] },
-  { method: "get", path: "/api/admin/endpoints/{id}/scans", summary: "An endpoint's scan summaries", auth: "session", query: S.PageQuery, response: list("scans", S.ScanInfo), errors: [400, 401] },
-  { method: "post", path: "/api/admin/endpoints/{id}/revoke", summary: "Revoke an endpoint's key", auth: "session", role: "admin", response: S.EndpointInfo, errors: [401, 403, 404] },
-  { method: "get", path: "/api/admin/detections", summary: "Detections, newest first, with filters", auth: "session", query: S.DetectionQuery, response: list("detections", S.DetectionInfo), errors: [400, 401] },
-  { method: "get", path: "/api/admin/policy", summary: "The data policy", auth: "session", response: protocol.DataPolicy, errors: [401] },
-  { method: "put", path: "/api/admin/policy", summary: "Replace the data policy (the version is bumped)", auth: "session", role: "admin", body: S.PolicyInput, response: protocol.DataPolicy, errors: [400, 401, 403, 409] },
-  { method: "get", path: "/api/admin/users", summary: "Users", auth: "session", role: "admin", response: list("users", S.UserInfo), errors: [401, 403] },
-  { method: "post", path: "/api/admin/users", summary: "Create a user (a password is generated when none is given)", auth: "session", role: "admin", body: S.UserCreate, response: S.UserCreated, status: 201, errors: [400, 401, 403, 409] },
-  { method: "patch", path: "/api/admin/users/{id}", summary: "Change a user's role, disable or enable, reset the password", auth: "session", role: "admin", body: S.UserPatch, response: S.UserPatched, errors: [400, 401, 403, 404, 409] },
-  { method: "post", path: "/api/admin/reputation", summary: "Add or replace verdicts for hashes", auth: "session", role: "analyst", body: S.ReputationAdd, response: z.object({ added: z.number().int() }), errors: [400, 401, 403] },
-  { method: "get", path: "/api/admin/reputation/{sha256}", summary: "Everything known about one full hash (audited)", auth: "session", role: "analyst", response: S.HashReport, errors: [400, 401, 403] },
-  { method: "get", path: "/api/admin/inventory", summary: "Installed software across the fleet: search by name (q) or vendor; each row is one endpoint with its version, install date and first/last seen", auth: "session", query: S.InventoryQuery, response: S.InventoryItems, errors: [400, 401] },
-  { method: "get", path: "/api/admin/inventory/findings", summary: "What the endpoints' policy packs found (forbidden first), with evidence and the date the prohibition came into force", auth: "session", query: S.InventoryFindingQuery, response: S.InventoryFindings, errors: [400, 401] },
-  { method: "get", path: "/api/admin/audit", summary: "The audit log, newest first", auth: "session", role: "admin", query: S.AuditQuery, response: list("entries", S.AuditRecord), errors: [400, 401, 403] },
-  { method: "get", path: "/updates/{path}", summary: "The update log mirror: checkpoint, tiles, bundles (read-only, or proxied to the publisher)", auth: "none", produces: "application/octet-stream", errors: [404, 502] },
+  {
+    method: "get",
+    path: "/api/admin/me",
+    summary: "The logged-in user and the session's CSRF token",
+    auth: "session",
+    response: S.Me,
+    errors: [401],
+  },
+  {
+    method: "get",
+    path: "/api/admin/enrollment-tokens",
+    summary: "Enrolment tokens (never the token values)",
+    auth: "session",
+    response: list("tokens", S.TokenInfo),
+    errors: [401],
+  },
+  {
+    method: "post",
+    path: "/api/admin/enrollment-tokens",
+    summary: "Create an enrolment token (the value is shown once)",
+    auth: "session",
+    role: "admin",
+    body: S.TokenCreate,
+    response: S.TokenCreated,
+    status: 201,
+    errors: [400, 401, 403],
+  },
+  {
+    method: "post",
+    path: "/api/admin/enrollment-tokens/{id}/revoke",
+    summary: "Withdraw an enrolment token",
+    auth: "session",
+    role: "admin",
+    errors: [401, 403, 404],
+  },
+  {
+    method: "get",
+    path: "/api/admin/endpoints",
+    summary: "Endpoints with status (online, stale, offline, never, revoked)",
+    auth: "session",
+    query: S.EndpointQuery,
+    response: list("endpoints", S.EndpointInfo),
+    errors: [400, 401],
+  },
+  {
+    method: "get",
+    path: "/api/admin/endpoints/{id}",
+    summary: "One endpoint",
+    auth: "session",
+    response: S.EndpointInfo,
+    errors: [401, 404],
+  },
+  {
+    method: "get",
+    path: "/api/admin/endpoints/{id}/scans",
+    summary: "An endpoint's scan summaries",
+    auth: "session",
+    query: S.PageQuery,
+    response: list("scans", S.ScanInfo),
+    errors: [400, 401],
+  },
+  {
+    method: "post",
+    path: "/api/admin/endpoints/{id}/revoke",
+    summary: "Revoke an endpoint's key",
+    auth: "session",
+    role: "admin",
+    response: S.EndpointInfo,
+    errors: [401, 403, 404],
+  },
+  {
+    method: "get",
+    path: "/api/admin/detections",
+    summary: "Detections, newest first, with filters",
+    auth: "session",
+    query: S.DetectionQuery,
+    response: list("detections", S.DetectionInfo),
+    errors: [400, 401],
+  },
+  {
+    method: "get",
+    path: "/api/admin/policy",
+    summary: "The data policy",
+    auth: "session",
+    response: protocol.DataPolicy,
+    errors: [401],
+  },
+  {
+    method: "put",
+    path: "/api/admin/policy",
+    summary: "Replace the data policy (the version is bumped)",
+    auth: "session",
+    role: "admin",
+    body: S.PolicyInput,
+    response: protocol.DataPolicy,
+    errors: [400, 401, 403, 409],
+  },
+  {
+    method: "get",
+    path: "/api/admin/users",
+    summary: "Users",
+    auth: "session",
+    role: "admin",
+    response: list("users", S.UserInfo),
+    errors: [401, 403],
+  },
+  {
+    method: "post",
+    path: "/api/admin/users",
+    summary: "Create a user (a password is generated when none is given)",
+    auth: "session",
+    role: "admin",
+    body: S.UserCreate,
+    response: S.UserCreated,
+    status: 201,
+    errors: [400, 401, 403, 409],
+  },
+  {
+    method: "patch",
+    path: "/api/admin/users/{id}",
+    summary: "Change a user's role, disable or enable, reset the password",
+    auth: "session",
+    role: "admin",
+    body: S.UserPatch,
+    response: S.UserPatched,
+    errors: [400, 401, 403, 404, 409],
+  },
+  {
+    method: "post",
+    path: "/api/admin/reputation",
+    summary: "Add or replace verdicts for hashes",
+    auth: "session",
+    role: "analyst",
+    body: S.ReputationAdd,
+    response: z.object({ added: z.number().int() }),
+    errors: [400, 401, 403],
+  },
+  {
+    method: "get",
+    path: "/api/admin/reputation/{sha256}",
+    summary: "Everything known about one full hash (audited)",
+    auth: "session",
+    role: "analyst",
+    response: S.HashReport,
+    errors: [400, 401, 403],
+  },
+  {
+    method: "get",
+    path: "/api/admin/inventory",
+    summary:
+      "Installed software across the fleet: search by name (q) or vendor; each row is one endpoint with its version, install date and first/last seen",
+    auth: "session",
+    query: S.InventoryQuery,
+    response: S.InventoryItems,
+    errors: [400, 401],
+  },
+  {
+    method: "get",
+    path: "/api/admin/inventory/findings",
+    summary:
+      "What the endpoints' policy packs found (forbidden first), with evidence and the date the prohibition came into force",
+    auth: "session",
+    query: S.InventoryFindingQuery,
+    response: S.InventoryFindings,
+    errors: [400, 401],
+  },
+  {
+    method: "get",
+    path: "/api/admin/audit",
+    summary: "The audit log, newest first",
+    auth: "session",
+    role: "admin",
+    query: S.AuditQuery,
+    response: list("entries", S.AuditRecord),
+    errors: [400, 401, 403],
+  },
+  {
+    method: "get",
+    path: "/updates/{path}",
+    summary: "The update log mirror: checkpoint, tiles, bundles (read-only, or proxied to the publisher)",
+    auth: "none",
+    produces: "application/octet-stream",
+    errors: [404, 502],
+  },
 ];
 
 const ERROR_TEXT: Record<number, string> = {
@@ -81,14 +329,24 @@ function schemaOf(t: z.ZodType, io: "input" | "output"): Record<string, unknown>
 
 function queryParameters(q: z.ZodObject): Record<string, unknown>[] {
   const json = schemaOf(q, "input") as { properties?: Record<string, unknown>; required?: string[] };
-  return Object.entries(json.properties ?? {}).map(([name, schema]) => ({ name, in: "query", required: json.required?.includes(name) ?? false, schema }));
+  return Object.entries(json.properties ?? {}).map(([name, schema]) => ({
+    name,
+    in: "query",
+    required: json.required?.includes(name) ?? false,
+    schema,
+  }));
 }
 
 export function openApiDocument(version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   const errorSchema = { $ref: "#/components/schemas/ApiError" };
   for (const r of ROUTES) {
-    const params = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
+    const params = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
+      name: m[1],
+      in: "path",
+      required: true,
+      schema: { type: "string" },
+    }));
     if (r.query) params.push(...(queryParameters(r.query) as typeof params));
     const responses: Record<string, unknown> = {
       [String(r.status ?? 200)]: {
@@ -97,13 +355,20 @@ export function openApiDocument(version: string): Record<string, unknown> {
         ...(r.produces ? { content: { [r.produces]: {} } } : {}),
       },
     };
-    for (const e of r.errors) responses[String(e)] = { description: ERROR_TEXT[e], content: { "application/json": { schema: errorSchema } } };
+    for (const e of r.errors)
+      responses[String(e)] = { description: ERROR_TEXT[e], content: { "application/json": { schema: errorSchema } } };
     const op: Record<string, unknown> = {
       summary: r.summary + (r.role ? ` (role: ${r.role}${r.role === "analyst" ? " or admin" : ""})` : ""),
       security: r.auth === "endpoint" ? [{ endpointKey: [] }] : r.auth === "session" ? [{ session: [] }] : [],
       ...(params.length ? { parameters: params } : {}),
-      ...(r.body ? { requestBody: { required: true, content: { "application/json": { schema: schemaOf(r.body, "input") } } } } : {}),
-      ...(r.rawBody ? { requestBody: { required: true, content: { [r.rawBody]: { schema: { type: "string", format: "binary" } } } } } : {}),
+      ...(r.body
+        ? { requestBody: { required: true, content: { "application/json": { schema: schemaOf(r.body, "input") } } } }
+        : {}),
+      ...(r.rawBody
+        ? {
+            requestBody: { required: true, content: { [r.rawBody]: { schema: { type: "string", format: "binary" } } } },
+          }
+        : {}),
       responses,
     };
     (paths[r.path] ??= {})[r.method] = op;
@@ -113,11 +378,16 @@ export function openApiDocument(version: string): Record<string, unknown> {
     info: {
       title: "Vigil server API",
       version,
-      description: "Endpoint API (/api/v1, bearer endpoint key) for `vigil agent`, and admin API (/api/admin, session cookie; unsafe methods need header x-csrf-token).",
+      description:
+        "Endpoint API (/api/v1, bearer endpoint key) for `vigil agent`, and admin API (/api/admin, session cookie; unsafe methods need header x-csrf-token).",
     },
     components: {
       securitySchemes: {
-        endpointKey: { type: "http", scheme: "bearer", description: "The endpoint key from enrolment: vgk_<endpointId>.<secret>" },
+        endpointKey: {
+          type: "http",
+          scheme: "bearer",
+          description: "The endpoint key from enrolment: vgk_<endpointId>.<secret>",
+        },
         session: { type: "apiKey", in: "cookie", name: "vigil_session" },
       },
       schemas: { ApiError: schemaOf(protocol.ApiError, "output") },

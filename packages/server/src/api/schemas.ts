@@ -17,10 +17,22 @@ export const TokenCreate = z.object({
   ttlHours: z.number().positive().max(8784).optional(),
   uses: z.number().int().min(1).max(100_000).optional(),
 });
-export const TokenCreated = z.object({ token: z.string(), id: z.string(), label: z.string(), uses: z.number().int(), expiresAt: z.number().int() });
+export const TokenCreated = z.object({
+  token: z.string(),
+  id: z.string(),
+  label: z.string(),
+  uses: z.number().int(),
+  expiresAt: z.number().int(),
+});
 export const TokenInfo = z.object({
-  id: z.string(), label: z.string(), createdBy: z.string(), createdAt: z.number().int(), expiresAt: z.number().int(),
-  usesLeft: z.number().int(), lastUsedAt: z.number().int().nullable(), state: z.enum(["active", "used", "expired"]),
+  id: z.string(),
+  label: z.string(),
+  createdBy: z.string(),
+  createdAt: z.number().int(),
+  expiresAt: z.number().int(),
+  usesLeft: z.number().int(),
+  lastUsedAt: z.number().int().nullable(),
+  state: z.enum(["active", "used", "expired"]),
 });
 
 export const EndpointInfo = z.object({
@@ -29,7 +41,9 @@ export const EndpointInfo = z.object({
   os: protocol.OsInfo.nullable(),
   agentVersion: z.string().nullable(),
   rulesVersion: z.string().nullable(),
-  checkpoint: z.object({ origin: z.string(), size: z.number().int(), rootHash: z.string(), at: z.number().int().nullable() }).nullable(),
+  checkpoint: z
+    .object({ origin: z.string(), size: z.number().int(), rootHash: z.string(), at: z.number().int().nullable() })
+    .nullable(),
   ledger: z.object({ entries: z.number().int(), head: z.string() }).nullable(),
   enrolledAt: z.number().int(),
   enrolledWith: z.string().nullable(),
@@ -40,14 +54,34 @@ export const EndpointInfo = z.object({
 });
 
 export const DetectionInfo = z.object({
-  id: z.string(), endpointId: z.string(), hostname: z.string().nullable(), clientId: z.string(), time: z.number().int(), receivedAt: z.number().int(),
-  rule: z.string(), severity: protocol.Severity, bundleVersion: z.string().nullable(), sha256: sha256Hex, size: z.number().int().nullable(),
-  fileType: z.string().nullable(), action: z.string(), path: z.string().nullable(),
+  id: z.string(),
+  endpointId: z.string(),
+  hostname: z.string().nullable(),
+  clientId: z.string(),
+  time: z.number().int(),
+  receivedAt: z.number().int(),
+  rule: z.string(),
+  severity: protocol.Severity,
+  bundleVersion: z.string().nullable(),
+  sha256: sha256Hex,
+  size: z.number().int().nullable(),
+  fileType: z.string().nullable(),
+  action: z.string(),
+  path: z.string().nullable(),
 });
 
 export const ScanInfo = z.object({
-  id: z.string(), endpointId: z.string(), clientId: z.string(), startedAt: z.number().int(), finishedAt: z.number().int(), kind: z.string(),
-  files: z.number().int(), bytes: z.number().int(), detections: z.number().int(), errors: z.number().int(), bundleVersion: z.string().nullable(),
+  id: z.string(),
+  endpointId: z.string(),
+  clientId: z.string(),
+  startedAt: z.number().int(),
+  finishedAt: z.number().int(),
+  kind: z.string(),
+  files: z.number().int(),
+  bytes: z.number().int(),
+  detections: z.number().int(),
+  errors: z.number().int(),
+  bundleVersion: z.string().nullable(),
 });
 
 /** Query parameters are strings; numbers are parsed here. */
@@ -69,36 +103,77 @@ export const EndpointQuery = z.object({
   revoked: z.enum(["0", "1"]).optional(),
 });
 export const PageQuery = z.object({ limit: int.min(1).max(5000).optional(), offset: int.min(0).optional() });
-export const AuditQuery = z.object({ limit: int.min(1).max(1000).optional(), before: int.optional(), action: z.string().max(64).optional() });
+export const AuditQuery = z.object({
+  limit: int.min(1).max(1000).optional(),
+  before: int.optional(),
+  action: z.string().max(64).optional(),
+});
 
 export const PolicyInput = protocol.DataPolicy.extend({ version: z.number().int().nonnegative().optional() });
 
-export const UserInfo = z.object({ id: z.string(), username: z.string(), role: Role, createdAt: z.number().int(), disabled: z.boolean(), lastSeen: z.number().int().nullable() });
-export const UserCreate = z.object({ username: z.string().min(1).max(64), role: Role, password: z.string().min(12).max(200).optional() });
+export const UserInfo = z.object({
+  id: z.string(),
+  username: z.string(),
+  role: Role,
+  createdAt: z.number().int(),
+  disabled: z.boolean(),
+  lastSeen: z.number().int().nullable(),
+});
+export const UserCreate = z.object({
+  username: z.string().min(1).max(64),
+  role: Role,
+  password: z.string().min(12).max(200).optional(),
+});
 export const UserCreated = z.object({ user: UserInfo, password: z.string() });
-export const UserPatch = z.object({ role: Role.optional(), disabled: z.boolean().optional(), resetPassword: z.boolean().optional() });
+export const UserPatch = z.object({
+  role: Role.optional(),
+  disabled: z.boolean().optional(),
+  resetPassword: z.boolean().optional(),
+});
 export const UserPatched = z.object({ user: UserInfo, password: z.string().optional() });
 
 export const ReputationAdd = z.object({
-  entries: z.array(z.object({
-    sha256: sha256Hex,
-    verdict: z.enum(["malicious", "suspicious", "clean"]),
-    name: z.string().max(256).nullable().optional(),
-    source: z.string().max(100).optional(),
-  })).min(1).max(10_000),
+  entries: z
+    .array(
+      z.object({
+        sha256: sha256Hex,
+        verdict: z.enum(["malicious", "suspicious", "clean"]),
+        name: z.string().max(256).nullable().optional(),
+        source: z.string().max(100).optional(),
+      }),
+    )
+    .min(1)
+    .max(10_000),
 });
 export const HashReport = z.object({
-  sha256: sha256Hex, verdict: z.enum(["malicious", "suspicious", "clean", "unknown"]), name: z.string().nullable(), source: z.string().nullable(),
-  updatedAt: z.number().int().nullable(), prevalence: z.number().int(), detections: z.number().int(), firstSeen: z.number().int().nullable(),
-  lastSeen: z.number().int().nullable(), endpoints: z.array(z.string()),
+  sha256: sha256Hex,
+  verdict: z.enum(["malicious", "suspicious", "clean", "unknown"]),
+  name: z.string().nullable(),
+  source: z.string().nullable(),
+  updatedAt: z.number().int().nullable(),
+  prevalence: z.number().int(),
+  detections: z.number().int(),
+  firstSeen: z.number().int().nullable(),
+  lastSeen: z.number().int().nullable(),
+  endpoints: z.array(z.string()),
 });
 export const AuditRecord = z.object({
-  id: z.string(), time: z.number().int(), userId: z.string().nullable(), username: z.string().nullable(), action: z.string(),
-  target: z.string().nullable(), detail: z.record(z.string(), z.unknown()).nullable(), ip: z.string().nullable(),
+  id: z.string(),
+  time: z.number().int(),
+  userId: z.string().nullable(),
+  username: z.string().nullable(),
+  action: z.string(),
+  target: z.string().nullable(),
+  detail: z.record(z.string(), z.unknown()).nullable(),
+  ip: z.string().nullable(),
 });
 
 export const Health = z.object({
-  status: z.enum(["ok", "degraded"]), db: z.enum(["ok", "error"]), dialect: z.enum(["sqlite", "postgres"]), version: z.string(), uptimeSeconds: z.number().int(),
+  status: z.enum(["ok", "degraded"]),
+  db: z.enum(["ok", "error"]),
+  dialect: z.enum(["sqlite", "postgres"]),
+  version: z.string(),
+  uptimeSeconds: z.number().int(),
 });
 export const SampleStored = z.object({ stored: z.literal(true), sha256: sha256Hex, size: z.number().int() });
 
@@ -111,8 +186,16 @@ export const InventoryQuery = z.object({
   offset: int.min(0).optional(),
 });
 export const InventoryItemInfo = z.object({
-  endpointId: z.string(), hostname: z.string().nullable(), name: z.string(), version: z.string().nullable(), vendor: z.string().nullable(),
-  source: z.string(), installedAt: z.string().nullable(), installPath: z.string().nullable(), firstSeen: z.number().int(), lastSeen: z.number().int(),
+  endpointId: z.string(),
+  hostname: z.string().nullable(),
+  name: z.string(),
+  version: z.string().nullable(),
+  vendor: z.string().nullable(),
+  source: z.string(),
+  installedAt: z.string().nullable(),
+  installPath: z.string().nullable(),
+  firstSeen: z.number().int(),
+  lastSeen: z.number().int(),
 });
 export const InventoryItems = z.object({ items: z.array(InventoryItemInfo), total: z.number().int() });
 export const InventoryFindingQuery = z.object({
@@ -124,7 +207,16 @@ export const InventoryFindingQuery = z.object({
   offset: int.min(0).optional(),
 });
 export const InventoryFindingInfo = z.object({
-  endpointId: z.string(), hostname: z.string().nullable(), status: z.enum(["forbidden", "upcoming"]), packId: z.string(), packVersion: z.number().int(),
-  vendor: z.string(), subject: z.string(), evidence: z.array(z.string()), inForceSince: z.string().nullable(), firstSeen: z.number().int(), lastSeen: z.number().int(),
+  endpointId: z.string(),
+  hostname: z.string().nullable(),
+  status: z.enum(["forbidden", "upcoming"]),
+  packId: z.string(),
+  packVersion: z.number().int(),
+  vendor: z.string(),
+  subject: z.string(),
+  evidence: z.array(z.string()),
+  inForceSince: z.string().nullable(),
+  firstSeen: z.number().int(),
+  lastSeen: z.number().int(),
 });
 export const InventoryFindings = z.object({ findings: z.array(InventoryFindingInfo), total: z.number().int() });

@@ -39,7 +39,10 @@ export function endpointAuth(ctx: ServerContext): MiddlewareHandler<AppEnv> {
     const parsed = m ? parseEndpointKey(m[1]!) : undefined;
     if (!parsed) {
       c.header("WWW-Authenticate", 'Bearer realm="vigil"');
-      throw new ServerError("SERVER_UNAUTHORIZED", "missing or malformed endpoint key: send 'Authorization: Bearer vgk_<id>.<secret>'");
+      throw new ServerError(
+        "SERVER_UNAUTHORIZED",
+        "missing or malformed endpoint key: send 'Authorization: Bearer vgk_<id>.<secret>'",
+      );
     }
     const row = await ctx.store.db
       .selectFrom("endpoints")

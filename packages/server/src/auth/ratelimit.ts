@@ -16,7 +16,10 @@ export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
   private lastSweep = 0;
 
-  constructor(readonly perMinute: number, private readonly now: () => number = Date.now) {}
+  constructor(
+    readonly perMinute: number,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Takes one token for `key`: 0 when allowed, else the seconds until a token is available. */
   take(key: string): number {
@@ -43,13 +46,17 @@ export class RateLimiter {
   /** Like take, but throws SERVER_RATE_LIMITED (429 with Retry-After). */
   check(key: string, what: string): void {
     const wait = this.take(key);
-    if (wait > 0) throw new ServerError("SERVER_RATE_LIMITED", `too many ${what} requests; retry in ${wait} s`, { retryAfter: wait });
+    if (wait > 0)
+      throw new ServerError("SERVER_RATE_LIMITED", `too many ${what} requests; retry in ${wait} s`, {
+        retryAfter: wait,
+      });
   }
 
   private sweep(t: number): void {
     if (t - this.lastSweep < 60_000 || this.buckets.size < 1024) return;
     this.lastSweep = t;
-    for (const [k, b] of this.buckets) if (b.tokens + (t - b.at) * (this.perMinute / 60_000) >= this.perMinute) this.buckets.delete(k);
+    for (const [k, b] of this.buckets)
+      if (b.tokens + (t - b.at) * (this.perMinute / 60_000) >= this.perMinute) this.buckets.delete(k);
   }
 }
 
@@ -71,7 +78,11 @@ export function limiters(ctx: ServerContext): Limiters {
     const n = ctx.config.rateLimitPerMinute;
     const now = () => ctx.now();
     // password guessing gets a tighter budget than agents
-    l = { endpoint: new RateLimiter(n, now), enroll: new RateLimiter(n, now), login: new RateLimiter(n > 0 ? Math.min(n, 30) : 0, now) };
+    l = {
+      endpoint: new RateLimiter(n, now),
+      enroll: new RateLimiter(n, now),
+      login: new RateLimiter(n > 0 ? Math.min(n, 30) : 0, now),
+    };
     perContext.set(ctx, l);
   }
   return l;

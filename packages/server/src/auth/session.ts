@@ -42,7 +42,12 @@ export interface LoginResult {
  * too many attempts and SERVER_UNAUTHORIZED for a wrong user, password or a disabled account
  * (one message for all, so usernames cannot be probed). Both outcomes go to the audit log.
  */
-export async function login(ctx: ServerContext, username: string, password: string, ip: string | null): Promise<LoginResult> {
+export async function login(
+  ctx: ServerContext,
+  username: string,
+  password: string,
+  ip: string | null,
+): Promise<LoginResult> {
   limiters(ctx).login.check(ip ?? "unknown", "login");
   const row = await ctx.store.db.selectFrom("users").selectAll().where("username", "=", username).executeTakeFirst();
   // verify against a dummy hash when the user is unknown, so both paths take the same time
@@ -57,7 +62,14 @@ export async function login(ctx: ServerContext, username: string, password: stri
   const expiresAt = now + ctx.config.sessionTtlMs;
   await ctx.store.db
     .insertInto("sessions")
-    .values({ id: sha256Hex(sessionId), user_id: row.id, csrf_token: csrfToken, created_at: now, expires_at: expiresAt, last_seen: now })
+    .values({
+      id: sha256Hex(sessionId),
+      user_id: row.id,
+      csrf_token: csrfToken,
+      created_at: now,
+      expires_at: expiresAt,
+      last_seen: now,
+    })
     .execute();
   // opportunistic cleanup of expired sessions
   await ctx.store.db.deleteFrom("sessions").where("expires_at", "<", now).execute();
@@ -89,18 +101,33 @@ export async function logout(ctx: ServerContext, c: Context<AppEnv>): Promise<vo
 }
 
 /** Looks up the session of a cookie value; null when unknown, expired or the user is disabled. */
-export async function sessionOf(ctx: ServerContext, cookie: string): Promise<{ user: SessionUser; csrfToken: string } | null> {
+export async function sessionOf(
+  ctx: ServerContext,
+  cookie: string,
+): Promise<{ user: SessionUser; csrfToken: string } | null> {
   const id = sha256Hex(cookie);
   const now = ctx.now();
   const row = await ctx.store.db
     .selectFrom("sessions")
     .innerJoin("users", "users.id", "sessions.user_id")
-    .select(["sessions.csrf_token", "sessions.last_seen", "sessions.expires_at", "users.id", "users.username", "users.role", "users.disabled"])
+    .select([
+      "sessions.csrf_token",
+      "sessions.last_seen",
+      "sessions.expires_at",
+      "users.id",
+      "users.username",
+      "users.role",
+      "users.disabled",
+    ])
     .where("sessions.id", "=", id)
     .executeTakeFirst();
   if (!row || Number(row.expires_at) <= now || Number(row.disabled) !== 0) return null;
   if (now - Number(row.last_seen) >= SLIDE_EVERY_MS) {
-    await ctx.store.db.updateTable("sessions").set({ last_seen: now, expires_at: now + ctx.config.sessionTtlMs }).where("id", "=", id).execute();
+    await ctx.store.db
+      .updateTable("sessions")
+      .set({ last_seen: now, expires_at: now + ctx.config.sessionTtlMs })
+      .where("id", "=", id)
+      .execute();
   }
   return { user: { id: row.id, username: row.username, role: row.role }, csrfToken: row.csrf_token };
 }
@@ -162,7 +189,7 @@ export function csrfProtect(): MiddlewareHandler<AppEnv> {
       const type = c.req.header("content-type") ?? "";
       if (/^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(type)) {
         const form = await c.req.parseBody();
-        const v = form["_csrf"];
+        const v = form._csrf;
         if (typeof v === "string") given = v;
       }
     }

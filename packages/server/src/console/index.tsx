@@ -37,7 +37,10 @@ const STATIC_FILES: Record<string, { path: () => string; type: string }> = {
   "console.js": { path: () => join(STATIC_DIR, "console.js"), type: "text/javascript; charset=utf-8" },
   "htmx.min.js": { path: () => require.resolve("htmx.org/dist/htmx.min.js"), type: "text/javascript; charset=utf-8" },
   // chart.js exports no subpaths: find its dist directory from the main entry
-  "chart.umd.min.js": { path: () => join(dirname(require.resolve("chart.js")), "chart.umd.min.js"), type: "text/javascript; charset=utf-8" },
+  "chart.umd.min.js": {
+    path: () => join(dirname(require.resolve("chart.js")), "chart.umd.min.js"),
+    type: "text/javascript; charset=utf-8",
+  },
 };
 
 const CSP = [
@@ -56,7 +59,8 @@ const CSP = [
 /** `next` after login: only a path inside the console (no scheme, no //host, no backslash tricks). */
 export function safeNext(next: string | undefined): string {
   if (!next) return `${BASE}/`;
-  if (!/^\/console(\/[^\\]*)?(\?[^\\]*)?$/.test(next) || next.includes("//") || /[\u0000-\u001f]/.test(next)) return `${BASE}/`;
+  if (!/^\/console(\/[^\\]*)?(\?[^\\]*)?$/.test(next) || next.includes("//") || /[\u0000-\u001f]/.test(next))
+    return `${BASE}/`;
   return next;
 }
 
@@ -116,7 +120,8 @@ export function consoleApp(ctx: ServerContext): Hono<AppEnv> {
       return c.redirect(next, 303);
     } catch (e) {
       if (e instanceof ServerError && (e.code === "SERVER_UNAUTHORIZED" || e.code === "SERVER_RATE_LIMITED")) {
-        const msg = e.code === "SERVER_UNAUTHORIZED" ? "Wrong username or password." : `Too many attempts. ${e.message}.`;
+        const msg =
+          e.code === "SERVER_UNAUTHORIZED" ? "Wrong username or password." : `Too many attempts. ${e.message}.`;
         if (e.retryAfter) c.header("Retry-After", String(e.retryAfter));
         return c.html(<LoginPage next={next} username={username} error={msg} />, e.status as 401 | 429);
       }
@@ -134,7 +139,8 @@ export function consoleApp(ctx: ServerContext): Hono<AppEnv> {
       c.header("HX-Redirect", to);
       return c.body(null, 401);
     }
-    if (c.req.method !== "GET" && c.req.method !== "HEAD") throw new ServerError("SERVER_UNAUTHORIZED", "your session has ended; log in again");
+    if (c.req.method !== "GET" && c.req.method !== "HEAD")
+      throw new ServerError("SERVER_UNAUTHORIZED", "your session has ended; log in again");
     return c.redirect(to, 303);
   });
   app.use("*", csrfProtect());

@@ -81,15 +81,21 @@ export const Page: FC<PropsWithChildren<PageProps>> = (p) => (
         <script src={`${STATIC}/console.js`} defer></script>
       </head>
       <body>
-        <a class="skip" href="#main">Skip to content</a>
+        <a class="skip" href="#main">
+          Skip to content
+        </a>
         <header class="top">
-          <a class="brand" href={`${BASE}/`}>Vigil</a>
+          <a class="brand" href={`${BASE}/`}>
+            Vigil
+          </a>
           {p.user ? (
             <nav aria-label="Console">
               <ul>
                 {NAV.filter((n) => !n.roles || n.roles.includes(p.user!.role)).map((n) => (
                   <li>
-                    <a href={n.href} aria-current={p.active === n.key ? "page" : undefined}>{n.label}</a>
+                    <a href={n.href} aria-current={p.active === n.key ? "page" : undefined}>
+                      {n.label}
+                    </a>
                   </li>
                 ))}
               </ul>
@@ -101,7 +107,9 @@ export const Page: FC<PropsWithChildren<PageProps>> = (p) => (
                 {p.user.username} <span class="role">({p.user.role})</span>
               </span>
               <CsrfField token={p.csrf} />
-              <button type="submit" class="link">Log out</button>
+              <button type="submit" class="link">
+                Log out
+              </button>
             </form>
           ) : null}
         </header>
@@ -126,7 +134,9 @@ export function hxForm(action: string): Record<string, string> {
   return { "hx-post": action, "hx-target": "main", "hx-select": "main", "hx-swap": "outerHTML" };
 }
 
-export const CsrfField: FC<{ token: string | null }> = ({ token }) => <input type="hidden" name="_csrf" value={token ?? ""} />;
+export const CsrfField: FC<{ token: string | null }> = ({ token }) => (
+  <input type="hidden" name="_csrf" value={token ?? ""} />
+);
 
 export const Time: FC<{ ms: number | null; now: number; precise?: boolean }> = ({ ms, now, precise }) =>
   ms === null ? (
@@ -146,15 +156,25 @@ export const Ago: FC<{ ms: number | null; now: number }> = ({ ms, now }) =>
     </time>
   );
 
-const STATUS_LABEL: Record<EndpointStatus, string> = { online: "Online", stale: "Stale", offline: "Offline", never: "Never seen", revoked: "Revoked" };
+const STATUS_LABEL: Record<EndpointStatus, string> = {
+  online: "Online",
+  stale: "Stale",
+  offline: "Offline",
+  never: "Never seen",
+  revoked: "Revoked",
+};
 
-export const StatusBadge: FC<{ status: EndpointStatus }> = ({ status }) => <span class={`badge st-${status}`}>{STATUS_LABEL[status]}</span>;
+export const StatusBadge: FC<{ status: EndpointStatus }> = ({ status }) => (
+  <span class={`badge st-${status}`}>{STATUS_LABEL[status]}</span>
+);
 
 export function statusLabel(s: EndpointStatus): string {
   return STATUS_LABEL[s];
 }
 
-export const SeverityBadge: FC<{ severity: Severity | string }> = ({ severity }) => <span class={`badge sev-${severity}`}>{severity}</span>;
+export const SeverityBadge: FC<{ severity: Severity | string }> = ({ severity }) => (
+  <span class={`badge sev-${severity}`}>{severity}</span>
+);
 
 export const Verdict: FC<{ verdict: string }> = ({ verdict }) => <span class={`badge v-${verdict}`}>{verdict}</span>;
 
@@ -169,7 +189,13 @@ export const HashLink: FC<{ sha256: string; short?: boolean }> = ({ sha256, shor
 );
 
 /** Previous/next links keeping the other query parameters. */
-export const Pager: FC<{ path: string; params: Record<string, string | undefined>; page: number; pageSize: number; total: number }> = (p) => {
+export const Pager: FC<{
+  path: string;
+  params: Record<string, string | undefined>;
+  page: number;
+  pageSize: number;
+  total: number;
+}> = (p) => {
   const pages = Math.max(1, Math.ceil(p.total / p.pageSize));
   const link = (n: number) => {
     const q = new URLSearchParams();
@@ -181,11 +207,23 @@ export const Pager: FC<{ path: string; params: Record<string, string | undefined
   if (pages <= 1) return <p class="muted">{p.total === 1 ? "1 result" : `${p.total} results`}</p>;
   return (
     <nav class="pager" aria-label="Pages">
-      {p.page > 1 ? <a href={link(p.page - 1)} rel="prev">← Previous</a> : <span class="muted">← Previous</span>}
+      {p.page > 1 ? (
+        <a href={link(p.page - 1)} rel="prev">
+          ← Previous
+        </a>
+      ) : (
+        <span class="muted">← Previous</span>
+      )}
       <span>
         Page {p.page} of {pages} ({p.total} results)
       </span>
-      {p.page < pages ? <a href={link(p.page + 1)} rel="next">Next →</a> : <span class="muted">Next →</span>}
+      {p.page < pages ? (
+        <a href={link(p.page + 1)} rel="next">
+          Next →
+        </a>
+      ) : (
+        <span class="muted">Next →</span>
+      )}
     </nav>
   );
 };
@@ -213,7 +251,9 @@ export const ChartTable: FC<{
             <tr>
               <th scope="col">{p.rowHeader}</th>
               {p.series.map((s) => (
-                <th scope="col" data-colour={s.colour}>{s.name}</th>
+                <th scope="col" data-colour={s.colour}>
+                  {s.name}
+                </th>
               ))}
             </tr>
           </thead>
@@ -240,13 +280,27 @@ export type Column = string | { num: string } | null | false;
  * A list table in its horizontal scroller: the caption (shown, or for screen readers only with
  * `hiddenCaption`), one column header per entry of `columns` and the rows as children.
  */
-export const ListTable: FC<PropsWithChildren<{ caption?: Child; hiddenCaption?: boolean; id?: string | undefined; columns: Column[] }>> = (p) => (
+export const ListTable: FC<
+  PropsWithChildren<{ caption?: Child; hiddenCaption?: boolean; id?: string | undefined; columns: Column[] }>
+> = (p) => (
   <div class="scroll">
     <table class="list" id={p.id}>
-      {p.caption === undefined ? null : p.hiddenCaption ? <caption class="sr-only">{p.caption}</caption> : <caption>{p.caption}</caption>}
+      {p.caption === undefined ? null : p.hiddenCaption ? (
+        <caption class="sr-only">{p.caption}</caption>
+      ) : (
+        <caption>{p.caption}</caption>
+      )}
       <thead>
         <tr>
-          {p.columns.map((c) => (!c ? null : typeof c === "string" ? <th scope="col">{c}</th> : <th scope="col" class="num">{c.num}</th>))}
+          {p.columns.map((c) =>
+            !c ? null : typeof c === "string" ? (
+              <th scope="col">{c}</th>
+            ) : (
+              <th scope="col" class="num">
+                {c.num}
+              </th>
+            ),
+          )}
         </tr>
       </thead>
       <tbody>{p.children}</tbody>

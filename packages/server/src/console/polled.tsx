@@ -30,8 +30,17 @@ export const LiveRegion: FC<{ id: string; url: string; version: string; seconds?
 );
 
 /** The fragment route's answer: 204 when the client already shows this version. */
-export function fragment(c: Context<AppEnv>, url: string, data: unknown, render: () => Child): Response | Promise<Response> {
+export function fragment(
+  c: Context<AppEnv>,
+  url: string,
+  data: unknown,
+  render: () => Child,
+): Response | Promise<Response> {
   const version = versionOf(data);
   if (c.req.query("v") === version) return c.body(null, 204);
-  return c.html(<Poller url={url} version={version}>{render()}</Poller>);
+  return c.html(
+    <Poller url={url} version={version}>
+      {render()}
+    </Poller>,
+  );
 }

@@ -8,7 +8,7 @@ export class RequestStats {
   readonly byClass: Record<string, number> = { "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0 };
   private readonly recent: number[] = [];
 
-  constructor(private readonly now: () => number) {
+  constructor(readonly now: () => number) {
     this.startedAt = now();
   }
 
@@ -24,6 +24,11 @@ export class RequestStats {
     const n = this.recent.length;
     if (n === 0) return { mean: 0, p95: 0, max: 0, n };
     const sorted = [...this.recent].sort((a, b) => a - b);
-    return { mean: sorted.reduce((s, x) => s + x, 0) / n, p95: sorted[Math.min(n - 1, Math.floor(n * 0.95))]!, max: sorted[n - 1]!, n };
+    return {
+      mean: sorted.reduce((s, x) => s + x, 0) / n,
+      p95: sorted[Math.min(n - 1, Math.floor(n * 0.95))]!,
+      max: sorted[n - 1]!,
+      n,
+    };
   }
 }

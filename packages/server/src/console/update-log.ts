@@ -113,7 +113,12 @@ export function describeSignatures(note: string): SignatureView[] {
 
 function sourceOf(config: ServerConfig): { mode: "dir" | "upstream"; location: string; source: Source } | null {
   if (config.updatesDir) return { mode: "dir", location: config.updatesDir, source: openSource(config.updatesDir) };
-  if (config.updatesUpstream) return { mode: "upstream", location: config.updatesUpstream, source: openSource(config.updatesUpstream, { timeoutMs: 5000 }) };
+  if (config.updatesUpstream)
+    return {
+      mode: "upstream",
+      location: config.updatesUpstream,
+      source: openSource(config.updatesUpstream, { timeoutMs: 5000 }),
+    };
   return null;
 }
 
@@ -153,10 +158,21 @@ async function readAudits(dir: string, limit: number): Promise<AuditReportView[]
       }
     }),
   );
-  const files = withTimes.filter((x): x is { n: string; t: number; size: number } => x !== null).sort((a, b) => b.t - a.t).slice(0, limit);
+  const files = withTimes
+    .filter((x): x is { n: string; t: number; size: number } => x !== null)
+    .sort((a, b) => b.t - a.t)
+    .slice(0, limit);
   const out: AuditReportView[] = [];
   for (const f of files) {
-    const view: AuditReportView = { file: f.n, modified: f.t, kind: "unknown", summary: "", findings: [], problems: [], error: null };
+    const view: AuditReportView = {
+      file: f.n,
+      modified: f.t,
+      kind: "unknown",
+      summary: "",
+      findings: [],
+      problems: [],
+      error: null,
+    };
     out.push(view);
     if (f.size > 16 * 1024 * 1024) {
       view.error = `larger than 16 MiB (${f.size} bytes): not read`;
@@ -180,8 +196,11 @@ async function readAudits(dir: string, limit: number): Promise<AuditReportView[]
         view.problems = Array.isArray(j.problems) ? (j.problems as unknown[]).map(String) : [];
         for (const b of bundles) {
           const label = `${String(b.name ?? "?")} v${String(b.version ?? "?")}`;
-          if (Array.isArray(b.problems)) view.problems.push(...(b.problems as unknown[]).map((p) => `${label}: ${String(p)}`));
-          if (Array.isArray(b.findings)) for (const x of b.findings as Array<Record<string, unknown>>) view.findings.push({ ...toFinding(x), file: `${label}: ${String(x.file ?? "")}` });
+          if (Array.isArray(b.problems))
+            view.problems.push(...(b.problems as unknown[]).map((p) => `${label}: ${String(p)}`));
+          if (Array.isArray(b.findings))
+            for (const x of b.findings as Array<Record<string, unknown>>)
+              view.findings.push({ ...toFinding(x), file: `${label}: ${String(x.file ?? "")}` });
         }
       } else if (Array.isArray(j.findings)) {
         view.kind = "rules";
@@ -196,9 +215,20 @@ async function readAudits(dir: string, limit: number): Promise<AuditReportView[]
 }
 
 /** The console's view of the update log; never throws (problems go to `error`). */
-export async function readUpdateLog(config: ServerConfig, opts: { bundles?: number; audits?: number } = {}): Promise<UpdateLogView> {
+export async function readUpdateLog(
+  config: ServerConfig,
+  opts: { bundles?: number; audits?: number } = {},
+): Promise<UpdateLogView> {
   const src = sourceOf(config);
-  const view: UpdateLogView = { mode: src?.mode ?? "none", location: src?.location ?? null, checkpoint: null, tilesMatch: null, bundles: [], audits: [], error: null };
+  const view: UpdateLogView = {
+    mode: src?.mode ?? "none",
+    location: src?.location ?? null,
+    checkpoint: null,
+    tilesMatch: null,
+    bundles: [],
+    audits: [],
+    error: null,
+  };
   if (!src) return view;
   try {
     view.checkpoint = await readCheckpoint(src.source);
@@ -282,22 +312,37 @@ export async function verifyEndpointCheckpoint(
       return { state: "unknown", reason: `cannot read the log's checkpoint: ${message(e)}` };
     }
   }
-  if (cp.origin !== log.origin) return { state: "mismatch", detail: `origin ${cp.origin} is not this server's log (${log.origin})` };
-  if (cp.size > log.size) return { state: "ahead", detail: `size ${cp.size} is larger than the server's copy of the log (${log.size}): the mirror is behind` };
+  if (cp.origin !== log.origin)
+    return { state: "mismatch", detail: `origin ${cp.origin} is not this server's log (${log.origin})` };
+  if (cp.size > log.size)
+    return {
+      state: "ahead",
+      detail: `size ${cp.size} is larger than the server's copy of the log (${log.size}): the mirror is behind`,
+    };
   if (cp.size === log.size) {
     return cp.rootHash === log.rootHash
       ? { state: "match", detail: `the latest checkpoint (size ${log.size})` }
-      : { state: "mismatch", detail: `same size ${cp.size}, different root hash: the endpoint was shown a different log` };
+      : {
+          state: "mismatch",
+          detail: `same size ${cp.size}, different root hash: the endpoint was shown a different log`,
+        };
   }
   if (cp.size === 0) return { state: "behind", detail: `empty tree; the log has ${log.size} entries` };
   try {
     const fetch = (p: string) => src.source.get(p, LIMITS.tile);
     const root = await new TileReader(fetch, log.size).rangeHash(0n, BigInt(cp.size));
-    if (encodeBase64(root) !== cp.rootHash) return { state: "mismatch", detail: `the log's root at size ${cp.size} differs from the endpoint's: the endpoint was shown a different log` };
+    if (encodeBase64(root) !== cp.rootHash)
+      return {
+        state: "mismatch",
+        detail: `the log's root at size ${cp.size} differs from the endpoint's: the endpoint was shown a different log`,
+      };
   } catch (e) {
     return { state: "unknown", reason: `cannot compute the log's root at size ${cp.size}: ${message(e)}` };
   }
-  return { state: "behind", detail: `consistent prefix (size ${cp.size} of ${log.size}); ${log.size - cp.size} newer entr${log.size - cp.size === 1 ? "y" : "ies"} not yet verified` };
+  return {
+    state: "behind",
+    detail: `consistent prefix (size ${cp.size} of ${log.size}); ${log.size - cp.size} newer entr${log.size - cp.size === 1 ? "y" : "ies"} not yet verified`,
+  };
 }
 
 const checkpointCache = new WeakMap<ServerConfig, { at: number; value: CheckpointView | null }>();

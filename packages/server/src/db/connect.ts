@@ -50,7 +50,10 @@ export async function openStore(opts: OpenOptions): Promise<Store> {
   // times a second, so keep prepared statements by SQL text (bounded: ad-hoc console filters vary).
   const statements = new Map<string, ReturnType<typeof sqlite.prepare>>();
   const database = {
-    close: () => { statements.clear(); sqlite.close(); },
+    close: () => {
+      statements.clear();
+      sqlite.close();
+    },
     prepare: (text: string) => {
       let stmt = statements.get(text);
       if (!stmt) {

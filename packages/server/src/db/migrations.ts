@@ -191,7 +191,11 @@ const inventory: Migration = {
       .addColumn("last_seen", "bigint", (c) => c.notNull())
       .addPrimaryKeyConstraint("inventory_findings_pk", ["endpoint_id", "finding_key"])
       .execute();
-    await db.schema.createIndex("inventory_findings_status").on("inventory_findings").columns(["status", "first_seen"]).execute();
+    await db.schema
+      .createIndex("inventory_findings_status")
+      .on("inventory_findings")
+      .columns(["status", "first_seen"])
+      .execute();
   },
 };
 

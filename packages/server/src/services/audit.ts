@@ -65,9 +65,11 @@ function auditWhere(db: Kysely<Database>, q: AuditQuery) {
   let query = db.selectFrom("audit_log");
   if (q.before !== undefined) query = query.where("time", "<", q.before);
   if (q.action) query = query.where("action", "=", q.action);
-  if (q.actionContains) query = query.where(sql<boolean>`lower(action) like ${containsPattern(q.actionContains)} escape '\\'`);
+  if (q.actionContains)
+    query = query.where(sql<boolean>`lower(action) like ${containsPattern(q.actionContains)} escape '\\'`);
   if (q.userId) query = query.where("user_id", "=", q.userId);
-  if (q.userContains) query = query.where(sql<boolean>`lower(username) like ${containsPattern(q.userContains)} escape '\\'`);
+  if (q.userContains)
+    query = query.where(sql<boolean>`lower(username) like ${containsPattern(q.userContains)} escape '\\'`);
   return query;
 }
 
@@ -90,7 +92,14 @@ export async function listAudit(ctx: ServerContext, q: AuditQuery = {}): Promise
     .offset(Math.max(q.offset ?? 0, 0))
     .execute();
   return rows.map((r) => ({
-    id: r.id, time: Number(r.time), userId: r.user_id, username: r.username, action: r.action, target: r.target, detail: parseDetail(r.detail), ip: r.ip,
+    id: r.id,
+    time: Number(r.time),
+    userId: r.user_id,
+    username: r.username,
+    action: r.action,
+    target: r.target,
+    detail: parseDetail(r.detail),
+    ip: r.ip,
   }));
 }
 

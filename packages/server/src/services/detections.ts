@@ -48,13 +48,28 @@ export interface DetectionInput {
 }
 
 /** Stores an endpoint's detections; repeats (earlier batches or the same batch) count as duplicates. */
-export async function storeDetections(ctx: ServerContext, endpointId: string, detections: DetectionInput[]): Promise<{ accepted: number; duplicates: number }> {
+export async function storeDetections(
+  ctx: ServerContext,
+  endpointId: string,
+  detections: DetectionInput[],
+): Promise<{ accepted: number; duplicates: number }> {
   const policy = await getPolicy(ctx);
   const now = ctx.now();
   const rows = detections.map((d) => ({
-    id: randomUUID(), endpoint_id: endpointId, client_id: d.id, time: d.time, received_at: now, rule: d.rule, severity: d.severity,
-    bundle_version: d.bundleVersion, sha256: d.sha256, sha256_prefix: prefixOf(d.sha256), size: d.size, file_type: d.fileType,
-    action: d.action, path: policy.send.path ? (d.path ?? null) : null,
+    id: randomUUID(),
+    endpoint_id: endpointId,
+    client_id: d.id,
+    time: d.time,
+    received_at: now,
+    rule: d.rule,
+    severity: d.severity,
+    bundle_version: d.bundleVersion,
+    sha256: d.sha256,
+    sha256_prefix: prefixOf(d.sha256),
+    size: d.size,
+    file_type: d.fileType,
+    action: d.action,
+    path: policy.send.path ? (d.path ?? null) : null,
   }));
   let accepted = 0;
   for (let i = 0; i < rows.length; i += 500) {
@@ -92,10 +107,13 @@ function detectionsWhere(db: Kysely<Database>, q: DetectionQuery) {
   if (q.endpointId) query = query.where("d.endpoint_id", "=", q.endpointId);
   if (q.endpoint) {
     const ep = q.endpoint;
-    query = query.where((eb) => eb.or([eb("d.endpoint_id", "=", ep), sql<boolean>`lower(e.hostname) like ${containsPattern(ep)} escape '\\'`]));
+    query = query.where((eb) =>
+      eb.or([eb("d.endpoint_id", "=", ep), sql<boolean>`lower(e.hostname) like ${containsPattern(ep)} escape '\\'`]),
+    );
   }
   if (q.rule) query = query.where("d.rule", "=", q.rule);
-  if (q.ruleContains) query = query.where(sql<boolean>`lower(d.rule) like ${containsPattern(q.ruleContains)} escape '\\'`);
+  if (q.ruleContains)
+    query = query.where(sql<boolean>`lower(d.rule) like ${containsPattern(q.ruleContains)} escape '\\'`);
   if (q.severity) query = query.where("d.severity", "=", q.severity);
   if (q.sha256) query = query.where("d.sha256", "=", q.sha256);
   if (q.since !== undefined) query = query.where("d.time", ">=", q.since);
@@ -114,9 +132,20 @@ export async function listDetections(ctx: ServerContext, q: DetectionQuery = {})
     .offset(Math.max(q.offset ?? 0, 0))
     .execute();
   return rows.map((r) => ({
-    id: r.id, endpointId: r.endpoint_id, hostname: r.hostname ?? null, clientId: r.client_id, time: Number(r.time), receivedAt: Number(r.received_at),
-    rule: r.rule, severity: r.severity, bundleVersion: r.bundle_version, sha256: r.sha256, size: r.size === null ? null : Number(r.size),
-    fileType: r.file_type, action: r.action, path: r.path,
+    id: r.id,
+    endpointId: r.endpoint_id,
+    hostname: r.hostname ?? null,
+    clientId: r.client_id,
+    time: Number(r.time),
+    receivedAt: Number(r.received_at),
+    rule: r.rule,
+    severity: r.severity,
+    bundleVersion: r.bundle_version,
+    sha256: r.sha256,
+    size: r.size === null ? null : Number(r.size),
+    fileType: r.file_type,
+    action: r.action,
+    path: r.path,
   }));
 }
 
@@ -126,7 +155,11 @@ export async function countDetections(ctx: ServerContext, q: DetectionQuery = {}
 }
 
 /** Detections per endpoint at or after `since`, for the given endpoints (absent: none). */
-export async function detectionCountsByEndpoint(ctx: ServerContext, endpointIds: string[], since: number): Promise<Map<string, number>> {
+export async function detectionCountsByEndpoint(
+  ctx: ServerContext,
+  endpointIds: string[],
+  since: number,
+): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   if (endpointIds.length === 0) return counts;
   const rows = await ctx.store.db
@@ -160,7 +193,10 @@ export async function detectionsPerDay(ctx: ServerContext, days = 30, endpointId
   if (endpointId) q = q.where("endpoint_id", "=", endpointId);
   const rows = await q.groupBy([dayExpr, "severity"]).execute();
   const dayList = Array.from({ length: days }, (_, i) => first + i);
-  const counts = Object.fromEntries(SEVERITIES.map((s) => [s, new Array<number>(days).fill(0)])) as Record<Severity, number[]>;
+  const counts = Object.fromEntries(SEVERITIES.map((s) => [s, new Array<number>(days).fill(0)])) as Record<
+    Severity,
+    number[]
+  >;
   let total = 0;
   for (const r of rows) {
     const i = Math.floor(Number(r.day)) - first;
@@ -239,7 +275,15 @@ export async function topEndpoints(ctx: ServerContext, since: number, limit = 10
     .execute();
   const names = new Map<string, string | null>();
   if (rows.length) {
-    const eps = await db.selectFrom("endpoints").select(["id", "hostname"]).where("id", "in", rows.map((r) => r.id)).execute();
+    const eps = await db
+      .selectFrom("endpoints")
+      .select(["id", "hostname"])
+      .where(
+        "id",
+        "in",
+        rows.map((r) => r.id),
+      )
+      .execute();
     for (const e of eps) names.set(e.id, e.hostname);
   }
   return rows.map((r) => ({

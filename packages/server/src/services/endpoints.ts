@@ -100,9 +100,15 @@ export function endpointInfo(r: EndpointsTable, t: Thresholds): EndpointInfo {
     os: parseOs(r.os),
     agentVersion: r.agent_version,
     rulesVersion: r.rules_version,
-    checkpoint: r.checkpoint_origin !== null
-      ? { origin: r.checkpoint_origin, size: Number(r.checkpoint_size), rootHash: r.checkpoint_root ?? "", at: r.checkpoint_at === null ? null : Number(r.checkpoint_at) }
-      : null,
+    checkpoint:
+      r.checkpoint_origin !== null
+        ? {
+            origin: r.checkpoint_origin,
+            size: Number(r.checkpoint_size),
+            rootHash: r.checkpoint_root ?? "",
+            at: r.checkpoint_at === null ? null : Number(r.checkpoint_at),
+          }
+        : null,
     ledger: r.ledger_entries !== null ? { entries: Number(r.ledger_entries), head: r.ledger_head ?? "" } : null,
     enrolledAt: Number(r.enrolled_at),
     enrolledWith: r.enrolled_with,
@@ -129,14 +135,21 @@ function endpointsWhere(db: Kysely<Database>, q: EndpointQuery, t: Thresholds) {
   if (q.status) query = query.where(statusCondition(q.status, t));
   else if (!q.includeRevoked) query = query.where("revoked_at", "is", null);
   if (q.q) {
-    const contains = containsPattern(q.q), prefix = prefixPattern(q.q);
-    query = query.where(sql<boolean>`(lower(hostname) like ${contains} escape '\\' or lower(id) like ${prefix} escape '\\')`);
+    const contains = containsPattern(q.q),
+      prefix = prefixPattern(q.q);
+    query = query.where(
+      sql<boolean>`(lower(hostname) like ${contains} escape '\\' or lower(id) like ${prefix} escape '\\')`,
+    );
   }
   return query;
 }
 
 /** Endpoints heard from most recently first (never heard from last), then by id. */
-export async function listEndpoints(ctx: ServerContext, q: EndpointQuery = {}, t?: Thresholds): Promise<EndpointInfo[]> {
+export async function listEndpoints(
+  ctx: ServerContext,
+  q: EndpointQuery = {},
+  t?: Thresholds,
+): Promise<EndpointInfo[]> {
   const th = t ?? (await statusThresholds(ctx));
   const rows = await endpointsWhere(ctx.store.db, q, th)
     .selectAll()
@@ -155,7 +168,10 @@ export async function countEndpoints(ctx: ServerContext, q: EndpointQuery = {}, 
 }
 
 export async function getEndpoint(ctx: ServerContext, id: string, t?: Thresholds): Promise<EndpointInfo> {
-  const r = id.length <= 100 ? await ctx.store.db.selectFrom("endpoints").selectAll().where("id", "=", id).executeTakeFirst() : undefined;
+  const r =
+    id.length <= 100
+      ? await ctx.store.db.selectFrom("endpoints").selectAll().where("id", "=", id).executeTakeFirst()
+      : undefined;
   if (!r) throw new ServerError("SERVER_NOT_FOUND", "there is no endpoint with this id");
   return endpointInfo(r, t ?? (await statusThresholds(ctx)));
 }
@@ -168,7 +184,11 @@ export async function revokeEndpoint(ctx: ServerContext, endpointId: string, act
     .where("revoked_at", "is", null)
     .executeTakeFirst();
   if (Number(r.numUpdatedRows) !== 1) {
-    const exists = await ctx.store.db.selectFrom("endpoints").select("id").where("id", "=", endpointId).executeTakeFirst();
+    const exists = await ctx.store.db
+      .selectFrom("endpoints")
+      .select("id")
+      .where("id", "=", endpointId)
+      .executeTakeFirst();
     if (!exists) throw new ServerError("SERVER_NOT_FOUND", "there is no endpoint with this id");
     return; // already revoked: nothing to do
   }
@@ -189,17 +209,33 @@ export interface EnrollmentInput {
  * Takes one use of the token and records a new endpoint (its hostname only when the policy
  * collects hostnames). Returns the endpoint's key, which is stored only as a hash.
  */
-export async function enrollEndpoint(ctx: ServerContext, req: EnrollmentInput): Promise<{ endpointId: string; key: string }> {
+export async function enrollEndpoint(
+  ctx: ServerContext,
+  req: EnrollmentInput,
+): Promise<{ endpointId: string; key: string }> {
   const label = await consumeEnrollmentToken(ctx, req.token);
   const policy = await getPolicy(ctx);
   const { endpointId, key, keyHash } = newEndpointKey();
   await ctx.store.db
     .insertInto("endpoints")
     .values({
-      id: endpointId, key_hash: keyHash, hostname: policy.send.hostname ? (req.hostname ?? null) : null, os: JSON.stringify(req.os),
-      agent_version: req.agentVersion, rules_version: null, checkpoint_origin: null, checkpoint_size: null, checkpoint_root: null,
-      checkpoint_at: null, ledger_entries: null, ledger_head: null, enrolled_at: ctx.now(), enrolled_with: label, last_seen: null,
-      revoked_at: null, revoked_by: null,
+      id: endpointId,
+      key_hash: keyHash,
+      hostname: policy.send.hostname ? (req.hostname ?? null) : null,
+      os: JSON.stringify(req.os),
+      agent_version: req.agentVersion,
+      rules_version: null,
+      checkpoint_origin: null,
+      checkpoint_size: null,
+      checkpoint_root: null,
+      checkpoint_at: null,
+      ledger_entries: null,
+      ledger_head: null,
+      enrolled_at: ctx.now(),
+      enrolled_with: label,
+      last_seen: null,
+      revoked_at: null,
+      revoked_by: null,
     })
     .execute();
   ctx.log.info({ endpoint: endpointId, token: label }, "endpoint enrolled");
@@ -224,7 +260,11 @@ const presenceHours = new WeakMap<ServerContext, Map<string, number>>();
  * hostname as the policy allows (dropped when it does not), and the hour of presence. Returns the
  * server's time and the policy version the endpoint should hold.
  */
-export async function recordHeartbeat(ctx: ServerContext, endpointId: string, hb: HeartbeatInput): Promise<{ serverTime: number; policyVersion: number }> {
+export async function recordHeartbeat(
+  ctx: ServerContext,
+  endpointId: string,
+  hb: HeartbeatInput,
+): Promise<{ serverTime: number; policyVersion: number }> {
   const policy = await getPolicy(ctx);
   const now = ctx.now();
   await ctx.store.db
@@ -237,7 +277,12 @@ export async function recordHeartbeat(ctx: ServerContext, endpointId: string, hb
       ...(policy.send.hostname && hb.hostname !== undefined ? { hostname: hb.hostname } : {}),
       ...(!policy.send.hostname ? { hostname: null } : {}),
       ...(hb.checkpoint
-        ? { checkpoint_origin: hb.checkpoint.origin, checkpoint_size: hb.checkpoint.size, checkpoint_root: hb.checkpoint.rootHash, checkpoint_at: now }
+        ? {
+            checkpoint_origin: hb.checkpoint.origin,
+            checkpoint_size: hb.checkpoint.size,
+            checkpoint_root: hb.checkpoint.rootHash,
+            checkpoint_at: now,
+          }
         : {}),
       ...(hb.ledger ? { ledger_entries: hb.ledger.entries, ledger_head: hb.ledger.head } : {}),
     })

@@ -12,7 +12,15 @@ import type { ServerContext } from "../context.js";
 import { countRows } from "../db/query.js";
 import type { Database } from "../db/schema.js";
 import { DAY_MS, HOUR_MS } from "../time.js";
-import { STATUSES, endpointInfo, statusCondition, statusThresholds, type EndpointInfo, type EndpointStatus, type Thresholds } from "./endpoints.js";
+import {
+  STATUSES,
+  endpointInfo,
+  statusCondition,
+  statusThresholds,
+  type EndpointInfo,
+  type EndpointStatus,
+  type Thresholds,
+} from "./endpoints.js";
 
 export type FleetCounts = Record<EndpointStatus, number> & { total: number };
 
@@ -27,7 +35,14 @@ export async function fleetCounts(ctx: ServerContext, t?: Thresholds): Promise<F
     ])
     .executeTakeFirstOrThrow();
   const n = (k: string) => Number(row[k] ?? 0);
-  return { total: n("total"), online: n("online"), stale: n("stale"), offline: n("offline"), never: n("never"), revoked: n("revoked") };
+  return {
+    total: n("total"),
+    online: n("online"),
+    stale: n("stale"),
+    offline: n("offline"),
+    never: n("never"),
+    revoked: n("revoked"),
+  };
 }
 
 /** Endpoints heard from per hour: `days` x 24 cells (UTC), oldest day first. */
@@ -40,7 +55,11 @@ export interface HeatMap {
   max: number;
 }
 
-async function presenceByHour(ctx: ServerContext, fromHour: number, toHour: number): Promise<Array<{ hour: number; n: number }>> {
+async function presenceByHour(
+  ctx: ServerContext,
+  fromHour: number,
+  toHour: number,
+): Promise<Array<{ hour: number; n: number }>> {
   const rows = await ctx.store.db
     .selectFrom("endpoint_presence")
     .select(["hour", sql<number>`count(*)`.as("n")])
@@ -65,7 +84,10 @@ export async function presenceHeatMap(ctx: ServerContext, days = 30): Promise<He
 }
 
 /** Endpoints heard from per hour over the last `hours` hours (oldest first). */
-export async function presencePerHour(ctx: ServerContext, hours = 48): Promise<{ startHour: number; counts: number[] }> {
+export async function presencePerHour(
+  ctx: ServerContext,
+  hours = 48,
+): Promise<{ startHour: number; counts: number[] }> {
   const current = Math.floor(ctx.now() / HOUR_MS);
   const startHour = current - hours + 1;
   const counts = new Array<number>(hours).fill(0);
@@ -74,13 +96,21 @@ export async function presencePerHour(ctx: ServerContext, hours = 48): Promise<{
 }
 
 /** Hours since `sinceHour` in which the endpoint was heard from. */
-export async function endpointPresenceHours(ctx: ServerContext, endpointId: string, sinceHour: number): Promise<number> {
-  return countRows(ctx.store.db.selectFrom("endpoint_presence").where("endpoint_id", "=", endpointId).where("hour", ">=", sinceHour));
+export async function endpointPresenceHours(
+  ctx: ServerContext,
+  endpointId: string,
+  sinceHour: number,
+): Promise<number> {
+  return countRows(
+    ctx.store.db.selectFrom("endpoint_presence").where("endpoint_id", "=", endpointId).where("hour", ">=", sinceHour),
+  );
 }
 
 /** Active endpoints heard from at or after `since`. */
 export async function connectedSince(ctx: ServerContext, since: number): Promise<number> {
-  return countRows(ctx.store.db.selectFrom("endpoints").where("revoked_at", "is", null).where("last_seen", ">=", since));
+  return countRows(
+    ctx.store.db.selectFrom("endpoints").where("revoked_at", "is", null).where("last_seen", ">=", since),
+  );
 }
 
 /**
@@ -91,10 +121,12 @@ export function compareRuleVersions(a: string, b: string): number {
   const pa = a.match(/\d+|\D+/g) ?? [];
   const pb = b.match(/\d+|\D+/g) ?? [];
   for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i], y = pb[i];
+    const x = pa[i],
+      y = pb[i];
     if (x === undefined) return -1;
     if (y === undefined) return 1;
-    const nx = /^\d/.test(x), ny = /^\d/.test(y);
+    const nx = /^\d/.test(x),
+      ny = /^\d/.test(y);
     if (nx && ny) {
       const d = Number(x) - Number(y);
       if (d !== 0) return d;
@@ -140,11 +172,17 @@ export async function rulesFreshness(ctx: ServerContext, q: FreshnessQuery = {},
     .where("rules_version", "is not", null)
     .execute();
   let newest: string | null = null;
-  for (const v of versions) if (v.rules_version !== null && (newest === null || compareRuleVersions(v.rules_version, newest) > 0)) newest = v.rules_version;
+  for (const v of versions)
+    if (v.rules_version !== null && (newest === null || compareRuleVersions(v.rules_version, newest) > 0))
+      newest = v.rules_version;
   const oldCheckpoint = th.now - maxCheckpointAgeDays * DAY_MS;
   const base = db.selectFrom("endpoints").where("revoked_at", "is", null).where("last_seen", "is not", null);
   const flaggedWhere = (eb: ExpressionBuilder<Database, "endpoints">) => {
-    const ors: Array<Expression<SqlBool>> = [eb("rules_version", "is", null), eb("checkpoint_at", "is", null), eb("checkpoint_at", "<", oldCheckpoint)];
+    const ors: Array<Expression<SqlBool>> = [
+      eb("rules_version", "is", null),
+      eb("checkpoint_at", "is", null),
+      eb("checkpoint_at", "<", oldCheckpoint),
+    ];
     if (newest !== null) ors.push(eb("rules_version", "<>", newest));
     if (logSize !== undefined) ors.push(eb("checkpoint_size", "<", logSize));
     return eb.or(ors);
@@ -154,7 +192,9 @@ export async function rulesFreshness(ctx: ServerContext, q: FreshnessQuery = {},
   const none = sql.lit(-1);
   const r: Record<string, unknown> = await base
     .select([
-      sql<number>`sum(case when rules_version is not null and rules_version <> ${newest ?? ""} then 1 else 0 end)`.as("outdated"),
+      sql<number>`sum(case when rules_version is not null and rules_version <> ${newest ?? ""} then 1 else 0 end)`.as(
+        "outdated",
+      ),
       sql<number>`sum(case when rules_version is null then 1 else 0 end)`.as("noRules"),
       sql<number>`sum(case when checkpoint_at is null then 1 else 0 end)`.as("noCheckpoint"),
       sql<number>`sum(case when checkpoint_at < ${oldCheckpoint} then 1 else 0 end)`.as("oldCheckpoint"),
@@ -171,7 +211,8 @@ export async function rulesFreshness(ctx: ServerContext, q: FreshnessQuery = {},
     if (at === null) reasons.push("no verified checkpoint");
     else if (at < oldCheckpoint) reasons.push(`checkpoint older than ${maxCheckpointAgeDays} days`);
     const size = row.checkpoint_size === null ? null : Number(row.checkpoint_size);
-    if (logSize !== undefined && size !== null && size < logSize) reasons.push(`checkpoint behind the log (${size} of ${logSize})`);
+    if (logSize !== undefined && size !== null && size < logSize)
+      reasons.push(`checkpoint behind the log (${size} of ${logSize})`);
     return { ...e, reasons };
   });
   const n = (k: string) => Number(r[k] ?? 0);
@@ -181,13 +222,22 @@ export async function rulesFreshness(ctx: ServerContext, q: FreshnessQuery = {},
     current: considered - flaggedCount,
     flagged,
     flaggedTotal: flaggedCount,
-    reasons: { outdated: newest === null ? 0 : n("outdated"), noRules: n("noRules"), noCheckpoint: n("noCheckpoint"), oldCheckpoint: n("oldCheckpoint"), behindLog: logSize === undefined ? 0 : n("behindLog") },
+    reasons: {
+      outdated: newest === null ? 0 : n("outdated"),
+      noRules: n("noRules"),
+      noCheckpoint: n("noCheckpoint"),
+      oldCheckpoint: n("oldCheckpoint"),
+      behindLog: logSize === undefined ? 0 : n("behindLog"),
+    },
     maxCheckpointAgeDays,
   };
 }
 
 /** Active endpoints per reported checkpoint (log origin and tree size), largest trees first. */
-export async function reportedCheckpoints(ctx: ServerContext, limit = 20): Promise<Array<{ origin: string | null; size: number | null; endpoints: number }>> {
+export async function reportedCheckpoints(
+  ctx: ServerContext,
+  limit = 20,
+): Promise<Array<{ origin: string | null; size: number | null; endpoints: number }>> {
   const rows = await ctx.store.db
     .selectFrom("endpoints")
     .select(["checkpoint_origin", "checkpoint_size", sql<number>`count(*)`.as("n")])
@@ -196,11 +246,17 @@ export async function reportedCheckpoints(ctx: ServerContext, limit = 20): Promi
     .orderBy("checkpoint_size", "desc")
     .limit(limit)
     .execute();
-  return rows.map((r) => ({ origin: r.checkpoint_origin, size: r.checkpoint_size === null ? null : Number(r.checkpoint_size), endpoints: Number(r.n) }));
+  return rows.map((r) => ({
+    origin: r.checkpoint_origin,
+    size: r.checkpoint_size === null ? null : Number(r.checkpoint_size),
+    endpoints: Number(r.n),
+  }));
 }
 
 /** Active endpoints reporting any of these rules versions. */
 export async function endpointsOnRules(ctx: ServerContext, versions: string[]): Promise<number> {
   if (versions.length === 0) return 0;
-  return countRows(ctx.store.db.selectFrom("endpoints").where("revoked_at", "is", null).where("rules_version", "in", versions));
+  return countRows(
+    ctx.store.db.selectFrom("endpoints").where("revoked_at", "is", null).where("rules_version", "in", versions),
+  );
 }

@@ -8,7 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import { sql } from "kysely";
-import * as protocol from "@vigil/protocol";
+import type * as protocol from "@vigil/protocol";
 import type { ServerContext } from "../context.js";
 import { containsPattern, countRows } from "../db/query.js";
 import type { InventoryFindingsTable, InventoryItemsTable } from "../db/schema.js";
@@ -44,9 +44,14 @@ export interface StoredInventory {
 }
 
 /** Stores an endpoint's report in place of its previous one. */
-export async function storeInventory(ctx: ServerContext, endpointId: string, report: protocol.InventoryReport): Promise<StoredInventory> {
+export async function storeInventory(
+  ctx: ServerContext,
+  endpointId: string,
+  report: protocol.InventoryReport,
+): Promise<StoredInventory> {
   const policy = await getPolicy(ctx);
-  if (!policy.send.inventory) throw new ServerError("SERVER_POLICY_DENIED", "inventory reports are off in the organisation's policy");
+  if (!policy.send.inventory)
+    throw new ServerError("SERVER_POLICY_DENIED", "inventory reports are off in the organisation's policy");
   const keepPath = policy.send.path;
   const now = ctx.now();
   const keys = itemKeys(report.items);
@@ -61,10 +66,22 @@ export async function storeInventory(ctx: ServerContext, endpointId: string, rep
     // first statement: on PostgreSQL this locks the endpoint's row, so two reports of one endpoint apply one after the other
     await trx.updateTable("endpoints").set({ inventory_at: now }).where("id", "=", endpointId).execute();
     const oldItems = new Map(
-      (await trx.selectFrom("inventory_items").select(["item_key", "first_seen"]).where("endpoint_id", "=", endpointId).execute()).map((r) => [r.item_key, Number(r.first_seen)]),
+      (
+        await trx
+          .selectFrom("inventory_items")
+          .select(["item_key", "first_seen"])
+          .where("endpoint_id", "=", endpointId)
+          .execute()
+      ).map((r) => [r.item_key, Number(r.first_seen)]),
     );
     const oldFindings = new Map(
-      (await trx.selectFrom("inventory_findings").select(["finding_key", "first_seen"]).where("endpoint_id", "=", endpointId).execute()).map((r) => [r.finding_key, Number(r.first_seen)]),
+      (
+        await trx
+          .selectFrom("inventory_findings")
+          .select(["finding_key", "first_seen"])
+          .where("endpoint_id", "=", endpointId)
+          .execute()
+      ).map((r) => [r.finding_key, Number(r.first_seen)]),
     );
     await trx.deleteFrom("inventory_items").where("endpoint_id", "=", endpointId).execute();
     await trx.deleteFrom("inventory_findings").where("endpoint_id", "=", endpointId).execute();
@@ -80,7 +97,11 @@ export async function storeInventory(ctx: ServerContext, endpointId: string, rep
       first_seen: oldItems.get(keys[i]!) ?? now,
       last_seen: now,
     }));
-    for (let i = 0; i < rows.length; i += CHUNK) await trx.insertInto("inventory_items").values(rows.slice(i, i + CHUNK)).execute();
+    for (let i = 0; i < rows.length; i += CHUNK)
+      await trx
+        .insertInto("inventory_items")
+        .values(rows.slice(i, i + CHUNK))
+        .execute();
     const frows: InventoryFindingsTable[] = [...findingKeys].map(([k, f]) => ({
       endpoint_id: endpointId,
       finding_key: k,
@@ -94,7 +115,11 @@ export async function storeInventory(ctx: ServerContext, endpointId: string, rep
       first_seen: oldFindings.get(k) ?? now,
       last_seen: now,
     }));
-    for (let i = 0; i < frows.length; i += CHUNK) await trx.insertInto("inventory_findings").values(frows.slice(i, i + CHUNK)).execute();
+    for (let i = 0; i < frows.length; i += CHUNK)
+      await trx
+        .insertInto("inventory_findings")
+        .values(frows.slice(i, i + CHUNK))
+        .execute();
   });
   ctx.log.info({ endpoint: endpointId, items: report.items.length, findings: findingKeys.size }, "inventory received");
   return { items: report.items.length, findings: findingKeys.size };
@@ -127,7 +152,10 @@ export interface InventoryQuery {
 const clampLimit = (n: number | undefined, def = 100) => Math.min(Math.max(n ?? def, 1), 5000);
 
 /** Items across the fleet (revoked endpoints left out), by name then endpoint. */
-export async function searchInventory(ctx: ServerContext, q: InventoryQuery = {}): Promise<{ items: InventoryItemInfo[]; total: number }> {
+export async function searchInventory(
+  ctx: ServerContext,
+  q: InventoryQuery = {},
+): Promise<{ items: InventoryItemInfo[]; total: number }> {
   let base = ctx.store.db
     .selectFrom("inventory_items as i")
     .innerJoin("endpoints as e", "e.id", "i.endpoint_id")
@@ -150,8 +178,16 @@ export async function searchInventory(ctx: ServerContext, q: InventoryQuery = {}
   return {
     total,
     items: rows.map((r) => ({
-      endpointId: r.endpoint_id, hostname: r.hostname, name: r.name, version: r.version, vendor: r.vendor, source: r.source,
-      installedAt: r.installed_at, installPath: r.install_path, firstSeen: Number(r.first_seen), lastSeen: Number(r.last_seen),
+      endpointId: r.endpoint_id,
+      hostname: r.hostname,
+      name: r.name,
+      version: r.version,
+      vendor: r.vendor,
+      source: r.source,
+      installedAt: r.installed_at,
+      installPath: r.install_path,
+      firstSeen: Number(r.first_seen),
+      lastSeen: Number(r.last_seen),
     })),
   };
 }
@@ -165,7 +201,11 @@ export interface SoftwareInfo {
 }
 
 /** Software matching a name or vendor, one row per name and source, with how many endpoints run it. */
-export async function searchSoftware(ctx: ServerContext, q: Pick<InventoryQuery, "q" | "vendor" | "source">, limit = 50): Promise<SoftwareInfo[]> {
+export async function searchSoftware(
+  ctx: ServerContext,
+  q: Pick<InventoryQuery, "q" | "vendor" | "source">,
+  limit = 50,
+): Promise<SoftwareInfo[]> {
   let base = ctx.store.db
     .selectFrom("inventory_items as i")
     .innerJoin("endpoints as e", "e.id", "i.endpoint_id")
@@ -175,7 +215,8 @@ export async function searchSoftware(ctx: ServerContext, q: Pick<InventoryQuery,
   if (q.source) base = base.where("i.source", "=", q.source);
   const rows = await base
     .select([
-      "i.name", "i.source",
+      "i.name",
+      "i.source",
       sql<string | null>`max(i.vendor)`.as("vendor"),
       sql<number>`count(distinct i.endpoint_id)`.as("endpoints"),
       sql<number>`count(distinct i.version)`.as("versions"),
@@ -186,7 +227,13 @@ export async function searchSoftware(ctx: ServerContext, q: Pick<InventoryQuery,
     .orderBy("i.source")
     .limit(Math.min(Math.max(limit, 1), 1000))
     .execute();
-  return rows.map((r) => ({ name: r.name, source: r.source, vendor: r.vendor, endpoints: Number(r.endpoints), versions: Number(r.versions) }));
+  return rows.map((r) => ({
+    name: r.name,
+    source: r.source,
+    vendor: r.vendor,
+    endpoints: Number(r.endpoints),
+    versions: Number(r.versions),
+  }));
 }
 
 export interface InventoryFindingInfo {
@@ -223,7 +270,10 @@ function evidenceOf(text: string): string[] {
 }
 
 /** Findings across the fleet (revoked endpoints left out): forbidden first, newest first. */
-export async function listInventoryFindings(ctx: ServerContext, q: FindingQuery = {}): Promise<{ findings: InventoryFindingInfo[]; total: number }> {
+export async function listInventoryFindings(
+  ctx: ServerContext,
+  q: FindingQuery = {},
+): Promise<{ findings: InventoryFindingInfo[]; total: number }> {
   let base = ctx.store.db
     .selectFrom("inventory_findings as f")
     .innerJoin("endpoints as e", "e.id", "f.endpoint_id")
@@ -250,8 +300,17 @@ export async function listInventoryFindings(ctx: ServerContext, q: FindingQuery 
   return {
     total,
     findings: rows.map((r) => ({
-      endpointId: r.endpoint_id, hostname: r.hostname, status: r.status, packId: r.pack_id, packVersion: Number(r.pack_version), vendor: r.vendor,
-      subject: r.subject, evidence: evidenceOf(r.evidence), inForceSince: r.in_force_since, firstSeen: Number(r.first_seen), lastSeen: Number(r.last_seen),
+      endpointId: r.endpoint_id,
+      hostname: r.hostname,
+      status: r.status,
+      packId: r.pack_id,
+      packVersion: Number(r.pack_version),
+      vendor: r.vendor,
+      subject: r.subject,
+      evidence: evidenceOf(r.evidence),
+      inForceSince: r.in_force_since,
+      firstSeen: Number(r.first_seen),
+      lastSeen: Number(r.last_seen),
     })),
   };
 }
@@ -270,8 +329,19 @@ export async function endpointInventory(ctx: ServerContext, endpointId: string):
   const db = ctx.store.db;
   const [ep, sources, statuses] = await Promise.all([
     db.selectFrom("endpoints").select("inventory_at").where("id", "=", endpointId).executeTakeFirst(),
-    db.selectFrom("inventory_items").select(["source", sql<number>`count(*)`.as("n")]).where("endpoint_id", "=", endpointId).groupBy("source").orderBy("source").execute(),
-    db.selectFrom("inventory_findings").select(["status", sql<number>`count(*)`.as("n")]).where("endpoint_id", "=", endpointId).groupBy("status").execute(),
+    db
+      .selectFrom("inventory_items")
+      .select(["source", sql<number>`count(*)`.as("n")])
+      .where("endpoint_id", "=", endpointId)
+      .groupBy("source")
+      .orderBy("source")
+      .execute(),
+    db
+      .selectFrom("inventory_findings")
+      .select(["status", sql<number>`count(*)`.as("n")])
+      .where("endpoint_id", "=", endpointId)
+      .groupBy("status")
+      .execute(),
   ]);
   const bySource = sources.map((r) => ({ source: r.source, items: Number(r.n) }));
   const st = new Map(statuses.map((r) => [r.status, Number(r.n)]));
@@ -285,15 +355,27 @@ export async function endpointInventory(ctx: ServerContext, endpointId: string):
 }
 
 /** Fleet totals for the console's inventory page. */
-export async function fleetInventoryCounts(ctx: ServerContext): Promise<{ endpoints: number; reporting: number; forbiddenEndpoints: number; upcomingEndpoints: number }> {
+export async function fleetInventoryCounts(
+  ctx: ServerContext,
+): Promise<{ endpoints: number; reporting: number; forbiddenEndpoints: number; upcomingEndpoints: number }> {
   const db = ctx.store.db;
   const live = db.selectFrom("endpoints").where("revoked_at", "is", null);
   const [all, reporting, byStatus] = await Promise.all([
     live.select(sql<number>`count(*)`.as("n")).executeTakeFirst(),
     live.where("inventory_at", "is not", null).select(sql<number>`count(*)`.as("n")).executeTakeFirst(),
-    db.selectFrom("inventory_findings as f").innerJoin("endpoints as e", "e.id", "f.endpoint_id").where("e.revoked_at", "is", null)
-      .select(["f.status", sql<number>`count(distinct f.endpoint_id)`.as("n")]).groupBy("f.status").execute(),
+    db
+      .selectFrom("inventory_findings as f")
+      .innerJoin("endpoints as e", "e.id", "f.endpoint_id")
+      .where("e.revoked_at", "is", null)
+      .select(["f.status", sql<number>`count(distinct f.endpoint_id)`.as("n")])
+      .groupBy("f.status")
+      .execute(),
   ]);
   const st = new Map(byStatus.map((r) => [r.status, Number(r.n)]));
-  return { endpoints: Number(all?.n ?? 0), reporting: Number(reporting?.n ?? 0), forbiddenEndpoints: st.get("forbidden") ?? 0, upcomingEndpoints: st.get("upcoming") ?? 0 };
+  return {
+    endpoints: Number(all?.n ?? 0),
+    reporting: Number(reporting?.n ?? 0),
+    forbiddenEndpoints: st.get("forbidden") ?? 0,
+    upcomingEndpoints: st.get("upcoming") ?? 0,
+  };
 }

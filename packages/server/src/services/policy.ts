@@ -37,7 +37,13 @@ function signPolicy(ctx: ServerContext, p: DataPolicy): SignedPolicy {
 export async function ensurePolicy(ctx: ServerContext): Promise<void> {
   await ctx.store.db
     .insertInto("policy")
-    .values({ id: 1, version: protocol.DEFAULT_POLICY.version, body: JSON.stringify(canonical(protocol.DEFAULT_POLICY)), updated_at: ctx.now(), updated_by: null })
+    .values({
+      id: 1,
+      version: protocol.DEFAULT_POLICY.version,
+      body: JSON.stringify(canonical(protocol.DEFAULT_POLICY)),
+      updated_at: ctx.now(),
+      updated_by: null,
+    })
     .onConflict((oc) => oc.column("id").doNothing())
     .execute();
 }
@@ -46,11 +52,18 @@ async function load(ctx: ServerContext): Promise<Cached> {
   const hit = cache.get(ctx);
   const now = ctx.now();
   if (hit && now - hit.at < POLICY_CACHE_MS && now >= hit.at) return hit;
-  const row = await ctx.store.db.selectFrom("policy").select(["version", "body"]).where("id", "=", 1).executeTakeFirst();
+  const row = await ctx.store.db
+    .selectFrom("policy")
+    .select(["version", "body"])
+    .where("id", "=", 1)
+    .executeTakeFirst();
   let policy: DataPolicy;
   if (!row) policy = canonical(protocol.DEFAULT_POLICY);
   else policy = canonical({ ...(JSON.parse(row.body) as DataPolicy), version: Number(row.version) });
-  const signed = hit && hit.policy.version === policy.version && hit.signed.payload === JSON.stringify(policy) ? hit.signed : signPolicy(ctx, policy);
+  const signed =
+    hit && hit.policy.version === policy.version && hit.signed.payload === JSON.stringify(policy)
+      ? hit.signed
+      : signPolicy(ctx, policy);
   const fresh = { policy, signed, at: now };
   cache.set(ctx, fresh);
   return fresh;
@@ -66,7 +79,11 @@ export async function getSignedPolicy(ctx: ServerContext): Promise<SignedPolicy>
 
 /** Who changed the policy last and when (null while it is the default nobody saved). */
 export async function getPolicyChange(ctx: ServerContext): Promise<{ at: number; by: string | null } | null> {
-  const row = await ctx.store.db.selectFrom("policy").select(["updated_at", "updated_by"]).where("id", "=", 1).executeTakeFirst();
+  const row = await ctx.store.db
+    .selectFrom("policy")
+    .select(["updated_at", "updated_by"])
+    .where("id", "=", 1)
+    .executeTakeFirst();
   return row ? { at: Number(row.updated_at), by: row.updated_by } : null;
 }
 
@@ -80,7 +97,11 @@ export type PolicyInput = Omit<DataPolicy, "version"> & { version?: number | und
  */
 export async function updatePolicy(ctx: ServerContext, input: PolicyInput, actor: Actor): Promise<DataPolicy> {
   if (input.samples.maxBytes > ctx.config.maxSampleBytes) {
-    throw new ServerError("SERVER_BAD_REQUEST", `samples.maxBytes ${input.samples.maxBytes} is over the server's limit of ${ctx.config.maxSampleBytes} bytes`, { path: "samples.maxBytes" });
+    throw new ServerError(
+      "SERVER_BAD_REQUEST",
+      `samples.maxBytes ${input.samples.maxBytes} is over the server's limit of ${ctx.config.maxSampleBytes} bytes`,
+      { path: "samples.maxBytes" },
+    );
   }
   for (let attempt = 0; attempt < 5; attempt++) {
     cache.delete(ctx);
@@ -94,7 +115,12 @@ export async function updatePolicy(ctx: ServerContext, input: PolicyInput, actor
       .executeTakeFirst();
     if (Number(r.numUpdatedRows) === 1) {
       cache.delete(ctx);
-      await audit(ctx, { actor, action: "policy.update", target: `policy v${next.version}`, detail: { from: current, to: next } });
+      await audit(ctx, {
+        actor,
+        action: "policy.update",
+        target: `policy v${next.version}`,
+        detail: { from: current, to: next },
+      });
       return next;
     }
   }

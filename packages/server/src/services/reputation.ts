@@ -5,7 +5,7 @@
  * endpoints that reported it). Analysts look a full hash up (audited); the console also lists
  * the known hashes under a prefix and which endpoints reported a hash.
  */
-import * as protocol from "@vigil/protocol";
+import type * as protocol from "@vigil/protocol";
 import { sql } from "kysely";
 import type { Actor, ServerContext } from "../context.js";
 import { prefixOf, prefixPattern } from "../db/query.js";
@@ -25,26 +25,48 @@ const SHA_RE = /^[0-9a-f]{64}$/;
 
 export async function addReputation(ctx: ServerContext, entries: ReputationInput[], actor: Actor): Promise<number> {
   if (entries.length === 0) return 0;
-  if (entries.length > 10_000) throw new ServerError("SERVER_BAD_REQUEST", "at most 10000 entries at a time", { path: "entries" });
+  if (entries.length > 10_000)
+    throw new ServerError("SERVER_BAD_REQUEST", "at most 10000 entries at a time", { path: "entries" });
   const now = ctx.now();
   const rows = entries.map((e, i) => {
     const sha = e.sha256.toLowerCase();
-    if (!SHA_RE.test(sha)) throw new ServerError("SERVER_BAD_REQUEST", `entries.${i}.sha256: a hex sha256`, { path: `entries.${i}.sha256` });
-    if (!["malicious", "suspicious", "clean"].includes(e.verdict)) throw new ServerError("SERVER_BAD_REQUEST", `entries.${i}.verdict: malicious, suspicious or clean`, { path: `entries.${i}.verdict` });
-    return { sha256: sha, sha256_prefix: prefixOf(sha), verdict: e.verdict, name: e.name ?? null, source: e.source ?? `user:${actor.username}`, updated_at: now };
+    if (!SHA_RE.test(sha))
+      throw new ServerError("SERVER_BAD_REQUEST", `entries.${i}.sha256: a hex sha256`, { path: `entries.${i}.sha256` });
+    if (!["malicious", "suspicious", "clean"].includes(e.verdict))
+      throw new ServerError("SERVER_BAD_REQUEST", `entries.${i}.verdict: malicious, suspicious or clean`, {
+        path: `entries.${i}.verdict`,
+      });
+    return {
+      sha256: sha,
+      sha256_prefix: prefixOf(sha),
+      verdict: e.verdict,
+      name: e.name ?? null,
+      source: e.source ?? `user:${actor.username}`,
+      updated_at: now,
+    };
   });
   // one statement per chunk keeps within both dialects' parameter limits
   for (let i = 0; i < rows.length; i += 500) {
     await ctx.store.db
       .insertInto("reputation")
       .values(rows.slice(i, i + 500))
-      .onConflict((oc) => oc.column("sha256").doUpdateSet((eb) => ({
-        verdict: eb.ref("excluded.verdict"), name: eb.ref("excluded.name"), source: eb.ref("excluded.source"), updated_at: eb.ref("excluded.updated_at"),
-      })))
+      .onConflict((oc) =>
+        oc.column("sha256").doUpdateSet((eb) => ({
+          verdict: eb.ref("excluded.verdict"),
+          name: eb.ref("excluded.name"),
+          source: eb.ref("excluded.source"),
+          updated_at: eb.ref("excluded.updated_at"),
+        })),
+      )
       .execute();
   }
   // the audit detail names how many and the verdicts, not the hashes (they are in the table)
-  await audit(ctx, { actor, action: "reputation.add", target: `${rows.length} hashes`, detail: { verdicts: countBy(rows.map((r) => r.verdict)) } });
+  await audit(ctx, {
+    actor,
+    action: "reputation.add",
+    target: `${rows.length} hashes`,
+    detail: { verdicts: countBy(rows.map((r) => r.verdict)) },
+  });
   return rows.length;
 }
 
@@ -58,7 +80,11 @@ function countBy(xs: string[]): Record<string, number> {
 export async function reputationByPrefix(ctx: ServerContext, prefixHex: string): Promise<protocol.ReputationResponse> {
   const prefix = parseInt(prefixHex, 16);
   const [verdicts, seen] = await Promise.all([
-    ctx.store.db.selectFrom("reputation").select(["sha256", "verdict", "name"]).where("sha256_prefix", "=", prefix).execute(),
+    ctx.store.db
+      .selectFrom("reputation")
+      .select(["sha256", "verdict", "name"])
+      .where("sha256_prefix", "=", prefix)
+      .execute(),
     ctx.store.db
       .selectFrom("detections")
       .select(["sha256", (eb) => eb.fn.count<number>("endpoint_id").distinct().as("n")])
@@ -67,9 +93,15 @@ export async function reputationByPrefix(ctx: ServerContext, prefixHex: string):
       .execute(),
   ]);
   const prevalence = new Map(seen.map((r) => [r.sha256, Number(r.n)]));
-  const entries: protocol.ReputationEntry[] = verdicts.map((v) => ({ sha256: v.sha256, verdict: v.verdict, name: v.name, prevalence: prevalence.get(v.sha256) ?? 0 }));
+  const entries: protocol.ReputationEntry[] = verdicts.map((v) => ({
+    sha256: v.sha256,
+    verdict: v.verdict,
+    name: v.name,
+    prevalence: prevalence.get(v.sha256) ?? 0,
+  }));
   const known = new Set(verdicts.map((v) => v.sha256));
-  for (const [sha256, n] of prevalence) if (!known.has(sha256)) entries.push({ sha256, verdict: "unknown", name: null, prevalence: n });
+  for (const [sha256, n] of prevalence)
+    if (!known.has(sha256)) entries.push({ sha256, verdict: "unknown", name: null, prevalence: n });
   entries.sort((a, b) => (a.sha256 < b.sha256 ? -1 : 1));
   return { prefix: prefixHex, entries };
 }
@@ -100,11 +132,22 @@ export async function lookupHash(ctx: ServerContext, sha256: string, actor: Acto
   const rep = await ctx.store.db.selectFrom("reputation").selectAll().where("sha256", "=", sha).executeTakeFirst();
   const agg = await ctx.store.db
     .selectFrom("detections")
-    .select((eb) => [eb.fn.countAll<number>().as("n"), eb.fn.min<number>("time").as("first"), eb.fn.max<number>("time").as("last")])
+    .select((eb) => [
+      eb.fn.countAll<number>().as("n"),
+      eb.fn.min<number>("time").as("first"),
+      eb.fn.max<number>("time").as("last"),
+    ])
     .where("sha256_prefix", "=", prefixOf(sha))
     .where("sha256", "=", sha)
     .executeTakeFirstOrThrow();
-  const eps = await ctx.store.db.selectFrom("detections").select("endpoint_id").distinct().where("sha256_prefix", "=", prefixOf(sha)).where("sha256", "=", sha).limit(1000).execute();
+  const eps = await ctx.store.db
+    .selectFrom("detections")
+    .select("endpoint_id")
+    .distinct()
+    .where("sha256_prefix", "=", prefixOf(sha))
+    .where("sha256", "=", sha)
+    .limit(1000)
+    .execute();
   await audit(ctx, { actor, action: "reputation.lookup", target: sha });
   return {
     sha256: sha,
@@ -125,8 +168,13 @@ export async function lookupHash(ctx: ServerContext, sha256: string, actor: Acto
  * `hexPrefix` (5 to 64 lowercase hex digits), each with the rules that detected it. The 20-bit
  * integer prefix uses the indexes; the text comparison narrows to the full prefix.
  */
-export async function lookupHashes(ctx: ServerContext, hexPrefix: string, limit = 100): Promise<{ rows: Array<HashSummary & { rules: string[] }>; truncated: boolean }> {
-  if (!/^[0-9a-f]{5,64}$/.test(hexPrefix)) throw new ServerError("SERVER_BAD_REQUEST", "a prefix of 5 to 64 lowercase hex digits", { path: "prefix" });
+export async function lookupHashes(
+  ctx: ServerContext,
+  hexPrefix: string,
+  limit = 100,
+): Promise<{ rows: Array<HashSummary & { rules: string[] }>; truncated: boolean }> {
+  if (!/^[0-9a-f]{5,64}$/.test(hexPrefix))
+    throw new ServerError("SERVER_BAD_REQUEST", "a prefix of 5 to 64 lowercase hex digits", { path: "prefix" });
   const db = ctx.store.db;
   const p20 = prefixOf(hexPrefix);
   const like = prefixPattern(hexPrefix);
@@ -142,15 +190,33 @@ export async function lookupHashes(ctx: ServerContext, hexPrefix: string, limit 
     ])
     .where("sha256_prefix", "=", p20);
   dq = full ? dq.where("sha256", "=", hexPrefix) : dq.where(sql<boolean>`sha256 like ${like} escape '\\'`);
-  const det = await dq.groupBy("sha256").orderBy("sha256").limit(limit + 1).execute();
+  const det = await dq
+    .groupBy("sha256")
+    .orderBy("sha256")
+    .limit(limit + 1)
+    .execute();
   let rq = db.selectFrom("reputation").selectAll().where("sha256_prefix", "=", p20);
   rq = full ? rq.where("sha256", "=", hexPrefix) : rq.where(sql<boolean>`sha256 like ${like} escape '\\'`);
-  const rep = await rq.orderBy("sha256").limit(limit + 1).execute();
+  const rep = await rq
+    .orderBy("sha256")
+    .limit(limit + 1)
+    .execute();
   const byHash = new Map<string, HashSummary & { rules: string[] }>();
   const get = (h: string) => {
     let v = byHash.get(h);
     if (!v) {
-      v = { sha256: h, verdict: "unknown", name: null, source: null, updatedAt: null, prevalence: 0, detections: 0, firstSeen: null, lastSeen: null, rules: [] };
+      v = {
+        sha256: h,
+        verdict: "unknown",
+        name: null,
+        source: null,
+        updatedAt: null,
+        prevalence: 0,
+        detections: 0,
+        firstSeen: null,
+        lastSeen: null,
+        rules: [],
+      };
       byHash.set(h, v);
     }
     return v;
@@ -171,7 +237,12 @@ export async function lookupHashes(ctx: ServerContext, hexPrefix: string, limit 
   }
   const hashes = [...byHash.keys()].sort().slice(0, limit);
   if (hashes.length) {
-    const rules = await db.selectFrom("detections").select(["sha256", "rule"]).distinct().where("sha256", "in", hashes).execute();
+    const rules = await db
+      .selectFrom("detections")
+      .select(["sha256", "rule"])
+      .distinct()
+      .where("sha256", "in", hashes)
+      .execute();
     for (const r of rules) byHash.get(r.sha256)?.rules.push(r.rule);
   }
   return { rows: hashes.map((h) => byHash.get(h)!), truncated: byHash.size > limit };
@@ -214,7 +285,8 @@ export async function hashEndpoints(ctx: ServerContext, sha256: string, limit = 
     .limit(500)
     .execute();
   const byEp = new Map<string, string[]>();
-  for (const p of paths) if (p.path !== null) (byEp.get(p.endpoint_id) ?? byEp.set(p.endpoint_id, []).get(p.endpoint_id)!).push(p.path);
+  for (const p of paths)
+    if (p.path !== null) (byEp.get(p.endpoint_id) ?? byEp.set(p.endpoint_id, []).get(p.endpoint_id)!).push(p.path);
   return rows.map((r) => ({
     id: r.id,
     hostname: r.hostname,

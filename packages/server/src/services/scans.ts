@@ -24,12 +24,26 @@ export interface ScanQuery {
 }
 
 export async function listScans(ctx: ServerContext, q: ScanQuery = {}): Promise<ScanInfo[]> {
-  let query = ctx.store.db.selectFrom("scans").selectAll().orderBy("finished_at", "desc").orderBy("id")
-    .limit(Math.min(Math.max(q.limit ?? 100, 1), 5000)).offset(Math.max(q.offset ?? 0, 0));
+  let query = ctx.store.db
+    .selectFrom("scans")
+    .selectAll()
+    .orderBy("finished_at", "desc")
+    .orderBy("id")
+    .limit(Math.min(Math.max(q.limit ?? 100, 1), 5000))
+    .offset(Math.max(q.offset ?? 0, 0));
   if (q.endpointId) query = query.where("endpoint_id", "=", q.endpointId);
   return (await query.execute()).map((r) => ({
-    id: r.id, endpointId: r.endpoint_id, clientId: r.client_id, startedAt: Number(r.started_at), finishedAt: Number(r.finished_at), kind: r.kind,
-    files: Number(r.files), bytes: Number(r.bytes), detections: Number(r.detections), errors: Number(r.errors), bundleVersion: r.bundle_version,
+    id: r.id,
+    endpointId: r.endpoint_id,
+    clientId: r.client_id,
+    startedAt: Number(r.started_at),
+    finishedAt: Number(r.finished_at),
+    kind: r.kind,
+    files: Number(r.files),
+    bytes: Number(r.bytes),
+    detections: Number(r.detections),
+    errors: Number(r.errors),
+    bundleVersion: r.bundle_version,
   }));
 }
 
@@ -48,11 +62,24 @@ export interface ScanInput {
 }
 
 /** Stores an endpoint's scan summaries; none when the policy does not collect them. */
-export async function storeScans(ctx: ServerContext, endpointId: string, scans: ScanInput[]): Promise<{ accepted: number; duplicates: number }> {
+export async function storeScans(
+  ctx: ServerContext,
+  endpointId: string,
+  scans: ScanInput[],
+): Promise<{ accepted: number; duplicates: number }> {
   if (!(await getPolicy(ctx)).send.scanSummaries) return { accepted: 0, duplicates: 0 };
   const rows = scans.map((s) => ({
-    id: randomUUID(), endpoint_id: endpointId, client_id: s.id, started_at: s.startedAt, finished_at: s.finishedAt, kind: s.kind,
-    files: s.files, bytes: s.bytes, detections: s.detections, errors: s.errors, bundle_version: s.bundleVersion,
+    id: randomUUID(),
+    endpoint_id: endpointId,
+    client_id: s.id,
+    started_at: s.startedAt,
+    finished_at: s.finishedAt,
+    kind: s.kind,
+    files: s.files,
+    bytes: s.bytes,
+    detections: s.detections,
+    errors: s.errors,
+    bundle_version: s.bundleVersion,
   }));
   let accepted = 0;
   for (let i = 0; i < rows.length; i += 500) {

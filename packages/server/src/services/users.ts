@@ -33,19 +33,32 @@ export interface NewUser {
 const USERNAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 
 function checkRole(role: string): asserts role is Role {
-  if (!ROLES.includes(role as Role)) throw new ServerError("SERVER_BAD_REQUEST", `role must be one of ${ROLES.join(", ")}`, { path: "role" });
+  if (!ROLES.includes(role as Role))
+    throw new ServerError("SERVER_BAD_REQUEST", `role must be one of ${ROLES.join(", ")}`, { path: "role" });
 }
 
 export async function listUsers(ctx: ServerContext): Promise<UserInfo[]> {
   const rows = await ctx.store.db
     .selectFrom("users as u")
     .leftJoin("sessions as s", "s.user_id", "u.id")
-    .select(["u.id", "u.username", "u.role", "u.created_at", "u.disabled", sql<number | null>`max(s.last_seen)`.as("last")])
+    .select([
+      "u.id",
+      "u.username",
+      "u.role",
+      "u.created_at",
+      "u.disabled",
+      sql<number | null>`max(s.last_seen)`.as("last"),
+    ])
     .groupBy(["u.id", "u.username", "u.role", "u.created_at", "u.disabled"])
     .orderBy("u.username")
     .execute();
   return rows.map((r) => ({
-    id: r.id, username: r.username, role: r.role, createdAt: Number(r.created_at), disabled: Number(r.disabled) !== 0, lastSeen: r.last === null ? null : Number(r.last),
+    id: r.id,
+    username: r.username,
+    role: r.role,
+    createdAt: Number(r.created_at),
+    disabled: Number(r.disabled) !== 0,
+    lastSeen: r.last === null ? null : Number(r.last),
   }));
 }
 
@@ -53,33 +66,64 @@ export async function listUsers(ctx: ServerContext): Promise<UserInfo[]> {
 export async function insertUser(ctx: ServerContext, username: string, role: Role, password: string): Promise<boolean> {
   const r = await ctx.store.db
     .insertInto("users")
-    .values({ id: randomUUID(), username, password_hash: await hashPassword(password), role, created_at: ctx.now(), disabled: 0 })
+    .values({
+      id: randomUUID(),
+      username,
+      password_hash: await hashPassword(password),
+      role,
+      created_at: ctx.now(),
+      disabled: 0,
+    })
     .onConflict((oc) => oc.column("username").doNothing())
     .executeTakeFirst();
   return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1;
 }
 
-export async function createUser(ctx: ServerContext, req: NewUser, actor: Actor): Promise<{ user: UserInfo; password: string }> {
+export async function createUser(
+  ctx: ServerContext,
+  req: NewUser,
+  actor: Actor,
+): Promise<{ user: UserInfo; password: string }> {
   if (!USERNAME_RE.test(req.username)) {
-    throw new ServerError("SERVER_BAD_REQUEST", "a username is 1 to 64 letters, digits or . _ @ - and starts with a letter or digit", { path: "username" });
+    throw new ServerError(
+      "SERVER_BAD_REQUEST",
+      "a username is 1 to 64 letters, digits or . _ @ - and starts with a letter or digit",
+      { path: "username" },
+    );
   }
   checkRole(req.role);
   const password = req.password ?? generatePassword();
-  if (password.length < 12 || password.length > 200) throw new ServerError("SERVER_BAD_REQUEST", "a password has 12 to 200 characters", { path: "password" });
+  if (password.length < 12 || password.length > 200)
+    throw new ServerError("SERVER_BAD_REQUEST", "a password has 12 to 200 characters", { path: "password" });
   const id = randomUUID();
   const now = ctx.now();
   const r = await ctx.store.db
     .insertInto("users")
-    .values({ id, username: req.username, password_hash: await hashPassword(password), role: req.role, created_at: now, disabled: 0 })
+    .values({
+      id,
+      username: req.username,
+      password_hash: await hashPassword(password),
+      role: req.role,
+      created_at: now,
+      disabled: 0,
+    })
     .onConflict((oc) => oc.column("username").doNothing())
     .executeTakeFirst();
-  if (Number(r.numInsertedOrUpdatedRows ?? 0n) !== 1) throw new ServerError("SERVER_CONFLICT", `a user named ${req.username} exists`);
+  if (Number(r.numInsertedOrUpdatedRows ?? 0n) !== 1)
+    throw new ServerError("SERVER_CONFLICT", `a user named ${req.username} exists`);
   await audit(ctx, { actor, action: "user.create", target: req.username, detail: { role: req.role } });
-  return { user: { id, username: req.username, role: req.role, createdAt: now, disabled: false, lastSeen: null }, password };
+  return {
+    user: { id, username: req.username, role: req.role, createdAt: now, disabled: false, lastSeen: null },
+    password,
+  };
 }
 
 async function userById(ctx: ServerContext, id: string) {
-  const row = await ctx.store.db.selectFrom("users").select(["id", "username", "role", "disabled"]).where("id", "=", id).executeTakeFirst();
+  const row = await ctx.store.db
+    .selectFrom("users")
+    .select(["id", "username", "role", "disabled"])
+    .where("id", "=", id)
+    .executeTakeFirst();
   if (!row) throw new ServerError("SERVER_NOT_FOUND", "no such user");
   return row;
 }
@@ -111,17 +155,31 @@ export async function disableUser(ctx: ServerContext, userId: string, actor: Act
   if (disabled && row.role === "admin" && (await otherEnabledAdmins(ctx, userId)) === 0) {
     throw new ServerError("SERVER_CONFLICT", "this is the last admin; make someone else admin first");
   }
-  await ctx.store.db.updateTable("users").set({ disabled: disabled ? 1 : 0 }).where("id", "=", userId).execute();
+  await ctx.store.db
+    .updateTable("users")
+    .set({ disabled: disabled ? 1 : 0 })
+    .where("id", "=", userId)
+    .execute();
   if (disabled) await ctx.store.db.deleteFrom("sessions").where("user_id", "=", userId).execute();
   await audit(ctx, { actor, action: disabled ? "user.disable" : "user.enable", target: row.username });
 }
 
 /** Sets a new password (generated when absent) and ends the user's sessions; returns the password. */
-export async function resetPassword(ctx: ServerContext, userId: string, actor: Actor, password?: string): Promise<string> {
+export async function resetPassword(
+  ctx: ServerContext,
+  userId: string,
+  actor: Actor,
+  password?: string,
+): Promise<string> {
   const row = await userById(ctx, userId);
   const pw = password ?? generatePassword();
-  if (pw.length < 12 || pw.length > 200) throw new ServerError("SERVER_BAD_REQUEST", "a password has 12 to 200 characters", { path: "password" });
-  await ctx.store.db.updateTable("users").set({ password_hash: await hashPassword(pw) }).where("id", "=", userId).execute();
+  if (pw.length < 12 || pw.length > 200)
+    throw new ServerError("SERVER_BAD_REQUEST", "a password has 12 to 200 characters", { path: "password" });
+  await ctx.store.db
+    .updateTable("users")
+    .set({ password_hash: await hashPassword(pw) })
+    .where("id", "=", userId)
+    .execute();
   await ctx.store.db.deleteFrom("sessions").where("user_id", "=", userId).execute();
   await audit(ctx, { actor, action: "user.password", target: row.username });
   return pw;

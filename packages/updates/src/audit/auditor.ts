@@ -19,8 +19,14 @@ import { MarkerIndex, type MarkerHit, type MarkerWord } from "./encodings.js";
 import { SEVERITY_RANK, defaultAuditPolicy, type AuditPolicy, type Severity } from "./policy.js";
 
 export type FindingCode =
-  | "classification-marking" | "sensitive-vocabulary" | "document-target" | "matches-everything" | "short-atoms"
-  | "single-file-target" | "collection-request" | "unparseable";
+  | "classification-marking"
+  | "sensitive-vocabulary"
+  | "document-target"
+  | "matches-everything"
+  | "short-atoms"
+  | "single-file-target"
+  | "collection-request"
+  | "unparseable";
 
 export interface Finding {
   readonly rule: string;
@@ -67,8 +73,12 @@ function compilePolicy(p: AuditPolicy): CompiledPolicy {
   let c = compiled.get(p);
   if (c) return c;
   const words: MarkerWord[] = [];
-  for (const l of p.markings) for (const w of l.words) words.push({ word: w, lang: l.lang, severity: l.severity, upperOnly: l.case === "upper", kind: "marking" });
-  for (const l of p.vocabulary) for (const w of l.words) words.push({ word: w, lang: l.lang, severity: l.severity, upperOnly: l.case === "upper", kind: "vocabulary" });
+  for (const l of p.markings)
+    for (const w of l.words)
+      words.push({ word: w, lang: l.lang, severity: l.severity, upperOnly: l.case === "upper", kind: "marking" });
+  for (const l of p.vocabulary)
+    for (const w of l.words)
+      words.push({ word: w, lang: l.lang, severity: l.severity, upperOnly: l.case === "upper", kind: "vocabulary" });
   const magic = new Map<string, string>();
   const docStrings: Array<{ format: string; s: string }> = [];
   for (const f of p.documentFormats) {
@@ -130,7 +140,9 @@ function hexHasGaps(tokens: readonly HexNode[]): boolean {
 /** A regular expression's literal skeleton: `T\s*O\s+P` -> `TOP`, `[Ss]ecret` -> `Secret`. */
 export function regexSkeleton(src: string): string {
   let s = src.replace(/\(\?[a-z]+\)/g, "");
-  s = s.replace(/\\[sWbB][*+?]?|\[\\s\][*+?]?|\[ \][*+?]?| [*+?]|\.[*+?]|\{\d+(,\d*)?\}/g, (m) => (/^\\b|^\\B/.test(m) ? "" : m.startsWith("{") ? "" : " "));
+  s = s.replace(/\\[sWbB][*+?]?|\[\\s\][*+?]?|\[ \][*+?]?| [*+?]|\.[*+?]|\{\d+(,\d*)?\}/g, (m) =>
+    /^\\b|^\\B/.test(m) ? "" : m.startsWith("{") ? "" : " ",
+  );
   s = s.replace(/\[([^\]\\])[^\]]*\]/g, "$1");
   s = s.replace(/\\x([0-9a-fA-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
   s = s.replace(/\\([^a-zA-Z0-9])/g, "$1");
@@ -157,13 +169,26 @@ function tryHexText(s: string): Uint8Array | undefined {
 
 function printable(b: Uint8Array): string {
   let s = "";
-  for (const x of b.subarray(0, 48)) s += x >= 0x20 && x < 0x7f ? String.fromCharCode(x) : `\\x${x.toString(16).padStart(2, "0")}`;
+  for (const x of b.subarray(0, 48))
+    s += x >= 0x20 && x < 0x7f ? String.fromCharCode(x) : `\\x${x.toString(16).padStart(2, "0")}`;
   return b.length > 48 ? s + "..." : s;
 }
 
 class RuleAnalyzer {
-  readonly f: Features = { markings: [], vocabulary: [], docFormats: new Set(), docEvidence: [], docStringIds: new Set(), indicators: [], executable: [], refs: new Set() };
-  constructor(private readonly c: CompiledPolicy, private readonly ruleNames: Set<string>) {}
+  readonly f: Features = {
+    markings: [],
+    vocabulary: [],
+    docFormats: new Set(),
+    docEvidence: [],
+    docStringIds: new Set(),
+    indicators: [],
+    executable: [],
+    refs: new Set(),
+  };
+  constructor(
+    private readonly c: CompiledPolicy,
+    private readonly ruleNames: Set<string>,
+  ) {}
 
   private hits(hs: MarkerHit[], where: string): void {
     const words = hs.map((h) => h.marker.word.toUpperCase());
@@ -176,16 +201,31 @@ class RuleAnalyzer {
   }
 
   /** Checks a byte string for markers in every encoding and for document/indicator strings. */
-  private scanBytes(bytes: Uint8Array, where: string, opts: { nocase?: boolean; text?: boolean; xor?: boolean; minLength?: number }): void {
+  private scanBytes(
+    bytes: Uint8Array,
+    where: string,
+    opts: { nocase?: boolean; text?: boolean; xor?: boolean; minLength?: number },
+  ): void {
     const idx = this.c.index;
-    this.hits(idx.searchBytes(bytes, { nocase: opts.nocase ?? false, xor: opts.xor ?? true, minLength: opts.minLength ?? 3 }), where);
+    this.hits(
+      idx.searchBytes(bytes, { nocase: opts.nocase ?? false, xor: opts.xor ?? true, minLength: opts.minLength ?? 3 }),
+      where,
+    );
     if (opts.text) {
       const asUtf8 = new TextDecoder("utf-8").decode(bytes);
       this.hits(idx.searchText(asUtf8, opts.nocase), where);
       const asLatin = Buffer.from(bytes).toString("latin1");
-      for (const b64 of tryBase64(asLatin)) this.hits(idx.searchBytes(b64, { xor: true }).map((h) => ({ ...h, encoding: `base64, ${h.encoding}` })), where);
+      for (const b64 of tryBase64(asLatin))
+        this.hits(
+          idx.searchBytes(b64, { xor: true }).map((h) => ({ ...h, encoding: `base64, ${h.encoding}` })),
+          where,
+        );
       const hex = tryHexText(asLatin);
-      if (hex) this.hits(idx.searchBytes(hex, { xor: true }).map((h) => ({ ...h, encoding: `hex text, ${h.encoding}` })), where);
+      if (hex)
+        this.hits(
+          idx.searchBytes(hex, { xor: true }).map((h) => ({ ...h, encoding: `hex text, ${h.encoding}` })),
+          where,
+        );
     }
     let lower = Buffer.from(bytes).toString("latin1").toLowerCase();
     const hexText = tryHexText(lower);
@@ -197,8 +237,11 @@ class RuleAnalyzer {
         this.f.docEvidence.push(`${where} is ${d.format} content ("${printable(latin1(d.s))}")`);
       }
     }
-    for (const ind of this.c.indicators) if (ind.re ? ind.re.test(lower) : lower.includes(ind.s)) this.f.indicators.push(`${where} contains "${ind.s}"`);
-    for (const e of this.c.exeStrings) if (Buffer.from(bytes).toString("latin1").startsWith(e)) this.f.executable.push(`${where} starts with an executable magic`);
+    for (const ind of this.c.indicators)
+      if (ind.re ? ind.re.test(lower) : lower.includes(ind.s)) this.f.indicators.push(`${where} contains "${ind.s}"`);
+    for (const e of this.c.exeStrings)
+      if (Buffer.from(bytes).toString("latin1").startsWith(e))
+        this.f.executable.push(`${where} starts with an executable magic`);
   }
 
   addString(s: StringDef): void {
@@ -214,12 +257,18 @@ class RuleAnalyzer {
       // the whole string with gaps dropped catches words split by a wildcard
       const joined = runs.length > 1 ? Uint8Array.from(runs.flatMap((r) => [...r])) : undefined;
       if (joined) this.hits(this.c.index.searchBytes(joined, { xor: false, minLength: 6 }), where);
-      if (hexHasGaps(s.tokens) && runs.reduce((n, r) => n + r.length, 0) >= 6) this.f.indicators.push(`${where} is a byte pattern with wildcards or jumps (code)`);
+      if (hexHasGaps(s.tokens) && runs.reduce((n, r) => n + r.length, 0) >= 6)
+        this.f.indicators.push(`${where} is a byte pattern with wildcards or jumps (code)`);
     } else {
       const skel = regexSkeleton(s.source);
       this.scanBytes(latin1(skel), where, { nocase: nocase || s.flags.includes("i"), text: true });
       // letters spread out by \s* or classes: try the skeleton with the gaps closed
-      if (skel.includes(" ")) this.scanBytes(latin1(skel.replace(/ /g, "")), where, { nocase: nocase || s.flags.includes("i"), text: true, xor: false });
+      if (skel.includes(" "))
+        this.scanBytes(latin1(skel.replace(/ /g, "")), where, {
+          nocase: nocase || s.flags.includes("i"),
+          text: true,
+          xor: false,
+        });
     }
   }
 
@@ -234,10 +283,14 @@ class RuleAnalyzer {
     switch (e.type) {
       case "string":
         // a hex digest compared with hash.*() is not text
-        if (!/^[0-9a-fA-F]{32,128}$/.test(e.value)) this.scanBytes(latin1(e.value), "a condition literal", { text: true });
+        if (!/^[0-9a-fA-F]{32,128}$/.test(e.value))
+          this.scanBytes(latin1(e.value), "a condition literal", { text: true });
         return;
       case "regex":
-        this.scanBytes(latin1(regexSkeleton(e.source)), "a condition regex", { text: true, nocase: e.flags.includes("i") });
+        this.scanBytes(latin1(regexSkeleton(e.source)), "a condition regex", {
+          text: true,
+          nocase: e.flags.includes("i"),
+        });
         return;
       case "ident":
         if (this.ruleNames.has(e.name)) this.f.refs.add(e.name);
@@ -263,7 +316,11 @@ class RuleAnalyzer {
         // a generated chain (a or b or ...) is as deep as it is long: walk its left spine in a loop
         const rights: Expr[] = [];
         let cur: Expr = e;
-        while (cur.type === "binary") { this.checkComparison(cur); rights.push(cur.right); cur = cur.left; }
+        while (cur.type === "binary") {
+          this.checkComparison(cur);
+          rights.push(cur.right);
+          cur = cur.left;
+        }
         this.walk(cur);
         for (let k = rights.length - 1; k >= 0; k--) this.walk(rights[k]!);
         return;
@@ -279,7 +336,10 @@ class RuleAnalyzer {
         return;
       case "strMatch":
         if (e.at) this.walk(e.at);
-        if (e.range) { this.walk(e.range.lo); this.walk(e.range.hi); }
+        if (e.range) {
+          this.walk(e.range.lo);
+          this.walk(e.range.hi);
+        }
         return;
       case "strCount":
       case "strOffset":
@@ -291,8 +351,10 @@ class RuleAnalyzer {
         if (e.quantifier.kind === "expr") this.walk(e.quantifier.expr);
         return;
       case "forIn":
-        if (e.iterable.kind === "range") { this.walk(e.iterable.lo); this.walk(e.iterable.hi); }
-        else if (e.iterable.kind === "list") e.iterable.items.forEach((x) => this.walk(x));
+        if (e.iterable.kind === "range") {
+          this.walk(e.iterable.lo);
+          this.walk(e.iterable.hi);
+        } else if (e.iterable.kind === "list") e.iterable.items.forEach((x) => this.walk(x));
         else this.walk(e.iterable.expr);
         this.walk(e.body);
         return;
@@ -306,23 +368,30 @@ class RuleAnalyzer {
 
   private checkComparison(e: Extract<Expr, { type: "binary" }>): void {
     if (e.op === "==" || e.op === "!=") {
-      for (const [a, b] of [[e.left, e.right], [e.right, e.left]] as const) {
+      for (const [a, b] of [
+        [e.left, e.right],
+        [e.right, e.left],
+      ] as const) {
         const read = magicRead(a);
         const v = intValue(b);
         if (read && v !== undefined && e.op === "==") {
           const fmt = this.c.magic.get(`${read}:${v}`);
           if (fmt) {
             this.f.docFormats.add(fmt);
-            this.f.docEvidence.push(`the condition checks the ${fmt} magic (${read.replace("u", "uint")}(0) == 0x${v.toString(16)})`);
+            this.f.docEvidence.push(
+              `the condition checks the ${fmt} magic (${read.replace("u", "uint")}(0) == 0x${v.toString(16)})`,
+            );
           }
           const exeKey = read === "u32be" ? `u32:${swap32(v)}` : `${read}:${v}`;
-          if (this.c.exeMagic.has(exeKey)) this.f.executable.push(`the condition checks an executable magic (0x${v.toString(16)})`);
+          if (this.c.exeMagic.has(exeKey))
+            this.f.executable.push(`the condition checks an executable magic (0x${v.toString(16)})`);
         }
         // hash.xxx(0, filesize) == "..." or filesize == N
         if (e.op === "==" && b.type === "string" && a.type === "call" && rootIdent(a.callee) === "hash") {
           this.f.hashTarget = `the condition compares ${exprName(a.callee)}(...) with "${b.value.slice(0, 64)}"`;
         }
-        if (e.op === "==" && a.type === "filesize" && v !== undefined) this.f.hashTarget ??= `the condition requires filesize == ${v}`;
+        if (e.op === "==" && a.type === "filesize" && v !== undefined)
+          this.f.hashTarget ??= `the condition requires filesize == ${v}`;
       }
     }
     // filename / extension externals aimed at document extensions
@@ -369,10 +438,17 @@ function magicRead(e: Expr): string | undefined {
   const at = intValue(e.args[0]!);
   if (at !== 0n) return undefined;
   switch (e.callee.name) {
-    case "uint32": case "int32": return "u32";
-    case "uint32be": case "int32be": return "u32be";
-    case "uint16": case "int16": return "u16";
-    default: return undefined;
+    case "uint32":
+    case "int32":
+      return "u32";
+    case "uint32be":
+    case "int32be":
+      return "u32be";
+    case "uint16":
+    case "int16":
+      return "u16";
+    default:
+      return undefined;
   }
 }
 
@@ -390,17 +466,23 @@ function alwaysTrue(e: Expr): string | undefined {
         // the operands of a chain of one operator, left to right, without recursing down it
         const operands = spine(e, e.op);
         if (e.op === "or") {
-          for (const x of operands) { const t = alwaysTrue(x); if (t) return t; }
+          for (const x of operands) {
+            const t = alwaysTrue(x);
+            if (t) return t;
+          }
           return undefined;
         }
         const first = alwaysTrue(operands[0]!);
         return first && operands.slice(1).every((x) => alwaysTrue(x)) ? first : undefined;
       }
-      const l = e.left, r = e.right;
+      const l = e.left,
+        r = e.right;
       const n = intValue(r);
       if (l.type === "filesize" && n !== undefined) {
-        if ((e.op === ">" && n <= 0n) || (e.op === ">=" && n <= 1n) || (e.op === "!=" && n === 0n)) return `the condition is \`filesize ${e.op} ${n}\``;
-        if ((e.op === "<" || e.op === "<=") && n >= 1024n * 1024n) return `the condition only bounds the size (\`filesize ${e.op} ${n}\`)`;
+        if ((e.op === ">" && n <= 0n) || (e.op === ">=" && n <= 1n) || (e.op === "!=" && n === 0n))
+          return `the condition is \`filesize ${e.op} ${n}\``;
+        if ((e.op === "<" || e.op === "<=") && n >= 1024n * 1024n)
+          return `the condition only bounds the size (\`filesize ${e.op} ${n}\`)`;
       }
       return undefined;
     }
@@ -416,7 +498,10 @@ function alwaysTrue(e: Expr): string | undefined {
 function spine(e: Expr, op?: string): Expr[] {
   const rights: Expr[] = [];
   let cur: Expr = e;
-  while (cur.type === "binary" && (op === undefined || cur.op === op)) { rights.push(cur.right); cur = cur.left; }
+  while (cur.type === "binary" && (op === undefined || cur.op === op)) {
+    rights.push(cur.right);
+    cur = cur.left;
+  }
   return [cur, ...rights.reverse()];
 }
 
@@ -428,32 +513,61 @@ function alwaysFalse(e: Expr): boolean {
 
 function usesStrings(e: Expr): boolean {
   switch (e.type) {
-    case "strMatch": case "strCount": case "strOffset": case "strLength": case "forOf": return true;
-    case "of": return e.strings !== undefined;
-    case "paren": return usesStrings(e.expr);
-    case "unary": { let cur: Expr = e; while (cur.type === "unary") cur = cur.operand; return usesStrings(cur); }
-    case "binary": return spine(e).some(usesStrings);
-    case "forIn": return usesStrings(e.body);
-    default: return false;
+    case "strMatch":
+    case "strCount":
+    case "strOffset":
+    case "strLength":
+    case "forOf":
+      return true;
+    case "of":
+      return e.strings !== undefined;
+    case "paren":
+      return usesStrings(e.expr);
+    case "unary": {
+      let cur: Expr = e;
+      while (cur.type === "unary") cur = cur.operand;
+      return usesStrings(cur);
+    }
+    case "binary":
+      return spine(e).some(usesStrings);
+    case "forIn":
+      return usesStrings(e.body);
+    default:
+      return false;
   }
 }
 
 function constrainsOtherwise(e: Expr): boolean {
   switch (e.type) {
-    case "field": case "call": case "index": return true;
+    case "field":
+    case "call":
+    case "index":
+      return true;
     case "binary": {
       let cur: Expr = e;
       while (cur.type === "binary") {
-        if ((cur.op !== "and" && cur.op !== "or" && !(cur.left.type === "filesize" || cur.right.type === "filesize")) || constrainsOtherwise(cur.right)) return true;
+        if (
+          (cur.op !== "and" && cur.op !== "or" && !(cur.left.type === "filesize" || cur.right.type === "filesize")) ||
+          constrainsOtherwise(cur.right)
+        )
+          return true;
         cur = cur.left;
       }
       return constrainsOtherwise(cur);
     }
-    case "paren": return constrainsOtherwise(e.expr);
-    case "unary": { let cur: Expr = e; while (cur.type === "unary") cur = cur.operand; return constrainsOtherwise(cur); }
-    case "strMatch": return e.at !== undefined || e.range !== undefined;
-    case "ident": return true; // another rule or an external
-    default: return false;
+    case "paren":
+      return constrainsOtherwise(e.expr);
+    case "unary": {
+      let cur: Expr = e;
+      while (cur.type === "unary") cur = cur.operand;
+      return constrainsOtherwise(cur);
+    }
+    case "strMatch":
+      return e.at !== undefined || e.range !== undefined;
+    case "ident":
+      return true; // another rule or an external
+    default:
+      return false;
   }
 }
 
@@ -480,7 +594,15 @@ export function auditRuleFile(file: RuleFile, options: AuditOptions = {}): Findi
     const f = features.get(name)!;
     if (depth > 8 || seen.has(name)) return f;
     seen.add(name);
-    const out: Features = { ...f, docFormats: new Set(f.docFormats), docEvidence: [...f.docEvidence], docStringIds: f.docStringIds, indicators: [...f.indicators], executable: [...f.executable], refs: f.refs };
+    const out: Features = {
+      ...f,
+      docFormats: new Set(f.docFormats),
+      docEvidence: [...f.docEvidence],
+      docStringIds: f.docStringIds,
+      indicators: [...f.indicators],
+      executable: [...f.executable],
+      refs: f.refs,
+    };
     for (const ref of f.refs) {
       const g = merged(ref, depth + 1, seen);
       for (const d of g.docFormats) out.docFormats.add(d);
@@ -494,12 +616,30 @@ export function auditRuleFile(file: RuleFile, options: AuditOptions = {}): Findi
   for (const r of file.rules) {
     const f = merged(r.name);
     const add = (code: FindingCode, severity: Severity, reason: string, evidence: string) =>
-      findings.push({ rule: r.name, ...(options.path ?? file.path ? { file: (options.path ?? file.path)! } : {}), line: r.pos.line, code, severity, reason, evidence });
+      findings.push({
+        rule: r.name,
+        ...((options.path ?? file.path) ? { file: (options.path ?? file.path)! } : {}),
+        line: r.pos.line,
+        code,
+        severity,
+        reason,
+        evidence,
+      });
     for (const { hit, where } of f.markings) {
-      add("classification-marking", hit.marker.severity, `looks for the ${hit.marker.lang} classification marking "${hit.marker.word}"`, `${where} (${hit.encoding})`);
+      add(
+        "classification-marking",
+        hit.marker.severity,
+        `looks for the ${hit.marker.lang} classification marking "${hit.marker.word}"`,
+        `${where} (${hit.encoding})`,
+      );
     }
     for (const { hit, where } of f.vocabulary) {
-      add("sensitive-vocabulary", hit.marker.severity, `looks for the sensitive-document term "${hit.marker.word}" (${hit.marker.lang})`, `${where} (${hit.encoding})`);
+      add(
+        "sensitive-vocabulary",
+        hit.marker.severity,
+        `looks for the sensitive-document term "${hit.marker.word}" (${hit.marker.lang})`,
+        `${where} (${hit.encoding})`,
+      );
     }
     collection(r, c, add);
     if (r.private || r.global) continue;
@@ -508,38 +648,83 @@ export function auditRuleFile(file: RuleFile, options: AuditOptions = {}): Findi
       // medium when other specific strings narrow it (e.g. an authoring tool), which still deserves a look
       const specific = r.strings.some((s) => !f.docStringIds.has(s.id));
       const sensitive = f.markings.length > 0 || f.vocabulary.length > 0;
-      add("document-target", !specific || sensitive ? "high" : "medium",
+      add(
+        "document-target",
+        !specific || sensitive ? "high" : "medium",
         `aims at ${[...f.docFormats].join(", ")} documents without any malware indicator (macro, script, exploit, embedded executable)`,
-        f.docEvidence.slice(0, 3).join("; "));
+        f.docEvidence.slice(0, 3).join("; "),
+      );
     }
     if (f.alwaysTrue && r.strings.length === 0) {
       add("matches-everything", "high", "matches (almost) every file", f.alwaysTrue);
     } else if (f.alwaysTrue && !usesStrings(r.condition)) {
-      add("matches-everything", "high", "matches (almost) every file: its strings do not matter to the condition", f.alwaysTrue);
+      add(
+        "matches-everything",
+        "high",
+        "matches (almost) every file: its strings do not matter to the condition",
+        f.alwaysTrue,
+      );
     } else if (r.strings.length > 0 && !constrainsOtherwise(r.condition)) {
-      const weak = r.strings.every((s) => RuleAnalyzer.atomLength(s) < policy.minAtomLength || (s.kind === "text" && c.commonAtoms.has(s.value.toLowerCase())));
-      if (weak) add("short-atoms", "medium", `every string is shorter than ${policy.minAtomLength} bytes or very common, so the rule matches a large share of all files`, r.strings.map((s) => s.id).join(", "));
+      const weak = r.strings.every(
+        (s) =>
+          RuleAnalyzer.atomLength(s) < policy.minAtomLength ||
+          (s.kind === "text" && c.commonAtoms.has(s.value.toLowerCase())),
+      );
+      if (weak)
+        add(
+          "short-atoms",
+          "medium",
+          `every string is shorter than ${policy.minAtomLength} bytes or very common, so the rule matches a large share of all files`,
+          r.strings.map((s) => s.id).join(", "),
+        );
     }
     if (f.hashTarget && f.executable.length === 0) {
       const doc = f.docFormats.size > 0;
-      add("single-file-target", doc ? "high" : "medium", doc ? "targets one specific document" : "targets one specific file that the rule does not check to be an executable", f.hashTarget);
+      add(
+        "single-file-target",
+        doc ? "high" : "medium",
+        doc
+          ? "targets one specific document"
+          : "targets one specific file that the rule does not check to be an executable",
+        f.hashTarget,
+      );
     }
   }
   return findings;
 }
 
-const DESCRIPTIVE_META = /^(description|desc|info|reference\d*|ref\d*|source|url|link|author|report|comment|notes?|date|version|hash\d*|sample\d*|malware|family|threat_name|category)$/i;
+const DESCRIPTIVE_META =
+  /^(description|desc|info|reference\d*|ref\d*|source|url|link|author|report|comment|notes?|date|version|hash\d*|sample\d*|malware|family|threat_name|category)$/i;
 
-function collection(r: Rule, c: CompiledPolicy, add: (code: FindingCode, s: Severity, reason: string, evidence: string) => void): void {
+function collection(
+  r: Rule,
+  c: CompiledPolicy,
+  add: (code: FindingCode, s: Severity, reason: string, evidence: string) => void,
+): void {
   for (const m of r.meta) {
     const key = m.key.toLowerCase();
     const value = typeof m.value === "string" ? m.value : String(m.value);
     if (c.metaKeys.has(key) && value !== "" && value !== "false" && value !== "0") {
-      add("collection-request", "high", "its metadata asks for matched files to be sent or collected", `meta ${m.key} = ${JSON.stringify(value).slice(0, 80)}`);
+      add(
+        "collection-request",
+        "high",
+        "its metadata asks for matched files to be sent or collected",
+        `meta ${m.key} = ${JSON.stringify(value).slice(0, 80)}`,
+      );
       return;
     }
-    if (typeof m.value === "string" && !m.value.includes("://") && c.metaValueRes.some((re) => re.test(m.value as string)) && !DESCRIPTIVE_META.test(m.key)) {
-      add("collection-request", "high", "its metadata asks for matched files to be sent or collected", `meta ${m.key} = ${JSON.stringify(value).slice(0, 80)}`);
+    if (
+      typeof m.value === "string" &&
+      !m.value.includes("://") &&
+      c.metaValueRes.some((re) => re.test(m.value as string)) &&
+      !DESCRIPTIVE_META.test(m.key)
+    ) {
+      add(
+        "collection-request",
+        "high",
+        "its metadata asks for matched files to be sent or collected",
+        `meta ${m.key} = ${JSON.stringify(value).slice(0, 80)}`,
+      );
       return;
     }
   }
@@ -561,7 +746,16 @@ export function auditRules(source: string | Uint8Array, options: AuditOptions = 
   try {
     file = parse(text, { path: options.path });
   } catch (e) {
-    return [{ rule: "(file)", ...(options.path ? { file: options.path } : {}), code: "unparseable", severity: "high", reason: "the rules do not parse, so they cannot be audited", evidence: (e as Error).message.split("\n")[0]! }];
+    return [
+      {
+        rule: "(file)",
+        ...(options.path ? { file: options.path } : {}),
+        code: "unparseable",
+        severity: "high",
+        reason: "the rules do not parse, so they cannot be audited",
+        evidence: (e as Error).message.split("\n")[0]!,
+      },
+    ];
   }
   return auditRuleFile(file, options);
 }

@@ -4,7 +4,9 @@ import type { AuditOutcome } from "../witness.js";
 import { auditRules, failing, formatFinding, type Finding } from "./auditor.js";
 import { defaultAuditPolicy, type AuditPolicy } from "./policy.js";
 
-export function bundleAuditor(policy: AuditPolicy = defaultAuditPolicy()): (m: Manifest, files: RuleFileData[]) => AuditOutcome & { findings: Finding[] } {
+export function bundleAuditor(
+  policy: AuditPolicy = defaultAuditPolicy(),
+): (m: Manifest, files: RuleFileData[]) => AuditOutcome & { findings: Finding[] } {
   return (_m, files) => {
     const findings = files.flatMap((f) => auditRules(f.data, { policy, path: f.path }));
     const bad = failing(findings, policy);

@@ -9,12 +9,32 @@
  */
 
 export const CHARSETS = [
-  "utf-8", "utf-16le", "utf-16be", "windows-1251", "koi8-r", "gbk", "big5", "shift_jis", "euc-kr",
-  "windows-1252", "windows-1250", "windows-1254", "windows-1255", "windows-1256",
+  "utf-8",
+  "utf-16le",
+  "utf-16be",
+  "windows-1251",
+  "koi8-r",
+  "gbk",
+  "big5",
+  "shift_jis",
+  "euc-kr",
+  "windows-1252",
+  "windows-1250",
+  "windows-1254",
+  "windows-1255",
+  "windows-1256",
 ] as const;
 export type Charset = (typeof CHARSETS)[number];
 
-const SINGLE_BYTE = new Set<Charset>(["windows-1251", "koi8-r", "windows-1252", "windows-1250", "windows-1254", "windows-1255", "windows-1256"]);
+const SINGLE_BYTE = new Set<Charset>([
+  "windows-1251",
+  "koi8-r",
+  "windows-1252",
+  "windows-1250",
+  "windows-1254",
+  "windows-1255",
+  "windows-1256",
+]);
 const DOUBLE_BYTE = new Set<Charset>(["gbk", "big5", "shift_jis", "euc-kr"]);
 const tables = new Map<Charset, Map<string, number[]>>();
 
@@ -48,10 +68,11 @@ function table(cs: Charset): Map<string, number[]> {
         if (ch.length >= 1 && [...ch].length === 1 && ch !== "\ufffd" && !t.has(ch)) t.set(ch, [lead, trail]);
       }
     }
-    if (cs === "shift_jis") for (let b = 0xa1; b <= 0xdf; b++) {
-      const ch = dec.decode(Uint8Array.of(b));
-      if (!t.has(ch)) t.set(ch, [b]);
-    }
+    if (cs === "shift_jis")
+      for (let b = 0xa1; b <= 0xdf; b++) {
+        const ch = dec.decode(Uint8Array.of(b));
+        if (!t.has(ch)) t.set(ch, [b]);
+      }
   }
   tables.set(cs, t);
   return t;
@@ -89,7 +110,7 @@ export function base64Variants(bytes: Uint8Array): string[] {
     let s = padded.toString("base64").replace(/=+$/, "");
     const lead = [0, 2, 3][pad]!;
     s = s.slice(lead);
-    const tailBits = (padded.length % 3);
+    const tailBits = padded.length % 3;
     if (tailBits !== 0) s = s.slice(0, -1);
     out.push(s);
   }
@@ -109,7 +130,8 @@ export function expandMarker(word: string, options: { xorKeys?: number[] } = {})
     if (b) out.push({ encoding: cs, bytes: b });
   }
   const utf8 = encodeText(word, "utf-8")!;
-  for (const k of options.xorKeys ?? [0x01, 0x20, 0x41, 0x5a, 0xff]) out.push({ encoding: `xor 0x${k.toString(16).padStart(2, "0")}`, bytes: utf8.map((x) => x ^ k) });
+  for (const k of options.xorKeys ?? [0x01, 0x20, 0x41, 0x5a, 0xff])
+    out.push({ encoding: `xor 0x${k.toString(16).padStart(2, "0")}`, bytes: utf8.map((x) => x ^ k) });
   // base64 text of the word inside a line, at the three alignments (the edges of a base64 run
   // depend on the neighbouring bytes, so the word is framed by spaces)
   for (let pad = 0; pad < 3; pad++) {
@@ -152,7 +174,11 @@ function key3(b: Uint8Array, i: number): number {
 function caseVariants(w: string, upperOnly: boolean): string[] {
   const base = [w];
   if (!upperOnly) {
-    base.push(w.toUpperCase(), w.toLowerCase(), w.toLowerCase().replace(/(^|[\s_-])(\p{L})/gu, (_m, a: string, b: string) => a + b.toUpperCase()));
+    base.push(
+      w.toUpperCase(),
+      w.toLowerCase(),
+      w.toLowerCase().replace(/(^|[\s_-])(\p{L})/gu, (_m, a: string, b: string) => a + b.toUpperCase()),
+    );
   }
   const out = new Set<string>();
   for (const v of base) {
@@ -178,7 +204,11 @@ export class MarkerIndex {
   constructor(words: readonly MarkerWord[]) {
     for (const m of words) {
       const cjk = CJK.test(m.word);
-      const sepFlex = m.word.trim().split(/[\s-]+/).map(escapeRe).join("[\\s_\\-.]*");
+      const sepFlex = m.word
+        .trim()
+        .split(/[\s-]+/)
+        .map(escapeRe)
+        .join("[\\s_\\-.]*");
       const body = cjk ? sepFlex : `(?<![\\p{L}\\p{N}_])${sepFlex}(?![\\p{L}\\p{N}_])`;
       this.textRes.push({ re: new RegExp(body, m.upperOnly ? "u" : "iu"), marker: m });
       // every policy character set is ASCII-compatible but UTF-16: an ASCII word needs only three
@@ -220,7 +250,11 @@ export class MarkerIndex {
       const id = `${p.marker.word}\u0000${p.charset}\u0000${key}`;
       if (seen.has(id)) return;
       seen.add(id);
-      hits.push(key === 0 ? { marker: p.marker, encoding: p.charset } : { marker: p.marker, encoding: `${p.charset}, xor 0x${key.toString(16).padStart(2, "0")}`, xorKey: key });
+      hits.push(
+        key === 0
+          ? { marker: p.marker, encoding: p.charset }
+          : { marker: p.marker, encoding: `${p.charset}, xor 0x${key.toString(16).padStart(2, "0")}`, xorKey: key },
+      );
     };
     const minLen = options.minLength ?? 3;
     const scan = (data: Uint8Array, folded: boolean) => {

@@ -38,11 +38,19 @@ export interface AuditPolicy {
   readonly documentFormats: readonly DocumentFormat[];
   readonly documentExtensions: readonly string[];
   readonly malwareIndicators: readonly string[];
-  readonly executableMagic: { readonly magic16?: readonly string[]; readonly magic32?: readonly string[]; readonly strings?: readonly string[] };
+  readonly executableMagic: {
+    readonly magic16?: readonly string[];
+    readonly magic32?: readonly string[];
+    readonly strings?: readonly string[];
+  };
   readonly executableModules: readonly string[];
   readonly commonAtoms: readonly string[];
   readonly minAtomLength: number;
-  readonly collection: { readonly metaKeys: readonly string[]; readonly metaValuePatterns: readonly string[]; readonly tags: readonly string[] };
+  readonly collection: {
+    readonly metaKeys: readonly string[];
+    readonly metaValuePatterns: readonly string[];
+    readonly tags: readonly string[];
+  };
 }
 
 const DEFAULT_PATH = fileURLToPath(new URL("../../policy/audit-policy-v1.json", import.meta.url));
@@ -57,11 +65,19 @@ function checkLists(lists: unknown, what: string): WordList[] {
   if (!Array.isArray(lists)) throw bad(`"${what}" must be a list`);
   return lists.map((l, i) => {
     const o = l as WordList;
-    if (typeof o !== "object" || o === null || typeof o.lang !== "string" || !Array.isArray(o.words) || !o.words.every((w) => typeof w === "string" && w.trim() !== "")) {
+    if (
+      typeof o !== "object" ||
+      o === null ||
+      typeof o.lang !== "string" ||
+      !Array.isArray(o.words) ||
+      !o.words.every((w) => typeof w === "string" && w.trim() !== "")
+    ) {
       throw bad(`"${what}[${i}]" needs "lang" and a list of non-empty "words"`);
     }
-    if (!["low", "medium", "high"].includes(o.severity)) throw bad(`"${what}[${i}].severity" must be low, medium or high`);
-    if (o.case !== undefined && o.case !== "insensitive" && o.case !== "upper") throw bad(`"${what}[${i}].case" must be insensitive or upper`);
+    if (!["low", "medium", "high"].includes(o.severity))
+      throw bad(`"${what}[${i}].severity" must be low, medium or high`);
+    if (o.case !== undefined && o.case !== "insensitive" && o.case !== "upper")
+      throw bad(`"${what}[${i}].case" must be insensitive or upper`);
     return o;
   });
 }
@@ -76,7 +92,8 @@ function validate(o: Record<string, unknown>, base?: AuditPolicy): AuditPolicy {
   const failOn = (o.failOn ?? base?.failOn ?? "high") as Severity;
   if (!["low", "medium", "high"].includes(failOn)) throw bad('"failOn" must be low, medium or high');
   const minAtomLength = (o.minAtomLength ?? base?.minAtomLength ?? 4) as number;
-  if (!Number.isInteger(minAtomLength) || minAtomLength < 1 || minAtomLength > 64) throw bad('"minAtomLength" must be 1..64');
+  if (!Number.isInteger(minAtomLength) || minAtomLength < 1 || minAtomLength > 64)
+    throw bad('"minAtomLength" must be 1..64');
   const formats = (o.documentFormats ?? []) as DocumentFormat[];
   if (!Array.isArray(formats)) throw bad('"documentFormats" must be a list');
   const coll = (o.collection ?? {}) as Record<string, unknown>;
@@ -90,7 +107,8 @@ function validate(o: Record<string, unknown>, base?: AuditPolicy): AuditPolicy {
   }
   return {
     format: "vigil-audit-policy/v1",
-    version: typeof o.version === "string" ? (base ? `${base.version}+${o.version}` : o.version) : base?.version ?? "custom",
+    version:
+      typeof o.version === "string" ? (base ? `${base.version}+${o.version}` : o.version) : (base?.version ?? "custom"),
     failOn,
     markings: [...(base?.markings ?? []), ...checkLists(o.markings, "markings")],
     vocabulary: [...(base?.vocabulary ?? []), ...checkLists(o.vocabulary, "vocabulary")],
@@ -107,7 +125,10 @@ function validate(o: Record<string, unknown>, base?: AuditPolicy): AuditPolicy {
     minAtomLength,
     collection: {
       metaKeys: [...(base?.collection.metaKeys ?? []), ...strs(coll.metaKeys, "collection.metaKeys")],
-      metaValuePatterns: [...(base?.collection.metaValuePatterns ?? []), ...strs(coll.metaValuePatterns, "collection.metaValuePatterns")],
+      metaValuePatterns: [
+        ...(base?.collection.metaValuePatterns ?? []),
+        ...strs(coll.metaValuePatterns, "collection.metaValuePatterns"),
+      ],
       tags: [...(base?.collection.tags ?? []), ...strs(coll.tags, "collection.tags")],
     },
   };

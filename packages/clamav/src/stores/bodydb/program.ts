@@ -36,19 +36,45 @@ export class ByteSink {
     b.set(this.buf.subarray(0, this.n));
     this.buf = b;
   }
-  u8(v: number): void { this.ensure(1); this.buf[this.n++] = v; }
-  u16(v: number): void { this.ensure(2); this.buf[this.n++] = v & 0xff; this.buf[this.n++] = (v >>> 8) & 0xff; }
-  u32(v: number): void { this.ensure(4); for (let k = 0; k < 4; k++) this.buf[this.n++] = (v >>> (8 * k)) & 0xff; }
-  bytes(b: ArrayLike<number>): void { this.ensure(b.length); for (let k = 0; k < b.length; k++) this.buf[this.n++] = b[k]!; }
+  u8(v: number): void {
+    this.ensure(1);
+    this.buf[this.n++] = v;
+  }
+  u16(v: number): void {
+    this.ensure(2);
+    this.buf[this.n++] = v & 0xff;
+    this.buf[this.n++] = (v >>> 8) & 0xff;
+  }
+  u32(v: number): void {
+    this.ensure(4);
+    for (let k = 0; k < 4; k++) this.buf[this.n++] = (v >>> (8 * k)) & 0xff;
+  }
+  bytes(b: ArrayLike<number>): void {
+    this.ensure(b.length);
+    for (let k = 0; k < b.length; k++) this.buf[this.n++] = b[k]!;
+  }
   /** A string as UTF-8. */
-  utf8(s: string): void { this.ensure(3 * s.length); this.n += Buffer.from(this.buf.buffer, this.buf.byteOffset + this.n, this.buf.length - this.n).write(s, "utf8"); }
+  utf8(s: string): void {
+    this.ensure(3 * s.length);
+    this.n += Buffer.from(this.buf.buffer, this.buf.byteOffset + this.n, this.buf.length - this.n).write(s, "utf8");
+  }
   /** Reserves a u32 written later (a length known after its body). */
-  hole(): number { this.ensure(4); const at = this.n; this.n += 4; return at; }
-  fill(at: number, v: number): void { for (let k = 0; k < 4; k++) this.buf[at + k] = (v >>> (8 * k)) & 0xff; }
-  view(): Uint8Array { return this.buf.subarray(0, this.n); }
+  hole(): number {
+    this.ensure(4);
+    const at = this.n;
+    this.n += 4;
+    return at;
+  }
+  fill(at: number, v: number): void {
+    for (let k = 0; k < 4; k++) this.buf[at + k] = (v >>> (8 * k)) & 0xff;
+  }
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.n);
+  }
 }
 
-const singleByte = (a: HexNode[]): number | undefined => (a.length === 1 && a[0]!.kind === "byte" && a[0]!.mask === 0xff ? a[0]!.value : undefined);
+const singleByte = (a: HexNode[]): number | undefined =>
+  a.length === 1 && a[0]!.kind === "byte" && a[0]!.mask === 0xff ? a[0]!.value : undefined;
 
 /** Writes the program for a lowered node sequence (no markers, no negations). */
 export function encode(nodes: HexNode[], out: ByteSink, greedy = false): void {
@@ -95,7 +121,11 @@ export function encode(nodes: HexNode[], out: ByteSink, greedy = false): void {
   }
 }
 
-interface Cont { pc: number; end: number; next: Cont | null }
+interface Cont {
+  pc: number;
+  end: number;
+  next: Cont | null;
+}
 
 const u32 = (p: Uint8Array, at: number) => (p[at]! | (p[at + 1]! << 8) | (p[at + 2]! << 16) | (p[at + 3]! << 24)) >>> 0;
 
@@ -110,7 +140,15 @@ export const work = { steps: 0, deadline: Infinity, expired: (): void => {} };
  * Runs the program p[pc, end) on data from `pos`, never reading at or past `limit`. Returns the
  * end of the first match in priority order, or -1.
  */
-export function matchAt(p: Uint8Array, pc: number, end: number, d: Uint8Array, pos: number, limit: number, k: Cont | null = null): number {
+export function matchAt(
+  p: Uint8Array,
+  pc: number,
+  end: number,
+  d: Uint8Array,
+  pos: number,
+  limit: number,
+  k: Cont | null = null,
+): number {
   for (;;) {
     if (pc >= end) {
       if (k === null) return pos;
@@ -132,7 +170,8 @@ export function matchAt(p: Uint8Array, pc: number, end: number, d: Uint8Array, p
       case OP_MASKED: {
         const len = p[pc + 1]! | (p[pc + 2]! << 8);
         if (pos + len > limit) return -1;
-        const v = pc + 3, m = v + len;
+        const v = pc + 3,
+          m = v + len;
         for (let j = 0; j < len; j++) if ((d[pos + j]! & p[m + j]!) !== p[v + j]) return -1;
         pos += len;
         pc = m + len;
@@ -147,22 +186,30 @@ export function matchAt(p: Uint8Array, pc: number, end: number, d: Uint8Array, p
         break;
       }
       case OP_JUMP: {
-        const min = u32(p, pc + 1), max = u32(p, pc + 5);
+        const min = u32(p, pc + 1),
+          max = u32(p, pc + 5);
         const next = pc + 9;
         const hi = max === UNBOUNDED ? limit : Math.min(limit, pos + max);
         for (let q = pos + min; q <= hi; q++) {
-          if (++work.steps > 0xffff) { work.steps = 0; if (Date.now() > work.deadline) work.expired(); }
+          if (++work.steps > 0xffff) {
+            work.steps = 0;
+            if (Date.now() > work.deadline) work.expired();
+          }
           const r = matchAt(p, next, end, d, q, limit, k);
           if (r >= 0) return r;
         }
         return -1;
       }
       case OP_JUMP_GREEDY: {
-        const min = u32(p, pc + 1), max = u32(p, pc + 5);
+        const min = u32(p, pc + 1),
+          max = u32(p, pc + 5);
         const next = pc + 9;
         const hi = max === UNBOUNDED ? limit : Math.min(limit, pos + max);
         for (let q = hi; q >= pos + min; q--) {
-          if (++work.steps > 0xffff) { work.steps = 0; if (Date.now() > work.deadline) work.expired(); }
+          if (++work.steps > 0xffff) {
+            work.steps = 0;
+            if (Date.now() > work.deadline) work.expired();
+          }
           const r = matchAt(p, next, end, d, q, limit, k);
           if (r >= 0) return r;
         }

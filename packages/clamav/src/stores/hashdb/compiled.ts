@@ -16,7 +16,15 @@
 
 import { readFileSync, openSync, writeSync, closeSync, renameSync } from "node:fs";
 import { ClamavError } from "../../error.js";
-import { DIGEST_LENGTH, HASH_ALGORITHMS, HashStore, HashTable, NameTable, type HashAlgorithm, type HashPart } from "./store.js";
+import {
+  DIGEST_LENGTH,
+  HASH_ALGORITHMS,
+  HashStore,
+  HashTable,
+  NameTable,
+  type HashAlgorithm,
+  type HashPart,
+} from "./store.js";
 
 const MAGIC = "VIGILHDB";
 const VERSION = 3;
@@ -31,14 +39,20 @@ function bytesOf(a: ArrayBufferView): Uint8Array {
 
 /** The compiled form as a list of byte chunks (to write one after another without concatenating). */
 export function serializeHashStore(store: HashStore): Uint8Array[] {
-  if (!littleEndian) throw new ClamavError("SIGDB_BAD_COMPILED", "compiled hash stores are little-endian; this machine is big-endian");
+  if (!littleEndian)
+    throw new ClamavError("SIGDB_BAD_COMPILED", "compiled hash stores are little-endian; this machine is big-endian");
   const header = new Uint8Array(HEADER);
   const dv = new DataView(header.buffer);
   header.set(new TextEncoder().encode(MAGIC), 0);
   dv.setUint32(8, VERSION, true);
   dv.setUint32(12, store.names.count, true);
   dv.setUint32(16, store.names.blob.length, true);
-  const parts: Uint8Array[] = [header, bytesOf(store.names.offsets), store.names.blob, new Uint8Array(pad4(store.names.blob.length) - store.names.blob.length)];
+  const parts: Uint8Array[] = [
+    header,
+    bytesOf(store.names.offsets),
+    store.names.blob,
+    new Uint8Array(pad4(store.names.blob.length) - store.names.blob.length),
+  ];
   HASH_ALGORITHMS.forEach((a, k) => {
     const t = store.tables[a];
     if (t === undefined || t.count === 0) return;
@@ -124,7 +138,10 @@ export function deserializeHashStore(input: Uint8Array): HashStore {
     const keys = u32(count);
     const sizes = u32(count);
     const nameAt = take(count * width);
-    const nameIndex = width === 2 ? new Uint16Array(bytes.buffer, bytes.byteOffset + nameAt, count) : new Uint32Array(bytes.buffer, bytes.byteOffset + nameAt, count);
+    const nameIndex =
+      width === 2
+        ? new Uint16Array(bytes.buffer, bytes.byteOffset + nameAt, count)
+        : new Uint32Array(bytes.buffer, bytes.byteOffset + nameAt, count);
     for (let i = 0; i < count; i++) if (nameIndex[i]! >= nameCount) bad("a name index points past the name table");
     const R = DIGEST_LENGTH[a] - 6;
     const restAt = take(count * R);
@@ -135,7 +152,12 @@ export function deserializeHashStore(input: Uint8Array): HashStore {
     for (let p = 0; p < 256; p++) {
       const from = bucketStart[p << sub]!;
       const to = bucketStart[(p + 1) << sub]!;
-      parts.push({ keys: keys.subarray(from, to), rest: rest.subarray(from * R, to * R), sizes: sizes.subarray(from, to), nameIndex: nameIndex.subarray(from, to) });
+      parts.push({
+        keys: keys.subarray(from, to),
+        rest: rest.subarray(from * R, to * R),
+        sizes: sizes.subarray(from, to),
+        nameIndex: nameIndex.subarray(from, to),
+      });
     }
     tables[a] = new HashTable(a, count, bucketStart, parts, width);
   });
@@ -147,7 +169,10 @@ export function readCompiledHashStore(path: string): HashStore {
   try {
     bytes = readFileSync(path);
   } catch (cause) {
-    throw new ClamavError("SIGDB_READ", `cannot read compiled hash store: ${(cause as Error).message}`, { path, cause });
+    throw new ClamavError("SIGDB_READ", `cannot read compiled hash store: ${(cause as Error).message}`, {
+      path,
+      cause,
+    });
   }
   try {
     return deserializeHashStore(bytes);

@@ -103,7 +103,13 @@ export class StagingHelper {
   static start(buffers: StagingBuffers, regions: PrefaultRegion[], kernel: string): StagingHelper {
     const h = new StagingHelper(buffers);
     try {
-      h.worker = new Worker(SOURCE, { eval: true, execArgv: [], stdout: true, stderr: true, workerData: { regions, buffers, kernel } });
+      h.worker = new Worker(SOURCE, {
+        eval: true,
+        execArgv: [],
+        stdout: true,
+        stderr: true,
+        workerData: { regions, buffers, kernel },
+      });
       h.worker.unref();
       h.worker.on("error", () => {
         h.worker = undefined;
@@ -118,14 +124,28 @@ export class StagingHelper {
    * Runs `run(job)` for every job, sharing them with the helper thread (which runs `freezePart`
    * with the same arguments), and returns when all are done.
    */
-  freeze(jobs: FreezeJob[], bucketStart: Uint32Array, shift: number, perPart: number, largest: number, run: (job: FreezeJob, index: number) => void): void {
+  freeze(
+    jobs: FreezeJob[],
+    bucketStart: Uint32Array,
+    shift: number,
+    perPart: number,
+    largest: number,
+    run: (job: FreezeJob, index: number) => void,
+  ): void {
     if (jobs.length === 0) return;
     const state = new Int32Array(new SharedArrayBuffer(4 * jobs.length));
     if (this.worker !== undefined && bucketStart.buffer instanceof SharedArrayBuffer) {
       const table = new Float64Array(new SharedArrayBuffer(32 * jobs.length));
       jobs.forEach((j, k) => table.set([j.at, j.m, j.b0, j.base], 4 * k));
       try {
-        this.worker.postMessage({ jobs: table.buffer, state: state.buffer, bucketStart: bucketStart.buffer, shift, perPart, largest });
+        this.worker.postMessage({
+          jobs: table.buffer,
+          state: state.buffer,
+          bucketStart: bucketStart.buffer,
+          shift,
+          perPart,
+          largest,
+        });
       } catch {
         // the helper is gone: every job stays free for this thread
       }
@@ -147,7 +167,11 @@ export class StagingHelper {
           break;
         }
         // a job takes milliseconds; one held this long means the thread died in it, and its part may be half written
-        if (Date.now() > deadline) throw new ClamavError("SIGDB_THREAD", "the hash store's helper thread stopped in the middle of its work; load the signatures again");
+        if (Date.now() > deadline)
+          throw new ClamavError(
+            "SIGDB_THREAD",
+            "the hash store's helper thread stopped in the middle of its work; load the signatures again",
+          );
         Atomics.wait(state, k, 1, 50);
       }
     }

@@ -124,7 +124,8 @@ export class HashTable {
 
   get byteLength(): number {
     let n = this.bucketStart.byteLength;
-    for (const p of this.parts) n += p.keys.byteLength + p.rest.byteLength + p.sizes.byteLength + p.nameIndex.byteLength;
+    for (const p of this.parts)
+      n += p.keys.byteLength + p.rest.byteLength + p.sizes.byteLength + p.nameIndex.byteLength;
     return n;
   }
 
@@ -246,7 +247,9 @@ export class HashStore {
     if (t === undefined) return [];
     const d = typeof digest === "string" ? hexToBytes(digest) : digest;
     if (d === undefined) return [];
-    return t.findAll(d, size).map((i) => ({ name: this.names.get(t.nameIndexAt(i, d[0]!)), algorithm, size: t.sizeAt(i, d[0]!) }));
+    return t
+      .findAll(d, size)
+      .map((i) => ({ name: this.names.get(t.nameIndexAt(i, d[0]!)), algorithm, size: t.sizeAt(i, d[0]!) }));
   }
 
   /** True when a digest (any size) is present: for allow lists, where only presence counts. */
@@ -291,10 +294,22 @@ export class StagePart {
   /** Moves the entries to new arrays with room for `cap`. */
   resize(cap: number): void {
     const wide = this.names instanceof Uint32Array;
-    this.moveTo(new Uint32Array(cap), new Uint8Array(cap), new Uint8Array(cap * this.R), new Uint32Array(cap), wide ? new Uint32Array(cap) : new Uint16Array(cap));
+    this.moveTo(
+      new Uint32Array(cap),
+      new Uint8Array(cap),
+      new Uint8Array(cap * this.R),
+      new Uint32Array(cap),
+      wide ? new Uint32Array(cap) : new Uint16Array(cap),
+    );
   }
   /** Moves the entries to the given arrays (all of one capacity, names of the same width). */
-  moveTo(keys: Uint32Array, second: Uint8Array, rest: Uint8Array, sizes: Uint32Array, names: Uint16Array | Uint32Array): void {
+  moveTo(
+    keys: Uint32Array,
+    second: Uint8Array,
+    rest: Uint8Array,
+    sizes: Uint32Array,
+    names: Uint16Array | Uint32Array,
+  ): void {
     const n = this.count;
     keys.set(this.keys.subarray(0, n));
     second.set(this.second.subarray(0, n));
@@ -363,14 +378,30 @@ class Staging {
     let at = 0;
     for (const p of grow) {
       const cap = p.count + per;
-      p.moveTo(new Uint32Array(K, at * 4, cap), new Uint8Array(S2, at, cap), new Uint8Array(RR, at * R, cap * R), new Uint32Array(SZ, at * 4, cap), wide ? new Uint32Array(NM, at * 4, cap) : new Uint16Array(NM, at * 2, cap));
+      p.moveTo(
+        new Uint32Array(K, at * 4, cap),
+        new Uint8Array(S2, at, cap),
+        new Uint8Array(RR, at * R, cap * R),
+        new Uint32Array(SZ, at * 4, cap),
+        wide ? new Uint32Array(NM, at * 4, cap) : new Uint16Array(NM, at * 2, cap),
+      );
       const from = at + p.count;
       const to = at + Math.min(cap, p.count + expected);
-      regions.push({ buffer: K, from: from * 4, to: to * 4 }, { buffer: S2, from, to }, { buffer: RR, from: from * R, to: to * R }, { buffer: SZ, from: from * 4, to: to * 4 }, { buffer: NM, from: from * (wide ? 4 : 2), to: to * (wide ? 4 : 2) });
+      regions.push(
+        { buffer: K, from: from * 4, to: to * 4 },
+        { buffer: S2, from, to },
+        { buffer: RR, from: from * R, to: to * R },
+        { buffer: SZ, from: from * 4, to: to * 4 },
+        { buffer: NM, from: from * (wide ? 4 : 2), to: to * (wide ? 4 : 2) },
+      );
       at += cap;
     }
     this.helper?.stop();
-    this.helper = StagingHelper.start({ keys: K, second: S2, rest: RR, sizes: SZ, names: NM, R, width: wide ? 4 : 2 }, regions, freezePart.toString());
+    this.helper = StagingHelper.start(
+      { keys: K, second: S2, rest: RR, sizes: SZ, names: NM, R, width: wide ? 4 : 2 },
+      regions,
+      freezePart.toString(),
+    );
   }
   /** Stops the helper thread (the staged arrays become the store's). */
   done(): void {
@@ -430,7 +461,7 @@ export class HashStoreBuilder {
     // written are never faulted in, and finish() copies the used part out of a roomy array.
     const seen = this.count;
     if (seen === 0 || this.nameCount === 0) return;
-    const names = Math.ceil((count * this.nameCount) / seen * 1.05) + 2;
+    const names = Math.ceil(((count * this.nameCount) / seen) * 1.05) + 2;
     const blob = Math.ceil(this.nameBlobLength + (names * this.nameBlobLength) / this.nameCount);
     if (blob > this.nameBlob.length && blob <= 0xffffffff) {
       const nb = new Uint8Array(blob);
@@ -447,7 +478,8 @@ export class HashStoreBuilder {
   /** Adds one signature. `digest` is raw bytes (16, 20 or 32); `size` ANY_SIZE for any. */
   add(digest: Uint8Array, size: number, name: string): void {
     const a = algorithmForDigestLength(digest.length);
-    if (a === undefined) throw new ClamavError("SIGDB_BAD_HASH", `a digest must be 16, 20 or 32 bytes, got ${digest.length}`);
+    if (a === undefined)
+      throw new ClamavError("SIGDB_BAD_HASH", `a digest must be 16, 20 or 32 bytes, got ${digest.length}`);
     const nb = this.encoder.encode(name);
     this.addRaw(digest, 0, a, size, this.internName(nb, 0, nb.length, undefined));
   }
@@ -455,12 +487,15 @@ export class HashStoreBuilder {
   /** Adds a digest found at `digest[offset..]` with a name index from `internName`. */
   addRaw(digest: Uint8Array, offset: number, algorithm: HashAlgorithm, size: number, nameIndex: number): void {
     const s = this.staging[algorithm] ?? this.stagingFor(algorithm);
-    if (s.count === 0xffffffff) throw new ClamavError("SIGDB_LIMIT", "too many hash signatures for one store (over 2^32-1)");
+    if (s.count === 0xffffffff)
+      throw new ClamavError("SIGDB_LIMIT", "too many hash signatures for one store (over 2^32-1)");
     const part = s.parts[digest[offset]!]!;
     const i = part.count;
     if (i === part.keys.length) part.resize(Math.max(16, i * 2));
     part.second[i] = digest[offset + 1]!;
-    part.keys[i] = ((digest[offset + 2]! << 24) | (digest[offset + 3]! << 16) | (digest[offset + 4]! << 8) | digest[offset + 5]!) >>> 0;
+    part.keys[i] =
+      ((digest[offset + 2]! << 24) | (digest[offset + 3]! << 16) | (digest[offset + 4]! << 8) | digest[offset + 5]!) >>>
+      0;
     const R = s.R;
     const rest = part.rest;
     const o = i * R;
@@ -480,7 +515,8 @@ export class HashStoreBuilder {
    */
   stageSlot(algorithm: HashAlgorithm, first: number): StagePart {
     const s = this.staging[algorithm] ?? this.stagingFor(algorithm);
-    if (s.count === 0xffffffff) throw new ClamavError("SIGDB_LIMIT", "too many hash signatures for one store (over 2^32-1)");
+    if (s.count === 0xffffffff)
+      throw new ClamavError("SIGDB_LIMIT", "too many hash signatures for one store (over 2^32-1)");
     const part = s.parts[first]!;
     if (part.count === part.keys.length) part.resize(Math.max(16, part.count * 2));
     return part;
@@ -512,15 +548,24 @@ export class HashStoreBuilder {
     const mask = (slots.length >>> 1) - 1;
     let p = h & mask;
     const blob = this.nameBlob;
-    for (;; p = (p + 1) & mask) {
+    for (; ; p = (p + 1) & mask) {
       const idx = slots[2 * p]!;
       if (idx < 0) break;
       if (slots[2 * p + 1] !== h) continue;
       const o = this.nameOffsets[idx]!;
       if (this.nameOffsets[idx + 1]! - o !== len + slen) continue;
       let eq = true;
-      for (let i = 0; i < len; i++) if (blob[o + i] !== bytes[start + i]) { eq = false; break; }
-      if (eq) for (let i = 0; i < slen; i++) if (blob[o + len + i] !== suffix![i]) { eq = false; break; }
+      for (let i = 0; i < len; i++)
+        if (blob[o + i] !== bytes[start + i]) {
+          eq = false;
+          break;
+        }
+      if (eq)
+        for (let i = 0; i < slen; i++)
+          if (blob[o + len + i] !== suffix![i]) {
+            eq = false;
+            break;
+          }
       if (eq) return idx;
     }
     // new name
@@ -538,7 +583,8 @@ export class HashStoreBuilder {
       this.nameBlob = nb;
     }
     // byte loops: names are short, and subarray+set would allocate a view per name
-    const nb = this.nameBlob, at = this.nameBlobLength;
+    const nb = this.nameBlob,
+      at = this.nameBlobLength;
     for (let i = 0; i < len; i++) nb[at + i] = bytes[start + i]!;
     for (let i = 0; i < slen; i++) nb[at + len + i] = suffix![i]!;
     this.nameBlobLength += len + slen;
@@ -582,15 +628,11 @@ export class HashStoreBuilder {
     this.slots = slots;
   }
 
-
-
-
-
-
   /** Groups and freezes everything added so far into a store. The builder must not be reused. */
   finish(): HashStore {
     // views when the arrays are nearly full (no copy of a big name table), copies otherwise
-    const fit = <T extends Uint8Array | Uint32Array>(a: T, n: number): T => (a.length - n <= a.length / 8 ? (a.subarray(0, n) as T) : (a.slice(0, n) as T));
+    const fit = <T extends Uint8Array | Uint32Array>(a: T, n: number): T =>
+      a.length - n <= a.length / 8 ? (a.subarray(0, n) as T) : (a.slice(0, n) as T);
     const names = new NameTable(fit(this.nameBlob, this.nameBlobLength), fit(this.nameOffsets, this.nameCount + 1));
     // the builder is done: let go of its tables (and of roomy name arrays copied out above)
     this.slots = new Int32Array(2).fill(-1);
@@ -624,9 +666,17 @@ function freezeStaging(s: Staging, width: 2 | 4): HashTable {
   const shift = 16 - sub;
   const perPart = 1 << sub;
   const helper = s.helper;
-  const bucketStart = new Uint32Array(helper !== undefined ? new SharedArrayBuffer(4 * ((1 << bits) + 1)) : new ArrayBuffer(4 * ((1 << bits) + 1)));
+  const bucketStart = new Uint32Array(
+    helper !== undefined ? new SharedArrayBuffer(4 * ((1 << bits) + 1)) : new ArrayBuffer(4 * ((1 << bits) + 1)),
+  );
   const B = helper?.buffers;
-  const inHelperBuffers = (p: StagePart) => B !== undefined && p.keys.buffer === B.keys && p.second.buffer === B.second && p.rest.buffer === B.rest && p.sizes.buffer === B.sizes && p.names.buffer === B.names;
+  const inHelperBuffers = (p: StagePart) =>
+    B !== undefined &&
+    p.keys.buffer === B.keys &&
+    p.second.buffer === B.second &&
+    p.rest.buffer === B.rest &&
+    p.sizes.buffer === B.sizes &&
+    p.names.buffer === B.names;
   const jobs: FreezeJob[] = [];
   const jobPart: number[] = [];
   const own: number[] = [];
@@ -655,19 +705,72 @@ function freezeStaging(s: Staging, width: 2 | 4): HashTable {
     const part = s.parts[p]!;
     const m = part.count;
     const exact = tooRoomy(part);
-    freezePart(part.keys, part.second, part.rest, part.sizes, part.names, m, R, shift, perPart, bucketStart, p << sub, base[p]!, pos, sk, sr, ss, sn, !exact);
+    freezePart(
+      part.keys,
+      part.second,
+      part.rest,
+      part.sizes,
+      part.names,
+      m,
+      R,
+      shift,
+      perPart,
+      bucketStart,
+      p << sub,
+      base[p]!,
+      pos,
+      sk,
+      sr,
+      ss,
+      sn,
+      !exact,
+    );
     parts[p] = exact
-      ? { keys: sk.slice(0, m), rest: new Uint8Array(sr.buffer, 0, m * R).slice(), sizes: ss.slice(0, m), nameIndex: sn.slice(0, m) }
-      : { keys: part.keys.subarray(0, m), rest: part.rest.subarray(0, m * R), sizes: part.sizes.subarray(0, m), nameIndex: part.names.subarray(0, m) };
+      ? {
+          keys: sk.slice(0, m),
+          rest: new Uint8Array(sr.buffer, 0, m * R).slice(),
+          sizes: ss.slice(0, m),
+          nameIndex: sn.slice(0, m),
+        }
+      : {
+          keys: part.keys.subarray(0, m),
+          rest: part.rest.subarray(0, m * R),
+          sizes: part.sizes.subarray(0, m),
+          nameIndex: part.names.subarray(0, m),
+        };
   }
   helper?.freeze(jobs, bucketStart, shift, perPart, largestJob, (job, k) => {
     const part = s.parts[jobPart[k]!]!;
-    freezePart(part.keys, part.second, part.rest, part.sizes, part.names, job.m, R, shift, perPart, bucketStart, job.b0, job.base, pos, sk, sr, ss, sn, true);
+    freezePart(
+      part.keys,
+      part.second,
+      part.rest,
+      part.sizes,
+      part.names,
+      job.m,
+      R,
+      shift,
+      perPart,
+      bucketStart,
+      job.b0,
+      job.base,
+      pos,
+      sk,
+      sr,
+      ss,
+      sn,
+      true,
+    );
   });
   jobPart.forEach((p) => {
     const part = s.parts[p]!;
     const m = part.count;
-    parts[p] = { keys: part.keys.subarray(0, m), rest: part.rest.subarray(0, m * R), sizes: part.sizes.subarray(0, m), nameIndex: part.names.subarray(0, m) };
+    parts[p] = {
+      keys: part.keys.subarray(0, m),
+      rest: part.rest.subarray(0, m * R),
+      sizes: part.sizes.subarray(0, m),
+      nameIndex: part.names.subarray(0, m),
+    };
   });
   for (let p = 0; p < 256; p++) s.parts[p] = new StagePart(R, 0, false, s); // the staging no longer owns these arrays
   bucketStart[1 << bits] = n;

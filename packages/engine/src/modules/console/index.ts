@@ -14,7 +14,10 @@ function printable(s: string): string {
   return out;
 }
 const hex = (v: number | bigint) => "0x" + BigInt.asUintN(64, BigInt(v)).toString(16);
-const say = (ctx: ScanContext, text: string) => { ctx.log(text); return 1; };
+const say = (ctx: ScanContext, text: string) => {
+  ctx.log(text);
+  return 1;
+};
 
 export const consoleModule: YaraModule = {
   name: "console",

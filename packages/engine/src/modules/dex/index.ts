@@ -18,7 +18,16 @@
  * fields and methods parsed in total, and the bytes copied into string values, have budgets far
  * above what a real DEX needs; past them the remaining entries or values are left undefined.
  */
-import { array, integer, overloads, string, struct, bytesToString, type RegexpValue, type YaraModule } from "../schema.js";
+import {
+  array,
+  integer,
+  overloads,
+  string,
+  struct,
+  bytesToString,
+  type RegexpValue,
+  type YaraModule,
+} from "../schema.js";
 
 const constants = {
   DEX_FILE_MAGIC_035: "dex\n035",
@@ -29,16 +38,44 @@ const constants = {
   ENDIAN_CONSTANT: 0x12345678,
   REVERSE_ENDIAN_CONSTANT: 0x78563412,
   NO_INDEX: 0xffffffff,
-  ACC_PUBLIC: 0x1, ACC_PRIVATE: 0x2, ACC_PROTECTED: 0x4, ACC_STATIC: 0x8, ACC_FINAL: 0x10,
-  ACC_SYNCHRONIZED: 0x20, ACC_VOLATILE: 0x40, ACC_BRIDGE: 0x40, ACC_TRANSIENT: 0x80, ACC_VARARGS: 0x80,
-  ACC_NATIVE: 0x100, ACC_INTERFACE: 0x200, ACC_ABSTRACT: 0x400, ACC_STRICT: 0x800, ACC_SYNTHETIC: 0x1000,
-  ACC_ANNOTATION: 0x2000, ACC_ENUM: 0x4000, ACC_CONSTRUCTOR: 0x10000, ACC_DECLARED_SYNCHRONIZED: 0x20000,
-  TYPE_HEADER_ITEM: 0x0000, TYPE_STRING_ID_ITEM: 0x0001, TYPE_TYPE_ID_ITEM: 0x0002, TYPE_PROTO_ID_ITEM: 0x0003,
-  TYPE_FIELD_ID_ITEM: 0x0004, TYPE_METHOD_ID_ITEM: 0x0005, TYPE_CLASS_DEF_ITEM: 0x0006,
-  TYPE_CALL_SITE_ID_ITEM: 0x0007, TYPE_METHOD_HANDLE_ITEM: 0x0008, TYPE_MAP_LIST: 0x1000,
-  TYPE_TYPE_LIST: 0x1001, TYPE_ANNOTATION_SET_REF_LIST: 0x1002, TYPE_ANNOTATION_SET_ITEM: 0x1003,
-  TYPE_CLASS_DATA_ITEM: 0x2000, TYPE_CODE_ITEM: 0x2001, TYPE_STRING_DATA_ITEM: 0x2002,
-  TYPE_DEBUG_INFO_ITEM: 0x2003, TYPE_ANNOTATION_ITEM: 0x2004, TYPE_ENCODED_ARRAY_ITEM: 0x2005,
+  ACC_PUBLIC: 0x1,
+  ACC_PRIVATE: 0x2,
+  ACC_PROTECTED: 0x4,
+  ACC_STATIC: 0x8,
+  ACC_FINAL: 0x10,
+  ACC_SYNCHRONIZED: 0x20,
+  ACC_VOLATILE: 0x40,
+  ACC_BRIDGE: 0x40,
+  ACC_TRANSIENT: 0x80,
+  ACC_VARARGS: 0x80,
+  ACC_NATIVE: 0x100,
+  ACC_INTERFACE: 0x200,
+  ACC_ABSTRACT: 0x400,
+  ACC_STRICT: 0x800,
+  ACC_SYNTHETIC: 0x1000,
+  ACC_ANNOTATION: 0x2000,
+  ACC_ENUM: 0x4000,
+  ACC_CONSTRUCTOR: 0x10000,
+  ACC_DECLARED_SYNCHRONIZED: 0x20000,
+  TYPE_HEADER_ITEM: 0x0000,
+  TYPE_STRING_ID_ITEM: 0x0001,
+  TYPE_TYPE_ID_ITEM: 0x0002,
+  TYPE_PROTO_ID_ITEM: 0x0003,
+  TYPE_FIELD_ID_ITEM: 0x0004,
+  TYPE_METHOD_ID_ITEM: 0x0005,
+  TYPE_CLASS_DEF_ITEM: 0x0006,
+  TYPE_CALL_SITE_ID_ITEM: 0x0007,
+  TYPE_METHOD_HANDLE_ITEM: 0x0008,
+  TYPE_MAP_LIST: 0x1000,
+  TYPE_TYPE_LIST: 0x1001,
+  TYPE_ANNOTATION_SET_REF_LIST: 0x1002,
+  TYPE_ANNOTATION_SET_ITEM: 0x1003,
+  TYPE_CLASS_DATA_ITEM: 0x2000,
+  TYPE_CODE_ITEM: 0x2001,
+  TYPE_STRING_DATA_ITEM: 0x2002,
+  TYPE_DEBUG_INFO_ITEM: 0x2003,
+  TYPE_ANNOTATION_ITEM: 0x2004,
+  TYPE_ENCODED_ARRAY_ITEM: 0x2005,
   TYPE_ANNOTATIONS_DIRECTORY_ITEM: 0x2006,
 } as const;
 
@@ -127,10 +164,26 @@ function parse(dex: Dex, root: Obj): void {
   h.checksum = dex.u32(8);
   h.signature = strnlen(d, 12, 20);
   const names = [
-    "file_size", "header_size", "endian_tag", "link_size", "link_offset", "map_offset",
-    "string_ids_size", "string_ids_offset", "type_ids_size", "type_ids_offset", "proto_ids_size",
-    "proto_ids_offset", "field_ids_size", "field_ids_offset", "method_ids_size", "method_ids_offset",
-    "class_defs_size", "class_defs_offset", "data_size", "data_offset",
+    "file_size",
+    "header_size",
+    "endian_tag",
+    "link_size",
+    "link_offset",
+    "map_offset",
+    "string_ids_size",
+    "string_ids_offset",
+    "type_ids_size",
+    "type_ids_offset",
+    "proto_ids_size",
+    "proto_ids_offset",
+    "field_ids_size",
+    "field_ids_offset",
+    "method_ids_size",
+    "method_ids_offset",
+    "class_defs_size",
+    "class_defs_offset",
+    "data_size",
+    "data_offset",
   ];
   names.forEach((n, i) => (h[n] = dex.u32(32 + 4 * i)));
   const hv = (n: string) => h[n] as number;
@@ -220,14 +273,21 @@ function parse(dex: Dex, root: Obj): void {
     // An entry left half-done by a failed lookup is reused by the next one, keeping the values the
     // next one does not set, as in YARA.
     const f: Obj = (fields[index] ??= {});
-    Object.assign(f, { field_idx_diff: diff.value, access_flags: flags.value, static: isStatic, instance: 1 - isStatic });
+    Object.assign(f, {
+      field_idx_diff: diff.value,
+      access_flags: flags.value,
+      static: isStatic,
+      instance: 1 - isStatic,
+    });
     prev.idx = (prev.idx + diff.value) >>> 0;
     const nameIdx = lookup<number>(fieldIds, prev.idx, "name_idx");
     if (nameIdx === undefined) return 0;
     setIf(f, "name", stringAt(nameIdx));
     const descriptor = lookup<number>(types, lookup<number>(fieldIds, prev.idx, "class_idx"), "descriptor_idx");
     setIf(f, "class_name", stringAt(descriptor));
-    const shorty = asInt(lookup<number>(types, asInt(lookup<number>(fieldIds, prev.idx, "type_idx")), "descriptor_idx"));
+    const shorty = asInt(
+      lookup<number>(types, asInt(lookup<number>(fieldIds, prev.idx, "type_idx")), "descriptor_idx"),
+    );
     setIf(f, "proto", stringAt(shorty));
     return diff.size + flags.size;
   };
@@ -307,7 +367,10 @@ function parse(dex: Dex, root: Obj): void {
       direct_methods_size: sizes[2],
       virtual_methods_size: sizes[3],
     });
-    for (const [count, isStatic] of [[sizes[0]!, 1], [sizes[1]!, 0]] as const) {
+    for (const [count, isStatic] of [
+      [sizes[0]!, 1],
+      [sizes[1]!, 0],
+    ] as const) {
       const prev = { idx: 0 };
       for (let j = 0; j < count && dex.items > 0; j++, dex.items--) {
         const n = loadField(cdo + pos, prev, fieldIndex, isStatic);
@@ -316,7 +379,10 @@ function parse(dex: Dex, root: Obj): void {
         fieldIndex++;
       }
     }
-    for (const [count, isDirect] of [[sizes[2]!, 1], [sizes[3]!, 0]] as const) {
+    for (const [count, isDirect] of [
+      [sizes[2]!, 1],
+      [sizes[3]!, 0],
+    ] as const) {
       const prev = { idx: 0 };
       for (let j = 0; j < count && dex.items > 0; j++, dex.items--) {
         const n = loadMethod(cdo + pos, prev, methodIndex, isDirect);
@@ -349,7 +415,10 @@ const byString = (want: string): Test => {
   const w = cstr(want);
   return (s) => cstr(s) === w;
 };
-const byRegexp = (re: RegexpValue): Test => (s) => re.test(cstr(s));
+const byRegexp =
+  (re: RegexpValue): Test =>
+  (s) =>
+    re.test(cstr(s));
 
 function hasMethod(root: Obj, name: Test, cls?: Test): number | undefined {
   const list = methodsOf(root);
@@ -383,10 +452,28 @@ export const dexModule: YaraModule = {
     header: struct(
       Object.fromEntries(
         [
-          "magic", "checksum", "signature", "file_size", "header_size", "endian_tag", "link_size",
-          "link_offset", "map_offset", "string_ids_size", "string_ids_offset", "type_ids_size",
-          "type_ids_offset", "proto_ids_size", "proto_ids_offset", "field_ids_size", "field_ids_offset",
-          "method_ids_size", "method_ids_offset", "class_defs_size", "class_defs_offset", "data_size",
+          "magic",
+          "checksum",
+          "signature",
+          "file_size",
+          "header_size",
+          "endian_tag",
+          "link_size",
+          "link_offset",
+          "map_offset",
+          "string_ids_size",
+          "string_ids_offset",
+          "type_ids_size",
+          "type_ids_offset",
+          "proto_ids_size",
+          "proto_ids_offset",
+          "field_ids_size",
+          "field_ids_offset",
+          "method_ids_size",
+          "method_ids_offset",
+          "class_defs_size",
+          "class_defs_offset",
+          "data_size",
           "data_offset",
         ].map((n) => [n, n === "magic" || n === "signature" ? string : integer]),
       ),
@@ -394,27 +481,49 @@ export const dexModule: YaraModule = {
     ...idTables,
     class_defs: array(
       struct({
-        class_idx: integer, access_flags: integer, super_class_idx: integer, interfaces_offset: integer,
-        source_file_idx: integer, annotations_offset: integer, class_data_offset: integer,
+        class_idx: integer,
+        access_flags: integer,
+        super_class_idx: integer,
+        interfaces_offset: integer,
+        source_file_idx: integer,
+        annotations_offset: integer,
+        class_data_offset: integer,
         static_values_offset: integer,
       }),
     ),
     class_data_item: array(
-      struct({ static_fields_size: integer, instance_fields_size: integer, direct_methods_size: integer, virtual_methods_size: integer }),
+      struct({
+        static_fields_size: integer,
+        instance_fields_size: integer,
+        direct_methods_size: integer,
+        virtual_methods_size: integer,
+      }),
     ),
-    map_list: struct({ size: integer, map_item: array(struct({ type: integer, unused: integer, size: integer, offset: integer })) }),
+    map_list: struct({
+      size: integer,
+      map_item: array(struct({ type: integer, unused: integer, size: integer, offset: integer })),
+    }),
     number_of_fields: integer,
     field: array(
       struct({
-        class_name: string, name: string, proto: string, static: integer, instance: integer,
-        field_idx_diff: integer, access_flags: integer,
+        class_name: string,
+        name: string,
+        proto: string,
+        static: integer,
+        instance: integer,
+        field_idx_diff: integer,
+        access_flags: integer,
       }),
     ),
     has_method: overloads(
       ["s", "integer", (self: Obj, _c, name: string) => hasMethod(self, byString(name))],
       ["ss", "integer", (self: Obj, _c, cls: string, name: string) => hasMethod(self, byString(name), byString(cls))],
       ["r", "integer", (self: Obj, _c, name: RegexpValue) => hasMethod(self, byRegexp(name))],
-      ["rr", "integer", (self: Obj, _c, cls: RegexpValue, name: RegexpValue) => hasMethod(self, byRegexp(name), byRegexp(cls))],
+      [
+        "rr",
+        "integer",
+        (self: Obj, _c, cls: RegexpValue, name: RegexpValue) => hasMethod(self, byRegexp(name), byRegexp(cls)),
+      ],
     ),
     has_class: overloads(
       ["s", "integer", (self: Obj, _c, cls: string) => hasClass(self, byString(cls))],
@@ -423,13 +532,26 @@ export const dexModule: YaraModule = {
     number_of_methods: integer,
     method: array(
       struct({
-        class_name: string, name: string, proto: string, direct: integer, virtual: integer,
-        method_idx_diff: integer, access_flags: integer, code_off: integer,
+        class_name: string,
+        name: string,
+        proto: string,
+        direct: integer,
+        virtual: integer,
+        method_idx_diff: integer,
+        access_flags: integer,
+        code_off: integer,
         code_item: struct({
-          registers_size: integer, ins_size: integer, outs_size: integer, tries_size: integer,
-          debug_info_off: integer, insns_size: integer, insns: string,
+          registers_size: integer,
+          ins_size: integer,
+          outs_size: integer,
+          tries_size: integer,
+          debug_info_off: integer,
+          insns_size: integer,
+          insns: string,
           // declared by yara 4.2.3 and never set
-          padding: integer, tries: struct({}), handlers: array(struct({})),
+          padding: integer,
+          tries: struct({}),
+          handlers: array(struct({})),
         }),
       }),
     ),

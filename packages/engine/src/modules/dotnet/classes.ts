@@ -23,7 +23,11 @@ const MAX_NAMESPACE_DEPTH = 0x0a;
 const MAX_METHOD_VISITS = 100_000;
 const MAX_SIGNATURE_STEPS = 1_000_000;
 
-export interface TableInfo { offset: number; rows: number; rowSize: number }
+export interface TableInfo {
+  offset: number;
+  rows: number;
+  rowSize: number;
+}
 
 export interface ClassContext {
   b: Bytes;
@@ -32,39 +36,69 @@ export interface ClassContext {
   /** blob entry header at an offset: { size, length } (size 0 when invalid). */
   blob: (o: number) => { size: number; length: number };
   tables: {
-    module: TableInfo; typeref: TableInfo; typedef: TableInfo; methoddef: TableInfo; param: TableInfo;
-    interfaceimpl: TableInfo; moduleref: TableInfo; typespec: TableInfo; assemblyref: TableInfo;
-    nestedclass: TableInfo; genericparam: TableInfo;
+    module: TableInfo;
+    typeref: TableInfo;
+    typedef: TableInfo;
+    methoddef: TableInfo;
+    param: TableInfo;
+    interfaceimpl: TableInfo;
+    moduleref: TableInfo;
+    typespec: TableInfo;
+    assemblyref: TableInfo;
+    nestedclass: TableInfo;
+    genericparam: TableInfo;
   };
   idx: { string: number; blob: number; field: number; methoddef: number; param: number; typedef: number };
 }
 
 type Obj = Record<string, unknown>;
 
-interface TypeDefRow { flags: number; name: number; namespace: number; extends: number; field: number; method: number }
+interface TypeDefRow {
+  flags: number;
+  name: number;
+  namespace: number;
+  extends: number;
+  field: number;
+  method: number;
+}
 
 const isNested = (flags: number) => (flags & 7) >= 2;
 
 function typeVisibility(flags: number): string {
   switch (flags & 7) {
-    case 1: case 2: return "public";
-    case 4: return "protected";
-    case 0: case 5: return "internal";
-    case 6: return "private protected";
-    case 7: return "protected internal";
-    default: return "private";
+    case 1:
+    case 2:
+      return "public";
+    case 4:
+      return "protected";
+    case 0:
+    case 5:
+      return "internal";
+    case 6:
+      return "private protected";
+    case 7:
+      return "protected internal";
+    default:
+      return "private";
   }
 }
 
 function methodVisibility(flags: number): string {
   switch (flags & 7) {
-    case 1: return "private";
-    case 2: return "private protected";
-    case 3: return "internal";
-    case 4: return "protected";
-    case 5: return "protected internal";
-    case 6: return "public";
-    default: return "private";
+    case 1:
+      return "private";
+    case 2:
+      return "private protected";
+    case 3:
+      return "internal";
+    case 4:
+      return "protected";
+    case 5:
+      return "protected internal";
+    case 6:
+      return "public";
+    default:
+      return "private";
   }
 }
 
@@ -82,7 +116,11 @@ function fullName(name: string | undefined, ns: string | undefined): string | un
 
 /** Reads the signature blob with a cursor that never leaves the blob or the data. */
 class Sig {
-  constructor(private readonly b: Bytes, public pos: number, public len: number) {}
+  constructor(
+    private readonly b: Bytes,
+    public pos: number,
+    public len: number,
+  ) {}
   u8(): number | undefined {
     if (this.len < 1 || !this.b.fits(this.pos, 1)) return undefined;
     this.len--;
@@ -93,19 +131,22 @@ class Sig {
     const d = this.b.data;
     const first = d[this.pos]!;
     if (!(first & 0x80)) {
-      this.pos++; this.len--;
+      this.pos++;
+      this.len--;
       return first;
     }
     if (this.len < 2 || !this.b.fits(this.pos, 2)) return 0;
     if ((first & 0xc0) === 0x80) {
       const v = ((first << 8) | d[this.pos + 1]!) & 0x3fff;
-      this.pos += 2; this.len -= 2;
+      this.pos += 2;
+      this.len -= 2;
       return v;
     }
     if (this.len < 4 || !this.b.fits(this.pos, 4)) return 0;
     if ((first & 0xe0) === 0xc0) {
       const v = ((first << 24) | (d[this.pos + 1]! << 16) | (d[this.pos + 2]! << 8) | d[this.pos + 3]!) & 0x1fffffff;
-      this.pos += 4; this.len -= 4;
+      this.pos += 4;
+      this.len -= 4;
       return v;
     }
     return 0;
@@ -115,7 +156,8 @@ class Sig {
     const d = this.b.data;
     const first = d[this.pos]!;
     if (!(first & 0x80)) {
-      this.pos++; this.len--;
+      this.pos++;
+      this.len--;
       let v = first >> 1;
       if (first & 1) v |= 0xc0;
       return (v << 24) >> 24;
@@ -125,7 +167,8 @@ class Sig {
       const raw = (first << 8) | d[this.pos + 1]!;
       let v = (raw >> 1) & 0x3fff;
       if (raw & 1) v |= 0xc000;
-      this.pos += 2; this.len -= 2;
+      this.pos += 2;
+      this.len -= 2;
       return (v << 16) >> 16;
     }
     if (this.len < 4 || !this.b.fits(this.pos, 4)) return 0;
@@ -133,7 +176,8 @@ class Sig {
       const raw = ((first << 24) | (d[this.pos + 1]! << 16) | (d[this.pos + 2]! << 8) | d[this.pos + 3]!) >>> 0;
       let v = (raw >>> 1) & 0x1fffffff;
       if (raw & 1) v = (v | 0xe0000000) >>> 0;
-      this.pos += 4; this.len -= 4;
+      this.pos += 4;
+      this.len -= 4;
       return v | 0;
     }
     return 0;
@@ -143,8 +187,9 @@ class Sig {
 export function parseClasses(c: ClassContext): { classes: Obj[]; count: number } {
   const { b, tables: t } = c;
   const rd = (o: number, size: number) => (size === 2 ? b.u16At(o) : b.u32At(o));
-  const rowAt = (tbl: TableInfo, index: number) => (index < 1 || index > tbl.rows ? -1 : tbl.offset + tbl.rowSize * (index - 1));
-  const wide = (n: number, bits: number) => (n > (0xffff >> bits) ? 4 : 2);
+  const rowAt = (tbl: TableInfo, index: number) =>
+    index < 1 || index > tbl.rows ? -1 : tbl.offset + tbl.rowSize * (index - 1);
+  const wide = (n: number, bits: number) => (n > 0xffff >> bits ? 4 : 2);
   const extSize = wide(Math.max(t.typedef.rows, t.typeref.rows, t.typespec.rows), 2);
   const scopeSize = wide(Math.max(t.module.rows, t.moduleref.rows, t.assemblyref.rows, t.typeref.rows), 2);
   const ownerSize = wide(Math.max(t.typedef.rows, t.methoddef.rows), 1);
@@ -153,11 +198,16 @@ export function parseClasses(c: ClassContext): { classes: Obj[]; count: number }
   const readTypeDef = (o: number): TypeDefRow | undefined => {
     if (o < 0 || !b.fits(o, t.typedef.rowSize)) return undefined;
     let p = o;
-    const flags = b.u32At(p); p += 4;
-    const name = rd(p, S); p += S;
-    const namespace = rd(p, S); p += S;
-    const ext = rd(p, extSize); p += extSize;
-    const field = rd(p, c.idx.field); p += c.idx.field;
+    const flags = b.u32At(p);
+    p += 4;
+    const name = rd(p, S);
+    p += S;
+    const namespace = rd(p, S);
+    p += S;
+    const ext = rd(p, extSize);
+    p += extSize;
+    const field = rd(p, c.idx.field);
+    p += c.idx.field;
     const method = rd(p, c.idx.methoddef);
     return { flags, name, namespace, extends: ext, field, method };
   };
@@ -187,7 +237,8 @@ export function parseClasses(c: ClassContext): { classes: Obj[]; count: number }
     }
   }
   const NONE: string[] = [];
-  const genericParams = (method: boolean, index: number): string[] => generics.get(index * 2 + (method ? 1 : 0)) ?? NONE;
+  const genericParams = (method: boolean, index: number): string[] =>
+    generics.get(index * 2 + (method ? 1 : 0)) ?? NONE;
   // InterfaceImpl: class index -> interface coded indexes, in table order
   const ifaceSize = extSize;
   const interfaces = new Map<number, number[]>();
@@ -218,7 +269,12 @@ export function parseClasses(c: ClassContext): { classes: Obj[]; count: number }
   // TypeDef and TypeRef names do not depend on the generic context: resolve each coded index once.
   const nameCache = new Map<number, string | undefined>();
 
-  function typeDefOrRef(coded: number, classGen: string[], methodGen: string[] | undefined, depth: number): string | undefined {
+  function typeDefOrRef(
+    coded: number,
+    classGen: string[],
+    methodGen: string[] | undefined,
+    depth: number,
+  ): string | undefined {
     const index = coded >>> 2;
     if (!index) return undefined;
     if ((coded & 3) < 2) {
@@ -268,27 +324,54 @@ export function parseClasses(c: ClassContext): { classes: Obj[]; count: number }
     const type = s.u8()!;
     const d1 = depth + 1;
     switch (type) {
-      case 0x01: return "void";
-      case 0x02: return "bool";
-      case 0x03: return "char";
-      case 0x04: return "sbyte";
-      case 0x05: return "byte";
-      case 0x06: return "short";
-      case 0x07: return "ushort";
-      case 0x08: return "int";
-      case 0x09: return "uint";
-      case 0x0a: return "long";
-      case 0x0b: return "ulong";
-      case 0x0c: return "float";
-      case 0x0d: return "double";
-      case 0x0e: return "string";
-      case 0x16: return "TypedReference";
-      case 0x18: return "IntPtr";
-      case 0x19: return "UIntPtr";
-      case 0x1c: return "object";
-      case 0x0f: { const x = sigType(s, classGen, methodGen, d1); return x === undefined ? undefined : `Ptr<${x}>`; }
-      case 0x10: { const x = sigType(s, classGen, methodGen, d1); return x === undefined ? undefined : `ref ${x}`; }
-      case 0x1d: { const x = sigType(s, classGen, methodGen, d1); return x === undefined ? undefined : `${x}[]`; }
+      case 0x01:
+        return "void";
+      case 0x02:
+        return "bool";
+      case 0x03:
+        return "char";
+      case 0x04:
+        return "sbyte";
+      case 0x05:
+        return "byte";
+      case 0x06:
+        return "short";
+      case 0x07:
+        return "ushort";
+      case 0x08:
+        return "int";
+      case 0x09:
+        return "uint";
+      case 0x0a:
+        return "long";
+      case 0x0b:
+        return "ulong";
+      case 0x0c:
+        return "float";
+      case 0x0d:
+        return "double";
+      case 0x0e:
+        return "string";
+      case 0x16:
+        return "TypedReference";
+      case 0x18:
+        return "IntPtr";
+      case 0x19:
+        return "UIntPtr";
+      case 0x1c:
+        return "object";
+      case 0x0f: {
+        const x = sigType(s, classGen, methodGen, d1);
+        return x === undefined ? undefined : `Ptr<${x}>`;
+      }
+      case 0x10: {
+        const x = sigType(s, classGen, methodGen, d1);
+        return x === undefined ? undefined : `ref ${x}`;
+      }
+      case 0x1d: {
+        const x = sigType(s, classGen, methodGen, d1);
+        return x === undefined ? undefined : `${x}[]`;
+      }
       case 0x11:
       case 0x12:
         return typeDefOrRef(s.unsigned(), classGen, methodGen, depth + 1);
@@ -340,7 +423,8 @@ export function parseClasses(c: ClassContext): { classes: Obj[]; count: number }
       }
       case 0x1b: {
         if (s.len <= 0) return undefined;
-        s.pos++; s.len--; // calling convention flags
+        s.pos++;
+        s.len--; // calling convention flags
         const count = s.unsigned();
         if (count > MAX_PARAM_COUNT) return undefined;
         const ret = sigType(s, classGen, methodGen, d1);
@@ -392,11 +476,17 @@ export function parseClasses(c: ClassContext): { classes: Obj[]; count: number }
           const po = rowAt(t.param, paramList + k);
           let pname: string | undefined;
           if (po >= 0) {
-            if (!b.fits(po, t.param.rowSize)) { ok = false; break; }
+            if (!b.fits(po, t.param.rowSize)) {
+              ok = false;
+              break;
+            }
             pname = c.str(rd(po + 4, S));
           } else pname = `P_${k}`;
           const ptype = sigType(s, classGen, methodGen, 0);
-          if (ptype === undefined) { ok = false; break; }
+          if (ptype === undefined) {
+            ok = false;
+            break;
+          }
           params.push({ name: pname, type: ptype });
         }
         if (!ok) continue;

@@ -31,19 +31,37 @@ const declarations = struct({
   number_of_guids: integer,
   resources: array(struct({ offset: integer, length: integer, name: string })),
   number_of_resources: integer,
-  classes: array(struct({
-    fullname: string, name: string, namespace: string, visibility: string, type: string,
-    abstract: integer, sealed: integer,
-    number_of_generic_parameters: integer, generic_parameters: array(string),
-    number_of_base_types: integer, base_types: array(string),
-    number_of_methods: integer,
-    methods: array(struct({
-      generic_parameters: array(string), number_of_generic_parameters: integer,
-      parameters: array(struct({ name: string, type: string })), number_of_parameters: integer,
-      return_type: string, abstract: integer, final: integer, virtual: integer, static: integer,
-      visibility: string, name: string,
-    })),
-  })),
+  classes: array(
+    struct({
+      fullname: string,
+      name: string,
+      namespace: string,
+      visibility: string,
+      type: string,
+      abstract: integer,
+      sealed: integer,
+      number_of_generic_parameters: integer,
+      generic_parameters: array(string),
+      number_of_base_types: integer,
+      base_types: array(string),
+      number_of_methods: integer,
+      methods: array(
+        struct({
+          generic_parameters: array(string),
+          number_of_generic_parameters: integer,
+          parameters: array(struct({ name: string, type: string })),
+          number_of_parameters: integer,
+          return_type: string,
+          abstract: integer,
+          final: integer,
+          virtual: integer,
+          static: integer,
+          visibility: string,
+          name: string,
+        }),
+      ),
+    }),
+  ),
   number_of_classes: integer,
   assembly_refs: array(struct({ version, public_key_or_token: string, name: string })),
   number_of_assembly_refs: integer,
@@ -61,28 +79,86 @@ const declarations = struct({
 
 // ECMA-335 II.22 table numbers (bits of the #~ Valid mask).
 const T = {
-  Module: 0x00, TypeRef: 0x01, TypeDef: 0x02, FieldPtr: 0x03, Field: 0x04, MethodDefPtr: 0x05,
-  MethodDef: 0x06, Param: 0x08, InterfaceImpl: 0x09, MemberRef: 0x0a, Constant: 0x0b,
-  CustomAttribute: 0x0c, FieldMarshal: 0x0d, DeclSecurity: 0x0e, ClassLayout: 0x0f,
-  FieldLayout: 0x10, StandAloneSig: 0x11, EventMap: 0x12, EventPtr: 0x13, Event: 0x14,
-  PropertyMap: 0x15, PropertyPtr: 0x16, Property: 0x17, MethodSemantics: 0x18, MethodImpl: 0x19,
-  ModuleRef: 0x1a, TypeSpec: 0x1b, ImplMap: 0x1c, FieldRVA: 0x1d, EncLog: 0x1e, EncMap: 0x1f,
-  Assembly: 0x20, AssemblyProcessor: 0x21, AssemblyOS: 0x22, AssemblyRef: 0x23,
-  AssemblyRefProcessor: 0x24, AssemblyRefOS: 0x25, File: 0x26, ExportedType: 0x27,
-  ManifestResource: 0x28, NestedClass: 0x29, GenericParam: 0x2a, MethodSpec: 0x2b,
+  Module: 0x00,
+  TypeRef: 0x01,
+  TypeDef: 0x02,
+  FieldPtr: 0x03,
+  Field: 0x04,
+  MethodDefPtr: 0x05,
+  MethodDef: 0x06,
+  Param: 0x08,
+  InterfaceImpl: 0x09,
+  MemberRef: 0x0a,
+  Constant: 0x0b,
+  CustomAttribute: 0x0c,
+  FieldMarshal: 0x0d,
+  DeclSecurity: 0x0e,
+  ClassLayout: 0x0f,
+  FieldLayout: 0x10,
+  StandAloneSig: 0x11,
+  EventMap: 0x12,
+  EventPtr: 0x13,
+  Event: 0x14,
+  PropertyMap: 0x15,
+  PropertyPtr: 0x16,
+  Property: 0x17,
+  MethodSemantics: 0x18,
+  MethodImpl: 0x19,
+  ModuleRef: 0x1a,
+  TypeSpec: 0x1b,
+  ImplMap: 0x1c,
+  FieldRVA: 0x1d,
+  EncLog: 0x1e,
+  EncMap: 0x1f,
+  Assembly: 0x20,
+  AssemblyProcessor: 0x21,
+  AssemblyOS: 0x22,
+  AssemblyRef: 0x23,
+  AssemblyRefProcessor: 0x24,
+  AssemblyRefOS: 0x25,
+  File: 0x26,
+  ExportedType: 0x27,
+  ManifestResource: 0x28,
+  NestedClass: 0x29,
+  GenericParam: 0x2a,
+  MethodSpec: 0x2b,
   GenericParamConstraint: 0x2c,
 } as const;
 
 /** Tables whose row count can widen an index to 4 bytes (YARA's ROW_CHECK_WITH_INDEX). */
 const INDEXED = new Set<number>([
-  T.Module, T.ModuleRef, T.AssemblyRef, T.AssemblyRefProcessor, T.TypeRef, T.MethodDef, T.MemberRef,
-  T.TypeDef, T.TypeSpec, T.Field, T.Param, T.Property, T.InterfaceImpl, T.Event, T.Assembly,
-  T.GenericParam, T.MethodSpec,
+  T.Module,
+  T.ModuleRef,
+  T.AssemblyRef,
+  T.AssemblyRefProcessor,
+  T.TypeRef,
+  T.MethodDef,
+  T.MemberRef,
+  T.TypeDef,
+  T.TypeSpec,
+  T.Field,
+  T.Param,
+  T.Property,
+  T.InterfaceImpl,
+  T.Event,
+  T.Assembly,
+  T.GenericParam,
+  T.MethodSpec,
 ]);
 /** Tables whose row count YARA records (ROW_CHECK / ROW_CHECK_WITH_INDEX). */
-const COUNTED = new Set<number>([...INDEXED, T.StandAloneSig, T.File, T.ExportedType, T.ManifestResource, T.GenericParamConstraint]);
+const COUNTED = new Set<number>([
+  ...INDEXED,
+  T.StandAloneSig,
+  T.File,
+  T.ExportedType,
+  T.ManifestResource,
+  T.GenericParamConstraint,
+]);
 
-interface Stream { offset: number; size: number }
+interface Stream {
+  offset: number;
+  size: number;
+}
 
 /** An ECMA-335 II.24.2.4 blob header at `o`: { size of the header, length of the data }, or size 0. */
 function blobEntry(b: Bytes, o: number): { size: number; length: number } {
@@ -196,8 +272,8 @@ function parseGuids(b: Bytes, metadata: number, s: Stream, root: Obj): void {
     const d = b.data;
     guids.push(
       `${hex(b.u32At(o), 8)}-${hex(b.u16At(o + 4), 4)}-${hex(b.u16At(o + 6), 4)}-` +
-      `${hex(d[o + 8]!, 2)}${hex(d[o + 9]!, 2)}-` +
-      [10, 11, 12, 13, 14, 15].map((k) => hex(d[o + k]!, 2)).join(""),
+        `${hex(d[o + 8]!, 2)}${hex(d[o + 9]!, 2)}-` +
+        [10, 11, 12, 13, 14, 15].map((k) => hex(d[o + k]!, 2)).join(""),
     );
     size -= 16;
     o += 16;
@@ -228,7 +304,15 @@ function parseUserStrings(b: Bytes, metadata: number, s: Stream, root: Obj): voi
   root.number_of_user_strings = out.length;
 }
 
-function parseTables(pe: PeImage, cli: number, metadata: number, tilde: Stream, strings: Stream, blob: Stream, root: Obj): void {
+function parseTables(
+  pe: PeImage,
+  cli: number,
+  metadata: number,
+  tilde: Stream,
+  strings: Stream,
+  blob: Stream,
+  root: Obj,
+): void {
   const b = pe.b;
   const th = metadata + tilde.offset;
   if (!b.fits(th, 24)) return;
@@ -256,7 +340,7 @@ function parseTables(pe: PeImage, cli: number, metadata: number, tilde: Stream, 
   const guidIdx = heapSizes & 0x02 ? 4 : 2;
   const blobIdx = heapSizes & 0x04 ? 4 : 2;
   /** size of a coded index over `tables` using `tagBits` tag bits. */
-  const coded = (tagBits: number, ...tables: number[]) => (Math.max(...tables.map(r)) > (0xffff >> tagBits) ? 4 : 2);
+  const coded = (tagBits: number, ...tables: number[]) => (Math.max(...tables.map(r)) > 0xffff >> tagBits ? 4 : 2);
   const readIdx = (o: number, size: number) => (size === 2 ? b.u16At(o) : b.u32At(o));
 
   const resourceBase = pe.rvaToOffset(b.u32At(cli + 24));
@@ -279,14 +363,30 @@ function parseTables(pe: PeImage, cli: number, metadata: number, tilde: Stream, 
 
   const noTable = (): TableInfo => ({ offset: 0, rows: 0, rowSize: 0 });
   const tables: ClassContext["tables"] = {
-    module: noTable(), typeref: noTable(), typedef: noTable(), methoddef: noTable(), param: noTable(),
-    interfaceimpl: noTable(), moduleref: noTable(), typespec: noTable(), assemblyref: noTable(),
-    nestedclass: noTable(), genericparam: noTable(),
+    module: noTable(),
+    typeref: noTable(),
+    typedef: noTable(),
+    methoddef: noTable(),
+    param: noTable(),
+    interfaceimpl: noTable(),
+    moduleref: noTable(),
+    typespec: noTable(),
+    assemblyref: noTable(),
+    nestedclass: noTable(),
+    genericparam: noTable(),
   };
   const record: Partial<Record<number, keyof ClassContext["tables"]>> = {
-    [T.Module]: "module", [T.TypeRef]: "typeref", [T.TypeDef]: "typedef", [T.MethodDef]: "methoddef",
-    [T.Param]: "param", [T.InterfaceImpl]: "interfaceimpl", [T.ModuleRef]: "moduleref", [T.TypeSpec]: "typespec",
-    [T.AssemblyRef]: "assemblyref", [T.NestedClass]: "nestedclass", [T.GenericParam]: "genericparam",
+    [T.Module]: "module",
+    [T.TypeRef]: "typeref",
+    [T.TypeDef]: "typedef",
+    [T.MethodDef]: "methoddef",
+    [T.Param]: "param",
+    [T.InterfaceImpl]: "interfaceimpl",
+    [T.ModuleRef]: "moduleref",
+    [T.TypeSpec]: "typespec",
+    [T.AssemblyRef]: "assemblyref",
+    [T.NestedClass]: "nestedclass",
+    [T.GenericParam]: "genericparam",
   };
   let typerefAt = -1;
   let typerefRow = 0;
@@ -315,12 +415,24 @@ function parseTables(pe: PeImage, cli: number, metadata: number, tilde: Stream, 
       case T.TypeDef:
         rowSize = 4 + strIdx * 2 + coded(2, T.TypeDef, T.TypeRef, T.TypeSpec) + idx(T.Field) + idx(T.MethodDef);
         break;
-      case T.FieldPtr: rowSize = idx(T.Field); break;
-      case T.Field: rowSize = 2 + strIdx + blobIdx; break;
-      case T.MethodDefPtr: rowSize = idx(T.MethodDef); break;
-      case T.MethodDef: rowSize = 4 + 2 + 2 + strIdx + blobIdx + idx(T.Param); break;
-      case T.Param: rowSize = 2 + 2 + strIdx; break;
-      case T.InterfaceImpl: rowSize = idx(T.TypeDef) + coded(2, T.TypeDef, T.TypeRef, T.TypeSpec); break;
+      case T.FieldPtr:
+        rowSize = idx(T.Field);
+        break;
+      case T.Field:
+        rowSize = 2 + strIdx + blobIdx;
+        break;
+      case T.MethodDefPtr:
+        rowSize = idx(T.MethodDef);
+        break;
+      case T.MethodDef:
+        rowSize = 4 + 2 + 2 + strIdx + blobIdx + idx(T.Param);
+        break;
+      case T.Param:
+        rowSize = 2 + 2 + strIdx;
+        break;
+      case T.InterfaceImpl:
+        rowSize = idx(T.TypeDef) + coded(2, T.TypeDef, T.TypeRef, T.TypeSpec);
+        break;
       case T.MemberRef:
         rowSize = coded(3, T.MethodDef, T.ModuleRef, T.TypeRef, T.TypeSpec) + strIdx + blobIdx;
         memberrefAt = table;
@@ -345,27 +457,74 @@ function parseTables(pe: PeImage, cli: number, metadata: number, tilde: Stream, 
         break;
       }
       case T.CustomAttribute: {
-        const parentSize = coded(5, T.MethodDef, T.Field, T.TypeRef, T.TypeDef, T.Param, T.InterfaceImpl, T.MemberRef,
-          T.Module, T.Property, T.Event, T.StandAloneSig, T.ModuleRef, T.TypeSpec, T.Assembly, T.AssemblyRef, T.File,
-          T.ExportedType, T.ManifestResource, T.GenericParam, T.GenericParamConstraint, T.MethodSpec);
+        const parentSize = coded(
+          5,
+          T.MethodDef,
+          T.Field,
+          T.TypeRef,
+          T.TypeDef,
+          T.Param,
+          T.InterfaceImpl,
+          T.MemberRef,
+          T.Module,
+          T.Property,
+          T.Event,
+          T.StandAloneSig,
+          T.ModuleRef,
+          T.TypeSpec,
+          T.Assembly,
+          T.AssemblyRef,
+          T.File,
+          T.ExportedType,
+          T.ManifestResource,
+          T.GenericParam,
+          T.GenericParamConstraint,
+          T.MethodSpec,
+        );
         const typeSize = coded(3, T.MethodDef, T.MemberRef);
         rowSize = parentSize + typeSize + blobIdx;
         if (typerefAt >= 0 && memberrefAt >= 0) parseTypelib(table, n, rowSize, parentSize, typeSize);
         break;
       }
-      case T.FieldMarshal: rowSize = coded(1, T.Field, T.Param) + blobIdx; break;
-      case T.DeclSecurity: rowSize = 2 + coded(2, T.TypeDef, T.MethodDef, T.Assembly) + blobIdx; break;
-      case T.ClassLayout: rowSize = 2 + 4 + idx(T.TypeDef); break;
-      case T.FieldLayout: rowSize = 4 + idx(T.Field); break;
-      case T.StandAloneSig: rowSize = blobIdx; break;
-      case T.EventMap: rowSize = idx(T.TypeDef) + idx(T.Event); break;
-      case T.EventPtr: rowSize = idx(T.Event); break;
-      case T.Event: rowSize = 2 + strIdx + coded(2, T.TypeDef, T.TypeRef, T.TypeSpec); break;
-      case T.PropertyMap: rowSize = idx(T.TypeDef) + idx(T.Property); break;
-      case T.PropertyPtr: rowSize = idx(T.Property); break;
-      case T.Property: rowSize = 2 + strIdx + blobIdx; break;
-      case T.MethodSemantics: rowSize = 2 + idx(T.MethodDef) + coded(1, T.Event, T.Property); break;
-      case T.MethodImpl: rowSize = idx(T.TypeDef) + coded(1, T.MethodDef, T.MemberRef) * 2; break;
+      case T.FieldMarshal:
+        rowSize = coded(1, T.Field, T.Param) + blobIdx;
+        break;
+      case T.DeclSecurity:
+        rowSize = 2 + coded(2, T.TypeDef, T.MethodDef, T.Assembly) + blobIdx;
+        break;
+      case T.ClassLayout:
+        rowSize = 2 + 4 + idx(T.TypeDef);
+        break;
+      case T.FieldLayout:
+        rowSize = 4 + idx(T.Field);
+        break;
+      case T.StandAloneSig:
+        rowSize = blobIdx;
+        break;
+      case T.EventMap:
+        rowSize = idx(T.TypeDef) + idx(T.Event);
+        break;
+      case T.EventPtr:
+        rowSize = idx(T.Event);
+        break;
+      case T.Event:
+        rowSize = 2 + strIdx + coded(2, T.TypeDef, T.TypeRef, T.TypeSpec);
+        break;
+      case T.PropertyMap:
+        rowSize = idx(T.TypeDef) + idx(T.Property);
+        break;
+      case T.PropertyPtr:
+        rowSize = idx(T.Property);
+        break;
+      case T.Property:
+        rowSize = 2 + strIdx + blobIdx;
+        break;
+      case T.MethodSemantics:
+        rowSize = 2 + idx(T.MethodDef) + coded(1, T.Event, T.Property);
+        break;
+      case T.MethodImpl:
+        rowSize = idx(T.TypeDef) + coded(1, T.MethodDef, T.MemberRef) * 2;
+        break;
       case T.ModuleRef: {
         rowSize = strIdx;
         const refs: string[] = [];
@@ -378,8 +537,12 @@ function parseTables(pe: PeImage, cli: number, metadata: number, tilde: Stream, 
         root.number_of_modulerefs = refs.length;
         break;
       }
-      case T.TypeSpec: rowSize = blobIdx; break;
-      case T.ImplMap: rowSize = 2 + coded(1, T.Field, T.MethodDef) + strIdx + idx(T.ModuleRef); break;
+      case T.TypeSpec:
+        rowSize = blobIdx;
+        break;
+      case T.ImplMap:
+        rowSize = 2 + coded(1, T.Field, T.MethodDef) + strIdx + idx(T.ModuleRef);
+        break;
       case T.FieldRVA: {
         rowSize = 4 + idx(T.Field);
         const offsets: number[] = [];
@@ -392,20 +555,33 @@ function parseTables(pe: PeImage, cli: number, metadata: number, tilde: Stream, 
         root.number_of_field_offsets = offsets.length;
         break;
       }
-      case T.EncLog: rowSize = 8; break;
-      case T.EncMap: rowSize = 4; break;
+      case T.EncLog:
+        rowSize = 8;
+        break;
+      case T.EncMap:
+        rowSize = 4;
+        break;
       case T.Assembly: {
         rowSize = 4 + 2 + 2 + 2 + 2 + 4 + blobIdx + strIdx * 2;
         if (!b.fits(table, rowSize)) break;
         root.assembly = {
-          version: { major: b.u16At(table + 4), minor: b.u16At(table + 6), build_number: b.u16At(table + 8), revision_number: b.u16At(table + 10) },
+          version: {
+            major: b.u16At(table + 4),
+            minor: b.u16At(table + 6),
+            build_number: b.u16At(table + 8),
+            revision_number: b.u16At(table + 10),
+          },
           name: str(readIdx(table + 16 + blobIdx, strIdx)),
           culture: nonEmpty(str(readIdx(table + 16 + blobIdx + strIdx, strIdx))),
         };
         break;
       }
-      case T.AssemblyProcessor: rowSize = 4; break;
-      case T.AssemblyOS: rowSize = 12; break;
+      case T.AssemblyProcessor:
+        rowSize = 4;
+        break;
+      case T.AssemblyOS:
+        rowSize = 12;
+        break;
       case T.AssemblyRef: {
         rowSize = 2 + 2 + 2 + 2 + 4 + blobIdx * 2 + strIdx * 2;
         const refs: Obj[] = [];
@@ -413,7 +589,12 @@ function parseTables(pe: PeImage, cli: number, metadata: number, tilde: Stream, 
         for (let p = table; i < n; i++, p += rowSize) {
           if (!b.fits(p, rowSize)) break;
           const ref: Obj = {
-            version: { major: b.u16At(p), minor: b.u16At(p + 2), build_number: b.u16At(p + 4), revision_number: b.u16At(p + 6) },
+            version: {
+              major: b.u16At(p),
+              minor: b.u16At(p + 2),
+              build_number: b.u16At(p + 4),
+              revision_number: b.u16At(p + 6),
+            },
           };
           refs[i] = ref;
           const at = blobHeap + readIdx(p + 12, blobIdx);
@@ -426,10 +607,18 @@ function parseTables(pe: PeImage, cli: number, metadata: number, tilde: Stream, 
         root.number_of_assembly_refs = i;
         break;
       }
-      case T.AssemblyRefProcessor: rowSize = 4 + idx(T.AssemblyRefProcessor); break;
-      case T.AssemblyRefOS: rowSize = 12 + idx(T.AssemblyRef); break;
-      case T.File: rowSize = 4 + strIdx + blobIdx; break;
-      case T.ExportedType: rowSize = 8 + strIdx * 2 + coded(2, T.File, T.AssemblyRef, T.ExportedType); break;
+      case T.AssemblyRefProcessor:
+        rowSize = 4 + idx(T.AssemblyRefProcessor);
+        break;
+      case T.AssemblyRefOS:
+        rowSize = 12 + idx(T.AssemblyRef);
+        break;
+      case T.File:
+        rowSize = 4 + strIdx + blobIdx;
+        break;
+      case T.ExportedType:
+        rowSize = 8 + strIdx * 2 + coded(2, T.File, T.AssemblyRef, T.ExportedType);
+        break;
       case T.ManifestResource: {
         const impl = coded(2, T.File, T.AssemblyRef);
         rowSize = 4 + 4 + strIdx + impl;
@@ -447,10 +636,18 @@ function parseTables(pe: PeImage, cli: number, metadata: number, tilde: Stream, 
         root.number_of_resources = resources.length;
         break;
       }
-      case T.NestedClass: rowSize = idx(T.TypeDef) * 2; break;
-      case T.GenericParam: rowSize = 2 + 2 + coded(1, T.TypeDef, T.MethodDef) + strIdx; break;
-      case T.MethodSpec: rowSize = coded(1, T.MethodDef, T.MemberRef) + blobIdx; break;
-      case T.GenericParamConstraint: rowSize = idx(T.GenericParam) + coded(2, T.TypeDef, T.TypeRef, T.TypeSpec); break;
+      case T.NestedClass:
+        rowSize = idx(T.TypeDef) * 2;
+        break;
+      case T.GenericParam:
+        rowSize = 2 + 2 + coded(1, T.TypeDef, T.MethodDef) + strIdx;
+        break;
+      case T.MethodSpec:
+        rowSize = coded(1, T.MethodDef, T.MemberRef) + blobIdx;
+        break;
+      case T.GenericParamConstraint:
+        rowSize = idx(T.GenericParam) + coded(2, T.TypeDef, T.TypeRef, T.TypeSpec);
+        break;
       default:
         return; // a table YARA does not know (e.g. ParamPtr): it stops here
     }
@@ -466,7 +663,14 @@ function parseTables(pe: PeImage, cli: number, metadata: number, tilde: Stream, 
     blobHeap,
     blob: (at) => blobEntry(b, at),
     tables,
-    idx: { string: strIdx, blob: blobIdx, field: idx(T.Field), methoddef: idx(T.MethodDef), param: idx(T.Param), typedef: idx(T.TypeDef) },
+    idx: {
+      string: strIdx,
+      blob: blobIdx,
+      field: idx(T.Field),
+      methoddef: idx(T.MethodDef),
+      param: idx(T.Param),
+      typedef: idx(T.TypeDef),
+    },
   });
   root.classes = classes.classes;
   root.number_of_classes = classes.count;

@@ -20,25 +20,98 @@ import { array, integer, overloads, string, struct, type YaraModule } from "../s
 import { tlsh } from "./tlsh.js";
 
 const constants = {
-  ET_NONE: 0, ET_REL: 1, ET_EXEC: 2, ET_DYN: 3, ET_CORE: 4,
-  EM_NONE: 0, EM_M32: 1, EM_SPARC: 2, EM_386: 3, EM_68K: 4, EM_88K: 5, EM_860: 7, EM_MIPS: 8,
-  EM_MIPS_RS3_LE: 10, EM_PPC: 20, EM_PPC64: 21, EM_ARM: 40, EM_X86_64: 62, EM_AARCH64: 183,
-  SHT_NULL: 0, SHT_PROGBITS: 1, SHT_SYMTAB: 2, SHT_STRTAB: 3, SHT_RELA: 4, SHT_HASH: 5, SHT_DYNAMIC: 6,
-  SHT_NOTE: 7, SHT_NOBITS: 8, SHT_REL: 9, SHT_SHLIB: 10, SHT_DYNSYM: 11,
-  SHF_WRITE: 1, SHF_ALLOC: 2, SHF_EXECINSTR: 4,
+  ET_NONE: 0,
+  ET_REL: 1,
+  ET_EXEC: 2,
+  ET_DYN: 3,
+  ET_CORE: 4,
+  EM_NONE: 0,
+  EM_M32: 1,
+  EM_SPARC: 2,
+  EM_386: 3,
+  EM_68K: 4,
+  EM_88K: 5,
+  EM_860: 7,
+  EM_MIPS: 8,
+  EM_MIPS_RS3_LE: 10,
+  EM_PPC: 20,
+  EM_PPC64: 21,
+  EM_ARM: 40,
+  EM_X86_64: 62,
+  EM_AARCH64: 183,
+  SHT_NULL: 0,
+  SHT_PROGBITS: 1,
+  SHT_SYMTAB: 2,
+  SHT_STRTAB: 3,
+  SHT_RELA: 4,
+  SHT_HASH: 5,
+  SHT_DYNAMIC: 6,
+  SHT_NOTE: 7,
+  SHT_NOBITS: 8,
+  SHT_REL: 9,
+  SHT_SHLIB: 10,
+  SHT_DYNSYM: 11,
+  SHF_WRITE: 1,
+  SHF_ALLOC: 2,
+  SHF_EXECINSTR: 4,
 } as const;
 
 const constants2 = {
-  PT_NULL: 0, PT_LOAD: 1, PT_DYNAMIC: 2, PT_INTERP: 3, PT_NOTE: 4, PT_SHLIB: 5, PT_PHDR: 6, PT_TLS: 7,
-  PT_GNU_EH_FRAME: 0x6474e550, PT_GNU_STACK: 0x6474e551,
-  DT_NULL: 0, DT_NEEDED: 1, DT_PLTRELSZ: 2, DT_PLTGOT: 3, DT_HASH: 4, DT_STRTAB: 5, DT_SYMTAB: 6,
-  DT_RELA: 7, DT_RELASZ: 8, DT_RELAENT: 9, DT_STRSZ: 10, DT_SYMENT: 11, DT_INIT: 12, DT_FINI: 13,
-  DT_SONAME: 14, DT_RPATH: 15, DT_SYMBOLIC: 16, DT_REL: 17, DT_RELSZ: 18, DT_RELENT: 19, DT_PLTREL: 20,
-  DT_DEBUG: 21, DT_TEXTREL: 22, DT_JMPREL: 23, DT_BIND_NOW: 24, DT_INIT_ARRAY: 25, DT_FINI_ARRAY: 26,
-  DT_INIT_ARRAYSZ: 27, DT_FINI_ARRAYSZ: 28, DT_RUNPATH: 29, DT_FLAGS: 30, DT_ENCODING: 32,
-  STT_NOTYPE: 0, STT_OBJECT: 1, STT_FUNC: 2, STT_SECTION: 3, STT_FILE: 4, STT_COMMON: 5, STT_TLS: 6,
-  STB_LOCAL: 0, STB_GLOBAL: 1, STB_WEAK: 2,
-  PF_X: 1, PF_W: 2, PF_R: 4,
+  PT_NULL: 0,
+  PT_LOAD: 1,
+  PT_DYNAMIC: 2,
+  PT_INTERP: 3,
+  PT_NOTE: 4,
+  PT_SHLIB: 5,
+  PT_PHDR: 6,
+  PT_TLS: 7,
+  PT_GNU_EH_FRAME: 0x6474e550,
+  PT_GNU_STACK: 0x6474e551,
+  DT_NULL: 0,
+  DT_NEEDED: 1,
+  DT_PLTRELSZ: 2,
+  DT_PLTGOT: 3,
+  DT_HASH: 4,
+  DT_STRTAB: 5,
+  DT_SYMTAB: 6,
+  DT_RELA: 7,
+  DT_RELASZ: 8,
+  DT_RELAENT: 9,
+  DT_STRSZ: 10,
+  DT_SYMENT: 11,
+  DT_INIT: 12,
+  DT_FINI: 13,
+  DT_SONAME: 14,
+  DT_RPATH: 15,
+  DT_SYMBOLIC: 16,
+  DT_REL: 17,
+  DT_RELSZ: 18,
+  DT_RELENT: 19,
+  DT_PLTREL: 20,
+  DT_DEBUG: 21,
+  DT_TEXTREL: 22,
+  DT_JMPREL: 23,
+  DT_BIND_NOW: 24,
+  DT_INIT_ARRAY: 25,
+  DT_FINI_ARRAY: 26,
+  DT_INIT_ARRAYSZ: 27,
+  DT_FINI_ARRAYSZ: 28,
+  DT_RUNPATH: 29,
+  DT_FLAGS: 30,
+  DT_ENCODING: 32,
+  STT_NOTYPE: 0,
+  STT_OBJECT: 1,
+  STT_FUNC: 2,
+  STT_SECTION: 3,
+  STT_FILE: 4,
+  STT_COMMON: 5,
+  STT_TLS: 6,
+  STB_LOCAL: 0,
+  STB_GLOBAL: 1,
+  STB_WEAK: 2,
+  PF_X: 1,
+  PF_W: 2,
+  PF_R: 4,
 } as const;
 
 const CONSTANTS: Readonly<Record<string, number>> = Object.freeze({ ...constants, ...constants2 });
@@ -56,12 +129,20 @@ const declarations = struct({
   number_of_segments: integer,
   ph_offset: integer,
   ph_entry_size: integer,
-  sections: array(struct({ type: integer, flags: integer, address: integer, name: string, size: integer, offset: integer })),
+  sections: array(
+    struct({ type: integer, flags: integer, address: integer, name: string, size: integer, offset: integer }),
+  ),
   ...Object.fromEntries(Object.keys(constants2).map((k) => [k, integer])),
   segments: array(
     struct({
-      type: integer, flags: integer, offset: integer, virtual_address: integer, physical_address: integer,
-      file_size: integer, memory_size: integer, alignment: integer,
+      type: integer,
+      flags: integer,
+      offset: integer,
+      virtual_address: integer,
+      physical_address: integer,
+      file_size: integer,
+      memory_size: integer,
+      alignment: integer,
     }),
   ),
   dynamic_section_entries: integer,
@@ -182,7 +263,12 @@ function rvaToOffset(r: Reader, type: number, rva: bigint, h: Header): number | 
   const mask = r.is64 ? (1n << 64n) - 1n : (1n << 32n) - 1n;
   if (type === constants.ET_EXEC) {
     const phSize = r.is64 ? 56 : 32;
-    if (h.phOffset === 0n || h.phOffset > BigInt(r.size) || h.phOffset + BigInt(h.phCount * phSize) > BigInt(r.size) || h.phCount === 0) {
+    if (
+      h.phOffset === 0n ||
+      h.phOffset > BigInt(r.size) ||
+      h.phOffset + BigInt(h.phCount * phSize) > BigInt(r.size) ||
+      h.phCount === 0
+    ) {
       return undefined;
     }
     const base = Number(h.phOffset);
@@ -195,7 +281,12 @@ function rvaToOffset(r: Reader, type: number, rva: bigint, h: Header): number | 
     }
   } else {
     const shSize = r.is64 ? 64 : 40;
-    if (h.shOffset === 0n || h.shOffset > BigInt(r.size) || h.shOffset + BigInt(h.shCount * shSize) > BigInt(r.size) || h.shCount === 0) {
+    if (
+      h.shOffset === 0n ||
+      h.shOffset > BigInt(r.size) ||
+      h.shOffset + BigInt(h.shCount * shSize) > BigInt(r.size) ||
+      h.shCount === 0
+    ) {
       return undefined;
     }
     const base = Number(h.shOffset);
@@ -205,7 +296,12 @@ function rvaToOffset(r: Reader, type: number, rva: bigint, h: Header): number | 
       const addr = r.word(s + (r.is64 ? 16 : 12));
       const offset = r.word(s + (r.is64 ? 24 : 16));
       const size = r.word(s + (r.is64 ? 32 : 20));
-      if (stype !== constants.SHT_NULL && stype !== constants.SHT_NOBITS && rva >= addr && rva < ((addr + size) & mask)) {
+      if (
+        stype !== constants.SHT_NULL &&
+        stype !== constants.SHT_NOBITS &&
+        rva >= addr &&
+        rva < ((addr + size) & mask)
+      ) {
         return i64((offset + (rva - addr)) & ((1n << 64n) - 1n));
       }
     }
@@ -293,7 +389,12 @@ function parse(data: Uint8Array, root: ElfRoot): void {
 
   const shSize = is64 ? 64 : 40;
   const size = BigInt(data.length);
-  if (h.shCount < SHN_LORESERVE && h.shstrndx < h.shCount && h.shOffset < size && h.shOffset + BigInt(h.shCount * shSize) <= size) {
+  if (
+    h.shCount < SHN_LORESERVE &&
+    h.shstrndx < h.shCount &&
+    h.shOffset < size &&
+    h.shOffset + BigInt(h.shCount * shSize) <= size
+  ) {
     const tableOff = Number(h.shOffset);
     const strTabOffset = r.word(tableOff + h.shstrndx * shSize + (is64 ? 24 : 16));
     const strTab = strTabOffset < size ? strTabOffset : undefined;
@@ -405,10 +506,21 @@ function importMd5(root: ElfRoot): string | undefined {
   }
   if (names.length === 0) return undefined;
   names.sort(byteCompare);
-  return createHash("md5").update(Buffer.from(names.join(","), "latin1")).digest("hex");
+  return createHash("md5")
+    .update(Buffer.from(names.join(","), "latin1"))
+    .digest("hex");
 }
 
-const TELFHASH_EXCLUDED = new Set(["__libc_start_main", "main", "abort", "cachectl", "cacheflush", "puts", "atol", "malloc_trim"]);
+const TELFHASH_EXCLUDED = new Set([
+  "__libc_start_main",
+  "main",
+  "abort",
+  "cachectl",
+  "cacheflush",
+  "puts",
+  "atol",
+  "malloc_trim",
+]);
 
 /**
  * Trend Micro's telfhash as YARA computes it: TLSH over the sorted, lowercased, comma-joined names
@@ -423,7 +535,14 @@ function telfhash(root: ElfRoot): string | undefined {
   kept.list.forEach((s, i) => {
     const name = s.name;
     if (name === undefined || s.bind !== 1 || s.type !== 2 || kept.visibility[i] !== 0) return;
-    if (name.startsWith(".") || name.startsWith("_") || name.endsWith("64") || name.startsWith("str") || name.startsWith("mem")) return;
+    if (
+      name.startsWith(".") ||
+      name.startsWith("_") ||
+      name.endsWith("64") ||
+      name.startsWith("str") ||
+      name.startsWith("mem")
+    )
+      return;
     if (TELFHASH_EXCLUDED.has(name)) return;
     names.push(name.replace(/[A-Z]/g, (c) => c.toLowerCase()));
   });

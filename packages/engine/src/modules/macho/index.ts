@@ -18,23 +18,47 @@ import { array, integer, overloads, string, struct, type ScanContext, type YaraM
 import { machoConstants } from "./constants.js";
 
 const section = struct({
-  sectname: string, segname: string, addr: integer, size: integer, offset: integer, align: integer,
-  reloff: integer, nreloc: integer, flags: integer, reserved1: integer, reserved2: integer, reserved3: integer,
+  sectname: string,
+  segname: string,
+  addr: integer,
+  size: integer,
+  offset: integer,
+  align: integer,
+  reloff: integer,
+  nreloc: integer,
+  flags: integer,
+  reserved1: integer,
+  reserved2: integer,
+  reserved3: integer,
 });
 const segment = struct({
-  segname: string, vmaddr: integer, vmsize: integer, fileoff: integer, fsize: integer, maxprot: integer,
-  initprot: integer, nsects: integer, flags: integer, sections: array(section),
+  segname: string,
+  vmaddr: integer,
+  vmsize: integer,
+  fileoff: integer,
+  fsize: integer,
+  maxprot: integer,
+  initprot: integer,
+  nsects: integer,
+  flags: integer,
+  sections: array(section),
 });
 const fileFields = {
-  magic: integer, cputype: integer, cpusubtype: integer, filetype: integer, ncmds: integer,
-  sizeofcmds: integer, flags: integer, reserved: integer,
+  magic: integer,
+  cputype: integer,
+  cpusubtype: integer,
+  filetype: integer,
+  ncmds: integer,
+  sizeofcmds: integer,
+  flags: integer,
+  reserved: integer,
   number_of_segments: integer,
   segments: array(segment),
   entry_point: integer,
   stack_size: integer,
 };
 
-const CPU_TYPE = machoConstants;
+const _CPU_TYPE = machoConstants;
 const LC_SEGMENT = 0x1;
 const LC_UNIXTHREAD = 0x5;
 const LC_SEGMENT_64 = 0x19;
@@ -60,7 +84,10 @@ class Reader {
     return p >= 0 && p < this.data.length ? this.data[p]! : 0;
   }
   u32(o: number): number {
-    const b0 = this.u8(o), b1 = this.u8(o + 1), b2 = this.u8(o + 2), b3 = this.u8(o + 3);
+    const b0 = this.u8(o),
+      b1 = this.u8(o + 1),
+      b2 = this.u8(o + 2),
+      b3 = this.u8(o + 3);
     return (this.le ? b0 | (b1 << 8) | (b2 << 16) | (b3 << 24) : (b0 << 24) | (b1 << 16) | (b2 << 8) | b3) >>> 0;
   }
   u64(o: number): bigint {
@@ -267,7 +294,8 @@ function files(root: Obj): Array<Obj | undefined> {
 function fatArchs(root: Obj): Obj[] {
   return Array.isArray(root.fat_arch) ? (root.fat_arch as Obj[]) : [];
 }
-const eq = (a: unknown, b: unknown) => a !== undefined && b !== undefined && BigInt(a as number) === BigInt(b as number);
+const eq = (a: unknown, b: unknown) =>
+  a !== undefined && b !== undefined && BigInt(a as number) === BigInt(b as number);
 
 function fileIndex(root: Obj, type: unknown, subtype?: unknown): number | undefined {
   if (root.nfat_arch === undefined) return undefined;

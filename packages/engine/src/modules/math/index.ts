@@ -15,12 +15,23 @@
  * Differences from Debian's yara 4.2.3, which predates them: `to_string` (4.3+) is provided as
  * YARA 4.5 documents it. `to_number` takes a boolean in YARA; here booleans are integers 0/1.
  */
-import { float, overloads, struct, type FieldType, type ScanContext, type StructType, type YaraModule } from "../schema.js";
+import {
+  float,
+  overloads,
+  struct,
+  type FieldType,
+  type ScanContext,
+  type StructType,
+  type YaraModule,
+} from "../schema.js";
 import { dataRange, intArg } from "../hash/range.js";
 
 function histogram(bytes: Uint8Array, start: number, end: number): Uint32Array {
   // four interleaved tables avoid a store-to-load dependency when neighbouring bytes repeat
-  const a = new Uint32Array(256), b = new Uint32Array(256), c = new Uint32Array(256), d = new Uint32Array(256);
+  const a = new Uint32Array(256),
+    b = new Uint32Array(256),
+    c = new Uint32Array(256),
+    d = new Uint32Array(256);
   let i = start;
   for (; i + 4 <= end; i += 4) {
     a[bytes[i]!]!++;
@@ -89,7 +100,7 @@ function serialCorrelation(values: ArrayLike<number>, n: number, map: (b: number
   return d === 0 ? -100000 : (n * t1 - t2) / d;
 }
 
-const INCIRC = Math.pow(Math.pow(256.0, 3.0) - 1, 2.0);
+const INCIRC = (256.0 ** 3.0 - 1) ** 2.0;
 const PI = 3.141592653589793;
 
 function monteCarloPi(values: ArrayLike<number>, n: number, map: (b: number) => number): number | undefined {
@@ -160,218 +171,224 @@ function noNaN(decls: StructType): StructType {
 
 export const mathModule: YaraModule = {
   name: "math",
-  declarations: noNaN(struct({
-    MEAN_BYTES: float,
-    in_range: overloads([
-      "fff",
-      "integer",
-      (_s, _c, test: number, lower: number, upper: number) => (lower <= test && test <= upper ? 1 : 0),
-    ]),
-    deviation: overloads(
-      [
-        "iif",
-        "float",
-        (_s, ctx, offset, size, mean: number) => {
-          const h = rangeHistogram(ctx, offset, size);
-          if (h === undefined) return undefined;
-          let sum = 0;
-          let n = 0;
-          for (let i = 0; i < 256; i++) {
-            n += h[i]!;
-            sum += Math.abs(i - mean) * h[i]!;
-          }
-          return sum / n;
-        },
-      ],
-      [
-        "sf",
-        "float",
-        (_s, _c, str: string, mean: number) => {
-          let sum = 0;
-          for (let i = 0; i < str.length; i++) sum += Math.abs(signed(str.charCodeAt(i) & 0xff) - mean);
-          return sum / str.length;
-        },
-      ],
-    ),
-    mean: overloads(
-      [
-        "ii",
-        "float",
-        (_s, ctx, offset, size) => {
-          const h = rangeHistogram(ctx, offset, size);
-          if (h === undefined) return undefined;
-          let sum = 0;
-          let n = 0;
-          for (let i = 0; i < 256; i++) {
-            n += h[i]!;
-            sum += i * h[i]!;
-          }
-          return sum / n;
-        },
-      ],
-      [
-        "s",
-        "float",
-        (_s, _c, str: string) => {
-          let sum = 0;
-          for (let i = 0; i < str.length; i++) sum += signed(str.charCodeAt(i) & 0xff);
-          return sum / str.length;
-        },
-      ],
-    ),
-    serial_correlation: overloads(
-      [
-        "ii",
-        "float",
-        (_s, ctx, offset, size) => {
-          const r = dataRange(ctx.data, offset, size);
-          if (r === undefined) return undefined;
-          return serialCorrelation(ctx.data.subarray(r[0], r[1]), r[1] - r[0], (b) => b);
-        },
-      ],
-      ["s", "float", (_s, _c, str: string) => serialCorrelation(codes(str), str.length, signed)],
-    ),
-    monte_carlo_pi: overloads(
-      [
-        "ii",
-        "float",
-        (_s, ctx, offset, size) => {
-          const r = dataRange(ctx.data, offset, size);
-          if (r === undefined) return undefined;
-          return monteCarloPi(ctx.data.subarray(r[0], r[1]), r[1] - r[0], (b) => b);
-        },
-      ],
-      // YARA converts a (signed) char to unsigned int: bytes >= 0x80 become 0xFFFFFF80.. .
-      ["s", "float", (_s, _c, str: string) => monteCarloPi(codes(str), str.length, (b) => signed(b) >>> 0)],
-    ),
-    entropy: overloads(
-      [
-        "ii",
-        "float",
-        (_s, ctx, offset, size) => {
-          const h = rangeHistogram(ctx, offset, size);
-          return h === undefined ? undefined : entropyOf(h, total(h));
-        },
-      ],
-      [
-        "s",
-        "float",
-        (_s, _c, str: string) => {
-          const b = codes(str);
-          const h = new Uint32Array(256);
-          for (const x of b) h[x]!++;
-          return entropyOf(h, str.length);
-        },
-      ],
-    ),
-    min: overloads([
-      "ii",
-      "integer",
-      (_s, _c, a, b) => {
-        const x = BigInt.asUintN(64, i64(a));
-        const y = BigInt.asUintN(64, i64(b));
-        return intValue(x < y ? x : y);
-      },
-    ]),
-    max: overloads([
-      "ii",
-      "integer",
-      (_s, _c, a, b) => {
-        const x = BigInt.asUintN(64, i64(a));
-        const y = BigInt.asUintN(64, i64(b));
-        return intValue(x > y ? x : y);
-      },
-    ]),
-    to_number: overloads(["i", "integer", (_s, _c, v) => ((typeof v === "bigint" ? v !== 0n : Number(v) !== 0) ? 1 : 0)]),
-    abs: overloads([
-      "i",
-      "integer",
-      (_s, _c, v) => {
-        const x = i64(v);
-        return intValue(x < 0n ? -x : x);
-      },
-    ]),
-    count: overloads(
-      [
-        "iii",
+  declarations: noNaN(
+    struct({
+      MEAN_BYTES: float,
+      in_range: overloads([
+        "fff",
         "integer",
-        (_s, ctx, byte, offset, size) => {
-          const b = byteArg(byte);
-          if (b === undefined) return undefined;
-          return rangeHistogram(ctx, offset, size)?.[b];
+        (_s, _c, test: number, lower: number, upper: number) => (lower <= test && test <= upper ? 1 : 0),
+      ]),
+      deviation: overloads(
+        [
+          "iif",
+          "float",
+          (_s, ctx, offset, size, mean: number) => {
+            const h = rangeHistogram(ctx, offset, size);
+            if (h === undefined) return undefined;
+            let sum = 0;
+            let n = 0;
+            for (let i = 0; i < 256; i++) {
+              n += h[i]!;
+              sum += Math.abs(i - mean) * h[i]!;
+            }
+            return sum / n;
+          },
+        ],
+        [
+          "sf",
+          "float",
+          (_s, _c, str: string, mean: number) => {
+            let sum = 0;
+            for (let i = 0; i < str.length; i++) sum += Math.abs(signed(str.charCodeAt(i) & 0xff) - mean);
+            return sum / str.length;
+          },
+        ],
+      ),
+      mean: overloads(
+        [
+          "ii",
+          "float",
+          (_s, ctx, offset, size) => {
+            const h = rangeHistogram(ctx, offset, size);
+            if (h === undefined) return undefined;
+            let sum = 0;
+            let n = 0;
+            for (let i = 0; i < 256; i++) {
+              n += h[i]!;
+              sum += i * h[i]!;
+            }
+            return sum / n;
+          },
+        ],
+        [
+          "s",
+          "float",
+          (_s, _c, str: string) => {
+            let sum = 0;
+            for (let i = 0; i < str.length; i++) sum += signed(str.charCodeAt(i) & 0xff);
+            return sum / str.length;
+          },
+        ],
+      ),
+      serial_correlation: overloads(
+        [
+          "ii",
+          "float",
+          (_s, ctx, offset, size) => {
+            const r = dataRange(ctx.data, offset, size);
+            if (r === undefined) return undefined;
+            return serialCorrelation(ctx.data.subarray(r[0], r[1]), r[1] - r[0], (b) => b);
+          },
+        ],
+        ["s", "float", (_s, _c, str: string) => serialCorrelation(codes(str), str.length, signed)],
+      ),
+      monte_carlo_pi: overloads(
+        [
+          "ii",
+          "float",
+          (_s, ctx, offset, size) => {
+            const r = dataRange(ctx.data, offset, size);
+            if (r === undefined) return undefined;
+            return monteCarloPi(ctx.data.subarray(r[0], r[1]), r[1] - r[0], (b) => b);
+          },
+        ],
+        // YARA converts a (signed) char to unsigned int: bytes >= 0x80 become 0xFFFFFF80.. .
+        ["s", "float", (_s, _c, str: string) => monteCarloPi(codes(str), str.length, (b) => signed(b) >>> 0)],
+      ),
+      entropy: overloads(
+        [
+          "ii",
+          "float",
+          (_s, ctx, offset, size) => {
+            const h = rangeHistogram(ctx, offset, size);
+            return h === undefined ? undefined : entropyOf(h, total(h));
+          },
+        ],
+        [
+          "s",
+          "float",
+          (_s, _c, str: string) => {
+            const b = codes(str);
+            const h = new Uint32Array(256);
+            for (const x of b) h[x]!++;
+            return entropyOf(h, str.length);
+          },
+        ],
+      ),
+      min: overloads([
+        "ii",
+        "integer",
+        (_s, _c, a, b) => {
+          const x = BigInt.asUintN(64, i64(a));
+          const y = BigInt.asUintN(64, i64(b));
+          return intValue(x < y ? x : y);
         },
-      ],
-      [
+      ]),
+      max: overloads([
+        "ii",
+        "integer",
+        (_s, _c, a, b) => {
+          const x = BigInt.asUintN(64, i64(a));
+          const y = BigInt.asUintN(64, i64(b));
+          return intValue(x > y ? x : y);
+        },
+      ]),
+      to_number: overloads([
         "i",
         "integer",
-        (_s, ctx, byte) => {
-          const b = byteArg(byte);
-          return b === undefined ? undefined : globalHistogram(ctx)?.[b];
-        },
-      ],
-    ),
-    percentage: overloads(
-      [
-        "iii",
-        "float",
-        (_s, ctx, byte, offset, size) => {
-          const b = byteArg(byte);
-          if (b === undefined) return undefined;
-          const h = rangeHistogram(ctx, offset, size);
-          return h === undefined ? undefined : Math.fround(Math.fround(h[b]!) / Math.fround(total(h)));
-        },
-      ],
-      [
+        (_s, _c, v) => ((typeof v === "bigint" ? v !== 0n : Number(v) !== 0) ? 1 : 0),
+      ]),
+      abs: overloads([
         "i",
-        "float",
-        (_s, ctx, byte) => {
-          const b = byteArg(byte);
-          if (b === undefined) return undefined;
-          const h = globalHistogram(ctx);
-          if (h === undefined) return undefined;
-          return Math.fround(Math.fround(h[b]!) / Math.fround(total(h)));
-        },
-      ],
-    ),
-    mode: overloads(
-      [
-        "ii",
         "integer",
-        (_s, ctx, offset, size) => {
-          const h = rangeHistogram(ctx, offset, size);
-          return h === undefined ? undefined : modeOf(h);
-        },
-      ],
-      [
-        "",
-        "integer",
-        (_s, ctx) => {
-          const h = globalHistogram(ctx);
-          return h === undefined ? undefined : modeOf(h);
-        },
-      ],
-    ),
-    to_string: overloads(
-      ["i", "string", (_s, _c, v) => i64(v).toString(10)],
-      [
-        "ii",
-        "string",
-        (_s, _c, v, base) => {
+        (_s, _c, v) => {
           const x = i64(v);
-          switch (intArg(base)) {
-            case 10:
-              return x.toString(10);
-            case 8:
-              return BigInt.asUintN(64, x).toString(8);
-            case 16:
-              return BigInt.asUintN(64, x).toString(16);
-            default:
-              return undefined;
-          }
+          return intValue(x < 0n ? -x : x);
         },
-      ],
-    ),
-  })),
+      ]),
+      count: overloads(
+        [
+          "iii",
+          "integer",
+          (_s, ctx, byte, offset, size) => {
+            const b = byteArg(byte);
+            if (b === undefined) return undefined;
+            return rangeHistogram(ctx, offset, size)?.[b];
+          },
+        ],
+        [
+          "i",
+          "integer",
+          (_s, ctx, byte) => {
+            const b = byteArg(byte);
+            return b === undefined ? undefined : globalHistogram(ctx)?.[b];
+          },
+        ],
+      ),
+      percentage: overloads(
+        [
+          "iii",
+          "float",
+          (_s, ctx, byte, offset, size) => {
+            const b = byteArg(byte);
+            if (b === undefined) return undefined;
+            const h = rangeHistogram(ctx, offset, size);
+            return h === undefined ? undefined : Math.fround(Math.fround(h[b]!) / Math.fround(total(h)));
+          },
+        ],
+        [
+          "i",
+          "float",
+          (_s, ctx, byte) => {
+            const b = byteArg(byte);
+            if (b === undefined) return undefined;
+            const h = globalHistogram(ctx);
+            if (h === undefined) return undefined;
+            return Math.fround(Math.fround(h[b]!) / Math.fround(total(h)));
+          },
+        ],
+      ),
+      mode: overloads(
+        [
+          "ii",
+          "integer",
+          (_s, ctx, offset, size) => {
+            const h = rangeHistogram(ctx, offset, size);
+            return h === undefined ? undefined : modeOf(h);
+          },
+        ],
+        [
+          "",
+          "integer",
+          (_s, ctx) => {
+            const h = globalHistogram(ctx);
+            return h === undefined ? undefined : modeOf(h);
+          },
+        ],
+      ),
+      to_string: overloads(
+        ["i", "string", (_s, _c, v) => i64(v).toString(10)],
+        [
+          "ii",
+          "string",
+          (_s, _c, v, base) => {
+            const x = i64(v);
+            switch (intArg(base)) {
+              case 10:
+                return x.toString(10);
+              case 8:
+                return BigInt.asUintN(64, x).toString(8);
+              case 16:
+                return BigInt.asUintN(64, x).toString(16);
+              default:
+                return undefined;
+            }
+          },
+        ],
+      ),
+    }),
+  ),
   load: () => ({ MEAN_BYTES: 127.5 }),
 };
 

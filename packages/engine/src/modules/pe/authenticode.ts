@@ -55,14 +55,30 @@ const DIGESTS: Record<string, [string, string]> = {
 
 /** OpenSSL short names of X.509 name attributes. */
 const NAME_ATTRIBUTES: Record<string, string> = {
-  "2.5.4.3": "CN", "2.5.4.4": "SN", "2.5.4.5": "serialNumber", "2.5.4.6": "C", "2.5.4.7": "L",
-  "2.5.4.8": "ST", "2.5.4.9": "street", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.12": "title",
-  "2.5.4.13": "description", "2.5.4.15": "businessCategory", "2.5.4.17": "postalCode",
-  "2.5.4.41": "name", "2.5.4.42": "GN", "2.5.4.43": "initials", "2.5.4.46": "dnQualifier",
-  "2.5.4.65": "pseudonym", "2.5.4.97": "organizationIdentifier",
-  "1.2.840.113549.1.9.1": "emailAddress", "0.9.2342.19200300.100.1.25": "DC",
+  "2.5.4.3": "CN",
+  "2.5.4.4": "SN",
+  "2.5.4.5": "serialNumber",
+  "2.5.4.6": "C",
+  "2.5.4.7": "L",
+  "2.5.4.8": "ST",
+  "2.5.4.9": "street",
+  "2.5.4.10": "O",
+  "2.5.4.11": "OU",
+  "2.5.4.12": "title",
+  "2.5.4.13": "description",
+  "2.5.4.15": "businessCategory",
+  "2.5.4.17": "postalCode",
+  "2.5.4.41": "name",
+  "2.5.4.42": "GN",
+  "2.5.4.43": "initials",
+  "2.5.4.46": "dnQualifier",
+  "2.5.4.65": "pseudonym",
+  "2.5.4.97": "organizationIdentifier",
+  "1.2.840.113549.1.9.1": "emailAddress",
+  "0.9.2342.19200300.100.1.25": "DC",
   "0.9.2342.19200300.100.1.1": "UID",
-  "1.3.6.1.4.1.311.60.2.1.1": "jurisdictionL", "1.3.6.1.4.1.311.60.2.1.2": "jurisdictionST",
+  "1.3.6.1.4.1.311.60.2.1.1": "jurisdictionL",
+  "1.3.6.1.4.1.311.60.2.1.2": "jurisdictionST",
   "1.3.6.1.4.1.311.60.2.1.3": "jurisdictionC",
 };
 
@@ -90,12 +106,14 @@ export interface SignatureInfo {
   digest: string | undefined;
   file_digest: string | undefined;
   certificates: CertificateInfo[];
-  signer: {
-    program_name: string | undefined;
-    digest: string | undefined;
-    digest_alg: string | undefined;
-    chain: CertificateInfo[];
-  } | undefined;
+  signer:
+    | {
+        program_name: string | undefined;
+        digest: string | undefined;
+        digest_alg: string | undefined;
+        chain: CertificateInfo[];
+      }
+    | undefined;
   countersignatures: CountersignatureInfo[];
 }
 
@@ -109,7 +127,7 @@ export interface CountersignatureInfo {
 
 /** OpenSSL's X509_NAME_oneline: "/C=US/O=Org/CN=Name", bytes outside 0x20..0x7e as \xHH. */
 function nameOneline(d: Uint8Array, name: Tlv | undefined): string | undefined {
-  if (!name || name.tag !== 0x30) return undefined;
+  if (name?.tag !== 0x30) return undefined;
   let out = "";
   for (const rdn of children(d, name)) {
     for (const atv of children(d, rdn)) {
@@ -134,7 +152,7 @@ function latin1(b: Uint8Array): string {
 
 function parseCertificate(d: Uint8Array, cert: Tlv): CertificateInfo | undefined {
   const [tbs, sigAlg] = children(d, cert);
-  if (!tbs || tbs.tag !== 0x30) return undefined;
+  if (tbs?.tag !== 0x30) return undefined;
   const f = children(d, tbs);
   let i = 0;
   let version = 1;
@@ -147,7 +165,7 @@ function parseCertificate(d: Uint8Array, cert: Tlv): CertificateInfo | undefined
   const issuerT = f[i + 2];
   const validity = children(d, f[i + 3]);
   const subjectT = f[i + 4];
-  if (!serialT || serialT.tag !== 0x02) return undefined;
+  if (serialT?.tag !== 0x02) return undefined;
   const algOid = oidToString(d, children(d, sigAlg)[0]);
   const der = d.subarray(cert.start, cert.end);
   return {
@@ -155,7 +173,7 @@ function parseCertificate(d: Uint8Array, cert: Tlv): CertificateInfo | undefined
     issuer: nameOneline(d, issuerT),
     subject: nameOneline(d, subjectT),
     version,
-    algorithm: algOid === undefined ? undefined : ALGORITHM_NAMES[algOid] ?? algOid,
+    algorithm: algOid === undefined ? undefined : (ALGORITHM_NAMES[algOid] ?? algOid),
     algorithm_oid: algOid,
     serial: hex(bytes(d, serialT), ":"),
     not_before: parseTime(d, validity[0]),
@@ -275,8 +293,19 @@ function signatureValid(d: Uint8Array, s: SignerParts, cert: CertificateInfo): b
 const hashHex = (alg: string, data: Uint8Array) => createHash(alg).update(data).digest("hex");
 
 /** A PKCS#9 countersignature: a SignerInfo over the countersigned signature's encrypted digest. */
-function pkcs9Countersignature(d: Uint8Array, si: Tlv, certs: CertificateInfo[], countersigned: Uint8Array): CountersignatureInfo {
-  const out: CountersignatureInfo = { verified: 0, sign_time: undefined, digest_alg: undefined, digest: undefined, chain: [] };
+function pkcs9Countersignature(
+  d: Uint8Array,
+  si: Tlv,
+  certs: CertificateInfo[],
+  countersigned: Uint8Array,
+): CountersignatureInfo {
+  const out: CountersignatureInfo = {
+    verified: 0,
+    sign_time: undefined,
+    digest_alg: undefined,
+    digest: undefined,
+    chain: [],
+  };
   const s = signerParts(d, si);
   out.digest_alg = s.digest?.[0];
   const time = s.attrs.get(OID_SIGNING_TIME);
@@ -286,7 +315,7 @@ function pkcs9Countersignature(d: Uint8Array, si: Tlv, certs: CertificateInfo[],
   if (!cert) return out;
   out.chain = buildChain(cert, certs);
   const md = s.attrs.get(OID_MESSAGE_DIGEST);
-  if (!md || md.tag !== 0x04 || md.end === md.body) return out;
+  if (md?.tag !== 0x04 || md.end === md.body) return out;
   out.digest = hex(bytes(d, md));
   if (!s.digest) return out;
   out.verified = signatureValid(d, s, cert) && hashHex(s.digest[1], countersigned) === out.digest ? 1 : 0;
@@ -295,14 +324,20 @@ function pkcs9Countersignature(d: Uint8Array, si: Tlv, certs: CertificateInfo[],
 
 /** A Microsoft (RFC 3161) countersignature: a timestamp token whose imprint is the countersigned signature's digest. */
 function msCountersignature(d: Uint8Array, ci: Tlv, countersigned: Uint8Array): CountersignatureInfo {
-  const out: CountersignatureInfo = { verified: 0, sign_time: undefined, digest_alg: undefined, digest: undefined, chain: [] };
+  const out: CountersignatureInfo = {
+    verified: 0,
+    sign_time: undefined,
+    digest_alg: undefined,
+    digest: undefined,
+    chain: [],
+  };
   const [typeT, content] = children(d, ci);
   if (oidToString(d, typeT) !== OID_SIGNED_DATA || !content || content.tag !== 0xa0) return out;
   const sd = children(d, children(d, content)[0]);
   const [eType, eContent] = children(d, sd[2]);
   if (oidToString(d, eType) !== OID_TST_INFO || !eContent || eContent.tag !== 0xa0) return out;
   const tstOctets = children(d, eContent)[0];
-  if (!tstOctets || tstOctets.tag !== 0x04) return out;
+  if (tstOctets?.tag !== 0x04) return out;
   const tst = children(d, readTlv(d, tstOctets.body, tstOctets.end));
   // TSTInfo: version, policy, messageImprint, serialNumber, genTime, ...
   const genTime = tst[4];
@@ -312,7 +347,10 @@ function msCountersignature(d: Uint8Array, ci: Tlv, countersigned: Uint8Array): 
   let signerInfos: Tlv | undefined;
   for (let k = 3; k < sd.length; k++) {
     const t = sd[k]!;
-    if (t.tag === 0xa0) certs = children(d, t).map((c) => parseCertificate(d, c)).filter((c): c is CertificateInfo => c !== undefined);
+    if (t.tag === 0xa0)
+      certs = children(d, t)
+        .map((c) => parseCertificate(d, c))
+        .filter((c): c is CertificateInfo => c !== undefined);
     else if (t.tag === 0x31) signerInfos = t;
   }
   const si = children(d, signerInfos)[0];
@@ -325,14 +363,15 @@ function msCountersignature(d: Uint8Array, ci: Tlv, countersigned: Uint8Array): 
   const algOid = oidToString(d, children(d, algT)[0]);
   const alg = algOid ? DIGESTS[algOid] : undefined;
   out.digest_alg = alg?.[0] ?? algOid;
-  if (!imprintT || imprintT.tag !== 0x04 || imprintT.end === imprintT.body) return out;
+  if (imprintT?.tag !== 0x04 || imprintT.end === imprintT.body) return out;
   out.digest = hex(bytes(d, imprintT));
   if (!alg || !s.digest) return out;
   const versionOk = tst[0] && tst[0].tag === 0x02 && tst[0].end - tst[0].body === 1 && d[tst[0].body] === 1;
   if (hashHex(alg[1], countersigned) !== out.digest || !versionOk) return out;
   // the token's signer vouches for the TSTInfo through its messageDigest attribute
   const md = s.attrs.get(OID_MESSAGE_DIGEST);
-  const contentOk = md !== undefined && md.tag === 0x04 && hex(bytes(d, md)) === hashHex(s.digest[1], bytes(d, tstOctets));
+  const contentOk =
+    md !== undefined && md.tag === 0x04 && hex(bytes(d, md)) === hashHex(s.digest[1], bytes(d, tstOctets));
   out.verified = contentOk && signatureValid(d, s, cert) ? 1 : 0;
   return out;
 }
@@ -349,7 +388,9 @@ function parseSignedData(pe: PeImage, d: Uint8Array, ci: Tlv, out: SignatureInfo
   for (let k = 3; k < sd.length; k++) {
     const t = sd[k]!;
     if (t.tag === 0xa0) {
-      certs = children(d, t).map((c) => parseCertificate(d, c)).filter((c): c is CertificateInfo => c !== undefined);
+      certs = children(d, t)
+        .map((c) => parseCertificate(d, c))
+        .filter((c): c is CertificateInfo => c !== undefined);
     } else if (t.tag === 0x31) signerInfos = t;
   }
   // SpcIndirectDataContent: the file digest the signer vouches for.
@@ -401,7 +442,15 @@ function parseSignedData(pe: PeImage, d: Uint8Array, ci: Tlv, out: SignatureInfo
     const chain = buildChain(signerCert, certs);
 
     let verified = 0;
-    if (signerCert && authAttrs && encDigest && encDigest.tag === 0x04 && signerDigest && indirect && digest !== undefined) {
+    if (
+      signerCert &&
+      authAttrs &&
+      encDigest &&
+      encDigest.tag === 0x04 &&
+      signerDigest &&
+      indirect &&
+      digest !== undefined
+    ) {
       // The signed attributes' message digest covers the content of SpcIndirectDataContent.
       const contentHash = createHash(signerDigest[1]).update(d.subarray(indirect.body, indirect.end)).digest("hex");
       if (contentHash === messageDigest && fileDig !== undefined && fileDig === digest) {

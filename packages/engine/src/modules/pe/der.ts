@@ -49,7 +49,7 @@ export function children(d: Uint8Array, t: Tlv | undefined): Tlv[] {
 }
 
 export function oidToString(d: Uint8Array, t: Tlv | undefined): string | undefined {
-  if (!t || t.tag !== 0x06 || t.end <= t.body) return undefined;
+  if (t?.tag !== 0x06 || t.end <= t.body) return undefined;
   const parts: number[] = [];
   let v = 0;
   for (let i = t.body; i < t.end; i++) {

@@ -14,8 +14,17 @@
  */
 import { createHash } from "node:crypto";
 import {
-  array, dictionary, fn, integer, overloads, string, struct,
-  type FieldType, type RegexpValue, type ScanContext, type YaraModule,
+  array,
+  dictionary,
+  fn,
+  integer,
+  overloads,
+  string,
+  struct,
+  type FieldType,
+  type RegexpValue,
+  type ScanContext,
+  type YaraModule,
 } from "../schema.js";
 import { PeImage, type Bytes, IMAGE_FILE_DLL, IMAGE_NT_OPTIONAL_HDR64_MAGIC } from "./reader.js";
 import { PE_CONSTANTS } from "./constants.js";
@@ -38,14 +47,23 @@ type Obj = Record<string, unknown>;
 
 const version = struct({ major: integer, minor: integer });
 const certificateFields = {
-  thumbprint: string, issuer: string, subject: string, version: integer, algorithm: string,
-  algorithm_oid: string, serial: string, not_before: integer, not_after: integer,
+  thumbprint: string,
+  issuer: string,
+  subject: string,
+  version: integer,
+  algorithm: string,
+  algorithm_oid: string,
+  serial: string,
+  not_before: integer,
+  not_after: integer,
 };
-const importDetails = array(struct({
-  library_name: string,
-  number_of_functions: integer,
-  functions: array(struct({ name: string, ordinal: integer, rva: integer })),
-}));
+const importDetails = array(
+  struct({
+    library_name: string,
+    number_of_functions: integer,
+    functions: array(struct({ name: string, ordinal: integer, rva: integer })),
+  }),
+);
 
 function constantsDecl(): Record<string, FieldType> {
   const out: Record<string, FieldType> = {};
@@ -96,23 +114,44 @@ const declarations = struct({
   size_of_heap_commit: integer,
   loader_flags: integer,
   data_directories: array(struct({ virtual_address: integer, size: integer })),
-  sections: array(struct({
-    name: string, full_name: string, characteristics: integer, virtual_address: integer,
-    virtual_size: integer, raw_data_offset: integer, raw_data_size: integer,
-    pointer_to_relocations: integer, pointer_to_line_numbers: integer,
-    number_of_relocations: integer, number_of_line_numbers: integer,
-  })),
+  sections: array(
+    struct({
+      name: string,
+      full_name: string,
+      characteristics: integer,
+      virtual_address: integer,
+      virtual_size: integer,
+      raw_data_offset: integer,
+      raw_data_size: integer,
+      pointer_to_relocations: integer,
+      pointer_to_line_numbers: integer,
+      number_of_relocations: integer,
+      number_of_line_numbers: integer,
+    }),
+  ),
   overlay: struct({ offset: integer, size: integer }),
   rich_signature: struct({
-    offset: integer, length: integer, key: integer, raw_data: string, clear_data: string,
+    offset: integer,
+    length: integer,
+    key: integer,
+    raw_data: string,
+    clear_data: string,
     version_data: string,
     version: overloads(
       ["i", "integer", (self: Obj, _c: ScanContext, v: number | bigint) => richVersion(self, v, undefined)],
-      ["ii", "integer", (self: Obj, _c: ScanContext, v: number | bigint, t: number | bigint) => richVersion(self, v, t)],
+      [
+        "ii",
+        "integer",
+        (self: Obj, _c: ScanContext, v: number | bigint, t: number | bigint) => richVersion(self, v, t),
+      ],
     ),
     toolid: overloads(
       ["i", "integer", (self: Obj, _c: ScanContext, t: number | bigint) => richVersion(self, undefined, t)],
-      ["ii", "integer", (self: Obj, _c: ScanContext, t: number | bigint, v: number | bigint) => richVersion(self, v, t)],
+      [
+        "ii",
+        "integer",
+        (self: Obj, _c: ScanContext, t: number | bigint, v: number | bigint) => richVersion(self, v, t),
+      ],
     ),
   }),
   imphash: fn("", "string", (self: Obj, ctx: ScanContext) => imphash(self, ctx)),
@@ -132,27 +171,79 @@ const declarations = struct({
   ),
   imports: overloads(
     ["ss", "integer", (self: Obj, _c: ScanContext, d: string, f: string) => importsFn(self, 1, "name", d, f)],
-    ["si", "integer", (self: Obj, _c: ScanContext, d: string, o: number | bigint) => importsFn(self, 1, "ordinal", d, o)],
+    [
+      "si",
+      "integer",
+      (self: Obj, _c: ScanContext, d: string, o: number | bigint) => importsFn(self, 1, "ordinal", d, o),
+    ],
     ["s", "integer", (self: Obj, _c: ScanContext, d: string) => importsFn(self, 1, "dll", d, undefined)],
-    ["rr", "integer", (self: Obj, _c: ScanContext, d: RegexpValue, f: RegexpValue) => importsFn(self, 1, "regex", d, f)],
-    ["iss", "integer", (self: Obj, _c: ScanContext, fl: number | bigint, d: string, f: string) => importsFn(self, fl, "name", d, f)],
-    ["isi", "integer", (self: Obj, _c: ScanContext, fl: number | bigint, d: string, o: number | bigint) => importsFn(self, fl, "ordinal", d, o)],
-    ["is", "integer", (self: Obj, _c: ScanContext, fl: number | bigint, d: string) => importsFn(self, fl, "dll", d, undefined)],
-    ["irr", "integer", (self: Obj, _c: ScanContext, fl: number | bigint, d: RegexpValue, f: RegexpValue) => importsFn(self, fl, "regex", d, f)],
+    [
+      "rr",
+      "integer",
+      (self: Obj, _c: ScanContext, d: RegexpValue, f: RegexpValue) => importsFn(self, 1, "regex", d, f),
+    ],
+    [
+      "iss",
+      "integer",
+      (self: Obj, _c: ScanContext, fl: number | bigint, d: string, f: string) => importsFn(self, fl, "name", d, f),
+    ],
+    [
+      "isi",
+      "integer",
+      (self: Obj, _c: ScanContext, fl: number | bigint, d: string, o: number | bigint) =>
+        importsFn(self, fl, "ordinal", d, o),
+    ],
+    [
+      "is",
+      "integer",
+      (self: Obj, _c: ScanContext, fl: number | bigint, d: string) => importsFn(self, fl, "dll", d, undefined),
+    ],
+    [
+      "irr",
+      "integer",
+      (self: Obj, _c: ScanContext, fl: number | bigint, d: RegexpValue, f: RegexpValue) =>
+        importsFn(self, fl, "regex", d, f),
+    ],
   ),
   import_rva: overloads(
-    ["ss", "integer", (self: Obj, _c: ScanContext, d: string, f: string) => importRva(self, "import_details", "number_of_imports", d, f)],
-    ["si", "integer", (self: Obj, _c: ScanContext, d: string, o: number | bigint) => importRva(self, "import_details", "number_of_imports", d, o)],
+    [
+      "ss",
+      "integer",
+      (self: Obj, _c: ScanContext, d: string, f: string) =>
+        importRva(self, "import_details", "number_of_imports", d, f),
+    ],
+    [
+      "si",
+      "integer",
+      (self: Obj, _c: ScanContext, d: string, o: number | bigint) =>
+        importRva(self, "import_details", "number_of_imports", d, o),
+    ],
   ),
   delayed_import_rva: overloads(
-    ["ss", "integer", (self: Obj, _c: ScanContext, d: string, f: string) => importRva(self, "delayed_import_details", "number_of_delayed_imports", d, f)],
-    ["si", "integer", (self: Obj, _c: ScanContext, d: string, o: number | bigint) => importRva(self, "delayed_import_details", "number_of_delayed_imports", d, o)],
+    [
+      "ss",
+      "integer",
+      (self: Obj, _c: ScanContext, d: string, f: string) =>
+        importRva(self, "delayed_import_details", "number_of_delayed_imports", d, f),
+    ],
+    [
+      "si",
+      "integer",
+      (self: Obj, _c: ScanContext, d: string, o: number | bigint) =>
+        importRva(self, "delayed_import_details", "number_of_delayed_imports", d, o),
+    ],
   ),
   locale: fn("i", "integer", (self: Obj, _c: ScanContext, v: number | bigint) => resourceLanguage(self, v, 0xffff)),
   language: fn("i", "integer", (self: Obj, _c: ScanContext, v: number | bigint) => resourceLanguage(self, v, 0xff)),
-  is_dll: fn("", "integer", (self: Obj) => (typeof self.characteristics === "number" ? self.characteristics & IMAGE_FILE_DLL : undefined)),
-  is_32bit: fn("", "integer", (self: Obj) => (self.is_pe === 1 ? (self.opthdr_magic === IMAGE_NT_OPTIONAL_HDR64_MAGIC ? 0 : 1) : undefined)),
-  is_64bit: fn("", "integer", (self: Obj) => (self.is_pe === 1 ? (self.opthdr_magic === IMAGE_NT_OPTIONAL_HDR64_MAGIC ? 1 : 0) : undefined)),
+  is_dll: fn("", "integer", (self: Obj) =>
+    typeof self.characteristics === "number" ? self.characteristics & IMAGE_FILE_DLL : undefined,
+  ),
+  is_32bit: fn("", "integer", (self: Obj) =>
+    self.is_pe === 1 ? (self.opthdr_magic === IMAGE_NT_OPTIONAL_HDR64_MAGIC ? 0 : 1) : undefined,
+  ),
+  is_64bit: fn("", "integer", (self: Obj) =>
+    self.is_pe === 1 ? (self.opthdr_magic === IMAGE_NT_OPTIONAL_HDR64_MAGIC ? 1 : 0) : undefined,
+  ),
   IMPORT_DELAYED: integer,
   IMPORT_STANDARD: integer,
   IMPORT_ANY: integer,
@@ -163,39 +254,63 @@ const declarations = struct({
   number_of_exports: integer,
   dll_name: string,
   export_timestamp: integer,
-  export_details: array(struct({ offset: integer, name: string, forward_name: string, ordinal: integer, rva: integer })),
+  export_details: array(
+    struct({ offset: integer, name: string, forward_name: string, ordinal: integer, rva: integer }),
+  ),
   import_details: importDetails,
   delayed_import_details: importDetails,
   resource_timestamp: integer,
   resource_version: version,
-  resources: array(struct({
-    rva: integer, offset: integer, length: integer, type: integer, id: integer, language: integer,
-    type_string: string, name_string: string, language_string: string,
-  })),
+  resources: array(
+    struct({
+      rva: integer,
+      offset: integer,
+      length: integer,
+      type: integer,
+      id: integer,
+      language: integer,
+      type_string: string,
+      name_string: string,
+      language_string: string,
+    }),
+  ),
   number_of_resources: integer,
   pdb_path: string,
-  signatures: array(struct({
-    ...certificateFields,
-    verified: integer,
-    digest_alg: string,
-    digest: string,
-    file_digest: string,
-    number_of_certificates: integer,
-    certificates: array(struct(certificateFields)),
-    signer_info: struct({
-      program_name: string, digest: string, digest_alg: string, length_of_chain: integer,
-      chain: array(struct(certificateFields)),
+  signatures: array(
+    struct({
+      ...certificateFields,
+      verified: integer,
+      digest_alg: string,
+      digest: string,
+      file_digest: string,
+      number_of_certificates: integer,
+      certificates: array(struct(certificateFields)),
+      signer_info: struct({
+        program_name: string,
+        digest: string,
+        digest_alg: string,
+        length_of_chain: integer,
+        chain: array(struct(certificateFields)),
+      }),
+      number_of_countersignatures: integer,
+      countersignatures: array(
+        struct({
+          verified: integer,
+          sign_time: integer,
+          digest_alg: string,
+          digest: string,
+          length_of_chain: integer,
+          chain: array(struct(certificateFields)),
+        }),
+      ),
+      valid_on: fn("i", "integer", (self: Obj, _c: ScanContext, ts: number | bigint) => validOn(self, ts)),
     }),
-    number_of_countersignatures: integer,
-    countersignatures: array(struct({
-      verified: integer, sign_time: integer, digest_alg: string, digest: string,
-      length_of_chain: integer, chain: array(struct(certificateFields)),
-    })),
-    valid_on: fn("i", "integer", (self: Obj, _c: ScanContext, ts: number | bigint) => validOn(self, ts)),
-  })),
+  ),
   is_signed: integer,
   number_of_signatures: integer,
-  rva_to_offset: fn("i", "integer", (self: Obj, ctx: ScanContext, rva: number | bigint) => rvaToOffsetFn(self, ctx, rva)),
+  rva_to_offset: fn("i", "integer", (self: Obj, ctx: ScanContext, rva: number | bigint) =>
+    rvaToOffsetFn(self, ctx, rva),
+  ),
 });
 
 // ---------------------------------------------------------------- load
@@ -403,10 +518,16 @@ function resourceName(b: Bytes, rsrcBase: number, name: number): string | undefi
  * walk (a data entry met at a shallow level reports the values the last deeper entry left),
  * while the name strings belong to each directory level and are passed down.
  */
-interface ResourceIds { type: number; id: number; language: number }
+interface ResourceIds {
+  type: number;
+  id: number;
+  language: number;
+}
 interface ResourcePath {
   ids: ResourceIds;
-  typeString: string | undefined; nameString: string | undefined; langString: string | undefined;
+  typeString: string | undefined;
+  nameString: string | undefined;
+  langString: string | undefined;
 }
 
 function parseResources(pe: PeImage, root: Obj, rs: ResourceState): void {
@@ -416,12 +537,25 @@ function parseResources(pe: PeImage, root: Obj, rs: ResourceState): void {
   if (offset < 0 || !pe.b.fits(offset, 16)) return;
   root.resource_timestamp = pe.b.u32At(offset + 4);
   root.resource_version = { major: pe.b.u16At(offset + 8), minor: pe.b.u16At(offset + 10) };
-  const path: ResourcePath = { ids: { type: -1, id: -1, language: -1 }, typeString: undefined, nameString: undefined, langString: undefined };
+  const path: ResourcePath = {
+    ids: { type: -1, id: -1, language: -1 },
+    typeString: undefined,
+    nameString: undefined,
+    langString: undefined,
+  };
   iterateResources(pe, root, rs, offset, offset, 0, path);
 }
 
 /** Returns true when the walk must stop (YARA's RESOURCE_ITERATOR_ABORTED). */
-function iterateResources(pe: PeImage, root: Obj, rs: ResourceState, dirOffset: number, base: number, level: number, parent: ResourcePath): boolean {
+function iterateResources(
+  pe: PeImage,
+  root: Obj,
+  rs: ResourceState,
+  dirOffset: number,
+  base: number,
+  level: number,
+  parent: ResourcePath,
+): boolean {
   const b = pe.b;
   const named = b.u16At(dirOffset + 12);
   const ids = b.u16At(dirOffset + 14);
@@ -510,10 +644,22 @@ function parseVersionInfo(pe: PeImage, rs: ResourceState, rva: number): void {
   if (!b.fits(start + 6, 32) || !wideEquals(b, start + 6, "VS_VERSION_INFO")) return;
   let vi = start + align4(6 + 86);
   let guard = 0;
-  while (guard++ < 4096 && b.fits(vi, 6) && b.fits(vi + 6, 24) && wideEquals(b, vi + 6, "VarFileInfo") && b.u16At(vi) !== 0) {
+  while (
+    guard++ < 4096 &&
+    b.fits(vi, 6) &&
+    b.fits(vi + 6, 24) &&
+    wideEquals(b, vi + 6, "VarFileInfo") &&
+    b.u16At(vi) !== 0
+  ) {
     vi += align4(b.u16At(vi));
   }
-  while (guard++ < 4096 && b.fits(vi, 6) && b.fits(vi + 6, 30) && wideEquals(b, vi + 6, "StringFileInfo") && b.u16At(vi) !== 0) {
+  while (
+    guard++ < 4096 &&
+    b.fits(vi, 6) &&
+    b.fits(vi + 6, 30) &&
+    wideEquals(b, vi + 6, "StringFileInfo") &&
+    b.u16At(vi) !== 0
+  ) {
     let table = vi + align4(6 + 30);
     vi += align4(b.u16At(vi));
     while (guard++ < 4096 && b.fits(table, 6) && b.u16At(table) !== 0 && table < vi) {
@@ -607,8 +753,10 @@ function parseDebugDirectory(pe: PeImage, root: Obj): void {
     if (cv <= 0 || !b.fits(cv, 8)) continue;
     const sig = b.u32At(cv);
     let nameAt = -1;
-    if (sig === 0x3031424e && b.fits(cv, 20)) nameAt = cv + 16; // NB10
-    else if (sig === 0x53445352 && b.fits(cv, 28)) nameAt = cv + 24; // RSDS
+    if (sig === 0x3031424e && b.fits(cv, 20))
+      nameAt = cv + 16; // NB10
+    else if (sig === 0x53445352 && b.fits(cv, 28))
+      nameAt = cv + 24; // RSDS
     else if (sig === 0x434f544d && b.fits(cv, 24)) nameAt = cv + 20; // MTOC
     if (nameAt >= 0) {
       const len = b.strnlen(nameAt, Math.min(b.available(nameAt), MAX_PATH));
@@ -624,9 +772,15 @@ function parseDebugDirectory(pe: PeImage, root: Obj): void {
 
 function certObj(c: CertificateInfo): Obj {
   return {
-    thumbprint: c.thumbprint, issuer: c.issuer, subject: c.subject, version: c.version,
-    algorithm: c.algorithm, algorithm_oid: c.algorithm_oid, serial: c.serial,
-    not_before: c.not_before, not_after: c.not_after,
+    thumbprint: c.thumbprint,
+    issuer: c.issuer,
+    subject: c.subject,
+    version: c.version,
+    algorithm: c.algorithm,
+    algorithm_oid: c.algorithm_oid,
+    serial: c.serial,
+    not_before: c.not_before,
+    not_after: c.not_after,
   };
 }
 
@@ -679,8 +833,15 @@ function parseCertificates(pe: PeImage, root: Obj): void {
 
 // ---------------------------------------------------------------- imports
 
-interface ImportFn { name: string | undefined; ordinal: number | undefined; rva: number | undefined }
-interface ImportDll { name: string; functions: ImportFn[] }
+interface ImportFn {
+  name: string | undefined;
+  ordinal: number | undefined;
+  rva: number | undefined;
+}
+interface ImportDll {
+  name: string;
+  functions: ImportFn[];
+}
 
 /** YARA's pe_valid_dll_name: printable-ish, no "*<>?| and NUL-terminated inside the data. */
 function dllNameAt(b: Bytes, o: number): string | undefined {
@@ -789,7 +950,8 @@ function parseDelayedImports(pe: PeImage, root: Obj): void {
   const sizeOfImage = pe.sizeOfImage;
   const ptr = pe.is64 ? 8 : 4;
   const ordinalMask = pe.is64 ? 0x8000000000000000n : 0x80000000n;
-  const normalize = (v: bigint): bigint => (v !== 0n && v > BigInt.asUintN(64, imageBase) ? v - BigInt.asUintN(64, imageBase) : v);
+  const normalize = (v: bigint): bigint =>
+    v !== 0n && v > BigInt.asUintN(64, imageBase) ? v - BigInt.asUintN(64, imageBase) : v;
   const readPtr = (rva: bigint): bigint | undefined => {
     const o = pe.rvaToOffset(rva);
     if (o < 0 || !b.fits(o, ptr)) return undefined;
@@ -929,7 +1091,11 @@ function calculateChecksum(self: Obj, ctx: ScanContext): number | undefined {
   return csum + size;
 }
 
-function richVersion(self: Obj, version: number | bigint | undefined, toolid: number | bigint | undefined): number | undefined {
+function richVersion(
+  self: Obj,
+  version: number | bigint | undefined,
+  toolid: number | bigint | undefined,
+): number | undefined {
   const rich = self as { length?: number; clear_data?: string };
   if (rich.length === undefined || rich.clear_data === undefined) return undefined;
   const data = rich.clear_data;
@@ -939,8 +1105,18 @@ function richVersion(self: Obj, version: number | bigint | undefined, toolid: nu
   let result = 0;
   for (let i = 0; i < count; i++) {
     const o = 16 + i * 8;
-    const id = (data.charCodeAt(o) | (data.charCodeAt(o + 1) << 8) | (data.charCodeAt(o + 2) << 16) | (data.charCodeAt(o + 3) << 24)) >>> 0;
-    const times = (data.charCodeAt(o + 4) | (data.charCodeAt(o + 5) << 8) | (data.charCodeAt(o + 6) << 16) | (data.charCodeAt(o + 7) << 24)) >>> 0;
+    const id =
+      (data.charCodeAt(o) |
+        (data.charCodeAt(o + 1) << 8) |
+        (data.charCodeAt(o + 2) << 16) |
+        (data.charCodeAt(o + 3) << 24)) >>>
+      0;
+    const times =
+      (data.charCodeAt(o + 4) |
+        (data.charCodeAt(o + 5) << 8) |
+        (data.charCodeAt(o + 6) << 16) |
+        (data.charCodeAt(o + 7) << 24)) >>>
+      0;
     if ((v === undefined || v === (id & 0xffff)) && (t === undefined || t === id >>> 16)) result += times;
   }
   return result;
@@ -959,7 +1135,9 @@ function imphash(self: Obj, ctx: ScanContext): string | undefined {
     const base = ext === ".ocx" || ext === ".sys" || ext === ".dll" ? name.slice(0, dot) : name;
     for (const f of dll.functions as Obj[]) parts.push(lower(`${base}.${f.name as string}`));
   }
-  const h = createHash("md5").update(Buffer.from(parts.join(","), "latin1")).digest("hex");
+  const h = createHash("md5")
+    .update(Buffer.from(parts.join(","), "latin1"))
+    .digest("hex");
   ctx.cache.set(key, h);
   return h;
 }
@@ -1010,7 +1188,13 @@ function exportsBy(self: Obj, kind: "name" | "regex" | "ordinal", arg: unknown, 
   return notFound;
 }
 
-function importsFn(self: Obj, flags: number | bigint, kind: "name" | "ordinal" | "dll" | "regex", dll: unknown, fnArg: unknown): number | undefined {
+function importsFn(
+  self: Obj,
+  flags: number | bigint,
+  kind: "name" | "ordinal" | "dll" | "regex",
+  dll: unknown,
+  fnArg: unknown,
+): number | undefined {
   if (self.is_pe !== 1) return undefined;
   const fl = num(flags);
   const lists: Obj[][] = [];
@@ -1023,7 +1207,8 @@ function importsFn(self: Obj, flags: number | bigint, kind: "name" | "ordinal" |
       const fns = d.functions as Obj[];
       if (kind === "regex") {
         if (!(dll as RegexpValue).test(libName)) continue;
-        for (const f of fns) if (typeof f.name === "string" && f.name !== "" && (fnArg as RegexpValue).test(f.name)) count++;
+        for (const f of fns)
+          if (typeof f.name === "string" && f.name !== "" && (fnArg as RegexpValue).test(f.name)) count++;
         continue;
       }
       if (lower(cstr(libName)) !== lower(dll as string)) continue;
@@ -1039,7 +1224,13 @@ function importsFn(self: Obj, flags: number | bigint, kind: "name" | "ordinal" |
   return kind === "name" || kind === "ordinal" ? 0 : count;
 }
 
-function importRva(self: Obj, list: string, countField: string, dll: string, what: string | number | bigint): number | undefined {
+function importRva(
+  self: Obj,
+  list: string,
+  countField: string,
+  dll: string,
+  what: string | number | bigint,
+): number | undefined {
   if (self.is_pe !== 1) return undefined;
   if (typeof self[countField] !== "number") return undefined;
   for (const d of (self[list] as Obj[] | undefined) ?? []) {
@@ -1075,7 +1266,9 @@ function rvaToOffsetFn(self: Obj, ctx: ScanContext, rva: number | bigint): numbe
   if (self.is_pe !== 1) return undefined;
   const pe = imageOf(ctx);
   if (!pe) return undefined;
-  const o = pe.rvaToOffset(typeof rva === "bigint" ? BigInt.asUintN(64, rva) : rva < 0 ? BigInt.asUintN(64, BigInt(rva)) : rva);
+  const o = pe.rvaToOffset(
+    typeof rva === "bigint" ? BigInt.asUintN(64, rva) : rva < 0 ? BigInt.asUintN(64, BigInt(rva)) : rva,
+  );
   return o < 0 ? undefined : o;
 }
 

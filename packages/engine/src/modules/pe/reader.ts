@@ -14,8 +14,8 @@ export const IMAGE_FILE_DLL = 0x2000;
 
 /** Machine values YARA accepts as a PE (anything else is "not a PE"). */
 const ACCEPTED_MACHINES = new Set([
-  0x0, 0x1d3, 0x8664, 0x1c0, 0x1c4, 0xaa64, 0xebc, 0x14c, 0x200, 0x9041, 0x266, 0x366, 0x466,
-  0x1f0, 0x1f1, 0x166, 0x1a2, 0x1a3, 0x1a6, 0x1a8, 0x1c2, 0x169,
+  0x0, 0x1d3, 0x8664, 0x1c0, 0x1c4, 0xaa64, 0xebc, 0x14c, 0x200, 0x9041, 0x266, 0x366, 0x466, 0x1f0, 0x1f1, 0x166,
+  0x1a2, 0x1a3, 0x1a6, 0x1a8, 0x1c2, 0x169,
 ]);
 
 /** A little-endian view over the scanned bytes with range-checked reads. */
@@ -153,30 +153,58 @@ export class PeImage {
     return new PeImage(b, lfanew);
   }
 
-  get machine(): number { return this.b.u16At(this.ntOffset + 4); }
-  get timestamp(): number { return this.b.u32At(this.ntOffset + 8); }
-  get pointerToSymbolTable(): number { return this.b.u32At(this.ntOffset + 12); }
-  get numberOfSymbols(): number { return this.b.u32At(this.ntOffset + 16); }
-  get characteristics(): number { return this.b.u16At(this.ntOffset + 22); }
+  get machine(): number {
+    return this.b.u16At(this.ntOffset + 4);
+  }
+  get timestamp(): number {
+    return this.b.u32At(this.ntOffset + 8);
+  }
+  get pointerToSymbolTable(): number {
+    return this.b.u32At(this.ntOffset + 12);
+  }
+  get numberOfSymbols(): number {
+    return this.b.u32At(this.ntOffset + 16);
+  }
+  get characteristics(): number {
+    return this.b.u16At(this.ntOffset + 22);
+  }
 
   /** optional-header fields at the same offset in PE32 and PE32+. */
-  opt16(off: number): number { return this.b.u16At(this.optOffset + off); }
-  opt32(off: number): number { return this.b.u32At(this.optOffset + off); }
+  opt16(off: number): number {
+    return this.b.u16At(this.optOffset + off);
+  }
+  opt32(off: number): number {
+    return this.b.u32At(this.optOffset + off);
+  }
   /** a pointer-sized optional-header field: PE32 offset `off32`, PE32+ offset `off64`. */
   optPtr(off32: number, off64: number): number | bigint {
     if (!this.is64) return this.b.u32At(this.optOffset + off32);
     const v = this.b.u64(this.optOffset + off64) ?? 0n;
     return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : BigInt.asIntN(64, v);
   }
-  get imageBase(): number | bigint { return this.optPtr(28, 24); }
-  get entryPointRva(): number { return this.opt32(16); }
-  get fileAlignment(): number { return this.opt32(36); }
-  get sizeOfImage(): number { return this.opt32(56); }
-  get numberOfRvaAndSizes(): number { return this.is64 ? this.opt32(108) : this.opt32(92); }
+  get imageBase(): number | bigint {
+    return this.optPtr(28, 24);
+  }
+  get entryPointRva(): number {
+    return this.opt32(16);
+  }
+  get fileAlignment(): number {
+    return this.opt32(36);
+  }
+  get sizeOfImage(): number {
+    return this.opt32(56);
+  }
+  get numberOfRvaAndSizes(): number {
+    return this.is64 ? this.opt32(108) : this.opt32(92);
+  }
   /** file offset of the data directory array. */
-  get dataDirOffset(): number { return this.optOffset + (this.is64 ? 112 : 96); }
+  get dataDirOffset(): number {
+    return this.optOffset + (this.is64 ? 112 : 96);
+  }
   /** file offset of the CheckSum field. */
-  get checksumOffset(): number { return this.optOffset + 64; }
+  get checksumOffset(): number {
+    return this.optOffset + 64;
+  }
 
   /**
    * A data directory entry ({ virtualAddress, size }), or undefined when the entry starts beyond

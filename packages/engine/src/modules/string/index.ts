@@ -10,11 +10,22 @@ function toInt(s: string, base: number): number | bigint | undefined {
   let i = 0;
   while (i < s.length && /[ \t\n\v\f\r]/.test(s[i]!)) i++;
   let neg = false;
-  if (s[i] === "+" || s[i] === "-") { neg = s[i] === "-"; i++; }
-  if ((base === 0 || base === 16) && s[i] === "0" && (s[i + 1] === "x" || s[i + 1] === "X") && /[0-9a-fA-F]/.test(s[i + 2] ?? "")) { i += 2; base = 16; }
-  else if (base === 0 && s[i] === "0") base = 8;
+  if (s[i] === "+" || s[i] === "-") {
+    neg = s[i] === "-";
+    i++;
+  }
+  if (
+    (base === 0 || base === 16) &&
+    s[i] === "0" &&
+    (s[i + 1] === "x" || s[i + 1] === "X") &&
+    /[0-9a-fA-F]/.test(s[i + 2] ?? "")
+  ) {
+    i += 2;
+    base = 16;
+  } else if (base === 0 && s[i] === "0") base = 8;
   else if (base === 0) base = 10;
-  let v = 0n, digits = 0;
+  let v = 0n,
+    digits = 0;
   for (; i < s.length; i++) {
     const c = s.charCodeAt(i);
     const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 122 ? c - 87 : c >= 65 && c <= 90 ? c - 55 : 99;

@@ -11,15 +11,32 @@ import type { AppEnv, ServerContext } from "../../context.js";
 import { ServerError } from "../../error.js";
 import { validate } from "../../http.js";
 import {
-  PolicyInput, ROLES, createEnrollmentToken, createUser, disableUser, getPolicy, getPolicyChange, listEnrollmentTokens, listUsers, resetPassword,
-  revokeEnrollmentToken, setUserRole, updatePolicy,
+  PolicyInput,
+  ROLES,
+  createEnrollmentToken,
+  createUser,
+  disableUser,
+  getPolicy,
+  getPolicyChange,
+  listEnrollmentTokens,
+  listUsers,
+  resetPassword,
+  revokeEnrollmentToken,
+  setUserRole,
+  updatePolicy,
 } from "../../services/index.js";
 import { checked, field, fields, formOf } from "../forms.js";
 import { bytes, intParam, oneOf } from "../format.js";
 import { Ago, BASE, CsrfField, Empty, Facts, Page, Time, hxForm } from "../layout.js";
 
 const FILE_TYPES = ["pe", "elf", "macho", "dex", "script"] as const;
-const FILE_TYPE_LABEL: Record<string, string> = { pe: "PE (Windows)", elf: "ELF (Linux)", macho: "Mach-O (macOS)", dex: "DEX (Android)", script: "Scripts" };
+const FILE_TYPE_LABEL: Record<string, string> = {
+  pe: "PE (Windows)",
+  elf: "ELF (Linux)",
+  macho: "Mach-O (macOS)",
+  dex: "DEX (Android)",
+  script: "Scripts",
+};
 
 type Ctx = Context<AppEnv>;
 
@@ -31,24 +48,52 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
     const p = await getPolicy(ctx);
     const change = await getPolicyChange(ctx);
     const user = c.get("user")!;
-    const done = c.req.query("done") === "saved" ? { kind: "ok" as const, text: `Policy saved as version ${p.version}.` } : undefined;
+    const done =
+      c.req.query("done") === "saved"
+        ? { kind: "ok" as const, text: `Policy saved as version ${p.version}.` }
+        : undefined;
     return c.html(
-      <Page title="Data policy" user={user} csrf={c.get("csrfToken")} active="policy" notice={error ? { kind: "error", text: error } : done}>
+      <Page
+        title="Data policy"
+        user={user}
+        csrf={c.get("csrfToken")}
+        active="policy"
+        notice={error ? { kind: "error", text: error } : done}
+      >
         <h1>Data policy</h1>
         <p>
-          What endpoints may send to this server. Endpoints fetch it signed and apply the narrower of it and their own configuration, so
-          this page can only narrow what an endpoint's owner allowed.
+          What endpoints may send to this server. Endpoints fetch it signed and apply the narrower of it and their own
+          configuration, so this page can only narrow what an endpoint's owner allowed.
         </p>
         <Facts
           items={[
             ["Version", String(p.version)],
-            ["Last change", change ? <><Time ms={change.at} now={now} />{change.by ? ` by ${change.by}` : " (default)"}</> : "default"],
+            [
+              "Last change",
+              change ? (
+                <>
+                  <Time ms={change.at} now={now} />
+                  {change.by ? ` by ${change.by}` : " (default)"}
+                </>
+              ) : (
+                "default"
+              ),
+            ],
             ["Send file paths", <YesNo on={p.send.path} />],
             ["Send hostnames", <YesNo on={p.send.hostname} />],
             ["Send scan summaries", <YesNo on={p.send.scanSummaries} />],
             ["Send the software inventory", <YesNo on={!!p.send.inventory} />],
             ["Hash reputation lookups", <YesNo on={p.reputation.enabled} />],
-            ["Sample upload", p.samples.enabled ? <><strong>on</strong>: {p.samples.fileTypes.join(", ") || "no types"}, up to {bytes(p.samples.maxBytes)}</> : "off"],
+            [
+              "Sample upload",
+              p.samples.enabled ? (
+                <>
+                  <strong>on</strong>: {p.samples.fileTypes.join(", ") || "no types"}, up to {bytes(p.samples.maxBytes)}
+                </>
+              ) : (
+                "off"
+              ),
+            ],
             ["Heartbeat interval", `${p.heartbeatSeconds} s`],
           ]}
         />
@@ -60,13 +105,21 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
               <fieldset>
                 <legend>Fields endpoints send</legend>
                 <p>
-                  <input type="checkbox" id="p-path" name="send.path" value="1" checked={p.send.path} /> <label for="p-path">File paths of detections</label>
+                  <input type="checkbox" id="p-path" name="send.path" value="1" checked={p.send.path} />{" "}
+                  <label for="p-path">File paths of detections</label>
                 </p>
                 <p>
-                  <input type="checkbox" id="p-host" name="send.hostname" value="1" checked={p.send.hostname} /> <label for="p-host">Hostname</label>
+                  <input type="checkbox" id="p-host" name="send.hostname" value="1" checked={p.send.hostname} />{" "}
+                  <label for="p-host">Hostname</label>
                 </p>
                 <p>
-                  <input type="checkbox" id="p-scans" name="send.scanSummaries" value="1" checked={p.send.scanSummaries} />{" "}
+                  <input
+                    type="checkbox"
+                    id="p-scans"
+                    name="send.scanSummaries"
+                    value="1"
+                    checked={p.send.scanSummaries}
+                  />{" "}
                   <label for="p-scans">Scan summaries</label>
                 </p>
                 <p>
@@ -74,7 +127,13 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
                   <label for="p-inv">Installed-software inventory and policy-pack findings</label>
                 </p>
                 <p>
-                  <input type="checkbox" id="p-rep" name="reputation.enabled" value="1" checked={p.reputation.enabled} />{" "}
+                  <input
+                    type="checkbox"
+                    id="p-rep"
+                    name="reputation.enabled"
+                    value="1"
+                    checked={p.reputation.enabled}
+                  />{" "}
                   <label for="p-rep">Hash reputation lookups (20-bit prefixes only)</label>
                 </p>
               </fieldset>
@@ -86,13 +145,28 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
                 </p>
                 <p>
                   <label for="p-max">Largest sample, bytes (server limit {bytes(ctx.config.maxSampleBytes)})</label>
-                  <input id="p-max" name="samples.maxBytes" type="number" min={0} max={ctx.config.maxSampleBytes} step={1} value={String(p.samples.maxBytes)} required />
+                  <input
+                    id="p-max"
+                    name="samples.maxBytes"
+                    type="number"
+                    min={0}
+                    max={ctx.config.maxSampleBytes}
+                    step={1}
+                    value={String(p.samples.maxBytes)}
+                    required
+                  />
                 </p>
                 <p>File types that may be uploaded:</p>
                 <ul class="checks">
                   {FILE_TYPES.map((t) => (
                     <li>
-                      <input type="checkbox" id={`p-ft-${t}`} name="samples.fileTypes" value={t} checked={p.samples.fileTypes.includes(t)} />{" "}
+                      <input
+                        type="checkbox"
+                        id={`p-ft-${t}`}
+                        name="samples.fileTypes"
+                        value={t}
+                        checked={p.samples.fileTypes.includes(t)}
+                      />{" "}
                       <label for={`p-ft-${t}`}>{FILE_TYPE_LABEL[t]}</label>
                     </li>
                   ))}
@@ -100,7 +174,16 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
               </fieldset>
               <p>
                 <label for="p-hb">Heartbeat interval, seconds (10 to 86400)</label>
-                <input id="p-hb" name="heartbeatSeconds" type="number" min={10} max={86400} step={1} value={String(p.heartbeatSeconds)} required />
+                <input
+                  id="p-hb"
+                  name="heartbeatSeconds"
+                  type="number"
+                  min={10}
+                  max={86400}
+                  step={1}
+                  value={String(p.heartbeatSeconds)}
+                  required
+                />
               </p>
               <p>
                 <button type="submit">Save policy</button>
@@ -126,9 +209,18 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
     let input;
     try {
       input = validate(PolicyInput, {
-        send: { path: checked(form, "send.path"), hostname: checked(form, "send.hostname"), scanSummaries: checked(form, "send.scanSummaries"), inventory: checked(form, "send.inventory") },
+        send: {
+          path: checked(form, "send.path"),
+          hostname: checked(form, "send.hostname"),
+          scanSummaries: checked(form, "send.scanSummaries"),
+          inventory: checked(form, "send.inventory"),
+        },
         reputation: { enabled: checked(form, "reputation.enabled") },
-        samples: { enabled: checked(form, "samples.enabled"), maxBytes: num("samples.maxBytes"), fileTypes: fields(form, "samples.fileTypes") },
+        samples: {
+          enabled: checked(form, "samples.enabled"),
+          maxBytes: num("samples.maxBytes"),
+          fileTypes: fields(form, "samples.fileTypes"),
+        },
         heartbeatSeconds: num("heartbeatSeconds"),
       });
       await updatePolicy(ctx, input, actorOf(c));
@@ -141,27 +233,42 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
 
   // --- enrolment tokens (admins) ---
 
-  async function renderEnrollment(c: Ctx, created?: { token: string; label: string; uses: number; expiresAt: number }, error?: string, status = 200) {
+  async function renderEnrollment(
+    c: Ctx,
+    created?: { token: string; label: string; uses: number; expiresAt: number },
+    error?: string,
+    status = 200,
+  ) {
     const now = ctx.now();
     const tokens = await listEnrollmentTokens(ctx);
     const url = ctx.config.publicUrl ?? new URL(c.req.url).origin;
-    const done = c.req.query("done") === "revoked" ? { kind: "ok" as const, text: "The token was withdrawn." } : undefined;
+    const done =
+      c.req.query("done") === "revoked" ? { kind: "ok" as const, text: "The token was withdrawn." } : undefined;
     return c.html(
-      <Page title="Enrolment" user={c.get("user")} csrf={c.get("csrfToken")} active="enrollment" notice={error ? { kind: "error", text: error } : done}>
+      <Page
+        title="Enrolment"
+        user={c.get("user")}
+        csrf={c.get("csrfToken")}
+        active="enrollment"
+        notice={error ? { kind: "error", text: error } : done}
+      >
         <h1>Enrolment tokens</h1>
         {created ? (
           <section class="once" aria-labelledby="new-token-h">
             <h2 id="new-token-h">New token “{created.label}”</h2>
             <p>
-              Copy it now: it is shown only once and the server keeps only its hash. It enrols {created.uses === 1 ? "one endpoint" : `${created.uses} endpoints`}{" "}
-              until <Time ms={created.expiresAt} now={now} />.
+              Copy it now: it is shown only once and the server keeps only its hash. It enrols{" "}
+              {created.uses === 1 ? "one endpoint" : `${created.uses} endpoints`} until{" "}
+              <Time ms={created.expiresAt} now={now} />.
             </p>
             <p>
               <label for="new-token">Token</label>
               <input id="new-token" class="mono token" readonly value={created.token} size={60} />
             </p>
             <p>On the endpoint:</p>
-            <pre class="mono wrap" id="enroll-command">vigil agent enroll {url} {created.token}</pre>
+            <pre class="mono wrap" id="enroll-command">
+              vigil agent enroll {url} {created.token}
+            </pre>
           </section>
         ) : null}
         <section aria-labelledby="create-h">
@@ -195,28 +302,46 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
                 <tr>
                   <th scope="col">Label</th>
                   <th scope="col">State</th>
-                  <th scope="col" class="num">Uses left</th>
+                  <th scope="col" class="num">
+                    Uses left
+                  </th>
                   <th scope="col">Created</th>
                   <th scope="col">Expires</th>
                   <th scope="col">Last used</th>
-                  <th scope="col"><span class="sr-only">Actions</span></th>
+                  <th scope="col">
+                    <span class="sr-only">Actions</span>
+                  </th>
                 </tr>
               </thead>
               <tbody>
                 {tokens.slice(0, 100).map((t) => (
                   <tr>
                     <th scope="row">{t.label}</th>
-                    <td><span class={`badge tok-${t.state}`}>{t.state}</span></td>
+                    <td>
+                      <span class={`badge tok-${t.state}`}>{t.state}</span>
+                    </td>
                     <td class="num">{t.usesLeft}</td>
-                    <td><Ago ms={t.createdAt} now={now} /> by {t.createdBy}</td>
-                    <td><Time ms={t.expiresAt} now={now} /></td>
-                    <td><Ago ms={t.lastUsedAt} now={now} /></td>
+                    <td>
+                      <Ago ms={t.createdAt} now={now} /> by {t.createdBy}
+                    </td>
+                    <td>
+                      <Time ms={t.expiresAt} now={now} />
+                    </td>
+                    <td>
+                      <Ago ms={t.lastUsedAt} now={now} />
+                    </td>
                     <td>
                       {t.state === "active" ? (
-                        <form method="post" action={`${BASE}/enrollment/revoke`} {...hxForm(`${BASE}/enrollment/revoke`)}>
+                        <form
+                          method="post"
+                          action={`${BASE}/enrollment/revoke`}
+                          {...hxForm(`${BASE}/enrollment/revoke`)}
+                        >
                           <CsrfField token={c.get("csrfToken")} />
                           <input type="hidden" name="id" value={t.id} />
-                          <button type="submit" class="small" aria-label={`Withdraw token ${t.label}`}>Withdraw</button>
+                          <button type="submit" class="small" aria-label={`Withdraw token ${t.label}`}>
+                            Withdraw
+                          </button>
                         </form>
                       ) : null}
                     </td>
@@ -239,13 +364,16 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
     const uses = intParam(field(form, "uses", 10), NaN, 1, 100_000);
     const ttlHours = intParam(field(form, "ttlHours", 10), NaN, 1, 8784);
     try {
-      if (Number.isNaN(uses)) throw new ServerError("SERVER_BAD_REQUEST", "uses must be a whole number from 1 to 100000");
-      if (Number.isNaN(ttlHours)) throw new ServerError("SERVER_BAD_REQUEST", "the lifetime must be a whole number of hours from 1 to 8784");
+      if (Number.isNaN(uses))
+        throw new ServerError("SERVER_BAD_REQUEST", "uses must be a whole number from 1 to 100000");
+      if (Number.isNaN(ttlHours))
+        throw new ServerError("SERVER_BAD_REQUEST", "the lifetime must be a whole number of hours from 1 to 8784");
       const created = await createEnrollmentToken(ctx, { label, uses, ttlHours }, actorOf(c));
       // shown in this response only (a redirect would have to keep the token somewhere)
       return renderEnrollment(c, created);
     } catch (e) {
-      if (e instanceof ServerError && e.status === 400) return renderEnrollment(c, undefined, `Not created: ${e.message}.`, 400);
+      if (e instanceof ServerError && e.status === 400)
+        return renderEnrollment(c, undefined, `Not created: ${e.message}.`, 400);
       throw e;
     }
   });
@@ -260,12 +388,24 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
 
   // --- users (admins) ---
 
-  async function renderUsers(c: Ctx, shown?: { username: string; password: string; what: string }, error?: string, status = 200) {
+  async function renderUsers(
+    c: Ctx,
+    shown?: { username: string; password: string; what: string },
+    error?: string,
+    status = 200,
+  ) {
     const now = ctx.now();
     const users = await listUsers(ctx);
     const me = c.get("user")!;
     const doneKey = c.req.query("done");
-    const done = doneKey === "role" ? "The role was changed." : doneKey === "disabled" ? "The user was disabled and logged out." : doneKey === "enabled" ? "The user was enabled." : undefined;
+    const done =
+      doneKey === "role"
+        ? "The role was changed."
+        : doneKey === "disabled"
+          ? "The user was disabled and logged out."
+          : doneKey === "enabled"
+            ? "The user was enabled."
+            : undefined;
     return c.html(
       <Page
         title="Users"
@@ -296,39 +436,67 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
                 <th scope="col">State</th>
                 <th scope="col">Created</th>
                 <th scope="col">Last active</th>
-                <th scope="col"><span class="sr-only">Actions</span></th>
+                <th scope="col">
+                  <span class="sr-only">Actions</span>
+                </th>
               </tr>
             </thead>
             <tbody>
               {users.map((u) => (
                 <tr>
-                  <th scope="row">{u.username}{u.id === me.id ? <span class="muted"> (you)</span> : null}</th>
+                  <th scope="row">
+                    {u.username}
+                    {u.id === me.id ? <span class="muted"> (you)</span> : null}
+                  </th>
                   <td>
                     <form method="post" action={`${BASE}/users/role`} class="inline" {...hxForm(`${BASE}/users/role`)}>
                       <CsrfField token={c.get("csrfToken")} />
                       <input type="hidden" name="id" value={u.id} />
-                      <label for={`role-${u.id}`} class="sr-only">Role of {u.username}</label>
+                      <label for={`role-${u.id}`} class="sr-only">
+                        Role of {u.username}
+                      </label>
                       <select id={`role-${u.id}`} name="role">
                         {ROLES.map((r) => (
-                          <option value={r} selected={u.role === r}>{r}</option>
+                          <option value={r} selected={u.role === r}>
+                            {r}
+                          </option>
                         ))}
                       </select>{" "}
-                      <button type="submit" class="small" aria-label={`Change the role of ${u.username}`}>Change</button>
+                      <button type="submit" class="small" aria-label={`Change the role of ${u.username}`}>
+                        Change
+                      </button>
                     </form>
                   </td>
                   <td>{u.disabled ? <span class="badge st-offline">disabled</span> : "active"}</td>
-                  <td><Ago ms={u.createdAt} now={now} /></td>
-                  <td><Ago ms={u.lastSeen} now={now} /></td>
+                  <td>
+                    <Ago ms={u.createdAt} now={now} />
+                  </td>
+                  <td>
+                    <Ago ms={u.lastSeen} now={now} />
+                  </td>
                   <td class="actions">
-                    <form method="post" action={`${BASE}/users/${u.disabled ? "enable" : "disable"}`} class="inline" {...hxForm(`${BASE}/users/${u.disabled ? "enable" : "disable"}`)}>
+                    <form
+                      method="post"
+                      action={`${BASE}/users/${u.disabled ? "enable" : "disable"}`}
+                      class="inline"
+                      {...hxForm(`${BASE}/users/${u.disabled ? "enable" : "disable"}`)}
+                    >
                       <CsrfField token={c.get("csrfToken")} />
                       <input type="hidden" name="id" value={u.id} />
-                      <button type="submit" class="small" aria-label={`${u.disabled ? "Enable" : "Disable"} ${u.username}`}>{u.disabled ? "Enable" : "Disable"}</button>
+                      <button
+                        type="submit"
+                        class="small"
+                        aria-label={`${u.disabled ? "Enable" : "Disable"} ${u.username}`}
+                      >
+                        {u.disabled ? "Enable" : "Disable"}
+                      </button>
                     </form>{" "}
                     <form method="post" action={`${BASE}/users/password`} class="inline">
                       <CsrfField token={c.get("csrfToken")} />
                       <input type="hidden" name="id" value={u.id} />
-                      <button type="submit" class="small" aria-label={`New password for ${u.username}`}>New password</button>
+                      <button type="submit" class="small" aria-label={`New password for ${u.username}`}>
+                        New password
+                      </button>
                     </form>
                   </td>
                 </tr>
@@ -342,7 +510,14 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
             <CsrfField token={c.get("csrfToken")} />
             <p>
               <label for="u-name">Username</label>
-              <input id="u-name" name="username" required maxlength={64} pattern="[A-Za-z0-9][A-Za-z0-9._@\-]{0,63}" autocomplete="off" />
+              <input
+                id="u-name"
+                name="username"
+                required
+                maxlength={64}
+                pattern="[A-Za-z0-9][A-Za-z0-9._@\-]{0,63}"
+                autocomplete="off"
+              />
             </p>
             <p>
               <label for="u-role">Role</label>
@@ -354,7 +529,14 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
             </p>
             <p>
               <label for="u-pw">Password (empty: generate one)</label>
-              <input id="u-pw" name="password" type="password" minlength={12} maxlength={200} autocomplete="new-password" />
+              <input
+                id="u-pw"
+                name="password"
+                type="password"
+                minlength={12}
+                maxlength={200}
+                autocomplete="new-password"
+              />
             </p>
             <p>
               <button type="submit">Add user</button>
@@ -375,7 +557,8 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
     try {
       return c.redirect(`${BASE}/users?done=${await run(id)}`, 303);
     } catch (e) {
-      if (e instanceof ServerError && (e.status === 400 || e.status === 409)) return renderUsers(c, undefined, `Not changed: ${e.message}.`, e.status);
+      if (e instanceof ServerError && (e.status === 400 || e.status === 409))
+        return renderUsers(c, undefined, `Not changed: ${e.message}.`, e.status);
       throw e;
     }
   };
@@ -391,7 +574,8 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
       if (password) return c.redirect(`${BASE}/users`, 303);
       return renderUsers(c, { username: r.user.username, password: r.password, what: `User ${r.user.username} added` });
     } catch (e) {
-      if (e instanceof ServerError && (e.status === 400 || e.status === 409)) return renderUsers(c, undefined, `Not added: ${e.message}.`, e.status);
+      if (e instanceof ServerError && (e.status === 400 || e.status === 409))
+        return renderUsers(c, undefined, `Not added: ${e.message}.`, e.status);
       throw e;
     }
   });

@@ -3,13 +3,30 @@
 import type { Context, Hono } from "hono";
 import type { AppEnv, ServerContext } from "../../context.js";
 import {
-  activityFeed, detectionsPerDay, fleetCounts, listEndpoints, presenceHeatMap, rulesFreshness, statusThresholds, topEndpoints, topRules,
+  activityFeed,
+  detectionsPerDay,
+  fleetCounts,
+  listEndpoints,
+  presenceHeatMap,
+  rulesFreshness,
+  statusThresholds,
+  topEndpoints,
+  topRules,
 } from "../../services/index.js";
 import { DAY_MS } from "../../time.js";
 import { BASE, Page } from "../layout.js";
 import { LiveRegion, fragment, versionOf } from "../polled.js";
 import { latestCheckpoint } from "../update-log.js";
-import { ActivityList, CheckInsTable, DetectionsChart, FleetCards, FreshnessCard, HeatMapGrid, TopEndpointsTable, TopRulesTable } from "./dashboard.js";
+import {
+  ActivityList,
+  CheckInsTable,
+  DetectionsChart,
+  FleetCards,
+  FreshnessCard,
+  HeatMapGrid,
+  TopEndpointsTable,
+  TopRulesTable,
+} from "./dashboard.js";
 
 export function registerDashboard(app: Hono<AppEnv>, ctx: ServerContext): void {
   async function fleet() {
@@ -20,18 +37,24 @@ export function registerDashboard(app: Hono<AppEnv>, ctx: ServerContext): void {
   // Mounted at /console, a "/" route answers "/console"; the dashboard's address is "/console/"
   // (the app redirects "/" there), which no sub-app route pattern can name: match it here.
   app.get("/", (c) => c.redirect(`${BASE}/`, 301));
-  app.use("*", async (c, next) => (c.req.path === `${BASE}/` && (c.req.method === "GET" || c.req.method === "HEAD") ? dashboard(c) : next()));
+  app.use("*", async (c, next) =>
+    c.req.path === `${BASE}/` && (c.req.method === "GET" || c.req.method === "HEAD") ? dashboard(c) : next(),
+  );
 
   async function dashboard(c: Context<AppEnv>) {
     const now = ctx.now();
     const [[f, checkIns], heat, perDay, rules, eps, fresh, feed, cp] = await Promise.all([
       // the latest check-ins: the first of the listing (heard from most recently) that were heard from at all
-      fleet().then(async (f) => [f, (await listEndpoints(ctx, { limit: 5 }, f.t)).filter((e) => e.lastSeen !== null)] as const),
+      fleet().then(
+        async (f) => [f, (await listEndpoints(ctx, { limit: 5 }, f.t)).filter((e) => e.lastSeen !== null)] as const,
+      ),
       presenceHeatMap(ctx),
       detectionsPerDay(ctx),
       topRules(ctx, now - 30 * DAY_MS),
       topEndpoints(ctx, now - 30 * DAY_MS),
-      latestCheckpoint(ctx.config, now).then((cp) => rulesFreshness(ctx, { maxCheckpointAgeDays: 3, limit: 10, logSize: cp ? cp.size : undefined })),
+      latestCheckpoint(ctx.config, now).then((cp) =>
+        rulesFreshness(ctx, { maxCheckpointAgeDays: 3, limit: 10, logSize: cp ? cp.size : undefined }),
+      ),
       activityFeed(ctx),
       latestCheckpoint(ctx.config, now),
     ]);
@@ -86,7 +109,9 @@ export function registerDashboard(app: Hono<AppEnv>, ctx: ServerContext): void {
 
   app.get("/fragments/fleet", async (c) => {
     const f = await fleet();
-    return fragment(c, `${BASE}/fragments/fleet`, [f.counts, f.heartbeatSeconds], () => <FleetCards counts={f.counts} heartbeatSeconds={f.heartbeatSeconds} />);
+    return fragment(c, `${BASE}/fragments/fleet`, [f.counts, f.heartbeatSeconds], () => (
+      <FleetCards counts={f.counts} heartbeatSeconds={f.heartbeatSeconds} />
+    ));
   });
 
   app.get("/fragments/activity", async (c) => {

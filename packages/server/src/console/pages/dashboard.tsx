@@ -6,14 +6,29 @@
  */
 import type { FC } from "hono/jsx";
 import {
-  SEVERITIES, STALE_AFTER_HEARTBEATS, STATUSES, type ActivityItem, type DailySeverity, type EndpointInfo, type FleetCounts, type Freshness, type HeatMap,
-  type Severity, type TopEndpoint, type TopRule,
+  SEVERITIES,
+  STALE_AFTER_HEARTBEATS,
+  STATUSES,
+  type ActivityItem,
+  type DailySeverity,
+  type EndpointInfo,
+  type FleetCounts,
+  type Freshness,
+  type HeatMap,
+  type Severity,
+  type TopEndpoint,
+  type TopRule,
 } from "../../services/index.js";
 import { DAY_MS } from "../../time.js";
 import { count, isoDay, plural } from "../format.js";
 import { Ago, BASE, ChartTable, Empty, EndpointLink, SeverityBadge, StatusBadge, Time } from "../layout.js";
 
-export const SEVERITY_COLOURS: Record<Severity, string> = { low: "#6b7a8f", medium: "#c48a00", high: "#d9591b", critical: "#b3152b" };
+export const SEVERITY_COLOURS: Record<Severity, string> = {
+  low: "#6b7a8f",
+  medium: "#c48a00",
+  high: "#d9591b",
+  critical: "#b3152b",
+};
 
 export const FleetCards: FC<{ counts: FleetCounts; heartbeatSeconds: number }> = ({ counts, heartbeatSeconds }) => (
   <>
@@ -28,8 +43,9 @@ export const FleetCards: FC<{ counts: FleetCounts; heartbeatSeconds: number }> =
       ))}
     </ul>
     <p class="muted small">
-      {plural(counts.total, "endpoint")} enrolled. Online: heard from within {STALE_AFTER_HEARTBEATS * heartbeatSeconds} s ({STALE_AFTER_HEARTBEATS} heartbeats); stale: within 24 h;
-      offline: longer ago; never seen: enrolled but no heartbeat yet.
+      {plural(counts.total, "endpoint")} enrolled. Online: heard from within {STALE_AFTER_HEARTBEATS * heartbeatSeconds}{" "}
+      s ({STALE_AFTER_HEARTBEATS} heartbeats); stale: within 24 h; offline: longer ago; never seen: enrolled but no
+      heartbeat yet.
     </p>
   </>
 );
@@ -51,9 +67,15 @@ export const CheckInsTable: FC<{ checkIns: EndpointInfo[]; now: number }> = ({ c
         <tbody>
           {checkIns.map((e) => (
             <tr>
-              <th scope="row"><EndpointLink id={e.id} hostname={e.hostname} /></th>
-              <td><StatusBadge status={e.status} /></td>
-              <td><Ago ms={e.lastSeen} now={now} /></td>
+              <th scope="row">
+                <EndpointLink id={e.id} hostname={e.hostname} />
+              </th>
+              <td>
+                <StatusBadge status={e.status} />
+              </td>
+              <td>
+                <Ago ms={e.lastSeen} now={now} />
+              </td>
               <td class="mono">{e.agentVersion ?? "–"}</td>
             </tr>
           ))}
@@ -67,7 +89,11 @@ export const HeatMapGrid: FC<{ map: HeatMap }> = ({ map }) => {
   const dayMs = (d: number) => (map.startHour + d * 24) * 3_600_000;
   const level = (n: number) => (n === 0 ? 0 : Math.max(1, Math.ceil((n / Math.max(1, map.max)) * 4)));
   let peak = { n: 0, d: 0, h: 0 };
-  map.counts.forEach((row, d) => row.forEach((n, h) => { if (n > peak.n) peak = { n, d, h }; }));
+  map.counts.forEach((row, d) =>
+    row.forEach((n, h) => {
+      if (n > peak.n) peak = { n, d, h };
+    }),
+  );
   const hoursWithAny = map.counts.flat().filter((n) => n > 0).length;
   return (
     <figure class="heatmap" aria-labelledby="heat-cap">
@@ -81,7 +107,9 @@ export const HeatMapGrid: FC<{ map: HeatMap }> = ({ map }) => {
         <table class="heat">
           <thead>
             <tr>
-              <th scope="col"><span class="sr-only">Hour (UTC)</span></th>
+              <th scope="col">
+                <span class="sr-only">Hour (UTC)</span>
+              </th>
               {map.counts.map((_, d) => {
                 const day = new Date(dayMs(d));
                 return (
@@ -96,7 +124,13 @@ export const HeatMapGrid: FC<{ map: HeatMap }> = ({ map }) => {
           <tbody>
             {Array.from({ length: 24 }, (_, h) => (
               <tr>
-                <th scope="row">{h % 3 === 0 ? `${String(h).padStart(2, "0")}h` : <span class="sr-only">{`${String(h).padStart(2, "0")}h`}</span>}</th>
+                <th scope="row">
+                  {h % 3 === 0 ? (
+                    `${String(h).padStart(2, "0")}h`
+                  ) : (
+                    <span class="sr-only">{`${String(h).padStart(2, "0")}h`}</span>
+                  )}
+                </th>
                 {map.counts.map((row, d) => (
                   <td class={`l${level(row[h]!)}`}>
                     <span class="sr-only">{row[h]}</span>
@@ -108,7 +142,10 @@ export const HeatMapGrid: FC<{ map: HeatMap }> = ({ map }) => {
         </table>
       </div>
       <p class="legend small" aria-hidden="true">
-        Fewer <span class="swatch l0"></span><span class="swatch l1"></span><span class="swatch l2"></span><span class="swatch l3"></span>
+        Fewer <span class="swatch l0"></span>
+        <span class="swatch l1"></span>
+        <span class="swatch l2"></span>
+        <span class="swatch l3"></span>
         <span class="swatch l4"></span> more (max {map.max})
       </p>
     </figure>
@@ -136,8 +173,12 @@ export const TopRulesTable: FC<{ rows: TopRule[]; now: number }> = ({ rows, now 
         <tr>
           <th scope="col">Rule</th>
           <th scope="col">Severity</th>
-          <th scope="col" class="num">Detections</th>
-          <th scope="col" class="num">Endpoints</th>
+          <th scope="col" class="num">
+            Detections
+          </th>
+          <th scope="col" class="num">
+            Endpoints
+          </th>
           <th scope="col">Last</th>
         </tr>
       </thead>
@@ -147,12 +188,16 @@ export const TopRulesTable: FC<{ rows: TopRule[]; now: number }> = ({ rows, now 
             <th scope="row">
               <a href={`${BASE}/detections?rule=${encodeURIComponent(r.rule)}`}>{r.rule}</a>
             </th>
-            <td><SeverityBadge severity={r.severity} /></td>
+            <td>
+              <SeverityBadge severity={r.severity} />
+            </td>
             <td class="num">
               <meter min={0} max={max} value={r.count} aria-hidden="true"></meter> {count(r.count)}
             </td>
             <td class="num">{count(r.endpoints)}</td>
-            <td><Ago ms={r.lastSeen} now={now} /></td>
+            <td>
+              <Ago ms={r.lastSeen} now={now} />
+            </td>
           </tr>
         ))}
       </tbody>
@@ -170,21 +215,31 @@ export const TopEndpointsTable: FC<{ rows: TopEndpoint[]; now: number }> = ({ ro
         <tr>
           <th scope="col">Endpoint</th>
           <th scope="col">Worst</th>
-          <th scope="col" class="num">Detections</th>
-          <th scope="col" class="num">Rules</th>
+          <th scope="col" class="num">
+            Detections
+          </th>
+          <th scope="col" class="num">
+            Rules
+          </th>
           <th scope="col">Last</th>
         </tr>
       </thead>
       <tbody>
         {rows.map((r) => (
           <tr>
-            <th scope="row"><EndpointLink id={r.id} hostname={r.hostname} /></th>
-            <td><SeverityBadge severity={r.severity} /></td>
+            <th scope="row">
+              <EndpointLink id={r.id} hostname={r.hostname} />
+            </th>
+            <td>
+              <SeverityBadge severity={r.severity} />
+            </td>
             <td class="num">
               <meter min={0} max={max} value={r.count} aria-hidden="true"></meter> {count(r.count)}
             </td>
             <td class="num">{count(r.rules)}</td>
-            <td><Ago ms={r.lastSeen} now={now} /></td>
+            <td>
+              <Ago ms={r.lastSeen} now={now} />
+            </td>
           </tr>
         ))}
       </tbody>
@@ -207,17 +262,40 @@ export const FreshnessCard: FC<{ f: Freshness; now: number; logSize: number | nu
     </p>
     {f.flaggedTotal ? (
       <ul class="reasons">
-        {f.reasons.outdated ? <li><strong>{count(f.reasons.outdated)}</strong> on older rules</li> : null}
-        {f.reasons.noRules ? <li><strong>{count(f.reasons.noRules)}</strong> without rules</li> : null}
-        {f.reasons.noCheckpoint ? <li><strong>{count(f.reasons.noCheckpoint)}</strong> never verified a checkpoint</li> : null}
-        {f.reasons.oldCheckpoint ? <li><strong>{count(f.reasons.oldCheckpoint)}</strong> with a checkpoint older than {f.maxCheckpointAgeDays} days</li> : null}
-        {f.reasons.behindLog ? <li><strong>{count(f.reasons.behindLog)}</strong> behind the update log</li> : null}
+        {f.reasons.outdated ? (
+          <li>
+            <strong>{count(f.reasons.outdated)}</strong> on older rules
+          </li>
+        ) : null}
+        {f.reasons.noRules ? (
+          <li>
+            <strong>{count(f.reasons.noRules)}</strong> without rules
+          </li>
+        ) : null}
+        {f.reasons.noCheckpoint ? (
+          <li>
+            <strong>{count(f.reasons.noCheckpoint)}</strong> never verified a checkpoint
+          </li>
+        ) : null}
+        {f.reasons.oldCheckpoint ? (
+          <li>
+            <strong>{count(f.reasons.oldCheckpoint)}</strong> with a checkpoint older than {f.maxCheckpointAgeDays} days
+          </li>
+        ) : null}
+        {f.reasons.behindLog ? (
+          <li>
+            <strong>{count(f.reasons.behindLog)}</strong> behind the update log
+          </li>
+        ) : null}
       </ul>
     ) : null}
     {f.flagged.length ? (
       <table class="compact">
         <caption>
-          Flagged endpoints{f.flaggedTotal > f.flagged.length ? ` (the ${f.flagged.length} heard from most recently, of ${count(f.flaggedTotal)})` : ""}
+          Flagged endpoints
+          {f.flaggedTotal > f.flagged.length
+            ? ` (the ${f.flagged.length} heard from most recently, of ${count(f.flaggedTotal)})`
+            : ""}
         </caption>
         <thead>
           <tr>
@@ -230,12 +308,22 @@ export const FreshnessCard: FC<{ f: Freshness; now: number; logSize: number | nu
         <tbody>
           {f.flagged.map((r) => (
             <tr>
-              <th scope="row"><EndpointLink id={r.id} hostname={r.hostname} /></th>
+              <th scope="row">
+                <EndpointLink id={r.id} hostname={r.hostname} />
+              </th>
               <td class="mono">{r.rulesVersion ?? "none"}</td>
               <td>
-                {r.checkpoint === null ? "none" : <>size {r.checkpoint.size}, <Ago ms={r.checkpoint.at} now={now} /></>}
+                {r.checkpoint === null ? (
+                  "none"
+                ) : (
+                  <>
+                    size {r.checkpoint.size}, <Ago ms={r.checkpoint.at} now={now} />
+                  </>
+                )}
               </td>
-              <td><span class="flag">{r.reasons.join(", ")}</span></td>
+              <td>
+                <span class="flag">{r.reasons.join(", ")}</span>
+              </td>
             </tr>
           ))}
         </tbody>
@@ -259,16 +347,22 @@ export const ActivityList: FC<{ items: ActivityItem[]; now: number }> = ({ items
       {items.map((i) =>
         i.kind === "audit" ? (
           <li class="audit">
-            <Time ms={i.time} now={now} precise />{" "}
-            <span class="kind">audit</span> <strong>{i.username ?? "(unknown user)"}</strong> <span class="mono">{i.action}</span>
-            {i.target ? <> on <span class="mono">{i.target}</span></> : null}
+            <Time ms={i.time} now={now} precise /> <span class="kind">audit</span>{" "}
+            <strong>{i.username ?? "(unknown user)"}</strong> <span class="mono">{i.action}</span>
+            {i.target ? (
+              <>
+                {" "}
+                on <span class="mono">{i.target}</span>
+              </>
+            ) : null}
             {i.ip ? <span class="muted"> from {i.ip}</span> : null}
           </li>
         ) : (
           <li class="det">
-            <Time ms={i.time} now={now} precise /> <span class="kind">detection</span> <SeverityBadge severity={i.severity} />{" "}
-            <a href={`${BASE}/detections?rule=${encodeURIComponent(i.rule)}`}>{i.rule}</a> on <EndpointLink id={i.endpointId} hostname={i.hostname} />{" "}
-            <span class="muted">({i.action})</span>
+            <Time ms={i.time} now={now} precise /> <span class="kind">detection</span>{" "}
+            <SeverityBadge severity={i.severity} />{" "}
+            <a href={`${BASE}/detections?rule=${encodeURIComponent(i.rule)}`}>{i.rule}</a> on{" "}
+            <EndpointLink id={i.endpointId} hostname={i.hostname} /> <span class="muted">({i.action})</span>
           </li>
         ),
       )}

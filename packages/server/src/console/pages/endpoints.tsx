@@ -9,12 +9,36 @@ import type { FC } from "hono/jsx";
 import { actorOf, requireRole } from "../../auth/session.js";
 import type { AppEnv, ServerContext } from "../../context.js";
 import {
-  countDetections, countEndpoints, detectionCountsByEndpoint, detectionsPerDay, endpointPresenceHours, getEndpoint, listDetections, listEndpoints,
-  listScans, revokeEndpoint, statusThresholds, STATUSES, type EndpointInfo,
+  countDetections,
+  countEndpoints,
+  detectionCountsByEndpoint,
+  detectionsPerDay,
+  endpointPresenceHours,
+  getEndpoint,
+  listDetections,
+  listEndpoints,
+  listScans,
+  revokeEndpoint,
+  statusThresholds,
+  STATUSES,
+  type EndpointInfo,
 } from "../../services/index.js";
 import { DAY_MS, HOUR_MS } from "../../time.js";
 import { bytes, count, intParam, isoMinute, oneOf, textParam } from "../format.js";
-import { Ago, BASE, CsrfField, Empty, EndpointLink, Facts, ListTable, Page, Pager, StatusBadge, Time, statusLabel } from "../layout.js";
+import {
+  Ago,
+  BASE,
+  CsrfField,
+  Empty,
+  EndpointLink,
+  Facts,
+  ListTable,
+  Page,
+  Pager,
+  StatusBadge,
+  Time,
+  statusLabel,
+} from "../layout.js";
 import { verifyEndpointCheckpoint, type CheckpointVerdict } from "../update-log.js";
 import { DetectionsChart } from "./dashboard.js";
 import { DetectionTable } from "./find.js";
@@ -54,7 +78,11 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
     const page = intParam(c.req.query("page"), 1, 1, 100_000);
     const query = { status, q, includeRevoked: true, limit: PAGE, offset: (page - 1) * PAGE };
     const [rows, total] = await Promise.all([listEndpoints(ctx, query, t), countEndpoints(ctx, query, t)]);
-    const detections30d = await detectionCountsByEndpoint(ctx, rows.map((e) => e.id), now - 30 * DAY_MS);
+    const detections30d = await detectionCountsByEndpoint(
+      ctx,
+      rows.map((e) => e.id),
+      now - 30 * DAY_MS,
+    );
     return c.html(
       <Page title="Endpoints" user={c.get("user")} csrf={c.get("csrfToken")} active="endpoints">
         <h1>Endpoints</h1>
@@ -64,7 +92,9 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
             <select id="f-status" name="status">
               <option value="">Any</option>
               {STATUSES.map((s) => (
-                <option value={s} selected={status === s}>{statusLabel(s)}</option>
+                <option value={s} selected={status === s}>
+                  {statusLabel(s)}
+                </option>
               ))}
             </select>
           </p>
@@ -79,20 +109,48 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
         {rows.length === 0 ? (
           <Empty>No endpoints{status || q ? " match these filters" : " are enrolled yet"}.</Empty>
         ) : (
-          <ListTable caption={<>Endpoints{status ? `, status ${statusLabel(status)}` : ""}{q ? `, matching ${q}` : ""}</>} hiddenCaption columns={["Endpoint", "Status", "Last seen", "OS", "Agent", "Rules", { num: "Checkpoint" }, { num: "Detections (30 d)" }]}>
+          <ListTable
+            caption={
+              <>
+                Endpoints{status ? `, status ${statusLabel(status)}` : ""}
+                {q ? `, matching ${q}` : ""}
+              </>
+            }
+            hiddenCaption
+            columns={[
+              "Endpoint",
+              "Status",
+              "Last seen",
+              "OS",
+              "Agent",
+              "Rules",
+              { num: "Checkpoint" },
+              { num: "Detections (30 d)" },
+            ]}
+          >
             {rows.map((e) => (
               <tr>
                 <th scope="row">
                   <EndpointLink id={e.id} hostname={e.hostname} />
                   <div class="mono small muted">{e.id.slice(0, 8)}</div>
                 </th>
-                <td><StatusBadge status={e.status} /></td>
-                <td><Ago ms={e.lastSeen} now={now} /></td>
+                <td>
+                  <StatusBadge status={e.status} />
+                </td>
+                <td>
+                  <Ago ms={e.lastSeen} now={now} />
+                </td>
                 <td>{osText(e.os)}</td>
                 <td class="mono">{e.agentVersion ?? "–"}</td>
                 <td class="mono">{e.rulesVersion ?? "–"}</td>
                 <td class="num">{e.checkpoint?.size ?? "–"}</td>
-                <td class="num">{detections30d.get(e.id) ? <a href={`${BASE}/detections?endpoint=${e.id}`}>{count(detections30d.get(e.id)!)}</a> : "0"}</td>
+                <td class="num">
+                  {detections30d.get(e.id) ? (
+                    <a href={`${BASE}/detections?endpoint=${e.id}`}>{count(detections30d.get(e.id)!)}</a>
+                  ) : (
+                    "0"
+                  )}
+                </td>
               </tr>
             ))}
           </ListTable>
@@ -119,16 +177,21 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
       loadEndpointInventory(ctx, e.id),
     ]);
     const user = c.get("user")!;
-    const done = c.req.query("done") === "revoked" ? { kind: "ok" as const, text: "The endpoint was revoked: its key no longer works." } : undefined;
+    const done =
+      c.req.query("done") === "revoked"
+        ? { kind: "ok" as const, text: "The endpoint was revoked: its key no longer works." }
+        : undefined;
     return c.html(
       <Page title={e.hostname ?? e.id} user={user} csrf={c.get("csrfToken")} active="endpoints" charts notice={done}>
-        <p class="crumbs"><a href={`${BASE}/endpoints`}>Endpoints</a> /</p>
+        <p class="crumbs">
+          <a href={`${BASE}/endpoints`}>Endpoints</a> /
+        </p>
         <h1>
           {e.hostname ?? <span class="mono">{e.id}</span>} <StatusBadge status={e.status} />
         </h1>
         <nav class="tabs" aria-label="Sections of this page">
-          <a href="#overview">Overview</a> <a href="#checkpoint">Checkpoint</a> <a href="#ledger">Ledger</a> <a href="#detections">Detections</a>{" "}
-          <a href="#scans">Scans</a> <a href="#inventory">Inventory</a>
+          <a href="#overview">Overview</a> <a href="#checkpoint">Checkpoint</a> <a href="#ledger">Ledger</a>{" "}
+          <a href="#detections">Detections</a> <a href="#scans">Scans</a> <a href="#inventory">Inventory</a>
         </nav>
         <div class="grid two">
           <section id="overview" aria-labelledby="ov-h">
@@ -143,23 +206,39 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
                 ["OS", osText(e.os)],
                 ["Agent version", <span class="mono">{e.agentVersion ?? "–"}</span>],
                 ["Rules version", <span class="mono">{e.rulesVersion ?? "none"}</span>],
-                ["Enrolled", <>
-                  <Time ms={e.enrolledAt} now={now} />
-                  {e.enrolledWith ? ` with token “${e.enrolledWith}”` : ""}
-                </>],
-                ...(e.revokedAt !== null ? ([["Revoked", <><Time ms={e.revokedAt} now={now} /> by {e.revokedBy ?? "?"}</>]] as Array<[string, any]>) : []),
+                [
+                  "Enrolled",
+                  <>
+                    <Time ms={e.enrolledAt} now={now} />
+                    {e.enrolledWith ? ` with token “${e.enrolledWith}”` : ""}
+                  </>,
+                ],
+                ...(e.revokedAt !== null
+                  ? ([
+                      [
+                        "Revoked",
+                        <>
+                          <Time ms={e.revokedAt} now={now} /> by {e.revokedBy ?? "?"}
+                        </>,
+                      ],
+                    ] as Array<[string, any]>)
+                  : []),
               ]}
             />
             {user.role === "admin" && e.revokedAt === null ? (
               <p>
-                <a class="button danger" href={`${BASE}/endpoints/${encodeURIComponent(e.id)}/revoke`}>Revoke this endpoint…</a>
+                <a class="button danger" href={`${BASE}/endpoints/${encodeURIComponent(e.id)}/revoke`}>
+                  Revoke this endpoint…
+                </a>
               </p>
             ) : null}
           </section>
           <div>
             <section id="checkpoint" aria-labelledby="cp-h">
               <h2 id="cp-h">Checkpoint verification</h2>
-              <p><CheckpointState v={verdict} /></p>
+              <p>
+                <CheckpointState v={verdict} />
+              </p>
               {e.checkpoint !== null ? (
                 <Facts
                   items={[
@@ -178,8 +257,9 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
               ) : (
                 <>
                   <p>
-                    The agent records every request it sends in a hash-chained ledger (<code>vigil ledger</code> on the endpoint shows it;{" "}
-                    <code>vigil ledger verify</code> checks the chain). Compare the head below with the endpoint's own.
+                    The agent records every request it sends in a hash-chained ledger (<code>vigil ledger</code> on the
+                    endpoint shows it; <code>vigil ledger verify</code> checks the chain). Compare the head below with
+                    the endpoint's own.
                   </p>
                   <Facts
                     items={[
@@ -199,8 +279,18 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
             <Empty>No detections from this endpoint.</Empty>
           ) : (
             <>
-              <DetectionTable rows={own} now={now} caption="Latest detections on this endpoint" linkRules={false} noPath="not sent" />
-              <p><a href={`${BASE}/detections?endpoint=${e.id}`}>{detTotal === 1 ? "Its only detection" : `All ${count(detTotal)} detections`} on the detections page</a></p>
+              <DetectionTable
+                rows={own}
+                now={now}
+                caption="Latest detections on this endpoint"
+                linkRules={false}
+                noPath="not sent"
+              />
+              <p>
+                <a href={`${BASE}/detections?endpoint=${e.id}`}>
+                  {detTotal === 1 ? "Its only detection" : `All ${count(detTotal)} detections`} on the detections page
+                </a>
+              </p>
             </>
           )}
         </section>
@@ -209,10 +299,25 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
           {scans.length === 0 ? (
             <Empty>No scan summaries (the policy may not allow sending them).</Empty>
           ) : (
-            <ListTable caption="Latest scans on this endpoint" hiddenCaption columns={["Finished", "Kind", { num: "Duration" }, { num: "Files" }, { num: "Bytes" }, { num: "Detections" }, { num: "Errors" }, "Rules"]}>
+            <ListTable
+              caption="Latest scans on this endpoint"
+              hiddenCaption
+              columns={[
+                "Finished",
+                "Kind",
+                { num: "Duration" },
+                { num: "Files" },
+                { num: "Bytes" },
+                { num: "Detections" },
+                { num: "Errors" },
+                "Rules",
+              ]}
+            >
               {scans.map((s) => (
                 <tr>
-                  <th scope="row"><Time ms={s.finishedAt} now={now} precise /></th>
+                  <th scope="row">
+                    <Time ms={s.finishedAt} now={now} precise />
+                  </th>
                   <td>{s.kind}</td>
                   <td class="num">{Math.max(0, Math.round((s.finishedAt - s.startedAt) / 1000))} s</td>
                   <td class="num">{count(s.files)}</td>
@@ -236,12 +341,15 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
       <Page title="Revoke endpoint" user={c.get("user")} csrf={c.get("csrfToken")} active="endpoints">
         <h1>Revoke {e.hostname ?? e.id}?</h1>
         {e.revokedAt !== null ? (
-          <p>This endpoint was already revoked <Time ms={e.revokedAt} now={now} />.</p>
+          <p>
+            This endpoint was already revoked <Time ms={e.revokedAt} now={now} />.
+          </p>
         ) : (
           <form method="post" action={`${BASE}/endpoints/${encodeURIComponent(e.id)}/revoke`} class="confirm">
             <p>
-              Its key stops working at once: the agent can no longer report, fetch the policy or look up hashes. Its detections and
-              scans stay. To bring the machine back, enrol it again with a new token. This cannot be undone.
+              Its key stops working at once: the agent can no longer report, fetch the policy or look up hashes. Its
+              detections and scans stay. To bring the machine back, enrol it again with a new token. This cannot be
+              undone.
             </p>
             <Facts
               items={[
@@ -252,7 +360,10 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
             />
             <CsrfField token={c.get("csrfToken")} />
             <p>
-              <button type="submit" class="danger">Revoke the endpoint</button> <a href={`${BASE}/endpoints/${encodeURIComponent(e.id)}`}>Cancel</a>
+              <button type="submit" class="danger">
+                Revoke the endpoint
+              </button>{" "}
+              <a href={`${BASE}/endpoints/${encodeURIComponent(e.id)}`}>Cancel</a>
             </p>
           </form>
         )}

@@ -9,27 +9,80 @@ import { actorOf, requireRole } from "../../auth/session.js";
 import type { AppEnv, ServerContext } from "../../context.js";
 import { ServerError } from "../../error.js";
 import {
-  addReputation, countDetections, hashEndpoints, listDetections, lookupHash, lookupHashes, SEVERITIES, type DetectionInfo,
+  addReputation,
+  countDetections,
+  hashEndpoints,
+  listDetections,
+  lookupHash,
+  lookupHashes,
+  SEVERITIES,
+  type DetectionInfo,
 } from "../../services/index.js";
 import { DAY_MS } from "../../time.js";
 import { field, formOf } from "../forms.js";
 import { bytes, count, dateParam, intParam, isoDay, oneOf, textParam } from "../format.js";
-import { Ago, BASE, CsrfField, hxForm, Empty, EndpointLink, Facts, ListTable, HashLink, Page, Pager, SeverityBadge, Time, Verdict } from "../layout.js";
+import {
+  Ago,
+  BASE,
+  CsrfField,
+  hxForm,
+  Empty,
+  EndpointLink,
+  Facts,
+  ListTable,
+  HashLink,
+  Page,
+  Pager,
+  SeverityBadge,
+  Time,
+  Verdict,
+} from "../layout.js";
 import type { FC } from "hono/jsx";
 
 /** The detections table of the detections page and of an endpoint's page (which leaves out the endpoint column). */
-export const DetectionTable: FC<{ rows: DetectionInfo[]; now: number; caption: string; id?: string; withEndpoint?: boolean; linkRules?: boolean; noPath?: string }> = ({
-  rows, now, caption, id, withEndpoint = false, linkRules = true, noPath = "–",
-}) => (
-  <ListTable caption={caption} hiddenCaption id={id} columns={["Time", withEndpoint && "Endpoint", "Rule", "Severity", "Action", "SHA-256", "Type", { num: "Size" }, "Path"]}>
+export const DetectionTable: FC<{
+  rows: DetectionInfo[];
+  now: number;
+  caption: string;
+  id?: string;
+  withEndpoint?: boolean;
+  linkRules?: boolean;
+  noPath?: string;
+}> = ({ rows, now, caption, id, withEndpoint = false, linkRules = true, noPath = "–" }) => (
+  <ListTable
+    caption={caption}
+    hiddenCaption
+    id={id}
+    columns={[
+      "Time",
+      withEndpoint && "Endpoint",
+      "Rule",
+      "Severity",
+      "Action",
+      "SHA-256",
+      "Type",
+      { num: "Size" },
+      "Path",
+    ]}
+  >
     {rows.map((d) => (
       <tr>
-        <th scope="row"><Time ms={d.time} now={now} precise /></th>
-        {withEndpoint && <td><EndpointLink id={d.endpointId} hostname={d.hostname} /></td>}
+        <th scope="row">
+          <Time ms={d.time} now={now} precise />
+        </th>
+        {withEndpoint && (
+          <td>
+            <EndpointLink id={d.endpointId} hostname={d.hostname} />
+          </td>
+        )}
         <td>{linkRules ? <a href={`${BASE}/detections?rule=${encodeURIComponent(d.rule)}`}>{d.rule}</a> : d.rule}</td>
-        <td><SeverityBadge severity={d.severity} /></td>
+        <td>
+          <SeverityBadge severity={d.severity} />
+        </td>
         <td>{d.action}</td>
-        <td><HashLink sha256={d.sha256} short /></td>
+        <td>
+          <HashLink sha256={d.sha256} short />
+        </td>
         <td>{d.fileType ?? "–"}</td>
         <td class="num">{bytes(d.size)}</td>
         <td class="mono wrap">{d.path ?? <span class="muted">{noPath}</span>}</td>
@@ -37,7 +90,6 @@ export const DetectionTable: FC<{ rows: DetectionInfo[]; now: number; caption: s
     ))}
   </ListTable>
 );
-
 
 const PAGE = 50;
 const RANGES = { "24h": DAY_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS } as const;
@@ -67,7 +119,9 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
             <select id="f-sev" name="severity">
               <option value="">Any</option>
               {SEVERITIES.map((s) => (
-                <option value={s} selected={severity === s}>{s}</option>
+                <option value={s} selected={severity === s}>
+                  {s}
+                </option>
               ))}
             </select>
           </p>
@@ -83,9 +137,15 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
             <label for="f-range">Period</label>
             <select id="f-range" name="range">
               <option value="">All time</option>
-              <option value="24h" selected={range === "24h"}>Last 24 hours</option>
-              <option value="7d" selected={range === "7d"}>Last 7 days</option>
-              <option value="30d" selected={range === "30d"}>Last 30 days</option>
+              <option value="24h" selected={range === "24h"}>
+                Last 24 hours
+              </option>
+              <option value="7d" selected={range === "7d"}>
+                Last 7 days
+              </option>
+              <option value="30d" selected={range === "30d"}>
+                Last 30 days
+              </option>
             </select>
           </p>
           <p>
@@ -121,33 +181,50 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
     const raw = textParam(c.req.query("q"), 100)?.toLowerCase();
     const user = c.get("user")!;
     const canJudge = user.role === "admin" || user.role === "analyst";
-    const done = c.req.query("done") === "verdict" ? { kind: "ok" as const, text: "The verdict was saved." } : undefined;
+    const done =
+      c.req.query("done") === "verdict" ? { kind: "ok" as const, text: "The verdict was saved." } : undefined;
     let body;
     if (raw === undefined) {
       body = <p>Enter a full SHA-256 or its first 5 or more hex digits.</p>;
     } else if (!/^[0-9a-f]{5,64}$/.test(raw)) {
       c.status(400);
-      body = <p class="notice error" role="alert">“{raw}” is not a SHA-256 or a prefix of one: use 5 to 64 hex digits (0-9, a-f).</p>;
+      body = (
+        <p class="notice error" role="alert">
+          “{raw}” is not a SHA-256 or a prefix of one: use 5 to 64 hex digits (0-9, a-f).
+        </p>
+      );
     } else if (raw.length < 64) {
       const { rows, truncated } = await lookupHashes(ctx, raw);
       body =
         rows.length === 0 ? (
           <Empty>No known hash starts with {raw}.</Empty>
         ) : (
-          <>
-            <ListTable caption={<>Known hashes starting with <span class="mono">{raw}</span>{truncated ? " (first 100)" : ""}</>} columns={["SHA-256", "Verdict", { num: "Endpoints" }, { num: "Detections" }, "Rules", "Last seen"]}>
-              {rows.map((h) => (
-                <tr>
-                  <th scope="row"><HashLink sha256={h.sha256} /></th>
-                  <td><Verdict verdict={h.verdict} /> {h.name ? <span class="small">{h.name}</span> : null}</td>
-                  <td class="num">{count(h.prevalence)}</td>
-                  <td class="num">{count(h.detections)}</td>
-                  <td>{h.rules.join(", ") || "–"}</td>
-                  <td><Ago ms={h.lastSeen} now={now} /></td>
-                </tr>
-              ))}
-            </ListTable>
-          </>
+          <ListTable
+            caption={
+              <>
+                Known hashes starting with <span class="mono">{raw}</span>
+                {truncated ? " (first 100)" : ""}
+              </>
+            }
+            columns={["SHA-256", "Verdict", { num: "Endpoints" }, { num: "Detections" }, "Rules", "Last seen"]}
+          >
+            {rows.map((h) => (
+              <tr>
+                <th scope="row">
+                  <HashLink sha256={h.sha256} />
+                </th>
+                <td>
+                  <Verdict verdict={h.verdict} /> {h.name ? <span class="small">{h.name}</span> : null}
+                </td>
+                <td class="num">{count(h.prevalence)}</td>
+                <td class="num">{count(h.detections)}</td>
+                <td>{h.rules.join(", ") || "–"}</td>
+                <td>
+                  <Ago ms={h.lastSeen} now={now} />
+                </td>
+              </tr>
+            ))}
+          </ListTable>
         );
     } else {
       const report = await lookupHash(ctx, raw, actorOf(c));
@@ -160,7 +237,13 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
             </h2>
             <Facts
               items={[
-                ["Verdict", <><Verdict verdict={report.verdict} />{report.name ? ` ${report.name}` : ""}</>],
+                [
+                  "Verdict",
+                  <>
+                    <Verdict verdict={report.verdict} />
+                    {report.name ? ` ${report.name}` : ""}
+                  </>,
+                ],
                 ["Source", report.source ?? "–"],
                 ["Verdict updated", <Time ms={report.updatedAt} now={now} />],
                 ["Prevalence", `${count(report.prevalence)} endpoint${report.prevalence === 1 ? "" : "s"}`],
@@ -179,7 +262,9 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
                 <thead>
                   <tr>
                     <th scope="col">Endpoint</th>
-                    <th scope="col" class="num">Detections</th>
+                    <th scope="col" class="num">
+                      Detections
+                    </th>
                     <th scope="col">First</th>
                     <th scope="col">Last</th>
                     <th scope="col">Paths (where the policy allowed them)</th>
@@ -188,10 +273,16 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
                 <tbody>
                   {eps.map((e) => (
                     <tr>
-                      <th scope="row"><EndpointLink id={e.id} hostname={e.hostname} /></th>
+                      <th scope="row">
+                        <EndpointLink id={e.id} hostname={e.hostname} />
+                      </th>
                       <td class="num">{count(e.detections)}</td>
-                      <td><Time ms={e.firstSeen} now={now} /></td>
-                      <td><Time ms={e.lastSeen} now={now} /></td>
+                      <td>
+                        <Time ms={e.firstSeen} now={now} />
+                      </td>
+                      <td>
+                        <Time ms={e.lastSeen} now={now} />
+                      </td>
                       <td class="mono wrap">{e.paths.length ? e.paths.join("\n") : <span class="muted">–</span>}</td>
                     </tr>
                   ))}
@@ -202,14 +293,21 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
           {canJudge ? (
             <section aria-labelledby="verdict-h">
               <h3 id="verdict-h">Record a verdict</h3>
-              <form method="post" action={`${BASE}/hashes/verdict`} class="inline" {...hxForm(`${BASE}/hashes/verdict`)}>
+              <form
+                method="post"
+                action={`${BASE}/hashes/verdict`}
+                class="inline"
+                {...hxForm(`${BASE}/hashes/verdict`)}
+              >
                 <CsrfField token={c.get("csrfToken")} />
                 <input type="hidden" name="sha256" value={raw} />
                 <p>
                   <label for="v-verdict">Verdict</label>
                   <select id="v-verdict" name="verdict" required>
                     {VERDICTS.map((v) => (
-                      <option value={v} selected={report.verdict === v}>{v}</option>
+                      <option value={v} selected={report.verdict === v}>
+                        {v}
+                      </option>
                     ))}
                   </select>
                 </p>
@@ -221,7 +319,9 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
                   <button type="submit">Save verdict</button>
                 </p>
               </form>
-              <p class="small muted">Endpoints get verdicts by 20-bit prefix (k-anonymity): they learn it on their next reputation lookup.</p>
+              <p class="small muted">
+                Endpoints get verdicts by 20-bit prefix (k-anonymity): they learn it on their next reputation lookup.
+              </p>
             </section>
           ) : null}
         </>
@@ -233,7 +333,16 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
         <form class="filters" method="get" action={`${BASE}/hashes`} role="search">
           <p class="wide">
             <label for="h-q">SHA-256 or prefix (5+ hex digits)</label>
-            <input id="h-q" name="q" type="search" value={raw ?? ""} maxlength={100} class="mono" spellcheck={false} autocomplete="off" />
+            <input
+              id="h-q"
+              name="q"
+              type="search"
+              value={raw ?? ""}
+              maxlength={100}
+              class="mono"
+              spellcheck={false}
+              autocomplete="off"
+            />
           </p>
           <p>
             <button type="submit">Look up</button>
@@ -249,7 +358,8 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
     const sha256 = field(form, "sha256", 100)?.toLowerCase() ?? "";
     const verdict = oneOf(field(form, "verdict", 20), VERDICTS);
     const name = field(form, "name", 200) ?? null;
-    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new ServerError("SERVER_BAD_REQUEST", "sha256: a full SHA-256 (64 hex digits)");
+    if (!/^[0-9a-f]{64}$/.test(sha256))
+      throw new ServerError("SERVER_BAD_REQUEST", "sha256: a full SHA-256 (64 hex digits)");
     if (!verdict) throw new ServerError("SERVER_BAD_REQUEST", "verdict: malicious, suspicious or clean");
     await addReputation(ctx, [{ sha256, verdict, name }], actorOf(c));
     return c.redirect(`${BASE}/hashes?q=${sha256}&done=verdict`, 303);

@@ -16,11 +16,25 @@ export const LoginPage: FC<{ next: string; username?: string; error?: string }> 
         <input type="hidden" name="next" value={p.next} />
         <p>
           <label for="username">Username</label>
-          <input id="username" name="username" autocomplete="username" required value={p.username ?? ""} autofocus={!p.username} />
+          <input
+            id="username"
+            name="username"
+            autocomplete="username"
+            required
+            value={p.username ?? ""}
+            autofocus={!p.username}
+          />
         </p>
         <p>
           <label for="password">Password</label>
-          <input id="password" name="password" type="password" autocomplete="current-password" required autofocus={!!p.username} />
+          <input
+            id="password"
+            name="password"
+            type="password"
+            autocomplete="current-password"
+            required
+            autofocus={!!p.username}
+          />
         </p>
         <p>
           <button type="submit">Log in</button>

@@ -7,7 +7,15 @@
 import type { Hono } from "hono";
 import { loadavg } from "node:os";
 import type { AppEnv, ServerContext } from "../../context.js";
-import { connectedSince, countAudit, endpointsOnRules, listAudit, presencePerHour, reportedCheckpoints, tableCounts } from "../../services/index.js";
+import {
+  connectedSince,
+  countAudit,
+  endpointsOnRules,
+  listAudit,
+  presencePerHour,
+  reportedCheckpoints,
+  tableCounts,
+} from "../../services/index.js";
 import { HOUR_MS } from "../../time.js";
 import { bytes, count, intParam, isoMinute, plural, textParam } from "../format.js";
 import { Ago, BASE, ChartTable, Empty, Facts, ListTable, Page, Pager, Time } from "../layout.js";
@@ -29,23 +37,30 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
     const fleet = await reportedCheckpoints(ctx);
     const cp = log.checkpoint;
     // endpoints reporting a bundle as their rules version (`name-version` or just the version)
-    const onBundle = await Promise.all(log.bundles.map((b) => endpointsOnRules(ctx, [`${b.name}-${b.version}`, String(b.version)])));
+    const onBundle = await Promise.all(
+      log.bundles.map((b) => endpointsOnRules(ctx, [`${b.name}-${b.version}`, String(b.version)])),
+    );
     return c.html(
       <Page title="Update log" user={c.get("user")} csrf={c.get("csrfToken")} active="updates">
         <h1>Update log</h1>
         {log.mode === "none" ? (
           <p class="notice">
-            Not configured: this server neither mirrors an update log (<code>--updates-dir</code>) nor proxies a publisher (
-            <code>--updates-upstream</code>). Endpoints then fetch updates from wherever their own configuration points.
+            Not configured: this server neither mirrors an update log (<code>--updates-dir</code>) nor proxies a
+            publisher (<code>--updates-upstream</code>). Endpoints then fetch updates from wherever their own
+            configuration points.
           </p>
         ) : (
           <>
             <p>
               {log.mode === "dir" ? "Mirrored from the directory " : "Proxied from "}
-              <span class="mono">{log.location}</span>, served to endpoints under <code>/updates/</code>. The server shows the log; each endpoint
-              verifies the log signature, the witness quorum and every bundle itself.
+              <span class="mono">{log.location}</span>, served to endpoints under <code>/updates/</code>. The server
+              shows the log; each endpoint verifies the log signature, the witness quorum and every bundle itself.
             </p>
-            {log.error ? <p class="notice error" role="alert">{log.error}</p> : null}
+            {log.error ? (
+              <p class="notice error" role="alert">
+                {log.error}
+              </p>
+            ) : null}
             {cp ? (
               <div class="grid two">
                 <section aria-labelledby="cp-h">
@@ -55,7 +70,16 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
                       ["Log", <span class="mono">{cp.origin}</span>],
                       ["Tree size", plural(cp.size, "entry", "entries")],
                       ["Root hash", <span class="mono wrap">{cp.rootHash}</span>],
-                      ["Tiles", log.tilesMatch === null ? "not checked" : log.tilesMatch ? <span class="ok">reproduce the root hash</span> : <strong class="bad">do not reproduce the root hash</strong>],
+                      [
+                        "Tiles",
+                        log.tilesMatch === null ? (
+                          "not checked"
+                        ) : log.tilesMatch ? (
+                          <span class="ok">reproduce the root hash</span>
+                        ) : (
+                          <strong class="bad">do not reproduce the root hash</strong>
+                        ),
+                      ],
                     ]}
                   />
                   <details>
@@ -80,9 +104,17 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
                       <tbody>
                         {cp.signatures.map((s) => (
                           <tr>
-                            <th scope="row" class="mono">{s.name}</th>
+                            <th scope="row" class="mono">
+                              {s.name}
+                            </th>
                             <td class="mono">{s.keyId}</td>
-                            <td>{s.kind === "signature" ? "log signature" : s.kind === "cosignature" ? "witness cosignature" : "other"}</td>
+                            <td>
+                              {s.kind === "signature"
+                                ? "log signature"
+                                : s.kind === "cosignature"
+                                  ? "witness cosignature"
+                                  : "other"}
+                            </td>
                             <td>{s.time === null ? "–" : <Time ms={s.time} now={now} />}</td>
                           </tr>
                         ))}
@@ -90,8 +122,8 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
                     </table>
                   )}
                   <p class="small muted">
-                    {plural(cp.signatures.filter((s) => s.kind === "cosignature").length, "witness cosignature")}. Endpoints require the quorum their
-                    trust policy names and cosignatures newer than its maximum age.
+                    {plural(cp.signatures.filter((s) => s.kind === "cosignature").length, "witness cosignature")}.
+                    Endpoints require the quorum their trust policy names and cosignatures newer than its maximum age.
                   </p>
                 </section>
               </div>
@@ -101,10 +133,25 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
               {log.bundles.length === 0 ? (
                 <Empty>No bundle manifests in the log{cp ? "" : " (no checkpoint)"}.</Empty>
               ) : (
-                <ListTable caption="Newest bundles in the log" hiddenCaption columns={["Bundle", { num: "Log entry" }, "Published", { num: "Files" }, { num: "Size" }, "Engine", "Archive", { num: "Endpoints on it" }]}>
+                <ListTable
+                  caption="Newest bundles in the log"
+                  hiddenCaption
+                  columns={[
+                    "Bundle",
+                    { num: "Log entry" },
+                    "Published",
+                    { num: "Files" },
+                    { num: "Size" },
+                    "Engine",
+                    "Archive",
+                    { num: "Endpoints on it" },
+                  ]}
+                >
                   {log.bundles.map((b, i) => (
                     <tr>
-                      <th scope="row" class="mono">{b.name}-{b.version}</th>
+                      <th scope="row" class="mono">
+                        {b.name}-{b.version}
+                      </th>
                       <td class="num">{b.index}</td>
                       <td>{b.time}</td>
                       <td class="num">{b.files}</td>
@@ -122,8 +169,9 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
                 <h2 id="audit-h">Audit findings</h2>
                 {log.audits.length === 0 ? (
                   <Empty>
-                    No audit reports. Save <code>vigil audit --log … --json</code> (or <code>vigil audit rules … --json</code>) output as{" "}
-                    <code>audit/NAME.json</code> in the log directory to show it here.
+                    No audit reports. Save <code>vigil audit --log … --json</code> (or{" "}
+                    <code>vigil audit rules … --json</code>) output as <code>audit/NAME.json</code> in the log directory
+                    to show it here.
                   </Empty>
                 ) : (
                   log.audits.map((a) => (
@@ -146,10 +194,19 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
                         <ListTable columns={["Severity", "Rule", "Where", "Finding", "Evidence"]}>
                           {a.findings.slice(0, 200).map((f) => (
                             <tr>
-                              <td><span class={`badge sev-${f.severity}`}>{f.severity}</span></td>
-                              <th scope="row" class="mono">{f.rule}</th>
-                              <td class="mono">{f.file ?? ""}{f.line !== null ? `:${f.line}` : ""}</td>
-                              <td>{f.reason} <span class="mono muted">[{f.code}]</span></td>
+                              <td>
+                                <span class={`badge sev-${f.severity}`}>{f.severity}</span>
+                              </td>
+                              <th scope="row" class="mono">
+                                {f.rule}
+                              </th>
+                              <td class="mono">
+                                {f.file ?? ""}
+                                {f.line !== null ? `:${f.line}` : ""}
+                              </td>
+                              <td>
+                                {f.reason} <span class="mono muted">[{f.code}]</span>
+                              </td>
                               <td class="mono wrap">{f.evidence}</td>
                             </tr>
                           ))}
@@ -171,27 +228,35 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
               <thead>
                 <tr>
                   <th scope="col">Log</th>
-                  <th scope="col" class="num">Tree size</th>
-                  <th scope="col" class="num">Endpoints</th>
+                  <th scope="col" class="num">
+                    Tree size
+                  </th>
+                  <th scope="col" class="num">
+                    Endpoints
+                  </th>
                   <th scope="col">Compared with the log</th>
                 </tr>
               </thead>
               <tbody>
                 {fleet.map((f) => (
                   <tr>
-                    <th scope="row" class="mono">{f.origin ?? "none yet"}</th>
+                    <th scope="row" class="mono">
+                      {f.origin ?? "none yet"}
+                    </th>
                     <td class="num">{f.size === null ? "–" : f.size}</td>
                     <td class="num">{count(f.endpoints)}</td>
                     <td>
-                      {f.size === null || !cp
-                        ? "–"
-                        : f.origin !== null && f.origin !== cp.origin
-                          ? <strong class="bad">another log</strong>
-                          : f.size === cp.size
-                            ? <span class="ok">latest</span>
-                            : f.size < cp.size
-                              ? <span class="warn">{plural(cp.size - f.size, "entry", "entries")} behind</span>
-                              : <span class="warn">ahead of this mirror</span>}
+                      {f.size === null || !cp ? (
+                        "–"
+                      ) : f.origin !== null && f.origin !== cp.origin ? (
+                        <strong class="bad">another log</strong>
+                      ) : f.size === cp.size ? (
+                        <span class="ok">latest</span>
+                      ) : f.size < cp.size ? (
+                        <span class="warn">{plural(cp.size - f.size, "entry", "entries")} behind</span>
+                      ) : (
+                        <span class="warn">ahead of this mirror</span>
+                      )}
                     </td>
                   </tr>
                 ))}
@@ -231,10 +296,16 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
         {rows.length === 0 ? (
           <Empty>No entries{action || user ? " match these filters" : ""}.</Empty>
         ) : (
-          <ListTable caption="Audit log, newest first" hiddenCaption columns={["Time", "User", "Action", "Target", "From", "Detail"]}>
+          <ListTable
+            caption="Audit log, newest first"
+            hiddenCaption
+            columns={["Time", "User", "Action", "Target", "From", "Detail"]}
+          >
             {rows.map((r) => (
               <tr>
-                <th scope="row"><Time ms={r.time} now={now} precise /></th>
+                <th scope="row">
+                  <Time ms={r.time} now={now} precise />
+                </th>
                 <td>{r.username ?? "–"}</td>
                 <td class="mono">{r.action}</td>
                 <td class="mono wrap">{r.target ?? "–"}</td>
@@ -272,19 +343,35 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
               items={[
                 ["Database", `${ctx.store.dialect === "sqlite" ? "SQLite" : "PostgreSQL"}`],
                 ["Location", <span class="mono wrap">{ctx.store.location}</span>],
-                ["Process uptime", `${Math.floor(uptime / 86400)} d ${Math.floor((uptime % 86400) / 3600)} h ${Math.floor((uptime % 3600) / 60)} min`],
+                [
+                  "Process uptime",
+                  `${Math.floor(uptime / 86400)} d ${Math.floor((uptime % 86400) / 3600)} h ${Math.floor((uptime % 3600) / 60)} min`,
+                ],
                 ["Console up since", <Time ms={stats.startedAt} now={now} />],
                 ["Node.js", process.version],
                 ["Process id", String(process.pid)],
-                ["CPU time", `${(cpu.user / 1e6).toFixed(1)} s user, ${(cpu.system / 1e6).toFixed(1)} s system (${((cpu.user + cpu.system) / 1e4 / Math.max(1, uptime)).toFixed(1)}% of one core on average)`],
-                ["Load average", loadavg().map((x) => x.toFixed(2)).join(", ") + " (1, 5, 15 min)"],
+                [
+                  "CPU time",
+                  `${(cpu.user / 1e6).toFixed(1)} s user, ${(cpu.system / 1e6).toFixed(1)} s system (${((cpu.user + cpu.system) / 1e4 / Math.max(1, uptime)).toFixed(1)}% of one core on average)`,
+                ],
+                [
+                  "Load average",
+                  loadavg()
+                    .map((x) => x.toFixed(2))
+                    .join(", ") + " (1, 5, 15 min)",
+                ],
                 ["Resident memory", bytes(mem.rss)],
                 ["JavaScript heap", `${bytes(mem.heapUsed)} used of ${bytes(mem.heapTotal)}`],
                 [
                   "Console requests",
                   `${count(stats.total)} (2xx ${stats.byClass["2xx"]}, 3xx ${stats.byClass["3xx"]}, 4xx ${stats.byClass["4xx"]}, 5xx ${stats.byClass["5xx"]})`,
                 ],
-                ["Console response time", lat.n ? `mean ${lat.mean.toFixed(1)} ms, p95 ${lat.p95.toFixed(1)} ms, max ${lat.max.toFixed(1)} ms (last ${lat.n})` : "–"],
+                [
+                  "Console response time",
+                  lat.n
+                    ? `mean ${lat.mean.toFixed(1)} ms, p95 ${lat.p95.toFixed(1)} ms, max ${lat.max.toFixed(1)} ms (last ${lat.n})`
+                    : "–",
+                ],
               ]}
             />
           </section>
@@ -303,13 +390,17 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
               <thead>
                 <tr>
                   <th scope="col">Table</th>
-                  <th scope="col" class="num">Rows</th>
+                  <th scope="col" class="num">
+                    Rows
+                  </th>
                 </tr>
               </thead>
               <tbody>
                 {Object.entries(tables.counts).map(([t, n]) => (
                   <tr>
-                    <th scope="row" class="mono">{t}</th>
+                    <th scope="row" class="mono">
+                      {t}
+                    </th>
                     <td class="num">{tables.estimated.includes(t) ? `≈ ${count(n)}` : count(n)}</td>
                   </tr>
                 ))}
