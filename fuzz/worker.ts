@@ -1,0 +1,32 @@
+/** The fuzzing worker: runs the loop for one target and reports to fuzz/run.ts. */
+import { parentPort, workerData } from "node:worker_threads";
+import { fuzz, minimise } from "./harness.js";
+import { target } from "./targets.js";
+
+interface Job { target: string; runs?: number; timeS?: number; seed: number; timeLimitMs: number; rssCapMb: number; shared: SharedArrayBuffer }
+const job = workerData as Job;
+const t = target(job.target);
+// the current input, for the watchdog: [execs, length, bytes...]
+const head = new Int32Array(job.shared, 0, 2);
+const body = new Uint8Array(job.shared, 8);
+
+const { status, crashes } = await fuzz(t, {
+  ...(job.runs !== undefined ? { runs: job.runs } : {}),
+  ...(job.timeS !== undefined ? { timeS: job.timeS } : {}),
+  seed: job.seed,
+  timeLimitMs: job.timeLimitMs,
+  rssCapMb: job.rssCapMb,
+  onInput(d, execs) {
+    const n = Math.min(d.length, body.length);
+    body.set(d.subarray(0, n));
+    Atomics.store(head, 1, n);
+    Atomics.store(head, 0, execs + 1);
+  },
+  onStatus(s) { parentPort!.postMessage({ type: "status", status: s }); },
+  onCrash(c) { parentPort!.postMessage({ type: "found", crash: { kind: c.kind, message: c.message } }); },
+});
+for (const c of crashes) {
+  const small = await minimise(t, c, job.timeLimitMs);
+  parentPort!.postMessage({ type: "crash", crash: { ...c, input: small, original: c.input.length } });
+}
+parentPort!.postMessage({ type: "done", status });
