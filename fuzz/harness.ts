@@ -144,7 +144,7 @@ export function rng(seed: number): () => number {
 const INTERESTING = [0, 1, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, 16, 32, 64, 100, 255, 256, 512, 1000, 1024, 4096];
 
 export class Mutator {
-  private readonly dict: Uint8Array[];
+  private readonly dict: Buffer[];
   constructor(private readonly r: () => number, private readonly maxLen: number, dictionary: readonly string[] = []) {
     this.dict = dictionary.map((s) => Buffer.from(s, "latin1"));
   }
@@ -155,7 +155,7 @@ export class Mutator {
 
   /** One to a few stacked mutations of `input` (`other` is a corpus entry for crossover). */
   mutate(input: Uint8Array, other: Uint8Array): Uint8Array {
-    let b = Buffer.from(input);
+    let b: Buffer = Buffer.from(input);
     const n = 1 + this.int(4);
     for (let i = 0; i < n; i++) b = this.once(b, other);
     return b.length > this.maxLen ? b.subarray(0, this.maxLen) : b;
@@ -235,8 +235,12 @@ export interface LoopOptions {
   rssCapMb?: number;
   /** extra starting inputs (the committed corpus) */
   corpus?: Uint8Array[];
-  /** take coverage (default true); without it the loop only mutates the seeds */
-  coverage?: boolean;
+  /**
+   * take coverage (default true); without it the loop keeps no inputs. Pass a Coverage made
+   * before the target's code was first run: V8 does not instrument functions compiled before
+   * precise coverage started.
+   */
+  coverage?: boolean | Coverage;
   /** stop at the first crash (default false: keep going, collecting distinct crashes) */
   stopOnCrash?: boolean;
   /** called before each input (the watchdog keeps the current input) */
@@ -262,7 +266,7 @@ export async function fuzz(t: Target, o: LoopOptions): Promise<{ status: LoopSta
   const mut = new Mutator(r, t.maxLen, t.dictionary);
   const timeLimit = o.timeLimitMs ?? 2000;
   const rssCap = (o.rssCapMb ?? 1536) * 1024 * 1024;
-  const cov = o.coverage === false ? undefined : new Coverage();
+  const cov = o.coverage === false ? undefined : o.coverage instanceof Coverage ? o.coverage : new Coverage();
   const corpus: Uint8Array[] = [];
   const crashes: Crash[] = [];
   const seenCrash = new Set<string>();

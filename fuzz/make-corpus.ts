@@ -69,6 +69,15 @@ add("clamav-container", new Uint8Array([0, ...cld]), new Uint8Array([2, ...cvd])
 const script = "OPEN daily.ndb\nADD D:0:*:4d4e4f50\nCLOSE\n";
 add("clamav-cdiff", buildSignedCdiff(script, 6, ckeys.cdiff), "OPEN daily.ndb\nADD D:0:*:4d4e4f50\nDEL 1 A:0:*:41424344\nXCHG 2 B:0:*:45464748 B:0:*:45464749\nCLOSE\n", "MOVE daily.ndb daily.hdb 1 A:0:*:41424344 2 X\nUNLINK daily.hdb\n");
 
+const chunk = (b: string) => { const h = Buffer.alloc(4); h.writeUInt32BE(b.length); return Buffer.concat([h, Buffer.from(b, "latin1")]); };
+add("clamd", "zPING\0", "nVERSION\n", "PING", "zIDSESSION\0zPING\0zVERSION\0zEND\0",
+  Buffer.concat([Buffer.from("zINSTREAM\0"), chunk(EICAR), chunk("more"), Buffer.alloc(4)]),
+  Buffer.concat([Buffer.from("zIDSESSION\0nINSTREAM\n"), chunk("abc"), Buffer.alloc(4), Buffer.from("zSTATS\0zEND\0")]),
+  "nVERSIONCOMMANDS\nzSCAN /nonexistent/file\0");
+const part = (name: string, file: string, body: string) => `--XyZ\r\nContent-Disposition: form-data; name="${name}"; filename="${file}"\r\nContent-Type: application/octet-stream\r\n\r\n${body}\r\n`;
+add("multipart", "\x01" + part("file", "a.txt", EICAR) + "--XyZ--\r\n", "\x07preamble\r\n" + part("f1", "x", "one") + part("f2", "y\"z", "two") + "--XyZ--\r\nepilogue",
+  "\xf0--XyZ  \r\nContent-Disposition: form-data; name=\"f\"; filename*=utf-8''%e2%82%ac.bin\r\n\r\n" + "x".repeat(300) + "\r\n--XyZ--");
+
 const key = generateKey("vigil-fuzz");
 const note = signNote("vigil fuzz note\nline two\n", key.signerKey);
 add("tlog-note", note, signNote("a\n", [key.signerKey, generateKey("other").signerKey]));

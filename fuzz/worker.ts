@@ -1,7 +1,10 @@
 /** The fuzzing worker: runs the loop for one target and reports to fuzz/run.ts. */
 import { parentPort, workerData } from "node:worker_threads";
-import { fuzz, minimise } from "./harness.js";
-import { target } from "./targets.js";
+import { Coverage, fuzz, minimise } from "./harness.js";
+
+// coverage starts before the targets' code is loaded, so every function of it is instrumented
+const coverage = new Coverage();
+const { target } = await import("./targets.js");
 
 interface Job { target: string; runs?: number; timeS?: number; seed: number; timeLimitMs: number; rssCapMb: number; shared: SharedArrayBuffer }
 const job = workerData as Job;
@@ -16,6 +19,7 @@ const { status, crashes } = await fuzz(t, {
   seed: job.seed,
   timeLimitMs: job.timeLimitMs,
   rssCapMb: job.rssCapMb,
+  coverage,
   onInput(d, execs) {
     const n = Math.min(d.length, body.length);
     body.set(d.subarray(0, n));
