@@ -83,8 +83,11 @@ export class Coverage {
     return out;
   }
 
-  /** Takes (and resets) the coverage since the last call; returns how many new features it holds. */
-  collect(): number {
+  /**
+   * Takes (and resets) the coverage since the last call; returns how many new features it holds.
+   * With commit false the features are not recorded as seen (a batch probe).
+   */
+  collect(commit = true): number {
     const { result } = this.post("Profiler.takePreciseCoverage") as { result: Array<{ url: string; functions: Array<{ ranges: Array<{ startOffset: number; endOffset: number; count: number }> }> }> };
     let fresh = 0;
     for (const script of result) {
@@ -112,7 +115,7 @@ export class Coverage {
           }
           if (best.count === 0) continue;
           const id = `${fk}:${a}:${b}`;
-          if (!this.seen.has(id)) { this.seen.add(id); fresh++; }
+          if (!this.seen.has(id)) { if (commit) this.seen.add(id); fresh++; }
         }
       }
     }
@@ -241,6 +244,8 @@ export interface LoopOptions {
    * precise coverage started.
    */
   coverage?: boolean | Coverage;
+  /** mutants per coverage probe (default 32) */
+  batch?: number;
   /** stop at the first crash (default false: keep going, collecting distinct crashes) */
   stopOnCrash?: boolean;
   /** called before each input (the watchdog keeps the current input) */
@@ -280,10 +285,11 @@ export async function fuzz(t: Target, o: LoopOptions): Promise<{ status: LoopSta
     const seconds = (performance.now() - t0) / 1000;
     return { target: t.name, execs, seconds, execsPerSecond: execs / Math.max(seconds, 1e-9), corpus: corpus.length, features: cov?.features ?? 0, crashes: crashes.length, peakRssMb: Math.round(peak / 1048576) };
   };
-  const one = async (data: Uint8Array): Promise<boolean> => {
+  /** Runs an input (counted unless it is a re-run); with `probe`, returns whether it reached new blocks. */
+  const one = async (data: Uint8Array, probe = true, count = true): Promise<boolean> => {
     o.onInput?.(data, execs);
     let c = await runOne(t, data, timeLimit);
-    execs++;
+    if (count) execs++;
     const rss = process.memoryUsage.rss();
     if (rss > peak) peak = rss;
     if (!c && rss > rssCap) {
@@ -294,6 +300,7 @@ export async function fuzz(t: Target, o: LoopOptions): Promise<{ status: LoopSta
       const key = c.kind + ":" + (c.stack.split("\n").slice(0, 3).join("|") || c.message.replace(/\d+/g, "N"));
       if (!seenCrash.has(key)) { seenCrash.add(key); crashes.push(c); o.onCrash?.(c); }
     }
+    if (!probe) return false;
     const fresh = cov ? cov.collect() : 0;
     return fresh > 0 || !cov;
   };
@@ -306,12 +313,24 @@ export async function fuzz(t: Target, o: LoopOptions): Promise<{ status: LoopSta
       if (o.stopOnCrash && crashes.length) break;
     }
     if (corpus.length === 0) corpus.push(new Uint8Array(0));
+    // Mutants run in batches with one coverage probe per batch (taking coverage costs more than
+    // most inputs); a batch that reached something new is run again input by input to keep the
+    // inputs that did.
+    const batch = o.batch ?? 32;
     while (execs < maxRuns && performance.now() < deadline && !(o.stopOnCrash && crashes.length)) {
-      // favour recent (newer coverage) entries a little
-      const pick = corpus[r() < 0.3 ? corpus.length - 1 - Math.floor(r() * Math.min(8, corpus.length)) : Math.floor(r() * corpus.length)]!;
-      const other = corpus[Math.floor(r() * corpus.length)]!;
-      const input = mut.mutate(pick, other);
-      if (await one(input)) corpus.push(input);
+      const inputs: Uint8Array[] = [];
+      for (let i = 0; i < batch && execs < maxRuns; i++) {
+        // favour recent (newer coverage) entries a little
+        const pick = corpus[r() < 0.3 ? corpus.length - 1 - Math.floor(r() * Math.min(8, corpus.length)) : Math.floor(r() * corpus.length)]!;
+        const other = corpus[Math.floor(r() * corpus.length)]!;
+        const input = mut.mutate(pick, other);
+        inputs.push(input);
+        await one(input, false);
+        if (o.stopOnCrash && crashes.length) break;
+      }
+      if (cov && cov.collect(false) > 0) {
+        for (const input of inputs) if (await one(input, true, false)) corpus.push(input);
+      }
       const now = performance.now();
       if (o.onStatus && now - lastStatus > 5000) { lastStatus = now; o.onStatus(status()); }
     }
