@@ -78,6 +78,12 @@ const part = (name: string, file: string, body: string) => `--XyZ\r\nContent-Dis
 add("multipart", "\x01" + part("file", "a.txt", EICAR) + "--XyZ--\r\n", "\x07preamble\r\n" + part("f1", "x", "one") + part("f2", "y\"z", "two") + "--XyZ--\r\nepilogue",
   "\xf0--XyZ  \r\nContent-Disposition: form-data; name=\"f\"; filename*=utf-8''%e2%82%ac.bin\r\n\r\n" + "x".repeat(300) + "\r\n--XyZ--");
 
+const mp = part("file", "e.com", EICAR) + "--XyZ--\r\n";
+add("http", "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n", "GET /v1/version HTTP/1.1\r\nHost: x\r\n\r\nHEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+  `POST /v1/scan?name=e.com HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${EICAR.length}\r\n\r\n${EICAR}`,
+  `POST /v1/scan HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: ${mp.length}\r\n\r\n${mp}`,
+  `POST /v1/scan HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`);
+
 const key = generateKey("vigil-fuzz");
 const note = signNote("vigil fuzz note\nline two\n", key.signerKey);
 add("tlog-note", note, signNote("a\n", [key.signerKey, generateKey("other").signerKey]));

@@ -154,34 +154,48 @@ define("clamav-cdiff", {
 
 // ---- the daemon: clamd protocol and multipart ----
 
-let daemon: { d: Daemon; port: number; dir: string } | undefined;
+let daemon: { d: Daemon; clamd: number; http: number; dir: string } | undefined;
+async function startDaemon(): Promise<void> {
+  if (daemon) return;
+  const dir = mkdtempSync(join(tmpdir(), "vigil-fuzz-daemon-"));
+  const d = new Daemon({ signatures: {}, jobs: 0, tcp: ["127.0.0.1:0"], socket: [], http: "127.0.0.1:0", httpOptions: { maxBodySize: 1 << 20 } });
+  const a = await d.start();
+  const port = (addr: string) => Number(addr.split(":").pop());
+  daemon = { d, dir, clamd: port(a.clamd.find((x) => x.startsWith("127.0.0.1:"))!), http: port(a.http!) };
+}
+async function stopDaemon(): Promise<void> {
+  if (!daemon) return;
+  const { d, dir } = daemon;
+  daemon = undefined;
+  await d.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+/** Sends the bytes on a new connection, then FIN; resolves when the server closes (or resets). */
+function exchange(port: number, d: Uint8Array, what: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const s = connect(port, "127.0.0.1");
+    s.on("error", () => resolve()); // a reset is an answer
+    s.on("close", () => resolve());
+    s.on("data", () => {});
+    s.once("connect", () => { s.end(Buffer.from(d)); });
+    s.setTimeout(2500, () => { s.destroy(); reject(new Error(`${what} kept the connection open 2.5 s after FIN without answering`)); });
+  });
+}
 define("clamd", {
   about: "raw bytes on a clamd TCP connection to an in-process Daemon (then FIN); the daemon must answer or close",
   allowed: [], maxLen: 16 * 1024,
   dictionary: ["zPING\0", "nPING\n", "PING\n", "zIDSESSION\0", "zEND\0", "zVERSION\0", "nVERSIONCOMMANDS\n", "zSTATS\0", "zINSTREAM\0", "\0\0\0\x04", "\0\0\0\0", "EICAR", "zSCAN /nonexistent\0", "zCONTSCAN /tmp/nonexistent\0", "zFILDES\0", "nRELOAD\n", "zALLMATCHSCAN /x\0", "\r\n"],
-  async setup() {
-    if (daemon) return;
-    const dir = mkdtempSync(join(tmpdir(), "vigil-fuzz-clamd-"));
-    const d = new Daemon({ signatures: {}, jobs: 0, tcp: ["127.0.0.1:0"], socket: [] });
-    const a = await d.start();
-    daemon = { d, dir, port: Number(a.clamd.find((x) => x.startsWith("127.0.0.1:"))!.split(":").pop()) };
-  },
-  async teardown() {
-    if (!daemon) return;
-    await daemon.d.stop();
-    rmSync(daemon.dir, { recursive: true, force: true });
-    daemon = undefined;
-  },
-  run(d) {
-    return new Promise<void>((resolve, reject) => {
-      const s = connect(daemon!.port, "127.0.0.1");
-      s.on("error", () => resolve()); // a reset is an answer
-      s.on("close", () => resolve());
-      s.on("data", () => {});
-      s.once("connect", () => { s.end(Buffer.from(d)); });
-      s.setTimeout(2500, () => { s.destroy(); reject(new Error("clamd kept the connection open 2.5 s after FIN without answering")); });
-    });
-  },
+  setup: startDaemon,
+  teardown: stopDaemon,
+  run: (d) => exchange(daemon!.clamd, d, "clamd"),
+});
+define("http", {
+  about: "raw bytes on an HTTP connection to the same in-process Daemon's REST API (then FIN)",
+  allowed: [], maxLen: 16 * 1024,
+  dictionary: ["POST /v1/scan HTTP/1.1\r\n", "GET /v1/health HTTP/1.1\r\n", "HEAD /metrics HTTP/1.0\r\n", "Host: x\r\n", "Content-Length: ", "Transfer-Encoding: chunked\r\n", "Content-Type: multipart/form-data; boundary=XyZ\r\n", "Content-Type: application/octet-stream\r\n", "Connection: keep-alive\r\n", "Expect: 100-continue\r\n", "\r\n\r\n", "--XyZ\r\n", "0\r\n\r\n", "?name=a.txt", "Authorization: Bearer x\r\n"],
+  setup: startDaemon,
+  teardown: stopDaemon,
+  run: (d) => exchange(daemon!.http, d, "the HTTP API"),
 });
 define("multipart", {
   about: "MultipartReader over the bytes in chunks (first byte picks the chunk size), then end()",
