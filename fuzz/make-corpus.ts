@@ -105,7 +105,7 @@ rmSync(CORPUS_DIR, { recursive: true, force: true });
 for (const [t, seeds] of Object.entries(corpus)) {
   const dir = join(CORPUS_DIR, t);
   mkdirSync(dir, { recursive: true });
-  seeds.forEach((s, i) => writeFileSync(join(dir, `seed-${String(i).padStart(2, "0")}`), s));
+  for (const [i, s] of seeds.entries()) writeFileSync(join(dir, `seed-${String(i).padStart(2, "0")}`), s);
 }
 writeFileSync(join(CORPUS_DIR, "keys.json"), JSON.stringify({ note: "test keys made by fuzz/make-corpus.ts for the fuzz seeds only", noteVerifier: key.verifierKey, clamav: hexKeys(trusted) }, null, 2) + "\n");
 console.log(Object.entries(corpus).map(([t, s]) => `${t}: ${s.length}`).join("\n"));

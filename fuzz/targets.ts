@@ -115,13 +115,13 @@ const CLAM_WORDS = [":", ";", "*", "EP+", "EOF-", "SL+", "S1+", "0", "1", "2", "
 define("clamav-ndb", {
   about: "parseNdbLine() and translateNdb() on every line", allowed: [ClamavError, SignatureSyntaxError], maxLen: 2048, dictionary: CLAM_WORDS,
   run(d) {
-    latin1(d).split("\n").forEach((line, i) => translateNdb(parseNdbLine(line), i, "N"));
+    for (const [i, line] of latin1(d).split("\n").entries()) translateNdb(parseNdbLine(line), i, "N");
   },
 });
 define("clamav-ldb", {
   about: "parseLdbLine() and translateLdb() on every line", allowed: [ClamavError, SignatureSyntaxError], maxLen: 4096, dictionary: CLAM_WORDS,
   run(d) {
-    latin1(d).split("\n").forEach((line, i) => translateLdb(parseLdbLine(line), i, "L"));
+    for (const [i, line] of latin1(d).split("\n").entries()) translateLdb(parseLdbLine(line), i, "L");
   },
 });
 define("clamav-hash", {
@@ -203,8 +203,7 @@ define("multipart", {
   dictionary: ["\r\n", "--XyZ", "\r\n--XyZ\r\n", "\r\n--XyZ--", "Content-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n", "Content-Type: text/plain\r\n", "filename*=utf-8''%ff%20", "\r\n\r\n", "  \t", ";"],
   run(d) {
     const step = 1 + ((d[0] ?? 0) % 64) * ((d[0] ?? 0) > 200 ? 64 : 1);
-    let held = 0;
-    const r = new MultipartReader("XyZ", { partStart() {}, partData(c) { held += c.length; }, partEnd() {} });
+    const r = new MultipartReader("XyZ", { partStart() {}, partData() {}, partEnd() {} });
     for (let i = 1; i < d.length && !r.done; i += step) r.write(Buffer.from(d.subarray(i, i + step)));
     r.end();
   },
