@@ -251,6 +251,8 @@ export interface LoopOptions {
   /** called before each input (the watchdog keeps the current input) */
   onInput?(data: Uint8Array, execs: number): void;
   onCrash?(c: Crash): void;
+  /** called for each mutant kept for reaching new blocks (run.ts saves them for the next run) */
+  onKeep?(data: Uint8Array): void;
   onStatus?(s: LoopStatus): void;
 }
 
@@ -329,7 +331,7 @@ export async function fuzz(t: Target, o: LoopOptions): Promise<{ status: LoopSta
         if (o.stopOnCrash && crashes.length) break;
       }
       if (cov && cov.collect(false) > 0) {
-        for (const input of inputs) if (await one(input, true, false)) corpus.push(input);
+        for (const input of inputs) if (await one(input, true, false)) { corpus.push(input); o.onKeep?.(input); }
       }
       const now = performance.now();
       if (o.onStatus && now - lastStatus > 5000) { lastStatus = now; o.onStatus(status()); }

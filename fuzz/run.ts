@@ -1,6 +1,8 @@
 /**
  * npm run fuzz -- TARGET|all [--runs N | --time S] [--seed N] [--limit MS] [--rss MB]
  *   npm run fuzz -- --list
+ *   --fresh: start from the seeds only (by default the corpus grown by earlier runs, kept in
+ *   fuzz/.work/TARGET/ and not committed, is loaded too)
  *
  * Runs the coverage-guided loop of fuzz/harness.ts on a target in a worker thread, with a
  * watchdog in this thread: an input that runs past the per-input limit is a hang even if the
@@ -32,6 +34,8 @@ const timeS = opt("--time") !== undefined ? Number(opt("--time")) : undefined;
 const seed = Number(opt("--seed") ?? 1);
 const timeLimitMs = Number(opt("--limit") ?? 2000);
 const rssCapMb = Number(opt("--rss") ?? 1536);
+// inputs kept for new coverage are saved here and loaded by the next run (--fresh: start from the seeds)
+const work = args.includes("--fresh") ? undefined : join(import.meta.dirname, ".work");
 
 function save(target: string, c: { kind: string; input: Uint8Array; message: string; stack: string; original?: number }): string {
   const dir = join(CRASH_DIR, target);
@@ -47,7 +51,7 @@ function one(target: string): Promise<{ status?: LoopStatus; crashes: number; di
   const shared = new SharedArrayBuffer(8 + 1024 * 1024);
   const head = new Int32Array(shared, 0, 2);
   const w = new Worker(new URL("./worker-entry.mjs", import.meta.url), {
-    workerData: { target, runs, timeS, seed, timeLimitMs, rssCapMb, shared },
+    workerData: { work, target, runs, timeS, seed, timeLimitMs, rssCapMb, shared },
     resourceLimits: { maxOldGenerationSizeMb: rssCapMb },
     execArgv: process.execArgv,
   });
