@@ -33,7 +33,7 @@ add("engine-compile",
 
 const pe = buildPe({ CompanyName: "Vigil", ProductName: "fuzz" });
 add("module-pe", pe);
-add("module-dotnet", pe);
+add("module-dotnet", buildDotnet(), pe);
 const elfs = [buildElf({ is64: true, le: true }), buildElf({ is64: false, le: true }), buildElf({ is64: true, le: false, type: 3 })];
 add("module-elf", ...elfs.map((e) => (e as { bytes: Uint8Array }).bytes));
 const machos = [
@@ -99,6 +99,44 @@ add("updates-bundle", b.archive);
 
 function hexKeys(k: ReturnType<typeof trustedKeysOf>): Record<string, Array<{ n: string; e: string }>> {
   return Object.fromEntries(Object.entries(k).map(([role, list]) => [role, (list as Array<{ n: bigint; e: bigint }>).map((x) => ({ n: x.n.toString(16), e: x.e.toString(16) }))]));
+}
+
+/** A minimal .NET assembly: a PE with a CLI header, metadata root and a Module and an Assembly row. */
+function buildDotnet(): Uint8Array {
+  const pad4 = (b: Buffer) => Buffer.concat([b, Buffer.alloc((4 - (b.length % 4)) % 4)]);
+  const u16 = (v: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(v); return b; };
+  const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
+  const strings = pad4(Buffer.from("\0fuzz.dll\0fuzz\0", "latin1"));
+  const tables = pad4(Buffer.concat([
+    u32(0), Buffer.from([2, 0, 0, 1]),
+    u32(0x1), u32(0x1), u32(0), u32(0), // valid: Module (0) and Assembly (0x20); sorted: none
+    u32(1), u32(1),
+    u16(0), u16(1), u16(1), u16(0), u16(0), // Module: generation, name, mvid, encid, encbaseid
+    u32(0x8004), u16(1), u16(2), u16(3), u16(4), u32(0), u16(0), u16(10), u16(0), // Assembly
+  ]));
+  const guid = Buffer.from("00112233445566778899aabbccddeeff", "hex");
+  const streams: Array<[string, Buffer]> = [["#~", tables], ["#Strings", strings], ["#US", Buffer.alloc(4)], ["#GUID", guid], ["#Blob", Buffer.alloc(4)]];
+  const version = Buffer.from("v4.0.30319\0\0", "latin1");
+  const headerLen = 16 + version.length + 4 + streams.reduce((n, [name]) => n + 8 + pad4(Buffer.from(name + "\0", "latin1")).length, 0);
+  let at = headerLen;
+  const heads: Buffer[] = [];
+  for (const [name, data] of streams) { heads.push(u32(at), u32(data.length), pad4(Buffer.from(name + "\0", "latin1"))); at += data.length; }
+  const meta = Buffer.concat([u32(0x424a5342), u16(1), u16(1), u32(0), u32(version.length), version, u16(0), u16(streams.length), ...heads, ...streams.map(([, d]) => d)]);
+  const RVA = 0x1000;
+  const cli = Buffer.alloc(72);
+  cli.writeUInt32LE(72, 0); cli.writeUInt16LE(2, 4); cli.writeUInt16LE(5, 6);
+  cli.writeUInt32LE(RVA + 72, 8); cli.writeUInt32LE(meta.length, 12); cli.writeUInt32LE(1, 16);
+  const text = Buffer.concat([cli, meta]);
+  const raw = Math.ceil(text.length / 0x200) * 0x200;
+  const h = Buffer.alloc(0x200);
+  h.write("MZ", 0, "latin1"); h.writeUInt32LE(0x40, 0x3c); h.write("PE\0\0", 0x40, "latin1");
+  const coff = 0x44, opt = coff + 20, sec = opt + 224;
+  h.writeUInt16LE(0x14c, coff); h.writeUInt16LE(1, coff + 2); h.writeUInt16LE(224, coff + 16); h.writeUInt16LE(0x2102, coff + 18);
+  h.writeUInt16LE(0x10b, opt); h.writeUInt32LE(RVA, opt + 16); h.writeUInt32LE(0x400000, opt + 28); h.writeUInt32LE(0x1000, opt + 32); h.writeUInt32LE(0x200, opt + 36);
+  h.writeUInt16LE(4, opt + 40); h.writeUInt16LE(4, opt + 48); h.writeUInt32LE(RVA + 0x1000, opt + 56); h.writeUInt32LE(0x200, opt + 60); h.writeUInt16LE(3, opt + 68);
+  h.writeUInt32LE(16, opt + 92); h.writeUInt32LE(RVA, opt + 96 + 14 * 8); h.writeUInt32LE(72, opt + 96 + 14 * 8 + 4);
+  h.write(".text", sec, "latin1"); h.writeUInt32LE(text.length, sec + 8); h.writeUInt32LE(RVA, sec + 12); h.writeUInt32LE(raw, sec + 16); h.writeUInt32LE(0x200, sec + 20); h.writeUInt32LE(0x60000020, sec + 36);
+  return Buffer.concat([h, text, Buffer.alloc(raw - text.length)]);
 }
 
 rmSync(CORPUS_DIR, { recursive: true, force: true });
