@@ -10,6 +10,7 @@
  * fuzz/crashes/TARGET/ (input .bin and a .txt with the message and stack); the replay test
  * (fuzz/fuzz.test.ts) runs every input there in `npm test`.
  */
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -96,8 +97,15 @@ function line(s: LoopStatus): string {
 }
 
 let failed = 0;
-for (const n of names) {
-  const r = await one(n);
+if (names.length > 1) {
+  // one process per target: RSS is per process, and memory a target leaves behind must not
+  // count against the next one
+  for (const n of names) {
+    const r = spawnSync(process.execPath, [...process.execArgv, import.meta.filename, n, ...args.slice(1)], { stdio: "inherit" });
+    if (r.status !== 0) failed++;
+  }
+} else {
+  const r = await one(names[0]!);
   if (r.status) console.log(`DONE ${line(r.status)}`);
   if (r.crashes) failed++;
 }
