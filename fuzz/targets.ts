@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync, existsSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { builtinModules, compile, loadRules, CompileError, LoadError, ScanError, type ScanContext } from "@vigil/engine";
 import { scanBytes, engineDetector, ScannerError, DetectorTimeoutError, type Detector, type Limits } from "@vigil/scanner";
@@ -17,6 +17,7 @@ import {
 import { Daemon, MultipartReader, MultipartError } from "@vigil/daemon";
 import { TlogError, NoteError, openNote, parseCheckpoint, decodeHashTile, decodeEntryBundle, parseTlogProof } from "@vigil/tlog";
 import { UpdateError, readTar, openBundle, parseManifest } from "@vigil/updates";
+import { EICAR } from "@vigil/test-kit";
 import type { Target } from "./harness.js";
 
 export const FUZZ_DIR = import.meta.dirname;
@@ -158,6 +159,10 @@ let daemon: { d: Daemon; clamd: number; http: number; dir: string } | undefined;
 async function startDaemon(): Promise<void> {
   if (daemon) return;
   const dir = mkdtempSync(join(tmpdir(), "vigil-fuzz-daemon-"));
+  // the tree path commands (SCAN, CONTSCAN ...) see: every absolute path is moved under it
+  mkdirSync(join(dir, "files", "sub"), { recursive: true });
+  writeFileSync(join(dir, "files", "eicar.com"), EICAR);
+  writeFileSync(join(dir, "files", "sub", "plain.txt"), "hello\n");
   const d = new Daemon({ signatures: {}, jobs: 0, tcp: ["127.0.0.1:0"], socket: [], http: "127.0.0.1:0", httpOptions: { maxBodySize: 1 << 20 } });
   const a = await d.start();
   const port = (addr: string) => Number(addr.split(":").pop());
@@ -187,7 +192,9 @@ define("clamd", {
   dictionary: ["zPING\0", "nPING\n", "PING\n", "zIDSESSION\0", "zEND\0", "zVERSION\0", "nVERSIONCOMMANDS\n", "zSTATS\0", "zINSTREAM\0", "\0\0\0\x04", "\0\0\0\0", "EICAR", "zSCAN /nonexistent\0", "zCONTSCAN /tmp/nonexistent\0", "zFILDES\0", "nRELOAD\n", "zALLMATCHSCAN /x\0", "\r\n"],
   setup: startDaemon,
   teardown: stopDaemon,
-  run: (d) => exchange(daemon!.clamd, d, "clamd"),
+  // a path command must not walk the real file system ("zCONTSCAN /" scans the whole disk, in
+  // the daemon's thread with jobs 0): ".." is defused and every " /" starts under the sandbox
+  run: (d) => exchange(daemon!.clamd, Buffer.from(latin1(d).replaceAll("..", "._").replaceAll(" /", ` ${daemon!.dir}/files/`), "latin1"), "clamd"),
 });
 define("http", {
   about: "raw bytes on an HTTP connection to the same in-process Daemon's REST API (then FIN)",
