@@ -23,7 +23,8 @@ export default defineConfig({
     },
   },
   test: {
-    include: ["packages/*/test/**/*.test.ts"],
+    // fuzz/: the crash replays and the short smoke of every fuzz target (fuzz/README.md)
+    include: ["packages/*/test/**/*.test.ts", "fuzz/**/*.test.ts"],
     reporters: ["default", "./scripts/summary-reporter.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
