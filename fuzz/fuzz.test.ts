@@ -14,17 +14,31 @@ const SMOKE_RUNS = Number(process.env.VIGIL_FUZZ_SMOKE_RUNS ?? 200);
 
 function crashInputs(): Array<[string, string]> {
   if (!existsSync(CRASH_DIR)) return [];
-  return readdirSync(CRASH_DIR).flatMap((t) => readdirSync(join(CRASH_DIR, t)).filter((f) => f.endsWith(".bin")).map((f): [string, string] => [t, f]));
+  return readdirSync(CRASH_DIR).flatMap((t) =>
+    readdirSync(join(CRASH_DIR, t))
+      .filter((f) => f.endsWith(".bin"))
+      .map((f): [string, string] => [t, f]),
+  );
 }
 
 describe("the harness itself", () => {
   test("a TypeError from a target is a crash, the package's own error is not, a slow input is a hang", async () => {
     class OwnError extends Error {}
-    const t = { name: "t", about: "", allowed: [OwnError], maxLen: 10, seeds: () => [], run(d: Uint8Array) {
-      if (d[0] === 1) throw new OwnError("bad input");
-      if (d[0] === 2) (undefined as unknown as { x: number }).x;
-      if (d[0] === 3) { const end = Date.now() + 30; while (Date.now() < end); }
-    } };
+    const t = {
+      name: "t",
+      about: "",
+      allowed: [OwnError],
+      maxLen: 10,
+      seeds: () => [],
+      run(d: Uint8Array) {
+        if (d[0] === 1) throw new OwnError("bad input");
+        if (d[0] === 2) (undefined as unknown as { x: number }).x;
+        if (d[0] === 3) {
+          const end = Date.now() + 30;
+          while (Date.now() < end);
+        }
+      },
+    };
     expect(await runOne(t, Uint8Array.of(1), 1000)).toBeUndefined();
     expect((await runOne(t, Uint8Array.of(2), 1000))?.message).toMatch(/^TypeError/);
     expect((await runOne(t, Uint8Array.of(3), 10))?.kind).toBe("hang");
@@ -36,10 +50,13 @@ describe("the harness itself", () => {
     expect(status.corpus).toBeGreaterThan(corpusOf("multipart").length);
   });
   test("mutants stay within a target's length bound (property)", () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 300 }), fc.integer(), (a, b, seed) => {
-      const m = new Mutator(rng(seed), 256, ["tok"]);
-      return m.mutate(a, b).length <= 256;
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 300 }), fc.integer(), (a, b, seed) => {
+        const m = new Mutator(rng(seed), 256, ["tok"]);
+        return m.mutate(a, b).length <= 256;
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 

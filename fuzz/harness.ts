@@ -51,20 +51,28 @@ export async function runOne(t: Target, data: Uint8Array, timeLimitMs: number): 
     if (r instanceof Promise) {
       await Promise.race([
         r,
-        new Promise((_, rej) => { timer = setTimeout(() => rej(new HangError(`no answer within ${timeLimitMs} ms`)), timeLimitMs); }),
+        new Promise((_, rej) => {
+          timer = setTimeout(() => rej(new HangError(`no answer within ${timeLimitMs} ms`)), timeLimitMs);
+        }),
       ]);
     }
   } catch (e) {
     if (e instanceof HangError) return { kind: "hang", input: data, message: e.message, stack: "" };
     if (!t.allowed.some((c) => e instanceof c)) {
       const err = e instanceof Error ? e : new Error(String(e));
-      return { kind: "crash", input: data, message: `${err.name}: ${err.message}`.slice(0, 500), stack: err.stack ?? "" };
+      return {
+        kind: "crash",
+        input: data,
+        message: `${err.name}: ${err.message}`.slice(0, 500),
+        stack: err.stack ?? "",
+      };
     }
   } finally {
     clearTimeout(timer);
   }
   const ms = performance.now() - t0;
-  if (ms > timeLimitMs) return { kind: "hang", input: data, message: `took ${ms.toFixed(0)} ms (limit ${timeLimitMs} ms)`, stack: "" };
+  if (ms > timeLimitMs)
+    return { kind: "hang", input: data, message: `took ${ms.toFixed(0)} ms (limit ${timeLimitMs} ms)`, stack: "" };
   return undefined;
 }
 
@@ -86,7 +94,10 @@ export class Coverage {
   private post(method: string, params?: object): any {
     let out: any;
     let err: Error | null = null;
-    this.session.post(method, params, (e, r) => { err = e; out = r; });
+    this.session.post(method, params, (e, r) => {
+      err = e;
+      out = r;
+    });
     if (err) throw err;
     return out;
   }
@@ -96,11 +107,19 @@ export class Coverage {
    * With commit false the features are not recorded as seen (a batch probe).
    */
   collect(commit = true): number {
-    const { result } = this.post("Profiler.takePreciseCoverage") as { result: Array<{ url: string; functions: Array<{ ranges: Array<{ startOffset: number; endOffset: number; count: number }> }> }> };
+    const { result } = this.post("Profiler.takePreciseCoverage") as {
+      result: Array<{
+        url: string;
+        functions: Array<{ ranges: Array<{ startOffset: number; endOffset: number; count: number }> }>;
+      }>;
+    };
     let fresh = 0;
     for (const script of result) {
       let keep = this.urls.get(script.url);
-      if (keep === undefined) { keep = this.include.test(script.url); this.urls.set(script.url, keep); }
+      if (keep === undefined) {
+        keep = this.include.test(script.url);
+        this.urls.set(script.url, keep);
+      }
       if (!keep) continue;
       for (const fn of script.functions) {
         const rs = fn.ranges;
@@ -110,20 +129,32 @@ export class Coverage {
         // The blocks of a function are learned from the takes where they did not run.
         const fk = `${script.url}:${rs[0]!.startOffset}`;
         let known = this.blocks.get(fk);
-        if (!known) { known = [[rs[0]!.startOffset, rs[0]!.endOffset]]; this.blocks.set(fk, known); }
+        if (!known) {
+          known = [[rs[0]!.startOffset, rs[0]!.endOffset]];
+          this.blocks.set(fk, known);
+        }
         for (let i = 1; i < rs.length; i++) {
           const r = rs[i]!;
-          if (!known.some((k) => k[0] === r.startOffset && k[1] === r.endOffset)) known.push([r.startOffset, r.endOffset]);
+          if (!known.some((k) => k[0] === r.startOffset && k[1] === r.endOffset))
+            known.push([r.startOffset, r.endOffset]);
         }
         for (const [a, b] of known) {
           let best = rs[0]!;
           for (let i = 1; i < rs.length; i++) {
             const r = rs[i]!;
-            if (r.startOffset <= a && b <= r.endOffset && r.endOffset - r.startOffset <= best.endOffset - best.startOffset) best = r;
+            if (
+              r.startOffset <= a &&
+              b <= r.endOffset &&
+              r.endOffset - r.startOffset <= best.endOffset - best.startOffset
+            )
+              best = r;
           }
           if (best.count === 0) continue;
           const id = `${fk}:${a}:${b}`;
-          if (!this.seen.has(id)) { if (commit) this.seen.add(id); fresh++; }
+          if (!this.seen.has(id)) {
+            if (commit) this.seen.add(id);
+            fresh++;
+          }
         }
       }
     }
@@ -135,7 +166,11 @@ export class Coverage {
   }
 
   close(): void {
-    try { this.post("Profiler.stopPreciseCoverage"); } catch { /* closing */ }
+    try {
+      this.post("Profiler.stopPreciseCoverage");
+    } catch {
+      /* closing */
+    }
     this.session.disconnect();
   }
 }
@@ -152,11 +187,18 @@ export function rng(seed: number): () => number {
   };
 }
 
-const INTERESTING = [0, 1, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, 16, 32, 64, 100, 255, 256, 512, 1000, 1024, 4096];
+const INTERESTING = [
+  0, 1, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, 16, 32, 64, 100, 255, 256, 512,
+  1000, 1024, 4096,
+];
 
 export class Mutator {
   private readonly dict: Buffer[];
-  constructor(private readonly r: () => number, private readonly maxLen: number, dictionary: readonly string[] = []) {
+  constructor(
+    private readonly r: () => number,
+    private readonly maxLen: number,
+    dictionary: readonly string[] = [],
+  ) {
     this.dict = dictionary.map((s) => Buffer.from(s, "latin1"));
   }
 
@@ -176,27 +218,42 @@ export class Mutator {
     const len = b.length;
     const at = () => this.int(Math.max(1, len));
     switch (this.int(len === 0 ? 3 : 12)) {
-      case 0: { // insert random bytes
+      case 0: {
+        // insert random bytes
         const k = 1 + this.int(8);
         const ins = Buffer.alloc(k);
         for (let i = 0; i < k; i++) ins[i] = this.int(256);
         const p = this.int(len + 1);
         return Buffer.concat([b.subarray(0, p), ins, b.subarray(p)]);
       }
-      case 1: { // insert a dictionary token
+      case 1: {
+        // insert a dictionary token
         if (this.dict.length === 0) return this.once(b, other);
         const p = this.int(len + 1);
         return Buffer.concat([b.subarray(0, p), this.dict[this.int(this.dict.length)]!, b.subarray(p)]);
       }
-      case 2: { // splice with another input
+      case 2: {
+        // splice with another input
         const p = this.int(len + 1);
         const q = this.int(other.length + 1);
         return Buffer.concat([b.subarray(0, p), Buffer.from(other.subarray(q))]);
       }
-      case 3: { const p = at(); b[p] = b[p]! ^ (1 << this.int(8)); return b; } // flip a bit
-      case 4: { b[at()] = this.int(256); return b; } // random byte
-      case 5: { const p = at(); b[p] = (b[p]! + (this.int(33) - 16)) & 0xff; return b; } // arithmetic
-      case 6: { // an interesting 8/16/32-bit value, either endianness
+      case 3: {
+        const p = at();
+        b[p] = b[p]! ^ (1 << this.int(8));
+        return b;
+      } // flip a bit
+      case 4: {
+        b[at()] = this.int(256);
+        return b;
+      } // random byte
+      case 5: {
+        const p = at();
+        b[p] = (b[p]! + (this.int(33) - 16)) & 0xff;
+        return b;
+      } // arithmetic
+      case 6: {
+        // an interesting 8/16/32-bit value, either endianness
         const v = INTERESTING[this.int(INTERESTING.length)]!;
         const w = [1, 2, 4][this.int(3)]!;
         const p = this.int(Math.max(1, len - w + 1));
@@ -206,32 +263,38 @@ export class Mutator {
         }
         return b;
       }
-      case 7: { // delete a range
+      case 7: {
+        // delete a range
         const p = at();
         const k = 1 + this.int(Math.min(64, len - p));
         return Buffer.concat([b.subarray(0, p), b.subarray(p + k)]);
       }
-      case 8: { // duplicate a range
+      case 8: {
+        // duplicate a range
         const p = at();
         const k = 1 + this.int(Math.min(256, len - p));
         const reps = 1 + this.int(this.r() < 0.1 ? 64 : 3);
         const piece = b.subarray(p, p + k);
         return Buffer.concat([b.subarray(0, p), ...Array(reps).fill(piece), b.subarray(p)]);
       }
-      case 9: { // copy a range over another place
-        const p = at(), q = at();
+      case 9: {
+        // copy a range over another place
+        const p = at(),
+          q = at();
         const k = 1 + this.int(Math.min(32, len - Math.max(p, q)));
         b.copy(b, q, p, p + k);
         return b;
       }
-      case 10: { // overwrite with a dictionary token
+      case 10: {
+        // overwrite with a dictionary token
         if (this.dict.length === 0) return this.once(b, other);
         const tok = this.dict[this.int(this.dict.length)]!;
         const p = at();
         tok.copy(b, p, 0, Math.min(tok.length, len - p));
         return b;
       }
-      default: { // truncate
+      default: {
+        // truncate
         return b.subarray(0, this.int(len + 1));
       }
     }
@@ -294,7 +357,16 @@ export async function fuzz(t: Target, o: LoopOptions): Promise<{ status: LoopSta
   let lastStatus = t0;
   const status = (): LoopStatus => {
     const seconds = (performance.now() - t0) / 1000;
-    return { target: t.name, execs, seconds, execsPerSecond: execs / Math.max(seconds, 1e-9), corpus: corpus.length, features: cov?.features ?? 0, crashes: crashes.length, peakRssMb: Math.round(peak / 1048576) };
+    return {
+      target: t.name,
+      execs,
+      seconds,
+      execsPerSecond: execs / Math.max(seconds, 1e-9),
+      corpus: corpus.length,
+      features: cov?.features ?? 0,
+      crashes: crashes.length,
+      peakRssMb: Math.round(peak / 1048576),
+    };
   };
   /** Runs an input (counted unless it is a re-run); with `probe`, returns whether it reached new blocks. */
   const one = async (data: Uint8Array, probe = true, count = true): Promise<boolean> => {
@@ -306,11 +378,21 @@ export async function fuzz(t: Target, o: LoopOptions): Promise<{ status: LoopSta
     if (!c && rss > rssCap) {
       // RSS over the cap counts only if a full collection does not bring it back under
       (gc ??= collectGarbage())();
-      if (process.memoryUsage.rss() > rssCap) c = { kind: "memory", input: data, message: `RSS ${Math.round(rss / 1048576)} MB over the ${Math.round(rssCap / 1048576)} MB cap`, stack: "" };
+      if (process.memoryUsage.rss() > rssCap)
+        c = {
+          kind: "memory",
+          input: data,
+          message: `RSS ${Math.round(rss / 1048576)} MB over the ${Math.round(rssCap / 1048576)} MB cap`,
+          stack: "",
+        };
     }
     if (c) {
       const key = c.kind + ":" + (c.stack.split("\n").slice(0, 3).join("|") || c.message.replace(/\d+/g, "N"));
-      if (!seenCrash.has(key)) { seenCrash.add(key); crashes.push(c); o.onCrash?.(c); }
+      if (!seenCrash.has(key)) {
+        seenCrash.add(key);
+        crashes.push(c);
+        o.onCrash?.(c);
+      }
     }
     if (!probe) return false;
     const fresh = cov ? cov.collect() : 0;
@@ -333,7 +415,12 @@ export async function fuzz(t: Target, o: LoopOptions): Promise<{ status: LoopSta
       const inputs: Uint8Array[] = [];
       for (let i = 0; i < batch && execs < maxRuns; i++) {
         // favour recent (newer coverage) entries a little
-        const pick = corpus[r() < 0.3 ? corpus.length - 1 - Math.floor(r() * Math.min(8, corpus.length)) : Math.floor(r() * corpus.length)]!;
+        const pick =
+          corpus[
+            r() < 0.3
+              ? corpus.length - 1 - Math.floor(r() * Math.min(8, corpus.length))
+              : Math.floor(r() * corpus.length)
+          ]!;
         const other = corpus[Math.floor(r() * corpus.length)]!;
         const input = mut.mutate(pick, other);
         inputs.push(input);
@@ -341,10 +428,17 @@ export async function fuzz(t: Target, o: LoopOptions): Promise<{ status: LoopSta
         if (o.stopOnCrash && crashes.length) break;
       }
       if (cov && cov.collect(false) > 0) {
-        for (const input of inputs) if (await one(input, true, false)) { corpus.push(input); o.onKeep?.(input); }
+        for (const input of inputs)
+          if (await one(input, true, false)) {
+            corpus.push(input);
+            o.onKeep?.(input);
+          }
       }
       const now = performance.now();
-      if (o.onStatus && now - lastStatus > 5000) { lastStatus = now; o.onStatus(status()); }
+      if (o.onStatus && now - lastStatus > 5000) {
+        lastStatus = now;
+        o.onStatus(status());
+      }
     }
   } finally {
     cov?.close();
@@ -358,15 +452,17 @@ export async function fuzz(t: Target, o: LoopOptions): Promise<{ status: LoopSta
  * of failure (same first stack frame or message) still happens.
  */
 export async function minimise(t: Target, c: Crash, timeLimitMs: number, budgetMs = 20_000): Promise<Uint8Array> {
-  const sig = (x: Crash | undefined) => x ? x.kind + ":" + (x.stack.split("\n")[1] ?? x.message.replace(/\d+/g, "N")) : "";
+  const sig = (x: Crash | undefined) =>
+    x ? x.kind + ":" + (x.stack.split("\n")[1] ?? x.message.replace(/\d+/g, "N")) : "";
   const want = sig(c);
   const still = async (d: Uint8Array) => sig(await runOne(t, d, timeLimitMs)) === want;
   const end = performance.now() + budgetMs;
   let best = Buffer.from(c.input);
   for (let chunk = Math.max(1, best.length >> 1); chunk >= 1 && performance.now() < end; chunk >>= 1) {
-    for (let i = 0; i < best.length && performance.now() < end;) {
+    for (let i = 0; i < best.length && performance.now() < end; ) {
       const cand = Buffer.concat([best.subarray(0, i), best.subarray(i + chunk)]);
-      if (await still(cand)) best = cand; else i += chunk;
+      if (await still(cand)) best = cand;
+      else i += chunk;
     }
   }
   return best;

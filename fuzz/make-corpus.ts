@@ -9,9 +9,24 @@ import { createHash } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { buildCld, buildSignedCdiff, buildSignedCvd, generateContainerKeys, openContainer, trustedKeysOf } from "@vigil/clamav";
+import {
+  buildCld,
+  buildSignedCdiff,
+  buildSignedCvd,
+  generateContainerKeys,
+  openContainer,
+  trustedKeysOf,
+} from "@vigil/clamav";
 import { EICAR, buildPe, makeZip } from "@vigil/test-kit";
-import { encodeEntryBundle, encodeHashTile, formatCheckpoint, formatTlogProof, generateKey, signNote, leafHash } from "@vigil/tlog";
+import {
+  encodeEntryBundle,
+  encodeHashTile,
+  formatCheckpoint,
+  formatTlogProof,
+  generateKey,
+  signNote,
+  leafHash,
+} from "@vigil/tlog";
 import { buildBundle, writeTar } from "@vigil/updates";
 // the engine's module-test builders (a script, not a test: it runs when the corpus is remade)
 import { buildElf } from "../packages/engine/test/modules/elf-builder.js";
@@ -21,20 +36,26 @@ import { CORPUS_DIR } from "./targets.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const corpus: Record<string, Uint8Array[]> = {};
-const add = (t: string, ...seeds: Array<Uint8Array | string>) => (corpus[t] ??= []).push(...seeds.map((s) => (typeof s === "string" ? enc(s) : s)));
+const add = (t: string, ...seeds: Array<Uint8Array | string>) =>
+  (corpus[t] ??= []).push(...seeds.map((s) => (typeof s === "string" ? enc(s) : s)));
 
-add("engine-compile",
+add(
+  "engine-compile",
   'rule a { strings: $a = "EICAR" nocase wide ascii $b = { 4D 5A ?? [2-4] (01|02) } $c = /ab+c[^x]{2,3}/is condition: #a > 1 and @b[1] < 100 or $c at 0 }',
   'import "pe"\nimport "math"\nrule p : tag1 tag2 { meta: author = "x" score = 5 strings: $s = "x" xor(1-3) condition: $s and pe.number_of_sections > 1 and math.entropy(0, filesize) > 7.0 and for any i in (0..pe.number_of_sections - 1): (pe.sections[i].name == ".text") }',
   'private rule b { condition: uint32(0) == 0x464c457f } global rule c { condition: filesize < 1MB } rule d { strings: $x = "a" condition: b and not c and for all of ($*) : ( @ > 0 ) }',
   'rule e { strings: $a = "abc" base64 $b = "q" fullword condition: any of them and "abc" contains "b" and "x" matches /x/ and defined filesize }',
-  'rule f { condition: 1 + 2 * 3 - 4 \\ 2 % 3 == 1 << 2 >> 1 & 3 | 4 ^ 5 and ~1 == -2 }',
+  "rule f { condition: 1 + 2 * 3 - 4 \\ 2 % 3 == 1 << 2 >> 1 & 3 | 4 ^ 5 and ~1 == -2 }",
 );
 
 const pe = buildPe({ CompanyName: "Vigil", ProductName: "fuzz" });
 add("module-pe", pe);
 add("module-dotnet", buildDotnet(), pe);
-const elfs = [buildElf({ is64: true, le: true }), buildElf({ is64: false, le: true }), buildElf({ is64: true, le: false, type: 3 })];
+const elfs = [
+  buildElf({ is64: true, le: true }),
+  buildElf({ is64: false, le: true }),
+  buildElf({ is64: true, le: false, type: 3 }),
+];
 add("module-elf", ...elfs.map((e) => (e as { bytes: Uint8Array }).bytes));
 const machos = [
   buildMacho({ is64: true, le: true, cputype: 0x01000007, entry: "main" }),
@@ -43,46 +64,111 @@ const machos = [
 add("module-macho", ...machos, buildFat([{ cputype: 7, cpusubtype: 3, bytes: machos[0]! }]));
 add("module-dex", buildDex().bytes, buildDex("039").bytes);
 
-const tar = writeTar([{ name: "eicar.com", data: enc(EICAR) }, { name: "dir/readme.txt", data: enc("hello\n") }]);
+const tar = writeTar([
+  { name: "eicar.com", data: enc(EICAR) },
+  { name: "dir/readme.txt", data: enc("hello\n") },
+]);
 add("archive-tar", tar);
 add("archive-gzip", gzipSync(enc(EICAR)), gzipSync(tar));
 const tool = (cmd: string, data: Uint8Array) => new Uint8Array(execFileSync(cmd, ["-c"], { input: data }));
 add("archive-bzip2", tool("bzip2", enc(EICAR + "\n" + "x".repeat(200))), tool("bzip2", tar));
 add("archive-xz", tool("xz", enc(EICAR)), tool("xz", tar));
-add("archive-zip", makeZip([{ name: "a.txt", data: "hello", method: 0 }, { name: "dir/e.com", data: EICAR, method: 8 }]), makeZip([{ name: "in.zip", data: makeZip([{ name: "x", data: EICAR }]), method: 0 }]));
+add(
+  "archive-zip",
+  makeZip([
+    { name: "a.txt", data: "hello", method: 0 },
+    { name: "dir/e.com", data: EICAR, method: 8 },
+  ]),
+  makeZip([{ name: "in.zip", data: makeZip([{ name: "x", data: EICAR }]), method: 0 }]),
+);
 
-add("clamav-ndb", "Win.Test.A:0:*:41424344\nWin.Test.B:1:EP+0,16:4d5a??{2-4}(90|cc)*4142[1-3]43:51:255\nT.C:6:EOF-100:!(aabb)ccdd{-5}ee\nT.D:0:0:a?b?c?:18");
-add("clamav-ldb",
+add(
+  "clamav-ndb",
+  "Win.Test.A:0:*:41424344\nWin.Test.B:1:EP+0,16:4d5a??{2-4}(90|cc)*4142[1-3]43:51:255\nT.C:6:EOF-100:!(aabb)ccdd{-5}ee\nT.D:0:0:a?b?c?:18",
+);
+add(
+  "clamav-ldb",
   "Win.Test.L;Engine:51-255,Target:1;0&1;41424344;45464748::i",
   "T.L2;Engine:51-255,Target:1,FileSize:10-100;(0|1)>2,1;aabb{1-4}ccdd;0/abc[de]+/i;EP+0:9090",
-  "T.L3;Engine:51-255,Target:1,EntryPoint:0-4,NumberOfSections:2;0=2&1<3;4d5a*5045;2:00(01|02)");
-add("clamav-hash", "\x0044d88612fea8a8f36de82e1278abb02f:68:Win.Test.EICAR_HDB-1\n", "\x0168:44d88612fea8a8f36de82e1278abb02f:Win.Test.EICAR_MDB-1:73\n", "\x02*:44d88612fea8a8f36de82e1278abb02f:Fp\n", "\x03Win.Test.A\nWin.Test.B\n");
+  "T.L3;Engine:51-255,Target:1,EntryPoint:0-4,NumberOfSections:2;0=2&1<3;4d5a*5045;2:00(01|02)",
+);
+add(
+  "clamav-hash",
+  "\x0044d88612fea8a8f36de82e1278abb02f:68:Win.Test.EICAR_HDB-1\n",
+  "\x0168:44d88612fea8a8f36de82e1278abb02f:Win.Test.EICAR_MDB-1:73\n",
+  "\x02*:44d88612fea8a8f36de82e1278abb02f:Fp\n",
+  "\x03Win.Test.A\nWin.Test.B\n",
+);
 const stime = 1765000000;
 const ndb = enc("A:0:*:41424344\nB:0:*:45464748\n");
 const info = `ClamAV-VDB:06 Dec 2025 05-46 +0000:5:2:51:X:X:vigil:${stime}\ndaily.ndb:${ndb.length}:${createHash("sha256").update(ndb).digest("hex")}\n`;
 const ckeys = generateContainerKeys();
 const trusted = trustedKeysOf(ckeys);
-const cvd = buildSignedCvd([{ name: "daily.ndb", bytes: ndb }], { name: "daily", version: 5, signatures: 2, flevel: 51, stime }, ckeys);
+const cvd = buildSignedCvd(
+  [{ name: "daily.ndb", bytes: ndb }],
+  { name: "daily", version: 5, signatures: 2, flevel: 51, stime },
+  ckeys,
+);
 const opened = openContainer(cvd, { path: "daily.cvd", keys: trusted });
 const cld = buildCld(opened.files, "daily.cld");
-add("clamav-container", new Uint8Array([0, ...cld]), new Uint8Array([2, ...cvd]), new Uint8Array([0, ...buildCld([{ name: "daily.info", bytes: enc(info) }, { name: "daily.ndb", bytes: ndb }], "daily.cld")]));
+add(
+  "clamav-container",
+  new Uint8Array([0, ...cld]),
+  new Uint8Array([2, ...cvd]),
+  new Uint8Array([
+    0,
+    ...buildCld(
+      [
+        { name: "daily.info", bytes: enc(info) },
+        { name: "daily.ndb", bytes: ndb },
+      ],
+      "daily.cld",
+    ),
+  ]),
+);
 const script = "OPEN daily.ndb\nADD D:0:*:4d4e4f50\nCLOSE\n";
-add("clamav-cdiff", buildSignedCdiff(script, 6, ckeys.cdiff), "OPEN daily.ndb\nADD D:0:*:4d4e4f50\nDEL 1 A:0:*:41424344\nXCHG 2 B:0:*:45464748 B:0:*:45464749\nCLOSE\n", "MOVE daily.ndb daily.hdb 1 A:0:*:41424344 2 X\nUNLINK daily.hdb\n");
+add(
+  "clamav-cdiff",
+  buildSignedCdiff(script, 6, ckeys.cdiff),
+  "OPEN daily.ndb\nADD D:0:*:4d4e4f50\nDEL 1 A:0:*:41424344\nXCHG 2 B:0:*:45464748 B:0:*:45464749\nCLOSE\n",
+  "MOVE daily.ndb daily.hdb 1 A:0:*:41424344 2 X\nUNLINK daily.hdb\n",
+);
 
-const chunk = (b: string) => { const h = Buffer.alloc(4); h.writeUInt32BE(b.length); return Buffer.concat([h, Buffer.from(b, "latin1")]); };
-add("clamd", "zPING\0", "nVERSION\n", "PING", "zIDSESSION\0zPING\0zVERSION\0zEND\0",
+const chunk = (b: string) => {
+  const h = Buffer.alloc(4);
+  h.writeUInt32BE(b.length);
+  return Buffer.concat([h, Buffer.from(b, "latin1")]);
+};
+add(
+  "clamd",
+  "zPING\0",
+  "nVERSION\n",
+  "PING",
+  "zIDSESSION\0zPING\0zVERSION\0zEND\0",
   Buffer.concat([Buffer.from("zINSTREAM\0"), chunk(EICAR), chunk("more"), Buffer.alloc(4)]),
   Buffer.concat([Buffer.from("zIDSESSION\0nINSTREAM\n"), chunk("abc"), Buffer.alloc(4), Buffer.from("zSTATS\0zEND\0")]),
-  "nVERSIONCOMMANDS\nzSCAN /nonexistent/file\0");
-const part = (name: string, file: string, body: string) => `--XyZ\r\nContent-Disposition: form-data; name="${name}"; filename="${file}"\r\nContent-Type: application/octet-stream\r\n\r\n${body}\r\n`;
-add("multipart", "\x01" + part("file", "a.txt", EICAR) + "--XyZ--\r\n", "\x07preamble\r\n" + part("f1", "x", "one") + part("f2", "y\"z", "two") + "--XyZ--\r\nepilogue",
-  "\xf0--XyZ  \r\nContent-Disposition: form-data; name=\"f\"; filename*=utf-8''%e2%82%ac.bin\r\n\r\n" + "x".repeat(300) + "\r\n--XyZ--");
+  "nVERSIONCOMMANDS\nzSCAN /nonexistent/file\0",
+);
+const part = (name: string, file: string, body: string) =>
+  `--XyZ\r\nContent-Disposition: form-data; name="${name}"; filename="${file}"\r\nContent-Type: application/octet-stream\r\n\r\n${body}\r\n`;
+add(
+  "multipart",
+  "\x01" + part("file", "a.txt", EICAR) + "--XyZ--\r\n",
+  "\x07preamble\r\n" + part("f1", "x", "one") + part("f2", 'y"z', "two") + "--XyZ--\r\nepilogue",
+  "\xf0--XyZ  \r\nContent-Disposition: form-data; name=\"f\"; filename*=utf-8''%e2%82%ac.bin\r\n\r\n" +
+    "x".repeat(300) +
+    "\r\n--XyZ--",
+);
 
 const mp = part("file", "e.com", EICAR) + "--XyZ--\r\n";
-add("http", "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n", "GET /v1/version HTTP/1.1\r\nHost: x\r\n\r\nHEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+add(
+  "http",
+  "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n",
+  "GET /v1/version HTTP/1.1\r\nHost: x\r\n\r\nHEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
   `POST /v1/scan?name=e.com HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${EICAR.length}\r\n\r\n${EICAR}`,
   `POST /v1/scan HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: ${mp.length}\r\n\r\n${mp}`,
-  `POST /v1/scan HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`);
+  `POST /v1/scan HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+);
 
 const key = generateKey("vigil-fuzz");
 const note = signNote("vigil fuzz note\nline two\n", key.signerKey);
@@ -90,52 +176,140 @@ add("tlog-note", note, signNote("a\n", [key.signerKey, generateKey("other").sign
 const root = leafHash(enc("x"));
 const cp = formatCheckpoint({ origin: "example.com/log", size: 5, rootHash: root, extensions: ["ext"] });
 add("tlog-checkpoint", cp);
-add("tlog-tile",
+add(
+  "tlog-tile",
   new Uint8Array([0, ...encodeHashTile([root, leafHash(enc("y"))])]),
   new Uint8Array([1, ...encodeEntryBundle([enc("entry one"), enc("entry two")])]),
-  new Uint8Array([3, ...enc(formatTlogProof({ index: 1n, proof: [root], checkpoint: signNote(cp, key.signerKey) }))]));
-const b = buildBundle([{ path: "a.yar", data: enc("rule a { condition: true }\n") }, { path: "d/b.yar", data: enc('rule b { strings: $a = "x" condition: $a }\n') }], { name: "fuzz", version: 1, previous: "", time: new Date(0) }, key.signerKey);
+  new Uint8Array([3, ...enc(formatTlogProof({ index: 1n, proof: [root], checkpoint: signNote(cp, key.signerKey) }))]),
+);
+const b = buildBundle(
+  [
+    { path: "a.yar", data: enc("rule a { condition: true }\n") },
+    { path: "d/b.yar", data: enc('rule b { strings: $a = "x" condition: $a }\n') },
+  ],
+  { name: "fuzz", version: 1, previous: "", time: new Date(0) },
+  key.signerKey,
+);
 add("updates-bundle", b.archive);
 
 function hexKeys(k: ReturnType<typeof trustedKeysOf>): Record<string, Array<{ n: string; e: string }>> {
-  return Object.fromEntries(Object.entries(k).map(([role, list]) => [role, (list as Array<{ n: bigint; e: bigint }>).map((x) => ({ n: x.n.toString(16), e: x.e.toString(16) }))]));
+  return Object.fromEntries(
+    Object.entries(k).map(([role, list]) => [
+      role,
+      (list as Array<{ n: bigint; e: bigint }>).map((x) => ({ n: x.n.toString(16), e: x.e.toString(16) })),
+    ]),
+  );
 }
 
 /** A minimal .NET assembly: a PE with a CLI header, metadata root and a Module and an Assembly row. */
 function buildDotnet(): Uint8Array {
   const pad4 = (b: Buffer) => Buffer.concat([b, Buffer.alloc((4 - (b.length % 4)) % 4)]);
-  const u16 = (v: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(v); return b; };
-  const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
+  const u16 = (v: number) => {
+    const b = Buffer.alloc(2);
+    b.writeUInt16LE(v);
+    return b;
+  };
+  const u32 = (v: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v);
+    return b;
+  };
   const strings = pad4(Buffer.from("\0fuzz.dll\0fuzz\0", "latin1"));
-  const tables = pad4(Buffer.concat([
-    u32(0), Buffer.from([2, 0, 0, 1]),
-    u32(0x1), u32(0x1), u32(0), u32(0), // valid: Module (0) and Assembly (0x20); sorted: none
-    u32(1), u32(1),
-    u16(0), u16(1), u16(1), u16(0), u16(0), // Module: generation, name, mvid, encid, encbaseid
-    u32(0x8004), u16(1), u16(2), u16(3), u16(4), u32(0), u16(0), u16(10), u16(0), // Assembly
-  ]));
+  const tables = pad4(
+    Buffer.concat([
+      u32(0),
+      Buffer.from([2, 0, 0, 1]),
+      u32(0x1),
+      u32(0x1),
+      u32(0),
+      u32(0), // valid: Module (0) and Assembly (0x20); sorted: none
+      u32(1),
+      u32(1),
+      u16(0),
+      u16(1),
+      u16(1),
+      u16(0),
+      u16(0), // Module: generation, name, mvid, encid, encbaseid
+      u32(0x8004),
+      u16(1),
+      u16(2),
+      u16(3),
+      u16(4),
+      u32(0),
+      u16(0),
+      u16(10),
+      u16(0), // Assembly
+    ]),
+  );
   const guid = Buffer.from("00112233445566778899aabbccddeeff", "hex");
-  const streams: Array<[string, Buffer]> = [["#~", tables], ["#Strings", strings], ["#US", Buffer.alloc(4)], ["#GUID", guid], ["#Blob", Buffer.alloc(4)]];
+  const streams: Array<[string, Buffer]> = [
+    ["#~", tables],
+    ["#Strings", strings],
+    ["#US", Buffer.alloc(4)],
+    ["#GUID", guid],
+    ["#Blob", Buffer.alloc(4)],
+  ];
   const version = Buffer.from("v4.0.30319\0\0", "latin1");
-  const headerLen = 16 + version.length + 4 + streams.reduce((n, [name]) => n + 8 + pad4(Buffer.from(name + "\0", "latin1")).length, 0);
+  const headerLen =
+    16 + version.length + 4 + streams.reduce((n, [name]) => n + 8 + pad4(Buffer.from(name + "\0", "latin1")).length, 0);
   let at = headerLen;
   const heads: Buffer[] = [];
-  for (const [name, data] of streams) { heads.push(u32(at), u32(data.length), pad4(Buffer.from(name + "\0", "latin1"))); at += data.length; }
-  const meta = Buffer.concat([u32(0x424a5342), u16(1), u16(1), u32(0), u32(version.length), version, u16(0), u16(streams.length), ...heads, ...streams.map(([, d]) => d)]);
+  for (const [name, data] of streams) {
+    heads.push(u32(at), u32(data.length), pad4(Buffer.from(name + "\0", "latin1")));
+    at += data.length;
+  }
+  const meta = Buffer.concat([
+    u32(0x424a5342),
+    u16(1),
+    u16(1),
+    u32(0),
+    u32(version.length),
+    version,
+    u16(0),
+    u16(streams.length),
+    ...heads,
+    ...streams.map(([, d]) => d),
+  ]);
   const RVA = 0x1000;
   const cli = Buffer.alloc(72);
-  cli.writeUInt32LE(72, 0); cli.writeUInt16LE(2, 4); cli.writeUInt16LE(5, 6);
-  cli.writeUInt32LE(RVA + 72, 8); cli.writeUInt32LE(meta.length, 12); cli.writeUInt32LE(1, 16);
+  cli.writeUInt32LE(72, 0);
+  cli.writeUInt16LE(2, 4);
+  cli.writeUInt16LE(5, 6);
+  cli.writeUInt32LE(RVA + 72, 8);
+  cli.writeUInt32LE(meta.length, 12);
+  cli.writeUInt32LE(1, 16);
   const text = Buffer.concat([cli, meta]);
   const raw = Math.ceil(text.length / 0x200) * 0x200;
   const h = Buffer.alloc(0x200);
-  h.write("MZ", 0, "latin1"); h.writeUInt32LE(0x40, 0x3c); h.write("PE\0\0", 0x40, "latin1");
-  const coff = 0x44, opt = coff + 20, sec = opt + 224;
-  h.writeUInt16LE(0x14c, coff); h.writeUInt16LE(1, coff + 2); h.writeUInt16LE(224, coff + 16); h.writeUInt16LE(0x2102, coff + 18);
-  h.writeUInt16LE(0x10b, opt); h.writeUInt32LE(RVA, opt + 16); h.writeUInt32LE(0x400000, opt + 28); h.writeUInt32LE(0x1000, opt + 32); h.writeUInt32LE(0x200, opt + 36);
-  h.writeUInt16LE(4, opt + 40); h.writeUInt16LE(4, opt + 48); h.writeUInt32LE(RVA + 0x1000, opt + 56); h.writeUInt32LE(0x200, opt + 60); h.writeUInt16LE(3, opt + 68);
-  h.writeUInt32LE(16, opt + 92); h.writeUInt32LE(RVA, opt + 96 + 14 * 8); h.writeUInt32LE(72, opt + 96 + 14 * 8 + 4);
-  h.write(".text", sec, "latin1"); h.writeUInt32LE(text.length, sec + 8); h.writeUInt32LE(RVA, sec + 12); h.writeUInt32LE(raw, sec + 16); h.writeUInt32LE(0x200, sec + 20); h.writeUInt32LE(0x60000020, sec + 36);
+  h.write("MZ", 0, "latin1");
+  h.writeUInt32LE(0x40, 0x3c);
+  h.write("PE\0\0", 0x40, "latin1");
+  const coff = 0x44,
+    opt = coff + 20,
+    sec = opt + 224;
+  h.writeUInt16LE(0x14c, coff);
+  h.writeUInt16LE(1, coff + 2);
+  h.writeUInt16LE(224, coff + 16);
+  h.writeUInt16LE(0x2102, coff + 18);
+  h.writeUInt16LE(0x10b, opt);
+  h.writeUInt32LE(RVA, opt + 16);
+  h.writeUInt32LE(0x400000, opt + 28);
+  h.writeUInt32LE(0x1000, opt + 32);
+  h.writeUInt32LE(0x200, opt + 36);
+  h.writeUInt16LE(4, opt + 40);
+  h.writeUInt16LE(4, opt + 48);
+  h.writeUInt32LE(RVA + 0x1000, opt + 56);
+  h.writeUInt32LE(0x200, opt + 60);
+  h.writeUInt16LE(3, opt + 68);
+  h.writeUInt32LE(16, opt + 92);
+  h.writeUInt32LE(RVA, opt + 96 + 14 * 8);
+  h.writeUInt32LE(72, opt + 96 + 14 * 8 + 4);
+  h.write(".text", sec, "latin1");
+  h.writeUInt32LE(text.length, sec + 8);
+  h.writeUInt32LE(RVA, sec + 12);
+  h.writeUInt32LE(raw, sec + 16);
+  h.writeUInt32LE(0x200, sec + 20);
+  h.writeUInt32LE(0x60000020, sec + 36);
   return Buffer.concat([h, text, Buffer.alloc(raw - text.length)]);
 }
 
@@ -145,5 +319,20 @@ for (const [t, seeds] of Object.entries(corpus)) {
   mkdirSync(dir, { recursive: true });
   for (const [i, s] of seeds.entries()) writeFileSync(join(dir, `seed-${String(i).padStart(2, "0")}`), s);
 }
-writeFileSync(join(CORPUS_DIR, "keys.json"), JSON.stringify({ note: "test keys made by fuzz/make-corpus.ts for the fuzz seeds only", noteVerifier: key.verifierKey, clamav: hexKeys(trusted) }, null, 2) + "\n");
-console.log(Object.entries(corpus).map(([t, s]) => `${t}: ${s.length}`).join("\n"));
+writeFileSync(
+  join(CORPUS_DIR, "keys.json"),
+  JSON.stringify(
+    {
+      note: "test keys made by fuzz/make-corpus.ts for the fuzz seeds only",
+      noteVerifier: key.verifierKey,
+      clamav: hexKeys(trusted),
+    },
+    null,
+    2,
+  ) + "\n",
+);
+console.log(
+  Object.entries(corpus)
+    .map(([t, s]) => `${t}: ${s.length}`)
+    .join("\n"),
+);

@@ -29,7 +29,11 @@ if (args.includes("--list") || args.length === 0) {
 }
 const name = args[0]!;
 const names = name === "all" ? [...TARGETS.keys()] : [name];
-for (const n of names) if (!TARGETS.has(n)) { console.error(`fuzz: no target ${n}; npm run fuzz -- --list`); process.exit(2); }
+for (const n of names)
+  if (!TARGETS.has(n)) {
+    console.error(`fuzz: no target ${n}; npm run fuzz -- --list`);
+    process.exit(2);
+  }
 const runs = opt("--runs") !== undefined ? Number(opt("--runs")) : undefined;
 const timeS = opt("--time") !== undefined ? Number(opt("--time")) : undefined;
 const seed = Number(opt("--seed") ?? 1);
@@ -38,13 +42,19 @@ const rssCapMb = Number(opt("--rss") ?? 1536);
 // inputs kept for new coverage are saved here and loaded by the next run (--fresh: start from the seeds)
 const work = args.includes("--fresh") ? undefined : join(import.meta.dirname, ".work");
 
-function save(target: string, c: { kind: string; input: Uint8Array; message: string; stack: string; original?: number }): string {
+function save(
+  target: string,
+  c: { kind: string; input: Uint8Array; message: string; stack: string; original?: number },
+): string {
   const dir = join(CRASH_DIR, target);
   mkdirSync(dir, { recursive: true });
   const id = createHash("sha256").update(c.input).digest("hex").slice(0, 12);
   const base = join(dir, `${c.kind}-${id}`);
   writeFileSync(base + ".bin", c.input);
-  writeFileSync(base + ".txt", `${c.kind}: ${c.message}\n(minimised from ${c.original ?? c.input.length} to ${c.input.length} bytes)\n\n${c.stack}\n`);
+  writeFileSync(
+    base + ".txt",
+    `${c.kind}: ${c.message}\n(minimised from ${c.original ?? c.input.length} to ${c.input.length} bytes)\n\n${c.stack}\n`,
+  );
   return base + ".bin";
 }
 
@@ -59,15 +69,25 @@ function one(target: string): Promise<{ status?: LoopStatus; crashes: number; di
   let crashes = 0;
   let status: LoopStatus | undefined;
   return new Promise((resolve) => {
-    let last = -1, since = Date.now();
+    let last = -1,
+      since = Date.now();
     const current = () => new Uint8Array(shared, 8, Atomics.load(head, 1)).slice();
     const dog = setInterval(() => {
       const n = Atomics.load(head, 0);
-      if (n !== last) { last = n; since = Date.now(); return; }
+      if (n !== last) {
+        last = n;
+        since = Date.now();
+        return;
+      }
       // a synchronous target stuck on one input (an async one is timed inside the worker)
       if (n > 0 && Date.now() - since > Math.max(10_000, timeLimitMs * 5)) {
         clearInterval(dog);
-        const file = save(target, { kind: "hang", input: current(), message: `no progress for ${Math.round((Date.now() - since) / 1000)} s on one input`, stack: "" });
+        const file = save(target, {
+          kind: "hang",
+          input: current(),
+          message: `no progress for ${Math.round((Date.now() - since) / 1000)} s on one input`,
+          stack: "",
+        });
         console.log(`${target}: HANG, input kept in ${file}`);
         crashes++;
         void w.terminate();
@@ -75,20 +95,38 @@ function one(target: string): Promise<{ status?: LoopStatus; crashes: number; di
       }
     }, 500);
     w.on("message", (m: any) => {
-      if (m.type === "status") { status = m.status; console.log(line(m.status)); }
-      else if (m.type === "found") console.log(`${target}: ${m.crash.kind.toUpperCase()} ${m.crash.message}`);
-      else if (m.type === "crash") { crashes++; console.log(`${target}: kept ${save(target, m.crash)}`); }
-      else if (m.type === "done") { status = m.status; }
+      if (m.type === "status") {
+        status = m.status;
+        console.log(line(m.status));
+      } else if (m.type === "found") console.log(`${target}: ${m.crash.kind.toUpperCase()} ${m.crash.message}`);
+      else if (m.type === "crash") {
+        crashes++;
+        console.log(`${target}: kept ${save(target, m.crash)}`);
+      } else if (m.type === "done") {
+        status = m.status;
+      }
     });
     w.on("error", (e) => {
       clearInterval(dog);
-      if (Atomics.load(head, 0) === 0) { console.log(`${target}: the worker did not start: ${e.stack}`); resolve({ crashes: 1, died: e.message }); return; }
-      const file = save(target, { kind: "crash", input: current(), message: `the worker died: ${e.message}`, stack: e.stack ?? "" });
+      if (Atomics.load(head, 0) === 0) {
+        console.log(`${target}: the worker did not start: ${e.stack}`);
+        resolve({ crashes: 1, died: e.message });
+        return;
+      }
+      const file = save(target, {
+        kind: "crash",
+        input: current(),
+        message: `the worker died: ${e.message}`,
+        stack: e.stack ?? "",
+      });
       console.log(`${target}: worker died (${e.message}); input kept in ${file}`);
       crashes++;
       resolve({ ...(status ? { status } : {}), crashes, died: e.message });
     });
-    w.on("exit", () => { clearInterval(dog); resolve({ ...(status ? { status } : {}), crashes }); });
+    w.on("exit", () => {
+      clearInterval(dog);
+      resolve({ ...(status ? { status } : {}), crashes });
+    });
   });
 }
 
@@ -101,7 +139,9 @@ if (names.length > 1) {
   // one process per target: RSS is per process, and memory a target leaves behind must not
   // count against the next one
   for (const n of names) {
-    const r = spawnSync(process.execPath, [...process.execArgv, import.meta.filename, n, ...args.slice(1)], { stdio: "inherit" });
+    const r = spawnSync(process.execPath, [...process.execArgv, import.meta.filename, n, ...args.slice(1)], {
+      stdio: "inherit",
+    });
     if (r.status !== 0) failed++;
   }
 } else {

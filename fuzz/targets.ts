@@ -8,14 +8,47 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { builtinModules, compile, loadRules, CompileError, LoadError, ScanError, type ScanContext } from "@vigil/engine";
-import { scanBytes, engineDetector, ScannerError, DetectorTimeoutError, type Detector, type Limits } from "@vigil/scanner";
 import {
-  ClamavError, SignatureSyntaxError, parseNdbLine, parseLdbLine, translateNdb, translateLdb, parseHashText, HashStoreBuilder,
-  openContainer, readCdiff, applyCdiffScript, type TrustedKeys,
+  builtinModules,
+  compile,
+  loadRules,
+  CompileError,
+  LoadError,
+  ScanError,
+  type ScanContext,
+} from "@vigil/engine";
+import {
+  scanBytes,
+  engineDetector,
+  ScannerError,
+  DetectorTimeoutError,
+  type Detector,
+  type Limits,
+} from "@vigil/scanner";
+import {
+  ClamavError,
+  SignatureSyntaxError,
+  parseNdbLine,
+  parseLdbLine,
+  translateNdb,
+  translateLdb,
+  parseHashText,
+  HashStoreBuilder,
+  openContainer,
+  readCdiff,
+  applyCdiffScript,
+  type TrustedKeys,
 } from "@vigil/clamav";
 import { Daemon, MultipartReader, MultipartError } from "@vigil/daemon";
-import { TlogError, NoteError, openNote, parseCheckpoint, decodeHashTile, decodeEntryBundle, parseTlogProof } from "@vigil/tlog";
+import {
+  TlogError,
+  NoteError,
+  openNote,
+  parseCheckpoint,
+  decodeHashTile,
+  decodeEntryBundle,
+  parseTlogProof,
+} from "@vigil/tlog";
 import { UpdateError, readTar, openBundle, parseManifest } from "@vigil/updates";
 import { EICAR } from "@vigil/test-kit";
 import type { Target } from "./harness.js";
@@ -28,16 +61,29 @@ export const CRASH_DIR = join(FUZZ_DIR, "crashes");
 export function corpusOf(name: string): Uint8Array[] {
   const dir = join(CORPUS_DIR, name);
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).sort().map((f) => new Uint8Array(readFileSync(join(dir, f))));
+  return readdirSync(dir)
+    .sort()
+    .map((f) => new Uint8Array(readFileSync(join(dir, f))));
 }
 
-interface Keys { noteVerifier: string; clamav: TrustedKeys }
+interface Keys {
+  noteVerifier: string;
+  clamav: TrustedKeys;
+}
 let keyCache: Keys | undefined;
 /** The test keys the seeds were signed with (fuzz/corpus/keys.json). */
 function keys(): Keys {
   if (keyCache) return keyCache;
-  const raw = JSON.parse(readFileSync(join(CORPUS_DIR, "keys.json"), "utf8")) as { noteVerifier: string; clamav: Record<string, Array<{ n: string; e: string }>> };
-  const clamav = Object.fromEntries(Object.entries(raw.clamav).map(([role, list]) => [role, list.map((x) => ({ n: BigInt("0x" + x.n), e: BigInt("0x" + x.e) }))])) as unknown as TrustedKeys;
+  const raw = JSON.parse(readFileSync(join(CORPUS_DIR, "keys.json"), "utf8")) as {
+    noteVerifier: string;
+    clamav: Record<string, Array<{ n: string; e: string }>>;
+  };
+  const clamav = Object.fromEntries(
+    Object.entries(raw.clamav).map(([role, list]) => [
+      role,
+      list.map((x) => ({ n: BigInt("0x" + x.n), e: BigInt("0x" + x.e) })),
+    ]),
+  ) as unknown as TrustedKeys;
   return (keyCache = { noteVerifier: raw.noteVerifier, clamav });
 }
 
@@ -53,10 +99,55 @@ function define(name: string, spec: Spec): void {
 // ---- the rule compiler ----
 
 const YARA_WORDS = [
-  "rule ", "import \"pe\"\n", "import \"elf\"\n", "import \"math\"\n", "import \"hash\"\n", "private ", "global ", "strings:", "condition:", "meta:", " and ", " or ", " not ",
-  "$a", "#a", "@a[1]", "!a", " at ", " in ", "(0..filesize)", "filesize", "entrypoint", "uint32(0)", "int16be(2)", "any of them", "all of ($*)", "for any i in (1..3): ",
-  "{ 4D 5A ?? [2-4] (01|02) ~00 }", "/ab+c[^x]{2,3}/is", "\"text\" wide ascii nocase fullword xor(1-3) base64", "\\x00", "0x7fffffffffffffff", "1KB", "1MB",
-  "pe.number_of_sections", "math.entropy(0, filesize)", "hash.md5(0, filesize)", "matches", "contains", "icontains", "startswith", "defined ", "\n", "{", "}", "(", ")", "\"", "/",
+  "rule ",
+  'import "pe"\n',
+  'import "elf"\n',
+  'import "math"\n',
+  'import "hash"\n',
+  "private ",
+  "global ",
+  "strings:",
+  "condition:",
+  "meta:",
+  " and ",
+  " or ",
+  " not ",
+  "$a",
+  "#a",
+  "@a[1]",
+  "!a",
+  " at ",
+  " in ",
+  "(0..filesize)",
+  "filesize",
+  "entrypoint",
+  "uint32(0)",
+  "int16be(2)",
+  "any of them",
+  "all of ($*)",
+  "for any i in (1..3): ",
+  "{ 4D 5A ?? [2-4] (01|02) ~00 }",
+  "/ab+c[^x]{2,3}/is",
+  '"text" wide ascii nocase fullword xor(1-3) base64',
+  "\\x00",
+  "0x7fffffffffffffff",
+  "1KB",
+  "1MB",
+  "pe.number_of_sections",
+  "math.entropy(0, filesize)",
+  "hash.md5(0, filesize)",
+  "matches",
+  "contains",
+  "icontains",
+  "startswith",
+  "defined ",
+  "\n",
+  "{",
+  "}",
+  "(",
+  ")",
+  '"',
+  "/",
 ];
 define("engine-compile", {
   about: "YARA rule text through compile(), then serialise/load and one scan of 64 bytes",
@@ -72,7 +163,28 @@ define("engine-compile", {
 
 // ---- the module parsers ----
 
-const MODULE_WORDS = ["MZ", "PE\0\0", "\x7fELF", "\xfe\xed\xfa\xce", "\xce\xfa\xed\xfe", "\xcf\xfa\xed\xfe", "\xca\xfe\xba\xbe", "dex\n035\0", "BSJB", "#~", "#Strings", "#US", "#GUID", "#Blob", ".text", ".rsrc", "\xff\xff\xff\xff", "\0\0\0\0", "\x01\0\0\0", "\x00\x10\0\0"];
+const MODULE_WORDS = [
+  "MZ",
+  "PE\0\0",
+  "\x7fELF",
+  "\xfe\xed\xfa\xce",
+  "\xce\xfa\xed\xfe",
+  "\xcf\xfa\xed\xfe",
+  "\xca\xfe\xba\xbe",
+  "dex\n035\0",
+  "BSJB",
+  "#~",
+  "#Strings",
+  "#US",
+  "#GUID",
+  "#Blob",
+  ".text",
+  ".rsrc",
+  "\xff\xff\xff\xff",
+  "\0\0\0\0",
+  "\x01\0\0\0",
+  "\x00\x10\0\0",
+];
 function context(data: Uint8Array): ScanContext {
   let text: string | undefined;
   return { data, text: () => (text ??= latin1(data)), cache: new Map(), log() {} };
@@ -94,13 +206,35 @@ for (const m of ["pe", "elf", "dotnet", "macho", "dex"]) {
 // ---- the scanner's containers ----
 
 let detector: Detector | undefined;
-const SMALL: Limits = { maxFileSize: 1 << 20, maxScanSize: 4 << 20, maxFiles: 64, maxRecursion: 4, maxRatio: 250, ratioFloor: 64 * 1024 };
+const SMALL: Limits = {
+  maxFileSize: 1 << 20,
+  maxScanSize: 4 << 20,
+  maxFiles: 64,
+  maxRecursion: 4,
+  maxRatio: 250,
+  ratioFloor: 64 * 1024,
+};
 for (const kind of ["gzip", "bzip2", "xz", "tar", "zip"]) {
   define(`archive-${kind}`, {
     about: `scanBytes() on ${kind} containers (nested members too) with small limits`,
     allowed: [ScannerError, DetectorTimeoutError],
     maxLen: 64 * 1024,
-    dictionary: ["\x1f\x8b\x08", "BZh9", "1AY&SY", "\x17rE8P\x90", "\xfd7zXZ\0", "YZ", "PK\x03\x04", "PK\x01\x02", "PK\x05\x06", "ustar\0", "ustar  \0", "00000000000\0", "././@LongLink", "x-vigil"],
+    dictionary: [
+      "\x1f\x8b\x08",
+      "BZh9",
+      "1AY&SY",
+      "\x17rE8P\x90",
+      "\xfd7zXZ\0",
+      "YZ",
+      "PK\x03\x04",
+      "PK\x01\x02",
+      "PK\x05\x06",
+      "ustar\0",
+      "ustar  \0",
+      "00000000000\0",
+      "././@LongLink",
+      "x-vigil",
+    ],
     setup() {
       detector ??= engineDetector(compile('rule EICAR { strings: $a = "EICAR-STANDARD" condition: $a }'), "fuzz", 2000);
     },
@@ -112,23 +246,81 @@ for (const kind of ["gzip", "bzip2", "xz", "tar", "zip"]) {
 
 // ---- ClamAV signatures and containers ----
 
-const CLAM_WORDS = [":", ";", "*", "EP+", "EOF-", "SL+", "S1+", "0", "1", "2", "7", "{1-5}", "{-4}", "[2-3]", "??", "?a", "a?", "(aa|bb)", "!(cc)", "B", "L", "W", "(", ")", "&", "|", "=", ">", "<", ",", "Target:1", "Engine:51-255", "FileSize:10-100", "EntryPoint:0-4", "NumberOfSections:2", "Container:CL_TYPE_ZIP", "IconGroup1:", "/abc/i", "0/x/", "Win.Test.EICAR", "HEX", "\n"];
+const CLAM_WORDS = [
+  ":",
+  ";",
+  "*",
+  "EP+",
+  "EOF-",
+  "SL+",
+  "S1+",
+  "0",
+  "1",
+  "2",
+  "7",
+  "{1-5}",
+  "{-4}",
+  "[2-3]",
+  "??",
+  "?a",
+  "a?",
+  "(aa|bb)",
+  "!(cc)",
+  "B",
+  "L",
+  "W",
+  "(",
+  ")",
+  "&",
+  "|",
+  "=",
+  ">",
+  "<",
+  ",",
+  "Target:1",
+  "Engine:51-255",
+  "FileSize:10-100",
+  "EntryPoint:0-4",
+  "NumberOfSections:2",
+  "Container:CL_TYPE_ZIP",
+  "IconGroup1:",
+  "/abc/i",
+  "0/x/",
+  "Win.Test.EICAR",
+  "HEX",
+  "\n",
+];
 define("clamav-ndb", {
-  about: "parseNdbLine() and translateNdb() on every line", allowed: [ClamavError, SignatureSyntaxError], maxLen: 2048, dictionary: CLAM_WORDS,
+  about: "parseNdbLine() and translateNdb() on every line",
+  allowed: [ClamavError, SignatureSyntaxError],
+  maxLen: 2048,
+  dictionary: CLAM_WORDS,
   run(d) {
     for (const [i, line] of latin1(d).split("\n").entries()) translateNdb(parseNdbLine(line), i, "N");
   },
 });
 define("clamav-ldb", {
-  about: "parseLdbLine() and translateLdb() on every line", allowed: [ClamavError, SignatureSyntaxError], maxLen: 4096, dictionary: CLAM_WORDS,
+  about: "parseLdbLine() and translateLdb() on every line",
+  allowed: [ClamavError, SignatureSyntaxError],
+  maxLen: 4096,
+  dictionary: CLAM_WORDS,
   run(d) {
     for (const [i, line] of latin1(d).split("\n").entries()) translateLdb(parseLdbLine(line), i, "L");
   },
 });
 define("clamav-hash", {
   about: "parseHashText() on .hdb, .mdb, .fp and list text (first byte picks the format)",
-  allowed: [ClamavError, SignatureSyntaxError], maxLen: 4096,
-  dictionary: ["44d88612fea8a8f36de82e1278abb02f", "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f", ":68:", ":*:", ":73", "\n", "#"],
+  allowed: [ClamavError, SignatureSyntaxError],
+  maxLen: 4096,
+  dictionary: [
+    "44d88612fea8a8f36de82e1278abb02f",
+    "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+    ":68:",
+    ":*:",
+    ":73",
+    "\n",
+    "#",
+  ],
   run(d) {
     const fmt = (["hdb", "mdb", "fp", "list"] as const)[(d[0] ?? 0) & 3]!;
     parseHashText(new HashStoreBuilder(), fmt, d.subarray(1));
@@ -136,19 +328,43 @@ define("clamav-hash", {
 });
 define("clamav-container", {
   about: "openContainer() on .cld (unsigned) and .cvd/.cud bytes (first byte picks the kind)",
-  allowed: [ClamavError, SignatureSyntaxError], maxLen: 64 * 1024, dictionary: ["ClamAV-VDB:", ":", "ustar", "COPYING", ".info", "DSIG:", "\x1f\x8b\x08"],
+  allowed: [ClamavError, SignatureSyntaxError],
+  maxLen: 64 * 1024,
+  dictionary: ["ClamAV-VDB:", ":", "ustar", "COPYING", ".info", "DSIG:", "\x1f\x8b\x08"],
   run(d) {
     const kind = (["cld", "cld", "cvd", "cud"] as const)[(d[0] ?? 0) & 3]!;
     openContainer(d.subarray(1), { path: `daily.${kind}`, kind, keys: keys().clamav });
   },
 });
-const BASE = new Map([["daily.ndb", new TextEncoder().encode("A:0:*:41424344\nB:0:*:45464748\nC:0:*:494a4b4c\n")], ["daily.hdb", new TextEncoder().encode("44d88612fea8a8f36de82e1278abb02f:68:EICAR\n")]]);
+const BASE = new Map([
+  ["daily.ndb", new TextEncoder().encode("A:0:*:41424344\nB:0:*:45464748\nC:0:*:494a4b4c\n")],
+  ["daily.hdb", new TextEncoder().encode("44d88612fea8a8f36de82e1278abb02f:68:EICAR\n")],
+]);
 define("clamav-cdiff", {
   about: "readCdiff() on the bytes, and applyCdiffScript() on them as a script against a small database",
-  allowed: [ClamavError, SignatureSyntaxError], maxLen: 8192,
-  dictionary: ["ClamAV-Diff:", "OPEN daily.ndb", "CLOSE", "ADD ", "DEL ", "XCHG ", "MOVE daily.ndb daily.hdb ", "UNLINK daily.ndb", "\n", " 1 ", " 2 ", "A:0:*:41424344", "#"],
+  allowed: [ClamavError, SignatureSyntaxError],
+  maxLen: 8192,
+  dictionary: [
+    "ClamAV-Diff:",
+    "OPEN daily.ndb",
+    "CLOSE",
+    "ADD ",
+    "DEL ",
+    "XCHG ",
+    "MOVE daily.ndb daily.hdb ",
+    "UNLINK daily.ndb",
+    "\n",
+    " 1 ",
+    " 2 ",
+    "A:0:*:41424344",
+    "#",
+  ],
   run(d) {
-    try { readCdiff(d, { path: "daily-2.cdiff", keys: keys().clamav, maxScriptBytes: 1 << 20 }); } catch (e) { if (!(e instanceof ClamavError || e instanceof SignatureSyntaxError)) throw e; }
+    try {
+      readCdiff(d, { path: "daily-2.cdiff", keys: keys().clamav, maxScriptBytes: 1 << 20 });
+    } catch (e) {
+      if (!(e instanceof ClamavError || e instanceof SignatureSyntaxError)) throw e;
+    }
     applyCdiffScript(BASE, latin1(d), "daily-2.cdiff");
   },
 });
@@ -163,7 +379,14 @@ async function startDaemon(): Promise<void> {
   mkdirSync(join(dir, "files", "sub"), { recursive: true });
   writeFileSync(join(dir, "files", "eicar.com"), EICAR);
   writeFileSync(join(dir, "files", "sub", "plain.txt"), "hello\n");
-  const d = new Daemon({ signatures: {}, jobs: 0, tcp: ["127.0.0.1:0"], socket: [], http: "127.0.0.1:0", httpOptions: { maxBodySize: 1 << 20 } });
+  const d = new Daemon({
+    signatures: {},
+    jobs: 0,
+    tcp: ["127.0.0.1:0"],
+    socket: [],
+    http: "127.0.0.1:0",
+    httpOptions: { maxBodySize: 1 << 20 },
+  });
   const a = await d.start();
   const port = (addr: string) => Number(addr.split(":").pop());
   daemon = { d, dir, clamd: port(a.clamd.find((x) => x.startsWith("127.0.0.1:"))!), http: port(a.http!) };
@@ -182,32 +405,91 @@ function exchange(port: number, d: Uint8Array, what: string): Promise<void> {
     s.on("error", () => resolve()); // a reset is an answer
     s.on("close", () => resolve());
     s.on("data", () => {});
-    s.once("connect", () => { s.end(Buffer.from(d)); });
-    s.setTimeout(2500, () => { s.destroy(); reject(new Error(`${what} kept the connection open 2.5 s after FIN without answering`)); });
+    s.once("connect", () => {
+      s.end(Buffer.from(d));
+    });
+    s.setTimeout(2500, () => {
+      s.destroy();
+      reject(new Error(`${what} kept the connection open 2.5 s after FIN without answering`));
+    });
   });
 }
 define("clamd", {
   about: "raw bytes on a clamd TCP connection to an in-process Daemon (then FIN); the daemon must answer or close",
-  allowed: [], maxLen: 16 * 1024,
-  dictionary: ["zPING\0", "nPING\n", "PING\n", "zIDSESSION\0", "zEND\0", "zVERSION\0", "nVERSIONCOMMANDS\n", "zSTATS\0", "zINSTREAM\0", "\0\0\0\x04", "\0\0\0\0", "EICAR", "zSCAN /nonexistent\0", "zCONTSCAN /tmp/nonexistent\0", "zFILDES\0", "nRELOAD\n", "zALLMATCHSCAN /x\0", "\r\n"],
+  allowed: [],
+  maxLen: 16 * 1024,
+  dictionary: [
+    "zPING\0",
+    "nPING\n",
+    "PING\n",
+    "zIDSESSION\0",
+    "zEND\0",
+    "zVERSION\0",
+    "nVERSIONCOMMANDS\n",
+    "zSTATS\0",
+    "zINSTREAM\0",
+    "\0\0\0\x04",
+    "\0\0\0\0",
+    "EICAR",
+    "zSCAN /nonexistent\0",
+    "zCONTSCAN /tmp/nonexistent\0",
+    "zFILDES\0",
+    "nRELOAD\n",
+    "zALLMATCHSCAN /x\0",
+    "\r\n",
+  ],
   setup: startDaemon,
   teardown: stopDaemon,
   // a path command must not walk the real file system ("zCONTSCAN /" scans the whole disk, in
   // the daemon's thread with jobs 0): ".." is defused and every " /" starts under the sandbox
-  run: (d) => exchange(daemon!.clamd, Buffer.from(latin1(d).replaceAll("..", "._").replaceAll(" /", ` ${daemon!.dir}/files/`), "latin1"), "clamd"),
+  run: (d) =>
+    exchange(
+      daemon!.clamd,
+      Buffer.from(latin1(d).replaceAll("..", "._").replaceAll(" /", ` ${daemon!.dir}/files/`), "latin1"),
+      "clamd",
+    ),
 });
 define("http", {
   about: "raw bytes on an HTTP connection to the same in-process Daemon's REST API (then FIN)",
-  allowed: [], maxLen: 16 * 1024,
-  dictionary: ["POST /v1/scan HTTP/1.1\r\n", "GET /v1/health HTTP/1.1\r\n", "HEAD /metrics HTTP/1.0\r\n", "Host: x\r\n", "Content-Length: ", "Transfer-Encoding: chunked\r\n", "Content-Type: multipart/form-data; boundary=XyZ\r\n", "Content-Type: application/octet-stream\r\n", "Connection: keep-alive\r\n", "Expect: 100-continue\r\n", "\r\n\r\n", "--XyZ\r\n", "0\r\n\r\n", "?name=a.txt", "Authorization: Bearer x\r\n"],
+  allowed: [],
+  maxLen: 16 * 1024,
+  dictionary: [
+    "POST /v1/scan HTTP/1.1\r\n",
+    "GET /v1/health HTTP/1.1\r\n",
+    "HEAD /metrics HTTP/1.0\r\n",
+    "Host: x\r\n",
+    "Content-Length: ",
+    "Transfer-Encoding: chunked\r\n",
+    "Content-Type: multipart/form-data; boundary=XyZ\r\n",
+    "Content-Type: application/octet-stream\r\n",
+    "Connection: keep-alive\r\n",
+    "Expect: 100-continue\r\n",
+    "\r\n\r\n",
+    "--XyZ\r\n",
+    "0\r\n\r\n",
+    "?name=a.txt",
+    "Authorization: Bearer x\r\n",
+  ],
   setup: startDaemon,
   teardown: stopDaemon,
   run: (d) => exchange(daemon!.http, d, "the HTTP API"),
 });
 define("multipart", {
   about: "MultipartReader over the bytes in chunks (first byte picks the chunk size), then end()",
-  allowed: [MultipartError], maxLen: 16 * 1024,
-  dictionary: ["\r\n", "--XyZ", "\r\n--XyZ\r\n", "\r\n--XyZ--", "Content-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n", "Content-Type: text/plain\r\n", "filename*=utf-8''%ff%20", "\r\n\r\n", "  \t", ";"],
+  allowed: [MultipartError],
+  maxLen: 16 * 1024,
+  dictionary: [
+    "\r\n",
+    "--XyZ",
+    "\r\n--XyZ\r\n",
+    "\r\n--XyZ--",
+    'Content-Disposition: form-data; name="file"; filename="a.txt"\r\n',
+    "Content-Type: text/plain\r\n",
+    "filename*=utf-8''%ff%20",
+    "\r\n\r\n",
+    "  \t",
+    ";",
+  ],
   run(d) {
     const step = 1 + ((d[0] ?? 0) % 64) * ((d[0] ?? 0) > 200 ? 64 : 1);
     const r = new MultipartReader("XyZ", { partStart() {}, partData() {}, partEnd() {} });
@@ -219,27 +501,43 @@ define("multipart", {
 // ---- the transparency log ----
 
 define("tlog-note", {
-  about: "openNote() on the bytes with the seed's verifier key", allowed: [TlogError, NoteError], maxLen: 4096,
+  about: "openNote() on the bytes with the seed's verifier key",
+  allowed: [TlogError, NoteError],
+  maxLen: 4096,
   dictionary: ["\n\n", "\u2014 ", "vigil-fuzz+", "+", "\n", "=", "AAAA"],
   run(d) {
     openNote(d, [keys().noteVerifier]);
   },
 });
 define("tlog-checkpoint", {
-  about: "parseCheckpoint() on the bytes", allowed: [TlogError, NoteError], maxLen: 2048, dictionary: ["\n", "example.com/log", "18446744073709551615", "00", "="],
-  run(d) { parseCheckpoint(d); },
+  about: "parseCheckpoint() on the bytes",
+  allowed: [TlogError, NoteError],
+  maxLen: 2048,
+  dictionary: ["\n", "example.com/log", "18446744073709551615", "00", "="],
+  run(d) {
+    parseCheckpoint(d);
+  },
 });
 define("tlog-tile", {
-  about: "decodeHashTile(), decodeEntryBundle() and parseTlogProof() (first byte picks one)", allowed: [TlogError, NoteError], maxLen: 64 * 1024,
+  about: "decodeHashTile(), decodeEntryBundle() and parseTlogProof() (first byte picks one)",
+  allowed: [TlogError, NoteError],
+  maxLen: 64 * 1024,
   dictionary: ["\0\x20", "\xff\xff", "index ", "\n", "c2lnbmVk"],
   run(d) {
     const rest = d.subarray(1);
     const w = (d[0] ?? 0) >> 2;
     switch ((d[0] ?? 0) & 3) {
-      case 0: decodeHashTile(rest); break;
-      case 1: decodeEntryBundle(rest); break;
-      case 2: decodeEntryBundle(rest, w || undefined); break;
-      default: parseTlogProof(latin1(rest));
+      case 0:
+        decodeHashTile(rest);
+        break;
+      case 1:
+        decodeEntryBundle(rest);
+        break;
+      case 2:
+        decodeEntryBundle(rest, w || undefined);
+        break;
+      default:
+        parseTlogProof(latin1(rest));
     }
   },
 });
@@ -247,12 +545,18 @@ define("tlog-tile", {
 // ---- update bundles ----
 
 define("updates-bundle", {
-  about: "readTar(), then openBundle() with the archive's own MANIFEST, and parseManifest()", allowed: [UpdateError, TlogError, NoteError], maxLen: 64 * 1024,
-  dictionary: ["MANIFEST", "rules/", "ustar\0", "\"files\"", "\"sha256\"", "\"size\"", "\n\n", "\u2014 "],
+  about: "readTar(), then openBundle() with the archive's own MANIFEST, and parseManifest()",
+  allowed: [UpdateError, TlogError, NoteError],
+  maxLen: 64 * 1024,
+  dictionary: ["MANIFEST", "rules/", "ustar\0", '"files"', '"sha256"', '"size"', "\n\n", "\u2014 "],
   run(d) {
     const entries = readTar(d, { maxFiles: 64, maxTotal: 1 << 20 });
     const manifest = entries[0] ? utf8(entries[0].data) : "";
-    try { parseManifest(manifest); } catch (e) { if (!(e instanceof UpdateError)) throw e; }
+    try {
+      parseManifest(manifest);
+    } catch (e) {
+      if (!(e instanceof UpdateError)) throw e;
+    }
     openBundle(d, manifest);
   },
 });
