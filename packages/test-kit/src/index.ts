@@ -27,3 +27,4 @@ export { buildPe, versionInfo } from "./pe.js";
 export { makeTree, dpkgStanza, regExport, hex2, bplist, UNINSTALL, UNINSTALL32, type TreeSpec } from "./tree.js";
 export { scratchDir, talk, chunked, u32, type Exchange, type Step } from "./sockets.js";
 export { HONEST_RULES, SECRET_HUNTING_RULES } from "./rules.js";
+export { makeCorpus, type Corpus } from "./clamav-corpus.js";

@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { makeZip } from "@vigil/test-kit";
+import { makeZip } from "./zip.js";
 
 export interface Corpus {
   db: string;
@@ -66,7 +66,7 @@ export function makeCorpus(dir: string, opts: { files: number; seed?: number; si
   for (let i = 0; i < opts.files; i++) {
     const rel = join(`d${i % dirs}`, i % 3 === 0 ? "sub" : "", `f${i}${i % 2 ? ".txt" : ".bin"}`);
     const size = Math.floor(rnd() * sizeKb * 1024) + 100;
-    let body = bytesOf(size, i % 2 === 1);
+    let body: Buffer = bytesOf(size, i % 2 === 1);
     const kind = i % 37;
     if (kind === 5) {
       const m = markers[i % markers.length]!;

@@ -4,14 +4,13 @@ import { describe, expect, it, beforeAll } from "vitest";
 import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
-import { peSections } from "../src/index.js";
-import { corpus as corpusDir, makeZip, needs } from "@vigil/test-kit";
+import { peSections } from "@vigil/scanner";
+import { corpus as corpusDir, makeCorpus, makeZip, needs, type Corpus } from "@vigil/test-kit";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { makeCorpus, type Corpus } from "./helpers/corpus.js";
 
-const BIN = fileURLToPath(new URL("../../cli/bin/vigil.js", import.meta.url));
+const BIN = fileURLToPath(new URL("../bin/vigil.js", import.meta.url));
 
 /** top-level file (relative to root) -> names found */
 function parse(out: string, root: string): Map<string, string[]> {
