@@ -3,11 +3,14 @@
  * LZMA SDK (lzma-specification.txt): stream header, blocks with the LZMA2 filter (chunks of
  * uncompressed data and LZMA chunks with state, property and dictionary resets), index and
  * footer, concatenated streams and stream padding. Other filters (BCJ, delta) are reported as
- * unsupported. Integrity checks (CRC32/CRC64/SHA-256) are not verified: the scanner looks at
- * whatever the data decodes to. Damaged or truncated data keeps what decoded before the damage
+ * unsupported. Each block's integrity check (CRC32, CRC64 or SHA-256) is verified: a mismatch is
+ * damage, reported as such, with the block's bytes kept and scanned (`xz -dc` writes them out
+ * too before it complains). Damaged or truncated data keeps what decoded before the damage
  * (unxzSalvage), as `xz -dc` writes it out. Output is capped: decoding stops with OutputLimit past `limit`,
  * and every loop advances on the input or the output, so hostile data cannot hang it.
  */
+import { createHash } from "node:crypto";
+import { crc32 } from "node:zlib";
 import { OutputLimit } from "./types.js";
 
 export class XzError extends Error {}
@@ -364,6 +367,7 @@ function decodeStreams(b: Uint8Array, out: Out): void {
     for (let i = 0; i < 6; i++) if (b[p + i] !== MAGIC[i]) throw new XzError("not an xz stream");
     if (b[p + 6] !== 0 || b[p + 7]! & 0xf0) throw new XzError("unsupported stream flags");
     const checkSize = CHECK_SIZE[b[p + 7]! & 0x0f]!;
+    const streamFlagsAt = p + 7;
     p += 12;
     for (;;) {
       if (p >= b.length) throw new XzError("truncated stream");
@@ -390,8 +394,11 @@ function decodeStreams(b: Uint8Array, out: Out): void {
         }
       }
       if (!lzmaOk) throw new XzError("only plain LZMA2 blocks are supported");
+      const blockStart = out.pos;
       p = lzma2(b, hend, out, lz);
       while (p % 4 !== 0) p++; // block padding (relative to the file start: streams are 4-aligned)
+      if (p + checkSize > b.length) throw new XzError("truncated block check");
+      verifyCheck(b[streamFlagsAt]! & 0x0f, out.buf.subarray(blockStart, out.pos), b.subarray(p, p + checkSize));
       p += checkSize;
     }
     // index: indicator, count, records, padding, CRC32; then the 12-byte footer
@@ -407,4 +414,54 @@ function decodeStreams(b: Uint8Array, out: Out): void {
     if (p > b.length) throw new XzError("truncated index or footer");
     streams++;
   }
+}
+
+/** CRC-64 (ECMA-182, reflected, as xz uses it) as two 32-bit halves, table driven. */
+const CRC64_LO = new Uint32Array(256);
+const CRC64_HI = new Uint32Array(256);
+{
+  const polyLo = 0xd7870f42;
+  const polyHi = 0xc96c5795;
+  for (let n = 0; n < 256; n++) {
+    let lo = n;
+    let hi = 0;
+    for (let k = 0; k < 8; k++) {
+      const bit = lo & 1;
+      lo = ((lo >>> 1) | ((hi & 1) << 31)) >>> 0;
+      hi >>>= 1;
+      if (bit) {
+        lo = (lo ^ polyLo) >>> 0;
+        hi = (hi ^ polyHi) >>> 0;
+      }
+    }
+    CRC64_LO[n] = lo;
+    CRC64_HI[n] = hi;
+  }
+}
+
+export function crc64(data: Uint8Array): { lo: number; hi: number } {
+  let lo = 0xffffffff;
+  let hi = 0xffffffff;
+  for (let i = 0; i < data.length; i++) {
+    const t = (lo ^ data[i]!) & 0xff;
+    lo = (((lo >>> 8) | (hi << 24)) ^ CRC64_LO[t]!) >>> 0;
+    hi = ((hi >>> 8) ^ CRC64_HI[t]!) >>> 0;
+  }
+  return { lo: ~lo >>> 0, hi: ~hi >>> 0 };
+}
+
+/** Compares a block's stored check with its decoded bytes; check types xz does not define are skipped. */
+function verifyCheck(type: number, data: Uint8Array, stored: Uint8Array): void {
+  const dv = new DataView(stored.buffer, stored.byteOffset, stored.byteLength);
+  let ok = true;
+  if (type === 1) ok = crc32(data) === dv.getUint32(0, true);
+  else if (type === 4) {
+    const c = crc64(data);
+    ok = c.lo === dv.getUint32(0, true) && c.hi === dv.getUint32(4, true);
+  } else if (type === 10) {
+    const digest = createHash("sha256").update(data).digest();
+    ok = Buffer.compare(digest, stored) === 0;
+  }
+  if (!ok)
+    throw new XzError(`block integrity check failed (${type === 1 ? "CRC32" : type === 4 ? "CRC64" : "SHA-256"})`);
 }
