@@ -13,7 +13,8 @@
  * A crash at any point leaves the original, a complete vault entry, or both; leftover
  * `*.tmp` files are incomplete entries that `cleanup()` removes. Restore decrypts into a
  * temporary file next to the target, checks the sha256, restores mode, owner and times, and
- * links it into place, refusing to replace an existing file unless asked.
+ * links it into place, refusing to replace an existing file unless asked; a crash leaves that
+ * temporary file beside the target, and `cleanup()` removes it while the entry still exists.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import {
@@ -408,7 +409,10 @@ export class Quarantine {
     return gone;
   }
 
-  /** Removes leftovers of interrupted operations: *.tmp files and data files without metadata. */
+  /**
+   * Removes leftovers of interrupted operations: *.tmp files and data files without metadata in
+   * the vault, and the temporary file an interrupted restore left beside an entry's target.
+   */
   cleanup(): string[] {
     let names: string[];
     try {
@@ -417,6 +421,24 @@ export class Quarantine {
       return [];
     }
     const removed: string[] = [];
+    for (const e of this.list()) {
+      const dir = dirname(e.originalPath);
+      const prefix = `.${basename(e.originalPath)}.vigil-restore-`;
+      let beside: string[];
+      try {
+        beside = readdirSync(fsPath(dir)).filter((n) => n.startsWith(prefix));
+      } catch {
+        continue;
+      }
+      for (const n of beside) {
+        try {
+          unlinkSync(fsPath(join(dir, n)));
+          removed.push(join(dir, n));
+        } catch {
+          /* raced */
+        }
+      }
+    }
     const metas = new Set(names.filter((n) => n.endsWith(".json")).map((n) => n.slice(0, -5)));
     for (const n of names) {
       const orphan = n.endsWith(".data") && !metas.has(n.slice(0, -5));

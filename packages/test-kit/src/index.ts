@@ -28,3 +28,4 @@ export { makeTree, dpkgStanza, regExport, hex2, bplist, UNINSTALL, UNINSTALL32, 
 export { scratchDir, talk, chunked, u32, type Exchange, type Step } from "./sockets.js";
 export { HONEST_RULES, SECRET_HUNTING_RULES } from "./rules.js";
 export { makeCorpus, type Corpus } from "./clamav-corpus.js";
+export { killMatrix, KILLPOINT_PRELOAD, type KillMatrixOptions } from "./killmatrix.js";
