@@ -11,14 +11,14 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
+import { corpus, needs } from "@vigil/test-kit";
 
 const __dirname = dirname(fileURLToPath(import.meta.url));
 const BIN = join(__dirname, "../bin/vigil.js");
 const built = existsSync(join(__dirname, "../dist/commands/freshclam.js"));
-const CORPUS = "/work/shared/corpora/clamav/freshclam";
-const corpus = existsSync(join(CORPUS, "test-6.cvd"));
+const CORPUS = corpus("clamav/freshclam");
+const hasCorpus = !needs("vigil freshclam CLI tests", { corpora: ["clamav/freshclam"] });
 if (!built) console.log("vigil freshclam CLI tests skipped: the cli is not built (run npx tsc -b)");
-if (!corpus) console.log(`vigil freshclam CLI tests skipped: ${CORPUS} is absent`);
 
 function vigil(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -45,7 +45,7 @@ async function setup(root: string, remote: number, patches: number[], local: num
   return { www, db };
 }
 
-describe.skipIf(!built || !corpus)("vigil freshclam", () => {
+describe.skipIf(!built || !hasCorpus)("vigil freshclam", () => {
   it("updates from a mirror directory by the .cdiff chain and says so as freshclam does", async () => {
     const root = await temp();
     const { www, db } = await setup(root, 6, [2, 3, 4, 5, 6], 1);
@@ -120,7 +120,7 @@ function ask(sock: string, command: string): Promise<string> {
   });
 }
 
-describe.skipIf(!built || !corpus)("vigil freshclam and a running vigil daemon", () => {
+describe.skipIf(!built || !hasCorpus)("vigil freshclam and a running vigil daemon", () => {
   it("the daemon on the database directory reloads after the update (its rules hash in VERSION changes)", async () => {
     const root = await temp();
     const { www, db } = await setup(root, 6, [2, 3, 4, 5, 6], 1);

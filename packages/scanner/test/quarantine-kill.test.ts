@@ -52,9 +52,9 @@ function assertNoLoss(where: string): void {
 const args = (op: string, arg = "") => [child, vaultDir, op, arg];
 
 describe("quarantine kill -9 matrix", () => {
-  it("add: killed after each write step, the file is in place or in the vault, never lost", () => {
+  it("add: killed after each write step, the file is in place or in the vault, never lost", async () => {
     const seen = new Set<string>();
-    const steps = killMatrix({
+    const steps = await killMatrix({
       args: args("add", victim),
       under: root,
       reset: () => reset(false),
@@ -73,8 +73,8 @@ describe("quarantine kill -9 matrix", () => {
   });
 
   for (const mode of ["", "overwrite"]) {
-    it(`restore${mode ? " --overwrite" : ""}: killed after each write step, restored whole or still in the vault`, () => {
-      const steps = killMatrix({
+    it(`restore${mode ? " --overwrite" : ""}: killed after each write step, restored whole or still in the vault`, async () => {
+      const steps = await killMatrix({
         args: args("restore", mode),
         under: root,
         reset: () => reset(true),
@@ -87,9 +87,9 @@ describe("quarantine kill -9 matrix", () => {
     });
   }
 
-  it("delete and purge: killed after each step, the entry is whole or gone, no orphan data after cleanup", () => {
+  it("delete and purge: killed after each step, the entry is whole or gone, no orphan data after cleanup", async () => {
     for (const op of ["delete", "purge"]) {
-      const steps = killMatrix({
+      const steps = await killMatrix({
         args: args(op),
         under: root,
         reset: () => reset(true), // the original is now only in the vault

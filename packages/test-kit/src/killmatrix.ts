@@ -15,20 +15,20 @@ export interface KillMatrixOptions {
   /** only write steps under this directory count */
   under: string;
   /** puts the starting state in place before each run */
-  reset: () => void;
+  reset: () => void | Promise<void>;
   /** checks the state left by a run killed after `step` (or, with killed false, a run that finished) */
-  check: (step: number, killed: boolean, output: { stdout: string; stderr: string }) => void;
+  check: (step: number, killed: boolean, output: { stdout: string; stderr: string }) => void | Promise<void>;
   /** a bound on the number of runs, so a child that never finishes cannot loop the test */
   maxSteps?: number;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
 }
 
-/** Runs the matrix; returns the number of write steps the uninterrupted run makes. */
-export function killMatrix(o: KillMatrixOptions): number {
+/** Runs the matrix; resolves to the number of write steps the uninterrupted run makes. */
+export async function killMatrix(o: KillMatrixOptions): Promise<number> {
   const max = o.maxSteps ?? 200;
   for (let step = 1; step <= max; step++) {
-    o.reset();
+    await o.reset();
     const r = spawnSync(process.execPath, ["--import", KILLPOINT_PRELOAD, ...o.args], {
       cwd: o.cwd,
       env: { ...process.env, ...o.env, VIGIL_KILL_AT: String(step), VIGIL_KILL_UNDER: o.under },
@@ -42,7 +42,7 @@ export function killMatrix(o: KillMatrixOptions): number {
         `kill matrix child failed at step ${step} (status ${r.status}, signal ${r.signal}): ${r.stderr}`,
       );
     }
-    o.check(step, killed, { stdout: r.stdout, stderr: r.stderr });
+    await o.check(step, killed, { stdout: r.stdout, stderr: r.stderr });
     if (!killed) return step - 1;
   }
   throw new TestKitError("KILL_MATRIX_UNBOUNDED", `the child made more than ${max} write steps; raise maxSteps`);

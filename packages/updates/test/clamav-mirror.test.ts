@@ -25,10 +25,11 @@ import {
 } from "@vigil/clamav";
 import { UpdateError, notifyClamd, updateClamavDatabases, type ClamavMirrorOptions } from "@vigil/updates";
 import { tempDir } from "./helpers.js";
+import { corpus, needs } from "@vigil/test-kit";
 
-const CORPUS = "/work/shared/corpora/clamav/freshclam";
-const HAVE_CORPUS = existsSync(join(CORPUS, "test-6.cvd"));
-if (!HAVE_CORPUS) console.log(`clamav-mirror tests skipped: ${CORPUS} (ClamAV's freshclam test files) is absent`);
+// ClamAV's signed freshclam test files, from the corpora beside the repository (or fetched)
+const CORPUS = corpus("clamav/freshclam");
+const HAVE_CORPUS = !needs("clamav-mirror tests", { corpora: ["clamav/freshclam"] });
 
 interface Logged {
   readonly path: string;
