@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench [-- NAME...]`: runs the benchmarks in bench/ one after another (all of them,
-// or the named ones: yara, scan, tree, clamav, hashdb, modules, tlog, updates) and prints their
+// or the named ones: yara, scan, tree, clamav, hashdb, modules, tlog, updates, soak) and prints their
 // reports. Each compares Vigil with the reference tool in the same run where one exists.
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
@@ -23,6 +23,8 @@ const order = [
   "inventory",
   "server",
 ];
+// long runs that only run when named (`npm run bench -- soak`): the daemon soak takes ~10 minutes
+const onlyWhenNamed = ["soak"];
 // benchmarks run more than once, with these arguments (the daemon: the small set, then ClamAV's real scale)
 const runs = { daemon: [[], ["--scale", "real", "--clients", "1,8,64", "--restart"]] };
 const files = readdirSync(here).filter((f) => /\.(mjs|ts)$/.test(f) && f !== "run.mjs");
@@ -33,7 +35,7 @@ const build = spawnSync("npx", ["tsc", "-b"], { cwd: root, stdio: "inherit" });
 if (build.status !== 0) process.exit(build.status ?? 1);
 let failed = 0;
 for (const name of names) {
-  if (wanted.length && !wanted.includes(name)) continue;
+  if (wanted.length ? !wanted.includes(name) : onlyWhenNamed.includes(name)) continue;
   const file = files.find((f) => f.replace(/\.(mjs|ts)$/, "") === name);
   for (const args of runs[name] ?? [[]]) {
     console.log(`\n=== bench/${file}${args.length ? " " + args.join(" ") : ""} ===`);

@@ -131,7 +131,7 @@ function one(target: string): Promise<{ status?: LoopStatus; crashes: number; di
 }
 
 function line(s: LoopStatus): string {
-  return `${s.target}: ${s.execs} execs in ${s.seconds.toFixed(1)} s (${Math.round(s.execsPerSecond)}/s), corpus ${s.corpus}, ${s.features} blocks, ${s.crashes} crashes, peak RSS ${s.peakRssMb} MB`;
+  return `${s.target}: ${s.execs} execs in ${s.seconds.toFixed(1)} s (${Math.round(s.execsPerSecond)}/s), corpus ${s.corpus}, ${s.features} blocks, ${s.crashes} crashes, peak RSS ${s.peakRssMb} MB${s.liveHeapMb !== undefined ? `, ${s.liveHeapMb} MB live after a full GC` : ""}`;
 }
 
 let failed = 0;

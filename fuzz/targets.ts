@@ -206,13 +206,15 @@ for (const m of ["pe", "elf", "dotnet", "macho", "dex"]) {
 // ---- the scanner's containers ----
 
 let detector: Detector | undefined;
+// small enough that a bomb costs milliseconds (a limit hit is a path like any other), large
+// enough for every seed to decode whole
 const SMALL: Limits = {
   maxFileSize: 1 << 20,
-  maxScanSize: 4 << 20,
+  maxScanSize: 512 * 1024,
   maxFiles: 64,
   maxRecursion: 4,
-  maxRatio: 250,
-  ratioFloor: 64 * 1024,
+  maxRatio: 20,
+  ratioFloor: 32 * 1024,
 };
 for (const kind of ["gzip", "bzip2", "xz", "tar", "zip"]) {
   define(`archive-${kind}`, {
