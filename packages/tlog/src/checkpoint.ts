@@ -5,7 +5,14 @@
 import { decodeBase64, encodeBase64 } from "./base64.js";
 import { NoteError, TlogError } from "./error.js";
 import { HASH_SIZE } from "./merkle.js";
-import { KEY_TYPE_COSIGNATURE_V1, parseSignerKey, signatureLine, withKeyType, type SignerKey } from "./note.js";
+import {
+  KEY_TYPE_COSIGNATURE_V1,
+  KEY_TYPE_ED25519,
+  parseSignerKey,
+  signatureLine,
+  withKeyType,
+  type SignerKey,
+} from "./note.js";
 
 export interface Checkpoint {
   readonly origin: string;
@@ -101,7 +108,8 @@ export function formatCheckpoint(
 }
 
 /**
- * Cosigns a checkpoint with a tlog-cosignature/v1 (Ed25519, key type 0x04) at `timestamp`
+ * Cosigns a checkpoint with a tlog-cosignature (Ed25519 cosignature/v1, key type 0x04, or
+ * ML-DSA-44 subtree/v1, key type 0x06) at `timestamp`
  * (POSIX seconds, bigint or number, or a Date). `checkpoint` is either the bare checkpoint text
  * or an already signed checkpoint note; the result is the note with the cosignature line
  * appended (for bare text: text, blank line, cosignature). A signer key of type 0x01 is used as
@@ -124,7 +132,8 @@ export function cosignatureLine(
 ): string {
   parseCheckpoint(checkpointText);
   let k = typeof signerKey === "string" ? parseSignerKey(signerKey) : signerKey;
-  if (k.type !== KEY_TYPE_COSIGNATURE_V1) k = parseSignerKey(withKeyType(k.skey, KEY_TYPE_COSIGNATURE_V1).signerKey);
+  // an ML-DSA-44 key (0x06) signs as itself; an Ed25519 note key (0x01) as the same key under 0x04
+  if (k.type === KEY_TYPE_ED25519) k = parseSignerKey(withKeyType(k.skey, KEY_TYPE_COSIGNATURE_V1).signerKey);
   return signatureLine(checkpointText, k, timestamp);
 }
 

@@ -36,8 +36,10 @@ export {
 export {
   KEY_TYPE_COSIGNATURE_V1,
   KEY_TYPE_ED25519,
+  KEY_TYPE_MLDSA44_COSIGNATURE,
   MAX_SIGNATURES,
   cosignatureMessage,
+  subtreeMessage,
   generateKey,
   isValidKeyName,
   keyId,

@@ -1,25 +1,35 @@
 /**
  * C2SP signed-note (c2sp.org/signed-note) with Go's key string formats (golang.org/x/mod/sumdb/note):
  * verifier keys `name+hex8(keyID)+base64(type||public key)`, signer keys
- * `PRIVATE+KEY+name+hex8(keyID)+base64(type||ed25519 seed)`. Key types: 0x01 Ed25519 over the note
- * text, 0x04 timestamped Ed25519 cosignature (c2sp.org/tlog-cosignature v1). Ed25519 comes from
- * node:crypto. `openNote` follows Go's `note.Open` step by step.
+ * `PRIVATE+KEY+name+hex8(keyID)+base64(type||seed)`. Key types: 0x01 Ed25519 over the note
+ * text, 0x04 timestamped Ed25519 cosignature (c2sp.org/tlog-cosignature v1), 0x06 ML-DSA-44
+ * (sub)tree cosignature (tlog-cosignature main / v1.1.0-rc.1: post-quantum, over a binary
+ * `subtree/v1` message built from the checkpoint's origin, size and root, not its text).
+ * Ed25519 comes from node:crypto; ML-DSA-44 (FIPS 204), which Node 20's OpenSSL lacks, from
+ * @noble/post-quantum. `openNote` follows Go's `note.Open` step by step.
  */
 import {
   createHash,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
+  randomBytes,
   sign as edSign,
   verify as edVerify,
   type KeyObject,
 } from "node:crypto";
+import { ml_dsa44 } from "@noble/post-quantum/ml-dsa.js";
 import { decodeBase64, encodeBase64 } from "./base64.js";
 import { NoteError } from "./error.js";
 
 export const KEY_TYPE_ED25519 = 0x01;
 export const KEY_TYPE_COSIGNATURE_V1 = 0x04;
-export type KeyType = typeof KEY_TYPE_ED25519 | typeof KEY_TYPE_COSIGNATURE_V1;
+export const KEY_TYPE_MLDSA44_COSIGNATURE = 0x06;
+export type KeyType = typeof KEY_TYPE_ED25519 | typeof KEY_TYPE_COSIGNATURE_V1 | typeof KEY_TYPE_MLDSA44_COSIGNATURE;
+/** ML-DSA-44 sizes (FIPS 204): public key, signature; the signer key holds the 32-byte keygen seed. */
+const MLDSA44_PUBLIC_KEY = 1312;
+const MLDSA44_SIGNATURE = 2420;
+const PUBLIC_KEY_LENGTH: Record<KeyType, number> = { 1: 32, 4: 32, 6: MLDSA44_PUBLIC_KEY };
 /** Go's limit on signature lines per note (the spec asks verifiers to accept at least 16). */
 export const MAX_SIGNATURES = 100;
 const MAX_TIMESTAMP = (1n << 63n) - 1n;
@@ -51,7 +61,7 @@ export interface NoteSignature {
   readonly base64: string;
   /** key type of the verifier that checked it (absent for unverified signatures) */
   readonly type?: KeyType;
-  /** for cosignatures (type 0x04): the POSIX timestamp, in seconds */
+  /** for cosignatures (types 0x04 and 0x06): the POSIX timestamp, in seconds */
   readonly timestamp?: number;
   /** the same timestamp as an exact bigint */
   readonly timestampBig?: bigint;
@@ -103,10 +113,21 @@ function bad(message: string): NoteError {
 }
 
 function parseKeyType(t: number | undefined, what: string): KeyType {
-  if (t === KEY_TYPE_ED25519 || t === KEY_TYPE_COSIGNATURE_V1) return t;
+  if (t === KEY_TYPE_ED25519 || t === KEY_TYPE_COSIGNATURE_V1 || t === KEY_TYPE_MLDSA44_COSIGNATURE) return t;
   throw bad(
-    `${what} has key type ${t === undefined ? "(none)" : "0x" + t.toString(16).padStart(2, "0")}; supported: 0x01 (Ed25519) and 0x04 (Ed25519 cosignature/v1)`,
+    `${what} has key type ${t === undefined ? "(none)" : "0x" + t.toString(16).padStart(2, "0")}; supported: 0x01 (Ed25519), 0x04 (Ed25519 cosignature/v1) and 0x06 (ML-DSA-44 cosignature)`,
   );
+}
+
+/** The expanded ML-DSA-44 secret key of a signer key (keygen from its seed is costly: once per key). */
+const mldsaSecrets = new WeakMap<object, Uint8Array>();
+function mldsaSecret(k: SignerKey): Uint8Array {
+  let sk = mldsaSecrets.get(k.seed);
+  if (!sk) {
+    sk = ml_dsa44.keygen(k.seed).secretKey;
+    mldsaSecrets.set(k.seed, sk);
+  }
+  return sk;
 }
 
 function parseHash(h: string, what: string): number {
@@ -166,8 +187,10 @@ function parseVerifierKeyUncached(vkey: string): VerifierKey {
   const key = decodeBase64(key64);
   if (!key || key.length === 0) throw bad(`verifier key for ${name}: the key material is not valid base64`);
   const type = parseKeyType(key[0], `verifier key for ${name}`);
-  if (key.length !== 33)
-    throw bad(`verifier key for ${name}: an Ed25519 public key is 32 bytes (got ${key.length - 1})`);
+  if (key.length !== PUBLIC_KEY_LENGTH[type] + 1)
+    throw bad(
+      `verifier key for ${name}: ${type === KEY_TYPE_MLDSA44_COSIGNATURE ? "an ML-DSA-44" : "an Ed25519"} public key is ${PUBLIC_KEY_LENGTH[type]} bytes (got ${key.length - 1})`,
+    );
   const publicKey = key.slice(1);
   if (keyId(name, type, publicKey) !== id) {
     throw bad(
@@ -196,9 +219,9 @@ function parseSignerKeyUncached(skey: string): SignerKey {
   const key = decodeBase64(key64);
   if (!key || key.length === 0) throw bad(`signer key for ${name}: the key material is not valid base64`);
   const type = parseKeyType(key[0], `signer key for ${name}`);
-  if (key.length !== 33) throw bad(`signer key for ${name}: an Ed25519 seed is 32 bytes (got ${key.length - 1})`);
+  if (key.length !== 33) throw bad(`signer key for ${name}: a key seed is 32 bytes (got ${key.length - 1})`);
   const seed = key.slice(1);
-  const publicKey = publicFromSeed(seed);
+  const publicKey = type === KEY_TYPE_MLDSA44_COSIGNATURE ? ml_dsa44.keygen(seed).publicKey : publicFromSeed(seed);
   if (keyId(name, type, publicKey) !== id) throw bad(`signer key for ${name}: key ID ${hash16} does not match the key`);
   return { name, keyId: id, type, seed, publicKey, skey };
 }
@@ -217,12 +240,13 @@ function formatKeys(
 }
 
 /**
- * Generates an Ed25519 key pair named `name`, as Go's note.GenerateKey does. `type` 0x04 (or
- * "cosignature") makes a tlog-cosignature/v1 witness key instead of a plain note key.
+ * Generates a key pair named `name`: Ed25519 as Go's note.GenerateKey does; `type` 0x04 (or
+ * "cosignature") makes a tlog-cosignature/v1 witness key instead of a plain note key, 0x06 (or
+ * "cosignature-mldsa") an ML-DSA-44 witness key (the signer key holds the 32-byte keygen seed).
  */
 export function generateKey(
   name: string,
-  type: KeyType | "ed25519" | "cosignature" = KEY_TYPE_ED25519,
+  type: KeyType | "ed25519" | "cosignature" | "cosignature-mldsa" = KEY_TYPE_ED25519,
 ): { signerKey: string; verifierKey: string } {
   if (!isValidKeyName(name)) throw bad(`key name ${JSON.stringify(name)} must be non-empty, without spaces or '+'`);
   const t: KeyType =
@@ -230,7 +254,13 @@ export function generateKey(
       ? KEY_TYPE_ED25519
       : type === "cosignature"
         ? KEY_TYPE_COSIGNATURE_V1
-        : parseKeyType(type, "generateKey");
+        : type === "cosignature-mldsa"
+          ? KEY_TYPE_MLDSA44_COSIGNATURE
+          : parseKeyType(type, "generateKey");
+  if (t === KEY_TYPE_MLDSA44_COSIGNATURE) {
+    const seed = new Uint8Array(randomBytes(32));
+    return formatKeys(name, t, seed, ml_dsa44.keygen(seed).publicKey);
+  }
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
   const pkcs8 = privateKey.export({ format: "der", type: "pkcs8" });
   const spki = publicKey.export({ format: "der", type: "spki" });
@@ -251,6 +281,8 @@ export function verifierKeyOf(signerKey: string | SignerKey): string {
 /** The same Ed25519 key pair under a different key type (e.g. a log key reused as a cosigner). */
 export function withKeyType(signerKey: string, type: KeyType): { signerKey: string; verifierKey: string } {
   const k = parseSignerKey(signerKey);
+  if ((type === KEY_TYPE_MLDSA44_COSIGNATURE) !== (k.type === KEY_TYPE_MLDSA44_COSIGNATURE))
+    throw bad(`key ${k.name}: an Ed25519 key and an ML-DSA-44 key cannot stand in for each other`);
   return formatKeys(k.name, type, k.seed, k.publicKey);
 }
 
@@ -267,6 +299,41 @@ function checkText(s: string): boolean {
 /** The message a cosignature/v1 signs: header, time line, then the checkpoint text. */
 export function cosignatureMessage(text: string, timestamp: bigint): Uint8Array {
   return Buffer.from(`cosignature/v1\ntime ${timestamp}\n${text}`, "utf8");
+}
+
+/**
+ * The message an ML-DSA-44 cosignature signs (tlog-cosignature, "ML-DSA-44 signed message"):
+ * `"subtree/v1\n\0" || u8-len cosigner name || u64 timestamp || u8-len origin || u64 start ||
+ * u64 end || hash[32]`; for a checkpoint, start 0 and end its size. Undefined when `text` is no
+ * checkpoint (origin, decimal size, base64 32-byte root): nothing to sign or verify then.
+ */
+export function subtreeMessage(cosigner: string, timestamp: bigint, text: string): Uint8Array | undefined {
+  const lines = text.split("\n");
+  if (lines.length < 4) return undefined;
+  const [origin, sizeText, rootText] = lines as [string, string, string];
+  if (!/^(0|[1-9][0-9]{0,19})$/.test(sizeText)) return undefined;
+  const size = BigInt(sizeText);
+  const root = decodeBase64(rootText);
+  const name = Buffer.from(cosigner, "utf8");
+  const originBytes = Buffer.from(origin, "utf8");
+  if (size >= 1n << 64n || !root || root.length !== 32) return undefined;
+  if (name.length < 1 || name.length > 255 || originBytes.length < 1 || originBytes.length > 255) return undefined;
+  const u64 = (v: bigint) => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(v);
+    return b;
+  };
+  return Buffer.concat([
+    Buffer.from("subtree/v1\n\0", "latin1"),
+    Buffer.of(name.length),
+    name,
+    u64(timestamp),
+    Buffer.of(originBytes.length),
+    originBytes,
+    u64(0n),
+    u64(size),
+    root,
+  ]);
 }
 
 function toTimestamp(t: number | bigint | Date): bigint {
@@ -294,6 +361,16 @@ export function signatureLine(text: string, signerKey: string | SignerKey, times
     const tsb = Buffer.alloc(8);
     tsb.writeBigUInt64BE(ts);
     payload = Buffer.concat([head, tsb, edSign(null, cosignatureMessage(text, ts), privateKeyObject(k))]);
+  } else if (k.type === KEY_TYPE_MLDSA44_COSIGNATURE) {
+    const ts = toTimestamp(timestamp ?? new Date());
+    const message = subtreeMessage(k.name, ts, text);
+    if (!message)
+      throw bad(
+        `an ML-DSA-44 cosignature signs a checkpoint (origin, size, 32-byte root); ${k.name} was given other text`,
+      );
+    const tsb = Buffer.alloc(8);
+    tsb.writeBigUInt64BE(ts);
+    payload = Buffer.concat([head, tsb, ml_dsa44.sign(message, mldsaSecret(k))]);
   } else {
     payload = Buffer.concat([head, edSign(null, Buffer.from(text, "utf8"), privateKeyObject(k))]);
   }
@@ -319,6 +396,13 @@ function verifySig(k: VerifierKey, textBytes: Uint8Array, text: string, sig: Uin
   try {
     if (k.type === KEY_TYPE_ED25519) {
       return { ok: sig.length === 64 && edVerify(null, textBytes, publicKeyObject(k), sig) };
+    }
+    if (k.type === KEY_TYPE_MLDSA44_COSIGNATURE) {
+      if (sig.length !== 8 + MLDSA44_SIGNATURE) return { ok: false };
+      const ts = Buffer.from(sig.buffer, sig.byteOffset, 8).readBigUInt64BE(0);
+      if (ts > MAX_TIMESTAMP) return { ok: false };
+      const message = subtreeMessage(k.name, ts, text);
+      return { ok: message !== undefined && ml_dsa44.verify(sig.subarray(8), message, k.publicKey), ts };
     }
     if (sig.length !== 72) return { ok: false };
     const ts = Buffer.from(sig.buffer, sig.byteOffset, 8).readBigUInt64BE(0);

@@ -22,6 +22,7 @@ import { dirname, join } from "node:path";
 import { ENGINE_VERSION } from "@vigil/engine";
 import {
   KEY_TYPE_COSIGNATURE_V1,
+  KEY_TYPE_MLDSA44_COSIGNATURE,
   NoteError,
   type TileReader,
   equalBytes,
@@ -182,7 +183,8 @@ function countQuorum(
     stale = new Set<string>(),
     future = new Set<string>();
   for (const s of opened.signatures) {
-    if (s.type !== KEY_TYPE_COSIGNATURE_V1 || s.timestampBig === undefined) continue;
+    if ((s.type !== KEY_TYPE_COSIGNATURE_V1 && s.type !== KEY_TYPE_MLDSA44_COSIGNATURE) || s.timestampBig === undefined)
+      continue;
     const key = witnessKeys.get(`${s.name}\u0000${s.keyId}`);
     if (!key) continue;
     const ts = s.timestampBig;

@@ -8,12 +8,12 @@
  *   "witnesses": ["w1.example+...+BA...", "w2.example+...+BA..."],
  *   "quorum": 2, "maxCheckpointAge": 86400, "maxClockSkew": 300, "bundle": "rules" }
  * ```
- * Log and publisher keys are Ed25519 note keys (type 0x01); witness keys are tlog-cosignature/v1
- * keys (type 0x04). `maxCheckpointAge` (seconds) bounds how old the quorum's cosignatures may
+ * Log and publisher keys are Ed25519 note keys (type 0x01); witness keys are tlog-cosignature
+ * keys: Ed25519 cosignature/v1 (type 0x04) or post-quantum ML-DSA-44 (type 0x06), counted alike. `maxCheckpointAge` (seconds) bounds how old the quorum's cosignatures may
  * be: it is what stops a frozen log. `quorum` counts distinct witness keys.
  */
 import { readFile } from "node:fs/promises";
-import { KEY_TYPE_COSIGNATURE_V1, KEY_TYPE_ED25519, parseVerifierKey } from "@vigil/tlog";
+import { KEY_TYPE_COSIGNATURE_V1, KEY_TYPE_ED25519, KEY_TYPE_MLDSA44_COSIGNATURE, parseVerifierKey } from "@vigil/tlog";
 import { UpdateError } from "./error.js";
 
 export interface TrustPolicy {
@@ -38,7 +38,7 @@ export function validatePolicy(p: unknown): TrustPolicy {
   const log = o.log as Record<string, unknown> | undefined;
   if (!log || typeof log.origin !== "string" || log.origin === "")
     throw bad('"log.origin" must be the log\'s checkpoint origin');
-  const keyList = (v: unknown, what: string, type: number, min: number): string[] => {
+  const keyList = (v: unknown, what: string, types: readonly number[], min: number): string[] => {
     if (!Array.isArray(v) || v.length < min) throw bad(`"${what}" must be a list of at least ${min} verifier key(s)`);
     return v.map((k) => {
       let parsed;
@@ -49,13 +49,15 @@ export function validatePolicy(p: unknown): TrustPolicy {
           cause: e,
         });
       }
-      if (parsed.type !== type) throw bad(`keys in "${what}" must have type 0x0${type}`);
+      if (!types.includes(parsed.type))
+        throw bad(`keys in "${what}" must have type ${types.map((t) => `0x0${t}`).join(" or ")}`);
       return k as string;
     });
   };
-  const logKeys = keyList(log.keys, "log.keys", KEY_TYPE_ED25519, 1);
-  const publishers = keyList(o.publishers, "publishers", KEY_TYPE_ED25519, 1);
-  const witnesses = keyList(o.witnesses, "witnesses", KEY_TYPE_COSIGNATURE_V1, 1);
+  const logKeys = keyList(log.keys, "log.keys", [KEY_TYPE_ED25519], 1);
+  const publishers = keyList(o.publishers, "publishers", [KEY_TYPE_ED25519], 1);
+  // a witness cosigns with Ed25519 (cosignature/v1) or ML-DSA-44 (subtree/v1): both count
+  const witnesses = keyList(o.witnesses, "witnesses", [KEY_TYPE_COSIGNATURE_V1, KEY_TYPE_MLDSA44_COSIGNATURE], 1);
   if (new Set(witnesses.map((w) => parseVerifierKey(w).publicKey.join(","))).size !== witnesses.length)
     throw bad("each witness needs its own key");
   const num = (v: unknown, what: string, dflt?: number): number => {

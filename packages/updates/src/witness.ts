@@ -63,7 +63,7 @@ export interface AuditOutcome {
 export type BundleAuditor = (manifest: Manifest, files: RuleFileData[]) => AuditOutcome | Promise<AuditOutcome>;
 
 export interface WitnessOptions {
-  /** the witness's cosigner key (`PRIVATE+KEY+...`, type 0x04 or 0x01) */
+  /** the witness's cosigner key (`PRIVATE+KEY+...`: type 0x04 Ed25519, 0x06 ML-DSA-44, or 0x01) */
   readonly key: string;
   readonly stateDir: string;
   readonly logs: readonly WitnessLogConfig[];

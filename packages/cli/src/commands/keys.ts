@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { Command } from "commander";
 import { fail } from "../fail.js";
 import { generateKey, verifierKeyOf } from "@vigil/tlog";
+import { ScannerError } from "@vigil/scanner";
 
 export const summary = "generate and inspect signing keys for publishers, logs and witnesses";
 
@@ -25,11 +26,17 @@ function program(): Command {
     .command("generate")
     .description("generate a key pair; writes NAME.key (private) and NAME.pub (verifier key)")
     .argument("<name>", "key name, e.g. updates.example.com/log (no spaces or '+')")
-    .option("--cosigner", "a witness cosigning key (tlog-cosignature/v1, type 0x04)")
+    .option("--cosigner", "a witness cosigning key (tlog-cosignature/v1, Ed25519, type 0x04)")
+    .option("--post-quantum", "with --cosigner: an ML-DSA-44 witness key (tlog-cosignature subtree/v1, type 0x06)")
     .option("-o, --out-dir <dir>", "where to write the files", ".")
     .option("--force", "overwrite existing files")
-    .action(async (name: string, o: { cosigner?: boolean; outDir: string; force?: boolean }) => {
-      const k = generateKey(name, o.cosigner ? "cosignature" : "ed25519");
+    .action(async (name: string, o: { cosigner?: boolean; postQuantum?: boolean; outDir: string; force?: boolean }) => {
+      if (o.postQuantum && !o.cosigner)
+        throw new ScannerError(
+          "BAD_OPTION",
+          "--post-quantum makes a witness key: give --cosigner too (logs and publishers sign with Ed25519)",
+        );
+      const k = generateKey(name, o.cosigner ? (o.postQuantum ? "cosignature-mldsa" : "cosignature") : "ed25519");
       const base = join(o.outDir, fileBase(name));
       const flag = o.force ? "w" : "wx";
       await writeFile(`${base}.key`, k.signerKey + "\n", { mode: 0o600, flag });

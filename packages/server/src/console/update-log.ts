@@ -101,9 +101,10 @@ export function describeSignatures(note: string): SignatureView[] {
     if (!decoded) continue;
     const bytes = decoded;
     const keyId = Buffer.from(bytes.subarray(0, 4)).toString("hex");
-    // Ed25519 note signature: key id + 64 bytes; tlog-cosignature/v1: key id + 8-byte time + 64 bytes
+    // Ed25519 note signature: key id + 64 bytes; tlog-cosignature: key id + 8-byte time + 64
+    // bytes (Ed25519, cosignature/v1) or 2420 bytes (ML-DSA-44, subtree/v1)
     if (bytes.length === 68) out.push({ name, keyId, kind: "signature", time: null });
-    else if (bytes.length === 76) {
+    else if (bytes.length === 76 || bytes.length === 4 + 8 + 2420) {
       const secs = Buffer.from(bytes.subarray(4, 12)).readBigUInt64BE(0);
       out.push({ name, keyId, kind: "cosignature", time: Number(secs) * 1000 });
     } else out.push({ name, keyId, kind: "other", time: null });
