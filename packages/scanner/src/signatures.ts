@@ -105,6 +105,7 @@ const CONTAINER: Record<ArchiveKind, string> = {
   xz: "CL_TYPE_XZ",
   tar: "CL_TYPE_POSIX_TAR",
   exe: "CL_TYPE_MSEXE",
+  autoit: "CL_TYPE_AUTOIT",
 };
 
 /**

@@ -4,6 +4,7 @@ import { isXz } from "./xz.js";
 import { isTar, readTar } from "./tar.js";
 import { isZip, readZip } from "./zip.js";
 import { isExe, readExe } from "./exe/index.js";
+import { isAutoit, readAutoit } from "./exe/autoit.js";
 import type { ArchiveKind, Member, OutputCap } from "./types.js";
 
 export type { ArchiveKind, Member, OutputCap } from "./types.js";
@@ -15,6 +16,7 @@ export function sniffArchive(b: Uint8Array): ArchiveKind | undefined {
   if (isXz(b)) return "xz";
   if (isTar(b)) return "tar";
   if (isExe(b)) return "exe";
+  if (isAutoit(b)) return "autoit";
   return undefined;
 }
 
@@ -32,5 +34,7 @@ export function readArchive(kind: ArchiveKind, b: Uint8Array, outerName: string,
       return readTar(b);
     case "exe":
       return readExe(b, cap);
+    case "autoit":
+      return readAutoit(b, cap);
   }
 }
