@@ -106,6 +106,7 @@ const CONTAINER: Record<ArchiveKind, string> = {
   tar: "CL_TYPE_POSIX_TAR",
   exe: "CL_TYPE_MSEXE",
   autoit: "CL_TYPE_AUTOIT",
+  "ishield-msi": "CL_TYPE_ISHIELD_MSI",
 };
 
 /**

@@ -5,6 +5,7 @@ import { isTar, readTar } from "./tar.js";
 import { isZip, readZip } from "./zip.js";
 import { isExe, readExe } from "./exe/index.js";
 import { isAutoit, readAutoit } from "./exe/autoit.js";
+import { isIshieldMsi, readIshieldMsi } from "./exe/ishield.js";
 import type { ArchiveKind, Member, OutputCap } from "./types.js";
 
 export type { ArchiveKind, Member, OutputCap } from "./types.js";
@@ -17,6 +18,7 @@ export function sniffArchive(b: Uint8Array): ArchiveKind | undefined {
   if (isTar(b)) return "tar";
   if (isExe(b)) return "exe";
   if (isAutoit(b)) return "autoit";
+  if (isIshieldMsi(b)) return "ishield-msi";
   return undefined;
 }
 
@@ -36,5 +38,7 @@ export function readArchive(kind: ArchiveKind, b: Uint8Array, outerName: string,
       return readExe(b, cap);
     case "autoit":
       return readAutoit(b, cap);
+    case "ishield-msi":
+      return readIshieldMsi(b, cap);
   }
 }
