@@ -19,10 +19,13 @@ export function isAutoit(b: Uint8Array): boolean {
   );
 }
 
+/** A copy of b[start, end): decryption works in place, and the scanned bytes must stay intact (a Buffer's slice is a view). */
+const copy = (b: Uint8Array, start: number, end: number): Uint8Array => Uint8Array.prototype.slice.call(b, start, end);
+
 const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 
 /** MT19937 keystream (bits 1..8 of each output word) XORed over `buf` (EA05). */
-function mtDecrypt(buf: Uint8Array, seed: number): void {
+export function mtDecrypt(buf: Uint8Array, seed: number): void {
   const mt = new Uint32Array(624);
   mt[0] = seed >>> 0;
   for (let i = 1; i < 624; i++) {
@@ -50,7 +53,7 @@ function mtDecrypt(buf: Uint8Array, seed: number): void {
 const rotl = (x: number, n: number): number => ((x << n) | (x >>> (32 - n))) >>> 0;
 
 /** The EA06 generator: 17 words, two taps; each output byte is the top byte of a second step. */
-function lameDecrypt(buf: Uint8Array, seed: number): void {
+export function lameDecrypt(buf: Uint8Array, seed: number): void {
   const g = new Uint32Array(17);
   let s = seed >>> 0;
   for (let i = 0; i < 17; i++) {
@@ -165,7 +168,7 @@ export function* readAutoit(b: Uint8Array, cap: OutputCap): Iterable<Member> {
     base += 8;
     let script = false;
     if (tagLen < 300 && base + tagLen * k.unit <= b.length) {
-      const tag = b.slice(base, base + tagLen * k.unit);
+      const tag = copy(b, base, base + tagLen * k.unit);
       decrypt(tag, (tagLen + k.tagSeed) >>> 0);
       const text = ea06 ? utf16(tag) : Buffer.from(tag).toString("latin1");
       script = /^>>>AUTOIT (NO)?CMDEXECUTE<<<|^>>>AUTOIT SCRIPT<<<|^>AUTOIT UNICODE SCRIPT<|^>AUTOIT SCRIPT</.test(text);
@@ -180,7 +183,7 @@ export function* readAutoit(b: Uint8Array, cap: OutputCap): Iterable<Member> {
     base += 4;
     let name = "";
     if (nameLen < 4096 && base + nameLen * k.unit <= b.length) {
-      const raw = b.slice(base, base + nameLen * k.unit);
+      const raw = copy(b, base, base + nameLen * k.unit);
       decrypt(raw, (nameLen + k.nameSeed) >>> 0);
       name = ea06 ? utf16(raw) : Buffer.from(raw).toString("latin1");
     }
@@ -206,7 +209,7 @@ export function* readAutoit(b: Uint8Array, cap: OutputCap): Iterable<Member> {
       yield damaged(memberName, csize, `AutoIt ${v} file data truncated (${b.length - base} of ${csize} bytes)`);
       return;
     }
-    const data = b.slice(base, base + csize);
+    const data = copy(b, base, base + csize);
     base += csize;
     decrypt(data, k.data >>> 0);
     if (comp !== 1) {

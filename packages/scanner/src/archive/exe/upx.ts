@@ -22,7 +22,7 @@ const HEADERS = Buffer.from(
 );
 /** ClamAV's forged NT header and single section header (0x120 bytes). */
 const FAKEPE = Buffer.from(
-  "504500004c010100434c414d0000000000000000e000838f0b010000001000000010000000000000001000000010000000100000000040000010000000020000010000000000000003000a0000000000ffffffff00020000000000000200000000001000001000000000100000100000000000001000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000002e636c616d303100ffffffff00100000ffffffff00020000000000000000000000000000ffffffff",
+  "504500004c010100434c414d0000000000000000e000838f0b010000001000000010000000000000001000000010000000100000000040000010000000020000010000000000000003000a0000000000ffffffff00020000000000000200000000001000001000000000100000100000000000001000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000002e636c616d303100ffffffff00100000ffffffff00020000000000000000000000000000ffffffff",
   "hex",
 );
 
@@ -140,17 +140,17 @@ function layout(pe: PeImage, b: Uint8Array): Layout | { bad: string } | undefine
     if (!s.rsz && s.vsz && t.rsz && t.vsz) break;
   }
   if (i + 1 >= sects.length) return undefined;
+  const named = /^UPX0/.test(Buffer.from(pe.sections[i]!.nameBytes).toString("latin1"));
   const vep = pe.entryPointRva;
   const epOff = rawAddr(vep, sects, b.length, hdrSize);
-  if (epOff === undefined) return undefined;
+  if (epOff === undefined) return named ? { bad: "the entry point (the UPX loader) lies outside the file: truncated?" } : undefined;
   const ep = new Uint8Array(4096);
   ep.set(b.subarray(epOff, Math.min(b.length, epOff + 4096)));
   const t = sects[i + 1]!;
   const ssize = t.rsz;
   const dsize = (sects[i]!.vsz + t.vsz) >>> 0;
-  const names = Buffer.from(pe.sections[i]!.nameBytes).toString("latin1") + Buffer.from(pe.sections[i + 1]!.nameBytes).toString("latin1");
   const evident =
-    /UPX0/.test(names) ||
+    named ||
     [NRV2B, NRV2D, NRV2E].some((sig) => occurs(sig, ep.subarray(0x69, 0x69 + 13)) || occurs(sig, ep.subarray(0x71, 0x71 + 13))) ||
     Buffer.compare(ep.subarray(0x2f, 0x2f + 20), LZMA2) === 0 ||
     (Buffer.compare(ep.subarray(0x39, 0x41), LZMA1_FIRST) === 0 && Buffer.compare(ep.subarray(0x45, 0x4d), LZMA1_SECOND) === 0);
@@ -281,7 +281,9 @@ function rebuild(src: Uint8Array, dst: Uint8Array, dsize: number, ep: number, up
     if (((o3 - upx0) >>> 0) > dsize) return { out: dst, size: dsize };
     out.set(dst.subarray(o3 - upx0, o3 - upx0 + o2), o1);
   }
-  return { out, size: foffset };
+  // the rebuilt image replaces the start of the buffer (what lies past it stays)
+  dst.set(out, 0);
+  return { out: dst, size: foffset };
 }
 
 const METHODS: NrvMethod[] = ["nrv2b", "nrv2d", "nrv2e"];
@@ -359,7 +361,7 @@ export function unpackUpx(pe: PeImage, b: Uint8Array, limit: number): UpxUnpacke
     return l.evident ? result : undefined;
   }
   const size = out.size < 0 ? dsize : out.size;
-  result.data = size <= out.out.length ? out.out.subarray(0, size) : out.out;
+  result.data = out.out.subarray(0, size);
   result.method = method;
   return result;
 }
