@@ -9,14 +9,13 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { deflateSync } from "node:zlib";
 import { EICAR, makeZip, needs } from "@vigil/test-kit";
 import { scanBytes, DEFAULT_LIMITS } from "../src/index.js";
 import { readArchive, sniffArchive, type Member } from "../src/archive/index.js";
-import { lameDecrypt, mtDecrypt } from "../src/archive/exe/autoit.js";
 import { nrvDecompress } from "../src/archive/exe/nrv.js";
 import { withRules } from "./helpers/detector.js";
-import { lzmaRaw, nrvCompress, originalImage, upxPe, CLAMAV_STUB_TEXT, type Method } from "./helpers/upx.js";
+import { nrvCompress, originalImage, upxPe, CLAMAV_STUB_TEXT, type Method } from "./helpers/upx.js";
+import { autoit, ishield } from "./helpers/exe-fixtures.js";
 
 const detector = withRules(`rule EICAR_Anywhere { strings: $e = "${EICAR.replace(/\\/g, "\\\\")}" condition: $e }`).detector;
 const scan = (b: Uint8Array, name = "x.exe") => scanBytes(detector, b, name, { limits: DEFAULT_LIMITS });
@@ -153,58 +152,6 @@ describe("executables and archives embedded in a PE (self-extractors)", () => {
   });
 });
 
-/** An AutoIt EA05/EA06 resource with the given records, encrypted as AutoIt does. */
-function autoit(version: 5 | 6, files: Array<{ name: string; data: Uint8Array; compress?: boolean; usize?: number }>): Buffer {
-  const ea06 = version === 6;
-  const crypt = ea06 ? lameDecrypt : mtDecrypt;
-  const head = Buffer.concat([
-    Buffer.from("a3484bbe986c4aa9994c530a86d6487d41553321454130", "hex"),
-    Buffer.from([ea06 ? 0x36 : 0x35]),
-    Buffer.from("0123456789abcdef"), // EA05: summed into the data key
-  ]);
-  let m4sum = 0;
-  for (let i = 24; i < 40; i++) m4sum += head[i]!;
-  const k = ea06
-    ? { magic: 0x52ca436b, tag: 0xadbc, tagSeed: 0xb33f, name: 0xf820, nameSeed: 0xf479, size: 0x87bc, data: 0x2477, comp: "EA06" }
-    : { magic: 0xceb06dff, tag: 0x29bc, tagSeed: 0xa25e, name: 0x29ac, nameSeed: 0xf25e, size: 0x45aa, data: 0x22af + m4sum, comp: "EA05" };
-  const text = (s: string) => (ea06 ? Buffer.from(s, "utf16le") : Buffer.from(s, "latin1"));
-  const u32 = (v: number) => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(v >>> 0);
-    return b;
-  };
-  const parts: Buffer[] = [head];
-  for (const f of files) {
-    const tag = text(">>>AUTOIT NO CMDEXECUTE<<<");
-    crypt(tag, ((ea06 ? tag.length / 2 : tag.length) + k.tagSeed) >>> 0);
-    const name = text(f.name);
-    crypt(name, ((ea06 ? name.length / 2 : name.length) + k.nameSeed) >>> 0);
-    let body: Buffer;
-    if (f.compress) {
-      // literals only, the flag bit saying "literal" (1 in EA06, 0 in EA05), 16-bit BE words
-      const bits: number[] = [];
-      for (const c of f.data) {
-        bits.push(ea06 ? 1 : 0);
-        for (let i = 7; i >= 0; i--) bits.push((c >> i) & 1);
-      }
-      while (bits.length % 16) bits.push(0);
-      const words = Buffer.alloc(bits.length / 8);
-      for (let i = 0; i < bits.length; i++) if (bits[i]) words[i >> 3]! |= 0x80 >> (i & 7);
-      const size = Buffer.alloc(4);
-      size.writeUInt32BE(f.usize ?? f.data.length);
-      body = Buffer.concat([Buffer.from(k.comp, "latin1"), size, words]);
-    } else body = Buffer.from(f.data);
-    crypt(body, k.data >>> 0);
-    const rec = Buffer.alloc(13 + 16);
-    rec[0] = f.compress ? 1 : 0;
-    rec.writeUInt32LE((body.length ^ k.size) >>> 0, 1);
-    rec.writeUInt32LE(((f.usize ?? f.data.length) ^ k.size) >>> 0, 5);
-    parts.push(u32(k.magic), u32((ea06 ? tag.length / 2 : tag.length) ^ k.tag), tag);
-    parts.push(u32((ea06 ? name.length / 2 : name.length) ^ k.name), name, rec, body);
-  }
-  return Buffer.concat(parts);
-}
-
 describe("AutoIt compiled scripts", () => {
   for (const v of [5, 6] as const) {
     const payload = Buffer.from(`MZ-ish payload ${EICAR} end`);
@@ -237,29 +184,6 @@ describe("AutoIt compiled scripts", () => {
     });
   }
 });
-
-/** An InstallShield MSI payload ("InstallShield\0", header, file blocks, encoded zlib data). */
-function ishield(files: Array<{ name: string; data: Uint8Array }>, zlib = true): Buffer {
-  const head = Buffer.alloc(14 + 0x20);
-  head.write("InstallShield\0", 0, "latin1");
-  head.writeUInt32LE(files.length, 14);
-  const parts = [head];
-  for (const f of files) {
-    const block = Buffer.alloc(312);
-    block.write(f.name, 0, "latin1");
-    block.writeUInt32LE(6, 0x104);
-    block.writeUInt32LE(1, 0x104 + 4 + 4 + 8 + 4);
-    const z = zlib ? deflateSync(f.data) : Buffer.from(f.data);
-    const key = Buffer.from(f.name, "latin1").map((c, i) => c ^ [0xec, 0xca, 0x79, 0xf8][i & 3]!);
-    const enc = Buffer.from(z.map((c, i) => {
-      const x = c ^ key[(i & 0x3ff) % key.length]!;
-      return ((x >> 4) | (x << 4)) & 0xff;
-    }));
-    block.writeBigUInt64LE(BigInt(enc.length), 268);
-    parts.push(block, enc);
-  }
-  return Buffer.concat(parts);
-}
 
 describe("InstallShield MSI payloads", () => {
   const files = [
