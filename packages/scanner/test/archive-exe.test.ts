@@ -15,7 +15,7 @@ import { readArchive, sniffArchive, type Member } from "../src/archive/index.js"
 import { nrvDecompress } from "../src/archive/exe/nrv.js";
 import { withRules } from "./helpers/detector.js";
 import { nrvCompress, originalImage, upxPe, CLAMAV_STUB_TEXT, type Method } from "./helpers/upx.js";
-import { autoit, ishield } from "./helpers/exe-fixtures.js";
+import { autoit, ishield, ycPe } from "./helpers/exe-fixtures.js";
 
 const detector = withRules(`rule EICAR_Anywhere { strings: $e = "${EICAR.replace(/\\/g, "\\\\")}" condition: $e }`).detector;
 const scan = (b: Uint8Array, name = "x.exe") => scanBytes(detector, b, name, { limits: DEFAULT_LIMITS });
@@ -130,6 +130,35 @@ describe("UPX-packed PE", () => {
     plain.fill(0xff, packedAt, packedAt + 2000);
     const r = scan(plain);
     expect(r.incomplete).toEqual([]);
+  });
+});
+
+describe("yoda's Crypter (yC 1.3)", () => {
+  const text = program(3000);
+  const exe = ycPe(text, 0x1234);
+  it("the sections are decrypted by interpreting the crypter's routines; the yC section is cut off", () => {
+    expect(exe.indexOf(Buffer.from(EICAR))).toBe(-1);
+    const r = scan(exe);
+    expect(r.incomplete).toEqual([]);
+    expect(r.detections.map((d) => d.path)).toEqual(["x.exe!yC"]);
+    const out = Buffer.from(members(exe).find((m) => m.name === "yC")!.data!);
+    expect(out.length).toBe(0x400 + Math.ceil(text.length / 0x200) * 0x200);
+    expect(out.subarray(0x400, 0x400 + text.length).equals(text)).toBe(true);
+    expect(out.readUInt16LE(0x80 + 6)).toBe(1); // one section left
+    expect(out.readUInt32LE(0x80 + 24 + 16)).toBe(0x1234); // the original entry point
+    expect(out.readUInt32LE(0x80 + 24 + 0x68)).toBe(0); // import directory cleared
+    expect(exe.readUInt32LE(0x80 + 24 + 0x68)).not.toBe(0); // the input is untouched
+  });
+  it("truncated, corrupted: not fully scanned, never OK", () => {
+    const ycAt = exe.length - Math.ceil((0xc6 + 0x1000) / 0x200) * 0x200;
+    const bad = Buffer.from(exe);
+    bad[ycAt + 0x93] = 0x0f; // an instruction the routine language does not have
+    expect(scan(bad).incomplete.map((i) => [i.path, i.message])).toEqual([
+      ["x.exe!yC", "yC-encrypted executable not decrypted: yC: unknown instruction 0xf in the decryptor"],
+    ]);
+    const loop = Buffer.from(exe);
+    loop.set([0xeb, 0xfe], ycAt + 0x93); // JMP to itself
+    expect(scan(loop).incomplete[0]?.message).toMatch(/loops too long/);
   });
 });
 
@@ -253,6 +282,13 @@ describe.skipIf(needs("clamav-testfiles executables", { debianFiles: [TESTFILES]
         ["clam_ISmsi_int.exe!ISHIELD-MSI@915561.ismsi!clam.msi", "efa529f28de651b561dc36646733e7e6"],
       ]),
     );
+  });
+  it("clam-yc.exe: decrypted as ClamAV does, then unpacked as UPX", () => {
+    expect(tree("clam-yc.exe")).toEqual([
+      ["clam-yc.exe!yC", "8822fca1f7b0cb5506f15f8088956197"],
+      ["clam-yc.exe!yC!UPX", "3b03bc19b1f39587a0650c7b6fe35d38"],
+      ["clam-yc.exe!yC!UPX!PE@19936.exe", "aa15bcf478d165efd2065190eb473bcb"],
+    ]);
   });
   it("clam_IScab_*.exe: the cabinet in the overlay is yielded for the CAB reader", () => {
     expect(tree("clam_IScab_ext.exe").map(([p]) => p)).toContain("clam_IScab_ext.exe!CAB@476556.cab");

@@ -81,3 +81,79 @@ export function ishield(files: Array<{ name: string; data: Uint8Array }>, zlib =
   return Buffer.concat(parts);
 }
 
+
+/** yC's decryption routine used here: XOR AL,k; ADD AL,CL; NOPs to 0x30 bytes. */
+function ycRoutine(k: number): Buffer {
+  const r = Buffer.alloc(0x30, 0x90);
+  Buffer.from([0x34, k, 0x02, 0xc1]).copy(r);
+  return r;
+}
+/** Encrypts what ycRoutine(k) decrypts: byte i of n is decrypted with CL = (n - i) & 0xff. */
+function ycEncrypt(b: Buffer, k: number): void {
+  for (let i = 0; i < b.length; i++) b[i] = ((b[i]! - ((b.length - i) & 0xff)) & 0xff) ^ k;
+}
+
+/**
+ * A PE encrypted as yoda's Crypter 1.3 leaves it: .text encrypted by a routine at yC+0x457,
+ * that routine and the original entry point (yC+0xa0f) encrypted by the routine at yC+0x93,
+ * the loader at the entry point (yC section + 0x60) with the bytes ClamAV recognises.
+ */
+export function ycPe(text: Uint8Array, oep = 0x1000): Buffer {
+  const ECX = 0x1000;
+  const textRaw = Buffer.alloc(Math.ceil(text.length / 0x200) * 0x200);
+  textRaw.set(text);
+  const yc = Buffer.alloc(0x200 * Math.ceil((0xc6 + ECX) / 0x200));
+  const ep = Buffer.alloc(0x66);
+  Buffer.from("558bec53565760e8000000005d81ed", "hex").copy(ep, 0);
+  ep[0x13] = 0xb9;
+  ep.writeUInt32LE(ECX, 0x14);
+  ep.writeUInt16LE(0xe981, 0x18);
+  Buffer.from("8bd581c2", "hex").copy(ep, 0x1e);
+  ep.writeUInt32LE(0x5a, 0x22); // 0x6c - 0 + 0x5a == 0xc6
+  Buffer.from("8d3a8bf733c0eb0490eb01c2ac", "hex").copy(ep, 0x26);
+  Buffer.from("aae2cc", "hex").copy(ep, 0x63);
+  ep.copy(yc, 0x60);
+  ycRoutine(0x3c).copy(yc, 0x93);
+  // the second stage: the section routine and the original entry point, encrypted by the first
+  const stage2 = Buffer.alloc(ECX);
+  ycRoutine(0xa5).copy(stage2, 0x457 - 0xc6);
+  stage2.writeUInt32LE(oep, 0xa0f - 0xc6);
+  ycEncrypt(stage2, 0x3c);
+  stage2.copy(yc, 0xc6);
+  // .text encrypted by the section routine (CL counts down from the raw size)
+  const enc = Buffer.from(textRaw);
+  ycEncrypt(enc, 0xa5);
+  const headers = Buffer.alloc(0x400);
+  headers.write("MZ", 0, "latin1");
+  headers.writeUInt32LE(0x80, 0x3c);
+  const pe = 0x80;
+  headers.write("PE\0\0", pe, "latin1");
+  headers.writeUInt16LE(0x14c, pe + 4);
+  headers.writeUInt16LE(2, pe + 6);
+  headers.writeUInt16LE(0xe0, pe + 20);
+  headers.writeUInt16LE(0x102, pe + 22);
+  const opt = pe + 24;
+  const textVirt = Math.ceil(textRaw.length / 0x1000) * 0x1000;
+  const ycRva = 0x1000 + textVirt;
+  headers.writeUInt16LE(0x10b, opt);
+  headers.writeUInt32LE(ycRva + 0x60, opt + 16);
+  headers.writeUInt32LE(0x400000, opt + 28);
+  headers.writeUInt32LE(0x1000, opt + 32);
+  headers.writeUInt32LE(0x200, opt + 36);
+  headers.writeUInt32LE(ycRva + Math.ceil(yc.length / 0x1000) * 0x1000, opt + 56);
+  headers.writeUInt32LE(0x400, opt + 60);
+  headers.writeUInt32LE(16, opt + 92);
+  headers.writeUInt32LE(ycRva + 0x100, opt + 0x68); // an import directory yC's loader would fix
+  const sec = opt + 0xe0;
+  headers.write(".text", sec, "latin1");
+  headers.writeUInt32LE(textRaw.length, sec + 8);
+  headers.writeUInt32LE(0x1000, sec + 12);
+  headers.writeUInt32LE(textRaw.length, sec + 16);
+  headers.writeUInt32LE(0x400, sec + 20);
+  headers.write("yC", sec + 40, "latin1");
+  headers.writeUInt32LE(yc.length, sec + 40 + 8);
+  headers.writeUInt32LE(ycRva, sec + 40 + 12);
+  headers.writeUInt32LE(yc.length, sec + 40 + 16);
+  headers.writeUInt32LE(0x400 + textRaw.length, sec + 40 + 20);
+  return Buffer.concat([headers, enc, yc]);
+}

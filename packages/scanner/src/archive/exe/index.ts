@@ -2,7 +2,8 @@
  * Windows executables (PE) as containers, as ClamAV treats them: what a PE hides is yielded as
  * members for the other readers and the detector:
  *
- * - the image a UPX-packed PE unpacks to, rebuilt as ClamAV rebuilds it (`upx.ts`);
+ * - the image a UPX-packed PE unpacks to, rebuilt as ClamAV rebuilds it (`upx.ts`), or the
+ *   program a yC-encrypted PE decrypts to (`yc.ts`);
  * - what is embedded at an offset past the start, found by its magic bytes as ClamAV's file-type
  *   scan finds it: another PE (from its MZ to the end of the file), a ZIP, RAR, 7z, CAB or ARJ
  *   archive (self-extracting archives: the stub's overlay), an AutoIt compiled script, an
@@ -13,6 +14,7 @@
 import { PeImage } from "@vigil/engine";
 import { overLimit, type Member, type OutputCap } from "../types.js";
 import { unpackUpx } from "./upx.js";
+import { unpackYc } from "./yc.js";
 
 /** ClamAV's MaxEmbeddedPE default: embedded PEs with more bytes behind them are not opened. */
 const MAX_EMBEDDED_PE = 40 << 20;
@@ -116,7 +118,12 @@ export function* readExe(b: Uint8Array, cap: OutputCap): Iterable<Member> {
   const pe = PeImage.parse(b);
   if (!pe) return;
   const upx = unpackUpx(pe, b, cap(Math.max(b.length, 1)));
-  if (upx) {
+  // ClamAV tries yC after UPX: a yC-encrypted UPX file is not unpacked as UPX, but decrypted
+  const yc = upx?.data ? undefined : unpackYc(pe, b);
+  if (yc?.data) yield { name: "yC", data: yc.data, compressedSize: b.length };
+  else if (yc?.error)
+    yield { name: "yC", compressedSize: b.length, problem: { reason: "corrupt-archive", message: `yC-encrypted executable not decrypted: ${yc.error}` } };
+  if (upx && !yc) {
     if (upx.data) yield { name: "UPX", data: upx.data, compressedSize: upx.compressedSize };
     else if (upx.error)
       yield {

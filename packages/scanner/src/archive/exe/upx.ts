@@ -63,14 +63,16 @@ function occurs(hay: Uint8Array, needle: Uint8Array): boolean {
 }
 
 /** A section as ClamAV normalises it (aligned, clipped to the file). */
-interface Sect {
+export interface Sect {
   rva: number;
   vsz: number;
   raw: number;
   rsz: number;
+  /** SizeOfRawData as written (clipped to the file). */
+  ursz: number;
 }
 
-function sectionsOf(pe: PeImage, size: number): { sects: Sect[]; hdrSize: number } {
+export function sectionsOf(pe: PeImage, size: number): { sects: Sect[]; hdrSize: number } {
   const salign = pe.opt32(32);
   let falign = pe.opt32(36);
   for (const s of pe.sections)
@@ -81,22 +83,22 @@ function sectionsOf(pe: PeImage, size: number): { sects: Sect[]; hdrSize: number
       vsz: alignUp(s.virtualSize, salign),
       raw: align(s.rawDataOffset, falign),
       rsz: alignUp(s.rawDataSize, falign),
+      ursz: s.rawDataSize,
     };
-    let ursz = s.rawDataSize;
     if (x.rsz) {
-      if (x.raw >= size || s.rawDataOffset >= size) x.rsz = ursz = 0;
+      if (x.raw >= size || s.rawDataOffset >= size) x.rsz = x.ursz = 0;
       else {
         if (x.raw + x.rsz > size) x.rsz = size - x.raw;
-        if (s.rawDataOffset + ursz > size) ursz = size - s.rawDataOffset;
+        if (s.rawDataOffset + x.ursz > size) x.ursz = size - s.rawDataOffset;
       }
     }
-    if (!x.vsz && x.rsz) x.vsz = alignUp(ursz, salign);
+    if (!x.vsz && x.rsz) x.vsz = alignUp(x.ursz, salign);
     return x;
   });
   return { sects, hdrSize: alignUp(pe.opt32(60), salign) };
 }
 
-function rawAddr(rva: number, sects: Sect[], size: number, hdrSize: number): number | undefined {
+export function rawAddr(rva: number, sects: Sect[], size: number, hdrSize: number): number | undefined {
   if (rva < hdrSize) return rva < size ? rva : undefined;
   for (let i = sects.length - 1; i >= 0; i--) {
     const s = sects[i]!;
