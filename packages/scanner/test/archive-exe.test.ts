@@ -167,7 +167,17 @@ describe("executables and archives embedded in a PE (self-extractors)", () => {
   it("a zip appended to a PE is opened; its member is found at x.exe!ZIP@N.zip!name", () => {
     const exe = Buffer.concat([stub, makeZip([{ name: "e.com", data: EICAR }])]);
     const r = scan(exe);
+    expect(r.incomplete).toEqual([]);
     expect(r.detections.map((d) => d.path)).toContain(`x.exe!ZIP@${stub.length}.zip!e.com`);
+  });
+  it("an SFX whose zip offsets count from the executable's start (zip -A) reads as an intact zip", () => {
+    const exe = makeZip([{ name: "e.com", data: EICAR }, { name: "b.txt", data: "hello" }], { prefix: stub });
+    const r = scan(exe);
+    expect(r.incomplete).toEqual([]);
+    expect(r.detections.map((d) => d.path)).toContain(`x.exe!ZIP@${stub.length}.zip!e.com`);
+    const zip = members(exe).find((m) => m.name.startsWith("ZIP@"))!.data!;
+    expect(md5(zip)).toBe(md5(makeZip([{ name: "e.com", data: EICAR }, { name: "b.txt", data: "hello" }])));
+    expect(md5(exe.subarray(stub.length))).not.toBe(md5(zip)); // rebased on a copy
   });
   it("a PE embedded in a PE is scanned from its MZ to the end", () => {
     const inner = Buffer.concat([upxPe("nrv2d", originalImage(Buffer.from(`xx ${EICAR} yy`)).image)]);

@@ -7,7 +7,8 @@
  * - what is embedded at an offset past the start, found by its magic bytes as ClamAV's file-type
  *   scan finds it: another PE (from its MZ to the end of the file), a ZIP, RAR, 7z, CAB or ARJ
  *   archive (self-extracting archives: the stub's overlay), an AutoIt compiled script, an
- *   InstallShield MSI package. Each is yielded from its offset (a CAB with its own length) so
+ *   InstallShield MSI package. Each is yielded from its offset (a CAB with its own length; a ZIP
+ *   whose offsets count from the executable's start rebased onto a copy, `sfx.ts`) so
  *   the reader that recognises its magic opens it; for each kind the first hit is yielded, and a
  *   later one is reached through it (an embedded PE holds the rest of the file).
  */
@@ -15,6 +16,7 @@ import { PeImage } from "@vigil/engine";
 import { overLimit, type Member, type OutputCap } from "../types.js";
 import { unpackUpx } from "./upx.js";
 import { unpackYc } from "./yc.js";
+import { rebaseSfxZip } from "./sfx.js";
 
 /** ClamAV's MaxEmbeddedPE default: embedded PEs with more bytes behind them are not opened. */
 const MAX_EMBEDDED_PE = 40 << 20;
@@ -138,6 +140,8 @@ export function* readExe(b: Uint8Array, cap: OutputCap): Iterable<Member> {
     const hit = findEmbedded(buf, e);
     if (!hit) continue;
     const [at, len] = hit;
-    yield { name: `${e.kind}@${at}.${e.ext}`, data: b.subarray(at, at + len), compressedSize: len };
+    let data = b.subarray(at, at + len);
+    if (e.kind === "ZIP") data = rebaseSfxZip(data, at);
+    yield { name: `${e.kind}@${at}.${e.ext}`, data, compressedSize: len };
   }
 }
