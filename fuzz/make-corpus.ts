@@ -33,7 +33,7 @@ import { buildElf } from "../packages/engine/test/modules/elf-builder.js";
 import { buildMacho, buildFat } from "../packages/engine/test/modules/macho-builder.js";
 import { buildDex } from "../packages/engine/test/modules/dex-builder.js";
 import { originalImage, upxPe } from "../packages/scanner/test/helpers/upx.js";
-import { autoit, ishield, ycPe } from "../packages/scanner/test/helpers/exe-fixtures.js";
+import { autoit, ishield, wwpackPe, ycPe } from "../packages/scanner/test/helpers/exe-fixtures.js";
 import { CORPUS_DIR } from "./targets.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -189,7 +189,7 @@ add(
   const text = enc(`push 1; call 2; ${EICAR} `.repeat(20));
   const { image } = originalImage(text);
   const packed = (["nrv2b", "nrv2d", "nrv2e"] as const).map((m) => upxPe(m, image));
-  add("archive-exe", ...packed, Buffer.concat([packed[0]!, makeZip([{ name: "e.com", data: EICAR }])]), ycPe(text));
+  add("archive-exe", ...packed, Buffer.concat([packed[0]!, makeZip([{ name: "e.com", data: EICAR }])]), ycPe(text), wwpackPe(text));
   const files = [
     { name: "C:\\a\\note.txt", data: enc("plain") },
     { name: "C:\\a\\e.com", data: enc(EICAR), compress: true },

@@ -1,5 +1,5 @@
 // Issue 15, executables: `vigil scan` (the built bin) against clamscan on the clamav-testfiles
-// forms Vigil opens inside executables (UPX, yC, AutoIt EA05/EA06, InstallShield MSI, an embedded
+// forms Vigil opens inside executables (UPX, yC, WWPack, AutoIt EA05/EA06, InstallShield MSI, an embedded
 // PE), with the one-line hash signature of clam.exe: the same files found, and Vigil prints the
 // member path where the hash matched.
 import { describe, expect, it } from "vitest";
@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 
 const BIN = fileURLToPath(new URL("../bin/vigil.js", import.meta.url));
 const TESTFILES = "/usr/share/clamav-testfiles";
-const FILES = ["clam-upx.exe", "clam-yc.exe", "clam.ea05.exe", "clam.ea06.exe", "clam_ISmsi_ext.exe", "clam-fsg.exe"];
+const FILES = ["clam-upx.exe", "clam-yc.exe", "clam-wwpack.exe", "clam.ea05.exe", "clam.ea06.exe", "clam_ISmsi_ext.exe", "clam-fsg.exe"];
 
 describe.skipIf(needs("vigil scan vs clamscan on executables", { tools: ["clamscan"], debianFiles: [TESTFILES] }))(
   "executables: vigil scan vs clamscan 1.4.6",
@@ -34,6 +34,7 @@ describe.skipIf(needs("vigil scan vs clamscan on executables", { tools: ["clamsc
         [
           "clam-upx.exe!UPX!PE@19936.exe",
           "clam-yc.exe!yC!UPX!PE@19936.exe",
+          "clam-wwpack.exe!WWPack!ZIP@20076.zip!clam.exe",
           "clam.ea05.exe!AUTOIT@206848.au3!clam.exe",
           "clam.ea06.exe!AUTOIT@252928.au3!clam.exe",
           "clam_ISmsi_ext.exe!ISHIELD-MSI@915561.ismsi!clam.exe409.bmp",

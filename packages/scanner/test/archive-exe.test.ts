@@ -15,7 +15,7 @@ import { readArchive, sniffArchive, type Member } from "../src/archive/index.js"
 import { nrvDecompress } from "../src/archive/exe/nrv.js";
 import { withRules } from "./helpers/detector.js";
 import { nrvCompress, originalImage, upxPe, CLAMAV_STUB_TEXT, type Method } from "./helpers/upx.js";
-import { autoit, ishield, ycPe } from "./helpers/exe-fixtures.js";
+import { autoit, ishield, wwpackPe, ycPe } from "./helpers/exe-fixtures.js";
 
 const detector = withRules(`rule EICAR_Anywhere { strings: $e = "${EICAR.replace(/\\/g, "\\\\")}" condition: $e }`).detector;
 const scan = (b: Uint8Array, name = "x.exe") => scanBytes(detector, b, name, { limits: DEFAULT_LIMITS });
@@ -162,6 +162,41 @@ describe("yoda's Crypter (yC 1.3)", () => {
   });
 });
 
+describe("WWPack32", () => {
+  const text = program(5000);
+  const exe = wwpackPe(text, 0x1234);
+  it("the blocks are unpacked into the memory image, the header restored", () => {
+    expect(exe.indexOf(Buffer.from(EICAR))).toBe(-1);
+    const r = scan(exe);
+    expect(r.incomplete).toEqual([]);
+    expect(r.detections.map((d) => d.path)).toEqual(["x.exe!WWPack"]);
+    const out = Buffer.from(members(exe).find((m) => m.name === "WWPack")!.data!);
+    expect(out.subarray(0x1000, 0x1000 + text.length).equals(text)).toBe(true);
+    expect(out.readUInt16LE(0x80 + 6)).toBe(1);
+    expect(out.readUInt32LE(0x80 + 0x28)).toBe(0x1234);
+    expect(out.readUInt32LE(0x80 + 24 + 0xe0 + 20)).toBe(0x1000); // raw offset = RVA in the image
+  });
+  it("truncated, corrupted, bombed: not fully scanned, never OK", () => {
+    const table = 0x400 + exe.readUInt32LE(0x80 + 24 + 0xe0 + 16) + 0x2a1;
+    const cases: Array<[string, (b: Buffer) => void, RegExp]> = [
+      ["block outside", (b) => b.writeUInt32LE(0x3fffffff, table + 8), /block lies outside/],
+      ["stream cut", (b) => b.fill(0, 0x400, 0x400 + exe.readUInt32LE(0x80 + 24 + 0xe0 + 16)), /ends early/],
+      ["far copy", (b) => b.fill(0x9f, 0x400, 0x400 + 16), /points outside/],
+    ];
+    for (const [what, damage, message] of cases) {
+      const bad = Buffer.from(exe);
+      damage(bad);
+      const r = scan(bad);
+      expect(r.errors, what).toEqual([]);
+      expect(r.incomplete.map((i) => [i.path, i.reason]), what).toEqual([["x.exe!WWPack", "corrupt-archive"]]);
+      expect(r.incomplete[0]!.message, what).toMatch(message);
+    }
+    const bomb = Buffer.from(exe);
+    bomb.writeUInt32LE(0x7ff00000, 0x80 + 24 + 0xe0 + 8); // .text claims 2 GB in memory
+    expect(scan(bomb).incomplete.map((i) => i.reason)).toEqual([expect.stringMatching(/max-ratio|max-scansize/)]);
+  });
+});
+
 describe("executables and archives embedded in a PE (self-extractors)", () => {
   const stub = upxPe("nrv2b", originalImage(program(3000)).image);
   it("a zip appended to a PE is opened; its member is found at x.exe!ZIP@N.zip!name", () => {
@@ -298,6 +333,13 @@ describe.skipIf(needs("clamav-testfiles executables", { debianFiles: [TESTFILES]
       ["clam-yc.exe!yC", "8822fca1f7b0cb5506f15f8088956197"],
       ["clam-yc.exe!yC!UPX", "3b03bc19b1f39587a0650c7b6fe35d38"],
       ["clam-yc.exe!yC!UPX!PE@19936.exe", "aa15bcf478d165efd2065190eb473bcb"],
+    ]);
+  });
+  it("clam-wwpack.exe: the memory image ClamAV builds, the zip in it, clam.exe", () => {
+    expect(tree("clam-wwpack.exe")).toEqual([
+      ["clam-wwpack.exe!WWPack", "7b8cd3dd6a198ec191afce0206665d2d"],
+      ["clam-wwpack.exe!WWPack!ZIP@20076.zip", "37ee24a41abc0fdbe8ee342ededf33ef"],
+      ["clam-wwpack.exe!WWPack!ZIP@20076.zip!clam.exe", "aa15bcf478d165efd2065190eb473bcb"],
     ]);
   });
   it("clam_IScab_*.exe: the cabinet in the overlay is yielded for the CAB reader", () => {

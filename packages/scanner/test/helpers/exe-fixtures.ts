@@ -157,3 +157,83 @@ export function ycPe(text: Uint8Array, oep = 0x1000): Buffer {
   headers.writeUInt32LE(0x400 + textRaw.length, sec + 40 + 20);
   return Buffer.concat([headers, enc, yc]);
 }
+
+/** WWPack32's stream for `data` as literals only, then the end code (a 9-bit all-ones distance). */
+function wwStream(data: Uint8Array): Buffer {
+  const out: number[] = [0, 0, 0, 0];
+  let slot = 0;
+  let word = 0;
+  let n = 0;
+  const bit = (b: number) => {
+    word = ((word << 1) | b) >>> 0;
+    if (++n === 32) {
+      for (let i = 0; i < 4; i++) out[slot + i] = (word >>> (8 * i)) & 0xff;
+      slot = out.length; // the reader takes the next word as soon as this one is used up
+      out.push(0, 0, 0, 0);
+      word = 0;
+      n = 0;
+    }
+  };
+  for (const c of data) {
+    bit(0);
+    out.push(c);
+  }
+  for (const b of [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]) bit(b);
+  if (n) {
+    const w = (word << (32 - n)) >>> 0;
+    for (let i = 0; i < 4; i++) out[slot + i] = (w >>> (8 * i)) & 0xff;
+  }
+  while (out.length % 4) out.push(0);
+  return Buffer.from(out);
+}
+
+/**
+ * A PE packed as WWPack32 lays it out: .text holds one compressed block (unpacked in place at
+ * its RVA), the packer section (entry point at its start, with the loader bytes ClamAV checks)
+ * holds the block table at +0x2a1 and the original entry point at +0x295.
+ */
+export function wwpackPe(text: Uint8Array, oep = 0x1000): Buffer {
+  const c = wwStream(text);
+  const textRaw = Buffer.alloc(Math.ceil(c.length / 0x200) * 0x200);
+  c.copy(textRaw);
+  const textVirt = Math.ceil(Math.max(text.length, c.length) / 0x1000) * 0x1000 + 0x1000;
+  const wwRva = 0x1000 + textVirt;
+  const ww = Buffer.alloc(0x400);
+  Buffer.from("53558be833dbeb", "hex").copy(ww, 0);
+  Buffer.from("e800000000582d6d000000506033c950585050", "hex").copy(ww, 0x68);
+  ww.writeUInt32LE(oep - wwRva - 0x299 + 0x100000000 * (oep < wwRva + 0x299 ? 1 : 0), 0x295);
+  ww.writeUInt32LE(wwRva - 0x1000, 0x2a1); // block source: .text
+  ww.writeUInt32LE(c.length / 4, 0x2a1 + 8);
+  ww.writeUInt32LE(c.length - 4, 0x2a1 + 12); // unpacks at .text's start
+  ww[0x2a1 + 16] = 0; // the last block
+  const headers = Buffer.alloc(0x400);
+  headers.write("MZ", 0, "latin1");
+  headers.writeUInt32LE(0x80, 0x3c);
+  const pe = 0x80;
+  headers.write("PE\0\0", pe, "latin1");
+  headers.writeUInt16LE(0x14c, pe + 4);
+  headers.writeUInt16LE(2, pe + 6);
+  headers.writeUInt16LE(0xe0, pe + 20);
+  headers.writeUInt16LE(0x102, pe + 22);
+  const opt = pe + 24;
+  headers.writeUInt16LE(0x10b, opt);
+  headers.writeUInt32LE(wwRva, opt + 16);
+  headers.writeUInt32LE(0x400000, opt + 28);
+  headers.writeUInt32LE(0x1000, opt + 32);
+  headers.writeUInt32LE(0x200, opt + 36);
+  headers.writeUInt32LE(wwRva + 0x1000, opt + 56);
+  headers.writeUInt32LE(0x400, opt + 60);
+  headers.writeUInt32LE(16, opt + 92);
+  const sec = opt + 0xe0;
+  headers.write(".text", sec, "latin1");
+  headers.writeUInt32LE(textVirt, sec + 8);
+  headers.writeUInt32LE(0x1000, sec + 12);
+  headers.writeUInt32LE(textRaw.length, sec + 16);
+  headers.writeUInt32LE(0x400, sec + 20);
+  headers.write(".WWP32", sec + 40, "latin1");
+  headers.writeUInt32LE(0x1000, sec + 40 + 8);
+  headers.writeUInt32LE(wwRva, sec + 40 + 12);
+  headers.writeUInt32LE(ww.length, sec + 40 + 16);
+  headers.writeUInt32LE(0x400 + textRaw.length, sec + 40 + 20);
+  return Buffer.concat([headers, textRaw, ww]);
+}

@@ -3,7 +3,8 @@
  * members for the other readers and the detector:
  *
  * - the image a UPX-packed PE unpacks to, rebuilt as ClamAV rebuilds it (`upx.ts`), or the
- *   program a yC-encrypted PE decrypts to (`yc.ts`);
+ *   program a yC-encrypted PE decrypts to (`yc.ts`), or the memory image of a WWPack32-packed
+ *   one (`wwpack.ts`);
  * - what is embedded at an offset past the start, found by its magic bytes as ClamAV's file-type
  *   scan finds it: another PE (from its MZ to the end of the file), a ZIP, RAR, 7z, CAB or ARJ
  *   archive (self-extracting archives: the stub's overlay), an AutoIt compiled script, an
@@ -17,6 +18,7 @@ import { overLimit, type Member, type OutputCap } from "../types.js";
 import { unpackUpx } from "./upx.js";
 import { unpackYc } from "./yc.js";
 import { rebaseSfxZip } from "./sfx.js";
+import { unpackWwpack } from "./wwpack.js";
 
 /** ClamAV's MaxEmbeddedPE default: embedded PEs with more bytes behind them are not opened. */
 const MAX_EMBEDDED_PE = 40 << 20;
@@ -125,7 +127,12 @@ export function* readExe(b: Uint8Array, cap: OutputCap): Iterable<Member> {
   if (yc?.data) yield { name: "yC", data: yc.data, compressedSize: b.length };
   else if (yc?.error)
     yield { name: "yC", compressedSize: b.length, problem: { reason: "corrupt-archive", message: `yC-encrypted executable not decrypted: ${yc.error}` } };
-  if (upx && !yc) {
+  const ww = upx?.data || yc ? undefined : unpackWwpack(pe, b, cap(Math.max(b.length, 1)));
+  if (ww?.data) yield { name: "WWPack", data: ww.data, compressedSize: b.length };
+  else if (ww?.error)
+    yield { name: "WWPack", compressedSize: b.length, problem: { reason: "corrupt-archive", message: `WWPack-packed executable not unpacked: ${ww.error}` } };
+  else if (ww) yield overLimit("WWPack", b.length, cap(Math.max(b.length, 1)));
+  if (upx && !yc && !ww) {
     if (upx.data) yield { name: "UPX", data: upx.data, compressedSize: upx.compressedSize };
     else if (upx.error)
       yield {
