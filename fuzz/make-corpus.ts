@@ -189,13 +189,25 @@ add(
   const text = enc(`push 1; call 2; ${EICAR} `.repeat(20));
   const { image } = originalImage(text);
   const packed = (["nrv2b", "nrv2d", "nrv2e"] as const).map((m) => upxPe(m, image));
-  add("archive-exe", ...packed, Buffer.concat([packed[0]!, makeZip([{ name: "e.com", data: EICAR }])]), ycPe(text), wwpackPe(text));
+  add(
+    "archive-exe",
+    ...packed,
+    Buffer.concat([packed[0]!, makeZip([{ name: "e.com", data: EICAR }])]),
+    ycPe(text),
+    wwpackPe(text),
+  );
   const files = [
     { name: "C:\\a\\note.txt", data: enc("plain") },
     { name: "C:\\a\\e.com", data: enc(EICAR), compress: true },
   ];
   add("archive-autoit", autoit(5, files), autoit(6, files));
-  add("archive-ishield", ishield([{ name: "Setup.ini", data: enc("[Startup]\n") }, { name: "e.msi", data: enc(EICAR) }]));
+  add(
+    "archive-ishield",
+    ishield([
+      { name: "Setup.ini", data: enc("[Startup]\n") },
+      { name: "e.msi", data: enc(EICAR) },
+    ]),
+  );
 }
 const b = buildBundle(
   [

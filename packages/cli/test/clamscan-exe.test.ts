@@ -12,7 +12,15 @@ import { fileURLToPath } from "node:url";
 
 const BIN = fileURLToPath(new URL("../bin/vigil.js", import.meta.url));
 const TESTFILES = "/usr/share/clamav-testfiles";
-const FILES = ["clam-upx.exe", "clam-yc.exe", "clam-wwpack.exe", "clam.ea05.exe", "clam.ea06.exe", "clam_ISmsi_ext.exe", "clam-fsg.exe"];
+const FILES = [
+  "clam-upx.exe",
+  "clam-yc.exe",
+  "clam-wwpack.exe",
+  "clam.ea05.exe",
+  "clam.ea06.exe",
+  "clam_ISmsi_ext.exe",
+  "clam-fsg.exe",
+];
 
 describe.skipIf(needs("vigil scan vs clamscan on executables", { tools: ["clamscan"], debianFiles: [TESTFILES] }))(
   "executables: vigil scan vs clamscan 1.4.6",
@@ -25,10 +33,19 @@ describe.skipIf(needs("vigil scan vs clamscan on executables", { tools: ["clamsc
       const db = join(d, "test.hdb");
       writeFileSync(db, "aa15bcf478d165efd2065190eb473bcb:544:ClamAV-Test-File\n");
       const c = spawnSync("clamscan", ["-r", "--no-summary", "--infected", "-d", db, t], { encoding: "utf8" });
-      const v = spawnSync(process.execPath, [BIN, "scan", "--no-builtin", "--no-cache", "-i", "--no-summary", "-d", db, t], {
-        encoding: "utf8",
-      });
-      const lines = (out: string) => out.trim().split("\n").map((l) => l.replace(t + "/", "")).sort();
+      const v = spawnSync(
+        process.execPath,
+        [BIN, "scan", "--no-builtin", "--no-cache", "-i", "--no-summary", "-d", db, t],
+        {
+          encoding: "utf8",
+        },
+      );
+      const lines = (out: string) =>
+        out
+          .trim()
+          .split("\n")
+          .map((l) => l.replace(t + "/", ""))
+          .sort();
       expect(lines(c.stdout)).toEqual(FILES.map((f) => `${f}: ClamAV-Test-File.UNOFFICIAL FOUND`).sort());
       expect(lines(v.stdout)).toEqual(
         [

@@ -17,7 +17,9 @@ import { withRules } from "./helpers/detector.js";
 import { nrvCompress, originalImage, upxPe, CLAMAV_STUB_TEXT, type Method } from "./helpers/upx.js";
 import { autoit, ishield, wwpackPe, ycPe } from "./helpers/exe-fixtures.js";
 
-const detector = withRules(`rule EICAR_Anywhere { strings: $e = "${EICAR.replace(/\\/g, "\\\\")}" condition: $e }`).detector;
+const detector = withRules(
+  `rule EICAR_Anywhere { strings: $e = "${EICAR.replace(/\\/g, "\\\\")}" condition: $e }`,
+).detector;
 const scan = (b: Uint8Array, name = "x.exe") => scanBytes(detector, b, name, { limits: DEFAULT_LIMITS });
 const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
 const members = (b: Uint8Array): Member[] => {
@@ -48,7 +50,9 @@ describe("NRV2B, NRV2D, NRV2E", () => {
       expect(nrvDecompress(m, packed, 0, packed.length, out)).toBe(data.length);
       expect(Buffer.from(out.subarray(0, data.length)).equals(data)).toBe(true);
       // truncated: no end marker
-      expect(() => nrvDecompress(m, packed, 0, packed.length >> 1, new Uint8Array(data.length))).toThrow(/ends early|outside|before/);
+      expect(() => nrvDecompress(m, packed, 0, packed.length >> 1, new Uint8Array(data.length))).toThrow(
+        /ends early|outside|before/,
+      );
       // output larger than the room given
       expect(() => nrvDecompress(m, packed, 0, packed.length, new Uint8Array(1000))).toThrow(/larger than/);
       // garbage: never a hang, an error or a bounded result
@@ -116,7 +120,9 @@ describe("UPX-packed PE", () => {
       const t0 = Date.now();
       const rr = scan(bomb);
       expect(Date.now() - t0).toBeLessThan(5000);
-      expect(rr.incomplete.map((i) => i.reason)).toEqual(expect.arrayContaining([expect.stringMatching(/max-ratio|max-scansize/)]));
+      expect(rr.incomplete.map((i) => i.reason)).toEqual(
+        expect.arrayContaining([expect.stringMatching(/max-ratio|max-scansize/)]),
+      );
     });
   }
 
@@ -188,7 +194,10 @@ describe("WWPack32", () => {
       damage(bad);
       const r = scan(bad);
       expect(r.errors, what).toEqual([]);
-      expect(r.incomplete.map((i) => [i.path, i.reason]), what).toEqual([["x.exe!WWPack", "corrupt-archive"]]);
+      expect(
+        r.incomplete.map((i) => [i.path, i.reason]),
+        what,
+      ).toEqual([["x.exe!WWPack", "corrupt-archive"]]);
       expect(r.incomplete[0]!.message, what).toMatch(message);
     }
     const bomb = Buffer.from(exe);
@@ -206,12 +215,25 @@ describe("executables and archives embedded in a PE (self-extractors)", () => {
     expect(r.detections.map((d) => d.path)).toContain(`x.exe!ZIP@${stub.length}.zip!e.com`);
   });
   it("an SFX whose zip offsets count from the executable's start (zip -A) reads as an intact zip", () => {
-    const exe = makeZip([{ name: "e.com", data: EICAR }, { name: "b.txt", data: "hello" }], { prefix: stub });
+    const exe = makeZip(
+      [
+        { name: "e.com", data: EICAR },
+        { name: "b.txt", data: "hello" },
+      ],
+      { prefix: stub },
+    );
     const r = scan(exe);
     expect(r.incomplete).toEqual([]);
     expect(r.detections.map((d) => d.path)).toContain(`x.exe!ZIP@${stub.length}.zip!e.com`);
     const zip = members(exe).find((m) => m.name.startsWith("ZIP@"))!.data!;
-    expect(md5(zip)).toBe(md5(makeZip([{ name: "e.com", data: EICAR }, { name: "b.txt", data: "hello" }])));
+    expect(md5(zip)).toBe(
+      md5(
+        makeZip([
+          { name: "e.com", data: EICAR },
+          { name: "b.txt", data: "hello" },
+        ]),
+      ),
+    );
     expect(md5(exe.subarray(stub.length))).not.toBe(md5(zip)); // rebased on a copy
   });
   it("a PE embedded in a PE is scanned from its MZ to the end", () => {
@@ -268,7 +290,9 @@ describe("InstallShield MSI payloads", () => {
   it("each file decoded into a member", () => {
     expect(members(is).map((m) => [m.name, md5(m.data!)])).toEqual(files.map((f) => [f.name, md5(f.data)]));
     const exe = Buffer.concat([upxPe("nrv2b", originalImage(program(2000)).image), is]);
-    expect(scan(exe).detections.map((d) => d.path)).toContain(`x.exe!ISHIELD-MSI@${exe.length - is.length}.ismsi!clam.msi`);
+    expect(scan(exe).detections.map((d) => d.path)).toContain(
+      `x.exe!ISHIELD-MSI@${exe.length - is.length}.ismsi!clam.msi`,
+    );
   });
   it("truncated, corrupted, bombed: not fully scanned, never OK", () => {
     const cut = scan(is.subarray(0, is.length - 10), "s.is");
@@ -281,72 +305,75 @@ describe("InstallShield MSI payloads", () => {
 });
 
 const TESTFILES = "/usr/share/clamav-testfiles";
-describe.skipIf(needs("clamav-testfiles executables", { debianFiles: [TESTFILES] }))("clamav-testfiles executables", () => {
-  const tree = (file: string) => {
-    const out: Array<[string, string]> = [];
-    const walk = (b: Uint8Array, path: string, depth: number) => {
-      for (const m of depth < 4 ? members(b) : []) {
-        if (!m.data) continue;
-        out.push([`${path}!${m.name}`, md5(m.data)]);
-        walk(m.data, `${path}!${m.name}`, depth + 1);
-      }
+describe.skipIf(needs("clamav-testfiles executables", { debianFiles: [TESTFILES] }))(
+  "clamav-testfiles executables",
+  () => {
+    const tree = (file: string) => {
+      const out: Array<[string, string]> = [];
+      const walk = (b: Uint8Array, path: string, depth: number) => {
+        for (const m of depth < 4 ? members(b) : []) {
+          if (!m.data) continue;
+          out.push([`${path}!${m.name}`, md5(m.data)]);
+          walk(m.data, `${path}!${m.name}`, depth + 1);
+        }
+      };
+      walk(readFileSync(join(TESTFILES, file)), file, 0);
+      return out;
     };
-    walk(readFileSync(join(TESTFILES, file)), file, 0);
-    return out;
-  };
-  // the md5s are those clamscan --debug prints for the layers it scans (FP SIGNATURE lines)
-  it("clam-upx.exe: the rebuilt image is byte for byte ClamAV's, clam.exe embedded in it", () => {
-    const t = tree("clam-upx.exe");
-    expect(t).toContainEqual(["clam-upx.exe!UPX", "3b03bc19b1f39587a0650c7b6fe35d38"]);
-    expect(t).toContainEqual(["clam-upx.exe!UPX!PE@19936.exe", "aa15bcf478d165efd2065190eb473bcb"]);
-  });
-  it("clam.ea05.exe, clam.ea06.exe: the AutoIt resource and clam.exe in it", () => {
-    expect(tree("clam.ea05.exe")).toEqual(
-      expect.arrayContaining([
-        ["clam.ea05.exe!AUTOIT@206848.au3", "1981f34af7f13fff04b0defb558b8c7c"],
-        ["clam.ea05.exe!AUTOIT@206848.au3!clam.exe", "aa15bcf478d165efd2065190eb473bcb"],
-      ]),
-    );
-    expect(tree("clam.ea06.exe")).toEqual(
-      expect.arrayContaining([
-        ["clam.ea06.exe!AUTOIT@252928.au3", "39eeaa866dcd2c841b627f5bc1475891"],
-        ["clam.ea06.exe!AUTOIT@252928.au3!clam.exe", "aa15bcf478d165efd2065190eb473bcb"],
-      ]),
-    );
-  });
-  it("clam_ISmsi_*.exe: the InstallShield payload, clam.exe409.bmp and clam.msi in it", () => {
-    expect(tree("clam_ISmsi_ext.exe")).toEqual(
-      expect.arrayContaining([
-        ["clam_ISmsi_ext.exe!ISHIELD-MSI@915561.ismsi", "aa3bc349fb930189cfb9cc8530d56155"],
-        ["clam_ISmsi_ext.exe!ISHIELD-MSI@915561.ismsi!clam.exe409.bmp", "aa15bcf478d165efd2065190eb473bcb"],
-      ]),
-    );
-    expect(tree("clam_ISmsi_int.exe")).toEqual(
-      expect.arrayContaining([
-        ["clam_ISmsi_int.exe!ISHIELD-MSI@915561.ismsi", "e9844c735fff5d5eeee644b820679797"],
-        ["clam_ISmsi_int.exe!ISHIELD-MSI@915561.ismsi!clam.msi", "efa529f28de651b561dc36646733e7e6"],
-      ]),
-    );
-  });
-  it("clam-yc.exe: decrypted as ClamAV does, then unpacked as UPX", () => {
-    expect(tree("clam-yc.exe")).toEqual([
-      ["clam-yc.exe!yC", "8822fca1f7b0cb5506f15f8088956197"],
-      ["clam-yc.exe!yC!UPX", "3b03bc19b1f39587a0650c7b6fe35d38"],
-      ["clam-yc.exe!yC!UPX!PE@19936.exe", "aa15bcf478d165efd2065190eb473bcb"],
-    ]);
-  });
-  it("clam-wwpack.exe: the memory image ClamAV builds, the zip in it, clam.exe", () => {
-    expect(tree("clam-wwpack.exe")).toEqual([
-      ["clam-wwpack.exe!WWPack", "7b8cd3dd6a198ec191afce0206665d2d"],
-      ["clam-wwpack.exe!WWPack!ZIP@20076.zip", "37ee24a41abc0fdbe8ee342ededf33ef"],
-      ["clam-wwpack.exe!WWPack!ZIP@20076.zip!clam.exe", "aa15bcf478d165efd2065190eb473bcb"],
-    ]);
-  });
-  it("clam_IScab_*.exe: the cabinet in the overlay is yielded for the CAB reader", () => {
-    expect(tree("clam_IScab_ext.exe").map(([p]) => p)).toContain("clam_IScab_ext.exe!CAB@476556.cab");
-    expect(tree("clam_IScab_int.exe").map(([p]) => p)).toContain("clam_IScab_int.exe!CAB@471993.cab");
-  });
-});
+    // the md5s are those clamscan --debug prints for the layers it scans (FP SIGNATURE lines)
+    it("clam-upx.exe: the rebuilt image is byte for byte ClamAV's, clam.exe embedded in it", () => {
+      const t = tree("clam-upx.exe");
+      expect(t).toContainEqual(["clam-upx.exe!UPX", "3b03bc19b1f39587a0650c7b6fe35d38"]);
+      expect(t).toContainEqual(["clam-upx.exe!UPX!PE@19936.exe", "aa15bcf478d165efd2065190eb473bcb"]);
+    });
+    it("clam.ea05.exe, clam.ea06.exe: the AutoIt resource and clam.exe in it", () => {
+      expect(tree("clam.ea05.exe")).toEqual(
+        expect.arrayContaining([
+          ["clam.ea05.exe!AUTOIT@206848.au3", "1981f34af7f13fff04b0defb558b8c7c"],
+          ["clam.ea05.exe!AUTOIT@206848.au3!clam.exe", "aa15bcf478d165efd2065190eb473bcb"],
+        ]),
+      );
+      expect(tree("clam.ea06.exe")).toEqual(
+        expect.arrayContaining([
+          ["clam.ea06.exe!AUTOIT@252928.au3", "39eeaa866dcd2c841b627f5bc1475891"],
+          ["clam.ea06.exe!AUTOIT@252928.au3!clam.exe", "aa15bcf478d165efd2065190eb473bcb"],
+        ]),
+      );
+    });
+    it("clam_ISmsi_*.exe: the InstallShield payload, clam.exe409.bmp and clam.msi in it", () => {
+      expect(tree("clam_ISmsi_ext.exe")).toEqual(
+        expect.arrayContaining([
+          ["clam_ISmsi_ext.exe!ISHIELD-MSI@915561.ismsi", "aa3bc349fb930189cfb9cc8530d56155"],
+          ["clam_ISmsi_ext.exe!ISHIELD-MSI@915561.ismsi!clam.exe409.bmp", "aa15bcf478d165efd2065190eb473bcb"],
+        ]),
+      );
+      expect(tree("clam_ISmsi_int.exe")).toEqual(
+        expect.arrayContaining([
+          ["clam_ISmsi_int.exe!ISHIELD-MSI@915561.ismsi", "e9844c735fff5d5eeee644b820679797"],
+          ["clam_ISmsi_int.exe!ISHIELD-MSI@915561.ismsi!clam.msi", "efa529f28de651b561dc36646733e7e6"],
+        ]),
+      );
+    });
+    it("clam-yc.exe: decrypted as ClamAV does, then unpacked as UPX", () => {
+      expect(tree("clam-yc.exe")).toEqual([
+        ["clam-yc.exe!yC", "8822fca1f7b0cb5506f15f8088956197"],
+        ["clam-yc.exe!yC!UPX", "3b03bc19b1f39587a0650c7b6fe35d38"],
+        ["clam-yc.exe!yC!UPX!PE@19936.exe", "aa15bcf478d165efd2065190eb473bcb"],
+      ]);
+    });
+    it("clam-wwpack.exe: the memory image ClamAV builds, the zip in it, clam.exe", () => {
+      expect(tree("clam-wwpack.exe")).toEqual([
+        ["clam-wwpack.exe!WWPack", "7b8cd3dd6a198ec191afce0206665d2d"],
+        ["clam-wwpack.exe!WWPack!ZIP@20076.zip", "37ee24a41abc0fdbe8ee342ededf33ef"],
+        ["clam-wwpack.exe!WWPack!ZIP@20076.zip!clam.exe", "aa15bcf478d165efd2065190eb473bcb"],
+      ]);
+    });
+    it("clam_IScab_*.exe: the cabinet in the overlay is yielded for the CAB reader", () => {
+      expect(tree("clam_IScab_ext.exe").map(([p]) => p)).toContain("clam_IScab_ext.exe!CAB@476556.cab");
+      expect(tree("clam_IScab_int.exe").map(([p]) => p)).toContain("clam_IScab_int.exe!CAB@471993.cab");
+    });
+  },
+);
 
 describe.skipIf(needs("the UPX rebuild differential against clamscan", { tools: ["clamscan"] }))(
   "UPX rebuild: clamscan finds each generated fixture by the md5 of Vigil's rebuilt image",
@@ -354,7 +381,10 @@ describe.skipIf(needs("the UPX rebuild differential against clamscan", { tools: 
     it("nrv2b, nrv2d, nrv2e and lzma fixtures, and the forged-header case", () => {
       const d = mkdtempSync(join(tmpdir(), "vigil-upx-"));
       const image = (m: string) => originalImage(Buffer.concat([Buffer.from(m), program()])).image;
-      const cases: Array<[string, Buffer]> = (["nrv2b", "nrv2d", "nrv2e"] as Method[]).map((m) => [m, upxPe(m, image(m))]);
+      const cases: Array<[string, Buffer]> = (["nrv2b", "nrv2d", "nrv2e"] as Method[]).map((m) => [
+        m,
+        upxPe(m, image(m)),
+      ]);
       if (haveXz) cases.push(["lzma", upxPe("lzma", image("lzma"))]);
       cases.push(["forged", upxPe("nrv2e", Buffer.concat([program(5000), Buffer.alloc(3000)]))]);
       const hdb: string[] = [];
@@ -364,9 +394,13 @@ describe.skipIf(needs("the UPX rebuild differential against clamscan", { tools: 
         hdb.push(`${md5(upx)}:${upx.length}:Rebuilt.${name}`);
       }
       writeFileSync(join(d, "r.hdb"), hdb.join("\n") + "\n");
-      const r = spawnSync("clamscan", ["--no-summary", "-d", join(d, "r.hdb"), ...cases.map(([n]) => join(d, `${n}.exe`))], {
-        encoding: "utf8",
-      });
+      const r = spawnSync(
+        "clamscan",
+        ["--no-summary", "-d", join(d, "r.hdb"), ...cases.map(([n]) => join(d, `${n}.exe`))],
+        {
+          encoding: "utf8",
+        },
+      );
       const found = r.stdout.trim().split("\n").sort();
       expect(found).toEqual(cases.map(([n]) => `${join(d, `${n}.exe`)}: Rebuilt.${n}.UNOFFICIAL FOUND`).sort());
     });

@@ -7,7 +7,10 @@ import { deflateSync } from "node:zlib";
 import { lameDecrypt, mtDecrypt } from "../../src/archive/exe/autoit.js";
 
 /** An AutoIt EA05/EA06 resource with the given records, encrypted as AutoIt does. */
-export function autoit(version: 5 | 6, files: Array<{ name: string; data: Uint8Array; compress?: boolean; usize?: number }>): Buffer {
+export function autoit(
+  version: 5 | 6,
+  files: Array<{ name: string; data: Uint8Array; compress?: boolean; usize?: number }>,
+): Buffer {
   const ea06 = version === 6;
   const crypt = ea06 ? lameDecrypt : mtDecrypt;
   const head = Buffer.concat([
@@ -18,8 +21,26 @@ export function autoit(version: 5 | 6, files: Array<{ name: string; data: Uint8A
   let m4sum = 0;
   for (let i = 24; i < 40; i++) m4sum += head[i]!;
   const k = ea06
-    ? { magic: 0x52ca436b, tag: 0xadbc, tagSeed: 0xb33f, name: 0xf820, nameSeed: 0xf479, size: 0x87bc, data: 0x2477, comp: "EA06" }
-    : { magic: 0xceb06dff, tag: 0x29bc, tagSeed: 0xa25e, name: 0x29ac, nameSeed: 0xf25e, size: 0x45aa, data: 0x22af + m4sum, comp: "EA05" };
+    ? {
+        magic: 0x52ca436b,
+        tag: 0xadbc,
+        tagSeed: 0xb33f,
+        name: 0xf820,
+        nameSeed: 0xf479,
+        size: 0x87bc,
+        data: 0x2477,
+        comp: "EA06",
+      }
+    : {
+        magic: 0xceb06dff,
+        tag: 0x29bc,
+        tagSeed: 0xa25e,
+        name: 0x29ac,
+        nameSeed: 0xf25e,
+        size: 0x45aa,
+        data: 0x22af + m4sum,
+        comp: "EA05",
+      };
   const text = (s: string) => (ea06 ? Buffer.from(s, "utf16le") : Buffer.from(s, "latin1"));
   const u32 = (v: number) => {
     const b = Buffer.alloc(4);
@@ -71,16 +92,17 @@ export function ishield(files: Array<{ name: string; data: Uint8Array }>, zlib =
     block.writeUInt32LE(1, 0x104 + 4 + 4 + 8 + 4);
     const z = zlib ? deflateSync(f.data) : Buffer.from(f.data);
     const key = Buffer.from(f.name, "latin1").map((c, i) => c ^ [0xec, 0xca, 0x79, 0xf8][i & 3]!);
-    const enc = Buffer.from(z.map((c, i) => {
-      const x = c ^ key[(i & 0x3ff) % key.length]!;
-      return ((x >> 4) | (x << 4)) & 0xff;
-    }));
+    const enc = Buffer.from(
+      z.map((c, i) => {
+        const x = c ^ key[(i & 0x3ff) % key.length]!;
+        return ((x >> 4) | (x << 4)) & 0xff;
+      }),
+    );
     block.writeBigUInt64LE(BigInt(enc.length), 268);
     parts.push(block, enc);
   }
   return Buffer.concat(parts);
 }
-
 
 /** yC's decryption routine used here: XOR AL,k; ADD AL,CL; NOPs to 0x30 bytes. */
 function ycRoutine(k: number): Buffer {

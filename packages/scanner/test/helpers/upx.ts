@@ -147,7 +147,10 @@ export function nrvCompress(method: Method, data: Uint8Array): Uint8Array {
 /** Raw LZMA (lc=3, lp=0, pb=2) from xz-utils, or undefined without `xz`. */
 export function lzmaRaw(data: Uint8Array): Uint8Array | undefined {
   try {
-    return execFileSync("xz", ["--format=raw", "--lzma1=lc=3,lp=0,pb=2,dict=1MiB", "-c"], { input: data, maxBuffer: 64 << 20 });
+    return execFileSync("xz", ["--format=raw", "--lzma1=lc=3,lp=0,pb=2,dict=1MiB", "-c"], {
+      input: data,
+      maxBuffer: 64 << 20,
+    });
   } catch {
     return undefined;
   }

@@ -13,16 +13,15 @@ export const AUTOIT_MAGIC = Buffer.from("a3484bbe986c4aa9994c530a86d6487d4155332
 
 export function isAutoit(b: Uint8Array): boolean {
   return (
-    b.length >= 24 &&
-    (b[23] === 0x35 || b[23] === 0x36) &&
-    Buffer.from(b.buffer, b.byteOffset, 23).equals(AUTOIT_MAGIC)
+    b.length >= 24 && (b[23] === 0x35 || b[23] === 0x36) && Buffer.from(b.buffer, b.byteOffset, 23).equals(AUTOIT_MAGIC)
   );
 }
 
 /** A copy of b[start, end): decryption works in place, and the scanned bytes must stay intact (a Buffer's slice is a view). */
 const copy = (b: Uint8Array, start: number, end: number): Uint8Array => Uint8Array.prototype.slice.call(b, start, end);
 
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+const u32 = (b: Uint8Array, o: number): number =>
+  (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 
 /** MT19937 keystream (bits 1..8 of each output word) XORed over `buf` (EA05). */
 export function mtDecrypt(buf: Uint8Array, seed: number): void {
@@ -157,8 +156,28 @@ export function* readAutoit(b: Uint8Array, cap: OutputCap): Iterable<Member> {
   base += 16;
   let files = 0;
   const k = ea06
-    ? { magic: 0x52ca436b, tag: 0xadbc, tagSeed: 0xb33f, name: 0xf820, nameSeed: 0xf479, size: 0x87bc, data: 0x2477, comp: 0x36304145, unit: 2 }
-    : { magic: 0xceb06dff, tag: 0x29bc, tagSeed: 0xa25e, name: 0x29ac, nameSeed: 0xf25e, size: 0x45aa, data: 0x22af + m4sum, comp: 0x35304145, unit: 1 };
+    ? {
+        magic: 0x52ca436b,
+        tag: 0xadbc,
+        tagSeed: 0xb33f,
+        name: 0xf820,
+        nameSeed: 0xf479,
+        size: 0x87bc,
+        data: 0x2477,
+        comp: 0x36304145,
+        unit: 2,
+      }
+    : {
+        magic: 0xceb06dff,
+        tag: 0x29bc,
+        tagSeed: 0xa25e,
+        name: 0x29ac,
+        nameSeed: 0xf25e,
+        size: 0x45aa,
+        data: 0x22af + m4sum,
+        comp: 0x35304145,
+        unit: 1,
+      };
   const decrypt = ea06 ? lameDecrypt : mtDecrypt;
   for (let guard = 0; guard < 1_000_000; guard++) {
     if (base + 8 > b.length) return;
@@ -171,7 +190,9 @@ export function* readAutoit(b: Uint8Array, cap: OutputCap): Iterable<Member> {
       const tag = copy(b, base, base + tagLen * k.unit);
       decrypt(tag, (tagLen + k.tagSeed) >>> 0);
       const text = ea06 ? utf16(tag) : Buffer.from(tag).toString("latin1");
-      script = /^>>>AUTOIT (NO)?CMDEXECUTE<<<|^>>>AUTOIT SCRIPT<<<|^>AUTOIT UNICODE SCRIPT<|^>AUTOIT SCRIPT</.test(text);
+      script = /^>>>AUTOIT (NO)?CMDEXECUTE<<<|^>>>AUTOIT SCRIPT<<<|^>AUTOIT UNICODE SCRIPT<|^>AUTOIT SCRIPT</.test(
+        text,
+      );
     }
     base += tagLen * k.unit;
     if (base + 4 > b.length) {
@@ -202,9 +223,7 @@ export function* readAutoit(b: Uint8Array, cap: OutputCap): Iterable<Member> {
     if (!csize) continue;
     if (comp === 1 && csize < 4) continue;
     files++;
-    const memberName = cleanName(
-      script ? "script.au3" : (name.replace(/^.*[\\/]/, "") || `autoit.${files}`),
-    );
+    const memberName = cleanName(script ? "script.au3" : name.replace(/^.*[\\/]/, "") || `autoit.${files}`);
     if (base + csize > b.length) {
       yield damaged(memberName, csize, `AutoIt ${v} file data truncated (${b.length - base} of ${csize} bytes)`);
       return;
@@ -217,7 +236,11 @@ export function* readAutoit(b: Uint8Array, cap: OutputCap): Iterable<Member> {
       continue;
     }
     if (u32(data, 0) !== k.comp) {
-      yield damaged(memberName, csize, `AutoIt ${v} compressed file has a bad signature (damaged or another AutoIt version)`);
+      yield damaged(
+        memberName,
+        csize,
+        `AutoIt ${v} compressed file has a bad signature (damaged or another AutoIt version)`,
+      );
       continue;
     }
     let usize = ((data[4]! << 24) | (data[5]! << 16) | (data[6]! << 8) | data[7]!) >>> 0;
@@ -228,7 +251,8 @@ export function* readAutoit(b: Uint8Array, cap: OutputCap): Iterable<Member> {
       continue;
     }
     const r = unpack(data, usize, ea06);
-    if (r.error) yield damaged(memberName, csize, `AutoIt ${v} data damaged: ${r.error}`, r.data.length ? r.data : undefined);
+    if (r.error)
+      yield damaged(memberName, csize, `AutoIt ${v} data damaged: ${r.error}`, r.data.length ? r.data : undefined);
     else if (r.data.length >= 4) yield { name: memberName, data: r.data, compressedSize: csize };
   }
 }

@@ -68,8 +68,18 @@ const EMBEDDED: Embedded[] = [
       return rest(b, at);
     },
   },
-  { kind: "RAR", ext: "rar", magic: Buffer.from("Rar!\x1a\x07", "latin1"), check: (b, at) => (b[at + 6]! <= 1 ? rest(b, at) : 0) },
-  { kind: "7Z", ext: "7z", magic: Buffer.from("377abcaf271c", "hex"), check: (b, at) => (at + 32 <= b.length ? rest(b, at) : 0) },
+  {
+    kind: "RAR",
+    ext: "rar",
+    magic: Buffer.from("Rar!\x1a\x07", "latin1"),
+    check: (b, at) => (b[at + 6]! <= 1 ? rest(b, at) : 0),
+  },
+  {
+    kind: "7Z",
+    ext: "7z",
+    magic: Buffer.from("377abcaf271c", "hex"),
+    check: (b, at) => (at + 32 <= b.length ? rest(b, at) : 0),
+  },
   {
     kind: "CAB",
     ext: "cab",
@@ -126,11 +136,19 @@ export function* readExe(b: Uint8Array, cap: OutputCap): Iterable<Member> {
   const yc = upx?.data ? undefined : unpackYc(pe, b);
   if (yc?.data) yield { name: "yC", data: yc.data, compressedSize: b.length };
   else if (yc?.error)
-    yield { name: "yC", compressedSize: b.length, problem: { reason: "corrupt-archive", message: `yC-encrypted executable not decrypted: ${yc.error}` } };
+    yield {
+      name: "yC",
+      compressedSize: b.length,
+      problem: { reason: "corrupt-archive", message: `yC-encrypted executable not decrypted: ${yc.error}` },
+    };
   const ww = upx?.data || yc ? undefined : unpackWwpack(pe, b, cap(Math.max(b.length, 1)));
   if (ww?.data) yield { name: "WWPack", data: ww.data, compressedSize: b.length };
   else if (ww?.error)
-    yield { name: "WWPack", compressedSize: b.length, problem: { reason: "corrupt-archive", message: `WWPack-packed executable not unpacked: ${ww.error}` } };
+    yield {
+      name: "WWPack",
+      compressedSize: b.length,
+      problem: { reason: "corrupt-archive", message: `WWPack-packed executable not unpacked: ${ww.error}` },
+    };
   else if (ww) yield overLimit("WWPack", b.length, cap(Math.max(b.length, 1)));
   if (upx && !yc && !ww) {
     if (upx.data) yield { name: "UPX", data: upx.data, compressedSize: upx.compressedSize };

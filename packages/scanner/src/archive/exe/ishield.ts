@@ -13,7 +13,8 @@ const MAGIC = Buffer.from("InstallShield\0", "latin1");
 const KEY = [0xec, 0xca, 0x79, 0xf8];
 const BLOCK = 312;
 
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+const u32 = (b: Uint8Array, o: number): number =>
+  (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 
 export function isIshieldMsi(b: Uint8Array): boolean {
   const p = 14 + 292;
@@ -28,7 +29,12 @@ export function isIshieldMsi(b: Uint8Array): boolean {
 }
 
 function damaged(name: string, compressedSize: number, message: string, data?: Uint8Array): Member {
-  return { name, compressedSize, ...(data && data.length ? { data } : {}), problem: { reason: "corrupt-archive", message } };
+  return {
+    name,
+    compressedSize,
+    ...(data?.length ? { data } : {}),
+    problem: { reason: "corrupt-archive", message },
+  };
 }
 
 export function* readIshieldMsi(b: Uint8Array, cap: OutputCap): Iterable<Member> {
@@ -46,11 +52,20 @@ export function* readIshieldMsi(b: Uint8Array, cap: OutputCap): Iterable<Member>
     let keyLen = fname.indexOf(0);
     if (keyLen < 0) keyLen = 0x103;
     if (!keyLen) return;
-    const name = cleanName(Buffer.from(fname.subarray(0, keyLen)).toString("latin1").replace(/^.*[\\/]/, "")) || `ishield.${n}`;
+    const name =
+      cleanName(
+        Buffer.from(fname.subarray(0, keyLen))
+          .toString("latin1")
+          .replace(/^.*[\\/]/, ""),
+      ) || `ishield.${n}`;
     const csizeBig = Buffer.from(b.buffer, b.byteOffset + off + 268, 8).readBigUInt64LE();
     off += BLOCK;
     if (csizeBig > BigInt(b.length - off)) {
-      yield damaged(name, Number(BigInt.asUintN(52, csizeBig)), `InstallShield file data truncated (${b.length - off} bytes left of ${csizeBig})`);
+      yield damaged(
+        name,
+        Number(BigInt.asUintN(52, csizeBig)),
+        `InstallShield file data truncated (${b.length - off} bytes left of ${csizeBig})`,
+      );
       return;
     }
     const csize = Number(csizeBig);

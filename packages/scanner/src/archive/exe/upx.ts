@@ -42,7 +42,8 @@ const IMPORT_MAGIC: Record<NrvMethod | "lzma", number[]> = {
   lzma: [0xb16, 0xb1e],
 };
 
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+const u32 = (b: Uint8Array, o: number): number =>
+  (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 const put32 = (b: Uint8Array, o: number, v: number): void => {
   b[o] = v & 0xff;
   b[o + 1] = (v >>> 8) & 0xff;
@@ -76,7 +77,8 @@ export function sectionsOf(pe: PeImage, size: number): { sects: Sect[]; hdrSize:
   const salign = pe.opt32(32);
   let falign = pe.opt32(36);
   for (const s of pe.sections)
-    if (falign !== 0x200 && falign && s.rawDataSize && s.rawDataOffset % falign && !(s.rawDataOffset % 0x200)) falign = 0x200;
+    if (falign !== 0x200 && falign && s.rawDataSize && s.rawDataOffset % falign && !(s.rawDataOffset % 0x200))
+      falign = 0x200;
   const sects = pe.sections.map((s) => {
     const x: Sect = {
       rva: align(s.virtualAddress, salign),
@@ -145,7 +147,8 @@ function layout(pe: PeImage, b: Uint8Array): Layout | { bad: string } | undefine
   const named = /^UPX0/.test(Buffer.from(pe.sections[i]!.nameBytes).toString("latin1"));
   const vep = pe.entryPointRva;
   const epOff = rawAddr(vep, sects, b.length, hdrSize);
-  if (epOff === undefined) return named ? { bad: "the entry point (the UPX loader) lies outside the file: truncated?" } : undefined;
+  if (epOff === undefined)
+    return named ? { bad: "the entry point (the UPX loader) lies outside the file: truncated?" } : undefined;
   const ep = new Uint8Array(4096);
   ep.set(b.subarray(epOff, Math.min(b.length, epOff + 4096)));
   const t = sects[i + 1]!;
@@ -153,10 +156,14 @@ function layout(pe: PeImage, b: Uint8Array): Layout | { bad: string } | undefine
   const dsize = (sects[i]!.vsz + t.vsz) >>> 0;
   const evident =
     named ||
-    [NRV2B, NRV2D, NRV2E].some((sig) => occurs(sig, ep.subarray(0x69, 0x69 + 13)) || occurs(sig, ep.subarray(0x71, 0x71 + 13))) ||
+    [NRV2B, NRV2D, NRV2E].some(
+      (sig) => occurs(sig, ep.subarray(0x69, 0x69 + 13)) || occurs(sig, ep.subarray(0x71, 0x71 + 13)),
+    ) ||
     Buffer.compare(ep.subarray(0x2f, 0x2f + 20), LZMA2) === 0 ||
-    (Buffer.compare(ep.subarray(0x39, 0x41), LZMA1_FIRST) === 0 && Buffer.compare(ep.subarray(0x45, 0x4d), LZMA1_SECOND) === 0);
-  if (ssize <= 0x19 || dsize <= ssize) return evident ? { bad: `UPX section sizes make no sense (packed ${ssize}, unpacked ${dsize} bytes)` } : undefined;
+    (Buffer.compare(ep.subarray(0x39, 0x41), LZMA1_FIRST) === 0 &&
+      Buffer.compare(ep.subarray(0x45, 0x4d), LZMA1_SECOND) === 0);
+  if (ssize <= 0x19 || dsize <= ssize)
+    return evident ? { bad: `UPX section sizes make no sense (packed ${ssize}, unpacked ${dsize} bytes)` } : undefined;
   return {
     src: b.subarray(t.raw, t.raw + ssize),
     ssize,
@@ -175,7 +182,16 @@ function layout(pe: PeImage, b: Uint8Array): Layout | { bad: string } | undefine
  * decoded), `dsize` the unpacked size ClamAV passes, `dend` the decoded length. Returns the
  * output length, or -1 when the data is kept unrebuilt at `dsize` bytes (ClamAV's "return 0").
  */
-function rebuild(src: Uint8Array, dst: Uint8Array, dsize: number, ep: number, upx0: number, upx1: number, magic: number[], dend: number): { out: Uint8Array; size: number } {
+function rebuild(
+  src: Uint8Array,
+  dst: Uint8Array,
+  dsize: number,
+  ep: number,
+  upx0: number,
+  upx1: number,
+  magic: number[],
+  dend: number,
+): { out: Uint8Array; size: number } {
   const ssize = src.length;
   const base = ep - upx1; // where the loader sits in src
   let valign = 0;
@@ -280,7 +296,7 @@ function rebuild(src: Uint8Array, dst: Uint8Array, dsize: number, ep: number, up
     const o2 = u32(dst, sh + 16);
     if (o1 > foffset || o2 > foffset || o1 + o2 > foffset) return { out: dst, size: dsize };
     const o3 = u32(dst, sh + 12);
-    if (((o3 - upx0) >>> 0) > dsize) return { out: dst, size: dsize };
+    if ((o3 - upx0) >>> 0 > dsize) return { out: dst, size: dsize };
     out.set(dst.subarray(o3 - upx0, o3 - upx0 + o2), o1);
   }
   // the rebuilt image replaces the start of the buffer (what lies past it stays)
@@ -333,7 +349,10 @@ export function unpackUpx(pe: PeImage, b: Uint8Array, limit: number): UpxUnpacke
     ok = tryNrv(m, 0) || (ssize > 0x15 && tryNrv(m, 0x15));
   }
   const lzma2 = Buffer.compare(ep.subarray(0x2f, 0x2f + 20), LZMA2) === 0;
-  const lzma1 = !lzma2 && Buffer.compare(ep.subarray(0x39, 0x41), LZMA1_FIRST) === 0 && Buffer.compare(ep.subarray(0x45, 0x4d), LZMA1_SECOND) === 0;
+  const lzma1 =
+    !lzma2 &&
+    Buffer.compare(ep.subarray(0x39, 0x41), LZMA1_FIRST) === 0 &&
+    Buffer.compare(ep.subarray(0x45, 0x4d), LZMA1_SECOND) === 0;
   if (lzma1 || lzma2) {
     const strict = u32(ep, lzma2 ? 0x21 : 0x2b);
     const props = lzma2 ? 0x20003 : u32(ep, 0x41);

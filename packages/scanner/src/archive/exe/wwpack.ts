@@ -8,14 +8,16 @@
 import type { PeImage } from "@vigil/engine";
 import { rawAddr, sectionsOf } from "./upx.js";
 
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+const u32 = (b: Uint8Array, o: number): number =>
+  (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 const put32 = (b: Uint8Array, o: number, v: number): void => {
   b[o] = v & 0xff;
   b[o + 1] = (v >>> 8) & 0xff;
   b[o + 2] = (v >>> 16) & 0xff;
   b[o + 3] = (v >>> 24) & 0xff;
 };
-const eq = (b: Uint8Array, o: number, hex: string): boolean => Buffer.from(hex, "hex").equals(b.subarray(o, o + hex.length / 2));
+const eq = (b: Uint8Array, o: number, hex: string): boolean =>
+  Buffer.from(hex, "hex").equals(b.subarray(o, o + hex.length / 2));
 
 class WwError extends Error {}
 
@@ -141,7 +143,11 @@ function takeByte(r: Bits, c: Uint8Array): number {
 }
 
 /** undefined: not WWPack. Otherwise the unpacked memory image, or why it could not be unpacked. */
-export function unpackWwpack(pe: PeImage, b: Uint8Array, limit: number): { data?: Uint8Array; error?: string; size?: number } | undefined {
+export function unpackWwpack(
+  pe: PeImage,
+  b: Uint8Array,
+  limit: number,
+): { data?: Uint8Array; error?: string; size?: number } | undefined {
   if (pe.is64) return undefined;
   const { sects, hdrSize } = sectionsOf(pe, b.length);
   const n = sects.length;
@@ -151,7 +157,8 @@ export function unpackWwpack(pe: PeImage, b: Uint8Array, limit: number): { data?
   const epOff = rawAddr(pe.entryPointRva, sects, b.length, hdrSize);
   if (epOff === undefined) return undefined;
   const ep = b.subarray(epOff, epOff + 0x80);
-  if (!eq(ep, 0, "53558be833dbeb") || !eq(ep, 0x68, "e8000000005 82d6d000000506033c9505850 50".replace(/ /g, ""))) return undefined;
+  if (!eq(ep, 0, "53558be833dbeb") || !eq(ep, 0x68, "e8000000005 82d6d000000506033c9505850 50".replace(/ /g, "")))
+    return undefined;
   let head = last.raw;
   let size = 0;
   for (let i = 0; i < n; i++) {
@@ -166,7 +173,8 @@ export function unpackWwpack(pe: PeImage, b: Uint8Array, limit: number): { data?
   for (let i = 0; i < n - 1; i++) {
     const s = sects[i]!;
     if (!s.rsz) continue;
-    if (s.rva + s.rsz > size || s.raw + s.rsz > b.length) return { error: "WWPack: a section lies outside the image (damaged?)" };
+    if (s.rva + s.rsz > size || s.raw + s.rsz > b.length)
+      return { error: "WWPack: a section lies outside the image (damaged?)" };
     exe.set(b.subarray(s.raw, s.raw + s.rsz), s.rva);
   }
   const ww = b.subarray(last.raw, last.raw + last.rsz);

@@ -9,14 +9,24 @@
 import type { PeImage } from "@vigil/engine";
 import { rawAddr, sectionsOf } from "./upx.js";
 
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+const u32 = (b: Uint8Array, o: number): number =>
+  (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 const s8 = (v: number): number => (v << 24) >> 24;
-const eq = (b: Uint8Array, o: number, hex: string): boolean => Buffer.from(hex, "hex").equals(b.subarray(o, o + hex.length / 2));
+const eq = (b: Uint8Array, o: number, hex: string): boolean =>
+  Buffer.from(hex, "hex").equals(b.subarray(o, o + hex.length / 2));
 
 class YcError extends Error {}
 
 /** Runs the decryption routine at `dec` over `count` bytes at `code` (in place), CL starting at count. */
-function emulate(f: Uint8Array, size: number, dec: number, code: number, count: number, maxEmu: number, budget: { steps: number }): void {
+function emulate(
+  f: Uint8Array,
+  size: number,
+  dec: number,
+  code: number,
+  count: number,
+  maxEmu: number,
+  budget: { steps: number },
+): void {
   const inFile = (o: number) => {
     if (o < 0 || o >= size) throw new YcError("yC: the decryptor reaches outside the file");
   };
@@ -117,18 +127,25 @@ export function unpackYc(pe: PeImage, b: Uint8Array): { data?: Uint8Array; error
     eq(ep, 0x1e, "8bd581c2")
   ) {
     offset = 0;
-    if (((0x6c - u32(ep, 0xf) + u32(ep, 0x22)) >>> 0) === 0xc6) ecx = (u32(ep, 0x14) - u32(ep, 0x1a)) >>> 0;
+    if ((0x6c - u32(ep, 0xf) + u32(ep, 0x22)) >>> 0 === 0xc6) ecx = (u32(ep, 0x14) - u32(ep, 0x1a)) >>> 0;
   }
   if (!ecx && eq(ep, 0, "558bec83ec40535657") && eq(ep, 0x17, "e8000000005d81ed") && ep[0x23] === 0xb9) {
     offset = 0x10;
-    if (((0x6c - u32(ep, 0x1f) + u32(ep, 0x32)) >>> 0) === 0xc6) ecx = (u32(ep, 0x24) - u32(ep, 0x2a)) >>> 0;
+    if ((0x6c - u32(ep, 0x1f) + u32(ep, 0x32)) >>> 0 === 0xc6) ecx = (u32(ep, 0x24) - u32(ep, 0x2a)) >>> 0;
   }
-  if (!ecx && eq(ep, 0, "60e8000000005d81ed") && ep[0xd] === 0xb9 && (ep[0x12]! | (ep[0x13]! << 8)) === 0xbd8d && eq(ep, 0x18, "8bf7ac")) {
+  if (
+    !ecx &&
+    eq(ep, 0, "60e8000000005d81ed") &&
+    ep[0xd] === 0xb9 &&
+    (ep[0x12]! | (ep[0x13]! << 8)) === 0xbd8d &&
+    eq(ep, 0x18, "8bf7ac")
+  ) {
     offset = -0x18;
-    if (((0x66 - u32(ep, 0x9) + u32(ep, 0x14)) >>> 0) === 0xae) ecx = u32(ep, 0xe);
+    if ((0x66 - u32(ep, 0x9) + u32(ep, 0x14)) >>> 0 === 0xae) ecx = u32(ep, 0xe);
   }
   const last = sects[n - 1]!;
-  if (!(ecx > 0x800 && ecx < 0x2000 && eq(ep, 0x63 + offset, "aae2cc") && b.length >= last.raw + 0xc6 + ecx + offset)) return undefined;
+  if (!(ecx > 0x800 && ecx < 0x2000 && eq(ep, 0x63 + offset, "aae2cc") && b.length >= last.raw + 0xc6 + ecx + offset))
+    return undefined;
   const f = Uint8Array.prototype.slice.call(b) as Uint8Array;
   const size = f.length;
   const yc = last.raw + offset;
