@@ -32,6 +32,8 @@ import { buildBundle, writeTar } from "@vigil/updates";
 import { buildElf } from "../packages/engine/test/modules/elf-builder.js";
 import { buildMacho, buildFat } from "../packages/engine/test/modules/macho-builder.js";
 import { buildDex } from "../packages/engine/test/modules/dex-builder.js";
+import { originalImage, upxPe } from "../packages/scanner/test/helpers/upx.js";
+import { autoit, ishield, wwpackPe, ycPe } from "../packages/scanner/test/helpers/exe-fixtures.js";
 import { CORPUS_DIR } from "./targets.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -182,6 +184,31 @@ add(
   new Uint8Array([1, ...encodeEntryBundle([enc("entry one"), enc("entry two")])]),
   new Uint8Array([3, ...enc(formatTlogProof({ index: 1n, proof: [root], checkpoint: signNote(cp, key.signerKey) }))]),
 );
+// executables: UPX-packed PEs (each method), a PE with a zip in its overlay, AutoIt, InstallShield
+{
+  const text = enc(`push 1; call 2; ${EICAR} `.repeat(20));
+  const { image } = originalImage(text);
+  const packed = (["nrv2b", "nrv2d", "nrv2e"] as const).map((m) => upxPe(m, image));
+  add(
+    "archive-exe",
+    ...packed,
+    Buffer.concat([packed[0]!, makeZip([{ name: "e.com", data: EICAR }])]),
+    ycPe(text),
+    wwpackPe(text),
+  );
+  const files = [
+    { name: "C:\\a\\note.txt", data: enc("plain") },
+    { name: "C:\\a\\e.com", data: enc(EICAR), compress: true },
+  ];
+  add("archive-autoit", autoit(5, files), autoit(6, files));
+  add(
+    "archive-ishield",
+    ishield([
+      { name: "Setup.ini", data: enc("[Startup]\n") },
+      { name: "e.msi", data: enc(EICAR) },
+    ]),
+  );
+}
 const b = buildBundle(
   [
     { path: "a.yar", data: enc("rule a { condition: true }\n") },

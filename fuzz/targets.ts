@@ -246,6 +246,39 @@ for (const kind of ["gzip", "bzip2", "xz", "tar", "zip"]) {
   });
 }
 
+// ---- executables as containers (UPX, embedded archives and PEs, AutoIt, InstallShield) ----
+
+for (const [kind, words] of [
+  [
+    "exe",
+    ["MZ", "PE\0\0", "UPX0", "UPX1", "\x60\xbe", "\x8d\xbe", "PK\x03\x04", "MSCF\0\0\0\0", "Rar!\x1a\x07\0", "CLAM"],
+  ],
+  [
+    "autoit",
+    [
+      "\xa3\x48\x4b\xbe\x98\x6c\x4a\xa9\x99\x4c\x53\x0a\x86\xd6\x48\x7d",
+      "AU3!EA05",
+      "AU3!EA06",
+      "\xff\x6d\xb0\xce",
+      "\x6b\x43\xca\x52",
+    ],
+  ],
+  ["ishield", ["InstallShield\0", "\x06\0\0\0", "\x78\x9c"]],
+] as const) {
+  define(`archive-${kind}`, {
+    about: `scanBytes() on ${kind} inputs (what they yield too) with small limits`,
+    allowed: [ScannerError, DetectorTimeoutError],
+    maxLen: 64 * 1024,
+    dictionary: [...words],
+    setup() {
+      detector ??= engineDetector(compile('rule EICAR { strings: $a = "EICAR-STANDARD" condition: $a }'), "fuzz", 2000);
+    },
+    run(d) {
+      scanBytes(detector!, d, "input", { limits: SMALL, alertExceedsMax: true });
+    },
+  });
+}
+
 // ---- ClamAV signatures and containers ----
 
 const CLAM_WORDS = [

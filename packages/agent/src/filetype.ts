@@ -35,7 +35,7 @@ export function sniffType(b: Uint8Array): FileType {
   if (b.length >= 8 && b[0] === 0x64 && b[1] === 0x65 && b[2] === 0x78 && b[3] === 0x0a) return "dex";
   if (b.length >= 2 && b[0] === 0x23 && b[1] === 0x21) return "script";
   const archive = sniffArchive(b);
-  if (archive) return archive;
+  if (archive && archive !== "exe" && archive !== "autoit" && archive !== "ishield-msi") return archive;
   let printable = 0;
   const n = Math.min(b.length, 512);
   for (let i = 0; i < n; i++) {

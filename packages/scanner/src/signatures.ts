@@ -104,6 +104,9 @@ const CONTAINER: Record<ArchiveKind, string> = {
   bzip2: "CL_TYPE_BZ",
   xz: "CL_TYPE_XZ",
   tar: "CL_TYPE_POSIX_TAR",
+  exe: "CL_TYPE_MSEXE",
+  autoit: "CL_TYPE_AUTOIT",
+  "ishield-msi": "CL_TYPE_ISHIELD_MSI",
 };
 
 /**

@@ -3,6 +3,9 @@ import { isBzip2, isGzip, readBzip2, readGzip, readXz } from "./gzip.js";
 import { isXz } from "./xz.js";
 import { isTar, readTar } from "./tar.js";
 import { isZip, readZip } from "./zip.js";
+import { isExe, readExe } from "./exe/index.js";
+import { isAutoit, readAutoit } from "./exe/autoit.js";
+import { isIshieldMsi, readIshieldMsi } from "./exe/ishield.js";
 import type { ArchiveKind, Member, OutputCap } from "./types.js";
 
 export type { ArchiveKind, Member, OutputCap } from "./types.js";
@@ -13,6 +16,9 @@ export function sniffArchive(b: Uint8Array): ArchiveKind | undefined {
   if (isBzip2(b)) return "bzip2";
   if (isXz(b)) return "xz";
   if (isTar(b)) return "tar";
+  if (isExe(b)) return "exe";
+  if (isAutoit(b)) return "autoit";
+  if (isIshieldMsi(b)) return "ishield-msi";
   return undefined;
 }
 
@@ -28,5 +34,11 @@ export function readArchive(kind: ArchiveKind, b: Uint8Array, outerName: string,
       return readXz(b, outerName, cap);
     case "tar":
       return readTar(b);
+    case "exe":
+      return readExe(b, cap);
+    case "autoit":
+      return readAutoit(b, cap);
+    case "ishield-msi":
+      return readIshieldMsi(b, cap);
   }
 }

@@ -465,3 +465,33 @@ function verifyCheck(type: number, data: Uint8Array, stored: Uint8Array): void {
   if (!ok)
     throw new XzError(`block integrity check failed (${type === 1 ? "CRC32" : type === 4 ? "CRC64" : "SHA-256"})`);
 }
+
+/**
+ * Decodes a raw LZMA stream (no header: properties given, output size known) from
+ * `b[start, end)` into `out`, stopping when `out` is full or at an end marker. `error` says why
+ * decoding stopped early (damaged or truncated data); `written` counts the bytes produced.
+ */
+export function lzmaDecodeRaw(
+  b: Uint8Array,
+  start: number,
+  end: number,
+  lc: number,
+  lp: number,
+  pb: number,
+  out: Uint8Array,
+): { written: number; error?: string } {
+  const o = new Out(out.length, out.length);
+  o.buf = out;
+  try {
+    const lz = new Lzma();
+    lz.setProps(lc + 9 * (lp + 5 * pb));
+    lz.reset();
+    const rc = new RangeDecoder(b, start, end);
+    lz.decode(rc, o, out.length, 0, true);
+    if (rc.overrun) return { written: o.pos, error: "LZMA data ends early" };
+    return { written: o.pos };
+  } catch (err) {
+    if (err instanceof XzError && /end marker/.test(err.message)) return { written: o.pos };
+    return { written: o.pos, error: (err as Error).message };
+  }
+}
