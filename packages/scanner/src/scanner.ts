@@ -4,6 +4,10 @@
  * or skipped entry as results arrive (not in walk order). Walk errors (unreadable, vanished,
  * loops) come out as file results carrying errors, so every report handles them alike.
  */
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { ReadBuffer, scanBytes, scanFile } from "./file.js";
 import { emptyResult, scanContent, type ContentOptions } from "./content.js";
 import { WorkerPool, defaultJobs } from "./pool.js";
@@ -97,10 +101,15 @@ export class Scanner {
     return this.opts.detector;
   }
 
-  /** A string identifying the rules and every setting that changes results (for the cache). */
+  /**
+   * A string identifying the rules, the container readers and every setting that changes
+   * results (for the cache): a file cached clean before a reader for its format existed is
+   * scanned again once it does.
+   */
   static cacheVersion(detector: Detector, content: ContentOptions): string {
     return JSON.stringify([
       detector.version,
+      readersFingerprint(),
       content.limits,
       !!content.alertExceedsMax,
       content.alertBombs !== false,
@@ -215,4 +224,27 @@ export class Scanner {
     this.closed = true;
     await this.workers?.close();
   }
+}
+
+let fingerprint: string | undefined;
+/** A digest of the container readers' code (the files under archive/, as installed). */
+export function readersFingerprint(): string {
+  if (fingerprint) return fingerprint;
+  const h = createHash("sha256");
+  const dir = fileURLToPath(new URL("./archive/", import.meta.url));
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(js|ts|mjs|wasm)$/.test(e.name) && !e.name.endsWith(".d.ts"))
+        h.update(e.name).update(readFileSync(p));
+    }
+  };
+  try {
+    walk(dir);
+  } catch {
+    h.update("unreadable"); // an unusual installation: the version still changes with the package
+  }
+  fingerprint = h.digest("hex").slice(0, 16);
+  return fingerprint;
 }

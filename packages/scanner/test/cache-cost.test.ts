@@ -19,7 +19,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Scanner, ScanCache, type FileResult } from "../src/index.js";
-import { starter } from "./helpers/detector.js";
+import { readersFingerprint } from "../src/scanner.js";
+import { starter, withRules } from "./helpers/detector.js";
 
 const HEADER = 48;
 const RECORD = 44;
@@ -155,5 +156,15 @@ describe("scan cache: cheaper than a rescan", () => {
     for await (const e of s.scan([d])) if (e.type === "file") out.push(e.result);
     await s.close();
     expect(out.map((r) => r.detections.map((x) => x.rule))).toEqual([["Empty"]]);
+  });
+});
+
+describe("scan cache: keyed on the container readers too", () => {
+  it("the cache version carries a digest of the readers' code, so new readers rescan files cached clean", () => {
+    const rules = withRules('rule R { strings: $a = "zzz-marker" condition: $a }');
+    const content = new Scanner({ ...rules, jobs: 0 }).content;
+    const v = JSON.parse(Scanner.cacheVersion(rules.detector, content)) as unknown[];
+    expect(v[1]).toBe(readersFingerprint());
+    expect(readersFingerprint()).toMatch(/^[0-9a-f]{16}$/);
   });
 });
