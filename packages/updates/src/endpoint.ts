@@ -39,7 +39,7 @@ import {
 import { bundleArchivePath, compareVersions, manifestOf, openBundle, openManifest, type Manifest } from "./bundle.js";
 import { UpdateError } from "./error.js";
 import { fsyncDir, lockDir, writeFileAtomic } from "./fsutil.js";
-import type { TrustPolicy } from "./policy.js";
+import { meetsQuorum, type TrustPolicy } from "./policy.js";
 import { auditRules, failing, formatFinding } from "./audit/auditor.js";
 import type { AuditPolicy } from "./audit/policy.js";
 import { LIMITS, openSource, tileFetcher, transportDamage, verifiedTree, type Source } from "./source.js";
@@ -252,8 +252,8 @@ export function verifyCheckpointNote(
       `checkpoint origin ${JSON.stringify(cp.origin)} is not the trusted log ${JSON.stringify(policy.log.origin)}`,
     );
   const q = countQuorum(opened, policy, now);
-  if (q.fresh.length < policy.quorum) {
-    if (q.fresh.length + q.stale.length >= policy.quorum) {
+  if (!meetsQuorum(policy, q.fresh)) {
+    if (meetsQuorum(policy, [...q.fresh, ...q.stale])) {
       throw new UpdateError(
         "STALE_CHECKPOINT",
         `only ${q.fresh.length} of ${policy.quorum} required witness cosignatures are newer than ${policy.maxCheckpointAge} s: the log may be frozen; refusing`,
@@ -266,7 +266,7 @@ export function verifyCheckpointNote(
       );
     throw new UpdateError(
       "NO_QUORUM",
-      `${q.fresh.length} valid witness cosignature(s), the policy needs ${policy.quorum}: the witnesses have not (yet) vouched for this checkpoint`,
+      `${q.fresh.length} valid witness cosignature(s), the policy needs ${policy.tlogPolicy ? `its tlog-policy quorum (at least ${policy.quorum})` : policy.quorum}: the witnesses have not (yet) vouched for this checkpoint`,
     );
   }
   return { checkpoint: cp, opened, witnesses: q.fresh };

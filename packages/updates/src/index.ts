@@ -55,7 +55,17 @@ export {
   type WitnessOptions,
   type WitnessResponse,
 } from "./witness.js";
-export { loadPolicy, validatePolicy, type TrustPolicy } from "./policy.js";
+export { loadPolicy, meetsQuorum, validatePolicy, type TrustPolicy } from "./policy.js";
+export {
+  formatTlogPolicy,
+  parseTlogPolicy,
+  quorumSatisfied,
+  witnessNames,
+  type TlogPolicy,
+  type TlogPolicyEntry,
+  type TlogPolicyGroup,
+  type TlogPolicyMember,
+} from "./tlog-policy.js";
 export {
   currentBundleDir,
   installedManifest,
