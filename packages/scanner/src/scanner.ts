@@ -11,6 +11,7 @@ import { walk, type WalkOptions } from "./walk.js";
 import { DEFAULT_LIMITS, type Detector, type DetectorSpec, type FileResult, type Limits } from "./types.js";
 import type { ScanCache } from "./cache.js";
 import { ScannerError } from "./error.js";
+import { CONTAINER_FORMATS } from "./archive/index.js";
 
 export interface ScannerOptions {
   detector: Detector;
@@ -101,6 +102,7 @@ export class Scanner {
   static cacheVersion(detector: Detector, content: ContentOptions): string {
     return JSON.stringify([
       detector.version,
+      CONTAINER_FORMATS,
       content.limits,
       !!content.alertExceedsMax,
       content.alertBombs !== false,

@@ -104,6 +104,11 @@ const CONTAINER: Record<ArchiveKind, string> = {
   bzip2: "CL_TYPE_BZ",
   xz: "CL_TYPE_XZ",
   tar: "CL_TYPE_POSIX_TAR",
+  mail: "CL_TYPE_MAIL",
+  tnef: "CL_TYPE_TNEF",
+  uuencoded: "CL_TYPE_UUENCODED",
+  binhex: "CL_TYPE_BINHEX",
+  html: "CL_TYPE_HTML",
 };
 
 /**

@@ -4,8 +4,15 @@ import { isXz } from "./xz.js";
 import { isTar, readTar } from "./tar.js";
 import { isZip, readZip } from "./zip.js";
 import type { ArchiveKind, Member, OutputCap } from "./types.js";
+import { readMailKind, sniffMail } from "./mail/index.js";
 
 export type { ArchiveKind, Member, OutputCap } from "./types.js";
+
+/**
+ * The containers this version opens, part of the scan cache's key: a file found clean before
+ * a reader for its format existed is scanned again (each new reader adds its kind here).
+ */
+export const CONTAINER_FORMATS = "zip gzip bzip2 xz tar mail tnef uuencoded binhex html";
 
 export function sniffArchive(b: Uint8Array): ArchiveKind | undefined {
   if (isZip(b)) return "zip";
@@ -13,7 +20,7 @@ export function sniffArchive(b: Uint8Array): ArchiveKind | undefined {
   if (isBzip2(b)) return "bzip2";
   if (isXz(b)) return "xz";
   if (isTar(b)) return "tar";
-  return undefined;
+  return sniffMail(b);
 }
 
 export function readArchive(kind: ArchiveKind, b: Uint8Array, outerName: string, cap: OutputCap): Iterable<Member> {
@@ -28,5 +35,11 @@ export function readArchive(kind: ArchiveKind, b: Uint8Array, outerName: string,
       return readXz(b, outerName, cap);
     case "tar":
       return readTar(b);
+    case "mail":
+    case "tnef":
+    case "uuencoded":
+    case "binhex":
+    case "html":
+      return readMailKind(kind, b, cap);
   }
 }
