@@ -29,6 +29,44 @@ function isSpace(c: number): boolean {
  * encoders concatenate encoded pieces).
  */
 export function decodeBase64(b: Uint8Array, start: number, end: number, limit: number): Decoded {
+  // fast path for well-formed text (alphabet and line breaks, padding only at the end); the
+  // careful loop below for anything else
+  const bound = Math.floor(((end - start) * 3) / 4) + 3;
+  if (bound <= limit) {
+    const out = new Uint8Array(bound);
+    let n = 0;
+    let acc = 0;
+    let q = 0;
+    let i = start;
+    for (; i < end; i++) {
+      const c = b[i]!;
+      const v = B64[c]!;
+      if (v >= 0) {
+        acc = (acc << 6) | v;
+        if (++q === 4) {
+          out[n] = acc >> 16;
+          out[n + 1] = (acc >> 8) & 0xff;
+          out[n + 2] = acc & 0xff;
+          n += 3;
+          q = 0;
+          acc = 0;
+        }
+      } else if (c === 0x3d) break;
+      else if (!isSpace(c)) return decodeBase64Slow(b, start, end, limit);
+    }
+    for (; i < end; i++) if (b[i] !== 0x3d && !isSpace(b[i]!)) return decodeBase64Slow(b, start, end, limit);
+    if (q === 1) return decodeBase64Slow(b, start, end, limit);
+    if (q === 2) out[n++] = (acc >> 4) & 0xff;
+    else if (q === 3) {
+      out[n++] = (acc >> 10) & 0xff;
+      out[n++] = (acc >> 2) & 0xff;
+    }
+    return { data: out.subarray(0, n) };
+  }
+  return decodeBase64Slow(b, start, end, limit);
+}
+
+function decodeBase64Slow(b: Uint8Array, start: number, end: number, limit: number): Decoded {
   const bound = Math.floor(((end - start) * 3) / 4) + 3;
   const out = new Uint8Array(Math.min(bound, limit + 1));
   let n = 0;
