@@ -33,6 +33,7 @@ import { buildElf } from "../packages/engine/test/modules/elf-builder.js";
 import { buildMacho, buildFat } from "../packages/engine/test/modules/macho-builder.js";
 import { buildDex } from "../packages/engine/test/modules/dex-builder.js";
 import { CORPUS_DIR } from "./targets.js";
+import { mailSeeds } from "./corpus-mail.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const corpus: Record<string, Uint8Array[]> = {};
@@ -81,6 +82,8 @@ add(
   ]),
   makeZip([{ name: "in.zip", data: makeZip([{ name: "x", data: EICAR }]), method: 0 }]),
 );
+
+for (const [t, seeds] of Object.entries(mailSeeds())) add(t, ...seeds);
 
 add(
   "clamav-ndb",
