@@ -22,6 +22,7 @@ import {
   tnef,
   tnefAttr,
   mapiString,
+  yenc,
 } from "./helpers/mail.js";
 
 // EICAR at the start of a (member) file: the raw container never matches, its decoded members do
@@ -208,6 +209,26 @@ describe("uuencode", () => {
     expect(r.incomplete[0]!.message).toMatch(/no end line/);
     const short = full.replace(/\nM(.{20}).*\n/, "\nM$1\n");
     expect(scan(short, "short.uu").incomplete[0]!.message).toMatch(/fewer characters than its length/);
+  });
+});
+
+describe("yEnc", () => {
+  it("blocks in text parts and x-yencode bodies decode (escapes included); damage is reported", () => {
+    const data = concat(EICAR, new Uint8Array([0, 0xd6, 0xe0, 0xe3, 0x13, 10, 13, 61, 255]));
+    const y = yenc("y.com", data);
+    const text = message(textPart(`Here:\r\n${y}\r\nbye`));
+    expect(members(text)!.slice(1)).toEqual([
+      { name: "y.com", text: Buffer.from(data).toString("latin1"), problem: undefined },
+    ]);
+    expect(found(scan(text, "y.eml"))).toEqual(["y.eml!y.com"]);
+    const body = message({
+      headers: "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-yencode",
+      body: y,
+    });
+    expect(found(scan(body, "b.eml"))).toEqual(["b.eml!y.com"]);
+    const cut = scan(message(textPart(`x\r\n${y.slice(0, y.indexOf("=yend"))}`)), "c.eml");
+    expect(found(cut)).toEqual(["c.eml!y.com"]);
+    expect(cut.incomplete[0]!.message).toMatch(/no =yend line/);
   });
 });
 

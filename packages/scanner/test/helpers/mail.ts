@@ -152,3 +152,24 @@ export function tnef(attachments: TnefAttachment[], body?: string): Uint8Array {
   }
   return concat(...parts);
 }
+
+// ---- yEnc 1.3 ----
+
+/** A yEnc block: `=ybegin`, lines of 128 characters (bytes + 42, critical ones escaped), `=yend`. */
+export function yenc(name: string, data: Uint8Array): string {
+  let line = "";
+  const lines: string[] = [];
+  for (const byte of data) {
+    const c = (byte + 42) & 0xff;
+    line +=
+      c === 0x00 || c === 0x0a || c === 0x0d || c === 0x3d
+        ? `=${String.fromCharCode((c + 64) & 0xff)}`
+        : String.fromCharCode(c);
+    if (line.length >= 128) {
+      lines.push(line);
+      line = "";
+    }
+  }
+  if (line) lines.push(line);
+  return `=ybegin line=128 size=${data.length} name=${name}\r\n${lines.join("\r\n")}\r\n=yend size=${data.length}\r\n`;
+}

@@ -443,3 +443,63 @@ export function decodeBinHex(b: Uint8Array, p: number, stop: number, limit: numb
     size,
   };
 }
+
+// ---- yEnc ----
+
+/** The `=ybegin ... name=NAME` line at p (yEnc 1.3), or undefined. */
+export function yencBeginAt(b: Uint8Array, p: number, end: number): { name: string; size: number } | undefined {
+  if (b[p] !== 0x3d || b[p + 1] !== 0x79 || b[p + 2] !== 0x62) return undefined;
+  const e = trimCr(b, p, Math.min(lineEnd(b, p, end), p + 1024));
+  const line = Buffer.from(b.buffer, b.byteOffset + p, e - p).toString("latin1");
+  if (!line.startsWith("=ybegin ")) return undefined;
+  const name = /\bname=(.*)$/.exec(line)?.[1]?.trim() ?? "";
+  const size = Number(/\bsize=(\d+)/.exec(line)?.[1] ?? Number.NaN);
+  return { name, size };
+}
+
+/**
+ * Decodes the yEnc block whose `=ybegin` line is at `p` (each byte is the character minus 42;
+ * `=` escapes the next, minus 64 more), up to its `=yend` line; `=ypart` lines are skipped.
+ * A missing `=yend` or a size other than the header's is reported beside what decoded.
+ */
+export function decodeYenc(b: Uint8Array, p: number, stop: number, limit: number): Decoded & UuBlock {
+  const begin = yencBeginAt(b, p, stop)!;
+  let q = lineEnd(b, p, stop) + 1;
+  const first = q;
+  const out = new Uint8Array(Math.min(Math.max(0, stop - q), limit + 1));
+  let n = 0;
+  let ended = false;
+  while (q < stop) {
+    const le = lineEnd(b, q, stop);
+    const t = trimCr(b, q, le);
+    if (b[q] === 0x3d && b[q + 1] === 0x79) {
+      // =yend, =ypart
+      const word = Buffer.from(b.buffer, b.byteOffset + q, Math.min(6, t - q)).toString("latin1");
+      q = le + 1;
+      if (word.startsWith("=yend")) {
+        ended = true;
+        break;
+      }
+      continue;
+    }
+    for (let i = q; i < t; i++) {
+      let c = b[i]!;
+      if (c === 0x3d && i + 1 < t) c = (b[++i]! - 64) & 0xff;
+      if (n >= limit) throw new OutputLimit(limit);
+      out[n++] = (c - 42) & 0xff;
+    }
+    q = le + 1;
+  }
+  const errors: string[] = [];
+  if (!ended) errors.push("yEnc block has no =yend line (truncated)");
+  else if (Number.isFinite(begin.size) && begin.size !== n)
+    errors.push(`yEnc size is ${n} bytes, the header says ${begin.size}`);
+  return {
+    data: out.subarray(0, n),
+    ...(errors.length ? { error: errors.join("; ") } : {}),
+    name: begin.name,
+    start: p,
+    end: Math.min(q, stop),
+    size: Math.min(q, stop) - first,
+  };
+}

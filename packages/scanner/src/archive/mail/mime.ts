@@ -1,11 +1,11 @@
 /**
  * RFC 822/5322 messages with MIME (RFC 2045-2049) and mbox mailboxes: each leaf part is a
  * member, decoded from its Content-Transfer-Encoding (base64, quoted-printable, uuencode,
- * BinHex) and named by its filename (Content-Disposition `filename`, Content-Type `name`,
+ * yEnc, BinHex) and named by its filename (Content-Disposition `filename`, Content-Type `name`,
  * RFC 2231 and RFC 2047 forms decoded) or else by its part number ("1", "2", ...). A nested
  * multipart is a member holding that entity, and a message/rfc822 part a member holding the
  * message: the scanner opens them in turn, so nesting counts against the recursion limit like
- * any other container. Text parts are searched for uuencoded and BinHex files too (as ClamAV
+ * any other container. Text parts are searched for uuencoded, yEnc and BinHex files too (as ClamAV
  * does). An mbox holding several messages prefixes each message's members with its number
  * (`2/clam.exe`).
  *
@@ -22,8 +22,10 @@ import {
   decodeBinHex,
   decodeQuotedPrintable,
   decodeUu,
+  decodeYenc,
   lineEnd,
   uuBeginAt,
+  yencBeginAt,
 } from "./decode.js";
 import { encodedBlocks, startsWithEncoded } from "./text.js";
 
@@ -434,6 +436,21 @@ function* leaf(
         if (!filenameOf(h) && r.name) name = prefix + cleanName(r.name);
         break;
       }
+      case "x-yencode": {
+        let p = s;
+        while (p < end && !yencBeginAt(b, p, end)) p = lineEnd(b, p, end) + 1;
+        if (p >= end) {
+          data = b.subarray(s, end);
+          error = `${encoding} body has no "=ybegin" line; the raw body was scanned`;
+          break;
+        }
+        const r = decodeYenc(b, p, end, limit);
+        data = r.data;
+        error = r.error;
+        if (!filenameOf(h) && r.name) name = prefix + cleanName(r.name);
+        break;
+      }
+      case "x-binhex":
       case "":
       case "7bit":
       case "8bit":
@@ -451,7 +468,11 @@ function* leaf(
     yield overLimit(name, size, limit);
     return;
   }
-  if (type === "application/mac-binhex40" && !startsWith(data, 0, BINHEX_BANNER) && data.indexOf(0x3a) >= 0) {
+  if (
+    (type === "application/mac-binhex40" || encoding === "x-binhex") &&
+    !startsWith(data, 0, BINHEX_BANNER) &&
+    data.indexOf(0x3a) >= 0
+  ) {
     // BinHex without its banner: decode it here (the scanner recognises the bannered form)
     try {
       const r = decodeBinHex(data, 0, data.length, cap(data.length));

@@ -1,11 +1,11 @@
 /**
- * Encoded files inside text: uuencoded blocks (`begin 644 name` ... `end`, and `begin-base64`)
- * and BinHex 4.0 files (the `(This file must be converted with BinHex 4.0)` banner), found at
+ * Encoded files inside text: uuencoded blocks (`begin 644 name` ... `end`, and `begin-base64`),
+ * yEnc blocks (`=ybegin ... name=` ... `=yend`) and BinHex 4.0 files (the `(This file must be converted with BinHex 4.0)` banner), found at
  * the start of a line anywhere in a text. A file that starts with one is its own container
  * ("uuencoded", "binhex"); a mail text part that holds one further in yields it too.
  */
 import { cleanName, overLimit, OutputLimit, type Member, type OutputCap } from "../types.js";
-import { BINHEX_BANNER, decodeBinHex, decodeUu, lineEnd, uuBeginAt } from "./decode.js";
+import { BINHEX_BANNER, decodeBinHex, decodeUu, decodeYenc, lineEnd, uuBeginAt, yencBeginAt } from "./decode.js";
 
 const BANNER = Buffer.from(BINHEX_BANNER, "latin1");
 
@@ -42,8 +42,27 @@ export function* encodedBlocks(
     const here = p;
     p = le + 1;
     const c = b[here];
-    if (c !== 0x62 && c !== 0x28) continue; // 'b'egin, '('banner
+    if (c !== 0x62 && c !== 0x28 && c !== 0x3d) continue; // 'b'egin, '('banner, '='ybegin
     if (skipFirst && here === start) continue;
+    if (c === 0x3d) {
+      if (!yencBeginAt(b, here, end)) continue;
+      index++;
+      const size = end - here;
+      const limit = cap(size);
+      try {
+        const r = decodeYenc(b, here, end, limit);
+        const name = cleanName(r.name || `yenc-${index}`);
+        p = Math.max(p, r.end);
+        yield r.error
+          ? { name, compressedSize: r.size, data: r.data, problem: { reason: "corrupt-archive", message: r.error } }
+          : { name, compressedSize: r.size, data: r.data };
+      } catch (err) {
+        if (!(err instanceof OutputLimit)) throw err;
+        yield overLimit(`yenc-${index}`, size, limit);
+        return;
+      }
+      continue;
+    }
     if (c === 0x62) {
       if (!uuBeginAt(b, here, end)) continue;
       index++;
