@@ -108,9 +108,22 @@ describe("MIME messages", () => {
   });
 
   it("recognised by content, not by name: header lines at the start; other text is not opened", () => {
-    for (const start of ["Received: from x", "MIME-Version: 1.0", "Content-Type: text/plain", "Return-Path: <a@b>"])
+    for (const start of [
+      "Received: from x",
+      "MIME-Version: 1.0",
+      "Content-Type: text/plain",
+      "content-type: text/plain",
+      "Return-Path: <a@b>",
+      "X-Mailer: x\r\nX-Other: y\r\nSubject: z",
+    ])
       expect(sniffArchive(enc(`${start}\r\n\r\nbody`))).toBe("mail");
-    for (const text of ["Hello world\nFrom: x", "Note: this is not mail\n\nbody", " From: x\n", "From nowhere"])
+    for (const text of [
+      "Hello world\nFrom: x",
+      "Note: this is not mail\n\nbody",
+      " From: x\n",
+      "From nowhere",
+      "title: a post\ndate: 2026-12-07\n\nYAML front matter, not mail",
+    ])
       expect(sniffArchive(enc(text))).toBeUndefined();
     expect(sniffArchive(enc(eicarMail()))).toBe("mail");
   });

@@ -58,7 +58,8 @@ const KNOWN = new Set([
   "x-uidl",
 ]);
 
-const HEADER_WINDOW = 64 * 1024;
+/** How far into a file header lines are read to find a mail field (they are cheap to skip). */
+const HEADER_WINDOW = 1024 * 1024;
 const MAX_VALUE = 64 * 1024;
 
 function latin1(b: Uint8Array, s: number, e: number): string {
@@ -107,7 +108,11 @@ export function isMail(b: Uint8Array): boolean {
     } else {
       const colon = headerColon(b, p, t);
       if (colon < 0) return false;
-      if (KNOWN.has(latin1(b, p, colon).toLowerCase())) return true;
+      const name = latin1(b, p, colon);
+      const lower = name.toLowerCase();
+      // mail writes field names capitalised ("Date:"); lowercase ones are only taken for the
+      // MIME fields (as MIME parts are written), so YAML and front matter ("date: ...") are not mail
+      if (KNOWN.has(lower) && (b[p]! < 0x61 || lower.startsWith("content-") || lower === "mime-version")) return true;
     }
     first = false;
     p = le + 1;
