@@ -245,6 +245,21 @@ describe("yEnc", () => {
   });
 });
 
+describe("many encoded blocks in one text", () => {
+  it("5,000 uuencoded, yEnc and BinHex blocks in a mail text: each allocates for itself, in time", () => {
+    const block = ["begin 644 u.txt\n#86)C\n`\nend\n", yenc("y.txt", enc("abc")), binhex("b.txt", enc("abc"))];
+    const text = Array.from({ length: 5000 }, (_, i) => `line ${i}\n${block[i % 3]}`).join("") + "x".repeat(2 << 20);
+    const t0 = Date.now();
+    const r = scan(message(textPart(text)), "many.eml", { maxFiles: 100_000 });
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(r.errors).toEqual([]);
+    expect(r.incomplete).toEqual([]);
+    const m = members(message(textPart(text)))!;
+    expect(m.length).toBe(1 + 5000);
+    expect(new Set(m.slice(1).map((x) => x.text))).toEqual(new Set(["abc"]));
+  });
+});
+
 describe("BinHex 4.0", () => {
   it("decodes the data fork (run-length coded) and names it from the header", () => {
     const data = concat(EICAR, new Uint8Array(600), enc("\x90\x90tail"));
@@ -321,6 +336,56 @@ describe("TNEF (winmail.dat)", () => {
       for (const m of ours) expect(readFileSync(join(d, m.name), "latin1")).toBe(m.text);
     },
   );
+
+  it.skipIf(
+    needs("compressed RTF checked with Debian's tnef", {
+      tools: ["tnef"],
+      debianFiles: ["/usr/share/clamav-testfiles/clam.tnef"],
+    }),
+  )("the compressed RTF body (LZFu) decompresses to the bytes Debian's tnef writes", () => {
+    const d = tmp();
+    execFileSync(
+      "tnef",
+      ["-K", "--save-body=body", "--body-pref=R", "-C", d, "-f", "/usr/share/clamav-testfiles/clam.tnef"],
+      {
+        stdio: "ignore",
+      },
+    );
+    const rtf = members(readFileSync("/usr/share/clamav-testfiles/clam.tnef"))!.find((m) => m.name === "body.rtf")!;
+    expect(rtf.problem).toBeUndefined();
+    expect(rtf.text).toBe(readFileSync(join(d, "body.rtf"), "latin1"));
+    expect(rtf.text!.startsWith("{\\rtf1")).toBe(true);
+  });
+
+  it("compressed RTF: literals and the end reference; a damaged property list is reported", () => {
+    const u32 = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >>> 24) & 0xff];
+    const text = "{\\rtf1 hello}";
+    // literals, then a reference to the write position (the ring's prefix is 207 bytes): the end
+    const w = 207 + text.length;
+    const items: Array<number | "end"> = [...Buffer.from(text, "latin1"), "end"];
+    const body: number[] = [];
+    for (let i = 0; i < items.length; i += 8) {
+      let control = 0;
+      const bytes: number[] = [];
+      items.slice(i, i + 8).forEach((item, k) => {
+        if (item === "end") {
+          control |= 1 << k;
+          bytes.push(w >> 4, (w & 0xf) << 4);
+        } else bytes.push(item);
+      });
+      body.push(control, ...bytes);
+    }
+    const lzfu = [...u32(body.length + 12), ...u32(text.length), ...u32(0x75465a4c), ...u32(0), ...body];
+    const pad = (a: number[]) => [...a, ...new Array((4 - (a.length % 4)) % 4).fill(0)];
+    const prop = (value: number[], len = value.length) =>
+      new Uint8Array([...u32(1), 0x02, 0x01, 0x09, 0x10, ...u32(1), ...u32(len), ...pad(value)]);
+    expect(members(concat(tnef([]), tnefAttr(1, 0x00069003, prop(lzfu))))).toEqual([
+      { name: "body.rtf", text, problem: undefined },
+    ]);
+    // a property whose length runs past the attribute: reported, not a crash
+    const lying = members(concat(tnef([]), tnefAttr(1, 0x00069003, prop(lzfu.slice(0, 10), lzfu.length))));
+    expect(lying!.map((m) => m.problem)).toEqual([expect.stringMatching(/MAPI property 1 of 1: value length/)]);
+  });
 
   it("damage: truncated attributes and a bad level are reported; bytes before the cut are scanned", () => {
     const full = file();

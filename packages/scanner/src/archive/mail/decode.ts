@@ -175,6 +175,29 @@ export function decodePercent(b: Uint8Array, start: number, end: number, limit: 
   return { data: out.subarray(0, n) };
 }
 
+/**
+ * Output that grows as it fills, up to `limit` bytes (OutputLimit past it): for decoders whose
+ * input extent is not known in advance (a block inside a longer text), so that many small
+ * blocks in a large text never each allocate for the rest of the text.
+ */
+class Output {
+  private buf = new Uint8Array(4096);
+  n = 0;
+  constructor(private readonly limit: number) {}
+  push(v: number): void {
+    if (this.n >= this.limit) throw new OutputLimit(this.limit);
+    if (this.n === this.buf.length) {
+      const grown = new Uint8Array(Math.min(this.buf.length * 2, this.limit + 1));
+      grown.set(this.buf);
+      this.buf = grown;
+    }
+    this.buf[this.n++] = v;
+  }
+  get data(): Uint8Array {
+    return this.buf.subarray(0, this.n);
+  }
+}
+
 /** The end of the line starting at `p` (index of its LF, or `end`). */
 export function lineEnd(b: Uint8Array, p: number, end: number): number {
   const i = b.indexOf(0x0a, p);
@@ -252,8 +275,7 @@ export function decodeUu(b: Uint8Array, p: number, stop: number, limit: number):
       size: stop - first,
     };
   }
-  const out = new Uint8Array(Math.min(Math.ceil(((stop - q) * 3) / 4) + 3, limit + 1));
-  let n = 0;
+  const out = new Output(limit);
   let error: string | undefined;
   let ended = false;
   while (q < stop) {
@@ -292,17 +314,14 @@ export function decodeUu(b: Uint8Array, p: number, stop: number, limit: number):
       const c2 = k + 2 < t ? (b[k + 2]! - 0x20) & 0x3f : 0;
       const c3 = k + 3 < t ? (b[k + 3]! - 0x20) & 0x3f : 0;
       const three = [(c0 << 2) | (c1 >> 4), ((c1 & 0xf) << 4) | (c2 >> 2), ((c2 & 3) << 6) | c3];
-      for (let j = 0; j < 3 && got < avail; j++, got++) {
-        if (n >= limit) throw new OutputLimit(limit);
-        out[n++] = three[j]! & 0xff;
-      }
+      for (let j = 0; j < 3 && got < avail; j++, got++) out.push(three[j]! & 0xff);
       k += 4;
     }
     q = next;
   }
   const msg = ended ? error : [error, "uuencoded block has no end line (truncated)"].filter(Boolean).join("; ");
   return {
-    data: out.subarray(0, n),
+    data: out.data,
     ...(msg ? { error: msg } : {}),
     name: begin.name,
     start: p,
@@ -350,8 +369,9 @@ export function decodeBinHex(b: Uint8Array, p: number, stop: number, limit: numb
     return { name: "", data: new Uint8Array(0), error: "BinHex data has no opening colon", size: 0 };
   i++;
   const from = i;
-  // six-bit characters -> bytes
-  const raw = new Uint8Array(Math.ceil(((stop - i) * 3) / 4) + 3);
+  // six-bit characters -> bytes (no more than there are characters before the closing colon)
+  const closing = b.indexOf(0x3a, i);
+  const raw = new Uint8Array(Math.ceil((((closing < 0 || closing > stop ? stop : closing) - i) * 3) / 4) + 3);
   let rn = 0;
   let acc = 0;
   let bits = 0;
@@ -466,8 +486,7 @@ export function decodeYenc(b: Uint8Array, p: number, stop: number, limit: number
   const begin = yencBeginAt(b, p, stop)!;
   let q = lineEnd(b, p, stop) + 1;
   const first = q;
-  const out = new Uint8Array(Math.min(Math.max(0, stop - q), limit + 1));
-  let n = 0;
+  const out = new Output(limit);
   let ended = false;
   while (q < stop) {
     const le = lineEnd(b, q, stop);
@@ -485,17 +504,16 @@ export function decodeYenc(b: Uint8Array, p: number, stop: number, limit: number
     for (let i = q; i < t; i++) {
       let c = b[i]!;
       if (c === 0x3d && i + 1 < t) c = (b[++i]! - 64) & 0xff;
-      if (n >= limit) throw new OutputLimit(limit);
-      out[n++] = (c - 42) & 0xff;
+      out.push((c - 42) & 0xff);
     }
     q = le + 1;
   }
   const errors: string[] = [];
   if (!ended) errors.push("yEnc block has no =yend line (truncated)");
-  else if (Number.isFinite(begin.size) && begin.size !== n)
-    errors.push(`yEnc size is ${n} bytes, the header says ${begin.size}`);
+  else if (Number.isFinite(begin.size) && begin.size !== out.n)
+    errors.push(`yEnc size is ${out.n} bytes, the header says ${begin.size}`);
   return {
-    data: out.subarray(0, n),
+    data: out.data,
     ...(errors.length ? { error: errors.join("; ") } : {}),
     name: begin.name,
     start: p,

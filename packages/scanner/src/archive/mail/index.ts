@@ -24,7 +24,7 @@ export function sniffMail(b: Uint8Array): MailKind | undefined {
 export function readMailKind(kind: MailKind, b: Uint8Array, cap: OutputCap): Iterable<Member> {
   switch (kind) {
     case "tnef":
-      return readTnef(b);
+      return readTnef(b, cap);
     case "binhex":
     case "uuencoded":
       return readEncodedText(b, cap);

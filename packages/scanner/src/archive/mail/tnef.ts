@@ -4,12 +4,14 @@
  * attachment (started by attAttachRendData) is a member: its data from attAttachData, or from
  * the PR_ATTACH_DATA_OBJ property of its attAttachment MAPI properties; its name from
  * PR_ATTACH_LONG_FILENAME, else attAttachTitle, else its number. The message body (attBody,
- * and the PR_BODY / PR_BODY_HTML MAPI properties) is a member too. Data are views into the
+ * and the PR_BODY / PR_BODY_HTML MAPI properties, and PR_RTF_COMPRESSED decompressed by
+ * ./lzfu.ts) is a member too. Data are views into the
  * file, never copies. Checksums are not verified (ClamAV does not, and its own test file
  * fails them); an attribute running past the end of the file is reported with the bytes that
  * are there.
  */
-import { cleanName, type Member } from "../types.js";
+import { cleanName, overLimit, OutputLimit, type Member, type OutputCap } from "../types.js";
+import { decodeLzfu } from "./lzfu.js";
 
 export const TNEF_SIGNATURE = 0x223e9f78;
 
@@ -28,6 +30,7 @@ const ATT_ATTACHMENT = 0x9005;
 
 const PR_BODY = 0x1000;
 const PR_BODY_HTML = 0x1013;
+const PR_RTF_COMPRESSED = 0x1009;
 const PR_ATTACH_DATA_OBJ = 0x3701;
 const PR_ATTACH_FILENAME = 0x3704;
 const PR_ATTACH_LONG_FILENAME = 0x3707;
@@ -120,6 +123,10 @@ function text(p: Prop): string {
   return nul >= 0 ? s.slice(0, nul) : s;
 }
 
+function damaged(message: string): Member {
+  return { name: "", compressedSize: 0, problem: { reason: "corrupt-archive", message: `TNEF ${message}` } };
+}
+
 interface Attachment {
   title?: string;
   longName?: string;
@@ -128,7 +135,7 @@ interface Attachment {
   size: number;
 }
 
-export function* readTnef(b: Uint8Array): Generator<Member> {
+export function* readTnef(b: Uint8Array, cap: OutputCap): Generator<Member> {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   let p = 6;
   let current: Attachment | undefined;
@@ -180,7 +187,9 @@ export function* readTnef(b: Uint8Array): Generator<Member> {
       if (tag === ATT_ATTACH_TITLE) current.title = text({ id: 0, type: 0x1e, value: data });
       else if (tag === ATT_ATTACH_DATA) current.data = data;
       else if (tag === ATT_ATTACHMENT) {
-        for (const prop of mapiProps(data).props) {
+        const list = mapiProps(data);
+        if (list.error) bodies.push(damaged(`attachment properties at offset ${p}: ${list.error}`));
+        for (const prop of list.props) {
           if (prop.id === PR_ATTACH_LONG_FILENAME && (prop.type === 0x1e || prop.type === 0x1f))
             current.longName = text(prop);
           else if (prop.id === PR_ATTACH_FILENAME && !current.longName && (prop.type === 0x1e || prop.type === 0x1f))
@@ -193,11 +202,24 @@ export function* readTnef(b: Uint8Array): Generator<Member> {
     } else if (tag === ATT_BODY && data.length) {
       bodies.push({ name: "body.txt", compressedSize: data.length, data });
     } else if (tag === ATT_MAPI_PROPS) {
-      for (const prop of mapiProps(data).props) {
+      const list = mapiProps(data);
+      if (list.error) bodies.push(damaged(`message properties at offset ${p}: ${list.error}`));
+      for (const prop of list.props) {
         if (prop.id === PR_BODY_HTML && prop.value.length)
           bodies.push({ name: "body.html", compressedSize: prop.value.length, data: prop.value });
         else if (prop.id === PR_BODY && prop.value.length && (prop.type === 0x1e || prop.type === 0x1f))
           bodies.push({ name: "body.txt", compressedSize: prop.value.length, data: prop.value });
+        else if (prop.id === PR_RTF_COMPRESSED && prop.value.length) {
+          const limit = cap(prop.value.length);
+          try {
+            const r = decodeLzfu(prop.value, limit);
+            const m: Member = { name: "body.rtf", compressedSize: prop.value.length, data: r.data };
+            bodies.push(r.error ? { ...m, problem: { reason: "corrupt-archive", message: r.error } } : m);
+          } catch (err) {
+            if (!(err instanceof OutputLimit)) throw err;
+            bodies.push(overLimit("body.rtf", prop.value.length, limit));
+          }
+        }
       }
     }
     if (cut) {
