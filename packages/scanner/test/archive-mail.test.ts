@@ -206,6 +206,9 @@ describe("uuencode", () => {
     expect(members(uu(data, "bin.dat"))).toEqual([{ name: "bin.dat", text: data, problem: undefined }]);
     const text = message(textPart(`Hi,\r\nhere it is:\r\n\r\n${uu(EICAR, "in-text.com")}\r\nbye\r\n`));
     expect(found(scan(text, "t.eml"))).toEqual(["t.eml!in-text.com"]);
+    // in a multipart's preamble, right at its start (no part holds it)
+    const pre = `From: a@b\r\nContent-Type: multipart/mixed; boundary="P"\r\n\r\n${uu(EICAR, "pre.com")}--P\r\n\r\nx\r\n--P--\r\n`;
+    expect(found(scan(pre, "p.eml"))).toEqual(["p.eml!pre.com"]);
     const xuu = message({
       headers: 'Content-Type: application/octet-stream; name="x.com"\r\nContent-Transfer-Encoding: x-uuencode',
       body: uu(EICAR, "x.com"),

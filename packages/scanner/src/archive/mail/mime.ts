@@ -346,7 +346,7 @@ function* multipart(
     return;
   }
   // the preamble is not a part, but it may hide an encoded file
-  if (!startsWithEncoded(b.subarray(bodyStart, d.at))) yield* prefixed(encodedBlocks(b, bodyStart, d.at, cap), prefix);
+  yield* prefixed(encodedBlocks(b, bodyStart, d.at, cap), prefix);
   let index = 0;
   while (!d.close) {
     const s = d.next;
@@ -363,8 +363,8 @@ function* multipart(
     if (!next) return;
     d = next;
   }
-  if (d.next < end && !startsWithEncoded(b.subarray(d.next, end)))
-    yield* prefixed(encodedBlocks(b, d.next, end, cap), prefix);
+  // and so may the epilogue
+  if (d.next < end) yield* prefixed(encodedBlocks(b, d.next, end, cap), prefix);
 }
 
 function* prefixed(members: Iterable<Member>, prefix: string): Generator<Member> {

@@ -25,16 +25,10 @@ export function startsWithEncoded(b: Uint8Array): boolean {
 }
 
 /**
- * Every uuencoded block and BinHex file in [start, end) of `b`, as members; `skipFirst` leaves
- * out one at `start` itself (the caller yields that text as a member, which is opened anyway).
+ * Every uuencoded, yEnc and BinHex block in [start, end) of `b`, as members. (A text that
+ * starts with one and is yielded as a member itself is opened as its own container instead.)
  */
-export function* encodedBlocks(
-  b: Uint8Array,
-  start: number,
-  end: number,
-  cap: OutputCap,
-  skipFirst = false,
-): Generator<Member> {
+export function* encodedBlocks(b: Uint8Array, start: number, end: number, cap: OutputCap): Generator<Member> {
   let p = start;
   let index = 0;
   while (p < end) {
@@ -43,7 +37,6 @@ export function* encodedBlocks(
     p = le + 1;
     const c = b[here];
     if (c !== 0x62 && c !== 0x28 && c !== 0x3d) continue; // 'b'egin, '('banner, '='ybegin
-    if (skipFirst && here === start) continue;
     if (c === 0x3d) {
       if (!yencBeginAt(b, here, end)) continue;
       index++;
