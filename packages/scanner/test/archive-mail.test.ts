@@ -144,6 +144,16 @@ describe("MIME messages", () => {
     // a multipart with no boundary line at all is scanned as one part, reported
     const none = message({ headers: `Content-Type: multipart/mixed; boundary="zz"`, body: "no parts here" });
     expect(reasons(scan(none, "z.eml"))).toEqual(["corrupt-archive z.eml!1"]);
+    // a multipart without its boundary parameter: split at the first "--" line, reported
+    const lost = message({
+      headers: "Content-Type: multipart/mixed",
+      body: `--QQ\r\n${attachment("e.com", EICAR).headers}\r\n\r\n${b64(EICAR)}\r\n--QQ--\r\n`,
+    });
+    const l = scan(lost, "l.eml");
+    expect(found(l)).toEqual(["l.eml!e.com"]);
+    expect(l.incomplete.map((i) => i.message)).toEqual([
+      'multipart/mixed has no boundary parameter; parts split at the first "--QQ" line',
+    ]);
     // an unknown transfer encoding: scanned raw, reported as unsupported
     const odd = message({ headers: "Content-Type: text/plain\r\nContent-Transfer-Encoding: x-gzip64", body: "abc" });
     expect(reasons(scan(odd, "o.eml"))).toEqual(["unsupported o.eml!1"]);

@@ -264,6 +264,19 @@ function filenameOf(h: Head): string | undefined {
   return clean ? cleanName(clean.slice(0, 1024)) : undefined;
 }
 
+/** The boundary of the first line in [s, e) that starts with "--" (for a multipart without one). */
+function guessBoundary(b: Uint8Array, s: number, e: number): string | undefined {
+  for (let p = s; p < e; ) {
+    const le = lineEnd(b, p, e);
+    if (b[p] === 0x2d && b[p + 1] === 0x2d && le - p > 2) {
+      const line = latin1(b, p + 2, Math.min(le, p + 202)).trimEnd();
+      if (line && !/\s/.test(line)) return line;
+    }
+    p = le + 1;
+  }
+  return undefined;
+}
+
 interface Delim {
   /** offset of the `--boundary` line, and of the line after it */
   at: number;
@@ -321,6 +334,14 @@ function* entity(
     const boundary = type.params.get("boundary");
     if (boundary) {
       yield* multipart(b, h.bodyStart, end, boundary, cap, prefix);
+      return;
+    }
+    // no boundary parameter (or one lost in a header over 64 KiB): split at the first "--" line
+    const guess = guessBoundary(b, h.bodyStart, end);
+    const message = `${type.value} has no boundary parameter; ${guess ? `parts split at the first "--${guess.slice(0, 80)}" line` : "no boundary line either: scanned as one part"}`;
+    yield { name: "", compressedSize: 0, problem: { reason: "corrupt-archive", message } };
+    if (guess) {
+      yield* multipart(b, h.bodyStart, end, guess, cap, prefix);
       return;
     }
   }
@@ -383,7 +404,7 @@ function* part(
 ): Generator<Member> {
   const h = readHead(b, s, e);
   const type = parseField(h.contentType);
-  if (type.value.startsWith("multipart/") && type.params.get("boundary")) {
+  if (type.value.startsWith("multipart/")) {
     // the whole entity, headers included: the scanner opens it as mail (a level deeper)
     const m: Member = { name: prefix + (filenameOf(h) ?? number), compressedSize: e - s, data: b.subarray(s, e) };
     yield problem ? { ...m, problem } : m;
