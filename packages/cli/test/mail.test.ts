@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -164,6 +165,26 @@ describe.skipIf(needs("mail differential against clamscan", { tools: ["clamscan"
       );
       expect(ours).toEqual([...theirs, ...extra].sort());
       expect(v.stdout).not.toMatch(/Not fully scanned/);
+    });
+
+    it("HTML: clamscan matches no hash signature on the raw page (it hashes only its normalised forms); vigil does", () => {
+      const d = mkdtempSync(join(tmpdir(), "vigil-mail-html-"));
+      const t = join(d, "t");
+      mkdirSync(t);
+      const page = Buffer.from("<html><body><p>hello</p><script>var a = 1;</script></body></html>\n");
+      writeFileSync(join(t, "p.html"), page);
+      const md5 = createHash("md5").update(page).digest("hex");
+      writeFileSync(join(d, "p.hdb"), `${md5}:${page.length}:Raw-Page\n`);
+      const c = spawnSync("clamscan", ["--no-summary", "-d", join(d, "p.hdb"), t], { encoding: "utf8" });
+      const v = spawnSync(
+        process.execPath,
+        [BIN, "scan", "--no-builtin", "--no-cache", "--no-summary", "-d", join(d, "p.hdb"), t],
+        {
+          encoding: "utf8",
+        },
+      );
+      expect(c.stdout).toMatch(/p\.html: OK/);
+      expect(lines(v.stdout)).toEqual([`${join(t, "p.html")}: Raw-Page.UNOFFICIAL FOUND`]);
     });
   },
 );
