@@ -35,6 +35,7 @@ import { buildDex } from "../packages/engine/test/modules/dex-builder.js";
 import { originalImage, upxPe } from "../packages/scanner/test/helpers/upx.js";
 import { autoit, ishield, wwpackPe, ycPe } from "../packages/scanner/test/helpers/exe-fixtures.js";
 import { CORPUS_DIR } from "./targets.js";
+import { mailSeeds } from "./corpus-mail.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const corpus: Record<string, Uint8Array[]> = {};
@@ -83,6 +84,8 @@ add(
   ]),
   makeZip([{ name: "in.zip", data: makeZip([{ name: "x", data: EICAR }]), method: 0 }]),
 );
+
+for (const [t, seeds] of Object.entries(mailSeeds())) add(t, ...seeds);
 
 add(
   "clamav-ndb",

@@ -279,6 +279,52 @@ for (const [kind, words] of [
   });
 }
 
+// mail, TNEF, uuencode, BinHex and HTML (packages/scanner/src/archive/mail)
+const MAIL_WORDS = [
+  "From ",
+  "From: a@b\r\n",
+  "MIME-Version: 1.0\r\n",
+  'Content-Type: multipart/mixed; boundary="B"\r\n',
+  "Content-Type: message/rfc822\r\n",
+  "Content-Type: application/mac-binhex40\r\n",
+  "Content-Transfer-Encoding: base64\r\n",
+  "Content-Transfer-Encoding: quoted-printable\r\n",
+  "Content-Transfer-Encoding: x-uuencode\r\n",
+  "Content-Disposition: attachment; filename*=utf-8''%E2%82%AC.com\r\n",
+  "=?utf-8?B?w6k=?=",
+  "\r\n\r\n",
+  "\r\n--B\r\n",
+  "\r\n--B--\r\n",
+  "begin 644 x\n",
+  "begin-base64 644 x\n",
+  "\n`\nend\n",
+  "(This file must be converted with BinHex 4.0)\n:",
+  'x\x9f>"',
+  "\x02\x02\x90\x06\x00",
+  "\x02\x0f\x80\x06\x00",
+  "\x02\x05\x90\x06\x00",
+  "<html>",
+  "<script>",
+  "</script>",
+  '"data:;base64,',
+  "'data:text/plain,%",
+  "&#61;",
+];
+for (const kind of ["mail", "tnef", "uuencoded", "binhex", "html"]) {
+  define(`archive-${kind}`, {
+    about: `scanBytes() on ${kind} input (nested members too) with small limits`,
+    allowed: [ScannerError, DetectorTimeoutError],
+    maxLen: 64 * 1024,
+    dictionary: MAIL_WORDS,
+    setup() {
+      detector ??= engineDetector(compile('rule EICAR { strings: $a = "EICAR-STANDARD" condition: $a }'), "fuzz", 2000);
+    },
+    run(d) {
+      scanBytes(detector!, d, "input", { limits: SMALL, alertExceedsMax: true });
+    },
+  });
+}
+
 // ---- ClamAV signatures and containers ----
 
 const CLAM_WORDS = [

@@ -1,7 +1,7 @@
 /**
  * A coarse file type from the first bytes, for detection reports and for deciding which files
  * get reputation lookups or may be uploaded as samples: executables (pe, elf, macho, dex),
- * scripts (#!), archives, else text or data.
+ * scripts (#!), archives, mail and HTML, else text or data.
  */
 import { closeSync, openSync, readSync, constants } from "node:fs";
 import { fsPath, sniffArchive } from "@vigil/scanner";
@@ -17,6 +17,11 @@ export type FileType =
   | "bzip2"
   | "xz"
   | "tar"
+  | "mail"
+  | "tnef"
+  | "uuencoded"
+  | "binhex"
+  | "html"
   | "text"
   | "data"
   | "empty";

@@ -107,6 +107,11 @@ const CONTAINER: Record<ArchiveKind, string> = {
   exe: "CL_TYPE_MSEXE",
   autoit: "CL_TYPE_AUTOIT",
   "ishield-msi": "CL_TYPE_ISHIELD_MSI",
+  mail: "CL_TYPE_MAIL",
+  tnef: "CL_TYPE_TNEF",
+  uuencoded: "CL_TYPE_UUENCODED",
+  binhex: "CL_TYPE_BINHEX",
+  html: "CL_TYPE_HTML",
 };
 
 /**

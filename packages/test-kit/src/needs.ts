@@ -63,6 +63,7 @@ const TOOL_PACKAGES: Record<string, string> = {
   curl: "curl",
   chromium: "chromium",
   script: "bsdutils",
+  uuencode: "sharutils",
 };
 
 /** Debian package owning each fixture path (longest prefix wins). */

@@ -7,8 +7,14 @@ import { isExe, readExe } from "./exe/index.js";
 import { isAutoit, readAutoit } from "./exe/autoit.js";
 import { isIshieldMsi, readIshieldMsi } from "./exe/ishield.js";
 import type { ArchiveKind, Member, OutputCap } from "./types.js";
+import { readMailKind, sniffMail } from "./mail/index.js";
 
 export type { ArchiveKind, Member, OutputCap } from "./types.js";
+
+/**
+ * The containers this version opens, part of the scan cache's key: a file found clean before
+ * a reader for its format existed is scanned again (each new reader adds its kind here).
+ */
 
 export function sniffArchive(b: Uint8Array): ArchiveKind | undefined {
   if (isZip(b)) return "zip";
@@ -19,7 +25,8 @@ export function sniffArchive(b: Uint8Array): ArchiveKind | undefined {
   if (isExe(b)) return "exe";
   if (isAutoit(b)) return "autoit";
   if (isIshieldMsi(b)) return "ishield-msi";
-  return undefined;
+  // text formats last: every binary format is sniffed first
+  return sniffMail(b);
 }
 
 export function readArchive(kind: ArchiveKind, b: Uint8Array, outerName: string, cap: OutputCap): Iterable<Member> {
@@ -40,5 +47,11 @@ export function readArchive(kind: ArchiveKind, b: Uint8Array, outerName: string,
       return readAutoit(b, cap);
     case "ishield-msi":
       return readIshieldMsi(b, cap);
+    case "mail":
+    case "tnef":
+    case "uuencoded":
+    case "binhex":
+    case "html":
+      return readMailKind(kind, b, cap);
   }
 }
