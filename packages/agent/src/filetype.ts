@@ -17,6 +17,9 @@ export type FileType =
   | "bzip2"
   | "xz"
   | "tar"
+  | "ole2"
+  | "pdf"
+  | "rtf"
   | "text"
   | "data"
   | "empty";

@@ -104,6 +104,9 @@ const CONTAINER: Record<ArchiveKind, string> = {
   bzip2: "CL_TYPE_BZ",
   xz: "CL_TYPE_XZ",
   tar: "CL_TYPE_POSIX_TAR",
+  ole2: "CL_TYPE_MSOLE2",
+  pdf: "CL_TYPE_PDF",
+  rtf: "CL_TYPE_RTF",
 };
 
 /**

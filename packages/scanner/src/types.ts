@@ -15,7 +15,7 @@ export interface ScanContextInfo {
   path: string;
   size: number;
   /** The archive format these bytes were extracted from (absent for top-level files). */
-  container?: "zip" | "gzip" | "bzip2" | "xz" | "tar";
+  container?: "zip" | "gzip" | "bzip2" | "xz" | "tar" | "ole2" | "pdf" | "rtf";
 }
 
 /**
@@ -40,7 +40,7 @@ export interface Detector {
 export interface MemberInfo {
   /** Display path of the member (e.g. `a.zip!b.exe`). */
   path: string;
-  container: "zip" | "gzip" | "bzip2" | "xz" | "tar";
+  container: "zip" | "gzip" | "bzip2" | "xz" | "tar" | "ole2" | "pdf" | "rtf";
   /** size of the archive holding it */
   containerSize: number;
   name: string;

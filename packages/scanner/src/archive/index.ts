@@ -3,6 +3,7 @@ import { isBzip2, isGzip, readBzip2, readGzip, readXz } from "./gzip.js";
 import { isXz } from "./xz.js";
 import { isTar, readTar } from "./tar.js";
 import { isZip, readZip } from "./zip.js";
+import { isOle2, isPdf, isRtf, readOle2, readPdf, readRtf } from "./docs/index.js";
 import type { ArchiveKind, Member, OutputCap } from "./types.js";
 
 export type { ArchiveKind, Member, OutputCap } from "./types.js";
@@ -13,6 +14,9 @@ export function sniffArchive(b: Uint8Array): ArchiveKind | undefined {
   if (isBzip2(b)) return "bzip2";
   if (isXz(b)) return "xz";
   if (isTar(b)) return "tar";
+  if (isOle2(b)) return "ole2";
+  if (isPdf(b)) return "pdf";
+  if (isRtf(b)) return "rtf";
   return undefined;
 }
 
@@ -28,5 +32,11 @@ export function readArchive(kind: ArchiveKind, b: Uint8Array, outerName: string,
       return readXz(b, outerName, cap);
     case "tar":
       return readTar(b);
+    case "ole2":
+      return readOle2(b, cap);
+    case "pdf":
+      return readPdf(b, cap);
+    case "rtf":
+      return readRtf(b, cap);
   }
 }
