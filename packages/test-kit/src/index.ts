@@ -28,3 +28,21 @@ export { makeTree, dpkgStanza, regExport, hex2, bplist, UNINSTALL, UNINSTALL32, 
 export { scratchDir, talk, chunked, u32, type Exchange, type Step } from "./sockets.js";
 export { HONEST_RULES, SECRET_HUNTING_RULES } from "./rules.js";
 export { makeCorpus, type Corpus } from "./clamav-corpus.js";
+export {
+  makeCfb,
+  cfbFatEntryOffset,
+  msiStreamName,
+  ovbaCompress,
+  vbaProjectStreams,
+  ole10Native,
+  ole1Object,
+  makeRtf,
+  lzwEncode,
+  ascii85Encode,
+  runLengthEncode,
+  pdfEncode,
+  makePdf,
+  type CfbStream,
+  type PdfFilter,
+  type PdfObjectSpec,
+} from "./docs.js";
