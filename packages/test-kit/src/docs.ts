@@ -159,7 +159,7 @@ export function msiStreamName(name: string, table = false): string {
 export function ovbaCompress(data: Uint8Array | string): Buffer {
   const src = typeof data === "string" ? Buffer.from(data, "latin1") : Buffer.from(data);
   const out: number[] = [1];
-  for (let cs = 0; cs < src.length || (cs === 0 && src.length === 0); cs += 4096) {
+  for (let cs = 0; cs < src.length; cs += 4096) {
     const ce = Math.min(src.length, cs + 4096);
     const body: number[] = [];
     let i = cs;
@@ -200,7 +200,6 @@ export function ovbaCompress(data: Uint8Array | string): Buffer {
       const h = 0xb000 | (body.length + 2 - 3);
       out.push(h & 0xff, h >> 8, ...body);
     }
-    if (src.length === 0) break;
   }
   return Buffer.from(out);
 }
