@@ -279,7 +279,8 @@ export function ole1Object(className: string, native: Uint8Array): Buffer {
   const lp = (s: string) => Buffer.concat([u32le(s.length + 1), Buffer.from(`${s}\0`, "latin1")]);
   // native as given is the Ole10Native layout (size first) for Package; else raw bytes get a size
   const nativeWithSize = className === "Package" ? Buffer.from(native) : Buffer.concat([u32le(native.length), native]);
-  return Buffer.concat([u32le(0x0501), u32le(2), lp(className), lp(""), lp(""), nativeWithSize]);
+  // topic and item names empty (length 0), as Office writes them
+  return Buffer.concat([u32le(0x0501), u32le(2), lp(className), u32le(0), u32le(0), nativeWithSize]);
 }
 
 /** An RTF document with one `\object` whose `\objdata` is the hex of `object`. */
