@@ -84,6 +84,16 @@ describe("OLE2 compound files", () => {
     expect(rules(scan(msi, "x.msi"))).toEqual(["EICAR_Test_File@x.msi!Data1.cab"]);
   });
 
+  it("Outlook .msg: an attachment's data stream is scanned", () => {
+    const msg = makeCfb([
+      { path: "__properties_version1.0", data: Buffer.alloc(32) },
+      { path: "__substg1.0_0037001F", data: Buffer.from("Invoice", "utf16le") },
+      { path: "__attach_version1.0_#00000000/__substg1.0_3707001F", data: Buffer.from("invoice.com", "utf16le") },
+      { path: "__attach_version1.0_#00000000/__substg1.0_37010102", data: EICAR },
+    ]);
+    expect(rules(scan(msg, "mail.msg"))).toEqual(["EICAR_Test_File@mail.msg!__attach_version1.0_#00000000/__substg1.0_37010102"]);
+  });
+
   it("yields the streams no directory tree reaches", () => {
     const f = makeCfb([{ path: "A", data: "a" }, { path: "B", data: EICAR }]);
     // unlink B: A's right sibling becomes "none"

@@ -63,10 +63,8 @@ export class CompoundFile {
 
   constructor(private readonly b: Uint8Array) {
     this.v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    const major = this.v.getUint16(0x1a, true);
     const shift = this.v.getUint16(0x1e, true);
     if (shift !== 9 && shift !== 12) throw new Corrupt(`sector size 2^${shift} is neither 512 nor 4096 bytes`);
-    if (major !== 3 && major !== 4 && major !== 0x3e) this.damage.push(`unknown major version ${major}`);
     this.sectorSize = 1 << shift;
     const mshift = this.v.getUint16(0x20, true);
     if (mshift !== 6) this.damage.push(`mini sector shift ${mshift} (6 expected); 64 used`);

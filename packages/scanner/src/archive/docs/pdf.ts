@@ -186,10 +186,8 @@ export function* readPdf(b: Uint8Array, cap: OutputCap): Generator<Member> {
   }
 
   const objects = scanObjects(b, lengthOf);
-  if (!objects.length) {
-    yield { name: "", compressedSize: b.length, problem: { reason: "corrupt-archive", message: "PDF has no objects (no `N G obj` found)" } };
-    return;
-  }
+  // no objects: nothing is encoded, the file's own bytes were all there is to scan
+  if (!objects.length) return;
 
   // what the document says about its streams: embedded files' names, JavaScript streams
   const fileNames = new Map<string, string>();

@@ -138,7 +138,13 @@ export function* vbaSources(cf: CompoundFile, cap: OutputCap): Generator<Member>
       for (const e of cf.streams()) {
         if (found.has(e) || !e.path!.startsWith(prefix) || e.path!.slice(prefix.length).includes("/")) continue;
         if (NOT_MODULES.test(e.name)) continue;
-        const raw = cf.read(e, cap(e.size)).data;
+        let raw: Uint8Array;
+        try {
+          raw = cf.read(e, cap(e.size)).data;
+        } catch (err) {
+          if (!(err instanceof OutputLimit)) throw err;
+          continue; // the stream itself was yielded (and reported) as over the limit
+        }
         const at = findSourceStart(raw);
         if (at >= 0) yield* moduleSource(cf, e, at, cap);
       }
