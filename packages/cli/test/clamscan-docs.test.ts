@@ -13,6 +13,7 @@ import { deflateSync } from "node:zlib";
 import {
   EICAR,
   makeCfb,
+  makeEncryptedPdf,
   makePdf,
   makeRtf,
   msiStreamName,
@@ -67,12 +68,16 @@ describe.skipIf(needs("documents: vigil scan vs clamscan", { tools: ["clamscan"]
       ]);
     });
 
-    it("generated OLE2, MSI, PDF (each filter, embedded file) and RTF fixtures: the same files as clamscan", () => {
+    it("generated OLE2, MSI, PDF (filters, embedded file, encrypted with and without a user password) and RTF fixtures: the same files as clamscan", () => {
       const d = mkdtempSync(join(tmpdir(), "vigil-docs-gen-"));
       const t = join(d, "t");
       mkdirSync(t);
       const md5 = createHash("md5").update(EICAR).digest("hex");
       writeFileSync(join(d, "eicar.hdb"), `${md5}:${EICAR.length}:Eicar-Hash\n`);
+      const secret = [
+        { dict: "<< /Type /Catalog >>" },
+        { dict: "<< /Type /EmbeddedFile /Filter /FlateDecode >>", stream: deflateSync(Buffer.from(EICAR)) },
+      ];
       const files: Record<string, Uint8Array> = {
         "ole10.doc": makeCfb([
           { path: "WordDocument", data: "w".repeat(5000) },
@@ -89,6 +94,10 @@ describe.skipIf(needs("documents: vigil scan vs clamscan", { tools: ["clamscan"]
           { dict: "<< /Type /Catalog >>" },
           { dict: "<< /Type /EmbeddedFile /Filter [/ASCII85Decode /FlateDecode] >>", stream: pdfEncode(EICAR, ["ASCII85Decode", "FlateDecode"]) },
         ]),
+        "enc-rc4.pdf": makeEncryptedPdf(secret, "rc4-128"),
+        "enc-aes128.pdf": makeEncryptedPdf(secret, "aes-128"),
+        "enc-aes256.pdf": makeEncryptedPdf(secret, "aes-256"),
+        "password.pdf": makeEncryptedPdf(secret, "aes-128", "secret"),
         "package.rtf": makeRtf(ole1Object("Package", ole10Native("eicar.com", EICAR))),
         "clean.pdf": makePdf([{ dict: "<< /Type /Catalog >>" }, { dict: "<< /Filter /FlateDecode >>", stream: deflateSync(Buffer.from("BT ET")) }]),
         "clean.doc": makeCfb([{ path: "WordDocument", data: "nothing here" }]),
@@ -96,7 +105,7 @@ describe.skipIf(needs("documents: vigil scan vs clamscan", { tools: ["clamscan"]
       for (const [n, b] of Object.entries(files)) writeFileSync(join(t, n), b);
       const c = clamscan(join(d, "eicar.hdb"), t);
       const v = vigil(join(d, "eicar.hdb"), t);
-      const infected = ["a85.pdf", "embedded.pdf", "ole10.doc", "package.rtf", "stream.xls", "table.msi"];
+      const infected = ["a85.pdf", "embedded.pdf", "enc-aes128.pdf", "enc-aes256.pdf", "enc-rc4.pdf", "ole10.doc", "package.rtf", "stream.xls", "table.msi"];
       expect(tops(c)).toEqual(infected.map((f) => `${f} Eicar-Hash.UNOFFICIAL`));
       expect(tops(v)).toEqual(tops(c));
       expect(v.map(([p]) => p)).toContain("embedded.pdf!eicar.com");

@@ -9,6 +9,7 @@ import {
   EICAR_YARA,
   cfbFatEntryOffset,
   makeCfb,
+  makeEncryptedPdf,
   makePdf,
   makeRtf,
   makeZip,
@@ -208,6 +209,14 @@ describe("VBA macros", () => {
     }
   });
 
+  it("decodes the two worked examples of [MS-OVBA] 3.2", () => {
+    const ex = (hex: string) => Buffer.from(ovbaDecompress(Buffer.from(hex.replace(/ /g, ""), "hex"), 1 << 20).data).toString("latin1");
+    expect(ex("01 19 B0 00 61 62 63 64 65 66 67 68 00 69 6A 6B 6C 6D 6E 6F 70 00 71 72 73 74 75 76 2E")).toBe("abcdefghijklmnopqrstuv.");
+    expect(
+      ex("01 2F B0 00 23 61 61 61 62 63 64 65 82 66 00 70 61 67 68 69 6A 01 38 08 61 6B 6C 00 30 6D 6E 6F 70 06 71 02 70 04 10 72 73 74 75 76 10 77 78 79 7A 00 3C"),
+    ).toBe("#aaabcdefaaaaghijaaaaaklaaamnopqaaaaaaaaaaaarstuvwxyzaaa");
+  });
+
   it("an OOXML .docm: zip -> vbaProject.bin -> decompressed module source, matched by a YARA rule", () => {
     const bin = makeCfb(vbaProjectStreams([{ name: "Module1", source: MACRO }, { name: "ThisDocument", source: 'Attribute VB_Name = "ThisDocument"\r\n' }]));
     const docm = makeZip([
@@ -331,11 +340,31 @@ describe("PDF", () => {
     expect(rules(r)).toEqual(["Pdf_Script@js.pdf!obj4.0.js", "Pdf_Script@js.pdf!obj5.0.js"]);
   });
 
-  it("an encrypted PDF is reported not fully scanned (encrypted), never OK", () => {
-    const pdf = makePdf([{ dict: "<< /Type /Catalog >>" }, { dict: "<< /Filter /Standard /V 2 /R 3 >>" }], { trailer: "/Encrypt 2 0 R" });
-    const r = scan(pdf, "enc.pdf");
-    expect(r.detections).toEqual([]);
-    expect(r.incomplete.map((i) => [i.reason, i.path])).toEqual([["encrypted", "enc.pdf"]]);
+  const secret = [
+    { dict: "<< /Type /Catalog >>" },
+    { dict: "<< /Type /EmbeddedFile /Filter /FlateDecode >>", stream: deflateSync(Buffer.from(EICAR)) },
+  ];
+  for (const cipher of ["rc4-40", "rc4-128", "aes-128", "aes-256"] as const) {
+    it(`encrypted with ${cipher} and an empty user password: decrypted and scanned, as viewers open it`, () => {
+      const pdf = makeEncryptedPdf(secret, cipher);
+      expect(pdf.includes(deflateSync(Buffer.from(EICAR)))).toBe(false);
+      const r = scan(pdf, "enc.pdf");
+      expect(r.incomplete).toEqual([]);
+      expect(rules(r)).toEqual(["EICAR_Test_File@enc.pdf!obj2.0"]);
+    });
+  }
+
+  it("encrypted with a user password: reported not fully scanned (encrypted), never OK", () => {
+    for (const cipher of ["rc4-128", "aes-256"] as const) {
+      const r = scan(makeEncryptedPdf(secret, cipher, "secret"), "pw.pdf");
+      expect(r.detections).toEqual([]);
+      expect(r.incomplete.map((i) => [i.reason, i.path])).toEqual([["encrypted", "pw.pdf"]]);
+      expect(r.incomplete[0]!.message).toMatch(/a user password is needed to open it/);
+    }
+    const other = makePdf([{ dict: "<< /Type /Catalog >>" }, { dict: "<< /Filter /Adobe.PubSec /V 4 >>" }], { trailer: "/Encrypt 2 0 R" });
+    expect(scan(other, "pk.pdf").incomplete.map((i) => i.message)).toEqual([
+      "PDF is encrypted (security handler /Adobe.PubSec is not supported): its streams and strings were not decrypted, only its raw bytes were scanned",
+    ]);
   });
 
   it("a Flate bomb stops at the ratio limit and is reported", () => {

@@ -3,6 +3,7 @@
  * compound files ([MS-CFB], with mini stream), MSI stream names, MS-OVBA compression and VBA
  * projects, OLE1/Packager objects, PDF (with each stream filter) and RTF `\objdata`.
  */
+import { createCipheriv, createHash } from "node:crypto";
 import { deflateSync } from "node:zlib";
 
 const ENDOFCHAIN = 0xfffffffe;
@@ -425,4 +426,114 @@ export function makePdf(objects: PdfObjectSpec[], opts: { brokenXref?: boolean; 
   const trailer = `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R ${opts.trailer ?? ""}>>\nstartxref\n${opts.brokenXref ? 999999 : offset}\n%%EOF\n`;
   parts.push(Buffer.from(xref.join("") + trailer, "latin1"));
   return Buffer.concat(parts);
+}
+
+// ---- PDF encryption (standard security handler), for the decryption tests ----
+
+const PDF_PAD = Buffer.from("28bf4e5e4e758a4164004e56fffa01082e2e00b6d0683e802f0ca9fe6453697a", "hex");
+
+function rc4Crypt(key: Uint8Array, data: Uint8Array): Buffer {
+  const s = Array.from({ length: 256 }, (_, i) => i);
+  let j = 0;
+  for (let i = 0; i < 256; i++) {
+    j = (j + s[i]! + key[i % key.length]!) % 256;
+    const t = s[i]!;
+    s[i] = s[j]!;
+    s[j] = t;
+  }
+  const out = Buffer.alloc(data.length);
+  let a = 0;
+  let b = 0;
+  for (let k = 0; k < data.length; k++) {
+    a = (a + 1) % 256;
+    b = (b + s[a]!) % 256;
+    const t = s[a]!;
+    s[a] = s[b]!;
+    s[b] = t;
+    out[k] = data[k]! ^ s[(s[a]! + s[b]!) % 256]!;
+  }
+  return out;
+}
+
+/** ISO 32000-2 algorithm 2.B (revision 6), for a user password. */
+function pdfHash6(pw: Buffer, salt: Buffer): Buffer {
+  let k = createHash("sha256").update(Buffer.concat([pw, salt])).digest();
+  let round = 0;
+  let e = Buffer.alloc(0);
+  while (round < 64 || e[e.length - 1]! > round - 32) {
+    const block = Buffer.concat([pw, k]);
+    const c = createCipheriv("aes-128-cbc", k.subarray(0, 16), k.subarray(16, 32));
+    c.setAutoPadding(false);
+    e = Buffer.concat([c.update(Buffer.concat(Array(64).fill(block))), c.final()]);
+    const mod = e.subarray(0, 16).reduce((x, y) => x + y, 0) % 3;
+    k = createHash(["sha256", "sha384", "sha512"][mod]!).update(e).digest();
+    round++;
+  }
+  return k.subarray(0, 32);
+}
+
+export type PdfCipher = "rc4-40" | "rc4-128" | "aes-128" | "aes-256";
+
+/**
+ * A PDF whose streams are encrypted with the standard security handler; the user password is
+ * empty unless given (then a reader without it cannot open the document).
+ */
+export function makeEncryptedPdf(objects: PdfObjectSpec[], cipher: PdfCipher, userPassword = ""): Buffer {
+  const id = createHash("md5").update(`vigil-${cipher}`).digest();
+  const pw = Buffer.from(userPassword, "latin1");
+  const hex = (b: Uint8Array) => `<${Buffer.from(b).toString("hex")}>`;
+  const P = -44;
+  let encryptDict: string;
+  let encStream: (num: number, data: Uint8Array) => Buffer;
+  if (cipher === "aes-256") {
+    const fileKey = createHash("sha256").update("file key").digest();
+    const vsalt = Buffer.from("vsaltvsa");
+    const ksalt = Buffer.from("ksaltksa");
+    const U = Buffer.concat([pdfHash6(pw, vsalt), vsalt, ksalt]);
+    const c = createCipheriv("aes-256-cbc", pdfHash6(pw, ksalt), Buffer.alloc(16));
+    c.setAutoPadding(false);
+    const UE = Buffer.concat([c.update(fileKey), c.final()]);
+    encryptDict = `<< /Filter /Standard /V 5 /R 6 /Length 256 /CF << /StdCF << /CFM /AESV3 /Length 32 /AuthEvent /DocOpen >> >> /StmF /StdCF /StrF /StdCF /O ${hex(Buffer.alloc(48, 7))} /U ${hex(U)} /OE ${hex(Buffer.alloc(32, 8))} /UE ${hex(UE)} /Perms ${hex(Buffer.alloc(16, 9))} /P ${P} >>`;
+    encStream = (_n, data) => {
+      const iv = createHash("md5").update(data).digest();
+      const e = createCipheriv("aes-256-cbc", fileKey, iv);
+      return Buffer.concat([iv, e.update(data), e.final()]);
+    };
+  } else {
+    const r = cipher === "rc4-40" ? 2 : cipher === "rc4-128" ? 3 : 4;
+    const n = r === 2 ? 5 : 16;
+    const O = createHash("sha256").update("owner").digest();
+    const p = Buffer.alloc(4);
+    p.writeInt32LE(P);
+    const padded = Buffer.concat([pw, PDF_PAD]).subarray(0, 32);
+    let h = createHash("md5").update(Buffer.concat([padded, O, p, id])).digest();
+    if (r >= 3) for (let i = 0; i < 50; i++) h = createHash("md5").update(h.subarray(0, n)).digest();
+    const key = h.subarray(0, n);
+    let U: Buffer;
+    if (r === 2) U = rc4Crypt(key, PDF_PAD);
+    else {
+      let x = rc4Crypt(key, createHash("md5").update(Buffer.concat([PDF_PAD, id])).digest());
+      for (let i = 1; i <= 19; i++) x = rc4Crypt(Buffer.from(key.map((v) => v ^ i)), x);
+      U = Buffer.concat([x, Buffer.alloc(16, 0x55)]);
+    }
+    const objKey = (num: number, aes: boolean) =>
+      createHash("md5")
+        .update(Buffer.concat([key, Buffer.from([num & 0xff, (num >> 8) & 0xff, num >> 16, 0, 0]), aes ? Buffer.from("sAlT") : Buffer.alloc(0)]))
+        .digest()
+        .subarray(0, Math.min(n + 5, 16));
+    if (cipher === "aes-128") {
+      encryptDict = `<< /Filter /Standard /V 4 /R 4 /Length 128 /CF << /StdCF << /CFM /AESV2 /Length 16 /AuthEvent /DocOpen >> >> /StmF /StdCF /StrF /StdCF /O ${hex(O)} /U ${hex(U)} /P ${P} >>`;
+      encStream = (num, data) => {
+        const iv = createHash("md5").update(data).digest();
+        const e = createCipheriv("aes-128-cbc", objKey(num, true), iv);
+        return Buffer.concat([iv, e.update(data), e.final()]);
+      };
+    } else {
+      encryptDict = `<< /Filter /Standard /V ${r === 2 ? 1 : 2} /R ${r} /Length ${n * 8} /O ${hex(O)} /U ${hex(U)} /P ${P} >>`;
+      encStream = (num, data) => rc4Crypt(objKey(num, false), data);
+    }
+  }
+  const enc = objects.map((o, i) => (o.stream ? { dict: o.dict, stream: encStream(i + 1, o.stream) } : o));
+  enc.push({ dict: encryptDict });
+  return makePdf(enc, { trailer: `/Encrypt ${enc.length} 0 R /ID [${hex(id)} ${hex(id)}] ` });
 }

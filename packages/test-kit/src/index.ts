@@ -42,6 +42,8 @@ export {
   runLengthEncode,
   pdfEncode,
   makePdf,
+  makeEncryptedPdf,
+  type PdfCipher,
   type CfbStream,
   type PdfFilter,
   type PdfObjectSpec,

@@ -8,13 +8,15 @@
  * JBIG2, CCITTFax) end a chain: their bytes are what is scanned. Unfiltered streams other than
  * embedded files and scripts are already in the file's own bytes and are not yielded again.
  *
- * An encrypted PDF (an /Encrypt entry) is not decrypted: it yields one "encrypted" problem,
- * so the file is reported not fully scanned. Damaged streams (cut, corrupt filter data, an
+ * An encrypted PDF is decrypted when the empty user password opens it (RC4, AES-128, AES-256:
+ * pdf-crypt.ts), as viewers do without asking; otherwise it yields one "encrypted" problem and
+ * the file is reported not fully scanned. Damaged streams (cut, corrupt filter data, an
  * unknown filter) yield what decoded before the damage with a `problem`.
  */
 import { cleanName, overLimit, OutputLimit, type Member, type OutputCap } from "../types.js";
 import { ascii85, asciiHex, flate, lzw, runLength, unpredict, type Decoded } from "./pdf-filters.js";
 import { dictGet, PdfParser, textString, type PdfValue } from "./pdf-syntax.js";
+import { openEncryption, type Decryptor } from "./pdf-crypt.js";
 
 export function isPdf(b: Uint8Array): boolean {
   // "%PDF-" in the first 1024 bytes, as readers (and ClamAV) accept it
@@ -172,18 +174,35 @@ export function* readPdf(b: Uint8Array, cap: OutputCap): Generator<Member> {
     return r?.t === "num" ? r.v : undefined;
   };
 
-  if (/\/Encrypt[ \t\r\n\f\0]*(?:\d+[ \t\r\n\f\0]+\d+[ \t\r\n\f\0]+R|<<)/.test(text)) {
-    yield {
-      name: "",
-      compressedSize: b.length,
-      encrypted: true,
-      problem: {
-        reason: "encrypted",
-        message: "PDF is encrypted: its streams and strings were not decrypted, only its raw bytes were scanned",
-      },
-    };
-    return;
+  // encryption: the empty user password is tried; without it nothing but the raw bytes can be read
+  let crypt: Decryptor | undefined;
+  let cryptObject: string | undefined;
+  const encAt = /\/Encrypt(?![A-Za-z0-9])/.exec(text);
+  if (encAt) {
+    parser.items = 0;
+    const ref = parser.value(encAt.index + encAt[0].length)?.v;
+    if (ref?.t === "ref") cryptObject = `${ref.num}.${ref.gen}`;
+    const idAt = /\/ID[ \t\r\n\f\0]*\[/.exec(text);
+    parser.items = 0;
+    const ids = idAt ? parser.value(idAt.index + 3)?.v : undefined;
+    const id0 = ids?.t === "array" && ids.v[0]?.t === "str" ? ids.v[0].v : new Uint8Array(0);
+    const opened = openEncryption(resolveShallow(ref), id0);
+    if (typeof opened === "string") {
+      yield {
+        name: "",
+        compressedSize: b.length,
+        encrypted: true,
+        problem: {
+          reason: "encrypted",
+          message: `PDF is encrypted (${opened}): its streams and strings were not decrypted, only its raw bytes were scanned`,
+        },
+      };
+      return;
+    }
+    crypt = opened;
   }
+  const decryptString = (where: { num: number; gen: number } | undefined, s: Uint8Array) =>
+    crypt && where && `${where.num}.${where.gen}` !== cryptObject ? crypt.decrypt(where.num, where.gen, s, "string") : s;
 
   const objects = scanObjects(b, lengthOf);
   // no objects: nothing is encoded, the file's own bytes were all there is to scan
@@ -193,20 +212,20 @@ export function* readPdf(b: Uint8Array, cap: OutputCap): Generator<Member> {
   const fileNames = new Map<string, string>();
   const jsRefs = new Set<string>();
   const jsStrings: Array<{ where: string; s: Uint8Array }> = [];
-  const inspect = (v: PdfValue | undefined, where: string, depth = 0) => {
+  const inspect = (v: PdfValue | undefined, where: string, obj?: { num: number; gen: number }, depth = 0) => {
     if (!v || depth > 32) return;
-    if (v.t === "array") for (const x of v.v) inspect(x, where, depth + 1);
+    if (v.t === "array") for (const x of v.v) inspect(x, where, obj, depth + 1);
     if (v.t !== "dict") return;
     const ef = dictGet(v, "EF");
     const fname = dictGet(v, "UF") ?? dictGet(v, "F");
     if (ef?.t === "dict" && fname?.t === "str")
-      for (const r of ef.v.values()) if (r.t === "ref") fileNames.set(`${r.num}.${r.gen}`, textString(fname.v));
+      for (const r of ef.v.values()) if (r.t === "ref") fileNames.set(`${r.num}.${r.gen}`, textString(decryptString(obj, fname.v)));
     const js = dictGet(v, "JS");
-    if (js?.t === "str") jsStrings.push({ where, s: js.v });
+    if (js?.t === "str") jsStrings.push({ where, s: decryptString(obj, js.v) });
     else if (js?.t === "ref") jsRefs.add(`${js.num}.${js.gen}`);
-    for (const x of v.v.values()) inspect(x, where, depth + 1);
+    for (const x of v.v.values()) inspect(x, where, obj, depth + 1);
   };
-  for (const o of objects) inspect(o.dict, `obj${o.num}.${o.gen}`);
+  for (const o of objects) inspect(o.dict, `obj${o.num}.${o.gen}`, o);
 
   const decodeOne = (o: PdfObject): { member?: Member; data?: Uint8Array } => {
     const id = `${o.num}.${o.gen}`;
@@ -214,7 +233,8 @@ export function* readPdf(b: Uint8Array, cap: OutputCap): Generator<Member> {
     const embedded = type?.t === "name" && type.v === "EmbeddedFile";
     const fileName = fileNames.get(id);
     const name = embedded && fileName ? cleanName(fileName.replace(/^.*[\\/]/, "")) || `obj${id}` : jsRefs.has(id) ? `obj${id}.js` : `obj${id}`;
-    const raw = o.stream!;
+    const isXref = type?.t === "name" && type.v === "XRef";
+    const raw = crypt && !isXref && id !== cryptObject ? crypt.decrypt(o.num, o.gen, o.stream!, "stream") : o.stream!;
     const limit = cap(raw.length);
     let r: Decoded & { unsupported?: boolean };
     try {
@@ -248,7 +268,7 @@ export function* readPdf(b: Uint8Array, cap: OutputCap): Generator<Member> {
     if (!o.stream || !isObjStm(o)) continue;
     const { member, data } = decodeOne(o);
     if (member) yield member;
-    if (data) yield* objStm(data, o, inspect);
+    if (data) yield* objStm(data, o, (v, where) => inspect(v, where));
   }
   for (const o of objects) {
     if (!o.stream || isObjStm(o)) continue;
