@@ -23,6 +23,7 @@ import {
   makeZip,
   makeCfb,
   makePdf,
+  makeEncryptedPdf,
   makeRtf,
   msiStreamName,
   ole10Native,
@@ -121,6 +122,11 @@ add(
     { dict: "<< /Filter /FlateDecode /DecodeParms << /Predictor 12 /Columns 4 >> >>", stream: deflateSync(new Uint8Array([2, 1, 2, 3, 4, 2, 1, 1, 1, 1])) },
   ]),
 );
+const sealed = [
+  { dict: "<< /Type /Catalog /OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >> >>" },
+  { dict: "<< /Type /EmbeddedFile /Filter /FlateDecode >>", stream: deflateSync(enc(EICAR)) },
+];
+add("archive-pdf", makeEncryptedPdf(sealed, "rc4-128"), makeEncryptedPdf(sealed, "aes-256"));
 add("archive-rtf", makeRtf(ole1Object("Package", ole10Native("eicar.com", EICAR))), makeRtf(ole1Object("Word.Document.8", makeCfb([{ path: "WordDocument", data: EICAR }]))));
 
 add(

@@ -83,6 +83,7 @@ describe.skipIf(needs("documents: vigil scan vs clamscan", { tools: ["clamscan"]
           { path: "WordDocument", data: "w".repeat(5000) },
           { path: "ObjectPool/_1/\x01Ole10Native", data: ole10Native("eicar.com", EICAR) },
         ]),
+        "v4.doc": makeCfb([{ path: "Big", data: "b".repeat(9000) }, { path: "Payload", data: EICAR }], { version: 4 }),
         "stream.xls": makeCfb([{ path: "Workbook", data: "b" }, { path: "Attached", data: EICAR }]),
         "table.msi": makeCfb([{ path: msiStreamName("Property", true), data: "p" }, { path: msiStreamName("eicar.com"), data: EICAR }]),
         "embedded.pdf": makePdf([
@@ -105,7 +106,7 @@ describe.skipIf(needs("documents: vigil scan vs clamscan", { tools: ["clamscan"]
       for (const [n, b] of Object.entries(files)) writeFileSync(join(t, n), b);
       const c = clamscan(join(d, "eicar.hdb"), t);
       const v = vigil(join(d, "eicar.hdb"), t);
-      const infected = ["a85.pdf", "embedded.pdf", "enc-aes128.pdf", "enc-aes256.pdf", "enc-rc4.pdf", "ole10.doc", "package.rtf", "stream.xls", "table.msi"];
+      const infected = ["a85.pdf", "embedded.pdf", "enc-aes128.pdf", "enc-aes256.pdf", "enc-rc4.pdf", "ole10.doc", "package.rtf", "stream.xls", "table.msi", "v4.doc"];
       expect(tops(c)).toEqual(infected.map((f) => `${f} Eicar-Hash.UNOFFICIAL`));
       expect(tops(v)).toEqual(tops(c));
       expect(v.map(([p]) => p)).toContain("embedded.pdf!eicar.com");

@@ -75,6 +75,20 @@ describe("OLE2 compound files", () => {
     ]);
   });
 
+  it("version 4 files (4096-byte sectors) read the same", () => {
+    const v4 = makeCfb(
+      [
+        { path: "Data", data: EICAR },
+        { path: "Big", data: Buffer.concat([Buffer.from(EICAR), Buffer.alloc(30000, 0x41)]) },
+      ],
+      { version: 4 },
+    );
+    expect(v4.readUInt16LE(0x1e)).toBe(12);
+    const r = scan(v4, "v4.msi");
+    expect(r.incomplete).toEqual([]);
+    expect(rules(r)).toEqual(["EICAR_Test_File@v4.msi!Data", "EICAR_Test_File@v4.msi!Big"]);
+  });
+
   it("decodes MSI stream names (tables as !Name), so a cabinet stream is named as in the MSI", () => {
     const msi = makeCfb([
       { path: msiStreamName("Property", true), data: "props" },

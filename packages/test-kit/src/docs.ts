@@ -26,10 +26,12 @@ interface Node {
 }
 
 /**
- * A version 3 compound file (512-byte sectors, streams under 4096 bytes in the mini stream).
+ * A compound file: version 3 (512-byte sectors) or, with `version: 4`, 4096-byte sectors;
+ * streams under 4096 bytes in the mini stream.
  * Names are written as given (UTF-16): pass `msiStreamName()` output for MSI-style names.
  */
-export function makeCfb(streams: CfbStream[]): Buffer {
+export function makeCfb(streams: CfbStream[], opts: { version?: 3 | 4 } = {}): Buffer {
+  const SS = opts.version === 4 ? 4096 : 512;
   const root: Node = { name: "Root Entry", type: 5, children: [] };
   for (const s of streams) {
     const parts = s.path.split("/");
@@ -66,11 +68,11 @@ export function makeCfb(streams: CfbStream[]): Buffer {
   const miniStream = Buffer.concat(miniParts);
   // regular sectors: directory, mini FAT, mini stream, big streams; then the FAT itself
   const chains: Array<{ data: Uint8Array; set: (start: number) => void }> = [];
-  const dirBytes = Buffer.alloc(Math.ceil(nodes.length / 4) * 512);
+  const dirBytes = Buffer.alloc(Math.ceil(nodes.length / (SS / 128)) * SS);
   let dirStart = 0;
   let miniFatStart = ENDOFCHAIN;
   chains.push({ data: dirBytes, set: (s) => (dirStart = s) });
-  const miniFatBytes = Buffer.alloc(Math.ceil((miniFat.length * 4) / 512) * 512, 0xff);
+  const miniFatBytes = Buffer.alloc(Math.ceil((miniFat.length * 4) / SS) * SS, 0xff);
   miniFat.forEach((v, i) => miniFatBytes.writeUInt32LE(v >>> 0, i * 4));
   if (miniFat.length) chains.push({ data: miniFatBytes, set: (s) => (miniFatStart = s) });
   if (miniStream.length) chains.push({ data: miniStream, set: (s) => (root.start = s) });
@@ -79,18 +81,18 @@ export function makeCfb(streams: CfbStream[]): Buffer {
   const fat: number[] = [];
   const bodies: Uint8Array[] = [];
   for (const c of chains) {
-    const k = Math.ceil(c.data.length / 512);
+    const k = Math.ceil(c.data.length / SS);
     c.set(used);
     for (let i = 0; i < k; i++) fat.push(i === k - 1 ? ENDOFCHAIN : used + i + 1);
     // the directory is filled in below: keep a reference, pad when joining
-    bodies.push(c.data, Buffer.alloc(k * 512 - c.data.length));
+    bodies.push(c.data, Buffer.alloc(k * SS - c.data.length));
     used += k;
   }
   let fatCount = 1;
-  while (Math.ceil((used + fatCount) / 128) > fatCount) fatCount++;
+  while (Math.ceil((used + fatCount) / (SS / 4)) > fatCount) fatCount++;
   if (fatCount > 109) throw new Error("makeCfb: too big for a header-only DIFAT");
   for (let i = 0; i < fatCount; i++) fat.push(FATSECT);
-  const fatBytes = Buffer.alloc(fatCount * 512, 0xff);
+  const fatBytes = Buffer.alloc(fatCount * SS, 0xff);
   fat.forEach((v, i) => fatBytes.writeUInt32LE(v >>> 0, i * 4));
   // directory entries: each storage's children chained through right siblings
   for (const n of nodes) {
@@ -117,18 +119,18 @@ export function makeCfb(streams: CfbStream[]): Buffer {
     dirBytes.writeUInt32LE(FREESECT, i * 128 + 72);
     dirBytes.writeUInt32LE(FREESECT, i * 128 + 76);
   }
-  const h = Buffer.alloc(512);
+  const h = Buffer.alloc(SS);
   Buffer.from("d0cf11e0a1b11ae1", "hex").copy(h, 0);
   h.writeUInt16LE(0x3e, 0x18);
-  h.writeUInt16LE(3, 0x1a);
+  h.writeUInt16LE(opts.version ?? 3, 0x1a);
   h.writeUInt16LE(0xfffe, 0x1c);
-  h.writeUInt16LE(9, 0x1e);
+  h.writeUInt16LE(SS === 4096 ? 12 : 9, 0x1e);
   h.writeUInt16LE(6, 0x20);
   h.writeUInt32LE(fatCount, 0x2c);
   h.writeUInt32LE(dirStart, 0x30);
   h.writeUInt32LE(4096, 0x38);
   h.writeUInt32LE(miniFatStart >>> 0, 0x3c);
-  h.writeUInt32LE(miniFat.length ? miniFatBytes.length / 512 : 0, 0x40);
+  h.writeUInt32LE(miniFat.length ? miniFatBytes.length / SS : 0, 0x40);
   h.writeUInt32LE(ENDOFCHAIN, 0x44);
   h.writeUInt32LE(0, 0x48);
   for (let i = 0; i < 109; i++) h.writeUInt32LE(i < fatCount ? used + i : FREESECT, 0x4c + i * 4);

@@ -289,17 +289,28 @@ export class CompoundFile {
     return this.bigChain(e.start, e.size, what);
   }
 
-  /** Stream entries, reached ones first (in directory order), then the ones no tree reaches. */
+  private streamList?: DirEntry[];
+  private byPath?: Map<string, DirEntry>;
+
+  /** Stream entries in directory order (the ones no tree reaches named `[unlinked N]/NAME`). */
   streams(): DirEntry[] {
-    const s = this.entries.filter((e) => e.type === 2);
-    for (const e of s) e.path ??= `[unlinked ${e.index}]/${displayName(e.name)}`;
-    return s;
+    if (!this.streamList) {
+      this.streamList = this.entries.filter((e) => e.type === 2);
+      for (const e of this.streamList) e.path ??= `[unlinked ${e.index}]/${displayName(e.name)}`;
+    }
+    return this.streamList;
   }
 
-  /** The stream at a storage path (exact, case-insensitive as OLE2 names compare). */
+  /** The stream at a storage path (case-insensitive, as OLE2 names compare). */
   find(path: string): DirEntry | undefined {
-    const p = path.toLowerCase();
-    return this.entries.find((e) => e.type === 2 && e.path?.toLowerCase() === p);
+    if (!this.byPath) {
+      this.byPath = new Map();
+      for (const e of this.streams()) {
+        const k = e.path!.toLowerCase();
+        if (!this.byPath.has(k)) this.byPath.set(k, e);
+      }
+    }
+    return this.byPath.get(path.toLowerCase());
   }
 }
 

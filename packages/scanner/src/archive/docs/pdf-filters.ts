@@ -140,10 +140,12 @@ export function lzw(b: Uint8Array, limit: number, earlyChange = 1): Decoded {
   const prefix = new Int32Array(4096);
   const suffix = new Uint8Array(4096);
   const len = new Uint32Array(4096);
+  const first = new Uint8Array(4096);
   for (let i = 0; i < 256; i++) {
     prefix[i] = -1;
     suffix[i] = i;
     len[i] = 1;
+    first[i] = i;
   }
   let next = 258;
   let width = 9;
@@ -161,11 +163,7 @@ export function lzw(b: Uint8Array, limit: number, earlyChange = 1): Decoded {
     }
     out.n += n;
   };
-  const firstByte = (code: number) => {
-    let c = code;
-    while (prefix[c]! >= 0) c = prefix[c]!;
-    return suffix[c]!;
-  };
+  const firstByte = (code: number) => first[code]!;
   for (;;) {
     while (bitCount < width) {
       if (p >= b.length) return out.done(prev < 0 && out.n === 0 ? undefined : "LZWDecode: no end-of-data code");
@@ -195,12 +193,14 @@ export function lzw(b: Uint8Array, limit: number, earlyChange = 1): Decoded {
         prefix[next] = prev;
         suffix[next] = firstByte(code);
         len[next] = len[prev]! + 1;
+        first[next] = first[prev]!;
         next++;
       }
     } else if (code === next && next < 4096) {
       prefix[next] = prev;
       suffix[next] = firstByte(prev);
       len[next] = len[prev]! + 1;
+      first[next] = first[prev]!;
       entry = next++;
     } else return out.done(`LZWDecode: code ${code} not yet defined`);
     write(entry);

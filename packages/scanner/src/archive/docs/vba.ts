@@ -109,6 +109,15 @@ const NOT_MODULES = /^(dir|_vba_project|__srp_\d+|project.*)$/i;
 /** Every VBA module source of the compound file, decompressed. */
 export function* vbaSources(cf: CompoundFile, cap: OutputCap): Generator<Member> {
   const dirs = cf.streams().filter((e) => /(^|\/)vba\/dir$/i.test(e.path!));
+  if (!dirs.length) return;
+  // the streams of each storage, for the search when a dir stream fails
+  const byStorage = new Map<string, DirEntry[]>();
+  for (const e of cf.streams()) {
+    const storage = e.path!.slice(0, e.path!.lastIndexOf("/") + 1);
+    let list = byStorage.get(storage);
+    if (!list) byStorage.set(storage, (list = []));
+    list.push(e);
+  }
   for (const dir of dirs) {
     const prefix = dir.path!.slice(0, -3);
     let problem: string | undefined;
@@ -135,9 +144,8 @@ export function* vbaSources(cf: CompoundFile, cap: OutputCap): Generator<Member>
     }
     if (problem || !modules.length) {
       // search the other streams of the storage for a compressed source
-      for (const e of cf.streams()) {
-        if (found.has(e) || !e.path!.startsWith(prefix) || e.path!.slice(prefix.length).includes("/")) continue;
-        if (NOT_MODULES.test(e.name)) continue;
+      for (const e of byStorage.get(prefix) ?? []) {
+        if (found.has(e) || NOT_MODULES.test(e.name)) continue;
         let raw: Uint8Array;
         try {
           raw = cf.read(e, cap(e.size)).data;
