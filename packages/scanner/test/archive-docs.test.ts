@@ -99,14 +99,14 @@ describe("OLE2 compound files", () => {
     expect(rules(scan(msi, "x.msi"))).toEqual(["EICAR_Test_File@x.msi!Data1.cab"]);
   });
 
-  it("Outlook .msg: an attachment's data stream is scanned", () => {
+  it("Outlook .msg: an attachment's data stream is scanned, named by the attachment's file name", () => {
     const msg = makeCfb([
       { path: "__properties_version1.0", data: Buffer.alloc(32) },
       { path: "__substg1.0_0037001F", data: Buffer.from("Invoice", "utf16le") },
       { path: "__attach_version1.0_#00000000/__substg1.0_3707001F", data: Buffer.from("invoice.com", "utf16le") },
       { path: "__attach_version1.0_#00000000/__substg1.0_37010102", data: EICAR },
     ]);
-    expect(rules(scan(msg, "mail.msg"))).toEqual(["EICAR_Test_File@mail.msg!__attach_version1.0_#00000000/__substg1.0_37010102"]);
+    expect(rules(scan(msg, "mail.msg"))).toEqual(["EICAR_Test_File@mail.msg!__attach_version1.0_#00000000/invoice.com"]);
   });
 
   it("yields the streams no directory tree reaches", () => {
@@ -205,6 +205,20 @@ describe("OLE2 compound files", () => {
     container.writeUInt32LE(rec.length + z.length, 4);
     const ppt = makeCfb([{ path: "PowerPoint Document", data: Buffer.concat([container, rec, z]) }, { path: "Current User", data: "u" }]);
     expect(rules(scan(ppt, "p.ppt"))).toEqual(["EICAR_Test_File@p.ppt!PowerPoint Document/ExOleObjStg@8!Ole10Native/clam.exe"]);
+  });
+
+  it("PowerPoint: a compressed object that expands past the ratio limit is stopped and reported", () => {
+    const z = deflateSync(Buffer.alloc(32 << 20));
+    const rec = Buffer.alloc(12);
+    rec.writeUInt16LE(0x0010, 0);
+    rec.writeUInt16LE(0x1011, 2);
+    rec.writeUInt32LE(z.length + 4, 4);
+    rec.writeUInt32LE(32 << 20, 8);
+    const ppt = makeCfb([{ path: "PowerPoint Document", data: Buffer.concat([rec, z]) }]);
+    const t = Date.now();
+    const r = scan(ppt, "bomb.ppt");
+    expect(Date.now() - t).toBeLessThan(5000);
+    expect(r.incomplete.map((i) => [i.reason, i.path])).toEqual([["max-ratio", "bomb.ppt!PowerPoint Document/ExOleObjStg@0"]]);
   });
 });
 

@@ -343,6 +343,30 @@ function displayName(name: string): string {
   return cleanName((msiName(name) ?? name).replace(/^[\u0000-\u001f]+/, "")).replace(/\//g, "%2F") || "_";
 }
 
+/**
+ * Outlook .msg: an attachment's data stream (`__substg1.0_37010102`) is named by the
+ * attachment's file name (PR_ATTACH_LONG_FILENAME 0x3707, else PR_ATTACH_FILENAME 0x3704).
+ */
+function attachmentName(cf: CompoundFile, e: DirEntry): string | undefined {
+  if (e.name.toLowerCase() !== "__substg1.0_37010102") return undefined;
+  const storage = e.path!.slice(0, e.path!.lastIndexOf("/") + 1);
+  if (!/__attach_version1\.0_#[0-9a-f]{8}\/$/i.test(storage)) return undefined;
+  for (const tag of ["3707001F", "3707001E", "3704001F", "3704001E"]) {
+    const n = cf.find(`${storage}__substg1.0_${tag}`);
+    if (!n || n.size > 1024) continue;
+    let raw: Uint8Array;
+    try {
+      raw = cf.read(n, 1024).data;
+    } catch {
+      continue;
+    }
+    const text = Buffer.from(raw).toString(tag.endsWith("1F") ? "utf16le" : "latin1").replace(/\0+$/, "");
+    const base = cleanName(text.replace(/^.*[\\/]/, ""));
+    if (base) return `${storage}${base}`;
+  }
+  return undefined;
+}
+
 /** Problem for a member whose stream chain is damaged (the bytes before the damage are kept). */
 function streamMember(name: string, data: Uint8Array, error?: string): Member {
   if (!error) return { name, compressedSize: data.length, data };
@@ -361,7 +385,7 @@ export function* readOle2(b: Uint8Array, cap: OutputCap): Generator<Member> {
   if (cf.damage.length)
     yield { name: "", compressedSize: b.length, problem: { reason: "corrupt-archive", message: `OLE2 file damaged: ${cf.damage.join("; ")}` } };
   for (const e of cf.streams()) {
-    const name = e.path!;
+    const name = attachmentName(cf, e) ?? e.path!;
     let r: { data: Uint8Array; error?: string };
     try {
       r = cf.read(e, cap(e.size));
