@@ -102,7 +102,10 @@ add(
   "archive-ole2",
   makeCfb([
     { path: "WordDocument", data: "W".repeat(4200) },
-    ...vbaProjectStreams([{ name: "Module1", source: 'Attribute VB_Name = "Module1"\r\nSub AutoOpen()\r\nShell "calc"\r\nEnd Sub\r\n' }], "Macros/"),
+    ...vbaProjectStreams(
+      [{ name: "Module1", source: 'Attribute VB_Name = "Module1"\r\nSub AutoOpen()\r\nShell "calc"\r\nEnd Sub\r\n' }],
+      "Macros/",
+    ),
     { path: "ObjectPool/_1/\x01Ole10Native", data: ole10Native("eicar.com", EICAR) },
   ]),
   makeCfb([
@@ -113,13 +116,24 @@ add(
 add(
   "archive-pdf",
   makePdf([
-    { dict: "<< /Type /Catalog /Names << /EmbeddedFiles << /Names [(e.com) 2 0 R] >> >> /OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >> >>" },
+    {
+      dict: "<< /Type /Catalog /Names << /EmbeddedFiles << /Names [(e.com) 2 0 R] >> >> /OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >> >>",
+    },
     { dict: "<< /Type /Filespec /F (e.com) /EF << /F 3 0 R >> >>" },
     { dict: "<< /Type /EmbeddedFile /Filter /FlateDecode >>", stream: deflateSync(enc(EICAR)) },
-    { dict: "<< /Filter [/ASCII85Decode /LZWDecode] /DecodeParms [null << /EarlyChange 1 >>] >>", stream: pdfEncode("BT (hello) Tj ET ".repeat(20), ["ASCII85Decode", "LZWDecode"]) },
-    { dict: "<< /Filter [/ASCIIHexDecode /RunLengthDecode] >>", stream: pdfEncode("aaaaaaaabcd".repeat(10), ["ASCIIHexDecode", "RunLengthDecode"]) },
+    {
+      dict: "<< /Filter [/ASCII85Decode /LZWDecode] /DecodeParms [null << /EarlyChange 1 >>] >>",
+      stream: pdfEncode("BT (hello) Tj ET ".repeat(20), ["ASCII85Decode", "LZWDecode"]),
+    },
+    {
+      dict: "<< /Filter [/ASCIIHexDecode /RunLengthDecode] >>",
+      stream: pdfEncode("aaaaaaaabcd".repeat(10), ["ASCIIHexDecode", "RunLengthDecode"]),
+    },
     { dict: "<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode >>", stream: deflateSync(enc("9 0 << /JS (x) >>")) },
-    { dict: "<< /Filter /FlateDecode /DecodeParms << /Predictor 12 /Columns 4 >> >>", stream: deflateSync(new Uint8Array([2, 1, 2, 3, 4, 2, 1, 1, 1, 1])) },
+    {
+      dict: "<< /Filter /FlateDecode /DecodeParms << /Predictor 12 /Columns 4 >> >>",
+      stream: deflateSync(new Uint8Array([2, 1, 2, 3, 4, 2, 1, 1, 1, 1])),
+    },
   ]),
 );
 const sealed = [
@@ -127,7 +141,11 @@ const sealed = [
   { dict: "<< /Type /EmbeddedFile /Filter /FlateDecode >>", stream: deflateSync(enc(EICAR)) },
 ];
 add("archive-pdf", makeEncryptedPdf(sealed, "rc4-128"), makeEncryptedPdf(sealed, "aes-256"));
-add("archive-rtf", makeRtf(ole1Object("Package", ole10Native("eicar.com", EICAR))), makeRtf(ole1Object("Word.Document.8", makeCfb([{ path: "WordDocument", data: EICAR }]))));
+add(
+  "archive-rtf",
+  makeRtf(ole1Object("Package", ole10Native("eicar.com", EICAR))),
+  makeRtf(ole1Object("Word.Document.8", makeCfb([{ path: "WordDocument", data: EICAR }]))),
+);
 
 add(
   "clamav-ndb",
@@ -376,18 +394,18 @@ for (const [t, seeds] of Object.entries(corpus)) {
   for (const [i, s] of seeds.entries()) writeFileSync(join(dir, `seed-${String(i).padStart(2, "0")}`), s);
 }
 if (!only.length)
-writeFileSync(
-  join(CORPUS_DIR, "keys.json"),
-  JSON.stringify(
-    {
-      note: "test keys made by fuzz/make-corpus.ts for the fuzz seeds only",
-      noteVerifier: key.verifierKey,
-      clamav: hexKeys(trusted),
-    },
-    null,
-    2,
-  ) + "\n",
-);
+  writeFileSync(
+    join(CORPUS_DIR, "keys.json"),
+    JSON.stringify(
+      {
+        note: "test keys made by fuzz/make-corpus.ts for the fuzz seeds only",
+        noteVerifier: key.verifierKey,
+        clamav: hexKeys(trusted),
+      },
+      null,
+      2,
+    ) + "\n",
+  );
 console.log(
   Object.entries(corpus)
     .map(([t, s]) => `${t}: ${s.length}`)

@@ -33,8 +33,7 @@ rule Macro_Shell { strings: $a = "Shell \\"cmd.exe /c calc.exe\\"" condition: $a
 rule Pdf_Script { strings: $a = "app.alert('vigil-js-marker')" condition: $a }
 `;
 const detector = withRules(RULES).detector;
-const scan = (b: Uint8Array, name: string, limits: Limits = DEFAULT_LIMITS) =>
-  scanBytes(detector, b, name, { limits });
+const scan = (b: Uint8Array, name: string, limits: Limits = DEFAULT_LIMITS) => scanBytes(detector, b, name, { limits });
 const rules = (r: ReturnType<typeof scan>) => r.detections.map((d) => `${d.rule}@${d.path}`);
 
 const MACRO = `Attribute VB_Name = "Module1"\r\nSub AutoOpen()\r\n  Dim i As Integer\r\n  For i = 1 To 3\r\n    Shell "cmd.exe /c calc.exe"\r\n  Next\r\nEnd Sub\r\n${"' padding comment line\r\n".repeat(300)}`;
@@ -106,11 +105,16 @@ describe("OLE2 compound files", () => {
       { path: "__attach_version1.0_#00000000/__substg1.0_3707001F", data: Buffer.from("invoice.com", "utf16le") },
       { path: "__attach_version1.0_#00000000/__substg1.0_37010102", data: EICAR },
     ]);
-    expect(rules(scan(msg, "mail.msg"))).toEqual(["EICAR_Test_File@mail.msg!__attach_version1.0_#00000000/invoice.com"]);
+    expect(rules(scan(msg, "mail.msg"))).toEqual([
+      "EICAR_Test_File@mail.msg!__attach_version1.0_#00000000/invoice.com",
+    ]);
   });
 
   it("yields the streams no directory tree reaches", () => {
-    const f = makeCfb([{ path: "A", data: "a" }, { path: "B", data: EICAR }]);
+    const f = makeCfb([
+      { path: "A", data: "a" },
+      { path: "B", data: EICAR },
+    ]);
     // unlink B: A's right sibling becomes "none"
     const v = new DataView(f.buffer, f.byteOffset);
     const dirAt = (v.getUint32(0x30, true) + 1) * 512;
@@ -203,8 +207,13 @@ describe("OLE2 compound files", () => {
     container.writeUInt16LE(0x000f, 0);
     container.writeUInt16LE(0x03e8, 2);
     container.writeUInt32LE(rec.length + z.length, 4);
-    const ppt = makeCfb([{ path: "PowerPoint Document", data: Buffer.concat([container, rec, z]) }, { path: "Current User", data: "u" }]);
-    expect(rules(scan(ppt, "p.ppt"))).toEqual(["EICAR_Test_File@p.ppt!PowerPoint Document/ExOleObjStg@8!Ole10Native/clam.exe"]);
+    const ppt = makeCfb([
+      { path: "PowerPoint Document", data: Buffer.concat([container, rec, z]) },
+      { path: "Current User", data: "u" },
+    ]);
+    expect(rules(scan(ppt, "p.ppt"))).toEqual([
+      "EICAR_Test_File@p.ppt!PowerPoint Document/ExOleObjStg@8!Ole10Native/clam.exe",
+    ]);
   });
 
   it("PowerPoint: a compressed object that expands past the ratio limit is stopped and reported", () => {
@@ -218,7 +227,9 @@ describe("OLE2 compound files", () => {
     const t = Date.now();
     const r = scan(ppt, "bomb.ppt");
     expect(Date.now() - t).toBeLessThan(5000);
-    expect(r.incomplete.map((i) => [i.reason, i.path])).toEqual([["max-ratio", "bomb.ppt!PowerPoint Document/ExOleObjStg@0"]]);
+    expect(r.incomplete.map((i) => [i.reason, i.path])).toEqual([
+      ["max-ratio", "bomb.ppt!PowerPoint Document/ExOleObjStg@0"],
+    ]);
   });
 });
 
@@ -238,15 +249,25 @@ describe("VBA macros", () => {
   });
 
   it("decodes the two worked examples of [MS-OVBA] 3.2", () => {
-    const ex = (hex: string) => Buffer.from(ovbaDecompress(Buffer.from(hex.replace(/ /g, ""), "hex"), 1 << 20).data).toString("latin1");
-    expect(ex("01 19 B0 00 61 62 63 64 65 66 67 68 00 69 6A 6B 6C 6D 6E 6F 70 00 71 72 73 74 75 76 2E")).toBe("abcdefghijklmnopqrstuv.");
+    const ex = (hex: string) =>
+      Buffer.from(ovbaDecompress(Buffer.from(hex.replace(/ /g, ""), "hex"), 1 << 20).data).toString("latin1");
+    expect(ex("01 19 B0 00 61 62 63 64 65 66 67 68 00 69 6A 6B 6C 6D 6E 6F 70 00 71 72 73 74 75 76 2E")).toBe(
+      "abcdefghijklmnopqrstuv.",
+    );
     expect(
-      ex("01 2F B0 00 23 61 61 61 62 63 64 65 82 66 00 70 61 67 68 69 6A 01 38 08 61 6B 6C 00 30 6D 6E 6F 70 06 71 02 70 04 10 72 73 74 75 76 10 77 78 79 7A 00 3C"),
+      ex(
+        "01 2F B0 00 23 61 61 61 62 63 64 65 82 66 00 70 61 67 68 69 6A 01 38 08 61 6B 6C 00 30 6D 6E 6F 70 06 71 02 70 04 10 72 73 74 75 76 10 77 78 79 7A 00 3C",
+      ),
     ).toBe("#aaabcdefaaaaghijaaaaaklaaamnopqaaaaaaaaaaaarstuvwxyzaaa");
   });
 
   it("an OOXML .docm: zip -> vbaProject.bin -> decompressed module source, matched by a YARA rule", () => {
-    const bin = makeCfb(vbaProjectStreams([{ name: "Module1", source: MACRO }, { name: "ThisDocument", source: 'Attribute VB_Name = "ThisDocument"\r\n' }]));
+    const bin = makeCfb(
+      vbaProjectStreams([
+        { name: "Module1", source: MACRO },
+        { name: "ThisDocument", source: 'Attribute VB_Name = "ThisDocument"\r\n' },
+      ]),
+    );
     const docm = makeZip([
       { name: "[Content_Types].xml", data: "<Types/>" },
       { name: "word/document.xml", data: "<w:document/>" },
@@ -260,7 +281,10 @@ describe("VBA macros", () => {
   });
 
   it("a Word 97 file's Macros/VBA storage gives the same source", () => {
-    const doc = makeCfb([{ path: "WordDocument", data: "w" }, ...vbaProjectStreams([{ name: "Module1", source: MACRO }], "Macros/")]);
+    const doc = makeCfb([
+      { path: "WordDocument", data: "w" },
+      ...vbaProjectStreams([{ name: "Module1", source: MACRO }], "Macros/"),
+    ]);
     expect(rules(scan(doc, "m.doc"))).toEqual(["Macro_Shell@m.doc!Macros/VBA/Module1.vba"]);
   });
 
@@ -359,7 +383,10 @@ describe("PDF", () => {
     const objstm = `${header}${inner}`;
     const js = makePdf([
       { dict: "<< /Type /Catalog /OpenAction 5 0 R >>" },
-      { dict: `<< /Type /ObjStm /N 1 /First ${header.length} /Filter /FlateDecode >>`, stream: deflateSync(Buffer.from(objstm)) },
+      {
+        dict: `<< /Type /ObjStm /N 1 /First ${header.length} /Filter /FlateDecode >>`,
+        stream: deflateSync(Buffer.from(objstm)),
+      },
       { dict: "<< /S /JavaScript /JS 4 0 R >>" },
       { dict: "<< /Filter /FlateDecode >>", stream: deflateSync(Buffer.from("app.alert('vigil-js-marker');")) },
     ]);
@@ -389,14 +416,19 @@ describe("PDF", () => {
       expect(r.incomplete.map((i) => [i.reason, i.path])).toEqual([["encrypted", "pw.pdf"]]);
       expect(r.incomplete[0]!.message).toMatch(/a user password is needed to open it/);
     }
-    const other = makePdf([{ dict: "<< /Type /Catalog >>" }, { dict: "<< /Filter /Adobe.PubSec /V 4 >>" }], { trailer: "/Encrypt 2 0 R" });
+    const other = makePdf([{ dict: "<< /Type /Catalog >>" }, { dict: "<< /Filter /Adobe.PubSec /V 4 >>" }], {
+      trailer: "/Encrypt 2 0 R",
+    });
     expect(scan(other, "pk.pdf").incomplete.map((i) => i.message)).toEqual([
       "PDF is encrypted (security handler /Adobe.PubSec is not supported): its streams and strings were not decrypted, only its raw bytes were scanned",
     ]);
   });
 
   it("a Flate bomb stops at the ratio limit and is reported", () => {
-    const bomb = makePdf([{ dict: "<< /Type /Catalog >>" }, { dict: "<< /Filter /FlateDecode >>", stream: deflateSync(Buffer.alloc(64 << 20)) }]);
+    const bomb = makePdf([
+      { dict: "<< /Type /Catalog >>" },
+      { dict: "<< /Filter /FlateDecode >>", stream: deflateSync(Buffer.alloc(64 << 20)) },
+    ]);
     const t = Date.now();
     const r = scan(bomb, "bomb.pdf");
     expect(Date.now() - t).toBeLessThan(5000);
@@ -405,7 +437,10 @@ describe("PDF", () => {
 
   it("truncated inside a stream: the bytes decoded are scanned, the cut reported", () => {
     const content = Buffer.concat([Buffer.from(EICAR), Buffer.from(page.repeat(3000))]);
-    const pdf = makePdf([{ dict: "<< /Type /Catalog >>" }, { dict: "<< /Filter /FlateDecode >>", stream: deflateSync(content) }]);
+    const pdf = makePdf([
+      { dict: "<< /Type /Catalog >>" },
+      { dict: "<< /Filter /FlateDecode >>", stream: deflateSync(content) },
+    ]);
     const at = pdf.indexOf("stream\n") + 7 + 200;
     const r = scan(pdf.subarray(0, at), "cut.pdf");
     expect(rules(r)).toEqual(["EICAR_Test_File@cut.pdf!obj2.0"]);
@@ -414,16 +449,33 @@ describe("PDF", () => {
   });
 
   it("corrupt filter data and unknown filters are not fully scanned", () => {
-    const bad = makePdf([{ dict: "<< /Type /Catalog >>" }, { dict: "<< /Filter /FlateDecode >>", stream: Buffer.from("this is not zlib data at all") }]);
+    const bad = makePdf([
+      { dict: "<< /Type /Catalog >>" },
+      { dict: "<< /Filter /FlateDecode >>", stream: Buffer.from("this is not zlib data at all") },
+    ]);
     expect(scan(bad, "b.pdf").incomplete.map((i) => i.reason)).toEqual(["corrupt-archive"]);
-    const unk = makePdf([{ dict: "<< /Type /Catalog >>" }, { dict: "<< /Filter /MadeUpDecode >>", stream: Buffer.from("x") }]);
+    const unk = makePdf([
+      { dict: "<< /Type /Catalog >>" },
+      { dict: "<< /Filter /MadeUpDecode >>", stream: Buffer.from("x") },
+    ]);
     expect(scan(unk, "u.pdf").incomplete.map((i) => [i.reason, i.message])).toEqual([
-      ["unsupported", "PDF object 2 0: filter /MadeUpDecode is not supported; the 1 bytes decoded before it were scanned"],
+      [
+        "unsupported",
+        "PDF object 2 0: filter /MadeUpDecode is not supported; the 1 bytes decoded before it were scanned",
+      ],
     ]);
   });
 
   it("random corruption never crashes or hangs", () => {
-    const base = Buffer.concat([embedded(), makePdf([{ dict: "<< /Filter [/ASCII85Decode /LZWDecode] >>", stream: pdfEncode(page.repeat(20), ["ASCII85Decode", "LZWDecode"]) }])]);
+    const base = Buffer.concat([
+      embedded(),
+      makePdf([
+        {
+          dict: "<< /Filter [/ASCII85Decode /LZWDecode] >>",
+          stream: pdfEncode(page.repeat(20), ["ASCII85Decode", "LZWDecode"]),
+        },
+      ]),
+    ]);
     const rnd = mulberry32(11);
     for (let i = 0; i < 300; i++) {
       const b = Buffer.from(base);
@@ -443,7 +495,10 @@ describe("RTF", () => {
   });
 
   it("\\objdata with an embedded OLE2 document: opened in turn", () => {
-    const doc = makeCfb([{ path: "WordDocument", data: "w" }, ...vbaProjectStreams([{ name: "Module1", source: MACRO }], "Macros/")]);
+    const doc = makeCfb([
+      { path: "WordDocument", data: "w" },
+      ...vbaProjectStreams([{ name: "Module1", source: MACRO }], "Macros/"),
+    ]);
     const r = scan(makeRtf(ole1Object("Word.Document.8", doc)), "o.rtf");
     expect(rules(r)).toEqual(["Macro_Shell@o.rtf!objdata0!Macros/VBA/Module1.vba"]);
   });

@@ -44,7 +44,12 @@ export function makeCfb(streams: CfbStream[], opts: { version?: 3 | 4 } = {}): B
       }
       at = next;
     }
-    at.children.push({ name: parts.at(-1)!, type: 2, data: typeof s.data === "string" ? Buffer.from(s.data, "latin1") : s.data, children: [] });
+    at.children.push({
+      name: parts.at(-1)!,
+      type: 2,
+      data: typeof s.data === "string" ? Buffer.from(s.data, "latin1") : s.data,
+      children: [],
+    });
   }
   const nodes: Node[] = [];
   const number = (n: Node) => {
@@ -76,7 +81,8 @@ export function makeCfb(streams: CfbStream[], opts: { version?: 3 | 4 } = {}): B
   miniFat.forEach((v, i) => miniFatBytes.writeUInt32LE(v >>> 0, i * 4));
   if (miniFat.length) chains.push({ data: miniFatBytes, set: (s) => (miniFatStart = s) });
   if (miniStream.length) chains.push({ data: miniStream, set: (s) => (root.start = s) });
-  for (const n of nodes) if (n.type === 2 && n.data!.length >= 4096) chains.push({ data: n.data!, set: (s) => (n.start = s) });
+  for (const n of nodes)
+    if (n.type === 2 && n.data!.length >= 4096) chains.push({ data: n.data!, set: (s) => (n.start = s) });
   let used = 0;
   const fat: number[] = [];
   const bodies: Uint8Array[] = [];
@@ -232,7 +238,13 @@ export function vbaProjectStreams(modules: Array<{ name: string; source: string 
   ver.writeUInt32LE(4, 2);
   ver.writeUInt32LE(0x65be0257, 6);
   ver.writeUInt16LE(0x11, 10);
-  const parts: Buffer[] = [rec(0x0001, u32le(1)), rec(0x0002, u32le(0x409)), rec(0x0003, Buffer.from([0xe4, 0x04])), rec(0x0004, "VBAProject"), ver];
+  const parts: Buffer[] = [
+    rec(0x0001, u32le(1)),
+    rec(0x0002, u32le(0x409)),
+    rec(0x0003, Buffer.from([0xe4, 0x04])),
+    rec(0x0004, "VBAProject"),
+    ver,
+  ];
   parts.push(rec(0x000f, Buffer.from([modules.length, 0])), rec(0x0013, Buffer.from([0xff, 0xff])));
   const streams: CfbStream[] = [];
   for (const m of modules) {
@@ -253,7 +265,10 @@ export function vbaProjectStreams(modules: Array<{ name: string; source: string 
   streams.unshift(
     { path: `${prefix}VBA/dir`, data: ovbaCompress(Buffer.concat(parts)) },
     { path: `${prefix}VBA/_VBA_PROJECT`, data: Buffer.from([0xcc, 0x61, 0xff, 0xff, 0, 0, 0]) },
-    { path: `${prefix}PROJECT`, data: `ID="{00000000-0000-0000-0000-000000000000}"\r\n${modules.map((m) => `Module=${m.name}\r\n`).join("")}` },
+    {
+      path: `${prefix}PROJECT`,
+      data: `ID="{00000000-0000-0000-0000-000000000000}"\r\n${modules.map((m) => `Module=${m.name}\r\n`).join("")}`,
+    },
   );
   return streams;
 }
@@ -288,7 +303,9 @@ export function ole1Object(className: string, native: Uint8Array): Buffer {
 
 /** An RTF document with one `\object` whose `\objdata` is the hex of `object`. */
 export function makeRtf(object: Uint8Array, opts: { cut?: number } = {}): Buffer {
-  const hex = Buffer.from(object).toString("hex").replace(/(.{128})/g, "$1\r\n");
+  const hex = Buffer.from(object)
+    .toString("hex")
+    .replace(/(.{128})/g, "$1\r\n");
   const doc = `{\\rtf1\\ansi\\deff0{\\fonttbl{\\f0 Times;}}\\pard Hello\\par{\\object\\objemb{\\*\\objclass Package}\\objw100\\objh100{\\*\\objdata ${hex}}{\\result {\\pict}}}\\par}`;
   const b = Buffer.from(doc, "latin1");
   return opts.cut ? b.subarray(0, opts.cut) : b;
@@ -376,7 +393,8 @@ export function runLengthEncode(data: Uint8Array | string): Buffer {
       continue;
     }
     const start = i;
-    while (i < src.length && i - start < 128 && !(i + 2 < src.length && src[i] === src[i + 1] && src[i] === src[i + 2])) i++;
+    while (i < src.length && i - start < 128 && !(i + 2 < src.length && src[i] === src[i + 1] && src[i] === src[i + 2]))
+      i++;
     out.push(i - start - 1, ...src.subarray(start, i));
   }
   out.push(128);
@@ -418,7 +436,11 @@ export function makePdf(objects: PdfObjectSpec[], opts: { brokenXref?: boolean; 
     let body: Buffer;
     if (o.stream) {
       const dict = o.dict.replace(/>>\s*$/, ` /Length ${o.stream.length} >>`);
-      body = Buffer.concat([Buffer.from(`${i + 1} 0 obj\n${dict}\nstream\n`, "latin1"), Buffer.from(o.stream), Buffer.from("\nendstream\nendobj\n", "latin1")]);
+      body = Buffer.concat([
+        Buffer.from(`${i + 1} 0 obj\n${dict}\nstream\n`, "latin1"),
+        Buffer.from(o.stream),
+        Buffer.from("\nendstream\nendobj\n", "latin1"),
+      ]);
     } else body = Buffer.from(`${i + 1} 0 obj\n${o.dict}\nendobj\n`, "latin1");
     parts.push(body);
     offset += body.length;
@@ -459,7 +481,9 @@ function rc4Crypt(key: Uint8Array, data: Uint8Array): Buffer {
 
 /** ISO 32000-2 algorithm 2.B (revision 6), for a user password. */
 function pdfHash6(pw: Buffer, salt: Buffer): Buffer {
-  let k = createHash("sha256").update(Buffer.concat([pw, salt])).digest();
+  let k = createHash("sha256")
+    .update(Buffer.concat([pw, salt]))
+    .digest();
   let round = 0;
   let e = Buffer.alloc(0);
   while (round < 64 || e[e.length - 1]! > round - 32) {
@@ -508,19 +532,32 @@ export function makeEncryptedPdf(objects: PdfObjectSpec[], cipher: PdfCipher, us
     const p = Buffer.alloc(4);
     p.writeInt32LE(P);
     const padded = Buffer.concat([pw, PDF_PAD]).subarray(0, 32);
-    let h = createHash("md5").update(Buffer.concat([padded, O, p, id])).digest();
+    let h = createHash("md5")
+      .update(Buffer.concat([padded, O, p, id]))
+      .digest();
     if (r >= 3) for (let i = 0; i < 50; i++) h = createHash("md5").update(h.subarray(0, n)).digest();
     const key = h.subarray(0, n);
     let U: Buffer;
     if (r === 2) U = rc4Crypt(key, PDF_PAD);
     else {
-      let x = rc4Crypt(key, createHash("md5").update(Buffer.concat([PDF_PAD, id])).digest());
+      let x = rc4Crypt(
+        key,
+        createHash("md5")
+          .update(Buffer.concat([PDF_PAD, id]))
+          .digest(),
+      );
       for (let i = 1; i <= 19; i++) x = rc4Crypt(Buffer.from(key.map((v) => v ^ i)), x);
       U = Buffer.concat([x, Buffer.alloc(16, 0x55)]);
     }
     const objKey = (num: number, aes: boolean) =>
       createHash("md5")
-        .update(Buffer.concat([key, Buffer.from([num & 0xff, (num >> 8) & 0xff, num >> 16, 0, 0]), aes ? Buffer.from("sAlT") : Buffer.alloc(0)]))
+        .update(
+          Buffer.concat([
+            key,
+            Buffer.from([num & 0xff, (num >> 8) & 0xff, num >> 16, 0, 0]),
+            aes ? Buffer.from("sAlT") : Buffer.alloc(0),
+          ]),
+        )
         .digest()
         .subarray(0, Math.min(n + 5, 16));
     if (cipher === "aes-128") {

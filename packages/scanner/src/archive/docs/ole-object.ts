@@ -39,7 +39,10 @@ export function ole10Native(b: Uint8Array): Member | undefined {
       name: "native",
       compressedSize: data.length,
       data,
-      problem: { reason: "corrupt-archive", message: `OLE native data cut short: ${rest} of ${total} bytes; the ${rest} bytes present were scanned` },
+      problem: {
+        reason: "corrupt-archive",
+        message: `OLE native data cut short: ${rest} of ${total} bytes; the ${rest} bytes present were scanned`,
+      },
     };
   return { name: "native", compressedSize: data.length, data };
 }
@@ -90,7 +93,10 @@ export function parseOle1(b: Uint8Array): Ole1Object | undefined {
     if (p + 4 > b.length) return undefined;
     const n = v.getUint32(p, true);
     if (n > 1024 || p + 4 + n > b.length) return undefined;
-    if (i === 0) className = Buffer.from(b.buffer, b.byteOffset + p + 4, n).toString("latin1").replace(/\0+$/, "");
+    if (i === 0)
+      className = Buffer.from(b.buffer, b.byteOffset + p + 4, n)
+        .toString("latin1")
+        .replace(/\0+$/, "");
     p += 4 + n;
   }
   if (p + 4 > b.length) return undefined;

@@ -88,7 +88,8 @@ export class CompoundFile {
     const declared = this.v.getUint32(0x2c, true);
     const fatSectors: number[] = [];
     const wanted = Math.min(declared, this.nSectors);
-    if (declared > this.nSectors) this.damage.push(`header declares ${declared} FAT sectors, the file has ${this.nSectors}`);
+    if (declared > this.nSectors)
+      this.damage.push(`header declares ${declared} FAT sectors, the file has ${this.nSectors}`);
     for (let i = 0; i < 109 && fatSectors.length < wanted; i++) {
       const s = this.v.getUint32(0x4c + i * 4, true);
       if (s > MAX_REGULAR) break;
@@ -360,7 +361,9 @@ function attachmentName(cf: CompoundFile, e: DirEntry): string | undefined {
     } catch {
       continue;
     }
-    const text = Buffer.from(raw).toString(tag.endsWith("1F") ? "utf16le" : "latin1").replace(/\0+$/, "");
+    const text = Buffer.from(raw)
+      .toString(tag.endsWith("1F") ? "utf16le" : "latin1")
+      .replace(/\0+$/, "");
     const base = cleanName(text.replace(/^.*[\\/]/, ""));
     if (base) return `${storage}${base}`;
   }
@@ -379,11 +382,19 @@ export function* readOle2(b: Uint8Array, cap: OutputCap): Generator<Member> {
     cf = new CompoundFile(b);
   } catch (err) {
     if (!(err instanceof Corrupt)) throw err;
-    yield { name: "", compressedSize: b.length, problem: { reason: "corrupt-archive", message: `OLE2 file damaged: ${err.message}` } };
+    yield {
+      name: "",
+      compressedSize: b.length,
+      problem: { reason: "corrupt-archive", message: `OLE2 file damaged: ${err.message}` },
+    };
     return;
   }
   if (cf.damage.length)
-    yield { name: "", compressedSize: b.length, problem: { reason: "corrupt-archive", message: `OLE2 file damaged: ${cf.damage.join("; ")}` } };
+    yield {
+      name: "",
+      compressedSize: b.length,
+      problem: { reason: "corrupt-archive", message: `OLE2 file damaged: ${cf.damage.join("; ")}` },
+    };
   for (const e of cf.streams()) {
     const name = attachmentName(cf, e) ?? e.path!;
     let r: { data: Uint8Array; error?: string };
@@ -432,11 +443,14 @@ function* pptObjects(s: Uint8Array, streamName: string, cap: OutputCap): Generat
       const inst = verInst >> 4;
       if (inst === 1 && end - body >= 4) {
         const raw = s.subarray(body + 4, end);
-        const z = raw.length >= 2 && (raw[0]! & 0x0f) === 8 && ((raw[0]! << 8) | raw[1]!) % 31 === 0 ? raw.subarray(2) : raw;
+        const z =
+          raw.length >= 2 && (raw[0]! & 0x0f) === 8 && ((raw[0]! << 8) | raw[1]!) % 31 === 0 ? raw.subarray(2) : raw;
         const limit = cap(raw.length);
         try {
           const r = inflateSalvage(z, limit);
-          yield r.error ? damaged(name, raw.length, r.data, `embedded object: ${r.error}`) : { name, compressedSize: raw.length, data: r.data };
+          yield r.error
+            ? damaged(name, raw.length, r.data, `embedded object: ${r.error}`)
+            : { name, compressedSize: raw.length, data: r.data };
         } catch (err) {
           if (!(err instanceof OutputLimit)) throw err;
           yield overLimit(name, raw.length, limit);

@@ -57,7 +57,9 @@ export function hashR6(password: Uint8Array, salt: Uint8Array, udata: Uint8Array
     const c = createCipherNoPad(k.subarray(0, 16), k.subarray(16, 32), k1);
     let sum = 0;
     for (let j = 0; j < 16; j++) sum += c[j]!;
-    k = createHash(["sha256", "sha384", "sha512"][sum % 3]!).update(c).digest();
+    k = createHash(["sha256", "sha384", "sha512"][sum % 3]!)
+      .update(c)
+      .digest();
     if (i >= 63 && c[c.length - 1]! <= i - 31) break; // 64 rounds at least, then until the last byte allows
   }
   return k.subarray(0, 32);
@@ -112,7 +114,12 @@ export function openEncryption(enc: PdfValue | undefined, id0: Uint8Array): Decr
     if (!ue || ue.length < 32) return "/UE missing";
     if (!hashR6(empty, u.subarray(32, 40), empty, r).equals(Buffer.from(u.subarray(0, 32))))
       return "a user password is needed to open it";
-    const fileKey = aesDecrypt(256, hashR6(empty, u.subarray(40, 48), empty, r), ue.subarray(0, 32), new Uint8Array(16));
+    const fileKey = aesDecrypt(
+      256,
+      hashR6(empty, u.subarray(40, 48), empty, r),
+      ue.subarray(0, 32),
+      new Uint8Array(16),
+    );
     if (!fileKey) return "the file key does not decrypt";
     const dec = (method: string, data: Uint8Array) =>
       method === "None" ? data : (aesDecrypt(256, fileKey, data) ?? new Uint8Array(0));
@@ -136,10 +143,15 @@ export function openEncryption(enc: PdfValue | undefined, id0: Uint8Array): Decr
   if (r === 2) check = rc4(key, PAD);
   else {
     check = rc4(key, md5(PAD, id0));
-    for (let i = 1; i <= 19; i++) check = rc4(key.map((b) => b ^ i), check);
+    for (let i = 1; i <= 19; i++)
+      check = rc4(
+        key.map((b) => b ^ i),
+        check,
+      );
   }
   const cmp = r === 2 ? 32 : 16;
-  if (!Buffer.from(check.subarray(0, cmp)).equals(Buffer.from(u.subarray(0, cmp)))) return "a user password is needed to open it";
+  if (!Buffer.from(check.subarray(0, cmp)).equals(Buffer.from(u.subarray(0, cmp))))
+    return "a user password is needed to open it";
   const objectKey = (num: number, gen: number, aes: boolean) => {
     const x = Buffer.from([num & 0xff, (num >> 8) & 0xff, (num >> 16) & 0xff, gen & 0xff, (gen >> 8) & 0xff]);
     return md5(key, x, aes ? Buffer.from("sAlT", "latin1") : new Uint8Array(0)).subarray(0, Math.min(n + 5, 16));

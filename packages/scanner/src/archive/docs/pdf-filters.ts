@@ -210,13 +210,7 @@ export function lzw(b: Uint8Array, limit: number, earlyChange = 1): Decoded {
 }
 
 /** Undoes a PNG (10-15) or TIFF (2) predictor. */
-export function unpredict(
-  b: Uint8Array,
-  predictor: number,
-  colors: number,
-  bpc: number,
-  columns: number,
-): Decoded {
+export function unpredict(b: Uint8Array, predictor: number, colors: number, bpc: number, columns: number): Decoded {
   const bpp = Math.max(1, Math.ceil((colors * bpc) / 8));
   const rowLen = Math.ceil((colors * bpc * columns) / 8);
   if (rowLen <= 0 || rowLen > 1 << 24) return { data: b, error: `predictor row length ${rowLen} not usable` };

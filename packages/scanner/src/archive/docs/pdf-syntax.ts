@@ -18,7 +18,16 @@ const MAX_ITEMS = 100_000;
 
 export const isWhite = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 || c === 0x0c || c === 0;
 const isDelim = (c: number) =>
-  c === 0x28 || c === 0x29 || c === 0x3c || c === 0x3e || c === 0x5b || c === 0x5d || c === 0x7b || c === 0x7d || c === 0x2f || c === 0x25;
+  c === 0x28 ||
+  c === 0x29 ||
+  c === 0x3c ||
+  c === 0x3e ||
+  c === 0x5b ||
+  c === 0x5d ||
+  c === 0x7b ||
+  c === 0x7d ||
+  c === 0x2f ||
+  c === 0x25;
 
 export class PdfParser {
   items = 0;
@@ -159,7 +168,7 @@ export class PdfParser {
         } else if (e === 0x0d) {
           if (b[q] === 0x0a) q++; // a line continuation
         } else if (e !== 0x0a) {
-          const map: Record<number, number> = { 0x6e: 10, 0x72: 13, 0x74: 9, 0x62: 8, 0x66: 12 };
+          const map: Record<number, number> = { 110: 10, 114: 13, 116: 9, 98: 8, 102: 12 }; // \n \r \t \b \f
           put(map[e] ?? e);
         }
         continue;

@@ -49,7 +49,7 @@ function scanObjects(b: Uint8Array, lengthOf: (ref: PdfValue) => number | undefi
     const val = parser.value(start);
     const obj: PdfObject = { num: Number(m[1]), gen: Number(m[2]), dict: val?.v };
     out.push(obj);
-    if (!val || val.v.t !== "dict") continue;
+    if (val?.v.t !== "dict") continue;
     let p = parser.skipWhite(val.end);
     if (text.startsWith("stream", p)) {
       p += 6;
@@ -138,7 +138,13 @@ export function decodeStream(
     if ((f === "FlateDecode" || f === "Fl" || f === "LZWDecode" || f === "LZW") && !r.error) {
       const pred = num(parms, "Predictor", 1);
       if (pred >= 2)
-        r = unpredict(r.data, pred, num(parms, "Colors", 1), num(parms, "BitsPerComponent", 8), num(parms, "Columns", 1));
+        r = unpredict(
+          r.data,
+          pred,
+          num(parms, "Colors", 1),
+          num(parms, "BitsPerComponent", 8),
+          num(parms, "Columns", 1),
+        );
     }
     if (r.error) return { data: r.data, error: r.error };
     data = r.data;
@@ -160,7 +166,8 @@ export function* readPdf(b: Uint8Array, cap: OutputCap): Generator<Member> {
       index = new Map();
       const re = /(\d{1,10})[ \t\r\n\f\0]+(\d{1,5})[ \t\r\n\f\0]+obj(?![A-Za-z0-9])/g;
       let m: RegExpExecArray | null;
-      while ((m = re.exec(text)) && index.size < MAX_OBJECTS) index.set(`${Number(m[1])} ${Number(m[2])}`, m.index + m[0].length);
+      while ((m = re.exec(text)) && index.size < MAX_OBJECTS)
+        index.set(`${Number(m[1])} ${Number(m[2])}`, m.index + m[0].length);
     }
     const at = index.get(key);
     parser.items = 0;
@@ -202,7 +209,9 @@ export function* readPdf(b: Uint8Array, cap: OutputCap): Generator<Member> {
     crypt = opened;
   }
   const decryptString = (where: { num: number; gen: number } | undefined, s: Uint8Array) =>
-    crypt && where && `${where.num}.${where.gen}` !== cryptObject ? crypt.decrypt(where.num, where.gen, s, "string") : s;
+    crypt && where && `${where.num}.${where.gen}` !== cryptObject
+      ? crypt.decrypt(where.num, where.gen, s, "string")
+      : s;
 
   const objects = scanObjects(b, lengthOf);
   // no objects: nothing is encoded, the file's own bytes were all there is to scan
@@ -219,7 +228,8 @@ export function* readPdf(b: Uint8Array, cap: OutputCap): Generator<Member> {
     const ef = dictGet(v, "EF");
     const fname = dictGet(v, "UF") ?? dictGet(v, "F");
     if (ef?.t === "dict" && fname?.t === "str")
-      for (const r of ef.v.values()) if (r.t === "ref") fileNames.set(`${r.num}.${r.gen}`, textString(decryptString(obj, fname.v)));
+      for (const r of ef.v.values())
+        if (r.t === "ref") fileNames.set(`${r.num}.${r.gen}`, textString(decryptString(obj, fname.v)));
     const js = dictGet(v, "JS");
     if (js?.t === "str") jsStrings.push({ where, s: decryptString(obj, js.v) });
     else if (js?.t === "ref") jsRefs.add(`${js.num}.${js.gen}`);
@@ -232,7 +242,12 @@ export function* readPdf(b: Uint8Array, cap: OutputCap): Generator<Member> {
     const type = dictGet(o.dict, "Type");
     const embedded = type?.t === "name" && type.v === "EmbeddedFile";
     const fileName = fileNames.get(id);
-    const name = embedded && fileName ? cleanName(fileName.replace(/^.*[\\/]/, "")) || `obj${id}` : jsRefs.has(id) ? `obj${id}.js` : `obj${id}`;
+    const name =
+      embedded && fileName
+        ? cleanName(fileName.replace(/^.*[\\/]/, "")) || `obj${id}`
+        : jsRefs.has(id)
+          ? `obj${id}.js`
+          : `obj${id}`;
     const isXref = type?.t === "name" && type.v === "XRef";
     const raw = crypt && !isXref && id !== cryptObject ? crypt.decrypt(o.num, o.gen, o.stream!, "stream") : o.stream!;
     const limit = cap(raw.length);
@@ -250,7 +265,12 @@ export function* readPdf(b: Uint8Array, cap: OutputCap): Generator<Member> {
         ? `PDF object ${o.num} ${o.gen}: ${error}; the ${r.data.length} bytes decoded before it were scanned`
         : `PDF object ${o.num} ${o.gen}: ${error}`;
       return {
-        member: { name, compressedSize: raw.length, ...(r.data.length ? { data: r.data } : {}), problem: { reason, message } },
+        member: {
+          name,
+          compressedSize: raw.length,
+          ...(r.data.length ? { data: r.data } : {}),
+          problem: { reason, message },
+        },
         data: r.data,
       };
     }
@@ -275,7 +295,8 @@ export function* readPdf(b: Uint8Array, cap: OutputCap): Generator<Member> {
     const { member } = decodeOne(o);
     if (member) yield member;
   }
-  for (const [i, j] of jsStrings.entries()) yield { name: `${j.where}.js${i ? `.${i}` : ""}`, compressedSize: j.s.length, data: j.s };
+  for (const [i, j] of jsStrings.entries())
+    yield { name: `${j.where}.js${i ? `.${i}` : ""}`, compressedSize: j.s.length, data: j.s };
 }
 
 /**
@@ -303,7 +324,10 @@ function* objStm(
     yield {
       name: `obj${o.num}.${o.gen}`,
       compressedSize: data.length,
-      problem: { reason: "corrupt-archive", message: `PDF object stream ${o.num} ${o.gen}: header damaged (${pairs.length} of ${n} entries)` },
+      problem: {
+        reason: "corrupt-archive",
+        message: `PDF object stream ${o.num} ${o.gen}: header damaged (${pairs.length} of ${n} entries)`,
+      },
     };
   }
   for (const [objNum, off] of pairs) {

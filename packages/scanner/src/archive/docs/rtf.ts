@@ -22,7 +22,11 @@ function hexVal(c: number): number {
 const OBJDATA = Buffer.from("\\objdata", "latin1");
 
 /** Decodes the hex of an `\objdata` group from `p` to its closing brace (or `limit` bytes). */
-function objdata(b: Uint8Array, p: number, limit: number): { data: Uint8Array; end: number; cut: boolean; over: boolean } {
+function objdata(
+  b: Uint8Array,
+  p: number,
+  limit: number,
+): { data: Uint8Array; end: number; cut: boolean; over: boolean } {
   let out = new Uint8Array(Math.min(limit, Math.ceil((b.length - p) / 2) + 1, 1 << 16));
   let n = 0;
   const room = (k: number) => {
@@ -107,7 +111,9 @@ function* objectMembers(name: string, data: Uint8Array, cut: boolean): Generator
   };
   const ole1 = parseOle1(data);
   if (!ole1) {
-    yield cut ? { name, compressedSize: data.length, data, problem: cutProblem } : { name, compressedSize: data.length, data };
+    yield cut
+      ? { name, compressedSize: data.length, data, problem: cutProblem }
+      : { name, compressedSize: data.length, data };
     return;
   }
   const payload = ole10Native(ole1.native);
@@ -118,6 +124,14 @@ function* objectMembers(name: string, data: Uint8Array, cut: boolean): Generator
   const native = ole1.native.subarray(4);
   if (!native.length) return;
   yield ole1.truncated || cut
-    ? { name, compressedSize: native.length, data: native, problem: { reason: "corrupt-archive", message: `RTF embedded ${ole1.className || "OLE"} object cut short; the ${native.length} bytes present were scanned` } }
+    ? {
+        name,
+        compressedSize: native.length,
+        data: native,
+        problem: {
+          reason: "corrupt-archive",
+          message: `RTF embedded ${ole1.className || "OLE"} object cut short; the ${native.length} bytes present were scanned`,
+        },
+      }
     : { name, compressedSize: native.length, data: native };
 }

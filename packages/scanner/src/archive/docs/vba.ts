@@ -61,7 +61,8 @@ export function ovbaDecompress(b: Uint8Array, limit: number): { data: Uint8Array
         const lengthMask = 0xffff >> bits;
         const length = (token & lengthMask) + 3;
         const offset = (token >> (16 - bits)) + 1;
-        if (offset > diff) return { data: out.subarray(0, n), error: `copy token reaches before its chunk at byte ${q - 2}` };
+        if (offset > diff)
+          return { data: out.subarray(0, n), error: `copy token reaches before its chunk at byte ${q - 2}` };
         grow(n + length);
         for (let k = 0; k < length; k++, n++) out[n] = out[n - offset]!;
       }
@@ -158,7 +159,11 @@ export function* vbaSources(cf: CompoundFile, cap: OutputCap): Generator<Member>
       }
     }
     if (problem)
-      yield { name: `${prefix}dir`, compressedSize: dir.size, problem: { reason: "corrupt-archive", message: problem } };
+      yield {
+        name: `${prefix}dir`,
+        compressedSize: dir.size,
+        problem: { reason: "corrupt-archive", message: problem },
+      };
   }
 }
 
@@ -177,13 +182,22 @@ function* moduleSource(cf: CompoundFile, e: DirEntry, offset: number, cap: Outpu
   try {
     const raw = cf.read(e, cap(e.size));
     if (offset >= raw.data.length) {
-      yield { name, compressedSize: e.size, problem: { reason: "corrupt-archive", message: `VBA module source offset ${offset} lies past the stream's ${raw.data.length} bytes` } };
+      yield {
+        name,
+        compressedSize: e.size,
+        problem: {
+          reason: "corrupt-archive",
+          message: `VBA module source offset ${offset} lies past the stream's ${raw.data.length} bytes`,
+        },
+      };
       return;
     }
     const src = raw.data.subarray(offset);
     const limit = cap(src.length);
     const d = ovbaDecompress(src, limit);
-    yield d.error ? damaged(name, src.length, d.data, `VBA source damaged: ${d.error}`) : { name, compressedSize: src.length, data: d.data };
+    yield d.error
+      ? damaged(name, src.length, d.data, `VBA source damaged: ${d.error}`)
+      : { name, compressedSize: src.length, data: d.data };
   } catch (err) {
     if (!(err instanceof OutputLimit)) throw err;
     yield overLimit(name, e.size, err.limit);
