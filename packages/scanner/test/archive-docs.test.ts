@@ -88,6 +88,23 @@ describe("OLE2 compound files", () => {
     expect(rules(r)).toEqual(["EICAR_Test_File@v4.msi!Data", "EICAR_Test_File@v4.msi!Big"]);
   });
 
+  it("FAT sectors listed in a DIFAT sector are found; a DIFAT chain that loops is reported", () => {
+    const f = makeCfb([{ path: "Big", data: Buffer.concat([Buffer.from(EICAR), Buffer.alloc(9000, 0x41)]) }], {
+      difat: true,
+    });
+    expect(f.readUInt32LE(0x4c)).toBe(0xffffffff);
+    const r = scan(f, "difat.doc");
+    expect(r.incomplete).toEqual([]);
+    expect(rules(r)).toEqual(["EICAR_Test_File@difat.doc!Big"]);
+    // the DIFAT sector's "next" entry points back to itself, and the header claims more FAT sectors
+    const difatSector = f.readUInt32LE(0x44);
+    f.writeUInt32LE(difatSector, (difatSector + 1) * 512 + 508);
+    f.writeUInt32LE(f.readUInt32LE(0x2c) + 3, 0x2c);
+    const loop = scan(f, "difat-loop.doc");
+    expect(rules(loop)).toEqual(["EICAR_Test_File@difat-loop.doc!Big"]);
+    expect(loop.incomplete.map((i) => i.message).join()).toMatch(/DIFAT chain loops/);
+  });
+
   it("decodes MSI stream names (tables as !Name), so a cabinet stream is named as in the MSI", () => {
     const msi = makeCfb([
       { path: msiStreamName("Property", true), data: "props" },

@@ -30,7 +30,7 @@ interface Node {
  * streams under 4096 bytes in the mini stream.
  * Names are written as given (UTF-16): pass `msiStreamName()` output for MSI-style names.
  */
-export function makeCfb(streams: CfbStream[], opts: { version?: 3 | 4 } = {}): Buffer {
+export function makeCfb(streams: CfbStream[], opts: { version?: 3 | 4; difat?: boolean } = {}): Buffer {
   const SS = opts.version === 4 ? 4096 : 512;
   const root: Node = { name: "Root Entry", type: 5, children: [] };
   for (const s of streams) {
@@ -94,10 +94,13 @@ export function makeCfb(streams: CfbStream[], opts: { version?: 3 | 4 } = {}): B
     bodies.push(c.data, Buffer.alloc(k * SS - c.data.length));
     used += k;
   }
+  // with `difat`, the FAT sectors are listed in one DIFAT sector after them, not in the header
+  const difatCount = opts.difat ? 1 : 0;
   let fatCount = 1;
-  while (Math.ceil((used + fatCount) / (SS / 4)) > fatCount) fatCount++;
-  if (fatCount > 109) throw new Error("makeCfb: too big for a header-only DIFAT");
+  while (Math.ceil((used + fatCount + difatCount) / (SS / 4)) > fatCount) fatCount++;
+  if (fatCount > (opts.difat ? SS / 4 - 1 : 109)) throw new Error("makeCfb: too big for this writer's DIFAT");
   for (let i = 0; i < fatCount; i++) fat.push(FATSECT);
+  if (opts.difat) fat.push(0xfffffffc);
   const fatBytes = Buffer.alloc(fatCount * SS, 0xff);
   fat.forEach((v, i) => fatBytes.writeUInt32LE(v >>> 0, i * 4));
   // directory entries: each storage's children chained through right siblings
@@ -139,8 +142,14 @@ export function makeCfb(streams: CfbStream[], opts: { version?: 3 | 4 } = {}): B
   h.writeUInt32LE(miniFat.length ? miniFatBytes.length / SS : 0, 0x40);
   h.writeUInt32LE(ENDOFCHAIN, 0x44);
   h.writeUInt32LE(0, 0x48);
-  for (let i = 0; i < 109; i++) h.writeUInt32LE(i < fatCount ? used + i : FREESECT, 0x4c + i * 4);
-  return Buffer.concat([h, ...bodies, fatBytes]);
+  for (let i = 0; i < 109; i++) h.writeUInt32LE(i < fatCount && !opts.difat ? used + i : FREESECT, 0x4c + i * 4);
+  if (!opts.difat) return Buffer.concat([h, ...bodies, fatBytes]);
+  const difat = Buffer.alloc(SS, 0xff);
+  for (let i = 0; i < fatCount; i++) difat.writeUInt32LE(used + i, i * 4);
+  difat.writeUInt32LE(ENDOFCHAIN, SS - 4);
+  h.writeUInt32LE(used + fatCount, 0x44);
+  h.writeUInt32LE(1, 0x48);
+  return Buffer.concat([h, ...bodies, fatBytes, difat]);
 }
 
 /** Where sector `s` of a 512-byte-sector compound file starts, and the FAT entry offset for it. */
