@@ -483,6 +483,34 @@ describe("PDF", () => {
     ]);
   });
 
+  it("hostile syntax stays linear: thousands of objects with unterminated strings, dictionaries and streams", () => {
+    for (const piece of ["(", "<", "<<", "[", "<< /Length 99999999 >> stream\n"]) {
+      const parts = ["%PDF-1.7\n"];
+      for (let i = 1; i <= 20000; i++) parts.push(`${i} 0 obj ${piece}xxxxxxxxxx\n`);
+      const pdf = Buffer.from(parts.join(""), "latin1");
+      const t = Date.now();
+      const r = scan(pdf, "h.pdf");
+      expect(Date.now() - t, piece).toBeLessThan(3000);
+      expect(r.errors).toEqual([]);
+    }
+  });
+
+  it("an object stream whose offsets all point at one unterminated string stays linear", () => {
+    const n = 20000;
+    const header = Array.from({ length: n }, (_, i) => `${i + 10} 0`).join(" ");
+    const body = `${header} (${"x".repeat(200_000)}`;
+    const pdf = makePdf([
+      { dict: "<< /Type /Catalog >>" },
+      {
+        dict: `<< /Type /ObjStm /N ${n} /First ${header.length + 1} /Filter /FlateDecode >>`,
+        stream: deflateSync(Buffer.from(body)),
+      },
+    ]);
+    const t = Date.now();
+    expect(scan(pdf, "o.pdf").errors).toEqual([]);
+    expect(Date.now() - t).toBeLessThan(3000);
+  });
+
   it("random corruption never crashes or hangs", () => {
     const base = Buffer.concat([
       embedded(),

@@ -31,15 +31,30 @@ const isDelim = (c: number) =>
 
 export class PdfParser {
   items = 0;
-  constructor(readonly b: Uint8Array) {}
+  /** where parsing stops (the end of the object being read): keeps hostile files linear */
+  end: number;
+  constructor(readonly b: Uint8Array) {
+    this.end = b.length;
+  }
+
+  /** Parses one value at `p`, not reading past `end`. */
+  valueWithin(p: number, end: number): { v: PdfValue; end: number } | undefined {
+    this.items = 0;
+    this.end = Math.min(end, this.b.length);
+    try {
+      return this.value(p);
+    } finally {
+      this.end = this.b.length;
+    }
+  }
 
   skipWhite(p: number): number {
     const b = this.b;
-    while (p < b.length) {
+    while (p < this.end) {
       const c = b[p]!;
       if (isWhite(c)) p++;
       else if (c === 0x25) {
-        while (p < b.length && b[p] !== 0x0a && b[p] !== 0x0d) p++; // a comment
+        while (p < this.end && b[p] !== 0x0a && b[p] !== 0x0d) p++; // a comment
       } else break;
     }
     return p;
@@ -48,7 +63,7 @@ export class PdfParser {
   private token(p: number): { s: string; end: number } {
     const b = this.b;
     let q = p;
-    while (q < b.length && q - p < 256 && !isWhite(b[q]!) && !isDelim(b[q]!)) q++;
+    while (q < this.end && q - p < 256 && !isWhite(b[q]!) && !isDelim(b[q]!)) q++;
     return { s: Buffer.from(b.buffer, b.byteOffset + p, q - p).toString("latin1"), end: q };
   }
 
@@ -56,7 +71,7 @@ export class PdfParser {
   value(p: number, depth = 0): { v: PdfValue; end: number } | undefined {
     const b = this.b;
     p = this.skipWhite(p);
-    if (p >= b.length || depth > MAX_DEPTH || ++this.items > MAX_ITEMS) return undefined;
+    if (p >= this.end || depth > MAX_DEPTH || ++this.items > MAX_ITEMS) return undefined;
     const c = b[p]!;
     if (c === 0x3c && b[p + 1] === 0x3c) return this.dict(p + 2, depth);
     if (c === 0x3c) return this.hexString(p + 1);
@@ -66,7 +81,7 @@ export class PdfParser {
       let q = p + 1;
       for (;;) {
         q = this.skipWhite(q);
-        if (q >= b.length) return { v: { t: "array", v: arr }, end: q };
+        if (q >= this.end) return { v: { t: "array", v: arr }, end: q };
         if (b[q] === 0x5d) return { v: { t: "array", v: arr }, end: q + 1 };
         const x = this.value(q, depth + 1);
         if (!x || x.end <= q) return { v: { t: "array", v: arr }, end: q };
@@ -88,7 +103,7 @@ export class PdfParser {
         const g = this.token(q);
         if (/^\d{1,5}$/.test(g.s)) {
           const r = this.skipWhite(g.end);
-          if (b[r] === 0x52 && (r + 1 >= b.length || isWhite(b[r + 1]!) || isDelim(b[r + 1]!)))
+          if (b[r] === 0x52 && (r + 1 >= this.end || isWhite(b[r + 1]!) || isDelim(b[r + 1]!)))
             return { v: { t: "ref", num: n, gen: Number(g.s) }, end: r + 1 };
         }
       }
@@ -105,7 +120,7 @@ export class PdfParser {
     let q = p;
     for (;;) {
       q = this.skipWhite(q);
-      if (q >= b.length) break;
+      if (q >= this.end) break;
       if (b[q] === 0x3e && b[q + 1] === 0x3e) return { v: { t: "dict", v: m }, end: q + 2 };
       const k = this.value(q, depth + 1);
       if (!k || k.end <= q) break;
@@ -129,7 +144,7 @@ export class PdfParser {
     const out: number[] = [];
     let hi = -1;
     let q = p;
-    for (; q < b.length && b[q] !== 0x3e; q++) {
+    for (; q < this.end && b[q] !== 0x3e; q++) {
       const v = hexVal(b[q]!);
       if (v < 0) continue;
       if (hi < 0) hi = v;
@@ -139,7 +154,7 @@ export class PdfParser {
       }
     }
     if (hi >= 0) out.push(hi << 4);
-    return { v: { t: "str", v: Uint8Array.from(out) }, end: Math.min(q + 1, b.length) };
+    return { v: { t: "str", v: Uint8Array.from(out) }, end: Math.min(q + 1, this.end) };
   }
 
   private literal(p: number): { v: PdfValue; end: number } {
@@ -156,14 +171,14 @@ export class PdfParser {
     };
     let depth = 1;
     let q = p;
-    while (q < b.length) {
+    while (q < this.end) {
       const c = b[q++]!;
       if (c === 0x5c) {
-        if (q >= b.length) break;
+        if (q >= this.end) break;
         const e = b[q++]!;
         if (e >= 0x30 && e <= 0x37) {
           let v = e - 0x30;
-          for (let k = 0; k < 2 && q < b.length && b[q]! >= 0x30 && b[q]! <= 0x37; k++) v = v * 8 + (b[q++]! - 0x30);
+          for (let k = 0; k < 2 && q < this.end && b[q]! >= 0x30 && b[q]! <= 0x37; k++) v = v * 8 + (b[q++]! - 0x30);
           put(v & 0xff);
         } else if (e === 0x0d) {
           if (b[q] === 0x0a) q++; // a line continuation

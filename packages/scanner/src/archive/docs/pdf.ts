@@ -36,18 +36,53 @@ interface PdfObject {
 const IMAGE_FILTERS = new Set(["DCTDecode", "DCT", "JPXDecode", "JBIG2Decode", "CCITTFaxDecode", "CCF"]);
 const MAX_OBJECTS = 1_000_000;
 
-/** Finds every `N G obj` in the file, with its dictionary and raw stream. */
-function scanObjects(b: Uint8Array, lengthOf: (ref: PdfValue) => number | undefined): PdfObject[] {
+/** Where the objects of a file start, and where each one's syntax may end. */
+export interface PdfLayout {
+  text: string;
+  starts: Array<{ at: number; body: number; num: number; gen: number }>;
+  /** the end of object i's syntax: its `endobj`, else the next object, else the end of the file */
+  extent(i: number): number;
+}
+
+export function pdfLayout(b: Uint8Array): PdfLayout {
   const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
   const re = /(\d{1,10})[ \t\r\n\f\0]+(\d{1,5})[ \t\r\n\f\0]+obj(?![A-Za-z0-9])/g;
+  const starts: PdfLayout["starts"] = [];
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) && starts.length < MAX_OBJECTS)
+    starts.push({ at: m.index, body: m.index + m[0].length, num: Number(m[1]), gen: Number(m[2]) });
+  const ends: number[] = [];
+  for (let e = text.indexOf("endobj"); e >= 0 && ends.length < MAX_OBJECTS; e = text.indexOf("endobj", e + 6))
+    ends.push(e);
+  return {
+    text,
+    starts,
+    extent(i) {
+      const from = starts[i]!.body;
+      const next = starts[i + 1]?.at ?? b.length;
+      let lo = 0;
+      let hi = ends.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (ends[mid]! < from) lo = mid + 1;
+        else hi = mid;
+      }
+      return Math.min(next, ends[lo] ?? b.length);
+    },
+  };
+}
+
+/** Reads every object of the layout, with its dictionary and raw stream. */
+function scanObjects(b: Uint8Array, layout: PdfLayout, lengthOf: (ref: PdfValue) => number | undefined): PdfObject[] {
+  const { text, starts } = layout;
   const parser = new PdfParser(b);
   const out: PdfObject[] = [];
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text)) && out.length < MAX_OBJECTS) {
-    parser.items = 0;
-    const start = m.index + m[0].length;
-    const val = parser.value(start);
-    const obj: PdfObject = { num: Number(m[1]), gen: Number(m[2]), dict: val?.v };
+  let skipTo = 0;
+  for (let i = 0; i < starts.length; i++) {
+    const o = starts[i]!;
+    if (o.at < skipTo) continue; // inside the data of a stream read before
+    const val = parser.valueWithin(o.body, layout.extent(i));
+    const obj: PdfObject = { num: o.num, gen: o.gen, dict: val?.v };
     out.push(obj);
     if (val?.v.t !== "dict") continue;
     let p = parser.skipWhite(val.end);
@@ -75,7 +110,7 @@ function scanObjects(b: Uint8Array, lengthOf: (ref: PdfValue) => number | undefi
         obj.streamProblem = `stream of object ${obj.num} ${obj.gen} has no endstream (the file is cut short)`;
       }
       obj.stream = b.subarray(p, end);
-      re.lastIndex = Math.max(end, re.lastIndex);
+      skipTo = end;
     }
   }
   return out;
@@ -153,25 +188,20 @@ export function decodeStream(
 }
 
 export function* readPdf(b: Uint8Array, cap: OutputCap): Generator<Member> {
-  const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
+  const layout = pdfLayout(b);
+  const { text } = layout;
   // direct values of objects, looked up by number (for indirect /Length and friends)
   const valueCache = new Map<string, PdfValue | undefined>();
   const parser = new PdfParser(b);
-  // where each object starts (the last definition wins, as incremental updates mean), built on first use
-  let index: Map<string, number> | undefined;
+  // which object each number is (the last definition wins, as incremental updates mean)
+  const index = new Map<string, number>();
+  layout.starts.forEach((o, i) => index.set(`${o.num} ${o.gen}`, i));
   const lookup = (num: number, gen: number): PdfValue | undefined => {
     const key = `${num} ${gen}`;
     if (valueCache.has(key)) return valueCache.get(key);
-    if (!index) {
-      index = new Map();
-      const re = /(\d{1,10})[ \t\r\n\f\0]+(\d{1,5})[ \t\r\n\f\0]+obj(?![A-Za-z0-9])/g;
-      let m: RegExpExecArray | null;
-      while ((m = re.exec(text)) && index.size < MAX_OBJECTS)
-        index.set(`${Number(m[1])} ${Number(m[2])}`, m.index + m[0].length);
-    }
-    const at = index.get(key);
-    parser.items = 0;
-    const v = at === undefined ? undefined : parser.value(at)?.v;
+    valueCache.set(key, undefined);
+    const i = index.get(key);
+    const v = i === undefined ? undefined : parser.valueWithin(layout.starts[i]!.body, layout.extent(i))?.v;
     valueCache.set(key, v);
     return v;
   };
@@ -186,12 +216,10 @@ export function* readPdf(b: Uint8Array, cap: OutputCap): Generator<Member> {
   let cryptObject: string | undefined;
   const encAt = /\/Encrypt(?![A-Za-z0-9])/.exec(text);
   if (encAt) {
-    parser.items = 0;
-    const ref = parser.value(encAt.index + encAt[0].length)?.v;
+    const ref = parser.valueWithin(encAt.index + encAt[0].length, encAt.index + 4096)?.v;
     if (ref?.t === "ref") cryptObject = `${ref.num}.${ref.gen}`;
     const idAt = /\/ID[ \t\r\n\f\0]*\[/.exec(text);
-    parser.items = 0;
-    const ids = idAt ? parser.value(idAt.index + 3)?.v : undefined;
+    const ids = idAt ? parser.valueWithin(idAt.index + 3, idAt.index + 4096)?.v : undefined;
     const id0 = ids?.t === "array" && ids.v[0]?.t === "str" ? ids.v[0].v : new Uint8Array(0);
     const opened = openEncryption(resolveShallow(ref), id0);
     if (typeof opened === "string") {
@@ -213,7 +241,7 @@ export function* readPdf(b: Uint8Array, cap: OutputCap): Generator<Member> {
       ? crypt.decrypt(where.num, where.gen, s, "string")
       : s;
 
-  const objects = scanObjects(b, lengthOf);
+  const objects = scanObjects(b, layout, lengthOf);
   // no objects: nothing is encoded, the file's own bytes were all there is to scan
   if (!objects.length) return;
 
@@ -314,6 +342,7 @@ function* objStm(
   let q = 0;
   const pairs: Array<[number, number]> = [];
   for (let i = 0; i < n; i++) {
+    p.items = 0;
     const a = p.value(q);
     const b = a && p.value(a.end);
     if (!a || !b || a.v.t !== "num" || b.v.t !== "num") break;
@@ -330,9 +359,15 @@ function* objStm(
       },
     };
   }
+  // each object ends where the next one (by offset) starts: hostile offsets stay linear
+  const offsets = [...new Set(pairs.map(([, off]) => off))]
+    .filter((off) => first + off < data.length)
+    .sort((x, y) => x - y);
+  const endOf = new Map(offsets.map((off, i) => [off, first + (offsets[i + 1] ?? data.length - first)]));
+  const done = new Set<number>();
   for (const [objNum, off] of pairs) {
-    if (first + off >= data.length) continue;
-    p.items = 0;
-    inspect(p.value(first + off)?.v, `obj${objNum}.0`);
+    if (first + off >= data.length || done.has(off)) continue;
+    done.add(off);
+    inspect(p.valueWithin(first + off, endOf.get(off)!)?.v, `obj${objNum}.0`);
   }
 }
