@@ -173,6 +173,14 @@ describe("OLE2 compound files", () => {
     expect(r.incomplete.map((i) => i.message).join()).toMatch(/declares 2147483647 FAT sectors/);
   });
 
+  it("thousands of small streams stay linear (one cycle-check table per file, not per stream)", () => {
+    const f = makeCfb(Array.from({ length: 12000 }, (_, i) => ({ path: `S${i}`, data: Buffer.alloc(200, i & 0xff) })));
+    const t = Date.now();
+    const r = scan(f, "many.doc");
+    expect(Date.now() - t).toBeLessThan(8000);
+    expect(r.incomplete.map((i) => i.reason)).toEqual(["max-files"]);
+  });
+
   it("truncated: what remains is scanned, the cut reported, never OK", () => {
     const f = makeCfb([
       { path: "Big", data: Buffer.concat([Buffer.from(EICAR), Buffer.alloc(20000, 0x41)]) },

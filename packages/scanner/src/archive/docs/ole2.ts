@@ -56,6 +56,7 @@ export class CompoundFile {
   private miniFat: Uint32Array = new Uint32Array(0);
   private miniStream: Uint8Array = new Uint8Array(0);
   private readonly stamp: Uint32Array;
+  private miniStamp: Uint32Array = new Uint32Array(1);
   private generation = 0;
   readonly entries: DirEntry[] = [];
   /** damage found while reading the structures (FAT, directory, mini stream) */
@@ -144,7 +145,7 @@ export class CompoundFile {
   ): { data: Uint8Array; error?: string } {
     const gen = ++this.generation;
     const limitUnits = table === this.fat ? this.nSectors : Math.ceil(this.miniStream.length / unit);
-    const stamp = table === this.fat ? this.stamp : new Uint32Array(Math.max(1, limitUnits));
+    const stamp = table === this.fat ? this.stamp : this.miniStamp;
     const want = size ?? limitUnits * unit;
     const out = new Uint8Array(Math.min(want, limitUnits * unit));
     let n = 0;
@@ -259,6 +260,7 @@ export class CompoundFile {
     const ms = this.bigChain(root.start, root.size, "mini stream");
     if (ms.error && root.size) this.damage.push(ms.error);
     this.miniStream = ms.data;
+    this.miniStamp = new Uint32Array(Math.max(1, Math.ceil(ms.data.length / this.miniSectorSize)));
     const nMini = this.v.getUint32(0x40, true);
     const mf = this.bigChain(this.v.getUint32(0x3c, true), undefined, "mini FAT");
     if (nMini && mf.error && !/chain ends/.test(mf.error)) this.damage.push(mf.error);
