@@ -17,7 +17,21 @@ import {
   openContainer,
   trustedKeysOf,
 } from "@vigil/clamav";
-import { EICAR, buildPe, makeZip } from "@vigil/test-kit";
+import {
+  EICAR,
+  buildPe,
+  makeZip,
+  makeCfb,
+  makePdf,
+  makeEncryptedPdf,
+  makeRtf,
+  msiStreamName,
+  ole10Native,
+  ole1Object,
+  pdfEncode,
+  vbaProjectStreams,
+} from "@vigil/test-kit";
+import { deflateSync } from "node:zlib";
 import {
   encodeEntryBundle,
   encodeHashTile,
@@ -86,6 +100,56 @@ add(
 );
 
 for (const [t, seeds] of Object.entries(mailSeeds())) add(t, ...seeds);
+// documents (issue 15): OLE2 with a VBA project, an Ole10Native object and MSI names; PDFs
+// through each filter, an object stream and an embedded file; RTF objdata
+add(
+  "archive-ole2",
+  makeCfb([
+    { path: "WordDocument", data: "W".repeat(4200) },
+    ...vbaProjectStreams(
+      [{ name: "Module1", source: 'Attribute VB_Name = "Module1"\r\nSub AutoOpen()\r\nShell "calc"\r\nEnd Sub\r\n' }],
+      "Macros/",
+    ),
+    { path: "ObjectPool/_1/\x01Ole10Native", data: ole10Native("eicar.com", EICAR) },
+  ]),
+  makeCfb([
+    { path: msiStreamName("Property", true), data: "p" },
+    { path: msiStreamName("Data1.cab"), data: EICAR },
+  ]),
+);
+add(
+  "archive-pdf",
+  makePdf([
+    {
+      dict: "<< /Type /Catalog /Names << /EmbeddedFiles << /Names [(e.com) 2 0 R] >> >> /OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >> >>",
+    },
+    { dict: "<< /Type /Filespec /F (e.com) /EF << /F 3 0 R >> >>" },
+    { dict: "<< /Type /EmbeddedFile /Filter /FlateDecode >>", stream: deflateSync(enc(EICAR)) },
+    {
+      dict: "<< /Filter [/ASCII85Decode /LZWDecode] /DecodeParms [null << /EarlyChange 1 >>] >>",
+      stream: pdfEncode("BT (hello) Tj ET ".repeat(20), ["ASCII85Decode", "LZWDecode"]),
+    },
+    {
+      dict: "<< /Filter [/ASCIIHexDecode /RunLengthDecode] >>",
+      stream: pdfEncode("aaaaaaaabcd".repeat(10), ["ASCIIHexDecode", "RunLengthDecode"]),
+    },
+    { dict: "<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode >>", stream: deflateSync(enc("9 0 << /JS (x) >>")) },
+    {
+      dict: "<< /Filter /FlateDecode /DecodeParms << /Predictor 12 /Columns 4 >> >>",
+      stream: deflateSync(new Uint8Array([2, 1, 2, 3, 4, 2, 1, 1, 1, 1])),
+    },
+  ]),
+);
+const sealed = [
+  { dict: "<< /Type /Catalog /OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >> >>" },
+  { dict: "<< /Type /EmbeddedFile /Filter /FlateDecode >>", stream: deflateSync(enc(EICAR)) },
+];
+add("archive-pdf", makeEncryptedPdf(sealed, "rc4-128"), makeEncryptedPdf(sealed, "aes-256"));
+add(
+  "archive-rtf",
+  makeRtf(ole1Object("Package", ole10Native("eicar.com", EICAR))),
+  makeRtf(ole1Object("Word.Document.8", makeCfb([{ path: "WordDocument", data: EICAR }]))),
+);
 
 add(
   "clamav-ndb",
@@ -343,24 +407,34 @@ function buildDotnet(): Uint8Array {
   return Buffer.concat([h, text, Buffer.alloc(raw - text.length)]);
 }
 
-rmSync(CORPUS_DIR, { recursive: true, force: true });
+// with target names as arguments, only those folders are rewritten (keys.json and the signed
+// seeds of the other targets stay as they are)
+const only = process.argv.slice(2);
+if (only.length) {
+  for (const t of only) {
+    if (!corpus[t]) throw new Error(`make-corpus: no seeds for target ${t}`);
+    rmSync(join(CORPUS_DIR, t), { recursive: true, force: true });
+  }
+} else rmSync(CORPUS_DIR, { recursive: true, force: true });
 for (const [t, seeds] of Object.entries(corpus)) {
+  if (only.length && !only.includes(t)) continue;
   const dir = join(CORPUS_DIR, t);
   mkdirSync(dir, { recursive: true });
   for (const [i, s] of seeds.entries()) writeFileSync(join(dir, `seed-${String(i).padStart(2, "0")}`), s);
 }
-writeFileSync(
-  join(CORPUS_DIR, "keys.json"),
-  JSON.stringify(
-    {
-      note: "test keys made by fuzz/make-corpus.ts for the fuzz seeds only",
-      noteVerifier: key.verifierKey,
-      clamav: hexKeys(trusted),
-    },
-    null,
-    2,
-  ) + "\n",
-);
+if (!only.length)
+  writeFileSync(
+    join(CORPUS_DIR, "keys.json"),
+    JSON.stringify(
+      {
+        note: "test keys made by fuzz/make-corpus.ts for the fuzz seeds only",
+        noteVerifier: key.verifierKey,
+        clamav: hexKeys(trusted),
+      },
+      null,
+      2,
+    ) + "\n",
+  );
 console.log(
   Object.entries(corpus)
     .map(([t, s]) => `${t}: ${s.length}`)

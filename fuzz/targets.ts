@@ -246,6 +246,7 @@ for (const kind of ["gzip", "bzip2", "xz", "tar", "zip"]) {
   });
 }
 
+<<<<<<< HEAD
 // ---- executables as containers (UPX, embedded archives and PEs, AutoIt, InstallShield) ----
 
 for (const [kind, words] of [
@@ -316,12 +317,59 @@ for (const kind of ["mail", "tnef", "uuencoded", "binhex", "html"]) {
     allowed: [ScannerError, DetectorTimeoutError],
     maxLen: 64 * 1024,
     dictionary: MAIL_WORDS,
+=======
+// documents (issue 15): OLE2, PDF, RTF, through the same scan as the archives
+const DOC_WORDS: Record<string, string[]> = {
+  ole2: [
+    "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+    "\xfe\xff\xff\xff",
+    "\xff\xff\xff\xff",
+    "\xfd\xff\xff\xff",
+    "\x01Ole10Native",
+    "VBA",
+    "dir",
+    "Attribut",
+  ],
+  pdf: [
+    "%PDF-1.7",
+    " 0 obj",
+    "endobj",
+    "stream\n",
+    "\nendstream",
+    "/FlateDecode",
+    "/LZWDecode",
+    "/ASCIIHexDecode",
+    "/ASCII85Decode",
+    "/RunLengthDecode",
+    "/ObjStm",
+    "/EmbeddedFile",
+    "/JS",
+    "/Length",
+    "/Encrypt",
+    "<<",
+    ">>",
+    "[",
+    "]",
+    "(",
+    ")",
+    "<",
+    ">",
+    " R",
+  ],
+  rtf: ["{\\rtf1", "{\\*\\objdata ", "\\bin", "}", "{", "01050000", "02000000", "0000000000000000", "d0cf11e0a1b11ae1"],
+};
+for (const kind of ["ole2", "pdf", "rtf"]) {
+  define(`archive-${kind}`, {
+    about: `scanBytes() on ${kind} documents (their members too) with small limits`,
+    allowed: [ScannerError, DetectorTimeoutError],
+    maxLen: 64 * 1024,
+    dictionary: DOC_WORDS[kind]!,
+>>>>>>> unpack-docs
     setup() {
       detector ??= engineDetector(compile('rule EICAR { strings: $a = "EICAR-STANDARD" condition: $a }'), "fuzz", 2000);
     },
-    run(d) {
-      scanBytes(detector!, d, "input", { limits: SMALL, alertExceedsMax: true });
-    },
+    run(d) 
+      scanBytes(detector!, d, "input", { limits: SMALL, alertExceedsMax: true });,
   });
 }
 

@@ -22,6 +22,9 @@ export type FileType =
   | "uuencoded"
   | "binhex"
   | "html"
+  | "ole2"
+  | "pdf"
+  | "rtf"
   | "text"
   | "data"
   | "empty";

@@ -19,7 +19,8 @@
  * rebuild the detector once from its serialised form; each worker reads a file into a reused
  * buffer (`scanFile`), runs the detector on it and, for archives (zip, gzip, bzip2, xz, tar)
  * and mail (MIME messages and mbox, TNEF, uuencode, BinHex; HTML's scripts and `data:` URIs),
- * on every member recursively within the `Limits` (`scanContent`; a damaged container yields
+ * documents (OLE2 streams, VBA sources and embedded objects; PDF streams through their
+ * filters, embedded files and scripts; RTF objects), on every member recursively within the `Limits` (`scanContent`; a damaged container yields
  * the bytes before the damage, scanned, with the damage noted), producing one `FileResult`
  * per top-level file with detections, "not fully scanned" notes and errors. Results feed
  * `ScanStats` and a `ReportWriter` (text, json, ndjson, SARIF), and optionally the

@@ -112,6 +112,9 @@ const CONTAINER: Record<ArchiveKind, string> = {
   uuencoded: "CL_TYPE_UUENCODED",
   binhex: "CL_TYPE_BINHEX",
   html: "CL_TYPE_HTML",
+  ole2: "CL_TYPE_MSOLE2",
+  pdf: "CL_TYPE_PDF",
+  rtf: "CL_TYPE_RTF",
 };
 
 /**

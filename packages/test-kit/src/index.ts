@@ -29,3 +29,23 @@ export { scratchDir, talk, chunked, u32, type Exchange, type Step } from "./sock
 export { HONEST_RULES, SECRET_HUNTING_RULES } from "./rules.js";
 export { makeCorpus, type Corpus } from "./clamav-corpus.js";
 export { killMatrix, KILLPOINT_PRELOAD, type KillMatrixOptions } from "./killmatrix.js";
+export {
+  makeCfb,
+  cfbFatEntryOffset,
+  msiStreamName,
+  ovbaCompress,
+  vbaProjectStreams,
+  ole10Native,
+  ole1Object,
+  makeRtf,
+  lzwEncode,
+  ascii85Encode,
+  runLengthEncode,
+  pdfEncode,
+  makePdf,
+  makeEncryptedPdf,
+  type PdfCipher,
+  type CfbStream,
+  type PdfFilter,
+  type PdfObjectSpec,
+} from "./docs.js";

@@ -6,6 +6,7 @@ import { isZip, readZip } from "./zip.js";
 import { isExe, readExe } from "./exe/index.js";
 import { isAutoit, readAutoit } from "./exe/autoit.js";
 import { isIshieldMsi, readIshieldMsi } from "./exe/ishield.js";
+import { isOle2, isPdf, isRtf, readOle2, readPdf, readRtf } from "./docs/index.js";
 import type { ArchiveKind, Member, OutputCap } from "./types.js";
 import { readMailKind, sniffMail } from "./mail/index.js";
 
@@ -22,6 +23,9 @@ export function sniffArchive(b: Uint8Array): ArchiveKind | undefined {
   if (isBzip2(b)) return "bzip2";
   if (isXz(b)) return "xz";
   if (isTar(b)) return "tar";
+  if (isOle2(b)) return "ole2";
+  if (isPdf(b)) return "pdf";
+  if (isRtf(b)) return "rtf";
   if (isExe(b)) return "exe";
   if (isAutoit(b)) return "autoit";
   if (isIshieldMsi(b)) return "ishield-msi";
@@ -53,5 +57,11 @@ export function readArchive(kind: ArchiveKind, b: Uint8Array, outerName: string,
     case "binhex":
     case "html":
       return readMailKind(kind, b, cap);
+    case "ole2":
+      return readOle2(b, cap);
+    case "pdf":
+      return readPdf(b, cap);
+    case "rtf":
+      return readRtf(b, cap);
   }
 }

@@ -1,7 +1,19 @@
 /** What every archive reader yields, and the error that stops one when a limit is hit. */
 import type { MailKind } from "./mail/index.js";
 
-export type ArchiveKind = "zip" | "gzip" | "bzip2" | "xz" | "tar" | "exe" | "autoit" | "ishield-msi" | MailKind;
+export type ArchiveKind =
+  | "zip"
+  | "gzip"
+  | "bzip2"
+  | "xz"
+  | "tar"
+  | "ole2"
+  | "pdf"
+  | "rtf"
+  | "exe"
+  | "autoit"
+  | "ishield-msi"
+  | MailKind;
 
 export interface Member {
   /** Name inside the archive (control characters escaped). */
