@@ -104,6 +104,15 @@ const CONTAINER: Record<ArchiveKind, string> = {
   bzip2: "CL_TYPE_BZ",
   xz: "CL_TYPE_XZ",
   tar: "CL_TYPE_POSIX_TAR",
+  "7z": "CL_TYPE_7Z",
+  rar: "CL_TYPE_RAR",
+  rar5: "CL_TYPE_RAR",
+  cab: "CL_TYPE_MSCAB",
+  arj: "CL_TYPE_ARJ",
+  chm: "CL_TYPE_MSCHM",
+  iso: "CL_TYPE_ISO9660",
+  udf: "CL_TYPE_UDF",
+  nsis: "CL_TYPE_NULSFT",
 };
 
 /**

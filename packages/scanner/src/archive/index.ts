@@ -3,6 +3,7 @@ import { isBzip2, isGzip, readBzip2, readGzip, readXz } from "./gzip.js";
 import { isXz } from "./xz.js";
 import { isTar, readTar } from "./tar.js";
 import { isZip, readZip } from "./zip.js";
+import { readSevenZip, sniffSevenZip } from "./sevenzip/index.js";
 import type { ArchiveKind, Member, OutputCap } from "./types.js";
 
 export type { ArchiveKind, Member, OutputCap } from "./types.js";
@@ -13,7 +14,7 @@ export function sniffArchive(b: Uint8Array): ArchiveKind | undefined {
   if (isBzip2(b)) return "bzip2";
   if (isXz(b)) return "xz";
   if (isTar(b)) return "tar";
-  return undefined;
+  return sniffSevenZip(b);
 }
 
 export function readArchive(kind: ArchiveKind, b: Uint8Array, outerName: string, cap: OutputCap): Iterable<Member> {
@@ -28,5 +29,7 @@ export function readArchive(kind: ArchiveKind, b: Uint8Array, outerName: string,
       return readXz(b, outerName, cap);
     case "tar":
       return readTar(b);
+    default:
+      return readSevenZip(kind, b, cap);
   }
 }

@@ -1,6 +1,8 @@
 /** What every archive reader yields, and the error that stops one when a limit is hit. */
 
-export type ArchiveKind = "zip" | "gzip" | "bzip2" | "xz" | "tar";
+import type { SevenZipKind } from "./sevenzip/sniff.js";
+
+export type ArchiveKind = "zip" | "gzip" | "bzip2" | "xz" | "tar" | SevenZipKind;
 
 export interface Member {
   /** Name inside the archive (control characters escaped). */
@@ -14,7 +16,10 @@ export interface Member {
   compressedSize: number;
   encrypted?: boolean;
   /** Why the member could not be decoded, or not all of it (corrupt, unsupported method). */
-  problem?: { reason: "corrupt-archive" | "unsupported" | "encrypted" | "over-limit"; message: string };
+  problem?: {
+    reason: "corrupt-archive" | "unsupported" | "encrypted" | "over-limit" | "max-scantime";
+    message: string;
+  };
   /** With reason "over-limit": the output cap that decoding would have exceeded. */
   limit?: number;
 }
