@@ -6,7 +6,9 @@
  * starts a new one; so does a worker that died. The worker is unref'd: it never keeps the
  * process alive.
  */
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
 import { WORKER_SOURCE } from "./worker-source.js";
 
@@ -25,6 +27,8 @@ export interface SevenZipReply {
   dirs: string[];
   /** The file whose writing passed the output cap (7-Zip stopped there). */
   over?: string;
+  /** 7-Zip threw (its state is unknown), or has run long: the worker is replaced before the next call. */
+  recycle?: boolean;
 }
 
 export class SevenZipFailure extends Error {
@@ -51,16 +55,28 @@ interface Slot {
 }
 let slot: Slot | undefined;
 
-function modulePath(): string {
-  return createRequire(import.meta.url).resolve("7z-wasm");
+// the global WebAssembly object of Node (the project's type libraries leave it out)
+declare const WebAssembly: { Module: new (bytes: Uint8Array) => object };
+
+let compiled: { path: string; wasm: object } | undefined;
+
+/** 7z-wasm's loader and its WebAssembly module, compiled once per thread and shared with each worker. */
+function sevenZipModule(): { path: string; wasm: object } {
+  if (!compiled) {
+    const path = createRequire(import.meta.url).resolve("7z-wasm");
+    const wasm = new WebAssembly.Module(readFileSync(join(dirname(path), "7zz.wasm")));
+    compiled = { path, wasm };
+  }
+  return compiled;
 }
 
 function start(): Slot {
   const { port1, port2 } = new MessageChannel();
   const flag = new Int32Array(new SharedArrayBuffer(4));
+  const { path, wasm } = sevenZipModule();
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
-    workerData: { port: port2, flag, modulePath: modulePath() },
+    workerData: { port: port2, flag, modulePath: path, wasm },
     transferList: [port2],
     // 7-Zip's own memory is WebAssembly memory (at most 2 GiB, freed with the worker); this bounds the JS side
     resourceLimits: { maxOldGenerationSizeMb: 512 },
@@ -107,5 +123,6 @@ function check(reply: SevenZipReply | { failed: string }): SevenZipReply {
     if (slot) stop(slot);
     throw new SevenZipFailure("crashed", `7-Zip failed: ${reply.failed.split("\n")[0]}`);
   }
+  if (reply.recycle && slot) stop(slot);
   return reply;
 }

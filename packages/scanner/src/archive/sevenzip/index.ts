@@ -91,7 +91,7 @@ function errorLines(lines: string[], listed: Set<string>): { archive: string[]; 
     else if (l.startsWith("Open ERROR: ")) archive.push(l.slice(12));
     else if (l.startsWith("ERROR: ")) archive.push(l.slice(7));
     else if (l === "ERRORS:")
-      for (i++; i < lines.length && lines[i]!.trim() !== ""; i++) archive.push(lines[i]!.trim());
+      for (i++; i < lines.length && !/^$|^WARNINGS:$| = /.test(lines[i]!.trim()); i++) archive.push(lines[i]!.trim());
     else if (l.startsWith("THROWN: ")) archive.push("7-Zip stopped with an internal error");
   }
   return { archive: [...new Set(archive)], files };
@@ -140,7 +140,9 @@ export function* readSevenZip(kind: SevenZipKind, b: Uint8Array, cap: OutputCap)
   const found = errorLines([...reply.list, ...reply.log], listed);
   const perFile = found.files;
   // the write that passed the cap fails with errno 22 (EFBIG): that is the bomb, reported as one
-  const errors = reply.over ? found.archive.filter((l) => !/errno=22|File too large/.test(l)) : found.archive;
+  const errors = reply.over
+    ? found.archive.filter((l) => !/errno=22|File too large|internal error/.test(l))
+    : found.archive;
   const files = new Map(reply.files.map((f) => [f.path, f.data]));
   let stopped = false;
   for (const e of entries) {

@@ -7,18 +7,30 @@
  * file system, listed (`l -slt`), then extracted (`x`) into /o. Every write
  * into /o is counted: past `cap` bytes in total the write fails (EFBIG), 7-Zip stops, and the
  * file being written is named in `over`. Reply: { list, log, files, dirs, over } on the port, then
- * the shared flag is set and notified (the caller waits on it synchronously).
+ * the shared flag is set and notified (the caller waits on it synchronously). After a C++
+ * exception or an abort escaped 7-Zip, after many calls or with a large heap, the reply says
+ * `recycle` and the caller replaces the worker.
  */
 export const WORKER_SOURCE = String.raw`
 const { workerData } = require("node:worker_threads");
-const { port, flag, modulePath } = workerData;
+const { port, flag, modulePath, wasm } = workerData;
 const SevenZip = require(modulePath);
 let lines = [];
 let budget = null;
+let thrown = false;
+let calls = 0;
+let wasmExports;
 const ready = SevenZip({
   print: (s) => lines.push(s),
   printErr: (s) => lines.push(s),
   stdin: () => null,
+  // the module compiled once by the caller; its exports give the stack pointer (see run)
+  instantiateWasm(imports, ok) {
+    const instance = new WebAssembly.Instance(wasm, imports);
+    wasmExports = instance.exports;
+    ok(instance, wasm);
+    return instance.exports;
+  },
 }).then((m) => {
   const FS = m.FS;
   const write = FS.write;
@@ -58,9 +70,22 @@ function collect(FS, dir, rel, out, dirs) {
   }
 }
 
+// 7-Zip ends with exit() on errors, which unwinds without restoring the WebAssembly stack
+// pointer: left alone, about 120 damaged archives in a row overflow the stack into the heap
+// (memory corruption, then a hang). The pointer is saved and restored around every run.
 function run(m, args) {
   lines = [];
-  try { m.callMain(args); } catch (e) { lines.push("THROWN: " + (e && e.message ? e.message : String(e))); }
+  calls++;
+  const sp = wasmExports.emscripten_stack_get_current();
+  try {
+    m.callMain(args);
+  } catch (e) {
+    // a C++ exception or an abort left 7-Zip's state unknown: this worker is replaced after replying
+    thrown = true;
+    lines.push("THROWN: " + (e && e.message ? e.message : String(e)));
+  } finally {
+    wasmExports._emscripten_stack_restore(sp);
+  }
   return lines;
 }
 
@@ -86,7 +111,10 @@ port.on("message", async (req) => {
     const sent = files.filter((f) => f.path !== over);
     rmrf(FS, "/o");
     rmrf(FS, "/in");
-    reply = { list, log, files: sent, dirs, over };
+    // exit() also skips destructors: the heap leaks a little on every damaged archive, so the
+    // worker is replaced after a while, or when 7-Zip's memory has grown large
+    const recycle = thrown || calls >= 400 || wasmExports.memory.buffer.byteLength > 256 * 1024 * 1024;
+    reply = { list, log, files: sent, dirs, over, recycle };
   } catch (e) {
     reply = { failed: String(e && e.stack ? e.stack : e) };
   }
