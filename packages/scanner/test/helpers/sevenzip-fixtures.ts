@@ -109,6 +109,16 @@ export function rar5(files: Stored[]): Buffer {
   return Buffer.concat(parts);
 }
 
+/** The CFDATA checksum of the Microsoft Cabinet Format: XOR of little-endian 32-bit words, the tail bytes high first. */
+function cabSum(b: Uint8Array, seed: number): number {
+  let sum = seed;
+  let i = 0;
+  for (; i + 4 <= b.length; i += 4) sum ^= b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
+  let tail = 0;
+  for (; i < b.length; i++) tail = (tail << 8) | b[i]!;
+  return (sum ^ tail) >>> 0;
+}
+
 export interface CabFile {
   name: string;
   data: Uint8Array;
@@ -116,7 +126,7 @@ export interface CabFile {
 
 /**
  * A cabinet with one folder: the files' bytes concatenated and cut into data blocks of 32 KiB
- * (stored, or MSZIP: "CK" and a deflate stream per block). `declared` overrides each file's
+ * (stored, or MSZIP: "CK" and a deflate stream per block), each with its checksum. `declared` overrides each file's
  * cbFile (a lying size).
  */
 export function cab(files: CabFile[], method: "none" | "mszip", declared?: number): Buffer {
@@ -125,7 +135,8 @@ export function cab(files: CabFile[], method: "none" | "mszip", declared?: numbe
   for (let o = 0; o < all.length || (o === 0 && blocks.length === 0); o += 32768) {
     const raw = all.subarray(o, o + 32768);
     const payload = method === "none" ? raw : Buffer.concat([Buffer.from("CK"), deflateRawSync(raw)]);
-    blocks.push(Buffer.concat([le(0, 4), le(payload.length, 2), le(raw.length, 2), payload]));
+    const sizes = Buffer.concat([le(payload.length, 2), le(raw.length, 2)]);
+    blocks.push(Buffer.concat([le(cabSum(sizes, cabSum(payload, 0)), 4), sizes, payload]));
     if (all.length === 0) break;
   }
   const fileEntries: Buffer[] = [];

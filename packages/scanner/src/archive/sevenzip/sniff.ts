@@ -59,9 +59,13 @@ function isIso(b: Uint8Array): boolean {
 }
 
 function isUdf(b: Uint8Array): boolean {
-  // volume recognition sequence from sector 16 (2048-byte sectors): BEA01 ... NSR02/NSR03
-  if (!at(b, 0x8001, SIG_BEA01) && !at(b, 0x8801, SIG_BEA01)) return false;
-  for (let s = 16; s < 32; s++) if (at(b, s * 2048 + 1, SIG_NSR)) return true;
+  // volume recognition sequence from sector 16 (2048-byte sectors, after any ISO 9660
+  // descriptors): BEA01, then NSR02 or NSR03
+  let bea = false;
+  for (let s = 16; s < 32; s++) {
+    if (at(b, s * 2048 + 1, SIG_BEA01)) bea = true;
+    else if (bea && at(b, s * 2048 + 1, SIG_NSR)) return true;
+  }
   return false;
 }
 
