@@ -244,6 +244,33 @@ for (const kind of ["gzip", "bzip2", "xz", "tar", "zip"]) {
   });
 }
 
+// the formats read through 7-Zip (packages/scanner/src/archive/sevenzip): 7-Zip itself runs in
+// a worker thread, so coverage guides only the reader around it; hangs and crashes still show
+for (const kind of ["7z", "rar", "cab", "arj"]) {
+  define(`archive-${kind}`, {
+    about: `scanBytes() on ${kind} archives (read by 7-Zip in its worker) with small limits`,
+    allowed: [ScannerError, DetectorTimeoutError],
+    maxLen: 64 * 1024,
+    dictionary: [
+      "7z\xbc\xaf'\x1c",
+      "\x17",
+      "\x06\xf1\x07\x01",
+      "Rar!\x1a\x07\x00",
+      "Rar!\x1a\x07\x01\x00",
+      "MSCF\0\0\0\0",
+      "CK",
+      "\x60\xea",
+      "EICAR-STANDARD",
+    ],
+    setup() {
+      detector ??= engineDetector(compile('rule EICAR { strings: $a = "EICAR-STANDARD" condition: $a }'), "fuzz", 2000);
+    },
+    run(d) {
+      scanBytes(detector!, d, "input", { limits: SMALL, alertExceedsMax: true });
+    },
+  });
+}
+
 // ---- ClamAV signatures and containers ----
 
 const CLAM_WORDS = [

@@ -111,7 +111,11 @@ describe.skipIf(needs("7z archives made by p7zip", { tools: ["7z"] }))("7z", () 
     const hidden = scan(make7z(["-psecret", "-mhe=on"]), "hidden.7z");
     expect(hidden.detections).toEqual([]);
     expect(hidden.incomplete).toEqual([
-      expect.objectContaining({ reason: "encrypted", path: "hidden.7z", message: expect.stringMatching(/encrypted headers/) }),
+      expect.objectContaining({
+        reason: "encrypted",
+        path: "hidden.7z",
+        message: expect.stringMatching(/encrypted headers/),
+      }),
     ]);
   });
 
@@ -129,7 +133,11 @@ describe.skipIf(needs("7z archives made by p7zip", { tools: ["7z"] }))("7z", () 
     const r = scan(bad, "crc.7z");
     expect(paths(r)).toEqual(["crc.7z!dir/eicar.com"]);
     expect(r.incomplete).toEqual([
-      expect.objectContaining({ reason: "corrupt-archive", path: "crc.7z!readme.txt", message: expect.stringMatching(/CRC/) }),
+      expect.objectContaining({
+        reason: "corrupt-archive",
+        path: "crc.7z!readme.txt",
+        message: expect.stringMatching(/CRC/),
+      }),
     ]);
   });
 
@@ -194,7 +202,11 @@ describe("RAR 4 and RAR 5 (stored members, built byte by byte)", () => {
       const c = scan(bad, name);
       expect(c.detections).toEqual([]);
       expect(c.incomplete).toEqual([
-        expect.objectContaining({ reason: "corrupt-archive", path: `${name}!dir/eicar.com`, message: expect.stringMatching(/CRC/) }),
+        expect.objectContaining({
+          reason: "corrupt-archive",
+          path: `${name}!dir/eicar.com`,
+          message: expect.stringMatching(/CRC/),
+        }),
       ]);
 
       // cut inside EICAR's bytes, and inside its header

@@ -34,18 +34,19 @@ export function parseListing(lines: string[]): { entries: Entry[]; opened: boole
   if (start < 0) return { entries, opened: false };
   let cur: Map<string, string> | undefined;
   const flush = () => {
-    if (!cur || !cur.has("Path")) return;
+    const e = cur;
+    if (!e?.has("Path")) return;
     const num = (k: string) => {
-      const v = cur!.get(k);
+      const v = e.get(k);
       return v && /^\d+$/.test(v) ? Number(v) : undefined;
     };
     entries.push({
-      path: cur.get("Path")!,
+      path: e.get("Path")!,
       size: num("Size"),
       packed: num("Packed Size"),
-      encrypted: cur.get("Encrypted") === "+",
-      folder: cur.get("Folder") === "+" || /^D/.test(cur.get("Attributes") ?? ""),
-      method: cur.get("Method") || undefined,
+      encrypted: e.get("Encrypted") === "+",
+      folder: e.get("Folder") === "+" || /^D/.test(e.get("Attributes") ?? ""),
+      method: e.get("Method") || undefined,
     });
   };
   for (const line of lines.slice(start + 1)) {
