@@ -78,6 +78,9 @@ function start(): Slot {
     eval: true,
     workerData: { port: port2, flag, modulePath: path, wasm },
     transferList: [port2],
+    // plain JavaScript: no loader flags of the parent (a tsx loader inherited by a worker
+    // started from a worker waits on the blocked parent and never starts)
+    execArgv: [],
     // 7-Zip's own memory is WebAssembly memory (at most 2 GiB, freed with the worker); this bounds the JS side
     resourceLimits: { maxOldGenerationSizeMb: 512 },
     stdout: true,

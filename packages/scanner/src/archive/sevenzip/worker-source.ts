@@ -7,8 +7,8 @@
  * file system, listed (`l -slt`), then extracted (`x`) into /o. Every write
  * into /o is counted: past `cap` bytes in total the write fails (EFBIG), 7-Zip stops, and the
  * file being written is named in `over`. Reply: { list, log, files, dirs, over } on the port, then
- * the shared flag is set and notified (the caller waits on it synchronously). After a C++
- * exception or an abort escaped 7-Zip, after many calls or with a large heap, the reply says
+ * the shared flag is set and notified (the caller waits on it synchronously). After 16 C++
+ * exceptions or aborts escaped 7-Zip, after 400 calls or with a heap past 256 MiB, the reply says
  * `recycle` and the caller replaces the worker.
  */
 export const WORKER_SOURCE = String.raw`
@@ -17,7 +17,7 @@ const { port, flag, modulePath, wasm } = workerData;
 const SevenZip = require(modulePath);
 let lines = [];
 let budget = null;
-let thrown = false;
+let thrown = 0;
 let calls = 0;
 let wasmExports;
 const ready = SevenZip({
@@ -80,11 +80,14 @@ function run(m, args) {
   try {
     m.callMain(args);
   } catch (e) {
-    // a C++ exception or an abort left 7-Zip's state unknown: this worker is replaced after replying
-    thrown = true;
+    // a C++ exception (this build cannot catch them: 7-Zip's own error paths end here, as on
+    // truncated data) or an abort: after a few, the worker is replaced
+    thrown++;
     lines.push("THROWN: " + (e && e.message ? e.message : String(e)));
   } finally {
     wasmExports._emscripten_stack_restore(sp);
+    // files 7-Zip left open when it was unwound
+    for (const st of m.FS.streams) if (st && st.fd > 2) try { m.FS.close(st); } catch {}
   }
   return lines;
 }
@@ -113,12 +116,13 @@ port.on("message", async (req) => {
     rmrf(FS, "/in");
     // exit() also skips destructors: the heap leaks a little on every damaged archive, so the
     // worker is replaced after a while, or when 7-Zip's memory has grown large
-    const recycle = thrown || calls >= 400 || wasmExports.memory.buffer.byteLength > 256 * 1024 * 1024;
+    const recycle = thrown >= 16 || calls >= 400 || wasmExports.memory.buffer.byteLength > 256 * 1024 * 1024;
     reply = { list, log, files: sent, dirs, over, recycle };
   } catch (e) {
     reply = { failed: String(e && e.stack ? e.stack : e) };
   }
-  port.postMessage(reply);
+  // the files' buffers are moved, not copied
+  port.postMessage(reply, reply.files ? reply.files.map((f) => f.data.buffer) : []);
   Atomics.store(flag, 0, 1);
   Atomics.notify(flag, 0);
 });
