@@ -107,11 +107,18 @@ export function runSevenZip(data: Uint8Array, type: string, cap: number): SevenZ
   const s = slot;
   Atomics.store(s.flag, 0, 0);
   s.port.postMessage({ data, type, cap, password: "vigil-no-password" });
-  // a worker that dies without answering (its JS heap limit) is seen as a timeout: its exit
-  // event cannot be delivered while this thread waits
-  if (Atomics.wait(s.flag, 0, 0, timeoutMs) === "timed-out") {
-    stop(s);
-    throw new SevenZipFailure("timeout", `7-Zip took longer than ${timeoutMs} ms on this archive; stopped`);
+  // the worker posts its reply, then sets the flag and notifies. The flag is what counts: a wake-up
+  // can be the late notify of the previous call (its store seen, its notify not yet sent).
+  // A worker that dies without answering (its JS heap limit) is seen as a timeout: its exit
+  // event cannot be delivered while this thread waits.
+  const deadline = Date.now() + timeoutMs;
+  while (Atomics.load(s.flag, 0) === 0) {
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      stop(s);
+      throw new SevenZipFailure("timeout", `7-Zip took longer than ${timeoutMs} ms on this archive; stopped`);
+    }
+    Atomics.wait(s.flag, 0, 0, left);
   }
   const got = receiveMessageOnPort(s.port);
   if (!got) {
