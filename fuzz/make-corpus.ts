@@ -6,7 +6,8 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import {
@@ -48,6 +49,7 @@ import { buildMacho, buildFat } from "../packages/engine/test/modules/macho-buil
 import { buildDex } from "../packages/engine/test/modules/dex-builder.js";
 import { originalImage, upxPe } from "../packages/scanner/test/helpers/upx.js";
 import { autoit, ishield, wwpackPe, ycPe } from "../packages/scanner/test/helpers/exe-fixtures.js";
+import { cab, rar4, rar5 } from "../packages/scanner/test/helpers/sevenzip-fixtures.js";
 import { CORPUS_DIR } from "./targets.js";
 import { mailSeeds } from "./corpus-mail.js";
 
@@ -150,6 +152,30 @@ add(
   makeRtf(ole1Object("Package", ole10Native("eicar.com", EICAR))),
   makeRtf(ole1Object("Word.Document.8", makeCfb([{ path: "WordDocument", data: EICAR }]))),
 );
+// 7-Zip's formats: 7z and ARJ by their tools, RAR and CAB by the scanner tests' byte-level builders
+const inDir = (cmd: string, args: string[], out: string): Uint8Array => {
+  const d = mkdtempSync(join(tmpdir(), "vigil-seed-"));
+  writeFileSync(join(d, "eicar.com"), EICAR);
+  writeFileSync(join(d, "readme.txt"), "hello\n".repeat(50));
+  execFileSync(cmd, args, { cwd: d, stdio: "ignore" });
+  const b = new Uint8Array(readFileSync(join(d, out)));
+  rmSync(d, { recursive: true });
+  return b;
+};
+add(
+  "archive-7z",
+  inDir("7z", ["a", "-bd", "-m0=LZMA2", "a.7z", "eicar.com", "readme.txt"], "a.7z"),
+  inDir("7z", ["a", "-bd", "-ms=on", "-mf=BCJ2", "-m0=LZMA", "b.7z", "eicar.com", "readme.txt"], "b.7z"),
+  inDir("7z", ["a", "-bd", "-m0=PPMd", "c.7z", "eicar.com"], "c.7z"),
+);
+const rarFiles = [
+  { name: "readme.txt", data: "hello" },
+  { name: "dir/eicar.com", data: EICAR },
+];
+add("archive-rar", rar4(rarFiles), rar5(rarFiles));
+const cabFiles = rarFiles.map((f) => ({ name: f.name, data: enc(f.data) }));
+add("archive-cab", cab(cabFiles, "none"), cab(cabFiles, "mszip"));
+add("archive-arj", inDir("arj", ["a", "-y", "a.arj", "eicar.com", "readme.txt"], "a.arj"));
 
 add(
   "clamav-ndb",

@@ -4,30 +4,9 @@
  * scripts (#!), archives, mail and HTML, else text or data.
  */
 import { closeSync, openSync, readSync, constants } from "node:fs";
-import { fsPath, sniffArchive } from "@vigil/scanner";
+import { fsPath, sniffArchive, type ArchiveKind } from "@vigil/scanner";
 
-export type FileType =
-  | "pe"
-  | "elf"
-  | "macho"
-  | "dex"
-  | "script"
-  | "zip"
-  | "gzip"
-  | "bzip2"
-  | "xz"
-  | "tar"
-  | "mail"
-  | "tnef"
-  | "uuencoded"
-  | "binhex"
-  | "html"
-  | "ole2"
-  | "pdf"
-  | "rtf"
-  | "text"
-  | "data"
-  | "empty";
+export type FileType = "pe" | "elf" | "macho" | "dex" | "script" | ArchiveKind | "text" | "data" | "empty";
 
 const MACHO = new Set([0xfeedface, 0xfeedfacf, 0xcefaedfe, 0xcffaedfe, 0xcafebabe, 0xbebafeca]);
 

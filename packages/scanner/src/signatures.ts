@@ -115,6 +115,15 @@ const CONTAINER: Record<ArchiveKind, string> = {
   ole2: "CL_TYPE_MSOLE2",
   pdf: "CL_TYPE_PDF",
   rtf: "CL_TYPE_RTF",
+  "7z": "CL_TYPE_7Z",
+  rar: "CL_TYPE_RAR",
+  rar5: "CL_TYPE_RAR",
+  cab: "CL_TYPE_MSCAB",
+  arj: "CL_TYPE_ARJ",
+  chm: "CL_TYPE_MSCHM",
+  iso: "CL_TYPE_ISO9660",
+  udf: "CL_TYPE_UDF",
+  nsis: "CL_TYPE_NULSFT",
 };
 
 /**

@@ -7,6 +7,7 @@ import { isExe, readExe } from "./exe/index.js";
 import { isAutoit, readAutoit } from "./exe/autoit.js";
 import { isIshieldMsi, readIshieldMsi } from "./exe/ishield.js";
 import { isOle2, isPdf, isRtf, readOle2, readPdf, readRtf } from "./docs/index.js";
+import { readSevenZip, sniffSevenZip } from "./sevenzip/index.js";
 import type { ArchiveKind, Member, OutputCap } from "./types.js";
 import { readMailKind, sniffMail } from "./mail/index.js";
 
@@ -23,6 +24,9 @@ export function sniffArchive(b: Uint8Array): ArchiveKind | undefined {
   if (isBzip2(b)) return "bzip2";
   if (isXz(b)) return "xz";
   if (isTar(b)) return "tar";
+  // 7-Zip's formats (magic at 0, images, NSIS inside a PE) before PE as a container
+  const sevenZip = sniffSevenZip(b);
+  if (sevenZip) return sevenZip;
   if (isOle2(b)) return "ole2";
   if (isPdf(b)) return "pdf";
   if (isRtf(b)) return "rtf";
@@ -63,5 +67,7 @@ export function readArchive(kind: ArchiveKind, b: Uint8Array, outerName: string,
       return readPdf(b, cap);
     case "rtf":
       return readRtf(b, cap);
+    default:
+      return readSevenZip(kind, b, cap);
   }
 }

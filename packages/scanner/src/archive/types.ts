@@ -1,6 +1,8 @@
 /** What every archive reader yields, and the error that stops one when a limit is hit. */
 import type { MailKind } from "./mail/index.js";
 
+import type { SevenZipKind } from "./sevenzip/sniff.js";
+
 export type ArchiveKind =
   | "zip"
   | "gzip"
@@ -13,7 +15,8 @@ export type ArchiveKind =
   | "exe"
   | "autoit"
   | "ishield-msi"
-  | MailKind;
+  | MailKind
+  | SevenZipKind;
 
 export interface Member {
   /** Name inside the archive (control characters escaped). */
@@ -27,7 +30,10 @@ export interface Member {
   compressedSize: number;
   encrypted?: boolean;
   /** Why the member could not be decoded, or not all of it (corrupt, unsupported method). */
-  problem?: { reason: "corrupt-archive" | "unsupported" | "encrypted" | "over-limit"; message: string };
+  problem?: {
+    reason: "corrupt-archive" | "unsupported" | "encrypted" | "over-limit" | "max-scantime";
+    message: string;
+  };
   /** With reason "over-limit": the output cap that decoding would have exceeded. */
   limit?: number;
 }
