@@ -445,10 +445,7 @@ class Connection {
       this.reply("UNKNOWN COMMAND", cmd.term, id, true);
       return;
     }
-    if (
-      this.limits.disabledCommands.includes(cmd.name) &&
-      cmd.name !== "ALLMATCHSCAN"
-    ) {
+    if (this.limits.disabledCommands.includes(cmd.name) && cmd.name !== "ALLMATCHSCAN") {
       this.reply("COMMAND UNAVAILABLE", cmd.term, id, true);
       return;
     }
@@ -1049,8 +1046,7 @@ async function removeStaleSocket(path: string, fix: boolean): Promise<void> {
     c.once("error", () => res(false));
   });
   if (live) throw new Error(`${path} is in use by a running server; stop it or choose another --socket path`);
-  if (!fix)
-    throw new Error(`socket file ${path} exists (FixStaleSocket is off); remove it, or set FixStaleSocket yes`);
+  if (!fix) throw new Error(`socket file ${path} exists (FixStaleSocket is off); remove it, or set FixStaleSocket yes`);
   await unlink(path);
 }
 

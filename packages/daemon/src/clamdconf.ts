@@ -111,7 +111,10 @@ export function parseClamdConf(text: string, file = "clamd.conf"): ClamdConf {
     const sp = buf.search(/[ \t]/);
     if (sp < 0) throw bad(file, n, `missing value for option ${buf.trim()}`);
     const name = buf.slice(0, sp);
-    let arg = buf.slice(sp + 1).replace(/^[ \t]+/, "").replace(/[ \t]+$/, "");
+    let arg = buf
+      .slice(sp + 1)
+      .replace(/^[ \t]+/, "")
+      .replace(/[ \t]+$/, "");
     if (!arg) throw bad(file, n, `missing value for option ${name}`);
     if (arg.startsWith('"')) {
       const end = arg.lastIndexOf('"');
@@ -138,7 +141,8 @@ export function parseClamdConf(text: string, file = "clamd.conf"): ClamdConf {
     let value: ConfValue;
     switch (type.kind) {
       case "b":
-        if (!BOOL.test(arg)) throw bad(file, n, `${name} takes yes or no (also true/false, 1/0), not ${JSON.stringify(arg)}${hint}`);
+        if (!BOOL.test(arg))
+          throw bad(file, n, `${name} takes yes or no (also true/false, 1/0), not ${JSON.stringify(arg)}${hint}`);
         value = /^(yes|true|1)$/i.test(arg);
         break;
       case "n":
@@ -148,12 +152,20 @@ export function parseClamdConf(text: string, file = "clamd.conf"): ClamdConf {
       case "z": {
         const m = /^(\d+)([kmg]?)$/i.exec(arg);
         if (!m)
-          throw bad(file, n, `${name} takes a size (a number with an optional K, M or G suffix), not ${JSON.stringify(arg)}${hint}`);
+          throw bad(
+            file,
+            n,
+            `${name} takes a size (a number with an optional K, M or G suffix), not ${JSON.stringify(arg)}${hint}`,
+          );
         const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as "" | "k" | "m" | "g"];
         // clamd reads the digits with strtoll(..., 0): a leading 0 makes them octal
         const digits = m[1]!;
         if (/^0\d/.test(digits) && !/^0[0-7]+$/.test(digits))
-          throw bad(file, n, `${name} ${arg}: a leading 0 makes clamd read the number as octal, and 8 and 9 are not octal digits`);
+          throw bad(
+            file,
+            n,
+            `${name} ${arg}: a leading 0 makes clamd read the number as octal, and 8 and 9 are not octal digits`,
+          );
         const base = /^0\d/.test(digits) ? Number.parseInt(digits, 8) : Number(digits);
         value = base * mult;
         if (!Number.isSafeInteger(value)) throw bad(file, n, `${name} ${arg} is too large`);
@@ -371,7 +383,11 @@ export function clamdSettings(conf: ClamdConf): ClamdSettings {
       try {
         new RegExp(e.value as string);
       } catch (err) {
-        throw bad(conf.file, e.line, `ExcludePath ${JSON.stringify(e.value)} is not a valid regular expression: ${(err as Error).message}`);
+        throw bad(
+          conf.file,
+          e.line,
+          `ExcludePath ${JSON.stringify(e.value)} is not a valid regular expression: ${(err as Error).message}`,
+        );
       }
       return e.value as string;
     }),
@@ -386,12 +402,17 @@ export function clamdSettings(conf: ClamdConf): ClamdSettings {
   const mode = str("LocalSocketMode");
   if (mode !== undefined) {
     if (!/^[0-7]{1,4}$/.test(mode))
-      throw bad(conf.file, line("LocalSocketMode"), `LocalSocketMode takes an octal mode such as 660, not ${JSON.stringify(mode)}`);
+      throw bad(
+        conf.file,
+        line("LocalSocketMode"),
+        `LocalSocketMode takes an octal mode such as 660, not ${JSON.stringify(mode)}`,
+      );
     s.socketMode = Number.parseInt(mode, 8) & 0o666;
   }
   const port = num("TCPSocket");
   if (port !== undefined) {
-    if (port < 1 || port > 65535) throw bad(conf.file, line("TCPSocket"), `TCPSocket ${port} is not a TCP port (1-65535)`);
+    if (port < 1 || port > 65535)
+      throw bad(conf.file, line("TCPSocket"), `TCPSocket ${port} is not a TCP port (1-65535)`);
     const addrs = (conf.entries.get("TCPAddr") ?? []).map((e) => e.value as string);
     s.tcp = (addrs.length ? addrs : ["0.0.0.0"]).map((a) => (a.includes(":") ? `[${a}]:${port}` : `${a}:${port}`));
   } else if (conf.entries.has("TCPAddr")) {
@@ -436,7 +457,10 @@ export function clamdSettings(conf: ClamdConf): ClamdSettings {
     else {
       // Vigil's walk follows both kinds or neither: the safer choice, not following, wins
       s.followSymlinks = false;
-      warn(fd ? "FollowDirectorySymlinks" : "FollowFileSymlinks", "Vigil follows symbolic links to files and directories together or not at all; neither is followed");
+      warn(
+        fd ? "FollowDirectorySymlinks" : "FollowFileSymlinks",
+        "Vigil follows symbolic links to files and directories together or not at all; neither is followed",
+      );
     }
   }
   if (bool("LogVerbose", false)) warn("LogVerbose", "Vigil's log has clamd's normal lines only");
@@ -447,14 +471,49 @@ export function clamdSettings(conf: ClamdConf): ClamdSettings {
   }
 
   const handled = new Set([
-    "LocalSocket", "LocalSocketGroup", "LocalSocketMode", "FixStaleSocket", "TCPSocket", "TCPAddr",
-    "MaxConnectionQueueLength", "DatabaseDirectory", "TemporaryDirectory", "LogFile", "LogTime", "LogClean",
-    "LogVerbose", "ExtendedDetectionInfo", "LogFileMaxSize", "LogRotate", "PidFile", "User", "SelfCheck",
-    "StreamMaxLength", "MaxThreads", "MaxQueue", "ReadTimeout", "CommandReadTimeout", "IdleTimeout",
-    "MaxFileSize", "MaxScanSize", "MaxRecursion", "MaxFiles", "MaxScanTime", "MaxDirectoryRecursion",
-    "AlertExceedsMax", "DetectPUA", "EnableShutdownCommand", "EnableReloadCommand", "EnableVersionCommand",
-    "EnableStatsCommand", "AllowAllMatchScan", "FollowDirectorySymlinks", "FollowFileSymlinks",
-    "CrossFilesystems", "ExcludePath", "Foreground",
+    "LocalSocket",
+    "LocalSocketGroup",
+    "LocalSocketMode",
+    "FixStaleSocket",
+    "TCPSocket",
+    "TCPAddr",
+    "MaxConnectionQueueLength",
+    "DatabaseDirectory",
+    "TemporaryDirectory",
+    "LogFile",
+    "LogTime",
+    "LogClean",
+    "LogVerbose",
+    "ExtendedDetectionInfo",
+    "LogFileMaxSize",
+    "LogRotate",
+    "PidFile",
+    "User",
+    "SelfCheck",
+    "StreamMaxLength",
+    "MaxThreads",
+    "MaxQueue",
+    "ReadTimeout",
+    "CommandReadTimeout",
+    "IdleTimeout",
+    "MaxFileSize",
+    "MaxScanSize",
+    "MaxRecursion",
+    "MaxFiles",
+    "MaxScanTime",
+    "MaxDirectoryRecursion",
+    "AlertExceedsMax",
+    "DetectPUA",
+    "EnableShutdownCommand",
+    "EnableReloadCommand",
+    "EnableVersionCommand",
+    "EnableStatsCommand",
+    "AllowAllMatchScan",
+    "FollowDirectorySymlinks",
+    "FollowFileSymlinks",
+    "CrossFilesystems",
+    "ExcludePath",
+    "Foreground",
   ]);
   for (const k of conf.entries.keys()) {
     if (handled.has(k) || NO_EFFECT.has(k)) continue;

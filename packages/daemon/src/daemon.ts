@@ -85,7 +85,8 @@ export class Daemon {
     if (log) {
       this.clamd.wantTop = log.extended;
       this.clamd.observer = (where, r, allMatch, top) => {
-        const lines = r.errors.length && !r.detections.length ? replyLines(r, where) : log.resultLines(where, r, allMatch, top);
+        const lines =
+          r.errors.length && !r.detections.length ? replyLines(r, where) : log.resultLines(where, r, allMatch, top);
         for (const l of lines) log.info(l);
       };
     }
@@ -102,7 +103,9 @@ export class Daemon {
     const log = this.log;
     if (!log) return;
     log.info(`+++ Started at ${ctime()}`);
-    log.info(`vigil daemon ${VERSION} (clamd 1.4 protocol; OS: ${platform()}, ARCH: ${arch()}, Node.js ${process.versions.node})`);
+    log.info(
+      `vigil daemon ${VERSION} (clamd 1.4 protocol; OS: ${platform()}, ARCH: ${arch()}, Node.js ${process.versions.node})`,
+    );
     const max = log.opts.maxSize ?? 0;
     log.info(`Log file size limited to ${max > 0 ? max : "9223372036854775807"} bytes.`);
     for (const d of this.databases) log.info(`Reading databases from ${d}`);
@@ -223,13 +226,20 @@ export class Daemon {
       await this.clamd.close();
       await this.http?.close();
       await this.service.engines.close();
-      if (this.opts.pidFile && (await unlink(this.opts.pidFile).then(() => true, () => false)))
+      if (
+        this.opts.pidFile &&
+        (await unlink(this.opts.pidFile).then(
+          () => true,
+          () => false,
+        ))
+      )
         this.log?.info("Pid file removed.");
       this.log?.info(`--- Stopped at ${ctime()}`);
-      for (const a of this.bound) if (a.startsWith("/")) {
-        // the unix socket file (Node removes it when the server closes)
-        this.log?.info("Socket file removed.");
-      }
+      for (const a of this.bound)
+        if (a.startsWith("/")) {
+          // the unix socket file (Node removes it when the server closes)
+          this.log?.info("Socket file removed.");
+        }
       this.log?.close();
       this.resolveStopped();
     })();

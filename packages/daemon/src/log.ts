@@ -138,6 +138,8 @@ export class ClamdLog {
    * The lines clamd logs for one scanned file or stream named `where`: each detection (every
    * one with allMatch, else the first), else `where: OK` with LogClean, or the error.
    * `top` is the scanned object's md5 and size, used for detections in it (not in its members).
+   * With allMatch, clamd writes each detection twice when it has the md5 (with and without it),
+   * and so does this.
    */
   resultLines(where: string, r: FileResult, allMatch: boolean, top?: Scanned): string[] {
     if (r.detections.length) {
@@ -148,6 +150,8 @@ export class ClamdLog {
         seen.add(d.name);
         const extra = this.extended && top && d.path === r.path && top.size > 0 ? `(${top.md5}:${top.size})` : "";
         out.push(`${where}: ${d.name}${extra} FOUND`);
+        // clamd's all-match path logs the plain line after the extended one too
+        if (allMatch && extra) out.push(`${where}: ${d.name} FOUND`);
       }
       return out;
     }

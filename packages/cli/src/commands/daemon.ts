@@ -116,7 +116,10 @@ function lookupUser(name: string): { uid: number; gid: number } {
     const f = line.split(":");
     if (f[0] === name && f.length >= 4) return { uid: Number(f[2]), gid: Number(f[3]) };
   }
-  throw new DaemonError("BAD_CONFIG", `User ${name}: no such user in /etc/passwd (create it, or change User in the configuration)`);
+  throw new DaemonError(
+    "BAD_CONFIG",
+    `User ${name}: no such user in /etc/passwd (create it, or change User in the configuration)`,
+  );
 }
 
 /** A group name or number, to a gid (/etc/group). */
@@ -160,9 +163,13 @@ export async function run(args: string[]): Promise<number> {
       try {
         text = readFileSync(o.configFile, "utf8");
       } catch (err) {
-        throw new DaemonError("BAD_CONFIG", `cannot read the configuration file ${o.configFile}: ${(err as Error).message}`, {
-          cause: err,
-        });
+        throw new DaemonError(
+          "BAD_CONFIG",
+          `cannot read the configuration file ${o.configFile}: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
       }
       conf = clamdSettings(parseClamdConf(text, o.configFile));
       for (const w of conf.warnings) log(`warning: ${w}`);
