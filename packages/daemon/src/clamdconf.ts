@@ -19,9 +19,11 @@ import { DaemonError } from "./error.js";
 type Kind = "b" | "n" | "z" | "s";
 
 /**
- * Every option clamd 1.4 accepts in clamd.conf, with its type (b boolean, n number, z size, s
+ * Every option clamd accepts in clamd.conf, with its type (b boolean, n number, z size, s
  * string), `,m` when it may repeat and `,d` when clamd ignores it as deprecated (the option
- * table of ClamAV's common/optparser.c).
+ * table of ClamAV's common/optparser.c, current source: ClamAV 1.5's options such as
+ * EnableShutdownCommand, EnableReloadCommand, EnableVersionCommand, EnableStatsCommand and
+ * CVDCertsDirectory are included, which Debian's clamd 1.4.6 still refuses).
  */
 const TABLE = [
   "AlertExceedsMax:b CacheSize:n PreludeEnable:b PreludeAnalyzerName:s LogFile:s LogFileUnlock:b",

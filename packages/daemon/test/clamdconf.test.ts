@@ -5,9 +5,12 @@
  * Vigil, a refusal in clamd).
  */
 import { describe, expect, it } from "vitest";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
 import { needs, scratchDir } from "@vigil/test-kit";
+import { startDaemon, talk } from "./helpers.js";
 import { clamdSettings, DaemonError, parseClamdConf } from "@vigil/daemon";
 
 const DEBIAN = "/etc/clamav/clamd.conf";
@@ -228,4 +231,66 @@ describe("clamd.conf", () => {
       for (const w of s.warnings) expect(w).toMatch(/^\/etc\/clamav\/clamd\.conf:\d+: \w+ not honoured: .+/);
     });
   });
+});
+
+const OFF = "clamd.conf with commands turned off: Vigil's replies vs clamd's";
+describe.skipIf(needs(OFF, { tools: ["clamd"] }))(OFF, () => {
+  it("the ALLMATCHSCAN refusal byte for byte as clamd 1.4.6; COMMAND UNAVAILABLE as ClamAV 1.5", async () => {
+    const dir = scratchDir();
+    dir.file("db/t.ndb", `Test.Off-1:0:*:${Buffer.from("OFF-MARKER").toString("hex")}\n`);
+    const target = dir.file("x.txt", "OFF-MARKER\n");
+    const port = await new Promise<number>((res) => {
+      const s = createServer().listen(0, "127.0.0.1", () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => res(p));
+      });
+    });
+    // clamd 1.4.6 knows AllowAllMatchScan; the Enable*Command options are ClamAV 1.5's (its
+    // reply to them, COMMAND UNAVAILABLE, is checked from its source below)
+    const text = [
+      `TCPSocket ${port}`,
+      "TCPAddr 127.0.0.1",
+      `DatabaseDirectory ${join(dir.dir, "db")}`,
+      "AllowAllMatchScan no",
+      "Foreground yes",
+      "",
+    ].join("\n");
+    const conf = dir.file("clamd.conf", text);
+    const clamd = spawn("clamd", ["-c", conf], { stdio: "ignore" });
+    const s = clamdSettings(
+      parseClamdConf(
+        `${text}EnableShutdownCommand no\nEnableReloadCommand no\nEnableVersionCommand no\nEnableStatsCommand no\n`,
+        conf,
+      ),
+    );
+    const vigil = await startDaemon({
+      signatures: { builtin: false, databases: [join(dir.dir, "db")] },
+      clamd: { disabledCommands: s.disabledCommands },
+    });
+    try {
+      for (let i = 0; i < 100; i++) {
+        if ((await talk(port, ["zPING\0"], 500)).text === "PONG\0") break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      for (const [steps, reply] of [
+        [["zSHUTDOWN\0"], "COMMAND UNAVAILABLE\0"],
+        [["nRELOAD\n"], "COMMAND UNAVAILABLE\n"],
+        [["zVERSION\0"], "COMMAND UNAVAILABLE\0"],
+        [["nSTATS\n"], "COMMAND UNAVAILABLE\n"],
+      ] as const)
+        expect((await talk(vigil.port, [...steps], 2000)).text).toBe(reply);
+      const exchanges: string[][] = [[`zALLMATCHSCAN ${target}\0`], [`nALLMATCHSCAN ${target}\n`], ["zPING\0"]];
+      for (const steps of exchanges) {
+        const real = await talk(port, steps, 2000);
+        const ours = await talk(vigil.port, steps, 2000);
+        expect([steps, ours.text]).toEqual([steps, real.text]);
+      }
+      // and the daemon is still there: SHUTDOWN was refused
+      expect((await talk(vigil.port, ["zPING\0"])).text).toBe("PONG\0");
+    } finally {
+      clamd.kill("SIGTERM");
+      await vigil.stop();
+      dir.cleanup();
+    }
+  }, 120_000);
 });
