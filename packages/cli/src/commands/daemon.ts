@@ -8,6 +8,7 @@ import { chownSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
 import { fail } from "../fail.js";
+import { feedRuleDirs } from "../feeds.js";
 import {
   cacheDir,
   collect,
@@ -88,6 +89,7 @@ interface Opts {
   httpToken?: string;
   httpMaxBody: string;
   rules: string[];
+  feeds?: boolean;
   database: string[];
   builtin?: boolean;
   jobs?: string;
@@ -194,7 +196,7 @@ export async function run(args: string[]): Promise<number> {
     daemon = new Daemon({
       signatures: {
         builtin: useBuiltin({ ...o, database: resolveDatabases(o) }),
-        rules: o.rules,
+        rules: [...o.rules, ...(o.feeds !== false ? feedRuleDirs() : [])],
         databases: resolveDatabases(o),
         ...(conf?.detectPua ? { pua: true } : {}),
         timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
