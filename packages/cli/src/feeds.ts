@@ -24,7 +24,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { CompileError, compile } from "@vigil/engine";
+import { CompileError, compile, type SourceUnit } from "@vigil/engine";
 import { readArchive, sniffArchive, type Member } from "@vigil/scanner";
 import { SEVERITY_RANK, auditRules, defaultAuditPolicy, formatFinding, type Finding } from "@vigil/updates";
 import { dataDir } from "./options.js";
@@ -177,7 +177,10 @@ async function fetchGit(source: string, ref: string, tmp: string): Promise<Fetch
 
 /** A member name usable as a relative path: no absolute paths, no `..`, no empty parts. */
 function safeName(name: string): string | undefined {
-  const parts = name.replace(/\\/g, "/").split("/").filter((p) => p !== "" && p !== ".");
+  const parts = name
+    .replace(/\\/g, "/")
+    .split("/")
+    .filter((p) => p !== "" && p !== ".");
   if (!parts.length || parts.some((p) => p === ".." || /[\0]/.test(p))) return undefined;
   return parts.join("/");
 }
@@ -191,7 +194,8 @@ async function download(url: string): Promise<Uint8Array> {
   }
   if (!res.ok || !res.body) throw new FeedError("FEED_FETCH_FAILED", `${url}: HTTP ${res.status} ${res.statusText}`);
   const declared = Number(res.headers.get("content-length") ?? "0");
-  if (declared > MAX_ARCHIVE) throw new FeedError("FEED_FETCH_FAILED", `${url}: the archive is over ${MAX_ARCHIVE} bytes`);
+  if (declared > MAX_ARCHIVE)
+    throw new FeedError("FEED_FETCH_FAILED", `${url}: the archive is over ${MAX_ARCHIVE} bytes`);
   const chunks: Uint8Array[] = [];
   let n = 0;
   try {
@@ -216,12 +220,19 @@ export function archiveRuleFiles(bytes: Uint8Array, label: string): Map<string, 
   const open = (b: Uint8Array, name: string, depth: number): void => {
     const kind = sniffArchive(b);
     if (!kind) {
-      if (depth === 0) throw new FeedError("FEED_BAD_ARCHIVE", `${label}: not a zip or tar archive (gzip, bzip2 or xz compressed or not)`);
+      if (depth === 0)
+        throw new FeedError(
+          "FEED_BAD_ARCHIVE",
+          `${label}: not a zip or tar archive (gzip, bzip2 or xz compressed or not)`,
+        );
       return;
     }
     for (const m of readArchive(kind, b, name, cap) as Iterable<Member>) {
       if (m.problem)
-        throw new FeedError("FEED_BAD_ARCHIVE", `${label}: ${m.name}: ${m.problem.message}; the archive is refused whole`);
+        throw new FeedError(
+          "FEED_BAD_ARCHIVE",
+          `${label}: ${m.name}: ${m.problem.message}; the archive is refused whole`,
+        );
       if (!m.data) continue;
       // a compressed stream holds one tar: open it
       if ((kind === "gzip" || kind === "bzip2" || kind === "xz") && depth === 0) {
@@ -230,7 +241,8 @@ export function archiveRuleFiles(bytes: Uint8Array, label: string): Map<string, 
       }
       const safe = safeName(m.name);
       if (!safe || !RULE_FILE.test(safe)) continue;
-      if (m.data.length > MAX_FILE) throw new FeedError("FEED_BAD_ARCHIVE", `${label}: ${safe} is over ${MAX_FILE} bytes`);
+      if (m.data.length > MAX_FILE)
+        throw new FeedError("FEED_BAD_ARCHIVE", `${label}: ${safe} is over ${MAX_FILE} bytes`);
       files.set(safe, m.data);
     }
   };
@@ -257,55 +269,107 @@ export async function looksLikeGit(source: string): Promise<boolean> {
 }
 
 export interface Checked {
+  /** Installed name (the feed's path with "/" as "--": `vigil scan` reads one directory level) -> bytes. */
   accepted: Map<string, Uint8Array>;
   skipped: string[];
   rules: number;
 }
 
-/** Compiles and audits each file; throws FeedError naming every failing file:line. */
-export function checkRules(name: string, files: Map<string, Uint8Array>, skipBroken: boolean): Checked {
+/** The installed name of a feed file: one directory level, as `--rules DIR` reads it. */
+export const flatName = (path: string) => path.replace(/\//g, "--");
+
+const INCLUDE = /^\s*include\s+"/m;
+
+function diagnose(err: unknown, path: string): string {
+  if (err instanceof CompileError) {
+    const d = err.diagnostics[0];
+    return `${d?.path ?? path}:${d?.line ?? 0}: ${d?.message ?? err.message}`;
+  }
+  return `${path}:0: ${(err as Error).message}`;
+}
+
+/**
+ * Compiles and audits the files of a feed. Each file is compiled alone (its errors carry its
+ * file:line), then all of them together with the other feeds' rules (`others`), in one
+ * namespace as `vigil scan` loads them, so a rule name used twice is caught here and not at
+ * the next scan. Index files that only `include` others are left out (their rules come from
+ * the included files). Throws FeedError naming every failing file:line, unless skipBroken.
+ */
+export function checkRules(
+  name: string,
+  files: Map<string, Uint8Array>,
+  skipBroken: boolean,
+  others: SourceUnit[] = [],
+): Checked {
   if (!files.size) throw new FeedError("FEED_NO_RULES", `feed ${name}: no .yar or .yara files found`);
   const broken: string[] = [];
-  const accepted = new Map<string, Uint8Array>();
-  let rules = 0;
+  const good: Array<{ path: string; bytes: Uint8Array; source: string }> = [];
   for (const [path, bytes] of [...files].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const source = Buffer.from(bytes).toString("latin1");
+    if (INCLUDE.test(source)) {
+      broken.push(`${path}:0: left out: it includes other files (their rules load from those files)`);
+      continue;
+    }
     try {
-      const compiled = compile([{ source, path, namespace: path }], {
-        // includes resolve inside the feed only
-        readFile: (p: string) => {
-          const rel = safeName(p.startsWith("/") ? p.slice(1) : p);
-          const hit = rel !== undefined ? files.get(rel) : undefined;
-          if (!hit) throw new Error(`${p}: not in the feed`);
-          return Buffer.from(hit).toString("latin1");
-        },
-      });
-      rules += compiled.ruleCount;
-      accepted.set(path, bytes);
+      compile([{ source, path, namespace: "default" }], { includes: false });
+      good.push({ path, bytes, source });
     } catch (err) {
-      if (err instanceof CompileError) {
-        const d = err.diagnostics[0];
-        broken.push(`${d?.path ?? path}:${d?.line ?? 0}: ${d?.message ?? err.message}`);
-      } else broken.push(`${path}:0: ${(err as Error).message}`);
+      broken.push(diagnose(err, path));
     }
   }
-  if (broken.length && !skipBroken)
+  // together, as a scan loads them: duplicates across files (and with other feeds) fail here
+  let rules = 0;
+  const before = others.length ? compile(others, { includes: false }).ruleCount : 0;
+  for (;;) {
+    try {
+      const all = compile([...others, ...good.map((g) => ({ source: g.source, path: g.path, namespace: "default" }))], {
+        includes: false,
+      });
+      rules = all.ruleCount - before;
+      break;
+    } catch (err) {
+      const d = err instanceof CompileError ? err.diagnostics[0] : undefined;
+      const at = good.findIndex((g) => g.path === d?.path);
+      if (at < 0) {
+        broken.push(diagnose(err, "(the feeds together)"));
+        good.length = 0;
+        break;
+      }
+      broken.push(`${diagnose(err, good[at]!.path)} (with the other files and feeds)`);
+      good.splice(at, 1);
+    }
+  }
+  const real = broken.filter((b) => !b.includes(": left out: it includes"));
+  if (real.length && !skipBroken)
     throw new FeedError(
       "FEED_COMPILE_FAILED",
-      `feed ${name}: ${broken.length} file(s) do not compile, the update is refused and the rules in use are kept: ${broken.join("; ")} (fix the feed, or add it with --skip-broken to leave such files out)`,
+      `feed ${name}: ${real.length} file(s) do not compile, the update is refused and the rules in use are kept: ${real.join("; ")} (fix the feed, or add it with --skip-broken to leave such files out)`,
     );
-  if (!accepted.size) throw new FeedError("FEED_COMPILE_FAILED", `feed ${name}: no file compiles: ${broken.join("; ")}`);
+  if (!good.length) throw new FeedError("FEED_COMPILE_FAILED", `feed ${name}: no file compiles: ${broken.join("; ")}`);
   const policy = defaultAuditPolicy();
   const failing: Finding[] = [];
-  for (const [path, bytes] of accepted)
-    for (const f of auditRules(bytes, { path, policy }))
+  for (const g of good)
+    for (const f of auditRules(g.bytes, { path: g.path, policy }))
       if (SEVERITY_RANK[f.severity] >= SEVERITY_RANK[policy.failOn]) failing.push(f);
   if (failing.length)
     throw new FeedError(
       "FEED_AUDIT_FAILED",
       `feed ${name}: the rule auditor refuses the update (the rules in use are kept): ${failing.map((f) => formatFinding(f)).join("; ")}`,
     );
-  return { accepted, skipped: broken, rules };
+  return { accepted: new Map(good.map((g) => [flatName(g.path), g.bytes])), skipped: broken, rules };
+}
+
+/** The rule sources of every installed feed but `except`. */
+async function otherFeedSources(dir: string, except: string): Promise<SourceUnit[]> {
+  const out: SourceUnit[] = [];
+  for (const f of await readFeeds(dir)) {
+    if (f.name === except || !f.current) continue;
+    const cur = join(dir, f.name, "current");
+    for (const n of (await readdir(cur).catch(() => [] as string[])).sort())
+      if (RULE_FILE.test(n))
+        out.push({ namespace: "default", path: join(cur, n), source: await readFile(join(cur, n), "latin1") });
+  }
+  return out;
 }
 
 async function withTemp<T>(dir: string, f: (tmp: string) => Promise<T>): Promise<T> {
@@ -330,14 +394,11 @@ export async function updateFeed(rec: FeedRecord, dir = feedsDir()): Promise<Upd
     );
   if (rec.current === fetched.version && existsSync(join(dir, rec.name, "current")))
     return { feed: rec, changed: false, skipped: rec.skipped ?? [] };
-  const checked = checkRules(rec.name, fetched.files, !!rec.skipBroken);
+  const checked = checkRules(rec.name, fetched.files, !!rec.skipBroken, await otherFeedSources(dir, rec.name));
   const home = join(dir, rec.name);
   const target = join(home, `rules-${fetched.version.slice(0, 16)}-${Date.now()}`);
-  for (const [path, bytes] of checked.accepted) {
-    const p = join(target, path);
-    await mkdir(join(p, ".."), { recursive: true });
-    await writeFile(p, bytes);
-  }
+  await mkdir(target, { recursive: true });
+  for (const [name, bytes] of checked.accepted) await writeFile(join(target, name), bytes);
   // switch the link atomically: a new link renamed over the old one
   const link = join(home, "current");
   const tmpLink = join(home, `.current-${process.pid}`);
@@ -413,7 +474,8 @@ export async function updateFeeds(
 
 export async function removeFeed(name: string, dir = feedsDir()): Promise<void> {
   const feeds = await readFeeds(dir);
-  if (!feeds.some((f) => f.name === name)) throw new FeedError("FEED_UNKNOWN", `no feed named ${name} (vigil feeds list)`);
+  if (!feeds.some((f) => f.name === name))
+    throw new FeedError("FEED_UNKNOWN", `no feed named ${name} (vigil feeds list)`);
   await writeFeeds(
     dir,
     feeds.filter((f) => f.name !== name),

@@ -62,7 +62,8 @@ export async function run(args: string[]): Promise<number> {
             ? `${f.name}: updated to ${f.current} (${f.files} files, ${f.rules} rules)\n`
             : `${f.name}: up to date (${f.current})\n`,
         );
-        if (r.report!.changed) for (const s of r.report!.skipped) process.stderr.write(`vigil feeds: ${f.name}: left out: ${s}\n`);
+        if (r.report!.changed)
+          for (const s of r.report!.skipped) process.stderr.write(`vigil feeds: ${f.name}: left out: ${s}\n`);
       }
     });
   root
