@@ -39,7 +39,8 @@ import { bundleArchivePath, compareVersions, manifestOf, openBundle, openManifes
 import { UpdateError } from "./error.js";
 import { fsyncDir, lockDir, writeFileAtomic } from "./fsutil.js";
 import type { TrustPolicy } from "./policy.js";
-import { auditRules, failing, formatFinding } from "./audit/auditor.js";
+import { failing, formatFinding } from "./audit/auditor.js";
+import { auditBundleFile } from "./audit/clamav.js";
 import type { AuditPolicy } from "./audit/policy.js";
 import { LIMITS, openSource, tileFetcher, transportDamage, verifiedTree, type Source } from "./source.js";
 
@@ -424,7 +425,7 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
   if (opts.auditPolicy) {
     const policy = opts.auditPolicy;
     const bad = failing(
-      files.flatMap((f) => auditRules(f.data, { policy, path: f.path })),
+      files.flatMap((f) => auditBundleFile(f.path, f.data, { policy })),
       policy,
     );
     if (bad.length) {
