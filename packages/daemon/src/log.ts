@@ -13,7 +13,7 @@
  * LogRotate off, after saying so in the log; so does this). `reopen()` (SIGHUP) starts writing
  * to the path again after an outside log rotation.
  */
-import { closeSync, fstatSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, renameSync, writeSync } from "node:fs";
 import type { FileResult } from "@vigil/scanner";
 import { DaemonError } from "./error.js";
 
@@ -109,7 +109,10 @@ export class ClamdLog {
     const p = (n: number) => String(n).padStart(2, "0");
     const stamp = `-${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}_${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}.log`;
     const f = this.opts.file;
-    const target = f.endsWith(".log") ? f.slice(0, -4) + stamp : f + stamp;
+    const base = f.endsWith(".log") ? f.slice(0, -4) + stamp : f + stamp;
+    // two rotations in one second would share a name (clamd's would overwrite the first)
+    let target = base;
+    for (let i = 1; existsSync(target); i++) target = base.replace(/\.log$/, `.${i}.log`);
     try {
       renameSync(f, target);
       this.reopen();
