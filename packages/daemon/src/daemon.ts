@@ -4,8 +4,8 @@
  * rules without touching connections; `stop` (SHUTDOWN, SIGTERM) closes everything.
  * With a `log` (clamd.conf LogFile), it writes clamd's log lines: start-up, each result the
  * clamd front end gives, reloads, SelfCheck, shutdown; with `pidFile` it writes and removes
- * the pid file; with `selfCheck` it looks at the database files every so many seconds and
- * reloads when they changed, as clamd's SelfCheck does.
+ * the pid file; with `selfCheck` it looks at the database files (and rule files, feeds
+ * included) every so many seconds and reloads when they changed, as clamd's SelfCheck does.
  */
 import { readdir, stat, unlink, writeFile } from "node:fs/promises";
 import { arch, platform } from "node:os";
@@ -99,6 +99,11 @@ export class Daemon {
     return this.opts.signatures.databases ?? [];
   }
 
+  /** What SelfCheck watches: the databases and the rule files or directories (feeds included). */
+  private get watched(): string[] {
+    return [...this.databases, ...(this.opts.signatures.rules ?? [])];
+  }
+
   private logStart(): void {
     const log = this.log;
     if (!log) return;
@@ -181,10 +186,10 @@ export class Daemon {
 
   private async startSelfCheck(): Promise<void> {
     const every = this.opts.selfCheck ?? 0;
-    if (!every || !this.databases.length) return;
-    this.dbState = await databaseState(this.databases);
+    if (!every || !this.watched.length) return;
+    this.dbState = await databaseState(this.watched);
     const tick = async () => {
-      const now = await databaseState(this.databases);
+      const now = await databaseState(this.watched);
       if (now !== this.dbState) {
         this.log?.info("SelfCheck: Database modification detected. Forcing reload.");
         await this.reload().catch(() => {
@@ -208,7 +213,7 @@ export class Daemon {
     const log = this.log;
     for (const d of this.databases) log?.info(`Reading databases from ${d}`);
     try {
-      const state = this.opts.selfCheck ? databaseState(this.databases) : undefined;
+      const state = this.opts.selfCheck ? databaseState(this.watched) : undefined;
       const g = await this.service.engines.reload();
       if (state) this.dbState = await state;
       log?.info(`Database correctly reloaded (${g.signatures} signatures)`);
