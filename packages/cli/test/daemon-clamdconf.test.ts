@@ -208,3 +208,33 @@ describe.skipIf(needs(TITLE, { tools: ["clamd", "clamdscan"], debianFiles: [DEBI
     expect(new Set(names).size).toBe(names.length);
   });
 });
+
+describe("vigil daemon --config-file: bad files", () => {
+  const run = (conf: string) =>
+    new Promise<{ code: number | null; err: string }>((resolve) => {
+      const p = spawn(process.execPath, [BIN, "daemon", "--config-file", conf], {
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      let err = "";
+      p.stderr.on("data", (b) => (err += b));
+      p.on("close", (code) => resolve({ code, err }));
+    });
+
+  it("a bad value stops it with the file and line (exit 2); no socket is an error; a missing file too", async () => {
+    const dir = scratchDir();
+    try {
+      const bad = dir.file("bad.conf", "LocalSocket /tmp/x.sock\n# comment\nMaxThreads many\n");
+      const r = await run(bad);
+      expect(r.code).toBe(2);
+      expect(r.err).toBe(`vigil daemon: ${bad}:3: MaxThreads takes a whole number, not "many" (BAD_CONFIG)\n`);
+      const none = await run(dir.file("none.conf", "LogTime yes\n"));
+      expect(none.code).toBe(2);
+      expect(none.err).toMatch(/defines no socket: set LocalSocket and\/or TCPSocket .*\(BAD_CONFIG\)/);
+      const missing = await run(join(dir.dir, "missing.conf"));
+      expect(missing.code).toBe(2);
+      expect(missing.err).toMatch(/cannot read the configuration file .*missing\.conf/);
+    } finally {
+      dir.cleanup();
+    }
+  });
+});
