@@ -106,6 +106,7 @@ export {
   type MarkerWord,
 } from "./audit/encodings.js";
 export { bundleAuditor } from "./audit/bundle-audit.js";
+export { mirrorClamavToLog, type MirrorToLogOptions, type MirrorToLogResult } from "./clamav-publish.js";
 export { auditBundleFile, clamavAuditSource, containerFiles, literalRuns, CLAMAV_DATABASE } from "./audit/clamav.js";
 export {
   monitorLog,

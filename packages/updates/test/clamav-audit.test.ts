@@ -7,7 +7,7 @@
  * signatures decoded to bytes (src/audit/clamav.ts).
  */
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
@@ -18,6 +18,7 @@ import {
   containerFiles,
   literalRuns,
   loadState,
+  mirrorClamavToLog,
   publish,
   update,
   type Server,
@@ -183,5 +184,76 @@ describe.skipIf(needs(E2E, { corpora: ["clamav/freshclam"] }))(E2E, () => {
     expect((await loadState(stateDir)).current!.version).toBe(1);
     expect(existsSync(join(stateDir, "current", "daily.cvd"))).toBe(false);
     expect(await readFile(join(stateDir, "current", "local.ndb"), "utf8")).not.toMatch(/Doc\.Hunter/);
+  }, 120_000);
+});
+
+const MIRROR = "vigil's ClamAV mirror into the log (mirrorClamavToLog)";
+describe.skipIf(needs(MIRROR, { corpora: ["clamav/freshclam"] }))(MIRROR, () => {
+  it("publishes what the mirror gives, verified, for the witnesses to cosign; nothing new, nothing published", async () => {
+    const keys = makeKeys();
+    const root = await tempDir();
+    const logDir = join(root, "log");
+    const www = join(root, "www");
+    const db = join(root, "db");
+    const stateDir = join(root, "endpoint");
+    await mkdir(www, { recursive: true });
+    const cvdAt = async (n: number) => {
+      await copyFile(join(corpus("clamav/freshclam"), `test-${n}.cvd`), join(www, "test.cvd"));
+      const t = new Date("2021-06-01T00:00:00Z");
+      await utimes(join(www, "test.cvd"), t, t);
+    };
+    await cvdAt(1);
+    const http = await serveDir(logDir);
+    servers.push(http.server);
+    const w1 = await startWitness(
+      keys.w1.signerKey,
+      join(root, "w1"),
+      "rules.example/log",
+      keys.log.verifierKey,
+      http.url,
+    );
+    const w2 = await startWitness(
+      keys.w2.signerKey,
+      join(root, "w2"),
+      "rules.example/log",
+      keys.log.verifierKey,
+      http.url,
+    );
+    servers.push(w1.server, w2.server);
+    const run = () =>
+      mirrorClamavToLog({
+        mirror: www,
+        databaseDir: db,
+        databases: ["test"],
+        logDir,
+        publisherKey: keys.publisher.signerKey,
+        logKey: keys.log.signerKey,
+        witnesses: [w1.url, w2.url],
+      });
+    const first = await run();
+    expect(first.mirror.databases[0]).toMatchObject({ name: "test", status: "updated", version: 1 });
+    expect(first.published?.manifest).toMatchObject({ name: "clamav", version: 1 });
+    expect(first.published?.manifest.files.map((f) => f.path)).toEqual(["test.cvd"]);
+    expect(first.published?.cosignedBy.length).toBe(2);
+    const policy = policyFor(keys, { bundle: "clamav" });
+    expect(await update({ source: http.url, stateDir, policy })).toMatchObject({ status: "applied", version: 1 });
+
+    const again = await run();
+    expect(again.published).toBeUndefined();
+
+    // the mirror moves to test-6 (.cdiff chain): verified, patched, published as version 2
+    await cvdAt(6);
+    for (const n of [2, 3, 4, 5, 6])
+      await copyFile(join(corpus("clamav/freshclam"), `test-${n}.cdiff`), join(www, `test-${n}.cdiff`));
+    const moved = await run();
+    expect(moved.mirror.databases[0]).toMatchObject({ status: "updated", version: 6, via: "cdiff", patches: 5 });
+    expect(moved.published?.manifest.version).toBe(2);
+    expect(moved.published?.cosignedBy.length).toBe(2);
+    expect(await update({ source: http.url, stateDir, policy })).toMatchObject({ status: "applied", version: 2 });
+    // the endpoint has exactly the database the mirror run verified and installed
+    const installed = (await readdir(db)).filter((f) => /\.(cvd|cld)$/.test(f));
+    expect((await readdir(join(stateDir, "current"))).filter((f) => /\.(cvd|cld)$/.test(f))).toEqual(installed);
+    for (const f of installed)
+      expect(await readFile(join(stateDir, "current", f))).toEqual(await readFile(join(db, f)));
   }, 120_000);
 });
