@@ -166,7 +166,8 @@ async function fetchGit(source: string, ref: string, tmp: string): Promise<Fetch
   for (const entry of listing.split("\0")) {
     // "<mode> <type> <object> <size>\t<path>"
     const m = /^(\d+) (\w+) ([0-9a-f]+) +(\d+|-)\t(.*)$/s.exec(entry);
-    if (!m || m[2] !== "blob" || !/^100(644|755)$/.test(m[1]!)) continue; // no symbolic links, no submodules
+    // regular files only: no symbolic links, no submodules
+    if (m?.[2] !== "blob" || !/^100(644|755)$/.test(m[1] ?? "")) continue;
     const path = Buffer.from(m[5]!, "latin1").toString("utf8");
     if (!RULE_FILE.test(path)) continue;
     if (Number(m[4]) > MAX_FILE) throw new FeedError("FEED_FETCH_FAILED", `${path} is over ${MAX_FILE} bytes`);
