@@ -23,7 +23,8 @@ export function signatureOptions(cmd: Command): Command {
       [],
     )
     .option("--builtin", "also load the built-in starter rules when -d is given")
-    .option("--no-builtin", "do not load the built-in starter rules");
+    .option("--no-builtin", "do not load the built-in starter rules")
+    .option("--no-feeds", "do not load the third-party rule feeds (vigil feeds)");
 }
 
 /** Where ClamAV keeps its databases: $VIGIL_CLAMAV_DB_DIR, else /var/lib/clamav (Debian's, freshclam's). */
@@ -53,8 +54,11 @@ export function resolveDatabases(
 }
 
 /** What a scan detects with, in one line for people (stderr, after the summary). */
-export function signatureSourceNote(o: { database: string[]; rules: string[] }, builtin: boolean): string | undefined {
-  if (o.database.length || o.rules.length) return undefined;
+export function signatureSourceNote(
+  o: { database: string[]; rules: string[]; feedRules?: string[] },
+  builtin: boolean,
+): string | undefined {
+  if (o.database.length || o.rules.length || o.feedRules?.length) return undefined;
   if (!builtin) return undefined;
   return (
     "vigil: note: scanned with the 4 built-in test signatures only (EICAR, ClamAV's test file, GTUBE): " +

@@ -25,6 +25,38 @@ import type { Service } from "./service.js";
 import { SpoolWriter } from "./spool.js";
 import { BusyError, CLAMD_VERSION, replyLines } from "./service.js";
 import { fsPath, pathFromBytes, pathToBytes, type FileResult } from "@vigil/scanner";
+import { createHash } from "node:crypto";
+import { chmod, chown } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import type { Scanned } from "./log.js";
+
+/**
+ * Sees each scan result the clamd front end replies with (the daemon's log): `where` is the
+ * path, or the stream as clamd names it (`instream(local)`, `instream(IP@PORT)`); `top` is
+ * the md5 and size of the scanned object, given when `ClamdServer.wantTop` and a detection
+ * was found in the object itself.
+ */
+export type ClamdObserver = (where: string, r: FileResult, allMatch: boolean, top?: Scanned) => void;
+
+function md5Of(bytes: Uint8Array): Scanned {
+  return { md5: createHash("md5").update(bytes).digest("hex"), size: bytes.length };
+}
+
+async function md5OfFile(path: string): Promise<Scanned | undefined> {
+  try {
+    const h = createHash("md5");
+    let size = 0;
+    for await (const c of createReadStream(fsPath(path))) {
+      h.update(c as Buffer);
+      size += (c as Buffer).length;
+    }
+    return { md5: h.digest("hex"), size };
+  } catch {
+    return undefined;
+  }
+}
+
+const topDetection = (r: FileResult) => r.detections.some((d) => d.path === r.path);
 
 export interface ClamdLimits {
   /** Largest INSTREAM in bytes (clamd StreamMaxLength; default 25 MiB as Debian ships it). */
@@ -39,6 +71,12 @@ export interface ClamdLimits {
   maxConnections: number;
   /** Requests in flight per IDSESSION before its input is paused. */
   maxSessionQueue: number;
+  /**
+   * Commands turned off in clamd.conf (EnableShutdownCommand, EnableReloadCommand,
+   * EnableVersionCommand, EnableStatsCommand no: `COMMAND UNAVAILABLE`; AllowAllMatchScan no:
+   * `PATH: ALLMATCHSCAN command disabled by clamd configuration. ERROR`), as clamd answers.
+   */
+  disabledCommands: string[];
 }
 
 export const DEFAULT_CLAMD_LIMITS: ClamdLimits = {
@@ -48,6 +86,7 @@ export const DEFAULT_CLAMD_LIMITS: ClamdLimits = {
   commandReadTimeout: 30_000,
   maxConnections: 1024,
   maxSessionQueue: 16,
+  disabledCommands: [],
 };
 
 /** Longest command line accepted (clamd reads commands into a small buffer too). */
@@ -234,6 +273,13 @@ class Connection {
     this.arm(this.server.limits.commandReadTimeout, () => this.reply("COMMAND READ TIMED OUT", "\n", undefined, true));
   }
 
+  /** How clamd names this connection's streams in its log. */
+  private get streamName(): string {
+    const a = this.socket.remoteAddress;
+    if (!a) return "instream(local)";
+    return `instream(${a.replace(/^::ffff:/, "")}@${this.socket.remotePort ?? 0})`;
+  }
+
   private get limits(): ClamdLimits {
     return this.server.limits;
   }
@@ -399,6 +445,10 @@ class Connection {
       this.reply("UNKNOWN COMMAND", cmd.term, id, true);
       return;
     }
+    if (this.limits.disabledCommands.includes(cmd.name) && cmd.name !== "ALLMATCHSCAN") {
+      this.reply("COMMAND UNAVAILABLE", cmd.term, id, true);
+      return;
+    }
     switch (cmd.name) {
       case "PING":
         this.reply("PONG", cmd.term, id);
@@ -426,7 +476,7 @@ class Connection {
         return;
       case "RELOAD":
         this.reply("RELOADING", cmd.term, id);
-        this.server.reload();
+        this.server.reload("RELOAD");
         return;
       case "SHUTDOWN":
       case "QUIT":
@@ -628,10 +678,13 @@ class Connection {
     }
     const id = this.session ? st.id : undefined;
     const term = st.cmd.term;
-    const done = (p: Promise<{ result: FileResult }>) => {
+    const server = this.server;
+    const wantTop = (r: FileResult) => server.observer !== undefined && server.wantTop && topDetection(r);
+    const done = (p: Promise<{ result: FileResult; top?: Scanned }>) => {
       p.then(
-        ({ result }) => {
+        ({ result, top }) => {
           this.inFlight--;
+          server.observer?.(this.streamName, result, false, top);
           this.reply(replyLines(result, "stream")[0]!, term, id);
         },
         (err: unknown) => {
@@ -659,6 +712,8 @@ class Connection {
               throw new Error(`Can't write to the spool file (${(err as Error).message}).`);
             },
           )
+          // the md5 for the log, before the spool file goes
+          .then(async (res) => (wantTop(res.result) ? { ...res, top: await md5OfFile(w.path) } : res))
           .finally(() => w.remove()),
       );
       this.throttle();
@@ -680,7 +735,12 @@ class Connection {
       }
     }
     st.chunks = [];
-    done(svc.scanBytes(bytes, "stream", "clamd", slot).finally(() => svc.account(-held)));
+    done(
+      svc
+        .scanBytes(bytes, "stream", "clamd", slot)
+        .then((res) => (wantTop(res.result) ? { ...res, top: md5Of(bytes) } : res))
+        .finally(() => svc.account(-held)),
+    );
     this.throttle();
   }
 
@@ -689,6 +749,10 @@ class Connection {
     const path = pathFromBytes(Buffer.from(cmd.arg ?? "", "latin1"));
     const allMatch = cmd.name === "ALLMATCHSCAN";
     const stopAtFirst = cmd.name === "SCAN";
+    if (allMatch && this.limits.disabledCommands.includes("ALLMATCHSCAN")) {
+      this.reply(`${path}: ALLMATCHSCAN command disabled by clamd configuration. ERROR`, cmd.term, id, true);
+      return;
+    }
     if (!isAbsolute(path)) {
       this.reply(`${path}: File path check failure: No such file or directory. ERROR`, cmd.term, id);
       return;
@@ -720,12 +784,21 @@ class Connection {
           return;
         }
         let found = false;
-        await this.server.service.scanPath(path, slot, (r) => {
+        const server = this.server;
+        const logged: Promise<void>[] = [];
+        await server.service.scanPath(path, slot, (r) => {
           const rl = replyLines(r, r.path, allMatch);
           if (r.detections.length) found = true;
           if (r.detections.length || r.errors.length) lines.push(...rl);
+          const see = server.observer;
+          if (see) {
+            if (server.wantTop && topDetection(r))
+              logged.push(md5OfFile(r.path).then((top) => see(r.path, r, allMatch, top)));
+            else see(r.path, r, allMatch);
+          }
           return !(stopAtFirst && found);
         });
+        await Promise.all(logged);
         // like clamd: the summary OK comes whenever nothing was found, errors or not
         if (!found) lines.push(`${path}: OK`);
       } catch (err) {
@@ -817,6 +890,14 @@ export interface ClamdListenOptions {
   tcp?: string[];
   /** Unix socket paths (a stale socket file is replaced, like clamd's FixStaleSocket). */
   socket?: string[];
+  /** The listen backlog (clamd MaxConnectionQueueLength; default 511). */
+  backlog?: number;
+  /** false: a stale socket file is an error instead of being replaced (clamd FixStaleSocket no). */
+  fixStaleSocket?: boolean;
+  /** The unix sockets' permission bits (clamd LocalSocketMode). */
+  socketMode?: number;
+  /** The unix sockets' group id (clamd LocalSocketGroup). */
+  socketGid?: number;
 }
 
 export class ClamdServer {
@@ -824,6 +905,11 @@ export class ClamdServer {
   private readonly conns = new Set<Connection>();
   readonly limits: ClamdLimits;
   private onShutdown?: () => Promise<void> | void;
+  private onReload?: (why: string) => void;
+  /** Sees every scan result (the daemon's log). */
+  observer?: ClamdObserver;
+  /** Give the observer the md5 and size of objects with a detection (ExtendedDetectionInfo). */
+  wantTop = false;
 
   constructor(
     readonly service: Service,
@@ -835,6 +921,11 @@ export class ClamdServer {
   /** Called when a client sends SHUTDOWN (the Daemon stops everything). */
   setShutdownHandler(f: () => Promise<void> | void): void {
     this.onShutdown = f;
+  }
+
+  /** Called for RELOAD instead of reloading the engines here (the Daemon logs the reload). */
+  setReloadHandler(f: (why: string) => void): void {
+    this.onReload = f;
   }
 
   get connections(): number {
@@ -872,7 +963,7 @@ export class ClamdServer {
       const srv = createServer({ allowHalfOpen: true }, (s) => this.accept(s));
       await new Promise<void>((res, rej) => {
         srv.once("error", rej);
-        srv.listen(Number(m[2]), host, 511, () => {
+        srv.listen(Number(m[2]), host, opts.backlog ?? 511, () => {
           srv.off("error", rej);
           res();
         });
@@ -882,22 +973,28 @@ export class ClamdServer {
       this.servers.push(srv);
     }
     for (const path of opts.socket ?? []) {
-      await removeStaleSocket(path);
+      await removeStaleSocket(path, opts.fixStaleSocket ?? true);
       const srv = createServer({ allowHalfOpen: true }, (s) => this.accept(s));
       await new Promise<void>((res, rej) => {
         srv.once("error", rej);
-        srv.listen(path, 511, () => {
+        srv.listen(path, opts.backlog ?? 511, () => {
           srv.off("error", rej);
           res();
         });
       });
+      if (opts.socketGid !== undefined) await chown(fsPath(path), -1, opts.socketGid);
+      if (opts.socketMode !== undefined) await chmod(fsPath(path), opts.socketMode);
       bound.push(path);
       this.servers.push(srv);
     }
     return bound;
   }
 
-  reload(): void {
+  reload(why = "RELOAD"): void {
+    if (this.onReload) {
+      this.onReload(why);
+      return;
+    }
     this.service.engines.reload().catch((err: unknown) => {
       process.emitWarning(`vigil daemon: reload failed, keeping the old rules: ${(err as Error).message}`);
     });
@@ -934,7 +1031,7 @@ export class ClamdServer {
   }
 }
 
-async function removeStaleSocket(path: string): Promise<void> {
+async function removeStaleSocket(path: string, fix: boolean): Promise<void> {
   const st = await lstat(fsPath(path)).catch(() => undefined);
   if (!st) return;
   if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; remove it or choose another --socket path`);
@@ -949,6 +1046,7 @@ async function removeStaleSocket(path: string): Promise<void> {
     c.once("error", () => res(false));
   });
   if (live) throw new Error(`${path} is in use by a running server; stop it or choose another --socket path`);
+  if (!fix) throw new Error(`socket file ${path} exists (FixStaleSocket is off); remove it, or set FixStaleSocket yes`);
   await unlink(path);
 }
 

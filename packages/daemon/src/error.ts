@@ -1,5 +1,11 @@
 /** Errors of the daemon package: each carries a string-literal code and says what to do. */
-export type DaemonErrorCode = "BAD_OPTION" | "LISTEN_FAILED" | "RELOAD_FAILED" | "AUTH_REQUIRED" | "BAD_REQUEST";
+export type DaemonErrorCode =
+  | "BAD_OPTION"
+  | "BAD_CONFIG"
+  | "LISTEN_FAILED"
+  | "RELOAD_FAILED"
+  | "AUTH_REQUIRED"
+  | "BAD_REQUEST";
 
 export class DaemonError extends Error {
   readonly code: DaemonErrorCode;

@@ -10,6 +10,11 @@
  * back as a clamd reply line (`stream: Name FOUND`) or JSON, and feeds `Metrics`. `RELOAD`,
  * SIGHUP and SIGUSR2 rebuild the rules and swap them in; scans in flight finish on the old
  * rules. `Daemon` wires the parts together for `vigil daemon`.
+ *
+ * clamd's own configuration flows in through `parseClamdConf` (a clamd.conf, read with clamd's
+ * rules; bad values are errors naming the line) and `clamdSettings` (listeners, database
+ * directory, limits, log, User/PidFile/SelfCheck, and a warning for each option not honoured);
+ * results, reloads, start-up and shutdown flow out to `ClamdLog` as the lines clamd logs.
  */
 export { DaemonError, type DaemonErrorCode } from "./error.js";
 export { Daemon, type DaemonOptions, type DaemonAddresses } from "./daemon.js";
@@ -19,7 +24,18 @@ export {
   VERSION_COMMANDS,
   type ClamdLimits,
   type ClamdListenOptions,
+  type ClamdObserver,
 } from "./clamd.js";
+export {
+  parseClamdConf,
+  clamdSettings,
+  CLAMD_OPTIONS,
+  type ClamdConf,
+  type ClamdSettings,
+  type ConfEntry,
+  type ConfValue,
+} from "./clamdconf.js";
+export { ClamdLog, ctime, type ClamdLogOptions, type Scanned } from "./log.js";
 export { HttpApi, isLoopback, type HttpOptions, type FileVerdict } from "./http.js";
 export {
   Service,

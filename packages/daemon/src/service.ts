@@ -2,7 +2,7 @@
  * What the clamd and HTTP front ends share: the rules (Engines), the scan slots (Slots), the
  * metrics, and the mapping from a scanner FileResult to clamd's reply lines.
  */
-import type { FileResult, Scanner } from "@vigil/scanner";
+import type { FileResult, Scanner, WalkOptions } from "@vigil/scanner";
 import { tmpdir } from "node:os";
 import { Engines, Slots, type EngineOptions, type Lease } from "./engine.js";
 import { Metrics, type Interface, type Verdict } from "./metrics.js";
@@ -34,6 +34,11 @@ export interface ServiceOptions extends EngineOptions {
    * inputs the round trip costs more than the scan (default 64 KiB; 0 sends all to workers).
    */
   inlineMax?: number;
+  /**
+   * How SCAN/CONTSCAN/MULTISCAN/ALLMATCHSCAN walk a directory (clamd.conf ExcludePath,
+   * FollowDirectorySymlinks/FollowFileSymlinks, CrossFilesystems, MaxDirectoryRecursion).
+   */
+  walk?: Pick<WalkOptions, "excludeRegex" | "followSymlinks" | "oneFileSystem" | "maxDepth">;
 }
 
 export class BusyError extends Error {
@@ -96,6 +101,7 @@ export class Service {
   readonly spoolThreshold: number;
   readonly spoolDir: string;
   readonly inlineMax: number;
+  private readonly walk: ServiceOptions["walk"];
   /** Stream bytes held in memory now (see memoryBudget). */
   buffered = 0;
   private budgetWaiters = new Set<() => void>();
@@ -107,6 +113,7 @@ export class Service {
     this.spoolThreshold = opts.spoolThreshold ?? 1024 * 1024;
     this.spoolDir = opts.spoolDir ?? tmpdir();
     this.inlineMax = opts.inlineMax ?? 64 * 1024;
+    this.walk = opts.walk;
   }
 
   /** Counts stream bytes entering (+) or leaving (-) memory; wakes waiters once under the budget. */
@@ -223,7 +230,7 @@ export class Service {
     try {
       const g = lease.generation;
       const walk = async (scanner: Scanner) => {
-        for await (const ev of scanner.scan([path])) {
+        for await (const ev of scanner.scan([path], this.walk ?? {})) {
           if (ev.type === "skipped" && ev.reason === "special") {
             // a fifo, socket or device: clamd's "Not supported file type"
             onFile({

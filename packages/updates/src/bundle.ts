@@ -21,6 +21,9 @@ export const MAX_FILE_BYTES = 64 * 1024 * 1024;
 const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const PATH_RE = /^(?:[A-Za-z0-9_][A-Za-z0-9._-]*\/)*[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 const RULE_EXT = /\.(yar|yara|rule|rules)$/i;
+/** ClamAV databases a bundle may carry (the endpoint loads them with -d; audited by ./audit/clamav.ts). */
+const CLAMAV_EXT =
+  /\.(cvd|cld|cud|hdb|hsb|hdu|hsu|mdb|msb|mdu|msu|ndb|ndu|ldb|ldu|fp|sfp|ign|ign2|cdb|idb|imp|ftm|cfg|pdb|gdb|wdb|crb|cat|cbc|info)$/i;
 
 export interface ManifestFile {
   readonly path: string;
@@ -157,7 +160,10 @@ export function manifestOf(signed: string): Manifest {
   return parseManifest(signed.slice(0, split + 1));
 }
 
-/** Reads rule files (*.yar, *.yara, *.rule, *.rules) under `dir`, sorted by path. Symlinks are refused. */
+/**
+ * Reads rule files (*.yar, *.yara, *.rule, *.rules) and ClamAV databases (.cvd, .cld, .ndb,
+ * .ldb, ...) under `dir`, sorted by path. Symlinks are refused.
+ */
 export async function readRulesDir(dir: string): Promise<RuleFileData[]> {
   const out: RuleFileData[] = [];
   const walk = async (d: string): Promise<void> => {
@@ -172,7 +178,7 @@ export async function readRulesDir(dir: string): Promise<RuleFileData[]> {
       if (e.isSymbolicLink())
         throw new UpdateError("BAD_INPUT", `symbolic links are not allowed in a rules directory: ${full}`);
       if (e.isDirectory()) await walk(full);
-      else if (e.isFile() && RULE_EXT.test(e.name)) {
+      else if (e.isFile() && (RULE_EXT.test(e.name) || CLAMAV_EXT.test(e.name))) {
         const path = relative(dir, full).split(sep).join("/");
         if (!isValidBundlePath(path))
           throw new UpdateError(
@@ -187,7 +193,11 @@ export async function readRulesDir(dir: string): Promise<RuleFileData[]> {
   };
   await walk(dir);
   out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  if (out.length === 0) throw new UpdateError("BAD_INPUT", `no rule files (*.yar, *.yara) under ${dir}`);
+  if (out.length === 0)
+    throw new UpdateError(
+      "BAD_INPUT",
+      `no rule files (*.yar, *.yara) or ClamAV databases (*.cvd, *.ndb, ...) under ${dir}`,
+    );
   return out;
 }
 
@@ -195,7 +205,10 @@ export async function readRulesDir(dir: string): Promise<RuleFileData[]> {
  * Compiles a bundle's rule files with the engine, each file in its own namespace; includes
  * resolve only to files of the bundle. Throws `COMPILE_FAILED` with the diagnostics.
  */
-export function compileBundleRules(files: readonly RuleFileData[]): { ruleCount: number } {
+export function compileBundleRules(all: readonly RuleFileData[]): { ruleCount: number } {
+  // ClamAV databases are checked by @vigil/clamav where they load, not compiled here
+  const files = all.filter((f) => !CLAMAV_EXT.test(f.path));
+  if (!files.length) return { ruleCount: 0 };
   const root = "/bundle";
   const byPath = new Map(files.map((f) => [`${root}/${f.path}`, f.data]));
   try {

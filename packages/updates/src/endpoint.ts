@@ -40,7 +40,8 @@ import { bundleArchivePath, compareVersions, manifestOf, openBundle, openManifes
 import { UpdateError } from "./error.js";
 import { fsyncDir, lockDir, writeFileAtomic } from "./fsutil.js";
 import { meetsQuorum, type TrustPolicy } from "./policy.js";
-import { auditRules, failing, formatFinding } from "./audit/auditor.js";
+import { failing, formatFinding } from "./audit/auditor.js";
+import { auditBundleFile } from "./audit/clamav.js";
 import type { AuditPolicy } from "./audit/policy.js";
 import { LIMITS, openSource, tileFetcher, transportDamage, verifiedTree, type Source } from "./source.js";
 
@@ -426,7 +427,7 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
   if (opts.auditPolicy) {
     const policy = opts.auditPolicy;
     const bad = failing(
-      files.flatMap((f) => auditRules(f.data, { policy, path: f.path })),
+      files.flatMap((f) => auditBundleFile(f.path, f.data, { policy })),
       policy,
     );
     if (bad.length) {

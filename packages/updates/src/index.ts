@@ -10,6 +10,11 @@
  * publisher signature, version and file hashes all hold, under a trust policy (policy.ts). The
  * monitor (monitor.ts) replays a whole log and audits every bundle.
  *
+ * A bundle may carry ClamAV databases (`.cvd`, `.cld`, `.ndb`, `.ldb`, ...) beside or instead of
+ * YARA rules: they are logged, cosigned and applied the same way, and the auditor reads their
+ * body and logical signatures decoded to bytes (audit/clamav.ts), so a ClamAV update hunting
+ * documents is refused by the witnesses like a YARA one.
+ *
  * ClamAV's own databases come from a ClamAV mirror instead (clamav-mirror.ts, freshclam's
  * protocol): an HTTP mirror or a mirror directory is probed for each database's header, the local
  * `.cvd`/`.cld` is patched by its `.cdiff` chain (or replaced by a whole `.cvd`), everything is
@@ -111,6 +116,8 @@ export {
   type MarkerWord,
 } from "./audit/encodings.js";
 export { bundleAuditor } from "./audit/bundle-audit.js";
+export { mirrorClamavToLog, type MirrorToLogOptions, type MirrorToLogResult } from "./clamav-publish.js";
+export { auditBundleFile, clamavAuditSource, containerFiles, literalRuns, CLAMAV_DATABASE } from "./audit/clamav.js";
 export {
   monitorLog,
   formatMonitorReport,

@@ -29,7 +29,8 @@ import {
   readEntries,
   verifyConsistency,
 } from "@vigil/tlog";
-import { auditRuleFile, auditRules, type Finding } from "./audit/auditor.js";
+import { auditRuleFile, type Finding } from "./audit/auditor.js";
+import { auditBundleFile } from "./audit/clamav.js";
 import { defaultAuditPolicy, type AuditPolicy } from "./audit/policy.js";
 import { bundleArchivePath, manifestOf, openBundle, openManifest, sha256Hex, type Manifest } from "./bundle.js";
 import { UpdateError } from "./error.js";
@@ -105,7 +106,7 @@ function auditFiles(
       parsed = parse(Buffer.from(f.data).toString("latin1"), { path: f.path });
     } catch {
       rules[`${f.path}:(unparseable)`] = sha256Hex(f.data);
-      findings.push(...auditRules(f.data, { policy, path: f.path }));
+      findings.push(...auditBundleFile(f.path, f.data, { policy }));
       continue;
     }
     findings.push(...auditRuleFile(parsed, { policy, path: f.path }));

@@ -70,13 +70,40 @@ interface OpenFile {
   readonly adds: string[];
 }
 
-function splitLines(bytes: Uint8Array): string[] {
-  const text = Buffer.from(bytes).toString("latin1");
-  if (text === "") return [];
-  const lines = text.split("\n");
-  if (lines[lines.length - 1] === "") lines.pop();
-  return lines;
+/** Byte offset of the start of each line wanted (1-based line numbers, ascending), found by one scan. */
+function lineStarts(bytes: Uint8Array, wanted: readonly number[]): Map<number, number> {
+  const at = new Map<number, number>();
+  let line = 1;
+  let pos = 0;
+  for (const n of wanted) {
+    while (line < n && pos < bytes.length) {
+      const nl = bytes.indexOf(0x0a, pos);
+      if (nl < 0) {
+        pos = bytes.length;
+        break;
+      }
+      pos = nl + 1;
+      line++;
+    }
+    if (line === n && pos < bytes.length) at.set(n, pos);
+  }
+  return at;
 }
+
+/** End (exclusive, after its newline) of the line starting at `start`. */
+function lineEnd(bytes: Uint8Array, start: number): number {
+  const nl = bytes.indexOf(0x0a, start);
+  return nl < 0 ? bytes.length : nl + 1;
+}
+
+const startsWith = (bytes: Uint8Array, at: number, prefix: string): boolean => {
+  const p = Buffer.from(prefix, "latin1");
+  if (at + p.length > bytes.length) return false;
+  for (let i = 0; i < p.length; i++) if (bytes[at + i] !== p[i]) return false;
+  return true;
+};
+
+const linesOf = (texts: readonly string[]): Buffer => Buffer.from(texts.map((t) => `${t}\n`).join(""), "latin1");
 
 /**
  * Applies a script to a set of files (name -> bytes) and returns the new set; the input is not
@@ -142,32 +169,32 @@ export function applyCdiffScript(
         open = undefined;
         const current = out.get(f.name);
         if (current === undefined && f.edits.size > 0) fail(lineNo, `${f.name} does not exist`);
-        let body: string;
+        // the new file is built from slices of the old one (no copy of unedited lines, no
+        // string per line): memory is the old file, the new file and the script's edits
+        const adds = linesOf(f.adds);
         if (f.edits.size === 0) {
-          body = (current ? Buffer.from(current).toString("latin1") : "") + f.adds.map((a) => a + "\n").join("");
-        } else {
-          const text = Buffer.from(current!).toString("latin1");
-          if (text.length > 0 && !text.endsWith("\n")) fail(lineNo, `${f.name} has no final newline`);
-          const old = splitLines(current!);
-          const kept: string[] = [];
-          let used = 0;
-          for (let n = 1; n <= old.length; n++) {
-            const edit = f.edits.get(n);
-            if (!edit) {
-              kept.push(old[n - 1]!);
-              continue;
-            }
-            used++;
-            if (!old[n - 1]!.startsWith(edit.prefix)) {
-              fail(lineNo, `${f.name} line ${n} does not start with '${edit.prefix}'`);
-            }
-            if (edit.text !== undefined) kept.push(edit.text);
-          }
-          if (used !== f.edits.size)
-            fail(lineNo, `${f.name}: not every edit was applied (a line past the end of the file)`);
-          body = kept.map((l) => l + "\n").join("") + f.adds.map((a) => a + "\n").join("");
+          out.set(f.name, current ? Buffer.concat([current, adds]) : adds);
+          break;
         }
-        out.set(f.name, Buffer.from(body, "latin1"));
+        const old = current!;
+        if (old.length > 0 && old[old.length - 1] !== 0x0a) fail(lineNo, `${f.name} has no final newline`);
+        const numbers = [...f.edits.keys()].sort((a, b) => a - b);
+        const starts = lineStarts(old, numbers);
+        if (starts.size !== numbers.length)
+          fail(lineNo, `${f.name}: not every edit was applied (a line past the end of the file)`);
+        const parts: Uint8Array[] = [];
+        let from = 0;
+        for (const n of numbers) {
+          const edit = f.edits.get(n)!;
+          const at = starts.get(n)!;
+          if (!startsWith(old, at, edit.prefix))
+            fail(lineNo, `${f.name} line ${n} does not start with '${edit.prefix}'`);
+          parts.push(old.subarray(from, at));
+          if (edit.text !== undefined) parts.push(Buffer.from(`${edit.text}\n`, "latin1"));
+          from = lineEnd(old, at);
+        }
+        parts.push(old.subarray(from), adds);
+        out.set(f.name, Buffer.concat(parts));
         break;
       }
       case "MOVE": {
@@ -181,15 +208,20 @@ export function applyCdiffScript(
         const dstBytes = out.get(dst);
         if (!srcBytes) fail(lineNo, `${src} does not exist`);
         if (!dstBytes) fail(lineNo, `${dst} does not exist`);
-        const lines2 = splitLines(srcBytes!);
-        if (b < a || b > lines2.length) fail(lineNo, `lines ${a}-${b} are not in ${src}`);
-        if (!lines2[a - 1]!.startsWith(args[3]!) || !lines2[b - 1]!.startsWith(args[5]!)) {
+        const src0 = srcBytes!;
+        if (b < a) fail(lineNo, `lines ${a}-${b} are not in ${src}`);
+        const starts = lineStarts(src0, a === b ? [a] : [a, b]);
+        const sa = starts.get(a);
+        const sb = starts.get(b);
+        if (sa === undefined || sb === undefined) fail(lineNo, `lines ${a}-${b} are not in ${src}`);
+        if (!startsWith(src0, sa!, args[3]!) || !startsWith(src0, sb!, args[5]!)) {
           fail(lineNo, `${src} lines ${a}-${b} do not start with the given prefixes`);
         }
-        const moved = lines2.slice(a - 1, b);
-        const left = [...lines2.slice(0, a - 1), ...lines2.slice(b)];
-        out.set(src, Buffer.from(left.map((l) => l + "\n").join(""), "latin1"));
-        out.set(dst, Buffer.concat([dstBytes!, Buffer.from(moved.map((l) => l + "\n").join(""), "latin1")]));
+        const endB = lineEnd(src0, sb!);
+        const moved = src0.subarray(sa!, endB);
+        const movedNl = moved.length && moved[moved.length - 1] !== 0x0a ? Buffer.from("\n") : Buffer.alloc(0);
+        out.set(src, Buffer.concat([src0.subarray(0, sa!), src0.subarray(endB)]));
+        out.set(dst, Buffer.concat([dstBytes!, moved, movedNl]));
         break;
       }
       case "UNLINK": {

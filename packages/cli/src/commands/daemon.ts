@@ -4,9 +4,11 @@
  * and optionally an HTTP scan API (`--http`). SIGHUP/SIGUSR2 (or the RELOAD command) reload
  * the rules without dropping connections; SIGTERM/SIGINT (or SHUTDOWN) stop it.
  */
+import { chownSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
 import { fail } from "../fail.js";
+import { feedRuleDirs } from "../feeds.js";
 import {
   cacheDir,
   collect,
@@ -18,7 +20,7 @@ import {
   signatureOptions,
   useBuiltin,
 } from "../options.js";
-import { Daemon } from "@vigil/daemon";
+import { ClamdLog, Daemon, DaemonError, clamdSettings, parseClamdConf, type ClamdSettings } from "@vigil/daemon";
 import { defaultJobs, ScannerError } from "@vigil/scanner";
 
 export const summary = "clamd-compatible scan daemon (TCP, unix socket) with an HTTP scan API";
@@ -27,8 +29,14 @@ const HELP = `
 Clients: clamdscan (TCPSocket/LocalSocket in its config), the npm clamscan/clamdjs packages,
 or HTTP: curl --data-binary @file http://127.0.0.1:8080/v1/scan
 
-Signals: SIGHUP or SIGUSR2 reload the rules (scans in flight finish on the old ones);
-SIGTERM or SIGINT stop the daemon. Exit codes: 0 stopped, 2 could not start.`;
+With --config-file (clamd's clamd.conf, e.g. /etc/clamav/clamd.conf) the daemon takes its
+sockets, DatabaseDirectory, limits, LogFile, User, PidFile and SelfCheck from it, as clamd
+does; options given on the command line win over the file. Each option it does not honour is
+named once on stderr with the reason; a bad value stops it with the file and line.
+
+Signals: SIGUSR2 reloads the rules (scans in flight finish on the old ones); SIGHUP reloads
+them too, or with --config-file re-opens the log file, as clamd does; SIGTERM or SIGINT stop
+the daemon. Exit codes: 0 stopped, 2 could not start.`;
 
 function program(): Command {
   return limitOptions(signatureOptions(new Command("vigil daemon")), {
@@ -36,6 +44,7 @@ function program(): Command {
     filesizeHelp: "files larger than this are not scanned (reported OK, as clamd does)",
   })
     .description("Run the scan service: the clamd protocol on TCP and unix sockets, and an optional HTTP API.")
+    .option("-c, --config-file <file>", "read clamd's configuration file (clamd.conf) as clamd does")
     .option(
       "--tcp <host:port>",
       "clamd protocol on TCP (repeatable; default 127.0.0.1:3310 unless only --socket is given)",
@@ -73,12 +82,14 @@ function program(): Command {
 }
 
 interface Opts {
+  configFile?: string;
   tcp: string[];
   socket: string[];
   http?: string;
   httpToken?: string;
   httpMaxBody: string;
   rules: string[];
+  feeds?: boolean;
   database: string[];
   builtin?: boolean;
   jobs?: string;
@@ -101,13 +112,81 @@ interface Opts {
   cache: boolean;
 }
 
+/** uid and gid of a user name, from /etc/passwd. */
+function lookupUser(name: string): { uid: number; gid: number } {
+  for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
+    const f = line.split(":");
+    if (f[0] === name && f.length >= 4) return { uid: Number(f[2]), gid: Number(f[3]) };
+  }
+  throw new DaemonError(
+    "BAD_CONFIG",
+    `User ${name}: no such user in /etc/passwd (create it, or change User in the configuration)`,
+  );
+}
+
+/** A group name or number, to a gid (/etc/group). */
+function lookupGroup(name: string): number {
+  if (/^\d+$/.test(name)) return Number(name);
+  for (const line of readFileSync("/etc/group", "utf8").split("\n")) {
+    const f = line.split(":");
+    if (f[0] === name && f.length >= 3) return Number(f[2]);
+  }
+  throw new DaemonError(
+    "BAD_CONFIG",
+    `LocalSocketGroup ${name}: no such group in /etc/group (create it, or change LocalSocketGroup)`,
+  );
+}
+
+/**
+ * clamd's User: when started as root, switch to that user before loading anything (the log
+ * file, opened first, is given to it, as clamd does). Not root: nothing to switch, as clamd.
+ */
+function dropPrivileges(user: string, logFile: string | undefined): void {
+  if (process.getuid?.() !== 0) return;
+  const { uid, gid } = lookupUser(user);
+  if (logFile) chownSync(logFile, uid, gid);
+  (process as unknown as { initgroups?: (u: string, g: number) => void }).initgroups?.(user, gid);
+  process.setgid?.(gid);
+  process.setuid?.(uid);
+}
+
 export async function run(args: string[]): Promise<number> {
   const cmd = program();
   const exit = parseOrExit(cmd, args);
   if (exit !== undefined) return exit;
   const o = cmd.opts<Opts>();
+  const log = (s: string) => process.stderr.write(`vigil daemon: ${s}\n`);
+  let conf: ClamdSettings | undefined;
+  let clamdLog: ClamdLog | undefined;
   let daemon: Daemon;
   try {
+    if (o.configFile !== undefined) {
+      let text: string;
+      try {
+        text = readFileSync(o.configFile, "utf8");
+      } catch (err) {
+        throw new DaemonError(
+          "BAD_CONFIG",
+          `cannot read the configuration file ${o.configFile}: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
+      }
+      conf = clamdSettings(parseClamdConf(text, o.configFile));
+      for (const w of conf.warnings) log(`warning: ${w}`);
+      applyConf(cmd, o, conf);
+      if (conf.logFile)
+        clamdLog = new ClamdLog({
+          file: conf.logFile,
+          time: conf.logTime,
+          clean: conf.logClean,
+          extended: conf.extendedDetectionInfo,
+          maxSize: conf.logFileMaxSize,
+          rotate: conf.logRotate,
+        });
+      if (conf.user) dropPrivileges(conf.user, conf.logFile);
+    }
     const seconds = (s: string, what: string) => parseCount(s, what) * 1000;
     const positive = (s: string, what: string) => {
       const n = parseCount(s, what);
@@ -117,8 +196,9 @@ export async function run(args: string[]): Promise<number> {
     daemon = new Daemon({
       signatures: {
         builtin: useBuiltin({ ...o, database: resolveDatabases(o) }),
-        rules: o.rules,
+        rules: [...o.rules, ...(o.feeds !== false ? feedRuleDirs() : [])],
         databases: resolveDatabases(o),
+        ...(conf?.detectPua ? { pua: true } : {}),
         timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
         ...(o.cache ? { cacheDir: join(cacheDir(), "compiled") } : {}),
       },
@@ -137,12 +217,32 @@ export async function run(args: string[]): Promise<number> {
       ...(o.spoolDir ? { spoolDir: o.spoolDir } : {}),
       ...(o.tcp.length ? { tcp: o.tcp } : {}),
       socket: o.socket,
+      ...(conf
+        ? {
+            listen: {
+              fixStaleSocket: conf.fixStaleSocket,
+              ...(conf.backlog !== undefined ? { backlog: conf.backlog } : {}),
+              ...(conf.socketMode !== undefined ? { socketMode: conf.socketMode } : {}),
+              ...(conf.socketGroup !== undefined ? { socketGid: lookupGroup(conf.socketGroup) } : {}),
+            },
+            walk: {
+              excludeRegex: conf.excludePath,
+              oneFileSystem: !conf.crossFilesystems,
+              ...(conf.followSymlinks !== undefined ? { followSymlinks: conf.followSymlinks } : {}),
+              ...(conf.maxDirectoryRecursion !== undefined ? { maxDepth: conf.maxDirectoryRecursion } : {}),
+            },
+            ...(clamdLog ? { log: clamdLog } : {}),
+            ...(conf.pidFile ? { pidFile: conf.pidFile } : {}),
+            selfCheck: conf.selfCheck,
+          }
+        : {}),
       clamd: {
         streamMaxLength: parseSize(o.streamMaxLength),
         readTimeout: seconds(o.readTimeout, "--read-timeout"),
         commandReadTimeout: seconds(o.commandReadTimeout, "--command-read-timeout"),
         idleTimeout: seconds(o.idleTimeout, "--idle-timeout"),
         maxConnections: positive(o.maxConnections, "--max-connections"),
+        ...(conf ? { disabledCommands: conf.disabledCommands } : {}),
       },
       ...(o.http ? { http: o.http } : {}),
       httpOptions: {
@@ -153,9 +253,9 @@ export async function run(args: string[]): Promise<number> {
       },
     });
   } catch (err) {
+    clamdLog?.close();
     return fail("daemon", err);
   }
-  const log = (s: string) => process.stderr.write(`vigil daemon: ${s}\n`);
   let addresses;
   try {
     addresses = await daemon.start();
@@ -181,8 +281,16 @@ export async function run(args: string[]): Promise<number> {
     log(`${sig}: stopping`);
     void daemon.stop();
   };
+  const reopen = () => {
+    clamdLog?.info("SIGHUP caught: re-opening log file.");
+    try {
+      clamdLog?.reopen();
+    } catch (err) {
+      log((err as Error).message);
+    }
+  };
   const handlers: [NodeJS.Signals, () => void][] = [
-    ["SIGHUP", reload],
+    ["SIGHUP", clamdLog ? reopen : reload],
     ["SIGUSR2", reload],
     ["SIGTERM", () => stop("SIGTERM")],
     ["SIGINT", () => stop("SIGINT")],
@@ -192,4 +300,42 @@ export async function run(args: string[]): Promise<number> {
   for (const [s, h] of handlers) process.off(s, h);
   log("stopped");
   return 0;
+}
+
+/**
+ * Takes clamd.conf's values for every option not given on the command line (commander's
+ * option value source tells which were).
+ */
+function applyConf(cmd: Command, o: Opts, c: ClamdSettings): void {
+  const fromCli = (k: string) => cmd.getOptionValueSource(k) === "cli";
+  const put = (k: keyof Opts, v: string | undefined) => {
+    if (v !== undefined && !fromCli(k)) (o as unknown as Record<string, unknown>)[k] = v;
+  };
+  if (!o.tcp.length && !o.socket.length) {
+    if (!c.tcp.length && !c.socket)
+      throw new DaemonError(
+        "BAD_CONFIG",
+        "the configuration defines no socket: set LocalSocket and/or TCPSocket (as clamd requires), or give --socket/--tcp",
+      );
+    o.tcp = c.tcp;
+    o.socket = c.socket ? [c.socket] : [];
+  }
+  if (!o.database.length && !o.rules.length) {
+    // clamd's DatabaseDirectory, /var/lib/clamav when the file does not say
+    o.database = [c.databaseDirectory ?? "/var/lib/clamav"];
+  }
+  const n = (v: number | undefined) => (v === undefined ? undefined : String(v));
+  put("streamMaxLength", n(c.streamMaxLength));
+  put("maxThreads", n(c.maxThreads));
+  put("maxQueue", n(c.maxQueue));
+  put("readTimeout", n(c.readTimeout));
+  put("commandReadTimeout", n(c.commandReadTimeout));
+  put("idleTimeout", n(c.idleTimeout));
+  put("maxFilesize", n(c.maxFileSize));
+  put("maxScansize", n(c.maxScanSize));
+  put("maxRecursion", n(c.maxRecursion));
+  put("maxFiles", n(c.maxFiles));
+  put("maxScantime", n(c.maxScanTime));
+  put("spoolDir", c.tempDir);
+  if (c.alertExceedsMax !== undefined && !fromCli("alertExceedsMax")) o.alertExceedsMax = c.alertExceedsMax;
 }

@@ -39,6 +39,7 @@ import {
   type ReportFormat,
 } from "@vigil/scanner";
 import { fail, Output } from "../fail.js";
+import { feedRuleDirs } from "../feeds.js";
 import { VERSION } from "../version.js";
 
 export const summary = "scan files and directories for malware (clamscan-like; archives, quarantine, json/sarif)";
@@ -101,6 +102,7 @@ function program(): Command {
 
 interface Opts {
   rules: string[];
+  feeds?: boolean;
   database: string[];
   builtin?: boolean;
   recursive: boolean;
@@ -160,12 +162,13 @@ async function scan(paths: string[], o: Opts): Promise<number> {
   const maxDepth = o.maxDepth !== undefined ? parseCount(o.maxDepth, "--max-depth") : undefined;
   const stats = new ScanStats();
   const databases = resolveDatabases(o);
+  const feedRules = o.feeds !== false ? feedRuleDirs() : [];
   const builtin = useBuiltin({ ...o, database: databases });
   if (!o.quiet && databases.length && !o.database.length)
     process.stderr.write(`vigil: using ClamAV's databases in ${databases[0]}\n`);
   const { detector, spec, warnings } = buildSignatures({
     builtin,
-    rules: o.rules,
+    rules: [...o.rules, ...feedRules],
     databases,
     pua: !!o.detectPua,
     timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
@@ -288,7 +291,7 @@ async function scan(paths: string[], o: Opts): Promise<number> {
   await out.end();
   if (!o.quiet && o.summary) {
     process.stderr.write(summaryText(stats, { signatures: detector.signatures, engineVersion: `vigil ${VERSION}` }));
-    const note = signatureSourceNote({ ...o, database: databases }, builtin);
+    const note = signatureSourceNote({ ...o, database: databases, feedRules }, builtin);
     if (note) process.stderr.write(note);
   }
   if (stats.interrupted && !stats.infected) return 130;

@@ -35,6 +35,7 @@ import {
   type WatchEvent,
 } from "@vigil/scanner";
 import { fail, Output } from "../fail.js";
+import { feedRuleDirs } from "../feeds.js";
 import { VERSION } from "../version.js";
 
 export const summary = "watch directories and scan files as they are written (on-access, ransomware heuristic)";
@@ -68,6 +69,7 @@ function program(): Command {
 
 interface Opts {
   rules: string[];
+  feeds?: boolean;
   database: string[];
   builtin?: boolean;
   exclude: string[];
@@ -105,9 +107,10 @@ export async function run(args: string[]): Promise<number> {
 
 async function watch(paths: string[], o: Opts): Promise<number> {
   const limits = { ...DEFAULT_LIMITS, maxFileSize: parseSize(o.maxFilesize), maxScanSize: parseSize(o.maxScansize) };
+  const feedRules = o.feeds !== false ? feedRuleDirs() : [];
   const { detector, spec, warnings } = buildSignatures({
     builtin: useBuiltin({ ...o, database: resolveDatabases(o) }),
-    rules: o.rules,
+    rules: [...o.rules, ...feedRules],
     databases: resolveDatabases(o),
     timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
     cacheDir: join(cacheDir(), "compiled"),
