@@ -3,6 +3,7 @@
  * at each member, recursively, within the limits. Everything lands in one FileResult.
  */
 import { readArchive, sniffArchive, type ArchiveKind } from "./archive/index.js";
+import { recognise } from "./archive/recognise.js";
 import type {
   Detection,
   Detector,
@@ -130,7 +131,12 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
       return false;
     }
     const kind = sniffArchive(b);
-    if (!kind) return true;
+    if (!kind) {
+      // a family this version recognises but cannot open is never reported OK
+      const r = recognise(b);
+      if (r) addIncomplete(result, { reason: "unsupported", path, message: r.message }, opts);
+      return true;
+    }
     if (depth >= limits.maxRecursion) {
       addIncomplete(
         result,
