@@ -720,14 +720,17 @@ class Connection {
           return;
         }
         let found = false;
+        let partial = false;
         await this.server.service.scanPath(path, slot, (r) => {
           const rl = replyLines(r, r.path, allMatch);
           if (r.detections.length) found = true;
-          if (r.detections.length || r.errors.length) lines.push(...rl);
+          if (r.incomplete.length && !r.errors.length) partial = true;
+          if (r.detections.length || r.errors.length || r.incomplete.length) lines.push(...rl);
           return !(stopAtFirst && found);
         });
-        // like clamd: the summary OK comes whenever nothing was found, errors or not
-        if (!found) lines.push(`${path}: OK`);
+        // like clamd: the summary OK comes whenever nothing was found, errors or not; but
+        // never for a file not fully scanned
+        if (!found && !partial) lines.push(`${path}: OK`);
       } catch (err) {
         lines.push(`${path}: ${(err as Error).message} ERROR`);
       } finally {

@@ -39,7 +39,7 @@ const u16 = (b: Uint8Array, at: number) => b[at]! | (b[at + 1]! << 8);
 const u32 = (b: Uint8Array, at: number) => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 
 const text = (b: Uint8Array, at: number, n: number) =>
-  Buffer.from(b.buffer, b.byteOffset + at, Math.max(0, Math.min(n, b.length - at))).toString("latin1");
+  at >= b.length ? "" : Buffer.from(b.buffer, b.byteOffset + at, Math.min(n, b.length - at)).toString("latin1");
 
 const SEVEN_Z = [0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c];
 const RAR4 = ascii("Rar!\x1a\x07\x00");
