@@ -4,7 +4,7 @@
  * scripts (#!), archives, else text or data.
  */
 import { closeSync, openSync, readSync, constants } from "node:fs";
-import { fsPath, sniffArchive } from "@vigil/scanner";
+import { fsPath, sniffArchive, type ArchiveKind } from "@vigil/scanner";
 
 export type FileType =
   | "pe"
@@ -12,11 +12,7 @@ export type FileType =
   | "macho"
   | "dex"
   | "script"
-  | "zip"
-  | "gzip"
-  | "bzip2"
-  | "xz"
-  | "tar"
+  | ArchiveKind
   | "text"
   | "data"
   | "empty";

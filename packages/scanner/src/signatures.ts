@@ -104,6 +104,9 @@ const CONTAINER: Record<ArchiveKind, string> = {
   bzip2: "CL_TYPE_BZ",
   xz: "CL_TYPE_XZ",
   tar: "CL_TYPE_POSIX_TAR",
+  cpio: "CL_TYPE_CPIO_ODC",
+  szdd: "CL_TYPE_MSSZDD",
+  sis: "CL_TYPE_SIS",
 };
 
 /**

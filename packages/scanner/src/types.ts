@@ -1,4 +1,5 @@
 /** Data types shared by every part of the scanner: detectors, limits, per-file results. */
+import type { ArchiveKind } from "./archive/types.js";
 
 /** One match of one rule, in the shape @vigil/engine reports it (only what the scanner needs). */
 export interface RuleMatch {
@@ -15,7 +16,7 @@ export interface ScanContextInfo {
   path: string;
   size: number;
   /** The archive format these bytes were extracted from (absent for top-level files). */
-  container?: "zip" | "gzip" | "bzip2" | "xz" | "tar";
+  container?: ArchiveKind;
 }
 
 /**
@@ -40,7 +41,7 @@ export interface Detector {
 export interface MemberInfo {
   /** Display path of the member (e.g. `a.zip!b.exe`). */
   path: string;
-  container: "zip" | "gzip" | "bzip2" | "xz" | "tar";
+  container: ArchiveKind;
   /** size of the archive holding it */
   containerSize: number;
   name: string;

@@ -3,6 +3,9 @@ import { isBzip2, isGzip, readBzip2, readGzip, readXz } from "./gzip.js";
 import { isXz } from "./xz.js";
 import { isTar, readTar } from "./tar.js";
 import { isZip, readZip } from "./zip.js";
+import { isCpio, readCpio } from "./small/cpio.js";
+import { isSzdd, readSzdd } from "./small/szdd.js";
+import { isSis, readSis } from "./small/sis.js";
 import type { ArchiveKind, Member, OutputCap } from "./types.js";
 
 export type { ArchiveKind, Member, OutputCap } from "./types.js";
@@ -13,6 +16,9 @@ export function sniffArchive(b: Uint8Array): ArchiveKind | undefined {
   if (isBzip2(b)) return "bzip2";
   if (isXz(b)) return "xz";
   if (isTar(b)) return "tar";
+  if (isCpio(b)) return "cpio";
+  if (isSzdd(b)) return "szdd";
+  if (isSis(b)) return "sis";
   return undefined;
 }
 
@@ -28,5 +34,11 @@ export function readArchive(kind: ArchiveKind, b: Uint8Array, outerName: string,
       return readXz(b, outerName, cap);
     case "tar":
       return readTar(b);
+    case "cpio":
+      return readCpio(b);
+    case "szdd":
+      return readSzdd(b, outerName, cap);
+    case "sis":
+      return readSis(b, cap);
   }
 }

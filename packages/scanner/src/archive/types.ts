@@ -1,6 +1,6 @@
 /** What every archive reader yields, and the error that stops one when a limit is hit. */
 
-export type ArchiveKind = "zip" | "gzip" | "bzip2" | "xz" | "tar";
+export type ArchiveKind = "zip" | "gzip" | "bzip2" | "xz" | "tar" | "cpio" | "szdd" | "sis";
 
 export interface Member {
   /** Name inside the archive (control characters escaped). */
