@@ -25,10 +25,11 @@ function formAt(b: Uint8Array, p: number): Form | undefined {
   return undefined;
 }
 
-/** Sniff: an ASCII header at the start, or a binary one whose name size and name end are plausible. */
+/** Sniff: an ASCII magic at the start, or a binary header whose name size and name end are plausible. */
 export function isCpio(b: Uint8Array): boolean {
   const form = formAt(b, 0);
   if (!form) return false;
+  if (form === "odc" || form === "newc") return true; // six ASCII digits: the reader reports any damage
   const h = header(b, 0, form);
   return h !== undefined && h.namesize >= 1 && h.namesize <= 4096 && b[h.nameAt + h.namesize - 1] === 0;
 }
@@ -92,7 +93,7 @@ export function* readCpio(b: Uint8Array): Generator<Member> {
         compressedSize: b.length - p,
         problem: {
           reason: "corrupt-archive",
-          message: `cpio header ${index} at offset ${p} ${form ? "cut short or not readable" : "missing (no cpio magic)"}; the rest of the archive was not scanned`,
+          message: `cpio header ${index + 1} at offset ${p} ${form ? "cut short or not readable" : "missing (no cpio magic)"}; the rest of the archive was not scanned`,
         },
       };
       return;
