@@ -28,9 +28,10 @@ function startsWith(b: Uint8Array, at: number, sig: Uint8Array | number[]): bool
 }
 
 function indexOf(b: Uint8Array, sig: Uint8Array, from = 0, to = b.length): number {
-  const end = Math.min(to, b.length) - sig.length;
+  const within = to < b.length ? b.subarray(0, to) : b;
+  const end = within.length - sig.length;
   const first = sig[0]!;
-  for (let i = b.indexOf(first, from); i >= 0 && i <= end; i = b.indexOf(first, i + 1))
+  for (let i = within.indexOf(first, from); i >= 0 && i <= end; i = within.indexOf(first, i + 1))
     if (startsWith(b, i, sig)) return i;
   return -1;
 }
@@ -195,6 +196,9 @@ function recogniseData(b: Uint8Array, top: boolean): string | undefined {
 
 /** Lines of text at the start: a message's header block, an mbox, a uuencoded file, HTML. */
 function recogniseText(b: Uint8Array): string | undefined {
+  // text starts with a printable byte, white space or a UTF-8 byte order mark
+  const c = b[0]!;
+  if (c < 0x09 || (c > 0x0d && c < 0x20 && c !== 0x1b) || c === 0x7f) return undefined;
   const head = text(b, 0, 64 * 1024);
   if (/^begin(-base64)? [0-7]{3,4} \S/m.test(head)) return "uuencoded file";
   const lines = head.replace(/^\ufeff|^\xef\xbb\xbf/, "").split(/\r?\n/, 40);
