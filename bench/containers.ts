@@ -5,7 +5,7 @@
 // one-line body signature (vigil with --no-builtin), so what is measured is reading, unpacking
 // and matching. Reports files/s, MB/s, peak RSS and how many files each tool found.
 //
-//   npx tsx bench/containers.ts [--files 3000] [--jobs N] [--seed 15]
+//   npx tsx bench/containers.ts [--files 3000] [--jobs N] [--seed 15] [--keep]
 //
 // Build first (npx tsc -b): it runs the built bin. Each run is stopped after a minute.
 import { spawnSync } from "node:child_process";
@@ -39,7 +39,10 @@ function payload(marked: boolean): Buffer {
     parts.push(w);
     len += w.length;
   }
-  const b = Buffer.concat([Buffer.from(parts.join("")), Buffer.from(Array.from({ length: int(2048) }, () => int(256)))]);
+  const b = Buffer.concat([
+    Buffer.from(parts.join("")),
+    Buffer.from(Array.from({ length: int(2048) }, () => int(256))),
+  ]);
   if (!marked) return b;
   const at = int(b.length);
   return Buffer.concat([b.subarray(0, at), Buffer.from(MARKER), b.subarray(at)]);
@@ -74,7 +77,7 @@ function cpio(name: string, data: Buffer): Buffer {
 
 /** SZDD with literals only (what matters here is reading it, not its ratio). */
 function szdd(data: Buffer): Buffer {
-  const out = [0x53, 0x5a, 0x44, 0x44, 0x88, 0xf0, 0x27, 0x33, 0x41, 0x74];
+  const out = [0x53, 0x5a, 0x44, 0x44, 0x88, 0xf0, 0x27, 0x33, 0x41, 0]; // ClamAV wants no missing letter
   out.push(data.length & 0xff, (data.length >> 8) & 0xff, (data.length >> 16) & 0xff, data.length >>> 24);
   for (let i = 0; i < data.length; i += 8) out.push(0xff, ...data.subarray(i, i + 8));
   return Buffer.from(out);
@@ -82,15 +85,40 @@ function szdd(data: Buffer): Buffer {
 
 const kinds: [string, (d: Buffer) => Buffer][] = [
   ["txt", (d) => d],
-  ["zip", (d) => makeZip([{ name: "a/readme.txt", data: "hello" }, { name: "a/data.bin", data: d }])],
+  [
+    "zip",
+    (d) =>
+      makeZip([
+        { name: "a/readme.txt", data: "hello" },
+        { name: "a/data.bin", data: d },
+      ]),
+  ],
   ["stored.zip", (d) => makeZip([{ name: "data.bin", data: d, method: 0 }])],
   ["gz", (d) => gzipSync(d)],
   ["tar.gz", (d) => gzipSync(tar("dir/data.bin", d))],
   ["cpio", (d) => cpio("data.bin", d)],
   ["ex_", (d) => szdd(d)],
   ["nested.zip", (d) => makeZip([{ name: "inner.zip", data: makeZip([{ name: "x.bin", data: d }]), method: 0 }])],
-  ["pdf", (d) => Buffer.concat([Buffer.from("%PDF-1.4\n1 0 obj << /Filter /FlateDecode >> stream\n"), deflateSync(d), Buffer.from("\nendstream\n")])],
-  ["eml", (d) => Buffer.from(`From: a@example.com\nTo: b@example.com\nSubject: x\nContent-Type: text/plain\n\n${d.toString("base64")}\n`)],
+  [
+    "pdf",
+    (d) => {
+      const z = deflateSync(d);
+      return Buffer.concat([
+        Buffer.from(`%PDF-1.4\n1 0 obj\n<< /Length ${z.length} /Filter /FlateDecode >>\nstream\n`),
+        z,
+        Buffer.from("\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"),
+      ]);
+    },
+  ],
+  [
+    "eml",
+    (d) =>
+      Buffer.from(
+        `From: a@example.com\nTo: b@example.com\nSubject: x\nMIME-Version: 1.0\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n${d
+          .toString("base64")
+          .replace(/.{76}/g, "$&\n")}\n`,
+      ),
+  ],
 ];
 
 const work = mkdtempSync(join(tmpdir(), "vigil-bench-containers-"));
@@ -151,7 +179,9 @@ for (const [name, r] of rows) {
   console.log(
     `${name.padEnd(14)} ${r.secs.toFixed(2).padStart(8)} ${Math.round(files / r.secs)
       .toString()
-      .padStart(9)} ${(bytes / 1048576 / r.secs).toFixed(1).padStart(7)} ${r.rss.toFixed(0).padStart(8)} ${String(r.found).padStart(6)}  ${r.code}`,
+      .padStart(
+        9,
+      )} ${(bytes / 1048576 / r.secs).toFixed(1).padStart(7)} ${r.rss.toFixed(0).padStart(8)} ${String(r.found).padStart(6)}  ${r.code}`,
   );
   if (r.code === null) console.log("  ! stopped after 60 s (the figures above are a lower bound)");
   else if (r.code !== 0 && r.code !== 1)
@@ -160,4 +190,5 @@ for (const [name, r] of rows) {
 console.log(
   `(${marked} files carry the marker; Vigil does not open PDF or mail yet, so it reports those "not fully scanned" where clamscan finds the marker)`,
 );
-rmSync(work, { recursive: true, force: true });
+if (process.argv.includes("--keep")) console.log(`kept ${work}`);
+else rmSync(work, { recursive: true, force: true });
