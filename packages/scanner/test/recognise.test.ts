@@ -88,7 +88,10 @@ describe("recognise: families no reader opens are never OK", () => {
     ],
     [
       "mbox",
-      bytes("From someone@example.com Thu Jul 31 13:51:21 2008\nFrom: someone\nSubject: x\n\nbody\n"),
+      bytes(
+        "From someone@example.com Thu Jul 31 13:51:21 2008\nFrom: someone\nSubject: x\n\nbody\n\n" +
+          "From other@example.com Thu Jul 31 13:52:21 2008\nFrom: other\nContent-Transfer-Encoding: quoted-printable\n\na=3Db\n",
+      ),
       /^mbox mailbox/,
     ],
     [
@@ -194,6 +197,8 @@ describe("recognise: families no reader opens are never OK", () => {
       bytes("hello world\n"),
       bytes('{"a": 1, "b": [1,2,3]}\n'),
       bytes("Subject of the talk: x\nnothing else\n"),
+      // a message whose body is plain text is read whole as it is
+      bytes("From: a@example.com\nTo: b@example.com\nSubject: hello\n\nplain text, nothing encoded\n"),
       bytes("<html><body><p>hi</p></body></html>"),
       buildPe({ ProductName: "x" }),
       pe([

@@ -194,6 +194,9 @@ function recogniseData(b: Uint8Array, top: boolean): string | undefined {
   return undefined;
 }
 
+const ENCODED_PART =
+  /^(content-transfer-encoding:\s*(base64|quoted-printable|x-uue|uue|x-uuencode|uuencode|binhex)|content-type:\s*(multipart|message|application\/(mac-)?binhex)|begin [0-7]{3,4} \S|\(This file must be converted with BinHex)/im;
+
 /** Lines of text at the start: a message's header block, an mbox, a uuencoded file, HTML. */
 function recogniseText(b: Uint8Array): string | undefined {
   // text starts with a printable byte, white space or a UTF-8 byte order mark
@@ -224,7 +227,9 @@ function recogniseText(b: Uint8Array): string | undefined {
     )
       mailish = true;
   }
-  if (headers >= 2 && mailish) return mbox ? "mbox mailbox" : "MIME / RFC 822 mail message";
+  // a message whose parts are all plain text is read whole as it is; one with encoded parts is not
+  if (headers >= 2 && mailish && ENCODED_PART.test(text(b, 0, 64 << 20)))
+    return mbox ? "mbox mailbox" : "MIME / RFC 822 mail message";
   if (/^\s*</.test(head) && /data:[\w/+.-]*(;[\w=.-]+)*;base64,/i.test(head)) return "HTML with data: URIs";
   return undefined;
 }
