@@ -103,7 +103,14 @@ const binCpio = (name: string, data: string) => {
   const odd = (n: number) => new Uint8Array(n % 2);
   return Buffer.concat([h, enc(name + "\0"), odd(name.length + 1), enc(data), odd(data.length)]);
 };
-add("archive-cpio", newc([["e.com", EICAR], ["dir/r.txt", "hello\n"]]), binCpio("e.com", EICAR));
+add(
+  "archive-cpio",
+  newc([
+    ["e.com", EICAR],
+    ["dir/r.txt", "hello\n"],
+  ]),
+  binCpio("e.com", EICAR),
+);
 const szddLiterals = (data: Uint8Array) => {
   const out = [0x53, 0x5a, 0x44, 0x44, 0x88, 0xf0, 0x27, 0x33, 0x41, 0x6d, data.length & 0xff, data.length >> 8, 0, 0];
   for (let i = 0; i < data.length; i += 8) out.push(0xff, ...data.subarray(i, i + 8));
@@ -402,18 +409,19 @@ for (const [t, seeds] of Object.entries(corpus)) {
   mkdirSync(dir, { recursive: true });
   for (const [i, s] of seeds.entries()) writeFileSync(join(dir, `seed-${String(i).padStart(2, "0")}`), s);
 }
-if (!only.length) writeFileSync(
-  join(CORPUS_DIR, "keys.json"),
-  JSON.stringify(
-    {
-      note: "test keys made by fuzz/make-corpus.ts for the fuzz seeds only",
-      noteVerifier: key.verifierKey,
-      clamav: hexKeys(trusted),
-    },
-    null,
-    2,
-  ) + "\n",
-);
+if (!only.length)
+  writeFileSync(
+    join(CORPUS_DIR, "keys.json"),
+    JSON.stringify(
+      {
+        note: "test keys made by fuzz/make-corpus.ts for the fuzz seeds only",
+        noteVerifier: key.verifierKey,
+        clamav: hexKeys(trusted),
+      },
+      null,
+      2,
+    ) + "\n",
+  );
 console.log(
   Object.entries(corpus)
     .map(([t, s]) => `${t}: ${s.length}`)

@@ -6,16 +6,7 @@
 import { closeSync, openSync, readSync, constants } from "node:fs";
 import { fsPath, sniffArchive, type ArchiveKind } from "@vigil/scanner";
 
-export type FileType =
-  | "pe"
-  | "elf"
-  | "macho"
-  | "dex"
-  | "script"
-  | ArchiveKind
-  | "text"
-  | "data"
-  | "empty";
+export type FileType = "pe" | "elf" | "macho" | "dex" | "script" | ArchiveKind | "text" | "data" | "empty";
 
 const MACHO = new Set([0xfeedface, 0xfeedfacf, 0xcefaedfe, 0xcffaedfe, 0xcafebabe, 0xbebafeca]);
 

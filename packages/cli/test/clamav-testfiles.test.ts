@@ -81,8 +81,21 @@ describe.skipIf(
       }
     }
     console.log(`vigil finds ${found.length} of ${files.length} (not fully scanned: ${missed.join(", ") || "none"})`);
-    // the forms Vigil has opened since the first release stay found
+    // the forms Vigil opens stay found, each with its member path (clam.exe inside)
     for (const f of ["clam.exe", "clam.zip", "clam.bz2.zip", "clam.tar.gz", "clam.exe.bz2", "clam_cache_emax.tgz"])
       expect(found, f).toContain(f);
+    for (const f of [
+      "clam.odc.cpio",
+      "clam.newc.cpio",
+      "clam.bin-le.cpio",
+      "clam.bin-be.cpio",
+      "clam.exe.szdd",
+      "clam.sis",
+      "clam.impl.zip",
+      "clam.d64.zip",
+    ]) {
+      expect(found, f).toContain(f);
+      expect(vig.get(f)!.found, f).toEqual([`${DIR}/${f}!${f === "clam.impl.zip" ? "CLAM.EXE" : "clam.exe"}`]);
+    }
   }, 300_000);
 });

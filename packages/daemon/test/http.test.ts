@@ -71,7 +71,10 @@ describe.skipIf(noCurl)("HTTP scan API", () => {
       (await curl(["-X", "POST", "--data-binary", `@${files.dir}/doc.pdf`, `${base}/v1/scan?name=doc.pdf`])).body,
     );
     expect(p.verdict).toBe("incomplete");
-    expect(p.files[0].notFullyScanned[0]).toMatchObject({ reason: "unsupported", message: expect.stringMatching(/PDF document is not opened/) });
+    expect(p.files[0].notFullyScanned[0]).toMatchObject({
+      reason: "unsupported",
+      message: expect.stringMatching(/PDF document is not opened/),
+    });
     // the metrics count it under its own verdict
     const m = await curl([`${base}/metrics`]);
     expect(m.body).toMatch(/vigil_scans_total\{interface="http",verdict="incomplete"\} [1-9]/);

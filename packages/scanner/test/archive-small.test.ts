@@ -89,7 +89,10 @@ describe.skipIf(needs("cpio fixtures", { tools: ["cpio"] }))("cpio: every form G
       for (let n = form.startsWith("bin") ? 30 : 6; n < end - 20; n += 7) {
         const r = neverClean(b.subarray(0, n), `${form}:${n}`);
         if (!r.detections.length)
-          expect(r.incomplete.some((i) => i.reason === "corrupt-archive" || i.reason === "unsupported"), `${form}:${n}`).toBe(true);
+          expect(
+            r.incomplete.some((i) => i.reason === "corrupt-archive" || i.reason === "unsupported"),
+            `${form}:${n}`,
+          ).toBe(true);
       }
     }
   });
@@ -112,13 +115,14 @@ describe.skipIf(needs("cpio fixtures", { tools: ["cpio"] }))("cpio: every form G
   it("many members: the files limit stops the walk and says so", () => {
     const many = execFileSync(
       "sh",
-      ["-c", "mkdir -p many && cd many && for i in $(seq 1 40); do echo $i > f$i; done && ls | cpio -o -H newc 2>/dev/null"],
+      [
+        "-c",
+        "mkdir -p many && cd many && for i in $(seq 1 40); do echo $i > f$i; done && ls | cpio -o -H newc 2>/dev/null",
+      ],
       { cwd: dir },
     );
     const r = scan(many, "many.cpio", { maxFiles: 10 });
-    expect(r.incomplete).toEqual([
-      expect.objectContaining({ reason: "max-files", path: "many.cpio" }),
-    ]);
+    expect(r.incomplete).toEqual([expect.objectContaining({ reason: "max-files", path: "many.cpio" })]);
   });
 
   it("ClamAV's test files: the four cpio forms give clam.exe by name", () => {
@@ -126,7 +130,10 @@ describe.skipIf(needs("cpio fixtures", { tools: ["cpio"] }))("cpio: every form G
     for (const f of ["clam.odc.cpio", "clam.newc.cpio", "clam.bin-le.cpio", "clam.bin-be.cpio"]) {
       const b = readFileSync(join("/usr/share/clamav-testfiles", f));
       const members = [...readArchive("cpio", b, f, () => 1 << 20)];
-      expect(members.map((m) => [m.name, m.data?.length, m.problem]), f).toEqual([["clam.exe", 544, undefined]]);
+      expect(
+        members.map((m) => [m.name, m.data?.length, m.problem]),
+        f,
+      ).toEqual([["clam.exe", 544, undefined]]);
     }
   });
 });
@@ -285,7 +292,11 @@ describe("SIS (Symbian EPOC 3-6)", () => {
     bad.writeUInt32LE(0x7fffffff, 86 + 48 + 32); // the second file's data pointer
     const r = neverClean(bad, "bad.sis");
     expect(r.incomplete).toEqual([
-      { reason: "corrupt-archive", path: "bad.sis!eicar.com", message: "file data offset 2147483647 is outside the package" },
+      {
+        reason: "corrupt-archive",
+        path: "bad.sis!eicar.com",
+        message: "file data offset 2147483647 is outside the package",
+      },
     ]);
     for (const c of flips(pkg, 3)) scan(c, "x.sis");
   });

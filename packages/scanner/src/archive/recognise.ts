@@ -139,7 +139,7 @@ function recognisePe(b: Uint8Array, pe: Pe): Recognised | undefined {
   for (let i = b.indexOf(0x4d, 1); i >= 0 && i + 0x40 <= b.length; i = b.indexOf(0x4d, i + 1)) {
     if (b[i + 1] !== 0x5a) continue;
     const inner = parsePe(b, i);
-    if (inner && inner.sections.length)
+    if (inner?.sections.length)
       return said("PE with an embedded executable", `the executable at offset ${i} is not scanned on its own`);
   }
   return undefined;

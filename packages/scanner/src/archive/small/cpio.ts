@@ -13,7 +13,14 @@ import { cleanName, type Member } from "../types.js";
 type Form = "odc" | "newc" | "bin-le" | "bin-be";
 
 function formAt(b: Uint8Array, p: number): Form | undefined {
-  if (p + 6 <= b.length && b[p] === 0x30 && b[p + 1] === 0x37 && b[p + 2] === 0x30 && b[p + 3] === 0x37 && b[p + 4] === 0x30) {
+  if (
+    p + 6 <= b.length &&
+    b[p] === 0x30 &&
+    b[p + 1] === 0x37 &&
+    b[p + 2] === 0x30 &&
+    b[p + 3] === 0x37 &&
+    b[p + 4] === 0x30
+  ) {
     const c = b[p + 5];
     if (c === 0x37) return "odc";
     if (c === 0x31 || c === 0x32) return "newc";
@@ -47,7 +54,12 @@ function num(b: Uint8Array, at: number, len: number, radix: 8 | 16): number {
   let n = 0;
   for (let i = at; i < at + len; i++) {
     const c = b[i]!;
-    const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : radix === 16 && (c | 0x20) >= 0x61 && (c | 0x20) <= 0x66 ? (c | 0x20) - 0x57 : -1;
+    const d =
+      c >= 0x30 && c <= 0x39
+        ? c - 0x30
+        : radix === 16 && (c | 0x20) >= 0x61 && (c | 0x20) <= 0x66
+          ? (c | 0x20) - 0x57
+          : -1;
     if (d < 0 || d >= radix) return NaN;
     n = n * radix + d;
   }
@@ -115,7 +127,8 @@ export function* readCpio(b: Uint8Array): Generator<Member> {
     const zero = rawName.indexOf("\0");
     if (zero >= 0) rawName = rawName.slice(0, zero);
     if (rawName === "TRAILER!!!") return;
-    const dataAt = form === "newc" ? p + pad(110 + h.namesize, 4) : form === "odc" ? nameEnd : p + 26 + pad(h.namesize, 2);
+    const dataAt =
+      form === "newc" ? p + pad(110 + h.namesize, 4) : form === "odc" ? nameEnd : p + 26 + pad(h.namesize, 2);
     const name = cleanName(rawName.replace(/^(\.\/)+/, ""));
     const regular = (h.mode & 0o170000) === 0o100000;
     const end = dataAt + h.filesize;

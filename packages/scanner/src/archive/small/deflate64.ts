@@ -15,9 +15,7 @@ const DBASE = [
   1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145,
   8193, 12289, 16385, 24577, 32769, 49153,
 ];
-const DEXT = [
-  0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14,
-];
+const DEXT = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14];
 const ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
 
 let fixed: { lit: Huffman; dist: Huffman } | undefined;
@@ -25,7 +23,10 @@ function fixedCodes() {
   if (!fixed) {
     const l = new Array<number>(288);
     for (let i = 0; i < 288; i++) l[i] = i < 144 ? 8 : i < 256 ? 9 : i < 280 ? 7 : 8;
-    fixed = { lit: huffman(l, "fixed literal code"), dist: huffman(new Array<number>(32).fill(5), "fixed distance code") };
+    fixed = {
+      lit: huffman(l, "fixed literal code"),
+      dist: huffman(new Array<number>(32).fill(5), "fixed distance code"),
+    };
   }
   return fixed;
 }

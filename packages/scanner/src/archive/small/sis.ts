@@ -53,7 +53,8 @@ export function* readSis(b: Uint8Array, cap: OutputCap): Generator<Member> {
         const count = type === 0 ? 1 : langs;
         need(b, p, 24 + 12 * count, `file record ${i}`);
         const ftype = u32(b, p);
-        const name = nameAt(b, u32(b, p + 12), u32(b, p + 8), unicode) || nameAt(b, u32(b, p + 20), u32(b, p + 16), unicode);
+        const name =
+          nameAt(b, u32(b, p + 12), u32(b, p + 8), unicode) || nameAt(b, u32(b, p + 20), u32(b, p + 16), unicode);
         p += 24;
         const lens = Array.from({ length: count }, (_, j) => u32(b, p + 4 * j));
         const ptrs = Array.from({ length: count }, (_, j) => u32(b, p + 4 * (count + j)));
@@ -97,9 +98,16 @@ function file(
   cap: OutputCap,
 ): Member {
   if (ptr < HEADER_END || ptr >= b.length)
-    return { name, compressedSize: len, problem: { reason: "corrupt-archive", message: `file data offset ${ptr} is outside the package` } };
+    return {
+      name,
+      compressedSize: len,
+      problem: { reason: "corrupt-archive", message: `file data offset ${ptr} is outside the package` },
+    };
   const raw = b.subarray(ptr, Math.min(b.length, ptr + len));
-  const cut = raw.length < len ? `file data runs past the end of the package (truncated: ${raw.length} of ${len} bytes)` : undefined;
+  const cut =
+    raw.length < len
+      ? `file data runs past the end of the package (truncated: ${raw.length} of ${len} bytes)`
+      : undefined;
   const limit = cap(len);
   if (!compressed) {
     if (raw.length > limit) return overLimit(name, len, limit);
@@ -110,7 +118,10 @@ function file(
     if (raw.length < 2 || (raw[0]! & 0x0f) !== 8 || ((raw[0]! << 8) | raw[1]!) % 31 !== 0)
       return damaged(name, len, new Uint8Array(0), "SIS file data is not a zlib stream");
     const r = inflateSalvage(raw.subarray(2), limit);
-    const why = r.error ?? cut ?? (r.data.length !== olen ? `decoded ${r.data.length} bytes, the record says ${olen}` : undefined);
+    const why =
+      r.error ??
+      cut ??
+      (r.data.length !== olen ? `decoded ${r.data.length} bytes, the record says ${olen}` : undefined);
     return why ? damaged(name, len, r.data, `SIS file damaged: ${why}`) : { name, compressedSize: len, data: r.data };
   } catch (err) {
     if (err instanceof OutputLimit) return overLimit(name, len, limit);
