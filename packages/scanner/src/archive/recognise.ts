@@ -120,11 +120,7 @@ function recognisePe(b: Uint8Array, pe: Pe): Recognised | undefined {
   for (const s of pe.sections) for (const [re, packer] of PACKER_SECTIONS) if (re.test(s.name)) return packed(packer);
   if (startsWith(b, 2, ascii("KERNEL32.DLL"))) return packed("Upack");
   if (indexOf(b, UPX, 0, Math.min(b.length, 4096)) >= 0) return packed("UPX");
-  // a section with no bytes in the file that is executed: the classic unpack-in-place layout
-  const entry = pe.sections.find((s) => pe.entry >= s.rva && pe.entry < s.rva + Math.max(s.vsize, s.rsize));
-  if (pe.sections.some((s) => s.rsize === 0 && s.vsize > 0 && s.flags & 0x20000000 && s.flags & 0x80000000))
-    return packed("an unknown packer");
-  if (entry && entry.rsize === 0) return packed("an unknown packer");
+  // (a section with no bytes in the file is no sign on its own: linkers write those too)
   const installer = (format: string) => said(format, "its payload is not extracted");
   if (indexOf(b, NSIS) >= 0) return installer("NSIS installer");
   if (indexOf(b, AUTOIT) >= 0) return installer("AutoIt compiled script");
