@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { gzipSync } from "node:zlib";
+import { deflateRawSync, deflateSync, gzipSync } from "node:zlib";
 import {
   buildCld,
   buildSignedCdiff,
@@ -176,6 +176,91 @@ add("archive-rar", rar4(rarFiles), rar5(rarFiles));
 const cabFiles = rarFiles.map((f) => ({ name: f.name, data: enc(f.data) }));
 add("archive-cab", cab(cabFiles, "none"), cab(cabFiles, "mszip"));
 add("archive-arj", inDir("arj", ["a", "-y", "a.arj", "eicar.com", "readme.txt"], "a.arj"));
+// cpio (newc and old binary), SZDD, SIS, zip methods 6 and 9, and families only recognised
+const newc = (files: [string, string][]) => {
+  const parts: Uint8Array[] = [];
+  const pad4 = (n: number) => new Uint8Array((4 - (n % 4)) % 4);
+  for (const [name, data] of [...files, ["TRAILER!!!", ""] as [string, string]]) {
+    const hex = (n: number) => n.toString(16).padStart(8, "0");
+    const mode = name === "TRAILER!!!" ? 0 : 0o100644;
+    const h = `070701${hex(1)}${hex(mode)}${hex(0)}${hex(0)}${hex(1)}${hex(0)}${hex(data.length)}${hex(0)}${hex(0)}${hex(0)}${hex(0)}${hex(name.length + 1)}${hex(0)}`;
+    parts.push(enc(h), enc(name + "\0"), pad4(110 + name.length + 1), enc(data), pad4(data.length));
+  }
+  return Buffer.concat(parts);
+};
+const binCpio = (name: string, data: string) => {
+  const h = Buffer.alloc(26);
+  h.writeUInt16LE(0o70707, 0);
+  h.writeUInt16LE(0o100644, 6);
+  h.writeUInt16LE(name.length + 1, 20);
+  h.writeUInt16LE(data.length, 24);
+  const odd = (n: number) => new Uint8Array(n % 2);
+  return Buffer.concat([h, enc(name + "\0"), odd(name.length + 1), enc(data), odd(data.length)]);
+};
+add(
+  "archive-cpio",
+  newc([
+    ["e.com", EICAR],
+    ["dir/r.txt", "hello\n"],
+  ]),
+  binCpio("e.com", EICAR),
+);
+const szddLiterals = (data: Uint8Array) => {
+  const out = [0x53, 0x5a, 0x44, 0x44, 0x88, 0xf0, 0x27, 0x33, 0x41, 0x6d, data.length & 0xff, data.length >> 8, 0, 0];
+  for (let i = 0; i < data.length; i += 8) out.push(0xff, ...data.subarray(i, i + 8));
+  return Uint8Array.from([...out, 0x00, 0xf0, 0x0f]); // and one reference into the space-filled window
+};
+add("archive-szdd", szddLiterals(enc(EICAR)));
+const sisOf = (data: Uint8Array) => {
+  const head = Buffer.alloc(86);
+  head.writeUInt32LE(0x10003a12, 4);
+  head.writeUInt32LE(0x10000419, 8);
+  head.writeUInt16LE(1, 18);
+  head.writeUInt16LE(1, 20);
+  head.writeUInt16LE(1, 36);
+  head.writeUInt32LE(84, 48);
+  head.writeUInt32LE(86, 52);
+  const name = Buffer.from("e.com", "utf16le");
+  const body = deflateSync(data);
+  const r = Buffer.alloc(48);
+  r.writeUInt32LE(name.length, 12);
+  r.writeUInt32LE(86 + 48, 16);
+  r.writeUInt32LE(body.length, 28);
+  r.writeUInt32LE(86 + 48 + name.length, 32);
+  r.writeUInt32LE(data.length, 36);
+  return Buffer.concat([head, r, name, body]);
+};
+add("archive-sis", sisOf(enc(EICAR)));
+const withMethod = (z: Buffer, method: number, size: number) => {
+  const cd = z.indexOf(Buffer.from([0x50, 0x4b, 1, 2]));
+  for (const base of [0, cd + 2]) {
+    z.writeUInt16LE(method, base + 8);
+    z.writeUInt32LE(size, base + 22);
+  }
+  return z;
+};
+// implode without a literal tree, every code 6 bits: literals are a 1 bit and 8 raw bits
+const implodeLiterals = (data: Uint8Array) => {
+  const bits: number[] = [];
+  for (const c of data) for (const b of [1, ...Array.from({ length: 8 }, (_, i) => (c >> i) & 1)]) bits.push(b);
+  const out = [3, 0xf5, 0xf5, 0xf5, 0xf5, 3, 0xf5, 0xf5, 0xf5, 0xf5];
+  for (let i = 0; i < bits.length; i += 8) out.push(bits.slice(i, i + 8).reduce((a, b, k) => a | (b << k), 0));
+  return Uint8Array.from(out);
+};
+add(
+  "archive-zip-methods",
+  // deflate output without length 258 is valid deflate64
+  withMethod(makeZip([{ name: "e.com", data: deflateRawSync(enc(EICAR)), method: 0 }]), 9, 68),
+  withMethod(makeZip([{ name: "e.com", data: implodeLiterals(enc(EICAR)), method: 0 }]), 6, 68),
+);
+add(
+  "archive-recognise",
+  Uint8Array.from([0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c, 0, 4, ...new Uint8Array(40)]),
+  "%PDF-1.4\n1 0 obj << /Filter /FlateDecode >> stream\nxx\nendstream\n",
+  "From: a@example.com\nSubject: x\nContent-Type: text/plain\n\nbody\n",
+  "begin 644 e.com\nM6#5/\n`\nend\n",
+  buildPe({ ProductName: "fuzz" }),
+);
 
 add(
   "clamav-ndb",
@@ -442,9 +527,13 @@ if (only.length) {
     rmSync(join(CORPUS_DIR, t), { recursive: true, force: true });
   }
 } else rmSync(CORPUS_DIR, { recursive: true, force: true });
+// with target names as arguments only their seeds are rewritten (the keys and signed seeds stay)
+const only = process.argv.slice(2);
+if (!only.length) rmSync(CORPUS_DIR, { recursive: true, force: true });
 for (const [t, seeds] of Object.entries(corpus)) {
   if (only.length && !only.includes(t)) continue;
   const dir = join(CORPUS_DIR, t);
+  rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   for (const [i, s] of seeds.entries()) writeFileSync(join(dir, `seed-${String(i).padStart(2, "0")}`), s);
 }

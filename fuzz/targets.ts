@@ -216,7 +216,7 @@ const SMALL: Limits = {
   maxRatio: 20,
   ratioFloor: 32 * 1024,
 };
-for (const kind of ["gzip", "bzip2", "xz", "tar", "zip"]) {
+for (const kind of ["gzip", "bzip2", "xz", "tar", "zip", "cpio", "szdd", "sis", "zip-methods", "recognise"]) {
   define(`archive-${kind}`, {
     about: `scanBytes() on ${kind} containers (nested members too) with small limits`,
     allowed: [ScannerError, DetectorTimeoutError],
@@ -236,6 +236,23 @@ for (const kind of ["gzip", "bzip2", "xz", "tar", "zip"]) {
       "00000000000\0",
       "././@LongLink",
       "x-vigil",
+      "070701",
+      "070707",
+      "\xc7\x71",
+      "TRAILER!!!\0",
+      "SZDD\x88\xf0\x27\x33A",
+      "\x19\x04\x00\x10",
+      "\x12\x3a\x00\x10",
+      "\x06\x00",
+      "\x09\x00",
+      "\xff\xff",
+      "7z\xbc\xaf\x27\x1c",
+      "%PDF-",
+      "MZ",
+      "PE\0\0",
+      "UPX!",
+      "From: ",
+      "begin 644 ",
     ],
     setup() {
       detector ??= engineDetector(compile('rule EICAR { strings: $a = "EICAR-STANDARD" condition: $a }'), "fuzz", 2000);

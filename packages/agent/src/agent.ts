@@ -70,6 +70,8 @@ export interface ScanReport {
   bytes: number;
   detections: number;
   errors: number;
+  /** Files not fully scanned (a format not opened, encryption, damage, a limit): never counted clean. */
+  incomplete: number;
   reputationLookups: number;
 }
 
@@ -404,6 +406,7 @@ export class Agent {
       bytes: 0,
       detections: 0,
       errors: 0,
+      incomplete: 0,
       reputationLookups: 0,
     };
     try {
@@ -415,6 +418,13 @@ export class Agent {
         rep.files++;
         rep.bytes += ev.result.size;
         rep.errors += ev.result.errors.length;
+        if (ev.result.incomplete.length) {
+          // a file not fully read is never reported clean: counted, and named in the log
+          if (++rep.incomplete <= 20) {
+            const i = ev.result.incomplete[0]!;
+            this.log("warn", `${printable(i.path)}: not fully scanned (${i.reason}): ${i.message}`);
+          }
+        }
         rep.detections += await this.handleResult(ev.result, rules, budget);
       }
     } finally {
@@ -434,13 +444,17 @@ export class Agent {
           bytes: rep.bytes,
           detections: rep.detections,
           errors: rep.errors,
+          incomplete: rep.incomplete,
           bundleVersion: rules.version,
         }),
       );
     }
     this.state.lastScanAt = rep.startedAt;
     this.saveState();
-    this.log("info", `scan: ${rep.files} files, ${rep.detections} detections, ${rep.errors} errors`);
+    this.log(
+      "info",
+      `scan: ${rep.files} files, ${rep.detections} detections, ${rep.errors} errors, ${rep.incomplete} not fully scanned`,
+    );
     return rep;
   }
 

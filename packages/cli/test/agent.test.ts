@@ -109,6 +109,8 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     mkdirSync(scanDir, { recursive: true });
     writeFileSync(join(scanDir, "eicar.com"), EICAR);
     writeFileSync(join(scanDir, "notes.txt"), "nothing to see here\n");
+    // a format this version does not open: never counted clean
+    writeFileSync(join(scanDir, "report.pdf"), "%PDF-1.4\n1 0 obj << /Filter /FlateDecode >> stream\nx\nendstream\n");
     await startServer();
     await relay.start();
   });
@@ -153,7 +155,7 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.report).toMatchObject({
       contacted: true,
-      scan: { files: 2, detections: 1 },
+      scan: { files: 3, detections: 1, incomplete: 1 },
       flush: { detections: 1, scans: 1 },
       queued: 0,
     });
@@ -169,6 +171,8 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
       path: null,
     });
     expect(d[0].bundleVersion).toMatch(/^starter-/);
+    // the file not fully scanned is named in the agent's log and counted in its report
+    expect(r.stderr + r.stdout).toMatch(/report\.pdf: not fully scanned \(unsupported\): PDF document is not opened/);
     const ep = (await server.call("GET", `/api/admin/endpoints/${endpointId}`, admin)).json;
     expect(ep.hostname).toBe("it-host");
     expect(ep.ledger.entries).toBeGreaterThan(0);

@@ -786,10 +786,12 @@ class Connection {
         let found = false;
         const server = this.server;
         const logged: Promise<void>[] = [];
+        let partial = false;
         await server.service.scanPath(path, slot, (r) => {
           const rl = replyLines(r, r.path, allMatch);
           if (r.detections.length) found = true;
-          if (r.detections.length || r.errors.length) lines.push(...rl);
+          if (r.incomplete.length && !r.errors.length) partial = true;
+          if (r.detections.length || r.errors.length || r.incomplete.length) lines.push(...rl);
           const see = server.observer;
           if (see) {
             if (server.wantTop && topDetection(r))
@@ -799,8 +801,9 @@ class Connection {
           return !(stopAtFirst && found);
         });
         await Promise.all(logged);
-        // like clamd: the summary OK comes whenever nothing was found, errors or not
-        if (!found) lines.push(`${path}: OK`);
+        // like clamd: the summary OK comes whenever nothing was found, errors or not; but
+        // never for a file not fully scanned
+        if (!found && !partial) lines.push(`${path}: OK`);
       } catch (err) {
         lines.push(`${path}: ${(err as Error).message} ERROR`);
       } finally {

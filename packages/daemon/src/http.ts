@@ -14,6 +14,7 @@ import { BusyError, CLAMD_VERSION, VIGIL_VERSION, verdictOf, type Service } from
 import { DaemonError } from "./error.js";
 import { boundaryOf, MultipartError, MultipartReader } from "./multipart.js";
 import { openApiDocument } from "./openapi.js";
+import type { Verdict } from "./metrics.js";
 import { SpoolWriter } from "./spool.js";
 
 export interface HttpOptions {
@@ -32,7 +33,7 @@ export interface HttpOptions {
 export interface FileVerdict {
   name: string;
   size: number;
-  verdict: "clean" | "infected" | "error";
+  verdict: Verdict;
   detections: {
     name: string;
     rule: string;
@@ -387,7 +388,9 @@ export class HttpApi {
       ? "infected"
       : files.some((f) => f.verdict === "error")
         ? "error"
-        : "clean";
+        : files.some((f) => f.verdict === "incomplete")
+          ? "incomplete"
+          : "clean";
     this.json(res, 200, {
       verdict,
       files,

@@ -3,7 +3,8 @@
  * interface and verdict, bytes, detections, errors, a latency histogram, and gauges read at
  * render time (queue depth, connections).
  */
-export type Verdict = "clean" | "infected" | "error";
+/** "incomplete": nothing found, but not every byte could be read (a file is never clean then). */
+export type Verdict = "clean" | "infected" | "error" | "incomplete";
 export type Interface = "clamd" | "http";
 
 const BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -53,7 +54,7 @@ export class Metrics {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     metric("vigil_scans_total", "counter", "Scans finished, by interface and verdict.");
     for (const iface of ["clamd", "http"])
-      for (const verdict of ["clean", "infected", "error"]) {
+      for (const verdict of ["clean", "infected", "error", "incomplete"]) {
         out.push(
           `vigil_scans_total{interface="${iface}",verdict="${verdict}"} ${this.scans.get(`${iface}|${verdict}`) ?? 0}`,
         );

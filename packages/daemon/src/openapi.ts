@@ -64,7 +64,10 @@ export function openApiDocument(maxBodySize: number): Record<string, unknown> {
           properties: {
             name: { type: "string" },
             size: { type: "integer" },
-            verdict: { enum: ["clean", "infected", "error"] },
+            verdict: {
+              enum: ["clean", "infected", "error", "incomplete"],
+              description: "incomplete: nothing found, but not fully scanned (see notFullyScanned); never clean",
+            },
             detections: { type: "array", items: { $ref: "#/components/schemas/Detection" } },
             notFullyScanned: {
               type: "array",
@@ -84,8 +87,9 @@ export function openApiDocument(maxBodySize: number): Record<string, unknown> {
           required: ["verdict", "files", "rulesVersion", "elapsedMs"],
           properties: {
             verdict: {
-              enum: ["clean", "infected", "error"],
-              description: "infected if any file is, else error if any file failed, else clean",
+              enum: ["clean", "infected", "error", "incomplete"],
+              description:
+                "infected if any file is, else error if any file failed, else incomplete if any file was not fully scanned, else clean",
             },
             files: { type: "array", items: { $ref: "#/components/schemas/FileVerdict" } },
             rulesVersion: { type: "string" },

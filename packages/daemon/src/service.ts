@@ -50,6 +50,8 @@ export class BusyError extends Error {
 export function verdictOf(r: FileResult): Verdict {
   if (r.detections.length) return "infected";
   if (r.errors.length) return "error";
+  // a file not fully read is never clean
+  if (r.incomplete.length) return "incomplete";
   return "clean";
 }
 
@@ -74,8 +76,10 @@ function errorText(r: FileResult): string {
 
 /**
  * The clamd reply lines for one scanned file, named `name`: `NAME: SIG FOUND` (the first
- * detection, or every one with allMatch), `NAME: OK`, or `NAME: reason ERROR`. Files over a
- * limit are OK, as clamd reports them (unless alertExceedsMax made them detections).
+ * detection, or every one with allMatch), `NAME: OK`, or `NAME: reason ERROR`. A file not fully
+ * scanned (a limit, encryption, damage, a format not opened) is never OK: with nothing found it
+ * is `NAME: Not fully scanned (REASON): [MEMBER: ]MESSAGE ERROR` (alertExceedsMax makes limits
+ * detections instead, as clamd does).
  */
 export function replyLines(r: FileResult, name: string, allMatch = false): string[] {
   if (r.detections.length) {
@@ -90,6 +94,13 @@ export function replyLines(r: FileResult, name: string, allMatch = false): strin
     return out;
   }
   if (r.errors.length) return [`${name}: ${errorText(r)} ERROR`];
+  if (r.incomplete.length) {
+    // never OK for what was not read: clamd's only other answer is ERROR
+    const i = r.incomplete[0]!;
+    const msg = i.message;
+    const member = i.path.startsWith(`${r.path}!`) ? `${i.path.slice(r.path.length + 1)}: ` : "";
+    return [`${name}: Not fully scanned (${i.reason}): ${member}${msg} ERROR`.replace(/[\0\n\r]/g, " ")];
+  }
   return [`${name}: OK`];
 }
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
 import { connect } from "node:net";
 import { Daemon, HttpApi, MultipartReader, boundaryOf, isLoopback, type Service } from "@vigil/daemon";
-import { EICAR, needs } from "@vigil/test-kit";
+import { EICAR, makeZip, needs } from "@vigil/test-kit";
 import { startDaemon, talk, chunked, tempDir, type Running } from "./helpers.js";
 
 function curl(args: string[]): Promise<{ status: number; body: string }> {
@@ -54,6 +54,34 @@ describe.skipIf(noCurl)("HTTP scan API", () => {
     });
     const clean = JSON.parse((await curl(["-X", "POST", "--data-binary", "hello", `${base}/v1/scan`])).body);
     expect(clean).toMatchObject({ verdict: "clean", files: [{ name: "body", verdict: "clean", detections: [] }] });
+  });
+
+  it("a file not fully scanned gets verdict incomplete, never clean: encrypted zip member, format not opened", async () => {
+    files.file("enc.zip", makeZip([{ name: "secret.exe", data: "MZ payload", method: 0, flags: 1 }]));
+    const r = await curl(["-X", "POST", "--data-binary", `@${files.dir}/enc.zip`, `${base}/v1/scan?name=enc.zip`]);
+    const j = JSON.parse(r.body);
+    expect(j.verdict).toBe("incomplete");
+    expect(j.files[0]).toMatchObject({
+      name: "enc.zip",
+      verdict: "incomplete",
+      notFullyScanned: [{ reason: "encrypted", path: "enc.zip!secret.exe" }],
+    });
+    // MS compress's KWAJ variant: recognised, not opened by any reader
+    files.file(
+      "setup.ex_",
+      Buffer.concat([Buffer.from([0x4b, 0x57, 0x41, 0x4a, 0x88, 0xf0, 0x27, 0xd1]), Buffer.alloc(20)]),
+    );
+    const p = JSON.parse(
+      (await curl(["-X", "POST", "--data-binary", `@${files.dir}/setup.ex_`, `${base}/v1/scan?name=setup.ex_`])).body,
+    );
+    expect(p.verdict).toBe("incomplete");
+    expect(p.files[0].notFullyScanned[0]).toMatchObject({
+      reason: "unsupported",
+      message: expect.stringMatching(/KWAJ.* is not opened/),
+    });
+    // the metrics count it under its own verdict
+    const m = await curl([`${base}/metrics`]);
+    expect(m.body).toMatch(/vigil_scans_total\{interface="http",verdict="incomplete"\} [1-9]/);
   });
 
   it("POST /v1/scan with multipart/form-data: one verdict per file", async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EICAR } from "@vigil/test-kit";
+import { EICAR, makeZip } from "@vigil/test-kit";
 import { chunked, startDaemon, talk, tempDir, u32, type Running } from "./helpers.js";
 import { VERSION_COMMANDS } from "@vigil/daemon";
 import { connect } from "node:net";
@@ -68,6 +68,27 @@ describe("clamd protocol: commands and framing", () => {
     expect(r.startsWith("POOLS: 1\n\nSTATE: VALID PRIMARY\nTHREADS: live ")).toBe(true);
     expect(r).toMatch(/QUEUE: 0 items\n/);
     expect(r.endsWith("\nEND\0")).toBe(true);
+  });
+
+  it("a stream not fully scanned is never OK: an encrypted zip member, a format not opened, a SCAN of such a file", async () => {
+    const enc = makeZip([{ name: "secret.exe", data: "MZ payload", method: 0, flags: 1 }]);
+    expect((await talk(d.port, ["zINSTREAM\0", chunked(enc)])).text).toBe(
+      "stream: Not fully scanned (encrypted): secret.exe: encrypted member not scanned (no password) ERROR\0",
+    );
+    // MS compress's KWAJ variant: recognised, not opened by any reader
+    const kwaj = Buffer.concat([Buffer.from([0x4b, 0x57, 0x41, 0x4a, 0x88, 0xf0, 0x27, 0xd1]), Buffer.alloc(20)]);
+    expect((await talk(d.port, ["nINSTREAM\n", chunked(kwaj)])).text).toMatch(
+      /^stream: Not fully scanned \(unsupported\): KWAJ.* is not opened by this version ERROR\n$/,
+    );
+    const dir = tempDir();
+    try {
+      dir.file("enc.zip", enc);
+      const r = (await talk(d.port, [`nSCAN ${dir.dir}/enc.zip\n`])).text;
+      expect(r).toMatch(/enc\.zip: Not fully scanned \(encrypted\): secret\.exe: .* ERROR\n/);
+      expect(r).not.toMatch(/enc\.zip: OK/);
+    } finally {
+      dir.cleanup();
+    }
   });
 
   it("INSTREAM: detection, clean, empty stream, chunks split across packets at every byte", async () => {

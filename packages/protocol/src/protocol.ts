@@ -84,6 +84,8 @@ export const ScanSummary = z.object({
   bytes: z.number().int().nonnegative(),
   detections: z.number().int().nonnegative(),
   errors: z.number().int().nonnegative(),
+  /** Files not fully scanned (reported "not fully scanned", never clean); absent from older agents. */
+  incomplete: z.number().int().nonnegative().optional(),
   bundleVersion: shortText.nullable(),
 });
 export type ScanSummary = z.infer<typeof ScanSummary>;

@@ -3,6 +3,7 @@
  * at each member, recursively, within the limits. Everything lands in one FileResult.
  */
 import { readArchive, sniffArchive, type ArchiveKind } from "./archive/index.js";
+import { recognise } from "./archive/recognise.js";
 import type {
   Detection,
   Detector,
@@ -129,8 +130,14 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
       result.detections.length = 1;
       return false;
     }
+    // a family this version recognises but cannot open is never reported OK
+    const unopened = () => {
+      const r = recognise(b);
+      if (r) addIncomplete(result, { reason: "unsupported", path, message: r.message }, opts);
+      return true;
+    };
     const kind = sniffArchive(b);
-    if (!kind) return true;
+    if (!kind) return unopened();
     if (depth >= limits.maxRecursion) {
       addIncomplete(
         result,
@@ -214,7 +221,8 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
       }
       if (!visit(member.data!, inner, depth + 1, kind)) return false;
     }
-    return true;
+    // a reader that found nothing to open (an executable packed with a packer it does not know)
+    return position > 0 || unopened();
   };
   visit(bytes, result.path, 0);
 }

@@ -17,15 +17,18 @@
  * files the `ScanCache` knows are clean, scans empty files in place (no read, no worker),
  * and hands the rest to a `WorkerPool` whose threads
  * rebuild the detector once from its serialised form; each worker reads a file into a reused
- * buffer (`scanFile`), runs the detector on it and, for archives (zip, gzip, bzip2, xz, tar;
- * 7z, RAR, CAB, ARJ, CHM, ISO/UDF and NSIS through 7-Zip compiled to WebAssembly, run in a
- * thread of its own with an output cap and a time limit: archive/sevenzip/), executables
- * (UPX, yC, WWPack, AutoIt, InstallShield, archives and PEs embedded in a PE: archive/exe/),
- * mail (MIME messages and mbox, TNEF, uuencode, BinHex; HTML's scripts and `data:` URIs) and
- * documents (OLE2 streams, VBA sources and embedded objects; PDF streams through their
- * filters, embedded files and scripts; RTF objects), on every member recursively within the
- * `Limits` (`scanContent`; a damaged container yields
- * the bytes before the damage, scanned, with the damage noted), producing one `FileResult`
+ * buffer (`scanFile`), runs the detector on it and, for archives (zip with stored, deflate,
+ * deflate64, implode and bzip2 members, gzip, bzip2, xz, tar, cpio, SZDD, SIS; 7z, RAR, CAB,
+ * ARJ, CHM, ISO/UDF and NSIS through 7-Zip compiled to WebAssembly, run in a thread of its own
+ * with an output cap and a time limit: archive/sevenzip/), executables (UPX, yC, WWPack,
+ * AutoIt, InstallShield, archives and PEs embedded in a PE: archive/exe/), mail (MIME messages
+ * and mbox, TNEF, uuencode, BinHex; HTML's scripts and `data:` URIs) and documents (OLE2
+ * streams, VBA sources and embedded objects; PDF streams through their filters, embedded files
+ * and scripts; RTF objects), on every member recursively within the `Limits` (`scanContent`; a
+ * damaged container yields the bytes before the damage, scanned, with the damage noted). Bytes
+ * no reader opens but whose family `archive/recognise.ts` knows by content (packed
+ * executables, installers, ...) are reported "not fully scanned (unsupported)", never clean.
+ * This produces one `FileResult`
  * per top-level file with detections, "not fully scanned" notes and errors. Results feed
  * `ScanStats` and a `ReportWriter` (text, json, ndjson, SARIF), and optionally the
  * `Quarantine` vault. `watch` runs the same scan on files as they settle after writes.

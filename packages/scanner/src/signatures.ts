@@ -124,6 +124,9 @@ const CONTAINER: Record<ArchiveKind, string> = {
   iso: "CL_TYPE_ISO9660",
   udf: "CL_TYPE_UDF",
   nsis: "CL_TYPE_NULSFT",
+  cpio: "CL_TYPE_CPIO_ODC",
+  szdd: "CL_TYPE_MSSZDD",
+  sis: "CL_TYPE_SIS",
 };
 
 /**

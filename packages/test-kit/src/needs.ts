@@ -60,6 +60,7 @@ const TOOL_PACKAGES: Record<string, string> = {
   bzip2: "bzip2",
   xz: "xz-utils",
   python3: "python3",
+  "7z": "p7zip-full",
   curl: "curl",
   chromium: "chromium",
   script: "bsdutils",

@@ -167,7 +167,9 @@ async function runAgent(args: string[]): Promise<number> {
       else {
         const parts = [r.contacted ? `server reached (policy version ${r.policyVersion})` : "server NOT reached"];
         if (r.scan)
-          parts.push(`scanned ${r.scan.files} files: ${r.scan.detections} detection(s), ${r.scan.errors} error(s)`);
+          parts.push(
+            `scanned ${r.scan.files} files: ${r.scan.detections} detection(s), ${r.scan.errors} error(s), ${r.scan.incomplete} not fully scanned`,
+          );
         parts.push(
           `sent ${r.flush.detections} detection(s), ${r.flush.scans} scan summary(ies)${r.flush.samples ? `, ${r.flush.samples} sample(s)` : ""}${r.flush.duplicates ? ` (${r.flush.duplicates} already known)` : ""}`,
         );

@@ -8,6 +8,9 @@ import { isAutoit, readAutoit } from "./exe/autoit.js";
 import { isIshieldMsi, readIshieldMsi } from "./exe/ishield.js";
 import { isOle2, isPdf, isRtf, readOle2, readPdf, readRtf } from "./docs/index.js";
 import { readSevenZip, sniffSevenZip } from "./sevenzip/index.js";
+import { isCpio, readCpio } from "./small/cpio.js";
+import { isSzdd, readSzdd } from "./small/szdd.js";
+import { isSis, readSis } from "./small/sis.js";
 import type { ArchiveKind, Member, OutputCap } from "./types.js";
 import { readMailKind, sniffMail } from "./mail/index.js";
 
@@ -24,6 +27,9 @@ export function sniffArchive(b: Uint8Array): ArchiveKind | undefined {
   if (isBzip2(b)) return "bzip2";
   if (isXz(b)) return "xz";
   if (isTar(b)) return "tar";
+  if (isCpio(b)) return "cpio";
+  if (isSzdd(b)) return "szdd";
+  if (isSis(b)) return "sis";
   // 7-Zip's formats (magic at 0, images, NSIS inside a PE) before PE as a container
   const sevenZip = sniffSevenZip(b);
   if (sevenZip) return sevenZip;
@@ -49,6 +55,12 @@ export function readArchive(kind: ArchiveKind, b: Uint8Array, outerName: string,
       return readXz(b, outerName, cap);
     case "tar":
       return readTar(b);
+    case "cpio":
+      return readCpio(b);
+    case "szdd":
+      return readSzdd(b, outerName, cap);
+    case "sis":
+      return readSis(b, cap);
     case "exe":
       return readExe(b, cap);
     case "autoit":

@@ -16,7 +16,10 @@ export type ArchiveKind =
   | "autoit"
   | "ishield-msi"
   | MailKind
-  | SevenZipKind;
+  | SevenZipKind
+  | "cpio"
+  | "szdd"
+  | "sis";
 
 export interface Member {
   /** Name inside the archive (control characters escaped). */

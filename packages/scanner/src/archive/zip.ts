@@ -1,7 +1,7 @@
 /**
  * A ZIP reader written from PKWARE's APPNOTE: it finds the end-of-central-directory record
  * (zip64 included), walks the central directory, and decodes stored, deflated and bzip2 (method 12) members from
- * their local headers. Encrypted members (traditional or AES) are reported, never guessed.
+ * their local headers; implode (6) and deflate64 (9) by the decoders in `small/`. Encrypted members (traditional or AES) are reported, never guessed.
  * Every offset is bounds-checked; a hostile archive gives a `problem`, never a crash.
  *
  * Damage is handled as extraction tools do: when the central directory is missing, cut or
@@ -11,6 +11,8 @@
  */
 import { cleanName, overLimit, OutputLimit, type Member, type OutputCap } from "./types.js";
 import { bunzipSalvage, damaged, inflateSalvage } from "./gzip.js";
+import { inflate64 } from "./small/deflate64.js";
+import { explode } from "./small/implode.js";
 
 const EOCD = 0x06054b50;
 const ZIP64_LOCATOR = 0x07064b50;
@@ -164,7 +166,7 @@ export function* readZip(b: Uint8Array, cap: OutputCap): Generator<Member> {
     }
     const start = en.offset + 30 + v.getUint16(en.offset + 26, true) + v.getUint16(en.offset + 28, true);
     seen.set(en.offset, start + en.csize);
-    yield decode(b, name, en.method, start, en.csize, cap);
+    yield decode(b, name, en.method, start, en.csize, cap, false, en.flags, en.usize);
   }
   if (damage === undefined) return;
   // what unzip -FF, 7z and bsdtar do with a broken directory: walk the local headers
@@ -198,6 +200,7 @@ function* localMembers(b: Uint8Array, v: DataView, seen: Map<number, number>, ca
     const flags = v.getUint16(p + 6, true);
     const method = v.getUint16(p + 8, true);
     let csize = v.getUint32(p + 18, true);
+    const usize = v.getUint32(p + 22, true);
     const nameLen = v.getUint16(p + 26, true);
     const extraLen = v.getUint16(p + 28, true);
     const start = p + 30 + nameLen + extraLen;
@@ -240,10 +243,10 @@ function* localMembers(b: Uint8Array, v: DataView, seen: Map<number, number>, ca
         }
       }
       const csz = end >= 0 ? end - start : b.length - start;
-      yield decode(b, name, method, start, csz, cap);
+      yield decode(b, name, method, start, csz, cap, false, flags);
       next = start + csz;
     } else {
-      yield decode(b, name, method, start, csize, cap);
+      yield decode(b, name, method, start, csize, cap, false, flags, usize);
     }
     p = b.indexOf(0x50, Math.max(p + 1, next));
   }
@@ -261,6 +264,9 @@ function decode(
   csize: number,
   cap: OutputCap,
   selfDelimited = false,
+  flags = 0,
+  /** Uncompressed size from the headers (implode has no end marker); unknown: 0. */
+  usize = 0,
 ): Member {
   const end = Math.min(b.length, start + csize);
   const cut = start + csize > b.length;
@@ -281,6 +287,14 @@ function decode(
       return why
         ? damaged(name, size, r.data, `zip member damaged: ${why}`)
         : { name, compressedSize: size, data: r.data };
+    }
+    if (method === 6 || method === 9) {
+      const r = method === 6 ? explode(raw, flags, usize || limit, limit) : inflate64(raw, limit, usize);
+      const why = r.error ?? cutNote;
+      const what = method === 6 ? "implode" : "deflate64";
+      return why
+        ? damaged(name, csize, r.data, `zip member damaged: ${what} ${why}`)
+        : { name, compressedSize: csize, data: r.data };
     }
     if (method === 12) {
       const r = bunzipSalvage(raw, limit);
