@@ -32,7 +32,6 @@ import {
   pdfEncode,
   vbaProjectStreams,
 } from "@vigil/test-kit";
-import { deflateSync } from "node:zlib";
 import {
   encodeEntryBundle,
   encodeHashTile,
@@ -527,9 +526,6 @@ if (only.length) {
     rmSync(join(CORPUS_DIR, t), { recursive: true, force: true });
   }
 } else rmSync(CORPUS_DIR, { recursive: true, force: true });
-// with target names as arguments only their seeds are rewritten (the keys and signed seeds stay)
-const only = process.argv.slice(2);
-if (!only.length) rmSync(CORPUS_DIR, { recursive: true, force: true });
 for (const [t, seeds] of Object.entries(corpus)) {
   if (only.length && !only.includes(t)) continue;
   const dir = join(CORPUS_DIR, t);
