@@ -82,6 +82,21 @@ interface Compiled {
   constant?: boolean;
 }
 
+const INT64_MAX = 0x7fffffffffffffffn;
+const INT64_MIN = -0x8000000000000000n;
+
+/** The value of a constant integer expression, or undefined when it is not known at compile time. */
+function constInt(c: Compiled): bigint | undefined {
+  if (!c.constant || c.type.k !== "int") return undefined;
+  return BigInt(c.code.replace(/n$/, ""));
+}
+
+function intConstant(v: bigint): Compiled {
+  v = BigInt.asIntN(64, v);
+  const safe = v >= -9007199254740991n && v <= 9007199254740991n;
+  return { code: safe ? String(v) : `${v}n`, type: INT, constant: true };
+}
+
 interface Scope {
   vars: Map<string, { code: string; type: Type }>;
   anonymous?: string; // code of the current string index in for..of
@@ -151,6 +166,9 @@ export class Compiler {
   private functionIndex = new Map<string, number>();
   private modulesUsed = new Set<string>();
   private ruleIndex = new Map<string, number>(); // ns + "\0" + name
+  /** rule-name prefixes used in rule sets (`1 of (a*)`), per namespace: a later rule may not match one. */
+  private ruleWildcards = new Map<string, Array<{ prefix: string; rule: string }>>();
+  private curRuleIdx = -1;
   private namespaces: string[] = [];
   private tmp = 0;
   /** 'for' loops around the expression being compiled. */
@@ -223,6 +241,14 @@ export class Compiler {
     if (this.externals.has(rule.name))
       throw this.diag("E_DUPLICATE_RULE", `rule identifier "${rule.name}" is already an external variable`, rule.pos);
     this.path = rule.path ?? this.path;
+    const wildcard = this.ruleWildcards.get(this.curNamespace)?.find((w) => rule.name.startsWith(w.prefix));
+    if (wildcard)
+      throw this.diag(
+        "E_RULE_MATCHES_WILDCARD",
+        `rule identifier "${rule.name}" matches the wildcard "${wildcard.prefix}*" used in rule "${wildcard.rule}" before it`,
+        rule.pos,
+        `a rule set only holds rules defined before it: rename the rule, or define it before "${wildcard.rule}"`,
+      );
     this.curRule = rule.name;
     this.curStrings = new Map();
     this.curStringOrder = [];
@@ -248,10 +274,12 @@ export class Compiler {
     const seenMeta = new Set<string>();
     for (const m of rule.meta) seenMeta.add(m.key);
     const ruleIdx = this.rules.length;
+    this.curRuleIdx = ruleIdx;
     const cond = this.compileCondition(rule.condition, { vars: new Map() });
     for (const id of this.curStringOrder) {
       const anonymous = id.startsWith("$\0");
       if (anonymous ? this.referenced.has("$\0any") : this.referenced.has(id)) continue;
+      if (id.startsWith("$_")) continue; // YARA 4.5: a string whose name starts with '_' may be unreferenced
       // reported where yara reports it: at the end of the rule
       throw this.diag(
         "E_UNREFERENCED_STRING",
@@ -392,6 +420,35 @@ export class Compiler {
     return [...new Set(out)];
   }
 
+  /** The two bounds of a range, with YARA's checks of bounds known at compile time. */
+  private rangeBounds(r: { lo: Expr; hi: Expr }, scope: Scope): [string, string] {
+    const lo = this.expr(r.lo, scope),
+      hi = this.expr(r.hi, scope);
+    for (const [c, e] of [
+      [lo, r.lo],
+      [hi, r.hi],
+    ] as const)
+      if (c.type.k !== "int")
+        throw this.diag("E_TYPE", `wrong type for the range: expected an integer, got ${an2(c.type)}`, e.pos);
+    const a = constInt(lo),
+      b = constInt(hi);
+    if (a !== undefined && b !== undefined) {
+      if (a > b)
+        throw this.diag(
+          "E_RANGE",
+          `invalid range (${a}..${b}): the lower bound must not exceed the upper one`,
+          r.lo.pos,
+        );
+      if (a < 0n)
+        throw this.diag("E_RANGE", `invalid range (${a}..${b}): the lower bound cannot be negative`, r.lo.pos);
+    }
+    return [lo.code, hi.code];
+  }
+
+  private range(r: { lo: Expr; hi: Expr }, scope: Scope): string {
+    return this.rangeBounds(r, scope).join(", ");
+  }
+
   private int(e: Expr, scope: Scope, what: string): string {
     const c = this.expr(e, scope);
     if (c.type.k !== "int")
@@ -399,15 +456,24 @@ export class Compiler {
     return c.code;
   }
 
-  private quantifier(q: Quantifier, scope: Scope): { kind: string; n: string } {
+  private quantifier(q: Quantifier, scope: Scope): { kind: string; n: string; value?: bigint | undefined } {
     if (q.kind !== "expr") return { kind: q.kind, n: "0" };
     const c = this.expr(q.expr, scope);
     if (c.type.k !== "int")
       throw this.diag("E_TYPE", `wrong type for the quantifier: expected an integer, got ${an2(c.type)}`, q.expr.pos);
+    const v = constInt(c);
+    if (v !== undefined && v < 0n && !q.percent)
+      throw this.diag("E_RANGE", `invalid quantifier ${v}: it cannot be negative`, q.expr.pos);
+    if (v === 0n && !q.percent)
+      this.warn(
+        "W_CONSTANT_CONDITION",
+        `quantifier 0: consider using the keyword "none", it is less ambiguous`,
+        q.expr.pos,
+      );
     if (q.percent && q.expr.type === "int" && (Number(q.expr.value) < 1 || Number(q.expr.value) > 100)) {
       throw this.diag("E_RANGE", `percentage must be between 1 and 100, got ${q.expr.value}`, q.expr.pos);
     }
-    return { kind: q.percent ? "pct" : "n", n: c.code };
+    return { kind: q.percent ? "pct" : "n", n: c.code, value: v };
   }
 
   /** Code for a quantifier test given the count of true items and the total. */
@@ -449,7 +515,7 @@ export class Compiler {
         if (e.at) return { code: `h.at(c.mo[${s}], ${this.int(e.at, scope, "'at'")})`, type: BOOL };
         if (e.range)
           return {
-            code: `h.inr(c.mo[${s}], ${this.int(e.range.lo, scope, "the range")}, ${this.int(e.range.hi, scope, "the range")})`,
+            code: `h.inr(c.mo[${s}], ${this.range(e.range, scope)})`,
             type: BOOL,
           };
         return { code: `(c.mo[${s}].length > 0)`, type: BOOL };
@@ -458,7 +524,7 @@ export class Compiler {
         const s = this.stringRef(e.id, e.pos, scope);
         if (e.range)
           return {
-            code: `h.cntin(c.mo[${s}], ${this.int(e.range.lo, scope, "the range")}, ${this.int(e.range.hi, scope, "the range")})`,
+            code: `h.cntin(c.mo[${s}], ${this.range(e.range, scope)})`,
             type: INT,
           };
         return { code: `c.mo[${s}].length`, type: INT };
@@ -580,8 +646,7 @@ export class Compiler {
     if (it.kind === "range") {
       if (e.vars.length !== 1)
         throw this.diag("E_ARGUMENTS", "a range gives one value per iteration: use one loop variable", e.pos);
-      const lo = this.int(it.lo, scope, "the range"),
-        hi = this.int(it.hi, scope, "the range");
+      const [lo, hi] = this.rangeBounds(it, scope);
       vars.set(e.vars[0]!, { code: names[0]!, type: INT });
       const body = this.toBool(this.expr(e.body, { ...scope, vars }), e.body.pos);
       const L = `lo${this.tmp++}`,
@@ -688,6 +753,16 @@ export class Compiler {
             found = true;
           }
         }
+        if (r.wildcard) {
+          // as in YARA, the rule being defined is in its own set (and false there, like "rule x { condition: x }")
+          if (this.curRule?.startsWith(r.name)) {
+            idx.push(this.curRuleIdx);
+            found = true;
+          }
+          let list = this.ruleWildcards.get(this.curNamespace);
+          if (!list) this.ruleWildcards.set(this.curNamespace, (list = []));
+          list.push({ prefix: r.name, rule: this.curRule ?? "" });
+        }
         if (!found)
           throw this.diag(
             "E_UNDEFINED_IDENTIFIER",
@@ -695,18 +770,34 @@ export class Compiler {
             r.pos,
           );
       }
-      const arr = this.constant(js([...new Set(idx)]));
+      const set = [...new Set(idx)];
+      this.checkQuantity(e, set.length, q.value);
+      const arr = this.constant(js(set));
       return { code: `(${this.quantTest(q, `h.countRules(c, ${arr})`, `${arr}.length`)})`, type: BOOL };
     }
     const sids = this.stringSet(e.strings!, e.strings!.pos);
+    this.checkQuantity(e, sids.length, q.value);
     const arr = this.constant(js(sids));
     let count: string;
     if (e.at) count = `h.countAt(c, ${arr}, ${this.int(e.at, scope, "'at'")})`;
-    else if (e.range)
-      count = `h.countIn(c, ${arr}, ${this.int(e.range.lo, scope, "the range")}, ${this.int(e.range.hi, scope, "the range")})`;
+    else if (e.range) count = `h.countIn(c, ${arr}, ${this.range(e.range, scope)})`;
     else count = `h.countMatched(c, ${arr})`;
     if (q.kind === "any" && !e.at && !e.range) return { code: `h.anyMatched(c, ${arr})`, type: BOOL };
     return { code: `h.quant(${count}, ${arr}.length, ${js(q.kind)}, ${q.n})`, type: BOOL };
+  }
+
+  /** YARA 4.5's warnings for `N of SET` that can never be true. */
+  private checkQuantity(e: Extract<Expr, { type: "of" }>, size: number, value: bigint | undefined): void {
+    const q = e.quantifier;
+    const n = q.kind === "expr" && !q.percent ? value : undefined;
+    if (n !== undefined && n > BigInt(size))
+      this.warn(
+        "W_CONSTANT_CONDITION",
+        `expression always false: requesting ${n} of ${size} ${e.rules ? "rules" : "strings"}`,
+        q.kind === "expr" ? q.expr.pos : e.pos,
+      );
+    if (e.at && ((n !== undefined && n > 1n) || (q.kind === "all" && size > 1)))
+      this.warn("W_CONSTANT_CONDITION", "multiple strings at one offset: this is usually false", e.pos);
   }
 
   private ident(name: string, pos: Pos, scope: Scope): Compiled {
@@ -825,12 +916,16 @@ export class Compiler {
     if (e.op === "not") return { code: `h.not(${this.toBool(c, e.operand.pos)})`, type: BOOL };
     if (e.op === "defined") return { code: `(${c.code} !== undefined)`, type: BOOL };
     if (e.op === "-") {
+      const v = constInt(c);
+      if (v !== undefined) return intConstant(-v); // YARA folds constants, wrapping as int64
       if (c.type.k === "int") return { code: `h.neg(${c.code})`, type: INT };
       if (c.type.k === "float") return { code: `h.fneg(${c.code})`, type: FLOAT };
       throw this.diag("E_TYPE", `wrong type for '-': expected a number, got ${an2(c.type)}`, e.pos);
     }
     if (c.type.k !== "int")
       throw this.diag("E_TYPE", `wrong type for '~': expected an integer, got ${an2(c.type)}`, e.pos);
+    const v = constInt(c);
+    if (v !== undefined) return intConstant(~v);
     return { code: `h.bnot(${c.code})`, type: INT };
   }
 
@@ -924,18 +1019,24 @@ export class Compiler {
           throw this.diag("E_TYPE", "wrong type for '%': expected integers", e.pos);
         const isFloat = lt === "float" || rt === "float";
         const name = { "+": "add", "-": "sub", "*": "mul", "\\": "div", "%": "mod" }[op];
-        if (!isFloat && l.constant && r.constant && (op === "+" || op === "-" || op === "*")) {
-          // constant folding, with YARA's compile-time overflow check
-          const a = BigInt(l.code.replace(/n$/, "")),
-            b = BigInt(r.code.replace(/n$/, ""));
-          const v = op === "+" ? a + b : op === "-" ? a - b : a * b;
-          if (v > 0x7fffffffffffffffn || v < -0x8000000000000000n)
-            throw this.diag("E_RANGE", `integer overflow in "${a} ${op} ${b}"`, e.pos);
-          const safe = v >= -9007199254740991n && v <= 9007199254740991n;
-          return { code: safe ? String(v) : `${v}n`, type: INT, constant: true };
-        }
-        if (op === "\\" && !isFloat && r.constant && (r.code === "0" || r.code === "0n")) {
-          throw this.diag("E_RANGE", "division by zero", e.right.pos);
+        const a = constInt(l),
+          b = constInt(r);
+        if ((op === "\\" || op === "%") && b === 0n) throw this.diag("E_RANGE", "division by zero", e.right.pos);
+        if (a !== undefined && b !== undefined) {
+          // constant folding, with YARA's compile-time overflow checks (that of '*' is YARA's
+          // conservative one: |a| > INT64_MAX / |b| is an overflow even when a * b == INT64_MIN)
+          const abs = (x: bigint) => (x < 0n ? -x : x);
+          const overflow =
+            op === "+"
+              ? a + b > INT64_MAX || a + b < INT64_MIN
+              : op === "-"
+                ? a - b > INT64_MAX || a - b < INT64_MIN
+                : op === "*"
+                  ? b !== 0n && abs(a) > INT64_MAX / abs(b)
+                  : op === "\\" && a === INT64_MIN && b === -1n;
+          if (overflow) throw this.diag("E_RANGE", `integer overflow in "${a} ${op} ${b}"`, e.pos);
+          if (op === "%") return intConstant(a % b);
+          return intConstant(op === "+" ? a + b : op === "-" ? a - b : op === "*" ? a * b : a / b);
         }
         return { code: `h.${isFloat ? "f" : ""}${name}(${l.code}, ${r.code})`, type: isFloat ? FLOAT : INT };
       }
@@ -950,6 +1051,14 @@ export class Compiler {
             `wrong type for '${op}': expected integers, got ${typeName(l.type)} and ${typeName(r.type)}`,
             e.pos,
           );
+        const a = constInt(l),
+          b = constInt(r);
+        if ((op === "<<" || op === ">>") && b !== undefined && b < 0n)
+          throw this.diag("E_RANGE", `invalid operand: cannot shift by a negative amount (${b})`, e.right.pos);
+        if (a !== undefined && b !== undefined) {
+          if (op === "<<" || op === ">>") return intConstant(b >= 64n ? 0n : op === "<<" ? a << b : a >> b);
+          return intConstant(op === "&" ? a & b : op === "|" ? a | b : a ^ b);
+        }
         const name = { "&": "band", "|": "bor", "^": "bxor", "<<": "shl", ">>": "shr" }[op];
         return { code: `h.${name}(${l.code}, ${r.code})`, type: INT };
       }

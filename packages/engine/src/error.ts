@@ -15,6 +15,7 @@ export type DiagnosticCode =
   | "E_REGEX"
   // semantics
   | "E_DUPLICATE_RULE"
+  | "E_RULE_MATCHES_WILDCARD"
   | "E_DUPLICATE_STRING"
   | "E_DUPLICATE_TAG"
   | "E_DUPLICATE_META"

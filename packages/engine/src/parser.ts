@@ -489,6 +489,23 @@ const BINARY_PREC: Record<string, number> = {
   "%": 11,
 };
 
+/** Operators of YARA's primary expressions: a chain of them before 'of' is the quantifier. */
+const ARITHMETIC = new Set<string>(["|", "^", "&", "<<", ">>", "+", "-", "*", "\\", "%"]);
+
+/**
+ * `left OP right` where `right` may have been read as `N of ...`: in YARA's grammar the
+ * quantifier of 'of' is a whole primary expression, so `1 + -1 of them` is `(1 + -1) of them`
+ * and `1050 % 100 % of them` is `(1050 % 100)% of them`; the tree is rotated to say so.
+ */
+function quantifiedBinary(op: BinaryOp, left: Expr, right: Expr): Expr {
+  if (right.type === "of" && right.quantifier.kind === "expr") {
+    const q = right.quantifier;
+    const expr: Expr = { type: "binary", op, left, right: q.expr, pos: left.pos };
+    return { ...right, quantifier: { kind: "expr", expr, percent: q.percent }, pos: left.pos };
+  }
+  return { type: "binary", op, left, right, pos: left.pos };
+}
+
 class Parser {
   private lex: Lexer;
   private tok: Token;
@@ -739,6 +756,8 @@ class Parser {
   // ---------------- expressions ----------------
 
   private depth = 0;
+  /** set while parseFor reads its quantifier: a primary followed by 'of' is not an 'of' expression then. */
+  private forQuantifier = false;
 
   parseExpr(minPrec = 1): Expr {
     if (++this.depth > 400)
@@ -770,7 +789,9 @@ class Parser {
       } else {
         right = this.parseExpr(prec + 1);
       }
-      left = { type: "binary", op, left, right, pos: left.pos };
+      left = ARITHMETIC.has(op)
+        ? quantifiedBinary(op, left, right)
+        : { type: "binary", op, left, right, pos: left.pos };
     }
     return left;
   }
@@ -802,6 +823,9 @@ class Parser {
         this.fail(`syntax error: '${this.tok.value}' cannot be used here; add parentheses`);
       }
       let operand = this.parsePostfixQuantified();
+      // "-1 of them": the sign belongs to the quantifier, as in YARA's grammar
+      const quantified = operand.type === "of" && operand.quantifier.kind === "expr" ? operand : undefined;
+      if (quantified) operand = (quantified.quantifier as { expr: Expr }).expr;
       for (let k = ops.length - 1; k >= 0; k--) {
         const op = ops[k]!;
         if (op.value === "-" && operand.type === "int") {
@@ -812,6 +836,10 @@ class Parser {
         } else {
           operand = { type: "unary", op: op.value as "-" | "~", operand, pos: op.pos };
         }
+      }
+      if (quantified) {
+        const q = quantified.quantifier as { kind: "expr"; percent: boolean };
+        return { ...quantified, quantifier: { kind: "expr", expr: operand, percent: q.percent }, pos: operand.pos };
       }
       return operand;
     }
@@ -827,6 +855,7 @@ class Parser {
     }
     if (t.kind === "keyword" && t.value === "for") return this.parseFor();
     const primary = this.parsePrimary();
+    if (this.forQuantifier) return primary; // "for N of them: (...)": parseFor reads the 'of'
     if (this.is("of")) {
       return this.parseOfRest({ kind: "expr", expr: primary, percent: false }, primary.pos);
     }
@@ -916,7 +945,15 @@ class Parser {
     if (this.is("all") || this.is("any") || this.is("none"))
       quantifier = { kind: this.advance().value as "all" | "any" | "none" };
     else {
-      const expr = this.parsePrimary();
+      // the quantifier is a whole arithmetic expression ("for 1 + 1 of them"), as in YARA
+      const saved = this.forQuantifier;
+      this.forQuantifier = true;
+      let expr: Expr;
+      try {
+        expr = this.parseExpr(BINARY_PREC["|"]!);
+      } finally {
+        this.forQuantifier = saved;
+      }
       let percent = false;
       if (this.is("%")) {
         this.advance();
@@ -1175,6 +1212,7 @@ export function parseHexString(body: string, fail: (message: string) => never): 
           max = b;
         } else {
           if (a === null) fail("invalid jump in hex string: write [n], [n-m], [n-] or [-]");
+          if (a === 0) fail("invalid jump length in hex string: [0] skips nothing (remove it, or write [0-n])");
           min = max = a;
         }
         skip();
