@@ -13,6 +13,13 @@
 
 #define YR_DEBUG_FPRINTF(...) do {} while (0)
 #define YR_DEBUG_INITIALIZE() do {} while (0)
+#define yr_initialize() 0
+#define yr_finalize() 0
+#define init_top_srcdir() do {} while (0)
+#ifndef TEST_SOURCE
+#define TEST_SOURCE "test-rules.c"
+#endif
+static const char* test_source = TEST_SOURCE;
 #define YR_MAX_ATOM_LENGTH 4
 #define TEXT_0063_BYTES \
   "[ 987654321 987654321 987654321 987654321 987654321 987654321 ]"
@@ -37,7 +44,7 @@ static void emit_bytes(const char* key, const uint8_t* p, long n) {
   printf("\"");
 }
 static void emit_head(const char* kind, int line, const char* fn) {
-  printf("{\"kind\":\"%s\",\"line\":%d,\"fn\":\"%s\"", kind, line, fn);
+  printf("{\"src\":\"%s\",\"kind\":\"%s\",\"line\":%d,\"fn\":\"%s\"", test_source, kind, line, fn);
 }
 static void emit_case(const char* kind, int line, const char* fn, const char* rule,
                       const void* data, long n, const char* extra) {

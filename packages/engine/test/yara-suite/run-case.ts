@@ -12,6 +12,7 @@ import { dirname, join } from "node:path";
 import { compile, CompileError, type CompiledRules } from "../../src/index.js";
 
 export interface YaraCase {
+  src: string;
   kind: "true" | "false" | "count" | "capture" | "error" | "warning";
   line: number;
   fn: string;
