@@ -50,6 +50,7 @@ Usage: vigil yara [OPTION]... [NAMESPACE:]RULES_FILE... FILE | DIR
   -e,  --print-namespace                   print rules' namespace
   -s,  --print-strings                     print matching strings
   -L,  --print-string-length               print length of matched strings
+  -S,  --print-stats                       print rules' statistics
   -X,  --print-xor-key                     print xor key and plaintext of matched strings
   -g,  --print-tags                        print tags
   -r,  --recursive                         recursively search directories
@@ -79,6 +80,7 @@ interface Opts {
   namespace: boolean;
   strings: boolean;
   length: boolean;
+  stats: boolean;
   xor: boolean;
   tags: boolean;
   recursive: boolean;
@@ -111,6 +113,7 @@ const LONG: Record<string, [keyof Opts | "help" | "version" | "fast" | "stack", 
   "print-namespace": ["namespace", false],
   "print-strings": ["strings", false],
   "print-string-length": ["length", false],
+  "print-stats": ["stats", false],
   "print-xor-key": ["xor", false],
   "print-tags": ["tags", false],
   recursive: ["recursive", false],
@@ -140,6 +143,7 @@ const SHORT: Record<string, string> = {
   e: "print-namespace",
   s: "print-strings",
   L: "print-string-length",
+  S: "print-stats",
   X: "print-xor-key",
   g: "print-tags",
   r: "recursive",
@@ -153,6 +157,8 @@ const SHORT: Record<string, string> = {
 };
 
 class UsageError extends Error {}
+/** The --scan-list file itself cannot be read (yara's message and exit code 1). */
+class ListError extends Error {}
 
 function parseArgs(args: string[]): Opts | "help" | "version" {
   const o: Opts = {
@@ -171,6 +177,7 @@ function parseArgs(args: string[]): Opts | "help" | "version" {
     namespace: false,
     strings: false,
     length: false,
+    stats: false,
     xor: false,
     tags: false,
     recursive: false,
@@ -182,9 +189,9 @@ function parseArgs(args: string[]): Opts | "help" | "version" {
   let special: "help" | "version" | undefined;
   const set = (long: string, value: string | undefined) => {
     const spec = LONG[long];
-    if (!spec) throw new UsageError(`unknown option \`--${long}'`);
+    if (!spec) throw new UsageError(`unknown option \`--${long}\``);
     const [key, takesValue] = spec;
-    if (takesValue && value === undefined) throw new UsageError(`option \`--${long}' requires an argument`);
+    if (takesValue && value === undefined) throw new UsageError(`option \`--${long}\` requires an argument`);
     const num = (v: string) => {
       const n = Number(v);
       if (!Number.isFinite(n)) throw new UsageError(`invalid number '${v}' for --${long}`);
@@ -256,7 +263,7 @@ function parseArgs(args: string[]): Opts | "help" | "version" {
       for (let k = 1; k < a.length; k++) {
         const ch = a[k]!;
         const long = SHORT[ch];
-        if (!long) throw new UsageError(`unknown option \`-${ch}'`);
+        if (!long) throw new UsageError(`unknown option \`-${ch}\``);
         if (SHORT_WITH_VALUE.has(ch)) {
           const rest = a.slice(k + 1);
           set(long, rest !== "" ? rest.replace(/^=/, "") : args[++i]);
@@ -318,6 +325,11 @@ function loadRuleSet(
       throw new Error(`error: could not open file: ${ruleFiles[0]}`);
     }
     try {
+      if (raw.length >= 4 && Buffer.from(raw.subarray(0, 4)).toString("latin1") === "YARA")
+        throw new Error(
+          `error: ${ruleFiles[0]}: compiled by yarac (YARA's compiler), not by Vigil: Vigil cannot load yarac's format; ` +
+            `recompile the source rules with 'vigil yara compile RULES_FILE... -o ${ruleFiles[0]}', or pass the source rules without -C`,
+        );
       return { rules: loadRules(raw), warnings: [] };
     } catch (e) {
       if (e instanceof LoadError) throw new Error(`error: ${ruleFiles[0]}: ${e.message}`);
@@ -342,7 +354,13 @@ function loadRuleSet(
 function listTargets(target: string, o: Opts): string[] {
   if (o.scanList) {
     // one path per line, as bytes (a name need not be UTF-8)
-    const text = pathFromBytes(readFileSync(fsPath(target)));
+    let raw: Buffer;
+    try {
+      raw = readFileSync(fsPath(target));
+    } catch {
+      throw new ListError(`error: could not open file "${target}".`);
+    }
+    const text = pathFromBytes(raw);
     return text.split(/\r?\n/).filter((l) => l.trim() !== "");
   }
   let st;
@@ -411,7 +429,8 @@ export async function run(args: string[]): Promise<number> {
     o = parseArgs(isCompile ? args.slice(1) : args);
   } catch (e) {
     if (e instanceof UsageError) {
-      err(`${e.message}\n\n${HELP}`);
+      // one line, as yara prints it; the help is one --help away
+      err(`${e.message}\n`);
       return 1;
     }
     throw e;
@@ -445,7 +464,9 @@ export async function run(args: string[]): Promise<number> {
   }
 
   if (o.positionals.length < 2) {
-    err(`wrong number of arguments\n\n${HELP}`);
+    err(
+      "vigil yara: wrong number of arguments\nUsage: vigil yara [OPTION]... [NAMESPACE:]RULES_FILE... FILE | DIR\n\nTry `--help` for more options\n",
+    );
     return 1;
   }
   const target = o.positionals[o.positionals.length - 1]!;
@@ -459,6 +480,7 @@ export async function run(args: string[]): Promise<number> {
   } catch (e) {
     return reportCompileFailure(e, err);
   }
+  if (o.stats) out(formatStats(rules));
   if (/^\d+$/.test(target)) {
     let isFile = false;
     try {
@@ -485,8 +507,8 @@ export async function run(args: string[]): Promise<number> {
   const scanOptions: ScanOptions & { skipLarger?: number; keepModuleData?: boolean } = {
     externals,
     reportNonMatching: o.negate,
-    matchData: o.strings,
-    strings: o.strings,
+    matchData: o.strings || o.length,
+    strings: o.strings || o.length,
     moduleData,
     log: (m) => out(m + "\n"),
   };
@@ -499,7 +521,16 @@ export async function run(args: string[]): Promise<number> {
   } catch {
     /* reported below */
   }
-  const files = listTargets(target, o);
+  let files: string[];
+  try {
+    files = listTargets(target, o);
+  } catch (e) {
+    if (e instanceof ListError) {
+      err(e.message + "\n");
+      return 1;
+    }
+    throw e;
+  }
   if (isDir && o.skipLarger !== undefined) scanOptions.skipLarger = o.skipLarger;
   const hexIds = new Map<string, Set<string>>(); // "ns\0rule" -> hex string identifiers
   for (const r of rules.data.rules) {
@@ -512,7 +543,8 @@ export async function run(args: string[]): Promise<number> {
     if (outcome.ok === "skipped") return;
     if (outcome.ok === false) {
       err(outcome.error + "\n");
-      failed = true;
+      // as yara: a file of a --scan-list that cannot be scanned is reported, and the exit code stays 0
+      if (!o.scanList) failed = true;
       return;
     }
     const result = outcome.result;
@@ -534,10 +566,11 @@ export async function run(args: string[]): Promise<number> {
     } else {
       for (const m of shown) {
         text += formatRuleLine(m, path, { namespace: o.namespace, tags: o.tags, meta: o.meta }) + "\n";
-        if (o.strings && !o.negate && "strings" in m) {
+        if ((o.strings || o.length) && !o.negate && "strings" in m) {
           for (const l of formatStringLines(m as RuleMatch, hexIds.get(m.namespace + "\0" + m.rule) ?? new Set(), {
             length: o.length,
             xor: o.xor,
+            data: o.strings,
           })) {
             text += l + "\n";
             if (text.length >= CHUNK) {
@@ -573,6 +606,20 @@ export async function run(args: string[]): Promise<number> {
   await printed;
   await output.end();
   return failed ? 1 : 0;
+}
+
+/** `-S`: yara prints statistics of its Aho-Corasick tables; Vigil prints those of its rule set. */
+function formatStats(rules: CompiledRules): string {
+  const strings = rules.data.strings;
+  const count = (k: string) => strings.filter((s) => s.kind === k).length;
+  const line = (label: string, v: number) => `${label.padEnd(35)}: ${v}\n`;
+  return (
+    line("number of rules", rules.data.rules.length) +
+    line("number of strings", strings.length) +
+    line("number of text strings", count("text")) +
+    line("number of hex strings", count("hex")) +
+    line("number of regular expressions", count("regex"))
+  );
 }
 
 function reportCompileFailure(e: unknown, err: (s: string) => void): number {
