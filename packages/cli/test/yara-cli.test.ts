@@ -183,7 +183,7 @@ describe.runIf(!noYara && built)("vigil yara vs yara", () => {
 
   test("-C on a file compiled by yarac says so and how to recompile", () => {
     const compiled = join(dir, "yarac.out");
-    const c = run("yarac", [rulesPath.replace("rules.yar", "dir-rules.yar"), compiled]);
+    const c = run("yarac", [...defines, dirRulesPath, compiled]);
     if (c.status !== 0) {
       console.log(`yarac could not compile the test rules (${c.err.trim()}): this case is not run`);
       return;
