@@ -148,7 +148,7 @@ export type Expr = (
   | { type: "filesize" }
   | { type: "entrypoint" }
   | { type: "ident"; name: string }
-  | { type: "field"; object: Expr; name: string }
+  | { type: "field"; object: Expr; name: string /** position of the field name. */; namePos?: Pos }
   | { type: "index"; object: Expr; index: Expr }
   | { type: "call"; callee: Expr; args: Expr[] }
   | { type: "strMatch"; id: string; at?: Expr; range?: { lo: Expr; hi: Expr } }
@@ -156,7 +156,7 @@ export type Expr = (
   | { type: "strOffset"; id: string; index?: Expr }
   | { type: "strLength"; id: string; index?: Expr }
   | { type: "unary"; op: "not" | "-" | "~" | "defined"; operand: Expr }
-  | { type: "binary"; op: BinaryOp; left: Expr; right: Expr }
+  | { type: "binary"; op: BinaryOp; left: Expr; right: Expr /** position of the operator. */; opPos?: Pos }
   | {
       type: "of";
       quantifier: Quantifier;

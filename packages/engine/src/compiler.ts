@@ -85,6 +85,11 @@ interface Compiled {
 const INT64_MAX = 0x7fffffffffffffffn;
 const INT64_MIN = -0x8000000000000000n;
 
+/** Where a binary operator's diagnostics point: at the operator, underlined. */
+function opAt(e: Extract<Expr, { type: "binary" }>): Pos & { length?: number } {
+  return e.opPos ? { ...e.opPos, length: e.op.length } : e.pos;
+}
+
 /** The value of a constant integer expression, or undefined when it is not known at compile time. */
 function constInt(c: Compiled): bigint | undefined {
   if (!c.constant || c.type.k !== "int") return undefined;
@@ -188,7 +193,13 @@ export class Compiler {
 
   constructor(private externals: Map<string, ExternalValue>) {}
 
-  private diag(code: DiagnosticCode, message: string, pos: Pos | undefined, hint?: string): DiagnosticError {
+  /** `pos` may carry the length of the token it points at, and the line yara would report. */
+  private diag(
+    code: DiagnosticCode,
+    message: string,
+    pos: (Pos & { length?: number; yaraLine?: number }) | undefined,
+    hint?: string,
+  ): DiagnosticError {
     return new DiagnosticError({
       code,
       message,
@@ -198,6 +209,8 @@ export class Compiler {
       path: this.path,
       rule: this.curRule,
       sourceLine: pos ? lineAt(this.source, pos.offset) : undefined,
+      ...(pos?.length ? { length: pos.length } : {}),
+      ...(pos?.yaraLine !== undefined && pos.yaraLine !== pos.line ? { yaraLine: pos.yaraLine } : {}),
     });
   }
   private warn(code: DiagnosticCode, message: string, pos: Pos): void {
@@ -280,12 +293,13 @@ export class Compiler {
       const anonymous = id.startsWith("$\0");
       if (anonymous ? this.referenced.has("$\0any") : this.referenced.has(id)) continue;
       if (id.startsWith("$_")) continue; // YARA 4.5: a string whose name starts with '_' may be unreferenced
-      // reported where yara reports it: at the end of the rule
+      // the caret is on the declaration; yara reports the line where the rule ends
+      const decl = rule.strings[this.curStringOrder.indexOf(id)]!;
       throw this.diag(
         "E_UNREFERENCED_STRING",
         `unreferenced string "${anonymous ? "$" : id}"`,
-        rule.end ?? rule.pos,
-        "use it in the condition (e.g. 'any of them'), or remove it",
+        { ...decl.pos, length: decl.id.length, yaraLine: (rule.end ?? rule.pos).line },
+        "use it in the condition (e.g. 'any of them'), or remove it, or name it $_... to keep it unreferenced",
       );
     }
     this.rules.push({
@@ -375,7 +389,8 @@ export class Compiler {
       return scope.anonymous;
     }
     const gi = this.curStrings.get(id);
-    if (gi === undefined) throw this.diag("E_UNDEFINED_STRING", `undefined string identifier "${id}"`, pos);
+    if (gi === undefined)
+      throw this.diag("E_UNDEFINED_STRING", `undefined string identifier "${id}"`, { ...pos, length: id.length });
     this.referenced.add(id);
     return String(gi);
   }
@@ -552,7 +567,11 @@ export class Compiler {
           );
         const f = obj.type.t.fields[e.name];
         if (!f)
-          throw this.diag("E_UNDEFINED_IDENTIFIER", `unknown field '${e.name}' in '${describeExpr(e.object)}'`, e.pos);
+          throw this.diag(
+            "E_UNDEFINED_IDENTIFIER",
+            `unknown field '${e.name}' in '${describeExpr(e.object)}'`,
+            e.namePos ? { ...e.namePos, length: e.name.length } : e.pos,
+          );
         const code = `h.fld(${obj.code}, ${js(e.name)})`;
         const path = { module: obj.type.path.module, path: [...obj.type.path.path, e.name] };
         return { code, type: fieldToType(f, path, obj.code) };
@@ -826,9 +845,9 @@ export class Compiler {
       throw this.diag(
         "E_MODULE_NOT_IMPORTED",
         `undefined identifier "${name}": add import "${name}" at the top of the file`,
-        pos,
+        { ...pos, length: name.length },
       );
-    throw this.diag("E_UNDEFINED_IDENTIFIER", `undefined identifier "${name}"`, pos);
+    throw this.diag("E_UNDEFINED_IDENTIFIER", `undefined identifier "${name}"`, { ...pos, length: name.length });
   }
 
   private call(e: Extract<Expr, { type: "call" }>, scope: Scope): Compiled {
@@ -984,7 +1003,7 @@ export class Compiler {
           throw this.diag(
             "E_TYPE",
             `wrong type for '${op}': both sides must be strings, got ${typeName(l.type)} and ${typeName(r.type)}`,
-            e.pos,
+            opAt(e),
           );
         return { code: `h.${op}(${l.code}, ${r.code})`, type: BOOL };
       case "==":
@@ -999,7 +1018,7 @@ export class Compiler {
           throw this.diag(
             "E_TYPE",
             `wrong type: '${op}' cannot compare ${an(typeName(l.type))} with ${an(typeName(r.type))}`,
-            e.pos,
+            opAt(e),
           );
         const name = { "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge" }[op];
         return { code: `h.${name}(${l.code}, ${r.code})`, type: BOOL };
@@ -1013,10 +1032,10 @@ export class Compiler {
           throw this.diag(
             "E_TYPE",
             `wrong type for '${op}': expected numbers, got ${typeName(l.type)} and ${typeName(r.type)}`,
-            e.pos,
+            opAt(e),
           );
         if (op === "%" && (lt !== "int" || rt !== "int"))
-          throw this.diag("E_TYPE", "wrong type for '%': expected integers", e.pos);
+          throw this.diag("E_TYPE", "wrong type for '%': expected integers", opAt(e));
         const isFloat = lt === "float" || rt === "float";
         const name = { "+": "add", "-": "sub", "*": "mul", "\\": "div", "%": "mod" }[op];
         const a = constInt(l),
@@ -1034,7 +1053,7 @@ export class Compiler {
                 : op === "*"
                   ? b !== 0n && abs(a) > INT64_MAX / abs(b)
                   : op === "\\" && a === INT64_MIN && b === -1n;
-          if (overflow) throw this.diag("E_RANGE", `integer overflow in "${a} ${op} ${b}"`, e.pos);
+          if (overflow) throw this.diag("E_RANGE", `integer overflow in "${a} ${op} ${b}"`, opAt(e));
           if (op === "%") return intConstant(a % b);
           return intConstant(op === "+" ? a + b : op === "-" ? a - b : op === "*" ? a * b : a / b);
         }
@@ -1049,7 +1068,7 @@ export class Compiler {
           throw this.diag(
             "E_TYPE",
             `wrong type for '${op}': expected integers, got ${typeName(l.type)} and ${typeName(r.type)}`,
-            e.pos,
+            opAt(e),
           );
         const a = constInt(l),
           b = constInt(r);

@@ -52,6 +52,10 @@ export interface Diagnostic {
   readonly rule?: string | undefined;
   /** the source line the diagnostic points at, when known. */
   readonly sourceLine?: string | undefined;
+  /** how many characters the token at line:column spans (the caret is underlined that far). */
+  readonly length?: number | undefined;
+  /** the line yara reports for this error when it is not that of the token (yara-style output uses it). */
+  readonly yaraLine?: number | undefined;
 }
 
 /** Characters of the source line shown under a diagnostic. */
@@ -77,7 +81,8 @@ export function formatDiagnostic(
       text = head + text.slice(from, from + SOURCE_WINDOW) + tail;
       caret = caret - from + head.length;
     }
-    out += `\n${" ".repeat(gutter)} |\n${d.line} | ${text}\n${" ".repeat(gutter)} | ${" ".repeat(caret)}^`;
+    const width = Math.max(1, Math.min(d.length ?? 1, text.length - caret));
+    out += `\n${" ".repeat(gutter)} |\n${d.line} | ${text}\n${" ".repeat(gutter)} | ${" ".repeat(caret)}${"^".repeat(width)}`;
   }
   return out;
 }

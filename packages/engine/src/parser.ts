@@ -497,13 +497,13 @@ const ARITHMETIC = new Set<string>(["|", "^", "&", "<<", ">>", "+", "-", "*", "\
  * quantifier of 'of' is a whole primary expression, so `1 + -1 of them` is `(1 + -1) of them`
  * and `1050 % 100 % of them` is `(1050 % 100)% of them`; the tree is rotated to say so.
  */
-function quantifiedBinary(op: BinaryOp, left: Expr, right: Expr): Expr {
+function quantifiedBinary(op: BinaryOp, left: Expr, right: Expr, opPos: Pos): Expr {
   if (right.type === "of" && right.quantifier.kind === "expr") {
     const q = right.quantifier;
-    const expr: Expr = { type: "binary", op, left, right: q.expr, pos: left.pos };
+    const expr: Expr = { type: "binary", op, left, right: q.expr, pos: left.pos, opPos };
     return { ...right, quantifier: { kind: "expr", expr, percent: q.percent }, pos: left.pos };
   }
-  return { type: "binary", op, left, right, pos: left.pos };
+  return { type: "binary", op, left, right, pos: left.pos, opPos };
 }
 
 class Parser {
@@ -790,8 +790,8 @@ class Parser {
         right = this.parseExpr(prec + 1);
       }
       left = ARITHMETIC.has(op)
-        ? quantifiedBinary(op, left, right)
-        : { type: "binary", op, left, right, pos: left.pos };
+        ? quantifiedBinary(op, left, right, t.pos)
+        : { type: "binary", op, left, right, pos: left.pos, opPos: t.pos };
     }
     return left;
   }
@@ -1116,7 +1116,7 @@ class Parser {
         if (this.k() !== "ident" && this.k() !== "keyword")
           this.fail(`syntax error: expected a field name after '.', found ${describe(this.tok)}`);
         const n = this.advance();
-        e = { type: "field", object: e, name: n.value, pos: e.pos };
+        e = { type: "field", object: e, name: n.value, pos: e.pos, namePos: n.pos };
       } else if (this.is("[") && e.type !== "paren") {
         this.advance();
         const index = this.parseExpr();

@@ -76,6 +76,7 @@ export function* formatStringLines(
 /** A diagnostic in yara's shape. */
 export function formatYaraDiagnostic(d: Diagnostic, severity: "error" | "warning"): string {
   const file = d.path ?? "<source>";
-  if (d.rule !== undefined) return `${severity}: rule "${d.rule}" in ${file}(${d.line}): ${d.message}`;
-  return `${file}(${d.line}): ${severity}: ${d.message}`;
+  const line = d.yaraLine ?? d.line; // e.g. an unreferenced string: yara names the line where the rule ends
+  if (d.rule !== undefined) return `${severity}: rule "${d.rule}" in ${file}(${line}): ${d.message}`;
+  return `${file}(${line}): ${severity}: ${d.message}`;
 }
