@@ -141,7 +141,11 @@ export type BinaryOp =
 
 export type Expr = (
   | { type: "bool"; value: boolean }
-  | { type: "int"; value: number | bigint }
+  | {
+      type: "int";
+      value: number | bigint /** the literal as written, when not plain decimal (0x1F, 50KB). */;
+      raw?: string;
+    }
   | { type: "float"; value: number }
   | { type: "string"; value: string }
   | { type: "regex"; source: string; flags: string }

@@ -830,7 +830,9 @@ class Parser {
         const op = ops[k]!;
         if (op.value === "-" && operand.type === "int") {
           const v = operand.value;
+          const raw = operand.raw;
           operand = { type: "int", value: typeof v === "bigint" ? narrow(-v) : -v, pos: op.pos };
+          if (raw !== undefined) operand.raw = raw.startsWith("-") ? raw.slice(1) : `-${raw}`;
         } else if (op.value === "-" && operand.type === "float") {
           operand = { type: "float", value: -operand.value, pos: op.pos };
         } else {
@@ -1022,6 +1024,8 @@ class Parser {
     switch (t.kind) {
       case "int":
         this.advance();
+        // the written form (0x10, 50KB) when it is not the decimal value, for the formatter
+        if (t.value !== String(t.num)) return { type: "int", value: t.num!, pos: t.pos, raw: t.value };
         return { type: "int", value: t.num!, pos: t.pos };
       case "float":
         this.advance();

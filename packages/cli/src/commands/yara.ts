@@ -1,7 +1,8 @@
 /**
  * `vigil yara`: a drop-in for the `yara` command (same flags, output byte for byte, exit codes
  * 0 on success and 1 on error), plus `vigil yara compile RULES... -o OUT` (like yarac) whose
- * output `vigil yara -C OUT TARGET` loads.
+ * output `vigil yara -C OUT TARGET` loads, and yara-x's tools: `vigil yara check`, `fmt` and
+ * `dump` (../yara/tools.ts).
  */
 import { readFileSync, readdirSync, lstatSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -22,15 +23,20 @@ import {
 } from "@vigil/engine";
 import { formatRuleLine, formatStringLines, formatYaraDiagnostic } from "../yara/format.js";
 import { scanOneFile, type ScanOutcome } from "../yara/scan-file.js";
+import { runCheck, runDump, runFmt, ToolUsageError } from "../yara/tools.js";
 import { Output } from "../fail.js";
 import { fsPath, hasRawBytes, pathFromBytes, pathToBytes } from "@vigil/scanner/paths";
 import { VERSION } from "../version.js";
 
-export const summary = "scan with YARA rules: a drop-in for the yara command (and 'vigil yara compile')";
+export const summary =
+  "scan with YARA rules: a drop-in for the yara command (and 'vigil yara compile', 'check', 'fmt', 'dump')";
 
 const HELP = `YARA-compatible scanner (Vigil ${VERSION}).
 Usage: vigil yara [OPTION]... [NAMESPACE:]RULES_FILE... FILE | DIR
        vigil yara compile [NAMESPACE:]RULES_FILE... -o OUTPUT
+       vigil yara check RULES_FILE|DIR...    compile and lint, with diagnostics (see check --help)
+       vigil yara fmt [--check] RULES_FILE|DIR...   format rule files (see fmt --help)
+       vigil yara dump [-m MODULE] FILE      module output for FILE, without rules
 
   -C,  --compiled-rules                    load compiled rules
   -c,  --count                             print only number of matches
@@ -423,6 +429,20 @@ export async function run(args: string[]): Promise<number> {
   const out = (s: string) => void output.write(s);
   // a path holding bytes that are not UTF-8 is written as those bytes, as yara does
   const err = (s: string) => process.stderr.write(hasRawBytes(s) ? pathToBytes(s) : s);
+  const tool = { check: runCheck, fmt: runFmt, dump: runDump }[args[0] ?? ""];
+  if (tool) {
+    try {
+      return tool(args.slice(1), out, err);
+    } catch (e) {
+      if (e instanceof ToolUsageError) {
+        err(`${e.message}\n`);
+        return 1;
+      }
+      throw e;
+    } finally {
+      await output.end();
+    }
+  }
   let o: Opts | "help" | "version";
   const isCompile = args[0] === "compile";
   try {
