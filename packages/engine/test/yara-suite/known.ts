@@ -39,8 +39,6 @@ KNOWN["test-pe.c:494"] =
 KNOWN["test-pe.c:641"] = "pe module: a Rich header shorter than usual (undersized_rich) is not decoded";
 KNOWN["test-pe.c:911"] =
   "pe module: rva_to_offset with sections of odd raw sizes/alignment differs (weird sections sample)";
-KNOWN["test-elf.c:178"] =
-  "elf module: a symbol table whose sh_link points past the section headers must not be parsed (yara leaves symtab undefined)";
 KNOWN["test-macho.c:237"] = "macho module: file[i].magic of a universal binary's members";
 for (const line of [19, 24, 34])
   KNOWN[`test-magic.c:${line}`] =
