@@ -76,6 +76,9 @@ describe.runIf(built)("vigil yara check", () => {
     const p = file("ext.yar", "rule e { condition: ext_int > 2 }\n");
     expect(vigil(["yara", "check", p]).status).toBe(1);
     expect(vigil(["yara", "check", "-d", "ext_int=3", p]).status).toBe(0);
+    const missing = vigil(["yara", "check", join(dir, "missing.yar")]);
+    expect(missing.status).toBe(1);
+    expect(missing.err).toBe(`error: could not open ${join(dir, "missing.yar")} (ENOENT)\n`);
     const u = vigil(["yara", "check", "--bogus", p]);
     expect(u.status).toBe(1);
     expect(u.err).toBe("unknown option `--bogus`\n");

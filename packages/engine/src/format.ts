@@ -405,12 +405,33 @@ export function expr(e: Expr): string {
     case "strLength":
       return "!" + e.id.slice(1) + (e.index ? `[${expr(e.index)}]` : "");
     case "unary": {
-      const operand = expr(e.operand);
-      if (e.op === "not" || e.op === "defined") return `${e.op} ${operand}`;
-      return e.op + (operand.startsWith("-") || operand.startsWith("~") ? " " : "") + operand;
+      // a run of prefix operators (a generated `not not ... x`) is walked in a loop, as parsed
+      const ops: string[] = [];
+      let cur: Expr = e;
+      while (cur.type === "unary") {
+        ops.push(cur.op);
+        cur = cur.operand;
+      }
+      let out = expr(cur);
+      for (let k = ops.length - 1; k >= 0; k--) {
+        const op = ops[k]!;
+        if (op === "not" || op === "defined") out = `${op} ${out}`;
+        else out = op + (out.startsWith("-") || out.startsWith("~") ? " " : "") + out;
+      }
+      return out;
     }
-    case "binary":
-      return `${expr(e.left)} ${e.op} ${expr(e.right)}`;
+    case "binary": {
+      // a left-associative chain (`a or b or ...`, thousands long in generated rules) in a loop
+      const spine: Array<Extract<Expr, { type: "binary" }>> = [];
+      let cur: Expr = e;
+      while (cur.type === "binary") {
+        spine.push(cur);
+        cur = cur.left;
+      }
+      let out = expr(cur);
+      for (let k = spine.length - 1; k >= 0; k--) out += ` ${spine[k]!.op} ${expr(spine[k]!.right)}`;
+      return out;
+    }
     case "of": {
       let out = `${quantifier(e.quantifier)} of `;
       out += e.rules ? `(${e.rules.map((r) => r.name + (r.wildcard ? "*" : "")).join(", ")})` : stringSet(e.strings!);

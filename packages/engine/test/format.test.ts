@@ -56,6 +56,15 @@ describe("formatter", () => {
     expect(sameTree(`rule r { condition: ${long} }`, out)).toBe(true);
   });
 
+  test("generated conditions: a 50,000-term chain and 10,000 prefix operators format without deep recursion", () => {
+    const chain = `rule r { condition: ${Array.from({ length: 50_000 }, (_, i) => `filesize == ${i}`).join(" or ")} }`;
+    const out = formatSource(chain);
+    expect(out.split("\n").length).toBeGreaterThan(50_000);
+    expect(formatSource(out)).toBe(out);
+    const nots = `rule n { condition: ${"not ".repeat(10_000)}true }`;
+    expect(formatSource(nots)).toBe(`rule n {\n  condition:\n    ${"not ".repeat(10_000)}true\n}\n`);
+  });
+
   test("a file that does not parse is an error, not output", () => {
     expect(() => formatSource("rule r { condition: }")).toThrow();
   });

@@ -21,7 +21,14 @@ type Write = (s: string) => void;
 function ruleFiles(paths: string[]): string[] {
   const out: string[] = [];
   const walk = (p: string, top: boolean) => {
-    const st = statSync(p);
+    let st;
+    try {
+      st = statSync(p);
+    } catch (e) {
+      throw new ToolUsageError(
+        `error: could not open ${p} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      );
+    }
     if (!st.isDirectory()) {
       if (top || /\.(yar|yara)$/i.test(p)) out.push(p);
       return;
@@ -184,7 +191,14 @@ export function runFmt(args: string[], out: Write, err: Write): number {
   if (!positionals.length) throw new ToolUsageError("vigil yara fmt: no rule file given (see --help)");
   let code = 0;
   for (const path of ruleFiles(positionals)) {
-    const source = readFileSync(path).toString("latin1");
+    let source: string;
+    try {
+      source = readFileSync(path).toString("latin1");
+    } catch (e) {
+      err(`error: could not read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})\n`);
+      code = 1;
+      continue;
+    }
     let formatted: string;
     try {
       formatted = formatSource(source);
