@@ -72,6 +72,22 @@ describe.runIf(built)("vigil yara check", () => {
     expect(all.err).toMatch(/file\(s\) checked: 3 failed/);
   });
 
+  test("lints on request: rule names and required meta, under the rule's name", () => {
+    const p = file(
+      "lint.yar",
+      'rule bad_Name { meta: author = "x" condition: true }\nrule GoodName { condition: true }\n',
+    );
+    const args = ["yara", "check", "--required-meta", "author", "--rule-name-regexp", "^[A-Z][A-Za-z]+$"];
+    const r = vigil([...args, p]);
+    expect(r.status).toBe(0);
+    expect(r.out).toContain(
+      'warning[W_RULE_NAME]: rule name "bad_Name" does not match /^[A-Z][A-Za-z]+$/\n --> ' +
+        `${p}:1:6\n  |\n1 | rule bad_Name { meta: author = "x" condition: true }\n  |      ^^^^^^^^\n`,
+    );
+    expect(r.out).toContain('warning[W_MISSING_META]: rule "GoodName" has no meta entry "author"');
+    expect(vigil([...args, "--fail-on-warnings", p]).status).toBe(1);
+  });
+
   test("externals with -d; usage errors are one line", () => {
     const p = file("ext.yar", "rule e { condition: ext_int > 2 }\n");
     expect(vigil(["yara", "check", p]).status).toBe(1);

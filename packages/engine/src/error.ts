@@ -38,7 +38,10 @@ export type DiagnosticCode =
   | "W_SLOW_PATTERN"
   | "W_CONSTANT_CONDITION"
   | "W_NON_BOOLEAN"
-  | "W_UNUSED";
+  | "W_UNUSED"
+  // lints of `vigil yara check` (style rules the user asks for)
+  | "W_RULE_NAME"
+  | "W_MISSING_META";
 
 export interface Diagnostic {
   readonly code: DiagnosticCode;

@@ -11,6 +11,7 @@ import {
   CompileError,
   formatModuleData,
   formatSource,
+  parse,
   type Diagnostic,
   type ExternalValue,
 } from "@vigil/engine";
@@ -110,10 +111,12 @@ const CHECK_HELP = `Usage: vigil yara check [OPTION]... RULES_FILE|DIR...
 Compiles and lints rule files, each on its own; prints diagnostics with file:line:column, the
 source line and a caret, then one status line per file. Exit 1 when a file has errors.
 
-  -d, --define=VAR=VALUE   define an external variable
-  -w, --no-warnings        do not print warnings
-      --fail-on-warnings   exit 1 when a file has warnings too
-  -h, --help               show this help
+  -d, --define=VAR=VALUE      define an external variable
+  -w, --no-warnings           do not print warnings
+      --fail-on-warnings      exit 1 when a file has warnings too
+      --required-meta=NAME    lint: every rule must have this meta entry (repeatable)
+      --rule-name-regexp=RE   lint: every rule name must match this regular expression
+  -h, --help                  show this help
 `;
 
 export function runCheck(args: string[], out: Write, err: Write): number {
@@ -125,10 +128,12 @@ export function runCheck(args: string[], out: Write, err: Write): number {
       "-w": "quiet",
       "--no-warnings": "quiet",
       "--fail-on-warnings": "strict",
+      "--required-meta": "meta",
+      "--rule-name-regexp": "name",
       "-h": "help",
       "--help": "help",
     },
-    new Set(["define"]),
+    new Set(["define", "meta", "name"]),
   );
   if (opts.help) {
     out(CHECK_HELP);
@@ -136,6 +141,14 @@ export function runCheck(args: string[], out: Write, err: Write): number {
   }
   if (!positionals.length) throw new ToolUsageError("vigil yara check: no rule file given (see --help)");
   const externals = Object.fromEntries((opts.define ?? []).map(parseDefine));
+  let nameRe: RegExp | undefined;
+  if (opts.name) {
+    try {
+      nameRe = new RegExp(opts.name.at(-1)!);
+    } catch (e) {
+      throw new ToolUsageError(`invalid --rule-name-regexp: ${(e as Error).message}`);
+    }
+  }
   let failed = 0,
     warned = 0,
     files = 0;
@@ -158,6 +171,7 @@ export function runCheck(args: string[], out: Write, err: Write): number {
       if (!(e instanceof CompileError)) throw e;
       errors = e.diagnostics;
     }
+    if (!errors.length) warnings = [...warnings, ...lint(source, path, opts.meta ?? [], nameRe)];
     for (const d of errors) out(formatCheckDiagnostic(d, "error") + "\n");
     if (!opts.quiet) for (const d of warnings) out(formatCheckDiagnostic(d, "warning") + "\n");
     const status = errors.length ? "FAIL" : warnings.length ? "WARN" : "PASS";
@@ -167,6 +181,25 @@ export function runCheck(args: string[], out: Write, err: Write): number {
   }
   err(`${files} file(s) checked: ${failed} failed, ${warned} with warnings\n`);
   return failed ? 1 : 0;
+}
+
+/** The style lints the user asked for, on a file that compiles. */
+function lint(source: string, path: string, meta: string[], nameRe: RegExp | undefined): Diagnostic[] {
+  if (!meta.length && !nameRe) return [];
+  const lines = source.split("\n");
+  const out: Diagnostic[] = [];
+  for (const r of parse(source, { path }).rules) {
+    const text = lines[r.pos.line - 1] ?? "";
+    const k = text.indexOf(r.name, r.pos.column - 1); // the caret goes under the rule's name
+    const column = k >= 0 ? k + 1 : r.pos.column;
+    const at = { path, rule: r.name, line: r.pos.line, column, sourceLine: text, length: k >= 0 ? r.name.length : 1 };
+    if (nameRe && !nameRe.test(r.name))
+      out.push({ ...at, code: "W_RULE_NAME", message: `rule name "${r.name}" does not match ${nameRe}` });
+    for (const m of meta)
+      if (!r.meta.some((x) => x.key === m))
+        out.push({ ...at, code: "W_MISSING_META", message: `rule "${r.name}" has no meta entry "${m}"` });
+  }
+  return out;
 }
 
 const FMT_HELP = `Usage: vigil yara fmt [OPTION]... RULES_FILE|DIR...
