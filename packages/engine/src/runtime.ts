@@ -194,7 +194,14 @@ export const helpers = {
     return a === undefined ? undefined : re.test(a);
   },
   reArg(re: RegExp): RegexpValue {
-    return { test: (s: string) => re.test(s), source: re.source };
+    return {
+      test: (s: string) => re.test(s),
+      source: re.source,
+      matchLength: (s: string) => {
+        const m = re.exec(s);
+        return m ? m[0].length : -1;
+      },
+    };
   },
 
   // ---- data access ----

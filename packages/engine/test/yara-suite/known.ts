@@ -23,9 +23,6 @@ KNOWN["test-rules.c:2695"] = regex(
 );
 for (const line of [2791, 2799])
   KNOWN[`test-rules.c:${line}`] = regex("a negated class under nocase ([^d] nocase) excludes both cases of the letter");
-for (const line of [3219, 3225, 3231, 3237])
-  KNOWN[`test-rules.c:${line}`] =
-    "tests.match() returns the length of the match: the regexp value handed to modules (runtime.ts reArg) only offers test(), no match length";
 for (const line of [3630, 3632, 3634, 3638, 3641, 3647, 3653, 3665])
   KNOWN[`test-rules.c:${line}`] = `4.5 only: ${regex(
     "yara 4.5 warns about unknown escape sequences (\\c, '\\ ', \\;, \\v, \\0 in a class); yara 4.2.3 does not",

@@ -41,7 +41,10 @@ export const testsModule: YaraModule = {
         struct_dict: dictionary(struct({ unused: string })),
       }),
     ),
-    match: fn("rs", "integer", (_s, _c, re: RegexpValue, s: string) => (re.test(s) ? 1 : 0)),
+    // the length of the first match, or -1 (yara's yr_re_match)
+    match: fn("rs", "integer", (_s, _c, re: RegexpValue, s: string) =>
+      re.matchLength ? re.matchLength(s) : re.test(s) ? undefined : -1,
+    ),
     isum: overloads(
       ["ii", "integer", (_s, _c, a: number | bigint, b: number | bigint) => norm(BigInt.asIntN(64, int(a) + int(b)))],
       [
