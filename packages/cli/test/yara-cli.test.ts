@@ -64,6 +64,7 @@ describe.runIf(!noYara && built)("vigil yara vs yara", () => {
     ["plain", [rulesPath, join(data, "a.bin")], false],
     ["strings", ["-s", rulesPath, join(data, "a.bin")], false],
     ["strings with lengths", ["-s", "-L", rulesPath, join(data, "a.bin")], false],
+    ["lengths without -s (offset:length:identifier lines)", ["-L", rulesPath, join(data, "a.bin")], false],
     ["meta, tags, namespace", ["-m", "-g", "-e", rulesPath, join(data, "a.bin")], false],
     ["combined short flags", ["-smge", rulesPath, join(data, "a.bin")], false],
     ["negate", ["-n", rulesPath, join(data, "b.txt")], false],
@@ -143,5 +144,52 @@ describe.runIf(!noYara && built)("vigil yara vs yara", () => {
     const v = run("node", [BIN, "yara", "-C", out, join(data, "a.bin")]);
     expect(v.status).toBe(1);
     expect(v.err).toMatch(/not a Vigil compiled rules file/);
+  });
+
+  test("an unknown option is one line on stderr, as yara's, exit 1", () => {
+    for (const opt of ["--no-such-option", "-y"]) {
+      const y = run("yara", [opt, rulesPath, join(data, "a.bin")]);
+      const v = run("node", [BIN, "yara", opt, rulesPath, join(data, "a.bin")]);
+      expect(v.status).toBe(1);
+      expect(v.status).toBe(y.status);
+      expect(v.err).toBe(y.err); // unknown option `--no-such-option`
+      expect(v.out).toBe("");
+    }
+  });
+
+  test("--scan-list: a listed file that cannot be opened is reported and the exit code is yara's", () => {
+    const list = join(dir, "list.txt");
+    writeFileSync(list, `${join(data, "a.bin")}\n${join(dir, "missing.bin")}\n${join(data, "b.txt")}\n`);
+    const y = run("yara", [...defines, "--scan-list", rulesPath, list]);
+    const v = run("node", [BIN, "yara", ...defines, "--scan-list", rulesPath, list]);
+    expect(y.status).toBe(0);
+    expect(v.status).toBe(y.status);
+    expect(v.out).toBe(y.out);
+    expect(v.err).toContain(`error scanning ${join(dir, "missing.bin")}: could not open file`);
+    // the list itself missing: yara's message, exit 1
+    const y2 = run("yara", ["--scan-list", rulesPath, join(dir, "no-list.txt")]);
+    const v2 = run("node", [BIN, "yara", "--scan-list", rulesPath, join(dir, "no-list.txt")]);
+    expect(v2.status).toBe(1);
+    expect(v2.status).toBe(y2.status);
+    expect(v2.err).toBe(y2.err);
+  });
+
+  test("-S prints the rule set's statistics, then scans", () => {
+    const v = run("node", [BIN, "yara", "-S", ...defines, rulesPath, join(data, "a.bin")]);
+    expect(v.status).toBe(0);
+    expect(v.out).toMatch(/^number of rules {20}: 7\nnumber of strings {18}: 6\n/);
+    expect(v.out).toContain(`a ${join(data, "a.bin")}\n`);
+  });
+
+  test("-C on a file compiled by yarac says so and how to recompile", () => {
+    const compiled = join(dir, "yarac.out");
+    const c = run("yarac", [...defines, dirRulesPath, compiled]);
+    if (c.status !== 0) {
+      console.log(`yarac could not compile the test rules (${c.err.trim()}): this case is not run`);
+      return;
+    }
+    const v = run("node", [BIN, "yara", "-C", compiled, join(data, "a.bin")]);
+    expect(v.status).toBe(1);
+    expect(v.err).toMatch(/compiled by yarac .*recompile the source rules with 'vigil yara compile/);
   });
 });

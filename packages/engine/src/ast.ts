@@ -141,14 +141,18 @@ export type BinaryOp =
 
 export type Expr = (
   | { type: "bool"; value: boolean }
-  | { type: "int"; value: number | bigint }
+  | {
+      type: "int";
+      value: number | bigint /** the literal as written, when not plain decimal (0x1F, 50KB). */;
+      raw?: string;
+    }
   | { type: "float"; value: number }
   | { type: "string"; value: string }
   | { type: "regex"; source: string; flags: string }
   | { type: "filesize" }
   | { type: "entrypoint" }
   | { type: "ident"; name: string }
-  | { type: "field"; object: Expr; name: string }
+  | { type: "field"; object: Expr; name: string /** position of the field name. */; namePos?: Pos }
   | { type: "index"; object: Expr; index: Expr }
   | { type: "call"; callee: Expr; args: Expr[] }
   | { type: "strMatch"; id: string; at?: Expr; range?: { lo: Expr; hi: Expr } }
@@ -156,7 +160,7 @@ export type Expr = (
   | { type: "strOffset"; id: string; index?: Expr }
   | { type: "strLength"; id: string; index?: Expr }
   | { type: "unary"; op: "not" | "-" | "~" | "defined"; operand: Expr }
-  | { type: "binary"; op: BinaryOp; left: Expr; right: Expr }
+  | { type: "binary"; op: BinaryOp; left: Expr; right: Expr /** position of the operator. */; opPos?: Pos }
   | {
       type: "of";
       quantifier: Quantifier;

@@ -82,6 +82,26 @@ interface Compiled {
   constant?: boolean;
 }
 
+const INT64_MAX = 0x7fffffffffffffffn;
+const INT64_MIN = -0x8000000000000000n;
+
+/** Where a binary operator's diagnostics point: at the operator, underlined. */
+function opAt(e: Extract<Expr, { type: "binary" }>): Pos & { length?: number } {
+  return e.opPos ? { ...e.opPos, length: e.op.length } : e.pos;
+}
+
+/** The value of a constant integer expression, or undefined when it is not known at compile time. */
+function constInt(c: Compiled): bigint | undefined {
+  if (!c.constant || c.type.k !== "int") return undefined;
+  return BigInt(c.code.replace(/n$/, ""));
+}
+
+function intConstant(v: bigint): Compiled {
+  v = BigInt.asIntN(64, v);
+  const safe = v >= -9007199254740991n && v <= 9007199254740991n;
+  return { code: safe ? String(v) : `${v}n`, type: INT, constant: true };
+}
+
 interface Scope {
   vars: Map<string, { code: string; type: Type }>;
   anonymous?: string; // code of the current string index in for..of
@@ -151,6 +171,9 @@ export class Compiler {
   private functionIndex = new Map<string, number>();
   private modulesUsed = new Set<string>();
   private ruleIndex = new Map<string, number>(); // ns + "\0" + name
+  /** rule-name prefixes used in rule sets (`1 of (a*)`), per namespace: a later rule may not match one. */
+  private ruleWildcards = new Map<string, Array<{ prefix: string; rule: string }>>();
+  private curRuleIdx = -1;
   private namespaces: string[] = [];
   private tmp = 0;
   /** 'for' loops around the expression being compiled. */
@@ -170,7 +193,13 @@ export class Compiler {
 
   constructor(private externals: Map<string, ExternalValue>) {}
 
-  private diag(code: DiagnosticCode, message: string, pos: Pos | undefined, hint?: string): DiagnosticError {
+  /** `pos` may carry the length of the token it points at, and the line yara would report. */
+  private diag(
+    code: DiagnosticCode,
+    message: string,
+    pos: (Pos & { length?: number; yaraLine?: number }) | undefined,
+    hint?: string,
+  ): DiagnosticError {
     return new DiagnosticError({
       code,
       message,
@@ -180,6 +209,8 @@ export class Compiler {
       path: this.path,
       rule: this.curRule,
       sourceLine: pos ? lineAt(this.source, pos.offset) : undefined,
+      ...(pos?.length ? { length: pos.length } : {}),
+      ...(pos?.yaraLine !== undefined && pos.yaraLine !== pos.line ? { yaraLine: pos.yaraLine } : {}),
     });
   }
   private warn(code: DiagnosticCode, message: string, pos: Pos): void {
@@ -223,6 +254,14 @@ export class Compiler {
     if (this.externals.has(rule.name))
       throw this.diag("E_DUPLICATE_RULE", `rule identifier "${rule.name}" is already an external variable`, rule.pos);
     this.path = rule.path ?? this.path;
+    const wildcard = this.ruleWildcards.get(this.curNamespace)?.find((w) => rule.name.startsWith(w.prefix));
+    if (wildcard)
+      throw this.diag(
+        "E_RULE_MATCHES_WILDCARD",
+        `rule identifier "${rule.name}" matches the wildcard "${wildcard.prefix}*" used in rule "${wildcard.rule}" before it`,
+        rule.pos,
+        `a rule set only holds rules defined before it: rename the rule, or define it before "${wildcard.rule}"`,
+      );
     this.curRule = rule.name;
     this.curStrings = new Map();
     this.curStringOrder = [];
@@ -248,16 +287,19 @@ export class Compiler {
     const seenMeta = new Set<string>();
     for (const m of rule.meta) seenMeta.add(m.key);
     const ruleIdx = this.rules.length;
+    this.curRuleIdx = ruleIdx;
     const cond = this.compileCondition(rule.condition, { vars: new Map() });
     for (const id of this.curStringOrder) {
       const anonymous = id.startsWith("$\0");
       if (anonymous ? this.referenced.has("$\0any") : this.referenced.has(id)) continue;
-      // reported where yara reports it: at the end of the rule
+      if (id.startsWith("$_")) continue; // YARA 4.5: a string whose name starts with '_' may be unreferenced
+      // the caret is on the declaration; yara reports the line where the rule ends
+      const decl = rule.strings[this.curStringOrder.indexOf(id)]!;
       throw this.diag(
         "E_UNREFERENCED_STRING",
         `unreferenced string "${anonymous ? "$" : id}"`,
-        rule.end ?? rule.pos,
-        "use it in the condition (e.g. 'any of them'), or remove it",
+        { ...decl.pos, length: decl.id.length, yaraLine: (rule.end ?? rule.pos).line },
+        "use it in the condition (e.g. 'any of them'), or remove it, or name it $_... to keep it unreferenced",
       );
     }
     this.rules.push({
@@ -347,7 +389,8 @@ export class Compiler {
       return scope.anonymous;
     }
     const gi = this.curStrings.get(id);
-    if (gi === undefined) throw this.diag("E_UNDEFINED_STRING", `undefined string identifier "${id}"`, pos);
+    if (gi === undefined)
+      throw this.diag("E_UNDEFINED_STRING", `undefined string identifier "${id}"`, { ...pos, length: id.length });
     this.referenced.add(id);
     return String(gi);
   }
@@ -392,6 +435,35 @@ export class Compiler {
     return [...new Set(out)];
   }
 
+  /** The two bounds of a range, with YARA's checks of bounds known at compile time. */
+  private rangeBounds(r: { lo: Expr; hi: Expr }, scope: Scope): [string, string] {
+    const lo = this.expr(r.lo, scope),
+      hi = this.expr(r.hi, scope);
+    for (const [c, e] of [
+      [lo, r.lo],
+      [hi, r.hi],
+    ] as const)
+      if (c.type.k !== "int")
+        throw this.diag("E_TYPE", `wrong type for the range: expected an integer, got ${an2(c.type)}`, e.pos);
+    const a = constInt(lo),
+      b = constInt(hi);
+    if (a !== undefined && b !== undefined) {
+      if (a > b)
+        throw this.diag(
+          "E_RANGE",
+          `invalid range (${a}..${b}): the lower bound must not exceed the upper one`,
+          r.lo.pos,
+        );
+      if (a < 0n)
+        throw this.diag("E_RANGE", `invalid range (${a}..${b}): the lower bound cannot be negative`, r.lo.pos);
+    }
+    return [lo.code, hi.code];
+  }
+
+  private range(r: { lo: Expr; hi: Expr }, scope: Scope): string {
+    return this.rangeBounds(r, scope).join(", ");
+  }
+
   private int(e: Expr, scope: Scope, what: string): string {
     const c = this.expr(e, scope);
     if (c.type.k !== "int")
@@ -399,15 +471,24 @@ export class Compiler {
     return c.code;
   }
 
-  private quantifier(q: Quantifier, scope: Scope): { kind: string; n: string } {
+  private quantifier(q: Quantifier, scope: Scope): { kind: string; n: string; value?: bigint | undefined } {
     if (q.kind !== "expr") return { kind: q.kind, n: "0" };
     const c = this.expr(q.expr, scope);
     if (c.type.k !== "int")
       throw this.diag("E_TYPE", `wrong type for the quantifier: expected an integer, got ${an2(c.type)}`, q.expr.pos);
+    const v = constInt(c);
+    if (v !== undefined && v < 0n && !q.percent)
+      throw this.diag("E_RANGE", `invalid quantifier ${v}: it cannot be negative`, q.expr.pos);
+    if (v === 0n && !q.percent)
+      this.warn(
+        "W_CONSTANT_CONDITION",
+        `quantifier 0: consider using the keyword "none", it is less ambiguous`,
+        q.expr.pos,
+      );
     if (q.percent && q.expr.type === "int" && (Number(q.expr.value) < 1 || Number(q.expr.value) > 100)) {
       throw this.diag("E_RANGE", `percentage must be between 1 and 100, got ${q.expr.value}`, q.expr.pos);
     }
-    return { kind: q.percent ? "pct" : "n", n: c.code };
+    return { kind: q.percent ? "pct" : "n", n: c.code, value: v };
   }
 
   /** Code for a quantifier test given the count of true items and the total. */
@@ -449,7 +530,7 @@ export class Compiler {
         if (e.at) return { code: `h.at(c.mo[${s}], ${this.int(e.at, scope, "'at'")})`, type: BOOL };
         if (e.range)
           return {
-            code: `h.inr(c.mo[${s}], ${this.int(e.range.lo, scope, "the range")}, ${this.int(e.range.hi, scope, "the range")})`,
+            code: `h.inr(c.mo[${s}], ${this.range(e.range, scope)})`,
             type: BOOL,
           };
         return { code: `(c.mo[${s}].length > 0)`, type: BOOL };
@@ -458,7 +539,7 @@ export class Compiler {
         const s = this.stringRef(e.id, e.pos, scope);
         if (e.range)
           return {
-            code: `h.cntin(c.mo[${s}], ${this.int(e.range.lo, scope, "the range")}, ${this.int(e.range.hi, scope, "the range")})`,
+            code: `h.cntin(c.mo[${s}], ${this.range(e.range, scope)})`,
             type: INT,
           };
         return { code: `c.mo[${s}].length`, type: INT };
@@ -486,7 +567,11 @@ export class Compiler {
           );
         const f = obj.type.t.fields[e.name];
         if (!f)
-          throw this.diag("E_UNDEFINED_IDENTIFIER", `unknown field '${e.name}' in '${describeExpr(e.object)}'`, e.pos);
+          throw this.diag(
+            "E_UNDEFINED_IDENTIFIER",
+            `unknown field '${e.name}' in '${describeExpr(e.object)}'`,
+            e.namePos ? { ...e.namePos, length: e.name.length } : e.pos,
+          );
         const code = `h.fld(${obj.code}, ${js(e.name)})`;
         const path = { module: obj.type.path.module, path: [...obj.type.path.path, e.name] };
         return { code, type: fieldToType(f, path, obj.code) };
@@ -580,8 +665,7 @@ export class Compiler {
     if (it.kind === "range") {
       if (e.vars.length !== 1)
         throw this.diag("E_ARGUMENTS", "a range gives one value per iteration: use one loop variable", e.pos);
-      const lo = this.int(it.lo, scope, "the range"),
-        hi = this.int(it.hi, scope, "the range");
+      const [lo, hi] = this.rangeBounds(it, scope);
       vars.set(e.vars[0]!, { code: names[0]!, type: INT });
       const body = this.toBool(this.expr(e.body, { ...scope, vars }), e.body.pos);
       const L = `lo${this.tmp++}`,
@@ -688,6 +772,16 @@ export class Compiler {
             found = true;
           }
         }
+        if (r.wildcard) {
+          // as in YARA, the rule being defined is in its own set (and false there, like "rule x { condition: x }")
+          if (this.curRule?.startsWith(r.name)) {
+            idx.push(this.curRuleIdx);
+            found = true;
+          }
+          let list = this.ruleWildcards.get(this.curNamespace);
+          if (!list) this.ruleWildcards.set(this.curNamespace, (list = []));
+          list.push({ prefix: r.name, rule: this.curRule ?? "" });
+        }
         if (!found)
           throw this.diag(
             "E_UNDEFINED_IDENTIFIER",
@@ -695,18 +789,34 @@ export class Compiler {
             r.pos,
           );
       }
-      const arr = this.constant(js([...new Set(idx)]));
+      const set = [...new Set(idx)];
+      this.checkQuantity(e, set.length, q.value);
+      const arr = this.constant(js(set));
       return { code: `(${this.quantTest(q, `h.countRules(c, ${arr})`, `${arr}.length`)})`, type: BOOL };
     }
     const sids = this.stringSet(e.strings!, e.strings!.pos);
+    this.checkQuantity(e, sids.length, q.value);
     const arr = this.constant(js(sids));
     let count: string;
     if (e.at) count = `h.countAt(c, ${arr}, ${this.int(e.at, scope, "'at'")})`;
-    else if (e.range)
-      count = `h.countIn(c, ${arr}, ${this.int(e.range.lo, scope, "the range")}, ${this.int(e.range.hi, scope, "the range")})`;
+    else if (e.range) count = `h.countIn(c, ${arr}, ${this.range(e.range, scope)})`;
     else count = `h.countMatched(c, ${arr})`;
     if (q.kind === "any" && !e.at && !e.range) return { code: `h.anyMatched(c, ${arr})`, type: BOOL };
     return { code: `h.quant(${count}, ${arr}.length, ${js(q.kind)}, ${q.n})`, type: BOOL };
+  }
+
+  /** YARA 4.5's warnings for `N of SET` that can never be true. */
+  private checkQuantity(e: Extract<Expr, { type: "of" }>, size: number, value: bigint | undefined): void {
+    const q = e.quantifier;
+    const n = q.kind === "expr" && !q.percent ? value : undefined;
+    if (n !== undefined && n > BigInt(size))
+      this.warn(
+        "W_CONSTANT_CONDITION",
+        `expression always false: requesting ${n} of ${size} ${e.rules ? "rules" : "strings"}`,
+        q.kind === "expr" ? q.expr.pos : e.pos,
+      );
+    if (e.at && ((n !== undefined && n > 1n) || (q.kind === "all" && size > 1)))
+      this.warn("W_CONSTANT_CONDITION", "multiple strings at one offset: this is usually false", e.pos);
   }
 
   private ident(name: string, pos: Pos, scope: Scope): Compiled {
@@ -735,9 +845,9 @@ export class Compiler {
       throw this.diag(
         "E_MODULE_NOT_IMPORTED",
         `undefined identifier "${name}": add import "${name}" at the top of the file`,
-        pos,
+        { ...pos, length: name.length },
       );
-    throw this.diag("E_UNDEFINED_IDENTIFIER", `undefined identifier "${name}"`, pos);
+    throw this.diag("E_UNDEFINED_IDENTIFIER", `undefined identifier "${name}"`, { ...pos, length: name.length });
   }
 
   private call(e: Extract<Expr, { type: "call" }>, scope: Scope): Compiled {
@@ -825,12 +935,16 @@ export class Compiler {
     if (e.op === "not") return { code: `h.not(${this.toBool(c, e.operand.pos)})`, type: BOOL };
     if (e.op === "defined") return { code: `(${c.code} !== undefined)`, type: BOOL };
     if (e.op === "-") {
+      const v = constInt(c);
+      if (v !== undefined) return intConstant(-v); // YARA folds constants, wrapping as int64
       if (c.type.k === "int") return { code: `h.neg(${c.code})`, type: INT };
       if (c.type.k === "float") return { code: `h.fneg(${c.code})`, type: FLOAT };
       throw this.diag("E_TYPE", `wrong type for '-': expected a number, got ${an2(c.type)}`, e.pos);
     }
     if (c.type.k !== "int")
       throw this.diag("E_TYPE", `wrong type for '~': expected an integer, got ${an2(c.type)}`, e.pos);
+    const v = constInt(c);
+    if (v !== undefined) return intConstant(~v);
     return { code: `h.bnot(${c.code})`, type: INT };
   }
 
@@ -889,7 +1003,7 @@ export class Compiler {
           throw this.diag(
             "E_TYPE",
             `wrong type for '${op}': both sides must be strings, got ${typeName(l.type)} and ${typeName(r.type)}`,
-            e.pos,
+            opAt(e),
           );
         return { code: `h.${op}(${l.code}, ${r.code})`, type: BOOL };
       case "==":
@@ -904,7 +1018,7 @@ export class Compiler {
           throw this.diag(
             "E_TYPE",
             `wrong type: '${op}' cannot compare ${an(typeName(l.type))} with ${an(typeName(r.type))}`,
-            e.pos,
+            opAt(e),
           );
         const name = { "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge" }[op];
         return { code: `h.${name}(${l.code}, ${r.code})`, type: BOOL };
@@ -918,24 +1032,30 @@ export class Compiler {
           throw this.diag(
             "E_TYPE",
             `wrong type for '${op}': expected numbers, got ${typeName(l.type)} and ${typeName(r.type)}`,
-            e.pos,
+            opAt(e),
           );
         if (op === "%" && (lt !== "int" || rt !== "int"))
-          throw this.diag("E_TYPE", "wrong type for '%': expected integers", e.pos);
+          throw this.diag("E_TYPE", "wrong type for '%': expected integers", opAt(e));
         const isFloat = lt === "float" || rt === "float";
         const name = { "+": "add", "-": "sub", "*": "mul", "\\": "div", "%": "mod" }[op];
-        if (!isFloat && l.constant && r.constant && (op === "+" || op === "-" || op === "*")) {
-          // constant folding, with YARA's compile-time overflow check
-          const a = BigInt(l.code.replace(/n$/, "")),
-            b = BigInt(r.code.replace(/n$/, ""));
-          const v = op === "+" ? a + b : op === "-" ? a - b : a * b;
-          if (v > 0x7fffffffffffffffn || v < -0x8000000000000000n)
-            throw this.diag("E_RANGE", `integer overflow in "${a} ${op} ${b}"`, e.pos);
-          const safe = v >= -9007199254740991n && v <= 9007199254740991n;
-          return { code: safe ? String(v) : `${v}n`, type: INT, constant: true };
-        }
-        if (op === "\\" && !isFloat && r.constant && (r.code === "0" || r.code === "0n")) {
-          throw this.diag("E_RANGE", "division by zero", e.right.pos);
+        const a = constInt(l),
+          b = constInt(r);
+        if ((op === "\\" || op === "%") && b === 0n) throw this.diag("E_RANGE", "division by zero", e.right.pos);
+        if (a !== undefined && b !== undefined) {
+          // constant folding, with YARA's compile-time overflow checks (that of '*' is YARA's
+          // conservative one: |a| > INT64_MAX / |b| is an overflow even when a * b == INT64_MIN)
+          const abs = (x: bigint) => (x < 0n ? -x : x);
+          const overflow =
+            op === "+"
+              ? a + b > INT64_MAX || a + b < INT64_MIN
+              : op === "-"
+                ? a - b > INT64_MAX || a - b < INT64_MIN
+                : op === "*"
+                  ? b !== 0n && abs(a) > INT64_MAX / abs(b)
+                  : op === "\\" && a === INT64_MIN && b === -1n;
+          if (overflow) throw this.diag("E_RANGE", `integer overflow in "${a} ${op} ${b}"`, opAt(e));
+          if (op === "%") return intConstant(a % b);
+          return intConstant(op === "+" ? a + b : op === "-" ? a - b : op === "*" ? a * b : a / b);
         }
         return { code: `h.${isFloat ? "f" : ""}${name}(${l.code}, ${r.code})`, type: isFloat ? FLOAT : INT };
       }
@@ -948,8 +1068,16 @@ export class Compiler {
           throw this.diag(
             "E_TYPE",
             `wrong type for '${op}': expected integers, got ${typeName(l.type)} and ${typeName(r.type)}`,
-            e.pos,
+            opAt(e),
           );
+        const a = constInt(l),
+          b = constInt(r);
+        if ((op === "<<" || op === ">>") && b !== undefined && b < 0n)
+          throw this.diag("E_RANGE", `invalid operand: cannot shift by a negative amount (${b})`, e.right.pos);
+        if (a !== undefined && b !== undefined) {
+          if (op === "<<" || op === ">>") return intConstant(b >= 64n ? 0n : op === "<<" ? a << b : a >> b);
+          return intConstant(op === "&" ? a & b : op === "|" ? a | b : a ^ b);
+        }
         const name = { "&": "band", "|": "bor", "^": "bxor", "<<": "shl", ">>": "shr" }[op];
         return { code: `h.${name}(${l.code}, ${r.code})`, type: INT };
       }

@@ -15,6 +15,7 @@ export type DiagnosticCode =
   | "E_REGEX"
   // semantics
   | "E_DUPLICATE_RULE"
+  | "E_RULE_MATCHES_WILDCARD"
   | "E_DUPLICATE_STRING"
   | "E_DUPLICATE_TAG"
   | "E_DUPLICATE_META"
@@ -37,7 +38,10 @@ export type DiagnosticCode =
   | "W_SLOW_PATTERN"
   | "W_CONSTANT_CONDITION"
   | "W_NON_BOOLEAN"
-  | "W_UNUSED";
+  | "W_UNUSED"
+  // lints of `vigil yara check` (style rules the user asks for)
+  | "W_RULE_NAME"
+  | "W_MISSING_META";
 
 export interface Diagnostic {
   readonly code: DiagnosticCode;
@@ -51,6 +55,10 @@ export interface Diagnostic {
   readonly rule?: string | undefined;
   /** the source line the diagnostic points at, when known. */
   readonly sourceLine?: string | undefined;
+  /** how many characters the token at line:column spans (the caret is underlined that far). */
+  readonly length?: number | undefined;
+  /** the line yara reports for this error when it is not that of the token (yara-style output uses it). */
+  readonly yaraLine?: number | undefined;
 }
 
 /** Characters of the source line shown under a diagnostic. */
@@ -76,7 +84,8 @@ export function formatDiagnostic(
       text = head + text.slice(from, from + SOURCE_WINDOW) + tail;
       caret = caret - from + head.length;
     }
-    out += `\n${" ".repeat(gutter)} |\n${d.line} | ${text}\n${" ".repeat(gutter)} | ${" ".repeat(caret)}^`;
+    const width = Math.max(1, Math.min(d.length ?? 1, text.length - caret));
+    out += `\n${" ".repeat(gutter)} |\n${d.line} | ${text}\n${" ".repeat(gutter)} | ${" ".repeat(caret)}${"^".repeat(width)}`;
   }
   return out;
 }

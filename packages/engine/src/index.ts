@@ -6,6 +6,7 @@
  *     --compiler.ts--> RuleSetData: rules, strings compiled to patterns (patterns.ts, regex.ts)
  *                      and conditions emitted as JavaScript source
  *     --rules.ts--> CompiledRules: atom tables + condition functions; scan(bytes) -> matches.
+ * format.ts prints a parsed file back as canonical source (`vigil yara fmt`).
  * CompiledRules serialise to JSON (`serialize()` / `loadRules()`) so workers share them
  * without recompiling. Modules (pe, elf, math, hash, ...) plug in through a typed schema
  * (modules/schema.ts). The core does no I/O; include files are read through `readFile`
@@ -116,6 +117,7 @@ export function compile(sources: string | SourceUnit[], options: CompileOptions 
 }
 
 export { parse, toByteString } from "./parser.js";
+export { formatSource, stripPositions, type FormatOptions } from "./format.js";
 export { CompiledRules, loadRules, MAX_MATCHES_PER_STRING } from "./rules.js";
 export type { RuleMatch, StringMatch, ScanOptions, ScanResult } from "./rules.js";
 export type { RuleSetData, ExternalValue } from "./compiler.js";

@@ -489,6 +489,23 @@ const BINARY_PREC: Record<string, number> = {
   "%": 11,
 };
 
+/** Operators of YARA's primary expressions: a chain of them before 'of' is the quantifier. */
+const ARITHMETIC = new Set<string>(["|", "^", "&", "<<", ">>", "+", "-", "*", "\\", "%"]);
+
+/**
+ * `left OP right` where `right` may have been read as `N of ...`: in YARA's grammar the
+ * quantifier of 'of' is a whole primary expression, so `1 + -1 of them` is `(1 + -1) of them`
+ * and `1050 % 100 % of them` is `(1050 % 100)% of them`; the tree is rotated to say so.
+ */
+function quantifiedBinary(op: BinaryOp, left: Expr, right: Expr, opPos: Pos): Expr {
+  if (right.type === "of" && right.quantifier.kind === "expr") {
+    const q = right.quantifier;
+    const expr: Expr = { type: "binary", op, left, right: q.expr, pos: left.pos, opPos };
+    return { ...right, quantifier: { kind: "expr", expr, percent: q.percent }, pos: left.pos };
+  }
+  return { type: "binary", op, left, right, pos: left.pos, opPos };
+}
+
 class Parser {
   private lex: Lexer;
   private tok: Token;
@@ -739,6 +756,8 @@ class Parser {
   // ---------------- expressions ----------------
 
   private depth = 0;
+  /** set while parseFor reads its quantifier: a primary followed by 'of' is not an 'of' expression then. */
+  private forQuantifier = false;
 
   parseExpr(minPrec = 1): Expr {
     if (++this.depth > 400)
@@ -770,7 +789,9 @@ class Parser {
       } else {
         right = this.parseExpr(prec + 1);
       }
-      left = { type: "binary", op, left, right, pos: left.pos };
+      left = ARITHMETIC.has(op)
+        ? quantifiedBinary(op, left, right, t.pos)
+        : { type: "binary", op, left, right, pos: left.pos, opPos: t.pos };
     }
     return left;
   }
@@ -802,16 +823,25 @@ class Parser {
         this.fail(`syntax error: '${this.tok.value}' cannot be used here; add parentheses`);
       }
       let operand = this.parsePostfixQuantified();
+      // "-1 of them": the sign belongs to the quantifier, as in YARA's grammar
+      const quantified = operand.type === "of" && operand.quantifier.kind === "expr" ? operand : undefined;
+      if (quantified) operand = (quantified.quantifier as { expr: Expr }).expr;
       for (let k = ops.length - 1; k >= 0; k--) {
         const op = ops[k]!;
         if (op.value === "-" && operand.type === "int") {
           const v = operand.value;
+          const raw = operand.raw;
           operand = { type: "int", value: typeof v === "bigint" ? narrow(-v) : -v, pos: op.pos };
+          if (raw !== undefined) operand.raw = raw.startsWith("-") ? raw.slice(1) : `-${raw}`;
         } else if (op.value === "-" && operand.type === "float") {
           operand = { type: "float", value: -operand.value, pos: op.pos };
         } else {
           operand = { type: "unary", op: op.value as "-" | "~", operand, pos: op.pos };
         }
+      }
+      if (quantified) {
+        const q = quantified.quantifier as { kind: "expr"; percent: boolean };
+        return { ...quantified, quantifier: { kind: "expr", expr: operand, percent: q.percent }, pos: operand.pos };
       }
       return operand;
     }
@@ -827,6 +857,7 @@ class Parser {
     }
     if (t.kind === "keyword" && t.value === "for") return this.parseFor();
     const primary = this.parsePrimary();
+    if (this.forQuantifier) return primary; // "for N of them: (...)": parseFor reads the 'of'
     if (this.is("of")) {
       return this.parseOfRest({ kind: "expr", expr: primary, percent: false }, primary.pos);
     }
@@ -916,7 +947,15 @@ class Parser {
     if (this.is("all") || this.is("any") || this.is("none"))
       quantifier = { kind: this.advance().value as "all" | "any" | "none" };
     else {
-      const expr = this.parsePrimary();
+      // the quantifier is a whole arithmetic expression ("for 1 + 1 of them"), as in YARA
+      const saved = this.forQuantifier;
+      this.forQuantifier = true;
+      let expr: Expr;
+      try {
+        expr = this.parseExpr(BINARY_PREC["|"]!);
+      } finally {
+        this.forQuantifier = saved;
+      }
       let percent = false;
       if (this.is("%")) {
         this.advance();
@@ -985,6 +1024,8 @@ class Parser {
     switch (t.kind) {
       case "int":
         this.advance();
+        // the written form (0x10, 50KB) when it is not the decimal value, for the formatter
+        if (t.value !== String(t.num)) return { type: "int", value: t.num!, pos: t.pos, raw: t.value };
         return { type: "int", value: t.num!, pos: t.pos };
       case "float":
         this.advance();
@@ -1079,7 +1120,7 @@ class Parser {
         if (this.k() !== "ident" && this.k() !== "keyword")
           this.fail(`syntax error: expected a field name after '.', found ${describe(this.tok)}`);
         const n = this.advance();
-        e = { type: "field", object: e, name: n.value, pos: e.pos };
+        e = { type: "field", object: e, name: n.value, pos: e.pos, namePos: n.pos };
       } else if (this.is("[") && e.type !== "paren") {
         this.advance();
         const index = this.parseExpr();
@@ -1175,6 +1216,7 @@ export function parseHexString(body: string, fail: (message: string) => never): 
           max = b;
         } else {
           if (a === null) fail("invalid jump in hex string: write [n], [n-m], [n-] or [-]");
+          if (a === 0) fail("invalid jump length in hex string: [0] skips nothing (remove it, or write [0-n])");
           min = max = a;
         }
         skip();

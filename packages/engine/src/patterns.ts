@@ -229,9 +229,6 @@ export function compileString(def: StringDef): CompiledString {
     if (m.base64 && m.base64wide && (m.base64.alphabet ?? B64) !== (m.base64wide.alphabet ?? B64)) {
       throw new PatternError("base64 and base64wide must use the same alphabet");
     }
-    if ((m.base64 || m.base64wide) && def.value.length < 3) {
-      throw new PatternError("base64 strings must be at least 3 bytes long");
-    }
     const literals: LiteralVariant[] = [];
     const wideForms: boolean[] = [];
     const plains: Array<[string, boolean]> = [];

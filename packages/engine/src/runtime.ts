@@ -95,6 +95,7 @@ export const helpers = {
       const r = Math.trunc(a / b);
       return r === 0 ? 0 : r;
     }
+    if (b == -1 && big(a) === -0x8000000000000000n) return undefined; // INT64_MIN \ -1 overflows: undefined, as in YARA 4.5
     return norm(big(a) / big(b));
   },
   mod(a: U<Int>, b: U<Int>): U<Int> {
@@ -103,6 +104,7 @@ export const helpers = {
       const r = a % b;
       return r === 0 ? 0 : r;
     }
+    if (b == -1 && big(a) === -0x8000000000000000n) return undefined; // as INT64_MIN \ -1
     return norm(big(a) % big(b));
   },
   neg(a: U<Int>): U<Int> {
@@ -192,7 +194,14 @@ export const helpers = {
     return a === undefined ? undefined : re.test(a);
   },
   reArg(re: RegExp): RegexpValue {
-    return { test: (s: string) => re.test(s), source: re.source };
+    return {
+      test: (s: string) => re.test(s),
+      source: re.source,
+      matchLength: (s: string) => {
+        const m = re.exec(s);
+        return m ? m[0].length : -1;
+      },
+    };
   },
 
   // ---- data access ----

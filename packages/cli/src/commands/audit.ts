@@ -3,12 +3,16 @@
  * findings (rule, reason, severity, evidence). `vigil audit --log URL|DIR --log-key VKEY`: replays
  * a whole log from its tiles, checks every checkpoint seen for consistency, diffs each bundle
  * against the previous version and audits it; incremental with --state. Text or --json reports.
- * Exit codes: 0 no failing finding or problem, 1 failing findings or log problems, 2 error.
+ * `audit rules` also compiles each file (as `vigil yara check` does): a file that does not
+ * compile is reported with its diagnostics and fails the audit whatever --fail-on says.
+ * Exit codes: 0 no failing finding or problem, 1 failing findings, rules that do not compile
+ * or log problems, 2 error.
  */
 import { readFile, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
 import { fail } from "../fail.js";
+import { compile, CompileError, formatDiagnostic, type Diagnostic, type ExternalValue } from "@vigil/engine";
 import {
   SEVERITY_RANK,
   UpdateError,
@@ -33,6 +37,38 @@ async function ruleFiles(path: string): Promise<string[]> {
     else if (/\.(yar|yara|rule|rules)$/i.test(e.name)) out.push(p);
   }
   return out;
+}
+
+/** -d NAME=VALUE, typed as yara types them (true/false, integers, floats, else strings). */
+function parseDefines(list: string[]): Record<string, ExternalValue> {
+  const out: Record<string, ExternalValue> = {};
+  for (const d of list) {
+    const k = d.indexOf("=");
+    if (k <= 0) throw new UpdateError("BAD_INPUT", `--define ${d}: expected NAME=VALUE`);
+    const v = d.slice(k + 1);
+    out[d.slice(0, k)] =
+      v === "true"
+        ? true
+        : v === "false"
+          ? false
+          : /^-?\d+$/.test(v)
+            ? Number(v)
+            : /^-?\d+\.\d+$/.test(v)
+              ? Number(v)
+              : v;
+  }
+  return out;
+}
+
+/** The compile errors of one rule file (includes resolved from its directory). */
+function compileErrors(bytes: Uint8Array, path: string, externals: Record<string, ExternalValue>): Diagnostic[] {
+  try {
+    compile([{ source: Buffer.from(bytes).toString("latin1"), path }], { externals });
+    return [];
+  } catch (e) {
+    if (e instanceof CompileError) return e.diagnostics;
+    throw e;
+  }
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -104,24 +140,38 @@ export async function run(args: string[]): Promise<number> {
     .option("--policy <file>", "audit policy file (default: the built-in policy)")
     .option("--fail-on <severity>", "lowest severity that fails (low, medium, high; default: the policy's)")
     .option("--json", "print findings as JSON")
-    .action(async (paths: string[], o: { policy?: string; failOn?: string; json?: boolean }) => {
+    .option(
+      "-d, --define <name=value>",
+      "define an external variable the rules use (repeatable)",
+      collect,
+      [] as string[],
+    )
+    .action(async (paths: string[], o: { policy?: string; failOn?: string; json?: boolean; define: string[] }) => {
       const policy = await loadAuditPolicy(o.policy);
       const failOn = (o.failOn ?? policy.failOn) as Severity;
       if (!(failOn in SEVERITY_RANK)) throw new UpdateError("BAD_INPUT", "--fail-on must be low, medium or high");
+      const externals = parseDefines(o.define);
       const findings: Finding[] = [];
+      const errors: Diagnostic[] = [];
       let files = 0;
       for (const p of paths) {
         for (const f of await ruleFiles(p)) {
           files++;
-          findings.push(...auditRules(await readFile(f), { policy, path: f }));
+          const bytes = await readFile(f);
+          errors.push(...compileErrors(bytes, f, externals));
+          findings.push(...auditRules(bytes, { policy, path: f }));
         }
       }
-      if (o.json) process.stdout.write(JSON.stringify({ policy: policy.version, files, findings }, null, 2) + "\n");
+      if (o.json)
+        process.stdout.write(JSON.stringify({ policy: policy.version, files, errors, findings }, null, 2) + "\n");
       else {
+        for (const d of errors) process.stdout.write(formatDiagnostic(d, "error") + "\n");
         for (const f of findings) process.stdout.write(formatFinding(f) + "\n");
-        process.stderr.write(`${files} file(s) audited with policy ${policy.version}: ${findings.length} finding(s)\n`);
+        process.stderr.write(
+          `${files} file(s) audited with policy ${policy.version}: ${errors.length ? `${errors.length} compile error(s), ` : ""}${findings.length} finding(s)\n`,
+        );
       }
-      if (findings.some((f) => SEVERITY_RANK[f.severity] >= SEVERITY_RANK[failOn])) result.code = 1;
+      if (errors.length || findings.some((f) => SEVERITY_RANK[f.severity] >= SEVERITY_RANK[failOn])) result.code = 1;
     });
   try {
     if (!args.length) {

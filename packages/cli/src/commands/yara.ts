@@ -1,7 +1,8 @@
 /**
  * `vigil yara`: a drop-in for the `yara` command (same flags, output byte for byte, exit codes
  * 0 on success and 1 on error), plus `vigil yara compile RULES... -o OUT` (like yarac) whose
- * output `vigil yara -C OUT TARGET` loads.
+ * output `vigil yara -C OUT TARGET` loads, and yara-x's tools: `vigil yara check`, `fmt` and
+ * `dump` (../yara/tools.ts).
  */
 import { readFileSync, readdirSync, lstatSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -22,15 +23,20 @@ import {
 } from "@vigil/engine";
 import { formatRuleLine, formatStringLines, formatYaraDiagnostic } from "../yara/format.js";
 import { scanOneFile, type ScanOutcome } from "../yara/scan-file.js";
+import { runCheck, runDump, runFmt, ToolUsageError } from "../yara/tools.js";
 import { Output } from "../fail.js";
 import { fsPath, hasRawBytes, pathFromBytes, pathToBytes } from "@vigil/scanner/paths";
 import { VERSION } from "../version.js";
 
-export const summary = "scan with YARA rules: a drop-in for the yara command (and 'vigil yara compile')";
+export const summary =
+  "scan with YARA rules: a drop-in for the yara command (and 'vigil yara compile', 'check', 'fmt', 'dump')";
 
 const HELP = `YARA-compatible scanner (Vigil ${VERSION}).
 Usage: vigil yara [OPTION]... [NAMESPACE:]RULES_FILE... FILE | DIR
        vigil yara compile [NAMESPACE:]RULES_FILE... -o OUTPUT
+       vigil yara check RULES_FILE|DIR...    compile and lint, with diagnostics (see check --help)
+       vigil yara fmt [--check] RULES_FILE|DIR...   format rule files (see fmt --help)
+       vigil yara dump [-m MODULE] FILE      module output for FILE, without rules
 
   -C,  --compiled-rules                    load compiled rules
   -c,  --count                             print only number of matches
@@ -50,6 +56,7 @@ Usage: vigil yara [OPTION]... [NAMESPACE:]RULES_FILE... FILE | DIR
   -e,  --print-namespace                   print rules' namespace
   -s,  --print-strings                     print matching strings
   -L,  --print-string-length               print length of matched strings
+  -S,  --print-stats                       print rules' statistics
   -X,  --print-xor-key                     print xor key and plaintext of matched strings
   -g,  --print-tags                        print tags
   -r,  --recursive                         recursively search directories
@@ -79,6 +86,7 @@ interface Opts {
   namespace: boolean;
   strings: boolean;
   length: boolean;
+  stats: boolean;
   xor: boolean;
   tags: boolean;
   recursive: boolean;
@@ -111,6 +119,7 @@ const LONG: Record<string, [keyof Opts | "help" | "version" | "fast" | "stack", 
   "print-namespace": ["namespace", false],
   "print-strings": ["strings", false],
   "print-string-length": ["length", false],
+  "print-stats": ["stats", false],
   "print-xor-key": ["xor", false],
   "print-tags": ["tags", false],
   recursive: ["recursive", false],
@@ -140,6 +149,7 @@ const SHORT: Record<string, string> = {
   e: "print-namespace",
   s: "print-strings",
   L: "print-string-length",
+  S: "print-stats",
   X: "print-xor-key",
   g: "print-tags",
   r: "recursive",
@@ -153,6 +163,8 @@ const SHORT: Record<string, string> = {
 };
 
 class UsageError extends Error {}
+/** The --scan-list file itself cannot be read (yara's message and exit code 1). */
+class ListError extends Error {}
 
 function parseArgs(args: string[]): Opts | "help" | "version" {
   const o: Opts = {
@@ -171,6 +183,7 @@ function parseArgs(args: string[]): Opts | "help" | "version" {
     namespace: false,
     strings: false,
     length: false,
+    stats: false,
     xor: false,
     tags: false,
     recursive: false,
@@ -182,9 +195,9 @@ function parseArgs(args: string[]): Opts | "help" | "version" {
   let special: "help" | "version" | undefined;
   const set = (long: string, value: string | undefined) => {
     const spec = LONG[long];
-    if (!spec) throw new UsageError(`unknown option \`--${long}'`);
+    if (!spec) throw new UsageError(`unknown option \`--${long}\``);
     const [key, takesValue] = spec;
-    if (takesValue && value === undefined) throw new UsageError(`option \`--${long}' requires an argument`);
+    if (takesValue && value === undefined) throw new UsageError(`option \`--${long}\` requires an argument`);
     const num = (v: string) => {
       const n = Number(v);
       if (!Number.isFinite(n)) throw new UsageError(`invalid number '${v}' for --${long}`);
@@ -256,7 +269,7 @@ function parseArgs(args: string[]): Opts | "help" | "version" {
       for (let k = 1; k < a.length; k++) {
         const ch = a[k]!;
         const long = SHORT[ch];
-        if (!long) throw new UsageError(`unknown option \`-${ch}'`);
+        if (!long) throw new UsageError(`unknown option \`-${ch}\``);
         if (SHORT_WITH_VALUE.has(ch)) {
           const rest = a.slice(k + 1);
           set(long, rest !== "" ? rest.replace(/^=/, "") : args[++i]);
@@ -318,6 +331,11 @@ function loadRuleSet(
       throw new Error(`error: could not open file: ${ruleFiles[0]}`);
     }
     try {
+      if (raw.length >= 4 && Buffer.from(raw.subarray(0, 4)).toString("latin1") === "YARA")
+        throw new Error(
+          `error: ${ruleFiles[0]}: compiled by yarac (YARA's compiler), not by Vigil: Vigil cannot load yarac's format; ` +
+            `recompile the source rules with 'vigil yara compile RULES_FILE... -o ${ruleFiles[0]}', or pass the source rules without -C`,
+        );
       return { rules: loadRules(raw), warnings: [] };
     } catch (e) {
       if (e instanceof LoadError) throw new Error(`error: ${ruleFiles[0]}: ${e.message}`);
@@ -342,7 +360,13 @@ function loadRuleSet(
 function listTargets(target: string, o: Opts): string[] {
   if (o.scanList) {
     // one path per line, as bytes (a name need not be UTF-8)
-    const text = pathFromBytes(readFileSync(fsPath(target)));
+    let raw: Buffer;
+    try {
+      raw = readFileSync(fsPath(target));
+    } catch {
+      throw new ListError(`error: could not open file "${target}".`);
+    }
+    const text = pathFromBytes(raw);
     return text.split(/\r?\n/).filter((l) => l.trim() !== "");
   }
   let st;
@@ -405,13 +429,28 @@ export async function run(args: string[]): Promise<number> {
   const out = (s: string) => void output.write(s);
   // a path holding bytes that are not UTF-8 is written as those bytes, as yara does
   const err = (s: string) => process.stderr.write(hasRawBytes(s) ? pathToBytes(s) : s);
+  const tool = { check: runCheck, fmt: runFmt, dump: runDump }[args[0] ?? ""];
+  if (tool) {
+    try {
+      return tool(args.slice(1), out, err);
+    } catch (e) {
+      if (e instanceof ToolUsageError) {
+        err(`${e.message}\n`);
+        return 1;
+      }
+      throw e;
+    } finally {
+      await output.end();
+    }
+  }
   let o: Opts | "help" | "version";
   const isCompile = args[0] === "compile";
   try {
     o = parseArgs(isCompile ? args.slice(1) : args);
   } catch (e) {
     if (e instanceof UsageError) {
-      err(`${e.message}\n\n${HELP}`);
+      // one line, as yara prints it; the help is one --help away
+      err(`${e.message}\n`);
       return 1;
     }
     throw e;
@@ -445,7 +484,9 @@ export async function run(args: string[]): Promise<number> {
   }
 
   if (o.positionals.length < 2) {
-    err(`wrong number of arguments\n\n${HELP}`);
+    err(
+      "vigil yara: wrong number of arguments\nUsage: vigil yara [OPTION]... [NAMESPACE:]RULES_FILE... FILE | DIR\n\nTry `--help` for more options\n",
+    );
     return 1;
   }
   const target = o.positionals[o.positionals.length - 1]!;
@@ -459,6 +500,7 @@ export async function run(args: string[]): Promise<number> {
   } catch (e) {
     return reportCompileFailure(e, err);
   }
+  if (o.stats) out(formatStats(rules));
   if (/^\d+$/.test(target)) {
     let isFile = false;
     try {
@@ -485,8 +527,8 @@ export async function run(args: string[]): Promise<number> {
   const scanOptions: ScanOptions & { skipLarger?: number; keepModuleData?: boolean } = {
     externals,
     reportNonMatching: o.negate,
-    matchData: o.strings,
-    strings: o.strings,
+    matchData: o.strings || o.length,
+    strings: o.strings || o.length,
     moduleData,
     log: (m) => out(m + "\n"),
   };
@@ -499,7 +541,16 @@ export async function run(args: string[]): Promise<number> {
   } catch {
     /* reported below */
   }
-  const files = listTargets(target, o);
+  let files: string[];
+  try {
+    files = listTargets(target, o);
+  } catch (e) {
+    if (e instanceof ListError) {
+      err(e.message + "\n");
+      return 1;
+    }
+    throw e;
+  }
   if (isDir && o.skipLarger !== undefined) scanOptions.skipLarger = o.skipLarger;
   const hexIds = new Map<string, Set<string>>(); // "ns\0rule" -> hex string identifiers
   for (const r of rules.data.rules) {
@@ -512,7 +563,8 @@ export async function run(args: string[]): Promise<number> {
     if (outcome.ok === "skipped") return;
     if (outcome.ok === false) {
       err(outcome.error + "\n");
-      failed = true;
+      // as yara: a file of a --scan-list that cannot be scanned is reported, and the exit code stays 0
+      if (!o.scanList) failed = true;
       return;
     }
     const result = outcome.result;
@@ -534,10 +586,11 @@ export async function run(args: string[]): Promise<number> {
     } else {
       for (const m of shown) {
         text += formatRuleLine(m, path, { namespace: o.namespace, tags: o.tags, meta: o.meta }) + "\n";
-        if (o.strings && !o.negate && "strings" in m) {
+        if ((o.strings || o.length) && !o.negate && "strings" in m) {
           for (const l of formatStringLines(m as RuleMatch, hexIds.get(m.namespace + "\0" + m.rule) ?? new Set(), {
             length: o.length,
             xor: o.xor,
+            data: o.strings,
           })) {
             text += l + "\n";
             if (text.length >= CHUNK) {
@@ -573,6 +626,20 @@ export async function run(args: string[]): Promise<number> {
   await printed;
   await output.end();
   return failed ? 1 : 0;
+}
+
+/** `-S`: yara prints statistics of its Aho-Corasick tables; Vigil prints those of its rule set. */
+function formatStats(rules: CompiledRules): string {
+  const strings = rules.data.strings;
+  const count = (k: string) => strings.filter((s) => s.kind === k).length;
+  const line = (label: string, v: number) => `${label.padEnd(35)}: ${v}\n`;
+  return (
+    line("number of rules", rules.data.rules.length) +
+    line("number of strings", strings.length) +
+    line("number of text strings", count("text")) +
+    line("number of hex strings", count("hex")) +
+    line("number of regular expressions", count("regex"))
+  );
 }
 
 function reportCompileFailure(e: unknown, err: (s: string) => void): number {

@@ -51,11 +51,11 @@ export function formatData(data: Uint8Array, isHex: boolean): string {
   return out;
 }
 
-/** The `-s` lines of a match, one at a time (a string may match a million times). */
+/** The `-s` / `-L` lines of a match, one at a time (a string may match a million times). */
 export function* formatStringLines(
   m: RuleMatch,
   hexIds: Set<string>,
-  o: { length?: boolean; xor?: boolean },
+  o: { length?: boolean; xor?: boolean; data?: boolean },
 ): Generator<string> {
   for (const s of m.strings) {
     for (const x of s.matches) {
@@ -66,7 +66,8 @@ export function* formatStringLines(
         const plain = x.data.map((b) => b ^ x.xorKey!);
         line += `:xor(0x${x.xorKey.toString(16).padStart(2, "0")},${formatData(plain, false)})`;
       }
-      line += `: ${formatData(x.data, hexIds.has(s.identifier))}`;
+      // -L alone (yara 4.2.3) prints offset, length and identifier without the data
+      if (o.data !== false) line += `: ${formatData(x.data, hexIds.has(s.identifier))}`;
       yield line;
     }
   }
@@ -75,6 +76,7 @@ export function* formatStringLines(
 /** A diagnostic in yara's shape. */
 export function formatYaraDiagnostic(d: Diagnostic, severity: "error" | "warning"): string {
   const file = d.path ?? "<source>";
-  if (d.rule !== undefined) return `${severity}: rule "${d.rule}" in ${file}(${d.line}): ${d.message}`;
-  return `${file}(${d.line}): ${severity}: ${d.message}`;
+  const line = d.yaraLine ?? d.line; // e.g. an unreferenced string: yara names the line where the rule ends
+  if (d.rule !== undefined) return `${severity}: rule "${d.rule}" in ${file}(${line}): ${d.message}`;
+  return `${file}(${line}): ${severity}: ${d.message}`;
 }

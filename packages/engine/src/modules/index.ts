@@ -13,6 +13,7 @@ import { mathModule } from "./math/index.js";
 import { timeModule } from "./time/index.js";
 import { consoleModule } from "./console/index.js";
 import { stringModule } from "./string/index.js";
+import { testsModule } from "./tests/index.js";
 
 const unavailable = (name: string, why: string): YaraModule => ({
   name,
@@ -33,6 +34,7 @@ export const builtinModules: ReadonlyMap<string, YaraModule> = new Map(
     timeModule,
     consoleModule,
     stringModule,
+    testsModule,
     unavailable(
       "magic",
       "the 'magic' module needs libmagic's database, which Vigil does not ship; use file-type checks on the bytes (e.g. uint16(0) == 0x5A4D) instead",

@@ -60,6 +60,8 @@ export interface RegexpValue {
   test(s: string): boolean;
   /** the YARA source of the regexp, for diagnostics. */
   readonly source: string;
+  /** the length of the first match in the byte string `s`, or -1 when there is none (yara's yr_re_match). */
+  matchLength?(s: string): number;
 }
 
 /** What a module sees of the current scan. */

@@ -156,8 +156,9 @@ rule cond_for_in_any { strings: $a = "o" condition: for any i in (1..#a) : ( uin
 rule cond_for_list { condition: for any i in (1, 2, 3) : ( i * 2 == 4 ) }
 rule cond_for_none { condition: for none i in (0..3) : ( i == 10 ) }
 rule cond_for_n { condition: for 2 i in (0..5) : ( i > 3 ) }
-rule cond_for_empty_all { condition: for all i in (5..1) : ( false ) }
-rule cond_for_empty_any { condition: for any i in (5..1) : ( true ) }
+// an empty range known only at scan time (a constant one, (5..1), is a compile error since YARA 4.5)
+rule cond_for_empty_all { condition: for all i in (filesize + 5..filesize + 1) : ( false ) }
+rule cond_for_empty_any { condition: for any i in (filesize + 5..filesize + 1) : ( true ) }
 rule cond_strings_ops { condition: "abc" contains "b" and "ABC" icontains "b" and "abc" startswith "ab" and "ABC" istartswith "a" and "abc" endswith "bc" and "ABC" iendswith "c" and "AbC" iequals "aBc" }
 rule cond_matches { condition: "hello world" matches /wor?ld$/ and not ("x" matches /y/) }
 rule cond_undefined_not { condition: not (uint8(filesize + 10) == 1) }

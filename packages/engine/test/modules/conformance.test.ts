@@ -107,6 +107,7 @@ const SAMPLES: Record<string, () => Uint8Array[]> = {
   time: () => GENERIC,
   console: () => GENERIC,
   string: () => GENERIC,
+  tests: () => GENERIC,
 };
 
 if (allPeFiles().length === 0)

@@ -316,7 +316,6 @@ interface Header {
   shOffset: bigint;
   phCount: number;
   shCount: number;
-  shCountRaw: number;
   shstrndx: number;
 }
 
@@ -373,8 +372,6 @@ function parse(data: Uint8Array, root: ElfRoot): void {
     shOffset: r.word(is64 ? 40 : 32),
     phCount: r.u16(is64 ? 56 : 44),
     shCount: r.u16(is64 ? 60 : 48),
-    // YARA compares section links with the count read without byte swapping.
-    shCountRaw: new DataView(data.buffer, data.byteOffset, data.byteLength).getUint16(is64 ? 60 : 48, true),
     shstrndx: r.u16(is64 ? 62 : 50),
   };
   root.type = h.type;
@@ -418,7 +415,9 @@ function parse(data: Uint8Array, root: ElfRoot): void {
         sec.name = tableString(r, Number(strTab), data.length, nameIdx | 0);
       }
       sections[i] = sec;
-      if ((type === constants.SHT_SYMTAB || type === constants.SHT_DYNSYM) && link < h.shCountRaw) {
+      // the link must name a real section header: yara 4.5.8 compares it with the byte-swapped
+      // count (4.2.3 compared the raw little-endian value, which let a big-endian file through)
+      if ((type === constants.SHT_SYMTAB || type === constants.SHT_DYNSYM) && link < h.shCount) {
         const ss = tableOff + link * shSize;
         if (r.has(ss, shSize) && r.u32(ss + 4) === constants.SHT_STRTAB) {
           const t = {

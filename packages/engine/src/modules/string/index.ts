@@ -1,7 +1,8 @@
 /**
  * The `string` module (YARA 4.3+): string.to_int(s [, base]) converts like C's strtoll (base 0
- * detects 0x and 0 prefixes; leading spaces and a sign allowed; trailing bytes ignored;
- * undefined when no digit converts or the value overflows int64), string.length(s) counts bytes.
+ * detects 0x and 0 prefixes; leading spaces and a sign allowed; undefined when no digit
+ * converts, when bytes are left after the number (as YARA 4.5 checks) or when the value
+ * overflows int64), string.length(s) counts bytes.
  */
 import { fn, overloads, struct, type YaraModule } from "../schema.js";
 
@@ -35,6 +36,8 @@ function toInt(s: string, base: number): number | bigint | undefined {
     if (v > 0x8000000000000000n) return undefined;
   }
   if (digits === 0) return undefined;
+  // YARA 4.5: the whole (C) string must convert; "10A20" is undefined
+  if (i < s.length && s[i] !== "\0") return undefined;
   if (neg) v = -v;
   if (v > 0x7fffffffffffffffn || v < -0x8000000000000000n) return undefined;
   return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
