@@ -6,8 +6,11 @@
  *   bytes --one pass, rolling 32-bit window--> atom hits --verify at hit--> match lists
  *         --> module data (imported modules) --> condition functions in rule order --> matches
  *
- * Literal variants are verified by comparing bytes; hex strings and regexes with a sticky
- * JavaScript RegExp over the latin1 view of the data, only at the start offsets an atom allows.
+ * Literal variants are verified by comparing bytes; hex strings and regexes by the byte-level
+ * matcher (vm.ts: a lazy DFA, or a Pike VM for assertions), only at the start offsets an atom
+ * allows, behind an unanchored filter that skips regions where no match can start. A pattern
+ * whose backtracking work per start is small and bounded (hex strings with jumps) may keep a
+ * sticky JavaScript RegExp over the latin1 view of the data (see `matcherFor`).
  */
 import { ScanError, LoadError, type Diagnostic } from "./error.js";
 import { RE_SCAN_LIMIT, type CompiledString } from "./patterns.js";
@@ -15,6 +18,8 @@ import type { RuleSetData, ExternalValue } from "./compiler.js";
 import { helpers, type MatchLists } from "./runtime.js";
 import { AtomTable, HitBuffer } from "./atoms.js";
 import { builtinModules } from "./modules/index.js";
+import { parseRegex } from "./regex.js";
+import { Matcher, ProgramTooLarge, backtrackBound, compileProgram } from "./vm.js";
 import type { FieldType, ScanContext, YaraModule } from "./modules/schema.js";
 
 export interface StringMatch {
@@ -74,6 +79,13 @@ const NO_DATA = new Uint8Array(0);
 const NO_MATCHES: number[] = Object.freeze([]) as unknown as number[];
 const MAX_MATCH_DATA = 512;
 const REGEX_BACKWARD_LIMIT = RE_SCAN_LIMIT;
+/** patterns with at most this many backtracking paths per start may keep a RegExp (see matcherFor). */
+const BACKTRACK_BOUND = 4096;
+/** programs this small always use the byte-level matcher. */
+const SMALL_PROGRAM = 256;
+/** with fewer candidate starts than this and a short pattern, the filter is not worth running. */
+const FILTER_MIN_STARTS = 32;
+const FILTER_MIN_LENGTH = 64;
 
 /**
  * A regex match longer than RE_SCAN_LIMIT is not a match for YARA: redo the match over the
@@ -114,6 +126,8 @@ interface ReTarget {
   maxLength: number | null;
   anchored: boolean;
   unlimited: boolean;
+  /** the byte-level matcher, or null when the RegExp `re` verifies this pattern. */
+  m: Matcher | null;
 }
 /** a hex string of plain and masked bytes: compared in place, no RegExp. */
 interface MaskTarget {
@@ -176,7 +190,18 @@ export class CompiledRules {
   private fnImpls: Array<{ impl: (self: any, ctx: ScanContext, ...a: any[]) => unknown; module: string }>;
   private atoms = new AtomTable<Target>();
   private hits = new HitBuffer();
-  private atomless: Array<{ sid: number; re: RegExp; fullword: boolean; wide: boolean; unlimited: boolean }> = [];
+  private atomless: Array<{
+    sid: number;
+    re: RegExp;
+    m: Matcher | null;
+    hwSlot: number;
+    fullword: boolean;
+    wide: boolean;
+    unlimited: boolean;
+  }> = [];
+  private matcherCache = new Map<string, Matcher | null>();
+  /** counters of the last scan (for profiling): verifications at atom hits and filter bytes. */
+  readonly stats = { verifications: 0, starts: 0 };
   private hwSlots = 0;
   private externalsDefault: Map<string, ExternalValue>;
   private stringCount: number;
@@ -247,6 +272,27 @@ export class CompiledRules {
     return re;
   }
 
+  /**
+   * The byte-level matcher for a pattern's source, or null to keep the RegExp. The matcher is
+   * linear in the input; a RegExp is kept only for patterns whose backtracking is bounded by a
+   * small constant per start (no unbounded or nested repetition: hex strings with jumps, where
+   * the lazy DFA would hold one thread per jump length) and whose program is not small.
+   */
+  private matcherFor(source: string): Matcher | null {
+    let m = this.matcherCache.get(source);
+    if (m !== undefined) return m;
+    m = null;
+    try {
+      const node = parseRegex(source, false);
+      const prog = compileProgram(node);
+      if (backtrackBound(node) > BACKTRACK_BOUND || prog.op.length <= SMALL_PROGRAM) m = new Matcher(prog);
+    } catch (e) {
+      if (!(e instanceof ProgramTooLarge)) throw e;
+    }
+    this.matcherCache.set(source, m);
+    return m;
+  }
+
   private addAtom(atom: number[], t: Target): void {
     this.atoms.add(atom, t);
   }
@@ -276,6 +322,8 @@ export class CompiledRules {
           this.atomless.push({
             sid,
             re: this.regex(r.source, "g"),
+            m: this.matcherFor(r.source),
+            hwSlot: this.hwSlots++,
             fullword: s.fullword,
             wide,
             unlimited: !!r.literal,
@@ -317,6 +365,7 @@ export class CompiledRules {
             maxLength: r.maxLength,
             anchored: !!r.anchored,
             unlimited: !!r.literal,
+            m: this.matcherFor(r.source),
           };
           for (const v of uniqueAtoms(a.variants)) this.addAtom(v, t);
         }
@@ -383,8 +432,79 @@ export class CompiledRules {
       return true;
     };
 
+    // per matcher slot: the filter's progress (threads started at or after fFrom, data read up
+    // to fPos, state fState of DFA generation fGen)
+    const slots = this.hwSlots;
+    const fFrom = new Float64Array(slots).fill(-1),
+      fPos = new Float64Array(slots),
+      fState = new Int32Array(slots),
+      fGen = new Int32Array(slots);
+    const stats = this.stats;
+    stats.verifications = 0;
+    stats.starts = 0;
+
+    /**
+     * Every match of matcher `m` starting in [lo, hi] (each within RE_SCAN_LIMIT bytes of its
+     * start unless `unlimited`), recorded for string `sid`. When the pattern is long or the
+     * region wide, the unanchored filter first reads the data the matches could cover, going on
+     * from where it stopped for this slot's previous region: no match there, no start to try.
+     */
+    const runMatcher = (
+      m: Matcher,
+      slot: number,
+      sid: number,
+      lo: number,
+      hi: number,
+      maxLength: number | null,
+      unlimited: boolean,
+      fullword: boolean,
+      wide: boolean,
+    ): void => {
+      const f = m.filter;
+      if (f !== null && (maxLength === null || maxLength > FILTER_MIN_LENGTH || hi - lo >= FILTER_MIN_STARTS)) {
+        const reach = Math.min(n, hi + (unlimited && maxLength !== null ? maxLength : RE_SCAN_LIMIT));
+        let from = fFrom[slot]!,
+          pos = fPos[slot]!,
+          st = fState[slot]!;
+        if (from < 0 || from > lo || lo - pos > RE_SCAN_LIMIT || fGen[slot] !== f.generation) {
+          from = lo;
+          pos = lo;
+          st = f.start;
+        }
+        if (pos >= reach) {
+          fFrom[slot] = from;
+          return;
+        }
+        const e = f.scan(bytes, st, pos, reach);
+        if (e < 0) {
+          // no match ends in [from, reach): none starts in [lo, hi]
+          fFrom[slot] = from;
+          fPos[slot] = reach;
+          fState[slot] = f.lastState;
+          fGen[slot] = f.generation;
+          return;
+        }
+        fFrom[slot] = -1; // a match may start here: try each start, then restart the filter after hi
+      }
+      const found = (s: number, len: number) => {
+        if (fullword && !fullwordOk(s, s + len, wide)) return;
+        record(sid, s, len, null, wide);
+      };
+      const window = unlimited ? Infinity : RE_SCAN_LIMIT;
+      stats.starts += hi - lo + 1;
+      // 256 starts at a time, with a look at the clock in between
+      for (let s = lo; s <= hi; s += 256) {
+        if (s > lo && Date.now() > deadline) {
+          hw[slot] = s - 1;
+          throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+        }
+        m.matchRange(bytes, s, Math.min(hi, s + 255), window, found);
+      }
+    };
+
     const pool = this.pool;
     const verify = (targets: Target[], atomPos: number) => {
+      stats.verifications += targets.length;
       for (let k = 0; k < targets.length; k++) {
         const t = targets[k]!;
         if (t.kind === 0) {
@@ -428,6 +548,11 @@ export class CompiledRules {
           if (lo <= hw[t.hwSlot]!) lo = hw[t.hwSlot]! + 1;
           if (lo < 0) lo = 0;
           if (hi < lo) continue;
+          if (t.m !== null) {
+            runMatcher(t.m, t.hwSlot, t.sid, lo, hi, t.maxLength, t.unlimited, t.fullword, t.wide);
+            hw[t.hwSlot] = hi;
+            continue;
+          }
           // a pattern of bounded length without anchors runs over a window of the data, so a
           // few candidates in a large file do not cost a conversion of the whole file
           let str: string,
@@ -482,6 +607,16 @@ export class CompiledRules {
       }
       for (const a of this.atomless) {
         if (n === 0) break;
+        if (a.m !== null) {
+          // every start, a block at a time (the filter goes on from block to block)
+          for (let lo = hw[a.hwSlot]! + 1; lo < n; lo += 4096) {
+            const hi = Math.min(n - 1, lo + 4095);
+            runMatcher(a.m, a.hwSlot, a.sid, lo, hi, null, a.unlimited, a.fullword, a.wide);
+            hw[a.hwSlot] = hi;
+            if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+          }
+          continue;
+        }
         const str = getText();
         const re = a.re;
         re.lastIndex = 0;
