@@ -117,7 +117,7 @@ export function compile(sources: string | SourceUnit[], options: CompileOptions 
 
 export { parse, toByteString } from "./parser.js";
 export { CompiledRules, loadRules, MAX_MATCHES_PER_STRING } from "./rules.js";
-export type { RuleMatch, StringMatch, ScanOptions, ScanResult } from "./rules.js";
+export type { RuleMatch, StringMatch, ScanOptions, ScanResult, ScanProfile, ProfileRow } from "./rules.js";
 export type { RuleSetData, ExternalValue } from "./compiler.js";
 export { CompileError, ScanError, LoadError, formatDiagnostic } from "./error.js";
 export type { Diagnostic, DiagnosticCode } from "./error.js";

@@ -55,6 +55,29 @@ export interface ScanOptions {
   matchData?: boolean;
   /** list each matching rule's string matches (default true; false leaves RuleMatch.strings empty). */
   strings?: boolean;
+  /** adds this scan's cost per string to the profile (CompiledRules.newProfile; yara-x's --profiling). */
+  profile?: ScanProfile;
+}
+
+/**
+ * Cost of the string search per string (indexed like RuleSetData.strings), summed over the
+ * scans it was passed to: time spent verifying at atom hits (and searching, for strings
+ * without an atom), verifications (atom hits that reached the string) and regex start
+ * positions tried.
+ */
+export interface ScanProfile {
+  time: Float64Array;
+  verifications: Float64Array;
+  starts: Float64Array;
+}
+
+export interface ProfileRow {
+  rule: string;
+  namespace: string;
+  string: string;
+  ms: number;
+  verifications: number;
+  starts: number;
 }
 
 export interface ScanResult {
@@ -81,8 +104,6 @@ const MAX_MATCH_DATA = 512;
 const REGEX_BACKWARD_LIMIT = RE_SCAN_LIMIT;
 /** patterns with at most this many backtracking paths per start may keep a RegExp (see matcherFor). */
 const BACKTRACK_BOUND = 4096;
-/** programs this small always use the byte-level matcher. */
-const SMALL_PROGRAM = 256;
 /** with fewer candidate starts than this and a short pattern, the filter is not worth running. */
 const FILTER_MIN_STARTS = 32;
 const FILTER_MIN_LENGTH = 64;
@@ -126,8 +147,9 @@ interface ReTarget {
   maxLength: number | null;
   anchored: boolean;
   unlimited: boolean;
-  /** the byte-level matcher, or null when the RegExp `re` verifies this pattern. */
-  m: Matcher | null;
+  /** the byte-level matcher, or null when the RegExp `re` verifies this pattern (undefined: not chosen yet, see matcherFor). */
+  m: Matcher | null | undefined;
+  src: string;
 }
 /** a hex string of plain and masked bytes: compared in place, no RegExp. */
 interface MaskTarget {
@@ -193,7 +215,8 @@ export class CompiledRules {
   private atomless: Array<{
     sid: number;
     re: RegExp;
-    m: Matcher | null;
+    m: Matcher | null | undefined;
+    src: string;
     hwSlot: number;
     fullword: boolean;
     wide: boolean;
@@ -273,10 +296,12 @@ export class CompiledRules {
   }
 
   /**
-   * The byte-level matcher for a pattern's source, or null to keep the RegExp. The matcher is
+   * The byte-level matcher for a pattern's source, or null to keep the RegExp; chosen at the
+   * pattern's first atom hit, so that loading a large rule set builds no program it does not use. The matcher is
    * linear in the input; a RegExp is kept only for patterns whose backtracking is bounded by a
    * small constant per start (no unbounded or nested repetition: hex strings with jumps, where
-   * the lazy DFA would hold one thread per jump length) and whose program is not small.
+   * the lazy DFA would hold one thread per jump length, and classes of fixed count such as
+   * [0-9a-f]{32}, which V8 searches natively): measured faster that way on the feeds.
    */
   private matcherFor(source: string): Matcher | null {
     let m = this.matcherCache.get(source);
@@ -285,7 +310,7 @@ export class CompiledRules {
     try {
       const node = parseRegex(source, false);
       const prog = compileProgram(node);
-      if (backtrackBound(node) > BACKTRACK_BOUND || prog.op.length <= SMALL_PROGRAM) m = new Matcher(prog);
+      if (backtrackBound(node) > BACKTRACK_BOUND) m = new Matcher(prog);
     } catch (e) {
       if (!(e instanceof ProgramTooLarge)) throw e;
     }
@@ -322,7 +347,8 @@ export class CompiledRules {
           this.atomless.push({
             sid,
             re: this.regex(r.source, "g"),
-            m: this.matcherFor(r.source),
+            m: undefined,
+            src: r.source,
             hwSlot: this.hwSlots++,
             fullword: s.fullword,
             wide,
@@ -365,12 +391,41 @@ export class CompiledRules {
             maxLength: r.maxLength,
             anchored: !!r.anchored,
             unlimited: !!r.literal,
-            m: this.matcherFor(r.source),
+            m: undefined,
+            src: r.source,
           };
           for (const v of uniqueAtoms(a.variants)) this.addAtom(v, t);
         }
       });
     }
+  }
+
+  /** An empty profile for ScanOptions.profile. */
+  newProfile(): ScanProfile {
+    const k = this.stringCount;
+    return { time: new Float64Array(k), verifications: new Float64Array(k), starts: new Float64Array(k) };
+  }
+
+  /** The `top` most expensive strings of a profile, slowest first, with their rules. */
+  profileReport(profile: ScanProfile, top = 10): ProfileRow[] {
+    const owner = new Int32Array(this.stringCount).fill(-1);
+    this.data.rules.forEach((r, i) => {
+      for (const sid of r.strings) owner[sid] = i;
+    });
+    const sids = [...profile.time.keys()].filter((sid) => profile.verifications[sid]! > 0);
+    sids.sort((a, b) => profile.time[b]! - profile.time[a]! || profile.verifications[b]! - profile.verifications[a]!);
+    return sids.slice(0, top).map((sid) => {
+      const rule = owner[sid]! >= 0 ? this.data.rules[owner[sid]!] : undefined;
+      const id = this.data.strings[sid]!.id;
+      return {
+        rule: rule?.name ?? "?",
+        namespace: rule?.namespace ?? "?",
+        string: id.startsWith("$\0") ? "$" : id,
+        ms: profile.time[sid]!,
+        verifications: profile.verifications[sid]!,
+        starts: profile.starts[sid]!,
+      };
+    });
   }
 
   get ruleCount(): number {
@@ -440,6 +495,7 @@ export class CompiledRules {
       fState = new Int32Array(slots),
       fGen = new Int32Array(slots);
     const stats = this.stats;
+    const prof = options.profile;
     stats.verifications = 0;
     stats.starts = 0;
 
@@ -503,90 +559,106 @@ export class CompiledRules {
     };
 
     const pool = this.pool;
-    const verify = (targets: Target[], atomPos: number) => {
-      stats.verifications += targets.length;
-      for (let k = 0; k < targets.length; k++) {
-        const t = targets[k]!;
-        if (t.kind === 0) {
-          const start = atomPos - t.atomOffset;
-          const len = t.len;
-          if (start < 0 || start + len > n) continue;
-          let ok = true;
-          const at = t.at;
-          if (t.nocase) {
-            for (let j = 0; j < len; j++)
-              if (lowerByte(bytes[start + j]!) !== pool[at + j]) {
-                ok = false;
-                break;
-              }
-          } else {
-            for (let j = 0; j < len; j++)
-              if (bytes[start + j] !== pool[at + j]) {
-                ok = false;
-                break;
-              }
-          }
-          if (!ok || (t.fullword && !fullwordOk(start, start + len, t.wide))) continue;
-          record(t.sid, start, len, t.xorKey, t.wide);
-        } else if (t.kind === 2) {
-          const start = atomPos - t.prefix;
-          const len = t.len;
-          if (start < 0 || start + len > n) continue;
-          const val = t.value,
-            mask = t.mask;
-          let ok = true;
+    const verifyOne = (t: Target, atomPos: number): void => {
+      if (t.kind === 0) {
+        const start = atomPos - t.atomOffset;
+        const len = t.len;
+        if (start < 0 || start + len > n) return;
+        let ok = true;
+        const at = t.at;
+        if (t.nocase) {
           for (let j = 0; j < len; j++)
-            if ((bytes[start + j]! & pool[mask + j]!) !== pool[val + j]) {
+            if (lowerByte(bytes[start + j]!) !== pool[at + j]) {
               ok = false;
               break;
             }
-          if (!ok || (t.fullword && !fullwordOk(start, start + len, t.wide))) continue;
-          record(t.sid, start, len, null, t.wide);
         } else {
-          let lo = atomPos - t.prefixMax;
-          const hi = atomPos - t.prefixMin;
-          if (lo <= hw[t.hwSlot]!) lo = hw[t.hwSlot]! + 1;
-          if (lo < 0) lo = 0;
-          if (hi < lo) continue;
-          if (t.m !== null) {
-            runMatcher(t.m, t.hwSlot, t.sid, lo, hi, t.maxLength, t.unlimited, t.fullword, t.wide);
-            hw[t.hwSlot] = hi;
-            continue;
-          }
-          // a pattern of bounded length without anchors runs over a window of the data, so a
-          // few candidates in a large file do not cost a conversion of the whole file
-          let str: string,
-            base = 0;
-          if (text === null && !t.anchored && t.maxLength !== null && t.maxLength <= 4096 && n > 65536) {
-            base = lo;
-            str = latin1(bytes.subarray(lo, Math.min(n, hi + t.maxLength)));
-          } else str = getText();
-          const re = t.re;
-          for (let s = lo; s <= hi; s++) {
-            // one exec can take long (backtracking): look at the clock every 64 start positions
-            if (((s - lo) & 63) === 63 && Date.now() > deadline) {
-              hw[t.hwSlot] = s - 1;
-              throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+          for (let j = 0; j < len; j++)
+            if (bytes[start + j] !== pool[at + j]) {
+              ok = false;
+              break;
             }
-            re.lastIndex = s - base;
-            const m = re.exec(str);
-            if (m !== null && m[0].length > 0) {
-              let len = m[0].length;
-              // yara's limit counts from its atom; the native ClamAV body store (scanner/bodydb)
-              // agrees with this engine on a limit counted from the start of the match, kept here
-              if (!t.unlimited && len > RE_SCAN_LIMIT) {
-                len = limitedMatch(bytes, s, re);
-                if (len === 0) continue;
-              }
-              if (t.fullword && !fullwordOk(s, s + len, t.wide)) continue;
-              record(t.sid, s, len, null, t.wide);
-            }
-          }
-          hw[t.hwSlot] = hi;
-          if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
         }
+        if (!ok || (t.fullword && !fullwordOk(start, start + len, t.wide))) return;
+        record(t.sid, start, len, t.xorKey, t.wide);
+      } else if (t.kind === 2) {
+        const start = atomPos - t.prefix;
+        const len = t.len;
+        if (start < 0 || start + len > n) return;
+        const val = t.value,
+          mask = t.mask;
+        let ok = true;
+        for (let j = 0; j < len; j++)
+          if ((bytes[start + j]! & pool[mask + j]!) !== pool[val + j]) {
+            ok = false;
+            break;
+          }
+        if (!ok || (t.fullword && !fullwordOk(start, start + len, t.wide))) return;
+        record(t.sid, start, len, null, t.wide);
+      } else {
+        let lo = atomPos - t.prefixMax;
+        const hi = atomPos - t.prefixMin;
+        if (lo <= hw[t.hwSlot]!) lo = hw[t.hwSlot]! + 1;
+        if (lo < 0) lo = 0;
+        if (hi < lo) return;
+        const tm = t.m === undefined ? (t.m = this.matcherFor(t.src)) : t.m;
+        if (tm !== null) {
+          runMatcher(tm, t.hwSlot, t.sid, lo, hi, t.maxLength, t.unlimited, t.fullword, t.wide);
+          hw[t.hwSlot] = hi;
+          return;
+        }
+        // a pattern of bounded length without anchors runs over a window of the data, so a
+        // few candidates in a large file do not cost a conversion of the whole file
+        let str: string,
+          base = 0;
+        if (text === null && !t.anchored && t.maxLength !== null && t.maxLength <= 4096 && n > 65536) {
+          base = lo;
+          str = latin1(bytes.subarray(lo, Math.min(n, hi + t.maxLength)));
+        } else str = getText();
+        const re = t.re;
+        for (let s = lo; s <= hi; s++) {
+          // one exec can take long (backtracking): look at the clock every 64 start positions
+          if (((s - lo) & 63) === 63 && Date.now() > deadline) {
+            hw[t.hwSlot] = s - 1;
+            throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+          }
+          re.lastIndex = s - base;
+          const m = re.exec(str);
+          if (m !== null && m[0].length > 0) {
+            let len = m[0].length;
+            // yara's limit counts from its atom; the native ClamAV body store (scanner/bodydb)
+            // agrees with this engine on a limit counted from the start of the match, kept here
+            if (!t.unlimited && len > RE_SCAN_LIMIT) {
+              len = limitedMatch(bytes, s, re);
+              if (len === 0) continue;
+            }
+            if (t.fullword && !fullwordOk(s, s + len, t.wide)) continue;
+            record(t.sid, s, len, null, t.wide);
+          }
+        }
+        hw[t.hwSlot] = hi;
+        if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
       }
     };
+    const verify = prof
+      ? (targets: Target[], atomPos: number) => {
+          for (let k = 0; k < targets.length; k++) {
+            const t = targets[k]!;
+            const t0 = performance.now();
+            const before = stats.starts;
+            try {
+              verifyOne(t, atomPos);
+            } finally {
+              prof.time[t.sid]! += performance.now() - t0;
+              prof.verifications[t.sid]!++;
+              prof.starts[t.sid]! += stats.starts - before;
+            }
+          }
+        }
+      : (targets: Target[], atomPos: number) => {
+          stats.verifications += targets.length;
+          for (let k = 0; k < targets.length; k++) verifyOne(targets[k]!, atomPos);
+        };
 
     // ---- the single pass over the data, a window at a time, then verification at the hits ----
     const atoms = this.atoms,
@@ -605,8 +677,8 @@ export class CompiledRules {
         }
         if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
       }
-      for (const a of this.atomless) {
-        if (n === 0) break;
+      const searchAtomless = (a: CompiledRules["atomless"][number]): void => {
+        if (a.m === undefined) a.m = this.matcherFor(a.src);
         if (a.m !== null) {
           // every start, a block at a time (the filter goes on from block to block)
           for (let lo = hw[a.hwSlot]! + 1; lo < n; lo += 4096) {
@@ -615,7 +687,7 @@ export class CompiledRules {
             hw[a.hwSlot] = hi;
             if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
           }
-          continue;
+          return;
         }
         const str = getText();
         const re = a.re;
@@ -631,6 +703,20 @@ export class CompiledRules {
           re.lastIndex = m.index + 1;
           if (++guard % 4096 === 0 && Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
           if (m.index + 1 > n) break;
+        }
+      };
+      for (const a of this.atomless) {
+        if (n === 0) break;
+        const t0 = prof ? performance.now() : 0;
+        const before = stats.starts;
+        if (prof) prof.verifications[a.sid]!++;
+        try {
+          searchAtomless(a);
+        } finally {
+          if (prof) {
+            prof.time[a.sid]! += performance.now() - t0;
+            prof.starts[a.sid]! += stats.starts - before;
+          }
         }
       }
     } catch (e) {

@@ -206,7 +206,7 @@ function nullable(p: Program): boolean {
     if (o === OP_MATCH) return true;
     if (o === OP_JMP) stack.push(p.x[pc]!);
     else if (o === OP_SPLIT) stack.push(p.y[pc]!, p.x[pc]!);
-    else stack.push(pc + 1);
+    else if (o !== OP_SET) stack.push(pc + 1); // assertions and ITER marks consume nothing
   }
   return false;
 }

@@ -175,3 +175,22 @@ describe("the DDEAUTO rule of issue 16 (.+ on both sides of a literal, nocase, w
     expect(v).toEqual(normalise(y.outcome));
   });
 });
+
+describe("the scan profile (ScanOptions.profile)", () => {
+  test("counts verifications and regex starts per string and ranks the slowest with their rules", () => {
+    const rules = compile(String.raw`
+rule cheap { strings: $lit = "zzzz-not-here" condition: $lit }
+rule costly { strings: $re = /.+[^A-Za-z0-9-]DDEAUTO[^a-z0-9-].+/ nocase condition: $re }`);
+    const profile = rules.newProfile();
+    rules.scan(ddeData(), { profile });
+    rules.scan(ddeData(), { profile });
+    const rows = rules.profileReport(profile, 5);
+    expect(rows[0]).toMatchObject({ rule: "costly", namespace: "default", string: "$re" });
+    // 600 atom hits (the first letters of DDEAUTO, either case) and the real field, twice
+    expect(rows[0]!.verifications).toBeGreaterThanOrEqual(2 * 601);
+    // the filter rules out the starts before every false hit: only the real one's are tried
+    expect(rows[0]!.starts).toBeGreaterThan(0);
+    expect(rows[0]!.starts).toBeLessThanOrEqual(2 * 2 * 4096);
+    expect(rows.find((r) => r.rule === "cheap")).toBeUndefined(); // its atom never occurred
+  });
+});
