@@ -5,7 +5,8 @@
  *   source text --parser.ts--> AST (ast.ts)
  *     --compiler.ts--> RuleSetData: rules, strings compiled to patterns (patterns.ts, regex.ts)
  *                      and conditions emitted as JavaScript source
- *     --rules.ts--> CompiledRules: atom tables + condition functions; scan(bytes) -> matches.
+ *     --rules.ts--> CompiledRules: atom tables + condition functions; scan(bytes) -> matches,
+ *                   hex strings and regexes verified at atom hits by vm.ts (linear-time matcher).
  * CompiledRules serialise to JSON (`serialize()` / `loadRules()`) so workers share them
  * without recompiling. Modules (pe, elf, math, hash, ...) plug in through a typed schema
  * (modules/schema.ts). The core does no I/O; include files are read through `readFile`
