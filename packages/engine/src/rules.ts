@@ -19,7 +19,7 @@ import { helpers, type MatchLists } from "./runtime.js";
 import { AtomTable, HitBuffer } from "./atoms.js";
 import { builtinModules } from "./modules/index.js";
 import { parseRegex } from "./regex.js";
-import { Matcher, ProgramTooLarge, backtrackBound, compileProgram } from "./vm.js";
+import { Matcher, ProgramTooLarge, backtrackBound, compileProgram, newEpoch } from "./vm.js";
 import type { FieldType, ScanContext, YaraModule } from "./modules/schema.js";
 
 export interface StringMatch {
@@ -496,6 +496,7 @@ export class CompiledRules {
       fGen = new Int32Array(slots);
     const stats = this.stats;
     const prof = options.profile;
+    const epoch = newEpoch();
     stats.verifications = 0;
     stats.starts = 0;
 
@@ -554,7 +555,7 @@ export class CompiledRules {
           hw[slot] = s - 1;
           throw new ScanError("SCAN_TIMEOUT", "scan timed out");
         }
-        m.matchRange(bytes, s, Math.min(hi, s + 255), window, found);
+        m.matchRange(bytes, s, Math.min(hi, s + 255), window, found, epoch);
       }
     };
 

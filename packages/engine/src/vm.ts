@@ -214,6 +214,12 @@ function nullable(p: Program): boolean {
 const isWord = (b: number): boolean =>
   (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x5f;
 
+let epochs = 0;
+/** A new data epoch: pass one per scanned buffer to matchRange (its memo is valid within one only). */
+export function newEpoch(): number {
+  return ++epochs;
+}
+
 /** Budget of a DFA cache: states and the total length of their thread lists. */
 const MAX_STATES = 2048;
 const MAX_THREADS_CACHED = 1 << 20;
@@ -391,6 +397,8 @@ export class LazyDfa {
   private memoAlive = false;
   private memoLast = -1;
   private memoGen = -1;
+  /** the data the memo is about (see newEpoch): a memo never carries over to other bytes. */
+  private memoEpoch = -1;
 
   /**
    * The leftmost-first match at every start in [lo, hi], each ending at or before
@@ -407,9 +415,16 @@ export class LazyDfa {
     n: number,
     window: number,
     found: (start: number, length: number) => void,
+    epoch: number,
   ): void {
     const span = hi - lo + 2 + Math.min(window, n - lo);
-    if (this.memoNext !== lo || this.memoGen !== this.generation || this.memo.length < span) {
+    if (
+      this.memoNext !== lo ||
+      this.memoGen !== this.generation ||
+      this.memoEpoch !== epoch ||
+      this.memo.length < span
+    ) {
+      this.memoEpoch = epoch;
       this.memoNext = -1;
       if (this.memo.length < span) this.memo = new Int32Array(Math.max(span, this.memo.length * 2));
       this.memoBase = lo;
@@ -646,10 +661,11 @@ export class Matcher {
     hi: number,
     window: number,
     found: (start: number, length: number) => void,
+    epoch: number = newEpoch(),
   ): void {
     const n = bytes.length;
     if (this.dfa !== null) {
-      this.dfa.matchRange(bytes, lo, hi, n, window, found);
+      this.dfa.matchRange(bytes, lo, hi, n, window, found, epoch);
       return;
     }
     for (let s = lo; s <= hi; s++) {

@@ -194,3 +194,22 @@ rule costly { strings: $re = /.+[^A-Za-z0-9-]DDEAUTO[^a-z0-9-].+/ nocase conditi
     expect(rows.find((r) => r.rule === "cheap")).toBeUndefined(); // its atom never occurred
   });
 });
+
+describe("scans one after the other", () => {
+  test("what one scan learnt about its bytes never carries over to the next buffer", () => {
+    // an unbounded jump, so the byte-level matcher verifies it; each buffer a different tail
+    const rules = compile("rule x { strings: $s = { 42 42 43 41 43 41 44 42 [2-] 42 ~41 43 43 } condition: $s }");
+    const re = new RegExp("BBCACADB[\\s\\S]{2,}?B[^A]CC", "y");
+    const r = rng(3);
+    for (let i = 0; i < 60; i++) {
+      const tail = Array.from({ length: 16 }, () => "ABCD"[Math.floor(r() * 4)]).join("");
+      // the atom one byte further each time: this scan's first start is the one after the last
+      // start of the previous scan, where a memo of the other buffer would seem to continue
+      const text = `${"a".repeat(9 + i)}BBCACADB${tail}aaaa`;
+      re.lastIndex = 9 + i;
+      const want = re.exec(text)?.[0].length;
+      const got = rules.scan(Buffer.from(text, "latin1")).matches[0]?.strings[0]!.matches[0]!.length;
+      expect(got, text).toBe(want);
+    }
+  });
+});
