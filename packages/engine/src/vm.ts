@@ -257,8 +257,8 @@ export class LazyDfa {
     this.lists = [];
     this.ids.clear();
     this.threads = 0;
-    this.trans = new Int32Array(256 * 64).fill(-1);
-    this.flags = new Uint8Array(64);
+    this.trans = new Int32Array(256 * 8).fill(-1); // grows by doubling: most patterns need a few states
+    this.flags = new Uint8Array(8);
     this.generation++;
     this.intern([]); // 0: dead
     const out: number[] = [];
