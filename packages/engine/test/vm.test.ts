@@ -199,7 +199,7 @@ describe("scans one after the other", () => {
   test("what one scan learnt about its bytes never carries over to the next buffer", () => {
     // an unbounded jump, so the byte-level matcher verifies it; each buffer a different tail
     const rules = compile("rule x { strings: $s = { 42 42 43 41 43 41 44 42 [2-] 42 ~41 43 43 } condition: $s }");
-    const re = new RegExp("BBCACADB[\\s\\S]{2,}?B[^A]CC", "y");
+    const re = /BBCACADB[\s\S]{2,}?B[^A]CC/y;
     const r = rng(3);
     for (let i = 0; i < 60; i++) {
       const tail = Array.from({ length: 16 }, () => "ABCD"[Math.floor(r() * 4)]).join("");
