@@ -5,7 +5,8 @@
  *   source text --parser.ts--> AST (ast.ts)
  *     --compiler.ts--> RuleSetData: rules, strings compiled to patterns (patterns.ts, regex.ts)
  *                      and conditions emitted as JavaScript source
- *     --rules.ts--> CompiledRules: atom tables + condition functions; scan(bytes) -> matches.
+ *     --rules.ts--> CompiledRules: atom tables + condition functions; scan(bytes) -> matches,
+ *                   hex strings and regexes verified at atom hits by vm.ts (linear-time matcher).
  * format.ts prints a parsed file back as canonical source (`vigil yara fmt`).
  * CompiledRules serialise to JSON (`serialize()` / `loadRules()`) so workers share them
  * without recompiling. Modules (pe, elf, math, hash, ...) plug in through a typed schema
@@ -119,7 +120,7 @@ export function compile(sources: string | SourceUnit[], options: CompileOptions 
 export { parse, toByteString } from "./parser.js";
 export { formatSource, stripPositions, type FormatOptions } from "./format.js";
 export { CompiledRules, loadRules, MAX_MATCHES_PER_STRING } from "./rules.js";
-export type { RuleMatch, StringMatch, ScanOptions, ScanResult } from "./rules.js";
+export type { RuleMatch, StringMatch, ScanOptions, ScanResult, ScanProfile, ProfileRow } from "./rules.js";
 export type { RuleSetData, ExternalValue } from "./compiler.js";
 export { CompileError, ScanError, LoadError, formatDiagnostic } from "./error.js";
 export type { Diagnostic, DiagnosticCode } from "./error.js";

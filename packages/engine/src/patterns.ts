@@ -1,8 +1,9 @@
 /**
  * String definitions -> patterns. A text string becomes a set of literal *variants* (one per
  * concrete form its modifiers allow: ascii/wide, each xor key, each base64 shift), each with an
- * atom; hex strings and regular expressions become one JavaScript RegExp over byte strings
- * with the atoms chosen from their AST. Everything here is plain data, so it serialises.
+ * atom; hex strings and regular expressions become pattern source (JavaScript RegExp syntax
+ * over byte strings, which rules.ts turns into a vm.ts program or, for small bounded patterns,
+ * a RegExp) with the atoms chosen from their AST. Everything here is plain data, so it serialises.
  */
 import type { StringDef } from "./ast.js";
 import {

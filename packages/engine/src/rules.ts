@@ -6,8 +6,11 @@
  *   bytes --one pass, rolling 32-bit window--> atom hits --verify at hit--> match lists
  *         --> module data (imported modules) --> condition functions in rule order --> matches
  *
- * Literal variants are verified by comparing bytes; hex strings and regexes with a sticky
- * JavaScript RegExp over the latin1 view of the data, only at the start offsets an atom allows.
+ * Literal variants are verified by comparing bytes; hex strings and regexes by the byte-level
+ * matcher (vm.ts: a lazy DFA, or a Pike VM for assertions), only at the start offsets an atom
+ * allows, behind an unanchored filter that skips regions where no match can start. A pattern
+ * whose backtracking work per start is small and bounded (hex strings with jumps) may keep a
+ * sticky JavaScript RegExp over the latin1 view of the data (see `matcherFor`).
  */
 import { ScanError, LoadError, type Diagnostic } from "./error.js";
 import { RE_SCAN_LIMIT, type CompiledString } from "./patterns.js";
@@ -15,6 +18,8 @@ import type { RuleSetData, ExternalValue } from "./compiler.js";
 import { helpers, type MatchLists } from "./runtime.js";
 import { AtomTable, HitBuffer } from "./atoms.js";
 import { builtinModules } from "./modules/index.js";
+import { parseRegex } from "./regex.js";
+import { Matcher, ProgramTooLarge, backtrackBound, compileProgram, newEpoch } from "./vm.js";
 import type { FieldType, ScanContext, YaraModule } from "./modules/schema.js";
 
 export interface StringMatch {
@@ -50,6 +55,29 @@ export interface ScanOptions {
   matchData?: boolean;
   /** list each matching rule's string matches (default true; false leaves RuleMatch.strings empty). */
   strings?: boolean;
+  /** adds this scan's cost per string to the profile (CompiledRules.newProfile; yara-x's --profiling). */
+  profile?: ScanProfile;
+}
+
+/**
+ * Cost of the string search per string (indexed like RuleSetData.strings), summed over the
+ * scans it was passed to: time spent verifying at atom hits (and searching, for strings
+ * without an atom), verifications (atom hits that reached the string) and regex start
+ * positions tried.
+ */
+export interface ScanProfile {
+  time: Float64Array;
+  verifications: Float64Array;
+  starts: Float64Array;
+}
+
+export interface ProfileRow {
+  rule: string;
+  namespace: string;
+  string: string;
+  ms: number;
+  verifications: number;
+  starts: number;
 }
 
 export interface ScanResult {
@@ -74,6 +102,11 @@ const NO_DATA = new Uint8Array(0);
 const NO_MATCHES: number[] = Object.freeze([]) as unknown as number[];
 const MAX_MATCH_DATA = 512;
 const REGEX_BACKWARD_LIMIT = RE_SCAN_LIMIT;
+/** patterns with at most this many backtracking paths per start may keep a RegExp (see matcherFor). */
+const BACKTRACK_BOUND = 4096;
+/** with fewer candidate starts than this and a short pattern, the filter is not worth running. */
+const FILTER_MIN_STARTS = 32;
+const FILTER_MIN_LENGTH = 64;
 
 /**
  * A regex match longer than RE_SCAN_LIMIT is not a match for YARA: redo the match over the
@@ -114,6 +147,9 @@ interface ReTarget {
   maxLength: number | null;
   anchored: boolean;
   unlimited: boolean;
+  /** the byte-level matcher, or null when the RegExp `re` verifies this pattern (undefined: not chosen yet, see matcherFor). */
+  m: Matcher | null | undefined;
+  src: string;
 }
 /** a hex string of plain and masked bytes: compared in place, no RegExp. */
 interface MaskTarget {
@@ -176,7 +212,19 @@ export class CompiledRules {
   private fnImpls: Array<{ impl: (self: any, ctx: ScanContext, ...a: any[]) => unknown; module: string }>;
   private atoms = new AtomTable<Target>();
   private hits = new HitBuffer();
-  private atomless: Array<{ sid: number; re: RegExp; fullword: boolean; wide: boolean; unlimited: boolean }> = [];
+  private atomless: Array<{
+    sid: number;
+    re: RegExp;
+    m: Matcher | null | undefined;
+    src: string;
+    hwSlot: number;
+    fullword: boolean;
+    wide: boolean;
+    unlimited: boolean;
+  }> = [];
+  private matcherCache = new Map<string, Matcher | null>();
+  /** counters of the last scan (for profiling): verifications at atom hits and filter bytes. */
+  readonly stats = { verifications: 0, starts: 0 };
   private hwSlots = 0;
   private externalsDefault: Map<string, ExternalValue>;
   private stringCount: number;
@@ -247,6 +295,29 @@ export class CompiledRules {
     return re;
   }
 
+  /**
+   * The byte-level matcher for a pattern's source, or null to keep the RegExp; chosen at the
+   * pattern's first atom hit, so that loading a large rule set builds no program it does not use. The matcher is
+   * linear in the input; a RegExp is kept only for patterns whose backtracking is bounded by a
+   * small constant per start (no unbounded or nested repetition: hex strings with jumps, where
+   * the lazy DFA would hold one thread per jump length, and classes of fixed count such as
+   * [0-9a-f]{32}, which V8 searches natively): measured faster that way on the feeds.
+   */
+  private matcherFor(source: string): Matcher | null {
+    let m = this.matcherCache.get(source);
+    if (m !== undefined) return m;
+    m = null;
+    try {
+      const node = parseRegex(source, false);
+      const prog = compileProgram(node);
+      if (backtrackBound(node) > BACKTRACK_BOUND) m = new Matcher(prog);
+    } catch (e) {
+      if (!(e instanceof ProgramTooLarge)) throw e;
+    }
+    this.matcherCache.set(source, m);
+    return m;
+  }
+
   private addAtom(atom: number[], t: Target): void {
     this.atoms.add(atom, t);
   }
@@ -276,6 +347,9 @@ export class CompiledRules {
           this.atomless.push({
             sid,
             re: this.regex(r.source, "g"),
+            m: undefined,
+            src: r.source,
+            hwSlot: this.hwSlots++,
             fullword: s.fullword,
             wide,
             unlimited: !!r.literal,
@@ -317,11 +391,41 @@ export class CompiledRules {
             maxLength: r.maxLength,
             anchored: !!r.anchored,
             unlimited: !!r.literal,
+            m: undefined,
+            src: r.source,
           };
           for (const v of uniqueAtoms(a.variants)) this.addAtom(v, t);
         }
       });
     }
+  }
+
+  /** An empty profile for ScanOptions.profile. */
+  newProfile(): ScanProfile {
+    const k = this.stringCount;
+    return { time: new Float64Array(k), verifications: new Float64Array(k), starts: new Float64Array(k) };
+  }
+
+  /** The `top` most expensive strings of a profile, slowest first, with their rules. */
+  profileReport(profile: ScanProfile, top = 10): ProfileRow[] {
+    const owner = new Int32Array(this.stringCount).fill(-1);
+    this.data.rules.forEach((r, i) => {
+      for (const sid of r.strings) owner[sid] = i;
+    });
+    const sids = [...profile.time.keys()].filter((sid) => profile.verifications[sid]! > 0);
+    sids.sort((a, b) => profile.time[b]! - profile.time[a]! || profile.verifications[b]! - profile.verifications[a]!);
+    return sids.slice(0, top).map((sid) => {
+      const rule = owner[sid]! >= 0 ? this.data.rules[owner[sid]!] : undefined;
+      const id = this.data.strings[sid]!.id;
+      return {
+        rule: rule?.name ?? "?",
+        namespace: rule?.namespace ?? "?",
+        string: id.startsWith("$\0") ? "$" : id,
+        ms: profile.time[sid]!,
+        verifications: profile.verifications[sid]!,
+        starts: profile.starts[sid]!,
+      };
+    });
   }
 
   get ruleCount(): number {
@@ -383,85 +487,179 @@ export class CompiledRules {
       return true;
     };
 
+    // per matcher slot: the filter's progress (threads started at or after fFrom, data read up
+    // to fPos, state fState of DFA generation fGen)
+    const slots = this.hwSlots;
+    const fFrom = new Float64Array(slots).fill(-1),
+      fPos = new Float64Array(slots),
+      fState = new Int32Array(slots),
+      fGen = new Int32Array(slots);
+    const stats = this.stats;
+    const prof = options.profile;
+    const epoch = newEpoch();
+    stats.verifications = 0;
+    stats.starts = 0;
+
+    /**
+     * Every match of matcher `m` starting in [lo, hi] (each within RE_SCAN_LIMIT bytes of its
+     * start unless `unlimited`), recorded for string `sid`. When the pattern is long or the
+     * region wide, the unanchored filter first reads the data the matches could cover, going on
+     * from where it stopped for this slot's previous region: no match there, no start to try.
+     */
+    const runMatcher = (
+      m: Matcher,
+      slot: number,
+      sid: number,
+      lo: number,
+      hi: number,
+      maxLength: number | null,
+      unlimited: boolean,
+      fullword: boolean,
+      wide: boolean,
+    ): void => {
+      const f = m.filter;
+      if (f !== null && (maxLength === null || maxLength > FILTER_MIN_LENGTH || hi - lo >= FILTER_MIN_STARTS)) {
+        const reach = Math.min(n, hi + (unlimited && maxLength !== null ? maxLength : RE_SCAN_LIMIT));
+        let from = fFrom[slot]!,
+          pos = fPos[slot]!,
+          st = fState[slot]!;
+        if (from < 0 || from > lo || lo - pos > RE_SCAN_LIMIT || fGen[slot] !== f.generation) {
+          from = lo;
+          pos = lo;
+          st = f.start;
+        }
+        if (pos >= reach) {
+          fFrom[slot] = from;
+          return;
+        }
+        const e = f.scan(bytes, st, pos, reach);
+        if (e < 0) {
+          // no match ends in [from, reach): none starts in [lo, hi]
+          fFrom[slot] = from;
+          fPos[slot] = reach;
+          fState[slot] = f.lastState;
+          fGen[slot] = f.generation;
+          return;
+        }
+        fFrom[slot] = -1; // a match may start here: try each start, then restart the filter after hi
+      }
+      const found = (s: number, len: number) => {
+        if (fullword && !fullwordOk(s, s + len, wide)) return;
+        record(sid, s, len, null, wide);
+      };
+      const window = unlimited ? Infinity : RE_SCAN_LIMIT;
+      stats.starts += hi - lo + 1;
+      // 256 starts at a time, with a look at the clock in between
+      for (let s = lo; s <= hi; s += 256) {
+        if (s > lo && Date.now() > deadline) {
+          hw[slot] = s - 1;
+          throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+        }
+        m.matchRange(bytes, s, Math.min(hi, s + 255), window, found, epoch);
+      }
+    };
+
     const pool = this.pool;
-    const verify = (targets: Target[], atomPos: number) => {
-      for (let k = 0; k < targets.length; k++) {
-        const t = targets[k]!;
-        if (t.kind === 0) {
-          const start = atomPos - t.atomOffset;
-          const len = t.len;
-          if (start < 0 || start + len > n) continue;
-          let ok = true;
-          const at = t.at;
-          if (t.nocase) {
-            for (let j = 0; j < len; j++)
-              if (lowerByte(bytes[start + j]!) !== pool[at + j]) {
-                ok = false;
-                break;
-              }
-          } else {
-            for (let j = 0; j < len; j++)
-              if (bytes[start + j] !== pool[at + j]) {
-                ok = false;
-                break;
-              }
-          }
-          if (!ok || (t.fullword && !fullwordOk(start, start + len, t.wide))) continue;
-          record(t.sid, start, len, t.xorKey, t.wide);
-        } else if (t.kind === 2) {
-          const start = atomPos - t.prefix;
-          const len = t.len;
-          if (start < 0 || start + len > n) continue;
-          const val = t.value,
-            mask = t.mask;
-          let ok = true;
+    const verifyOne = (t: Target, atomPos: number): void => {
+      if (t.kind === 0) {
+        const start = atomPos - t.atomOffset;
+        const len = t.len;
+        if (start < 0 || start + len > n) return;
+        let ok = true;
+        const at = t.at;
+        if (t.nocase) {
           for (let j = 0; j < len; j++)
-            if ((bytes[start + j]! & pool[mask + j]!) !== pool[val + j]) {
+            if (lowerByte(bytes[start + j]!) !== pool[at + j]) {
               ok = false;
               break;
             }
-          if (!ok || (t.fullword && !fullwordOk(start, start + len, t.wide))) continue;
-          record(t.sid, start, len, null, t.wide);
         } else {
-          let lo = atomPos - t.prefixMax;
-          const hi = atomPos - t.prefixMin;
-          if (lo <= hw[t.hwSlot]!) lo = hw[t.hwSlot]! + 1;
-          if (lo < 0) lo = 0;
-          if (hi < lo) continue;
-          // a pattern of bounded length without anchors runs over a window of the data, so a
-          // few candidates in a large file do not cost a conversion of the whole file
-          let str: string,
-            base = 0;
-          if (text === null && !t.anchored && t.maxLength !== null && t.maxLength <= 4096 && n > 65536) {
-            base = lo;
-            str = latin1(bytes.subarray(lo, Math.min(n, hi + t.maxLength)));
-          } else str = getText();
-          const re = t.re;
-          for (let s = lo; s <= hi; s++) {
-            // one exec can take long (backtracking): look at the clock every 64 start positions
-            if (((s - lo) & 63) === 63 && Date.now() > deadline) {
-              hw[t.hwSlot] = s - 1;
-              throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+          for (let j = 0; j < len; j++)
+            if (bytes[start + j] !== pool[at + j]) {
+              ok = false;
+              break;
             }
-            re.lastIndex = s - base;
-            const m = re.exec(str);
-            if (m !== null && m[0].length > 0) {
-              let len = m[0].length;
-              // yara's limit counts from its atom; the native ClamAV body store (scanner/bodydb)
-              // agrees with this engine on a limit counted from the start of the match, kept here
-              if (!t.unlimited && len > RE_SCAN_LIMIT) {
-                len = limitedMatch(bytes, s, re);
-                if (len === 0) continue;
-              }
-              if (t.fullword && !fullwordOk(s, s + len, t.wide)) continue;
-              record(t.sid, s, len, null, t.wide);
-            }
-          }
-          hw[t.hwSlot] = hi;
-          if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
         }
+        if (!ok || (t.fullword && !fullwordOk(start, start + len, t.wide))) return;
+        record(t.sid, start, len, t.xorKey, t.wide);
+      } else if (t.kind === 2) {
+        const start = atomPos - t.prefix;
+        const len = t.len;
+        if (start < 0 || start + len > n) return;
+        const val = t.value,
+          mask = t.mask;
+        let ok = true;
+        for (let j = 0; j < len; j++)
+          if ((bytes[start + j]! & pool[mask + j]!) !== pool[val + j]) {
+            ok = false;
+            break;
+          }
+        if (!ok || (t.fullword && !fullwordOk(start, start + len, t.wide))) return;
+        record(t.sid, start, len, null, t.wide);
+      } else {
+        let lo = atomPos - t.prefixMax;
+        const hi = atomPos - t.prefixMin;
+        if (lo <= hw[t.hwSlot]!) lo = hw[t.hwSlot]! + 1;
+        if (lo < 0) lo = 0;
+        if (hi < lo) return;
+        const tm = t.m === undefined ? (t.m = this.matcherFor(t.src)) : t.m;
+        if (tm !== null) {
+          runMatcher(tm, t.hwSlot, t.sid, lo, hi, t.maxLength, t.unlimited, t.fullword, t.wide);
+          hw[t.hwSlot] = hi;
+          return;
+        }
+        // a pattern of bounded length without anchors runs over a window of the data, so a
+        // few candidates in a large file do not cost a conversion of the whole file
+        let str: string,
+          base = 0;
+        if (text === null && !t.anchored && t.maxLength !== null && t.maxLength <= 4096 && n > 65536) {
+          base = lo;
+          str = latin1(bytes.subarray(lo, Math.min(n, hi + t.maxLength)));
+        } else str = getText();
+        const re = t.re;
+        for (let s = lo; s <= hi; s++) {
+          // one exec can take long (backtracking): look at the clock every 64 start positions
+          if (((s - lo) & 63) === 63 && Date.now() > deadline) {
+            hw[t.hwSlot] = s - 1;
+            throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+          }
+          re.lastIndex = s - base;
+          const m = re.exec(str);
+          if (m !== null && m[0].length > 0) {
+            let len = m[0].length;
+            // yara's limit counts from its atom; the native ClamAV body store (scanner/bodydb)
+            // agrees with this engine on a limit counted from the start of the match, kept here
+            if (!t.unlimited && len > RE_SCAN_LIMIT) {
+              len = limitedMatch(bytes, s, re);
+              if (len === 0) continue;
+            }
+            if (t.fullword && !fullwordOk(s, s + len, t.wide)) continue;
+            record(t.sid, s, len, null, t.wide);
+          }
+        }
+        hw[t.hwSlot] = hi;
+        if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
       }
     };
+    const verify = prof
+      ? (targets: Target[], atomPos: number) => {
+          for (let k = 0; k < targets.length; k++) {
+            const t = targets[k]!;
+            const t0 = performance.now();
+            const before = stats.starts;
+            try {
+              verifyOne(t, atomPos);
+            } finally {
+              prof.time[t.sid]! += performance.now() - t0;
+              prof.verifications[t.sid]!++;
+              prof.starts[t.sid]! += stats.starts - before;
+            }
+          }
+        }
+      : (targets: Target[], atomPos: number) => {
+          stats.verifications += targets.length;
+          for (let k = 0; k < targets.length; k++) verifyOne(targets[k]!, atomPos);
+        };
 
     // ---- the single pass over the data, a window at a time, then verification at the hits ----
     const atoms = this.atoms,
@@ -480,8 +678,18 @@ export class CompiledRules {
         }
         if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
       }
-      for (const a of this.atomless) {
-        if (n === 0) break;
+      const searchAtomless = (a: CompiledRules["atomless"][number]): void => {
+        if (a.m === undefined) a.m = this.matcherFor(a.src);
+        if (a.m !== null) {
+          // every start, a block at a time (the filter goes on from block to block)
+          for (let lo = hw[a.hwSlot]! + 1; lo < n; lo += 4096) {
+            const hi = Math.min(n - 1, lo + 4095);
+            runMatcher(a.m, a.hwSlot, a.sid, lo, hi, null, a.unlimited, a.fullword, a.wide);
+            hw[a.hwSlot] = hi;
+            if (Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
+          }
+          return;
+        }
         const str = getText();
         const re = a.re;
         re.lastIndex = 0;
@@ -496,6 +704,20 @@ export class CompiledRules {
           re.lastIndex = m.index + 1;
           if (++guard % 4096 === 0 && Date.now() > deadline) throw new ScanError("SCAN_TIMEOUT", "scan timed out");
           if (m.index + 1 > n) break;
+        }
+      };
+      for (const a of this.atomless) {
+        if (n === 0) break;
+        const t0 = prof ? performance.now() : 0;
+        const before = stats.starts;
+        if (prof) prof.verifications[a.sid]!++;
+        try {
+          searchAtomless(a);
+        } finally {
+          if (prof) {
+            prof.time[a.sid]! += performance.now() - t0;
+            prof.starts[a.sid]! += stats.starts - before;
+          }
         }
       }
     } catch (e) {

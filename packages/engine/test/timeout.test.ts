@@ -6,7 +6,11 @@ import { describe, expect, test } from "vitest";
 import { compile, ScanError } from "../src/index.js";
 
 const EICAR = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
-const SLOW = "rule slow { strings: $a = /(.*a){20}x/ condition: $a }";
+// /(.*a){20}x/ (the rule of the finding) is linear now (vm.ts): this one stays slow by design,
+// as in yara: no atom, and at each of the 1 MiB start positions the greedy x+ reads the whole
+// 4,096-byte window before \b fails (the unanchored filter cannot rule it out, as it takes \b
+// as true)
+const SLOW = "rule slow { strings: $a = /x+\\b/ condition: $a }";
 
 function timeoutOf(run: () => unknown): ScanError {
   let err: unknown;
