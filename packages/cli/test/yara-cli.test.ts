@@ -193,3 +193,22 @@ describe.runIf(!noYara && built)("vigil yara vs yara", () => {
     expect(v.err).toMatch(/compiled by yarac .*recompile the source rules with 'vigil yara compile/);
   });
 });
+
+describe.skipIf(!built)("vigil yara --profile", () => {
+  test("prints the slowest strings with their rules on stderr; the matches and exit code are unchanged", () => {
+    const rules = join(dir, "profile.yar");
+    writeFileSync(
+      rules,
+      'rule Text { strings: $t = "needle" condition: $t }\nrule Hex { strings: $h = { 6E 65 65 ?? 6C 65 } condition: $h }\n',
+    );
+    const target = join(dir, "profile.txt");
+    writeFileSync(target, "hay needle hay ".repeat(1000));
+    const plain = run(process.execPath, [BIN, "yara", rules, target]);
+    const r = run(process.execPath, [BIN, "yara", "--profile", rules, target]);
+    expect(r.status).toBe(plain.status);
+    expect(sortLines(r.out)).toBe(sortLines(plain.out));
+    expect(r.err).toMatch(/^profile: slowest strings of this scan\n\s+ms verifications\s+starts {2}rule:string\n/);
+    // the hex string is verified at each of its 1,000 atom hits
+    expect(r.err).toMatch(/ 1000 +\d+ {2}default:Hex:\$h\n/);
+  });
+});

@@ -20,6 +20,7 @@ import {
   type ScanOptions,
   type SourceUnit,
   type RuleMatch,
+  type ProfileRow,
 } from "@vigil/engine";
 import { formatRuleLine, formatStringLines, formatYaraDiagnostic } from "../yara/format.js";
 import { scanOneFile, type ScanOutcome } from "../yara/scan-file.js";
@@ -57,6 +58,7 @@ Usage: vigil yara [OPTION]... [NAMESPACE:]RULES_FILE... FILE | DIR
   -s,  --print-strings                     print matching strings
   -L,  --print-string-length               print length of matched strings
   -S,  --print-stats                       print rules' statistics
+       --profile                           print the slowest strings of the scan, with their rules (yara-x's --profiling; scans in one thread)
   -X,  --print-xor-key                     print xor key and plaintext of matched strings
   -g,  --print-tags                        print tags
   -r,  --recursive                         recursively search directories
@@ -87,6 +89,7 @@ interface Opts {
   strings: boolean;
   length: boolean;
   stats: boolean;
+  profile: boolean;
   xor: boolean;
   tags: boolean;
   recursive: boolean;
@@ -120,6 +123,7 @@ const LONG: Record<string, [keyof Opts | "help" | "version" | "fast" | "stack", 
   "print-strings": ["strings", false],
   "print-string-length": ["length", false],
   "print-stats": ["stats", false],
+  profile: ["profile", false],
   "print-xor-key": ["xor", false],
   "print-tags": ["tags", false],
   recursive: ["recursive", false],
@@ -184,6 +188,7 @@ function parseArgs(args: string[]): Opts | "help" | "version" {
     strings: false,
     length: false,
     stats: false,
+    profile: false,
     xor: false,
     tags: false,
     recursive: false,
@@ -534,6 +539,12 @@ export async function run(args: string[]): Promise<number> {
   };
   if (o.timeout !== undefined) scanOptions.timeoutMs = o.timeout * 1000;
   if (o.maxRules !== undefined) scanOptions.maxRules = o.maxRules;
+  // --profile: one profile for the whole scan, so the scan runs in this thread
+  const profile = o.profile ? rules.newProfile() : undefined;
+  if (profile) {
+    scanOptions.profile = profile;
+    o.threads = 1;
+  }
 
   let isDir = false;
   try {
@@ -625,7 +636,24 @@ export async function run(args: string[]): Promise<number> {
   }
   await printed;
   await output.end();
+  if (profile) err(formatProfile(rules.profileReport(profile, 20)));
   return failed ? 1 : 0;
+}
+
+/** `--profile`: the slowest strings of the scan (time, verifications at atom hits, regex starts tried). */
+function formatProfile(rows: ProfileRow[]): string {
+  if (rows.length === 0) return "profile: no string needed verifying\n";
+  const head = `${"ms".padStart(10)} ${"verifications".padStart(13)} ${"starts".padStart(10)}  rule:string\n`;
+  return (
+    "profile: slowest strings of this scan\n" +
+    head +
+    rows
+      .map(
+        (r) =>
+          `${r.ms.toFixed(1).padStart(10)} ${String(r.verifications).padStart(13)} ${String(r.starts).padStart(10)}  ${r.namespace}:${r.rule}:${r.string}\n`,
+      )
+      .join("")
+  );
 }
 
 /** `-S`: yara prints statistics of its Aho-Corasick tables; Vigil prints those of its rule set. */
