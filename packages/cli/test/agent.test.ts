@@ -161,6 +161,7 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     expect(d).toHaveLength(1);
     expect(d[0]).toMatchObject({
       rule: "EICAR_Test_File",
+      name: "Win.Test.EICAR_HDB-1", // the name `vigil scan` and the agent log print
       severity: "high",
       sha256: sha(EICAR),
       size: EICAR.length,

@@ -44,7 +44,8 @@ export const EndpointInfo = z.object({
   checkpoint: z
     .object({ origin: z.string(), size: z.number().int(), rootHash: z.string(), at: z.number().int().nullable() })
     .nullable(),
-  ledger: z.object({ entries: z.number().int(), head: z.string() }).nullable(),
+  /** The ledger head after `entries` lines as reported by the heartbeat at `at` (null: before the server recorded when). */
+  ledger: z.object({ entries: z.number().int(), head: z.string(), at: z.number().int().nullable() }).nullable(),
   enrolledAt: z.number().int(),
   enrolledWith: z.string().nullable(),
   lastSeen: z.number().int().nullable(),
@@ -60,6 +61,9 @@ export const DetectionInfo = z.object({
   clientId: z.string(),
   time: z.number().int(),
   receivedAt: z.number().int(),
+  /** The signature name the endpoint showed (as in `vigil scan`); the rule when the agent sent none. */
+  name: z.string(),
+  /** The rule that matched; differs from `name` for signature databases. */
   rule: z.string(),
   severity: protocol.Severity,
   bundleVersion: z.string().nullable(),

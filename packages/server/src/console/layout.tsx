@@ -176,6 +176,17 @@ export const SeverityBadge: FC<{ severity: Severity | string }> = ({ severity })
   <span class={`badge sev-${severity}`}>{severity}</span>
 );
 
+/**
+ * A detection as the endpoint's user saw it: the signature name (as `vigil scan` prints it),
+ * linked to the detections filtered by it, with the rule beside it where the two differ.
+ */
+export const DetectionName: FC<{ name: string; rule: string; link?: boolean }> = ({ name, rule, link = true }) => (
+  <>
+    {link ? <a href={`${BASE}/detections?rule=${encodeURIComponent(name)}`}>{name}</a> : name}
+    {rule !== name ? <span class="small muted"> (rule {rule})</span> : null}
+  </>
+);
+
 export const Verdict: FC<{ verdict: string }> = ({ verdict }) => <span class={`badge v-${verdict}`}>{verdict}</span>;
 
 export const EndpointLink: FC<{ id: string; hostname: string | null }> = ({ id, hostname }) => (

@@ -199,10 +199,28 @@ const inventory: Migration = {
   },
 };
 
+/**
+ * Issue 18's papercuts: the signature name a detection was shown under on the endpoint
+ * (`Win.Test.EICAR_HDB-1`) beside the rule that matched (null from agents that did not send it:
+ * the rule is the name); when the endpoint's ledger head was reported; and a user who must
+ * change a generated password before doing anything else (the first admin).
+ */
+const papercuts: Migration = {
+  async up(db: Kysely<any>): Promise<void> {
+    await db.schema.alterTable("detections").addColumn("name", "text").execute();
+    await db.schema.alterTable("endpoints").addColumn("ledger_at", "bigint").execute();
+    await db.schema
+      .alterTable("users")
+      .addColumn("must_change_password", "integer", (c) => c.notNull().defaultTo(0))
+      .execute();
+  },
+};
+
 /** Migrations by name; names sort in the order they apply. */
 export const migrations: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_inventory": inventory,
+  "0003_papercuts": papercuts,
 };
 
 export const migrationProvider: MigrationProvider = {

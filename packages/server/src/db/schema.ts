@@ -6,7 +6,7 @@
  * - times are integer milliseconds since the epoch (`bigint`; pg's int8 parser is set to Number);
  * - booleans are integers 0/1; structured values are JSON text.
  */
-import type { Generated } from "kysely";
+import type { ColumnType, Generated } from "kysely";
 
 export interface UsersTable {
   id: string;
@@ -16,6 +16,8 @@ export interface UsersTable {
   role: "admin" | "analyst" | "viewer";
   created_at: number;
   disabled: Generated<number>;
+  /** 1 while the user must change a generated password (the first admin) before anything else. */
+  must_change_password: Generated<number>;
 }
 
 export interface SessionsTable {
@@ -54,6 +56,8 @@ export interface EndpointsTable {
   checkpoint_at: number | null;
   ledger_entries: number | null;
   ledger_head: string | null;
+  /** Server time of the heartbeat that reported ledger_entries/ledger_head. */
+  ledger_at: number | null;
   enrolled_at: number;
   enrolled_with: string | null;
   last_seen: number | null;
@@ -78,6 +82,8 @@ export interface DetectionsTable {
   time: number;
   received_at: number;
   rule: string;
+  /** The signature name the endpoint showed (null from agents before it was sent: the rule is the name). */
+  name: ColumnType<string | null, string | null | undefined, string | null>;
   severity: "low" | "medium" | "high" | "critical";
   bundle_version: string | null;
   sha256: string;

@@ -22,6 +22,9 @@ export interface DetectionInfo {
   clientId: string;
   time: number;
   receivedAt: number;
+  /** The signature name the endpoint showed (the rule when an older agent sent none). */
+  name: string;
+  /** The rule that matched (the same as `name` for most engines). */
   rule: string;
   severity: Severity;
   bundleVersion: string | null;
@@ -38,6 +41,7 @@ export interface DetectionInput {
   id: string;
   time: number;
   rule: string;
+  name?: string | undefined;
   severity: Severity;
   bundleVersion: string | null;
   sha256: string;
@@ -62,6 +66,8 @@ export async function storeDetections(
     time: d.time,
     received_at: now,
     rule: d.rule,
+    // stored only where it differs: null means "the rule is the name"
+    name: d.name !== undefined && d.name !== d.rule ? d.name : null,
     severity: d.severity,
     bundle_version: d.bundleVersion,
     sha256: d.sha256,
@@ -92,7 +98,7 @@ export interface DetectionQuery {
   endpoint?: string | undefined;
   /** Exactly this rule. */
   rule?: string | undefined;
-  /** Part of the rule name (case-insensitive). */
+  /** Part of the rule or of the signature name (case-insensitive). */
   ruleContains?: string | undefined;
   severity?: Severity | undefined;
   sha256?: string | undefined;
@@ -112,8 +118,10 @@ function detectionsWhere(db: Kysely<Database>, q: DetectionQuery) {
     );
   }
   if (q.rule) query = query.where("d.rule", "=", q.rule);
-  if (q.ruleContains)
-    query = query.where(sql<boolean>`lower(d.rule) like ${containsPattern(q.ruleContains)} escape '\\'`);
+  if (q.ruleContains) {
+    const pat = containsPattern(q.ruleContains);
+    query = query.where(sql<boolean>`(lower(d.rule) like ${pat} escape '\\' or lower(d.name) like ${pat} escape '\\')`);
+  }
   if (q.severity) query = query.where("d.severity", "=", q.severity);
   if (q.sha256) query = query.where("d.sha256", "=", q.sha256);
   if (q.since !== undefined) query = query.where("d.time", ">=", q.since);
@@ -138,6 +146,7 @@ export async function listDetections(ctx: ServerContext, q: DetectionQuery = {})
     clientId: r.client_id,
     time: Number(r.time),
     receivedAt: Number(r.received_at),
+    name: r.name ?? r.rule,
     rule: r.rule,
     severity: r.severity,
     bundleVersion: r.bundle_version,
@@ -210,6 +219,8 @@ export async function detectionsPerDay(ctx: ServerContext, days = 30, endpointId
 
 export interface TopRule {
   rule: string;
+  /** The signature name endpoints showed for it (the rule when none was sent). */
+  name: string;
   count: number;
   endpoints: number;
   lastSeen: number;
@@ -225,6 +236,7 @@ export async function topRules(ctx: ServerContext, since: number, limit = 10): P
     .selectFrom("detections")
     .select([
       "rule",
+      sql<string | null>`max(name)`.as("name"),
       sql<number>`count(*)`.as("n"),
       sql<number>`count(distinct endpoint_id)`.as("endpoints"),
       sql<number>`max(time)`.as("last"),
@@ -238,6 +250,7 @@ export async function topRules(ctx: ServerContext, since: number, limit = 10): P
     .execute();
   return rows.map((r) => ({
     rule: r.rule,
+    name: r.name ?? r.rule,
     count: Number(r.n),
     endpoints: Number(r.endpoints),
     lastSeen: Number(r.last),
