@@ -50,6 +50,8 @@ export interface SessionUser {
   id: string;
   username: string;
   role: Role;
+  /** True while the user must change a generated password (the first admin) before anything else. */
+  mustChangePassword?: boolean;
 }
 
 /** Who performs an operation (audit log): a logged-in user plus the client address. */

@@ -134,7 +134,8 @@ async function ensureFirstAdmin(ctx: ServerContext, given?: { username: string; 
   const password = given?.password ?? generatePassword();
   const role: Role = "admin";
   // several processes may race here on one PostgreSQL: only the one whose insert wins reports it
-  if (!(await insertUser(ctx, username, role, password))) return;
+  // a generated password must be changed at the first login (the file is removed then)
+  if (!(await insertUser(ctx, username, role, password, !given))) return;
   if (given) {
     ctx.log.info({ username }, "initial admin created");
     return;

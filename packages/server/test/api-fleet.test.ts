@@ -5,6 +5,8 @@
  * with and without an update log, and the forced password change of the first admin.
  */
 import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { detection, dialects, heartbeat, startTestServer, type TestServer } from "@vigil/test-kit/server";
 
@@ -142,6 +144,66 @@ function suite(dialect: "sqlite" | "postgres") {
       const text = textOf((await s.call("GET", "/console/", admin)).text);
       expect(text).toContain("1 of 2 active endpoints up to date");
       expect(text).toMatch(/fresh-01 rules-7 .*no verified checkpoint/);
+    });
+  });
+
+  describe(`first login with the generated password (${dialect})`, () => {
+    let s: TestServer;
+    beforeAll(async () => {
+      s = await startTestServer({ dialect, initialAdmin: undefined });
+    });
+    afterAll(async () => {
+      await s?.close();
+    });
+
+    it("forces a password change before anything else, then removes the password file", async () => {
+      const file = join(s.dataDir, "initial-admin-password");
+      const generated = /password: (\S+)/.exec(readFileSync(file, "utf8"))![1]!;
+      const me = await s.login("admin", generated);
+      const who = await s.call("GET", "/api/admin/me", me);
+      expect(who.json.user).toMatchObject({ username: "admin", mustChangePassword: true });
+      const refused = await s.call("GET", "/api/admin/endpoints", me);
+      expect(refused.status).toBe(403);
+      expect(refused.json.error.code).toBe("SERVER_PASSWORD_CHANGE_REQUIRED");
+      expect((await s.call("POST", "/api/admin/enrollment-tokens", { ...me, body: { label: "x" } })).status).toBe(403);
+      // the console sends every page to the password form
+      const dash = await s.call("GET", "/console/endpoints", me);
+      expect(dash.status).toBe(303);
+      expect(dash.headers.get("location")).toBe("/console/password");
+      const form = await s.call("GET", "/console/password", me);
+      expect(form.status).toBe(200);
+      expect(textOf(form.text)).toContain("You logged in with the generated password");
+      // a wrong current password, a short one and the same one are refused
+      const form2 = (current: string, next: string) =>
+        s.call("POST", "/console/password", {
+          cookie: me.cookie,
+          headers: { "content-type": "application/x-www-form-urlencoded", origin: s.url },
+          raw: new URLSearchParams({ _csrf: me.csrf, currentPassword: current, newPassword: next }).toString(),
+        });
+      expect((await form2("wrong-password-123", "a-new-password-42")).status).toBe(403);
+      expect((await form2(generated, "short")).status).toBe(400);
+      expect(
+        (
+          await s.call("POST", "/api/admin/password", {
+            ...me,
+            body: { currentPassword: generated, newPassword: generated },
+          })
+        ).status,
+      ).toBe(400);
+      expect(existsSync(file)).toBe(true);
+      const ok = await form2(generated, "a-new-password-42");
+      expect(ok.status).toBe(303);
+      expect(existsSync(file)).toBe(false);
+      expect((await s.call("GET", "/api/admin/endpoints", me)).status).toBe(200);
+      expect((await s.call("GET", "/api/admin/me", me)).json.user.mustChangePassword).toBeUndefined();
+      expect((await s.call("GET", "/console/endpoints", me)).status).toBe(200);
+      // the generated password no longer works; the new one does and is not forced to change
+      await expect(s.login("admin", generated)).rejects.toThrow();
+      const again = await s.login("admin", "a-new-password-42");
+      expect((await s.call("GET", "/api/admin/endpoints", again)).status).toBe(200);
+      const audit = (await s.call("GET", "/api/admin/audit?action=user.password.change", again)).json.entries;
+      expect(audit).toHaveLength(1);
+      expect(audit[0].detail).toEqual({ forced: true, passwordFileRemoved: true });
     });
   });
 }

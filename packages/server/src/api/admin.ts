@@ -17,6 +17,7 @@ import {
   logout,
   requireRole,
   SESSION_COOKIE,
+  passwordChangeGate,
   sessionMiddleware,
   setSessionCookie,
   sha256Hex,
@@ -50,6 +51,16 @@ export function adminApi(ctx: ServerContext): Hono<AppEnv> {
   // everything below needs a session; unsafe methods need the CSRF token
   api.use("/*", async (c, next) => (c.req.path.endsWith("/admin/login") ? next() : anyone(c, next)));
   api.use("/*", csrfProtect());
+  api.use("/*", passwordChangeGate());
+
+  // the user's own password (the first admin must change the generated one before anything else)
+  api.post("/password", async (c) => {
+    const req = await readJson(c, S.PasswordChange);
+    await svc.changeOwnPassword(ctx, actorOf(c), req.currentPassword, req.newPassword);
+    const user = c.get("user")!;
+    delete user.mustChangePassword;
+    return c.json({ ok: true });
+  });
 
   api.post("/logout", async (c) => {
     await logout(ctx, c);

@@ -133,6 +133,16 @@ export const ROUTES: Route[] = [
     errors: [401],
   },
   {
+    method: "post",
+    path: "/api/admin/password",
+    summary:
+      "Change your own password (the first admin must change the generated one before any other route answers: 403 SERVER_PASSWORD_CHANGE_REQUIRED); removes the initial-admin-password file",
+    auth: "session",
+    body: S.PasswordChange,
+    response: z.object({ ok: z.boolean() }),
+    errors: [400, 401, 403],
+  },
+  {
     method: "get",
     path: "/api/admin/enrollment-tokens",
     summary: "Enrolment tokens (never the token values)",

@@ -9,7 +9,17 @@ const sha256Hex = protocol.Sha256Hex;
 export const Role = z.enum(["admin", "analyst", "viewer"]);
 
 export const LoginRequest = z.object({ username: z.string().min(1).max(100), password: z.string().min(1).max(200) });
-export const User = z.object({ id: z.string(), username: z.string(), role: Role });
+export const User = z.object({
+  id: z.string(),
+  username: z.string(),
+  role: Role,
+  /** Present (true) while the user must change a generated password before anything else. */
+  mustChangePassword: z.boolean().optional(),
+});
+export const PasswordChange = z.object({
+  currentPassword: z.string().min(1).max(200),
+  newPassword: z.string().min(12).max(200),
+});
 export const Me = z.object({ user: User, csrfToken: z.string() });
 
 export const TokenCreate = z.object({

@@ -91,6 +91,8 @@ export {
   ROLES,
   type NewUser,
   type UserInfo,
+  changeOwnPassword,
+  initialPasswordFile,
 } from "./users.js";
 export {
   addReputation,
