@@ -156,6 +156,32 @@ export function adminApi(ctx: ServerContext): Hono<AppEnv> {
     c.json(await svc.lookupHash(ctx, c.req.param("sha256"), actorOf(c))),
   );
 
+  // alerts: detections grouped by (endpoint, hash, rule); analysts and admins move them and comment
+  api.get("/alerts", async (c) => {
+    const q = validate(S.AlertQuery, c.req.query());
+    const query = {
+      state: q.state,
+      severity: q.severity,
+      rule: q.rule,
+      endpointId: q.endpoint,
+      sha256: q.sha256,
+      limit: q.limit,
+      offset: q.offset,
+    };
+    const [alerts, total] = await Promise.all([svc.listAlerts(ctx, query), svc.countAlerts(ctx, query)]);
+    return c.json({ alerts, total });
+  });
+  api.get("/alerts/:id", async (c) => c.json(await svc.getAlert(ctx, c.req.param("id"))));
+  api.post("/alerts/state", analyst, async (c) => {
+    const req = await readJson(c, S.AlertStateChange);
+    return c.json({ changed: await svc.setAlertState(ctx, req.ids, req.state, actorOf(c), req.comment) });
+  });
+  api.post("/alerts/:id/comments", analyst, async (c) => {
+    const req = await readJson(c, S.AlertCommentAdd);
+    await svc.commentOnAlert(ctx, c.req.param("id"), req.text, actorOf(c));
+    return c.json({ ok: true }, 201);
+  });
+
   // inventory (reported by agents when the policy allows it)
   api.get("/inventory", async (c) => {
     const q = validate(S.InventoryQuery, c.req.query());

@@ -110,6 +110,40 @@ export const DetectionQuery = z.object({
   limit: int.min(1).max(5000).optional(),
   offset: int.min(0).optional(),
 });
+export const AlertState = z.enum(["new", "acknowledged", "resolved", "false_positive"]);
+export const AlertInfo = z.object({
+  id: z.string(),
+  endpointId: z.string(),
+  hostname: z.string().nullable(),
+  sha256: sha256Hex,
+  rule: z.string(),
+  name: z.string(),
+  severity: protocol.Severity,
+  firstSeen: z.number().int(),
+  lastSeen: z.number().int(),
+  count: z.number().int(),
+  state: AlertState,
+  stateBy: z.string().nullable(),
+  stateAt: z.number().int().nullable(),
+});
+export const AlertDetail = AlertInfo.extend({
+  comments: z.array(z.object({ id: z.string(), time: z.number().int(), username: z.string(), text: z.string() })),
+});
+export const AlertQuery = z.object({
+  state: AlertState.optional(),
+  severity: protocol.Severity.optional(),
+  rule: z.string().max(256).optional(),
+  endpoint: z.string().max(64).optional(),
+  sha256: sha256Hex.optional(),
+  limit: int.min(1).max(1000).optional(),
+  offset: int.min(0).optional(),
+});
+export const AlertStateChange = z.object({
+  ids: z.array(z.string().min(1).max(64)).min(1).max(1000),
+  state: AlertState,
+  comment: z.string().min(1).max(4000).optional(),
+});
+export const AlertCommentAdd = z.object({ text: z.string().min(1).max(4000) });
 export const EndpointQuery = z.object({
   q: z.string().max(100).optional(),
   limit: int.min(1).max(5000).optional(),

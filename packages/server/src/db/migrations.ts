@@ -216,11 +216,49 @@ const papercuts: Migration = {
   },
 };
 
+/**
+ * Alerts: detections grouped by (endpoint, file hash, rule) with first/last seen and a count, a
+ * state people move (new, acknowledged, resolved, false positive) with who and when, and comments.
+ */
+const alerts: Migration = {
+  async up(db: Kysely<any>): Promise<void> {
+    await db.schema
+      .createTable("alerts")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("endpoint_id", "text", (c) => c.notNull())
+      .addColumn("sha256", "text", (c) => c.notNull())
+      .addColumn("rule", "text", (c) => c.notNull())
+      .addColumn("name", "text", (c) => c.notNull())
+      .addColumn("severity", "text", (c) => c.notNull())
+      .addColumn("first_seen", "bigint", (c) => c.notNull())
+      .addColumn("last_seen", "bigint", (c) => c.notNull())
+      .addColumn("count", "bigint", (c) => c.notNull())
+      .addColumn("state", "text", (c) => c.notNull())
+      .addColumn("state_by", "text")
+      .addColumn("state_at", "bigint")
+      .addUniqueConstraint("alerts_finding_unique", ["endpoint_id", "sha256", "rule"])
+      .execute();
+    await db.schema.createIndex("alerts_last_seen").on("alerts").column("last_seen").execute();
+    await db.schema.createIndex("alerts_state_last_seen").on("alerts").columns(["state", "last_seen"]).execute();
+
+    await db.schema
+      .createTable("alert_comments")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("alert_id", "text", (c) => c.notNull())
+      .addColumn("time", "bigint", (c) => c.notNull())
+      .addColumn("username", "text", (c) => c.notNull())
+      .addColumn("text", "text", (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex("alert_comments_alert").on("alert_comments").columns(["alert_id", "time"]).execute();
+  },
+};
+
 /** Migrations by name; names sort in the order they apply. */
 export const migrations: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_inventory": inventory,
   "0003_papercuts": papercuts,
+  "0004_alerts": alerts,
 };
 
 export const migrationProvider: MigrationProvider = {

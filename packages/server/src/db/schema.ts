@@ -183,6 +183,34 @@ export interface InventoryFindingsTable {
   last_seen: number;
 }
 
+export type AlertState = "new" | "acknowledged" | "resolved" | "false_positive";
+
+export interface AlertsTable {
+  id: string;
+  endpoint_id: string;
+  sha256: string;
+  rule: string;
+  /** The signature name endpoints showed (the rule when none was sent). */
+  name: string;
+  /** The highest severity of its detections. */
+  severity: "low" | "medium" | "high" | "critical";
+  first_seen: number;
+  last_seen: number;
+  count: number;
+  state: AlertState;
+  /** Who moved it to its state (a username, or `allow list` when the hash was already marked clean). */
+  state_by: string | null;
+  state_at: number | null;
+}
+
+export interface AlertCommentsTable {
+  id: string;
+  alert_id: string;
+  time: number;
+  username: string;
+  text: string;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -197,4 +225,6 @@ export interface Database {
   server_keys: ServerKeysTable;
   inventory_items: InventoryItemsTable;
   inventory_findings: InventoryFindingsTable;
+  alerts: AlertsTable;
+  alert_comments: AlertCommentsTable;
 }

@@ -1,6 +1,6 @@
 /**
  * Detections the endpoints report: storing a batch (idempotent by the agent's id, the path only
- * when the policy collects paths), the listing with filters (and its count, for pagers), counts
+ * when the policy collects paths; what was new is grouped into alerts, alerts.ts), the listing with filters (and its count, for pagers), counts
  * per endpoint, detections per day by severity, and the rules and endpoints with the most
  * detections. Time buckets are integer division of millisecond times (both dialects truncate).
  */
@@ -10,6 +10,7 @@ import type { ServerContext } from "../context.js";
 import { containsPattern, countRows, prefixOf } from "../db/query.js";
 import type { Database } from "../db/schema.js";
 import { DAY_MS } from "../time.js";
+import { groupIntoAlerts } from "./alerts.js";
 import { getPolicy } from "./policy.js";
 
 export type Severity = "low" | "medium" | "high" | "critical";
@@ -79,12 +80,19 @@ export async function storeDetections(
   }));
   let accepted = 0;
   for (let i = 0; i < rows.length; i += 500) {
-    const r = await ctx.store.db
+    // both dialects return only the rows inserted (not the repeats the conflict clause skipped)
+    const stored = await ctx.store.db
       .insertInto("detections")
       .values(rows.slice(i, i + 500))
       .onConflict((oc) => oc.columns(["endpoint_id", "client_id"]).doNothing())
-      .executeTakeFirst();
-    accepted += Number(r.numInsertedOrUpdatedRows ?? 0n);
+      .returning(["sha256", "rule", "name", "severity", "time"])
+      .execute();
+    accepted += stored.length;
+    await groupIntoAlerts(
+      ctx,
+      endpointId,
+      stored.map((r) => ({ ...r, time: Number(r.time) })),
+    );
   }
   // ON CONFLICT DO NOTHING also absorbs repeats inside one batch; they count as duplicates
   if (accepted > 0) ctx.log.info({ endpoint: endpointId, accepted }, "detections received");

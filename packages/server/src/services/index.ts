@@ -122,3 +122,16 @@ export {
   type StoredInventory,
 } from "./inventory.js";
 export { tableCounts } from "./health.js";
+export {
+  ALERT_STATES,
+  commentOnAlert,
+  countAlerts,
+  getAlert,
+  groupIntoAlerts,
+  listAlerts,
+  setAlertState,
+  type AlertComment,
+  type AlertInfo,
+  type AlertQuery,
+  type AlertState,
+} from "./alerts.js";
