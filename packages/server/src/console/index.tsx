@@ -27,6 +27,7 @@ import { ServerError } from "../error.js";
 import { clientIp } from "../http.js";
 import { BASE, Page } from "./layout.js";
 import { registerAdminPages } from "./pages/admin.js";
+import { registerAlertPages } from "./pages/alerts.js";
 import { registerDashboard } from "./pages/dashboard-routes.js";
 import { registerEndpointPages } from "./pages/endpoints.js";
 import { registerFindPages } from "./pages/find.js";
@@ -161,6 +162,7 @@ export function consoleApp(ctx: ServerContext): Hono<AppEnv> {
 
   registerPasswordPage(app, ctx);
   registerDashboard(app, ctx);
+  registerAlertPages(app, ctx);
   registerEndpointPages(app, ctx);
   registerFindPages(app, ctx);
   registerInventoryPages(app, ctx);

@@ -41,6 +41,7 @@ interface NavItem {
 const NAV: NavItem[] = [
   { href: `${BASE}/`, label: "Dashboard", key: "dashboard" },
   { href: `${BASE}/endpoints`, label: "Endpoints", key: "endpoints" },
+  { href: `${BASE}/alerts`, label: "Alerts", key: "alerts" },
   { href: `${BASE}/detections`, label: "Detections", key: "detections" },
   { href: `${BASE}/hashes`, label: "Hashes", key: "hashes" },
   { href: `${BASE}/inventory`, label: "Inventory", key: "inventory" },
