@@ -253,12 +253,31 @@ const alerts: Migration = {
   },
 };
 
+/** Webhook deliveries of new alerts: an outbox the forwarder drains with retries (services/webhook.ts). */
+const alertDeliveries: Migration = {
+  async up(db: Kysely<any>): Promise<void> {
+    await db.schema
+      .createTable("alert_deliveries")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("alert_id", "text", (c) => c.notNull())
+      .addColumn("created_at", "bigint", (c) => c.notNull())
+      .addColumn("attempts", "integer", (c) => c.notNull())
+      .addColumn("next_at", "bigint")
+      .addColumn("state", "text", (c) => c.notNull())
+      .addColumn("last_error", "text")
+      .addColumn("done_at", "bigint")
+      .execute();
+    await db.schema.createIndex("alert_deliveries_due").on("alert_deliveries").columns(["state", "next_at"]).execute();
+  },
+};
+
 /** Migrations by name; names sort in the order they apply. */
 export const migrations: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_inventory": inventory,
   "0003_papercuts": papercuts,
   "0004_alerts": alerts,
+  "0005_alert_deliveries": alertDeliveries,
 };
 
 export const migrationProvider: MigrationProvider = {

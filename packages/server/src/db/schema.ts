@@ -211,6 +211,18 @@ export interface AlertCommentsTable {
   text: string;
 }
 
+export interface AlertDeliveriesTable {
+  id: string;
+  alert_id: string;
+  created_at: number;
+  attempts: number;
+  /** When the next attempt is due (also a claim: a process moves it forward before sending). */
+  next_at: number | null;
+  state: "queued" | "delivered" | "failed";
+  last_error: string | null;
+  done_at: number | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -227,4 +239,5 @@ export interface Database {
   inventory_findings: InventoryFindingsTable;
   alerts: AlertsTable;
   alert_comments: AlertCommentsTable;
+  alert_deliveries: AlertDeliveriesTable;
 }

@@ -107,7 +107,32 @@ export async function groupIntoAlerts(ctx: ServerContext, endpointId: string, ro
         })
         .onConflict((oc) => oc.columns(["endpoint_id", "sha256", "rule"]).doNothing())
         .executeTakeFirst();
-      if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1) return;
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1) {
+        // a new alert leaves the server by webhook when one is configured (not an allow-listed one)
+        if (ctx.config.alertWebhook && !clean.has(g.sha256)) {
+          const id = await tx
+            .selectFrom("alerts")
+            .select("id")
+            .where("endpoint_id", "=", endpointId)
+            .where("sha256", "=", g.sha256)
+            .where("rule", "=", g.rule)
+            .executeTakeFirstOrThrow();
+          await tx
+            .insertInto("alert_deliveries")
+            .values({
+              id: randomUUID(),
+              alert_id: id.id,
+              created_at: now,
+              attempts: 0,
+              next_at: now,
+              state: "queued",
+              last_error: null,
+              done_at: null,
+            })
+            .execute();
+        }
+        return;
+      }
       const rank = RANK[g.severity];
       await tx
         .updateTable("alerts")

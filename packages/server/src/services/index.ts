@@ -135,3 +135,4 @@ export {
   type AlertQuery,
   type AlertState,
 } from "./alerts.js";
+export { checkWebhookConfig, deliverDue, signWebhook, startWebhookForwarder } from "./webhook.js";
