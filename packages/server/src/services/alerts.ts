@@ -87,69 +87,68 @@ export async function groupIntoAlerts(ctx: ServerContext, endpointId: string, ro
     ).map((r) => r.sha256),
   );
   const now = ctx.now();
-  for (const g of groups.values()) {
-    await db.transaction().execute(async (tx) => {
-      const inserted = await tx
-        .insertInto("alerts")
-        .values({
-          id: randomUUID(),
-          endpoint_id: endpointId,
-          sha256: g.sha256,
-          rule: g.rule,
-          name: g.name ?? g.rule,
-          severity: g.severity,
-          first_seen: g.first,
-          last_seen: g.time,
-          count: g.count,
-          state: clean.has(g.sha256) ? "false_positive" : "new",
-          state_by: clean.has(g.sha256) ? "allow list" : null,
-          state_at: clean.has(g.sha256) ? now : null,
-        })
-        .onConflict((oc) => oc.columns(["endpoint_id", "sha256", "rule"]).doNothing())
-        .executeTakeFirst();
-      if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1) {
-        // a new alert leaves the server by webhook when one is configured (not an allow-listed one)
-        if (ctx.config.alertWebhook && !clean.has(g.sha256)) {
-          const id = await tx
-            .selectFrom("alerts")
-            .select("id")
-            .where("endpoint_id", "=", endpointId)
-            .where("sha256", "=", g.sha256)
-            .where("rule", "=", g.rule)
-            .executeTakeFirstOrThrow();
-          await tx
-            .insertInto("alert_deliveries")
-            .values({
-              id: randomUUID(),
-              alert_id: id.id,
-              created_at: now,
-              attempts: 0,
-              next_at: now,
-              state: "queued",
-              last_error: null,
-              done_at: null,
-            })
-            .execute();
-        }
-        return;
-      }
-      const rank = RANK[g.severity];
-      await tx
-        .updateTable("alerts")
-        .set({
-          count: sql`count + ${sql.lit(g.count)}`,
-          first_seen: sql`case when first_seen > ${sql.lit(g.first)} then ${sql.lit(g.first)} else first_seen end`,
-          last_seen: sql`case when last_seen < ${sql.lit(g.time)} then ${sql.lit(g.time)} else last_seen end`,
-          severity: sql`case when ${sql.lit(rank)} > (case severity when 'critical' then 4 when 'high' then 3 when 'medium' then 2 else 1 end) then ${g.severity} else severity end`,
-          ...(g.name ? { name: g.name } : {}),
-          // seen again after it was resolved: it needs looking at again
-          state: sql`case when state = 'resolved' and state_at < ${sql.lit(g.time)} then 'new' else state end`,
-        })
-        .where("endpoint_id", "=", endpointId)
-        .where("sha256", "=", g.sha256)
-        .where("rule", "=", g.rule)
-        .execute();
+  const list = [...groups.values()];
+  // one upsert per chunk: new findings are inserted, known ones counted on (both dialects take
+  // `excluded` and the table's own name in ON CONFLICT DO UPDATE)
+  for (let i = 0; i < list.length; i += 200) {
+    const chunk = list.slice(i, i + 200);
+    const rows = chunk.map((g) => {
+      const allowed = clean.has(g.sha256);
+      return {
+        id: randomUUID(),
+        endpoint_id: endpointId,
+        sha256: g.sha256,
+        rule: g.rule,
+        name: g.name ?? g.rule,
+        severity: g.severity,
+        first_seen: g.first,
+        last_seen: g.time,
+        count: g.count,
+        state: allowed ? ("false_positive" as const) : ("new" as const),
+        state_by: allowed ? "allow list" : null,
+        state_at: allowed ? now : null,
+      };
     });
+    const rank = (col: string) =>
+      sql.raw(`(case ${col} when 'critical' then 4 when 'high' then 3 when 'medium' then 2 else 1 end)`);
+    const stored = await db
+      .insertInto("alerts")
+      .values(rows)
+      .onConflict((oc) =>
+        oc.columns(["endpoint_id", "sha256", "rule"]).doUpdateSet({
+          count: sql`alerts.count + excluded.count`,
+          first_seen: sql`case when alerts.first_seen > excluded.first_seen then excluded.first_seen else alerts.first_seen end`,
+          last_seen: sql`case when alerts.last_seen < excluded.last_seen then excluded.last_seen else alerts.last_seen end`,
+          severity: sql`case when ${rank("excluded.severity")} > ${rank("alerts.severity")} then excluded.severity else alerts.severity end`,
+          // an older agent's detection (no name: name = rule) keeps the name a newer one sent
+          name: sql`case when excluded.name = excluded.rule then alerts.name else excluded.name end`,
+          // seen again after it was resolved: it needs looking at again
+          state: sql`case when alerts.state = 'resolved' and alerts.state_at < excluded.last_seen then 'new' else alerts.state end`,
+        }),
+      )
+      .returning(["id", "state"])
+      .execute();
+    // a new alert leaves the server by webhook when one is configured (not an allow-listed one):
+    // a row was inserted when the id returned is the one generated here (an update keeps its own)
+    if (!ctx.config.alertWebhook) continue;
+    const generated = new Set<string>(rows.map((r) => r.id));
+    const fresh = stored.filter((r) => generated.has(r.id) && r.state === "new");
+    if (fresh.length)
+      await db
+        .insertInto("alert_deliveries")
+        .values(
+          fresh.map((r) => ({
+            id: randomUUID(),
+            alert_id: r.id,
+            created_at: now,
+            attempts: 0,
+            next_at: now,
+            state: "queued" as const,
+            last_error: null,
+            done_at: null,
+          })),
+        )
+        .execute();
   }
 }
 
