@@ -69,6 +69,12 @@ function suite(dialect: "sqlite" | "postgres") {
       expect((await alerts("&rule=hdb-1")).total).toBe(6);
       expect((await alerts("&rule=trojan&severity=high")).total).toBe(0);
       expect((await alerts("&state=acknowledged")).total).toBe(0);
+      // the console's list filters by endpoint too, and the endpoint page links to it
+      const page = await s.call("GET", `/console/alerts?endpoint=${ep.endpointId}&severity=critical`, admin);
+      expect(page.text.match(/name="ids"/g)).toHaveLength(2);
+      expect((await s.call("GET", "/console/alerts?endpoint=nobody", admin)).text).toContain("No alerts match");
+      const epPage = await s.call("GET", `/console/endpoints/${ep.endpointId}`, admin);
+      expect(epPage.text).toContain(`/console/alerts?endpoint=${ep.endpointId}`);
       const bad = await s.call("GET", "/api/admin/alerts?state=closed", admin);
       expect(bad.status).toBe(400);
       expect(bad.json.error.path).toBe("state");

@@ -87,7 +87,10 @@ export async function groupIntoAlerts(ctx: ServerContext, endpointId: string, ro
     ).map((r) => r.sha256),
   );
   const now = ctx.now();
-  const list = [...groups.values()];
+  // a fixed order: two processes upserting overlapping findings lock rows in the same order
+  const list = [...groups.values()].sort((x, y) =>
+    x.sha256 !== y.sha256 ? (x.sha256 < y.sha256 ? -1 : 1) : x.rule < y.rule ? -1 : x.rule > y.rule ? 1 : 0,
+  );
   // one upsert per chunk: new findings are inserted, known ones counted on (both dialects take
   // `excluded` and the table's own name in ON CONFLICT DO UPDATE)
   for (let i = 0; i < list.length; i += 200) {

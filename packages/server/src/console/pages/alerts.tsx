@@ -64,10 +64,11 @@ export function registerAlertPages(app: Hono<AppEnv>, ctx: ServerContext): void 
     const state = oneOf(c.req.query("state"), ALERT_STATES);
     const severity = oneOf(c.req.query("severity"), SEVERITIES);
     const rule = textParam(c.req.query("rule"), 256);
+    const endpointId = textParam(c.req.query("endpoint"), 64);
     const page = intParam(c.req.query("page"), 1, 1, 100_000);
-    const query = { state, severity, rule, limit: PAGE, offset: (page - 1) * PAGE };
+    const query = { state, severity, rule, endpointId, limit: PAGE, offset: (page - 1) * PAGE };
     const [rows, total] = await Promise.all([listAlerts(ctx, query), countAlerts(ctx, query)]);
-    const filtered = !!(state || severity || rule);
+    const filtered = !!(state || severity || rule || endpointId);
     const done = c.req.query("done");
     return c.html(
       <Page
@@ -108,6 +109,7 @@ export function registerAlertPages(app: Hono<AppEnv>, ctx: ServerContext): void 
             <label for="a-rule">Name or rule contains</label>
             <input id="a-rule" name="rule" type="search" value={rule ?? ""} maxlength={256} />
           </p>
+          {endpointId ? <input type="hidden" name="endpoint" value={endpointId} /> : null}
           <p>
             <button type="submit">Filter</button> {filtered ? <a href={`${BASE}/alerts`}>Clear</a> : null}
           </p>
@@ -192,7 +194,13 @@ export function registerAlertPages(app: Hono<AppEnv>, ctx: ServerContext): void 
             ) : null}
           </form>
         )}
-        <Pager path={`${BASE}/alerts`} params={{ state, severity, rule }} page={page} pageSize={PAGE} total={total} />
+        <Pager
+          path={`${BASE}/alerts`}
+          params={{ state, severity, rule, endpoint: endpointId }}
+          page={page}
+          pageSize={PAGE}
+          total={total}
+        />
       </Page>,
     );
   });

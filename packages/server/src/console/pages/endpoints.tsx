@@ -306,7 +306,8 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
               <p>
                 <a href={`${BASE}/detections?endpoint=${e.id}`}>
                   {detTotal === 1 ? "Its only detection" : `All ${count(detTotal)} detections`} on the detections page
-                </a>
+                </a>{" "}
+                · <a href={`${BASE}/alerts?endpoint=${encodeURIComponent(e.id)}`}>its alerts</a>
               </p>
             </>
           )}
