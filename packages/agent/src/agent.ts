@@ -372,6 +372,7 @@ export class Agent {
         id: randomUUID(),
         time: this.now(),
         rule: h.rule.slice(0, 256),
+        name: h.name.slice(0, 256),
         severity: h.severity,
         bundleVersion,
         sha256: sha,

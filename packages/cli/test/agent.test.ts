@@ -163,6 +163,7 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     expect(d).toHaveLength(1);
     expect(d[0]).toMatchObject({
       rule: "EICAR_Test_File",
+      name: "Win.Test.EICAR_HDB-1", // the name `vigil scan` and the agent log print
       severity: "high",
       sha256: sha(EICAR),
       size: EICAR.length,
@@ -360,6 +361,9 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     const ep = (await server.call("GET", `/api/admin/endpoints/${endpointId}`, admin)).json;
     expect(ep.checkpoint).toMatchObject({ origin: "rules.example/log", size: 1 });
     expect(ep.rulesVersion).toBe("rules-1");
+    // the dashboard counts it up to date: newest rules, a checkpoint verified now, the log's size
+    const dash = (await server.call("GET", "/console/", admin)).text.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ");
+    expect(dash).toContain("1 of 1 active endpoint up to date");
     const r2 = await once("--scan");
     expect(r2.code, r2.stderr).toBe(0);
     const m = (await detections()).filter((x) => x.rule === "Agent_Test_Marker");

@@ -61,7 +61,10 @@ export type Heartbeat = z.infer<typeof Heartbeat>;
 export const Detection = z.object({
   id: z.string().min(1).max(64), // agent-chosen, makes retries idempotent
   time: z.number().int(),
+  /** The rule that matched (a YARA rule, a signature's rule in its database, `reputation:NAME`). */
   rule: shortText,
+  /** The signature name the user sees in `vigil scan` (e.g. `Win.Test.EICAR_HDB-1`); absent from older agents: the rule is the name then. */
+  name: shortText.optional(),
   severity: Severity,
   bundleVersion: shortText.nullable(),
   sha256: sha256Hex,

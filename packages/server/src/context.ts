@@ -29,6 +29,19 @@ export interface ServerConfig {
   sessionTtlMs: number;
   /** Secure cookies (set when served over https or behind a TLS proxy). */
   secureCookies: boolean;
+  /** Where new alerts are POSTed (services/webhook.ts), signed with HMAC-SHA256 over `<timestamp>.<body>`. */
+  alertWebhook?: AlertWebhookConfig | undefined;
+}
+
+export interface AlertWebhookConfig {
+  /** An http(s) URL. */
+  url: string;
+  /** The shared HMAC key (at least 16 characters). */
+  secret: string;
+  /** Attempts before a delivery is given up (default 10). */
+  maxAttempts?: number | undefined;
+  /** The first retry's delay, doubled each time up to an hour (default 5000 ms). */
+  backoffMs?: number | undefined;
 }
 
 export interface PolicySigner {
@@ -50,6 +63,8 @@ export interface SessionUser {
   id: string;
   username: string;
   role: Role;
+  /** True while the user must change a generated password (the first admin) before anything else. */
+  mustChangePassword?: boolean;
 }
 
 /** Who performs an operation (audit log): a logged-in user plus the client address. */

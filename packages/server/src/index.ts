@@ -11,8 +11,9 @@
  * console (console/), both behind sessions, roles and CSRF checks (auth/); the API and console
  * call the same services (services/, one file per domain) for every read and every change, and
  * the changes write the audit log. Neither queries the store itself, so an endpoint's status or a
- * detection row has one rule and one shape in the JSON and in the pages. /updates/ mirrors or
- * proxies the rule-update log.
+ * detection row has one rule and one shape in the JSON and in the pages. Arriving detections are
+ * grouped into alerts (services/alerts.ts) that people move through states; new ones can leave
+ * by a signed webhook (services/webhook.ts). /updates/ mirrors or proxies the rule-update log.
  * `startServer` opens the store, migrates it, loads the shared signing key and listens;
  * `createApp` is the Hono application.
  */

@@ -15,6 +15,7 @@ import { pino, type DestinationStream, type Level, type Logger } from "pino";
 import type { AppEnv, Role, ServerConfig, ServerContext } from "./context.js";
 import { migrate, openStore } from "./db/connect.js";
 import { ServerError } from "./error.js";
+import { checkWebhookConfig, startWebhookForwarder } from "./services/webhook.js";
 import { generatePassword } from "./auth/password.js";
 import { ensurePolicy } from "./services/policy.js";
 import { insertUser } from "./services/users.js";
@@ -46,6 +47,8 @@ export interface ServerOptions extends Partial<ServerConfig> {
   poolSize?: number | undefined;
   /** A clock (tests). */
   now?: (() => number) | undefined;
+  /** How often the alert webhook forwarder looks for due deliveries (default 1000 ms). */
+  webhookIntervalMs?: number | undefined;
 }
 
 export interface RunningServer {
@@ -91,7 +94,9 @@ export async function openServerContext(opts: ServerOptions = {}): Promise<Serve
     updatesDir: opts.updatesDir !== undefined ? resolve(opts.updatesDir) : undefined,
     updatesUpstream: opts.updatesUpstream,
     publicUrl: opts.publicUrl,
+    alertWebhook: opts.alertWebhook,
   };
+  if (config.alertWebhook) checkWebhookConfig(config.alertWebhook);
   if (config.updatesDir && config.updatesUpstream)
     throw new ServerError("SERVER_CONFIG", "give either an updates directory or an upstream URL, not both");
   if (config.updatesUpstream && !/^https?:\/\//.test(config.updatesUpstream))
@@ -134,7 +139,8 @@ async function ensureFirstAdmin(ctx: ServerContext, given?: { username: string; 
   const password = given?.password ?? generatePassword();
   const role: Role = "admin";
   // several processes may race here on one PostgreSQL: only the one whose insert wins reports it
-  if (!(await insertUser(ctx, username, role, password))) return;
+  // a generated password must be changed at the first login (the file is removed then)
+  if (!(await insertUser(ctx, username, role, password, !given))) return;
   if (given) {
     ctx.log.info({ username }, "initial admin created");
     return;
@@ -165,9 +171,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     { url, dialect: ctx.store.dialect, store: ctx.store.location, policyKeyId: ctx.signer.keyId },
     "vigil server listening",
   );
+  const forwarder = ctx.config.alertWebhook ? startWebhookForwarder(ctx, opts.webhookIntervalMs) : undefined;
   let closed: Promise<void> | undefined;
   const close = () =>
     (closed ??= (async () => {
+      await forwarder?.stop();
       await new Promise<void>((res) => {
         server.close(() => res());
         const s = server as unknown as { closeIdleConnections?: () => void; closeAllConnections?: () => void };

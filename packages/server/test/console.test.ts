@@ -590,7 +590,7 @@ describe.each(DIALECTS)("console on %s", (dialect) => {
       expect(text).toContain("web-01 Online");
       expect(text).toContain("linux 6.1.0 (x64)");
       expect(text).toMatch(/Online hours, 30 days 720 of 720/);
-      expect(text).toMatch(/Entries 42 Head c0ffee[0-9a-f]{58}/);
+      expect(text).toMatch(/Entries 42 Head after that entry c0ffee[0-9a-f]{58}/);
       expect(text).toContain("Not checked: no update log is configured on this server.");
       expect(text).toContain("/home/alice/<b>eicar</b>.com");
       expect(text).toMatch(/scheduled 95 s 12,345 942 MiB 1 2 rules-7/);

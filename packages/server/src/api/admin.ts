@@ -17,6 +17,7 @@ import {
   logout,
   requireRole,
   SESSION_COOKIE,
+  passwordChangeGate,
   sessionMiddleware,
   setSessionCookie,
   sha256Hex,
@@ -50,6 +51,16 @@ export function adminApi(ctx: ServerContext): Hono<AppEnv> {
   // everything below needs a session; unsafe methods need the CSRF token
   api.use("/*", async (c, next) => (c.req.path.endsWith("/admin/login") ? next() : anyone(c, next)));
   api.use("/*", csrfProtect());
+  api.use("/*", passwordChangeGate());
+
+  // the user's own password (the first admin must change the generated one before anything else)
+  api.post("/password", async (c) => {
+    const req = await readJson(c, S.PasswordChange);
+    await svc.changeOwnPassword(ctx, actorOf(c), req.currentPassword, req.newPassword);
+    const user = c.get("user")!;
+    delete user.mustChangePassword;
+    return c.json({ ok: true });
+  });
 
   api.post("/logout", async (c) => {
     await logout(ctx, c);
@@ -144,6 +155,32 @@ export function adminApi(ctx: ServerContext): Hono<AppEnv> {
   api.get("/reputation/:sha256", analyst, async (c) =>
     c.json(await svc.lookupHash(ctx, c.req.param("sha256"), actorOf(c))),
   );
+
+  // alerts: detections grouped by (endpoint, hash, rule); analysts and admins move them and comment
+  api.get("/alerts", async (c) => {
+    const q = validate(S.AlertQuery, c.req.query());
+    const query = {
+      state: q.state,
+      severity: q.severity,
+      rule: q.rule,
+      endpointId: q.endpoint,
+      sha256: q.sha256,
+      limit: q.limit,
+      offset: q.offset,
+    };
+    const [alerts, total] = await Promise.all([svc.listAlerts(ctx, query), svc.countAlerts(ctx, query)]);
+    return c.json({ alerts, total });
+  });
+  api.get("/alerts/:id", async (c) => c.json(await svc.getAlert(ctx, c.req.param("id"))));
+  api.post("/alerts/state", analyst, async (c) => {
+    const req = await readJson(c, S.AlertStateChange);
+    return c.json({ changed: await svc.setAlertState(ctx, req.ids, req.state, actorOf(c), req.comment) });
+  });
+  api.post("/alerts/:id/comments", analyst, async (c) => {
+    const req = await readJson(c, S.AlertCommentAdd);
+    await svc.commentOnAlert(ctx, c.req.param("id"), req.text, actorOf(c));
+    return c.json({ ok: true }, 201);
+  });
 
   // inventory (reported by agents when the policy allows it)
   api.get("/inventory", async (c) => {

@@ -134,6 +134,53 @@ export const ROUTES: Route[] = [
   },
   {
     method: "get",
+    path: "/api/admin/alerts",
+    summary:
+      "Alerts (detections grouped by endpoint, file hash and rule), most recently seen first; filters: state, severity, rule (part of the rule or name), endpoint, sha256",
+    auth: "session",
+    query: S.AlertQuery,
+    response: z.object({ alerts: z.array(S.AlertInfo), total: z.number().int() }),
+    errors: [400, 401],
+  },
+  {
+    method: "get",
+    path: "/api/admin/alerts/{id}",
+    summary: "One alert with its comments",
+    auth: "session",
+    response: S.AlertDetail,
+    errors: [401, 404],
+  },
+  {
+    method: "post",
+    path: "/api/admin/alerts/state",
+    summary:
+      "Move alerts to a state (analyst or admin), with an optional comment on each; false_positive also records each hash as clean in the hash reputation (the fleet's allow list)",
+    auth: "session",
+    body: S.AlertStateChange,
+    response: z.object({ changed: z.number().int() }),
+    errors: [400, 401, 403, 404],
+  },
+  {
+    method: "post",
+    path: "/api/admin/alerts/{id}/comments",
+    summary: "Comment on an alert (analyst or admin)",
+    auth: "session",
+    body: S.AlertCommentAdd,
+    response: z.object({ ok: z.boolean() }),
+    errors: [400, 401, 403, 404],
+  },
+  {
+    method: "post",
+    path: "/api/admin/password",
+    summary:
+      "Change your own password (the first admin must change the generated one before any other route answers: 403 SERVER_PASSWORD_CHANGE_REQUIRED); removes the initial-admin-password file",
+    auth: "session",
+    body: S.PasswordChange,
+    response: z.object({ ok: z.boolean() }),
+    errors: [400, 401, 403],
+  },
+  {
+    method: "get",
     path: "/api/admin/enrollment-tokens",
     summary: "Enrolment tokens (never the token values)",
     auth: "session",

@@ -9,7 +9,17 @@ const sha256Hex = protocol.Sha256Hex;
 export const Role = z.enum(["admin", "analyst", "viewer"]);
 
 export const LoginRequest = z.object({ username: z.string().min(1).max(100), password: z.string().min(1).max(200) });
-export const User = z.object({ id: z.string(), username: z.string(), role: Role });
+export const User = z.object({
+  id: z.string(),
+  username: z.string(),
+  role: Role,
+  /** Present (true) while the user must change a generated password before anything else. */
+  mustChangePassword: z.boolean().optional(),
+});
+export const PasswordChange = z.object({
+  currentPassword: z.string().min(1).max(200),
+  newPassword: z.string().min(12).max(200),
+});
 export const Me = z.object({ user: User, csrfToken: z.string() });
 
 export const TokenCreate = z.object({
@@ -44,7 +54,8 @@ export const EndpointInfo = z.object({
   checkpoint: z
     .object({ origin: z.string(), size: z.number().int(), rootHash: z.string(), at: z.number().int().nullable() })
     .nullable(),
-  ledger: z.object({ entries: z.number().int(), head: z.string() }).nullable(),
+  /** The ledger head after `entries` lines as reported by the heartbeat at `at` (null: before the server recorded when). */
+  ledger: z.object({ entries: z.number().int(), head: z.string(), at: z.number().int().nullable() }).nullable(),
   enrolledAt: z.number().int(),
   enrolledWith: z.string().nullable(),
   lastSeen: z.number().int().nullable(),
@@ -60,6 +71,9 @@ export const DetectionInfo = z.object({
   clientId: z.string(),
   time: z.number().int(),
   receivedAt: z.number().int(),
+  /** The signature name the endpoint showed (as in `vigil scan`); the rule when the agent sent none. */
+  name: z.string(),
+  /** The rule that matched; differs from `name` for signature databases. */
   rule: z.string(),
   severity: protocol.Severity,
   bundleVersion: z.string().nullable(),
@@ -96,6 +110,40 @@ export const DetectionQuery = z.object({
   limit: int.min(1).max(5000).optional(),
   offset: int.min(0).optional(),
 });
+export const AlertState = z.enum(["new", "acknowledged", "resolved", "false_positive"]);
+export const AlertInfo = z.object({
+  id: z.string(),
+  endpointId: z.string(),
+  hostname: z.string().nullable(),
+  sha256: sha256Hex,
+  rule: z.string(),
+  name: z.string(),
+  severity: protocol.Severity,
+  firstSeen: z.number().int(),
+  lastSeen: z.number().int(),
+  count: z.number().int(),
+  state: AlertState,
+  stateBy: z.string().nullable(),
+  stateAt: z.number().int().nullable(),
+});
+export const AlertDetail = AlertInfo.extend({
+  comments: z.array(z.object({ id: z.string(), time: z.number().int(), username: z.string(), text: z.string() })),
+});
+export const AlertQuery = z.object({
+  state: AlertState.optional(),
+  severity: protocol.Severity.optional(),
+  rule: z.string().max(256).optional(),
+  endpoint: z.string().max(64).optional(),
+  sha256: sha256Hex.optional(),
+  limit: int.min(1).max(1000).optional(),
+  offset: int.min(0).optional(),
+});
+export const AlertStateChange = z.object({
+  ids: z.array(z.string().min(1).max(64)).min(1).max(1000),
+  state: AlertState,
+  comment: z.string().min(1).max(4000).optional(),
+});
+export const AlertCommentAdd = z.object({ text: z.string().min(1).max(4000) });
 export const EndpointQuery = z.object({
   q: z.string().max(100).optional(),
   limit: int.min(1).max(5000).optional(),

@@ -75,6 +75,7 @@ export async function login(
   await ctx.store.db.deleteFrom("sessions").where("expires_at", "<", now).execute();
   const user: SessionUser = { id: row.id, username: row.username, role: row.role };
   await audit(ctx, { actor: { ...user, ip }, action: "login" });
+  if (Number(row.must_change_password) !== 0) user.mustChangePassword = true;
   return { sessionId, csrfToken, user, expiresAt };
 }
 
@@ -118,6 +119,7 @@ export async function sessionOf(
       "users.username",
       "users.role",
       "users.disabled",
+      "users.must_change_password",
     ])
     .where("sessions.id", "=", id)
     .executeTakeFirst();
@@ -129,7 +131,9 @@ export async function sessionOf(
       .where("id", "=", id)
       .execute();
   }
-  return { user: { id: row.id, username: row.username, role: row.role }, csrfToken: row.csrf_token };
+  const user: SessionUser = { id: row.id, username: row.username, role: row.role };
+  if (Number(row.must_change_password) !== 0) user.mustChangePassword = true;
+  return { user, csrfToken: row.csrf_token };
 }
 
 /** Sets c.var.user and c.var.csrfToken from the session cookie (null when not logged in). Idempotent. */
@@ -148,6 +152,31 @@ export function sessionMiddleware(ctx: ServerContext): MiddlewareHandler<AppEnv>
       }
     }
     await next();
+  };
+}
+
+/**
+ * A user who must change a generated password (the first admin) can do only that: under /api
+ * every route but `me`, `logout` and `password` answers 403 SERVER_PASSWORD_CHANGE_REQUIRED;
+ * console pages redirect to /console/password.
+ */
+export function passwordChangeGate(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (!c.get("user")?.mustChangePassword) return next();
+    const p = c.req.path;
+    if (isApi(c)) {
+      if (/\/api\/admin\/(me|logout|login|password)$/.test(p)) return next();
+      throw new ServerError(
+        "SERVER_PASSWORD_CHANGE_REQUIRED",
+        "change the generated password first: POST /api/admin/password {currentPassword,newPassword}",
+      );
+    }
+    if (/^\/console\/(password|logout|login|static\/.*)$/.test(p)) return next();
+    if (c.req.header("hx-request")) {
+      c.header("HX-Redirect", "/console/password");
+      return c.body(null, 403);
+    }
+    return c.redirect("/console/password", 303);
   };
 }
 

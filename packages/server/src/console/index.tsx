@@ -14,17 +14,26 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Hono, type Context } from "hono";
-import { csrfProtect, login, logout, sessionMiddleware, setSessionCookie } from "../auth/session.js";
+import {
+  csrfProtect,
+  login,
+  logout,
+  passwordChangeGate,
+  sessionMiddleware,
+  setSessionCookie,
+} from "../auth/session.js";
 import type { AppEnv, ServerContext } from "../context.js";
 import { ServerError } from "../error.js";
 import { clientIp } from "../http.js";
 import { BASE, Page } from "./layout.js";
 import { registerAdminPages } from "./pages/admin.js";
+import { registerAlertPages } from "./pages/alerts.js";
 import { registerDashboard } from "./pages/dashboard-routes.js";
 import { registerEndpointPages } from "./pages/endpoints.js";
 import { registerFindPages } from "./pages/find.js";
 import { registerInventoryPages } from "./pages/inventory.js";
 import { LoginPage } from "./pages/login.js";
+import { registerPasswordPage } from "./pages/password.js";
 import { registerSystemPages } from "./pages/system.js";
 import { RequestStats } from "./stats.js";
 
@@ -144,13 +153,16 @@ export function consoleApp(ctx: ServerContext): Hono<AppEnv> {
     return c.redirect(to, 303);
   });
   app.use("*", csrfProtect());
+  app.use("*", passwordChangeGate());
 
   app.post("/logout", async (c) => {
     await logout(ctx, c);
     return c.redirect(`${BASE}/login`, 303);
   });
 
+  registerPasswordPage(app, ctx);
   registerDashboard(app, ctx);
+  registerAlertPages(app, ctx);
   registerEndpointPages(app, ctx);
   registerFindPages(app, ctx);
   registerInventoryPages(app, ctx);

@@ -41,6 +41,7 @@ interface NavItem {
 const NAV: NavItem[] = [
   { href: `${BASE}/`, label: "Dashboard", key: "dashboard" },
   { href: `${BASE}/endpoints`, label: "Endpoints", key: "endpoints" },
+  { href: `${BASE}/alerts`, label: "Alerts", key: "alerts" },
   { href: `${BASE}/detections`, label: "Detections", key: "detections" },
   { href: `${BASE}/hashes`, label: "Hashes", key: "hashes" },
   { href: `${BASE}/inventory`, label: "Inventory", key: "inventory" },
@@ -174,6 +175,17 @@ export function statusLabel(s: EndpointStatus): string {
 
 export const SeverityBadge: FC<{ severity: Severity | string }> = ({ severity }) => (
   <span class={`badge sev-${severity}`}>{severity}</span>
+);
+
+/**
+ * A detection as the endpoint's user saw it: the signature name (as `vigil scan` prints it),
+ * linked to the detections filtered by it, with the rule beside it where the two differ.
+ */
+export const DetectionName: FC<{ name: string; rule: string; link?: boolean }> = ({ name, rule, link = true }) => (
+  <>
+    {link ? <a href={`${BASE}/detections?rule=${encodeURIComponent(name)}`}>{name}</a> : name}
+    {rule !== name ? <span class="small muted"> (rule {rule})</span> : null}
+  </>
 );
 
 export const Verdict: FC<{ verdict: string }> = ({ verdict }) => <span class={`badge v-${verdict}`}>{verdict}</span>;

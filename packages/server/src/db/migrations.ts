@@ -199,10 +199,85 @@ const inventory: Migration = {
   },
 };
 
+/**
+ * Issue 18's papercuts: the signature name a detection was shown under on the endpoint
+ * (`Win.Test.EICAR_HDB-1`) beside the rule that matched (null from agents that did not send it:
+ * the rule is the name); when the endpoint's ledger head was reported; and a user who must
+ * change a generated password before doing anything else (the first admin).
+ */
+const papercuts: Migration = {
+  async up(db: Kysely<any>): Promise<void> {
+    await db.schema.alterTable("detections").addColumn("name", "text").execute();
+    await db.schema.alterTable("endpoints").addColumn("ledger_at", "bigint").execute();
+    await db.schema
+      .alterTable("users")
+      .addColumn("must_change_password", "integer", (c) => c.notNull().defaultTo(0))
+      .execute();
+  },
+};
+
+/**
+ * Alerts: detections grouped by (endpoint, file hash, rule) with first/last seen and a count, a
+ * state people move (new, acknowledged, resolved, false positive) with who and when, and comments.
+ */
+const alerts: Migration = {
+  async up(db: Kysely<any>): Promise<void> {
+    await db.schema
+      .createTable("alerts")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("endpoint_id", "text", (c) => c.notNull())
+      .addColumn("sha256", "text", (c) => c.notNull())
+      .addColumn("rule", "text", (c) => c.notNull())
+      .addColumn("name", "text", (c) => c.notNull())
+      .addColumn("severity", "text", (c) => c.notNull())
+      .addColumn("first_seen", "bigint", (c) => c.notNull())
+      .addColumn("last_seen", "bigint", (c) => c.notNull())
+      .addColumn("count", "bigint", (c) => c.notNull())
+      .addColumn("state", "text", (c) => c.notNull())
+      .addColumn("state_by", "text")
+      .addColumn("state_at", "bigint")
+      .addUniqueConstraint("alerts_finding_unique", ["endpoint_id", "sha256", "rule"])
+      .execute();
+    await db.schema.createIndex("alerts_last_seen").on("alerts").column("last_seen").execute();
+    await db.schema.createIndex("alerts_state_last_seen").on("alerts").columns(["state", "last_seen"]).execute();
+
+    await db.schema
+      .createTable("alert_comments")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("alert_id", "text", (c) => c.notNull())
+      .addColumn("time", "bigint", (c) => c.notNull())
+      .addColumn("username", "text", (c) => c.notNull())
+      .addColumn("text", "text", (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex("alert_comments_alert").on("alert_comments").columns(["alert_id", "time"]).execute();
+  },
+};
+
+/** Webhook deliveries of new alerts: an outbox the forwarder drains with retries (services/webhook.ts). */
+const alertDeliveries: Migration = {
+  async up(db: Kysely<any>): Promise<void> {
+    await db.schema
+      .createTable("alert_deliveries")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("alert_id", "text", (c) => c.notNull())
+      .addColumn("created_at", "bigint", (c) => c.notNull())
+      .addColumn("attempts", "integer", (c) => c.notNull())
+      .addColumn("next_at", "bigint")
+      .addColumn("state", "text", (c) => c.notNull())
+      .addColumn("last_error", "text")
+      .addColumn("done_at", "bigint")
+      .execute();
+    await db.schema.createIndex("alert_deliveries_due").on("alert_deliveries").columns(["state", "next_at"]).execute();
+  },
+};
+
 /** Migrations by name; names sort in the order they apply. */
 export const migrations: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_inventory": inventory,
+  "0003_papercuts": papercuts,
+  "0004_alerts": alerts,
+  "0005_alert_deliveries": alertDeliveries,
 };
 
 export const migrationProvider: MigrationProvider = {

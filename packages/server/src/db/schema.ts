@@ -6,7 +6,7 @@
  * - times are integer milliseconds since the epoch (`bigint`; pg's int8 parser is set to Number);
  * - booleans are integers 0/1; structured values are JSON text.
  */
-import type { Generated } from "kysely";
+import type { ColumnType, Generated } from "kysely";
 
 export interface UsersTable {
   id: string;
@@ -16,6 +16,8 @@ export interface UsersTable {
   role: "admin" | "analyst" | "viewer";
   created_at: number;
   disabled: Generated<number>;
+  /** 1 while the user must change a generated password (the first admin) before anything else. */
+  must_change_password: Generated<number>;
 }
 
 export interface SessionsTable {
@@ -54,6 +56,8 @@ export interface EndpointsTable {
   checkpoint_at: number | null;
   ledger_entries: number | null;
   ledger_head: string | null;
+  /** Server time of the heartbeat that reported ledger_entries/ledger_head. */
+  ledger_at: number | null;
   enrolled_at: number;
   enrolled_with: string | null;
   last_seen: number | null;
@@ -78,6 +82,8 @@ export interface DetectionsTable {
   time: number;
   received_at: number;
   rule: string;
+  /** The signature name the endpoint showed (null from agents before it was sent: the rule is the name). */
+  name: ColumnType<string | null, string | null | undefined, string | null>;
   severity: "low" | "medium" | "high" | "critical";
   bundle_version: string | null;
   sha256: string;
@@ -177,6 +183,46 @@ export interface InventoryFindingsTable {
   last_seen: number;
 }
 
+export type AlertState = "new" | "acknowledged" | "resolved" | "false_positive";
+
+export interface AlertsTable {
+  id: string;
+  endpoint_id: string;
+  sha256: string;
+  rule: string;
+  /** The signature name endpoints showed (the rule when none was sent). */
+  name: string;
+  /** The highest severity of its detections. */
+  severity: "low" | "medium" | "high" | "critical";
+  first_seen: number;
+  last_seen: number;
+  count: number;
+  state: AlertState;
+  /** Who moved it to its state (a username, or `allow list` when the hash was already marked clean). */
+  state_by: string | null;
+  state_at: number | null;
+}
+
+export interface AlertCommentsTable {
+  id: string;
+  alert_id: string;
+  time: number;
+  username: string;
+  text: string;
+}
+
+export interface AlertDeliveriesTable {
+  id: string;
+  alert_id: string;
+  created_at: number;
+  attempts: number;
+  /** When the next attempt is due (also a claim: a process moves it forward before sending). */
+  next_at: number | null;
+  state: "queued" | "delivered" | "failed";
+  last_error: string | null;
+  done_at: number | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -191,4 +237,7 @@ export interface Database {
   server_keys: ServerKeysTable;
   inventory_items: InventoryItemsTable;
   inventory_findings: InventoryFindingsTable;
+  alerts: AlertsTable;
+  alert_comments: AlertCommentsTable;
+  alert_deliveries: AlertDeliveriesTable;
 }

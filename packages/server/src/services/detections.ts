@@ -1,6 +1,6 @@
 /**
  * Detections the endpoints report: storing a batch (idempotent by the agent's id, the path only
- * when the policy collects paths), the listing with filters (and its count, for pagers), counts
+ * when the policy collects paths; what was new is grouped into alerts, alerts.ts), the listing with filters (and its count, for pagers), counts
  * per endpoint, detections per day by severity, and the rules and endpoints with the most
  * detections. Time buckets are integer division of millisecond times (both dialects truncate).
  */
@@ -10,6 +10,7 @@ import type { ServerContext } from "../context.js";
 import { containsPattern, countRows, prefixOf } from "../db/query.js";
 import type { Database } from "../db/schema.js";
 import { DAY_MS } from "../time.js";
+import { groupIntoAlerts } from "./alerts.js";
 import { getPolicy } from "./policy.js";
 
 export type Severity = "low" | "medium" | "high" | "critical";
@@ -22,6 +23,9 @@ export interface DetectionInfo {
   clientId: string;
   time: number;
   receivedAt: number;
+  /** The signature name the endpoint showed (the rule when an older agent sent none). */
+  name: string;
+  /** The rule that matched (the same as `name` for most engines). */
   rule: string;
   severity: Severity;
   bundleVersion: string | null;
@@ -38,6 +42,7 @@ export interface DetectionInput {
   id: string;
   time: number;
   rule: string;
+  name?: string | undefined;
   severity: Severity;
   bundleVersion: string | null;
   sha256: string;
@@ -62,6 +67,8 @@ export async function storeDetections(
     time: d.time,
     received_at: now,
     rule: d.rule,
+    // stored only where it differs: null means "the rule is the name"
+    name: d.name !== undefined && d.name !== d.rule ? d.name : null,
     severity: d.severity,
     bundle_version: d.bundleVersion,
     sha256: d.sha256,
@@ -73,12 +80,19 @@ export async function storeDetections(
   }));
   let accepted = 0;
   for (let i = 0; i < rows.length; i += 500) {
-    const r = await ctx.store.db
+    // both dialects return only the rows inserted (not the repeats the conflict clause skipped)
+    const stored = await ctx.store.db
       .insertInto("detections")
       .values(rows.slice(i, i + 500))
       .onConflict((oc) => oc.columns(["endpoint_id", "client_id"]).doNothing())
-      .executeTakeFirst();
-    accepted += Number(r.numInsertedOrUpdatedRows ?? 0n);
+      .returning(["sha256", "rule", "name", "severity", "time"])
+      .execute();
+    accepted += stored.length;
+    await groupIntoAlerts(
+      ctx,
+      endpointId,
+      stored.map((r) => ({ ...r, time: Number(r.time) })),
+    );
   }
   // ON CONFLICT DO NOTHING also absorbs repeats inside one batch; they count as duplicates
   if (accepted > 0) ctx.log.info({ endpoint: endpointId, accepted }, "detections received");
@@ -92,7 +106,7 @@ export interface DetectionQuery {
   endpoint?: string | undefined;
   /** Exactly this rule. */
   rule?: string | undefined;
-  /** Part of the rule name (case-insensitive). */
+  /** Part of the rule or of the signature name (case-insensitive). */
   ruleContains?: string | undefined;
   severity?: Severity | undefined;
   sha256?: string | undefined;
@@ -112,8 +126,10 @@ function detectionsWhere(db: Kysely<Database>, q: DetectionQuery) {
     );
   }
   if (q.rule) query = query.where("d.rule", "=", q.rule);
-  if (q.ruleContains)
-    query = query.where(sql<boolean>`lower(d.rule) like ${containsPattern(q.ruleContains)} escape '\\'`);
+  if (q.ruleContains) {
+    const pat = containsPattern(q.ruleContains);
+    query = query.where(sql<boolean>`(lower(d.rule) like ${pat} escape '\\' or lower(d.name) like ${pat} escape '\\')`);
+  }
   if (q.severity) query = query.where("d.severity", "=", q.severity);
   if (q.sha256) query = query.where("d.sha256", "=", q.sha256);
   if (q.since !== undefined) query = query.where("d.time", ">=", q.since);
@@ -138,6 +154,7 @@ export async function listDetections(ctx: ServerContext, q: DetectionQuery = {})
     clientId: r.client_id,
     time: Number(r.time),
     receivedAt: Number(r.received_at),
+    name: r.name ?? r.rule,
     rule: r.rule,
     severity: r.severity,
     bundleVersion: r.bundle_version,
@@ -210,6 +227,8 @@ export async function detectionsPerDay(ctx: ServerContext, days = 30, endpointId
 
 export interface TopRule {
   rule: string;
+  /** The signature name endpoints showed for it (the rule when none was sent). */
+  name: string;
   count: number;
   endpoints: number;
   lastSeen: number;
@@ -225,6 +244,7 @@ export async function topRules(ctx: ServerContext, since: number, limit = 10): P
     .selectFrom("detections")
     .select([
       "rule",
+      sql<string | null>`max(name)`.as("name"),
       sql<number>`count(*)`.as("n"),
       sql<number>`count(distinct endpoint_id)`.as("endpoints"),
       sql<number>`max(time)`.as("last"),
@@ -238,6 +258,7 @@ export async function topRules(ctx: ServerContext, since: number, limit = 10): P
     .execute();
   return rows.map((r) => ({
     rule: r.rule,
+    name: r.name ?? r.rule,
     count: Number(r.n),
     endpoints: Number(r.endpoints),
     lastSeen: Number(r.last),

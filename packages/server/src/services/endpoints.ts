@@ -75,7 +75,8 @@ export interface EndpointInfo {
   agentVersion: string | null;
   rulesVersion: string | null;
   checkpoint: { origin: string; size: number; rootHash: string; at: number | null } | null;
-  ledger: { entries: number; head: string } | null;
+  /** The head after `entries` lines, as the heartbeat at `at` (server time) reported it; the endpoint's ledger has grown since. */
+  ledger: { entries: number; head: string; at: number | null } | null;
   enrolledAt: number;
   enrolledWith: string | null;
   lastSeen: number | null;
@@ -109,7 +110,14 @@ export function endpointInfo(r: EndpointsTable, t: Thresholds): EndpointInfo {
             at: r.checkpoint_at === null ? null : Number(r.checkpoint_at),
           }
         : null,
-    ledger: r.ledger_entries !== null ? { entries: Number(r.ledger_entries), head: r.ledger_head ?? "" } : null,
+    ledger:
+      r.ledger_entries !== null
+        ? {
+            entries: Number(r.ledger_entries),
+            head: r.ledger_head ?? "",
+            at: r.ledger_at === null ? null : Number(r.ledger_at),
+          }
+        : null,
     enrolledAt: Number(r.enrolled_at),
     enrolledWith: r.enrolled_with,
     lastSeen: r.last_seen === null ? null : Number(r.last_seen),
@@ -231,6 +239,7 @@ export async function enrollEndpoint(
       checkpoint_at: null,
       ledger_entries: null,
       ledger_head: null,
+      ledger_at: null,
       enrolled_at: ctx.now(),
       enrolled_with: label,
       last_seen: null,
@@ -284,7 +293,7 @@ export async function recordHeartbeat(
             checkpoint_at: now,
           }
         : {}),
-      ...(hb.ledger ? { ledger_entries: hb.ledger.entries, ledger_head: hb.ledger.head } : {}),
+      ...(hb.ledger ? { ledger_entries: hb.ledger.entries, ledger_head: hb.ledger.head, ledger_at: now } : {}),
     })
     .where("id", "=", endpointId)
     .execute();

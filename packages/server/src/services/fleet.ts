@@ -157,8 +157,10 @@ export interface FreshnessQuery {
 
 /**
  * Rules freshness: endpoints not on the newest rules version any endpoint reports, or whose
- * last verified checkpoint is older than `maxCheckpointAgeDays` (or missing). Endpoints never
- * heard from and revoked ones are left out: they have nothing to report.
+ * last verified checkpoint is older than `maxCheckpointAgeDays` (or missing) when the fleet uses
+ * an update log. The checkpoint's age is when the endpoint last reported it in a heartbeat (it
+ * re-verifies the log at each update check), not when it was signed. Endpoints never heard from
+ * and revoked ones are left out: they have nothing to report.
  */
 export async function rulesFreshness(ctx: ServerContext, q: FreshnessQuery = {}, t?: Thresholds): Promise<Freshness> {
   const { maxCheckpointAgeDays = 3, limit = 50, logSize } = q;
@@ -177,12 +179,15 @@ export async function rulesFreshness(ctx: ServerContext, q: FreshnessQuery = {},
       newest = v.rules_version;
   const oldCheckpoint = th.now - maxCheckpointAgeDays * DAY_MS;
   const base = db.selectFrom("endpoints").where("revoked_at", "is", null).where("last_seen", "is not", null);
+  // A verified checkpoint is asked of endpoints only when the fleet uses an update log: the
+  // server has one, or some endpoint reports one. A fleet without one (rules installed by other
+  // means) would otherwise never count an endpoint on the newest rules as up to date.
+  const usesLog =
+    logSize !== undefined ||
+    (await base.select("id").where("checkpoint_at", "is not", null).limit(1).executeTakeFirst()) !== undefined;
   const flaggedWhere = (eb: ExpressionBuilder<Database, "endpoints">) => {
-    const ors: Array<Expression<SqlBool>> = [
-      eb("rules_version", "is", null),
-      eb("checkpoint_at", "is", null),
-      eb("checkpoint_at", "<", oldCheckpoint),
-    ];
+    const ors: Array<Expression<SqlBool>> = [eb("rules_version", "is", null)];
+    if (usesLog) ors.push(eb("checkpoint_at", "is", null), eb("checkpoint_at", "<", oldCheckpoint));
     if (newest !== null) ors.push(eb("rules_version", "<>", newest));
     if (logSize !== undefined) ors.push(eb("checkpoint_size", "<", logSize));
     return eb.or(ors);
@@ -208,7 +213,9 @@ export async function rulesFreshness(ctx: ServerContext, q: FreshnessQuery = {},
     if (e.rulesVersion === null) reasons.push("no rules");
     else if (newest !== null && e.rulesVersion !== newest) reasons.push("outdated rules");
     const at = row.checkpoint_at === null ? null : Number(row.checkpoint_at);
-    if (at === null) reasons.push("no verified checkpoint");
+    if (!usesLog) {
+      /* no update log in use: checkpoints are not asked for */
+    } else if (at === null) reasons.push("no verified checkpoint");
     else if (at < oldCheckpoint) reasons.push(`checkpoint older than ${maxCheckpointAgeDays} days`);
     const size = row.checkpoint_size === null ? null : Number(row.checkpoint_size);
     if (logSize !== undefined && size !== null && size < logSize)
@@ -225,8 +232,8 @@ export async function rulesFreshness(ctx: ServerContext, q: FreshnessQuery = {},
     reasons: {
       outdated: newest === null ? 0 : n("outdated"),
       noRules: n("noRules"),
-      noCheckpoint: n("noCheckpoint"),
-      oldCheckpoint: n("oldCheckpoint"),
+      noCheckpoint: usesLog ? n("noCheckpoint") : 0,
+      oldCheckpoint: usesLog ? n("oldCheckpoint") : 0,
       behindLog: logSize === undefined ? 0 : n("behindLog"),
     },
     maxCheckpointAgeDays,

@@ -91,6 +91,8 @@ export {
   ROLES,
   type NewUser,
   type UserInfo,
+  changeOwnPassword,
+  initialPasswordFile,
 } from "./users.js";
 export {
   addReputation,
@@ -120,3 +122,17 @@ export {
   type StoredInventory,
 } from "./inventory.js";
 export { tableCounts } from "./health.js";
+export {
+  ALERT_STATES,
+  commentOnAlert,
+  countAlerts,
+  getAlert,
+  groupIntoAlerts,
+  listAlerts,
+  setAlertState,
+  type AlertComment,
+  type AlertInfo,
+  type AlertQuery,
+  type AlertState,
+} from "./alerts.js";
+export { checkWebhookConfig, deliverDue, signWebhook, startWebhookForwarder } from "./webhook.js";

@@ -106,6 +106,21 @@ export async function reputationByPrefix(ctx: ServerContext, prefixHex: string):
   return { prefix: prefixHex, entries };
 }
 
+const SEVERITY_RANK = sql<number>`max(case severity when 'critical' then 4 when 'high' then 3 when 'medium' then 2 else 1 end)`;
+
+/** The source shown for a verdict taken from the endpoints' detections rather than recorded by someone. */
+export const DETECTED_SOURCE = "detections (no verdict recorded)";
+
+/**
+ * The verdict a hash has when nobody recorded one but endpoints detected it: malicious when a
+ * detection was high or critical, suspicious otherwise; undefined when it was never detected.
+ * A recorded verdict (a feed, an analyst, a false positive marked clean) always wins.
+ */
+function detectedVerdict(detections: number, severityRank: unknown): "malicious" | "suspicious" | undefined {
+  if (!detections) return undefined;
+  return Number(severityRank) >= 3 ? "malicious" : "suspicious";
+}
+
 /** What the server knows about one hash: its verdict (if any) and the detections of it. */
 export interface HashSummary {
   sha256: string;
@@ -136,6 +151,8 @@ export async function lookupHash(ctx: ServerContext, sha256: string, actor: Acto
       eb.fn.countAll<number>().as("n"),
       eb.fn.min<number>("time").as("first"),
       eb.fn.max<number>("time").as("last"),
+      SEVERITY_RANK.as("sev"),
+      sql<string | null>`max(coalesce(name, rule))`.as("name"),
     ])
     .where("sha256_prefix", "=", prefixOf(sha))
     .where("sha256", "=", sha)
@@ -149,11 +166,12 @@ export async function lookupHash(ctx: ServerContext, sha256: string, actor: Acto
     .limit(1000)
     .execute();
   await audit(ctx, { actor, action: "reputation.lookup", target: sha });
+  const derived = detectedVerdict(Number(agg.n), agg.sev);
   return {
     sha256: sha,
-    verdict: rep?.verdict ?? "unknown",
-    name: rep?.name ?? null,
-    source: rep?.source ?? null,
+    verdict: rep?.verdict ?? derived ?? "unknown",
+    name: rep ? rep.name : derived ? agg.name : null,
+    source: rep?.source ?? (derived ? DETECTED_SOURCE : null),
     updatedAt: rep ? Number(rep.updated_at) : null,
     prevalence: eps.length,
     detections: Number(agg.n),
@@ -165,7 +183,7 @@ export async function lookupHash(ctx: ServerContext, sha256: string, actor: Acto
 
 /**
  * Hashes known to the server (reported in detections or holding a verdict) whose hex starts with
- * `hexPrefix` (5 to 64 lowercase hex digits), each with the rules that detected it. The 20-bit
+ * `hexPrefix` (5 to 64 lowercase hex digits), each with the detection names it was reported under. The 20-bit
  * integer prefix uses the indexes; the text comparison narrows to the full prefix.
  */
 export async function lookupHashes(
@@ -187,6 +205,7 @@ export async function lookupHashes(
       sql<number>`count(distinct endpoint_id)`.as("endpoints"),
       sql<number>`min(time)`.as("first"),
       sql<number>`max(time)`.as("last"),
+      SEVERITY_RANK.as("sev"),
     ])
     .where("sha256_prefix", "=", p20);
   dq = full ? dq.where("sha256", "=", hexPrefix) : dq.where(sql<boolean>`sha256 like ${like} escape '\\'`);
@@ -227,10 +246,15 @@ export async function lookupHashes(
     v.detections = Number(d.n);
     v.firstSeen = Number(d.first);
     v.lastSeen = Number(d.last);
+    const derived = detectedVerdict(v.detections, d.sev);
+    if (derived) {
+      v.verdict = derived;
+      v.source = DETECTED_SOURCE;
+    }
   }
   for (const r of rep) {
     const v = get(r.sha256);
-    v.verdict = r.verdict;
+    v.verdict = r.verdict; // a recorded verdict wins over one derived from detections
     v.name = r.name;
     v.source = r.source;
     v.updatedAt = Number(r.updated_at);
@@ -239,11 +263,11 @@ export async function lookupHashes(
   if (hashes.length) {
     const rules = await db
       .selectFrom("detections")
-      .select(["sha256", "rule"])
+      .select(["sha256", sql<string>`coalesce(name, rule)`.as("rule")])
       .distinct()
       .where("sha256", "in", hashes)
       .execute();
-    for (const r of rules) byHash.get(r.sha256)?.rules.push(r.rule);
+    for (const r of rules) byHash.get(r.sha256)?.rules.push(r.rule); // the names endpoints showed
   }
   return { rows: hashes.map((h) => byHash.get(h)!), truncated: byHash.size > limit };
 }

@@ -8,7 +8,9 @@ import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import type { Actor, Role, ServerContext } from "../context.js";
 import { ServerError } from "../error.js";
-import { generatePassword, hashPassword } from "../auth/password.js";
+import { rmSync } from "node:fs";
+import { resolve } from "node:path";
+import { DUMMY_HASH, generatePassword, hashPassword, verifyPassword } from "../auth/password.js";
 import { audit } from "./audit.js";
 
 export const ROLES: readonly Role[] = ["admin", "analyst", "viewer"];
@@ -63,7 +65,13 @@ export async function listUsers(ctx: ServerContext): Promise<UserInfo[]> {
 }
 
 /** Inserts a user without an actor or audit entry: the first admin at startup. Returns false if the name exists. */
-export async function insertUser(ctx: ServerContext, username: string, role: Role, password: string): Promise<boolean> {
+export async function insertUser(
+  ctx: ServerContext,
+  username: string,
+  role: Role,
+  password: string,
+  mustChangePassword = false,
+): Promise<boolean> {
   const r = await ctx.store.db
     .insertInto("users")
     .values({
@@ -73,6 +81,7 @@ export async function insertUser(ctx: ServerContext, username: string, role: Rol
       role,
       created_at: ctx.now(),
       disabled: 0,
+      must_change_password: mustChangePassword ? 1 : 0,
     })
     .onConflict((oc) => oc.column("username").doNothing())
     .executeTakeFirst();
@@ -183,4 +192,54 @@ export async function resetPassword(
   await ctx.store.db.deleteFrom("sessions").where("user_id", "=", userId).execute();
   await audit(ctx, { actor, action: "user.password", target: row.username });
   return pw;
+}
+
+/** Where `vigil server` writes the first admin's generated password (removed once it is changed). */
+export function initialPasswordFile(ctx: ServerContext): string {
+  return resolve(ctx.config.dataDir, "initial-admin-password");
+}
+
+/**
+ * A user changes their own password: the current one must match, the new one has 12 to 200
+ * characters and differs from it. Clears the forced change of a generated password and removes
+ * the first admin's password file. Audited.
+ */
+export async function changeOwnPassword(
+  ctx: ServerContext,
+  actor: Actor,
+  current: string,
+  next: string,
+): Promise<void> {
+  const row = await ctx.store.db.selectFrom("users").selectAll().where("id", "=", actor.id).executeTakeFirst();
+  if (!(await verifyPassword(current, row?.password_hash ?? DUMMY_HASH)) || !row)
+    throw new ServerError("SERVER_FORBIDDEN", "the current password is wrong", { path: "currentPassword" });
+  if (next.length < 12 || next.length > 200)
+    throw new ServerError("SERVER_BAD_REQUEST", "the new password has 12 to 200 characters", { path: "newPassword" });
+  if (next === current)
+    throw new ServerError("SERVER_BAD_REQUEST", "choose a new password that differs from the current one", {
+      path: "newPassword",
+    });
+  const forced = Number(row.must_change_password) !== 0;
+  await ctx.store.db
+    .updateTable("users")
+    .set({ password_hash: await hashPassword(next), must_change_password: 0 })
+    .where("id", "=", row.id)
+    .execute();
+  let removed = false;
+  if (forced) {
+    const file = initialPasswordFile(ctx);
+    try {
+      rmSync(file);
+      removed = true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+        ctx.log.warn({ err: (err as Error).message }, `could not remove ${file}: delete it by hand`);
+    }
+  }
+  await audit(ctx, {
+    actor,
+    action: "user.password.change",
+    target: row.username,
+    detail: forced ? { forced: true, passwordFileRemoved: removed } : undefined,
+  });
 }

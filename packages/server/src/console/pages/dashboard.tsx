@@ -21,7 +21,17 @@ import {
 } from "../../services/index.js";
 import { DAY_MS } from "../../time.js";
 import { count, isoDay, plural } from "../format.js";
-import { Ago, BASE, ChartTable, Empty, EndpointLink, SeverityBadge, StatusBadge, Time } from "../layout.js";
+import {
+  Ago,
+  BASE,
+  ChartTable,
+  DetectionName,
+  Empty,
+  EndpointLink,
+  SeverityBadge,
+  StatusBadge,
+  Time,
+} from "../layout.js";
 
 export const SEVERITY_COLOURS: Record<Severity, string> = {
   low: "#6b7a8f",
@@ -171,7 +181,7 @@ export const TopRulesTable: FC<{ rows: TopRule[]; now: number }> = ({ rows, now 
       <caption class="sr-only">Top rules, last 30 days</caption>
       <thead>
         <tr>
-          <th scope="col">Rule</th>
+          <th scope="col">Detection</th>
           <th scope="col">Severity</th>
           <th scope="col" class="num">
             Detections
@@ -186,7 +196,7 @@ export const TopRulesTable: FC<{ rows: TopRule[]; now: number }> = ({ rows, now 
         {rows.map((r) => (
           <tr>
             <th scope="row">
-              <a href={`${BASE}/detections?rule=${encodeURIComponent(r.rule)}`}>{r.rule}</a>
+              <DetectionName name={r.name} rule={r.rule} />
             </th>
             <td>
               <SeverityBadge severity={r.severity} />
@@ -360,8 +370,7 @@ export const ActivityList: FC<{ items: ActivityItem[]; now: number }> = ({ items
         ) : (
           <li class="det">
             <Time ms={i.time} now={now} precise /> <span class="kind">detection</span>{" "}
-            <SeverityBadge severity={i.severity} />{" "}
-            <a href={`${BASE}/detections?rule=${encodeURIComponent(i.rule)}`}>{i.rule}</a> on{" "}
+            <SeverityBadge severity={i.severity} /> <DetectionName name={i.name} rule={i.rule} /> on{" "}
             <EndpointLink id={i.endpointId} hostname={i.hostname} /> <span class="muted">({i.action})</span>
           </li>
         ),

@@ -258,13 +258,30 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
                 <>
                   <p>
                     The agent records every request it sends in a hash-chained ledger (<code>vigil ledger</code> on the
-                    endpoint shows it; <code>vigil ledger verify</code> checks the chain). Compare the head below with
-                    the endpoint's own.
+                    endpoint lists it; <code>vigil ledger verify</code> checks the chain). The head below is the chain
+                    after entry {count(e.ledger.entries)}, as the agent reported it{" "}
+                    {e.ledger.at !== null ? (
+                      <>
+                        with its heartbeat <Time ms={e.ledger.at} now={now} />
+                      </>
+                    ) : (
+                      "with an earlier heartbeat"
+                    )}
+                    ; that heartbeat and every later request added entries after it. On the endpoint, entry{" "}
+                    {count(e.ledger.entries)} of <code>vigil ledger --json</code> must carry this hash.
                   </p>
                   <Facts
                     items={[
                       ["Entries", count(e.ledger.entries)],
-                      ["Head", <span class="mono wrap">{e.ledger.head || "–"}</span>],
+                      ["Head after that entry", <span class="mono wrap">{e.ledger.head || "–"}</span>],
+                      [
+                        "Reported",
+                        e.ledger.at !== null ? (
+                          <Time ms={e.ledger.at} now={now} precise />
+                        ) : (
+                          "before this server recorded when"
+                        ),
+                      ],
                     ]}
                   />
                 </>
@@ -289,7 +306,8 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
               <p>
                 <a href={`${BASE}/detections?endpoint=${e.id}`}>
                   {detTotal === 1 ? "Its only detection" : `All ${count(detTotal)} detections`} on the detections page
-                </a>
+                </a>{" "}
+                · <a href={`${BASE}/alerts?endpoint=${encodeURIComponent(e.id)}`}>its alerts</a>
               </p>
             </>
           )}

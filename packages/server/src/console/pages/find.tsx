@@ -25,6 +25,7 @@ import {
   Ago,
   BASE,
   CsrfField,
+  DetectionName,
   hxForm,
   Empty,
   EndpointLink,
@@ -56,7 +57,7 @@ export const DetectionTable: FC<{
     columns={[
       "Time",
       withEndpoint && "Endpoint",
-      "Rule",
+      "Detection",
       "Severity",
       "Action",
       "SHA-256",
@@ -75,7 +76,9 @@ export const DetectionTable: FC<{
             <EndpointLink id={d.endpointId} hostname={d.hostname} />
           </td>
         )}
-        <td>{linkRules ? <a href={`${BASE}/detections?rule=${encodeURIComponent(d.rule)}`}>{d.rule}</a> : d.rule}</td>
+        <td>
+          <DetectionName name={d.name} rule={d.rule} link={linkRules} />
+        </td>
         <td>
           <SeverityBadge severity={d.severity} />
         </td>
@@ -126,7 +129,7 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
             </select>
           </p>
           <p>
-            <label for="f-rule">Rule contains</label>
+            <label for="f-rule">Name or rule contains</label>
             <input id="f-rule" name="rule" type="search" value={rule ?? ""} maxlength={256} />
           </p>
           <p>
