@@ -153,6 +153,10 @@ async function serve(args: string[]): Promise<number> {
       "120",
     )
     .option("--public-url <url>", "the URL agents use to reach this server (shown in the console)")
+    .option(
+      "--alert-webhook <url>",
+      "POST each new alert to this URL, signed with HMAC-SHA256 (the key from $VIGIL_ALERT_WEBHOOK_SECRET, 16+ characters), retried with backoff",
+    )
     .addHelpText("after", HELP);
   const exit = parseOrExit(cmd, args);
   if (exit !== undefined) return exit;
@@ -166,6 +170,7 @@ async function serve(args: string[]): Promise<number> {
       secureCookies?: boolean;
       rateLimit: string;
       publicUrl?: string;
+      alertWebhook?: string;
     }
   >();
   return withErrors("server", async () => {
@@ -173,6 +178,16 @@ async function serve(args: string[]): Promise<number> {
       throw new ServerError("SERVER_CONFIG", `--log-level must be one of ${LEVELS.join(", ")}`);
     const port = positiveInt(o.port, "--port");
     if (port > 65535) throw new ServerError("SERVER_CONFIG", "--port must be at most 65535");
+    let alertWebhook: { url: string; secret: string } | undefined;
+    if (o.alertWebhook) {
+      const secret = process.env.VIGIL_ALERT_WEBHOOK_SECRET ?? "";
+      if (secret.length < 16)
+        throw new ServerError(
+          "SERVER_CONFIG",
+          "--alert-webhook needs its HMAC key in $VIGIL_ALERT_WEBHOOK_SECRET (at least 16 characters)",
+        );
+      alertWebhook = { url: o.alertWebhook, secret };
+    }
     const server = await startServer({
       dataDir: o.data,
       database: o.database ?? process.env.VIGIL_DATABASE,
@@ -184,6 +199,7 @@ async function serve(args: string[]): Promise<number> {
       secureCookies: o.secureCookies ?? false,
       rateLimitPerMinute: positiveInt(o.rateLimit, "--rate-limit"),
       publicUrl: o.publicUrl,
+      alertWebhook,
     });
     process.stderr.write(
       `vigil server: listening on ${server.url} (console ${server.url}/console/, ${server.ctx.store.dialect} store ${server.ctx.store.location})\n`,
