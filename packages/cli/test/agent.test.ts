@@ -110,7 +110,11 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     writeFileSync(join(scanDir, "eicar.com"), EICAR);
     writeFileSync(join(scanDir, "notes.txt"), "nothing to see here\n");
     // a format this version does not open: never counted clean
-    writeFileSync(join(scanDir, "report.pdf"), "%PDF-1.4\n1 0 obj << /Filter /FlateDecode >> stream\nx\nendstream\n");
+    // a format Vigil recognises but does not open (MS compress's KWAJ variant)
+    writeFileSync(
+      join(scanDir, "setup.ex_"),
+      Buffer.concat([Buffer.from([0x4b, 0x57, 0x41, 0x4a, 0x88, 0xf0, 0x27, 0xd1]), Buffer.alloc(20)]),
+    );
     await startServer();
     await relay.start();
   });
@@ -173,7 +177,9 @@ describe.skipIf(!built)("vigil agent against a real server", () => {
     });
     expect(d[0].bundleVersion).toMatch(/^starter-/);
     // the file not fully scanned is named in the agent's log and counted in its report
-    expect(r.stderr + r.stdout).toMatch(/report\.pdf: not fully scanned \(unsupported\): PDF document is not opened/);
+    expect(r.stderr + r.stdout).toMatch(
+      /setup\.ex_: not fully scanned \(unsupported\): KWAJ \(MS compress\) file is not opened/,
+    );
     const ep = (await server.call("GET", `/api/admin/endpoints/${endpointId}`, admin)).json;
     expect(ep.hostname).toBe("it-host");
     expect(ep.ledger.entries).toBeGreaterThan(0);

@@ -16,6 +16,8 @@ import type {
 } from "./types.js";
 import { matchesBeforeTimeout } from "./error.js";
 
+const MAIL_KINDS: ReadonlySet<ArchiveKind> = new Set(["mail", "tnef", "uuencoded", "binhex", "html"]);
+
 export interface ContentOptions {
   limits: Limits;
   /** Report limit overruns as detections named Heuristics.Limits.Exceeded.* (like clamscan). */
@@ -133,7 +135,11 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
     // a family this version recognises but cannot open is never reported OK
     const unopened = () => {
       const r = recognise(b);
-      if (r) addIncomplete(result, { reason: "unsupported", path, message: r.message }, opts);
+      // a mail reader already decoded the uuencoded, yEnc and BinHex blocks of the text parts
+      // it yields (archive/mail/text.ts): such a part holding one is read, not unsupported
+      const decodedByParent =
+        container !== undefined && MAIL_KINDS.has(container) && r !== undefined && /^(BinHex|uuencoded)/.test(r.format);
+      if (r && !decodedByParent) addIncomplete(result, { reason: "unsupported", path, message: r.message }, opts);
       return true;
     };
     const kind = sniffArchive(b);
