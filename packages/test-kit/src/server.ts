@@ -72,7 +72,19 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       const c = new pg.Client({ connectionString: POSTGRES_URL });
       await c.connect();
       try {
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        // an autovacuum worker (a superuser backend) on the new database makes FORCE fail for a
+        // non-superuser ("must be a member of the role whose process is being terminated"): it
+        // finishes in moments, so try again a few times
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+            break;
+          } catch (e) {
+            if (attempt >= 20 || !/member of the role|being accessed by other users/.test((e as Error).message))
+              throw e;
+            await new Promise((r) => setTimeout(r, 250));
+          }
+        }
       } finally {
         await c.end();
       }
