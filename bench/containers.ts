@@ -187,8 +187,6 @@ for (const [name, r] of rows) {
   else if (r.code !== 0 && r.code !== 1)
     console.log(`  ! unexpected exit ${r.code}: ${(r.err || r.out).split("\n").slice(0, 5).join(" | ")}`);
 }
-console.log(
-  `(${marked} files carry the marker; Vigil does not open PDF or mail yet, so it reports those "not fully scanned" where clamscan finds the marker)`,
-);
+console.log(`(${marked} files carry the marker inside a container; a tool that finds fewer missed some)`);
 if (process.argv.includes("--keep")) console.log(`kept ${work}`);
 else rmSync(work, { recursive: true, force: true });
