@@ -58,3 +58,41 @@ export async function serveDir(
 export async function snapshot(dir: string, to: string): Promise<void> {
   await cp(dir, to, { recursive: true });
 }
+
+/**
+ * A log directory served on 127.0.0.1 and two witnesses of it (keys `w1`, `w2` of `keys`),
+ * as most end-to-end update tests start; `close()` stops all three.
+ */
+export async function witnessedLog(
+  keys: { log: { verifierKey: string }; w1: { signerKey: string }; w2: { signerKey: string } },
+  root: string,
+) {
+  const { closeServer, startWitness } = await import("@vigil/test-kit");
+  const logDir = join(root, "log");
+  const http = await serveDir(logDir);
+  const w1 = await startWitness(
+    keys.w1.signerKey,
+    join(root, "w1"),
+    "rules.example/log",
+    keys.log.verifierKey,
+    http.url,
+  );
+  const w2 = await startWitness(
+    keys.w2.signerKey,
+    join(root, "w2"),
+    "rules.example/log",
+    keys.log.verifierKey,
+    http.url,
+  );
+  return {
+    logDir,
+    http,
+    w1,
+    w2,
+    async close() {
+      await closeServer(w1.server);
+      await closeServer(w2.server);
+      await closeServer(http.server);
+    },
+  };
+}

@@ -8,28 +8,13 @@ import { describe, expect, it } from "vitest";
 import { generateKey, openNote } from "@vigil/tlog";
 import { HONEST_RULES } from "@vigil/test-kit";
 import { UpdateError, currentBundleDir, publish, update, validatePolicy } from "@vigil/updates";
-import { closeServer, makeKeys, policyFor, serveDir, startWitness, tempDir, writeRules } from "./helpers.js";
+import { makeKeys, policyFor, tempDir, witnessedLog, writeRules } from "./helpers.js";
 
 describe("an ML-DSA-44 witness beside an Ed25519 one", () => {
   it("cosigns over HTTP, and the endpoint's quorum counts both key types", async () => {
     const keys = { ...makeKeys(), w2: generateKey("witness-pq.example", "cosignature-mldsa") };
     const root = await tempDir("vigil-pq-");
-    const logDir = join(root, "log");
-    const http = await serveDir(logDir);
-    const w1 = await startWitness(
-      keys.w1.signerKey,
-      join(root, "w1"),
-      "rules.example/log",
-      keys.log.verifierKey,
-      http.url,
-    );
-    const w2 = await startWitness(
-      keys.w2.signerKey,
-      join(root, "w2"),
-      "rules.example/log",
-      keys.log.verifierKey,
-      http.url,
-    );
+    const { logDir, http, w1, w2, close } = await witnessedLog(keys, root);
     try {
       await writeRules(join(root, "rules"), HONEST_RULES);
       const r = await publish({
@@ -67,9 +52,7 @@ describe("an ML-DSA-44 witness beside an Ed25519 one", () => {
         /must have type 0x04 or 0x06/,
       );
     } finally {
-      await closeServer(w1.server);
-      await closeServer(w2.server);
-      await closeServer(http.server);
+      await close();
     }
   }, 120_000);
 });

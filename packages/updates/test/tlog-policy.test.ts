@@ -17,7 +17,7 @@ import {
   update,
   validatePolicy,
 } from "@vigil/updates";
-import { closeServer, makeKeys, policyFor, serveDir, startWitness, tempDir, writeRules } from "./helpers.js";
+import { makeKeys, policyFor, tempDir, witnessedLog, writeRules } from "./helpers.js";
 
 const log = generateKey("log.example/a");
 const w = Array.from({ length: 6 }, (_, i) =>
@@ -142,22 +142,7 @@ describe("a trust policy with a tlog-policy quorum, end to end", () => {
   it("applies when the group quorum is met and refuses NO_QUORUM when it is not", async () => {
     const keys = makeKeys();
     const root = await tempDir("vigil-tlogpolicy-");
-    const logDir = join(root, "log");
-    const http = await serveDir(logDir);
-    const w1 = await startWitness(
-      keys.w1.signerKey,
-      join(root, "w1"),
-      "rules.example/log",
-      keys.log.verifierKey,
-      http.url,
-    );
-    const w2 = await startWitness(
-      keys.w2.signerKey,
-      join(root, "w2"),
-      "rules.example/log",
-      keys.log.verifierKey,
-      http.url,
-    );
+    const { logDir, http, w1, w2, close } = await witnessedLog(keys, root);
     const absent = generateKey("witness-three.example", "cosignature");
     try {
       await writeRules(join(root, "rules"), HONEST_RULES);
@@ -199,9 +184,7 @@ describe("a trust policy with a tlog-policy quorum, end to end", () => {
       expect((e as UpdateError).code).toBe("NO_QUORUM");
       expect((e as Error).message).toMatch(/tlog-policy quorum \(at least 3\)/);
     } finally {
-      await closeServer(w1.server);
-      await closeServer(w2.server);
-      await closeServer(http.server);
+      await close();
     }
   }, 120_000);
 });
