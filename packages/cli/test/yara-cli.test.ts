@@ -160,7 +160,7 @@ describe.runIf(!noYara && built)("vigil yara vs yara", () => {
   test("--scan-list: a listed file that cannot be opened is reported and the exit code is yara's", () => {
     const list = join(dir, "list.txt");
     writeFileSync(list, `${join(data, "a.bin")}\n${join(dir, "missing.bin")}\n${join(data, "b.txt")}\n`);
-    const y = run("yara", [...defines, "--scan-list", rulesPath, list]);
+    const y = run("yara", ["-p", "1", ...defines, "--scan-list", rulesPath, list]);
     const v = run("node", [BIN, "yara", ...defines, "--scan-list", rulesPath, list]);
     expect(y.status).toBe(0);
     expect(v.status).toBe(y.status);
