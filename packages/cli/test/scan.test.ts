@@ -23,8 +23,16 @@ const BIN = fileURLToPath(new URL("../bin/vigil.js", import.meta.url));
 let home: string;
 let tree: string;
 
-function vigil(args: string[], opts: { input?: string; cwd?: string; uid?: number; gid?: number } = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
+function vigil(
+  args: string[],
+  opts: { input?: string; cwd?: string; uid?: number; gid?: number; withoutDacOverride?: boolean } = {},
+) {
+  // withoutDacOverride: root without the capabilities that let it read any file (util-linux's
+  // setpriv), so file modes bite while the checkout stays readable wherever it is cloned
+  const [cmd, pre] = opts.withoutDacOverride
+    ? ["setpriv", ["--bounding-set", "-dac_override,-dac_read_search", "--", process.execPath]]
+    : [process.execPath, []];
+  const r = spawnSync(cmd, [...pre, BIN, ...args], {
     encoding: "utf8",
     input: opts.input ?? "",
     cwd: opts.cwd ?? tree,
@@ -218,7 +226,7 @@ rule Eicar_Anywhere { strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" conditi
     expect(r.code).toBe(1);
   });
 
-  it("permission denied is an error for an unprivileged user, and the scan goes on", () => {
+  it("permission denied is an error (root without its read-anything capabilities), and the scan goes on", () => {
     const d = mkdtempSync(join(tmpdir(), "vigil-perm-"));
     chmodSync(d, 0o755);
     writeFileSync(join(d, "secret.txt"), "s");
@@ -228,9 +236,10 @@ rule Eicar_Anywhere { strings: $a = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" conditi
     chmodSync(join(d, "closed"), 0o000);
     writeFileSync(join(d, "eicar.com"), EICAR);
     chmodSync(join(d, "eicar.com"), 0o644);
-    // as root, drop to nobody (root reads anything); as any other user the modes already bite
+    // as root, drop the capabilities that let root read anything (not the uid: an unprivileged
+    // user may not reach a checkout under a mode-700 directory); as any other user the modes bite
     const asRoot = process.getuid?.() === 0;
-    const r = vigil(["scan", "--no-cache", d], asRoot ? { uid: 65534, gid: 65534, cwd: "/" } : { cwd: "/" });
+    const r = vigil(["scan", "--no-cache", d], { withoutDacOverride: asRoot, cwd: "/" });
     expect(r.out).toMatch(/secret\.txt: access denied .*ERROR$/m);
     expect(r.out).toMatch(/closed: access denied .*ERROR$/m);
     expect(r.out).toMatch(/eicar\.com: Win\.Test\.EICAR_HDB-1 FOUND$/m);
