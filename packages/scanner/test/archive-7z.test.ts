@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { scanBytes, BOMB_NAME, DEFAULT_LIMITS, sniffArchive, type Limits } from "../src/index.js";
 import { setSevenZipTimeout } from "../src/archive/sevenzip/index.js";
+import { runSevenZip } from "../src/archive/sevenzip/engine.js";
 import { EICAR, EICAR_YARA, needs } from "@vigil/test-kit";
 import { withRules } from "./helpers/detector.js";
 import { cab, rar4, rar5 } from "./helpers/sevenzip-fixtures.js";
@@ -103,6 +104,18 @@ describe.skipIf(needs("7z archives made by p7zip", { tools: ["7z"] }))("7z", () 
       expect(paths(r)).toEqual(["out.7z!dir/eicar.com"]);
     });
   }
+
+  it("a clean archive is read in one run of 7-Zip; one holding a link is also listed, the link reported", () => {
+    expect(runSevenZip(make7z([]), "7z", 1 << 20).list).toBeNull();
+    const d = tree({ "d/eicar.com": EICAR });
+    run("ln", ["-s", "eicar.com", join(d, "d/link")], d);
+    run("7z", ["a", "-snl", "out.7z", "d"], d);
+    const archive = readFileSync(join(d, "out.7z"));
+    expect(runSevenZip(archive, "7z", 1 << 20).list).not.toBeNull();
+    const r = scan(archive, "out.7z");
+    expect(paths(r)).toEqual(["out.7z!d/eicar.com"]);
+    expect(r.incomplete.map((i) => i.path)).toEqual(["out.7z!d/link"]);
+  });
 
   it("an encrypted member is reported encrypted at its path; encrypted headers on the archive", () => {
     const enc = scan(make7z(["-psecret"]), "enc.7z");

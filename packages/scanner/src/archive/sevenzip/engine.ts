@@ -18,8 +18,8 @@ export interface SevenZipFile {
 }
 
 export interface SevenZipReply {
-  /** Output of `7z l -slt` (one string per line). */
-  list: string[];
+  /** Output of `7z l -slt` (one string per line); null when the extraction was clean and 7-Zip was not asked to list. */
+  list: string[] | null;
   /** Output of `7z x`. */
   log: string[];
   files: SevenZipFile[];

@@ -135,10 +135,13 @@ export function* readSevenZip(kind: SevenZipKind, b: Uint8Array, cap: OutputCap)
     };
     return;
   }
-  const { entries, opened } = parseListing(reply.list);
+  // a clean extraction is not listed: its members are the files 7-Zip wrote
+  const { entries, opened } = reply.list
+    ? parseListing(reply.list)
+    : { entries: reply.files.map((f): Entry => ({ path: f.path, encrypted: false, folder: false })), opened: true };
   const dirs = new Set(reply.dirs);
   const listed = new Set(entries.filter((e) => !e.folder && !dirs.has(e.path)).map((e) => e.path));
-  const found = errorLines([...reply.list, ...reply.log], listed);
+  const found = errorLines([...(reply.list ?? []), ...reply.log], listed);
   const perFile = found.files;
   // the write that passed the cap fails with errno 22 (EFBIG): that is the bomb, reported as one
   const errors = reply.over

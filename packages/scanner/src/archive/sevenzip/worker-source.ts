@@ -4,7 +4,10 @@
  * runs the same from the TypeScript sources (tests) and from the build.
  *
  * Request: { data, type, cap, password } on the port. The archive is written to an in-memory
- * file system, listed (`l -slt`), then extracted (`x`) into /o. Every write
+ * file system and extracted (`x`) into /o; it is listed (`l -slt`) only when the extraction was
+ * not clean ("Everything is Ok", no error or warning line, as many files written as 7-Zip
+ * counted, nothing but files and folders): each run of 7-Zip costs its start-up, so a clean
+ * archive is read in one run instead of two, and `list` is then null. Every write
  * into /o is counted: past `cap` bytes in total the write fails (EFBIG), 7-Zip stops, and the
  * file being written is named in `over`. Reply: { list, log, files, dirs, over } on the port, then
  * the shared flag is set and notified (the caller waits on it synchronously). After 16 C++
@@ -56,7 +59,9 @@ function rmrf(FS, path) {
   } else FS.unlink(path);
 }
 
+// returns false when 7-Zip wrote something that is neither a file nor a folder (a link)
 function collect(FS, dir, rel, out, dirs) {
+  let plain = true;
   for (const n of FS.readdir(dir)) {
     if (n === "." || n === "..") continue;
     const p = dir + "/" + n;
@@ -64,10 +69,29 @@ function collect(FS, dir, rel, out, dirs) {
     const r = rel ? rel + "/" + n : n;
     if (FS.isDir(st.mode)) {
       dirs.push(r);
-      collect(FS, p, r, out, dirs);
+      plain = collect(FS, p, r, out, dirs) && plain;
     }
     else if (FS.isFile(st.mode)) out.push({ path: r, data: FS.readFile(p) });
+    else plain = false;
   }
+  return plain;
+}
+
+// an extraction that needs no listing: 7-Zip said "Everything is Ok", printed no error or
+// warning, and wrote as many files as it counted ("Files: N"; one file when it prints no count)
+function clean(log, files) {
+  let ok = false;
+  let counted;
+  let folders = false;
+  for (const raw of log) {
+    const l = raw.trim();
+    if (l === "Everything is Ok") ok = true;
+    else if (/^(ERROR|WARNING|Open ERROR|THROWN|Sub items Errors|Archives with)/i.test(l)) return false;
+    else if (/^Files: \d+$/.test(l)) counted = Number(l.slice(7));
+    else if (/^Folders: \d+$/.test(l)) folders = true;
+  }
+  if (!ok) return false;
+  return files === (counted ?? (folders ? 0 : 1));
 }
 
 // 7-Zip ends with exit() on errors, which unwinds without restoring the WebAssembly stack
@@ -101,7 +125,6 @@ port.on("message", async (req) => {
     rmrf(FS, "/in");
     FS.writeFile("/in", req.data);
     const common = ["-t" + req.type, "-p" + req.password, "-bd", "-bso1", "-bse1", "-bsp0", "-sccUTF-8", "-y"];
-    const list = run(m, ["l", "-slt", ...common, "/in"]);
     FS.mkdir("/o");
     budget = { used: 0, cap: req.cap, over: undefined };
     const log = run(m, ["x", "-o/o", ...common, "/in"]);
@@ -109,7 +132,8 @@ port.on("message", async (req) => {
     budget = null;
     const files = [];
     const dirs = [];
-    collect(FS, "/o", "", files, dirs);
+    const plain = collect(FS, "/o", "", files, dirs);
+    const list = over === undefined && plain && clean(log, files.length) ? null : run(m, ["l", "-slt", ...common, "/in"]);
     // the file that passed the cap is not sent back: it is reported, not scanned
     const sent = files.filter((f) => f.path !== over);
     rmrf(FS, "/o");
