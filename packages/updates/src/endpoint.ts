@@ -307,7 +307,16 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
   if (opts.root !== undefined) {
     if (opts.policy)
       throw new UpdateError("BAD_INPUT", "give a trust policy or a trust root, not both: the root holds the policy");
-    const r = await updateRoot({ source: src, stateDir, bootstrap: opts.root, now });
+    let r: Awaited<ReturnType<typeof updateRoot>>;
+    try {
+      r = await updateRoot({ source: src, stateDir, bootstrap: opts.root, now });
+    } catch (e) {
+      if (e instanceof UpdateError && e.evidence) {
+        const file = await keepEvidence(stateDir, e.code.toLowerCase(), e.evidence);
+        throw new UpdateError(e.code, `${e.message}; evidence kept in ${file}`, { cause: e, evidence: e.evidence });
+      }
+      throw e;
+    }
     policy = r.root.policy;
     rootInfo = { version: r.root.document.version, from: r.from };
   } else if (opts.policy) policy = opts.policy;

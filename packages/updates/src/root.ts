@@ -422,7 +422,16 @@ export async function updateRoot(opts: {
         throw fail("BAD_ROOT", `${path} from ${opts.source.location} is over ${ROOT_MAX_BYTES} bytes: no root is`, e);
       throw e;
     }
-    cur = verifyNextRoot(cur, data);
+    try {
+      cur = verifyNextRoot(cur, data);
+    } catch (e) {
+      if (!(e instanceof UpdateError)) throw e;
+      // what was offered, beside what was trusted: evidence for the operator (kept by the endpoint)
+      throw new UpdateError(e.code, `${path} from ${opts.source.location}: ${e.message}`, {
+        cause: e,
+        evidence: { "trusted root": cur.note, [`offered ${path}`]: Buffer.from(data).toString("utf8") },
+      });
+    }
     await writeFileAtomic(statePath, cur.note);
   }
   checkRootFresh(cur, opts.now);

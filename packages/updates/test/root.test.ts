@@ -4,7 +4,7 @@
  * own code; the good paths (witness added, quorum raised, root keys rotated, publisher key
  * rotated, witness removed) run through a real `update()` against a log served on 127.0.0.1.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -144,6 +144,34 @@ describe("trust roots: one step", () => {
   });
 });
 
+describe("trust roots: hostile bytes", () => {
+  it("every one-byte change of a signed root is refused with a code, or leaves the signed text unchanged", () => {
+    const v1 = verifyRootSelf(signed(doc(1), [0, 1]));
+    const good = Buffer.from(signed(doc(2, { policy: policyJson({ quorum: 1 }) }), [0, 1]));
+    const text = parseRoot(good).text;
+    const codes = new Set<string>();
+    for (let i = 0; i < good.length; i++) {
+      for (const x of [0x01, 0x20, 0x80]) {
+        const m = Buffer.from(good);
+        m[i]! ^= x;
+        let accepted = false;
+        try {
+          verifyNextRoot(v1, m);
+          accepted = true;
+        } catch (e) {
+          if (!(e instanceof UpdateError)) throw new Error(`byte ${i} ^ ${x}: ${String(e)}`);
+          codes.add(e.code);
+        }
+        if (accepted) expect(parseRoot(m).text, `byte ${i} ^ ${x} accepted`).toBe(text);
+      }
+    }
+    for (let n = 0; n < good.length; n += 7) expect(code(() => verifyNextRoot(v1, good.subarray(0, n)))).toBeDefined();
+    expect([...codes].sort()).toEqual(
+      expect.arrayContaining(["BAD_ROOT", "ROOT_BAD_SIGNATURE", "ROOT_THRESHOLD_PREVIOUS"]),
+    );
+  });
+});
+
 describe("trust roots: the chain on a source", () => {
   it("walks to the newest root, stops at the first missing one, persists it and never goes back", async () => {
     const dir = await tempDir("vigil-roots-");
@@ -261,6 +289,11 @@ describe("trust roots through update() against a served log", () => {
       await offer(5, signed(v5, [0, 1]));
       await expect(run()).rejects.toMatchObject({ code: "ROOT_THRESHOLD_PREVIOUS" });
       expect((await loadTrustedRoot(stateDir))!.document.version).toBe(4);
+      const evidence = readdirSync(join(stateDir, "evidence")).filter((f) => f.endsWith("root_threshold_previous.txt"));
+      expect(evidence).toHaveLength(1);
+      const kept = readFileSync(join(stateDir, "evidence", evidence[0]!), "utf8");
+      expect(kept).toContain(await readFile(join(log.logDir, "roots", "4.note"), "utf8"));
+      expect(kept).toContain(await readFile(join(log.logDir, "roots", "5.note"), "utf8"));
       // root 5 rotates the publisher key: a bundle signed by the old one is refused
       await offer(5, signed(v5, [2, 3]));
       await pub([log.w1.url, log.w2.url]);
