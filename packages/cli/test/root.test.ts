@@ -139,7 +139,7 @@ describe("vigil root", () => {
 
       await publish([w1.url, w2.url]);
       let u = await update();
-      expect([u.code, u.out], u.err).toEqual([0, expect.stringMatching(/applied version 1; .*; trust root 1\n/)]);
+      expect([u.code, u.out, u.err]).toEqual([0, expect.stringMatching(/applied version 1; .*; trust root 1\n/), ""]);
 
       // root 2 adds witness w2; signed by r1 alone it is refused, by r1 and r2 accepted
       const r2 = join(roots, "2.note");
@@ -180,7 +180,21 @@ describe("vigil root", () => {
       // root 5 removes witness w1, quorum back to 1; signed with the new keys r3 r4
       const r5 = join(roots, "5.note");
       expect(
-        (await vigil(["root", "next", r4, "--remove-witness", k("w1.example.pub"), "--quorum", "1", "-o", r5])).code,
+        (
+          await vigil([
+            "root",
+            "next",
+            r4,
+            "--remove-witness",
+            k("w1.example.pub"),
+            "--quorum",
+            "1",
+            "--expires",
+            "10d",
+            "-o",
+            r5,
+          ])
+        ).code,
       ).toBe(0);
       await sign(r5, 3, 4);
       const chain = await vigil(["root", "verify", root1, r2, r3, r4, r5]);
@@ -196,6 +210,7 @@ describe("vigil root", () => {
         0,
         expect.stringMatching(/applied version 3 \(was 1\); .*; trust root 3 -> 5\n/),
       ]);
+      expect(u.err).toMatch(/^vigil update: warning: trust root 5 expires on \d{4}-\d\d-\d\dT[\d:]{8}Z; after that/);
       expect((await vigil(["root", "show", "--json", join(state, "root.note")])).out).toMatch(/"version": 5/);
 
       // a rolled-back root offered as 6 (root 4, still signed by two of root 5's keys) is refused
@@ -207,6 +222,9 @@ describe("vigil root", () => {
       ]);
       const late = await vigil(["root", "verify", "--at", "2099-01-01", r5]);
       expect([late.code, late.err]).toEqual([1, expect.stringMatching(/\(ROOT_EXPIRED\)/)]);
+      // a root given as a plain policy is recognised
+      const asPolicy = await vigil(["update", "--source", http.url, "--policy", root1, "--state", state]);
+      expect([asPolicy.code, asPolicy.err]).toEqual([2, expect.stringMatching(/give it with --root .*\(BAD_POLICY\)/)]);
       // both or neither of --policy and --root: a usage error
       expect(
         (await vigil(["update", "--source", http.url, "--root", root1, "--policy", policy, "--state", state])).code,

@@ -99,7 +99,7 @@ export interface UpdateResult {
   readonly checkpointSize: bigint;
   readonly witnesses: string[];
   /** with a trust root: the version of the root whose policy was used, and the one the walk started from */
-  readonly root?: { readonly version: number; readonly from: number };
+  readonly root?: { readonly version: number; readonly from: number; readonly expires: string };
 }
 
 /** How far back from the end of the log an endpoint looks for its bundle name. */
@@ -303,7 +303,7 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
   const src = typeof opts.source === "string" ? openSource(opts.source) : opts.source;
   // 0. the trust policy: given as it is, or the newest root reachable from the trusted one
   let policy: TrustPolicy;
-  let rootInfo: { version: number; from: number } | undefined;
+  let rootInfo: { version: number; from: number; expires: string } | undefined;
   if (opts.root !== undefined) {
     if (opts.policy)
       throw new UpdateError("BAD_INPUT", "give a trust policy or a trust root, not both: the root holds the policy");
@@ -318,7 +318,7 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
       throw e;
     }
     policy = r.root.policy;
-    rootInfo = { version: r.root.document.version, from: r.from };
+    rootInfo = { version: r.root.document.version, from: r.from, expires: r.root.document.expires };
   } else if (opts.policy) policy = opts.policy;
   else
     throw new UpdateError(

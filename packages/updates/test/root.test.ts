@@ -17,6 +17,7 @@ import {
   checkRootFresh,
   encodeRoot,
   formatExpires,
+  loadPolicy,
   loadTrustedRoot,
   openSource,
   parseRoot,
@@ -262,7 +263,11 @@ describe("trust roots through update() against a served log", () => {
       await mkdir(join(log.logDir, "roots"), { recursive: true });
       await pub([log.w1.url, log.w2.url]);
       let r = await run();
-      expect([r.status, r.version, r.root]).toEqual(["applied", 1, { version: 1, from: 1 }]);
+      expect([r.status, r.version, r.root]).toEqual([
+        "applied",
+        1,
+        { version: 1, from: 1, expires: expect.any(String) },
+      ]);
 
       // under root 1 a checkpoint cosigned by w2 alone has no quorum
       await pub([log.w2.url]);
@@ -270,7 +275,11 @@ describe("trust roots through update() against a served log", () => {
       // root 2 adds witness w2 (quorum 1): the same checkpoint is now enough
       await offer(2, signed(doc(2, { policy: policyJson({ quorum: 1 }) }), [0, 1]));
       r = await run();
-      expect([r.status, r.version, r.root]).toEqual(["applied", 2, { version: 2, from: 1 }]);
+      expect([r.status, r.version, r.root]).toEqual([
+        "applied",
+        2,
+        { version: 2, from: 1, expires: expect.any(String) },
+      ]);
 
       // root 3 raises the quorum to 2: w1 alone no longer does
       await offer(3, signed(doc(3, { policy: policyJson({ quorum: 2 }) }), [1, 2]));
@@ -317,12 +326,18 @@ describe("trust roots through update() against a served log", () => {
       await expect(run()).rejects.toMatchObject({ code: "NO_QUORUM" });
       await pub([log.w2.url], p2.signerKey);
       r = await run();
-      expect([r.status, r.version, r.root]).toEqual(["applied", 8, { version: 6, from: 6 }]);
+      expect([r.status, r.version, r.root]).toEqual([
+        "applied",
+        8,
+        { version: 6, from: 6, expires: expect.any(String) },
+      ]);
 
       // a rolled-back root put where the next one would be is refused, and the endpoint stays on 6
       await offer(7, await readFile(join(log.logDir, "roots", "6.note"), "utf8"));
       await expect(run()).rejects.toMatchObject({ code: "ROOT_ROLLBACK" });
       expect((await loadTrustedRoot(stateDir))!.document.version).toBe(6);
+      // a root handed over as a plain policy is recognised
+      await expect(loadPolicy(join(stateDir, ROOT_STATE_FILE))).rejects.toThrow(/give it with --root/);
       // a plain policy still works beside roots
       const plain = await update({
         source: log.http.url,

@@ -25,8 +25,13 @@ function defaultState(): string {
   );
 }
 
-function rootNote(root: { version: number; from: number } | undefined): string {
+function rootNote(root: { version: number; from: number; expires: string } | undefined): string {
   if (!root) return "";
+  const days = (Date.parse(root.expires) - Date.now()) / 86_400_000;
+  if (days < 30)
+    process.stderr.write(
+      `vigil update: warning: trust root ${root.version} expires on ${root.expires}; after that updates are refused (ROOT_EXPIRED) until its key holders publish the next root\n`,
+    );
   return root.version === root.from ? `; trust root ${root.version}` : `; trust root ${root.from} -> ${root.version}`;
 }
 
