@@ -1,6 +1,9 @@
 /**
  * The endpoint's side: `update` downloads the checkpoint, proofs and the newest bundle from a
  * `Source` (or a URL or directory) and applies it only when every check holds, in this order:
+ *  0. with a trust root instead of a plain policy: the root chain is walked forward on the source
+ *     (root.ts: each new root signed by a threshold of the previous root's keys and of its own),
+ *     the newest is kept in STATE/root.note, and its policy is the one used below;
  *  1. the checkpoint is signed by the trusted log key and has the trusted origin;
  *  2. a quorum of distinct trusted witnesses cosigned it, recently enough (maxCheckpointAge) and
  *     not in the future (maxClockSkew);
@@ -40,6 +43,7 @@ import { bundleArchivePath, compareVersions, manifestOf, openBundle, openManifes
 import { UpdateError } from "./error.js";
 import { fsyncDir, lockDir, writeFileAtomic } from "./fsutil.js";
 import { meetsQuorum, type TrustPolicy } from "./policy.js";
+import { updateRoot } from "./root.js";
 import { failing, formatFinding } from "./audit/auditor.js";
 import { auditBundleFile } from "./audit/clamav.js";
 import type { AuditPolicy } from "./audit/policy.js";
@@ -67,7 +71,14 @@ export interface UpdateOptions {
   /** Where the log is read from: a Source (e.g. one whose reads are ledgered), or a URL or directory for `openSource`. */
   readonly source: Source | string;
   readonly stateDir: string;
-  readonly policy: TrustPolicy;
+  /** the trust policy, as a plain vigil-trust/v1 policy; or give `root` instead */
+  readonly policy?: TrustPolicy;
+  /**
+   * A signed trust root (root.ts, the note's text or bytes) installed by the operator: the
+   * endpoint then walks `roots/<N+1>.note`, ... on the source from the newer of this root and
+   * the one kept in its state directory, and uses the newest root's policy.
+   */
+  readonly root?: string | Uint8Array;
   /** clock in POSIX seconds (tests move it) */
   readonly now?: () => number;
   /** test hook: throw at this point of the apply, as a crash there would stop it */
@@ -87,6 +98,8 @@ export interface UpdateResult {
   readonly previousVersion: number | null;
   readonly checkpointSize: bigint;
   readonly witnesses: string[];
+  /** with a trust root: the version of the root whose policy was used, and the one the walk started from */
+  readonly root?: { readonly version: number; readonly from: number; readonly expires: string };
 }
 
 /** How far back from the end of the log an endpoint looks for its bundle name. */
@@ -285,9 +298,34 @@ export async function update(opts: UpdateOptions): Promise<UpdateResult> {
 
 async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
   const now = (opts.now ?? (() => Math.floor(Date.now() / 1000)))();
-  const { policy, stateDir } = opts;
+  const { stateDir } = opts;
   const state = await recoverEndpoint(stateDir);
   const src = typeof opts.source === "string" ? openSource(opts.source) : opts.source;
+  // 0. the trust policy: given as it is, or the newest root reachable from the trusted one
+  let policy: TrustPolicy;
+  let rootInfo: { version: number; from: number; expires: string } | undefined;
+  if (opts.root !== undefined) {
+    if (opts.policy)
+      throw new UpdateError("BAD_INPUT", "give a trust policy or a trust root, not both: the root holds the policy");
+    let r: Awaited<ReturnType<typeof updateRoot>>;
+    try {
+      r = await updateRoot({ source: src, stateDir, bootstrap: opts.root, now });
+    } catch (e) {
+      if (e instanceof UpdateError && e.evidence) {
+        const file = await keepEvidence(stateDir, e.code.toLowerCase(), e.evidence);
+        throw new UpdateError(e.code, `${e.message}; evidence kept in ${file}`, { cause: e, evidence: e.evidence });
+      }
+      throw e;
+    }
+    policy = r.root.policy;
+    rootInfo = { version: r.root.document.version, from: r.from, expires: r.root.document.expires };
+  } else if (opts.policy) policy = opts.policy;
+  else
+    throw new UpdateError(
+      "BAD_INPUT",
+      "an update needs a trust policy (vigil-trust/v1) or a trust root (vigil-root/v1)",
+    );
+  const withRoot = <T extends object>(r: T): T => (rootInfo ? { ...r, root: rootInfo } : r);
   const note = Buffer.from(await src.get("checkpoint", LIMITS.checkpoint)).toString("utf8");
   const { checkpoint: cp, witnesses } = verifyCheckpointNote(note, policy, now);
 
@@ -334,13 +372,13 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
     }
   }
   if (cp.size === 0n) {
-    return {
+    return withRoot({
       status: "up-to-date",
       version: state.current?.version ?? 0,
       previousVersion: state.previous?.version ?? null,
       checkpointSize: 0n,
       witnesses,
-    };
+    });
   }
 
   // 4. the newest manifest of our bundle name (searched backwards, one entry bundle at a time,
@@ -401,13 +439,13 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
       (state.previous && opened.hash === state.previous.manifestHash)
     ) {
       await saveState(stateDir, { ...state, checkpoint: note });
-      return {
+      return withRoot({
         status: "up-to-date",
         version: manifest.version,
         previousVersion: state.previous?.version ?? null,
         checkpointSize: cp.size,
         witnesses,
-      };
+      });
     }
     throw new UpdateError(
       "ROLLBACK",
@@ -485,13 +523,13 @@ async function updateLocked(opts: UpdateOptions): Promise<UpdateResult> {
     if (d !== dirName && d !== state.current?.dir && !d.startsWith("."))
       await rm(join(bundlesDir, d), { recursive: true, force: true });
   }
-  return {
+  return withRoot({
     status: "applied",
     version: manifest.version,
     previousVersion: state.current?.version ?? null,
     checkpointSize: cp.size,
     witnesses,
-  };
+  });
 }
 
 /**

@@ -28,7 +28,15 @@ export type UpdateErrorCode =
   | "WITNESS_REFUSED" // a witness refused to cosign
   | "AUDIT_FAILED" // the rule auditor rejected a bundle
   | "COOL_DOWN" // a ClamAV mirror answered 403/429: no request until its cool-down ends
-  | "NOTIFY_FAILED"; // clamd (or vigil daemon) could not be told to RELOAD
+  | "NOTIFY_FAILED" // clamd (or vigil daemon) could not be told to RELOAD
+  | "BAD_ROOT" // a trust root is malformed (not a vigil-root/v1 document in canonical form, bad keys or threshold)
+  | "BAD_ROOT_POLICY" // a trust root's embedded trust policy is invalid
+  | "ROOT_BAD_SIGNATURE" // a root key's signature does not verify over the root's bytes (altered, or copied from another root)
+  | "ROOT_THRESHOLD_PREVIOUS" // a new root is not signed by a threshold of the previous root's keys
+  | "ROOT_THRESHOLD_SELF" // a root is not signed by a threshold of its own keys
+  | "ROOT_ROLLBACK" // a root's version is not above the trusted root's
+  | "ROOT_VERSION_SKIPPED" // a root offered as version N+1 holds a higher version
+  | "ROOT_EXPIRED"; // the newest trusted root has expired (freeze)
 
 export class UpdateError extends Error {
   readonly code: UpdateErrorCode;

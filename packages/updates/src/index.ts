@@ -7,7 +7,9 @@
  * downloads checkpoint, proofs and bundle from a Source (source.ts: a URL or directory, or the
  * caller's own, e.g. the agent's ledgered one) and applies the bundle atomically only when the
  * log signature, witness quorum and freshness, consistency with its last checkpoint, inclusion,
- * publisher signature, version and file hashes all hold, under a trust policy (policy.ts). The
+ * publisher signature, version and file hashes all hold, under a trust policy (policy.ts), given
+ * as it is or held by a signed, versioned trust root (root.ts) that the endpoint walks forward
+ * from the update source, each new root signed by a threshold of the previous root's keys. The
  * monitor (monitor.ts) replays a whole log and audits every bundle.
  *
  * A bundle may carry ClamAV databases (`.cvd`, `.cld`, `.ndb`, `.ldb`, ...) beside or instead of
@@ -61,6 +63,31 @@ export {
   type WitnessResponse,
 } from "./witness.js";
 export { loadPolicy, meetsQuorum, validatePolicy, type TrustPolicy } from "./policy.js";
+export {
+  MAX_ROOT_KEYS,
+  MAX_ROOT_STEPS,
+  ROOT_FORMAT,
+  ROOT_MAX_BYTES,
+  ROOT_STATE_FILE,
+  canonicalJson,
+  checkRootFresh,
+  encodeRoot,
+  formatExpires,
+  formatRootFile,
+  loadRootFile,
+  loadTrustedRoot,
+  parseExpires,
+  parseRoot,
+  rootSigners,
+  signRoot,
+  updateRoot,
+  verifyNextRoot,
+  verifyRootSelf,
+  type RootDocument,
+  type RootFile,
+  type RootUpdateResult,
+  type TrustedRoot,
+} from "./root.js";
 export {
   formatTlogPolicy,
   parseTlogPolicy,

@@ -14,6 +14,9 @@
  * stops a frozen log. `quorum` counts distinct witness keys. Instead of `witnesses` and
  * `quorum`, a `"tlogPolicy"` (the text of a c2sp.org/tlog-policy file, a string or a list of
  * lines, as public witness networks publish them) can define the witnesses and a group quorum.
+ *
+ * The same policy can instead be held by a signed, versioned trust root (root.ts), which lets
+ * it change by threshold signatures; `loadPolicy` says so when it is handed one.
  */
 import { readFile } from "node:fs/promises";
 import { KEY_TYPE_COSIGNATURE_V1, KEY_TYPE_ED25519, KEY_TYPE_MLDSA44_COSIGNATURE, parseVerifierKey } from "@vigil/tlog";
@@ -154,6 +157,12 @@ export async function loadPolicy(path: string): Promise<TrustPolicy> {
   } catch (cause) {
     throw new UpdateError("BAD_POLICY", `cannot read trust policy ${path}`, { cause });
   }
+  // a signed trust root (root.ts) holds a policy too, but is read with --root / `update({ root })`
+  if (/^\{\s*"expires":[^\n]*\n[^]*"format": "vigil-root\/v1"/.test(text))
+    throw new UpdateError(
+      "BAD_POLICY",
+      `${path} is a signed trust root (vigil-root/v1), not a plain trust policy: give it with --root instead of --policy`,
+    );
   let obj: unknown;
   try {
     obj = JSON.parse(text);
