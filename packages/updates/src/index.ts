@@ -60,6 +60,9 @@ export {
   type WitnessOptions,
   type WitnessResponse,
 } from "./witness.js";
+export { parseLogList, witnessLogsFromList, type LogListEntry } from "./log-list.js";
+export { serveLog } from "./log-server.js";
+export { witnessesFromTlogPolicy, type WitnessTarget } from "./publish.js";
 export { loadPolicy, meetsQuorum, validatePolicy, type TrustPolicy } from "./policy.js";
 export {
   formatTlogPolicy,
