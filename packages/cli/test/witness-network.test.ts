@@ -244,4 +244,74 @@ describe("a Vigil log and two Vigil witnesses as separate processes", () => {
     await stop(w2.child);
     await stop(served.child);
   });
+
+  it("a witness of a network's log list (logs/v0) with an Ed25519 and an ML-DSA-44 key answers with both", {
+    timeout: 120_000,
+  }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vigil-wnet-"));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const gen = (name: string, ...flags: string[]) => {
+      const r = vigil(["keys", "generate", name, "-o", dir, ...flags]);
+      expect(r.code, r.err).toBe(0);
+      return r.out.trim();
+    };
+    const logV = gen("tlog.other.example");
+    const edV = gen("net.example/w", "--cosigner");
+    const pqV = gen("net.example/w-pq", "--cosigner", "--post-quantum");
+    const list = join(dir, "log-list.1");
+    await writeFile(list, `# List: testing\nlogs/v0\n\nvkey ${logV}\nqpd 1440\ncontact ops (at) other.example\n`);
+    const w = await start(
+      [
+        "witness",
+        "serve",
+        "--port",
+        "0",
+        "--key",
+        join(dir, "net.example_w.key"),
+        "--key",
+        join(dir, "net.example_w-pq.key"),
+        "--state",
+        join(dir, "state"),
+        "--log-list",
+        list,
+        "--prefix",
+        "/witness",
+      ],
+      /listening on (http:\/\/127\.0\.0\.1:\d+\/witness)\/add-checkpoint/,
+    );
+    const logKey = (await readFile(join(dir, "tlog.other.example.key"), "utf8")).trim();
+    const tree = new MerkleTree();
+    for (let i = 0; i < 3; i++) tree.append(`someone else's entry ${i}`);
+    const cp = signNote(formatCheckpoint({ origin: "tlog.other.example", size: 3n, rootHash: tree.root() }), logKey);
+    const r = await post(w.url, `old 0\n\n${cp}`);
+    expect(r.status, r.body).toBe(200);
+    expect(openNote(cp + r.body, [logV, edV, pqV]).verified).toEqual([
+      "tlog.other.example",
+      "net.example/w",
+      "net.example/w-pq",
+    ]);
+    // a log not on the list: 404
+    const stranger = signNote(
+      formatCheckpoint({ origin: "tlog.unlisted.example", size: 3n, rootHash: tree.root() }),
+      logKey,
+    );
+    expect((await post(w.url, `old 0\n\n${stranger}`)).status).toBe(404);
+    await stop(w.child);
+    // a broken list is refused at start, with the line
+    await writeFile(list, "logs/v0\nvkey nonsense\n");
+    const bad = vigil([
+      "witness",
+      "serve",
+      "--port",
+      "0",
+      "--key",
+      join(dir, "net.example_w.key"),
+      "--state",
+      join(dir, "s2"),
+      "--log-list",
+      list,
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/log list line 2: bad vkey.*\(BAD_POLICY\)/);
+  });
 });
