@@ -395,7 +395,7 @@ export async function requestCosignature(
         body: addCheckpointBody(old, proofFrom(old), signedCheckpoint),
         signal: AbortSignal.timeout(60_000),
       });
-      text = await res.text();
+      text = await readBounded(res, MAX_ANSWER);
     } catch (cause) {
       if (cause instanceof UpdateError) throw cause;
       throw new UpdateError("WITNESS_REFUSED", `cannot reach witness ${url}`, { cause });
@@ -421,6 +421,25 @@ export async function requestCosignature(
     );
   }
   throw new UpdateError("WITNESS_REFUSED", `witness ${url} kept answering 409`);
+}
+
+/** A witness's answer is a few signature lines (ML-DSA-44 ones are ~3.3 KB): 1 MiB is plenty. */
+const MAX_ANSWER = 1024 * 1024;
+
+async function readBounded(res: Response, limit: number): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  if (res.body) {
+    for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) {
+      total += c.length;
+      if (total > limit) {
+        await res.body.cancel().catch(() => undefined);
+        throw new UpdateError("WITNESS_REFUSED", `the witness's answer exceeds ${limit} bytes`);
+      }
+      chunks.push(c);
+    }
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 /**

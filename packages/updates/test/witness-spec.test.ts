@@ -193,6 +193,17 @@ describe("tlog-witness: the log's client", () => {
     }
   });
 
+  it("an endless answer is cut off, not buffered", async () => {
+    const s = await setup();
+    s.grow(1);
+    const f = await fakeWitness(() => ({ status: 200, body: `\u2014 ${"A".repeat(3 * 1024 * 1024)}\n` }));
+    try {
+      await expect(requestCosignature(f.url, s.cp(), () => [], 0n)).rejects.toThrow(/exceeds 1048576 bytes/);
+    } finally {
+      await closeServer(f.server);
+    }
+  });
+
   it("learns the witness's size from a 409 and retries with the proof from that size", async () => {
     const s = await setup();
     s.grow(3);
@@ -294,6 +305,27 @@ describe("a witness network's log list (logs/v0)", () => {
       [`logs/v0\nvkey ${a.verifierKey}\nvkey ${a.verifierKey}\n`, /listed twice/],
     ];
     for (const [text, re] of cases) expect(() => parseLogList(text), text).toThrow(re);
+  });
+
+  it("mutated lists give entries or BAD_POLICY, never another error", () => {
+    let seed = 11;
+    const rand = (n: number) => {
+      seed = (seed * 1664525 + 1013904223) >>> 0;
+      return Math.floor((seed / 2 ** 32) * n);
+    };
+    let refused = 0;
+    for (let i = 0; i < 800; i++) {
+      const chars = [...list];
+      for (let k = 0; k < 1 + rand(4); k++)
+        chars.splice(rand(chars.length), rand(3), ["\n", " ", "#", "+", "0", "\t", "\r", "\u0000", ""][rand(9)]!);
+      try {
+        for (const e of parseLogList(chars.join(""))) expect(typeof e.origin).toBe("string");
+      } catch (e) {
+        expect((e as { code?: string }).code, String(e)).toBe("BAD_POLICY");
+        refused++;
+      }
+    }
+    expect(refused).toBeGreaterThan(0);
   });
 
   it("a witness configured from the list cosigns those logs plainly, even with an auditor set", async () => {
