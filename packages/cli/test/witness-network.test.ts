@@ -314,4 +314,38 @@ describe("a Vigil log and two Vigil witnesses as separate processes", () => {
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/log list line 2: bad vkey.*\(BAD_POLICY\)/);
   });
+
+  it("publish and mirror refuse an unreadable witness policy or one that names no witness URL, before any work", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vigil-wnet-"));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const w = vigil(["keys", "generate", "w.example/x", "-o", dir, "--cosigner"]).out.trim();
+    const k = vigil(["keys", "generate", "rules.example/log", "-o", dir]);
+    expect(k.code, k.err).toBe(0);
+    const noUrl = join(dir, "no-url.tlog-policy");
+    await writeFile(noUrl, `witness x ${w}\nquorum x\n`);
+    const key = join(dir, "rules.example_log.key");
+    for (const [policy, re] of [
+      [join(dir, "missing"), /cannot read the witness policy .*\(BAD_INPUT\)/],
+      [noUrl, /lists no witness with a URL.*\(BAD_POLICY\)/],
+    ] as const) {
+      const p = vigil(["publish", dir, "--log", join(dir, "log"), "--key", key, "--witness-policy", policy]);
+      expect(p.code).toBe(2);
+      expect(p.err).toMatch(re);
+      const m = vigil([
+        "mirror",
+        "--mirror",
+        join(dir, "nomirror"),
+        "--datadir",
+        join(dir, "db"),
+        "--log",
+        join(dir, "log"),
+        "--key",
+        key,
+        "--witness-policy",
+        policy,
+      ]);
+      expect(m.code).toBe(2);
+      expect(m.err).toMatch(re);
+    }
+  });
 });

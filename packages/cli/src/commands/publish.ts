@@ -13,7 +13,8 @@ import { readFile } from "node:fs/promises";
 import { Command } from "commander";
 import { fail } from "../fail.js";
 import { originAdvice, parseSignerKey } from "@vigil/tlog";
-import { UpdateError, parseTlogPolicy, publish, witnessesFromTlogPolicy, type WitnessTarget } from "@vigil/updates";
+import { UpdateError, publish } from "@vigil/updates";
+import { witnessTargets } from "../witnesses.js";
 
 export const summary = "publish a rules directory as a signed bundle to a transparency log";
 
@@ -69,22 +70,7 @@ export async function run(args: string[]): Promise<number> {
         }
         const advice = originAdvice(origin);
         if (advice) process.stderr.write(`vigil publish: note: ${advice}\n`);
-        const witnesses: Array<string | WitnessTarget> = [...o.witness];
-        if (o.witnessPolicy) {
-          let text: string;
-          try {
-            text = await readFile(o.witnessPolicy, "utf8");
-          } catch (cause) {
-            throw new UpdateError("BAD_INPUT", `cannot read the witness policy ${o.witnessPolicy}`, { cause });
-          }
-          const listed = witnessesFromTlogPolicy(parseTlogPolicy(text));
-          if (listed.length === 0)
-            throw new UpdateError(
-              "BAD_POLICY",
-              `${o.witnessPolicy} lists no witness with a URL ("witness NAME VKEY URL"): nobody to ask`,
-            );
-          witnesses.push(...listed);
-        }
+        const witnesses = await witnessTargets(o.witness, o.witnessPolicy);
         const r = await publish({
           rulesDir,
           logDir: o.log,
