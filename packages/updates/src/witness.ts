@@ -30,6 +30,7 @@ import {
   parseCheckpoint,
   parseSignerKey,
   parseTreeSize,
+  parseVerifierKey,
   readEntries,
   verifyConsistency,
   verifyInclusion,
@@ -110,7 +111,28 @@ export class Witness {
   constructor(private readonly options: WitnessOptions) {
     const list = typeof options.key === "string" ? [options.key] : [...options.key];
     if (list.length === 0) throw new UpdateError("BAD_KEY", "a witness needs at least one cosigner key");
-    this.keys = list.map((k) => parseSignerKey(k));
+    this.keys = list.map((k) => {
+      try {
+        return parseSignerKey(k);
+      } catch (cause) {
+        throw new UpdateError("BAD_KEY", `witness key: ${(cause as Error).message}`, { cause });
+      }
+    });
+    // a log key that does not parse would make every request of that log fail: say so at start
+    const origins = new Set<string>();
+    for (const l of options.logs) {
+      if (typeof l.origin !== "string" || l.origin === "" || !Array.isArray(l.keys) || l.keys.length === 0)
+        throw new UpdateError("BAD_POLICY", "each witnessed log needs an origin and at least one verifier key");
+      if (origins.has(l.origin)) throw new UpdateError("BAD_POLICY", `log ${l.origin} is configured twice`);
+      origins.add(l.origin);
+      for (const k of l.keys) {
+        try {
+          parseVerifierKey(k);
+        } catch (cause) {
+          throw new UpdateError("BAD_KEY", `log ${l.origin}: ${(cause as Error).message}`, { cause });
+        }
+      }
+    }
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
   }
 

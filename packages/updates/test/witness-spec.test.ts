@@ -173,6 +173,29 @@ describe("tlog-witness: the witness", () => {
   });
 });
 
+describe("witness configuration", () => {
+  it("a bad witness key, a bad log key or a log configured twice is refused at start, not per request", async () => {
+    const stateDir = await tempDir("vigil-wspec-");
+    const log = generateKey(ORIGIN);
+    const key = generateKey("witness.example/ed", "cosignature").signerKey;
+    const make = (o: Partial<ConstructorParameters<typeof Witness>[0]>) => () =>
+      new Witness({ key, stateDir, logs: [{ origin: ORIGIN, keys: [log.verifierKey] }], ...o });
+    expect(make({ key: "PRIVATE+KEY+nonsense" })).toThrow(expect.objectContaining({ code: "BAD_KEY" }));
+    expect(make({ key: [] })).toThrow(expect.objectContaining({ code: "BAD_KEY" }));
+    expect(make({ logs: [{ origin: ORIGIN, keys: ["not a vkey"] }] })).toThrow(/log log\.example\/spec: /);
+    expect(make({ logs: [{ origin: ORIGIN, keys: [] }] })).toThrow(expect.objectContaining({ code: "BAD_POLICY" }));
+    expect(
+      make({
+        logs: [
+          { origin: ORIGIN, keys: [log.verifierKey] },
+          { origin: ORIGIN, keys: [log.verifierKey] },
+        ],
+      }),
+    ).toThrow(/configured twice/);
+    expect(make({})).not.toThrow();
+  });
+});
+
 describe("tlog-witness: the log's client", () => {
   it('409 must be "the tree size ... in decimal, followed by a newline" with "a Content-Type of text/x.tlog.size"', async () => {
     const s = await setup();
