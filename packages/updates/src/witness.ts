@@ -11,8 +11,13 @@
  * 404 unknown origin; 409 old size differs from the stored size (body `<size>\n`, content type
  * text/x.tlog.size); 422 bad consistency proof, non-empty proof with old 0, same size with a
  * different root (c2sp main; v1.0.0 said 409), a wrong empty-tree root, or an audit refusal.
- * `GET <prefix>/<hex sha256(origin)>/checkpoint` returns the latest cosigned checkpoint (the
- * monitor retrieval of c2sp main), so monitors see what clients see.
+ * 405 (with `Allow: POST`) for another method. A 200 carries one cosignature line per witness
+ * key (an Ed25519 and an ML-DSA-44 key may serve side by side), timestamp never 0.
+ * `GET <prefix>/<hex sha256(origin)>/checkpoint` returns the latest cosigned checkpoint with the
+ * log signatures the witness verified and its own cosignatures (the monitor retrieval of c2sp
+ * main), so monitors see what clients see. Logs configured with `plain` (a witness network's log
+ * list, log-list.ts) are cosigned without audit. The optional `sign-subtree` API is not served.
+ * `requestCosignature` is the log's side of the protocol.
  */
 import { createHash } from "node:crypto";
 import { appendFile, mkdir, readFile } from "node:fs/promises";
