@@ -3,12 +3,14 @@
  * the headers c2sp.org/tlog-tiles asks for: `checkpoint` as `text/plain; charset=utf-8`, not
  * cached beyond a few seconds ("This endpoint is mutable"); tiles and entry bundles as
  * `application/octet-stream` with long-lived caching ("This endpoint is immutable"); the
- * `bundles/` archives and proofs as octet streams too. GET and HEAD only; only the paths a log
+ * `bundles/` archives and proofs as octet streams too. Entry bundles are gzipped for clients that
+ * accept it ("Entry bundles SHOULD be compressed at the HTTP layer"). GET and HEAD only; only the paths a log
  * has are served (nothing outside the directory, no listing, no dot files).
  */
 import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { join, resolve } from "node:path";
+import { gzipSync } from "node:zlib";
 import { UpdateError } from "./error.js";
 
 const TILE =
@@ -48,6 +50,17 @@ export async function serveLog(dir: string, port = 0, host = "127.0.0.1"): Promi
         res.writeHead(missing ? 404 : 500, { "content-type": "text/plain; charset=utf-8" });
         res.end(missing ? "not found\n" : "cannot read the file\n");
         return;
+      }
+      if (path.startsWith("tile/entries/")) {
+        headers.vary = "accept-encoding";
+        if (
+          /(?:^|[\s,])gzip(?:\s*;\s*q=(?!0(?:\.0*)?\s*(?:,|$))[0-9.]+)?\s*(?:,|$)/i.test(
+            String(req.headers["accept-encoding"] ?? ""),
+          )
+        ) {
+          data = gzipSync(data);
+          headers["content-encoding"] = "gzip";
+        }
       }
       res.writeHead(200, { ...headers, "content-length": String(data.length) });
       res.end(req.method === "HEAD" ? undefined : data);

@@ -404,6 +404,24 @@ describe("the log over HTTP (tlog-tiles headers)", () => {
         expect(t.headers.get("cache-control")).toMatch(/immutable/);
       }
       expect(await (await fetch(`${url}/bundles/rules-1.tar`)).text()).toBe("tar bytes");
+      // "Entry bundles SHOULD be compressed at the HTTP layer": gzip when the client accepts it
+      const { request } = await import("node:http");
+      const raw = (encoding: string) =>
+        new Promise<{ headers: Record<string, unknown>; body: Buffer }>((done, fail) => {
+          const r = request(`${url}/tile/entries/000.p/3`, { headers: { "accept-encoding": encoding } }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("end", () => done({ headers: res.headers, body: Buffer.concat(chunks) }));
+          });
+          r.on("error", fail);
+          r.end();
+        });
+      const plain = await raw("identity");
+      expect(plain.headers["content-encoding"]).toBeUndefined();
+      const zipped = await raw("gzip, identity");
+      expect(zipped.headers["content-encoding"]).toBe("gzip");
+      expect((await import("node:zlib")).gunzipSync(zipped.body)).toEqual(plain.body);
+      expect((await raw("gzip;q=0, identity")).headers["content-encoding"]).toBeUndefined();
       const head = await fetch(`${url}/checkpoint`, { method: "HEAD" });
       expect(head.status).toBe(200);
       for (const p of ["tile/0/000", "tile/64/000", "tile/0/0000", "..%2Fsecret", "bundles/..%2F..%2Fetc", "", "x"])
