@@ -33,6 +33,28 @@ function hasControl(s: string): boolean {
   return false;
 }
 
+/**
+ * Whether a log origin follows C2SP tlog-checkpoint's recommendation ("it SHOULD be a
+ * schema-less URL containing neither Unicode spaces nor plus (U+002B), such as
+ * `example.com/log42`"): undefined when it does, otherwise a sentence saying what to change. Only
+ * advice: "clients MUST NOT assume that the origin is following this format", and nothing here
+ * refuses an origin that does not.
+ */
+export function originAdvice(origin: string): string | undefined {
+  const tip = "C2SP tlog-checkpoint recommends a schema-less URL such as example.com/log42";
+  if (typeof origin !== "string" || origin === "") return `the origin is empty; ${tip}`;
+  if (/[\s\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/u.test(origin) || origin.includes("+"))
+    return `the origin ${JSON.stringify(origin)} contains a space or '+'; ${tip}`;
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(origin))
+    return `the origin ${JSON.stringify(origin)} carries a scheme; ${tip} (drop the scheme)`;
+  const host = origin.split("/")[0]!;
+  if (
+    !/^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]{2,63}(?::[0-9]{1,5})?$/.test(host)
+  )
+    return `the origin ${JSON.stringify(origin)} does not start with a domain name; ${tip}`;
+  return undefined;
+}
+
 /** Parses a tree size written in ASCII decimal with no leading zeros, up to 2^64-1. */
 export function parseTreeSize(s: string): bigint | undefined {
   if (!DECIMAL.test(s) || s.length > 20) return undefined;

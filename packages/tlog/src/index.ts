@@ -62,6 +62,7 @@ export {
   cosignatureLine,
   formatCheckpoint,
   parseCheckpoint,
+  originAdvice,
   parseTreeSize,
   type Checkpoint,
 } from "./checkpoint.js";

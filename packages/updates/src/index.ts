@@ -2,8 +2,10 @@
  * @vigil/updates: verifiable rule updates. A publisher turns a rules directory into a bundle
  * (a signed manifest plus a deterministic archive, bundle.ts), appends the signed manifest to a
  * transparency log kept on disk as C2SP tiles (log.ts, publish.ts) and asks witnesses to cosign
- * the new checkpoint. A witness (witness.ts, C2SP tlog-witness) checks consistency, fetches every
- * new bundle, runs the rule auditor (audit/) and cosigns only what passes. An endpoint (endpoint.ts)
+ * the new checkpoint, which serveLog (log-server.ts) can serve over HTTP. A witness (witness.ts,
+ * C2SP tlog-witness) checks consistency, fetches every new bundle, runs the rule auditor (audit/)
+ * and cosigns only what passes; it can also witness, without audit, the logs of a witness
+ * network's list (log-list.ts). An endpoint (endpoint.ts)
  * downloads checkpoint, proofs and bundle from a Source (source.ts: a URL or directory, or the
  * caller's own, e.g. the agent's ledgered one) and applies the bundle atomically only when the
  * log signature, witness quorum and freshness, consistency with its last checkpoint, inclusion,
@@ -62,6 +64,9 @@ export {
   type WitnessOptions,
   type WitnessResponse,
 } from "./witness.js";
+export { parseLogList, witnessLogsFromList, type LogListEntry } from "./log-list.js";
+export { serveLog } from "./log-server.js";
+export { witnessesFromTlogPolicy, type WitnessTarget } from "./publish.js";
 export { loadPolicy, meetsQuorum, validatePolicy, type TrustPolicy } from "./policy.js";
 export {
   MAX_ROOT_KEYS,

@@ -16,6 +16,7 @@ import {
 } from "./bundle.js";
 import { UpdateError } from "./error.js";
 import { DiskLog } from "./log.js";
+import type { TlogPolicy } from "./tlog-policy.js";
 import { requestCosignature } from "./witness.js";
 
 export interface PublishOptions {
@@ -27,11 +28,31 @@ export interface PublishOptions {
   readonly logKey?: string;
   /** bundle name (default "rules") */
   readonly name?: string;
-  /** witness base URLs to ask for cosignatures */
-  readonly witnesses?: readonly string[];
+  /**
+   * witnesses to ask for cosignatures: a submission prefix URL, or a URL with the witness's
+   * vkeys (then its answer is verified and lines by other keys dropped, as tlog-witness asks)
+   */
+  readonly witnesses?: ReadonlyArray<string | WitnessTarget>;
   readonly time?: Date;
   /** compile the rules with the engine and refuse bundles that do not compile (default true) */
   readonly compileCheck?: boolean;
+}
+
+/** A witness as a log asks it: its submission prefix and, when known, its verifier key(s). */
+export interface WitnessTarget {
+  readonly url: string;
+  readonly keys?: readonly string[];
+}
+
+/**
+ * The witnesses a C2SP tlog-policy lists with a URL (the spec recommends "the witness'
+ * submission prefix URL"), each with its vkey: whom a log asks for cosignatures. Witnesses
+ * without a URL are skipped (a policy for offline verification need not carry them).
+ */
+export function witnessesFromTlogPolicy(policy: TlogPolicy): WitnessTarget[] {
+  const out: WitnessTarget[] = [];
+  for (const w of policy.witnesses.values()) if (w.url) out.push({ url: w.url, keys: [w.vkey] });
+  return out;
 }
 
 export interface PublishResult {
@@ -86,7 +107,9 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   const cosignedBy: string[] = [];
   const refusedBy: Array<{ witness: string; reason: string }> = [];
   const lines: string[] = [];
-  for (const w of opts.witnesses ?? []) {
+  for (const target of opts.witnesses ?? []) {
+    const w = typeof target === "string" ? target : target.url;
+    const keys = typeof target === "string" ? undefined : target.keys;
     try {
       const got = await requestCosignature(
         w,
@@ -105,6 +128,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
           }
         },
         BigInt(oldSize),
+        keys,
       );
       lines.push(...got);
       cosignedBy.push(w);

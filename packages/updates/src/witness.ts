@@ -11,8 +11,13 @@
  * 404 unknown origin; 409 old size differs from the stored size (body `<size>\n`, content type
  * text/x.tlog.size); 422 bad consistency proof, non-empty proof with old 0, same size with a
  * different root (c2sp main; v1.0.0 said 409), a wrong empty-tree root, or an audit refusal.
- * `GET <prefix>/<hex sha256(origin)>/checkpoint` returns the latest cosigned checkpoint (the
- * monitor retrieval of c2sp main), so monitors see what clients see.
+ * 405 (with `Allow: POST`) for another method. A 200 carries one cosignature line per witness
+ * key (an Ed25519 and an ML-DSA-44 key may serve side by side), timestamp never 0.
+ * `GET <prefix>/<hex sha256(origin)>/checkpoint` returns the latest cosigned checkpoint with the
+ * log signatures the witness verified and its own cosignatures (the monitor retrieval of c2sp
+ * main), so monitors see what clients see. Logs configured with `plain` (a witness network's log
+ * list, log-list.ts) are cosigned without audit. The optional `sign-subtree` API is not served.
+ * `requestCosignature` is the log's side of the protocol.
  */
 import { createHash } from "node:crypto";
 import { appendFile, mkdir, readFile } from "node:fs/promises";
@@ -30,10 +35,12 @@ import {
   parseCheckpoint,
   parseSignerKey,
   parseTreeSize,
+  parseVerifierKey,
   readEntries,
   verifyConsistency,
   verifyInclusion,
   type Checkpoint,
+  type OpenedNote,
   type SignerKey,
 } from "@vigil/tlog";
 import { bundleArchivePath, manifestOf, openBundle, openManifest, type Manifest, type RuleFileData } from "./bundle.js";
@@ -48,6 +55,11 @@ export interface WitnessLogConfig {
   readonly keys: readonly string[];
   /** URL or directory where the log's tiles and bundles are served (needed to audit) */
   readonly source?: string;
+  /**
+   * witness this log without auditing it, as any network witness does: for logs that carry no
+   * Vigil bundles (e.g. the logs of a witness network's log list, log-list.ts)
+   */
+  readonly plain?: boolean;
   /** if set, every manifest must be signed by one of these publisher keys */
   readonly publishers?: readonly string[];
 }
@@ -63,8 +75,12 @@ export interface AuditOutcome {
 export type BundleAuditor = (manifest: Manifest, files: RuleFileData[]) => AuditOutcome | Promise<AuditOutcome>;
 
 export interface WitnessOptions {
-  /** the witness's cosigner key (`PRIVATE+KEY+...`: type 0x04 Ed25519, 0x06 ML-DSA-44, or 0x01) */
-  readonly key: string;
+  /**
+   * the witness's cosigner key(s) (`PRIVATE+KEY+...`: type 0x04 Ed25519, 0x06 ML-DSA-44, or 0x01
+   * signing as 0x04); with several (e.g. one Ed25519 and one ML-DSA-44), every answer carries one
+   * cosignature per key ("The signatures MUST be cosignatures from the witness key(s)")
+   */
+  readonly key: string | readonly string[];
   readonly stateDir: string;
   readonly logs: readonly WitnessLogConfig[];
   readonly audit?: BundleAuditor;
@@ -93,17 +109,41 @@ function reply(status: number, body: string, contentType = "text/plain; charset=
 }
 
 export class Witness {
-  private readonly key: SignerKey;
+  private readonly keys: SignerKey[];
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly now: () => number;
 
   constructor(private readonly options: WitnessOptions) {
-    this.key = parseSignerKey(options.key);
+    const list = typeof options.key === "string" ? [options.key] : [...options.key];
+    if (list.length === 0) throw new UpdateError("BAD_KEY", "a witness needs at least one cosigner key");
+    this.keys = list.map((k) => {
+      try {
+        return parseSignerKey(k);
+      } catch (cause) {
+        throw new UpdateError("BAD_KEY", `witness key: ${(cause as Error).message}`, { cause });
+      }
+    });
+    // a log key that does not parse would make every request of that log fail: say so at start
+    const origins = new Set<string>();
+    for (const l of options.logs) {
+      if (typeof l.origin !== "string" || l.origin === "" || !Array.isArray(l.keys) || l.keys.length === 0)
+        throw new UpdateError("BAD_POLICY", "each witnessed log needs an origin and at least one verifier key");
+      if (origins.has(l.origin)) throw new UpdateError("BAD_POLICY", `log ${l.origin} is configured twice`);
+      origins.add(l.origin);
+      for (const k of l.keys) {
+        try {
+          parseVerifierKey(k);
+        } catch (cause) {
+          throw new UpdateError("BAD_KEY", `log ${l.origin}: ${(cause as Error).message}`, { cause });
+        }
+      }
+    }
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
   }
 
+  /** the name of the witness's (first) key */
   get name(): string {
-    return this.key.name;
+    return this.keys[0]!.name;
   }
 
   private statePath(origin: string): string {
@@ -174,8 +214,13 @@ export class Witness {
     const logCfg = this.options.logs.find((l) => l.origin === origin);
     if (!logCfg) return reply(404, `unknown log origin ${JSON.stringify(origin.slice(0, 200))}\n`);
     let text: string;
+    let logSignatures: string;
     try {
-      text = openNote(note, logCfg.keys).text;
+      const opened = openNote(note, logCfg.keys);
+      text = opened.text;
+      // what the monitoring endpoint serves: the log signatures the witness verified (unknown
+      // ones dropped), then its own cosignatures
+      logSignatures = opened.signatures.map((sig) => `\u2014 ${sig.name} ${sig.base64}\n`).join("");
     } catch (e) {
       if (e instanceof NoteError && e.code === "MALFORMED")
         return reply(400, `malformed checkpoint note: ${e.message}\n`);
@@ -210,17 +255,19 @@ export class Witness {
         );
         return reply(422, "the consistency proof does not verify\n");
       }
-      if (cp.size > old && (this.options.audit || logCfg.publishers)) {
+      if (cp.size > old && !logCfg.plain && (this.options.audit || logCfg.publishers)) {
         const refusal = await this.auditRange(logCfg, cp, old);
         if (refusal) {
           await this.log(`REFUSED ${origin} size ${cp.size}: ${refusal}`);
           return reply(422, `audit refused: ${refusal}\n`);
         }
       }
-      const line = cosignatureLine(text, this.key, this.now());
+      // "The cosignature MUST NOT omit the timestamp, i.e. the timestamp MUST NOT be zero."
+      const ts = Math.max(1, this.now());
+      const lines = this.keys.map((k) => cosignatureLine(text, k, ts)).join("");
       await mkdir(this.options.stateDir, { recursive: true });
-      await writeFileAtomic(this.statePath(origin), note + line);
-      return reply(200, line);
+      await writeFileAtomic(this.statePath(origin), `${text}\n${logSignatures}${lines}`);
+      return reply(200, lines);
     });
   }
 
@@ -308,17 +355,21 @@ export class Witness {
       res.end(r.body);
     };
     try {
+      const path = (req.url ?? "").split("?")[0]!;
       const mon =
-        req.method === "GET" && req.url?.startsWith(prefix + "/")
-          ? /^\/([0-9a-f]{64})\/checkpoint$/.exec(req.url.slice(prefix.length))
+        req.method === "GET" && path.startsWith(prefix + "/")
+          ? /^\/([0-9a-f]{64})\/checkpoint$/.exec(path.slice(prefix.length))
           : null;
       if (mon) {
         const log = this.options.logs.find((l) => createHash("sha256").update(l.origin).digest("hex") === mon[1]);
         const note = log ? await this.latest(log.origin) : undefined;
         return send(note ? reply(200, note) : reply(404, "no cosigned checkpoint for this log\n"));
       }
-      if (req.url !== `${prefix}/add-checkpoint`) return send(reply(404, "not found\n"));
-      if (req.method !== "POST") return send(reply(405, "use POST\n"));
+      if (path !== `${prefix}/add-checkpoint`) return send(reply(404, "not found\n"));
+      if (req.method !== "POST") {
+        res.setHeader("allow", "POST");
+        return send(reply(405, "add-checkpoint takes POST only\n"));
+      }
       const chunks: Buffer[] = [];
       let total = 0;
       for await (const c of req) {
@@ -345,41 +396,49 @@ export function addCheckpointBody(oldSize: bigint, proof: readonly Uint8Array[],
 }
 
 /**
- * The log's side of tlog-witness: asks a witness at `url` to cosign, learning the witness's size
- * from a 409 and retrying once with the right proof. Returns the cosignature lines.
+ * The log's side of tlog-witness: asks a witness at `url` (its submission prefix) to cosign,
+ * learning the witness's size from a 409 (`text/x.tlog.size`, "<size>\n") and retrying once with
+ * the right proof. Returns the cosignature lines. With `witnessKeys` (the witness's vkeys, as a
+ * tlog-policy lists them) the answer is checked as the spec suggests ("concatenate it to the
+ * checkpoint, and use a note verification function configured with the witness keys"): lines by
+ * other keys are dropped ("The client MUST ignore any cosignatures from unknown keys"), a bad
+ * signature by a listed key or no signature by one is a refusal.
  */
 export async function requestCosignature(
   url: string,
   signedCheckpoint: string,
   proofFrom: (oldSize: bigint) => Uint8Array[],
   guessOldSize: bigint,
+  witnessKeys?: readonly string[],
 ): Promise<string[]> {
   const endpoint = url.replace(/\/$/, "") + "/add-checkpoint";
   let old = guessOldSize;
   for (let attempt = 0; attempt < 2; attempt++) {
     let res: Response;
+    let text: string;
     try {
       res = await fetch(endpoint, {
         method: "POST",
         body: addCheckpointBody(old, proofFrom(old), signedCheckpoint),
         signal: AbortSignal.timeout(60_000),
       });
+      text = await readBounded(res, MAX_ANSWER);
     } catch (cause) {
+      if (cause instanceof UpdateError) throw cause;
       throw new UpdateError("WITNESS_REFUSED", `cannot reach witness ${url}`, { cause });
     }
-    const text = await res.text();
-    if (res.status === 200) {
-      const lines = text
-        .split("\n")
-        .filter((l) => l !== "")
-        .map((l) => l + "\n");
-      if (lines.length === 0 || !lines.every((l) => l.startsWith("\u2014 ")))
-        throw new UpdateError("WITNESS_REFUSED", `witness ${url} sent a malformed cosignature`);
-      return lines;
-    }
+    if (res.status === 200) return checkCosignatures(url, signedCheckpoint, text, witnessKeys);
     if (res.status === 409 && attempt === 0) {
-      const size = parseTreeSize(text.trim());
-      if (size === undefined) throw new UpdateError("WITNESS_REFUSED", `witness ${url} sent 409 without a size`);
+      // "The response body MUST consist of the tree size of the latest cosigned checkpoint in
+      // decimal, followed by a newline (U+000A). The response MUST have a Content-Type of
+      // text/x.tlog.size."
+      const type = (res.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+      const size = /^(0|[1-9][0-9]*)\n$/.test(text) ? parseTreeSize(text.slice(0, -1)) : undefined;
+      if (type !== "text/x.tlog.size" || size === undefined)
+        throw new UpdateError(
+          "WITNESS_REFUSED",
+          `witness ${url} answered 409 without its size as text/x.tlog.size ("<size>\\n"); got ${JSON.stringify(type)} ${JSON.stringify(text.slice(0, 40))}`,
+        );
       old = size;
       continue;
     }
@@ -389,4 +448,60 @@ export async function requestCosignature(
     );
   }
   throw new UpdateError("WITNESS_REFUSED", `witness ${url} kept answering 409`);
+}
+
+/** A witness's answer is a few signature lines (ML-DSA-44 ones are ~3.3 KB): 1 MiB is plenty. */
+const MAX_ANSWER = 1024 * 1024;
+
+async function readBounded(res: Response, limit: number): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  if (res.body) {
+    for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) {
+      total += c.length;
+      if (total > limit) {
+        await res.body.cancel().catch(() => undefined);
+        throw new UpdateError("WITNESS_REFUSED", `the witness's answer exceeds ${limit} bytes`);
+      }
+      chunks.push(c);
+    }
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * "The response body MUST be a sequence of one or more note signature lines, each starting with
+ * the — character (U+2014) and ending with a newline character (U+000A)."
+ */
+function checkCosignatures(
+  url: string,
+  signedCheckpoint: string,
+  body: string,
+  witnessKeys: readonly string[] | undefined,
+): string[] {
+  const lines = body.endsWith("\n")
+    ? body
+        .slice(0, -1)
+        .split("\n")
+        .map((l) => l + "\n")
+    : [];
+  if (lines.length === 0 || !lines.every((l) => l.startsWith("\u2014 ") && l.length > 3))
+    throw new UpdateError(
+      "WITNESS_REFUSED",
+      `witness ${url} sent a malformed answer: expected one or more lines "\u2014 <name> <signature>\\n"`,
+    );
+  if (!witnessKeys) return lines;
+  const text = signedCheckpoint.slice(0, signedCheckpoint.lastIndexOf("\n\n") + 1);
+  let opened: OpenedNote;
+  try {
+    opened = openNote(`${text}\n${lines.join("")}`, witnessKeys);
+  } catch (cause) {
+    throw new UpdateError(
+      "WITNESS_REFUSED",
+      `witness ${url} sent no valid cosignature by its key(s) ${witnessKeys.join(", ")}: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  const good = new Set(opened.signatures.map((s) => `\u2014 ${s.name} ${s.base64}\n`));
+  return lines.filter((l) => good.has(l));
 }

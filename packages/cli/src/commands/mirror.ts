@@ -1,5 +1,6 @@
 /**
- * `vigil mirror --mirror URL|DIR --datadir DIR --log DIR --key FILE [--witness URL...]`:
+ * `vigil mirror --mirror URL|DIR --datadir DIR --log DIR --key FILE [--witness URL...]
+ * [--witness-policy FILE]`:
  * ClamAV's updates into Vigil's transparency log. Brings DIR up to date from a ClamAV mirror as
  * `vigil freshclam` does (every .cvd and .cdiff verified with ClamAV's keys), then publishes the
  * databases as the next version of the bundle `clamav` (--name) in the log and asks the
@@ -11,6 +12,7 @@ import { readFile } from "node:fs/promises";
 import { Command } from "commander";
 import { fail } from "../fail.js";
 import { UpdateError, mirrorClamavToLog } from "@vigil/updates";
+import { witnessTargets } from "../witnesses.js";
 
 export const summary = "mirror ClamAV's databases into the transparency log, for witnesses to audit and cosign";
 
@@ -35,6 +37,7 @@ export async function run(args: string[]): Promise<number> {
     .option("--name <name>", "bundle name", "clamav")
     .option("--database <name>", "database to mirror (repeatable; default daily, main, bytecode)", many, [])
     .option("--witness <url>", "witness to ask for a cosignature (repeatable)", many, [])
+    .option("--witness-policy <file>", "ask the witnesses of this C2SP tlog-policy file that have a URL")
     .option(
       "--private-mirror",
       "the mirror is another machine's database directory: whole .cvd files only (freshclam's PrivateMirror)",
@@ -51,6 +54,7 @@ export async function run(args: string[]): Promise<number> {
         name: string;
         database: string[];
         witness: string[];
+        witnessPolicy?: string;
         privateMirror?: boolean;
       }) => {
         const r = await mirrorClamavToLog({
@@ -61,7 +65,7 @@ export async function run(args: string[]): Promise<number> {
           publisherKey: await readKey(o.key),
           ...(o.logKey ? { logKey: await readKey(o.logKey) } : {}),
           name: o.name,
-          witnesses: o.witness,
+          witnesses: await witnessTargets(o.witness, o.witnessPolicy),
           ...(o.privateMirror ? { mirrorOptions: { privateMirror: true } } : {}),
         });
         for (const d of r.mirror.databases) {

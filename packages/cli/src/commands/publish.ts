@@ -2,13 +2,19 @@
  * `vigil publish RULES_DIR --log DIR --key FILE`: compiles the rules (refusing bundles that do
  * not compile), builds the bundle (signed manifest + deterministic archive), appends it to the
  * log in DIR (C2SP tiles + checkpoint, servable by any static web server) and, with --witness,
- * collects cosignatures. Exit codes: 0 published and cosigned by every witness asked, 1
- * published but refused by a witness, 2 error (nothing published).
+ * collects cosignatures (C2SP tlog-witness add-checkpoint). `--witness-policy FILE` takes the
+ * witnesses from a C2SP tlog-policy file (`witness NAME VKEY URL`, as witness networks publish
+ * them): each one with a URL is asked, and its answer is kept only when it verifies with its vkey.
+ * The log's origin is its key's name; C2SP recommends a schema-less URL (`example.com/log`), and
+ * a note says so on stderr when it is not one. Exit codes: 0 published and cosigned by every
+ * witness asked, 1 published but refused by a witness, 2 error (nothing published).
  */
 import { readFile } from "node:fs/promises";
 import { Command } from "commander";
 import { fail } from "../fail.js";
+import { originAdvice, parseSignerKey } from "@vigil/tlog";
 import { UpdateError, publish } from "@vigil/updates";
+import { witnessTargets } from "../witnesses.js";
 
 export const summary = "publish a rules directory as a signed bundle to a transparency log";
 
@@ -35,6 +41,7 @@ export async function run(args: string[]): Promise<number> {
       (v: string, acc: string[]) => [...acc, v],
       [] as string[],
     )
+    .option("--witness-policy <file>", "ask the witnesses of this C2SP tlog-policy file that have a URL")
     .option("--no-compile", "skip the compile check (not recommended)")
     .option("--json", "print the result as JSON")
     .exitOverride()
@@ -48,18 +55,29 @@ export async function run(args: string[]): Promise<number> {
           logKey?: string;
           name: string;
           witness: string[];
+          witnessPolicy?: string;
           compile: boolean;
           json?: boolean;
         },
       ) => {
         const publisherKey = await readKey(o.key);
+        const logKey = o.logKey ? await readKey(o.logKey) : publisherKey;
+        let origin: string;
+        try {
+          origin = parseSignerKey(logKey).name;
+        } catch (cause) {
+          throw new UpdateError("BAD_KEY", `cannot parse the log key: ${(cause as Error).message}`, { cause });
+        }
+        const advice = originAdvice(origin);
+        if (advice) process.stderr.write(`vigil publish: note: ${advice}\n`);
+        const witnesses = await witnessTargets(o.witness, o.witnessPolicy);
         const r = await publish({
           rulesDir,
           logDir: o.log,
           publisherKey,
-          ...(o.logKey ? { logKey: await readKey(o.logKey) } : {}),
+          logKey,
           name: o.name,
-          witnesses: o.witness,
+          witnesses,
           compileCheck: o.compile,
         });
         if (o.json) {
