@@ -29,6 +29,9 @@ export { createApp, VERSION } from "./app.js";
 export { ServerError, type ServerErrorCode } from "./error.js";
 export {
   CLI_ACTOR,
+  type AlertEcsConfig,
+  type AlertSyslogConfig,
+  type AlertWebhookConfig,
   type Actor,
   type AppEnv,
   type PolicySigner,

@@ -16,6 +16,7 @@ import type { AlertState, Database } from "../db/schema.js";
 import { ServerError } from "../error.js";
 import { audit } from "./audit.js";
 import type { Severity } from "./detections.js";
+import { forwardChannels, queueDeliveries } from "./forward.js";
 import { addReputation } from "./reputation.js";
 
 export type { AlertState };
@@ -131,27 +132,19 @@ export async function groupIntoAlerts(ctx: ServerContext, endpointId: string, ro
       )
       .returning(["id", "state"])
       .execute();
-    // a new alert leaves the server by webhook when one is configured (not an allow-listed one):
-    // a row was inserted when the id returned is the one generated here (an update keeps its own)
-    if (!ctx.config.alertWebhook) continue;
+    // a new alert leaves the server by each configured channel (webhook, syslog, ECS; not an
+    // allow-listed one): a row was inserted when the id returned is the one generated here
+    const channels = forwardChannels(ctx.config);
+    if (channels.length === 0) continue;
     const generated = new Set<string>(rows.map((r) => r.id));
     const fresh = stored.filter((r) => generated.has(r.id) && r.state === "new");
     if (fresh.length)
-      await db
-        .insertInto("alert_deliveries")
-        .values(
-          fresh.map((r) => ({
-            id: randomUUID(),
-            alert_id: r.id,
-            created_at: now,
-            attempts: 0,
-            next_at: now,
-            state: "queued" as const,
-            last_error: null,
-            done_at: null,
-          })),
-        )
-        .execute();
+      await queueDeliveries(
+        db,
+        fresh.map((r) => r.id),
+        channels,
+        now,
+      );
   }
 }
 
