@@ -172,7 +172,8 @@ function alertsWhere(db: Kysely<Database>, q: AlertQuery) {
   return query;
 }
 
-function alertInfo(r: Database["alerts"] & { hostname: string | null }): AlertInfo {
+/** An alerts row (with the endpoint's hostname) as the API shows it. */
+export function alertInfo(r: Database["alerts"] & { hostname: string | null }): AlertInfo {
   return {
     id: r.id,
     endpointId: r.endpoint_id,
@@ -190,13 +191,14 @@ function alertInfo(r: Database["alerts"] & { hostname: string | null }): AlertIn
   };
 }
 
+/** The alerts a query selects, most recently seen first (no paging: `listAlerts` pages, exports stream). */
+export function alertsOrdered(db: Kysely<Database>, q: AlertQuery = {}) {
+  return alertsWhere(db, q).selectAll("a").select("e.hostname").orderBy("a.last_seen", "desc").orderBy("a.id", "desc");
+}
+
 /** Most recently seen first. */
 export async function listAlerts(ctx: ServerContext, q: AlertQuery = {}): Promise<AlertInfo[]> {
-  const rows = await alertsWhere(ctx.store.db, q)
-    .selectAll("a")
-    .select("e.hostname")
-    .orderBy("a.last_seen", "desc")
-    .orderBy("a.id", "desc")
+  const rows = await alertsOrdered(ctx.store.db, q)
     .limit(Math.min(Math.max(q.limit ?? 50, 1), 1000))
     .offset(Math.max(q.offset ?? 0, 0))
     .execute();
