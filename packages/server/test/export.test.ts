@@ -192,6 +192,39 @@ for (const dialect of await dialects()) {
       expect(parseCsv(fin.text)[0]![0]).toBe("endpointId");
     });
 
+    it("each console list links its export, which answers with the page's own filters", async () => {
+      const page = await s.call("GET", "/console/detections?severity=high&rule=eicar&page=1", {
+        cookie: admin.cookie,
+        headers: { accept: "text/html" },
+      });
+      expect(page.status).toBe(200);
+      expect(page.text).toContain('href="/console/detections?severity=high&amp;rule=eicar&amp;format=csv"');
+      // the console's detection filters (part of the rule or name, part of the hostname) are not the API's
+      const csv = await s.call("GET", "/console/detections?severity=high&endpoint=evil&format=csv", {
+        cookie: admin.cookie,
+      });
+      expect(csv.status).toBe(200);
+      const [header, ...rows] = parseCsv(csv.text);
+      expect(rows).toHaveLength(1);
+      expect(rows[0]![header!.indexOf("hostname")]).toBe(`'${HOSTILE_HOST}`);
+      for (const [path, marker] of [
+        ["/console/alerts", "/console/alerts?format=csv"],
+        ["/console/endpoints", "/console/endpoints?format=csv"],
+        ["/console/activity", "/console/activity?format=csv"],
+      ] as const) {
+        const html = await s.call("GET", path, { cookie: admin.cookie, headers: { accept: "text/html" } });
+        expect(html.text).toContain(`href="${marker}"`);
+        const exp = await s.call("GET", marker, { cookie: admin.cookie });
+        expect(exp.headers.get("content-type")).toMatch(/^text\/csv/);
+      }
+      const eps = await s.call("GET", "/console/endpoints?q=plain&format=json", { cookie: admin.cookie });
+      expect(eps.json.map((e: { hostname: string }) => e.hostname)).toEqual(["plain-host"]);
+      // without a session: the login page, no data
+      const anon = await s.call("GET", "/console/alerts?format=csv");
+      expect(anon.status).toBe(303);
+      expect(anon.headers.get("location")).toMatch(/^\/console\/login/);
+    });
+
     it("refuses an unknown format, ecs outside alerts, and a viewer's audit export", async () => {
       expect((await s.call("GET", "/api/admin/alerts?format=xlsx", admin)).json.error.code).toBe("SERVER_BAD_REQUEST");
       expect((await s.call("GET", "/api/admin/detections?format=ecs", admin)).status).toBe(400);

@@ -39,6 +39,8 @@ import {
   Verdict,
 } from "../layout.js";
 import type { FC } from "hono/jsx";
+import { exportIfAsked } from "../../api/exports.js";
+import { ExportLinks } from "../export-links.js";
 
 /** The detections table of the detections page and of an endpoint's page (which leaves out the endpoint column). */
 export const DetectionTable: FC<{
@@ -111,6 +113,8 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
     const since = from ?? (range ? now - RANGES[range] : undefined);
     const until = to !== undefined ? to + DAY_MS : undefined; // "to" is inclusive of that day
     const query = { severity, ruleContains: rule, endpoint, since, until, limit: PAGE, offset: (page - 1) * PAGE };
+    const exp = await exportIfAsked(ctx, c, { list: "detections", query });
+    if (exp) return exp;
     const [rows, total] = await Promise.all([listDetections(ctx, query), countDetections(ctx, query)]);
     const filtered = !!(severity || rule || endpoint || range || from || to);
     return c.html(
@@ -174,6 +178,10 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
           page={page}
           pageSize={PAGE}
           total={total}
+        />
+        <ExportLinks
+          path={`${BASE}/detections`}
+          params={{ severity, rule, endpoint, range, from: c.req.query("from"), to: c.req.query("to") }}
         />
       </Page>,
     );

@@ -21,6 +21,8 @@ import { bytes, count, intParam, isoMinute, plural, textParam } from "../format.
 import { Ago, BASE, ChartTable, Empty, Facts, ListTable, Page, Pager, Time } from "../layout.js";
 import type { RequestStats } from "../stats.js";
 import { readUpdateLog } from "../update-log.js";
+import { exportIfAsked } from "../../api/exports.js";
+import { ExportLinks } from "../export-links.js";
 
 const PAGE = 50;
 
@@ -275,6 +277,8 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
     const user = textParam(c.req.query("user"), 100);
     const page = intParam(c.req.query("page"), 1, 1, 100_000);
     const query = { actionContains: action, userContains: user, limit: PAGE, offset: (page - 1) * PAGE };
+    const exp = await exportIfAsked(ctx, c, { list: "audit", query });
+    if (exp) return exp;
     const [rows, total] = await Promise.all([listAudit(ctx, query), countAudit(ctx, query)]);
     return c.html(
       <Page title="Activity" user={c.get("user")} csrf={c.get("csrfToken")} active="activity">
@@ -316,6 +320,7 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
           </ListTable>
         )}
         <Pager path={`${BASE}/activity`} params={{ action, user }} page={page} pageSize={PAGE} total={total} />
+        <ExportLinks path={`${BASE}/activity`} params={{ action, user }} />
       </Page>,
     );
   });
