@@ -228,6 +228,12 @@ for (const dialect of await dialects()) {
     it("refuses an unknown format, ecs outside alerts, and a viewer's audit export", async () => {
       expect((await s.call("GET", "/api/admin/alerts?format=xlsx", admin)).json.error.code).toBe("SERVER_BAD_REQUEST");
       expect((await s.call("GET", "/api/admin/detections?format=ecs", admin)).status).toBe(400);
+      // the format parameter is documented on every exportable list
+      const doc = (await s.call("GET", "/openapi.json")).json;
+      const fmt = (p: string) =>
+        doc.paths[p].get.parameters.find((x: { name: string }) => x.name === "format")?.schema.enum;
+      expect(fmt("/api/admin/alerts")).toEqual(["csv", "json", "ndjson", "ecs"]);
+      expect(fmt("/api/admin/audit")).toEqual(["csv", "json", "ndjson"]);
       const password = "viewer-password-123456";
       const u = await s.call("POST", "/api/admin/users", {
         ...admin,
