@@ -5,7 +5,7 @@
  * every matching row (limit and offset are ignored). Rows are streamed, never held: the list's
  * own ordered query (services/*Ordered) runs on a dedicated read-only SQLite connection (WAL
  * lets writers go on) iterated row by row, or inside a PostgreSQL transaction through a server
- * side cursor fetched 500 rows at a time, and each chunk is written when the client has taken
+ * side cursor fetched 2,000 rows at a time, and each chunk is written when the client has taken
  * the previous one (backpressure), so a 1M-row export holds a chunk, not a million rows. CSV is
  * RFC 4180 (CRLF line ends, a field with `"`, `,`, CR or LF quoted and its `"` doubled) and safe
  * to open in a spreadsheet: a text cell starting with `=`, `+`, `-`, `@`, tab or CR gets a
@@ -23,7 +23,7 @@ import { audit } from "./audit.js";
 export const EXPORT_FORMATS = ["csv", "json", "ndjson"] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number] | "ecs";
 
-const CHUNK = 500;
+const CHUNK = 2000;
 /** Millisecond times, written as ISO 8601 (UTC) in CSV for spreadsheets; JSON keeps the API's numbers. */
 const TIME_KEYS = new Set([
   "time",
