@@ -245,6 +245,53 @@ for (const dialect of await dialects()) {
       expect((await s.call("GET", "/api/admin/alerts?format=csv", viewer)).status).toBe(200);
     });
 
+    it("a client that goes away mid-export frees its connection and its slot", async () => {
+      // enough rows that the export cannot fit in the socket buffers at once
+      const db = s.ctx.store.db;
+      const t0 = Date.now();
+      const rows = Array.from({ length: 20_000 }, (_, i) => ({
+        id: randomUUID(),
+        endpoint_id: "gone-client",
+        client_id: `gone-${i}`,
+        time: t0 - i,
+        received_at: t0,
+        rule: "Gone_Rule",
+        name: null,
+        severity: "low" as const,
+        bundle_version: null,
+        sha256: randomBytes(32).toString("hex"),
+        sha256_prefix: 0,
+        size: null,
+        file_type: null,
+        action: "reported",
+        path: `/a/long/path/to/make/rows/wider/${"x".repeat(200)}/${i}`,
+      }));
+      for (let i = 0; i < rows.length; i += 1000)
+        await db
+          .insertInto("detections")
+          .values(rows.slice(i, i + 1000))
+          .execute();
+      // more aborted exports than there are export slots (4) and pooled connections (4)
+      for (let k = 0; k < 6; k++) {
+        const ac = new AbortController();
+        const res = await fetch(`${s.url}/api/admin/detections?rule=Gone_Rule&format=csv`, {
+          headers: { cookie: admin.cookie },
+          signal: ac.signal,
+        });
+        expect(res.status).toBe(200);
+        const reader = res.body!.getReader();
+        await reader.read();
+        ac.abort();
+        await reader.cancel().catch(() => {});
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      const whole = await s.call("GET", "/api/admin/detections?rule=Gone_Rule&format=ndjson", admin);
+      expect(whole.status).toBe(200);
+      expect(whole.text.trimEnd().split("\n")).toHaveLength(20_000);
+      expect((await s.call("GET", "/api/admin/alerts", admin)).status).toBe(200);
+      await db.deleteFrom("detections").where("endpoint_id", "=", "gone-client").execute();
+    });
+
     it("a 20,000-row export arrives whole, in order", async () => {
       const db = s.ctx.store.db;
       const ep = hostile.endpointId;

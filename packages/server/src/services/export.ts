@@ -179,7 +179,9 @@ export async function exportResponse<R>(ctx: ServerContext, actor: Actor, spec: 
       if (spec.format === "json") await put(first ? "]\n" : "\n]\n");
       await w.close();
     } catch (err) {
-      ctx.log.warn({ list: spec.list, err: (err as Error).message }, "export ended early");
+      // a client that went away cancels the stream with no reason
+      const reason = err instanceof Error ? err.message : err === undefined ? "the client went away" : String(err);
+      ctx.log.info({ list: spec.list, reason }, "export ended early");
       await w.abort(err).catch(() => {});
     } finally {
       release();
