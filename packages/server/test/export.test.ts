@@ -217,6 +217,27 @@ for (const dialect of await dialects()) {
         const exp = await s.call("GET", marker, { cookie: admin.cookie });
         expect(exp.headers.get("content-type")).toMatch(/^text\/csv/);
       }
+      // the hash pages: a prefix's known hashes, and a full hash's endpoints
+      const hashes = (await s.call("GET", "/api/admin/alerts?format=json", admin)).json as { sha256: string }[];
+      const sha = hashes[0]!.sha256;
+      const byPrefix = await s.call("GET", `/console/hashes?q=${sha.slice(0, 6)}&format=json`, {
+        cookie: admin.cookie,
+      });
+      expect(byPrefix.json.map((h: { sha256: string }) => h.sha256)).toContain(sha);
+      const byHash = await s.call("GET", `/console/hashes?q=${sha}&format=csv`, { cookie: admin.cookie });
+      const hashRows = parseCsv(byHash.text);
+      expect(hashRows[0]).toEqual(["id", "hostname", "detections", "firstSeen", "lastSeen", "paths"]);
+      expect(hashRows).toHaveLength(2);
+      const hashPage = await s.call("GET", `/console/hashes?q=${sha}`, {
+        cookie: admin.cookie,
+        headers: { accept: "text/html" },
+      });
+      expect(hashPage.text).toContain(`href="/console/hashes?q=${sha}&amp;format=csv"`);
+      // the update log (none configured here): a header and no rows
+      const upd = await s.call("GET", "/console/updates?format=csv", { cookie: admin.cookie });
+      expect(parseCsv(upd.text)).toEqual([
+        ["index", "name", "version", "time", "files", "bytes", "engine", "previous", "archive", "endpointsOnIt"],
+      ]);
       const eps = await s.call("GET", "/console/endpoints?q=plain&format=json", { cookie: admin.cookie });
       expect(eps.json.map((e: { hostname: string }) => e.hostname)).toEqual(["plain-host"]);
       // without a session: the login page, no data

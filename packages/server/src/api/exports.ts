@@ -133,6 +133,23 @@ const withoutPaging = <Q extends { limit?: unknown; offset?: unknown }>(q: Q) =>
   return Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
 };
 
+/**
+ * The export of a short list a console page already holds (hash lookups, the update log's
+ * bundles), when the request asks for one; columns are the first row's keys or `columns`.
+ */
+export async function exportRowsIfAsked(
+  ctx: ServerContext,
+  c: Context<AppEnv>,
+  list: string,
+  filters: Record<string, unknown>,
+  columns: readonly string[],
+  rows: () => Promise<Record<string, unknown>[]>,
+): Promise<Response | undefined> {
+  const format = exportFormat(c.req.query("format"));
+  if (!format) return undefined;
+  return exportResponse(ctx, actorOf(c), { list, format, filters, columns, rows: await rows(), map: (r) => r });
+}
+
 /** The streamed export when the request asks for one (`?format=`), else undefined. */
 export async function exportIfAsked(
   ctx: ServerContext,

@@ -35,6 +35,7 @@ const TIME_KEYS = new Set([
   "revokedAt",
   "startedAt",
   "finishedAt",
+  "updatedAt",
 ]);
 const MAX_CONCURRENT = 4;
 const running = new WeakMap<ServerContext, number>();
@@ -100,8 +101,10 @@ export interface ExportSpec<R> {
   /** The list's name: in the file name and the audit log (`alerts`, `detections`, ...). */
   list: string;
   format: ExportFormat;
-  /** The list's ordered query without paging. */
-  query: Compilable<R>;
+  /** The list's ordered query without paging (streamed) ... */
+  query?: Compilable<R> | undefined;
+  /** ... or the rows of a short list a page already holds (the update log's bundles, a hash's endpoints). */
+  rows?: R[] | undefined;
   /** A row as the API shows it. */
   map: (row: R) => Record<string, unknown>;
   /** The CSV columns: keys of `map`'s objects, in order (the header row, also of an empty export). */
@@ -159,7 +162,7 @@ export async function exportResponse<R>(ctx: ServerContext, actor: Actor, spec: 
     try {
       if (spec.format === "json") await put("[");
       if (spec.format === "csv") await put(csvRow([...columns]));
-      await forEachChunk(ctx.store, spec.query, async (rows) => {
+      const each = async (rows: R[]) => {
         let out = "";
         for (const row of rows) {
           const o = spec.map(row);
@@ -175,7 +178,9 @@ export async function exportResponse<R>(ctx: ServerContext, actor: Actor, spec: 
           first = false;
         }
         await put(out);
-      });
+      };
+      if (spec.query) await forEachChunk(ctx.store, spec.query, each);
+      else if (spec.rows?.length) await each(spec.rows);
       if (spec.format === "json") await put(first ? "]\n" : "\n]\n");
       await w.close();
     } catch (err) {

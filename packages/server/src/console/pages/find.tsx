@@ -39,7 +39,7 @@ import {
   Verdict,
 } from "../layout.js";
 import type { FC } from "hono/jsx";
-import { exportIfAsked } from "../../api/exports.js";
+import { exportIfAsked, exportRowsIfAsked } from "../../api/exports.js";
 import { ExportLinks } from "../export-links.js";
 
 /** The detections table of the detections page and of an endpoint's page (which leaves out the endpoint column). */
@@ -99,6 +99,20 @@ export const DetectionTable: FC<{
 const PAGE = 50;
 const RANGES = { "24h": DAY_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS } as const;
 const VERDICTS = ["malicious", "suspicious", "clean"] as const;
+
+const HASH_COLUMNS = [
+  "sha256",
+  "verdict",
+  "name",
+  "source",
+  "updatedAt",
+  "prevalence",
+  "detections",
+  "rules",
+  "firstSeen",
+  "lastSeen",
+] as const;
+const HASH_ENDPOINT_COLUMNS = ["id", "hostname", "detections", "firstSeen", "lastSeen", "paths"] as const;
 
 export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
   app.get("/detections", async (c) => {
@@ -206,6 +220,10 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
       );
     } else if (raw.length < 64) {
       const { rows, truncated } = await lookupHashes(ctx, raw);
+      const exp = await exportRowsIfAsked(ctx, c, "hashes", { q: raw }, HASH_COLUMNS, async () =>
+        rows.map((h) => ({ ...h })),
+      );
+      if (exp) return exp;
       body =
         rows.length === 0 ? (
           <Empty>No known hash starts with {raw}.</Empty>
@@ -237,9 +255,14 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
             ))}
           </ListTable>
         );
+      if (rows.length) body = [body, <ExportLinks path={`${BASE}/hashes`} params={{ q: raw }} />];
     } else {
       const report = await lookupHash(ctx, raw, actorOf(c));
       const eps = await hashEndpoints(ctx, raw);
+      const exp = await exportRowsIfAsked(ctx, c, "hash-endpoints", { q: raw }, HASH_ENDPOINT_COLUMNS, async () =>
+        eps.map((e) => ({ ...e })),
+      );
+      if (exp) return exp;
       body = (
         <>
           <section aria-labelledby="hash-h">
@@ -300,6 +323,7 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
                 </tbody>
               </table>
             )}
+            {eps.length ? <ExportLinks path={`${BASE}/hashes`} params={{ q: raw }} /> : null}
           </section>
           {canJudge ? (
             <section aria-labelledby="verdict-h">

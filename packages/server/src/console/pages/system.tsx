@@ -21,7 +21,7 @@ import { bytes, count, intParam, isoMinute, plural, textParam } from "../format.
 import { Ago, BASE, ChartTable, Empty, Facts, ListTable, Page, Pager, Time } from "../layout.js";
 import type { RequestStats } from "../stats.js";
 import { readUpdateLog } from "../update-log.js";
-import { exportIfAsked } from "../../api/exports.js";
+import { exportIfAsked, exportRowsIfAsked } from "../../api/exports.js";
 import { ExportLinks } from "../export-links.js";
 
 const PAGE = 50;
@@ -31,6 +31,19 @@ function detailText(detail: Record<string, unknown> | null): string {
   const s = JSON.stringify(detail);
   return s.length > 300 ? s.slice(0, 300) + "…" : s;
 }
+
+const UPDATE_COLUMNS = [
+  "index",
+  "name",
+  "version",
+  "time",
+  "files",
+  "bytes",
+  "engine",
+  "previous",
+  "archive",
+  "endpointsOnIt",
+] as const;
 
 export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats: RequestStats): void {
   app.get("/updates", async (c) => {
@@ -42,6 +55,10 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
     const onBundle = await Promise.all(
       log.bundles.map((b) => endpointsOnRules(ctx, [`${b.name}-${b.version}`, String(b.version)])),
     );
+    const exp = await exportRowsIfAsked(ctx, c, "updates", {}, UPDATE_COLUMNS, async () =>
+      log.bundles.map((b, i) => ({ ...b, endpointsOnIt: onBundle[i] })),
+    );
+    if (exp) return exp;
     return c.html(
       <Page title="Update log" user={c.get("user")} csrf={c.get("csrfToken")} active="updates">
         <h1>Update log</h1>
@@ -165,6 +182,7 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
                   ))}
                 </ListTable>
               )}
+              {log.bundles.length ? <ExportLinks path={`${BASE}/updates`} params={{}} /> : null}
             </section>
             {log.mode === "dir" ? (
               <section aria-labelledby="audit-h">
