@@ -23,7 +23,9 @@ import {
   type TestDatabase,
   type TestServer,
 } from "@vigil/test-kit/server";
-import type { AlertSyslogConfig } from "@vigil/server";
+import { services, type AlertSyslogConfig } from "@vigil/server";
+
+const { formatSyslog, octetCounted } = services;
 
 interface Parsed {
   pri: number;
@@ -367,6 +369,38 @@ for (const dialect of await dialects()) {
     });
   });
 }
+
+it("a UDP message fits 2048 octets: the path leaves the SD-ELEMENT, the summary is cut on a character", () => {
+  const alert = {
+    id: "a1",
+    endpointId: "e1",
+    hostname: "h",
+    sha256: "ab".repeat(32),
+    rule: "R",
+    name: "N",
+    severity: "low" as const,
+    firstSeen: 0,
+    lastSeen: 0,
+    count: 1,
+    state: "new" as const,
+    stateBy: null,
+    stateAt: null,
+    path: `/${"é".repeat(3000)}"]`,
+    action: "reported",
+    bundleVersion: null,
+  };
+  const udp = formatSyslog(alert, { hostname: "x" }, 2048);
+  expect(udp.length).toBeLessThanOrEqual(2048);
+  expect(udp.length).toBeGreaterThan(2040);
+  const p = parse5424(udp);
+  expect(p.sd[0]!.params.path).toBeUndefined();
+  expect(p.sd[0]!.params.sha256).toBe(alert.sha256);
+  expect(p.msg.toString("utf8")).not.toContain("\uFFFD");
+  // over TCP nothing is cut
+  const tcp = parse5424(formatSyslog(alert, { hostname: "x" }));
+  expect(tcp.sd[0]!.params.path).toBe(alert.path);
+  expect(octetCounted(Buffer.from("abc")).toString()).toBe("3 abc");
+});
 
 it("a bad syslog configuration is refused at start", async () => {
   for (const [bad, msg] of [

@@ -10,7 +10,8 @@
  * documentation: an organisation with its own IANA private enterprise number sets it), with `"`,
  * `\` and `]` escaped by a backslash in the values; MSG is a one-line summary (a UTF-8 BOM
  * before it only when it is not plain ASCII). Transports: UDP (RFC 5426: one datagram each, at
- * most 2048 octets, the summary cut to fit; sent is delivered, nothing comes back), TCP with
+ * most 2048 octets: the summary cut to fit, and the path left out of the SD-ELEMENT when it alone
+ * would not fit; sent is delivered, nothing comes back), TCP with
  * octet counting (RFC 6587: `LEN SP MSG`) or TLS (RFC 5425, the same framing; the collector's
  * certificate is checked against `ca` or the system's roots, a client certificate is sent when
  * given). TCP and TLS keep one connection open and retry through the outbox (services/forward.ts)
@@ -108,10 +109,15 @@ export function formatSyslog(a: ForwardedAlert, f: SyslogFormat = {}, maxOctets?
     ["path", a.path],
     ["action", a.action],
   ];
-  const sd = `[vigil@${f.enterpriseId ?? EXAMPLE_ENTERPRISE_ID}${params
-    .filter(([, v]) => v !== null && v !== undefined)
-    .map(([k, v]) => ` ${k}="${escapeSdValue(String(v))}"`)
-    .join("")}]`;
+  const element = (ps: typeof params) =>
+    `[vigil@${f.enterpriseId ?? EXAMPLE_ENTERPRISE_ID}${ps
+      .filter(([, v]) => v !== null && v !== undefined)
+      .map(([k, v]) => ` ${k}="${escapeSdValue(String(v))}"`)
+      .join("")}]`;
+  let sd = element(params);
+  // a datagram too small for a long path keeps every other field (the path is in the summary, cut)
+  if (maxOctets !== undefined && Buffer.byteLength(`${header} ${sd} `) > maxOctets)
+    sd = element(params.filter(([k]) => k !== "path"));
   const summary = `${a.name} (${a.severity}) on ${a.hostname ?? a.endpointId}: ${a.path ?? a.sha256}`.replace(
     /[\r\n]+/g,
     " ",
