@@ -31,6 +31,45 @@ export interface ServerConfig {
   secureCookies: boolean;
   /** Where new alerts are POSTed (services/webhook.ts), signed with HMAC-SHA256 over `<timestamp>.<body>`. */
   alertWebhook?: AlertWebhookConfig | undefined;
+  /** Where new alerts are sent as RFC 5424 syslog messages (services/syslog.ts). */
+  alertSyslog?: AlertSyslogConfig | undefined;
+  /** A file new alerts are appended to as JSON lines in Elastic Common Schema (services/ecs.ts). */
+  alertEcs?: AlertEcsConfig | undefined;
+}
+
+export interface AlertSyslogConfig {
+  /** The collector's address (a name or an IP). */
+  host: string;
+  /** Default 514 for udp and tcp, 6514 for tls. */
+  port?: number | undefined;
+  /** udp (RFC 5426), tcp (RFC 6587 octet counting) or tls (RFC 5425); default tcp. */
+  transport?: "udp" | "tcp" | "tls" | undefined;
+  /** PEM of the CA(s) that sign the collector's certificate (tls; default: the system's). */
+  ca?: string | undefined;
+  /** PEM client certificate and key, when the collector asks for one (tls). */
+  cert?: string | undefined;
+  key?: string | undefined;
+  /** The name checked against the collector's certificate (tls; default host). */
+  servername?: string | undefined;
+  /** The private enterprise number in the SD-ID `vigil@N` (default 32473, RFC 5612's documentation number). */
+  enterpriseId?: number | undefined;
+  /** The syslog facility, 0-23 (default 4, security/authorization). */
+  facility?: number | undefined;
+  /** The HOSTNAME header field (default this machine's name). */
+  hostname?: string | undefined;
+  /** Attempts before a delivery is given up (tcp, tls; default 10). */
+  maxAttempts?: number | undefined;
+  /** The first retry's delay, doubled each time up to an hour (default 5000 ms). */
+  backoffMs?: number | undefined;
+}
+
+export interface AlertEcsConfig {
+  /** The file lines are appended to (created mode 0640). */
+  file: string;
+  /** Size at which the file is rotated to FILE.1 (FILE.1 to FILE.2, ...): default 100 MiB. */
+  maxBytes?: number | undefined;
+  /** Rotated files kept (default 5). */
+  keep?: number | undefined;
 }
 
 export interface AlertWebhookConfig {

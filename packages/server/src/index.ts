@@ -12,8 +12,11 @@
  * call the same services (services/, one file per domain) for every read and every change, and
  * the changes write the audit log. Neither queries the store itself, so an endpoint's status or a
  * detection row has one rule and one shape in the JSON and in the pages. Arriving detections are
- * grouped into alerts (services/alerts.ts) that people move through states; new ones can leave
- * by a signed webhook (services/webhook.ts). /updates/ mirrors or proxies the rule-update log.
+ * grouped into alerts (services/alerts.ts) that people move through states; new ones leave
+ * through one outbox (services/forward.ts) by a signed webhook, RFC 5424 syslog over UDP, TCP or
+ * TLS (services/syslog.ts) and a JSON-lines file in Elastic Common Schema (services/ecs.ts).
+ * Every list the console shows streams out as CSV, JSON or NDJSON with the page's filters
+ * (services/export.ts). /updates/ mirrors or proxies the rule-update log.
  * `startServer` opens the store, migrates it, loads the shared signing key and listens;
  * `createApp` is the Hono application.
  */
@@ -29,6 +32,9 @@ export { createApp, VERSION } from "./app.js";
 export { ServerError, type ServerErrorCode } from "./error.js";
 export {
   CLI_ACTOR,
+  type AlertEcsConfig,
+  type AlertSyslogConfig,
+  type AlertWebhookConfig,
   type Actor,
   type AppEnv,
   type PolicySigner,

@@ -16,6 +16,9 @@ import type { AppEnv, Role, ServerConfig, ServerContext } from "./context.js";
 import { migrate, openStore } from "./db/connect.js";
 import { ServerError } from "./error.js";
 import { checkWebhookConfig, startWebhookForwarder } from "./services/webhook.js";
+import { startForwarder } from "./services/forward.js";
+import { checkSyslogConfig, syslogSink } from "./services/syslog.js";
+import { checkEcsConfig, ecsFileSink } from "./services/ecs.js";
 import { generatePassword } from "./auth/password.js";
 import { ensurePolicy } from "./services/policy.js";
 import { insertUser } from "./services/users.js";
@@ -47,7 +50,7 @@ export interface ServerOptions extends Partial<ServerConfig> {
   poolSize?: number | undefined;
   /** A clock (tests). */
   now?: (() => number) | undefined;
-  /** How often the alert webhook forwarder looks for due deliveries (default 1000 ms). */
+  /** How often the alert forwarders (webhook, syslog, ECS file) look for due deliveries (default 1000 ms). */
   webhookIntervalMs?: number | undefined;
 }
 
@@ -95,8 +98,12 @@ export async function openServerContext(opts: ServerOptions = {}): Promise<Serve
     updatesUpstream: opts.updatesUpstream,
     publicUrl: opts.publicUrl,
     alertWebhook: opts.alertWebhook,
+    alertSyslog: opts.alertSyslog,
+    alertEcs: opts.alertEcs,
   };
   if (config.alertWebhook) checkWebhookConfig(config.alertWebhook);
+  if (config.alertSyslog) checkSyslogConfig(config.alertSyslog);
+  if (config.alertEcs) checkEcsConfig(config.alertEcs);
   if (config.updatesDir && config.updatesUpstream)
     throw new ServerError("SERVER_CONFIG", "give either an updates directory or an upstream URL, not both");
   if (config.updatesUpstream && !/^https?:\/\//.test(config.updatesUpstream))
@@ -171,11 +178,16 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     { url, dialect: ctx.store.dialect, store: ctx.store.location, policyKeyId: ctx.signer.keyId },
     "vigil server listening",
   );
-  const forwarder = ctx.config.alertWebhook ? startWebhookForwarder(ctx, opts.webhookIntervalMs) : undefined;
+  const every = opts.webhookIntervalMs;
+  const forwarders = [
+    ctx.config.alertWebhook ? startWebhookForwarder(ctx, every) : undefined,
+    ctx.config.alertSyslog ? startForwarder(ctx, "syslog", syslogSink(ctx.config.alertSyslog), every) : undefined,
+    ctx.config.alertEcs ? startForwarder(ctx, "ecs", ecsFileSink(ctx.config.alertEcs, ctx.now), every) : undefined,
+  ];
   let closed: Promise<void> | undefined;
   const close = () =>
     (closed ??= (async () => {
-      await forwarder?.stop();
+      await Promise.all(forwarders.map((f) => f?.stop()));
       await new Promise<void>((res) => {
         server.close(() => res());
         const s = server as unknown as { closeIdleConnections?: () => void; closeAllConnections?: () => void };

@@ -5,9 +5,18 @@
  * gracefully. Operator sub-commands act on the same store without the console:
  * `vigil server token create` and `vigil server user add`.
  */
+import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { fail } from "../fail.js";
-import { openServerContext, ServerError, services, startServer, CLI_ACTOR, type ServerContext } from "@vigil/server";
+import {
+  openServerContext,
+  ServerError,
+  services,
+  startServer,
+  CLI_ACTOR,
+  type AlertSyslogConfig,
+  type ServerContext,
+} from "@vigil/server";
 import { parseOrExit } from "../options.js";
 
 export const summary = "fleet server: enrolment, endpoint API, reputation, signed data policy, updates, web console";
@@ -24,7 +33,35 @@ Operator commands (same --data/--database):
   vigil server token create --label L [--uses N] [--ttl-hours H]   prints an enrolment token
   vigil server user add NAME --role admin|analyst|viewer            prints the generated password
 
+New alerts leave the server by --alert-webhook, --alert-syslog (RFC 5424; udp://, tcp:// with
+octet counting, or tls:// per RFC 5425; the SD-ID is vigil@32473 until --alert-syslog-enterprise-id
+gives your IANA number) and --alert-ecs (JSON lines in Elastic Common Schema, rotated). Each list
+of the console and the admin API exports with ?format=csv|json|ndjson (alerts also ecs).
+
 Exit codes: 0 stopped cleanly, 2 bad options or could not start.`;
+
+function readPem(file: string, what: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ServerError("SERVER_CONFIG", `${what}: cannot read ${file} (${(err as Error).message})`, { cause: err });
+  }
+}
+
+/** `udp://host:514`, `tcp://host:514`, `tls://host:6514` (a bracketed IPv6 address works). */
+function syslogTarget(spec: string): Pick<AlertSyslogConfig, "host" | "port" | "transport"> {
+  const m = /^(udp|tcp|tls):\/\/(\[[0-9a-fA-F:.]+\]|[^:/\s]+)(?::(\d{1,5}))?\/?$/.exec(spec);
+  if (!m)
+    throw new ServerError(
+      "SERVER_CONFIG",
+      `--alert-syslog: ${JSON.stringify(spec)} is not udp://HOST[:PORT], tcp://HOST[:PORT] or tls://HOST[:PORT]`,
+    );
+  return {
+    transport: m[1] as "udp" | "tcp" | "tls",
+    host: m[2]!.replace(/^\[|\]$/g, ""),
+    ...(m[3] ? { port: Number(m[3]) } : {}),
+  };
+}
 
 function storeOptions(cmd: Command): Command {
   return cmd
@@ -157,6 +194,15 @@ async function serve(args: string[]): Promise<number> {
       "--alert-webhook <url>",
       "POST each new alert to this URL, signed with HMAC-SHA256 (the key from $VIGIL_ALERT_WEBHOOK_SECRET, 16+ characters), retried with backoff",
     )
+    .option("--alert-syslog <url>", "send each new alert as RFC 5424 syslog to udp://, tcp:// or tls://HOST[:PORT]")
+    .option("--alert-syslog-ca <file>", "PEM CA(s) that sign the collector's certificate (tls; default the system's)")
+    .option("--alert-syslog-cert <file>", "PEM client certificate for a collector that asks for one (tls)")
+    .option("--alert-syslog-key <file>", "its PEM private key")
+    .option("--alert-syslog-enterprise-id <n>", "your IANA private enterprise number for the SD-ID vigil@N", "32473")
+    .option("--alert-syslog-facility <n>", "syslog facility 0-23", "4")
+    .option("--alert-ecs <file>", "append each new alert to FILE as a JSON line in Elastic Common Schema")
+    .option("--alert-ecs-max-mb <n>", "rotate the ECS file at this size (FILE.1, FILE.2, ...)", "100")
+    .option("--alert-ecs-keep <n>", "rotated ECS files kept", "5")
     .addHelpText("after", HELP);
   const exit = parseOrExit(cmd, args);
   if (exit !== undefined) return exit;
@@ -171,6 +217,15 @@ async function serve(args: string[]): Promise<number> {
       rateLimit: string;
       publicUrl?: string;
       alertWebhook?: string;
+      alertSyslog?: string;
+      alertSyslogCa?: string;
+      alertSyslogCert?: string;
+      alertSyslogKey?: string;
+      alertSyslogEnterpriseId: string;
+      alertSyslogFacility: string;
+      alertEcs?: string;
+      alertEcsMaxMb: string;
+      alertEcsKeep: string;
     }
   >();
   return withErrors("server", async () => {
@@ -188,6 +243,23 @@ async function serve(args: string[]): Promise<number> {
         );
       alertWebhook = { url: o.alertWebhook, secret };
     }
+    const alertSyslog: AlertSyslogConfig | undefined = o.alertSyslog
+      ? {
+          ...syslogTarget(o.alertSyslog),
+          enterpriseId: positiveInt(o.alertSyslogEnterpriseId, "--alert-syslog-enterprise-id"),
+          facility: Number.parseInt(o.alertSyslogFacility, 10),
+          ...(o.alertSyslogCa ? { ca: readPem(o.alertSyslogCa, "--alert-syslog-ca") } : {}),
+          ...(o.alertSyslogCert ? { cert: readPem(o.alertSyslogCert, "--alert-syslog-cert") } : {}),
+          ...(o.alertSyslogKey ? { key: readPem(o.alertSyslogKey, "--alert-syslog-key") } : {}),
+        }
+      : undefined;
+    const alertEcs = o.alertEcs
+      ? {
+          file: o.alertEcs,
+          maxBytes: positiveInt(o.alertEcsMaxMb, "--alert-ecs-max-mb") * 1024 * 1024,
+          keep: positiveInt(o.alertEcsKeep, "--alert-ecs-keep"),
+        }
+      : undefined;
     const server = await startServer({
       dataDir: o.data,
       database: o.database ?? process.env.VIGIL_DATABASE,
@@ -200,6 +272,8 @@ async function serve(args: string[]): Promise<number> {
       rateLimitPerMinute: positiveInt(o.rateLimit, "--rate-limit"),
       publicUrl: o.publicUrl,
       alertWebhook,
+      alertSyslog,
+      alertEcs,
     });
     process.stderr.write(
       `vigil server: listening on ${server.url} (console ${server.url}/console/, ${server.ctx.store.dialect} store ${server.ctx.store.location})\n`,

@@ -24,6 +24,7 @@ import {
 } from "../auth/session.js";
 import * as svc from "../services/index.js";
 import * as S from "./schemas.js";
+import { exportIfAsked } from "./exports.js";
 
 export function adminApi(ctx: ServerContext): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
@@ -83,21 +84,18 @@ export function adminApi(ctx: ServerContext): Hono<AppEnv> {
   // endpoints
   api.get("/endpoints", async (c) => {
     const q = validate(S.EndpointQuery, c.req.query());
-    return c.json({
-      endpoints: await svc.listEndpoints(ctx, {
-        q: q.q,
-        limit: q.limit,
-        offset: q.offset,
-        includeRevoked: q.revoked === "1",
-      }),
-    });
+    const query = { q: q.q, limit: q.limit, offset: q.offset, includeRevoked: q.revoked === "1" };
+    const exp = await exportIfAsked(ctx, c, { list: "endpoints", query });
+    if (exp) return exp;
+    return c.json({ endpoints: await svc.listEndpoints(ctx, query) });
   });
   api.get("/endpoints/:id", async (c) => c.json(await svc.getEndpoint(ctx, c.req.param("id"))));
   api.get("/endpoints/:id/scans", async (c) => {
     const q = validate(S.PageQuery, c.req.query());
-    return c.json({
-      scans: await svc.listScans(ctx, { endpointId: c.req.param("id"), limit: q.limit, offset: q.offset }),
-    });
+    const query = { endpointId: c.req.param("id"), limit: q.limit, offset: q.offset };
+    const exp = await exportIfAsked(ctx, c, { list: "scans", query });
+    if (exp) return exp;
+    return c.json({ scans: await svc.listScans(ctx, query) });
   });
   api.post("/endpoints/:id/revoke", admin, async (c) => {
     const id = c.req.param("id");
@@ -108,18 +106,19 @@ export function adminApi(ctx: ServerContext): Hono<AppEnv> {
   // detections
   api.get("/detections", async (c) => {
     const q = validate(S.DetectionQuery, c.req.query());
-    return c.json({
-      detections: await svc.listDetections(ctx, {
-        endpointId: q.endpoint,
-        rule: q.rule,
-        severity: q.severity,
-        sha256: q.sha256,
-        since: q.since,
-        until: q.until,
-        limit: q.limit,
-        offset: q.offset,
-      }),
-    });
+    const query = {
+      endpointId: q.endpoint,
+      rule: q.rule,
+      severity: q.severity,
+      sha256: q.sha256,
+      since: q.since,
+      until: q.until,
+      limit: q.limit,
+      offset: q.offset,
+    };
+    const exp = await exportIfAsked(ctx, c, { list: "detections", query });
+    if (exp) return exp;
+    return c.json({ detections: await svc.listDetections(ctx, query) });
   });
 
   // policy
@@ -168,6 +167,8 @@ export function adminApi(ctx: ServerContext): Hono<AppEnv> {
       limit: q.limit,
       offset: q.offset,
     };
+    const exp = await exportIfAsked(ctx, c, { list: "alerts", query });
+    if (exp) return exp;
     const [alerts, total] = await Promise.all([svc.listAlerts(ctx, query), svc.countAlerts(ctx, query)]);
     return c.json({ alerts, total });
   });
@@ -185,35 +186,40 @@ export function adminApi(ctx: ServerContext): Hono<AppEnv> {
   // inventory (reported by agents when the policy allows it)
   api.get("/inventory", async (c) => {
     const q = validate(S.InventoryQuery, c.req.query());
-    return c.json(
-      await svc.searchInventory(ctx, {
-        q: q.q,
-        vendor: q.vendor,
-        source: q.source,
-        endpointId: q.endpoint,
-        limit: q.limit,
-        offset: q.offset,
-      }),
-    );
+    const query = {
+      q: q.q,
+      vendor: q.vendor,
+      source: q.source,
+      endpointId: q.endpoint,
+      limit: q.limit,
+      offset: q.offset,
+    };
+    const exp = await exportIfAsked(ctx, c, { list: "inventory", query });
+    if (exp) return exp;
+    return c.json(await svc.searchInventory(ctx, query));
   });
   api.get("/inventory/findings", async (c) => {
     const q = validate(S.InventoryFindingQuery, c.req.query());
-    return c.json(
-      await svc.listInventoryFindings(ctx, {
-        endpointId: q.endpoint,
-        status: q.status,
-        packId: q.pack,
-        q: q.q,
-        limit: q.limit,
-        offset: q.offset,
-      }),
-    );
+    const query = {
+      endpointId: q.endpoint,
+      status: q.status,
+      packId: q.pack,
+      q: q.q,
+      limit: q.limit,
+      offset: q.offset,
+    };
+    const exp = await exportIfAsked(ctx, c, { list: "findings", query });
+    if (exp) return exp;
+    return c.json(await svc.listInventoryFindings(ctx, query));
   });
 
   // audit log
   api.get("/audit", admin, async (c) => {
     const q = validate(S.AuditQuery, c.req.query());
-    return c.json({ entries: await svc.listAudit(ctx, { limit: q.limit, before: q.before, action: q.action }) });
+    const query = { limit: q.limit, before: q.before, action: q.action };
+    const exp = await exportIfAsked(ctx, c, { list: "audit", query });
+    if (exp) return exp;
+    return c.json({ entries: await svc.listAudit(ctx, query) });
   });
 
   return api;

@@ -368,6 +368,17 @@ const ERROR_TEXT: Record<number, string> = {
   502: "The update publisher could not be reached",
 };
 
+/** List routes that stream an export of every row their filters select with `?format=` (services/export.ts). */
+const EXPORTABLE = new Set([
+  "/api/admin/alerts",
+  "/api/admin/detections",
+  "/api/admin/endpoints",
+  "/api/admin/endpoints/{id}/scans",
+  "/api/admin/inventory",
+  "/api/admin/inventory/findings",
+  "/api/admin/audit",
+]);
+
 function schemaOf(t: z.ZodType, io: "input" | "output"): Record<string, unknown> {
   const s = z.toJSONSchema(t, { io, unrepresentable: "any" }) as Record<string, unknown>;
   delete s.$schema;
@@ -395,6 +406,20 @@ export function openApiDocument(version: string): Record<string, unknown> {
       schema: { type: "string" },
     }));
     if (r.query) params.push(...(queryParameters(r.query) as typeof params));
+    const exportable = r.method === "get" && EXPORTABLE.has(r.path);
+    if (exportable)
+      params.push({
+        name: "format",
+        in: "query",
+        required: false,
+        description:
+          "Stream every row the filters select (limit and offset ignored) as an attachment: csv (RFC 4180, formula-safe), json (an array), ndjson" +
+          (r.path === "/api/admin/alerts" ? ", or ecs (NDJSON in Elastic Common Schema)" : ""),
+        schema: {
+          type: "string",
+          enum: ["csv", "json", "ndjson", ...(r.path === "/api/admin/alerts" ? ["ecs"] : [])],
+        },
+      } as unknown as (typeof params)[number]);
     const responses: Record<string, unknown> = {
       [String(r.status ?? 200)]: {
         description: "OK",
@@ -402,6 +427,10 @@ export function openApiDocument(version: string): Record<string, unknown> {
         ...(r.produces ? { content: { [r.produces]: {} } } : {}),
       },
     };
+    if (exportable) {
+      const ok = responses["200"] as { content?: Record<string, unknown> };
+      ok.content = { ...ok.content, "text/csv": {}, "application/x-ndjson": {} };
+    }
     for (const e of r.errors)
       responses[String(e)] = { description: ERROR_TEXT[e], content: { "application/json": { schema: errorSchema } } };
     const op: Record<string, unknown> = {

@@ -271,6 +271,25 @@ const alertDeliveries: Migration = {
   },
 };
 
+/**
+ * Forwarding beyond the webhook: each delivery row names its channel (`webhook`, `syslog`,
+ * `ecs`), so one alert queues one row per configured channel and each is drained, claimed and
+ * retried on its own (services/forward.ts). Rows queued before this migration are webhook rows.
+ */
+const forwarding: Migration = {
+  async up(db: Kysely<any>): Promise<void> {
+    await db.schema
+      .alterTable("alert_deliveries")
+      .addColumn("channel", "text", (c) => c.notNull().defaultTo("webhook"))
+      .execute();
+    await db.schema
+      .createIndex("alert_deliveries_channel_due")
+      .on("alert_deliveries")
+      .columns(["channel", "state", "next_at"])
+      .execute();
+  },
+};
+
 /** Migrations by name; names sort in the order they apply. */
 export const migrations: Record<string, Migration> = {
   "0001_initial": initial,
@@ -278,6 +297,7 @@ export const migrations: Record<string, Migration> = {
   "0003_papercuts": papercuts,
   "0004_alerts": alerts,
   "0005_alert_deliveries": alertDeliveries,
+  "0008_forwarding": forwarding,
 };
 
 export const migrationProvider: MigrationProvider = {

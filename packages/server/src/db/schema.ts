@@ -214,6 +214,8 @@ export interface AlertCommentsTable {
 export interface AlertDeliveriesTable {
   id: string;
   alert_id: string;
+  /** Where it goes: `webhook`, `syslog` or `ecs` (migration 0008_forwarding; default webhook). */
+  channel: Generated<string>;
   created_at: number;
   attempts: number;
   /** When the next attempt is due (also a claim: a process moves it forward before sending). */

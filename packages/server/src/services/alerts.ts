@@ -16,6 +16,7 @@ import type { AlertState, Database } from "../db/schema.js";
 import { ServerError } from "../error.js";
 import { audit } from "./audit.js";
 import type { Severity } from "./detections.js";
+import { forwardChannels, queueDeliveries } from "./forward.js";
 import { addReputation } from "./reputation.js";
 
 export type { AlertState };
@@ -131,27 +132,19 @@ export async function groupIntoAlerts(ctx: ServerContext, endpointId: string, ro
       )
       .returning(["id", "state"])
       .execute();
-    // a new alert leaves the server by webhook when one is configured (not an allow-listed one):
-    // a row was inserted when the id returned is the one generated here (an update keeps its own)
-    if (!ctx.config.alertWebhook) continue;
+    // a new alert leaves the server by each configured channel (webhook, syslog, ECS; not an
+    // allow-listed one): a row was inserted when the id returned is the one generated here
+    const channels = forwardChannels(ctx.config);
+    if (channels.length === 0) continue;
     const generated = new Set<string>(rows.map((r) => r.id));
     const fresh = stored.filter((r) => generated.has(r.id) && r.state === "new");
     if (fresh.length)
-      await db
-        .insertInto("alert_deliveries")
-        .values(
-          fresh.map((r) => ({
-            id: randomUUID(),
-            alert_id: r.id,
-            created_at: now,
-            attempts: 0,
-            next_at: now,
-            state: "queued" as const,
-            last_error: null,
-            done_at: null,
-          })),
-        )
-        .execute();
+      await queueDeliveries(
+        db,
+        fresh.map((r) => r.id),
+        channels,
+        now,
+      );
   }
 }
 
@@ -179,7 +172,8 @@ function alertsWhere(db: Kysely<Database>, q: AlertQuery) {
   return query;
 }
 
-function alertInfo(r: Database["alerts"] & { hostname: string | null }): AlertInfo {
+/** An alerts row (with the endpoint's hostname) as the API shows it. */
+export function alertInfo(r: Database["alerts"] & { hostname: string | null }): AlertInfo {
   return {
     id: r.id,
     endpointId: r.endpoint_id,
@@ -197,13 +191,14 @@ function alertInfo(r: Database["alerts"] & { hostname: string | null }): AlertIn
   };
 }
 
+/** The alerts a query selects, most recently seen first (no paging: `listAlerts` pages, exports stream). */
+export function alertsOrdered(db: Kysely<Database>, q: AlertQuery = {}) {
+  return alertsWhere(db, q).selectAll("a").select("e.hostname").orderBy("a.last_seen", "desc").orderBy("a.id", "desc");
+}
+
 /** Most recently seen first. */
 export async function listAlerts(ctx: ServerContext, q: AlertQuery = {}): Promise<AlertInfo[]> {
-  const rows = await alertsWhere(ctx.store.db, q)
-    .selectAll("a")
-    .select("e.hostname")
-    .orderBy("a.last_seen", "desc")
-    .orderBy("a.id", "desc")
+  const rows = await alertsOrdered(ctx.store.db, q)
     .limit(Math.min(Math.max(q.limit ?? 50, 1), 1000))
     .offset(Math.max(q.offset ?? 0, 0))
     .execute();

@@ -82,16 +82,23 @@ function parseDetail(text: string | null): Record<string, unknown> | null {
   }
 }
 
+/** The entries a query selects, newest first, without paging (exports stream it). */
+export function auditOrdered(db: Kysely<Database>, q: AuditQuery = {}) {
+  return auditWhere(db, q).selectAll().orderBy("time", "desc").orderBy("id", "desc");
+}
+
 /** Newest first. */
 export async function listAudit(ctx: ServerContext, q: AuditQuery = {}): Promise<AuditRecord[]> {
-  const rows = await auditWhere(ctx.store.db, q)
-    .selectAll()
-    .orderBy("time", "desc")
-    .orderBy("id", "desc")
+  const rows = await auditOrdered(ctx.store.db, q)
     .limit(Math.min(Math.max(q.limit ?? 100, 1), 1000))
     .offset(Math.max(q.offset ?? 0, 0))
     .execute();
-  return rows.map((r) => ({
+  return rows.map(auditRecord);
+}
+
+/** An audit_log row as the API shows it. */
+export function auditRecord(r: Database["audit_log"]): AuditRecord {
+  return {
     id: r.id,
     time: Number(r.time),
     userId: r.user_id,
@@ -100,7 +107,7 @@ export async function listAudit(ctx: ServerContext, q: AuditQuery = {}): Promise
     target: r.target,
     detail: parseDetail(r.detail),
     ip: r.ip,
-  }));
+  };
 }
 
 /** How many entries `listAudit` would page through. */

@@ -5,7 +5,7 @@
  * detections. Time buckets are integer division of millisecond times (both dialects truncate).
  */
 import { randomUUID } from "node:crypto";
-import { sql, type Kysely } from "kysely";
+import { sql, type Kysely, type Selectable } from "kysely";
 import type { ServerContext } from "../context.js";
 import { containsPattern, countRows, prefixOf } from "../db/query.js";
 import type { Database } from "../db/schema.js";
@@ -137,17 +137,23 @@ function detectionsWhere(db: Kysely<Database>, q: DetectionQuery) {
   return query;
 }
 
+/** The detections a query selects, newest first (no paging: `listDetections` pages, exports stream). */
+export function detectionsOrdered(db: Kysely<Database>, q: DetectionQuery = {}) {
+  return detectionsWhere(db, q).selectAll("d").select("e.hostname").orderBy("d.time", "desc").orderBy("d.id", "desc");
+}
+
 /** Newest first (by the time on the endpoint, then id). */
 export async function listDetections(ctx: ServerContext, q: DetectionQuery = {}): Promise<DetectionInfo[]> {
-  const rows = await detectionsWhere(ctx.store.db, q)
-    .selectAll("d")
-    .select("e.hostname")
-    .orderBy("d.time", "desc")
-    .orderBy("d.id", "desc")
+  const rows = await detectionsOrdered(ctx.store.db, q)
     .limit(Math.min(Math.max(q.limit ?? 100, 1), 5000))
     .offset(Math.max(q.offset ?? 0, 0))
     .execute();
-  return rows.map((r) => ({
+  return rows.map(detectionInfo);
+}
+
+/** A detections row (with the endpoint's hostname) as the API shows it. */
+export function detectionInfo(r: Selectable<Database["detections"]> & { hostname: string | null }): DetectionInfo {
+  return {
     id: r.id,
     endpointId: r.endpoint_id,
     hostname: r.hostname ?? null,
@@ -163,7 +169,7 @@ export async function listDetections(ctx: ServerContext, q: DetectionQuery = {})
     fileType: r.file_type,
     action: r.action,
     path: r.path,
-  }));
+  };
 }
 
 /** How many detections `listDetections` would page through. */

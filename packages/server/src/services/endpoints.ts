@@ -152,6 +152,15 @@ function endpointsWhere(db: Kysely<Database>, q: EndpointQuery, t: Thresholds) {
   return query;
 }
 
+/** The endpoints a query selects in `listEndpoints` order, without paging (exports stream it). */
+export function endpointsOrdered(db: Kysely<Database>, q: EndpointQuery, t: Thresholds) {
+  return endpointsWhere(db, q, t)
+    .selectAll()
+    .orderBy(sql`case when last_seen is null then 1 else 0 end`)
+    .orderBy("last_seen", "desc")
+    .orderBy("id");
+}
+
 /** Endpoints heard from most recently first (never heard from last), then by id. */
 export async function listEndpoints(
   ctx: ServerContext,
@@ -159,11 +168,7 @@ export async function listEndpoints(
   t?: Thresholds,
 ): Promise<EndpointInfo[]> {
   const th = t ?? (await statusThresholds(ctx));
-  const rows = await endpointsWhere(ctx.store.db, q, th)
-    .selectAll()
-    .orderBy(sql`case when last_seen is null then 1 else 0 end`)
-    .orderBy("last_seen", "desc")
-    .orderBy("id")
+  const rows = await endpointsOrdered(ctx.store.db, q, th)
     .limit(Math.min(Math.max(q.limit ?? 200, 1), 5000))
     .offset(Math.max(q.offset ?? 0, 0))
     .execute();

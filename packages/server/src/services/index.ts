@@ -135,4 +135,22 @@ export {
   type AlertQuery,
   type AlertState,
 } from "./alerts.js";
-export { checkWebhookConfig, deliverDue, signWebhook, startWebhookForwarder } from "./webhook.js";
+export { checkWebhookConfig, deliverDue, signWebhook, startWebhookForwarder, webhookSink } from "./webhook.js";
+export {
+  drainDue,
+  forwardChannels,
+  forwardedAlert,
+  startForwarder,
+  type Channel,
+  type ForwardedAlert,
+  type Sink,
+} from "./forward.js";
+export {
+  checkSyslogConfig,
+  escapeSdValue,
+  formatSyslog,
+  octetCounted,
+  syslogSink,
+  EXAMPLE_ENTERPRISE_ID,
+} from "./syslog.js";
+export { alertToEcs, checkEcsConfig, ecsFileSink, ECS_VERSION } from "./ecs.js";

@@ -7,11 +7,11 @@
  * one endpoint's summary.
  */
 import { createHash } from "node:crypto";
-import { sql } from "kysely";
+import { sql, type Kysely } from "kysely";
 import type * as protocol from "@vigil/protocol";
 import type { ServerContext } from "../context.js";
 import { containsPattern, countRows } from "../db/query.js";
-import type { InventoryFindingsTable, InventoryItemsTable } from "../db/schema.js";
+import type { Database, InventoryFindingsTable, InventoryItemsTable } from "../db/schema.js";
 import { ServerError } from "../error.js";
 import { getPolicy } from "./policy.js";
 
@@ -151,12 +151,8 @@ export interface InventoryQuery {
 
 const clampLimit = (n: number | undefined, def = 100) => Math.min(Math.max(n ?? def, 1), 5000);
 
-/** Items across the fleet (revoked endpoints left out), by name then endpoint. */
-export async function searchInventory(
-  ctx: ServerContext,
-  q: InventoryQuery = {},
-): Promise<{ items: InventoryItemInfo[]; total: number }> {
-  let base = ctx.store.db
+function inventoryWhere(db: Kysely<Database>, q: InventoryQuery) {
+  let base = db
     .selectFrom("inventory_items as i")
     .innerJoin("endpoints as e", "e.id", "i.endpoint_id")
     .where("e.revoked_at", "is", null);
@@ -164,32 +160,47 @@ export async function searchInventory(
   if (q.vendor) base = base.where(sql<boolean>`lower(i.vendor) like ${containsPattern(q.vendor)} escape '\\'`);
   if (q.source) base = base.where("i.source", "=", q.source);
   if (q.endpointId) base = base.where("i.endpoint_id", "=", q.endpointId);
-  const total = await countRows(base);
-  const rows = await base
+  return base;
+}
+
+/** The items a query selects in `searchInventory` order, without paging (exports stream it). */
+export function inventoryOrdered(db: Kysely<Database>, q: InventoryQuery = {}) {
+  return inventoryWhere(db, q)
     .selectAll("i")
     .select("e.hostname")
     .orderBy("i.name")
     .orderBy("e.hostname")
     .orderBy("i.endpoint_id")
-    .orderBy("i.item_key")
+    .orderBy("i.item_key");
+}
+
+/** An inventory_items row (with the endpoint's hostname) as the API shows it. */
+export function inventoryItemInfo(r: Database["inventory_items"] & { hostname: string | null }): InventoryItemInfo {
+  return {
+    endpointId: r.endpoint_id,
+    hostname: r.hostname,
+    name: r.name,
+    version: r.version,
+    vendor: r.vendor,
+    source: r.source,
+    installedAt: r.installed_at,
+    installPath: r.install_path,
+    firstSeen: Number(r.first_seen),
+    lastSeen: Number(r.last_seen),
+  };
+}
+
+/** Items across the fleet (revoked endpoints left out), by name then endpoint. */
+export async function searchInventory(
+  ctx: ServerContext,
+  q: InventoryQuery = {},
+): Promise<{ items: InventoryItemInfo[]; total: number }> {
+  const total = await countRows(inventoryWhere(ctx.store.db, q));
+  const rows = await inventoryOrdered(ctx.store.db, q)
     .limit(clampLimit(q.limit))
     .offset(Math.max(q.offset ?? 0, 0))
     .execute();
-  return {
-    total,
-    items: rows.map((r) => ({
-      endpointId: r.endpoint_id,
-      hostname: r.hostname,
-      name: r.name,
-      version: r.version,
-      vendor: r.vendor,
-      source: r.source,
-      installedAt: r.installed_at,
-      installPath: r.install_path,
-      firstSeen: Number(r.first_seen),
-      lastSeen: Number(r.last_seen),
-    })),
-  };
+  return { total, items: rows.map(inventoryItemInfo) };
 }
 
 export interface SoftwareInfo {
@@ -269,12 +280,8 @@ function evidenceOf(text: string): string[] {
   }
 }
 
-/** Findings across the fleet (revoked endpoints left out): forbidden first, newest first. */
-export async function listInventoryFindings(
-  ctx: ServerContext,
-  q: FindingQuery = {},
-): Promise<{ findings: InventoryFindingInfo[]; total: number }> {
-  let base = ctx.store.db
+function findingsWhere(db: Kysely<Database>, q: FindingQuery) {
+  let base = db
     .selectFrom("inventory_findings as f")
     .innerJoin("endpoints as e", "e.id", "f.endpoint_id")
     .where("e.revoked_at", "is", null);
@@ -285,33 +292,48 @@ export async function listInventoryFindings(
     const p = containsPattern(q.q);
     base = base.where(sql<boolean>`(lower(f.subject) like ${p} escape '\\' or lower(f.vendor) like ${p} escape '\\')`);
   }
-  const total = await countRows(base);
-  const rows = await base
+  return base;
+}
+
+/** The findings a query selects in `listInventoryFindings` order, without paging (exports stream it). */
+export function findingsOrdered(db: Kysely<Database>, q: FindingQuery = {}) {
+  return findingsWhere(db, q)
     .selectAll("f")
     .select("e.hostname")
     .orderBy(sql`case when f.status = 'forbidden' then 0 else 1 end`)
     .orderBy("f.first_seen", "desc")
     .orderBy("e.hostname")
     .orderBy("f.endpoint_id")
-    .orderBy("f.finding_key")
+    .orderBy("f.finding_key");
+}
+
+/** Findings across the fleet (revoked endpoints left out): forbidden first, newest first. */
+export async function listInventoryFindings(
+  ctx: ServerContext,
+  q: FindingQuery = {},
+): Promise<{ findings: InventoryFindingInfo[]; total: number }> {
+  const total = await countRows(findingsWhere(ctx.store.db, q));
+  const rows = await findingsOrdered(ctx.store.db, q)
     .limit(clampLimit(q.limit))
     .offset(Math.max(q.offset ?? 0, 0))
     .execute();
+  return { total, findings: rows.map(findingInfo) };
+}
+
+/** An inventory_findings row (with the endpoint's hostname) as the API shows it. */
+export function findingInfo(r: Database["inventory_findings"] & { hostname: string | null }): InventoryFindingInfo {
   return {
-    total,
-    findings: rows.map((r) => ({
-      endpointId: r.endpoint_id,
-      hostname: r.hostname,
-      status: r.status,
-      packId: r.pack_id,
-      packVersion: Number(r.pack_version),
-      vendor: r.vendor,
-      subject: r.subject,
-      evidence: evidenceOf(r.evidence),
-      inForceSince: r.in_force_since,
-      firstSeen: Number(r.first_seen),
-      lastSeen: Number(r.last_seen),
-    })),
+    endpointId: r.endpoint_id,
+    hostname: r.hostname,
+    status: r.status,
+    packId: r.pack_id,
+    packVersion: Number(r.pack_version),
+    vendor: r.vendor,
+    subject: r.subject,
+    evidence: evidenceOf(r.evidence),
+    inForceSince: r.in_force_since,
+    firstSeen: Number(r.first_seen),
+    lastSeen: Number(r.last_seen),
   };
 }
 

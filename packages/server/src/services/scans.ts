@@ -1,6 +1,8 @@
 /** Scan summaries the endpoints report (stored only when the policy collects them), newest first. */
 import { randomUUID } from "node:crypto";
+import type { Kysely } from "kysely";
 import type { ServerContext } from "../context.js";
+import type { Database } from "../db/schema.js";
 import { getPolicy } from "./policy.js";
 
 export interface ScanInfo {
@@ -23,16 +25,23 @@ export interface ScanQuery {
   offset?: number | undefined;
 }
 
+/** The scans a query selects, newest first, without paging (exports stream it). */
+export function scansOrdered(db: Kysely<Database>, q: ScanQuery = {}) {
+  let query = db.selectFrom("scans").selectAll().orderBy("finished_at", "desc").orderBy("id");
+  if (q.endpointId) query = query.where("endpoint_id", "=", q.endpointId);
+  return query;
+}
+
 export async function listScans(ctx: ServerContext, q: ScanQuery = {}): Promise<ScanInfo[]> {
-  let query = ctx.store.db
-    .selectFrom("scans")
-    .selectAll()
-    .orderBy("finished_at", "desc")
-    .orderBy("id")
+  const query = scansOrdered(ctx.store.db, q)
     .limit(Math.min(Math.max(q.limit ?? 100, 1), 5000))
     .offset(Math.max(q.offset ?? 0, 0));
-  if (q.endpointId) query = query.where("endpoint_id", "=", q.endpointId);
-  return (await query.execute()).map((r) => ({
+  return (await query.execute()).map(scanInfo);
+}
+
+/** A scans row as the API shows it. */
+export function scanInfo(r: Database["scans"]): ScanInfo {
+  return {
     id: r.id,
     endpointId: r.endpoint_id,
     clientId: r.client_id,
@@ -44,7 +53,7 @@ export async function listScans(ctx: ServerContext, q: ScanQuery = {}): Promise<
     detections: Number(r.detections),
     errors: Number(r.errors),
     bundleVersion: r.bundle_version,
-  }));
+  };
 }
 
 /** A scan summary as the endpoint API validated it (the agent protocol's ScanSummary). */

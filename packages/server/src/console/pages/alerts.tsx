@@ -36,6 +36,8 @@ import {
   Time,
 } from "../layout.js";
 import { DetectionTable } from "./find.js";
+import { exportIfAsked } from "../../api/exports.js";
+import { ExportLinks } from "../export-links.js";
 
 const PAGE = 50;
 const LABEL: Record<AlertState, string> = {
@@ -67,6 +69,8 @@ export function registerAlertPages(app: Hono<AppEnv>, ctx: ServerContext): void 
     const endpointId = textParam(c.req.query("endpoint"), 64);
     const page = intParam(c.req.query("page"), 1, 1, 100_000);
     const query = { state, severity, rule, endpointId, limit: PAGE, offset: (page - 1) * PAGE };
+    const exp = await exportIfAsked(ctx, c, { list: "alerts", query });
+    if (exp) return exp;
     const [rows, total] = await Promise.all([listAlerts(ctx, query), countAlerts(ctx, query)]);
     const filtered = !!(state || severity || rule || endpointId);
     const done = c.req.query("done");
@@ -201,6 +205,7 @@ export function registerAlertPages(app: Hono<AppEnv>, ctx: ServerContext): void 
           pageSize={PAGE}
           total={total}
         />
+        <ExportLinks path={`${BASE}/alerts`} params={{ state, severity, rule, endpoint: endpointId }} />
       </Page>,
     );
   });

@@ -43,6 +43,8 @@ import { verifyEndpointCheckpoint, type CheckpointVerdict } from "../update-log.
 import { DetectionsChart } from "./dashboard.js";
 import { DetectionTable } from "./find.js";
 import { EndpointInventorySection, loadEndpointInventory } from "./inventory.js";
+import { exportIfAsked } from "../../api/exports.js";
+import { ExportLinks } from "../export-links.js";
 
 const PAGE = 50;
 
@@ -77,6 +79,8 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
     const q = textParam(c.req.query("q"), 100);
     const page = intParam(c.req.query("page"), 1, 1, 100_000);
     const query = { status, q, includeRevoked: true, limit: PAGE, offset: (page - 1) * PAGE };
+    const exp = await exportIfAsked(ctx, c, { list: "endpoints", query });
+    if (exp) return exp;
     const [rows, total] = await Promise.all([listEndpoints(ctx, query, t), countEndpoints(ctx, query, t)]);
     const detections30d = await detectionCountsByEndpoint(
       ctx,
@@ -156,6 +160,7 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
           </ListTable>
         )}
         <Pager path={`${BASE}/endpoints`} params={{ status, q }} page={page} pageSize={PAGE} total={total} />
+        <ExportLinks path={`${BASE}/endpoints`} params={{ status, q }} />
       </Page>,
     );
   });

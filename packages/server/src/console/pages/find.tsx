@@ -39,6 +39,8 @@ import {
   Verdict,
 } from "../layout.js";
 import type { FC } from "hono/jsx";
+import { exportIfAsked, exportRowsIfAsked } from "../../api/exports.js";
+import { ExportLinks } from "../export-links.js";
 
 /** The detections table of the detections page and of an endpoint's page (which leaves out the endpoint column). */
 export const DetectionTable: FC<{
@@ -98,6 +100,20 @@ const PAGE = 50;
 const RANGES = { "24h": DAY_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS } as const;
 const VERDICTS = ["malicious", "suspicious", "clean"] as const;
 
+const HASH_COLUMNS = [
+  "sha256",
+  "verdict",
+  "name",
+  "source",
+  "updatedAt",
+  "prevalence",
+  "detections",
+  "rules",
+  "firstSeen",
+  "lastSeen",
+] as const;
+const HASH_ENDPOINT_COLUMNS = ["id", "hostname", "detections", "firstSeen", "lastSeen", "paths"] as const;
+
 export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
   app.get("/detections", async (c) => {
     const now = ctx.now();
@@ -111,6 +127,8 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
     const since = from ?? (range ? now - RANGES[range] : undefined);
     const until = to !== undefined ? to + DAY_MS : undefined; // "to" is inclusive of that day
     const query = { severity, ruleContains: rule, endpoint, since, until, limit: PAGE, offset: (page - 1) * PAGE };
+    const exp = await exportIfAsked(ctx, c, { list: "detections", query });
+    if (exp) return exp;
     const [rows, total] = await Promise.all([listDetections(ctx, query), countDetections(ctx, query)]);
     const filtered = !!(severity || rule || endpoint || range || from || to);
     return c.html(
@@ -175,6 +193,10 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
           pageSize={PAGE}
           total={total}
         />
+        <ExportLinks
+          path={`${BASE}/detections`}
+          params={{ severity, rule, endpoint, range, from: c.req.query("from"), to: c.req.query("to") }}
+        />
       </Page>,
     );
   });
@@ -198,6 +220,10 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
       );
     } else if (raw.length < 64) {
       const { rows, truncated } = await lookupHashes(ctx, raw);
+      const exp = await exportRowsIfAsked(ctx, c, "hashes", { q: raw }, HASH_COLUMNS, async () =>
+        rows.map((h) => ({ ...h })),
+      );
+      if (exp) return exp;
       body =
         rows.length === 0 ? (
           <Empty>No known hash starts with {raw}.</Empty>
@@ -229,9 +255,14 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
             ))}
           </ListTable>
         );
+      if (rows.length) body = [body, <ExportLinks path={`${BASE}/hashes`} params={{ q: raw }} />];
     } else {
       const report = await lookupHash(ctx, raw, actorOf(c));
       const eps = await hashEndpoints(ctx, raw);
+      const exp = await exportRowsIfAsked(ctx, c, "hash-endpoints", { q: raw }, HASH_ENDPOINT_COLUMNS, async () =>
+        eps.map((e) => ({ ...e })),
+      );
+      if (exp) return exp;
       body = (
         <>
           <section aria-labelledby="hash-h">
@@ -292,6 +323,7 @@ export function registerFindPages(app: Hono<AppEnv>, ctx: ServerContext): void {
                 </tbody>
               </table>
             )}
+            {eps.length ? <ExportLinks path={`${BASE}/hashes`} params={{ q: raw }} /> : null}
           </section>
           {canJudge ? (
             <section aria-labelledby="verdict-h">

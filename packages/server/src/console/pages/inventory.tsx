@@ -23,6 +23,8 @@ import {
 } from "../../services/index.js";
 import { count, intParam, oneOf, textParam } from "../format.js";
 import { Ago, BASE, Empty, EndpointLink, Facts, ListTable, Page, Time } from "../layout.js";
+import { exportIfAsked } from "../../api/exports.js";
+import { ExportLinks } from "../export-links.js";
 
 const PAGE = 50;
 const FINDING_PAGE = 50;
@@ -240,6 +242,11 @@ export function registerInventoryPages(app: Hono<AppEnv>, ctx: ServerContext): v
     const endpoint = textParam(c.req.query("endpoint"), 100);
     const page = intParam(c.req.query("page"), 1, 1, 100_000);
     const searching = !!(q || vendor || endpoint);
+    const exp =
+      c.req.query("list") === "findings"
+        ? await exportIfAsked(ctx, c, { list: "findings", query: { status, q: fq, endpointId: fendpoint } })
+        : await exportIfAsked(ctx, c, { list: "inventory", query: { q, vendor, endpointId: endpoint } });
+    if (exp) return exp;
     const [policy, counts, findings, software, items] = await Promise.all([
       getPolicy(ctx),
       fleetInventoryCounts(ctx),
@@ -352,6 +359,7 @@ export function registerInventoryPages(app: Hono<AppEnv>, ctx: ServerContext): v
             total={findings.total}
             anchor="findings"
           />
+          <ExportLinks path={`${BASE}/inventory`} params={{ status, fq, fendpoint }} list="findings" />
         </section>
 
         <section id="software" aria-labelledby="sw-h">
@@ -457,6 +465,7 @@ export function registerInventoryPages(app: Hono<AppEnv>, ctx: ServerContext): v
                 total={items.total}
                 anchor="software"
               />
+              <ExportLinks path={`${BASE}/inventory`} params={{ q, vendor, endpoint }} list="items" />
             </>
           )}
         </section>

@@ -21,6 +21,8 @@ import { bytes, count, intParam, isoMinute, plural, textParam } from "../format.
 import { Ago, BASE, ChartTable, Empty, Facts, ListTable, Page, Pager, Time } from "../layout.js";
 import type { RequestStats } from "../stats.js";
 import { readUpdateLog } from "../update-log.js";
+import { exportIfAsked, exportRowsIfAsked } from "../../api/exports.js";
+import { ExportLinks } from "../export-links.js";
 
 const PAGE = 50;
 
@@ -29,6 +31,19 @@ function detailText(detail: Record<string, unknown> | null): string {
   const s = JSON.stringify(detail);
   return s.length > 300 ? s.slice(0, 300) + "…" : s;
 }
+
+const UPDATE_COLUMNS = [
+  "index",
+  "name",
+  "version",
+  "time",
+  "files",
+  "bytes",
+  "engine",
+  "previous",
+  "archive",
+  "endpointsOnIt",
+] as const;
 
 export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats: RequestStats): void {
   app.get("/updates", async (c) => {
@@ -40,6 +55,10 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
     const onBundle = await Promise.all(
       log.bundles.map((b) => endpointsOnRules(ctx, [`${b.name}-${b.version}`, String(b.version)])),
     );
+    const exp = await exportRowsIfAsked(ctx, c, "updates", {}, UPDATE_COLUMNS, async () =>
+      log.bundles.map((b, i) => ({ ...b, endpointsOnIt: onBundle[i] })),
+    );
+    if (exp) return exp;
     return c.html(
       <Page title="Update log" user={c.get("user")} csrf={c.get("csrfToken")} active="updates">
         <h1>Update log</h1>
@@ -163,6 +182,7 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
                   ))}
                 </ListTable>
               )}
+              {log.bundles.length ? <ExportLinks path={`${BASE}/updates`} params={{}} /> : null}
             </section>
             {log.mode === "dir" ? (
               <section aria-labelledby="audit-h">
@@ -275,6 +295,8 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
     const user = textParam(c.req.query("user"), 100);
     const page = intParam(c.req.query("page"), 1, 1, 100_000);
     const query = { actionContains: action, userContains: user, limit: PAGE, offset: (page - 1) * PAGE };
+    const exp = await exportIfAsked(ctx, c, { list: "audit", query });
+    if (exp) return exp;
     const [rows, total] = await Promise.all([listAudit(ctx, query), countAudit(ctx, query)]);
     return c.html(
       <Page title="Activity" user={c.get("user")} csrf={c.get("csrfToken")} active="activity">
@@ -316,6 +338,7 @@ export function registerSystemPages(app: Hono<AppEnv>, ctx: ServerContext, stats
           </ListTable>
         )}
         <Pager path={`${BASE}/activity`} params={{ action, user }} page={page} pageSize={PAGE} total={total} />
+        <ExportLinks path={`${BASE}/activity`} params={{ action, user }} />
       </Page>,
     );
   });
