@@ -4,7 +4,7 @@
  * with the operator sub-commands against the same store while the server runs, and a graceful
  * stop on SIGTERM.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -16,8 +16,21 @@ const BIN = join(dirname(fileURLToPath(import.meta.url)), "../bin/vigil.js");
 const BUILT = existsSync(join(dirname(BIN), "../dist/commands/server.js"));
 if (!BUILT) console.warn("api-cli tests: skipped, the CLI is not built (run `npx tsc -b` first)");
 
-function vigil(cwd: string, ...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8", timeout: 60_000 });
+// asynchronous, so the event loop runs while the command does: fetch's kept-alive sockets see the
+// server close them when idle (with spawnSync a slow command left a closed socket to be reused)
+function vigil(cwd: string, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
+    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.on("close", (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
 }
 
 describe.skipIf(!BUILT)("vigil server (CLI)", () => {
@@ -72,7 +85,7 @@ describe.skipIf(!BUILT)("vigil server (CLI)", () => {
   });
 
   it("token create and user add act on the running server's store", async () => {
-    const t = vigil(cwd, "server", "token", "create", "--label", "cli-made", "--uses", "2");
+    const t = await vigil(cwd, "server", "token", "create", "--label", "cli-made", "--uses", "2");
     expect(t.status, t.stderr).toBe(0);
     const token = t.stdout.trim();
     expect(token).toMatch(/^vet_/);
@@ -82,7 +95,7 @@ describe.skipIf(!BUILT)("vigil server (CLI)", () => {
       body: JSON.stringify({ token, os: OS, agentVersion: "1" }),
     });
     expect(en.status).toBe(201);
-    const u = vigil(cwd, "server", "user", "add", "carol", "--role", "viewer");
+    const u = await vigil(cwd, "server", "user", "add", "carol", "--role", "viewer");
     expect(u.status, u.stderr).toBe(0);
     const login = await fetch(`${url}/api/admin/login`, {
       method: "POST",
@@ -90,15 +103,17 @@ describe.skipIf(!BUILT)("vigil server (CLI)", () => {
       body: JSON.stringify({ username: "carol", password: u.stdout.trim() }),
     });
     expect((await login.json()).user.role).toBe("viewer");
-    expect(vigil(cwd, "server", "user", "add", "carol", "--role", "viewer").status).toBe(2);
-    expect(vigil(cwd, "server", "user", "add", "dave", "--role", "root").status).toBe(2);
-    expect(vigil(cwd, "server", "token", "create").status).toBe(2); // --label is required
+    expect((await vigil(cwd, "server", "user", "add", "carol", "--role", "viewer")).status).toBe(2);
+    expect((await vigil(cwd, "server", "user", "add", "dave", "--role", "root")).status).toBe(2);
+    expect((await vigil(cwd, "server", "token", "create")).status).toBe(2); // --label is required
   });
 
-  it("refuses bad options with exit code 2", () => {
-    expect(vigil(cwd, "server", "--port", "99999").status).toBe(2);
-    expect(vigil(cwd, "server", "--log-level", "loud").status).toBe(2);
-    expect(vigil(cwd, "server", "--updates-dir", "a", "--updates-upstream", "http://127.0.0.1:1/").status).toBe(2);
+  it("refuses bad options with exit code 2", async () => {
+    expect((await vigil(cwd, "server", "--port", "99999")).status).toBe(2);
+    expect((await vigil(cwd, "server", "--log-level", "loud")).status).toBe(2);
+    expect((await vigil(cwd, "server", "--updates-dir", "a", "--updates-upstream", "http://127.0.0.1:1/")).status).toBe(
+      2,
+    );
   });
 
   it("stops gracefully on SIGTERM", async () => {
