@@ -42,13 +42,14 @@ describe("the auditor on rules that hunt documents by their condition", () => {
     expect(audit(without).map((f) => [f.code, f.severity])).toEqual([["document-target", "high"]]);
   });
 
-  it("an `or` with a non-document branch does not confine; `not` never does; magic elsewhere than 0 does not", () => {
+  it("an `or` with a non-document branch does not confine; `not` never does; magic elsewhere than 0 does not; a document header inside a file of another type (PNG) does not", () => {
     for (const cond of [
       "uint32(0) == 0xE011CFD0 or $a",
       "not (uint32(0) == 0x46445025) and $a",
       "uint32(4) == 0xE011CFD0 and $a",
       "$m at 4096 and $a",
-      "$m and $a",
+      "uint32be(0) == 0x89504E47 and $m and $a",
+      "(uint16(0) == 0x5A4D or uint32(0) == 0x464C457F) and $m and $a",
     ])
       expect(
         audit(`rule R { strings: $m = "%PDF-" $a = "readiness report" condition: ${cond} }`).filter(
@@ -56,6 +57,12 @@ describe("the auditor on rules that hunt documents by their condition", () => {
         ),
         cond,
       ).toEqual([]);
+  });
+
+  it("a document header anywhere in the file confines: the file holds such a document", () => {
+    const f = audit(`rule R { strings: $m = "%PDF-" $a = "readiness report" condition: $m and $a }`);
+    expect(f.map((x) => [x.code, x.severity])).toEqual([["document-target", "high"]]);
+    expect(f[0]!.evidence).toMatch(/\$m \(anywhere in the file\)/);
   });
 
   it("a name-like string in an executable rule is no finding (names raise a document finding, they are none alone)", () => {

@@ -177,14 +177,19 @@ function stringFormat(s: StringDef, c: CompiledPolicy): StringFormat | undefined
   const lead = leadingBytes(s);
   const header = new Set<string>();
   const member = new Set<string>();
+  let headerLength = 0;
   if (lead && !s.modifiers.xor && !s.modifiers.base64 && !s.modifiers.base64wide)
-    for (const h of c.headers) if (h.bytes.length >= 2 && startsWith(lead, h.bytes)) header.add(h.format);
+    for (const h of c.headers)
+      if (h.bytes.length >= 2 && startsWith(lead, h.bytes)) {
+        header.add(h.format);
+        headerLength = Math.max(headerLength, h.bytes.length);
+      }
   const text = (
     s.kind === "regex" ? regexSkeleton(s.source) : lead ? Buffer.from(lead).toString("latin1") : ""
   ).toLowerCase();
   for (const m of c.members) if (text.includes(m.s)) member.add(m.format);
   if (!header.size && !member.size) return undefined;
-  return { header, member, shown: printable(lead ?? latin1(text)) };
+  return { header, member, headerLength, shown: printable(lead ?? latin1(text)) };
 }
 
 /** Fixed byte runs of a hex string (split at wildcards, masks and jumps; alternatives separately). */

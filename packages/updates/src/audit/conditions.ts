@@ -26,6 +26,8 @@ export interface StringFormat {
   readonly header: Set<string>;
   /** formats one of whose container members the string names: confining wherever it matches */
   readonly member: Set<string>;
+  /** the length of the longest header the string starts with */
+  readonly headerLength: number;
   readonly shown: string;
 }
 
@@ -135,9 +137,11 @@ export class ConditionAnalyzer {
         return this.confinement(e.expr, depth + 1);
       case "binary": {
         if (e.op === "and") {
-          const parts = chain(e, "and")
-            .map((x) => this.confinement(x, depth + 1))
-            .filter((x): x is Confinement => !!x);
+          const operands = chain(e, "and");
+          // a file whose first bytes are another type's magic (PNG, JPEG, ...) is no document
+          // even if it holds one: the document is embedded, so the rule is not confined to documents
+          if (operands.some((x) => this.foreignMagic(x))) return undefined;
+          const parts = operands.map((x) => this.confinement(x, depth + 1)).filter((x): x is Confinement => !!x);
           return parts.length ? merge(parts) : undefined;
         }
         if (e.op === "or") {
@@ -167,6 +171,23 @@ export class ConditionAnalyzer {
       default:
         return undefined;
     }
+  }
+
+  /** `uint32(0) == V` (or an `or` of such) with V no document magic. */
+  private foreignMagic(e: Expr): boolean {
+    if (e.type === "paren") return this.foreignMagic(e.expr);
+    if (e.type !== "binary") return false;
+    if (e.op === "or") return chain(e, "or").every((x) => this.foreignMagic(x));
+    if (e.op !== "==") return false;
+    for (const [a, b] of [
+      [e.left, e.right],
+      [e.right, e.left],
+    ] as const) {
+      const read = magicRead(a);
+      const v = intValue(b);
+      if (read && v !== undefined) return !this.ctx.magic.has(`${read}:${v}`);
+    }
+    return false;
   }
 
   private viaRule(name: string): Confinement | undefined {
@@ -218,6 +239,8 @@ export class ConditionAnalyzer {
           hi = intValue(range.hi);
         if (lo !== undefined && hi !== undefined && lo >= 0n && hi <= HEADER_WINDOW) where = `${id} in (${lo}..${hi})`;
       }
+      // a header anywhere (4 bytes or more): the file holds such a document
+      else if (!at && !range && s.headerLength >= 4) where = `${id} (anywhere in the file)`;
       if (where)
         parts.push({
           formats: new Set(s.header),

@@ -55,24 +55,37 @@ export function findNames(text: string): NameHit[] {
   return out;
 }
 
+const UTF8 = new TextDecoder("utf-8");
+const PRINTABLE = /^[\p{L}\p{N}\p{P}\p{S}\p{Zs}\t]+$/u;
+
 /** The readings of some bytes as text worth looking at for names: UTF-8 (else Latin-1), UTF-16LE/BE. */
 export function textReadings(b: Uint8Array): string[] {
   const out: string[] = [];
-  const printable = (s: string) => s.length >= 3 && /^[\p{L}\p{N}\p{P}\p{S}\p{Zs}\t]+$/u.test(s);
-  let utf8: string | undefined;
-  try {
-    utf8 = new TextDecoder("utf-8", { fatal: true }).decode(b);
-  } catch {
-    utf8 = undefined;
+  if (b.length < 3) return out;
+  let control = false;
+  let zeroEven = 0;
+  let zeroOdd = 0;
+  for (let i = 0; i < b.length; i++) {
+    const x = b[i]!;
+    if (x < 0x09 || (x > 0x0d && x < 0x20) || x === 0x7f) control = true;
+    if (x === 0) {
+      if (i % 2) zeroOdd++;
+      else zeroEven++;
+    }
   }
-  const first = utf8 ?? Buffer.from(b).toString("latin1");
-  if (printable(first)) out.push(first);
-  if (b.length >= 6 && b.length % 2 === 0) {
+  let first: string | undefined;
+  if (!control) {
+    const u = UTF8.decode(b);
+    first = u.includes("\ufffd") ? Buffer.from(b).toString("latin1") : u;
+    if (PRINTABLE.test(first)) out.push(first);
+  }
+  // UTF-16: Latin text has a zero in every other byte; other scripts none in either (CJK, Cyrillic)
+  if (b.length >= 6 && b.length % 2 === 0 && (control ? zeroOdd + zeroEven > 0 : true)) {
     for (const le of [true, false]) {
       let s = "";
       for (let i = 0; i + 1 < b.length; i += 2)
         s += String.fromCharCode(le ? b[i]! | (b[i + 1]! << 8) : (b[i]! << 8) | b[i + 1]!);
-      if (printable(s) && s !== first) out.push(s);
+      if (s !== first && PRINTABLE.test(s)) out.push(s);
     }
   }
   return out;
