@@ -21,7 +21,7 @@
  * Private and global rules are helpers: their features count through the public rules that use them.
  */
 import { parse, type Expr, type HexNode, type Rule, type RuleFile, type StringDef } from "@vigil/engine";
-import { ConditionAnalyzer, magicRead, type Confinement, type StringFormat } from "./conditions.js";
+import { ConditionAnalyzer, magicRead, stringKey, type Confinement, type StringFormat } from "./conditions.js";
 import { MarkerIndex, type MarkerHit, type MarkerWord } from "./encodings.js";
 import { findNames, isBinary, textReadings, type NameHit } from "./names.js";
 import { SEVERITY_RANK, defaultAuditPolicy, type AuditPolicy, type Severity } from "./policy.js";
@@ -180,7 +180,13 @@ function stringFormat(s: StringDef, c: CompiledPolicy): StringFormat | undefined
   let headerLength = 0;
   if (lead && !s.modifiers.xor && !s.modifiers.base64 && !s.modifiers.base64wide)
     for (const h of c.headers)
-      if (h.bytes.length >= 2 && startsWith(lead, h.bytes)) {
+      if (
+        h.bytes.length >= 2 &&
+        (startsWith(lead, h.bytes) ||
+          (s.modifiers.nocase &&
+            (startsWith(latin1(Buffer.from(lead).toString("latin1").toUpperCase()), h.bytes) ||
+              startsWith(latin1(Buffer.from(lead).toString("latin1").toLowerCase()), h.bytes))))
+      ) {
         header.add(h.format);
         headerLength = Math.max(headerLength, h.bytes.length);
       }
@@ -663,20 +669,30 @@ export function auditRuleFile(file: RuleFile, options: AuditOptions = {}): Findi
   const features = new Map<string, Features>();
   const byName = new Map(file.rules.map((r) => [r.name, r]));
   const confinements = new Map<string, Confinement | undefined>();
+  const foreigns = new Map<string, boolean>();
+  const foreign = (name: string): boolean => {
+    if (foreigns.has(name)) return foreigns.get(name)!;
+    const r = byName.get(name);
+    if (!r) return false;
+    foreigns.set(name, false); // a cycle requires nothing
+    const v = analyzer(r).foreignMagic();
+    foreigns.set(name, v);
+    return v;
+  };
+  const analyzer = (r: Rule): ConditionAnalyzer => {
+    const strings = new Map<string, StringFormat>();
+    r.strings.forEach((s, i) => {
+      const sf = stringFormat(s, c);
+      if (sf) strings.set(stringKey(s, i), sf);
+    });
+    return new ConditionAnalyzer({ magic: c.magic, strings, docExt: c.docExt, rule: confinement, foreign }, r);
+  };
   const confinement = (name: string): Confinement | undefined => {
     if (confinements.has(name)) return confinements.get(name);
     const r = byName.get(name);
     if (!r) return undefined;
     confinements.set(name, undefined); // a cycle confines nothing
-    const strings = new Map<string, StringFormat>();
-    for (const s of r.strings) {
-      const sf = stringFormat(s, c);
-      if (sf) strings.set(s.id, sf);
-    }
-    const own = new ConditionAnalyzer(
-      { magic: c.magic, strings, docExt: c.docExt, rule: confinement },
-      r,
-    ).confinement();
+    const own = analyzer(r).confinement();
     const outside = options.confinedBy?.get(name);
     const result =
       own && outside
@@ -781,7 +797,8 @@ export function auditRuleFile(file: RuleFile, options: AuditOptions = {}): Findi
         );
     }
     if (f.hashTarget && f.executable.length === 0) {
-      const doc = conf !== undefined;
+      // a specific file of a document format, unless its strings show it is code (a JAR, a macro)
+      const doc = conf !== undefined && f.indicators.length === 0;
       add(
         "single-file-target",
         doc ? "high" : "medium",

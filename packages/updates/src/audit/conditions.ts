@@ -34,10 +34,13 @@ export interface StringFormat {
 export interface ConditionContext {
   /** "u32:<value>" | "u32be:<value>" | "u16:<value>" -> format */
   readonly magic: ReadonlyMap<string, string>;
+  /** by `stringKey` */
   readonly strings: ReadonlyMap<string, StringFormat>;
   readonly docExt: RegExp;
   /** the confinement of another rule of the file, by name */
   readonly rule: (name: string) => Confinement | undefined;
+  /** whether another rule of the file requires a non-document type (its magic at 0) */
+  readonly foreign: (name: string) => boolean;
 }
 
 /** Offsets at or below this count as "at the start" (PDF readers accept a header in the first 1024 bytes). */
@@ -106,10 +109,16 @@ function chain(e: Expr, op: string): Expr[] {
   return [cur, ...rights.reverse()];
 }
 
+/** A string's key: its identifier, or `$#N` for the N-th string when it is anonymous. */
+export const stringKey = (s: StringDef, i: number): string => (s.id === "$" ? `$#${i}` : s.id);
+const shownId = (key: string) => key.replace(/#\d+$/, "");
+
 export function setIds(set: StringSet, rule: Rule): string[] {
-  const all = rule.strings.map((s: StringDef) => s.id);
-  if (set.kind === "them") return all;
-  return set.items.flatMap((it) => (it.wildcard ? all.filter((id) => id.startsWith(it.id)) : [it.id]));
+  const all = rule.strings.map((s: StringDef, i) => ({ id: s.id, key: stringKey(s, i) }));
+  if (set.kind === "them") return all.map((x) => x.key);
+  return set.items.flatMap((it) =>
+    it.wildcard ? all.filter((x) => x.id.startsWith(it.id)).map((x) => x.key) : [it.id],
+  );
 }
 
 /** How many of `n` members must hold for the quantifier to be true (undefined: none need to). */
@@ -138,9 +147,9 @@ export class ConditionAnalyzer {
       case "binary": {
         if (e.op === "and") {
           const operands = chain(e, "and");
-          // a file whose first bytes are another type's magic (PNG, JPEG, ...) is no document
+          // a file whose first bytes are another type's magic (PNG, JPEG, LNK, ...) is no document
           // even if it holds one: the document is embedded, so the rule is not confined to documents
-          if (operands.some((x) => this.foreignMagic(x))) return undefined;
+          if (operands.some((x) => this.foreignMagic(x, depth + 1))) return undefined;
           const parts = operands.map((x) => this.confinement(x, depth + 1)).filter((x): x is Confinement => !!x);
           return parts.length ? merge(parts) : undefined;
         }
@@ -173,11 +182,23 @@ export class ConditionAnalyzer {
     }
   }
 
-  /** `uint32(0) == V` (or an `or` of such) with V no document magic. */
-  private foreignMagic(e: Expr): boolean {
-    if (e.type === "paren") return this.foreignMagic(e.expr);
+  /**
+   * Whether `e` requires a non-document type: `uint32(0) == V` with V no document magic, a string
+   * at 0 that is no document header, a rule that requires one; through `and`, `or` and parens.
+   */
+  foreignMagic(e: Expr = this.rule.condition, depth = 0): boolean {
+    if (depth > 200) return false;
+    if (e.type === "paren") return this.foreignMagic(e.expr, depth + 1);
+    if (e.type === "ident") return this.ctx.foreign(e.name);
+    if (e.type === "strMatch") {
+      if (!e.at || intValue(e.at) !== 0n) return false;
+      const i = this.rule.strings.findIndex((s) => s.id === e.id);
+      const s = this.rule.strings[i];
+      return !!s && s.kind !== "regex" && !this.ctx.strings.get(e.id)?.header.size;
+    }
     if (e.type !== "binary") return false;
-    if (e.op === "or") return chain(e, "or").every((x) => this.foreignMagic(x));
+    if (e.op === "or") return chain(e, "or").every((x) => this.foreignMagic(x, depth + 1));
+    if (e.op === "and") return chain(e, "and").some((x) => this.foreignMagic(x, depth + 1));
     if (e.op !== "==") return false;
     for (const [a, b] of [
       [e.left, e.right],
@@ -227,20 +248,23 @@ export class ConditionAnalyzer {
     if (s.member.size)
       parts.push({
         formats: new Set(s.member),
-        evidence: [`${[...s.member].join("/")}: the condition requires ${id}, a container member name ("${s.shown}")`],
+        evidence: [
+          `${[...s.member].join("/")}: the condition requires ${shownId(id)}, a container member name ("${s.shown}")`,
+        ],
       });
     if (s.header.size) {
       let where: string | undefined;
       if (at) {
         const n = intValue(at);
-        if (n !== undefined && n >= 0n && n <= HEADER_WINDOW) where = `${id} at ${n}`;
+        if (n !== undefined && n >= 0n && n <= HEADER_WINDOW) where = `${shownId(id)} at ${n}`;
       } else if (range) {
         const lo = intValue(range.lo),
           hi = intValue(range.hi);
-        if (lo !== undefined && hi !== undefined && lo >= 0n && hi <= HEADER_WINDOW) where = `${id} in (${lo}..${hi})`;
+        if (lo !== undefined && hi !== undefined && lo >= 0n && hi <= HEADER_WINDOW)
+          where = `${shownId(id)} in (${lo}..${hi})`;
       }
       // a header anywhere (4 bytes or more): the file holds such a document
-      else if (!at && !range && s.headerLength >= 4) where = `${id} (anywhere in the file)`;
+      else if (!at && !range && s.headerLength >= 4) where = `${shownId(id)} (anywhere in the file)`;
       if (where)
         parts.push({
           formats: new Set(s.header),
