@@ -16,6 +16,14 @@
  * to read), phishing URL lists, bytecode, container metadata. YARA files inside a container are
  * audited as they are. A marking split by a wildcard (`TOP??SECRET`) is not seen as one.
  * A container that cannot be read is one `unparseable` finding: the auditor cannot vouch for it.
+ *
+ * Conditions: ClamAV's own ways of confining a signature to documents are handed to the auditor
+ * beside the generated rule (`AuditOptions.confinedBy`) and read like a magic number in a YARA
+ * condition: an `.ndb` target type 2 (OLE2) or 10 (PDF), an `.ldb` `Target:2`/`Target:10` or a
+ * document `Container:` type (CL_TYPE_MSOLE2, _PDF, _RTF, _OOXML_*, _XML_*, _HWP*, _ONENOTE,
+ * _XDP), and a subsignature at offset `0:` that starts with a document header (in an `.ldb`
+ * only when the logical expression needs every subsignature). A confined signature with no
+ * malware indicator in its bytes is a `document-target` finding, as in YARA.
  */
 import { gunzipSync } from "node:zlib";
 import { auditRules, documentHeader, type AuditOptions, type Finding } from "./auditor.js";
