@@ -42,6 +42,21 @@ describe("the auditor on rules that hunt documents by their condition", () => {
     expect(audit(without).map((f) => [f.code, f.severity])).toEqual([["document-target", "high"]]);
   });
 
+  it("a decoy indicator the condition can do without does not clear a rule that names an organisation", () => {
+    const decoy = `rule R { strings: $a = "Joint Staff" $js = "/JavaScript" condition: uint32(0) == 0x46445025 and ($a or $js) }`;
+    const f = audit(decoy);
+    expect(f.map((x) => [x.code, x.severity])).toEqual([["document-target", "high"]]);
+    expect(f[0]!.evidence).toMatch(/its indicators \(\$js\) are not needed/);
+    // needed indicators clear it: `and`, or an `any of` made only of indicators
+    expect(audit(decoy.replace("($a or $js)", "$a and $js"))).toEqual([]);
+    // and a mixed `any of` of neutral strings (the shape of honest maldoc rules) is left alone
+    expect(
+      audit(
+        `rule R { strings: $d = { D0 CF 11 E0 } $s1 = "dw20.exe" $s2 = "cmd /" condition: $d at 0 and 1 of ($s*) }`,
+      ),
+    ).toEqual([]);
+  });
+
   it("an `or` with a non-document branch does not confine; `not` never does; magic elsewhere than 0 does not; a document header inside a file of another type (PNG) does not", () => {
     for (const cond of [
       "uint32(0) == 0xE011CFD0 or $a",

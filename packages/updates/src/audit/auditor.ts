@@ -21,7 +21,14 @@
  * Private and global rules are helpers: their features count through the public rules that use them.
  */
 import { parse, type Expr, type HexNode, type Rule, type RuleFile, type StringDef } from "@vigil/engine";
-import { ConditionAnalyzer, magicRead, stringKey, type Confinement, type StringFormat } from "./conditions.js";
+import {
+  ConditionAnalyzer,
+  canHoldWithout,
+  magicRead,
+  stringKey,
+  type Confinement,
+  type StringFormat,
+} from "./conditions.js";
 import { MarkerIndex, type MarkerHit, type MarkerWord } from "./encodings.js";
 import { findNames, isBinary, textReadings, type NameHit } from "./names.js";
 import { SEVERITY_RANK, defaultAuditPolicy, type AuditPolicy, type Severity } from "./policy.js";
@@ -53,6 +60,10 @@ interface Features {
   entities: Array<{ hit: MarkerHit; where: string }>;
   names: Array<{ hit: NameHit; where: string }>;
   indicators: string[];
+  /** keys (`stringKey`) of the strings that carry an indicator */
+  indicatorStrings: Set<string>;
+  /** indicators outside the strings (condition literals) */
+  conditionIndicators: number;
   executable: string[];
   alwaysTrue?: string;
   hashTarget?: string;
@@ -265,6 +276,8 @@ class RuleAnalyzer {
     entities: [],
     names: [],
     indicators: [],
+    indicatorStrings: new Set(),
+    conditionIndicators: 0,
     executable: [],
     refs: new Set(),
   };
@@ -323,18 +336,27 @@ class RuleAnalyzer {
     }
     for (const t of textReadings(bytes)) for (const hit of findNames(t)) this.f.names.push({ hit, where });
     if (isBinary(bytes) && !this.c.headers.some((h) => h.bytes.length >= 2 && startsWith(bytes, h.bytes)))
-      this.f.indicators.push(`${where} holds binary bytes (code, a structure or an embedded file)`);
+      this.indicator(where, `${where} holds binary bytes (code, a structure or an embedded file)`);
     let lower = Buffer.from(bytes).toString("latin1").toLowerCase();
     const hexText = tryHexText(lower);
     if (hexText) lower += "\n" + Buffer.from(hexText).toString("latin1").toLowerCase();
     for (const ind of this.c.indicators)
-      if (ind.re ? ind.re.test(lower) : lower.includes(ind.s)) this.f.indicators.push(`${where} contains "${ind.s}"`);
+      if (ind.re ? ind.re.test(lower) : lower.includes(ind.s)) this.indicator(where, `${where} contains "${ind.s}"`);
     for (const e of this.c.exeStrings)
       if (Buffer.from(bytes).toString("latin1").startsWith(e))
         this.f.executable.push(`${where} starts with an executable magic`);
   }
 
-  addString(s: StringDef): void {
+  private key = "";
+
+  private indicator(where: string, text: string): void {
+    this.f.indicators.push(text);
+    if (where.startsWith("string ")) this.f.indicatorStrings.add(this.key);
+    else this.f.conditionIndicators++;
+  }
+
+  addString(s: StringDef, key: string = s.id): void {
+    this.key = key;
     const where = `string ${s.id}`;
     const nocase = !!s.modifiers.nocase;
     if (s.kind === "text") {
@@ -348,7 +370,7 @@ class RuleAnalyzer {
       const joined = runs.length > 1 ? Uint8Array.from(runs.flatMap((r) => [...r])) : undefined;
       if (joined) this.hits(this.c.index.searchBytes(joined, { xor: false, minLength: 6 }), where);
       if (hexHasGaps(s.tokens) && runs.reduce((n, r) => n + r.length, 0) >= 6)
-        this.f.indicators.push(`${where} is a byte pattern with wildcards or jumps (code)`);
+        this.indicator(where, `${where} is a byte pattern with wildcards or jumps (code)`);
     } else {
       const skel = regexSkeleton(s.source);
       this.scanBytes(latin1(skel), where, { nocase: nocase || s.flags.includes("i"), text: true });
@@ -703,7 +725,7 @@ export function auditRuleFile(file: RuleFile, options: AuditOptions = {}): Findi
   };
   for (const r of file.rules) {
     const a = new RuleAnalyzer(c, names);
-    for (const s of r.strings) a.addString(s);
+    r.strings.forEach((s, i) => a.addString(s, stringKey(s, i)));
     a.walk(r.condition);
     const at = alwaysTrue(r.condition);
     if (at) a.f.alwaysTrue = at;
@@ -758,7 +780,18 @@ export function auditRuleFile(file: RuleFile, options: AuditOptions = {}): Findi
     collection(r, c, add);
     if (r.private || r.global) continue;
     const conf = confinement(r.name);
-    if (conf && f.indicators.length === 0 && f.executable.length === 0) {
+    // indicators only in strings the condition can do without, in a rule whose strings name
+    // someone or something, are decoys: `$magic at 0 and ($ministry or $js)`. (Without names, a
+    // mixed `any of` is the common shape of honest maldoc rules, and is left alone.)
+    const decoy =
+      conf !== undefined &&
+      raisers(f).length > 0 &&
+      f.indicators.length > 0 &&
+      f.executable.length === 0 &&
+      f.conditionIndicators === 0 &&
+      f.indicators.length === features.get(r.name)!.indicators.length &&
+      canHoldWithout(r, f.indicatorStrings);
+    if (conf && ((f.indicators.length === 0 && f.executable.length === 0) || decoy)) {
       // high when the strings name someone or something, or when nothing but the format narrows
       // the rule (it takes every document); medium when other strings narrow it (an authoring
       // tool, a fingerprint), which still deserves a look
@@ -770,7 +803,10 @@ export function auditRuleFile(file: RuleFile, options: AuditOptions = {}): Findi
         !specific || raised.length > 0 ? "high" : "medium",
         `is confined by its condition to ${[...conf.formats].join(", ")} documents and carries no indicator of executable or script malware (code bytes, API or macro names, payload URLs, shellcode, exploit structure, embedded executables): a document hunter until shown otherwise` +
           (raised.length ? `; its strings ${raised.join("; ")}` : !specific ? "; it takes every such document" : ""),
-        conf.evidence.slice(0, 3).join("; "),
+        conf.evidence.slice(0, 3).join("; ") +
+          (decoy
+            ? `; its indicators (${[...f.indicatorStrings].map((k) => k.replace(/#\d+$/, "")).join(", ")}) are not needed: the condition holds without them`
+            : ""),
       );
     }
     if (f.alwaysTrue && r.strings.length === 0) {

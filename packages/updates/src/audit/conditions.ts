@@ -330,3 +330,88 @@ export class ConditionAnalyzer {
     return undefined;
   }
 }
+
+type Tri = "T" | "F" | "U";
+
+/**
+ * Whether a rule's condition can still hold when the strings `absent` (by `stringKey`) do not
+ * match: a three-valued reading (true, false, unknown) where every other term is unknown. Used to
+ * tell a decoy indicator (`... and ($name or $js)`) from one the rule needs.
+ */
+export function canHoldWithout(rule: Rule, absent: ReadonlySet<string>): boolean {
+  if (absent.size === 0) return true;
+  const gone = (id: string) => absent.has(id);
+  const ofSet = (q: Quantifier, members: string[]): Tri => {
+    const n = members.length;
+    const possible = members.filter((m) => !gone(m)).length;
+    if (q.kind === "none") return possible === 0 ? "T" : "U";
+    const need = q.kind === "all" ? n : q.kind === "any" ? 1 : undefined;
+    if (need === undefined) {
+      if (q.kind !== "expr") return "U";
+      const v = intValue(q.expr);
+      if (v === undefined) return "U";
+      const k = q.percent ? Math.ceil((n * Number(v)) / 100) : Number(v);
+      return possible < k ? "F" : "U";
+    }
+    return possible < need ? "F" : "U";
+  };
+  const ev = (e: Expr, depth: number): Tri => {
+    if (depth > 200) return "U";
+    switch (e.type) {
+      case "paren":
+        return ev(e.expr, depth + 1);
+      case "bool":
+        return e.value ? "T" : "F";
+      case "strMatch":
+        return gone(e.id) ? "F" : "U";
+      case "unary": {
+        if (e.op !== "not") return "U";
+        const v = ev(e.operand, depth + 1);
+        return v === "T" ? "F" : v === "F" ? "T" : "U";
+      }
+      case "of":
+        if (!e.strings) return "U";
+        return ofSet(e.quantifier, setIds(e.strings, rule));
+      case "forOf": {
+        const body = e.body.type === "paren" ? e.body.expr : e.body;
+        // `for Q of (set) : ($ ...)`: a member that does not match fails the body
+        if (body.type === "strMatch" && body.id === "$") return ofSet(e.quantifier, setIds(e.strings, rule));
+        return "U";
+      }
+      case "binary": {
+        if (e.op === "and") {
+          let all = true;
+          for (const x of chain(e, "and")) {
+            const v = ev(x, depth + 1);
+            if (v === "F") return "F";
+            if (v !== "T") all = false;
+          }
+          return all ? "T" : "U";
+        }
+        if (e.op === "or") {
+          let none = true;
+          for (const x of chain(e, "or")) {
+            const v = ev(x, depth + 1);
+            if (v === "T") return "T";
+            if (v !== "F") none = false;
+          }
+          return none ? "F" : "U";
+        }
+        // #s > N, #s >= N (N >= 1) need the string
+        const cnt = e.left.type === "strCount" ? e.left : undefined;
+        const n = intValue(e.right);
+        if (
+          cnt &&
+          n !== undefined &&
+          gone(cnt.id) &&
+          ((e.op === ">" && n >= 0n) || (e.op === ">=" && n >= 1n) || (e.op === "==" && n >= 1n))
+        )
+          return "F";
+        return "U";
+      }
+      default:
+        return "U";
+    }
+  };
+  return ev(rule.condition, 0) !== "F";
+}

@@ -24,7 +24,12 @@ const NOT_NAMES = new Set(
     "bureau command service security intelligence foreign affairs defence defense state national general central " +
     "united states kingdom republic federal army navy air force marine police court council committee university " +
     "institute center centre group team lab laboratory bank trust ltd inc gmbh llc plc mail server client script " +
-    "shell object stream root entry summary information"
+    "shell object stream root entry summary information equation native editor package control storage macro " +
+    "module form sheet book workbook worksheet chart picture image text field link frame button box list view tree " +
+    "source code key value string number internet explorer edge chrome firefox java flash player media update " +
+    "setup install installer manager task service host local remote network connection proxy agent loader " +
+    "dropper payload shellcode exploit attachment message content type encoding version info product name " +
+    "description copyright trademark original filename internal legal company build debug release"
   ).split(" "),
 );
 
