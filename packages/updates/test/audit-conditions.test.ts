@@ -85,6 +85,23 @@ describe("the auditor on rules that hunt documents by their condition", () => {
     expect(audit(`rule R { strings: $a = "Ministry of Defence" condition: uint16(0) == 0x5A4D and $a }`)).toEqual([]);
   });
 
+  it("a chain of 20,000 rules each using the one before is read in file order, without exhausting the stack", () => {
+    const n = 20_000;
+    const rules = ["rule R0 { condition: uint32(0) == 0x46445025 }"];
+    for (let i = 1; i < n; i++) rules.push(`private rule R${i} { condition: R${i - 1} }`);
+    rules.push(`rule Last { strings: $a = "Joint Staff" condition: R${n - 1} and $a }`);
+    const f = audit(rules.join("\n")).filter((x) => x.code === "document-target");
+    expect(f.map((x) => [x.rule, x.severity])).toEqual([
+      ["R0", "high"],
+      ["Last", "high"],
+    ]);
+    // forward references (not valid YARA, but parsed) stop at a bounded depth instead of overflowing
+    const fwd = [];
+    for (let i = 0; i < n; i++) fwd.push(`rule F${i} { condition: F${i + 1} }`);
+    fwd.push(`rule F${n} { condition: uint32(0) == 0x46445025 }`);
+    expect(() => audit(fwd.join("\n"))).not.toThrow();
+  }, 60_000);
+
   it("the malware rules of the first fixtures stay clean", () => {
     for (const [name, src] of Object.entries(MALWARE_RULES)) expect(audit(src).map(formatFinding), name).toEqual([]);
   });

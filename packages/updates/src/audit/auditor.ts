@@ -692,12 +692,16 @@ export function auditRuleFile(file: RuleFile, options: AuditOptions = {}): Findi
   const byName = new Map(file.rules.map((r) => [r.name, r]));
   const confinements = new Map<string, Confinement | undefined>();
   const foreigns = new Map<string, boolean>();
+  // rules reach each other in chains of any length: past this depth a reference is unknown
+  let depth = 0;
   const foreign = (name: string): boolean => {
     if (foreigns.has(name)) return foreigns.get(name)!;
     const r = byName.get(name);
-    if (!r) return false;
+    if (!r || depth > 64) return false;
     foreigns.set(name, false); // a cycle requires nothing
+    depth++;
     const v = analyzer(r).foreignMagic();
+    depth--;
     foreigns.set(name, v);
     return v;
   };
@@ -712,9 +716,11 @@ export function auditRuleFile(file: RuleFile, options: AuditOptions = {}): Findi
   const confinement = (name: string): Confinement | undefined => {
     if (confinements.has(name)) return confinements.get(name);
     const r = byName.get(name);
-    if (!r) return undefined;
+    if (!r || depth > 64) return undefined;
     confinements.set(name, undefined); // a cycle confines nothing
+    depth++;
     const own = analyzer(r).confinement();
+    depth--;
     const outside = options.confinedBy?.get(name);
     const result =
       own && outside
@@ -748,6 +754,11 @@ export function auditRuleFile(file: RuleFile, options: AuditOptions = {}): Findi
     }
     return out;
   };
+  // in file order, so that a rule's references (defined before it) are known when it is read
+  for (const r of file.rules) {
+    foreign(r.name);
+    confinement(r.name);
+  }
   const findings: Finding[] = [];
   for (const r of file.rules) {
     const f = merged(r.name);
