@@ -29,7 +29,9 @@ const NOT_NAMES = new Set(
     "source code key value string number internet explorer edge chrome firefox java flash player media update " +
     "setup install installer manager task service host local remote network connection proxy agent loader " +
     "dropper payload shellcode exploit attachment message content type encoding version info product name " +
-    "description copyright trademark original filename internal legal company build debug release"
+    "description copyright trademark original filename internal legal company build debug release enable " +
+    "editing content click warning protected open save copy paste macros please allow run cancel next back close " +
+    "help error security settings options tools sign in out account password login download upload"
   ).split(" "),
 );
 
