@@ -134,6 +134,15 @@ rule Lastsaved_By {
     severity: "medium",
     says: /OOXML[\s\S]*xl\/workbook\.xml/,
   },
+  ooxml_cjk_creator: {
+    src: `rule Docx_Creator_Zh {
+  strings:
+    $c = { ${hex(encodeText("<dc:creator>王伟</dc:creator>", "utf-8")!)} }
+  condition: uint32(0) == 0x04034B50 and $c
+}`,
+    severity: "high",
+    says: /person in the <dc:creator> metadata field \("王伟"/,
+  },
   any_of_at_zero_classification: {
     src: `rule Any_Magic_Marking {
   strings:

@@ -3,8 +3,8 @@
  * with a name-shaped value, or a string that is a name and nothing else) and a government or
  * military address. They are no finding alone; in a rule confined to documents they make the
  * document finding high. Text comes in decoded (UTF-8 or Latin-1 text strings, UTF-16 hex
- * strings, regex skeletons); names in CJK scripts are left to the word lists (no letter case
- * marks them).
+ * strings, regex skeletons); a name in CJK script counts only as a metadata field's value (no
+ * letter case marks it elsewhere).
  */
 
 export interface NameHit {
@@ -38,9 +38,12 @@ const NOT_NAMES = new Set(
 const WORD = "\\p{Lu}[\\p{Ll}'’-]+";
 const PERSON = new RegExp(`^${WORD}(?:\\s\\p{Lu}\\.)?(?:\\s${WORD}){1,2}$`, "u");
 const METADATA =
-  /(\/Author|\/Creator|<dc:creator>|<cp:lastModifiedBy>|<meta:initial-creator>|<meta:creator>|\bAuthor\b|\bLast ?Saved ?By\b|\bLastModifiedBy\b|\bManager\b)[\s:=(>"]*([^\s<)"][^<)"\r\n]{2,60})/iu;
+  /(\/Author|\/Creator|<dc:creator>|<cp:lastModifiedBy>|<meta:initial-creator>|<meta:creator>|\bAuthor\b|\bLast ?Saved ?By\b|\bLastModifiedBy\b|\bManager\b)[\s:=(>"]*([^\s<)"][^<)"\r\n]{1,60})/iu;
 const GOV_ADDRESS =
   /(?:^|[^\w.-])((?:[a-z0-9-]+\.)*(?:gov|mil|mod|mfa|army|navy|airforce|government)(?:\.[a-z0-9-]+)*)\b/i;
+
+/** A name in Han or Hangul script: two to four characters (as a metadata field's value only). */
+const CJK_NAME = /^(?:\p{Script=Han}{2,4}|\p{Script=Hangul}{2,4})$/u;
 
 function personShaped(s: string): boolean {
   const t = s.trim();
@@ -52,7 +55,7 @@ function personShaped(s: string): boolean {
 export function findNames(text: string): NameHit[] {
   const out: NameHit[] = [];
   const m = METADATA.exec(text);
-  if (m && personShaped(m[2]!))
+  if (m && (personShaped(m[2]!) || CJK_NAME.test(m[2]!.trim())))
     out.push({ kind: "person", text: m[2]!.trim(), why: `a person's name in the ${m[1]} metadata field` });
   else if (personShaped(text)) out.push({ kind: "person", text: text.trim(), why: "a person's name" });
   const at = text.indexOf("@");
