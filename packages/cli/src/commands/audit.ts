@@ -3,8 +3,10 @@
  * findings (rule, reason, severity, evidence). `vigil audit --log URL|DIR --log-key VKEY`: replays
  * a whole log from its tiles, checks every checkpoint seen for consistency, diffs each bundle
  * against the previous version and audits it; incremental with --state. Text or --json reports.
- * `audit rules` also compiles each file (as `vigil yara check` does): a file that does not
- * compile is reported with its diagnostics and fails the audit whatever --fail-on says.
+ * `audit rules` also compiles each YARA file (as `vigil yara check` does): a file that does not
+ * compile is reported with its diagnostics and fails the audit whatever --fail-on says. ClamAV
+ * databases (`.cvd .cld .cud`, `.ndb .ldb .ftm` and the other signature files) are audited as a
+ * witness audits them: signatures decoded to bytes, target and container types read as conditions.
  * Exit codes: 0 no failing finding or problem, 1 failing findings, rules that do not compile
  * or log problems, 2 error.
  */
@@ -14,8 +16,10 @@ import { Command } from "commander";
 import { fail } from "../fail.js";
 import { compile, CompileError, formatDiagnostic, type Diagnostic, type ExternalValue } from "@vigil/engine";
 import {
+  CLAMAV_DATABASE,
   SEVERITY_RANK,
   UpdateError,
+  auditBundleFile,
   auditRules,
   formatFinding,
   formatMonitorReport,
@@ -34,7 +38,7 @@ async function ruleFiles(path: string): Promise<string[]> {
   for (const e of (await readdir(path, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const p = join(path, e.name);
     if (e.isDirectory()) out.push(...(await ruleFiles(p)));
-    else if (/\.(yar|yara|rule|rules)$/i.test(e.name)) out.push(p);
+    else if (/\.(yar|yara|rule|rules)$/i.test(e.name) || CLAMAV_DATABASE.test(e.name)) out.push(p);
   }
   return out;
 }
@@ -158,6 +162,10 @@ export async function run(args: string[]): Promise<number> {
         for (const f of await ruleFiles(p)) {
           files++;
           const bytes = await readFile(f);
+          if (CLAMAV_DATABASE.test(f)) {
+            findings.push(...auditBundleFile(f, bytes, { policy }));
+            continue;
+          }
           errors.push(...compileErrors(bytes, f, externals));
           findings.push(...auditRules(bytes, { policy, path: f }));
         }

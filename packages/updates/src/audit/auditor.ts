@@ -6,8 +6,14 @@
  *    classification or handling marking of the policy, in any policy character set, under
  *    nocase/wide, XOR-encoded (any single-byte key), base64- or hex-encoded;
  *  - sensitive-vocabulary: the same for sensitive-document vocabulary (lower severity);
- *  - document-target: the rule aims at a document format (magic in the condition, format strings,
- *    a document file extension) and has no malware indicator;
+ *  - document-target: the rule's condition confines it to document formats (./conditions.ts: magic
+ *    at 0, `uint32(0)` comparisons, `$magic at 0`, container member names, the magic module, a
+ *    document file name) and no string or condition term carries an indicator of executable or
+ *    script malware (code or binary structure bytes, API and macro names, payload URLs, shellcode,
+ *    embedded executables, exploit keywords): a document hunter until shown otherwise. It is high
+ *    when the strings name a person, an organisation, a project, a classification or the
+ *    vocabulary of a defence or intelligence trade (./names.ts and the policy's `entities`), or
+ *    when nothing but the format narrows the rule; medium otherwise;
  *  - matches-everything: the condition is always true (`true`, `filesize > 0`, ...);
  *  - short-atoms: every string is very short or very common and nothing else constrains the rule;
  *  - single-file-target: the rule picks one file by hash or exact size, and it is not an executable;
@@ -15,7 +21,16 @@
  * Private and global rules are helpers: their features count through the public rules that use them.
  */
 import { parse, type Expr, type HexNode, type Rule, type RuleFile, type StringDef } from "@vigil/engine";
+import {
+  ConditionAnalyzer,
+  canHoldWithout,
+  magicRead,
+  stringKey,
+  type Confinement,
+  type StringFormat,
+} from "./conditions.js";
 import { MarkerIndex, type MarkerHit, type MarkerWord } from "./encodings.js";
+import { findNames, isBinary, textReadings, type NameHit } from "./names.js";
 import { SEVERITY_RANK, defaultAuditPolicy, type AuditPolicy, type Severity } from "./policy.js";
 
 export type FindingCode =
@@ -41,11 +56,14 @@ export interface Finding {
 interface Features {
   markings: Array<{ hit: MarkerHit; where: string }>;
   vocabulary: Array<{ hit: MarkerHit; where: string }>;
-  docFormats: Set<string>;
-  docEvidence: string[];
-  /** ids of strings that only identify a document format */
-  docStringIds: Set<string>;
+  /** organisations, projects, defence or intelligence vocabulary: they raise a document finding */
+  entities: Array<{ hit: MarkerHit; where: string }>;
+  names: Array<{ hit: NameHit; where: string }>;
   indicators: string[];
+  /** keys (`stringKey`) of the strings that carry an indicator */
+  indicatorStrings: Set<string>;
+  /** indicators outside the strings (condition literals) */
+  conditionIndicators: number;
   executable: string[];
   alwaysTrue?: string;
   hashTarget?: string;
@@ -57,7 +75,9 @@ const compiled = new WeakMap<AuditPolicy, CompiledPolicy>();
 interface CompiledPolicy {
   index: MarkerIndex;
   indicators: Array<{ s: string; re?: RegExp }>;
-  docStrings: Array<{ format: string; s: string }>;
+  /** document headers (magic numbers as bytes, header strings) and container member names */
+  headers: Array<{ format: string; bytes: Uint8Array }>;
+  members: Array<{ format: string; s: string }>;
   magic: Map<string, string>; // "u32:0x...", "u32be:...", "u16:..." -> format
   exeMagic: Set<string>;
   exeStrings: string[];
@@ -79,13 +99,41 @@ function compilePolicy(p: AuditPolicy): CompiledPolicy {
   for (const l of p.vocabulary)
     for (const w of l.words)
       words.push({ word: w, lang: l.lang, severity: l.severity, upperOnly: l.case === "upper", kind: "vocabulary" });
+  for (const l of p.entities)
+    for (const w of l.words)
+      words.push({
+        word: w,
+        lang: l.lang,
+        severity: "high",
+        // acronyms (SIGINT, ФСБ, OPLAN) count only in capitals
+        upperOnly: w === w.toUpperCase() && w !== w.toLowerCase() && [...w].length <= 6,
+        kind: l.kind,
+      });
   const magic = new Map<string, string>();
-  const docStrings: Array<{ format: string; s: string }> = [];
+  const headers: Array<{ format: string; bytes: Uint8Array }> = [];
+  const members: Array<{ format: string; s: string }> = [];
+  const le = (v: bigint, n: number) => Uint8Array.from({ length: n }, (_x, i) => Number((v >> BigInt(8 * i)) & 0xffn));
   for (const f of p.documentFormats) {
-    for (const m of f.magic32 ?? []) magic.set(`u32:${BigInt(m)}`, f.format);
-    for (const m of f.magic32be ?? []) magic.set(`u32be:${BigInt(m)}`, f.format);
-    for (const m of f.magic16 ?? []) magic.set(`u16:${BigInt(m)}`, f.format);
-    for (const s of f.strings ?? []) docStrings.push({ format: f.format, s });
+    const own: Uint8Array[] = [];
+    for (const m of f.magic32 ?? []) {
+      magic.set(`u32:${BigInt(m)}`, f.format);
+      own.push(le(BigInt(m), 4));
+    }
+    for (const m of f.magic32be ?? []) {
+      magic.set(`u32be:${BigInt(m)}`, f.format);
+      own.push(le(BigInt(m), 4).reverse());
+    }
+    for (const m of f.magic16 ?? []) {
+      magic.set(`u16:${BigInt(m)}`, f.format);
+      own.push(le(BigInt(m), 2));
+    }
+    // header strings are those that start with one of the format's magic numbers
+    for (const s of f.strings ?? []) {
+      const b = latin1(s);
+      if (own.some((m) => startsWith(b, m))) own.push(b);
+    }
+    for (const b of own) headers.push({ format: f.format, bytes: b });
+    for (const s of f.members ?? []) members.push({ format: f.format, s: s.toLowerCase() });
   }
   const exeMagic = new Set<string>();
   for (const m of p.executableMagic.magic16 ?? []) exeMagic.add(`u16:${BigInt(m)}`);
@@ -97,7 +145,8 @@ function compilePolicy(p: AuditPolicy): CompiledPolicy {
       const s = x.toLowerCase();
       return /^[a-z0-9]{1,5}$/.test(s) ? { s, re: new RegExp(`(?<![a-z0-9])${s}(?![a-z0-9])`) } : { s };
     }),
-    docStrings,
+    headers,
+    members,
     magic,
     exeMagic,
     exeStrings: [...(p.executableMagic.strings ?? [])],
@@ -113,6 +162,52 @@ function compilePolicy(p: AuditPolicy): CompiledPolicy {
 }
 
 const latin1 = (s: string) => new Uint8Array(Buffer.from(s, "latin1"));
+
+function startsWith(b: Uint8Array, prefix: Uint8Array): boolean {
+  if (b.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (b[i] !== prefix[i]) return false;
+  return true;
+}
+
+/** The bytes a string starts with for sure (a text string's value, a hex string's leading run). */
+function leadingBytes(s: StringDef): Uint8Array | undefined {
+  if (s.kind === "text") return latin1(s.value);
+  if (s.kind === "hex") {
+    const out: number[] = [];
+    for (const t of s.tokens) {
+      if (t.type !== "byte" || t.mask !== 0xff || t.not) break;
+      out.push(t.value);
+    }
+    return out.length ? Uint8Array.from(out) : undefined;
+  }
+  return undefined;
+}
+
+/** What a string says about document formats: a header it starts with, a member name it holds. */
+function stringFormat(s: StringDef, c: CompiledPolicy): StringFormat | undefined {
+  const lead = leadingBytes(s);
+  const header = new Set<string>();
+  const member = new Set<string>();
+  let headerLength = 0;
+  if (lead && !s.modifiers.xor && !s.modifiers.base64 && !s.modifiers.base64wide)
+    for (const h of c.headers)
+      if (
+        h.bytes.length >= 2 &&
+        (startsWith(lead, h.bytes) ||
+          (s.modifiers.nocase &&
+            (startsWith(latin1(Buffer.from(lead).toString("latin1").toUpperCase()), h.bytes) ||
+              startsWith(latin1(Buffer.from(lead).toString("latin1").toLowerCase()), h.bytes))))
+      ) {
+        header.add(h.format);
+        headerLength = Math.max(headerLength, h.bytes.length);
+      }
+  const text = (
+    s.kind === "regex" ? regexSkeleton(s.source) : lead ? Buffer.from(lead).toString("latin1") : ""
+  ).toLowerCase();
+  for (const m of c.members) if (text.includes(m.s)) member.add(m.format);
+  if (!header.size && !member.size) return undefined;
+  return { header, member, headerLength, shown: printable(lead ?? latin1(text)) };
+}
 
 /** Fixed byte runs of a hex string (split at wildcards, masks and jumps; alternatives separately). */
 function hexRuns(tokens: readonly HexNode[]): Uint8Array[] {
@@ -178,10 +273,11 @@ class RuleAnalyzer {
   readonly f: Features = {
     markings: [],
     vocabulary: [],
-    docFormats: new Set(),
-    docEvidence: [],
-    docStringIds: new Set(),
+    entities: [],
+    names: [],
     indicators: [],
+    indicatorStrings: new Set(),
+    conditionIndicators: 0,
     executable: [],
     refs: new Set(),
   };
@@ -195,7 +291,12 @@ class RuleAnalyzer {
     for (const hit of hs) {
       const w = hit.marker.word.toUpperCase();
       if (words.some((o) => o !== w && o.includes(w))) continue;
-      const list = hit.marker.kind === "marking" ? this.f.markings : this.f.vocabulary;
+      const list =
+        hit.marker.kind === "marking"
+          ? this.f.markings
+          : hit.marker.kind === "vocabulary"
+            ? this.f.vocabulary
+            : this.f.entities;
       if (!list.some((x) => x.hit.marker === hit.marker)) list.push({ hit, where });
     }
   }
@@ -226,25 +327,36 @@ class RuleAnalyzer {
           idx.searchBytes(hex, { xor: true }).map((h) => ({ ...h, encoding: `hex text, ${h.encoding}` })),
           where,
         );
+      // base64 of an executable (TVqQAAMAAAAEAAAA...) is an embedded executable
+      for (const b64 of tryBase64(asLatin))
+        if (b64[0] === 0x4d && b64[1] === 0x5a) {
+          this.f.executable.push(`${where} is the base64 of an executable header`);
+          break;
+        }
     }
+    for (const t of textReadings(bytes)) for (const hit of findNames(t)) this.f.names.push({ hit, where });
+    if (isBinary(bytes) && !this.c.headers.some((h) => h.bytes.length >= 2 && startsWith(bytes, h.bytes)))
+      this.indicator(where, `${where} holds binary bytes (code, a structure or an embedded file)`);
     let lower = Buffer.from(bytes).toString("latin1").toLowerCase();
     const hexText = tryHexText(lower);
     if (hexText) lower += "\n" + Buffer.from(hexText).toString("latin1").toLowerCase();
-    for (const d of this.c.docStrings) {
-      if (lower.includes(d.s.toLowerCase())) {
-        this.f.docFormats.add(d.format);
-        if (where.startsWith("string ")) this.f.docStringIds.add(where.slice(7));
-        this.f.docEvidence.push(`${where} is ${d.format} content ("${printable(latin1(d.s))}")`);
-      }
-    }
     for (const ind of this.c.indicators)
-      if (ind.re ? ind.re.test(lower) : lower.includes(ind.s)) this.f.indicators.push(`${where} contains "${ind.s}"`);
+      if (ind.re ? ind.re.test(lower) : lower.includes(ind.s)) this.indicator(where, `${where} contains "${ind.s}"`);
     for (const e of this.c.exeStrings)
       if (Buffer.from(bytes).toString("latin1").startsWith(e))
         this.f.executable.push(`${where} starts with an executable magic`);
   }
 
-  addString(s: StringDef): void {
+  private key = "";
+
+  private indicator(where: string, text: string): void {
+    this.f.indicators.push(text);
+    if (where.startsWith("string ")) this.f.indicatorStrings.add(this.key);
+    else this.f.conditionIndicators++;
+  }
+
+  addString(s: StringDef, key: string = s.id): void {
+    this.key = key;
     const where = `string ${s.id}`;
     const nocase = !!s.modifiers.nocase;
     if (s.kind === "text") {
@@ -258,7 +370,7 @@ class RuleAnalyzer {
       const joined = runs.length > 1 ? Uint8Array.from(runs.flatMap((r) => [...r])) : undefined;
       if (joined) this.hits(this.c.index.searchBytes(joined, { xor: false, minLength: 6 }), where);
       if (hexHasGaps(s.tokens) && runs.reduce((n, r) => n + r.length, 0) >= 6)
-        this.f.indicators.push(`${where} is a byte pattern with wildcards or jumps (code)`);
+        this.indicator(where, `${where} is a byte pattern with wildcards or jumps (code)`);
     } else {
       const skel = regexSkeleton(s.source);
       this.scanBytes(latin1(skel), where, { nocase: nocase || s.flags.includes("i"), text: true });
@@ -375,13 +487,6 @@ class RuleAnalyzer {
         const read = magicRead(a);
         const v = intValue(b);
         if (read && v !== undefined && e.op === "==") {
-          const fmt = this.c.magic.get(`${read}:${v}`);
-          if (fmt) {
-            this.f.docFormats.add(fmt);
-            this.f.docEvidence.push(
-              `the condition checks the ${fmt} magic (${read.replace("u", "uint")}(0) == 0x${v.toString(16)})`,
-            );
-          }
           const exeKey = read === "u32be" ? `u32:${swap32(v)}` : `${read}:${v}`;
           if (this.c.exeMagic.has(exeKey))
             this.f.executable.push(`the condition checks an executable magic (0x${v.toString(16)})`);
@@ -392,17 +497,6 @@ class RuleAnalyzer {
         }
         if (e.op === "==" && a.type === "filesize" && v !== undefined)
           this.f.hashTarget ??= `the condition requires filesize == ${v}`;
-      }
-    }
-    // filename / extension externals aimed at document extensions
-    for (const side of [e.left, e.right]) {
-      if (side.type === "ident" && /^(file_?name|file_?path|extension|file_?ext)$/i.test(side.name)) {
-        const other = side === e.left ? e.right : e.left;
-        const text = other.type === "string" ? other.value : other.type === "regex" ? other.source : "";
-        if (this.c.docExt.test(text) || this.c.docExt.test("." + text.replace(/^\./, ""))) {
-          this.f.docFormats.add("document file name");
-          this.f.docEvidence.push(`the condition matches ${side.name} against "${text.slice(0, 60)}"`);
-        }
       }
     }
   }
@@ -430,26 +524,6 @@ function intValue(e: Expr): bigint | undefined {
   if (e.type === "int") return BigInt(e.value);
   if (e.type === "paren") return intValue(e.expr);
   return undefined;
-}
-
-/** `uint32(0)` -> "u32", `uint32be(0)` -> "u32be", `uint16(0)` -> "u16". */
-function magicRead(e: Expr): string | undefined {
-  if (e.type !== "call" || e.callee.type !== "ident" || e.args.length !== 1) return undefined;
-  const at = intValue(e.args[0]!);
-  if (at !== 0n) return undefined;
-  switch (e.callee.name) {
-    case "uint32":
-    case "int32":
-      return "u32";
-    case "uint32be":
-    case "int32be":
-      return "u32be";
-    case "uint16":
-    case "int16":
-      return "u16";
-    default:
-      return undefined;
-  }
 }
 
 /** Whether a condition is true for (almost) every file. */
@@ -574,6 +648,39 @@ function constrainsOtherwise(e: Expr): boolean {
 export interface AuditOptions {
   readonly policy?: AuditPolicy;
   readonly path?: string;
+  /**
+   * Confinement known from outside the rule text, by rule name: a ClamAV signature's target type
+   * or container type (./clamav.ts) confines it the way a magic number does.
+   */
+  readonly confinedBy?: ReadonlyMap<string, Confinement>;
+}
+
+const KIND_WORDS: Record<string, string> = {
+  organisation: "name an organisation",
+  project: "name a project",
+  trade: "use the vocabulary of a defence or intelligence trade",
+};
+
+/** Why a document finding is raised: the names, markings and words in its strings. */
+function raisers(f: Features): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const push = (what: string, text: string, where: string) => {
+    const k = `${what}\u0000${text}`;
+    if (seen.has(k) || out.length >= 6) return;
+    seen.add(k);
+    out.push(`${what} ("${text}", ${where})`);
+  };
+  for (const { hit, where } of f.markings) push("carry a classification marking", hit.marker.word, where);
+  for (const { hit, where } of f.names)
+    push(
+      hit.kind === "person" ? `name a person${hit.why.replace(/^a person's name/, "")}` : `give ${hit.why}`,
+      hit.text,
+      where,
+    );
+  for (const { hit, where } of f.entities) push(KIND_WORDS[hit.marker.kind]!, hit.marker.word, where);
+  for (const { hit, where } of f.vocabulary) push("use sensitive-document vocabulary", hit.marker.word, where);
+  return out;
 }
 
 /** Audits parsed rules. */
@@ -582,9 +689,49 @@ export function auditRuleFile(file: RuleFile, options: AuditOptions = {}): Findi
   const c = compilePolicy(policy);
   const names = new Set(file.rules.map((r) => r.name));
   const features = new Map<string, Features>();
+  const byName = new Map(file.rules.map((r) => [r.name, r]));
+  const confinements = new Map<string, Confinement | undefined>();
+  const foreigns = new Map<string, boolean>();
+  // rules reach each other in chains of any length: past this depth a reference is unknown
+  let depth = 0;
+  const foreign = (name: string): boolean => {
+    if (foreigns.has(name)) return foreigns.get(name)!;
+    const r = byName.get(name);
+    if (!r || depth > 64) return false;
+    foreigns.set(name, false); // a cycle requires nothing
+    depth++;
+    const v = analyzer(r).foreignMagic();
+    depth--;
+    foreigns.set(name, v);
+    return v;
+  };
+  const analyzer = (r: Rule): ConditionAnalyzer => {
+    const strings = new Map<string, StringFormat>();
+    r.strings.forEach((s, i) => {
+      const sf = stringFormat(s, c);
+      if (sf) strings.set(stringKey(s, i), sf);
+    });
+    return new ConditionAnalyzer({ magic: c.magic, strings, docExt: c.docExt, rule: confinement, foreign }, r);
+  };
+  const confinement = (name: string): Confinement | undefined => {
+    if (confinements.has(name)) return confinements.get(name);
+    const r = byName.get(name);
+    if (!r || depth > 64) return undefined;
+    confinements.set(name, undefined); // a cycle confines nothing
+    depth++;
+    const own = analyzer(r).confinement();
+    depth--;
+    const outside = options.confinedBy?.get(name);
+    const result =
+      own && outside
+        ? { formats: new Set([...outside.formats, ...own.formats]), evidence: [...outside.evidence, ...own.evidence] }
+        : (own ?? outside);
+    confinements.set(name, result);
+    return result;
+  };
   for (const r of file.rules) {
     const a = new RuleAnalyzer(c, names);
-    for (const s of r.strings) a.addString(s);
+    r.strings.forEach((s, i) => a.addString(s, stringKey(s, i)));
     a.walk(r.condition);
     const at = alwaysTrue(r.condition);
     if (at) a.f.alwaysTrue = at;
@@ -596,22 +743,22 @@ export function auditRuleFile(file: RuleFile, options: AuditOptions = {}): Findi
     seen.add(name);
     const out: Features = {
       ...f,
-      docFormats: new Set(f.docFormats),
-      docEvidence: [...f.docEvidence],
-      docStringIds: f.docStringIds,
       indicators: [...f.indicators],
       executable: [...f.executable],
       refs: f.refs,
     };
     for (const ref of f.refs) {
       const g = merged(ref, depth + 1, seen);
-      for (const d of g.docFormats) out.docFormats.add(d);
-      out.docEvidence.push(...g.docEvidence.map((x) => `${x} (via rule ${ref})`));
       out.indicators.push(...g.indicators);
       out.executable.push(...g.executable);
     }
     return out;
   };
+  // in file order, so that a rule's references (defined before it) are known when it is read
+  for (const r of file.rules) {
+    foreign(r.name);
+    confinement(r.name);
+  }
   const findings: Finding[] = [];
   for (const r of file.rules) {
     const f = merged(r.name);
@@ -643,16 +790,34 @@ export function auditRuleFile(file: RuleFile, options: AuditOptions = {}): Findi
     }
     collection(r, c, add);
     if (r.private || r.global) continue;
-    if (f.docFormats.size > 0 && f.indicators.length === 0 && f.executable.length === 0) {
-      // high when the rule takes every document of the format, or looks for sensitive content in it;
-      // medium when other specific strings narrow it (e.g. an authoring tool), which still deserves a look
-      const specific = r.strings.some((s) => !f.docStringIds.has(s.id));
-      const sensitive = f.markings.length > 0 || f.vocabulary.length > 0;
+    const conf = confinement(r.name);
+    // indicators only in strings the condition can do without, in a rule whose strings name
+    // someone or something, are decoys: `$magic at 0 and ($ministry or $js)`. (Without names, a
+    // mixed `any of` is the common shape of honest maldoc rules, and is left alone.)
+    const decoy =
+      conf !== undefined &&
+      raisers(f).length > 0 &&
+      f.indicators.length > 0 &&
+      f.executable.length === 0 &&
+      f.conditionIndicators === 0 &&
+      f.indicators.length === features.get(r.name)!.indicators.length &&
+      canHoldWithout(r, f.indicatorStrings);
+    if (conf && ((f.indicators.length === 0 && f.executable.length === 0) || decoy)) {
+      // high when the strings name someone or something, or when nothing but the format narrows
+      // the rule (it takes every document); medium when other strings narrow it (an authoring
+      // tool, a fingerprint), which still deserves a look
+      const formatOnly = new Set(r.strings.filter((s) => stringFormat(s, c)).map((s) => s.id));
+      const specific = r.strings.some((s) => !formatOnly.has(s.id));
+      const raised = raisers(f);
       add(
         "document-target",
-        !specific || sensitive ? "high" : "medium",
-        `aims at ${[...f.docFormats].join(", ")} documents without any malware indicator (macro, script, exploit, embedded executable)`,
-        f.docEvidence.slice(0, 3).join("; "),
+        !specific || raised.length > 0 ? "high" : "medium",
+        `is confined by its condition to ${[...conf.formats].join(", ")} documents and carries no indicator of executable or script malware (code bytes, API or macro names, payload URLs, shellcode, exploit structure, embedded executables): a document hunter until shown otherwise` +
+          (raised.length ? `; its strings ${raised.join("; ")}` : !specific ? "; it takes every such document" : ""),
+        conf.evidence.slice(0, 3).join("; ") +
+          (decoy
+            ? `; its indicators (${[...f.indicatorStrings].map((k) => k.replace(/#\d+$/, "")).join(", ")}) are not needed: the condition holds without them`
+            : ""),
       );
     }
     if (f.alwaysTrue && r.strings.length === 0) {
@@ -679,7 +844,8 @@ export function auditRuleFile(file: RuleFile, options: AuditOptions = {}): Findi
         );
     }
     if (f.hashTarget && f.executable.length === 0) {
-      const doc = f.docFormats.size > 0;
+      // a specific file of a document format, unless its strings show it is code (a JAR, a macro)
+      const doc = conf !== undefined && f.indicators.length === 0;
       add(
         "single-file-target",
         doc ? "high" : "medium",
@@ -758,6 +924,12 @@ export function auditRules(source: string | Uint8Array, options: AuditOptions = 
     ];
   }
   return auditRuleFile(file, options);
+}
+
+/** The document formats whose header some bytes start with (ClamAV signatures anchored at 0). */
+export function documentHeader(bytes: Uint8Array, policy: AuditPolicy = defaultAuditPolicy()): string[] {
+  const c = compilePolicy(policy);
+  return [...new Set(c.headers.filter((h) => h.bytes.length >= 2 && startsWith(bytes, h.bytes)).map((h) => h.format))];
 }
 
 /** Whether findings reach the policy's failing severity. */

@@ -16,9 +16,19 @@
  * to read), phishing URL lists, bytecode, container metadata. YARA files inside a container are
  * audited as they are. A marking split by a wildcard (`TOP??SECRET`) is not seen as one.
  * A container that cannot be read is one `unparseable` finding: the auditor cannot vouch for it.
+ *
+ * Conditions: ClamAV's own ways of confining a signature to documents are handed to the auditor
+ * beside the generated rule (`AuditOptions.confinedBy`) and read like a magic number in a YARA
+ * condition: an `.ndb` target type 2 (OLE2) or 10 (PDF), an `.ldb` `Target:2`/`Target:10` or a
+ * document `Container:` type (CL_TYPE_MSOLE2, _PDF, _RTF, _OOXML_*, _XML_*, _HWP*, _ONENOTE,
+ * _XDP), and a subsignature at offset `0:` that starts with a document header (in an `.ldb`
+ * only when the logical expression needs every subsignature). A confined signature with no
+ * malware indicator in its bytes is a `document-target` finding, as in YARA.
  */
 import { gunzipSync } from "node:zlib";
-import { auditRules, type AuditOptions, type Finding } from "./auditor.js";
+import { auditRules, documentHeader, type AuditOptions, type Finding } from "./auditor.js";
+import type { Confinement } from "./conditions.js";
+import type { AuditPolicy } from "./policy.js";
 
 const CONTAINER = /\.(cvd|cld|cud)$/i;
 const BODY = /\.(ndb|ndu)$/i;
@@ -91,38 +101,113 @@ function subsigStrings(sub: string, n: { i: number }): string[] {
 const ruleName = (line: number, name: string) =>
   `L${line}_${name.replace(/[^A-Za-z0-9_]/g, "_").slice(0, 100) || "unnamed"}`;
 
+/** `.ndb`/`.ldb` target types that are document formats (`cli_mtargets`). */
+const DOCUMENT_TARGETS: Record<string, string> = { "2": "OLE2", "10": "PDF" };
+/** Container types (`Container:` in an `.ldb`) that are documents. */
+const DOCUMENT_CONTAINERS: Record<string, string> = {
+  CL_TYPE_MSOLE2: "OLE2",
+  CL_TYPE_PDF: "PDF",
+  CL_TYPE_RTF: "RTF",
+  CL_TYPE_OOXML_WORD: "OOXML",
+  CL_TYPE_OOXML_PPT: "OOXML",
+  CL_TYPE_OOXML_XL: "OOXML",
+  CL_TYPE_OOXML_HWP: "OOXML",
+  CL_TYPE_XML_WORD: "Office XML",
+  CL_TYPE_XML_XL: "Office XML",
+  CL_TYPE_XML_HWP: "Office XML",
+  CL_TYPE_HWP3: "HWP",
+  CL_TYPE_HWPOLE2: "HWP",
+  CL_TYPE_ONENOTE: "OneNote",
+  CL_TYPE_XDP: "XDP",
+};
+
+/** A subsignature anchored at offset 0 whose bytes start with a document header. */
+function anchoredHeader(
+  sub: string,
+  policy: AuditPolicy | undefined,
+): { formats: string[]; shown: string } | undefined {
+  const body = sub.trim().replace(/::[a-z]+$/i, "");
+  const m = /^0:([0-9a-fA-F]{4,})/.exec(body);
+  if (!m) return undefined;
+  const formats = documentHeader(Uint8Array.from(Buffer.from(m[1]!.slice(0, m[1]!.length & ~1), "hex")), policy);
+  return formats.length ? { formats, shown: `0:${m[1]!.slice(0, 16)}` } : undefined;
+}
+
 /**
  * A ClamAV signature file as YARA source for the auditor: line N of the file becomes a rule on
- * line N (or an empty line when the signature gives no bytes to look at).
+ * line N (or an empty line when the signature gives no bytes to look at), and the confinement to
+ * documents that the signature's target type, container type or a document header at offset 0
+ * gives it, by generated rule name.
  */
-export function clamavAuditSource(name: string, text: string): string | undefined {
+export function clamavAudit(
+  name: string,
+  text: string,
+  policy?: AuditPolicy,
+): { source: string; confinedBy: Map<string, Confinement> } | undefined {
   const kind = BODY.test(name) ? "body" : LOGICAL.test(name) ? "logical" : MAGIC.test(name) ? "magic" : undefined;
   if (!kind) return undefined;
+  const confinedBy = new Map<string, Confinement>();
   const lines = text.split("\n");
-  return lines
+  const source = lines
     .map((raw, i) => {
       const line = raw.replace(/\r$/, "");
       if (!line || line.startsWith("#")) return "";
       const n = { i: 0 };
       let sigName: string;
       let strings: string[];
+      const conf: Confinement = { formats: new Set(), evidence: [] };
+      const confine = (format: string, why: string) => {
+        conf.formats.add(format);
+        conf.evidence.push(why);
+      };
       if (kind === "body") {
         const f = line.split(":");
         sigName = f[0] ?? "";
         strings = subsigStrings(f[3] ?? "", n);
+        const t = DOCUMENT_TARGETS[(f[1] ?? "").trim()];
+        if (t) confine(t, `the signature's target type is ${f[1]} (${t})`);
+        if ((f[2] ?? "").trim() === "0") {
+          const h = anchoredHeader(`0:${f[3] ?? ""}`, policy);
+          if (h)
+            for (const fm of h.formats)
+              confine(fm, `the signature's bytes at offset 0 are the ${fm} header (${h.shown})`);
+        }
       } else if (kind === "logical") {
         const f = line.split(";");
         sigName = f[0] ?? "";
-        strings = f.slice(3).flatMap((s) => subsigStrings(s, n));
+        const subs = f.slice(3);
+        strings = subs.flatMap((s) => subsigStrings(s, n));
+        for (const attr of (f[1] ?? "").split(",")) {
+          const [k, v] = attr.split(":").map((x) => x.trim());
+          if (k === "Target" && v && DOCUMENT_TARGETS[v])
+            confine(DOCUMENT_TARGETS[v]!, `Target:${v} (${DOCUMENT_TARGETS[v]})`);
+          if (k === "Container" && v && DOCUMENT_CONTAINERS[v])
+            confine(DOCUMENT_CONTAINERS[v]!, `Container:${v} (${DOCUMENT_CONTAINERS[v]})`);
+        }
+        // a subsignature anchored at 0 confines when the logical expression needs every subsignature
+        if (/^[\d&()\s]+$/.test(f[2] ?? ""))
+          subs.forEach((sub, k) => {
+            const h = anchoredHeader(sub, policy);
+            if (h)
+              for (const fm of h.formats) confine(fm, `subsignature ${k} is the ${fm} header at offset 0 (${h.shown})`);
+          });
       } else {
         const f = line.split(":");
         sigName = f[3] ?? "magic";
         strings = subsigStrings(f[2] ?? "", n);
       }
       if (!strings.length) return "";
-      return `rule ${ruleName(i + 1, sigName)} { strings: ${strings.join(" ")} condition: any of them }`;
+      const rule = ruleName(i + 1, sigName);
+      if (conf.formats.size) confinedBy.set(rule, conf);
+      return `rule ${rule} { strings: ${strings.join(" ")} condition: any of them }`;
     })
     .join("\n");
+  return { source, confinedBy };
+}
+
+/** The YARA source of `clamavAudit`. */
+export function clamavAuditSource(name: string, text: string): string | undefined {
+  return clamavAudit(name, text)?.source;
 }
 
 function unreadable(path: string, why: string): Finding {
@@ -194,8 +279,8 @@ export function auditBundleFile(path: string, data: Uint8Array, options: AuditOp
   if (!CLAMAV_DATABASE.test(path)) return auditRules(data, { ...options, path });
   const one = (name: string, bytes: Uint8Array): Finding[] => {
     if (YARA.test(name)) return auditRules(bytes, { ...options, path: name });
-    const source = clamavAuditSource(name, Buffer.from(bytes).toString("latin1"));
-    return source === undefined ? [] : auditRules(source, { ...options, path: name });
+    const gen = clamavAudit(name, Buffer.from(bytes).toString("latin1"), options.policy);
+    return gen === undefined ? [] : auditRules(gen.source, { ...options, path: name, confinedBy: gen.confinedBy });
   };
   if (!CONTAINER.test(path)) return one(path, data);
   let files: Array<{ name: string; data: Uint8Array }>;

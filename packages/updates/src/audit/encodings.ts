@@ -149,7 +149,7 @@ export interface MarkerWord {
   readonly lang: string;
   readonly severity: "low" | "medium" | "high";
   readonly upperOnly: boolean;
-  readonly kind: "marking" | "vocabulary";
+  readonly kind: "marking" | "vocabulary" | "organisation" | "project" | "trade";
 }
 
 export interface MarkerHit {

@@ -21,9 +21,21 @@ export interface WordList {
   readonly words: readonly string[];
 }
 
+/**
+ * Words that name an organisation, a project or the vocabulary of a defence or intelligence trade.
+ * They are no finding alone; in a rule confined to documents they make the finding high.
+ */
+export interface EntityList {
+  readonly lang: string;
+  readonly kind: "organisation" | "project" | "trade";
+  readonly words: readonly string[];
+}
+
 export interface DocumentFormat {
   readonly format: string;
   readonly strings?: readonly string[];
+  /** names of container members only this format has: a rule that requires one is confined to it */
+  readonly members?: readonly string[];
   readonly magic32?: readonly string[];
   readonly magic32be?: readonly string[];
   readonly magic16?: readonly string[];
@@ -35,6 +47,7 @@ export interface AuditPolicy {
   readonly failOn: Severity;
   readonly markings: readonly WordList[];
   readonly vocabulary: readonly WordList[];
+  readonly entities: readonly EntityList[];
   readonly documentFormats: readonly DocumentFormat[];
   readonly documentExtensions: readonly string[];
   readonly malwareIndicators: readonly string[];
@@ -82,6 +95,25 @@ function checkLists(lists: unknown, what: string): WordList[] {
   });
 }
 
+function checkEntities(lists: unknown): EntityList[] {
+  if (lists === undefined) return [];
+  if (!Array.isArray(lists)) throw bad('"entities" must be a list');
+  return lists.map((l, i) => {
+    const o = l as EntityList;
+    if (
+      typeof o !== "object" ||
+      o === null ||
+      typeof o.lang !== "string" ||
+      !Array.isArray(o.words) ||
+      !o.words.every((w) => typeof w === "string" && w.trim() !== "")
+    )
+      throw bad(`"entities[${i}]" needs "lang" and a list of non-empty "words"`);
+    if (!["organisation", "project", "trade"].includes(o.kind))
+      throw bad(`"entities[${i}].kind" must be organisation, project or trade`);
+    return o;
+  });
+}
+
 function validate(o: Record<string, unknown>, base?: AuditPolicy): AuditPolicy {
   if (o.format !== "vigil-audit-policy/v1") throw bad('"format" must be "vigil-audit-policy/v1"');
   const strs = (v: unknown, what: string): string[] => {
@@ -112,6 +144,7 @@ function validate(o: Record<string, unknown>, base?: AuditPolicy): AuditPolicy {
     failOn,
     markings: [...(base?.markings ?? []), ...checkLists(o.markings, "markings")],
     vocabulary: [...(base?.vocabulary ?? []), ...checkLists(o.vocabulary, "vocabulary")],
+    entities: [...(base?.entities ?? []), ...checkEntities(o.entities)],
     documentFormats: [...(base?.documentFormats ?? []), ...formats],
     documentExtensions: [...(base?.documentExtensions ?? []), ...strs(o.documentExtensions, "documentExtensions")],
     malwareIndicators: [...(base?.malwareIndicators ?? []), ...strs(o.malwareIndicators, "malwareIndicators")],
