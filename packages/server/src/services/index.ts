@@ -136,3 +136,24 @@ export {
   type AlertState,
 } from "./alerts.js";
 export { checkWebhookConfig, deliverDue, signWebhook, startWebhookForwarder } from "./webhook.js";
+export {
+  ACTION_KINDS,
+  ACTION_ROLES,
+  ACTION_STATES,
+  actionBundle,
+  actionParams,
+  cancelAction,
+  checkActionRole,
+  countActions,
+  deliverActions,
+  getAction,
+  listActions,
+  queueAction,
+  recordActionResult,
+  REDELIVER_AFTER_MS,
+  type ActionInfo,
+  type ActionInput,
+  type ActionKind,
+  type ActionQuery,
+  type ActionState,
+} from "./actions.js";
