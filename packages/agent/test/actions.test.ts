@@ -1,0 +1,250 @@
+/**
+ * Remote actions end to end: a real `Agent` (enrolled with a real token) against a real server
+ * on 127.0.0.1 (SQLite), each action queued through the admin API and carried by the heartbeat
+ * answer of `agent.cycle()`.
+ *
+ * Covered: a quarantine by path moves the file into the agent's vault and reports done, then a
+ * restore by vault id puts it back byte for byte (mode and mtime too); quarantine and restore by
+ * hash (the found path not reported under the default data policy); an endpoint whose
+ * configuration does not allow remote quarantine refuses it (failed, the reason on the server,
+ * the file untouched); a path outside the allowed roots, also through a symbolic link, is
+ * refused; a scan of a path finds EICAR and the detection reaches the server; update without a
+ * trust policy fails with the reason; the diagnostic bundle reaches the server without the
+ * endpoint key and without log lines under a policy that keeps paths in; an action handed over
+ * twice runs once; one the agent was running when it stopped is reported interrupted.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Agent, AgentFiles, enroll } from "@vigil/agent";
+import { Quarantine } from "@vigil/scanner";
+import { EICAR } from "@vigil/test-kit";
+import { startTestServer, type TestServer } from "@vigil/test-kit/server";
+
+let s: TestServer;
+let admin: { cookie: string; csrf: string };
+const tmp: string[] = [];
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+function dir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tmp.push(d);
+  return d;
+}
+
+interface Endpoint {
+  agent: Agent;
+  id: string;
+  state: string;
+  data: string;
+}
+
+/** Enrols an agent whose scan path is a fresh data directory; `allow` replaces its allowed action kinds. */
+async function endpoint(allow?: string[]): Promise<Endpoint> {
+  const state = dir("vigil-act-agent-");
+  const data = dir("vigil-act-data-");
+  const cfg = await enroll({ dir: state, server: s.url, token: await s.createToken(), hostname: "act-agent" });
+  const files = new AgentFiles(state);
+  files.saveConfig({
+    ...cfg,
+    scan: { ...cfg.scan, paths: [data] },
+    ...(allow ? { actions: { ...cfg.actions, allow: allow as never } } : {}),
+  });
+  return { agent: new Agent({ dir: state }), id: cfg.endpointId, state, data };
+}
+
+async function queue(ep: Endpoint, body: Record<string, unknown>): Promise<string> {
+  const r = await s.call("POST", `/api/admin/endpoints/${ep.id}/actions`, { ...admin, body });
+  expect(r.status, JSON.stringify(r.json)).toBe(201);
+  return r.json.id;
+}
+
+const action = async (id: string) => (await s.call("GET", `/api/admin/actions/${id}`, admin)).json;
+
+beforeAll(async () => {
+  s = await startTestServer({ dialect: "sqlite" });
+  admin = await s.loginAdmin();
+});
+afterAll(async () => {
+  await s?.close();
+  for (const d of tmp) rmSync(d, { recursive: true, force: true });
+});
+
+describe("remote actions on a real agent", () => {
+  let a: Endpoint;
+  beforeAll(async () => {
+    a = await endpoint(["scan", "quarantine", "restore", "update", "diagnostics"]);
+  });
+
+  test("quarantine by path moves the file into the vault, done; restore by vault id puts it back byte for byte", async () => {
+    const file = join(a.data, "docs", "report.bin");
+    mkdirSync(join(a.data, "docs"));
+    const bytes = randomBytes(300_000);
+    writeFileSync(file, bytes);
+    chmodSync(file, 0o640);
+    utimesSync(file, new Date("2026-01-02T03:04:05Z"), new Date("2026-01-02T03:04:05Z"));
+    const before = statSync(file);
+
+    const q = await queue(a, { kind: "quarantine", path: file });
+    expect((await action(q)).state).toBe("queued");
+    const r1 = await a.agent.cycle();
+    expect(r1.errors).toEqual([]);
+    expect(r1.actions).toEqual([expect.objectContaining({ id: q, kind: "quarantine", state: "done", sent: true })]);
+    expect(existsSync(file)).toBe(false);
+    const vault = new Quarantine(join(a.state, "quarantine"));
+    const entries = vault.list();
+    expect(entries).toHaveLength(1);
+    expect(entries[0]!).toMatchObject({ sha256: sha(bytes), size: bytes.length, originalPath: file });
+    // the vault holds it encrypted, not as the plain bytes
+    expect(readFileSync(join(vault.dir, `${entries[0]!.id}.data`)).equals(bytes)).toBe(false);
+    const done = await action(q);
+    expect(done).toMatchObject({ state: "done", message: `quarantined ${file} as ${entries[0]!.id}` });
+    expect(done.details.entries[0]).toMatchObject({ quarantineId: entries[0]!.id, sha256: sha(bytes) });
+    expect(done.deliveredAt).not.toBeNull();
+
+    const r = await queue(a, { kind: "restore", quarantineId: done.details.entries[0].quarantineId });
+    const r2 = await a.agent.cycle();
+    expect(r2.actions).toEqual([expect.objectContaining({ id: r, state: "done", sent: true })]);
+    expect(readFileSync(file).equals(bytes)).toBe(true);
+    const after = statSync(file);
+    expect(after.mode & 0o7777).toBe(0o640);
+    expect(after.mtimeMs).toBe(before.mtimeMs);
+    expect(vault.list()).toHaveLength(0);
+    expect(await action(r)).toMatchObject({ state: "done", message: `restored vault entry ${entries[0]!.id}` });
+  });
+
+  test("quarantine and restore by hash; the found path is not reported under the default data policy", async () => {
+    mkdirSync(join(a.data, "deep", "er"), { recursive: true });
+    const file = join(a.data, "deep", "er", "tool.exe");
+    const bytes = randomBytes(4096);
+    writeFileSync(file, bytes);
+    writeFileSync(join(a.data, "deep", "other.txt"), "something else");
+    const q = await queue(a, { kind: "quarantine", sha256: sha(bytes) });
+    await a.agent.cycle();
+    expect(existsSync(file)).toBe(false);
+    expect(existsSync(join(a.data, "deep", "other.txt"))).toBe(true);
+    const done = await action(q);
+    expect(done.state).toBe("done");
+    expect(done.message).toMatch(/^quarantined 1 file \(\d+ files hashed under 1 root\)$/);
+    expect(done.details.entries[0].sha256).toBe(sha(bytes));
+    expect(JSON.stringify(done)).not.toContain("tool.exe");
+
+    const missing = await queue(a, { kind: "quarantine", sha256: "0".repeat(64) });
+    const r = await queue(a, { kind: "restore", sha256: sha(bytes) });
+    await a.agent.cycle();
+    expect(await action(missing)).toMatchObject({ state: "failed" });
+    expect((await action(missing)).message).toContain("no file with sha256 000000000000");
+    expect(await action(r)).toMatchObject({ state: "done" });
+    expect(readFileSync(file).equals(bytes)).toBe(true);
+  });
+
+  test("a path outside the allowed roots is refused, also through a symbolic link; the file stays", async () => {
+    const outside = dir("vigil-act-outside-");
+    const secret = join(outside, "passwd");
+    writeFileSync(secret, "root:x:0:0\n");
+    symlinkSync(outside, join(a.data, "link"));
+    const direct = await queue(a, { kind: "quarantine", path: secret });
+    const viaLink = await queue(a, { kind: "quarantine", path: join(a.data, "link", "passwd") });
+    await a.agent.cycle();
+    for (const id of [direct, viaLink]) {
+      const x = await action(id);
+      expect(x.state).toBe("failed");
+      expect(x.message).toContain("is not under the roots where this endpoint allows a remote quarantine");
+    }
+    expect(readFileSync(secret, "utf8")).toBe("root:x:0:0\n");
+  });
+
+  test("scan of a path: the EICAR file is found and its detection reaches the server; update without a trust policy fails", async () => {
+    const sub = join(a.data, "incoming");
+    mkdirSync(sub);
+    writeFileSync(join(sub, "eicar.com"), EICAR);
+    const scan = await queue(a, { kind: "scan", path: sub });
+    const upd = await queue(a, { kind: "update" });
+    const r = await a.agent.cycle();
+    expect(r.actions?.map((o) => o.state)).toEqual(["done", "failed"]);
+    const x = await action(scan);
+    expect(x).toMatchObject({ state: "done", details: { files: 1, detections: 1 } });
+    // the remote scan does not stand in for the scheduled one
+    const dets = (await s.call("GET", `/api/admin/detections?endpoint=${a.id}`, admin)).json.detections;
+    expect(dets.some((d: { sha256: string }) => d.sha256 === sha(Buffer.from(EICAR)))).toBe(true);
+    expect((await action(upd)).message).toContain("no update trust policy is configured on this endpoint");
+  });
+
+  test("diagnostics: the bundle reaches the server without the endpoint key; log lines withheld when paths may not leave", async () => {
+    const d = await queue(a, { kind: "diagnostics" });
+    await a.agent.cycle();
+    const x = await action(d);
+    expect(x).toMatchObject({ state: "done", hasBundle: true });
+    const dl = await s.call("GET", `/api/admin/actions/${d}/bundle`, admin);
+    expect(dl.status).toBe(200);
+    expect(dl.text).not.toContain(a.agent.config.key);
+    expect(dl.text).not.toContain(a.data);
+    const b = dl.json;
+    expect(b.format).toBe("vigil-diagnostics/1");
+    expect(b.config.key).toBe("(removed)");
+    expect(b.config.endpointId).toBe(a.id);
+    expect(b.versions.node).toBe(process.versions.node);
+    expect(b.status.endpointId).toBe(a.id);
+    expect(b.recentLog.withheld).toContain("does not allow paths");
+    expect(b.recentLog.lines).toBeGreaterThan(0);
+  });
+
+  test("an action handed over twice runs once (its result sent again); one interrupted by a stop is reported failed", async () => {
+    const file = join(a.data, "twice.bin");
+    writeFileSync(file, "twice");
+    const q = await queue(a, { kind: "quarantine", path: file });
+    await a.agent.cycle();
+    const first = await action(q);
+    expect(first.state).toBe("done");
+    const vaulted = new Quarantine(join(a.state, "quarantine")).list().length;
+    writeFileSync(file, "twice"); // were it run again, this would be quarantined too
+    a.agent.actions.accept([{ id: q, kind: "quarantine", path: file, requestedAt: Date.now(), requestedBy: "admin" }]);
+    expect(await a.agent.runActions()).toEqual([]);
+    expect(existsSync(file)).toBe(true);
+    expect(new Quarantine(join(a.state, "quarantine")).list()).toHaveLength(vaulted);
+    expect(a.agent.actions.list().find((r) => r.id === q)).toMatchObject({ state: "done", sent: true });
+
+    // a record left "running" by a stopped agent: the next agent reports it interrupted
+    const stuck = await queue(a, { kind: "scan" });
+    const raw = JSON.parse(readFileSync(join(a.state, "actions.json"), "utf8"));
+    raw.actions.push({ id: stuck, kind: "scan", state: "running", at: Date.now(), sent: false });
+    writeFileSync(join(a.state, "actions.json"), JSON.stringify(raw));
+    const again = new Agent({ dir: a.state });
+    await again.cycle();
+    const x = await action(stuck);
+    expect(x.state).toBe("failed");
+    expect(x.message).toContain("interrupted: the agent stopped while carrying it out");
+  });
+});
+
+describe("an endpoint whose configuration does not allow remote quarantine", () => {
+  test("refuses it: the action fails with the reason, the file stays", async () => {
+    const b = await endpoint(); // the default: scan, update, diagnostics
+    expect(b.agent.config.actions.allow).toEqual(["scan", "update", "diagnostics"]);
+    const file = join(b.data, "keep.bin");
+    const bytes = randomBytes(1000);
+    writeFileSync(file, bytes);
+    const q = await queue(b, { kind: "quarantine", path: file });
+    const r = await b.agent.cycle();
+    expect(r.actions).toEqual([expect.objectContaining({ id: q, state: "failed", sent: true })]);
+    const x = await action(q);
+    expect(x.state).toBe("failed");
+    expect(x.message).toContain("refused: this endpoint's configuration does not allow remote quarantine actions");
+    expect(x.message).toContain("its operator allows: scan, update, diagnostics");
+    expect(readFileSync(file).equals(bytes)).toBe(true);
+    expect(existsSync(join(b.state, "quarantine"))).toBe(false);
+  });
+});
