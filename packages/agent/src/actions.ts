@@ -294,7 +294,7 @@ export class ActionRunner {
     if (!paths.length) return this.refuse("no path given and no scan paths configured on this endpoint");
     const r = await this.agent.scan("manual", signal, a.path ? paths : undefined);
     return this.done(
-      `scanned ${r.files} files: ${r.detections} detections, ${r.errors} errors, ${r.incomplete} not fully scanned`,
+      `scanned ${r.files} file${r.files === 1 ? "" : "s"}: ${r.detections} detection${r.detections === 1 ? "" : "s"}, ${r.errors} errors, ${r.incomplete} not fully scanned`,
       {
         files: r.files,
         bytes: r.bytes,

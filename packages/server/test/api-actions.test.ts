@@ -242,6 +242,37 @@ function suite(dialect: "sqlite" | "postgres") {
       expect((await s.call("GET", `/api/admin/actions/${scan.id}/bundle`, admin)).status).toBe(404);
     });
 
+    it("console: the endpoint page's buttons follow the role; a form post queues; the history shows it", async () => {
+      const page = (who: Session) => s.call("GET", `/console/endpoints/${ep.endpointId}`, who);
+      const v = (await page(viewer)).text;
+      expect(v).toContain('id="action-history"');
+      expect(v).not.toContain("Scan now");
+      expect(v).toContain("can see the actions but not queue them");
+      const an = (await page(analyst)).text;
+      for (const b of ["Scan now", "Quarantine", "Update rules now"]) expect(an).toContain(b);
+      expect(an).not.toContain("Collect diagnostics");
+      expect(an).not.toContain("vault entry id or sha256");
+      expect(an).not.toContain("Download the bundle");
+      const ad = (await page(admin)).text;
+      for (const b of ["Collect diagnostics", "vault entry id or sha256", "Download the bundle"])
+        expect(ad).toContain(b);
+      const form = (who: Session, fields: Record<string, string>) =>
+        s.call("POST", `/console/endpoints/${ep.endpointId}/actions`, {
+          cookie: who.cookie,
+          raw: new URLSearchParams({ _csrf: who.csrf, ...fields }).toString(),
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+        });
+      expect((await form(viewer, { kind: "scan" })).status).toBe(403);
+      const hash = randomBytes(32).toString("hex");
+      const r = await form(analyst, { kind: "quarantine", target: hash.toUpperCase() });
+      expect(r.status).toBe(303);
+      expect(r.headers.get("location")).toContain("done=action#actions");
+      const q = (await s.call("GET", `/api/admin/endpoints/${ep.endpointId}/actions?state=queued`, admin)).json
+        .actions[0];
+      expect(q).toMatchObject({ kind: "quarantine", sha256: hash, path: null, requestedBy: "ana" });
+      expect((await page(viewer)).text).toContain(`sha256 ${hash.slice(0, 16)}`);
+    });
+
     it("/openapi.json lists the action routes", async () => {
       const doc = (await s.call("GET", "/openapi.json")).json;
       for (const p of [
