@@ -386,10 +386,25 @@ export class ActionRunner {
     if (!ids.length) return this.refuse(`no vault entry with sha256 ${a.sha256!.slice(0, 12)}… on this endpoint`);
     const paths = this.agent.policy.send.path;
     const restored: Array<Record<string, unknown>> = [];
+    const failures: string[] = [];
     for (const id of ids) {
-      // never replaces a file that is there now (Quarantine.restore refuses it)
-      const to = vault.restore(id);
-      restored.push({ quarantineId: id, ...(paths ? { path: to } : {}) });
+      try {
+        // never replaces a file that is there now (Quarantine.restore refuses it)
+        const to = vault.restore(id);
+        restored.push({ quarantineId: id, ...(paths ? { path: to } : {}) });
+      } catch (err) {
+        failures.push(`${id}: ${(err as Error).message}`);
+      }
+    }
+    if (failures.length) {
+      const why = paths ? failures[0]! : failures[0]!.split(":")[0]!;
+      return {
+        ...this.done(
+          `restored ${restored.length} of ${ids.length} vault entr${ids.length === 1 ? "y" : "ies"}; ${failures.length} could not be (${why}${paths ? "" : ": see the agent's log"})`,
+          { restored, failures: failures.length },
+        ),
+        state: "failed",
+      };
     }
     return this.done(
       `restored ${ids.length === 1 ? `vault entry ${ids[0]}` : `${ids.length} vault entries`}${paths && restored.length === 1 ? ` to ${restored[0]!.path as string}` : ""}`,
@@ -426,6 +441,7 @@ export class ActionRunner {
       stateDir: pol.send.path ? st.stateDir : withheld,
       scan: redactedConfig(agent.config, pol.send.path, pol.send.hostname).scan,
       watch: pol.send.path ? st.watch : st.watch.length ? [withheld] : [],
+      actions: { ...st.actions, roots: pol.send.path ? st.actions.roots : st.actions.roots.length ? [withheld] : [] },
     };
     const bundle: Record<string, unknown> = {
       format: "vigil-diagnostics/1",

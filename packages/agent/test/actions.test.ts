@@ -200,6 +200,30 @@ describe("remote actions on a real agent", () => {
     expect(b.status.endpointId).toBe(a.id);
     expect(b.recentLog.withheld).toContain("does not allow paths");
     expect(b.recentLog.lines).toBeGreaterThan(0);
+    expect(b.status.actions.allow).toEqual(["scan", "quarantine", "restore", "update", "diagnostics"]);
+
+    // once the organisation's policy lets paths leave, the log lines (which name files) go too
+    const pol = (await s.call("GET", "/api/admin/policy", admin)).json;
+    const put = await s.call("PUT", "/api/admin/policy", {
+      ...admin,
+      body: { ...pol, send: { ...pol.send, path: true } },
+    });
+    expect(put.status).toBe(200);
+    const ceiling = a.agent.config.ceiling;
+    a.agent.config = { ...a.agent.config, ceiling: { ...ceiling, path: true } };
+    try {
+      const d2 = await queue(a, { kind: "diagnostics" });
+      await a.agent.cycle();
+      const b2 = (await s.call("GET", `/api/admin/actions/${d2}/bundle`, admin)).json;
+      expect(Array.isArray(b2.recentLog)).toBe(true);
+      expect(b2.recentLog.some((l: string) => l.includes(`remote action diagnostics (${d2}) from admin`))).toBe(true);
+      expect(b2.config.scan.paths).toEqual([a.data]);
+      expect(b2.config.key).toBe("(removed)");
+      expect(JSON.stringify(b2)).not.toContain(a.agent.config.key);
+    } finally {
+      a.agent.config = { ...a.agent.config, ceiling };
+      await s.call("PUT", "/api/admin/policy", { ...admin, body: pol });
+    }
   });
 
   test("an action handed over twice runs once (its result sent again); one interrupted by a stop is reported failed", async () => {
