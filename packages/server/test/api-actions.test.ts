@@ -112,6 +112,11 @@ function suite(dialect: "sqlite" | "postgres") {
       const old = await beat(undefined);
       expect(old.status).toBe(200);
       expect(old.json.actions).toBeUndefined();
+      const listed = (await s.call("GET", `/api/admin/endpoints/${ep.endpointId}/actions`, viewer)).json;
+      expect(listed.agentKinds).toBeNull();
+      expect((await s.call("GET", `/console/endpoints/${ep.endpointId}`, viewer)).text).toContain(
+        "(version 0.2.0) did not announce remote actions in its last heartbeat",
+      );
       expect(
         (await s.call("GET", `/api/admin/endpoints/${ep.endpointId}/actions?state=queued`, viewer)).json.total,
       ).toBe(4);
@@ -123,6 +128,11 @@ function suite(dialect: "sqlite" | "postgres") {
       expect(handed[0]).toMatchObject({ kind: "scan", path: "/srv/data", requestedBy: "ana" });
       expect(handed[2]).toMatchObject({ quarantineId: "20261207T223000Z-0123456789ab", requestedBy: "admin" });
       for (const a of handed) expect(await action(a.id as string)).toMatchObject({ state: "delivered" });
+      const after = (await s.call("GET", `/api/admin/endpoints/${ep.endpointId}/actions`, viewer)).json;
+      expect(after.agentKinds).toEqual(["quarantine", "restore", "scan"]);
+      expect((await s.call("GET", `/console/endpoints/${ep.endpointId}`, viewer)).text).not.toContain(
+        "did not announce remote actions",
+      );
       const update = (await s.call("GET", `/api/admin/endpoints/${ep.endpointId}/actions?kind=update`, viewer)).json
         .actions[0];
       expect(update.state).toBe("failed");

@@ -214,8 +214,12 @@ export function adminApi(ctx: ServerContext): Hono<AppEnv> {
   api.get("/endpoints/:id/actions", async (c) => {
     const q = validate(S.ActionQuery, c.req.query());
     const query = { endpointId: c.req.param("id"), state: q.state, kind: q.kind, limit: q.limit, offset: q.offset };
-    const [actions, total] = await Promise.all([svc.listActions(ctx, query), svc.countActions(ctx, query)]);
-    return c.json({ actions, total });
+    const [actions, total, agentKinds] = await Promise.all([
+      svc.listActions(ctx, query),
+      svc.countActions(ctx, query),
+      svc.endpointActionKinds(ctx, c.req.param("id")),
+    ]);
+    return c.json({ actions, total, agentKinds });
   });
   api.post("/endpoints/:id/actions", analyst, async (c) => {
     const req = await readJson(c, S.ActionCreate);

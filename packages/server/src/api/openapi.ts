@@ -363,7 +363,12 @@ export const ROUTES: Route[] = [
     summary: "An endpoint's remote actions, newest first",
     auth: "session",
     query: S.ActionQuery,
-    response: z.object({ actions: z.array(S.ActionInfo), total: z.number().int() }),
+    response: z.object({
+      actions: z.array(S.ActionInfo),
+      total: z.number().int(),
+      /** The kinds the endpoint's agent announced in its last heartbeat; null: none (an older agent). */
+      agentKinds: z.array(z.string()).nullable(),
+    }),
     errors: [400, 401],
   },
   {

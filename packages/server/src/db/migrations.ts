@@ -274,7 +274,8 @@ const alertDeliveries: Migration = {
 /**
  * Remote actions (services/actions.ts): what an administrator queued for an endpoint, its state
  * (queued, delivered, done, failed), who asked and when, and the agent's result; a diagnostics
- * action's bundle in its own table so listings never read it.
+ * action's bundle in its own table so listings never read it; the action kinds each endpoint's
+ * agent announced.
  */
 const actions: Migration = {
   async up(db: Kysely<any>): Promise<void> {
@@ -306,6 +307,9 @@ const actions: Migration = {
       .addColumn("size", "bigint", (c) => c.notNull())
       .addColumn("body", "text", (c) => c.notNull())
       .execute();
+
+    // the kinds the endpoint's agent announced with its last heartbeat (JSON; null: none, an older agent)
+    await db.schema.alterTable("endpoints").addColumn("action_kinds", "text").execute();
   },
 };
 

@@ -65,6 +65,8 @@ export interface EndpointsTable {
   revoked_by: string | null;
   /** When the endpoint's inventory was last received (null: never). */
   inventory_at: number | null;
+  /** JSON: the remote action kinds its agent announced in its last heartbeat (null: none; an older agent). */
+  action_kinds: string | null;
 }
 
 /** One row per endpoint per hour it was heard from: the 30-day online heat-map. */

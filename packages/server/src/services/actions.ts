@@ -200,6 +200,22 @@ export async function getAction(ctx: ServerContext, id: string): Promise<ActionI
   return actionInfo({ ...r, hostname: r.hostname ?? null, bundle: r.bundle ?? null });
 }
 
+/** The action kinds the endpoint's agent announced in its last heartbeat; null: none (an older agent, or never heard from). */
+export async function endpointActionKinds(ctx: ServerContext, endpointId: string): Promise<string[] | null> {
+  const r = await ctx.store.db
+    .selectFrom("endpoints")
+    .select("action_kinds")
+    .where("id", "=", endpointId)
+    .executeTakeFirst();
+  if (!r?.action_kinds) return null;
+  try {
+    const v = JSON.parse(r.action_kinds) as unknown;
+    return Array.isArray(v) ? v.filter((k): k is string => typeof k === "string") : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Whether `role` may queue `kind`; SERVER_FORBIDDEN says who may. */
 export function checkActionRole(kind: ActionKind, role: Role): void {
   const roles = ACTION_ROLES[kind];
@@ -287,8 +303,20 @@ export async function deliverActions(
   agentKinds: string[] | undefined,
   agentVersion: string,
 ): Promise<Action[]> {
-  if (!agentKinds) return [];
   const db = ctx.store.db;
+  // what the agent takes, kept for the console ("actions stay queued: an older agent"); written only when it changed
+  const announced = agentKinds ? JSON.stringify([...agentKinds].sort()) : null;
+  await db
+    .updateTable("endpoints")
+    .set({ action_kinds: announced })
+    .where("id", "=", endpointId)
+    .where((eb) =>
+      announced === null
+        ? eb("action_kinds", "is not", null)
+        : eb.or([eb("action_kinds", "is", null), eb("action_kinds", "<>", announced)]),
+    )
+    .execute();
+  if (!agentKinds) return [];
   const now = ctx.now();
   const redeliverBefore = now - REDELIVER_AFTER_MS;
   const rows = await db

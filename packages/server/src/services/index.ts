@@ -146,6 +146,7 @@ export {
   checkActionRole,
   countActions,
   deliverActions,
+  endpointActionKinds,
   getAction,
   listActions,
   queueAction,

@@ -17,6 +17,7 @@ import {
   actionBundle,
   cancelAction,
   countActions,
+  endpointActionKinds,
   getAction,
   listActions,
   queueAction,
@@ -42,14 +43,17 @@ const LABEL: Record<ActionKind, string> = {
 export interface EndpointActions {
   rows: ActionInfo[];
   total: number;
+  /** What the agent announced in its last heartbeat (null: none). */
+  agentKinds: string[] | null;
 }
 
 export async function loadEndpointActions(ctx: ServerContext, endpointId: string): Promise<EndpointActions> {
-  const [rows, total] = await Promise.all([
+  const [rows, total, agentKinds] = await Promise.all([
     listActions(ctx, { endpointId, limit: SHOWN }),
     countActions(ctx, { endpointId }),
+    endpointActionKinds(ctx, endpointId),
   ]);
-  return { rows, total };
+  return { rows, total, agentKinds };
 }
 
 const StateBadge: FC<{ state: ActionState }> = ({ state }) => <span class={`badge act-${state}`}>{state}</span>;
@@ -133,6 +137,13 @@ export const EndpointActionsSection: FC<{
         reports the result. The endpoint's own configuration is the final word: an action its operator does not allow is
         refused and shows here as failed, with the reason.
       </p>
+      {open && data.agentKinds === null ? (
+        <p class="flag" id="actions-unsupported">
+          {e.lastSeen === null
+            ? "The agent has not checked in yet: actions wait here until it does."
+            : `The agent (version ${e.agentVersion ?? "unknown"}) did not announce remote actions in its last heartbeat: it is older than them, and actions stay queued until it is updated.`}
+        </p>
+      ) : null}
       {open && kinds.length ? (
         <div class="action-forms">
           {may(role, "scan") ? (
