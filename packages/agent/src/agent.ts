@@ -598,6 +598,8 @@ export class Agent {
     if (this.actions.waiting()) {
       try {
         actions = await this.runActions(o.signal);
+        // an update action applied new rules: the server learns the new version now
+        if (actions.some((x) => x.applied)) await this.heartbeat();
       } catch (err) {
         if (isFatal(err)) throw err;
         errors.push(`actions: ${(err as Error).message}`);

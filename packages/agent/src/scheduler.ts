@@ -90,7 +90,10 @@ export class Scheduler {
       // remote actions the answer handed over: run them now, results sent at once
       try {
         const out = await agent.runActions(this.signal);
-        if (out.some((o) => o.applied)) await this.restartWatch(); // the new rules apply to watched files too
+        if (out.some((o) => o.applied)) {
+          await this.restartWatch(); // the new rules apply to watched files too
+          this.nextHeartbeat = 0; // and the server learns the new rules version at once
+        }
       } catch (err) {
         if (isFatal(err)) throw err;
         agent.log("error", `remote actions: ${(err as Error).message}`);

@@ -30,8 +30,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Agent, AgentFiles, enroll } from "@vigil/agent";
+import type { Server } from "node:http";
 import { Quarantine } from "@vigil/scanner";
-import { EICAR } from "@vigil/test-kit";
+import { EICAR, closeServer, makeKeys, policyFor, startWitness, writeRules } from "@vigil/test-kit";
+import { publish } from "@vigil/updates";
 import { startTestServer, type TestServer } from "@vigil/test-kit/server";
 
 let s: TestServer;
@@ -271,4 +273,89 @@ describe("an endpoint whose configuration does not allow remote quarantine", () 
     expect(readFileSync(file).equals(bytes)).toBe(true);
     expect(existsSync(join(b.state, "quarantine"))).toBe(false);
   });
+});
+
+describe("update rules now, and actions under `run`", () => {
+  let u: TestServer;
+  const witnesses: Server[] = [];
+  afterAll(async () => {
+    for (const w of witnesses) await closeServer(w);
+    await u?.close();
+  });
+
+  test("update applies the published bundle; a scan action then finds its rule's marker; both under the scheduler", async () => {
+    const root = dir("vigil-act-upd-");
+    const logDir = join(root, "log");
+    u = await startTestServer({ dialect: "sqlite", updatesDir: logDir });
+    const uadmin = await u.loginAdmin();
+    const keys = makeKeys();
+    for (const [k, name] of [
+      [keys.w1, "w1"],
+      [keys.w2, "w2"],
+    ] as const) {
+      const w = await startWitness(
+        k.signerKey,
+        join(root, name),
+        "rules.example/log",
+        keys.log.verifierKey,
+        `${u.url}/updates/`,
+      );
+      witnesses.push(w.server);
+    }
+    const rulesDir = join(root, "rules");
+    await writeRules(rulesDir, {
+      "marker.yar":
+        'rule Action_Test_Marker {\n  meta:\n    severity = "critical"\n  strings:\n    $a = "VIGIL-ACTION-MARKER-51c0"\n  condition:\n    $a\n}\n',
+    });
+    const pub = await publish({
+      rulesDir,
+      logDir,
+      publisherKey: keys.publisher.signerKey,
+      logKey: keys.log.signerKey,
+      witnesses: witnesses.map((w) => `http://127.0.0.1:${(w.address() as { port: number }).port}`),
+    });
+    expect(pub.cosignedBy).toHaveLength(2);
+    const state = dir("vigil-act-agent-");
+    const data = dir("vigil-act-data-");
+    const cfg = await enroll({ dir: state, server: u.url, token: await u.createToken(), hostname: "upd" });
+    // update checks only when asked: the schedule's interval is far off once the first check is done
+    new AgentFiles(state).saveConfig({
+      ...cfg,
+      updates: { ...cfg.updates, trustPolicy: policyFor(keys) as never, everyMinutes: 24 * 60 },
+    });
+    const st = new AgentFiles(state);
+    st.saveState({ ...st.state(), lastUpdateCheck: Date.now() });
+    writeFileSync(join(data, "marker.txt"), "header VIGIL-ACTION-MARKER-51c0 footer\n");
+    const agent = new Agent({ dir: state });
+    const q = async (body: Record<string, unknown>) => {
+      const r = await u.call("POST", `/api/admin/endpoints/${cfg.endpointId}/actions`, { ...uadmin, body });
+      expect(r.status, JSON.stringify(r.json)).toBe(201);
+      return r.json.id as string;
+    };
+    const get = async (id: string) => (await u.call("GET", `/api/admin/actions/${id}`, uadmin)).json;
+    const upd = await q({ kind: "update" });
+    const scan = await q({ kind: "scan", path: data });
+    // the long-running loop: its first heartbeat carries both, run in order
+    const ac = new AbortController();
+    const running = agent.run(ac.signal);
+    try {
+      const deadline = Date.now() + 60_000;
+      const settled = async () =>
+        ["done", "failed"].includes((await get(scan)).state) &&
+        (await u.call("GET", `/api/admin/endpoints/${cfg.endpointId}`, uadmin)).json.rulesVersion === "rules-1";
+      // the heartbeat after the applied update reports the new rules version without waiting its interval
+      while (Date.now() < deadline && !(await settled())) await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      ac.abort();
+      await running;
+    }
+    const a = await get(upd);
+    expect(a.state, a.message).toBe("done");
+    expect(a.message).toMatch(/^update check: applied/);
+    expect(a.details).toMatchObject({ status: "applied", checkpoint: { origin: "rules.example/log", size: 1 } });
+    const b = await get(scan);
+    expect(b).toMatchObject({ state: "done", details: { files: 1, detections: 1 } });
+    const ep = (await u.call("GET", `/api/admin/endpoints/${cfg.endpointId}`, uadmin)).json;
+    expect(ep.rulesVersion).toBe("rules-1");
+  }, 120_000);
 });
