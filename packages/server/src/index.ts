@@ -13,7 +13,9 @@
  * the changes write the audit log. Neither queries the store itself, so an endpoint's status or a
  * detection row has one rule and one shape in the JSON and in the pages. Arriving detections are
  * grouped into alerts (services/alerts.ts) that people move through states; new ones can leave
- * by a signed webhook (services/webhook.ts). /updates/ mirrors or proxies the rule-update log.
+ * by a signed webhook (services/webhook.ts). Remote actions people queue for an endpoint
+ * (services/actions.ts) go out in its heartbeat answers and come back as the agent's results.
+ * /updates/ mirrors or proxies the rule-update log.
  * `startServer` opens the store, migrates it, loads the shared signing key and listens;
  * `createApp` is the Hono application.
  */
