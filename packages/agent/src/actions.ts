@@ -47,7 +47,8 @@ export interface ActionOutcome {
   applied?: boolean;
 }
 
-const Record_ = z.object({
+/** One line of actions.json: an action this agent ran (or is running). */
+const ActionRecordSchema = z.object({
   id: z.string(),
   kind: z.string(),
   state: z.enum(["running", "done", "failed"]),
@@ -55,8 +56,8 @@ const Record_ = z.object({
   result: ActionResult.optional(),
   sent: z.boolean().default(false),
 });
-type ActionRecord = z.infer<typeof Record_>;
-const RecordFile = z.object({ actions: z.array(Record_) });
+type ActionRecord = z.infer<typeof ActionRecordSchema>;
+const RecordFile = z.object({ actions: z.array(ActionRecordSchema) });
 
 /** How many action records actions.json keeps (the newest). */
 const KEEP_RECORDS = 500;
