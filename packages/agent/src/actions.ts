@@ -294,6 +294,11 @@ export class ActionRunner {
     const paths = a.path ? [a.path] : this.agent.config.scan.paths;
     if (!paths.length) return this.refuse("no path given and no scan paths configured on this endpoint");
     const r = await this.agent.scan("manual", signal, a.path ? paths : undefined);
+    // a scan cut short is not a clean result
+    if (signal?.aborted)
+      return this.refuse(
+        `interrupted: the agent was stopped after ${r.files} files (${r.detections} detections); queue the scan again`,
+      );
     return this.done(
       `scanned ${r.files} file${r.files === 1 ? "" : "s"}: ${r.detections} detection${r.detections === 1 ? "" : "s"}, ${r.errors} errors, ${r.incomplete} not fully scanned`,
       {
@@ -361,6 +366,8 @@ export class ActionRunner {
         failures.push((err as Error).message);
       }
     }
+    if (signal?.aborted && !found.length)
+      return this.refuse(`interrupted: the agent was stopped after hashing ${hashed} files; queue it again`);
     const where = `${hashed} files hashed under ${roots.length} root${roots.length === 1 ? "" : "s"}${limited ? `, stopped at the limit of ${this.agent.config.actions.maxHashFiles}` : ""}`;
     if (!found.length)
       return this.refuse(

@@ -243,6 +243,16 @@ describe("remote actions on a real agent", () => {
     expect(new Quarantine(join(a.state, "quarantine")).list()).toHaveLength(vaulted);
     expect(a.agent.actions.list().find((r) => r.id === q)).toMatchObject({ state: "done", sent: true });
 
+    // a scan cut short by a stop is not reported as a clean result
+    const cut = await queue(a, { kind: "scan" });
+    await a.agent.heartbeat();
+    const ac = new AbortController();
+    const running = a.agent.runActions(ac.signal);
+    ac.abort();
+    const outcome = await running;
+    expect(outcome).toEqual([expect.objectContaining({ id: cut, state: "failed", sent: true })]);
+    expect((await action(cut)).message).toMatch(/^interrupted: the agent was stopped after \d+ files/);
+
     // a record left "running" by a stopped agent: the next agent reports it interrupted
     const stuck = await queue(a, { kind: "scan" });
     const raw = JSON.parse(readFileSync(join(a.state, "actions.json"), "utf8"));
