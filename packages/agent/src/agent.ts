@@ -5,8 +5,9 @@
  * first queued in the outbox (outbox.ts). Enrolment is enroll.ts; the long-running loop is
  * scheduler.ts.
  *
- * A cycle is: heartbeat (and fetch the policy if the server has a new version), the scheduled
- * scan when due, the inventory when due, flushing the outbox, the update check when due (and
+ * A cycle is: heartbeat (and fetch the policy if the server has a new version), the remote
+ * actions its answer handed over (actions.ts: run, or refused under the operator's ceiling, and
+ * their results sent), the scheduled scan when due, the inventory when due, flushing the outbox, the update check when due (and
  * one more heartbeat when the verified checkpoint changed). `cycle` does it once (`vigil agent
  * run --once`); `run` hands the agent to the Scheduler. Updates go through @vigil/updates
  * (updater.ts) when the configuration has a trust policy; the inventory through
@@ -18,6 +19,7 @@ import { createReadStream, readFileSync } from "node:fs";
 import { hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import {
+  ACTION_KINDS,
   DataPolicy,
   HeartbeatResponse,
   InventoryReport,
@@ -28,6 +30,7 @@ import {
   type Severity,
 } from "@vigil/protocol";
 import { Quarantine, Scanner, escapeRawBytes, fsPath, printable, type FileResult } from "@vigil/scanner";
+import { ActionRunner, RECENT_LOG_LINES, type ActionOutcome } from "./actions.js";
 import { AgentClient } from "./client.js";
 import { AGENT_VERSION, AgentFiles, nextScanAt, type AgentConfig, type AgentState } from "./config.js";
 import { osInfo, type LogLevel } from "./enroll.js";
@@ -82,6 +85,8 @@ export interface CycleReport {
   flush: FlushReport;
   update?: UpdateCheck;
   inventory?: InventoryRun;
+  /** Remote actions run (or refused) this cycle. */
+  actions?: ActionOutcome[];
   queued: number;
   /** An inventory report is waiting to be sent. */
   inventoryQueued: boolean;
@@ -126,6 +131,10 @@ export class Agent {
   readonly updates: AgentUpdates | undefined;
   state: AgentState;
   readonly log: (level: LogLevel, message: string) => void;
+  /** The latest log lines of this process (for the diagnostic bundle), oldest first. */
+  readonly recentLog: string[] = [];
+  /** Remote actions handed over by the server (actions.ts). */
+  readonly actions: ActionRunner;
   readonly now: () => number;
   private serverPolicy: DataPolicy | undefined;
   private rulesCache: Rules | undefined;
@@ -145,7 +154,12 @@ export class Agent {
       this.now,
     );
     this.state = this.files.state();
-    this.log = opts.log ?? (() => {});
+    const log = opts.log ?? (() => {});
+    this.log = (level, message) => {
+      this.recentLog.push(`${new Date(this.now()).toISOString()} ${level} ${message}`.slice(0, 2000));
+      if (this.recentLog.length > RECENT_LOG_LINES) this.recentLog.splice(0, this.recentLog.length - RECENT_LOG_LINES);
+      log(level, message);
+    };
     this.hostname = (opts.hostname ?? this.config.hostname ?? osHostname()).slice(0, 256);
     this.updates = updatesFor(this);
     this.outbox = new Outbox({
@@ -156,6 +170,7 @@ export class Agent {
       state: () => this.state,
       log: this.log,
     });
+    this.actions = new ActionRunner(this);
     const sp = this.files.storedPolicy();
     if (sp) {
       try {
@@ -246,6 +261,8 @@ export class Agent {
       ...(pol.send.hostname ? { hostname: this.hostname } : {}),
       // the ledger as it stands before this request (its own line cannot include itself)
       ledger: this.ledger.head(),
+      // the remote action kinds this agent implements (its operator's ceiling is checked on each)
+      actionKinds: [...ACTION_KINDS],
     };
     this.state.lastAttempt = this.now();
     let r: HeartbeatResponse;
@@ -260,6 +277,7 @@ export class Agent {
     this.state.lastError = null;
     this.saveState();
     if (r.policyVersion !== this.serverPolicy?.version) await this.refreshPolicy();
+    this.actions.accept(r.actions);
     return r;
   }
 
@@ -395,8 +413,11 @@ export class Agent {
     }
   }
 
-  /** Runs the scheduled scan over the configured paths now. */
-  async scan(kind: ScanSummary["kind"] = "scheduled", signal?: AbortSignal): Promise<ScanReport> {
+  /**
+   * Runs the scheduled scan over the configured paths now, or over `paths` (a remote scan action:
+   * the schedule's last scan time is then left alone).
+   */
+  async scan(kind: ScanSummary["kind"] = "scheduled", signal?: AbortSignal, paths?: string[]): Promise<ScanReport> {
     const rules = await this.rules();
     const scanner = this.newScanner(rules);
     const budget: LookupBudget = { left: this.config.reputation.maxLookupsPerScan, offline: false, used: 0 };
@@ -411,7 +432,7 @@ export class Agent {
       reputationLookups: 0,
     };
     try {
-      for await (const ev of scanner.scan(this.config.scan.paths, {
+      for await (const ev of scanner.scan(paths ?? this.config.scan.paths, {
         exclude: this.config.scan.exclude,
         ...(signal ? { signal } : {}),
       })) {
@@ -450,7 +471,7 @@ export class Agent {
         }),
       );
     }
-    this.state.lastScanAt = rep.startedAt;
+    if (!paths) this.state.lastScanAt = rep.startedAt;
     this.saveState();
     this.log(
       "info",
@@ -552,7 +573,17 @@ export class Agent {
       : this.state.lastUpdateCheck + this.config.updates.everyMinutes * 60_000;
   }
 
-  /** One cycle: heartbeat, due scan (or forced), due inventory (or forced), flush, due update check. A revoked key throws. */
+  /**
+   * Runs the remote actions the last heartbeat answers handed over and sends their results
+   * (actions.ts); a revoked key or a broken ledger throws.
+   */
+  async runActions(signal?: AbortSignal): Promise<ActionOutcome[]> {
+    const out = await this.actions.run(signal);
+    if (out.some((o) => o.applied)) this.rulesCache = undefined;
+    return out;
+  }
+
+  /** One cycle: heartbeat, remote actions, due scan (or forced), due inventory (or forced), flush, due update check. A revoked key throws. */
   async cycle(o: RunOptions & { signal?: AbortSignal } = {}): Promise<CycleReport> {
     const errors: string[] = [];
     let contacted = false;
@@ -562,6 +593,17 @@ export class Agent {
     } catch (err) {
       if (isFatal(err)) throw err;
       errors.push(`heartbeat: ${(err as Error).message}`);
+    }
+    let actions: ActionOutcome[] | undefined;
+    if (this.actions.waiting()) {
+      try {
+        actions = await this.runActions(o.signal);
+        // an update action applied new rules: the server learns the new version now
+        if (actions.some((x) => x.applied)) await this.heartbeat();
+      } catch (err) {
+        if (isFatal(err)) throw err;
+        errors.push(`actions: ${(err as Error).message}`);
+      }
     }
     let scan: ScanReport | undefined;
     const due = this.nextScanAt();
@@ -605,6 +647,7 @@ export class Agent {
       flush,
       ...(update ? { update } : {}),
       ...(inventory ? { inventory } : {}),
+      ...(actions ? { actions } : {}),
       queued: this.spool.count().total,
       inventoryQueued: this.inventoryQueued(),
       errors,

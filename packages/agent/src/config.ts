@@ -9,6 +9,7 @@
  *   spool/       events waiting to be sent (spool.ts)
  *   reputation.json   the prefix cache (reputation.ts)
  *   inventory.json    the newest inventory report not yet sent (a newer one replaces it)
+ *   actions.json the remote actions run (ids, results, whether each result reached the server)
  *   updates/     the verified update client's state (bundles, accepted checkpoint)
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync, chmodSync } from "node:fs";
@@ -17,7 +18,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { AgentError } from "./error.js";
 import { CheckpointRef, SignedPolicy } from "@vigil/protocol";
-import { DataCeiling, DEFAULT_CEILING, SampleType } from "./policy.js";
+import { ActionCeiling, DataCeiling, DEFAULT_ACTION_CEILING, DEFAULT_CEILING, SampleType } from "./policy.js";
 import { VERSION } from "./version.js";
 
 export const AGENT_VERSION = VERSION;
@@ -97,6 +98,8 @@ export const AgentConfig = z.object({
   quarantineDir: z.string().nullable().default(null),
   /** The local data ceiling: what this endpoint ever lets leave it. */
   ceiling: DataCeiling.default(DEFAULT_CEILING),
+  /** The remote actions this endpoint's operator allows (actions.ts): kinds, and where a quarantine may act. */
+  actions: ActionCeiling.default(DEFAULT_ACTION_CEILING),
   reputation: z
     .object({
       ttlSeconds: z

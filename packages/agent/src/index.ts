@@ -8,7 +8,9 @@
  * watches others, looks up the reputation of clean executables by hash prefix (reputation.ts),
  * collects the installed-software inventory with @vigil/inventory (inventory.ts) and checks for
  * rule updates with @vigil/updates (updater.ts, which reads the update log through the agent's
- * client). Whatever it reports is first queued in the outbox (spool.ts, outbox.ts) and sent
+ * client). Remote actions (scan now, quarantine, restore, update now, diagnostics) arrive in the
+ * heartbeat's answer and run under the operator's action ceiling (actions.ts). Whatever it
+ * reports is first queued in the outbox (spool.ts, outbox.ts) and sent
  * under the policy in force when sending; every request, update reads included, goes through
  * `AgentClient` (client.ts), which writes it to the hash-chained outbound ledger (ledger.ts)
  * before a byte leaves. The wire format is @vigil/protocol. `cycle` runs one round; `run` hands
@@ -25,6 +27,7 @@ export {
   type LookupBudget,
   type ScanReport,
 } from "./agent.js";
+export { ActionRunner, redactedConfig, RECENT_LOG_LINES, type ActionOutcome } from "./actions.js";
 export { enroll, osInfo, type EnrollOptions, type LogLevel } from "./enroll.js";
 export { Scheduler, type RunOptions } from "./scheduler.js";
 export { Outbox, type FlushReport, type OutboxOptions } from "./outbox.js";

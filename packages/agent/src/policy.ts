@@ -8,7 +8,7 @@
 import { createPublicKey, verify } from "node:crypto";
 import { z } from "zod";
 import { AgentError } from "./error.js";
-import { DataPolicy, type SignedPolicy } from "@vigil/protocol";
+import { ACTION_KINDS, ActionKind, DataPolicy, type SignedPolicy } from "@vigil/protocol";
 
 export const SampleType = z.enum(["pe", "elf", "macho", "dex", "script"]);
 export type SampleType = z.infer<typeof SampleType>;
@@ -37,6 +37,30 @@ export const DEFAULT_CEILING: DataCeiling = {
   inventory: true,
   samples: { enabled: false, maxBytes: 10 * 1024 * 1024, fileTypes: ["pe", "elf", "macho"] },
 };
+
+/**
+ * Which remote actions this endpoint's operator allows (the final word, as the data ceiling is
+ * for data): an action of a kind not listed is refused by the agent and reported failed with the
+ * reason. By default nothing that moves files: scan, update and diagnostics (what a diagnostic
+ * bundle carries still obeys the data policy); quarantine and restore only when listed.
+ */
+export const ActionCeiling = z.object({
+  allow: z.array(ActionKind).default(["scan", "update", "diagnostics"]),
+  /**
+   * Where a remote quarantine may act (a file by path must be under one; a hash is looked for
+   * under them). Empty: the configured scan and watch paths.
+   */
+  roots: z.array(z.string().min(1)).default([]),
+  /** A quarantine by hash hashes at most this many files under the roots. */
+  maxHashFiles: z.number().int().positive().default(100_000),
+});
+export type ActionCeiling = z.infer<typeof ActionCeiling>;
+export const DEFAULT_ACTION_CEILING: ActionCeiling = {
+  allow: ["scan", "update", "diagnostics"],
+  roots: [],
+  maxHashFiles: 100_000,
+};
+export { ACTION_KINDS };
 
 /** The fields the ceiling can name on the command line (`--allow path,samples`). */
 export const CEILING_FIELDS = ["path", "hostname", "scanSummaries", "reputation", "samples", "inventory"] as const;

@@ -1,7 +1,7 @@
 /**
  * The scheduler behind `vigil agent run`: one loop that wakes at the earliest due time and runs
  * whatever is due, in this order: heartbeat (every policy.heartbeatSeconds; every minute at most
- * while the server does not answer), the scheduled scan, the inventory collection, sending the
+ * while the server does not answer) and the remote actions its answer carried, the scheduled scan, the inventory collection, sending the
  * outbox (soon after new events, again after a pause when sending failed), the update check
  * (an applied bundle restarts the watch session with the new rules; a changed checkpoint brings
  * the next heartbeat forward). Beside it runs the watch session, whose results are handled one
@@ -86,6 +86,19 @@ export class Scheduler {
     const every = agent.policy.heartbeatSeconds * 1000;
     this.nextHeartbeat = agent.now() + (ok ? every : Math.min(every, 60_000));
     if (ok) this.wantFlush(0);
+    if (ok && agent.actions.waiting()) {
+      // remote actions the answer handed over: run them now, results sent at once
+      try {
+        const out = await agent.runActions(this.signal);
+        if (out.some((o) => o.applied)) {
+          await this.restartWatch(); // the new rules apply to watched files too
+          this.nextHeartbeat = 0; // and the server learns the new rules version at once
+        }
+      } catch (err) {
+        if (isFatal(err)) throw err;
+        agent.log("error", `remote actions: ${(err as Error).message}`);
+      }
+    }
   }
 
   private async scanIfDue(): Promise<void> {

@@ -36,6 +36,12 @@ export interface AgentStatus {
     lastResult: string | null;
     queued: boolean;
   };
+  /** The remote actions this endpoint's operator allows, and the latest ones run (actions.ts). */
+  actions: {
+    allow: string[];
+    roots: string[];
+    recent: Array<{ id: string; kind: string; state: string; at: number; sent: boolean }>;
+  };
 }
 
 function ledgerHead(l: Ledger): { entries: number; head: string; broken?: string } {
@@ -79,6 +85,14 @@ export function agentStatus(a: Agent): AgentStatus {
       nextAt: a.nextInventoryAt(),
       lastResult: a.state.lastInventoryResult,
       queued: a.inventoryQueued(),
+    },
+    actions: {
+      allow: [...a.config.actions.allow],
+      roots: a.actions.roots(),
+      recent: a.actions
+        .list()
+        .slice(-10)
+        .map((r) => ({ id: r.id, kind: r.kind, state: r.state, at: r.at, sent: r.sent })),
     },
   };
 }

@@ -12,6 +12,7 @@
  *   GET  /api/v1/policy                               -> SignedPolicy
  *   POST /api/v1/samples?sha256=..&type=..  raw bytes (only when the policy allows) -> { stored: true }
  *   POST /api/v1/inventory         InventoryReport    -> InventoryResponse (only when the policy allows)
+ *   POST /api/v1/actions/:id/result  ActionResult     -> ActionResultResponse (the outcome of a remote action)
  *   GET  /updates/<path>           the update log mirror: tiles, checkpoint, cosignatures, bundles
  */
 import { z } from "zod";
@@ -55,6 +56,11 @@ export const Heartbeat = z.object({
   os: OsInfo,
   hostname: shortText.optional(), // only when the policy allows it
   ledger: z.object({ entries: z.number().int().nonnegative(), head: z.string().max(128) }).optional(),
+  /**
+   * The remote action kinds this agent can carry out (ACTION_KINDS it implements, whatever its
+   * operator allows); absent from older agents, which are then never handed an action.
+   */
+  actionKinds: z.array(shortText).max(32).optional(),
 });
 export type Heartbeat = z.infer<typeof Heartbeat>;
 
@@ -152,11 +158,66 @@ export const EnrollResponse = z.object({
 });
 export type EnrollResponse = z.infer<typeof EnrollResponse>;
 
+/**
+ * Remote actions an administrator queues for one endpoint: scan now (a path, or the configured
+ * set), quarantine a file (by path, or every file with a hash under the endpoint's allowed
+ * roots), restore from quarantine (by vault entry id, or every entry with a hash), update rules
+ * now, collect the diagnostic bundle.
+ */
+export const ACTION_KINDS = ["scan", "quarantine", "restore", "update", "diagnostics"] as const;
+export const ActionKind = z.enum(ACTION_KINDS);
+export type ActionKind = z.infer<typeof ActionKind>;
+
+/**
+ * One action as the heartbeat response hands it to the agent. `kind` is plain text so that an
+ * agent receiving a kind newer than itself still parses the response (and reports that action
+ * failed) instead of refusing the whole answer.
+ */
+export const Action = z.object({
+  id: z.string().min(1).max(64),
+  kind: shortText,
+  /** scan: the path to scan (absent: the configured set); quarantine: the file. */
+  path: z.string().max(4096).optional(),
+  /** quarantine and restore: every file (vault entry) with this hash. */
+  sha256: sha256Hex.optional(),
+  /** restore: the vault entry id (as a quarantine action's result names it). */
+  quarantineId: z.string().max(64).optional(),
+  requestedAt: z.number().int(),
+  /** The username that queued it (shown in the agent's log). */
+  requestedBy: shortText,
+});
+export type Action = z.infer<typeof Action>;
+
 export const HeartbeatResponse = z.object({
   serverTime: z.number().int(),
   policyVersion: z.number().int(),
+  /** Actions waiting for this endpoint; only sent to agents that announced `actionKinds`. */
+  actions: z.array(Action).max(100).optional(),
 });
 export type HeartbeatResponse = z.infer<typeof HeartbeatResponse>;
+
+/** The diagnostic bundle's largest JSON text, bytes (the agent trims log lines to fit). */
+export const DIAGNOSTICS_MAX_BYTES = 512 * 1024;
+
+/** The outcome of one action, reported by the agent that ran (or refused) it. */
+export const ActionResult = z.object({
+  state: z.enum(["done", "failed"]),
+  /** One line for the console: what was done, or why it was refused or failed. */
+  message: z.string().min(1).max(4000),
+  /** Structured facts (files scanned, vault entry ids, the update check's status, ...). */
+  details: z.record(z.string(), z.unknown()).optional(),
+  /** diagnostics: the bundle (status, configuration without secrets, recent log lines, versions). */
+  bundle: z.record(z.string(), z.unknown()).optional(),
+  finishedAt: z.number().int(),
+});
+export type ActionResult = z.infer<typeof ActionResult>;
+
+export const ActionResultResponse = z.object({
+  state: z.enum(["queued", "delivered", "done", "failed"]),
+  /** true when the action had a result already (a retried report): nothing changed. */
+  duplicate: z.boolean(),
+});
+export type ActionResultResponse = z.infer<typeof ActionResultResponse>;
 
 export const ReputationEntry = z.object({
   sha256: sha256Hex,

@@ -16,7 +16,9 @@
  * through one outbox (services/forward.ts) by a signed webhook, RFC 5424 syslog over UDP, TCP or
  * TLS (services/syslog.ts) and a JSON-lines file in Elastic Common Schema (services/ecs.ts).
  * Every list the console shows streams out as CSV, JSON or NDJSON with the page's filters
- * (services/export.ts). /updates/ mirrors or proxies the rule-update log.
+ * (services/export.ts). Remote actions people queue for an endpoint (services/actions.ts) go out
+ * in its heartbeat answers and come back as the agent's results. /updates/ mirrors or proxies the
+ * rule-update log.
  * `startServer` opens the store, migrates it, loads the shared signing key and listens;
  * `createApp` is the Hono application.
  */

@@ -213,6 +213,31 @@ export function adminApi(ctx: ServerContext): Hono<AppEnv> {
     return c.json(await svc.listInventoryFindings(ctx, query));
   });
 
+  // remote actions: the role each kind needs is checked by the service (services/actions.ts)
+  api.get("/endpoints/:id/actions", async (c) => {
+    const q = validate(S.ActionQuery, c.req.query());
+    const query = { endpointId: c.req.param("id"), state: q.state, kind: q.kind, limit: q.limit, offset: q.offset };
+    const [actions, total, agentKinds] = await Promise.all([
+      svc.listActions(ctx, query),
+      svc.countActions(ctx, query),
+      svc.endpointActionKinds(ctx, c.req.param("id")),
+    ]);
+    return c.json({ actions, total, agentKinds });
+  });
+  api.post("/endpoints/:id/actions", analyst, async (c) => {
+    const req = await readJson(c, S.ActionCreate);
+    return c.json(await svc.queueAction(ctx, c.req.param("id"), req, actorOf(c)), 201);
+  });
+  api.get("/actions/:id", async (c) => c.json(await svc.getAction(ctx, c.req.param("id"))));
+  api.post("/actions/:id/cancel", analyst, async (c) =>
+    c.json(await svc.cancelAction(ctx, c.req.param("id"), actorOf(c))),
+  );
+  api.get("/actions/:id/bundle", admin, async (c) => {
+    const { action, body } = await svc.actionBundle(ctx, c.req.param("id"), actorOf(c));
+    c.header("Content-Disposition", `attachment; filename="vigil-diagnostics-${action.endpointId}-${action.id}.json"`);
+    return c.body(body, 200, { "Content-Type": "application/json; charset=utf-8" });
+  });
+
   // audit log
   api.get("/audit", admin, async (c) => {
     const q = validate(S.AuditQuery, c.req.query());

@@ -3,7 +3,9 @@
  * one-time token for an endpoint key; every other route authenticates that key and takes the
  * endpoint's id from it, never from the body or the URL, so an endpoint can only touch its own
  * rows. The server applies the data policy on arrival too: fields the policy does not allow
- * (path, hostname, scan summaries) are dropped even if an agent sends them.
+ * (path, hostname, scan summaries) are dropped even if an agent sends them. The heartbeat's
+ * answer hands the endpoint its queued remote actions (services/actions.ts), whose results come
+ * back on /actions/:id/result.
  */
 import { createHash, randomUUID } from "node:crypto";
 import { mkdir, rename, stat, writeFile } from "node:fs/promises";
@@ -16,9 +18,11 @@ import { clientIp, readJson } from "../http.js";
 import { endpointAuth } from "../auth/keys.js";
 import { limiters } from "../auth/ratelimit.js";
 import {
+  deliverActions,
   enrollEndpoint,
   getPolicy,
   getSignedPolicy,
+  recordActionResult,
   recordHeartbeat,
   reputationByPrefix,
   storeDetections,
@@ -47,9 +51,25 @@ export function endpointApi(ctx: ServerContext): Hono<AppEnv> {
     return endpointAuth(ctx)(c, next);
   });
 
+  // the answer carries the endpoint's waiting remote actions, to agents that announce actionKinds
   api.post("/heartbeat", async (c) => {
     const hb = await readJson(c, protocol.Heartbeat);
-    return c.json((await recordHeartbeat(ctx, c.get("endpointId"), hb)) satisfies protocol.HeartbeatResponse);
+    const id = c.get("endpointId");
+    const res: protocol.HeartbeatResponse = await recordHeartbeat(ctx, id, hb);
+    const actions = await deliverActions(ctx, id, hb.actionKinds, hb.agentVersion);
+    return c.json(actions.length ? { ...res, actions } : res);
+  });
+
+  api.post("/actions/:id/result", async (c) => {
+    const result = await readJson(c, protocol.ActionResult);
+    return c.json(
+      (await recordActionResult(
+        ctx,
+        c.get("endpointId"),
+        c.req.param("id"),
+        result,
+      )) satisfies protocol.ActionResultResponse,
+    );
   });
 
   api.post("/detections", async (c) => {

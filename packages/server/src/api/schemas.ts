@@ -268,3 +268,38 @@ export const InventoryFindingInfo = z.object({
   lastSeen: z.number().int(),
 });
 export const InventoryFindings = z.object({ findings: z.array(InventoryFindingInfo), total: z.number().int() });
+
+// remote actions (services/actions.ts)
+export const ActionState = z.enum(["queued", "delivered", "done", "failed"]);
+export const ActionCreate = z.object({
+  kind: protocol.ActionKind,
+  /** scan: a path (absent: the configured set); quarantine: the file's path. */
+  path: z.string().min(1).max(4096).optional(),
+  /** quarantine / restore: every file (vault entry) with this hash. */
+  sha256: sha256Hex.optional(),
+  /** restore: the vault entry id a quarantine result names. */
+  quarantineId: z.string().min(1).max(64).optional(),
+});
+export const ActionQuery = z.object({
+  state: ActionState.optional(),
+  kind: protocol.ActionKind.optional(),
+  limit: int.min(1).max(1000).optional(),
+  offset: int.min(0).optional(),
+});
+export const ActionInfo = z.object({
+  id: z.string(),
+  endpointId: z.string(),
+  hostname: z.string().nullable(),
+  kind: z.string(),
+  path: z.string().nullable(),
+  sha256: z.string().nullable(),
+  quarantineId: z.string().nullable(),
+  state: ActionState,
+  requestedBy: z.string(),
+  requestedAt: z.number().int(),
+  deliveredAt: z.number().int().nullable(),
+  finishedAt: z.number().int().nullable(),
+  message: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()).nullable(),
+  hasBundle: z.boolean(),
+});

@@ -26,6 +26,7 @@ import type { AppEnv, ServerContext } from "../context.js";
 import { ServerError } from "../error.js";
 import { clientIp } from "../http.js";
 import { BASE, Page } from "./layout.js";
+import { registerActionPages } from "./pages/actions.js";
 import { registerAdminPages } from "./pages/admin.js";
 import { registerAlertPages } from "./pages/alerts.js";
 import { registerDashboard } from "./pages/dashboard-routes.js";
@@ -164,6 +165,7 @@ export function consoleApp(ctx: ServerContext): Hono<AppEnv> {
   registerDashboard(app, ctx);
   registerAlertPages(app, ctx);
   registerEndpointPages(app, ctx);
+  registerActionPages(app, ctx);
   registerFindPages(app, ctx);
   registerInventoryPages(app, ctx);
   registerAdminPages(app, ctx);

@@ -272,6 +272,48 @@ const alertDeliveries: Migration = {
 };
 
 /**
+ * Remote actions (services/actions.ts): what an administrator queued for an endpoint, its state
+ * (queued, delivered, done, failed), who asked and when, and the agent's result; a diagnostics
+ * action's bundle in its own table so listings never read it; the action kinds each endpoint's
+ * agent announced.
+ */
+const actions: Migration = {
+  async up(db: Kysely<any>): Promise<void> {
+    await db.schema
+      .createTable("actions")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("endpoint_id", "text", (c) => c.notNull())
+      .addColumn("kind", "text", (c) => c.notNull())
+      .addColumn("params", "text", (c) => c.notNull())
+      .addColumn("state", "text", (c) => c.notNull())
+      .addColumn("requested_by", "text", (c) => c.notNull())
+      .addColumn("requested_at", "bigint", (c) => c.notNull())
+      .addColumn("delivered_at", "bigint")
+      .addColumn("finished_at", "bigint")
+      .addColumn("message", "text")
+      .addColumn("details", "text")
+      .execute();
+    await db.schema
+      .createIndex("actions_endpoint_requested")
+      .on("actions")
+      .columns(["endpoint_id", "requested_at"])
+      .execute();
+    await db.schema.createIndex("actions_endpoint_state").on("actions").columns(["endpoint_id", "state"]).execute();
+
+    await db.schema
+      .createTable("action_bundles")
+      .addColumn("action_id", "text", (c) => c.primaryKey())
+      .addColumn("received_at", "bigint", (c) => c.notNull())
+      .addColumn("size", "bigint", (c) => c.notNull())
+      .addColumn("body", "text", (c) => c.notNull())
+      .execute();
+
+    // the kinds the endpoint's agent announced with its last heartbeat (JSON; null: none, an older agent)
+    await db.schema.alterTable("endpoints").addColumn("action_kinds", "text").execute();
+  },
+};
+
+/**
  * Forwarding beyond the webhook: each delivery row names its channel (`webhook`, `syslog`,
  * `ecs`), so one alert queues one row per configured channel and each is drained, claimed and
  * retried on its own (services/forward.ts). Rows queued before this migration are webhook rows.
@@ -297,6 +339,7 @@ export const migrations: Record<string, Migration> = {
   "0003_papercuts": papercuts,
   "0004_alerts": alerts,
   "0005_alert_deliveries": alertDeliveries,
+  "0006_actions": actions,
   "0008_forwarding": forwarding,
 };
 

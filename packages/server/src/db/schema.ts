@@ -65,6 +65,8 @@ export interface EndpointsTable {
   revoked_by: string | null;
   /** When the endpoint's inventory was last received (null: never). */
   inventory_at: number | null;
+  /** JSON: the remote action kinds its agent announced in its last heartbeat (null: none; an older agent). */
+  action_kinds: string | null;
 }
 
 /** One row per endpoint per hour it was heard from: the 30-day online heat-map. */
@@ -225,6 +227,37 @@ export interface AlertDeliveriesTable {
   done_at: number | null;
 }
 
+export type ActionState = "queued" | "delivered" | "done" | "failed";
+
+/** A remote action queued for one endpoint (services/actions.ts). */
+export interface ActionsTable {
+  id: string;
+  endpoint_id: string;
+  /** scan, quarantine, restore, update, diagnostics. */
+  kind: string;
+  /** JSON text: { path?, sha256?, quarantineId? }. */
+  params: string;
+  state: ActionState;
+  /** The username that queued it. */
+  requested_by: string;
+  requested_at: number;
+  /** When a heartbeat answer last handed it to the agent. */
+  delivered_at: number | null;
+  finished_at: number | null;
+  /** The agent's one-line result, or why it was refused or failed. */
+  message: string | null;
+  /** JSON text: the result's structured facts. */
+  details: string | null;
+}
+
+/** A diagnostics action's bundle, as the agent uploaded it (JSON text). */
+export interface ActionBundlesTable {
+  action_id: string;
+  received_at: number;
+  size: number;
+  body: string;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -242,4 +275,6 @@ export interface Database {
   alerts: AlertsTable;
   alert_comments: AlertCommentsTable;
   alert_deliveries: AlertDeliveriesTable;
+  actions: ActionsTable;
+  action_bundles: ActionBundlesTable;
 }

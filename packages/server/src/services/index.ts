@@ -154,3 +154,25 @@ export {
   EXAMPLE_ENTERPRISE_ID,
 } from "./syslog.js";
 export { alertToEcs, checkEcsConfig, ecsFileSink, ECS_VERSION } from "./ecs.js";
+export {
+  ACTION_KINDS,
+  ACTION_ROLES,
+  ACTION_STATES,
+  actionBundle,
+  actionParams,
+  cancelAction,
+  checkActionRole,
+  countActions,
+  deliverActions,
+  endpointActionKinds,
+  getAction,
+  listActions,
+  queueAction,
+  recordActionResult,
+  REDELIVER_AFTER_MS,
+  type ActionInfo,
+  type ActionInput,
+  type ActionKind,
+  type ActionQuery,
+  type ActionState,
+} from "./actions.js";

@@ -2,7 +2,8 @@
 /**
  * Endpoints: the fleet table (status filter, search by hostname or id, paging) and one
  * endpoint's page (overview, checkpoint verification against the update log, ledger summary,
- * detections, scans) with the admin's revoke action behind a confirmation page.
+ * detections, scans, inventory, remote actions: pages/actions.tsx) with the admin's revoke action
+ * behind a confirmation page.
  */
 import type { Hono } from "hono";
 import type { FC } from "hono/jsx";
@@ -15,6 +16,7 @@ import {
   detectionsPerDay,
   endpointPresenceHours,
   getEndpoint,
+  getPolicy,
   listDetections,
   listEndpoints,
   listScans,
@@ -42,6 +44,7 @@ import {
 import { verifyEndpointCheckpoint, type CheckpointVerdict } from "../update-log.js";
 import { DetectionsChart } from "./dashboard.js";
 import { DetectionTable } from "./find.js";
+import { EndpointActionsSection, loadEndpointActions } from "./actions.js";
 import { EndpointInventorySection, loadEndpointInventory } from "./inventory.js";
 import { exportIfAsked } from "../../api/exports.js";
 import { ExportLinks } from "../export-links.js";
@@ -181,11 +184,18 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
       verifyEndpointCheckpoint(ctx.config, e.checkpoint),
       loadEndpointInventory(ctx, e.id),
     ]);
+    const [actions, heartbeatSeconds] = await Promise.all([
+      loadEndpointActions(ctx, e.id),
+      getPolicy(ctx).then((p) => p.heartbeatSeconds),
+    ]);
     const user = c.get("user")!;
-    const done =
-      c.req.query("done") === "revoked"
-        ? { kind: "ok" as const, text: "The endpoint was revoked: its key no longer works." }
-        : undefined;
+    const doneText: Record<string, string> = {
+      revoked: "The endpoint was revoked: its key no longer works.",
+      action: "The action was queued: the agent gets it with its next heartbeat.",
+      cancelled: "The action was cancelled.",
+    };
+    const doneKey = c.req.query("done") ?? "";
+    const done = doneText[doneKey] ? { kind: "ok" as const, text: doneText[doneKey]! } : undefined;
     return c.html(
       <Page title={e.hostname ?? e.id} user={user} csrf={c.get("csrfToken")} active="endpoints" charts notice={done}>
         <p class="crumbs">
@@ -196,7 +206,8 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
         </h1>
         <nav class="tabs" aria-label="Sections of this page">
           <a href="#overview">Overview</a> <a href="#checkpoint">Checkpoint</a> <a href="#ledger">Ledger</a>{" "}
-          <a href="#detections">Detections</a> <a href="#scans">Scans</a> <a href="#inventory">Inventory</a>
+          <a href="#detections">Detections</a> <a href="#scans">Scans</a> <a href="#inventory">Inventory</a>{" "}
+          <a href="#actions">Actions</a>
         </nav>
         <div class="grid two">
           <section id="overview" aria-labelledby="ov-h">
@@ -354,6 +365,14 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
           )}
         </section>
         <EndpointInventorySection id={e.id} data={inventory} now={now} />
+        <EndpointActionsSection
+          e={e}
+          data={actions}
+          role={user.role}
+          csrf={c.get("csrfToken")}
+          now={now}
+          heartbeatSeconds={heartbeatSeconds}
+        />
       </Page>,
     );
   });
