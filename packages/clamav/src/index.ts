@@ -133,7 +133,10 @@ export {
   serializeHashStore,
   writeCompiledHashStore,
 } from "./stores/hashdb/compiled.js";
-export { BodyDb, BodyDbBuilder, targetMatches, type BodyMatch } from "./stores/bodydb/store.js";
+export { BodyDb, BodyDbBuilder, type BodyMatch } from "./stores/bodydb/store.js";
+
+// the ClamAV file type of a buffer (built-in magic plus .ftm entries), which decides target types
+export { builtinTyper, FileTyper, fileTyperFor, ftmLines, MAGIC_BYTES } from "./filetype/typer.js";
 export {
   loadStores,
   serializeStores,
