@@ -22,8 +22,11 @@
  *
  * The formats that go to no rule or store are read, checked and counted as clamscan counts
  * them, into plain lists on the set: `.cdb` (`containerMeta`: a scanner matches archive members
- * with `matchContainerMeta`), and, not applied yet, `.idb` (`icons`), `.crb` (`certRules`),
- * `.ftm` (`fileTypes`), `.cfg` (`dconf`), `.pdb .wdb .gdb` (`phishing`), `.cbc` (`bytecode`:
+ * with `matchContainerMeta`), `.ftm` (`fileTypes`: with ClamAV's built-in magic table they make
+ * `typer`, ./filetype, the ClamAV file type of a buffer, which decides the signatures with a
+ * target type: the rules read it as the external `clamav_type`, the body store takes it), and,
+ * not applied yet, `.idb` (`icons`), `.crb` (`certRules`),
+ * `.cfg` (`dconf`), `.pdb .wdb .gdb` (`phishing`), `.cbc` (`bytecode`:
  * names, never executed); each file of those gets one SIGDB_NOT_APPLIED warning saying what is
  * left out. `outsideStores` says how many of `count` no rule or store holds. A `.info` is read
  * only inside its container.
@@ -45,7 +48,7 @@
  *   4. the `clamav_name` meta of the matches of `scanSignatures(rules, bodies, bytes)` (./scan.ts:
  *      the compiled rules and the body store merged in the order translated rules would have;
  *      set the `clamav_container` external to "" for top-level files, or to the container's
- *      CL_TYPE_* name for members);
+ *      CL_TYPE_* name for members, and give `fileType: set.typer.typeOf(bytes)`);
  *   and for an archive member, `matchContainerMeta` over `containerMeta` with what the archive
  *   says about it. `clamscanOrder` puts one buffer's matches in the order clamscan reports them
  *   (without --allmatch clamscan prints only the first).
