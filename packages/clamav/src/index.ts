@@ -167,3 +167,11 @@ export {
   type SigsetLocation,
   type SigsetPart,
 } from "./cache/sigset.js";
+
+// Authenticode: a PE's signature certificates and the .crb block rules they match
+export {
+  blockedBy,
+  readAuthenticode,
+  type AuthenticodeResult,
+  type SignerCertificate,
+} from "./authenticode/signature.js";
