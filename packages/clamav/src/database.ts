@@ -509,7 +509,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
     });
     const why: Partial<Record<Kind, string>> = {
       idb: `${counted} icon signature(s) loaded and counted, not applied (icon matching needs a PE's icon resources, which Vigil does not read yet); .ldb IconGroup1/IconGroup2 conditions are not checked`,
-      crb: `${entries} Authenticode trust/block rule(s) read, not applied (that needs a PE's Authenticode signer chain, which Vigil does not verify yet): trusted signers do not make files clean and blocked ones are not reported; not counted, as clamscan`,
+      crb: `${entries} Authenticode trust/block rule(s) read; Vigil's scanner does not apply them yet (block rules can be checked with readAuthenticode and blockedBy; trust needs the signer chain verified, which Vigil does not do): trusted signers do not make files clean and blocked ones are not reported by vigil scan; not counted, as clamscan`,
       cfg: `engine configuration read (${[...dconfSet].join(", ") || "no category in range"}); Vigil has no per-module switches, so these settings have no effect; not counted, as clamscan`,
       pdb: `${counted} phishing URL signature(s) loaded and counted, not applied until unpacking extracts the URLs of HTML and mail bodies`,
       gdb: `${counted} phishing URL hash signature(s) loaded and counted, not applied until unpacking extracts the URLs of HTML and mail bodies`,

@@ -49,6 +49,8 @@
  *      the compiled rules and the body store merged in the order translated rules would have;
  *      set the `clamav_container` external to "" for top-level files, or to the container's
  *      CL_TYPE_* name for members, and give `fileType: set.typer.typeOf(bytes)`);
+ *   (for a PE, `readAuthenticode` + `blockedBy` (./authenticode) give the `.crb` block rule a
+ *   certificate of its signature matches, reported under the rule's name, as clamscan does);
  *   and for an archive member, `matchContainerMeta` over `containerMeta` with what the archive
  *   says about it. `clamscanOrder` puts one buffer's matches in the order clamscan reports them
  *   (without --allmatch clamscan prints only the first).

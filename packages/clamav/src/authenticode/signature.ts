@@ -111,7 +111,7 @@ export function signedDataCertificates(der: Uint8Array): SignerCertificate[] {
   checkDepth(der, ci, MAX_DEPTH);
   const [type, explicit] = children(der, ci, 2);
   if (!type || type.tag !== OID || oid(der, type) !== SIGNED_DATA) throw new DerError("not a PKCS#7 SignedData");
-  if (!explicit || explicit.tag !== 0xa0) throw new DerError("SignedData content missing");
+  if (explicit?.tag !== 0xa0) throw new DerError("SignedData content missing");
   const sd = expectTlv(der, explicit.content, SEQUENCE, explicit.end, "SignedData");
   const parts = children(der, sd, 8);
   // version, digestAlgorithms SET, encapContentInfo, [0] certificates, [1] crls, signerInfos SET
@@ -124,7 +124,7 @@ export function signedDataCertificates(der: Uint8Array): SignerCertificate[] {
   const [ctype, content] = children(der, parts[2], 2);
   if (!ctype || ctype.tag !== OID || oid(der, ctype) !== SPC_INDIRECT_DATA)
     throw new DerError("signed content is not an SpcIndirectDataContent");
-  if (!content || content.tag !== 0xa0 || readTlv(der, content.content, content.end).tag !== SEQUENCE)
+  if (content?.tag !== 0xa0 || readTlv(der, content.content, content.end).tag !== SEQUENCE)
     throw new DerError("SpcIndirectDataContent is not a SEQUENCE directly in [0]");
   const certs = parts.find((p, i) => i >= 3 && p.tag === 0xa0);
   if (!certs) return [];
