@@ -172,6 +172,7 @@ export {
 
 // Authenticode: a PE's signature certificates and the .crb block rules they match
 export {
+  authenticodeHash,
   blockedBy,
   readAuthenticode,
   type AuthenticodeResult,

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { needs } from "@vigil/test-kit";
-import { blockedBy, loadClamavDatabase, readAuthenticode } from "../src/index.js";
+import { authenticodeHash, blockedBy, loadClamavDatabase, readAuthenticode } from "../src/index.js";
 import { children, readTlv } from "../src/authenticode/der.js";
 import { makePe } from "./clamav-fixtures.js";
 
@@ -174,6 +174,39 @@ describe.skipIf(noTools)("Authenticode block rules against clamscan", () => {
       // the test proves something: the exact and any-serial rules fire on the blocked signer only
       if (key !== "otherSerial") expect(clamscan(db, blockedPe)).toMatch(/FOUND$/);
     });
+});
+
+describe.skipIf(noTools)("the Authenticode hash against clamscan", () => {
+  // libclamav checks a PE's Authenticode SHA-1/SHA-256 against allow-list entries of size 2 (how
+  // .cat catalogs mark files clean): with the right hash clamscan reports the file clean
+  const pe = join(work, "hashed.exe");
+  const bytes = signedPe(tlv(0x30, Buffer.alloc(0)));
+  writeFileSync(pe, bytes);
+  const ndb = join(work, "hashed.ndb");
+  writeFileSync(ndb, `Vigil.Test.Body-1:1:*:${Buffer.from(".text").toString("hex")}\n`);
+  for (const algorithm of ["sha1", "sha256"] as const)
+    it(`${algorithm}: clamscan trusts the file by the hash Vigil computes, and not by another`, () => {
+      const r = authenticodeHash(bytes, algorithm);
+      if (!("hash" in r)) throw new Error(r.reason);
+      const right = join(work, `right-${algorithm}.sfp`),
+        wrong = join(work, `wrong-${algorithm}.sfp`);
+      writeFileSync(right, `${r.hash}:2:Vigil.Test.Catalog\n`);
+      writeFileSync(wrong, `${r.hash.replace(/^./, (c) => (c === "0" ? "1" : "0"))}:2:Vigil.Test.Catalog\n`);
+      const scan = (sfp: string) =>
+        spawnSync("clamscan", ["--no-summary", "-d", ndb, "-d", sfp, pe], { encoding: "utf8" }).stdout.trim();
+      expect(scan(wrong)).toMatch(/Vigil\.Test\.Body-1\.UNOFFICIAL FOUND$/);
+      expect(scan(right)).toMatch(/: OK$/);
+      // the allow list Vigil loads from the same file holds it under size 2
+      const set = loadClamavDatabase(right);
+      expect(set.allow.has({ [algorithm]: Buffer.from(r.hash, "hex") }, 2)).toBe(true);
+    });
+  it("files not hashed, with the reason", () => {
+    const moved = Buffer.concat([bytes, Buffer.alloc(8)]);
+    expect(authenticodeHash(moved, "sha256")).toEqual({
+      reason: "the certificate table is not at the end of the file",
+    });
+    expect(authenticodeHash(Buffer.from("MZ"), "sha1")).toEqual({ reason: "not a PE (no MZ header)" });
+  });
 });
 
 describe("malformed signatures are unsigned, with the reason, and never throw", () => {

@@ -7,6 +7,9 @@
  * signature is a detection named after the rule, whether or not the signature verifies (ClamAV
  * checks block rules before verifying).
  *
+ * `authenticodeHash` is the file's Authenticode hash as libclamav computes it (size-2 allow-list
+ * entries, the hashes `.cat` catalogs list, make a file with that hash clean).
+ *
  * Not done yet: trust. A trusted rule makes a file clean only when the signer chain verifies up
  * to it and the Authenticode PE hash matches the signed digest; that needs RSA verification of
  * the chain and the PE hash, which are left for later: `trusted` rules are never applied.
@@ -72,7 +75,44 @@ function securityDirectory(pe: Uint8Array): { offset: number; size: number } | s
     size = u32(pe, dirs + 4 * 8 + 4);
   if (offset === 0 || size === 0) return "no Authenticode signature";
   if (offset + size > pe.length || size < 8) return "security directory points outside the file";
+  // MS13-098, as libclamav: the certificate table must be the last thing in the file
+  if (offset + size !== pe.length) return "the certificate table is not at the end of the file";
   return { offset, size };
+}
+
+/**
+ * The Authenticode hash of a PE as libclamav computes it (what `.cat` catalogs list, and what
+ * `.fp`/`.sfp` allow-list entries of size 2 match): the file without the optional header's
+ * CheckSum, without the security directory entry and without the certificate table at its end.
+ * Undefined, with the reason, for a file that is not a PE or whose directory is inconsistent.
+ */
+export function authenticodeHash(pe: Uint8Array, algorithm: "sha1" | "sha256"): { hash: string } | { reason: string } {
+  if (pe.length < 0x40 || u16(pe, 0) !== 0x5a4d) return { reason: "not a PE (no MZ header)" };
+  const peOff = u32(pe, 0x3c);
+  if (peOff + 24 > pe.length || u32(pe, peOff) !== 0x00004550) return { reason: "not a PE (no PE header)" };
+  const opt = peOff + 24;
+  if (opt + 2 > pe.length) return { reason: "truncated optional header" };
+  const magic = u16(pe, opt);
+  if (magic !== 0x10b && magic !== 0x20b) return { reason: `unknown optional header magic 0x${magic.toString(16)}` };
+  const dirs = opt + (magic === 0x10b ? 96 : 112);
+  const checksum = opt + 64,
+    security = dirs + 4 * 8;
+  if (security + 8 > pe.length) return { reason: "truncated data directories" };
+  const sizeOfHeaders = u32(pe, opt + 60);
+  if (security + 8 > sizeOfHeaders) return { reason: "the data directories lie past SizeOfHeaders" };
+  const secOffset = u32(pe, security),
+    secSize = u32(pe, security + 4);
+  let end = pe.length;
+  if (secOffset !== 0) {
+    if (secOffset + secSize !== pe.length) return { reason: "the certificate table is not at the end of the file" };
+    if (secOffset < security + 8) return { reason: "the certificate table overlaps the PE header" };
+    end = secOffset;
+  }
+  const h = createHash(algorithm);
+  h.update(pe.subarray(0, checksum));
+  h.update(pe.subarray(checksum + 4, security));
+  h.update(pe.subarray(security + 8, end));
+  return { hash: h.digest("hex") };
 }
 
 function certificate(buf: Uint8Array, cert: Tlv): SignerCertificate {
