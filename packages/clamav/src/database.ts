@@ -16,6 +16,7 @@ import type { TranslatedRule } from "./translate/yara.js";
 import { parseCdbLine, type CdbSignature } from "./formats/cdb.js";
 import { parseIdbLine, type IdbSignature } from "./formats/idb.js";
 import { parseCrbLine, type CrbRule } from "./formats/crb.js";
+import { fileTyperFor, ftmLines, ftmPatternSupported, type FileTyper } from "./filetype/typer.js";
 import { parseFtmLine, type FtmEntry } from "./formats/ftm.js";
 import { parseCfgLine, type DconfLine } from "./formats/cfg.js";
 import { parsePhishLine, type PhishEntry } from "./formats/phish.js";
@@ -45,7 +46,12 @@ export interface SignatureWarning {
 export interface SignatureSet {
   /** YARA rule sources, one unit per `.ndb`/`.ldb`/`.imp` file: pass them to the engine's `compile`. */
   yara: Array<{ namespace: string; source: string; path: string }>;
-  /** external variables the rules use (`clamav_container`): give them to `compile` and set per scan ("" for a top-level file, else the container's CL_TYPE_* name). */
+  /**
+   * external variables the rules use: give them to `compile`. Per scan set `clamav_container`
+   * ("" for a top-level file, else the container's CL_TYPE_* name) and `clamav_type` (the
+   * buffer's ClamAV type, `typer.typeOf(bytes)`; `scanSignatures` sets it). `clamav_ftm`, when
+   * present, holds the databases' `.ftm` entries as lines (`fileTyperFor` rebuilds `typer` from it).
+   */
   externals: Record<string, string>;
   /** whole-file hashes (`.hdb .hsb` and plain hash lists). */
   hashes: HashStore;
@@ -61,8 +67,10 @@ export interface SignatureSet {
   icons: IdbSignature[];
   /** `.crb` Authenticode trust (trusted) and block rules. Not applied: needs the signer chain. */
   certRules: CrbRule[];
-  /** `.ftm` file-type magic entries in file order. Not applied: targets come from fixed magic checks. */
+  /** `.ftm` file-type magic entries in file order: with ClamAV's built-in magic they make `typer`. */
   fileTypes: FtmEntry[];
+  /** decides the ClamAV file type of a buffer, which selects the signatures with a target type (./filetype/typer.ts). */
+  typer: FileTyper;
   /** `.cfg` engine configuration: each category's mask as the last line in range set it. */
   dconf: Partial<Record<DconfLine["category"], number>>;
   /** `.pdb` (protect), `.wdb` (allow) and `.gdb` (hash) phishing entries. Not applied until unpacking extracts HTML/mail URLs. */
@@ -464,7 +472,14 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
           }
           case "ftm": {
             const e = parseFtmLine(raw, flevel);
-            if (e) fileTypes.push(e);
+            if (e && !ftmPatternSupported(e)) {
+              warnings.push({
+                code: "SIGDB_UNSUPPORTED",
+                path: f.path,
+                line: lineNo,
+                message: `${f.path}:${lineNo}: file-type magic '${e.name}' not loaded: its pattern uses a form Vigil's matcher cannot hold; it retypes nothing`,
+              });
+            } else if (e) fileTypes.push(e);
             if (e) entries++;
             break;
           }
@@ -494,8 +509,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
     });
     const why: Partial<Record<Kind, string>> = {
       idb: `${counted} icon signature(s) loaded and counted, not applied (icon matching needs a PE's icon resources, which Vigil does not read yet); .ldb IconGroup1/IconGroup2 conditions are not checked`,
-      crb: `${entries} Authenticode trust/block rule(s) read, not applied (that needs a PE's Authenticode signer chain, which Vigil does not verify yet): trusted signers do not make files clean and blocked ones are not reported; not counted, as clamscan`,
-      ftm: `${entries} file-type magic entr(ies) read, not applied: Vigil's target types come from its built-in magic checks, so they may differ from clamscan's for types these entries add or change; not counted, as clamscan`,
+      crb: `${entries} Authenticode trust/block rule(s) read; Vigil's scanner does not apply them yet (block rules can be checked with readAuthenticode and blockedBy; trust needs the signer chain verified, which Vigil does not do): trusted signers do not make files clean and blocked ones are not reported by vigil scan; not counted, as clamscan`,
       cfg: `engine configuration read (${[...dconfSet].join(", ") || "no category in range"}); Vigil has no per-module switches, so these settings have no effect; not counted, as clamscan`,
       pdb: `${counted} phishing URL signature(s) loaded and counted, not applied until unpacking extracts the URLs of HTML and mail bodies`,
       gdb: `${counted} phishing URL hash signature(s) loaded and counted, not applied until unpacking extracts the URLs of HTML and mail bodies`,
@@ -701,9 +715,15 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
       yara.push({ namespace, source: `${imports}\n${parts.join("\n")}`, path: f.path });
     }
   }
+  // the databases' .ftm entries with ClamAV's built-in magic decide the file types targets select
+  const typer = fileTyperFor(ftmLines(fileTypes));
   return {
     yara,
-    externals: { clamav_container: "" },
+    externals: {
+      clamav_container: "",
+      clamav_type: "",
+      ...(fileTypes.length ? { clamav_ftm: ftmLines(fileTypes) } : {}),
+    },
     hashes: hashes.finish(),
     sectionHashes: sections.finish(),
     allow: allow.finish(),
@@ -712,6 +732,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
     icons,
     certRules,
     fileTypes,
+    typer,
     dconf,
     phishing,
     bytecode,

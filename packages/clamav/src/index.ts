@@ -22,8 +22,11 @@
  *
  * The formats that go to no rule or store are read, checked and counted as clamscan counts
  * them, into plain lists on the set: `.cdb` (`containerMeta`: a scanner matches archive members
- * with `matchContainerMeta`), and, not applied yet, `.idb` (`icons`), `.crb` (`certRules`),
- * `.ftm` (`fileTypes`), `.cfg` (`dconf`), `.pdb .wdb .gdb` (`phishing`), `.cbc` (`bytecode`:
+ * with `matchContainerMeta`), `.ftm` (`fileTypes`: with ClamAV's built-in magic table they make
+ * `typer`, ./filetype, the ClamAV file type of a buffer, which decides the signatures with a
+ * target type: the rules read it as the external `clamav_type`, the body store takes it), and,
+ * not applied yet, `.idb` (`icons`), `.crb` (`certRules`),
+ * `.cfg` (`dconf`), `.pdb .wdb .gdb` (`phishing`), `.cbc` (`bytecode`:
  * names, never executed); each file of those gets one SIGDB_NOT_APPLIED warning saying what is
  * left out. `outsideStores` says how many of `count` no rule or store holds. A `.info` is read
  * only inside its container.
@@ -45,7 +48,9 @@
  *   4. the `clamav_name` meta of the matches of `scanSignatures(rules, bodies, bytes)` (./scan.ts:
  *      the compiled rules and the body store merged in the order translated rules would have;
  *      set the `clamav_container` external to "" for top-level files, or to the container's
- *      CL_TYPE_* name for members);
+ *      CL_TYPE_* name for members, and give `fileType: set.typer.typeOf(bytes)`);
+ *   (for a PE, `readAuthenticode` + `blockedBy` (./authenticode) give the `.crb` block rule a
+ *   certificate of its signature matches, reported under the rule's name, as clamscan does);
  *   and for an archive member, `matchContainerMeta` over `containerMeta` with what the archive
  *   says about it. `clamscanOrder` puts one buffer's matches in the order clamscan reports them
  *   (without --allmatch clamscan prints only the first).
@@ -133,7 +138,10 @@ export {
   serializeHashStore,
   writeCompiledHashStore,
 } from "./stores/hashdb/compiled.js";
-export { BodyDb, BodyDbBuilder, targetMatches, type BodyMatch } from "./stores/bodydb/store.js";
+export { BodyDb, BodyDbBuilder, type BodyMatch } from "./stores/bodydb/store.js";
+
+// the ClamAV file type of a buffer (built-in magic plus .ftm entries), which decides target types
+export { builtinTyper, FileTyper, fileTyperFor, ftmLines, MAGIC_BYTES } from "./filetype/typer.js";
 export {
   loadStores,
   serializeStores,
@@ -161,3 +169,12 @@ export {
   type SigsetLocation,
   type SigsetPart,
 } from "./cache/sigset.js";
+
+// Authenticode: a PE's signature certificates and the .crb block rules they match
+export {
+  authenticodeHash,
+  blockedBy,
+  readAuthenticode,
+  type AuthenticodeResult,
+  type SignerCertificate,
+} from "./authenticode/signature.js";

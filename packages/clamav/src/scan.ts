@@ -7,6 +7,7 @@
  */
 
 import { ScanError, type CompiledRules } from "@vigil/engine";
+import { builtinTyper } from "./filetype/typer.js";
 import type { BodyDb } from "./stores/bodydb/store.js";
 
 /** A rule or body-signature match, with each string's match offsets and lengths. */
@@ -21,6 +22,12 @@ export interface SignatureMatch {
 export interface SignatureScanOptions {
   /** the rules' external variables for this buffer (`clamav_container`). */
   externals?: Record<string, string>;
+  /**
+   * the buffer's ClamAV file type (`CL_TYPE_*`), which decides the signatures with a target type:
+   * give `set.typer.typeOf(bytes)` when the databases have `.ftm` entries; by default ClamAV's
+   * built-in magic decides (a non-empty `externals.clamav_type` is taken as the type).
+   */
+  fileType?: string;
   /** time limit for the whole buffer (rules, then body signatures in what remains). */
   timeoutMs?: number;
 }
@@ -43,13 +50,15 @@ export function scanSignatures(
   options: SignatureScanOptions = {},
 ): SignatureMatch[] {
   const started = Date.now();
+  const fileType = options.fileType || options.externals?.clamav_type || builtinTyper().typeOf(bytes);
   const res = rules.scan(bytes, {
-    ...(options.externals ? { externals: options.externals } : {}),
+    externals: { ...options.externals, clamav_type: fileType },
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
   });
   let body;
   try {
-    body = bodies?.scan(bytes, options.timeoutMs !== undefined ? started + options.timeoutMs : Infinity) ?? [];
+    body =
+      bodies?.scan(bytes, options.timeoutMs !== undefined ? started + options.timeoutMs : Infinity, fileType) ?? [];
   } catch (e) {
     // the body store ran out of time after the rules finished: their matches stand
     if (e instanceof ScanError && e.code === "SCAN_TIMEOUT" && !e.partial)

@@ -218,7 +218,9 @@ describe("native .ndb store against the YARA translation", () => {
     let matched = 0,
       multi = 0;
     for (const f of files) {
-      const want = shape(rules.scan(f, { externals: { clamav_container: "" } }).matches);
+      const want = shape(
+        rules.scan(f, { externals: { clamav_container: "", clamav_type: translated.typer.typeOf(f) } }).matches,
+      );
       const got = shape(detector.scan(f, {}));
       if (JSON.stringify(got) !== JSON.stringify(want)) {
         for (let i = 0; i < Math.max(got.length, want.length); i++)
@@ -257,7 +259,9 @@ describe("native .ndb store against the YARA translation", () => {
         const hex = line.split(":")[3]!;
         if (!/^[0-9a-f]+$/i.test(hex)) return;
         const f = Buffer.concat([Buffer.alloc(40 + (i % 7), 0x2e), Buffer.from(hex, "hex"), Buffer.alloc(30, 0x2e)]);
-        const want = shape(rules.scan(f, { externals: { clamav_container: "" } }).matches);
+        const want = shape(
+          rules.scan(f, { externals: { clamav_container: "", clamav_type: translated.typer.typeOf(f) } }).matches,
+        );
         expect(shape(detector.scan(f, {}))).toEqual(want);
         found += want.length;
       });

@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compile } from "@vigil/engine";
@@ -38,15 +38,30 @@ function clamscan(
 function yaraCli(set: SignatureSet, dir: string, rulesPath: string): Set<string> {
   writeFileSync(rulesPath, set.yara.map((y) => y.source).join("\n"));
   const byRule = new Map(set.rules.map((r) => [r.ruleName, r.name]));
-  const r = spawnSync("yara", ["-w", "-d", "clamav_container=", rulesPath, dir], {
-    encoding: "utf8",
-    maxBuffer: 64 << 20,
-  });
-  expect(r.stderr).toBe("");
+  // the file type (external clamav_type) is per file: one yara run per type, over a scan list
+  const byType = new Map<string, string[]>();
+  for (const n of readdirSync(dir)) {
+    const p = join(dir, n);
+    const t = set.typer.typeOf(readFileSync(p));
+    byType.set(t, [...(byType.get(t) ?? []), p]);
+  }
   const found = new Set<string>();
-  for (const line of r.stdout.split("\n")) {
-    const m = line.match(/^(\S+) (.*)$/);
-    if (m) found.add(`${m[2]!.split("/").pop()} ${byRule.get(m[1]!)}`);
+  for (const [t, paths] of byType) {
+    const list = `${rulesPath}.${t}.list`;
+    writeFileSync(list, paths.join("\n") + "\n");
+    const r = spawnSync(
+      "yara",
+      ["-w", "-d", "clamav_container=", "-d", `clamav_type=${t}`, "--scan-list", rulesPath, list],
+      {
+        encoding: "utf8",
+        maxBuffer: 64 << 20,
+      },
+    );
+    expect(r.stderr).toBe("");
+    for (const line of r.stdout.split("\n")) {
+      const m = line.match(/^(\S+) (.*)$/);
+      if (m) found.add(`${m[2]!.split("/").pop()} ${byRule.get(m[1]!)}`);
+    }
   }
   return found;
 }
@@ -55,7 +70,9 @@ function vigil(set: SignatureSet, files: string[]): Set<string> {
   const rules = compile(set.yara, { externals: set.externals });
   const found = new Set<string>();
   for (const f of files)
-    for (const m of rules.scan(readFileSync(f), { externals: set.externals }).matches)
+    for (const m of rules.scan(readFileSync(f), {
+      externals: { ...set.externals, clamav_type: set.typer.typeOf(readFileSync(f)) },
+    }).matches)
       found.add(`${f.split("/").pop()} ${m.meta.clamav_name}`);
   return found;
 }

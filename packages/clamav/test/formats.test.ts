@@ -112,7 +112,7 @@ describe("every format's count agrees with clamscan's Known viruses", () => {
   }
 
   it("formats not applied yet say so once per file, and are counted as outsideStores", () => {
-    for (const f of FORMATS.filter((x) => ["idb", "imp", "pdb", "gdb", "wdb", "crb", "ftm", "cfg"].includes(x.ext))) {
+    for (const f of FORMATS.filter((x) => ["idb", "imp", "pdb", "gdb", "wdb", "crb", "cfg"].includes(x.ext))) {
       const p = db(f.ext, f.text);
       const set = loadClamavDatabase(p);
       const w = set.warnings.filter((x) => x.code === "SIGDB_NOT_APPLIED");
@@ -285,7 +285,11 @@ describe("VI (PE version-info) offsets", () => {
       expect(set.warnings.filter((w) => w.code === "SIGDB_APPROXIMATE")).toHaveLength(2);
       const rules = compile(set.yara, { externals: set.externals });
       expect(
-        rules.scan(readFileSync(IS_MSI), { externals: set.externals }).matches.map((m) => m.meta.clamav_name),
+        rules
+          .scan(readFileSync(IS_MSI), {
+            externals: { ...set.externals, clamav_type: set.typer.typeOf(readFileSync(IS_MSI)) },
+          })
+          .matches.map((m) => m.meta.clamav_name),
       ).toEqual(["Vi.Company-1.UNOFFICIAL"]);
       const wrongTarget = db("ndb", `Vi.Any-1:0:VI:${company}\n`);
       expect(loadClamavDatabase(wrongTarget).warnings).toEqual([

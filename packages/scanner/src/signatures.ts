@@ -29,6 +29,7 @@ import {
   type CdbSignature,
   loadStores,
   scanSignatures,
+  fileTyperFor,
   locateSigset,
   readSigsetParts,
   serializeStores,
@@ -193,6 +194,7 @@ function fullDetector(
   const fileAlgos = new Set<HashAlgorithm>([...(stores.hashes?.algorithms ?? []), ...(stores.allow?.algorithms ?? [])]);
   const sectionAlgos = new Set<HashAlgorithm>(stores.sections?.algorithms ?? []);
   const hasContainerExternal = "clamav_container" in init.externals;
+  const typer = fileTyperFor(init.externals.clamav_ftm);
   const cdb: CdbSignature[] = [];
   for (const e of init.containerMeta ?? []) {
     const sig = parseCdbLine(e.line, undefined);
@@ -256,8 +258,10 @@ function fullDetector(
           }
         }
       }
+      // the ClamAV file type of the content (built-in magic plus the databases' .ftm entries)
+      // decides which signatures with a target type apply to it
       const externals = hasContainerExternal
-        ? { clamav_container: ctx.container ? CONTAINER[ctx.container] : "" }
+        ? { clamav_container: ctx.container ? CONTAINER[ctx.container] : "", clamav_type: typer.typeOf(bytes) }
         : undefined;
       // the rules and the native body signatures, in the order translated rules would have;
       // a time-out keeps what was found: the hash hits and the rules known to match

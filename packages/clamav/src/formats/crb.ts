@@ -1,8 +1,9 @@
 /**
  * `.crb` Authenticode trust and block rules (`;`-separated, 11 to 13 fields):
  * `Name;Trusted;Subject;Serial;Pubkey;Exponent;CodeSign;TimeSign;CertSign;NotBefore;Comment[;minFL[;maxFL]]`.
- * Parsed and checked; never counted (as clamscan). Applying them needs a PE's Authenticode
- * chain verified up to the rule's certificate, which Vigil does not do yet: the loader says so.
+ * Parsed and checked; never counted (as clamscan). Block rules (Trusted 0) are matched against
+ * a PE's signature certificates by ../authenticode/signature.ts (`blockedBy`); trust rules need
+ * the chain verified up to the rule's certificate, which Vigil does not do yet.
  * `.cat` catalogs (PKCS#7, verified against the trusted `.crb` entries) are not parsed.
  */
 

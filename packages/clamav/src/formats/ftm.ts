@@ -2,9 +2,8 @@
  * `.ftm` file-type magic: `magictype:offset:magicbytes:name:rtype:type[:minFL[:maxFL]]`.
  * Parsed and checked, never counted (as clamscan). Type 0 (and 4, partitions) compare bytes at
  * a decimal offset; type 1 is an `.ndb`-syntax body pattern that retypes content already typed
- * `rtype`; other magic types are skipped, as ClamAV does. Vigil's targets come from the fixed
- * magic checks of ../signature/fields.ts (`targetCondition`), not from these entries: the
- * loader says so once per file.
+ * `rtype`; other magic types are skipped, as ClamAV does. The entries, with ClamAV's built-in
+ * table, decide the file types target types select: ../filetype/typer.ts.
  */
 
 import { parseOffset, SignatureSyntaxError } from "../signature/fields.js";

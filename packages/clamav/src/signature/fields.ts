@@ -52,59 +52,54 @@ export function parseOffset(s: string): OffsetSpec {
 
 export const EXE_TARGETS = new Set([1, 6, 9]);
 
-/** Condition on the file type for a ClamAV target type, or undefined for "any"; `note` when approximate. */
+/**
+ * Which ClamAV file types (`CL_TYPE_*`, as ../filetype/typer.ts decides them) each `.ndb`/`.ldb`
+ * TargetType selects: libclamav's table of targets. Targets 0, 8 and unknown ones are not listed.
+ */
+export const TARGET_TYPES: Readonly<Record<number, readonly string[]>> = {
+  1: ["CL_TYPE_MSEXE"],
+  2: ["CL_TYPE_MSOLE2"],
+  3: ["CL_TYPE_HTML"],
+  4: ["CL_TYPE_MAIL"],
+  5: ["CL_TYPE_GRAPHICS", "CL_TYPE_GIF", "CL_TYPE_PNG", "CL_TYPE_JPEG", "CL_TYPE_TIFF"],
+  6: ["CL_TYPE_ELF"],
+  7: ["CL_TYPE_TEXT_ASCII"],
+  9: ["CL_TYPE_MACHO", "CL_TYPE_MACHO_UNIBIN"],
+  10: ["CL_TYPE_PDF"],
+  11: ["CL_TYPE_SWF"],
+  12: ["CL_TYPE_JAVA"],
+  13: ["CL_TYPE_INTERNAL"],
+  14: ["CL_TYPE_OTHER"],
+};
+
+/** Does content of ClamAV file type `type` get the signatures of target `target`? (0, 8 and unknown targets: every file.) */
+export function targetSelects(target: number, type: string): boolean {
+  const types = TARGET_TYPES[target];
+  return types === undefined ? true : types.includes(type);
+}
+
+/**
+ * Condition on the file type for a ClamAV target type, or undefined for "any"; `note` when
+ * approximate. The rules read the file type from the external `clamav_type` (the `CL_TYPE_*`
+ * name ../filetype/typer.ts gives the scanned buffer; ../scan.ts sets it per scan).
+ */
 export function targetCondition(target: number): { cond?: string; note?: string; modules: string[] } {
-  switch (target) {
-    case 0:
-      return { modules: [] };
-    case 1:
-      return { cond: "uint16(0) == 0x5A4D", modules: [] };
-    case 2:
-      return { cond: "uint32(0) == 0xE011CFD0 and uint32(4) == 0xE11AB1A1", modules: [] };
-    case 3:
-      return {
-        note: "target 3 (HTML) is matched on the raw bytes; clamscan matches normalised HTML (lower-cased, whitespace folded)",
-        modules: [],
-      };
-    case 4:
-      return {
-        note: "target 4 (mail) is matched on the raw bytes of any file; clamscan matches only files it types as mail",
-        modules: [],
-      };
-    case 5:
-      return {
-        cond: "(uint32be(0) == 0x89504E47 or uint16be(0) == 0xFFD8 or uint32be(0) == 0x47494638 or uint16be(0) == 0x424D or uint32be(0) == 0x49492A00 or uint32be(0) == 0x4D4D002A)",
-        note: "target 5 (graphics) is recognised by PNG/JPEG/GIF/BMP/TIFF magic only",
-        modules: [],
-      };
-    case 6:
-      return { cond: "uint32(0) == 0x464C457F", modules: [] };
-    case 7:
-      return {
-        note: "target 7 (ASCII text) is matched on the raw bytes of any file; clamscan matches normalised text of files it types as text",
-        modules: [],
-      };
-    case 9:
-      return {
-        cond: "(uint32(0) == 0xFEEDFACE or uint32(0) == 0xFEEDFACF or uint32(0) == 0xCEFAEDFE or uint32(0) == 0xCFFAEDFE)",
-        modules: [],
-      };
-    case 10:
-      return {
-        cond: "uint32(0) == 0x46445025",
-        note: "target 10 (PDF) requires %PDF at offset 0; clamscan also finds it a little later",
-        modules: [],
-      };
-    case 11:
-      return {
-        cond: "(uint16(0) == 0x5746 or uint16(0) == 0x5743 or uint16(0) == 0x575A) and uint8(2) == 0x53",
-        modules: [],
-      };
-    case 12:
-      return { cond: "uint32be(0) == 0xCAFEBABE", modules: [] };
-    default:
-      return { note: `target ${target} is not a known type; matched on any file`, modules: [] };
-  }
+  if (target === 0) return { modules: [] };
+  const types = TARGET_TYPES[target];
+  if (!types) return { note: `target ${target} is not a known type; matched on any file`, modules: [] };
+  const cond = types.map((t) => `clamav_type == "${t}"`).join(" or ");
+  const out = { cond: types.length > 1 ? `(${cond})` : cond, modules: [] as string[] };
+  if (target === 3)
+    return {
+      ...out,
+      note: "target 3 (HTML) is matched on the raw bytes of files typed HTML; clamscan matches their normalised HTML (lower-cased, whitespace folded)",
+    };
+  if (target === 7)
+    return {
+      ...out,
+      note: "target 7 (ASCII text) is matched on the raw bytes of files typed ASCII text; clamscan matches their normalised text",
+    };
+  return out;
 }
 
 export function ruleIdentifier(index: number, name: string): string {

@@ -12,5 +12,13 @@ export function nativeDetector(dbs: string[]): {
   const set = loadClamavDatabase(dbs, { nativeBodies: true });
   const rules = compile(set.yara.length ? set.yara : [{ source: "" }], { externals: set.externals });
   const externals = "clamav_container" in set.externals ? { clamav_container: "" } : undefined;
-  return { set, scan: (bytes) => scanSignatures(rules, set.bodies, bytes, externals ? { externals } : {}) };
+  // the file type from the databases' .ftm entries with ClamAV's built-in magic, as the scanner decides it
+  return {
+    set,
+    scan: (bytes) =>
+      scanSignatures(rules, set.bodies, bytes, {
+        ...(externals ? { externals } : {}),
+        fileType: set.typer.typeOf(bytes),
+      }),
+  };
 }

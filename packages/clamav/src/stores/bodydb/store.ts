@@ -22,7 +22,13 @@ import {
   type ScanContext,
 } from "@vigil/engine";
 import { needsRegex, parseHexSignature, prepareHex, type HexNode } from "../../signature/hexsig.js";
-import { parseOffset, ruleIdentifier, targetCondition, type NdbSignature } from "../../signature/fields.js";
+import {
+  parseOffset,
+  ruleIdentifier,
+  targetCondition,
+  targetSelects,
+  type NdbSignature,
+} from "../../signature/fields.js";
 import { ClamavError } from "../../error.js";
 import { ByteSink, encode, matchAt, OP_EXACT, work } from "./program.js";
 
@@ -574,8 +580,12 @@ export class BodyDb {
     };
   }
 
-  /** Signatures matching `d`, in ordinal order. Throws the engine's SCAN_TIMEOUT past `deadline`. */
-  scan(d: Uint8Array, deadline = Infinity): BodyMatch[] {
+  /**
+   * Signatures matching `d`, in ordinal order. `fileType` is the ClamAV type of `d`
+   * (../../filetype/typer.ts): a signature with a target type applies only to the types its
+   * target selects ("" : only signatures for any file). Throws the engine's SCAN_TIMEOUT past `deadline`.
+   */
+  scan(d: Uint8Array, deadline = Infinity, fileType = ""): BodyMatch[] {
     const n = d.length;
     if (n === 0 || this.header.count === 0) return [];
     const t = this.t;
@@ -627,7 +637,7 @@ export class BodyDb {
           const tg = target[sig]!;
           let ok = tg < 16 ? targetOk[tg]! : -1;
           if (ok === -1) {
-            ok = targetMatches(tg, d) ? 1 : 0;
+            ok = targetSelects(tg, fileType) ? 1 : 0;
             if (tg < 16) targetOk[tg] = ok;
           }
           if (ok === 0) continue;
@@ -705,51 +715,6 @@ export class BodyDb {
 
 function timedOut(): never {
   throw new ScanError("SCAN_TIMEOUT", "scan timed out");
-}
-
-const u16 = (d: Uint8Array, at: number) => (at + 2 <= d.length ? d[at]! | (d[at + 1]! << 8) : -1);
-const u32le = (d: Uint8Array, at: number) =>
-  at + 4 <= d.length ? (d[at]! | (d[at + 1]! << 8) | (d[at + 2]! << 16) | (d[at + 3]! << 24)) >>> 0 : -1;
-const u32be = (d: Uint8Array, at: number) =>
-  at + 4 <= d.length ? ((d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!) >>> 0 : -1;
-const u16be = (d: Uint8Array, at: number) => (at + 2 <= d.length ? (d[at]! << 8) | d[at + 1]! : -1);
-
-/** The file-type checks of translate.ts's targetCondition, on the bytes. */
-export function targetMatches(target: number, d: Uint8Array): boolean {
-  switch (target) {
-    case 1:
-      return u16(d, 0) === 0x5a4d;
-    case 2:
-      return u32le(d, 0) === 0xe011cfd0 && u32le(d, 4) === 0xe11ab1a1;
-    case 5: {
-      const be32 = u32be(d, 0),
-        be16 = u16be(d, 0);
-      return (
-        be32 === 0x89504e47 ||
-        be16 === 0xffd8 ||
-        be32 === 0x47494638 ||
-        be16 === 0x424d ||
-        be32 === 0x49492a00 ||
-        be32 === 0x4d4d002a
-      );
-    }
-    case 6:
-      return u32le(d, 0) === 0x464c457f;
-    case 9: {
-      const m = u32le(d, 0);
-      return m === 0xfeedface || m === 0xfeedfacf || m === 0xcefaedfe || m === 0xcffaedfe;
-    }
-    case 10:
-      return u32le(d, 0) === 0x46445025;
-    case 11: {
-      const m = u16(d, 0);
-      return (m === 0x5746 || m === 0x5743 || m === 0x575a) && d.length > 2 && d[2] === 0x53;
-    }
-    case 12:
-      return u32be(d, 0) === 0xcafebabe;
-    default:
-      return true;
-  }
 }
 
 /** Entry point and sections (file offsets and sizes) from the engine's pe / elf / macho modules. */
