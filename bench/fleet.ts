@@ -372,6 +372,7 @@ async function runDatabase(label: string, database: string | undefined): Promise
         "p50 ms": q.p50.toFixed(1),
         "p99 ms": q.p99.toFixed(1),
         "max ms": q.max.toFixed(1),
+        "p99 < 200 ms": q.p99 < 200 ? "yes" : "NO",
       });
     }
     await explainPlans(label, dataDir, database, oneAlert);
@@ -384,6 +385,7 @@ async function runDatabase(label: string, database: string | undefined): Promise
         .map((x) => x.toFixed(1))
         .join(" ")} at the end)`,
     );
+    console.table(out);
     if (alertRows !== distinct) throw new Error(`grouping: ${alertRows} alerts for ${distinct} distinct findings`);
     return out;
   } finally {
