@@ -12,8 +12,9 @@
  * rows (and the distinct findings sent), p50/p99 per page, and the load average.
  *
  * Run: `npm run bench -- fleet` (100,000 detection rows) or `npx tsc -b && npx tsx bench/fleet.ts
- * [--full] [--rows N] [--endpoints N] [--requests N] [--db sqlite|postgres|both]`; `--full` is
- * 1,000,000 detection rows. PostgreSQL uses VIGIL_BENCH_POSTGRES_URL (default: the test server
+ * [--full] [--rows N] [--endpoints N] [--own N] [--requests N] [--db sqlite|postgres|both]`;
+ * `--full` is 1,000,000 detection rows; `--own 1000` gives each infected endpoint 1,000 files of its
+ * own (a table of ~100,000 alerts). PostgreSQL uses VIGIL_BENCH_POSTGRES_URL (default: the test server
  * postgres://vigil:vigil@127.0.0.1:5432/vigil_test; a fresh database is created and dropped).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -37,7 +38,7 @@ const REQUESTS = Number(opt("--requests", "200")); // timed requests per page
 const DBS = opt("--db", "both");
 const INFECTED = Math.max(1, Math.round(ENDPOINTS / 100));
 const SHARED = 5; // files every infected endpoint has (one outbreak)
-const OWN = 5; // files only this endpoint has
+const OWN = Number(opt("--own", "5")); // files only this endpoint has (--own 1000: a large alerts table)
 const FINDINGS = SHARED + OWN;
 const BATCH = 200; // the agent outbox's batch
 const INFLIGHT = 8;
@@ -289,10 +290,13 @@ async function runDatabase(label: string, database: string | undefined): Promise
             fileType: "pe",
             action: "reported",
           });
-      const r = await call(base, "POST", "/api/v1/detections", { body: { detections }, key: keys[ep] });
-      if (r.status !== 200) throw new Error(`detections ${r.status} ${r.body}`);
-      postLat.push(r.ms);
-      sent += detections.length;
+      for (let k = 0; k < detections.length; k += BATCH) {
+        const body = { detections: detections.slice(k, k + BATCH) };
+        const r = await call(base, "POST", "/api/v1/detections", { body, key: keys[ep] });
+        if (r.status !== 200) throw new Error(`detections ${r.status} ${r.body}`);
+        postLat.push(r.ms);
+        sent += body.detections.length;
+      }
       if (performance.now() - lastPrint > 15_000) {
         lastPrint = performance.now();
         console.log(`[${label}] ${sent} detections sent (${Math.round(sent / ((lastPrint - t0) / 1000))}/s)`);
