@@ -462,7 +462,7 @@ async function explainPlans(
     ],
     [
       "alert count, state and severity",
-      "select count(*) from alerts a left join endpoints e on e.id = a.endpoint_id where a.state = 'new' and a.severity = 'critical'",
+      "select count(*) from alerts a where a.state = 'new' and a.severity = 'critical'",
       [],
     ],
     [
