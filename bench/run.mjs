@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench [-- NAME...]`: runs the benchmarks in bench/ one after another (all of them,
-// or the named ones: yara, scan, tree, clamav, containers, hashdb, modules, tlog, updates, soak) and prints their
+// or the named ones: yara, scan, tree, clamav, containers, hashdb, modules, tlog, updates, server, fleet, soak) and prints their
 // reports. Each compares Vigil with the reference tool in the same run where one exists.
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
@@ -23,6 +23,7 @@ const order = [
   "daemon",
   "inventory",
   "server",
+  "fleet",
 ];
 // long runs that only run when named (`npm run bench -- soak`): the daemon soak takes ~10 minutes
 const onlyWhenNamed = ["soak"];

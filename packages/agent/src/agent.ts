@@ -76,6 +76,8 @@ export interface ScanReport {
   /** Files not fully scanned (a format not opened, encryption, damage, a limit): never counted clean. */
   incomplete: number;
   reputationLookups: number;
+  /** Detected files not reported because the fleet allow-lists their hash (a false positive marked on the server). */
+  allowListed: number;
 }
 
 export interface CycleReport {
@@ -98,6 +100,10 @@ export interface LookupBudget {
   left: number;
   offline: boolean;
   used: number;
+  /** Detected files the fleet's allow list kept from being reported. */
+  allowListed?: number;
+  /** A fresh lookup for a detected file failed: no more this round. */
+  freshOffline?: boolean;
 }
 
 /** One rule that matched a file, as reported. */
@@ -303,11 +309,21 @@ export class Agent {
     if (result.errors.length && !result.detections.length) return 0;
     if (result.detections.length) {
       const byRule = [...new Map(result.detections.map((d) => [d.rule, d])).values()];
+      const sha = await fileSha256(result.path);
+      if (sha && (await this.fleetAllows(sha, budget))) {
+        budget.allowListed = (budget.allowListed ?? 0) + 1;
+        this.log(
+          "info",
+          `${printable(result.path)}: detected (${byRule.map((d) => d.name).join(", ")}) but the fleet allow-lists its hash (a false positive): not reported`,
+        );
+        return 0;
+      }
       return this.report(
         result.path,
         result.size,
         byRule.map((d) => ({ rule: d.rule, name: d.name, path: d.path, severity: severityOf(d) })),
         rules.version,
+        sha ? { sha } : undefined,
       );
     }
     const pol = this.policy;
@@ -341,13 +357,36 @@ export class Agent {
     );
   }
 
+  /**
+   * True when the server's hash reputation calls a detected file clean: the fleet's allow list,
+   * where an analyst's false-positive verdict lands. Asked fresh for each detected file (the
+   * detection would send the full hash anyway) while the scan's lookup budget lasts; when the
+   * policy forbids lookups or the server cannot be asked, the file is reported as usual.
+   */
+  private async fleetAllows(sha: string, budget: LookupBudget): Promise<boolean> {
+    if (!this.policy.reputation.enabled || budget.offline || budget.freshOffline || budget.left <= 0) return false;
+    let entry;
+    try {
+      entry = await this.reputation.lookup(this.client, sha, true);
+    } catch (err) {
+      if (isFatal(err)) throw err;
+      // no more fresh asks this round; clean files still get their cached verdicts
+      budget.freshOffline = true;
+      this.log("warn", `allow-list lookups paused: ${(err as Error).message}`);
+      return false;
+    }
+    budget.left--;
+    budget.used++;
+    return entry?.verdict === "clean";
+  }
+
   /** Hashes, optionally keeps a sample of and quarantines a detected file, then queues one detection per rule. */
   async report(
     path: string,
     size: number,
     hits: Hit[],
     bundleVersion: string | null,
-    known?: { sha: string; type: FileType },
+    known?: { sha: string; type?: FileType },
   ): Promise<number> {
     const sha = known?.sha ?? (await fileSha256(path));
     if (!sha) {
@@ -430,6 +469,7 @@ export class Agent {
       errors: 0,
       incomplete: 0,
       reputationLookups: 0,
+      allowListed: 0,
     };
     try {
       for await (const ev of scanner.scan(paths ?? this.config.scan.paths, {
@@ -455,6 +495,7 @@ export class Agent {
     }
     rep.finishedAt = this.now();
     rep.reputationLookups = budget.used;
+    rep.allowListed = budget.allowListed ?? 0;
     if (this.policy.send.scanSummaries) {
       this.drop(
         this.spool.add("scan", {

@@ -5,8 +5,8 @@
  * policy key (agent.json in the state directory, config.ts). An `Agent` then heartbeats, and
  * obeys the signed data policy it fetches (verified with the pinned key, narrowed by the local
  * ceiling, policy.ts). It scans the configured paths with @vigil/scanner on a schedule and
- * watches others, looks up the reputation of clean executables by hash prefix (reputation.ts),
- * collects the installed-software inventory with @vigil/inventory (inventory.ts) and checks for
+ * watches others, looks up the reputation of clean executables by hash prefix (reputation.ts)
+ * and of detected files (a hash the fleet allow-lists, a false positive, is not reported), collects the installed-software inventory with @vigil/inventory (inventory.ts) and checks for
  * rule updates with @vigil/updates (updater.ts, which reads the update log through the agent's
  * client). Remote actions (scan now, quarantine, restore, update now, diagnostics) arrive in the
  * heartbeat's answer and run under the operator's action ceiling (actions.ts). Whatever it

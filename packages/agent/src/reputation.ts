@@ -69,11 +69,13 @@ export class ReputationCache {
 
   /**
    * The server's verdict on `sha256` (undefined: not known to the server). Asks the server only
-   * when the prefix is not cached; network errors propagate (the caller decides to go on).
+   * when the prefix is not cached, or always with `fresh` (a detected file: its full hash leaves
+   * in the detection anyway, and a false positive marked a minute ago must count); network errors
+   * propagate (the caller decides to go on).
    */
-  async lookup(client: AgentClient, sha256: string): Promise<ReputationEntry | undefined> {
+  async lookup(client: AgentClient, sha256: string, fresh = false): Promise<ReputationEntry | undefined> {
     const prefix = prefixOf(sha256);
-    let entries = this.get(prefix);
+    let entries = fresh ? undefined : this.get(prefix);
     if (!entries) {
       const r = await client.json("GET", `api/v1/reputation/${prefix}`, ReputationResponse);
       if (r.prefix !== prefix) return undefined;

@@ -332,6 +332,34 @@ const forwarding: Migration = {
   },
 };
 
+/**
+ * The alert list's order (last seen, then id, newest first) as indexes, alone and after the state:
+ * both databases walk them backwards and stop at the page, where the one-column indexes left a
+ * sort of every alert that shares the newest last-seen time (a scan's batch): 2.6 s for the list
+ * of 100,000 alerts on SQLite before, 2 to 70 ms after (bench/fleet.ts --own 1000); and by state
+ * and severity together, and by hash (1.5 s and 0.7 s per request at 100,000 alerts before).
+ */
+const alertIndexes: Migration = {
+  async up(db: Kysely<any>): Promise<void> {
+    await db.schema.dropIndex("alerts_last_seen").execute();
+    await db.schema.dropIndex("alerts_state_last_seen").execute();
+    await db.schema.createIndex("alerts_last_seen_id").on("alerts").columns(["last_seen", "id"]).execute();
+    await db.schema
+      .createIndex("alerts_state_last_seen_id")
+      .on("alerts")
+      .columns(["state", "last_seen", "id"])
+      .execute();
+    // state and severity together (the console's usual filter: new and critical), counted from the index
+    await db.schema
+      .createIndex("alerts_state_severity_last_seen_id")
+      .on("alerts")
+      .columns(["state", "severity", "last_seen", "id"])
+      .execute();
+    // one hash across the fleet (an outbreak's file on every endpoint it reached)
+    await db.schema.createIndex("alerts_sha256").on("alerts").column("sha256").execute();
+  },
+};
+
 /** Migrations by name; names sort in the order they apply. */
 export const migrations: Record<string, Migration> = {
   "0001_initial": initial,
@@ -341,6 +369,7 @@ export const migrations: Record<string, Migration> = {
   "0005_alert_deliveries": alertDeliveries,
   "0006_actions": actions,
   "0008_forwarding": forwarding,
+  "0009_alert_indexes": alertIndexes,
 };
 
 export const migrationProvider: MigrationProvider = {
