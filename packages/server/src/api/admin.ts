@@ -24,6 +24,7 @@ import {
 } from "../auth/session.js";
 import * as svc from "../services/index.js";
 import * as S from "./schemas.js";
+import { groupsApi } from "./groups.js";
 
 export function adminApi(ctx: ServerContext): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
@@ -128,6 +129,9 @@ export function adminApi(ctx: ServerContext): Hono<AppEnv> {
     const req = await readJson(c, S.PolicyInput);
     return c.json(await svc.updatePolicy(ctx, req, actorOf(c)));
   });
+
+  // endpoint groups and the effective policy per endpoint (api/groups.ts)
+  api.route("/", groupsApi(ctx));
 
   // users
   api.get("/users", admin, async (c) => c.json({ users: await svc.listUsers(ctx) }));
