@@ -143,7 +143,7 @@ export function globRegExp(glob: string): RegExp {
   for (const ch of glob) {
     if (ch === "*") re += "[\\s\\S]*";
     else if (ch === "?") re += "[\\s\\S]";
-    else re += ch.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+    else re += ch.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   }
   return new RegExp(`^${re}$`, "iu");
 }
@@ -166,10 +166,7 @@ export function matchesRule(match: GroupMatch | null, e: EndpointFacts): boolean
 }
 
 /** The groups one endpoint is in, in precedence order, and how it got into each. */
-export async function groupsOfEndpoint(
-  ctx: ServerContext,
-  e: EndpointFacts,
-): Promise<{ group: Group; via: Via }[]> {
+export async function groupsOfEndpoint(ctx: ServerContext, e: EndpointFacts): Promise<{ group: Group; via: Via }[]> {
   const groups = await loadGroups(ctx);
   if (!groups.length) return [];
   const manual = new Set(
@@ -246,7 +243,10 @@ export async function createGroup(ctx: ServerContext, input: GroupInput, actor: 
   const g = GroupInput.parse(input);
   checkInput(ctx, g);
   if (await nameTaken(ctx, g.name))
-    throw new ServerError("SERVER_CONFLICT", `a group named ${JSON.stringify(g.name)} exists already; pick another name`);
+    throw new ServerError(
+      "SERVER_CONFLICT",
+      `a group named ${JSON.stringify(g.name)} exists already; pick another name`,
+    );
   const now = ctx.now();
   const id = randomUUID();
   try {
@@ -373,7 +373,8 @@ export async function removeGroupMember(
     .where("endpoint_id", "=", endpointId)
     .executeTakeFirst();
   const removed = Number(r.numDeletedRows);
-  if (removed) await audit(ctx, { actor, action: "group.members.remove", target: id, detail: { endpoint: endpointId } });
+  if (removed)
+    await audit(ctx, { actor, action: "group.members.remove", target: id, detail: { endpoint: endpointId } });
   return { removed };
 }
 
@@ -398,10 +399,7 @@ export async function groupMembers(
       await ctx.store.db.selectFrom("endpoint_group_members").select("endpoint_id").where("group_id", "=", id).execute()
     ).map((r) => r.endpoint_id),
   );
-  let q = ctx.store.db
-    .selectFrom("endpoints")
-    .select(["id", "hostname", "os", "tags"])
-    .where("revoked_at", "is", null);
+  let q = ctx.store.db.selectFrom("endpoints").select(["id", "hostname", "os", "tags"]).where("revoked_at", "is", null);
   // without a rule only the manual members can be in it
   if (!g.match) q = manual.size ? q.where("id", "in", [...manual]) : q.where("id", "=", "");
   const members: GroupMember[] = [];
