@@ -10,8 +10,9 @@
  * Endpoints fetch it signed: the payload is the exact JSON text that was signed with the
  * server's Ed25519 key. Its version is per endpoint and moves only when the content changes
  * (the endpoint row keeps the version and a digest of what it was last offered), so an agent's
- * "never older, never different under the same version" check holds whatever groups do; it
- * starts above the default's version, which agents held before groups existed.
+ * "never older, never different under the same version" check holds whatever groups do. It is
+ * never below the default's version (what agents held before groups existed), and an endpoint
+ * no group changes anything for gets the default's version and bytes.
  */
 import { createHash } from "node:crypto";
 import * as protocol from "@vigil/protocol";
@@ -169,6 +170,8 @@ export function resolvePolicy(defaults: DataPolicy, groups: Group[]): { policy: 
     if (value !== undefined) setPath(out, field, value);
     fields.push({ field, value: value ?? null, source });
   }
+  // no scan field set anywhere: no scan part, so the policy is byte for byte what it was before groups
+  if (Object.keys(out.scan as object).length === 0) delete out.scan;
   return { policy: canonical(out as DataPolicy), fields };
 }
 
@@ -214,7 +217,12 @@ export async function endpointPolicy(ctx: ServerContext, endpointId: string): Pr
     let version: number;
     if (held !== null && e.policy_digest === digest) version = held;
     else {
-      version = Math.max(held ?? 0, defaults.version) + 1;
+      // never below the default's version (what agents held before groups existed), and the
+      // default's own version when the content is the default's; always above the last offered
+      version =
+        held === null
+          ? defaults.version + (digest === digestOf(defaults) ? 0 : 1)
+          : Math.max(held + 1, defaults.version);
       let q = ctx.store.db
         .updateTable("endpoints")
         .set({ policy_version: version, policy_digest: digest })
