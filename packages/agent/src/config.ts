@@ -2,7 +2,8 @@
  * The agent's files in its state directory (--state DIR, else $VIGIL_AGENT_DIR, else
  * $XDG_DATA_HOME/vigil/agent, by default ~/.local/share/vigil/agent):
  *   agent.json   configuration and credentials (mode 0600): server, endpoint id and key, the
- *                pinned policy key, scan schedule, watch paths, rules, updates, the data ceiling
+ *                pinned policy key, scan schedule, watch paths, rules, updates, the data and
+ *                scan ceilings, tags
  *   policy.json  the last signed policy that verified (kept when a newer one is refused)
  *   state.json   run state: last contact, last scan, last update check, verified checkpoint
  *   ledger.jsonl + ledger.head   the outbound ledger (ledger.ts)
@@ -16,8 +17,8 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { AgentError } from "./error.js";
-import { CheckpointRef, SignedPolicy } from "@vigil/protocol";
-import { DataCeiling, DEFAULT_CEILING, SampleType } from "./policy.js";
+import { CheckpointRef, SignedPolicy, Tags } from "@vigil/protocol";
+import { DataCeiling, DEFAULT_CEILING, DEFAULT_SCAN_CEILING, SampleType, ScanCeiling } from "./policy.js";
 import { VERSION } from "./version.js";
 
 export const AGENT_VERSION = VERSION;
@@ -97,6 +98,10 @@ export const AgentConfig = z.object({
   quarantineDir: z.string().nullable().default(null),
   /** The local data ceiling: what this endpoint ever lets leave it. */
   ceiling: DataCeiling.default(DEFAULT_CEILING),
+  /** How far the scan part of the server's policy may go here (policy.ts). */
+  scanCeiling: ScanCeiling.default(DEFAULT_SCAN_CEILING),
+  /** Labels the server's groups can select this endpoint by (sent at enrolment and with each heartbeat). */
+  tags: Tags.default([]),
   reputation: z
     .object({
       ttlSeconds: z
