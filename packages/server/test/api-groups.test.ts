@@ -8,7 +8,7 @@
  */
 import { createPublicKey, verify } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { detection, dialects, heartbeat, OS, startTestServer, type TestServer } from "@vigil/test-kit/server";
+import { detection, dialects, heartbeat, OS, startTestServer, textOf, type TestServer } from "@vigil/test-kit/server";
 
 type Session = { cookie: string; csrf: string };
 type Field = { field: string; value: unknown; source: { kind: string; name?: string } };
@@ -40,6 +40,13 @@ function suite(dialect: "sqlite" | "postgres") {
     };
     const create = async (body: Record<string, unknown>, who: Session = admin) =>
       s.call("POST", "/api/admin/groups", { ...who, body });
+    /** A console form post as a browser sends it. */
+    const post = (path: string, who: Session, fields: Record<string, string>) =>
+      s.call("POST", path, {
+        cookie: who.cookie,
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        raw: new URLSearchParams({ ...fields, _csrf: who.csrf }).toString(),
+      });
 
     beforeAll(async () => {
       s = await startTestServer({ dialect });
@@ -303,6 +310,51 @@ function suite(dialect: "sqlite" | "postgres") {
       expect((await s.call("GET", `/api/admin/groups/${linuxGroup}`, admin)).status).toBe(404);
     });
 
+    it("the console: a group made with the form, its members, the endpoint's policy with sources; viewers only read", async () => {
+      const made = await post("/console/groups", admin, {
+        name: "Console made",
+        priority: "70",
+        "match.hostname": "db-*",
+        "send.path": "yes",
+        "send.hostname": "",
+        heartbeatSeconds: "90",
+        "scan.paths": "/var/lib/db\n/opt/db",
+        "scan.everyMinutes": "off",
+        "scan.action": "report",
+      });
+      expect(made.status).toBe(303);
+      const id = made.headers.get("location")!.match(/groups\/([0-9a-f-]+)/)![1]!;
+      const g = (await s.call("GET", `/api/admin/groups/${id}`, viewer)).json;
+      expect(g).toMatchObject({
+        name: "Console made",
+        priority: 70,
+        match: { hostname: "db-*" },
+        data: { send: { path: true }, heartbeatSeconds: 90 },
+        scan: { paths: ["/var/lib/db", "/opt/db"], everyMinutes: null, action: "report" },
+      });
+      expect(g.data.send.hostname).toBeUndefined(); // "inherit" sets nothing
+      const page = textOf((await s.call("GET", `/console/groups/${id}`, viewer)).text);
+      expect(page).toContain("db-01.example");
+      expect(page).toContain("by rule");
+      expect(page).not.toContain("Delete Console made"); // no admin forms for a viewer
+      const list = textOf((await s.call("GET", "/console/groups", viewer)).text);
+      expect(list).toContain("Console made");
+      expect(list).toContain("Scan every (minutes): off");
+      const ep = textOf((await s.call("GET", `/console/endpoints/${db.endpointId}`, viewer)).text);
+      expect(ep).toMatch(/Heartbeat interval \(s\)\s*90\s*group Console made/);
+      expect(ep).toMatch(/Send the hostname\s*yes\s*default/);
+      expect(ep).toMatch(/Watched paths\s*not set\s*the endpoint's own configuration/);
+      // a bad value is shown on the form, not saved
+      const bad = await post(`/console/groups/${id}`, admin, { name: "Console made", "scan.dailyAt": "7pm" });
+      expect(bad.status).toBe(400);
+      expect(textOf(bad.text)).toContain("Not saved");
+      // viewers cannot post the forms
+      expect((await post("/console/groups", viewer, { name: "nope" })).status).toBe(403);
+      expect((await post(`/console/groups/${id}/delete`, viewer, {})).status).toBe(403);
+      expect((await post(`/console/groups/${id}/delete`, admin, {})).status).toBe(303);
+      expect((await s.call("GET", `/api/admin/groups/${id}`, viewer)).status).toBe(404);
+    });
+
     it("every change is in the audit log with who did it", async () => {
       const entries = (await s.call("GET", "/api/admin/audit?limit=100", admin)).json.entries as {
         action: string;
@@ -315,15 +367,15 @@ function suite(dialect: "sqlite" | "postgres") {
         of("group.create")
           .map((e) => e.detail.name)
           .sort(),
-      ).toEqual(["Lab", "Linux", "Web servers"]);
-      expect(of("group.update")[0]).toMatchObject({ username: "admin", target: webGroup });
+      ).toEqual(["Console made", "Lab", "Linux", "Web servers"]);
+      expect(of("group.update").every((e) => e.username === "admin" && e.target === webGroup)).toBe(true);
       expect(of("group.update").some((e) => e.detail.from.priority === 10 && e.detail.to.priority === 50)).toBe(true);
       expect(of("group.update")).toHaveLength(2);
       expect(of("group.members.add")[0]!.detail.endpoints).toEqual([db.endpointId, web.endpointId]);
       expect(of("group.members.remove")[0]!.detail).toEqual({ endpoint: db.endpointId });
-      expect(of("group.delete")[0]).toMatchObject({ target: linuxGroup, detail: { name: "Linux" } });
+      expect(of("group.delete").find((e) => e.target === linuxGroup)).toMatchObject({ detail: { name: "Linux" } });
       // refused attempts changed nothing and wrote nothing
-      expect(of("group.create")).toHaveLength(3);
+      expect(of("group.create")).toHaveLength(4);
     });
   });
 }

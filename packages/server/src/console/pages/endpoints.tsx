@@ -22,6 +22,7 @@ import {
   statusThresholds,
   STATUSES,
   type EndpointInfo,
+  endpointPolicy,
 } from "../../services/index.js";
 import { DAY_MS, HOUR_MS } from "../../time.js";
 import { bytes, count, intParam, isoMinute, oneOf, textParam } from "../format.js";
@@ -42,6 +43,7 @@ import {
 import { verifyEndpointCheckpoint, type CheckpointVerdict } from "../update-log.js";
 import { DetectionsChart } from "./dashboard.js";
 import { DetectionTable } from "./find.js";
+import { EffectivePolicySection } from "./groups.js";
 import { EndpointInventorySection, loadEndpointInventory } from "./inventory.js";
 
 const PAGE = 50;
@@ -167,7 +169,7 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
 
   app.get("/endpoints/:id", async (c) => {
     const { e, now } = await loadEndpoint(c.req.param("id"));
-    const [own, detTotal, scans, perDay, hours30, verdict, inventory] = await Promise.all([
+    const [own, detTotal, scans, perDay, hours30, verdict, inventory, policy] = await Promise.all([
       listDetections(ctx, { endpointId: e.id, limit: 50 }),
       countDetections(ctx, { endpointId: e.id }),
       listScans(ctx, { endpointId: e.id, limit: 20 }),
@@ -175,6 +177,7 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
       endpointPresenceHours(ctx, e.id, Math.floor((now - 30 * DAY_MS) / HOUR_MS)),
       verifyEndpointCheckpoint(ctx.config, e.checkpoint),
       loadEndpointInventory(ctx, e.id),
+      endpointPolicy(ctx, e.id),
     ]);
     const user = c.get("user")!;
     const done =
@@ -191,7 +194,8 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
         </h1>
         <nav class="tabs" aria-label="Sections of this page">
           <a href="#overview">Overview</a> <a href="#checkpoint">Checkpoint</a> <a href="#ledger">Ledger</a>{" "}
-          <a href="#detections">Detections</a> <a href="#scans">Scans</a> <a href="#inventory">Inventory</a>
+          <a href="#detections">Detections</a> <a href="#scans">Scans</a> <a href="#inventory">Inventory</a>{" "}
+          <a href="#policy">Policy</a>
         </nav>
         <div class="grid two">
           <section id="overview" aria-labelledby="ov-h">
@@ -349,6 +353,7 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
           )}
         </section>
         <EndpointInventorySection id={e.id} data={inventory} now={now} />
+        <EffectivePolicySection p={policy} />
       </Page>,
     );
   });
