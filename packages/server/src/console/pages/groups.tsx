@@ -155,10 +155,10 @@ function groupOf(form: Form): unknown {
   };
 }
 
-const Tri: FC<{ name: string; label: string; value: unknown }> = ({ name, label, value }) => (
+const Tri: FC<{ name: string; label: string; value: unknown; prefix: string }> = ({ name, label, value, prefix }) => (
   <p>
-    <label for={`g-${name}`}>{label}</label>{" "}
-    <select id={`g-${name}`} name={name}>
+    <label for={`${prefix}-${name}`}>{label}</label>{" "}
+    <select id={`${prefix}-${name}`} name={name}>
       <option value="" selected={value === undefined}>
         inherit
       </option>
@@ -172,7 +172,9 @@ const Tri: FC<{ name: string; label: string; value: unknown }> = ({ name, label,
   </p>
 );
 
-const Text: FC<{ name: string; label: string; value: unknown; hint?: string; area?: boolean }> = (p) => {
+const Text: FC<{ name: string; label: string; value: unknown; prefix: string; hint?: string; area?: boolean }> = (
+  p,
+) => {
   const v =
     p.value === undefined
       ? ""
@@ -183,32 +185,58 @@ const Text: FC<{ name: string; label: string; value: unknown; hint?: string; are
           : String(p.value);
   return (
     <p>
-      <label for={`g-${p.name}`}>{p.label}</label>
+      <label for={`${p.prefix}-${p.name}`}>{p.label}</label>
       {p.hint ? <span class="small muted"> ({p.hint})</span> : null}
       <br />
       {p.area ? (
-        <textarea id={`g-${p.name}`} name={p.name} rows={3} cols={60}>
+        <textarea id={`${p.prefix}-${p.name}`} name={p.name} rows={3} cols={60}>
           {v}
         </textarea>
       ) : (
-        <input id={`g-${p.name}`} name={p.name} value={v} />
+        <input id={`${p.prefix}-${p.name}`} name={p.name} value={v} />
       )}
     </p>
   );
 };
 
 /** The scan policy's inputs (for a group and for the default). */
-const ScanFields: FC<{ scan: Record<string, unknown> }> = ({ scan }) => (
+const ScanFields: FC<{ scan: Record<string, unknown>; prefix: string }> = ({ scan, prefix }) => (
   <fieldset>
     <legend>Scan policy (empty: inherit)</legend>
-    <Text name="scan.paths" label="Scan paths" value={scan.paths} hint="one per line" area />
-    <Text name="scan.exclude" label="Excluded from scans" value={scan.exclude} hint="globs, one per line" area />
-    <Text name="scan.everyMinutes" label="Scan every N minutes" value={scan.everyMinutes} hint="a number, or off" />
-    <Text name="scan.dailyAt" label="Daily scan at" value={scan.dailyAt} hint="HH:MM endpoint time, or off" />
-    <Text name="scan.watchPaths" label="Watched paths" value={scan.watchPaths} hint="one per line" area />
+    <Text prefix={prefix} name="scan.paths" label="Scan paths" value={scan.paths} hint="one per line" area />
+    <Text
+      prefix={prefix}
+      name="scan.exclude"
+      label="Excluded from scans"
+      value={scan.exclude}
+      hint="globs, one per line"
+      area
+    />
+    <Text
+      prefix={prefix}
+      name="scan.everyMinutes"
+      label="Scan every N minutes"
+      value={scan.everyMinutes}
+      hint="a number, or off"
+    />
+    <Text
+      prefix={prefix}
+      name="scan.dailyAt"
+      label="Daily scan at"
+      value={scan.dailyAt}
+      hint="HH:MM endpoint time, or off"
+    />
+    <Text
+      prefix={prefix}
+      name="scan.watchPaths"
+      label="Watched paths"
+      value={scan.watchPaths}
+      hint="one per line"
+      area
+    />
     <p>
-      <label for="g-scan.action">Action on detection</label>{" "}
-      <select id="g-scan.action" name="scan.action">
+      <label for={`${prefix}-scan.action`}>Action on detection</label>{" "}
+      <select id={`${prefix}-scan.action`} name="scan.action">
         <option value="" selected={scan.action === undefined}>
           inherit
         </option>
@@ -227,17 +255,19 @@ const ScanFields: FC<{ scan: Record<string, unknown> }> = ({ scan }) => (
   </fieldset>
 );
 
-const GroupForm: FC<{ action: string; csrf: string | null; g?: Group | undefined; submit: string }> = ({
+const GroupForm: FC<{ action: string; csrf: string | null; g?: Group | undefined; submit: string; prefix: string }> = ({
   action,
   csrf,
   g,
   submit,
+  prefix,
 }) => (
   <form method="post" action={action} class="stack">
     <CsrfField token={csrf} />
-    <Text name="name" label="Name" value={g?.name} />
-    <Text name="description" label="Description" value={g?.description} />
+    <Text prefix={prefix} name="name" label="Name" value={g?.name} />
+    <Text prefix={prefix} name="description" label="Description" value={g?.description} />
     <Text
+      prefix={prefix}
       name="priority"
       label="Priority"
       value={g?.priority ?? 100}
@@ -245,25 +275,54 @@ const GroupForm: FC<{ action: string; csrf: string | null; g?: Group | undefined
     />
     <fieldset>
       <legend>Members by rule (all given must match; empty: manual members only)</legend>
-      <Text name="match.hostname" label="Hostname" value={g?.match?.hostname} hint="glob: * and ?, any case" />
-      <Text name="match.os" label="OS platform" value={g?.match?.os} hint="linux, win32, darwin, freebsd" />
-      <Text name="match.tags" label="Tags" value={g?.match?.tags} hint="comma-separated; the endpoint needs all" />
+      <Text
+        prefix={prefix}
+        name="match.hostname"
+        label="Hostname"
+        value={g?.match?.hostname}
+        hint="glob: * and ?, any case"
+      />
+      <Text
+        prefix={prefix}
+        name="match.os"
+        label="OS platform"
+        value={g?.match?.os}
+        hint="linux, win32, darwin, freebsd"
+      />
+      <Text
+        prefix={prefix}
+        name="match.tags"
+        label="Tags"
+        value={g?.match?.tags}
+        hint="comma-separated; the endpoint needs all"
+      />
     </fieldset>
     <fieldset>
       <legend>Data policy (inherit: from the default)</legend>
       {DATA_BOOLEANS.map(([k, label]) => (
-        <Tri name={k} label={label} value={get(g?.data, k)} />
+        <Tri prefix={prefix} name={k} label={label} value={get(g?.data, k)} />
       ))}
-      <Text name="samples.maxBytes" label="Largest sample, bytes" value={get(g?.data, "samples.maxBytes")} />
       <Text
+        prefix={prefix}
+        name="samples.maxBytes"
+        label="Largest sample, bytes"
+        value={get(g?.data, "samples.maxBytes")}
+      />
+      <Text
+        prefix={prefix}
         name="samples.fileTypes"
         label="Sample file types"
         value={get(g?.data, "samples.fileTypes")}
         hint="pe, elf, macho, dex, script, or none"
       />
-      <Text name="heartbeatSeconds" label="Heartbeat interval, seconds" value={g?.data.heartbeatSeconds} />
+      <Text
+        prefix={prefix}
+        name="heartbeatSeconds"
+        label="Heartbeat interval, seconds"
+        value={g?.data.heartbeatSeconds}
+      />
     </fieldset>
-    <ScanFields scan={(g?.scan ?? {}) as Record<string, unknown>} />
+    <ScanFields prefix={prefix} scan={(g?.scan ?? {}) as Record<string, unknown>} />
     <p>
       <button type="submit">{submit}</button>
     </p>
@@ -355,7 +414,7 @@ export function registerGroupPages(app: Hono<AppEnv>, ctx: ServerContext): void 
           {user.role === "admin" ? (
             <form method="post" action={`${BASE}/groups/default-scan`} class="stack">
               <CsrfField token={c.get("csrfToken")} />
-              <ScanFields scan={defScan} />
+              <ScanFields prefix="def" scan={defScan} />
               <p>
                 <button type="submit">Save the default scan policy</button>
               </p>
@@ -365,7 +424,7 @@ export function registerGroupPages(app: Hono<AppEnv>, ctx: ServerContext): void 
         {user.role === "admin" ? (
           <section aria-labelledby="new-h">
             <h2 id="new-h">New group</h2>
-            <GroupForm action={`${BASE}/groups`} csrf={c.get("csrfToken")} submit="Create the group" />
+            <GroupForm prefix="new" action={`${BASE}/groups`} csrf={c.get("csrfToken")} submit="Create the group" />
           </section>
         ) : (
           <p class="muted">Only admins can change groups and policies.</p>
@@ -458,7 +517,7 @@ export function registerGroupPages(app: Hono<AppEnv>, ctx: ServerContext): void 
           <>
             <section aria-labelledby="edit-h">
               <h2 id="edit-h">Change the group</h2>
-              <GroupForm action={base} csrf={c.get("csrfToken")} g={g} submit="Save the group" />
+              <GroupForm prefix="edit" action={base} csrf={c.get("csrfToken")} g={g} submit="Save the group" />
             </section>
             <section aria-labelledby="del-h">
               <h2 id="del-h">Delete the group</h2>
