@@ -159,6 +159,43 @@ describe("an agent in a group picks up its scan policy within its local ceiling"
     expect(dets.detections.map((d: { action: string }) => d.action).sort()).toEqual(["quarantined", "reported"]);
   });
 
+  test("the running agent restarts its watch on the paths a changed group asks for", async () => {
+    const watched = join(root, "incoming");
+    mkdirSync(watched, { recursive: true });
+    const admin2 = admin;
+    const groups = (await s.call("GET", "/api/admin/groups", admin2)).json.groups;
+    const put = await s.call("PUT", `/api/admin/groups/${groups[0].id}`, {
+      ...admin2,
+      body: {
+        name: "Kiosks",
+        match: { tags: ["kiosk"] },
+        scan: { paths: [allowed], watchPaths: [watched], action: "quarantine" },
+      },
+    });
+    expect(put.status).toBe(200);
+    const count = async () =>
+      (await s.call("GET", `/api/admin/detections?endpoint=${a.config.endpointId}`, admin)).json.detections.length;
+    const before = await count();
+    logs.length = 0;
+    const stop = new AbortController();
+    const running = a.run(stop.signal);
+    try {
+      // started on the old policy's watch paths, then the heartbeat brings the new ones
+      const deadline = Date.now() + 20_000;
+      while (!logs.includes(`info: watching ${watched}`) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(logs).toContain(`info: watching ${allowed}`);
+      expect(logs).toContain(`info: watching ${watched}`);
+      writeFileSync(join(watched, "dropped.com"), EICAR);
+      while ((await count()) === before && Date.now() < deadline + 20_000) await new Promise((r) => setTimeout(r, 200));
+      expect(await count()).toBe(before + 1);
+      expect(existsSync(join(watched, "dropped.com"))).toBe(false); // quarantined: the ceiling allows it now
+    } finally {
+      stop.abort();
+      await running;
+    }
+  });
+
   test("an endpoint that does not accept a scan policy keeps its own settings", async () => {
     const files = new agent.AgentFiles(state);
     files.saveConfig({ ...files.config(), scanCeiling: { ...a.config.scanCeiling, accept: false } });
