@@ -154,6 +154,19 @@ function suite(dialect: "sqlite" | "postgres") {
       expect(await path(db.endpointId)).toBeNull();
     });
 
+    it("alerts filter by group (members by rule), in the API and the console", async () => {
+      const all = (await s.call("GET", "/api/admin/alerts", viewer)).json;
+      expect(all.total).toBe(2);
+      const mine = (await s.call("GET", `/api/admin/alerts?group=${webGroup}`, viewer)).json;
+      expect(mine.total).toBe(1);
+      expect(mine.alerts[0].endpointId).toBe(web.endpointId);
+      expect((await s.call("GET", "/api/admin/alerts?group=nope", viewer)).status).toBe(404);
+      const page = await s.call("GET", `/console/alerts?group=${webGroup}`, viewer);
+      expect(page.text).toContain("WEB-01.example");
+      expect(page.text).not.toContain("db-01.example");
+      expect(page.text).toMatch(/<option value="[^"]+" selected="">Web servers<\/option>/);
+    });
+
     it("two groups: each field comes from the higher priority that sets it; equal priorities go by name", async () => {
       const r = await create({
         name: "Linux",

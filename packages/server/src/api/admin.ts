@@ -168,6 +168,7 @@ export function adminApi(ctx: ServerContext): Hono<AppEnv> {
       severity: q.severity,
       rule: q.rule,
       endpointId: q.endpoint,
+      ...(q.group ? { endpointIds: await svc.groupEndpointIds(ctx, q.group) } : {}),
       sha256: q.sha256,
       limit: q.limit,
       offset: q.offset,

@@ -136,6 +136,8 @@ export const AlertQuery = z.object({
   severity: protocol.Severity.optional(),
   rule: z.string().max(256).optional(),
   endpoint: z.string().max(64).optional(),
+  /** Only the endpoints of this group (its id). */
+  group: z.string().max(100).optional(),
   sha256: sha256Hex.optional(),
   limit: int.min(1).max(1000).optional(),
   offset: int.min(0).optional(),

@@ -391,7 +391,7 @@ export interface GroupMember {
 export async function groupMembers(
   ctx: ServerContext,
   id: string,
-  limit = 500,
+  limit = 1000,
 ): Promise<{ total: number; members: GroupMember[] }> {
   const g = toGroup(await row(ctx, id));
   const manual = new Set(
@@ -409,5 +409,10 @@ export async function groupMembers(
     if (m || r) members.push({ id: e.id, hostname: e.hostname, via: m && r ? "manual+rule" : m ? "manual" : "rule" });
   }
   members.sort((a, b) => (a.hostname ?? "\uffff").localeCompare(b.hostname ?? "\uffff") || a.id.localeCompare(b.id));
-  return { total: members.length, members: members.slice(0, Math.max(1, Math.min(limit, 5000))) };
+  return { total: members.length, members: members.slice(0, Math.max(1, limit)) };
+}
+
+/** Every member's id (manual and by rule, not revoked): what a "group" filter of a listing selects. */
+export async function groupEndpointIds(ctx: ServerContext, id: string): Promise<string[]> {
+  return (await groupMembers(ctx, id, Number.MAX_SAFE_INTEGER)).members.map((m) => m.id);
 }

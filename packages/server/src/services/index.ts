@@ -95,6 +95,7 @@ export {
   deleteGroup,
   getGroup,
   globRegExp,
+  groupEndpointIds,
   groupMembers,
   groupsOfEndpoint,
   listGroups,
