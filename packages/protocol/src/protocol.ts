@@ -9,7 +9,7 @@
  *   POST /api/v1/detections        DetectionBatch     -> BatchResponse
  *   POST /api/v1/scans             ScanBatch          -> BatchResponse
  *   GET  /api/v1/reputation/:prefix  (5 hex digits = 20 bits) -> ReputationResponse
- *   GET  /api/v1/policy                               -> SignedPolicy
+ *   GET  /api/v1/policy                               -> SignedPolicy (the endpoint's effective policy: the default with its groups' fields)
  *   POST /api/v1/samples?sha256=..&type=..  raw bytes (only when the policy allows) -> { stored: true }
  *   POST /api/v1/inventory         InventoryReport    -> InventoryResponse (only when the policy allows)
  *   GET  /updates/<path>           the update log mirror: tiles, checkpoint, cosignatures, bundles

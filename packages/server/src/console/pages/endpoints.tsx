@@ -210,6 +210,15 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
                 ["OS", osText(e.os)],
                 ["Agent version", <span class="mono">{e.agentVersion ?? "–"}</span>],
                 ["Rules version", <span class="mono">{e.rulesVersion ?? "none"}</span>],
+                ["Tags", e.tags.length ? e.tags.join(", ") : <span class="muted">none</span>],
+                [
+                  "Groups",
+                  policy.groups.length ? (
+                    <a href="#policy">{policy.groups.map((g) => g.name).join(", ")}</a>
+                  ) : (
+                    <span class="muted">none (default policy)</span>
+                  ),
+                ],
                 [
                   "Enrolled",
                   <>
