@@ -38,7 +38,7 @@ import { AgentError, isFatal } from "./error.js";
 import { sniffFile, type FileType } from "./filetype.js";
 import { collectInventory } from "./inventory.js";
 import { Ledger } from "./ledger.js";
-import { closedPolicy, effectivePolicy, verifyPolicy } from "./policy.js";
+import { closedPolicy, effectivePolicy, effectiveScan, verifyPolicy, type ScanSettings } from "./policy.js";
 import { Outbox, type FlushReport } from "./outbox.js";
 import { ReputationCache } from "./reputation.js";
 import { compileRules, rulesKey, severityOf, type Rules } from "./rules.js";
@@ -207,6 +207,26 @@ export class Agent {
     return this.serverPolicy ? effectivePolicy(this.serverPolicy, this.config.ceiling) : closedPolicy();
   }
 
+  /**
+   * What the agent scans, watches and does on a detection: its own configuration with the scan
+   * part of the last verified server policy over it, within the scan ceiling (policy.ts).
+   */
+  scanSettings(): ScanSettings {
+    const c = this.config;
+    return effectiveScan(
+      {
+        paths: c.scan.paths,
+        exclude: c.scan.exclude,
+        everyMinutes: c.scan.everyMinutes,
+        dailyAt: c.scan.dailyAt,
+        watchPaths: c.watch.paths,
+        action: c.action,
+      },
+      this.serverPolicy?.scan,
+      c.scanCeiling,
+    );
+  }
+
   get serverPolicyVersion(): number {
     return this.serverPolicy?.version ?? 0;
   }
@@ -225,11 +245,13 @@ export class Agent {
         { key: this.config.policyKey, keyId: this.config.policyKeyId },
         last ? { version: last.version, payload: last.signed.payload } : undefined,
       );
-      if (!last || last.signed.payload !== signed.payload) {
+      const changed = !last || last.signed.payload !== signed.payload;
+      if (changed) {
         this.files.savePolicy({ signed, version: p.version, acceptedAt: this.now() });
         this.log("info", `data policy version ${p.version} accepted`);
       }
       this.serverPolicy = p;
+      if (changed) for (const n of this.scanSettings().narrowed) this.log("warn", `scan policy: ${n}`);
       this.state.policyRejected = null;
       return true;
     } catch (err) {
@@ -269,6 +291,8 @@ export class Agent {
       ledger: this.ledger.head(),
       // the remote action kinds this agent implements (its operator's ceiling is checked on each)
       actionKinds: [...ACTION_KINDS],
+      // always sent (even empty) so that a tag taken out of the configuration leaves the server too
+      tags: this.config.tags,
     };
     this.state.lastAttempt = this.now();
     let r: HeartbeatResponse;
@@ -412,7 +436,7 @@ export class Agent {
       }
     }
     let action: Detection["action"] = "reported";
-    if (this.config.action === "quarantine") {
+    if (this.scanSettings().action === "quarantine") {
       try {
         new Quarantine(this.config.quarantineDir ?? join(this.dir, "quarantine")).add(path, {
           detections: hits.map((h) => h.name),
@@ -458,6 +482,7 @@ export class Agent {
    */
   async scan(kind: ScanSummary["kind"] = "scheduled", signal?: AbortSignal, paths?: string[]): Promise<ScanReport> {
     const rules = await this.rules();
+    const settings = this.scanSettings();
     const scanner = this.newScanner(rules);
     const budget: LookupBudget = { left: this.config.reputation.maxLookupsPerScan, offline: false, used: 0 };
     const rep: ScanReport = {
@@ -472,8 +497,8 @@ export class Agent {
       allowListed: 0,
     };
     try {
-      for await (const ev of scanner.scan(paths ?? this.config.scan.paths, {
-        exclude: this.config.scan.exclude,
+      for await (const ev of scanner.scan(paths ?? settings.paths, {
+        exclude: settings.exclude,
         ...(signal ? { signal } : {}),
       })) {
         if (ev.type !== "file") continue;
@@ -604,7 +629,7 @@ export class Agent {
   }
 
   nextScanAt(): number | null {
-    return nextScanAt(this.config.scan, this.state.lastScanAt, this.now());
+    return nextScanAt(this.scanSettings(), this.state.lastScanAt, this.now());
   }
 
   nextUpdateAt(): number | null {

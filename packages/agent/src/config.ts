@@ -2,7 +2,8 @@
  * The agent's files in its state directory (--state DIR, else $VIGIL_AGENT_DIR, else
  * $XDG_DATA_HOME/vigil/agent, by default ~/.local/share/vigil/agent):
  *   agent.json   configuration and credentials (mode 0600): server, endpoint id and key, the
- *                pinned policy key, scan schedule, watch paths, rules, updates, the data ceiling
+ *                pinned policy key, scan schedule, watch paths, rules, updates, the data and
+ *                scan ceilings, tags
  *   policy.json  the last signed policy that verified (kept when a newer one is refused)
  *   state.json   run state: last contact, last scan, last update check, verified checkpoint
  *   ledger.jsonl + ledger.head   the outbound ledger (ledger.ts)
@@ -17,8 +18,16 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { AgentError } from "./error.js";
-import { CheckpointRef, SignedPolicy } from "@vigil/protocol";
-import { ActionCeiling, DataCeiling, DEFAULT_ACTION_CEILING, DEFAULT_CEILING, SampleType } from "./policy.js";
+import { CheckpointRef, SignedPolicy, Tags } from "@vigil/protocol";
+import {
+  ActionCeiling,
+  DataCeiling,
+  DEFAULT_ACTION_CEILING,
+  DEFAULT_CEILING,
+  DEFAULT_SCAN_CEILING,
+  SampleType,
+  ScanCeiling,
+} from "./policy.js";
 import { VERSION } from "./version.js";
 
 export const AGENT_VERSION = VERSION;
@@ -100,6 +109,10 @@ export const AgentConfig = z.object({
   ceiling: DataCeiling.default(DEFAULT_CEILING),
   /** The remote actions this endpoint's operator allows (actions.ts): kinds, and where a quarantine may act. */
   actions: ActionCeiling.default(DEFAULT_ACTION_CEILING),
+  /** How far the scan part of the server's policy may go here (policy.ts). */
+  scanCeiling: ScanCeiling.default(DEFAULT_SCAN_CEILING),
+  /** Labels the server's groups can select this endpoint by (sent at enrolment and with each heartbeat). */
+  tags: Tags.default([]),
   reputation: z
     .object({
       ttlSeconds: z

@@ -19,6 +19,8 @@ export interface EnrollOptions {
   server: string;
   token: string;
   hostname?: string;
+  /** Tags for the server's groups (default: those of an earlier enrolment's configuration). */
+  tags?: string[];
   log?: (level: LogLevel, message: string) => void;
 }
 
@@ -38,6 +40,7 @@ export async function enroll(o: EnrollOptions): Promise<AgentConfig> {
     token: o.token,
     os: osInfo(),
     agentVersion: AGENT_VERSION,
+    tags: o.tags ?? old?.tags ?? [],
     ...(ceiling?.hostname === false ? {} : { hostname: (o.hostname ?? old?.hostname ?? osHostname()).slice(0, 256) }),
   };
   let res: EnrollResponse;
@@ -68,6 +71,7 @@ export async function enroll(o: EnrollOptions): Promise<AgentConfig> {
     policyKeyId: res.policyKeyId,
     enrolledAt: Date.now(),
     hostname: o.hostname ?? old?.hostname ?? null,
+    tags: o.tags ?? old?.tags ?? [],
   };
   files.saveConfig(config as AgentConfig);
   files.savePolicy({ signed: res.policy, version: policy.version, acceptedAt: Date.now() });

@@ -1,14 +1,21 @@
 /**
- * The data policy on the endpoint: the server's signed policy is verified against the key pinned
+ * The policy on the endpoint: the server's signed policy is verified against the key pinned
  * at enrolment (Ed25519 over the exact `payload` bytes), parsed with the protocol's DataPolicy
  * schema, and must not be older than the last one accepted. What the agent then obeys is the
  * narrower of that policy and the endpoint's own ceiling, field by field: the server can turn
  * things off but never on where the endpoint's configuration forbids them.
+ *
+ * The policy's scan part (what to scan and watch, how often, what to do on a detection) is
+ * applied within the endpoint's scan ceiling (`scanCeiling` in agent.json): paths only under its
+ * allowed roots, no interval shorter than its minimum, quarantine only when it allows it, or
+ * none of it when it does not accept a scan policy. A field the server does not set, or that the
+ * ceiling refuses whole, comes from the endpoint's own configuration.
  */
 import { createPublicKey, verify } from "node:crypto";
+import { isAbsolute, relative, resolve } from "node:path";
 import { z } from "zod";
 import { AgentError } from "./error.js";
-import { ACTION_KINDS, ActionKind, DataPolicy, type SignedPolicy } from "@vigil/protocol";
+import { ACTION_KINDS, ActionKind, DataPolicy, type ScanPolicy, type SignedPolicy } from "@vigil/protocol";
 
 export const SampleType = z.enum(["pe", "elf", "macho", "dex", "script"]);
 export type SampleType = z.infer<typeof SampleType>;
@@ -85,7 +92,105 @@ export function effectivePolicy(server: DataPolicy, ceiling: DataCeiling): DataP
       fileTypes: types,
     },
     heartbeatSeconds: server.heartbeatSeconds,
+    // applied within the scan ceiling by effectiveScan
+    ...(server.scan ? { scan: server.scan } : {}),
   };
+}
+
+/** How far the server's scan policy may go on this endpoint (`scanCeiling` in agent.json). */
+export const ScanCeiling = z.object({
+  /** Apply the scan part of the server's policy at all (false: the local configuration only). */
+  accept: z.boolean().default(true),
+  /** Scan and watch paths the server sets must lie under one of these directories. */
+  roots: z.array(z.string().min(1)).default(["/"]),
+  /** The server may not schedule scans more often than every this many minutes. */
+  minEveryMinutes: z.number().int().positive().default(15),
+  /** The server may ask for detected files to be quarantined (moved away). */
+  quarantine: z.boolean().default(false),
+});
+export type ScanCeiling = z.infer<typeof ScanCeiling>;
+export const DEFAULT_SCAN_CEILING: ScanCeiling = { accept: true, roots: ["/"], minEveryMinutes: 15, quarantine: false };
+
+/** The endpoint's own scan settings (agent.json `scan`, `watch.paths`, `action`). */
+export interface LocalScan {
+  paths: string[];
+  exclude: string[];
+  everyMinutes: number | null;
+  dailyAt: string | null;
+  watchPaths: string[];
+  action: "report" | "quarantine";
+}
+
+/** What the agent scans, watches and does: the local settings with the server's scan policy over them, within the ceiling. */
+export interface ScanSettings extends LocalScan {
+  /** The fields that came from the server's policy. */
+  fromServer: (keyof LocalScan)[];
+  /** What the ceiling refused or narrowed, one sentence each. */
+  narrowed: string[];
+}
+
+function under(p: string, roots: string[]): boolean {
+  const abs = resolve(p);
+  return roots.some((r) => {
+    const rel = relative(resolve(r), abs);
+    return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
+  });
+}
+
+/** The server's scan policy applied over the local settings within the ceiling (see the file comment). */
+export function effectiveScan(local: LocalScan, server: ScanPolicy | undefined, c: ScanCeiling): ScanSettings {
+  const out: ScanSettings = { ...local, fromServer: [], narrowed: [] };
+  if (!server || Object.keys(server).length === 0) return out;
+  if (!c.accept) {
+    out.narrowed.push("the server's scan policy is not applied: this endpoint's scanCeiling.accept is false");
+    return out;
+  }
+  const paths = (key: "paths" | "watchPaths") => {
+    const asked = server[key];
+    if (asked === undefined) return;
+    const ok = asked.filter((p) => isAbsolute(p) && under(p, c.roots));
+    for (const p of asked)
+      if (!ok.includes(p))
+        out.narrowed.push(
+          `${key} ${JSON.stringify(p)} refused: ${isAbsolute(p) ? `not under the allowed roots ${c.roots.join(", ")}` : "not an absolute path"}`,
+        );
+    if (asked.length && !ok.length) {
+      out.narrowed.push(`${key}: none of the server's allowed here; the local setting applies`);
+      return;
+    }
+    out[key] = ok;
+    out.fromServer.push(key);
+  };
+  paths("paths");
+  paths("watchPaths");
+  if (server.exclude !== undefined) {
+    out.exclude = server.exclude;
+    out.fromServer.push("exclude");
+  }
+  if (server.everyMinutes !== undefined) {
+    let every = server.everyMinutes;
+    if (every !== null && every < c.minEveryMinutes) {
+      out.narrowed.push(`everyMinutes ${every} raised to this endpoint's minimum of ${c.minEveryMinutes}`);
+      every = c.minEveryMinutes;
+    }
+    out.everyMinutes = every;
+    out.fromServer.push("everyMinutes");
+  }
+  if (server.dailyAt !== undefined) {
+    out.dailyAt = server.dailyAt;
+    out.fromServer.push("dailyAt");
+  }
+  if (server.action !== undefined) {
+    if (server.action === "quarantine" && !c.quarantine)
+      out.narrowed.push(
+        `action quarantine refused: this endpoint's scanCeiling.quarantine is false; the local action (${local.action}) applies`,
+      );
+    else {
+      out.action = server.action;
+      out.fromServer.push("action");
+    }
+  }
+  return out;
 }
 
 /** The most restrictive policy: what the agent obeys before it has verified any. */

@@ -4,7 +4,9 @@
  * while the server does not answer) and the remote actions its answer carried, the scheduled scan, the inventory collection, sending the
  * outbox (soon after new events, again after a pause when sending failed), the update check
  * (an applied bundle restarts the watch session with the new rules; a changed checkpoint brings
- * the next heartbeat forward). Beside it runs the watch session, whose results are handled one
+ * the next heartbeat forward). The schedule, the scanned and watched paths and the action come
+ * from agent.scanSettings() (the server's scan policy within the local scan ceiling); a new
+ * policy that changes the watched paths restarts the watch session. Beside it runs the watch session, whose results are handled one
  * at a time and poke the loop when they queued something. A revoked key or a broken ledger
  * stops the loop (`run` rejects); everything else is logged and retried when next due.
  */
@@ -76,9 +78,12 @@ export class Scheduler {
     const { agent } = this;
     if (agent.now() < this.nextHeartbeat) return;
     let ok = false;
+    const watching = watchKey(agent);
     try {
       await agent.heartbeat();
       ok = true;
+      // a new policy may watch other paths
+      if (watchKey(agent) !== watching) await this.restartWatch();
     } catch (err) {
       if (isFatal(err)) throw err;
       agent.log("warn", `heartbeat: ${(err as Error).message}`);
@@ -209,18 +214,19 @@ export class Scheduler {
 
   private async startWatch(): Promise<void> {
     const { agent } = this;
-    if (!agent.config.watch.paths.length) return;
+    const paths = agent.scanSettings().watchPaths;
+    if (!paths.length) return;
     const rules = await agent.rules();
     const scanner = agent.newScanner(rules, Math.min(1, agent.config.jobs));
     const budget: LookupBudget = { left: agent.config.reputation.maxLookupsPerScan, offline: false, used: 0 };
     const onEvent = (e: WatchEvent) => {
       this.watchQueue = this.watchQueue.then(() => this.handleWatchEvent(e, rules, budget));
     };
-    const s = new WatchSession(scanner, agent.config.watch.paths, onEvent, { settleMs: agent.config.watch.settleMs });
+    const s = new WatchSession(scanner, paths, onEvent, { settleMs: agent.config.watch.settleMs });
     await s.start();
     this.watch = s;
     this.watchScanner = scanner;
-    agent.log("info", `watching ${agent.config.watch.paths.join(", ")}`);
+    agent.log("info", `watching ${paths.join(", ")}`);
   }
 
   private async handleWatchEvent(
@@ -254,6 +260,10 @@ export class Scheduler {
       } else agent.log("error", `watch: ${(err as Error).message}`);
     }
   }
+}
+
+function watchKey(agent: Agent): string {
+  return JSON.stringify(agent.scanSettings().watchPaths);
 }
 
 function sizeOf(path: string): number {

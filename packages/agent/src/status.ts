@@ -3,7 +3,7 @@ import type { CheckpointRef, DataPolicy } from "@vigil/protocol";
 import type { Agent } from "./agent.js";
 import type { AgentConfig } from "./config.js";
 import type { Ledger } from "./ledger.js";
-import type { DataCeiling } from "./policy.js";
+import type { DataCeiling, ScanCeiling, ScanSettings } from "./policy.js";
 
 export interface AgentStatus {
   stateDir: string;
@@ -28,6 +28,10 @@ export interface AgentStatus {
   lastUpdateResult: string | null;
   scan: AgentConfig["scan"];
   watch: string[];
+  /** What is scanned, watched and done now: the local settings with the server's scan policy within the scan ceiling. */
+  effectiveScan: ScanSettings;
+  scanCeiling: ScanCeiling;
+  tags: string[];
   inventory: {
     everyHours: number;
     collector: boolean;
@@ -77,6 +81,9 @@ export function agentStatus(a: Agent): AgentStatus {
     lastUpdateResult: a.state.lastUpdateResult,
     scan: a.config.scan,
     watch: a.config.watch.paths,
+    effectiveScan: a.scanSettings(),
+    scanCeiling: a.config.scanCeiling,
+    tags: a.config.tags,
     inventory: {
       everyHours: a.config.inventory.everyHours,
       // the agent always has the @vigil/inventory collector (kept for the status format)

@@ -9,7 +9,7 @@
  *   POST /api/v1/detections        DetectionBatch     -> BatchResponse
  *   POST /api/v1/scans             ScanBatch          -> BatchResponse
  *   GET  /api/v1/reputation/:prefix  (5 hex digits = 20 bits) -> ReputationResponse
- *   GET  /api/v1/policy                               -> SignedPolicy
+ *   GET  /api/v1/policy                               -> SignedPolicy (the endpoint's effective policy: the default with its groups' fields)
  *   POST /api/v1/samples?sha256=..&type=..  raw bytes (only when the policy allows) -> { stored: true }
  *   POST /api/v1/inventory         InventoryReport    -> InventoryResponse (only when the policy allows)
  *   POST /api/v1/actions/:id/result  ActionResult     -> ActionResultResponse (the outcome of a remote action)
@@ -32,11 +32,20 @@ export const OsInfo = z.object({
 });
 export type OsInfo = z.infer<typeof OsInfo>;
 
+/**
+ * A label the endpoint's operator gives it in its configuration (`tags` in agent.json, `vigil
+ * agent enroll --tag`); the server's groups can take endpoints in by tag.
+ */
+export const Tag = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, "a tag: letters, digits, '.', '_', ':', '-'");
+export const Tags = z.array(Tag).max(32);
+
 export const EnrollRequest = z.object({
   token: z.string().min(16).max(200),
   hostname: shortText.optional(),
   os: OsInfo,
   agentVersion: shortText,
+  /** Absent from older agents: no tags. */
+  tags: Tags.optional(),
 });
 export type EnrollRequest = z.infer<typeof EnrollRequest>;
 
@@ -61,6 +70,8 @@ export const Heartbeat = z.object({
    * operator allows); absent from older agents, which are then never handed an action.
    */
   actionKinds: z.array(shortText).max(32).optional(),
+  /** The endpoint's tags as configured now; absent from older agents (the server keeps what it has). */
+  tags: Tags.optional(),
 });
 export type Heartbeat = z.infer<typeof Heartbeat>;
 
@@ -105,6 +116,35 @@ export type ScanBatch = z.infer<typeof ScanBatch>;
 export const BatchResponse = z.object({ accepted: z.number().int(), duplicates: z.number().int() });
 export type BatchResponse = z.infer<typeof BatchResponse>;
 
+const scanPath = z.string().min(1).max(4096);
+
+/**
+ * What the organisation asks an endpoint to scan, and how to act on a detection. Every field is
+ * optional: an absent field is not managed by the server and the endpoint's own configuration
+ * applies; `null` for a schedule field turns that kind of schedule off. The agent applies it
+ * within its local scan ceiling (allowed roots, shortest interval, whether quarantine may be
+ * asked), which stays the final word.
+ */
+export const ScanPolicy = z.object({
+  /** What the scheduled scan covers. */
+  paths: z.array(scanPath).max(64).optional(),
+  /** Globs left out of the scheduled scan. */
+  exclude: z.array(z.string().max(1024)).max(256).optional(),
+  /** Scan every N minutes (null: not by interval). */
+  everyMinutes: z.number().int().min(1).max(527_040).nullable().optional(),
+  /** Scan once a day at this endpoint-local time, "HH:MM" (null: not daily). */
+  dailyAt: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d$/, "a time as HH:MM")
+    .nullable()
+    .optional(),
+  /** Directories watched for new and changed files. */
+  watchPaths: z.array(scanPath).max(64).optional(),
+  /** What to do with a detected file. */
+  action: z.enum(["report", "quarantine"]).optional(),
+});
+export type ScanPolicy = z.infer<typeof ScanPolicy>;
+
 /** What the organisation lets endpoints send. The agent applies the narrower of this and its own config. */
 export const DataPolicy = z.object({
   version: z.number().int().nonnegative(),
@@ -125,6 +165,12 @@ export const DataPolicy = z.object({
     fileTypes: z.array(z.enum(["pe", "elf", "macho", "dex", "script"])),
   }),
   heartbeatSeconds: z.number().int().min(10).max(86_400),
+  /**
+   * The scan policy (what the endpoint scans and watches, and how it acts on a detection). Absent
+   * in policies from before groups existed, and ignored by older agents: their own configuration
+   * applies then.
+   */
+  scan: ScanPolicy.optional(),
 });
 export type DataPolicy = z.infer<typeof DataPolicy>;
 

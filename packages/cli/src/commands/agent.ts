@@ -94,10 +94,12 @@ async function enroll(args: string[]): Promise<number> {
     .argument("<url>", "the server, e.g. https://vigil.example.org")
     .argument("<token>", "one-time enrolment token from the console")
     .option("--hostname <name>", "host name to register (default: this machine's)")
+    .option("--tag <tag>", "a tag the server's groups can select this endpoint by (repeatable)", collect, [])
     .option("--json", "print the result as JSON");
   const exit = parseOrExit(cmd, args);
   if (exit !== undefined) return exit;
-  const o = cmd.opts<{ state?: string; hostname?: string; json?: boolean }>();
+  const o = cmd.opts<{ state?: string; hostname?: string; tag: string[]; json?: boolean }>();
+  for (const t of o.tag) checkTag(t);
   const [url, token] = cmd.args as [string, string];
   let server: URL;
   try {
@@ -113,6 +115,7 @@ async function enroll(args: string[]): Promise<number> {
     server: server.href.replace(/\/$/, ""),
     token,
     ...(o.hostname ? { hostname: o.hostname } : {}),
+    ...(o.tag.length ? { tags: [...new Set(o.tag)] } : {}),
   });
   if (o.json)
     process.stdout.write(JSON.stringify({ endpointId: c.endpointId, server: c.server, stateDir: dir }) + "\n");
@@ -208,6 +211,7 @@ async function status(args: string[]): Promise<number> {
     return 0;
   }
   const p = s.effectivePolicy;
+  const sc = s.effectiveScan;
   const onOff = (b: boolean) => (b ? "yes" : "no");
   const lines = [
     `endpoint:      ${s.endpointId}`,
@@ -226,8 +230,11 @@ async function status(args: string[]): Promise<number> {
     `ledger:        ${s.ledger.entries} lines, head ${s.ledger.head}${s.ledger.broken ? ` (BROKEN: ${s.ledger.broken})` : ""}`,
     `rules:         ${s.rulesVersion ?? "not built yet"}`,
     `checkpoint:    ${s.checkpoint ? `${s.checkpoint.origin} size ${s.checkpoint.size}` : "none verified"}${s.lastUpdateResult ? ` (last check ${fmtTime(s.lastUpdateCheck)}: ${s.lastUpdateResult})` : ""}`,
-    `scan:          ${s.scan.paths.length ? `${s.scan.paths.join(", ")}${s.scan.everyMinutes ? ` every ${s.scan.everyMinutes} min` : ""}${s.scan.dailyAt ? ` daily at ${s.scan.dailyAt}` : ""}; last ${fmtTime(s.lastScanAt)}, next ${fmtTime(s.nextScanAt)}` : "no scheduled scan"}`,
-    `watch:         ${s.watch.length ? s.watch.join(", ") : "nothing"}`,
+    `scan:          ${sc.paths.length ? `${sc.paths.join(", ")}${sc.everyMinutes ? ` every ${sc.everyMinutes} min` : ""}${sc.dailyAt ? ` daily at ${sc.dailyAt}` : ""}; last ${fmtTime(s.lastScanAt)}, next ${fmtTime(s.nextScanAt)}` : "no scheduled scan"}; on detection: ${sc.action}`,
+    `watch:         ${sc.watchPaths.length ? sc.watchPaths.join(", ") : "nothing"}`,
+    ...(sc.fromServer.length ? [`  from the server's policy: ${sc.fromServer.join(", ")}`] : []),
+    ...sc.narrowed.map((n) => `  local scan ceiling: ${n}`),
+    ...(s.tags.length ? [`tags:          ${s.tags.join(", ")}`] : []),
     `inventory:     ${s.inventory.everyHours > 0 ? `every ${s.inventory.everyHours} h` : "on demand only"}; last ${fmtTime(s.inventory.lastAt)}, next ${s.inventory.nextAt === null ? (p.send.inventory ? "on demand" : "not sent (policy)") : fmtTime(s.inventory.nextAt)}${s.inventory.queued ? "; a report is queued" : ""}${s.inventory.lastResult ? ` (${s.inventory.lastResult})` : ""}`,
   ];
   process.stdout.write(lines.join("\n") + "\n");
@@ -243,6 +250,16 @@ function parseMinutes(s: string): number {
       `invalid interval ${JSON.stringify(s)}: use minutes or a number with m, h or d (e.g. 6h)`,
     );
   return Number(m[1]) * ({ m: 1, min: 1, h: 60, d: 1440 }[(m[2] ?? "m").toLowerCase() as "m"] ?? 1);
+}
+
+/** A tag as the protocol allows it, or a BAD_OPTION error. */
+function checkTag(t: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/.test(t))
+    throw new ScannerError(
+      "BAD_OPTION",
+      `invalid tag ${JSON.stringify(t)}: up to 64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit`,
+    );
+  return t;
 }
 
 function fieldList(s: string): agent.CeilingField[] {
@@ -313,10 +330,27 @@ async function config(args: string[]): Promise<number> {
       [],
     )
     .option("--clear-inventory-scan", "remove every inventory scan path first")
+    .option("--tag <tag>", "add a tag the server's groups can select this endpoint by (repeatable)", collect, [])
+    .option("--clear-tags", "remove every tag first")
+    .option("--server-scan <on|off>", "apply the scan part of the server's policy at all (the scan ceiling)")
+    .option(
+      "--server-scan-root <dir>",
+      "the server may set scan and watch paths only under these directories (repeatable; replaces the list)",
+      collect,
+      [],
+    )
+    .option("--server-scan-min <interval>", "the server may not schedule scans more often than this")
+    .option("--server-quarantine <on|off>", "the server may ask for detected files to be quarantined")
     .option("--json", "print the configuration as JSON");
   const exit = parseOrExit(cmd, args);
   if (exit !== undefined) return exit;
   const o = cmd.opts<{
+    tag: string[];
+    clearTags?: boolean;
+    serverScan?: string;
+    serverScanRoot: string[];
+    serverScanMin?: string;
+    serverQuarantine?: string;
     state?: string;
     scan: string[];
     clearScan?: boolean;
@@ -428,6 +462,18 @@ async function config(args: string[]): Promise<number> {
   }
   if (o.clearInventoryScan) inv.scan = [];
   for (const p of o.inventoryScan) if (!inv.scan.includes(resolve(p))) inv.scan.push(resolve(p));
+  if (o.clearTags) c.tags = [];
+  for (const t of o.tag) if (!c.tags.includes(checkTag(t))) c.tags.push(t);
+  if (c.tags.length > 32) throw new ScannerError("BAD_OPTION", "at most 32 tags");
+  const onOffOption = (name: string, v: string) => {
+    if (v !== "on" && v !== "off") throw new ScannerError("BAD_OPTION", `${name} is on or off`);
+    return v === "on";
+  };
+  if (o.serverScan !== undefined) c.scanCeiling.accept = onOffOption("--server-scan", o.serverScan);
+  if (o.serverScanRoot.length) c.scanCeiling.roots = [...new Set(o.serverScanRoot.map((r) => resolve(r)))];
+  if (o.serverScanMin !== undefined) c.scanCeiling.minEveryMinutes = parseMinutes(o.serverScanMin);
+  if (o.serverQuarantine !== undefined)
+    c.scanCeiling.quarantine = onOffOption("--server-quarantine", o.serverQuarantine);
   files.saveConfig(c);
   const shown = { ...files.config(), key: "(hidden)" };
   if (o.json) process.stdout.write(JSON.stringify(shown, null, 2) + "\n");

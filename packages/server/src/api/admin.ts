@@ -25,6 +25,7 @@ import {
 import * as svc from "../services/index.js";
 import * as S from "./schemas.js";
 import { exportIfAsked } from "./exports.js";
+import { groupsApi } from "./groups.js";
 
 export function adminApi(ctx: ServerContext): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
@@ -128,6 +129,9 @@ export function adminApi(ctx: ServerContext): Hono<AppEnv> {
     return c.json(await svc.updatePolicy(ctx, req, actorOf(c)));
   });
 
+  // endpoint groups and the effective policy per endpoint (api/groups.ts)
+  api.route("/", groupsApi(ctx));
+
   // users
   api.get("/users", admin, async (c) => c.json({ users: await svc.listUsers(ctx) }));
   api.post("/users", admin, async (c) => {
@@ -163,6 +167,7 @@ export function adminApi(ctx: ServerContext): Hono<AppEnv> {
       severity: q.severity,
       rule: q.rule,
       endpointId: q.endpoint,
+      ...(q.group ? { endpointIds: await svc.groupEndpointIds(ctx, q.group) } : {}),
       sha256: q.sha256,
       limit: q.limit,
       offset: q.offset,

@@ -41,7 +41,7 @@ export function endpointApi(ctx: ServerContext): Hono<AppEnv> {
       key,
       policyKey: ctx.signer.publicKey,
       policyKeyId: ctx.signer.keyId,
-      policy: await getSignedPolicy(ctx),
+      policy: await getSignedPolicy(ctx, endpointId),
     };
     return c.json(body, 201);
   });
@@ -92,19 +92,20 @@ export function endpointApi(ctx: ServerContext): Hono<AppEnv> {
         { path: "prefix" },
       );
     }
-    const policy = await getPolicy(ctx);
+    const policy = await getPolicy(ctx, c.get("endpointId"));
     if (!policy.reputation.enabled)
       throw new ServerError("SERVER_POLICY_DENIED", "reputation lookups are off in the organisation's policy");
     return c.json(await reputationByPrefix(ctx, prefix));
   });
 
-  api.get("/policy", async (c) => c.json(await getSignedPolicy(ctx)));
+  // the endpoint's effective policy (the default with its groups' fields), signed
+  api.get("/policy", async (c) => c.json(await getSignedPolicy(ctx, c.get("endpointId"))));
 
   // the whole inventory, replacing the previous one (403 when the policy does not collect it)
   api.post("/inventory", async (c) => {
     const id = c.get("endpointId");
     // refused before the (possibly large) body is parsed
-    if (!(await getPolicy(ctx)).send.inventory)
+    if (!(await getPolicy(ctx, id)).send.inventory)
       throw new ServerError("SERVER_POLICY_DENIED", "inventory reports are off in the organisation's policy");
     const report = await readJson(c, protocol.InventoryReport);
     return c.json((await storeInventory(ctx, id, report)) satisfies protocol.InventoryResponse);
@@ -112,7 +113,7 @@ export function endpointApi(ctx: ServerContext): Hono<AppEnv> {
 
   api.post("/samples", async (c) => {
     const id = c.get("endpointId");
-    const policy = await getPolicy(ctx);
+    const policy = await getPolicy(ctx, id);
     if (!policy.samples.enabled)
       throw new ServerError("SERVER_POLICY_DENIED", "sample upload is off in the organisation's policy");
     const sha = c.req.query("sha256") ?? "";

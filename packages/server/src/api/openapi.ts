@@ -9,7 +9,7 @@ import * as S from "./schemas.js";
 
 type Auth = "none" | "endpoint" | "session";
 interface Route {
-  method: "get" | "post" | "put" | "patch";
+  method: "get" | "post" | "put" | "patch" | "delete";
   path: string;
   summary: string;
   auth: Auth;
@@ -267,6 +267,78 @@ export const ROUTES: Route[] = [
     body: S.PolicyInput,
     response: protocol.DataPolicy,
     errors: [400, 401, 403, 409],
+  },
+  {
+    method: "get",
+    path: "/api/admin/groups",
+    summary: "Endpoint groups in precedence order (highest priority first)",
+    auth: "session",
+    response: list("groups", S.GroupInfo),
+    errors: [401],
+  },
+  {
+    method: "post",
+    path: "/api/admin/groups",
+    summary: "Create a group: priority, membership rule, the data and scan policy fields it sets",
+    auth: "session",
+    role: "admin",
+    body: S.GroupInput,
+    response: S.GroupInfo,
+    status: 201,
+    errors: [400, 401, 403, 409],
+  },
+  {
+    method: "get",
+    path: "/api/admin/groups/{id}",
+    summary: "A group and its members (manual and by rule)",
+    auth: "session",
+    response: S.GroupDetail,
+    errors: [401, 404],
+  },
+  {
+    method: "put",
+    path: "/api/admin/groups/{id}",
+    summary: "Replace a group's name, priority, rule and policy fields (manual members stay)",
+    auth: "session",
+    role: "admin",
+    body: S.GroupInput,
+    response: S.GroupInfo,
+    errors: [400, 401, 403, 404, 409],
+  },
+  {
+    method: "delete",
+    path: "/api/admin/groups/{id}",
+    summary: "Delete a group",
+    auth: "session",
+    role: "admin",
+    errors: [401, 403, 404],
+  },
+  {
+    method: "post",
+    path: "/api/admin/groups/{id}/members",
+    summary: "Put endpoints in a group by hand",
+    auth: "session",
+    role: "admin",
+    body: S.GroupMembersInput,
+    response: z.object({ added: z.number().int() }),
+    errors: [400, 401, 403, 404],
+  },
+  {
+    method: "delete",
+    path: "/api/admin/groups/{id}/members/{endpointId}",
+    summary: "Take an endpoint out of a group (it stays in while the group's rule matches it)",
+    auth: "session",
+    response: z.object({ removed: z.number().int() }),
+    role: "admin",
+    errors: [401, 403, 404],
+  },
+  {
+    method: "get",
+    path: "/api/admin/endpoints/{id}/policy",
+    summary: "An endpoint's effective policy, its groups, and where each field came from",
+    auth: "session",
+    response: S.EffectivePolicyInfo,
+    errors: [401, 404],
   },
   {
     method: "get",

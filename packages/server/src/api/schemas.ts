@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import * as protocol from "@vigil/protocol";
+import { DataOverrides, GroupMatch, ScanOverrides } from "../services/groups.js";
 
 const sha256Hex = protocol.Sha256Hex;
 export const Role = z.enum(["admin", "analyst", "viewer"]);
@@ -62,6 +63,7 @@ export const EndpointInfo = z.object({
   revokedAt: z.number().int().nullable(),
   revokedBy: z.string().nullable(),
   status: z.enum(["online", "stale", "offline", "never", "revoked"]),
+  tags: z.array(z.string()),
 });
 
 export const DetectionInfo = z.object({
@@ -134,6 +136,8 @@ export const AlertQuery = z.object({
   severity: protocol.Severity.optional(),
   rule: z.string().max(256).optional(),
   endpoint: z.string().max(64).optional(),
+  /** Only the endpoints of this group (its id). */
+  group: z.string().max(100).optional(),
   sha256: sha256Hex.optional(),
   limit: int.min(1).max(1000).optional(),
   offset: int.min(0).optional(),
@@ -158,6 +162,7 @@ export const AuditQuery = z.object({
 });
 
 export const PolicyInput = protocol.DataPolicy.extend({ version: z.number().int().nonnegative().optional() });
+export { GroupInput, GroupMembersInput } from "../services/groups.js";
 
 export const UserInfo = z.object({
   id: z.string(),
@@ -302,4 +307,35 @@ export const ActionInfo = z.object({
   message: z.string().nullable(),
   details: z.record(z.string(), z.unknown()).nullable(),
   hasBundle: z.boolean(),
+});
+
+// endpoint groups and the effective policy per endpoint (services/groups.ts, services/policy.ts)
+export const GroupInfo = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  priority: z.number().int(),
+  match: GroupMatch.nullable(),
+  data: DataOverrides,
+  scan: ScanOverrides,
+  createdAt: z.number().int(),
+  updatedAt: z.number().int(),
+  updatedBy: z.string().nullable(),
+  manualMembers: z.number().int(),
+});
+const Via = z.enum(["manual", "rule", "manual+rule"]);
+export const GroupDetail = GroupInfo.extend({
+  total: z.number().int(),
+  members: z.array(z.object({ id: z.string(), hostname: z.string().nullable(), via: Via })),
+});
+export const FieldSource = z.union([
+  z.object({ kind: z.literal("default") }),
+  z.object({ kind: z.literal("group"), id: z.string(), name: z.string(), priority: z.number().int() }),
+  z.object({ kind: z.literal("unset") }),
+]);
+export const EffectivePolicyInfo = z.object({
+  endpointId: z.string(),
+  policy: protocol.DataPolicy,
+  groups: z.array(z.object({ id: z.string(), name: z.string(), priority: z.number().int(), via: Via })),
+  fields: z.array(z.object({ field: z.string(), value: z.unknown(), source: FieldSource })),
 });

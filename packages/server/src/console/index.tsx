@@ -32,6 +32,7 @@ import { registerAlertPages } from "./pages/alerts.js";
 import { registerDashboard } from "./pages/dashboard-routes.js";
 import { registerEndpointPages } from "./pages/endpoints.js";
 import { registerFindPages } from "./pages/find.js";
+import { registerGroupPages } from "./pages/groups.js";
 import { registerInventoryPages } from "./pages/inventory.js";
 import { LoginPage } from "./pages/login.js";
 import { registerPasswordPage } from "./pages/password.js";
@@ -169,6 +170,7 @@ export function consoleApp(ctx: ServerContext): Hono<AppEnv> {
   registerFindPages(app, ctx);
   registerInventoryPages(app, ctx);
   registerAdminPages(app, ctx);
+  registerGroupPages(app, ctx);
   registerSystemPages(app, ctx, stats);
 
   app.notFound((c) => errorPage(ctx, c, new ServerError("SERVER_NOT_FOUND", "there is no such page")));

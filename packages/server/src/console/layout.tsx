@@ -46,6 +46,7 @@ const NAV: NavItem[] = [
   { href: `${BASE}/hashes`, label: "Hashes", key: "hashes" },
   { href: `${BASE}/inventory`, label: "Inventory", key: "inventory" },
   { href: `${BASE}/policy`, label: "Policy", key: "policy" },
+  { href: `${BASE}/groups`, label: "Groups", key: "groups" },
   { href: `${BASE}/enrollment`, label: "Enrolment", key: "enrollment", roles: ["admin"] },
   { href: `${BASE}/updates`, label: "Updates", key: "updates" },
   { href: `${BASE}/activity`, label: "Activity", key: "activity" },

@@ -360,6 +360,48 @@ const alertIndexes: Migration = {
   },
 };
 
+/**
+ * Endpoint groups and per-group policies (services/groups.ts): groups with a priority, a
+ * membership rule (hostname glob, OS, tags) and partial data and scan policies over the default;
+ * manual members; the endpoint's tags (from its configuration) and the version and digest of the
+ * effective policy it was last offered, so that version moves only when its content changes.
+ */
+const groups: Migration = {
+  async up(db: Kysely<any>): Promise<void> {
+    await db.schema
+      .createTable("endpoint_groups")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("name", "text", (c) => c.notNull().unique())
+      .addColumn("description", "text", (c) => c.notNull())
+      .addColumn("priority", "integer", (c) => c.notNull())
+      .addColumn("match", "text")
+      .addColumn("data", "text", (c) => c.notNull())
+      .addColumn("scan", "text", (c) => c.notNull())
+      .addColumn("created_at", "bigint", (c) => c.notNull())
+      .addColumn("updated_at", "bigint", (c) => c.notNull())
+      .addColumn("updated_by", "text")
+      .execute();
+
+    await db.schema
+      .createTable("endpoint_group_members")
+      .addColumn("group_id", "text", (c) => c.notNull())
+      .addColumn("endpoint_id", "text", (c) => c.notNull())
+      .addColumn("added_at", "bigint", (c) => c.notNull())
+      .addColumn("added_by", "text")
+      .addPrimaryKeyConstraint("endpoint_group_members_pk", ["group_id", "endpoint_id"])
+      .execute();
+    await db.schema
+      .createIndex("endpoint_group_members_endpoint")
+      .on("endpoint_group_members")
+      .column("endpoint_id")
+      .execute();
+
+    await db.schema.alterTable("endpoints").addColumn("tags", "text").execute();
+    await db.schema.alterTable("endpoints").addColumn("policy_version", "integer").execute();
+    await db.schema.alterTable("endpoints").addColumn("policy_digest", "text").execute();
+  },
+};
+
 /** Migrations by name; names sort in the order they apply. */
 export const migrations: Record<string, Migration> = {
   "0001_initial": initial,
@@ -368,6 +410,7 @@ export const migrations: Record<string, Migration> = {
   "0004_alerts": alerts,
   "0005_alert_deliveries": alertDeliveries,
   "0006_actions": actions,
+  "0007_groups": groups,
   "0008_forwarding": forwarding,
   "0009_alert_indexes": alertIndexes,
 };

@@ -67,6 +67,11 @@ export interface EndpointsTable {
   inventory_at: number | null;
   /** JSON: the remote action kinds its agent announced in its last heartbeat (null: none; an older agent). */
   action_kinds: string | null;
+  /** JSON text: the tags the endpoint's configuration gives it (null: none reported). */
+  tags: string | null;
+  /** The version of the effective policy last offered to it, and the digest of its content (services/policy.ts). */
+  policy_version: number | null;
+  policy_digest: string | null;
 }
 
 /** One row per endpoint per hour it was heard from: the 30-day online heat-map. */
@@ -258,6 +263,32 @@ export interface ActionBundlesTable {
   body: string;
 }
 
+/** An endpoint group: a priority, a membership rule and partial data and scan policies (services/groups.ts). */
+export interface EndpointGroupsTable {
+  id: string;
+  name: string;
+  description: string;
+  /** Higher wins where two of an endpoint's groups set the same field. */
+  priority: number;
+  /** JSON text of the membership rule ({hostname?, os?, tags?}); null: manual members only. */
+  match: string | null;
+  /** JSON text: the fields of the data policy this group sets. */
+  data: string;
+  /** JSON text: the fields of the scan policy this group sets. */
+  scan: string;
+  created_at: number;
+  updated_at: number;
+  updated_by: string | null;
+}
+
+/** Endpoints put in a group by hand (members by rule are computed, not stored). */
+export interface EndpointGroupMembersTable {
+  group_id: string;
+  endpoint_id: string;
+  added_at: number;
+  added_by: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -277,4 +308,6 @@ export interface Database {
   alert_deliveries: AlertDeliveriesTable;
   actions: ActionsTable;
   action_bundles: ActionBundlesTable;
+  endpoint_groups: EndpointGroupsTable;
+  endpoint_group_members: EndpointGroupMembersTable;
 }

@@ -154,6 +154,8 @@ export interface AlertQuery {
   /** Part of the rule or the name (case-insensitive). */
   rule?: string | undefined;
   endpointId?: string | undefined;
+  /** Only these endpoints (a group's members, groupEndpointIds); empty: none. */
+  endpointIds?: string[] | undefined;
   sha256?: string | undefined;
   limit?: number | undefined;
   offset?: number | undefined;
@@ -166,6 +168,8 @@ function alertsWhere(db: Kysely<Database>, q: AlertQuery) {
   if (q.state) query = query.where("a.state", "=", q.state);
   if (q.severity) query = query.where("a.severity", "=", q.severity);
   if (q.endpointId) query = query.where("a.endpoint_id", "=", q.endpointId);
+  if (q.endpointIds)
+    query = q.endpointIds.length ? query.where("a.endpoint_id", "in", q.endpointIds) : query.where(sql<boolean>`1 = 0`);
   if (q.sha256) query = query.where("a.sha256", "=", q.sha256);
   if (q.rule) {
     const pat = containsPattern(q.rule);

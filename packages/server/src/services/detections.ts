@@ -58,7 +58,7 @@ export async function storeDetections(
   endpointId: string,
   detections: DetectionInput[],
 ): Promise<{ accepted: number; duplicates: number }> {
-  const policy = await getPolicy(ctx);
+  const policy = await getPolicy(ctx, endpointId);
   const now = ctx.now();
   const rows = detections.map((d) => ({
     id: randomUUID(),

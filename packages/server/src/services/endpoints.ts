@@ -83,6 +83,8 @@ export interface EndpointInfo {
   revokedAt: number | null;
   revokedBy: string | null;
   status: EndpointStatus;
+  /** The tags its configuration gives it (groups can take endpoints in by tag). */
+  tags: string[];
 }
 
 function parseOs(text: string | null): EndpointInfo["os"] {
@@ -91,6 +93,16 @@ function parseOs(text: string | null): EndpointInfo["os"] {
     return JSON.parse(text) as EndpointInfo["os"];
   } catch {
     return null;
+  }
+}
+
+function parseTags(text: string | null): string[] {
+  if (!text) return [];
+  try {
+    const t = JSON.parse(text) as unknown;
+    return Array.isArray(t) ? t.filter((x): x is string => typeof x === "string") : [];
+  } catch {
+    return [];
   }
 }
 
@@ -124,6 +136,7 @@ export function endpointInfo(r: EndpointsTable, t: Thresholds): EndpointInfo {
     revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
     revokedBy: r.revoked_by,
     status: endpointStatus(r, t),
+    tags: parseTags(r.tags),
   };
 }
 
@@ -216,6 +229,7 @@ export interface EnrollmentInput {
   hostname?: string | undefined;
   os: OsInfo;
   agentVersion: string;
+  tags?: string[] | undefined;
 }
 
 /**
@@ -250,6 +264,7 @@ export async function enrollEndpoint(
       last_seen: null,
       revoked_at: null,
       revoked_by: null,
+      tags: req.tags ? JSON.stringify(req.tags) : null,
     })
     .execute();
   ctx.log.info({ endpoint: endpointId, token: label }, "endpoint enrolled");
@@ -264,6 +279,7 @@ export interface HeartbeatInput {
   os: OsInfo;
   hostname?: string | undefined;
   ledger?: { entries: number; head: string } | undefined;
+  tags?: string[] | undefined;
 }
 
 /** Per context: the hour each endpoint's presence was last recorded, so a heartbeat inserts presence once an hour, not each time. */
@@ -279,7 +295,7 @@ export async function recordHeartbeat(
   endpointId: string,
   hb: HeartbeatInput,
 ): Promise<{ serverTime: number; policyVersion: number }> {
-  const policy = await getPolicy(ctx);
+  const policy = await getPolicy(ctx, endpointId);
   const now = ctx.now();
   await ctx.store.db
     .updateTable("endpoints")
@@ -299,6 +315,7 @@ export async function recordHeartbeat(
           }
         : {}),
       ...(hb.ledger ? { ledger_entries: hb.ledger.entries, ledger_head: hb.ledger.head, ledger_at: now } : {}),
+      ...(hb.tags !== undefined ? { tags: JSON.stringify(hb.tags) } : {}),
     })
     .where("id", "=", endpointId)
     .execute();
@@ -313,5 +330,6 @@ export async function recordHeartbeat(
       .execute();
     seen.set(endpointId, hour);
   }
-  return { serverTime: now, policyVersion: policy.version };
+  // the effective policy after this heartbeat (its hostname, OS and tags choose groups)
+  return { serverTime: now, policyVersion: (await getPolicy(ctx, endpointId)).version };
 }

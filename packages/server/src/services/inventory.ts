@@ -49,7 +49,7 @@ export async function storeInventory(
   endpointId: string,
   report: protocol.InventoryReport,
 ): Promise<StoredInventory> {
-  const policy = await getPolicy(ctx);
+  const policy = await getPolicy(ctx, endpointId);
   if (!policy.send.inventory)
     throw new ServerError("SERVER_POLICY_DENIED", "inventory reports are off in the organisation's policy");
   const keepPath = policy.send.path;

@@ -76,7 +76,7 @@ export async function storeScans(
   endpointId: string,
   scans: ScanInput[],
 ): Promise<{ accepted: number; duplicates: number }> {
-  if (!(await getPolicy(ctx)).send.scanSummaries) return { accepted: 0, duplicates: 0 };
+  if (!(await getPolicy(ctx, endpointId)).send.scanSummaries) return { accepted: 0, duplicates: 0 };
   const rows = scans.map((s) => ({
     id: randomUUID(),
     endpoint_id: endpointId,

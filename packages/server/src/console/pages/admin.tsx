@@ -63,7 +63,9 @@ export function registerAdminPages(app: Hono<AppEnv>, ctx: ServerContext): void 
         <h1>Data policy</h1>
         <p>
           What endpoints may send to this server. Endpoints fetch it signed and apply the narrower of it and their own
-          configuration, so this page can only narrow what an endpoint's owner allowed.
+          configuration, so this page can only narrow what an endpoint's owner allowed. This is the default:{" "}
+          <a href={`${BASE}/groups`}>groups</a> can set fields differently for their endpoints, and each endpoint's page
+          shows the policy it gets.
         </p>
         <Facts
           items={[

@@ -14,7 +14,9 @@ import {
   commentOnAlert,
   countAlerts,
   getAlert,
+  groupEndpointIds,
   listAlerts,
+  listGroups,
   listDetections,
   SEVERITIES,
   setAlertState,
@@ -67,12 +69,22 @@ export function registerAlertPages(app: Hono<AppEnv>, ctx: ServerContext): void 
     const severity = oneOf(c.req.query("severity"), SEVERITIES);
     const rule = textParam(c.req.query("rule"), 256);
     const endpointId = textParam(c.req.query("endpoint"), 64);
+    const groups = await listGroups(ctx);
+    const group = groups.find((g) => g.id === c.req.query("group"))?.id;
     const page = intParam(c.req.query("page"), 1, 1, 100_000);
-    const query = { state, severity, rule, endpointId, limit: PAGE, offset: (page - 1) * PAGE };
+    const query = {
+      state,
+      severity,
+      rule,
+      endpointId,
+      ...(group ? { endpointIds: await groupEndpointIds(ctx, group) } : {}),
+      limit: PAGE,
+      offset: (page - 1) * PAGE,
+    };
     const exp = await exportIfAsked(ctx, c, { list: "alerts", query });
     if (exp) return exp;
     const [rows, total] = await Promise.all([listAlerts(ctx, query), countAlerts(ctx, query)]);
-    const filtered = !!(state || severity || rule || endpointId);
+    const filtered = !!(state || severity || rule || endpointId || group);
     const done = c.req.query("done");
     return c.html(
       <Page
@@ -113,6 +125,19 @@ export function registerAlertPages(app: Hono<AppEnv>, ctx: ServerContext): void 
             <label for="a-rule">Name or rule contains</label>
             <input id="a-rule" name="rule" type="search" value={rule ?? ""} maxlength={256} />
           </p>
+          {groups.length ? (
+            <p>
+              <label for="a-group">Group</label>
+              <select id="a-group" name="group">
+                <option value="">Any</option>
+                {groups.map((g) => (
+                  <option value={g.id} selected={group === g.id}>
+                    {g.name}
+                  </option>
+                ))}
+              </select>
+            </p>
+          ) : null}
           {endpointId ? <input type="hidden" name="endpoint" value={endpointId} /> : null}
           <p>
             <button type="submit">Filter</button> {filtered ? <a href={`${BASE}/alerts`}>Clear</a> : null}
@@ -200,7 +225,7 @@ export function registerAlertPages(app: Hono<AppEnv>, ctx: ServerContext): void 
         )}
         <Pager
           path={`${BASE}/alerts`}
-          params={{ state, severity, rule, endpoint: endpointId }}
+          params={{ state, severity, rule, endpoint: endpointId, group }}
           page={page}
           pageSize={PAGE}
           total={total}

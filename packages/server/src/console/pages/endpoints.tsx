@@ -24,6 +24,7 @@ import {
   statusThresholds,
   STATUSES,
   type EndpointInfo,
+  endpointPolicy,
 } from "../../services/index.js";
 import { DAY_MS, HOUR_MS } from "../../time.js";
 import { bytes, count, intParam, isoMinute, oneOf, textParam } from "../format.js";
@@ -45,6 +46,7 @@ import { verifyEndpointCheckpoint, type CheckpointVerdict } from "../update-log.
 import { DetectionsChart } from "./dashboard.js";
 import { DetectionTable } from "./find.js";
 import { EndpointActionsSection, loadEndpointActions } from "./actions.js";
+import { EffectivePolicySection } from "./groups.js";
 import { EndpointInventorySection, loadEndpointInventory } from "./inventory.js";
 import { exportIfAsked } from "../../api/exports.js";
 import { ExportLinks } from "../export-links.js";
@@ -175,7 +177,7 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
 
   app.get("/endpoints/:id", async (c) => {
     const { e, now } = await loadEndpoint(c.req.param("id"));
-    const [own, detTotal, scans, perDay, hours30, verdict, inventory] = await Promise.all([
+    const [own, detTotal, scans, perDay, hours30, verdict, inventory, policy] = await Promise.all([
       listDetections(ctx, { endpointId: e.id, limit: 50 }),
       countDetections(ctx, { endpointId: e.id }),
       listScans(ctx, { endpointId: e.id, limit: 20 }),
@@ -183,6 +185,7 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
       endpointPresenceHours(ctx, e.id, Math.floor((now - 30 * DAY_MS) / HOUR_MS)),
       verifyEndpointCheckpoint(ctx.config, e.checkpoint),
       loadEndpointInventory(ctx, e.id),
+      endpointPolicy(ctx, e.id),
     ]);
     const [actions, heartbeatSeconds] = await Promise.all([
       loadEndpointActions(ctx, e.id),
@@ -208,6 +211,7 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
           <a href="#overview">Overview</a> <a href="#checkpoint">Checkpoint</a> <a href="#ledger">Ledger</a>{" "}
           <a href="#detections">Detections</a> <a href="#scans">Scans</a> <a href="#inventory">Inventory</a>{" "}
           <a href="#actions">Actions</a>
+          <a href="#policy">Policy</a>
         </nav>
         <div class="grid two">
           <section id="overview" aria-labelledby="ov-h">
@@ -222,6 +226,15 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
                 ["OS", osText(e.os)],
                 ["Agent version", <span class="mono">{e.agentVersion ?? "–"}</span>],
                 ["Rules version", <span class="mono">{e.rulesVersion ?? "none"}</span>],
+                ["Tags", e.tags.length ? e.tags.join(", ") : <span class="muted">none</span>],
+                [
+                  "Groups",
+                  policy.groups.length ? (
+                    <a href="#policy">{policy.groups.map((g) => g.name).join(", ")}</a>
+                  ) : (
+                    <span class="muted">none (default policy)</span>
+                  ),
+                ],
                 [
                   "Enrolled",
                   <>
@@ -373,6 +386,7 @@ export function registerEndpointPages(app: Hono<AppEnv>, ctx: ServerContext): vo
           now={now}
           heartbeatSeconds={heartbeatSeconds}
         />
+        <EffectivePolicySection p={policy} />
       </Page>,
     );
   });
