@@ -108,6 +108,7 @@ export function redactedConfig(c: AgentConfig, paths: boolean, hostname: boolean
     },
     updates: { ...c.updates, source: paths || !c.updates.source?.startsWith("/") ? c.updates.source : withheld },
     actions: { ...c.actions, roots: list(c.actions.roots) },
+    scanCeiling: { ...c.scanCeiling, roots: list(c.scanCeiling.roots) },
   };
 }
 
@@ -450,6 +451,17 @@ export class ActionRunner {
       scan: redactedConfig(agent.config, pol.send.path, pol.send.hostname).scan,
       watch: pol.send.path ? st.watch : st.watch.length ? [withheld] : [],
       actions: { ...st.actions, roots: pol.send.path ? st.actions.roots : st.actions.roots.length ? [withheld] : [] },
+      // the server's scan policy over the local one: its paths, and the ceiling's sentences that name them
+      effectiveScan: pol.send.path
+        ? st.effectiveScan
+        : {
+            ...st.effectiveScan,
+            paths: st.effectiveScan.paths.length ? [withheld] : [],
+            exclude: st.effectiveScan.exclude.length ? [withheld] : [],
+            watchPaths: st.effectiveScan.watchPaths.length ? [withheld] : [],
+            narrowed: st.effectiveScan.narrowed.length ? [`${st.effectiveScan.narrowed.length} ${withheld}`] : [],
+          },
+      scanCeiling: redactedConfig(agent.config, pol.send.path, pol.send.hostname).scanCeiling,
     };
     const bundle: Record<string, unknown> = {
       format: "vigil-diagnostics/1",
