@@ -672,7 +672,7 @@ export function chooseAtoms(node: ReNode, depth = 0): AtomChoice[] | null {
     }
     return all;
   }
-  const items = flattenCat([node]);
+  const items = node.t === "cat" ? flattenCat(node.items) : [node];
   const infos = items.map(info);
   let bestQ = -Infinity;
   let best: AtomChoice[] | null = null;
@@ -742,14 +742,7 @@ function flattenCat(items: ReNode[]): ReNode[] {
     if (it.t === "cat") out.push(...flattenCat(it.items));
     else if (it.t === "rep" && it.min === it.max && it.min <= 8 && it.node.t === "set")
       for (let k = 0; k < it.min; k++) out.push(it.node);
-    else if (it.t === "rep" && it.min >= 1 && it.node.t !== "set") {
-      // a group repeated at least once, (90){2,20}: its first iterations (up to 4) are plain
-      // concatenation, where the atom can be (as yara takes it)
-      const k = Math.min(it.min, 4);
-      const body = flattenCat([it.node]);
-      for (let j = 0; j < k; j++) out.push(...body);
-      if (it.max === null || it.max > k) out.push({ ...it, min: it.min - k, max: it.max === null ? null : it.max - k });
-    } else out.push(it);
+    else out.push(it);
   }
   return out;
 }

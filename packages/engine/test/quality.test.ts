@@ -92,9 +92,4 @@ describe("the engine's atom choice by the same rule", () => {
     expect(atoms[0]!.variants).toEqual([[1, 2, 3, 4]]);
     expect(atoms[0]!.prefixMin).toBe(6);
   });
-
-  test("a group repeated at least once gives its atom from the first repetitions", () => {
-    const atoms = chooseAtoms(parseRegex("(90){2,20}", false))!;
-    expect(atoms[0]!.variants).toEqual([[0x39, 0x30, 0x39, 0x30]]);
-  });
 });
