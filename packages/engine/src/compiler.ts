@@ -280,8 +280,10 @@ export class Compiler {
       this.curStrings.set(id, gi);
       this.curStringOrder.push(id);
       stringIdx.push(gi);
-      if (compiled.slow) {
-        this.warn("W_SLOW_PATTERN", compiled.slow, s.pos);
+      if (compiled.slow) this.warn("W_SLOW_PATTERN", compiled.slow, s.pos);
+      if (compiled.slowAny) {
+        this.warn("W_SLOW_PATTERN", compiled.slowAny, s.pos);
+        compiled.slowAny = undefined; // not part of the compiled rules
       }
     }
     const seenMeta = new Set<string>();

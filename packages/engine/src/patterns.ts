@@ -20,6 +20,7 @@ import {
   widen,
   hasAnchors,
 } from "./regex.js";
+import { ATOM_QUALITY_MAX, ATOM_QUALITY_WARNING, bytesQuality, literalQuality, patternQuality } from "./quality.js";
 
 /**
  * yara's regex engine gives up on a match that reaches further than this many bytes past the
@@ -33,6 +34,10 @@ export const RE_SCAN_LIMIT = 4096;
  * scan that reaches it. The message does not repeat the pattern.
  */
 export function checkMatcher(source: string): void {
+  // V8 refuses a run of 32,768 literal characters or more; shorter sources compile (checked
+  // up to 50 KB of classes and nested counted repetitions), so only long ones are tried here:
+  // compiling every pattern's RegExp up front cost a tenth of a large feed's compile time
+  if (source.length < 16384) return;
   try {
     new RegExp(source, "y").exec("");
   } catch {
@@ -75,7 +80,7 @@ export interface LiteralVariant {
 }
 
 export interface RegexPattern {
-  /** JavaScript RegExp source over byte strings. */
+  /** JavaScript RegExp source over byte strings ("" for a `masked` hex string with atoms, which needs none). */
   source: string;
   /** atoms, or null if the pattern must be tried at every offset. */
   atoms: Array<{ variants: number[][]; prefixMin: number; prefixMax: number | null }> | null;
@@ -103,8 +108,9 @@ export interface CompiledString {
   wideForms: boolean[];
   literals: LiteralVariant[] | null;
   regexes: RegexPattern[] | null;
-  /** warnings about slow patterns. */
+  /** warnings about slow patterns: poor atoms, and (slowAny) .* and the like. */
   slow: string | null;
+  slowAny?: string;
 }
 
 export class PatternError extends Error {}
@@ -152,32 +158,20 @@ function isAlpha(b: number): boolean {
   return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
 }
 
-function byteQuality(b: number): number {
-  return b === 0x00 || b === 0xff || b === 0x20 || b === 0xcc || b === 0x90 ? 12 : b >= 0x61 && b <= 0x7a ? 18 : 20;
-}
-
-/** Offset of the best window of up to 4 bytes in a literal (YARA-like quality). */
+const WINDOW = new Uint8Array(4);
+/** Offset of the best window of up to 4 bytes in a literal, by yara's atom quality (quality.ts). */
 export function literalAtomOffset(bytes: string, nocase: boolean): number {
   const len = Math.min(4, bytes.length);
   let bestOff = 0,
     bestQ = -Infinity;
   for (let off = 0; off + len <= bytes.length; off++) {
-    let q = 0,
-      same = true,
-      distinct = true;
-    for (let k = 0; k < len; k++) {
-      const b = bytes.charCodeAt(off + k);
-      q += nocase && isAlpha(b) ? 14 : byteQuality(b);
-      if (k > 0 && b !== bytes.charCodeAt(off)) same = false;
-      for (let j = 0; j < k; j++) if (bytes.charCodeAt(off + j) === b) distinct = false;
-    }
-    if (len > 1 && distinct) q += 2 * len;
-    if (len > 1 && same) q -= 10 * len;
+    for (let k = 0; k < len; k++) WINDOW[k] = bytes.charCodeAt(off + k);
+    const q = bytesQuality(WINDOW, 0, len, nocase);
     if (q > bestQ) {
       bestQ = q;
       bestOff = off;
     }
-    if (bestQ >= 88) break; // four distinct uncommon bytes: nothing later can be better
+    if (bestQ >= ATOM_QUALITY_MAX) break; // four distinct uncommon bytes: nothing later can be better
   }
   return bestOff;
 }
@@ -206,6 +200,29 @@ function literal(bytes: string, nocase: boolean, xorKey: number | null, atomOffs
   return { bytes, nocase, xorKey, atomOffset: offset, atoms: literalAtomForms(bytes, offset, nocase) };
 }
 
+/**
+ * One object literal with every field in one order: all compiled strings share one hidden
+ * class (built by spreading, each of a large feed's strings ended up with its own, 10 MB).
+ */
+function compiledString(
+  base: Omit<CompiledString, "wideForms" | "literals" | "regexes">,
+  wideForms: boolean[],
+  literals: LiteralVariant[] | null,
+  regexes: RegexPattern[] | null,
+): CompiledString {
+  return {
+    id: base.id,
+    kind: base.kind,
+    private: base.private,
+    fullword: base.fullword,
+    slow: base.slow,
+    slowAny: base.slowAny,
+    wideForms,
+    literals,
+    regexes,
+  };
+}
+
 /** Compiles one string definition. Throws PatternError with a message on invalid input. */
 export function compileString(def: StringDef): CompiledString {
   const m = def.modifiers;
@@ -217,6 +234,7 @@ export function compileString(def: StringDef): CompiledString {
     private: !!m.private,
     fullword: !!m.fullword,
     slow: null as string | null,
+    slowAny: undefined as string | undefined,
   };
   if (def.kind === "text") {
     if (m.nocase && m.xor)
@@ -266,17 +284,27 @@ export function compileString(def: StringDef): CompiledString {
         wideForms.push(isWide);
       }
     }
-    if (literals.some((l) => l.bytes.length < 2)) base.slow = `string "${def.id}" may slow down scanning`;
-    return { ...base, wideForms, literals, regexes: null };
+    // yara rates a text string by its plain text's best atom and the atoms made from it; a
+    // base64 string is a regex of its forms there, each of which needs an atom
+    const q = b64
+      ? Math.min(
+          ...literals.map((l) => literalQuality(l.bytes, { ascii: true, wide: false, nocase: false, xor: null })),
+        )
+      : literalQuality(def.value, { ascii, wide, nocase: !!m.nocase, xor: m.xor ?? null });
+    if (q < ATOM_QUALITY_WARNING) base.slow = `string "${def.id}" may slow down scanning`;
+    return compiledString(base, wideForms, literals, null);
   }
   let node: ReNode;
   let plain: boolean;
+  let yaraQuality: number;
   if (def.kind === "hex") {
     node = hexToRe(def.tokens);
     plain = def.tokens.every((t) => t.type === "byte" && t.mask === 0xff && !t.not);
+    yaraQuality = patternQuality(node, true);
   } else {
     node = parseRegex(def.source, def.flags.includes("s"));
     plain = isLiteralSource(def.source);
+    yaraQuality = patternQuality(node, false);
     if (def.flags.includes("i") || m.nocase) node = caseFold(node);
   }
   const forms: Array<[ReNode, boolean]> = [];
@@ -292,7 +320,9 @@ export function compileString(def: StringDef): CompiledString {
   for (const [n] of forms) {
     const atoms = chooseAtoms(n);
     const [minLength, maxLength] = lengthRange(n);
-    const source = toJsSource(n);
+    // a hex string compared in place at its atoms needs no pattern source (rules.ts): leaving
+    // it out saves a large feed's compile a string of four characters per byte
+    const source = simpleHex && atoms ? "" : toJsSource(n);
     checkMatcher(source);
     const pattern: RegexPattern = {
       source,
@@ -312,10 +342,17 @@ export function compileString(def: StringDef): CompiledString {
       };
     }
     regexes.push(pattern);
-    if (!atoms || atoms.some((a) => a.variants[0]!.length < 2)) base.slow = `string "${def.id}" may slow down scanning`;
+    // the warning is yara's (its atom quality), whatever atoms the engine found
+    if (yaraQuality < ATOM_QUALITY_WARNING) base.slow = `string "${def.id}" may slow down scanning`;
   }
   if (def.kind === "regex" && hasUnboundedAny(node)) {
-    base.slow = `${def.id} contains .*, .+ or .{x,} consider using .{,N}, .{1,N} or {x,N} with a reasonable value for N`;
+    // yara gives this warning besides the atom one
+    base.slowAny = `${def.id} contains .*, .+ or .{x,} consider using .{,N}, .{1,N} or {x,N} with a reasonable value for N`;
   }
-  return { ...base, wideForms: forms.map(([, w]) => w), literals: null, regexes };
+  return compiledString(
+    base,
+    forms.map(([, w]) => w),
+    null,
+    regexes,
+  );
 }

@@ -10,16 +10,32 @@
  * literal runs from which atoms are chosen.
  */
 import type { HexNode } from "./ast.js";
+import { knownByteScore } from "./quality.js";
 
 export type ReNode =
-  | { t: "set"; bits: Uint32Array } // one byte from a set (256 bits)
+  /**
+   * one byte from a set (256 bits); `neg`: written as a negated class [^...] (under nocase
+   * yara excludes both cases of what it lists); `dot`: yara's "any byte" node (`.`, hex ??
+   * and jumps), which atom extraction and the .* warning tell apart from classes.
+   */
+  | { t: "set"; bits: Uint32Array; neg?: boolean; dot?: boolean }
   | { t: "cat"; items: ReNode[] }
   | { t: "alt"; alts: ReNode[] }
   | { t: "rep"; node: ReNode; min: number; max: number | null; greedy: boolean }
   | { t: "bol" }
   | { t: "eol" }
-  | { t: "wordb" }
-  | { t: "nwordb" };
+  /** `wide`: the boundary of a wide string, between two-byte characters (see WIDE_WORDB_SOURCE). */
+  | { t: "wordb"; wide?: boolean }
+  | { t: "nwordb"; wide?: boolean };
+
+/**
+ * \b and \B of a `wide` regex in JavaScript source: yara tests the word boundary on the wide
+ * characters around it (a word byte followed by a zero byte), so the lookarounds look two bytes
+ * each way. A YARA regex cannot contain these forms ("(?<" is a syntax error there), so
+ * parseRegex reads them back only from its own sources (`internal`).
+ */
+export const WIDE_WORDB_SOURCE = "(?:(?<=\\w\\x00)(?!\\w\\x00)|(?<!\\w\\x00)(?=\\w\\x00))";
+export const WIDE_NWORDB_SOURCE = "(?:(?<=\\w\\x00)(?=\\w\\x00)|(?<!\\w\\x00)(?!\\w\\x00))";
 
 export class RegexSyntaxError extends Error {
   constructor(
@@ -111,8 +127,12 @@ const ANY_BUT_NL = (() => {
 
 // ---------------- the YARA regex parser ----------------
 
-/** Parses a YARA regular expression body (without slashes). `dotAll` is the /s flag. */
-export function parseRegex(src: string, dotAll: boolean): ReNode {
+/**
+ * Parses a YARA regular expression body (without slashes). `dotAll` is the /s flag.
+ * `internal`: `src` is this module's own output (toJsSource), which may hold the wide word
+ * boundaries and empty groups a rule's regex cannot.
+ */
+export function parseRegex(src: string, dotAll: boolean, internal = false): ReNode {
   let i = 0;
   const fail = (msg: string): never => {
     throw new RegexSyntaxError(msg, i);
@@ -121,6 +141,9 @@ export function parseRegex(src: string, dotAll: boolean): ReNode {
   const parseAlt = (depth: number): ReNode => {
     if (depth > 200) fail("regular expression nested too deeply");
     const alts: ReNode[] = [parseCat(depth)];
+    // yara's grammar: an alternative may be empty only after a '|', (abc|) but not (|abc)
+    if (!internal && src[i] === "|" && isEmptyCat(alts[0]!))
+      fail("an empty alternative must come last: write (abc|), not (|abc)");
     while (src[i] === "|") {
       i++;
       alts.push(parseCat(depth));
@@ -266,15 +289,26 @@ export function parseRegex(src: string, dotAll: boolean): ReNode {
         setRange(bits, lo, hi);
       } else setAdd(bits, lo);
     }
-    return { t: "set", bits: negate ? setInvert(bits) : bits };
+    return negate ? { t: "set", bits: setInvert(bits), neg: true } : { t: "set", bits };
   };
 
   const parseAtom = (depth: number): ReNode => {
     const c = src[i]!;
     switch (c) {
       case "(": {
+        if (internal) {
+          if (src.startsWith(WIDE_WORDB_SOURCE, i)) {
+            i += WIDE_WORDB_SOURCE.length;
+            return { t: "wordb", wide: true };
+          }
+          if (src.startsWith(WIDE_NWORDB_SOURCE, i)) {
+            i += WIDE_NWORDB_SOURCE.length;
+            return { t: "nwordb", wide: true };
+          }
+        }
         i++;
         if (src.startsWith("?:", i)) i += 2;
+        if (src[i] === ")" && !internal) fail("empty group () in regular expression");
         const inner = src[i] === ")" ? ({ t: "cat", items: [] } as ReNode) : parseAlt(depth + 1);
         if (src[i] !== ")") fail("missing ) in regular expression");
         i++;
@@ -285,7 +319,7 @@ export function parseRegex(src: string, dotAll: boolean): ReNode {
         return parseClass();
       case ".":
         i++;
-        return { t: "set", bits: dotAll ? ANY : ANY_BUT_NL };
+        return { t: "set", bits: dotAll ? ANY : ANY_BUT_NL, dot: true };
       case "^":
         i++;
         return { t: "bol" };
@@ -320,18 +354,24 @@ export function parseRegex(src: string, dotAll: boolean): ReNode {
   return node;
 }
 
+function isEmptyCat(n: ReNode): boolean {
+  return n.t === "cat" && n.items.length === 0;
+}
+
 /** Lowers a hex string to the pattern AST (jumps are lazy, as in YARA). */
 export function hexToRe(nodes: HexNode[]): ReNode {
   const conv = (seq: HexNode[]): ReNode => {
     const items: ReNode[] = seq.map((n): ReNode => {
       if (n.type === "byte") {
         if (n.mask === 0xff && !n.not) return single(n.value);
+        if (n.mask === 0 && !n.not) return { t: "set", bits: ANY, dot: true };
         const bits = emptySet();
         if (n.mask === 0xff) setAdd(bits, n.value);
         else for (let b = 0; b < 256; b++) if ((b & n.mask) === (n.value & n.mask)) setAdd(bits, b);
         return { t: "set", bits: n.not ? setInvert(bits) : bits };
       }
-      if (n.type === "jump") return { t: "rep", node: { t: "set", bits: ANY }, min: n.min, max: n.max, greedy: false };
+      if (n.type === "jump")
+        return { t: "rep", node: { t: "set", bits: ANY, dot: true }, min: n.min, max: n.max, greedy: false };
       return { t: "alt", alts: n.alternatives.map(conv) };
     });
     return items.length === 1 ? items[0]! : { t: "cat", items };
@@ -344,9 +384,18 @@ export function caseFold(node: ReNode): ReNode {
   switch (node.t) {
     case "set": {
       const bits = node.bits.slice();
-      for (let b = 0x41; b <= 0x5a; b++) if (setHas(node.bits, b)) setAdd(bits, b + 32);
-      for (let b = 0x61; b <= 0x7a; b++) if (setHas(node.bits, b)) setAdd(bits, b - 32);
-      return { t: "set", bits };
+      if (node.neg) {
+        // yara folds what the class lists, then negates: [^d] excludes d and D
+        for (let b = 0x41; b <= 0x5a; b++)
+          if (!setHas(node.bits, b) || !setHas(node.bits, b + 32)) {
+            bits[b >>> 5]! &= ~(1 << (b & 31));
+            bits[(b + 32) >>> 5]! &= ~(1 << ((b + 32) & 31));
+          }
+      } else {
+        for (let b = 0x41; b <= 0x5a; b++) if (setHas(node.bits, b)) setAdd(bits, b + 32);
+        for (let b = 0x61; b <= 0x7a; b++) if (setHas(node.bits, b)) setAdd(bits, b - 32);
+      }
+      return { ...node, bits };
     }
     case "cat":
       return { t: "cat", items: node.items.map(caseFold) };
@@ -370,6 +419,9 @@ export function widen(node: ReNode): ReNode {
       return { t: "alt", alts: node.alts.map(widen) };
     case "rep":
       return { ...node, node: widen(node.node) };
+    case "wordb":
+    case "nwordb":
+      return { t: node.t, wide: true };
     default:
       return node;
   }
@@ -449,9 +501,9 @@ export function toJsSource(node: ReNode): string {
     case "eol":
       return "$";
     case "wordb":
-      return "\\b";
+      return node.wide ? WIDE_WORDB_SOURCE : "\\b";
     case "nwordb":
-      return "\\B";
+      return node.wide ? WIDE_NWORDB_SOURCE : "\\B";
   }
 }
 
@@ -508,17 +560,17 @@ export function hasAnchors(node: ReNode): boolean {
   }
 }
 
-/** True when the pattern contains an unbounded repetition of "any byte" such as .* or [-]. */
+/**
+ * True when the regex has .*, .+ or .{x,} where yara 4.2.3 warns about it: a repetition of the
+ * dot itself (not of a class such as [^\\]) with no upper bound, at the top level or inside
+ * concatenations and groups (yara does not look into alternatives or repeated groups).
+ */
 export function hasUnboundedAny(node: ReNode): boolean {
   switch (node.t) {
     case "rep":
-      return (
-        (node.max === null && node.node.t === "set" && setSize(node.node.bits) >= 255) || hasUnboundedAny(node.node)
-      );
+      return node.max === null && node.node.t === "set" && !!node.node.dot;
     case "cat":
       return node.items.some(hasUnboundedAny);
-    case "alt":
-      return node.alts.some(hasUnboundedAny);
     default:
       return false;
   }
@@ -554,40 +606,41 @@ function info(node: ReNode): ItemInfo {
   return { size: n, byte: n === 1 ? onlyMember(node.bits) : -1, bits: node.bits };
 }
 
-/** Quality of an atom made of these items (higher is better), after YARA's heuristics. */
+/** a set of two bytes that are the two cases of one letter (a nocase letter): its lowercase, or -1. */
+function casePair(it: ItemInfo): number {
+  if (it.size !== 2 || !it.bits) return -1;
+  for (let b = 0x61; b <= 0x7a; b++) if (setHas(it.bits, b) && setHas(it.bits, b - 32)) return b;
+  return -1;
+}
+
+/**
+ * Quality of an atom made of these items (higher is better): yara's rule (quality.ts) over the
+ * engine's atom items, raw (without yara's scale offset). A single byte scores as in yara, a
+ * nocase letter as the letter; sets yara has no atom byte for score little (a set of two 10,
+ * of up to 16 as a half-known byte, 4). Distinct bytes add 2 each, except that an atom of one
+ * very common byte repeated loses 10 per byte.
+ */
 function quality(items: ItemInfo[], from: number, len: number): number {
   let q = 0,
-    distinct = 0,
-    first = -2,
-    allSame = true;
+    unique = 0,
+    only = -1;
   const seen: number[] = [];
   for (let k = from; k < from + len; k++) {
     const it = items[k]!;
-    if (it.size === 1) {
-      const b = it.byte;
-      if (b === 0x00 || b === 0xff || b === 0x20 || b === 0xcc || b === 0x90) q += 12;
-      else if (b >= 0x61 && b <= 0x7a) q += 18;
-      else q += 20;
+    const b = it.size === 1 ? it.byte : casePair(it);
+    if (b >= 0) {
+      q += knownByteScore(b);
       if (!seen.includes(b)) {
         seen.push(b);
-        distinct++;
+        unique++;
+        only = b;
       }
-      if (first === -2) first = b;
-      else if (b !== first) allSame = false;
-    } else {
-      allSame = false;
-      q += it.size === 2 ? 14 : it.size <= 16 ? 6 : 0;
-    }
+    } else q += it.size === 2 ? 10 : 4;
   }
-  if (len > 1 && distinct === len) q += 2 * len;
-  if (len > 1 && allSame && items[from]!.size === 1) q -= 10 * len; // "AAAA", "\0\0\0\0"
+  if (unique === 1 && (only === 0x00 || only === 0x20 || only === 0x90 || only === 0xcc || only === 0xff))
+    q -= 10 * len;
+  else q += 2 * unique;
   return q;
-}
-
-/** Quality of an atom made of these byte sets (used for literals). */
-export function atomQuality(sets: Uint32Array[]): number {
-  const items = sets.map((b) => info({ t: "set", bits: b }));
-  return quality(items, 0, items.length);
 }
 
 function expandItems(items: ItemInfo[], from: number, len: number): number[][] {

@@ -233,7 +233,9 @@ export class CompiledRules {
   private mlBuf: number[][] | undefined;
   /** literal bytes (lower-cased for nocase), mask values and masks of all targets, end to end. */
   private pool: Uint8Array = new Uint8Array(0);
-  private poolBytes: number[] = [];
+  /** the pool while the rules are loaded: poolLength bytes used of a buffer that doubles. */
+  private poolBytes: Uint8Array = new Uint8Array(1 << 16);
+  private poolLength = 0;
   /** the serialised form these rules were loaded from (serialize() gives it back). */
   private readonly serialized: Uint8Array | undefined;
 
@@ -265,8 +267,8 @@ export class CompiledRules {
       return { impl: resolveFunction(mod, f.path, f.overload), module: f.module };
     });
     data.strings.forEach((s, sid) => this.addString(s, sid));
-    this.pool = Uint8Array.from(this.poolBytes);
-    this.poolBytes = [];
+    this.pool = this.poolBytes.slice(0, this.poolLength);
+    this.poolBytes = new Uint8Array(0);
     this.atoms.build();
     this.serialized = serialized;
     if (serialized) {
@@ -279,9 +281,34 @@ export class CompiledRules {
   }
 
   /** Puts bytes in the pool; returns their offset. */
+  /** Puts a latin1 string's bytes in the pool (lower-cased: `lower`); returns their offset. */
+  private poolAddText(text: string, lower: boolean): number {
+    const at = this.poolAdd([]);
+    this.poolReserve(text.length);
+    const pool = this.poolBytes;
+    for (let i = 0; i < text.length; i++) {
+      const b = text.charCodeAt(i);
+      pool[at + i] = lower ? lowerByte(b) : b;
+    }
+    this.poolLength = at + text.length;
+    return at;
+  }
+
+  private poolReserve(extra: number): void {
+    const at = this.poolLength;
+    if (at + extra > this.poolBytes.length) {
+      const grown = new Uint8Array(Math.max(this.poolBytes.length * 2, at + extra));
+      grown.set(this.poolBytes.subarray(0, at));
+      this.poolBytes = grown;
+    }
+  }
+
   private poolAdd(bytes: ArrayLike<number>): number {
-    const at = this.poolBytes.length;
-    for (let i = 0; i < bytes.length; i++) this.poolBytes.push(bytes[i]!);
+    const at = this.poolLength;
+    this.poolReserve(bytes.length);
+    const pool = this.poolBytes;
+    for (let i = 0; i < bytes.length; i++) pool[at + i] = bytes[i]!;
+    this.poolLength = at + bytes.length;
     return at;
   }
 
@@ -308,7 +335,7 @@ export class CompiledRules {
     if (m !== undefined) return m;
     m = null;
     try {
-      const node = parseRegex(source, false);
+      const node = parseRegex(source, false, true);
       const prog = compileProgram(node);
       if (backtrackBound(node) > BACKTRACK_BOUND) m = new Matcher(prog);
     } catch (e) {
@@ -325,12 +352,11 @@ export class CompiledRules {
   private addString(s: CompiledString, sid: number): void {
     if (s.literals) {
       s.literals.forEach((lit, i) => {
-        const bytes = Buffer.from(lit.bytes, "latin1");
         const t: LitTarget = {
           kind: 0,
           sid,
-          at: this.poolAdd(lit.nocase ? bytes.map(lowerByte) : bytes),
-          len: bytes.length,
+          at: this.poolAddText(lit.bytes, lit.nocase),
+          len: lit.bytes.length,
           nocase: lit.nocase,
           xorKey: lit.xorKey,
           atomOffset: lit.atomOffset,

@@ -33,6 +33,9 @@ const A_BOL = 0;
 const A_EOL = 1;
 const A_WORDB = 2;
 const A_NWORDB = 3;
+/** the boundaries of a wide regex: between two-byte characters (a word byte then a zero byte). */
+const A_WORDB_WIDE = 4;
+const A_NWORDB_WIDE = 5;
 
 /** The most instructions a program may have (a counted repetition expands its body). */
 export const MAX_PROGRAM = 65536;
@@ -154,11 +157,11 @@ export function compileProgram(node: ReNode, limit = MAX_PROGRAM): Program {
         return;
       case "wordb":
         hasAssert = true;
-        emit(OP_ASSERT, A_WORDB);
+        emit(OP_ASSERT, n.wide ? A_WORDB_WIDE : A_WORDB);
         return;
       case "nwordb":
         hasAssert = true;
-        emit(OP_ASSERT, A_NWORDB);
+        emit(OP_ASSERT, n.wide ? A_NWORDB_WIDE : A_NWORDB);
         return;
     }
   };
@@ -554,10 +557,14 @@ export class PikeVm {
         let ok: boolean;
         if (k === A_BOL) ok = p === 0;
         else if (k === A_EOL) ok = p === n;
-        else {
+        else if (k === A_WORDB || k === A_NWORDB) {
           const a = p > 0 && isWord(bytes[p - 1]!);
           const b = p < n && isWord(bytes[p]!);
           ok = k === A_WORDB ? a !== b : a === b;
+        } else {
+          const a = p > 1 && isWord(bytes[p - 2]!) && bytes[p - 1] === 0;
+          const b = p + 1 < n && isWord(bytes[p]!) && bytes[p + 1] === 0;
+          ok = k === A_WORDB_WIDE ? a !== b : a === b;
         }
         if (ok) stack.push((pc + 1) * 2 + f);
       }

@@ -4,8 +4,19 @@
  * error messages, and the atoms chosen for patterns.
  */
 import { describe, expect, test } from "vitest";
-import { caseFold, chooseAtoms, hexToRe, lengthRange, parseRegex, RegexSyntaxError, toJsSource } from "../src/regex.js";
+import {
+  caseFold,
+  chooseAtoms,
+  hasUnboundedAny,
+  hexToRe,
+  lengthRange,
+  parseRegex,
+  RegexSyntaxError,
+  toJsSource,
+  widen,
+} from "../src/regex.js";
 import { parseHexString } from "../src/parser.js";
+import { Matcher } from "../src/vm.js";
 
 const re = (src: string, flags = "") => {
   let node = parseRegex(src, flags.includes("s"));
@@ -41,6 +52,52 @@ describe("regex translation", () => {
     expect(re("[^a-c]").test("b")).toBe(false);
     expect(re("[\\x00-\\x02]").test("\x01")).toBe(true);
     expect(re("[a\\-z]").test("-")).toBe(true);
+  });
+
+  test("a negated class under nocase excludes both cases of what it lists, as yara's", () => {
+    expect(re("abc[^d]", "i").test("abcD")).toBe(false);
+    expect(re("abc[^D]", "i").test("abcd")).toBe(false);
+    expect(re("abc[^d]", "i").test("abce")).toBe(true);
+    expect(re("[^a-z]", "i").test("Q")).toBe(false);
+    expect(re("[^a-z]", "i").test("5")).toBe(true);
+  });
+
+  test("yara's grammar: an empty alternative only last, no empty group", () => {
+    for (const bad of ["(|abc)ef", "|abc", "a()b", "(?:)", "(a|(|b))"])
+      expect(() => parseRegex(bad, false), bad).toThrow(RegexSyntaxError);
+    for (const good of ["(abc|)ef", "abc|", "(abc||def)"]) expect(() => parseRegex(good, false), good).not.toThrow();
+  });
+
+  test("\\b and \\B of a wide regex look at the two-byte characters around them (RegExp and matcher agree)", () => {
+    const cases: Array<[string, string, number]> = [
+      ["abc\\b", "a\0b\0c\0\0", 6],
+      ["abc\\b", "a\0b\0c\0\t\0", 6],
+      ["abc\\b", "a\0b\0c\0x\0", -1],
+      ["abc\\b", "a\0b\0c\0", 6],
+      ["abc\\B", "a\0b\0c\0x\0", 6],
+      ["\\babc", "x\0a\0b\0c\0", -1],
+      ["\\babc", " \0a\0b\0c\0", 6],
+    ];
+    for (const [src, data, want] of cases) {
+      const node = widen(parseRegex(src, false));
+      const start = data.indexOf("a");
+      const js = new RegExp(toJsSource(node), "y");
+      js.lastIndex = start;
+      const m = js.exec(data);
+      expect(m ? m[0].length : -1, `RegExp ${src} on ${JSON.stringify(data)}`).toBe(want);
+      const bytes = Uint8Array.from(Buffer.from(data, "latin1"));
+      // the matcher reads the RegExp source back, as rules.ts does
+      const vm = Matcher.of(parseRegex(toJsSource(node), false, true));
+      expect(vm.matchAt(bytes, start, bytes.length), `matcher ${src} on ${JSON.stringify(data)}`).toBe(want);
+    }
+  });
+
+  test("the .* warning is for the dot itself, as yara 4.2.3's (not a class such as [^\\\\]+)", () => {
+    expect(hasUnboundedAny(parseRegex("ab.*cd", false))).toBe(true);
+    expect(hasUnboundedAny(caseFold(parseRegex("ab(.+)cd", false)))).toBe(true);
+    expect(hasUnboundedAny(parseRegex("ab.{3,}", false))).toBe(true);
+    expect(hasUnboundedAny(parseRegex("C:\\\\[^\\\\]+\\\\x", false))).toBe(false);
+    expect(hasUnboundedAny(parseRegex("ab.{0,30}", false))).toBe(false);
   });
 
   test("a brace that is not a repetition is a literal", () => {

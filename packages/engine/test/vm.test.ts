@@ -186,8 +186,9 @@ rule costly { strings: $re = /.+[^A-Za-z0-9-]DDEAUTO[^a-z0-9-].+/ nocase conditi
     rules.scan(ddeData(), { profile });
     const rows = rules.profileReport(profile, 5);
     expect(rows[0]).toMatchObject({ rule: "costly", namespace: "default", string: "$re" });
-    // 600 atom hits (the first letters of DDEAUTO, either case) and the real field, twice
-    expect(rows[0]!.verifications).toBeGreaterThanOrEqual(2 * 601);
+    // the atom is DEAU (yara's quality: four distinct letters): 300 hits in the DDEAUTX
+    // lookalikes (not in the ddeaXX ones) and the real field, twice
+    expect(rows[0]!.verifications).toBeGreaterThanOrEqual(2 * 301);
     // the filter rules out the starts before every false hit: only the real one's are tried
     expect(rows[0]!.starts).toBeGreaterThan(0);
     expect(rows[0]!.starts).toBeLessThanOrEqual(2 * 2 * 4096);
