@@ -99,9 +99,14 @@ export const AgentConfig = z.object({
       source: z.string().nullable().default(null),
       /** The trust policy (vigil-trust/v1 JSON); null: no update checks. */
       trustPolicy: z.record(z.string(), z.unknown()).nullable().default(null),
+      /**
+       * A signed trust root (vigil-root/v1 note text) to start from instead of a fixed policy: the
+       * update client walks the log's newer roots from it (key rotation, witnesses, quorum).
+       */
+      trustRoot: z.string().max(1 << 20).nullable().default(null),
       everyMinutes: z.number().int().positive().default(60),
     })
-    .default({ source: null, trustPolicy: null, everyMinutes: 60 }),
+    .default({ source: null, trustPolicy: null, trustRoot: null, everyMinutes: 60 }),
   /** What to do with a detected file. */
   action: z.enum(["report", "quarantine"]).default("report"),
   quarantineDir: z.string().nullable().default(null),

@@ -91,6 +91,8 @@ export interface AgentUpdatesOptions {
   /** Log base URL (http/https, read through `client`) or a directory. */
   source: string;
   trustPolicy: unknown;
+  /** A signed trust root to walk from (takes the place of trustPolicy). */
+  trustRoot?: string | null;
   client: AgentClient;
 }
 
@@ -110,7 +112,7 @@ export class AgentUpdates {
     const { stateDir } = this.o;
     const before = await loadState(stateDir).catch(() => null);
     try {
-      this.policy ??= validatePolicy(this.o.trustPolicy);
+      if (!this.o.trustRoot) this.policy ??= validatePolicy(this.o.trustPolicy);
     } catch (err) {
       return {
         status: "failed",
@@ -119,7 +121,8 @@ export class AgentUpdates {
       };
     }
     try {
-      const r = await update({ source: this.source(), stateDir, policy: this.policy });
+      const trust = this.o.trustRoot ? { root: this.o.trustRoot } : { policy: this.policy };
+      const r = await update({ source: this.source(), stateDir, ...trust });
       const after = await loadState(stateDir);
       return {
         status: r.status,
@@ -156,11 +159,17 @@ export class AgentUpdates {
   }
 }
 
-/** The update client an agent's configuration asks for, or undefined when updates are not configured (no trust policy). */
+/** The update client an agent's configuration asks for, or undefined when updates are not configured (no trust policy or root). */
 export function updatesFor(a: { dir: string; config: AgentConfig; client: AgentClient }): AgentUpdates | undefined {
   const u = a.config.updates;
-  if (!u.trustPolicy) return undefined;
+  if (!u.trustPolicy && !u.trustRoot) return undefined;
   const source =
     u.source ?? new URL("updates/", a.config.server.endsWith("/") ? a.config.server : a.config.server + "/").href;
-  return new AgentUpdates({ stateDir: join(a.dir, "updates"), source, trustPolicy: u.trustPolicy, client: a.client });
+  return new AgentUpdates({
+    stateDir: join(a.dir, "updates"),
+    source,
+    trustPolicy: u.trustPolicy,
+    trustRoot: u.trustRoot,
+    client: a.client,
+  });
 }

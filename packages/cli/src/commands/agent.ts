@@ -17,7 +17,7 @@ import { Command } from "commander";
 import * as agent from "@vigil/agent";
 import { AGENT_REFUSALS, fail } from "../fail.js";
 import { ScannerError } from "@vigil/scanner";
-import { validatePolicy } from "@vigil/updates";
+import { validatePolicy, verifyRootSelf } from "@vigil/updates";
 import { collect, parseOrExit, parseSize } from "../options.js";
 
 export const summary = "endpoint agent: enrol with a Vigil server, report scans and detections under the data policy";
@@ -301,6 +301,7 @@ async function config(args: string[]): Promise<number> {
     .option("--rules <file|dir>", "extra YARA rules (repeatable)", collect, [])
     .option("--builtin <on|off>", "use the built-in starter rules")
     .option("--trust-policy <file>", "enable update checks with this trust policy (vigil-trust/v1 JSON)")
+    .option("--trust-root <file>", "enable update checks from this signed trust root (vigil root init), walking newer roots")
     .option("--update-source <url|dir>", "the update log (default: the server's /updates/); 'server' to reset")
     .option("--update-every <interval>", "how often to check for updates")
     .option("--jobs <n>", "worker threads for scheduled scans")
@@ -367,6 +368,7 @@ async function config(args: string[]): Promise<number> {
     rules: string[];
     builtin?: string;
     trustPolicy?: string;
+    trustRoot?: string;
     updateSource?: string;
     updateEvery?: string;
     jobs?: string;
@@ -429,6 +431,18 @@ async function config(args: string[]): Promise<number> {
     }
     validatePolicy(obj);
     c.updates.trustPolicy = obj as Record<string, unknown>;
+    c.updates.trustRoot = null;
+  }
+  if (o.trustRoot) {
+    let text: string;
+    try {
+      text = readFileSync(o.trustRoot, "utf8");
+      verifyRootSelf(text);
+    } catch (err) {
+      throw new ScannerError("BAD_OPTION", `cannot use the trust root ${o.trustRoot}: ${(err as Error).message}`);
+    }
+    c.updates.trustRoot = text;
+    c.updates.trustPolicy = null;
   }
   if (o.updateSource)
     c.updates.source =
@@ -478,9 +492,9 @@ async function config(args: string[]): Promise<number> {
   const shown = { ...files.config(), key: "(hidden)" };
   if (o.json) process.stdout.write(JSON.stringify(shown, null, 2) + "\n");
   else {
-    const { trustPolicy, ...upd } = shown.updates;
+    const { trustPolicy, trustRoot, ...upd } = shown.updates;
     process.stdout.write(
-      JSON.stringify({ ...shown, updates: { ...upd, trustPolicy: trustPolicy ? "(set)" : null } }, null, 2) + "\n",
+      JSON.stringify({ ...shown, updates: { ...upd, trustPolicy: trustPolicy ? "(set)" : null, trustRoot: trustRoot ? "(set)" : null } }, null, 2) + "\n",
     );
   }
   return 0;
