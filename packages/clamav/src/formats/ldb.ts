@@ -445,11 +445,16 @@ export function translateLdb(sig: LdbSignature, index: number, reportedName: str
     for (const i of [...needed]) {
       const pm = sig.subsigs[i]!.match(PCRE_RE);
       if (!pm || /^[0-9a-fA-F?*{}()|![\]\-BLW]*$/.test(sig.subsigs[i]!)) continue;
-      for (const t of leavesOf(parseLogicalExpression(pm[2]!)))
+      for (const t of leavesOf(parseLogicalExpression(pm[2]!))) {
+        if (t >= sig.subsigs.length)
+          throw new SignatureSyntaxError(
+            `subsignature ${i}'s PCRE trigger uses subsignature ${t} but only ${sig.subsigs.length} are given`,
+          );
         if (!needed.has(t)) {
           needed.add(t);
           grew = true;
         }
+      }
     }
   }
   const translateOne = (raw: string, i: number): void => {
