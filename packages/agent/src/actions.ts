@@ -424,7 +424,9 @@ export class ActionRunner {
   private async update(): Promise<ActionResult & { applied?: boolean }> {
     const r = await this.agent.checkUpdates();
     if (!r)
-      return this.refuse('no update trust policy or root is configured on this endpoint ("updates.trustPolicy" or "updates.trustRoot" in agent.json)');
+      return this.refuse(
+        'no update trust policy or root is configured on this endpoint ("updates.trustPolicy" or "updates.trustRoot" in agent.json)',
+      );
     const details = { status: r.status, ...(r.checkpoint ? { checkpoint: r.checkpoint } : {}) };
     if (r.status === "refused" || r.status === "failed")
       return {

@@ -103,7 +103,11 @@ export const AgentConfig = z.object({
        * A signed trust root (vigil-root/v1 note text) to start from instead of a fixed policy: the
        * update client walks the log's newer roots from it (key rotation, witnesses, quorum).
        */
-      trustRoot: z.string().max(1 << 20).nullable().default(null),
+      trustRoot: z
+        .string()
+        .max(1 << 20)
+        .nullable()
+        .default(null),
       everyMinutes: z.number().int().positive().default(60),
     })
     .default({ source: null, trustPolicy: null, trustRoot: null, everyMinutes: 60 }),

@@ -301,7 +301,10 @@ async function config(args: string[]): Promise<number> {
     .option("--rules <file|dir>", "extra YARA rules (repeatable)", collect, [])
     .option("--builtin <on|off>", "use the built-in starter rules")
     .option("--trust-policy <file>", "enable update checks with this trust policy (vigil-trust/v1 JSON)")
-    .option("--trust-root <file>", "enable update checks from this signed trust root (vigil root init), walking newer roots")
+    .option(
+      "--trust-root <file>",
+      "enable update checks from this signed trust root (vigil root init), walking newer roots",
+    )
     .option("--update-source <url|dir>", "the update log (default: the server's /updates/); 'server' to reset")
     .option("--update-every <interval>", "how often to check for updates")
     .option("--jobs <n>", "worker threads for scheduled scans")
@@ -494,7 +497,14 @@ async function config(args: string[]): Promise<number> {
   else {
     const { trustPolicy, trustRoot, ...upd } = shown.updates;
     process.stdout.write(
-      JSON.stringify({ ...shown, updates: { ...upd, trustPolicy: trustPolicy ? "(set)" : null, trustRoot: trustRoot ? "(set)" : null } }, null, 2) + "\n",
+      JSON.stringify(
+        {
+          ...shown,
+          updates: { ...upd, trustPolicy: trustPolicy ? "(set)" : null, trustRoot: trustRoot ? "(set)" : null },
+        },
+        null,
+        2,
+      ) + "\n",
     );
   }
   return 0;
