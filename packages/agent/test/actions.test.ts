@@ -182,7 +182,7 @@ describe("remote actions on a real agent", () => {
     // the remote scan does not stand in for the scheduled one
     const dets = (await s.call("GET", `/api/admin/detections?endpoint=${a.id}`, admin)).json.detections;
     expect(dets.some((d: { sha256: string }) => d.sha256 === sha(Buffer.from(EICAR)))).toBe(true);
-    expect((await action(upd)).message).toContain("no update trust policy is configured on this endpoint");
+    expect((await action(upd)).message).toContain("no update trust policy or root is configured on this endpoint");
   });
 
   test("diagnostics: the bundle reaches the server without the endpoint key; log lines withheld when paths may not leave", async () => {
