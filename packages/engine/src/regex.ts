@@ -457,6 +457,9 @@ const hx = (b: number) =>
 function setSource(bits: Uint32Array): string {
   const n = setSize(bits);
   if (n === 256) return "[\\s\\S]";
+  // a class that admits no byte ([^\w\W]): "[]" never matches in JavaScript too, but this
+  // module reads its own sources back (rules.ts) and a YARA class cannot be empty
+  if (n === 0) return "[^\\s\\S]";
   if (n === 1) return hx(onlyMember(bits));
   const negate = n > 128;
   const src = negate ? setInvert(bits) : bits;

@@ -16,6 +16,7 @@ import {
   widen,
 } from "../src/regex.js";
 import { parseHexString } from "../src/parser.js";
+import { compile, loadRules } from "../src/index.js";
 import { Matcher } from "../src/vm.js";
 
 const re = (src: string, flags = "") => {
@@ -26,6 +27,19 @@ const re = (src: string, flags = "") => {
 const bytes = (...b: number[]) => String.fromCharCode(...b);
 
 describe("regex translation", () => {
+  test("a class that admits no byte ([^\\w\\W]) reads back from its own source and matches nothing", () => {
+    // found by the engine-compile fuzz campaign: the source was "[]", which the matcher's
+    // reader (rules.ts reads toJsSource back) refused at scan time with a plain syntax error
+    const node = parseRegex("a.*[^\\w\\W]+x", false);
+    const src = toJsSource(node);
+    expect(() => parseRegex(src, false, true)).not.toThrow();
+    expect(new RegExp(src).test("a" + "b".repeat(10) + "x")).toBe(false);
+    const rules = compile("rule r { strings: $a = /a.*[^\\w\\W]+x/ condition: $a }");
+    const data = new TextEncoder().encode("a".repeat(60) + "x");
+    expect(rules.scan(data).matches).toEqual([]);
+    expect(loadRules(rules.serialize()).scan(data).matches).toEqual([]);
+  });
+
   test("dot matches every byte but \\n (also \\r and 0x85..0xff), and \\n with /s", () => {
     const dot = re("a.b");
     expect(dot.test("a\rb")).toBe(true);
