@@ -7,51 +7,33 @@
  * Any script error or CSP violation fails the test. Screenshots: test-artifacts/console/alerts*.png.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CHROMIUM, needs } from "@vigil/test-kit";
+import { needs } from "@vigil/test-kit";
+import { openConsoleBrowser, type ConsoleBrowser } from "./helpers/browser.js";
 import { TEST_ADMIN, detection, startTestServer, type TestServer } from "@vigil/test-kit/server";
 
 const ARTIFACTS = fileURLToPath(new URL("../../../test-artifacts/console/", import.meta.url));
 
 describe.skipIf(needs("alerts console in chromium", { chromium: true }))("alerts console in chromium", () => {
   let server: TestServer;
-  let context: BrowserContext;
+  let browser: ConsoleBrowser;
   let page: Page;
-  let profile: string;
-  const problems: string[] = [];
+  let problems: string[];
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     server = await startTestServer({ dialect: "sqlite", logLevel: "silent" });
-    profile = mkdtempSync(join(tmpdir(), "vigil-chromium-"));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-      viewport: { width: 1366, height: 768 },
-      timeout: 60_000,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(15_000);
-    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-    page.on("console", (m) => {
-      if (m.type() === "error") problems.push(`console error: ${m.text()}`);
-    });
-    page.on("response", (r) => {
-      if (r.status() >= 400)
-        problems.push(`HTTP ${r.status()} for ${r.request().method()} ${new URL(r.url()).pathname}`);
-    });
+    browser = await openConsoleBrowser();
+    ({ page, problems } = browser);
   }, 120_000);
 
   afterAll(async () => {
-    await context?.close().catch(() => {});
+    await browser?.close();
     await server?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
   it("from found to handled: a false positive from the list, a comment on an alert", async () => {
