@@ -8,13 +8,17 @@ export default class SummaryReporter implements Reporter {
       failed = 0,
       skipped = 0;
     for (const mod of testModules) {
-      if (mod.state() === "failed" && [...mod.children.allTests()].length === 0) failed++; // a file that failed to load
+      let failedHere = 0;
       for (const test of mod.children.allTests()) {
         const state = test.result().state;
         if (state === "passed") passed++;
-        else if (state === "failed") failed++;
+        else if (state === "failed") failedHere++;
         else skipped++;
       }
+      // A file that failed to load, or whose beforeAll/afterAll threw (its tests then read as
+      // skipped), failed without a failing test: count it once so the line cannot say 0 failed.
+      if (mod.state() === "failed" && failedHere === 0) failedHere = 1;
+      failed += failedHere;
     }
     failed += unhandledErrors.length;
     if (passed + failed === 0) {

@@ -5,7 +5,8 @@ export type DaemonErrorCode =
   | "LISTEN_FAILED"
   | "RELOAD_FAILED"
   | "AUTH_REQUIRED"
-  | "BAD_REQUEST";
+  | "BAD_REQUEST"
+  | "USER_CANNOT_READ_INSTALL";
 
 export class DaemonError extends Error {
   readonly code: DaemonErrorCode;

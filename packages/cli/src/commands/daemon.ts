@@ -4,8 +4,9 @@
  * and optionally an HTTP scan API (`--http`). SIGHUP/SIGUSR2 (or the RELOAD command) reload
  * the rules without dropping connections; SIGTERM/SIGINT (or SHUTDOWN) stop it.
  */
-import { chownSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { chownSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { fail } from "../fail.js";
 import { feedRuleDirs } from "../feeds.js";
@@ -124,6 +125,36 @@ function lookupUser(name: string): { uid: number; gid: number } {
   );
 }
 
+/** The groups that list a user as a member (/etc/group). */
+function supplementaryGroups(user: string): number[] {
+  const out: number[] = [];
+  for (const line of readFileSync("/etc/group", "utf8").split("\n")) {
+    const f = line.split(":");
+    if (f.length >= 4 && f[3]!.split(",").includes(user)) out.push(Number(f[2]));
+  }
+  return out;
+}
+
+/**
+ * The first directory on the way to `path` (from the root down, `path` included) that a user
+ * with these ids may not search or read, described with its owner and mode; undefined if none.
+ */
+function firstDeniedDirectory(path: string, uid: number, gids: number[]): string | undefined {
+  const chain: string[] = [];
+  for (let d = path; ; d = dirname(d)) {
+    chain.unshift(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of chain) {
+    const st = statSync(d);
+    const bits = st.uid === uid ? (st.mode >> 6) & 7 : gids.includes(st.gid) ? (st.mode >> 3) & 7 : st.mode & 7;
+    const need = d === path ? 5 : 1; // read and search the installation, search its parents
+    if ((bits & need) !== need)
+      return `directory ${d} is mode ${(st.mode & 0o777).toString(8)} owned by uid ${st.uid}, gid ${st.gid}`;
+  }
+  return undefined;
+}
+
 /** A group name or number, to a gid (/etc/group). */
 function lookupGroup(name: string): number {
   if (/^\d+$/.test(name)) return Number(name);
@@ -144,6 +175,15 @@ function lookupGroup(name: string): number {
 function dropPrivileges(user: string, logFile: string | undefined): void {
   if (process.getuid?.() !== 0) return;
   const { uid, gid } = lookupUser(user);
+  // Node loads most of Vigil's code after this point (the scanner, its workers): a user who
+  // cannot reach the installation would fail later with "Cannot find module"; say it now.
+  const install = realpathSync(fileURLToPath(new URL("../../../..", import.meta.url)));
+  const denied = firstDeniedDirectory(install, uid, [gid, ...supplementaryGroups(user)]);
+  if (denied)
+    throw new DaemonError(
+      "USER_CANNOT_READ_INSTALL",
+      `User ${user} cannot read Vigil's files under ${install}: ${denied} (make the installation readable to ${user}, e.g. chmod o+rx on that directory, install Vigil elsewhere, or remove User from the configuration)`,
+    );
   if (logFile) chownSync(logFile, uid, gid);
   (process as unknown as { initgroups?: (u: string, g: number) => void }).initgroups?.(user, gid);
   process.setgid?.(gid);
