@@ -15,7 +15,7 @@
  */
 import type { PeImage } from "@vigil/engine";
 import { overLimit, type Member, type OutputCap } from "../types.js";
-import { clamSections, rebuildPe } from "./clamrebuild.js";
+import { clamSections, cutShort, rebuildPe } from "./clamrebuild.js";
 import { rawAddr } from "./upx.js";
 
 /** Where each version's loader keeps things, from the entry point - 1 (ClamAV's constants). */
@@ -325,17 +325,27 @@ export function unpackAspack(pe: PeImage, b: Uint8Array, limit: number): AspackU
   }
 }
 
-/** The member an ASPack-packed PE yields: the rebuilt program, or why it is not fully scanned. */
+/**
+ * The member an ASPack-packed PE yields: the rebuilt program, or why it is not fully scanned. A file
+ * cut short still yields what unpacks from the bytes that are there, reported as damaged.
+ */
 export function* readAspack(pe: PeImage, b: Uint8Array, cap: OutputCap): Iterable<Member> {
   const limit = cap(Math.max(b.length, 1));
   const r = unpackAspack(pe, b, limit);
   if (!r) return;
-  if (r.data) yield { name: "ASPack", data: r.data, compressedSize: b.length };
-  else if (r.error)
+  const cut = cutShort(pe, b.length) ? " (the file is cut short: section data runs past its end)" : "";
+  const problem = (reason: "corrupt-archive" | "unsupported", why: string): Member["problem"] => ({
+    reason,
+    message: `ASPack-packed executable not ${r.data ? "fully " : ""}unpacked: ${why}`,
+  });
+  if (r.data)
     yield {
       name: "ASPack",
+      data: r.data,
       compressedSize: b.length,
-      problem: { reason: "corrupt-archive", message: `ASPack-packed executable not unpacked: ${r.error}` },
+      ...(cut ? { problem: problem("corrupt-archive", `ASPack: unpacked from what is there${cut}`) } : {}),
     };
+  else if (r.error)
+    yield { name: "ASPack", compressedSize: b.length, problem: problem("corrupt-archive", r.error + cut) };
   else yield overLimit("ASPack", b.length, limit);
 }

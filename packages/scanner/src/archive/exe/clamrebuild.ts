@@ -126,3 +126,11 @@ export function clamSections(pe: PeImage, size: number): { sects: Sect[]; hdrSiz
   });
   return { sects: kept, hdrSize };
 }
+
+/**
+ * Whether a section's raw data runs past the end of the file: the file was cut short, and what
+ * an unpacker reads there (zeros) is not the packed program.
+ */
+export function cutShort(pe: PeImage, size: number): boolean {
+  return pe.sections.some((s) => s.rawDataSize > 0 && s.rawDataOffset + s.rawDataSize > size);
+}

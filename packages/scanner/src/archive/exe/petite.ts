@@ -17,7 +17,7 @@
  */
 import type { PeImage } from "@vigil/engine";
 import { overLimit, type Member, type OutputCap } from "../types.js";
-import { clamSections, rebuildPe, type RebuildSect } from "./clamrebuild.js";
+import { clamSections, cutShort, rebuildPe, type RebuildSect } from "./clamrebuild.js";
 import { rawAddr, type Sect } from "./upx.js";
 
 const u32 = (b: Uint8Array, o: number): number =>
@@ -318,19 +318,29 @@ export function unpackPetite(pe: PeImage, b: Uint8Array, limit: number): PetiteU
   }
 }
 
-/** The member a Petite-packed PE yields: the rebuilt program, or why it is not fully scanned. */
+/**
+ * The member a Petite-packed PE yields: the rebuilt program, or why it is not fully scanned. A file
+ * cut short still yields what unpacks from the bytes that are there, reported as damaged.
+ */
 export function* readPetite(pe: PeImage, b: Uint8Array, cap: OutputCap): Iterable<Member> {
   const limit = cap(Math.max(b.length, 1));
   const r = unpackPetite(pe, b, limit);
   if (!r) return;
-  if (r.data) yield { name: "Petite", data: r.data, compressedSize: b.length };
-  else if (r.error || r.unsupported)
+  const cut = cutShort(pe, b.length) ? " (the file is cut short: section data runs past its end)" : "";
+  const problem = (reason: "corrupt-archive" | "unsupported", why: string): Member["problem"] => ({
+    reason,
+    message: `Petite-packed executable not ${r.data ? "fully " : ""}unpacked: ${why}`,
+  });
+  if (r.data)
     yield {
       name: "Petite",
+      data: r.data,
       compressedSize: b.length,
-      problem: r.error
-        ? { reason: "corrupt-archive", message: `Petite-packed executable not unpacked: ${r.error}` }
-        : { reason: "unsupported", message: `Petite-packed executable not unpacked: ${r.unsupported}` },
+      ...(cut ? { problem: problem("corrupt-archive", `Petite: unpacked from what is there${cut}`) } : {}),
     };
+  else if (r.error)
+    yield { name: "Petite", compressedSize: b.length, problem: problem("corrupt-archive", r.error + cut) };
+  else if (r.unsupported)
+    yield { name: "Petite", compressedSize: b.length, problem: problem("unsupported", r.unsupported) };
   else yield overLimit("Petite", b.length, limit);
 }
