@@ -10,7 +10,8 @@
  *   symbols (256 literals, 464 matches = 58 distance classes x 8 lengths, one "new codes"
  *   symbol), a length code and a distance-low-bits code, the codes' lengths themselves coded
  *   (19 symbols, run-length, delta to the previous table), a 3-entry history of distances;
- * - the first block's E8/E9 call and jump targets, made relative by the packer, are restored;
+ * - in the first block, E8/E9 calls and jumps whose target the packer made absolute (marked by
+ *   a byte the loader names) are made relative again;
  * - the image is rebuilt into a PE without the packer's two sections (`clamrebuild.ts`).
  */
 import type { PeImage } from "@vigil/engine";
@@ -142,12 +143,13 @@ class Stream {
       len = code.short[w >>> 16]!;
       if (!len || len >= 24) throw new AspackError("ASPack: invalid code in the stream");
     } else {
-      len = 15;
-      for (let l = 9; l < 15; l++)
-        if (w < code.limit[l]!) {
-          len = l;
-          break;
-        }
+      // (in the loader's order: limits of damaged tables need not grow, and then the order counts)
+      const lim = code.limit;
+      if (w < lim[10]!) len = w < lim[9]! ? 9 : 10;
+      else if (w < lim[11]!) len = 11;
+      else if (w < lim[12]!) len = 12;
+      else if (w < lim[13]!) len = 13;
+      else len = w < lim[14]! ? 14 : 15;
     }
     this.bitpos += len;
     const index = (((w - code.limit[len - 1]!) >>> 0) >>> (24 - len)) + code.first[len]!;
