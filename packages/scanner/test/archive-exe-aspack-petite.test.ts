@@ -37,6 +37,60 @@ const mod = (b: Buffer, f: (c: Buffer) => void): Buffer => {
   return c;
 };
 
+/**
+ * clam-aspack.exe (2.12) laid out as a 2.2x or 2.42 loader keeps things: the version mark, the
+ * code tables, the call marker byte and the entry point slot moved to that version's offsets,
+ * the block table written 12 bytes an entry (with an entry the loader skips). ClamAV unpacks
+ * both to the 2.12 file's bytes (checked with clamscan --leave-temps when written).
+ */
+function aspackAs(exe: Buffer, version: "2.2x" | "2.42"): Buffer {
+  const at = 0xc00; // the loader (entry point - 1) in the file; the version mark counts from the entry point
+  const o =
+    version === "2.2x"
+      ? { mark: 0x41f, blocks: 0x5d8, tables: 0x732, marker: 0x13a, oep: 0x401 }
+      : { mark: 0x42b, blocks: 0x5e4, tables: 0x73e, marker: 0x148, oep: 0x40d };
+  const b = Buffer.from(exe);
+  b.fill(0, at + 1 + 0x3b9, at + 1 + 0x3bf);
+  exe.copy(b, at + 1 + o.mark, at + 1 + 0x3b9, at + 1 + 0x3bf);
+  exe.copy(b, at + o.tables, at + 0x6d6, at + 0x6d6 + 0x72);
+  b[at + o.marker] = exe[at + 0x148]!;
+  exe.copy(b, at + o.oep, at + 0x39b, at + 0x39f);
+  const blocks = [
+    [0x2000, 0x200],
+    [0, 0xfffffef2],
+    [0x3058, 0x1a8],
+    [0x4000, 0x1000],
+    [0, 0],
+  ];
+  blocks.forEach(([rva, size], i) => {
+    b.writeUInt32LE(rva!, at + o.blocks + 12 * i);
+    b.writeUInt32LE(size!, at + o.blocks + 12 * i + 4);
+    b.writeUInt32LE(0, at + o.blocks + 12 * i + 8);
+  });
+  return b;
+}
+
+/**
+ * clam-petite.exe laid out as Petite 2.1 keeps things: an empty section after the packer's (the
+ * entry point then names the one before the last), the section list at 0x178 instead of 0x1b8.
+ * (The 2.1 loader code is not where 2.1 has it, so it stays in the last section and the entry
+ * point is not decrypted: ClamAV's result too, md5 from clamscan --leave-temps.)
+ */
+function petite21(exe: Buffer): Buffer {
+  const b = Buffer.from(exe);
+  const nt = 0xf0;
+  const sh = nt + 0xf8 + 4 * 40;
+  b.writeUInt16LE(5, nt + 6);
+  b.write(".x", sh, "latin1");
+  b.writeUInt32LE(0x1000, sh + 8);
+  b.writeUInt32LE(0x6000, sh + 12);
+  b.writeUInt32LE(0xe0000060, sh + 36);
+  b.writeUInt32LE(0x7000, nt + 24 + 56);
+  exe.copy(b, 0x578, 0x5b8, 0x5b8 + 0x80);
+  return b;
+}
+const PETITE21 = { md5: "41100ac3591a5fc199a979c20658a62f", size: 7168 };
+
 /** The verdict a scan of `b` gives: never OK unless the unpacker read all of it. */
 function verdict(b: Uint8Array, name: string): "found" | "incomplete" | "unpacked" | "OK" {
   const r = scan(b);
@@ -70,6 +124,16 @@ describe.skipIf(needs("clamav-testfiles' clam-aspack.exe", { debianFiles: [join(
         ["ClamExe", "x.exe!ASPack!PE@16864.exe"],
       ]);
       console.log(`clam-aspack.exe unpacked and rebuilt in ${ms.toFixed(1)} ms`);
+    });
+    it("the 2.2x and 2.42 layouts (12-byte block entries, skipped entries) unpack to the same program", () => {
+      for (const v of ["2.2x", "2.42"] as const) {
+        const m = exeMembers(aspackAs(exe, v));
+        expect(
+          m.map((x) => [x.name, x.problem]),
+          v,
+        ).toEqual([["ASPack", undefined]]);
+        expect(md5(m[0]!.data!), v).toBe(REBUILT.aspack.md5);
+      }
     });
     it("cut short: not fully scanned with the reason (what unpacks from the rest is still scanned)", () => {
       // (cuts inside the section table leave no PE to recognise ASPack by: not tried here)
@@ -184,6 +248,13 @@ describe.skipIf(needs("clamav-testfiles' clam-petite.exe", { debianFiles: [join(
       ]);
       console.log(`clam-petite.exe unpacked and rebuilt in ${ms.toFixed(1)} ms`);
     });
+    it("the 2.1 layout (the packer's section before the last, the list at 0x178): ClamAV's bytes", () => {
+      const b = petite21(exe);
+      const m = exeMembers(b);
+      expect(m.map((x) => [x.name, x.problem])).toEqual([["Petite", undefined]]);
+      expect([md5(m[0]!.data!), m[0]!.data!.length]).toEqual([PETITE21.md5, PETITE21.size]);
+      expect(scan(b).detections.map((d) => d.path)).toEqual(["x.exe!Petite!ZIP@6764.zip!clam.exe"]);
+    });
     it("cut short: not fully scanned with the reason (what unpacks from the rest is still scanned)", () => {
       for (const cut of [0x2c0, 0x480, 0x5c0, 0x700, 0x900, 0xc00, 0xe80, exe.length - 1]) {
         const r = scan(exe.subarray(0, cut));
@@ -293,6 +364,9 @@ describe.skipIf(
       return seed % n;
     };
     const cases: Array<[string, Buffer, string]> = [
+      ["a-2.2x", aspackAs(a, "2.2x"), "ASPack"],
+      ["a-2.42", aspackAs(a, "2.42"), "ASPack"],
+      ["p-2.1", petite21(p), "Petite"],
       ["a-cut", a.subarray(0, 0x1a00), "ASPack"],
       ["p-cut1", p.subarray(0, 0x900), "Petite"],
       ["p-cut2", p.subarray(0, 0xe80), "Petite"],
