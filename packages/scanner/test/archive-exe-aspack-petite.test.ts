@@ -203,6 +203,9 @@ describe.skipIf(needs("clamav-testfiles' clam-aspack.exe", { debianFiles: [join(
       const r = scan(bomb);
       expect(performance.now() - t).toBeLessThan(2000);
       expect(r.incomplete.map((i) => [i.path, i.reason])).toEqual([["x.exe!ASPack", "max-ratio"]]);
+      // and an output cap below what the unpacking needs: nothing is allocated, the cap reported
+      const capped = [...readArchive("exe", exe, "x", () => 10_000)];
+      expect(capped.map((m) => [m.name, m.problem?.reason, m.limit])).toEqual([["ASPack", "over-limit", 10_000]]);
     });
     it("300 files with random bits flipped: never a crash, a hang or OK", () => {
       let seed = 11;
@@ -324,6 +327,10 @@ describe.skipIf(needs("clamav-testfiles' clam-petite.exe", { debianFiles: [join(
       const r = scan(bomb);
       expect(performance.now() - t).toBeLessThan(2000);
       expect(r.incomplete.map((i) => [i.path, i.reason])).toEqual([["x.exe!Petite", "max-ratio"]]);
+      // and an output cap below what the unpacking needs: nothing is allocated, the cap reported
+      // (UPX's reader, which sees an empty section before a full one, says over-limit too)
+      const capped = [...readArchive("exe", exe, "x", () => 10_000)].filter((m) => m.name === "Petite");
+      expect(capped.map((m) => [m.name, m.problem?.reason, m.limit])).toEqual([["Petite", "over-limit", 10_000]]);
     });
     it("300 files with random bits flipped: never a crash, a hang or OK", () => {
       let seed = 13;

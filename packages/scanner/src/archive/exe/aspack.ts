@@ -319,8 +319,9 @@ export function unpackAspack(pe: PeImage, b: Uint8Array, limit: number): AspackU
     const out = sects.slice(0, n).map((x) => ({ rva: x.rva, vsz: x.vsz, raw: x.rva, rsz: x.vsz }));
     const oep = u32(image, at + v.oep);
     const built = rebuildPe(image, out, Number(pe.imageBase) >>> 0, oep, 0, 0, limit);
+    if ("over" in built) return { size: built.over };
     // where ClamAV cannot rebuild (too many sections), it scans the memory image as it is
-    return { data: typeof built === "string" ? image : built, size, version: v.name };
+    return { data: "data" in built ? built.data : image, size, version: v.name };
   } catch (err) {
     if (err instanceof AspackError) return { error: err.message, size, version: v.name };
     throw err;

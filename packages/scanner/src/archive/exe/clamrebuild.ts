@@ -46,8 +46,8 @@ const put32 = (b: Uint8Array, o: number, v: number): void => {
 };
 
 /**
- * The rebuilt PE, or a reason it cannot be built (too many sections, a section outside the
- * buffer, output over `limit` bytes).
+ * The rebuilt PE (`data`), or why it cannot be built (`error`: too many sections, a section
+ * outside the buffer), or the size it would take when that is over `limit` (`over`).
  */
 export function rebuildPe(
   buf: Uint8Array,
@@ -57,19 +57,20 @@ export function rebuildPe(
   resRva: number,
   resSize: number,
   limit: number,
-): Uint8Array | string {
+): { data: Uint8Array } | { error: string } | { over: number } {
   const n = sects.length;
-  if (!n) return "no sections to rebuild";
+  if (!n) return { error: "no sections to rebuild" };
   let rawbase = alignUp(0x148 + 0x80 + 0x28 * n, 0x200);
   const ghost = sects[0]!.rva > alignUp(rawbase, 0x1000) ? 1 : 0;
   if (ghost) rawbase = alignUp(0x148 + 0x80 + 0x28 * (n + 1), 0x200);
-  if (n + ghost > MAX_SECTIONS) return `${n} sections: more than ClamAV rebuilds (${MAX_SECTIONS})`;
+  if (n + ghost > MAX_SECTIONS) return { error: `${n} sections: more than ClamAV rebuilds (${MAX_SECTIONS})` };
   let total = rawbase;
   for (const s of sects) {
-    if (s.rsz && (s.raw < 0 || s.raw + s.rsz > buf.length)) return "a section lies outside the unpacked image";
+    if (s.rsz && (s.raw < 0 || s.raw + s.rsz > buf.length))
+      return { error: "a section lies outside the unpacked image" };
     total += alignUp(s.rsz, 0x200);
   }
-  if (total > limit) return `the rebuilt file would take ${total} bytes, over the limit of ${limit}`;
+  if (total > limit) return { over: total };
   const out = new Uint8Array(total);
   out.set(HEADERS, 0);
   const pe = 0xd0;
@@ -105,7 +106,7 @@ export function rebuildPe(
     vaddr += alignUp(s.vsz, 0x1000);
   }
   put32(out, pe + 0x50, vaddr);
-  return out;
+  return { data: out };
 }
 
 /**

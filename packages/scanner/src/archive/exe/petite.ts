@@ -39,7 +39,7 @@ function inflate(
   version: 1 | 2,
   res: { rva: number; size: number },
   limit: number,
-): Uint8Array {
+): Uint8Array | { over: number } {
   const size0 = buf.length;
   const fail = (why: string): never => {
     throw new PetiteError(`Petite: ${why}`);
@@ -262,8 +262,8 @@ function inflate(
     rebuilt.push({ rva: s.rva, vsz: s.vsz, raw: s.raw, rsz: s.rsz });
   }
   const pe = rebuildPe(buf, rebuilt, imageBase, encEp, res.rva, res.size, limit);
-  if (typeof pe === "string") throw new PetiteError(`Petite: the unpacked program could not be rebuilt: ${pe}`);
-  return pe;
+  if ("error" in pe) throw new PetiteError(`Petite: the unpacked program could not be rebuilt: ${pe.error}`);
+  return "over" in pe ? pe : pe.data;
 }
 
 export interface PetiteUnpacked {
@@ -311,7 +311,8 @@ export function unpackPetite(pe: PeImage, b: Uint8Array, limit: number): PetiteU
     const dirs = pe.dataDirOffset + 2 * 8;
     const res = dirs + 8 <= b.length ? { rva: u32(b, dirs), size: u32(b, dirs + 4) } : { rva: 0, size: 0 };
     const used = version === 1 ? sects.slice(0, n - 1) : sects;
-    return { data: inflate(buf, min, used, base, pe.entryPointRva, version, res, limit), size };
+    const out = inflate(buf, min, used, base, pe.entryPointRva, version, res, limit);
+    return out instanceof Uint8Array ? { data: out, size } : { size: out.over };
   } catch (err) {
     if (err instanceof PetiteError) return { error: err.message, size };
     throw err;
