@@ -5,6 +5,8 @@
  * - the image a UPX-packed PE unpacks to, rebuilt as ClamAV rebuilds it (`upx.ts`), or the
  *   program a yC-encrypted PE decrypts to (`yc.ts`), or the memory image of a WWPack32-packed
  *   one (`wwpack.ts`);
+ * - the program an ASPack- or Petite-packed PE unpacks to, rebuilt as ClamAV rebuilds it
+ *   (`aspack.ts`, `petite.ts`, `clamrebuild.ts`);
  * - what is embedded at an offset past the start, found by its magic bytes as ClamAV's file-type
  *   scan finds it: another PE (from its MZ to the end of the file), a ZIP, RAR, 7z, CAB or ARJ
  *   archive (self-extracting archives: the stub's overlay), an AutoIt compiled script, an
@@ -19,6 +21,8 @@ import { unpackUpx } from "./upx.js";
 import { unpackYc } from "./yc.js";
 import { rebaseSfxZip } from "./sfx.js";
 import { unpackWwpack } from "./wwpack.js";
+import { readAspack } from "./aspack.js";
+import { readPetite } from "./petite.js";
 
 /** ClamAV's MaxEmbeddedPE default: embedded PEs with more bytes behind them are not opened. */
 const MAX_EMBEDDED_PE = 40 << 20;
@@ -150,6 +154,8 @@ export function* readExe(b: Uint8Array, cap: OutputCap): Iterable<Member> {
       problem: { reason: "corrupt-archive", message: `WWPack-packed executable not unpacked: ${ww.error}` },
     };
   else if (ww) yield overLimit("WWPack", b.length, cap(Math.max(b.length, 1)));
+  if (!upx?.data && !yc && !ww) yield* readPetite(pe, b, cap);
+  if (!upx?.data && !yc && !ww) yield* readAspack(pe, b, cap);
   if (upx && !yc && !ww) {
     if (upx.data) yield { name: "UPX", data: upx.data, compressedSize: upx.compressedSize };
     else if (upx.error)
