@@ -19,6 +19,7 @@ import { unpackUpx } from "./upx.js";
 import { unpackYc } from "./yc.js";
 import { rebaseSfxZip } from "./sfx.js";
 import { unpackWwpack } from "./wwpack.js";
+import { isIshieldOverlay, overlayStart, readIshieldOverlay } from "./iscab.js";
 
 /** ClamAV's MaxEmbeddedPE default: embedded PEs with more bytes behind them are not opened. */
 const MAX_EMBEDDED_PE = 40 << 20;
@@ -160,6 +161,9 @@ export function* readExe(b: Uint8Array, cap: OutputCap): Iterable<Member> {
       };
     else yield overLimit("UPX", upx.compressedSize, cap(Math.max(b.length, 1)));
   }
+  // an InstallShield setup's files in the overlay (iscab.ts)
+  const ov = overlayStart(pe, b.length);
+  if (ov !== undefined && isIshieldOverlay(b, ov)) yield* readIshieldOverlay(b, ov, cap);
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   for (const e of EMBEDDED) {
     const hit = findEmbedded(buf, e);
