@@ -26,7 +26,8 @@ const ITEM = 87;
 const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
 const u32 = (b: Uint8Array, o: number): number => (u16(b, o) | (u16(b, o + 2) << 16)) >>> 0;
 /** A 64-bit little-endian size, as a number (past 2^53: Infinity, larger than any file). */
-const u64 = (b: Uint8Array, o: number): number => (u32(b, o + 4) >= 0x200000 ? Infinity : u32(b, o + 4) * 2 ** 32 + u32(b, o));
+const u64 = (b: Uint8Array, o: number): number =>
+  u32(b, o + 4) >= 0x200000 ? Infinity : u32(b, o + 4) * 2 ** 32 + u32(b, o);
 
 /**
  * Where ClamAV's PE reader puts the overlay: after the raw data of the section (past the first)
@@ -277,6 +278,12 @@ function inflateItem(s: Uint8Array, name: string, item: Item, cap: OutputCap): M
       data,
     );
   if (createHash("md5").update(data).digest("hex") !== item.md5)
-    return problem(name, item.csize, "InstallShield cabinet file damaged: MD5 differs from the table's", "corrupt-archive", data);
+    return problem(
+      name,
+      item.csize,
+      "InstallShield cabinet file damaged: MD5 differs from the table's",
+      "corrupt-archive",
+      data,
+    );
   return { name, data, compressedSize: item.csize };
 }
