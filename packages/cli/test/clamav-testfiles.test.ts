@@ -98,7 +98,8 @@ describe.skipIf(
       expect(vig.get(f)!.found, f).toEqual([`${DIR}/${f}!${f === "clam.impl.zip" ? "CLAM.EXE" : "clam.exe"}`]);
     }
     // and every other family with a reader of its own (7-Zip's formats, documents, mail,
-    // executables): 37 of 44 when these were written; the rest are packers not yet unpacked
+    // executables): 37 of 44 when these were written, 40 with InstallShield cabinets and PESpin;
+    // the rest are packers not yet unpacked
     for (const f of [
       "clam.7z",
       "clam.arj",
@@ -125,6 +126,13 @@ describe.skipIf(
       "clam_ISmsi_int.exe",
     ])
       expect(found, f).toContain(f);
-    expect(found.length).toBeGreaterThanOrEqual(37);
+    // InstallShield setups (the overlay's files, the cabinets through data1.hdr) and PESpin
+    for (const [f, path] of [
+      ["clam_IScab_ext.exe", "clam.exe"],
+      ["clam_IScab_int.exe", "data2.cab!clam.exe"],
+      ["clam-pespin.exe", "PESpin!PE@6112.exe"],
+    ] as const)
+      expect(vig.get(f)?.found, f).toEqual([`${DIR}/${f}!${path}`]);
+    expect(found.length).toBeGreaterThanOrEqual(40);
   }, 300_000);
 });

@@ -107,7 +107,8 @@ export function unfsg(src: Uint8Array, dst: Uint8Array): void {
   dst[d++] = src[s++]!;
   for (;;) {
     if (!bit()) {
-      if (d >= dsize || s >= ssize) fail("PESpin: compressed stream passes its bounds");
+      if (s >= ssize) fail("PESpin: compressed stream ends early");
+      if (d >= dsize) fail("PESpin: compressed stream passes its bounds");
       dst[d++] = src[s++]!;
       lostbit = 1;
       continue;
