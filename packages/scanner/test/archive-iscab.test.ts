@@ -194,6 +194,22 @@ describe.skipIf(needs("clamav-testfiles InstallShield cabinets", { debianFiles: 
       far.writeBigUInt64LE(1n << 40n, 0x20 + 0x50 + 8 + 18);
       const r3 = scan(setup(entry("data1.hdr", far), entry("data1.cab", cab)));
       expect(r3.incomplete.map((i) => i.message)[0]).toMatch(/lies outside data1\.cab/);
+      far.writeBigUInt64LE(1n << 60n, 0x20 + 0x50 + 8 + 18);
+      const r3b = scan(setup(entry("data1.hdr", far), entry("data1.cab", cab)));
+      expect(r3b.incomplete.map((i) => [i.reason, i.message])).toEqual([
+        ["corrupt-archive", "InstallShield file entry with an impossible size or offset"],
+      ]);
+      // an entry of a kind ClamAV does not read either (flags other than 0 and 4): named, not skipped
+      const kind = Buffer.from(hdr);
+      kind.writeUInt16LE(12, 0x20 + 0x50 + 8);
+      const r6 = scan(setup(entry("data1.hdr", kind), entry("data1.cab", cab)));
+      expect(r6.incomplete.map((i) => [i.path, i.reason, i.message])).toEqual([
+        [
+          "s.exe!data1.cab!clam.exe",
+          "unsupported",
+          "InstallShield file entry of a kind not read (flags 12): its data is not extracted",
+        ],
+      ]);
       // a header of another version: the cabinets are scanned raw, and said not opened
       const other = Buffer.from(hdr);
       other.write("XXXX", 0, "latin1");

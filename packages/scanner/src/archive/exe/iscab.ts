@@ -164,13 +164,14 @@ export function* readIshieldOverlay(b: Uint8Array, start: number, cap: OutputCap
     return;
   }
   for (const item of table.items) {
-    if (item.problem) {
-      yield problem(item.name, 0, item.problem);
-      continue;
-    }
     const cab = cabs.find((c) => c.no === item.cab);
     if (!cab) continue; // on another disk: not in this file
     const name = `${cab.name}!${item.name}`;
+    if (item.problem) {
+      const [reason, message] = item.problem;
+      yield problem(name, Number.isFinite(item.csize) ? item.csize : 0, message, reason);
+      continue;
+    }
     if (item.offset + item.csize > cab.size) {
       yield problem(
         name,
@@ -191,7 +192,8 @@ interface Item {
   size: number;
   csize: number;
   md5: string;
-  problem?: string;
+  /** Why the entry is not extracted. */
+  problem?: ["corrupt-archive" | "unsupported", string];
 }
 
 /**
@@ -216,7 +218,9 @@ function fileTable(h: Uint8Array): { items: Item[]; damage?: string } | string {
   for (let i = 0; i < count; i++, off += ITEM) {
     if (off + ITEM > h.length)
       return { items, damage: `data1.hdr's file table ends after ${i} of ${count} entries (truncated)` };
-    if (u16(h, off) !== 4 || h[off + 84]! & 1) continue; // external, unknown or a duplicate
+    const flags = u16(h, off);
+    // 0: a file outside the cabinets (the overlay's own), 4: in a cabinet; bit 0 at 84: a duplicate
+    if (!flags || h[off + 84]! & 1) continue;
     const size = u64(h, off + 2);
     if (!size) continue;
     const dirRel = base + 4 * u16(h, off + 62);
@@ -228,7 +232,12 @@ function fileTable(h: Uint8Array): { items: Item[]; damage?: string } | string {
     const md5 = Buffer.from(h.subarray(off + 26, off + 42)).toString("hex");
     const item: Item = { name, cab: u16(h, off + 85), offset, size, csize, md5 };
     if (!Number.isFinite(size) || !Number.isFinite(csize) || !Number.isFinite(offset))
-      item.problem = "InstallShield file entry with an impossible size or offset";
+      item.problem = ["corrupt-archive", "InstallShield file entry with an impossible size or offset"];
+    else if (flags !== 4)
+      item.problem = [
+        "unsupported",
+        `InstallShield file entry of a kind not read (flags ${flags}): its data is not extracted`,
+      ];
     items.push(item);
   }
   return { items };
