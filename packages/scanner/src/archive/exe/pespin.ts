@@ -226,36 +226,37 @@ function routineTable(f: Uint8Array, code: number): Uint8Array {
 
 /** ClamAV's `summit`: the checksum of the file's head that the section key is derived from. */
 function checksum(b: Uint8Array, n: number): number {
-  let eax = 0xffffffff;
-  let ebx = 0xffffffff;
+  // int32 arithmetic throughout (V8 keeps it in registers); the result as unsigned
+  let eax = -1;
+  let ebx = -1;
   for (let i = 0; i < n; i++) {
-    eax = (eax ^ ((b[i]! << 8) & 0xff00)) >>> 0;
-    eax = (eax >>> 3) & 0x1fffffff;
+    eax = ((eax ^ (b[i]! << 8)) >>> 3) & 0x1fffffff;
     for (let k = 0; k < 4; k++) {
-      eax = (eax ^ ((ebx >>> 8) & 0xff)) >>> 0;
-      eax = (eax + 0x7801a108) >>> 0;
-      eax = (eax ^ ebx) >>> 0;
+      eax ^= (ebx >>> 8) & 0xff;
+      eax = (eax + 0x7801a108) | 0;
+      eax ^= ebx;
       const r = ebx & 31;
-      eax = ((eax >>> r) | (eax << ((32 - r) & 31))) >>> 0;
+      eax = (eax >>> r) | (eax << (32 - r)); // a shift by 32 is one by 0 in JS: r = 0 keeps eax
       const t = eax;
       eax = ebx;
       ebx = t;
     }
   }
-  return ebx;
+  return ebx >>> 0;
 }
 
 /** An LFSR stream XORed over `n` bytes at `at` (`tapOnSet`: the polynomial applies when bit 0 was set). */
 function lfsr(f: Uint8Array, at: number, n: number, key: number, poly: number, tapOnSet: boolean): void {
+  let k = key | 0;
+  const p = poly | 0;
+  const flip = tapOnSet ? 0 : 1;
   for (let i = 0; i < n; i++) {
-    const set = key & 1;
-    key >>>= 1;
-    if (!!set === tapOnSet) key = (key ^ poly) >>> 0;
-    f[at + i]! ^= key & 0xff;
+    // branch-free: the polynomial masked in when bit 0 is (or is not) set
+    k = (k >>> 1) ^ (p & -((k & 1) ^ flip));
+    f[at + i]! ^= k & 0xff;
   }
 }
 
-/** The rebuilt image, or why there is none; neither: the image would pass the caller's cap. */
 export interface SpinUnpacked {
   data?: Uint8Array;
   error?: string;
