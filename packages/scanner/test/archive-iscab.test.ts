@@ -6,7 +6,10 @@
 import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
 import { deflateRawSync } from "node:zlib";
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { needs } from "@vigil/test-kit";
 import { PeImage } from "@vigil/engine";
 import { DEFAULT_LIMITS, scanBytes } from "../src/index.js";
@@ -244,6 +247,50 @@ describe.skipIf(needs("clamav-testfiles InstallShield cabinets", { debianFiles: 
       const r2 = scan(setup(entry("data1.hdr", many), entry("data1.cab", cab)));
       expect(r2.incomplete.map((i) => i.reason)).toEqual(["max-ratio", "corrupt-archive"]);
     });
+
+    it.skipIf(needs("the IScab differential against clamscan", { tools: ["clamscan"] }))(
+      "clamscan reads the generated setups as Vigil does: same files found by their md5",
+      () => {
+        const d = mkdtempSync(join(tmpdir(), "vigil-iscab-"));
+        // payloads unique to this run, one stored in the overlay, one in the cabinet set
+        const stored = Buffer.from(`stored payload ${process.pid} ${Date.now()}\n`.repeat(40));
+        const inCab = Buffer.from(`cabinet payload ${process.pid} ${Date.now()}\n`.repeat(90));
+        const { hdr, cab } = cabinetSet([
+          { name: "readme.txt", data: Buffer.from("hello\r\n".repeat(500)) },
+          { name: "payload.bin", data: inCab },
+        ]);
+        // ClamAV stops before an entry that ends exactly at the end of the file: a trailing entry
+        const s = setup(
+          entry("stored.bin", stored),
+          entry("data1.hdr", hdr),
+          entry("data1.cab", cab),
+          entry("tail.txt", Buffer.from("end")),
+          Buffer.from("\0"),
+        );
+        writeFileSync(join(d, "setup.exe"), s);
+        writeFileSync(
+          join(d, "p.hdb"),
+          `${md5(stored)}:${stored.length}:IS.Stored\n${md5(inCab)}:${inCab.length}:IS.Cabinet\n`,
+        );
+        const run = (extra: string[]) =>
+          spawnSync("clamscan", ["--no-summary", ...extra, "-d", join(d, "p.hdb"), join(d, "setup.exe")], {
+            encoding: "utf8",
+          }).stdout.trim();
+        expect(run(["--allmatch"]).split("\n").sort()).toEqual(
+          [
+            `${join(d, "setup.exe")}: IS.Cabinet.UNOFFICIAL FOUND`,
+            `${join(d, "setup.exe")}: IS.Stored.UNOFFICIAL FOUND`,
+          ].sort(),
+        );
+        const got = members(s).map((m) => [m.name, md5(m.data!)]);
+        expect(got).toEqual(
+          expect.arrayContaining([
+            ["stored.bin", md5(stored)],
+            ["data1.cab!payload.bin", md5(inCab)],
+          ]),
+        );
+      },
+    );
 
     it("random overlays and junk entries: no crash, no hang", () => {
       let seed = 5;

@@ -118,7 +118,9 @@ export function* readIshieldOverlay(b: Uint8Array, start: number, cap: OutputCap
     const e = entryAt(b, o);
     if (e === undefined) break; // what follows is no entry: the list ends
     if (e === "eof") {
-      if (n > 0) yield problem(`ishield.${n + 1}`, b.length - o, "InstallShield file entry truncated");
+      // an entry cut off by the end of the file (NUL bytes alone are padding)
+      if (n > 0 && b.subarray(o).some((c) => c !== 0))
+        yield problem(`ishield.${n + 1}`, b.length - o, "InstallShield file entry truncated");
       break;
     }
     const name = cleanName(baseName(e.name)) || `ishield.${n + 1}`;
