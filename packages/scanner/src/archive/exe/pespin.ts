@@ -278,8 +278,9 @@ export function unpackPespin(pe: PeImage, b: Uint8Array, limit: number): SpinUnp
   if (n < 2) return undefined;
   const last = sects[n - 1]!;
   const vep = pe.entryPointRva;
-  const end = last.rva + last.rsz;
-  if (!(vep >= last.rva && 0x3217 - 4 <= end && vep < end - 0x3217 - 4)) return undefined;
+  const end = (last.rva + last.rsz) >>> 0;
+  // as in ClamAV, in unsigned 32-bit arithmetic (a section ending before 0x321b wraps around)
+  if (!(vep >= last.rva && 0x3217 - 4 <= end && vep < (end - 0x3217 - 4) >>> 0)) return undefined;
   const epOff = rawAddr(vep, sects, size, alignUp(pe.opt32(60), pe.opt32(32)));
   if (epOff === undefined || !LOADER.equals(b.subarray(epOff + 4, epOff + 14))) return undefined;
   try {
