@@ -49,42 +49,48 @@ export function overlayStart(pe: PeImage, size: number): number | undefined {
 }
 
 interface Entry {
-  name: string;
+  /** The file name's bytes: [start, nameEnd). */
+  nameEnd: number;
   /** Offset of the file's data and its length (`size` may pass the end: truncated). */
   at: number;
   size: number;
 }
 
-/** The NUL-terminated string at `o` (at most MAX_STRING bytes with its NUL), or why there is none. */
-function cString(b: Uint8Array, o: number): string | "eof" | "long" {
-  const end = Math.min(b.length, o + MAX_STRING);
-  for (let i = o; i < end; i++) if (b[i] === 0) return Buffer.from(b.subarray(o, i)).toString("latin1");
-  return end === b.length ? "eof" : "long";
-}
+const view = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 /**
- * The entry at `o`: its four strings and where its data lies; "eof" when the strings run into
- * the end of the file (a truncated entry, or no entry), undefined when these are no entry.
+ * The entry at `o`: four NUL-terminated strings of at most MAX_STRING bytes each (name, path,
+ * version, size in decimal) and where its data lies; "eof" when the strings run into the end of
+ * the file (a truncated entry, or no entry), undefined when these are no entry. Only the
+ * positions are taken here: a list of a million empty entries costs no strings.
  */
-function entryAt(b: Uint8Array, o: number): Entry | "eof" | undefined {
-  const s: string[] = [];
+function entryAt(b: Buffer, o: number): Entry | "eof" | undefined {
   let p = o;
+  let nameEnd = o;
+  let sizeAt = o;
   for (let i = 0; i < 4; i++) {
-    const x = cString(b, p);
-    if (x === "eof") return "eof";
-    if (x === "long") return undefined;
-    s.push(x);
-    p += x.length + 1;
+    const limit = Math.min(b.length, p + MAX_STRING);
+    const nul = b.indexOf(0, p);
+    if (nul < 0 || nul >= limit) return limit === b.length ? "eof" : undefined;
+    if (i === 0) nameEnd = nul;
+    sizeAt = p;
+    p = nul + 1;
   }
-  const [name, , , size] = s as [string, string, string, string];
-  if (!/^[0-9]{1,15}$/.test(size)) return undefined;
-  return { name, at: p, size: Number(size) };
+  const digits = p - 1 - sizeAt;
+  if (digits < 1 || digits > 15) return undefined;
+  let size = 0;
+  for (let i = sizeAt; i < p - 1; i++) {
+    const d = b[i]! - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    size = size * 10 + d;
+  }
+  return { nameEnd, at: p, size };
 }
 
 /** True when the bytes at `start` begin an InstallShield file list (its first entry parses). */
 export function isIshieldOverlay(b: Uint8Array, start: number): boolean {
-  const e = entryAt(b, start);
-  return typeof e === "object" && e.name.length > 0;
+  const e = entryAt(view(b), start);
+  return typeof e === "object" && e.nameEnd > start;
 }
 
 function problem(
@@ -113,9 +119,10 @@ interface Cab {
 export function* readIshieldOverlay(b: Uint8Array, start: number, cap: OutputCap): Iterable<Member> {
   const cabs: Cab[] = [];
   let hdr: { name: string; at: number; size: number } | undefined;
+  const buf = view(b);
   let o = start;
   for (let n = 0; o < b.length; n++) {
-    const e = entryAt(b, o);
+    const e = entryAt(buf, o);
     if (e === undefined) break; // what follows is no entry: the list ends
     if (e === "eof") {
       // an entry cut off by the end of the file (NUL bytes alone are padding)
@@ -123,7 +130,12 @@ export function* readIshieldOverlay(b: Uint8Array, start: number, cap: OutputCap
         yield problem(`ishield.${n + 1}`, b.length - o, "InstallShield file entry truncated");
       break;
     }
-    const name = cleanName(baseName(e.name)) || `ishield.${n + 1}`;
+    if (!e.size) {
+      o = e.at;
+      continue; // nothing to scan (ClamAV skips empty files too)
+    }
+    const fname = buf.toString("latin1", o, e.nameEnd);
+    const name = cleanName(baseName(fname)) || `ishield.${n + 1}`;
     if (e.at + e.size > b.length) {
       yield problem(
         name,
@@ -137,9 +149,9 @@ export function* readIshieldOverlay(b: Uint8Array, start: number, cap: OutputCap
     o = e.at + e.size;
     const data = b.subarray(e.at, o);
     // the cabinet set: read through data1.hdr below
-    const cab = /^data([0-9]+)\.cab$/i.exec(e.name);
+    const cab = /^data([0-9]+)\.cab$/i.exec(fname);
     const no = cab ? Number(cab[1]) : 0;
-    if (/^data1\.hdr$/i.test(e.name) && !hdr) {
+    if (/^data1\.hdr$/i.test(fname) && !hdr) {
       hdr = { name, at: e.at, size: e.size };
       continue;
     }
@@ -147,7 +159,7 @@ export function* readIshieldOverlay(b: Uint8Array, start: number, cap: OutputCap
       cabs.push({ no, name, at: e.at, size: e.size });
       continue;
     }
-    if (e.size) yield { name, data, compressedSize: e.size };
+    yield { name, data, compressedSize: e.size };
   }
   if (!cabs.length && !hdr) return;
   const table = hdr ? fileTable(b.subarray(hdr.at, hdr.at + hdr.size)) : "no data1.hdr in the setup";
