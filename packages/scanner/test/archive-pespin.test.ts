@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { needs } from "@vigil/test-kit";
 import { DEFAULT_LIMITS, scanBytes } from "../src/index.js";
 import { readArchive, sniffArchive, type Member } from "../src/archive/index.js";
-import { unfsg } from "../src/archive/exe/pespin.js";
+import { checksum, unfsg } from "../src/archive/exe/pespin.js";
 import { withRules } from "./helpers/detector.js";
 
 const FILE = "/usr/share/clamav-testfiles/clam-pespin.exe";
@@ -99,6 +99,42 @@ describe.skipIf(needs("clamav-testfiles PESpin", { debianFiles: [FILE] }))("PESp
     const r = scan(orig, "clam-pespin.exe");
     expect(r.detections.map((d) => d.path)).toEqual(["clam-pespin.exe!PESpin!PE@6112.exe"]);
     expect(r.incomplete).toEqual([]);
+  });
+
+  it("resources compressed past a split point are grown as ClamAV grows them", () => {
+    // the real file with its .rsrc (section 2: rva 0x3000, raw 0x800, 0x200 bytes, not encrypted)
+    // holding an FSG stream from 0x80 on, the loader pointing at it (the dword at EP+0x2fee, under
+    // the key8 layer: plaintext 0, so XORing the value in sets it), and the stored section key
+    // corrected for the new checksum of the file's head (the key itself lies past the head)
+    const head = 0x3e9d;
+    const payload = Buffer.from(`grown resource ${"R".repeat(40)} ${"0123456789".repeat(20)}`);
+    const b = Buffer.from(orig);
+    const stream = literals(payload);
+    expect(stream.length).toBeLessThanOrEqual(0x180);
+    Buffer.from(stream).copy(b, 0x880);
+    for (let i = 0; i < 4; i++) b[EP + 0x2fee + i]! ^= (0x3080 >>> (8 * i)) & 0xff;
+    const key = (orig.readUInt32LE(EP + 0x3217) - checksum(orig, head)) >>> 0;
+    b.writeUInt32LE((key + checksum(b, head)) >>> 0, EP + 0x3217);
+    const image = members(b)[0]!.data!;
+    // .clam03 grows from 0x200 raw bytes to its 0x1000 of memory: the head kept, the stream inflated
+    const h = 0x148 + 0x80 + 2 * 40;
+    expect(Buffer.from(image.subarray(h, h + 7)).toString("latin1")).toBe(".clam03");
+    const rsz = Buffer.from(image).readUInt32LE(h + 16);
+    const at = Buffer.from(image).readUInt32LE(h + 20);
+    expect(rsz).toBe(0x1000);
+    expect(Buffer.from(image.subarray(at, at + 0x80)).equals(orig.subarray(0x800, 0x880))).toBe(true);
+    expect(Buffer.from(image.subarray(at + 0x80, at + 0x80 + payload.length)).equals(payload)).toBe(true);
+    // clam.exe is still in the last section
+    expect(scan(b).detections.map((d) => d.path)).toEqual([`p.exe!PESpin!PE@${image.length - 544}.exe`]);
+    if (!needs("the grown resources against clamscan", { tools: ["clamscan"] })) {
+      const d = mkdtempSync(join(tmpdir(), "vigil-spin-res-"));
+      writeFileSync(join(d, "r.exe"), b);
+      writeFileSync(join(d, "r.hdb"), `${md5(image)}:${image.length}:Rebuilt.PESpinRes\n`);
+      const r = spawnSync("clamscan", ["--no-summary", "-d", join(d, "r.hdb"), join(d, "r.exe")], {
+        encoding: "utf8",
+      });
+      expect(r.stdout.trim()).toBe(`${join(d, "r.exe")}: Rebuilt.PESpinRes.UNOFFICIAL FOUND`);
+    }
   });
 
   it("truncated: not fully scanned, whether or not the loader is still recognised", () => {

@@ -225,7 +225,7 @@ function routineTable(f: Uint8Array, code: number): Uint8Array {
 }
 
 /** ClamAV's `summit`: the checksum of the file's head that the section key is derived from. */
-function checksum(b: Uint8Array, n: number): number {
+export function checksum(b: Uint8Array, n: number): number {
   // int32 arithmetic throughout (V8 keeps it in registers); the result as unsigned
   let eax = -1;
   let ebx = -1;
