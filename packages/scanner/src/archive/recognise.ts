@@ -124,7 +124,9 @@ function recognisePe(b: Uint8Array, pe: Pe): Recognised | undefined {
   const installer = (format: string) => said(format, "its payload is not extracted");
   if (indexOf(b, NSIS) >= 0) return installer("NSIS installer");
   if (indexOf(b, AUTOIT) >= 0) return installer("AutoIt compiled script");
-  if (indexOf(b, ISCAB) >= 0 || indexOf(b, INSTALLSHIELD) >= 0) return installer("InstallShield installer");
+  // InstallShield's own DLLs and a bare setup.exe name it too: an installer carries a payload
+  if (appendedBytes(b, pe) > 512 && (indexOf(b, ISCAB) >= 0 || indexOf(b, INSTALLSHIELD) >= 0))
+    return installer("InstallShield installer");
   // an archive or document appended to the program: a self-extractor
   const overlay = b.subarray(Math.min(pe.end, b.length));
   if (overlay.length >= 16) {
@@ -139,6 +141,19 @@ function recognisePe(b: Uint8Array, pe: Pe): Recognised | undefined {
       return said("PE with an embedded executable", `the executable at offset ${i} is not scanned on its own`);
   }
   return undefined;
+}
+
+/** Bytes past the sections' raw data, not counting an Authenticode certificate at the end. */
+function appendedBytes(b: Uint8Array, pe: Pe): number {
+  const end = Math.min(pe.end, b.length);
+  const opt = pe.header + 24;
+  const dir = opt + (u16(b, opt) === 0x20b ? 144 : 128);
+  if (dir + 8 <= b.length) {
+    const at = u32(b, dir);
+    const size = u32(b, dir + 4);
+    if (size && at >= end && at + size + 8 >= b.length) return at - end;
+  }
+  return b.length - end;
 }
 
 /** Archive magics worth naming in a PE's overlay (zip, gzip and the rest have readers of their own). */

@@ -13,7 +13,9 @@
  *   InstallShield MSI package. Each is yielded from its offset (a CAB with its own length; a ZIP
  *   whose offsets count from the executable's start rebased onto a copy, `sfx.ts`) so
  *   the reader that recognises its magic opens it; for each kind the first hit is yielded, and a
- *   later one is reached through it (an embedded PE holds the rest of the file).
+ *   later one is reached through it (an embedded PE holds the rest of the file);
+ * - the files of an InstallShield setup listed in the overlay (`iscab.ts`), and the image a
+ *   PESpin-packed PE unpacks to, rebuilt as ClamAV rebuilds it (`pespin.ts`).
  */
 import { PeImage } from "@vigil/engine";
 import { overLimit, type Member, type OutputCap } from "../types.js";
@@ -23,6 +25,8 @@ import { rebaseSfxZip } from "./sfx.js";
 import { unpackWwpack } from "./wwpack.js";
 import { readAspack } from "./aspack.js";
 import { readPetite } from "./petite.js";
+import { isIshieldOverlay, overlayStart, readIshieldOverlay } from "./iscab.js";
+import { unpackPespin } from "./pespin.js";
 
 /** ClamAV's MaxEmbeddedPE default: embedded PEs with more bytes behind them are not opened. */
 const MAX_EMBEDDED_PE = 40 << 20;
@@ -166,6 +170,18 @@ export function* readExe(b: Uint8Array, cap: OutputCap): Iterable<Member> {
       };
     else yield overLimit("UPX", upx.compressedSize, cap(Math.max(b.length, 1)));
   }
+  const spin = upx?.data || yc || ww ? undefined : unpackPespin(pe, b, cap(Math.max(b.length, 1)));
+  if (spin?.data) yield { name: "PESpin", data: spin.data, compressedSize: b.length };
+  else if (spin?.error)
+    yield {
+      name: "PESpin",
+      compressedSize: b.length,
+      problem: { reason: "corrupt-archive", message: `PESpin-packed executable not unpacked: ${spin.error}` },
+    };
+  else if (spin) yield overLimit("PESpin", b.length, cap(Math.max(b.length, 1)));
+  // an InstallShield setup's files in the overlay (iscab.ts)
+  const ov = overlayStart(pe, b.length);
+  if (ov !== undefined && isIshieldOverlay(b, ov)) yield* readIshieldOverlay(b, ov, cap);
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   for (const e of EMBEDDED) {
     const hit = findEmbedded(buf, e);
