@@ -19,6 +19,7 @@ import { unpackUpx } from "./upx.js";
 import { unpackYc } from "./yc.js";
 import { rebaseSfxZip } from "./sfx.js";
 import { unpackWwpack } from "./wwpack.js";
+import { mewMembers } from "./mew.js";
 
 /** ClamAV's MaxEmbeddedPE default: embedded PEs with more bytes behind them are not opened. */
 const MAX_EMBEDDED_PE = 40 << 20;
@@ -131,6 +132,7 @@ function findEmbedded(buf: Buffer, e: Embedded): [number, number] | undefined {
 export function* readExe(b: Uint8Array, cap: OutputCap): Iterable<Member> {
   const pe = PeImage.parse(b);
   if (!pe) return;
+  yield* mewMembers(pe, b, cap);
   const upx = unpackUpx(pe, b, cap(Math.max(b.length, 1)));
   // ClamAV tries yC after UPX: a yC-encrypted UPX file is not unpacked as UPX, but decrypted
   const yc = upx?.data ? undefined : unpackYc(pe, b);
