@@ -20,6 +20,7 @@ import { unpackYc } from "./yc.js";
 import { rebaseSfxZip } from "./sfx.js";
 import { unpackWwpack } from "./wwpack.js";
 import { mewMembers } from "./mew.js";
+import { upackMembers } from "./upack.js";
 
 /** ClamAV's MaxEmbeddedPE default: embedded PEs with more bytes behind them are not opened. */
 const MAX_EMBEDDED_PE = 40 << 20;
@@ -133,6 +134,7 @@ export function* readExe(b: Uint8Array, cap: OutputCap): Iterable<Member> {
   const pe = PeImage.parse(b);
   if (!pe) return;
   yield* mewMembers(pe, b, cap);
+  yield* upackMembers(pe, b, cap);
   const upx = unpackUpx(pe, b, cap(Math.max(b.length, 1)));
   // ClamAV tries yC after UPX: a yC-encrypted UPX file is not unpacked as UPX, but decrypted
   const yc = upx?.data ? undefined : unpackYc(pe, b);
