@@ -258,7 +258,16 @@ export function unpackMew(
   if (i >= sects.length - 1) return undefined;
   const vep = pe.entryPointRva;
   const ep = rawAddr(vep, sects, b.length, hdrSize);
-  if (ep === undefined || ep + 16 > b.length || b[ep] !== 0xe9) return undefined;
+  if (ep === undefined || ep + 16 > b.length) {
+    // a file cut before its entry point: MEW's by its section name, else not recognised
+    const named = pe.sections.some(
+      (s) => s.nameBytes[0] === 0x4d && s.nameBytes[1] === 0x45 && s.nameBytes[2] === 0x57,
+    );
+    return named && cutShort(pe, b.length)
+      ? { error: `MEW: the entry point is missing: ${cutShort(pe, b.length)}` }
+      : undefined;
+  }
+  if (b[ep] !== 0xe9) return undefined;
   const at = (vep + u32(b, ep + 1) + 5) >>> 0;
   if (at !== 0x154 && at !== 0x158) return undefined;
   try {
@@ -288,9 +297,18 @@ export function unpackMew(
     buf.set(b.subarray(mew.raw, mew.raw + mew.rsz), dsize);
     return { data: unmew11(buf, off, ssize, dsize, base, s0.rva, lzmaAt) };
   } catch (err) {
-    if (err instanceof MewError) return { error: err.message };
-    throw err;
+    if (!(err instanceof MewError)) throw err;
+    const cut = cutShort(pe, b.length);
+    return { error: cut ? `${err.message} (${cut})` : err.message };
   }
+}
+
+/** Why the file looks cut short (a section's raw data passes its end), or undefined. */
+export function cutShort(pe: PeImage, size: number): string | undefined {
+  const s = pe.sections.find((s) => s.rawDataSize && s.rawDataOffset + s.rawDataSize > size);
+  return s
+    ? `the file is cut short: section ${s.index + 1}'s data ends at ${s.rawDataOffset + s.rawDataSize}, the file at ${size}`
+    : undefined;
 }
 
 /** The member a MEW-packed PE yields (nothing when it is not one). */

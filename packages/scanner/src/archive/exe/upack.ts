@@ -15,6 +15,7 @@ import { overLimit, type Member, type OutputCap } from "../types.js";
 import { lzmaDecodeRaw } from "../xz.js";
 import { rawAddr, sectionsOf } from "./upx.js";
 import { rebuildClamPe } from "./rebuild-clam.js";
+import { cutShort } from "./mew.js";
 
 const u32 = (b: Uint8Array, o: number): number =>
   (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
@@ -51,7 +52,7 @@ class Mem {
     return n > 0 && at >= 0 && at + n <= this.b.length;
   }
   need(at: number, n: number, what: string): void {
-    if (!this.has(at, n)) fail(`${what} lies outside the image (damaged?)`);
+    if (!this.has(at, n)) fail(`${what}: outside the image (damaged?)`);
   }
   byte(at: number, what: string): number {
     this.need(at, 1, what);
@@ -357,7 +358,7 @@ export function unpackUpack(
     const s1At = (s1.rva - off) >>> 0;
     if (!within(s1At, s1.ursz) || (three && !within((sects[2]!.rva - s0.rva) >>> 0, ssize)) || ssize > dsize)
       fail("the section layout makes no sense (damaged?)");
-    if (ssize > b.length || uraw(1) + s1.ursz > b.length) fail("the file is cut short");
+    if (ssize > b.length) fail("the header and first section are cut short");
     const m = new Mem(new Uint8Array(dsize));
     m.b.set(b.subarray(0, ssize));
     if (three) m.b.copyWithin(sects[2]!.rva - s0.rva, 0, ssize);
@@ -378,8 +379,10 @@ export function unpackUpack(
     if ("error" in r) fail(`rebuild: ${r.error}`);
     return { data: (r as { data: Uint8Array }).data };
   } catch (err) {
-    if (err instanceof UpackError) return { error: err.message, unsupported: err.unsupported };
-    throw err;
+    if (!(err instanceof UpackError)) throw err;
+    // a loader not found in a file cut short is damage, not an unknown version
+    const cut = cutShort(pe, b.length);
+    return cut ? { error: `${err.message} (${cut})` } : { error: err.message, unsupported: err.unsupported };
   }
 }
 
