@@ -5,9 +5,11 @@
 // real file: "not fully scanned" with the reason, never a crash, a hang or OK.
 import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { needs } from "@vigil/test-kit";
+import { EICAR, needs } from "@vigil/test-kit";
 import { DEFAULT_LIMITS, scanBytes } from "../src/index.js";
 import { readArchive, sniffArchive } from "../src/archive/index.js";
 import { unmewBlock } from "../src/archive/exe/mew.js";
@@ -135,6 +137,204 @@ describe("MEW LZ blocks", () => {
     expect(() => run(far)).toThrow(/a copy points outside the output/);
   });
 });
+
+/** Raw LZMA as MEW's last stage has it (lc=4, lp=0, pb=2), from xz-utils; undefined without xz. */
+function mewLzmaRaw(data: Uint8Array): Buffer | undefined {
+  try {
+    return execFileSync("xz", ["--format=raw", "--lzma1=lc=4,lp=0,pb=2,dict=64KiB", "-c"], { input: data });
+  } catch {
+    return undefined;
+  }
+}
+
+const BASE = 0x400000;
+/**
+ * A MEW 11 SE PE built as the packer lays it out: an empty section "MEW" of `dsize` bytes, the
+ * packer section (the entry point jumps to the loader's parameters at 0x154 in the header), one
+ * LZ block of `stage1` unpacked at the image's start; with `lzma`, the loader calls its LZMA
+ * routine: one LZMA block of the payload at 0x1000 (the "special" form: E8/E9 operands stored
+ * big-endian absolute, as the packer stores them).
+ */
+function mewPe(
+  stage1: Uint8Array,
+  lzma?: { payload: Uint8Array; special: boolean },
+  dsize = 0x10000,
+): Buffer & { streamAt: number } {
+  const s0rva = 0x1000;
+  const s1rva = s0rva + dsize;
+  const vma = BASE + s0rva;
+  const off = 0x10;
+  const parts: Buffer[] = [];
+  let streamAt = 0;
+  const head = Buffer.alloc(12);
+  head.writeUInt32LE(BASE + 0x1234, 4); // the original entry point
+  head.writeUInt32LE(vma, 8); // where the first block goes
+  parts.push(Buffer.alloc(off), head, mewEncode(stage1), Buffer.alloc(4)); // next block: none
+  if (lzma) {
+    let payload = Buffer.from(lzma.payload);
+    if (lzma.special) {
+      payload = Buffer.from(payload);
+      for (let i = 0; i < payload.length - 5; i++)
+        if (payload[i] === 0xe8 || payload[i] === 0xe9) {
+          payload.writeUInt32BE((payload.readUInt32LE(i + 1) + i + 1) >>> 0, i + 1);
+          i += 4;
+        }
+    }
+    const stream = mewLzmaRaw(payload)!;
+    const p = Buffer.alloc(lzma.special ? 21 : 17);
+    let at = 0;
+    if (lzma.special) {
+      p.writeUInt32LE(payload.length, 0); // bytes to scan for calls
+      at = 4;
+    }
+    p.writeUInt32LE(vma + 0x8000, at); // the probability table, in the image
+    p.writeUInt32LE(payload.length, at + 4);
+    p.writeUInt32LE(vma + 0x1000, at + 8);
+    p.writeUInt32LE(stream.length, at + 12);
+    p[at + 16] = 0x5d; // (the properties byte: not read)
+    parts.push(p);
+    streamAt = 0x200 + parts.reduce((n, x) => n + x.length, 0);
+    parts.push(stream);
+    if (!lzma.special) parts.push(Buffer.alloc(16)); // a block of 0 bytes: the end
+  }
+  const body = Buffer.concat(parts);
+  const raw = Buffer.alloc(Math.ceil((body.length + 64) / 0x200) * 0x200);
+  body.copy(raw);
+  const epAt = raw.length - 32;
+  const lzmaAt = raw.length - 56; // the LZMA routine: its byte 8 tells the special form (PUSH EAX)
+  raw[lzmaAt + 8] = lzma?.special ? 0x50 : 0x90;
+  const vep = s1rva + epAt;
+  raw[epAt] = 0xe9;
+  raw.writeUInt32LE((0x154 - vep - 5) >>> 0, epAt + 1);
+  const h = Buffer.alloc(0x200);
+  h.write("MZ", 0, "latin1");
+  h.writeUInt32LE(0xc, 0x3c);
+  h.write("PE\0\0", 0xc, "latin1");
+  h.writeUInt16LE(0x14c, 0x10);
+  h.writeUInt16LE(2, 0x12);
+  h.writeUInt16LE(0xe0, 0x20);
+  h.writeUInt16LE(0x10f, 0x22);
+  const opt = 0x24;
+  h.writeUInt16LE(0x10b, opt);
+  h.writeUInt32LE(vep, opt + 16);
+  h.writeUInt32LE(BASE, opt + 28);
+  h.writeUInt32LE(0x1000, opt + 32);
+  h.writeUInt32LE(0x200, opt + 36);
+  h.writeUInt32LE(s1rva + 0x1000, opt + 56);
+  h.writeUInt32LE(0x200, opt + 60);
+  h.writeUInt32LE(16, opt + 92);
+  const sec = opt + 0xe0;
+  h.write("MEW", sec, "latin1");
+  h.writeUInt32LE(dsize, sec + 8);
+  h.writeUInt32LE(s0rva, sec + 12);
+  h.writeUInt32LE(0xe0000060, sec + 36);
+  h.writeUInt32LE(0x1000, sec + 40 + 8);
+  h.writeUInt32LE(s1rva, sec + 40 + 12);
+  h.writeUInt32LE(raw.length, sec + 40 + 16);
+  h.writeUInt32LE(0x200, sec + 40 + 20);
+  h.writeUInt32LE(0xe0000060, sec + 40 + 36);
+  // the loader's parameters (0x154): where the packed data is; the call to the LZMA routine
+  h[0x154] = 0xbe;
+  h.writeUInt32LE(BASE + s1rva + off, 0x155);
+  if (lzma) {
+    h[0x154 + 0x7b] = 0xe8;
+    h.writeUInt32LE((lzmaAt + dsize + 0x1000 - 0x154 - 0x80) >>> 0, 0x154 + 0x7c);
+  }
+  return Object.assign(Buffer.concat([h, raw]), { streamAt });
+}
+
+const haveXz = !needs("MEW LZMA fixtures", { tools: ["xz"] });
+const eicarRule = withRules(
+  `rule EICAR_Anywhere { strings: $e = "${EICAR.replace(/\\/g, "\\\\")}" condition: $e }`,
+).detector;
+const stage1 = Buffer.from("the loader's second stage: LZMA decoder code ".repeat(4));
+const payload = Buffer.concat([
+  Buffer.from("program text; call 0x401234: "),
+  Buffer.from("e878563412e9f0ffffff", "hex"),
+  Buffer.from(` then ${EICAR} and text again. `.repeat(3)),
+]);
+
+describe("MEW fixtures built as the packer lays them out", () => {
+  const unpacked = (exe: Uint8Array) => {
+    const kind = sniffArchive(exe);
+    return [...(kind ? readArchive(kind, exe, "x.exe", () => 1 << 28) : [])].find((m) => m.name === "MEW")!;
+  };
+  it("LZ blocks only: the program at the image's start, the rebuilt PE's sections page by page", () => {
+    const exe = mewPe(Buffer.concat([stage1, Buffer.from(EICAR)]), undefined, 0x4000);
+    expect(exe.indexOf(EICAR)).toBe(-1);
+    const r = scanBytes(eicarRule, exe, "x.exe", { limits: DEFAULT_LIMITS });
+    expect(r.incomplete).toEqual([]);
+    expect(r.detections.map((d) => d.path)).toEqual(["x.exe!MEW"]);
+    const out = Buffer.from(unpacked(exe).data!);
+    expect(out.readUInt32LE(0xd0 + 0x28)).toBe(0x1234); // the original entry point
+    expect(out.readUInt16LE(0xd0 + 6)).toBe(1);
+    expect(out.subarray(0x200, 0x200 + stage1.length).equals(stage1)).toBe(true); // headers: one page of 0x200
+  });
+  it.skipIf(!haveXz)("with the LZMA stage, plain and special (E8/E9 operands turned back)", () => {
+    for (const special of [false, true]) {
+      const exe = mewPe(stage1, { payload, special });
+      const r = scanBytes(eicarRule, exe, "x.exe", { limits: DEFAULT_LIMITS });
+      expect(r.incomplete, `special ${special}`).toEqual([]);
+      expect(r.detections.map((d) => d.path)).toEqual(["x.exe!MEW"]);
+      const out = Buffer.from(unpacked(exe).data!);
+      // one section of the empty section's size; the payload at 0x1000 in it, calls relative again
+      expect(out.readUInt16LE(0xd0 + 6)).toBe(1);
+      expect(out.subarray(0x200 + 0x1000, 0x200 + 0x1000 + payload.length).equals(payload)).toBe(true);
+    }
+  });
+  it.skipIf(!haveXz)("the LZMA stage damaged: cut, a block past the image, the table outside it", () => {
+    const exe = mewPe(stage1, { payload, special: false });
+    const stream = exe.streamAt;
+    const cases: Array<[string, (b: Buffer) => void, RegExp]> = [
+      ["data damaged", (b) => b.fill(0xff, stream + 5, stream + 40), /LZMA: /],
+      ["far block", (b) => b.writeUInt32LE(0x7ff00000, stream - 9), /LZMA output outside the image/],
+      ["table", (b) => b.writeUInt32LE(BASE + 0x1000 + 0xe000, stream - 17), /probability table lies outside/],
+    ];
+    for (const [what, damage, message] of cases) {
+      const bad = Buffer.from(exe);
+      damage(bad);
+      const r = scanBytes(eicarRule, bad, "x.exe", { limits: DEFAULT_LIMITS });
+      expect(r.errors, what).toEqual([]);
+      expect(
+        r.incomplete.map((i) => [i.path, i.reason]),
+        what,
+      ).toEqual([["x.exe!MEW", "corrupt-archive"]]);
+      expect(r.incomplete[0]!.message, what).toMatch(message);
+    }
+  });
+});
+
+describe.skipIf(needs("the MEW rebuild differential against clamscan", { tools: ["clamscan", "xz"] }))(
+  "MEW rebuild: clamscan finds each generated fixture by the md5 of Vigil's rebuilt image",
+  () => {
+    it("LZ blocks only, LZMA, LZMA special (the probability table left in the image as ClamAV leaves it)", () => {
+      const d = mkdtempSync(join(tmpdir(), "vigil-mew-"));
+      const cases: Array<[string, Buffer]> = [
+        ["lz", mewPe(Buffer.concat([stage1, Buffer.from(EICAR)]), undefined, 0x4000)],
+        ["lzma", mewPe(stage1, { payload, special: false })],
+        ["special", mewPe(stage1, { payload, special: true })],
+      ];
+      const hdb: string[] = [];
+      for (const [name, exe] of cases) {
+        writeFileSync(join(d, `${name}.exe`), exe);
+        const kind = sniffArchive(exe)!;
+        const out = [...readArchive(kind, exe, "x", () => 1 << 28)].find((m) => m.name === "MEW")!.data!;
+        hdb.push(`${md5(out)}:${out.length}:Rebuilt.${name}`);
+      }
+      writeFileSync(join(d, "r.hdb"), `${hdb.join("\n")}\n`);
+      const r = spawnSync(
+        "clamscan",
+        ["--no-summary", "-d", join(d, "r.hdb"), ...cases.map(([n]) => join(d, `${n}.exe`))],
+        {
+          encoding: "utf8",
+        },
+      );
+      expect(r.stdout.trim().split("\n").sort()).toEqual(
+        cases.map(([n]) => `${join(d, `${n}.exe`)}: Rebuilt.${n}.UNOFFICIAL FOUND`).sort(),
+      );
+    });
+  },
+);
 
 const TESTFILES = "/usr/share/clamav-testfiles";
 describe.skipIf(needs("clam-mew.exe and clam-upack.exe", { debianFiles: [TESTFILES] }))(

@@ -467,11 +467,19 @@ function verifyCheck(type: number, data: Uint8Array, stored: Uint8Array): void {
     throw new XzError(`block integrity check failed (${type === 1 ? "CRC32" : type === 4 ? "CRC64" : "SHA-256"})`);
 }
 
+/** The probabilities in the LZMA SDK's order: this decoder keeps an unused slot before SpecPos's. */
+function sdkLayout(p: Uint16Array): Uint16Array {
+  const out = new Uint16Array(p.length - 1);
+  out.set(p.subarray(0, SPEC_POS));
+  out.set(p.subarray(SPEC_POS + 1), SPEC_POS);
+  return out;
+}
+
 /**
  * Decodes a raw LZMA stream (no header: properties given, output size known) from
  * `b[start, end)` into `out`, stopping when `out` is full or at an end marker. `error` says why
  * decoding stopped early (damaged or truncated data); `written` counts the bytes produced;
- * `probs` is the probability table as decoding left it (the standard layout, lc + lp up to 12).
+ * `probs` is the probability table as decoding left it, in the LZMA SDK's layout (lc + lp up to 12).
  */
 export function lzmaDecodeRaw(
   b: Uint8Array,
@@ -491,9 +499,9 @@ export function lzmaDecodeRaw(
     const rc = new RangeDecoder(b, start, end);
     lz.decode(rc, o, out.length, 0, true);
     if (rc.overrun) return { written: o.pos, error: "LZMA data ends early" };
-    return { written: o.pos, probs: lz.probs };
+    return { written: o.pos, probs: sdkLayout(lz.probs) };
   } catch (err) {
-    if (err instanceof XzError && /end marker/.test(err.message)) return { written: o.pos, probs: lz.probs };
+    if (err instanceof XzError && /end marker/.test(err.message)) return { written: o.pos, probs: sdkLayout(lz.probs) };
     return { written: o.pos, error: (err as Error).message };
   }
 }
