@@ -282,7 +282,7 @@ describe("MEW fixtures built as the packer lays them out", () => {
       expect(out.subarray(0x200 + 0x1000, 0x200 + 0x1000 + payload.length).equals(payload)).toBe(true);
     }
   });
-  it.skipIf(!haveXz)("the LZMA stage damaged: cut, a block past the image, the table outside it", () => {
+  it.skipIf(!haveXz)("the LZMA stage damaged: its data, a block past the image, the table outside it", () => {
     const exe = mewPe(stage1, { payload, special: false });
     const stream = exe.streamAt;
     const cases: Array<[string, (b: Buffer) => void, RegExp]> = [
@@ -478,6 +478,70 @@ describe.skipIf(needs("clam-mew.exe and clam-upack.exe", { debianFiles: [TESTFIL
         ["x.exe!Upack", "corrupt-archive", expect.stringMatching(/a call to fix: outside the image/)],
       ]);
     });
+
+    /**
+     * clam-upack.exe with its program replaced: `program` LZMA-packed by xz (lc=3, lp=0, pb=0, the
+     * range coder's zero byte dropped) where the packed data was (it must end before the loader's
+     * decoder at 0x60f), the output end and the call count set to match; calls `E8 rel32` in the
+     * program are stored as Upack stores them (the marker byte 0, then the absolute target in 24
+     * bits, big-endian).
+     */
+    const upackWith = (program: Buffer): Buffer | undefined => {
+      const stored = Buffer.from(program);
+      let calls = 0;
+      for (let i = 0; i + 5 <= stored.length; i++)
+        if (stored[i] === 0xe8) {
+          const abs = stored.readInt32LE(i + 1) + i + 5;
+          stored[i + 1] = 0;
+          stored.writeUIntBE(abs, i + 2, 3);
+          calls++;
+          i += 4;
+        }
+      let lzma: Buffer;
+      try {
+        lzma = execFileSync("xz", ["--format=raw", "--lzma1=lc=3,lp=0,pb=0,dict=64KiB", "-c"], { input: stored });
+      } catch {
+        return undefined;
+      }
+      const exe = Buffer.from(file("clam-upack.exe"));
+      expect(0x2ae + lzma.length - 1 + 4).toBeLessThan(0x60f);
+      exe.fill(0, 0x2ae, 0x60f);
+      lzma.copy(exe, 0x2ae, 1);
+      exe.writeUInt32LE(0x401000 + program.length, 0x1c0); // where the output ends
+      exe.writeUInt32LE(calls, 0x190);
+      return exe;
+    };
+    const program = Buffer.concat([
+      Buffer.from("call 0x1234 / "),
+      Buffer.from("e82c120000", "hex"),
+      Buffer.from(` program text ${EICAR} then more text, `.repeat(20)),
+      Buffer.from("e8f0ffffff", "hex"),
+      Buffer.from("and the end of the program ".repeat(8)),
+    ]);
+    it.skipIf(!haveXz)("clam-upack.exe with another program packed in: decoded, calls turned back, EICAR found", () => {
+      const exe = upackWith(program)!;
+      const r = scanBytes(eicarRule, exe, "x.exe", { limits: DEFAULT_LIMITS });
+      expect(r.incomplete).toEqual([]);
+      expect(r.detections.map((d) => d.path)).toEqual(["x.exe!Upack"]);
+      const out = readArchive("exe", exe, "x.exe", () => 1 << 28);
+      const data = Buffer.from([...out].find((m) => m.name === "Upack")!.data!);
+      expect(data.length).toBe(0x200 + Math.ceil(program.length / 0x200) * 0x200);
+      expect(data.subarray(0x200, 0x200 + program.length).equals(program)).toBe(true);
+    });
+    it.skipIf(needs("the Upack differential against clamscan", { tools: ["clamscan", "xz"] }))(
+      "clamscan finds that file by the md5 of Vigil's rebuilt image",
+      () => {
+        const d = mkdtempSync(join(tmpdir(), "vigil-upack-"));
+        const exe = upackWith(program)!;
+        writeFileSync(join(d, "p.exe"), exe);
+        const out = [...readArchive("exe", exe, "x", () => 1 << 28)].find((m) => m.name === "Upack")!.data!;
+        writeFileSync(join(d, "r.hdb"), `${md5(out)}:${out.length}:Rebuilt.upack\n`);
+        const r = spawnSync("clamscan", ["--no-summary", "-d", join(d, "r.hdb"), join(d, "p.exe")], {
+          encoding: "utf8",
+        });
+        expect(r.stdout.trim()).toBe(`${join(d, "p.exe")}: Rebuilt.upack.UNOFFICIAL FOUND`);
+      },
+    );
 
     it("every 11th byte flipped: never a crash or an error; the loader's fields are never OK", () => {
       for (const [name, fields] of [
