@@ -5,6 +5,8 @@
  * - the image a UPX-packed PE unpacks to, rebuilt as ClamAV rebuilds it (`upx.ts`), or the
  *   program a yC-encrypted PE decrypts to (`yc.ts`), or the memory image of a WWPack32-packed
  *   one (`wwpack.ts`);
+ * - the program a MEW- or Upack-packed PE unpacks to, rebuilt as ClamAV rebuilds it (`mew.ts`,
+ *   `upack.ts`, `rebuild-clam.ts`);
  * - what is embedded at an offset past the start, found by its magic bytes as ClamAV's file-type
  *   scan finds it: another PE (from its MZ to the end of the file), a ZIP, RAR, 7z, CAB or ARJ
  *   archive (self-extracting archives: the stub's overlay), an AutoIt compiled script, an
