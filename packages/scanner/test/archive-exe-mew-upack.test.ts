@@ -159,13 +159,14 @@ function mewPe(
   stage1: Uint8Array,
   lzma?: { payload: Uint8Array; special: boolean },
   dsize = 0x10000,
-): Buffer & { streamAt: number } {
+): Buffer & { streamAt: number; endAt: number } {
   const s0rva = 0x1000;
   const s1rva = s0rva + dsize;
   const vma = BASE + s0rva;
   const off = 0x10;
   const parts: Buffer[] = [];
   let streamAt = 0;
+  let endAt = 0;
   const head = Buffer.alloc(12);
   head.writeUInt32LE(BASE + 0x1234, 4); // the original entry point
   head.writeUInt32LE(vma, 8); // where the first block goes
@@ -195,6 +196,7 @@ function mewPe(
     parts.push(p);
     streamAt = 0x200 + parts.reduce((n, x) => n + x.length, 0);
     parts.push(stream);
+    endAt = 0x200 + parts.reduce((n, x) => n + x.length, 0);
     if (!lzma.special) parts.push(Buffer.alloc(16)); // a block of 0 bytes: the end
   }
   const body = Buffer.concat(parts);
@@ -240,7 +242,7 @@ function mewPe(
     h[0x154 + 0x7b] = 0xe8;
     h.writeUInt32LE((lzmaAt + dsize + 0x1000 - 0x154 - 0x80) >>> 0, 0x154 + 0x7c);
   }
-  return Object.assign(Buffer.concat([h, raw]), { streamAt });
+  return Object.assign(Buffer.concat([h, raw]), { streamAt, endAt });
 }
 
 const haveXz = !needs("MEW LZMA fixtures", { tools: ["xz"] });
@@ -282,26 +284,34 @@ describe("MEW fixtures built as the packer lays them out", () => {
       expect(out.subarray(0x200 + 0x1000, 0x200 + 0x1000 + payload.length).equals(payload)).toBe(true);
     }
   });
-  it.skipIf(!haveXz)("the LZMA stage damaged: its data, a block past the image, the table outside it", () => {
-    const exe = mewPe(stage1, { payload, special: false });
-    const stream = exe.streamAt;
-    const cases: Array<[string, (b: Buffer) => void, RegExp]> = [
-      ["data damaged", (b) => b.fill(0xff, stream + 5, stream + 40), /LZMA: /],
-      ["far block", (b) => b.writeUInt32LE(0x7ff00000, stream - 9), /LZMA output outside the image/],
-      ["table", (b) => b.writeUInt32LE(BASE + 0x1000 + 0xe000, stream - 17), /probability table lies outside/],
-    ];
-    for (const [what, damage, message] of cases) {
-      const bad = Buffer.from(exe);
-      damage(bad);
-      const r = scanBytes(eicarRule, bad, "x.exe", { limits: DEFAULT_LIMITS });
-      expect(r.errors, what).toEqual([]);
-      expect(
-        r.incomplete.map((i) => [i.path, i.reason]),
-        what,
-      ).toEqual([["x.exe!MEW", "corrupt-archive"]]);
-      expect(r.incomplete[0]!.message, what).toMatch(message);
-    }
-  });
+  it.skipIf(!haveXz)(
+    "the LZMA stage damaged: its data, a block past the image, the table outside it, too much output",
+    () => {
+      const exe = mewPe(stage1, { payload, special: false });
+      const stream = exe.streamAt;
+      const cases: Array<[string, (b: Buffer) => void, RegExp]> = [
+        ["data damaged", (b) => b.fill(0xff, stream + 5, stream + 40), /LZMA: /],
+        ["far block", (b) => b.writeUInt32LE(0x7ff00000, stream - 9), /LZMA output outside the image/],
+        ["table", (b) => b.writeUInt32LE(BASE + 0x1000 + 0xe000, stream - 17), /probability table lies outside/],
+        [
+          "a second block claiming the whole image",
+          (b) => [0x10f00, BASE + 0x1000, 0].forEach((v, i) => b.writeUInt32LE(v, exe.endAt + 4 * i)),
+          /the LZMA blocks claim more output than the image holds/,
+        ],
+      ];
+      for (const [what, damage, message] of cases) {
+        const bad = Buffer.from(exe);
+        damage(bad);
+        const r = scanBytes(eicarRule, bad, "x.exe", { limits: DEFAULT_LIMITS });
+        expect(r.errors, what).toEqual([]);
+        expect(
+          r.incomplete.map((i) => [i.path, i.reason]),
+          what,
+        ).toEqual([["x.exe!MEW", "corrupt-archive"]]);
+        expect(r.incomplete[0]!.message, what).toMatch(message);
+      }
+    },
+  );
 });
 
 describe.skipIf(needs("the MEW rebuild differential against clamscan", { tools: ["clamscan", "xz"] }))(

@@ -148,6 +148,8 @@ function mewLzma(buf: Uint8Array, at: number, vma: number, special: boolean): vo
   }
   const probsAt = (u32(buf, p) - vma) >>> 0;
   p += 4;
+  // each block fills its own part of the image: more output than the image holds is hostile
+  let budget = size;
   for (let blocks = 0; ; blocks++) {
     if (blocks > 4096) fail("too many LZMA blocks");
     if (!inside(size, p, special ? 12 : 16)) fail("LZMA block header outside the image");
@@ -163,11 +165,14 @@ function mewLzma(buf: Uint8Array, at: number, vma: number, special: boolean): vo
     if (!outSize) continue;
     if (!inside(size, rc, 5)) fail("LZMA data outside the image");
     if (!inside(size, dest, outSize)) fail("LZMA output outside the image");
-    // the range coder skips the first of its 5 bytes: a copy of the stream with that byte zeroed
-    const stream = buf.slice(rc, size);
-    stream[0] = 0;
+    budget -= outSize;
+    if (budget < 0) fail("the LZMA blocks claim more output than the image holds");
+    // the range coder skips the first of its 5 bytes (LZMA's zero byte): zeroed while decoding
+    const first = buf[rc]!;
+    buf[rc] = 0;
     const out = new Uint8Array(outSize);
-    const r = lzmaDecodeRaw(stream, 0, stream.length, 4, 0, 2, out);
+    const r = lzmaDecodeRaw(buf, rc, size, 4, 0, 2, out);
+    buf[rc] = first;
     if (r.error) fail(`LZMA: ${r.error}`);
     buf.set(out.subarray(0, r.written), dest);
     // and left as decoding left it
@@ -209,10 +214,14 @@ function unmew11(
   const sections: ClamSection[] = [];
   let raw = 0;
   let end = { endSrc: 0, endDst: 0 };
+  // each block fills its own part of the image: more output than the image holds is hostile
+  let budget = total;
   for (let i = 0; ; i++) {
     if (i >= 96) fail("more blocks than a PE has sections");
     if (!inside(total, src, sleft) || !inside(total, dst, dleft)) fail("a block lies outside the image");
     end = unmewBlock(buf, src, dst, sleft, dleft);
+    budget -= end.endDst - dst;
+    if (budget < 0) fail("the blocks write more than the image holds");
     const f1 = end.endSrc;
     if (!inside(total, f1, 4)) fail("the next block's address lies outside the image");
     sleft -= f1 + 4 - src;
