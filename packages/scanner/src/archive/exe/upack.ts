@@ -85,13 +85,7 @@ interface Setup {
 }
 
 /** The 3-section forms (optional header of 0x148 bytes): 0.39 and the 0297729 variant. */
-function setup3(
-  m: Mem,
-  epb: Uint8Array,
-  vma: number,
-  ep: number,
-  base: number,
-): Omit<Setup, "calls"> & { calls: number } {
+function setup3(m: Mem, epb: Uint8Array, vma: number, ep: number, base: number): Setup {
   let version: Version = epb[5] === 0xff && epb[6] === 0x36 ? "0297729" : "0.39";
   let esi = (u32(epb, 1) - vma) >>> 0;
   m.need(esi, 12, "the loader's parameters");
