@@ -21,7 +21,7 @@
  * deflate64, implode and bzip2 members, gzip, bzip2, xz, tar, cpio, SZDD, SIS; 7z, RAR, CAB,
  * ARJ, CHM, ISO/UDF and NSIS through 7-Zip compiled to WebAssembly, run in a thread of its own
  * with an output cap and a time limit: archive/sevenzip/), executables (UPX, yC, WWPack, ASPack, Petite, PESpin,
- * AutoIt, InstallShield MSI and cabinet setups, archives and PEs embedded in a PE: archive/exe/), mail (MIME messages
+ * MEW, Upack, AutoIt, InstallShield MSI and cabinet setups, archives and PEs embedded in a PE: archive/exe/), mail (MIME messages
  * and mbox, TNEF, uuencode, BinHex; HTML's scripts and `data:` URIs) and documents (OLE2
  * streams, VBA sources and embedded objects; PDF streams through their filters, embedded files
  * and scripts; RTF objects), on every member recursively within the `Limits` (`scanContent`; a

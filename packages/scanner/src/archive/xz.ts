@@ -161,13 +161,14 @@ class Lzma {
   rep2 = 0;
   rep3 = 0;
 
-  setProps(byte: number): void {
+  /** `lzma1`: raw LZMA allows lc + lp up to 12 (LZMA2 only up to 4). */
+  setProps(byte: number, lzma1 = false): void {
     if (byte >= 9 * 5 * 5) throw new XzError("bad LZMA properties");
     this.lc = byte % 9;
     const rest = Math.floor(byte / 9);
     this.lp = rest % 5;
     this.pb = Math.floor(rest / 5);
-    if (this.lc + this.lp > 4) throw new XzError("LZMA2 requires lc + lp <= 4");
+    if (!lzma1 && this.lc + this.lp > 4) throw new XzError("LZMA2 requires lc + lp <= 4");
     const need = LITERAL + 0x300 * (1 << (this.lc + this.lp));
     if (this.probs.length !== need) this.probs = new Uint16Array(need);
   }
@@ -466,10 +467,19 @@ function verifyCheck(type: number, data: Uint8Array, stored: Uint8Array): void {
     throw new XzError(`block integrity check failed (${type === 1 ? "CRC32" : type === 4 ? "CRC64" : "SHA-256"})`);
 }
 
+/** The probabilities in the LZMA SDK's order: this decoder keeps an unused slot before SpecPos's. */
+function sdkLayout(p: Uint16Array): Uint16Array {
+  const out = new Uint16Array(p.length - 1);
+  out.set(p.subarray(0, SPEC_POS));
+  out.set(p.subarray(SPEC_POS + 1), SPEC_POS);
+  return out;
+}
+
 /**
  * Decodes a raw LZMA stream (no header: properties given, output size known) from
  * `b[start, end)` into `out`, stopping when `out` is full or at an end marker. `error` says why
- * decoding stopped early (damaged or truncated data); `written` counts the bytes produced.
+ * decoding stopped early (damaged or truncated data); `written` counts the bytes produced;
+ * `probs` is the probability table as decoding left it, in the LZMA SDK's layout (lc + lp up to 12).
  */
 export function lzmaDecodeRaw(
   b: Uint8Array,
@@ -479,19 +489,19 @@ export function lzmaDecodeRaw(
   lp: number,
   pb: number,
   out: Uint8Array,
-): { written: number; error?: string } {
+): { written: number; error?: string; probs?: Uint16Array } {
   const o = new Out(out.length, out.length);
   o.buf = out;
+  const lz = new Lzma();
   try {
-    const lz = new Lzma();
-    lz.setProps(lc + 9 * (lp + 5 * pb));
+    lz.setProps(lc + 9 * (lp + 5 * pb), true);
     lz.reset();
     const rc = new RangeDecoder(b, start, end);
     lz.decode(rc, o, out.length, 0, true);
     if (rc.overrun) return { written: o.pos, error: "LZMA data ends early" };
-    return { written: o.pos };
+    return { written: o.pos, probs: sdkLayout(lz.probs) };
   } catch (err) {
-    if (err instanceof XzError && /end marker/.test(err.message)) return { written: o.pos };
+    if (err instanceof XzError && /end marker/.test(err.message)) return { written: o.pos, probs: sdkLayout(lz.probs) };
     return { written: o.pos, error: (err as Error).message };
   }
 }

@@ -7,6 +7,8 @@
  *   one (`wwpack.ts`);
  * - the program an ASPack- or Petite-packed PE unpacks to, rebuilt as ClamAV rebuilds it
  *   (`aspack.ts`, `petite.ts`, `clamrebuild.ts`);
+ * - the program a MEW- or Upack-packed PE unpacks to, rebuilt as ClamAV rebuilds it (`mew.ts`,
+ *   `upack.ts`, `rebuild-clam.ts`);
  * - what is embedded at an offset past the start, found by its magic bytes as ClamAV's file-type
  *   scan finds it: another PE (from its MZ to the end of the file), a ZIP, RAR, 7z, CAB or ARJ
  *   archive (self-extracting archives: the stub's overlay), an AutoIt compiled script, an
@@ -27,6 +29,8 @@ import { readAspack } from "./aspack.js";
 import { readPetite } from "./petite.js";
 import { isIshieldOverlay, overlayStart, readIshieldOverlay } from "./iscab.js";
 import { unpackPespin } from "./pespin.js";
+import { mewMembers } from "./mew.js";
+import { upackMembers } from "./upack.js";
 
 /** ClamAV's MaxEmbeddedPE default: embedded PEs with more bytes behind them are not opened. */
 const MAX_EMBEDDED_PE = 40 << 20;
@@ -139,6 +143,8 @@ function findEmbedded(buf: Buffer, e: Embedded): [number, number] | undefined {
 export function* readExe(b: Uint8Array, cap: OutputCap): Iterable<Member> {
   const pe = PeImage.parse(b);
   if (!pe) return;
+  yield* mewMembers(pe, b, cap);
+  yield* upackMembers(pe, b, cap);
   const upx = unpackUpx(pe, b, cap(Math.max(b.length, 1)));
   // ClamAV tries yC after UPX: a yC-encrypted UPX file is not unpacked as UPX, but decrypted
   const yc = upx?.data ? undefined : unpackYc(pe, b);
