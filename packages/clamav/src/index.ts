@@ -178,3 +178,15 @@ export {
   type AuthenticodeResult,
   type SignerCertificate,
 } from "./authenticode/signature.js";
+export {
+  addCrbRule,
+  authenticodeLayout,
+  checkAuthenticode,
+  emptyTrust,
+  loadCatalog,
+  rsaVerify,
+  type AuthenticodeTrust,
+  type AuthenticodeVerdict,
+  type TrustedCert,
+} from "./authenticode/trust.js";
+export { catalogHashes, readSignedData, type Cert, type HashName, type SignedData } from "./authenticode/pkcs7.js";

@@ -1,0 +1,253 @@
+// Authenticode trust and block (.crb) and catalogs (.cat), differentially against Debian's
+// clamscan: PEs and catalogs are signed in the test (node:crypto, ./helpers/authenticode.ts);
+// every database also holds a body signature all the PEs match, so clamscan's answer says
+// which of the three verdicts it reached: OK (trusted), the .crb rule's name (blocked), or the
+// body signature (neither). checkAuthenticode, over what loadClamavDatabase read, must agree.
+import { afterAll, describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { needs } from "@vigil/test-kit";
+import { checkAuthenticode, loadClamavDatabase } from "../src/index.js";
+import { makePe } from "./clamav-fixtures.js";
+import {
+  attach,
+  certificate,
+  crbLine,
+  ctl,
+  OID_CTL,
+  peHash,
+  rsaKey,
+  signedData,
+  signPe,
+} from "./helpers/authenticode.js";
+
+const noTools = needs("Authenticode trust against clamscan", { tools: ["clamscan"] });
+const work = mkdtempSync(join(tmpdir(), "vigil-authenticode-trust-"));
+afterAll(() => (process.env.KEEP_WORK ? undefined : rmSync(work, { recursive: true, force: true })));
+
+const BODY = "Vigil.Test.Body-1";
+const ndb = join(work, "body.ndb");
+writeFileSync(ndb, `${BODY}:1:*:${Buffer.from(".text").toString("hex")}\n`);
+
+const serial = (n: number) => Buffer.from([0x10, n, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
+const day = 86400_000;
+
+// a CA, a code-signing leaf it signs, a self-signed signer, and an outsider
+const caKey = rsaKey(),
+  leafKey = rsaKey(),
+  selfKey = rsaKey(),
+  otherKey = rsaKey();
+const ca = certificate({
+  subject: "Vigil Test CA",
+  issuer: "Vigil Test CA",
+  serial: serial(1),
+  key: caKey,
+  signer: caKey,
+  ca: true,
+  keyCertSign: true,
+});
+const leaf = certificate({
+  subject: "Vigil Test Publisher",
+  issuer: "Vigil Test CA",
+  serial: serial(2),
+  key: leafKey,
+  signer: caKey,
+  eku: ["code"],
+  keyCertSign: false,
+});
+const expired = certificate({
+  subject: "Vigil Test Publisher",
+  issuer: "Vigil Test CA",
+  serial: serial(3),
+  key: leafKey,
+  signer: caKey,
+  eku: ["code"],
+  keyCertSign: false,
+  notBefore: new Date(Date.now() - 400 * day),
+  notAfter: new Date(Date.now() - 30 * day),
+});
+const self = certificate({
+  subject: "Vigil Test Self",
+  issuer: "Vigil Test Self",
+  serial: serial(4),
+  key: selfKey,
+  signer: selfKey,
+  eku: ["code"],
+});
+const other = certificate({
+  subject: "Vigil Test Other",
+  issuer: "Vigil Test Other",
+  serial: serial(5),
+  key: otherKey,
+  signer: otherKey,
+  eku: ["code"],
+});
+
+const pe = makePe();
+const files: Record<string, Uint8Array> = {
+  "unsigned.exe": pe,
+  "chain.exe": signPe(pe, { certs: [leaf.der, ca.der], cert: leaf, signer: leafKey }),
+  "chain-leaf-only.exe": signPe(pe, { certs: [leaf.der], cert: leaf, signer: leafKey }),
+  "chain-sha1.exe": signPe(pe, { certs: [ca.der, leaf.der], cert: leaf, signer: leafKey, hash: "sha1" }),
+  "self.exe": signPe(pe, { certs: [self.der], cert: self, signer: selfKey }),
+  "expired.exe": signPe(pe, { certs: [expired.der, ca.der], cert: expired, signer: leafKey }),
+  "countersigned.exe": signPe(pe, { certs: [leaf.der, ca.der], cert: leaf, signer: leafKey, counterSignature: true }),
+  // signed by the leaf's key but naming the outsider: nothing verifies
+  "wrong-signer.exe": signPe(pe, { certs: [leaf.der, other.der], cert: other, signer: leafKey }),
+  "other.exe": signPe(pe, { certs: [other.der], cert: other, signer: otherKey }),
+};
+// modified after signing: the signature verifies but the signed digest is not the file's
+const tampered = Buffer.from(files["chain.exe"]!);
+tampered[0x300] ^= 0xff;
+files["tampered.exe"] = tampered;
+// malformed signatures: truncated, a flipped length, garbage
+const chain = Buffer.from(files["chain.exe"]!);
+const sigAt = pe.length + 8;
+files["truncated.exe"] = attach(pe, chain.subarray(sigAt, sigAt + 300));
+const flipped = Buffer.from(chain);
+flipped[sigAt + 1] ^= 0x01;
+files["bad-length.exe"] = flipped;
+files["garbage.exe"] = attach(pe, Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 7919) & 0xff)));
+for (const [n, b] of Object.entries(files)) writeFileSync(join(work, n), b);
+
+const all = { code: true, time: true, cert: true };
+const codeCert = { code: true, time: false, cert: true };
+const catalogOf = (entries: Parameters<typeof ctl>[0], signer = { cert: self, key: selfKey }) =>
+  signedData({
+    contentType: OID_CTL,
+    inner: ctl(entries),
+    certs: [signer.cert.der],
+    cert: signer.cert,
+    signer: signer.key,
+  });
+
+const cases: Record<string, Record<string, string | Uint8Array>> = {
+  "CA trusted": { "ca.crb": crbLine("Vigil.Test.CA", true, ca, all) },
+  "CA trusted, any serial": { "ca.crb": crbLine("Vigil.Test.CA", true, ca, all, true) },
+  "CA trusted without CertSign": { "ca.crb": crbLine("Vigil.Test.CA", true, ca, { ...all, cert: false }) },
+  "self-signed signer trusted": { "self.crb": crbLine("Vigil.Test.Self", true, self, codeCert) },
+  "self-signed signer trusted, purposes too narrow": {
+    "self.crb": crbLine("Vigil.Test.Self", true, self, { code: true, time: false, cert: false }),
+  },
+  "leaf blocked, CA trusted": {
+    "rules.crb": crbLine("Vigil.Test.CA", true, ca, all) + crbLine("Vigil.Test.Blocked", false, leaf, codeCert, true),
+  },
+  "CA blocked": { "ca.crb": crbLine("Vigil.Test.BlockedCA", false, ca, all) },
+  "catalog sha256 of the unsigned PE": {
+    "self.crb": crbLine("Vigil.Test.Self", true, self, codeCert),
+    "files.cat": catalogOf([{ hash: "sha256", digest: peHash(pe, "sha256") }]),
+  },
+  "catalog sha1 of the unsigned PE": {
+    "self.crb": crbLine("Vigil.Test.Self", true, self, codeCert),
+    "files.cat": catalogOf([
+      { hash: "sha1", digest: Buffer.alloc(20, 7) },
+      { hash: "sha1", digest: peHash(pe, "sha1") },
+    ]),
+  },
+  "catalog by an untrusted signer": {
+    "self.crb": crbLine("Vigil.Test.Self", true, self, codeCert),
+    "files.cat": catalogOf([{ hash: "sha256", digest: peHash(pe, "sha256") }], { cert: other, key: otherKey }),
+  },
+  "catalog loaded before its trust rule": {
+    "a.cat": catalogOf([{ hash: "sha256", digest: peHash(pe, "sha256") }]),
+    "b.crb": crbLine("Vigil.Test.Self", true, self, codeCert),
+  },
+};
+
+function clamscanVerdicts(dbs: string[]): Record<string, string> {
+  const r = spawnSync(
+    "clamscan",
+    ["--no-summary", ...dbs.flatMap((d) => ["-d", d]), ...Object.keys(files).map((f) => join(work, f))],
+    { encoding: "utf8" },
+  );
+  const out: Record<string, string> = {};
+  for (const line of r.stdout.trim().split("\n")) {
+    const m = /^(.*): (?:(\S+) FOUND|OK)$/.exec(line);
+    if (m) out[m[1]!.slice(work.length + 1)] = m[2] ?? "OK";
+  }
+  return out;
+}
+
+describe.skipIf(noTools)("Authenticode trust and block rules, and catalogs, against clamscan", () => {
+  let k = 0;
+  for (const [title, dbFiles] of Object.entries(cases))
+    it(title, () => {
+      const dir = join(work, `case-${k++}`);
+      rmSync(dir, { recursive: true, force: true });
+      const dbs = [ndb];
+      for (const [n, content] of Object.entries(dbFiles)) {
+        const p = join(work, `${k}-${n}`);
+        writeFileSync(p, content);
+        dbs.push(p);
+      }
+      const clam = clamscanVerdicts(dbs);
+      expect(Object.keys(clam).sort()).toEqual(Object.keys(files).sort());
+      const set = loadClamavDatabase(dbs);
+      const vigil: Record<string, string> = {};
+      for (const [n, b] of Object.entries(files)) {
+        const v = checkAuthenticode(b, set.authenticode);
+        vigil[n] = v.verdict === "trusted" ? "OK" : v.verdict === "blocked" ? v.name : `${BODY}.UNOFFICIAL`;
+      }
+      expect(vigil).toEqual(clam);
+    });
+
+  it("the cases prove something: each verdict occurs", () => {
+    const seen = new Set<string>();
+    for (const dbFiles of Object.values(cases)) {
+      const dbs = [ndb];
+      for (const [n, content] of Object.entries(dbFiles)) {
+        const p = join(work, `all-${n}`);
+        writeFileSync(p, content);
+        dbs.push(p);
+      }
+      const set = loadClamavDatabase(dbs);
+      for (const b of Object.values(files)) seen.add(checkAuthenticode(b, set.authenticode).verdict);
+    }
+    expect([...seen].sort()).toEqual(["blocked", "none", "trusted"]);
+  });
+});
+
+describe.skipIf(noTools)("corrupted signatures: never a crash, and clamscan's verdict", () => {
+  it("single-byte corruptions across a signed PE's signature: the same verdict as clamscan", () => {
+    const db = writeDb("ca-only.crb", crbLine("Vigil.Test.CA", true, ca, all));
+    const set = loadClamavDatabase(db).authenticode;
+    const base = Buffer.from(files["chain.exe"]!);
+    expect(checkAuthenticode(base, set).verdict).toBe("trusted");
+    const dir = join(work, "corrupt");
+    mkdirSync(dir, { recursive: true });
+    const names: string[] = [];
+    const step = process.env.CORRUPT_STEP ? +process.env.CORRUPT_STEP : Math.floor((base.length - pe.length) / 80);
+    for (let at = pe.length + 8; at < base.length; at += step) {
+      const b = Buffer.from(base);
+      b[at] ^= process.env.CORRUPT_XOR ? +process.env.CORRUPT_XOR : 0x5a;
+      const n = `at-${at}.exe`;
+      writeFileSync(join(dir, n), b);
+      names.push(n);
+    }
+    const r = spawnSync("clamscan", ["--no-summary", "-d", ndb, "-d", db, ...names.map((n) => join(dir, n))], {
+      encoding: "utf8",
+    });
+    const clam: Record<string, string> = {};
+    for (const line of r.stdout.trim().split("\n")) {
+      const m = /^(.*): (?:(\S+) FOUND|OK)$/.exec(line);
+      if (m) clam[m[1]!.slice(dir.length + 1)] = m[2] ?? "OK";
+    }
+    const vigil: Record<string, string> = {};
+    for (const n of names) {
+      const v = checkAuthenticode(readFileSync(join(dir, n)), set);
+      expect(v.verdict).not.toBe("blocked");
+      vigil[n] = v.verdict === "trusted" ? "OK" : `${BODY}.UNOFFICIAL`;
+    }
+    expect(vigil).toEqual(clam);
+    // both kinds occur: corruptions that break the chain or the signature, and ones nothing reads
+    expect(new Set(Object.values(vigil)).size).toBe(2);
+  });
+});
+
+function writeDb(n: string, content: string): string {
+  const p = join(work, n);
+  writeFileSync(p, content);
+  return p;
+}
