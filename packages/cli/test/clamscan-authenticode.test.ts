@@ -160,5 +160,23 @@ describe.skipIf(needs("vigil scan vs clamscan on Authenticode rules", { tools: [
             for (const n of ["unsigned.exe", "tampered.exe", "truncated.exe"]) expect(found.has(n), n).toBe(true);
           }
         });
+
+    it("through the compiled-signature cache (a second run loads the compiled set): the same lines", () => {
+      const dargs = [body, hashes, section, rules, catalog].flatMap((p) => ["-d", p]);
+      const c = run("clamscan", ["--no-summary", ...dargs, t]);
+      const env = { ...process.env, XDG_CACHE_HOME: join(d, "cache") };
+      for (let i = 0; i < 2; i++) {
+        const r = spawnSync(process.execPath, [BIN, "scan", "--no-builtin", "--no-summary", ...dargs, t], {
+          encoding: "utf8",
+          env,
+        });
+        const v = r.stdout
+          .split("\n")
+          .filter((l) => l.endsWith(" FOUND"))
+          .map((l) => l.replace(`${t}/`, "").replace(/!\S*?:/, ":"))
+          .sort();
+        expect(v, `run ${i + 1}`).toEqual(c);
+      }
+    });
   },
 );
