@@ -85,6 +85,28 @@ const other = certificate({
   eku: ["code"],
 });
 
+// a time-stamping authority under the CA, and one nobody trusts
+const tsaKey = rsaKey();
+const tsa = certificate({
+  subject: "Vigil Test TSA",
+  issuer: "Vigil Test CA",
+  serial: serial(6),
+  key: tsaKey,
+  signer: caKey,
+  eku: ["time"],
+  keyCertSign: false,
+});
+const rogueTsa = certificate({
+  subject: "Vigil Test Rogue TSA",
+  issuer: "Vigil Test Rogue TSA",
+  serial: serial(7),
+  key: otherKey,
+  signer: otherKey,
+  eku: ["time"],
+});
+const during = new Date(Date.now() - 200 * day); // inside the expired certificate's validity
+const after = new Date(Date.now() - 10 * day); // after it ended
+
 const pe = makePe();
 const files: Record<string, Uint8Array> = {
   "unsigned.exe": pe,
@@ -93,7 +115,37 @@ const files: Record<string, Uint8Array> = {
   "chain-sha1.exe": signPe(pe, { certs: [ca.der, leaf.der], cert: leaf, signer: leafKey, hash: "sha1" }),
   "self.exe": signPe(pe, { certs: [self.der], cert: self, signer: selfKey }),
   "expired.exe": signPe(pe, { certs: [expired.der, ca.der], cert: expired, signer: leafKey }),
-  "countersigned.exe": signPe(pe, { certs: [leaf.der, ca.der], cert: leaf, signer: leafKey, counterSignature: true }),
+  "bogus-countersignature.exe": signPe(pe, {
+    certs: [leaf.der, ca.der],
+    cert: leaf,
+    signer: leafKey,
+    counterSignature: true,
+  }),
+  "timestamped.exe": signPe(pe, {
+    certs: [leaf.der, ca.der, tsa.der],
+    cert: leaf,
+    signer: leafKey,
+    counterSignature: { cert: tsa, key: tsaKey, time: new Date() },
+  }),
+  // expired now, time-stamped while valid: trusted; time-stamped after: not
+  "expired-timestamped.exe": signPe(pe, {
+    certs: [expired.der, ca.der, tsa.der],
+    cert: expired,
+    signer: leafKey,
+    counterSignature: { cert: tsa, key: tsaKey, time: during },
+  }),
+  "expired-timestamped-late.exe": signPe(pe, {
+    certs: [expired.der, ca.der, tsa.der],
+    cert: expired,
+    signer: leafKey,
+    counterSignature: { cert: tsa, key: tsaKey, time: after },
+  }),
+  "rogue-timestamp.exe": signPe(pe, {
+    certs: [leaf.der, ca.der, rogueTsa.der],
+    cert: leaf,
+    signer: leafKey,
+    counterSignature: { cert: rogueTsa, key: otherKey, time: new Date() },
+  }),
   // signed by the leaf's key but naming the outsider: nothing verifies
   "wrong-signer.exe": signPe(pe, { certs: [leaf.der, other.der], cert: other, signer: leafKey }),
   "other.exe": signPe(pe, { certs: [other.der], cert: other, signer: otherKey }),
@@ -126,6 +178,7 @@ const catalogOf = (entries: Parameters<typeof ctl>[0], signer = { cert: self, ke
 const cases: Record<string, Record<string, string | Uint8Array>> = {
   "CA trusted": { "ca.crb": crbLine("Vigil.Test.CA", true, ca, all) },
   "CA trusted, any serial": { "ca.crb": crbLine("Vigil.Test.CA", true, ca, all, true) },
+  "CA trusted without TimeSign": { "ca.crb": crbLine("Vigil.Test.CA", true, ca, { ...all, time: false }) },
   "CA trusted without CertSign": { "ca.crb": crbLine("Vigil.Test.CA", true, ca, { ...all, cert: false }) },
   "self-signed signer trusted": { "self.crb": crbLine("Vigil.Test.Self", true, self, codeCert) },
   "self-signed signer trusted, purposes too narrow": {
@@ -191,6 +244,24 @@ describe.skipIf(noTools)("Authenticode trust and block rules, and catalogs, agai
         vigil[n] = v.verdict === "trusted" ? "OK" : v.verdict === "blocked" ? v.name : `${BODY}.UNOFFICIAL`;
       }
       expect(vigil).toEqual(clam);
+      // what the verdicts mean, as clamscan shows them
+      const found = `${BODY}.UNOFFICIAL`;
+      if (title === "CA trusted")
+        expect(clam).toMatchObject({
+          "chain.exe": "OK",
+          "chain-sha1.exe": "OK",
+          "timestamped.exe": "OK",
+          "expired-timestamped.exe": "OK",
+          "expired-timestamped-late.exe": found,
+          "expired.exe": found,
+          "rogue-timestamp.exe": found,
+          "bogus-countersignature.exe": found,
+          "tampered.exe": found,
+          "chain-leaf-only.exe": "OK",
+          "self.exe": found,
+        });
+      if (title === "CA trusted without TimeSign")
+        expect(clam).toMatchObject({ "chain.exe": "OK", "timestamped.exe": found, "expired-timestamped.exe": found });
     });
 
   it("the cases prove something: each verdict occurs", () => {
@@ -213,7 +284,7 @@ describe.skipIf(noTools)("corrupted signatures: never a crash, and clamscan's ve
   it("single-byte corruptions across a signed PE's signature: the same verdict as clamscan", () => {
     const db = writeDb("ca-only.crb", crbLine("Vigil.Test.CA", true, ca, all));
     const set = loadClamavDatabase(db).authenticode;
-    const base = Buffer.from(files["chain.exe"]!);
+    const base = Buffer.from(files["expired-timestamped.exe"]!);
     expect(checkAuthenticode(base, set).verdict).toBe("trusted");
     const dir = join(work, "corrupt");
     mkdirSync(dir, { recursive: true });

@@ -59,6 +59,9 @@ export const OIDS = {
   rsaEncryption: "1.2.840.113549.1.1.1",
   contentType: "1.2.840.113549.1.9.3",
   messageDigest: "1.2.840.113549.1.9.4",
+  signingTime: "1.2.840.113549.1.9.5",
+  data: "1.2.840.113549.1.7.1",
+  timestampToken: "1.2.840.113549.1.9.16.1.4",
   counterSignature: "1.2.840.113549.1.9.6",
   spcIndirectData: "1.3.6.1.4.1.311.2.1.4",
   spcPeImageData: "1.3.6.1.4.1.311.2.1.15",
@@ -105,8 +108,22 @@ export interface SignerInfo {
   /** the messageDigest attribute */
   messageDigest: Buffer;
   encryptedDigest: Buffer;
-  /** what follows the encrypted digest: nothing, or unauthenticated attributes */
-  unauthenticated: { counterSignature: boolean } | undefined;
+  /**
+   * The PKCS#9 counterSignature among the unauthenticated attributes (a time-stamp over the
+   * encrypted digest), when there is one; RFC 3161 time-stamps and nested signatures are
+   * noted and not read, as libclamav.
+   */
+  counterSignature: CounterSignature | undefined;
+}
+
+export interface CounterSignature {
+  issuer: string;
+  serial: string;
+  hash: HashName;
+  /** its signingTime attribute (Unix seconds) */
+  signingTime: number;
+  attributesDigest: Buffer;
+  encryptedDigest: Buffer;
 }
 
 export interface SignedData {
@@ -380,16 +397,24 @@ function signerInfo(der: Uint8Array, set: Tlv, hash: HashName, contentType: stri
     throw new DerError("the signer's algorithm is not RSA");
   const enc = f[5];
   if (enc?.tag !== OCTET_STRING || enc.end - enc.content > 513) throw new DerError("bad encryptedDigest");
-  let unauthenticated: SignerInfo["unauthenticated"];
+  let counterSignature: CounterSignature | undefined;
   if (f.length > 6) {
     const u = f[6]!;
     if (u.tag !== 0xa1 || f.length > 7) throw new DerError("unexpected data after the encryptedDigest");
-    unauthenticated = { counterSignature: false };
+    const seen = new Set<string>();
     for (const a of children(der, u, 256)) {
       if (a.tag !== SEQUENCE) throw new DerError("unauthenticated attribute is not a SEQUENCE");
-      const [id] = children(der, a, 3);
+      const [id, values, ...more] = children(der, a, 3);
       const o = oidOf(der, id, "unauthenticated attribute");
-      if (o === OIDS.counterSignature) unauthenticated.counterSignature = true;
+      if (o !== OIDS.counterSignature && o !== OIDS.nestedSignatures && o !== OIDS.rfc3161) continue;
+      if (values?.tag !== SET || more.length) throw new DerError("unauthenticated attribute: bad values");
+      if (seen.has(o)) throw new DerError("a counterSignature or nested signature appears twice");
+      seen.add(o);
+      if (o === OIDS.counterSignature) {
+        const [cs, ...extra] = children(der, values, 2);
+        if (!cs || extra.length) throw new DerError("counterSignature: one SignerInfo expected");
+        counterSignature = counterSignerInfo(der, cs, der.subarray(enc.content, enc.end));
+      }
     }
   }
   return {
@@ -398,7 +423,60 @@ function signerInfo(der: Uint8Array, set: Tlv, hash: HashName, contentType: stri
     attributesDigest: digest(hash, Uint8Array.of(0x31), der.subarray(attrs.start + 1, attrs.end)),
     messageDigest: md,
     encryptedDigest: Buffer.from(der.subarray(enc.content, enc.end)),
-    unauthenticated,
+    counterSignature,
+  };
+}
+
+/** A PKCS#9 counterSignature's SignerInfo (asn1_parse_countersignature); `message` is what it signs. */
+function counterSignerInfo(der: Uint8Array, t: Tlv, message: Uint8Array): CounterSignature {
+  if (t.tag !== SEQUENCE) throw new DerError("counterSignature is not a SEQUENCE");
+  const f = children(der, t, 8);
+  // version 1, or 0 as some signers write it
+  if (f[0]?.tag !== INTEGER || f[0].end - f[0].content !== 1 || der[f[0].content]! > 1)
+    throw new DerError("counterSignature version is not 0 or 1");
+  const ias = f[1];
+  if (ias?.tag !== SEQUENCE) throw new DerError("counterSignature: no issuerAndSerialNumber");
+  const [iss, ser] = kids(der, ias, "counterSignature issuerAndSerialNumber", 2);
+  if (iss!.tag !== SEQUENCE || ser!.tag !== INTEGER) throw new DerError("counterSignature: bad issuerAndSerialNumber");
+  const hash = digestAlgorithm(der, f[2], "counterSignature digest algorithm");
+  const md = digest(hash, message);
+  const attrs = f[3];
+  if (attrs?.tag !== 0xa0) throw new DerError("counterSignature: no authenticated attributes");
+  const seen = new Set<string>();
+  let signingTime = 0;
+  for (const a of children(der, attrs, 256)) {
+    if (a.tag !== SEQUENCE) throw new DerError("counterSignature attribute is not a SEQUENCE");
+    const [id, values, ...more] = children(der, a, 3);
+    if (id?.tag !== OID) throw new DerError("counterSignature attribute without a type");
+    const o = oid(der, id);
+    if (o !== OIDS.contentType && o !== OIDS.messageDigest && o !== OIDS.signingTime) continue;
+    if (seen.has(o)) throw new DerError("counterSignature attribute appears twice");
+    seen.add(o);
+    if (values?.tag !== SET || more.length) throw new DerError("counterSignature attribute: bad values");
+    const [v, ...extra] = children(der, values, 2);
+    if (!v || extra.length) throw new DerError("counterSignature attribute: one value expected");
+    if (o === OIDS.contentType) {
+      const c = oidOf(der, v, "counterSignature contentType");
+      if (c !== OIDS.data && c !== OIDS.timestampToken)
+        throw new DerError("counterSignature contentType is neither data nor a timestamp token");
+    } else if (o === OIDS.messageDigest) {
+      if (v.tag !== OCTET_STRING || !md.equals(der.subarray(v.content, v.end)))
+        throw new DerError("counterSignature messageDigest is not the digest of the signature");
+    } else signingTime = time(der, v);
+  }
+  if (seen.size !== 3) throw new DerError("counterSignature: contentType, messageDigest or signingTime missing");
+  const alg = CERT_SIG_OIDS[algorithm(der, f[4], "counterSignature algorithm")];
+  if (alg !== "rsa" && alg !== hash) throw new DerError("counterSignature algorithm is not RSA with its digest");
+  const enc = f[5];
+  if (enc?.tag !== OCTET_STRING || enc.end - enc.content > 513 || f.length > 6)
+    throw new DerError("counterSignature: bad encryptedDigest");
+  return {
+    issuer: digest("sha1", der.subarray(iss!.content, iss!.end)).toString("hex"),
+    serial: digest("sha1", der.subarray(ser!.content, ser!.end)).toString("hex"),
+    hash,
+    signingTime,
+    attributesDigest: digest(hash, Uint8Array.of(0x31), der.subarray(attrs.start + 1, attrs.end)),
+    encryptedDigest: Buffer.from(der.subarray(enc.content, enc.end)),
   };
 }
 

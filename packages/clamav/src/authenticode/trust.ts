@@ -19,9 +19,13 @@
  *   it trusted, as libclamav does with its global store) to what trusts a file: a PE whose
  *   Authenticode SHA-1 or SHA-256 is listed is trusted, signed or not.
  *
- * Not done: countersignatures are not verified, so a signature carrying one is never trusted
- * (ClamAV verifies the time-stamp and trusts it when it checks out); CAB hashes of catalogs are
- * kept but not applied.
+ * - A PKCS#9 countersignature (time-stamp) replaces the "valid now" check: its signing time must
+ *   lie in the signing certificate's validity and its signer be a trusted certificate with the
+ *   time-stamping purpose. RFC 3161 time-stamps and nested signatures are not read (as
+ *   libclamav), so those signatures are judged by the certificate's validity now.
+ *
+ * Not done: CAB hashes of catalogs are read but not applied (Vigil types no CAB as ClamAV's
+ * catalog check does).
  */
 
 import { constants, createHash, createPublicKey, publicDecrypt } from "node:crypto";
@@ -206,6 +210,23 @@ function verifyCert(store: readonly TrustedCert[], x: Cert): TrustedCert | undef
   return best;
 }
 
+/** crtmgr_verify_pkcs7: the trusted certificate, allowed `purpose`, with this issuer and serial whose key opens the signature. */
+function verifyPkcs7(
+  store: readonly TrustedCert[],
+  s: { issuer: string; serial: string; encryptedDigest: Buffer; attributesDigest: Buffer },
+  hash: HashName,
+  purpose: "code" | "time",
+): TrustedCert | undefined {
+  if (s.encryptedDigest.length < 128 || s.encryptedDigest.length > 513) return undefined;
+  for (let k = store.length - 1; k >= 0; k--) {
+    const i = store[k]!;
+    if (purpose === "code" ? !i.codeSign : !i.timeSign) continue;
+    if (i.issuer !== s.issuer || i.serial !== s.serial) continue;
+    if (rsaVerify(i, s.encryptedDigest.toString("hex"), hash, s.attributesDigest)) return i;
+  }
+  return undefined;
+}
+
 /**
  * asn1_parse_mscat: reads and verifies a SignedData against `store` (which it extends with the
  * certificates it comes to trust, as libclamav does). Returns the verified content, or the
@@ -256,25 +277,23 @@ function verifySignedData(
   if (typeof s === "string") return { reason: `malformed Authenticode signature: ${s}` };
   const contentDigest = digestOf(sd.hash, sd.content);
   if (!contentDigest.equals(s.messageDigest)) return { reason: "the messageDigest does not match the signed content" };
-  if (s.encryptedDigest.length < 128 || s.encryptedDigest.length > 513)
-    return { reason: "signature length outside 1024..4096 bits" };
-  let signer: TrustedCert | undefined;
-  for (let k = t.store.length - 1; k >= 0; k--) {
-    const i = t.store[k]!;
-    if (!i.codeSign || i.issuer !== s.issuer || i.serial !== s.serial) continue;
-    if (rsaVerify(i, s.encryptedDigest.toString("hex"), sd.hash, s.attributesDigest)) {
-      signer = i;
-      break;
-    }
-  }
+  const signer = verifyPkcs7(t.store, s, sd.hash, "code");
   if (!signer)
     return {
       reason:
         "the signer's certificate is not trusted (no .crb trust rule reaches it) or its signature does not verify",
     };
-  if (s.unauthenticated?.counterSignature)
-    return { reason: "the signature has a countersignature, which Vigil does not verify (ClamAV does)" };
-  if (now < signer.notBefore || now > signer.notAfter)
+  const cs = s.counterSignature;
+  if (cs) {
+    // a time-stamp: signed at a time the signing certificate was valid, by a trusted
+    // time-stamping certificate; then the certificate's validity now does not matter
+    if (cs.signingTime < signer.notBefore || cs.signingTime > signer.notAfter)
+      return { reason: "the countersignature's signing time is outside the signing certificate's validity" };
+    if (!verifyPkcs7(t.store, cs, cs.hash, "time"))
+      return {
+        reason: "the countersignature's certificate is not trusted for time-stamping or its signature does not verify",
+      };
+  } else if (now < signer.notBefore || now > signer.notAfter)
     return { reason: "no countersignature and the signing certificate is not valid now" };
   return { ok: sd.content, hash: sd.hash };
 }

@@ -165,8 +165,8 @@ export function signedData(o: {
   cert: Cert;
   signer: Key;
   hash?: Hash;
-  /** an unauthenticated counterSignature attribute (not a valid one) */
-  counterSignature?: boolean;
+  /** an unauthenticated counterSignature attribute: a time-stamp by `cert`, or (true) a bogus one */
+  counterSignature?: true | CounterSigner;
 }): Buffer {
   const hash = o.hash ?? "sha256";
   const innerContent = o.inner.subarray(o.inner[1]! & 0x80 ? 2 + (o.inner[1]! & 0x7f) : 2);
@@ -184,7 +184,11 @@ export function signedData(o: {
     tlv(0xa0, ...attrs),
     algo("1.2.840.113549.1.1.1"),
     octets(sig),
-    ...(o.counterSignature ? [tlv(0xa1, seq(oid("1.2.840.113549.1.9.6"), set(seq(small(1)))))] : []),
+    ...(o.counterSignature === true
+      ? [tlv(0xa1, seq(oid("1.2.840.113549.1.9.6"), set(seq(small(1)))))]
+      : o.counterSignature
+        ? [tlv(0xa1, seq(oid("1.2.840.113549.1.9.6"), set(counterSigner(o.counterSignature, sig))))]
+        : []),
   );
   const sd = seq(
     small(1),
@@ -194,6 +198,31 @@ export function signedData(o: {
     set(signerInfo),
   );
   return seq(oid("1.2.840.113549.1.7.2"), tlv(0xa0, sd));
+}
+
+export interface CounterSigner {
+  cert: Cert;
+  key: Key;
+  time: Date;
+  hash?: Hash;
+}
+
+/** A PKCS#9 countersignature SignerInfo over `signature` (the signer's encrypted digest). */
+function counterSigner(c: CounterSigner, signature: Buffer): Buffer {
+  const hash = c.hash ?? "sha256";
+  const attrs = [
+    seq(oid("1.2.840.113549.1.9.3"), set(oid("1.2.840.113549.1.7.1"))),
+    seq(oid("1.2.840.113549.1.9.5"), set(time(c.time))),
+    seq(oid("1.2.840.113549.1.9.4"), set(octets(createHash(hash).update(signature).digest()))),
+  ];
+  return seq(
+    small(1),
+    seq(c.cert.issuerName, c.cert.serialInteger),
+    algo(HASH_OID[hash]),
+    tlv(0xa0, ...attrs),
+    algo("1.2.840.113549.1.1.1"),
+    octets(sign(hash, set(...attrs), c.key.priv)),
+  );
 }
 
 /** SpcIndirectDataContent for a PE image hash. */
@@ -260,7 +289,7 @@ export function attach(pe: Uint8Array, der: Uint8Array): Buffer {
 /** Signs a PE32 as signtool would: its Authenticode hash in an SpcIndirectDataContent. */
 export function signPe(
   pe: Uint8Array,
-  o: { certs: Buffer[]; cert: Cert; signer: Key; hash?: Hash; counterSignature?: boolean },
+  o: { certs: Buffer[]; cert: Cert; signer: Key; hash?: Hash; counterSignature?: true | CounterSigner },
 ): Buffer {
   const hash = o.hash ?? "sha256";
   // the directory entry is filled in before hashing (it is left out of the hash anyway)
