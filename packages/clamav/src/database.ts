@@ -468,6 +468,11 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
     let counted = 0;
     let entries = 0;
     const dconfSet = new Set<string>();
+    // cli_loadcrt reuses one certificate record for a file's lines: once a line leaves the
+    // serial empty, every later line of the file matches any serial, and an empty NotBefore
+    // keeps the one before (clamscan 1.4.6 behaves so; Vigil does the same)
+    let anySerial = false;
+    let notBefore: number | undefined;
     readLines(f).forEach((raw, i) => {
       const lineNo = i + 1;
       if (raw === "" || raw.startsWith("#")) return;
@@ -487,7 +492,12 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
             break;
           }
           case "crb": {
-            const r = parseCrbLine(raw, flevel);
+            const parsed = parseCrbLine(raw, flevel);
+            if (parsed) {
+              anySerial ||= parsed.serial === undefined;
+              notBefore = parsed.notBefore ?? notBefore;
+            }
+            const r = parsed && { ...parsed, serial: anySerial ? undefined : parsed.serial, notBefore };
             if (r) {
               certRules.push(r);
               addCrbRule(authenticode, r);

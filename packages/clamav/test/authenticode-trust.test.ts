@@ -187,6 +187,16 @@ const cases: Record<string, Record<string, string | Uint8Array>> = {
   "leaf blocked, CA trusted": {
     "rules.crb": crbLine("Vigil.Test.CA", true, ca, all) + crbLine("Vigil.Test.Blocked", false, leaf, codeCert, true),
   },
+  // clamscan carries an empty serial over to the lines after it: the second rule, whose serial
+  // is wrong, still blocks the leaf
+  "a serial left empty applies to the rules after it": {
+    "rules.crb":
+      crbLine("Vigil.Test.AnyOther", false, other, codeCert, true) +
+      crbLine("Vigil.Test.WrongSerial", false, leaf, codeCert).replace(leaf.serialSha1, "0".repeat(40)),
+  },
+  "a wrong serial alone blocks nothing": {
+    "rules.crb": crbLine("Vigil.Test.WrongSerial", false, leaf, codeCert).replace(leaf.serialSha1, "0".repeat(40)),
+  },
   "CA blocked": { "ca.crb": crbLine("Vigil.Test.BlockedCA", false, ca, all) },
   "catalog sha256 of the unsigned PE": {
     "self.crb": crbLine("Vigil.Test.Self", true, self, codeCert),
@@ -260,6 +270,8 @@ describe.skipIf(noTools)("Authenticode trust and block rules, and catalogs, agai
           "chain-leaf-only.exe": "OK",
           "self.exe": found,
         });
+      if (title.startsWith("a serial left empty"))
+        expect(clam).toMatchObject({ "chain.exe": "Vigil.Test.WrongSerial", "other.exe": "Vigil.Test.AnyOther" });
       if (title === "CA trusted without TimeSign")
         expect(clam).toMatchObject({ "chain.exe": "OK", "timestamped.exe": found, "expired-timestamped.exe": found });
     });

@@ -1,10 +1,12 @@
 /**
  * `.crb` Authenticode trust and block rules (`;`-separated, 11 to 13 fields):
  * `Name;Trusted;Subject;Serial;Pubkey;Exponent;CodeSign;TimeSign;CertSign;NotBefore;Comment[;minFL[;maxFL]]`.
- * Parsed and checked; never counted (as clamscan). Block rules (Trusted 0) are matched against
- * a PE's signature certificates by ../authenticode/signature.ts (`blockedBy`); trust rules need
- * the chain verified up to the rule's certificate, which Vigil does not do yet.
- * `.cat` catalogs (PKCS#7, verified against the trusted `.crb` entries) are not parsed.
+ * Parsed and checked; never counted (as clamscan). The loader (../database.ts) carries the
+ * serial and NotBefore over from line to line as clamscan does, and hands the rules to
+ * ../authenticode/trust.ts, which applies them: block rules (Trusted 0) make a PE whose
+ * signature holds the certificate a detection under the rule's name; trust rules (Trusted 1)
+ * make a PE whose signature chains to them clean, and let `.cat` catalogs they sign trust
+ * the files they list. Exponent is ignored (65537), as in clamscan.
  */
 
 import { SignatureSyntaxError } from "../signature/fields.js";
