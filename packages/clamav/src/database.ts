@@ -380,6 +380,10 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
   const icons: IdbSignature[] = [];
   const certRules: CrbRule[] = [];
   const authenticode = emptyTrust();
+  // .cfg PE switches, read as libclamav reads them: at load time for .crb/.cat, at the end for scanning
+  const PE_CONF_CATALOG = 0x10000,
+    PE_CONF_CERTS = 0x20000;
+  const peOff = (bit: number) => dconf.PE !== undefined && (dconf.PE & bit) === 0;
   const fileTypes: FtmEntry[] = [];
   const dconf: SignatureSet["dconf"] = {};
   const phishing: SignatureSet["phishing"] = { protect: [], allow: [], hashes: [] };
@@ -423,6 +427,14 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
         });
       }
       if (der.length === 0) return { counted: 0 };
+      if (peOff(PE_CONF_CATALOG) || peOff(PE_CONF_CERTS)) {
+        warnings.push({
+          code: "SIGDB_NOT_APPLIED",
+          path: f.path,
+          message: `${f.path}: Authenticode catalog skipped: the engine configuration (.cfg PE) turns catalogs or certificates off, as in clamscan`,
+        });
+        return { counted: 0 };
+      }
       const r = loadCatalog(der, authenticode);
       if (r.error)
         warnings.push({
@@ -500,7 +512,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
             const r = parsed && { ...parsed, serial: anySerial ? undefined : parsed.serial, notBefore };
             if (r) {
               certRules.push(r);
-              addCrbRule(authenticode, r);
+              if (!peOff(PE_CONF_CERTS)) addCrbRule(authenticode, r);
               entries++;
             }
             break;
@@ -544,7 +556,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
     });
     const why: Partial<Record<Kind, string>> = {
       idb: `${counted} icon signature(s) loaded and counted, not applied (icon matching needs a PE's icon resources, which Vigil does not read yet); .ldb IconGroup1/IconGroup2 conditions are not checked`,
-      cfg: `engine configuration read (${[...dconfSet].join(", ") || "no category in range"}); Vigil has no per-module switches, so these settings have no effect; not counted, as clamscan`,
+      cfg: `engine configuration read (${[...dconfSet].join(", ") || "no category in range"}); Vigil honours only the PE CERTS and CATALOG switches (Authenticode .crb/.cat); the others have no effect; not counted, as clamscan`,
       pdb: `${counted} phishing URL signature(s) loaded and counted, not applied until unpacking extracts the URLs of HTML and mail bodies`,
       gdb: `${counted} phishing URL hash signature(s) loaded and counted, not applied until unpacking extracts the URLs of HTML and mail bodies`,
       wdb: `${entries} phishing allow-list entr(ies) read, not applied until unpacking extracts the URLs of HTML and mail bodies; not counted, as clamscan`,
@@ -748,6 +760,14 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
         .join("");
       yara.push({ namespace, source: `${imports}\n${parts.join("\n")}`, path: f.path });
     }
+  }
+  if (peOff(PE_CONF_CERTS)) {
+    authenticode.disabled = "the engine configuration (.cfg PE) turns Authenticode certificates off";
+    warnings.push({
+      code: "SIGDB_NOT_APPLIED",
+      path: typed.find((t) => t.kind === "cfg")?.path ?? "",
+      message: `Authenticode trust and block rules, catalogs and size-2 allow-list hashes not applied: ${authenticode.disabled}, as in clamscan`,
+    });
   }
   // the databases' .ftm entries with ClamAV's built-in magic decide the file types targets select
   const typer = fileTyperFor(ftmLines(fileTypes));

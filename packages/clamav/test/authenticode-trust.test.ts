@@ -197,6 +197,15 @@ const cases: Record<string, Record<string, string | Uint8Array>> = {
   "a wrong serial alone blocks nothing": {
     "rules.crb": crbLine("Vigil.Test.WrongSerial", false, leaf, codeCert).replace(leaf.serialSha1, "0".repeat(40)),
   },
+  "engine configuration with PE certificates off": {
+    "off.cfg": "PE:0x000dffff:0:255\n",
+    "rules.crb": crbLine("Vigil.Test.CA", true, ca, all) + crbLine("Vigil.Test.Blocked", false, other, codeCert),
+  },
+  "engine configuration with PE catalogs off": {
+    "off.cfg": "PE:0x000effff:0:255\n",
+    "self.crb": crbLine("Vigil.Test.Self", true, self, codeCert),
+    "files.cat": catalogOf([{ hash: "sha256", digest: peHash(pe, "sha256") }]),
+  },
   "CA blocked": { "ca.crb": crbLine("Vigil.Test.BlockedCA", false, ca, all) },
   "catalog sha256 of the unsigned PE": {
     "self.crb": crbLine("Vigil.Test.Self", true, self, codeCert),
@@ -272,6 +281,8 @@ describe.skipIf(noTools)("Authenticode trust and block rules, and catalogs, agai
         });
       if (title.startsWith("a serial left empty"))
         expect(clam).toMatchObject({ "chain.exe": "Vigil.Test.WrongSerial", "other.exe": "Vigil.Test.AnyOther" });
+      if (title.endsWith("certificates off")) expect(clam["chain.exe"]).toBe(found);
+      if (title.endsWith("catalogs off")) expect(clam).toMatchObject({ "unsigned.exe": found, "self.exe": "OK" });
       if (title === "CA trusted without TimeSign")
         expect(clam).toMatchObject({ "chain.exe": "OK", "timestamped.exe": found, "expired-timestamped.exe": found });
     });

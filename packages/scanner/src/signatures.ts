@@ -585,7 +585,8 @@ function compileParts(opts: SignatureOptions): CompiledParts {
     outsideStores = set.outsideStores;
     if (set.containerMeta.length) containerMeta = set.containerMeta.map((c) => ({ name: c.name, line: c.line }));
     const a = set.authenticode;
-    if (a.block.length || a.trusted.length || a.catalog.sha1.length || a.catalog.sha256.length) authenticode = a;
+    if (a.disabled || a.block.length || a.trusted.length || a.catalog.sha1.length || a.catalog.sha256.length)
+      authenticode = a;
     externals = set.externals;
     warnings = set.warnings;
     stores = { hashes: set.hashes, sections: set.sectionHashes, allow: set.allow, bodies: set.bodies };

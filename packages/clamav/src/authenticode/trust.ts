@@ -60,6 +60,8 @@ export interface AuthenticodeTrust {
   trusted: TrustedCert[];
   /** Authenticode hashes (hex) of PE files listed in verified catalogs */
   catalog: { sha1: string[]; sha256: string[] };
+  /** set (with why) when the engine configuration turns Authenticode off: nothing is applied */
+  disabled?: string;
 }
 
 export type AuthenticodeVerdict =
@@ -354,6 +356,7 @@ export function checkAuthenticode(
     catalogAllow?: (h: "sha1" | "sha256", digest: Buffer) => boolean;
   } = {},
 ): AuthenticodeVerdict {
+  if (trust.disabled) return { verdict: "none", reason: trust.disabled };
   const now = opts.now ?? Math.floor(Date.now() / 1000);
   const haveCatalog = trust.catalog.sha1.length > 0 || trust.catalog.sha256.length > 0 || !!opts.catalogAllow;
   if (!trust.block.length && !trust.trusted.length && !haveCatalog) return { verdict: "none", reason: "no rules" };
