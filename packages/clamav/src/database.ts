@@ -763,11 +763,12 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
   }
   if (peOff(PE_CONF_CERTS)) {
     authenticode.disabled = "the engine configuration (.cfg PE) turns Authenticode certificates off";
-    warnings.push({
-      code: "SIGDB_NOT_APPLIED",
-      path: typed.find((t) => t.kind === "cfg")?.path ?? "",
-      message: `Authenticode trust and block rules, catalogs and size-2 allow-list hashes not applied: ${authenticode.disabled}, as in clamscan`,
-    });
+    if (certRules.length)
+      warnings.push({
+        code: "SIGDB_NOT_APPLIED",
+        path: typed.find((t) => t.kind === "cfg")?.path ?? "",
+        message: `Authenticode trust and block rules, catalogs and size-2 allow-list hashes not applied: ${authenticode.disabled}, as in clamscan`,
+      });
   }
   // the databases' .ftm entries with ClamAV's built-in magic decide the file types targets select
   const typer = fileTyperFor(ftmLines(fileTypes));
