@@ -181,6 +181,15 @@ const cases: Record<string, Record<string, string | Uint8Array>> = {
   "CA trusted without TimeSign": { "ca.crb": crbLine("Vigil.Test.CA", true, ca, { ...all, time: false }) },
   "CA trusted without CertSign": { "ca.crb": crbLine("Vigil.Test.CA", true, ca, { ...all, cert: false }) },
   "self-signed signer trusted": { "self.crb": crbLine("Vigil.Test.Self", true, self, codeCert) },
+  // the rule's NotBefore is after the certificate's: not trusted directly, but the rule (with
+  // CertSign) verifies the self-signed certificate's own signature, so clamscan trusts it
+  "self-signed signer trusted by a rule with a later NotBefore": {
+    "self.crb": crbLine("Vigil.Test.Self", true, self, codeCert).replace(";;test\n", ";2000000000;test\n"),
+  },
+  "leaf trusted directly": { "leaf.crb": crbLine("Vigil.Test.Leaf", true, leaf, codeCert) },
+  "leaf trusted directly by a rule with a later NotBefore": {
+    "leaf.crb": crbLine("Vigil.Test.Leaf", true, leaf, codeCert).replace(";;test\n", ";2000000000;test\n"),
+  },
   "self-signed signer trusted, purposes too narrow": {
     "self.crb": crbLine("Vigil.Test.Self", true, self, { code: true, time: false, cert: false }),
   },
@@ -281,6 +290,8 @@ describe.skipIf(noTools)("Authenticode trust and block rules, and catalogs, agai
         });
       if (title.startsWith("a serial left empty"))
         expect(clam).toMatchObject({ "chain.exe": "Vigil.Test.WrongSerial", "other.exe": "Vigil.Test.AnyOther" });
+      if (title.startsWith("leaf trusted directly"))
+        expect(clam["chain-leaf-only.exe"]).toBe(title.endsWith("NotBefore") ? found : "OK");
       if (title.endsWith("certificates off")) expect(clam["chain.exe"]).toBe(found);
       if (title.endsWith("catalogs off")) expect(clam).toMatchObject({ "unsigned.exe": found, "self.exe": "OK" });
       if (title === "CA trusted without TimeSign")

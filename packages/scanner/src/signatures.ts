@@ -2,9 +2,11 @@
  * The full detector `vigil scan` uses: the engine's compiled rules (built-in starter rules,
  * --rules YARA files, and ClamAV .ldb signatures translated to YARA by @vigil/clamav) plus
  * @vigil/clamav's stores (.ndb body signatures; .hdb/.hsb whole-file hashes, .mdb/.msb PE
- * section hashes, .fp/.sfp allow list). Per buffer (a file or an archive member) it applies, in ClamAV's order:
- * the allow list (a listed file is clean whatever matched), whole-file hashes, PE section
- * hashes, then the rules (with the `clamav_container` external set to "" for top-level files
+ * section hashes, .fp/.sfp allow list, .crb/.cat Authenticode trust). Per buffer (a file or an
+ * archive member) it applies, in ClamAV's order: the allow list (a listed file is clean whatever
+ * matched), Authenticode (a PE whose signature or a catalog is trusted is clean and, through
+ * `trusts`, not unpacked; a blocked certificate is the one detection), whole-file hashes, PE
+ * section hashes, then the rules (with the `clamav_container` external set to "" for top-level files
  * and the container's CL_TYPE_* name for members). Workers rebuild it from serialised rules
  * and serialised stores, so nothing is recompiled per worker. Compiled sets are kept in
  * @vigil/clamav's compiled-signature cache file; this module decides what goes in it (the
