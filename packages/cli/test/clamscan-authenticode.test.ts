@@ -6,13 +6,13 @@
 // broken or untrusted signatures change nothing. The same FOUND lines from both, with and
 // without -z (VIGIL_BIN runs another build, e.g. main's, to see the test fail there).
 import { describe, expect, it } from "vitest";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { makeZip, needs } from "@vigil/test-kit";
+import { chunked, makeZip, needs, talk } from "@vigil/test-kit";
 import { makePe } from "../../clamav/test/clamav-fixtures.js";
 import {
   attach,
@@ -176,6 +176,46 @@ describe.skipIf(needs("vigil scan vs clamscan on Authenticode rules", { tools: [
           .map((l) => l.replace(`${t}/`, "").replace(/!\S*?:/, ":"))
           .sort();
         expect(v, `run ${i + 1}`).toEqual(c);
+      }
+    });
+
+    it("vigil daemon (clamd INSTREAM) gives clamscan's verdict on each PE", async () => {
+      const dbs = [body, hashes, section, rules, catalog];
+      const clam = run("clamscan", ["--no-summary", ...dbs.flatMap((p) => ["-d", p]), t]);
+      const p = spawn(
+        process.execPath,
+        [
+          BIN,
+          "daemon",
+          "--tcp",
+          "127.0.0.1:0",
+          "--no-builtin",
+          "-j",
+          "1",
+          "--no-cache",
+          ...dbs.flatMap((x) => ["-d", x]),
+        ],
+        { stdio: ["ignore", "ignore", "pipe"] },
+      );
+      let err = "";
+      p.stderr.on("data", (b) => (err += b));
+      const exited = new Promise((r) => p.on("exit", r));
+      try {
+        let m: RegExpExecArray | null = null;
+        for (let i = 0; i < 600 && !m; i++) {
+          m = /clamd protocol on 127\.0\.0\.1:(\d+)/.exec(err);
+          if (!m) await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(m, err).toBeTruthy();
+        const port = Number(m![1]);
+        for (const [n, b] of Object.entries(files)) {
+          const reply = (await talk(port, ["zINSTREAM\0", chunked(b)])).text;
+          const want = clam.find((l) => l.startsWith(`${n}: `))?.replace(/^[^:]*: /, "stream: ") ?? "stream: OK";
+          expect(reply, n).toBe(`${want}\0`);
+        }
+      } finally {
+        p.kill("SIGTERM");
+        await exited;
       }
     });
   },
