@@ -26,7 +26,7 @@ export interface SignerCertificate {
   subject: string;
   /** SHA-1 of the serial number's content octets, hex */
   serial: string;
-  /** the RSA modulus, lower-case hex without leading zeros ("" for a key that is not RSA) */
+  /** the RSA modulus, lower-case hex without leading zeros (certificates without an RSA key are skipped, as libclamav does) */
   modulus: string;
 }
 
@@ -121,18 +121,23 @@ export function readAuthenticode(pe: Uint8Array): AuthenticodeResult {
   }
 }
 
-/** The first `.crb` block rule a certificate of the signature matches (ClamAV's block-list lookup). */
+/**
+ * The `.crb` block rule a certificate of the signature matches, as ClamAV's lookup finds it:
+ * certificates in the order libclamav holds them (the last in the signature first), rules
+ * newest first.
+ */
 export function blockedBy(certs: readonly SignerCertificate[], rules: readonly CrbRule[]): CrbRule | undefined {
-  for (const r of rules) {
-    if (r.trusted) continue;
-    const modulus = r.modulus.toLowerCase().replace(/^(00)+/, "");
-    for (const c of certs)
+  for (const c of certs)
+    for (let i = rules.length - 1; i >= 0; i--) {
+      const r = rules[i]!;
+      if (r.trusted) continue;
+      const modulus = r.modulus.toLowerCase().replace(/^(00)+/, "");
       if (
         c.subject === r.subject.toLowerCase() &&
         c.modulus === modulus &&
         (!r.serial || r.serial.toLowerCase() === c.serial)
       )
         return r;
-  }
+    }
   return undefined;
 }
