@@ -81,8 +81,16 @@ describe.skipIf(needs("vigil scan vs clamscan on Authenticode rules", { tools: [
     const signed = signPe(pe, { certs: [leaf.der, ca.der], cert: leaf, signer: leafKey });
     const tampered = Buffer.from(signed);
     tampered[0x300] ^= 0xff;
+    const variant = (at: number) => {
+      const b = Buffer.from(makePe());
+      b[at] ^= 0x55;
+      return b;
+    };
     const files: Record<string, Uint8Array> = {
       "unsigned.exe": pe,
+      // listed by a catalog as CAB files (whole-file hashes): clamscan honours the SHA-1 one only
+      "cab-sha1.exe": variant(0x440),
+      "cab-sha256.exe": variant(0x460),
       "listed.exe": listed,
       "signed.exe": signed,
       "stolen.exe": signPe(pe, { certs: [bad.der, ca.der], cert: bad, signer: badKey }),
@@ -124,6 +132,19 @@ describe.skipIf(needs("vigil scan vs clamscan on Authenticode rules", { tools: [
       }),
     );
 
+    const cabCatalog = db(
+      "cab.cat",
+      signedData({
+        contentType: OID_CTL,
+        inner: ctl([
+          { hash: "sha1", digest: createHash("sha1").update(files["cab-sha1.exe"]!).digest(), cab: true },
+          { hash: "sha256", digest: createHash("sha256").update(files["cab-sha256.exe"]!).digest(), cab: true },
+        ]),
+        certs: [cat.der],
+        cert: cat,
+        signer: catKey,
+      }),
+    );
     const run = (cmd: string, args: string[]) =>
       spawnSync(cmd, args, { encoding: "utf8" })
         .stdout.split("\n")
@@ -133,7 +154,7 @@ describe.skipIf(needs("vigil scan vs clamscan on Authenticode rules", { tools: [
 
     for (const [title, dbs] of Object.entries({
       "without trust rules": [body, hashes, section],
-      "with .crb trust/block rules and a .cat catalog": [body, hashes, section, rules, catalog],
+      "with .crb trust/block rules and a .cat catalog": [body, hashes, section, rules, catalog, cabCatalog],
     }))
       for (const extra of [[], ["-z"]])
         it(`${title}${extra.length ? " (-z)" : ""}: the same lines as clamscan`, () => {
@@ -155,14 +176,16 @@ describe.skipIf(needs("vigil scan vs clamscan on Authenticode rules", { tools: [
           else {
             // the test proves something: trusted files are clean whatever matched, a blocked
             // certificate is its rule's name, and the rest are found as without the rules
-            for (const n of ["signed.exe", "listed.exe", "signed-in.zip"]) expect(found.has(n), n).toBe(false);
+            for (const n of ["signed.exe", "listed.exe", "signed-in.zip", "cab-sha1.exe"])
+              expect(found.has(n), n).toBe(false);
             expect(c).toContain("stolen.exe: Vigil.Test.Stolen FOUND");
-            for (const n of ["unsigned.exe", "tampered.exe", "truncated.exe"]) expect(found.has(n), n).toBe(true);
+            for (const n of ["unsigned.exe", "tampered.exe", "truncated.exe", "cab-sha256.exe"])
+              expect(found.has(n), n).toBe(true);
           }
         });
 
     it("through the compiled-signature cache (a second run loads the compiled set): the same lines", () => {
-      const dargs = [body, hashes, section, rules, catalog].flatMap((p) => ["-d", p]);
+      const dargs = [body, hashes, section, rules, catalog, cabCatalog].flatMap((p) => ["-d", p]);
       const c = run("clamscan", ["--no-summary", ...dargs, t]);
       const env = { ...process.env, XDG_CACHE_HOME: join(d, "cache") };
       for (let i = 0; i < 2; i++) {
@@ -180,7 +203,7 @@ describe.skipIf(needs("vigil scan vs clamscan on Authenticode rules", { tools: [
     });
 
     it("vigil daemon (clamd INSTREAM) gives clamscan's verdict on each PE", async () => {
-      const dbs = [body, hashes, section, rules, catalog];
+      const dbs = [body, hashes, section, rules, catalog, cabCatalog];
       const clam = run("clamscan", ["--no-summary", ...dbs.flatMap((p) => ["-d", p]), t]);
       const p = spawn(
         process.execPath,

@@ -137,7 +137,12 @@ const CONTAINER: Record<ArchiveKind, string> = {
   sis: "CL_TYPE_SIS",
 };
 
-const EMPTY_TRUST: AuthenticodeTrust = { block: [], trusted: [], catalog: { sha1: [], sha256: [] } };
+const EMPTY_TRUST: AuthenticodeTrust = {
+  block: [],
+  trusted: [],
+  catalog: { sha1: [], sha256: [] },
+  cab: { sha1: [], sha256: [] },
+};
 
 /**
  * Copies chunks into one SharedArrayBuffer-backed array: passed to worker threads it is shared,
@@ -218,6 +223,10 @@ function fullDetector(
     ? (h: "sha1" | "sha256", d: Buffer) => allowStore.has({ [h]: d }, 2)
     : undefined;
   const verdicts = new WeakMap<Uint8Array, AuthenticodeVerdict>();
+  // whole-file SHA-1 entries of size 1 (a catalog's CAB hashes, .fp/.sfp lines of size 1): clamscan
+  // clears any detection of a file they list, whatever its type
+  const cabSha1 = new Set(trust?.disabled ? [] : (trust?.cab?.sha1 ?? []));
+  const allowSha1 = allowStore?.algorithms.includes("sha1") ?? false;
   const authenticode =
     trust || catalogAllow
       ? (b: Uint8Array): AuthenticodeVerdict => {
@@ -260,6 +269,10 @@ function fullDetector(
       const out: RuleMatch[] = [];
       const d = fileAlgos.size ? digestsFor(bytes, fileAlgos) : undefined;
       if (d && stores.allow?.has(d, bytes.length)) return [];
+      if (cabSha1.size || allowSha1) {
+        const sha1 = d?.sha1 ?? createHash("sha1").update(bytes).digest();
+        if (cabSha1.has(Buffer.from(sha1).toString("hex")) || (allowSha1 && allowStore?.has({ sha1 }, 1))) return [];
+      }
       if (authenticode) {
         // a trusted signature or catalog: clean, nothing else is looked at (clamscan stops at
         // this layer, so hash, section and body matches are never reported); a blocked
@@ -587,7 +600,14 @@ function compileParts(opts: SignatureOptions): CompiledParts {
     outsideStores = set.outsideStores;
     if (set.containerMeta.length) containerMeta = set.containerMeta.map((c) => ({ name: c.name, line: c.line }));
     const a = set.authenticode;
-    if (a.disabled || a.block.length || a.trusted.length || a.catalog.sha1.length || a.catalog.sha256.length)
+    if (
+      a.disabled ||
+      a.block.length ||
+      a.trusted.length ||
+      a.catalog.sha1.length ||
+      a.catalog.sha256.length ||
+      a.cab.sha1.length
+    )
       authenticode = a;
     externals = set.externals;
     warnings = set.warnings;

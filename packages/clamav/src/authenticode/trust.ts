@@ -24,8 +24,8 @@
  *   time-stamping purpose. RFC 3161 time-stamps and nested signatures are not read (as
  *   libclamav), so those signatures are judged by the certificate's validity now.
  *
- * Not done: CAB hashes of catalogs are read but not applied (Vigil types no CAB as ClamAV's
- * catalog check does).
+ * - A catalog's CAB entries are whole-file hashes: a file whose SHA-1 one lists is clean, as
+ *   libclamav's allow-list check treats them (`cab`; the scanner applies them).
  */
 
 import { constants, createHash, createPublicKey, publicDecrypt } from "node:crypto";
@@ -60,6 +60,13 @@ export interface AuthenticodeTrust {
   trusted: TrustedCert[];
   /** Authenticode hashes (hex) of PE files listed in verified catalogs */
   catalog: { sha1: string[]; sha256: string[] };
+  /**
+   * Whole-file hashes (hex) of the CAB entries of verified catalogs. libclamav checks the SHA-1
+   * ones (as size-1 allow-list entries) before reporting any detection, whatever the file's
+   * type; its SHA-256 ones practically never (it computes SHA-256 only when the allow list
+   * holds entries of the file's size), so Vigil keeps them and applies only the SHA-1 ones.
+   */
+  cab: { sha1: string[]; sha256: string[] };
   /** set (with why) when the engine configuration turns Authenticode off: nothing is applied */
   disabled?: string;
 }
@@ -74,7 +81,7 @@ const NOT_AFTER_MAX = Number.MAX_SAFE_INTEGER;
 const strip = (h: string) => h.toLowerCase().replace(/^(00)+/, "");
 
 export function emptyTrust(): AuthenticodeTrust {
-  return { block: [], trusted: [], catalog: { sha1: [], sha256: [] } };
+  return { block: [], trusted: [], catalog: { sha1: [], sha256: [] }, cab: { sha1: [], sha256: [] } };
 }
 
 /** Adds a `.crb` rule as cli_loadcrt does (a duplicate of a rule already held is not added). */
@@ -414,8 +421,7 @@ export function loadCatalog(
   const { hashes, error } = catalogHashes(v.ok);
   let added = 0;
   for (const h of hashes) {
-    if (h.kind !== 2) continue;
-    trust.catalog[h.hash].push(h.digest);
+    (h.kind === 2 ? trust.catalog : trust.cab)[h.hash].push(h.digest);
     added++;
   }
   return error ? { added, error } : { added };

@@ -225,11 +225,11 @@ function counterSigner(c: CounterSigner, signature: Buffer): Buffer {
   );
 }
 
-/** SpcIndirectDataContent for a PE image hash. */
-export function spcIndirect(hash: Hash, digest: Buffer): Buffer {
+/** SpcIndirectDataContent for a PE image hash (or, with `cab`, a CAB file's). */
+export function spcIndirect(hash: Hash, digest: Buffer, cab = false): Buffer {
   return seq(
     seq(
-      oid("1.3.6.1.4.1.311.2.1.15"),
+      oid(cab ? "1.3.6.1.4.1.311.2.1.25" : "1.3.6.1.4.1.311.2.1.15"),
       seq(tlv(0x03, Buffer.from([0])), tlv(0xa0, tlv(0xa2, tlv(0x80, Buffer.alloc(0))))),
     ),
     seq(algo(HASH_OID[hash]), octets(digest)),
@@ -237,7 +237,7 @@ export function spcIndirect(hash: Hash, digest: Buffer): Buffer {
 }
 
 /** A certificate trust list (catalog) of PE Authenticode hashes. */
-export function ctl(entries: Array<{ hash: Hash; digest: Buffer }>): Buffer {
+export function ctl(entries: Array<{ hash: Hash; digest: Buffer; cab?: boolean }>): Buffer {
   return seq(
     seq(oid("1.3.6.1.4.1.311.12.1.1")),
     octets(Buffer.from("0123456789abcdef")),
@@ -247,7 +247,7 @@ export function ctl(entries: Array<{ hash: Hash; digest: Buffer }>): Buffer {
       ...entries.map((e, i) =>
         seq(
           octets(Buffer.from(`${i}`.padStart(8, "0"))),
-          set(seq(oid(OID_SPC_INDIRECT), set(spcIndirect(e.hash, e.digest)))),
+          set(seq(oid(OID_SPC_INDIRECT), set(spcIndirect(e.hash, e.digest, e.cab)))),
         ),
       ),
     ),
