@@ -28,7 +28,7 @@
  *   libclamav's allow-list check treats them (`cab`; the scanner applies them).
  */
 
-import { constants, createHash, createPublicKey, publicDecrypt } from "node:crypto";
+import { constants, createHash, createPublicKey, type KeyObject, publicDecrypt } from "node:crypto";
 import type { CrbRule } from "../formats/crb.js";
 import { DerError } from "./der.js";
 import { type Cert, catalogHashes, type HashName, indirectDigest, OIDS, readSignedData } from "./pkcs7.js";
@@ -175,6 +175,8 @@ const DIGEST_INFO_PREFIX: Record<HashName, string> = {
   sha512: "3051300d060960864801650304020305000440",
 };
 
+/** public keys made from trusted certificates, kept across calls (a few, bounded) */
+const KEYS = new Map<string, KeyObject>();
 const b64url = (h: string) => Buffer.from(h.length % 2 ? `0${h}` : h, "hex").toString("base64url");
 
 /** crtmgr_rsa_verify: the signature, opened with the key, is a PKCS#1 v1.5 DigestInfo of `refhash`. */
@@ -190,10 +192,13 @@ export function rsaVerify(
   if (Math.abs(sig.length - n.length) > 1 || sig.length > n.length) return false;
   if (sig.length < n.length) sig = Buffer.concat([Buffer.alloc(n.length - sig.length), sig]);
   try {
-    const pub = createPublicKey({
-      key: { kty: "RSA", n: b64url(key.modulus), e: b64url(key.exponent) },
-      format: "jwk",
-    });
+    const id = `${key.modulus}:${key.exponent}`;
+    let pub = KEYS.get(id);
+    if (!pub) {
+      pub = createPublicKey({ key: { kty: "RSA", n: b64url(key.modulus), e: b64url(key.exponent) }, format: "jwk" });
+      if (KEYS.size >= 256) KEYS.clear();
+      KEYS.set(id, pub);
+    }
     const out = publicDecrypt({ key: pub, padding: constants.RSA_PKCS1_PADDING }, sig);
     return out.toString("hex") === DIGEST_INFO_PREFIX[hash] + refhash.toString("hex");
   } catch {
