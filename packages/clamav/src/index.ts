@@ -26,7 +26,8 @@
  * `typer`, ./filetype, the ClamAV file type of a buffer, which decides the signatures with a
  * target type: the rules read it as the external `clamav_type`, the body store takes it),
  * `.crb` rules and `.cat` catalogs (`certRules`, and `authenticode`: block rules, trusted
- * certificates and the PE hashes of catalogs verified against them, ./authenticode/trust.ts),
+ * certificates and the PE and CAB hashes of catalogs verified against them,
+ * ./authenticode/trust.ts),
  * and, not applied yet, `.idb` (`icons`), `.cfg` (`dconf`; only its PE CERTS/CATALOG switches
  * act, on Authenticode), `.pdb .wdb .gdb` (`phishing`), `.cbc` (`bytecode`:
  * names, never executed); each file of those gets one SIGDB_NOT_APPLIED warning saying what is
@@ -44,9 +45,11 @@
  * scanner's rules plus these parts) to the compiled-signature cache file and reads it back.
  *
  * Scanning with a SignatureSet: a file (or archive member) is reported with the first of
- *   1. `allow.has(digests, size)` -> clean, whatever else matched; then, for a PE,
- *      `checkAuthenticode(bytes, authenticode)`: "trusted" -> clean (and not unpacked),
- *      "blocked" -> the `.crb` rule's name, nothing else looked at;
+ *   1. `allow.has(digests, size)` -> clean, whatever else matched (and a whole-file SHA-1 in
+ *      `authenticode.cab.sha1` or an allow entry of size 1); then, for a PE,
+ *      `checkAuthenticode(bytes, authenticode)` (size-2 allow entries as `catalogAllow`):
+ *      "trusted" -> clean (and not unpacked), "blocked" -> the `.crb` rule's name, nothing
+ *      else looked at;
  *   2. `hashes.lookup(digests, size)?.name`;
  *   3. for each PE section, `sectionHashes.lookup({ [algo]: digest(section raw bytes) }, rawSize)`;
  *   4. the `clamav_name` meta of the matches of `scanSignatures(rules, bodies, bytes)` (./scan.ts:
