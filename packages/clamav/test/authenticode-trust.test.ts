@@ -215,6 +215,15 @@ const cases: Record<string, Record<string, string | Uint8Array>> = {
     "self.crb": crbLine("Vigil.Test.Self", true, self, codeCert),
     "files.cat": catalogOf([{ hash: "sha256", digest: peHash(pe, "sha256") }]),
   },
+  // clamscan reads the flags by their first character and NotBefore with atoi, and reports a
+  // block rule without a name as "(unnamed CRB rule)"
+  "fields read as clamscan reads them": {
+    "rules.crb":
+      crbLine("", false, other, codeCert).replace(/^;0;/, ";0x;") +
+      crbLine("Vigil.Test.CA", true, ca, all)
+        .replace(/;010001;1;1;1;/, ";010001;1yes;1;1;")
+        .replace(";;test\n", ";soon;test\n"),
+  },
   "CA blocked": { "ca.crb": crbLine("Vigil.Test.BlockedCA", false, ca, all) },
   "catalog sha256 of the unsigned PE": {
     "self.crb": crbLine("Vigil.Test.Self", true, self, codeCert),
@@ -245,7 +254,7 @@ function clamscanVerdicts(dbs: string[]): Record<string, string> {
   );
   const out: Record<string, string> = {};
   for (const line of r.stdout.trim().split("\n")) {
-    const m = /^(.*): (?:(\S+) FOUND|OK)$/.exec(line);
+    const m = /^([^:]*): (?:(.+) FOUND|OK)$/.exec(line);
     if (m) out[m[1]!.slice(work.length + 1)] = m[2] ?? "OK";
   }
   return out;
@@ -292,6 +301,8 @@ describe.skipIf(noTools)("Authenticode trust and block rules, and catalogs, agai
         expect(clam).toMatchObject({ "chain.exe": "Vigil.Test.WrongSerial", "other.exe": "Vigil.Test.AnyOther" });
       if (title.startsWith("leaf trusted directly"))
         expect(clam["chain-leaf-only.exe"]).toBe(title.endsWith("NotBefore") ? found : "OK");
+      if (title.startsWith("fields read"))
+        expect(clam).toMatchObject({ "other.exe": "(unnamed CRB rule)", "chain.exe": "OK" });
       if (title.endsWith("certificates off")) expect(clam["chain.exe"]).toBe(found);
       if (title.endsWith("catalogs off")) expect(clam).toMatchObject({ "unsigned.exe": found, "self.exe": "OK" });
       if (title === "CA trusted without TimeSign")

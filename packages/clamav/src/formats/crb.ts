@@ -45,19 +45,18 @@ export function parseCrbLine(line: string, flevel: number): CrbRule | undefined 
     string,
     string,
   ];
-  if (name === "") throw new SignatureSyntaxError("empty rule name");
+  // the flags are read by their first character, as clamscan reads them ("1x" is 1)
   const bit = (v: string, what: string) => {
-    if (v !== "0" && v !== "1") throw new SignatureSyntaxError(`${what} must be 0 or 1`);
-    return v === "1";
+    if (v[0] !== "0" && v[0] !== "1") throw new SignatureSyntaxError(`${what} must be 0 or 1`);
+    return v[0] === "1";
   };
   if (!/^[0-9a-fA-F]{40}$/.test(subject)) throw new SignatureSyntaxError("Subject must be 40 hex digits (a SHA-1)");
   if (serial !== "" && !/^[0-9a-fA-F]{40}$/.test(serial))
     throw new SignatureSyntaxError("Serial must be empty or 40 hex digits (a SHA-1)");
   if (!/^[0-9a-fA-F]+$/.test(pubkey)) throw new SignatureSyntaxError("Pubkey must be the RSA modulus in hex");
-  if (notBefore !== "" && !/^\d+$/.test(notBefore))
-    throw new SignatureSyntaxError("NotBefore must be empty or a Unix time");
   return {
-    name,
+    // clamscan reports a block rule without a name so
+    name: name === "" ? "(unnamed CRB rule)" : name,
     trusted: bit(trusted, "Trusted"),
     subject: subject.toLowerCase(),
     serial: serial === "" ? undefined : serial.toLowerCase(),
@@ -65,6 +64,17 @@ export function parseCrbLine(line: string, flevel: number): CrbRule | undefined 
     codeSign: bit(code, "CodeSign"),
     timeSign: bit(time, "TimeSign"),
     certSign: bit(cert, "CertSign"),
-    notBefore: notBefore === "" ? undefined : +notBefore,
+    notBefore: notBefore === "" ? undefined : atoi(notBefore),
   };
+}
+
+/** C's atoi as glibc does it (strtol's leading number, 0 without one, cut to a 32-bit int): how clamscan reads NotBefore. */
+function atoi(v: string): number {
+  const m = /^[ \t\n\v\f\r]*([+-]?\d+)/.exec(v);
+  if (!m) return 0;
+  let n = BigInt(m[1]!);
+  const max = (1n << 63n) - 1n;
+  if (n > max) n = max;
+  if (n < -max - 1n) n = -max - 1n;
+  return Number(BigInt.asIntN(32, n));
 }
