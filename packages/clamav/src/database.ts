@@ -16,6 +16,7 @@ import type { TranslatedRule } from "./translate/yara.js";
 import { parseCdbLine, type CdbSignature } from "./formats/cdb.js";
 import { parseIdbLine, type IdbSignature } from "./formats/idb.js";
 import { parseCrbLine, type CrbRule } from "./formats/crb.js";
+import { type AuthenticodeTrust, addCrbRule, emptyTrust, loadCatalog } from "./authenticode/trust.js";
 import { fileTyperFor, ftmLines, ftmPatternSupported, type FileTyper } from "./filetype/typer.js";
 import { parseFtmLine, type FtmEntry } from "./formats/ftm.js";
 import { parseCfgLine, type DconfLine } from "./formats/cfg.js";
@@ -65,8 +66,14 @@ export interface SignatureSet {
   containerMeta: CdbSignature[];
   /** `.idb` icon signatures (the groups `.ldb` IconGroup1/2 name). Not applied: needs PE icon resources. */
   icons: IdbSignature[];
-  /** `.crb` Authenticode trust (trusted) and block rules. Not applied: needs the signer chain. */
+  /** `.crb` Authenticode trust (trusted) and block rules, in load order. */
   certRules: CrbRule[];
+  /**
+   * What a scanner applies for `.crb`/`.cat` (../authenticode/trust.ts `checkAuthenticode`):
+   * block rules, trusted certificates (the trust rules plus those verified catalogs came to
+   * trust) and the PE Authenticode hashes of verified catalogs. Serialisable.
+   */
+  authenticode: AuthenticodeTrust;
   /** `.ftm` file-type magic entries in file order: with ClamAV's built-in magic they make `typer`. */
   fileTypes: FtmEntry[];
   /** decides the ClamAV file type of a buffer, which selects the signatures with a target type (./filetype/typer.ts). */
@@ -372,6 +379,11 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
   const containerMeta: CdbSignature[] = [];
   const icons: IdbSignature[] = [];
   const certRules: CrbRule[] = [];
+  const authenticode = emptyTrust();
+  // .cfg PE switches, read as libclamav reads them: at load time for .crb/.cat, at the end for scanning
+  const PE_CONF_CATALOG = 0x10000,
+    PE_CONF_CERTS = 0x20000;
+  const peOff = (bit: number) => dconf.PE !== undefined && (dconf.PE & bit) === 0;
   const fileTypes: FtmEntry[] = [];
   const dconf: SignatureSet["dconf"] = {};
   const phishing: SignatureSet["phishing"] = { protect: [], allow: [], hashes: [] };
@@ -403,12 +415,34 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
   /** Reads the formats that go to neither a store nor a rule; returns what they add to "Known viruses". */
   const loadOther = (f: Source, fileSuffix: string): { counted: number } => {
     if (f.kind === "cat") {
-      const size = f.bytes ? f.bytes.length : statSync(f.path).size;
-      if (size > 0)
+      // as cli_loadmscat: verified against the .crb trust loaded so far (load the .crb first),
+      // its PE Authenticode hashes then make the files they name clean; never counted
+      let der: Uint8Array;
+      try {
+        der = f.bytes ?? readFileSync(f.path);
+      } catch (e) {
+        throw new ClamavError("SIGDB_READ", `cannot read ${f.path}: ${(e as Error).message}`, {
+          path: f.path,
+          cause: e,
+        });
+      }
+      if (der.length === 0) return { counted: 0 };
+      if (peOff(PE_CONF_CATALOG) || peOff(PE_CONF_CERTS)) {
         warnings.push({
           code: "SIGDB_NOT_APPLIED",
           path: f.path,
-          message: `${f.path}: Authenticode catalog not read (its signed hashes would join the allow list once verified against .crb trust); not counted, as clamscan`,
+          message: `${f.path}: Authenticode catalog skipped: the engine configuration (.cfg PE) turns catalogs or certificates off, as in clamscan`,
+        });
+        return { counted: 0 };
+      }
+      const r = loadCatalog(der, authenticode);
+      if (r.error)
+        warnings.push({
+          code: r.added ? "SIGDB_MALFORMED_LINE" : "SIGDB_NOT_APPLIED",
+          path: f.path,
+          message: r.added
+            ? `${f.path}: Authenticode catalog read up to a malformed entry (${r.error}); the ${r.added} PE hash(es) before it are trusted, as clamscan keeps them`
+            : `${f.path}: Authenticode catalog not loaded: ${r.error}; it trusts no file (clamscan ignores it too; its signer must chain to a .crb trust rule loaded before it)`,
         });
       return { counted: 0 };
     }
@@ -446,6 +480,11 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
     let counted = 0;
     let entries = 0;
     const dconfSet = new Set<string>();
+    // cli_loadcrt reuses one certificate record for a file's lines: once a line leaves the
+    // serial empty, every later line of the file matches any serial, and an empty NotBefore
+    // keeps the one before (clamscan 1.4.6 behaves so; Vigil does the same)
+    let anySerial = false;
+    let notBefore: number | undefined;
     readLines(f).forEach((raw, i) => {
       const lineNo = i + 1;
       if (raw === "" || raw.startsWith("#")) return;
@@ -465,9 +504,17 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
             break;
           }
           case "crb": {
-            const r = parseCrbLine(raw, flevel);
-            if (r) certRules.push(r);
-            if (r) entries++;
+            const parsed = parseCrbLine(raw, flevel);
+            if (parsed) {
+              anySerial ||= parsed.serial === undefined;
+              notBefore = parsed.notBefore ?? notBefore;
+            }
+            const r = parsed && { ...parsed, serial: anySerial ? undefined : parsed.serial, notBefore };
+            if (r) {
+              certRules.push(r);
+              if (!peOff(PE_CONF_CERTS)) addCrbRule(authenticode, r);
+              entries++;
+            }
             break;
           }
           case "ftm": {
@@ -509,8 +556,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
     });
     const why: Partial<Record<Kind, string>> = {
       idb: `${counted} icon signature(s) loaded and counted, not applied (icon matching needs a PE's icon resources, which Vigil does not read yet); .ldb IconGroup1/IconGroup2 conditions are not checked`,
-      crb: `${entries} Authenticode trust/block rule(s) read; Vigil's scanner does not apply them yet (block rules can be checked with readAuthenticode and blockedBy; trust needs the signer chain verified, which Vigil does not do): trusted signers do not make files clean and blocked ones are not reported by vigil scan; not counted, as clamscan`,
-      cfg: `engine configuration read (${[...dconfSet].join(", ") || "no category in range"}); Vigil has no per-module switches, so these settings have no effect; not counted, as clamscan`,
+      cfg: `engine configuration read (${[...dconfSet].join(", ") || "no category in range"}); Vigil honours only the PE CERTS and CATALOG switches (Authenticode .crb/.cat); the others have no effect; not counted, as clamscan`,
       pdb: `${counted} phishing URL signature(s) loaded and counted, not applied until unpacking extracts the URLs of HTML and mail bodies`,
       gdb: `${counted} phishing URL hash signature(s) loaded and counted, not applied until unpacking extracts the URLs of HTML and mail bodies`,
       wdb: `${entries} phishing allow-list entr(ies) read, not applied until unpacking extracts the URLs of HTML and mail bodies; not counted, as clamscan`,
@@ -715,6 +761,15 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
       yara.push({ namespace, source: `${imports}\n${parts.join("\n")}`, path: f.path });
     }
   }
+  if (peOff(PE_CONF_CERTS)) {
+    authenticode.disabled = "the engine configuration (.cfg PE) turns Authenticode certificates off";
+    if (certRules.length)
+      warnings.push({
+        code: "SIGDB_NOT_APPLIED",
+        path: typed.find((t) => t.kind === "cfg")?.path ?? "",
+        message: `Authenticode trust and block rules, catalogs and size-2 allow-list hashes not applied: ${authenticode.disabled}, as in clamscan`,
+      });
+  }
   // the databases' .ftm entries with ClamAV's built-in magic decide the file types targets select
   const typer = fileTyperFor(ftmLines(fileTypes));
   return {
@@ -731,6 +786,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
     containerMeta,
     icons,
     certRules,
+    authenticode,
     fileTypes,
     typer,
     dconf,

@@ -24,9 +24,12 @@
  * them, into plain lists on the set: `.cdb` (`containerMeta`: a scanner matches archive members
  * with `matchContainerMeta`), `.ftm` (`fileTypes`: with ClamAV's built-in magic table they make
  * `typer`, ./filetype, the ClamAV file type of a buffer, which decides the signatures with a
- * target type: the rules read it as the external `clamav_type`, the body store takes it), and,
- * not applied yet, `.idb` (`icons`), `.crb` (`certRules`),
- * `.cfg` (`dconf`), `.pdb .wdb .gdb` (`phishing`), `.cbc` (`bytecode`:
+ * target type: the rules read it as the external `clamav_type`, the body store takes it),
+ * `.crb` rules and `.cat` catalogs (`certRules`, and `authenticode`: block rules, trusted
+ * certificates and the PE and CAB hashes of catalogs verified against them,
+ * ./authenticode/trust.ts),
+ * and, not applied yet, `.idb` (`icons`), `.cfg` (`dconf`; only its PE CERTS/CATALOG switches
+ * act, on Authenticode), `.pdb .wdb .gdb` (`phishing`), `.cbc` (`bytecode`:
  * names, never executed); each file of those gets one SIGDB_NOT_APPLIED warning saying what is
  * left out. `outsideStores` says how many of `count` no rule or store holds. A `.info` is read
  * only inside its container.
@@ -42,15 +45,17 @@
  * scanner's rules plus these parts) to the compiled-signature cache file and reads it back.
  *
  * Scanning with a SignatureSet: a file (or archive member) is reported with the first of
- *   1. `allow.has(digests, size)` -> clean, whatever else matched;
+ *   1. `allow.has(digests, size)` -> clean, whatever else matched (and a whole-file SHA-1 in
+ *      `authenticode.cab.sha1` or an allow entry of size 1); then, for a PE,
+ *      `checkAuthenticode(bytes, authenticode)` (size-2 allow entries as `catalogAllow`):
+ *      "trusted" -> clean (and not unpacked), "blocked" -> the `.crb` rule's name, nothing
+ *      else looked at;
  *   2. `hashes.lookup(digests, size)?.name`;
  *   3. for each PE section, `sectionHashes.lookup({ [algo]: digest(section raw bytes) }, rawSize)`;
  *   4. the `clamav_name` meta of the matches of `scanSignatures(rules, bodies, bytes)` (./scan.ts:
  *      the compiled rules and the body store merged in the order translated rules would have;
  *      set the `clamav_container` external to "" for top-level files, or to the container's
  *      CL_TYPE_* name for members, and give `fileType: set.typer.typeOf(bytes)`);
- *   (for a PE, `readAuthenticode` + `blockedBy` (./authenticode) give the `.crb` block rule a
- *   certificate of its signature matches, reported under the rule's name, as clamscan does);
  *   and for an archive member, `matchContainerMeta` over `containerMeta` with what the archive
  *   says about it. `clamscanOrder` puts one buffer's matches in the order clamscan reports them
  *   (without --allmatch clamscan prints only the first).
@@ -178,3 +183,15 @@ export {
   type AuthenticodeResult,
   type SignerCertificate,
 } from "./authenticode/signature.js";
+export {
+  addCrbRule,
+  authenticodeLayout,
+  checkAuthenticode,
+  emptyTrust,
+  loadCatalog,
+  rsaVerify,
+  type AuthenticodeTrust,
+  type AuthenticodeVerdict,
+  type TrustedCert,
+} from "./authenticode/trust.js";
+export { catalogHashes, readSignedData, type Cert, type HashName, type SignedData } from "./authenticode/pkcs7.js";

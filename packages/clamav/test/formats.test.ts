@@ -112,7 +112,7 @@ describe("every format's count agrees with clamscan's Known viruses", () => {
   }
 
   it("formats not applied yet say so once per file, and are counted as outsideStores", () => {
-    for (const f of FORMATS.filter((x) => ["idb", "imp", "pdb", "gdb", "wdb", "crb", "cfg"].includes(x.ext))) {
+    for (const f of FORMATS.filter((x) => ["idb", "imp", "pdb", "gdb", "wdb", "cfg"].includes(x.ext))) {
       const p = db(f.ext, f.text);
       const set = loadClamavDatabase(p);
       const w = set.warnings.filter((x) => x.code === "SIGDB_NOT_APPLIED");
@@ -125,6 +125,11 @@ describe("every format's count agrees with clamscan's Known viruses", () => {
     expect(set.icons).toMatchObject([{ name: "Icon1", group1: "GroupA", group2: "GroupB", size: 16 }]);
     expect(set.warnings[0]!.message).toMatch(/icon resources/);
     expect(loadClamavDatabase(db("cfg", "PE:0x00000001:0:255\n")).dconf).toEqual({ PE: 1 });
+    // .crb is applied (Authenticode trust and block, ../src/authenticode/trust.ts): no warning
+    const crb = loadClamavDatabase(db("crb", FORMATS.find((x) => x.ext === "crb")!.text));
+    expect(crb.warnings.filter((x) => x.code === "SIGDB_NOT_APPLIED")).toEqual([]);
+    expect(crb.authenticode.trusted.map((c) => c.name)).toEqual(["Test.Trust"]);
+    expect(crb.authenticode.block.map((r) => r.name)).toEqual(["Test.Block"]);
     expect(
       loadClamavDatabase(db("crb", FORMATS.find((x) => x.ext === "crb")!.text)).certRules.map((r) => [
         r.name,

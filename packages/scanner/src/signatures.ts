@@ -2,9 +2,11 @@
  * The full detector `vigil scan` uses: the engine's compiled rules (built-in starter rules,
  * --rules YARA files, and ClamAV .ldb signatures translated to YARA by @vigil/clamav) plus
  * @vigil/clamav's stores (.ndb body signatures; .hdb/.hsb whole-file hashes, .mdb/.msb PE
- * section hashes, .fp/.sfp allow list). Per buffer (a file or an archive member) it applies, in ClamAV's order:
- * the allow list (a listed file is clean whatever matched), whole-file hashes, PE section
- * hashes, then the rules (with the `clamav_container` external set to "" for top-level files
+ * section hashes, .fp/.sfp allow list, .crb/.cat Authenticode trust). Per buffer (a file or an
+ * archive member) it applies, in ClamAV's order: the allow list (a listed file is clean whatever
+ * matched), Authenticode (a PE whose signature or a catalog is trusted is clean and, through
+ * `trusts`, not unpacked; a blocked certificate is the one detection), whole-file hashes, PE
+ * section hashes, then the rules (with the `clamav_container` external set to "" for top-level files
  * and the container's CL_TYPE_* name for members). Workers rebuild it from serialised rules
  * and serialised stores, so nothing is recompiled per worker. Compiled sets are kept in
  * @vigil/clamav's compiled-signature cache file; this module decides what goes in it (the
@@ -22,6 +24,7 @@ import {
 } from "@vigil/engine";
 import {
   ClamavError,
+  checkAuthenticode,
   clamscanOrder,
   loadClamavDatabase,
   matchContainerMeta,
@@ -37,6 +40,8 @@ import {
   storeSignatureCount,
   writeSigset,
   STORE_PARTS,
+  type AuthenticodeTrust,
+  type AuthenticodeVerdict,
   type ClamavStores,
   type Digests,
   type HashAlgorithm,
@@ -97,6 +102,8 @@ export interface FullDetectorInit {
   timeoutMs?: number;
   /** ClamAV `.cdb` container metadata signatures: the reported name and the database line. */
   containerMeta?: Array<{ name: string; line: string }>;
+  /** ClamAV `.crb` trust/block rules and `.cat` catalog hashes (@vigil/clamav `checkAuthenticode`). */
+  authenticode?: AuthenticodeTrust;
 }
 
 const CONTAINER: Record<ArchiveKind, string> = {
@@ -128,6 +135,13 @@ const CONTAINER: Record<ArchiveKind, string> = {
   cpio: "CL_TYPE_CPIO_ODC",
   szdd: "CL_TYPE_MSSZDD",
   sis: "CL_TYPE_SIS",
+};
+
+const EMPTY_TRUST: AuthenticodeTrust = {
+  block: [],
+  trusted: [],
+  catalog: { sha1: [], sha256: [] },
+  cab: { sha1: [], sha256: [] },
 };
 
 /**
@@ -201,9 +215,33 @@ function fullDetector(
     if (sig) cdb.push({ ...sig, name: e.name });
   }
   cdb.reverse(); // clamscan tries the last-loaded .cdb signature first
+  // Authenticode (.crb/.cat, and size-2 .fp/.sfp entries: the Authenticode hashes clamscan
+  // allows): checked on PEs before anything else, as clamscan does, once per buffer
+  const trust = init.authenticode;
+  const allowStore = stores.allow;
+  const catalogAllow = allowStore?.algorithms.some((a) => a === "sha1" || a === "sha256")
+    ? (h: "sha1" | "sha256", d: Buffer) => allowStore.has({ [h]: d }, 2)
+    : undefined;
+  const verdicts = new WeakMap<Uint8Array, AuthenticodeVerdict>();
+  // whole-file SHA-1 entries of size 1 (a catalog's CAB hashes, .fp/.sfp lines of size 1): clamscan
+  // clears any detection of a file they list, whatever its type
+  const cabSha1 = new Set(trust?.disabled ? [] : (trust?.cab?.sha1 ?? []));
+  const allowSha1 = allowStore?.algorithms.includes("sha1") ?? false;
+  const authenticode =
+    trust || catalogAllow
+      ? (b: Uint8Array): AuthenticodeVerdict => {
+          let v = verdicts.get(b);
+          if (!v) {
+            v = checkAuthenticode(b, trust ?? EMPTY_TRUST, { ...(catalogAllow ? { catalogAllow } : {}) });
+            verdicts.set(b, v);
+          }
+          return v;
+        }
+      : undefined;
   return {
     version: init.version,
     signatures: init.signatures,
+    ...(authenticode ? { trusts: (b: Uint8Array) => authenticode(b).verdict === "trusted" } : {}),
     ...(cdb.length
       ? {
           scanMember(m: MemberInfo): RuleMatch[] {
@@ -229,9 +267,22 @@ function fullDetector(
       : {}),
     scan(bytes, ctx): RuleMatch[] {
       const out: RuleMatch[] = [];
-      if (fileAlgos.size) {
-        const d = digestsFor(bytes, fileAlgos);
-        if (stores.allow?.has(d, bytes.length)) return [];
+      const d = fileAlgos.size ? digestsFor(bytes, fileAlgos) : undefined;
+      if (d && stores.allow?.has(d, bytes.length)) return [];
+      if (cabSha1.size || allowSha1) {
+        const sha1 = d?.sha1 ?? createHash("sha1").update(bytes).digest();
+        if (cabSha1.has(Buffer.from(sha1).toString("hex")) || (allowSha1 && allowStore?.has({ sha1 }, 1))) return [];
+      }
+      if (authenticode) {
+        // a trusted signature or catalog: clean, nothing else is looked at (clamscan stops at
+        // this layer, so hash, section and body matches are never reported); a blocked
+        // certificate: that rule's name is the detection, and the rest of the layer is skipped
+        const v = authenticode(bytes);
+        if (v.verdict === "trusted") return [];
+        if (v.verdict === "blocked")
+          return [{ rule: v.name, namespace: "clamav", tags: [], meta: { clamav_name: v.name, clamav_format: "crb" } }];
+      }
+      if (d) {
         const m = stores.hashes?.lookup(d, bytes.length);
         if (m)
           out.push({
@@ -373,7 +424,7 @@ function cacheKey(opts: SignatureOptions): string | undefined {
   try {
     const h = createHash("sha256");
     h.update(
-      JSON.stringify({ f: 3, builtin: opts.builtin !== false, lenient: opts.lenient !== false, pua: !!opts.pua }),
+      JSON.stringify({ f: 4, builtin: opts.builtin !== false, lenient: opts.lenient !== false, pua: !!opts.pua }),
     );
     const files: string[] = [];
     if (opts.builtin !== false) files.push(...ruleFiles(STARTER_RULES_DIR));
@@ -416,6 +467,7 @@ interface CachedFields {
   signatures: number;
   warnings: SignatureWarning[];
   containerMeta?: FullDetectorInit["containerMeta"];
+  authenticode?: AuthenticodeTrust;
 }
 
 function writeCompiled(file: string, key: string, c: CompiledParts): void {
@@ -425,6 +477,7 @@ function writeCompiled(file: string, key: string, c: CompiledParts): void {
     signatures: c.meta.signatures,
     warnings: c.warnings,
     ...(c.meta.containerMeta ? { containerMeta: c.meta.containerMeta } : {}),
+    ...(c.meta.authenticode ? { authenticode: c.meta.authenticode } : {}),
   };
   writeSigset(
     file,
@@ -458,7 +511,7 @@ export interface CompiledLocation extends CachedFields {
 function locateCompiled(file: string, key: string): CompiledLocation | undefined {
   const loc = locateSigset<CachedFields>(file, key, PART_NAMES);
   if (!loc) return undefined;
-  const { externals, version, signatures, warnings, containerMeta } = loc.fields;
+  const { externals, version, signatures, warnings, containerMeta, authenticode } = loc.fields;
   return {
     module: import.meta.url,
     file,
@@ -468,6 +521,7 @@ function locateCompiled(file: string, key: string): CompiledLocation | undefined
     signatures,
     warnings,
     ...(containerMeta ? { containerMeta } : {}),
+    ...(authenticode ? { authenticode } : {}),
     parts: loc.parts as CompiledLocation["parts"],
   };
 }
@@ -502,6 +556,7 @@ export function readCompiledParts(loc: CompiledLocation, timeoutMs?: number): Fu
     signatures: loc.signatures,
     timeoutMs,
     ...(loc.containerMeta ? { containerMeta: loc.containerMeta } : {}),
+    ...(loc.authenticode ? { authenticode: loc.authenticode } : {}),
     ...(parts as Partial<Record<PartName, Uint8Array>>),
   };
 }
@@ -527,6 +582,7 @@ function compileParts(opts: SignatureOptions): CompiledParts {
   let dbCount = 0;
   let outsideStores = 0;
   let containerMeta: FullDetectorInit["containerMeta"];
+  let authenticode: AuthenticodeTrust | undefined;
   let clamavUnits = new Set<SourceUnit>();
   let clamavRules = new Map<string, { name: string; path: string; line: number }>();
   if (opts.databases?.length) {
@@ -543,6 +599,16 @@ function compileParts(opts: SignatureOptions): CompiledParts {
     clamavRules = new Map(set.rules.map((r) => [r.ruleName, r]));
     outsideStores = set.outsideStores;
     if (set.containerMeta.length) containerMeta = set.containerMeta.map((c) => ({ name: c.name, line: c.line }));
+    const a = set.authenticode;
+    if (
+      a.disabled ||
+      a.block.length ||
+      a.trusted.length ||
+      a.catalog.sha1.length ||
+      a.catalog.sha256.length ||
+      a.cab.sha1.length
+    )
+      authenticode = a;
     externals = set.externals;
     warnings = set.warnings;
     stores = { hashes: set.hashes, sections: set.sectionHashes, allow: set.allow, bodies: set.bodies };
@@ -562,12 +628,14 @@ function compileParts(opts: SignatureOptions): CompiledParts {
   // (plus the ClamAV signatures loaded and counted that no rule or store applies yet: .cdb .idb .pdb .gdb .cbc .imp)
   const signatures = rules.ruleCount + storeSignatureCount(stores) + outsideStores;
   if (containerMeta) h.update(JSON.stringify(containerMeta));
+  if (authenticode) h.update(JSON.stringify(authenticode));
   const meta = {
     externals,
     version: h.digest("hex").slice(0, 16),
     signatures,
     timeoutMs: opts.timeoutMs,
     ...(containerMeta ? { containerMeta } : {}),
+    ...(authenticode ? { authenticode } : {}),
   };
   return { rules, stores, parts, meta, warnings };
 }

@@ -35,6 +35,12 @@ export interface Detector {
    * asked for every member before it is decoded, encrypted and undecodable ones included.
    */
   scanMember?(member: MemberInfo): RuleMatch[];
+  /**
+   * Optional: true when the buffer is trusted as it is (a PE whose Authenticode signature or a
+   * catalog ClamAV's `.crb`/`.cat` trust): it is reported clean and not unpacked, as clamscan
+   * stops at a trusted layer.
+   */
+  trusts?(bytes: Uint8Array): boolean;
 }
 
 /** What an archive says about one member. */

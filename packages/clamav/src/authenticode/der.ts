@@ -1,7 +1,7 @@
 /**
  * A small DER reader for Authenticode signatures: one TLV at a time, every length checked
- * against what encloses it, nesting bounded. Anything malformed throws DerError with what was
- * wrong and where; nothing here reads past the buffer or recurses without limit.
+ * against what encloses it. Anything malformed throws DerError with what was wrong and where;
+ * nothing here reads past the buffer or recurses (callers walk fixed structures level by level).
  */
 
 export class DerError extends Error {}
@@ -80,12 +80,4 @@ export function oid(buf: Uint8Array, t: Tlv): string {
   }
   const first = parts.shift() ?? 0;
   return [first < 80 ? Math.floor(first / 40) : 2, first < 80 ? first % 40 : first - 80, ...parts].join(".");
-}
-
-/** Checks that nothing nests deeper than `maxDepth` (run once on untrusted data before walking it). */
-export function checkDepth(buf: Uint8Array, t: Tlv, maxDepth: number, depth = 0): void {
-  if (depth > maxDepth) throw new DerError(`nesting deeper than ${maxDepth} at ${t.start}`);
-  // constructed forms only (bit 0x20); their content must itself be elements
-  if (!(t.tag & 0x20)) return;
-  for (const c of children(buf, t)) checkDepth(buf, c, maxDepth, depth + 1);
 }

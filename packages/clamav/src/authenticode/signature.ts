@@ -1,44 +1,32 @@
 /**
  * A PE's Authenticode signature, read as libclamav reads it for `.crb` rules: the security
- * data directory (entry 4) gives a WIN_CERTIFICATE whose content is a PKCS#7 SignedData in DER;
- * its certificates are compared with `.crb` block rules by the SHA-1 of the subject Name's
- * content octets, the RSA modulus and (unless the rule leaves it empty) the SHA-1 of the serial
- * number's content, as ClamAV's certificate manager does. A blocked certificate anywhere in the
- * signature is a detection named after the rule, whether or not the signature verifies (ClamAV
- * checks block rules before verifying).
+ * data directory (entry 4) gives a WIN_CERTIFICATE whose content is a PKCS#7 SignedData in DER
+ * (./pkcs7.ts); its certificates are compared with `.crb` block rules by the SHA-1 of the
+ * subject Name's content octets, the RSA modulus and (unless the rule leaves it empty) the SHA-1
+ * of the serial number's content, as ClamAV's certificate manager does. A blocked certificate
+ * anywhere in the signature is a detection named after the rule, whether or not the signature
+ * verifies (ClamAV checks block rules before verifying).
  *
  * `authenticodeHash` is the file's Authenticode hash as libclamav computes it (size-2 allow-list
  * entries, the hashes `.cat` catalogs list, make a file with that hash clean).
  *
- * Not done yet: trust. A trusted rule makes a file clean only when the signer chain verifies up
- * to it and the Authenticode PE hash matches the signed digest; that needs RSA verification of
- * the chain and the PE hash, which are left for later: `trusted` rules are never applied.
+ * Trust (a signature verifying up to a `.crb` trust rule, `.cat` catalogs) is ./trust.ts
+ * (`checkAuthenticode`), which a scanner calls; these two are the block-rule view of the same.
  * A malformed signature (truncated DER, lying lengths, nesting past 32 levels) never throws:
  * the file is treated as unsigned and `reason` says why.
  */
 
 import { createHash } from "node:crypto";
 import type { CrbRule } from "../formats/crb.js";
-import {
-  checkDepth,
-  children,
-  DerError,
-  expectTlv,
-  INTEGER,
-  OID,
-  oid,
-  readTlv,
-  SEQUENCE,
-  SET,
-  type Tlv,
-} from "./der.js";
+import { DerError } from "./der.js";
+import { OIDS, readSignedData } from "./pkcs7.js";
 
 export interface SignerCertificate {
   /** SHA-1 of the subject Name's content octets, hex */
   subject: string;
   /** SHA-1 of the serial number's content octets, hex */
   serial: string;
-  /** the RSA modulus, lower-case hex without leading zeros ("" for a key that is not RSA) */
+  /** the RSA modulus, lower-case hex without leading zeros (certificates without an RSA key are skipped, as libclamav does) */
   modulus: string;
 }
 
@@ -46,18 +34,8 @@ export type AuthenticodeResult =
   | { signed: false; reason: string }
   | { signed: true; certificates: SignerCertificate[] };
 
-const SIGNED_DATA = "1.2.840.113549.1.7.2";
-const RSA = "1.2.840.113549.1.1.1";
-const SPC_INDIRECT_DATA = "1.3.6.1.4.1.311.2.1.4";
-const MAX_DEPTH = 32;
-
 const u16 = (b: Uint8Array, at: number) => b[at]! | (b[at + 1]! << 8);
 const u32 = (b: Uint8Array, at: number) => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
-const sha1 = (b: Uint8Array) => createHash("sha1").update(b).digest("hex");
-const hexNoLeadingZeros = (b: Uint8Array) =>
-  Buffer.from(b)
-    .toString("hex")
-    .replace(/^(00)+/, "");
 
 /** Where the PE's WIN_CERTIFICATE lies, or why there is none. */
 function securityDirectory(pe: Uint8Array): { offset: number; size: number } | string {
@@ -115,62 +93,13 @@ export function authenticodeHash(pe: Uint8Array, algorithm: "sha1" | "sha256"): 
   return { hash: h.digest("hex") };
 }
 
-function certificate(buf: Uint8Array, cert: Tlv): SignerCertificate {
-  const [tbs] = children(buf, cert, 3);
-  if (!tbs || tbs.tag !== SEQUENCE) throw new DerError(`certificate at ${cert.start} has no TBSCertificate`);
-  const f = children(buf, tbs, 16);
-  let i = 0;
-  if (f[i]?.tag === 0xa0) i++; // [0] version
-  // serialNumber, signature algorithm, issuer, validity, subject, subjectPublicKeyInfo
-  const serial = f[i],
-    subject = f[i + 4],
-    spki = f[i + 5];
-  if (!serial || serial.tag !== INTEGER) throw new DerError(`certificate at ${cert.start}: no serial number`);
-  if (!subject || subject.tag !== SEQUENCE) throw new DerError(`certificate at ${cert.start}: no subject`);
-  if (!spki || spki.tag !== SEQUENCE) throw new DerError(`certificate at ${cert.start}: no public key`);
-  let modulus = "";
-  const [alg, bits] = children(buf, spki, 2);
-  if (alg?.tag === SEQUENCE && bits?.tag === 0x03) {
-    const algOid = children(buf, alg, 2)[0];
-    if (algOid?.tag === OID && oid(buf, algOid) === RSA && bits.end > bits.content + 1) {
-      const key = expectTlv(buf, bits.content + 1, SEQUENCE, bits.end, "RSA public key");
-      const n = expectTlv(buf, key.content, INTEGER, key.end, "RSA modulus");
-      modulus = hexNoLeadingZeros(buf.subarray(n.content, n.end));
-    }
-  }
-  return {
-    subject: sha1(buf.subarray(subject.content, subject.end)),
-    serial: sha1(buf.subarray(serial.content, serial.end)),
-    modulus,
-  };
-}
-
-/** The certificates of a DER PKCS#7 SignedData (ContentInfo). Throws DerError when malformed. */
+/** The certificates of a DER PKCS#7 SignedData (ContentInfo), as libclamav reads them. Throws DerError when malformed. */
 export function signedDataCertificates(der: Uint8Array): SignerCertificate[] {
-  const ci = expectTlv(der, 0, SEQUENCE, der.length, "ContentInfo");
-  checkDepth(der, ci, MAX_DEPTH);
-  const [type, explicit] = children(der, ci, 2);
-  if (!type || type.tag !== OID || oid(der, type) !== SIGNED_DATA) throw new DerError("not a PKCS#7 SignedData");
-  if (explicit?.tag !== 0xa0) throw new DerError("SignedData content missing");
-  const sd = expectTlv(der, explicit.content, SEQUENCE, explicit.end, "SignedData");
-  const parts = children(der, sd, 8);
-  // version, digestAlgorithms SET, encapContentInfo, [0] certificates, [1] crls, signerInfos SET
-  if (parts[0]?.tag !== INTEGER || parts[1]?.tag !== SET || parts[2]?.tag !== SEQUENCE)
-    throw new DerError("SignedData fields out of order");
-  // Authenticode is PKCS#7 1.5 as signtool writes it: version 1, SpcIndirectDataContent directly
-  // in [0]; libclamav reads nothing else (a CMS version 3 signature is not read, so not blocked)
-  if (parts[0].end - parts[0].content !== 1 || der[parts[0].content] !== 1)
-    throw new DerError("SignedData version is not 1 (not an Authenticode PKCS#7)");
-  const [ctype, content] = children(der, parts[2], 2);
-  if (!ctype || ctype.tag !== OID || oid(der, ctype) !== SPC_INDIRECT_DATA)
-    throw new DerError("signed content is not an SpcIndirectDataContent");
-  if (content?.tag !== 0xa0 || readTlv(der, content.content, content.end).tag !== SEQUENCE)
-    throw new DerError("SpcIndirectDataContent is not a SEQUENCE directly in [0]");
-  const certs = parts.find((p, i) => i >= 3 && p.tag === 0xa0);
-  if (!certs) return [];
-  return children(der, certs, 256)
-    .filter((c) => c.tag === SEQUENCE)
-    .map((c) => certificate(der, c));
+  return readSignedData(der, OIDS.spcIndirectData).certificates.map((c) => ({
+    subject: c.subject,
+    serial: c.serial,
+    modulus: c.modulus,
+  }));
 }
 
 /** Reads the Authenticode signature of a PE; never throws on malformed input. */
@@ -178,14 +107,13 @@ export function readAuthenticode(pe: Uint8Array): AuthenticodeResult {
   try {
     const dir = securityDirectory(pe);
     if (typeof dir === "string") return { signed: false, reason: dir };
-    const len = u32(pe, dir.offset),
+    // libclamav reads the directory's size, not WIN_CERTIFICATE's own length (a mismatch is allowed)
+    const revision = u16(pe, dir.offset + 4),
       type = u16(pe, dir.offset + 6);
-    if (len < 8 || len > dir.size)
-      return { signed: false, reason: "WIN_CERTIFICATE length disagrees with the directory" };
+    if (revision !== 0x200)
+      return { signed: false, reason: `WIN_CERTIFICATE revision 0x${revision.toString(16)} is not 2.0` };
     if (type !== 2) return { signed: false, reason: `WIN_CERTIFICATE type ${type} is not PKCS#7 signed data` };
-    const der = pe.subarray(dir.offset + 8, dir.offset + len);
-    const outer = readTlv(der, 0);
-    return { signed: true, certificates: signedDataCertificates(der.subarray(0, outer.end)) };
+    return { signed: true, certificates: signedDataCertificates(pe.subarray(dir.offset + 8, dir.offset + dir.size)) };
   } catch (e) {
     if (e instanceof DerError || e instanceof RangeError)
       return { signed: false, reason: `malformed Authenticode signature: ${e.message}` };
@@ -193,18 +121,23 @@ export function readAuthenticode(pe: Uint8Array): AuthenticodeResult {
   }
 }
 
-/** The first `.crb` block rule a certificate of the signature matches (ClamAV's block-list lookup). */
+/**
+ * The `.crb` block rule a certificate of the signature matches, as ClamAV's lookup finds it:
+ * certificates in the order libclamav holds them (the last in the signature first), rules
+ * newest first.
+ */
 export function blockedBy(certs: readonly SignerCertificate[], rules: readonly CrbRule[]): CrbRule | undefined {
-  for (const r of rules) {
-    if (r.trusted) continue;
-    const modulus = r.modulus.toLowerCase().replace(/^(00)+/, "");
-    for (const c of certs)
+  for (const c of certs)
+    for (let i = rules.length - 1; i >= 0; i--) {
+      const r = rules[i]!;
+      if (r.trusted) continue;
+      const modulus = r.modulus.toLowerCase().replace(/^(00)+/, "");
       if (
         c.subject === r.subject.toLowerCase() &&
         c.modulus === modulus &&
         (!r.serial || r.serial.toLowerCase() === c.serial)
       )
         return r;
-  }
+    }
   return undefined;
 }

@@ -3,8 +3,9 @@
  * of PE ELF MACHO ARCHIVE DOCUMENT MAIL OTHER PHISHING BYTECODE STATS PCRE. A line in range
  * replaces that category's bit mask. Parsed leniently as ClamAV does (unknown lines, comments
  * and non-numeric limits ignored; a known category whose flags are not `0x...` is an error);
- * never counted. Vigil has no per-module switches to turn, so the loader reports, once per
- * file, which categories the file changes.
+ * never counted. Of the per-module switches Vigil honours only PE CERTS (0x20000) and CATALOG
+ * (0x10000), which turn Authenticode `.crb`/`.cat` off (../database.ts); the loader reports,
+ * once per file, which categories the file changes.
  */
 
 import { SignatureSyntaxError } from "../signature/fields.js";

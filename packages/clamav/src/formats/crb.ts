@@ -1,10 +1,12 @@
 /**
  * `.crb` Authenticode trust and block rules (`;`-separated, 11 to 13 fields):
  * `Name;Trusted;Subject;Serial;Pubkey;Exponent;CodeSign;TimeSign;CertSign;NotBefore;Comment[;minFL[;maxFL]]`.
- * Parsed and checked; never counted (as clamscan). Block rules (Trusted 0) are matched against
- * a PE's signature certificates by ../authenticode/signature.ts (`blockedBy`); trust rules need
- * the chain verified up to the rule's certificate, which Vigil does not do yet.
- * `.cat` catalogs (PKCS#7, verified against the trusted `.crb` entries) are not parsed.
+ * Parsed and checked; never counted (as clamscan). The loader (../database.ts) carries the
+ * serial and NotBefore over from line to line as clamscan does, and hands the rules to
+ * ../authenticode/trust.ts, which applies them: block rules (Trusted 0) make a PE whose
+ * signature holds the certificate a detection under the rule's name; trust rules (Trusted 1)
+ * make a PE whose signature chains to them clean, and let `.cat` catalogs they sign trust
+ * the files they list. Exponent is ignored (65537), as in clamscan.
  */
 
 import { SignatureSyntaxError } from "../signature/fields.js";
@@ -43,19 +45,18 @@ export function parseCrbLine(line: string, flevel: number): CrbRule | undefined 
     string,
     string,
   ];
-  if (name === "") throw new SignatureSyntaxError("empty rule name");
+  // the flags are read by their first character, as clamscan reads them ("1x" is 1)
   const bit = (v: string, what: string) => {
-    if (v !== "0" && v !== "1") throw new SignatureSyntaxError(`${what} must be 0 or 1`);
-    return v === "1";
+    if (v[0] !== "0" && v[0] !== "1") throw new SignatureSyntaxError(`${what} must be 0 or 1`);
+    return v[0] === "1";
   };
   if (!/^[0-9a-fA-F]{40}$/.test(subject)) throw new SignatureSyntaxError("Subject must be 40 hex digits (a SHA-1)");
   if (serial !== "" && !/^[0-9a-fA-F]{40}$/.test(serial))
     throw new SignatureSyntaxError("Serial must be empty or 40 hex digits (a SHA-1)");
   if (!/^[0-9a-fA-F]+$/.test(pubkey)) throw new SignatureSyntaxError("Pubkey must be the RSA modulus in hex");
-  if (notBefore !== "" && !/^\d+$/.test(notBefore))
-    throw new SignatureSyntaxError("NotBefore must be empty or a Unix time");
   return {
-    name,
+    // clamscan reports a block rule without a name so
+    name: name === "" ? "(unnamed CRB rule)" : name,
     trusted: bit(trusted, "Trusted"),
     subject: subject.toLowerCase(),
     serial: serial === "" ? undefined : serial.toLowerCase(),
@@ -63,6 +64,17 @@ export function parseCrbLine(line: string, flevel: number): CrbRule | undefined 
     codeSign: bit(code, "CodeSign"),
     timeSign: bit(time, "TimeSign"),
     certSign: bit(cert, "CertSign"),
-    notBefore: notBefore === "" ? undefined : +notBefore,
+    notBefore: notBefore === "" ? undefined : atoi(notBefore),
   };
+}
+
+/** C's atoi as glibc does it (strtol's leading number, 0 without one, cut to a 32-bit int): how clamscan reads NotBefore. */
+function atoi(v: string): number {
+  const m = /^[ \t\n\v\f\r]*([+-]?\d+)/.exec(v);
+  if (!m) return 0;
+  let n = BigInt(m[1]!);
+  const max = (1n << 63n) - 1n;
+  if (n > max) n = max;
+  if (n < -max - 1n) n = -max - 1n;
+  return Number(BigInt.asIntN(32, n));
 }
