@@ -25,8 +25,9 @@
  * with `matchContainerMeta`), `.ftm` (`fileTypes`: with ClamAV's built-in magic table they make
  * `typer`, ./filetype, the ClamAV file type of a buffer, which decides the signatures with a
  * target type: the rules read it as the external `clamav_type`, the body store takes it), and,
- * not applied yet, `.idb` (`icons`), `.crb` (`certRules`),
- * `.cfg` (`dconf`), `.pdb .wdb .gdb` (`phishing`), `.cbc` (`bytecode`:
+ * `.pdb .wdb .gdb` (`phishing`: ./phishing's `PhishingChecker` checks the links of mail text
+ * parts with them, as clamscan --phishing-scan-urls; `phishingChecksPart` says which parts), and,
+ * not applied yet, `.idb` (`icons`), `.crb` (`certRules`), `.cfg` (`dconf`), `.cbc` (`bytecode`:
  * names, never executed); each file of those gets one SIGDB_NOT_APPLIED warning saying what is
  * left out. `outsideStores` says how many of `count` no rule or store holds. A `.info` is read
  * only inside its container.
@@ -114,6 +115,20 @@ export { parseCrbLine, type CrbRule } from "./formats/crb.js";
 export { parseFtmLine, type FtmEntry } from "./formats/ftm.js";
 export { DCONF_CATEGORIES, parseCfgLine, type DconfLine } from "./formats/cfg.js";
 export { parsePhishLine, type PhishEntry, type PhishFormat } from "./formats/phish.js";
+export {
+  checkLink,
+  extractLinks,
+  phishingChecksPart,
+  PhishingChecker,
+  PhishTimeout,
+  PHISH_MAX_PART,
+  PHISH_NAMES,
+  type HtmlLink,
+  type MailPartFacts,
+  type PhishFinding,
+  type PhishOptions,
+  type PhishVerdict,
+} from "./phishing/index.js";
 export { parseCbc, type CbcHeader } from "./formats/cbc.js";
 
 // stores

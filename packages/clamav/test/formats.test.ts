@@ -112,7 +112,7 @@ describe("every format's count agrees with clamscan's Known viruses", () => {
   }
 
   it("formats not applied yet say so once per file, and are counted as outsideStores", () => {
-    for (const f of FORMATS.filter((x) => ["idb", "imp", "pdb", "gdb", "wdb", "crb", "cfg"].includes(x.ext))) {
+    for (const f of FORMATS.filter((x) => ["idb", "imp", "crb", "cfg"].includes(x.ext))) {
       const p = db(f.ext, f.text);
       const set = loadClamavDatabase(p);
       const w = set.warnings.filter((x) => x.code === "SIGDB_NOT_APPLIED");
@@ -120,6 +120,17 @@ describe("every format's count agrees with clamscan's Known viruses", () => {
       expect(w[0]!.path).toBe(p);
       // .imp: the MD5 line is a rule, the SHA-1 one is counted but not applied
       expect(set.outsideStores, f.ext).toBe(f.ext === "imp" ? 1 : f.expected);
+    }
+    // the phishing lists are applied (to mail links): no such warning, still counted outside the stores
+    for (const f of FORMATS.filter((x) => ["pdb", "gdb", "wdb"].includes(x.ext))) {
+      const set = loadClamavDatabase(db(f.ext, f.text));
+      expect(set.warnings, f.ext).toEqual([]);
+      expect(set.outsideStores, f.ext).toBe(f.expected);
+      // with --phishing-scan-urls=no clamscan skips them: nothing loaded, nothing counted
+      const off = loadClamavDatabase(db(f.ext, f.text), { phishingUrls: false });
+      expect([off.count, off.phishing.protect.length + off.phishing.allow.length + off.phishing.hashes.length]).toEqual(
+        [0, 0],
+      );
     }
     const set = loadClamavDatabase(db("idb", `Icon1:GroupA:GroupB:${ICON}\n`));
     expect(set.icons).toMatchObject([{ name: "Icon1", group1: "GroupA", group2: "GroupB", size: 16 }]);

@@ -4,6 +4,7 @@
  */
 import { readArchive, sniffArchive, type ArchiveKind } from "./archive/index.js";
 import { recognise } from "./archive/recognise.js";
+import type { MailPart } from "./archive/types.js";
 import type {
   Detection,
   Detector,
@@ -91,7 +92,7 @@ export function emptyResult(path: string, size: number): FileResult {
 export function scanContent(detector: Detector, bytes: Uint8Array, result: FileResult, opts: ContentOptions): void {
   const { limits } = opts;
   const allMatch = opts.allMatch !== false;
-  const visit = (b: Uint8Array, path: string, depth: number, container?: ArchiveKind): boolean => {
+  const visit = (b: Uint8Array, path: string, depth: number, container?: ArchiveKind, mail?: MailPart): boolean => {
     // returns false when the whole scan must stop (scan budget exhausted)
     if (result.scannedBytes + b.length > limits.maxScanSize) {
       addIncomplete(
@@ -104,7 +105,10 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
     result.scannedBytes += b.length;
     let matches: RuleMatch[];
     try {
-      matches = detector.scan(b, container ? { path, size: b.length, container } : { path, size: b.length });
+      matches = detector.scan(
+        b,
+        container ? { path, size: b.length, container, ...(mail ? { mail } : {}) } : { path, size: b.length },
+      );
     } catch (err) {
       if ((err as { code?: string })?.code === "SCAN_TIMEOUT") {
         // what the detector found before the limit is kept: a detection wins over "not fully scanned"
@@ -225,7 +229,7 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
         );
         return true;
       }
-      if (!visit(member.data!, inner, depth + 1, kind)) return false;
+      if (!visit(member.data!, inner, depth + 1, kind, member.mail)) return false;
     }
     // a reader that found nothing to open (an executable packed with a packer it does not know)
     return position > 0 || unopened();

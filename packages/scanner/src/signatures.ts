@@ -42,6 +42,10 @@ import {
   type HashAlgorithm,
   type SignatureWarning,
   type SigsetLocation,
+  PhishingChecker,
+  PhishTimeout,
+  phishingChecksPart,
+  type PhishEntry,
 } from "@vigil/clamav";
 import { DetectorTimeoutError, ScannerError } from "./error.js";
 import { ruleFiles, starterSources, STARTER_RULES_DIR, toRuleMatch } from "./rules.js";
@@ -65,6 +69,14 @@ export interface SignatureOptions {
   lenient?: boolean;
   /** Load the PUA databases (.hdu .hsu .mdu .msu .ndu .ldu), as clamscan --detect-pua. */
   pua?: boolean;
+  /**
+   * ClamAV's phishing options, as clamscan's: `urls` (--phishing-scan-urls, default true) loads
+   * .pdb/.wdb/.gdb and checks the links of mail text parts with them; `sigs` (--phishing-sigs,
+   * default true) loads the HTML.Phishing and Email.Phishing body signatures; `alertSsl` and
+   * `alertCloak` (--alert-phishing-ssl, --alert-phishing-cloak, default false) report SSL
+   * mismatches and cloaked URLs of links to any domain, not only protected ones.
+   */
+  phishing?: PhishingSettings;
   timeoutMs?: number;
   /**
    * Directory for compiled signature sets: when every source file and the engine and
@@ -73,6 +85,13 @@ export interface SignatureOptions {
    * that). Anything unreadable or stale there is ignored and rebuilt.
    */
   cacheDir?: string;
+}
+
+export interface PhishingSettings {
+  urls?: boolean;
+  sigs?: boolean;
+  alertSsl?: boolean;
+  alertCloak?: boolean;
 }
 
 export interface SignatureSetup {
@@ -97,6 +116,16 @@ export interface FullDetectorInit {
   timeoutMs?: number;
   /** ClamAV `.cdb` container metadata signatures: the reported name and the database line. */
   containerMeta?: Array<{ name: string; line: string }>;
+  /** ClamAV `.pdb`/`.wdb`/`.gdb` entries and the phishing options: mail links are checked with them. */
+  phishing?: PhishingInit;
+}
+
+interface PhishingInit {
+  protect: PhishEntry[];
+  allow: PhishEntry[];
+  hashes: PhishEntry[];
+  alertSsl?: boolean;
+  alertCloak?: boolean;
 }
 
 const CONTAINER: Record<ArchiveKind, string> = {
@@ -201,6 +230,14 @@ function fullDetector(
     if (sig) cdb.push({ ...sig, name: e.name });
   }
   cdb.reverse(); // clamscan tries the last-loaded .cdb signature first
+  const ph = init.phishing;
+  const phishing = ph
+    ? new PhishingChecker(ph, {
+        ...(ph.alertSsl ? { alwaysSsl: true } : {}),
+        ...(ph.alertCloak ? { alwaysCloak: true } : {}),
+      })
+    : undefined;
+  const phishingActive = !!phishing?.active;
   return {
     version: init.version,
     signatures: init.signatures,
@@ -277,8 +314,26 @@ function fullDetector(
           throw new DetectorTimeoutError(clamscanOrder([...out, ...(e.partial?.matches ?? []).map(toRuleMatch)]), e);
         throw e;
       }
-      // in the order clamscan reports them, so that the first is the one it prints without --allmatch
-      return clamscanOrder(out);
+      // in the order clamscan reports them, so that the first is the one it prints without --allmatch;
+      // ClamAV's phishing verdicts on a mail text part are heuristics, reported after the signatures
+      const ordered = clamscanOrder(out);
+      if (phishingActive && ctx.container === "mail" && ctx.mail && phishingChecksPart(ctx.mail, bytes.length)) {
+        const heuristic = (name: string): RuleMatch => ({
+          rule: name,
+          namespace: "clamav",
+          tags: ["heuristic"],
+          meta: { clamav_name: name, clamav_format: "phishing" },
+        });
+        try {
+          const deadline = init.timeoutMs !== undefined ? Date.now() + init.timeoutMs : undefined;
+          for (const f of phishing!.scan(bytes, deadline)) ordered.push(heuristic(f.name));
+        } catch (e) {
+          if (e instanceof PhishTimeout)
+            throw new DetectorTimeoutError([...ordered, ...e.found.map((f) => heuristic(f.name))], e);
+          throw e;
+        }
+      }
+      return ordered;
     },
   };
 }
@@ -373,7 +428,13 @@ function cacheKey(opts: SignatureOptions): string | undefined {
   try {
     const h = createHash("sha256");
     h.update(
-      JSON.stringify({ f: 3, builtin: opts.builtin !== false, lenient: opts.lenient !== false, pua: !!opts.pua }),
+      JSON.stringify({
+        f: 4,
+        builtin: opts.builtin !== false,
+        lenient: opts.lenient !== false,
+        pua: !!opts.pua,
+        phishing: opts.phishing ?? {},
+      }),
     );
     const files: string[] = [];
     if (opts.builtin !== false) files.push(...ruleFiles(STARTER_RULES_DIR));
@@ -416,6 +477,7 @@ interface CachedFields {
   signatures: number;
   warnings: SignatureWarning[];
   containerMeta?: FullDetectorInit["containerMeta"];
+  phishing?: FullDetectorInit["phishing"];
 }
 
 function writeCompiled(file: string, key: string, c: CompiledParts): void {
@@ -425,6 +487,7 @@ function writeCompiled(file: string, key: string, c: CompiledParts): void {
     signatures: c.meta.signatures,
     warnings: c.warnings,
     ...(c.meta.containerMeta ? { containerMeta: c.meta.containerMeta } : {}),
+    ...(c.meta.phishing ? { phishing: c.meta.phishing } : {}),
   };
   writeSigset(
     file,
@@ -458,7 +521,7 @@ export interface CompiledLocation extends CachedFields {
 function locateCompiled(file: string, key: string): CompiledLocation | undefined {
   const loc = locateSigset<CachedFields>(file, key, PART_NAMES);
   if (!loc) return undefined;
-  const { externals, version, signatures, warnings, containerMeta } = loc.fields;
+  const { externals, version, signatures, warnings, containerMeta, phishing } = loc.fields;
   return {
     module: import.meta.url,
     file,
@@ -468,6 +531,7 @@ function locateCompiled(file: string, key: string): CompiledLocation | undefined
     signatures,
     warnings,
     ...(containerMeta ? { containerMeta } : {}),
+    ...(phishing ? { phishing } : {}),
     parts: loc.parts as CompiledLocation["parts"],
   };
 }
@@ -502,6 +566,7 @@ export function readCompiledParts(loc: CompiledLocation, timeoutMs?: number): Fu
     signatures: loc.signatures,
     timeoutMs,
     ...(loc.containerMeta ? { containerMeta: loc.containerMeta } : {}),
+    ...(loc.phishing ? { phishing: loc.phishing } : {}),
     ...(parts as Partial<Record<PartName, Uint8Array>>),
   };
 }
@@ -527,12 +592,19 @@ function compileParts(opts: SignatureOptions): CompiledParts {
   let dbCount = 0;
   let outsideStores = 0;
   let containerMeta: FullDetectorInit["containerMeta"];
+  let phishing: FullDetectorInit["phishing"];
   let clamavUnits = new Set<SourceUnit>();
   let clamavRules = new Map<string, { name: string; path: string; line: number }>();
   if (opts.databases?.length) {
     let set;
     try {
-      set = loadClamavDatabase(opts.databases, { lenient: opts.lenient, nativeBodies: true, pua: !!opts.pua });
+      set = loadClamavDatabase(opts.databases, {
+        lenient: opts.lenient,
+        nativeBodies: true,
+        pua: !!opts.pua,
+        phishingUrls: opts.phishing?.urls !== false,
+        phishingSigs: opts.phishing?.sigs !== false,
+      });
     } catch (err) {
       throw new ScannerError("RULES_FAILED", `cannot load the ClamAV database: ${(err as Error).message}`, {
         cause: err,
@@ -543,6 +615,19 @@ function compileParts(opts: SignatureOptions): CompiledParts {
     clamavRules = new Map(set.rules.map((r) => [r.ruleName, r]));
     outsideStores = set.outsideStores;
     if (set.containerMeta.length) containerMeta = set.containerMeta.map((c) => ({ name: c.name, line: c.line }));
+    const ph = set.phishing;
+    if (
+      ph.protect.length ||
+      ph.allow.length ||
+      ph.hashes.length ||
+      opts.phishing?.alertSsl ||
+      opts.phishing?.alertCloak
+    )
+      phishing = {
+        ...ph,
+        ...(opts.phishing?.alertSsl ? { alertSsl: true } : {}),
+        ...(opts.phishing?.alertCloak ? { alertCloak: true } : {}),
+      };
     externals = set.externals;
     warnings = set.warnings;
     stores = { hashes: set.hashes, sections: set.sectionHashes, allow: set.allow, bodies: set.bodies };
@@ -562,12 +647,14 @@ function compileParts(opts: SignatureOptions): CompiledParts {
   // (plus the ClamAV signatures loaded and counted that no rule or store applies yet: .cdb .idb .pdb .gdb .cbc .imp)
   const signatures = rules.ruleCount + storeSignatureCount(stores) + outsideStores;
   if (containerMeta) h.update(JSON.stringify(containerMeta));
+  if (phishing) h.update(JSON.stringify(phishing));
   const meta = {
     externals,
     version: h.digest("hex").slice(0, 16),
     signatures,
     timeoutMs: opts.timeoutMs,
     ...(containerMeta ? { containerMeta } : {}),
+    ...(phishing ? { phishing } : {}),
   };
   return { rules, stores, parts, meta, warnings };
 }

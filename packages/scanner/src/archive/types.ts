@@ -39,6 +39,17 @@ export interface Member {
   };
   /** With reason "over-limit": the output cap that decoding would have exceeded. */
   limit?: number;
+  /** A mail part: what its headers say (ClamAV's phishing check decides on it). */
+  mail?: MailPart;
+}
+
+/** What a mail part's headers say, values lowercase ("" when absent). */
+export interface MailPart {
+  type: string;
+  disposition: string;
+  encoding: string;
+  /** the message's only body, not a part of a multipart */
+  single: boolean;
 }
 
 /** Thrown by decoders when output would pass the cap. */

@@ -15,7 +15,7 @@
  * base64, a multipart with no closing boundary, an unknown encoding) is reported beside the
  * bytes that decoded.
  */
-import { cleanName, overLimit, OutputLimit, type Member, type OutputCap } from "../types.js";
+import { cleanName, overLimit, OutputLimit, type MailPart, type Member, type OutputCap } from "../types.js";
 import {
   BINHEX_BANNER,
   decodeBase64,
@@ -345,7 +345,7 @@ function* entity(
       return;
     }
   }
-  yield* leaf(b, h, end, cap, prefix, number, type.value);
+  yield* leaf(b, h, end, cap, prefix, number, type.value, undefined, true);
 }
 
 function* multipart(
@@ -423,6 +423,7 @@ function* leaf(
   number: string,
   type: string,
   damage?: Problem,
+  single = false,
 ): Generator<Member> {
   const s = h.bodyStart;
   const size = end - s;
@@ -517,7 +518,13 @@ function* leaf(
     : problems
       ? { reason: "corrupt-archive", message: problems }
       : undefined;
-  yield problem ? { name, compressedSize: size, data, problem } : { name, compressedSize: size, data };
+  const mail: MailPart = {
+    type,
+    disposition: parseField(h.disposition).value,
+    encoding,
+    single,
+  };
+  yield problem ? { name, compressedSize: size, data, problem, mail } : { name, compressedSize: size, data, mail };
   // text may carry uuencoded or BinHex files further in (one at its start is opened with it)
   const textual = type === "" || type.startsWith("text/") || type === "message/rfc822";
   if (textual && type !== "message/rfc822" && !startsWithEncoded(data))
