@@ -92,7 +92,15 @@ export function emptyResult(path: string, size: number): FileResult {
 export function scanContent(detector: Detector, bytes: Uint8Array, result: FileResult, opts: ContentOptions): void {
   const { limits } = opts;
   const allMatch = opts.allMatch !== false;
-  const visit = (b: Uint8Array, path: string, depth: number, container?: ArchiveKind, mail?: MailPart): boolean => {
+  // `closed`: inside a mail part ClamAV does not open (MailPart.closed), whose parts get no mail checks
+  const visit = (
+    b: Uint8Array,
+    path: string,
+    depth: number,
+    container?: ArchiveKind,
+    mail?: MailPart,
+    closed = false,
+  ): boolean => {
     // returns false when the whole scan must stop (scan budget exhausted)
     if (result.scannedBytes + b.length > limits.maxScanSize) {
       addIncomplete(
@@ -229,7 +237,8 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
         );
         return true;
       }
-      if (!visit(member.data!, inner, depth + 1, kind, member.mail)) return false;
+      const shut = closed || !!mail?.closed;
+      if (!visit(member.data!, inner, depth + 1, kind, shut ? undefined : member.mail, shut)) return false;
     }
     // a reader that found nothing to open (an executable packed with a packer it does not know)
     return position > 0 || unopened();

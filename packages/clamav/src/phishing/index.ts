@@ -5,9 +5,11 @@
  * link found suspicious is a `Heuristics.Phishing.*` or `Heuristics.Safebrowsing.*` detection.
  *
  * Which parts libclamav checks (libclamav/mbox.c): a single-part message whose type is text/*
- * but not text/plain; in a multipart, a text/* part shown inline (no disposition, or `inline`)
- * unless it is text/plain in 7bit (or no) encoding. A part larger than 100 KiB once decoded is
- * not checked. HTML files on their own are not checked (ClamAV checks only mail).
+ * or absent; in a multipart, a text/* part shown inline (no disposition, or `inline`) unless it
+ * is text/plain in 7bit (or no) encoding. A part larger than 100 KiB once decoded is not
+ * checked. HTML files on their own are not checked (ClamAV checks only mail), nor a
+ * message/rfc822 part in 7bit, 8bit or binary encoding that holds no Content-Transfer-Encoding
+ * line (libclamav does not open it at all: the mail reader marks it `closed`).
  */
 import { checkLink, PHISH_NAMES, type PhishOptions, type PhishVerdict } from "./check.js";
 import { extractLinks } from "./links.js";
@@ -36,9 +38,10 @@ export const PHISH_MAX_PART = 100 * 1024;
 /** Whether libclamav checks the links of this mail part. */
 export function phishingChecksPart(part: MailPartFacts, size: number): boolean {
   if (size === 0 || size > PHISH_MAX_PART) return false;
+  if (part.single && part.type === "") return true;
   if (!part.type.startsWith("text/")) return false;
   const plain = part.type === "text/plain";
-  if (part.single) return !plain;
+  if (part.single) return true;
   if (part.disposition !== "" && part.disposition !== "inline") return false;
   const noEncoding = part.encoding === "" || part.encoding === "7bit";
   return !(plain && noEncoding);

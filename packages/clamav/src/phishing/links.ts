@@ -5,8 +5,10 @@
  * `<img src>`/`dynsrc`, `<iframe src>` and `<area href>` (inside an `<a>`, with that link's
  * href as their "contents"), and inside a `<form action>` each of those again as a `form` link
  * whose contents is the action. Attribute values have their character references decoded;
- * values and displayed texts stop at 1024 characters, as in libclamav. An `<a>` never closed has
- * no displayed text. NUL bytes are dropped, as libclamav's reader does.
+ * values and displayed texts stop at 1024 characters, as in libclamav. An `<a>` never closed
+ * takes the text up to the end. NUL bytes are dropped, as libclamav's reader does. A quoted
+ * value ends at its quote, or is cut at white space or '>' inside the quotes (libclamav's
+ * reading of broken markup, kept because it decides which links exist).
  *
  * Bounded: one pass over the text, at most `maxLinks` links, no recursion.
  */
@@ -74,30 +76,29 @@ function readTag(s: string, at: number): Tag | undefined {
     }
     p++;
     while (p < n && isSpace(s.charCodeAt(p))) p++;
-    let value: string;
-    const q = s[p];
-    if (q === '"' || q === "'") {
-      // up to the matching quote not preceded by a backslash; runs of white space read as one space
-      let v = "";
-      p++;
-      while (p < n && !(s[p] === q && s[p - 1] !== "\\")) {
-        const c = s.charCodeAt(p);
-        if (isSpace(c)) {
-          if (v.length < STR_MAX) v += " ";
-          while (p < n && isSpace(s.charCodeAt(p))) p++;
-          continue;
-        }
-        if (v.length < STR_MAX) v += s[p];
+    // a value: a quote opens it; white space or '>' inside the quotes ends the quoting (they
+    // are kept, as one space or '>') and the value goes on unquoted to the next white space or '>'
+    let value = "";
+    let quote = s[p] === '"' || s[p] === "'" ? s[p] : undefined;
+    if (quote) p++;
+    while (p < n) {
+      const c = s[p]!;
+      if (quote && c === quote) {
         p++;
+        break;
       }
-      if (p >= n) return undefined;
+      if (isSpace(c.charCodeAt(0)) || c === ">") {
+        if (!quote) break;
+        if (value.length < STR_MAX) value += c === ">" ? ">" : " ";
+        p++;
+        while (p < n && isSpace(s.charCodeAt(p))) p++;
+        quote = undefined;
+        continue;
+      }
+      if (value.length < STR_MAX) value += c === "'" ? '"' : c;
       p++;
-      value = v;
-    } else {
-      const vs = p;
-      while (p < n && !isSpace(s.charCodeAt(p)) && s[p] !== ">") p++;
-      value = s.slice(vs, Math.min(p, vs + STR_MAX));
     }
+    if (p >= n && quote) return undefined;
     if (an && !attrs.has(an)) attrs.set(an, foldDots(decodeEntities(value)).slice(0, STR_MAX));
   }
 }
@@ -186,6 +187,11 @@ export function extractLinks(html: Uint8Array, maxLinks = 100_000): HtmlLink[] {
       const href = attr("href");
       if (href) withParent("area", href);
     }
+  }
+  // an <a> never closed is closed at the end
+  if (inA >= 0) {
+    if (textFrom >= 0) appendText(n);
+    closeA();
   }
   return links;
 }

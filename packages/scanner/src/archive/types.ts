@@ -50,6 +50,11 @@ export interface MailPart {
   encoding: string;
   /** the message's only body, not a part of a multipart */
   single: boolean;
+  /**
+   * A message/rfc822 part ClamAV does not open (7bit, 8bit, binary or no encoding, and no
+   * Content-Transfer-Encoding line other than 7bit inside): its parts get no mail checks.
+   */
+  closed?: boolean;
 }
 
 /** Thrown by decoders when output would pass the cap. */

@@ -524,6 +524,14 @@ function* leaf(
     encoding,
     single,
   };
+  if (
+    type === "message/rfc822" &&
+    (encoding === "" || encoding === "7bit" || encoding === "8bit" || encoding === "binary") &&
+    !/^content-transfer-encoding(?![^\n]*7bit)/im.test(
+      Buffer.from(data.buffer, data.byteOffset, data.length).toString("latin1"),
+    )
+  )
+    mail.closed = true;
   yield problem ? { name, compressedSize: size, data, problem, mail } : { name, compressedSize: size, data, mail };
   // text may carry uuencoded or BinHex files further in (one at its start is opened with it)
   const textual = type === "" || type.startsWith("text/") || type === "message/rfc822";
