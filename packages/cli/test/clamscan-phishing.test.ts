@@ -234,4 +234,37 @@ describe.skipIf(needs(SUITE, { tools: ["clamscan"] }))("phishing URL checks: vig
     expect(clamscan(dbs, t, ["--phishing-scan-urls=no"])).toEqual([]);
     expect(vigil(dbs, t, ["--phishing-scan-urls=no"])).toEqual([]);
   });
+
+  it("a signature elsewhere in the message wins over the heuristic without -z; -z reports both, as clamscan", {
+    timeout: 120_000,
+  }, () => {
+    const m = join(d, "m");
+    mkdirSync(m);
+    const marker = "VIGIL-PHISHING-PRECEDENCE-MARKER";
+    const spoof = html(a("http://evil.example.net/", "www.paypal.com"));
+    const attach = (encoding: string, body: string) => ({
+      head: `Content-Type: application/octet-stream\nContent-Disposition: attachment; filename="x.bin"\n${encoding ? `Content-Transfer-Encoding: ${encoding}\n` : ""}`,
+      body,
+    });
+    writeFileSync(
+      join(m, "html-first.eml"),
+      multipart([{ head: "Content-Type: text/html\n", body: spoof }, attach("base64", b64(`..${marker}..`))]),
+    );
+    writeFileSync(
+      join(m, "attachment-first.eml"),
+      multipart([
+        attach("base64", b64(`..${marker}..`)),
+        { head: "Content-Type: text/html\n", body: `${spoof}\n${spoof}` },
+      ]),
+    );
+    const ndb = join(d, "marker.ndb");
+    writeFileSync(ndb, `Test.Marker-1:0:*:${Buffer.from(marker).toString("hex")}\n`);
+    const all = [...dbs, ndb];
+    const c = clamscan(all, m);
+    expect(c).toEqual(["attachment-first.eml Test.Marker-1.UNOFFICIAL", "html-first.eml Test.Marker-1.UNOFFICIAL"]);
+    expect(vigil(all, m)).toEqual(c);
+    const cz = clamscan(all, m, ["-z"]);
+    expect(cz).toContain("html-first.eml Heuristics.Phishing.Email.SpoofedDomain");
+    expect(vigil(all, m, ["-z"])).toEqual(cz);
+  });
 });

@@ -92,6 +92,10 @@ export function emptyResult(path: string, size: number): FileResult {
 export function scanContent(detector: Detector, bytes: Uint8Array, result: FileResult, opts: ContentOptions): void {
   const { limits } = opts;
   const allMatch = opts.allMatch !== false;
+  // ClamAV heuristics a detector marks (meta clamav_heuristic: the phishing check) are reported
+  // after everything else, and without allmatch only when nothing else is found (clamscan's
+  // default, HeuristicScanPrecedence no); the first of each buffer only, as libclamav
+  const deferred: Detection[] = [];
   // `closed`: inside a mail part ClamAV does not open (MailPart.closed), whose parts get no mail checks
   const visit = (
     b: Uint8Array,
@@ -139,7 +143,14 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
       });
       return true;
     }
-    for (const m of matches) result.detections.push(toDetection(m, path));
+    let heuristicSeen = false;
+    for (const m of matches) {
+      if (m.meta?.clamav_heuristic === undefined) result.detections.push(toDetection(m, path));
+      else if (!heuristicSeen) {
+        heuristicSeen = true;
+        deferred.push(toDetection(m, path));
+      }
+    }
     if (!allMatch && result.detections.length > 0) {
       result.detections.length = 1;
       return false;
@@ -244,4 +255,6 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
     return position > 0 || unopened();
   };
   visit(bytes, result.path, 0);
+  if (allMatch) result.detections.push(...deferred);
+  else if (result.detections.length === 0 && deferred.length) result.detections.push(deferred[0]!);
 }

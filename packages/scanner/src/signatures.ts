@@ -322,7 +322,7 @@ function fullDetector(
           rule: name,
           namespace: "clamav",
           tags: ["heuristic"],
-          meta: { clamav_name: name, clamav_format: "phishing" },
+          meta: { clamav_name: name, clamav_format: "phishing", clamav_heuristic: "phishing" },
         });
         try {
           const deadline = init.timeoutMs !== undefined ? Date.now() + init.timeoutMs : undefined;
