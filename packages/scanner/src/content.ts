@@ -104,6 +104,7 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
     container?: ArchiveKind,
     mail?: MailPart,
     closed = false,
+    parent?: string,
   ): boolean => {
     // returns false when the whole scan must stop (scan budget exhausted)
     if (result.scannedBytes + b.length > limits.maxScanSize) {
@@ -148,7 +149,8 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
       if (m.meta?.clamav_heuristic === undefined) result.detections.push(toDetection(m, path));
       else if (!heuristicSeen) {
         heuristicSeen = true;
-        deferred.push(toDetection(m, path));
+        // found by checking the message's part, reported (like libclamav) against the message
+        deferred.push(toDetection(m, parent ?? path));
       }
     }
     if (!allMatch && result.detections.length > 0) {
@@ -249,7 +251,7 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
         return true;
       }
       const shut = closed || !!mail?.closed;
-      if (!visit(member.data!, inner, depth + 1, kind, shut ? undefined : member.mail, shut)) return false;
+      if (!visit(member.data!, inner, depth + 1, kind, shut ? undefined : member.mail, shut, path)) return false;
     }
     // a reader that found nothing to open (an executable packed with a packer it does not know)
     return position > 0 || unopened();
