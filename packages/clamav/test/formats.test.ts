@@ -147,6 +147,24 @@ describe("every format's count agrees with clamscan's Known viruses", () => {
     ]);
   });
 
+  it("--phishing-sigs=no leaves out the HTML.Phishing and Email.Phishing body signatures, as clamscan", () => {
+    const p = db(
+      "ndb",
+      `HTML.Phishing.Bank-1:0:*:${hex("phish-one")}\nEmail.Phishing.Pay-2:0:*:${hex("phish-two")}\nOther.Phishing-3:0:*:${hex("phish-three")}\n`,
+    );
+    expect(loadClamavDatabase(p).count).toBe(3);
+    expect(loadClamavDatabase(p, { phishingSigs: false }).count).toBe(1);
+    if (!HAVE_CLAMSCAN) return;
+    expect(known(p)).toBe(3);
+    expect(known(p, "--phishing-sigs=no")).toBe(1);
+  });
+
+  it("a phishing regex that does not compile is a malformed line; the others load", () => {
+    const set = loadClamavDatabase(db("pdb", "R:.+\\.bad([a-z\nH:good.example\n"));
+    expect(set.warnings.map((w) => [w.code, w.line])).toEqual([["SIGDB_MALFORMED_LINE", 1]]);
+    expect(set.phishing.protect.map((e) => e.pattern)).toEqual(["good.example"]);
+  });
+
   it("a malformed line in any format is a warning naming file and line; the others load (clamscan refuses the file)", () => {
     const bad: Record<string, string> = {
       cdb: "C.Bad-1:CL_TYPE_ZIP:*:x:*:*:7:*:*:*",
