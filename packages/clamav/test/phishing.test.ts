@@ -71,7 +71,8 @@ describe("links as libclamav's HTML reader gives them", () => {
 
   it("a space or '>' inside quotes ends the quoting, as libclamav reads broken markup", () => {
     expect(extractLinks(bytes(`<a href="http://a.example/>www.b.example</a><a href=http://c.example/>t</a>`))).toEqual([
-      { tag: "href", value: "http://a.example/>www.b.example</a", contents: "" },
+      // the quoting broken, libclamav still drops the value's last character (the closing quote otherwise)
+      { tag: "href", value: "http://a.example/>www.b.example</", contents: "" },
       { tag: "href", value: "http://c.example/", contents: "t" },
     ]);
   });

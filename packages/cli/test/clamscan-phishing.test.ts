@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { needs } from "@vigil/test-kit";
+import { mulberry32, needs } from "@vigil/test-kit";
 
 const BIN = fileURLToPath(new URL("../bin/vigil.js", import.meta.url));
 
@@ -266,5 +266,102 @@ describe.skipIf(needs(SUITE, { tools: ["clamscan"] }))("phishing URL checks: vig
     const cz = clamscan(all, m, ["-z"]);
     expect(cz).toContain("html-first.eml Heuristics.Phishing.Email.SpoofedDomain");
     expect(vigil(all, m, ["-z"])).toEqual(cz);
+  });
+
+  it("600 random link pairs (seeded): hosts, schemes, paths, encodings, spacing, tags and broken markup", {
+    timeout: 180_000,
+  }, () => {
+    const r = join(d, "random");
+    mkdirSync(r);
+    const rnd = mulberry32(20261208);
+    const pick = <T>(a: T[]): T => a[Math.floor(rnd() * a.length)]!;
+    const hosts = [
+      "www.paypal.com",
+      "paypal.com",
+      "secure.paypal.com",
+      "WWW.PAYPAL.COM",
+      "a.b.c.d.e.paypal.com",
+      "paypal.com.evil.net",
+      "notpaypal.com",
+      "evil.example.net",
+      "192.168.1.10",
+      "10.0.0.1:8080",
+      "1.2.3.4",
+      "0x7f.1",
+      "localhost",
+      "www.bank.co.uk",
+      "bank.co.uk",
+      "evil.co.uk",
+      "login.paypal-partner.net",
+      "www.trusted.org",
+      "www.mybank.com",
+      "www.bank.example",
+      "user@evil.example.net",
+      "x@y@www.paypal.com",
+      "real-example.com%00fake.example.com",
+      "www\u3002paypal\u3002com",
+      "paypal%2ecom",
+      "www.paypal.com.",
+      ".paypal.com",
+      "a..paypal.com",
+      "www.paypal.com:80",
+      "javascript:alert(1)",
+      "//www.paypal.com",
+      "www.paypal.com\\evil",
+      "ftp.paypal.com",
+      "xn--pypal-4ve.com",
+    ];
+    const schemes = ["http://", "https://", "", "ftp://", "HTTP://", "http:/", "http:\\\\", "mailto:", "  http://"];
+    const paths = ["", "/", "/login", "/a/b?c=d", "?x=1", "#frag", "/%2e%2e/x", ":443/"];
+    const enc = (x: string) => {
+      const v = rnd();
+      return v < 0.15
+        ? x.replace(/a/g, "%61")
+        : v < 0.25
+          ? x.replace(/\./g, "&#46;")
+          : v < 0.3
+            ? x.replace(/p/g, "&#x70;")
+            : x;
+    };
+    const deco = (x: string) => {
+      const v = rnd();
+      if (v < 0.1) return x.split("").join(" ");
+      if (v < 0.2) return `<b>${x}</b>`;
+      if (v < 0.3) return `Click ${x} now`;
+      if (v < 0.35) return `${x}.`;
+      if (v < 0.4) return `[${x}]`;
+      return v < 0.45 ? x.toUpperCase() : x;
+    };
+    for (let i = 0; i < 600; i++) {
+      const real = enc(pick(schemes) + pick(hosts) + pick(paths));
+      const shown = deco(enc(pick(schemes) + pick(hosts) + pick(paths)));
+      const v = rnd();
+      const link =
+        v < 0.5
+          ? `<a href="${real}">${shown}</a>`
+          : v < 0.55
+            ? `<a href=${real}>${shown}</a>`
+            : v < 0.6
+              ? `<a href='${real}'>\n${shown}\n</a>`
+              : v < 0.65
+                ? `<a href="${real}">${shown}<a href="http://x.example/">z</a>`
+                : v < 0.7
+                  ? `<A HREF = "${real}" >${shown}</A>`
+                  : v < 0.8
+                    ? `<a href='${real}' title="${shown}">x</a>`
+                    : v < 0.9
+                      ? `<a href="${real}"><img src="${shown}"></a>`
+                      : `<form action="${real}"><a href="${shown}">y</a></form>`;
+      writeFileSync(join(r, `m${i}.eml`), single("text/html; charset=utf-8", html(link)), "utf8");
+    }
+    for (const flags of [[], ["--alert-phishing-ssl", "--alert-phishing-cloak"]]) {
+      const c = clamscan(
+        dbs,
+        r,
+        flags.map((f) => `${f}=yes`),
+      );
+      expect(c.length).toBeGreaterThan(50);
+      expect(vigil(dbs, r, flags)).toEqual(c);
+    }
   });
 });

@@ -26,19 +26,57 @@ const STR_MAX = 1024;
 
 const NAMED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: "\xa0" };
 
-/** Character references in an attribute value. */
-function decodeEntities(s: string): string {
-  if (!s.includes("&")) return s;
-  return s.replace(/&(#[xX][0-9a-fA-F]{1,6}|#\d{1,7}|[a-zA-Z]{2,6});?/g, (m, ref: string) => {
-    if (ref[0] !== "#") return NAMED[ref.toLowerCase()] ?? m;
-    const code = ref[1] === "x" || ref[1] === "X" ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
-    if (code === 0 || !Number.isFinite(code)) return m;
-    // as libclamav, a character past one byte is written as its UTF-8 bytes
-    return code < 0x80 ? String.fromCharCode(code) : Buffer.from(String.fromCodePoint(code), "utf8").toString("latin1");
-  });
+function decodeRef(ref: string, m: string): string {
+  if (ref[0] !== "#") return NAMED[ref.toLowerCase()] ?? m;
+  const code = ref[1] === "x" || ref[1] === "X" ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
+  if (code === 0 || !Number.isFinite(code) || code > 0x10ffff) return m;
+  // as libclamav, a character past one byte is written as its UTF-8 bytes
+  return code < 0x80 ? String.fromCharCode(code) : Buffer.from(String.fromCodePoint(code), "utf8").toString("latin1");
 }
 
-/** The UTF-8 full stops libclamav reads as '.' in URLs: U+3002, U+FF0E, U+FE52. */
+const REF = /&(#[xX][0-9a-fA-F]{1,6}|#\d{1,7}|[a-zA-Z]{2,6});?/y;
+
+/**
+ * An attribute value as libclamav reads it: character references decoded, and the UTF-8 full
+ * stops (U+3002, U+FF0E, U+FE52) read as '.'. A multi-byte character is written out only when
+ * the next plain character comes, so a reference right after it lands before it (libclamav's
+ * order, kept: "www。&#x70;aypal" reads "wwwp.aypal").
+ */
+function decodeValue(raw: string): string {
+  if (!/[&\x80-\xff]/.test(raw)) return raw;
+  let out = "";
+  let mb = 0;
+  const flush = () => {
+    if (mb === 0xe38082 || mb === 0xefbc8e || mb === 0xefb992) out += ".";
+    else {
+      const c0 = mb >>> 16;
+      const c1 = (mb >>> 8) & 0xff;
+      if (c0) out += String.fromCharCode(c0);
+      if (c0 || c1) out += String.fromCharCode(c1);
+      out += String.fromCharCode(mb & 0xff);
+    }
+    mb = 0;
+  };
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === 0x26) {
+      REF.lastIndex = i;
+      const m = REF.exec(raw);
+      if (m) {
+        out += decodeRef(m[1]!, m[0]);
+        i += m[0].length - 1;
+      } else out += "&";
+      continue;
+    }
+    if (mb && (c < 0x80 || mb >= 0x10000)) flush();
+    if (c >= 0x80) mb = ((mb << 8) | c) >>> 0;
+    else out += raw[i];
+  }
+  // a character still pending at the end is not written (libclamav keeps it for the next value)
+  return out;
+}
+
+/** The UTF-8 full stops libclamav reads as '.' in an <a>'s text. */
 function foldDots(s: string): string {
   return /[\xe3\xef]/.test(s) ? s.replace(/\xe3\x80\x82|\xef\xbc\x8e|\xef\xb9\x92/g, ".") : s;
 }
@@ -80,11 +118,14 @@ function readTag(s: string, at: number): Tag | undefined {
     // are kept, as one space or '>') and the value goes on unquoted to the next white space or '>'
     let value = "";
     let quote = s[p] === '"' || s[p] === "'" ? s[p] : undefined;
+    const quoted = quote !== undefined;
+    let closed = false;
     if (quote) p++;
     while (p < n) {
       const c = s[p]!;
       if (quote && c === quote) {
         p++;
+        closed = true;
         break;
       }
       if (isSpace(c.charCodeAt(0)) || c === ">") {
@@ -99,7 +140,9 @@ function readTag(s: string, at: number): Tag | undefined {
       p++;
     }
     if (p >= n && quote) return undefined;
-    if (an && !attrs.has(an)) attrs.set(an, foldDots(decodeEntities(value)).slice(0, STR_MAX));
+    // libclamav drops the last character of a value that began with a quote (normally the closing one)
+    if (quoted && !closed) value = value.slice(0, -1);
+    if (an && !attrs.has(an)) attrs.set(an, decodeValue(value).slice(0, STR_MAX));
   }
 }
 
