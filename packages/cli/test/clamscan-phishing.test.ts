@@ -150,6 +150,33 @@ function cases(): Record<string, string> {
     "multipart-base64.eml": multipart([
       { head: "Content-Type: text/html\nContent-Transfer-Encoding: base64\n", body: b64(spoof) },
     ]),
+    "inline-7bit.eml": single("text/html", spoof, "7bit").replace(
+      "Content-Type: text/html\n",
+      "Content-Type: text/html\nContent-Disposition: inline\n",
+    ),
+    "inline-8bit.eml": single("text/html", spoof, "8bit").replace(
+      "Content-Type: text/html\n",
+      "Content-Type: text/html\nContent-Disposition: inline\n",
+    ),
+    "untyped.eml": `${HEAD}\n${spoof}\n`,
+    "untyped-attachment.eml": `${HEAD}Content-Disposition: attachment\n\n${spoof}\n`,
+    "related-attachment-html.eml": multipart(
+      [
+        {
+          head: 'Content-Type: text/html\nContent-Disposition: attachment; filename="a.html"\nContent-Transfer-Encoding: 8bit\n',
+          body: spoof,
+        },
+        { head: "Content-Type: image/gif\n", body: "GIF89a" },
+      ],
+      "rel",
+      "multipart/related",
+    ),
+    "related-plain-only.eml": multipart(
+      [{ head: 'Content-Type: text/plain\nContent-Disposition: attachment; filename="a.txt"\n', body: spoof }],
+      "rel",
+      "multipart/related",
+    ),
+    "single-rfc822.eml": single("message/rfc822", single("text/html", spoof)),
     "attached-message.eml": multipart([
       { head: "Content-Type: text/plain\n", body: "forwarded" },
       { head: "Content-Type: message/rfc822\n", body: single("text/html", spoof) },
@@ -215,6 +242,15 @@ describe.skipIf(needs(SUITE, { tools: ["clamscan"] }))("phishing URL checks: vig
       "nested-multipart.eml Heuristics.Phishing.Email.SpoofedDomain",
     ]);
     expect(c.filter((x) => /^(allow-m|allow-x|same-domain|lone)\./.test(x))).toEqual([]);
+    // libclamav's choice of parts: a related message's text part is its body whatever its
+    // disposition; a part with a disposition and 7bit is not checked, with 8bit it is
+    const has = (f: string) => c.some((x) => x.startsWith(`${f} `));
+    expect(
+      ["related-attachment-html.eml", "related-plain-only.eml", "inline-8bit.eml", "untyped.eml"].filter(has),
+    ).toHaveLength(4);
+    expect(
+      ["inline-7bit.eml", "untyped-attachment.eml", "multipart-attachment.eml", "multipart-plain-7bit.eml"].filter(has),
+    ).toEqual([]);
     expect(c.filter((x) => x.startsWith("hash-"))).toEqual([
       "hash-blocked.eml Heuristics.Phishing.URL.Blocked",
       "hash-malware.eml Heuristics.Safebrowsing.Suspected-malware_safebrowsing.clamav.net",

@@ -4,9 +4,10 @@
  * `.pdb` protected domains, the `.wdb` allow list and the `.gdb` hashes (./lists.ts), and each
  * link found suspicious is a `Heuristics.Phishing.*` or `Heuristics.Safebrowsing.*` detection.
  *
- * Which parts libclamav checks (libclamav/mbox.c): a single-part message whose type is text/*
- * or absent; in a multipart, a text/* part shown inline (no disposition, or `inline`) unless it
- * is text/plain in 7bit (or no) encoding. A part larger than 100 KiB once decoded is not
+ * Which parts libclamav checks (libclamav/mbox.c, and clamscan's behaviour): a single-part
+ * message whose type is text/* (or absent, without a disposition); in a multipart, a text/*
+ * part shown inline (no disposition, or `inline`) unless it is text/plain in 7bit (or no)
+ * encoding; never a part with a disposition whose encoding is named 7bit or is unknown. A part larger than 100 KiB once decoded is not
  * checked. HTML files on their own are not checked (ClamAV checks only mail), nor a
  * message/rfc822 part in 7bit, 8bit or binary encoding that holds no Content-Transfer-Encoding
  * line (libclamav does not open it at all: the mail reader marks it `closed`).
@@ -21,6 +22,8 @@ export { extractLinks, type HtmlLink } from "./links.js";
 export { buildLists, posixToRegExp, type PhishingLists } from "./lists.js";
 
 /** What a mail reader says about one part (the facts libclamav decides on). */
+export type MailPart = MailPartFacts;
+
 export interface MailPartFacts {
   /** Content-Type value, lowercase (`text/html`); "" when the part has none */
   type: string;
@@ -35,16 +38,36 @@ export interface MailPartFacts {
 /** libclamav's limit: a part larger than this (decoded) is not checked for phishing. */
 export const PHISH_MAX_PART = 100 * 1024;
 
+/** Content-Transfer-Encoding names libclamav knows (message.c), and those that mean none. */
+const KNOWN_ENCODINGS = new Set([
+  "",
+  "7bit",
+  "text/plain",
+  "quoted-printable",
+  "base64",
+  "8bit",
+  "binary",
+  "x-uuencode",
+  "x-yencode",
+  "x-binhex",
+  "us-ascii",
+  "x-uue",
+  "uuencode",
+]);
+const NO_ENCODING = new Set(["", "7bit", "text/plain", "us-ascii"]);
+
 /** Whether libclamav checks the links of this mail part. */
-export function phishingChecksPart(part: MailPartFacts, size: number): boolean {
+export function phishingChecksPart(part: MailPart, size: number): boolean {
   if (size === 0 || size > PHISH_MAX_PART) return false;
-  if (part.single && part.type === "") return true;
+  const e = part.encoding;
+  // seen with clamscan 1.4.6 (any header order): a part with a Content-Disposition whose
+  // encoding is named 7bit (or is one libclamav does not know) is not checked
+  if (part.disposition !== "" && ((e !== "" && NO_ENCODING.has(e)) || !KNOWN_ENCODINGS.has(e))) return false;
+  if (part.single && part.type === "") return part.disposition === "";
   if (!part.type.startsWith("text/")) return false;
-  const plain = part.type === "text/plain";
   if (part.single) return true;
   if (part.disposition !== "" && part.disposition !== "inline") return false;
-  const noEncoding = part.encoding === "" || part.encoding === "7bit";
-  return !(plain && noEncoding);
+  return !(part.type === "text/plain" && NO_ENCODING.has(e));
 }
 
 export interface PhishFinding {
