@@ -125,6 +125,11 @@ describe("which mail parts are checked", () => {
     [{ type: "text/html", disposition: "attachment", encoding: "", single: false }, false],
     [{ type: "text/plain", disposition: "", encoding: "7bit", single: false }, false],
     [{ type: "text/plain", disposition: "inline", encoding: "quoted-printable", single: false }, true],
+    // as clamscan: a disposition with an encoding named 7bit (or unknown) is never checked
+    [{ type: "text/html", disposition: "inline", encoding: "7bit", single: false }, false],
+    [{ type: "text/html", disposition: "inline", encoding: "8bit", single: true }, true],
+    [{ type: "text/html", disposition: "attachment", encoding: "x-unknown", single: true }, false],
+    [{ type: "", disposition: "attachment", encoding: "", single: true }, false],
   ])("%j: %s", (part, expected) => {
     expect(phishingChecksPart(part, 100)).toBe(expected);
   });
