@@ -169,6 +169,21 @@ describe("hostile input stays bounded", () => {
     expect(performance.now() - t0).toBeLessThan(5_000);
   });
 
+  it("a 100 KiB part of links to 1 KB hosts shown as a protected domain is checked in bounded time", () => {
+    const link = `<a href="http://${"a".repeat(1000)}.example/">${"www.".repeat(250)}paypal.com</a>`;
+    const rules = Array.from({ length: 20 }, (_, i) => `R:.+\\.bank${i}\\.com([/?].*)?:.+\\.paypal\\.com([/?].*)?`);
+    const many = new PhishingChecker({
+      protect: entries("pdb", `H:paypal.com\n${rules.join("\n")}\n`),
+      allow: [],
+      hashes: [],
+    });
+    const t0 = performance.now();
+    const found = many.scan(bytes(link.repeat(Math.ceil((100 * 1024) / link.length))));
+    expect(found.length).toBeGreaterThan(40);
+    // the .pdb regexes starting with .+ are anchored: a search from every start was quadratic here
+    expect(performance.now() - t0).toBeLessThan(3_000);
+  });
+
   it("broken markup: unterminated tags, quotes, comments, NULs and stray '<' read without error", () => {
     for (const s of [
       "<a href='http://x.example/",

@@ -107,6 +107,24 @@ function literalTail(ere: string): string {
   return tail;
 }
 
+function hasTopLevelAlternation(ere: string): boolean {
+  let depth = 0;
+  for (let i = 0; i < ere.length; i++) {
+    const c = ere[i];
+    if (c === "\\") i++;
+    else if (c === "[") {
+      let j = i + 1;
+      if (ere[j] === "^") j++;
+      if (ere[j] === "]") j++;
+      while (j < ere.length && ere[j] !== "]") j++;
+      i = j;
+    } else if (c === "(") depth++;
+    else if (c === ")") depth--;
+    else if (c === "|" && depth === 0) return true;
+  }
+  return false;
+}
+
 interface RegexEntry {
   re: RegExp;
   /** text every match contains */
@@ -122,7 +140,11 @@ export class PatternList {
     let p = `${pattern}/`;
     for (const tail of ["([/?].*)?/", "([/?].*)/"])
       if (p.length > tail.length + 1 && p.endsWith(tail)) p = `${p.slice(0, -tail.length)}/`;
-    this.regexes.push({ re: posixToRegExp(p), needle: literalTail(p) });
+    const re = posixToRegExp(p);
+    // a search for `.+X` or `.*X` (no top-level '|') finds a match iff one starts at 0 (the texts hold
+    // no line break): anchoring it saves trying every start, which is quadratic on long hosts
+    const anchored = /^\.[+*]/.test(p) && !hasTopLevelAlternation(p) ? new RegExp(`^${re.source}`) : re;
+    this.regexes.push({ re: anchored, needle: literalTail(p) });
   }
 
   addPlain(pattern: string): void {
