@@ -21,6 +21,7 @@ import { fileTyperFor, ftmLines, ftmPatternSupported, type FileTyper } from "./f
 import { parseFtmLine, type FtmEntry } from "./formats/ftm.js";
 import { parseCfgLine, type DconfLine } from "./formats/cfg.js";
 import { parsePhishLine, type PhishEntry } from "./formats/phish.js";
+import { posixToRegExp } from "./phishing/lists.js";
 import { parseCbc } from "./formats/cbc.js";
 import { parseImpLine, translateImp } from "./formats/imp.js";
 
@@ -80,7 +81,7 @@ export interface SignatureSet {
   typer: FileTyper;
   /** `.cfg` engine configuration: each category's mask as the last line in range set it. */
   dconf: Partial<Record<DconfLine["category"], number>>;
-  /** `.pdb` (protect), `.wdb` (allow) and `.gdb` (hash) phishing entries. Not applied until unpacking extracts HTML/mail URLs. */
+  /** `.pdb` (protect), `.wdb` (allow) and `.gdb` (hash) phishing entries: a scanner checks mail links with `PhishingChecker` (./phishing). */
   phishing: { protect: PhishEntry[]; allow: PhishEntry[]; hashes: PhishEntry[] };
   /** names of the logical `.cbc` bytecode signatures counted but not executed (Vigil has no bytecode interpreter). */
   bytecode: string[];
@@ -125,6 +126,16 @@ export interface LoadOptions {
   now?: Date;
   /** load `.cbc` bytecode from files that are not signed containers (clamscan --bytecode-unsigned); default false, as clamscan. */
   bytecodeUnsigned?: boolean;
+  /**
+   * Load the `.pdb .wdb .gdb` phishing URL databases (clamscan --phishing-scan-urls, clamd
+   * PhishingScanURLs; default true). Off: those files are skipped and not counted, as clamscan.
+   */
+  phishingUrls?: boolean;
+  /**
+   * Load the body signatures named `HTML.Phishing*` and `Email.Phishing*` from `.ndb` files
+   * (clamscan --phishing-sigs, clamd PhishingSignatures; default true).
+   */
+  phishingSigs?: boolean;
 }
 
 /** One database file to read: on disk, or a member of a container held in memory. */
@@ -543,6 +554,13 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
           case "wdb": {
             const e = parsePhishLine(raw, f.kind, flevel);
             if (!e) return;
+            if (e.kind === "R" || e.kind === "X" || e.kind === "Y") {
+              try {
+                posixToRegExp(`${e.pattern}/`);
+              } catch (err) {
+                throw new SignatureSyntaxError(`regular expression does not compile: ${(err as Error).message}`);
+              }
+            }
             (f.kind === "pdb" ? phishing.protect : f.kind === "wdb" ? phishing.allow : phishing.hashes).push(e);
             if (f.kind !== "wdb") counted++;
             else entries++;
@@ -557,9 +575,6 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
     const why: Partial<Record<Kind, string>> = {
       idb: `${counted} icon signature(s) loaded and counted, not applied (icon matching needs a PE's icon resources, which Vigil does not read yet); .ldb IconGroup1/IconGroup2 conditions are not checked`,
       cfg: `engine configuration read (${[...dconfSet].join(", ") || "no category in range"}); Vigil honours only the PE CERTS and CATALOG switches (Authenticode .crb/.cat); the others have no effect; not counted, as clamscan`,
-      pdb: `${counted} phishing URL signature(s) loaded and counted, not applied until unpacking extracts the URLs of HTML and mail bodies`,
-      gdb: `${counted} phishing URL hash signature(s) loaded and counted, not applied until unpacking extracts the URLs of HTML and mail bodies`,
-      wdb: `${entries} phishing allow-list entr(ies) read, not applied until unpacking extracts the URLs of HTML and mail bodies; not counted, as clamscan`,
     };
     if ((counted > 0 || entries > 0 || dconfSet.size > 0) && why[f.kind])
       warnings.push({ code: "SIGDB_NOT_APPLIED", path: f.path, message: `${f.path}: ${why[f.kind]}` });
@@ -592,6 +607,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
       continue;
     }
     if (f.kind === "info") continue; // only inside containers, which read it themselves
+    if ((f.kind === "pdb" || f.kind === "wdb" || f.kind === "gdb") && options.phishingUrls === false) continue;
     if (
       f.kind !== "hdb" &&
       f.kind !== "mdb" &&
@@ -656,6 +672,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
         } else if (f.kind === "ndb") {
           const sig = parseNdbLine(raw);
           name = sig.name;
+          if (options.phishingSigs === false && /^(HTML|Email)\.Phishing/.test(sig.name)) return;
           if (
             (sig.minFlevel !== undefined && sig.minFlevel > flevel) ||
             (sig.maxFlevel !== undefined && sig.maxFlevel < flevel)

@@ -28,8 +28,10 @@
  * `.crb` rules and `.cat` catalogs (`certRules`, and `authenticode`: block rules, trusted
  * certificates and the PE and CAB hashes of catalogs verified against them,
  * ./authenticode/trust.ts),
+ * `.pdb .wdb .gdb` (`phishing`: ./phishing's `PhishingChecker` checks the links of mail text
+ * parts with them, as clamscan --phishing-scan-urls; `phishingChecksPart` says which parts),
  * and, not applied yet, `.idb` (`icons`), `.cfg` (`dconf`; only its PE CERTS/CATALOG switches
- * act, on Authenticode), `.pdb .wdb .gdb` (`phishing`), `.cbc` (`bytecode`:
+ * act, on Authenticode), `.cbc` (`bytecode`:
  * names, never executed); each file of those gets one SIGDB_NOT_APPLIED warning saying what is
  * left out. `outsideStores` says how many of `count` no rule or store holds. A `.info` is read
  * only inside its container.
@@ -119,6 +121,20 @@ export { parseCrbLine, type CrbRule } from "./formats/crb.js";
 export { parseFtmLine, type FtmEntry } from "./formats/ftm.js";
 export { DCONF_CATEGORIES, parseCfgLine, type DconfLine } from "./formats/cfg.js";
 export { parsePhishLine, type PhishEntry, type PhishFormat } from "./formats/phish.js";
+export {
+  checkLink,
+  extractLinks,
+  phishingChecksPart,
+  PhishingChecker,
+  PhishTimeout,
+  PHISH_MAX_PART,
+  PHISH_NAMES,
+  type HtmlLink,
+  type MailPartFacts,
+  type PhishFinding,
+  type PhishOptions,
+  type PhishVerdict,
+} from "./phishing/index.js";
 export { parseCbc, type CbcHeader } from "./formats/cbc.js";
 
 // stores

@@ -112,7 +112,7 @@ describe("every format's count agrees with clamscan's Known viruses", () => {
   }
 
   it("formats not applied yet say so once per file, and are counted as outsideStores", () => {
-    for (const f of FORMATS.filter((x) => ["idb", "imp", "pdb", "gdb", "wdb", "cfg"].includes(x.ext))) {
+    for (const f of FORMATS.filter((x) => ["idb", "imp", "cfg"].includes(x.ext))) {
       const p = db(f.ext, f.text);
       const set = loadClamavDatabase(p);
       const w = set.warnings.filter((x) => x.code === "SIGDB_NOT_APPLIED");
@@ -120,6 +120,17 @@ describe("every format's count agrees with clamscan's Known viruses", () => {
       expect(w[0]!.path).toBe(p);
       // .imp: the MD5 line is a rule, the SHA-1 one is counted but not applied
       expect(set.outsideStores, f.ext).toBe(f.ext === "imp" ? 1 : f.expected);
+    }
+    // the phishing lists are applied (to mail links): no such warning, still counted outside the stores
+    for (const f of FORMATS.filter((x) => ["pdb", "gdb", "wdb"].includes(x.ext))) {
+      const set = loadClamavDatabase(db(f.ext, f.text));
+      expect(set.warnings, f.ext).toEqual([]);
+      expect(set.outsideStores, f.ext).toBe(f.expected);
+      // with --phishing-scan-urls=no clamscan skips them: nothing loaded, nothing counted
+      const off = loadClamavDatabase(db(f.ext, f.text), { phishingUrls: false });
+      expect([off.count, off.phishing.protect.length + off.phishing.allow.length + off.phishing.hashes.length]).toEqual(
+        [0, 0],
+      );
     }
     const set = loadClamavDatabase(db("idb", `Icon1:GroupA:GroupB:${ICON}\n`));
     expect(set.icons).toMatchObject([{ name: "Icon1", group1: "GroupA", group2: "GroupB", size: 16 }]);
@@ -139,6 +150,24 @@ describe("every format's count agrees with clamscan's Known viruses", () => {
       ["Test.Trust", true],
       ["Test.Block", false],
     ]);
+  });
+
+  it("--phishing-sigs=no leaves out the HTML.Phishing and Email.Phishing body signatures, as clamscan", () => {
+    const p = db(
+      "ndb",
+      `HTML.Phishing.Bank-1:0:*:${hex("phish-one")}\nEmail.Phishing.Pay-2:0:*:${hex("phish-two")}\nOther.Phishing-3:0:*:${hex("phish-three")}\n`,
+    );
+    expect(loadClamavDatabase(p).count).toBe(3);
+    expect(loadClamavDatabase(p, { phishingSigs: false }).count).toBe(1);
+    if (!HAVE_CLAMSCAN) return;
+    expect(known(p)).toBe(3);
+    expect(known(p, "--phishing-sigs=no")).toBe(1);
+  });
+
+  it("a phishing regex that does not compile is a malformed line; the others load", () => {
+    const set = loadClamavDatabase(db("pdb", "R:.+\\.bad([a-z\nH:good.example\n"));
+    expect(set.warnings.map((w) => [w.code, w.line])).toEqual([["SIGDB_MALFORMED_LINE", 1]]);
+    expect(set.phishing.protect.map((e) => e.pattern)).toEqual(["good.example"]);
   });
 
   it("a malformed line in any format is a warning naming file and line; the others load (clamscan refuses the file)", () => {

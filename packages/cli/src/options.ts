@@ -24,7 +24,54 @@ export function signatureOptions(cmd: Command): Command {
     )
     .option("--builtin", "also load the built-in starter rules when -d is given")
     .option("--no-builtin", "do not load the built-in starter rules")
-    .option("--no-feeds", "do not load the third-party rule feeds (vigil feeds)");
+    .option("--no-feeds", "do not load the third-party rule feeds (vigil feeds)")
+    .option(
+      "--phishing-sigs [yes|no]",
+      "load the HTML.Phishing/Email.Phishing body signatures of ClamAV databases (default yes, as clamscan)",
+    )
+    .option(
+      "--phishing-scan-urls [yes|no]",
+      "load .pdb/.wdb/.gdb and check the links of mail text parts with them (default yes, as clamscan)",
+    )
+    .option("--alert-phishing-ssl", "report https/http mismatches of mail links to any domain (as clamscan)")
+    .option("--alert-phishing-cloak", "report cloaked (%00) mail links to any domain (as clamscan)");
+}
+
+/** A clamscan-style boolean option value: absent -> undefined, bare flag or yes -> true, no -> false. */
+export function yesNo(v: string | boolean | undefined, what: string): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (v === true) return true;
+  const t = String(v).toLowerCase();
+  if (t === "yes" || t === "true" || t === "1") return true;
+  if (t === "no" || t === "false" || t === "0") return false;
+  throw new ScannerError("BAD_OPTION", `${what} takes yes or no, not ${JSON.stringify(v)}`);
+}
+
+/** The phishing settings the signature options ask for (`conf`: clamd.conf's, which the flags override). */
+export function phishingOptions(
+  o: {
+    phishingSigs?: string | boolean;
+    phishingScanUrls?: string | boolean;
+    alertPhishingSsl?: boolean;
+    alertPhishingCloak?: boolean;
+  },
+  conf: {
+    phishingSigs?: boolean;
+    phishingScanUrls?: boolean;
+    alertPhishingSsl?: boolean;
+    alertPhishingCloak?: boolean;
+  } = {},
+): { sigs?: boolean; urls?: boolean; alertSsl?: boolean; alertCloak?: boolean } {
+  const sigs = yesNo(o.phishingSigs, "--phishing-sigs") ?? conf.phishingSigs;
+  const urls = yesNo(o.phishingScanUrls, "--phishing-scan-urls") ?? conf.phishingScanUrls;
+  const alertSsl = o.alertPhishingSsl || conf.alertPhishingSsl;
+  const alertCloak = o.alertPhishingCloak || conf.alertPhishingCloak;
+  return {
+    ...(sigs === false ? { sigs: false } : {}),
+    ...(urls === false ? { urls: false } : {}),
+    ...(alertSsl ? { alertSsl: true } : {}),
+    ...(alertCloak ? { alertCloak: true } : {}),
+  };
 }
 
 /** Where ClamAV keeps its databases: $VIGIL_CLAMAV_DB_DIR, else /var/lib/clamav (Debian's, freshclam's). */

@@ -101,8 +101,8 @@ describe.skipIf(needs(TITLE, { tools: ["clamd", "clamdscan"], debianFiles: [DEBI
   const root = process.getuid?.() === 0;
 
   const cases = (): string[][] => [
-    [f.eicar!, f.clean!, f.body!],
-    ["--stream", f.eicar!, f.clean!, f.body!, f.both!],
+    [f.eicar!, f.clean!, f.body!, f.phish!],
+    ["--stream", f.eicar!, f.clean!, f.body!, f.both!, f.phish!],
     ["-m", f.tree!],
     [f.tree!],
     ["--allmatch", f.both!],
@@ -168,6 +168,12 @@ describe.skipIf(needs(TITLE, { tools: ["clamd", "clamdscan"], debianFiles: [DEBI
       join(db, "t.ndb"),
       `Test.Body.Conf-1:0:*:${Buffer.from("VIGIL-CLAMDCONF-MARKER").toString("hex")}\nTest.Body.Second-1:0:*:${Buffer.from("SECOND-CONF-MARKER").toString("hex")}\n`,
     );
+    // PhishingSignatures and PhishingScanURLs (Debian's file: true): the .pdb applies to mail links
+    writeFileSync(join(db, "t.pdb"), "H:paypal.com\n");
+    f.phish = dir.file(
+      "files/phish.eml",
+      'From: a@example.org\nTo: b@example.org\nSubject: x\nContent-Type: text/html\n\n<a href="http://evil.example.net/">www.paypal.com</a>\n',
+    );
     f.eicar = dir.file("files/eicar.com", EICAR); // no EICAR signature here: OK for both
     f.clean = dir.file("files/clean.txt", "nothing to see\n");
     f.body = dir.file("files/body.txt", "prefix VIGIL-CLAMDCONF-MARKER suffix\n");
@@ -229,7 +235,7 @@ describe.skipIf(needs(TITLE, { tools: ["clamd", "clamdscan"], debianFiles: [DEBI
     const err = results.debian!.vigilErr;
     expect(err).toMatch(/warning: .*clamd\.conf:\d+: Foreground not honoured: Vigil does not fork/);
     expect(err).toMatch(/warning: .*clamd\.conf:\d+: Bytecode not honoured/);
-    expect(err).not.toMatch(/ScanPE|MaxThreads|LocalSocket|DatabaseDirectory|LogTime/);
+    expect(err).not.toMatch(/ScanPE|MaxThreads|LocalSocket|DatabaseDirectory|LogTime|Phishing/);
     const names = [...err.matchAll(/clamd\.conf:\d+: (\w+) not honoured/g)].map((m) => m[1]);
     expect(new Set(names).size).toBe(names.length);
   });

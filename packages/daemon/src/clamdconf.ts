@@ -225,6 +225,14 @@ export interface ClamdSettings {
   maxScanTime?: number;
   alertExceedsMax?: boolean;
   detectPua?: boolean;
+  /** PhishingSignatures (clamd's default yes): load the HTML.Phishing/Email.Phishing body signatures. */
+  phishingSigs?: boolean;
+  /** PhishingScanURLs (default yes): load .pdb/.wdb/.gdb and check mail links with them. */
+  phishingScanUrls?: boolean;
+  /** AlertPhishingSSLMismatch (or its old name PhishingAlwaysBlockSSLMismatch) */
+  alertPhishingSsl?: boolean;
+  /** AlertPhishingCloak (or its old name PhishingAlwaysBlockCloak) */
+  alertPhishingCloak?: boolean;
   /** Commands turned off (EnableShutdownCommand no, ...). */
   disabledCommands: string[];
   /** ExcludePath regular expressions. */
@@ -266,12 +274,6 @@ const SAME: Record<string, [ConfValue, string]> = {
   ArchiveBlockEncrypted: [false, "Vigil reports encrypted members as not fully scanned, not as detections"],
   AlertOLE2Macros: [false, "Vigil does not alert on OLE2 macros"],
   OLE2BlockMacros: [false, "Vigil does not alert on OLE2 macros"],
-  AlertPhishingSSLMismatch: [false, "phishing URL checks are not applied by Vigil yet"],
-  AlertPhishingCloak: [false, "phishing URL checks are not applied by Vigil yet"],
-  PhishingAlwaysBlockSSLMismatch: [false, "phishing URL checks are not applied by Vigil yet"],
-  PhishingAlwaysBlockCloak: [false, "phishing URL checks are not applied by Vigil yet"],
-  PhishingSignatures: [false, ".pdb/.wdb/.gdb phishing signatures are loaded and counted but not applied yet"],
-  PhishingScanURLs: [false, "phishing URL checks are not applied by Vigil yet"],
   AlertPartitionIntersection: [false, "Vigil does not read disk images"],
   PartitionIntersection: [false, "Vigil does not read disk images"],
   Bytecode: [false, "Vigil counts .cbc bytecode signatures but does not execute them"],
@@ -444,6 +446,12 @@ export function clamdSettings(conf: ClamdConf): ClamdSettings {
   set("maxDirectoryRecursion", limit("MaxDirectoryRecursion"));
   set("alertExceedsMax", get("AlertExceedsMax") as boolean | undefined);
   set("detectPua", get("DetectPUA") as boolean | undefined);
+  set("phishingSigs", get("PhishingSignatures") as boolean | undefined);
+  set("phishingScanUrls", get("PhishingScanURLs") as boolean | undefined);
+  const ssl = (get("AlertPhishingSSLMismatch") ?? get("PhishingAlwaysBlockSSLMismatch")) as boolean | undefined;
+  const cloak = (get("AlertPhishingCloak") ?? get("PhishingAlwaysBlockCloak")) as boolean | undefined;
+  set("alertPhishingSsl", ssl);
+  set("alertPhishingCloak", cloak);
   for (const [key, cmd] of [
     ["EnableShutdownCommand", "SHUTDOWN"],
     ["EnableReloadCommand", "RELOAD"],
@@ -506,6 +514,12 @@ export function clamdSettings(conf: ClamdConf): ClamdSettings {
     "MaxDirectoryRecursion",
     "AlertExceedsMax",
     "DetectPUA",
+    "PhishingSignatures",
+    "PhishingScanURLs",
+    "AlertPhishingSSLMismatch",
+    "AlertPhishingCloak",
+    "PhishingAlwaysBlockSSLMismatch",
+    "PhishingAlwaysBlockCloak",
     "EnableShutdownCommand",
     "EnableReloadCommand",
     "EnableVersionCommand",

@@ -56,6 +56,10 @@ LogFile /var/log/clamav/clamav.log
 LogTime true
 LogFileUnlock false
 LogFileMaxSize 0
+PhishingSignatures true
+PhishingScanURLs true
+PhishingAlwaysBlockSSLMismatch false
+PhishingAlwaysBlockCloak false
 `;
 
 describe("clamd.conf", () => {
@@ -85,6 +89,13 @@ describe("clamd.conf", () => {
     expect(s.logFileMaxSize).toBe(0);
     expect(s.selfCheck).toBe(3600);
     expect(s.disabledCommands).toEqual([]);
+    // the phishing options are honoured (Debian's values: ClamAV's defaults)
+    expect([s.phishingSigs, s.phishingScanUrls, s.alertPhishingSsl, s.alertPhishingCloak]).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
     // one warning per option not honoured, with its line; nothing for what Vigil does anyway
     const names = s.warnings.map((w) => /^clamd\.conf:\d+: (\w+)/.exec(w)?.[1]);
     expect(names).toEqual(["Foreground", "MaxEmbeddedPE", "Bytecode", "LogFileUnlock"]);

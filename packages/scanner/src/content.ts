@@ -4,6 +4,7 @@
  */
 import { readArchive, sniffArchive, type ArchiveKind } from "./archive/index.js";
 import { recognise } from "./archive/recognise.js";
+import type { MailPart } from "./archive/types.js";
 import type {
   Detection,
   Detector,
@@ -91,7 +92,20 @@ export function emptyResult(path: string, size: number): FileResult {
 export function scanContent(detector: Detector, bytes: Uint8Array, result: FileResult, opts: ContentOptions): void {
   const { limits } = opts;
   const allMatch = opts.allMatch !== false;
-  const visit = (b: Uint8Array, path: string, depth: number, container?: ArchiveKind): boolean => {
+  // ClamAV heuristics a detector marks (meta clamav_heuristic: the phishing check) are reported
+  // after everything else, and without allmatch only when nothing else is found (clamscan's
+  // default, HeuristicScanPrecedence no); the first of each buffer only, as libclamav
+  const deferred: Detection[] = [];
+  // `closed`: inside a mail part ClamAV does not open (MailPart.closed), whose parts get no mail checks
+  const visit = (
+    b: Uint8Array,
+    path: string,
+    depth: number,
+    container?: ArchiveKind,
+    mail?: MailPart,
+    closed = false,
+    parent?: string,
+  ): boolean => {
     // returns false when the whole scan must stop (scan budget exhausted)
     if (result.scannedBytes + b.length > limits.maxScanSize) {
       addIncomplete(
@@ -104,7 +118,10 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
     result.scannedBytes += b.length;
     let matches: RuleMatch[];
     try {
-      matches = detector.scan(b, container ? { path, size: b.length, container } : { path, size: b.length });
+      matches = detector.scan(
+        b,
+        container ? { path, size: b.length, container, ...(mail ? { mail } : {}) } : { path, size: b.length },
+      );
     } catch (err) {
       if ((err as { code?: string })?.code === "SCAN_TIMEOUT") {
         // what the detector found before the limit is kept: a detection wins over "not fully scanned"
@@ -127,7 +144,15 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
       });
       return true;
     }
-    for (const m of matches) result.detections.push(toDetection(m, path));
+    let heuristicSeen = false;
+    for (const m of matches) {
+      if (m.meta?.clamav_heuristic === undefined) result.detections.push(toDetection(m, path));
+      else if (!heuristicSeen) {
+        heuristicSeen = true;
+        // found by checking the message's part, reported (like libclamav) against the message
+        deferred.push(toDetection(m, parent ?? path));
+      }
+    }
     if (!allMatch && result.detections.length > 0) {
       result.detections.length = 1;
       return false;
@@ -227,10 +252,13 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
         );
         return true;
       }
-      if (!visit(member.data!, inner, depth + 1, kind)) return false;
+      const shut = closed || !!mail?.closed;
+      if (!visit(member.data!, inner, depth + 1, kind, shut ? undefined : member.mail, shut, path)) return false;
     }
     // a reader that found nothing to open (an executable packed with a packer it does not know)
     return position > 0 || unopened();
   };
   visit(bytes, result.path, 0);
+  if (allMatch) result.detections.push(...deferred);
+  else if (result.detections.length === 0 && deferred.length) result.detections.push(deferred[0]!);
 }

@@ -47,6 +47,10 @@ import {
   type HashAlgorithm,
   type SignatureWarning,
   type SigsetLocation,
+  PhishingChecker,
+  PhishTimeout,
+  phishingChecksPart,
+  type PhishEntry,
 } from "@vigil/clamav";
 import { DetectorTimeoutError, ScannerError } from "./error.js";
 import { ruleFiles, starterSources, STARTER_RULES_DIR, toRuleMatch } from "./rules.js";
@@ -70,6 +74,14 @@ export interface SignatureOptions {
   lenient?: boolean;
   /** Load the PUA databases (.hdu .hsu .mdu .msu .ndu .ldu), as clamscan --detect-pua. */
   pua?: boolean;
+  /**
+   * ClamAV's phishing options, as clamscan's: `urls` (--phishing-scan-urls, default true) loads
+   * .pdb/.wdb/.gdb and checks the links of mail text parts with them; `sigs` (--phishing-sigs,
+   * default true) loads the HTML.Phishing and Email.Phishing body signatures; `alertSsl` and
+   * `alertCloak` (--alert-phishing-ssl, --alert-phishing-cloak, default false) report SSL
+   * mismatches and cloaked URLs of links to any domain, not only protected ones.
+   */
+  phishing?: PhishingSettings;
   timeoutMs?: number;
   /**
    * Directory for compiled signature sets: when every source file and the engine and
@@ -78,6 +90,13 @@ export interface SignatureOptions {
    * that). Anything unreadable or stale there is ignored and rebuilt.
    */
   cacheDir?: string;
+}
+
+export interface PhishingSettings {
+  urls?: boolean;
+  sigs?: boolean;
+  alertSsl?: boolean;
+  alertCloak?: boolean;
 }
 
 export interface SignatureSetup {
@@ -104,6 +123,16 @@ export interface FullDetectorInit {
   containerMeta?: Array<{ name: string; line: string }>;
   /** ClamAV `.crb` trust/block rules and `.cat` catalog hashes (@vigil/clamav `checkAuthenticode`). */
   authenticode?: AuthenticodeTrust;
+  /** ClamAV `.pdb`/`.wdb`/`.gdb` entries and the phishing options: mail links are checked with them. */
+  phishing?: PhishingInit;
+}
+
+interface PhishingInit {
+  protect: PhishEntry[];
+  allow: PhishEntry[];
+  hashes: PhishEntry[];
+  alertSsl?: boolean;
+  alertCloak?: boolean;
 }
 
 const CONTAINER: Record<ArchiveKind, string> = {
@@ -238,6 +267,14 @@ function fullDetector(
           return v;
         }
       : undefined;
+  const ph = init.phishing;
+  const phishing = ph
+    ? new PhishingChecker(ph, {
+        ...(ph.alertSsl ? { alwaysSsl: true } : {}),
+        ...(ph.alertCloak ? { alwaysCloak: true } : {}),
+      })
+    : undefined;
+  const phishingActive = !!phishing?.active;
   return {
     version: init.version,
     signatures: init.signatures,
@@ -328,8 +365,26 @@ function fullDetector(
           throw new DetectorTimeoutError(clamscanOrder([...out, ...(e.partial?.matches ?? []).map(toRuleMatch)]), e);
         throw e;
       }
-      // in the order clamscan reports them, so that the first is the one it prints without --allmatch
-      return clamscanOrder(out);
+      // in the order clamscan reports them, so that the first is the one it prints without --allmatch;
+      // ClamAV's phishing verdicts on a mail text part are heuristics, reported after the signatures
+      const ordered = clamscanOrder(out);
+      if (phishingActive && ctx.container === "mail" && ctx.mail && phishingChecksPart(ctx.mail, bytes.length)) {
+        const heuristic = (name: string): RuleMatch => ({
+          rule: name,
+          namespace: "clamav",
+          tags: ["heuristic"],
+          meta: { clamav_name: name, clamav_format: "phishing", clamav_heuristic: "phishing" },
+        });
+        try {
+          const deadline = init.timeoutMs !== undefined ? Date.now() + init.timeoutMs : undefined;
+          for (const f of phishing!.scan(bytes, deadline)) ordered.push(heuristic(f.name));
+        } catch (e) {
+          if (e instanceof PhishTimeout)
+            throw new DetectorTimeoutError([...ordered, ...e.found.map((f) => heuristic(f.name))], e);
+          throw e;
+        }
+      }
+      return ordered;
     },
   };
 }
@@ -424,7 +479,13 @@ function cacheKey(opts: SignatureOptions): string | undefined {
   try {
     const h = createHash("sha256");
     h.update(
-      JSON.stringify({ f: 4, builtin: opts.builtin !== false, lenient: opts.lenient !== false, pua: !!opts.pua }),
+      JSON.stringify({
+        f: 4,
+        builtin: opts.builtin !== false,
+        lenient: opts.lenient !== false,
+        pua: !!opts.pua,
+        phishing: opts.phishing ?? {},
+      }),
     );
     const files: string[] = [];
     if (opts.builtin !== false) files.push(...ruleFiles(STARTER_RULES_DIR));
@@ -468,6 +529,7 @@ interface CachedFields {
   warnings: SignatureWarning[];
   containerMeta?: FullDetectorInit["containerMeta"];
   authenticode?: AuthenticodeTrust;
+  phishing?: FullDetectorInit["phishing"];
 }
 
 function writeCompiled(file: string, key: string, c: CompiledParts): void {
@@ -478,6 +540,7 @@ function writeCompiled(file: string, key: string, c: CompiledParts): void {
     warnings: c.warnings,
     ...(c.meta.containerMeta ? { containerMeta: c.meta.containerMeta } : {}),
     ...(c.meta.authenticode ? { authenticode: c.meta.authenticode } : {}),
+    ...(c.meta.phishing ? { phishing: c.meta.phishing } : {}),
   };
   writeSigset(
     file,
@@ -511,7 +574,7 @@ export interface CompiledLocation extends CachedFields {
 function locateCompiled(file: string, key: string): CompiledLocation | undefined {
   const loc = locateSigset<CachedFields>(file, key, PART_NAMES);
   if (!loc) return undefined;
-  const { externals, version, signatures, warnings, containerMeta, authenticode } = loc.fields;
+  const { externals, version, signatures, warnings, containerMeta, authenticode, phishing } = loc.fields;
   return {
     module: import.meta.url,
     file,
@@ -522,6 +585,7 @@ function locateCompiled(file: string, key: string): CompiledLocation | undefined
     warnings,
     ...(containerMeta ? { containerMeta } : {}),
     ...(authenticode ? { authenticode } : {}),
+    ...(phishing ? { phishing } : {}),
     parts: loc.parts as CompiledLocation["parts"],
   };
 }
@@ -557,6 +621,7 @@ export function readCompiledParts(loc: CompiledLocation, timeoutMs?: number): Fu
     timeoutMs,
     ...(loc.containerMeta ? { containerMeta: loc.containerMeta } : {}),
     ...(loc.authenticode ? { authenticode: loc.authenticode } : {}),
+    ...(loc.phishing ? { phishing: loc.phishing } : {}),
     ...(parts as Partial<Record<PartName, Uint8Array>>),
   };
 }
@@ -583,12 +648,19 @@ function compileParts(opts: SignatureOptions): CompiledParts {
   let outsideStores = 0;
   let containerMeta: FullDetectorInit["containerMeta"];
   let authenticode: AuthenticodeTrust | undefined;
+  let phishing: FullDetectorInit["phishing"];
   let clamavUnits = new Set<SourceUnit>();
   let clamavRules = new Map<string, { name: string; path: string; line: number }>();
   if (opts.databases?.length) {
     let set;
     try {
-      set = loadClamavDatabase(opts.databases, { lenient: opts.lenient, nativeBodies: true, pua: !!opts.pua });
+      set = loadClamavDatabase(opts.databases, {
+        lenient: opts.lenient,
+        nativeBodies: true,
+        pua: !!opts.pua,
+        phishingUrls: opts.phishing?.urls !== false,
+        phishingSigs: opts.phishing?.sigs !== false,
+      });
     } catch (err) {
       throw new ScannerError("RULES_FAILED", `cannot load the ClamAV database: ${(err as Error).message}`, {
         cause: err,
@@ -609,6 +681,19 @@ function compileParts(opts: SignatureOptions): CompiledParts {
       a.cab.sha1.length
     )
       authenticode = a;
+    const ph = set.phishing;
+    if (
+      ph.protect.length ||
+      ph.allow.length ||
+      ph.hashes.length ||
+      opts.phishing?.alertSsl ||
+      opts.phishing?.alertCloak
+    )
+      phishing = {
+        ...ph,
+        ...(opts.phishing?.alertSsl ? { alertSsl: true } : {}),
+        ...(opts.phishing?.alertCloak ? { alertCloak: true } : {}),
+      };
     externals = set.externals;
     warnings = set.warnings;
     stores = { hashes: set.hashes, sections: set.sectionHashes, allow: set.allow, bodies: set.bodies };
@@ -629,6 +714,7 @@ function compileParts(opts: SignatureOptions): CompiledParts {
   const signatures = rules.ruleCount + storeSignatureCount(stores) + outsideStores;
   if (containerMeta) h.update(JSON.stringify(containerMeta));
   if (authenticode) h.update(JSON.stringify(authenticode));
+  if (phishing) h.update(JSON.stringify(phishing));
   const meta = {
     externals,
     version: h.digest("hex").slice(0, 16),
@@ -636,6 +722,7 @@ function compileParts(opts: SignatureOptions): CompiledParts {
     timeoutMs: opts.timeoutMs,
     ...(containerMeta ? { containerMeta } : {}),
     ...(authenticode ? { authenticode } : {}),
+    ...(phishing ? { phishing } : {}),
   };
   return { rules, stores, parts, meta, warnings };
 }

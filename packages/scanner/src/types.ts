@@ -1,5 +1,5 @@
 /** Data types shared by every part of the scanner: detectors, limits, per-file results. */
-import type { ArchiveKind } from "./archive/types.js";
+import type { ArchiveKind, MailPart } from "./archive/types.js";
 
 /** One match of one rule, in the shape @vigil/engine reports it (only what the scanner needs). */
 export interface RuleMatch {
@@ -17,6 +17,8 @@ export interface ScanContextInfo {
   size: number;
   /** The archive format these bytes were extracted from (absent for top-level files). */
   container?: ArchiveKind;
+  /** For a mail part: what its headers say (ClamAV checks the links of some text parts for phishing). */
+  mail?: MailPart;
 }
 
 /**

@@ -71,7 +71,7 @@ describe("one ClamAV signature never refuses a database", () => {
     ]);
     expect(s.warnings.find((w) => w.signature === "Bad.Repeat-1.UNOFFICIAL")!.message).toContain(`${ldb}:2:`);
     expect(byCode("SIGDB_MALFORMED_LINE")).toEqual([["Bad.Syntax-1", 5]]);
-    // two rules and the .pdb entry, which is loaded and counted (as clamscan) though not applied yet
+    // two rules and the .pdb entry, which is loaded and counted (as clamscan) and applied to mail links
     expect(s.signatures).toBe(3);
     expect(() => buildSignatures({ builtin: false, databases: [ldb], lenient: false })).toThrow(/line 5|:5:/);
   });

@@ -4,8 +4,8 @@
  * (Safe-Browsing-style hash prefixes: `S:P:`, `S:F:`, `S1:`, `S2:`, `S:W:`). The first
  * character picks the kind and what runs to the first ':' are filter flags; a trailing
  * `:min-` or `:min-max` (and only that form) is a functionality-level range. `.pdb` and `.gdb`
- * count one per kept line, `.wdb` none (as clamscan). They apply to the URLs of HTML and mail
- * bodies, which Vigil's unpacking does not extract yet: the loader says so.
+ * count one per kept line, `.wdb` none (as clamscan). ../phishing applies them to the links of
+ * mail bodies.
  */
 
 import { SignatureSyntaxError } from "../signature/fields.js";

@@ -17,6 +17,7 @@ import {
   parseCount,
   parseOrExit,
   parseSize,
+  phishingOptions,
   resolveDatabases,
   signatureOptions,
   useBuiltin,
@@ -110,6 +111,10 @@ interface Opts {
   maxRecursion: string;
   maxScantime: string;
   alertExceedsMax?: boolean;
+  phishingSigs?: string | boolean;
+  phishingScanUrls?: string | boolean;
+  alertPhishingSsl?: boolean;
+  alertPhishingCloak?: boolean;
   cache: boolean;
 }
 
@@ -239,6 +244,7 @@ export async function run(args: string[]): Promise<number> {
         rules: [...o.rules, ...(o.feeds !== false ? feedRuleDirs() : [])],
         databases: resolveDatabases(o),
         ...(conf?.detectPua ? { pua: true } : {}),
+        phishing: phishingOptions(o, conf ?? {}),
         timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
         ...(o.cache ? { cacheDir: join(cacheDir(), "compiled") } : {}),
       },

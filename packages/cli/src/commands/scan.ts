@@ -16,6 +16,7 @@ import {
   parseCount,
   parseOrExit,
   parseSize,
+  phishingOptions,
   resolveDatabases,
   signatureOptions,
   signatureSourceNote,
@@ -123,6 +124,10 @@ interface Opts {
   alertExceedsMax?: boolean;
   allmatch?: boolean;
   detectPua?: boolean;
+  phishingSigs?: string | boolean;
+  phishingScanUrls?: string | boolean;
+  alertPhishingSsl?: boolean;
+  alertPhishingCloak?: boolean;
   cache: boolean;
   cacheFile?: string;
   all?: boolean;
@@ -171,6 +176,7 @@ async function scan(paths: string[], o: Opts): Promise<number> {
     rules: [...o.rules, ...feedRules],
     databases,
     pua: !!o.detectPua,
+    phishing: phishingOptions(o),
     timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
     ...(o.cache ? { cacheDir: join(cacheDir(), "compiled") } : {}),
   });

@@ -17,6 +17,7 @@ import {
   parseCount,
   parseOrExit,
   parseSize,
+  phishingOptions,
   resolveDatabases,
   signatureOptions,
   useBuiltin,
@@ -92,6 +93,10 @@ interface Opts {
   ransomwareWindow: string;
   duration?: string;
   quiet?: boolean;
+  phishingSigs?: string | boolean;
+  phishingScanUrls?: string | boolean;
+  alertPhishingSsl?: boolean;
+  alertPhishingCloak?: boolean;
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -112,6 +117,7 @@ async function watch(paths: string[], o: Opts): Promise<number> {
     builtin: useBuiltin({ ...o, database: resolveDatabases(o) }),
     rules: [...o.rules, ...feedRules],
     databases: resolveDatabases(o),
+    phishing: phishingOptions(o),
     timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
     cacheDir: join(cacheDir(), "compiled"),
   });

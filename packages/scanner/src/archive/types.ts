@@ -39,6 +39,22 @@ export interface Member {
   };
   /** With reason "over-limit": the output cap that decoding would have exceeded. */
   limit?: number;
+  /** A mail part: what its headers say (ClamAV's phishing check decides on it). */
+  mail?: MailPart;
+}
+
+/** What a mail part's headers say, values lowercase ("" when absent). */
+export interface MailPart {
+  type: string;
+  disposition: string;
+  encoding: string;
+  /** the message's only body, not a part of a multipart */
+  single: boolean;
+  /**
+   * A message/rfc822 part ClamAV does not open (7bit, 8bit, binary or no encoding, and no
+   * Content-Transfer-Encoding line other than 7bit inside): its parts get no mail checks.
+   */
+  closed?: boolean;
 }
 
 /** Thrown by decoders when output would pass the cap. */

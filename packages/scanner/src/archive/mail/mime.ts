@@ -15,7 +15,7 @@
  * base64, a multipart with no closing boundary, an unknown encoding) is reported beside the
  * bytes that decoded.
  */
-import { cleanName, overLimit, OutputLimit, type Member, type OutputCap } from "../types.js";
+import { cleanName, overLimit, OutputLimit, type MailPart, type Member, type OutputCap } from "../types.js";
 import {
   BINHEX_BANNER,
   decodeBase64,
@@ -333,7 +333,7 @@ function* entity(
   if (type.value.startsWith("multipart/")) {
     const boundary = type.params.get("boundary");
     if (boundary) {
-      yield* multipart(b, h.bodyStart, end, boundary, cap, prefix);
+      yield* multipart(b, h.bodyStart, end, boundary, cap, prefix, type.value === "multipart/related");
       return;
     }
     // no boundary parameter (or one lost in a header over 64 KiB): split at the first "--" line
@@ -341,11 +341,11 @@ function* entity(
     const message = `${type.value} has no boundary parameter; ${guess ? `parts split at the first "--${guess.slice(0, 80)}" line` : "no boundary line either: scanned as one part"}`;
     yield { name: "", compressedSize: 0, problem: { reason: "corrupt-archive", message } };
     if (guess) {
-      yield* multipart(b, h.bodyStart, end, guess, cap, prefix);
+      yield* multipart(b, h.bodyStart, end, guess, cap, prefix, type.value === "multipart/related");
       return;
     }
   }
-  yield* leaf(b, h, end, cap, prefix, number, type.value);
+  yield* leaf(b, h, end, cap, prefix, number, type.value, undefined, true);
 }
 
 function* multipart(
@@ -355,8 +355,24 @@ function* multipart(
   boundary: string,
   cap: OutputCap,
   prefix: string,
+  related = false,
 ): Generator<Member> {
   const delim = Buffer.from(`--${boundary.slice(0, 200)}`, "latin1");
+  // multipart/related: ClamAV reads one text part as the message body (MailPart.single): the first
+  // text/html one, else the last text/* one (found with a pass over the part headers, at most 10,000)
+  let rootIndex = -1;
+  if (related) {
+    let lastText = -1;
+    let q = nextDelimiter(b, delim, bodyStart, end);
+    for (let i = 1; q && !q.close && i <= 10_000 && rootIndex < 0; i++) {
+      const nx = nextDelimiter(b, delim, q.next, end);
+      const t = parseField(readHead(b, q.next, nx ? partEnd(b, q.next, nx.at) : end).contentType).value;
+      if (t === "text/html") rootIndex = i;
+      else if (t.startsWith("text/")) lastText = i;
+      q = nx;
+    }
+    if (rootIndex < 0) rootIndex = lastText;
+  }
   let d = nextDelimiter(b, delim, bodyStart, end);
   if (!d) {
     // no part at all: the body as one part, and the damage said
@@ -380,7 +396,7 @@ function* multipart(
           reason: "corrupt-archive",
           message: `multipart body ends without its closing boundary (truncated?); the part present was scanned`,
         };
-    yield* part(b, s, e, cap, prefix, String(index), problem);
+    yield* part(b, s, e, cap, prefix, String(index), problem, index === rootIndex);
     if (!next) return;
     d = next;
   }
@@ -401,6 +417,7 @@ function* part(
   prefix: string,
   number: string,
   problem: Problem,
+  root = false,
 ): Generator<Member> {
   const h = readHead(b, s, e);
   const type = parseField(h.contentType);
@@ -410,7 +427,7 @@ function* part(
     yield problem ? { ...m, problem } : m;
     return;
   }
-  yield* leaf(b, h, e, cap, prefix, number, type.value, problem);
+  yield* leaf(b, h, e, cap, prefix, number, type.value, problem, root);
 }
 
 /** A leaf part (or a single-part message): its body decoded. */
@@ -423,6 +440,7 @@ function* leaf(
   number: string,
   type: string,
   damage?: Problem,
+  single = false,
 ): Generator<Member> {
   const s = h.bodyStart;
   const size = end - s;
@@ -517,7 +535,22 @@ function* leaf(
     : problems
       ? { reason: "corrupt-archive", message: problems }
       : undefined;
-  yield problem ? { name, compressedSize: size, data, problem } : { name, compressedSize: size, data };
+  const mail: MailPart = {
+    type,
+    disposition: parseField(h.disposition).value,
+    encoding,
+    single,
+  };
+  if (
+    !single &&
+    type === "message/rfc822" &&
+    (encoding === "" || encoding === "7bit" || encoding === "8bit" || encoding === "binary") &&
+    !/^content-transfer-encoding(?![^\n]*7bit)/im.test(
+      Buffer.from(data.buffer, data.byteOffset, data.length).toString("latin1"),
+    )
+  )
+    mail.closed = true;
+  yield problem ? { name, compressedSize: size, data, problem, mail } : { name, compressedSize: size, data, mail };
   // text may carry uuencoded or BinHex files further in (one at its start is opened with it)
   const textual = type === "" || type.startsWith("text/") || type === "message/rfc822";
   if (textual && type !== "message/rfc822" && !startsWithEncoded(data))
