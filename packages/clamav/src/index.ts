@@ -70,10 +70,18 @@ export {
   type OpenOptions,
 } from "./containers/cvd.js";
 export { applyCdiffs, applyCdiffScript, readCdiff, type ParsedCdiff } from "./containers/cdiff.js";
-export { CLAMAV_KEYS, type RsaPublicKey, type TrustedKeys } from "./containers/dsig.js";
+export {
+  CLAMAV_KEYS,
+  parseTrustedKeys,
+  trustedKeysText,
+  withClamavKeys,
+  type RsaPublicKey,
+  type TrustedKeys,
+} from "./containers/dsig.js";
 export {
   buildSignedCdiff,
   buildSignedCvd,
+  buildUnsignedCud,
   generateContainerKeys,
   trustedKeysOf,
   type ContainerSigningKeys,

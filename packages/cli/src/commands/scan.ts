@@ -6,7 +6,7 @@
  * summary; a second Ctrl-C exits at once.
  */
 import { createWriteStream } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import {
   cacheDir,
@@ -104,6 +104,7 @@ interface Opts {
   rules: string[];
   feeds?: boolean;
   database: string[];
+  clamavTrustKey: string[];
   builtin?: boolean;
   recursive: boolean;
   maxDepth?: string;
@@ -171,6 +172,7 @@ async function scan(paths: string[], o: Opts): Promise<number> {
     rules: [...o.rules, ...feedRules],
     databases,
     pua: !!o.detectPua,
+    ...(o.clamavTrustKey.length ? { clamavTrustKeys: o.clamavTrustKey.map((k) => resolve(k)) } : {}),
     timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
     ...(o.cache ? { cacheDir: join(cacheDir(), "compiled") } : {}),
   });
