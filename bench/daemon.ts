@@ -24,7 +24,8 @@
  * `--containers` packs the real-scale set as ClamAV containers (main.cud + daily.cud, see
  * packContainers) so both servers load them the way they load freshclam's files.
  * `--cvd` packs it as signed main.cvd + daily.cvd instead (see packCvds): Vigil trusts the test key,
- * clamd loads the same bytes as .cud.
+ * clamd loads the same files as .cud; with `--keep-db DIR --reuse-db` a later run loads the
+ * containers an earlier `--cvd --keep-db DIR` run left (generating and packing take minutes).
  * clamd runs with DisableCache yes (its clean-file cache would make repeats free); Vigil with
  * --no-cache (its compiled-rules cache would skip the compile). Before each file size, both
  * servers get the same unmeasured warm-up requests.
@@ -33,6 +34,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createCipheriv, createHash } from "node:crypto";
 import {
   closeSync,
+  existsSync,
   linkSync,
   mkdirSync,
   mkdtempSync,
@@ -429,7 +431,7 @@ interface Database {
 const REAL: Record<string, number> = { hsb: 4_000_000, hdb: 1_000_000, mdb: 300_000, ndb: 100_000, ldb: 3_000 };
 
 /** The real-scale set (see the header) plus one planted signature per kind, each in the middle of its file. */
-function generateReal(db: string, counts: Record<string, number>): Database {
+function generateReal(db: string, counts: Record<string, number>, write = true): Database {
   const planted: Planted[] = [];
   const found = (name: string) => `stream: ${name}.UNOFFICIAL FOUND`;
   const p = new Rng("planted");
@@ -470,6 +472,11 @@ function generateReal(db: string, counts: Record<string, number>): Database {
   };
   let total = 0;
   let bytes = 0;
+  if (!write) {
+    // --reuse-db: the files were written (and packed) by an earlier run with the same counts
+    for (const kind of ["hsb", "hdb", "mdb", "ndb", "ldb"]) total += Math.max(counts[kind] ?? 0, 0) + 1;
+    return { counts, total, bytes, planted };
+  }
   for (const kind of ["hsb", "hdb", "mdb", "ndb", "ldb"]) {
     const n = counts[kind] ?? 0;
     const w = new LineWriter(join(db, `bench.${kind}`));
@@ -981,7 +988,11 @@ async function main(): Promise<void> {
     counts[k] = Number(v);
   }
   const t = performance.now();
-  const set = scale === "real" ? generateReal(db, counts) : generateSmall(db);
+  // --reuse-db: the packed containers an earlier `--cvd --keep-db DIR` run left in DIR (same counts)
+  const reuse = process.argv.includes("--reuse-db");
+  if (reuse && !(cvd && keepDb && existsSync(join(db, "cvd", "main.cvd")) && existsSync(join(db, "bench-keys.json"))))
+    throw new Error("--reuse-db needs --cvd and --keep-db DIR naming the directory of an earlier --cvd --keep-db run");
+  const set = scale === "real" ? generateReal(db, counts, !reuse) : generateSmall(db);
   if (containers) {
     if (scale !== "real") throw new Error("--containers packs the --scale real set");
     const tp = performance.now();
@@ -990,7 +1001,11 @@ async function main(): Promise<void> {
   }
   let clamdDb = db;
   let vigilDb = db;
-  if (cvd) {
+  if (cvd && reuse) {
+    ({ clamdDb, vigilDb } = { clamdDb: join(db, "cud"), vigilDb: join(db, "cvd") });
+    vigilArgs.push("--clamav-trust-key", join(db, "bench-keys.json"));
+    console.log(`reusing main.cvd + daily.cvd (and the .cud copies for clamd) from ${db}`);
+  } else if (cvd) {
     if (scale !== "real" || containers) throw new Error("--cvd packs the --scale real set (and replaces --containers)");
     const tp = performance.now();
     const packed = packCvds(db, counts);

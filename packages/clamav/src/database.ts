@@ -535,17 +535,17 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
   }
   const ignoreFn = ignore.size > 0 ? (name: string, line: string) => ignore.matches(name, line) : undefined;
 
-  for (const f of typed) {
-    if (f.kind === "ign2" || f.kind === "ign") continue;
+  const loadSource = (f: Source): void => {
+    if (f.kind === "ign2" || f.kind === "ign") return;
     if (f.pua && !options.pua) {
       warnings.push({
         code: "SIGDB_SKIPPED_PUA",
         path: f.path,
         message: `${f.path}: PUA database skipped (loaded with --detect-pua, the pua load option, as clamscan --detect-pua)`,
       });
-      continue;
+      return;
     }
-    if (f.kind === "info") continue; // only inside containers, which read it themselves
+    if (f.kind === "info") return; // only inside containers, which read it themselves
     if (
       f.kind !== "hdb" &&
       f.kind !== "mdb" &&
@@ -558,7 +558,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
       const n = loadOther(f, f.suffix ?? suffix);
       count += n.counted;
       outsideStores += n.counted;
-      continue;
+      return;
     }
     if (f.kind === "hdb" || f.kind === "mdb" || f.kind === "fp" || f.kind === "list") {
       const builder = f.kind === "mdb" ? sections : f.kind === "fp" ? allow : hashes;
@@ -576,7 +576,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
         onWarning: (message, line) => warnings.push({ code: "SIGDB_MALFORMED_LINE", path: f.path, line, message }),
       });
       count += stats.loaded;
-      continue;
+      return;
     }
     const parts: string[] = [];
     const modules = new Set<string>();
@@ -714,6 +714,13 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
         .join("");
       yara.push({ namespace, source: `${imports}\n${parts.join("\n")}`, path: f.path });
     }
+  };
+  for (const f of typed) {
+    if (f.kind === "ign2" || f.kind === "ign") continue;
+    loadSource(f);
+    // a container member's bytes are a view of its whole tar: once every member has been read,
+    // nothing holds the tar (hundreds of MB for a main.cvd) and it can go before the load ends
+    f.bytes = undefined;
   }
   // the databases' .ftm entries with ClamAV's built-in magic decide the file types targets select
   const typer = fileTyperFor(ftmLines(fileTypes));
