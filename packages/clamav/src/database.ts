@@ -1,6 +1,6 @@
 /** Loading ClamAV database files and directories into a `SignatureSet`. */
 
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { ClamavError } from "./error.js";
 import { HashStoreBuilder, type HashStore } from "./stores/hashdb/store.js";
@@ -138,8 +138,16 @@ function newestContainers(paths: string[], warnings: SignatureWarning[], options
   for (const p of paths) {
     let version = -1;
     try {
-      const fd = readFileSync(p).subarray(0, 512);
-      const f = Buffer.from(fd).toString("latin1").split(":");
+      // the header only: reading the whole file here (hundreds of MB for a main.cvd) read it twice
+      const head = Buffer.alloc(512);
+      const fd = openSync(p, "r");
+      let n: number;
+      try {
+        n = readSync(fd, head, 0, 512, 0);
+      } finally {
+        closeSync(fd);
+      }
+      const f = head.subarray(0, n).toString("latin1").split(":");
       version = Number(f[2]);
     } catch {
       // unreadable: openContainers reports it
