@@ -318,10 +318,6 @@ function containerSources(
     });
     return [];
   }
-  // The container's compressed bytes are garbage now (only the unpacked tar is kept). In a
-  // process started with --expose-gc (the daemon's compile child) collect them before the members
-  // are parsed: for a main.cvd that is hundreds of MB less at the load's peak.
-  (globalThis as { gc?: () => void }).gc?.();
   for (const w of db.warnings) warnings.push({ code: "SIGDB_CONTAINER", path, message: w });
   const out: Source[] = [];
   let puaSkipped = 0;
