@@ -23,6 +23,9 @@
  * "--max-semi-space-size=1"), `--keep-db DIR` writes the generated database to DIR and keeps it.
  * `--containers` packs the real-scale set as ClamAV containers (main.cud + daily.cud, see
  * packContainers) so both servers load them the way they load freshclam's files.
+ * `--cvd` packs it as signed main.cvd + daily.cvd instead (see packCvds): Vigil trusts the test key,
+ * clamd loads the same files as .cud; with `--keep-db DIR --reuse-db` a later run loads the
+ * containers an earlier `--cvd --keep-db DIR` run left (generating and packing take minutes).
  * clamd runs with DisableCache yes (its clean-file cache would make repeats free); Vigil with
  * --no-cache (its compiled-rules cache would skip the compile). Before each file size, both
  * servers get the same unmeasured warm-up requests.
@@ -31,6 +34,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createCipheriv, createHash } from "node:crypto";
 import {
   closeSync,
+  existsSync,
   linkSync,
   mkdirSync,
   mkdtempSync,
@@ -49,6 +53,13 @@ import { connect, createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  buildSignedCvd,
+  buildUnsignedCud,
+  generateContainerKeys,
+  trustedKeysOf,
+  trustedKeysText,
+} from "../packages/clamav/src/index.js";
 
 const quick = process.argv.includes("--quick");
 const arg = (name: string): string | undefined => {
@@ -65,6 +76,7 @@ const vigilArgs = arg("--vigil-args")?.split(/\s+/).filter(Boolean) ?? [];
 const vigilNode = arg("--vigil-node-options")?.split(/\s+/).filter(Boolean) ?? [];
 const keepDb = arg("--keep-db");
 const containers = process.argv.includes("--containers");
+const cvd = process.argv.includes("--cvd");
 const root = fileURLToPath(new URL("..", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "vigil-bench-daemon-"));
 const MiB = 1048576;
@@ -419,7 +431,7 @@ interface Database {
 const REAL: Record<string, number> = { hsb: 4_000_000, hdb: 1_000_000, mdb: 300_000, ndb: 100_000, ldb: 3_000 };
 
 /** The real-scale set (see the header) plus one planted signature per kind, each in the middle of its file. */
-function generateReal(db: string, counts: Record<string, number>): Database {
+function generateReal(db: string, counts: Record<string, number>, write = true): Database {
   const planted: Planted[] = [];
   const found = (name: string) => `stream: ${name}.UNOFFICIAL FOUND`;
   const p = new Rng("planted");
@@ -460,6 +472,11 @@ function generateReal(db: string, counts: Record<string, number>): Database {
   };
   let total = 0;
   let bytes = 0;
+  if (!write) {
+    // --reuse-db: the files were written (and packed) by an earlier run with the same counts
+    for (const kind of ["hsb", "hdb", "mdb", "ndb", "ldb"]) total += Math.max(counts[kind] ?? 0, 0) + 1;
+    return { counts, total, bytes, planted };
+  }
   for (const kind of ["hsb", "hdb", "mdb", "ndb", "ldb"]) {
     const n = counts[kind] ?? 0;
     const w = new LineWriter(join(db, `bench.${kind}`));
@@ -515,6 +532,48 @@ function packContainers(db: string, counts: Record<string, number>): void {
     if (r.status !== 0) throw new Error(`packing ${out} failed`);
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * `--cvd`: packs the generated files as signed containers, `main.cvd` (the .hsb and .mdb files)
+ * and `daily.cvd` (.hdb, .ndb, .ldb), each signed with a test key generated for this run (the
+ * header's raw-RSA dsig over the body's MD5 and the `.info` DSIG, as ClamAV signs its own). Vigil
+ * is told to trust the key (`--clamav-trust-key`, the key file written next to the database).
+ * clamd 1.4 checks a `.cvd` only with ClamAV's built-in keys and cannot be told to trust
+ * another, so it gets the same files packed the same way as `main.cud` and `daily.cud` (in a
+ * directory of its own): ClamAV's unsigned container, whose `.info` has no DSIG line (clamd reads
+ * a DSIG line in a `.cud` as a malformed entry) and which clamd otherwise reads exactly like a
+ * `.cvd` (header, gzip, tar, `.info` sizes and sha256). The loose files are removed. Returns the directories to give each server and the key file.
+ */
+function packCvds(db: string, counts: Record<string, number>): { vigilDb: string; clamdDb: string; keyFile: string } {
+  const groups: Record<string, string[]> = { main: ["hsb", "mdb"], daily: ["hdb", "ndb", "ldb"] };
+  const keys = generateContainerKeys();
+  const keyFile = join(db, "bench-keys.json");
+  writeFileSync(keyFile, trustedKeysText(trustedKeysOf(keys)));
+  const vigilDb = join(db, "cvd");
+  const clamdDb = join(db, "cud");
+  mkdirSync(vigilDb, { recursive: true });
+  mkdirSync(clamdDb, { recursive: true });
+  for (const [name, kinds] of Object.entries(groups)) {
+    const files = kinds.map((k) => {
+      const bytes = readFileSync(join(db, `bench.${k}`));
+      rmSync(join(db, `bench.${k}`));
+      return { name: `${name}.${k}`, bytes };
+    });
+    const signatures = kinds.reduce((n, k) => n + (counts[k] ?? 0) + 1, 0);
+    const fields = {
+      name,
+      version: name === "main" ? 62 : 27000,
+      signatures,
+      flevel: 90,
+      stime: Math.floor(Date.now() / 1000) - 3600,
+      builder: "vigil-bench",
+      gzipLevel: 1,
+    };
+    writeFileSync(join(vigilDb, `${name}.cvd`), buildSignedCvd(files, fields, keys));
+    writeFileSync(join(clamdDb, `${name}.cud`), buildUnsignedCud(files, fields));
+  }
+  return { vigilDb, clamdDb, keyFile };
 }
 
 /** The small set: 2,000 random 16-byte body signatures and 2,000 MD5 hashes, plus a marker body. */
@@ -917,6 +976,7 @@ const mib = (n: number) => (n / MiB).toFixed(1);
 async function main(): Promise<void> {
   const benchStart = performance.now();
   const db = keepDb ?? join(dir, "db");
+  if (cvd && process.argv.includes("--breakdown")) throw new Error("--breakdown reads the loose files: not with --cvd");
   mkdirSync(db, { recursive: true });
   const factor = Number(arg("--factor") ?? 1);
   const counts: Record<string, number> = {};
@@ -928,12 +988,32 @@ async function main(): Promise<void> {
     counts[k] = Number(v);
   }
   const t = performance.now();
-  const set = scale === "real" ? generateReal(db, counts) : generateSmall(db);
+  // --reuse-db: the packed containers an earlier `--cvd --keep-db DIR` run left in DIR (same counts)
+  const reuse = process.argv.includes("--reuse-db");
+  if (reuse && !(cvd && keepDb && existsSync(join(db, "cvd", "main.cvd")) && existsSync(join(db, "bench-keys.json"))))
+    throw new Error("--reuse-db needs --cvd and --keep-db DIR naming the directory of an earlier --cvd --keep-db run");
+  const set = scale === "real" ? generateReal(db, counts, !reuse) : generateSmall(db);
   if (containers) {
     if (scale !== "real") throw new Error("--containers packs the --scale real set");
     const tp = performance.now();
     packContainers(db, counts);
     console.log(`packed as main.cud + daily.cud in ${((performance.now() - tp) / 1000).toFixed(1)} s`);
+  }
+  let clamdDb = db;
+  let vigilDb = db;
+  if (cvd && reuse) {
+    ({ clamdDb, vigilDb } = { clamdDb: join(db, "cud"), vigilDb: join(db, "cvd") });
+    vigilArgs.push("--clamav-trust-key", join(db, "bench-keys.json"));
+    console.log(`reusing main.cvd + daily.cvd (and the .cud copies for clamd) from ${db}`);
+  } else if (cvd) {
+    if (scale !== "real" || containers) throw new Error("--cvd packs the --scale real set (and replaces --containers)");
+    const tp = performance.now();
+    const packed = packCvds(db, counts);
+    ({ clamdDb, vigilDb } = packed);
+    vigilArgs.push("--clamav-trust-key", packed.keyFile);
+    console.log(
+      `packed as main.cvd + daily.cvd signed with a test key in ${((performance.now() - tp) / 1000).toFixed(1)} s; clamd loads the same files packed as main.cud + daily.cud (clamd 1.4 trusts only ClamAV's keys)`,
+    );
   }
   console.log(
     `database (${scale}): ${Object.entries(set.counts)
@@ -950,14 +1030,14 @@ async function main(): Promise<void> {
   // one after the other, so neither's loading slows the other's on the shared cores
   if (!only || only.includes("clamd")) {
     try {
-      servers.push(await startClamd(db, "main"));
+      servers.push(await startClamd(clamdDb, "main"));
     } catch (err) {
       console.log(`clamd not available (${(err as Error).message}): Vigil only`);
     }
   }
   if (!only || only.includes("vigil")) {
     try {
-      servers.push(await startVigil(db));
+      servers.push(await startVigil(vigilDb));
     } catch (err) {
       console.log(`vigil daemon failed to load: ${(err as Error).message}`);
     }
@@ -988,10 +1068,12 @@ async function main(): Promise<void> {
   let mismatches = 0;
   for (const f of set.planted) {
     const replies = await Promise.all(servers.map((s) => instream(s.port, frame(f.bytes))));
-    const ok = replies.every((r) => r === f.expect);
+    // names from a signed .cvd carry no .UNOFFICIAL suffix (clamd's .cud ones do)
+    const expect = (s: Server) => (cvd && s.name === "vigil" ? f.expect.replace(".UNOFFICIAL", "") : f.expect);
+    const ok = replies.every((r, i) => r === expect(servers[i]!));
     if (!ok) mismatches++;
     console.log(
-      `${f.name.padEnd(21)} ${replies.map((r) => r.padEnd(48)).join("")}${ok ? "" : `  MISMATCH (expected ${f.expect})`}`,
+      `${f.name.padEnd(21)} ${replies.map((r) => r.padEnd(48)).join("")}${ok ? "" : `  MISMATCH (expected ${servers.map(expect).join(" / ")})`}`,
     );
   }
   if (mismatches) console.log(`${mismatches} planted file(s) not detected as expected`);
@@ -1058,7 +1140,7 @@ async function main(): Promise<void> {
   }
   for (const s of servers) await stop(s);
   if (process.argv.includes("--breakdown")) await breakdown(db, set, frame(small));
-  else if (process.argv.includes("--restart") && (!only || only.includes("vigil"))) await restart(db);
+  else if (process.argv.includes("--restart") && (!only || only.includes("vigil"))) await restart(vigilDb);
   console.log(
     `load average ${loadavg()
       .map((x) => x.toFixed(2))

@@ -27,8 +27,15 @@ const order = [
 ];
 // long runs that only run when named (`npm run bench -- soak`): the daemon soak takes ~10 minutes
 const onlyWhenNamed = ["soak"];
-// benchmarks run more than once, with these arguments (the daemon: the small set, then ClamAV's real scale)
-const runs = { daemon: [[], ["--scale", "real", "--clients", "1,8,64", "--restart"]] };
+// benchmarks run more than once, with these arguments (the daemon: the small set, ClamAV's real
+// scale as loose files, then the same set as signed main.cvd + daily.cvd, for the load figures)
+const runs = {
+  daemon: [
+    [],
+    ["--scale", "real", "--clients", "1,8,64", "--restart"],
+    ["--scale", "real", "--cvd", "--clients", "1", "--sizes", "10KB", "--quick"],
+  ],
+};
 const files = readdirSync(here).filter((f) => /\.(mjs|ts)$/.test(f) && f !== "run.mjs");
 const names = files
   .map((f) => f.replace(/\.(mjs|ts)$/, ""))

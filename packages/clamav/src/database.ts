@@ -1,6 +1,6 @@
 /** Loading ClamAV database files and directories into a `SignatureSet`. */
 
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { ClamavError } from "./error.js";
 import { HashStoreBuilder, type HashStore } from "./stores/hashdb/store.js";
@@ -156,8 +156,16 @@ function newestContainers(paths: string[], warnings: SignatureWarning[], options
   for (const p of paths) {
     let version = -1;
     try {
-      const fd = readFileSync(p).subarray(0, 512);
-      const f = Buffer.from(fd).toString("latin1").split(":");
+      // the header only: reading the whole file here (hundreds of MB for a main.cvd) read it twice
+      const head = Buffer.alloc(512);
+      const fd = openSync(p, "r");
+      let n: number;
+      try {
+        n = readSync(fd, head, 0, 512, 0);
+      } finally {
+        closeSync(fd);
+      }
+      const f = head.subarray(0, n).toString("latin1").split(":");
       version = Number(f[2]);
     } catch {
       // unreadable: openContainers reports it
@@ -596,18 +604,18 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
   }
   const ignoreFn = ignore.size > 0 ? (name: string, line: string) => ignore.matches(name, line) : undefined;
 
-  for (const f of typed) {
-    if (f.kind === "ign2" || f.kind === "ign") continue;
+  const loadSource = (f: Source): void => {
+    if (f.kind === "ign2" || f.kind === "ign") return;
     if (f.pua && !options.pua) {
       warnings.push({
         code: "SIGDB_SKIPPED_PUA",
         path: f.path,
         message: `${f.path}: PUA database skipped (loaded with --detect-pua, the pua load option, as clamscan --detect-pua)`,
       });
-      continue;
+      return;
     }
-    if (f.kind === "info") continue; // only inside containers, which read it themselves
-    if ((f.kind === "pdb" || f.kind === "wdb" || f.kind === "gdb") && options.phishingUrls === false) continue;
+    if (f.kind === "info") return; // only inside containers, which read it themselves
+    if ((f.kind === "pdb" || f.kind === "wdb" || f.kind === "gdb") && options.phishingUrls === false) return;
     if (
       f.kind !== "hdb" &&
       f.kind !== "mdb" &&
@@ -620,7 +628,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
       const n = loadOther(f, f.suffix ?? suffix);
       count += n.counted;
       outsideStores += n.counted;
-      continue;
+      return;
     }
     if (f.kind === "hdb" || f.kind === "mdb" || f.kind === "fp" || f.kind === "list") {
       const builder = f.kind === "mdb" ? sections : f.kind === "fp" ? allow : hashes;
@@ -638,7 +646,7 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
         onWarning: (message, line) => warnings.push({ code: "SIGDB_MALFORMED_LINE", path: f.path, line, message }),
       });
       count += stats.loaded;
-      continue;
+      return;
     }
     const parts: string[] = [];
     const modules = new Set<string>();
@@ -777,6 +785,13 @@ export function loadClamavDatabase(paths: string | string[], options: LoadOption
         .join("");
       yara.push({ namespace, source: `${imports}\n${parts.join("\n")}`, path: f.path });
     }
+  };
+  for (const f of typed) {
+    if (f.kind === "ign2" || f.kind === "ign") continue;
+    loadSource(f);
+    // a container member's bytes are a view of its whole tar: once every member has been read,
+    // nothing holds the tar (hundreds of MB for a main.cvd) and it can go before the load ends
+    f.bytes = undefined;
   }
   if (peOff(PE_CONF_CERTS)) {
     authenticode.disabled = "the engine configuration (.cfg PE) turns Authenticode certificates off";

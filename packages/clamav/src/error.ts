@@ -21,6 +21,7 @@ export type ClamavErrorCode =
   | "CVD_BAD_SIGNATURE" // a digital signature (header dsig, .info DSIG, .cdiff trailer) does not verify: refuse it
   | "CVD_BAD_ARCHIVE" // the tar (or gzip) body cannot be read: damaged or truncated; download it again
   | "CVD_BAD_INFO" // the .info manifest is missing, malformed, disagrees with the header, or a file's size or sha256 differs
+  | "CVD_BAD_KEY_FILE" // a trusted-keys file (keys besides ClamAV's to check containers with) that cannot be read
   | "CDIFF_BAD_FORMAT" // a .cdiff that is not ClamAV-Diff:version:size: + gzip script + :dsig
   | "CDIFF_APPLY_FAILED"; // a .cdiff script line that cannot be applied (prefix mismatch, missing file): update from a whole .cvd
 

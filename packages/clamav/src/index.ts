@@ -39,7 +39,9 @@
  * Containers (./containers): `.cvd` (signed: header MD5 and raw-RSA dsig, then the `.info`
  * manifest's PSS DSIG and every file's size and sha256), `.cld` (patched locally, header and
  * manifest checked) and `.cud` (unsigned) are opened in memory and their members read as above;
- * signatures from signed containers carry no `.UNOFFICIAL` suffix. `.cdiff` updates are verified
+ * signatures from signed containers carry no `.UNOFFICIAL` suffix. Signatures are checked with
+ * ClamAV's published keys, plus any a loader is told to trust (`keys`; a trusted-keys file,
+ * `parseTrustedKeys`, for a private mirror or a test database). `.cdiff` updates are verified
  * and applied to a container's files (./containers/cdiff.ts) and written back as a `.cld`.
  *
  * Out of a load come byte arrays: `serializeStores` / `loadStores` (./stores/parts.ts) turn the
@@ -77,10 +79,18 @@ export {
   type OpenOptions,
 } from "./containers/cvd.js";
 export { applyCdiffs, applyCdiffScript, readCdiff, type ParsedCdiff } from "./containers/cdiff.js";
-export { CLAMAV_KEYS, type RsaPublicKey, type TrustedKeys } from "./containers/dsig.js";
+export {
+  CLAMAV_KEYS,
+  parseTrustedKeys,
+  trustedKeysText,
+  withClamavKeys,
+  type RsaPublicKey,
+  type TrustedKeys,
+} from "./containers/dsig.js";
 export {
   buildSignedCdiff,
   buildSignedCvd,
+  buildUnsignedCud,
   generateContainerKeys,
   trustedKeysOf,
   type ContainerSigningKeys,

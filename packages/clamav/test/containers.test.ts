@@ -6,16 +6,31 @@
  * in anything but a ClamavError.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { corpus, needs } from "@vigil/test-kit";
 import { ClamavError } from "../src/error.js";
 import { applyCdiffScript, applyCdiffs, readCdiff } from "../src/containers/cdiff.js";
-import { buildCld, openContainer } from "../src/containers/cvd.js";
-import { decodeDsig, encodeDsig } from "../src/containers/dsig.js";
-import { buildSignedCdiff, buildSignedCvd, generateContainerKeys, trustedKeysOf } from "../src/containers/sign.js";
+import { buildCld, gunzipMember, openContainer } from "../src/containers/cvd.js";
+import {
+  CLAMAV_KEYS,
+  decodeDsig,
+  encodeDsig,
+  parseTrustedKeys,
+  trustedKeysText,
+  withClamavKeys,
+} from "../src/containers/dsig.js";
+import {
+  buildSignedCdiff,
+  buildSignedCvd,
+  buildUnsignedCud,
+  generateContainerKeys,
+  trustedKeysOf,
+} from "../src/containers/sign.js";
+import { loadClamavDatabase } from "../src/database.js";
+import { gzipSync } from "node:zlib";
 
 const missingCorpus = needs("ClamAV's signed test databases", { corpora: ["clamav/freshclam"] });
 const FRESHCLAM = missingCorpus ? undefined : corpus("clamav/freshclam");
@@ -190,6 +205,68 @@ describe("containers signed with keys of one's own", () => {
     expect(db.databases.map((f) => f.name)).toEqual(["daily.ndb"]);
     expect(db.warnings).toEqual([]);
     expect(codeOf(() => openContainer(cvd, { path: "daily.cvd" }))).toBe("CVD_BAD_SIGNATURE");
+  });
+
+  it("a trusted-keys file round-trips, adds to ClamAV's keys, and a bad one is CVD_BAD_KEY_FILE", () => {
+    const text = trustedKeysText(trusted);
+    const back = parseTrustedKeys(text, "keys.json");
+    expect(back.cvd[0]!.n).toBe(trusted.cvd[0]!.n);
+    expect(back.info[0]!.e).toBe(trusted.info[0]!.e);
+    expect(back.cdiff[0]!.n).toBe(trusted.cdiff[0]!.n);
+    const both = withClamavKeys(back);
+    expect(both.cvd).toEqual([...CLAMAV_KEYS.cvd, ...back.cvd]);
+    const cvd = buildSignedCvd([ndb], { name: "daily", version: 7, signatures: 1, flevel: 90, stime }, keys);
+    expect(openContainer(cvd, { path: "daily.cvd", keys: both }).header.version).toBe(7);
+    for (const bad of [
+      "not json",
+      "{}",
+      JSON.stringify({ format: "vigil-clamav-keys/v1", cvd: [{ n: "12", e: 3 }] }),
+      JSON.stringify({ format: "vigil-clamav-keys/v1", info: "x" }),
+      JSON.stringify({ format: "vigil-clamav-keys/v1", cdiff: [{ n: "-5", e: "3" }] }),
+    ])
+      expect(codeOf(() => parseTrustedKeys(bad, "keys.json"))).toBe("CVD_BAD_KEY_FILE");
+  });
+
+  it("a directory's .cvd signed with a test key loads with that key, without the .UNOFFICIAL suffix; the same files as .cud load with it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-cvd-keys-"));
+    try {
+      const hdb = { name: "daily.hdb", bytes: Buffer.from(`${"ab".repeat(16)}:12:Test.Hash-1\n`) };
+      const fields = { name: "daily", version: 7, signatures: 2, flevel: 90, stime, gzipLevel: 1 };
+      writeFileSync(join(dir, "daily.cvd"), buildSignedCvd([ndb, hdb], fields, keys));
+      const set = loadClamavDatabase(dir, { keys: withClamavKeys(trusted), nativeBodies: true });
+      expect(set.count).toBe(2);
+      expect(set.rules.map((r) => r.name)).toEqual(["Test.Sig-1"]);
+      // ClamAV's keys only: refused with a warning, nothing loaded
+      const refused = loadClamavDatabase(dir, { nativeBodies: true });
+      expect(refused.count).toBe(0);
+      expect(refused.warnings.map((w) => w.code)).toContain("SIGDB_REFUSED");
+      rmSync(join(dir, "daily.cvd"));
+      writeFileSync(join(dir, "daily.cud"), buildUnsignedCud([ndb, hdb], fields));
+      const cud = loadClamavDatabase(dir, { nativeBodies: true });
+      expect(cud.count).toBe(2);
+      expect(cud.rules.map((r) => r.name)).toEqual(["Test.Sig-1.UNOFFICIAL"]);
+      const info = openContainer(readFileSync(join(dir, "daily.cud")), { path: "daily.cud" });
+      expect(Buffer.from(info.files[1]!.bytes).toString("latin1")).not.toMatch(/DSIG:/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("gunzip takes the trailer's size as a hint only: a wrong or forged ISIZE gives the same bytes", () => {
+    const body = Buffer.alloc(300_000);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7919) % 251;
+    const gz = gzipSync(body, { level: 1 });
+    expect(Buffer.from(gunzipMember(gz, "x", 1 << 30)).equals(body)).toBe(true);
+    for (const isize of [0, 1, 65_535, body.length - 1, body.length + 1, 0xffffffff]) {
+      const forged = Buffer.from(gz);
+      forged.writeUInt32LE(isize >>> 0, forged.length - 4);
+      // the member's own trailer check is not zlib's job here (raw inflate): the bytes are what count
+      expect(Buffer.from(gunzipMember(forged, "x", 1 << 30)).equals(body)).toBe(true);
+    }
+    // the output limit still holds whatever the trailer says
+    const small = Buffer.from(gz);
+    small.writeUInt32LE(10, small.length - 4);
+    expect(codeOf(() => gunzipMember(small, "x", 1000))).toBe("CVD_BAD_ARCHIVE");
   });
 
   it("an old daily and a high functionality level are warnings, not refusals", () => {

@@ -12,13 +12,19 @@ import { ScannerError } from "@vigil/scanner";
 /** Accumulates a repeatable option's values. */
 export const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
-/** --rules, -d/--database and --builtin/--no-builtin. */
+/** --rules, -d/--database, --clamav-trust-key and --builtin/--no-builtin. */
 export function signatureOptions(cmd: Command): Command {
   return cmd
     .option("--rules <file|dir>", "YARA rule file or directory of .yar files (repeatable)", collect, [])
     .option(
       "-d, --database <file|dir>",
       "ClamAV database file or directory (.cvd .cld .cud containers, every ClamAV signature format) or a hash list (repeatable)",
+      collect,
+      [],
+    )
+    .option(
+      "--clamav-trust-key <file>",
+      "also trust the keys in this file (vigil-clamav-keys/v1 JSON) for .cvd/.cld signatures, besides ClamAV's: a private mirror's or a test database's (repeatable)",
       collect,
       [],
     )

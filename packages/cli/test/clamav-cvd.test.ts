@@ -138,3 +138,35 @@ describe.skipIf(missing)("vigil clamav against sigtool", () => {
     }
   });
 });
+
+describe("vigil scan --clamav-trust-key", () => {
+  it("a .cvd signed with a test key loads when its key file is given, and is refused with ClamAV's keys alone", async () => {
+    const { buildSignedCvd, generateContainerKeys, trustedKeysOf, trustedKeysText } = await import("@vigil/clamav");
+    const dir = mkdtempSync(join(tmpdir(), "vigil-trustkey-"));
+    try {
+      const keys = generateContainerKeys();
+      const ndb = {
+        name: "daily.ndb",
+        bytes: Buffer.from(`Test.TrustKey-1:0:*:${Buffer.from("trust-key-needle").toString("hex")}\n`),
+      };
+      const fields = { name: "daily", version: 2, signatures: 1, flevel: 90, stime: Math.floor(Date.now() / 1000) };
+      writeFileSync(join(dir, "daily.cvd"), buildSignedCvd([ndb], fields, keys));
+      writeFileSync(join(dir, "keys.json"), trustedKeysText(trustedKeysOf(keys)));
+      writeFileSync(join(dir, "sample.txt"), "a trust-key-needle b");
+      const scan = (...extra: string[]) =>
+        spawnSync(
+          process.execPath,
+          [BIN, "scan", "--no-cache", "-d", join(dir, "daily.cvd"), ...extra, join(dir, "sample.txt")],
+          { encoding: "utf8" },
+        );
+      const ok = scan("--clamav-trust-key", join(dir, "keys.json"));
+      expect(ok.stdout).toContain("sample.txt: Test.TrustKey-1 FOUND");
+      expect(ok.status).toBe(1);
+      const refused = scan();
+      expect(refused.status).toBe(2);
+      expect(refused.stderr).toMatch(/does not verify/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -13,7 +13,8 @@
  * the deserialised arrays) that an idle daemon never collected. When the compiled-signature
  * cache already holds the set for these files, the child only says where, and this side reads
  * the parts from the cache file straight into shared memory (a restart does no compile and no
- * transfer).
+ * transfer). The child collects its garbage (the unpacked containers, parsing buffers) before
+ * the transfer, so the daemon's copy does not come on top of it.
  */
 import { spawn } from "node:child_process";
 import type { Readable } from "node:stream";
@@ -67,6 +68,9 @@ try {
     process.disconnect();
     process.exit(0);
   }
+  // the load's garbage (a container's unpacked tar, parsing buffers: as much as the parts again
+  // at a real scale) goes before the daemon allocates its copy, so the two never add up
+  globalThis.gc?.();
   const bytes = [], arrays = [];
   for (const [k, chunks] of Object.entries(s.parts)) {
     if (!chunks) continue;
@@ -142,7 +146,7 @@ export async function compileInChild(options: SignatureOptions): Promise<Signatu
   // fd 3: the raw byte arrays; fd 4: the IPC channel for the message
   const child = spawn(
     process.execPath,
-    ["--input-type=module", "-e", CHILD, JSON.stringify([scannerEntry(), options])],
+    ["--expose-gc", "--input-type=module", "-e", CHILD, JSON.stringify([scannerEntry(), options])],
     {
       stdio: ["ignore", "ignore", "pipe", "pipe", "ipc"],
       serialization: "advanced",

@@ -28,6 +28,10 @@ import {
   clamscanOrder,
   loadClamavDatabase,
   matchContainerMeta,
+  parseTrustedKeys,
+  withClamavKeys,
+  type RsaPublicKey,
+  type TrustedKeys,
   parseCdbLine,
   type CdbSignature,
   loadStores,
@@ -82,6 +86,11 @@ export interface SignatureOptions {
    * mismatches and cloaked URLs of links to any domain, not only protected ones.
    */
   phishing?: PhishingSettings;
+  /**
+   * Trusted-keys files (@vigil/clamav `trustedKeysText`): `.cvd`/`.cld` signatures made with
+   * these keys verify too, besides ClamAV's own (a private mirror's or a test database's).
+   */
+  clamavTrustKeys?: string[];
   timeoutMs?: number;
   /**
    * Directory for compiled signature sets: when every source file and the engine and
@@ -501,6 +510,8 @@ function cacheKey(opts: SignatureOptions): string | undefined {
     }
     h.update(`\0db:${(opts.databases ?? []).length}\0rules:${(opts.rules ?? []).length}`);
     for (const f of files) h.update(`\0${resolve(f)}\0`).update(readFileSync(f));
+    // a container verified with a trusted key is cached under that key: another key reverifies
+    for (const k of opts.clamavTrustKeys ?? []) h.update(`\0key:${resolve(k)}\0`).update(readFileSync(k));
     // the engine and database-reader builds (every file, subfolders included): their
     // compiled output changes with their code
     for (const pkg of ["@vigil/engine", "@vigil/clamav"]) {
@@ -626,6 +637,27 @@ export function readCompiledParts(loc: CompiledLocation, timeoutMs?: number): Fu
   };
 }
 
+/** ClamAV's keys plus those of the trusted-keys files. */
+function readTrustKeys(files: string[]): TrustedKeys {
+  const more = { cvd: [] as RsaPublicKey[], info: [] as RsaPublicKey[], cdiff: [] as RsaPublicKey[] };
+  for (const f of files) {
+    let text: string;
+    try {
+      text = readFileSync(f, "utf8");
+    } catch (err) {
+      throw new ClamavError("CVD_BAD_KEY_FILE", `cannot read the trusted-keys file: ${(err as Error).message}`, {
+        path: f,
+        cause: err,
+      });
+    }
+    const k = parseTrustedKeys(text, f);
+    more.cvd.push(...k.cvd);
+    more.info.push(...k.info);
+    more.cdiff.push(...k.cdiff);
+  }
+  return withClamavKeys(more);
+}
+
 function compileParts(opts: SignatureOptions): CompiledParts {
   const units: SourceUnit[] = opts.builtin === false ? [] : starterSources();
   for (const p of opts.rules ?? []) {
@@ -660,6 +692,7 @@ function compileParts(opts: SignatureOptions): CompiledParts {
         pua: !!opts.pua,
         phishingUrls: opts.phishing?.urls !== false,
         phishingSigs: opts.phishing?.sigs !== false,
+        ...(opts.clamavTrustKeys?.length ? { keys: readTrustKeys(opts.clamavTrustKeys) } : {}),
       });
     } catch (err) {
       throw new ScannerError("RULES_FAILED", `cannot load the ClamAV database: ${(err as Error).message}`, {

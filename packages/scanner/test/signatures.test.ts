@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { buildSignedCvd, generateContainerKeys, trustedKeysOf, trustedKeysText } from "@vigil/clamav";
 import { buildSignatures } from "../src/index.js";
 
 describe("compiled signature cache", () => {
@@ -34,6 +35,43 @@ describe("compiled signature cache", () => {
     // a damaged cache file is ignored
     for (const n of readdirSync(cacheDir)) writeFileSync(join(cacheDir, n), "garbage");
     expect(names(buildSignatures(opts), "needle-three")).toEqual(["Test.Other.UNOFFICIAL"]);
+  });
+});
+
+describe("a .cvd signed with a key of one's own (clamavTrustKeys)", () => {
+  it("loads with the key file, is refused without it even when the set with it is cached, and a bad key file is RULES_FAILED", () => {
+    const d = mkdtempSync(join(tmpdir(), "vigil-sigkeys-"));
+    const keys = generateContainerKeys();
+    const keyFile = join(d, "keys.json");
+    writeFileSync(keyFile, trustedKeysText(trustedKeysOf(keys)));
+    mkdirSync(join(d, "db"));
+    const ndb = {
+      name: "daily.ndb",
+      bytes: Buffer.from(`Test.Signed-1:0:*:${Buffer.from("signed-needle").toString("hex")}\n`),
+    };
+    const fields = { name: "daily", version: 3, signatures: 1, flevel: 90, stime: Math.floor(Date.now() / 1000) };
+    writeFileSync(join(d, "db", "daily.cvd"), buildSignedCvd([ndb], fields, keys));
+    const cacheDir = join(d, "compiled");
+    const found = (s: ReturnType<typeof buildSignatures>) =>
+      s.detector
+        .scan(Buffer.from("x signed-needle y"), { path: "t", size: 17 })
+        .map((m) => String(m.meta?.clamav_name));
+    const trusted = buildSignatures({
+      builtin: false,
+      databases: [join(d, "db")],
+      clamavTrustKeys: [keyFile],
+      cacheDir,
+    });
+    expect(trusted.signatures).toBe(1);
+    expect(found(trusted)).toEqual(["Test.Signed-1"]);
+    // the cached set was verified with the key: without it, the container is checked again and refused
+    const without = buildSignatures({ builtin: false, databases: [join(d, "db")], cacheDir });
+    expect(without.signatures).toBe(0);
+    expect(without.warnings.map((w) => w.code)).toContain("SIGDB_REFUSED");
+    writeFileSync(keyFile, "{}");
+    expect(() => buildSignatures({ builtin: false, databases: [join(d, "db")], clamavTrustKeys: [keyFile] })).toThrow(
+      /CVD_BAD_KEY_FILE|trusted-keys/,
+    );
   });
 });
 

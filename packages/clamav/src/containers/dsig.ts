@@ -8,6 +8,7 @@
  * character a 6-bit digit, least significant first.
  */
 import { createHash } from "node:crypto";
+import { ClamavError } from "../error.js";
 
 export interface RsaPublicKey {
   readonly n: bigint;
@@ -46,6 +47,54 @@ export interface TrustedKeys {
 }
 
 export const CLAMAV_KEYS: TrustedKeys = { cvd: [CVD_HEADER_KEY], info: [INFO_KEY], cdiff: [CDIFF_KEY] };
+
+/** ClamAV's keys and `more`: what a loader told to trust a test or private mirror's key checks with. */
+export function withClamavKeys(more: TrustedKeys): TrustedKeys {
+  return {
+    cvd: [...CLAMAV_KEYS.cvd, ...more.cvd],
+    info: [...CLAMAV_KEYS.info, ...more.info],
+    cdiff: [...CLAMAV_KEYS.cdiff, ...more.cdiff],
+  };
+}
+
+/**
+ * A trusted-keys file as text: JSON `{"format":"vigil-clamav-keys/v1","cvd":[{"n":"...","e":"..."}],
+ * "info":[...],"cdiff":[...]}`, each modulus and exponent a decimal string, as ClamAV publishes its own.
+ */
+export function trustedKeysText(keys: TrustedKeys): string {
+  const list = (ks: readonly RsaPublicKey[]) => ks.map((k) => ({ n: k.n.toString(), e: k.e.toString() }));
+  return `${JSON.stringify({ format: "vigil-clamav-keys/v1", cvd: list(keys.cvd), info: list(keys.info), cdiff: list(keys.cdiff) }, null, 2)}\n`;
+}
+
+/** Reads a trusted-keys file's text (see trustedKeysText); `path` names it in the error. */
+export function parseTrustedKeys(text: string, path: string): TrustedKeys {
+  const bad = (why: string): never => {
+    throw new ClamavError(
+      "CVD_BAD_KEY_FILE",
+      `not a ClamAV trusted-keys file (${why}): expected JSON {"format":"vigil-clamav-keys/v1","cvd":[{"n":"decimal","e":"decimal"}],"info":[...],"cdiff":[...]}`,
+      { path },
+    );
+  };
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch (err) {
+    return bad(`not JSON: ${(err as Error).message}`);
+  }
+  if (typeof j !== "object" || j === null || (j as { format?: unknown }).format !== "vigil-clamav-keys/v1")
+    return bad("no format vigil-clamav-keys/v1");
+  const keys = (field: "cvd" | "info" | "cdiff"): RsaPublicKey[] => {
+    const v = (j as Record<string, unknown>)[field] ?? [];
+    if (!Array.isArray(v)) return bad(`${field} is not a list`);
+    return v.map((k: unknown, i) => {
+      const { n, e } = (k ?? {}) as { n?: unknown; e?: unknown };
+      if (typeof n !== "string" || typeof e !== "string" || !/^[1-9]\d{0,1200}$/.test(n) || !/^[1-9]\d{0,30}$/.test(e))
+        return bad(`${field}[${i}] needs n and e as decimal strings`);
+      return { n: BigInt(n), e: BigInt(e) };
+    });
+  };
+  return { cvd: keys("cvd"), info: keys("info"), cdiff: keys("cdiff") };
+}
 
 const ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/";
 const DIGIT = new Int8Array(128).fill(-1);

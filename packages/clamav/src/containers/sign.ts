@@ -59,6 +59,8 @@ export interface CvdFields {
   readonly builder?: string;
   /** seconds since the epoch */
   readonly stime: number;
+  /** zlib level of the body (default 6; the benchmark packs hundreds of MB at 1) */
+  readonly gzipLevel?: number;
 }
 
 function buildTimeText(stime: number): string {
@@ -74,6 +76,22 @@ export function buildSignedCvd(
   fields: CvdFields,
   keys: ContainerSigningKeys,
 ): Uint8Array {
+  return buildContainer(files, fields, keys);
+}
+
+/**
+ * Packs the same files as an unsigned `.cud` (the .info without DSIG, the header's dsig `X`):
+ * what clamd loads without ClamAV's keys, reading it otherwise as a `.cvd`.
+ */
+export function buildUnsignedCud(files: readonly ContainerFile[], fields: CvdFields): Uint8Array {
+  return buildContainer(files, fields, undefined);
+}
+
+function buildContainer(
+  files: readonly ContainerFile[],
+  fields: CvdFields,
+  keys: ContainerSigningKeys | undefined,
+): Uint8Array {
   const builder = fields.builder ?? "vigil";
   const time = buildTimeText(fields.stime);
   const headerLine = (md5: string, dsig: string) =>
@@ -81,16 +99,18 @@ export function buildSignedCvd(
   let info = headerLine("X", "X") + "\n";
   for (const f of files) info += `${f.name}:${f.bytes.length}:${createHash("sha256").update(f.bytes).digest("hex")}\n`;
   const infoBytes = Buffer.from(info, "latin1");
-  const signedInfo = Buffer.concat([infoBytes, Buffer.from(`DSIG:${signPss(infoBytes, keys.info)}\n`, "latin1")]);
+  const infoFile = keys
+    ? Buffer.concat([infoBytes, Buffer.from(`DSIG:${signPss(infoBytes, keys.info)}\n`, "latin1")])
+    : infoBytes;
   const tar = writeContainerTar([
     { name: "COPYING", bytes: Buffer.from("Test database built by Vigil; not ClamAV's.\n") },
-    { name: `${fields.name}.info`, bytes: signedInfo },
+    { name: `${fields.name}.info`, bytes: infoFile },
     ...files,
   ]);
-  const body = gzipSync(tar, { level: 6 });
+  const body = gzipSync(tar, { level: fields.gzipLevel ?? 6 });
   const md5 = createHash("md5").update(body).digest();
   const header = Buffer.alloc(512, 0x20);
-  header.write(headerLine(md5.toString("hex"), signRawMd5(md5, keys.cvd)), "latin1");
+  header.write(headerLine(md5.toString("hex"), keys ? signRawMd5(md5, keys.cvd) : "X"), "latin1");
   return Buffer.concat([header, body]);
 }
 

@@ -5,7 +5,7 @@
  * the rules without dropping connections; SIGTERM/SIGINT (or SHUTDOWN) stop it.
  */
 import { chownSync, readFileSync, realpathSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { fail } from "../fail.js";
@@ -93,6 +93,7 @@ interface Opts {
   rules: string[];
   feeds?: boolean;
   database: string[];
+  clamavTrustKey: string[];
   builtin?: boolean;
   jobs?: string;
   streamMaxLength: string;
@@ -243,6 +244,7 @@ export async function run(args: string[]): Promise<number> {
         builtin: useBuiltin({ ...o, database: resolveDatabases(o) }),
         rules: [...o.rules, ...(o.feeds !== false ? feedRuleDirs() : [])],
         databases: resolveDatabases(o),
+        ...(o.clamavTrustKey.length ? { clamavTrustKeys: o.clamavTrustKey.map((k) => resolve(k)) } : {}),
         ...(conf?.detectPua ? { pua: true } : {}),
         phishing: phishingOptions(o, conf ?? {}),
         timeoutMs: parseCount(o.maxScantime, "--max-scantime"),

@@ -6,7 +6,7 @@
  * summary; a second Ctrl-C exits at once.
  */
 import { createWriteStream } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import {
   cacheDir,
@@ -105,6 +105,7 @@ interface Opts {
   rules: string[];
   feeds?: boolean;
   database: string[];
+  clamavTrustKey: string[];
   builtin?: boolean;
   recursive: boolean;
   maxDepth?: string;
@@ -177,6 +178,7 @@ async function scan(paths: string[], o: Opts): Promise<number> {
     databases,
     pua: !!o.detectPua,
     phishing: phishingOptions(o),
+    ...(o.clamavTrustKey.length ? { clamavTrustKeys: o.clamavTrustKey.map((k) => resolve(k)) } : {}),
     timeoutMs: parseCount(o.maxScantime, "--max-scantime"),
     ...(o.cache ? { cacheDir: join(cacheDir(), "compiled") } : {}),
   });
