@@ -2,7 +2,7 @@
  * Scanning one file's bytes: the detector looks at the bytes, then, if they are an archive,
  * at each member, recursively, within the limits. Everything lands in one FileResult.
  */
-import { readArchive, sniffArchive, type ArchiveKind } from "./archive/index.js";
+import { readArchive, readsWhole, sniffArchive, type ArchiveKind } from "./archive/index.js";
 import { recognise } from "./archive/recognise.js";
 import type {
   Detection,
@@ -227,8 +227,9 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
       }
       if (!visit(member.data!, inner, depth + 1, kind)) return false;
     }
-    // a reader that found nothing to open (an executable packed with a packer it does not know)
-    return position > 0 || unopened();
+    // a reader that found nothing to open (an executable packed with a packer it does not know),
+    // unless it read the whole file and found nothing embedded (a plain RTF or PDF): fully scanned
+    return position > 0 || readsWhole(kind) || unopened();
   };
   visit(bytes, result.path, 0);
 }
