@@ -30,7 +30,7 @@
  * packer it does not unpack), but whose family `archive/recognise.ts` knows by content (packed
  * executables, installers, ...) are reported "not fully scanned (unsupported)", never clean; a
  * document read whole that embeds nothing (an RTF without `\objdata`, a PDF without a filtered
- * stream) is fully scanned as it is.
+ * stream, an OLE2 file without a stream) is fully scanned as it is.
  * This produces one `FileResult`
  * per top-level file with detections, "not fully scanned" notes and errors. Results feed
  * `ScanStats` and a `ReportWriter` (text, json, ndjson, SARIF), and optionally the

@@ -598,6 +598,14 @@ describe("documents that embed nothing: fully scanned as they are, unless cut sh
       expect(r.errors).toEqual([]);
     }
   });
+  it("an OLE2 file with no stream is OK; one whose header is damaged is not", () => {
+    const empty = makeCfb([]);
+    expect(sniffArchive(empty)).toBe("ole2");
+    expect(scan(empty, "e.doc").incomplete).toEqual([]);
+    const bad = Buffer.from(empty);
+    bad.writeUInt32LE(0xfffffff0, 0x30); // the directory's first sector: past the end
+    expect(scan(bad, "bad.doc").incomplete.map((i) => [i.path, i.reason])).toEqual([["bad.doc", "corrupt-archive"]]);
+  });
   it("a PDF cut short with no stream in what is there is not fully scanned", () => {
     const pdf = makePdf([{ dict: "<< /Type /Catalog >>" }, { dict: "<< /Type /Pages /Kids [] /Count 0 >>" }]);
     const r = scan(pdf.subarray(0, pdf.indexOf("xref")), "cut.pdf");
