@@ -2,7 +2,7 @@
  * Scanning one file's bytes: the detector looks at the bytes, then, if they are an archive,
  * at each member, recursively, within the limits. Everything lands in one FileResult.
  */
-import { readArchive, sniffArchive, type ArchiveKind } from "./archive/index.js";
+import { readArchive, readsWhole, sniffArchive, type ArchiveKind } from "./archive/index.js";
 import { recognise } from "./archive/recognise.js";
 import type { MailPart } from "./archive/types.js";
 import type {
@@ -255,8 +255,9 @@ export function scanContent(detector: Detector, bytes: Uint8Array, result: FileR
       const shut = closed || !!mail?.closed;
       if (!visit(member.data!, inner, depth + 1, kind, shut ? undefined : member.mail, shut, path)) return false;
     }
-    // a reader that found nothing to open (an executable packed with a packer it does not know)
-    return position > 0 || unopened();
+    // a reader that found nothing to open (an executable packed with a packer it does not know),
+    // unless it read the whole file and found nothing embedded (a plain RTF or PDF): fully scanned
+    return position > 0 || readsWhole(kind) || unopened();
   };
   visit(bytes, result.path, 0);
   if (allMatch) result.detections.push(...deferred);

@@ -26,8 +26,11 @@
  * streams, VBA sources and embedded objects; PDF streams through their filters, embedded files
  * and scripts; RTF objects), on every member recursively within the `Limits` (`scanContent`; a
  * damaged container yields the bytes before the damage, scanned, with the damage noted). Bytes
- * no reader opens but whose family `archive/recognise.ts` knows by content (packed
- * executables, installers, ...) are reported "not fully scanned (unsupported)", never clean.
+ * no reader opens, or in which a reader finds nothing it knows (an executable packed with a
+ * packer it does not unpack), but whose family `archive/recognise.ts` knows by content (packed
+ * executables, installers, ...) are reported "not fully scanned (unsupported)", never clean; a
+ * document read whole that embeds nothing (an RTF without `\objdata`, a PDF without a filtered
+ * stream, an OLE2 file without a stream) is fully scanned as it is.
  * This produces one `FileResult`
  * per top-level file with detections, "not fully scanned" notes and errors. Results feed
  * `ScanStats` and a `ReportWriter` (text, json, ndjson, SARIF), and optionally the

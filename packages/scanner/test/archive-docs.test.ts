@@ -569,6 +569,51 @@ describe("RTF", () => {
   });
 });
 
+describe("documents that embed nothing: fully scanned as they are, unless cut short", () => {
+  const plainRtf = Buffer.from(
+    "{\\rtf1\\ansi\\deff0{\\fonttbl{\\f0 Times New Roman;}}\n" +
+      "{\\*\\generator Vigil test;}\\pard\\plain\\f0\\fs20 GNU GENERAL PUBLIC LICENSE\\par\n" +
+      "Version 2, June 1991\\par\n}\r\n",
+    "latin1",
+  );
+  it("an RTF with no \\objdata (a licence text) is OK, not 'not fully scanned (RTF document)'", () => {
+    expect(sniffArchive(plainRtf)).toBe("rtf");
+    const r = scan(plainRtf, "license.rtf");
+    expect(r.incomplete).toEqual([]);
+    expect(r.detections).toEqual([]);
+  });
+  it("a plain RTF cut short (no closing brace) is not fully scanned: what the rest held is unknown", () => {
+    const r = scan(plainRtf.subarray(0, 60), "cut.rtf");
+    expect(r.incomplete.map((i) => [i.path, i.reason])).toEqual([["cut.rtf", "corrupt-archive"]]);
+    expect(r.incomplete[0]!.message).toMatch(/RTF document cut short/);
+  });
+  it("a PDF with no stream, or with unfiltered streams only, is OK", () => {
+    for (const pdf of [
+      makePdf([{ dict: "<< /Type /Catalog /Pages 2 0 R >>" }, { dict: "<< /Type /Pages /Kids [] /Count 0 >>" }]),
+      makePdf([{ dict: "<< /Type /Catalog >>" }, { dict: "<< >>", stream: Buffer.from("BT (Hello) Tj ET") }]),
+    ]) {
+      expect(sniffArchive(pdf)).toBe("pdf");
+      const r = scan(pdf, "plain.pdf");
+      expect(r.incomplete).toEqual([]);
+      expect(r.errors).toEqual([]);
+    }
+  });
+  it("an OLE2 file with no stream is OK; one whose header is damaged is not", () => {
+    const empty = makeCfb([]);
+    expect(sniffArchive(empty)).toBe("ole2");
+    expect(scan(empty, "e.doc").incomplete).toEqual([]);
+    const bad = Buffer.from(empty);
+    bad.writeUInt32LE(0xfffffff0, 0x30); // the directory's first sector: past the end
+    expect(scan(bad, "bad.doc").incomplete.map((i) => [i.path, i.reason])).toEqual([["bad.doc", "corrupt-archive"]]);
+  });
+  it("a PDF cut short with no stream in what is there is not fully scanned", () => {
+    const pdf = makePdf([{ dict: "<< /Type /Catalog >>" }, { dict: "<< /Type /Pages /Kids [] /Count 0 >>" }]);
+    const r = scan(pdf.subarray(0, pdf.indexOf("xref")), "cut.pdf");
+    expect(r.incomplete.map((i) => [i.path, i.reason])).toEqual([["cut.pdf", "corrupt-archive"]]);
+    expect(r.incomplete[0]!.message).toMatch(/PDF cut short \(no %%EOF\)/);
+  });
+});
+
 describe("MS-OVBA bombs", () => {
   it("a module that decompresses past the cap stops there", () => {
     const src = "A".repeat(400_000);

@@ -1,4 +1,4 @@
-// Issue 15, the MEW and Upack packers: ClamAV's rebuilt PE (rebuild-clam.ts) from its facts, the
+// Issue 15, the MEW and Upack packers: ClamAV's rebuilt PE (clamrebuild.ts) from its facts, the
 // MEW LZ block coder round trip, then clamav-testfiles' clam-mew.exe and clam-upack.exe: found
 // with their member path, each layer's md5 the one clamscan --debug prints (its FP SIGNATURE
 // lines), and each file truncated, corrupted (flipped bytes) and bombed, generated here from the
@@ -13,7 +13,7 @@ import { EICAR, needs } from "@vigil/test-kit";
 import { DEFAULT_LIMITS, scanBytes } from "../src/index.js";
 import { readArchive, sniffArchive } from "../src/archive/index.js";
 import { unmewBlock } from "../src/archive/exe/mew.js";
-import { rebuildClamPe } from "../src/archive/exe/rebuild-clam.js";
+import { rebuildFrom } from "../src/archive/exe/clamrebuild.js";
 import { withRules } from "./helpers/detector.js";
 
 const CLAM_EXE = "aa15bcf478d165efd2065190eb473bcb";
@@ -28,7 +28,7 @@ describe("the PE ClamAV rebuilds around an unpacked image", () => {
   buf.write("first", 0);
   buf.write("second", 0x1000);
   it("headers, .clamNN sections, raw data at 0x200 boundaries, sizes aligned", () => {
-    const r = rebuildClamPe(
+    const r = rebuildFrom(
       buf,
       [
         { raw: 0, rva: 0x1000, rsz: 0x1000, vsz: 0x1000 },
@@ -36,7 +36,7 @@ describe("the PE ClamAV rebuilds around an unpacked image", () => {
       ],
       0x400000,
       0x1234,
-      0x1000,
+      { align: 0x1000 },
     );
     if (!("data" in r)) throw new Error(r.error);
     const out = Buffer.from(r.data);
@@ -58,15 +58,15 @@ describe("the PE ClamAV rebuilds around an unpacked image", () => {
     expect(out.length).toBe(0x2400);
   });
   it("a first section past the headers' page gets an `empty` ghost in front; 97 sections are refused", () => {
-    const r = rebuildClamPe(buf, [{ raw: 0, rva: 0x5000, rsz: 0x20, vsz: 0x20 }], 0x400000, 0x5000, 0);
+    const r = rebuildFrom(buf, [{ raw: 0, rva: 0x5000, rsz: 0x20, vsz: 0x20 }], 0x400000, 0x5000);
     if (!("data" in r)) throw new Error(r.error);
     const out = Buffer.from(r.data);
     expect(out.readUInt16LE(0xd0 + 6)).toBe(2);
     expect(out.subarray(0x1c8, 0x1ce).toString("latin1")).toBe("empty\0");
     expect([8, 12].map((o) => out.readUInt32LE(0x1c8 + o))).toEqual([0x4000, 0x1000]);
     const many = Array.from({ length: 97 }, (_, i) => ({ raw: 0, rva: 0x1000 * (i + 1), rsz: 1, vsz: 1 }));
-    expect(rebuildClamPe(buf, many, 0, 0, 0)).toEqual({ error: "97 sections: more than a rebuilt PE holds (96)" });
-    expect(rebuildClamPe(buf, [{ raw: 0x2ff0, rva: 0x1000, rsz: 0x20, vsz: 0x20 }], 0, 0, 0)).toEqual({
+    expect(rebuildFrom(buf, many, 0, 0)).toEqual({ error: "97 sections: more than a rebuilt PE holds (96)" });
+    expect(rebuildFrom(buf, [{ raw: 0x2ff0, rva: 0x1000, rsz: 0x20, vsz: 0x20 }], 0, 0)).toEqual({
       error: "a section lies outside the unpacked image",
     });
   });
@@ -132,7 +132,7 @@ describe("MEW LZ blocks", () => {
   });
   it("cut, a copy pointing before the start, an output larger than its room: errors, not exceptions of another kind", () => {
     expect(() => run(packed.subarray(0, packed.length - 2))).toThrow(/MEW: packed data ends early/);
-    expect(() => run(packed, 20)).toThrow(/MEW: (output passes the image|a copy points outside)/);
+    expect(() => run(packed, 20)).toThrow(/MEW: (output passes its bounds|a copy points outside)/);
     const far = Buffer.from([0x41, 0xc0, 0x7f << 1]); // tag 110..., a copy from 127 bytes back
     expect(() => run(far)).toThrow(/a copy points outside the output/);
   });

@@ -59,7 +59,8 @@ function expectUnsupported(b: Uint8Array, format: RegExp) {
   const top = r.incomplete.find((i) => i.reason === "unsupported" && i.path === "f");
   if (top && r.incomplete.length === 1) {
     expect(top.message).toMatch(format);
-    expect(top.message).toMatch(/is not opened by this version/);
+    // (a packer that exe/ unpacks: its unpacker did not find the loader)
+    expect(top.message).toMatch(/is not opened by this version|loader or sections were not found \(damaged/);
   }
 }
 
@@ -178,6 +179,34 @@ describe("recognise: families no reader opens are never OK", () => {
       } else expectUnsupported(b, format);
     });
 
+  it("a packer that exe/ unpacks, whose loader was not found: damaged or another version, not 'not opened'", () => {
+    const packed = (name: string) =>
+      pe(
+        [
+          { name: ".text", vsize: 0x200, raw: 0x200, flags: CODE },
+          { name, vsize: 0x200, raw: 0x200, flags: 0xc0000040 },
+        ],
+        0x2000,
+      );
+    for (const [name, packer] of [
+      [".aspack", "ASPack"],
+      [".petite", "Petite"],
+      ["MEW", "MEW"],
+      [".taz", "PESpin"],
+    ]) {
+      const r = recognise(packed(name))!;
+      expect(r.format).toBe(`${packer}-packed PE`);
+      expect(r.message).toBe(
+        `${packer}-packed PE: the packer's loader or sections were not found (damaged, or a version not supported); ` +
+          "the packed program is not unpacked, only the packer's bytes are scanned",
+      );
+      const top = scan(packed(name), "f").incomplete;
+      expect(top.map((i) => [i.reason, i.message])).toEqual([["unsupported", r.message]]);
+    }
+    // a packer no unpacker reads keeps the plain wording
+    expect(recognise(packed(".MPRESS1"))!.message).toMatch(/^MPRESS-packed PE is not opened by this version/);
+  });
+
   it("a zip member in a method Vigil cannot decode is not fully scanned, with the member path", () => {
     const r = scan(makeZip([{ name: "a.exe", data: "MZ....", method: 14 }]), "m.zip");
     expect(r.incomplete).toEqual([
@@ -246,7 +275,7 @@ describe("recognise: families no reader opens are never OK", () => {
 describe("reports: a file not fully scanned is never OK in text, json, ndjson or SARIF", () => {
   let result: FileResult;
   beforeAll(() => {
-    result = scan(bytes("%PDF-1.7\n1 0 obj\n"), "doc.pdf");
+    result = scan(bytes([0x4b, 0x57, 0x41, 0x4a, 0x88, 0xf0, 0x27, 0xd1], Buffer.alloc(40)), "data.kwj");
   });
   const info = { toolVersion: "t", rulesVersion: "r", signatures: 1 };
   const run = (format: "text" | "json" | "ndjson" | "sarif", all = true) => {
@@ -258,7 +287,9 @@ describe("reports: a file not fully scanned is never OK in text, json, ndjson or
 
   it("text: a WARNING line with the reason, no OK even with --all (-a)", () => {
     const t = run("text");
-    expect(t).toBe("doc.pdf: Not fully scanned (unsupported): PDF document is not opened by this version WARNING\n");
+    expect(t).toBe(
+      "data.kwj: Not fully scanned (unsupported): KWAJ (MS compress) file is not opened by this version WARNING\n",
+    );
     expect(t).not.toMatch(/: OK/);
   });
 
@@ -275,10 +306,14 @@ describe("reports: a file not fully scanned is never OK in text, json, ndjson or
                 .map((l) => JSON.parse(l))
                 .find((o) => o.type === "file");
         expect(file).toMatchObject({
-          path: "doc.pdf",
+          path: "data.kwj",
           status: "incomplete",
           incomplete: [
-            { reason: "unsupported", path: "doc.pdf", message: "PDF document is not opened by this version" },
+            {
+              reason: "unsupported",
+              path: "data.kwj",
+              message: "KWAJ (MS compress) file is not opened by this version",
+            },
           ],
         });
       }
@@ -290,7 +325,9 @@ describe("reports: a file not fully scanned is never OK in text, json, ndjson or
     expect(s.runs[0].invocations[0].toolExecutionNotifications).toEqual([
       {
         level: "warning",
-        message: { text: "doc.pdf: not fully scanned (unsupported): PDF document is not opened by this version" },
+        message: {
+          text: "data.kwj: not fully scanned (unsupported): KWAJ (MS compress) file is not opened by this version",
+        },
         descriptor: { id: "unsupported" },
       },
     ]);

@@ -43,6 +43,18 @@ export function sniffArchive(b: Uint8Array): ArchiveKind | undefined {
   return sniffMail(b);
 }
 
+/**
+ * Whether `kind`'s reader reads the whole file and yields a member with a `problem` for whatever
+ * it cannot read (a group or stream cut short or not decoded, encryption): when it yields
+ * nothing, the file embeds nothing and its own bytes, scanned as they are, were all there is (an
+ * RTF with no `\objdata`, a PDF with no filtered stream, an OLE2 file with no stream: its
+ * directory is read whole and damage is reported). For other kinds, no member means the
+ * reader found nothing it knows (an executable packed with an unknown packer): not fully scanned.
+ */
+export function readsWhole(kind: ArchiveKind): boolean {
+  return kind === "rtf" || kind === "pdf" || kind === "ole2";
+}
+
 export function readArchive(kind: ArchiveKind, b: Uint8Array, outerName: string, cap: OutputCap): Iterable<Member> {
   switch (kind) {
     case "zip":

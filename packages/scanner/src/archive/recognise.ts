@@ -75,6 +75,9 @@ const PACKER_SECTIONS: [RegExp, string][] = [
   [/^FSG!$/, "FSG"],
 ];
 
+/** The packers whose PE files `exe/` unpacks: seen here, the unpacker did not find its loader. */
+const UNPACKED = new Set(["UPX", "ASPack", "Petite", "WWPack32", "yC", "MEW", "PESpin", "Upack"]);
+
 interface Pe {
   header: number;
   sections: { name: string; vsize: number; rva: number; rsize: number; raw: number; flags: number }[];
@@ -115,8 +118,15 @@ function parsePe(b: Uint8Array, at = 0): Pe | undefined {
 
 /** What in a PE file this version does not open: a packer, an installer, an appended archive. */
 function recognisePe(b: Uint8Array, pe: Pe): Recognised | undefined {
-  const packed = (packer: string) =>
-    said(`${packer}-packed PE`, "the packed program is not unpacked, only the packer's bytes are scanned");
+  const packed = (packer: string): Recognised =>
+    UNPACKED.has(packer)
+      ? {
+          format: `${packer}-packed PE`,
+          message:
+            `${packer}-packed PE: the packer's loader or sections were not found (damaged, or a version ` +
+            "not supported); the packed program is not unpacked, only the packer's bytes are scanned",
+        }
+      : said(`${packer}-packed PE`, "the packed program is not unpacked, only the packer's bytes are scanned");
   for (const s of pe.sections) for (const [re, packer] of PACKER_SECTIONS) if (re.test(s.name)) return packed(packer);
   if (startsWith(b, 2, ascii("KERNEL32.DLL"))) return packed("Upack");
   if (indexOf(b, UPX, 0, Math.min(b.length, 4096)) >= 0) return packed("UPX");

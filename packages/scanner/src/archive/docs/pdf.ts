@@ -187,7 +187,29 @@ export function decodeStream(
   return { data };
 }
 
+/**
+ * The members of a PDF. One with nothing encoded in it (no filtered stream, no embedded file or
+ * script) yields nothing: its own bytes are all there is to scan; unless it has no `%%EOF`: then
+ * it was cut short and what the rest held is unknown, a member with a `problem`.
+ */
 export function* readPdf(b: Uint8Array, cap: OutputCap): Generator<Member> {
+  let n = 0;
+  for (const m of pdfMembers(b, cap)) {
+    n++;
+    yield m;
+  }
+  if (!n && Buffer.from(b.buffer, b.byteOffset, b.byteLength).lastIndexOf("%%EOF") < 0)
+    yield {
+      name: "",
+      compressedSize: b.length,
+      problem: {
+        reason: "corrupt-archive",
+        message: "PDF cut short (no %%EOF) and no stream found in what is there; its bytes were scanned",
+      },
+    };
+}
+
+function* pdfMembers(b: Uint8Array, cap: OutputCap): Generator<Member> {
   const layout = pdfLayout(b);
   const { text } = layout;
   // direct values of objects, looked up by number (for indirect /Length and friends)

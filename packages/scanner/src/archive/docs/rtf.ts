@@ -3,7 +3,8 @@
  * yields its native data: the packaged file for the Packager class (named by its file name),
  * else the object's own bytes (usually an OLE2 file, opened in turn), as `objdataN[/NAME]`.
  * Data that is no OLE1 object is yielded as decoded. `\bin N` runs inside the group are taken as
- * raw bytes. A group cut short by the end of the file yields what it held with a `problem`.
+ * raw bytes. A group cut short by the end of the file yields what it held with a `problem`. A
+ * document with no `\objdata` yields nothing: it is fully scanned as it is.
  */
 import { overLimit, type Member, type OutputCap } from "../types.js";
 import { ole10Native, parseOle1 } from "./ole-object.js";
@@ -81,7 +82,31 @@ function objdata(
   return { data: out.subarray(0, n), end: q, cut: true, over: false };
 }
 
+/**
+ * The members of an RTF document. One that embeds nothing yields nothing (its own bytes are all
+ * there is to scan), unless it does not end with its closing brace: then it was cut short and
+ * what the rest held is unknown, a member with a `problem`.
+ */
 export function* readRtf(b: Uint8Array, cap: OutputCap): Generator<Member> {
+  let n = 0;
+  for (const m of rtfObjects(b, cap)) {
+    n++;
+    yield m;
+  }
+  let end = b.length;
+  while (end > 0 && (b[end - 1] === 0 || b[end - 1] === 0x20 || (b[end - 1]! >= 0x09 && b[end - 1]! <= 0x0d))) end--;
+  if (!n && b[end - 1] !== 0x7d)
+    yield {
+      name: "",
+      compressedSize: b.length,
+      problem: {
+        reason: "corrupt-archive",
+        message: "RTF document cut short (it does not end with its closing brace); the bytes present were scanned",
+      },
+    };
+}
+
+function* rtfObjects(b: Uint8Array, cap: OutputCap): Generator<Member> {
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   let at = buf.indexOf(OBJDATA);
   let k = 0;

@@ -15,9 +15,11 @@
  * - the image is rebuilt into a PE without the packer's two sections (`clamrebuild.ts`).
  */
 import type { PeImage } from "@vigil/engine";
-import { overLimit, type Member, type OutputCap } from "../types.js";
-import { clamSections, cutShort, rebuildPe } from "./clamrebuild.js";
-import { rawAddr } from "./upx.js";
+import { put32, u32 } from "./bytes.js";
+import type { Member, OutputCap } from "../types.js";
+import { rebuiltMember } from "./member.js";
+import { cutShort, rebuildFrom } from "./clamrebuild.js";
+import { rawAddr, sectionsOf } from "./upx.js";
 
 /** Where each version's loader keeps things, from the entry point - 1 (ClamAV's constants). */
 const VERSIONS = [
@@ -30,14 +32,6 @@ type Version = (typeof VERSIONS)[number];
 const ENTRY = Buffer.from("60e803000000e9eb", "hex");
 const PUSH_RET = Buffer.from("6800000000c3", "hex");
 
-const u32 = (b: Uint8Array, o: number): number =>
-  (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
-const put32 = (b: Uint8Array, o: number, v: number): void => {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-  b[o + 2] = (v >>> 16) & 0xff;
-  b[o + 3] = (v >>> 24) & 0xff;
-};
 const eq = (b: Uint8Array, o: number, sig: Uint8Array): boolean =>
   o >= 0 && o + sig.length <= b.length && Buffer.compare(b.subarray(o, o + sig.length), sig) === 0;
 
@@ -251,7 +245,7 @@ export interface AspackUnpacked {
 /** undefined: not ASPack. Otherwise the rebuilt program, or why it could not be unpacked. */
 export function unpackAspack(pe: PeImage, b: Uint8Array, limit: number): AspackUnpacked | undefined {
   if (pe.is64) return undefined;
-  const { sects, hdrSize } = clamSections(pe, b.length);
+  const { sects, hdrSize } = sectionsOf(pe, b.length, true);
   const vep = pe.entryPointRva;
   const epOff = rawAddr(vep, sects, b.length, hdrSize);
   if (epOff === undefined || !eq(b, epOff, ENTRY)) return undefined;
@@ -318,7 +312,7 @@ export function unpackAspack(pe: PeImage, b: Uint8Array, limit: number): AspackU
     if (n > 2 && at === sects[n - 2]!.rva && !sects[n - 1]!.rsz) n -= 2;
     const out = sects.slice(0, n).map((x) => ({ rva: x.rva, vsz: x.vsz, raw: x.rva, rsz: x.vsz }));
     const oep = u32(image, at + v.oep);
-    const built = rebuildPe(image, out, Number(pe.imageBase) >>> 0, oep, 0, 0, limit);
+    const built = rebuildFrom(image, out, Number(pe.imageBase) >>> 0, oep, { limit });
     if ("over" in built) return { size: built.over };
     // where ClamAV cannot rebuild (too many sections), it scans the memory image as it is
     return { data: "data" in built ? built.data : image, size, version: v.name };
@@ -336,19 +330,5 @@ export function* readAspack(pe: PeImage, b: Uint8Array, cap: OutputCap): Iterabl
   const limit = cap(Math.max(b.length, 1));
   const r = unpackAspack(pe, b, limit);
   if (!r) return;
-  const cut = cutShort(pe, b.length) ? " (the file is cut short: section data runs past its end)" : "";
-  const problem = (reason: "corrupt-archive" | "unsupported", why: string): Member["problem"] => ({
-    reason,
-    message: `ASPack-packed executable not ${r.data ? "fully " : ""}unpacked: ${why}`,
-  });
-  if (r.data)
-    yield {
-      name: "ASPack",
-      data: r.data,
-      compressedSize: b.length,
-      ...(cut ? { problem: problem("corrupt-archive", `ASPack: unpacked from what is there${cut}`) } : {}),
-    };
-  else if (r.error)
-    yield { name: "ASPack", compressedSize: b.length, problem: problem("corrupt-archive", r.error + cut) };
-  else yield overLimit("ASPack", b.length, limit);
+  yield rebuiltMember("ASPack", r, !!cutShort(pe, b.length), b.length, limit);
 }

@@ -8,6 +8,7 @@
  * token stream (ClamAV additionally decompiles them to text; not done here).
  */
 import { cleanName, overLimit, type Member, type OutputCap } from "../types.js";
+import { u32 } from "./bytes.js";
 
 export const AUTOIT_MAGIC = Buffer.from("a3484bbe986c4aa9994c530a86d6487d41553321454130", "hex");
 
@@ -19,9 +20,6 @@ export function isAutoit(b: Uint8Array): boolean {
 
 /** A copy of b[start, end): decryption works in place, and the scanned bytes must stay intact (a Buffer's slice is a view). */
 const copy = (b: Uint8Array, start: number, end: number): Uint8Array => Uint8Array.prototype.slice.call(b, start, end);
-
-const u32 = (b: Uint8Array, o: number): number =>
-  (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 
 /** MT19937 keystream (bits 1..8 of each output word) XORed over `buf` (EA05). */
 export function mtDecrypt(buf: Uint8Array, seed: number): void {

@@ -5,10 +5,9 @@
  * - the image a UPX-packed PE unpacks to, rebuilt as ClamAV rebuilds it (`upx.ts`), or the
  *   program a yC-encrypted PE decrypts to (`yc.ts`), or the memory image of a WWPack32-packed
  *   one (`wwpack.ts`);
- * - the program an ASPack- or Petite-packed PE unpacks to, rebuilt as ClamAV rebuilds it
- *   (`aspack.ts`, `petite.ts`, `clamrebuild.ts`);
- * - the program a MEW- or Upack-packed PE unpacks to, rebuilt as ClamAV rebuilds it (`mew.ts`,
- *   `upack.ts`, `rebuild-clam.ts`);
+ * - the program an ASPack-, Petite-, MEW-, Upack- or PESpin-packed PE unpacks to (`aspack.ts`,
+ *   `petite.ts`, `mew.ts`, `upack.ts`, `pespin.ts`; MEW's and PESpin's LZ coder: `fsg.ts`),
+ *   rebuilt as ClamAV rebuilds it (`clamrebuild.ts`);
  * - what is embedded at an offset past the start, found by its magic bytes as ClamAV's file-type
  *   scan finds it: another PE (from its MZ to the end of the file), a ZIP, RAR, 7z, CAB or ARJ
  *   archive (self-extracting archives: the stub's overlay), an AutoIt compiled script, an
@@ -16,11 +15,11 @@
  *   whose offsets count from the executable's start rebased onto a copy, `sfx.ts`) so
  *   the reader that recognises its magic opens it; for each kind the first hit is yielded, and a
  *   later one is reached through it (an embedded PE holds the rest of the file);
- * - the files of an InstallShield setup listed in the overlay (`iscab.ts`), and the image a
- *   PESpin-packed PE unpacks to, rebuilt as ClamAV rebuilds it (`pespin.ts`).
+ * - the files of an InstallShield setup listed in the overlay (`iscab.ts`).
  */
 import { PeImage } from "@vigil/engine";
-import { overLimit, type Member, type OutputCap } from "../types.js";
+import type { Member, OutputCap } from "../types.js";
+import { unpackedMember } from "./member.js";
 import { unpackUpx } from "./upx.js";
 import { unpackYc } from "./yc.js";
 import { rebaseSfxZip } from "./sfx.js";
@@ -31,6 +30,7 @@ import { isIshieldOverlay, overlayStart, readIshieldOverlay } from "./iscab.js";
 import { unpackPespin } from "./pespin.js";
 import { mewMembers } from "./mew.js";
 import { upackMembers } from "./upack.js";
+import { u16, u32 } from "./bytes.js";
 
 /** ClamAV's MaxEmbeddedPE default: embedded PEs with more bytes behind them are not opened. */
 const MAX_EMBEDDED_PE = 40 << 20;
@@ -49,8 +49,6 @@ interface Embedded {
   ext: string;
 }
 
-const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
-const u32 = (b: Uint8Array, o: number): number => (u16(b, o) | (u16(b, o + 2) << 16)) >>> 0;
 const rest = (b: Uint8Array, at: number): number => b.length - at;
 
 const EMBEDDED: Embedded[] = [
@@ -148,43 +146,23 @@ export function* readExe(b: Uint8Array, cap: OutputCap): Iterable<Member> {
   const upx = unpackUpx(pe, b, cap(Math.max(b.length, 1)));
   // ClamAV tries yC after UPX: a yC-encrypted UPX file is not unpacked as UPX, but decrypted
   const yc = upx?.data ? undefined : unpackYc(pe, b);
-  if (yc?.data) yield { name: "yC", data: yc.data, compressedSize: b.length };
-  else if (yc?.error)
-    yield {
-      name: "yC",
-      compressedSize: b.length,
-      problem: { reason: "corrupt-archive", message: `yC-encrypted executable not decrypted: ${yc.error}` },
-    };
+  if (yc) yield unpackedMember("yC", "yC-encrypted executable not decrypted", yc, b.length, 0);
   const ww = upx?.data || yc ? undefined : unpackWwpack(pe, b, cap(Math.max(b.length, 1)));
-  if (ww?.data) yield { name: "WWPack", data: ww.data, compressedSize: b.length };
-  else if (ww?.error)
-    yield {
-      name: "WWPack",
-      compressedSize: b.length,
-      problem: { reason: "corrupt-archive", message: `WWPack-packed executable not unpacked: ${ww.error}` },
-    };
-  else if (ww) yield overLimit("WWPack", b.length, cap(Math.max(b.length, 1)));
+  if (ww)
+    yield unpackedMember("WWPack", "WWPack-packed executable not unpacked", ww, b.length, cap(Math.max(b.length, 1)));
   if (!upx?.data && !yc && !ww) yield* readPetite(pe, b, cap);
   if (!upx?.data && !yc && !ww) yield* readAspack(pe, b, cap);
-  if (upx && !yc && !ww) {
-    if (upx.data) yield { name: "UPX", data: upx.data, compressedSize: upx.compressedSize };
-    else if (upx.error)
-      yield {
-        name: "UPX",
-        compressedSize: upx.compressedSize,
-        problem: { reason: "corrupt-archive", message: `UPX-packed executable not unpacked: ${upx.error}` },
-      };
-    else yield overLimit("UPX", upx.compressedSize, cap(Math.max(b.length, 1)));
-  }
+  if (upx && !yc && !ww)
+    yield unpackedMember(
+      "UPX",
+      "UPX-packed executable not unpacked",
+      upx,
+      upx.compressedSize,
+      cap(Math.max(b.length, 1)),
+    );
   const spin = upx?.data || yc || ww ? undefined : unpackPespin(pe, b, cap(Math.max(b.length, 1)));
-  if (spin?.data) yield { name: "PESpin", data: spin.data, compressedSize: b.length };
-  else if (spin?.error)
-    yield {
-      name: "PESpin",
-      compressedSize: b.length,
-      problem: { reason: "corrupt-archive", message: `PESpin-packed executable not unpacked: ${spin.error}` },
-    };
-  else if (spin) yield overLimit("PESpin", b.length, cap(Math.max(b.length, 1)));
+  if (spin)
+    yield unpackedMember("PESpin", "PESpin-packed executable not unpacked", spin, b.length, cap(Math.max(b.length, 1)));
   // an InstallShield setup's files in the overlay (iscab.ts)
   const ov = overlayStart(pe, b.length);
   if (ov !== undefined && isIshieldOverlay(b, ov)) yield* readIshieldOverlay(b, ov, cap);

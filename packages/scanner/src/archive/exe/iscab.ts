@@ -14,6 +14,7 @@ import type { PeImage } from "@vigil/engine";
 import { inflateSalvage } from "../gzip.js";
 import { cleanName, OutputLimit, overLimit, type Member, type OutputCap } from "../types.js";
 import { sectionsOf } from "./upx.js";
+import { u16, u32 } from "./bytes.js";
 
 const HDR_MAGIC = 0x28635349; // "ISc("
 /** Longest string of an entry's header (ClamAV reads at most 2048 bytes for each). */
@@ -23,8 +24,6 @@ const OBJECTS = 0x4a;
 /** A file table entry (IS_FILEITEM, packed). */
 const ITEM = 87;
 
-const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
-const u32 = (b: Uint8Array, o: number): number => (u16(b, o) | (u16(b, o + 2) << 16)) >>> 0;
 /** A 64-bit little-endian size, as a number (past 2^53: Infinity, larger than any file). */
 const u64 = (b: Uint8Array, o: number): number =>
   u32(b, o + 4) >= 0x200000 ? Infinity : u32(b, o + 4) * 2 ** 32 + u32(b, o);

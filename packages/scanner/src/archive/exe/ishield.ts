@@ -8,13 +8,11 @@
  */
 import { inflateSalvage } from "../gzip.js";
 import { cleanName, OutputLimit, overLimit, type Member, type OutputCap } from "../types.js";
+import { u32 } from "./bytes.js";
 
 const MAGIC = Buffer.from("InstallShield\0", "latin1");
 const KEY = [0xec, 0xca, 0x79, 0xf8];
 const BLOCK = 312;
-
-const u32 = (b: Uint8Array, o: number): number =>
-  (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 
 export function isIshieldMsi(b: Uint8Array): boolean {
   const p = 14 + 292;

@@ -9,26 +9,17 @@
  * loader calls its LZMA routine, a last stage follows: LZMA blocks (lc=4, lp=0, pb=2), their
  * probability table inside the image, and in one variant an E8/E9 call fix-up. As ClamAV does
  * (`libclamav/mew.c`, `packlibs.c`, `pe.c`), the two sections are laid out in one buffer,
- * unpacked in place and rebuilt into a PE (`rebuild-clam.ts`, sections page-aligned).
+ * unpacked in place and rebuilt into a PE (`clamrebuild.ts`, sections page-aligned).
  */
 import type { PeImage } from "@vigil/engine";
-import { overLimit, type Member, type OutputCap } from "../types.js";
+import type { Member, OutputCap } from "../types.js";
+import { unpackedMember } from "./member.js";
 import { lzmaDecodeRaw } from "../xz.js";
 import { rawAddr, sectionsOf } from "./upx.js";
-import { rebuildClamPe, type ClamSection } from "./rebuild-clam.js";
+import { put16, put32, u32 } from "./bytes.js";
+import { cutShort, rebuildFrom, type BufferSect } from "./clamrebuild.js";
+import { FsgError, unfsg } from "./fsg.js";
 
-const u32 = (b: Uint8Array, o: number): number =>
-  (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
-const put32 = (b: Uint8Array, o: number, v: number): void => {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-  b[o + 2] = (v >>> 16) & 0xff;
-  b[o + 3] = (v >>> 24) & 0xff;
-};
-const put16 = (b: Uint8Array, o: number, v: number): void => {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-};
 const bswap = (v: number): number =>
   (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
 const up = (o: number, a: number): number => (Math.ceil(o / a) * a) >>> 0;
@@ -41,8 +32,8 @@ const fail = (message: string): never => {
 };
 
 /**
- * One LZ block (ClamAV's `unmew`): from `buf[src, src+ssize)` into `buf[dst, dst+dsize)`, in the
- * same buffer. Returns where the input and the output stopped.
+ * One LZ block (ClamAV's `unmew`, FSG's coder: `fsg.ts`): from `buf[src, src+ssize)` into
+ * `buf[dst, dst+dsize)`, in the same buffer. Returns where the input and the output stopped.
  */
 export function unmewBlock(
   buf: Uint8Array,
@@ -51,86 +42,12 @@ export function unmewBlock(
   ssize: number,
   dsize: number,
 ): { endSrc: number; endDst: number } {
-  let s = src;
-  let d = dst;
-  const srcEnd = src + ssize;
-  const dstEnd = dst + dsize;
-  // the tag byte: its top bit is the next bit, a sentinel 1 marks when to load the next byte
-  let tag = 0x80;
-  const bit = (): number => {
-    let old = tag;
-    tag = (tag << 1) & 0xff;
-    if (!(old & 0x7f)) {
-      // (ClamAV never loads the stream's last byte as a tag)
-      if (s < src || s >= srcEnd - 1) fail("packed data ends early");
-      old = buf[s++]!;
-      tag = ((old << 1) | 1) & 0xff;
-    }
-    return (old >>> 7) & 1;
-  };
-  const gamma = (): number => {
-    let v = 1;
-    do v = (v * 2 + bit()) >>> 0;
-    while (bit());
-    return v;
-  };
-  if (!inside(buf.length, s, 1) || !inside(buf.length, d, 1)) fail("block outside the image");
-  buf[d++] = buf[s++]!;
-  let last = 0;
-  let afterLiteral = 1;
-  for (;;) {
-    if (!bit()) {
-      if (d >= dstEnd || s >= srcEnd) fail(d >= dstEnd ? "output passes the image" : "packed data ends early");
-      buf[d++] = buf[s++]!;
-      afterLiteral = 1;
-      continue;
-    }
-    let len: number;
-    let dist: number;
-    if (bit()) {
-      if (bit()) {
-        // a 4-bit distance: one byte (distance 0 writes a zero byte)
-        dist = 0x10;
-        while (dist < 0x100) dist = dist * 2 + bit();
-        dist &= 0xff;
-        afterLiteral = 1;
-        if (!dist) {
-          if (d >= dstEnd) fail("output passes the image");
-          buf[d++] = 0;
-          continue;
-        }
-        len = 1;
-      } else {
-        // a byte: 7-bit distance and 1 length bit; distance 0 ends the block
-        if (s >= srcEnd) fail("packed data ends early");
-        const x = buf[s++]!;
-        dist = x >>> 1;
-        if (!dist) break;
-        len = (x & 1) + 2;
-        last = dist;
-        afterLiteral = 0;
-      }
-    } else {
-      const g = (gamma() - 1 - afterLiteral) >>> 0;
-      if (!g) {
-        len = gamma();
-        dist = last;
-      } else {
-        if (s >= srcEnd) fail("packed data ends early");
-        dist = (buf[s++]! + (((g - 1) << 8) >>> 0)) >>> 0;
-        len = gamma();
-        if (dist >= 0x7d00) len++;
-        if (dist >= 0x500) len++;
-        if (dist <= 0x7f) len += 2;
-        last = dist;
-      }
-      afterLiteral = 0;
-    }
-    if (!inside(dsize, d - dst, len) || !inside(dsize, d - dst - dist, len))
-      fail("a copy points outside the output (damaged?)");
-    for (let i = 0; i < len; i++, d++) buf[d] = buf[d - dist]!;
+  try {
+    return unfsg(buf, buf, src, ssize, dst, dsize);
+  } catch (err) {
+    if (err instanceof FsgError) fail(err.message);
+    throw err;
   }
-  return { endSrc: s, endDst: d };
 }
 
 /**
@@ -211,7 +128,7 @@ function unmew11(
   let dleft = total - dst;
   let src = source + 12;
   let sleft = ssize - 12 - off;
-  const sections: ClamSection[] = [];
+  const sections: BufferSect[] = [];
   let raw = 0;
   let end = { endSrc: 0, endDst: 0 };
   // each block fills its own part of the image: more output than the image holds is hostile
@@ -245,9 +162,9 @@ function unmew11(
     mewLzma(buf, end.endSrc + 4, vma, buf[lzmaAt + 8] === 0x50);
     sections.push({ raw: 0, rva: vadd, rsz: dsize, vsz: dsize });
   }
-  const r = rebuildClamPe(buf, sections, base, (entry - base) >>> 0, 0x1000);
-  if ("error" in r) fail(`rebuild: ${r.error}`);
-  return (r as { data: Uint8Array }).data;
+  const r = rebuildFrom(buf, sections, base, (entry - base) >>> 0, { align: 0x1000 });
+  if (!("data" in r)) return fail(`rebuild: ${"error" in r ? r.error : ""}`);
+  return r.data;
 }
 
 /** undefined: not MEW. Otherwise the rebuilt program, why it could not be unpacked, or the size it needs. */
@@ -312,25 +229,10 @@ export function unpackMew(
   }
 }
 
-/** Why the file looks cut short (a section's raw data passes its end), or undefined. */
-export function cutShort(pe: PeImage, size: number): string | undefined {
-  const s = pe.sections.find((s) => s.rawDataSize && s.rawDataOffset + s.rawDataSize > size);
-  return s
-    ? `the file is cut short: section ${s.index + 1}'s data ends at ${s.rawDataOffset + s.rawDataSize}, the file at ${size}`
-    : undefined;
-}
-
 /** The member a MEW-packed PE yields (nothing when it is not one). */
 export function* mewMembers(pe: PeImage, b: Uint8Array, cap: OutputCap): Iterable<Member> {
   const limit = cap(Math.max(b.length, 1));
   const r = unpackMew(pe, b, limit);
   if (!r) return;
-  if (r.data) yield { name: "MEW", data: r.data, compressedSize: b.length };
-  else if (r.error)
-    yield {
-      name: "MEW",
-      compressedSize: b.length,
-      problem: { reason: "corrupt-archive", message: `MEW-packed executable not unpacked: ${r.error}` },
-    };
-  else yield overLimit("MEW", b.length, limit);
+  yield unpackedMember("MEW", "MEW-packed executable not unpacked", r, b.length, limit);
 }

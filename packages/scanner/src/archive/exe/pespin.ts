@@ -15,149 +15,17 @@
  * instruction, a stream that does not decode) is an error for the caller to report.
  */
 import type { PeImage } from "@vigil/engine";
-import { HEADERS, rawAddr, type Sect } from "./upx.js";
+import { contained, u32 } from "./bytes.js";
+import { rebuildPe, type RebuildSect } from "./clamrebuild.js";
+import { FsgError, unfsg } from "./fsg.js";
+import { rawAddr, sectionsOf, type Sect } from "./upx.js";
 
-/** The rest of ClamAV's rebuilt header (from 0xd0): the PE and optional headers (0x78 bytes). */
-const PE_HEADER = Buffer.from(
-  "504500004c01ffff434c414d0000000000000000e000838f0b010000001000000010000000000000ffffffff0010000000100000ffffffff0010000000020000010000000000000003000a000000000000100000000400000000000002000000000010000010000000001000001000000000000010000000",
-  "hex",
-);
 const LOADER = Buffer.from("e8000000008b1c2483c3", "hex");
-
-const u32 = (b: Uint8Array, o: number): number =>
-  (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
-const put32 = (b: Uint8Array, o: number, v: number): void => {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-  b[o + 2] = (v >>> 16) & 0xff;
-  b[o + 3] = (v >>> 24) & 0xff;
-};
-const align = (o: number, a: number): number => (a ? Math.floor(o / a) * a : o) >>> 0;
-const alignUp = (o: number, a: number): number => (a ? Math.ceil(o / a) * a : o);
-
-/** ClamAV's CLI_ISCONTAINED over offsets: [sb, sb+ss) non-empty and inside [bb, bb+bs). */
-function contained(bb: number, bs: number, sb: number, ss: number): boolean {
-  return bs > 0 && ss > 0 && ss <= bs && sb >= bb && sb + ss <= bb + bs;
-}
 
 class SpinError extends Error {}
 const fail = (m: string): never => {
   throw new SpinError(m);
 };
-
-/**
- * The sections as ClamAV's PE reader leaves them for the unpackers: aligned, clipped to the
- * file, and those that start past its end removed.
- */
-function spinSections(pe: PeImage, size: number): Sect[] {
-  const salign = pe.opt32(32);
-  let falign = pe.opt32(36);
-  for (const s of pe.sections)
-    if (falign !== 0x200 && falign && s.rawDataSize && s.rawDataOffset % falign && !(s.rawDataOffset % 0x200))
-      falign = 0x200;
-  const out: Sect[] = [];
-  for (const s of pe.sections) {
-    const x: Sect = {
-      rva: align(s.virtualAddress, salign),
-      vsz: alignUp(s.virtualSize, salign),
-      raw: align(s.rawDataOffset, falign),
-      rsz: alignUp(s.rawDataSize, falign),
-      ursz: s.rawDataSize,
-    };
-    if (x.rsz) {
-      if (x.raw >= size || s.rawDataOffset >= size) continue;
-      if (x.raw + x.rsz > size) x.rsz = size - x.raw;
-      if (s.rawDataOffset + x.ursz > size) x.ursz = size - s.rawDataOffset;
-    }
-    if (!x.vsz && x.rsz) x.vsz = alignUp(x.ursz, salign);
-    out.push(x);
-  }
-  return out;
-}
-
-/**
- * FSG's decompressor (an aPLib variant; ClamAV's `cli_unfsg`): `src` into `dst`, which it may
- * fill only partly. Throws SpinError on a stream that leaves either buffer.
- */
-export function unfsg(src: Uint8Array, dst: Uint8Array): void {
-  const ssize = src.length;
-  const dsize = dst.length;
-  if (ssize <= 0 || dsize <= 0) fail("PESpin: empty compressed section");
-  let tag = 0x80;
-  let s = 0;
-  let d = 0;
-  const bit = (): number => {
-    let old = tag;
-    tag = (tag << 1) & 0xff;
-    if (!(old & 0x7f)) {
-      if (s >= ssize - 1) fail("PESpin: compressed stream ends early");
-      old = src[s++]!;
-      tag = ((old << 1) | 1) & 0xff;
-    }
-    return (old >>> 7) & 1;
-  };
-  const gamma = (): number => {
-    let n = 1;
-    do n = ((n << 1) + bit()) >>> 0;
-    while (bit());
-    return n;
-  };
-  let oldback = 0;
-  let lostbit = 1;
-  dst[d++] = src[s++]!;
-  for (;;) {
-    if (!bit()) {
-      if (s >= ssize) fail("PESpin: compressed stream ends early");
-      if (d >= dsize) fail("PESpin: compressed stream passes its bounds");
-      dst[d++] = src[s++]!;
-      lostbit = 1;
-      continue;
-    }
-    let backsize = 0;
-    let backbytes = 0;
-    if (bit()) {
-      if (bit()) {
-        lostbit = 1;
-        backsize = 1;
-        backbytes = 0x10;
-        while (backbytes < 0x100) backbytes = backbytes * 2 + bit();
-        backbytes &= 0xff;
-        if (!backbytes) {
-          if (d >= dsize) fail("PESpin: compressed stream passes its bounds");
-          dst[d++] = 0;
-          continue;
-        }
-      } else {
-        if (s >= ssize) fail("PESpin: compressed stream ends early");
-        const c = src[s++]!;
-        backsize = c & 1;
-        backbytes = c >>> 1;
-        if (!backbytes) return; // the end marker
-        backsize += 2;
-        oldback = backbytes;
-        lostbit = 0;
-      }
-    } else {
-      backsize = (gamma() - 1 - lostbit) >>> 0;
-      if (!backsize) {
-        backsize = gamma();
-        backbytes = oldback;
-      } else {
-        if (s >= ssize) fail("PESpin: compressed stream ends early");
-        backbytes = (src[s++]! + (((backsize - 1) << 8) >>> 0)) >>> 0;
-        backsize = gamma();
-        if (backbytes >= 0x7d00) backsize++;
-        if (backbytes >= 0x500) backsize++;
-        if (backbytes <= 0x7f) backsize += 2;
-        oldback = backbytes;
-      }
-      lostbit = 0;
-    }
-    if (!contained(0, dsize, d, backsize) || !contained(0, dsize, d - backbytes, backsize))
-      fail("PESpin: a back reference leaves the section");
-    for (; backsize > 0; backsize--, d++) dst[d] = dst[d - backbytes]!;
-  }
-}
 
 /**
  * Runs the loader's AL/CL routine at `code` (0x24 bytes, then 0xAA) over one byte `al` with
@@ -262,18 +130,11 @@ export interface SpinUnpacked {
   error?: string;
 }
 
-/** A section of the rebuilt image: its bytes and memory layout. */
-interface Out {
-  rva: number;
-  vsz: number;
-  data: Uint8Array;
-}
-
 /** undefined: not PESpin. Otherwise the rebuilt image, or why there is none. */
 export function unpackPespin(pe: PeImage, b: Uint8Array, limit: number): SpinUnpacked | undefined {
   if (pe.is64) return undefined;
   const size = b.length;
-  const sects = spinSections(pe, size);
+  const { sects, hdrSize } = sectionsOf(pe, size, true);
   const n = sects.length;
   if (n < 2) return undefined;
   const last = sects[n - 1]!;
@@ -281,7 +142,7 @@ export function unpackPespin(pe: PeImage, b: Uint8Array, limit: number): SpinUnp
   const end = (last.rva + last.rsz) >>> 0;
   // as in ClamAV, in unsigned 32-bit arithmetic (a section ending before 0x321b wraps around)
   if (!(vep >= last.rva && 0x3217 - 4 <= end && vep < (end - 0x3217 - 4) >>> 0)) return undefined;
-  const epOff = rawAddr(vep, sects, size, alignUp(pe.opt32(60), pe.opt32(32)));
+  const epOff = rawAddr(vep, sects, size, hdrSize);
   if (epOff === undefined || !LOADER.equals(b.subarray(epOff + 4, epOff + 14))) return undefined;
   try {
     return { data: unspin(b, sects, vep, limit) };
@@ -367,12 +228,17 @@ function unspin(b: Uint8Array, sects: Sect[], vep: number, limit: number): Uint8
     if (res >= 0) needed += sects[res]!.vsz;
   }
   if (needed + 0x1000 > limit) throw new SpinLimit(needed + 0x1000);
-  const out: Out[] = [];
+  const out: RebuildSect[] = [];
   for (let j = 0; j < count; j++) {
     const s = sects[j]!;
     if (j32(packed, j)) {
       const dst = new Uint8Array(s.vsz);
-      unfsg(f.subarray(s.raw, s.raw + s.rsz), dst);
+      try {
+        unfsg(f.subarray(s.raw, s.raw + s.rsz), dst);
+      } catch (err) {
+        if (err instanceof FsgError) fail(`PESpin: section ${j}: ${err.message}`);
+        throw err;
+      }
       out.push({ rva: s.rva, vsz: s.vsz, data: dst });
     } else out.push({ rva: s.rva, vsz: s.vsz, data: f.subarray(s.raw, s.raw + s.rsz) });
   }
@@ -386,58 +252,13 @@ function unspin(b: Uint8Array, sects: Sect[], vep: number, limit: number): Uint8
       unfsg(f.subarray(s.raw + split, s.raw + s.rsz), grown.subarray(split));
       out[res] = { rva: s.rva, vsz: s.vsz, data: grown };
     } catch (err) {
-      if (!(err instanceof SpinError)) throw err;
+      if (!(err instanceof FsgError)) throw err;
     }
   }
-  return rebuildPe(out, 0x400000, 0x1000);
+  const r = rebuildPe(out, 0x400000, 0x1000);
+  if (!("data" in r)) return fail(`PESpin: the unpacked program could not be rebuilt: ${"error" in r ? r.error : ""}`);
+  return r.data;
 }
 
 /** Bit `j` of a 32-bit bitmap (none past 31). */
 const j32 = (bitmap: number, j: number): number => (j < 32 ? (bitmap >>> j) & 1 : 0);
-
-/**
- * ClamAV's rebuilt PE (`cli_rebuildpe`, no alignment): its DOS stub and headers, a section
- * "empty" covering the gap when the first section starts far past the headers, then each
- * section as `.clamNN` with its raw data at 0x200-aligned offsets.
- */
-export function rebuildPe(sections: Out[], base: number, ep: number): Uint8Array {
-  const count = sections.length;
-  let rawbase = alignUp(0x148 + 0x80 + 0x28 * count, 0x200);
-  const ghost = count > 0 && sections[0]!.rva > alignUp(rawbase, 0x1000) ? 1 : 0;
-  if (ghost) rawbase = alignUp(0x148 + 0x80 + 0x28 * (count + 1), 0x200);
-  if (count + ghost > 96) fail("PESpin: too many sections to rebuild");
-  let total = rawbase;
-  for (const s of sections) total += alignUp(s.data.length, 0x200);
-  const pe = new Uint8Array(total);
-  pe.set(HEADERS, 0);
-  pe.set(PE_HEADER, 0xd0);
-  pe[0xd0 + 6] = (count + ghost) & 0xff;
-  pe[0xd0 + 7] = (count + ghost) >>> 8;
-  put32(pe, 0xd0 + 40, ep);
-  put32(pe, 0xd0 + 52, base);
-  put32(pe, 0xd0 + 84, rawbase);
-  let vsize = alignUp(rawbase, 0x1000);
-  let h = 0x148 + 0x80;
-  if (ghost) {
-    pe.set(Buffer.from("empty", "latin1"), h);
-    put32(pe, h + 8, (sections[0]!.rva - vsize) >>> 0);
-    put32(pe, h + 12, vsize);
-    put32(pe, h + 0x24, 0xffffffff);
-    h += 40;
-    vsize += alignUp(sections[0]!.rva - vsize, 0x1000);
-  }
-  sections.forEach((s, i) => {
-    pe.set(Buffer.from(`.clam${String(i + 1).padStart(2, "0")}`.slice(0, 7), "latin1"), h);
-    put32(pe, h + 8, s.vsz);
-    put32(pe, h + 12, s.rva);
-    put32(pe, h + 16, s.data.length);
-    put32(pe, h + 20, rawbase);
-    put32(pe, h + 0x24, 0xffffffff);
-    pe.set(s.data, rawbase);
-    h += 40;
-    rawbase += alignUp(s.data.length, 0x200);
-    vsize += alignUp(s.vsz, 0x1000);
-  });
-  put32(pe, 0xd0 + 80, vsize >>> 0);
-  return pe;
-}

@@ -16,12 +16,11 @@
  *   into a PE (`clamrebuild.ts`), the resource directory kept.
  */
 import type { PeImage } from "@vigil/engine";
-import { overLimit, type Member, type OutputCap } from "../types.js";
-import { clamSections, cutShort, rebuildPe, type RebuildSect } from "./clamrebuild.js";
-import { rawAddr, type Sect } from "./upx.js";
-
-const u32 = (b: Uint8Array, o: number): number =>
-  (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+import { u32 } from "./bytes.js";
+import type { Member, OutputCap } from "../types.js";
+import { rebuiltMember } from "./member.js";
+import { cutShort, rebuildFrom, type BufferSect } from "./clamrebuild.js";
+import { rawAddr, sectionsOf, type Sect } from "./upx.js";
 
 class PetiteError extends Error {}
 
@@ -245,7 +244,7 @@ function inflate(
     if (!done) encEp = out[0]!.rva;
   }
   // compact: each section's bytes follow the previous one's from the start of the buffer
-  const rebuilt: RebuildSect[] = [];
+  const rebuilt: BufferSect[] = [];
   for (let t = 0; t < out.length; t++) {
     const s = out[t]!;
     const prev = rebuilt[t - 1];
@@ -261,7 +260,7 @@ function inflate(
     }
     rebuilt.push({ rva: s.rva, vsz: s.vsz, raw: s.raw, rsz: s.rsz });
   }
-  const pe = rebuildPe(buf, rebuilt, imageBase, encEp, res.rva, res.size, limit);
+  const pe = rebuildFrom(buf, rebuilt, imageBase, encEp, { resRva: res.rva, resSize: res.size, limit });
   if ("error" in pe) throw new PetiteError(`Petite: the unpacked program could not be rebuilt: ${pe.error}`);
   return "over" in pe ? pe : pe.data;
 }
@@ -278,7 +277,7 @@ export interface PetiteUnpacked {
 /** undefined: not Petite. Otherwise the rebuilt program, or why it could not be unpacked. */
 export function unpackPetite(pe: PeImage, b: Uint8Array, limit: number): PetiteUnpacked | undefined {
   if (pe.is64) return undefined;
-  const { sects, hdrSize } = clamSections(pe, b.length);
+  const { sects, hdrSize } = sectionsOf(pe, b.length, true);
   const n = sects.length;
   if (!n) return undefined;
   const epOff = rawAddr(pe.entryPointRva, sects, b.length, hdrSize);
@@ -327,21 +326,5 @@ export function* readPetite(pe: PeImage, b: Uint8Array, cap: OutputCap): Iterabl
   const limit = cap(Math.max(b.length, 1));
   const r = unpackPetite(pe, b, limit);
   if (!r) return;
-  const cut = cutShort(pe, b.length) ? " (the file is cut short: section data runs past its end)" : "";
-  const problem = (reason: "corrupt-archive" | "unsupported", why: string): Member["problem"] => ({
-    reason,
-    message: `Petite-packed executable not ${r.data ? "fully " : ""}unpacked: ${why}`,
-  });
-  if (r.data)
-    yield {
-      name: "Petite",
-      data: r.data,
-      compressedSize: b.length,
-      ...(cut ? { problem: problem("corrupt-archive", `Petite: unpacked from what is there${cut}`) } : {}),
-    };
-  else if (r.error)
-    yield { name: "Petite", compressedSize: b.length, problem: problem("corrupt-archive", r.error + cut) };
-  else if (r.unsupported)
-    yield { name: "Petite", compressedSize: b.length, problem: problem("unsupported", r.unsupported) };
-  else yield overLimit("Petite", b.length, limit);
+  yield rebuiltMember("Petite", r, !!cutShort(pe, b.length), b.length, limit);
 }

@@ -8,25 +8,18 @@
  * the project's LZMA decoder; then E8/E9 operands whose first byte is the loader's marker are
  * turned from big-endian absolute back into relative. As ClamAV does (`libclamav/upack.c`,
  * `pe.c`), the sections are laid out in one buffer, unpacked in place and the output rebuilt into
- * a one-section PE (`rebuild-clam.ts`).
+ * a one-section PE (`clamrebuild.ts`).
  */
 import type { PeImage } from "@vigil/engine";
-import { overLimit, type Member, type OutputCap } from "../types.js";
+import { put32, u32 } from "./bytes.js";
+import type { Member, OutputCap } from "../types.js";
+import { unpackedMember } from "./member.js";
 import { lzmaDecodeRaw } from "../xz.js";
 import { rawAddr, sectionsOf } from "./upx.js";
-import { rebuildClamPe } from "./rebuild-clam.js";
-import { cutShort } from "./mew.js";
+import { cutShort, rebuildFrom } from "./clamrebuild.js";
 
-const u32 = (b: Uint8Array, o: number): number =>
-  (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 const i32 = (b: Uint8Array, o: number): number => u32(b, o) | 0;
 const s8 = (v: number): number => (v << 24) >> 24;
-const put32 = (b: Uint8Array, o: number, v: number): void => {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-  b[o + 2] = (v >>> 16) & 0xff;
-  b[o + 3] = (v >>> 24) & 0xff;
-};
 const bswap = (v: number): number =>
   (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
 
@@ -363,15 +356,14 @@ export function unpackUpack(
     const size = s.end - s.out;
     const va = s0.rva;
     if (three ? size > dsize : va + size > dsize) fail("the unpacked program passes the image");
-    const r = rebuildClamPe(
+    const r = rebuildFrom(
       three ? m.b : m.b.subarray(va),
       [{ raw: 0, rva: va, rsz: size, vsz: size }],
       base,
       s.originalEp,
-      0,
     );
-    if ("error" in r) fail(`rebuild: ${r.error}`);
-    return { data: (r as { data: Uint8Array }).data };
+    if (!("data" in r)) return fail(`rebuild: ${"error" in r ? r.error : ""}`);
+    return { data: r.data };
   } catch (err) {
     if (!(err instanceof UpackError)) throw err;
     // a loader not found in a file cut short is damage, not an unknown version
@@ -385,15 +377,5 @@ export function* upackMembers(pe: PeImage, b: Uint8Array, cap: OutputCap): Itera
   const limit = cap(Math.max(b.length, 1));
   const r = unpackUpack(pe, b, limit);
   if (!r) return;
-  if (r.data) yield { name: "Upack", data: r.data, compressedSize: b.length };
-  else if (r.error)
-    yield {
-      name: "Upack",
-      compressedSize: b.length,
-      problem: {
-        reason: r.unsupported ? "unsupported" : "corrupt-archive",
-        message: `Upack-packed executable not unpacked: ${r.error}`,
-      },
-    };
-  else yield overLimit("Upack", b.length, limit);
+  yield unpackedMember("Upack", "Upack-packed executable not unpacked", r, b.length, limit);
 }

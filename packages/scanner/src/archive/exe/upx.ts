@@ -14,6 +14,7 @@
 import type { PeImage } from "@vigil/engine";
 import { nrvDecompress, type NrvMethod } from "./nrv.js";
 import { lzmaDecodeRaw } from "../xz.js";
+import { contained, put32, u32 } from "./bytes.js";
 
 /** ClamAV's DOS header and stub for rebuilt images (0xd0 bytes). */
 export const HEADERS = Buffer.from(
@@ -42,21 +43,8 @@ const IMPORT_MAGIC: Record<NrvMethod | "lzma", number[]> = {
   lzma: [0xb16, 0xb1e],
 };
 
-const u32 = (b: Uint8Array, o: number): number =>
-  (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
-const put32 = (b: Uint8Array, o: number, v: number): void => {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-  b[o + 2] = (v >>> 16) & 0xff;
-  b[o + 3] = (v >>> 24) & 0xff;
-};
 const align = (o: number, a: number): number => (a ? Math.floor(o / a) * a : o) >>> 0;
 const alignUp = (o: number, a: number): number => (a ? Math.ceil(o / a) * a : o) >>> 0;
-
-/** ClamAV's CLI_ISCONTAINED over offsets: [sb, sb+ss) non-empty and inside [bb, bb+bs). */
-function contained(bb: number, bs: number, sb: number, ss: number): boolean {
-  return bs > 0 && ss > 0 && ss <= bs && sb >= bb && sb + ss <= bb + bs && sb + ss > bb && sb < bb + bs;
-}
 
 /** Does `needle` occur anywhere in `hay`? */
 function occurs(hay: Uint8Array, needle: Uint8Array): boolean {
@@ -73,13 +61,19 @@ export interface Sect {
   ursz: number;
 }
 
-export function sectionsOf(pe: PeImage, size: number): { sects: Sect[]; hdrSize: number } {
+/**
+ * The section table as ClamAV's PE reader leaves it for the unpackers (`cli_peheader`): addresses
+ * and sizes aligned (in 32 bits), sizes clipped to the file; a section whose raw data starts past
+ * the end of the file is emptied, or with `removeMissing` (as `cli_scanpe` asks) removed.
+ */
+export function sectionsOf(pe: PeImage, size: number, removeMissing = false): { sects: Sect[]; hdrSize: number } {
   const salign = pe.opt32(32);
   let falign = pe.opt32(36);
   for (const s of pe.sections)
     if (falign !== 0x200 && falign && s.rawDataSize && s.rawDataOffset % falign && !(s.rawDataOffset % 0x200))
       falign = 0x200;
-  const sects = pe.sections.map((s) => {
+  const sects: Sect[] = [];
+  for (const s of pe.sections) {
     const x: Sect = {
       rva: align(s.virtualAddress, salign),
       vsz: alignUp(s.virtualSize, salign),
@@ -88,15 +82,17 @@ export function sectionsOf(pe: PeImage, size: number): { sects: Sect[]; hdrSize:
       ursz: s.rawDataSize,
     };
     if (x.rsz) {
-      if (x.raw >= size || s.rawDataOffset >= size) x.rsz = x.ursz = 0;
-      else {
+      if (x.raw >= size || s.rawDataOffset >= size) {
+        if (removeMissing) continue;
+        x.rsz = x.ursz = 0;
+      } else {
         if (x.raw + x.rsz > size) x.rsz = size - x.raw;
         if (s.rawDataOffset + x.ursz > size) x.ursz = size - s.rawDataOffset;
       }
     }
     if (!x.vsz && x.rsz) x.vsz = alignUp(x.ursz, salign);
-    return x;
-  });
+    sects.push(x);
+  }
   return { sects, hdrSize: alignUp(pe.opt32(60), salign) };
 }
 

@@ -7,15 +7,8 @@
  */
 import type { PeImage } from "@vigil/engine";
 import { rawAddr, sectionsOf } from "./upx.js";
+import { put32, u32 } from "./bytes.js";
 
-const u32 = (b: Uint8Array, o: number): number =>
-  (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
-const put32 = (b: Uint8Array, o: number, v: number): void => {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-  b[o + 2] = (v >>> 16) & 0xff;
-  b[o + 3] = (v >>> 24) & 0xff;
-};
 const eq = (b: Uint8Array, o: number, hex: string): boolean =>
   Buffer.from(hex, "hex").equals(b.subarray(o, o + hex.length / 2));
 

@@ -8,9 +8,8 @@
  */
 import type { PeImage } from "@vigil/engine";
 import { rawAddr, sectionsOf } from "./upx.js";
+import { u32 } from "./bytes.js";
 
-const u32 = (b: Uint8Array, o: number): number =>
-  (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 const s8 = (v: number): number => (v << 24) >> 24;
 const eq = (b: Uint8Array, o: number, hex: string): boolean =>
   Buffer.from(hex, "hex").equals(b.subarray(o, o + hex.length / 2));
