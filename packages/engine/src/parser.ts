@@ -105,11 +105,9 @@ export interface ParseOptions {
 
 /** Converts a JS string that may hold characters above 0xFF into the UTF-8 byte string form. */
 export function toByteString(source: string): string {
-  for (let i = 0; i < source.length; i++) {
-    if (source.charCodeAt(i) > 0xff) return Buffer.from(source, "utf8").toString("latin1");
-  }
-  return source;
+  return WIDE_CHAR.test(source) ? Buffer.from(source, "utf8").toString("latin1") : source;
 }
+const WIDE_CHAR = /[^\0-\xff]/;
 
 export function parse(source: string, options: ParseOptions = {}): RuleFile {
   return new Parser(toByteString(source), options.path).parseFile();
@@ -267,16 +265,21 @@ class Lexer {
   private text(pos: Pos): Token {
     const s = this.src;
     this.i++;
+    // runs of plain characters are sliced from the source, not appended one by one (a string
+    // built per character is a chain of one cons-string per character: 17 MB on a large feed)
     let out = "";
+    let run = this.i;
     for (;;) {
-      if (this.i >= s.length || s[this.i] === "\n")
+      if (this.i >= s.length || s.charCodeAt(this.i) === 10)
         this.fail("E_UNTERMINATED", 'unterminated string: add the closing "', pos);
-      const c = s[this.i]!;
-      if (c === '"') {
+      const k = s.charCodeAt(this.i);
+      if (k === 34 /* " */) {
+        out = run === this.i ? out : out === "" ? s.slice(run, this.i) : out + s.slice(run, this.i);
         this.i++;
         break;
       }
-      if (c === "\\") {
+      if (k === 92 /* \ */) {
+        if (run < this.i) out += s.slice(run, this.i);
         const e = s[this.i + 1];
         const epos = this.pos();
         this.i += 2;
@@ -307,9 +310,9 @@ class Lexer {
           default:
             this.fail("E_ESCAPE", `illegal escape sequence '\\${e ?? ""}' (allowed: \\" \\\\ \\t \\n \\r \\xHH)`, epos);
         }
+        run = this.i;
         continue;
       }
-      out += c;
       this.i++;
     }
     return { kind: "text", value: out, pos };
@@ -319,27 +322,31 @@ class Lexer {
     const s = this.src;
     this.i++;
     let body = "";
+    let run = this.i; // start of the run of characters not yet added to body (sliced, as in text())
     let inClass = false;
     for (;;) {
-      if (this.i >= s.length || s[this.i] === "\n")
+      if (this.i >= s.length || s.charCodeAt(this.i) === 10)
         this.fail("E_UNTERMINATED", "unterminated regular expression: add the closing /", pos);
-      const c = s[this.i]!;
-      if (c === "\\") {
-        const next = s[this.i + 1];
-        if (next === undefined || next === "\n")
+      const k = s.charCodeAt(this.i);
+      if (k === 92 /* \ */) {
+        const next = s.charCodeAt(this.i + 1);
+        if (next !== next || next === 10)
           this.fail("E_UNTERMINATED", "unterminated regular expression: add the closing /", pos);
-        // "\/" is an escaped slash: the regex sees "/".
-        body += next === "/" ? "/" : c + next;
+        if (next === 47 /* / */) {
+          // "\/" is an escaped slash: the regex sees "/".
+          body += s.slice(run, this.i) + "/";
+          run = this.i + 2;
+        }
         this.i += 2;
         continue;
       }
-      if (c === "[") inClass = true;
-      else if (c === "]") inClass = false;
-      if (c === "/" && !inClass) {
+      if (k === 91 /* [ */) inClass = true;
+      else if (k === 93 /* ] */) inClass = false;
+      if (k === 47 /* / */ && !inClass) {
+        body = body === "" ? s.slice(run, this.i) : body + s.slice(run, this.i);
         this.i++;
         break;
       }
-      body += c;
       this.i++;
     }
     let flags = "";
@@ -506,6 +513,10 @@ function quantifiedBinary(op: BinaryOp, left: Expr, right: Expr, opPos: Pos): Ex
   return { type: "binary", op, left, right, pos: left.pos, opPos };
 }
 
+/** lexer modes (read only): where `/` starts a regex, and also `{` a hex string (a string's value). */
+const REGEX_MODE = { regex: true, hex: false } as const;
+const VALUE_MODE = { regex: true, hex: true } as const;
+
 class Parser {
   private lex: Lexer;
   private tok: Token;
@@ -539,14 +550,14 @@ class Parser {
     });
   }
 
-  private advance(mode = { regex: true, hex: false }): Token {
+  private advance(mode = REGEX_MODE): Token {
     const t = this.tok;
     this.tok = this.ahead.length ? this.ahead.shift()! : this.lex.next(mode);
     return t;
   }
 
   private peek2(): Token {
-    if (!this.ahead.length) this.ahead.push(this.lex.next({ regex: true, hex: false }));
+    if (!this.ahead.length) this.ahead.push(this.lex.next(REGEX_MODE));
     return this.ahead[0]!;
   }
 
@@ -664,7 +675,7 @@ class Parser {
       this.fail(`string identifier '${idTok.value}' cannot end with '*' in a definition`, idTok.pos);
     if (!this.is("=")) this.fail(`syntax error: expected '=' after ${idTok.value}, found ${describe(this.tok)}`);
     // the value after '=' may be a text string, a hex string or a regex
-    this.tok = this.ahead.length ? this.ahead.shift()! : this.lex.next({ regex: true, hex: true });
+    this.tok = this.ahead.length ? this.ahead.shift()! : this.lex.next(VALUE_MODE);
     const v = this.tok;
     this.advance();
     const id = idTok.value;
