@@ -330,7 +330,7 @@ class Lexer {
       const k = s.charCodeAt(this.i);
       if (k === 92 /* \ */) {
         const next = s.charCodeAt(this.i + 1);
-        if (next !== next || next === 10)
+        if (this.i + 1 >= s.length || next === 10)
           this.fail("E_UNTERMINATED", "unterminated regular expression: add the closing /", pos);
         if (next === 47 /* / */) {
           // "\/" is an escaped slash: the regex sees "/".
