@@ -371,17 +371,17 @@ class Lexer {
     this.i++;
     for (;;) {
       if (this.i >= s.length) this.fail("E_UNTERMINATED", "unterminated hex string: add the closing }", pos);
-      const c = s[this.i]!;
-      if (c === "}") break;
-      if (c === "\n") {
+      const c = s.charCodeAt(this.i);
+      if (c === 125 /* } */) break;
+      if (c === 10) {
         this.line++;
         this.lineStart = this.i + 1;
       }
-      if (c === "/" && s[this.i + 1] === "/") {
-        while (this.i < s.length && s[this.i] !== "\n") this.i++;
+      if (c === 47 /* / */ && s.charCodeAt(this.i + 1) === 47) {
+        while (this.i < s.length && s.charCodeAt(this.i) !== 10) this.i++;
         continue;
       }
-      if (c === "/" && s[this.i + 1] === "*") {
+      if (c === 47 /* / */ && s.charCodeAt(this.i + 1) === 42 /* * */) {
         const end = s.indexOf("*/", this.i + 2);
         if (end < 0) this.fail("E_UNTERMINATED", "unterminated comment in hex string", this.pos());
         for (let k = this.i; k < end; k++)
@@ -1160,7 +1160,8 @@ class Parser {
 /** Deepest nesting of alternatives in a hex string (yara allows 128 alternations in one string). */
 export const MAX_HEX_NESTING = 128;
 
-const BYTE_NODES = new Map<number, { type: "byte"; value: number; mask: number; not: boolean }>();
+/** shared byte nodes by value | (high nibble known) << 9 | (low nibble known) << 8 | not << 10, filled as first seen. */
+const BYTE_NODES: Array<{ type: "byte"; value: number; mask: number; not: boolean } | undefined> = new Array(2048);
 
 /** Parses the body of a hex string (between the braces) into hex nodes, with YARA's rules. */
 export function parseHexString(body: string, fail: (message: string) => never): HexNode[] {
@@ -1168,11 +1169,11 @@ export function parseHexString(body: string, fail: (message: string) => never): 
   const s = body;
   const skip = () => {
     for (;;) {
-      while (
-        i < s.length &&
-        (s[i] === " " || s[i] === "\n" || s[i] === "\t" || s[i] === "\r" || s[i] === "\v" || s[i] === "\f")
-      )
-        i++;
+      for (;;) {
+        const k = s.charCodeAt(i); // NaN past the end
+        if (k === 32 || (k >= 9 && k <= 13)) i++;
+        else break;
+      }
       if (s[i] === "/" && s[i + 1] === "/") {
         while (i < s.length && s[i] !== "\n") i++;
         continue;
@@ -1184,10 +1185,6 @@ export function parseHexString(body: string, fail: (message: string) => never): 
       }
       return;
     }
-  };
-  const hexVal = (c: string): number => {
-    const k = c.charCodeAt(0);
-    return k <= 57 ? k - 48 : (k | 32) - 87;
   };
   const isHex = (c: string | undefined) =>
     c !== undefined && ((c >= "0" && c <= "9") || (c >= "a" && c <= "f") || (c >= "A" && c <= "F"));
@@ -1269,24 +1266,35 @@ export function parseHexString(body: string, fail: (message: string) => never): 
       fail(`invalid character '${c}' in hex string`);
     }
   };
+  /** a hex digit's value, 16 for '?', -1 for anything else (NaN past the end). */
+  const digit = (k: number): number =>
+    k >= 48 && k <= 57
+      ? k - 48
+      : k >= 97 && k <= 102
+        ? k - 87
+        : k >= 65 && k <= 70
+          ? k - 55
+          : k === 63 /* ? */
+            ? 16
+            : -1;
   const parseByte = (not: boolean): { type: "byte"; value: number; mask: number; not: boolean } => {
-    const a = s[i],
-      b = s[i + 1];
-    if (a === undefined || b === undefined || !(isHex(a) || a === "?") || !(isHex(b) || b === "?")) {
+    const a = digit(s.charCodeAt(i)),
+      b = digit(s.charCodeAt(i + 1));
+    if (a < 0 || b < 0) {
       fail(
         "invalid hex string: bytes are two hexadecimal digits or '?' wildcards (an odd number of digits was written)",
       );
     }
     i += 2;
-    const hi = a === "?" ? 0 : hexVal(a),
-      lo = b === "?" ? 0 : hexVal(b);
-    const mask = (a === "?" ? 0 : 0xf0) | (b === "?" ? 0 : 0x0f);
+    const hi = a === 16 ? 0 : a,
+      lo = b === 16 ? 0 : b;
+    const mask = (a === 16 ? 0 : 0xf0) | (b === 16 ? 0 : 0x0f);
     // byte nodes are immutable: share one per (value, mask, not) instead of allocating each
-    const key = (hi << 4) | lo | (mask << 8) | (not ? 1 << 16 : 0);
-    let node = BYTE_NODES.get(key);
+    const key = (hi << 4) | lo | ((a === 16 ? 0 : 2) << 8) | ((b === 16 ? 0 : 1) << 8) | (not ? 1 << 10 : 0);
+    let node = BYTE_NODES[key];
     if (!node) {
       node = { type: "byte", value: (hi << 4) | lo, mask, not };
-      BYTE_NODES.set(key, node);
+      BYTE_NODES[key] = node;
     }
     return node;
   };
