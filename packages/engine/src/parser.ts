@@ -113,6 +113,19 @@ export function parse(source: string, options: ParseOptions = {}): RuleFile {
   return new Parser(toByteString(source), options.path).parseFile();
 }
 
+/**
+ * parse() of a byte string that hands each rule to `onRule` as soon as it is parsed, with the
+ * imports read so far; a rule for which `onRule` returns true is left out of the file's rules
+ * (compile() compiles a large file's rules as they come instead of holding its whole AST).
+ */
+export function parseEachRule(
+  source: string,
+  options: ParseOptions,
+  onRule: (rule: Rule, imports: readonly Import[]) => boolean,
+): RuleFile {
+  return new Parser(source, options.path).parseFile(onRule);
+}
+
 class Lexer {
   private i = 0;
   private line = 1;
@@ -570,7 +583,7 @@ class Parser {
     return this.advance();
   }
 
-  parseFile(): RuleFile {
+  parseFile(onRule?: (rule: Rule, imports: readonly Import[]) => boolean): RuleFile {
     const imports: Import[] = [];
     const includes: Include[] = [];
     const rules: Rule[] = [];
@@ -586,7 +599,8 @@ class Parser {
           this.fail(`syntax error: expected a file name in quotes after include, found ${describe(this.tok)}`);
         includes.push({ path: this.advance().value, pos });
       } else {
-        rules.push(this.parseRule());
+        const rule = this.parseRule();
+        if (!onRule?.(rule, imports)) rules.push(rule);
       }
     }
     return { path: this.path, imports, includes, rules };
