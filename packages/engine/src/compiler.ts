@@ -226,6 +226,12 @@ export class Compiler {
   }
 
   addFile(input: CompilerInput, imports: Set<string>): void {
+    this.startFile(input, imports);
+    for (const rule of input.file.rules) this.addRule(rule);
+  }
+
+  /** What addFile does before the file's rules (its imports): then addRule for each of its rules, in order. */
+  startFile(input: CompilerInput, imports: Set<string>): void {
     this.source = input.source;
     this.path = input.file.path;
     this.curNamespace = input.namespace;
@@ -245,10 +251,9 @@ export class Compiler {
       // every imported module is loaded for each scan (as yara does), in import order
       this.modulesUsed.add(imp.module);
     }
-    for (const rule of input.file.rules) this.addRule(rule);
   }
 
-  private addRule(rule: Rule): void {
+  addRule(rule: Rule): void {
     const key = this.curNamespace + "\0" + rule.name;
     if (this.ruleIndex.has(key)) throw this.diag("E_DUPLICATE_RULE", `duplicated identifier "${rule.name}"`, rule.pos);
     if (this.externals.has(rule.name))

@@ -105,14 +105,25 @@ export interface ParseOptions {
 
 /** Converts a JS string that may hold characters above 0xFF into the UTF-8 byte string form. */
 export function toByteString(source: string): string {
-  for (let i = 0; i < source.length; i++) {
-    if (source.charCodeAt(i) > 0xff) return Buffer.from(source, "utf8").toString("latin1");
-  }
-  return source;
+  return WIDE_CHAR.test(source) ? Buffer.from(source, "utf8").toString("latin1") : source;
 }
+const WIDE_CHAR = /[^\0-\xff]/;
 
 export function parse(source: string, options: ParseOptions = {}): RuleFile {
   return new Parser(toByteString(source), options.path).parseFile();
+}
+
+/**
+ * parse() of a byte string that hands each rule to `onRule` as soon as it is parsed, with the
+ * imports read so far; a rule for which `onRule` returns true is left out of the file's rules
+ * (compile() compiles a large file's rules as they come instead of holding its whole AST).
+ */
+export function parseEachRule(
+  source: string,
+  options: ParseOptions,
+  onRule: (rule: Rule, imports: readonly Import[]) => boolean,
+): RuleFile {
+  return new Parser(source, options.path).parseFile(onRule);
 }
 
 class Lexer {
@@ -267,16 +278,21 @@ class Lexer {
   private text(pos: Pos): Token {
     const s = this.src;
     this.i++;
+    // runs of plain characters are sliced from the source, not appended one by one (a string
+    // built per character is a chain of one cons-string per character: 17 MB on a large feed)
     let out = "";
+    let run = this.i;
     for (;;) {
-      if (this.i >= s.length || s[this.i] === "\n")
+      if (this.i >= s.length || s.charCodeAt(this.i) === 10)
         this.fail("E_UNTERMINATED", 'unterminated string: add the closing "', pos);
-      const c = s[this.i]!;
-      if (c === '"') {
+      const k = s.charCodeAt(this.i);
+      if (k === 34 /* " */) {
+        out = run === this.i ? out : out === "" ? s.slice(run, this.i) : out + s.slice(run, this.i);
         this.i++;
         break;
       }
-      if (c === "\\") {
+      if (k === 92 /* \ */) {
+        if (run < this.i) out += s.slice(run, this.i);
         const e = s[this.i + 1];
         const epos = this.pos();
         this.i += 2;
@@ -307,9 +323,9 @@ class Lexer {
           default:
             this.fail("E_ESCAPE", `illegal escape sequence '\\${e ?? ""}' (allowed: \\" \\\\ \\t \\n \\r \\xHH)`, epos);
         }
+        run = this.i;
         continue;
       }
-      out += c;
       this.i++;
     }
     return { kind: "text", value: out, pos };
@@ -319,27 +335,31 @@ class Lexer {
     const s = this.src;
     this.i++;
     let body = "";
+    let run = this.i; // start of the run of characters not yet added to body (sliced, as in text())
     let inClass = false;
     for (;;) {
-      if (this.i >= s.length || s[this.i] === "\n")
+      if (this.i >= s.length || s.charCodeAt(this.i) === 10)
         this.fail("E_UNTERMINATED", "unterminated regular expression: add the closing /", pos);
-      const c = s[this.i]!;
-      if (c === "\\") {
-        const next = s[this.i + 1];
-        if (next === undefined || next === "\n")
+      const k = s.charCodeAt(this.i);
+      if (k === 92 /* \ */) {
+        const next = s.charCodeAt(this.i + 1);
+        if (this.i + 1 >= s.length || next === 10)
           this.fail("E_UNTERMINATED", "unterminated regular expression: add the closing /", pos);
-        // "\/" is an escaped slash: the regex sees "/".
-        body += next === "/" ? "/" : c + next;
+        if (next === 47 /* / */) {
+          // "\/" is an escaped slash: the regex sees "/".
+          body += s.slice(run, this.i) + "/";
+          run = this.i + 2;
+        }
         this.i += 2;
         continue;
       }
-      if (c === "[") inClass = true;
-      else if (c === "]") inClass = false;
-      if (c === "/" && !inClass) {
+      if (k === 91 /* [ */) inClass = true;
+      else if (k === 93 /* ] */) inClass = false;
+      if (k === 47 /* / */ && !inClass) {
+        body = body === "" ? s.slice(run, this.i) : body + s.slice(run, this.i);
         this.i++;
         break;
       }
-      body += c;
       this.i++;
     }
     let flags = "";
@@ -364,17 +384,17 @@ class Lexer {
     this.i++;
     for (;;) {
       if (this.i >= s.length) this.fail("E_UNTERMINATED", "unterminated hex string: add the closing }", pos);
-      const c = s[this.i]!;
-      if (c === "}") break;
-      if (c === "\n") {
+      const c = s.charCodeAt(this.i);
+      if (c === 125 /* } */) break;
+      if (c === 10) {
         this.line++;
         this.lineStart = this.i + 1;
       }
-      if (c === "/" && s[this.i + 1] === "/") {
-        while (this.i < s.length && s[this.i] !== "\n") this.i++;
+      if (c === 47 /* / */ && s.charCodeAt(this.i + 1) === 47) {
+        while (this.i < s.length && s.charCodeAt(this.i) !== 10) this.i++;
         continue;
       }
-      if (c === "/" && s[this.i + 1] === "*") {
+      if (c === 47 /* / */ && s.charCodeAt(this.i + 1) === 42 /* * */) {
         const end = s.indexOf("*/", this.i + 2);
         if (end < 0) this.fail("E_UNTERMINATED", "unterminated comment in hex string", this.pos());
         for (let k = this.i; k < end; k++)
@@ -506,6 +526,10 @@ function quantifiedBinary(op: BinaryOp, left: Expr, right: Expr, opPos: Pos): Ex
   return { type: "binary", op, left, right, pos: left.pos, opPos };
 }
 
+/** lexer modes (read only): where `/` starts a regex, and also `{` a hex string (a string's value). */
+const REGEX_MODE = { regex: true, hex: false } as const;
+const VALUE_MODE = { regex: true, hex: true } as const;
+
 class Parser {
   private lex: Lexer;
   private tok: Token;
@@ -539,14 +563,14 @@ class Parser {
     });
   }
 
-  private advance(mode = { regex: true, hex: false }): Token {
+  private advance(mode = REGEX_MODE): Token {
     const t = this.tok;
     this.tok = this.ahead.length ? this.ahead.shift()! : this.lex.next(mode);
     return t;
   }
 
   private peek2(): Token {
-    if (!this.ahead.length) this.ahead.push(this.lex.next({ regex: true, hex: false }));
+    if (!this.ahead.length) this.ahead.push(this.lex.next(REGEX_MODE));
     return this.ahead[0]!;
   }
 
@@ -559,7 +583,7 @@ class Parser {
     return this.advance();
   }
 
-  parseFile(): RuleFile {
+  parseFile(onRule?: (rule: Rule, imports: readonly Import[]) => boolean): RuleFile {
     const imports: Import[] = [];
     const includes: Include[] = [];
     const rules: Rule[] = [];
@@ -575,7 +599,8 @@ class Parser {
           this.fail(`syntax error: expected a file name in quotes after include, found ${describe(this.tok)}`);
         includes.push({ path: this.advance().value, pos });
       } else {
-        rules.push(this.parseRule());
+        const rule = this.parseRule();
+        if (!onRule?.(rule, imports)) rules.push(rule);
       }
     }
     return { path: this.path, imports, includes, rules };
@@ -664,7 +689,7 @@ class Parser {
       this.fail(`string identifier '${idTok.value}' cannot end with '*' in a definition`, idTok.pos);
     if (!this.is("=")) this.fail(`syntax error: expected '=' after ${idTok.value}, found ${describe(this.tok)}`);
     // the value after '=' may be a text string, a hex string or a regex
-    this.tok = this.ahead.length ? this.ahead.shift()! : this.lex.next({ regex: true, hex: true });
+    this.tok = this.ahead.length ? this.ahead.shift()! : this.lex.next(VALUE_MODE);
     const v = this.tok;
     this.advance();
     const id = idTok.value;
@@ -1149,7 +1174,8 @@ class Parser {
 /** Deepest nesting of alternatives in a hex string (yara allows 128 alternations in one string). */
 export const MAX_HEX_NESTING = 128;
 
-const BYTE_NODES = new Map<number, { type: "byte"; value: number; mask: number; not: boolean }>();
+/** shared byte nodes by value | (high nibble known) << 9 | (low nibble known) << 8 | not << 10, filled as first seen. */
+const BYTE_NODES: Array<{ type: "byte"; value: number; mask: number; not: boolean } | undefined> = new Array(2048);
 
 /** Parses the body of a hex string (between the braces) into hex nodes, with YARA's rules. */
 export function parseHexString(body: string, fail: (message: string) => never): HexNode[] {
@@ -1157,11 +1183,11 @@ export function parseHexString(body: string, fail: (message: string) => never): 
   const s = body;
   const skip = () => {
     for (;;) {
-      while (
-        i < s.length &&
-        (s[i] === " " || s[i] === "\n" || s[i] === "\t" || s[i] === "\r" || s[i] === "\v" || s[i] === "\f")
-      )
-        i++;
+      for (;;) {
+        const k = s.charCodeAt(i); // NaN past the end
+        if (k === 32 || (k >= 9 && k <= 13)) i++;
+        else break;
+      }
       if (s[i] === "/" && s[i + 1] === "/") {
         while (i < s.length && s[i] !== "\n") i++;
         continue;
@@ -1173,10 +1199,6 @@ export function parseHexString(body: string, fail: (message: string) => never): 
       }
       return;
     }
-  };
-  const hexVal = (c: string): number => {
-    const k = c.charCodeAt(0);
-    return k <= 57 ? k - 48 : (k | 32) - 87;
   };
   const isHex = (c: string | undefined) =>
     c !== undefined && ((c >= "0" && c <= "9") || (c >= "a" && c <= "f") || (c >= "A" && c <= "F"));
@@ -1258,24 +1280,35 @@ export function parseHexString(body: string, fail: (message: string) => never): 
       fail(`invalid character '${c}' in hex string`);
     }
   };
+  /** a hex digit's value, 16 for '?', -1 for anything else (NaN past the end). */
+  const digit = (k: number): number =>
+    k >= 48 && k <= 57
+      ? k - 48
+      : k >= 97 && k <= 102
+        ? k - 87
+        : k >= 65 && k <= 70
+          ? k - 55
+          : k === 63 /* ? */
+            ? 16
+            : -1;
   const parseByte = (not: boolean): { type: "byte"; value: number; mask: number; not: boolean } => {
-    const a = s[i],
-      b = s[i + 1];
-    if (a === undefined || b === undefined || !(isHex(a) || a === "?") || !(isHex(b) || b === "?")) {
+    const a = digit(s.charCodeAt(i)),
+      b = digit(s.charCodeAt(i + 1));
+    if (a < 0 || b < 0) {
       fail(
         "invalid hex string: bytes are two hexadecimal digits or '?' wildcards (an odd number of digits was written)",
       );
     }
     i += 2;
-    const hi = a === "?" ? 0 : hexVal(a),
-      lo = b === "?" ? 0 : hexVal(b);
-    const mask = (a === "?" ? 0 : 0xf0) | (b === "?" ? 0 : 0x0f);
+    const hi = a === 16 ? 0 : a,
+      lo = b === 16 ? 0 : b;
+    const mask = (a === 16 ? 0 : 0xf0) | (b === 16 ? 0 : 0x0f);
     // byte nodes are immutable: share one per (value, mask, not) instead of allocating each
-    const key = (hi << 4) | lo | (mask << 8) | (not ? 1 << 16 : 0);
-    let node = BYTE_NODES.get(key);
+    const key = (hi << 4) | lo | ((a === 16 ? 0 : 2) << 8) | ((b === 16 ? 0 : 1) << 8) | (not ? 1 << 10 : 0);
+    let node = BYTE_NODES[key];
     if (!node) {
       node = { type: "byte", value: (hi << 4) | lo, mask, not };
-      BYTE_NODES.set(key, node);
+      BYTE_NODES[key] = node;
     }
     return node;
   };

@@ -5,13 +5,14 @@
  * over byte strings, which rules.ts turns into a vm.ts program or, for small bounded patterns,
  * a RegExp) with the atoms chosen from their AST. Everything here is plain data, so it serialises.
  */
-import type { StringDef } from "./ast.js";
+import type { HexNode, StringDef } from "./ast.js";
 import {
   type AtomChoice,
   type ReNode,
   RegexSyntaxError,
   caseFold,
   chooseAtoms,
+  chooseMaskedAtoms,
   hasUnboundedAny,
   hexToRe,
   lengthRange,
@@ -20,7 +21,14 @@ import {
   widen,
   hasAnchors,
 } from "./regex.js";
-import { ATOM_QUALITY_MAX, ATOM_QUALITY_WARNING, bytesQuality, literalQuality, patternQuality } from "./quality.js";
+import {
+  ATOM_QUALITY_MAX,
+  ATOM_QUALITY_WARNING,
+  bytesQuality,
+  literalQuality,
+  maskedQuality,
+  patternQuality,
+} from "./quality.js";
 
 /**
  * yara's regex engine gives up on a match that reaches further than this many bytes past the
@@ -74,7 +82,11 @@ export interface LiteralVariant {
   bytes: string;
   nocase: boolean;
   xorKey: number | null;
-  /** offset of the atom within `bytes`, and the atom's concrete forms. */
+  /**
+   * offset of the atom within `bytes`, and the atom's concrete forms. Compiled rules in memory
+   * hold the forms only until their atom table is built (rules.ts); serialize() gives them
+   * again (variantAtoms: they follow from bytes, atomOffset and nocase).
+   */
   atomOffset: number;
   atoms: number[][];
 }
@@ -82,7 +94,11 @@ export interface LiteralVariant {
 export interface RegexPattern {
   /** JavaScript RegExp source over byte strings ("" for a `masked` hex string with atoms, which needs none). */
   source: string;
-  /** atoms, or null if the pattern must be tried at every offset. */
+  /**
+   * atoms, or null if the pattern must be tried at every offset. Compiled rules in memory drop
+   * those of `masked` patterns once their atom table is built (rules.ts); serialize() gives them
+   * again (maskedAtoms: they follow from the masked bytes).
+   */
   atoms: Array<{ variants: number[][]; prefixMin: number; prefixMax: number | null }> | null;
   minLength: number;
   maxLength: number | null;
@@ -179,6 +195,11 @@ export function literalAtomOffset(bytes: string, nocase: boolean): number {
 /** The concrete forms of the atom at `offset` (case variants under nocase). */
 export function literalAtomForms(bytes: string, offset: number, nocase: boolean): number[][] {
   const len = Math.min(4, bytes.length);
+  if (!nocase) {
+    const atom = new Array<number>(len);
+    for (let k = 0; k < len; k++) atom[k] = bytes.charCodeAt(offset + k);
+    return [atom];
+  }
   let atoms: number[][] = [[]];
   for (let k = 0; k < len; k++) {
     const b = bytes.charCodeAt(offset + k);
@@ -193,6 +214,20 @@ export function literalAtomForms(bytes: string, offset: number, nocase: boolean)
 export function literalAtom(bytes: string, nocase: boolean): { offset: number; atoms: number[][] } {
   const offset = literalAtomOffset(bytes, nocase);
   return { offset, atoms: literalAtomForms(bytes, offset, nocase) };
+}
+
+/** The atoms compileString gives a literal variant (they follow from its bytes, atom offset and case). */
+export function variantAtoms(lit: LiteralVariant): number[][] {
+  return literalAtomForms(lit.bytes, lit.atomOffset, lit.nocase);
+}
+
+/** The atoms compileString gives a masked hex pattern (they follow from its bytes and masks). */
+export function maskedAtoms(masked: { value: string; mask: string }): RegexPattern["atoms"] {
+  return patternAtoms(chooseMaskedAtoms(Buffer.from(masked.value, "hex"), Buffer.from(masked.mask, "hex")));
+}
+
+function patternAtoms(atoms: AtomChoice[] | null): RegexPattern["atoms"] {
+  return atoms ? atoms.map((a) => ({ variants: a.variants, prefixMin: a.prefixMin, prefixMax: a.prefixMax })) : null;
 }
 
 function literal(bytes: string, nocase: boolean, xorKey: number | null, atomOffset?: number): LiteralVariant {
@@ -217,10 +252,20 @@ function compiledString(
     fullword: base.fullword,
     slow: base.slow,
     slowAny: base.slowAny,
-    wideForms,
+    wideForms: sharedForms(wideForms),
     literals,
     regexes,
   };
+}
+
+/** The common wideForms lists, shared by every string that has them (never mutated). */
+const ASCII_FORMS: boolean[] = Object.freeze([false]) as unknown as boolean[];
+const WIDE_FORMS: boolean[] = Object.freeze([true]) as unknown as boolean[];
+const BOTH_FORMS: boolean[] = Object.freeze([false, true]) as unknown as boolean[];
+function sharedForms(forms: boolean[]): boolean[] {
+  if (forms.length === 1) return forms[0] ? WIDE_FORMS : ASCII_FORMS;
+  if (forms.length === 2 && !forms[0] && forms[1]) return BOTH_FORMS;
+  return forms;
 }
 
 /** Compiles one string definition. Throws PatternError with a message on invalid input. */
@@ -294,6 +339,18 @@ export function compileString(def: StringDef): CompiledString {
     if (q < ATOM_QUALITY_WARNING) base.slow = `string "${def.id}" may slow down scanning`;
     return compiledString(base, wideForms, literals, null);
   }
+  if (def.kind === "hex") {
+    let simple = true,
+      plainBytes = true;
+    for (const t of def.tokens) {
+      if (t.type !== "byte" || t.not) {
+        simple = false;
+        break;
+      }
+      if (t.mask !== 0xff) plainBytes = false;
+    }
+    if (simple && (def.tokens.length <= RE_SCAN_LIMIT || plainBytes)) return maskedHex(def, base, plainBytes);
+  }
   let node: ReNode;
   let plain: boolean;
   let yaraQuality: number;
@@ -355,4 +412,37 @@ export function compileString(def: StringDef): CompiledString {
     null,
     regexes,
   );
+}
+
+/**
+ * A hex string of plain and masked bytes only (compared in place at its atoms, see
+ * RegexPattern.masked): the same CompiledString as the general path of compileString, computed
+ * from the bytes without building the pattern AST (most hex strings of the large feeds).
+ */
+function maskedHex(
+  def: Extract<StringDef, { kind: "hex" }>,
+  base: Omit<CompiledString, "wideForms" | "literals" | "regexes">,
+  plainBytes: boolean,
+): CompiledString {
+  const n = def.tokens.length;
+  const values = Buffer.allocUnsafe(n),
+    masks = Buffer.allocUnsafe(n);
+  for (let k = 0; k < n; k++) {
+    const t = def.tokens[k] as Extract<HexNode, { type: "byte" }>;
+    values[k] = t.value & t.mask;
+    masks[k] = t.mask;
+  }
+  const atoms = chooseMaskedAtoms(values, masks);
+  const source = atoms ? "" : toJsSource(hexToRe(def.tokens));
+  checkMatcher(source);
+  const pattern: RegexPattern = {
+    source,
+    atoms: patternAtoms(atoms),
+    minLength: n,
+    maxLength: n,
+  };
+  if (plainBytes) pattern.literal = true;
+  pattern.masked = { value: values.toString("hex"), mask: masks.toString("hex") };
+  if (maskedQuality(values, masks) < ATOM_QUALITY_WARNING) base.slow = `string "${def.id}" may slow down scanning`;
+  return compiledString(base, [false], null, [pattern]);
 }

@@ -85,7 +85,7 @@ export function bytesQuality(bytes: ArrayLike<number>, from: number, len: number
  * go; when what is left has at least as many unknown bytes as known ones, only its first byte
  * is kept.
  */
-function runQuality(values: number[], masks: number[]): number {
+function runQuality(values: ArrayLike<number>, masks: ArrayLike<number>): number {
   const n = values.length;
   if (n === 0) return ATOM_QUALITY_NONE;
   let bestQ = -Infinity,
@@ -107,6 +107,7 @@ function runQuality(values: number[], masks: number[]): number {
     if (q > bestQ) {
       bestQ = q;
       bestLen = to - from;
+      if (bestQ >= ATOM_QUALITY_MAX && bestLen > 0) break; // no window scores higher
     }
   }
   return bestLen > 0 ? bestQ : ATOM_QUALITY_NONE;
@@ -173,6 +174,14 @@ export function patternQuality(node: ReNode, hex: boolean): number {
       return Math.min(...pieces.map((p) => orQuality(p.length === 1 ? p[0]! : { t: "cat", items: p })));
   }
   return orQuality(node);
+}
+
+/**
+ * patternQuality of a hex string of plain and masked bytes only (no jumps, alternatives or ~),
+ * from its values (already masked) and masks: the whole string is one run of atom bytes.
+ */
+export function maskedQuality(values: ArrayLike<number>, masks: ArrayLike<number>): number {
+  return runQuality(values, masks);
 }
 
 function orQuality(root: ReNode): number {

@@ -739,6 +739,80 @@ export function chooseAtoms(node: ReNode, depth = 0): AtomChoice[] | null {
   });
 }
 
+/**
+ * chooseAtoms for a hex string of plain and masked bytes only (values already masked; masks
+ * ff, f0, 0f or 00), without building its AST: the same atoms as chooseAtoms(hexToRe(...)),
+ * where each byte is one item (a set of 1, 16 or 256 bytes) at a fixed offset.
+ */
+export function chooseMaskedAtoms(values: ArrayLike<number>, masks: ArrayLike<number>): AtomChoice[] | null {
+  const n = values.length;
+  const size = (k: number) => (masks[k] === 0xff ? 1 : masks[k] === 0 ? 256 : 16);
+  let bestQ = -Infinity,
+    bestI = -1,
+    bestL = 0;
+  for (let i = 0; i < n; i++) {
+    let len = 0,
+      product = 1;
+    while (i + len < n && len < MAX_ATOM) {
+      const k = size(i + len);
+      if (k > 16 || product * k > MAX_EXPANSION) break;
+      product *= k;
+      len++;
+    }
+    for (let l = len; l >= 1; l--) {
+      const q = maskedAtomQuality(values, masks, i, l);
+      if (q > bestQ) {
+        bestQ = q;
+        bestI = i;
+        bestL = l;
+      }
+    }
+    if (bestQ >= BEST_POSSIBLE) break;
+  }
+  if (bestI < 0 || bestQ <= 0) return null;
+  let variants: number[][] = [[]];
+  for (let k = bestI; k < bestI + bestL; k++) {
+    const v = values[k]!,
+      m = masks[k]!;
+    const next: number[][] = [];
+    for (const prefix of variants) {
+      if (m === 0xff) next.push([...prefix, v]);
+      else for (let b = 0; b < 256; b++) if ((b & m) === v) next.push([...prefix, b]);
+    }
+    variants = next;
+  }
+  return [{ variants, prefixMin: bestI, prefixMax: bestI, quality: bestQ }];
+}
+
+/** quality() of a run of masked bytes: a known byte scores as in yara, a half-known one 4. */
+function maskedAtomQuality(values: ArrayLike<number>, masks: ArrayLike<number>, from: number, len: number): number {
+  let q = 0,
+    unique = 0,
+    only = -1;
+  let u0 = -1,
+    u1 = -1,
+    u2 = -1;
+  for (let k = from; k < from + len; k++) {
+    if (masks[k] !== 0xff) {
+      q += 4;
+      continue;
+    }
+    const b = values[k]!;
+    q += knownByteScore(b);
+    if (b !== u0 && b !== u1 && b !== u2 && b !== only) {
+      if (unique === 0) u0 = b;
+      else if (unique === 1) u1 = b;
+      else if (unique === 2) u2 = b;
+      unique++;
+      only = b;
+    }
+  }
+  if (unique === 1 && (only === 0x00 || only === 0x20 || only === 0x90 || only === 0xcc || only === 0xff))
+    q -= 10 * len;
+  else q += 2 * unique;
+  return q;
+}
+
 function flattenCat(items: ReNode[]): ReNode[] {
   const out: ReNode[] = [];
   for (const it of items) {

@@ -13,7 +13,7 @@
  * sticky JavaScript RegExp over the latin1 view of the data (see `matcherFor`).
  */
 import { ScanError, LoadError, type Diagnostic } from "./error.js";
-import { RE_SCAN_LIMIT, type CompiledString } from "./patterns.js";
+import { RE_SCAN_LIMIT, type CompiledString, maskedAtoms, variantAtoms } from "./patterns.js";
 import type { RuleSetData, ExternalValue } from "./compiler.js";
 import { helpers, type MatchLists } from "./runtime.js";
 import { AtomTable, HitBuffer } from "./atoms.js";
@@ -277,6 +277,23 @@ export class CompiledRules {
         s.regexes = null;
       }
       data.code = "";
+    } else this.dropAtoms(true);
+  }
+
+  /**
+   * Compiled (not loaded) rules keep their strings' data for serialize(), but not the atoms of
+   * literals and masked hex strings, which the atom table now holds and serialize() computes
+   * again (a quarter of a large feed's compiled data). `drop` false puts them back.
+   */
+  private dropAtoms(drop: boolean): void {
+    for (const s of this.data.strings) {
+      if (s.literals) for (const lit of s.literals) lit.atoms = drop ? DROPPED_ATOMS : variantAtoms(lit);
+      if (s.regexes)
+        for (const r of s.regexes) {
+          if (!r.masked) continue;
+          if (drop && r.atoms) r.atoms = DROPPED_PATTERN_ATOMS;
+          else if (!drop && r.atoms === DROPPED_PATTERN_ATOMS) r.atoms = maskedAtoms(r.masked);
+        }
     }
   }
 
@@ -460,7 +477,12 @@ export class CompiledRules {
 
   serialize(): Uint8Array {
     if (this.serialized) return this.serialized;
-    return Buffer.from(JSON.stringify({ ...this.data, warnings: this.warnings }), "utf8");
+    this.dropAtoms(false);
+    try {
+      return Buffer.from(JSON.stringify({ ...this.data, warnings: this.warnings }), "utf8");
+    } finally {
+      this.dropAtoms(true);
+    }
   }
 
   /** Scans `bytes` and returns the matching rules (and module data, console output, warnings). */
@@ -977,6 +999,12 @@ function _push(map: Map<number, Target[]>, key: number, t: Target): void {
   if (list) list.push(t);
   else map.set(key, [t]);
 }
+
+/** What dropAtoms leaves in place of atoms (an atom list is never empty otherwise). */
+const DROPPED_ATOMS: number[][] = Object.freeze([]) as unknown as number[][];
+const DROPPED_PATTERN_ATOMS = Object.freeze([]) as unknown as NonNullable<
+  NonNullable<CompiledString["regexes"]>[number]["atoms"]
+>;
 
 /** Loads rules serialised by `CompiledRules.serialize()` without recompiling them. */
 export function loadRules(serialized: Uint8Array | string): CompiledRules {

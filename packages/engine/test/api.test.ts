@@ -90,6 +90,31 @@ describe("engine API", () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
+  test("a file compiled rule by rule as it is parsed reports the same error as a whole-file compile", () => {
+    const first = (source: string) => {
+      try {
+        const r = compile([{ source, path: "/rules/x.yar" }]);
+        return `ok ${r.data.rules.map((x) => x.name).join(",")}`;
+      } catch (e) {
+        if (!(e instanceof CompileError)) throw e;
+        const d = e.diagnostics[0]!;
+        return `${d.code} ${d.line}:${d.column}`;
+      }
+    };
+    // a syntax error anywhere in the file comes before a compile error in an earlier rule
+    expect(first("rule a { condition: nosuch }\nrule b { condition: true }\nrule c { condition: ( }")).toBe(
+      "E_SYNTAX 3:23",
+    );
+    expect(first('import "nosuch"\nrule a { condition: true }\nrule b { condition: ( }')).toBe("E_SYNTAX 3:23");
+    expect(first('import "nosuch"\nrule a { condition: true }')).toBe("E_UNKNOWN_MODULE 1:1");
+    expect(first("rule a { condition: true }\nrule b { condition: nosuch }\nrule c { condition: true }")).toBe(
+      "E_UNDEFINED_IDENTIFIER 2:21",
+    );
+    // an import after a rule applies to the whole file (that file is not compiled as it is parsed)
+    expect(first('rule a { condition: pe.is_pe }\nimport "pe"\nrule b { condition: true }')).toBe("ok a,b");
+    expect(first("rule a { condition: b }\nrule b { condition: true }")).toBe("E_UNDEFINED_IDENTIFIER 1:21");
+  });
+
   test("warnings carry code, message, line and column", () => {
     const rules = compile("rule r {\n strings: $a = /a.*b/\n condition: $a }");
     expect(rules.warnings[0]).toMatchObject({ code: "W_SLOW_PATTERN", line: 2, column: 11 });
