@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench [-- NAME...]`: runs the benchmarks in bench/ one after another (all of them,
-// or the named ones: yara, scan, tree, clamav, containers, hashdb, modules, tlog, updates, server, fleet, soak) and prints their
+// or the named ones: yara, yara-sweep, scan, tree, clamav, containers, hashdb, modules, tlog, updates, server, fleet, soak) and prints their
 // reports. Each compares Vigil with the reference tool in the same run where one exists.
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
@@ -25,8 +25,9 @@ const order = [
   "server",
   "fleet",
 ];
-// long runs that only run when named (`npm run bench -- soak`): the daemon soak takes ~10 minutes
-const onlyWhenNamed = ["soak"];
+// long runs that only run when named (`npm run bench -- soak`): the daemon soak takes ~10 minutes,
+// the per-rule-file sweep of the YARA feeds (yara-sweep) about as long on a loaded machine
+const onlyWhenNamed = ["soak", "yara-sweep"];
 // benchmarks run more than once, with these arguments (the daemon: the small set, ClamAV's real
 // scale as loose files, then the same set as signed main.cvd + daily.cvd, for the load figures)
 const runs = {

@@ -105,6 +105,7 @@ function intConstant(v: bigint): Compiled {
 interface Scope {
   vars: Map<string, { code: string; type: Type }>;
   anonymous?: string; // code of the current string index in for..of
+  anonymousSids?: number[]; // the strings that index ranges over
 }
 
 export interface CompilerInput {
@@ -188,6 +189,8 @@ export class Compiler {
   private curStrings = new Map<string, number>();
   private curStringOrder: string[] = [];
   private referenced = new Set<string>();
+  /** strings (global indices) whose conditions use more than whether they matched (see positionalUse). */
+  private positional = new Set<number>();
   private curNamespace = "default";
   private curRule: string | undefined;
 
@@ -296,6 +299,7 @@ export class Compiler {
     const ruleIdx = this.rules.length;
     this.curRuleIdx = ruleIdx;
     const cond = this.compileCondition(rule.condition, { vars: new Map() });
+    for (const gi of stringIdx) if (!this.positional.has(gi)) this.strings[gi]!.existsOnly = true;
     for (const id of this.curStringOrder) {
       const anonymous = id.startsWith("$\0");
       if (anonymous ? this.referenced.has("$\0any") : this.referenced.has(id)) continue;
@@ -387,6 +391,17 @@ export class Compiler {
       if (e instanceof RegexSyntaxError) throw this.diag("E_REGEX", `invalid regular expression: ${e.message}`, pos);
       throw e;
     }
+  }
+
+  /**
+   * Notes that a condition uses more of string `s`'s matches than whether it has one (a count,
+   * an offset, a length, `at` or `in`). `s` is the code of its index: a number, or the variable
+   * of a `for ... of` loop, which stands for each string of the loop's set.
+   */
+  private positionalUse(s: string, scope: Scope): void {
+    if (/^\d+$/.test(s)) this.positional.add(Number(s));
+    else if (scope.anonymousSids) for (const sid of scope.anonymousSids) this.positional.add(sid);
+    else for (const sid of this.curStrings.values()) this.positional.add(sid); // not expected: every string of the rule
   }
 
   private stringRef(id: string, pos: Pos, scope: Scope): string {
@@ -534,6 +549,7 @@ export class Compiler {
         return this.expr(e.expr, scope);
       case "strMatch": {
         const s = this.stringRef(e.id, e.pos, scope);
+        if (e.at || e.range) this.positionalUse(s, scope);
         if (e.at) return { code: `h.at(c.mo[${s}], ${this.int(e.at, scope, "'at'")})`, type: BOOL };
         if (e.range)
           return {
@@ -544,6 +560,7 @@ export class Compiler {
       }
       case "strCount": {
         const s = this.stringRef(e.id, e.pos, scope);
+        this.positionalUse(s, scope);
         if (e.range)
           return {
             code: `h.cntin(c.mo[${s}], ${this.range(e.range, scope)})`,
@@ -554,6 +571,7 @@ export class Compiler {
       case "strOffset":
       case "strLength": {
         const s = this.stringRef(e.id, e.pos, scope);
+        this.positionalUse(s, scope);
         const arr = e.type === "strOffset" ? "mo" : "ml";
         const idx = e.index ? this.int(e.index, scope, "the match index") : "1";
         return { code: `h.nth(c.${arr}[${s}], ${idx})`, type: INT };
@@ -620,7 +638,7 @@ export class Compiler {
         this.loopDepth++;
         let body: string;
         try {
-          body = this.toBool(this.expr(e.body, { vars: scope.vars, anonymous: v }), e.body.pos);
+          body = this.toBool(this.expr(e.body, { vars: scope.vars, anonymous: v, anonymousSids: sids }), e.body.pos);
         } finally {
           this.loopDepth--;
         }
@@ -802,6 +820,7 @@ export class Compiler {
       return { code: `(${this.quantTest(q, `h.countRules(c, ${arr})`, `${arr}.length`)})`, type: BOOL };
     }
     const sids = this.stringSet(e.strings!, e.strings!.pos);
+    if (e.at || e.range) for (const sid of sids) this.positional.add(sid);
     this.checkQuantity(e, sids.length, q.value);
     const arr = this.constant(js(sids));
     let count: string;

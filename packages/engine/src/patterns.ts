@@ -127,6 +127,12 @@ export interface CompiledString {
   /** warnings about slow patterns: poor atoms, and (slowAny) .* and the like. */
   slow: string | null;
   slowAny?: string;
+  /**
+   * set by the compiler when the conditions only ask whether this string matched (no count,
+   * offset, length, `at` or `in`): a scan that does not list string matches (ScanOptions.strings
+   * false) stops looking for it after its first match.
+   */
+  existsOnly?: boolean;
 }
 
 export class PatternError extends Error {}

@@ -230,6 +230,10 @@ export class CompiledRules {
   private stringCount: number;
   private regexCache = new Map<string, RegExp>();
   private moBuf: number[][] | undefined;
+  /** 1 for each string the conditions only ask the existence of (CompiledString.existsOnly). */
+  private existsOnly: Uint8Array;
+  /** per string, 1 once an existsOnly string has matched in this scan (reused from scan to scan). */
+  private doneBuf: Uint8Array;
   private mlBuf: number[][] | undefined;
   /** literal bytes (lower-cased for nocase), mask values and masks of all targets, end to end. */
   private pool: Uint8Array = new Uint8Array(0);
@@ -267,6 +271,11 @@ export class CompiledRules {
       return { impl: resolveFunction(mod, f.path, f.overload), module: f.module };
     });
     data.strings.forEach((s, sid) => this.addString(s, sid));
+    this.existsOnly = new Uint8Array(this.stringCount);
+    data.strings.forEach((s, sid) => {
+      if (s.existsOnly === true) this.existsOnly[sid] = 1;
+    });
+    this.doneBuf = new Uint8Array(this.stringCount);
     this.pool = this.poolBytes.slice(0, this.poolLength);
     this.poolBytes = new Uint8Array(0);
     this.atoms.build();
@@ -505,8 +514,15 @@ export class CompiledRules {
     const getText = () => (text ??= latin1(bytes));
     const warnings: string[] = [];
     const overflowed = new Set<number>();
+    // when no string matches are listed, a string the conditions only test for existence is
+    // looked for until its first match: done[sid] is 1 from then on
+    const done = this.doneBuf;
+    done.fill(0);
+    const firstOnly = options.strings === false ? this.existsOnly : null;
 
     const record = (sid: number, start: number, len: number, xorKey: number | null, wide: boolean) => {
+      if (done[sid] === 1) return;
+      if (firstOnly !== null && firstOnly[sid] === 1) done[sid] = 1;
       let offs = mo[sid]!;
       if (offs === NO_MATCHES) {
         offs = mo[sid] = [];
@@ -599,6 +615,7 @@ export class CompiledRules {
       stats.starts += hi - lo + 1;
       // 256 starts at a time, with a look at the clock in between
       for (let s = lo; s <= hi; s += 256) {
+        if (done[sid] === 1) break;
         if (s > lo && Date.now() > deadline) {
           hw[slot] = s - 1;
           throw new ScanError("SCAN_TIMEOUT", "scan timed out");
@@ -609,6 +626,7 @@ export class CompiledRules {
 
     const pool = this.pool;
     const verifyOne = (t: Target, atomPos: number): void => {
+      if (done[t.sid] === 1) return;
       if (t.kind === 0) {
         const start = atomPos - t.atomOffset;
         const len = t.len;
@@ -666,6 +684,7 @@ export class CompiledRules {
         } else str = getText();
         const re = t.re;
         for (let s = lo; s <= hi; s++) {
+          if (done[t.sid] === 1) break;
           // one exec can take long (backtracking): look at the clock every 64 start positions
           if (((s - lo) & 63) === 63 && Date.now() > deadline) {
             hw[t.hwSlot] = s - 1;
@@ -731,6 +750,7 @@ export class CompiledRules {
         if (a.m !== null) {
           // every start, a block at a time (the filter goes on from block to block)
           for (let lo = hw[a.hwSlot]! + 1; lo < n; lo += 4096) {
+            if (done[a.sid] === 1) return;
             const hi = Math.min(n - 1, lo + 4095);
             runMatcher(a.m, a.hwSlot, a.sid, lo, hi, null, a.unlimited, a.fullword, a.wide);
             hw[a.hwSlot] = hi;
@@ -743,6 +763,7 @@ export class CompiledRules {
         re.lastIndex = 0;
         let guard = 0;
         for (;;) {
+          if (done[a.sid] === 1) break;
           const m = re.exec(str);
           if (m === null) break;
           let len = m[0].length;
