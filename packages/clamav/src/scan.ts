@@ -6,7 +6,7 @@
  * so what a scanner reports first does not depend on where a signature is held.
  */
 
-import { ScanError, type CompiledRules } from "@vigil/engine";
+import { ScanError, type CompiledRules, type ScanResult } from "@vigil/engine";
 import { builtinTyper } from "./filetype/typer.js";
 import type { BodyDb } from "./stores/bodydb/store.js";
 
@@ -51,10 +51,14 @@ export function scanSignatures(
 ): SignatureMatch[] {
   const started = Date.now();
   const fileType = options.fileType || options.externals?.clamav_type || builtinTyper().typeOf(bytes);
-  const res = rules.scan(bytes, {
-    externals: { ...options.externals, clamav_type: fileType },
-    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-  });
+  // a database of body signatures alone compiles to no rules: no pass over the bytes for them
+  const res =
+    rules.ruleCount === 0
+      ? ({ matches: [], moduleData: {}, console: [], warnings: [] } satisfies ScanResult)
+      : rules.scan(bytes, {
+          externals: { ...options.externals, clamav_type: fileType },
+          ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+        });
   let body;
   try {
     body =

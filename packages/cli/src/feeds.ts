@@ -21,13 +21,15 @@
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CompileError, compile, type SourceUnit } from "@vigil/engine";
 import { readArchive, sniffArchive, type Member } from "@vigil/scanner";
 import { SEVERITY_RANK, auditRules, defaultAuditPolicy, formatFinding, type Finding } from "@vigil/updates";
-import { dataDir } from "./options.js";
+import { feedsDir, recordsPath } from "./feed-dirs.js";
+
+export { feedRuleDirs, feedsDir } from "./feed-dirs.js";
 
 export type FeedErrorCode =
   | "FEED_EXISTS"
@@ -80,12 +82,6 @@ export const MAX_ARCHIVE = 256 * 1024 * 1024;
 export const MAX_FILE = 16 * 1024 * 1024;
 const RULE_FILE = /\.(yar|yara)$/i;
 
-export function feedsDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.VIGIL_FEEDS_DIR || join(dataDir(env), "feeds");
-}
-
-const recordsPath = (dir: string) => join(dir, "feeds.json");
-
 export async function readFeeds(dir = feedsDir()): Promise<FeedRecord[]> {
   let text: string;
   try {
@@ -103,20 +99,6 @@ async function writeFeeds(dir: string, feeds: FeedRecord[]): Promise<void> {
   const tmp = `${recordsPath(dir)}.${process.pid}.tmp`;
   await writeFile(tmp, `${JSON.stringify({ feeds }, null, 2)}\n`);
   await rename(tmp, recordsPath(dir));
-}
-
-/** The rule directories of every feed that has rules in use (for `vigil scan` and `vigil daemon`). */
-export function feedRuleDirs(dir = feedsDir()): string[] {
-  // synchronous: read at start-up by the scan and daemon commands
-  try {
-    const { feeds } = JSON.parse(readFileSync(recordsPath(dir), "utf8")) as { feeds?: FeedRecord[] };
-    return (feeds ?? [])
-      .filter((f) => f.current)
-      .map((f) => join(dir, f.name, "current"))
-      .filter((p) => existsSync(p));
-  } catch {
-    return [];
-  }
 }
 
 function run(cmd: string, args: string[], opts: { cwd?: string; maxBuffer?: number } = {}): Promise<Buffer> {

@@ -4,7 +4,10 @@
  * for each atom length a bitmap over a multiplicative hash of the key (sized to the number of
  * atoms) answers "maybe" in one probe, and a Map gives the exact targets. The pass writes
  * candidate positions into a reusable buffer; verification happens afterwards, outside the
- * hot loop, so the loop stays small enough for the JIT to compile it tightly.
+ * hot loop, so the loop stays small enough for the JIT to compile it tightly. When every atom
+ * has 3 or 4 bytes, a skip table over byte pairs (as in Wu and Manber's multi-pattern search)
+ * lets the pass step over positions where no atom can end: every atom occurrence is still a
+ * hit, in the same order, with fewer probes (and fewer of the bitmaps' false candidates).
  */
 
 const HASH = 0x9e3779b1;
@@ -28,7 +31,9 @@ export class AtomTable<T> {
 
   /** Sizes and fills the bitmaps (about 32 bits per atom, between 2^10 and 2^24 bits). */
   build(): void {
-    this.filter = buildAtomFilter(this.maps.map((m) => m.keys()));
+    const keys = this.maps.map((m) => [...m.keys()]);
+    this.filter = buildAtomFilter(keys);
+    this.filter.skip = atomSkipTable(keys);
     this.built = true;
   }
 
@@ -62,6 +67,8 @@ export interface AtomFilter {
   tail: Uint8Array;
   bits: Array<Uint32Array | null>;
   shifts: number[];
+  /** Optional skip table (atomSkipTable): the same atom occurrences, found with fewer probes. */
+  skip?: Uint8Array | undefined;
 }
 
 /** Builds the pre-filter for atom keys given per length (index 0: 1-byte keys ... 3: 4-byte keys). */
@@ -96,6 +103,13 @@ export function buildAtomFilter(keysByLength: Array<Iterable<number>>): AtomFilt
  */
 export function findAtomHits(bytes: Uint8Array, from: number, to: number, f: AtomFilter, hits: HitBuffer): void {
   hits.n = 0;
+  const b = f.bits;
+  if (b[0] === null && b[1] === null && b[2] === null && b[3] === null) return; // no atoms: nothing can hit
+  // (a skip table is only for atoms of 3 or 4 bytes)
+  if (f.skip !== undefined && b[0] === null && b[1] === null) {
+    findHitsSkipping(bytes, from, to, f.skip, f.tail, b[2]!, f.shifts[2]!, b[3]!, f.shifts[3]!, hits);
+    return;
+  }
   findHits(
     bytes,
     from,
@@ -177,5 +191,77 @@ function findHits(
       const h = Math.imul(v & 0xff, HASH) >>> s1;
       if ((b1![h >>> 5]! & (1 << (h & 31))) !== 0) push(hits, i, 1);
     }
+  }
+}
+
+/**
+ * The skip table for atom keys given per length (as buildAtomFilter takes them), or undefined
+ * when skipping would not pay: some atom is shorter than 3 bytes, or byte pairs that may end an
+ * atom are common. Entry p (a byte pair, first byte high) is how many positions the search may
+ * move on when the pair ends at the current position: at most the shortest atom's length
+ * minus one, and for a pair found inside an atom, that atom's bytes after it. No atom ends
+ * at the positions stepped over: such an atom would hold the pair that many bytes or fewer
+ * before its end, or would be shorter than the shortest.
+ */
+export function atomSkipTable(keysByLength: Array<Iterable<number>>): Uint8Array | undefined {
+  const byLength = keysByLength.map((k) => [...(k ?? [])]);
+  if (byLength[0]?.length || byLength[1]?.length) return undefined;
+  const shortest = byLength[2]?.length ? 3 : byLength[3]?.length ? 4 : 0;
+  if (shortest === 0) return undefined;
+  const skip = new Uint8Array(65536).fill(shortest - 1);
+  for (let l = 3; l <= 4; l++) {
+    for (const key of byLength[l - 1] ?? []) {
+      // the pair ending at byte j of the atom (0 is its first byte) is followed by l-1-j bytes
+      for (let j = 1; j < l; j++) {
+        const pair = (key >>> (8 * (l - 1 - j))) & 0xffff;
+        const after = l - 1 - j;
+        if (after < skip[pair]!) skip[pair] = after;
+      }
+    }
+  }
+  // the expected step over uniformly random pairs: below 1.5 the extra work per probe loses
+  let sum = 0;
+  for (let p = 0; p < 65536; p++) sum += skip[p]! === 0 ? 1 : skip[p]!;
+  return sum >= 1.5 * 65536 ? skip : undefined;
+}
+
+/**
+ * findHits with a skip table (atomSkipTable; every atom has 3 or 4 bytes): at each position the
+ * byte pair ending there says how far to move on; where it says 0 the position is probed as
+ * findHits probes it. Every atom occurrence findHits reports is reported, in its order; the
+ * positions stepped over can only hold the bitmaps' false candidates, which verification drops.
+ */
+function findHitsSkipping(
+  bytes: Uint8Array,
+  from: number,
+  to: number,
+  skip: Uint8Array,
+  tail: Uint8Array,
+  b3: Uint32Array | null,
+  s3: number,
+  b4: Uint32Array | null,
+  s4: number,
+  hits: HitBuffer,
+): void {
+  let i = from;
+  // no atom of 3 or more bytes ends at position 0 or 1
+  if (i < 2) i = 2;
+  while (i < to) {
+    const step = skip[(bytes[i - 1]! << 8) | bytes[i]!]!;
+    if (step !== 0) {
+      i += step;
+      continue;
+    }
+    const v = (i >= 3 ? bytes[i - 3]! << 24 : 0) | (bytes[i - 2]! << 16) | (bytes[i - 1]! << 8) | bytes[i]!;
+    const f = tail[v & 0xffff]!;
+    if ((f & 8) !== 0 && i >= 3) {
+      const h = Math.imul(v, HASH) >>> s4;
+      if ((b4![h >>> 5]! & (1 << (h & 31))) !== 0) push(hits, i - 3, 4);
+    }
+    if ((f & 4) !== 0) {
+      const h = Math.imul(v & 0xffffff, HASH) >>> s3;
+      if ((b3![h >>> 5]! & (1 << (h & 31))) !== 0) push(hits, i - 2, 3);
+    }
+    i++;
   }
 }

@@ -164,6 +164,6 @@ export { builtinModules } from "./modules/index.js";
 export { formatModuleData } from "./modules/dump.js";
 export type { YaraModule, FieldType, StructType, ScanContext, RegexpValue } from "./modules/schema.js";
 export { VERSION as ENGINE_VERSION } from "./version.js";
-export { buildAtomFilter, findAtomHits, HitBuffer, type AtomFilter } from "./atoms.js";
+export { atomSkipTable, buildAtomFilter, findAtomHits, HitBuffer, type AtomFilter } from "./atoms.js";
 /** The bounds-checked PE header reader of the `pe` module, for callers that need section ranges. */
 export { PeImage, type Section as PeSection } from "./modules/pe/reader.js";

@@ -9,7 +9,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { fail } from "../fail.js";
-import { feedRuleDirs } from "../feeds.js";
+import { feedRuleDirs } from "../feed-dirs.js";
 import {
   cacheDir,
   collect,

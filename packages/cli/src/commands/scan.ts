@@ -40,7 +40,7 @@ import {
   type ReportFormat,
 } from "@vigil/scanner";
 import { fail, Output } from "../fail.js";
-import { feedRuleDirs } from "../feeds.js";
+import { feedRuleDirs } from "../feed-dirs.js";
 import { VERSION } from "../version.js";
 
 export const summary = "scan files and directories for malware (clamscan-like; archives, quarantine, json/sarif)";

@@ -36,7 +36,7 @@ import {
   type WatchEvent,
 } from "@vigil/scanner";
 import { fail, Output } from "../fail.js";
-import { feedRuleDirs } from "../feeds.js";
+import { feedRuleDirs } from "../feed-dirs.js";
 import { VERSION } from "../version.js";
 
 export const summary = "watch directories and scan files as they are written (on-access, ransomware heuristic)";

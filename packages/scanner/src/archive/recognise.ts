@@ -55,6 +55,12 @@ const INSTALLSHIELD = ascii("InstallShield");
 const ISCAB = ascii("ISc(");
 const UPX = ascii("UPX!");
 const BINHEX = ascii("(This file must be converted with BinHex");
+const KERNEL32 = ascii("KERNEL32.DLL");
+const MSCF = ascii("MSCF");
+const CPIO_ASCII = ascii("0707");
+const ITSF = ascii("ITSF");
+const PDF = ascii("%PDF-");
+const RTF = ascii("{\\rtf");
 
 /** Section names that packers give their sections (the test set's and their usual names). */
 const PACKER_SECTIONS: [RegExp, string][] = [
@@ -128,7 +134,7 @@ function recognisePe(b: Uint8Array, pe: Pe): Recognised | undefined {
         }
       : said(`${packer}-packed PE`, "the packed program is not unpacked, only the packer's bytes are scanned");
   for (const s of pe.sections) for (const [re, packer] of PACKER_SECTIONS) if (re.test(s.name)) return packed(packer);
-  if (startsWith(b, 2, ascii("KERNEL32.DLL"))) return packed("Upack");
+  if (startsWith(b, 2, KERNEL32)) return packed("Upack");
   if (indexOf(b, UPX, 0, Math.min(b.length, 4096)) >= 0) return packed("UPX");
   // (a section with no bytes in the file is no sign on its own: linkers write those too)
   const installer = (format: string) => said(format, "its payload is not extracted");
@@ -187,13 +193,13 @@ function recogniseData(b: Uint8Array, top: boolean): string | undefined {
   if (startsWith(b, 0, SEVEN_Z)) return "7z archive";
   if (startsWith(b, 0, RAR5)) return "RAR 5 archive";
   if (startsWith(b, 0, RAR4)) return "RAR 4 archive";
-  if (startsWith(b, 0, ascii("MSCF")) && b.length >= 36 && u32(b, 4) === 0) return "CAB archive";
+  if (startsWith(b, 0, MSCF) && b.length >= 36 && u32(b, 4) === 0) return "CAB archive";
   if (startsWith(b, 0, ISCAB)) return "InstallShield cabinet";
   if (startsWith(b, 0, [0x60, 0xea]) && b.length >= 12 && u16(b, 2) <= 2600 && b[4]! >= 30 && b[10] === 2)
     return "ARJ archive";
-  if (startsWith(b, 0, ascii("0707")) && /^07070[127]$/.test(text(b, 0, 6))) return "cpio archive";
+  if (startsWith(b, 0, CPIO_ASCII) && /^07070[127]$/.test(text(b, 0, 6))) return "cpio archive";
   if (isBinaryCpio(b)) return "cpio archive";
-  if (startsWith(b, 0, ascii("ITSF")) && b.length >= 8 && u32(b, 4) === 3) return "CHM help file";
+  if (startsWith(b, 0, ITSF) && b.length >= 8 && u32(b, 4) === 3) return "CHM help file";
   if (startsWith(b, 0, SZDD)) return "SZDD (MS compress) file";
   if (startsWith(b, 0, KWAJ)) return "KWAJ (MS compress) file";
   if (b.length >= 16 && u32(b, 8) === 0x10000419 && (u32(b, 4) === 0x1000006d || u32(b, 4) === 0x10003a12))
@@ -209,8 +215,8 @@ function recogniseData(b: Uint8Array, top: boolean): string | undefined {
       if (id === "BEA01" || id === "NSR02" || id === "NSR03") return "UDF image";
     }
   }
-  if (indexOf(b, ascii("%PDF-"), 0, 1024 + 5) >= 0) return "PDF document";
-  if (startsWith(b, 0, ascii("{\\rtf"))) return "RTF document";
+  if (indexOf(b, PDF, 0, 1024 + 5) >= 0) return "PDF document";
+  if (startsWith(b, 0, RTF)) return "RTF document";
   if (indexOf(b, BINHEX, 0, 4096) >= 0) return "BinHex file";
   return undefined;
 }
@@ -224,7 +230,7 @@ function recogniseText(b: Uint8Array): string | undefined {
   const c = b[0]!;
   if (c < 0x09 || (c > 0x0d && c < 0x20 && c !== 0x1b) || c === 0x7f) return undefined;
   const head = text(b, 0, 64 * 1024);
-  if (/^begin(-base64)? [0-7]{3,4} \S/m.test(head)) return "uuencoded file";
+  if (head.includes("begin") && /^begin(-base64)? [0-7]{3,4} \S/m.test(head)) return "uuencoded file";
   const lines = head.replace(/^\ufeff|^\xef\xbb\xbf/, "").split(/\r?\n/, 40);
   let i = 0;
   const mbox = /^From \S+/.test(lines[0] ?? "");

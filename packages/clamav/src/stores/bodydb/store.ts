@@ -13,6 +13,7 @@
  * 4096-byte match limit for variable patterns), without a rule per signature.
  */
 import {
+  atomSkipTable,
   buildAtomFilter,
   builtinModules,
   findAtomHits,
@@ -464,6 +465,8 @@ export class BodyDb {
     };
   }
   private readonly filter: AtomFilter;
+  /** whether filter.skip was worked out (at the first scan, in each thread: 64 KiB) */
+  private skipReady = false;
   private readonly hits = new HitBuffer();
   private hwAt: Int32Array | undefined;
   private hwEpoch: Uint32Array | undefined;
@@ -610,6 +613,10 @@ export class BodyDb {
     work.steps = 0;
     work.deadline = deadline;
     work.expired = timedOut;
+    if (!this.skipReady) {
+      this.filter.skip = atomSkipTable([t.keys0, t.keys1, t.keys2, t.keys3].map((k) => k ?? []) as Uint32Array[]);
+      this.skipReady = true;
+    }
     const WINDOW = 1 << 20;
     for (let base = 0; base < n; base += WINDOW) {
       findAtomHits(d, base, Math.min(n, base + WINDOW), this.filter, hits);
