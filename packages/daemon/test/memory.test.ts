@@ -163,7 +163,8 @@ describe("memory while many large streams arrive at once", () => {
 
 describe("scan threads on demand", () => {
   it("no scan threads at idle; threads start as large inputs need them and exit after workerIdleTimeout", async () => {
-    const d = await startDaemon({ jobs: 2, workerIdleTimeout: 300 });
+    // an idle timeout long enough that a loaded machine reads the count before the thread exits
+    const d = await startDaemon({ jobs: 2, workerIdleTimeout: 2000 });
     try {
       const g = d.daemon.service.engines.generation;
       expect(g.workers).toBe(0);
@@ -176,12 +177,12 @@ describe("scan threads on demand", () => {
       expect(g.workers).toBe(1);
       expect((await talk(d.port, ["zINSTREAM\0", big])).text).toBe("stream: OK\0");
       expect(g.workers).toBe(1);
-      expect(await until(() => g.workers === 0, 3000)).toBe(true);
+      expect(await until(() => g.workers === 0, 10_000)).toBe(true);
       // several at once: up to jobs threads
       const many = await Promise.all(Array.from({ length: 6 }, () => talk(d.port, ["zINSTREAM\0", big])));
       expect(many.map((r) => r.text)).toEqual(Array(6).fill("stream: OK\0"));
       expect(g.workers).toBe(2);
-      expect(await until(() => g.workers === 0, 3000)).toBe(true);
+      expect(await until(() => g.workers === 0, 10_000)).toBe(true);
     } finally {
       await d.stop();
     }
