@@ -26,8 +26,7 @@ import { SpoolWriter } from "./spool.js";
 import { BusyError, CLAMD_VERSION, replyLines } from "./service.js";
 import { fsPath, pathFromBytes, pathToBytes, type FileResult } from "@vigil/scanner";
 import { createHash } from "node:crypto";
-import { chmod, chown } from "node:fs/promises";
-import { createReadStream } from "node:fs";
+import { chmodSync, chownSync, createReadStream } from "node:fs";
 import type { Scanned } from "./log.js";
 
 /**
@@ -980,13 +979,25 @@ export class ClamdServer {
       const srv = createServer({ allowHalfOpen: true }, (s) => this.accept(s));
       await new Promise<void>((res, rej) => {
         srv.once("error", rej);
-        srv.listen(path, opts.backlog ?? 511, () => {
-          srv.off("error", rej);
-          res();
-        });
+        // LocalSocketMode from the start: the socket is made under a umask that gives its mode
+        // (bind is synchronous for unix sockets), and the group and mode are set again before
+        // the first connection is handled (the listening callback runs before any accept)
+        const umask = opts.socketMode !== undefined ? process.umask(~opts.socketMode & 0o777) : undefined;
+        try {
+          srv.listen(path, opts.backlog ?? 511, () => {
+            srv.off("error", rej);
+            try {
+              if (opts.socketGid !== undefined) chownSync(fsPath(path), -1, opts.socketGid);
+              if (opts.socketMode !== undefined) chmodSync(fsPath(path), opts.socketMode);
+              res();
+            } catch (err) {
+              rej(err);
+            }
+          });
+        } finally {
+          if (umask !== undefined) process.umask(umask);
+        }
       });
-      if (opts.socketGid !== undefined) await chown(fsPath(path), -1, opts.socketGid);
-      if (opts.socketMode !== undefined) await chmod(fsPath(path), opts.socketMode);
       bound.push(path);
       this.servers.push(srv);
     }
